@@ -1,0 +1,64 @@
+import Config
+import Logging
+import Pipeline
+import Receivers
+import ServiceLifecycle
+
+/// The running collector: components built from a plan and run as one `ServiceGroup`.
+/// Services start exporters first and receivers last; graceful shutdown (SIGTERM/SIGINT or
+/// `shutdown()`) runs in reverse, so receivers stop taking requests before exporters drain.
+/// An app can embed it: build a plan, make a `Collector`, `run()` it in a task.
+public final class Collector: Sendable {
+    public let pipelines: [String: Pipeline]
+    /// Built receivers by component id (tests read `IngestHTTPReceiver.boundPort` from here).
+    public let receivers: [String: any Receiver]
+    private let group: ServiceGroup
+
+    public init(plan: CollectorPlan, logger: Logger, handleSignals: Bool = true) throws {
+        func context(_ id: String, pipeline: Pipeline? = nil) -> BuildContext {
+            var componentLogger = logger
+            componentLogger[metadataKey: "component"] = "\(id)"
+            return BuildContext(id: id, logger: componentLogger, pipeline: pipeline)
+        }
+        let usedExporters = Set(plan.pipelines.flatMap(\.exporters))
+        var exporters: [String: ExporterRole] = [:]
+        for id in plan.exporters.keys.sorted() where usedExporters.contains(id) {
+            exporters[id] = try plan.exporters[id]!.builder(context(id)) as? ExporterRole
+        }
+        var pipelines: [String: Pipeline] = [:]
+        var receivers: [String: any Receiver] = [:]
+        for p in plan.pipelines {
+            var primary: (any PrimaryExporter)?
+            var secondaries: [any SecondaryExporter] = []
+            for id in p.exporters {
+                switch exporters[id]! {
+                case .primary(let e): primary = e
+                case .secondary(let e): secondaries.append(e)
+                }
+            }
+            let processors = try p.processors.map { id in try plan.processors[id]!.builder(context(id)) as! any EventProcessor }
+            let pipeline = Pipeline(name: p.name, processors: processors, primary: primary!, secondaries: secondaries)
+            pipelines[p.name] = pipeline
+            for id in p.receivers {
+                receivers[id] = try plan.receivers[id]!.builder(context(id, pipeline: pipeline)) as? any Receiver
+            }
+        }
+        self.pipelines = pipelines
+        self.receivers = receivers
+        let services: [any Service] = exporters.keys.sorted().map { exporters[$0]!.service } + receivers.keys.sorted().map { receivers[$0]! }
+        group = ServiceGroup(configuration: .init(
+            services: services.map { .init(service: $0) },
+            gracefulShutdownSignals: handleSignals ? [.sigterm, .sigint] : [],
+            cancellationSignals: [],
+            logger: logger))
+    }
+
+    public func run() async throws {
+        try await group.run()
+    }
+
+    /// Starts graceful shutdown, as SIGTERM would.
+    public func shutdown() async {
+        await group.triggerGracefulShutdown()
+    }
+}

@@ -1,0 +1,155 @@
+import Config
+import Exporters
+import Foundation
+import Logging
+import Pipeline
+import Processors
+import Receivers
+
+/// A configuration file read, expanded and validated: every component's settings checked and
+/// its builder ready, nothing built yet. Loading is all-or-nothing: the first mistake stops it
+/// with the file, the key and the fix.
+public struct CollectorPlan: Sendable {
+    public struct Component: Sendable {
+        public var id: String
+        public var type: String
+        var builder: @Sendable (BuildContext) throws -> Any
+        var isPrimary: Bool
+    }
+
+    public struct PipelinePlan: Sendable {
+        public var name: String
+        public var receivers: [String]
+        public var processors: [String]
+        public var exporters: [String]
+    }
+
+    public var file: String
+    public var receivers: [String: Component] = [:]
+    public var processors: [String: Component] = [:]
+    public var exporters: [String: Component] = [:]
+    public var pipelines: [PipelinePlan] = []
+    public var logLevel: Logger.Level = .info
+    /// Every effective value with its source, for `print-config`. Secrets only as fingerprints.
+    public var resolved: [ResolvedValue] = []
+
+    public static let builtIns = ComponentRegistry(
+        receivers: BuiltInReceivers.all, processors: BuiltInProcessors.all, exporters: BuiltInExporters.all)
+
+    public static func load(file: String, environment: [String: String] = ProcessInfo.processInfo.environment,
+                            registry: ComponentRegistry = builtIns) throws(ConfigError) -> CollectorPlan {
+        let text: String
+        do {
+            text = try String(contentsOfFile: file, encoding: .utf8)
+        } catch {
+            throw ConfigError(file: file, key: "(file)", problem: "cannot be read: \(error.localizedDescription)",
+                              fix: "pass an existing YAML file with --config (see configs/)")
+        }
+        return try parse(yaml: text, file: file, environment: environment, registry: registry)
+    }
+
+    public static func parse(yaml: String, file: String, environment: [String: String],
+                             registry: ComponentRegistry = builtIns) throws(ConfigError) -> CollectorPlan {
+        let log = ProvenanceLog()
+        let root = try ConfigSection(path: "", file: file, value: ConfigValue.parse(yaml: yaml, file: file),
+                                     environment: environment, log: log)
+        var plan = CollectorPlan(file: file)
+        plan.receivers = try components(root.section("receivers"), registry.receivers.mapValues(erase))
+        plan.processors = try components(root.section("processors"), registry.processors.mapValues(erase))
+        plan.exporters = try components(root.section("exporters"), registry.exporters.mapValues(erase))
+
+        let service = try root.section("service")
+        let telemetry = try service.section("telemetry")
+        let logs = try telemetry.section("logs")
+        let level = try logs.string("level", env: "GOVERNANCE_LOG_LEVEL", default: "info")!
+        guard let parsedLevel = Logger.Level(rawValue: level.lowercased()) else {
+            throw logs.error("level", "is `\(level)`", fix: "use trace, debug, info, notice, warning, error or critical")
+        }
+        plan.logLevel = parsedLevel
+        try logs.finish()
+        try telemetry.finish()
+
+        let pipelines = try service.section("pipelines")
+        guard !pipelines.keys.isEmpty else {
+            throw service.error("pipelines", "defines no pipeline", fix: "add e.g. `audit: {receivers: [ingest_http], exporters: [postgres]}`")
+        }
+        var feeding: [String: String] = [:]
+        for name in pipelines.keys {
+            let section = try pipelines.section(name)
+            let pipeline = PipelinePlan(
+                name: name,
+                receivers: try references(section, "receivers", defined: plan.receivers, required: true),
+                processors: try references(section, "processors", defined: plan.processors, required: false),
+                exporters: try references(section, "exporters", defined: plan.exporters, required: true))
+            try section.finish()
+            let primaries = pipeline.exporters.filter { plan.exporters[$0]!.isPrimary }
+            guard primaries.count == 1 else {
+                throw section.error("exporters", primaries.isEmpty
+                    ? "has no primary exporter: accepted events must be committed somewhere authoritative"
+                    : "has \(primaries.count) primary exporters (\(primaries.joined(separator: ", ")))",
+                    fix: "list exactly one `postgres` exporter in this pipeline")
+            }
+            for receiver in pipeline.receivers {
+                if let other = feeding[receiver] {
+                    throw section.error("receivers", "uses `\(receiver)`, which already feeds pipeline `\(other)`",
+                                        fix: "give each pipeline its own receiver, e.g. `\(receiver)/\(name)` on another endpoint")
+                }
+                feeding[receiver] = name
+            }
+            plan.pipelines.append(pipeline)
+        }
+        try pipelines.finish()
+        try service.finish()
+        try root.finish()
+        plan.resolved = log.values
+        return plan
+    }
+
+    private static func erase<T>(_ factory: ComponentFactory<T>) -> ComponentFactory<Any> {
+        ComponentFactory<Any>(type: factory.type, isPrimary: factory.isPrimary) { section throws(ConfigError) in
+            let builder = try factory.configure(section)
+            return { context in try builder(context) }
+        }
+    }
+
+    /// Reads a `receivers:`/`processors:`/`exporters:` section: ids are `type` or `type/name`.
+    private static func components(_ section: ConfigSection, _ factories: [String: ComponentFactory<Any>]) throws(ConfigError) -> [String: Component] {
+        var result: [String: Component] = [:]
+        for id in section.keys {
+            let type = String(id.split(separator: "/", maxSplits: 1).first ?? "")
+            guard let factory = factories[type] else {
+                let known = factories.keys.sorted().joined(separator: ", ")
+                throw section.error(id, "is not a known component type", fix: known.isEmpty ? "remove it: this build has no such components yet" : "use one of: \(known) (optionally as type/name)")
+            }
+            let builder = try factory.configure(section.section(id))
+            result[id] = Component(id: id, type: type, builder: builder, isPrimary: factory.isPrimary)
+        }
+        try section.finish()
+        return result
+    }
+
+    private static func references(_ section: ConfigSection, _ key: String, defined: [String: Component], required: Bool) throws(ConfigError) -> [String] {
+        let ids = try section.stringList(key) ?? []
+        if required, ids.isEmpty {
+            throw section.error(key, "is empty", fix: "list at least one component defined under top-level `\(key):`")
+        }
+        for id in ids where defined[id] == nil {
+            throw section.error(key, "names `\(id)`, which is not defined under top-level `\(key):`",
+                                fix: "define `\(id)` there or remove it from this pipeline")
+        }
+        if Set(ids).count != ids.count {
+            throw section.error(key, "lists a component twice", fix: "list each once")
+        }
+        return ids
+    }
+}
+
+extension CollectorPlan {
+    /// The settings of the first `postgres` exporter in the plan (for `migrate`).
+    public func postgresConfig() throws -> PostgresExporterConfig? {
+        guard let component = exporters.values.sorted(by: { $0.id < $1.id }).first(where: { $0.type == "postgres" }),
+              case .primary(let exporter)? = try component.builder(BuildContext(id: component.id, logger: Logger(label: "plan"))) as? ExporterRole
+        else { return nil }
+        return (exporter as? PostgresExporter)?.config
+    }
+}

@@ -1,0 +1,103 @@
+import CCurl
+import Foundation
+
+/// An HTTP response as libcurl delivered it.
+public struct HTTPResult: Sendable {
+    public var status: Int
+    public var headers: [String: String]
+    public var body: [UInt8]
+    public var text: String { String(decoding: body, as: UTF8.self) }
+}
+
+public struct CurlError: Error, Sendable, CustomStringConvertible {
+    public var code: Int
+    public var message: String
+    public var description: String { "curl error \(code): \(message)" }
+}
+
+/// One keep-alive HTTP connection through libcurl's easy interface. Blocking and not
+/// thread-safe: give each concurrent client its own (tests and the benchmark run one per thread).
+public final class CurlConnection {
+    private let handle: UnsafeMutableRawPointer
+    private let caFile: String?
+
+    private final class Sink {
+        var body: [UInt8] = []
+        var headers: [String: String] = [:]
+    }
+
+    public init(caFile: String? = nil) {
+        _ = Self.globalInit
+        handle = curl_easy_init()
+        self.caFile = caFile
+    }
+
+    deinit { curl_easy_cleanup(handle) }
+
+    private static let globalInit: Void = { curl_global_init(Int(CURL_GLOBAL_ALL)) }()
+
+    public func request(_ method: String, _ url: String, headers: [String] = [], body: [UInt8]? = nil, timeoutSeconds: Int = 30) throws(CurlError) -> HTTPResult {
+        let sink = Sink()
+        let context = Unmanaged.passUnretained(sink).toOpaque()
+        var list: UnsafeMutablePointer<curl_slist>?
+        for header in headers { list = curl_slist_append(list, header) }
+        if body != nil { list = curl_slist_append(list, "Expect:") }
+        defer { curl_slist_free_all(list) }
+
+        curl_easy_reset(handle)
+        _ = ccurl_easy_setopt_ptr(handle, CURLOPT_URL, url)
+        _ = ccurl_easy_setopt_ptr(handle, CURLOPT_CUSTOMREQUEST, method)
+        _ = ccurl_easy_setopt_ptr(handle, CURLOPT_HTTPHEADER, list)
+        _ = ccurl_easy_setopt_long(handle, CURLOPT_TIMEOUT, timeoutSeconds)
+        _ = ccurl_easy_setopt_long(handle, CURLOPT_NOSIGNAL, 1)
+        _ = ccurl_easy_setopt_long(handle, CURLOPT_FOLLOWLOCATION, 0)
+        _ = ccurl_easy_setopt_ptr(handle, CURLOPT_NOPROXY, "*")
+        if let caFile { _ = ccurl_easy_setopt_ptr(handle, CURLOPT_CAINFO, caFile) }
+        _ = ccurl_easy_setopt_write(handle, CURLOPT_WRITEFUNCTION) { data, size, count, context in
+            let sink = Unmanaged<Sink>.fromOpaque(context!).takeUnretainedValue()
+            let n = size * count
+            data.map { sink.body.append(contentsOf: UnsafeRawBufferPointer(start: $0, count: n)) }
+            return n
+        }
+        _ = ccurl_easy_setopt_ptr(handle, CURLOPT_WRITEDATA, context)
+        _ = ccurl_easy_setopt_write(handle, CURLOPT_HEADERFUNCTION) { data, size, count, context in
+            let sink = Unmanaged<Sink>.fromOpaque(context!).takeUnretainedValue()
+            let n = size * count
+            if let data {
+                let line = String(decoding: UnsafeRawBufferPointer(start: data, count: n), as: UTF8.self)
+                if let colon = line.firstIndex(of: ":") {
+                    sink.headers[line[..<colon].lowercased()] = line[line.index(after: colon)...].trimmingCharacters(in: .whitespacesAndNewlines)
+                }
+            }
+            return n
+        }
+        _ = ccurl_easy_setopt_ptr(handle, CURLOPT_HEADERDATA, context)
+
+        let code: CURLcode = (body ?? []).withUnsafeBytes { raw in
+            if body != nil {
+                _ = ccurl_easy_setopt_off(handle, CURLOPT_POSTFIELDSIZE_LARGE, curl_off_t(raw.count))
+                _ = ccurl_easy_setopt_ptr(handle, CURLOPT_POSTFIELDS, raw.baseAddress ?? UnsafeRawPointer(bitPattern: 1))
+            }
+            return curl_easy_perform(handle)
+        }
+        guard code == CURLE_OK else {
+            throw CurlError(code: Int(code.rawValue), message: String(cString: curl_easy_strerror(code)))
+        }
+        var status = 0
+        _ = ccurl_easy_getinfo_long(handle, CURLINFO_RESPONSE_CODE, &status)
+        return HTTPResult(status: status, headers: sink.headers, body: sink.body)
+    }
+}
+
+/// Async conveniences over `CurlConnection` for tests: each call runs on its own thread.
+public enum CurlHTTP {
+    public static func request(_ method: String, _ url: String, headers: [String] = [], body: [UInt8]? = nil,
+                               caFile: String? = nil) async throws -> HTTPResult {
+        try await withCheckedThrowingContinuation { continuation in
+            Thread {
+                let connection = CurlConnection(caFile: caFile)
+                continuation.resume(with: Result { () throws(CurlError) in try connection.request(method, url, headers: headers, body: body) })
+            }.start()
+        }
+    }
+}

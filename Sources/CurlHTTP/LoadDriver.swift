@@ -1,0 +1,67 @@
+import Foundation
+import Synchronization
+
+/// Drives a fixed number of requests over N concurrent keep-alive connections (one thread and
+/// one `CurlConnection` each) and records every answer and its latency. Used by the load tests
+/// and the benchmark; bounded by `total`, so it always stops by itself.
+public struct LoadDriver {
+    public struct Request: Sendable {
+        public var method = "POST"
+        public var url: String
+        public var headers: [String]
+        public var body: [UInt8]
+        public init(url: String, headers: [String], body: [UInt8]) {
+            self.url = url
+            self.headers = headers
+            self.body = body
+        }
+    }
+
+    public struct Outcome: Sendable {
+        /// Request index, HTTP status (0 for a transport error), latency in seconds.
+        public var index: Int
+        public var status: Int
+        public var latency: Double
+        public var body: [UInt8]
+    }
+
+    public struct Report: Sendable {
+        public var outcomes: [Outcome]
+        public var seconds: Double
+        public func percentile(_ p: Double) -> Double {
+            let sorted = outcomes.map(\.latency).sorted()
+            guard !sorted.isEmpty else { return 0 }
+            return sorted[min(sorted.count - 1, Int(Double(sorted.count) * p))]
+        }
+    }
+
+    public static func run(connections: Int, total: Int, caFile: String? = nil, keepBodies: Bool = false,
+                           make: @escaping @Sendable (Int) -> Request) -> Report {
+        let next = Atomic<Int>(0)
+        let results = Mutex<[Outcome]>([])
+        let group = DispatchGroup()
+        let start = DispatchTime.now().uptimeNanoseconds
+        for _ in 0..<connections {
+            group.enter()
+            Thread {
+                let connection = CurlConnection(caFile: caFile)
+                var local: [Outcome] = []
+                while true {
+                    let index = next.add(1, ordering: .relaxed).oldValue
+                    guard index < total else { break }
+                    let request = make(index)
+                    let t0 = DispatchTime.now().uptimeNanoseconds
+                    let result = try? connection.request(request.method, request.url, headers: request.headers, body: request.body)
+                    let latency = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
+                    local.append(Outcome(index: index, status: result?.status ?? 0, latency: latency,
+                                         body: keepBodies ? (result?.body ?? []) : []))
+                }
+                results.withLock { $0.append(contentsOf: local) }
+                group.leave()
+            }.start()
+        }
+        group.wait()
+        let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+        return Report(outcomes: results.withLock { $0 }.sorted { $0.index < $1.index }, seconds: seconds)
+    }
+}

@@ -1,0 +1,95 @@
+/// The `governance_audit_events` table, compatible with the reference SDK's (its columns, indexes
+/// and append-only triggers under the same names, so SDK processes and collectors can share one
+/// table), plus the collector's own columns. Every statement is idempotent, so `migrate` can run
+/// on every start, on an empty database or on one the SDK created.
+public enum AuditSchema {
+    public static let table = "governance_audit_events"
+    public static let version = 1
+
+    /// A fixed key for `pg_advisory_lock`, so two collectors starting at once migrate one at a time.
+    static let migrationLockKey: Int64 = 0x6763_6d69_6772_6174 // "gcmigrat"
+
+    static let statements: [String] = [
+        """
+        CREATE TABLE IF NOT EXISTS governance_audit_events (
+            chain_seq       BIGSERIAL    NOT NULL,
+            event_id        UUID         PRIMARY KEY,
+            session_id      UUID         NOT NULL,
+            agent_id        VARCHAR(256) NOT NULL,
+            parent_event_id UUID         NULL,
+            kind            VARCHAR(128) NOT NULL,
+            input_hash      VARCHAR(128) NULL,
+            output_hash     VARCHAR(128) NULL,
+            metadata_json   JSONB        NOT NULL DEFAULT '{}'::jsonb,
+            prev_hash       VARCHAR(128) NULL,
+            hmac_value      VARCHAR(128) NOT NULL,
+            created_at      TIMESTAMPTZ  NOT NULL
+        )
+        """,
+        // Columns the SDK adds in later versions.
+        "ALTER TABLE governance_audit_events ADD COLUMN IF NOT EXISTS model VARCHAR(128) NULL",
+        "ALTER TABLE governance_audit_events ADD COLUMN IF NOT EXISTS signature BYTEA NULL",
+        "ALTER TABLE governance_audit_events ADD COLUMN IF NOT EXISTS signing_key_fingerprint TEXT NULL",
+        "ALTER TABLE governance_audit_events ADD COLUMN IF NOT EXISTS signature_status TEXT NOT NULL DEFAULT 'unsigned'",
+        // The collector's columns: NULL on rows the SDK writes directly.
+        "ALTER TABLE governance_audit_events ADD COLUMN IF NOT EXISTS workflow TEXT NULL",
+        "ALTER TABLE governance_audit_events ADD COLUMN IF NOT EXISTS client_seq BIGINT NULL",
+        "ALTER TABLE governance_audit_events ADD COLUMN IF NOT EXISTS sdk_version TEXT NULL",
+        "ALTER TABLE governance_audit_events ADD COLUMN IF NOT EXISTS decision TEXT NULL",
+        "ALTER TABLE governance_audit_events ADD COLUMN IF NOT EXISTS received_at TIMESTAMPTZ NULL DEFAULT now()",
+        "CREATE INDEX IF NOT EXISTS idx_audit_session     ON governance_audit_events (session_id)",
+        "CREATE INDEX IF NOT EXISTS idx_audit_session_seq ON governance_audit_events (session_id, chain_seq DESC)",
+        "CREATE INDEX IF NOT EXISTS idx_audit_agent       ON governance_audit_events (agent_id)",
+        "CREATE INDEX IF NOT EXISTS idx_audit_parent      ON governance_audit_events (parent_event_id)",
+        "CREATE INDEX IF NOT EXISTS idx_audit_created     ON governance_audit_events (created_at)",
+        "CREATE INDEX IF NOT EXISTS idx_audit_workflow_seq ON governance_audit_events (workflow, chain_seq)",
+        """
+        CREATE OR REPLACE FUNCTION governance_audit_append_only()
+        RETURNS TRIGGER AS $$
+        BEGIN
+            RAISE EXCEPTION 'governance_audit_events is append-only: % is not permitted', TG_OP;
+        END;
+        $$ LANGUAGE plpgsql
+        """,
+        "DROP TRIGGER IF EXISTS trg_audit_no_update ON governance_audit_events",
+        "CREATE TRIGGER trg_audit_no_update BEFORE UPDATE ON governance_audit_events FOR EACH ROW EXECUTE FUNCTION governance_audit_append_only()",
+        "DROP TRIGGER IF EXISTS trg_audit_no_delete ON governance_audit_events",
+        "CREATE TRIGGER trg_audit_no_delete BEFORE DELETE ON governance_audit_events FOR EACH ROW EXECUTE FUNCTION governance_audit_append_only()",
+        // The SDK relies on REVOKE for TRUNCATE; a statement trigger also stops superusers by mistake.
+        "DROP TRIGGER IF EXISTS trg_audit_no_truncate ON governance_audit_events",
+        "CREATE TRIGGER trg_audit_no_truncate BEFORE TRUNCATE ON governance_audit_events FOR EACH STATEMENT EXECUTE FUNCTION governance_audit_append_only()",
+        """
+        CREATE TABLE IF NOT EXISTS governance_collector_schema (
+            version     INTEGER     NOT NULL,
+            migrated_at TIMESTAMPTZ NOT NULL DEFAULT now()
+        )
+        """,
+    ]
+
+    /// Creates or upgrades the schema in one transaction, serialized across collectors.
+    /// Returns true when it changed the recorded version.
+    @discardableResult
+    public static func migrate(_ connection: PGConnection) throws(PGError) -> Bool {
+        try connection.exec("BEGIN")
+        do {
+            try connection.exec("SELECT pg_advisory_xact_lock(\(migrationLockKey))")
+            // Quiet the NOTICEs that IF NOT EXISTS emits on every start.
+            try connection.exec("SET LOCAL client_min_messages = warning")
+            for statement in statements { try connection.exec(statement) }
+            let current = try connection.exec("SELECT coalesce(max(version), 0) FROM governance_collector_schema")
+            let changed = Int(current.rows.first?.first.flatMap { $0 } ?? "0") != version
+            if changed { try connection.exec("INSERT INTO governance_collector_schema (version) VALUES (\(version))") }
+            try connection.exec("COMMIT")
+            return changed
+        } catch {
+            _ = try? connection.exec("ROLLBACK")
+            throw error
+        }
+    }
+
+    /// True when the table exists with the collector's columns (for readiness without migrating).
+    public static func isMigrated(_ connection: PGConnection) throws(PGError) -> Bool {
+        let rows = try connection.exec("SELECT coalesce((SELECT max(version) FROM governance_collector_schema), 0) >= \(version) WHERE to_regclass('governance_collector_schema') IS NOT NULL")
+        return rows.rows.first?.first == "t"
+    }
+}

@@ -1,0 +1,225 @@
+import Config
+import Foundation
+import Logging
+import Pipeline
+import ServiceLifecycle
+import Synchronization
+
+/// Settings of the `postgres` exporter.
+public struct PostgresExporterConfig: Sendable {
+    /// libpq connection string or URL. Env: `DATABASE_URL`. Default: empty, i.e. libpq's
+    /// defaults and the `PG*` environment.
+    public var dsn = ""
+    /// Writer connections, each on its own thread. Default 2.
+    public var connections = 2
+    /// Most events in one group-commit transaction. Default 5000.
+    public var maxBatchEvents = 5000
+    /// Create or upgrade the schema when a connection is first made. Default true.
+    public var migrate = true
+    /// Seconds libpq waits to connect. Default 5.
+    public var connectTimeoutSeconds = 5
+    /// Longest reconnect backoff, seconds. Default 5.
+    public var maxReconnectBackoff = 5.0
+
+    public init() {}
+
+    public static func read(_ section: ConfigSection) throws(ConfigError) -> PostgresExporterConfig {
+        var c = PostgresExporterConfig()
+        c.dsn = try section.string("dsn", env: "DATABASE_URL", default: "", secret: true) ?? ""
+        c.connections = try section.int("connections", default: c.connections, range: 1...64)
+        c.maxBatchEvents = try section.int("max_batch_events", default: c.maxBatchEvents, range: 1...100_000)
+        c.migrate = try section.bool("migrate", default: c.migrate)
+        c.connectTimeoutSeconds = try section.int("connect_timeout_seconds", default: c.connectTimeoutSeconds, range: 1...300)
+        c.maxReconnectBackoff = try section.double("max_reconnect_backoff", default: c.maxReconnectBackoff, range: 0.05...300)
+        try section.finish()
+        return c
+    }
+}
+
+/// The primary exporter: writes events to `governance_audit_events` by group commit. Each
+/// writer thread owns one libpq connection and, whenever it is free, takes every pending
+/// request into one transaction (binary `COPY` into a staging table, then one
+/// `INSERT ... ON CONFLICT DO NOTHING`), so concurrency raises batch size instead of
+/// transaction count. A request resumes only after its transaction committed.
+public final class PostgresExporter: PrimaryExporter, Sendable {
+    public let config: PostgresExporterConfig
+    let logger: Logger
+    private let queue = CommitQueue()
+    private let connectedWriters = Atomic<Int>(0)
+    private let migrated = Atomic<Bool>(false)
+    private let lastError = Mutex<String>("not connected yet")
+
+    public init(config: PostgresExporterConfig, logger: Logger) {
+        self.config = config
+        self.logger = logger
+    }
+
+    public var isReady: Bool { connectedWriters.load(ordering: .relaxed) > 0 && migrated.load(ordering: .relaxed) }
+
+    public func commit(_ events: [AuditEvent]) async throws(PipelineUnavailable) -> [CommitResult] {
+        guard isReady else {
+            throw PipelineUnavailable(reason: "PostgreSQL is unavailable: \(lastError.withLock { $0 })", retryAfterSeconds: 1)
+        }
+        let result = await withCheckedContinuation { (continuation: CheckedContinuation<Result<[CommitResult], PipelineUnavailable>, Never>) in
+            let accepted = queue.enqueue(.init(events: events, resume: { continuation.resume(returning: $0) }))
+            if !accepted { continuation.resume(returning: .failure(PipelineUnavailable(reason: "the collector is shutting down"))) }
+        }
+        return try result.get()
+    }
+
+    public func run() async throws {
+        let writers = (0..<config.connections).map { index in
+            PostgresWriter(index: index, exporter: self)
+        }
+        await withGracefulShutdownHandler {
+            await withTaskGroup(of: Void.self) { group in
+                for writer in writers {
+                    group.addTask { await writer.runOnThread() }
+                }
+            }
+        } onGracefulShutdown: {
+            // Receivers have stopped by now (they shut down first); writers drain what is queued.
+            self.queue.close()
+        }
+    }
+
+    // MARK: Writer-side state shared by the threads
+
+    func writerConnected() { connectedWriters.add(1, ordering: .relaxed) }
+
+    func writerDisconnected(_ error: PGError) {
+        lastError.withLock { $0 = error.message }
+        let remaining = connectedWriters.subtract(1, ordering: .relaxed).newValue
+        if remaining == 0 { failPending(error) }
+    }
+
+    func connectFailed(_ error: PGError) {
+        lastError.withLock { $0 = error.message }
+        if connectedWriters.load(ordering: .relaxed) == 0 { failPending(error) }
+    }
+
+    private func failPending(_ error: PGError) {
+        for request in queue.drain() {
+            request.resume(.failure(PipelineUnavailable(reason: "PostgreSQL is unavailable: \(error.message)")))
+        }
+    }
+
+    func markMigrated() { migrated.store(true, ordering: .relaxed) }
+    var isMigrated: Bool { migrated.load(ordering: .relaxed) }
+    func take(timeout: TimeInterval) -> [CommitQueue.Request]? { queue.take(maxEvents: config.maxBatchEvents, timeout: timeout) }
+}
+
+/// One writer: a dedicated thread with its own connection, reconnecting with backoff.
+final class PostgresWriter: @unchecked Sendable {
+    let index: Int
+    let exporter: PostgresExporter
+    private var connection: PGConnection?
+
+    init(index: Int, exporter: PostgresExporter) {
+        self.index = index
+        self.exporter = exporter
+    }
+
+    func runOnThread() async {
+        await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
+            let thread = Thread { self.loop(); done.resume() }
+            thread.name = "postgres-writer-\(index)"
+            thread.start()
+        }
+    }
+
+    private var logger: Logger { exporter.logger }
+
+    private func loop() {
+        var backoff = 0.05
+        while true {
+            if connection == nil {
+                do {
+                    try connect()
+                    backoff = 0.05
+                } catch {
+                    exporter.connectFailed(error)
+                    if backoff >= exporter.config.maxReconnectBackoff || backoff == 0.05 {
+                        logger.warning("postgres.connect_failed", metadata: ["writer": "\(index)", "error": "\(error.message)", "retry_in_s": "\(backoff)"])
+                    }
+                    guard let pending = exporter.take(timeout: backoff) else { return }
+                    for request in pending {
+                        request.resume(.failure(PipelineUnavailable(reason: "PostgreSQL is unavailable: \(error.message)")))
+                    }
+                    backoff = min(backoff * 2, exporter.config.maxReconnectBackoff)
+                    continue
+                }
+            }
+            guard let batch = exporter.take(timeout: 1.0) else {
+                connection = nil
+                return
+            }
+            if batch.isEmpty {
+                ping()
+                continue
+            }
+            write(batch)
+        }
+    }
+
+    private func connect() throws(PGError) {
+        let conn = try PGConnection(dsn: exporter.config.dsn, connectTimeoutSeconds: exporter.config.connectTimeoutSeconds)
+        if !exporter.isMigrated {
+            if exporter.config.migrate {
+                if try AuditSchema.migrate(conn) { logger.info("postgres.migrated", metadata: ["version": "\(AuditSchema.version)"]) }
+            } else if try !AuditSchema.isMigrated(conn) {
+                throw PGError(message: "schema is not migrated and exporters.postgres.migrate is false; run `governance-collector migrate`",
+                              sqlState: nil, connectionLost: false)
+            }
+            exporter.markMigrated()
+        }
+        try conn.exec(AuditRow.stagingDDL)
+        try conn.prepare("gc_insert", AuditRow.insertStatement)
+        connection = conn
+        exporter.writerConnected()
+        logger.info("postgres.connected", metadata: ["writer": "\(index)"])
+    }
+
+    private func ping() {
+        guard let connection else { return }
+        do {
+            try connection.exec("SELECT 1")
+        } catch {
+            dropConnection(error)
+        }
+    }
+
+    private func dropConnection(_ error: PGError) {
+        connection = nil
+        exporter.writerDisconnected(error)
+        logger.warning("postgres.connection_lost", metadata: ["writer": "\(index)", "error": "\(error.message)"])
+    }
+
+    /// Commits a group of requests and resumes each one. A lost connection is retried once on a
+    /// fresh connection (safe: inserts are idempotent by `event_id`, so a commit whose answer was
+    /// lost reports `duplicate` the second time); only then do the requests get "unavailable".
+    private func write(_ batch: [CommitQueue.Request]) {
+        let events = batch.flatMap(\.events)
+        var results: [CommitResult]?
+        for attempt in 0..<2 where results == nil {
+            guard let connection else { break }
+            do {
+                results = try GroupCommit.commit(events, on: connection)
+            } catch {
+                dropConnection(error)
+                if attempt == 0, (try? connect()) != nil { continue }
+                break
+            }
+        }
+        var offset = 0
+        for request in batch {
+            let count = request.events.count
+            if let results {
+                request.resume(.success(Array(results[offset..<offset + count])))
+            } else {
+                request.resume(.failure(PipelineUnavailable(reason: "PostgreSQL connection lost before commit")))
+            }
+            offset += count
+        }
+    }
+}

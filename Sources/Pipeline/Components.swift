@@ -1,0 +1,108 @@
+import Config
+import Logging
+import ServiceLifecycle
+
+/// Transforms or refuses one event on its way to the exporters. Runs on the request's task, so
+/// it must be fast and must not block.
+public protocol EventProcessor: Sendable {
+    func process(_ event: AuditEvent) throws(EventRejection) -> AuditEvent
+}
+
+/// What the primary store did with one event.
+public enum CommitResult: Sendable, Equatable {
+    case stored
+    /// An event with this `event_id` was already stored; nothing was written.
+    case duplicate
+    /// The database refused this event alone (its neighbours in the batch were still stored).
+    case rejected(EventRejection)
+}
+
+/// Thrown while the primary store cannot commit: the receiver answers 503 with `Retry-After`.
+public struct PipelineUnavailable: Error, Sendable, CustomStringConvertible {
+    public var reason: String
+    public var retryAfterSeconds: Int
+    public init(reason: String, retryAfterSeconds: Int = 1) {
+        self.reason = reason
+        self.retryAfterSeconds = retryAfterSeconds
+    }
+    public var description: String { reason }
+}
+
+/// The authoritative store. `commit` returns only after the events' transaction has committed,
+/// which is what lets a receiver's 2xx mean "durable".
+public protocol PrimaryExporter: Service {
+    func commit(_ events: [AuditEvent]) async throws(PipelineUnavailable) -> [CommitResult]
+    /// Connected and migrated: able to commit right now.
+    var isReady: Bool { get }
+}
+
+/// A copy of committed events sent elsewhere. `export` must return at once (enqueue or drop):
+/// a secondary can lose its own copy but never slow or fail the primary path.
+public protocol SecondaryExporter: Service {
+    func export(_ events: [AuditEvent])
+}
+
+/// Accepts events from the outside world and submits them to its pipeline.
+public protocol Receiver: Service {}
+
+/// An exporter as built by its factory: the role decides how the pipeline uses it.
+public enum ExporterRole: Sendable {
+    case primary(any PrimaryExporter)
+    case secondary(any SecondaryExporter)
+
+    public var service: any Service {
+        switch self {
+        case .primary(let e): e
+        case .secondary(let e): e
+        }
+    }
+}
+
+/// A component type as the configuration names it (`ingest_http`, `postgres`, ...). `configure`
+/// reads and validates the component's section and returns a builder; nothing is built until
+/// the whole configuration has validated, so a mistake anywhere stops start-up before any I/O.
+public struct ComponentFactory<Built>: Sendable {
+    public typealias Builder = @Sendable (BuildContext) throws -> Built
+    public let type: String
+    /// For exporters: the authoritative store that decides acknowledgements.
+    public let isPrimary: Bool
+    public let configure: @Sendable (ConfigSection) throws(ConfigError) -> Builder
+
+    public init(type: String, isPrimary: Bool = false, configure: @escaping @Sendable (ConfigSection) throws(ConfigError) -> Builder) {
+        self.type = type
+        self.isPrimary = isPrimary
+        self.configure = configure
+    }
+}
+
+/// What a component gets when it is built.
+public struct BuildContext: Sendable {
+    public var id: String
+    public var logger: Logger
+    /// The pipeline a receiver feeds; nil while building processors and exporters.
+    public var pipeline: Pipeline?
+
+    public init(id: String, logger: Logger, pipeline: Pipeline? = nil) {
+        self.id = id
+        self.logger = logger
+        self.pipeline = pipeline
+    }
+}
+
+public typealias ReceiverFactory = ComponentFactory<any Receiver>
+public typealias ProcessorFactory = ComponentFactory<any EventProcessor>
+public typealias ExporterFactory = ComponentFactory<ExporterRole>
+
+/// The component types a collector can build, keyed by type name. Adding a component is one
+/// factory plus one line here.
+public struct ComponentRegistry: Sendable {
+    public var receivers: [String: ReceiverFactory] = [:]
+    public var processors: [String: ProcessorFactory] = [:]
+    public var exporters: [String: ExporterFactory] = [:]
+
+    public init(receivers: [ReceiverFactory] = [], processors: [ProcessorFactory] = [], exporters: [ExporterFactory] = []) {
+        for f in receivers { self.receivers[f.type] = f }
+        for f in processors { self.processors[f.type] = f }
+        for f in exporters { self.exporters[f.type] = f }
+    }
+}

@@ -1,0 +1,71 @@
+import Logging
+
+/// What happened to one submitted event; receivers turn this into their answer.
+public enum EventOutcome: Sendable, Equatable {
+    case stored
+    case duplicate
+    case rejected(EventRejection)
+
+    public var isAccepted: Bool {
+        switch self {
+        case .stored, .duplicate: true
+        case .rejected: false
+        }
+    }
+}
+
+/// One `service.pipelines` entry: processors in order, then the primary exporter, then the
+/// secondaries. `submit` returns only after the primary committed, so an accepted outcome means
+/// the event is durable; secondaries get the newly stored events afterwards, without waiting.
+public final class Pipeline: Sendable {
+    public let name: String
+    let processors: [any EventProcessor]
+    let primary: any PrimaryExporter
+    let secondaries: [any SecondaryExporter]
+
+    public init(name: String, processors: [any EventProcessor], primary: any PrimaryExporter, secondaries: [any SecondaryExporter]) {
+        self.name = name
+        self.processors = processors
+        self.primary = primary
+        self.secondaries = secondaries
+    }
+
+    public var isReady: Bool { primary.isReady }
+
+    public func submit(_ events: [AuditEvent]) async throws(PipelineUnavailable) -> [EventOutcome] {
+        var outcomes = [EventOutcome?](repeating: nil, count: events.count)
+        var ready: [AuditEvent] = []
+        var readyIndex: [Int] = []
+        ready.reserveCapacity(events.count)
+        for (index, original) in events.enumerated() {
+            do {
+                var event = original
+                for processor in processors { event = try processor.process(event) }
+                try event.checkStorable()
+                ready.append(event)
+                readyIndex.append(index)
+            } catch {
+                outcomes[index] = .rejected(error)
+            }
+        }
+        if !ready.isEmpty {
+            let results = try await primary.commit(ready)
+            var stored: [AuditEvent] = []
+            for (position, result) in results.enumerated() {
+                switch result {
+                case .stored:
+                    outcomes[readyIndex[position]] = .stored
+                    stored.append(ready[position])
+                case .duplicate:
+                    outcomes[readyIndex[position]] = .duplicate
+                case .rejected(let rejection):
+                    outcomes[readyIndex[position]] = .rejected(rejection)
+                }
+            }
+            if !stored.isEmpty {
+                for secondary in secondaries { secondary.export(stored) }
+            }
+        }
+        return outcomes.map { $0! }
+    }
+}

@@ -1,0 +1,12 @@
+import Config
+import Pipeline
+
+/// The receiver factories this build provides.
+public enum BuiltInReceivers {
+    public static let ingestHTTP = ReceiverFactory(type: "ingest_http") { section throws(ConfigError) in
+        let config = try IngestHTTPConfig.read(section)
+        return { context in try IngestHTTPReceiver(config: config, pipeline: context.pipeline!, logger: context.logger) }
+    }
+
+    public static let all = [ingestHTTP]
+}

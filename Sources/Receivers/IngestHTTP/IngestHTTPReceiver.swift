@@ -1,0 +1,78 @@
+import Foundation
+import Hummingbird
+import HummingbirdCore
+import HummingbirdTLS
+import Logging
+import NIOCore
+import Pipeline
+import ServiceLifecycle
+import Synchronization
+
+/// The hosted platform's ingest API, so existing SDK bridges can point at the collector:
+/// `POST /api/v1/ingest/events` (one event, the SDK bridge's request) and
+/// `POST /api/v1/ingest/events/batch` (a JSON array or NDJSON, per-event results), plus
+/// `/healthz` and `/readyz`. A 2xx is sent only after the events' Postgres transaction committed.
+public final class IngestHTTPReceiver: Receiver, Sendable {
+    public static let eventsPath = "/api/v1/ingest/events"
+    public static let batchPath = "/api/v1/ingest/events/batch"
+
+    let config: IngestHTTPConfig
+    let pipeline: Pipeline
+    let logger: Logger
+    private let application: any Service
+    private let port = BoundPort()
+
+    public init(config: IngestHTTPConfig, pipeline: Pipeline, logger: Logger) throws {
+        self.config = config
+        self.pipeline = pipeline
+        self.logger = logger
+        let router = Router()
+        router.middlewares.add(JSONErrorMiddleware())
+        let handler = IngestHandler(config: config, pipeline: pipeline, logger: logger)
+        router.post(RouterPath(Self.eventsPath)) { request, _ in await handler.single(request) }
+        router.post(RouterPath(Self.batchPath)) { request, _ in await handler.batch(request) }
+        router.get("/healthz") { _, _ in IngestHandler.json(.ok, ["ok": .bool(true)]) }
+        router.get("/readyz") { _, _ in
+            pipeline.isReady
+                ? IngestHandler.json(.ok, ["ok": .bool(true), "postgres": .string("ready")])
+                : IngestHandler.json(.serviceUnavailable, ["ok": .bool(false), "postgres": .string("unavailable")])
+        }
+        let server: HTTPServerBuilder = try config.makeTLSConfiguration().map { try .tls(.http1(), tlsConfiguration: $0) } ?? .http1()
+        let port = self.port
+        application = Application(
+            router: router,
+            server: server,
+            configuration: .init(address: .hostname(config.host, port: config.port), serverName: "governance-collector"),
+            onServerRunning: { channel in
+                port.value.withLock { $0 = channel.localAddress?.port }
+                logger.info("ingest_http.listening", metadata: ["address": "\(channel.localAddress.map { "\($0)" } ?? "?")",
+                                                                "tls": "\(config.tlsCertFile != nil)"])
+            },
+            logger: logger)
+    }
+
+    /// The port actually bound (useful with port 0); nil until listening.
+    public var boundPort: Int? { port.value.withLock { $0 } }
+
+    public func run() async throws {
+        try await application.run()
+    }
+}
+
+/// The listening port, shared with the server's start-up callback.
+final class BoundPort: Sendable {
+    let value = Mutex<Int?>(nil)
+}
+
+/// Maps Hummingbird's own errors (unknown path, wrong method) to the same JSON error body.
+struct JSONErrorMiddleware<Context: RequestContext>: RouterMiddleware {
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        do {
+            return try await next(request, context)
+        } catch let error as HTTPError {
+            let code = error.status == .notFound ? "not_found" : "http_error"
+            return IngestHandler.json(error.status, ["ok": .bool(false), "error": .string(code),
+                                                     "message": .string(error.body ?? "\(request.method) \(request.uri.path) is not served here")])
+        }
+    }
+}

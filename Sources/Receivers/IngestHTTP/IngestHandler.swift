@@ -1,0 +1,201 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import Logging
+import NIOCore
+import Pipeline
+
+/// Request handling for `ingest_http`: authenticate, check type and size, decode, submit, answer.
+/// Every refusal is a precise 4xx with `{"ok":false,"error":..., "field":..., "message":...}`.
+struct IngestHandler: Sendable {
+    let config: IngestHTTPConfig
+    let pipeline: Pipeline
+    let logger: Logger
+
+    /// A refusal of the whole request.
+    struct Refusal: Error {
+        var status: HTTPResponse.Status
+        var code: String
+        var message: String
+        var field: String?
+        var headers: HTTPFields = [:]
+
+        var response: Response {
+            var body: [String: JSONValue] = ["ok": .bool(false), "error": .string(code), "message": .string(message)]
+            if let field { body["field"] = .string(field) }
+            return IngestHandler.json(status, body, headers: headers)
+        }
+    }
+
+    func single(_ request: Request) async -> Response {
+        do {
+            let workflow = try authenticate(request)
+            try requireContentType(request, allowed: ["application/json"])
+            let body = try await readBody(request, limit: config.maxBodyBytes)
+            let json = try parse { () throws(JSONParseError) in try JSONParser.parse(body) }
+            let event: AuditEvent
+            do {
+                event = try WireFormat.decode(json, workflow: workflow, receivedAt: .now())
+            } catch {
+                throw Refusal(status: .init(code: error.status), code: "invalid_field", message: "\(error.field) \(error.message)", field: error.field)
+            }
+            let outcome = try await submit([event])[0]
+            switch outcome {
+            case .stored:
+                return Self.json(.created, ["ok": .bool(true), "event_id": .string(event.eventID.lowercasedString), "status": .string("stored")])
+            case .duplicate:
+                return Self.json(.ok, ["ok": .bool(true), "event_id": .string(event.eventID.lowercasedString), "status": .string("duplicate")])
+            case .rejected(let r):
+                throw Refusal(status: .init(code: r.status), code: "invalid_field", message: "\(r.field) \(r.message)", field: r.field)
+            }
+        } catch let refusal as Refusal {
+            return refusal.response
+        } catch {
+            return Refusal(status: .internalServerError, code: "internal", message: "\(error)").response
+        }
+    }
+
+    func batch(_ request: Request) async -> Response {
+        do {
+            let workflow = try authenticate(request)
+            let type = try requireContentType(request, allowed: ["application/json", "application/x-ndjson", "application/jsonl", "application/json-seq"])
+            let body = try await readBody(request, limit: config.maxBatchBodyBytes)
+            let items: [JSONValue]
+            if type == "application/json" {
+                let json = try parse { () throws(JSONParseError) in try JSONParser.parse(body) }
+                guard case .array(let array) = json else {
+                    throw Refusal(status: .badRequest, code: "invalid_body", message: "a batch must be a JSON array of events (or NDJSON)")
+                }
+                items = array
+            } else {
+                items = try parse { () throws(JSONParseError) in try JSONParser.parseLines(body) }
+            }
+            guard items.count <= config.maxBatchEvents else {
+                throw Refusal(status: .contentTooLarge, code: "too_many_events",
+                              message: "a batch holds at most \(config.maxBatchEvents) events, this one has \(items.count)")
+            }
+            guard !items.isEmpty else { throw Refusal(status: .badRequest, code: "invalid_body", message: "the batch is empty") }
+
+            var results = [JSONValue?](repeating: nil, count: items.count)
+            var events: [AuditEvent] = []
+            var eventIndex: [Int] = []
+            let now = Timestamp.now()
+            for (index, item) in items.enumerated() {
+                do {
+                    events.append(try WireFormat.decode(item, workflow: workflow, receivedAt: now))
+                    eventIndex.append(index)
+                } catch {
+                    results[index] = Self.result(index: index, eventID: item["event_id"]?.stringValue, outcome: .rejected(error))
+                }
+            }
+            var counts = (stored: 0, duplicate: 0, rejected: items.count - events.count)
+            if !events.isEmpty {
+                let outcomes = try await submit(events)
+                for (position, outcome) in outcomes.enumerated() {
+                    switch outcome {
+                    case .stored: counts.stored += 1
+                    case .duplicate: counts.duplicate += 1
+                    case .rejected: counts.rejected += 1
+                    }
+                    let index = eventIndex[position]
+                    results[index] = Self.result(index: index, eventID: events[position].eventID.lowercasedString, outcome: outcome)
+                }
+            }
+            return Self.json(.ok, [
+                "ok": .bool(counts.rejected == 0),
+                "stored": .number(String(counts.stored)),
+                "duplicates": .number(String(counts.duplicate)),
+                "rejected": .number(String(counts.rejected)),
+                "results": .array(results.map { $0! }),
+            ])
+        } catch let refusal as Refusal {
+            return refusal.response
+        } catch {
+            return Refusal(status: .internalServerError, code: "internal", message: "\(error)").response
+        }
+    }
+
+    // MARK: Steps
+
+    private func authenticate(_ request: Request) throws(Refusal) -> String {
+        guard let workflow = config.tokens.workflow(forAuthorization: request.headers[.authorization]) else {
+            let missing = request.headers[.authorization] == nil
+            throw Refusal(status: .unauthorized, code: "unauthorized",
+                          message: missing ? "missing Authorization: Bearer <wf_ token>" : "unknown or revoked token",
+                          headers: [.wwwAuthenticate: "Bearer"])
+        }
+        return workflow
+    }
+
+    @discardableResult
+    private func requireContentType(_ request: Request, allowed: [String]) throws(Refusal) -> String {
+        let raw = request.headers[.contentType] ?? ""
+        let type = raw.split(separator: ";").first.map { $0.trimmingCharacters(in: .whitespaces).lowercased() } ?? ""
+        guard allowed.contains(type) else {
+            throw Refusal(status: .unsupportedMediaType, code: "unsupported_media_type",
+                          message: "Content-Type is `\(raw)`; send \(allowed.joined(separator: " or "))")
+        }
+        return type
+    }
+
+    private func readBody(_ request: Request, limit: Int) async throws(Refusal) -> [UInt8] {
+        let tooLarge = Refusal(status: .contentTooLarge, code: "body_too_large", message: "the body exceeds \(limit) bytes")
+        if let length = request.headers[.contentLength].flatMap(Int.init), length > limit { throw tooLarge }
+        var request = request
+        do {
+            let buffer = try await request.collectBody(upTo: limit)
+            return Array(buffer.readableBytesView)
+        } catch let error as HTTPError where error.status == .contentTooLarge {
+            throw tooLarge
+        } catch {
+            throw Refusal(status: .badRequest, code: "invalid_body", message: "the body could not be read: \(error)")
+        }
+    }
+
+    private func parse<T>(_ body: () throws(JSONParseError) -> T) throws(Refusal) -> T {
+        do {
+            return try body()
+        } catch {
+            throw Refusal(status: .badRequest, code: "invalid_json", message: error.description)
+        }
+    }
+
+    private func submit(_ events: [AuditEvent]) async throws(Refusal) -> [EventOutcome] {
+        do {
+            return try await pipeline.submit(events)
+        } catch {
+            logger.debug("ingest_http.unavailable", metadata: ["reason": "\(error.reason)"])
+            throw Refusal(status: .serviceUnavailable, code: "unavailable", message: error.reason,
+                          headers: [.retryAfter: String(error.retryAfterSeconds)])
+        }
+    }
+
+    // MARK: Responses
+
+    static func result(index: Int, eventID: String?, outcome: EventOutcome) -> JSONValue {
+        var members: [JSONValue.Member] = [.init("index", .number(String(index)))]
+        if let eventID { members.append(.init("event_id", .string(eventID))) }
+        switch outcome {
+        case .stored: members.append(.init("status", .string("stored")))
+        case .duplicate: members.append(.init("status", .string("duplicate")))
+        case .rejected(let r):
+            members.append(.init("status", .string("rejected")))
+            members.append(.init("http_status", .number(String(r.status))))
+            members.append(.init("field", .string(r.field)))
+            members.append(.init("message", .string("\(r.field) \(r.message)")))
+        }
+        return .object(members)
+    }
+
+    static func json(_ status: HTTPResponse.Status, _ fields: [String: JSONValue], headers: HTTPFields = [:]) -> Response {
+        let order = ["ok", "error", "field", "message", "event_id", "status", "postgres", "stored", "duplicates", "rejected", "results"]
+        let members = fields.sorted { (order.firstIndex(of: $0.key) ?? 99) < (order.firstIndex(of: $1.key) ?? 99) }
+            .map { JSONValue.Member($0.key, $0.value) }
+        var bytes: [UInt8] = []
+        JSONValue.object(members).write(into: &bytes)
+        bytes.append(UInt8(ascii: "\n"))
+        var allHeaders = headers
+        allHeaders[.contentType] = "application/json"
+        return Response(status: status, headers: allHeaders, body: .init(byteBuffer: ByteBuffer(bytes: bytes)))
+    }
+}

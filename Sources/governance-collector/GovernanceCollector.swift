@@ -1,0 +1,117 @@
+import ArgumentParser
+import Collector
+import Config
+import Crypto
+import Exporters
+import Foundation
+import Logging
+
+@main
+struct GovernanceCollector: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "governance-collector",
+        abstract: "Collects AI-agent governance audit events into PostgreSQL.",
+        subcommands: [Run.self, Validate.self, PrintConfig.self, Migrate.self, Token.self],
+        defaultSubcommand: Run.self)
+}
+
+struct ConfigOption: ParsableArguments {
+    @Option(name: .shortAndLong, help: "The YAML configuration file.")
+    var config: String = "configs/local.yaml"
+
+    /// Loads and validates; a mistake prints `file: key problem; fix: ...` and exits 2.
+    func plan() throws -> CollectorPlan {
+        do {
+            return try CollectorPlan.load(file: config)
+        } catch {
+            FileHandle.standardError.write(Data("configuration error: \(error)\n".utf8))
+            throw ExitCode(2)
+        }
+    }
+}
+
+struct Run: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Run the collector (the default command).")
+    @OptionGroup var options: ConfigOption
+
+    func run() async throws {
+        let plan = try options.plan()
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = plan.logLevel
+            return handler
+        }
+        let logger = Logger(label: "governance-collector")
+        let collector = try Collector(plan: plan, logger: logger)
+        logger.info("collector.starting", metadata: ["config": "\(plan.file)", "pipelines": "\(plan.pipelines.map(\.name))"])
+        try await collector.run()
+        logger.info("collector.stopped")
+    }
+}
+
+struct Validate: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Check a configuration file and exit (0 valid, 2 invalid).")
+    @OptionGroup var options: ConfigOption
+
+    func run() async throws {
+        let plan = try options.plan()
+        print("\(plan.file): valid (\(plan.pipelines.count) pipeline(s): \(plan.pipelines.map(\.name).joined(separator: ", ")))")
+    }
+}
+
+struct PrintConfig: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "print-config",
+        abstract: "Print every effective setting and where it came from (file, environment, default). Secrets show only a fingerprint.")
+    @OptionGroup var options: ConfigOption
+
+    func run() async throws {
+        let plan = try options.plan()
+        let width = plan.resolved.map(\.key.count).max() ?? 0
+        for value in plan.resolved {
+            let source = value.detail.map { "\(value.source.rawValue): \($0)" } ?? value.source.rawValue
+            print("\(value.key.padding(toLength: width, withPad: " ", startingAt: 0))  \(value.display)  (\(source))")
+        }
+    }
+}
+
+struct Migrate: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Create or upgrade the audit table in PostgreSQL, then exit.")
+    @OptionGroup var options: ConfigOption
+    @Option(help: "A libpq connection string or URL; overrides the config's postgres exporter.")
+    var dsn: String?
+
+    func run() async throws {
+        let target = try dsn ?? options.plan().postgresConfig()?.dsn ?? ""
+        do {
+            let connection = try PGConnection(dsn: target)
+            let changed = try AuditSchema.migrate(connection)
+            print(changed ? "migrated to schema version \(AuditSchema.version)" : "schema already at version \(AuditSchema.version)")
+        } catch {
+            FileHandle.standardError.write(Data("migrate failed: \(error)\n".utf8))
+            throw ExitCode(1)
+        }
+    }
+}
+
+struct Token: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Manage workflow ingest tokens.", subcommands: [New.self])
+
+    struct New: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Print a fresh wf_ token and the config line that accepts it.")
+        @Option(help: "The workflow the token authenticates (e.g. billing-agents-prod).")
+        var workflow: String
+
+        func run() async throws {
+            var random = SystemRandomNumberGenerator()
+            let bytes = (0..<32).map { _ in UInt8.random(in: 0...255, using: &random) }
+            let token = "wf_" + Data(bytes).base64EncodedString()
+                .replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_").replacingOccurrences(of: "=", with: "")
+            let digest = SHA256.hash(data: Data(token.utf8)).map { String(format: "%02x", $0) }.joined()
+            print("token (shown once; give it to the client as GOVERNANCE_PLATFORM_INGEST_TOKEN):")
+            print("  \(token)")
+            print("config line (under receivers.ingest_http.tokens):")
+            print("  - { workflow: \(workflow), token_sha256: \(digest) }")
+        }
+    }
+}
