@@ -69,8 +69,12 @@ let package = Package(
             "Collector", "LocalPostgres", "CurlHTTP",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], swiftSettings: strict),
+        .testTarget(name: "PipelineTests", dependencies: ["Pipeline"], swiftSettings: strict),
+        .testTarget(name: "ConfigTests", dependencies: ["Config", "Collector"], swiftSettings: strict),
+        // Integration: real PostgreSQL clusters, real sockets, the real binary.
         .testTarget(name: "CollectorTests", dependencies: [
-            "Collector", "LocalPostgres", "CurlHTTP",
+            "Collector", "LocalPostgres", "CurlHTTP", "Exporters", "Receivers",
+            .product(name: "Logging", package: "swift-log"),
         ], swiftSettings: strict),
     ]
 )

@@ -35,8 +35,10 @@ public struct LoadDriver {
         }
     }
 
+    /// `stopOnTransportError`: a connection whose request fails without an HTTP answer stops
+    /// (for crash tests, where the server is killed mid-run).
     public static func run(connections: Int, total: Int, caFile: String? = nil, keepBodies: Bool = false,
-                           make: @escaping @Sendable (Int) -> Request) -> Report {
+                           stopOnTransportError: Bool = false, make: @escaping @Sendable (Int) -> Request) -> Report {
         let next = Atomic<Int>(0)
         let results = Mutex<[Outcome]>([])
         let group = DispatchGroup()
@@ -55,6 +57,7 @@ public struct LoadDriver {
                     let latency = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
                     local.append(Outcome(index: index, status: result?.status ?? 0, latency: latency,
                                          body: keepBodies ? (result?.body ?? []) : []))
+                    if result == nil, stopOnTransportError { break }
                 }
                 results.withLock { $0.append(contentsOf: local) }
                 group.leave()

@@ -12,6 +12,7 @@ public final class LocalPostgres: @unchecked Sendable {
 
     public struct Failure: Error, CustomStringConvertible {
         public var description: String
+        public init(description: String) { self.description = description }
     }
 
     /// Creates and starts a cluster. `fsync` stays on by default: the benchmark measures real commits.
@@ -22,8 +23,8 @@ public final class LocalPostgres: @unchecked Sendable {
         socketDirectory = base
         port = try Self.freePort()
         try FileManager.default.createDirectory(atPath: base, withIntermediateDirectories: true)
-        try Self.run(["chmod", "0755", base])
-        if Self.isRoot { try Self.run(["chown", "postgres:postgres", base]) }
+        try ChildProcess.run(["chmod", "0755", base])
+        if Self.isRoot { try ChildProcess.run(["chown", "postgres:postgres", base]) }
         try runAsOwner(["\(binDirectory)/initdb", "-D", dataDirectory, "-U", "postgres", "-A", "trust", "-E", "UTF8",
                         "--locale=C", "--no-sync", "--no-instructions"])
         let settings = """
@@ -77,7 +78,7 @@ public final class LocalPostgres: @unchecked Sendable {
     static var isRoot: Bool { getuid() == 0 }
 
     private func runAsOwner(_ arguments: [String]) throws {
-        try Self.run(Self.isRoot ? ["runuser", "-u", "postgres", "--"] + arguments : arguments)
+        try ChildProcess.run(Self.isRoot ? ["runuser", "-u", "postgres", "--"] + arguments : arguments)
     }
 
     static func findBinDirectory() throws -> String {
@@ -88,24 +89,6 @@ public final class LocalPostgres: @unchecked Sendable {
             throw Failure(description: "no PostgreSQL server under \(root); install it: apt-get install postgresql (or set PG_BINDIR)")
         }
         return "\(root)/\(newest)/bin"
-    }
-
-    @discardableResult
-    static func run(_ arguments: [String]) throws -> String {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = arguments
-        let output = Pipe()
-        process.standardOutput = output
-        process.standardError = output
-        try process.run()
-        let data = output.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        let text = String(decoding: data, as: UTF8.self)
-        guard process.terminationStatus == 0 else {
-            throw Failure(description: "`\(arguments.joined(separator: " "))` failed (\(process.terminationStatus)): \(text)")
-        }
-        return text
     }
 
     /// A loopback TCP port free right now (bound to 0, read back, released).

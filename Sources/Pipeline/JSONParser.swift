@@ -34,14 +34,17 @@ public struct JSONParser {
     public static func parseLines(_ data: [UInt8], maxDepth: Int = defaultMaxDepth) throws(JSONParseError) -> [JSONValue] {
         var values: [JSONValue] = []
         var start = 0
+        var lineNumber = 0
         while start < data.count {
             let end = data[start...].firstIndex(of: UInt8(ascii: "\n")) ?? data.count
             let line = data[start..<end]
+            lineNumber += 1
             if line.contains(where: { !Self.isWhitespace($0) }) {
                 do {
                     values.append(try parse(Array(line), maxDepth: maxDepth))
                 } catch {
-                    throw JSONParseError(offset: start + error.offset, message: "line \(values.count + 1): \(error.message)")
+                    // The physical line number (blank lines count), as an editor shows it.
+                    throw JSONParseError(offset: start + error.offset, message: "line \(lineNumber): \(error.message)")
                 }
             }
             start = end + 1

@@ -81,6 +81,8 @@ public struct WorkflowTokens: Sendable {
     }
 
     static func hexBytes(_ hex: String) -> [UInt8]? {
+        // `UInt8(_:radix:)` alone also takes a sign ("+f", "-0"): accept hexadecimal digits only.
+        guard hex.utf8.allSatisfy({ ($0 >= 48 && $0 <= 57) || ($0 >= 97 && $0 <= 102) || ($0 >= 65 && $0 <= 70) }) else { return nil }
         var bytes: [UInt8] = []
         var index = hex.startIndex
         while index < hex.endIndex {

@@ -1,0 +1,53 @@
+import Foundation
+
+/// Starts and waits for child processes with `posix_spawn` and `waitpid`. Foundation's `Process`
+/// can miss a child's exit when many run at once under Swift Testing (we saw zombies and a
+/// `waitUntilExit` that never returned), so tests and clusters use this instead.
+public struct ChildProcess: Sendable {
+    public let pid: pid_t
+
+    public struct Failure: Error, CustomStringConvertible {
+        public var description: String
+    }
+
+    /// Starts `arguments` (looked up on PATH), output appended to `outputPath` (or discarded).
+    public static func spawn(_ arguments: [String], outputPath: String? = nil) throws -> ChildProcess {
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        let target = outputPath ?? "/dev/null"
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 1, target, O_WRONLY | O_CREAT | O_APPEND, 0o644)
+        posix_spawn_file_actions_adddup2(&actions, 1, 2)
+        let argv = arguments.map { strdup($0) } + [nil]
+        defer { argv.forEach { free($0) } }
+        var pid: pid_t = 0
+        let status = posix_spawnp(&pid, arguments[0], &actions, nil, argv, environ)
+        guard status == 0 else {
+            throw Failure(description: "could not start \(arguments[0]): \(String(cString: strerror(status)))")
+        }
+        return ChildProcess(pid: pid)
+    }
+
+    /// Waits for the child and returns its exit status (128 + signal when killed).
+    @discardableResult
+    public func wait() -> Int32 {
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) == -1 && errno == EINTR {}
+        let signal = status & 0x7F
+        return signal == 0 ? (status >> 8) & 0xFF : 128 + signal
+    }
+
+    public func kill(_ signal: Int32) { _ = Glibc.kill(pid, signal) }
+
+    /// Runs a command to completion; a non-zero exit throws with the command's output.
+    public static func run(_ arguments: [String]) throws {
+        let logPath = FileManager.default.temporaryDirectory.appendingPathComponent("gc-cmd-\(UUID().uuidString).log").path
+        defer { try? FileManager.default.removeItem(atPath: logPath) }
+        let status = try spawn(arguments, outputPath: logPath).wait()
+        guard status == 0 else {
+            let output = (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? ""
+            throw Failure(description: "`\(arguments.joined(separator: " "))` failed (\(status)): \(output)")
+        }
+    }
+}

@@ -1,0 +1,141 @@
+import CurlHTTP
+import Exporters
+import Foundation
+import LocalPostgres
+import Pipeline
+import Testing
+
+@Suite("PostgreSQL unavailable, restarted, and the collector killed")
+struct ResilienceTests {
+    @Test("PostgreSQL down at start: the collector starts, is not ready, answers 503, then recovers")
+    func postgresDownAtStart() async throws {
+        let cluster = try LocalPostgres(fsync: false)
+        defer { cluster.destroy() }
+        try cluster.stop()
+
+        let collector = try await RunningCollector.start(yaml: collectorYAML(dsn: cluster.dsn))
+        defer { Task { try await collector.stop() } }
+        let ready = try await CurlHTTP.request("GET", collector.baseURL + "/readyz")
+        #expect(ready.status == 503)
+        let refused = try await post(collector.eventsURL, wireEvent())
+        #expect(refused.status == 503)
+        #expect(refused.headers["retry-after"] == "1")
+        #expect(try parseJSON(refused)["error"] == .string("unavailable"))
+
+        try cluster.start()
+        try await collector.waitUntilReady()
+        let id = UUID()
+        #expect(try await post(collector.eventsURL, wireEvent(id: id)).status == 201)
+        #expect(try storedIDs(cluster.dsn) == [id])
+    }
+
+    @Test("PostgreSQL restarted mid-run: 503 while down, no 2xx without a commit, recovery without a collector restart")
+    func postgresRestart() async throws {
+        let cluster = try LocalPostgres(fsync: false)
+        defer { cluster.destroy() }
+        let collector = try await RunningCollector.start(yaml: collectorYAML(dsn: cluster.dsn))
+        defer { Task { try await collector.stop() } }
+        try await collector.waitUntilReady()
+
+        var acknowledged = Set<UUID>()
+        func send() async throws -> Int {
+            let id = UUID()
+            let status = try await post(collector.eventsURL, wireEvent(id: id)).status
+            if (200..<300).contains(status) { acknowledged.insert(id) }
+            return status
+        }
+        #expect(try await send() == 201)
+        try cluster.stop()
+        var statuses: [Int] = []
+        for _ in 0..<5 { statuses.append(try await send()) }
+        #expect(statuses.allSatisfy { $0 == 503 })
+
+        try cluster.start()
+        try await collector.waitUntilReady()
+        #expect(try await send() == 201)
+        #expect(try storedIDs(cluster.dsn) == acknowledged)
+        #expect(acknowledged.count == 2)
+    }
+
+    @Test("migrating a table the reference SDK created keeps its rows and adds the collector's columns")
+    func migrateSDKTable() async throws {
+        let dsn = try sharedCluster.createDatabase()
+        let connection = try PGConnection(dsn: dsn)
+        // The SDK's own DDL (v0.5 shape plus its later `model` column), and one SDK-written row.
+        try connection.exec("""
+            CREATE TABLE governance_audit_events (
+                chain_seq BIGSERIAL NOT NULL, event_id UUID PRIMARY KEY, session_id UUID NOT NULL,
+                agent_id VARCHAR(256) NOT NULL, parent_event_id UUID NULL, kind VARCHAR(128) NOT NULL,
+                input_hash VARCHAR(128) NULL, output_hash VARCHAR(128) NULL,
+                metadata_json JSONB NOT NULL DEFAULT '{}'::jsonb, prev_hash VARCHAR(128) NULL,
+                hmac_value VARCHAR(128) NOT NULL, created_at TIMESTAMPTZ NOT NULL);
+            ALTER TABLE governance_audit_events ADD COLUMN IF NOT EXISTS model VARCHAR(128) NULL;
+            INSERT INTO governance_audit_events (event_id, session_id, agent_id, kind, hmac_value, created_at)
+            VALUES (gen_random_uuid(), gen_random_uuid(), 'sdk-agent', 'sdk.kind', 'aa', now());
+            """)
+        #expect(try AuditSchema.migrate(connection))
+        #expect(try !AuditSchema.migrate(connection)) // idempotent: the second run changes nothing
+
+        let collector = try await RunningCollector.start(yaml: collectorYAML(dsn: dsn))
+        defer { Task { try await collector.stop() } }
+        try await collector.waitUntilReady()
+        #expect(try await post(collector.eventsURL, wireEvent()).status == 201)
+        #expect(try scalar(dsn, "SELECT string_agg(coalesce(workflow, 'sdk') || ':' || signature_status, ',' ORDER BY chain_seq) FROM governance_audit_events")
+                == "sdk:unsigned,wf-test:unsigned")
+    }
+}
+
+@Suite("the governance-collector binary")
+struct BinaryTests {
+    /// The executable built next to the test bundle (`swift build` builds both).
+    static var binary: String {
+        let directory = Bundle.main.bundleURL.deletingLastPathComponent()
+        let candidates = [directory, Bundle.main.bundleURL, URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()]
+            .map { $0.appendingPathComponent("governance-collector").path }
+        return candidates.first { FileManager.default.isExecutableFile(atPath: $0) } ?? candidates[0]
+    }
+
+    @Test("kill -9 under load: every event that got a 2xx is in the table")
+    func crashUnderLoad() async throws {
+        #expect(FileManager.default.isExecutableFile(atPath: Self.binary), "build the executable first: swift build")
+        let dsn = try sharedCluster.createDatabase()
+        let port = try LocalPostgres.freePort()
+        let configFile = FileManager.default.temporaryDirectory.appendingPathComponent("gc-crash-\(UUID()).yaml").path
+        try collectorYAML(dsn: dsn).replacingOccurrences(of: "127.0.0.1:0", with: "127.0.0.1:\(port)")
+            .write(toFile: configFile, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(atPath: configFile) }
+
+        let process = try ChildProcess.spawn([Self.binary, "run", "--config", configFile])
+        let url = "http://127.0.0.1:\(port)"
+        for _ in 0..<400 {
+            if let r = try? await CurlHTTP.request("GET", url + "/readyz"), r.status == 200 { break }
+            try await Task.sleep(for: .milliseconds(25))
+        }
+
+        // More events than can be sent before the kill; every connection stops at its first failure.
+        let ids = (0..<400_000).map { _ in UUID() }
+        let load = Task.detached {
+            LoadDriver.run(connections: 16, total: ids.count, stopOnTransportError: true) { i in
+                LoadDriver.Request(url: url + "/api/v1/ingest/events",
+                                   headers: ["Authorization: Bearer \(testToken)", "Content-Type: application/json"],
+                                   body: Array(wireEvent(id: ids[i]).utf8))
+            }
+        }
+        // Let some events land, then kill the process without warning.
+        let deadline = Date().addingTimeInterval(30)
+        while Date() < deadline, (Int(try scalar(dsn, "SELECT count(*) FROM governance_audit_events") ?? "0") ?? 0) < 500 {
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        process.kill(SIGKILL)
+        #expect(process.wait() == 128 + SIGKILL)
+        let report = await load.value
+
+        let acknowledged = Set(report.outcomes.filter { (200..<300).contains($0.status) }.map { ids[$0.index] })
+        let failed = report.outcomes.filter { $0.status == 0 }.count
+        #expect(acknowledged.count >= 500)
+        #expect(failed > 0, "the kill should have cut requests off")
+        #expect(report.outcomes.count < ids.count, "the load should have been cut short by the kill")
+        let stored = try storedIDs(dsn)
+        #expect(acknowledged.isSubset(of: stored), "acknowledged but missing: \(acknowledged.subtracting(stored).count)")
+    }
+}

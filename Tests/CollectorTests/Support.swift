@@ -1,0 +1,132 @@
+import Collector
+import CurlHTTP
+import Exporters
+import Foundation
+import LocalPostgres
+import Logging
+import Pipeline
+import Receivers
+import Synchronization
+import Testing
+
+/// One throwaway PostgreSQL cluster shared by the tests of this process (each test makes its
+/// own database in it); destroyed when the process exits. Tests that stop or restart
+/// PostgreSQL make a dedicated cluster instead.
+let sharedCluster: LocalPostgres = {
+    let cluster = try! LocalPostgres(fsync: false)
+    destroyAtExit(cluster)
+    return cluster
+}()
+
+private let clustersToDestroy = Mutex<[LocalPostgres]>([])
+
+func destroyAtExit(_ cluster: LocalPostgres) {
+    let first = clustersToDestroy.withLock { list in
+        list.append(cluster)
+        return list.count == 1
+    }
+    if first {
+        atexit { clustersToDestroy.withLock { $0.forEach { $0.destroy() } } }
+    }
+}
+
+let testToken = "wf_test_token_for_the_suite_0001"
+let otherToken = "wf_test_token_for_the_suite_0002"
+
+/// A collector config for tests; `receiverSettings` are extra `ingest_http` lines (4-space indent).
+func collectorYAML(dsn: String, receiverSettings: String = "") -> String {
+    """
+    receivers:
+      ingest_http:
+        endpoint: 127.0.0.1:0
+        max_body_bytes: 65536
+        max_batch_events: 1000
+    \(receiverSettings)
+        tokens:
+          - { workflow: wf-test, token_sha256: \(WorkflowTokens.sha256Hex(testToken)) }
+          - { workflow: wf-other, token_sha256: \(WorkflowTokens.sha256Hex(otherToken)) }
+    exporters:
+      postgres:
+        dsn: "\(dsn)"
+        max_reconnect_backoff: 0.2
+    service:
+      pipelines:
+        audit:
+          receivers: [ingest_http]
+          exporters: [postgres]
+    """
+}
+
+let quietLogger = Logger(label: "test") { _ in SwiftLogNoOpLogHandler() }
+
+/// A collector running in this process on a free loopback port.
+struct RunningCollector {
+    let collector: Collector
+    let task: Task<Void, any Error>
+    let port: Int
+    let scheme: String
+
+    var eventsURL: String { "\(scheme)://127.0.0.1:\(port)\(IngestHTTPReceiver.eventsPath)" }
+    var batchURL: String { "\(scheme)://127.0.0.1:\(port)\(IngestHTTPReceiver.batchPath)" }
+    var baseURL: String { "\(scheme)://127.0.0.1:\(port)" }
+
+    static func start(yaml: String, environment: [String: String] = [:], scheme: String = "http") async throws -> RunningCollector {
+        let plan = try CollectorPlan.parse(yaml: yaml, file: "test.yaml", environment: environment)
+        let collector = try Collector(plan: plan, logger: quietLogger, handleSignals: false)
+        let task = Task { try await collector.run() }
+        let receiver = try #require(collector.receivers["ingest_http"] as? IngestHTTPReceiver)
+        for _ in 0..<1000 {
+            if let port = receiver.boundPort {
+                return RunningCollector(collector: collector, task: task, port: port, scheme: scheme)
+            }
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        throw LocalPostgres.Failure(description: "collector did not start listening")
+    }
+
+    /// Waits until /readyz says PostgreSQL is ready (or fails after `seconds`).
+    func waitUntilReady(seconds: Double = 20) async throws {
+        let deadline = Date().addingTimeInterval(seconds)
+        while Date() < deadline {
+            if let r = try? await CurlHTTP.request("GET", baseURL + "/readyz"), r.status == 200 { return }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        Issue.record("collector not ready after \(seconds)s")
+    }
+
+    func stop() async throws {
+        await collector.shutdown()
+        try await task.value
+    }
+}
+
+/// A wire-format event as the reference SDK's bridge sends it.
+func wireEvent(id: UUID = UUID(), session: UUID = UUID(), agent: String = "agent-1", kind: String = "tool.call",
+               seq: Int = 1, metadata: String = #"{"n":1}"#) -> String {
+    """
+    {"event_id":"\(id.lowercasedString)","event_type":"\(kind)","agent_id":"\(agent)","seq":\(seq),\
+    "payload":{"session_id":"\(session.lowercasedString)","kind":"\(kind)","created_at":"2026-11-24T12:00:00.000120+00:00",\
+    "metadata":\(metadata),"signature_status":"unsigned"},"prev_hash":"","client_hmac":"abcdef0123456789","sdk_version":"0.7.3"}
+    """
+}
+
+func post(_ url: String, _ body: String, token: String? = testToken, contentType: String = "application/json") async throws -> HTTPResult {
+    var headers = ["Content-Type: \(contentType)"]
+    if let token { headers.append("Authorization: Bearer \(token)") }
+    return try await CurlHTTP.request("POST", url, headers: headers, body: Array(body.utf8))
+}
+
+func parseJSON(_ result: HTTPResult) throws -> JSONValue {
+    try JSONParser.parse(result.body)
+}
+
+/// Event ids present in the audit table of the database at `dsn`.
+func storedIDs(_ dsn: String) throws -> Set<UUID> {
+    let connection = try PGConnection(dsn: dsn)
+    let rows = try connection.exec("SELECT event_id FROM governance_audit_events")
+    return Set(rows.rows.compactMap { $0[0].flatMap(UUID.init(uuidString:)) })
+}
+
+func scalar(_ dsn: String, _ sql: String) throws -> String? {
+    try PGConnection(dsn: dsn).exec(sql).rows.first?.first ?? nil
+}
