@@ -37,8 +37,10 @@ public struct LoadDriver {
 
     /// `stopOnTransportError`: a connection whose request fails without an HTTP answer stops
     /// (for crash tests, where the server is killed mid-run).
+    /// Runs on threads of its own and suspends (never blocks) the calling task meanwhile, so
+    /// Swift's small cooperative pool stays free for the rest of a test.
     public static func run(connections: Int, total: Int, caFile: String? = nil, keepBodies: Bool = false,
-                           stopOnTransportError: Bool = false, make: @escaping @Sendable (Int) -> Request) -> Report {
+                           stopOnTransportError: Bool = false, make: @escaping @Sendable (Int) -> Request) async -> Report {
         let next = Atomic<Int>(0)
         let results = Mutex<[Outcome]>([])
         let group = DispatchGroup()
@@ -63,7 +65,7 @@ public struct LoadDriver {
                 group.leave()
             }.start()
         }
-        group.wait()
+        await withCheckedContinuation { done in group.notify(queue: .global()) { done.resume() } }
         let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
         return Report(outcomes: results.withLock { $0 }.sorted { $0.index < $1.index }, seconds: seconds)
     }

@@ -1,1 +1,148 @@
-@main struct Bench { static func main() { print("todo") } }
+import ArgumentParser
+import CurlHTTP
+import Exporters
+import Foundation
+import LocalPostgres
+import Pipeline
+import Receivers
+
+/// Measures the collector against a baseline taken in the same run, on the same machine:
+/// raw binary `COPY` of the same rows into the same table. Prints a Markdown table.
+/// Starts its own PostgreSQL cluster (fsync on) and the real collector binary as a child
+/// process, so RSS is the collector's alone.
+@main
+struct Bench: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "governance-bench",
+        abstract: "Benchmark ingest throughput and latency against a raw COPY baseline.")
+
+    @Option(help: "Events for the COPY baseline and for batch ingest.")
+    var events = 200_000
+    @Option(help: "Events per batch request.")
+    var batchSize = 1000
+    @Option(help: "Concurrent connections for batch ingest.")
+    var batchConnections = 4
+    @Option(help: "Single-event POSTs per concurrency level.")
+    var singleEvents = 40_000
+    @Option(help: "Concurrency levels for single-event POSTs (comma-separated).")
+    var concurrency = "1,16,64"
+    @Option(help: "The governance-collector binary (default: next to this one).")
+    var collector: String?
+
+    static let token = "wf_benchmark_token_not_secret_000"
+
+    func run() async throws {
+        let cluster = try LocalPostgres(fsync: true)
+        defer { cluster.destroy() }
+        var rows: [(String, String, String)] = []
+
+        // 1. Baseline: raw binary COPY into the same (empty, indexed, migrated) table.
+        let copyDSN = try cluster.createDatabase("bench_copy")
+        let connection = try PGConnection(dsn: copyDSN)
+        try AuditSchema.migrate(connection)
+        let generated = (0..<events).map { Self.event($0) }
+        let t0 = Date()
+        try connection.exec("BEGIN")
+        for chunk in stride(from: 0, to: generated.count, by: 50_000) {
+            try connection.copyIn(AuditRow.directCopyStatement, data: AuditRow.encode(Array(generated[chunk..<min(chunk + 50_000, generated.count)]), ordinal: false))
+        }
+        try connection.exec("COMMIT")
+        let copyRate = Double(events) / Date().timeIntervalSince(t0)
+        rows.append(("raw binary COPY (baseline)", "\(events) rows", "\(Int(copyRate)) rows/s"))
+
+        // 2. The collector, as a child process.
+        let ingestDSN = try cluster.createDatabase("bench_ingest")
+        let port = try LocalPostgres.freePort()
+        let config = FileManager.default.temporaryDirectory.appendingPathComponent("gc-bench-\(port).yaml").path
+        try """
+            receivers:
+              ingest_http:
+                endpoint: 127.0.0.1:\(port)
+                max_batch_events: \(max(batchSize, 1000))
+                tokens: [{ workflow: bench, token_sha256: \(WorkflowTokens.sha256Hex(Self.token)) }]
+            exporters:
+              postgres: { dsn: "\(ingestDSN)" }
+            service:
+              telemetry: { logs: { level: warning } }
+              pipelines:
+                audit: { receivers: [ingest_http], exporters: [postgres] }
+            """.write(toFile: config, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(atPath: config) }
+        let binary = collector ?? URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("governance-collector").path
+        let child = try ChildProcess.spawn([binary, "run", "--config", config])
+        defer { child.kill(SIGTERM); child.wait() }
+        let base = "http://127.0.0.1:\(port)"
+        try waitUntilReady(base)
+        let headers = ["Authorization: Bearer \(Self.token)", "Content-Type: application/json"]
+
+        // 3. Batch endpoint.
+        let batches = (events + batchSize - 1) / batchSize
+        let batchReport = await LoadDriver.run(connections: batchConnections, total: batches) { b in
+            let body = "[" + (b * batchSize..<min((b + 1) * batchSize, events)).map { Self.wire($0, prefix: 1) }.joined(separator: ",") + "]"
+            return .init(url: base + IngestHTTPReceiver.batchPath, headers: headers, body: Array(body.utf8))
+        }
+        let batchOK = batchReport.outcomes.allSatisfy { $0.status == 200 }
+        let batchRate = Double(events) / batchReport.seconds
+        rows.append(("batch ingest (\(batchSize)/request, \(batchConnections) conns)", "\(events) events\(batchOK ? "" : " (errors!)")",
+                     "\(Int(batchRate)) events/s = \(String(format: "%.2f", batchRate / copyRate))× COPY"))
+
+        // 4. Single-event POSTs, as the SDK bridge sends them.
+        var offset = 2
+        for level in concurrency.split(separator: ",").compactMap({ Int($0) }) {
+            let prefix = offset
+            offset += 1
+            let report = await LoadDriver.run(connections: level, total: singleEvents) { i in
+                .init(url: base + IngestHTTPReceiver.eventsPath, headers: headers, body: Array(Self.wire(i, prefix: prefix).utf8))
+            }
+            let ok = report.outcomes.filter { $0.status == 201 }.count
+            rows.append(("single-event POST, \(level) conns", "\(ok)/\(singleEvents) stored",
+                         "\(Int(Double(ok) / report.seconds)) events/s, p50 \(ms(report.percentile(0.5))) ms, p99 \(ms(report.percentile(0.99))) ms"))
+        }
+
+        rows.append(("collector peak RSS", "", peakRSS(child.pid)))
+        let stored = try PGConnection(dsn: ingestDSN).exec("SELECT count(*) FROM governance_audit_events").rows.first?.first ?? nil
+        rows.append(("rows in table after run", "", stored ?? "?"))
+
+        print("| measurement | work | result |")
+        print("|---|---|---|")
+        for (name, work, result) in rows { print("| \(name) | \(work) | \(result) |") }
+        print("\n2 cores shared by PostgreSQL (fsync on), the collector and the load generator; \(ProcessInfo.processInfo.activeProcessorCount) CPUs visible.")
+    }
+
+    func ms(_ seconds: Double) -> String { String(format: "%.2f", seconds * 1000) }
+
+    func waitUntilReady(_ base: String) throws {
+        let connection = CurlConnection()
+        for _ in 0..<600 {
+            if let r = try? connection.request("GET", base + "/readyz"), r.status == 200 { return }
+            usleep(50_000)
+        }
+        throw ValidationError("the collector did not become ready")
+    }
+
+    func peakRSS(_ pid: pid_t) -> String {
+        guard let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8),
+              let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }) else { return "?" }
+        let kib = Int(line.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first ?? "") ?? 0
+        return "\(kib / 1024) MiB"
+    }
+
+    static func id(_ i: Int, prefix: Int) -> String {
+        String(format: "%08x-0000-4000-8000-%012x", prefix, i)
+    }
+
+    static func event(_ i: Int) -> AuditEvent {
+        AuditEvent(eventID: UUID(uuidString: id(i, prefix: 0))!, sessionID: UUID(uuidString: id(i % 64, prefix: 0xFF))!,
+                   agentID: "agent-\(i % 64)", kind: "tool.call", metadata: .object([.init("tool", .string("search")), .init("n", .number(String(i)))]),
+                   hmac: "abcdef0123456789", createdAt: Timestamp(microseconds: 1_790_000_000_000_000 + Int64(i)),
+                   workflow: "bench", clientSeq: Int64(i + 1), sdkVersion: "0.7.3")
+    }
+
+    static func wire(_ i: Int, prefix: Int) -> String {
+        """
+        {"event_id":"\(id(i, prefix: prefix))","event_type":"tool.call","agent_id":"agent-\(i % 64)","seq":\(i + 1),\
+        "payload":{"session_id":"\(id(i % 64, prefix: 0xFF))","kind":"tool.call","created_at":"2026-11-24T12:00:00.000120+00:00",\
+        "metadata":{"tool":"search","n":\(i)},"signature_status":"unsigned"},"prev_hash":"","client_hmac":"abcdef0123456789","sdk_version":"0.7.3"}
+        """
+    }
+}

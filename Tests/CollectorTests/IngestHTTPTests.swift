@@ -162,12 +162,10 @@ struct IngestHTTPTests {
         let ids = (0..<5000).map { _ in UUID() }
         let sessions = (0..<32).map { _ in UUID() }
         let url = collector.eventsURL
-        let report = await Task.detached {
-            LoadDriver.run(connections: 32, total: ids.count) { i in
-                LoadDriver.Request(url: url, headers: ["Authorization: Bearer \(testToken)", "Content-Type: application/json"],
-                                   body: Array(wireEvent(id: ids[i], session: sessions[i % 32], seq: i + 1).utf8))
-            }
-        }.value
+        let report = await LoadDriver.run(connections: 32, total: ids.count) { i in
+            LoadDriver.Request(url: url, headers: ["Authorization: Bearer \(testToken)", "Content-Type: application/json"],
+                               body: Array(wireEvent(id: ids[i], session: sessions[i % 32], seq: i + 1).utf8))
+        }
         let acknowledged = Set(report.outcomes.filter { (200..<300).contains($0.status) }.map { ids[$0.index] })
         #expect(acknowledged.count == 5000)
         #expect(try storedIDs(dsn) == acknowledged)

@@ -114,8 +114,8 @@ struct BinaryTests {
 
         // More events than can be sent before the kill; every connection stops at its first failure.
         let ids = (0..<400_000).map { _ in UUID() }
-        let load = Task.detached {
-            LoadDriver.run(connections: 16, total: ids.count, stopOnTransportError: true) { i in
+        let load = Task {
+            await LoadDriver.run(connections: 16, total: ids.count, stopOnTransportError: true) { i in
                 LoadDriver.Request(url: url + "/api/v1/ingest/events",
                                    headers: ["Authorization: Bearer \(testToken)", "Content-Type: application/json"],
                                    body: Array(wireEvent(id: ids[i]).utf8))

@@ -75,8 +75,8 @@ public struct BinaryCopyWriter {
 }
 
 /// The columns the collector writes, in staging-table and COPY order.
-enum AuditRow {
-    static let columns = [
+public enum AuditRow {
+    public static let columns = [
         "event_id", "session_id", "agent_id", "parent_event_id", "kind", "model", "input_hash",
         "output_hash", "metadata_json", "prev_hash", "hmac_value", "created_at", "signature",
         "signing_key_fingerprint", "signature_status", "workflow", "client_seq", "sdk_version", "decision",
@@ -102,11 +102,15 @@ enum AuditRow {
         RETURNING event_id
         """
 
-    static func encode(_ events: [AuditEvent]) -> [UInt8] {
+    /// `COPY` straight into the audit table: the benchmark's baseline.
+    public static let directCopyStatement = "COPY governance_audit_events (\(columns.joined(separator: ", "))) FROM STDIN (FORMAT binary)"
+
+    /// Binary COPY data for `events`; with `ordinal`, a leading arrival-order column for staging.
+    public static func encode(_ events: [AuditEvent], ordinal: Bool = true) -> [UInt8] {
         var w = BinaryCopyWriter(capacity: 512 * events.count + 64)
         for (ord, e) in events.enumerated() {
-            w.beginRow(fields: columns.count + 1)
-            w.int32(Int32(ord))
+            w.beginRow(fields: columns.count + (ordinal ? 1 : 0))
+            if ordinal { w.int32(Int32(ord)) }
             w.uuid(e.eventID)
             w.uuid(e.sessionID)
             w.text(e.agentID)

@@ -73,7 +73,7 @@ public struct IngestHTTPConfig: Sendable {
             host = text[..<colon]
             portText = text[text.index(after: colon)...]
         }
-        guard !host.isEmpty, let port = Int(portText), (0...65535).contains(port) else { return nil }
+        guard !host.isEmpty, text.hasPrefix("[") || !host.contains(":"), let port = Int(portText), (0...65535).contains(port) else { return nil }
         return (String(host), port)
     }
 }

@@ -58,7 +58,7 @@ struct IngestHandler: Sendable {
     func batch(_ request: Request) async -> Response {
         do {
             let workflow = try authenticate(request)
-            let type = try requireContentType(request, allowed: ["application/json", "application/x-ndjson", "application/jsonl", "application/json-seq"])
+            let type = try requireContentType(request, allowed: ["application/json", "application/x-ndjson", "application/jsonl"])
             let body = try await readBody(request, limit: config.maxBatchBodyBytes)
             let items: [JSONValue]
             if type == "application/json" {

@@ -1,0 +1,622 @@
+import Foundation
+import Testing
+@testable import Config
+import Collector
+import Receivers
+
+// MARK: - Fixtures
+
+private let file = "test.yaml"
+/// SHA-256 of `wf_local_development_token` (as in configs/local.yaml).
+private let tokenSHA = "7995a2192a0e14c69a1e2a4f19d6068a8c186338e289aaf5229eeca574f4dc3c"
+private let localToken = "wf_local_development_token"
+private let dsn = "postgres://audit:s3cret@db.internal:5432/audit"
+/// python3: hashlib.sha256(dsn.encode()).hexdigest()[:8]
+private let dsnFingerprint = "sha256:8243b3c6"
+
+private let defaultReceiver = """
+      ingest_http:
+        endpoint: 127.0.0.1:4320
+        tokens:
+          - workflow: local-dev
+            token_sha256: \(tokenSHA)
+    """
+
+private let defaultPipelines = """
+        audit:
+          receivers: [ingest_http]
+          exporters: [postgres]
+    """
+
+/// A configuration modelled on configs/local.yaml, with each part replaceable.
+private func config(receivers: String = defaultReceiver, postgres: String = "    connections: 2",
+                    extraExporters: String = "", pipelines: String = defaultPipelines, extra: String = "") -> String {
+    """
+    receivers:
+    \(receivers)
+    exporters:
+      postgres:
+    \(postgres)
+    \(extraExporters)
+    service:
+      pipelines:
+    \(pipelines)
+    \(extra)
+    """
+}
+
+private func plan(_ yaml: String, env: [String: String] = [:]) throws -> CollectorPlan {
+    try CollectorPlan.parse(yaml: yaml, file: file, environment: env)
+}
+
+/// Parses `yaml` expecting a ConfigError; checks the properties every error must have.
+private func configError(_ yaml: String, env: [String: String] = [:],
+                         sourceLocation: SourceLocation = #_sourceLocation) throws -> ConfigError {
+    let error = try #require(throws: ConfigError.self, sourceLocation: sourceLocation) {
+        try CollectorPlan.parse(yaml: yaml, file: file, environment: env)
+    }
+    #expect(error.file == file, sourceLocation: sourceLocation)
+    #expect(!error.fix.isEmpty, "no fix in \(error)", sourceLocation: sourceLocation)
+    #expect(!error.problem.isEmpty, sourceLocation: sourceLocation)
+    #expect(error.description.contains(error.key), sourceLocation: sourceLocation)
+    return error
+}
+
+private func resolved(_ plan: CollectorPlan, _ key: String, sourceLocation: SourceLocation = #_sourceLocation) throws -> ResolvedValue {
+    try #require(plan.resolved.first { $0.key == key }, "no resolved value for \(key)", sourceLocation: sourceLocation)
+}
+
+/// A standalone section (for reading one component's settings directly).
+private func section(_ yaml: String, path: String = "receivers.ingest_http", env: [String: String] = [:],
+                     log: ProvenanceLog = ProvenanceLog()) throws -> ConfigSection {
+    try ConfigSection(path: path, file: file, value: ConfigValue.parse(yaml: yaml, file: file), environment: env, log: log)
+}
+
+// MARK: - Valid configurations
+
+@Suite("CollectorPlan: valid configurations")
+struct ValidConfigTests {
+    @Test func minimalConfigParses() throws {
+        let plan = try plan(config())
+        #expect(plan.file == file)
+        #expect(plan.pipelines.count == 1)
+        let pipeline = try #require(plan.pipelines.first)
+        #expect(pipeline.name == "audit")
+        #expect(pipeline.receivers == ["ingest_http"])
+        #expect(pipeline.processors == [])
+        #expect(pipeline.exporters == ["postgres"])
+        #expect(plan.receivers["ingest_http"]?.type == "ingest_http")
+        #expect(plan.exporters["postgres"]?.type == "postgres")
+        #expect(plan.processors.isEmpty)
+        #expect(plan.logLevel == .info)
+        #expect(try plan.postgresConfig()?.connections == 2)
+    }
+
+    @Test func localYAMLFromTheRepositoryParses() throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let path = root.appendingPathComponent("configs/local.yaml").path
+        let plan = try CollectorPlan.load(file: path, environment: ["DATABASE_URL": dsn])
+        #expect(plan.file == path)
+        #expect(plan.pipelines.map(\.exporters) == [["postgres", "debug"]])
+        #expect(try plan.postgresConfig()?.dsn == dsn)
+        #expect(try resolved(plan, "exporters.debug.stream").display == "stderr")
+        #expect(try resolved(plan, "receivers.ingest_http.tokens[0].token_sha256").display == WorkflowTokens.sha256Hex(localToken))
+    }
+
+    @Test func missingFileIsAConfigError() throws {
+        let error = try #require(throws: ConfigError.self) {
+            try CollectorPlan.load(file: "/nonexistent/collector.yaml", environment: [:])
+        }
+        #expect(error.key == "(file)")
+        #expect(error.problem.contains("cannot be read"))
+        #expect(!error.fix.isEmpty)
+    }
+
+    @Test func componentsCanBeNamedTypeSlashName() throws {
+        let plan = try plan(config(
+            receivers: defaultReceiver + "\n  ingest_http/second:\n    endpoint: 127.0.0.1:0\n    tokens:\n      - {workflow: other, token_sha256: \(tokenSHA)}",
+            pipelines: defaultPipelines + "\n    second:\n      receivers: [ingest_http/second]\n      exporters: [postgres]"))
+        #expect(plan.receivers["ingest_http/second"]?.type == "ingest_http")
+        #expect(plan.pipelines.map(\.name) == ["audit", "second"])
+    }
+
+    @Test func logLevelFromFileOrEnvironment() throws {
+        #expect(try plan(config(), env: ["GOVERNANCE_LOG_LEVEL": "DEBUG"]).logLevel == .debug)
+        let fromFile = try plan(config(extra: "  telemetry:\n    logs:\n      level: warning"), env: ["GOVERNANCE_LOG_LEVEL": "debug"])
+        #expect(fromFile.logLevel == .warning)
+        let error = try configError(config(extra: "  telemetry:\n    logs:\n      level: loud"))
+        #expect(error.key == "service.telemetry.logs.level")
+        #expect(error.problem.contains("loud"))
+    }
+}
+
+// MARK: - Precedence and provenance
+
+@Suite("CollectorPlan: precedence and provenance")
+struct ProvenanceTests {
+    @Test func dsnFromEnvironmentIsShownOnlyAsFingerprint() throws {
+        let plan = try plan(config(), env: ["DATABASE_URL": dsn])
+        let value = try resolved(plan, "exporters.postgres.dsn")
+        #expect(value.source == .environment)
+        #expect(value.detail == "DATABASE_URL")
+        #expect(value.display == dsnFingerprint)
+        #expect(value.display == ConfigSection.fingerprint(dsn))
+        #expect(value.display.range(of: #"^sha256:[0-9a-f]{8}$"#, options: .regularExpression) != nil)
+        for entry in plan.resolved {
+            #expect(!entry.display.contains("s3cret") && !(entry.detail ?? "").contains("s3cret"), "\(entry.key) leaks the DSN")
+        }
+        #expect(try plan.postgresConfig()?.dsn == dsn)
+    }
+
+    @Test func fileValueWinsOverEnvironment() throws {
+        let fileDSN = "postgres://file-user@file-host/filedb"
+        let plan = try plan(config(postgres: "    dsn: \(fileDSN)"), env: ["DATABASE_URL": dsn])
+        let value = try resolved(plan, "exporters.postgres.dsn")
+        #expect(value.source == .file)
+        #expect(value.detail == nil)
+        #expect(value.display == ConfigSection.fingerprint(fileDSN))
+        #expect(!value.display.contains("file-host"))
+        #expect(try plan.postgresConfig()?.dsn == fileDSN)
+    }
+
+    @Test func emptyEnvironmentValueCountsAsUnset() throws {
+        let plan = try plan(config(), env: ["DATABASE_URL": ""])
+        #expect(try resolved(plan, "exporters.postgres.dsn").source == .default)
+    }
+
+    @Test func defaultsUsedWhenNeitherFileNorEnvironment() throws {
+        let plan = try plan(config(postgres: "    {}"))
+        let dsnValue = try resolved(plan, "exporters.postgres.dsn")
+        #expect(dsnValue.source == .default)
+        #expect(dsnValue.display == "")
+        let connections = try resolved(plan, "exporters.postgres.connections")
+        #expect(connections.source == .default)
+        #expect(connections.display == "2")
+        #expect(try resolved(plan, "exporters.postgres.migrate").display == "true")
+        #expect(try resolved(plan, "exporters.postgres.max_reconnect_backoff").display == "5.0")
+        let endpoint = try resolved(plan, "receivers.ingest_http.endpoint")
+        #expect(endpoint.source == .file)
+        let pg = try #require(try plan.postgresConfig())
+        #expect(pg.dsn == "")
+        #expect(pg.connections == 2)
+        #expect(pg.maxBatchEvents == 5000)
+        #expect(pg.migrate == true)
+    }
+
+    @Test func resolvedValuesAreInReadingOrder() throws {
+        let keys = try plan(config()).resolved.map(\.key)
+        let endpoint = try #require(keys.firstIndex(of: "receivers.ingest_http.endpoint"))
+        let dsnIndex = try #require(keys.firstIndex(of: "exporters.postgres.dsn"))
+        let level = try #require(keys.firstIndex(of: "service.telemetry.logs.level"))
+        #expect(endpoint < dsnIndex && dsnIndex < level)
+    }
+
+    @Test func envExpansion() throws {
+        let plan = try plan(config(postgres: "    connections: ${env:PG_CONNS}\n    dsn: postgres://u:${env:PGPASS}@h/db"),
+                            env: ["PG_CONNS": "7", "PGPASS": "pw"])
+        let connections = try resolved(plan, "exporters.postgres.connections")
+        #expect(connections.display == "7")
+        #expect(connections.source == .file)
+        #expect(connections.detail == "${env:PG_CONNS}")
+        let pg = try #require(try plan.postgresConfig())
+        #expect(pg.connections == 7)
+        #expect(pg.dsn == "postgres://u:pw@h/db")
+        #expect(try resolved(plan, "exporters.postgres.dsn").detail == "${env:PGPASS}")
+    }
+
+    @Test("${env:NAME:-fallback}", arguments: [
+        ([String: String](), 3), (["PG_CONNS": ""], 3), (["PG_CONNS": "5"], 5),
+    ])
+    func envExpansionWithFallback(_ env: [String: String], _ expected: Int) throws {
+        let plan = try plan(config(postgres: "    connections: ${env:PG_CONNS:-3}"), env: env)
+        #expect(try plan.postgresConfig()?.connections == expected)
+        #expect(try resolved(plan, "exporters.postgres.connections").display == String(expected))
+    }
+
+    @Test func fallbackMayBeEmptyOrContainColons() throws {
+        let plan = try plan(config(postgres: "    dsn: ${env:NOPE:-postgres://h:5432/db}${env:ALSO_NOPE:-}"))
+        #expect(try plan.postgresConfig()?.dsn == "postgres://h:5432/db")
+    }
+
+    @Test func unsetEnvReferenceIsAnErrorNamingTheKey() throws {
+        let error = try configError(config(postgres: "    connections: ${env:PG_CONNS}"))
+        #expect(error.key == "exporters.postgres.connections")
+        #expect(error.problem.contains("PG_CONNS"))
+        #expect(error.problem.contains("not set"))
+        #expect(error.fix.contains("${env:PG_CONNS:-"))
+    }
+
+    @Test func malformedReferencesAreErrors() throws {
+        let unterminated = try configError(config(postgres: "    dsn: \"${env:X\""))
+        #expect(unterminated.key == "exporters.postgres.dsn")
+        #expect(unterminated.problem.contains("unterminated"))
+        let other = try configError(config(postgres: "    dsn: \"${file:/etc/x}\""))
+        #expect(other.key == "exporters.postgres.dsn")
+        #expect(other.problem.contains("only `${env:NAME}`"))
+    }
+}
+
+// MARK: - Typed values
+
+@Suite("CollectorPlan: typed values")
+struct TypedValueTests {
+    @Test func unknownKeySuggestsTheClosestKnownOne() throws {
+        let error = try configError(config(postgres: "    connectoins: 4"))
+        #expect(error.key == "exporters.postgres.connectoins")
+        #expect(error.problem.contains("not a known setting"))
+        #expect(error.fix.contains("`connections`"))
+    }
+
+    @Test func unknownKeyFarFromAnyKnownOneListsKnownSettings() throws {
+        let error = try configError(config(postgres: "    completely_different: 1"))
+        #expect(error.key == "exporters.postgres.completely_different")
+        #expect(error.fix.contains("known settings here"))
+        #expect(error.fix.contains("max_batch_events"))
+    }
+
+    @Test func unknownTopLevelKey() throws {
+        let error = try configError(config() + "\nextensions: {}")
+        #expect(error.key == "extensions")
+        #expect(error.problem.contains("not a known setting"))
+    }
+
+    @Test func invalidBoolNamesTheKey() throws {
+        let error = try configError(config(postgres: "    migrate: maybe"))
+        #expect(error.key == "exporters.postgres.migrate")
+        #expect(error.problem.contains("`maybe`"))
+        #expect(error.problem.contains("not a boolean"))
+        #expect(error.fix.contains("true/false"))
+    }
+
+    @Test("booleans from the environment", arguments: [
+        ("yes", true), ("on", true), ("1", true), ("true", true), ("YES", true), (" On ", true),
+        ("no", false), ("off", false), ("0", false), ("false", false), ("False", false),
+    ])
+    func envBoolValues(_ text: String, _ expected: Bool) throws {
+        let plan = try plan(config(postgres: "    migrate: ${env:PG_MIGRATE}"), env: ["PG_MIGRATE": text])
+        #expect(try plan.postgresConfig()?.migrate == expected)
+        #expect(try resolved(plan, "exporters.postgres.migrate").display == String(expected))
+
+        // And through a getter's own environment variable.
+        let log = ProvenanceLog()
+        let s = try section("{}", path: "x", env: ["FLAG": text], log: log)
+        #expect(try s.bool("flag", env: "FLAG", default: !expected) == expected)
+        #expect(log.values.first?.source == .environment)
+        #expect(log.values.first?.detail == "FLAG")
+    }
+
+    @Test func invalidBoolFromEnvironmentNamesTheVariable() throws {
+        let s = try section("{}", path: "x", env: ["FLAG": "maybe"])
+        let error = try #require(throws: ConfigError.self) { try s.bool("flag", env: "FLAG", default: true) }
+        #expect(error.key == "x.flag")
+        #expect(error.problem.contains("(from FLAG)"))
+        #expect(!error.fix.isEmpty)
+    }
+
+    @Test func yamlBooleansAreAccepted() throws {
+        #expect(try plan(config(postgres: "    migrate: false")).postgresConfig()?.migrate == false)
+        #expect(try plan(config(postgres: "    migrate: no")).postgresConfig()?.migrate == false)
+    }
+
+    @Test func integersOutOfRangeOrNotNumbers() throws {
+        let range = try configError(config(postgres: "    connections: 65"))
+        #expect(range.key == "exporters.postgres.connections")
+        #expect(range.problem.contains("outside 1...64"))
+        let text = try configError(config(postgres: "    connections: two"))
+        #expect(text.problem.contains("not a whole number"))
+    }
+
+    @Test func listWhereAValueIsExpected() throws {
+        let error = try configError(config(postgres: "    dsn: [a, b]"))
+        #expect(error.key == "exporters.postgres.dsn")
+        #expect(error.problem.contains("single value"))
+    }
+
+    @Test func sizesAndDurations() throws {
+        let s = try section("{size: 4 MiB, n: 1_000, d: 250ms, e: 2m, f: '1.5'}", path: "x")
+        #expect(try s.int("size", default: 0, range: 0...Int.max) == 4 << 20)
+        #expect(try s.int("n", default: 0, range: 0...Int.max) == 1000)
+        #expect(try s.double("d", default: 0, range: 0...1000) == 0.25)
+        #expect(try s.double("e", default: 0, range: 0...1000) == 120)
+        #expect(try s.double("f", default: 0, range: 0...1000) == 1.5)
+    }
+
+    @Test func editDistance() {
+        #expect(ConfigSection.distance("connectoins", "connections") == 2)
+        #expect(ConfigSection.distance("", "abc") == 3)
+        #expect(ConfigSection.distance("abc", "") == 3)
+        #expect(ConfigSection.distance("migrate", "migrate") == 0)
+    }
+}
+
+// MARK: - Pipelines and components
+
+@Suite("CollectorPlan: pipelines and components")
+struct PipelineConfigTests {
+    @Test func pipelineWithoutPostgresExporterHasNoPrimary() throws {
+        let error = try configError(config(
+            extraExporters: "  debug:\n    stream: stderr",
+            pipelines: "    audit:\n      receivers: [ingest_http]\n      exporters: [debug]"))
+        #expect(error.key == "service.pipelines.audit.exporters")
+        #expect(error.problem.contains("no primary exporter"))
+        #expect(error.fix.contains("postgres"))
+    }
+
+    @Test func pipelineWithTwoPostgresExporters() throws {
+        let error = try configError(config(
+            extraExporters: "  postgres/replica:\n    connections: 1",
+            pipelines: "    audit:\n      receivers: [ingest_http]\n      exporters: [postgres, postgres/replica]"))
+        #expect(error.key == "service.pipelines.audit.exporters")
+        #expect(error.problem.contains("2 primary exporters"))
+    }
+
+    @Test func pipelineNamingAnUndefinedReceiver() throws {
+        let error = try configError(config(pipelines: "    audit:\n      receivers: [otlp]\n      exporters: [postgres]"))
+        #expect(error.key == "service.pipelines.audit.receivers")
+        #expect(error.problem.contains("`otlp`"))
+        #expect(error.problem.contains("not defined"))
+    }
+
+    @Test func pipelineNamingAnUndefinedExporterOrProcessor() throws {
+        let exporter = try configError(config(pipelines: "    audit:\n      receivers: [ingest_http]\n      exporters: [postgres, debug]"))
+        #expect(exporter.key == "service.pipelines.audit.exporters")
+        #expect(exporter.problem.contains("`debug`"))
+        let processor = try configError(config(pipelines: defaultPipelines + "\n      processors: [redaction]"))
+        #expect(processor.key == "service.pipelines.audit.processors")
+        #expect(processor.problem.contains("`redaction`"))
+    }
+
+    @Test func pipelineWithoutReceiversOrListingOneTwice() throws {
+        let empty = try configError(config(pipelines: "    audit:\n      receivers: []\n      exporters: [postgres]"))
+        #expect(empty.key == "service.pipelines.audit.receivers")
+        #expect(empty.problem.contains("empty"))
+        let twice = try configError(config(pipelines: "    audit:\n      receivers: [ingest_http, ingest_http]\n      exporters: [postgres]"))
+        #expect(twice.key == "service.pipelines.audit.receivers")
+        #expect(twice.problem.contains("twice"))
+    }
+
+    @Test func noPipelines() throws {
+        let error = try configError(config(pipelines: "    {}"))
+        #expect(error.key == "service.pipelines")
+        #expect(error.problem.contains("no pipeline"))
+    }
+
+    @Test func unknownKeyInAPipeline() throws {
+        let error = try configError(config(pipelines: defaultPipelines + "\n      exporter: [postgres]"))
+        #expect(error.key == "service.pipelines.audit.exporter")
+        #expect(error.fix.contains("`exporters`"))
+    }
+
+    @Test func unknownComponentType() throws {
+        let error = try configError(config(extraExporters: "  kafka:\n    brokers: [a]"))
+        #expect(error.key == "exporters.kafka")
+        #expect(error.problem.contains("not a known component type"))
+        #expect(error.fix.contains("debug, postgres"))
+        let receiver = try configError(config(receivers: defaultReceiver + "\n  otlp/grpc: {}"))
+        #expect(receiver.key == "receivers.otlp/grpc")
+        #expect(receiver.fix.contains("ingest_http"))
+    }
+
+    @Test func processorsAreNotBuiltYet() throws {
+        let error = try configError(config(extra: "processors:\n  redaction: {}"))
+        #expect(error.key == "processors.redaction")
+        #expect(error.problem.contains("not a known component type"))
+        #expect(!error.fix.isEmpty)
+    }
+
+    @Test func receiverUsedByTwoPipelines() throws {
+        let error = try configError(config(
+            pipelines: defaultPipelines + "\n    second:\n      receivers: [ingest_http]\n      exporters: [postgres]"))
+        #expect(error.key == "service.pipelines.second.receivers")
+        #expect(error.problem.contains("already feeds pipeline `audit`"))
+        #expect(error.fix.contains("ingest_http/second"))
+    }
+
+    @Test func invalidYAML() throws {
+        let error = try configError("receivers:\n  ingest_http: [unclosed\nexporters: {")
+        #expect(error.key == "(document)")
+        #expect(error.problem.contains("not valid YAML"))
+    }
+
+    @Test func documentThatIsNotAMapping() throws {
+        let error = try configError("- a\n- b\n")
+        #expect(error.key == "(document)")
+        #expect(error.problem.contains("must be a mapping"))
+    }
+
+    @Test func emptyDocumentHasNoPipelines() throws {
+        let error = try configError("")
+        #expect(error.key == "service.pipelines")
+    }
+
+    @Test func yamlAliasesResolveToTheAnchoredValue() throws {
+        // Yams' composer resolves aliases itself, so an alias reads as a copy of its anchor.
+        let plan = try plan(config(postgres: "    connections: &n 3\n    max_batch_events: *n"))
+        let pg = try #require(try plan.postgresConfig())
+        #expect(pg.connections == 3)
+        #expect(pg.maxBatchEvents == 3)
+        let undefined = try configError(config(postgres: "    connections: *nope"))
+        #expect(undefined.key == "(document)")
+    }
+
+    @Test func duplicateKeysAreRefused() throws {
+        let error = try configError(config(postgres: "    connections: 2\n    connections: 3"))
+        // Yams refuses them before ConfigValue's own check: the error names the document and the key.
+        #expect(error.key == "(document)")
+        #expect(error.problem.contains("duplicated key"), "\(error)")
+        #expect(error.problem.contains("connections"), "\(error)")
+    }
+
+    @Test func configValueEqualityIgnoresLines() throws {
+        let a = try ConfigValue.parse(yaml: "a: [1, {b: c}]\nd: ~", file: file)
+        let b = try ConfigValue.parse(yaml: "\n\na: [1, {b: c}]\nd: null", file: file)
+        #expect(a == b)
+        #expect(a != (try ConfigValue.parse(yaml: "a: [1, {b: x}]\nd: ~", file: file)))
+        #expect(try ConfigValue.parse(yaml: "k: ''", file: file) == .map([(key: "k", value: .scalar("", line: 0))], line: 0))
+    }
+}
+
+// MARK: - ingest_http settings and tokens
+
+@Suite("ingest_http configuration")
+struct IngestHTTPConfigTests {
+    @Test func missingTokensIsAnError() throws {
+        let error = try configError(config(receivers: "  ingest_http:\n    endpoint: 127.0.0.1:4320"))
+        #expect(error.key == "receivers.ingest_http.tokens")
+        #expect(error.problem.contains("no workflow token"))
+        #expect(error.fix.contains("token new"))
+        let empty = try configError(config(receivers: "  ingest_http:\n    tokens: []"))
+        #expect(empty.key == "receivers.ingest_http.tokens")
+        #expect(empty.fix.contains("token new"))
+    }
+
+    @Test func tokenEntryWithNeitherTokenNorDigest() throws {
+        let error = try configError(config(receivers: "  ingest_http:\n    tokens:\n      - workflow: a"))
+        #expect(error.key == "receivers.ingest_http.tokens[0].token_sha256")
+        #expect(error.fix.contains("token new"))
+    }
+
+    @Test("token_sha256 must be 64 hex digits", arguments: [
+        String(tokenSHA.dropLast()), tokenSHA + "0", String(repeating: "g", count: 64),
+        String(repeating: "+f", count: 32), String(repeating: "-0", count: 32),
+    ])
+    func badDigest(_ digest: String) throws {
+        let error = try configError(config(receivers: "  ingest_http:\n    tokens:\n      - {workflow: a, token_sha256: \"\(digest)\"}"))
+        #expect(error.key == "receivers.ingest_http.tokens[0].token_sha256")
+        #expect(error.problem.contains("64 hexadecimal digits"))
+    }
+
+    @Test func badWorkflowName() throws {
+        let error = try configError(config(receivers: "  ingest_http:\n    tokens:\n      - {workflow: \"has space\", token_sha256: \(tokenSHA)}"))
+        #expect(error.key == "receivers.ingest_http.tokens[0].workflow")
+        #expect(error.problem.contains("has space"))
+    }
+
+    @Test func tokenFromEnvironmentWorksAndNeverAppearsInResolved() throws {
+        let token = "wf_SecretTokenValue1234567890"
+        let receivers = "  ingest_http:\n    tokens:\n      - workflow: payments\n        token: ${env:TOK}"
+        let plan = try plan(config(receivers: receivers), env: ["TOK": token])
+        let value = try resolved(plan, "receivers.ingest_http.tokens[0].token")
+        #expect(value.display == ConfigSection.fingerprint(token))
+        #expect(value.detail == "${env:TOK}")
+        for entry in plan.resolved {
+            #expect(!entry.display.contains("SecretTokenValue"), "\(entry.key) shows the token")
+            #expect(!(entry.detail ?? "").contains("SecretTokenValue"), "\(entry.key) shows the token")
+        }
+
+        // The same section, read directly, authenticates that token.
+        let ingest = try IngestHTTPConfig.read(section("tokens:\n  - workflow: payments\n    token: ${env:TOK}", env: ["TOK": token]))
+        #expect(ingest.tokens.workflows == ["payments"])
+        #expect(ingest.tokens.workflow(forAuthorization: "Bearer \(token)") == "payments")
+    }
+
+    @Test func plainTokenWrittenInTheFileIsFingerprintedToo() throws {
+        let token = "wf_PlainInFileToken_0123456789"
+        let plan = try plan(config(receivers: "  ingest_http:\n    tokens:\n      - {workflow: w, token: \(token)}"))
+        #expect(try resolved(plan, "receivers.ingest_http.tokens[0].token").display == ConfigSection.fingerprint(token))
+        #expect(!plan.resolved.contains { $0.display.contains("PlainInFileToken") })
+    }
+
+    @Test("tokens that are not wf_ tokens of 20+ characters", arguments: ["wf_short", "xx_0123456789abcdefghij"])
+    func badPlainToken(_ token: String) throws {
+        let error = try configError(config(receivers: "  ingest_http:\n    tokens:\n      - workflow: w\n        token: ${env:TOK}"),
+                                    env: ["TOK": token])
+        #expect(error.key == "receivers.ingest_http.tokens[0].token")
+        #expect(error.problem.contains("wf_"))
+        #expect(!error.problem.contains(token))
+        #expect(!error.description.contains(token))
+    }
+
+    @Test func tokenAndDigestBothSet() throws {
+        let error = try configError(config(receivers: "  ingest_http:\n    tokens:\n      - {workflow: w, token: wf_0123456789abcdefghij, token_sha256: \(tokenSHA)}"))
+        #expect(error.key == "receivers.ingest_http.tokens[0].token")
+        #expect(error.problem.contains("both set"))
+    }
+
+    @Test("endpoints that are not host:port", arguments: ["localhost", "127.0.0.1:", ":4320", "127.0.0.1:65536", "127.0.0.1:http", "[::1]", "[::1]4320", "::1", "::1:4320"])
+    func badEndpoint(_ endpoint: String) throws {
+        let error = try configError(config(receivers: defaultReceiver.replacingOccurrences(of: "127.0.0.1:4320", with: "\"\(endpoint)\"")))
+        #expect(error.key == "receivers.ingest_http.endpoint")
+        #expect(error.problem.contains(endpoint))
+        #expect(error.fix.contains("host:port"))
+    }
+
+    @Test func endpointFromEnvironmentAndIPv6() throws {
+        let base = "tokens:\n  - {workflow: w, token_sha256: \(tokenSHA)}"
+        let fromEnv = try IngestHTTPConfig.read(section(base, env: ["GOVERNANCE_INGEST_ENDPOINT": "0.0.0.0:8080"]))
+        #expect(fromEnv.host == "0.0.0.0")
+        #expect(fromEnv.port == 8080)
+        let v6 = try IngestHTTPConfig.read(section("endpoint: \"[::1]:0\"\n" + base))
+        #expect(v6.host == "::1")
+        #expect(v6.port == 0)
+        let defaults = try IngestHTTPConfig.read(section(base))
+        #expect(defaults.host == "127.0.0.1")
+        #expect(defaults.port == 4320)
+        #expect(defaults.tlsCertFile == nil)
+    }
+
+    @Test func tlsWithOnlyCertFile() throws {
+        let error = try configError(config(receivers: defaultReceiver + "\n    tls:\n      cert_file: /tmp/cert.pem"))
+        #expect(error.key == "receivers.ingest_http.tls.key_file")
+        #expect(error.problem.contains("missing while cert_file is set"))
+        #expect(error.fix.contains("both"))
+    }
+
+    @Test func tlsWithOnlyKeyFile() throws {
+        let error = try configError(config(receivers: defaultReceiver + "\n    tls:\n      key_file: /tmp/key.pem"))
+        #expect(error.key == "receivers.ingest_http.tls.cert_file")
+        #expect(error.problem.contains("missing while key_file is set"))
+    }
+
+    @Test func tlsWithUnreadableFiles() throws {
+        let error = try configError(config(receivers: defaultReceiver + "\n    tls:\n      cert_file: /nonexistent/cert.pem\n      key_file: /nonexistent/key.pem"))
+        #expect(error.key == "receivers.ingest_http.tls.cert_file")
+        #expect(error.problem.contains("cannot be read"))
+    }
+}
+
+// MARK: - WorkflowTokens
+
+@Suite("WorkflowTokens")
+struct WorkflowTokensTests {
+    let tokens = WorkflowTokens([
+        (workflow: "local-dev", sha256: hexBytes(tokenSHA)),
+        (workflow: "payments", sha256: hexBytes(WorkflowTokens.sha256Hex("wf_payments_token_0123456789"))),
+    ])
+
+    @Test func sha256HexMatchesTheLocalConfig() {
+        #expect(WorkflowTokens.sha256Hex(localToken) == tokenSHA)
+    }
+
+    @Test func bearerTokenFindsItsWorkflow() {
+        #expect(tokens.workflow(forAuthorization: "Bearer \(localToken)") == "local-dev")
+        #expect(tokens.workflow(forAuthorization: "Bearer wf_payments_token_0123456789") == "payments")
+        #expect(tokens.workflow(forAuthorization: "bearer \(localToken)") == "local-dev")
+        #expect(tokens.workflow(forAuthorization: "Bearer   \(localToken)  ") == "local-dev")
+    }
+
+    @Test("headers that authenticate nothing", arguments: [
+        Optional<String>.none, "", "Bearer", "Bearer ", "Bearer wf_wrong_token_000000000000",
+        "Basic d2ZfbG9jYWxfZGV2ZWxvcG1lbnRfdG9rZW4=", "Basic \(localToken)", localToken,
+        "Bearer\(localToken)", "Token \(localToken)", "Bearer \(localToken)x",
+    ])
+    func rejected(_ header: String?) {
+        #expect(tokens.workflow(forAuthorization: header) == nil)
+    }
+
+    @Test func readFromConfigAcceptsUpperCaseDigests() throws {
+        let read = try WorkflowTokens.read(section("tokens:\n  - {workflow: a, token_sha256: \(tokenSHA.uppercased())}", path: "r"), key: "tokens")
+        #expect(read.workflow(forAuthorization: "Bearer \(localToken)") == "a")
+    }
+}
+
+private func hexBytes(_ hex: String) -> [UInt8] {
+    var bytes: [UInt8] = []
+    var index = hex.startIndex
+    while index < hex.endIndex {
+        let next = hex.index(index, offsetBy: 2)
+        bytes.append(UInt8(hex[index..<next], radix: 16)!)
+        index = next
+    }
+    return bytes
+}
