@@ -33,6 +33,7 @@ let package = Package(
         // Event model, JSON that keeps number text, component protocols, fan-out.
         .target(name: "Pipeline", dependencies: [
             "Config",
+            .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ], swiftSettings: strict),
@@ -40,6 +41,7 @@ let package = Package(
         .target(name: "Processors", dependencies: ["Pipeline", "Config"], swiftSettings: strict),
         .target(name: "Exporters", dependencies: [
             "Pipeline", "Config", "CLibPQ",
+            .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ], swiftSettings: strict),

@@ -153,3 +153,11 @@ extension CollectorPlan {
         return (exporter as? PostgresExporter)?.config
     }
 }
+
+extension CollectorPlan {
+    /// The chain processor's secret, if a chain processor is configured (for `verify`).
+    public func chainSecret() throws -> String? {
+        guard let component = processors.values.sorted(by: { $0.id < $1.id }).first(where: { $0.type == "chain" }) else { return nil }
+        return (try component.builder(BuildContext(id: component.id, logger: Logger(label: "plan"))) as? ChainProcessor)?.secretForVerification
+    }
+}

@@ -84,8 +84,8 @@ public struct ConfigSection: Sendable {
         return defaultValue
     }
 
-    public func requiredString(_ name: String, env: String? = nil, fix: String) throws(ConfigError) -> String {
-        guard let value = try string(name, env: env), !value.isEmpty else {
+    public func requiredString(_ name: String, env: String? = nil, secret: Bool = false, fix: String) throws(ConfigError) -> String {
+        guard let value = try string(name, env: env, secret: secret), !value.isEmpty else {
             throw error(name, "is required", fix: fix)
         }
         return value

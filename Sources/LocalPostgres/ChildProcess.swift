@@ -10,8 +10,9 @@ public struct ChildProcess: Sendable {
         public var description: String
     }
 
-    /// Starts `arguments` (looked up on PATH), output appended to `outputPath` (or discarded).
-    public static func spawn(_ arguments: [String], outputPath: String? = nil) throws -> ChildProcess {
+    /// Starts `arguments` (looked up on PATH), output appended to `outputPath` (or discarded),
+    /// with `environment` added to this process's environment.
+    public static func spawn(_ arguments: [String], outputPath: String? = nil, environment: [String: String] = [:]) throws -> ChildProcess {
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
@@ -21,8 +22,11 @@ public struct ChildProcess: Sendable {
         posix_spawn_file_actions_adddup2(&actions, 1, 2)
         let argv = arguments.map { strdup($0) } + [nil]
         defer { argv.forEach { free($0) } }
+        let merged = ProcessInfo.processInfo.environment.merging(environment) { _, new in new }
+        let envp = merged.map { strdup("\($0.key)=\($0.value)") } + [nil]
+        defer { envp.forEach { free($0) } }
         var pid: pid_t = 0
-        let status = posix_spawnp(&pid, arguments[0], &actions, nil, argv, environ)
+        let status = posix_spawnp(&pid, arguments[0], &actions, nil, argv, envp)
         guard status == 0 else {
             throw Failure(description: "could not start \(arguments[0]): \(String(cString: strerror(status)))")
         }

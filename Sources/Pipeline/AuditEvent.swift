@@ -41,6 +41,8 @@ public struct AuditEvent: Sendable, Equatable {
     public var workflow: String
     /// The `seq` the client sent (kept, never enforced: many SDK processes may share a collector).
     public var clientSeq: Int64?
+    /// The collector's own per-workflow sequence: gapless, assigned in the commit (`seq` processor).
+    public var seq: Int64?
     public var sdkVersion: String?
     public var decision: Decision?
 
@@ -49,7 +51,7 @@ public struct AuditEvent: Sendable, Equatable {
                 metadata: JSONValue = .object([]), prevHash: String? = nil, hmac: String? = nil,
                 createdAt: Timestamp, signature: [UInt8]? = nil, signingKeyFingerprint: String? = nil,
                 signatureStatus: String = "unsigned", workflow: String, clientSeq: Int64? = nil,
-                sdkVersion: String? = nil, decision: Decision? = nil) {
+                seq: Int64? = nil, sdkVersion: String? = nil, decision: Decision? = nil) {
         self.eventID = eventID
         self.sessionID = sessionID
         self.agentID = agentID
@@ -67,6 +69,7 @@ public struct AuditEvent: Sendable, Equatable {
         self.signatureStatus = signatureStatus
         self.workflow = workflow
         self.clientSeq = clientSeq
+        self.seq = seq
         self.sdkVersion = sdkVersion
         self.decision = decision
     }
@@ -91,7 +94,7 @@ public struct EventRejection: Error, Sendable, Equatable, CustomStringConvertibl
 extension AuditEvent {
     /// Checks that the event fits the table exactly as it will be written, so a bad event is
     /// refused on its own instead of failing a shared group-commit transaction.
-    public func checkStorable() throws(EventRejection) {
+    public func checkStorable(hmacAssignedLater: Bool = false) throws(EventRejection) {
         // Column limits of `governance_audit_events` (reference-sdk.md §4), in characters.
         let limited: [(field: String, limit: Int, value: String?)] = [
             ("agent_id", 256, agentID), ("payload.kind", 128, kind), ("payload.model", 128, model),
@@ -117,7 +120,7 @@ extension AuditEvent {
         if Self.containsNUL(metadata) {
             throw EventRejection(field: "payload.metadata", message: "contains a \\u0000 character, which PostgreSQL jsonb cannot store")
         }
-        guard hmac != nil else {
+        guard hmac != nil || hmacAssignedLater else {
             throw EventRejection(field: "client_hmac", message: "is required: this pipeline has no chain processor to compute it")
         }
     }

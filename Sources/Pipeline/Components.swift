@@ -2,15 +2,30 @@ import Config
 import Logging
 import ServiceLifecycle
 
+/// Where a processor runs.
+public enum ProcessorStage: Sendable {
+    /// Before the primary commit: changes what Postgres stores, and can refuse the event.
+    case ingest
+    /// After the commit, on the copies sent to secondary exporters only (e.g. redaction):
+    /// the local record stays exact. A refusal here drops only the outgoing copy.
+    case egress
+}
+
 /// Transforms or refuses one event on its way to the exporters. Runs on the request's task, so
 /// it must be fast and must not block.
 public protocol EventProcessor: Sendable {
+    var stage: ProcessorStage { get }
     func process(_ event: AuditEvent) throws(EventRejection) -> AuditEvent
+}
+
+extension EventProcessor {
+    public var stage: ProcessorStage { .ingest }
 }
 
 /// What the primary store did with one event.
 public enum CommitResult: Sendable, Equatable {
-    case stored
+    /// Committed, as stored (with what commit stages assigned: seq, chain fields).
+    case stored(AuditEvent)
     /// An event with this `event_id` was already stored; nothing was written.
     case duplicate
     /// The database refused this event alone (its neighbours in the batch were still stored).
@@ -31,7 +46,8 @@ public struct PipelineUnavailable: Error, Sendable, CustomStringConvertible {
 /// The authoritative store. `commit` returns only after the events' transaction has committed,
 /// which is what lets a receiver's 2xx mean "durable".
 public protocol PrimaryExporter: Service {
-    func commit(_ events: [AuditEvent]) async throws(PipelineUnavailable) -> [CommitResult]
+    /// `stages` run inside the transaction; requests with different `stagesKey`s never share one.
+    func commit(_ events: [AuditEvent], stages: [any CommitStage], stagesKey: String) async throws(PipelineUnavailable) -> [CommitResult]
     /// Connected and migrated: able to commit right now.
     var isReady: Bool { get }
 }

@@ -20,12 +20,18 @@ public enum EventOutcome: Sendable, Equatable {
 public final class Pipeline: Sendable {
     public let name: String
     let processors: [any EventProcessor]
+    let egressProcessors: [any EventProcessor]
+    let commitStages: [any CommitStage]
+    let assignsHMAC: Bool
     let primary: any PrimaryExporter
     let secondaries: [any SecondaryExporter]
 
     public init(name: String, processors: [any EventProcessor], primary: any PrimaryExporter, secondaries: [any SecondaryExporter]) {
         self.name = name
-        self.processors = processors
+        self.processors = processors.filter { $0.stage == .ingest }
+        self.egressProcessors = processors.filter { $0.stage == .egress }
+        self.commitStages = processors.compactMap { $0 as? any CommitStage }
+        self.assignsHMAC = commitStages.contains { $0.assignsHMAC }
         self.primary = primary
         self.secondaries = secondaries
     }
@@ -41,7 +47,7 @@ public final class Pipeline: Sendable {
             do {
                 var event = original
                 for processor in processors { event = try processor.process(event) }
-                try event.checkStorable()
+                try event.checkStorable(hmacAssignedLater: assignsHMAC)
                 ready.append(event)
                 readyIndex.append(index)
             } catch {
@@ -49,21 +55,24 @@ public final class Pipeline: Sendable {
             }
         }
         if !ready.isEmpty {
-            let results = try await primary.commit(ready)
+            let results = try await primary.commit(ready, stages: commitStages, stagesKey: name)
             var stored: [AuditEvent] = []
             for (position, result) in results.enumerated() {
                 switch result {
-                case .stored:
+                case .stored(let event):
                     outcomes[readyIndex[position]] = .stored
-                    stored.append(ready[position])
+                    stored.append(event)
                 case .duplicate:
                     outcomes[readyIndex[position]] = .duplicate
                 case .rejected(let rejection):
                     outcomes[readyIndex[position]] = .rejected(rejection)
                 }
             }
-            if !stored.isEmpty {
-                for secondary in secondaries { secondary.export(stored) }
+            if !stored.isEmpty, !secondaries.isEmpty {
+                let outgoing = egressProcessors.isEmpty ? stored : stored.compactMap { event in
+                    try? egressProcessors.reduce(event) { event, processor throws(EventRejection) in try processor.process(event) }
+                }
+                for secondary in secondaries { secondary.export(outgoing) }
             }
         }
         return outcomes.map { $0! }

@@ -1,7 +1,6 @@
 import Pipeline
 
-/// The processor factories this build provides. The processor chain (sanitize, redaction,
-/// size_cap, seq, chain) is not built yet; a pipeline naming a processor fails validation.
+/// The processor factories this build provides.
 public enum BuiltInProcessors {
-    public static let all: [ProcessorFactory] = []
+    public static let all: [ProcessorFactory] = [SeqProcessor.factory, ChainProcessor.factory]
 }

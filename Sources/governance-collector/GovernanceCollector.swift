@@ -5,13 +5,14 @@ import Crypto
 import Exporters
 import Foundation
 import Logging
+import Pipeline
 
 @main
 struct GovernanceCollector: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "governance-collector",
         abstract: "Collects AI-agent governance audit events into PostgreSQL.",
-        subcommands: [Run.self, Validate.self, PrintConfig.self, Migrate.self, Token.self],
+        subcommands: [Run.self, Validate.self, PrintConfig.self, Migrate.self, Verify.self, Token.self],
         defaultSubcommand: Run.self)
 }
 
@@ -90,6 +91,52 @@ struct Migrate: AsyncParsableCommand {
         } catch {
             FileHandle.standardError.write(Data("migrate failed: \(error)\n".utf8))
             throw ExitCode(1)
+        }
+    }
+}
+
+struct Verify: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Recompute every HMAC, check chain links, forks and seq gaps. Exit 0 clean, 1 tampered, 2 usage or configuration error.")
+    @OptionGroup var options: ConfigOption
+    @Option(help: "A libpq connection string or URL; overrides the config's postgres exporter.")
+    var dsn: String?
+    @Option(help: "Only this session (UUID).") var session: String?
+    @Option(help: "Only this workflow.") var workflow: String?
+    @Option(help: "Only events created at or after this RFC 3339 time.") var since: String?
+    @Option(help: "Only events created before this RFC 3339 time.") var until: String?
+
+    func run() async throws {
+        func usage(_ message: String) -> ExitCode {
+            FileHandle.standardError.write(Data("verify: \(message)\n".utf8))
+            return ExitCode(2)
+        }
+        var filter = ChainVerifier.Filter(workflow: workflow)
+        if let session {
+            guard let id = UUID(uuidString: session) else { throw usage("--session is not a UUID") }
+            filter.session = id
+        }
+        for (name, text, path) in [("--since", since, \ChainVerifier.Filter.since), ("--until", until, \ChainVerifier.Filter.until)] {
+            guard let text else { continue }
+            guard let t = Timestamp(iso8601: text) else { throw usage("\(name) is not an RFC 3339 time with offset") }
+            filter[keyPath: path] = t
+        }
+        let environment = ProcessInfo.processInfo.environment
+        var target = dsn
+        var secret = environment["GOVERNANCE_AUDIT_SECRET"].flatMap { $0.isEmpty ? nil : $0 }
+        if target == nil || secret == nil {
+            let plan = try options.plan()
+            target = try target ?? plan.postgresConfig()?.dsn ?? ""
+            secret = try secret ?? plan.chainSecret()
+        }
+        guard let secret else { throw usage("no HMAC secret: set GOVERNANCE_AUDIT_SECRET or configure the chain processor") }
+        do {
+            let report = try ChainVerifier(connection: PGConnection(dsn: target ?? ""), secret: secret).verify(filter)
+            for problem in report.problems { print(problem) }
+            print("checked \(report.rows) rows in \(report.sessions) sessions: \(report.isClean ? "all chains intact" : "\(report.problems.count) problem(s)")")
+            if !report.isClean { throw ExitCode(1) }
+        } catch let error as PGError {
+            throw usage("PostgreSQL: \(error)")
         }
     }
 }

@@ -397,9 +397,9 @@ struct PipelineConfigTests {
         #expect(receiver.fix.contains("ingest_http"))
     }
 
-    @Test func processorsAreNotBuiltYet() throws {
-        let error = try configError(config(extra: "processors:\n  redaction: {}"))
-        #expect(error.key == "processors.redaction")
+    @Test func unknownProcessorType() throws {
+        let error = try configError(config(extra: "processors:\n  compress: {}"))
+        #expect(error.key == "processors.compress")
         #expect(error.problem.contains("not a known component type"))
         #expect(!error.fix.isEmpty)
     }

@@ -4,7 +4,7 @@
 /// on every start, on an empty database or on one the SDK created.
 public enum AuditSchema {
     public static let table = "governance_audit_events"
-    public static let version = 1
+    public static let version = 2
 
     /// A fixed key for `pg_advisory_lock`, so two collectors starting at once migrate one at a time.
     static let migrationLockKey: Int64 = 0x6763_6d69_6772_6174 // "gcmigrat"
@@ -37,6 +37,15 @@ public enum AuditSchema {
         "ALTER TABLE governance_audit_events ADD COLUMN IF NOT EXISTS sdk_version TEXT NULL",
         "ALTER TABLE governance_audit_events ADD COLUMN IF NOT EXISTS decision TEXT NULL",
         "ALTER TABLE governance_audit_events ADD COLUMN IF NOT EXISTS received_at TIMESTAMPTZ NULL DEFAULT now()",
+        "ALTER TABLE governance_audit_events ADD COLUMN IF NOT EXISTS seq BIGINT NULL",
+        // Gapless per-workflow seq: the counter row is locked by the transaction that reserves from it.
+        "CREATE UNIQUE INDEX IF NOT EXISTS idx_audit_workflow_seq_unique ON governance_audit_events (workflow, seq) WHERE seq IS NOT NULL",
+        """
+        CREATE TABLE IF NOT EXISTS governance_collector_seq (
+            workflow TEXT PRIMARY KEY,
+            last_seq BIGINT NOT NULL
+        )
+        """,
         "CREATE INDEX IF NOT EXISTS idx_audit_session     ON governance_audit_events (session_id)",
         "CREATE INDEX IF NOT EXISTS idx_audit_session_seq ON governance_audit_events (session_id, chain_seq DESC)",
         "CREATE INDEX IF NOT EXISTS idx_audit_agent       ON governance_audit_events (agent_id)",

@@ -79,7 +79,7 @@ public enum AuditRow {
     public static let columns = [
         "event_id", "session_id", "agent_id", "parent_event_id", "kind", "model", "input_hash",
         "output_hash", "metadata_json", "prev_hash", "hmac_value", "created_at", "signature",
-        "signing_key_fingerprint", "signature_status", "workflow", "client_seq", "sdk_version", "decision",
+        "signing_key_fingerprint", "signature_status", "workflow", "client_seq", "sdk_version", "decision", "seq",
     ]
 
     static let stagingDDL = """
@@ -87,7 +87,7 @@ public enum AuditRow {
             ord int4, event_id uuid, session_id uuid, agent_id text, parent_event_id uuid, kind text,
             model text, input_hash text, output_hash text, metadata_json jsonb, prev_hash text,
             hmac_value text, created_at timestamptz, signature bytea, signing_key_fingerprint text,
-            signature_status text, workflow text, client_seq int8, sdk_version text, decision text
+            signature_status text, workflow text, client_seq int8, sdk_version text, decision text, seq int8
         ) ON COMMIT DELETE ROWS
         """
 
@@ -130,6 +130,7 @@ public enum AuditRow {
             w.int64(e.clientSeq)
             w.text(e.sdkVersion)
             w.text(e.decision?.rawValue)
+            w.int64(e.seq)
         }
         return w.finish()
     }

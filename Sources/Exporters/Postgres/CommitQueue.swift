@@ -6,6 +6,9 @@ import Pipeline
 final class CommitQueue: @unchecked Sendable {
     struct Request {
         var events: [AuditEvent]
+        var stages: [any CommitStage]
+        /// Requests share a transaction only when their stages are the same (same pipeline).
+        var stagesKey: String
         var resume: @Sendable (Result<[CommitResult], PipelineUnavailable>) -> Void
     }
 
@@ -39,7 +42,8 @@ final class CommitQueue: @unchecked Sendable {
     private func takeLocked(_ maxEvents: Int) -> [Request] {
         var count = 0
         var taken = 0
-        while taken < pending.count, taken == 0 || count + pending[taken].events.count <= maxEvents {
+        while taken < pending.count,
+              taken == 0 || (count + pending[taken].events.count <= maxEvents && pending[taken].stagesKey == pending[0].stagesKey) {
             count += pending[taken].events.count
             taken += 1
         }

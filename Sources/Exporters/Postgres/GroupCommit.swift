@@ -6,7 +6,7 @@ enum GroupCommit {
     /// Commits `events` and says per event whether it was stored or already present. Throws only
     /// when the connection failed; a row the database refuses is isolated by bisection (its
     /// neighbours are committed without it) and reported as rejected.
-    static func commit(_ events: [AuditEvent], on connection: PGConnection) throws(PGError) -> [CommitResult] {
+    static func commit(_ events: [AuditEvent], stages: [any CommitStage], on connection: PGConnection) throws(PGError) -> [CommitResult] {
         // The first occurrence of an event_id in the group wins; later copies are duplicates.
         var seen = Set<UUID>()
         var unique: [AuditEvent] = []
@@ -19,37 +19,59 @@ enum GroupCommit {
                 uniquePosition.append(nil)
             }
         }
-        let uniqueResults = try commitIsolatingBadRows(unique, on: connection)
+        let uniqueResults = try commitIsolatingBadRows(unique, stages: stages, on: connection)
         return uniquePosition.map { $0.map { uniqueResults[$0] } ?? .duplicate }
     }
 
-    private static func commitIsolatingBadRows(_ events: [AuditEvent], on connection: PGConnection) throws(PGError) -> [CommitResult] {
+    private static func commitIsolatingBadRows(_ events: [AuditEvent], stages: [any CommitStage], on connection: PGConnection) throws(PGError) -> [CommitResult] {
         guard !events.isEmpty else { return [] }
         do {
-            return try transaction(events, on: connection)
+            return try transaction(events, stages: stages, on: connection)
         } catch where error.isDataError && !error.connectionLost {
             if events.count == 1 {
                 return [.rejected(EventRejection(field: "event", message: "refused by PostgreSQL: \(error.message)"))]
             }
             let middle = events.count / 2
-            return try commitIsolatingBadRows(Array(events[..<middle]), on: connection)
-                + commitIsolatingBadRows(Array(events[middle...]), on: connection)
+            return try commitIsolatingBadRows(Array(events[..<middle]), stages: stages, on: connection)
+                + commitIsolatingBadRows(Array(events[middle...]), stages: stages, on: connection)
         }
     }
 
-    /// BEGIN, COPY to staging, INSERT ... ON CONFLICT DO NOTHING RETURNING, COMMIT; retried on
-    /// deadlock or serialization failure.
-    private static func transaction(_ events: [AuditEvent], on connection: PGConnection) throws(PGError) -> [CommitResult] {
-        let data = AuditRow.encode(events)
+    /// Without stages: BEGIN, COPY to staging, INSERT ... ON CONFLICT DO NOTHING RETURNING, COMMIT.
+    /// With stages (seq, chain): first lock the group's sessions with the SDK's advisory-lock key
+    /// and set aside events already stored, so stages number and chain only new events; if a
+    /// concurrent writer still wins an insert race, the transaction is rolled back and redone
+    /// (it then sees that row), so no seq is skipped. Retried on deadlock or serialization failure.
+    private static func transaction(_ events: [AuditEvent], stages: [any CommitStage], on connection: PGConnection) throws(PGError) -> [CommitResult] {
         var attempt = 0
         while true {
-            do {
+            do throws(PGError) {
                 try connection.exec("BEGIN")
-                try connection.copyIn(AuditRow.copyStatement, data: data)
-                let inserted = try connection.execPrepared("gc_insert")
+                var fresh = events
+                var existing = Set<UUID>()
+                if !stages.isEmpty {
+                    let keys = Set(events.map(\.sessionID.advisoryLockKey)).sorted()
+                    try connection.exec("SELECT pg_advisory_xact_lock(k) FROM unnest($1::int8[]) AS k", [pgArray(keys.map(String.init))])
+                    let rows = try connection.exec("SELECT event_id FROM governance_audit_events WHERE event_id = ANY($1::uuid[])",
+                                                   [pgArray(events.map(\.eventID.lowercasedString))])
+                    existing = Set(rows.rows.compactMap { $0[0].flatMap(UUID.init(uuidString:)) })
+                    fresh = events.filter { !existing.contains($0.eventID) }
+                    try applyStages(stages, to: &fresh, on: connection)
+                }
+                var inserted = Set<UUID>()
+                if !fresh.isEmpty {
+                    try connection.copyIn(AuditRow.copyStatement, data: AuditRow.encode(fresh))
+                    let rows = try connection.execPrepared("gc_insert")
+                    inserted = Set(rows.rows.compactMap { $0.first.flatMap { $0 }.flatMap(UUID.init(uuidString:)) })
+                }
+                if !stages.isEmpty, inserted.count != fresh.count, attempt < 5 {
+                    try connection.exec("ROLLBACK") // lost an insert race after numbering: redo
+                    attempt += 1
+                    continue
+                }
                 try connection.exec("COMMIT")
-                let ids = Set(inserted.rows.compactMap { $0.first.flatMap { $0 }.flatMap(UUID.init(uuidString:)) })
-                return events.map { ids.contains($0.eventID) ? .stored : .duplicate }
+                let final = Dictionary(fresh.map { ($0.eventID, $0) }, uniquingKeysWith: { a, _ in a })
+                return events.map { inserted.contains($0.eventID) ? .stored(final[$0.eventID]!) : .duplicate }
             } catch {
                 if !error.connectionLost { _ = try? connection.exec("ROLLBACK") }
                 attempt += 1
@@ -57,5 +79,47 @@ enum GroupCommit {
                 throw error
             }
         }
+    }
+
+    private static func applyStages(_ stages: [any CommitStage], to events: inout [AuditEvent], on connection: PGConnection) throws(PGError) {
+        let transaction = PGCommitTransaction(connection: connection)
+        do {
+            for stage in stages { try stage.apply(&events, in: transaction) }
+        } catch let error as PGError {
+            throw error
+        } catch {
+            throw PGError(message: "commit stage failed: \(error)", sqlState: nil, connectionLost: false)
+        }
+    }
+
+    static func pgArray(_ items: [String]) -> String { "{" + items.joined(separator: ",") + "}" }
+}
+
+/// The commit stages' view of the open transaction.
+struct PGCommitTransaction: CommitTransaction {
+    let connection: PGConnection
+
+    func chainHeads(_ sessions: [UUID]) throws -> [UUID: String] {
+        let rows = try connection.exec("""
+            SELECT DISTINCT ON (session_id) session_id, hmac_value FROM governance_audit_events
+            WHERE session_id = ANY($1::uuid[]) ORDER BY session_id, chain_seq DESC
+            """, [GroupCommit.pgArray(sessions.map(\.lowercasedString))])
+        var heads: [UUID: String] = [:]
+        for row in rows.rows {
+            if let id = row[0].flatMap(UUID.init(uuidString:)), let hmac = row[1] { heads[id] = hmac }
+        }
+        return heads
+    }
+
+    func reserveSeq(workflow: String, count: Int) throws -> Int64 {
+        let rows = try connection.exec("""
+            INSERT INTO governance_collector_seq (workflow, last_seq) VALUES ($1, $2)
+            ON CONFLICT (workflow) DO UPDATE SET last_seq = governance_collector_seq.last_seq + EXCLUDED.last_seq
+            RETURNING last_seq
+            """, [workflow, String(count)])
+        guard let last = rows.rows.first?.first.flatMap({ $0 }).flatMap(Int64.init) else {
+            throw PGError(message: "seq reservation returned nothing", sqlState: nil, connectionLost: false)
+        }
+        return last - Int64(count) + 1
     }
 }

@@ -56,12 +56,12 @@ public final class PostgresExporter: PrimaryExporter, Sendable {
 
     public var isReady: Bool { connectedWriters.load(ordering: .relaxed) > 0 && migrated.load(ordering: .relaxed) }
 
-    public func commit(_ events: [AuditEvent]) async throws(PipelineUnavailable) -> [CommitResult] {
+    public func commit(_ events: [AuditEvent], stages: [any CommitStage], stagesKey: String) async throws(PipelineUnavailable) -> [CommitResult] {
         guard isReady else {
             throw PipelineUnavailable(reason: "PostgreSQL is unavailable: \(lastError.withLock { $0 })", retryAfterSeconds: 1)
         }
         let result = await withCheckedContinuation { (continuation: CheckedContinuation<Result<[CommitResult], PipelineUnavailable>, Never>) in
-            let accepted = queue.enqueue(.init(events: events, resume: { continuation.resume(returning: $0) }))
+            let accepted = queue.enqueue(.init(events: events, stages: stages, stagesKey: stagesKey, resume: { continuation.resume(returning: $0) }))
             if !accepted { continuation.resume(returning: .failure(PipelineUnavailable(reason: "the collector is shutting down"))) }
         }
         return try result.get()
@@ -204,7 +204,7 @@ final class PostgresWriter: @unchecked Sendable {
         for attempt in 0..<2 where results == nil {
             guard let connection else { break }
             do {
-                results = try GroupCommit.commit(events, on: connection)
+                results = try GroupCommit.commit(events, stages: batch[0].stages, on: connection)
             } catch {
                 dropConnection(error)
                 if attempt == 0, (try? connect()) != nil { continue }

@@ -1,0 +1,27 @@
+import Config
+import Pipeline
+
+/// `seq`: gives every stored event its workflow's next sequence number, gapless and strictly
+/// increasing in PostgreSQL. Numbers are reserved from a row-locked counter in the same
+/// transaction as the rows, so a failed transaction gives them back and two collectors writing
+/// one workflow never collide. The client's own `seq` is kept apart as `client_seq`.
+public struct SeqProcessor: EventProcessor, CommitStage {
+    public init() {}
+
+    public func process(_ event: AuditEvent) throws(EventRejection) -> AuditEvent { event }
+
+    public func apply(_ events: inout [AuditEvent], in transaction: any CommitTransaction) throws {
+        var positions: [String: [Int]] = [:]
+        for (index, event) in events.enumerated() { positions[event.workflow, default: []].append(index) }
+        for workflow in positions.keys.sorted() {
+            let indices = positions[workflow]!
+            let first = try transaction.reserveSeq(workflow: workflow, count: indices.count)
+            for (offset, index) in indices.enumerated() { events[index].seq = first + Int64(offset) }
+        }
+    }
+
+    public static let factory = ProcessorFactory(type: "seq") { section throws(ConfigError) in
+        try section.finish()
+        return { _ in SeqProcessor() }
+    }
+}

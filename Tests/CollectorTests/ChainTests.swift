@@ -1,0 +1,220 @@
+import CurlHTTP
+import Exporters
+import Foundation
+import LocalPostgres
+import Pipeline
+import Testing
+
+let auditSecret = "test-audit-secret-0123456789abcdef"
+
+/// `collectorYAML` with the seq and chain processors in the pipeline.
+func chainedYAML(dsn: String, port: Int = 0) -> String {
+    collectorYAML(dsn: dsn)
+        .replacingOccurrences(of: "127.0.0.1:0", with: "127.0.0.1:\(port)")
+        .replacingOccurrences(of: "exporters:\n  postgres:", with: "processors:\n  seq:\n  chain:\n    secret: \"\(auditSecret)\"\nexporters:\n  postgres:")
+        .replacingOccurrences(of: "      receivers: [ingest_http]\n", with: "      receivers: [ingest_http]\n      processors: [seq, chain]\n")
+}
+
+/// An event without `client_hmac`: the collector chains it.
+func unchainedEvent(id: UUID = UUID(), session: UUID, metadata: String = #"{"n":1}"#) -> String {
+    wireEvent(id: id, session: session, metadata: metadata).replacingOccurrences(of: #","client_hmac":"abcdef0123456789""#, with: "")
+}
+
+/// The reference SDK installed from PyPI by scripts/test.sh (a virtualenv under .build).
+func sdkPython() throws -> String {
+    let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    let python = root.appendingPathComponent(".build/interop-venv/bin/python").path
+    guard FileManager.default.isExecutableFile(atPath: python) else {
+        throw LocalPostgres.Failure(description: "the reference SDK is not installed: run scripts/test.sh (it creates \(python))")
+    }
+    return python
+}
+
+/// Runs the interop script with the SDK; returns its exit status and output lines.
+func runSDK(_ arguments: [String], stdin: String? = nil) throws -> (Int32, [String]) {
+    let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .appendingPathComponent("interop/sdk_interop.py").path
+    let directory = FileManager.default.temporaryDirectory.appendingPathComponent("gc-sdk-\(UUID())").path
+    try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(atPath: directory) }
+    var command = [try sdkPython(), script] + arguments
+    if let stdin {
+        try stdin.write(toFile: directory + "/in", atomically: true, encoding: .utf8)
+        command = ["sh", "-c", "exec \"$0\" \"$@\" < '\(directory)/in'"] + command
+    }
+    let status = try ChildProcess.spawn(command, outputPath: directory + "/out").wait()
+    let output = (try? String(contentsOfFile: directory + "/out", encoding: .utf8)) ?? ""
+    return (status, output.split(separator: "\n").map(String.init))
+}
+
+/// Rows as JSON lines, the way the SDK reads them back (metadata as jsonb text).
+func rowsAsJSONLines(_ dsn: String) throws -> String {
+    try PGConnection(dsn: dsn).exec("""
+        SELECT json_build_object('event_id', event_id, 'session_id', session_id, 'agent_id', agent_id,
+            'parent_event_id', parent_event_id, 'kind', kind, 'model', model, 'input_hash', input_hash,
+            'output_hash', output_hash, 'metadata_json', metadata_json::text, 'prev_hash', prev_hash,
+            'hmac_value', hmac_value, 'created_at', created_at)::text
+        FROM governance_audit_events ORDER BY chain_seq
+        """).rows.compactMap { $0[0] }.joined(separator: "\n")
+}
+
+/// `governance-collector verify` as a user runs it; returns its exit status.
+func verifyCommand(_ dsn: String) throws -> Int32 {
+    try ChildProcess.spawn([BinaryTests.binary, "verify", "--dsn", dsn], environment: ["GOVERNANCE_AUDIT_SECRET": auditSecret]).wait()
+}
+
+func verify(_ dsn: String, _ filter: ChainVerifier.Filter = .init()) throws -> ChainVerifier.Report {
+    try ChainVerifier(connection: PGConnection(dsn: dsn), secret: auditSecret).verify(filter, batchSize: 7)
+}
+
+@Suite("seq and HMAC chain, verified by the collector and by the reference SDK")
+struct ChainTests {
+    @Test("events without client_hmac are chained per session; the SDK's own HMAC function verifies every row")
+    func collectorChainsAndSDKVerifies() async throws {
+        let dsn = try sharedCluster.createDatabase()
+        let collector = try await RunningCollector.start(yaml: chainedYAML(dsn: dsn))
+        defer { Task { try await collector.stop() } }
+        try await collector.waitUntilReady()
+
+        let sessions = [UUID(), UUID()]
+        let metadata = [#"{"z":1.50,"a":[1.0,"x"],"é":"café 😀","nested":{"b":true,"a":null}}"#, #"{"n":1e-7,"m":-0,"big":123456789012345678901234567890}"#]
+        for i in 0..<10 {
+            let response = try await post(collector.eventsURL, unchainedEvent(session: sessions[i % 2], metadata: metadata[i % 2]))
+            #expect(response.status == 201)
+        }
+        // A batch mixing both sessions commits in one transaction and extends the same chains.
+        let batch = (0..<6).map { unchainedEvent(session: sessions[$0 % 2]) }
+        #expect(try await post(collector.batchURL, "[" + batch.joined(separator: ",") + "]").status == 200)
+
+        let rows = try PGConnection(dsn: dsn).exec("SELECT session_id, prev_hash, hmac_value, seq FROM governance_audit_events ORDER BY chain_seq").rows
+        #expect(rows.count == 16)
+        #expect(rows.map { $0[3] } == (1...16).map { String($0) })
+        for session in sessions.map(\.lowercasedString) {
+            let chain = rows.filter { $0[0] == session }
+            #expect(chain.first?[1] == nil)
+            for (previous, row) in zip(chain, chain.dropFirst()) { #expect(row[1] == previous[2]) }
+        }
+        #expect(try verify(dsn).isClean)
+
+        let (status, output) = try runSDK(["verify-rows", auditSecret], stdin: try rowsAsJSONLines(dsn))
+        #expect(status == 0, "\(output)")
+        #expect(output.last == "verified 16")
+    }
+
+    @Test("events the SDK chains and sends through its own bridge are stored with their HMACs intact")
+    func sdkBridgeToCollector() async throws {
+        let dsn = try sharedCluster.createDatabase()
+        let collector = try await RunningCollector.start(yaml: chainedYAML(dsn: dsn))
+        defer { Task { try await collector.stop() } }
+        try await collector.waitUntilReady()
+
+        let (status, output) = try runSDK(["bridge", auditSecret, collector.eventsURL, testToken, "20"])
+        #expect(status == 0, "\(output)")
+        let sent = try output.compactMap { line -> (String, String, String?)? in
+            let json = try JSONParser.parse(line)
+            guard let id = json["event_id"]?.stringValue, let hmac = json["hmac"]?.stringValue else { return nil }
+            return (id, hmac, json["prev_hash"]?.stringValue)
+        }
+        #expect(sent.count == 20)
+        let stored = try PGConnection(dsn: dsn).exec("SELECT event_id, hmac_value, prev_hash, seq FROM governance_audit_events ORDER BY seq").rows
+        #expect(stored.map { $0[0] ?? "" } == sent.map(\.0))
+        #expect(stored.map { $0[1] ?? "" } == sent.map(\.1))
+        #expect(stored.map { $0[2] } == sent.map(\.2))
+        #expect(try verify(dsn).isClean)
+        let (verified, lines) = try runSDK(["verify-rows", auditSecret], stdin: try rowsAsJSONLines(dsn))
+        #expect(verified == 0 && lines.last == "verified 20", "\(lines)")
+    }
+
+    @Test("verify finds an edited metadata value, a deleted middle row and a swapped pair")
+    func verifyFindsTampering() async throws {
+        for tamper in ["edit", "delete", "swap"] {
+            let dsn = try sharedCluster.createDatabase()
+            let collector = try await RunningCollector.start(yaml: chainedYAML(dsn: dsn))
+            try await collector.waitUntilReady()
+            let session = UUID()
+            for i in 0..<6 { _ = try await post(collector.eventsURL, unchainedEvent(session: session, metadata: #"{"step":\#(i)}"#)) }
+            let untouched = UUID()
+            for _ in 0..<3 { _ = try await post(collector.eventsURL, unchainedEvent(session: untouched)) }
+            try await collector.stop()
+            #expect(try scalar(dsn, "SELECT count(*) FROM governance_audit_events") == "9")
+            #expect(try verify(dsn).isClean)
+            #expect(try verifyCommand(dsn) == 0)
+
+            // As a superuser, with the append-only triggers off, change history.
+            let c = try PGConnection(dsn: dsn)
+            try c.exec("ALTER TABLE governance_audit_events DISABLE TRIGGER USER")
+            switch tamper {
+            case "edit": try c.exec("UPDATE governance_audit_events SET metadata_json = '{\"step\": 99}' WHERE metadata_json->>'step' = '3'")
+            case "delete": try c.exec("DELETE FROM governance_audit_events WHERE metadata_json->>'step' = '2'")
+            default:
+                // Exchange the positions of the rows of steps 1 and 2.
+                try c.exec("""
+                    UPDATE governance_audit_events t SET chain_seq = o.chain_seq
+                    FROM governance_audit_events o
+                    WHERE t.metadata_json->>'step' IN ('1', '2') AND o.metadata_json->>'step' IN ('1', '2')
+                      AND o.event_id <> t.event_id
+                    """)
+            }
+            let report = try verify(dsn)
+            #expect(report.problems.count >= 1, "\(tamper) not detected")
+            #expect(report.problems.allSatisfy { !$0.scope.contains(untouched.lowercasedString) }, "\(tamper): untouched chain blamed")
+            #expect(report.problems.contains { $0.scope == "session \(session.lowercasedString)" }, "\(tamper): \(report.problems)")
+            if tamper == "delete" {
+                #expect(report.problems.contains { $0.reason.contains("seq gap") })
+            }
+            // The command line says the same, with exit status 1.
+            #expect(try verifyCommand(dsn) == 1)
+        }
+        let dsn = try sharedCluster.createDatabase()
+        #expect(try ChildProcess.spawn([BinaryTests.binary, "verify", "--dsn", dsn, "--config", "/nonexistent"]).wait() == 2,
+                "without a secret (no environment, no config) verify is a usage error")
+    }
+
+    @Test("two collector processes on one database and workflow: seq gapless, chains without forks")
+    func twoProcesses() async throws {
+        let dsn = try sharedCluster.createDatabase()
+        var children: [ChildProcess] = []
+        var urls: [String] = []
+        var files: [String] = []
+        defer {
+            for child in children { child.kill(SIGKILL); child.wait() }
+            for file in files { try? FileManager.default.removeItem(atPath: file) }
+        }
+        for _ in 0..<2 {
+            let port = try LocalPostgres.freePort()
+            let file = FileManager.default.temporaryDirectory.appendingPathComponent("gc-two-\(UUID()).yaml").path
+            try chainedYAML(dsn: dsn, port: port).write(toFile: file, atomically: true, encoding: .utf8)
+            files.append(file)
+            children.append(try ChildProcess.spawn([BinaryTests.binary, "run", "--config", file]))
+            urls.append("http://127.0.0.1:\(port)")
+        }
+        for url in urls {
+            for _ in 0..<400 {
+                if let r = try? await CurlHTTP.request("GET", url + "/readyz"), r.status == 200 { break }
+                try await Task.sleep(for: .milliseconds(25))
+            }
+        }
+        let sessions = (0..<6).map { _ in UUID() }
+        let perProcess = 1500
+        let (url0, url1) = (urls[0], urls[1])
+        async let first = LoadDriver.run(connections: 8, total: perProcess) { i in
+            .init(url: url0 + "/api/v1/ingest/events", headers: ["Authorization: Bearer \(testToken)", "Content-Type: application/json"],
+                  body: Array(unchainedEvent(session: sessions[i % 6]).utf8))
+        }
+        async let second = LoadDriver.run(connections: 8, total: perProcess) { i in
+            .init(url: url1 + "/api/v1/ingest/events", headers: ["Authorization: Bearer \(testToken)", "Content-Type: application/json"],
+                  body: Array(unchainedEvent(session: sessions[i % 6]).utf8))
+        }
+        let reports = await [first, second]
+        let acknowledged = reports.flatMap(\.outcomes).filter { $0.status == 201 }.count
+        #expect(acknowledged == 2 * perProcess)
+
+        let seqs = try PGConnection(dsn: dsn).exec("SELECT seq FROM governance_audit_events WHERE workflow = 'wf-test' ORDER BY seq").rows.map { $0[0] }
+        #expect(seqs == (1...(2 * perProcess)).map { String($0) })
+        let report = try verify(dsn)
+        #expect(report.isClean, "\(report.problems)")
+        #expect(report.sessions == 6)
+        let forks = try scalar(dsn, "SELECT count(*) FROM (SELECT session_id, prev_hash FROM governance_audit_events GROUP BY 1, 2 HAVING count(*) > 1) f")
+        #expect(forks == "0")
+    }
+}
