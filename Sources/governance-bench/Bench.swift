@@ -44,7 +44,7 @@ struct Bench: AsyncParsableCommand {
         let t0 = Date()
         try connection.exec("BEGIN")
         for chunk in stride(from: 0, to: generated.count, by: 50_000) {
-            try connection.copyIn(AuditRow.directCopyStatement, data: AuditRow.encode(Array(generated[chunk..<min(chunk + 50_000, generated.count)]), ordinal: false))
+            try connection.copyIn(AuditRow.copyStatement, data: AuditRow.encode(Array(generated[chunk..<min(chunk + 50_000, generated.count)])))
         }
         try connection.exec("COMMIT")
         let copyRate = Double(events) / Date().timeIntervalSince(t0)

@@ -74,7 +74,7 @@ public struct BinaryCopyWriter {
     private mutating func appendInt64(_ v: Int64) { withUnsafeBytes(of: v.bigEndian) { bytes.append(contentsOf: $0) } }
 }
 
-/// The columns the collector writes, in staging-table and COPY order.
+/// The columns the collector writes, in COPY order.
 public enum AuditRow {
     public static let columns = [
         "event_id", "session_id", "agent_id", "parent_event_id", "kind", "model", "input_hash",
@@ -82,35 +82,17 @@ public enum AuditRow {
         "signing_key_fingerprint", "signature_status", "workflow", "client_seq", "sdk_version", "decision", "seq",
     ]
 
-    static let stagingDDL = """
-        CREATE TEMP TABLE IF NOT EXISTS gc_stage (
-            ord int4, event_id uuid, session_id uuid, agent_id text, parent_event_id uuid, kind text,
-            model text, input_hash text, output_hash text, metadata_json jsonb, prev_hash text,
-            hmac_value text, created_at timestamptz, signature bytea, signing_key_fingerprint text,
-            signature_status text, workflow text, client_seq int8, sdk_version text, decision text, seq int8
-        ) ON COMMIT DELETE ROWS
-        """
+    /// `COPY` straight into the audit table, in arrival order (so `chain_seq` follows it).
+    public static let copyStatement = "COPY governance_audit_events (\(columns.joined(separator: ", "))) FROM STDIN (FORMAT binary)"
 
-    static let copyStatement = "COPY gc_stage (ord, \(columns.joined(separator: ", "))) FROM STDIN (FORMAT binary)"
+    /// Which of the given event_ids (`$1`, a uuid array) are already stored.
+    static let existingStatement = "SELECT event_id FROM governance_audit_events WHERE event_id = ANY($1::uuid[])"
 
-    /// Moves staged rows into the audit table in arrival order; duplicates of stored events are
-    /// skipped, and the ids that were really inserted come back.
-    static let insertStatement = """
-        INSERT INTO governance_audit_events (\(columns.joined(separator: ", ")))
-        SELECT \(columns.joined(separator: ", ")) FROM gc_stage ORDER BY ord
-        ON CONFLICT (event_id) DO NOTHING
-        RETURNING event_id
-        """
-
-    /// `COPY` straight into the audit table: the benchmark's baseline.
-    public static let directCopyStatement = "COPY governance_audit_events (\(columns.joined(separator: ", "))) FROM STDIN (FORMAT binary)"
-
-    /// Binary COPY data for `events`; with `ordinal`, a leading arrival-order column for staging.
-    public static func encode(_ events: [AuditEvent], ordinal: Bool = true) -> [UInt8] {
+    /// Binary COPY data for `events`, in `columns` order.
+    public static func encode(_ events: [AuditEvent]) -> [UInt8] {
         var w = BinaryCopyWriter(capacity: 512 * events.count + 64)
-        for (ord, e) in events.enumerated() {
-            w.beginRow(fields: columns.count + (ordinal ? 1 : 0))
-            if ordinal { w.int32(Int32(ord)) }
+        for e in events {
+            w.beginRow(fields: columns.count)
             w.uuid(e.eventID)
             w.uuid(e.sessionID)
             w.text(e.agentID)

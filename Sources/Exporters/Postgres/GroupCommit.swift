@@ -37,51 +37,43 @@ enum GroupCommit {
         }
     }
 
-    /// Without stages: BEGIN, COPY to staging, INSERT ... ON CONFLICT DO NOTHING RETURNING, COMMIT.
-    /// With stages (seq, chain): first lock the group's sessions with the SDK's advisory-lock key
-    /// and set aside events already stored, so stages number and chain only new events; if a
-    /// concurrent writer still wins an insert race, the transaction is rolled back and redone
-    /// (it then sees that row), so no seq is skipped. Retried on deadlock or serialization failure.
+    /// BEGIN; look up which event_ids are already stored (after locking the group's sessions
+    /// with the SDK's advisory-lock key when stages run, so stages number and chain only new
+    /// events); run the stages; binary COPY the new events straight into the table in arrival
+    /// order; COMMIT. A concurrent writer that stores one of the same event_ids first makes the
+    /// COPY fail with a unique violation: the transaction is rolled back and redone, and then
+    /// sees that row, so nothing is stored twice and no seq is skipped. Deadlocks and
+    /// serialization failures are retried the same way.
     private static func transaction(_ events: [AuditEvent], stages: [any CommitStage], on connection: PGConnection) throws(PGError) -> [CommitResult] {
         var attempt = 0
         while true {
             do throws(PGError) {
                 try connection.exec("BEGIN")
-                var fresh = events
-                var existing = Set<UUID>()
                 if !stages.isEmpty {
                     let keys = Set(events.map(\.sessionID.advisoryLockKey)).sorted()
                     try connection.exec("SELECT pg_advisory_xact_lock(k) FROM unnest($1::int8[]) AS k", [pgArray(keys.map(String.init))])
-                    let rows = try connection.exec("SELECT event_id FROM governance_audit_events WHERE event_id = ANY($1::uuid[])",
-                                                   [pgArray(events.map(\.eventID.lowercasedString))])
-                    existing = Set(rows.rows.compactMap { $0[0].flatMap(UUID.init(uuidString:)) })
-                    fresh = events.filter { !existing.contains($0.eventID) }
-                    try applyStages(stages, to: &fresh, on: connection)
                 }
-                var inserted = Set<UUID>()
+                let rows = try connection.execPrepared("gc_existing", [pgArray(events.map(\.eventID.lowercasedString))])
+                let existing = Set(rows.rows.compactMap { $0[0].flatMap(UUID.init(uuidString:)) })
+                var fresh = existing.isEmpty ? events : events.filter { !existing.contains($0.eventID) }
+                try applyStages(stages, to: &fresh, on: connection)
                 if !fresh.isEmpty {
                     try connection.copyIn(AuditRow.copyStatement, data: AuditRow.encode(fresh))
-                    let rows = try connection.execPrepared("gc_insert")
-                    inserted = Set(rows.rows.compactMap { $0.first.flatMap { $0 }.flatMap(UUID.init(uuidString:)) })
-                }
-                if !stages.isEmpty, inserted.count != fresh.count, attempt < 5 {
-                    try connection.exec("ROLLBACK") // lost an insert race after numbering: redo
-                    attempt += 1
-                    continue
                 }
                 try connection.exec("COMMIT")
-                let final = Dictionary(fresh.map { ($0.eventID, $0) }, uniquingKeysWith: { a, _ in a })
-                return events.map { inserted.contains($0.eventID) ? .stored(final[$0.eventID]!) : .duplicate }
+                let stored = Dictionary(fresh.map { ($0.eventID, $0) }, uniquingKeysWith: { a, _ in a })
+                return events.map { stored[$0.eventID].map(CommitResult.stored) ?? .duplicate }
             } catch {
                 if !error.connectionLost { _ = try? connection.exec("ROLLBACK") }
                 attempt += 1
-                if error.isRetryable, attempt < 5 { continue }
+                if error.isRetryable || error.sqlState == "23505", attempt < 5 { continue }
                 throw error
             }
         }
     }
 
     private static func applyStages(_ stages: [any CommitStage], to events: inout [AuditEvent], on connection: PGConnection) throws(PGError) {
+        guard !stages.isEmpty else { return }
         let transaction = PGCommitTransaction(connection: connection)
         do {
             for stage in stages { try stage.apply(&events, in: transaction) }

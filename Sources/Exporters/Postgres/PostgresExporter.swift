@@ -38,9 +38,8 @@ public struct PostgresExporterConfig: Sendable {
 
 /// The primary exporter: writes events to `governance_audit_events` by group commit. Each
 /// writer thread owns one libpq connection and, whenever it is free, takes every pending
-/// request into one transaction (binary `COPY` into a staging table, then one
-/// `INSERT ... ON CONFLICT DO NOTHING`), so concurrency raises batch size instead of
-/// transaction count. A request resumes only after its transaction committed.
+/// request into one transaction (an index lookup for already-stored event_ids, then one binary
+/// `COPY` of the new events), so concurrency raises batch size instead of transaction count. A request resumes only after its transaction committed.
 public final class PostgresExporter: PrimaryExporter, Sendable {
     public let config: PostgresExporterConfig
     let logger: Logger
@@ -173,8 +172,7 @@ final class PostgresWriter: @unchecked Sendable {
             }
             exporter.markMigrated()
         }
-        try conn.exec(AuditRow.stagingDDL)
-        try conn.prepare("gc_insert", AuditRow.insertStatement)
+        try conn.prepare("gc_existing", AuditRow.existingStatement)
         connection = conn
         exporter.writerConnected()
         logger.info("postgres.connected", metadata: ["writer": "\(index)"])
