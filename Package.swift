@@ -68,11 +68,13 @@ let package = Package(
             .product(name: "Crypto", package: "swift-crypto"),
         ], swiftSettings: strict),
         .executableTarget(name: "governance-bench", dependencies: [
-            "Collector", "LocalPostgres", "CurlHTTP",
+            "Collector", "LocalPostgres", "CurlHTTP", "Processors",
+            .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], swiftSettings: strict),
         .testTarget(name: "PipelineTests", dependencies: ["Pipeline"], swiftSettings: strict),
         .testTarget(name: "ConfigTests", dependencies: ["Config", "Collector", "Receivers"], swiftSettings: strict),
+        .testTarget(name: "ProcessorTests", dependencies: ["Processors", "Pipeline", "Config"], swiftSettings: strict),
         // Integration: real PostgreSQL clusters, real sockets, the real binary.
         .testTarget(name: "CollectorTests", dependencies: [
             "Collector", "LocalPostgres", "CurlHTTP", "Exporters", "Receivers",

@@ -3,7 +3,9 @@ import CurlHTTP
 import Exporters
 import Foundation
 import LocalPostgres
+import Crypto
 import Pipeline
+import Processors
 import Receivers
 
 /// Measures the collector against a baseline taken in the same run, on the same machine:
@@ -50,8 +52,78 @@ struct Bench: AsyncParsableCommand {
         let copyRate = Double(events) / Date().timeIntervalSince(t0)
         rows.append(("raw binary COPY (baseline)", "\(events) rows", "\(Int(copyRate)) rows/s"))
 
-        // 2. The collector, as a child process.
-        let ingestDSN = try cluster.createDatabase("bench_ingest")
+        // 2. The collector as a child process: plain, and with the full processor chain
+        //    (size_cap, sanitize, seq, chain) on events it must chain itself.
+        let plain = try startCollector(cluster: cluster, database: "bench_ingest", processors: [])
+        defer { plain.stop() }
+        let headers = ["Authorization: Bearer \(Self.token)", "Content-Type: application/json"]
+
+        // Request bodies are built before the clock starts, as the COPY rows were.
+        func batchBodies(prefix: Int, chained: Bool) -> [[UInt8]] {
+            stride(from: 0, to: events, by: batchSize).map { start in
+                Array(("[" + (start..<min(start + batchSize, events)).map { Self.wire($0, prefix: prefix, clientHMAC: chained) }.joined(separator: ",") + "]").utf8)
+            }
+        }
+        func measureBatches(_ url: String, _ bodies: [[UInt8]], label: String) async {
+            let report = await LoadDriver.run(connections: batchConnections, total: bodies.count) { b in
+                .init(url: url + IngestHTTPReceiver.batchPath, headers: headers, body: bodies[b])
+            }
+            let ok = report.outcomes.allSatisfy { $0.status == 200 }
+            let rate = Double(events) / report.seconds
+            rows.append((label, "\(events) events\(ok ? "" : " (errors!)")",
+                         "\(Int(rate)) events/s = \(String(format: "%.2f", rate / copyRate))× COPY"))
+        }
+
+        // 3. Batch endpoint.
+        await measureBatches(plain.url, batchBodies(prefix: 1, chained: true), label: "batch ingest (\(batchSize)/request, \(batchConnections) conns)")
+
+        // 4. Single-event POSTs, as the SDK bridge sends them.
+        for (offset, level) in concurrency.split(separator: ",").compactMap({ Int($0) }).enumerated() {
+            let bodies = (0..<singleEvents).map { Array(Self.wire($0, prefix: 2 + offset).utf8) }
+            let report = await LoadDriver.run(connections: level, total: singleEvents) { i in
+                .init(url: plain.url + IngestHTTPReceiver.eventsPath, headers: headers, body: bodies[i])
+            }
+            let ok = report.outcomes.filter { $0.status == 201 }.count
+            rows.append(("single-event POST, \(level) conns", "\(ok)/\(singleEvents) stored",
+                         "\(Int(Double(ok) / report.seconds)) events/s, p50 \(ms(report.percentile(0.5))) ms, p99 \(ms(report.percentile(0.99))) ms"))
+        }
+        rows.append(("collector peak RSS (after all of the above)", "", peakRSS(plain.child.pid)))
+
+        // 5. The full processor chain: the collector sanitizes, numbers and HMAC-chains every event.
+        let chained = try startCollector(cluster: cluster, database: "bench_chain", processors: ["size_cap", "sanitize", "seq", "chain"])
+        defer { chained.stop() }
+        await measureBatches(chained.url, batchBodies(prefix: 9, chained: false), label: "batch ingest, full chain (size_cap, sanitize, seq, chain)")
+
+        // 6. Per-event costs inside the collector, measured in this process.
+        let sample = Self.event(7)
+        let key = SymmetricKey(data: Data("benchmark-secret-0123456789abcdef".utf8))
+        let hmacSeconds = Self.time(50_000) { _ = AuditChain.hmac(sample, key: key) }
+        rows.append(("HMAC chain cost", "50000 events", "\(String(format: "%.2f", hmacSeconds * 1e6)) µs/event"))
+        let redactor = Redactor()
+        let text = Self.redactionSample
+        let redactSeconds = Self.time(20_000) { _ = redactor.redact(text) }
+        let kib = Double(text.utf8.count) / 1024
+        rows.append(("redaction cost", "\(text.utf8.count)-byte text with 3 secrets", "\(String(format: "%.2f", redactSeconds * 1e6 / kib)) µs/KiB"))
+
+        print("| measurement | work | result |")
+        print("|---|---|---|")
+        for (name, work, result) in rows { print("| \(name) | \(work) | \(result) |") }
+        print("\n2 cores shared by PostgreSQL (fsync on), the collector and the load generator; \(ProcessInfo.processInfo.activeProcessorCount) CPUs visible.")
+    }
+
+    struct RunningCollector {
+        let child: ChildProcess
+        let url: String
+        let config: String
+        func stop() {
+            child.kill(SIGTERM)
+            child.wait()
+            try? FileManager.default.removeItem(atPath: config)
+        }
+    }
+
+    func startCollector(cluster: LocalPostgres, database: String, processors: [String]) throws -> RunningCollector {
+        let dsn = try cluster.createDatabase(database)
         let port = try LocalPostgres.freePort()
         let config = FileManager.default.temporaryDirectory.appendingPathComponent("gc-bench-\(port).yaml").path
         try """
@@ -60,54 +132,36 @@ struct Bench: AsyncParsableCommand {
                 endpoint: 127.0.0.1:\(port)
                 max_batch_events: \(max(batchSize, 1000))
                 tokens: [{ workflow: bench, token_sha256: \(WorkflowTokens.sha256Hex(Self.token)) }]
+            processors:
+              size_cap:
+              sanitize:
+              seq:
+              chain: { secret: "benchmark-secret-0123456789abcdef" }
             exporters:
-              postgres: { dsn: "\(ingestDSN)" }
+              postgres: { dsn: "\(dsn)" }
             service:
               telemetry: { logs: { level: warning } }
               pipelines:
-                audit: { receivers: [ingest_http], exporters: [postgres] }
+                audit: { receivers: [ingest_http], processors: [\(processors.joined(separator: ", "))], exporters: [postgres] }
             """.write(toFile: config, atomically: true, encoding: .utf8)
-        defer { try? FileManager.default.removeItem(atPath: config) }
         let binary = collector ?? URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("governance-collector").path
         let child = try ChildProcess.spawn([binary, "run", "--config", config])
-        defer { child.kill(SIGTERM); child.wait() }
-        let base = "http://127.0.0.1:\(port)"
-        try waitUntilReady(base)
-        let headers = ["Authorization: Bearer \(Self.token)", "Content-Type: application/json"]
-
-        // 3. Batch endpoint.
-        let batches = (events + batchSize - 1) / batchSize
-        let batchReport = await LoadDriver.run(connections: batchConnections, total: batches) { b in
-            let body = "[" + (b * batchSize..<min((b + 1) * batchSize, events)).map { Self.wire($0, prefix: 1) }.joined(separator: ",") + "]"
-            return .init(url: base + IngestHTTPReceiver.batchPath, headers: headers, body: Array(body.utf8))
-        }
-        let batchOK = batchReport.outcomes.allSatisfy { $0.status == 200 }
-        let batchRate = Double(events) / batchReport.seconds
-        rows.append(("batch ingest (\(batchSize)/request, \(batchConnections) conns)", "\(events) events\(batchOK ? "" : " (errors!)")",
-                     "\(Int(batchRate)) events/s = \(String(format: "%.2f", batchRate / copyRate))× COPY"))
-
-        // 4. Single-event POSTs, as the SDK bridge sends them.
-        var offset = 2
-        for level in concurrency.split(separator: ",").compactMap({ Int($0) }) {
-            let prefix = offset
-            offset += 1
-            let report = await LoadDriver.run(connections: level, total: singleEvents) { i in
-                .init(url: base + IngestHTTPReceiver.eventsPath, headers: headers, body: Array(Self.wire(i, prefix: prefix).utf8))
-            }
-            let ok = report.outcomes.filter { $0.status == 201 }.count
-            rows.append(("single-event POST, \(level) conns", "\(ok)/\(singleEvents) stored",
-                         "\(Int(Double(ok) / report.seconds)) events/s, p50 \(ms(report.percentile(0.5))) ms, p99 \(ms(report.percentile(0.99))) ms"))
-        }
-
-        rows.append(("collector peak RSS", "", peakRSS(child.pid)))
-        let stored = try PGConnection(dsn: ingestDSN).exec("SELECT count(*) FROM governance_audit_events").rows.first?.first ?? nil
-        rows.append(("rows in table after run", "", stored ?? "?"))
-
-        print("| measurement | work | result |")
-        print("|---|---|---|")
-        for (name, work, result) in rows { print("| \(name) | \(work) | \(result) |") }
-        print("\n2 cores shared by PostgreSQL (fsync on), the collector and the load generator; \(ProcessInfo.processInfo.activeProcessorCount) CPUs visible.")
+        let url = "http://127.0.0.1:\(port)"
+        try waitUntilReady(url)
+        return RunningCollector(child: child, url: url, config: config)
     }
+
+    static func time(_ iterations: Int, _ body: () -> Void) -> Double {
+        let start = DispatchTime.now().uptimeNanoseconds
+        for _ in 0..<iterations { body() }
+        return Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9 / Double(iterations)
+    }
+
+    static let redactionSample: String = {
+        let prose = String(repeating: "The agent called the search tool for the quarterly report and summarized the results. ", count: 10)
+        return prose + " postgresql://app:hunter2@db.internal:5432/prod " + prose
+            + " Authorization: Bearer sk-ant-api03-abcdefghijklmnopqrstuvwxyz0123456789 " + prose + " AKIAIOSFODNN7EXAMPLE"
+    }()
 
     func ms(_ seconds: Double) -> String { String(format: "%.2f", seconds * 1000) }
 
@@ -138,11 +192,12 @@ struct Bench: AsyncParsableCommand {
                    workflow: "bench", clientSeq: Int64(i + 1), sdkVersion: "0.7.3")
     }
 
-    static func wire(_ i: Int, prefix: Int) -> String {
+    /// A wire-format event; without `clientHMAC` the collector's chain processor must chain it.
+    static func wire(_ i: Int, prefix: Int, clientHMAC: Bool = true) -> String {
         """
         {"event_id":"\(id(i, prefix: prefix))","event_type":"tool.call","agent_id":"agent-\(i % 64)","seq":\(i + 1),\
-        "payload":{"session_id":"\(id(i % 64, prefix: 0xFF))","kind":"tool.call","created_at":"2026-11-24T12:00:00.000120+00:00",\
-        "metadata":{"tool":"search","n":\(i)},"signature_status":"unsigned"},"prev_hash":"","client_hmac":"abcdef0123456789","sdk_version":"0.7.3"}
+        "payload":{"session_id":"\(id(i % 64, prefix: 0xFF - prefix))","kind":"tool.call","created_at":"2026-11-24T12:00:00.000120+00:00",\
+        "metadata":{"tool":"search","n":\(i)},"signature_status":"unsigned"},"prev_hash":""\(clientHMAC ? #","client_hmac":"abcdef0123456789""# : ""),"sdk_version":"0.7.3"}
         """
     }
 }

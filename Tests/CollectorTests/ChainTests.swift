@@ -110,8 +110,9 @@ struct ChainTests {
 
         let (status, output) = try runSDK(["bridge", auditSecret, collector.eventsURL, testToken, "20"])
         #expect(status == 0, "\(output)")
-        let sent = try output.compactMap { line -> (String, String, String?)? in
-            let json = try JSONParser.parse(line)
+        // The SDK's own log lines (structlog) share the output; our lines are JSON objects.
+        let sent = output.compactMap { line -> (String, String, String?)? in
+            guard line.hasPrefix("{"), let json = try? JSONParser.parse(line) else { return nil }
             guard let id = json["event_id"]?.stringValue, let hmac = json["hmac"]?.stringValue else { return nil }
             return (id, hmac, json["prev_hash"]?.stringValue)
         }
