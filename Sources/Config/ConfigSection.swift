@@ -190,7 +190,7 @@ public struct ConfigSection: Sendable {
 
     /// The only form in which a secret is ever shown: the first 8 hex digits of its SHA-256.
     public static func fingerprint(_ secret: String) -> String {
-        "sha256:" + SHA256.hash(data: Data(secret.utf8)).prefix(4).map { String(format: "%02x", $0) }.joined()
+        "sha256:" + SHA256.hash(data: Data(secret.utf8)).prefix(4).hexString
     }
 
     /// Expands `${env:NAME}` and `${env:NAME:-default}`; an unset variable without a default is an error.

@@ -1,3 +1,4 @@
+import Config
 import Crypto
 import Foundation
 
@@ -28,7 +29,7 @@ public enum AuditChain {
 
     public static func hmac(_ event: AuditEvent, key: SymmetricKey) -> String {
         let code = HMAC<SHA256>.authenticationCode(for: canonical(event), using: key)
-        return code.map { String(format: "%02x", $0) }.joined()
+        return code.hexString
     }
 }
 

@@ -1,3 +1,4 @@
+import Config
 import Foundation
 
 /// The hosted platform's ingest wire format (reference-sdk.md §1), both ways: the `ingest_http`
@@ -90,7 +91,7 @@ public enum WireFormat {
         if let v = e.outputHash { payload.append(.init("output_hash", .string(v))) }
         if let v = e.signingKeyFingerprint { payload.append(.init("signing_key_fingerprint", .string(v))) }
         payload.append(.init("signature_status", .string(e.signatureStatus)))
-        if let v = e.signature { payload.append(.init("signature_hex", .string(v.map { String(format: "%02x", $0) }.joined()))) }
+        if let v = e.signature { payload.append(.init("signature_hex", .string(v.hexString))) }
         var wire: [JSONValue.Member] = [
             .init("event_id", .string(e.eventID.lowercasedString)),
             .init("event_type", .string(e.kind)),

@@ -101,6 +101,25 @@ struct ValidConfigTests {
         #expect(try plan.postgresConfig()?.dsn == dsn)
         #expect(try resolved(plan, "exporters.debug.stream").display == "stderr")
         #expect(try resolved(plan, "receivers.ingest_http.tokens[0].token_sha256").display == WorkflowTokens.sha256Hex(localToken))
+        #expect(plan.pipelines.map(\.processors) == [["size_cap", "sanitize", "seq", "chain"]])
+        // The chain secret falls back to the local-only default and is shown only as a fingerprint.
+        #expect(try resolved(plan, "processors.chain.secret").display == ConfigSection.fingerprint("local-development-secret-change-me"))
+    }
+
+    @Test("every file in configs/ loads, given the environment it documents")
+    func everyShippedConfigLoads() throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let directory = root.appendingPathComponent("configs")
+        let files = try FileManager.default.contentsOfDirectory(atPath: directory.path).filter { $0.hasSuffix(".yaml") }.sorted()
+        #expect(files == ["local.yaml", "production.yaml"])
+        let environment = ["DATABASE_URL": dsn, "GOVERNANCE_AUDIT_SECRET": "a-long-enough-audit-secret",
+                           "INGEST_TOKEN_BILLING": "wf_billing_token_from_the_environment"]
+        for file in files {
+            let plan = try CollectorPlan.load(file: directory.appendingPathComponent(file).path, environment: environment)
+            #expect(plan.pipelines.count == 1, "\(file)")
+            #expect(!plan.resolved.contains { $0.display.contains("wf_billing_token") || $0.display.contains("a-long-enough-audit-secret") },
+                    "\(file): a secret is shown in print-config")
+        }
     }
 
     @Test func missingFileIsAConfigError() throws {

@@ -61,6 +61,15 @@ final class CommitQueue: @unchecked Sendable {
         return all
     }
 
+    /// Waits up to `timeout` without taking work; returns true once the queue is closed.
+    func pause(_ timeout: TimeInterval) -> Bool {
+        condition.lock()
+        defer { condition.unlock() }
+        let deadline = Date(timeIntervalSinceNow: timeout)
+        while !closed, condition.wait(until: deadline) {}
+        return closed
+    }
+
     func close() {
         condition.lock()
         closed = true

@@ -92,9 +92,11 @@ struct PGCommitTransaction: CommitTransaction {
     let connection: PGConnection
 
     func chainHeads(_ sessions: [UUID]) throws -> [UUID: String] {
+        // One index probe per session (idx_audit_session_seq), never a scan of a session's rows.
         let rows = try connection.exec("""
-            SELECT DISTINCT ON (session_id) session_id, hmac_value FROM governance_audit_events
-            WHERE session_id = ANY($1::uuid[]) ORDER BY session_id, chain_seq DESC
+            SELECT s.id, h.hmac_value FROM unnest($1::uuid[]) AS s(id)
+            CROSS JOIN LATERAL (SELECT hmac_value FROM governance_audit_events
+                                WHERE session_id = s.id ORDER BY chain_seq DESC LIMIT 1) h
             """, [GroupCommit.pgArray(sessions.map(\.lowercasedString))])
         var heads: [UUID: String] = [:]
         for row in rows.rows {

@@ -106,6 +106,7 @@ public final class PostgresExporter: PrimaryExporter, Sendable {
     func markMigrated() { migrated.store(true, ordering: .relaxed) }
     var isMigrated: Bool { migrated.load(ordering: .relaxed) }
     func take(timeout: TimeInterval) -> [CommitQueue.Request]? { queue.take(maxEvents: config.maxBatchEvents, timeout: timeout) }
+    func pause(_ seconds: TimeInterval) -> Bool { queue.pause(seconds) }
 }
 
 /// One writer: a dedicated thread with its own connection, reconnecting with backoff.
@@ -141,10 +142,8 @@ final class PostgresWriter: @unchecked Sendable {
                     if backoff >= exporter.config.maxReconnectBackoff || backoff == 0.05 {
                         logger.warning("postgres.connect_failed", metadata: ["writer": "\(index)", "error": "\(error.message)", "retry_in_s": "\(backoff)"])
                     }
-                    guard let pending = exporter.take(timeout: backoff) else { return }
-                    for request in pending {
-                        request.resume(.failure(PipelineUnavailable(reason: "PostgreSQL is unavailable: \(error.message)")))
-                    }
+                    // Leave queued work to connected writers; with none, connectFailed already failed it.
+                    if exporter.pause(backoff) { return }
                     backoff = min(backoff * 2, exporter.config.maxReconnectBackoff)
                     continue
                 }

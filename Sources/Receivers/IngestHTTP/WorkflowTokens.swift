@@ -39,7 +39,7 @@ public struct WorkflowTokens: Sendable {
     }
 
     public static func sha256Hex(_ token: String) -> String {
-        SHA256.hash(data: Data(token.utf8)).map { String(format: "%02x", $0) }.joined()
+        SHA256.hash(data: Data(token.utf8)).hexString
     }
 
     /// Reads `tokens:` entries: `{workflow, token_sha256}` or `{workflow, token}` (the latter
