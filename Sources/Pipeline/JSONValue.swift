@@ -42,6 +42,20 @@ public indirect enum JSONValue: Sendable, Equatable {
     }
 }
 
+extension Array where Element == JSONValue {
+    /// Applies `transform` (nil means "unchanged") to each item and returns a new array only
+    /// when something changed, so processors never copy clean metadata.
+    public func mapChanged(_ transform: (JSONValue) -> JSONValue?) -> [JSONValue]? {
+        var copy: [JSONValue]?
+        for (index, item) in enumerated() {
+            guard let changed = transform(item) else { continue }
+            if copy == nil { copy = self }
+            copy![index] = changed
+        }
+        return copy
+    }
+}
+
 // MARK: - Serialization
 
 extension JSONValue {

@@ -14,9 +14,11 @@ public enum EventOutcome: Sendable, Equatable {
     }
 }
 
-/// One `service.pipelines` entry: processors in order, then the primary exporter, then the
-/// secondaries. `submit` returns only after the primary committed, so an accepted outcome means
-/// the event is durable; secondaries get the newly stored events afterwards, without waiting.
+/// One `service.pipelines` entry. Ingest processors run in order on the request's task; commit
+/// stages (seq, chain) run inside the primary's transaction; egress processors (redaction) run
+/// only on the copies given to secondaries. `submit` returns only after the primary committed,
+/// so an accepted outcome means the event is durable; secondaries get the newly stored events
+/// afterwards, without being waited for.
 public final class Pipeline: Sendable {
     public let name: String
     let processors: [any EventProcessor]

@@ -25,9 +25,22 @@ public struct Timestamp: Sendable, Hashable, Comparable, CustomStringConvertible
         let micros = Int(microseconds - seconds * 1_000_000)
         let (y, m, d) = Self.civil(fromDays: Int(seconds >= 0 ? seconds / 86400 : (seconds - 86399) / 86400))
         let secondOfDay = Int(seconds - Int64(Self.days(y, m, d)) * 86400)
-        var text = String(format: "%04d-%02d-%02dT%02d:%02d:%02d", y, m, d, secondOfDay / 3600, secondOfDay / 60 % 60, secondOfDay % 60)
-        if micros != 0 { text += String(format: ".%06d", micros) }
-        return text + "+00:00"
+        // Digits by hand: Foundation's String(format:) is slow on Linux and this runs per HMAC.
+        var out: [UInt8] = []
+        out.reserveCapacity(32)
+        func digits(_ value: Int, _ width: Int) {
+            var divisor = 1
+            for _ in 1..<width { divisor *= 10 }
+            while divisor > 0 {
+                out.append(UInt8(0x30 + value / divisor % 10))
+                divisor /= 10
+            }
+        }
+        digits(y, 4); out.append(0x2D); digits(m, 2); out.append(0x2D); digits(d, 2); out.append(0x54)
+        digits(secondOfDay / 3600, 2); out.append(0x3A); digits(secondOfDay / 60 % 60, 2); out.append(0x3A); digits(secondOfDay % 60, 2)
+        if micros != 0 { out.append(0x2E); digits(micros, 6) }
+        out.append(contentsOf: "+00:00".utf8)
+        return String(decoding: out, as: UTF8.self)
     }
 
     /// Parses RFC 3339 date-times: `T` or space separator, a fraction of up to 6 digits (more only

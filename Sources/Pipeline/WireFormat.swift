@@ -120,7 +120,7 @@ public enum WireFormat {
 
     static func uuid(_ object: JSONValue, _ key: String, prefix: String, required: Bool = true) throws(EventRejection) -> UUID? {
         guard let text = try string(object, key, prefix: prefix, required: required) else { return nil }
-        guard text.utf8.count == 36, let id = UUID(uuidString: text) else {
+        guard let id = UUID(text: text) else {
             throw EventRejection(field: prefix + key, message: "is not a UUID (8-4-4-4-12 hexadecimal digits)")
         }
         return id
@@ -143,7 +143,3 @@ public enum WireFormat {
     }
 }
 
-extension UUID {
-    /// The lowercase form Python's `str(uuid)` produces (Foundation's `uuidString` is uppercase).
-    public var lowercasedString: String { uuidString.lowercased() }
-}

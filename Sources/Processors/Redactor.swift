@@ -135,13 +135,7 @@ public struct Redactor: Sendable {
         case .string(let s):
             return redact(s, counts: &counts).map(JSONValue.string)
         case .array(let items):
-            var copy: [JSONValue]?
-            for (index, item) in items.enumerated() {
-                guard let clean = redact(item, counts: &counts) else { continue }
-                if copy == nil { copy = items }
-                copy![index] = clean
-            }
-            return copy.map(JSONValue.array)
+            return items.mapChanged { redact($0, counts: &counts) }.map(JSONValue.array)
         case .object(let members):
             var copy: [JSONValue.Member]?
             for (index, member) in members.enumerated() {

@@ -69,13 +69,7 @@ public struct Sanitizer: Sendable {
         case .string(let s):
             return Self.sanitizeValue(s, maxLength: maxStringLength).map(JSONValue.string)
         case .array(let items):
-            var copy: [JSONValue]?
-            for (index, item) in items.enumerated() {
-                guard let clean = sanitize(item) else { continue }
-                if copy == nil { copy = items }
-                copy![index] = clean
-            }
-            return copy.map(JSONValue.array)
+            return items.mapChanged(sanitize).map(JSONValue.array)
         case .object(let members):
             var copy: [JSONValue.Member]?
             for (index, member) in members.enumerated() {
