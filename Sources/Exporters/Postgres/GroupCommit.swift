@@ -37,13 +37,13 @@ enum GroupCommit {
         }
     }
 
-    /// BEGIN; look up which event_ids are already stored (after locking the group's sessions
-    /// with the SDK's advisory-lock key when stages run, so stages number and chain only new
-    /// events); run the stages; binary COPY the new events straight into the table in arrival
-    /// order; COMMIT. A concurrent writer that stores one of the same event_ids first makes the
-    /// COPY fail with a unique violation: the transaction is rolled back and redone, and then
-    /// sees that row, so nothing is stored twice and no seq is skipped. Deadlocks and
-    /// serialization failures are retried the same way.
+    /// BEGIN; lock the group's sessions with the SDK's advisory-lock key when stages run; run
+    /// the stages; binary COPY the events straight into the table in arrival order; COMMIT.
+    /// The first attempt is optimistic and copies everything. If an event_id is already stored,
+    /// the COPY fails with a unique violation and the transaction is rolled back (taking its
+    /// seq numbers with it). It is then redone, after one index lookup sets aside the stored
+    /// event_ids, so nothing is stored twice and no seq is skipped. Deadlocks and serialization
+    /// failures are retried the same way.
     private static func transaction(_ events: [AuditEvent], stages: [any CommitStage], on connection: PGConnection) throws(PGError) -> [CommitResult] {
         var attempt = 0
         while true {
@@ -53,9 +53,12 @@ enum GroupCommit {
                     let keys = Set(events.map(\.sessionID.advisoryLockKey)).sorted()
                     try connection.exec("SELECT pg_advisory_xact_lock(k) FROM unnest($1::int8[]) AS k", [pgArray(keys.map(String.init))])
                 }
-                let rows = try connection.execPrepared("gc_existing", [pgArray(events.map(\.eventID.lowercasedString))])
-                let existing = Set(rows.rows.compactMap { $0[0].flatMap(UUID.init(uuidString:)) })
-                var fresh = existing.isEmpty ? events : events.filter { !existing.contains($0.eventID) }
+                var fresh = events
+                if attempt > 0 {
+                    let rows = try connection.execPrepared("gc_existing", [pgArray(events.map(\.eventID.lowercasedString))])
+                    let existing = Set(rows.rows.compactMap { $0[0].flatMap(UUID.init(text:)) })
+                    fresh = events.filter { !existing.contains($0.eventID) }
+                }
                 try applyStages(stages, to: &fresh, on: connection)
                 if !fresh.isEmpty {
                     try connection.copyIn(AuditRow.copyStatement, data: AuditRow.encode(fresh))
