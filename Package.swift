@@ -75,6 +75,7 @@ let package = Package(
         .testTarget(name: "PipelineTests", dependencies: ["Pipeline"], swiftSettings: strict),
         .testTarget(name: "ConfigTests", dependencies: ["Config", "Collector", "Receivers"], swiftSettings: strict),
         .testTarget(name: "ProcessorTests", dependencies: ["Processors", "Pipeline", "Config"], swiftSettings: strict),
+        .testTarget(name: "BridgeTests", dependencies: ["Exporters"], swiftSettings: strict),
         // Integration: real PostgreSQL clusters, real sockets, the real binary.
         .testTarget(name: "CollectorTests", dependencies: [
             "Collector", "LocalPostgres", "CurlHTTP", "Exporters", "Receivers",
