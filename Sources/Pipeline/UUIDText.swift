@@ -1,3 +1,4 @@
+import Config
 import Foundation
 
 extension UUID {
@@ -12,7 +13,7 @@ extension UUID {
             var n = 0
             while i < 36 {
                 if i == 8 || i == 13 || i == 18 || i == 23 { i += 1; continue }
-                guard let high = Self.nibble(b[i]), let low = Self.nibble(b[i + 1]) else { return nil }
+                guard let high = Hex.nibble(b[i]), let low = Hex.nibble(b[i + 1]) else { return nil }
                 bytes[n] = high << 4 | low
                 n += 1
                 i += 2
@@ -22,15 +23,6 @@ extension UUID {
         }
         guard let parsed else { return nil }
         self.init(uuid: parsed)
-    }
-
-    private static func nibble(_ c: UInt8) -> UInt8? {
-        switch c {
-        case 0x30...0x39: c - 0x30
-        case 0x61...0x66: c - 0x61 + 10
-        case 0x41...0x46: c - 0x41 + 10
-        default: nil
-        }
     }
 
     /// The lowercase form Python's `str(uuid)` produces (Foundation's `uuidString` is uppercase).

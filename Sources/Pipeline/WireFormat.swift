@@ -54,10 +54,10 @@ public enum WireFormat {
         }
         let prevHash = try string(json, "prev_hash", prefix: "").flatMap { $0.isEmpty ? nil : $0 }
         let hmac = try string(json, "client_hmac", prefix: "").flatMap { $0.isEmpty ? nil : $0 }
-        if let hmac, !isHex(hmac) { throw EventRejection(field: "client_hmac", message: "must be hexadecimal") }
+        if let hmac, !Hex.isHex(hmac) { throw EventRejection(field: "client_hmac", message: "must be hexadecimal") }
         var signature: [UInt8]?
         if let hex = try string(payload, "signature_hex", prefix: "payload.") {
-            guard let bytes = bytes(fromHex: hex) else {
+            guard let bytes = Hex.bytes(hex) else {
                 throw EventRejection(field: "payload.signature_hex", message: "must be an even number of hexadecimal digits")
             }
             signature = bytes
@@ -124,22 +124,6 @@ public enum WireFormat {
             throw EventRejection(field: prefix + key, message: "is not a UUID (8-4-4-4-12 hexadecimal digits)")
         }
         return id
-    }
-
-    static func isHex(_ s: String) -> Bool {
-        s.utf8.allSatisfy { ($0 >= 48 && $0 <= 57) || ($0 >= 97 && $0 <= 102) || ($0 >= 65 && $0 <= 70) }
-    }
-
-    static func bytes(fromHex s: String) -> [UInt8]? {
-        guard s.utf8.count % 2 == 0, isHex(s) else { return nil }
-        var out: [UInt8] = []
-        out.reserveCapacity(s.utf8.count / 2)
-        var iterator = s.utf8.makeIterator()
-        while let high = iterator.next(), let low = iterator.next() {
-            func value(_ c: UInt8) -> UInt8 { c <= 57 ? c - 48 : (c | 0x20) - 87 }
-            out.append(value(high) << 4 | value(low))
-        }
-        return out
     }
 }
 

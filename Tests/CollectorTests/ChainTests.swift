@@ -198,12 +198,7 @@ struct ChainTests {
             children.append(try ChildProcess.spawn([BinaryTests.binary, "run", "--config", file]))
             urls.append("http://127.0.0.1:\(port)")
         }
-        for url in urls {
-            for _ in 0..<400 {
-                if let r = try? await CurlHTTP.request("GET", url + "/readyz"), r.status == 200 { break }
-                try await Task.sleep(for: .milliseconds(25))
-            }
-        }
+        for url in urls { try await waitForReady(url) }
         let sessions = (0..<6).map { _ in UUID() }
         let perProcess = 1500
         let (url0, url1) = (urls[0], urls[1])

@@ -107,10 +107,7 @@ struct BinaryTests {
 
         let process = try ChildProcess.spawn([Self.binary, "run", "--config", configFile])
         let url = "http://127.0.0.1:\(port)"
-        for _ in 0..<400 {
-            if let r = try? await CurlHTTP.request("GET", url + "/readyz"), r.status == 200 { break }
-            try await Task.sleep(for: .milliseconds(25))
-        }
+        try await waitForReady(url)
 
         // More events than can be sent before the kill; every connection stops at its first failure.
         let ids = (0..<400_000).map { _ in UUID() }

@@ -86,18 +86,24 @@ struct RunningCollector {
 
     /// Waits until /readyz says PostgreSQL is ready (or fails after `seconds`).
     func waitUntilReady(seconds: Double = 20) async throws {
-        let deadline = Date().addingTimeInterval(seconds)
-        while Date() < deadline {
-            if let r = try? await CurlHTTP.request("GET", baseURL + "/readyz"), r.status == 200 { return }
-            try await Task.sleep(for: .milliseconds(50))
-        }
-        Issue.record("collector not ready after \(seconds)s")
+        if try await !waitForReady(baseURL, seconds: seconds) { Issue.record("collector not ready after \(seconds)s") }
     }
 
     func stop() async throws {
         await collector.shutdown()
         try await task.value
     }
+}
+
+/// Polls `baseURL/readyz` until it answers 200; false after `seconds`.
+@discardableResult
+func waitForReady(_ baseURL: String, seconds: Double = 10) async throws -> Bool {
+    let deadline = Date().addingTimeInterval(seconds)
+    while Date() < deadline {
+        if let r = try? await CurlHTTP.request("GET", baseURL + "/readyz"), r.status == 200 { return true }
+        try await Task.sleep(for: .milliseconds(25))
+    }
+    return false
 }
 
 /// A wire-format event as the reference SDK's bridge sends it.

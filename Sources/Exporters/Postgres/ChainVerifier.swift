@@ -125,11 +125,11 @@ public struct ChainVerifier {
     }
 
     static func event(from row: [String?]) -> AuditEvent? {
-        guard let eventID = row[1].flatMap(UUID.init(uuidString:)), let sessionID = row[2].flatMap(UUID.init(uuidString:)),
+        guard let eventID = row[1].flatMap(UUID.init(text:)), let sessionID = row[2].flatMap(UUID.init(text:)),
               let metadataText = row[9], let metadata = try? JSONParser.parse(metadataText, maxDepth: 1000),
               let micros = row[12].flatMap(Int64.init) else { return nil }
         return AuditEvent(eventID: eventID, sessionID: sessionID, agentID: row[3] ?? "", kind: row[5] ?? "",
-                          parentEventID: row[4].flatMap(UUID.init(uuidString:)), model: row[6], inputHash: row[7], outputHash: row[8],
+                          parentEventID: row[4].flatMap(UUID.init(text:)), model: row[6], inputHash: row[7], outputHash: row[8],
                           metadata: metadata.pythonNormalized(), prevHash: row[10], hmac: row[11],
                           createdAt: Timestamp(microseconds: micros), workflow: "")
     }

@@ -103,7 +103,7 @@ struct PGCommitTransaction: CommitTransaction {
             """, [GroupCommit.pgArray(sessions.map(\.lowercasedString))])
         var heads: [UUID: String] = [:]
         for row in rows.rows {
-            if let id = row[0].flatMap(UUID.init(uuidString:)), let hmac = row[1] { heads[id] = hmac }
+            if let id = row[0].flatMap(UUID.init(text:)), let hmac = row[1] { heads[id] = hmac }
         }
         return heads
     }

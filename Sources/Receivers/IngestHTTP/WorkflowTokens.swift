@@ -57,7 +57,7 @@ public struct WorkflowTokens: Sendable {
             let digest: [UInt8]
             switch (hashed, plain) {
             case (let h?, nil):
-                guard h.count == 64, let bytes = hexBytes(h.lowercased()) else {
+                guard h.count == 64, let bytes = Hex.bytes(h) else {
                     throw entry.error("token_sha256", "is not 64 hexadecimal digits", fix: fix)
                 }
                 digest = bytes
@@ -78,19 +78,5 @@ public struct WorkflowTokens: Sendable {
             throw section.error(key, "has no workflow token, so no client could authenticate", fix: fix)
         }
         return WorkflowTokens(pairs)
-    }
-
-    static func hexBytes(_ hex: String) -> [UInt8]? {
-        // `UInt8(_:radix:)` alone also takes a sign ("+f", "-0"): accept hexadecimal digits only.
-        guard hex.utf8.allSatisfy({ ($0 >= 48 && $0 <= 57) || ($0 >= 97 && $0 <= 102) || ($0 >= 65 && $0 <= 70) }) else { return nil }
-        var bytes: [UInt8] = []
-        var index = hex.startIndex
-        while index < hex.endIndex {
-            let next = hex.index(index, offsetBy: 2, limitedBy: hex.endIndex) ?? hex.endIndex
-            guard let byte = UInt8(hex[index..<next], radix: 16) else { return nil }
-            bytes.append(byte)
-            index = next
-        }
-        return bytes
     }
 }
