@@ -13,6 +13,10 @@ let package = Package(
         .executable(name: "governance-bench", targets: ["governance-bench"]),
         .library(name: "Collector", targets: ["Collector"]),
     ],
+    traits: [
+        .trait(name: "PlatformBridge", description: "The platform_bridge exporter (needs libcurl)."),
+        .default(enabledTraits: ["PlatformBridge"]),
+    ],
     dependencies: [
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
@@ -22,6 +26,7 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
+        .package(url: "https://github.com/apple/swift-collections.git", from: "1.6.0"),
     ],
     targets: [
         // C libraries required by the design card.
@@ -41,6 +46,8 @@ let package = Package(
         .target(name: "Processors", dependencies: ["Pipeline", "Config"], swiftSettings: strict),
         .target(name: "Exporters", dependencies: [
             "Pipeline", "Config", "CLibPQ",
+            .target(name: "CurlHTTP", condition: .when(traits: ["PlatformBridge"])),
+            .product(name: "DequeModule", package: "swift-collections"),
             .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -62,23 +69,32 @@ let package = Package(
         ], swiftSettings: strict),
         // Throwaway PostgreSQL clusters for tests and the benchmark.
         .target(name: "LocalPostgres", dependencies: ["Exporters"], swiftSettings: strict),
+        // A real platform ingest endpoint (and a test CA) for tests and the benchmark.
+        .target(name: "PlatformPeer", dependencies: [
+            "Pipeline", "LocalPostgres",
+            .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "HummingbirdCore", package: "hummingbird"),
+            .product(name: "HummingbirdTLS", package: "hummingbird"),
+            .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+        ], swiftSettings: strict),
         .executableTarget(name: "governance-collector", dependencies: [
             "Collector",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Crypto", package: "swift-crypto"),
         ], swiftSettings: strict),
         .executableTarget(name: "governance-bench", dependencies: [
-            "Collector", "LocalPostgres", "CurlHTTP", "Processors",
+            "Collector", "LocalPostgres", "CurlHTTP", "Processors", "PlatformPeer",
             .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], swiftSettings: strict),
         .testTarget(name: "PipelineTests", dependencies: ["Pipeline"], swiftSettings: strict),
         .testTarget(name: "ConfigTests", dependencies: ["Config", "Collector", "Receivers"], swiftSettings: strict),
         .testTarget(name: "ProcessorTests", dependencies: ["Processors", "Pipeline", "Config"], swiftSettings: strict),
-        .testTarget(name: "BridgeTests", dependencies: ["Exporters"], swiftSettings: strict),
+        .testTarget(name: "BridgeTests", dependencies: ["Exporters", "Config", "Pipeline"], swiftSettings: strict),
         // Integration: real PostgreSQL clusters, real sockets, the real binary.
         .testTarget(name: "CollectorTests", dependencies: [
-            "Collector", "LocalPostgres", "CurlHTTP", "Exporters", "Receivers",
+            "Collector", "LocalPostgres", "CurlHTTP", "Exporters", "Receivers", "PlatformPeer",
             .product(name: "Logging", package: "swift-log"),
         ], swiftSettings: strict),
     ]

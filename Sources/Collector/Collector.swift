@@ -1,4 +1,5 @@
 import Config
+import Exporters
 import Logging
 import Pipeline
 import Receivers
@@ -12,18 +13,34 @@ public final class Collector: Sendable {
     public let pipelines: [String: Pipeline]
     /// Built receivers by component id (tests read `IngestHTTPReceiver.boundPort` from here).
     public let receivers: [String: any Receiver]
+    /// Built exporters by component id (tests read the bridge's counters from here).
+    public let exporters: [String: any Service]
     private let group: ServiceGroup
 
     public init(plan: CollectorPlan, logger: Logger, handleSignals: Bool = true) throws {
-        func context(_ id: String, pipeline: Pipeline? = nil) -> BuildContext {
+        func context(_ id: String) -> BuildContext {
             var componentLogger = logger
             componentLogger[metadataKey: "component"] = "\(id)"
-            return BuildContext(id: id, logger: componentLogger, pipeline: pipeline)
+            return BuildContext(id: id, logger: componentLogger)
         }
-        let usedExporters = Set(plan.pipelines.flatMap(\.exporters))
+        var processors: [String: [any EventProcessor]] = [:]
+        for p in plan.pipelines {
+            processors[p.name] = try p.processors.map { id in try plan.processors[id]!.builder(context(id)) as! any EventProcessor }
+        }
+        // Primaries first: a secondary exporter keeps its state in its pipeline's primary store.
         var exporters: [String: ExporterRole] = [:]
-        for id in plan.exporters.keys.sorted() where usedExporters.contains(id) {
+        let used = plan.pipelines.flatMap(\.exporters)
+        for id in Set(used).sorted() where plan.exporters[id]!.isPrimary {
             exporters[id] = try plan.exporters[id]!.builder(context(id)) as? ExporterRole
+        }
+        for id in Set(used).sorted() where !plan.exporters[id]!.isPrimary {
+            let home = plan.pipelines.first { $0.exporters.contains(id) }!
+            var secondaryContext = context(id)
+            secondaryContext.egressProcessors = processors[home.name]!.filter { $0.stage == .egress }
+            for primaryID in home.exporters {
+                if case .primary(let primary as PostgresExporter)? = exporters[primaryID] { secondaryContext.stateDSN = primary.config.dsn }
+            }
+            exporters[id] = try plan.exporters[id]!.builder(secondaryContext) as? ExporterRole
         }
         var pipelines: [String: Pipeline] = [:]
         var receivers: [String: any Receiver] = [:]
@@ -36,13 +53,15 @@ public final class Collector: Sendable {
                 case .secondary(let e): secondaries.append(e)
                 }
             }
-            let processors = try p.processors.map { id in try plan.processors[id]!.builder(context(id)) as! any EventProcessor }
-            let pipeline = Pipeline(name: p.name, processors: processors, primary: primary!, secondaries: secondaries)
+            let pipeline = Pipeline(name: p.name, processors: processors[p.name]!, primary: primary!, secondaries: secondaries)
             pipelines[p.name] = pipeline
             for id in p.receivers {
-                receivers[id] = try plan.receivers[id]!.builder(context(id, pipeline: pipeline)) as? any Receiver
+                var receiverContext = context(id)
+                receiverContext.pipeline = pipeline
+                receivers[id] = try plan.receivers[id]!.builder(receiverContext) as? any Receiver
             }
         }
+        self.exporters = exporters.mapValues(\.service)
         self.pipelines = pipelines
         self.receivers = receivers
         let services: [any Service] = exporters.keys.sorted().map { exporters[$0]!.service } + receivers.keys.sorted().map { receivers[$0]! }

@@ -21,11 +21,6 @@ public final class CurlConnection {
     private let handle: UnsafeMutableRawPointer
     private let caFile: String?
 
-    private final class Sink {
-        var body: [UInt8] = []
-        var headers: [String: String] = [:]
-    }
-
     public init(caFile: String? = nil) {
         _ = Self.globalInit
         handle = curl_easy_init()
@@ -34,10 +29,10 @@ public final class CurlConnection {
 
     deinit { curl_easy_cleanup(handle) }
 
-    private static let globalInit: Void = { curl_global_init(Int(CURL_GLOBAL_ALL)) }()
+    static let globalInit: Void = { curl_global_init(Int(CURL_GLOBAL_ALL)) }()
 
     public func request(_ method: String, _ url: String, headers: [String] = [], body: [UInt8]? = nil, timeoutSeconds: Int = 30) throws(CurlError) -> HTTPResult {
-        let sink = Sink()
+        let sink = ResponseSink()
         let context = Unmanaged.passUnretained(sink).toOpaque()
         var list: UnsafeMutablePointer<curl_slist>?
         for header in headers { list = curl_slist_append(list, header) }
@@ -53,24 +48,9 @@ public final class CurlConnection {
         _ = ccurl_easy_setopt_long(handle, CURLOPT_FOLLOWLOCATION, 0)
         _ = ccurl_easy_setopt_ptr(handle, CURLOPT_NOPROXY, "*")
         if let caFile { _ = ccurl_easy_setopt_ptr(handle, CURLOPT_CAINFO, caFile) }
-        _ = ccurl_easy_setopt_write(handle, CURLOPT_WRITEFUNCTION) { data, size, count, context in
-            let sink = Unmanaged<Sink>.fromOpaque(context!).takeUnretainedValue()
-            let n = size * count
-            data.map { sink.body.append(contentsOf: UnsafeRawBufferPointer(start: $0, count: n)) }
-            return n
-        }
+        _ = ccurl_easy_setopt_write(handle, CURLOPT_WRITEFUNCTION, ResponseSink.appendBody)
         _ = ccurl_easy_setopt_ptr(handle, CURLOPT_WRITEDATA, context)
-        _ = ccurl_easy_setopt_write(handle, CURLOPT_HEADERFUNCTION) { data, size, count, context in
-            let sink = Unmanaged<Sink>.fromOpaque(context!).takeUnretainedValue()
-            let n = size * count
-            if let data {
-                let line = String(decoding: UnsafeRawBufferPointer(start: data, count: n), as: UTF8.self)
-                if let colon = line.firstIndex(of: ":") {
-                    sink.headers[line[..<colon].lowercased()] = line[line.index(after: colon)...].trimmingCharacters(in: .whitespacesAndNewlines)
-                }
-            }
-            return n
-        }
+        _ = ccurl_easy_setopt_write(handle, CURLOPT_HEADERFUNCTION, ResponseSink.appendHeader)
         _ = ccurl_easy_setopt_ptr(handle, CURLOPT_HEADERDATA, context)
 
         let code: CURLcode = (body ?? []).withUnsafeBytes { raw in

@@ -1,5 +1,6 @@
 import Config
 import Pipeline
+import ServiceLifecycle
 
 /// The exporter factories this build provides.
 public enum BuiltInExporters {
@@ -13,5 +14,26 @@ public enum BuiltInExporters {
         return { _ in .secondary(DebugExporter(useStandardError: useStandardError)) }
     }
 
-    public static let all = [postgres, debug]
+    /// Without the `PlatformBridge` trait (no libcurl) the type still parses, so a configuration
+    /// that asks for the bridge fails at start-up with the fix instead of silently doing nothing.
+    public static let platformBridge = ExporterFactory(type: "platform_bridge") { section throws(ConfigError) in
+        let config = try PlatformBridgeConfig.read(section)
+        #if PlatformBridge
+        return { context in .secondary(PlatformBridgeExporter(config: config, context: context)) }
+        #else
+        guard config.activation == .off else {
+            throw section.error("platform_bridge_enabled", "asks for the platform bridge, but this build has none (built without the PlatformBridge trait, which needs libcurl)",
+                                fix: "rebuild with the default traits (`swift build -c release`, or add `--traits PlatformBridge`), or remove the platform_* settings")
+        }
+        return { _ in .secondary(InactiveExporter()) }
+        #endif
+    }
+
+    public static let all = [postgres, debug, platformBridge]
+}
+
+/// A secondary that drops everything: a configured-off component in a build without it.
+struct InactiveExporter: SecondaryExporter {
+    func export(_ events: [AuditEvent]) {}
+    func run() async throws { try? await gracefulShutdown() }
 }

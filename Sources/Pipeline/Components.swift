@@ -97,11 +97,20 @@ public struct BuildContext: Sendable {
     public var logger: Logger
     /// The pipeline a receiver feeds; nil while building processors and exporters.
     public var pipeline: Pipeline?
+    /// For secondary exporters: the connection string of the primary store their pipeline
+    /// commits to. State that must survive (bridge seq, cursors) is kept there.
+    public var stateDSN: String?
+    /// For secondary exporters: their pipeline's egress processors (e.g. redaction), for an
+    /// exporter that reads committed events back from the store instead of receiving them.
+    public var egressProcessors: [any EventProcessor]
 
-    public init(id: String, logger: Logger, pipeline: Pipeline? = nil) {
+    public init(id: String, logger: Logger, pipeline: Pipeline? = nil, stateDSN: String? = nil,
+                egressProcessors: [any EventProcessor] = []) {
         self.id = id
         self.logger = logger
         self.pipeline = pipeline
+        self.stateDSN = stateDSN
+        self.egressProcessors = egressProcessors
     }
 }
 

@@ -70,9 +70,10 @@ struct RunningCollector {
     var batchURL: String { "\(scheme)://127.0.0.1:\(port)\(IngestHTTPReceiver.batchPath)" }
     var baseURL: String { "\(scheme)://127.0.0.1:\(port)" }
 
-    static func start(yaml: String, environment: [String: String] = [:], scheme: String = "http") async throws -> RunningCollector {
+    static func start(yaml: String, environment: [String: String] = [:], scheme: String = "http",
+                      logger: Logger = quietLogger) async throws -> RunningCollector {
         let plan = try CollectorPlan.parse(yaml: yaml, file: "test.yaml", environment: environment)
-        let collector = try Collector(plan: plan, logger: quietLogger, handleSignals: false)
+        let collector = try Collector(plan: plan, logger: logger, handleSignals: false)
         let task = Task { try await collector.run() }
         let receiver = try #require(collector.receivers["ingest_http"] as? IngestHTTPReceiver)
         for _ in 0..<1000 {
@@ -135,4 +136,40 @@ func storedIDs(_ dsn: String) throws -> Set<UUID> {
 
 func scalar(_ dsn: String, _ sql: String) throws -> String? {
     try PGConnection(dsn: dsn).exec(sql).rows.first?.first ?? nil
+}
+
+/// Keeps every log line (level, message, metadata rendered as text) for assertions.
+final class LogCapture: Sendable {
+    struct Line: Sendable {
+        var level: Logger.Level
+        var message: String
+        var metadata: [String: String]
+        var text: String { "\(level) \(message) " + metadata.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ") }
+    }
+
+    private let store = Mutex<[Line]>([])
+
+    var lines: [Line] { store.withLock { $0 } }
+    func lines(_ message: String) -> [Line] { lines.filter { $0.message == message } }
+
+    var logger: Logger {
+        var logger = Logger(label: "test") { _ in Handler(capture: self) }
+        logger.logLevel = .debug
+        return logger
+    }
+
+    struct Handler: LogHandler {
+        let capture: LogCapture
+        var metadata: Logger.Metadata = [:]
+        var logLevel: Logger.Level = .debug
+        subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+            get { metadata[key] }
+            set { metadata[key] = newValue }
+        }
+        func log(event: LogEvent) {
+            let merged = metadata.merging(event.metadata ?? [:]) { _, new in new }
+            capture.store.withLock { $0.append(Line(level: event.level, message: "\(event.message)",
+                                                   metadata: merged.mapValues { "\($0)" })) }
+        }
+    }
 }

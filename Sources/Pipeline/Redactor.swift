@@ -1,5 +1,4 @@
 import Foundation
-import Pipeline
 
 /// Replaces secret-shaped substrings with `[REDACTED:<kind>]`.
 ///

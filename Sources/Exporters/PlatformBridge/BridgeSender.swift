@@ -1,0 +1,314 @@
+#if PlatformBridge
+import Config
+import CurlHTTP
+import Foundation
+import Logging
+import Pipeline
+
+/// The bridge's sending thread: one event at a time, in order, with the seed's response rules.
+/// Owns the libcurl handle and the state connection; nothing here is shared with other threads
+/// except through `BridgeControl` and `BridgeCounters`.
+final class BridgeSender {
+    enum Delivery { case delivered, dropped, disabled, interrupted }
+
+    let config: PlatformBridgeConfig
+    let counters: BridgeCounters
+    let logger: Logger
+    let control: BridgeControl
+    let egressProcessors: [any EventProcessor]
+    let stateDSN: String?
+    let token: String
+    let poster: GuardedPoster
+    let redactor = Redactor()
+    let warnings = CoalescedLog()
+
+    var lastSeq: Int64 = 0
+    var cursor: BridgeStateStore.Cursor?
+    var store: BridgeStateStore?
+    var stateDirty = false
+    /// Durable mode: this instance holds the target's advisory lock (on `store`'s session).
+    var leading = false
+    var lastSave = Date.distantPast
+    var lastConnectAttempt = Date.distantPast
+
+    /// Outgoing metadata above this size is replaced by a marker (the seed's 64 KiB).
+    static let maxMetadataBytes = 64 * 1024
+    static let version = "0.1.0"
+
+    init(exporter: PlatformBridgeExporter) {
+        config = exporter.config
+        counters = exporter.counters
+        logger = exporter.logger
+        control = exporter.control
+        egressProcessors = exporter.egressProcessors
+        stateDSN = exporter.stateDSN
+        token = config.ingestToken ?? ""
+        let url = config.ingestURL ?? ""
+        let requested = (try? EgressPolicy.parseURL(url).get())?.host ?? .invalid("unparsable URL")
+        var options = GuardedPoster.Options(
+            url: url,
+            headers: ["Authorization: Bearer \(token)", "Content-Type: application/json",
+                      "User-Agent: governance-collector/\(Self.version)"],
+            caFile: config.caFile,
+            allowAddress: { bytes in
+                let address: NormalizedHost = bytes.count == 4 ? .ipv4(bytes) : .ipv6(bytes)
+                return EgressPolicy.isAllowedConnection(to: address, requestedHost: requested)
+            })
+        options.connectTimeoutMilliseconds = Int(config.connectTimeout * 1000)
+        options.timeoutMilliseconds = Int(config.requestTimeout * 1000)
+        options.resolve = config.resolve
+        options.shouldAbort = { [control] in control.isPastDeadline }
+        poster = GuardedPoster(options)
+    }
+
+    func run() {
+        if config.durable { followTable() } else { drainQueue() }
+        saveState(force: true)
+    }
+
+    // MARK: Memory mode
+
+    private func drainQueue() {
+        loadState()
+        while true {
+            guard let event = control.pop(timeout: 0.25) else {
+                if control.isFlushing { break }
+                saveState(force: false)
+                continue
+            }
+            if deliver(event, budget: config.retryBudget) == .interrupted { break }
+            saveState(force: false)
+        }
+        let unsent = control.drain()
+        logger.info("platform.bridge.stopped", metadata: [
+            "sent": "\(counters[.sent])", "unsent_at_shutdown": "\(unsent)",
+            "dropped_queue_full": "\(counters[.droppedQueueFull])",
+        ])
+    }
+
+    // MARK: Durable mode
+
+    private func followTable() {
+        while !control.isPastDeadline {
+            guard counters[.disabled] == 0, ensureStore(), let store else {
+                if control.isFlushing { break }
+                control.sleep(counters[.disabled] == 0 ? 1 : 3600, untilFlush: true)
+                continue
+            }
+            do {
+                if !leading {
+                    leading = try store.tryLead()
+                    guard leading else {
+                        if control.isFlushing { break }
+                        if warnings.shouldLog("standby") != nil {
+                            logger.info("platform.bridge.standby", metadata: ["reason": "another collector instance delivers to this target"])
+                        }
+                        control.sleep(2, untilFlush: true)
+                        continue
+                    }
+                    loadState()
+                }
+                if cursor == nil {
+                    cursor = try store.currentHorizon()
+                    stateDirty = true
+                    saveState(force: true)
+                }
+                let rows = try store.fetch(after: cursor!, limit: 256)
+                if rows.isEmpty {
+                    counters.lagSeconds = 0
+                    saveState(force: false)
+                    if control.isFlushing { break }
+                    control.sleep(0.1)
+                    continue
+                }
+                for row in rows {
+                    counters.lagSeconds = row.ageSeconds
+                    if var event = row.event {
+                        do {
+                            for processor in egressProcessors { event = try processor.process(event) }
+                            if deliver(event, budget: nil) == .interrupted { return }
+                        } catch {
+                            counters.add(.dropped4xx)
+                        }
+                    } else {
+                        logger.error("platform.bridge.unreadable_row", metadata: ["chain_seq": "\(row.cursor.chainSeq)"])
+                    }
+                    if counters[.disabled] != 0 { break }
+                    cursor = row.cursor
+                    stateDirty = true
+                }
+                saveState(force: false)
+            } catch {
+                logger.warning("platform.bridge.postgres_error", metadata: ["error": "\(error)"])
+                dropStore()
+                control.sleep(1, untilFlush: true)
+            }
+        }
+    }
+
+    // MARK: One event
+
+    /// Sends one event until it is accepted, refused for good, or out of budget (nil: no budget,
+    /// durable mode). Interrupted only by the shutdown deadline.
+    func deliver(_ original: AuditEvent, budget: Double?) -> Delivery {
+        guard counters[.disabled] == 0 else {
+            counters.add(.dropped4xx)
+            return .disabled
+        }
+        let event = prepare(original)
+        let giveUpAt = budget.map { Date().addingTimeInterval($0) }
+        var seq = lastSeq + 1
+        var seqRetried = false
+        var backoff = min(1.0, config.maxBackoff)
+        while true {
+            if control.isPastDeadline { return .interrupted }
+            var body: [UInt8] = []
+            body.reserveCapacity(1024)
+            WireFormat.encode(event, seq: seq).write(into: &body)
+            let timeLeft = control.flushTimeLeft.map { Int(max(0.001, $0) * 1000) }
+            let verdict: BridgeVerdict
+            switch poster.post(body, timeoutMilliseconds: timeLeft) {
+            case .success(let response):
+                verdict = BridgeVerdict.classify(status: response.status, headers: response.headers, body: response.body, token: token)
+            case .failure(let error):
+                if let refused = poster.lastRefusedAddress {
+                    let address = EgressPolicy.canonicalText(refused.count == 4 ? .ipv4(refused) : .ipv6(refused))
+                    warn("address_refused", "platform.bridge.address_refused", [
+                        "address": "\(address)", "url": "\(config.displayURL)",
+                        "reason": "\(EgressPolicy.isRefused(refused.count == 4 ? .ipv4(refused) : .ipv6(refused))?.reason ?? "refused")",
+                    ])
+                }
+                verdict = .transient(error.description)
+            }
+            switch verdict {
+            case .sent:
+                lastSeq = seq
+                stateDirty = true
+                counters.add(.sent)
+                return .delivered
+            case .duplicate:
+                counters.add(.duplicates)
+                return .delivered
+            case .disable(let reason):
+                counters.set(.disabled, 1)
+                counters.disabledReason = reason
+                logger.warning("platform.bridge.self_disabled", metadata: [
+                    "reason": "\(reason)", "token": "\(ConfigSection.fingerprint(token))",
+                    "fix": "issue a new token on the workflow page, set platform_ingest_token and restart",
+                ])
+                counters.add(.dropped4xx)
+                return .disabled
+            case .seqConflict(let expected):
+                if !seqRetried, let expected, expected >= 1 {
+                    seqRetried = true
+                    seq = expected
+                    lastSeq = expected - 1
+                    stateDirty = true
+                    counters.add(.retries)
+                    continue
+                }
+                counters.add(.droppedSeqConflict)
+                warn("seq_conflict", "platform.bridge.dropped_seq_conflict", ["event_id": "\(event.eventID.lowercasedString)", "seq": "\(seq)"])
+                return .dropped
+            case .drop(let status, let preview):
+                counters.add(.dropped4xx)
+                warn("4xx", "platform.bridge.dropped_4xx", ["status": "\(status)", "body": "\(preview)",
+                                                             "event_id": "\(event.eventID.lowercasedString)"])
+                return .dropped
+            case .rateLimited(let retryAfter):
+                let delay = retryAfter ?? backoff
+                backoff = min(backoff * 2, config.maxBackoff)
+                if !backOff(delay, giveUpAt: giveUpAt) { return control.isPastDeadline ? .interrupted : .dropped }
+            case .transient:
+                let delay = backoff
+                backoff = min(backoff * 2, config.maxBackoff)
+                if !backOff(delay, giveUpAt: giveUpAt) { return control.isPastDeadline ? .interrupted : .dropped }
+            }
+        }
+    }
+
+    /// Waits before a retry; false (and the drop counted) when that would pass the budget or the
+    /// shutdown deadline.
+    private func backOff(_ seconds: Double, giveUpAt: Date?) -> Bool {
+        if let giveUpAt, Date().addingTimeInterval(seconds) > giveUpAt {
+            counters.add(.dropped5xx)
+            return false
+        }
+        if let left = control.flushTimeLeft, left < seconds { return false }
+        counters.add(.retries)
+        control.sleep(seconds)
+        return !control.isPastDeadline
+    }
+
+    /// The outgoing copy: redacted, metadata capped at 64 KiB, the collector's seq not exposed.
+    func prepare(_ event: AuditEvent) -> AuditEvent {
+        var event = event
+        if config.redact {
+            var counts: [String: Int] = [:]
+            if let model = event.model, let clean = redactor.redact(model, counts: &counts) { event.model = clean }
+            if let clean = redactor.redact(event.metadata, counts: &counts) { event.metadata = clean }
+        }
+        var size: [UInt8] = []
+        event.metadata.write(into: &size)
+        if size.count > Self.maxMetadataBytes {
+            event.metadata = .object([.init("_governance_truncated", .bool(true)),
+                                      .init("original_bytes", .number(String(size.count)))])
+        }
+        return event
+    }
+
+    private func warn(_ key: String, _ message: Logger.Message, _ metadata: Logger.Metadata) {
+        guard let suppressed = warnings.shouldLog(key) else { return }
+        var metadata = metadata
+        metadata["similar_warnings_suppressed"] = "\(suppressed)"
+        logger.warning(message, metadata: metadata)
+    }
+
+    // MARK: State in PostgreSQL
+
+    private func ensureStore() -> Bool {
+        if store != nil { return true }
+        guard let stateDSN, Date().timeIntervalSince(lastConnectAttempt) > 1 else { return false }
+        lastConnectAttempt = Date()
+        do {
+            let store = try BridgeStateStore(dsn: stateDSN, target: config.target)
+            try store.migrate(durable: config.durable)
+            self.store = store
+            return true
+        } catch {
+            if warnings.shouldLog("state_connect") != nil {
+                logger.warning("platform.bridge.state_unavailable", metadata: ["error": "\(error)"])
+            }
+            return false
+        }
+    }
+
+    private func loadState() {
+        guard ensureStore(), let store else { return }
+        do {
+            let (seq, storedCursor) = try store.load()
+            lastSeq = seq
+            cursor = storedCursor
+        } catch {
+            dropStore()
+        }
+    }
+
+    private func dropStore() {
+        store = nil
+        leading = false
+    }
+
+    private func saveState(force: Bool) {
+        guard stateDirty, force || Date().timeIntervalSince(lastSave) >= 0.25 else { return }
+        guard ensureStore(), let store else { return }
+        do {
+            try store.save(lastSeq: lastSeq, cursor: cursor)
+            stateDirty = false
+            lastSave = Date()
+        } catch {
+            dropStore()
+        }
+    }
+}
+#endif

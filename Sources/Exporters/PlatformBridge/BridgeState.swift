@@ -1,0 +1,123 @@
+import Config
+import Foundation
+import Pipeline
+
+/// What the bridge keeps in PostgreSQL per delivery target (URL + token fingerprint): the last
+/// seq the platform accepted, so a restart needs no 409 round trip, and, in durable mode, the
+/// cursor into the audit table up to which every event was delivered.
+///
+/// The cursor is `(governance_txid, chain_seq)`, where `governance_txid` is the inserting
+/// transaction's id (a column durable mode adds). Rows are read only from transactions older
+/// than every transaction still running (`pg_snapshot_xmin`), so a row that commits late, with
+/// a smaller `chain_seq` than rows already read, can never be skipped.
+struct BridgeStateStore {
+    struct Cursor: Equatable {
+        var txid: String
+        var chainSeq: Int64
+    }
+
+    let connection: PGConnection
+    let target: String
+
+    init(dsn: String, target: String) throws(PGError) {
+        connection = try PGConnection(dsn: dsn, applicationName: "governance-collector platform_bridge")
+        self.target = target
+    }
+
+    /// The state table, and with `durable` the audit table's transaction-id column and index.
+    func migrate(durable: Bool) throws(PGError) {
+        try AuditSchema.migrate(connection)
+        try connection.exec("BEGIN")
+        do {
+            try connection.exec("SELECT pg_advisory_xact_lock(\(AuditSchema.migrationLockKey))")
+            try connection.exec("SET LOCAL client_min_messages = warning")
+            try connection.exec("""
+                CREATE TABLE IF NOT EXISTS governance_bridge_state (
+                    target           TEXT        PRIMARY KEY,
+                    last_seq         BIGINT      NOT NULL DEFAULT 0,
+                    cursor_txid      xid8        NULL,
+                    cursor_chain_seq BIGINT      NULL,
+                    updated_at       TIMESTAMPTZ NOT NULL DEFAULT now()
+                )
+                """)
+            if durable {
+                try connection.exec("ALTER TABLE governance_audit_events ADD COLUMN IF NOT EXISTS governance_txid xid8 NOT NULL DEFAULT pg_current_xact_id()")
+                try connection.exec("CREATE INDEX IF NOT EXISTS idx_audit_txid ON governance_audit_events (governance_txid, chain_seq)")
+            }
+            try connection.exec("COMMIT")
+        } catch {
+            _ = try? connection.exec("ROLLBACK")
+            throw error
+        }
+    }
+
+    /// The stored last seq and cursor (zero and nil for a new target).
+    func load() throws(PGError) -> (lastSeq: Int64, cursor: Cursor?) {
+        let rows = try connection.exec("SELECT last_seq, cursor_txid::text, cursor_chain_seq FROM governance_bridge_state WHERE target = $1", [target]).rows
+        guard let row = rows.first else { return (0, nil) }
+        var cursor: Cursor?
+        if let txid = row[1], let chainSeq = row[2].flatMap({ Int64($0) }) { cursor = Cursor(txid: txid, chainSeq: chainSeq) }
+        return (Int64(row[0] ?? "0") ?? 0, cursor)
+    }
+
+    func save(lastSeq: Int64, cursor: Cursor?) throws(PGError) {
+        try connection.exec("""
+            INSERT INTO governance_bridge_state (target, last_seq, cursor_txid, cursor_chain_seq, updated_at)
+            VALUES ($1, $2, $3::xid8, $4, now())
+            ON CONFLICT (target) DO UPDATE SET last_seq = EXCLUDED.last_seq,
+                cursor_txid = coalesce(EXCLUDED.cursor_txid, governance_bridge_state.cursor_txid),
+                cursor_chain_seq = coalesce(EXCLUDED.cursor_chain_seq, governance_bridge_state.cursor_chain_seq),
+                updated_at = now()
+            """, [target, String(lastSeq), cursor?.txid, cursor.map { String($0.chainSeq) }])
+    }
+
+    /// Where a new durable target starts: after everything committed so far (history is not replayed).
+    func currentHorizon() throws(PGError) -> Cursor {
+        let xmin = try connection.exec("SELECT pg_snapshot_xmin(pg_current_snapshot())::text").rows.first?.first ?? nil
+        return Cursor(txid: xmin ?? "0", chainSeq: 0)
+    }
+
+    /// Only one collector follows a target at a time; the others stand by (session lock).
+    func tryLead() throws(PGError) -> Bool {
+        let key = Int64(bitPattern: UInt64(truncatingIfNeeded: target.utf8.reduce(UInt64(14_695_981_039_346_656_037)) { ($0 ^ UInt64($1)) &* 1_099_511_628_211 }))
+        return try connection.exec("SELECT pg_try_advisory_lock(\(key))").rows.first?.first == "t"
+    }
+
+    /// A committed row after `cursor`, as the event to send (nil if the row cannot be read back)
+    /// and the cursor that passes it.
+    struct Row {
+        var event: AuditEvent?
+        var cursor: Cursor
+        var ageSeconds: Double
+    }
+
+    func fetch(after cursor: Cursor, limit: Int) throws(PGError) -> [Row] {
+        let rows = try connection.exec("""
+            SELECT governance_txid::text, chain_seq, event_id, session_id, agent_id, parent_event_id, kind, model,
+                   input_hash, output_hash, metadata_json::text, prev_hash, hmac_value,
+                   (extract(epoch FROM created_at) * 1000000)::int8, encode(signature, 'hex'), signing_key_fingerprint,
+                   signature_status, workflow, seq, sdk_version, decision,
+                   coalesce(extract(epoch FROM clock_timestamp() - received_at)::float8, 0)
+            FROM governance_audit_events
+            WHERE governance_txid < pg_snapshot_xmin(pg_current_snapshot())
+              AND (governance_txid, chain_seq) > ($1::xid8, $2::int8)
+            ORDER BY governance_txid, chain_seq
+            LIMIT \(limit)
+            """, [cursor.txid, String(cursor.chainSeq)]).rows
+        return rows.compactMap { row -> Row? in
+            guard let txid = row[0], let chainSeq = row[1].flatMap({ Int64($0) }) else { return nil }
+            let cursor = Cursor(txid: txid, chainSeq: chainSeq), age = Double(row[21] ?? "0") ?? 0
+            guard let eventID = row[2].flatMap(UUID.init(text:)), let sessionID = row[3].flatMap(UUID.init(text:)),
+                  let metadata = row[10].flatMap({ try? JSONParser.parse($0, maxDepth: 1000) }),
+                  let micros = row[13].flatMap({ Int64($0) }) else { return Row(event: nil, cursor: cursor, ageSeconds: age) }
+            let event = AuditEvent(
+                eventID: eventID, sessionID: sessionID, agentID: row[4] ?? "", kind: row[6] ?? "",
+                parentEventID: row[5].flatMap(UUID.init(text:)), model: row[7], inputHash: row[8], outputHash: row[9],
+                metadata: metadata, prevHash: row[11], hmac: row[12], createdAt: Timestamp(microseconds: micros),
+                signature: row[14].flatMap { Hex.bytes($0) }, signingKeyFingerprint: row[15],
+                signatureStatus: row[16] ?? "unsigned", workflow: row[17] ?? "", seq: row[18].flatMap { Int64($0) },
+                sdkVersion: row[19], decision: row[20].flatMap(Decision.init(rawValue:)))
+            return Row(event: event, cursor: cursor, ageSeconds: age)
+        }
+    }
+}

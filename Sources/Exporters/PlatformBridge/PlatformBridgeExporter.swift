@@ -1,0 +1,91 @@
+#if PlatformBridge
+import Config
+import CurlHTTP
+import Foundation
+import Logging
+import Pipeline
+import ServiceLifecycle
+
+/// `platform_bridge`: sends a copy of each committed event to the hosted platform's ingest API
+/// (or another collector's `ingest_http`), one POST per event, as the seed's SDK bridge does,
+/// and better: after the PostgreSQL commit and never in its way; one request in flight per
+/// target (the platform requires `seq == last + 1`) on a keep-alive, HTTP/2-capable libcurl
+/// connection; the last accepted seq kept in PostgreSQL; an SSRF guard on every connection;
+/// outgoing metadata redacted. In durable mode it follows the audit table from a cursor instead
+/// of a memory queue, so a crash loses nothing on this path either.
+public final class PlatformBridgeExporter: SecondaryExporter, Sendable {
+    public let config: PlatformBridgeConfig
+    public let counters = BridgeCounters()
+    let logger: Logger
+    let control: BridgeControl
+    let stateDSN: String?
+    let egressProcessors: [any EventProcessor]
+    let queueFullLog = CoalescedLog()
+
+    public init(config: PlatformBridgeConfig, context: BuildContext) {
+        self.config = config
+        logger = context.logger
+        control = BridgeControl(capacity: config.maxQueueSize)
+        stateDSN = context.stateDSN
+        egressProcessors = context.egressProcessors
+    }
+
+    /// Events waiting in the memory queue.
+    public var queueSize: Int { control.count }
+
+    var isActive: Bool {
+        if case .active = config.activation { return true }
+        return false
+    }
+
+    public func export(_ events: [AuditEvent]) {
+        guard isActive, counters[.disabled] == 0 else { return }
+        if config.durable { return control.wake() }
+        let dropped = control.push(events)
+        guard dropped > 0 else { return }
+        counters.add(.droppedQueueFull, dropped)
+        if let suppressed = queueFullLog.shouldLog("queue_full") {
+            logger.warning("platform.bridge.queue_full", metadata: [
+                "max_queue_size": "\(config.maxQueueSize)", "dropped_total": "\(counters[.droppedQueueFull])",
+                "similar_warnings_suppressed": "\(suppressed)",
+                "hint": "the platform is slower than ingest; raise max_queue_size or use durable: true",
+            ])
+        }
+    }
+
+    public func run() async throws {
+        switch config.activation {
+        case .off:
+            try? await gracefulShutdown()
+            return
+        case .offWithCredentials(let reason):
+            logger.info("platform.bridge_disabled", metadata: [
+                "reason": "\(reason)",
+                "fix": "set platform_bridge_enabled: true (GOVERNANCE_PLATFORM_BRIDGE_ENABLED=true) together with the URL and token to activate it",
+            ])
+            try? await gracefulShutdown()
+            return
+        case .active:
+            break
+        }
+        logger.warning("platform.bridge_enabled", metadata: [
+            "url": "\(config.displayURL)",
+            "token": "\(ConfigSection.fingerprint(config.ingestToken ?? ""))",
+            "mode": "\(config.durable ? "durable" : "memory")",
+            "data_residency": "a copy of every audit event (event_type, agent_id, session_id, metadata up to 64 KiB) leaves this host for the URL above; leave the bridge off where audit metadata must stay on-premise",
+        ])
+        await withTaskCancellationOrGracefulShutdownHandler {
+            await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
+                let thread = Thread { [self] in
+                    BridgeSender(exporter: self).run()
+                    done.resume()
+                }
+                thread.name = "platform_bridge"
+                thread.start()
+            }
+        } onCancelOrGracefulShutdown: { [control, config] in
+            control.beginFlush(deadline: Date().addingTimeInterval(config.shutdownTimeout))
+        }
+    }
+}
+#endif

@@ -1,0 +1,327 @@
+import Collector
+import CurlHTTP
+import Exporters
+import Foundation
+import LocalPostgres
+import Logging
+import PlatformPeer
+import Receivers
+import Testing
+
+let platformToken = "wf_platform_token_for_bridge_tests_9f3a"
+
+/// A collector whose pipeline has a platform bridge; `bridgeSettings` are extra bridge lines.
+func bridgeYAML(dsn: String, url: String, token: String = platformToken, enabled: Bool = true, bridgeSettings: String = "") -> String {
+    """
+    receivers:
+      ingest_http:
+        endpoint: 127.0.0.1:0
+        tokens:
+          - { workflow: wf-test, token_sha256: \(WorkflowTokens.sha256Hex(testToken)) }
+    exporters:
+      postgres:
+        dsn: "\(dsn)"
+      platform_bridge:
+        platform_bridge_enabled: \(enabled)
+        platform_ingest_url: "\(url)"
+        platform_ingest_token: "\(token)"
+        max_backoff: 0.05
+    \(bridgeSettings)
+    service:
+      pipelines:
+        audit:
+          receivers: [ingest_http]
+          exporters: [postgres, platform_bridge]
+    """
+}
+
+extension RunningCollector {
+    var bridge: PlatformBridgeExporter { collector.exporters["platform_bridge"] as! PlatformBridgeExporter }
+}
+
+/// Polls `condition` every 20 ms for up to `seconds`.
+@discardableResult
+func eventually(_ seconds: Double = 15, _ condition: () throws -> Bool) async throws -> Bool {
+    let deadline = Date().addingTimeInterval(seconds)
+    while Date() < deadline {
+        if try condition() { return true }
+        try await Task.sleep(for: .milliseconds(20))
+    }
+    return try condition()
+}
+
+@Suite("platform bridge against a real platform peer")
+struct BridgeDeliveryTests {
+    @Test("delivers committed events in order, seq 1…n, redacted; Postgres keeps the exact record")
+    func deliversInOrder() async throws {
+        let peer = try PlatformPeer(tokens: [platformToken: "wf-platform"])
+        _ = try await peer.start()
+        let dsn = try sharedCluster.createDatabase()
+        let collector = try await RunningCollector.start(yaml: bridgeYAML(dsn: dsn, url: peer.url()))
+        try await collector.waitUntilReady()
+        let secret = "sk-ant-api03-" + String(repeating: "Ab9", count: 30)
+        var ids: [UUID] = []
+        for i in 0..<40 {
+            let id = UUID()
+            ids.append(id)
+            let metadata = i == 7 ? #"{"prompt":"use \#(secret) please"}"# : #"{"n":\#(i)}"#
+            #expect(try await post(collector.eventsURL, wireEvent(id: id, metadata: metadata)).status == 201)
+        }
+        #expect(try await eventually { peer.accepted.count == 40 })
+        let accepted = peer.accepted
+        #expect(accepted.map(\.seq) == Array(1...40))
+        #expect(accepted.map(\.eventID) == ids.map(\.lowercasedString))
+        #expect(!accepted[7].body.contains(secret))
+        #expect(accepted[7].body.contains("[REDACTED:anthropic_key]"))
+        #expect(try scalar(dsn, "SELECT metadata_json->>'prompt' FROM governance_audit_events WHERE event_id = '\(ids[7])'")?.contains(secret) == true)
+        #expect(collector.bridge.counters[.sent] == 40)
+        try await collector.stop()
+        #expect(try scalar(dsn, "SELECT last_seq FROM governance_bridge_state") == "40")
+        await peer.stop()
+    }
+
+    @Test("HTTPS with a private CA: delivered with ca_file, refused without it (verification stays on)")
+    func httpsPrivateCA() async throws {
+        let ca = try TestCA()
+        defer { ca.remove() }
+        let peer = try PlatformPeer(tokens: [platformToken: "wf-platform"], certFile: ca.certFile, keyFile: ca.keyFile)
+        _ = try await peer.start()
+        let dsn = try sharedCluster.createDatabase()
+        let trusting = try await RunningCollector.start(yaml: bridgeYAML(dsn: dsn, url: peer.url(), bridgeSettings: "    ca_file: \(ca.caFile)"))
+        try await trusting.waitUntilReady()
+        #expect(try await post(trusting.eventsURL, wireEvent()).status == 201)
+        #expect(try await eventually { peer.accepted.count == 1 })
+        try await trusting.stop()
+
+        let other = try sharedCluster.createDatabase()
+        let untrusting = try await RunningCollector.start(yaml: bridgeYAML(dsn: other, url: peer.url(), bridgeSettings: "    retry_budget: 0.3"))
+        try await untrusting.waitUntilReady()
+        #expect(try await post(untrusting.eventsURL, wireEvent()).status == 201)
+        #expect(try await eventually { untrusting.bridge.counters[.dropped5xx] == 1 })
+        #expect(peer.accepted.count == 1)
+        #expect(untrusting.bridge.counters[.sent] == 0)
+        try await untrusting.stop()
+        await peer.stop()
+    }
+
+    @Test("every row of the response table, in one delivery stream")
+    func responseTable() async throws {
+        let peer = try PlatformPeer(tokens: [platformToken: "wf-platform"])
+        _ = try await peer.start()
+        let elsewhere = try PlatformPeer(tokens: [platformToken: "wf-platform"])
+        _ = try await elsewhere.start()
+        let dsn = try sharedCluster.createDatabase()
+        let logs = LogCapture()
+        let collector = try await RunningCollector.start(yaml: bridgeYAML(dsn: dsn, url: peer.url(), bridgeSettings: "    retry_budget: 2"),
+                                                         logger: logs.logger)
+        try await collector.waitUntilReady()
+        let counters = collector.bridge.counters
+        func send() async throws -> String {
+            let id = UUID()
+            #expect(try await post(collector.eventsURL, wireEvent(id: id)).status == 201)
+            return id.lowercasedString
+        }
+
+        // 2xx
+        _ = try await send()
+        #expect(try await eventually { counters[.sent] == 1 })
+
+        // 5xx twice, then accepted: retried silently.
+        var faults = PlatformPeer.Faults()
+        faults.failNext = 2
+        peer.setFaults(faults)
+        _ = try await send()
+        #expect(try await eventually { counters[.sent] == 2 })
+        #expect(counters[.retries] == 2)
+
+        // 429 with Retry-After: 1 waits at least a second.
+        faults = .init()
+        faults.rateLimitNext = 1
+        peer.setFaults(faults)
+        let before429 = Date()
+        _ = try await send()
+        #expect(try await eventually { counters[.sent] == 3 })
+        #expect(Date().timeIntervalSince(before429) >= 1)
+
+        // 413: dropped, and the next event reuses the seq the dropped one did not consume.
+        faults = .init()
+        faults.failNext = 1
+        faults.failStatus = 413
+        peer.setFaults(faults)
+        _ = try await send()
+        #expect(try await eventually { counters[.dropped4xx] == 1 })
+        _ = try await send()
+        #expect(try await eventually { counters[.sent] == 4 })
+        #expect(peer.accepted.map(\.seq) == [1, 2, 3, 4])
+        #expect(logs.lines("platform.bridge.dropped_4xx").first?.metadata["status"] == "413")
+
+        // 409 seq_out_of_order: the platform's counter moved on; retried once with its seq.
+        peer.setLastSeq(100, workflow: "wf-platform")
+        let moved = try await send()
+        #expect(try await eventually { counters[.sent] == 5 })
+        #expect(peer.accepted.last == peer.accepted.first { $0.eventID == moved })
+        #expect(peer.accepted.last?.seq == 101)
+
+        // 5xx beyond the retry budget: dropped and counted.
+        faults = .init()
+        faults.failNext = 1000
+        peer.setFaults(faults)
+        _ = try await send()
+        #expect(try await eventually { counters[.dropped5xx] == 1 })
+        peer.setFaults(.init())
+
+        // A redirect is never followed.
+        faults = .init()
+        faults.redirectTo = elsewhere.url()
+        peer.setFaults(faults)
+        _ = try await send()
+        #expect(try await eventually { counters[.dropped4xx] == 2 })
+        #expect(elsewhere.requestCount == 0)
+        peer.setFaults(.init())
+
+        // 401: the token was revoked; the bridge disables itself and sends nothing more.
+        peer.revoke(platformToken)
+        _ = try await send()
+        #expect(try await eventually { counters[.disabled] == 1 })
+        let requestsWhenDisabled = peer.requestCount
+        _ = try await send()
+        _ = try await send()
+        try await Task.sleep(for: .milliseconds(300))
+        #expect(peer.requestCount == requestsWhenDisabled)
+        let disabledLines = logs.lines("platform.bridge.self_disabled")
+        #expect(disabledLines.count == 1)
+        #expect(disabledLines.first?.metadata["token"] == ConfigFingerprint.of(platformToken))
+        #expect(!logs.lines.contains { $0.text.contains(platformToken) }, "the token appeared in a log line")
+        #expect(counters[.sent] == 5)
+        try await collector.stop()
+        await peer.stop()
+        await elsewhere.stop()
+    }
+
+    @Test("402 disables the bridge like 401")
+    func paymentRequired() async throws {
+        let peer = try PlatformPeer(tokens: [platformToken: "wf-platform"])
+        _ = try await peer.start()
+        var faults = PlatformPeer.Faults()
+        faults.failNext = 1
+        faults.failStatus = 402
+        peer.setFaults(faults)
+        let dsn = try sharedCluster.createDatabase()
+        let collector = try await RunningCollector.start(yaml: bridgeYAML(dsn: dsn, url: peer.url()))
+        try await collector.waitUntilReady()
+        #expect(try await post(collector.eventsURL, wireEvent()).status == 201)
+        #expect(try await eventually { collector.bridge.counters[.disabled] == 1 })
+        #expect(collector.bridge.counters.disabledReason?.contains("402") == true)
+        try await collector.stop()
+        await peer.stop()
+    }
+
+    @Test("a restarted collector continues the platform's seq without a 409 round trip")
+    func restartKeepsSeq() async throws {
+        let peer = try PlatformPeer(tokens: [platformToken: "wf-platform"])
+        _ = try await peer.start()
+        let dsn = try sharedCluster.createDatabase()
+        for round in 1...2 {
+            let collector = try await RunningCollector.start(yaml: bridgeYAML(dsn: dsn, url: peer.url()))
+            try await collector.waitUntilReady()
+            for _ in 0..<5 { #expect(try await post(collector.eventsURL, wireEvent()).status == 201) }
+            #expect(try await eventually { peer.accepted.count == 5 * round })
+            #expect(collector.bridge.counters[.retries] == 0)
+            try await collector.stop()
+        }
+        #expect(peer.accepted.map(\.seq) == Array(1...10))
+        #expect(peer.requestCount == 10, "a 409 round trip happened")
+        await peer.stop()
+    }
+
+    @Test("SSRF guard at connect time: names pinned to loopback are refused; the literal dev hosts are allowed")
+    func ssrfAtConnect() async throws {
+        let ca = try TestCA(names: ["platform.example.com"])
+        defer { ca.remove() }
+        let peer = try PlatformPeer(tokens: [platformToken: "wf-platform"], certFile: ca.certFile, keyFile: ca.keyFile)
+        let port = try await peer.start()
+        for address in ["127.0.0.1", "[::1]"] {
+            let dsn = try sharedCluster.createDatabase()
+            let logs = LogCapture()
+            let collector = try await RunningCollector.start(yaml: bridgeYAML(
+                dsn: dsn, url: "https://platform.example.com:\(port)/api/v1/ingest/events",
+                bridgeSettings: "    ca_file: \(ca.caFile)\n    retry_budget: 0.2\n    resolve: [\"platform.example.com:\(port):\(address)\"]"),
+                logger: logs.logger)
+            try await collector.waitUntilReady()
+            #expect(try await post(collector.eventsURL, wireEvent()).status == 201)
+            #expect(try await eventually { collector.bridge.counters[.dropped5xx] == 1 })
+            let refused = logs.lines("platform.bridge.address_refused")
+            #expect(refused.count == 1)
+            #expect(refused.first?.metadata["reason"]?.contains("loopback") == true)
+            try await collector.stop()
+        }
+        #expect(peer.requestCount == 0, "the guard let a connection through")
+
+        // Positive control: the same peer is reachable through the literal development host.
+        let dsn = try sharedCluster.createDatabase()
+        let collector = try await RunningCollector.start(yaml: bridgeYAML(dsn: dsn, url: "https://localhost:\(port)/api/v1/ingest/events",
+                                                                          bridgeSettings: "    ca_file: \(ca.caFile)"))
+        try await collector.waitUntilReady()
+        #expect(try await post(collector.eventsURL, wireEvent()).status == 201)
+        #expect(try await eventually { peer.accepted.count == 1 })
+        try await collector.stop()
+        await peer.stop()
+    }
+
+    @Test("start-up: one INFO when credentials lack the flag, one WARN naming the URL when active, never the token")
+    func startupLines() async throws {
+        let url = "http://127.0.0.1:9/api/v1/ingest/events"
+        let dsn = try sharedCluster.createDatabase()
+        let off = LogCapture()
+        let idle = try await RunningCollector.start(yaml: bridgeYAML(dsn: dsn, url: url, enabled: false), logger: off.logger)
+        try await idle.waitUntilReady()
+        try await idle.stop()
+        #expect(off.lines("platform.bridge_disabled").count == 1)
+        #expect(off.lines("platform.bridge_disabled").first?.level == .info)
+        #expect(off.lines("platform.bridge_enabled").isEmpty)
+
+        let on = LogCapture()
+        let active = try await RunningCollector.start(yaml: bridgeYAML(dsn: dsn, url: url), logger: on.logger)
+        try await active.waitUntilReady()
+        try await active.stop()
+        let warnings = on.lines("platform.bridge_enabled")
+        #expect(warnings.count == 1)
+        #expect(warnings.first?.level == .warning)
+        #expect(warnings.first?.metadata["url"] == "http://127.0.0.1:9/api/v1/ingest/events")
+        #expect(warnings.first?.metadata["data_residency"]?.contains("64 KiB") == true)
+        #expect(on.lines("platform.bridge_disabled").isEmpty)
+        #expect(!(off.lines + on.lines).contains { $0.text.contains(platformToken) })
+    }
+
+    @Test("ingest is unaffected while the platform is down or slow: every event stored, bridge drops counted")
+    func ingestUnaffected() async throws {
+        let slow = try PlatformPeer(tokens: [platformToken: "wf-platform"])
+        _ = try await slow.start()
+        var faults = PlatformPeer.Faults()
+        faults.delay = .seconds(2)
+        slow.setFaults(faults)
+        for url in ["http://127.0.0.1:9/api/v1/ingest/events", slow.url()] {
+            let dsn = try sharedCluster.createDatabase()
+            let collector = try await RunningCollector.start(yaml: bridgeYAML(dsn: dsn, url: url, bridgeSettings: "    max_queue_size: 100\n    shutdown_timeout: 0.5"))
+            try await collector.waitUntilReady()
+            for _ in 0..<4 {
+                let batch = "[" + (0..<500).map { _ in wireEvent() }.joined(separator: ",") + "]"
+                #expect(try await post(collector.batchURL, batch).status == 200)
+            }
+            #expect(try scalar(dsn, "SELECT count(*) FROM governance_audit_events") == "2000")
+            #expect(collector.bridge.counters[.droppedQueueFull] >= 1800)
+            #expect(collector.bridge.queueSize <= 100)
+            let started = Date()
+            try await collector.stop()
+            #expect(Date().timeIntervalSince(started) < 4, "shutdown must respect the bridge's flush deadline")
+        }
+        await slow.stop()
+    }
+}
+
+/// The fingerprint form tokens take in logs (the same function the collector uses).
+enum ConfigFingerprint {
+    static func of(_ secret: String) -> String {
+        "sha256:" + WorkflowTokens.sha256Hex(secret).prefix(8)
+    }
+}
