@@ -21,6 +21,7 @@ final class BridgeSender {
     let poster: GuardedPoster
     let redactor = Redactor()
     let warnings = CoalescedLog()
+    let startedAt: Date
 
     var lastSeq: Int64 = 0
     var cursor: BridgeStateStore.Cursor?
@@ -42,6 +43,7 @@ final class BridgeSender {
         control = exporter.control
         egressProcessors = exporter.egressProcessors
         stateDSN = exporter.stateDSN
+        startedAt = exporter.createdAt
         token = config.ingestToken ?? ""
         let url = config.ingestURL ?? ""
         let requested = (try? EgressPolicy.parseURL(url).get())?.host ?? .invalid("unparsable URL")
@@ -109,7 +111,7 @@ final class BridgeSender {
                     loadState()
                 }
                 if cursor == nil {
-                    cursor = try store.currentHorizon()
+                    cursor = try store.initialCursor(since: startedAt)
                     stateDirty = true
                     saveState(force: true)
                 }

@@ -71,10 +71,17 @@ struct BridgeStateStore {
             """, [target, String(lastSeq), cursor?.txid, cursor.map { String($0.chainSeq) }])
     }
 
-    /// Where a new durable target starts: after everything committed so far (history is not replayed).
-    func currentHorizon() throws(PGError) -> Cursor {
-        let xmin = try connection.exec("SELECT pg_snapshot_xmin(pg_current_snapshot())::text").rows.first?.first ?? nil
-        return Cursor(txid: xmin ?? "0", chainSeq: 0)
+    /// Where a new durable target starts: at events received since `since` (the exporter's
+    /// construction, less a minute for clock skew between this host and the server), so events
+    /// accepted while the bridge was still connecting are not skipped; older history is not
+    /// replayed.
+    func initialCursor(since: Date) throws(PGError) -> Cursor {
+        let seconds = String(since.timeIntervalSince1970 - 60)
+        let txid = try connection.exec("""
+            SELECT least(pg_snapshot_xmin(pg_current_snapshot()),
+                         (SELECT min(governance_txid) FROM governance_audit_events WHERE received_at >= to_timestamp($1::float8)))::text
+            """, [seconds]).rows.first?.first ?? nil
+        return Cursor(txid: txid ?? "0", chainSeq: 0)
     }
 
     /// Only one collector follows a target at a time; the others stand by (session lock).
@@ -91,17 +98,18 @@ struct BridgeStateStore {
         var ageSeconds: Double
     }
 
+    /// ORDER BY names the table's column (`e.`): unqualified, it would sort by the text output column.
     func fetch(after cursor: Cursor, limit: Int) throws(PGError) -> [Row] {
         let rows = try connection.exec("""
-            SELECT governance_txid::text, chain_seq, event_id, session_id, agent_id, parent_event_id, kind, model,
+            SELECT governance_txid::text AS txid_text, chain_seq, event_id, session_id, agent_id, parent_event_id, kind, model,
                    input_hash, output_hash, metadata_json::text, prev_hash, hmac_value,
                    (extract(epoch FROM created_at) * 1000000)::int8, encode(signature, 'hex'), signing_key_fingerprint,
                    signature_status, workflow, seq, sdk_version, decision,
                    coalesce(extract(epoch FROM clock_timestamp() - received_at)::float8, 0)
-            FROM governance_audit_events
+            FROM governance_audit_events e
             WHERE governance_txid < pg_snapshot_xmin(pg_current_snapshot())
               AND (governance_txid, chain_seq) > ($1::xid8, $2::int8)
-            ORDER BY governance_txid, chain_seq
+            ORDER BY e.governance_txid, e.chain_seq
             LIMIT \(limit)
             """, [cursor.txid, String(cursor.chainSeq)]).rows
         return rows.compactMap { row -> Row? in

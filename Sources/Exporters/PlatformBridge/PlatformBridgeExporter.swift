@@ -21,6 +21,8 @@ public final class PlatformBridgeExporter: SecondaryExporter, Sendable {
     let stateDSN: String?
     let egressProcessors: [any EventProcessor]
     let queueFullLog = CoalescedLog()
+    /// Before any receiver runs: a new durable target starts from events received after this.
+    let createdAt = Date()
 
     public init(config: PlatformBridgeConfig, context: BuildContext) {
         self.config = config
