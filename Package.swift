@@ -27,6 +27,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
         .package(url: "https://github.com/apple/swift-collections.git", from: "1.6.0"),
+        .package(url: "https://github.com/apple/swift-nio-http2.git", from: "1.46.0"),
     ],
     targets: [
         // C libraries required by the design card.
@@ -72,11 +73,11 @@ let package = Package(
         // A real platform ingest endpoint (and a test CA) for tests and the benchmark.
         .target(name: "PlatformPeer", dependencies: [
             "Pipeline", "LocalPostgres",
-            .product(name: "Hummingbird", package: "hummingbird"),
-            .product(name: "HummingbirdCore", package: "hummingbird"),
-            .product(name: "HummingbirdTLS", package: "hummingbird"),
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "NIOHTTP1", package: "swift-nio"),
+            .product(name: "NIOHTTP2", package: "swift-nio-http2"),
             .product(name: "NIOSSL", package: "swift-nio-ssl"),
-            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ], swiftSettings: strict),
         .executableTarget(name: "governance-collector", dependencies: [
             "Collector",
@@ -94,7 +95,7 @@ let package = Package(
         .testTarget(name: "BridgeTests", dependencies: ["Exporters", "Config", "Pipeline"], swiftSettings: strict),
         // Integration: real PostgreSQL clusters, real sockets, the real binary.
         .testTarget(name: "CollectorTests", dependencies: [
-            "Collector", "LocalPostgres", "CurlHTTP", "Exporters", "Receivers", "PlatformPeer",
+            "Collector", "Config", "LocalPostgres", "CurlHTTP", "Exporters", "Receivers", "PlatformPeer",
             .product(name: "Logging", package: "swift-log"),
         ], swiftSettings: strict),
     ]

@@ -10,3 +10,13 @@ if [ ! -x .build/interop-venv/bin/python ]; then python3 -m venv .build/interop-
 .build/interop-venv/bin/pip install -q --disable-pip-version-check 'code-atelier-governance[platform]==0.7.3'
 swift build --build-tests
 swift test --skip-build "$@"
+
+# The bridge is a package trait (it needs libcurl). A build without it must refuse platform
+# settings at start-up, naming the fix, never ignore them.
+swift build --disable-default-traits --product governance-collector --scratch-path .build-notrait
+if GOVERNANCE_PLATFORM_INGEST_TOKEN=wf_check .build-notrait/debug/governance-collector validate --config configs/local.yaml 2> .build-notrait/refusal.txt; then
+    echo "FAIL: a build without the PlatformBridge trait accepted platform settings" >&2
+    exit 1
+fi
+grep -q "built without the PlatformBridge trait" .build-notrait/refusal.txt
+echo "✔ a build without the PlatformBridge trait refuses platform settings"

@@ -37,10 +37,11 @@ public struct LoadDriver {
 
     /// `stopOnTransportError`: a connection whose request fails without an HTTP answer stops
     /// (for crash tests, where the server is killed mid-run).
+    /// `ratePerSecond` paces the whole run: request i is not sent before i / rate seconds.
     /// Runs on threads of its own and suspends (never blocks) the calling task meanwhile, so
     /// Swift's small cooperative pool stays free for the rest of a test.
     public static func run(connections: Int, total: Int, caFile: String? = nil, keepBodies: Bool = false,
-                           stopOnTransportError: Bool = false, make: @escaping @Sendable (Int) -> Request) async -> Report {
+                           stopOnTransportError: Bool = false, ratePerSecond: Double? = nil, make: @escaping @Sendable (Int) -> Request) async -> Report {
         let next = Atomic<Int>(0)
         let results = Mutex<[Outcome]>([])
         let group = DispatchGroup()
@@ -53,6 +54,11 @@ public struct LoadDriver {
                 while true {
                     let index = next.add(1, ordering: .relaxed).oldValue
                     guard index < total else { break }
+                    if let ratePerSecond {
+                        let due = start + UInt64(Double(index) / ratePerSecond * 1e9)
+                        let now = DispatchTime.now().uptimeNanoseconds
+                        if due > now { usleep(UInt32((due - now) / 1000)) }
+                    }
                     let request = make(index)
                     let t0 = DispatchTime.now().uptimeNanoseconds
                     let result = try? connection.request(request.method, request.url, headers: request.headers, body: request.body)

@@ -1,12 +1,10 @@
 import Foundation
-import Hummingbird
-import HummingbirdCore
-import HummingbirdTLS
-import Logging
 import NIOCore
+import NIOHTTP1
+import NIOHTTP2
+import NIOPosix
 import NIOSSL
 import Pipeline
-import ServiceLifecycle
 import Synchronization
 
 /// A real platform ingest endpoint for tests and the benchmark, on loopback, over HTTP or HTTPS:
@@ -15,7 +13,8 @@ import Synchronization
 /// 409 `duplicate_event` (checked before seq, so a re-sent event is never a seq conflict),
 /// 401 for unknown or revoked tokens, 413 above the body limit. Faults are injected with
 /// `setFaults`: a forced status (402, 400, 413, 5xx), 429 with `Retry-After`, slow answers and
-/// a redirect, which a bridge must never follow.
+/// a redirect, which a bridge must never follow. Over HTTPS it offers HTTP/2 and HTTP/1.1 (ALPN). Requests are answered on the NIO event loop
+/// (no task hops), so the peer adds as little as it can to a bridge's round trip.
 public final class PlatformPeer: Sendable {
     public struct Accepted: Sendable, Equatable {
         public var workflow: String
@@ -45,16 +44,16 @@ public final class PlatformPeer: Sendable {
         var seen: [String: Set<String>] = [:]
         var accepted: [Accepted] = []
         var requests = 0
+        var httpVersions: Set<String> = []
         var faults = Faults()
     }
 
     public static let path = "/api/v1/ingest/events"
     private let state: Mutex<State>
-    private let port = PortBox()
-    private let maxBodyBytes: Int
+    let maxBodyBytes: Int
     private let tls: TLSConfiguration?
-    private let group = Mutex<ServiceGroup?>(nil)
-    private let task = Mutex<Task<Void, any Error>?>(nil)
+    private let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+    private let channel = Mutex<(any Channel)?>(nil)
 
     /// `tokens`: bearer token → workflow name. `certFile`/`keyFile`: serve HTTPS.
     public init(tokens: [String: String], certFile: String? = nil, keyFile: String? = nil, maxBodyBytes: Int = 256 * 1024) throws {
@@ -62,7 +61,9 @@ public final class PlatformPeer: Sendable {
         self.maxBodyBytes = maxBodyBytes
         if let certFile, let keyFile {
             let chain = try NIOSSLCertificate.fromPEMFile(certFile).map { NIOSSLCertificateSource.certificate($0) }
-            tls = TLSConfiguration.makeServerConfiguration(certificateChain: chain, privateKey: .privateKey(try NIOSSLPrivateKey(file: keyFile, format: .pem)))
+            var configuration = TLSConfiguration.makeServerConfiguration(certificateChain: chain, privateKey: .privateKey(try NIOSSLPrivateKey(file: keyFile, format: .pem)))
+            configuration.applicationProtocols = ["h2", "http/1.1"]
+            tls = configuration
         } else {
             tls = nil
         }
@@ -70,32 +71,51 @@ public final class PlatformPeer: Sendable {
 
     /// Starts listening on 127.0.0.1 and returns the port.
     public func start() async throws -> Int {
-        let router = Router()
-        router.post(RouterPath(Self.path)) { [self] request, _ in try await handle(request) }
-        let port = self.port
-        let server: HTTPServerBuilder = try tls.map { try .tls(.http1(), tlsConfiguration: $0) } ?? .http1()
-        let app = Application(router: router, server: server,
-                              configuration: .init(address: .hostname("127.0.0.1", port: 0), serverName: "platform-peer"),
-                              onServerRunning: { channel in port.value.withLock { $0 = channel.localAddress?.port } },
-                              logger: Logger(label: "platform-peer") { _ in SwiftLogNoOpLogHandler() })
-        let group = ServiceGroup(configuration: .init(services: [.init(service: app)], gracefulShutdownSignals: [], cancellationSignals: [],
-                                                      logger: Logger(label: "platform-peer") { _ in SwiftLogNoOpLogHandler() }))
-        self.group.withLock { $0 = group }
-        task.withLock { $0 = Task { try await group.run() } }
-        for _ in 0..<500 {
-            if let p = port.value.withLock({ $0 }) { return p }
-            try await Task.sleep(for: .milliseconds(10))
-        }
-        throw PeerError(message: "platform peer did not start")
+        let sslContext = try tls.map { try NIOSSLContext(configuration: $0) }
+        let bootstrap = ServerBootstrap(group: group)
+            .serverChannelOption(.backlog, value: 256)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            .childChannelInitializer { [self] channel in
+                let http1: NIOChannelInitializer = { channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        try channel.pipeline.syncOperations.configureHTTPServerPipeline()
+                        try channel.pipeline.syncOperations.addHandler(PeerHandler(peer: self))
+                    }
+                }
+                guard let sslContext else { return http1(channel) }
+                let h2: NIOChannelInitializer = { channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        _ = try channel.pipeline.syncOperations.configureHTTP2Pipeline(
+                            mode: .server, connectionConfiguration: .init(), streamConfiguration: .init()) { stream in
+                            stream.eventLoop.makeCompletedFuture {
+                                try stream.pipeline.syncOperations.addHandler(HTTP2FramePayloadToHTTP1ServerCodec())
+                                try stream.pipeline.syncOperations.addHandler(PeerHandler(peer: self))
+                            }
+                        }
+                    }
+                }
+                return channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: sslContext))
+                }.flatMap {
+                    channel.configureHTTP2SecureUpgrade(h2ChannelConfigurator: h2, http1ChannelConfigurator: http1)
+                }
+            }
+        let bound = try await bootstrap.bind(host: "127.0.0.1", port: 0).get()
+        channel.withLock { $0 = bound }
+        guard let port = bound.localAddress?.port else { throw PeerError(message: "platform peer did not bind") }
+        return port
     }
 
     public func stop() async {
-        await group.withLock { $0 }?.triggerGracefulShutdown()
-        _ = try? await task.withLock { $0 }?.value
+        try? await channel.withLock { $0 }?.close()
+        try? await group.shutdownGracefully()
     }
 
+    var port: Int { channel.withLock { $0?.localAddress?.port } ?? 0 }
+
     public func url(scheme: String? = nil, host: String = "127.0.0.1") -> String {
-        "\(scheme ?? (tls == nil ? "http" : "https"))://\(host):\(port.value.withLock { $0 } ?? 0)\(Self.path)"
+        "\(scheme ?? (tls == nil ? "http" : "https"))://\(host):\(port)\(Self.path)"
     }
 
     public func setFaults(_ faults: Faults) { state.withLock { $0.faults = faults } }
@@ -104,63 +124,101 @@ public final class PlatformPeer: Sendable {
     public func setLastSeq(_ seq: Int64, workflow: String) { state.withLock { $0.lastSeq[workflow] = seq } }
     public var accepted: [Accepted] { state.withLock { $0.accepted } }
     public var requestCount: Int { state.withLock { $0.requests } }
+    /// The HTTP versions requests came with (e.g. "HTTP/2.0", "HTTP/1.1").
+    public var httpVersions: Set<String> { state.withLock { $0.httpVersions } }
     public func lastSeq(workflow: String) -> Int64 { state.withLock { $0.lastSeq[workflow] ?? 0 } }
 
-    private func handle(_ request: Request) async throws -> Response {
-        let buffer = try await request.body.collect(upTo: maxBodyBytes + 1)
-        let body = Array(buffer.readableBytesView)
-        let token = request.headers[.authorization].flatMap { $0.hasPrefix("Bearer ") ? String($0.dropFirst(7)) : nil }
-        let (response, delay): (Response, Duration) = state.withLock { s in
+    /// The answer to one request: status, headers, body, and how long to wait before sending it.
+    func respond(method: HTTPMethod, path: String, version: HTTPVersion, authorization: String?, body: [UInt8], tooLarge: Bool)
+        -> (status: HTTPResponseStatus, headers: [(String, String)], body: [UInt8], delay: Duration) {
+        state.withLock { s in
             s.requests += 1
+            s.httpVersions.insert("\(version)")
             let delay = s.faults.delay
-            if let target = s.faults.redirectTo {
-                return (Response(status: .found, headers: [.location: target]), delay)
+            func answer(_ status: HTTPResponseStatus, _ error: String, _ message: String, _ headers: [(String, String)] = []) -> (HTTPResponseStatus, [(String, String)], [UInt8], Duration) {
+                (status, headers, Self.json(error, message), delay)
             }
+            guard method == .POST, path == Self.path else { return answer(.notFound, "not_found", "no such endpoint") }
+            if let target = s.faults.redirectTo { return answer(.found, "moved", "see Location", [("Location", target)]) }
             if s.faults.failNext > 0 {
                 s.faults.failNext -= 1
-                return (Self.json(HTTPResponse.Status(code: s.faults.failStatus), "injected", "injected failure"), delay)
+                return answer(HTTPResponseStatus(statusCode: s.faults.failStatus), "injected", "injected failure")
             }
             if s.faults.rateLimitNext > 0 {
                 s.faults.rateLimitNext -= 1
-                var r = Self.json(.tooManyRequests, "rate_limited", "slow down")
-                if let after = s.faults.retryAfter { r.headers[.retryAfter] = after }
-                return (r, delay)
+                return answer(.tooManyRequests, "rate_limited", "slow down", s.faults.retryAfter.map { [("Retry-After", $0)] } ?? [])
             }
+            let token = authorization.flatMap { $0.hasPrefix("Bearer ") ? String($0.dropFirst(7)) : nil }
             guard let token, let workflow = s.tokens[token], !s.revoked.contains(token) else {
-                return (Self.json(.unauthorized, "invalid_token", "token revoked or unknown"), delay)
+                return answer(.unauthorized, "invalid_token", "token revoked or unknown")
             }
-            guard body.count <= maxBodyBytes else { return (Self.json(.contentTooLarge, "too_large", "body above \(maxBodyBytes) bytes"), delay) }
+            guard !tooLarge else { return answer(.payloadTooLarge, "too_large", "body above \(maxBodyBytes) bytes") }
             guard let event = try? JSONParser.parse(body), case .string(let eventID)? = event["event_id"],
                   case .number(let seqText)? = event["seq"], let seq = Int64(seqText) else {
-                return (Self.json(.badRequest, "invalid_event", "event_id and seq are required"), delay)
+                return answer(.badRequest, "invalid_event", "event_id and seq are required")
             }
             if s.seen[workflow, default: []].contains(eventID) {
-                return (Self.json(.conflict, "duplicate_event", "event \(eventID) already ingested"), delay)
+                return answer(.conflict, "duplicate_event", "event \(eventID) already ingested")
             }
             let last = s.lastSeq[workflow] ?? 0
-            guard seq == last + 1 else {
-                return (Self.json(.conflict, "seq_out_of_order", "expected seq=\(last + 1), got \(seq)"), delay)
-            }
+            guard seq == last + 1 else { return answer(.conflict, "seq_out_of_order", "expected seq=\(last + 1), got \(seq)") }
             s.lastSeq[workflow] = seq
             s.seen[workflow, default: []].insert(eventID)
             s.accepted.append(Accepted(workflow: workflow, seq: seq, eventID: eventID, body: String(decoding: body, as: UTF8.self)))
-            return (Response(status: .accepted, headers: [.contentType: "application/json"],
-                             body: .init(byteBuffer: ByteBuffer(string: #"{"ok":true}"#))), delay)
+            return (.accepted, [], Array(#"{"ok":true}"#.utf8), delay)
         }
-        if delay > .zero { try await Task.sleep(for: delay) }
-        return response
     }
 
-    static func json(_ status: HTTPResponse.Status, _ error: String, _ message: String) -> Response {
+    static func json(_ error: String, _ message: String) -> [UInt8] {
         let body = JSONValue.object([.init("ok", .bool(false)), .init("error", .string(error)), .init("message", .string(message))])
         var bytes: [UInt8] = []
         body.write(into: &bytes)
-        return Response(status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: bytes)))
+        return bytes
     }
 }
 
-final class PortBox: Sendable {
-    let value = Mutex<Int?>(nil)
+/// One connection: collects a request, answers it through `PlatformPeer.respond`.
+final class PeerHandler: ChannelInboundHandler {
+    typealias InboundIn = HTTPServerRequestPart
+    typealias OutboundOut = HTTPServerResponsePart
+
+    let peer: PlatformPeer
+    var head: HTTPRequestHead?
+    var body: [UInt8] = []
+    var tooLarge = false
+
+    init(peer: PlatformPeer) {
+        self.peer = peer
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        switch unwrapInboundIn(data) {
+        case .head(let h):
+            (head, tooLarge) = (h, false)
+            body.removeAll(keepingCapacity: true)
+        case .body(let buffer):
+            if body.count + buffer.readableBytes > peer.maxBodyBytes { tooLarge = true } else { body.append(contentsOf: buffer.readableBytesView) }
+        case .end:
+            guard let head else { return }
+            let answer = peer.respond(method: head.method, path: head.uri, version: head.version, authorization: head.headers.first(name: "Authorization"),
+                                      body: body, tooLarge: tooLarge)
+            var headers = HTTPHeaders([("Content-Type", "application/json"), ("Content-Length", String(answer.body.count))])
+            headers.add(contentsOf: answer.headers)
+            let keepAlive = head.isKeepAlive
+            let send = {
+                context.write(self.wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: answer.status, headers: headers))), promise: nil)
+                context.write(self.wrapOutboundOut(.body(.byteBuffer(ByteBuffer(bytes: answer.body)))), promise: nil)
+                let done = context.writeAndFlush(self.wrapOutboundOut(.end(nil)))
+                if !keepAlive { done.assumeIsolated().whenComplete { _ in context.close(promise: nil) } }
+            }
+            if answer.delay > .zero {
+                let (seconds, attoseconds) = answer.delay.components
+                context.eventLoop.assumeIsolated().scheduleTask(in: .nanoseconds(seconds * 1_000_000_000 + attoseconds / 1_000_000_000)) { send() }
+            } else {
+                send()
+            }
+        }
+    }
 }
 
 public struct PeerError: Error, CustomStringConvertible {

@@ -1,4 +1,5 @@
 import Collector
+import Config
 import CurlHTTP
 import Exporters
 import Foundation
@@ -80,7 +81,7 @@ struct BridgeDeliveryTests {
         await peer.stop()
     }
 
-    @Test("HTTPS with a private CA: delivered with ca_file, refused without it (verification stays on)")
+    @Test("HTTPS with a private CA: HTTP/2 when offered, delivered with ca_file, refused without it (verification stays on)")
     func httpsPrivateCA() async throws {
         let ca = try TestCA()
         defer { ca.remove() }
@@ -91,6 +92,7 @@ struct BridgeDeliveryTests {
         try await trusting.waitUntilReady()
         #expect(try await post(trusting.eventsURL, wireEvent()).status == 201)
         #expect(try await eventually { peer.accepted.count == 1 })
+        #expect(peer.httpVersions == ["HTTP/2.0"], "the bridge should use the HTTP/2 the server offers")
         try await trusting.stop()
 
         let other = try sharedCluster.createDatabase()
@@ -190,7 +192,7 @@ struct BridgeDeliveryTests {
         #expect(peer.requestCount == requestsWhenDisabled)
         let disabledLines = logs.lines("platform.bridge.self_disabled")
         #expect(disabledLines.count == 1)
-        #expect(disabledLines.first?.metadata["token"] == ConfigFingerprint.of(platformToken))
+        #expect(disabledLines.first?.metadata["token"] == ConfigSection.fingerprint(platformToken))
         #expect(!logs.lines.contains { $0.text.contains(platformToken) }, "the token appeared in a log line")
         #expect(counters[.sent] == 5)
         try await collector.stop()
@@ -316,12 +318,5 @@ struct BridgeDeliveryTests {
             #expect(Date().timeIntervalSince(started) < 4, "shutdown must respect the bridge's flush deadline")
         }
         await slow.stop()
-    }
-}
-
-/// The fingerprint form tokens take in logs (the same function the collector uses).
-enum ConfigFingerprint {
-    static func of(_ secret: String) -> String {
-        "sha256:" + WorkflowTokens.sha256Hex(secret).prefix(8)
     }
 }

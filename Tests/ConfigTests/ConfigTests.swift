@@ -97,7 +97,7 @@ struct ValidConfigTests {
         let path = root.appendingPathComponent("configs/local.yaml").path
         let plan = try CollectorPlan.load(file: path, environment: ["DATABASE_URL": dsn])
         #expect(plan.file == path)
-        #expect(plan.pipelines.map(\.exporters) == [["postgres", "debug"]])
+        #expect(plan.pipelines.map(\.exporters) == [["postgres", "debug", "platform_bridge"]])
         #expect(try plan.postgresConfig()?.dsn == dsn)
         #expect(try resolved(plan, "exporters.debug.stream").display == "stderr")
         #expect(try resolved(plan, "receivers.ingest_http.tokens[0].token_sha256").display == WorkflowTokens.sha256Hex(localToken))
@@ -410,7 +410,7 @@ struct PipelineConfigTests {
         let error = try configError(config(extraExporters: "  kafka:\n    brokers: [a]"))
         #expect(error.key == "exporters.kafka")
         #expect(error.problem.contains("not a known component type"))
-        #expect(error.fix.contains("debug, postgres"))
+        #expect(error.fix.contains("debug, platform_bridge, postgres"))
         let receiver = try configError(config(receivers: defaultReceiver + "\n  otlp/grpc: {}"))
         #expect(receiver.key == "receivers.otlp/grpc")
         #expect(receiver.fix.contains("ingest_http"))
