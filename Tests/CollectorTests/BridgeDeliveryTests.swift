@@ -81,6 +81,23 @@ struct BridgeDeliveryTests {
         await peer.stop()
     }
 
+    @Test("outgoing metadata above 64 KiB is replaced by a marker; Postgres keeps all of it")
+    func metadataCap() async throws {
+        let peer = try PlatformPeer(tokens: [platformToken: "wf-platform"])
+        _ = try await peer.start()
+        let dsn = try sharedCluster.createDatabase()
+        let collector = try await RunningCollector.start(yaml: bridgeYAML(dsn: dsn, url: peer.url()))
+        try await collector.waitUntilReady()
+        let big = String(repeating: "a", count: 70_000)
+        #expect(try await post(collector.eventsURL, wireEvent(metadata: #"{"blob":"\#(big)"}"#)).status == 201)
+        #expect(try await eventually { peer.accepted.count == 1 })
+        let body = try #require(peer.accepted.first?.body)
+        #expect(body.contains(#""metadata":{"_governance_truncated":true,"original_bytes":70011}"#))
+        #expect(try scalar(dsn, "SELECT length(metadata_json->>'blob') FROM governance_audit_events") == "70000")
+        try await collector.stop()
+        await peer.stop()
+    }
+
     @Test("HTTPS with a private CA: HTTP/2 when offered, delivered with ca_file, refused without it (verification stays on)")
     func httpsPrivateCA() async throws {
         let ca = try TestCA()
