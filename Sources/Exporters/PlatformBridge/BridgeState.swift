@@ -25,8 +25,10 @@ struct BridgeStateStore {
     }
 
     /// The state table, and with `durable` the audit table's transaction-id column and index.
+    /// The audit table itself is the postgres exporter's to create: until it exists this fails
+    /// and the bridge retries. Memory mode never locks the audit table here, so starting a
+    /// bridge never stalls ingest.
     func migrate(durable: Bool) throws(PGError) {
-        try AuditSchema.migrate(connection)
         try connection.exec("BEGIN")
         do {
             try connection.exec("SELECT pg_advisory_xact_lock(\(AuditSchema.migrationLockKey))")
