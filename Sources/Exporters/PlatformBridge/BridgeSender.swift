@@ -71,7 +71,7 @@ final class BridgeSender {
     // MARK: Memory mode
 
     private func drainQueue() {
-        loadState()
+        loadSeqIfAvailable()
         while true {
             guard let event = control.pop(timeout: 0.25) else {
                 if control.isFlushing { break }
@@ -108,7 +108,8 @@ final class BridgeSender {
                         control.sleep(2, untilFlush: true)
                         continue
                     }
-                    loadState()
+                    // A failed load must not fall through to a new cursor: that would skip events.
+                    (lastSeq, cursor) = try store.load()
                 }
                 if cursor == nil {
                     cursor = try store.initialCursor(since: startedAt)
@@ -285,12 +286,11 @@ final class BridgeSender {
         }
     }
 
-    private func loadState() {
+    /// Memory mode: the stored seq if PostgreSQL answers (else the platform's 409 heals it).
+    private func loadSeqIfAvailable() {
         guard ensureStore(), let store else { return }
         do {
-            let (seq, storedCursor) = try store.load()
-            lastSeq = seq
-            cursor = storedCursor
+            lastSeq = try store.load().lastSeq
         } catch {
             dropStore()
         }
