@@ -2,7 +2,7 @@
 # Installs the Debian packages the collector, its tests and its benchmark need.
 # Idempotent; runs apt only when something is missing.
 set -euo pipefail
-packages=(libpq-dev libcurl4-openssl-dev libprotobuf-c-dev protobuf-c-compiler postgresql openssl pkg-config curl)
+packages=(libpq-dev libcurl4-openssl-dev libprotobuf-c-dev protobuf-c-compiler zlib1g-dev postgresql openssl pkg-config curl)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

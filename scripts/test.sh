@@ -5,9 +5,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
-# The reference SDK from PyPI, for the interop tests (Tests/interop/sdk_interop.py).
+# The reference SDK and OpenTelemetry's Python SDK from PyPI, for the interop tests (Tests/interop).
 if [ ! -x .build/interop-venv/bin/python ]; then python3 -m venv .build/interop-venv; fi
-.build/interop-venv/bin/pip install -q --disable-pip-version-check 'code-atelier-governance[platform]==0.7.3'
+.build/interop-venv/bin/pip install -q --disable-pip-version-check 'code-atelier-governance[platform]==0.7.3' \
+    'opentelemetry-sdk==1.45.2' 'opentelemetry-exporter-otlp-proto-http==1.45.2'
 swift build --build-tests
 swift test --skip-build "$@"
 

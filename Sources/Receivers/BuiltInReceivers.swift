@@ -8,5 +8,10 @@ public enum BuiltInReceivers {
         return { context in try IngestHTTPReceiver(config: config, pipeline: context.pipeline!, logger: context.logger) }
     }
 
-    public static let all = [ingestHTTP]
+    public static let otlpHTTP = ReceiverFactory(type: "otlp_http") { section throws(ConfigError) in
+        let config = try OTLPHTTPConfig.read(section)
+        return { context in try OTLPHTTPReceiver(config: config, pipeline: context.pipeline!, logger: context.logger) }
+    }
+
+    public static let all = [ingestHTTP, otlpHTTP]
 }

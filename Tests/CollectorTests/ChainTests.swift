@@ -30,10 +30,18 @@ func sdkPython() throws -> String {
     return python
 }
 
-/// Runs the interop script with the SDK; returns its exit status and output lines.
-func runSDK(_ arguments: [String], stdin: String? = nil) throws -> (Int32, [String]) {
+/// Runs an interop script (Tests/interop) in the virtualenv; returns its exit status and output
+/// lines. Waits on a thread of its own: a blocked cooperative thread could starve the collector
+/// running in this process (2 cores, 2 cooperative threads).
+func runSDK(_ arguments: [String], stdin: String? = nil, script name: String = "sdk_interop.py") async throws -> (Int32, [String]) {
+    try await withCheckedThrowingContinuation { continuation in
+        Thread { continuation.resume(with: Result { try runSDKBlocking(arguments, stdin: stdin, script: name) }) }.start()
+    }
+}
+
+private func runSDKBlocking(_ arguments: [String], stdin: String?, script name: String) throws -> (Int32, [String]) {
     let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-        .appendingPathComponent("interop/sdk_interop.py").path
+        .appendingPathComponent("interop/\(name)").path
     let directory = FileManager.default.temporaryDirectory.appendingPathComponent("gc-sdk-\(UUID())").path
     try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
     defer { try? FileManager.default.removeItem(atPath: directory) }
@@ -96,7 +104,7 @@ struct ChainTests {
         }
         #expect(try verify(dsn).isClean)
 
-        let (status, output) = try runSDK(["verify-rows", auditSecret], stdin: try rowsAsJSONLines(dsn))
+        let (status, output) = try await runSDK(["verify-rows", auditSecret], stdin: try rowsAsJSONLines(dsn))
         #expect(status == 0, "\(output)")
         #expect(output.last == "verified 16")
     }
@@ -108,7 +116,7 @@ struct ChainTests {
         defer { Task { try await collector.stop() } }
         try await collector.waitUntilReady()
 
-        let (status, output) = try runSDK(["bridge", auditSecret, collector.eventsURL, testToken, "20"])
+        let (status, output) = try await runSDK(["bridge", auditSecret, collector.eventsURL, testToken, "20"])
         #expect(status == 0, "\(output)")
         // The SDK's own log lines (structlog) share the output; our lines are JSON objects.
         let sent = output.compactMap { line -> (String, String, String?)? in
@@ -131,7 +139,7 @@ struct ChainTests {
             #expect(row[2] == original.2)
         }
         #expect(try verify(dsn).isClean)
-        let (verified, lines) = try runSDK(["verify-rows", auditSecret], stdin: try rowsAsJSONLines(dsn))
+        let (verified, lines) = try await runSDK(["verify-rows", auditSecret], stdin: try rowsAsJSONLines(dsn))
         #expect(verified == 0 && lines.last == "verified \(stored.count)", "\(lines)")
     }
 

@@ -525,8 +525,8 @@ struct IngestHTTPConfigTests {
 
         // The same section, read directly, authenticates that token.
         let ingest = try IngestHTTPConfig.read(section("tokens:\n  - workflow: payments\n    token: ${env:TOK}", env: ["TOK": token]))
-        #expect(ingest.tokens.workflows == ["payments"])
-        #expect(ingest.tokens.workflow(forAuthorization: "Bearer \(token)") == "payments")
+        #expect(ingest.listener.tokens.workflows == ["payments"])
+        #expect(ingest.listener.tokens.workflow(forAuthorization: "Bearer \(token)") == "payments")
     }
 
     @Test func plainTokenWrittenInTheFileIsFingerprintedToo() throws {
@@ -563,15 +563,15 @@ struct IngestHTTPConfigTests {
     @Test func endpointFromEnvironmentAndIPv6() throws {
         let base = "tokens:\n  - {workflow: w, token_sha256: \(tokenSHA)}"
         let fromEnv = try IngestHTTPConfig.read(section(base, env: ["GOVERNANCE_INGEST_ENDPOINT": "0.0.0.0:8080"]))
-        #expect(fromEnv.host == "0.0.0.0")
-        #expect(fromEnv.port == 8080)
+        #expect(fromEnv.listener.host == "0.0.0.0")
+        #expect(fromEnv.listener.port == 8080)
         let v6 = try IngestHTTPConfig.read(section("endpoint: \"[::1]:0\"\n" + base))
-        #expect(v6.host == "::1")
-        #expect(v6.port == 0)
+        #expect(v6.listener.host == "::1")
+        #expect(v6.listener.port == 0)
         let defaults = try IngestHTTPConfig.read(section(base))
-        #expect(defaults.host == "127.0.0.1")
-        #expect(defaults.port == 4320)
-        #expect(defaults.tlsCertFile == nil)
+        #expect(defaults.listener.host == "127.0.0.1")
+        #expect(defaults.listener.port == 4320)
+        #expect(defaults.listener.tlsCertFile == nil)
     }
 
     @Test func tlsWithOnlyCertFile() throws {

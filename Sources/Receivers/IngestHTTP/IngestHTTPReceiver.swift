@@ -37,16 +37,16 @@ public final class IngestHTTPReceiver: Receiver, Sendable {
                 ? IngestHandler.json(.ok, ["ok": .bool(true), "postgres": .string("ready")])
                 : IngestHandler.json(.serviceUnavailable, ["ok": .bool(false), "postgres": .string("unavailable")])
         }
-        let server: HTTPServerBuilder = try config.makeTLSConfiguration().map { try .tls(.http1(), tlsConfiguration: $0) } ?? .http1()
+        let server: HTTPServerBuilder = try config.listener.makeTLSConfiguration().map { try .tls(.http1(), tlsConfiguration: $0) } ?? .http1()
         let port = self.port
         application = Application(
             router: router,
             server: server,
-            configuration: .init(address: .hostname(config.host, port: config.port), serverName: "governance-collector"),
+            configuration: .init(address: .hostname(config.listener.host, port: config.listener.port), serverName: "governance-collector"),
             onServerRunning: { channel in
                 port.value.withLock { $0 = channel.localAddress?.port }
                 logger.info("ingest_http.listening", metadata: ["address": "\(channel.localAddress.map { "\($0)" } ?? "?")",
-                                                                "tls": "\(config.tlsCertFile != nil)"])
+                                                                "tls": "\(config.listener.tlsCertFile != nil)"])
             },
             logger: logger)
     }

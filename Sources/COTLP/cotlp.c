@@ -1,0 +1,90 @@
+#include "COTLP.h"
+#include <zlib.h>
+
+enum message { REQUEST, RESOURCE_LOGS, RESOURCE, SCOPE_LOGS, SCOPE, LOG_RECORD, KEY_VALUE, ANY_VALUE, ARRAY_VALUE, KV_LIST, NONE };
+
+/* The message type held by field `field` of `type`, or NONE for scalars, strings and bytes. */
+static enum message child(enum message type, uint64_t field) {
+    switch (type) {
+    case REQUEST: return field == 1 ? RESOURCE_LOGS : NONE;
+    case RESOURCE_LOGS: return field == 1 ? RESOURCE : field == 2 ? SCOPE_LOGS : NONE;
+    case RESOURCE: return field == 1 ? KEY_VALUE : NONE;
+    case SCOPE_LOGS: return field == 1 ? SCOPE : field == 2 ? LOG_RECORD : NONE;
+    case SCOPE: return field == 3 ? KEY_VALUE : NONE;
+    case LOG_RECORD: return field == 5 ? ANY_VALUE : field == 6 ? KEY_VALUE : NONE;
+    case KEY_VALUE: return field == 2 ? ANY_VALUE : NONE;
+    case ANY_VALUE: return field == 5 ? ARRAY_VALUE : field == 6 ? KV_LIST : NONE;
+    case ARRAY_VALUE: return field == 1 ? ANY_VALUE : NONE;
+    case KV_LIST: return field == 1 ? KEY_VALUE : NONE;
+    default: return NONE;
+    }
+}
+
+static int read_varint(const uint8_t **p, const uint8_t *end, uint64_t *value) {
+    uint64_t result = 0;
+    for (int shift = 0; shift < 64; shift += 7) {
+        if (*p >= end) return 0;
+        uint8_t byte = *(*p)++;
+        result |= (uint64_t)(byte & 0x7F) << shift;
+        if (!(byte & 0x80)) { *value = result; return 1; }
+    }
+    return 0;
+}
+
+static int scan(enum message type, const uint8_t *p, const uint8_t *end, int depth, int max_depth) {
+    if (depth > max_depth) return 1;
+    while (p < end) {
+        uint64_t key, length;
+        if (!read_varint(&p, end, &key)) return 2;
+        switch (key & 7) {
+        case 0: if (!read_varint(&p, end, &length)) return 2; break;
+        case 1: if (end - p < 8) return 2; p += 8; break;
+        case 5: if (end - p < 4) return 2; p += 4; break;
+        case 2: {
+            if (!read_varint(&p, end, &length) || length > (uint64_t)(end - p)) return 2;
+            enum message inner = child(type, key >> 3);
+            if (inner != NONE) {
+                int result = scan(inner, p, p + length, depth + 1, max_depth);
+                if (result) return result;
+            }
+            p += length;
+            break;
+        }
+        default: return 2; /* groups (3, 4) and invalid wire types */
+        }
+    }
+    return 0;
+}
+
+int cotlp_check_depth(const uint8_t *data, size_t length, int max_depth) {
+    return scan(REQUEST, data, data + length, 0, max_depth);
+}
+
+long cotlp_gunzip(const uint8_t *data, size_t length, uint8_t *out, size_t capacity) {
+    z_stream stream = {0};
+    if (inflateInit2(&stream, 16 + MAX_WBITS) != Z_OK) return -1;
+    stream.next_in = (Bytef *)data;
+    stream.avail_in = (uInt)length;
+    stream.next_out = out;
+    stream.avail_out = (uInt)capacity;
+    int rc = inflate(&stream, Z_FINISH);
+    long produced = (long)stream.total_out;
+    int more_input = stream.avail_in > 0;
+    inflateEnd(&stream);
+    if (rc == Z_STREAM_END) return more_input ? -1 : produced;
+    if (rc == Z_BUF_ERROR && stream.avail_out == 0) return -2;
+    return -1;
+}
+
+long cotlp_gzip(const uint8_t *data, size_t length, uint8_t *out, size_t capacity) {
+    z_stream stream = {0};
+    if (deflateInit2(&stream, Z_DEFAULT_COMPRESSION, Z_DEFLATED, 16 + MAX_WBITS, 8, Z_DEFAULT_STRATEGY) != Z_OK) return -1;
+    stream.next_in = (Bytef *)data;
+    stream.avail_in = (uInt)length;
+    stream.next_out = out;
+    stream.avail_out = (uInt)capacity;
+    int rc = deflate(&stream, Z_FINISH);
+    long produced = (long)stream.total_out;
+    deflateEnd(&stream);
+    return rc == Z_STREAM_END ? produced : -1;
+}

@@ -1,0 +1,22 @@
+#ifndef COTLP_H
+#define COTLP_H
+#include <stddef.h>
+#include <stdint.h>
+#include "opentelemetry/proto/collector/logs/v1/logs_service.pb-c.h"
+#include "google/rpc/status.pb-c.h"
+
+/* protobuf-c unpacks nested messages recursively, with no depth limit: a request nesting
+   AnyValue a million levels deep would overflow the stack. This scans the wire format of an
+   ExportLogsServiceRequest first, knowing which fields hold messages, and returns
+   0 when nesting stays within `max_depth`, 1 when it goes deeper, 2 when the bytes are not
+   valid protobuf wire format. */
+int cotlp_check_depth(const uint8_t *data, size_t length, int max_depth);
+
+/* Inflates a gzip body into `out` (capacity `capacity`). Returns the inflated length,
+   -1 for invalid gzip data, -2 when the output would exceed `capacity` (a zip bomb stops
+   there, without allocating more). */
+long cotlp_gunzip(const uint8_t *data, size_t length, uint8_t *out, size_t capacity);
+
+/* Compresses `data` as gzip into `out`; returns the compressed length or -1. */
+long cotlp_gzip(const uint8_t *data, size_t length, uint8_t *out, size_t capacity);
+#endif

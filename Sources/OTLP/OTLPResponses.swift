@@ -1,0 +1,96 @@
+import COTLP
+import Pipeline
+
+/// The OTLP/HTTP answers, in the encoding of the request.
+public enum OTLPEncoding: Sendable {
+    case protobuf, json
+
+    public var contentType: String { self == .protobuf ? "application/x-protobuf" : "application/json" }
+
+    /// `ExportLogsServiceResponse`: empty when everything was accepted, else `partial_success`.
+    public func exportResponse(rejected: Int, message: String) -> [UInt8] {
+        switch self {
+        case .json:
+            guard rejected > 0 else { return Array("{}".utf8) }
+            var out: [UInt8] = []
+            JSONValue.object([.init("partialSuccess", .object([
+                .init("rejectedLogRecords", .string(String(rejected))), .init("errorMessage", .string(message)),
+            ]))]).write(into: &out)
+            return out
+        case .protobuf:
+            var response = Opentelemetry__Proto__Collector__Logs__V1__ExportLogsServiceResponse()
+            opentelemetry__proto__collector__logs__v1__export_logs_service_response__init(&response)
+            guard rejected > 0 else { return pack(&response) }
+            var partial = Opentelemetry__Proto__Collector__Logs__V1__ExportLogsPartialSuccess()
+            opentelemetry__proto__collector__logs__v1__export_logs_partial_success__init(&partial)
+            partial.rejected_log_records = Int64(rejected)
+            return message.withCString { text in
+                partial.error_message = UnsafeMutablePointer(mutating: text)
+                return withUnsafeMutablePointer(to: &partial) { partialPointer in
+                    response.partial_success = partialPointer
+                    return pack(&response)
+                }
+            }
+        }
+    }
+
+    /// `google.rpc.Status`, the body of every OTLP/HTTP error answer.
+    public func status(code: Int32, message: String) -> [UInt8] {
+        switch self {
+        case .json:
+            var out: [UInt8] = []
+            JSONValue.object([.init("code", .number(String(code))), .init("message", .string(message)), .init("details", .array([]))]).write(into: &out)
+            return out
+        case .protobuf:
+            var status = Google__Rpc__Status()
+            google__rpc__status__init(&status)
+            status.code = code
+            return message.withCString { text in
+                status.message = UnsafeMutablePointer(mutating: text)
+                let size = google__rpc__status__get_packed_size(&status)
+                var out = [UInt8](repeating: 0, count: size)
+                _ = out.withUnsafeMutableBufferPointer { google__rpc__status__pack(&status, $0.baseAddress) }
+                return out
+            }
+        }
+    }
+
+    private func pack(_ response: inout Opentelemetry__Proto__Collector__Logs__V1__ExportLogsServiceResponse) -> [UInt8] {
+        let size = opentelemetry__proto__collector__logs__v1__export_logs_service_response__get_packed_size(&response)
+        var out = [UInt8](repeating: 0, count: size)
+        _ = out.withUnsafeMutableBufferPointer { opentelemetry__proto__collector__logs__v1__export_logs_service_response__pack(&response, $0.baseAddress) }
+        return out
+    }
+}
+
+/// gzip through zlib, bounded: a body that inflates past `limit` stops there (zip bombs).
+public enum Gzip {
+    public enum Failure: Error, Sendable { case invalid, tooLarge }
+
+    public static func decompress(_ data: [UInt8], limit: Int) throws(Failure) -> [UInt8] {
+        var capacity = min(limit, max(64 * 1024, data.count * 8))
+        while true {
+            var out = [UInt8](repeating: 0, count: capacity + 1)
+            let n = data.withUnsafeBufferPointer { input in
+                out.withUnsafeMutableBufferPointer { cotlp_gunzip(input.baseAddress, input.count, $0.baseAddress, $0.count) }
+            }
+            if n >= 0 {
+                guard n <= limit else { throw .tooLarge }
+                out.removeLast(out.count - n)
+                return out
+            }
+            if n == -1 { throw .invalid }
+            guard capacity < limit else { throw .tooLarge }
+            capacity = min(limit, capacity * 4)
+        }
+    }
+
+    public static func compress(_ data: [UInt8]) -> [UInt8] {
+        var out = [UInt8](repeating: 0, count: data.count + data.count / 100 + 64)
+        let n = data.withUnsafeBufferPointer { input in
+            out.withUnsafeMutableBufferPointer { cotlp_gzip(input.baseAddress, input.count, $0.baseAddress, $0.count) }
+        }
+        out.removeLast(out.count - max(0, n))
+        return out
+    }
+}

@@ -1,0 +1,68 @@
+import Config
+import Foundation
+import NIOSSL
+
+/// What every HTTP receiver shares: where it listens, whose bearer tokens it accepts (each
+/// naming a workflow), and optional TLS.
+public struct HTTPListener: Sendable {
+    public var host = "127.0.0.1"
+    public var port: Int
+    public var tokens = WorkflowTokens([])
+    /// PEM certificate chain and key; both set turns on TLS.
+    public var tlsCertFile: String?
+    public var tlsKeyFile: String?
+
+    /// Reads `endpoint` (with `endpointEnv`), `tokens` and `tls` from a receiver's section.
+    static func read(_ section: ConfigSection, endpointEnv: String, defaultPort: Int) throws(ConfigError) -> HTTPListener {
+        var l = HTTPListener(port: defaultPort)
+        let endpoint = try section.string("endpoint", env: endpointEnv, default: "\(l.host):\(l.port)")!
+        guard let (host, port) = parseEndpoint(endpoint) else {
+            throw section.error("endpoint", "is `\(endpoint)`", fix: "write host:port, e.g. 127.0.0.1:\(defaultPort) or [::1]:\(defaultPort) (port 0 picks a free one)")
+        }
+        (l.host, l.port) = (host, port)
+        l.tokens = try WorkflowTokens.read(section, key: "tokens")
+        let tls = try section.section("tls")
+        l.tlsCertFile = try tls.string("cert_file")
+        l.tlsKeyFile = try tls.string("key_file")
+        try tls.finish()
+        switch (l.tlsCertFile, l.tlsKeyFile) {
+        case (nil, nil): break
+        case (let cert?, let key?):
+            for (name, path) in [("cert_file", cert), ("key_file", key)] where !FileManager.default.isReadableFile(atPath: path) {
+                throw tls.error(name, "names `\(path)`, which cannot be read", fix: "point it at a readable PEM file")
+            }
+            do {
+                _ = try l.makeTLSConfiguration()
+            } catch {
+                throw tls.error("cert_file", "and key_file could not be loaded: \(error)", fix: "use a PEM certificate chain and its matching PEM private key")
+            }
+        case (nil, _): throw tls.error("cert_file", "is missing while key_file is set", fix: "set both cert_file and key_file, or neither")
+        case (_, nil): throw tls.error("key_file", "is missing while cert_file is set", fix: "set both cert_file and key_file, or neither")
+        }
+        return l
+    }
+
+    func makeTLSConfiguration() throws -> TLSConfiguration? {
+        guard let certFile = tlsCertFile, let keyFile = tlsKeyFile else { return nil }
+        let chain = try NIOSSLCertificate.fromPEMFile(certFile).map { NIOSSLCertificateSource.certificate($0) }
+        let key = try NIOSSLPrivateKey(file: keyFile, format: .pem)
+        return TLSConfiguration.makeServerConfiguration(certificateChain: chain, privateKey: .privateKey(key))
+    }
+
+    /// `host:port`, `[v6]:port`.
+    public static func parseEndpoint(_ text: String) -> (String, Int)? {
+        let host: Substring
+        let portText: Substring
+        if text.hasPrefix("[") {
+            guard let close = text.firstIndex(of: "]"), text[text.index(after: close)...].hasPrefix(":") else { return nil }
+            host = text[text.index(after: text.startIndex)..<close]
+            portText = text[text.index(close, offsetBy: 2)...]
+        } else {
+            guard let colon = text.lastIndex(of: ":") else { return nil }
+            host = text[..<colon]
+            portText = text[text.index(after: colon)...]
+        }
+        guard !host.isEmpty, text.hasPrefix("[") || !host.contains(":"), let port = Int(portText), (0...65535).contains(port) else { return nil }
+        return (String(host), port)
+    }
+}
