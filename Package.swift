@@ -51,7 +51,7 @@ let package = Package(
         .target(name: "OTLP", dependencies: ["COTLP", "Pipeline", "Config", .product(name: "Crypto", package: "swift-crypto")], swiftSettings: strict),
         .target(name: "Processors", dependencies: ["Pipeline", "Config"], swiftSettings: strict),
         .target(name: "Exporters", dependencies: [
-            "Pipeline", "Config", "CLibPQ",
+            "Pipeline", "Config", "CLibPQ", "OTLP",
             .target(name: "CurlHTTP", condition: .when(traits: ["PlatformBridge"])),
             .product(name: "DequeModule", package: "swift-collections"),
             .product(name: "Crypto", package: "swift-crypto"),

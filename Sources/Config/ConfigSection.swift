@@ -18,7 +18,7 @@ public struct ConfigSection: Sendable {
     public let path: String
     public let file: String
     let pairs: [(key: String, value: ConfigValue)]
-    let environment: [String: String]
+    public let environment: [String: String]
     let log: ProvenanceLog
     private let consumed = Consumed()
 

@@ -29,7 +29,21 @@ public enum BuiltInExporters {
         #endif
     }
 
-    public static let all = [postgres, debug, platformBridge]
+    /// Needs libcurl too, so it shares the `PlatformBridge` trait.
+    public static let otlpHTTP = ExporterFactory(type: "otlp_http") { section throws(ConfigError) in
+        let config = try OTLPExporterConfig.read(section)
+        #if PlatformBridge
+        return { context in .secondary(OTLPExporter(config: config, logger: context.logger)) }
+        #else
+        guard config.endpoint == nil else {
+            throw section.error("endpoint", "asks for the OTLP exporter, but this build has none (built without the PlatformBridge trait, which needs libcurl)",
+                                fix: "rebuild with the default traits (`swift build -c release`, or add `--traits PlatformBridge`), or remove the endpoint")
+        }
+        return { _ in .secondary(InactiveExporter()) }
+        #endif
+    }
+
+    public static let all = [postgres, debug, platformBridge, otlpHTTP]
 }
 
 /// A secondary that drops everything: a configured-off component in a build without it.

@@ -158,3 +158,58 @@ public enum OTLPJSON {
         }
     }
 }
+
+extension OTLPJSON {
+    /// Encodes records as one OTLP/JSON `ExportLogsServiceRequest`.
+    public static func encodeRequest(_ records: [OTLPLogRecord]) -> [UInt8] {
+        var groups: [(resource: [OTLPAttribute], scope: String, version: String, records: [JSONValue])] = []
+        for r in records {
+            var members: [JSONValue.Member] = [
+                .init("timeUnixNano", .string(String(r.timeUnixNano))),
+                .init("observedTimeUnixNano", .string(String(r.observedTimeUnixNano))),
+                .init("severityNumber", .number(String(r.severityNumber))),
+                .init("severityText", .string(r.severityText)),
+            ]
+            if let body = r.body { members.append(.init("body", value(body))) }
+            members.append(.init("attributes", attributes(r.attributes)))
+            if r.flags != 0 { members.append(.init("flags", .number(String(r.flags)))) }
+            if !r.traceID.isEmpty { members.append(.init("traceId", .string(r.traceID.hexString))) }
+            if !r.spanID.isEmpty { members.append(.init("spanId", .string(r.spanID.hexString))) }
+            if !r.eventName.isEmpty { members.append(.init("eventName", .string(r.eventName))) }
+            if let i = groups.firstIndex(where: { $0.resource == r.resource && $0.scope == r.scopeName && $0.version == r.scopeVersion }) {
+                groups[i].records.append(.object(members))
+            } else {
+                groups.append((r.resource, r.scopeName, r.scopeVersion, [.object(members)]))
+            }
+        }
+        let body = JSONValue.object([.init("resourceLogs", .array(groups.map { g in
+            .object([
+                .init("resource", .object([.init("attributes", attributes(g.resource))])),
+                .init("scopeLogs", .array([.object([
+                    .init("scope", .object([.init("name", .string(g.scope)), .init("version", .string(g.version))])),
+                    .init("logRecords", .array(g.records)),
+                ])])),
+            ])
+        }))])
+        var out: [UInt8] = []
+        body.write(into: &out)
+        return out
+    }
+
+    static func attributes(_ list: [OTLPAttribute]) -> JSONValue {
+        .array(list.map { .object([.init("key", .string($0.key)), .init("value", value($0.value))]) })
+    }
+
+    static func value(_ v: OTLPValue) -> JSONValue {
+        switch v {
+        case .string(let s): return .object([.init("stringValue", .string(s))])
+        case .bool(let b): return .object([.init("boolValue", .bool(b))])
+        case .int(let i): return .object([.init("intValue", .string(String(i)))])
+        case .double(let d): return .object([.init("doubleValue", d.isFinite ? .number("\(d)") : .string(d.isNaN ? "NaN" : d > 0 ? "Infinity" : "-Infinity"))])
+        case .bytes(let b): return .object([.init("bytesValue", .string(Data(b).base64EncodedString()))])
+        case .array(let items): return .object([.init("arrayValue", .object([.init("values", .array(items.map(value)))]))])
+        case .kvlist(let members): return .object([.init("kvlistValue", .object([.init("values", attributes(members))]))])
+        case .empty: return .object([])
+        }
+    }
+}

@@ -19,6 +19,7 @@ public enum OTLPMapping {
         "event.name", "event.id", "session.id", "gen_ai.agent.id", "gen_ai.request.model", "gen_ai.audit.kind",
         "gen_ai.audit.session_id", "gen_ai.audit.event_id", "gen_ai.audit.parent_event_id", "gen_ai.audit.input_hash",
         "gen_ai.audit.output_hash", "gen_ai.audit.prev_hash", "gen_ai.audit.hmac", "gen_ai.audit.metadata_json",
+        "gen_ai.audit.decision", "gen_ai.audit.workflow", "gen_ai.audit.seq",
     ]
 
     public static func event(from r: OTLPLogRecord, workflow: String, receivedAt: Timestamp = .now()) throws(EventRejection) -> AuditEvent {
@@ -125,5 +126,43 @@ public enum OTLPMapping {
             .string(r.scopeName), .string(r.scopeVersion),
         ]).write(into: &canonical)
         return nameUUID("otlp.log_record", String(decoding: canonical, as: UTF8.self))
+    }
+}
+
+extension OTLPMapping {
+    /// An audit event as a log record, for the `otlp_http` exporter: the attribute names the
+    /// SDK's OpenTelemetry exporter uses (`gen_ai.agent.id`, `gen_ai.audit.*`), the exact
+    /// metadata JSON in `gen_ai.audit.metadata_json`, the kind as `event_name`. `event(from:)`
+    /// reads it back to the same event, so collectors can chain over OTLP.
+    public static func record(from e: AuditEvent, observedAt: Timestamp = .now()) -> OTLPLogRecord {
+        var r = OTLPLogRecord()
+        r.scopeName = "governance-collector"
+        r.timeUnixNano = UInt64(max(0, e.createdAt.microseconds)) * 1000
+        r.observedTimeUnixNano = UInt64(max(0, observedAt.microseconds)) * 1000
+        r.severityNumber = e.decision == .deny ? 13 : 9 // WARN for denials, else INFO
+        r.severityText = e.decision == .deny ? "WARN" : "INFO"
+        r.eventName = e.kind
+        r.body = .string(e.kind)
+        var metadata: [UInt8] = []
+        e.metadata.write(into: &metadata)
+        var a: [OTLPAttribute] = [
+            .init("gen_ai.agent.id", .string(e.agentID)),
+            .init("gen_ai.audit.event_id", .string(e.eventID.lowercasedString)),
+            .init("gen_ai.audit.session_id", .string(e.sessionID.lowercasedString)),
+            .init("gen_ai.audit.kind", .string(e.kind)),
+            .init("gen_ai.audit.metadata_json", .string(String(decoding: metadata, as: UTF8.self))),
+        ]
+        func add(_ key: String, _ value: String?) { if let value { a.append(.init(key, .string(value))) } }
+        add("gen_ai.audit.hmac", e.hmac)
+        add("gen_ai.audit.prev_hash", e.prevHash)
+        add("gen_ai.audit.parent_event_id", e.parentEventID?.lowercasedString)
+        add("gen_ai.audit.input_hash", e.inputHash)
+        add("gen_ai.audit.output_hash", e.outputHash)
+        add("gen_ai.request.model", e.model)
+        add("gen_ai.audit.decision", e.decision?.rawValue)
+        add("gen_ai.audit.workflow", e.workflow.isEmpty ? nil : e.workflow)
+        if let seq = e.seq { a.append(.init("gen_ai.audit.seq", .int(seq))) }
+        r.attributes = a
+        return r
     }
 }

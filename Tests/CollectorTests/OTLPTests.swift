@@ -159,3 +159,97 @@ struct OTLPTests {
         try await collector.stop()
     }
 }
+
+/// `collectorYAML` with an `otlp_http` exporter in the pipeline; `settings` are extra exporter lines.
+func otlpExporterYAML(dsn: String, endpoint: String, settings: String = "") -> String {
+    collectorYAML(dsn: dsn)
+        .replacingOccurrences(of: "service:\n", with: """
+              otlp_http:
+                endpoint: "\(endpoint)"
+                headers: { Authorization: "Bearer \(testToken)" }
+                batch_timeout: 0.05
+                max_backoff: 0.2
+            \(settings)
+            service:
+
+            """)
+        .replacingOccurrences(of: "exporters: [postgres]", with: "exporters: [postgres, otlp_http]")
+}
+
+@Suite("otlp_http exporter")
+struct OTLPExporterTests {
+    @Test("collector A's OTLP exporter into collector B's otlp_http: B stores the same events", arguments: ["protobuf", "json"])
+    func chain(encoding: String) async throws {
+        let dsnB = try sharedCluster.createDatabase()
+        let b = try await RunningCollector.start(yaml: otlpYAML(dsn: dsnB))
+        try await b.waitUntilReady()
+        let dsnA = try sharedCluster.createDatabase()
+        let a = try await RunningCollector.start(yaml: otlpExporterYAML(dsn: dsnA, endpoint: b.otlpURL,
+                                                                        settings: "    encoding: \(encoding)\n    redact: false"))
+        try await a.waitUntilReady()
+        let session = UUID()
+        for i in 0..<30 {
+            let metadata = #"{"n":\#(i),"ratio":1.0,"nested":{"list":[1,"two",null,true]},"text":"é\n\u0001"}"#
+            #expect(try await post(a.eventsURL, wireEvent(session: session, kind: i % 2 == 0 ? "tool.call" : "policy.denied", metadata: metadata)).status == 201)
+        }
+        #expect(try await eventually { (try scalar(dsnB, "SELECT count(*) FROM governance_audit_events")) == "30" })
+        let columns = "event_id, session_id, agent_id, kind, metadata_json::text, prev_hash, hmac_value, created_at, decision"
+        let query = "SELECT string_agg(concat_ws('|', \(columns)), E'\\n' ORDER BY event_id) FROM governance_audit_events"
+        #expect(try scalar(dsnB, query) == scalar(dsnA, query))
+        #expect(try scalar(dsnB, "SELECT DISTINCT workflow FROM governance_audit_events") == "wf-otel")
+        try await a.stop()
+        try await b.stop()
+    }
+
+    @Test("its output is valid OTLP for OpenTelemetry's own decoder; 503 is retried after Retry-After; metadata redacted")
+    func decodedByOpenTelemetry() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("gc-otlp-\(UUID())").path
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("interop/otel_interop.py").path
+        let receiver = try ChildProcess.spawn([try sdkPython(), script, "receive", directory + "/port", "-", "0"], outputPath: directory + "/out")
+        #expect(try await eventually { FileManager.default.fileExists(atPath: directory + "/port") })
+        let port = try String(contentsOfFile: directory + "/port", encoding: .utf8)
+        let dsn = try sharedCluster.createDatabase()
+        let a = try await RunningCollector.start(yaml: otlpExporterYAML(dsn: dsn, endpoint: "http://127.0.0.1:\(port)/v1/logs"))
+        try await a.waitUntilReady()
+        let secret = "sk-ant-api03-" + String(repeating: "Zq7", count: 30)
+        let ids = (0..<3).map { _ in UUID() }
+        // One batch request: committed together, so they reach the exporter (and the one-shot receiver) together.
+        let batch = ids.enumerated().map { wireEvent(id: $1, agent: "agent-\($0)", metadata: #"{"prompt":"key \#(secret)"}"#) }
+        #expect(try await post(a.batchURL, "[" + batch.joined(separator: ",") + "]").status == 200)
+        let watchdog = Task {
+            try await Task.sleep(for: .seconds(30))
+            receiver.kill(SIGKILL)
+        }
+        let exited = await withCheckedContinuation { done in Thread { done.resume(returning: receiver.wait()) }.start() }
+        watchdog.cancel()
+        #expect(exited == 0)
+        let output = try JSONParser.parse(try String(contentsOfFile: directory + "/out", encoding: .utf8))
+        #expect(output["requests"] == .number("2"), "the 503 should have been retried once")
+        #expect(output["path"] == .string("/v1/logs"))
+        #expect(output["content_type"] == .string("application/x-protobuf"))
+        guard case .array(let records)? = output["request"]?["resourceLogs"]?[0]?["scopeLogs"]?[0]?["logRecords"] else {
+            Issue.record("no log records in \(output)"); return
+        }
+        #expect(records.count == 3)
+        let text = String(decoding: { var b: [UInt8] = []; output.write(into: &b); return b }(), as: UTF8.self)
+        for id in ids { #expect(text.contains(id.lowercasedString)) }
+        #expect(records.first?["eventName"] == .string("tool.call"))
+        #expect(!text.contains(secret))
+        #expect(text.contains("[REDACTED:anthropic_key]"))
+        #expect(a.otlpExporter.counters[.sent] == 3)
+        try await a.stop()
+    }
+}
+
+extension RunningCollector {
+    var otlpExporter: OTLPExporter { collector.exporters["otlp_http"] as! OTLPExporter }
+}
+
+extension JSONValue {
+    subscript(index: Int) -> JSONValue? {
+        guard case .array(let items) = self, items.indices.contains(index) else { return nil }
+        return items[index]
+    }
+}

@@ -410,7 +410,7 @@ struct PipelineConfigTests {
         let error = try configError(config(extraExporters: "  kafka:\n    brokers: [a]"))
         #expect(error.key == "exporters.kafka")
         #expect(error.problem.contains("not a known component type"))
-        #expect(error.fix.contains("debug, platform_bridge, postgres"))
+        #expect(error.fix.contains("debug, otlp_http, platform_bridge, postgres"))
         let receiver = try configError(config(receivers: defaultReceiver + "\n  otlp/grpc: {}"))
         #expect(receiver.key == "receivers.otlp/grpc")
         #expect(receiver.fix.contains("ingest_http"))

@@ -5,6 +5,8 @@ collector's otlp_http receiver (driven by Tests/CollectorTests/OTLPTests.swift).
   otel_interop.py json BASE_URL TOKEN N   an ExportLogsServiceRequest built with opentelemetry-proto,
                                           sent as OTLP/JSON, with one record lacking gen_ai.agent.id;
                                           prints the event ids, then the HTTP status and response body
+  otel_interop.py receive PORT_FILE - 0   a one-shot OTLP endpoint: 503 first, then decodes the
+                                          collector's export with opentelemetry-proto and prints it
 """
 import json
 import sys
@@ -13,7 +15,7 @@ import urllib.error
 import urllib.request
 import uuid
 
-mode, base, token, count = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+mode, base, token, count = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])  # receive: base is PORT_FILE
 session = str(uuid.uuid4())
 ids = [str(uuid.uuid4()) for _ in range(count)]
 
@@ -71,3 +73,52 @@ elif mode == "json":
     except urllib.error.HTTPError as error:
         print(error.code)
         print(error.read().decode())
+elif mode == "receive":
+    # A one-shot OTLP endpoint: answers the first POST 503 with Retry-After: 1 (retryable),
+    # decodes the second with opentelemetry-proto and prints it as JSON, then exits.
+    # Arguments: receive PORT_FILE - - (the port is written to PORT_FILE once listening).
+    import gzip
+    import http.server
+    from google.protobuf.json_format import MessageToDict
+    from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest, ExportLogsServiceResponse
+
+    state = {"requests": 0, "done": False}
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_POST(self):
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            state["requests"] += 1
+            if state["requests"] == 1:
+                self.send_response(503)
+                self.send_header("Retry-After", "1")
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
+            if self.headers.get("Content-Encoding") == "gzip":
+                body = gzip.decompress(body)
+            request = ExportLogsServiceRequest.FromString(body)
+            print(json.dumps({"requests": state["requests"], "path": self.path,
+                              "content_type": self.headers.get("Content-Type"),
+                              "request": MessageToDict(request)}))
+            sys.stdout.flush()
+            reply = ExportLogsServiceResponse().SerializeToString()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/x-protobuf")
+            self.send_header("Content-Length", str(len(reply)))
+            self.send_header("Connection", "close")
+            self.end_headers()
+            self.wfile.write(reply)
+            self.close_connection = True
+            state["done"] = True
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), Handler)
+    with open(base, "w") as port_file:
+        port_file.write(str(server.server_address[1]))
+    server.timeout = 30
+    while not state["done"]:
+        server.handle_request()

@@ -7,14 +7,14 @@ import Pipeline
 
 /// The bridge's sending thread: one event at a time, in order, with the seed's response rules.
 /// Owns the libcurl handle and the state connection; nothing here is shared with other threads
-/// except through `BridgeControl` and `BridgeCounters`.
+/// except through `ExportQueue` and `BridgeCounters`.
 final class BridgeSender {
     enum Delivery { case delivered, dropped, disabled, interrupted }
 
     let config: PlatformBridgeConfig
     let counters: BridgeCounters
     let logger: Logger
-    let control: BridgeControl
+    let control: ExportQueue
     let egressProcessors: [any EventProcessor]
     let stateDSN: String?
     let token: String

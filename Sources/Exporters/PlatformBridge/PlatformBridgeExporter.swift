@@ -17,7 +17,7 @@ public final class PlatformBridgeExporter: SecondaryExporter, Sendable {
     public let config: PlatformBridgeConfig
     public let counters = BridgeCounters()
     let logger: Logger
-    let control: BridgeControl
+    let control: ExportQueue
     let stateDSN: String?
     let egressProcessors: [any EventProcessor]
     let queueFullLog = CoalescedLog()
@@ -27,7 +27,7 @@ public final class PlatformBridgeExporter: SecondaryExporter, Sendable {
     public init(config: PlatformBridgeConfig, context: BuildContext) {
         self.config = config
         logger = context.logger
-        control = BridgeControl(capacity: config.maxQueueSize)
+        control = ExportQueue(capacity: config.maxQueueSize)
         stateDSN = context.stateDSN
         egressProcessors = context.egressProcessors
     }

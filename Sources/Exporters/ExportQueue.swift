@@ -2,10 +2,10 @@ import DequeModule
 import Foundation
 import Pipeline
 
-/// The memory queue between the pipeline and the bridge's sending thread, and the thread's
-/// stop signal. Bounded: when full, the oldest event is dropped (the seed's behaviour), so a
-/// slow platform costs old copies, never memory or ingest latency.
-final class BridgeControl: @unchecked Sendable {
+/// The memory queue between the pipeline and a secondary exporter's sending thread, and that
+/// thread's stop signal. Bounded: when full, the oldest event is dropped (the seed's behaviour
+/// for the bridge), so a slow destination costs old copies, never memory or ingest latency.
+final class ExportQueue: @unchecked Sendable {
     private let condition = NSCondition()
     private var queue = Deque<AuditEvent>()
     private var flushDeadline: Date?
@@ -36,6 +36,27 @@ final class BridgeControl: @unchecked Sendable {
             if !condition.wait(until: until) { break }
         }
         return queue.popFirst()
+    }
+
+    /// Up to `max` events: waits up to `timeout` for the first, then `linger` more seconds for
+    /// the batch to fill (none once flushing). Empty on timeout or when flushing with nothing left.
+    func popBatch(max: Int, timeout: Double, linger: Double) -> [AuditEvent] {
+        condition.lock()
+        defer { condition.unlock() }
+        let until = Date().addingTimeInterval(timeout)
+        while queue.isEmpty && flushDeadline == nil {
+            if !condition.wait(until: until) { break }
+        }
+        if !queue.isEmpty && queue.count < max && flushDeadline == nil {
+            let fillUntil = Date().addingTimeInterval(linger)
+            while queue.count < max && flushDeadline == nil {
+                if !condition.wait(until: fillUntil) { break }
+            }
+        }
+        let n = Swift.min(max, queue.count)
+        let batch = Array(queue.prefix(n))
+        queue.removeFirst(n)
+        return batch
     }
 
     var count: Int {
