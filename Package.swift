@@ -90,7 +90,7 @@ let package = Package(
             .product(name: "Crypto", package: "swift-crypto"),
         ], swiftSettings: strict),
         .executableTarget(name: "governance-bench", dependencies: [
-            "Collector", "LocalPostgres", "CurlHTTP", "Processors", "PlatformPeer",
+            "Collector", "LocalPostgres", "CurlHTTP", "Processors", "PlatformPeer", "OTLP",
             .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], swiftSettings: strict),

@@ -3,6 +3,7 @@ import CurlHTTP
 import Exporters
 import Foundation
 import LocalPostgres
+import OTLP
 import Crypto
 import Pipeline
 import PlatformPeer
@@ -80,6 +81,27 @@ struct Bench: AsyncParsableCommand {
 
         // 3. Batch endpoint.
         await measureBatches(plain.url, batchBodies(prefix: 1, chained: true), label: "batch ingest (\(batchSize)/request, \(batchConnections) conns)")
+
+        // 3b. OTLP/HTTP protobuf, as an OpenTelemetry SDK or collector sends it (gzip, 1000 records
+        //     per request), each record carrying a client HMAC like the batch rows. An empty
+        //     protobuf answer means every record was stored (no partial_success).
+        let otlpBodies = stride(from: 0, to: events, by: batchSize).map { start in
+            Gzip.compress(OTLPProtobuf.encodeRequest((start..<min(start + batchSize, events)).map { i in
+                var event = Self.event(i)
+                event.eventID = UUID(uuidString: Self.id(i, prefix: 3))!
+                var record = OTLPMapping.record(from: event)
+                record.resource = [OTLPAttribute("service.name", .string("bench"))]
+                return record
+            }))
+        }
+        let otlpReport = await LoadDriver.run(connections: batchConnections, total: otlpBodies.count, keepBodies: true) { b in
+            .init(url: plain.otlpURL + "/v1/logs", headers: ["Authorization: Bearer \(Self.token)", "Content-Type: application/x-protobuf", "Content-Encoding: gzip"],
+                  body: otlpBodies[b])
+        }
+        let otlpRate = Double(events) / otlpReport.seconds
+        rows.append(("OTLP/HTTP protobuf ingest (gzip, \(batchSize) records/request, \(batchConnections) conns)",
+                     "\(events) records\(otlpReport.outcomes.allSatisfy { $0.status == 200 && $0.body.isEmpty } ? "" : " (errors or partial success!)")",
+                     "\(Int(otlpRate)) events/s = \(String(format: "%.2f", otlpRate / copyRate))× COPY"))
 
         // 4. Single-event POSTs, as the SDK bridge sends them.
         for (offset, level) in concurrency.split(separator: ",").compactMap({ Int($0) }).enumerated() {
@@ -208,6 +230,8 @@ struct Bench: AsyncParsableCommand {
     struct RunningCollector {
         let child: ChildProcess
         let url: String
+        /// The `otlp_http` receiver's base URL.
+        let otlpURL: String
         let config: String
         func stop() {
             child.kill(SIGTERM)
@@ -219,13 +243,16 @@ struct Bench: AsyncParsableCommand {
     func startCollector(cluster: LocalPostgres, database: String, processors: [String],
                         bridge: (url: String, token: String, durable: Bool, queue: Int)? = nil) throws -> RunningCollector {
         let dsn = try cluster.createDatabase(database)
-        let port = try LocalPostgres.freePort()
+        let port = try LocalPostgres.freePort(), otlpPort = try LocalPostgres.freePort()
         let config = FileManager.default.temporaryDirectory.appendingPathComponent("gc-bench-\(port).yaml").path
         try """
             receivers:
               ingest_http:
                 endpoint: 127.0.0.1:\(port)
                 max_batch_events: \(max(batchSize, 1000))
+                tokens: [{ workflow: bench, token_sha256: \(WorkflowTokens.sha256Hex(Self.token)) }]
+              otlp_http:
+                endpoint: 127.0.0.1:\(otlpPort)
                 tokens: [{ workflow: bench, token_sha256: \(WorkflowTokens.sha256Hex(Self.token)) }]
             processors:
               size_cap:
@@ -243,13 +270,13 @@ struct Bench: AsyncParsableCommand {
             service:
               telemetry: { logs: { level: error } }
               pipelines:
-                audit: { receivers: [ingest_http], processors: [\(processors.joined(separator: ", "))], exporters: [postgres\(bridge == nil ? "" : ", platform_bridge")] }
+                audit: { receivers: [ingest_http, otlp_http], processors: [\(processors.joined(separator: ", "))], exporters: [postgres\(bridge == nil ? "" : ", platform_bridge")] }
             """.write(toFile: config, atomically: true, encoding: .utf8)
         let binary = collector ?? URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("governance-collector").path
         let child = try ChildProcess.spawn([binary, "run", "--config", config])
         let url = "http://127.0.0.1:\(port)"
         try waitUntilReady(url)
-        return RunningCollector(child: child, url: url, config: config)
+        return RunningCollector(child: child, url: url, otlpURL: "http://127.0.0.1:\(otlpPort)", config: config)
     }
 
     static func time(_ iterations: Int, _ body: () -> Void) -> Double {
