@@ -88,7 +88,7 @@ struct Bench: AsyncParsableCommand {
         let otlpBodies = stride(from: 0, to: events, by: batchSize).map { start in
             Gzip.compress(OTLPProtobuf.encodeRequest((start..<min(start + batchSize, events)).map { i in
                 var event = Self.event(i)
-                event.eventID = UUID(uuidString: Self.id(i, prefix: 3))!
+                event.eventID = UUID(uuidString: Self.id(i, prefix: 0x0B))!
                 var record = OTLPMapping.record(from: event)
                 record.resource = [OTLPAttribute("service.name", .string("bench"))]
                 return record
