@@ -1,6 +1,11 @@
 import Config
 import Foundation
+import Hummingbird
+import HummingbirdCore
+import HummingbirdTLS
+import Logging
 import NIOSSL
+import ServiceLifecycle
 
 /// What every HTTP receiver shares: where it listens, whose bearer tokens it accepts (each
 /// naming a workflow), and optional TLS.
@@ -40,6 +45,21 @@ public struct HTTPListener: Sendable {
         case (_, nil): throw tls.error("key_file", "is missing while cert_file is set", fix: "set both cert_file and key_file, or neither")
         }
         return l
+    }
+
+    /// The HTTP server for `router` on this listener (TLS when configured). Once listening it
+    /// records the bound port and logs `<name>.listening`.
+    func application(router: Router<BasicRequestContext>, name: String, boundPort: BoundPort, logger: Logger) throws -> any Service {
+        let server: HTTPServerBuilder = try makeTLSConfiguration().map { try .tls(.http1(), tlsConfiguration: $0) } ?? .http1()
+        let tls = tlsCertFile != nil
+        return Application(
+            router: router, server: server,
+            configuration: .init(address: .hostname(host, port: port), serverName: "governance-collector"),
+            onServerRunning: { channel in
+                boundPort.value.withLock { $0 = channel.localAddress?.port }
+                logger.info("\(name).listening", metadata: ["address": "\(channel.localAddress.map { "\($0)" } ?? "?")", "tls": "\(tls)"])
+            },
+            logger: logger)
     }
 
     func makeTLSConfiguration() throws -> TLSConfiguration? {

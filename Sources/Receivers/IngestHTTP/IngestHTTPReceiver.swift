@@ -37,18 +37,7 @@ public final class IngestHTTPReceiver: Receiver, Sendable {
                 ? IngestHandler.json(.ok, ["ok": .bool(true), "postgres": .string("ready")])
                 : IngestHandler.json(.serviceUnavailable, ["ok": .bool(false), "postgres": .string("unavailable")])
         }
-        let server: HTTPServerBuilder = try config.listener.makeTLSConfiguration().map { try .tls(.http1(), tlsConfiguration: $0) } ?? .http1()
-        let port = self.port
-        application = Application(
-            router: router,
-            server: server,
-            configuration: .init(address: .hostname(config.listener.host, port: config.listener.port), serverName: "governance-collector"),
-            onServerRunning: { channel in
-                port.value.withLock { $0 = channel.localAddress?.port }
-                logger.info("ingest_http.listening", metadata: ["address": "\(channel.localAddress.map { "\($0)" } ?? "?")",
-                                                                "tls": "\(config.listener.tlsCertFile != nil)"])
-            },
-            logger: logger)
+        application = try config.listener.application(router: router, name: "ingest_http", boundPort: port, logger: logger)
     }
 
     /// The port actually bound (useful with port 0); nil until listening.

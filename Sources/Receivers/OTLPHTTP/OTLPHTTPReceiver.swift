@@ -48,16 +48,7 @@ public final class OTLPHTTPReceiver: Receiver, Sendable {
         router.post(RouterPath(Self.logsPath)) { [config, pipeline, logger] request, _ in
             await Self.handle(request, config: config, pipeline: pipeline, logger: logger)
         }
-        let server: HTTPServerBuilder = try config.listener.makeTLSConfiguration().map { try .tls(.http1(), tlsConfiguration: $0) } ?? .http1()
-        let port = self.port
-        application = Application(
-            router: router, server: server,
-            configuration: .init(address: .hostname(config.listener.host, port: config.listener.port), serverName: "governance-collector"),
-            onServerRunning: { channel in
-                port.value.withLock { $0 = channel.localAddress?.port }
-                logger.info("otlp_http.listening", metadata: ["address": "\(channel.localAddress.map { "\($0)" } ?? "?")"])
-            },
-            logger: logger)
+        application = try config.listener.application(router: router, name: "otlp_http", boundPort: port, logger: logger)
     }
 
     public var boundPort: Int? { port.value.withLock { $0 } }
