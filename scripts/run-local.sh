@@ -27,5 +27,6 @@ trap '"${as_owner[@]}" "$bin/pg_ctl" -D "$data" -m fast -w stop >/dev/null' EXIT
 swift build -c release --product governance-collector
 export DATABASE_URL="postgresql://postgres@127.0.0.1:$port/postgres"
 echo "PostgreSQL: $DATABASE_URL (data in .local/pg)"
-echo "Collector:  http://127.0.0.1:4320  token wf_local_development_token (see README: send an event)"
+echo "Collector:  http://127.0.0.1:4320 (platform ingest API), http://127.0.0.1:4318/v1/logs (OTLP)"
+echo "            token wf_local_development_token (see README: send an event)"
 .build/release/governance-collector run --config configs/local.yaml

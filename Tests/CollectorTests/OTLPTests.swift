@@ -243,6 +243,25 @@ struct OTLPExporterTests {
     }
 }
 
+extension OTLPExporterTests {
+    @Test("a non-retryable answer (401) drops the batch at once, counted; nothing is retried")
+    func nonRetryableDropped() async throws {
+        let dsnB = try sharedCluster.createDatabase()
+        let b = try await RunningCollector.start(yaml: otlpYAML(dsn: dsnB))
+        try await b.waitUntilReady()
+        let dsnA = try sharedCluster.createDatabase()
+        let a = try await RunningCollector.start(yaml: otlpExporterYAML(dsn: dsnA, endpoint: b.otlpURL)
+            .replacingOccurrences(of: "Bearer \(testToken)", with: "Bearer wf_not_a_known_token"))
+        try await a.waitUntilReady()
+        #expect(try await post(a.eventsURL, wireEvent()).status == 201)
+        #expect(try await eventually { a.otlpExporter.counters[.dropped4xx] == 1 })
+        #expect(a.otlpExporter.counters[.retries] == 0)
+        #expect(try scalar(dsnB, "SELECT count(*) FROM governance_audit_events") == "0")
+        try await a.stop()
+        try await b.stop()
+    }
+}
+
 extension RunningCollector {
     var otlpExporter: OTLPExporter { collector.exporters["otlp_http"] as! OTLPExporter }
 }
