@@ -95,7 +95,7 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], swiftSettings: strict),
         .testTarget(name: "PipelineTests", dependencies: ["Pipeline"], swiftSettings: strict),
-        .testTarget(name: "ConfigTests", dependencies: ["Config", "Collector", "Receivers"], swiftSettings: strict),
+        .testTarget(name: "ConfigTests", dependencies: ["Config", "Collector", "Receivers", "Pipeline", .product(name: "Logging", package: "swift-log")], swiftSettings: strict),
         .testTarget(name: "ProcessorTests", dependencies: ["Processors", "Pipeline", "Config"], swiftSettings: strict),
         .testTarget(name: "BridgeTests", dependencies: ["Exporters", "Config", "Pipeline"], swiftSettings: strict),
         // Integration: real PostgreSQL clusters, real sockets, the real binary.

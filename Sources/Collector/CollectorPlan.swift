@@ -30,6 +30,8 @@ public struct CollectorPlan: Sendable {
     public var exporters: [String: Component] = [:]
     public var pipelines: [PipelinePlan] = []
     public var logLevel: Logger.Level = .info
+    /// `service.telemetry.logs.format` / `GOVERNANCE_LOG_FORMAT`: `text` (default) or `json` (`JSONLogHandler`).
+    public var logFormat = LogFormat.text
     /// Every effective value with its source, for `print-config`. Secrets only as fingerprints.
     public var resolved: [ResolvedValue] = []
 
@@ -66,6 +68,11 @@ public struct CollectorPlan: Sendable {
             throw logs.error("level", "is `\(level)`", fix: "use trace, debug, info, notice, warning, error or critical")
         }
         plan.logLevel = parsedLevel
+        let format = try logs.string("format", env: "GOVERNANCE_LOG_FORMAT", default: "text")!
+        guard let parsedFormat = LogFormat(rawValue: format.lowercased()) else {
+            throw logs.error("format", "is `\(format)`", fix: "use text or json")
+        }
+        plan.logFormat = parsedFormat
         try logs.finish()
         try telemetry.finish()
 
@@ -142,6 +149,10 @@ public struct CollectorPlan: Sendable {
         }
         return ids
     }
+}
+
+public enum LogFormat: String, Sendable {
+    case text, json
 }
 
 extension CollectorPlan {

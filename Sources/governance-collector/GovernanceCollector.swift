@@ -38,6 +38,7 @@ struct Run: AsyncParsableCommand {
     func run() async throws {
         let plan = try options.plan()
         LoggingSystem.bootstrap { label in
+            if plan.logFormat == .json { return JSONLogHandler(label: label, level: plan.logLevel) }
             var handler = StreamLogHandler.standardError(label: label)
             handler.logLevel = plan.logLevel
             return handler

@@ -2,7 +2,10 @@ import Foundation
 import Testing
 @testable import Config
 import Collector
+import Logging
+import Pipeline
 import Receivers
+import Synchronization
 
 // MARK: - Fixtures
 
@@ -146,6 +149,44 @@ struct ValidConfigTests {
         let error = try configError(config(extra: "  telemetry:\n    logs:\n      level: loud"))
         #expect(error.key == "service.telemetry.logs.level")
         #expect(error.problem.contains("loud"))
+    }
+
+    @Test func logFormatFromFileOrEnvironment() throws {
+        #expect(try plan(config()).logFormat == .text)
+        #expect(try plan(config(), env: ["GOVERNANCE_LOG_FORMAT": "JSON"]).logFormat == .json)
+        #expect(try plan(config(extra: "  telemetry:\n    logs:\n      format: json")).logFormat == .json)
+        let error = try configError(config(extra: "  telemetry:\n    logs:\n      format: xml"))
+        #expect(error.key == "service.telemetry.logs.format")
+        #expect(error.fix == "use text or json")
+    }
+}
+
+/// Collects what a handler writes.
+final class LineSink: Sendable {
+    let bytes = Mutex<[UInt8]>([])
+    var lines: [String] { bytes.withLock { String(decoding: $0, as: UTF8.self) }.split(separator: "\n").map(String.init) }
+}
+
+@Suite("JSON log lines")
+struct JSONLogHandlerTests {
+    @Test("one parseable object per line: time, level, event, logger, every metadata field; below the level, nothing")
+    func line() throws {
+        let sink = LineSink()
+        var logger = Logger(label: "governance-collector") { label in
+            JSONLogHandler(label: label, level: .info) { line in sink.bytes.withLock { $0 += line } }
+        }
+        logger[metadataKey: "component"] = "platform_bridge"
+        logger.warning("platform.bridge_enabled", metadata: ["url": "https://x/\"q\"\nnext", "sizes": ["1", "2"]])
+        logger.debug("not.shown")
+        #expect(sink.lines.count == 1)
+        let object = try JSONParser.parse(try #require(sink.lines.first))
+        #expect(object["event"] == .string("platform.bridge_enabled"))
+        #expect(object["level"] == .string("warning"))
+        #expect(object["logger"] == .string("governance-collector"))
+        #expect(object["component"] == .string("platform_bridge"))
+        #expect(object["url"] == .string("https://x/\"q\"\nnext"))
+        #expect(object["sizes"] == .array([.string("1"), .string("2")]))
+        #expect(object["time"]?.stringValue.map { $0.hasSuffix("Z") && Timestamp(iso8601: $0) != nil } == true)
     }
 }
 
