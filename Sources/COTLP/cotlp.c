@@ -1,4 +1,5 @@
 #include "COTLP.h"
+#include <stdlib.h>
 #include <zlib.h>
 
 enum message { REQUEST, RESOURCE_LOGS, RESOURCE, SCOPE_LOGS, SCOPE, LOG_RECORD, KEY_VALUE, ANY_VALUE, ARRAY_VALUE, KV_LIST, NONE };
@@ -60,20 +61,37 @@ int cotlp_check_depth(const uint8_t *data, size_t length, int max_depth) {
     return scan(REQUEST, data, data + length, 0, max_depth);
 }
 
-long cotlp_gunzip(const uint8_t *data, size_t length, uint8_t *out, size_t capacity) {
+long cotlp_gunzip(const uint8_t *data, size_t length, size_t limit, uint8_t **out) {
     z_stream stream = {0};
     if (inflateInit2(&stream, 16 + MAX_WBITS) != Z_OK) return -1;
+    size_t capacity = length * 4 < 65536 ? 65536 : length * 4;
+    if (capacity > limit + 1) capacity = limit + 1;
+    uint8_t *buffer = malloc(capacity);
+    if (!buffer) { inflateEnd(&stream); return -1; }
     stream.next_in = (Bytef *)data;
     stream.avail_in = (uInt)length;
-    stream.next_out = out;
-    stream.avail_out = (uInt)capacity;
-    int rc = inflate(&stream, Z_FINISH);
-    long produced = (long)stream.total_out;
-    int more_input = stream.avail_in > 0;
+    long result = -1;
+    for (;;) {
+        stream.next_out = buffer + stream.total_out;
+        stream.avail_out = (uInt)(capacity - stream.total_out);
+        int rc = inflate(&stream, Z_NO_FLUSH);
+        if (rc == Z_STREAM_END) {
+            result = stream.avail_in > 0 ? -1 : (stream.total_out > limit ? -2 : (long)stream.total_out);
+            break;
+        }
+        if (rc != Z_OK && rc != Z_BUF_ERROR) break;          /* invalid data */
+        if (stream.avail_out > 0) break;                      /* input ended before the stream did */
+        if (capacity > limit) { result = -2; break; }         /* full at limit + 1: too large */
+        size_t grown = capacity * 2 > limit + 1 ? limit + 1 : capacity * 2;
+        uint8_t *bigger = realloc(buffer, grown);
+        if (!bigger) break;
+        buffer = bigger;
+        capacity = grown;
+    }
     inflateEnd(&stream);
-    if (rc == Z_STREAM_END) return more_input ? -1 : produced;
-    if (rc == Z_BUF_ERROR && stream.avail_out == 0) return -2;
-    return -1;
+    if (result < 0) { free(buffer); return result; }
+    *out = buffer;
+    return result;
 }
 
 long cotlp_gzip(const uint8_t *data, size_t length, uint8_t *out, size_t capacity) {

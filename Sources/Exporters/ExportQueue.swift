@@ -1,6 +1,8 @@
 import DequeModule
 import Foundation
+import Logging
 import Pipeline
+import ServiceLifecycle
 
 /// The memory queue between the pipeline and a secondary exporter's sending thread, and that
 /// thread's stop signal. Bounded: when full, the oldest event is dropped (the seed's behaviour
@@ -11,9 +13,39 @@ final class ExportQueue: @unchecked Sendable {
     private var flushDeadline: Date?
     private var woken = false
     let capacity: Int
+    private let overflowLog = CoalescedLog()
 
     init(capacity: Int) {
         self.capacity = capacity
+    }
+
+    /// Adds events; old ones dropped for room are counted as `dropped_queue_full` and warned
+    /// about at most once a minute (`warning`, with `hint`).
+    func enqueue(_ events: [AuditEvent], counters: DeliveryCounters, logger: Logger, warning: Logger.Message, hint: String) {
+        let dropped = push(events)
+        guard dropped > 0 else { return }
+        counters.add(.droppedQueueFull, dropped)
+        if let suppressed = overflowLog.shouldLog("queue_full") {
+            logger.warning(warning, metadata: ["max_queue_size": "\(capacity)", "dropped_total": "\(counters[.droppedQueueFull])",
+                                               "similar_warnings_suppressed": "\(suppressed)", "hint": "\(hint)"])
+        }
+    }
+
+    /// Runs `send` on a thread of its own until it returns; graceful shutdown (or cancellation)
+    /// starts the flush, which `send` must finish by `shutdownTimeout`.
+    func runSender(named name: String, shutdownTimeout: Double, _ send: @escaping @Sendable () -> Void) async {
+        await withTaskCancellationOrGracefulShutdownHandler {
+            await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
+                let thread = Thread {
+                    send()
+                    done.resume()
+                }
+                thread.name = name
+                thread.start()
+            }
+        } onCancelOrGracefulShutdown: { [self] in
+            beginFlush(deadline: Date().addingTimeInterval(shutdownTimeout))
+        }
     }
 
     /// Adds events; returns how many old ones were dropped to make room.
@@ -25,17 +57,6 @@ final class ExportQueue: @unchecked Sendable {
         if overflow > 0 { queue.removeFirst(overflow) }
         condition.signal()
         return overflow
-    }
-
-    /// The next event, waiting up to `timeout` seconds; nil on timeout or once flushing with an empty queue.
-    func pop(timeout: Double) -> AuditEvent? {
-        condition.lock()
-        defer { condition.unlock() }
-        let until = Date().addingTimeInterval(timeout)
-        while queue.isEmpty && flushDeadline == nil {
-            if !condition.wait(until: until) { break }
-        }
-        return queue.popFirst()
     }
 
     /// Up to `max` events: waits up to `timeout` for the first, then `linger` more seconds for
@@ -141,5 +162,32 @@ final class CoalescedLog: @unchecked Sendable {
         let suppressed = windows[key]?.suppressed ?? 0
         windows[key] = (now, 0)
         return suppressed
+    }
+}
+
+/// When a sender tries a request again: after `Retry-After` when the server gave one, else after
+/// a backoff doubling from 1 s up to `maxBackoff`, and never past the budget (nil: none).
+struct RetrySchedule {
+    enum Outcome { case retry, outOfBudget, noTimeBeforeShutdown, interrupted }
+
+    private var backoff: Double
+    private let maxBackoff: Double
+    private let giveUpAt: Date?
+
+    init(maxBackoff: Double, budget: Double?) {
+        backoff = min(1.0, maxBackoff)
+        self.maxBackoff = maxBackoff
+        giveUpAt = budget.map { Date().addingTimeInterval($0) }
+    }
+
+    /// Waits for the next attempt (counted in `retries`), or says why there is none.
+    mutating func wait(retryAfter: Double?, queue: ExportQueue, counters: DeliveryCounters) -> Outcome {
+        let delay = retryAfter ?? backoff
+        backoff = min(backoff * 2, maxBackoff)
+        if let giveUpAt, Date().addingTimeInterval(delay) > giveUpAt { return .outOfBudget }
+        if let left = queue.flushTimeLeft, left < delay { return .noTimeBeforeShutdown }
+        counters.add(.retries)
+        queue.sleep(delay)
+        return queue.isPastDeadline ? .interrupted : .retry
     }
 }

@@ -1,4 +1,5 @@
 import COTLP
+import Foundation
 import Pipeline
 
 /// The OTLP/HTTP answers, in the encoding of the request.
@@ -68,20 +69,14 @@ public enum Gzip {
     public enum Failure: Error, Sendable { case invalid, tooLarge }
 
     public static func decompress(_ data: [UInt8], limit: Int) throws(Failure) -> [UInt8] {
-        var capacity = min(limit, max(64 * 1024, data.count * 8))
-        while true {
-            var out = [UInt8](repeating: 0, count: capacity + 1)
-            let n = data.withUnsafeBufferPointer { input in
-                out.withUnsafeMutableBufferPointer { cotlp_gunzip(input.baseAddress, input.count, $0.baseAddress, $0.count) }
-            }
-            if n >= 0 {
-                guard n <= limit else { throw .tooLarge }
-                out.removeLast(out.count - n)
-                return out
-            }
-            if n == -1 { throw .invalid }
-            guard capacity < limit else { throw .tooLarge }
-            capacity = min(limit, capacity * 4)
+        var out: UnsafeMutablePointer<UInt8>?
+        let n = data.withUnsafeBufferPointer { cotlp_gunzip($0.baseAddress, $0.count, limit, &out) }
+        switch n {
+        case -2: throw .tooLarge
+        case ..<0: throw .invalid
+        default:
+            defer { free(out) }
+            return Array(UnsafeBufferPointer(start: out, count: n))
         }
     }
 

@@ -99,6 +99,12 @@ public struct Redactor: Sendable {
     }
 
     /// The redacted text, or nil when nothing matched (and nothing was allocated).
+    /// Redacts an event's `model` and metadata string values, adding to `counts` per kind.
+    public func redact(_ event: inout AuditEvent, counts: inout [String: Int]) {
+        if let model = event.model, let clean = redact(model, counts: &counts) { event.model = clean }
+        if let clean = redact(event.metadata, counts: &counts) { event.metadata = clean }
+    }
+
     public func redact(_ text: String) -> String? {
         var counts: [String: Int] = [:]
         return redact(text, counts: &counts)

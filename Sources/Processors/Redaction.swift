@@ -85,8 +85,7 @@ public struct RedactionProcessor: EventProcessor {
         if local, event.hmac != nil { return event }
         var counts: [String: Int] = [:]
         var event = event
-        if let model = event.model, let clean = redactor.redact(model, counts: &counts) { event.model = clean }
-        if let clean = redactor.redact(event.metadata, counts: &counts) { event.metadata = clean }
+        redactor.redact(&event, counts: &counts)
         counters.add(counts)
         return event
     }

@@ -12,10 +12,10 @@
    valid protobuf wire format. */
 int cotlp_check_depth(const uint8_t *data, size_t length, int max_depth);
 
-/* Inflates a gzip body into `out` (capacity `capacity`). Returns the inflated length,
-   -1 for invalid gzip data, -2 when the output would exceed `capacity` (a zip bomb stops
-   there, without allocating more). */
-long cotlp_gunzip(const uint8_t *data, size_t length, uint8_t *out, size_t capacity);
+/* Inflates a gzip body in one pass into a buffer it mallocs and grows as needed, never past
+   `limit` bytes (a zip bomb stops there). Returns the inflated length with `*out` set (free it),
+   -1 for invalid gzip data, -2 when the output would exceed `limit`. */
+long cotlp_gunzip(const uint8_t *data, size_t length, size_t limit, uint8_t **out);
 
 /* Compresses `data` as gzip into `out`; returns the compressed length or -1. */
 long cotlp_gzip(const uint8_t *data, size_t length, uint8_t *out, size_t capacity);

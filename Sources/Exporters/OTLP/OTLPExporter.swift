@@ -16,10 +16,9 @@ import ServiceLifecycle
 /// not apply; TLS verification is always on, proxies are ignored, redirects never followed.
 public final class OTLPExporter: SecondaryExporter, Sendable {
     public let config: OTLPExporterConfig
-    public let counters = BridgeCounters()
+    public let counters = DeliveryCounters()
     let logger: Logger
     let queue: ExportQueue
-    let queueFullLog = CoalescedLog()
 
     public init(config: OTLPExporterConfig, logger: Logger) {
         self.config = config
@@ -31,14 +30,8 @@ public final class OTLPExporter: SecondaryExporter, Sendable {
 
     public func export(_ events: [AuditEvent]) {
         guard config.endpoint != nil else { return }
-        let dropped = queue.push(events)
-        guard dropped > 0 else { return }
-        counters.add(.droppedQueueFull, dropped)
-        if let suppressed = queueFullLog.shouldLog("queue_full") {
-            logger.warning("otlp_exporter.queue_full", metadata: ["max_queue_size": "\(config.maxQueueSize)",
-                                                                  "dropped_total": "\(counters[.droppedQueueFull])",
-                                                                  "similar_warnings_suppressed": "\(suppressed)"])
-        }
+        queue.enqueue(events, counters: counters, logger: logger, warning: "otlp_exporter.queue_full",
+                      hint: "the OTLP backend is slower than ingest; raise max_queue_size")
     }
 
     public func run() async throws {
@@ -47,17 +40,8 @@ public final class OTLPExporter: SecondaryExporter, Sendable {
             return
         }
         logger.info("otlp_exporter.started", metadata: ["endpoint": "\(endpoint)", "encoding": "\(config.encoding)", "gzip": "\(config.gzip)"])
-        await withTaskCancellationOrGracefulShutdownHandler {
-            await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
-                let thread = Thread { [self] in
-                    OTLPSender(exporter: self, endpoint: endpoint).run()
-                    done.resume()
-                }
-                thread.name = "otlp_exporter"
-                thread.start()
-            }
-        } onCancelOrGracefulShutdown: { [queue, config] in
-            queue.beginFlush(deadline: Date().addingTimeInterval(config.shutdownTimeout))
+        await queue.runSender(named: "otlp_exporter", shutdownTimeout: config.shutdownTimeout) { [self] in
+            OTLPSender(exporter: self, endpoint: endpoint).run()
         }
     }
 }
@@ -101,8 +85,7 @@ final class OTLPSender {
             var event = event
             if config.redact {
                 var counts: [String: Int] = [:]
-                if let model = event.model, let clean = redactor.redact(model, counts: &counts) { event.model = clean }
-                if let clean = redactor.redact(event.metadata, counts: &counts) { event.metadata = clean }
+                redactor.redact(&event, counts: &counts)
             }
             var record = OTLPMapping.record(from: event)
             record.resource = [OTLPAttribute("service.name", .string("governance-collector"))]
@@ -110,8 +93,7 @@ final class OTLPSender {
         }
         var body = config.encoding == .json ? OTLPJSON.encodeRequest(records) : OTLPProtobuf.encodeRequest(records)
         if config.gzip { body = Gzip.compress(body) }
-        let giveUpAt = Date().addingTimeInterval(config.retryBudget)
-        var backoff = min(1.0, config.maxBackoff)
+        var retries = RetrySchedule(maxBackoff: config.maxBackoff, budget: config.retryBudget)
         while true {
             let timeLeft = exporter.queue.flushTimeLeft.map { Int(max(0.001, $0) * 1000) }
             var retryAfter: Double?
@@ -124,21 +106,19 @@ final class OTLPSender {
             case .success(let response):
                 counters.add(.dropped4xx, events.count)
                 warn("rejected", ["status": "\(response.status)", "records": "\(events.count)",
-                                  "body": "\(BridgeVerdict.preview(response.body, scrubbing: config.headers.map(\.1).joined()))"])
+                                  "body": "\(BridgeVerdict.preview(response.body, scrubbing: config.headers.map(\.1)))"])
                 return
             case .failure(let error):
                 warn("transport", ["error": "\(error)"], level: .debug)
             }
-            let delay = retryAfter ?? backoff
-            backoff = min(backoff * 2, config.maxBackoff)
-            guard Date().addingTimeInterval(delay) <= giveUpAt, (exporter.queue.flushTimeLeft ?? .infinity) > delay else {
+            switch retries.wait(retryAfter: retryAfter, queue: exporter.queue, counters: counters) {
+            case .retry: continue
+            case .interrupted: return
+            case .outOfBudget, .noTimeBeforeShutdown:
                 counters.add(.dropped5xx, events.count)
                 warn("gave_up", ["records": "\(events.count)", "retry_budget": "\(config.retryBudget)"])
                 return
             }
-            counters.add(.retries)
-            exporter.queue.sleep(delay)
-            if exporter.queue.isPastDeadline { return }
         }
     }
 

@@ -7,12 +7,12 @@ import Pipeline
 
 /// The bridge's sending thread: one event at a time, in order, with the seed's response rules.
 /// Owns the libcurl handle and the state connection; nothing here is shared with other threads
-/// except through `ExportQueue` and `BridgeCounters`.
+/// except through `ExportQueue` and `DeliveryCounters`.
 final class BridgeSender {
     enum Delivery { case delivered, dropped, disabled, interrupted }
 
     let config: PlatformBridgeConfig
-    let counters: BridgeCounters
+    let counters: DeliveryCounters
     let logger: Logger
     let control: ExportQueue
     let egressProcessors: [any EventProcessor]
@@ -73,7 +73,7 @@ final class BridgeSender {
     private func drainQueue() {
         loadSeqIfAvailable()
         while true {
-            guard let event = control.pop(timeout: 0.25) else {
+            guard let event = control.popBatch(max: 1, timeout: 0.25, linger: 0).first else {
                 if control.isFlushing { break }
                 saveState(force: false)
                 continue
@@ -159,10 +159,9 @@ final class BridgeSender {
             return .disabled
         }
         let event = prepare(original)
-        let giveUpAt = budget.map { Date().addingTimeInterval($0) }
+        var retries = RetrySchedule(maxBackoff: config.maxBackoff, budget: budget)
         var seq = lastSeq + 1
         var seqRetried = false
-        var backoff = min(1.0, config.maxBackoff)
         while true {
             if control.isPastDeadline { return .interrupted }
             var body: [UInt8] = []
@@ -174,11 +173,11 @@ final class BridgeSender {
             case .success(let response):
                 verdict = BridgeVerdict.classify(status: response.status, headers: response.headers, body: response.body, token: token)
             case .failure(let error):
-                if let refused = poster.lastRefusedAddress {
-                    let address = EgressPolicy.canonicalText(refused.count == 4 ? .ipv4(refused) : .ipv6(refused))
+                if let bytes = poster.lastRefusedAddress {
+                    let address: NormalizedHost = bytes.count == 4 ? .ipv4(bytes) : .ipv6(bytes)
                     warn("address_refused", "platform.bridge.address_refused", [
-                        "address": "\(address)", "url": "\(config.displayURL)",
-                        "reason": "\(EgressPolicy.isRefused(refused.count == 4 ? .ipv4(refused) : .ipv6(refused))?.reason ?? "refused")",
+                        "address": "\(EgressPolicy.canonicalText(address))", "url": "\(config.displayURL)",
+                        "reason": "\(EgressPolicy.isRefused(address)?.reason ?? "refused")",
                     ])
                 }
                 verdict = .transient(error.description)
@@ -219,28 +218,23 @@ final class BridgeSender {
                                                              "event_id": "\(event.eventID.lowercasedString)"])
                 return .dropped
             case .rateLimited(let retryAfter):
-                let delay = retryAfter ?? backoff
-                backoff = min(backoff * 2, config.maxBackoff)
-                if !backOff(delay, giveUpAt: giveUpAt) { return control.isPastDeadline ? .interrupted : .dropped }
+                if let stop = backOff(&retries, retryAfter: retryAfter) { return stop }
             case .transient:
-                let delay = backoff
-                backoff = min(backoff * 2, config.maxBackoff)
-                if !backOff(delay, giveUpAt: giveUpAt) { return control.isPastDeadline ? .interrupted : .dropped }
+                if let stop = backOff(&retries, retryAfter: nil) { return stop }
             }
         }
     }
 
-    /// Waits before a retry; false (and the drop counted) when that would pass the budget or the
-    /// shutdown deadline.
-    private func backOff(_ seconds: Double, giveUpAt: Date?) -> Bool {
-        if let giveUpAt, Date().addingTimeInterval(seconds) > giveUpAt {
+    /// Waits before a retry; the delivery's end when there is none (out of budget: counted).
+    private func backOff(_ retries: inout RetrySchedule, retryAfter: Double?) -> Delivery? {
+        switch retries.wait(retryAfter: retryAfter, queue: control, counters: counters) {
+        case .retry: return nil
+        case .interrupted: return .interrupted
+        case .outOfBudget:
             counters.add(.dropped5xx)
-            return false
+            return control.isPastDeadline ? .interrupted : .dropped
+        case .noTimeBeforeShutdown: return control.isPastDeadline ? .interrupted : .dropped
         }
-        if let left = control.flushTimeLeft, left < seconds { return false }
-        counters.add(.retries)
-        control.sleep(seconds)
-        return !control.isPastDeadline
     }
 
     /// The outgoing copy: redacted, metadata capped at 64 KiB, the collector's seq not exposed.
@@ -248,8 +242,7 @@ final class BridgeSender {
         var event = event
         if config.redact {
             var counts: [String: Int] = [:]
-            if let model = event.model, let clean = redactor.redact(model, counts: &counts) { event.model = clean }
-            if let clean = redactor.redact(event.metadata, counts: &counts) { event.metadata = clean }
+            redactor.redact(&event, counts: &counts)
         }
         var size: [UInt8] = []
         event.metadata.write(into: &size)

@@ -29,10 +29,7 @@ struct BridgeStateStore {
     /// and the bridge retries. Memory mode never locks the audit table here, so starting a
     /// bridge never stalls ingest.
     func migrate(durable: Bool) throws(PGError) {
-        try connection.exec("BEGIN")
-        do {
-            try connection.exec("SELECT pg_advisory_xact_lock(\(AuditSchema.migrationLockKey))")
-            try connection.exec("SET LOCAL client_min_messages = warning")
+        try AuditSchema.inMigration(connection) { () throws(PGError) in
             try connection.exec("""
                 CREATE TABLE IF NOT EXISTS governance_bridge_state (
                     target           TEXT        PRIMARY KEY,
@@ -46,10 +43,6 @@ struct BridgeStateStore {
                 try connection.exec("ALTER TABLE governance_audit_events ADD COLUMN IF NOT EXISTS governance_txid xid8 NOT NULL DEFAULT pg_current_xact_id()")
                 try connection.exec("CREATE INDEX IF NOT EXISTS idx_audit_txid ON governance_audit_events (governance_txid, chain_seq)")
             }
-            try connection.exec("COMMIT")
-        } catch {
-            _ = try? connection.exec("ROLLBACK")
-            throw error
         }
     }
 

@@ -32,7 +32,7 @@ public enum BridgeVerdict: Equatable, Sendable {
             }
             return .duplicate
         case 429: return .rateLimited(retryAfter: headers["retry-after"].flatMap { retryAfterSeconds($0, now: now) })
-        case 300..<500: return .drop(status: status, preview: preview(body, scrubbing: token))
+        case 300..<500: return .drop(status: status, preview: preview(body, scrubbing: [token]))
         default: return .transient("HTTP \(status)")
         }
     }
@@ -55,11 +55,11 @@ public enum BridgeVerdict: Equatable, Sendable {
         return max(0, date.timeIntervalSince(now))
     }
 
-    /// At most 200 characters of a response body for a log line: the token (and its bearer
-    /// header form) replaced, control characters shown as `?`.
-    static func preview(_ body: [UInt8], scrubbing token: String) -> String {
+    /// At most 200 characters of a response body for a log line: each secret (a token, a
+    /// header value) replaced, control characters shown as `?`.
+    static func preview(_ body: [UInt8], scrubbing secrets: [String]) -> String {
         var text = String(decoding: body.prefix(4096), as: UTF8.self)
-        if !token.isEmpty { text = text.replacingOccurrences(of: token, with: "[token]") }
+        for secret in secrets where !secret.isEmpty { text = text.replacingOccurrences(of: secret, with: "[token]") }
         text = String(String.UnicodeScalarView(text.unicodeScalars.map { $0.value < 0x20 || $0.value == 0x7F ? "?" : $0 }))
         return text.count > 200 ? String(text.prefix(200)) + "…" : text
     }

@@ -15,17 +15,19 @@ import ServiceLifecycle
 /// of a memory queue, so a crash loses nothing on this path either.
 public final class PlatformBridgeExporter: SecondaryExporter, Sendable {
     public let config: PlatformBridgeConfig
-    public let counters = BridgeCounters()
+    public let counters = DeliveryCounters()
+    /// Decided once: `export` runs on every committed batch.
+    let activation: PlatformBridgeConfig.Activation
     let logger: Logger
     let control: ExportQueue
     let stateDSN: String?
     let egressProcessors: [any EventProcessor]
-    let queueFullLog = CoalescedLog()
     /// Before any receiver runs: a new durable target starts from events received after this.
     let createdAt = Date()
 
     public init(config: PlatformBridgeConfig, context: BuildContext) {
         self.config = config
+        activation = config.activation
         logger = context.logger
         control = ExportQueue(capacity: config.maxQueueSize)
         stateDSN = context.stateDSN
@@ -36,27 +38,19 @@ public final class PlatformBridgeExporter: SecondaryExporter, Sendable {
     public var queueSize: Int { control.count }
 
     var isActive: Bool {
-        if case .active = config.activation { return true }
+        if case .active = activation { return true }
         return false
     }
 
     public func export(_ events: [AuditEvent]) {
         guard isActive, counters[.disabled] == 0 else { return }
         if config.durable { return control.wake() }
-        let dropped = control.push(events)
-        guard dropped > 0 else { return }
-        counters.add(.droppedQueueFull, dropped)
-        if let suppressed = queueFullLog.shouldLog("queue_full") {
-            logger.warning("platform.bridge.queue_full", metadata: [
-                "max_queue_size": "\(config.maxQueueSize)", "dropped_total": "\(counters[.droppedQueueFull])",
-                "similar_warnings_suppressed": "\(suppressed)",
-                "hint": "the platform is slower than ingest; raise max_queue_size or use durable: true",
-            ])
-        }
+        control.enqueue(events, counters: counters, logger: logger, warning: "platform.bridge.queue_full",
+                        hint: "the platform is slower than ingest; raise max_queue_size or use durable: true")
     }
 
     public func run() async throws {
-        switch config.activation {
+        switch activation {
         case .off:
             try? await gracefulShutdown()
             return
@@ -76,17 +70,8 @@ public final class PlatformBridgeExporter: SecondaryExporter, Sendable {
             "mode": "\(config.durable ? "durable" : "memory")",
             "data_residency": "a copy of every audit event (event_type, agent_id, session_id, metadata up to 64 KiB) leaves this host for the URL above; leave the bridge off where audit metadata must stay on-premise",
         ])
-        await withTaskCancellationOrGracefulShutdownHandler {
-            await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
-                let thread = Thread { [self] in
-                    BridgeSender(exporter: self).run()
-                    done.resume()
-                }
-                thread.name = "platform_bridge"
-                thread.start()
-            }
-        } onCancelOrGracefulShutdown: { [control, config] in
-            control.beginFlush(deadline: Date().addingTimeInterval(config.shutdownTimeout))
+        await control.runSender(named: "platform_bridge", shutdownTimeout: config.shutdownTimeout) { [self] in
+            BridgeSender(exporter: self).run()
         }
     }
 }

@@ -79,17 +79,26 @@ public enum AuditSchema {
     /// Returns true when it changed the recorded version.
     @discardableResult
     public static func migrate(_ connection: PGConnection) throws(PGError) -> Bool {
+        try inMigration(connection) { () throws(PGError) in
+            for statement in statements { try connection.exec(statement) }
+            let current = try connection.exec("SELECT coalesce(max(version), 0) FROM governance_collector_schema")
+            let changed = Int(current.rows.first?.first.flatMap { $0 } ?? "0") != version
+            if changed { try connection.exec("INSERT INTO governance_collector_schema (version) VALUES (\(version))") }
+            return changed
+        }
+    }
+
+    /// Runs `body` in one transaction under the migration lock, so collectors starting at once
+    /// change the schema one at a time; rolled back if it throws.
+    static func inMigration<T>(_ connection: PGConnection, _ body: () throws(PGError) -> T) throws(PGError) -> T {
         try connection.exec("BEGIN")
         do {
             try connection.exec("SELECT pg_advisory_xact_lock(\(migrationLockKey))")
             // Quiet the NOTICEs that IF NOT EXISTS emits on every start.
             try connection.exec("SET LOCAL client_min_messages = warning")
-            for statement in statements { try connection.exec(statement) }
-            let current = try connection.exec("SELECT coalesce(max(version), 0) FROM governance_collector_schema")
-            let changed = Int(current.rows.first?.first.flatMap { $0 } ?? "0") != version
-            if changed { try connection.exec("INSERT INTO governance_collector_schema (version) VALUES (\(version))") }
+            let result = try body()
             try connection.exec("COMMIT")
-            return changed
+            return result
         } catch {
             _ = try? connection.exec("ROLLBACK")
             throw error

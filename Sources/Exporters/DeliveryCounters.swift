@@ -1,7 +1,8 @@
 import Synchronization
 
-/// The bridge's counters, under the reference SDK's names (plus `duplicates` and `lag_seconds`). Thread-safe; read them with `snapshot`.
-public final class BridgeCounters: Sendable {
+/// What a sending exporter (platform bridge, OTLP) did, under the reference SDK's bridge counter
+/// names (plus `duplicates` and `lag_seconds`). Thread-safe; read them with `snapshot`.
+public final class DeliveryCounters: Sendable {
     public enum Name: String, CaseIterable, Sendable {
         case sent, duplicates, retries, disabled
         case droppedQueueFull = "dropped_queue_full"
