@@ -28,6 +28,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
         .package(url: "https://github.com/apple/swift-collections.git", from: "1.6.0"),
         .package(url: "https://github.com/apple/swift-nio-http2.git", from: "1.46.0"),
+        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
     ],
     targets: [
         // C libraries required by the design card.
@@ -44,16 +46,18 @@ let package = Package(
             "Config",
             .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "Logging", package: "swift-log"),
+            .product(name: "CoreMetrics", package: "swift-metrics"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ], swiftSettings: strict),
         .target(name: "CurlHTTP", dependencies: ["CCurl"], swiftSettings: strict),
         // OTLP logs: protobuf (protobuf-c) and JSON codecs, and the mapping to audit events.
         .target(name: "OTLP", dependencies: ["COTLP", "Pipeline", "Config", .product(name: "Crypto", package: "swift-crypto")], swiftSettings: strict),
-        .target(name: "Processors", dependencies: ["Pipeline", "Config"], swiftSettings: strict),
+        .target(name: "Processors", dependencies: ["Pipeline", "Config", .product(name: "CoreMetrics", package: "swift-metrics")], swiftSettings: strict),
         .target(name: "Exporters", dependencies: [
             "Pipeline", "Config", "CLibPQ", "OTLP",
             .target(name: "CurlHTTP", condition: .when(traits: ["PlatformBridge"])),
             .product(name: "DequeModule", package: "swift-collections"),
+            .product(name: "CoreMetrics", package: "swift-metrics"),
             .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -66,12 +70,16 @@ let package = Package(
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            .product(name: "CoreMetrics", package: "swift-metrics"),
         ], swiftSettings: strict),
         // The embeddable collector: factory registry of built-in components + service group.
         .target(name: "Collector", dependencies: [
             "Pipeline", "Config", "Receivers", "Processors", "Exporters",
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             .product(name: "Logging", package: "swift-log"),
+            .product(name: "Prometheus", package: "swift-prometheus"),
+            .product(name: "Hummingbird", package: "hummingbird"),
         ], swiftSettings: strict),
         // Throwaway PostgreSQL clusters for tests and the benchmark.
         .target(name: "LocalPostgres", dependencies: ["Exporters"], swiftSettings: strict),

@@ -1,13 +1,19 @@
 import Config
 import Exporters
+import Foundation
 import Logging
 import Pipeline
+import Prometheus
 import Receivers
 import ServiceLifecycle
+import Synchronization
+import UnixSignals
 
 /// The running collector: components built from a plan and run as one `ServiceGroup`.
-/// Services start exporters first and receivers last; graceful shutdown (SIGTERM/SIGINT or
-/// `shutdown()`) runs in reverse, so receivers stop taking requests before exporters drain.
+/// Services start with the telemetry server, then exporters, then receivers; graceful shutdown
+/// (SIGTERM/SIGINT or `shutdown()`) runs in reverse: receivers drain (new requests get 503,
+/// accepted ones commit), exporters flush within their deadlines, the telemetry server stops
+/// last. With `handleSignals`, a second signal ends the process at once.
 /// An app can embed it: build a plan, make a `Collector`, `run()` it in a task.
 public final class Collector: Sendable {
     public let pipelines: [String: Pipeline]
@@ -15,13 +21,22 @@ public final class Collector: Sendable {
     public let receivers: [String: any Receiver]
     /// Built exporters by component id (tests read the bridge's counters from here).
     public let exporters: [String: any Service]
+    /// Every metric of this collector (what `/metrics` serves).
+    public let metrics: PrometheusCollectorRegistry
+    private let telemetryServer: TelemetryServer?
     private let group: ServiceGroup
+    private let handleSignals: Bool
+    private let logger: Logger
+    private let shuttingDown: ShutdownFlag
 
     public init(plan: CollectorPlan, logger: Logger, handleSignals: Bool = true) throws {
+        let registry = PrometheusCollectorRegistry()
+        metrics = registry
+        let telemetry = Telemetry(factory: Self.metricsFactory(registry))
         func context(_ id: String) -> BuildContext {
             var componentLogger = logger
             componentLogger[metadataKey: "component"] = "\(id)"
-            return BuildContext(id: id, logger: componentLogger)
+            return BuildContext(id: id, logger: componentLogger, telemetry: telemetry)
         }
         var processors: [String: [any EventProcessor]] = [:]
         for p in plan.pipelines {
@@ -53,7 +68,8 @@ public final class Collector: Sendable {
                 case .secondary(let e): secondaries.append(e)
                 }
             }
-            let pipeline = Pipeline(name: p.name, processors: processors[p.name]!, primary: primary!, secondaries: secondaries)
+            let pipeline = Pipeline(name: p.name, processors: zip(p.processors, processors[p.name]!).map { (id: $0, processor: $1) },
+                                    primary: primary!, secondaries: secondaries, telemetry: telemetry)
             pipelines[p.name] = pipeline
             for id in p.receivers {
                 var receiverContext = context(id)
@@ -64,20 +80,96 @@ public final class Collector: Sendable {
         self.exporters = exporters.mapValues(\.service)
         self.pipelines = pipelines
         self.receivers = receivers
-        let services: [any Service] = exporters.keys.sorted().map { exporters[$0]!.service } + receivers.keys.sorted().map { receivers[$0]! }
+        self.handleSignals = handleSignals
+        self.logger = logger
+        let shuttingDown = ShutdownFlag()
+        self.shuttingDown = shuttingDown
+        let (builtPipelines, builtReceivers) = (pipelines, receivers)
+        telemetryServer = plan.telemetryEndpoint.map { endpoint in
+            TelemetryServer(host: endpoint.host, port: endpoint.port, registry: registry, readiness: {
+                Self.readiness(pipelines: builtPipelines, receivers: builtReceivers, shuttingDown: shuttingDown.isSet)
+            }, logger: logger)
+        }
+        let services: [any Service] = (telemetryServer.map { [$0] } ?? [])
+            + exporters.keys.sorted().map { exporters[$0]!.service } + receivers.keys.sorted().map { receivers[$0]! }
         group = ServiceGroup(configuration: .init(
             services: services.map { .init(service: $0) },
-            gracefulShutdownSignals: handleSignals ? [.sigterm, .sigint] : [],
+            gracefulShutdownSignals: [],
             cancellationSignals: [],
             logger: logger))
     }
 
+    /// The telemetry server's port once listening (useful with port 0).
+    public var telemetryPort: Int? { telemetryServer?.port }
+
+    /// Runs until shutdown. With `handleSignals`, SIGTERM or SIGINT starts a graceful shutdown
+    /// and a second one exits the process at once (status 1), logging what was left undone.
     public func run() async throws {
-        try await group.run()
+        guard handleSignals else { return try await group.run() }
+        try await withThrowingTaskGroup(of: Void.self) { tasks in
+            tasks.addTask { try await self.group.run() }
+            tasks.addTask {
+                var received = 0
+                for await signal in await UnixSignalsSequence(trapping: .sigterm, .sigint) {
+                    received += 1
+                    if received == 1 {
+                        self.logger.info("collector.shutting_down", metadata: ["signal": "\(signal)", "hint": "send it again to exit at once"])
+                        await self.shutdown()
+                    } else {
+                        self.logger.warning("collector.forced_exit", metadata: ["signal": "\(signal)", "left_undone": "\(self.leftUndone())"])
+                        exit(1)
+                    }
+                }
+            }
+            try await tasks.next()
+            tasks.cancelAll()
+        }
     }
 
     /// Starts graceful shutdown, as SIGTERM would.
     public func shutdown() async {
+        shuttingDown.set()
         await group.triggerGracefulShutdown()
     }
+
+    /// What a forced exit abandons: events still queued per sending exporter.
+    private func leftUndone() -> [String: Int] {
+        var left: [String: Int] = [:]
+        for (id, exporter) in exporters {
+            if let queued = (exporter as? any QueuedExporter)?.queueSize, queued > 0 { left[id] = queued }
+        }
+        return left
+    }
+
+    static func readiness(pipelines: [String: Pipeline], receivers: [String: any Receiver], shuttingDown: Bool) -> (ready: Bool, checks: [String: String]) {
+        var checks: [String: String] = [:]
+        var ready = !shuttingDown
+        checks["collector"] = shuttingDown ? "shutting_down" : "running"
+        for (name, pipeline) in pipelines {
+            checks["pipeline.\(name).postgres"] = pipeline.isReady ? "ready" : "unavailable"
+            ready = ready && pipeline.isReady
+        }
+        for (id, receiver) in receivers {
+            checks["receiver.\(id)"] = receiver.isListening ? "listening" : "not_listening"
+            ready = ready && receiver.isListening
+        }
+        return (ready, checks)
+    }
+
+    /// Prometheus buckets for the histograms whose values the defaults do not fit.
+    static func metricsFactory(_ registry: PrometheusCollectorRegistry) -> PrometheusMetricsFactory {
+        var factory = PrometheusMetricsFactory(registry: registry)
+        factory.durationHistogramBuckets["governance_postgres_commit_duration_seconds"] = [
+            .microseconds(500), .milliseconds(1), .milliseconds(2), .milliseconds(5), .milliseconds(10), .milliseconds(25),
+            .milliseconds(50), .milliseconds(100), .milliseconds(250), .milliseconds(500), .seconds(1), .seconds(2.5), .seconds(5),
+        ]
+        factory.valueHistogramBuckets["governance_postgres_commit_batch_events"] = [1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000]
+        return factory
+    }
+}
+
+final class ShutdownFlag: Sendable {
+    private let value = Atomic<Bool>(false)
+    var isSet: Bool { value.load(ordering: .relaxed) }
+    func set() { value.store(true, ordering: .relaxed) }
 }

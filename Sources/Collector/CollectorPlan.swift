@@ -32,6 +32,10 @@ public struct CollectorPlan: Sendable {
     public var logLevel: Logger.Level = .info
     /// `service.telemetry.logs.format` / `GOVERNANCE_LOG_FORMAT`: `text` (default) or `json` (`JSONLogHandler`).
     public var logFormat = LogFormat.text
+    /// `service.telemetry.metrics`: where `/metrics`, `/healthz` and `/readyz` are served;
+    /// nil when `enabled: false`. Default 127.0.0.1:8888 (the OpenTelemetry Collector's port for
+    /// its own metrics), env `GOVERNANCE_METRICS_ENDPOINT`.
+    public var telemetryEndpoint: (host: String, port: Int)? = ("127.0.0.1", 8888)
     /// Every effective value with its source, for `print-config`. Secrets only as fingerprints.
     public var resolved: [ResolvedValue] = []
 
@@ -74,6 +78,13 @@ public struct CollectorPlan: Sendable {
         }
         plan.logFormat = parsedFormat
         try logs.finish()
+        let metrics = try telemetry.section("metrics")
+        let endpoint = try metrics.string("endpoint", env: "GOVERNANCE_METRICS_ENDPOINT", default: "127.0.0.1:8888")!
+        guard let parsedEndpoint = HTTPListener.parseEndpoint(endpoint) else {
+            throw metrics.error("endpoint", "is `\(endpoint)`", fix: "write host:port, e.g. 127.0.0.1:8888 or [::1]:8888 (port 0 picks a free one)")
+        }
+        plan.telemetryEndpoint = try metrics.bool("enabled", default: true) ? parsedEndpoint : nil
+        try metrics.finish()
         try telemetry.finish()
 
         let pipelines = try service.section("pipelines")

@@ -6,7 +6,7 @@ import ServiceLifecycle
 public enum BuiltInExporters {
     public static let postgres = ExporterFactory(type: "postgres", isPrimary: true) { section throws(ConfigError) in
         let config = try PostgresExporterConfig.read(section)
-        return { context in .primary(PostgresExporter(config: config, logger: context.logger)) }
+        return { context in .primary(PostgresExporter(config: config, logger: context.logger, telemetry: context.telemetry, id: context.id)) }
     }
 
     public static let debug = ExporterFactory(type: "debug") { section throws(ConfigError) in
@@ -33,7 +33,7 @@ public enum BuiltInExporters {
     public static let otlpHTTP = ExporterFactory(type: "otlp_http") { section throws(ConfigError) in
         let config = try OTLPExporterConfig.read(section)
         #if PlatformBridge
-        return { context in .secondary(OTLPExporter(config: config, logger: context.logger)) }
+        return { context in .secondary(OTLPExporter(config: config, context: context)) }
         #else
         guard config.endpoint == nil else {
             throw section.error("endpoint", "asks for the OTLP exporter, but this build has none (built without the PlatformBridge trait, which needs libcurl)",

@@ -1,3 +1,4 @@
+import CoreMetrics
 import DequeModule
 import Foundation
 import Logging
@@ -14,9 +15,14 @@ final class ExportQueue: @unchecked Sendable {
     private var woken = false
     let capacity: Int
     private let overflowLog = CoalescedLog()
+    /// Follows `count` for `/metrics`.
+    private let sizeGauge: Gauge?
 
-    init(capacity: Int) {
+    init(capacity: Int, counters: DeliveryCounters? = nil) {
         self.capacity = capacity
+        sizeGauge = counters?.queueSize
+        counters?.queueCapacity.record(capacity)
+        sizeGauge?.record(0)
     }
 
     /// Adds events; old ones dropped for room are counted as `dropped_queue_full` and warned
@@ -55,6 +61,7 @@ final class ExportQueue: @unchecked Sendable {
         queue.append(contentsOf: events)
         let overflow = max(0, queue.count - capacity)
         if overflow > 0 { queue.removeFirst(overflow) }
+        sizeGauge?.record(queue.count)
         condition.signal()
         return overflow
     }
@@ -77,6 +84,7 @@ final class ExportQueue: @unchecked Sendable {
         let n = Swift.min(max, queue.count)
         let batch = Array(queue.prefix(n))
         queue.removeFirst(n)
+        sizeGauge?.record(queue.count)
         return batch
     }
 
@@ -92,6 +100,7 @@ final class ExportQueue: @unchecked Sendable {
         defer { condition.unlock() }
         let n = queue.count
         queue.removeAll()
+        sizeGauge?.record(0)
         return n
     }
 

@@ -38,6 +38,21 @@ public struct ChildProcess: Sendable {
     public func wait() -> Int32 {
         var status: Int32 = 0
         while waitpid(pid, &status, 0) == -1 && errno == EINTR {}
+        return Self.decode(status)
+    }
+
+    /// The exit status if the child ends within `seconds` (polled, no thread blocked), else nil.
+    public func exitStatus(within seconds: Double) async -> Int32? {
+        let deadline = Date().addingTimeInterval(seconds)
+        repeat {
+            var status: Int32 = 0
+            if waitpid(pid, &status, WNOHANG) == pid { return Self.decode(status) }
+            try? await Task.sleep(for: .milliseconds(10))
+        } while Date() < deadline
+        return nil
+    }
+
+    private static func decode(_ status: Int32) -> Int32 {
         let signal = status & 0x7F
         return signal == 0 ? (status >> 8) & 0xFF : 128 + signal
     }

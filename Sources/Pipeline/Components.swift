@@ -59,7 +59,10 @@ public protocol SecondaryExporter: Service {
 }
 
 /// Accepts events from the outside world and submits them to its pipeline.
-public protocol Receiver: Service {}
+public protocol Receiver: Service {
+    /// Bound and admitting requests (false before start-up and while draining for shutdown).
+    var isListening: Bool { get }
+}
 
 /// An exporter as built by its factory: the role decides how the pipeline uses it.
 public enum ExporterRole: Sendable {
@@ -103,11 +106,14 @@ public struct BuildContext: Sendable {
     /// For secondary exporters: their pipeline's egress processors (e.g. redaction), for an
     /// exporter that reads committed events back from the store instead of receiving them.
     public var egressProcessors: [any EventProcessor]
+    /// Where the component records its metrics (the collector's `/metrics`).
+    public var telemetry: Telemetry
 
     public init(id: String, logger: Logger, pipeline: Pipeline? = nil, stateDSN: String? = nil,
-                egressProcessors: [any EventProcessor] = []) {
+                egressProcessors: [any EventProcessor] = [], telemetry: Telemetry = .disabled) {
         self.id = id
         self.logger = logger
+        self.telemetry = telemetry
         self.pipeline = pipeline
         self.stateDSN = stateDSN
         self.egressProcessors = egressProcessors

@@ -1,3 +1,4 @@
+import CoreMetrics
 import Logging
 
 /// What happened to one submitted event; receivers turn this into their answer.
@@ -27,15 +28,30 @@ public final class Pipeline: Sendable {
     let assignsHMAC: Bool
     let primary: any PrimaryExporter
     let secondaries: [any SecondaryExporter]
+    /// `governance_processor_rejected_events_total{pipeline,processor}` per ingest processor,
+    /// then one for the final storability check (`processor="pipeline"`).
+    let rejectedBy: [Counter]
+    /// `governance_processor_dropped_events_total{pipeline,processor}` per egress processor.
+    let droppedBy: [Counter]
 
-    public init(name: String, processors: [any EventProcessor], primary: any PrimaryExporter, secondaries: [any SecondaryExporter]) {
+    /// `processors` in configured order, with their component ids (metric labels).
+    public init(name: String, processors: [(id: String, processor: any EventProcessor)], primary: any PrimaryExporter,
+                secondaries: [any SecondaryExporter], telemetry: Telemetry = .disabled) {
+        let ingest = processors.filter { $0.processor.stage == .ingest }
+        let egress = processors.filter { $0.processor.stage == .egress }
         self.name = name
-        self.processors = processors.filter { $0.stage == .ingest }
-        self.egressProcessors = processors.filter { $0.stage == .egress }
-        self.commitStages = processors.compactMap { $0 as? any CommitStage }
+        self.processors = ingest.map(\.processor)
+        self.egressProcessors = egress.map(\.processor)
+        self.commitStages = processors.compactMap { $0.processor as? any CommitStage }
         self.assignsHMAC = commitStages.contains { $0.assignsHMAC }
         self.primary = primary
         self.secondaries = secondaries
+        rejectedBy = (ingest.map(\.id) + ["pipeline"]).map {
+            telemetry.counter("governance_processor_rejected_events_total", [("pipeline", name), ("processor", $0)])
+        }
+        droppedBy = egress.map {
+            telemetry.counter("governance_processor_dropped_events_total", [("pipeline", name), ("processor", $0.id)])
+        }
     }
 
     public var isReady: Bool { primary.isReady }
@@ -46,13 +62,18 @@ public final class Pipeline: Sendable {
         var readyIndex: [Int] = []
         ready.reserveCapacity(events.count)
         for (index, original) in events.enumerated() {
+            var event = original
+            var step = 0
             do {
-                var event = original
-                for processor in processors { event = try processor.process(event) }
+                while step < processors.count {
+                    event = try processors[step].process(event)
+                    step += 1
+                }
                 try event.checkStorable(hmacAssignedLater: assignsHMAC)
                 ready.append(event)
                 readyIndex.append(index)
             } catch {
+                rejectedBy[step].increment()
                 outcomes[index] = .rejected(error)
             }
         }
@@ -71,12 +92,24 @@ public final class Pipeline: Sendable {
                 }
             }
             if !stored.isEmpty, !secondaries.isEmpty {
-                let outgoing = egressProcessors.isEmpty ? stored : stored.compactMap { event in
-                    try? egressProcessors.reduce(event) { event, processor throws(EventRejection) in try processor.process(event) }
-                }
+                let outgoing = egressProcessors.isEmpty ? stored : stored.compactMap(egress)
                 for secondary in secondaries { secondary.export(outgoing) }
             }
         }
         return outcomes.map { $0! }
+    }
+
+    /// The copy of a stored event that secondaries get, or nil when an egress processor refused it.
+    private func egress(_ event: AuditEvent) -> AuditEvent? {
+        var event = event
+        for (step, processor) in egressProcessors.enumerated() {
+            do {
+                event = try processor.process(event)
+            } catch {
+                droppedBy[step].increment()
+                return nil
+            }
+        }
+        return event
     }
 }

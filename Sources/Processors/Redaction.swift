@@ -42,17 +42,22 @@ public struct RedactionConfig: Sendable {
     }
 }
 
-/// How many secrets the redaction processor replaced, per kind, since start-up. Thread-safe.
+/// How many secrets the redaction processor replaced, per kind, since start-up. Thread-safe;
+/// also `governance_processor_redactions_total{processor,kind}`.
 public final class RedactionCounters: Sendable {
     private let counts = Mutex<[String: Int]>([:])
+    private let metric: CounterFamily
 
-    public init() {}
+    public init(telemetry: Telemetry = .disabled, processor: String = "redaction") {
+        metric = telemetry.counterFamily("governance_processor_redactions_total", [("processor", processor)], varying: "kind")
+    }
 
     public func add(_ delta: [String: Int]) {
         guard !delta.isEmpty else { return }
         counts.withLock { counts in
             for (kind, n) in delta { counts[kind, default: 0] += n }
         }
+        for (kind, n) in delta { metric.increment(kind, by: n) }
     }
 
     /// Counts per kind (`Redactor.Kind` names and extra pattern names).
@@ -92,6 +97,6 @@ public struct RedactionProcessor: EventProcessor {
 
     public static let factory = ProcessorFactory(type: "redaction") { section throws(ConfigError) in
         let config = try RedactionConfig.read(section)
-        return { _ in RedactionProcessor(config: config) }
+        return { context in RedactionProcessor(config: config, counters: RedactionCounters(telemetry: context.telemetry, processor: context.id)) }
     }
 }

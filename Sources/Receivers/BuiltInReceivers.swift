@@ -5,12 +5,12 @@ import Pipeline
 public enum BuiltInReceivers {
     public static let ingestHTTP = ReceiverFactory(type: "ingest_http") { section throws(ConfigError) in
         let config = try IngestHTTPConfig.read(section)
-        return { context in try IngestHTTPReceiver(config: config, pipeline: context.pipeline!, logger: context.logger) }
+        return { context in try IngestHTTPReceiver(config: config, context: context) }
     }
 
     public static let otlpHTTP = ReceiverFactory(type: "otlp_http") { section throws(ConfigError) in
         let config = try OTLPHTTPConfig.read(section)
-        return { context in try OTLPHTTPReceiver(config: config, pipeline: context.pipeline!, logger: context.logger) }
+        return { context in try OTLPHTTPReceiver(config: config, context: context) }
     }
 
     public static let all = [ingestHTTP, otlpHTTP]

@@ -268,7 +268,7 @@ struct Bench: AsyncParsableCommand {
                 durable: \(bridge?.durable ?? false)
                 max_queue_size: \(bridge?.queue ?? 1000)
             service:
-              telemetry: { logs: { level: error } }
+              telemetry: { logs: { level: error }, metrics: { endpoint: "127.0.0.1:0" } }
               pipelines:
                 audit: { receivers: [ingest_http, otlp_http], processors: [\(processors.joined(separator: ", "))], exporters: [postgres\(bridge == nil ? "" : ", platform_bridge")] }
             """.write(toFile: config, atomically: true, encoding: .utf8)

@@ -59,7 +59,7 @@ struct BridgeDurableTests {
             .write(toFile: configFile, atomically: true, encoding: .utf8)
         defer { try? FileManager.default.removeItem(atPath: configFile) }
 
-        let first = try ChildProcess.spawn([BinaryTests.binary, "run", "--config", configFile])
+        let first = try spawnCollector(config: configFile)
         let url = "http://127.0.0.1:\(port)"
         try await waitForReady(url)
         let ids = (0..<3000).map { _ in UUID() }
@@ -77,7 +77,7 @@ struct BridgeDurableTests {
         #expect(deliveredBeforeKill < ids.count, "the kill should have cut delivery off")
 
         peer.setFaults(.init())
-        let second = try ChildProcess.spawn([BinaryTests.binary, "run", "--config", configFile])
+        let second = try spawnCollector(config: configFile)
         defer { second.kill(SIGTERM); second.wait() }
         #expect(try await eventually(60) { Set(peer.accepted.map(\.eventID)).isSuperset(of: acknowledged) },
                 "missing on the platform: \(acknowledged.subtracting(peer.accepted.map(\.eventID)).count) of \(acknowledged.count), before kill \(deliveredBeforeKill), now \(peer.accepted.count), requests \(peer.requestCount)")

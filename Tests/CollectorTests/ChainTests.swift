@@ -205,7 +205,7 @@ struct ChainTests {
             let file = FileManager.default.temporaryDirectory.appendingPathComponent("gc-two-\(UUID()).yaml").path
             try chainedYAML(dsn: dsn, port: port).write(toFile: file, atomically: true, encoding: .utf8)
             files.append(file)
-            children.append(try ChildProcess.spawn([BinaryTests.binary, "run", "--config", file]))
+            children.append(try spawnCollector(config: file))
             urls.append("http://127.0.0.1:\(port)")
         }
         for url in urls { try await waitForReady(url) }

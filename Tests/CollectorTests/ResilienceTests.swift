@@ -105,7 +105,7 @@ struct BinaryTests {
             .write(toFile: configFile, atomically: true, encoding: .utf8)
         defer { try? FileManager.default.removeItem(atPath: configFile) }
 
-        let process = try ChildProcess.spawn([Self.binary, "run", "--config", configFile])
+        let process = try spawnCollector(config: configFile)
         let url = "http://127.0.0.1:\(port)"
         try await waitForReady(url)
 

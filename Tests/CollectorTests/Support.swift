@@ -59,6 +59,16 @@ func collectorYAML(dsn: String, receiverSettings: String = "") -> String {
 
 let quietLogger = Logger(label: "test") { _ in SwiftLogNoOpLogHandler() }
 
+/// Tests run many collectors at once: each one's telemetry server takes a free port unless a
+/// test says otherwise.
+let freeTelemetryPort = ["GOVERNANCE_METRICS_ENDPOINT": "127.0.0.1:0"]
+
+/// The `governance-collector run` binary as a child process.
+func spawnCollector(config: String, environment: [String: String] = [:], outputPath: String? = nil) throws -> ChildProcess {
+    try ChildProcess.spawn([BinaryTests.binary, "run", "--config", config], outputPath: outputPath,
+                           environment: freeTelemetryPort.merging(environment) { _, given in given })
+}
+
 /// A collector running in this process on a free loopback port.
 struct RunningCollector {
     let collector: Collector
@@ -72,7 +82,7 @@ struct RunningCollector {
 
     static func start(yaml: String, environment: [String: String] = [:], scheme: String = "http",
                       logger: Logger = quietLogger) async throws -> RunningCollector {
-        let plan = try CollectorPlan.parse(yaml: yaml, file: "test.yaml", environment: environment)
+        let plan = try CollectorPlan.parse(yaml: yaml, file: "test.yaml", environment: freeTelemetryPort.merging(environment) { _, given in given })
         let collector = try Collector(plan: plan, logger: logger, handleSignals: false)
         let task = Task { try await collector.run() }
         let receiver = try #require(collector.receivers["ingest_http"] as? IngestHTTPReceiver)
@@ -93,6 +103,15 @@ struct RunningCollector {
     func stop() async throws {
         await collector.shutdown()
         try await task.value
+    }
+
+    /// The collector's telemetry server (`/metrics`, `/healthz`, `/readyz`).
+    func telemetryURL() async throws -> String {
+        for _ in 0..<500 {
+            if let port = collector.telemetryPort { return "http://127.0.0.1:\(port)" }
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        throw LocalPostgres.Failure(description: "telemetry server did not start listening")
     }
 }
 

@@ -14,16 +14,17 @@ import ServiceLifecycle
 /// errors), honouring `Retry-After`. Outgoing metadata is redacted by default. The destination
 /// is the operator's own backend, usually on a private network, so the bridge's SSRF guard does
 /// not apply; TLS verification is always on, proxies are ignored, redirects never followed.
-public final class OTLPExporter: SecondaryExporter, Sendable {
+public final class OTLPExporter: SecondaryExporter, QueuedExporter, Sendable {
     public let config: OTLPExporterConfig
-    public let counters = DeliveryCounters()
+    public let counters: DeliveryCounters
     let logger: Logger
     let queue: ExportQueue
 
-    public init(config: OTLPExporterConfig, logger: Logger) {
+    public init(config: OTLPExporterConfig, context: BuildContext) {
         self.config = config
-        self.logger = logger
-        queue = ExportQueue(capacity: config.maxQueueSize)
+        logger = context.logger
+        counters = DeliveryCounters(telemetry: context.telemetry, prefix: "governance_otlp_exporter", exporter: context.id)
+        queue = ExportQueue(capacity: config.maxQueueSize, counters: counters)
     }
 
     public var queueSize: Int { queue.count }

@@ -192,8 +192,7 @@ final class BridgeSender {
                 counters.add(.duplicates)
                 return .delivered
             case .disable(let reason):
-                counters.set(.disabled, 1)
-                counters.disabledReason = reason
+                counters.disable(reason: reason)
                 logger.warning("platform.bridge.self_disabled", metadata: [
                     "reason": "\(reason)", "token": "\(ConfigSection.fingerprint(token))",
                     "fix": "issue a new token on the workflow page, set platform_ingest_token and restart",

@@ -13,9 +13,9 @@ import ServiceLifecycle
 /// connection; the last accepted seq kept in PostgreSQL; an SSRF guard on every connection;
 /// outgoing metadata redacted. In durable mode it follows the audit table from a cursor instead
 /// of a memory queue, so a crash loses nothing on this path either.
-public final class PlatformBridgeExporter: SecondaryExporter, Sendable {
+public final class PlatformBridgeExporter: SecondaryExporter, QueuedExporter, Sendable {
     public let config: PlatformBridgeConfig
-    public let counters = DeliveryCounters()
+    public let counters: DeliveryCounters
     /// Decided once: `export` runs on every committed batch.
     let activation: PlatformBridgeConfig.Activation
     let logger: Logger
@@ -29,7 +29,8 @@ public final class PlatformBridgeExporter: SecondaryExporter, Sendable {
         self.config = config
         activation = config.activation
         logger = context.logger
-        control = ExportQueue(capacity: config.maxQueueSize)
+        counters = DeliveryCounters(telemetry: context.telemetry, prefix: "governance_platform_bridge", exporter: context.id)
+        control = ExportQueue(capacity: config.maxQueueSize, counters: counters)
         stateDSN = context.stateDSN
         egressProcessors = context.egressProcessors
     }

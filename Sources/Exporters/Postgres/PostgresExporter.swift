@@ -1,4 +1,5 @@
 import Config
+import CoreMetrics
 import Foundation
 import Logging
 import Pipeline
@@ -47,10 +48,12 @@ public final class PostgresExporter: PrimaryExporter, Sendable {
     private let connectedWriters = Atomic<Int>(0)
     private let migrated = Atomic<Bool>(false)
     private let lastError = Mutex<String>("not connected yet")
+    let metrics: PostgresMetrics
 
-    public init(config: PostgresExporterConfig, logger: Logger) {
+    public init(config: PostgresExporterConfig, logger: Logger, telemetry: Telemetry = .disabled, id: String = "postgres") {
         self.config = config
         self.logger = logger
+        metrics = PostgresMetrics(telemetry, exporter: id)
     }
 
     public var isReady: Bool { connectedWriters.load(ordering: .relaxed) > 0 && migrated.load(ordering: .relaxed) }
@@ -84,11 +87,14 @@ public final class PostgresExporter: PrimaryExporter, Sendable {
 
     // MARK: Writer-side state shared by the threads
 
-    func writerConnected() { connectedWriters.add(1, ordering: .relaxed) }
+    func writerConnected() {
+        metrics.connectedWriters.record(connectedWriters.add(1, ordering: .relaxed).newValue)
+    }
 
     func writerDisconnected(_ error: PGError) {
         lastError.withLock { $0 = error.message }
         let remaining = connectedWriters.subtract(1, ordering: .relaxed).newValue
+        metrics.connectedWriters.record(remaining)
         if remaining == 0 { failPending(error) }
     }
 
@@ -99,6 +105,7 @@ public final class PostgresExporter: PrimaryExporter, Sendable {
 
     private func failPending(_ error: PGError) {
         for request in queue.drain() {
+            metrics.events.increment("unavailable", by: request.events.count)
             request.resume(.failure(PipelineUnavailable(reason: "PostgreSQL is unavailable: \(error.message)")))
         }
     }
@@ -198,6 +205,7 @@ final class PostgresWriter: @unchecked Sendable {
     private func write(_ batch: [CommitQueue.Request]) {
         let events = batch.flatMap(\.events)
         var results: [CommitResult]?
+        let started = ContinuousClock.now
         for attempt in 0..<2 where results == nil {
             guard let connection else { break }
             do {
@@ -208,6 +216,7 @@ final class PostgresWriter: @unchecked Sendable {
                 break
             }
         }
+        exporter.metrics.record(results, events: events.count, duration: ContinuousClock.now - started)
         var offset = 0
         for request in batch {
             let count = request.events.count
@@ -218,5 +227,50 @@ final class PostgresWriter: @unchecked Sendable {
             }
             offset += count
         }
+    }
+}
+
+/// The postgres exporter's metrics (all labelled `exporter="<id>"`).
+struct PostgresMetrics: Sendable {
+    /// `governance_postgres_commit_duration_seconds`: one group commit, BEGIN to COMMIT.
+    let commitDuration: CoreMetrics.Timer
+    /// `governance_postgres_commit_batch_events`: events per group-commit transaction.
+    let batchSize: Recorder
+    /// `governance_postgres_events_total{result}`: stored, duplicate, rejected, unavailable.
+    let events: CounterFamily
+    /// `governance_postgres_connected_writers`: writer threads with a live connection.
+    let connectedWriters: Gauge
+
+    init(_ telemetry: Telemetry, exporter: String) {
+        let labels = [("exporter", exporter)]
+        commitDuration = telemetry.timer("governance_postgres_commit_duration_seconds", labels)
+        batchSize = telemetry.histogram("governance_postgres_commit_batch_events", labels)
+        events = telemetry.counterFamily("governance_postgres_events_total", labels, varying: "result")
+        connectedWriters = telemetry.gauge("governance_postgres_connected_writers", labels)
+        connectedWriters.record(0)
+    }
+
+    func record(_ results: [CommitResult]?, events count: Int, duration: Duration) {
+        guard let results else { return events.increment("unavailable", by: count) }
+        commitDuration.recordNanoseconds(duration.nanoseconds)
+        batchSize.record(count)
+        var stored = 0, duplicate = 0
+        for result in results {
+            switch result {
+            case .stored: stored += 1
+            case .duplicate: duplicate += 1
+            case .rejected: break
+            }
+        }
+        events.increment("stored", by: stored)
+        events.increment("duplicate", by: duplicate)
+        events.increment("rejected", by: results.count - stored - duplicate)
+    }
+}
+
+extension Duration {
+    var nanoseconds: Int64 {
+        let (seconds, attoseconds) = components
+        return seconds * 1_000_000_000 + attoseconds / 1_000_000_000
     }
 }

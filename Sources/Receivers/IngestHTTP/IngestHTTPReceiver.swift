@@ -17,34 +17,31 @@ public final class IngestHTTPReceiver: Receiver, Sendable {
     public static let batchPath = "/api/v1/ingest/events/batch"
 
     let config: IngestHTTPConfig
-    let pipeline: Pipeline
-    let logger: Logger
-    private let application: any Service
-    private let port = BoundPort()
+    private let server: ReceiverServer
 
-    public init(config: IngestHTTPConfig, pipeline: Pipeline, logger: Logger) throws {
+    public init(config: IngestHTTPConfig, context: BuildContext) throws {
+        let pipeline = context.pipeline!
         self.config = config
-        self.pipeline = pipeline
-        self.logger = logger
-        let router = Router()
-        router.middlewares.add(JSONErrorMiddleware())
-        let handler = IngestHandler(config: config, pipeline: pipeline, logger: logger)
-        router.post(RouterPath(Self.eventsPath)) { request, _ in await handler.single(request) }
-        router.post(RouterPath(Self.batchPath)) { request, _ in await handler.batch(request) }
-        router.get("/healthz") { _, _ in IngestHandler.json(.ok, ["ok": .bool(true)]) }
-        router.get("/readyz") { _, _ in
-            pipeline.isReady
-                ? IngestHandler.json(.ok, ["ok": .bool(true), "postgres": .string("ready")])
-                : IngestHandler.json(.serviceUnavailable, ["ok": .bool(false), "postgres": .string("unavailable")])
+        let metrics = ReceiverMetrics(context.telemetry, receiver: context.id)
+        let handler = IngestHandler(config: config, pipeline: pipeline, metrics: metrics, logger: context.logger)
+        server = try ReceiverServer(name: "ingest_http", listener: config.listener, context: context, metrics: metrics) { router in
+            router.post(RouterPath(Self.eventsPath)) { request, _ in await handler.single(request) }
+            router.post(RouterPath(Self.batchPath)) { request, _ in await handler.batch(request) }
+            router.get("/healthz") { _, _ in IngestHandler.json(.ok, ["ok": .bool(true)]) }
+            router.get("/readyz") { _, _ in
+                pipeline.isReady
+                    ? IngestHandler.json(.ok, ["ok": .bool(true), "postgres": .string("ready")])
+                    : IngestHandler.json(.serviceUnavailable, ["ok": .bool(false), "postgres": .string("unavailable")])
+            }
         }
-        application = try config.listener.application(router: router, name: "ingest_http", boundPort: port, logger: logger)
     }
 
     /// The port actually bound (useful with port 0); nil until listening.
-    public var boundPort: Int? { port.value.withLock { $0 } }
+    public var boundPort: Int? { server.boundPort }
+    public var isListening: Bool { server.isListening }
 
     public func run() async throws {
-        try await application.run()
+        try await server.run()
     }
 }
 

@@ -10,6 +10,7 @@ import Pipeline
 struct IngestHandler: Sendable {
     let config: IngestHTTPConfig
     let pipeline: Pipeline
+    let metrics: ReceiverMetrics
     let logger: Logger
 
     /// A refusal of the whole request.
@@ -162,7 +163,9 @@ struct IngestHandler: Sendable {
 
     private func submit(_ events: [AuditEvent]) async throws(Refusal) -> [EventOutcome] {
         do {
-            return try await pipeline.submit(events)
+            let outcomes = try await pipeline.submit(events)
+            metrics.record(outcomes)
+            return outcomes
         } catch {
             logger.debug("ingest_http.unavailable", metadata: ["reason": "\(error.reason)"])
             throw Refusal(status: .serviceUnavailable, code: "unavailable", message: error.reason,

@@ -34,27 +34,24 @@ public struct OTLPHTTPConfig: Sendable {
 public final class OTLPHTTPReceiver: Receiver, Sendable {
     public static let logsPath = "/v1/logs"
     let config: OTLPHTTPConfig
-    let pipeline: Pipeline
-    let logger: Logger
-    private let application: any Service
-    private let port = BoundPort()
+    private let server: ReceiverServer
 
-    public init(config: OTLPHTTPConfig, pipeline: Pipeline, logger: Logger) throws {
+    public init(config: OTLPHTTPConfig, context: BuildContext) throws {
         self.config = config
-        self.pipeline = pipeline
-        self.logger = logger
-        let router = Router()
-        router.middlewares.add(JSONErrorMiddleware())
-        router.post(RouterPath(Self.logsPath)) { [config, pipeline, logger] request, _ in
-            await Self.handle(request, config: config, pipeline: pipeline, logger: logger)
+        let (pipeline, logger) = (context.pipeline!, context.logger)
+        let metrics = ReceiverMetrics(context.telemetry, receiver: context.id)
+        server = try ReceiverServer(name: "otlp_http", listener: config.listener, context: context, metrics: metrics) { router in
+            router.post(RouterPath(Self.logsPath)) { request, _ in
+                await Self.handle(request, config: config, pipeline: pipeline, metrics: metrics, logger: logger)
+            }
         }
-        application = try config.listener.application(router: router, name: "otlp_http", boundPort: port, logger: logger)
     }
 
-    public var boundPort: Int? { port.value.withLock { $0 } }
+    public var boundPort: Int? { server.boundPort }
+    public var isListening: Bool { server.isListening }
 
     public func run() async throws {
-        try await application.run()
+        try await server.run()
     }
 
     /// A refusal of the whole request, answered as `google.rpc.Status`.
@@ -65,7 +62,7 @@ public final class OTLPHTTPReceiver: Receiver, Sendable {
         var headers: HTTPFields = [:]
     }
 
-    static func handle(_ request: Request, config: OTLPHTTPConfig, pipeline: Pipeline, logger: Logger) async -> Response {
+    static func handle(_ request: Request, config: OTLPHTTPConfig, pipeline: Pipeline, metrics: ReceiverMetrics, logger: Logger) async -> Response {
         let mediaType = (request.headers[.contentType] ?? "").split(separator: ";").first.map { $0.trimmingCharacters(in: .whitespaces).lowercased() } ?? ""
         let encoding: OTLPEncoding = mediaType == "application/json" ? .json : .protobuf
         do throws(Refusal) {
@@ -95,6 +92,7 @@ public final class OTLPHTTPReceiver: Receiver, Sendable {
                 }
             }
             var rejected = reasons.count
+            metrics.events.increment("rejected", by: rejected)
             if !events.isEmpty {
                 let outcomes: [EventOutcome]
                 do {
@@ -103,6 +101,7 @@ public final class OTLPHTTPReceiver: Receiver, Sendable {
                     throw Refusal(status: .serviceUnavailable, code: 14, message: error.reason,
                                   headers: [.retryAfter: String(error.retryAfterSeconds)])
                 }
+                metrics.record(outcomes)
                 for outcome in outcomes {
                     if case .rejected(let r) = outcome {
                         rejected += 1
