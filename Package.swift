@@ -52,7 +52,7 @@ let package = Package(
         .target(name: "CurlHTTP", dependencies: ["CCurl"], swiftSettings: strict),
         // OTLP logs: protobuf (protobuf-c) and JSON codecs, and the mapping to audit events.
         .target(name: "OTLP", dependencies: ["COTLP", "Pipeline", "Config", .product(name: "Crypto", package: "swift-crypto")], swiftSettings: strict),
-        .target(name: "Processors", dependencies: ["Pipeline", "Config", .product(name: "CoreMetrics", package: "swift-metrics")], swiftSettings: strict),
+        .target(name: "Processors", dependencies: ["Pipeline", "Config", .product(name: "CoreMetrics", package: "swift-metrics"), .product(name: "Crypto", package: "swift-crypto"), .product(name: "Logging", package: "swift-log")], swiftSettings: strict),
         .target(name: "Exporters", dependencies: [
             "Pipeline", "Config", "CLibPQ", "OTLP",
             .target(name: "CurlHTTP", condition: .when(traits: ["PlatformBridge"])),

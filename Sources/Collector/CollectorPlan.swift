@@ -107,6 +107,7 @@ public struct CollectorPlan: Sendable {
                     : "has \(primaries.count) primary exporters (\(primaries.joined(separator: ", ")))",
                     fix: "list exactly one `postgres` exporter in this pipeline")
             }
+            try checkBudgetOrder(pipeline, plan: plan, section: section)
             for receiver in pipeline.receivers {
                 if let other = feeding[receiver] {
                     throw section.error("receivers", "uses `\(receiver)`, which already feeds pipeline `\(other)`",
@@ -144,6 +145,19 @@ public struct CollectorPlan: Sendable {
         }
         try section.finish()
         return result
+    }
+
+    /// `budget` adds its `budget.threshold_crossed` events inside the commit, so `seq` and `chain`
+    /// must come after it to number and chain them, and `chain` must be there: the table needs an HMAC.
+    private static func checkBudgetOrder(_ pipeline: PipelinePlan, plan: CollectorPlan, section: ConfigSection) throws(ConfigError) {
+        let types = pipeline.processors.map { plan.processors[$0]!.type }
+        guard let budget = types.firstIndex(of: "budget") else { return }
+        let chain = types.firstIndex(of: "chain")
+        let seq = types.firstIndex(of: "seq")
+        if chain == nil || chain! < budget || (seq.map { $0 < budget } ?? false) {
+            throw section.error("processors", "lists budget \(chain == nil ? "without chain" : "after seq or chain")",
+                                fix: "order them e.g. [size_cap, sanitize, budget, seq, chain]: the alert event budget adds must be numbered and chained")
+        }
     }
 
     private static func references(_ section: ConfigSection, _ key: String, defined: [String: Component], required: Bool) throws(ConfigError) -> [String] {

@@ -92,11 +92,23 @@ public final class GuardedPoster {
         _ = ccurl_easy_setopt_ptr(handle, CURLOPT_HEADERDATA, context)
     }
 
-    /// POSTs `body`; the response (any status) or the transport error. `timeoutMilliseconds`
+    /// POSTs `body`; the response (any status) or the transport error. `headers` are added to
+    /// the configured ones for this request only (e.g. a signature); `timeoutMilliseconds`
     /// shortens this one attempt (e.g. to meet a shutdown deadline).
-    public func post(_ body: [UInt8], timeoutMilliseconds: Int? = nil) -> Result<HTTPResult, CurlError> {
+    public func post(_ body: [UInt8], headers: [String] = [], timeoutMilliseconds: Int? = nil) -> Result<HTTPResult, CurlError> {
         sink.reset()
         lastRefusedAddress = nil
+        var requestHeaders: UnsafeMutablePointer<curl_slist>?
+        if !headers.isEmpty {
+            for header in options.headers + ["Expect:"] + headers { requestHeaders = curl_slist_append(requestHeaders, header) }
+            _ = ccurl_easy_setopt_ptr(handle, CURLOPT_HTTPHEADER, requestHeaders)
+        }
+        defer {
+            if requestHeaders != nil {
+                _ = ccurl_easy_setopt_ptr(handle, CURLOPT_HTTPHEADER, headerList)
+                curl_slist_free_all(requestHeaders)
+            }
+        }
         _ = ccurl_easy_setopt_long(handle, CURLOPT_TIMEOUT_MS, max(1, min(timeoutMilliseconds ?? .max, options.timeoutMilliseconds)))
         let code: CURLcode = body.withUnsafeBytes { raw in
             _ = ccurl_easy_setopt_off(handle, CURLOPT_POSTFIELDSIZE_LARGE, curl_off_t(raw.count))

@@ -43,7 +43,18 @@ public enum BuiltInExporters {
         #endif
     }
 
-    public static let all = [postgres, debug, platformBridge, otlpHTTP]
+    /// Needs libcurl too, so it shares the `PlatformBridge` trait.
+    public static let budgetWebhook = ExporterFactory(type: "budget_webhook") { section throws(ConfigError) in
+        #if PlatformBridge
+        let config = try BudgetWebhookConfig.read(section)
+        return { context in .secondary(BudgetWebhookExporter(config: config, context: context)) }
+        #else
+        throw section.error("alert_webhook_url", "asks for budget webhooks, but this build has none (built without the PlatformBridge trait, which needs libcurl)",
+                            fix: "rebuild with the default traits (`swift build -c release`), or remove the budget_webhook exporter")
+        #endif
+    }
+
+    public static let all = [postgres, debug, platformBridge, otlpHTTP, budgetWebhook]
 }
 
 /// A secondary that drops everything: a configured-off component in a build without it.

@@ -21,6 +21,9 @@ public protocol CommitTransaction {
     /// Reserves `count` consecutive sequence numbers of `workflow` until commit; returns the first.
     /// Callers reserving for several workflows do so in sorted order (no lock-order deadlocks).
     func reserveSeq(workflow: String, count: Int) throws -> Int64
+    /// Runs one statement with text parameters; returns the rows as text (nil for NULL). For
+    /// stages that keep their own state in the database (budget spend and alerts).
+    func query(_ sql: String, _ parameters: [String?]) throws -> [[String?]]
 }
 
 extension UUID {

@@ -12,7 +12,7 @@ struct GovernanceCollector: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "governance-collector",
         abstract: "Collects AI-agent governance audit events into PostgreSQL.",
-        subcommands: [Run.self, Validate.self, PrintConfig.self, Migrate.self, Verify.self, Token.self],
+        subcommands: [Run.self, Validate.self, PrintConfig.self, Migrate.self, Verify.self, Tail.self, Token.self],
         defaultSubcommand: Run.self)
 }
 
@@ -139,6 +139,109 @@ struct Verify: AsyncParsableCommand {
         } catch let error as PGError {
             throw usage("PostgreSQL: \(error)")
         }
+    }
+}
+
+struct Tail: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Print audit events as they are committed, in commit order, until interrupted (or --limit).",
+        discussion: """
+            Follows governance_audit_events by transaction id, so an event that commits late is never \
+            skipped. Reads PostgreSQL directly: it sees every writer (collectors and SDK processes).
+            """)
+    @OptionGroup var options: ConfigOption
+    @Option(help: "A libpq connection string or URL; overrides the config's postgres exporter.")
+    var dsn: String?
+    @Option(help: "Only this agent id (repeatable).") var agent: [String] = []
+    @Option(help: "Only this kind; a trailing * matches a prefix, e.g. 'tool.*' (repeatable).") var kind: [String] = []
+    @Option(help: "Only this workflow (repeatable).") var workflow: [String] = []
+    @Option(help: "Start with events created at or after this RFC 3339 time (default: only new events).") var since: String?
+    @Option(help: "Seconds between looks while nothing is new.") var interval: Double = 0.1
+    @Option(help: "Exit after printing this many events.") var limit: Int?
+    @Flag(help: "Print each event as one JSON object (the platform wire format plus workflow) instead of a text line.")
+    var json = false
+
+    func run() async throws {
+        func fail(_ message: String) -> ExitCode {
+            FileHandle.standardError.write(Data("tail: \(message)\n".utf8))
+            return ExitCode(2)
+        }
+        var start: Timestamp?
+        if let since {
+            guard let t = Timestamp(iso8601: since) else { throw fail("--since is not an RFC 3339 time with offset") }
+            start = t
+        }
+        let target = try dsn ?? options.plan().postgresConfig()?.dsn ?? ""
+        let filter = TailFilter(agents: Set(agent), kinds: kind, workflows: Set(workflow))
+        var cursor: AuditTableFollower.Cursor?
+        var printed = 0
+        var backoff = 0.1
+        while true {
+            do {
+                let follower = AuditTableFollower(connection: try PGConnection(dsn: target, applicationName: "governance-collector tail"))
+                guard try follower.hasTxidColumn() else {
+                    throw fail("""
+                        governance_audit_events has no governance_txid column (the SDK created the table). Add it once with \
+                        `ALTER TABLE governance_audit_events ADD COLUMN governance_txid xid8 NOT NULL DEFAULT pg_current_xact_id()` \
+                        (rewrites the table) or turn on the platform bridge's durable mode, which does the same
+                        """)
+                }
+                if cursor == nil {
+                    cursor = try follower.startCursor(since: start)
+                    FileHandle.standardError.write(Data("tail: following governance_audit_events\(start.map { " from \($0)" } ?? " (new events)")\n".utf8))
+                }
+                backoff = 0.1
+                while true {
+                    let rows = try follower.fetch(after: cursor!, limit: 1000)
+                    for row in rows {
+                        cursor = row.cursor
+                        guard let event = row.event, filter.matches(event) else { continue }
+                        print(json ? TailFilter.json(event) : TailFilter.line(event))
+                        printed += 1
+                        if let limit, printed >= limit {
+                            fflush(nil)
+                            return
+                        }
+                    }
+                    fflush(nil)
+                    if rows.isEmpty { try await Task.sleep(for: .seconds(interval)) }
+                }
+            } catch let error as PGError {
+                FileHandle.standardError.write(Data("tail: PostgreSQL: \(error.message); retrying in \(backoff) s\n".utf8))
+                try await Task.sleep(for: .seconds(backoff))
+                backoff = min(backoff * 2, 5)
+            }
+        }
+    }
+}
+
+/// `tail`'s filters and output.
+struct TailFilter {
+    var agents: Set<String>
+    var kinds: [String]
+    var workflows: Set<String>
+
+    func matches(_ e: AuditEvent) -> Bool {
+        (agents.isEmpty || agents.contains(e.agentID))
+            && (workflows.isEmpty || workflows.contains(e.workflow))
+            && (kinds.isEmpty || kinds.contains { $0.hasSuffix("*") ? e.kind.hasPrefix($0.dropLast()) : e.kind == $0 })
+    }
+
+    /// `created_at workflow agent kind [decision] session seq event_id`, tab-separated; control
+    /// characters in client-supplied text are escaped so a hostile value cannot rewrite the terminal.
+    static func line(_ e: AuditEvent) -> String {
+        func safe(_ s: String) -> String {
+            s.unicodeScalars.map { $0.properties.generalCategory == .control ? "\\u{\(String($0.value, radix: 16))}" : String($0) }.joined()
+        }
+        return [e.createdAt.pythonISOFormat, safe(e.workflow.isEmpty ? "-" : e.workflow), safe(e.agentID), safe(e.kind),
+                e.decision.map { "decision=\($0.rawValue)" } ?? "-", "session=\(e.sessionID.lowercasedString)",
+                "seq=\(e.seq.map(String.init) ?? "-")", "id=\(e.eventID.lowercasedString)"].joined(separator: "\t")
+    }
+
+    static func json(_ e: AuditEvent) -> String {
+        guard case .object(var members) = WireFormat.encode(e, seq: e.seq) else { return "{}" }
+        members.append(.init("workflow", .string(e.workflow)))
+        return JSONValue.object(members).serialized()
     }
 }
 

@@ -179,26 +179,29 @@ struct OperationsTests {
 
     @Test("graceful shutdown drains: an accepted request still commits, new ones get 503 shutting_down, /readyz says so")
     func drainAnswers503() async throws {
-        let dsn = try sharedCluster.createDatabase()
+        // A cluster of its own: the open transaction below would hold back other tests' durable bridges.
+        let cluster = try LocalPostgres(fsync: false)
+        defer { cluster.destroy() }
+        let dsn = cluster.dsn
         let collector = try await RunningCollector.start(yaml: collectorYAML(dsn: dsn))
         try await collector.waitUntilReady()
         let telemetry = try await collector.telemetryURL()
         #expect(try await post(collector.eventsURL, wireEvent()).status == 201)
 
-        // Hold the table so the next commit waits.
+        // Hold the table so the next commit waits, and wait until that request is stuck on it.
         let blocker = try PGConnection(dsn: dsn)
         try blocker.exec("BEGIN")
         try blocker.exec("LOCK TABLE governance_audit_events IN ACCESS EXCLUSIVE MODE")
         let inFlight = UUID()
         let accepted = Task { try await post(collector.eventsURL, wireEvent(id: inFlight)) }
-        try await Task.sleep(for: .milliseconds(300))
+        #expect(try await eventually {
+            try blocker.exec("SELECT count(*) FROM pg_locks WHERE NOT granted AND relation = 'governance_audit_events'::regclass").rows.first?.first == "1"
+        })
         let stopping = Task { try await collector.stop() }
+        let receiver = try #require(collector.collector.receivers["ingest_http"])
+        #expect(try await eventually { !receiver.isListening })
 
-        var refused: HTTPResult?
-        for _ in 0..<200 where refused?.status != 503 {
-            refused = try? await post(collector.eventsURL, wireEvent())
-            try await Task.sleep(for: .milliseconds(20))
-        }
+        let refused: HTTPResult? = try await post(collector.eventsURL, wireEvent())
         #expect(refused?.status == 503)
         #expect(refused?.headers["retry-after"] == "1")
         #expect(try refused.map(parseJSON)?["error"] == .string("shutting_down"))
@@ -303,5 +306,51 @@ struct ShutdownSignalTests {
         #expect(forced?.contains("platform_bridge") == true, "\(forced ?? "no collector.forced_exit line")")
         if status == nil { process.kill(SIGKILL); process.wait() }
         await peer.stop()
+    }
+}
+
+@Suite("governance-collector tail")
+struct TailTests {
+    @Test("follows new events live with agent, kind and workflow filters; --since replays; control characters are escaped")
+    func followsLive() async throws {
+        let dsn = try sharedCluster.createDatabase()
+        let collector = try await RunningCollector.start(yaml: collectorYAML(dsn: dsn))
+        defer { Task { try await collector.stop() } }
+        try await collector.waitUntilReady()
+        #expect(try await post(collector.eventsURL, wireEvent(agent: "agent-x", kind: "tool.before")).status == 201)
+
+        let output = FileManager.default.temporaryDirectory.appendingPathComponent("gc-tail-\(UUID()).out").path
+        defer { try? FileManager.default.removeItem(atPath: output) }
+        let tail = try ChildProcess.spawn([BinaryTests.binary, "tail", "--dsn", dsn, "--agent", "agent-x", "--kind", "tool.*",
+                                           "--workflow", "wf-test", "--limit", "2", "--json"], outputPath: output)
+        #expect(try await eventually { (try? String(contentsOfFile: output, encoding: .utf8))?.contains("tail: following") == true })
+
+        let shown = [UUID(), UUID()]
+        #expect(try await post(collector.eventsURL, wireEvent(agent: "agent-y", kind: "tool.call")).status == 201)
+        #expect(try await post(collector.eventsURL, wireEvent(agent: "agent-x", kind: "llm.call")).status == 201)
+        #expect(try await post(collector.eventsURL, wireEvent(agent: "agent-x", kind: "tool.call"), token: otherToken).status == 201)
+        #expect(try await post(collector.eventsURL, wireEvent(id: shown[0], agent: "agent-x", kind: "tool.call")).status == 201)
+        #expect(try await post(collector.eventsURL, wireEvent(id: shown[1], agent: "agent-x", kind: "tool.result")).status == 201)
+        let posted = Date()
+        let status = await tail.exitStatus(within: 10)
+        #expect(status == 0)
+        #expect(Date().timeIntervalSince(posted) < 2, "tail is live, not a slow poll")
+        let events = try String(contentsOfFile: output, encoding: .utf8).split(separator: "\n").filter { $0.hasPrefix("{") }
+            .map { try JSONParser.parse(Array($0.utf8)) }
+        #expect(events.map { $0["event_id"] } == shown.map { .string($0.lowercasedString) })
+        #expect(events.map { $0["workflow"] } == [.string("wf-test"), .string("wf-test")])
+        if status == nil { tail.kill(SIGKILL) }
+
+        // From a time in the past, text lines: the earlier event too, hostile text escaped.
+        #expect(try await post(collector.eventsURL, wireEvent(agent: #"agent-\u001b[31mred"#, kind: "tool.call")).status == 201)
+        let replay = FileManager.default.temporaryDirectory.appendingPathComponent("gc-tail-\(UUID()).out").path
+        defer { try? FileManager.default.removeItem(atPath: replay) }
+        let since = try ChildProcess.spawn([BinaryTests.binary, "tail", "--dsn", dsn, "--since", "2026-11-24T00:00:00Z", "--limit", "7"], outputPath: replay)
+        #expect(await since.exitStatus(within: 10) == 0)
+        let lines = try String(contentsOfFile: replay, encoding: .utf8).split(separator: "\n").filter { $0.hasPrefix("2026-") }
+        #expect(lines.count == 7)
+        #expect(lines.first?.contains("agent-x\ttool.before") == true)
+        #expect(lines.last?.contains("agent-\\u{1b}[31mred") == true)
+        #expect(!lines.contains { $0.contains("\u{1b}") })
     }
 }

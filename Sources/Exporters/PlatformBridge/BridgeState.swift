@@ -11,10 +11,7 @@ import Pipeline
 /// than every transaction still running (`pg_snapshot_xmin`), so a row that commits late, with
 /// a smaller `chain_seq` than rows already read, can never be skipped.
 struct BridgeStateStore {
-    struct Cursor: Equatable {
-        var txid: String
-        var chainSeq: Int64
-    }
+    typealias Cursor = AuditTableFollower.Cursor
 
     let connection: PGConnection
     let target: String
@@ -85,42 +82,7 @@ struct BridgeStateStore {
         return try connection.exec("SELECT pg_try_advisory_lock(\(key))").rows.first?.first == "t"
     }
 
-    /// A committed row after `cursor`, as the event to send (nil if the row cannot be read back)
-    /// and the cursor that passes it.
-    struct Row {
-        var event: AuditEvent?
-        var cursor: Cursor
-        var ageSeconds: Double
-    }
-
-    /// ORDER BY names the table's column (`e.`): unqualified, it would sort by the text output column.
-    func fetch(after cursor: Cursor, limit: Int) throws(PGError) -> [Row] {
-        let rows = try connection.exec("""
-            SELECT governance_txid::text AS txid_text, chain_seq, event_id, session_id, agent_id, parent_event_id, kind, model,
-                   input_hash, output_hash, metadata_json::text, prev_hash, hmac_value,
-                   (extract(epoch FROM created_at) * 1000000)::int8, encode(signature, 'hex'), signing_key_fingerprint,
-                   signature_status, workflow, seq, sdk_version, decision,
-                   coalesce(extract(epoch FROM clock_timestamp() - received_at)::float8, 0)
-            FROM governance_audit_events e
-            WHERE governance_txid < pg_snapshot_xmin(pg_current_snapshot())
-              AND (governance_txid, chain_seq) > ($1::xid8, $2::int8)
-            ORDER BY e.governance_txid, e.chain_seq
-            LIMIT \(limit)
-            """, [cursor.txid, String(cursor.chainSeq)]).rows
-        return rows.compactMap { row -> Row? in
-            guard let txid = row[0], let chainSeq = row[1].flatMap({ Int64($0) }) else { return nil }
-            let cursor = Cursor(txid: txid, chainSeq: chainSeq), age = Double(row[21] ?? "0") ?? 0
-            guard let eventID = row[2].flatMap(UUID.init(text:)), let sessionID = row[3].flatMap(UUID.init(text:)),
-                  let metadata = row[10].flatMap({ try? JSONParser.parse($0, maxDepth: 1000) }),
-                  let micros = row[13].flatMap({ Int64($0) }) else { return Row(event: nil, cursor: cursor, ageSeconds: age) }
-            let event = AuditEvent(
-                eventID: eventID, sessionID: sessionID, agentID: row[4] ?? "", kind: row[6] ?? "",
-                parentEventID: row[5].flatMap(UUID.init(text:)), model: row[7], inputHash: row[8], outputHash: row[9],
-                metadata: metadata, prevHash: row[11], hmac: row[12], createdAt: Timestamp(microseconds: micros),
-                signature: row[14].flatMap { Hex.bytes($0) }, signingKeyFingerprint: row[15],
-                signatureStatus: row[16] ?? "unsigned", workflow: row[17] ?? "", seq: row[18].flatMap { Int64($0) },
-                sdkVersion: row[19], decision: row[20].flatMap(Decision.init(rawValue:)))
-            return Row(event: event, cursor: cursor, ageSeconds: age)
-        }
+    func fetch(after cursor: Cursor, limit: Int) throws(PGError) -> [AuditTableFollower.Row] {
+        try AuditTableFollower(connection: connection).fetch(after: cursor, limit: limit)
     }
 }

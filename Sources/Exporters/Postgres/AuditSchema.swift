@@ -4,7 +4,7 @@
 /// on every start, on an empty database or on one the SDK created.
 public enum AuditSchema {
     public static let table = "governance_audit_events"
-    public static let version = 2
+    public static let version = 3
 
     /// A fixed key for `pg_advisory_lock`, so two collectors starting at once migrate one at a time.
     static let migrationLockKey: Int64 = 0x6763_6d69_6772_6174 // "gcmigrat"
@@ -23,8 +23,19 @@ public enum AuditSchema {
             metadata_json   JSONB        NOT NULL DEFAULT '{}'::jsonb,
             prev_hash       VARCHAR(128) NULL,
             hmac_value      VARCHAR(128) NOT NULL,
-            created_at      TIMESTAMPTZ  NOT NULL
+            created_at      TIMESTAMPTZ  NOT NULL,
+            -- The inserting transaction, so readers can follow the table in commit order
+            -- (AuditTableFollower: `tail`, the bridge's durable mode). Only new tables get it
+            -- here: adding it to a large existing table rewrites the table.
+            governance_txid xid8         NOT NULL DEFAULT pg_current_xact_id()
         )
+        """,
+        """
+        DO $$ BEGIN
+            IF EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = 'governance_audit_events'::regclass AND attname = 'governance_txid') THEN
+                CREATE INDEX IF NOT EXISTS idx_audit_txid ON governance_audit_events (governance_txid, chain_seq);
+            END IF;
+        END $$
         """,
         // Columns the SDK adds in later versions.
         "ALTER TABLE governance_audit_events ADD COLUMN IF NOT EXISTS model VARCHAR(128) NULL",
@@ -67,6 +78,32 @@ public enum AuditSchema {
         // The SDK relies on REVOKE for TRUNCATE; a statement trigger also stops superusers by mistake.
         "DROP TRIGGER IF EXISTS trg_audit_no_truncate ON governance_audit_events",
         "CREATE TRIGGER trg_audit_no_truncate BEFORE TRUNCATE ON governance_audit_events FOR EACH STATEMENT EXECUTE FUNCTION governance_audit_append_only()",
+        // The budget processor's spend per agent and UTC day, and its alerts: one row per agent,
+        // cap and day (the dedup the SDK keeps in memory), delivered by the budget_webhook exporter.
+        """
+        CREATE TABLE IF NOT EXISTS governance_budget_spend (
+            agent_id      TEXT    NOT NULL,
+            period_bucket DATE    NOT NULL,
+            used_usd      NUMERIC NOT NULL,
+            PRIMARY KEY (agent_id, period_bucket)
+        )
+        """,
+        """
+        CREATE TABLE IF NOT EXISTS governance_budget_alerts (
+            agent_id        TEXT        NOT NULL,
+            cap_id          TEXT        NOT NULL,
+            period_bucket   DATE        NOT NULL,
+            payload         TEXT        NOT NULL,
+            event_id        UUID        NOT NULL,
+            created_at      TIMESTAMPTZ NOT NULL DEFAULT now(),
+            attempts        INTEGER     NOT NULL DEFAULT 0,
+            next_attempt_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+            last_error      TEXT        NULL,
+            delivered_at    TIMESTAMPTZ NULL,
+            PRIMARY KEY (agent_id, cap_id, period_bucket)
+        )
+        """,
+        "CREATE INDEX IF NOT EXISTS idx_budget_alerts_pending ON governance_budget_alerts (next_attempt_at) WHERE delivered_at IS NULL",
         """
         CREATE TABLE IF NOT EXISTS governance_collector_schema (
             version     INTEGER     NOT NULL,

@@ -108,6 +108,10 @@ struct PGCommitTransaction: CommitTransaction {
         return heads
     }
 
+    func query(_ sql: String, _ parameters: [String?]) throws -> [[String?]] {
+        try connection.exec(sql, parameters).rows
+    }
+
     func reserveSeq(workflow: String, count: Int) throws -> Int64 {
         let rows = try connection.exec("""
             INSERT INTO governance_collector_seq (workflow, last_seq) VALUES ($1, $2)

@@ -1,0 +1,169 @@
+#if PlatformBridge
+import Config
+import CoreMetrics
+import Crypto
+import CurlHTTP
+import Foundation
+import Logging
+import Pipeline
+import ServiceLifecycle
+
+/// `budget_webhook`: delivers the budget processor's alerts (`governance_budget_alerts`, an
+/// outbox written in the same transaction as the events that crossed a threshold) as the SDK's
+/// signed webhook: `POST` of the `governance.cost.budget_alert/v1` payload with
+/// `X-Governance-Signature: sha256=<HMAC-SHA256 of the canonical JSON>`. Each alert is claimed
+/// with `FOR UPDATE SKIP LOCKED`, so several collectors deliver it once between them; a failed
+/// attempt is retried with backoff (up to `max_backoff`) until it succeeds, across restarts. A
+/// crash between a 2xx and its commit can repeat a delivery: receivers dedup on `nonce`.
+public final class BudgetWebhookExporter: SecondaryExporter, Sendable {
+    public let config: BudgetWebhookConfig
+    let logger: Logger
+    let stateDSN: String?
+    let control = ExportQueue(capacity: 1)
+    let deliveries: CounterFamily
+    let pending: Gauge
+
+    public init(config: BudgetWebhookConfig, context: BuildContext) {
+        self.config = config
+        logger = context.logger
+        stateDSN = context.stateDSN
+        deliveries = context.telemetry.counterFamily("governance_budget_webhook_deliveries_total", [("exporter", context.id)], varying: "result")
+        pending = context.telemetry.gauge("governance_budget_webhook_pending", [("exporter", context.id)])
+    }
+
+    /// Alerts are read from the table the commit wrote; committed events need nothing here.
+    public func export(_ events: [AuditEvent]) {}
+
+    public func run() async throws {
+        logger.info("budget.webhook_started", metadata: ["url": "\(config.url)", "secret": "\(ConfigSection.fingerprint(config.secret))"])
+        // Deliveries in flight when shutdown begins get one `timeout` to finish; the rest wait in the table.
+        await control.runSender(named: "budget_webhook", shutdownTimeout: config.timeout) { [self] in
+            WebhookSender(exporter: self).run()
+        }
+    }
+}
+
+/// The exporter's thread: one PostgreSQL connection, one libcurl handle.
+final class WebhookSender {
+    let exporter: BudgetWebhookExporter
+    let poster: GuardedPoster
+    var connection: PGConnection?
+    var config: BudgetWebhookConfig { exporter.config }
+    var logger: Logger { exporter.logger }
+
+    init(exporter: BudgetWebhookExporter) {
+        self.exporter = exporter
+        let config = exporter.config
+        let requested = (try? EgressPolicy.parseURL(config.url).get())?.host ?? .invalid("unparsable URL")
+        var options = GuardedPoster.Options(
+            url: config.url,
+            headers: ["Content-Type: application/json", "User-Agent: governance-collector-webhook",
+                      "X-Governance-Event: \(BudgetAlertPayload.event)"],
+            caFile: config.caFile,
+            allowAddress: { bytes in
+                EgressPolicy.isAllowedConnection(to: bytes.count == 4 ? .ipv4(bytes) : .ipv6(bytes), requestedHost: requested)
+            })
+        options.timeoutMilliseconds = Int(config.timeout * 1000)
+        options.connectTimeoutMilliseconds = min(options.connectTimeoutMilliseconds, options.timeoutMilliseconds)
+        options.resolve = config.resolve
+        options.shouldAbort = { [control = exporter.control] in control.isPastDeadline }
+        poster = GuardedPoster(options)
+    }
+
+    func run() {
+        var backoff = 0.1
+        while !exporter.control.isFlushing {
+            do {
+                if connection == nil { connection = try PGConnection(dsn: exporter.stateDSN ?? "", applicationName: "governance-collector budget_webhook") }
+                if try !deliverNext() { exporter.control.sleep(config.pollInterval, untilFlush: true) }
+                backoff = 0.1
+            } catch {
+                connection = nil
+                logger.warning("budget.webhook_database_unavailable", metadata: ["error": "\(error)", "retry_in_s": "\(backoff)"])
+                exporter.control.sleep(backoff, untilFlush: true)
+                backoff = min(backoff * 2, 5)
+            }
+        }
+    }
+
+    /// Claims and delivers one due alert; false when none is due.
+    private func deliverNext() throws(PGError) -> Bool {
+        guard let connection else { return false }
+        try connection.exec("BEGIN")
+        do throws(PGError) {
+            let due = try connection.exec("""
+                SELECT agent_id, cap_id, period_bucket::text, payload, attempts FROM governance_budget_alerts
+                WHERE delivered_at IS NULL AND next_attempt_at <= now()
+                ORDER BY next_attempt_at LIMIT 1 FOR UPDATE SKIP LOCKED
+                """).rows
+            guard let row = due.first, let agent = row[0], let cap = row[1], let day = row[2], let payload = row[3] else {
+                let count = try connection.exec("SELECT count(*) FROM governance_budget_alerts WHERE delivered_at IS NULL").rows.first?[0] ?? "0"
+                try connection.exec("COMMIT")
+                exporter.pending.record(Int(count ?? "0") ?? 0)
+                return false
+            }
+            let attempt = (Int(row[4] ?? "0") ?? 0) + 1
+            let key = [agent, cap, day]
+            if let reason = post(payload) {
+                let delay = min(config.maxBackoff, pow(2, Double(min(attempt, 20))))
+                try connection.exec("""
+                    UPDATE governance_budget_alerts SET attempts = $4, last_error = $5,
+                        next_attempt_at = now() + make_interval(secs => $6::float8)
+                    WHERE agent_id = $1 AND cap_id = $2 AND period_bucket = $3::date
+                    """, key + [String(attempt), reason, String(delay)])
+                exporter.deliveries.increment("failed")
+                logger.warning("budget.webhook_delivery_failed", metadata: [
+                    "agent_id": "\(agent)", "period_bucket": "\(day)", "attempt": "\(attempt)", "error": "\(reason)", "retry_in_s": "\(delay)",
+                ])
+            } else {
+                try connection.exec("""
+                    UPDATE governance_budget_alerts SET delivered_at = now(), attempts = $4, last_error = NULL
+                    WHERE agent_id = $1 AND cap_id = $2 AND period_bucket = $3::date
+                    """, key + [String(attempt)])
+                exporter.deliveries.increment("sent")
+                logger.info("budget.webhook_delivered", metadata: ["agent_id": "\(agent)", "period_bucket": "\(day)", "attempt": "\(attempt)"])
+            }
+            try connection.exec("COMMIT")
+            return true
+        } catch {
+            _ = try? connection.exec("ROLLBACK")
+            throw error
+        }
+    }
+
+    /// One signed POST: nil when the receiver answered 2xx, else what went wrong (never the secret).
+    private func post(_ payload: String) -> String? {
+        let signature = BudgetAlertPayload.signature(payload, secret: config.secret)
+        guard let body = BudgetAlertPayload.body(payload, signature: signature) else { return "stored payload is not JSON" }
+        switch poster.post(body, headers: ["X-Governance-Signature: \(signature)"]) {
+        case .success(let response) where (200..<300).contains(response.status):
+            return nil
+        case .success(let response):
+            return "HTTP \(response.status)"
+        case .failure(let error):
+            if let refused = poster.lastRefusedAddress {
+                return "connection to \(EgressPolicy.canonicalText(refused.count == 4 ? .ipv4(refused) : .ipv6(refused))) refused by the egress policy"
+            }
+            return error.description
+        }
+    }
+}
+
+/// The SDK's signing of a budget alert (`cost/webhook.py`).
+enum BudgetAlertPayload {
+    static let event = "budget.threshold_crossed"
+
+    /// `sha256=<hex HMAC-SHA256(secret, canonical payload)>`; the stored payload is already canonical.
+    static func signature(_ payload: String, secret: String) -> String {
+        let mac = HMAC<SHA256>.authenticationCode(for: Data(payload.utf8), using: SymmetricKey(data: Data(secret.utf8)))
+        return "sha256=" + Data(mac).hexString
+    }
+
+    /// The payload with its `signature` member, as the SDK posts it.
+    static func body(_ payload: String, signature: String) -> [UInt8]? {
+        guard case .object(var members)? = try? JSONParser.parse(Array(payload.utf8)) else { return nil }
+        members.append(.init("signature", .string(signature)))
+        return Array(JSONValue.object(members).serialized(.pythonCanonical).utf8)
+    }
+}
+#endif

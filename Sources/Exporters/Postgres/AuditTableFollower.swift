@@ -1,0 +1,83 @@
+import Config
+import Foundation
+import Pipeline
+
+/// Reads `governance_audit_events` in commit order, from a cursor `(governance_txid, chain_seq)`,
+/// where `governance_txid` is the inserting transaction's id. Rows are read only from
+/// transactions older than every transaction still running (`pg_snapshot_xmin`), so a row that
+/// commits late, with a smaller `chain_seq` than rows already read, is never skipped. Used by
+/// the bridge's durable mode and by `governance-collector tail`.
+public struct AuditTableFollower {
+    public struct Cursor: Equatable, Sendable {
+        public var txid: String
+        public var chainSeq: Int64
+    }
+
+    let connection: PGConnection
+
+    public init(connection: PGConnection) {
+        self.connection = connection
+    }
+
+    /// False for a table the SDK created and no durable bridge has followed yet.
+    public func hasTxidColumn() throws(PGError) -> Bool {
+        try connection.exec("""
+            SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass('governance_audit_events') AND attname = 'governance_txid' AND NOT attisdropped
+            """).rows.count == 1
+    }
+
+    /// A cursor before every row committed at or after `since` (created_at, indexed), or before
+    /// rows still to commit when `since` is nil.
+    public func startCursor(since: Timestamp?) throws(PGError) -> Cursor {
+        var sql = "SELECT pg_snapshot_xmin(pg_current_snapshot())::text"
+        var parameters: [String?] = []
+        if let since {
+            sql = """
+                SELECT least(pg_snapshot_xmin(pg_current_snapshot()),
+                             (SELECT min(governance_txid) FROM governance_audit_events WHERE created_at >= to_timestamp($1::float8)))::text
+                """
+            parameters = [String(Double(since.microseconds) / 1e6)]
+        }
+        let txid = try connection.exec(sql, parameters).rows.first?.first ?? nil
+        return Cursor(txid: txid ?? "0", chainSeq: 0)
+    }
+
+    /// A committed row after the cursor, as an event (nil if the row cannot be read back) and
+    /// the cursor that passes it.
+    public struct Row: Sendable {
+        public var event: AuditEvent?
+        public var cursor: Cursor
+        public var ageSeconds: Double
+    }
+
+    /// ORDER BY names the table's column (`e.`): unqualified, it would sort by the text output column.
+    public func fetch(after cursor: Cursor, limit: Int) throws(PGError) -> [Row] {
+        let rows = try connection.exec("""
+            SELECT governance_txid::text AS txid_text, chain_seq, event_id, session_id, agent_id, parent_event_id, kind, model,
+                   input_hash, output_hash, metadata_json::text, prev_hash, hmac_value,
+                   (extract(epoch FROM created_at) * 1000000)::int8, encode(signature, 'hex'), signing_key_fingerprint,
+                   signature_status, workflow, seq, sdk_version, decision,
+                   coalesce(extract(epoch FROM clock_timestamp() - received_at)::float8, 0)
+            FROM governance_audit_events e
+            WHERE governance_txid < pg_snapshot_xmin(pg_current_snapshot())
+              AND (governance_txid, chain_seq) > ($1::xid8, $2::int8)
+            ORDER BY e.governance_txid, e.chain_seq
+            LIMIT \(limit)
+            """, [cursor.txid, String(cursor.chainSeq)]).rows
+        return rows.compactMap { row -> Row? in
+            guard let txid = row[0], let chainSeq = row[1].flatMap({ Int64($0) }) else { return nil }
+            let cursor = Cursor(txid: txid, chainSeq: chainSeq), age = Double(row[21] ?? "0") ?? 0
+            guard let eventID = row[2].flatMap(UUID.init(text:)), let sessionID = row[3].flatMap(UUID.init(text:)),
+                  let metadata = row[10].flatMap({ try? JSONParser.parse($0, maxDepth: 1000) }),
+                  let micros = row[13].flatMap({ Int64($0) }) else { return Row(event: nil, cursor: cursor, ageSeconds: age) }
+            let event = AuditEvent(
+                eventID: eventID, sessionID: sessionID, agentID: row[4] ?? "", kind: row[6] ?? "",
+                parentEventID: row[5].flatMap(UUID.init(text:)), model: row[7], inputHash: row[8], outputHash: row[9],
+                metadata: metadata, prevHash: row[11], hmac: row[12], createdAt: Timestamp(microseconds: micros),
+                signature: row[14].flatMap { Hex.bytes($0) }, signingKeyFingerprint: row[15],
+                signatureStatus: row[16] ?? "unsigned", workflow: row[17] ?? "", seq: row[18].flatMap { Int64($0) },
+                sdkVersion: row[19], decision: row[20].flatMap(Decision.init(rawValue:)))
+            return Row(event: event, cursor: cursor, ageSeconds: age)
+        }
+    }
+}

@@ -1,0 +1,228 @@
+import Config
+import CoreMetrics
+import Crypto
+import Foundation
+import Logging
+import Pipeline
+
+/// Settings of the `budget` processor: per-agent daily USD caps (the SDK's
+/// `BudgetPolicy.per_agent_usd_daily` and `alert_threshold_pct`).
+public struct BudgetConfig: Sendable, Equatable {
+    /// `cost_field`: the metadata key holding an event's cost in USD (a JSON number, or a string
+    /// of one). Default `cost_usd`.
+    public var costField = "cost_usd"
+    /// `threshold_percent`: alert when an agent's spend for the UTC day reaches this share of
+    /// its cap. Default 80, as the SDK.
+    public var thresholdPercent = 80
+    /// `daily_usd`: caps by agent id; the key `"*"` caps every agent not listed.
+    public var dailyUSD: [String: Decimal] = [:]
+
+    public init() {}
+
+    public func cap(for agent: String) -> Decimal? { dailyUSD[agent] ?? dailyUSD["*"] }
+
+    public static func read(_ section: ConfigSection) throws(ConfigError) -> BudgetConfig {
+        var c = BudgetConfig()
+        c.costField = try section.string("cost_field", default: c.costField)!
+        c.thresholdPercent = try section.int("threshold_percent", default: c.thresholdPercent, range: 1...100)
+        let caps = try section.section("daily_usd")
+        for agent in caps.keys {
+            let value = try caps.double(agent, default: 0, range: 0.000001...1e12)
+            c.dailyUSD[agent] = Decimal(string: "\(value)") ?? Decimal(value)
+        }
+        try caps.finish()
+        if c.dailyUSD.isEmpty {
+            throw section.error("daily_usd", "sets no cap", fix: "map agent ids to daily USD caps, e.g. `daily_usd: { billing-agent: 50, \"*\": 200 }`")
+        }
+        try section.finish()
+        return c
+    }
+}
+
+/// `budget`: adds up each event's cost per agent and UTC day (of the event's `created_at`) in
+/// PostgreSQL, inside the commit, and when an agent's spend reaches the alert threshold of its
+/// cap, records the crossing exactly once: a row in `governance_budget_alerts` (unique per agent,
+/// cap and day; the `budget_webhook` exporter delivers it) and a `budget.threshold_crossed`
+/// audit event in the same session, right after the event that crossed it. Spend, alert and
+/// event commit together with the events, so restarts and concurrent collectors can neither
+/// repeat nor lose an alert. It must run before `seq` and `chain`, which number and chain the
+/// alert event like any other.
+public struct BudgetProcessor: EventProcessor, CommitStage {
+    public static let alertKind = "budget.threshold_crossed"
+    public static let capID = "per_agent_usd_daily"
+    public let config: BudgetConfig
+    let telemetry: BudgetMetrics
+    let logger: Logger
+
+    public init(config: BudgetConfig, telemetry: Telemetry = .disabled, id: String = "budget", logger: Logger = Logger(label: "budget")) {
+        self.config = config
+        self.telemetry = BudgetMetrics(telemetry, processor: id)
+        self.logger = logger
+    }
+
+    public func process(_ event: AuditEvent) throws(EventRejection) -> AuditEvent { event }
+
+    /// The event's cost, or nil when it has none. A cost that is not a non-negative number is
+    /// ignored and counted: a typo in a cost must not cost the audit record.
+    func cost(of event: AuditEvent) -> Decimal? {
+        guard let value = event.metadata[config.costField] else { return nil }
+        let text: String?
+        switch value {
+        case .number(let n): text = n
+        case .string(let s): text = s
+        default: text = nil
+        }
+        guard let text, let cost = Decimal(string: text, locale: Locale(identifier: "en_US_POSIX")), cost >= 0, cost.isFinite else {
+            telemetry.invalidCosts.increment()
+            logger.debug("budget.invalid_cost", metadata: ["event_id": "\(event.eventID.lowercasedString)", "field": "\(config.costField)"])
+            return nil
+        }
+        return cost
+    }
+
+    public func apply(_ events: inout [AuditEvent], in transaction: any CommitTransaction) throws {
+        struct Key: Hashable, Comparable {
+            var agent: String, day: String
+            static func < (a: Key, b: Key) -> Bool { (a.agent, a.day) < (b.agent, b.day) }
+        }
+        var costs: [(index: Int, key: Key, cost: Decimal)] = []
+        var totals: [Key: Decimal] = [:]
+        for (index, event) in events.enumerated() {
+            guard config.cap(for: event.agentID) != nil, let cost = cost(of: event), cost > 0 else { continue }
+            let key = Key(agent: event.agentID, day: String(event.createdAt.pythonISOFormat.prefix(10)))
+            costs.append((index, key, cost))
+            totals[key, default: 0] += cost
+        }
+        guard !totals.isEmpty else { return }
+        // Sorted, so concurrent collectors lock spend rows in one order.
+        let keys = totals.keys.sorted()
+        let rows = try transaction.query("""
+            INSERT INTO governance_budget_spend AS s (agent_id, period_bucket, used_usd)
+            SELECT * FROM unnest($1::text[], $2::date[], $3::numeric[])
+            ON CONFLICT (agent_id, period_bucket) DO UPDATE SET used_usd = s.used_usd + EXCLUDED.used_usd
+            RETURNING agent_id, period_bucket::text, used_usd::text,
+                EXISTS (SELECT 1 FROM governance_budget_alerts a
+                        WHERE a.agent_id = s.agent_id AND a.cap_id = $4 AND a.period_bucket = s.period_bucket)
+            """, [Self.pgArray(keys.map(\.agent)), Self.pgArray(keys.map(\.day)), Self.pgArray(keys.map { "\(totals[$0]!)" }), Self.capID])
+        var usedBefore: [Key: Decimal] = [:]
+        for row in rows {
+            // Agents already alerted today need no more checks.
+            guard let agent = row[0], let day = row[1], let usedText = row[2], let used = Decimal(string: usedText), row[3] == "f" else { continue }
+            let key = Key(agent: agent, day: day)
+            usedBefore[key] = used - (totals[key] ?? 0)
+        }
+        // Walk the batch in order: the event that takes its agent past the threshold triggers the alert.
+        var running = usedBefore
+        var inserts: [(after: Int, event: AuditEvent)] = []
+        for (index, key, cost) in costs {
+            guard let before = running[key], let cap = config.cap(for: key.agent) else { continue }
+            let after = before + cost
+            running[key] = after
+            guard after >= cap * Decimal(config.thresholdPercent) / 100 else { continue }
+            // One attempt per agent and day in a transaction; the unique key settles races.
+            running[key] = nil
+            let alert = BudgetAlert(agentID: key.agent, capValue: cap, usedValue: after, thresholdPercent: config.thresholdPercent,
+                                    periodBucket: key.day, crossedBy: events[index])
+            let inserted = try transaction.query("""
+                INSERT INTO governance_budget_alerts (agent_id, cap_id, period_bucket, payload, event_id)
+                VALUES ($1, $2, $3::date, $4, $5::uuid) ON CONFLICT DO NOTHING RETURNING 1
+                """, [key.agent, Self.capID, key.day, alert.payloadJSON, alert.eventID.lowercasedString])
+            guard !inserted.isEmpty else { continue }
+            telemetry.alerts.increment()
+            logger.warning("budget.threshold_crossed", metadata: [
+                "agent_id": "\(key.agent)", "period_bucket": "\(key.day)", "cap_usd": "\(cap)", "used_usd": "\(after)",
+                "threshold_percent": "\(config.thresholdPercent)",
+            ])
+            inserts.append((index, alert.auditEvent))
+        }
+        for insert in inserts.reversed() { events.insert(insert.event, at: insert.after + 1) }
+    }
+
+    static func pgArray(_ items: [String]) -> String {
+        "{" + items.map { "\"" + $0.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"") + "\"" }
+            .joined(separator: ",") + "}"
+    }
+
+    public static let factory = ProcessorFactory(type: "budget") { section throws(ConfigError) in
+        let config = try BudgetConfig.read(section)
+        return { context in BudgetProcessor(config: config, telemetry: context.telemetry, id: context.id, logger: context.logger) }
+    }
+}
+
+/// One threshold crossing: the SDK's webhook payload (`governance.cost.budget_alert/v1`, with its
+/// nonce and timestamp fixed when the crossing is recorded, so a retried delivery is the same
+/// message) and the audit event that records it.
+struct BudgetAlert {
+    let agentID: String
+    let capValue: Decimal
+    let usedValue: Decimal
+    let thresholdPercent: Int
+    let periodBucket: String
+    let crossedBy: AuditEvent
+    let createdAt = Timestamp.now()
+    let nonce: String = {
+        var generator = SystemRandomNumberGenerator()
+        return (0..<16).map { _ in String(format: "%02x", UInt8.random(in: 0...255, using: &generator)) }.joined()
+    }()
+
+    /// Derived from agent, cap and day: the one alert event of that crossing.
+    var eventID: UUID {
+        let digest = Array(SHA256.hash(data: Data("budget.threshold_crossed|\(agentID)|\(BudgetProcessor.capID)|\(periodBucket)".utf8)))
+        var b = Array(digest.prefix(16))
+        b[6] = (b[6] & 0x0F) | 0x50
+        b[8] = (b[8] & 0x3F) | 0x80
+        return UUID(uuid: (b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]))
+    }
+
+    var usedPercent: Double {
+        guard capValue > 0 else { return 0 }
+        let percent = NSDecimalNumber(decimal: usedValue * 100 / capValue).doubleValue
+        return (percent * 100).rounded() / 100
+    }
+
+    /// The webhook payload without its signature, in the SDK's canonical form (sorted keys,
+    /// no spaces, ASCII only, floats as Python prints them): the exact bytes that are signed.
+    var payloadJSON: String {
+        func float(_ d: Decimal) -> JSONValue { .number(JSONValue.pythonFloat(NSDecimalNumber(decimal: d).doubleValue)) }
+        return JSONValue.object([
+            .init("schema", .string("governance.cost.budget_alert/v1")),
+            .init("event", .string(BudgetProcessor.alertKind)),
+            .init("agent_id", .string(agentID)),
+            .init("cap_id", .string(BudgetProcessor.capID)),
+            .init("cap_type", .string(BudgetProcessor.capID)),
+            .init("cap_value", float(capValue)),
+            .init("used_value", float(usedValue)),
+            .init("used_pct", .number(JSONValue.pythonFloat(usedPercent))),
+            .init("threshold_pct", .number(String(thresholdPercent))),
+            .init("period_bucket", .string(periodBucket)),
+            .init("nonce", .string(nonce)),
+            .init("timestamp", .string(createdAt.pythonISOFormat)),
+        ]).serialized(.pythonCanonical)
+    }
+
+    var auditEvent: AuditEvent {
+        AuditEvent(eventID: eventID, sessionID: crossedBy.sessionID, agentID: agentID, kind: BudgetProcessor.alertKind,
+                   parentEventID: crossedBy.eventID,
+                   // As Python prints the numbers, so the HMAC the chain computes verifies in the SDK.
+                   metadata: JSONValue.object([
+                       .init("cap_id", .string(BudgetProcessor.capID)),
+                       .init("cap_usd", .number("\(capValue)")),
+                       .init("used_usd", .number("\(usedValue)")),
+                       .init("threshold_percent", .number(String(thresholdPercent))),
+                       .init("period_bucket", .string(periodBucket)),
+                   ]).pythonNormalized(),
+                   createdAt: createdAt, workflow: crossedBy.workflow, sdkVersion: "governance-collector")
+    }
+}
+
+struct BudgetMetrics: Sendable {
+    /// `governance_budget_alerts_total`: threshold crossings recorded by this collector.
+    let alerts: Counter
+    /// `governance_budget_invalid_costs_total`: cost fields that were not a non-negative number.
+    let invalidCosts: Counter
+
+    init(_ telemetry: Telemetry, processor: String) {
+        alerts = telemetry.counter("governance_budget_alerts_total", [("processor", processor)])
+        invalidCosts = telemetry.counter("governance_budget_invalid_costs_total", [("processor", processor)])
+    }
+}
