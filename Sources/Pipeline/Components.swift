@@ -30,6 +30,15 @@ public enum CommitResult: Sendable, Equatable {
     case duplicate
     /// The database refused this event alone (its neighbours in the batch were still stored).
     case rejected(EventRejection)
+
+    /// `stored`, `duplicate` or `rejected` (a metric label).
+    public var label: String {
+        switch self {
+        case .stored: "stored"
+        case .duplicate: "duplicate"
+        case .rejected: "rejected"
+        }
+    }
 }
 
 /// Thrown while the primary store cannot commit: the receiver answers 503 with `Retry-After`.

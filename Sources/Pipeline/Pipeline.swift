@@ -7,6 +7,15 @@ public enum EventOutcome: Sendable, Equatable {
     case duplicate
     case rejected(EventRejection)
 
+    /// `stored`, `duplicate` or `rejected` (a metric label).
+    public var label: String {
+        switch self {
+        case .stored: "stored"
+        case .duplicate: "duplicate"
+        case .rejected: "rejected"
+        }
+    }
+
     public var isAccepted: Bool {
         switch self {
         case .stored, .duplicate: true

@@ -55,6 +55,13 @@ public final class CounterFamily: Sendable {
         self.varying = varying
     }
 
+    /// Counts each label value once per occurrence, with one increment per distinct value.
+    public func tally(_ values: some Sequence<String>) {
+        var counts: [String: Int] = [:]
+        for value in values { counts[value, default: 0] += 1 }
+        for (value, count) in counts { increment(value, by: count) }
+    }
+
     public func increment(_ value: String, by amount: Int = 1) {
         guard amount > 0 else { return }
         let counter = counters.withLock { counters in

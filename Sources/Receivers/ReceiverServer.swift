@@ -72,17 +72,7 @@ struct ReceiverMetrics: Sendable {
 
     /// Counts submitted events by outcome: stored, duplicate, rejected.
     func record(_ outcomes: [EventOutcome]) {
-        var stored = 0, duplicate = 0
-        for outcome in outcomes {
-            switch outcome {
-            case .stored: stored += 1
-            case .duplicate: duplicate += 1
-            case .rejected: break
-            }
-        }
-        events.increment("stored", by: stored)
-        events.increment("duplicate", by: duplicate)
-        events.increment("rejected", by: outcomes.count - stored - duplicate)
+        events.tally(outcomes.lazy.map(\.label))
     }
 }
 

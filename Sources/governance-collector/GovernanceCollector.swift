@@ -181,7 +181,7 @@ struct Tail: AsyncParsableCommand {
                 let follower = AuditTableFollower(connection: try PGConnection(dsn: target, applicationName: "governance-collector tail"))
                 guard try follower.hasTxidColumn() else {
                     throw fail("""
-                        governance_audit_events has no governance_txid column (the SDK created the table). Add it once with \
+                        governance_audit_events has no governance_txid column (the SDK or a collector before schema version 3 created the table). Add it once with \
                         `ALTER TABLE governance_audit_events ADD COLUMN governance_txid xid8 NOT NULL DEFAULT pg_current_xact_id()` \
                         (rewrites the table) or turn on the platform bridge's durable mode, which does the same
                         """)

@@ -254,17 +254,7 @@ struct PostgresMetrics: Sendable {
         guard let results else { return events.increment("unavailable", by: count) }
         commitDuration.recordNanoseconds(duration.nanoseconds)
         batchSize.record(count)
-        var stored = 0, duplicate = 0
-        for result in results {
-            switch result {
-            case .stored: stored += 1
-            case .duplicate: duplicate += 1
-            case .rejected: break
-            }
-        }
-        events.increment("stored", by: stored)
-        events.increment("duplicate", by: duplicate)
-        events.increment("rejected", by: results.count - stored - duplicate)
+        events.tally(results.lazy.map(\.label))
     }
 }
 
