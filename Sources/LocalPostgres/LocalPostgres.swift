@@ -68,6 +68,24 @@ public final class LocalPostgres: @unchecked Sendable {
         try runAsOwner(["\(binDirectory)/pg_ctl", "-D", dataDirectory, "-w", "-m", "fast", "stop"])
     }
 
+    /// Freezes every process of the cluster with SIGSTOP, as a hung server or a stalled disk
+    /// would: connections stay open, nothing answers. `resume()` thaws it.
+    public func pause() throws { try signalAll(SIGSTOP) }
+    public func resume() throws { try signalAll(SIGCONT) }
+
+    private func signalAll(_ signal: Int32) throws {
+        let firstLine = try String(contentsOfFile: dataDirectory + "/postmaster.pid", encoding: .utf8).split(separator: "\n").first
+        guard let postmaster = firstLine.flatMap({ pid_t($0) }) else { throw Failure(description: "no postmaster.pid in \(dataDirectory)") }
+        var pids = [postmaster]
+        for entry in (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? [] {
+            guard let pid = pid_t(entry), let stat = try? String(contentsOfFile: "/proc/\(entry)/stat", encoding: .utf8),
+                  let close = stat.lastIndex(of: ")") else { continue }
+            let fields = stat[stat.index(after: close)...].split(separator: " ")
+            if fields.count > 1, pid_t(fields[1]) == postmaster { pids.append(pid) }
+        }
+        for pid in pids { kill(pid, signal) }
+    }
+
     public func destroy() {
         try? runAsOwner(["\(binDirectory)/pg_ctl", "-D", dataDirectory, "-w", "-m", "immediate", "stop"])
         try? FileManager.default.removeItem(atPath: socketDirectory)

@@ -57,6 +57,49 @@ struct ResilienceTests {
         #expect(acknowledged.count == 2)
     }
 
+    @Test("PostgreSQL frozen (SIGSTOP) past commit_timeout: 503 instead of a hang, not ready, recovery on SIGCONT, retries stored once")
+    func postgresFrozen() async throws {
+        let cluster = try LocalPostgres(fsync: false)
+        defer { try? cluster.resume(); cluster.destroy() }
+        let yaml = collectorYAML(dsn: cluster.dsn).replacingOccurrences(of: "max_reconnect_backoff: 0.2", with: "max_reconnect_backoff: 0.2\n    commit_timeout: 1")
+        let collector = try await RunningCollector.start(yaml: yaml)
+        defer { Task { try await collector.stop() } }
+        try await collector.waitUntilReady()
+        let telemetry = try await collector.telemetryURL()
+        let before = UUID()
+        #expect(try await post(collector.eventsURL, wireEvent(id: before)).status == 201)
+
+        try cluster.pause()
+        let stuck = UUID()
+        let started = Date()
+        let answer = try await post(collector.eventsURL, wireEvent(id: stuck))
+        #expect(answer.status == 503)
+        #expect(answer.headers["retry-after"] == "1")
+        #expect(try parseJSON(answer)["message"]?.stringValue?.contains("commit_timeout") == true)
+        #expect(Date().timeIntervalSince(started) < 5, "answered after the commit timeout, not hung")
+        // Once a database call has hung past commit_timeout, /readyz says so and new requests are refused at once.
+        var readiness = 0
+        for _ in 0..<100 where readiness != 503 {
+            readiness = try await CurlHTTP.request("GET", telemetry + "/readyz").status
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        #expect(readiness == 503)
+        let refused = try await post(collector.eventsURL, wireEvent())
+        #expect(refused.status == 503)
+        #expect(try parseJSON(refused)["message"]?.stringValue?.contains("has not answered for over 1.0 s") == true,
+                "refused up front, not after waiting for its own commit")
+
+        try cluster.resume()
+        try await collector.waitUntilReady()
+        // The client retries what got no 2xx: stored once, whether or not the stuck commit landed.
+        #expect([200, 201].contains(try await post(collector.eventsURL, wireEvent(id: stuck)).status))
+        let after = UUID()
+        #expect(try await post(collector.eventsURL, wireEvent(id: after)).status == 201)
+        let stored = try storedIDs(cluster.dsn)
+        #expect(stored.isSuperset(of: [before, stuck, after]))
+        #expect(try scalar(cluster.dsn, "SELECT count(*) = count(DISTINCT event_id) FROM governance_audit_events") == "t")
+    }
+
     @Test("migrating a table the reference SDK created keeps its rows and adds the collector's columns")
     func migrateSDKTable() async throws {
         let dsn = try sharedCluster.createDatabase()

@@ -21,6 +21,10 @@ public struct PostgresExporterConfig: Sendable {
     public var connectTimeoutSeconds = 5
     /// Longest reconnect backoff, seconds. Default 5.
     public var maxReconnectBackoff = 5.0
+    /// Seconds a request waits for its commit before it is answered 503 (the commit may still
+    /// land: a client's retry then gets `duplicate`). While a commit runs longer than this the
+    /// exporter is not ready, so new requests get 503 at once. Default 10.
+    public var commitTimeout = 10.0
 
     public init() {}
 
@@ -32,6 +36,7 @@ public struct PostgresExporterConfig: Sendable {
         c.migrate = try section.bool("migrate", default: c.migrate)
         c.connectTimeoutSeconds = try section.int("connect_timeout_seconds", default: c.connectTimeoutSeconds, range: 1...300)
         c.maxReconnectBackoff = try section.double("max_reconnect_backoff", default: c.maxReconnectBackoff, range: 0.05...300)
+        c.commitTimeout = try section.double("commit_timeout", default: c.commitTimeout, range: 0.1...3600)
         try section.finish()
         return c
     }
@@ -48,6 +53,8 @@ public final class PostgresExporter: PrimaryExporter, Sendable {
     private let connectedWriters = Atomic<Int>(0)
     private let migrated = Atomic<Bool>(false)
     private let lastError = Mutex<String>("not connected yet")
+    /// Start of the database call each writer is waiting on now, by writer index.
+    private let callsStarted = Mutex<[Int: ContinuousClock.Instant]>([:])
     let metrics: PostgresMetrics
 
     public init(config: PostgresExporterConfig, logger: Logger, telemetry: Telemetry = .disabled, id: String = "postgres") {
@@ -56,15 +63,35 @@ public final class PostgresExporter: PrimaryExporter, Sendable {
         metrics = PostgresMetrics(telemetry, exporter: id)
     }
 
-    public var isReady: Bool { connectedWriters.load(ordering: .relaxed) > 0 && migrated.load(ordering: .relaxed) }
+    public var isReady: Bool {
+        connectedWriters.load(ordering: .relaxed) > 0 && migrated.load(ordering: .relaxed) && stalledSince == nil
+    }
+
+    /// When the oldest database call still running (a commit or an idle ping) started, if that
+    /// is longer ago than `commit_timeout` (PostgreSQL hung: a stopped server keeps its
+    /// connections open and answers nothing).
+    var stalledSince: ContinuousClock.Instant? {
+        let started = callsStarted.withLock { $0.values.min() }
+        guard let started, ContinuousClock.now - started > .seconds(config.commitTimeout) else { return nil }
+        return started
+    }
 
     public func commit(_ events: [AuditEvent], stages: [any CommitStage], stagesKey: String) async throws(PipelineUnavailable) -> [CommitResult] {
         guard isReady else {
-            throw PipelineUnavailable(reason: "PostgreSQL is unavailable: \(lastError.withLock { $0 })", retryAfterSeconds: 1)
+            let reason = stalledSince != nil ? "PostgreSQL has not answered for over \(config.commitTimeout) s" : lastError.withLock { $0 }
+            throw PipelineUnavailable(reason: "PostgreSQL is unavailable: \(reason)", retryAfterSeconds: 1)
         }
+        let timeout = config.commitTimeout
         let result = await withCheckedContinuation { (continuation: CheckedContinuation<Result<[CommitResult], PipelineUnavailable>, Never>) in
-            let accepted = queue.enqueue(.init(events: events, stages: stages, stagesKey: stagesKey, resume: { continuation.resume(returning: $0) }))
-            if !accepted { continuation.resume(returning: .failure(PipelineUnavailable(reason: "the collector is shutting down"))) }
+            let answer = AnswerOnce(continuation)
+            let accepted = queue.enqueue(.init(events: events, stages: stages, stagesKey: stagesKey, resume: { answer.resume($0) }))
+            if !accepted { return answer.resume(.failure(PipelineUnavailable(reason: "the collector is shutting down"))) }
+            answer.timer = Task {
+                try? await Task.sleep(for: .seconds(timeout))
+                if !Task.isCancelled {
+                    answer.resume(.failure(PipelineUnavailable(reason: "PostgreSQL did not commit within \(timeout) s (commit_timeout); retrying is safe")))
+                }
+            }
         }
         return try result.get()
     }
@@ -109,6 +136,9 @@ public final class PostgresExporter: PrimaryExporter, Sendable {
             request.resume(.failure(PipelineUnavailable(reason: "PostgreSQL is unavailable: \(error.message)")))
         }
     }
+
+    func callStarted(writer: Int) { callsStarted.withLock { $0[writer] = .now } }
+    func callEnded(writer: Int) { callsStarted.withLock { $0[writer] = nil } }
 
     func markMigrated() { migrated.store(true, ordering: .relaxed) }
     var isMigrated: Bool { migrated.load(ordering: .relaxed) }
@@ -186,6 +216,8 @@ final class PostgresWriter: @unchecked Sendable {
 
     private func ping() {
         guard let connection else { return }
+        exporter.callStarted(writer: index)
+        defer { exporter.callEnded(writer: index) }
         do {
             try connection.exec("SELECT 1")
         } catch {
@@ -206,6 +238,8 @@ final class PostgresWriter: @unchecked Sendable {
         let events = batch.flatMap(\.events)
         var results: [CommitResult]?
         let started = ContinuousClock.now
+        exporter.callStarted(writer: index)
+        defer { exporter.callEnded(writer: index) }
         for attempt in 0..<2 where results == nil {
             guard let connection else { break }
             do {
@@ -262,5 +296,37 @@ extension Duration {
     var nanoseconds: Int64 {
         let (seconds, attoseconds) = components
         return seconds * 1_000_000_000 + attoseconds / 1_000_000_000
+    }
+}
+
+/// Resumes a commit request once: with its result, or with 503 when `commit_timeout` passes first.
+final class AnswerOnce: @unchecked Sendable {
+    private let lock = NSLock()
+    private var continuation: CheckedContinuation<Result<[CommitResult], PipelineUnavailable>, Never>?
+    /// The timeout task, cancelled when the result comes first.
+    var timer: Task<Void, Never>? {
+        get { lock.withLock { storedTimer } }
+        set {
+            lock.lock()
+            let answered = continuation == nil
+            storedTimer = newValue
+            lock.unlock()
+            if answered { newValue?.cancel() }
+        }
+    }
+    private var storedTimer: Task<Void, Never>?
+
+    init(_ continuation: CheckedContinuation<Result<[CommitResult], PipelineUnavailable>, Never>) {
+        self.continuation = continuation
+    }
+
+    func resume(_ result: Result<[CommitResult], PipelineUnavailable>) {
+        lock.lock()
+        let waiting = continuation
+        continuation = nil
+        let timer = storedTimer
+        lock.unlock()
+        waiting?.resume(returning: result)
+        if waiting != nil { timer?.cancel() }
     }
 }
