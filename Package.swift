@@ -12,6 +12,12 @@ let package = Package(
         .executable(name: "governance-collector", targets: ["governance-collector"]),
         .executable(name: "governance-bench", targets: ["governance-bench"]),
         .library(name: "Collector", targets: ["Collector"]),
+        // For the fuzz targets in Fuzz/ (a package of their own, built with sanitizers).
+        .library(name: "Config", targets: ["Config"]),
+        .library(name: "Pipeline", targets: ["Pipeline"]),
+        .library(name: "OTLP", targets: ["OTLP"]),
+        .library(name: "Processors", targets: ["Processors"]),
+        .library(name: "Exporters", targets: ["Exporters"]),
     ],
     traits: [
         .trait(name: "PlatformBridge", description: "The platform_bridge exporter (needs libcurl)."),

@@ -10,7 +10,12 @@ if [ ! -x .build/interop-venv/bin/python ]; then python3 -m venv .build/interop-
 .build/interop-venv/bin/pip install -q --disable-pip-version-check 'code-atelier-governance[platform]==0.7.3' \
     'opentelemetry-sdk==1.45.2' 'opentelemetry-exporter-otlp-proto-http==1.45.2'
 swift build --build-tests
+# Every log line, answer and metrics scrape of the run goes to a transcript, then is searched
+# for the tests' credentials (scripts/check-secrets.sh).
+export GOVERNANCE_TEST_TRANSCRIPT="$PWD/.build/test-transcript.log"
+rm -f "$GOVERNANCE_TEST_TRANSCRIPT"
 swift test --skip-build "$@"
+scripts/check-secrets.sh "$GOVERNANCE_TEST_TRANSCRIPT"
 
 # The bridge is a package trait (it needs libcurl). A build without it must refuse platform
 # settings at start-up, naming the fix, never ignore them.
@@ -21,3 +26,7 @@ if GOVERNANCE_PLATFORM_INGEST_TOKEN=wf_check .build-notrait/debug/governance-col
 fi
 grep -q "built without the PlatformBridge trait" .build-notrait/refusal.txt
 echo "✔ a build without the PlatformBridge trait refuses platform settings"
+
+# libFuzzer with address sanitizer on the parsers of untrusted input: every committed seed
+# (including past crash inputs) replayed, then 30 s of fuzzing per target.
+scripts/fuzz.sh 30

@@ -52,6 +52,7 @@ func scrape(_ telemetryURL: String) async throws -> (text: String, samples: [Met
     #expect(response.status == 200)
     #expect(response.headers["content-type"]?.hasPrefix("text/plain; version=0.0.4") == true)
     let text = String(decoding: response.body, as: UTF8.self)
+    Transcript.shared?.append("metrics \(text)")
     return (text, try parsePrometheus(text))
 }
 
@@ -269,7 +270,9 @@ struct ShutdownSignalTests {
         #expect(acknowledged.isSubset(of: stored), "\(acknowledged.subtracting(stored).count) acknowledged events are missing")
         // Every answer was a commit, a drain refusal, or a connection closed by the stopping server.
         #expect(report.outcomes.allSatisfy { [201, 503, 0].contains($0.status) }, "\(Set(report.outcomes.map(\.status)))")
-        let lines = try String(contentsOfFile: log, encoding: .utf8).split(separator: "\n")
+        let output = try String(contentsOfFile: log, encoding: .utf8)
+        Transcript.shared?.append(output)
+        let lines = output.split(separator: "\n")
         #expect(lines.contains { $0.contains(#""event":"collector.shutting_down""#) })
         #expect(lines.contains { $0.contains(#""event":"platform.bridge.stopped""#) && $0.contains("unsent_at_shutdown") })
         #expect(lines.contains { $0.contains(#""event":"collector.stopped""#) })
@@ -301,7 +304,9 @@ struct ShutdownSignalTests {
         let status = await process.exitStatus(within: 5)
         #expect(status == 1)
         #expect(Date().timeIntervalSince(signalled) < 1)
-        let lines = try String(contentsOfFile: log, encoding: .utf8).split(separator: "\n")
+        let output = try String(contentsOfFile: log, encoding: .utf8)
+        Transcript.shared?.append(output)
+        let lines = output.split(separator: "\n")
         let forced = lines.first { $0.contains(#""event":"collector.forced_exit""#) }
         #expect(forced?.contains("platform_bridge") == true, "\(forced ?? "no collector.forced_exit line")")
         if status == nil { process.kill(SIGKILL); process.wait() }

@@ -57,7 +57,34 @@ func collectorYAML(dsn: String, receiverSettings: String = "") -> String {
     """
 }
 
-let quietLogger = Logger(label: "test") { _ in SwiftLogNoOpLogHandler() }
+/// Collectors' logs: into the transcript when there is one, else nowhere.
+let quietLogger: Logger = {
+    guard Transcript.shared != nil else { return Logger(label: "test") { _ in SwiftLogNoOpLogHandler() } }
+    var logger = Logger(label: "test") { _ in LogCapture.Handler(capture: nil) }
+    logger.logLevel = .debug
+    return logger
+}()
+
+/// The secret-hygiene transcript: with `GOVERNANCE_TEST_TRANSCRIPT` set (scripts/test.sh sets
+/// it), every log line of the collectors the tests run (in process and the binary), every
+/// answer `post` receives and every `/metrics` scrape is appended to that file, which
+/// scripts/check-secrets.sh then searches for the tests' tokens and secrets.
+final class Transcript: Sendable {
+    static let shared: Transcript? = ProcessInfo.processInfo.environment["GOVERNANCE_TEST_TRANSCRIPT"].flatMap(Transcript.init)
+    let path: String
+    private let handle: Mutex<FileHandle>
+
+    init?(path: String) {
+        let fd = open(path, O_WRONLY | O_CREAT | O_APPEND, 0o644)
+        guard fd >= 0 else { return nil }
+        self.path = path
+        handle = Mutex(FileHandle(fileDescriptor: fd, closeOnDealloc: true))
+    }
+
+    func append(_ text: String) {
+        handle.withLock { $0.write(Data((text + "\n").utf8)) }
+    }
+}
 
 /// Tests run many collectors at once: each one's telemetry server takes a free port unless a
 /// test says otherwise.
@@ -65,7 +92,7 @@ let freeTelemetryPort = ["GOVERNANCE_METRICS_ENDPOINT": "127.0.0.1:0"]
 
 /// The `governance-collector run` binary as a child process.
 func spawnCollector(config: String, environment: [String: String] = [:], outputPath: String? = nil) throws -> ChildProcess {
-    try ChildProcess.spawn([BinaryTests.binary, "run", "--config", config], outputPath: outputPath,
+    try ChildProcess.spawn([BinaryTests.binary, "run", "--config", config], outputPath: outputPath ?? Transcript.shared?.path,
                            environment: freeTelemetryPort.merging(environment) { _, given in given })
 }
 
@@ -139,7 +166,9 @@ func wireEvent(id: UUID = UUID(), session: UUID = UUID(), agent: String = "agent
 func post(_ url: String, _ body: String, token: String? = testToken, contentType: String = "application/json") async throws -> HTTPResult {
     var headers = ["Content-Type: \(contentType)"]
     if let token { headers.append("Authorization: Bearer \(token)") }
-    return try await CurlHTTP.request("POST", url, headers: headers, body: Array(body.utf8))
+    let result = try await CurlHTTP.request("POST", url, headers: headers, body: Array(body.utf8))
+    Transcript.shared?.append("answer \(result.status) \(result.headers.sorted { $0.key < $1.key }) \(result.text)")
+    return result
 }
 
 func parseJSON(_ result: HTTPResult) throws -> JSONValue {
@@ -178,7 +207,8 @@ final class LogCapture: Sendable {
     }
 
     struct Handler: LogHandler {
-        let capture: LogCapture
+        /// nil: only the transcript gets the line.
+        let capture: LogCapture?
         var metadata: Logger.Metadata = [:]
         var logLevel: Logger.Level = .debug
         subscript(metadataKey key: String) -> Logger.Metadata.Value? {
@@ -187,8 +217,9 @@ final class LogCapture: Sendable {
         }
         func log(event: LogEvent) {
             let merged = metadata.merging(event.metadata ?? [:]) { _, new in new }
-            capture.store.withLock { $0.append(Line(level: event.level, message: "\(event.message)",
-                                                   metadata: merged.mapValues { "\($0)" })) }
+            let line = Line(level: event.level, message: "\(event.message)", metadata: merged.mapValues { "\($0)" })
+            Transcript.shared?.append("log \(line.text)")
+            capture?.store.withLock { $0.append(line) }
         }
     }
 }
