@@ -15,6 +15,9 @@ swift build --build-tests
 export GOVERNANCE_TEST_TRANSCRIPT="$PWD/.build/test-transcript.log"
 rm -f "$GOVERNANCE_TEST_TRANSCRIPT"
 swift test --skip-build "$@"
+# The scan must catch a leak (a planted token in a copy), then find none in the real transcript.
+cp "$GOVERNANCE_TEST_TRANSCRIPT" .build/planted-leak.log && echo "log leaked wf_test_token_for_the_suite_0001" >> .build/planted-leak.log
+if scripts/check-secrets.sh .build/planted-leak.log 2>/dev/null; then echo "FAIL: the secret scan missed a planted token" >&2; exit 1; fi
 scripts/check-secrets.sh "$GOVERNANCE_TEST_TRANSCRIPT"
 
 # The bridge is a package trait (it needs libcurl). A build without it must refuse platform

@@ -32,12 +32,19 @@ struct Bench: AsyncParsableCommand {
     var concurrency = "1,16,64"
     @Flag(help: "Measure only the platform bridge rows.")
     var bridgeOnly = false
+    @Flag(help: "Run the fault suite (kill -9, PostgreSQL restarted and frozen, platform faults) instead of the benchmark.")
+    var faults = false
     @Option(help: "The governance-collector binary (default: next to this one).")
     var collector: String?
 
     static let token = "wf_benchmark_token_not_secret_000"
 
+    var binary: String {
+        collector ?? URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("governance-collector").path
+    }
+
     func run() async throws {
+        if faults { return try await FaultSuite(binary: binary).run() }
         let cluster = try LocalPostgres(fsync: true)
         defer { cluster.destroy() }
         var rows: [(String, String, String)] = []
@@ -272,7 +279,6 @@ struct Bench: AsyncParsableCommand {
               pipelines:
                 audit: { receivers: [ingest_http, otlp_http], processors: [\(processors.joined(separator: ", "))], exporters: [postgres\(bridge == nil ? "" : ", platform_bridge")] }
             """.write(toFile: config, atomically: true, encoding: .utf8)
-        let binary = collector ?? URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("governance-collector").path
         let child = try ChildProcess.spawn([binary, "run", "--config", config])
         let url = "http://127.0.0.1:\(port)"
         try waitUntilReady(url)
