@@ -34,6 +34,8 @@ struct Bench: AsyncParsableCommand {
     var bridgeOnly = false
     @Flag(help: "Run the fault suite (kill -9, PostgreSQL restarted and frozen, platform faults) instead of the benchmark.")
     var faults = false
+    @Flag(help: "Also run the reference Python SDK (code-atelier-governance 0.7.3 from PyPI, in .build/interop-venv) on the same work.")
+    var referenceSDK = false
     @Option(help: "The governance-collector binary (default: next to this one).")
     var collector: String?
 
@@ -70,15 +72,19 @@ struct Bench: AsyncParsableCommand {
                 Array(("[" + (start..<min(start + batchSize, events)).map { Self.wire($0, prefix: prefix, clientHMAC: chained) }.joined(separator: ",") + "]").utf8)
             }
         }
-        func measureBatches(_ url: String, _ bodies: [[UInt8]], label: String) async {
+        func measureBatches(_ collector: RunningCollector, _ bodies: [[UInt8]], label: String) async {
+            let cpuBefore = Self.cpuSeconds(collector.child.pid)
             let report = await LoadDriver.run(connections: batchConnections, total: bodies.count) { b in
-                .init(url: url + IngestHTTPReceiver.batchPath, headers: headers, body: bodies[b])
+                .init(url: collector.url + IngestHTTPReceiver.batchPath, headers: headers, body: bodies[b])
             }
             let ok = report.outcomes.allSatisfy { $0.status == 200 }
             let rate = Double(events) / report.seconds
             rows.append((label, "\(events) events\(ok ? "" : " (errors!)")",
-                         "\(Int(rate)) events/s = \(String(format: "%.2f", rate / copyRate))× COPY"))
+                         "\(Int(rate)) events/s = \(String(format: "%.2f", rate / copyRate))× COPY; "
+                            + Self.cpuPer10k(Self.cpuSeconds(collector.child.pid) - cpuBefore, events: events)))
         }
+        var singleRates: [Int: Double] = [:]
+        var bridgeCapacity = 0.0
 
         if !bridgeOnly {
         // 2. The collector as a child process: plain, and with the full processor chain
@@ -87,7 +93,7 @@ struct Bench: AsyncParsableCommand {
         defer { plain.stop() }
 
         // 3. Batch endpoint.
-        await measureBatches(plain.url, batchBodies(prefix: 1, chained: true), label: "batch ingest (\(batchSize)/request, \(batchConnections) conns)")
+        await measureBatches(plain, batchBodies(prefix: 1, chained: true), label: "batch ingest (\(batchSize)/request, \(batchConnections) conns)")
 
         // 3b. OTLP/HTTP protobuf, as an OpenTelemetry SDK or collector sends it (gzip, 1000 records
         //     per request), each record carrying a client HMAC like the batch rows. An empty
@@ -113,26 +119,29 @@ struct Bench: AsyncParsableCommand {
         // 4. Single-event POSTs, as the SDK bridge sends them.
         for (offset, level) in concurrency.split(separator: ",").compactMap({ Int($0) }).enumerated() {
             let bodies = (0..<singleEvents).map { Array(Self.wire($0, prefix: 2 + offset).utf8) }
+            let cpuBefore = Self.cpuSeconds(plain.child.pid)
             let report = await LoadDriver.run(connections: level, total: singleEvents) { i in
                 .init(url: plain.url + IngestHTTPReceiver.eventsPath, headers: headers, body: bodies[i])
             }
             let ok = report.outcomes.filter { $0.status == 201 }.count
+            singleRates[level] = Double(ok) / report.seconds
             rows.append(("single-event POST, \(level) conns", "\(ok)/\(singleEvents) stored",
-                         "\(Int(Double(ok) / report.seconds)) events/s, p50 \(ms(report.percentile(0.5))) ms, p99 \(ms(report.percentile(0.99))) ms"))
+                         "\(Int(Double(ok) / report.seconds)) events/s, p50 \(ms(report.percentile(0.5))) ms, p99 \(ms(report.percentile(0.99))) ms; "
+                            + Self.cpuPer10k(Self.cpuSeconds(plain.child.pid) - cpuBefore, events: ok)))
         }
         rows.append(("collector peak RSS (after all of the above)", "", peakRSS(plain.child.pid)))
 
         // 5. The full processor chain: the collector sanitizes, numbers and HMAC-chains every event.
         let chained = try startCollector(cluster: cluster, database: "bench_chain", processors: ["size_cap", "sanitize", "seq", "chain"])
         defer { chained.stop() }
-        await measureBatches(chained.url, batchBodies(prefix: 9, chained: false), label: "batch ingest, full chain (size_cap, sanitize, seq, chain)")
+        await measureBatches(chained, batchBodies(prefix: 9, chained: false), label: "batch ingest, full chain (size_cap, sanitize, seq, chain)")
 
         }
 
         // 6. The platform bridge: delivery to a local platform peer, one workflow (one request
         //    in flight), under single-event ingest at 16 connections; then batch ingest while
         //    the platform is down or slow, against the bridge-off figure above.
-        let peer = try PlatformPeer(tokens: Dictionary(uniqueKeysWithValues: (0..<5).map { ("wf_bench_platform_\($0)", "platform-\($0)") }))
+        let peer = try PlatformPeer(tokens: Dictionary(uniqueKeysWithValues: (0..<6).map { ("wf_bench_platform_\($0)", "platform-\($0)") }))
         _ = try await peer.start()
         func waitForDelivery(_ expected: Int, since before: Int) async throws -> (delivered: Int, at: Date) {
             // Done when every expected event arrived or nothing arrived for 3 s.
@@ -157,8 +166,9 @@ struct Bench: AsyncParsableCommand {
             _ = await LoadDriver.run(connections: 1, total: bodies.count) { .init(url: bridged.url + IngestHTTPReceiver.batchPath, headers: headers, body: bodies[$0]) }
             let ingested = Date(), firstDelivered = peer.accepted.count - before
             let (delivered, at) = try await waitForDelivery(singleEvents, since: before)
+            bridgeCapacity = Double(delivered - firstDelivered) / at.timeIntervalSince(ingested)
             rows.append(("bridge capacity, 1 workflow (one request in flight), local peer", "\(singleEvents) queued events",
-                         "\(Int(Double(delivered - firstDelivered) / at.timeIntervalSince(ingested))) events/s, \(singleEvents - delivered) dropped"))
+                         "\(Int(bridgeCapacity)) events/s, \(singleEvents - delivered) dropped"))
         }
         // Under load: single-event ingest over 16 connections with the default queue (1000),
         // paced at 1,000 events/s (above the reference SDK's own ~560/s) and unpaced (as fast
@@ -211,6 +221,24 @@ struct Bench: AsyncParsableCommand {
         for (index, (label, _)) in variants.enumerated() {
             rows.append(("batch ingest, \(label), best of 5", "\(events) events",
                          "\(Int(best[index])) events/s = \(String(format: "%.2f", best[index] / best[0]))× bridge off"))
+        }
+        // 6b. The reference SDK on the same work: its AuditModule writing to the same PostgreSQL,
+        //     and its own bridge delivering to the same peer.
+        if referenceSDK {
+            peer.setFaults(.init())
+            let sdkDSN = try cluster.createDatabase("bench_reference_sdk")
+            try AuditSchema.migrate(PGConnection(dsn: sdkDSN))
+            let sdkEvents = 4000
+            let output = try Self.runReferenceSDK([cluster.url(database: "bench_reference_sdk"), String(sdkEvents), "16", "benchmark-secret-0123456789abcdef", peer.url(), "wf_bench_platform_5"])
+            if let ingest = output["ingest"]?.first {
+                let ours = [16, 64].compactMap { level in singleRates[level].map { "\(String(format: "%.1f", $0 / ingest))× at \(level) conns" } }
+                rows.append(("reference SDK 0.7.3: AuditModule.log, 16 concurrent tasks, same PostgreSQL", "\(sdkEvents) events",
+                             "\(Int(ingest)) events/s; collector single-event: \(ours.joined(separator: ", "))"))
+            }
+            if let bridge = output["bridge"], bridge.count == 3 {
+                rows.append(("reference SDK 0.7.3: its platform bridge, 1 workflow, same peer", "\(Int(bridge[1])) sent, \(Int(bridge[2])) dropped",
+                             "\(Int(bridge[0])) events/s; collector bridge capacity: \(String(format: "%.1f", bridgeCapacity / max(bridge[0], 1)))×"))
+            }
         }
         await peer.stop()
 
@@ -283,6 +311,41 @@ struct Bench: AsyncParsableCommand {
         let url = "http://127.0.0.1:\(port)"
         try waitUntilReady(url)
         return RunningCollector(child: child, url: url, otlpURL: "http://127.0.0.1:\(otlpPort)", config: config)
+    }
+
+    /// User + system CPU seconds the process has used (/proc/<pid>/stat).
+    static func cpuSeconds(_ pid: pid_t) -> Double {
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8), let close = stat.lastIndex(of: ")") else { return 0 }
+        let fields = stat[stat.index(after: close)...].split(separator: " ")
+        guard fields.count > 12, let user = Double(fields[11]), let system = Double(fields[12]) else { return 0 }
+        return (user + system) / Double(sysconf(Int32(_SC_CLK_TCK)))
+    }
+
+    /// CPU per 10,000 events, which is also the share of one core that 10,000 events/s costs.
+    static func cpuPer10k(_ seconds: Double, events: Int) -> String {
+        let per10k = seconds / Double(max(events, 1)) * 10_000
+        return "collector CPU \(String(format: "%.3f", per10k)) s per 10,000 events (\(Int((per10k * 100).rounded()))% of a core at 10,000/s)"
+    }
+
+    /// Runs Tests/interop/sdk_bench.py in the interop virtualenv (made and filled from PyPI if
+    /// missing); returns its `name value…` lines.
+    static func runReferenceSDK(_ arguments: [String]) throws -> [String: [Double]] {
+        let venv = ".build/interop-venv"
+        if !FileManager.default.isExecutableFile(atPath: venv + "/bin/python") {
+            try ChildProcess.run(["python3", "-m", "venv", venv])
+            try ChildProcess.run([venv + "/bin/pip", "install", "-q", "code-atelier-governance[platform]==0.7.3"])
+        }
+        let out = FileManager.default.temporaryDirectory.appendingPathComponent("gc-sdk-bench-\(UUID()).out").path
+        defer { try? FileManager.default.removeItem(atPath: out) }
+        let status = try ChildProcess.spawn([venv + "/bin/python", "Tests/interop/sdk_bench.py"] + arguments, outputPath: out).wait()
+        let text = (try? String(contentsOfFile: out, encoding: .utf8)) ?? ""
+        guard status == 0 else { throw ValidationError("the reference SDK run failed (\(status)): \(text.suffix(2000))") }
+        var result: [String: [Double]] = [:]
+        for line in text.split(separator: "\n") {
+            let parts = line.split(separator: " ")
+            if let name = parts.first, ["ingest", "bridge"].contains(name) { result[String(name)] = parts.dropFirst().compactMap { Double($0) } }
+        }
+        return result
     }
 
     static func time(_ iterations: Int, _ body: () -> Void) -> Double {
