@@ -34,6 +34,8 @@ struct Bench: AsyncParsableCommand {
     var bridgeOnly = false
     @Flag(help: "Run the fault suite (kill -9, PostgreSQL restarted and frozen, platform faults) instead of the benchmark.")
     var faults = false
+    @Option(help: "Run a soak test of this many seconds (e.g. 600) instead of the benchmark: steady load at half of capacity, RSS and CPU over time.")
+    var soak: Double?
     @Flag(help: "Also run the reference Python SDK (code-atelier-governance 0.7.3 from PyPI, in .build/interop-venv) on the same work.")
     var referenceSDK = false
     @Option(help: "The governance-collector binary (default: next to this one).")
@@ -47,6 +49,7 @@ struct Bench: AsyncParsableCommand {
 
     func run() async throws {
         if faults { return try await FaultSuite(binary: binary).run() }
+        if let soak { return try await Soak(binary: binary, seconds: soak).run() }
         let cluster = try LocalPostgres(fsync: true)
         defer { cluster.destroy() }
         var rows: [(String, String, String)] = []

@@ -216,8 +216,12 @@ final class SustainedLoad: @unchecked Sendable {
     private let stopping = Atomic<Bool>(false)
     private let outcomes = Mutex<[Outcome]>([])
     private let group = DispatchGroup()
+    /// Answers so far: 2xx, and anything else (including no answer).
+    let succeeded = Atomic<Int>(0)
+    let failed = Atomic<Int>(0)
 
-    init(url: String, token: String, connections: Int, ratePerSecond: Double) {
+    /// `keepOutcomes: false` only counts (a long soak would otherwise hold every id).
+    init(url: String, token: String, connections: Int, ratePerSecond: Double, keepOutcomes: Bool = true) {
         let interval = Double(connections) / ratePerSecond
         for _ in 0..<connections {
             group.enter()
@@ -228,7 +232,8 @@ final class SustainedLoad: @unchecked Sendable {
                 while !stopping.load(ordering: .relaxed) {
                     let id = UUID()
                     let status = (try? connection.request("POST", url, headers: headers, body: Array(Self.event(id).utf8)))?.status ?? 0
-                    outcomes.withLock { $0.append(Outcome(id: id, status: status, at: Date())) }
+                    (200..<300).contains(status) ? succeeded.add(1, ordering: .relaxed) : failed.add(1, ordering: .relaxed)
+                    if keepOutcomes { outcomes.withLock { $0.append(Outcome(id: id, status: status, at: Date())) } }
                     next = max(next.addingTimeInterval(interval), Date().addingTimeInterval(status == 0 ? 0.05 : 0))
                     let wait = next.timeIntervalSinceNow
                     if wait > 0 { usleep(UInt32(wait * 1_000_000)) }
