@@ -86,12 +86,12 @@ public final class PostgresExporter: PrimaryExporter, Sendable {
             let answer = AnswerOnce(continuation)
             let accepted = queue.enqueue(.init(events: events, stages: stages, stagesKey: stagesKey, resume: { answer.resume($0) }))
             if !accepted { return answer.resume(.failure(PipelineUnavailable(reason: "the collector is shutting down"))) }
-            answer.timer = Task {
+            answer.arm(Task {
                 try? await Task.sleep(for: .seconds(timeout))
                 if !Task.isCancelled {
                     answer.resume(.failure(PipelineUnavailable(reason: "PostgreSQL did not commit within \(timeout) s (commit_timeout); retrying is safe")))
                 }
-            }
+            })
         }
         return try result.get()
     }
@@ -303,18 +303,16 @@ extension Duration {
 final class AnswerOnce: @unchecked Sendable {
     private let lock = NSLock()
     private var continuation: CheckedContinuation<Result<[CommitResult], PipelineUnavailable>, Never>?
-    /// The timeout task, cancelled when the result comes first.
-    var timer: Task<Void, Never>? {
-        get { lock.withLock { storedTimer } }
-        set {
-            lock.lock()
-            let answered = continuation == nil
-            storedTimer = newValue
-            lock.unlock()
-            if answered { newValue?.cancel() }
-        }
+    private var timer: Task<Void, Never>?
+
+    /// The timeout task; cancelled when the result comes first (or already came).
+    func arm(_ task: Task<Void, Never>) {
+        lock.lock()
+        let answered = continuation == nil
+        timer = task
+        lock.unlock()
+        if answered { task.cancel() }
     }
-    private var storedTimer: Task<Void, Never>?
 
     init(_ continuation: CheckedContinuation<Result<[CommitResult], PipelineUnavailable>, Never>) {
         self.continuation = continuation
@@ -324,7 +322,7 @@ final class AnswerOnce: @unchecked Sendable {
         lock.lock()
         let waiting = continuation
         continuation = nil
-        let timer = storedTimer
+        let timer = self.timer
         lock.unlock()
         waiting?.resume(returning: result)
         if waiting != nil { timer?.cancel() }
