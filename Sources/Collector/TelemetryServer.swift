@@ -4,6 +4,7 @@ import Logging
 import NIOCore
 import Pipeline
 import Prometheus
+import Receivers
 import ServiceLifecycle
 import Synchronization
 
@@ -14,7 +15,7 @@ import Synchronization
 /// It starts before and stops after everything else, so a drain can be watched to its end.
 final class TelemetryServer: Service, Sendable {
     private let application: any Service
-    private let bound = ListeningPort()
+    private let bound = BoundPort()
 
     init(host: String, port: Int, registry: PrometheusCollectorRegistry, readiness: @escaping @Sendable () -> (ready: Bool, checks: [String: String]),
          logger: Logger) {
@@ -54,10 +55,6 @@ final class TelemetryServer: Service, Sendable {
         return Response(status: status, headers: [.contentType: "application/json"],
                         body: .init(byteBuffer: ByteBuffer(bytes: Array(data) + [UInt8(ascii: "\n")])))
     }
-}
-
-final class ListeningPort: Sendable {
-    let value = Mutex<Int?>(nil)
 }
 
 /// The standard `process_*` metrics Prometheus client libraries export, read from /proc at

@@ -46,8 +46,9 @@ public final class IngestHTTPReceiver: Receiver, Sendable {
 }
 
 /// The listening port, shared with the server's start-up callback.
-final class BoundPort: Sendable {
-    let value = Mutex<Int?>(nil)
+public final class BoundPort: Sendable {
+    public let value = Mutex<Int?>(nil)
+    public init() {}
 }
 
 /// Maps Hummingbird's own errors (unknown path, wrong method) to the same JSON error body.
