@@ -21,7 +21,7 @@ final class TelemetryServer: Service, Sendable {
          logger: Logger) {
         let router = Router()
         router.get("/metrics") { _, _ in
-            var bytes = registry.emitToBuffer()
+            var bytes = MetricsHelp.annotate(registry.emitToBuffer())
             ProcessMetrics.emit(into: &bytes)
             return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
                             body: .init(byteBuffer: ByteBuffer(bytes: bytes)))
@@ -68,13 +68,16 @@ enum ProcessMetrics {
             let fields = stat[stat.index(after: close)...].split(separator: " ")
             let ticks = Double(sysconf(Int32(_SC_CLK_TCK)))
             if fields.count > 21, let user = Double(fields[11]), let system = Double(fields[12]), let rssPages = Double(fields[21]) {
+                lines.append("# HELP process_cpu_seconds_total User and system CPU time of the collector process, seconds.")
                 lines.append("# TYPE process_cpu_seconds_total counter")
                 lines.append("process_cpu_seconds_total \((user + system) / ticks)")
+                lines.append("# HELP process_resident_memory_bytes Resident memory of the collector process, bytes.")
                 lines.append("# TYPE process_resident_memory_bytes gauge")
                 lines.append("process_resident_memory_bytes \(Int(rssPages) * Int(sysconf(Int32(_SC_PAGESIZE))))")
             }
         }
         if let fds = try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd") {
+            lines.append("# HELP process_open_fds Open file descriptors of the collector process.")
             lines.append("# TYPE process_open_fds gauge")
             lines.append("process_open_fds \(fds.count)")
         }

@@ -113,10 +113,12 @@ struct OperationsTests {
         #expect((samples.value("process_cpu_seconds_total") ?? 0) > 0)
         #expect(try scalar(dsn, "SELECT count(*) FROM governance_audit_events") == "5")
         #expect(!text.contains(testToken) && !text.contains("hunter2") && !text.contains("wf_not_a_known_token"))
-        // Every family is typed, as Prometheus expects.
+        // Every family is typed and explained, as Prometheus expects.
         for name in Set(samples.map(\.name)) {
             let family = name.replacingOccurrences(of: "_bucket", with: "").replacingOccurrences(of: "_count", with: "").replacingOccurrences(of: "_sum", with: "")
-            #expect(text.contains("# TYPE \(family) ") || text.contains("# TYPE \(name) "), "\(name) has no TYPE line")
+            let declared = text.contains("# TYPE \(family) ") ? family : name
+            #expect(text.contains("# TYPE \(declared) "), "\(name) has no TYPE line")
+            #expect(text.contains("# HELP \(declared) "), "\(name) has no HELP line")
         }
     }
 
@@ -149,6 +151,10 @@ struct OperationsTests {
             #expect(samples.value("governance_platform_bridge_\(name)_total", bridge) == 0, "\(name)")
         }
         #expect(!text.contains(platformToken))
+        for line in text.split(separator: "\n") where line.hasPrefix("# TYPE governance_") {
+            let name = line.split(separator: " ")[2]
+            #expect(text.contains("# HELP \(name) "), "\(name) has no HELP line")
+        }
         await peer.stop()
     }
 
