@@ -123,17 +123,19 @@ public struct BudgetProcessor: EventProcessor, CommitStage {
             running[key] = nil
             let alert = BudgetAlert(agentID: key.agent, capValue: cap, usedValue: after, thresholdPercent: config.thresholdPercent,
                                     periodBucket: key.day, crossedBy: events[index])
+            // The alert event exists already when an operator deleted the alert row to send it again.
             let inserted = try transaction.query("""
                 INSERT INTO governance_budget_alerts (agent_id, cap_id, period_bucket, payload, event_id)
-                VALUES ($1, $2, $3::date, $4, $5::uuid) ON CONFLICT DO NOTHING RETURNING 1
+                VALUES ($1, $2, $3::date, $4, $5::uuid) ON CONFLICT DO NOTHING
+                RETURNING NOT EXISTS (SELECT 1 FROM governance_audit_events WHERE event_id = $5::uuid)
                 """, [key.agent, Self.capID, key.day, alert.payloadJSON, alert.eventID.lowercasedString])
-            guard !inserted.isEmpty else { continue }
+            guard let row = inserted.first else { continue }
             telemetry.alerts.increment()
             logger.warning("budget.threshold_crossed", metadata: [
                 "agent_id": "\(key.agent)", "period_bucket": "\(key.day)", "cap_usd": "\(cap)", "used_usd": "\(after)",
                 "threshold_percent": "\(config.thresholdPercent)",
             ])
-            inserts.append((index, alert.auditEvent))
+            if row.first == "t" { inserts.append((index, alert.auditEvent)) }
         }
         for insert in inserts.reversed() { events.insert(insert.event, at: insert.after + 1) }
     }

@@ -139,6 +139,15 @@ struct BudgetTests {
         #expect(try receiver.deliveries().count == 2)
         #expect(try scalar(dsn, "SELECT count(*) FROM governance_audit_events WHERE kind = 'budget.threshold_crossed'") == "1")
         #expect(try scalar(dsn, "SELECT used_usd FROM governance_budget_spend WHERE agent_id = 'agent-1'") == "21")
+
+        // An operator deletes the alert row to send it again: the next cost re-records and re-sends
+        // it, and the audit log keeps its one alert event.
+        _ = try PGConnection(dsn: dsn).exec("DELETE FROM governance_budget_alerts")
+        #expect(try await post(second.eventsURL, costEvent(session: session, usd: "1")).status == 201)
+        #expect(try await eventually { try receiver.deliveries().count == 3 })
+        #expect(try receiver.deliveries().last?["payload"]?["used_value"] == .number("22.0"))
+        #expect(try receiver.deliveries().last?["header_verified"] == .bool(true))
+        #expect(try scalar(dsn, "SELECT count(*) FROM governance_audit_events WHERE kind = 'budget.threshold_crossed'") == "1")
         try await second.stop()
     }
 
