@@ -50,6 +50,8 @@ public struct BudgetConfig: Sendable, Equatable {
 public struct BudgetProcessor: EventProcessor, CommitStage {
     public static let alertKind = "budget.threshold_crossed"
     public static let capID = "per_agent_usd_daily"
+    /// Costs are JSON numbers: a '.' decimal point, whatever the host's locale. Made once, not per event.
+    static let posix = Locale(identifier: "en_US_POSIX")
     public let config: BudgetConfig
     let telemetry: BudgetMetrics
     let logger: Logger
@@ -72,7 +74,7 @@ public struct BudgetProcessor: EventProcessor, CommitStage {
         case .string(let s): text = s
         default: text = nil
         }
-        guard let text, let cost = Decimal(string: text, locale: Locale(identifier: "en_US_POSIX")), cost >= 0, cost.isFinite else {
+        guard let text, let cost = Decimal(string: text, locale: Self.posix), cost >= 0, cost.isFinite else {
             telemetry.invalidCosts.increment()
             logger.debug("budget.invalid_cost", metadata: ["event_id": "\(event.eventID.lowercasedString)", "field": "\(config.costField)"])
             return nil

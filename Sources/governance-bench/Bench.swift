@@ -312,7 +312,7 @@ struct Bench: AsyncParsableCommand {
             """.write(toFile: config, atomically: true, encoding: .utf8)
         let child = try ChildProcess.spawn([binary, "run", "--config", config])
         let url = "http://127.0.0.1:\(port)"
-        try waitUntilReady(url)
+        try Self.waitUntilReady(url)
         return RunningCollector(child: child, url: url, otlpURL: "http://127.0.0.1:\(otlpPort)", config: config)
     }
 
@@ -365,7 +365,7 @@ struct Bench: AsyncParsableCommand {
 
     func ms(_ seconds: Double) -> String { String(format: "%.2f", seconds * 1000) }
 
-    func waitUntilReady(_ base: String) throws {
+    static func waitUntilReady(_ base: String) throws {
         let connection = CurlConnection()
         for _ in 0..<600 {
             if let r = try? connection.request("GET", base + "/readyz"), r.status == 200 { return }
@@ -375,10 +375,14 @@ struct Bench: AsyncParsableCommand {
     }
 
     func peakRSS(_ pid: pid_t) -> String {
+        Self.memoryKiB(pid, "VmHWM").map { "\($0 / 1024) MiB" } ?? "?"
+    }
+
+    /// A memory figure of /proc/<pid>/status (`VmHWM`: peak RSS, `VmRSS`: current), KiB.
+    static func memoryKiB(_ pid: pid_t, _ field: String) -> Int? {
         guard let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8),
-              let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }) else { return "?" }
-        let kib = Int(line.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first ?? "") ?? 0
-        return "\(kib / 1024) MiB"
+              let line = status.split(separator: "\n").first(where: { $0.hasPrefix(field + ":") }) else { return nil }
+        return Int(line.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first ?? "")
     }
 
     static func id(_ i: Int, prefix: Int) -> String {

@@ -120,7 +120,7 @@ struct FaultSuite {
         let context = try Context(cluster: cluster, dsn: dsn, peer: peer, port: port, config: config, log: log, binary: binary)
         defer { context.process.kill(SIGTERM); context.process.wait() }
         let url = "http://127.0.0.1:\(port)"
-        try await Self.waitReady(url)
+        try Bench.waitUntilReady(url)
 
         let load = SustainedLoad(url: url + IngestHTTPReceiver.eventsPath, token: Self.token, connections: 8, ratePerSecond: 400)
         try await Task.sleep(for: .seconds(2))
@@ -194,14 +194,6 @@ struct FaultSuite {
             audit: { receivers: [ingest_http], processors: [seq, chain], exporters: [postgres, platform_bridge] }
         """
     }
-
-    static func waitReady(_ base: String) async throws {
-        for _ in 0..<600 {
-            if let r = try? await CurlHTTP.request("GET", base + "/readyz"), r.status == 200 { return }
-            try await Task.sleep(for: .milliseconds(50))
-        }
-        throw LocalPostgres.Failure(description: "the collector did not become ready")
-    }
 }
 
 /// Single-event POSTs from `connections` threads, paced, until `stop()`; each outcome keeps its
@@ -232,7 +224,7 @@ final class SustainedLoad: @unchecked Sendable {
                 while !stopping.load(ordering: .relaxed) {
                     let id = UUID()
                     let status = (try? connection.request("POST", url, headers: headers, body: Array(Self.event(id).utf8)))?.status ?? 0
-                    (200..<300).contains(status) ? succeeded.add(1, ordering: .relaxed) : failed.add(1, ordering: .relaxed)
+                    _ = (200..<300).contains(status) ? succeeded.add(1, ordering: .relaxed) : failed.add(1, ordering: .relaxed)
                     if keepOutcomes { outcomes.withLock { $0.append(Outcome(id: id, status: status, at: Date())) } }
                     next = max(next.addingTimeInterval(interval), Date().addingTimeInterval(status == 0 ? 0.05 : 0))
                     let wait = next.timeIntervalSinceNow

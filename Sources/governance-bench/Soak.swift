@@ -38,7 +38,7 @@ struct Soak {
         defer { child.kill(SIGTERM); child.wait(); try? FileManager.default.removeItem(atPath: log) }
         let url = "http://127.0.0.1:\(port)"
         do {
-            try await FaultSuite.waitReady(url)
+            try Bench.waitUntilReady(url)
         } catch {
             throw ValidationError("the collector did not start: \((try? String(contentsOfFile: log, encoding: .utf8))?.suffix(1000) ?? "")")
         }
@@ -65,7 +65,7 @@ struct Soak {
             let now = Date()
             let ok = load.succeeded.load(ordering: .relaxed), failed = load.failed.load(ordering: .relaxed), cpu = Bench.cpuSeconds(child.pid)
             let window = now.timeIntervalSince(last.at)
-            let rss = Self.rssMiB(child.pid)
+            let rss = Double(Bench.memoryKiB(child.pid, "VmRSS") ?? 0) / 1024
             samples.append((now.timeIntervalSince(start), rss))
             print("| \(Int(now.timeIntervalSince(start))) s | \(Int(Double(ok - last.ok) / window)) | \(failed - last.failed) | \(String(format: "%.1f", rss)) MiB | \(Int((cpu - last.cpu) / window * 100))% |")
             fflush(nil)
@@ -84,12 +84,6 @@ struct Soak {
               + (flat ? "flat" : "GROWING"))
         print("acknowledged \(load.succeeded.load(ordering: .relaxed)), stored \(stored - probe.succeeded.load(ordering: .relaxed)) (after the capacity probe's \(probe.succeeded.load(ordering: .relaxed)))")
         if !flat { throw ValidationError("RSS grew by \(String(format: "%.1f", growth)) MiB during the soak") }
-    }
-
-    static func rssMiB(_ pid: pid_t) -> Double {
-        guard let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8),
-              let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") }) else { return 0 }
-        return Double(line.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first ?? "0").map { $0 / 1024 } ?? 0
     }
 
     /// Least-squares slope of RSS over time, MiB per second.
