@@ -41,15 +41,27 @@ public struct ChildProcess: Sendable {
         return Self.decode(status)
     }
 
-    /// The exit status if the child ends within `seconds` (polled, no thread blocked), else nil.
+    /// The exit status if the child ends within `seconds`, else nil.
     public func exitStatus(within seconds: Double) async -> Int32? {
-        let deadline = Date().addingTimeInterval(seconds)
-        repeat {
-            var status: Int32 = 0
-            if waitpid(pid, &status, WNOHANG) == pid { return Self.decode(status) }
-            try? await Task.sleep(for: .milliseconds(10))
-        } while Date() < deadline
-        return nil
+        await exit(within: seconds)?.status
+    }
+
+    /// The exit status and when the exit was seen, if the child ends within `seconds`. A thread
+    /// of its own polls `waitpid`, so a busy task pool (tests running in parallel) cannot delay
+    /// the moment measured.
+    public func exit(within seconds: Double) async -> (status: Int32, at: Date)? {
+        let pid = pid
+        return await withCheckedContinuation { continuation in
+            Thread {
+                let deadline = Date().addingTimeInterval(seconds)
+                repeat {
+                    var status: Int32 = 0
+                    if waitpid(pid, &status, WNOHANG) == pid { return continuation.resume(returning: (Self.decode(status), Date())) }
+                    usleep(5000)
+                } while Date() < deadline
+                continuation.resume(returning: nil)
+            }.start()
+        }
     }
 
     private static func decode(_ status: Int32) -> Int32 {

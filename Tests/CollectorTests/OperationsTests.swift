@@ -262,8 +262,9 @@ struct ShutdownSignalTests {
         #expect(try await eventually(30) { (Int(try scalar(dsn, "SELECT count(*) FROM governance_audit_events") ?? "0") ?? 0) >= 2000 })
         let signalled = Date()
         process.kill(SIGTERM)
-        let status = await process.exitStatus(within: 20)
-        let stoppedAfter = Date().timeIntervalSince(signalled)
+        let exit = await process.exit(within: 20)
+        let status = exit?.status
+        let stoppedAfter = (exit?.at ?? Date()).timeIntervalSince(signalled)
         let report = await load.value
 
         #expect(status == 0)
@@ -307,9 +308,10 @@ struct ShutdownSignalTests {
         #expect(await process.exitStatus(within: 1) == nil, "the first signal waits for the bridge's 20 s flush")
         let signalled = Date()
         process.kill(SIGTERM)
-        let status = await process.exitStatus(within: 5)
+        let exit = await process.exit(within: 5)
+        let status = exit?.status
         #expect(status == 1)
-        #expect(Date().timeIntervalSince(signalled) < 1)
+        #expect(exit.map { $0.at.timeIntervalSince(signalled) < 1 } == true, "exit \(exit.map { "\($0.at.timeIntervalSince(signalled)) s" } ?? "never") after the second signal")
         let output = try String(contentsOfFile: log, encoding: .utf8)
         Transcript.shared?.append(output)
         let lines = output.split(separator: "\n")
@@ -343,9 +345,10 @@ struct TailTests {
         #expect(try await post(collector.eventsURL, wireEvent(id: shown[0], agent: "agent-x", kind: "tool.call")).status == 201)
         #expect(try await post(collector.eventsURL, wireEvent(id: shown[1], agent: "agent-x", kind: "tool.result")).status == 201)
         let posted = Date()
-        let status = await tail.exitStatus(within: 10)
+        let exit = await tail.exit(within: 10)
+        let status = exit?.status
         #expect(status == 0)
-        #expect(Date().timeIntervalSince(posted) < 2, "tail is live, not a slow poll")
+        #expect(exit.map { $0.at.timeIntervalSince(posted) < 2 } == true, "tail is live, not a slow poll")
         let events = try String(contentsOfFile: output, encoding: .utf8).split(separator: "\n").filter { $0.hasPrefix("{") }
             .map { try JSONParser.parse(Array($0.utf8)) }
         #expect(events.map { $0["event_id"] } == shown.map { .string($0.lowercasedString) })
