@@ -36,6 +36,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio-http2.git", from: "1.46.0"),
         .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
+        .package(url: "https://github.com/hummingbird-project/swift-mustache.git", from: "2.1.1"),
+        .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
     ],
     targets: [
         // C libraries required by the design card.
@@ -78,9 +80,20 @@ let package = Package(
             .product(name: "NIOSSL", package: "swift-nio-ssl"),
             .product(name: "CoreMetrics", package: "swift-metrics"),
         ], swiftSettings: strict),
+        // The timeline web UI: server-rendered pages over the events in PostgreSQL, live updates,
+        // workflow tokens. It reads the store (Exporters' libpq layer) and serves HTTP (Hummingbird).
+        .target(name: "Timeline", dependencies: [
+            "Pipeline", "Config", "Exporters",
+            .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "Mustache", package: "swift-mustache"),
+            .product(name: "HTTPTypes", package: "swift-http-types"),
+            .product(name: "Crypto", package: "swift-crypto"),
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+        ], swiftSettings: strict),
         // The embeddable collector: factory registry of built-in components + service group.
         .target(name: "Collector", dependencies: [
-            "Pipeline", "Config", "Receivers", "Processors", "Exporters",
+            "Pipeline", "Config", "Receivers", "Processors", "Exporters", "Timeline",
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             .product(name: "Logging", package: "swift-log"),
@@ -114,7 +127,7 @@ let package = Package(
         .testTarget(name: "BridgeTests", dependencies: ["Exporters", "Config", "Pipeline"], swiftSettings: strict),
         // Integration: real PostgreSQL clusters, real sockets, the real binary.
         .testTarget(name: "CollectorTests", dependencies: [
-            "Collector", "Config", "LocalPostgres", "CurlHTTP", "Exporters", "Receivers", "PlatformPeer", "OTLP",
+            "Collector", "Config", "LocalPostgres", "CurlHTTP", "Exporters", "Receivers", "PlatformPeer", "OTLP", "Timeline",
             .product(name: "Logging", package: "swift-log"),
         ], swiftSettings: strict),
     ]

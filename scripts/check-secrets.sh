@@ -12,6 +12,8 @@ secrets=(
   wf_platform_token_for_bridge_tests_9f3a   # platform bridge token
   test-audit-secret-0123456789abcdef        # HMAC chain secret
   whsec_budget_alerts_for_tests_4c1d        # budget webhook secret
+  ui-admin-password-for-tests-7e2b          # timeline UI admin password (Tests/CollectorTests/TimelineTests.swift)
+  ui-admin-token-for-tests-0123456789abcdef # timeline UI admin token
 )
 hits=0
 for secret in "${secrets[@]}"; do

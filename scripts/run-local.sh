@@ -30,4 +30,5 @@ echo "PostgreSQL: $DATABASE_URL (data in .local/pg)"
 echo "Collector:  http://127.0.0.1:4320 (platform ingest API), http://127.0.0.1:4318/v1/logs (OTLP)"
 echo "            token wf_local_development_token (see README: send an event)"
 echo "Operator:   http://127.0.0.1:8888/metrics, /healthz, /readyz"
+echo "Timeline:   http://127.0.0.1:8890 (web UI)"
 .build/release/governance-collector run --config configs/local.yaml

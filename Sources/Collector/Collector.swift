@@ -3,10 +3,12 @@ import Exporters
 import Foundation
 import Logging
 import Pipeline
+import Processors
 import Prometheus
 import Receivers
 import ServiceLifecycle
 import Synchronization
+import Timeline
 import UnixSignals
 
 /// The running collector: components built from a plan and run as one `ServiceGroup`.
@@ -23,6 +25,8 @@ public final class Collector: Sendable {
     public let exporters: [String: any Service]
     /// Every metric of this collector (what `/metrics` serves).
     public let metrics: PrometheusCollectorRegistry
+    /// The timeline web UI, when the plan enables it.
+    public let timeline: TimelineServer?
     private let telemetryServer: TelemetryServer?
     private let group: ServiceGroup
     private let handleSignals: Bool
@@ -59,6 +63,8 @@ public final class Collector: Sendable {
         }
         var pipelines: [String: Pipeline] = [:]
         var receivers: [String: any Receiver] = [:]
+        // Managed tokens (issued by a timeline UI) live in each primary store, one store per database.
+        var tokenStores: [String: PostgresTokenStore] = [:]
         for p in plan.pipelines {
             var primary: (any PrimaryExporter)?
             var secondaries: [any SecondaryExporter] = []
@@ -68,8 +74,13 @@ public final class Collector: Sendable {
                 case .secondary(let e): secondaries.append(e)
                 }
             }
+            var managedTokens: PostgresTokenStore?
+            if let dsn = (primary as? PostgresExporter)?.config.dsn {
+                managedTokens = tokenStores[dsn] ?? PostgresTokenStore(dsn: dsn, logger: context("tokens").logger)
+                tokenStores[dsn] = managedTokens
+            }
             let pipeline = Pipeline(name: p.name, processors: zip(p.processors, processors[p.name]!).map { (id: $0, processor: $1) },
-                                    primary: primary!, secondaries: secondaries, telemetry: telemetry)
+                                    primary: primary!, secondaries: secondaries, managedTokens: managedTokens, telemetry: telemetry)
             pipelines[p.name] = pipeline
             for id in p.receivers {
                 var receiverContext = context(id)
@@ -90,8 +101,22 @@ public final class Collector: Sendable {
                 Self.readiness(pipelines: builtPipelines, receivers: builtReceivers, shuttingDown: shuttingDown.isSet)
             }, logger: logger)
         }
+        timeline = plan.ui.map { ui in
+            var ui = ui
+            let home = plan.pipelines.first { $0.name == ui.pipeline }!
+            // The plan gives every pipeline exactly one primary, and postgres is the primary type.
+            let dsn = home.exporters.compactMap { id -> String? in
+                if case .primary(let primary as PostgresExporter)? = exporters[id] { return primary.config.dsn }
+                return nil
+            }.first!
+            ui.auditSecret = processors[home.name]!.compactMap { ($0 as? ChainProcessor)?.secretForVerification }.first
+                ?? ProcessInfo.processInfo.environment["GOVERNANCE_AUDIT_SECRET"].flatMap { $0.isEmpty ? nil : $0 }
+            return TimelineServer(config: ui, dsn: dsn, tokens: tokenStores[dsn]!, logger: context("ui").logger)
+        }
+        // Start order; graceful shutdown runs in reverse (the UI and receivers stop first).
         let services: [any Service] = (telemetryServer.map { [$0] } ?? [])
-            + exporters.keys.sorted().map { exporters[$0]!.service } + receivers.keys.sorted().map { receivers[$0]! }
+            + exporters.keys.sorted().map { exporters[$0]!.service } + tokenStores.keys.sorted().map { tokenStores[$0]! }
+            + receivers.keys.sorted().map { receivers[$0]! } + (timeline.map { [$0] } ?? [])
         group = ServiceGroup(configuration: .init(
             services: services.map { .init(service: $0) },
             gracefulShutdownSignals: [],

@@ -5,6 +5,7 @@ import Logging
 import Pipeline
 import Processors
 import Receivers
+import Timeline
 
 /// A configuration file read, expanded and validated: every component's settings checked and
 /// its builder ready, nothing built yet. Loading is all-or-nothing: the first mistake stops it
@@ -36,6 +37,8 @@ public struct CollectorPlan: Sendable {
     /// nil when `enabled: false`. Default 127.0.0.1:8888 (the OpenTelemetry Collector's port for
     /// its own metrics), env `GOVERNANCE_METRICS_ENDPOINT`.
     public var telemetryEndpoint: (host: String, port: Int)? = ("127.0.0.1", 8888)
+    /// The `ui:` section: the timeline web UI, nil when absent or `enabled: false`.
+    public var ui: TimelineConfig?
     /// Every effective value with its source, for `print-config`. Secrets only as fingerprints.
     public var resolved: [ResolvedValue] = []
 
@@ -119,9 +122,56 @@ public struct CollectorPlan: Sendable {
         }
         try pipelines.finish()
         try service.finish()
+        if root.keys.contains("ui") { plan.ui = try readUI(root.section("ui"), pipelines: plan.pipelines.map(\.name)) }
         try root.finish()
         plan.resolved = log.values
         return plan
+    }
+
+    private static func readUI(_ ui: ConfigSection, pipelines: [String]) throws(ConfigError) -> TimelineConfig? {
+        guard try ui.bool("enabled", default: true) else {
+            try ui.finish()
+            return nil
+        }
+        var c = TimelineConfig()
+        let endpoint = try ui.string("endpoint", env: "GOVERNANCE_UI_ENDPOINT", default: "\(c.host):\(c.port)")!
+        guard let (host, port) = HTTPListener.parseEndpoint(endpoint) else {
+            throw ui.error("endpoint", "is `\(endpoint)`", fix: "write host:port, e.g. 127.0.0.1:8890 or [::1]:8890 (port 0 picks a free one)")
+        }
+        (c.host, c.port) = (host, port)
+        c.adminPassword = try ui.string("admin_password", env: "GOVERNANCE_UI_ADMIN_PASSWORD", secret: true).flatMap { $0.isEmpty ? nil : $0 }
+        if let password = c.adminPassword, password.count < 12 {
+            throw ui.error("admin_password", "is shorter than 12 characters", fix: "use a longer passphrase, e.g. from `openssl rand -base64 18`")
+        }
+        c.adminToken = try ui.string("admin_token", env: "GOVERNANCE_UI_ADMIN_TOKEN", secret: true).flatMap { $0.isEmpty ? nil : $0 }
+        if let token = c.adminToken, token.count < 24 {
+            throw ui.error("admin_token", "is shorter than 24 characters", fix: "generate one with `openssl rand -hex 24`")
+        }
+        if !c.requiresLogin && !TimelineConfig.isLoopback(host) {
+            throw ui.error("admin_password", "is not set while the UI listens on `\(endpoint)`, a non-loopback address: anyone on the network could manage tokens",
+                           fix: "set admin_password (or admin_token), e.g. `admin_password: ${env:GOVERNANCE_UI_ADMIN_PASSWORD}`, or listen on 127.0.0.1")
+        }
+        if let secret = try ui.string("session_secret", env: "GOVERNANCE_UI_SESSION_SECRET", secret: true), !secret.isEmpty {
+            guard secret.utf8.count >= 32 else {
+                throw ui.error("session_secret", "is shorter than 32 bytes", fix: "generate one with `openssl rand -hex 32`")
+            }
+            c.sessionSecret = Array(secret.utf8)
+        }
+        c.sessionTTL = try ui.double("session_ttl", default: c.sessionTTL, range: 60...(30 * 86400))
+        c.pageSize = try ui.int("page_size", default: c.pageSize, range: 10...1000)
+        if let pipeline = try ui.string("pipeline") {
+            guard pipelines.contains(pipeline) else {
+                throw ui.error("pipeline", "names `\(pipeline)`, which is not a pipeline", fix: "use one of: \(pipelines.sorted().joined(separator: ", "))")
+            }
+            c.pipeline = pipeline
+        } else {
+            guard pipelines.count == 1 else {
+                throw ui.error("pipeline", "is required with several pipelines", fix: "name the pipeline whose events the UI shows: \(pipelines.sorted().joined(separator: ", "))")
+            }
+            c.pipeline = pipelines[0]
+        }
+        try ui.finish()
+        return c
     }
 
     private static func erase<T>(_ factory: ComponentFactory<T>) -> ComponentFactory<Any> {

@@ -42,10 +42,14 @@ public final class Pipeline: Sendable {
     let rejectedBy: [Counter]
     /// `governance_processor_dropped_events_total{pipeline,processor}` per egress processor.
     let droppedBy: [Counter]
+    /// Tokens issued at run time into the primary store, which receivers accept besides their
+    /// configured ones (nil: configured tokens only).
+    public let managedTokens: (any ManagedTokens)?
 
     /// `processors` in configured order, with their component ids (metric labels).
     public init(name: String, processors: [(id: String, processor: any EventProcessor)], primary: any PrimaryExporter,
-                secondaries: [any SecondaryExporter], telemetry: Telemetry = .disabled) {
+                secondaries: [any SecondaryExporter], managedTokens: (any ManagedTokens)? = nil, telemetry: Telemetry = .disabled) {
+        self.managedTokens = managedTokens
         let ingest = processors.filter { $0.processor.stage == .ingest }
         let egress = processors.filter { $0.processor.stage == .egress }
         self.name = name

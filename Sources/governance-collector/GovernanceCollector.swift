@@ -254,10 +254,7 @@ struct Token: AsyncParsableCommand {
         var workflow: String
 
         func run() async throws {
-            var random = SystemRandomNumberGenerator()
-            let bytes = (0..<32).map { _ in UInt8.random(in: 0...255, using: &random) }
-            let token = "wf_" + Data(bytes).base64EncodedString()
-                .replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_").replacingOccurrences(of: "=", with: "")
+            let token = IngestToken.generate()
             let digest = SHA256.hash(data: Data(token.utf8)).hexString
             print("token (shown once; give it to the client as GOVERNANCE_PLATFORM_INGEST_TOKEN):")
             print("  \(token)")

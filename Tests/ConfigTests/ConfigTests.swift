@@ -680,3 +680,31 @@ private func hexBytes(_ hex: String) -> [UInt8] {
     }
     return bytes
 }
+
+@Suite("CollectorPlan: the ui section")
+struct UIConfigTests {
+    @Test("a non-loopback address without credentials is refused, naming the key and the fix")
+    func nonLoopbackNeedsCredentials() throws {
+        let error = try configError(config() + "\nui:\n  endpoint: 0.0.0.0:8890")
+        #expect(error.key == "ui.admin_password")
+        #expect(error.problem.contains("non-loopback"))
+        #expect(error.fix.contains("127.0.0.1"))
+        // With a password (here from the environment) the same address is accepted.
+        let plan = try CollectorPlan.parse(yaml: config() + "\nui:\n  endpoint: 0.0.0.0:8890", file: file,
+                                           environment: ["GOVERNANCE_UI_ADMIN_PASSWORD": "correct-horse-battery"])
+        #expect(plan.ui?.host == "0.0.0.0" && plan.ui?.requiresLogin == true)
+        #expect(try resolved(plan, "ui.admin_password").display.hasPrefix("sha256:"), "a secret is shown only as a fingerprint")
+    }
+
+    @Test("loopback without credentials is allowed (open); weak secrets and unknown pipelines are refused")
+    func validation() throws {
+        let open = try CollectorPlan.parse(yaml: config() + "\nui: {}", file: file, environment: [:])
+        #expect(open.ui?.host == "127.0.0.1" && open.ui?.port == 8890 && open.ui?.requiresLogin == false)
+        #expect(try CollectorPlan.parse(yaml: config() + "\nui: { enabled: false }", file: file, environment: [:]).ui == nil)
+        #expect(try configError(config() + "\nui: { admin_password: short }").key == "ui.admin_password")
+        #expect(try configError(config() + "\nui: { admin_token: short }").key == "ui.admin_token")
+        #expect(try configError(config() + "\nui: { session_secret: short }").key == "ui.session_secret")
+        #expect(try configError(config() + "\nui: { pipeline: nope }").fix.contains("audit"))
+        #expect(try configError(config() + "\nui: { endpoint: nowhere }").key == "ui.endpoint")
+    }
+}

@@ -4,7 +4,7 @@
 /// on every start, on an empty database or on one the SDK created.
 public enum AuditSchema {
     public static let table = "governance_audit_events"
-    public static let version = 3
+    public static let version = 4
 
     /// A fixed key for `pg_advisory_lock`, so two collectors starting at once migrate one at a time.
     static let migrationLockKey: Int64 = 0x6763_6d69_6772_6174 // "gcmigrat"
@@ -104,6 +104,23 @@ public enum AuditSchema {
         )
         """,
         "CREATE INDEX IF NOT EXISTS idx_budget_alerts_pending ON governance_budget_alerts (next_attempt_at) WHERE delivered_at IS NULL",
+        // Workflows and the ingest tokens the timeline UI issues: only SHA-256 digests are kept;
+        // a revoked token keeps its row (who had it, when it stopped) with revoked_at set.
+        """
+        CREATE TABLE IF NOT EXISTS governance_workflows (
+            name       TEXT        PRIMARY KEY,
+            created_at TIMESTAMPTZ NOT NULL DEFAULT now()
+        )
+        """,
+        """
+        CREATE TABLE IF NOT EXISTS governance_workflow_tokens (
+            token_sha256 BYTEA       PRIMARY KEY,
+            fingerprint  TEXT        NOT NULL UNIQUE,
+            workflow     TEXT        NOT NULL REFERENCES governance_workflows (name),
+            created_at   TIMESTAMPTZ NOT NULL DEFAULT now(),
+            revoked_at   TIMESTAMPTZ NULL
+        )
+        """,
         """
         CREATE TABLE IF NOT EXISTS governance_collector_schema (
             version     INTEGER     NOT NULL,

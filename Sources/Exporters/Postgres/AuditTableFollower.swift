@@ -53,10 +53,7 @@ public struct AuditTableFollower {
     /// ORDER BY names the table's column (`e.`): unqualified, it would sort by the text output column.
     public func fetch(after cursor: Cursor, limit: Int) throws(PGError) -> [Row] {
         let rows = try connection.exec("""
-            SELECT governance_txid::text AS txid_text, chain_seq, event_id, session_id, agent_id, parent_event_id, kind, model,
-                   input_hash, output_hash, metadata_json::text, prev_hash, hmac_value,
-                   (extract(epoch FROM created_at) * 1000000)::int8, encode(signature, 'hex'), signing_key_fingerprint,
-                   signature_status, workflow, seq, sdk_version, decision,
+            SELECT governance_txid::text AS txid_text, chain_seq, \(AuditRow.selectColumns),
                    coalesce(extract(epoch FROM clock_timestamp() - received_at)::float8, 0)
             FROM governance_audit_events e
             WHERE governance_txid < pg_snapshot_xmin(pg_current_snapshot())
@@ -66,18 +63,33 @@ public struct AuditTableFollower {
             """, [cursor.txid, String(cursor.chainSeq)]).rows
         return rows.compactMap { row -> Row? in
             guard let txid = row[0], let chainSeq = row[1].flatMap({ Int64($0) }) else { return nil }
-            let cursor = Cursor(txid: txid, chainSeq: chainSeq), age = Double(row[21] ?? "0") ?? 0
-            guard let eventID = row[2].flatMap(UUID.init(text:)), let sessionID = row[3].flatMap(UUID.init(text:)),
-                  let metadata = row[10].flatMap({ try? JSONParser.parse($0, maxDepth: 1000) }),
-                  let micros = row[13].flatMap({ Int64($0) }) else { return Row(event: nil, cursor: cursor, ageSeconds: age) }
-            let event = AuditEvent(
-                eventID: eventID, sessionID: sessionID, agentID: row[4] ?? "", kind: row[6] ?? "",
-                parentEventID: row[5].flatMap(UUID.init(text:)), model: row[7], inputHash: row[8], outputHash: row[9],
-                metadata: metadata, prevHash: row[11], hmac: row[12], createdAt: Timestamp(microseconds: micros),
-                signature: row[14].flatMap { Hex.bytes($0) }, signingKeyFingerprint: row[15],
-                signatureStatus: row[16] ?? "unsigned", workflow: row[17] ?? "", seq: row[18].flatMap { Int64($0) },
-                sdkVersion: row[19], decision: row[20].flatMap(Decision.init(rawValue:)))
-            return Row(event: event, cursor: cursor, ageSeconds: age)
+            let cursor = Cursor(txid: txid, chainSeq: chainSeq), age = Double(row[2 + AuditRow.selectedCount] ?? "0") ?? 0
+            return Row(event: AuditRow.decode(row[2..<(2 + AuditRow.selectedCount)]), cursor: cursor, ageSeconds: age)
         }
+    }
+}
+
+/// Reading rows back as `AuditEvent`s: one select list and one decoder for every reader.
+extension AuditRow {
+    public static let selectColumns = """
+        event_id, session_id, agent_id, parent_event_id, kind, model, input_hash, output_hash, metadata_json::text, prev_hash,
+        hmac_value, (extract(epoch FROM created_at) * 1000000)::int8, encode(signature, 'hex'), signing_key_fingerprint,
+        signature_status, workflow, seq, sdk_version, decision
+        """
+    public static let selectedCount = 19
+
+    /// The event in the `selectedCount` columns of `selectColumns`; nil if a value cannot be read back.
+    public static func decode(_ row: ArraySlice<String?>) -> AuditEvent? {
+        let c = Array(row)
+        guard c.count == selectedCount, let eventID = c[0].flatMap(UUID.init(text:)), let sessionID = c[1].flatMap(UUID.init(text:)),
+              let metadata = c[8].flatMap({ try? JSONParser.parse($0, maxDepth: 1000) }),
+              let micros = c[11].flatMap({ Int64($0) }) else { return nil }
+        return AuditEvent(
+            eventID: eventID, sessionID: sessionID, agentID: c[2] ?? "", kind: c[4] ?? "",
+            parentEventID: c[3].flatMap(UUID.init(text:)), model: c[5], inputHash: c[6], outputHash: c[7],
+            metadata: metadata, prevHash: c[9], hmac: c[10], createdAt: Timestamp(microseconds: micros),
+            signature: c[12].flatMap { Hex.bytes($0) }, signingKeyFingerprint: c[13],
+            signatureStatus: c[14] ?? "unsigned", workflow: c[15] ?? "", seq: c[16].flatMap { Int64($0) },
+            sdkVersion: c[17], decision: c[18].flatMap(Decision.init(rawValue:)))
     }
 }

@@ -119,7 +119,7 @@ struct IngestHandler: Sendable {
     // MARK: Steps
 
     private func authenticate(_ request: Request) throws(Refusal) -> String {
-        guard let workflow = config.listener.tokens.workflow(forAuthorization: request.headers[.authorization]) else {
+        guard let workflow = config.listener.tokens.workflow(forAuthorization: request.headers[.authorization], managed: pipeline.managedTokens) else {
             let missing = request.headers[.authorization] == nil
             throw Refusal(status: .unauthorized, code: "unauthorized",
                           message: missing ? "missing Authorization: Bearer <wf_ token>" : "unknown or revoked token",

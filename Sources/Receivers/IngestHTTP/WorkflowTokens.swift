@@ -1,6 +1,7 @@
 import Config
 import Crypto
 import Foundation
+import Pipeline
 
 /// Workflow-scoped bearer tokens. Only SHA-256 digests are held; a presented token is hashed
 /// and compared with every digest in constant time, so neither timing nor the config file
@@ -18,17 +19,17 @@ public struct WorkflowTokens: Sendable {
 
     public var workflows: [String] { entries.map(\.workflow) }
 
-    /// The workflow for an `Authorization: Bearer <token>` header value, or nil.
-    public func workflow(forAuthorization header: String?) -> String? {
-        guard let header, header.count > 7, header.prefix(7).lowercased() == "bearer " else { return nil }
-        let token = header.dropFirst(7).trimmingCharacters(in: .whitespaces)
-        guard !token.isEmpty else { return nil }
-        let digest = Array(SHA256.hash(data: Data(token.utf8)))
+    /// The workflow for an `Authorization: Bearer <token>` header value, or nil. Configured
+    /// tokens are compared in constant time; `managed` ones (issued at run time) are looked up
+    /// by digest, which reveals nothing about a token that its SHA-256 does not.
+    public func workflow(forAuthorization header: String?, managed: (any ManagedTokens)? = nil) -> String? {
+        guard let token = IngestToken.bearer(header) else { return nil }
+        let digest = IngestToken.digest(token)
         var match: String?
         for entry in entries where Self.constantTimeEqual(entry.digest, digest) && match == nil {
             match = entry.workflow
         }
-        return match
+        return match ?? managed?.workflow(forDigest: digest)
     }
 
     static func constantTimeEqual(_ a: [UInt8], _ b: [UInt8]) -> Bool {
@@ -49,7 +50,7 @@ public struct WorkflowTokens: Sendable {
         let fix = "run `governance-collector token new --workflow NAME` and paste the line it prints"
         for entry in try section.sections(key) {
             let workflow = try entry.requiredString("workflow", fix: "name the workflow this token belongs to")
-            guard workflow.range(of: #"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"#, options: .regularExpression) != nil else {
+            guard IngestToken.isValidWorkflowName(workflow) else {
                 throw entry.error("workflow", "is `\(workflow)`", fix: "use letters, digits, '.', '_' or '-' (at most 128)")
             }
             let hashed = try entry.string("token_sha256")

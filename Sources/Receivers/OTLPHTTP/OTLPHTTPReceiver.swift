@@ -69,7 +69,7 @@ public final class OTLPHTTPReceiver: Receiver, Sendable {
             guard mediaType == "application/x-protobuf" || mediaType == "application/json" else {
                 throw Refusal(status: .unsupportedMediaType, code: 3, message: "Content-Type is `\(mediaType)`; send application/x-protobuf or application/json")
             }
-            guard let workflow = config.listener.tokens.workflow(forAuthorization: request.headers[.authorization]) else {
+            guard let workflow = config.listener.tokens.workflow(forAuthorization: request.headers[.authorization], managed: pipeline.managedTokens) else {
                 throw Refusal(status: .unauthorized, code: 16, message: request.headers[.authorization] == nil
                               ? "missing Authorization: Bearer <wf_ token>" : "unknown or revoked token",
                               headers: [.wwwAuthenticate: "Bearer"])

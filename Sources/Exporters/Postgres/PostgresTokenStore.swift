@@ -1,0 +1,116 @@
+import Config
+import Foundation
+import Logging
+import Pipeline
+import ServiceLifecycle
+import Synchronization
+
+/// The managed workflow tokens of one database (`governance_workflow_tokens`), held in memory
+/// for ingest and refreshed every second, so a token issued or revoked by another collector on
+/// the same database takes effect here within a second. Changes made through this store (the
+/// timeline UI) refresh it before they return: a revoked token is refused from then on.
+/// If the database is unreachable the last snapshot stays in force.
+public final class PostgresTokenStore: ManagedTokens, Service, Sendable {
+    public struct Token: Sendable {
+        public var fingerprint: String
+        public var workflow: String
+        public var createdAt: Timestamp
+        public var revokedAt: Timestamp?
+    }
+
+    private let worker: PGWorker
+    private let active = Mutex<[[UInt8]: String]>([:])
+    private let logger: Logger
+    public let refreshInterval: Duration
+
+    public init(dsn: String, logger: Logger, refreshInterval: Duration = .seconds(1)) {
+        worker = PGWorker(dsn: dsn, applicationName: "governance-collector-tokens")
+        self.logger = logger
+        self.refreshInterval = refreshInterval
+    }
+
+    public func workflow(forDigest digest: [UInt8]) -> String? {
+        active.withLock { $0[digest] }
+    }
+
+    public func run() async throws {
+        var failing = false
+        while !Task.isShuttingDownGracefully && !Task.isCancelled {
+            do {
+                try await refresh()
+                if failing { logger.info("tokens.refresh_recovered") }
+                failing = false
+            } catch {
+                if !failing { logger.warning("tokens.refresh_failed", metadata: ["error": "\(error)", "effect": "the last known tokens stay in force"]) }
+                failing = true
+            }
+            try? await Task.sleep(for: refreshInterval)
+        }
+    }
+
+    /// Reloads the active tokens now. A table not created yet (the exporter migrates it) means none.
+    public func refresh() async throws {
+        let rows = try await worker.run { connection in
+            guard try connection.exec("SELECT to_regclass('governance_workflow_tokens') IS NOT NULL").rows.first?.first == "t" else { return [[String?]]() }
+            return try connection.exec("SELECT encode(token_sha256, 'hex'), workflow FROM governance_workflow_tokens WHERE revoked_at IS NULL").rows
+        }
+        var tokens: [[UInt8]: String] = [:]
+        for row in rows {
+            if let hex = row[0], let digest = Hex.bytes(hex), let workflow = row[1] { tokens[digest] = workflow }
+        }
+        active.withLock { $0 = tokens }
+    }
+
+    /// Creates the workflow if it is new and issues a token for it; returns the token, which
+    /// exists nowhere else afterwards (only its digest is stored).
+    public func issue(workflow: String) async throws -> (token: String, fingerprint: String) {
+        let token = IngestToken.generate()
+        let digest = IngestToken.digest(token)
+        let fingerprint = Self.fingerprint(digest)
+        try await worker.run { connection in
+            try connection.exec("BEGIN")
+            do {
+                try connection.exec("INSERT INTO governance_workflows (name) VALUES ($1) ON CONFLICT DO NOTHING", [workflow])
+                try connection.exec("INSERT INTO governance_workflow_tokens (token_sha256, fingerprint, workflow) VALUES (decode($1, 'hex'), $2, $3)",
+                                    [digest.hexString, fingerprint, workflow])
+                try connection.exec("COMMIT")
+            } catch {
+                _ = try? connection.exec("ROLLBACK")
+                throw error
+            }
+        }
+        try await refresh()
+        return (token, fingerprint)
+    }
+
+    /// Revokes a token by fingerprint; true if an active token was revoked. Refreshes before
+    /// returning, so this collector refuses the token from then on.
+    @discardableResult
+    public func revoke(fingerprint: String) async throws -> Bool {
+        let revoked = try await worker.run { connection in
+            try connection.exec("UPDATE governance_workflow_tokens SET revoked_at = now() WHERE fingerprint = $1 AND revoked_at IS NULL",
+                                [fingerprint]).affected
+        }
+        try await refresh()
+        return revoked == 1
+    }
+
+    /// Every managed token, newest first (fingerprints only).
+    public func list() async throws -> [Token] {
+        try await worker.run { connection in
+            try connection.exec("""
+                SELECT fingerprint, workflow, (extract(epoch FROM created_at) * 1000000)::int8, (extract(epoch FROM revoked_at) * 1000000)::int8
+                FROM governance_workflow_tokens ORDER BY created_at DESC, fingerprint
+                """).rows.map { row in
+                Token(fingerprint: row[0] ?? "", workflow: row[1] ?? "",
+                      createdAt: Timestamp(microseconds: Int64(row[2] ?? "0") ?? 0),
+                      revokedAt: row[3].flatMap { Int64($0) }.map(Timestamp.init(microseconds:)))
+            }
+        }
+    }
+
+    /// What the UI and logs show for a token: 12 hex digits of its SHA-256 (never the token).
+    static func fingerprint(_ digest: [UInt8]) -> String {
+        String(digest.prefix(6).hexString)
+    }
+}

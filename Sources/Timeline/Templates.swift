@@ -1,0 +1,162 @@
+import Mustache
+
+/// The pages, as Mustache templates compiled into the binary (nothing to install beside it).
+/// `{{name}}` is HTML-escaped by Mustache; the only unescaped value is `{{{body}}}`, which is a
+/// page these templates rendered. Every value from an event also passes `VisibleText.escape`.
+enum Templates {
+    static let library: MustacheLibrary = {
+        var library = MustacheLibrary()
+        for (name, text) in [("layout", layout), ("login", login), ("timeline", timeline), ("detail", detail), ("workflows", workflows),
+                             ("message", message)] {
+            try! library.register(text, named: name)
+        }
+        return library
+    }()
+
+    static let layout = """
+        <!doctype html>
+        <html lang="en">
+        <head>
+        <meta charset="utf-8">
+        <meta name="viewport" content="width=device-width, initial-scale=1">
+        <title>{{title}} · governance-collector</title>
+        <link rel="stylesheet" href="/static/app.css">
+        <script src="/static/app.js" defer></script>
+        </head>
+        <body>
+        {{#nav}}
+        <nav>
+          <span class="brand">governance-collector</span>
+          <a id="nav-timeline" href="/timeline">Timeline</a>
+          <a id="nav-workflows" href="/workflows">Workflows &amp; tokens</a>
+          {{#signedIn}}<form id="logout" method="post" action="/logout"><input type="hidden" name="csrf" value="{{csrf}}"><button>Sign out</button></form>{{/signedIn}}
+        </nav>
+        {{/nav}}
+        <main>
+        {{{body}}}
+        </main>
+        </body>
+        </html>
+        """
+
+    static let login = """
+        <section class="login">
+        <h1>Sign in</h1>
+        {{#error}}<p id="login-error" class="problem">{{error}}</p>{{/error}}
+        <form id="login" method="post" action="/login">
+          <input type="hidden" name="csrf" value="{{csrf}}">
+          <label>Admin password or token <input id="password" name="password" type="password" autocomplete="current-password" required autofocus></label>
+          <button id="login-submit">Sign in</button>
+        </form>
+        </section>
+        """
+
+    static let timeline = """
+        <h1>Timeline</h1>
+        {{#problems}}<p class="problem">{{.}}</p>{{/problems}}
+        <form id="filters" method="get" action="/timeline">
+          <label>Workflow <select name="workflow"><option value="">all</option>{{#workflows}}<option value="{{name}}"{{#selected}} selected{{/selected}}>{{name}}</option>{{/workflows}}</select></label>
+          <label>Agent <input name="agent" value="{{agent}}" placeholder="exact id"></label>
+          <label>Kind <input name="kind" value="{{kind}}" placeholder="tool.call or tool.*"></label>
+          <label>Decision <select name="decision">{{#decisions}}<option value="{{value}}"{{#selected}} selected{{/selected}}>{{label}}</option>{{/decisions}}</select></label>
+          <label>From <input name="from" value="{{from}}" placeholder="2026-11-25T09:30Z"></label>
+          <label>To <input name="to" value="{{to}}" placeholder="UTC, exclusive"></label>
+          <button id="apply-filters">Apply</button>
+          <a class="clear" href="/timeline">Clear</a>
+        </form>
+        <p class="status">{{count}} events on this page, newest first. <span id="live-status" class="live-{{liveState}}">{{liveText}}</span></p>
+        <p class="legend"><span class="swatch d-allow"></span>allow <span class="swatch d-deny"></span>deny <span class="swatch d-none"></span>no decision · outline colour: kind family · one row per session</p>
+        <svg id="timeline" viewBox="0 0 1000 {{height}}" width="100%" data-min="{{minT}}" data-max="{{maxT}}" role="img" aria-label="events by agent over time">
+        {{#lanes}}
+          <g class="lane" data-agent="{{agent}}" data-y="{{y}}" data-height="{{height}}">
+            <rect class="lane-bg" x="0" y="{{y}}" width="1000" height="{{height}}"></rect>
+            <text class="lane-label" x="6" y="{{labelY}}">{{agent}}</text>
+            {{#sessions}}
+            <g class="session" data-session="{{id}}" data-y="{{y}}">
+              <line x1="{{x1}}" y1="{{y}}" x2="{{x2}}" y2="{{y}}"></line>
+              {{#events}}<a href="/events/{{id}}"><circle class="event d-{{decision}} k{{kindClass}}" cx="{{x}}" cy="{{y}}" r="5" data-event-id="{{id}}" data-decision="{{decision}}" data-t="{{t}}"><title>{{kind}} · {{time}}</title></circle></a>{{/events}}
+            </g>
+            {{/sessions}}
+          </g>
+        {{/lanes}}
+          <g class="axis">{{#ticks}}<text x="{{x}}" y="{{y}}">{{label}}</text>{{/ticks}}</g>
+        </svg>
+        <table id="events">
+          <thead><tr><th>Time (UTC)</th><th>Workflow</th><th>Agent</th><th>Kind</th><th>Decision</th><th>Session</th><th></th></tr></thead>
+          <tbody data-live="{{live}}" data-stream="{{streamURL}}">
+        {{#events}}
+            <tr class="event-row" data-event-id="{{id}}"><td class="time">{{time}}</td><td class="workflow">{{workflow}}</td><td class="agent">{{agent}}</td><td class="kind"><span class="k{{kindClass}}">{{kind}}</span></td><td class="decision"><span class="badge d-{{decision}}">{{decision}}</span></td><td class="session" title="{{session}}">{{sessionShort}}</td><td><a class="detail" href="/events/{{id}}">detail</a></td></tr>
+        {{/events}}
+          </tbody>
+        </table>
+        {{#empty}}<p class="empty">No events match.</p>{{/empty}}
+        <p class="pager">{{#olderURL}}<a id="older" href="{{olderURL}}">Older events →</a>{{/olderURL}}</p>
+        """
+
+    static let detail = """
+        <h1>Event <code>{{id}}</code></h1>
+        <dl id="fields">
+        {{#fields}}<dt>{{name}}</dt><dd data-field="{{name}}">{{value}}</dd>
+        {{/fields}}
+        </dl>
+        <h2>Metadata <small>{{#redacted}}redacted view{{/redacted}}{{^redacted}}raw, as stored{{/redacted}}</small></h2>
+        <p>{{#redacted}}<a id="show-raw" href="/events/{{id}}?view=raw">Show raw metadata</a>{{/redacted}}{{^redacted}}<a id="show-redacted" href="/events/{{id}}">Show redacted</a>{{/redacted}}</p>
+        <pre id="metadata">{{metadata}}</pre>
+        <h2>Chain</h2>
+        <dl id="chain">
+          <dt>position in session</dt><dd data-field="position">{{position}} of {{sessionLength}}</dd>
+          <dt>chain_seq</dt><dd data-field="chain_seq">{{chainSeq}}</dd>
+          <dt>prev_hash</dt><dd data-field="prev_hash">{{prevHash}}</dd>
+          <dt>hmac</dt><dd data-field="hmac">{{hmac}}</dd>
+        </dl>
+        <form id="verify" method="post" action="/sessions/{{session}}/verify">
+          <input type="hidden" name="csrf" value="{{csrf}}">
+          <input type="hidden" name="event" value="{{id}}">
+          <button id="verify-session">Verify this session's chain</button>
+        </form>
+        {{#verify}}<p id="verify-result" class="verify-{{state}}">{{text}}</p>{{/verify}}
+        <p><a href="/timeline?agent={{agentQuery}}">Timeline of this agent</a></p>
+        """
+
+    static let workflows = """
+        <h1>Workflows</h1>
+        <table id="workflows">
+          <thead><tr><th>Workflow</th><th>Events</th><th>Last event received</th></tr></thead>
+          <tbody>
+        {{#workflows}}
+            <tr data-workflow="{{name}}"><td class="name"><a href="/timeline?workflow={{query}}">{{name}}</a></td><td class="count">{{events}}</td><td class="last-seen">{{lastSeen}}</td></tr>
+        {{/workflows}}
+          </tbody>
+        </table>
+        <h2>Issue a token</h2>
+        {{#error}}<p id="token-error" class="problem">{{error}}</p>{{/error}}
+        {{#newToken}}
+        <div class="new-token">
+          <p>Token for <b>{{workflow}}</b> (fingerprint {{fingerprint}}). It is shown this once and stored only as a SHA-256 digest: copy it now.</p>
+          <code id="new-token">{{token}}</code>
+        </div>
+        {{/newToken}}
+        <form id="create-token" method="post" action="/workflows/tokens">
+          <input type="hidden" name="csrf" value="{{csrf}}">
+          <label>Workflow <input name="workflow" required maxlength="128" placeholder="billing-agents-prod"></label>
+          <button id="create-token-submit">Create workflow and issue token</button>
+        </form>
+        <h2>Tokens issued here</h2>
+        <table id="tokens">
+          <thead><tr><th>Fingerprint</th><th>Workflow</th><th>Issued</th><th>Status</th><th></th></tr></thead>
+          <tbody>
+        {{#tokens}}
+            <tr class="token" data-fingerprint="{{fingerprint}}"><td class="fingerprint"><code>{{fingerprint}}</code></td><td class="workflow">{{workflow}}</td><td class="created">{{created}}</td><td class="status">{{status}}</td>
+              <td>{{#active}}<form class="revoke" method="post" action="/tokens/{{fingerprint}}/revoke"><input type="hidden" name="csrf" value="{{csrf}}"><button class="revoke">Revoke</button></form>{{/active}}</td></tr>
+        {{/tokens}}
+          </tbody>
+        </table>
+        <p class="note">Tokens in the YAML file are not listed here and keep working; a revoked token is refused by ingest at once on this collector and within a second on others sharing the database.</p>
+        """
+
+    static let message = """
+        <h1>{{title}}</h1>
+        <p class="problem">{{text}}</p>
+        <p><a href="/timeline">Back to the timeline</a></p>
+        """
+}

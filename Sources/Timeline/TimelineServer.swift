@@ -1,0 +1,392 @@
+import Exporters
+import Foundation
+import HTTPTypes
+import Hummingbird
+import Logging
+import NIOCore
+import Pipeline
+import ServiceLifecycle
+import Synchronization
+
+/// The timeline web UI on its own address: server-rendered pages over the events in the
+/// pipeline's PostgreSQL, live updates by server-sent events, and the managed workflow tokens.
+/// Every response carries a strict Content-Security-Policy (scripts and styles from this origin
+/// only, nothing inline), every page comes from escaped templates, and every form that changes
+/// something carries a CSRF token bound to the signed session cookie.
+public final class TimelineServer: Service, Sendable {
+    let config: TimelineConfig
+    let queries: EventQueries
+    let feed: LiveFeed
+    let tokens: PostgresTokenStore
+    let signer: SessionSigner
+    let logger: Logger
+    private let bound = Mutex<Int?>(nil)
+
+    public static let contentSecurityPolicy = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; "
+        + "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+
+    public init(config: TimelineConfig, dsn: String, tokens: PostgresTokenStore, logger: Logger) {
+        self.config = config
+        queries = EventQueries(dsn: dsn)
+        feed = LiveFeed(dsn: dsn, logger: logger)
+        self.tokens = tokens
+        signer = SessionSigner(secret: config.sessionSecret)
+        self.logger = logger
+    }
+
+    /// The port actually bound (useful with port 0); nil until listening.
+    public var port: Int? { bound.withLock { $0 } }
+
+    public func run() async throws {
+        if !config.requiresLogin {
+            logger.warning("ui.open", metadata: ["address": "\(config.host):\(config.port)",
+                                                 "hint": "no admin_password or admin_token: anyone who can reach this loopback address can manage tokens"])
+        }
+        let router = Router()
+        routes(router)
+        let app = Application(
+            router: router,
+            configuration: .init(address: .hostname(config.host, port: config.port), serverName: "governance-collector"),
+            onServerRunning: { channel in
+                self.bound.withLock { $0 = channel.localAddress?.port }
+                self.logger.info("ui.listening", metadata: ["address": "\(channel.localAddress.map { "\($0)" } ?? "?")"])
+            },
+            logger: logger)
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { await self.feed.run() }
+            group.addTask {
+                await withGracefulShutdownHandler {
+                    try? await app.run()
+                } onGracefulShutdown: {
+                    // Open event streams end first, so the server's drain is not held up by them.
+                    self.feed.finish()
+                }
+                self.feed.finish()
+            }
+        }
+    }
+
+    // MARK: Routes
+
+    private func routes(_ router: Router<BasicRequestContext>) {
+        router.get("/") { _, _ in Self.redirect("/timeline") }
+        router.get("/static/app.css") { _, _ in Self.asset(Assets.css, type: "text/css; charset=utf-8") }
+        router.get("/static/app.js") { _, _ in Self.asset(Assets.js, type: "text/javascript; charset=utf-8") }
+        router.get("/login") { request, _ in
+            await self.respond(request, requireLogin: false) { visit in
+                visit.session.authenticated ? Self.redirect("/timeline") : self.loginPage(visit, error: nil, status: .ok)
+            }
+        }
+        router.post("/login") { request, _ in
+            await self.respond(request, requireLogin: false) { visit in try await self.login(request, visit) }
+        }
+        router.post("/logout") { request, _ in
+            await self.respond(request) { visit in
+                try await self.form(request, visit)
+                visit.replaceSession(.fresh(authenticated: !self.config.requiresLogin, ttl: self.config.sessionTTL, now: Self.now()))
+                return Self.redirect(self.config.requiresLogin ? "/login" : "/timeline")
+            }
+        }
+        router.get("/timeline") { request, _ in
+            await self.respond(request) { visit in try await self.timelinePage(request, visit) }
+        }
+        router.get("/stream") { request, _ in
+            await self.respond(request) { _ in self.stream(request) }
+        }
+        router.get("/events/:id") { request, context in
+            await self.respond(request) { visit in
+                try await self.detailPage(id: context.parameters.get("id"), raw: Self.query(request)["view"] == "raw", visit, verify: nil)
+            }
+        }
+        router.post("/sessions/:id/verify") { request, context in
+            await self.respond(request) { visit in
+                let form = try await self.form(request, visit)
+                return try await self.verify(session: context.parameters.get("id"), event: form["event"], visit)
+            }
+        }
+        router.get("/workflows") { request, _ in
+            await self.respond(request) { visit in try await self.workflowsPage(visit, issued: nil, error: nil) }
+        }
+        router.post("/workflows/tokens") { request, _ in
+            await self.respond(request) { visit in
+                let form = try await self.form(request, visit)
+                return try await self.issueToken(workflow: form["workflow"] ?? "", visit)
+            }
+        }
+        router.post("/tokens/:fingerprint/revoke") { request, context in
+            await self.respond(request) { visit in
+                try await self.form(request, visit)
+                let fingerprint = context.parameters.get("fingerprint") ?? ""
+                if try await self.tokens.revoke(fingerprint: fingerprint) {
+                    self.logger.notice("ui.token_revoked", metadata: ["fingerprint": "\(fingerprint)"])
+                }
+                return Self.redirect("/workflows")
+            }
+        }
+    }
+
+    // MARK: Sessions and access
+
+    /// One request's session: the one in its cookie, or a fresh one that the answer sets.
+    final class Visit: @unchecked Sendable {
+        private(set) var session: UISession
+        private(set) var setCookie: Bool
+        /// Signed in with `Authorization: Bearer <admin_token>` (a script): no cookie, no CSRF.
+        let bearer: Bool
+
+        init(session: UISession, setCookie: Bool, bearer: Bool) {
+            self.session = session
+            self.setCookie = setCookie
+            self.bearer = bearer
+        }
+
+        func replaceSession(_ session: UISession) {
+            self.session = session
+            setCookie = !bearer
+        }
+    }
+
+    /// A refusal answered as a page.
+    struct PageError: Error {
+        var status: HTTPResponse.Status
+        var message: String
+    }
+
+    private func respond(_ request: Request, requireLogin: Bool = true,
+                         _ handler: (Visit) async throws -> Response) async -> Response {
+        var response: Response
+        var visit: Visit?
+        if let refusal = hostRefusal(request) {
+            response = Self.plain(.misdirectedRequest, refusal)
+        } else {
+            let now = Self.now()
+            let bearer = config.adminToken.map { token in IngestToken.bearer(request.headers[.authorization]).map { secretsMatch($0, token) } ?? false } ?? false
+            if let existing = signer.session(fromCookie: request.cookies[SessionSigner.cookieName]?.value, now: now) {
+                visit = Visit(session: existing, setCookie: false, bearer: bearer)
+            } else {
+                visit = Visit(session: .fresh(authenticated: !config.requiresLogin, ttl: config.sessionTTL, now: now), setCookie: !bearer, bearer: bearer)
+            }
+            let v = visit!
+            if requireLogin && !(v.session.authenticated || v.bearer) {
+                response = request.method == .get && request.uri.path != "/stream" ? Self.redirect("/login") : Self.plain(.unauthorized, "sign in first")
+            } else {
+                do {
+                    response = try await handler(v)
+                } catch let error as PageError {
+                    response = page("message", title: "Refused", ["title": "Refused", "text": error.message], v, status: error.status)
+                } catch {
+                    logger.error("ui.request_failed", metadata: ["path": "\(request.uri.path)", "error": "\(error)"])
+                    response = page("message", title: "Unavailable", ["title": "Unavailable",
+                                    "text": "The database did not answer: \(error)"], v, status: .serviceUnavailable)
+                }
+            }
+        }
+        if let visit, visit.setCookie {
+            response.headers[.setCookie] = "\(SessionSigner.cookieName)=\(signer.cookieValue(visit.session)); Path=/; HttpOnly; SameSite=Strict; Max-Age=\(Int(config.sessionTTL))"
+        }
+        Self.secure(&response.headers)
+        return response
+    }
+
+    /// Without credentials the UI trusts whoever can reach its loopback address; a page on
+    /// another site could still reach it through a DNS name pointed at 127.0.0.1 (DNS
+    /// rebinding), so then only requests naming a loopback host are served.
+    private func hostRefusal(_ request: Request) -> String? {
+        guard !config.requiresLogin else { return nil }
+        let authority = request.head.authority ?? ""
+        var host = authority
+        if host.hasPrefix("["), let close = host.firstIndex(of: "]") {
+            host = String(host[host.index(after: host.startIndex)..<close])
+        } else if let colon = host.lastIndex(of: ":") {
+            host = String(host[..<colon])
+        }
+        return TimelineConfig.isLoopback(host) ? nil : "this UI has no credentials configured and answers only to a loopback Host, not `\(authority)`"
+    }
+
+    /// Reads a form body (at most 64 KiB) and checks its CSRF token against the session.
+    @discardableResult
+    private func form(_ request: Request, _ visit: Visit) async throws -> [String: String] {
+        var request = request
+        guard let body = try? await request.collectBody(upTo: 64 * 1024) else {
+            throw PageError(status: .contentTooLarge, message: "The form is larger than 64 KiB.")
+        }
+        let fields = FormData.parse(String(buffer: body))
+        if !visit.bearer && !signer.isValidCSRF(fields["csrf"], for: visit.session) {
+            logger.warning("ui.csrf_refused", metadata: ["path": "\(request.uri.path)"])
+            throw PageError(status: .forbidden, message: "This form is stale or did not come from this UI (CSRF check failed). Reload the page and try again.")
+        }
+        return fields
+    }
+
+    private func login(_ request: Request, _ visit: Visit) async throws -> Response {
+        let fields: [String: String]
+        do {
+            fields = try await form(request, visit)
+        } catch let error as PageError {
+            return loginPage(visit, error: error.message, status: error.status)
+        }
+        let presented = fields["password"] ?? ""
+        let accepted = [config.adminPassword, config.adminToken].contains { $0.map { secretsMatch(presented, $0) } ?? false }
+        guard accepted else {
+            logger.warning("ui.login_failed")
+            try? await Task.sleep(for: .milliseconds(300)) // slows guessing
+            return loginPage(visit, error: "That password or token is not right.", status: .unauthorized)
+        }
+        // A new session id on sign-in, so a session planted before it is worth nothing after.
+        visit.replaceSession(.fresh(authenticated: true, ttl: config.sessionTTL, now: Self.now()))
+        logger.info("ui.login")
+        return Self.redirect("/timeline")
+    }
+
+    // MARK: Pages
+
+    private func loginPage(_ visit: Visit, error: String?, status: HTTPResponse.Status) -> Response {
+        page("login", title: "Sign in", ["error": error as Any], visit, status: status, nav: false)
+    }
+
+    private func timelinePage(_ request: Request, _ visit: Visit) async throws -> Response {
+        let query = Self.query(request)
+        let (filter, problems) = TimelineFilter.parse(query)
+        let position = feed.position
+        async let names = queries.workflowNames()
+        let (events, more) = try await queries.page(filter, size: config.pageSize)
+        var context = TimelineView.context(events: events, filter: filter, workflows: try await names, more: more)
+        context["problems"] = problems
+        context["live"] = filter.isLive && feed.isAvailable ? "true" : "false"
+        context["liveState"] = "off"
+        context["liveText"] = !filter.isLive ? "not live (an older page or a closed time range)"
+            : feed.isAvailable ? "connecting…" : "live updates need the governance_txid column (see README)"
+        context["streamURL"] = "/stream?" + FormData.encode(filter.queryItems + [("after", String(position))])
+        return page("timeline", title: "Timeline", context, visit)
+    }
+
+    private func stream(_ request: Request) -> Response {
+        let query = Self.query(request)
+        let (filter, _) = TimelineFilter.parse(query)
+        let after = request.headers[HTTPField.Name("Last-Event-ID")!].flatMap { Int64($0) } ?? query["after"].flatMap { Int64($0) } ?? feed.position
+        let subscription = feed.subscribe(after: after)
+        let feed = feed
+        return Response(status: .ok, headers: [.contentType: "text/event-stream", .cacheControl: "no-store"], body: ResponseBody { writer in
+            defer { feed.unsubscribe(subscription.id) }
+            try await writer.write(ByteBuffer(string: "retry: 1000\n\n"))
+            for await item in subscription.stream {
+                guard let event = item.event else {
+                    try await writer.write(ByteBuffer(string: ": keepalive\n\n"))
+                    continue
+                }
+                guard filter.matches(event) else { continue }
+                try await writer.write(ByteBuffer(string: "id: \(item.sequence)\nevent: audit\ndata: \(TimelineView.json(event))\n\n"))
+            }
+            try await writer.finish(nil)
+        })
+    }
+
+    private func detailPage(id: String?, raw: Bool, _ visit: Visit, verify: (state: String, text: String)?) async throws -> Response {
+        guard let id = id.flatMap(UUID.init(text:)) else { throw PageError(status: .badRequest, message: "That is not an event id.") }
+        guard let detail = try await queries.detail(id) else { throw PageError(status: .notFound, message: "No event has that id.") }
+        var context = TimelineView.detail(detail, raw: raw)
+        if let verify { context["verify"] = ["state": verify.state, "text": verify.text] }
+        return page("detail", title: "Event", context, visit)
+    }
+
+    private func verify(session: String?, event: String?, _ visit: Visit) async throws -> Response {
+        guard let session = session.flatMap(UUID.init(text:)) else { throw PageError(status: .badRequest, message: "That is not a session id.") }
+        let result: (state: String, text: String)
+        if let secret = config.auditSecret {
+            let report = try await queries.verify(session: session, secret: secret)
+            result = report.isClean
+                ? ("intact", "intact: all \(report.rows) events of session \(session.lowercasedString) verify (every HMAC and link).")
+                : ("tampered", "tampered: " + report.problems.map(\.description).joined(separator: "; "))
+            logger.info("ui.verify", metadata: ["session": "\(session.lowercasedString)", "result": "\(result.state)"])
+        } else {
+            result = ("unavailable", "No audit secret is configured (a chain processor in this pipeline, or GOVERNANCE_AUDIT_SECRET), so HMACs cannot be checked.")
+        }
+        return try await detailPage(id: event, raw: false, visit, verify: result)
+    }
+
+    private func workflowsPage(_ visit: Visit, issued: (workflow: String, token: String, fingerprint: String)?, error: String?,
+                               status: HTTPResponse.Status = .ok) async throws -> Response {
+        async let stats = queries.workflowStats()
+        let issuedTokens = try await tokens.list()
+        var context = TimelineView.workflows(try await stats, tokens: issuedTokens)
+        if let issued { context["newToken"] = ["workflow": issued.workflow, "token": issued.token, "fingerprint": issued.fingerprint] }
+        context["error"] = error as Any
+        return page("workflows", title: "Workflows", context, visit, status: status)
+    }
+
+    private func issueToken(workflow: String, _ visit: Visit) async throws -> Response {
+        let name = workflow.trimmingCharacters(in: .whitespaces)
+        guard IngestToken.isValidWorkflowName(name) else {
+            return try await workflowsPage(visit, issued: nil, error: "A workflow name is 1 to 128 letters, digits, '.', '_' or '-', starting with a letter or digit.",
+                                           status: .badRequest)
+        }
+        let (token, fingerprint) = try await tokens.issue(workflow: name)
+        logger.notice("ui.token_issued", metadata: ["workflow": "\(name)", "fingerprint": "\(fingerprint)"])
+        return try await workflowsPage(visit, issued: (name, token, fingerprint), error: nil)
+    }
+
+    // MARK: Responses
+
+    private func page(_ template: String, title: String, _ context: [String: Any], _ visit: Visit,
+                      status: HTTPResponse.Status = .ok, nav: Bool = true) -> Response {
+        var context = context
+        let csrf = signer.csrfToken(for: visit.session)
+        context["csrf"] = csrf
+        let body = Templates.library.render(context, withTemplate: template) ?? ""
+        let html = Templates.library.render(["title": title, "body": body, "csrf": csrf,
+                                             "nav": nav ? ["signedIn": config.requiresLogin && !visit.bearer] as Any : false as Any],
+                                            withTemplate: "layout") ?? ""
+        return Response(status: status, headers: [.contentType: "text/html; charset=utf-8", .cacheControl: "no-store"],
+                        body: .init(byteBuffer: ByteBuffer(string: html)))
+    }
+
+    static func secure(_ headers: inout HTTPFields) {
+        headers[.contentSecurityPolicy] = contentSecurityPolicy
+        headers[.xContentTypeOptions] = "nosniff"
+        headers[HTTPField.Name("Referrer-Policy")!] = "no-referrer"
+        headers[HTTPField.Name("X-Frame-Options")!] = "DENY"
+        headers[HTTPField.Name("Cross-Origin-Opener-Policy")!] = "same-origin"
+    }
+
+    static func redirect(_ location: String) -> Response {
+        Response(status: .seeOther, headers: [.location: location])
+    }
+
+    static func plain(_ status: HTTPResponse.Status, _ message: String) -> Response {
+        let body = JSONValue.object([.init("ok", .bool(false)), .init("error", .string(message))]).serialized() + "\n"
+        return Response(status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: body)))
+    }
+
+    static func asset(_ text: String, type: String) -> Response {
+        var response = Response(status: .ok, headers: [.contentType: type, .cacheControl: "max-age=300"], body: .init(byteBuffer: ByteBuffer(string: text)))
+        secure(&response.headers)
+        return response
+    }
+
+    static func query(_ request: Request) -> [String: String] {
+        FormData.parse(request.uri.query ?? "")
+    }
+
+    static func now() -> Int64 { Int64(Date().timeIntervalSince1970) }
+}
+
+/// `application/x-www-form-urlencoded`, both ways.
+enum FormData {
+    /// The first value of each name; `+` is a space, `%XX` a byte.
+    static func parse(_ text: String) -> [String: String] {
+        var fields: [String: String] = [:]
+        for pair in text.split(separator: "&") {
+            let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            func decode(_ s: Substring) -> String { s.replacingOccurrences(of: "+", with: " ").removingPercentEncoding ?? "" }
+            let name = decode(parts[0])
+            if fields[name] == nil { fields[name] = parts.count > 1 ? decode(parts[1]) : "" }
+        }
+        return fields
+    }
+
+    static func encode(_ items: [(String, String)]) -> String {
+        var allowed = CharacterSet.alphanumerics
+        allowed.insert(charactersIn: "-._~")
+        return items.map { "\($0.0)=\($0.1.addingPercentEncoding(withAllowedCharacters: allowed) ?? "")" }.joined(separator: "&")
+    }
+}
