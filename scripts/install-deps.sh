@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the collector, its tests and its benchmark need.
 # Idempotent; runs apt only when something is missing.
+# chromium, chromium-driver and fonts-dejavu-core: the web UI's browser test (Tests/interop/ui_browser.py),
+# run with iproute2 in a network namespace of its own (Tests/interop/private_network.sh).
 set -euo pipefail
-packages=(libpq-dev libcurl4-openssl-dev libprotobuf-c-dev protobuf-c-compiler zlib1g-dev postgresql openssl pkg-config curl)
+packages=(libpq-dev libcurl4-openssl-dev libprotobuf-c-dev protobuf-c-compiler zlib1g-dev postgresql openssl pkg-config curl iproute2 \
+    chromium chromium-driver fonts-dejavu-core)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -5,10 +5,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
-# The reference SDK and OpenTelemetry's Python SDK from PyPI, for the interop tests (Tests/interop).
+# The reference SDK and OpenTelemetry's Python SDK from PyPI, for the interop tests (Tests/interop),
+# and Selenium for the web UI's browser test (it drives Debian's chromedriver, never downloads one).
 if [ ! -x .build/interop-venv/bin/python ]; then python3 -m venv .build/interop-venv; fi
 .build/interop-venv/bin/pip install -q --disable-pip-version-check 'code-atelier-governance[platform]==0.7.3' \
-    'opentelemetry-sdk==1.45.2' 'opentelemetry-exporter-otlp-proto-http==1.45.2'
+    'opentelemetry-sdk==1.45.2' 'opentelemetry-exporter-otlp-proto-http==1.45.2' \
+    'selenium==4.51.0'
 swift build --build-tests
 # Every log line, answer and metrics scrape of the run goes to a transcript, then is searched
 # for the tests' credentials (scripts/check-secrets.sh).

@@ -36,6 +36,8 @@ enum Assets {
         span.k0 { color: #3b5bdb; } span.k1 { color: #d9480f; } span.k2 { color: #7048e8; } span.k3 { color: #0c8599; }
         span.k4 { color: #c2255c; } span.k5 { color: #5c940d; } span.k6 { color: #862e9c; } span.k7 { color: #495057; }
         .axis text { font-size: 11px; fill: var(--muted); }
+        .tick-start { text-anchor: start; } .tick-middle { text-anchor: middle; } .tick-end { text-anchor: end; }
+        input::placeholder { color: #a3abb9; }
         table { border-collapse: collapse; width: 100%; background: #fff; margin-top: 12px; border: 1px solid var(--line); }
         th, td { text-align: left; padding: 5px 8px; border-bottom: 1px solid var(--line); vertical-align: top; word-break: break-all; }
         th { font-size: 12px; color: var(--muted); font-weight: 600; background: #f1f3f7; }
@@ -105,8 +107,23 @@ enum Assets {
 
           function x(t, min, max) { return max > min ? LEFT + (RIGHT - LEFT) * (t - min) / (max - min) : (LEFT + RIGHT) / 2; }
 
+          // The axis: five labels from min to max (UTC time of day, milliseconds).
+          function ticks(min, max) {
+            var axis = svg.querySelector("g.axis"), y = Number(axis.dataset.y);
+            while (axis.firstChild) { axis.removeChild(axis.firstChild); }
+            if (!(max > min)) { return; }
+            for (var i = 0; i <= 4; i++) {
+              var t = min + (max - min) * i / 4, text = document.createElementNS(NS, "text");
+              text.setAttribute("class", i === 0 ? "tick-start" : i === 4 ? "tick-end" : "tick-middle");
+              text.setAttribute("x", x(t, min, max)); text.setAttribute("y", y);
+              text.textContent = new Date(t / 1000).toISOString().slice(11, 23);
+              axis.appendChild(text);
+            }
+          }
+
           function rescale() {
             var min = Number(svg.dataset.min), max = Number(svg.dataset.max);
+            ticks(min, max);
             svg.querySelectorAll("circle.event").forEach(function (c) { c.setAttribute("cx", x(Number(c.dataset.t), min, max)); });
             svg.querySelectorAll("g.session").forEach(function (g) {
               var xs = Array.prototype.map.call(g.querySelectorAll("circle"), function (c) { return Number(c.getAttribute("cx")); });

@@ -79,7 +79,7 @@ enum Templates {
             {{/sessions}}
           </g>
         {{/lanes}}
-          <g class="axis">{{#ticks}}<text x="{{x}}" y="{{y}}">{{label}}</text>{{/ticks}}</g>
+          <g class="axis" data-y="{{axisY}}">{{#ticks}}<text class="tick-{{anchor}}" x="{{x}}" y="{{y}}">{{label}}</text>{{/ticks}}</g>
         </svg>
         <table id="events">
           <thead><tr><th>Time (UTC)</th><th>Workflow</th><th>Agent</th><th>Kind</th><th>Decision</th><th>Session</th><th></th></tr></thead>

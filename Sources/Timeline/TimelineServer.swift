@@ -241,7 +241,7 @@ public final class TimelineServer: Service, Sendable {
     // MARK: Pages
 
     private func loginPage(_ visit: Visit, error: String?, status: HTTPResponse.Status) -> Response {
-        page("login", title: "Sign in", ["error": error as Any], visit, status: status, nav: false)
+        page("login", title: "Sign in", error.map { ["error": $0] } ?? [:], visit, status: status, nav: false)
     }
 
     private func timelinePage(_ request: Request, _ visit: Visit) async throws -> Response {
@@ -310,7 +310,7 @@ public final class TimelineServer: Service, Sendable {
         let issuedTokens = try await tokens.list()
         var context = TimelineView.workflows(try await stats, tokens: issuedTokens)
         if let issued { context["newToken"] = ["workflow": issued.workflow, "token": issued.token, "fingerprint": issued.fingerprint] }
-        context["error"] = error as Any
+        if let error { context["error"] = error }
         return page("workflows", title: "Workflows", context, visit, status: status)
     }
 

@@ -45,7 +45,8 @@ enum TimelineView {
         let axisY = y + 18
         let ticks: [[String: Any]] = maxT > minT ? (0...4).map { i in
             let t = minT + (maxT - minT) * Int64(i) / 4
-            return ["x": x(t), "y": String(format: "%.1f", axisY), "label": displayTime(Timestamp(microseconds: t), short: true)]
+            return ["x": x(t), "y": String(format: "%.1f", axisY), "label": displayTime(Timestamp(microseconds: t), short: true),
+                    "anchor": i == 0 ? "start" : i == 4 ? "end" : "middle"]
         } : []
         var context: [String: Any] = [
             "events": events.map(row),
@@ -53,6 +54,7 @@ enum TimelineView {
             "empty": events.isEmpty,
             "lanes": lanes,
             "ticks": ticks,
+            "axisY": String(format: "%.1f", axisY),
             "height": String(format: "%.0f", axisY + 10),
             "minT": String(minT), "maxT": String(maxT),
             "workflows": workflows.map { ["name": VisibleText.escape($0), "selected": $0 == filter.workflow] },

@@ -38,6 +38,10 @@ struct Bench: AsyncParsableCommand {
     var soak: Double?
     @Flag(help: "Also run the reference Python SDK (code-atelier-governance 0.7.3 from PyPI, in .build/interop-venv) on the same work.")
     var referenceSDK = false
+    @Option(help: "Events in the table for the timeline UI's page-load rows.")
+    var timelineEvents = 1_000_000
+    @Flag(help: "Measure only the timeline UI's page loads.")
+    var timelineOnly = false
     @Option(help: "The governance-collector binary (default: next to this one).")
     var collector: String?
 
@@ -53,6 +57,10 @@ struct Bench: AsyncParsableCommand {
         let cluster = try LocalPostgres(fsync: true)
         defer { cluster.destroy() }
         var rows: [(String, String, String)] = []
+        if timelineOnly {
+            rows += try await TimelineBench(binary: binary, events: timelineEvents).run(cluster: cluster)
+            return Self.print(rows)
+        }
 
         // 1. Baseline: raw binary COPY into the same (empty, indexed, migrated) table.
         let copyDSN = try cluster.createDatabase("bench_copy")
@@ -259,10 +267,15 @@ struct Bench: AsyncParsableCommand {
 
         }
 
-        print("| measurement | work | result |")
-        print("|---|---|---|")
-        for (name, work, result) in rows { print("| \(name) | \(work) | \(result) |") }
-        print("\n2 cores shared by PostgreSQL (fsync on), the collector and the load generator; \(ProcessInfo.processInfo.activeProcessorCount) CPUs visible.")
+        rows += try await TimelineBench(binary: binary, events: timelineEvents).run(cluster: cluster)
+        Self.print(rows)
+    }
+
+    static func print(_ rows: [(String, String, String)]) {
+        Swift.print("| measurement | work | result |")
+        Swift.print("|---|---|---|")
+        for (name, work, result) in rows { Swift.print("| \(name) | \(work) | \(result) |") }
+        Swift.print("\n2 cores shared by PostgreSQL (fsync on), the collector and the load generator; \(ProcessInfo.processInfo.activeProcessorCount) CPUs visible.")
     }
 
     struct RunningCollector {

@@ -105,7 +105,7 @@ struct TimelineHTTPTests {
         #expect(anonymous.headers["set-cookie"]?.hasSuffix("; Path=/; HttpOnly; SameSite=Strict; Max-Age=43200") == true)
         #expect(try await ui.get("/stream").status == 401)
         let login = try await ui.get("/login")
-        #expect(login.status == 200)
+        #expect(login.status == 200 && !login.text.contains("login-error"))
         #expect(login.headers["content-security-policy"] == TimelineServer.contentSecurityPolicy)
         let wrong = try await ui.post("/login", [("password", "not-the-password")], csrfFrom: login)
         #expect(wrong.status == 401 && wrong.text.contains(#"id="login-error""#))
@@ -171,7 +171,7 @@ struct TimelineHTTPTests {
         #expect(try scalar(dsn, "SELECT encode(token_sha256, 'hex') FROM governance_workflow_tokens") == WorkflowTokens.sha256Hex(token))
         #expect(try scalar(dsn, "SELECT count(*) FROM governance_workflow_tokens t WHERE t::text LIKE '%\(token)%'") == "0")
         let later = try await ui.get("/workflows")
-        #expect(!later.text.contains(token))
+        #expect(!later.text.contains(token) && !later.text.contains("token-error") && !later.text.contains("new-token"))
         #expect(later.text.contains(#"<tr data-workflow="wf-ui">"#))
 
         #expect(try await post(collector.eventsURL, wireEvent(), token: token).status == 201)
@@ -306,5 +306,127 @@ struct TimelineHTTPTests {
         let detail = try await ui.get("/events/\(id.lowercasedString)")
         #expect(detail.text.contains("&lt;img src=x onerror=alert(1)&gt;"))
         #expect(detail.text.contains("tool.&lt;b&gt;bold&lt;/b&gt;"))
+    }
+}
+
+@Suite("timeline UI in headless Chromium")
+struct TimelineBrowserTests {
+    /// Where the screenshots go: `GOVERNANCE_UI_SCREENSHOTS` (the README's come from this test
+    /// run with `docs/screenshots`), else a temporary folder.
+    static let screenshots = ProcessInfo.processInfo.environment["GOVERNANCE_UI_SCREENSHOTS"]
+        ?? FileManager.default.temporaryDirectory.appendingPathComponent("gc-ui-shots-\(UUID())").path
+
+    @Test("sign in, watch events arrive live, filter, open a detail and verify, issue and revoke a token (ingest then says 401), hostile content stays text")
+    func browserFlow() async throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
+        let dsn = try sharedCluster.createDatabase()
+        // A morning of activity to look at: 4 agents, 8 sessions, allow/deny/no-decision kinds.
+        let kinds = ["tool.call", "llm.call", "tool.result", "policy.denied", "access.granted", "tool.call"]
+        let now = Timestamp.now().microseconds
+        var lines: [String] = []
+        for session in 0..<8 {
+            let sessionID = UUID(), agent = ["planner", "researcher", "coder", "reviewer"][session % 4]
+            for step in 0..<6 {
+                let time = Timestamp(microseconds: now - 600_000_000 + Int64(session) * 55_000_000 + Int64(step) * 9_000_000)
+                lines.append(unchainedEvent(session: sessionID, metadata: #"{"step":\#(step)}"#)
+                    .replacingOccurrences(of: #""agent_id":"agent-1""#, with: #""agent_id":"\#(agent)""#)
+                    .replacingOccurrences(of: "tool.call", with: kinds[(session + step) % kinds.count])
+                    .replacingOccurrences(of: "2026-11-24T12:00:00.000120+00:00", with: time.pythonISOFormat))
+            }
+        }
+        let config = FileManager.default.temporaryDirectory.appendingPathComponent("gc-ui-browser-\(UUID()).yaml").path
+        let report = config + ".report.json", log = config + ".log"
+        defer { for f in [config, report, log] { try? FileManager.default.removeItem(atPath: f) } }
+        // Fixed ports: the collector and the browser share a network namespace of their own.
+        try timelineYAML(dsn: dsn, ui: "  endpoint: 127.0.0.1:8890\n  admin_password: \"\(uiPassword)\"")
+            .replacingOccurrences(of: "127.0.0.1:0", with: "127.0.0.1:4320")
+            .replacingOccurrences(of: "service:\n  pipelines:", with: "service:\n  telemetry: { metrics: { endpoint: \"127.0.0.1:8888\" } }\n  pipelines:")
+            .write(toFile: config, atomically: true, encoding: .utf8)
+        let seeding = try await RunningCollector.start(yaml: chainedYAML(dsn: dsn))
+        try await seeding.waitUntilReady()
+        let seeded = try await post(seeding.batchURL, "[" + lines.joined(separator: ",") + "]")
+        #expect(seeded.status == 200, "\(seeded.text.prefix(500))")
+        try await seeding.stop()
+
+        let child = try ChildProcess.spawn([
+            "unshare", "-n", "--", root + "/Tests/interop/private_network.sh", BinaryTests.binary, config, "http://127.0.0.1:8888/readyz", "--",
+            try sdkPython(), root + "/Tests/interop/ui_browser.py", "--ui", "http://127.0.0.1:8890", "--password", uiPassword,
+            "--ingest", "http://127.0.0.1:4320", "--ingest-token", testToken, "--screenshots", Self.screenshots, "--out", report,
+        ], outputPath: log)
+        let exit = await child.exit(within: 180)
+        let output = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
+        Transcript.shared?.append(output)
+        #expect(exit?.status == 0, "\(output.suffix(3000))")
+        if exit == nil { child.kill(SIGKILL) }
+        let facts = try JSONParser.parse(Array(try Data(contentsOf: URL(fileURLWithPath: report))))
+        func step(_ name: String) -> JSONValue { facts[name] ?? .null }
+        for name in ["browser", "login_wrong", "login", "live", "filter", "detail", "tokens", "hostile", "csp"] {
+            #expect(step(name)["error"] == nil, "\(name): \(step(name)["error"]?.stringValue ?? "") at \(step(name)["where"].map { $0.serialized() } ?? "")")
+        }
+
+        #expect(step("login_wrong")["path"]?.stringValue == "/login")
+        #expect(step("login_wrong")["login_error"]?.stringValue?.isEmpty == false)
+        #expect(step("login")["path"]?.stringValue == "/timeline")
+        let cookie = step("login")["cookies"]?.arrayValue?.first
+        #expect(cookie?["httpOnly"] == .bool(true) && cookie?["sameSite"]?.stringValue == "Strict")
+
+        // Live: every posted event appears as a row and a circle without a reload.
+        let live = step("live")
+        #expect(live["live_status"]?.stringValue == "live" && live["reloaded"] == .bool(false))
+        let posted = live["posted"]?.arrayValue ?? []
+        #expect(posted.count == 5)
+        for event in posted {
+            #expect(event["status"] == .number("201"))
+            #expect(event["appeared_ms"].map { $0 != .null } == true, "\(event["event_id"]?.stringValue ?? "?") never appeared")
+            let expected = event["kind"]?.stringValue == "policy.denied" ? "deny" : event["kind"]?.stringValue == "access.granted" ? "allow" : "none"
+            #expect(event["row_decision"]?.stringValue == expected && event["circle_decision"]?.stringValue == expected)
+        }
+        #expect(live["rows_after"] == live["circles_after"])
+
+        // Filter: exactly agent-b's denials, as the database has them.
+        let connection = try PGConnection(dsn: dsn)
+        let denials = try connection.exec("SELECT event_id FROM governance_audit_events WHERE agent_id = 'agent-b' AND decision = 'deny' ORDER BY created_at DESC, event_id DESC")
+            .rows.compactMap { $0[0] }
+        #expect(step("filter")["listed_ids"]?.arrayValue?.compactMap(\.stringValue) == denials)
+        #expect(denials.count == 2)
+
+        let detail = step("detail")
+        #expect(detail["fields"]?["agent_id"]?.stringValue == "agent-b" && detail["fields"]?["kind"]?.stringValue == "policy.denied")
+        #expect(detail["metadata_shows_placeholder"] == .bool(false) && detail["raw_metadata_shows_placeholder"] == .bool(true))
+        #expect(detail["verify_result"]?.stringValue?.hasPrefix("intact") == true, "\(detail["verify_result"]?.stringValue ?? "")")
+
+        let tokens = step("tokens")
+        let token = tokens["token"]?.stringValue ?? ""
+        #expect(token.hasPrefix("wf_") && tokens["token_shown_after_reload"] == .bool(false))
+        #expect(tokens["post_new_token_status"] == .number("201"))
+        #expect(tokens["status_after_revoke"]?.stringValue == "revoked")
+        #expect(tokens["post_revoked_token_status"] == .number("401"))
+        #expect(tokens["post_yaml_token_status"] == .number("201"))
+        #expect(try connection.exec("SELECT encode(token_sha256, 'hex'), revoked_at IS NOT NULL FROM governance_workflow_tokens").rows
+            == [[WorkflowTokens.sha256Hex(token), "t"]])
+
+        // Hostile content: shown as the literal text it is; nothing ran, nothing was injected.
+        for page in ["detail", "timeline"] {
+            let seen = step("hostile")[page] ?? .null
+            #expect(seen["agent_text"]?.stringValue ?? seen["agent_id_text"]?.stringValue == "<img src=x onerror=alert(1)>", "\(page)")
+            #expect(seen["kind_text"]?.stringValue == "tool.<script>alert(2)</script>", "\(page)")
+            #expect(seen["alerts"]?.arrayValue?.isEmpty == true && seen["alerts_after_hover"]?.arrayValue?.isEmpty == true, "\(page)")
+            #expect(seen["pwned"] == .null && seen["pwned_after_hover"] == .null, "\(page)")
+            #expect(seen["foreign_script_count"] == .number("0") && seen["img_x_count"] == .number("0"), "\(page)")
+        }
+        #expect(step("hostile")["detail"]?["metadata_has_script_literal"] == .bool(true), "the <script> text is displayed, as text")
+        #expect(step("csp")["content_security_policy"]?.stringValue == TimelineServer.contentSecurityPolicy)
+
+        for name in ["timeline", "detail", "workflows"] {
+            let png = try Data(contentsOf: URL(fileURLWithPath: Self.screenshots + "/\(name).png"))
+            #expect(png.starts(with: [0x89, 0x50, 0x4E, 0x47]) && png.count > 10_000, "\(name).png")
+        }
+    }
+}
+
+extension JSONValue {
+    var arrayValue: [JSONValue]? {
+        if case .array(let items) = self { return items }
+        return nil
     }
 }
