@@ -52,15 +52,13 @@ public final class TimelineServer: Service, Sendable {
                 self.logger.info("ui.listening", metadata: ["address": "\(channel.localAddress.map { "\($0)" } ?? "?")"])
             },
             logger: logger)
-        await withTaskGroup(of: Void.self) { group in
+        try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { await self.feed.run() }
-            group.addTask {
-                await withGracefulShutdownHandler {
-                    try? await app.run()
-                } onGracefulShutdown: {
-                    // Open event streams end first, so the server's drain is not held up by them.
-                    self.feed.finish()
-                }
+            defer { feed.finish() }
+            try await withGracefulShutdownHandler {
+                try await app.run()
+            } onGracefulShutdown: {
+                // Open event streams end first, so the server's drain is not held up by them.
                 self.feed.finish()
             }
         }

@@ -146,6 +146,27 @@ struct TimelineHTTPTests {
         #expect(try await ui.get("/timeline").status == 303)
     }
 
+    @Test("without credentials: open on loopback, but only to a loopback Host (no DNS rebinding); a busy port stops start-up")
+    func openOnLoopback() async throws {
+        let dsn = try sharedCluster.createDatabase()
+        let collector = try await RunningCollector.start(yaml: timelineYAML(dsn: dsn, ui: "  endpoint: 127.0.0.1:0"))
+        defer { Task { try await collector.stop() } }
+        try await collector.waitUntilReady()
+        let base = try await collector.timelineURL()
+        let page = try await CurlHTTP.request("GET", base + "/timeline")
+        #expect(page.status == 200 && !page.text.contains("id=\"logout\""))
+        let rebound = try await CurlHTTP.request("GET", base + "/timeline", headers: ["Host: attacker.example:8890"])
+        #expect(rebound.status == 421 && rebound.text.contains("loopback Host"))
+        #expect(try await CurlHTTP.request("GET", base + "/timeline", headers: ["Host: localhost"]).status == 200)
+
+        // Another collector asked to serve its UI on the same port fails instead of running without it.
+        let port = try #require(collector.collector.timeline?.port)
+        let plan = try CollectorPlan.parse(yaml: timelineYAML(dsn: dsn, ui: "  endpoint: 127.0.0.1:\(port)"), file: "busy.yaml",
+                                           environment: ["GOVERNANCE_METRICS_ENDPOINT": "127.0.0.1:0"])
+        let busy = try Collector(plan: plan, logger: quietLogger, handleSignals: false)
+        await #expect(throws: (any Error).self) { try await busy.run() }
+    }
+
     @Test("tokens issued in the UI: shown once, stored as SHA-256 only, accepted by ingest, refused with 401 after revoking, also by a second collector; YAML tokens keep working")
     func managedTokens() async throws {
         let dsn = try sharedCluster.createDatabase()

@@ -97,7 +97,7 @@ final class WebhookSender {
                 ORDER BY next_attempt_at LIMIT 1 FOR UPDATE SKIP LOCKED
                 """).rows
             guard let row = due.first, let agent = row[0], let cap = row[1], let day = row[2], let payload = row[3] else {
-                let count = try connection.exec("SELECT count(*) FROM governance_budget_alerts WHERE delivered_at IS NULL").rows.first?[0] ?? "0"
+                let count = try connection.exec("SELECT count(*) FROM governance_budget_alerts WHERE delivered_at IS NULL").rows.first?[0] ?? nil
                 try connection.exec("COMMIT")
                 exporter.pending.record(Int(count ?? "0") ?? 0)
                 return false

@@ -100,14 +100,19 @@ public final class PostgresExporter: PrimaryExporter, Sendable {
         let writers = (0..<config.connections).map { index in
             PostgresWriter(index: index, exporter: self)
         }
-        await withGracefulShutdownHandler {
-            await withTaskGroup(of: Void.self) { group in
-                for writer in writers {
-                    group.addTask { await writer.runOnThread() }
+        await withTaskCancellationHandler {
+            await withGracefulShutdownHandler {
+                await withTaskGroup(of: Void.self) { group in
+                    for writer in writers {
+                        group.addTask { await writer.runOnThread() }
+                    }
                 }
+            } onGracefulShutdown: {
+                // Receivers have stopped by now (they shut down first); writers drain what is queued.
+                self.queue.close()
             }
-        } onGracefulShutdown: {
-            // Receivers have stopped by now (they shut down first); writers drain what is queued.
+        } onCancel: {
+            // Another service failed (e.g. a port in use): the group is cancelled, not drained.
             self.queue.close()
         }
     }

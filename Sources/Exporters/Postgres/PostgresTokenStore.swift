@@ -44,7 +44,7 @@ public final class PostgresTokenStore: ManagedTokens, Service, Sendable {
                 if !failing { logger.warning("tokens.refresh_failed", metadata: ["error": "\(error)", "effect": "the last known tokens stay in force"]) }
                 failing = true
             }
-            try? await Task.sleep(for: refreshInterval)
+            try? await cancelWhenGracefulShutdown { try await Task.sleep(for: self.refreshInterval) }
         }
     }
 
