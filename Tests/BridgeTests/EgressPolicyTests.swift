@@ -38,6 +38,9 @@ let hostileURLs: [Case] = [
     Case("ORCHID", "https://[2001:10::1]/"),
     Case("discard", "https://[100::1]/"),
     Case("v6 documentation", "https://[2001:db8::1]/"),
+    // Found by FuzzEgressPolicy: the 3fff::/20 prefix was shorter than its bit count (index out of range).
+    Case("v6 documentation 3fff::/20", "https://[3fff:fdd::e378:800b]/"),
+    Case("v6 documentation 3fff::/20 start", "https://[3fff::1]/"),
     Case("v6 link-local", "https://[fe80::1]/"),
     Case("v6 zone id", "https://[fe80::1%25eth0]/"),
     Case("v6 site-local", "https://[fec0::1]/"),
@@ -224,4 +227,11 @@ func rejectsMalformedHost(_ input: String) {
     #expect(EgressPolicy.isRefused(EgressPolicy.normalizeHost("64:ff9b::5db8:d822")) == nil)
     #expect(EgressPolicy.isRefused(.name("governance.codeatelier.tech")) == nil)
     #expect(EgressPolicy.isRefused(.ipv4([8, 8, 8, 8])) == nil)
+}
+
+@Test("every refused IPv6 block's prefix has the bytes its bit count reads")
+func v6BlockPrefixesAreLongEnough() {
+    for block in EgressPolicy.v6Blocks {
+        #expect(block.prefix.count * 8 >= block.bits, "\(block.what)")
+    }
 }

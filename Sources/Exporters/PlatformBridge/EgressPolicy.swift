@@ -192,7 +192,7 @@ public enum EgressPolicy {
     static let v6Blocks: [(prefix: [UInt8], bits: Int, what: String)] = [
         ([0xFC], 7, "unique local fc00::/7 (includes AWS metadata fd00:ec2::254)"), ([0xFE, 0x80], 10, "link-local fe80::/10"),
         ([0xFE, 0xC0], 10, "site-local fec0::/10"), ([0xFF], 8, "multicast ff00::/8"),
-        ([0x20, 0x01, 0x0D, 0xB8], 32, "documentation 2001:db8::/32"), ([0x3F, 0xFF], 20, "documentation 3fff::/20"),
+        ([0x20, 0x01, 0x0D, 0xB8], 32, "documentation 2001:db8::/32"), ([0x3F, 0xFF, 0x00], 20, "documentation 3fff::/20"),
         ([0x01, 0, 0, 0, 0, 0, 0, 0], 64, "discard 100::/64"), ([0x20, 0x01, 0, 0], 32, "Teredo 2001::/32"),
         ([0x20, 0x01, 0, 0x02, 0, 0], 48, "benchmarking 2001:2::/48"), ([0x20, 0x01, 0, 0x10], 28, "ORCHID 2001:10::/28"),
         ([0x20, 0x01, 0, 0x20], 28, "ORCHIDv2 2001:20::/28"), ([0, 0x64, 0xFF, 0x9B, 0, 0x01], 48, "local-use NAT64 64:ff9b:1::/48"),
