@@ -3,7 +3,7 @@ import Foundation
 import Pipeline
 
 /// What the timeline shows, from the query string: every filter optional, all combined with AND.
-struct TimelineFilter: Sendable, Equatable {
+struct TimelineFilter: Sendable {
     var workflow: String?
     var agent: String?
     /// Exact, or a prefix when it ends in `*` (as `governance-collector tail --kind`).
@@ -14,11 +14,6 @@ struct TimelineFilter: Sendable, Equatable {
     var to: Timestamp?
     /// The keyset cursor: the last row of the previous page (`<created_at µs>_<event_id>`).
     var before: (micros: Int64, id: UUID)?
-
-    static func == (a: TimelineFilter, b: TimelineFilter) -> Bool {
-        a.workflow == b.workflow && a.agent == b.agent && a.kind == b.kind && a.decision == b.decision
-            && a.from == b.from && a.to == b.to && a.before?.micros == b.before?.micros && a.before?.id == b.before?.id
-    }
 
     /// Reads the filters; a value that cannot be understood is reported, not ignored.
     static func parse(_ query: [String: String]) -> (TimelineFilter, problems: [String]) {

@@ -58,8 +58,6 @@ final class LiveFeed: Sendable {
         _ = state.withLock { $0.subscribers.removeValue(forKey: id) }
     }
 
-    var subscriberCount: Int { state.withLock { $0.subscribers.count } }
-
     /// Ends every stream (graceful shutdown: open event streams must not hold the server up).
     func finish() {
         let continuations = state.withLock { s in
