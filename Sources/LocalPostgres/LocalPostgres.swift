@@ -32,7 +32,7 @@ public final class LocalPostgres: @unchecked Sendable {
             port = \(port)
             unix_socket_directories = '\(socketDirectory)'
             fsync = \(fsync ? "on" : "off")
-            max_connections = 200
+            max_connections = 500
             shared_buffers = 128MB
             log_min_messages = warning
             """

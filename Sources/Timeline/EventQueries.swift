@@ -136,7 +136,7 @@ struct EventQueries: Sendable {
     let statementTimeout = "5s"
 
     init(dsn: String) {
-        pool = PGWorkerPool(dsn: dsn, applicationName: "governance-collector-ui", size: 3)
+        pool = PGWorkerPool(dsn: dsn, applicationName: "governance-collector-ui", size: 2)
     }
 
     /// A page, newest first, and whether older rows exist.
