@@ -65,6 +65,7 @@ public final class Collector: Sendable {
         var receivers: [String: any Receiver] = [:]
         // Managed tokens (issued by a timeline UI) live in each primary store, one store per database.
         var tokenStores: [String: PostgresTokenStore] = [:]
+        var primaryDSN: [String: String] = [:]
         for p in plan.pipelines {
             var primary: (any PrimaryExporter)?
             var secondaries: [any SecondaryExporter] = []
@@ -76,6 +77,7 @@ public final class Collector: Sendable {
             }
             var managedTokens: PostgresTokenStore?
             if let dsn = (primary as? PostgresExporter)?.config.dsn {
+                primaryDSN[p.name] = dsn
                 managedTokens = tokenStores[dsn] ?? PostgresTokenStore(dsn: dsn, logger: context("tokens").logger)
                 tokenStores[dsn] = managedTokens
             }
@@ -103,13 +105,9 @@ public final class Collector: Sendable {
         }
         timeline = plan.ui.map { ui in
             var ui = ui
-            let home = plan.pipelines.first { $0.name == ui.pipeline }!
             // The plan gives every pipeline exactly one primary, and postgres is the primary type.
-            let dsn = home.exporters.compactMap { id -> String? in
-                if case .primary(let primary as PostgresExporter)? = exporters[id] { return primary.config.dsn }
-                return nil
-            }.first!
-            ui.auditSecret = processors[home.name]!.compactMap { ($0 as? ChainProcessor)?.secretForVerification }.first
+            let dsn = primaryDSN[ui.pipeline]!
+            ui.auditSecret = processors[ui.pipeline]!.compactMap { ($0 as? ChainProcessor)?.secretForVerification }.first
                 ?? ProcessInfo.processInfo.environment["GOVERNANCE_AUDIT_SECRET"].flatMap { $0.isEmpty ? nil : $0 }
             return TimelineServer(config: ui, dsn: dsn, tokens: tokenStores[dsn]!, logger: context("ui").logger)
         }

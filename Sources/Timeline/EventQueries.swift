@@ -133,19 +133,16 @@ struct EventSummary: Sendable {
 /// costs what page 1 does; a statement timeout bounds a filter no index serves.
 struct EventQueries: Sendable {
     let pool: PGWorkerPool
-    let statementTimeout = "5s"
 
     init(dsn: String) {
-        pool = PGWorkerPool(dsn: dsn, applicationName: "governance-collector-ui", size: 2)
+        pool = PGWorkerPool(dsn: dsn, applicationName: "governance-collector-ui", size: 2, setup: "SET statement_timeout = '5s'")
     }
 
     /// A page, newest first, and whether older rows exist.
     func page(_ filter: TimelineFilter, size: Int) async throws -> (events: [EventSummary], more: Bool) {
         let (clause, params) = filter.sql()
-        let timeout = statementTimeout
         let rows = try await pool.run { connection in
-            try connection.exec("SET statement_timeout = '\(timeout)'")
-            return try connection.exec("""
+            try connection.exec("""
                 SELECT \(AuditRow.selectColumns) FROM governance_audit_events \(clause)
                 ORDER BY created_at DESC, event_id DESC LIMIT \(size + 1)
                 """, params).rows
@@ -203,10 +200,8 @@ struct EventQueries: Sendable {
     /// Every workflow with its event count and when it last received one (a full count: this
     /// page reads the whole table, the timeline never does).
     func workflowStats() async throws -> [WorkflowStats] {
-        let timeout = statementTimeout
-        return try await pool.run { connection in
-            try connection.exec("SET statement_timeout = '\(timeout)'")
-            return try connection.exec("""
+        try await pool.run { connection in
+            try connection.exec("""
                 SELECT name, sum(n)::int8, max(last)::text FROM (
                     SELECT coalesce(workflow, '(none)') AS name, count(*) AS n, max(coalesce(received_at, created_at)) AS last
                     FROM governance_audit_events GROUP BY 1

@@ -83,8 +83,7 @@ final class LiveFeed: Sendable {
                 let start = cursor
                 let (rows, next) = try await worker.run { connection -> ([AuditTableFollower.Row], AuditTableFollower.Cursor?) in
                     let follower = AuditTableFollower(connection: connection)
-                    guard try follower.hasTxidColumn() else { return ([], nil) }
-                    guard let start else { return ([], try follower.startCursor(since: nil)) }
+                    guard let start else { return ([], try follower.hasTxidColumn() ? follower.startCursor(since: nil) : nil) }
                     let rows = try follower.fetch(after: start, limit: 1000)
                     return (rows, rows.last?.cursor ?? start)
                 }

@@ -42,13 +42,13 @@ extension RunningCollector {
 
 /// Polls `condition` every 20 ms for up to `seconds`.
 @discardableResult
-func eventually(_ seconds: Double = 15, _ condition: () throws -> Bool) async throws -> Bool {
+func eventually(_ seconds: Double = 15, _ condition: () async throws -> Bool) async throws -> Bool {
     let deadline = Date().addingTimeInterval(seconds)
     while Date() < deadline {
-        if try condition() { return true }
+        if try await condition() { return true }
         try await Task.sleep(for: .milliseconds(20))
     }
-    return try condition()
+    return try await condition()
 }
 
 @Suite("platform bridge against a real platform peer")

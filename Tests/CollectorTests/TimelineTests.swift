@@ -75,16 +75,6 @@ final class UIClient: @unchecked Sendable {
     }
 }
 
-/// Polls an async condition until it holds; false after `seconds`.
-func eventuallyAsync(_ seconds: Double, _ condition: () async throws -> Bool) async throws -> Bool {
-    let deadline = Date().addingTimeInterval(seconds)
-    while Date() < deadline {
-        if try await condition() { return true }
-        try await Task.sleep(for: .milliseconds(50))
-    }
-    return false
-}
-
 @Suite("timeline UI: access, tokens, pages")
 struct TimelineHTTPTests {
     @Test("sign-in, signed session cookie, CSRF on every form, a strict CSP; the admin token works as a bearer")
@@ -198,14 +188,14 @@ struct TimelineHTTPTests {
         #expect(try await post(collector.eventsURL, wireEvent(), token: token).status == 201)
         #expect(try scalar(dsn, "SELECT workflow FROM governance_audit_events") == "wf-ui")
         // Another collector on the same database picks the token up within its refresh second.
-        #expect(try await eventuallyAsync(5) { try await post(second.eventsURL, wireEvent(), token: token).status == 201 })
+        #expect(try await eventually(5) { try await post(second.eventsURL, wireEvent(), token: token).status == 201 })
 
         let revoked = try await ui.post("/tokens/\(fingerprint)/revoke", [], csrfFrom: later)
         #expect(revoked.status == 303)
         let refused = try await post(collector.eventsURL, wireEvent(), token: token)
         #expect(refused.status == 401, "revoked: refused from the moment the UI answers")
         #expect(try parseJSON(refused)["message"]?.stringValue == "unknown or revoked token")
-        #expect(try await eventuallyAsync(5) { try await post(second.eventsURL, wireEvent(), token: token).status == 401 })
+        #expect(try await eventually(5) { try await post(second.eventsURL, wireEvent(), token: token).status == 401 })
         #expect(try await post(collector.eventsURL, wireEvent()).status == 201, "the YAML token still works")
         let listed = try await ui.get("/workflows")
         #expect(UIClient.first(#"data-fingerprint="\#(fingerprint)".*?<td class="status">(\w+)</td>"#, in: listed.text) == "revoked")

@@ -8,12 +8,15 @@ import Synchronization
 public final class PGWorker: @unchecked Sendable {
     private let dsn: String
     private let applicationName: String
+    private let setup: String?
     private let queue: DispatchQueue
     private var connection: PGConnection? // only touched on `queue`
 
-    public init(dsn: String, applicationName: String) {
+    /// `setup` runs once on each new connection (e.g. `SET statement_timeout = '5s'`).
+    public init(dsn: String, applicationName: String, setup: String? = nil) {
         self.dsn = dsn
         self.applicationName = applicationName
+        self.setup = setup
         queue = DispatchQueue(label: applicationName)
     }
 
@@ -24,7 +27,9 @@ public final class PGWorker: @unchecked Sendable {
                 do {
                     if self.connection?.isBroken ?? true {
                         self.connection = nil
-                        self.connection = try PGConnection(dsn: self.dsn, applicationName: self.applicationName)
+                        let connection = try PGConnection(dsn: self.dsn, applicationName: self.applicationName)
+                        if let setup = self.setup { try connection.exec(setup) }
+                        self.connection = connection
                     }
                     continuation.resume(returning: try body(self.connection!))
                 } catch {
@@ -40,8 +45,8 @@ public final class PGWorkerPool: Sendable {
     private let workers: [PGWorker]
     private let next = Atomic<Int>(0)
 
-    public init(dsn: String, applicationName: String, size: Int) {
-        workers = (0..<max(1, size)).map { PGWorker(dsn: dsn, applicationName: "\(applicationName)-\($0)") }
+    public init(dsn: String, applicationName: String, size: Int, setup: String? = nil) {
+        workers = (0..<max(1, size)).map { PGWorker(dsn: dsn, applicationName: "\(applicationName)-\($0)", setup: setup) }
     }
 
     public func run<T: Sendable>(_ body: @escaping @Sendable (PGConnection) throws -> T) async throws -> T {

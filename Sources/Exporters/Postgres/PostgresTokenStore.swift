@@ -20,6 +20,8 @@ public final class PostgresTokenStore: ManagedTokens, Service, Sendable {
 
     private let worker: PGWorker
     private let active = Mutex<[[UInt8]: String]>([:])
+    /// Whether the table exists yet (the exporter's migration creates it); then no longer asked.
+    private let tableSeen = Atomic<Bool>(false)
     private let logger: Logger
     public let refreshInterval: Duration
 
@@ -51,7 +53,10 @@ public final class PostgresTokenStore: ManagedTokens, Service, Sendable {
     /// Reloads the active tokens now. A table not created yet (the exporter migrates it) means none.
     public func refresh() async throws {
         let rows = try await worker.run { connection in
-            guard try connection.exec("SELECT to_regclass('governance_workflow_tokens') IS NOT NULL").rows.first?.first == "t" else { return [[String?]]() }
+            if !self.tableSeen.load(ordering: .relaxed) {
+                guard try connection.exec("SELECT to_regclass('governance_workflow_tokens') IS NOT NULL").rows.first?.first == "t" else { return [[String?]]() }
+                self.tableSeen.store(true, ordering: .relaxed)
+            }
             return try connection.exec("SELECT encode(token_sha256, 'hex'), workflow FROM governance_workflow_tokens WHERE revoked_at IS NULL").rows
         }
         var tokens: [[UInt8]: String] = [:]
