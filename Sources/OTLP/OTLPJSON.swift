@@ -6,13 +6,7 @@ import Pipeline
 /// integers as strings or numbers, trace and span ids as hex, bytes as base64.
 public enum OTLPJSON {
     public static func decodeRequest(_ bytes: [UInt8]) throws(OTLPDecodingError) -> [OTLPLogRecord] {
-        let root: JSONValue
-        do {
-            root = try JSONParser.parse(bytes)
-        } catch {
-            throw OTLPDecodingError("body is not valid JSON: \(error)")
-        }
-        guard case .object = root else { throw OTLPDecodingError("body must be a JSON object (ExportLogsServiceRequest)") }
+        let root = try parseRoot(bytes, message: "ExportLogsServiceRequest")
         var records: [OTLPLogRecord] = []
         for (i, resourceLogs) in try array(root, "resourceLogs", "").enumerated() {
             let path = "resourceLogs[\(i)]"
@@ -30,11 +24,11 @@ public enum OTLPJSON {
                     record.scopeVersion = scopeVersion
                     record.timeUnixNano = try unsigned(r, "timeUnixNano", p)
                     record.observedTimeUnixNano = try unsigned(r, "observedTimeUnixNano", p)
-                    record.severityNumber = try severity(r, p)
+                    record.severityNumber = try enumeration(r, "severityNumber", p, prefix: "SEVERITY_NUMBER_", names: severityNames)
                     record.severityText = try string(r, "severityText", p)
                     record.body = try r["body"].map { b throws(OTLPDecodingError) in try value(b, "\(p).body", depth: 0) }
                     record.attributes = try attributes(r, p)
-                    record.flags = UInt32(clamping: try unsigned(r, "flags", p))
+                    record.flags = try fixed32(r, "flags", p)
                     record.traceID = try hex(r, "traceId", p, length: 16)
                     record.spanID = try hex(r, "spanId", p, length: 8)
                     record.eventName = try string(r, "eventName", p)
@@ -43,6 +37,17 @@ public enum OTLPJSON {
             }
         }
         return records
+    }
+
+    static func parseRoot(_ bytes: [UInt8], message: String) throws(OTLPDecodingError) -> JSONValue {
+        let root: JSONValue
+        do {
+            root = try JSONParser.parse(bytes)
+        } catch {
+            throw OTLPDecodingError("body is not valid JSON: \(error)")
+        }
+        guard case .object = root else { throw OTLPDecodingError("body must be a JSON object (\(message))") }
+        return root
     }
 
     static func fail(_ path: String, _ key: String, _ problem: String) -> OTLPDecodingError {
@@ -80,15 +85,18 @@ public enum OTLPJSON {
         return value
     }
 
-    /// The enum as a number (OTLP/JSON) or by name (protobuf's JSON mapping, which many encoders use).
-    static func severity(_ object: JSONValue, _ path: String) throws(OTLPDecodingError) -> Int32 {
-        if case .string(let name)? = object["severityNumber"], name.hasPrefix("SEVERITY_NUMBER_") {
-            guard let index = severityNames.firstIndex(of: String(name.dropFirst("SEVERITY_NUMBER_".count))) else {
-                throw fail(path, "severityNumber", "is not a SeverityNumber (`\(name.prefix(40))`)")
+    /// An enum as a number (OTLP/JSON) or by name (protobuf's JSON mapping, which many encoders
+    /// use). Enums are open: any 32-bit number is kept, a larger one refused.
+    static func enumeration(_ object: JSONValue, _ key: String, _ path: String, prefix: String, names: [String]) throws(OTLPDecodingError) -> Int32 {
+        if case .string(let name)? = object[key], name.hasPrefix(prefix) {
+            guard let index = names.firstIndex(of: String(name.dropFirst(prefix.count))) else {
+                throw fail(path, key, "is not a known \(key) name (`\(name.prefix(40))`)")
             }
             return Int32(index)
         }
-        return Int32(clamping: try integer(object, "severityNumber", path))
+        let number = try integer(object, key, path)
+        guard let value = Int32(exactly: number) else { throw fail(path, key, "must fit in 32 bits, got \(number)") }
+        return value
     }
 
     static let severityNames = ["UNSPECIFIED"] + ["TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL"].flatMap { [$0, $0 + "2", $0 + "3", $0 + "4"] }
@@ -96,6 +104,13 @@ public enum OTLPJSON {
     static func unsigned(_ object: JSONValue, _ key: String, _ path: String) throws(OTLPDecodingError) -> UInt64 {
         guard let text = try integerText(object, key, path) else { return 0 }
         guard let value = UInt64(text) else { throw fail(path, key, "must be an unsigned integer, got `\(text.prefix(40))`") }
+        return value
+    }
+
+    /// A `fixed32` field: refused, not clamped, when it does not fit.
+    static func fixed32(_ object: JSONValue, _ key: String, _ path: String) throws(OTLPDecodingError) -> UInt32 {
+        let number = try unsigned(object, key, path)
+        guard let value = UInt32(exactly: number) else { throw fail(path, key, "must fit in 32 bits, got \(number)") }
         return value
     }
 

@@ -101,8 +101,15 @@ public struct Timestamp: Sendable, Hashable, Comparable, CustomStringConvertible
               day >= 1, day <= Self.daysInMonth(year, month), hour < 24, minute < 60, second < 60 else { return nil }
         let days = Int64(Self.days(year, month, day))
         let seconds = days * 86400 + Int64(hour * 3600 + minute * 60 + second - offsetSeconds)
-        self.microseconds = seconds * 1_000_000 + Int64(micros)
+        let microseconds = seconds * 1_000_000 + Int64(micros)
+        // An offset can push the instant out of years 1…9999 (`0001-01-01T00:00:00+01:00`); Python's
+        // datetime, whose text the HMAC covers, cannot represent it, so it is refused here too.
+        guard Self.pythonRange.contains(microseconds) else { return nil }
+        self.microseconds = microseconds
     }
+
+    /// Python's `datetime.min` … `datetime.max` in UTC.
+    static let pythonRange = Int64(days(1, 1, 1)) * 86_400_000_000...(Int64(days(9999, 12, 31)) * 86400 + 86399) * 1_000_000 + 999_999
 
     static func daysInMonth(_ y: Int, _ m: Int) -> Int {
         switch m {

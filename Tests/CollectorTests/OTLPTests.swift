@@ -107,6 +107,22 @@ struct OTLPTests {
         try await collector.stop()
     }
 
+    @Test("out-of-range enum values from the wire are kept, never trapped on (the fuzzer's severity_number = -2)")
+    func outOfRangeEnums() async throws {
+        let dsn = try sharedCluster.createDatabase()
+        let collector = try await RunningCollector.start(yaml: otlpYAML(dsn: dsn))
+        try await collector.waitUntilReady()
+        let negative = Wire.varint(2 << 3) + Wire.varint(UInt64(bitPattern: -2)) // severity_number = -2, sign-extended
+        let record = Wire.string(12, "tool.call") + Wire.attribute("gen_ai.agent.id", "a") + Wire.attribute("session.id", "s") + negative
+        #expect(try await postOTLP(collector.otlpURL, Wire.request([record])).status == 200)
+        let big = #"{"resourceLogs":[{"scopeLogs":[{"logRecords":[{"eventName":"x","severityNumber":4294967296}]}]}]}"#
+        let refused = try await postOTLP(collector.otlpURL, Array(big.utf8), contentType: "application/json")
+        #expect(refused.status == 400)
+        #expect(refused.text.contains("severityNumber must fit in 32 bits"))
+        #expect(try scalar(dsn, "SELECT metadata_json#>>'{otel,severity_number}' FROM governance_audit_events") == "-2")
+        try await collector.stop()
+    }
+
     @Test("hostile input gets a precise 4xx in the request's encoding, and the collector keeps serving")
     func hostileInput() async throws {
         let dsn = try sharedCluster.createDatabase()

@@ -43,6 +43,14 @@ struct TimestampTests {
         #expect(a != nil && a == b && b == c)
     }
 
+    @Test("an offset that pushes the instant outside years 1…9999 is refused, the edges accepted")
+    func outsidePythonsRange() {
+        #expect(Timestamp(iso8601: "0001-01-01T00:00:00+00:01") == nil)
+        #expect(Timestamp(iso8601: "9999-12-31T23:59:59-00:01") == nil)
+        #expect(Timestamp(iso8601: "0001-01-01T00:00:00Z")?.pythonISOFormat == "0001-01-01T00:00:00+00:00")
+        #expect(Timestamp(iso8601: "9999-12-31T23:59:59.999999Z")?.pythonISOFormat == "9999-12-31T23:59:59.999999+00:00")
+    }
+
     @Test("fractions of 1 to 6 digits", arguments: [
         (".1", Int64(100_000)), (".12", 120_000), (".123", 123_000), (".1234", 123_400), (".12345", 123_450),
         (".123456", 123_456), (".000001", 1), (".9", 900_000),
