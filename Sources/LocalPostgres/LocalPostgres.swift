@@ -1,5 +1,6 @@
 import Exporters
 import Foundation
+import Synchronization
 
 /// A throwaway PostgreSQL cluster for tests and the benchmark: `initdb` in a temporary folder,
 /// a server on a unix socket in that folder plus a free loopback port, removed on `destroy()`.
@@ -7,7 +8,7 @@ import Foundation
 public final class LocalPostgres: @unchecked Sendable {
     public let dataDirectory: String
     public let socketDirectory: String
-    public let port: Int
+    public private(set) var port = 0
     private let binDirectory: String
 
     public struct Failure: Error, CustomStringConvertible {
@@ -21,7 +22,6 @@ public final class LocalPostgres: @unchecked Sendable {
         let base = FileManager.default.temporaryDirectory.appendingPathComponent("gc-pg-\(UUID().uuidString.prefix(8))").path
         dataDirectory = base + "/data"
         socketDirectory = base
-        port = try Self.freePort()
         try FileManager.default.createDirectory(atPath: base, withIntermediateDirectories: true)
         try ChildProcess.run(["chmod", "0755", base])
         if Self.isRoot { try ChildProcess.run(["chown", "postgres:postgres", base]) }
@@ -29,7 +29,6 @@ public final class LocalPostgres: @unchecked Sendable {
                         "--locale=C", "--no-sync", "--no-instructions"])
         let settings = """
             listen_addresses = '127.0.0.1'
-            port = \(port)
             unix_socket_directories = '\(socketDirectory)'
             fsync = \(fsync ? "on" : "off")
             max_connections = 500
@@ -37,7 +36,22 @@ public final class LocalPostgres: @unchecked Sendable {
             log_min_messages = warning
             """
         try (settings + "\n").appendLine(to: dataDirectory + "/postgresql.auto.conf")
-        try start()
+        // A port free when chosen can be taken before the server binds it (by anything on the
+        // machine): then the start fails on the port, and another one is tried.
+        var attempt = 0
+        while true {
+            let candidate = try Self.freePort()
+            try "port = \(candidate)\n".appendLine(to: dataDirectory + "/postgresql.auto.conf")
+            do {
+                try start()
+                port = candidate
+                break
+            } catch {
+                attempt += 1
+                let log = (try? String(contentsOfFile: socketDirectory + "/server.log", encoding: .utf8)) ?? ""
+                guard attempt < 5, log.contains("could not bind") || log.contains("could not create any TCP/IP sockets") else { throw error }
+            }
+        }
     }
 
     /// libpq key/value DSN over the unix socket.
@@ -109,20 +123,41 @@ public final class LocalPostgres: @unchecked Sendable {
         return "\(root)/\(newest)/bin"
     }
 
-    /// A loopback TCP port free right now (bound to 0, read back, released).
+    /// A loopback TCP port free right now, below the kernel's ephemeral range and never handed
+    /// out twice in this process. Outgoing connections take their local ports from the ephemeral
+    /// range, so a port from there could be taken by any client socket between the choice and
+    /// the bind, or while a test has its server stopped for a restart.
     public static func freePort() throws -> Int {
+        try reservedPorts.withLock { reserved in
+            let ephemeralStart = (try? String(contentsOfFile: "/proc/sys/net/ipv4/ip_local_port_range", encoding: .utf8))?
+                .split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == "\n" }).first.flatMap { Int($0) } ?? 32768
+            let range = 10_000..<max(10_001, min(ephemeralStart, 65536))
+            for _ in 0..<1000 {
+                let port = Int.random(in: range)
+                guard !reserved.contains(port), isFree(port) else { continue }
+                reserved.insert(port)
+                return port
+            }
+            throw Failure(description: "could not find a free loopback port in \(range)")
+        }
+    }
+
+    private static let reservedPorts = Mutex<Set<Int>>([])
+
+    /// Whether a listener could bind 127.0.0.1:`port` right now.
+    private static func isFree(_ port: Int) -> Bool {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { return false }
         defer { close(fd) }
+        var reuse: Int32 = 1
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &reuse, socklen_t(MemoryLayout<Int32>.size))
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
         address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        address.sin_port = 0
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let bound = withUnsafeMutablePointer(to: &address) { pointer in
-            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0 }
+        address.sin_port = UInt16(port).bigEndian
+        return withUnsafePointer(to: &address) { pointer in
+            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
         }
-        guard bound else { throw Failure(description: "could not find a free loopback port") }
-        return Int(UInt16(bigEndian: address.sin_port))
     }
 }
 
