@@ -2,7 +2,8 @@
 #include <stdlib.h>
 #include <zlib.h>
 
-enum message { REQUEST, RESOURCE_LOGS, RESOURCE, SCOPE_LOGS, SCOPE, LOG_RECORD, KEY_VALUE, ANY_VALUE, ARRAY_VALUE, KV_LIST, NONE };
+enum message { REQUEST, RESOURCE_LOGS, RESOURCE, SCOPE_LOGS, SCOPE, LOG_RECORD, KEY_VALUE, ANY_VALUE, ARRAY_VALUE, KV_LIST,
+               TRACE_REQUEST, RESOURCE_SPANS, SCOPE_SPANS, SPAN, SPAN_EVENT, SPAN_LINK, NONE };
 
 /* The message type held by field `field` of `type`, or NONE for scalars, strings and bytes. */
 static enum message child(enum message type, uint64_t field) {
@@ -17,6 +18,12 @@ static enum message child(enum message type, uint64_t field) {
     case ANY_VALUE: return field == 5 ? ARRAY_VALUE : field == 6 ? KV_LIST : NONE;
     case ARRAY_VALUE: return field == 1 ? ANY_VALUE : NONE;
     case KV_LIST: return field == 1 ? KEY_VALUE : NONE;
+    case TRACE_REQUEST: return field == 1 ? RESOURCE_SPANS : NONE;
+    case RESOURCE_SPANS: return field == 1 ? RESOURCE : field == 2 ? SCOPE_SPANS : NONE;
+    case SCOPE_SPANS: return field == 1 ? SCOPE : field == 2 ? SPAN : NONE;
+    case SPAN: return field == 9 ? KEY_VALUE : field == 11 ? SPAN_EVENT : field == 13 ? SPAN_LINK : NONE;
+    case SPAN_EVENT: return field == 3 ? KEY_VALUE : NONE;
+    case SPAN_LINK: return field == 4 ? KEY_VALUE : NONE;
     default: return NONE;
     }
 }
@@ -59,6 +66,10 @@ static int scan(enum message type, const uint8_t *p, const uint8_t *end, int dep
 
 int cotlp_check_depth(const uint8_t *data, size_t length, int max_depth) {
     return scan(REQUEST, data, data + length, 0, max_depth);
+}
+
+int cotlp_check_trace_depth(const uint8_t *data, size_t length, int max_depth) {
+    return scan(TRACE_REQUEST, data, data + length, 0, max_depth);
 }
 
 long cotlp_gunzip(const uint8_t *data, size_t length, size_t limit, uint8_t **out) {

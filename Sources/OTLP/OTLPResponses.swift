@@ -2,26 +2,33 @@ import COTLP
 import Foundation
 import Pipeline
 
+/// The OTLP signals the receivers accept.
+public enum OTLPSignal: Sendable {
+    case logs, traces
+}
+
 /// The OTLP/HTTP answers, in the encoding of the request.
 public enum OTLPEncoding: Sendable {
     case protobuf, json
 
     public var contentType: String { self == .protobuf ? "application/x-protobuf" : "application/json" }
 
-    /// `ExportLogsServiceResponse`: empty when everything was accepted, else `partial_success`.
-    public func exportResponse(rejected: Int, message: String) -> [UInt8] {
+    /// `Export{Logs,Trace}ServiceResponse`: empty when everything was accepted, else
+    /// `partial_success`; a message with nothing rejected is a warning, as the specification allows.
+    /// Both signals' messages have the same field numbers, so the protobuf bytes are the logs'.
+    public func exportResponse(rejected: Int, message: String, signal: OTLPSignal = .logs) -> [UInt8] {
         switch self {
         case .json:
-            guard rejected > 0 else { return Array("{}".utf8) }
+            guard rejected > 0 || !message.isEmpty else { return Array("{}".utf8) }
             var out: [UInt8] = []
             JSONValue.object([.init("partialSuccess", .object([
-                .init("rejectedLogRecords", .string(String(rejected))), .init("errorMessage", .string(message)),
+                .init(signal == .logs ? "rejectedLogRecords" : "rejectedSpans", .string(String(rejected))), .init("errorMessage", .string(message)),
             ]))]).write(into: &out)
             return out
         case .protobuf:
             var response = Opentelemetry__Proto__Collector__Logs__V1__ExportLogsServiceResponse()
             opentelemetry__proto__collector__logs__v1__export_logs_service_response__init(&response)
-            guard rejected > 0 else { return pack(&response) }
+            guard rejected > 0 || !message.isEmpty else { return pack(&response) }
             var partial = Opentelemetry__Proto__Collector__Logs__V1__ExportLogsPartialSuccess()
             opentelemetry__proto__collector__logs__v1__export_logs_partial_success__init(&partial)
             partial.rejected_log_records = Int64(rejected)
@@ -87,5 +94,47 @@ public enum Gzip {
         }
         out.removeLast(out.count - max(0, n))
         return out
+    }
+}
+
+/// `grpc-status-details-bin`: the `google.rpc.Status` a gRPC error carries in its trailers.
+public enum GRPCStatusDetails {
+    /// UNAVAILABLE (14) with `google.rpc.RetryInfo`, which OTLP/gRPC clients honour before retrying.
+    public static func unavailable(message: String, retryAfterSeconds: Int) -> [UInt8] {
+        var delay = Google__Protobuf__Duration()
+        google__protobuf__duration__init(&delay)
+        delay.seconds = Int64(retryAfterSeconds)
+        var retry = Google__Rpc__RetryInfo()
+        google__rpc__retry_info__init(&retry)
+        let retryBytes: [UInt8] = withUnsafeMutablePointer(to: &delay) { delayPointer in
+            retry.retry_delay = delayPointer
+            var out = [UInt8](repeating: 0, count: google__rpc__retry_info__get_packed_size(&retry))
+            _ = out.withUnsafeMutableBufferPointer { google__rpc__retry_info__pack(&retry, $0.baseAddress) }
+            return out
+        }
+        var any = Google__Protobuf__Any()
+        google__protobuf__any__init(&any)
+        var status = Google__Rpc__Status()
+        google__rpc__status__init(&status)
+        status.code = 14
+        return retryBytes.withUnsafeBufferPointer { value in
+            "type.googleapis.com/google.rpc.RetryInfo".withCString { typeURL in
+                message.withCString { text in
+                    any.type_url = UnsafeMutablePointer(mutating: typeURL)
+                    any.value = ProtobufCBinaryData(len: value.count, data: UnsafeMutablePointer(mutating: value.baseAddress))
+                    status.message = UnsafeMutablePointer(mutating: text)
+                    return withUnsafeMutablePointer(to: &any) { anyPointer in
+                        var details: UnsafeMutablePointer<Google__Protobuf__Any>? = anyPointer
+                        return withUnsafeMutablePointer(to: &details) { list in
+                            status.n_details = 1
+                            status.details = list
+                            var out = [UInt8](repeating: 0, count: google__rpc__status__get_packed_size(&status))
+                            _ = out.withUnsafeMutableBufferPointer { google__rpc__status__pack(&status, $0.baseAddress) }
+                            return out
+                        }
+                    }
+                }
+            }
+        }
     }
 }

@@ -13,5 +13,11 @@ public enum BuiltInReceivers {
         return { context in try OTLPHTTPReceiver(config: config, context: context) }
     }
 
-    public static let all = [ingestHTTP, otlpHTTP]
+    /// The OpenTelemetry Collector's `otlp` receiver: `protocols.grpc` and `protocols.http`.
+    public static let otlp = ReceiverFactory(type: "otlp") { section throws(ConfigError) in
+        let config = try OTLPConfig.read(section)
+        return { context in try OTLPReceiver(config: config, context: context) }
+    }
+
+    public static let all = [ingestHTTP, otlpHTTP, otlp]
 }

@@ -10,39 +10,54 @@ import OTLP
 import Pipeline
 import ServiceLifecycle
 
-/// Settings of the `otlp_http` receiver.
+/// Settings of the `otlp_http` receiver, and of the `otlp` receiver's `protocols.http`.
 public struct OTLPHTTPConfig: Sendable {
     /// `endpoint` (default `127.0.0.1:4318`, OTLP/HTTP's port, on loopback), `tokens`, `tls`.
     public var listener = HTTPListener(port: 4318)
     /// Largest body after gzip decompression, bytes (413 above it). Default 20 MiB.
     public var maxBodyBytes = 20 * 1024 * 1024
+    /// `keep_unmarked_spans` (default false): spans with no audit, GenAI or OpenInference
+    /// attributes are stored as `otel.span` events instead of being counted and dropped.
+    public var keepUnmarkedSpans = false
 
     public static func read(_ section: ConfigSection) throws(ConfigError) -> OTLPHTTPConfig {
+        var c = try readProtocol(section)
+        c.keepUnmarkedSpans = try section.bool("keep_unmarked_spans", default: false)
+        try section.finish()
+        return c
+    }
+
+    /// The listener settings alone (the `otlp` receiver reads `keep_unmarked_spans` once, above its protocols).
+    static func readProtocol(_ section: ConfigSection) throws(ConfigError) -> OTLPHTTPConfig {
         var c = OTLPHTTPConfig()
         c.listener = try HTTPListener.read(section, endpointEnv: "GOVERNANCE_OTLP_ENDPOINT", defaultPort: 4318)
         c.maxBodyBytes = try section.int("max_body_bytes", default: c.maxBodyBytes, range: 1024...(1 << 30))
-        try section.finish()
         return c
     }
 }
 
-/// OTLP/HTTP logs (`POST /v1/logs`, protobuf or JSON, optionally gzip), so OpenTelemetry SDKs
-/// and collectors can send audit events. Each log record maps to one audit event
-/// (`OTLPMapping`); records that cannot map are counted in `partial_success` with the reason,
-/// never dropped silently. Errors are `google.rpc.Status` in the request's encoding; while
-/// PostgreSQL is unavailable the answer is 503 with `Retry-After`, which OTLP clients retry.
+/// OTLP/HTTP logs and traces (`POST /v1/logs`, `POST /v1/traces`, protobuf or JSON, optionally
+/// gzip), so OpenTelemetry SDKs and collectors can send audit events. Each log record maps to
+/// one audit event (`OTLPMapping`), each span to at most one (`OTLPSpanMapping`); records that
+/// cannot map are counted in `partial_success` with the reason, never dropped silently. Errors
+/// are `google.rpc.Status` in the request's encoding; while PostgreSQL is unavailable the answer
+/// is 503 with `Retry-After`, which OTLP clients retry.
 public final class OTLPHTTPReceiver: Receiver, Sendable {
     public static let logsPath = "/v1/logs"
+    public static let tracesPath = "/v1/traces"
     let config: OTLPHTTPConfig
     private let server: ReceiverServer
 
-    public init(config: OTLPHTTPConfig, context: BuildContext) throws {
+    public init(config: OTLPHTTPConfig, context: BuildContext, name: String = "otlp_http") throws {
         self.config = config
-        let (pipeline, logger) = (context.pipeline!, context.logger)
+        let logger = context.logger
         let metrics = ReceiverMetrics(context.telemetry, receiver: context.id)
-        server = try ReceiverServer(name: "otlp_http", listener: config.listener, context: context, metrics: metrics) { router in
-            router.post(RouterPath(Self.logsPath)) { request, _ in
-                await Self.handle(request, config: config, pipeline: pipeline, metrics: metrics, logger: logger)
+        let export = OTLPExport(pipeline: context.pipeline!, metrics: metrics, keepUnmarkedSpans: config.keepUnmarkedSpans)
+        server = try ReceiverServer(name: name, listener: config.listener, context: context, metrics: metrics) { router in
+            for (path, signal) in [(Self.logsPath, OTLPSignal.logs), (Self.tracesPath, .traces)] {
+                router.post(RouterPath(path)) { request, _ in
+                    await Self.handle(request, signal: signal, config: config, export: export, logger: logger)
+                }
             }
         }
     }
@@ -62,56 +77,31 @@ public final class OTLPHTTPReceiver: Receiver, Sendable {
         var headers: HTTPFields = [:]
     }
 
-    static func handle(_ request: Request, config: OTLPHTTPConfig, pipeline: Pipeline, metrics: ReceiverMetrics, logger: Logger) async -> Response {
+    static func handle(_ request: Request, signal: OTLPSignal, config: OTLPHTTPConfig, export: OTLPExport, logger: Logger) async -> Response {
         let mediaType = (request.headers[.contentType] ?? "").split(separator: ";").first.map { $0.trimmingCharacters(in: .whitespaces).lowercased() } ?? ""
         let encoding: OTLPEncoding = mediaType == "application/json" ? .json : .protobuf
         do throws(Refusal) {
             guard mediaType == "application/x-protobuf" || mediaType == "application/json" else {
                 throw Refusal(status: .unsupportedMediaType, code: 3, message: "Content-Type is `\(mediaType)`; send application/x-protobuf or application/json")
             }
-            guard let workflow = config.listener.tokens.workflow(forAuthorization: request.headers[.authorization], managed: pipeline.managedTokens) else {
+            guard let workflow = config.listener.tokens.workflow(forAuthorization: request.headers[.authorization], managed: export.pipeline.managedTokens) else {
                 throw Refusal(status: .unauthorized, code: 16, message: request.headers[.authorization] == nil
                               ? "missing Authorization: Bearer <wf_ token>" : "unknown or revoked token",
                               headers: [.wwwAuthenticate: "Bearer"])
             }
             let body = try await readBody(request, limit: config.maxBodyBytes)
-            let records: [OTLPLogRecord]
+            let accepted: OTLPExport.Accepted
             do {
-                records = encoding == .json ? try OTLPJSON.decodeRequest(body) : try OTLPProtobuf.decodeRequest(body)
+                accepted = try await export.handle(signal, body, encoding: encoding, workflow: workflow)
             } catch {
-                throw Refusal(status: .badRequest, code: 3, message: error.message)
-            }
-            var events: [AuditEvent] = []
-            var reasons: [String] = []
-            let now = Timestamp.now()
-            for (index, record) in records.enumerated() {
-                do {
-                    events.append(try OTLPMapping.event(from: record, workflow: workflow, receivedAt: now))
-                } catch {
-                    reasons.append("record \(index): \(error.field) \(error.message)")
+                switch error {
+                case .invalid(let message): throw Refusal(status: .badRequest, code: 3, message: message)
+                case .unavailable(let message, let seconds):
+                    throw Refusal(status: .serviceUnavailable, code: 14, message: message, headers: [.retryAfter: String(seconds)])
                 }
             }
-            var rejected = reasons.count
-            metrics.events.increment("rejected", by: rejected)
-            if !events.isEmpty {
-                let outcomes: [EventOutcome]
-                do {
-                    outcomes = try await pipeline.submit(events)
-                } catch {
-                    throw Refusal(status: .serviceUnavailable, code: 14, message: error.reason,
-                                  headers: [.retryAfter: String(error.retryAfterSeconds)])
-                }
-                metrics.record(outcomes)
-                for outcome in outcomes {
-                    if case .rejected(let r) = outcome {
-                        rejected += 1
-                        if reasons.count < 10 { reasons.append("\(r.field) \(r.message)") }
-                    }
-                }
-            }
-            let message = reasons.prefix(10).joined(separator: "; ") + (reasons.count > 10 ? "; …" : "")
             return Response(status: .ok, headers: [.contentType: encoding.contentType],
-                            body: .init(byteBuffer: ByteBuffer(bytes: encoding.exportResponse(rejected: rejected, message: message))))
+                            body: .init(byteBuffer: ByteBuffer(bytes: encoding.exportResponse(rejected: accepted.rejected, message: accepted.message, signal: signal))))
         } catch {
             logger.debug("otlp_http.refused", metadata: ["status": "\(error.status.code)", "reason": "\(error.message)"])
             var headers = error.headers

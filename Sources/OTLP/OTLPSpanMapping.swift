@@ -1,0 +1,206 @@
+import Foundation
+import Pipeline
+
+/// How an OTLP span becomes an audit event (README, "OTLP span mapping"). The dialect is chosen
+/// by what the span carries, first match wins:
+///
+/// | dialect | marker | kind | agent | session | model |
+/// |---|---|---|---|---|---|
+/// | reference SDK audit span | `gen_ai.audit.event_id` | `gen_ai.audit.kind`, else the name without `audit.` | `gen_ai.agent.id` | `gen_ai.audit.session_id` | `gen_ai.request.model` |
+/// | OpenTelemetry GenAI | `gen_ai.operation.name` | `gen_ai.<operation>` | `gen_ai.agent.id` → `gen_ai.agent.name` → resource `service.name` | `gen_ai.conversation.id` → `session.id` → trace id | `gen_ai.response.model` → `gen_ai.request.model` |
+/// | OpenInference | `openinference.span.kind` | `openinference.<kind, lowercased>` | `agent.name` → `gen_ai.agent.name` → resource `service.name` | `session.id` → trace id | `llm.model_name` |
+/// | anything else | — | `otel.span` (only with `keep_unmarked_spans`) | resource `service.name` | trace id | — |
+///
+/// A span without its own event id gets a name-based UUID of (trace id, span id), so an
+/// exporter's retry is a duplicate; its parent span's id maps the same way to
+/// `parent_event_id`. Sessions that are not UUIDs are hashed to one. The decision is `deny` for
+/// an error status or a guardrail or evaluation verdict that refuses, else what the kind says.
+public enum OTLPSpanMapping {
+    /// Whether and how a span maps: `nil` from `event(from:)` means the span carried no marker
+    /// and unmarked spans are not kept.
+    public static func event(from s: OTLPSpan, workflow: String, keepUnmarked: Bool, receivedAt: Timestamp = .now()) throws(EventRejection) -> AuditEvent? {
+        if s.attribute("gen_ai.audit.event_id") != nil { return try sdkAuditEvent(s, workflow: workflow, receivedAt: receivedAt) }
+        let dialect: Dialect
+        if let operation = text(s, "gen_ai.operation.name") {
+            dialect = .genAI(operation: operation)
+        } else if let kind = text(s, "openinference.span.kind") {
+            dialect = .openInference(kind: kind)
+        } else if keepUnmarked {
+            dialect = .unmarked
+        } else {
+            return nil
+        }
+        return try telemetryEvent(s, dialect, workflow: workflow, receivedAt: receivedAt)
+    }
+
+    // MARK: The reference SDK's audit spans
+
+    /// The SDK's `OTelExporter` span, taken back to the event it was made from. Its metadata was
+    /// flattened and redacted by the exporter, so the SDK's `hmac` cannot verify over it: the
+    /// claim is kept in `otel.claimed_hmac`/`otel.claimed_prev_hash` and the row is chained here.
+    static func sdkAuditEvent(_ s: OTLPSpan, workflow: String, receivedAt: Timestamp) throws(EventRejection) -> AuditEvent {
+        guard let eventID = try uuid(s, "gen_ai.audit.event_id") else {
+            throw EventRejection(field: "attributes.gen_ai.audit.event_id", message: "must be a non-empty UUID")
+        }
+        guard let session = try uuid(s, "gen_ai.audit.session_id") else {
+            throw EventRejection(field: "attributes.gen_ai.audit.session_id", message: "is required on an audit span")
+        }
+        let kind = text(s, "gen_ai.audit.kind") ?? (s.name.hasPrefix("audit.") ? String(s.name.dropFirst(6)) : s.name)
+        guard !kind.isEmpty else { throw EventRejection(field: "attributes.gen_ai.audit.kind", message: "is required on an audit span") }
+        guard let agent = text(s, "gen_ai.agent.id") ?? resourceText(s, "gen_ai.agent.id") ?? resourceText(s, "service.name") else {
+            throw EventRejection(field: "attributes.gen_ai.agent.id", message: "is required (on the span or its resource)")
+        }
+        let prefix = "gen_ai.audit.metadata."
+        var members: [JSONValue.Member] = s.attributes.filter { $0.key.hasPrefix(prefix) }.map { .init(String($0.key.dropFirst(prefix.count)), OTLPMapping.json($0.value)) }
+        var otel = ids(s)
+        if let claimed = text(s, "gen_ai.audit.hmac") { otel.append(.init("claimed_hmac", .string(claimed))) }
+        if let claimed = text(s, "gen_ai.audit.prev_hash") { otel.append(.init("claimed_prev_hash", .string(claimed))) }
+        members.append(.init("otel", .object(otel)))
+        return AuditEvent(eventID: eventID, sessionID: session, agentID: agent, kind: kind,
+                          parentEventID: try uuid(s, "gen_ai.audit.parent_event_id"), model: text(s, "gen_ai.request.model"),
+                          inputHash: text(s, "gen_ai.audit.input_hash"), outputHash: text(s, "gen_ai.audit.output_hash"),
+                          metadata: .object(members), prevHash: nil, hmac: nil, createdAt: createdAt(s, receivedAt),
+                          workflow: workflow, sdkVersion: sdkVersion(s), decision: Decision.infer(fromKind: kind))
+    }
+
+    // MARK: GenAI, OpenInference and unmarked spans
+
+    enum Dialect {
+        case genAI(operation: String), openInference(kind: String), unmarked
+
+        var kind: String {
+            switch self {
+            case .genAI(let operation): "gen_ai.\(operation)"
+            case .openInference(let kind): "openinference.\(kind.lowercased())"
+            case .unmarked: "otel.span"
+            }
+        }
+        var agentKeys: [String] {
+            switch self {
+            case .genAI: ["gen_ai.agent.id", "gen_ai.agent.name"]
+            case .openInference: ["agent.name", "gen_ai.agent.name"]
+            case .unmarked: []
+            }
+        }
+        var sessionKeys: [String] {
+            switch self {
+            case .genAI: ["gen_ai.conversation.id", "session.id"]
+            case .openInference: ["session.id"]
+            case .unmarked: []
+            }
+        }
+        var modelKeys: [String] {
+            switch self {
+            case .genAI: ["gen_ai.response.model", "gen_ai.request.model"]
+            case .openInference: ["llm.model_name"]
+            case .unmarked: []
+            }
+        }
+        var toolKeys: [String] {
+            switch self {
+            case .genAI: ["gen_ai.tool.name"]
+            case .openInference: ["tool.name"]
+            case .unmarked: []
+            }
+        }
+    }
+
+    static func telemetryEvent(_ s: OTLPSpan, _ dialect: Dialect, workflow: String, receivedAt: Timestamp) throws(EventRejection) -> AuditEvent {
+        guard let agent = dialect.agentKeys.lazy.compactMap({ text(s, $0) }).first ?? resourceText(s, "service.name") else {
+            throw EventRejection(field: "attributes.\(dialect.agentKeys.first ?? "resource.service.name")",
+                                 message: "is required: no agent attribute and no resource service.name")
+        }
+        let session: UUID
+        if let id = dialect.sessionKeys.lazy.compactMap({ text(s, $0) }).first {
+            session = UUID(text: id) ?? OTLPMapping.nameUUID("session", id)
+        } else if let trace = validTraceID(s) {
+            session = OTLPMapping.uuidFromBytes(trace)
+        } else {
+            throw EventRejection(field: "attributes.\(dialect.sessionKeys.first ?? "trace_id")", message: "is required when the span has no valid trace_id")
+        }
+        guard s.spanID.count == 8, validTraceID(s) != nil else {
+            throw EventRejection(field: "span_id", message: "a span needs a 16-byte trace_id and an 8-byte span_id to be identified")
+        }
+        var members: [JSONValue.Member] = []
+        if let tool = dialect.toolKeys.lazy.compactMap({ text(s, $0) }).first { members.append(.init("tool", .string(tool))) }
+        for a in s.attributes { members.append(.init(a.key, OTLPMapping.json(a.value))) }
+        var otel: [JSONValue.Member] = [.init("span_name", .string(s.name))]
+        otel.append(contentsOf: ids(s))
+        if s.kind != 0 { otel.append(.init("span_kind", .number(String(s.kind)))) }
+        if s.statusCode != 0 || !s.statusMessage.isEmpty {
+            otel.append(.init("status", .object([.init("code", .number(String(s.statusCode))), .init("message", .string(s.statusMessage))])))
+        }
+        if s.endTimeUnixNano >= s.startTimeUnixNano, s.startTimeUnixNano != 0 {
+            otel.append(.init("duration_ns", .number(String(s.endTimeUnixNano - s.startTimeUnixNano))))
+        }
+        if !s.events.isEmpty {
+            otel.append(.init("events", .array(s.events.map { e in
+                .object([.init("name", .string(e.name)), .init("time_unix_nano", .number(String(e.timeUnixNano))),
+                         .init("attributes", OTLPMapping.json(.kvlist(e.attributes)))])
+            })))
+        }
+        if !s.scopeName.isEmpty { otel.append(.init("scope", .object([.init("name", .string(s.scopeName)), .init("version", .string(s.scopeVersion))]))) }
+        if !s.resource.isEmpty { otel.append(.init("resource", OTLPMapping.json(.kvlist(s.resource)))) }
+        members.append(.init("otel", .object(otel)))
+        let kind = dialect.kind
+        return AuditEvent(eventID: spanUUID(s.traceID, s.spanID), sessionID: session, agentID: agent, kind: kind,
+                          parentEventID: s.parentSpanID.count == 8 && s.parentSpanID.contains(where: { $0 != 0 }) ? spanUUID(s.traceID, s.parentSpanID) : nil,
+                          model: dialect.modelKeys.lazy.compactMap({ text(s, $0) }).first,
+                          inputHash: nil, outputHash: nil, metadata: .object(members), prevHash: nil, hmac: nil,
+                          createdAt: createdAt(s, receivedAt), workflow: workflow, sdkVersion: sdkVersion(s),
+                          decision: refuses(s) ? .deny : Decision.infer(fromKind: kind))
+    }
+
+    /// The event id of a span: a name-based UUID of its trace and span ids, so a retried export
+    /// is a duplicate and a child's `parent_event_id` names its parent's row.
+    public static func spanUUID(_ traceID: [UInt8], _ spanID: [UInt8]) -> UUID {
+        OTLPMapping.nameUUID("otlp.span", traceID.hexString + spanID.hexString)
+    }
+
+    /// Attributes a guardrail or an evaluation uses for its verdict, and the values that refuse.
+    static let verdictKeys = ["gen_ai.guardrail.decision", "gen_ai.guardrail.action", "guardrail.decision", "gen_ai.evaluation.label", "gen_ai.evaluation.verdict"]
+    static let refusingVerdicts: Set<String> = ["deny", "denied", "block", "blocked", "reject", "rejected", "refuse", "refused", "fail", "failed"]
+
+    static func refuses(_ s: OTLPSpan) -> Bool {
+        s.statusCode == OTLPSpan.statusError || verdictKeys.contains { text(s, $0).map { refusingVerdicts.contains($0.lowercased()) } ?? false }
+    }
+
+    // MARK: Helpers
+
+    static func text(_ s: OTLPSpan, _ key: String) -> String? {
+        if case .string(let v)? = s.attribute(key), !v.isEmpty { return v }
+        return nil
+    }
+
+    static func resourceText(_ s: OTLPSpan, _ key: String) -> String? {
+        if case .string(let v)? = s.resourceAttribute(key), !v.isEmpty { return v }
+        return nil
+    }
+
+    static func uuid(_ s: OTLPSpan, _ key: String) throws(EventRejection) -> UUID? {
+        guard let text = text(s, key) else { return nil }
+        guard let id = UUID(text: text) else { throw EventRejection(field: "attributes.\(key)", message: "must be a UUID") }
+        return id
+    }
+
+    static func validTraceID(_ s: OTLPSpan) -> [UInt8]? {
+        s.traceID.count == 16 && s.traceID.contains(where: { $0 != 0 }) ? s.traceID : nil
+    }
+
+    static func ids(_ s: OTLPSpan) -> [JSONValue.Member] {
+        var out: [JSONValue.Member] = []
+        if !s.traceID.isEmpty { out.append(.init("trace_id", .string(s.traceID.hexString))) }
+        if !s.spanID.isEmpty { out.append(.init("span_id", .string(s.spanID.hexString))) }
+        if !s.parentSpanID.isEmpty { out.append(.init("parent_span_id", .string(s.parentSpanID.hexString))) }
+        return out
+    }
+
+    static func createdAt(_ s: OTLPSpan, _ receivedAt: Timestamp) -> Timestamp {
+        s.startTimeUnixNano != 0 ? Timestamp(microseconds: Int64(clamping: s.startTimeUnixNano / 1000)) : receivedAt
+    }
+
+    static func sdkVersion(_ s: OTLPSpan) -> String? {
+        guard let name = resourceText(s, "telemetry.sdk.name") else { return nil }
+        return resourceText(s, "telemetry.sdk.version").map { "\(name)/\($0)" } ?? name
+    }
+}

@@ -1,0 +1,166 @@
+import Config
+import Foundation
+import GRPCCore
+import GRPCNIOTransportHTTP2Posix
+import Logging
+import OTLP
+import Pipeline
+import ServiceLifecycle
+
+/// Settings of the `otlp` receiver's `protocols.grpc`.
+public struct OTLPGRPCConfig: Sendable {
+    /// `endpoint` (default `127.0.0.1:4317`, OTLP/gRPC's port, on loopback), `tokens`, `tls`.
+    public var listener = HTTPListener(port: 4317)
+    /// `max_recv_msg_size_mib`, the Collector's key (default 4): larger messages get RESOURCE_EXHAUSTED.
+    public var maxMessageBytes = 4 << 20
+    /// Set from the `otlp` receiver's `keep_unmarked_spans`.
+    public var keepUnmarkedSpans = false
+
+    static func read(_ section: ConfigSection) throws(ConfigError) -> OTLPGRPCConfig {
+        var c = OTLPGRPCConfig()
+        c.listener = try HTTPListener.read(section, endpointEnv: "GOVERNANCE_OTLP_GRPC_ENDPOINT", defaultPort: 4317)
+        if c.listener.host == "localhost" { c.listener.host = "127.0.0.1" }
+        guard isIPLiteral(c.listener.host) else {
+            throw section.error("endpoint", "has the host `\(c.listener.host)`; the gRPC listener binds an IP address",
+                                fix: "write an address, e.g. 127.0.0.1:4317, 0.0.0.0:4317 or [::1]:4317")
+        }
+        c.maxMessageBytes = try section.int("max_recv_msg_size_mib", default: 4, range: 1...1024) << 20
+        try section.finish()
+        return c
+    }
+
+    static func isIPLiteral(_ host: String) -> Bool {
+        var v4 = in_addr(), v6 = in6_addr()
+        return inet_pton(AF_INET, host, &v4) == 1 || inet_pton(AF_INET6, host, &v6) == 1
+    }
+}
+
+/// OTLP/gRPC: `opentelemetry.proto.collector.logs.v1.LogsService/Export` and
+/// `...trace.v1.TraceService/Export` on grpc-swift 2's HTTP/2 transport. Messages stay bytes
+/// (`RawMessage`): protobuf-c decodes them in `OTLPExport`, as for OTLP/HTTP. Status codes follow
+/// the OTLP specification: UNAUTHENTICATED, INVALID_ARGUMENT naming the field, RESOURCE_EXHAUSTED
+/// above the size limit, UNAVAILABLE with `RetryInfo` while PostgreSQL is down, OK only after
+/// the commit, with `partial_success` for refused records.
+final class OTLPGRPCServer: Sendable {
+    static let logsExport = MethodDescriptor(fullyQualifiedService: "opentelemetry.proto.collector.logs.v1.LogsService", method: "Export")
+    static let tracesExport = MethodDescriptor(fullyQualifiedService: "opentelemetry.proto.collector.trace.v1.TraceService", method: "Export")
+
+    private let server: GRPCServer<HTTP2ServerTransport.Posix>
+    private let transport: HTTP2ServerTransport.Posix
+    private let port = BoundPort()
+    private let name: String
+    private let logger: Logger
+
+    init(config: OTLPGRPCConfig, export: OTLPExport, name: String, logger: Logger) {
+        self.name = name
+        self.logger = logger
+        let listener = config.listener
+        let security: HTTP2ServerTransport.Posix.TransportSecurity = if let cert = listener.tlsCertFile, let key = listener.tlsKeyFile {
+            .tls(certificateChain: [.file(path: cert, format: .pem)], privateKey: .file(path: key, format: .pem))
+        } else {
+            .plaintext
+        }
+        transport = HTTP2ServerTransport.Posix(
+            address: listener.host.contains(":") ? .ipv6(host: listener.host, port: listener.port) : .ipv4(host: listener.host, port: listener.port),
+            transportSecurity: security,
+            config: .defaults { c in
+                // The transport resets streams above its ceiling without a status; the service
+                // checks the configured limit itself so the client gets RESOURCE_EXHAUSTED.
+                c.rpc.maxRequestPayloadSize = config.maxMessageBytes * 2
+                c.compression.enabledAlgorithms = .all
+                c.http2.maxConcurrentStreams = 256
+                c.http2.targetWindowSize = 4 << 20
+            })
+        server = GRPCServer(transport: transport, services: [Service(config: config, export: export)])
+    }
+
+    var boundPort: Int? { port.value.withLock { $0 } }
+
+    func run() async throws {
+        try await withGracefulShutdownHandler {
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { [server] in try await server.serve() }
+                if let address = try await server.listeningAddress {
+                    let bound = address.ipv4?.port ?? address.ipv6?.port
+                    port.value.withLock { $0 = bound }
+                    logger.info("\(name).listening", metadata: ["address": "\(address)", "protocol": "grpc"])
+                }
+                try await group.waitForAll()
+            }
+        } onGracefulShutdown: { [server] in
+            server.beginGracefulShutdown()
+        }
+    }
+
+    /// The two Export methods, registered without generated code.
+    struct Service: RegistrableRPCService {
+        let config: OTLPGRPCConfig
+        let export: OTLPExport
+
+        func registerMethods<Transport: ServerTransport>(with router: inout RPCRouter<Transport>) {
+            for (descriptor, signal) in [(OTLPGRPCServer.logsExport, OTLPSignal.logs), (OTLPGRPCServer.tracesExport, .traces)] {
+                router.registerHandler(forMethod: descriptor, deserializer: RawMessage(), serializer: RawMessage()) { request, _ in
+                    let response = await handle(request, signal: signal)
+                    export.metrics.requests.increment(response.label)
+                    return response.streaming
+                }
+            }
+        }
+
+        func handle(_ request: StreamingServerRequest<[UInt8]>, signal: OTLPSignal) async -> Outcome {
+            let authorization = request.metadata[stringValues: "authorization"].first(where: { _ in true })
+            guard let workflow = config.listener.tokens.workflow(forAuthorization: authorization, managed: export.pipeline.managedTokens) else {
+                return .failure(RPCError(code: .unauthenticated, message: authorization == nil
+                                         ? "missing authorization metadata: Bearer <wf_ token>" : "unknown or revoked token"))
+            }
+            let body: [UInt8]
+            do {
+                body = try await ServerRequest(stream: request).message
+            } catch {
+                return .failure(RPCError(code: .invalidArgument, message: "the request message could not be read: \(error)"))
+            }
+            guard body.count <= config.maxMessageBytes else {
+                return .failure(RPCError(code: .resourceExhausted, message: "the message is \(body.count) bytes (after decompression); the limit is \(config.maxMessageBytes) (max_recv_msg_size_mib)"))
+            }
+            do {
+                let accepted = try await export.handle(signal, body, encoding: .protobuf, workflow: workflow)
+                return .success(OTLPEncoding.protobuf.exportResponse(rejected: accepted.rejected, message: accepted.message, signal: signal))
+            } catch {
+                switch error {
+                case .invalid(let message):
+                    return .failure(RPCError(code: .invalidArgument, message: message))
+                case .unavailable(let message, let seconds):
+                    var trailers = Metadata()
+                    trailers.addBinary(GRPCStatusDetails.unavailable(message: message, retryAfterSeconds: seconds), forKey: "grpc-status-details-bin")
+                    return .failure(RPCError(code: .unavailable, message: message, metadata: trailers))
+                }
+            }
+        }
+    }
+
+    enum Outcome {
+        case success([UInt8])
+        case failure(RPCError)
+
+        var streaming: StreamingServerResponse<[UInt8]> {
+            switch self {
+            case .success(let bytes): StreamingServerResponse(single: ServerResponse(message: bytes))
+            case .failure(let error): StreamingServerResponse(error: error)
+            }
+        }
+
+        /// `governance_receiver_requests_total{status}` for gRPC: `grpc_` and the code's name.
+        var label: String {
+            switch self {
+            case .success: "grpc_ok"
+            case .failure(let error): "grpc_\(error.code)".lowercased()
+            }
+        }
+    }
+}
+
+/// gRPC messages as their protobuf bytes: the decoding is protobuf-c's, in `OTLPExport`.
+struct RawMessage: MessageSerializer, MessageDeserializer {
+    func serialize<Bytes: GRPCContiguousBytes>(_ message: [UInt8]) throws -> Bytes { Bytes(message) }
+    func deserialize<Bytes: GRPCContiguousBytes>(_ bytes: Bytes) throws -> [UInt8] { bytes.withUnsafeBytes { Array($0) } }
+}

@@ -1,0 +1,83 @@
+import OTLP
+import Pipeline
+
+/// What every OTLP transport does with an authenticated, fully read export request: decode it,
+/// map each log record or span to an audit event, submit them, and say what was refused. HTTP
+/// and gRPC differ only in how they read the request and spell the answer.
+struct OTLPExport: Sendable {
+    let pipeline: Pipeline
+    let metrics: ReceiverMetrics
+    /// Keep spans with no audit, GenAI or OpenInference attributes as `otel.span` events.
+    let keepUnmarkedSpans: Bool
+
+    /// The export was taken: `rejected` items refused, with the reasons (or a warning) in `message`.
+    struct Accepted: Equatable {
+        var rejected = 0
+        var message = ""
+    }
+
+    enum Failure: Error {
+        /// The request cannot be decoded at all (HTTP 400, gRPC INVALID_ARGUMENT).
+        case invalid(String)
+        /// Nothing was committed; the client should retry (HTTP 503, gRPC UNAVAILABLE).
+        case unavailable(String, retryAfterSeconds: Int)
+    }
+
+    func handle(_ signal: OTLPSignal, _ body: [UInt8], encoding: OTLPEncoding, workflow: String) async throws(Failure) -> Accepted {
+        let now = Timestamp.now()
+        var events: [AuditEvent] = []
+        var reasons: [String] = []
+        var unmarked = 0
+        do throws(OTLPDecodingError) {
+            switch signal {
+            case .logs:
+                let records = encoding == .json ? try OTLPJSON.decodeRequest(body) : try OTLPProtobuf.decodeRequest(body)
+                for (index, record) in records.enumerated() {
+                    do {
+                        events.append(try OTLPMapping.event(from: record, workflow: workflow, receivedAt: now))
+                    } catch {
+                        reasons.append("record \(index): \(error.field) \(error.message)")
+                    }
+                }
+            case .traces:
+                let spans = encoding == .json ? try OTLPJSON.decodeTraceRequest(body) : try OTLPProtobuf.decodeTraceRequest(body)
+                for (index, span) in spans.enumerated() {
+                    do {
+                        if let event = try OTLPSpanMapping.event(from: span, workflow: workflow, keepUnmarked: keepUnmarkedSpans, receivedAt: now) {
+                            events.append(event)
+                        } else {
+                            unmarked += 1
+                        }
+                    } catch {
+                        reasons.append("span \(index): \(error.field) \(error.message)")
+                    }
+                }
+            }
+        } catch {
+            throw .invalid(error.message)
+        }
+        var rejected = reasons.count
+        metrics.events.increment("rejected", by: rejected)
+        metrics.events.increment("dropped_unmarked", by: unmarked)
+        if !events.isEmpty {
+            let outcomes: [EventOutcome]
+            do {
+                outcomes = try await pipeline.submit(events)
+            } catch {
+                throw .unavailable(error.reason, retryAfterSeconds: error.retryAfterSeconds)
+            }
+            metrics.record(outcomes)
+            for outcome in outcomes {
+                if case .rejected(let r) = outcome {
+                    rejected += 1
+                    if reasons.count < 10 { reasons.append("\(r.field) \(r.message)") }
+                }
+            }
+        }
+        if unmarked > 0 {
+            reasons.append("\(unmarked) span(s) carried no audit, GenAI or OpenInference attributes and were dropped (keep_unmarked_spans: true keeps them)")
+        }
+        let message = reasons.prefix(10).joined(separator: "; ") + (reasons.count > 10 ? "; …" : "")
+        return Accepted(rejected: rejected, message: message)
+    }
+}
