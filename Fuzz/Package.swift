@@ -13,6 +13,8 @@ let package = Package(
         .executableTarget(name: "FuzzIngestJSON", dependencies: ["FuzzSupport", .product(name: "Pipeline", package: "governance-collector")]),
         .executableTarget(name: "FuzzOTLPProtobuf", dependencies: ["FuzzSupport", .product(name: "OTLP", package: "governance-collector")]),
         .executableTarget(name: "FuzzOTLPJSON", dependencies: ["FuzzSupport", .product(name: "OTLP", package: "governance-collector")]),
+        .executableTarget(name: "FuzzOTLPTracesProtobuf", dependencies: ["FuzzSupport", .product(name: "OTLP", package: "governance-collector")]),
+        .executableTarget(name: "FuzzOTLPTracesJSON", dependencies: ["FuzzSupport", .product(name: "OTLP", package: "governance-collector")]),
         .executableTarget(name: "FuzzConfig", dependencies: ["FuzzSupport", 
             .product(name: "Config", package: "governance-collector"),
             .product(name: "Processors", package: "governance-collector"),

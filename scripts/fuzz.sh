@@ -5,13 +5,13 @@
 # the script. A crash input becomes a regression test: copy it to Fuzz/Corpus/<target>/ (every
 # seed is replayed by scripts/test.sh) and fix the code.
 #   scripts/fuzz.sh          # 10 minutes per target
-#   scripts/fuzz.sh 30       # what CI runs (scripts/test.sh)
+#   scripts/fuzz.sh 120      # what CI runs (scripts/test.sh)
 #   scripts/fuzz.sh 0        # replay the seeds only
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds="${1:-600}"
 root="$PWD/.build-fuzz"
-targets=(FuzzIngestJSON FuzzOTLPProtobuf FuzzOTLPJSON FuzzConfig FuzzEgressPolicy)
+targets=(FuzzIngestJSON FuzzOTLPProtobuf FuzzOTLPJSON FuzzOTLPTracesProtobuf FuzzOTLPTracesJSON FuzzConfig FuzzEgressPolicy)
 
 (cd Fuzz && swift build -c release --scratch-path "$root" \
   -Xswiftc -sanitize=fuzzer,address -Xswiftc -parse-as-library \

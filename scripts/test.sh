@@ -9,7 +9,7 @@ scripts/install-deps.sh
 # and Selenium for the web UI's browser test (it drives Debian's chromedriver, never downloads one).
 if [ ! -x .build/interop-venv/bin/python ]; then python3 -m venv .build/interop-venv; fi
 .build/interop-venv/bin/pip install -q --disable-pip-version-check 'code-atelier-governance[platform]==0.7.3' \
-    'opentelemetry-sdk==1.45.2' 'opentelemetry-exporter-otlp-proto-http==1.45.2' \
+    'opentelemetry-sdk==1.45.2' 'opentelemetry-exporter-otlp-proto-http==1.45.2' 'opentelemetry-exporter-otlp-proto-grpc==1.45.2' \
     'selenium==4.51.0'
 swift build --build-tests
 # Every log line, answer and metrics scrape of the run goes to a transcript, then is searched
@@ -33,5 +33,5 @@ grep -q "built without the PlatformBridge trait" .build-notrait/refusal.txt
 echo "✔ a build without the PlatformBridge trait refuses platform settings"
 
 # libFuzzer with address sanitizer on the parsers of untrusted input: every committed seed
-# (including past crash inputs) replayed, then 30 s of fuzzing per target.
-scripts/fuzz.sh 30
+# (including past crash inputs) replayed, then 120 s of fuzzing per target.
+scripts/fuzz.sh 120

@@ -29,18 +29,35 @@ public enum BuiltInExporters {
         #endif
     }
 
-    /// Needs libcurl too, so it shares the `PlatformBridge` trait.
-    public static let otlpHTTP = ExporterFactory(type: "otlp_http") { section throws(ConfigError) in
-        let config = try OTLPExporterConfig.read(section)
-        #if PlatformBridge
-        return { context in .secondary(OTLPExporter(config: config, context: context)) }
-        #else
-        guard config.endpoint == nil else {
-            throw section.error("endpoint", "asks for the OTLP exporter, but this build has none (built without the PlatformBridge trait, which needs libcurl)",
-                                fix: "rebuild with the default traits (`swift build -c release`, or add `--traits PlatformBridge`), or remove the endpoint")
+    /// OTLP/HTTP needs libcurl too, so it shares the `PlatformBridge` trait. `otlphttp` is the
+    /// OpenTelemetry Collector's name for it.
+    public static let otlpHTTP = otlpHTTPFactory(type: "otlp_http")
+    public static let otlphttp = otlpHTTPFactory(type: "otlphttp")
+
+    static func otlpHTTPFactory(type: String) -> ExporterFactory {
+        ExporterFactory(type: type) { section throws(ConfigError) in
+            let config = try OTLPExporterConfig.read(section, transport: .http)
+            #if PlatformBridge
+            return { context in .secondary(OTLPExporter(config: config, context: context)) }
+            #else
+            guard config.endpoint == nil else {
+                throw section.error("endpoint", "asks for the OTLP/HTTP exporter, but this build has none (built without the PlatformBridge trait, which needs libcurl)",
+                                    fix: "rebuild with the default traits (`swift build -c release`, or add `--traits PlatformBridge`), use otlp_grpc, or remove the endpoint")
+            }
+            return { _ in .secondary(InactiveExporter()) }
+            #endif
         }
-        return { _ in .secondary(InactiveExporter()) }
-        #endif
+    }
+
+    /// OTLP/gRPC (grpc-swift 2). `otlp` is the OpenTelemetry Collector's name for it.
+    public static let otlpGRPC = otlpGRPCFactory(type: "otlp_grpc")
+    public static let otlp = otlpGRPCFactory(type: "otlp")
+
+    static func otlpGRPCFactory(type: String) -> ExporterFactory {
+        ExporterFactory(type: type) { section throws(ConfigError) in
+            let config = try OTLPExporterConfig.read(section, transport: .grpc)
+            return { context in .secondary(OTLPExporter(config: config, context: context)) }
+        }
     }
 
     /// Needs libcurl too, so it shares the `PlatformBridge` trait.
@@ -54,7 +71,7 @@ public enum BuiltInExporters {
         #endif
     }
 
-    public static let all = [postgres, debug, platformBridge, otlpHTTP, budgetWebhook]
+    public static let all = [postgres, debug, platformBridge, otlpHTTP, otlphttp, otlpGRPC, otlp, budgetWebhook]
 }
 
 /// A secondary that drops everything: a configured-off component in a build without it.

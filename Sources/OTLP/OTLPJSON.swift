@@ -211,6 +211,49 @@ extension OTLPJSON {
         return out
     }
 
+    /// Encodes spans as one OTLP/JSON `ExportTraceServiceRequest`.
+    public static func encodeTraceRequest(_ spans: [OTLPSpan]) -> [UInt8] {
+        var groups: [(resource: [OTLPAttribute], scope: String, version: String, spans: [JSONValue])] = []
+        for s in spans {
+            var members: [JSONValue.Member] = [
+                .init("traceId", .string(s.traceID.hexString)), .init("spanId", .string(s.spanID.hexString)),
+            ]
+            if !s.parentSpanID.isEmpty { members.append(.init("parentSpanId", .string(s.parentSpanID.hexString))) }
+            if !s.traceState.isEmpty { members.append(.init("traceState", .string(s.traceState))) }
+            if s.flags != 0 { members.append(.init("flags", .number(String(s.flags)))) }
+            members += [
+                .init("name", .string(s.name)), .init("kind", .number(String(s.kind))),
+                .init("startTimeUnixNano", .string(String(s.startTimeUnixNano))), .init("endTimeUnixNano", .string(String(s.endTimeUnixNano))),
+                .init("attributes", attributes(s.attributes)),
+            ]
+            if !s.events.isEmpty {
+                members.append(.init("events", .array(s.events.map { e in
+                    .object([.init("timeUnixNano", .string(String(e.timeUnixNano))), .init("name", .string(e.name)), .init("attributes", attributes(e.attributes))])
+                })))
+            }
+            if s.statusCode != 0 || !s.statusMessage.isEmpty {
+                members.append(.init("status", .object([.init("code", .number(String(s.statusCode))), .init("message", .string(s.statusMessage))])))
+            }
+            if let i = groups.firstIndex(where: { $0.resource == s.resource && $0.scope == s.scopeName && $0.version == s.scopeVersion }) {
+                groups[i].spans.append(.object(members))
+            } else {
+                groups.append((s.resource, s.scopeName, s.scopeVersion, [.object(members)]))
+            }
+        }
+        let body = JSONValue.object([.init("resourceSpans", .array(groups.map { g in
+            .object([
+                .init("resource", .object([.init("attributes", attributes(g.resource))])),
+                .init("scopeSpans", .array([.object([
+                    .init("scope", .object([.init("name", .string(g.scope)), .init("version", .string(g.version))])),
+                    .init("spans", .array(g.spans)),
+                ])])),
+            ])
+        }))])
+        var out: [UInt8] = []
+        body.write(into: &out)
+        return out
+    }
+
     static func attributes(_ list: [OTLPAttribute]) -> JSONValue {
         .array(list.map { .object([.init("key", .string($0.key)), .init("value", value($0.value))]) })
     }

@@ -39,6 +39,43 @@ extension OTLPProtobuf {
     }
 }
 
+extension OTLPProtobuf {
+    /// Encodes spans as one `ExportTraceServiceRequest`, grouped by resource and scope.
+    public static func encodeTraceRequest(_ spans: [OTLPSpan]) -> [UInt8] {
+        let arena = Arena()
+        defer { arena.free() }
+        var groups: [(resource: [OTLPAttribute], scope: String, version: String, spans: [OTLPSpan])] = []
+        for s in spans {
+            if let i = groups.firstIndex(where: { $0.resource == s.resource && $0.scope == s.scopeName && $0.version == s.scopeVersion }) {
+                groups[i].spans.append(s)
+            } else {
+                groups.append((s.resource, s.scopeName, s.scopeVersion, [s]))
+            }
+        }
+        let resourceSpans = groups.map { group -> UnsafeMutablePointer<Opentelemetry__Proto__Trace__V1__ResourceSpans>? in
+            let rs = arena.make(Opentelemetry__Proto__Trace__V1__ResourceSpans(), opentelemetry__proto__trace__v1__resource_spans__init)
+            let resource = arena.make(Opentelemetry__Proto__Resource__V1__Resource(), opentelemetry__proto__resource__v1__resource__init)
+            (resource.pointee.n_attributes, resource.pointee.attributes) = arena.keyValues(group.resource)
+            rs.pointee.resource = resource
+            let ss = arena.make(Opentelemetry__Proto__Trace__V1__ScopeSpans(), opentelemetry__proto__trace__v1__scope_spans__init)
+            let scope = arena.make(Opentelemetry__Proto__Common__V1__InstrumentationScope(), opentelemetry__proto__common__v1__instrumentation_scope__init)
+            scope.pointee.name = arena.string(group.scope)
+            scope.pointee.version = arena.string(group.version)
+            ss.pointee.scope = scope
+            (ss.pointee.n_spans, ss.pointee.spans) = arena.array(group.spans.map { arena.span($0) })
+            (rs.pointee.n_scope_spans, rs.pointee.scope_spans) = arena.array([ss])
+            return rs
+        }
+        var request = Opentelemetry__Proto__Collector__Trace__V1__ExportTraceServiceRequest()
+        opentelemetry__proto__collector__trace__v1__export_trace_service_request__init(&request)
+        (request.n_resource_spans, request.resource_spans) = arena.array(resourceSpans)
+        let size = opentelemetry__proto__collector__trace__v1__export_trace_service_request__get_packed_size(&request)
+        var out = [UInt8](repeating: 0, count: size)
+        _ = out.withUnsafeMutableBufferPointer { opentelemetry__proto__collector__trace__v1__export_trace_service_request__pack(&request, $0.baseAddress) }
+        return out
+    }
+}
+
 /// Owns every C allocation of one encoding; `free` releases them all after packing.
 final class Arena {
     private var allocations: [UnsafeMutableRawPointer] = []
@@ -138,6 +175,34 @@ final class Arena {
         p.pointee.trace_id = bytes(r.traceID)
         p.pointee.span_id = bytes(r.spanID)
         p.pointee.event_name = string(r.eventName)
+        return p
+    }
+
+    func span(_ s: OTLPSpan) -> UnsafeMutablePointer<Opentelemetry__Proto__Trace__V1__Span>? {
+        let p = make(Opentelemetry__Proto__Trace__V1__Span(), opentelemetry__proto__trace__v1__span__init)
+        p.pointee.trace_id = bytes(s.traceID)
+        p.pointee.span_id = bytes(s.spanID)
+        p.pointee.parent_span_id = bytes(s.parentSpanID)
+        p.pointee.trace_state = string(s.traceState)
+        p.pointee.flags = s.flags
+        p.pointee.name = string(s.name)
+        p.pointee.kind = Opentelemetry__Proto__Trace__V1__Span__SpanKind(rawValue: UInt32(bitPattern: s.kind))
+        p.pointee.start_time_unix_nano = s.startTimeUnixNano
+        p.pointee.end_time_unix_nano = s.endTimeUnixNano
+        (p.pointee.n_attributes, p.pointee.attributes) = keyValues(s.attributes)
+        (p.pointee.n_events, p.pointee.events) = array(s.events.map { e in
+            let event = make(Opentelemetry__Proto__Trace__V1__Span__Event(), opentelemetry__proto__trace__v1__span__event__init)
+            event.pointee.time_unix_nano = e.timeUnixNano
+            event.pointee.name = string(e.name)
+            (event.pointee.n_attributes, event.pointee.attributes) = keyValues(e.attributes)
+            return event
+        })
+        if s.statusCode != 0 || !s.statusMessage.isEmpty {
+            let status = make(Opentelemetry__Proto__Trace__V1__Status(), opentelemetry__proto__trace__v1__status__init)
+            status.pointee.code = Opentelemetry__Proto__Trace__V1__Status__StatusCode(rawValue: UInt32(bitPattern: s.statusCode))
+            status.pointee.message = string(s.statusMessage)
+            p.pointee.status = status
+        }
         return p
     }
 }

@@ -138,3 +138,20 @@ public enum GRPCStatusDetails {
         }
     }
 }
+
+extension GRPCStatusDetails {
+    /// The `RetryInfo` delay in a `grpc-status-details-bin` value, in seconds; nil without one.
+    public static func retryDelay(_ bytes: [UInt8]) -> Double? {
+        guard let status = bytes.withUnsafeBufferPointer({ google__rpc__status__unpack(nil, $0.count, $0.baseAddress) }) else { return nil }
+        defer { google__rpc__status__free_unpacked(status, nil) }
+        for detail in OTLPProtobuf.buffer(status.pointee.details, status.pointee.n_details)
+        where OTLPProtobuf.string(detail.pointee.type_url).hasSuffix("/google.rpc.RetryInfo") {
+            let value = detail.pointee.value
+            guard let info = google__rpc__retry_info__unpack(nil, value.len, value.data) else { continue }
+            defer { google__rpc__retry_info__free_unpacked(info, nil) }
+            guard let delay = info.pointee.retry_delay else { return 0 }
+            return max(0, Double(delay.pointee.seconds) + Double(delay.pointee.nanos) / 1e9)
+        }
+        return nil
+    }
+}

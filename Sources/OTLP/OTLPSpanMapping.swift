@@ -38,6 +38,8 @@ public enum OTLPSpanMapping {
     /// The SDK's `OTelExporter` span, taken back to the event it was made from. Its metadata was
     /// flattened and redacted by the exporter, so the SDK's `hmac` cannot verify over it: the
     /// claim is kept in `otel.claimed_hmac`/`otel.claimed_prev_hash` and the row is chained here.
+    /// A collector's span (`span(from:)`) also carries `gen_ai.audit.metadata_json`, the exact
+    /// metadata, and then its chain is kept.
     static func sdkAuditEvent(_ s: OTLPSpan, workflow: String, receivedAt: Timestamp) throws(EventRejection) -> AuditEvent {
         guard let eventID = try uuid(s, "gen_ai.audit.event_id") else {
             throw EventRejection(field: "attributes.gen_ai.audit.event_id", message: "must be a non-empty UUID")
@@ -50,17 +52,30 @@ public enum OTLPSpanMapping {
         guard let agent = text(s, "gen_ai.agent.id") ?? resourceText(s, "gen_ai.agent.id") ?? resourceText(s, "service.name") else {
             throw EventRejection(field: "attributes.gen_ai.agent.id", message: "is required (on the span or its resource)")
         }
-        let prefix = "gen_ai.audit.metadata."
-        var members: [JSONValue.Member] = s.attributes.filter { $0.key.hasPrefix(prefix) }.map { .init(String($0.key.dropFirst(prefix.count)), OTLPMapping.json($0.value)) }
-        var otel = ids(s)
-        if let claimed = text(s, "gen_ai.audit.hmac") { otel.append(.init("claimed_hmac", .string(claimed))) }
-        if let claimed = text(s, "gen_ai.audit.prev_hash") { otel.append(.init("claimed_prev_hash", .string(claimed))) }
-        members.append(.init("otel", .object(otel)))
+        let metadata: JSONValue
+        var chain: (prevHash: String?, hmac: String?) = (nil, nil)
+        if let exact = text(s, "gen_ai.audit.metadata_json") {
+            // A collector's span carries the exact metadata, so the client's HMAC still verifies: keep the chain.
+            guard let parsed = try? JSONParser.parse(exact), case .object = parsed else {
+                throw EventRejection(field: "attributes.gen_ai.audit.metadata_json", message: "must hold a JSON object")
+            }
+            metadata = parsed
+            chain = (text(s, "gen_ai.audit.prev_hash"), text(s, "gen_ai.audit.hmac"))
+        } else {
+            let prefix = "gen_ai.audit.metadata."
+            var members: [JSONValue.Member] = s.attributes.filter { $0.key.hasPrefix(prefix) }.map { .init(String($0.key.dropFirst(prefix.count)), OTLPMapping.json($0.value)) }
+            var otel = ids(s)
+            if let claimed = text(s, "gen_ai.audit.hmac") { otel.append(.init("claimed_hmac", .string(claimed))) }
+            if let claimed = text(s, "gen_ai.audit.prev_hash") { otel.append(.init("claimed_prev_hash", .string(claimed))) }
+            members.append(.init("otel", .object(otel)))
+            metadata = .object(members)
+        }
+        let decision = text(s, "gen_ai.audit.decision").flatMap(Decision.init(rawValue:)) ?? Decision.infer(fromKind: kind)
         return AuditEvent(eventID: eventID, sessionID: session, agentID: agent, kind: kind,
                           parentEventID: try uuid(s, "gen_ai.audit.parent_event_id"), model: text(s, "gen_ai.request.model"),
                           inputHash: text(s, "gen_ai.audit.input_hash"), outputHash: text(s, "gen_ai.audit.output_hash"),
-                          metadata: .object(members), prevHash: nil, hmac: nil, createdAt: createdAt(s, receivedAt),
-                          workflow: workflow, sdkVersion: sdkVersion(s), decision: Decision.infer(fromKind: kind))
+                          metadata: metadata, prevHash: chain.prevHash, hmac: chain.hmac, createdAt: createdAt(s, receivedAt),
+                          workflow: workflow, sdkVersion: sdkVersion(s), decision: decision)
     }
 
     // MARK: GenAI, OpenInference and unmarked spans
@@ -202,5 +217,76 @@ public enum OTLPSpanMapping {
     static func sdkVersion(_ s: OTLPSpan) -> String? {
         guard let name = resourceText(s, "telemetry.sdk.name") else { return nil }
         return resourceText(s, "telemetry.sdk.version").map { "\(name)/\($0)" } ?? name
+    }
+}
+
+extension OTLPSpanMapping {
+    /// An audit event as a span, for the OTLP exporters: the reference SDK's `OTelExporter`
+    /// shape (`audit.<kind>`, zero duration, `gen_ai.audit.*`, flattened
+    /// `gen_ai.audit.metadata.<key>`), so Tempo, Jaeger or Phoenix show it as the SDK's would,
+    /// plus the exact metadata JSON in `gen_ai.audit.metadata_json`, which `event(from:)` reads
+    /// back with the client's chain: collectors chained over OTLP traces store identical rows.
+    /// The trace is the session (its UUID's 16 bytes), the span id a hash of the event id.
+    public static func span(from e: AuditEvent) -> OTLPSpan {
+        var s = OTLPSpan()
+        s.scopeName = "governance-collector"
+        s.name = "audit.\(e.kind)"
+        s.kind = 1 // INTERNAL
+        s.traceID = e.sessionID.bytes
+        s.spanID = spanID(e.eventID)
+        if let parent = e.parentEventID { s.parentSpanID = spanID(parent) }
+        s.startTimeUnixNano = UInt64(max(0, e.createdAt.microseconds)) * 1000
+        s.endTimeUnixNano = s.startTimeUnixNano
+        if e.decision == .deny { s.statusCode = OTLPSpan.statusError }
+        var a: [OTLPAttribute] = [
+            .init("gen_ai.audit.event_id", .string(e.eventID.lowercasedString)),
+            .init("gen_ai.audit.session_id", .string(e.sessionID.lowercasedString)),
+            .init("gen_ai.audit.kind", .string(e.kind)),
+            .init("gen_ai.agent.id", .string(e.agentID)),
+        ]
+        func add(_ key: String, _ value: String?) { if let value { a.append(.init(key, .string(value))) } }
+        add("gen_ai.audit.hmac", e.hmac)
+        add("gen_ai.audit.prev_hash", e.prevHash)
+        add("gen_ai.audit.parent_event_id", e.parentEventID?.lowercasedString)
+        add("gen_ai.audit.input_hash", e.inputHash)
+        add("gen_ai.audit.output_hash", e.outputHash)
+        add("gen_ai.request.model", e.model)
+        add("gen_ai.audit.decision", e.decision?.rawValue)
+        add("gen_ai.audit.workflow", e.workflow.isEmpty ? nil : e.workflow)
+        if let seq = e.seq { a.append(.init("gen_ai.audit.seq", .int(seq))) }
+        if case .object(let members) = e.metadata {
+            for m in members { a.append(.init("gen_ai.audit.metadata.\(m.key)", primitive(m.value))) }
+        }
+        var metadata: [UInt8] = []
+        e.metadata.write(into: &metadata)
+        a.append(.init("gen_ai.audit.metadata_json", .string(String(decoding: metadata, as: UTF8.self))))
+        s.attributes = a
+        return s
+    }
+
+    /// A metadata value as a span attribute, as the SDK's exporter flattens it: primitives as
+    /// they are, anything else as its JSON text.
+    static func primitive(_ value: JSONValue) -> OTLPValue {
+        switch value {
+        case .string(let s): return .string(s)
+        case .bool(let b): return .bool(b)
+        case .number(let text): return Int64(text).map(OTLPValue.int) ?? Double(text).map(OTLPValue.double) ?? .string(text)
+        default:
+            var out: [UInt8] = []
+            value.write(into: &out)
+            return .string(String(decoding: out, as: UTF8.self))
+        }
+    }
+
+    static func spanID(_ eventID: UUID) -> [UInt8] {
+        Array(OTLPMapping.nameUUID("otlp.span_id", eventID.lowercasedString).bytes.prefix(8))
+    }
+}
+
+extension UUID {
+    /// The 16 bytes of the UUID, in order.
+    var bytes: [UInt8] {
+        let u = uuid
+        return [u.0, u.1, u.2, u.3, u.4, u.5, u.6, u.7, u.8, u.9, u.10, u.11, u.12, u.13, u.14, u.15]
     }
 }

@@ -177,10 +177,10 @@ struct OTLPTests {
 }
 
 /// `collectorYAML` with an `otlp_http` exporter in the pipeline; `settings` are extra exporter lines.
-func otlpExporterYAML(dsn: String, endpoint: String, settings: String = "") -> String {
+func otlpExporterYAML(dsn: String, endpoint: String, settings: String = "", type: String = "otlp_http") -> String {
     collectorYAML(dsn: dsn)
         .replacingOccurrences(of: "service:\n", with: """
-              otlp_http:
+              \(type):
                 endpoint: "\(endpoint)"
                 headers: { Authorization: "Bearer \(testToken)" }
                 batch_timeout: 0.05
@@ -189,7 +189,7 @@ func otlpExporterYAML(dsn: String, endpoint: String, settings: String = "") -> S
             service:
 
             """)
-        .replacingOccurrences(of: "exporters: [postgres]", with: "exporters: [postgres, otlp_http]")
+        .replacingOccurrences(of: "exporters: [postgres]", with: "exporters: [postgres, \(type)]")
 }
 
 @Suite("otlp_http exporter")

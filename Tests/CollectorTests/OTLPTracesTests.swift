@@ -149,4 +149,33 @@ struct OTLPTracesTests {
         #expect(try scalar(cluster.dsn, "SELECT count(*) FROM governance_audit_events") == "1")
         try await collector.stop()
     }
+
+    @Test("collector A's OTLP exporter into collector B's otlp receiver (spans over HTTP and gRPC, logs over gRPC): B stores the same rows, chain included",
+          arguments: [("otlp_http", "http", "protobuf", "traces"), ("otlphttp", "http", "json", "traces"), ("otlp_grpc", "grpc", "grpc", "traces"),
+                      ("otlp", "grpc", "grpc", "traces"), ("otlp_grpc", "grpc", "grpc", "logs")])
+    func chainOverOTLP(exporter: String, protocolName: String, encoding: String, signal: String) async throws {
+        let dsnB = try sharedCluster.createDatabase()
+        let b = try await RunningCollector.start(yaml: otlpReceiverYAML(dsn: dsnB))
+        try await b.waitUntilReady()
+        let endpoint = protocolName == "http" ? b.otlpEndpoint("http") + OTLPHTTPReceiver.tracesPath : "http://" + b.otlpEndpoint("grpc")
+        let dsnA = try sharedCluster.createDatabase()
+        let a = try await RunningCollector.start(yaml: otlpExporterYAML(dsn: dsnA, endpoint: endpoint, settings: """
+                signal: \(signal)
+                encoding: \(encoding)
+                redact: false
+            """, type: exporter))
+        try await a.waitUntilReady()
+        let session = UUID()
+        for i in 0..<30 {
+            let metadata = #"{"n":\#(i),"ratio":1.0,"nested":{"list":[1,"two",null,true]},"text":"é\n\u0001"}"#
+            #expect(try await post(a.eventsURL, wireEvent(session: session, kind: i % 2 == 0 ? "tool.call" : "policy.denied", metadata: metadata)).status == 201)
+        }
+        #expect(try await eventually { (try scalar(dsnB, "SELECT count(*) FROM governance_audit_events")) == "30" })
+        let columns = "event_id, session_id, agent_id, kind, parent_event_id, metadata_json::text, prev_hash, hmac_value, created_at, decision"
+        let query = "SELECT string_agg(concat_ws('|', \(columns)), E'\\n' ORDER BY event_id) FROM governance_audit_events"
+        #expect(try scalar(dsnB, query) == scalar(dsnA, query))
+        #expect(try scalar(dsnB, "SELECT DISTINCT workflow FROM governance_audit_events") == "wf-otel")
+        try await a.stop()
+        try await b.stop()
+    }
 }

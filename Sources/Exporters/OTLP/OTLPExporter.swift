@@ -1,19 +1,16 @@
-#if PlatformBridge
 import Config
-import CurlHTTP
 import Foundation
 import Logging
 import OTLP
 import Pipeline
 import ServiceLifecycle
 
-/// `otlp_http`: committed audit events as OTLP log records to an OpenTelemetry backend or
-/// collector (`POST …/v1/logs`), batched, protobuf or JSON, gzip. A secondary: a bounded queue
-/// in front (oldest dropped when full, counted), one sending thread, so it never slows the
-/// PostgreSQL path. Retries only what OTLP calls retryable (429, 502, 503, 504, connection
-/// errors), honouring `Retry-After`. Outgoing metadata is redacted by default. The destination
-/// is the operator's own backend, usually on a private network, so the bridge's SSRF guard does
-/// not apply; TLS verification is always on, proxies are ignored, redirects never followed.
+/// `otlp_http` and `otlp_grpc`: committed audit events as OTLP log records or spans to an
+/// OpenTelemetry backend or collector, batched. A secondary: a bounded queue in front (oldest
+/// dropped when full, counted), one sending thread, so it never slows the PostgreSQL path.
+/// Retries only what OTLP calls retryable, honouring `Retry-After` / `RetryInfo`. Outgoing
+/// metadata is redacted by default. The destination is the operator's own backend, usually on a
+/// private network, so the bridge's SSRF guard does not apply; TLS verification is always on.
 public final class OTLPExporter: SecondaryExporter, QueuedExporter, Sendable {
     public let config: OTLPExporterConfig
     public let counters: DeliveryCounters
@@ -40,30 +37,61 @@ public final class OTLPExporter: SecondaryExporter, QueuedExporter, Sendable {
             try? await gracefulShutdown()
             return
         }
-        logger.info("otlp_exporter.started", metadata: ["endpoint": "\(endpoint)", "encoding": "\(config.encoding)", "gzip": "\(config.gzip)"])
+        let transport: any OTLPTransport
+        do {
+            transport = try makeTransport(endpoint)
+        } catch {
+            logger.error("otlp_exporter.failed", metadata: ["endpoint": "\(endpoint)", "error": "\(error)"])
+            throw error
+        }
+        logger.info("otlp_exporter.started", metadata: ["endpoint": "\(endpoint)", "protocol": "\(config.transport)",
+                                                        "signal": "\(config.signal)", "encoding": "\(config.encoding)", "gzip": "\(config.gzip)"])
         await queue.runSender(named: "otlp_exporter", shutdownTimeout: config.shutdownTimeout) { [self] in
-            OTLPSender(exporter: self, endpoint: endpoint).run()
+            OTLPSender(exporter: self, transport: transport).run()
+        }
+        transport.close()
+    }
+
+    private func makeTransport(_ endpoint: String) throws -> any OTLPTransport {
+        switch config.transport {
+        case .grpc:
+            return try OTLPGRPCTransport(config: config, endpoint: endpoint, abort: { [queue] in queue.isPastDeadline })
+        case .http:
+            #if PlatformBridge
+            return OTLPHTTPTransport(config: config, endpoint: endpoint, abort: { [queue] in queue.isPastDeadline })
+            #else
+            preconditionFailure("the factory refuses otlp_http in a build without the PlatformBridge trait")
+            #endif
         }
     }
 }
 
-/// The exporter's sending thread.
+/// What one attempt to deliver a batch came to.
+enum OTLPDelivery {
+    case sent
+    /// Retryable per OTLP; `after` is the server's `Retry-After` or `RetryInfo`, in seconds.
+    case retryable(after: Double?, reason: String)
+    /// Refused for good (any other answer): the batch is dropped.
+    case rejected(status: String, detail: String)
+}
+
+/// How the sender reaches the backend: OTLP/HTTP through libcurl, or OTLP/gRPC.
+protocol OTLPTransport: Sendable {
+    /// Sends one encoded request, blocking the sending thread, cut at `timeLeftMilliseconds`.
+    func deliver(_ body: [UInt8], timeLeftMilliseconds: Int?) -> OTLPDelivery
+    func close()
+}
+
+/// The exporter's sending thread: batches, encodes, retries.
 final class OTLPSender {
     let exporter: OTLPExporter
-    let poster: GuardedPoster
+    let transport: any OTLPTransport
     let redactor = Redactor()
     let warnings = CoalescedLog()
 
-    init(exporter: OTLPExporter, endpoint: String) {
+    init(exporter: OTLPExporter, transport: any OTLPTransport) {
         self.exporter = exporter
-        let config = exporter.config
-        var headers = ["Content-Type: \(config.encoding.contentType)", "User-Agent: governance-collector"]
-        if config.gzip { headers.append("Content-Encoding: gzip") }
-        headers += config.headers.map { "\($0.0): \($0.1)" }
-        var options = GuardedPoster.Options(url: endpoint, headers: headers, caFile: config.caFile, allowAddress: { _ in true })
-        options.timeoutMilliseconds = Int(config.timeout * 1000)
-        options.shouldAbort = { [queue = exporter.queue] in queue.isPastDeadline }
-        poster = GuardedPoster(options)
+        self.transport = transport
     }
 
     func run() {
@@ -80,37 +108,57 @@ final class OTLPSender {
         exporter.logger.info("otlp_exporter.stopped", metadata: ["sent": "\(exporter.counters[.sent])", "unsent_at_shutdown": "\(unsent)"])
     }
 
-    func send(_ events: [AuditEvent]) {
-        let config = exporter.config, counters = exporter.counters
-        let records = events.map { event -> OTLPLogRecord in
+    func encode(_ events: [AuditEvent]) -> [UInt8] {
+        let config = exporter.config
+        let resource = [OTLPAttribute("service.name", .string("governance-collector"))]
+        let redacted = events.map { event -> AuditEvent in
             var event = event
             if config.redact {
                 var counts: [String: Int] = [:]
                 redactor.redact(&event, counts: &counts)
             }
-            var record = OTLPMapping.record(from: event)
-            record.resource = [OTLPAttribute("service.name", .string("governance-collector"))]
-            return record
+            return event
         }
-        var body = config.encoding == .json ? OTLPJSON.encodeRequest(records) : OTLPProtobuf.encodeRequest(records)
-        if config.gzip { body = Gzip.compress(body) }
+        var body: [UInt8]
+        switch config.signal {
+        case .logs:
+            let records = redacted.map { e -> OTLPLogRecord in
+                var r = OTLPMapping.record(from: e)
+                r.resource = resource
+                return r
+            }
+            body = config.encoding == .json ? OTLPJSON.encodeRequest(records) : OTLPProtobuf.encodeRequest(records)
+        case .traces:
+            let spans = redacted.map { e -> OTLPSpan in
+                var s = OTLPSpanMapping.span(from: e)
+                s.resource = resource
+                return s
+            }
+            body = config.encoding == .json ? OTLPJSON.encodeTraceRequest(spans) : OTLPProtobuf.encodeTraceRequest(spans)
+        }
+        // gRPC compresses per message itself; OTLP/HTTP compresses the body.
+        if config.gzip, config.transport == .http { body = Gzip.compress(body) }
+        return body
+    }
+
+    func send(_ events: [AuditEvent]) {
+        let config = exporter.config, counters = exporter.counters
+        let body = encode(events)
         var retries = RetrySchedule(maxBackoff: config.maxBackoff, budget: config.retryBudget)
         while true {
             let timeLeft = exporter.queue.flushTimeLeft.map { Int(max(0.001, $0) * 1000) }
             var retryAfter: Double?
-            switch poster.post(body, timeoutMilliseconds: timeLeft) {
-            case .success(let response) where (200..<300).contains(response.status):
+            switch transport.deliver(body, timeLeftMilliseconds: timeLeft) {
+            case .sent:
                 counters.add(.sent, events.count)
                 return
-            case .success(let response) where [429, 502, 503, 504].contains(response.status):
-                retryAfter = response.headers["retry-after"].flatMap { BridgeVerdict.retryAfterSeconds($0, now: Date()) }
-            case .success(let response):
+            case .retryable(let after, let reason):
+                retryAfter = after
+                warn("transport", ["reason": "\(reason)"], level: .debug)
+            case .rejected(let status, let detail):
                 counters.add(.dropped4xx, events.count)
-                warn("rejected", ["status": "\(response.status)", "records": "\(events.count)",
-                                  "body": "\(BridgeVerdict.preview(response.body, scrubbing: config.headers.map(\.1)))"])
+                warn("rejected", ["status": "\(status)", "records": "\(events.count)", "body": "\(detail)"])
                 return
-            case .failure(let error):
-                warn("transport", ["error": "\(error)"], level: .debug)
             }
             switch retries.wait(retryAfter: retryAfter, queue: exporter.queue, counters: counters) {
             case .retry: continue
@@ -130,4 +178,3 @@ final class OTLPSender {
         exporter.logger.log(level: level, "otlp_exporter.\(key)", metadata: metadata)
     }
 }
-#endif

@@ -2,11 +2,20 @@ import Config
 import Foundation
 import OTLP
 
-/// Settings of the `otlp_http` exporter. Each key also reads the OpenTelemetry SDK's standard
-/// environment variable, so an existing OTel setup configures it unchanged.
+/// Settings of the `otlp_http` and `otlp_grpc` exporters. Each key also reads the OpenTelemetry
+/// SDK's standard environment variable for the signal (`OTEL_EXPORTER_OTLP_LOGS_*` or
+/// `OTEL_EXPORTER_OTLP_TRACES_*`), so an existing OTel setup configures it unchanged.
 public struct OTLPExporterConfig: Sendable {
-    /// `endpoint` / `OTEL_EXPORTER_OTLP_LOGS_ENDPOINT` (the full URL), else
-    /// `OTEL_EXPORTER_OTLP_ENDPOINT` + `/v1/logs`. Unset: the exporter stays off.
+    public enum Transport: String, Sendable { case http, grpc }
+
+    /// Set by the component type: `otlp_http`/`otlphttp` or `otlp_grpc`/`otlp`.
+    public var transport = Transport.http
+    /// `signal`: `logs` (default; audit events as log records) or `traces` (as spans, in the
+    /// shape of the reference SDK's OTelExporter).
+    public var signal = OTLPSignal.logs
+    /// `endpoint` / `OTEL_EXPORTER_OTLP_<SIGNAL>_ENDPOINT`. HTTP: the full URL, else
+    /// `OTEL_EXPORTER_OTLP_ENDPOINT` + `/v1/logs` or `/v1/traces`. gRPC: `http://host:port`
+    /// (plaintext) or `https://host:port` (TLS), else `OTEL_EXPORTER_OTLP_ENDPOINT`. Unset: off.
     public var endpoint: String?
     /// `encoding` / `OTEL_EXPORTER_OTLP_LOGS_PROTOCOL`: protobuf (`http/protobuf`, default) or json (`http/json`).
     public var encoding = OTLPEncoding.protobuf
@@ -35,24 +44,40 @@ public struct OTLPExporterConfig: Sendable {
 
     public init() {}
 
-    public static func read(_ section: ConfigSection) throws(ConfigError) -> OTLPExporterConfig {
+    public static func read(_ section: ConfigSection, transport: Transport) throws(ConfigError) -> OTLPExporterConfig {
         var c = OTLPExporterConfig()
-        c.endpoint = try section.string("endpoint", env: "OTEL_EXPORTER_OTLP_LOGS_ENDPOINT")
-        if c.endpoint == nil, let base = section.environment["OTEL_EXPORTER_OTLP_ENDPOINT"], !base.isEmpty {
-            c.endpoint = (base.hasSuffix("/") ? String(base.dropLast()) : base) + "/v1/logs"
-            section.record("endpoint", c.endpoint!, .environment, "OTEL_EXPORTER_OTLP_ENDPOINT + /v1/logs")
+        c.transport = transport
+        switch try section.string("signal", default: "logs")! {
+        case "logs": c.signal = .logs
+        case "traces": c.signal = .traces
+        case let other: throw section.error("signal", "is `\(other)`", fix: "use logs or traces")
         }
-        if let endpoint = c.endpoint {
+        let env = c.signal == .logs ? "OTEL_EXPORTER_OTLP_LOGS" : "OTEL_EXPORTER_OTLP_TRACES"
+        c.endpoint = try section.string("endpoint", env: "\(env)_ENDPOINT")
+        if c.endpoint == nil, let base = section.environment["OTEL_EXPORTER_OTLP_ENDPOINT"], !base.isEmpty {
+            let path = transport == .grpc ? "" : (c.signal == .logs ? "/v1/logs" : "/v1/traces")
+            c.endpoint = (base.hasSuffix("/") ? String(base.dropLast()) : base) + path
+            section.record("endpoint", c.endpoint!, .environment, "OTEL_EXPORTER_OTLP_ENDPOINT" + (path.isEmpty ? "" : " + \(path)"))
+        }
+        if let endpoint = c.endpoint, transport == .grpc {
+            if case .failure(let error) = grpcTarget(endpoint) {
+                throw section.error("endpoint", "is `\(endpoint)`: \(error.problem)", fix: "write http://host:4317 (plaintext) or https://host:4317 (TLS)")
+            }
+        }
+        if let endpoint = c.endpoint, transport == .http {
             guard case .success = EgressPolicy.parseURL(endpoint) else {
                 throw section.error("endpoint", "is `\(endpoint)`, not an http(s) URL without userinfo", fix: "write e.g. http://otel-collector:4318/v1/logs")
             }
         }
-        switch try section.string("encoding", env: "OTEL_EXPORTER_OTLP_LOGS_PROTOCOL", default: "protobuf")! {
-        case "protobuf", "http/protobuf": c.encoding = .protobuf
-        case "json", "http/json": c.encoding = .json
-        case let other: throw section.error("encoding", "is `\(other)`", fix: "use protobuf or json (http/protobuf or http/json)")
+        switch try section.string("encoding", env: "\(env)_PROTOCOL", default: transport == .grpc ? "grpc" : "protobuf")! {
+        case "protobuf" where transport == .http, "http/protobuf" where transport == .http: c.encoding = .protobuf
+        case "json" where transport == .http, "http/json" where transport == .http: c.encoding = .json
+        case "grpc" where transport == .grpc: c.encoding = .protobuf
+        case let other: throw section.error("encoding", "is `\(other)`", fix: transport == .grpc
+                                            ? "leave it out: gRPC always sends protobuf (or use the otlp_http exporter for JSON)"
+                                            : "use protobuf or json (http/protobuf or http/json)")
         }
-        switch try section.string("compression", env: "OTEL_EXPORTER_OTLP_LOGS_COMPRESSION", default: "gzip")! {
+        switch try section.string("compression", env: "\(env)_COMPRESSION", default: "gzip")! {
         case "gzip": c.gzip = true
         case "none": c.gzip = false
         case let other: throw section.error("compression", "is `\(other)`", fix: "use gzip or none")
@@ -64,7 +89,7 @@ public struct OTLPExporterConfig: Sendable {
                 c.headers.append((name, value))
             }
             try headers.finish()
-        } else if let text = try section.text("headers", env: "OTEL_EXPORTER_OTLP_LOGS_HEADERS") {
+        } else if let text = try section.text("headers", env: "\(env)_HEADERS") {
             for pair in text.value.split(separator: ",") {
                 guard let eq = pair.firstIndex(of: "=") else {
                     throw section.error("headers", "contains `\(pair.prefix(20))…` without `=`", fix: "write key=value pairs separated by commas")
@@ -78,7 +103,7 @@ public struct OTLPExporterConfig: Sendable {
         for (name, _) in c.headers where name.isEmpty || name.contains(where: { $0 == ":" || $0 == "\r" || $0 == "\n" || $0 == " " }) {
             throw section.error("headers", "has an invalid header name `\(name)`", fix: "use plain header names such as api-key")
         }
-        c.caFile = try section.string("ca_file", env: "OTEL_EXPORTER_OTLP_LOGS_CERTIFICATE")
+        c.caFile = try section.string("ca_file", env: "\(env)_CERTIFICATE")
         c.timeout = try section.double("timeout", default: c.timeout, range: 0.05...300)
         c.maxQueueSize = try section.int("max_queue_size", default: c.maxQueueSize, range: 1...10_000_000)
         c.maxBatchSize = try section.int("max_batch_size", default: c.maxBatchSize, range: 1...100_000)
@@ -93,4 +118,22 @@ public struct OTLPExporterConfig: Sendable {
         }
         return c
     }
+
+    /// A gRPC endpoint: `http://host:port` (plaintext) or `https://host:port` (TLS), no path.
+    static func grpcTarget(_ endpoint: String) -> Result<(host: String, port: Int, tls: Bool), GRPCEndpointError> {
+        guard let url = URLComponents(string: endpoint), let scheme = url.scheme, ["http", "https"].contains(scheme) else {
+            return .failure(GRPCEndpointError(problem: "a gRPC endpoint needs http:// or https://"))
+        }
+        guard let host = url.host, !host.isEmpty, let port = url.port, port > 0, url.path.isEmpty || url.path == "/",
+              url.user == nil, url.password == nil, url.query == nil else {
+            return .failure(GRPCEndpointError(problem: "a gRPC endpoint is scheme://host:port, without a path, query or userinfo"))
+        }
+        let bare = host.hasPrefix("[") && host.hasSuffix("]") ? String(host.dropFirst().dropLast()) : host
+        return .success((bare, port, scheme == "https"))
+    }
+}
+
+public struct GRPCEndpointError: Error, CustomStringConvertible {
+    public var problem: String
+    public var description: String { problem }
 }

@@ -1,0 +1,16 @@
+import FuzzSupport
+import OTLP
+import Pipeline
+
+/// The otlp receiver's traces path in OTLP/JSON: decode and map each span to an audit event.
+@_cdecl("FuzzOTLPTracesJSON_main")
+public func entry(_ argc: CInt, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?) -> CInt {
+    runFuzzer(argc, argv, fuzz)
+}
+
+func fuzz(_ data: UnsafePointer<UInt8>?, _ count: Int) -> CInt {
+    if let spans = try? OTLPJSON.decodeTraceRequest(bytes(data, count)) {
+        for span in spans { _ = try? OTLPSpanMapping.event(from: span, workflow: "fuzz", keepUnmarked: true, receivedAt: Timestamp(microseconds: 0)) }
+    }
+    return 0
+}
