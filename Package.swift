@@ -61,7 +61,8 @@ let package = Package(
         ], swiftSettings: strict),
         .target(name: "CurlHTTP", dependencies: ["CCurl"], swiftSettings: strict),
         // OTLP logs and traces: protobuf (protobuf-c) and JSON codecs, and the mappings to audit events.
-        .target(name: "OTLP", dependencies: ["COTLP", "Pipeline", "Config", .product(name: "Crypto", package: "swift-crypto")], swiftSettings: strict),
+        .target(name: "OTLP", dependencies: ["COTLP", "Pipeline", "Config", .product(name: "Crypto", package: "swift-crypto"),
+                                             .product(name: "GRPCCore", package: "grpc-swift-2")], swiftSettings: strict),
         .target(name: "Processors", dependencies: ["Pipeline", "Config", .product(name: "CoreMetrics", package: "swift-metrics"), .product(name: "Crypto", package: "swift-crypto"), .product(name: "Logging", package: "swift-log")], swiftSettings: strict),
         .target(name: "Exporters", dependencies: [
             "Pipeline", "Config", "CLibPQ", "OTLP",
@@ -127,6 +128,8 @@ let package = Package(
         .executableTarget(name: "governance-bench", dependencies: [
             "Collector", "LocalPostgres", "CurlHTTP", "Processors", "PlatformPeer", "OTLP",
             .product(name: "Crypto", package: "swift-crypto"),
+            .product(name: "GRPCCore", package: "grpc-swift-2"),
+            .product(name: "GRPCNIOTransportHTTP2Posix", package: "grpc-swift-nio-transport"),
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], swiftSettings: strict),
         .testTarget(name: "PipelineTests", dependencies: ["Pipeline"], swiftSettings: strict),

@@ -127,6 +127,43 @@ struct Bench: AsyncParsableCommand {
                      "\(events) records\(otlpReport.outcomes.allSatisfy { $0.status == 200 && $0.body.isEmpty } ? "" : " (errors or partial success!)")",
                      "\(Int(otlpRate)) events/s = \(String(format: "%.2f", otlpRate / copyRate))× COPY"))
 
+        // 3c. OTLP/HTTP traces: the same events as spans (the SDK exporter's shape, with the
+        //     exact metadata and client HMAC, so no chaining), 512 per request.
+        let spanBatch = 512
+        let traceBodies = stride(from: 0, to: events, by: spanBatch).map { start in
+            Gzip.compress(OTLPProtobuf.encodeTraceRequest((start..<min(start + spanBatch, events)).map { i in
+                var event = Self.event(i)
+                event.eventID = UUID(uuidString: Self.id(i, prefix: 0x0C))!
+                var span = OTLPSpanMapping.span(from: event)
+                span.resource = [OTLPAttribute("service.name", .string("bench"))]
+                return span
+            }))
+        }
+        let traceReport = await LoadDriver.run(connections: batchConnections, total: traceBodies.count, keepBodies: true) { b in
+            .init(url: plain.otlpURL + "/v1/traces", headers: ["Authorization: Bearer \(Self.token)", "Content-Type: application/x-protobuf", "Content-Encoding: gzip"],
+                  body: traceBodies[b])
+        }
+        let traceRate = Double(events) / traceReport.seconds
+        rows.append(("OTLP/HTTP traces ingest (protobuf, gzip, \(spanBatch) spans/request, \(batchConnections) conns)",
+                     "\(events) spans\(traceReport.outcomes.allSatisfy { $0.status == 200 && $0.body.isEmpty } ? "" : " (errors or partial success!)")",
+                     "\(Int(traceRate)) events/s = \(String(format: "%.2f", traceRate / copyRate))× COPY"))
+
+        // 3d. OTLP/gRPC logs, as an OpenTelemetry SDK's gRPC exporter sends them (gzip per message).
+        let grpcBodies = stride(from: 0, to: events, by: batchSize).map { start in
+            OTLPProtobuf.encodeRequest((start..<min(start + batchSize, events)).map { i in
+                var event = Self.event(i)
+                event.eventID = UUID(uuidString: Self.id(i, prefix: 0x0D))!
+                var record = OTLPMapping.record(from: event)
+                record.resource = [OTLPAttribute("service.name", .string("bench"))]
+                return record
+            })
+        }
+        let grpcReport = try await GRPCLoad.run(port: plain.grpcPort, token: Self.token, bodies: grpcBodies, connections: batchConnections)
+        let grpcRate = Double(events) / grpcReport.seconds
+        rows.append(("OTLP/gRPC logs ingest (gzip, \(batchSize) records/request, \(batchConnections) concurrent calls)",
+                     "\(events) records\(grpcReport.allAccepted ? "" : " (errors or partial success!)")",
+                     "\(Int(grpcRate)) events/s = \(String(format: "%.2f", grpcRate / copyRate))× COPY"))
+
         // 4. Single-event POSTs, as the SDK bridge sends them.
         for (offset, level) in concurrency.split(separator: ",").compactMap({ Int($0) }).enumerated() {
             let bodies = (0..<singleEvents).map { Array(Self.wire($0, prefix: 2 + offset).utf8) }
@@ -281,8 +318,9 @@ struct Bench: AsyncParsableCommand {
     struct RunningCollector {
         let child: ChildProcess
         let url: String
-        /// The `otlp_http` receiver's base URL.
+        /// The `otlp` receiver's HTTP base URL and gRPC port.
         let otlpURL: String
+        let grpcPort: Int
         let config: String
         func stop() {
             child.kill(SIGTERM)
@@ -294,7 +332,7 @@ struct Bench: AsyncParsableCommand {
     func startCollector(cluster: LocalPostgres, database: String, processors: [String],
                         bridge: (url: String, token: String, durable: Bool, queue: Int)? = nil) throws -> RunningCollector {
         let dsn = try cluster.createDatabase(database)
-        let port = try LocalPostgres.freePort(), otlpPort = try LocalPostgres.freePort()
+        let port = try LocalPostgres.freePort(), otlpPort = try LocalPostgres.freePort(), grpcPort = try LocalPostgres.freePort()
         let config = FileManager.default.temporaryDirectory.appendingPathComponent("gc-bench-\(port).yaml").path
         try """
             receivers:
@@ -302,9 +340,14 @@ struct Bench: AsyncParsableCommand {
                 endpoint: 127.0.0.1:\(port)
                 max_batch_events: \(max(batchSize, 1000))
                 tokens: [{ workflow: bench, token_sha256: \(WorkflowTokens.sha256Hex(Self.token)) }]
-              otlp_http:
-                endpoint: 127.0.0.1:\(otlpPort)
-                tokens: [{ workflow: bench, token_sha256: \(WorkflowTokens.sha256Hex(Self.token)) }]
+              otlp:
+                protocols:
+                  grpc:
+                    endpoint: 127.0.0.1:\(grpcPort)
+                    tokens: [{ workflow: bench, token_sha256: \(WorkflowTokens.sha256Hex(Self.token)) }]
+                  http:
+                    endpoint: 127.0.0.1:\(otlpPort)
+                    tokens: [{ workflow: bench, token_sha256: \(WorkflowTokens.sha256Hex(Self.token)) }]
             processors:
               size_cap:
               sanitize:
@@ -321,12 +364,12 @@ struct Bench: AsyncParsableCommand {
             service:
               telemetry: { logs: { level: error }, metrics: { endpoint: "127.0.0.1:0" } }
               pipelines:
-                audit: { receivers: [ingest_http, otlp_http], processors: [\(processors.joined(separator: ", "))], exporters: [postgres\(bridge == nil ? "" : ", platform_bridge")] }
+                audit: { receivers: [ingest_http, otlp], processors: [\(processors.joined(separator: ", "))], exporters: [postgres\(bridge == nil ? "" : ", platform_bridge")] }
             """.write(toFile: config, atomically: true, encoding: .utf8)
         let child = try ChildProcess.spawn([binary, "run", "--config", config])
         let url = "http://127.0.0.1:\(port)"
         try Self.waitUntilReady(url)
-        return RunningCollector(child: child, url: url, otlpURL: "http://127.0.0.1:\(otlpPort)", config: config)
+        return RunningCollector(child: child, url: url, otlpURL: "http://127.0.0.1:\(otlpPort)", grpcPort: grpcPort, config: config)
     }
 
     /// User + system CPU seconds the process has used (/proc/<pid>/stat).

@@ -5,6 +5,7 @@ import Foundation
 import LocalPostgres
 import OTLP
 import Pipeline
+import PlatformPeer
 import Receivers
 import Testing
 
@@ -175,6 +176,36 @@ struct OTLPTracesTests {
         let query = "SELECT string_agg(concat_ws('|', \(columns)), E'\\n' ORDER BY event_id) FROM governance_audit_events"
         #expect(try scalar(dsnB, query) == scalar(dsnA, query))
         #expect(try scalar(dsnB, "SELECT DISTINCT workflow FROM governance_audit_events") == "wf-otel")
+        try await a.stop()
+        try await b.stop()
+    }
+
+    @Test("OTLP/gRPC over TLS with the test CA: OpenTelemetry's exporter and our otlp_grpc exporter verify the certificate and are stored")
+    func grpcOverTLS() async throws {
+        let ca = try TestCA()
+        defer { ca.remove() }
+        let dsnB = try sharedCluster.createDatabase()
+        let tlsYAML = otlpReceiverYAML(dsn: dsnB).replacingOccurrences(of: "      grpc:\n        endpoint: 127.0.0.1:0\n", with: """
+                  grpc:
+                    endpoint: 127.0.0.1:0
+                    tls: { cert_file: \(ca.certFile), key_file: \(ca.keyFile) }
+
+            """)
+        let b = try await RunningCollector.start(yaml: tlsYAML)
+        try await b.waitUntilReady()
+        let (status, lines) = try await runSDK(["genai", "grpc", "localhost:\(b.otlpReceiver.grpcPort ?? 0)", testToken, ca.caFile], script: "otel_traces.py")
+        #expect(status == 0, "\(lines.joined(separator: "\n"))")
+        #expect(try JSONParser.parse(try #require(lines.last))["ok"] == .bool(true))
+        #expect(try scalar(dsnB, "SELECT count(*) FROM governance_audit_events") == "3")
+
+        let dsnA = try sharedCluster.createDatabase()
+        let a = try await RunningCollector.start(yaml: otlpExporterYAML(dsn: dsnA, endpoint: "https://localhost:\(b.otlpReceiver.grpcPort ?? 0)", settings: """
+                signal: traces
+                ca_file: \(ca.caFile)
+            """, type: "otlp_grpc"))
+        try await a.waitUntilReady()
+        for _ in 0..<5 { #expect(try await post(a.eventsURL, wireEvent()).status == 201) }
+        #expect(try await eventually { (try scalar(dsnB, "SELECT count(*) FROM governance_audit_events")) == "8" })
         try await a.stop()
         try await b.stop()
     }

@@ -451,10 +451,34 @@ struct PipelineConfigTests {
         let error = try configError(config(extraExporters: "  kafka:\n    brokers: [a]"))
         #expect(error.key == "exporters.kafka")
         #expect(error.problem.contains("not a known component type"))
-        #expect(error.fix.contains("debug, otlp_http, platform_bridge, postgres"))
-        let receiver = try configError(config(receivers: defaultReceiver + "\n  otlp/grpc: {}"))
-        #expect(receiver.key == "receivers.otlp/grpc")
+        #expect(error.fix.contains("debug, otlp, otlp_grpc, otlp_http, otlphttp, platform_bridge, postgres"))
+        let receiver = try configError(config(receivers: defaultReceiver + "\n  zipkin/spans: {}"))
+        #expect(receiver.key == "receivers.zipkin/spans")
         #expect(receiver.fix.contains("ingest_http"))
+    }
+
+    @Test("the otlp receiver and the gRPC exporter name the key and the fix")
+    func otlpMistakes() throws {
+        let grpcToken = "{workflow: w, token_sha256: \(String(repeating: "a", count: 64))}"
+        let none = try configError(config(receivers: defaultReceiver + "\n  otlp:\n    protocols: {}"))
+        #expect(none.key == "receivers.otlp.protocols")
+        #expect(none.fix.contains("grpc: {endpoint: 127.0.0.1:4317}"))
+        let hostname = try configError(config(receivers: defaultReceiver + "\n  otlp:\n    protocols:\n      grpc: {endpoint: 'collector.internal:4317', tokens: [\(grpcToken)]}"))
+        #expect(hostname.key == "receivers.otlp.protocols.grpc.endpoint")
+        #expect(hostname.problem.contains("binds an IP address"))
+        let typo = try configError(config(receivers: defaultReceiver + "\n  otlp:\n    protocols:\n      grpc: {max_recv_msg_size: 8, tokens: [\(grpcToken)]}"))
+        #expect(typo.key == "receivers.otlp.protocols.grpc.max_recv_msg_size")
+        #expect(typo.fix.contains("max_recv_msg_size_mib"))
+        let scheme = try configError(config(extraExporters: "  otlp_grpc:\n    endpoint: 'collector:4317'"))
+        #expect(scheme.key == "exporters.otlp_grpc.endpoint")
+        #expect(scheme.problem.contains("needs http:// or https://"))
+        let json = try configError(config(extraExporters: "  otlp:\n    endpoint: 'http://collector:4317'\n    encoding: json"))
+        #expect(json.key == "exporters.otlp.encoding")
+        #expect(json.fix.contains("gRPC always sends protobuf"))
+        let signal = try configError(config(extraExporters: "  otlp_http:\n    signal: metrics"))
+        #expect(signal.key == "exporters.otlp_http.signal")
+        let traces = try plan(config(extraExporters: "  otlp_http:\n    signal: traces"), env: ["OTEL_EXPORTER_OTLP_ENDPOINT": "http://collector:4318/"])
+        #expect(try resolved(traces, "exporters.otlp_http.endpoint").display == "http://collector:4318/v1/traces")
     }
 
     @Test func unknownProcessorType() throws {

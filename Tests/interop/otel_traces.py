@@ -1,8 +1,9 @@
 """OpenTelemetry's Python exporters, grpcio and the reference SDK's OTelExporter sending spans and
 logs to the collector's otlp receiver (driven by Tests/CollectorTests/OTLPTracesTests.swift).
 
-  otel_traces.py genai PROTOCOL ENDPOINT TOKEN
-      the real OTLPSpanExporter (http: ENDPOINT is the base URL; grpc: host:port) exports one GenAI
+  otel_traces.py genai PROTOCOL ENDPOINT TOKEN [CA_FILE]
+      the real OTLPSpanExporter (http: ENDPOINT is the base URL; grpc: host:port, over TLS verified
+      against CA_FILE when given) exports one GenAI
       conversation, invoke_agent -> chat + execute_tool (the tool span fails), plus one span with no
       GenAI attributes; the same spans are exported twice. Prints the trace and span ids as JSON.
   otel_traces.py logs PROTOCOL ENDPOINT TOKEN N
@@ -22,16 +23,21 @@ import uuid
 mode = sys.argv[1]
 
 
-def span_exporter(protocol, endpoint, token):
+def span_exporter(protocol, endpoint, token, ca_file=None):
     if protocol == "http":
         from opentelemetry.exporter.otlp.proto.http import Compression
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
         return OTLPSpanExporter(endpoint=endpoint + "/v1/traces", headers={"Authorization": "Bearer " + token},
                                 compression=Compression.Gzip, timeout=10)
-    from grpc import Compression
+    import grpc
     from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
+    if ca_file:
+        with open(ca_file, "rb") as f:
+            credentials = grpc.ssl_channel_credentials(root_certificates=f.read())
+        return OTLPSpanExporter(endpoint=endpoint, insecure=False, credentials=credentials,
+                                headers={"authorization": "Bearer " + token}, compression=grpc.Compression.Gzip, timeout=10)
     return OTLPSpanExporter(endpoint=endpoint, insecure=True, headers={"authorization": "Bearer " + token},
-                            compression=Compression.Gzip, timeout=10)
+                            compression=grpc.Compression.Gzip, timeout=10)
 
 
 def log_exporter(protocol, endpoint, token):
@@ -72,6 +78,7 @@ if mode == "genai":
     from opentelemetry.trace import Status, StatusCode
 
     protocol, endpoint, token = sys.argv[2:5]
+    ca_file = sys.argv[5] if len(sys.argv) > 5 else None
     conversation = "conv-" + uuid.uuid4().hex[:12]
     collect = Collect()
     provider = TracerProvider(resource=Resource.create({"service.name": "travel-service"}))
@@ -93,7 +100,7 @@ if mode == "genai":
             tool.set_attribute("error.type", "TimeoutError")
         with tracer.start_as_current_span("GET /health"):
             pass
-    exporter = span_exporter(protocol, endpoint, token)
+    exporter = span_exporter(protocol, endpoint, token, ca_file)
     results = [exporter.export(collect.spans) for _ in range(2)]
     exporter.shutdown()
     ids = {s.name.split(" ")[0]: {"span_id": format(s.context.span_id, "016x"),

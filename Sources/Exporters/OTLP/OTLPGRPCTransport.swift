@@ -10,8 +10,6 @@ import Synchronization
 /// OUT_OF_RANGE, UNAVAILABLE and DATA_LOSS, and RESOURCE_EXHAUSTED only when the server sent
 /// `RetryInfo`; its delay is honoured.
 final class OTLPGRPCTransport: OTLPTransport {
-    static let logsExport = MethodDescriptor(fullyQualifiedService: "opentelemetry.proto.collector.logs.v1.LogsService", method: "Export")
-    static let tracesExport = MethodDescriptor(fullyQualifiedService: "opentelemetry.proto.collector.trace.v1.TraceService", method: "Export")
     static let retryable: Set<RPCError.Code> = [.cancelled, .deadlineExceeded, .aborted, .outOfRange, .unavailable, .dataLoss]
 
     private let client: GRPCClient<HTTP2ClientTransport.Posix>
@@ -35,7 +33,7 @@ final class OTLPGRPCTransport: OTLPTransport {
             config: .defaults { $0.compression.enabledAlgorithms = .all })
         client = GRPCClient(transport: transport)
         connections = Task { [client] in try await client.runConnections() }
-        descriptor = config.signal == .logs ? Self.logsExport : Self.tracesExport
+        descriptor = OTLPGRPC.export(config.signal)
         var metadata = Metadata()
         for (name, value) in config.headers { metadata.addString(value, forKey: name.lowercased()) }
         self.metadata = metadata
@@ -55,7 +53,7 @@ final class OTLPGRPCTransport: OTLPTransport {
             let result: OTLPDelivery
             do {
                 _ = try await client.unary(request: ClientRequest(message: body, metadata: metadata), descriptor: descriptor,
-                                           serializer: RawBytes(), deserializer: RawBytes(), options: options) { try $0.message }
+                                           serializer: OTLPGRPC.RawMessage(), deserializer: OTLPGRPC.RawMessage(), options: options) { try $0.message }
                 result = .sent
             } catch let error as RPCError {
                 result = Self.delivery(for: error)
@@ -81,10 +79,4 @@ final class OTLPGRPCTransport: OTLPTransport {
         client.beginGracefulShutdown()
         connections.cancel()
     }
-}
-
-/// gRPC messages as their protobuf bytes.
-struct RawBytes: MessageSerializer, MessageDeserializer {
-    func serialize<Bytes: GRPCContiguousBytes>(_ message: [UInt8]) throws -> Bytes { Bytes(message) }
-    func deserialize<Bytes: GRPCContiguousBytes>(_ bytes: Bytes) throws -> [UInt8] { bytes.withUnsafeBytes { Array($0) } }
 }

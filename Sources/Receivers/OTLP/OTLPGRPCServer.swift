@@ -37,14 +37,11 @@ public struct OTLPGRPCConfig: Sendable {
 
 /// OTLP/gRPC: `opentelemetry.proto.collector.logs.v1.LogsService/Export` and
 /// `...trace.v1.TraceService/Export` on grpc-swift 2's HTTP/2 transport. Messages stay bytes
-/// (`RawMessage`): protobuf-c decodes them in `OTLPExport`, as for OTLP/HTTP. Status codes follow
+/// (`OTLPGRPC.RawMessage`): protobuf-c decodes them in `OTLPExport`, as for OTLP/HTTP. Status codes follow
 /// the OTLP specification: UNAUTHENTICATED, INVALID_ARGUMENT naming the field, RESOURCE_EXHAUSTED
 /// above the size limit, UNAVAILABLE with `RetryInfo` while PostgreSQL is down, OK only after
 /// the commit, with `partial_success` for refused records.
 final class OTLPGRPCServer: Sendable {
-    static let logsExport = MethodDescriptor(fullyQualifiedService: "opentelemetry.proto.collector.logs.v1.LogsService", method: "Export")
-    static let tracesExport = MethodDescriptor(fullyQualifiedService: "opentelemetry.proto.collector.trace.v1.TraceService", method: "Export")
-
     private let server: GRPCServer<HTTP2ServerTransport.Posix>
     private let transport: HTTP2ServerTransport.Posix
     private let port = BoundPort()
@@ -98,8 +95,8 @@ final class OTLPGRPCServer: Sendable {
         let export: OTLPExport
 
         func registerMethods<Transport: ServerTransport>(with router: inout RPCRouter<Transport>) {
-            for (descriptor, signal) in [(OTLPGRPCServer.logsExport, OTLPSignal.logs), (OTLPGRPCServer.tracesExport, .traces)] {
-                router.registerHandler(forMethod: descriptor, deserializer: RawMessage(), serializer: RawMessage()) { request, _ in
+            for signal in [OTLPSignal.logs, .traces] {
+                router.registerHandler(forMethod: OTLPGRPC.export(signal), deserializer: OTLPGRPC.RawMessage(), serializer: OTLPGRPC.RawMessage()) { request, _ in
                     let response = await handle(request, signal: signal)
                     export.metrics.requests.increment(response.label)
                     return response.streaming
@@ -157,10 +154,4 @@ final class OTLPGRPCServer: Sendable {
             }
         }
     }
-}
-
-/// gRPC messages as their protobuf bytes: the decoding is protobuf-c's, in `OTLPExport`.
-struct RawMessage: MessageSerializer, MessageDeserializer {
-    func serialize<Bytes: GRPCContiguousBytes>(_ message: [UInt8]) throws -> Bytes { Bytes(message) }
-    func deserialize<Bytes: GRPCContiguousBytes>(_ bytes: Bytes) throws -> [UInt8] { bytes.withUnsafeBytes { Array($0) } }
 }
