@@ -16,10 +16,20 @@ public struct BudgetConfig: Sendable, Equatable {
     public var thresholdPercent = 80
     /// `daily_usd`: caps by agent id; the key `"*"` caps every agent not listed.
     public var dailyUSD: [String: Decimal] = [:]
+    /// `prices`: USD per million tokens by model (`input`, `output`); the key `"*"` prices every
+    /// model not listed. An event without `cost_field` is costed from its token usage and model.
+    public var prices: [String: TokenPrice] = [:]
+
+    public struct TokenPrice: Sendable, Equatable {
+        public var inputPerMillion: Decimal
+        public var outputPerMillion: Decimal
+    }
 
     public init() {}
 
     public func cap(for agent: String) -> Decimal? { dailyUSD[agent] ?? dailyUSD["*"] }
+
+    public func price(for model: String?) -> TokenPrice? { model.flatMap { prices[$0] } ?? prices["*"] }
 
     public static func read(_ section: ConfigSection) throws(ConfigError) -> BudgetConfig {
         var c = BudgetConfig()
@@ -31,6 +41,17 @@ public struct BudgetConfig: Sendable, Equatable {
             c.dailyUSD[agent] = Decimal(string: "\(value)") ?? Decimal(value)
         }
         try caps.finish()
+        let prices = try section.section("prices")
+        for model in prices.keys {
+            let price = try prices.section(model)
+            func perMillion(_ key: String) throws(ConfigError) -> Decimal {
+                let value = try price.double(key, default: 0, range: 0...1e9)
+                return Decimal(string: "\(value)") ?? Decimal(value)
+            }
+            c.prices[model] = TokenPrice(inputPerMillion: try perMillion("input"), outputPerMillion: try perMillion("output"))
+            try price.finish()
+        }
+        try prices.finish()
         if c.dailyUSD.isEmpty {
             throw section.error("daily_usd", "sets no cap", fix: "map agent ids to daily USD caps, e.g. `daily_usd: { billing-agent: 50, \"*\": 200 }`")
         }
@@ -64,10 +85,15 @@ public struct BudgetProcessor: EventProcessor, CommitStage {
 
     public func process(_ event: AuditEvent) throws(EventRejection) -> AuditEvent { event }
 
-    /// The event's cost, or nil when it has none. A cost that is not a non-negative number is
-    /// ignored and counted: a typo in a cost must not cost the audit record.
+    /// Token counts as OpenTelemetry's GenAI conventions and OpenInference name them.
+    static let inputTokenKeys = ["gen_ai.usage.input_tokens", "llm.token_count.prompt"]
+    static let outputTokenKeys = ["gen_ai.usage.output_tokens", "llm.token_count.completion"]
+
+    /// The event's cost, or nil when it has none: `cost_field`, else its token usage at the
+    /// model's price. A cost that is not a non-negative number is ignored and counted: a typo in
+    /// a cost must not cost the audit record.
     func cost(of event: AuditEvent) -> Decimal? {
-        guard let value = event.metadata[config.costField] else { return nil }
+        guard let value = event.metadata[config.costField] else { return tokenCost(of: event) }
         let text: String?
         switch value {
         case .number(let n): text = n
@@ -80,6 +106,20 @@ public struct BudgetProcessor: EventProcessor, CommitStage {
             return nil
         }
         return cost
+    }
+
+    /// Input and output tokens at the model's price per million; nil without a price or usage.
+    func tokenCost(of event: AuditEvent) -> Decimal? {
+        guard let price = config.price(for: event.model) else { return nil }
+        func tokens(_ keys: [String]) -> Decimal? {
+            for key in keys {
+                if case .number(let text)? = event.metadata[key], let n = Int64(text), n >= 0 { return Decimal(n) }
+            }
+            return nil
+        }
+        let input = tokens(Self.inputTokenKeys), output = tokens(Self.outputTokenKeys)
+        guard input != nil || output != nil else { return nil }
+        return ((input ?? 0) * price.inputPerMillion + (output ?? 0) * price.outputPerMillion) / 1_000_000
     }
 
     public func apply(_ events: inout [AuditEvent], in transaction: any CommitTransaction) throws {

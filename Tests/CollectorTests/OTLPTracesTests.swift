@@ -209,4 +209,41 @@ struct OTLPTracesTests {
         try await a.stop()
         try await b.stop()
     }
+
+    @Test("GenAI token usage priced by the budget's price table: chat spans' tokens add up per agent and cross the cap once")
+    func tokenUsageFeedsTheBudget() async throws {
+        let dsn = try sharedCluster.createDatabase()
+        let yaml = otlpReceiverYAML(dsn: dsn)
+            .replacingOccurrences(of: "processors:\n  seq:", with: """
+                processors:
+                  budget:
+                    daily_usd: { agent-7: 10 }
+                    prices:
+                      gpt-4o: { input: 2.5, output: 10 }
+                      "*": { input: 100, output: 100 }
+                  seq:
+                """)
+            .replacingOccurrences(of: "processors: [seq, chain]", with: "processors: [budget, seq, chain]")
+        let collector = try await RunningCollector.start(yaml: yaml)
+        try await collector.waitUntilReady()
+        func chat(_ span: Int, input: Int, output: Int) -> String {
+            """
+            {"traceId":"0102030405060708090a0b0c0d0e0f10","spanId":"00000000000000\(String(format: "%02x", span))","name":"chat",
+             "startTimeUnixNano":"1764590000000000000","attributes":[
+              {"key":"gen_ai.operation.name","value":{"stringValue":"chat"}},{"key":"gen_ai.agent.id","value":{"stringValue":"agent-7"}},
+              {"key":"gen_ai.request.model","value":{"stringValue":"gpt-4o"}},
+              {"key":"gen_ai.usage.input_tokens","value":{"intValue":"\(input)"}},{"key":"gen_ai.usage.output_tokens","value":{"intValue":\(output)}}]}
+            """
+        }
+        // 1M input + 500k output tokens of gpt-4o: 2.5 + 5 = 7.5 USD; then 0.5 more reaches 80% of 10.
+        for spans in [[chat(1, input: 1_000_000, output: 500_000)], [chat(2, input: 200_000, output: 0)]] {
+            let body = #"{"resourceSpans":[{"scopeSpans":[{"spans":[\#(spans.joined(separator: ","))]}]}]}"#
+            let answer = try await postOTLP(collector.otlpEndpoint("http") + OTLPHTTPReceiver.tracesPath, Array(body.utf8), contentType: "application/json")
+            #expect(answer.status == 200 && answer.text == "{}", "\(answer.text)")
+        }
+        #expect(try scalar(dsn, "SELECT used_usd = 8 FROM governance_budget_spend WHERE agent_id = 'agent-7'") == "t")
+        #expect(try scalar(dsn, "SELECT count(*) FROM governance_budget_alerts") == "1")
+        #expect(try scalar(dsn, "SELECT count(*) FROM governance_audit_events WHERE kind = 'budget.threshold_crossed'") == "1")
+        try await collector.stop()
+    }
 }
