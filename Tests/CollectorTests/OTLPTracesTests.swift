@@ -151,14 +151,16 @@ struct OTLPTracesTests {
         try await collector.stop()
     }
 
-    @Test("collector A's OTLP exporter into collector B's otlp receiver (spans over HTTP and gRPC, logs over gRPC): B stores the same rows, chain included",
-          arguments: [("otlp_http", "http", "protobuf", "traces"), ("otlphttp", "http", "json", "traces"), ("otlp_grpc", "grpc", "grpc", "traces"),
-                      ("otlp", "grpc", "grpc", "traces"), ("otlp_grpc", "grpc", "grpc", "logs")])
+    @Test("collector A's OTLP exporter into collector B's otlp receiver (logs and spans, HTTP protobuf and JSON, gRPC): B stores the same rows, chain included",
+          arguments: [("otlp_http", "http", "protobuf", "logs"), ("otlp_http", "http", "json", "logs"), ("otlp_grpc", "grpc", "grpc", "logs"),
+                      ("otlp_http", "http", "protobuf", "traces"), ("otlphttp", "http", "json", "traces"), ("otlp_grpc", "grpc", "grpc", "traces"),
+                      ("otlp", "grpc", "grpc", "traces")])
     func chainOverOTLP(exporter: String, protocolName: String, encoding: String, signal: String) async throws {
         let dsnB = try sharedCluster.createDatabase()
         let b = try await RunningCollector.start(yaml: otlpReceiverYAML(dsn: dsnB))
         try await b.waitUntilReady()
-        let endpoint = protocolName == "http" ? b.otlpEndpoint("http") + OTLPHTTPReceiver.tracesPath : "http://" + b.otlpEndpoint("grpc")
+        let path = signal == "logs" ? OTLPHTTPReceiver.logsPath : OTLPHTTPReceiver.tracesPath
+        let endpoint = protocolName == "http" ? b.otlpEndpoint("http") + path : "http://" + b.otlpEndpoint("grpc")
         let dsnA = try sharedCluster.createDatabase()
         let a = try await RunningCollector.start(yaml: otlpExporterYAML(dsn: dsnA, endpoint: endpoint, settings: """
                 signal: \(signal)
@@ -244,6 +246,41 @@ struct OTLPTracesTests {
         #expect(try scalar(dsn, "SELECT used_usd = 8 FROM governance_budget_spend WHERE agent_id = 'agent-7'") == "t")
         #expect(try scalar(dsn, "SELECT count(*) FROM governance_budget_alerts") == "1")
         #expect(try scalar(dsn, "SELECT count(*) FROM governance_audit_events WHERE kind = 'budget.threshold_crossed'") == "1")
+        try await collector.stop()
+    }
+
+    @Test("otlp_http serves /v1/traces too: OpenInference spans map by their span kind, and keep_unmarked_spans keeps plain spans as otel.span")
+    func openInferenceAndUnmarked() async throws {
+        let dsn = try sharedCluster.createDatabase()
+        let collector = try await RunningCollector.start(yaml: otlpYAML(dsn: dsn, otlpSettings: "    keep_unmarked_spans: true"))
+        try await collector.waitUntilReady()
+        let trace = "0af7651916cd43dd8448eb211c80319c"
+        func span(_ id: String, parent: String? = nil, name: String, _ attributes: [(String, String)], status: Int = 0) -> String {
+            let attrs = attributes.map { #"{"key":"\#($0.0)","value":{"stringValue":"\#($0.1)"}}"# }.joined(separator: ",")
+            return #"{"traceId":"\#(trace)","spanId":"\#(id)"\#(parent.map { #","parentSpanId":"\#($0)""# } ?? ""),"name":"\#(name)","kind":"SPAN_KIND_INTERNAL","startTimeUnixNano":"1764590000123456789","endTimeUnixNano":"1764590000623456789","attributes":[\#(attrs)],"status":{"code":\#(status)}}"#
+        }
+        let spans = [
+            span("00f067aa0ba902b7", name: "agent", [("openinference.span.kind", "AGENT"), ("agent.name", "researcher"), ("session.id", "s-1")]),
+            span("00f067aa0ba902b8", parent: "00f067aa0ba902b7", name: "llm", [("openinference.span.kind", "LLM"), ("llm.model_name", "claude-x"), ("session.id", "s-1")]),
+            span("00f067aa0ba902b9", parent: "00f067aa0ba902b7", name: "guard", [("openinference.span.kind", "GUARDRAIL"), ("session.id", "s-1"), ("guardrail.decision", "blocked")]),
+            span("00f067aa0ba902ba", name: "GET /health", [("http.route", "/health")]),
+        ]
+        let body = #"{"resourceSpans":[{"resource":{"attributes":[{"key":"service.name","value":{"stringValue":"rag-service"}}]},"scopeSpans":[{"spans":[\#(spans.joined(separator: ","))]}]}]}"#
+        let url = collector.otlpURL.replacingOccurrences(of: OTLPHTTPReceiver.logsPath, with: OTLPHTTPReceiver.tracesPath)
+        let answer = try await postOTLP(url, Array(body.utf8), contentType: "application/json")
+        #expect(answer.status == 200 && answer.text == "{}", "\(answer.text)")
+        let rows = try PGConnection(dsn: dsn).exec("""
+            SELECT kind, agent_id, model, decision, parent_event_id IS NOT NULL, created_at = '2025-12-01 11:53:20.123456+00',
+                   metadata_json#>>'{otel,duration_ns}', metadata_json#>>'{otel,span_name}'
+            FROM governance_audit_events ORDER BY kind
+            """).rows
+        #expect(rows == [
+            ["openinference.agent", "researcher", nil, nil, "f", "t", "500000000", "agent"],
+            ["openinference.guardrail", "rag-service", nil, "deny", "t", "t", "500000000", "guard"],
+            ["openinference.llm", "rag-service", "claude-x", nil, "t", "t", "500000000", "llm"],
+            ["otel.span", "rag-service", nil, nil, "f", "t", "500000000", "GET /health"],
+        ])
+        #expect(try scalar(dsn, "SELECT count(DISTINCT session_id) FROM governance_audit_events WHERE kind LIKE 'openinference.%'") == "1")
         try await collector.stop()
     }
 }

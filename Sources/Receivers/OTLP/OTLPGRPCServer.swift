@@ -37,13 +37,12 @@ public struct OTLPGRPCConfig: Sendable {
 
 /// OTLP/gRPC: `opentelemetry.proto.collector.logs.v1.LogsService/Export` and
 /// `...trace.v1.TraceService/Export` on grpc-swift 2's HTTP/2 transport. Messages stay bytes
-/// (`OTLPGRPC.RawMessage`): protobuf-c decodes them in `OTLPExport`, as for OTLP/HTTP. Status codes follow
-/// the OTLP specification: UNAUTHENTICATED, INVALID_ARGUMENT naming the field, RESOURCE_EXHAUSTED
+/// (`OTLPGRPC.RawMessage`): protobuf-c decodes them in `OTLPExport`, as for OTLP/HTTP. Status
+/// codes follow the OTLP specification: UNAUTHENTICATED, INVALID_ARGUMENT naming the field, RESOURCE_EXHAUSTED
 /// above the size limit, UNAVAILABLE with `RetryInfo` while PostgreSQL is down, OK only after
 /// the commit, with `partial_success` for refused records.
 final class OTLPGRPCServer: Sendable {
     private let server: GRPCServer<HTTP2ServerTransport.Posix>
-    private let transport: HTTP2ServerTransport.Posix
     private let port = BoundPort()
     private let name: String
     private let logger: Logger
@@ -57,7 +56,7 @@ final class OTLPGRPCServer: Sendable {
         } else {
             .plaintext
         }
-        transport = HTTP2ServerTransport.Posix(
+        let transport = HTTP2ServerTransport.Posix(
             address: listener.host.contains(":") ? .ipv6(host: listener.host, port: listener.port) : .ipv4(host: listener.host, port: listener.port),
             transportSecurity: security,
             config: .defaults { c in
