@@ -156,8 +156,7 @@ elif mode == "sdk":
                 parent = record.event_id
                 records.append({"event_id": str(record.event_id), "session_id": str(record.session_id),
                                 "agent_id": record.agent_id, "kind": record.kind, "hmac": record.hmac})
-        # The exporter is called after each commit; flush what the processor still holds.
-        await asyncio.sleep(0)
+        # sdk.audit.log awaits its subscribers, and SimpleSpanProcessor exports as each span ends.
         provider.force_flush()
         provider.shutdown()
         print(json.dumps(records))
