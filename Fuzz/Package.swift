@@ -3,7 +3,9 @@ import PackageDescription
 
 // libFuzzer targets for the collector's parsers of untrusted input. Built only by
 // scripts/fuzz.sh, with `-sanitize=fuzzer,address -parse-as-library` (libFuzzer supplies main).
-// None depends on the HTTP stack (SwiftNIO, BoringSSL), so a sanitizer build stays a few minutes.
+// The OTLP, ingest and SSRF-policy targets need no HTTP server; FuzzConfig and FuzzEgressPolicy
+// link Exporters, which brings SwiftNIO in through the OTLP/gRPC exporter (about 8 minutes of
+// sanitizer build on two cores).
 let package = Package(
     name: "governance-collector-fuzz",
     platforms: [.macOS(.v15)],

@@ -73,8 +73,17 @@ public final class LocalPostgres: @unchecked Sendable {
         return dsn(database: name)
     }
 
+    /// Starts the server and waits until it accepts connections. The wait is generous (10
+    /// minutes): under the parallel suite on two cores a start has taken over a minute, and a
+    /// failure must mean the server failed, not that the machine was busy. A failure carries the
+    /// server's log.
     public func start() throws {
-        try runAsOwner(["\(binDirectory)/pg_ctl", "-D", dataDirectory, "-l", socketDirectory + "/server.log", "-w", "-t", "60", "start"])
+        do {
+            try runAsOwner(["\(binDirectory)/pg_ctl", "-D", dataDirectory, "-l", socketDirectory + "/server.log", "-w", "-t", "600", "start"])
+        } catch {
+            let log = (try? String(contentsOfFile: socketDirectory + "/server.log", encoding: .utf8)) ?? "(no server log)"
+            throw Failure(description: "\(error)\nserver log (\(socketDirectory)/server.log):\n\(log.suffix(4000))")
+        }
     }
 
     /// Fast shutdown (`-m fast`): aborts client connections, like a database restart in production.
