@@ -177,32 +177,22 @@ public enum OTLPJSON {
 extension OTLPJSON {
     /// Encodes records as one OTLP/JSON `ExportLogsServiceRequest`.
     public static func encodeRequest(_ records: [OTLPLogRecord]) -> [UInt8] {
-        var groups: [(resource: [OTLPAttribute], scope: String, version: String, records: [JSONValue])] = []
-        for r in records {
-            var members: [JSONValue.Member] = [
-                .init("timeUnixNano", .string(String(r.timeUnixNano))),
-                .init("observedTimeUnixNano", .string(String(r.observedTimeUnixNano))),
-                .init("severityNumber", .number(String(r.severityNumber))),
-                .init("severityText", .string(r.severityText)),
-            ]
-            if let body = r.body { members.append(.init("body", value(body))) }
-            members.append(.init("attributes", attributes(r.attributes)))
-            if r.flags != 0 { members.append(.init("flags", .number(String(r.flags)))) }
-            if !r.traceID.isEmpty { members.append(.init("traceId", .string(r.traceID.hexString))) }
-            if !r.spanID.isEmpty { members.append(.init("spanId", .string(r.spanID.hexString))) }
-            if !r.eventName.isEmpty { members.append(.init("eventName", .string(r.eventName))) }
-            if let i = groups.firstIndex(where: { $0.resource == r.resource && $0.scope == r.scopeName && $0.version == r.scopeVersion }) {
-                groups[i].records.append(.object(members))
-            } else {
-                groups.append((r.resource, r.scopeName, r.scopeVersion, [.object(members)]))
-            }
-        }
-        let body = JSONValue.object([.init("resourceLogs", .array(groups.map { g in
+        request("resourceLogs", "scopeLogs", "logRecords", OTLPScopeGroup.grouping(records), record)
+    }
+
+    /// Encodes spans as one OTLP/JSON `ExportTraceServiceRequest`.
+    public static func encodeTraceRequest(_ spans: [OTLPSpan]) -> [UInt8] {
+        request("resourceSpans", "scopeSpans", "spans", OTLPScopeGroup.grouping(spans), span)
+    }
+
+    static func request<Item>(_ resourceKey: String, _ scopeKey: String, _ itemsKey: String, _ groups: [OTLPScopeGroup<Item>],
+                              _ encode: (Item) -> JSONValue) -> [UInt8] {
+        let body = JSONValue.object([.init(resourceKey, .array(groups.map { g in
             .object([
                 .init("resource", .object([.init("attributes", attributes(g.resource))])),
-                .init("scopeLogs", .array([.object([
-                    .init("scope", .object([.init("name", .string(g.scope)), .init("version", .string(g.version))])),
-                    .init("logRecords", .array(g.records)),
+                .init(scopeKey, .array([.object([
+                    .init("scope", .object([.init("name", .string(g.scopeName)), .init("version", .string(g.scopeVersion))])),
+                    .init(itemsKey, .array(g.items.map(encode))),
                 ])])),
             ])
         }))])
@@ -211,47 +201,43 @@ extension OTLPJSON {
         return out
     }
 
-    /// Encodes spans as one OTLP/JSON `ExportTraceServiceRequest`.
-    public static func encodeTraceRequest(_ spans: [OTLPSpan]) -> [UInt8] {
-        var groups: [(resource: [OTLPAttribute], scope: String, version: String, spans: [JSONValue])] = []
-        for s in spans {
-            var members: [JSONValue.Member] = [
-                .init("traceId", .string(s.traceID.hexString)), .init("spanId", .string(s.spanID.hexString)),
-            ]
-            if !s.parentSpanID.isEmpty { members.append(.init("parentSpanId", .string(s.parentSpanID.hexString))) }
-            if !s.traceState.isEmpty { members.append(.init("traceState", .string(s.traceState))) }
-            if s.flags != 0 { members.append(.init("flags", .number(String(s.flags)))) }
-            members += [
-                .init("name", .string(s.name)), .init("kind", .number(String(s.kind))),
-                .init("startTimeUnixNano", .string(String(s.startTimeUnixNano))), .init("endTimeUnixNano", .string(String(s.endTimeUnixNano))),
-                .init("attributes", attributes(s.attributes)),
-            ]
-            if !s.events.isEmpty {
-                members.append(.init("events", .array(s.events.map { e in
-                    .object([.init("timeUnixNano", .string(String(e.timeUnixNano))), .init("name", .string(e.name)), .init("attributes", attributes(e.attributes))])
-                })))
-            }
-            if s.statusCode != 0 || !s.statusMessage.isEmpty {
-                members.append(.init("status", .object([.init("code", .number(String(s.statusCode))), .init("message", .string(s.statusMessage))])))
-            }
-            if let i = groups.firstIndex(where: { $0.resource == s.resource && $0.scope == s.scopeName && $0.version == s.scopeVersion }) {
-                groups[i].spans.append(.object(members))
-            } else {
-                groups.append((s.resource, s.scopeName, s.scopeVersion, [.object(members)]))
-            }
+    static func record(_ r: OTLPLogRecord) -> JSONValue {
+        var members: [JSONValue.Member] = [
+            .init("timeUnixNano", .string(String(r.timeUnixNano))),
+            .init("observedTimeUnixNano", .string(String(r.observedTimeUnixNano))),
+            .init("severityNumber", .number(String(r.severityNumber))),
+            .init("severityText", .string(r.severityText)),
+        ]
+        if let body = r.body { members.append(.init("body", value(body))) }
+        members.append(.init("attributes", attributes(r.attributes)))
+        if r.flags != 0 { members.append(.init("flags", .number(String(r.flags)))) }
+        if !r.traceID.isEmpty { members.append(.init("traceId", .string(r.traceID.hexString))) }
+        if !r.spanID.isEmpty { members.append(.init("spanId", .string(r.spanID.hexString))) }
+        if !r.eventName.isEmpty { members.append(.init("eventName", .string(r.eventName))) }
+        return .object(members)
+    }
+
+    static func span(_ s: OTLPSpan) -> JSONValue {
+        var members: [JSONValue.Member] = [
+            .init("traceId", .string(s.traceID.hexString)), .init("spanId", .string(s.spanID.hexString)),
+        ]
+        if !s.parentSpanID.isEmpty { members.append(.init("parentSpanId", .string(s.parentSpanID.hexString))) }
+        if !s.traceState.isEmpty { members.append(.init("traceState", .string(s.traceState))) }
+        if s.flags != 0 { members.append(.init("flags", .number(String(s.flags)))) }
+        members += [
+            .init("name", .string(s.name)), .init("kind", .number(String(s.kind))),
+            .init("startTimeUnixNano", .string(String(s.startTimeUnixNano))), .init("endTimeUnixNano", .string(String(s.endTimeUnixNano))),
+            .init("attributes", attributes(s.attributes)),
+        ]
+        if !s.events.isEmpty {
+            members.append(.init("events", .array(s.events.map { e in
+                .object([.init("timeUnixNano", .string(String(e.timeUnixNano))), .init("name", .string(e.name)), .init("attributes", attributes(e.attributes))])
+            })))
         }
-        let body = JSONValue.object([.init("resourceSpans", .array(groups.map { g in
-            .object([
-                .init("resource", .object([.init("attributes", attributes(g.resource))])),
-                .init("scopeSpans", .array([.object([
-                    .init("scope", .object([.init("name", .string(g.scope)), .init("version", .string(g.version))])),
-                    .init("spans", .array(g.spans)),
-                ])])),
-            ])
-        }))])
-        var out: [UInt8] = []
-        body.write(into: &out)
-        return out
+        if s.statusCode != 0 || !s.statusMessage.isEmpty {
+            members.append(.init("status", .object([.init("code", .number(String(s.statusCode))), .init("message", .string(s.statusMessage))])))
+        }
+        return .object(members)
     }
 
     static func attributes(_ list: [OTLPAttribute]) -> JSONValue {

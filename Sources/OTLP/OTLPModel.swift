@@ -51,3 +51,34 @@ public struct OTLPDecodingError: Error, Equatable, Sendable, CustomStringConvert
     public init(_ message: String) { self.message = message }
     public var description: String { message }
 }
+
+/// What a flattened log record or span keeps of the resource and scope it came under.
+protocol OTLPScoped {
+    var resource: [OTLPAttribute] { get }
+    var scopeName: String { get }
+    var scopeVersion: String { get }
+}
+
+extension OTLPLogRecord: OTLPScoped {}
+extension OTLPSpan: OTLPScoped {}
+
+/// Items regrouped under their resource and scope, for an encoder.
+struct OTLPScopeGroup<Item: OTLPScoped> {
+    var resource: [OTLPAttribute]
+    var scopeName: String
+    var scopeVersion: String
+    var items: [Item]
+
+    /// Groups in order of first appearance, items in their order.
+    static func grouping(_ items: [Item]) -> [OTLPScopeGroup<Item>] {
+        var groups: [OTLPScopeGroup<Item>] = []
+        for item in items {
+            if let i = groups.firstIndex(where: { $0.resource == item.resource && $0.scopeName == item.scopeName && $0.scopeVersion == item.scopeVersion }) {
+                groups[i].items.append(item)
+            } else {
+                groups.append(OTLPScopeGroup(resource: item.resource, scopeName: item.scopeName, scopeVersion: item.scopeVersion, items: [item]))
+            }
+        }
+        return groups
+    }
+}

@@ -7,14 +7,7 @@ extension OTLPProtobuf {
     public static func encodeRequest(_ records: [OTLPLogRecord]) -> [UInt8] {
         let arena = Arena()
         defer { arena.free() }
-        var groups: [(resource: [OTLPAttribute], scope: String, version: String, records: [OTLPLogRecord])] = []
-        for r in records {
-            if let i = groups.firstIndex(where: { $0.resource == r.resource && $0.scope == r.scopeName && $0.version == r.scopeVersion }) {
-                groups[i].records.append(r)
-            } else {
-                groups.append((r.resource, r.scopeName, r.scopeVersion, [r]))
-            }
-        }
+        let groups = OTLPScopeGroup.grouping(records)
         let resourceLogs = groups.map { group -> UnsafeMutablePointer<Opentelemetry__Proto__Logs__V1__ResourceLogs>? in
             let rl = arena.make(Opentelemetry__Proto__Logs__V1__ResourceLogs(), opentelemetry__proto__logs__v1__resource_logs__init)
             let resource = arena.make(Opentelemetry__Proto__Resource__V1__Resource(), opentelemetry__proto__resource__v1__resource__init)
@@ -22,10 +15,10 @@ extension OTLPProtobuf {
             rl.pointee.resource = resource
             let sl = arena.make(Opentelemetry__Proto__Logs__V1__ScopeLogs(), opentelemetry__proto__logs__v1__scope_logs__init)
             let scope = arena.make(Opentelemetry__Proto__Common__V1__InstrumentationScope(), opentelemetry__proto__common__v1__instrumentation_scope__init)
-            scope.pointee.name = arena.string(group.scope)
-            scope.pointee.version = arena.string(group.version)
+            scope.pointee.name = arena.string(group.scopeName)
+            scope.pointee.version = arena.string(group.scopeVersion)
             sl.pointee.scope = scope
-            (sl.pointee.n_log_records, sl.pointee.log_records) = arena.array(group.records.map { arena.logRecord($0) })
+            (sl.pointee.n_log_records, sl.pointee.log_records) = arena.array(group.items.map { arena.logRecord($0) })
             (rl.pointee.n_scope_logs, rl.pointee.scope_logs) = arena.array([sl])
             return rl
         }
@@ -44,14 +37,7 @@ extension OTLPProtobuf {
     public static func encodeTraceRequest(_ spans: [OTLPSpan]) -> [UInt8] {
         let arena = Arena()
         defer { arena.free() }
-        var groups: [(resource: [OTLPAttribute], scope: String, version: String, spans: [OTLPSpan])] = []
-        for s in spans {
-            if let i = groups.firstIndex(where: { $0.resource == s.resource && $0.scope == s.scopeName && $0.version == s.scopeVersion }) {
-                groups[i].spans.append(s)
-            } else {
-                groups.append((s.resource, s.scopeName, s.scopeVersion, [s]))
-            }
-        }
+        let groups = OTLPScopeGroup.grouping(spans)
         let resourceSpans = groups.map { group -> UnsafeMutablePointer<Opentelemetry__Proto__Trace__V1__ResourceSpans>? in
             let rs = arena.make(Opentelemetry__Proto__Trace__V1__ResourceSpans(), opentelemetry__proto__trace__v1__resource_spans__init)
             let resource = arena.make(Opentelemetry__Proto__Resource__V1__Resource(), opentelemetry__proto__resource__v1__resource__init)
@@ -59,10 +45,10 @@ extension OTLPProtobuf {
             rs.pointee.resource = resource
             let ss = arena.make(Opentelemetry__Proto__Trace__V1__ScopeSpans(), opentelemetry__proto__trace__v1__scope_spans__init)
             let scope = arena.make(Opentelemetry__Proto__Common__V1__InstrumentationScope(), opentelemetry__proto__common__v1__instrumentation_scope__init)
-            scope.pointee.name = arena.string(group.scope)
-            scope.pointee.version = arena.string(group.version)
+            scope.pointee.name = arena.string(group.scopeName)
+            scope.pointee.version = arena.string(group.scopeVersion)
             ss.pointee.scope = scope
-            (ss.pointee.n_spans, ss.pointee.spans) = arena.array(group.spans.map { arena.span($0) })
+            (ss.pointee.n_spans, ss.pointee.spans) = arena.array(group.items.map { arena.span($0) })
             (rs.pointee.n_scope_spans, rs.pointee.scope_spans) = arena.array([ss])
             return rs
         }
