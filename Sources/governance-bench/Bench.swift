@@ -109,54 +109,43 @@ struct Bench: AsyncParsableCommand {
         // 3b. OTLP/HTTP protobuf, as an OpenTelemetry SDK or collector sends it (gzip, 1000 records
         //     per request), each record carrying a client HMAC like the batch rows. An empty
         //     protobuf answer means every record was stored (no partial_success).
-        let otlpBodies = stride(from: 0, to: events, by: batchSize).map { start in
-            Gzip.compress(OTLPProtobuf.encodeRequest((start..<min(start + batchSize, events)).map { i in
-                var event = Self.event(i)
-                event.eventID = UUID(uuidString: Self.id(i, prefix: 0x0B))!
-                var record = OTLPMapping.record(from: event)
-                record.resource = [OTLPAttribute("service.name", .string("bench"))]
-                return record
-            }))
+        /// Events as protobuf OTLP bodies of `perRequest` items (gzip), each with its own id prefix.
+        func otlpBodies(perRequest: Int, prefix: Int, gzip: Bool = true, _ encode: ([AuditEvent]) -> [UInt8]) -> [[UInt8]] {
+            stride(from: 0, to: events, by: perRequest).map { start in
+                let body = encode((start..<min(start + perRequest, events)).map { i in
+                    var event = Self.event(i)
+                    event.eventID = UUID(uuidString: Self.id(i, prefix: prefix))!
+                    return event
+                })
+                return gzip ? Gzip.compress(body) : body
+            }
         }
-        let otlpReport = await LoadDriver.run(connections: batchConnections, total: otlpBodies.count, keepBodies: true) { b in
-            .init(url: plain.otlpURL + "/v1/logs", headers: ["Authorization: Bearer \(Self.token)", "Content-Type: application/x-protobuf", "Content-Encoding: gzip"],
-                  body: otlpBodies[b])
+        let resource = [OTLPAttribute("service.name", .string("bench"))]
+        /// One OTLP/HTTP row: the bodies posted to `path`, rated against COPY.
+        func otlpHTTPRow(_ label: String, unit: String, path: String, _ bodies: [[UInt8]]) async {
+            let report = await LoadDriver.run(connections: batchConnections, total: bodies.count, keepBodies: true) { b in
+                .init(url: plain.otlpURL + path, headers: ["Authorization: Bearer \(Self.token)", "Content-Type: application/x-protobuf", "Content-Encoding: gzip"],
+                      body: bodies[b])
+            }
+            let rate = Double(events) / report.seconds
+            rows.append((label, "\(events) \(unit)\(report.outcomes.allSatisfy { $0.status == 200 && $0.body.isEmpty } ? "" : " (errors or partial success!)")",
+                         "\(Int(rate)) events/s = \(String(format: "%.2f", rate / copyRate))× COPY"))
         }
-        let otlpRate = Double(events) / otlpReport.seconds
-        rows.append(("OTLP/HTTP protobuf ingest (gzip, \(batchSize) records/request, \(batchConnections) conns)",
-                     "\(events) records\(otlpReport.outcomes.allSatisfy { $0.status == 200 && $0.body.isEmpty } ? "" : " (errors or partial success!)")",
-                     "\(Int(otlpRate)) events/s = \(String(format: "%.2f", otlpRate / copyRate))× COPY"))
+        await otlpHTTPRow("OTLP/HTTP protobuf ingest (gzip, \(batchSize) records/request, \(batchConnections) conns)", unit: "records", path: "/v1/logs",
+                          otlpBodies(perRequest: batchSize, prefix: 0x0B) { events in
+                              OTLPProtobuf.encodeRequest(events.map { var r = OTLPMapping.record(from: $0); r.resource = resource; return r })
+                          })
 
         // 3c. OTLP/HTTP traces: the same events as spans (the SDK exporter's shape, with the
         //     exact metadata and client HMAC, so no chaining), 512 per request.
-        let spanBatch = 512
-        let traceBodies = stride(from: 0, to: events, by: spanBatch).map { start in
-            Gzip.compress(OTLPProtobuf.encodeTraceRequest((start..<min(start + spanBatch, events)).map { i in
-                var event = Self.event(i)
-                event.eventID = UUID(uuidString: Self.id(i, prefix: 0x0C))!
-                var span = OTLPSpanMapping.span(from: event)
-                span.resource = [OTLPAttribute("service.name", .string("bench"))]
-                return span
-            }))
-        }
-        let traceReport = await LoadDriver.run(connections: batchConnections, total: traceBodies.count, keepBodies: true) { b in
-            .init(url: plain.otlpURL + "/v1/traces", headers: ["Authorization: Bearer \(Self.token)", "Content-Type: application/x-protobuf", "Content-Encoding: gzip"],
-                  body: traceBodies[b])
-        }
-        let traceRate = Double(events) / traceReport.seconds
-        rows.append(("OTLP/HTTP traces ingest (protobuf, gzip, \(spanBatch) spans/request, \(batchConnections) conns)",
-                     "\(events) spans\(traceReport.outcomes.allSatisfy { $0.status == 200 && $0.body.isEmpty } ? "" : " (errors or partial success!)")",
-                     "\(Int(traceRate)) events/s = \(String(format: "%.2f", traceRate / copyRate))× COPY"))
+        await otlpHTTPRow("OTLP/HTTP traces ingest (protobuf, gzip, 512 spans/request, \(batchConnections) conns)", unit: "spans", path: "/v1/traces",
+                          otlpBodies(perRequest: 512, prefix: 0x0C) { events in
+                              OTLPProtobuf.encodeTraceRequest(events.map { var s = OTLPSpanMapping.span(from: $0); s.resource = resource; return s })
+                          })
 
         // 3d. OTLP/gRPC logs, as an OpenTelemetry SDK's gRPC exporter sends them (gzip per message).
-        let grpcBodies = stride(from: 0, to: events, by: batchSize).map { start in
-            OTLPProtobuf.encodeRequest((start..<min(start + batchSize, events)).map { i in
-                var event = Self.event(i)
-                event.eventID = UUID(uuidString: Self.id(i, prefix: 0x0D))!
-                var record = OTLPMapping.record(from: event)
-                record.resource = [OTLPAttribute("service.name", .string("bench"))]
-                return record
-            })
+        let grpcBodies = otlpBodies(perRequest: batchSize, prefix: 0x0D, gzip: false) { events in
+            OTLPProtobuf.encodeRequest(events.map { var r = OTLPMapping.record(from: $0); r.resource = resource; return r })
         }
         let grpcReport = try await GRPCLoad.run(port: plain.grpcPort, token: Self.token, bodies: grpcBodies, connections: batchConnections)
         let grpcRate = Double(events) / grpcReport.seconds
