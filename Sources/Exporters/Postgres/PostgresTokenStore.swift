@@ -19,7 +19,12 @@ public final class PostgresTokenStore: ManagedTokens, Service, Sendable {
     }
 
     private let worker: PGWorker
-    private let active = Mutex<[[UInt8]: String]>([:])
+    /// The active tokens, and the number of the read they came from: a refresh whose read came
+    /// before another's never replaces it. Without that, a periodic refresh that read just before
+    /// a revocation but finished after it would put the revoked token back.
+    private let active = Mutex<(read: UInt64, tokens: [[UInt8]: String])>((0, [:]))
+    /// Numbers the reads in the order the database answered them.
+    private let reads = Atomic<UInt64>(0)
     /// Whether the table exists yet (the exporter's migration creates it); then no longer asked.
     private let tableSeen = Atomic<Bool>(false)
     private let logger: Logger
@@ -32,7 +37,7 @@ public final class PostgresTokenStore: ManagedTokens, Service, Sendable {
     }
 
     public func workflow(forDigest digest: [UInt8]) -> String? {
-        active.withLock { $0[digest] }
+        active.withLock { $0.tokens[digest] }
     }
 
     public func run() async throws {
@@ -52,18 +57,23 @@ public final class PostgresTokenStore: ManagedTokens, Service, Sendable {
 
     /// Reloads the active tokens now. A table not created yet (the exporter migrates it) means none.
     public func refresh() async throws {
-        let rows = try await worker.run { connection in
+        let (read, rows) = try await worker.run { connection in
             if !self.tableSeen.load(ordering: .relaxed) {
-                guard try connection.exec("SELECT to_regclass('governance_workflow_tokens') IS NOT NULL").rows.first?.first == "t" else { return [[String?]]() }
+                guard try connection.exec("SELECT to_regclass('governance_workflow_tokens') IS NOT NULL").rows.first?.first == "t" else {
+                    return (self.reads.add(1, ordering: .relaxed).newValue, [[String?]]())
+                }
                 self.tableSeen.store(true, ordering: .relaxed)
             }
-            return try connection.exec("SELECT encode(token_sha256, 'hex'), workflow FROM governance_workflow_tokens WHERE revoked_at IS NULL").rows
+            let rows = try connection.exec("SELECT encode(token_sha256, 'hex'), workflow FROM governance_workflow_tokens WHERE revoked_at IS NULL").rows
+            return (self.reads.add(1, ordering: .relaxed).newValue, rows)
         }
         var tokens: [[UInt8]: String] = [:]
         for row in rows {
             if let hex = row[0], let digest = Hex.bytes(hex), let workflow = row[1] { tokens[digest] = workflow }
         }
-        active.withLock { $0 = tokens }
+        active.withLock { current in
+            if read > current.read { current = (read, tokens) }
+        }
     }
 
     /// Creates the workflow if it is new and issues a token for it; returns the token, which
