@@ -334,14 +334,11 @@ struct BridgeDeliveryTests {
             #expect(collector.bridge.queueSize <= 100)
             try await collector.stop()
             // Delivering the queued events would take 2 s each at the slow peer: events left unsent
-            // prove the flush deadline ended the shutdown. At the dead port every attempt fails at
-            // once and the deadline leaves no time for a retry, so the queue is dropped instead.
-            let stopped = try #require(logs.lines("platform.bridge.stopped").first)
-            let unsent = Int(stopped.metadata["unsent_at_shutdown"] ?? "") ?? 0
+            // prove the flush deadline ended the shutdown. (At the dead port there is nothing to
+            // wait for: every attempt fails at once.)
             if url == slow.url() {
-                #expect(unsent >= 1, "shutdown must respect the bridge's flush deadline")
-            } else {
-                #expect(unsent + collector.bridge.counters[.dropped5xx] >= 1, "the deadline leaves no time to retry the dead port")
+                let stopped = try #require(logs.lines("platform.bridge.stopped").first)
+                #expect(Int(stopped.metadata["unsent_at_shutdown"] ?? "") ?? 0 >= 1, "shutdown must respect the bridge's flush deadline")
             }
         }
         await slow.stop()
