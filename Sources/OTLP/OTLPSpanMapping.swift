@@ -6,7 +6,7 @@ import Pipeline
 ///
 /// | dialect | marker | kind | agent | session | model |
 /// |---|---|---|---|---|---|
-/// | reference SDK audit span | `gen_ai.audit.event_id` | `gen_ai.audit.kind`, else the name without `audit.` | `gen_ai.agent.id` | `gen_ai.audit.session_id` | `gen_ai.request.model` |
+/// | reference SDK audit span | `gen_ai.audit.event_id` | `gen_ai.audit.kind`, else the name without `audit.` | `gen_ai.agent.id` → resource `gen_ai.agent.id` → `service.name` | `gen_ai.audit.session_id` | `gen_ai.request.model` |
 /// | OpenTelemetry GenAI | `gen_ai.operation.name` | `gen_ai.<operation>` | `gen_ai.agent.id` → `gen_ai.agent.name` → resource `service.name` | `gen_ai.conversation.id` → `session.id` → trace id | `gen_ai.response.model` → `gen_ai.request.model` |
 /// | OpenInference | `openinference.span.kind` | `openinference.<kind, lowercased>` | `agent.name` → `gen_ai.agent.name` → resource `service.name` | `session.id` → trace id | `llm.model_name` |
 /// | anything else | — | `otel.span` (only with `keep_unmarked_spans`) | resource `service.name` | trace id | — |
