@@ -31,9 +31,7 @@ public enum OTLPProtobuf {
                     record.scopeVersion = string(scope?.pointee.version)
                     record.timeUnixNano = r.pointee.time_unix_nano
                     record.observedTimeUnixNano = r.pointee.observed_time_unix_nano
-                    // protobuf-c stores an open enum's wire value in a C enum, which Swift imports with an
-                    // unsigned raw value: -2 on the wire arrives as 4294967294. Reinterpret, never convert.
-                    record.severityNumber = Int32(bitPattern: UInt32(truncatingIfNeeded: r.pointee.severity_number.rawValue))
+                    record.severityNumber = openEnum(r.pointee.severity_number.rawValue)
                     record.severityText = string(r.pointee.severity_text)
                     record.body = r.pointee.body.map { value($0) }
                     record.attributes = attributes(r.pointee.attributes, r.pointee.n_attributes)
