@@ -350,6 +350,7 @@ struct Bench: AsyncParsableCommand {
                 platform_ingest_token: "\(bridge?.token ?? "")"
                 durable: \(bridge?.durable ?? false)
                 max_queue_size: \(bridge?.queue ?? 1000)
+                allow_loopback: true
             service:
               telemetry: { logs: { level: error }, metrics: { endpoint: "127.0.0.1:0" } }
               pipelines:

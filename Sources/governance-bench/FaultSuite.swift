@@ -188,6 +188,7 @@ struct FaultSuite {
             durable: \(queue == nil)
             max_queue_size: \(queue ?? 1000)
             max_backoff: 0.5
+            allow_loopback: true
         service:
           telemetry: { logs: { level: warning }, metrics: { endpoint: "127.0.0.1:0" } }
           pipelines:

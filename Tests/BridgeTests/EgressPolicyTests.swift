@@ -94,7 +94,9 @@ let hostileURLs: [Case] = [
 
 @Test(arguments: hostileURLs)
 func hostileURLIsRefused(_ c: Case) {
-    let result = EgressPolicy.check(url: c.url, trustedHosts: nil)
+    // Refused with or without the loopback opt-in: it never widens beyond the three spellings.
+    #expect((try? EgressPolicy.check(url: c.url, trustedHosts: nil, allowLoopback: false).get()) == nil)
+    let result = EgressPolicy.check(url: c.url, trustedHosts: nil, allowLoopback: true)
     guard case .failure(let refusal) = result else {
         Issue.record("\(c.label) was allowed: \(c.url)")
         return
@@ -122,7 +124,8 @@ let allowedURLs: [Allowed] = [
 
 @Test(arguments: allowedURLs)
 func allowedURLPasses(_ a: Allowed) throws {
-    let parsed = try EgressPolicy.check(url: a.url, trustedHosts: nil).get()
+    let isLoopback = [NormalizedHost.name("localhost"), .ipv4([127, 0, 0, 1]), .ipv6(loopV6)].contains(a.host)
+    let parsed = try EgressPolicy.check(url: a.url, trustedHosts: nil, allowLoopback: isLoopback).get()
     #expect(parsed.host == a.host)
     #expect(parsed.port == a.port)
 }
@@ -185,7 +188,7 @@ func rejectsMalformedHost(_ input: String) {
 
 @Test func trustedHostsNarrowAndNeverWiden() {
     let trusted: Set<String> = ["governance.codeatelier.tech", "2606:4700::1111", "93.184.216.34", "10.0.0.1"]
-    func allowed(_ url: String) -> Bool { (try? EgressPolicy.check(url: url, trustedHosts: trusted).get()) != nil }
+    func allowed(_ url: String) -> Bool { (try? EgressPolicy.check(url: url, trustedHosts: trusted, allowLoopback: true).get()) != nil }
     #expect(allowed("https://governance.codeatelier.tech/api"))
     #expect(allowed("https://GOVERNANCE.codeatelier.tech./api"))
     #expect(allowed("https://[2606:4700:0::1111]/"))
@@ -194,31 +197,46 @@ func rejectsMalformedHost(_ input: String) {
     #expect(!allowed("https://evil.governance.codeatelier.tech/"))
     #expect(!allowed("https://10.0.0.1/"))
     #expect(!allowed("http://localhost:8080/"))
-    #expect((try? EgressPolicy.check(url: "http://localhost:8080/", trustedHosts: ["localhost"]).get()) != nil)
+    #expect((try? EgressPolicy.check(url: "http://localhost:8080/", trustedHosts: ["localhost"], allowLoopback: true).get()) != nil)
 }
 
-@Test func loopbackLiteralCanBeDisabled() {
-    for url in ["http://localhost:8080/", "http://127.0.0.1:4320/x", "https://[::1]/"] {
-        #expect((try? EgressPolicy.check(url: url, trustedHosts: nil, allowLoopbackLiteral: false).get()) == nil, "\(url)")
-        #expect((try? EgressPolicy.check(url: url, trustedHosts: nil).get()) != nil, "\(url)")
+@Test("loopback is refused unless allow_loopback, and the refusal names the setting")
+func loopbackOnlyOnRequest() {
+    for url in ["http://localhost:8080/", "http://127.0.0.1:4320/x", "https://[::1]/", "http://localhost.:1/"] {
+        guard case .failure(let refusal) = EgressPolicy.check(url: url, trustedHosts: nil, allowLoopback: false) else {
+            Issue.record("\(url) was allowed without allow_loopback")
+            continue
+        }
+        #expect(refusal.reason.contains("allow_loopback: true"), "\(refusal.reason)")
+        #expect((try? EgressPolicy.check(url: url, trustedHosts: nil, allowLoopback: true).get()) != nil, "\(url)")
     }
+    let localhost = EgressPolicy.normalizeHost("localhost")
+    #expect(!EgressPolicy.isAllowedConnection(to: .ipv4([127, 0, 0, 1]), requestedHost: localhost, allowLoopback: false))
+    // The OTLP exporter's narrower rule: private networks pass, loopback (also IPv4-mapped) only on request.
+    #expect(EgressPolicy.refusesLoopback(host: "127.0.0.1", allowLoopback: false) != nil)
+    #expect(EgressPolicy.refusesLoopback(host: "::ffff:127.0.0.2", allowLoopback: false) != nil)
+    #expect(EgressPolicy.refusesLoopback(host: "collector.localhost", allowLoopback: false) != nil)
+    #expect(EgressPolicy.refusesLoopback(host: "127.0.0.1", allowLoopback: true) == nil)
+    #expect(EgressPolicy.refusesLoopback(host: "10.0.0.7", allowLoopback: false) == nil)
+    #expect(EgressPolicy.isLoopbackAddress([127, 9, 9, 9]))
+    #expect(!EgressPolicy.isLoopbackAddress([10, 0, 0, 1]))
 }
 
 @Test func connectionCheckStopsRebinding() {
     let api = EgressPolicy.normalizeHost("api.example.com")
-    #expect(!EgressPolicy.isAllowedConnection(to: .ipv4([127, 0, 0, 1]), requestedHost: api))
-    #expect(!EgressPolicy.isAllowedConnection(to: .ipv4(metadataV4), requestedHost: api))
-    #expect(!EgressPolicy.isAllowedConnection(to: .ipv6(loopV6), requestedHost: api))
-    #expect(!EgressPolicy.isAllowedConnection(to: EgressPolicy.normalizeHost("fd00:ec2::254"), requestedHost: api))
-    #expect(!EgressPolicy.isAllowedConnection(to: EgressPolicy.normalizeHost("::ffff:10.0.0.1"), requestedHost: api))
-    #expect(!EgressPolicy.isAllowedConnection(to: .name("example.com"), requestedHost: api))
-    #expect(EgressPolicy.isAllowedConnection(to: .ipv4([93, 184, 216, 34]), requestedHost: api))
-    #expect(EgressPolicy.isAllowedConnection(to: EgressPolicy.normalizeHost("2606:4700::1111"), requestedHost: api))
+    #expect(!EgressPolicy.isAllowedConnection(to: .ipv4([127, 0, 0, 1]), requestedHost: api, allowLoopback: true))
+    #expect(!EgressPolicy.isAllowedConnection(to: .ipv4(metadataV4), requestedHost: api, allowLoopback: true))
+    #expect(!EgressPolicy.isAllowedConnection(to: .ipv6(loopV6), requestedHost: api, allowLoopback: true))
+    #expect(!EgressPolicy.isAllowedConnection(to: EgressPolicy.normalizeHost("fd00:ec2::254"), requestedHost: api, allowLoopback: true))
+    #expect(!EgressPolicy.isAllowedConnection(to: EgressPolicy.normalizeHost("::ffff:10.0.0.1"), requestedHost: api, allowLoopback: true))
+    #expect(!EgressPolicy.isAllowedConnection(to: .name("example.com"), requestedHost: api, allowLoopback: true))
+    #expect(EgressPolicy.isAllowedConnection(to: .ipv4([93, 184, 216, 34]), requestedHost: api, allowLoopback: true))
+    #expect(EgressPolicy.isAllowedConnection(to: EgressPolicy.normalizeHost("2606:4700::1111"), requestedHost: api, allowLoopback: true))
     let localhost = EgressPolicy.normalizeHost("localhost")
-    #expect(EgressPolicy.isAllowedConnection(to: .ipv4([127, 0, 0, 1]), requestedHost: localhost))
-    #expect(EgressPolicy.isAllowedConnection(to: .ipv6(loopV6), requestedHost: localhost))
-    #expect(!EgressPolicy.isAllowedConnection(to: .ipv4(metadataV4), requestedHost: localhost))
-    #expect(!EgressPolicy.isAllowedConnection(to: .ipv4([10, 0, 0, 1]), requestedHost: .ipv4([127, 0, 0, 1])))
+    #expect(EgressPolicy.isAllowedConnection(to: .ipv4([127, 0, 0, 1]), requestedHost: localhost, allowLoopback: true))
+    #expect(EgressPolicy.isAllowedConnection(to: .ipv6(loopV6), requestedHost: localhost, allowLoopback: true))
+    #expect(!EgressPolicy.isAllowedConnection(to: .ipv4(metadataV4), requestedHost: localhost, allowLoopback: true))
+    #expect(!EgressPolicy.isAllowedConnection(to: .ipv4([10, 0, 0, 1]), requestedHost: .ipv4([127, 0, 0, 1]), allowLoopback: true))
 }
 
 @Test func refusalReasonsNameTheRange() {

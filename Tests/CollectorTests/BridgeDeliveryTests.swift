@@ -26,6 +26,7 @@ func bridgeYAML(dsn: String, url: String, token: String = platformToken, enabled
         platform_bridge_enabled: \(enabled)
         platform_ingest_url: "\(url)"
         platform_ingest_token: "\(token)"
+        allow_loopback: true
         max_backoff: 0.05
     \(bridgeSettings)
     service:

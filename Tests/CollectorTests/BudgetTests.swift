@@ -68,6 +68,7 @@ func budgetYAML(dsn: String, webhookURL: String, webhookSettings: String = "") -
         alert_webhook_secret: "\(webhookSecret)"
         max_backoff: 0.2
         poll_interval: 0.05
+        allow_loopback: true
     \(webhookSettings)
     service:
       pipelines:

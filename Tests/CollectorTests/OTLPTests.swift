@@ -185,6 +185,7 @@ func otlpExporterYAML(dsn: String, endpoint: String, settings: String = "", type
                 headers: { Authorization: "Bearer \(testToken)" }
                 batch_timeout: 0.05
                 max_backoff: 0.2
+                allow_loopback: true
             \(settings)
             service:
 

@@ -481,6 +481,22 @@ struct PipelineConfigTests {
         #expect(try resolved(traces, "exporters.otlp_http.endpoint").display == "http://collector:4318/v1/traces")
     }
 
+    @Test("loopback egress is refused at start-up unless allow_loopback: true, naming the setting")
+    func loopbackEgressOnlyOnRequest() throws {
+        let bridge = "  platform_bridge:\n    platform_bridge_enabled: true\n    platform_ingest_token: wf_x\n    platform_ingest_url: http://127.0.0.1:4320/api/v1/ingest/events"
+        let webhook = "  budget_webhook:\n    alert_webhook_url: http://localhost:9000/hook\n    alert_webhook_secret: s"
+        let otlpHTTP = "  otlp_http:\n    endpoint: http://[::1]:4318/v1/logs"
+        let otlpGRPC = "  otlp_grpc:\n    endpoint: http://127.0.0.1:4317"
+        for (exporter, key) in [(bridge, "exporters.platform_bridge.platform_ingest_url"), (webhook, "exporters.budget_webhook.alert_webhook_url"),
+                                (otlpHTTP, "exporters.otlp_http.endpoint"), (otlpGRPC, "exporters.otlp_grpc.endpoint")] {
+            let error = try configError(config(extraExporters: exporter))
+            #expect(error.key == key)
+            #expect(error.problem.contains("allow_loopback: true"), "\(error)")
+            #expect(error.fix.contains("allow_loopback: true"), "\(error)")
+            _ = try plan(config(extraExporters: exporter + "\n    allow_loopback: true"))
+        }
+    }
+
     @Test func unknownProcessorType() throws {
         let error = try configError(config(extra: "processors:\n  compress: {}"))
         #expect(error.key == "processors.compress")

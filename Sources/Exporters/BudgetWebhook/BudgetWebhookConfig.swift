@@ -21,6 +21,8 @@ public struct BudgetWebhookConfig: Sendable {
     public var maxBackoff = 300.0
     /// `poll_interval`: seconds between looks for new alerts. Default 1.
     public var pollInterval = 1.0
+    /// `allow_loopback` (default false): permit `localhost`, `127.0.0.1` or `[::1]` (over http too).
+    public var allowLoopback = false
 
     public static func read(_ section: ConfigSection) throws(ConfigError) -> BudgetWebhookConfig {
         var c = BudgetWebhookConfig()
@@ -39,10 +41,11 @@ public struct BudgetWebhookConfig: Sendable {
         c.timeout = try section.double("timeout", default: c.timeout, range: 0.05...300)
         c.maxBackoff = try section.double("max_backoff", default: c.maxBackoff, range: 0.01...86_400)
         c.pollInterval = try section.double("poll_interval", default: c.pollInterval, range: 0.01...3_600)
+        c.allowLoopback = try section.bool("allow_loopback", default: false)
         try section.finish()
-        if case .failure(let refusal) = EgressPolicy.check(url: c.url, trustedHosts: c.trustedHosts) {
+        if case .failure(let refusal) = EgressPolicy.check(url: c.url, trustedHosts: c.trustedHosts, allowLoopback: c.allowLoopback) {
             throw section.error("alert_webhook_url", "is refused: \(refusal.reason)",
-                                fix: "use a public https URL (plain http only for localhost, 127.0.0.1 or [::1]); check trusted_hosts")
+                                fix: "use a public https URL; for a local receiver set allow_loopback: true; check trusted_hosts")
         }
         if let caFile = c.caFile, !FileManager.default.isReadableFile(atPath: caFile) {
             throw section.error("ca_file", "names `\(caFile)`, which cannot be read", fix: "give the path of a PEM CA bundle")

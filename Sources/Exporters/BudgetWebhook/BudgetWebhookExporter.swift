@@ -60,8 +60,9 @@ final class WebhookSender {
             headers: ["Content-Type: application/json", "User-Agent: governance-collector-webhook",
                       "X-Governance-Event: \(BudgetAlertPayload.event)"],
             caFile: config.caFile,
-            allowAddress: { bytes in
-                EgressPolicy.isAllowedConnection(to: bytes.count == 4 ? .ipv4(bytes) : .ipv6(bytes), requestedHost: requested)
+            allowAddress: { [allowLoopback = config.allowLoopback] bytes in
+                EgressPolicy.isAllowedConnection(to: bytes.count == 4 ? .ipv4(bytes) : .ipv6(bytes), requestedHost: requested,
+                                                allowLoopback: allowLoopback)
             })
         options.timeoutMilliseconds = Int(config.timeout * 1000)
         options.connectTimeoutMilliseconds = min(options.connectTimeoutMilliseconds, options.timeoutMilliseconds)

@@ -41,6 +41,9 @@ public struct OTLPExporterConfig: Sendable {
     public var shutdownTimeout = 5.0
     /// `redact` (default true): secrets in metadata and model replaced before they leave.
     public var redact = true
+    /// `allow_loopback` (default false): permit an endpoint on this host (a local collector
+    /// sidecar, tests). Private networks are allowed, loopback only on request.
+    public var allowLoopback = false
 
     public init() {}
 
@@ -112,11 +115,23 @@ public struct OTLPExporterConfig: Sendable {
         c.maxBackoff = try section.double("max_backoff", default: c.maxBackoff, range: 0.01...3_600)
         c.shutdownTimeout = try section.double("shutdown_timeout", default: c.shutdownTimeout, range: 0...3_600)
         c.redact = try section.bool("redact", default: c.redact)
+        c.allowLoopback = try section.bool("allow_loopback", default: false)
         try section.finish()
+        if let endpoint = c.endpoint, let host = Self.host(of: endpoint, transport: transport),
+           let refusal = EgressPolicy.refusesLoopback(host: host, allowLoopback: c.allowLoopback) {
+            throw section.error("endpoint", "is refused: \(refusal.reason)", fix: "for a collector on this host set allow_loopback: true")
+        }
         if let caFile = c.caFile, !FileManager.default.isReadableFile(atPath: caFile) {
             throw section.error("ca_file", "names `\(caFile)`, which cannot be read", fix: "give the path of a PEM CA bundle")
         }
         return c
+    }
+
+    static func host(of endpoint: String, transport: Transport) -> String? {
+        switch transport {
+        case .grpc: (try? grpcTarget(endpoint).get())?.host
+        case .http: (try? EgressPolicy.parseURL(endpoint).get()).map { EgressPolicy.canonicalText($0.host) }
+        }
     }
 
     /// A gRPC endpoint: `http://host:port` (plaintext) or `https://host:port` (TLS), no path.

@@ -14,7 +14,10 @@ final class OTLPHTTPTransport: OTLPTransport, @unchecked Sendable {
         var headers = ["Content-Type: \(config.encoding.contentType)", "User-Agent: governance-collector"]
         if config.gzip { headers.append("Content-Encoding: gzip") }
         headers += config.headers.map { "\($0.0): \($0.1)" }
-        var options = GuardedPoster.Options(url: endpoint, headers: headers, caFile: config.caFile, allowAddress: { _ in true })
+        var options = GuardedPoster.Options(url: endpoint, headers: headers, caFile: config.caFile, allowAddress: { [allowLoopback = config.allowLoopback] address in
+            // A name that resolves to loopback is refused like a loopback literal.
+            allowLoopback || !EgressPolicy.isLoopbackAddress(address)
+        })
         options.timeoutMilliseconds = Int(config.timeout * 1000)
         options.shouldAbort = abort
         poster = GuardedPoster(options)

@@ -52,9 +52,9 @@ final class BridgeSender {
             headers: ["Authorization: Bearer \(token)", "Content-Type: application/json",
                       "User-Agent: governance-collector/\(Self.version)"],
             caFile: config.caFile,
-            allowAddress: { bytes in
+            allowAddress: { [allowLoopback = config.allowLoopback] bytes in
                 let address: NormalizedHost = bytes.count == 4 ? .ipv4(bytes) : .ipv6(bytes)
-                return EgressPolicy.isAllowedConnection(to: address, requestedHost: requested)
+                return EgressPolicy.isAllowedConnection(to: address, requestedHost: requested, allowLoopback: allowLoopback)
             })
         options.connectTimeoutMilliseconds = Int(config.connectTimeout * 1000)
         options.timeoutMilliseconds = Int(config.requestTimeout * 1000)

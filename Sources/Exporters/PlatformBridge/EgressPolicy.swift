@@ -6,10 +6,10 @@
 // judged by its bytes; a numeric-looking last label that is no valid IPv4 is invalid (WHATWG).
 // `@` and `#` are refused anywhere in the URL. Refused names: metadata names, `localhost`, all
 // single-label names (search domains turn `metadata` into `metadata.google.internal`), and
-// `.internal` (ICANN private-use TLD), `.localhost`, `.local`, `.home.arpa`. Development: only
+// `.internal` (ICANN private-use TLD), `.localhost`, `.local`, `.home.arpa`. Loopback is refused
+// unless the component's `allow_loopback: true` asks for it (local development, tests); then only
 // the spellings `localhost`, `localhost.` (one trailing dot is stripped like for any name),
-// `127.0.0.1`, `::1` pass, over http or https, when `allowLoopbackLiteral`. `trustedHosts` only
-// narrows. IPv6 with embedded IPv4 (mapped, compatible, NAT64 /96, 6to4) is judged by the IPv4;
+// `127.0.0.1`, `::1` pass, over http or https. `trustedHosts` only narrows. IPv6 with embedded IPv4 (mapped, compatible, NAT64 /96, 6to4) is judged by the IPv4;
 // Teredo and 64:ff9b:1::/48 are refused outright; anything else outside 2000::/3 is refused.
 
 public enum NormalizedHost: Equatable, Sendable {
@@ -250,16 +250,17 @@ public enum EgressPolicy {
     static func isDevHost(_ h: NormalizedHost) -> Bool { h == .name("localhost") || h == .ipv4([127, 0, 0, 1]) || h == .ipv6(loopbackV6) }
     static func isLoopback(_ h: NormalizedHost) -> Bool {
         if case .ipv4(let b) = h { return b.first == 127 }
+        if case .ipv6(let b) = h, b[0..<10].allSatisfy({ $0 == 0 }), b[10] == 0xFF, b[11] == 0xFF { return b[12] == 127 }
         return h == .ipv6(loopbackV6)
     }
 
-    public static func check(url: String, trustedHosts: Set<String>?, allowLoopbackLiteral: Bool = true) -> Result<ParsedURL, EgressRefusal> {
+    public static func check(url: String, trustedHosts: Set<String>?, allowLoopback: Bool) -> Result<ParsedURL, EgressRefusal> {
         let split = splitURL(url)
         guard case .success(let (parsed, raw)) = split else { return split.map(\.parsed) }
         if devSpellings.contains(raw) {
-            guard allowLoopbackLiteral else { return .failure(EgressRefusal("loopback host \(raw) is not allowed here")) }
+            guard allowLoopback else { return .failure(EgressRefusal("\(raw) is loopback, which is refused unless allow_loopback: true")) }
         } else {
-            if parsed.scheme != "https" { return .failure(EgressRefusal("plain http is only allowed for localhost, 127.0.0.1 and ::1")) }
+            if parsed.scheme != "https" { return .failure(EgressRefusal("plain http is only allowed for loopback (localhost, 127.0.0.1, ::1, with allow_loopback: true)")) }
             if let r = isRefused(parsed.host) { return .failure(r) }
         }
         if let trustedHosts, !trustedHosts.contains(canonicalText(parsed.host)) {
@@ -270,9 +271,26 @@ public enum EgressPolicy {
 
     /// For the open-socket callback: each resolved address of `requestedHost`.
     /// Refused addresses are refused whatever name asked for them (DNS rebinding), except
-    /// loopback when the request was for one of the development hosts.
-    public static func isAllowedConnection(to address: NormalizedHost, requestedHost: NormalizedHost) -> Bool {
+    /// loopback when allowed and the request was for one of the development hosts.
+    public static func isAllowedConnection(to address: NormalizedHost, requestedHost: NormalizedHost, allowLoopback: Bool) -> Bool {
         switch address { case .ipv4, .ipv6: break; default: return false }
-        return isRefused(address) == nil || (isLoopback(address) && isDevHost(requestedHost))
+        return isRefused(address) == nil || (allowLoopback && isLoopback(address) && isDevHost(requestedHost))
+    }
+
+    /// For exporters that may send to private networks (an OTLP backend in the same cluster):
+    /// only loopback is refused, unless `allowLoopback`. Names are judged after resolution by
+    /// the connection callback (`isLoopback` on each address).
+    public static func refusesLoopback(host: String, allowLoopback: Bool) -> EgressRefusal? {
+        guard !allowLoopback else { return nil }
+        let h = normalizeHost(host)
+        if isLoopback(h) || h == .name("localhost") || canonicalText(h).hasSuffix(".localhost") {
+            return EgressRefusal("\(host) is loopback, which is refused unless allow_loopback: true")
+        }
+        return nil
+    }
+
+    /// Raw address bytes (4 or 16) from a connection callback.
+    public static func isLoopbackAddress(_ bytes: [UInt8]) -> Bool {
+        isLoopback(bytes.count == 4 ? .ipv4(bytes) : .ipv6(bytes))
     }
 }

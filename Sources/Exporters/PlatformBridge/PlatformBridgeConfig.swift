@@ -36,6 +36,9 @@ public struct PlatformBridgeConfig: Sendable {
     public var redact = true
     /// `resolve`: `host:port:address` pins, like curl's `--resolve`; the SSRF guard still applies.
     public var resolve: [String] = []
+    /// `allow_loopback` (default false): permit `localhost`, `127.0.0.1` or `[::1]` (over http
+    /// too), for local development and tests. Without it loopback is refused like any private address.
+    public var allowLoopback = false
 
     public init() {}
 
@@ -93,13 +96,14 @@ public struct PlatformBridgeConfig: Sendable {
         for entry in c.resolve where entry.split(separator: ":", omittingEmptySubsequences: false).count < 3 {
             throw section.error("resolve", "contains `\(entry)`", fix: "write host:port:address, e.g. platform.example.com:443:203.0.113.7")
         }
+        c.allowLoopback = try section.bool("allow_loopback", default: false)
         try section.finish()
 
         if c.ingestToken?.isEmpty == true { c.ingestToken = nil }
         if c.enabled, let url = c.ingestURL, !url.isEmpty {
-            if case .failure(let refusal) = EgressPolicy.check(url: url, trustedHosts: c.trustedHosts) {
+            if case .failure(let refusal) = EgressPolicy.check(url: url, trustedHosts: c.trustedHosts, allowLoopback: c.allowLoopback) {
                 throw section.error("platform_ingest_url", "is refused: \(refusal.reason)",
-                                    fix: "use the platform's https URL (plain http only for localhost, 127.0.0.1 or [::1]); check platform_trusted_hosts")
+                                    fix: "use the platform's https URL; for a local platform set allow_loopback: true; check platform_trusted_hosts")
             }
         }
         if let caFile = c.caFile, !FileManager.default.isReadableFile(atPath: caFile) {
