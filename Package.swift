@@ -34,6 +34,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
         .package(url: "https://github.com/apple/swift-collections.git", from: "1.6.0"),
         .package(url: "https://github.com/apple/swift-nio-http2.git", from: "1.46.0"),
+        .package(url: "https://github.com/apple/swift-nio-extras.git", from: "1.35.2"),
         .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
         .package(url: "https://github.com/hummingbird-project/swift-mustache.git", from: "2.1.1"),
@@ -75,8 +76,17 @@ let package = Package(
             .product(name: "GRPCCore", package: "grpc-swift-2"),
             .product(name: "GRPCNIOTransportHTTP2Posix", package: "grpc-swift-nio-transport"),
         ], swiftSettings: strict),
+        // What every listener shares: limits on what one client may hold (timeouts, connection cap).
+        .target(name: "Listeners", dependencies: [
+            "Pipeline", "Config",
+            .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "HummingbirdCore", package: "hummingbird"),
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOHTTPTypes", package: "swift-nio-extras"),
+            .product(name: "CoreMetrics", package: "swift-metrics"),
+        ], swiftSettings: strict),
         .target(name: "Receivers", dependencies: [
-            "Pipeline", "Config", "OTLP",
+            "Pipeline", "Config", "OTLP", "Listeners",
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "HummingbirdCore", package: "hummingbird"),
             .product(name: "HummingbirdTLS", package: "hummingbird"),
@@ -92,7 +102,7 @@ let package = Package(
         // The timeline web UI: server-rendered pages over the events in PostgreSQL, live updates,
         // workflow tokens. It reads the store (Exporters' libpq layer) and serves HTTP (Hummingbird).
         .target(name: "Timeline", dependencies: [
-            "Pipeline", "Config", "Exporters",
+            "Pipeline", "Config", "Exporters", "Listeners",
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "Mustache", package: "swift-mustache"),
             .product(name: "HTTPTypes", package: "swift-http-types"),
@@ -102,7 +112,7 @@ let package = Package(
         ], swiftSettings: strict),
         // The embeddable collector: factory registry of built-in components + service group.
         .target(name: "Collector", dependencies: [
-            "Pipeline", "Config", "Receivers", "Processors", "Exporters", "Timeline",
+            "Pipeline", "Config", "Receivers", "Processors", "Exporters", "Timeline", "Listeners",
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             .product(name: "Logging", package: "swift-log"),

@@ -37,10 +37,11 @@ public final class Collector: Sendable {
         let registry = PrometheusCollectorRegistry()
         metrics = registry
         let telemetry = Telemetry(factory: Self.metricsFactory(registry))
+        let inFlight = InFlightBudget(limit: plan.inFlightLimit, telemetry: telemetry)
         func context(_ id: String) -> BuildContext {
             var componentLogger = logger
             componentLogger[metadataKey: "component"] = "\(id)"
-            return BuildContext(id: id, logger: componentLogger, telemetry: telemetry)
+            return BuildContext(id: id, logger: componentLogger, telemetry: telemetry, inFlight: inFlight)
         }
         var processors: [String: [any EventProcessor]] = [:]
         for p in plan.pipelines {
@@ -99,7 +100,7 @@ public final class Collector: Sendable {
         self.shuttingDown = shuttingDown
         let (builtPipelines, builtReceivers) = (pipelines, receivers)
         telemetryServer = plan.telemetryEndpoint.map { endpoint in
-            TelemetryServer(host: endpoint.host, port: endpoint.port, registry: registry, readiness: {
+            TelemetryServer(host: endpoint.host, port: endpoint.port, limits: plan.telemetryLimits, telemetry: telemetry, registry: registry, readiness: {
                 Self.readiness(pipelines: builtPipelines, receivers: builtReceivers, shuttingDown: shuttingDown.isSet)
             }, logger: logger)
         }
@@ -109,7 +110,7 @@ public final class Collector: Sendable {
             let dsn = primaryDSN[ui.pipeline]!
             ui.auditSecret = processors[ui.pipeline]!.compactMap { ($0 as? ChainProcessor)?.secretForVerification }.first
                 ?? ProcessInfo.processInfo.environment["GOVERNANCE_AUDIT_SECRET"].flatMap { $0.isEmpty ? nil : $0 }
-            return TimelineServer(config: ui, dsn: dsn, tokens: tokenStores[dsn]!, logger: context("ui").logger)
+            return TimelineServer(config: ui, dsn: dsn, tokens: tokenStores[dsn]!, telemetry: telemetry, logger: context("ui").logger)
         }
         // Start order; graceful shutdown runs in reverse (the UI and receivers stop first).
         let services: [any Service] = (telemetryServer.map { [$0] } ?? [])

@@ -1,6 +1,7 @@
 import Config
 import Exporters
 import Foundation
+import Listeners
 import Logging
 import Pipeline
 import Processors
@@ -37,6 +38,11 @@ public struct CollectorPlan: Sendable {
     /// nil when `enabled: false`. Default 127.0.0.1:8888 (the OpenTelemetry Collector's port for
     /// its own metrics), env `GOVERNANCE_METRICS_ENDPOINT`.
     public var telemetryEndpoint: (host: String, port: Int)? = ("127.0.0.1", 8888)
+    /// `service.telemetry.metrics.read_header_timeout`, … `max_connections` (default 64).
+    public var telemetryLimits = ListenerLimits(maxConnections: 64)
+    /// `service.in_flight_limit_mib` (default 64): the budget of request bytes being read,
+    /// decoded or committed across all receivers (`InFlightBudget`), in bytes.
+    public var inFlightLimit = 64 << 20
     /// The `ui:` section: the timeline web UI, nil when absent or `enabled: false`.
     public var ui: TimelineConfig?
     /// Every effective value with its source, for `print-config`. Secrets only as fingerprints.
@@ -87,8 +93,10 @@ public struct CollectorPlan: Sendable {
             throw metrics.error("endpoint", "is `\(endpoint)`", fix: "write host:port, e.g. 127.0.0.1:8888 or [::1]:8888 (port 0 picks a free one)")
         }
         plan.telemetryEndpoint = try metrics.bool("enabled", default: true) ? parsedEndpoint : nil
+        plan.telemetryLimits = try ListenerLimits.read(metrics, defaults: plan.telemetryLimits)
         try metrics.finish()
         try telemetry.finish()
+        plan.inFlightLimit = try service.int("in_flight_limit_mib", default: plan.inFlightLimit >> 20, range: 1...65_536) << 20
 
         let pipelines = try service.section("pipelines")
         guard !pipelines.keys.isEmpty else {
@@ -159,6 +167,7 @@ public struct CollectorPlan: Sendable {
         }
         c.sessionTTL = try ui.double("session_ttl", default: c.sessionTTL, range: 60...(30 * 86400))
         c.pageSize = try ui.int("page_size", default: c.pageSize, range: 10...1000)
+        c.limits = try ListenerLimits.read(ui, defaults: c.limits)
         if let pipeline = try ui.string("pipeline") {
             guard pipelines.contains(pipeline) else {
                 throw ui.error("pipeline", "names `\(pipeline)`, which is not a pipeline", fix: "use one of: \(pipelines.sorted().joined(separator: ", "))")

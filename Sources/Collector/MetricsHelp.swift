@@ -15,6 +15,13 @@ enum MetricsHelp {
         "governance_budget_invalid_costs_total": "Cost fields that were not a non-negative number (ignored).",
         "governance_budget_webhook_deliveries_total": "Budget webhook attempts, by result (sent, failed).",
         "governance_budget_webhook_pending": "Budget alerts not delivered yet.",
+        "governance_listener_connections": "Connections open on a listener (receivers, ui, telemetry).",
+        "governance_listener_connections_accepted_total": "Connections a listener accepted.",
+        "governance_listener_timeouts_total": "Connections closed by a listener timeout, by phase (header, body, idle).",
+        "governance_listener_at_capacity_total": "Times a listener was at max_connections (accepting paused; gRPC: a connection closed at once).",
+        "governance_in_flight_bytes": "Request bytes being read, decoded or committed now (the in-flight budget in use).",
+        "governance_in_flight_limit_bytes": "The in-flight budget (service.in_flight_limit_mib), bytes.",
+        "governance_in_flight_refused_total": "Requests refused (503 / RESOURCE_EXHAUSTED) because the in-flight budget was spent.",
     ]
 
     /// Per-exporter families of the platform bridge and the OTLP exporter (`DeliveryCounters`).

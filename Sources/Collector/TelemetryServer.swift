@@ -1,5 +1,6 @@
 import Foundation
 import Hummingbird
+import Listeners
 import Logging
 import NIOCore
 import Pipeline
@@ -17,8 +18,9 @@ final class TelemetryServer: Service, Sendable {
     private let application: any Service
     private let bound = BoundPort()
 
-    init(host: String, port: Int, registry: PrometheusCollectorRegistry, readiness: @escaping @Sendable () -> (ready: Bool, checks: [String: String]),
-         logger: Logger) {
+    init(host: String, port: Int, limits: ListenerLimits, telemetry: Telemetry, registry: PrometheusCollectorRegistry,
+         readiness: @escaping @Sendable () -> (ready: Bool, checks: [String: String]), logger: Logger) {
+        let metrics = ListenerMetrics(telemetry, listener: "telemetry")
         let router = Router()
         router.get("/metrics") { _, _ in
             var bytes = MetricsHelp.annotate(registry.emitToBuffer())
@@ -34,7 +36,8 @@ final class TelemetryServer: Service, Sendable {
         let bound = self.bound
         application = Application(
             router: router,
-            configuration: .init(address: .hostname(host, port: port), serverName: "governance-collector"),
+            server: LimitedHTTPServer.http1(limits: limits, metrics: metrics),
+            configuration: LimitedHTTPServer.configuration(host: host, port: port, limits: limits, metrics: metrics),
             onServerRunning: { channel in
                 bound.value.withLock { $0 = channel.localAddress?.port }
                 logger.info("telemetry.listening", metadata: ["address": "\(channel.localAddress.map { "\($0)" } ?? "?")",

@@ -99,8 +99,9 @@ public enum Gzip {
 
 /// `grpc-status-details-bin`: the `google.rpc.Status` a gRPC error carries in its trailers.
 public enum GRPCStatusDetails {
-    /// UNAVAILABLE (14) with `google.rpc.RetryInfo`, which OTLP/gRPC clients honour before retrying.
-    public static func unavailable(message: String, retryAfterSeconds: Int) -> [UInt8] {
+    /// A status (default UNAVAILABLE, 14; RESOURCE_EXHAUSTED is 8) with `google.rpc.RetryInfo`,
+    /// which OTLP/gRPC clients honour before retrying (and which makes RESOURCE_EXHAUSTED retryable).
+    public static func retryable(code: Int32 = 14, message: String, retryAfterSeconds: Int) -> [UInt8] {
         var delay = Google__Protobuf__Duration()
         google__protobuf__duration__init(&delay)
         delay.seconds = Int64(retryAfterSeconds)
@@ -116,7 +117,7 @@ public enum GRPCStatusDetails {
         google__protobuf__any__init(&any)
         var status = Google__Rpc__Status()
         google__rpc__status__init(&status)
-        status.code = 14
+        status.code = code
         return retryBytes.withUnsafeBufferPointer { value in
             "type.googleapis.com/google.rpc.RetryInfo".withCString { typeURL in
                 message.withCString { text in

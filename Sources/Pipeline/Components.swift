@@ -117,12 +117,15 @@ public struct BuildContext: Sendable {
     public var egressProcessors: [any EventProcessor]
     /// Where the component records its metrics (the collector's `/metrics`).
     public var telemetry: Telemetry
+    /// The collector-wide budget of request bytes in flight, which receivers reserve from.
+    public var inFlight: InFlightBudget
 
     public init(id: String, logger: Logger, pipeline: Pipeline? = nil, stateDSN: String? = nil,
-                egressProcessors: [any EventProcessor] = [], telemetry: Telemetry = .disabled) {
+                egressProcessors: [any EventProcessor] = [], telemetry: Telemetry = .disabled, inFlight: InFlightBudget = .unlimited) {
         self.id = id
         self.logger = logger
         self.telemetry = telemetry
+        self.inFlight = inFlight
         self.pipeline = pipeline
         self.stateDSN = stateDSN
         self.egressProcessors = egressProcessors

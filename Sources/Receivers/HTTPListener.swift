@@ -3,6 +3,7 @@ import Foundation
 import Hummingbird
 import HummingbirdCore
 import HummingbirdTLS
+import Listeners
 import Logging
 import NIOSSL
 import ServiceLifecycle
@@ -16,9 +17,12 @@ public struct HTTPListener: Sendable {
     /// PEM certificate chain and key; both set turns on TLS.
     public var tlsCertFile: String?
     public var tlsKeyFile: String?
+    /// Timeouts and the connection cap (`read_header_timeout`, … `max_connections`); HTTP only,
+    /// the gRPC listener has its own (`OTLPGRPCConfig`).
+    public var limits = ListenerLimits()
 
-    /// Reads `endpoint` (with `endpointEnv`), `tokens` and `tls` from a receiver's section.
-    static func read(_ section: ConfigSection, endpointEnv: String, defaultPort: Int) throws(ConfigError) -> HTTPListener {
+    /// Reads `endpoint` (with `endpointEnv`), `tokens`, `tls` and, for HTTP, the limits from a receiver's section.
+    static func read(_ section: ConfigSection, endpointEnv: String, defaultPort: Int, http: Bool = true) throws(ConfigError) -> HTTPListener {
         var l = HTTPListener(port: defaultPort)
         let endpoint = try section.string("endpoint", env: endpointEnv, default: "\(l.host):\(l.port)")!
         guard let (host, port) = parseEndpoint(endpoint) else {
@@ -26,6 +30,7 @@ public struct HTTPListener: Sendable {
         }
         (l.host, l.port) = (host, port)
         l.tokens = try WorkflowTokens.read(section, key: "tokens")
+        if http { l.limits = try ListenerLimits.read(section) }
         let tls = try section.section("tls")
         l.tlsCertFile = try tls.string("cert_file")
         l.tlsKeyFile = try tls.string("key_file")
@@ -47,14 +52,15 @@ public struct HTTPListener: Sendable {
         return l
     }
 
-    /// The HTTP server for `router` on this listener (TLS when configured). Once listening it
-    /// records the bound port and logs `<name>.listening`.
-    func application(router: Router<BasicRequestContext>, name: String, boundPort: BoundPort, logger: Logger) throws -> any Service {
-        let server: HTTPServerBuilder = try makeTLSConfiguration().map { try .tls(.http1(), tlsConfiguration: $0) } ?? .http1()
+    /// The HTTP server for `router` on this listener (TLS when configured, limits applied). Once
+    /// listening it records the bound port and logs `<name>.listening`.
+    func application(router: Router<BasicRequestContext>, name: String, metrics: ListenerMetrics, boundPort: BoundPort, logger: Logger) throws -> any Service {
+        let http1 = LimitedHTTPServer.http1(limits: limits, metrics: metrics)
+        let server: HTTPServerBuilder = try makeTLSConfiguration().map { try .tls(http1, tlsConfiguration: $0) } ?? http1
         let tls = tlsCertFile != nil
         return Application(
             router: router, server: server,
-            configuration: .init(address: .hostname(host, port: port), serverName: "governance-collector"),
+            configuration: LimitedHTTPServer.configuration(host: host, port: port, limits: limits, metrics: metrics),
             onServerRunning: { channel in
                 boundPort.value.withLock { $0 = channel.localAddress?.port }
                 logger.info("\(name).listening", metadata: ["address": "\(channel.localAddress.map { "\($0)" } ?? "?")", "tls": "\(tls)"])

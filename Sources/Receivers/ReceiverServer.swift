@@ -1,6 +1,7 @@
 import Foundation
 import HTTPTypes
 import Hummingbird
+import Listeners
 import Logging
 import Pipeline
 import ServiceLifecycle
@@ -20,7 +21,8 @@ final class ReceiverServer: Sendable {
     private let inner: ServiceGroup
     private let logger: Logger
 
-    init(name: String, listener: HTTPListener, context: BuildContext, metrics: ReceiverMetrics,
+    /// `name` is for log lines, `listenerID` labels the listener's connection metrics.
+    init(name: String, listenerID: String, listener: HTTPListener, context: BuildContext, metrics: ReceiverMetrics,
          routes: (Router<BasicRequestContext>) -> Void) throws {
         self.name = name
         logger = context.logger
@@ -30,7 +32,8 @@ final class ReceiverServer: Sendable {
         router.middlewares.add(DrainMiddleware(gate: gate))
         router.middlewares.add(JSONErrorMiddleware())
         routes(router)
-        let application = try listener.application(router: router, name: name, boundPort: port, logger: context.logger)
+        let application = try listener.application(router: router, name: name, metrics: ListenerMetrics(context.telemetry, listener: listenerID),
+                                                   boundPort: port, logger: context.logger)
         // The server runs in a group of its own, so the collector's shutdown reaches it only
         // after the drain (see `run`).
         inner = ServiceGroup(configuration: .init(services: [.init(service: application)], gracefulShutdownSignals: [],

@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import Listeners
 
 /// Settings of the timeline web UI (the `ui:` section; read and checked by the collector's plan).
 public struct TimelineConfig: Sendable {
@@ -24,6 +25,8 @@ public struct TimelineConfig: Sendable {
     /// The audit secret the per-session verify action checks HMACs with: the pipeline's chain
     /// processor's, else `GOVERNANCE_AUDIT_SECRET`; nil turns verify into an explanation.
     public var auditSecret: String?
+    /// `read_header_timeout`, … `max_connections` (default 256): see `ListenerLimits`.
+    public var limits = ListenerLimits(maxConnections: 256)
 
     public init() {}
 

@@ -2,6 +2,7 @@ import Exporters
 import Foundation
 import HTTPTypes
 import Hummingbird
+import Listeners
 import Logging
 import NIOCore
 import Pipeline
@@ -20,12 +21,14 @@ public final class TimelineServer: Service, Sendable {
     let tokens: PostgresTokenStore
     let signer: SessionSigner
     let logger: Logger
+    let listenerMetrics: ListenerMetrics
     private let bound = Mutex<Int?>(nil)
 
     public static let contentSecurityPolicy = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; "
         + "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
 
-    public init(config: TimelineConfig, dsn: String, tokens: PostgresTokenStore, logger: Logger) {
+    public init(config: TimelineConfig, dsn: String, tokens: PostgresTokenStore, telemetry: Telemetry = .disabled, logger: Logger) {
+        listenerMetrics = ListenerMetrics(telemetry, listener: "ui")
         self.config = config
         queries = EventQueries(dsn: dsn)
         feed = LiveFeed(dsn: dsn, logger: logger)
@@ -46,7 +49,8 @@ public final class TimelineServer: Service, Sendable {
         routes(router)
         let app = Application(
             router: router,
-            configuration: .init(address: .hostname(config.host, port: config.port), serverName: "governance-collector"),
+            server: LimitedHTTPServer.http1(limits: config.limits, metrics: listenerMetrics),
+            configuration: LimitedHTTPServer.configuration(host: config.host, port: config.port, limits: config.limits, metrics: listenerMetrics),
             onServerRunning: { channel in
                 self.bound.withLock { $0 = channel.localAddress?.port }
                 self.logger.info("ui.listening", metadata: ["address": "\(channel.localAddress.map { "\($0)" } ?? "?")"])

@@ -23,8 +23,8 @@ public final class IngestHTTPReceiver: Receiver, Sendable {
         let pipeline = context.pipeline!
         self.config = config
         let metrics = ReceiverMetrics(context.telemetry, receiver: context.id)
-        let handler = IngestHandler(config: config, pipeline: pipeline, metrics: metrics, logger: context.logger)
-        server = try ReceiverServer(name: "ingest_http", listener: config.listener, context: context, metrics: metrics) { router in
+        let handler = IngestHandler(config: config, pipeline: pipeline, metrics: metrics, inFlight: context.inFlight, logger: context.logger)
+        server = try ReceiverServer(name: "ingest_http", listenerID: context.id, listener: config.listener, context: context, metrics: metrics) { router in
             router.post(RouterPath(Self.eventsPath)) { request, _ in await handler.single(request) }
             router.post(RouterPath(Self.batchPath)) { request, _ in await handler.batch(request) }
             router.get("/healthz") { _, _ in IngestHandler.json(.ok, ["ok": .bool(true)]) }

@@ -11,6 +11,7 @@ struct IngestHandler: Sendable {
     let config: IngestHTTPConfig
     let pipeline: Pipeline
     let metrics: ReceiverMetrics
+    let inFlight: InFlightBudget
     let logger: Logger
 
     /// A refusal of the whole request.
@@ -32,7 +33,8 @@ struct IngestHandler: Sendable {
         do {
             let workflow = try authenticate(request)
             try requireContentType(request, allowed: ["application/json"])
-            let body = try await readBody(request, limit: config.maxBodyBytes)
+            let (body, reservation) = try await readBody(request, limit: config.maxBodyBytes)
+            defer { reservation.release() }
             let json = try parse { () throws(JSONParseError) in try JSONParser.parse(body) }
             let event: AuditEvent
             do {
@@ -60,7 +62,8 @@ struct IngestHandler: Sendable {
         do {
             let workflow = try authenticate(request)
             let type = try requireContentType(request, allowed: ["application/json", "application/x-ndjson", "application/jsonl"])
-            let body = try await readBody(request, limit: config.maxBatchBodyBytes)
+            let (body, reservation) = try await readBody(request, limit: config.maxBatchBodyBytes)
+            defer { reservation.release() }
             let items: [JSONValue]
             if type == "application/json" {
                 let json = try parse { () throws(JSONParseError) in try JSONParser.parse(body) }
@@ -139,13 +142,22 @@ struct IngestHandler: Sendable {
         return type
     }
 
-    private func readBody(_ request: Request, limit: Int) async throws(Refusal) -> [UInt8] {
+    /// The body, read only after its size (Content-Length, else `limit`) was reserved from the
+    /// in-flight budget; the reservation is held until the request is answered.
+    private func readBody(_ request: Request, limit: Int) async throws(Refusal) -> ([UInt8], InFlightBudget.Reservation) {
         let tooLarge = Refusal(status: .contentTooLarge, code: "body_too_large", message: "the body exceeds \(limit) bytes")
-        if let length = request.headers[.contentLength].flatMap(Int.init), length > limit { throw tooLarge }
+        let length = request.headers[.contentLength].flatMap(Int.init)
+        if let length, length > limit { throw tooLarge }
+        guard let reservation = inFlight.reserve(length ?? limit) else {
+            throw Refusal(status: .serviceUnavailable, code: "overloaded",
+                          message: "the collector is reading or committing its limit of request bytes (service.in_flight_limit_mib = \(inFlight.limit >> 20)); retry",
+                          headers: [.retryAfter: "1"])
+        }
         var request = request
         do {
             let buffer = try await request.collectBody(upTo: limit)
-            return Array(buffer.readableBytesView)
+            if length == nil { _ = reservation.resize(to: buffer.readableBytes) }
+            return (Array(buffer.readableBytesView), reservation)
         } catch let error as HTTPError where error.status == .contentTooLarge {
             throw tooLarge
         } catch {

@@ -2,6 +2,7 @@ import Config
 import Foundation
 import GRPCCore
 import GRPCNIOTransportHTTP2Posix
+import Listeners
 import Logging
 import OTLP
 import Pipeline
@@ -15,10 +16,12 @@ public struct OTLPGRPCConfig: Sendable {
     public var maxMessageBytes = 4 << 20
     /// Set from the `otlp` receiver's `keep_unmarked_spans`.
     public var keepUnmarkedSpans = false
+    public var limits = GRPCLimits()
 
     static func read(_ section: ConfigSection) throws(ConfigError) -> OTLPGRPCConfig {
         var c = OTLPGRPCConfig()
-        c.listener = try HTTPListener.read(section, endpointEnv: "GOVERNANCE_OTLP_GRPC_ENDPOINT", defaultPort: 4317)
+        c.listener = try HTTPListener.read(section, endpointEnv: "GOVERNANCE_OTLP_GRPC_ENDPOINT", defaultPort: 4317, http: false)
+        c.limits = try GRPCLimits.read(section)
         if c.listener.host == "localhost" { c.listener.host = "127.0.0.1" }
         guard isIPLiteral(c.listener.host) else {
             throw section.error("endpoint", "has the host `\(c.listener.host)`; the gRPC listener binds an IP address",
@@ -35,6 +38,37 @@ public struct OTLPGRPCConfig: Sendable {
     }
 }
 
+/// What one gRPC client may hold, as HTTP/2 and gRPC servers bound it (grpc-go's
+/// `MaxConcurrentStreams` and keepalive `ServerParameters`/`EnforcementPolicy`, which the
+/// OpenTelemetry Collector exposes under the same names).
+public struct GRPCLimits: Sendable, Equatable {
+    /// `max_connections` (default 1024): a connection beyond it is closed as soon as accepted.
+    public var maxConnections = 1024
+    /// `max_concurrent_streams` (default 100) per connection; the client waits for a free one.
+    public var maxConcurrentStreams = 100
+    /// `idle_timeout` (seconds, default 60): a connection with no open stream (also one that
+    /// never opens any: half a preface, a silent socket) is closed with GOAWAY.
+    public var idleTimeout = 60.0
+    /// `keepalive_time` (seconds, default 7200) and `keepalive_timeout` (default 20): the
+    /// server pings a quiet connection and closes it if the ping is not answered.
+    public var keepaliveTime = 7_200.0
+    public var keepaliveTimeout = 20.0
+    /// `min_ping_interval` (seconds, default 300): clients pinging more often without calls are
+    /// sent GOAWAY (ping floods).
+    public var minPingInterval = 300.0
+
+    static func read(_ section: ConfigSection) throws(ConfigError) -> GRPCLimits {
+        var l = GRPCLimits()
+        l.maxConnections = try section.int("max_connections", default: l.maxConnections, range: 1...1_000_000)
+        l.maxConcurrentStreams = try section.int("max_concurrent_streams", default: l.maxConcurrentStreams, range: 1...100_000)
+        l.idleTimeout = try section.double("idle_timeout", default: l.idleTimeout, range: 0.1...86_400)
+        l.keepaliveTime = try section.double("keepalive_time", default: l.keepaliveTime, range: 1...86_400)
+        l.keepaliveTimeout = try section.double("keepalive_timeout", default: l.keepaliveTimeout, range: 0.1...3_600)
+        l.minPingInterval = try section.double("min_ping_interval", default: l.minPingInterval, range: 0.1...86_400)
+        return l
+    }
+}
+
 /// OTLP/gRPC: `opentelemetry.proto.collector.logs.v1.LogsService/Export` and
 /// `...trace.v1.TraceService/Export` on grpc-swift 2's HTTP/2 transport. Messages stay bytes
 /// (`OTLPGRPC.RawMessage`): protobuf-c decodes them in `OTLPExport`, as for OTLP/HTTP. Status
@@ -47,7 +81,7 @@ final class OTLPGRPCServer: Sendable {
     private let name: String
     private let logger: Logger
 
-    init(config: OTLPGRPCConfig, export: OTLPExport, name: String, logger: Logger) {
+    init(config: OTLPGRPCConfig, export: OTLPExport, name: String, metrics: ListenerMetrics, inFlight: InFlightBudget, logger: Logger) {
         self.name = name
         self.logger = logger
         let listener = config.listener
@@ -64,10 +98,17 @@ final class OTLPGRPCServer: Sendable {
                 // checks the configured limit itself so the client gets RESOURCE_EXHAUSTED.
                 c.rpc.maxRequestPayloadSize = config.maxMessageBytes * 2
                 c.compression.enabledAlgorithms = .all
-                c.http2.maxConcurrentStreams = 256
+                c.http2.maxConcurrentStreams = config.limits.maxConcurrentStreams
                 c.http2.targetWindowSize = 4 << 20
+                c.connection.maxIdleTime = .seconds(config.limits.idleTimeout)
+                c.connection.keepalive.time = .seconds(config.limits.keepaliveTime)
+                c.connection.keepalive.timeout = .seconds(config.limits.keepaliveTimeout)
+                c.connection.keepalive.clientBehavior.minPingIntervalWithoutCalls = .seconds(config.limits.minPingInterval)
+                let connections = AcceptedConnectionGuard(max: config.limits.maxConnections, firstStreamTimeout: config.limits.idleTimeout, metrics: metrics)
+                c.channelDebuggingCallbacks.onAcceptTCPConnection = { channel in connections.admit(channel) }
+                c.channelDebuggingCallbacks.onAcceptHTTP2Stream = { stream in connections.streamOpened(stream) }
             })
-        server = GRPCServer(transport: transport, services: [Service(config: config, export: export)])
+        server = GRPCServer(transport: transport, services: [Service(config: config, export: export, inFlight: inFlight)])
     }
 
     var boundPort: Int? { port.value.withLock { $0 } }
@@ -92,6 +133,7 @@ final class OTLPGRPCServer: Sendable {
     struct Service: RegistrableRPCService {
         let config: OTLPGRPCConfig
         let export: OTLPExport
+        let inFlight: InFlightBudget
 
         func registerMethods<Transport: ServerTransport>(with router: inout RPCRouter<Transport>) {
             for signal in [OTLPSignal.logs, .traces] {
@@ -118,6 +160,15 @@ final class OTLPGRPCServer: Sendable {
             guard body.count <= config.maxMessageBytes else {
                 return .failure(RPCError(code: .resourceExhausted, message: "the message is \(body.count) bytes (after decompression); the limit is \(config.maxMessageBytes) (max_recv_msg_size_mib)"))
             }
+            // The transport has read the message already (each at most max_recv_msg_size_mib, at
+            // most max_concurrent_streams per connection); the budget bounds decoding and commits.
+            guard let reservation = inFlight.reserve(body.count) else {
+                let message = "the collector is reading or committing its limit of request bytes (service.in_flight_limit_mib = \(inFlight.limit >> 20)); retry"
+                var trailers = Metadata()
+                trailers.addBinary(GRPCStatusDetails.retryable(code: 8, message: message, retryAfterSeconds: 1), forKey: "grpc-status-details-bin")
+                return .failure(RPCError(code: .resourceExhausted, message: message, metadata: trailers))
+            }
+            defer { reservation.release() }
             do {
                 let accepted = try await export.handle(signal, body, encoding: .protobuf, workflow: workflow)
                 return .success(OTLPEncoding.protobuf.exportResponse(rejected: accepted.rejected, message: accepted.message, signal: signal))
@@ -127,7 +178,7 @@ final class OTLPGRPCServer: Sendable {
                     return .failure(RPCError(code: .invalidArgument, message: message))
                 case .unavailable(let message, let seconds):
                     var trailers = Metadata()
-                    trailers.addBinary(GRPCStatusDetails.unavailable(message: message, retryAfterSeconds: seconds), forKey: "grpc-status-details-bin")
+                    trailers.addBinary(GRPCStatusDetails.retryable(message: message, retryAfterSeconds: seconds), forKey: "grpc-status-details-bin")
                     return .failure(RPCError(code: .unavailable, message: message, metadata: trailers))
                 }
             }

@@ -1,4 +1,5 @@
 import Config
+import Listeners
 import Pipeline
 
 /// Settings of the `otlp` receiver, in the OpenTelemetry Collector's shape:
@@ -36,11 +37,13 @@ public final class OTLPReceiver: Receiver, Sendable {
     private let grpc: OTLPGRPCServer?
 
     public init(config: OTLPConfig, context: BuildContext) throws {
-        http = try config.http.map { try OTLPHTTPReceiver(config: $0, context: context, name: "\(context.id).http") }
+        http = try config.http.map { try OTLPHTTPReceiver(config: $0, context: context, name: "\(context.id).http", listenerID: "\(context.id).http") }
         grpc = config.grpc.map { grpc in
             let export = OTLPExport(pipeline: context.pipeline!, metrics: ReceiverMetrics(context.telemetry, receiver: context.id),
                                     keepUnmarkedSpans: grpc.keepUnmarkedSpans)
-            return OTLPGRPCServer(config: grpc, export: export, name: "\(context.id).grpc", logger: context.logger)
+            return OTLPGRPCServer(config: grpc, export: export, name: "\(context.id).grpc",
+                                  metrics: ListenerMetrics(context.telemetry, listener: "\(context.id).grpc"), inFlight: context.inFlight,
+                                  logger: context.logger)
         }
     }
 

@@ -48,15 +48,17 @@ public final class OTLPHTTPReceiver: Receiver, Sendable {
     let config: OTLPHTTPConfig
     private let server: ReceiverServer
 
-    public init(config: OTLPHTTPConfig, context: BuildContext, name: String = "otlp_http") throws {
+    /// `listenerID` labels the connection metrics (default: the component id).
+    public init(config: OTLPHTTPConfig, context: BuildContext, name: String = "otlp_http", listenerID: String? = nil) throws {
         self.config = config
         let logger = context.logger
         let metrics = ReceiverMetrics(context.telemetry, receiver: context.id)
         let export = OTLPExport(pipeline: context.pipeline!, metrics: metrics, keepUnmarkedSpans: config.keepUnmarkedSpans)
-        server = try ReceiverServer(name: name, listener: config.listener, context: context, metrics: metrics) { router in
+        let inFlight = context.inFlight
+        server = try ReceiverServer(name: name, listenerID: listenerID ?? context.id, listener: config.listener, context: context, metrics: metrics) { router in
             for (path, signal) in [(Self.logsPath, OTLPSignal.logs), (Self.tracesPath, .traces)] {
                 router.post(RouterPath(path)) { request, _ in
-                    await Self.handle(request, signal: signal, config: config, export: export, logger: logger)
+                    await Self.handle(request, signal: signal, config: config, export: export, inFlight: inFlight, logger: logger)
                 }
             }
         }
@@ -77,7 +79,8 @@ public final class OTLPHTTPReceiver: Receiver, Sendable {
         var headers: HTTPFields = [:]
     }
 
-    static func handle(_ request: Request, signal: OTLPSignal, config: OTLPHTTPConfig, export: OTLPExport, logger: Logger) async -> Response {
+    static func handle(_ request: Request, signal: OTLPSignal, config: OTLPHTTPConfig, export: OTLPExport, inFlight: InFlightBudget,
+                       logger: Logger) async -> Response {
         let mediaType = (request.headers[.contentType] ?? "").split(separator: ";").first.map { $0.trimmingCharacters(in: .whitespaces).lowercased() } ?? ""
         let encoding: OTLPEncoding = mediaType == "application/json" ? .json : .protobuf
         do throws(Refusal) {
@@ -89,7 +92,8 @@ public final class OTLPHTTPReceiver: Receiver, Sendable {
                               ? "missing Authorization: Bearer <wf_ token>" : "unknown or revoked token",
                               headers: [.wwwAuthenticate: "Bearer"])
             }
-            let body = try await readBody(request, limit: config.maxBodyBytes)
+            let (body, reservation) = try await readBody(request, limit: config.maxBodyBytes, inFlight: inFlight)
+            defer { reservation.release() }
             let accepted: OTLPExport.Accepted
             do {
                 accepted = try await export.handle(signal, body, encoding: encoding, workflow: workflow)
@@ -112,9 +116,17 @@ public final class OTLPHTTPReceiver: Receiver, Sendable {
     }
 
     /// The body, gunzipped when `Content-Encoding: gzip`; the limit applies after decompression.
-    static func readBody(_ request: Request, limit: Int) async throws(Refusal) -> [UInt8] {
+    /// Read only after its size (Content-Length, else `limit`) was reserved from the in-flight
+    /// budget (503 with Retry-After, which OTLP clients retry, when spent); decompression grows
+    /// the reservation. Held until the request is answered.
+    static func readBody(_ request: Request, limit: Int, inFlight: InFlightBudget) async throws(Refusal) -> ([UInt8], InFlightBudget.Reservation) {
         let tooLarge = Refusal(status: .contentTooLarge, code: 8, message: "the body exceeds \(limit) bytes (after decompression)")
-        if let length = request.headers[.contentLength].flatMap(Int.init), length > limit { throw tooLarge }
+        let length = request.headers[.contentLength].flatMap(Int.init)
+        if let length, length > limit { throw tooLarge }
+        let overloaded = Refusal(status: .serviceUnavailable, code: 14,
+                                 message: "the collector is reading or committing its limit of request bytes (service.in_flight_limit_mib = \(inFlight.limit >> 20)); retry",
+                                 headers: [.retryAfter: "1"])
+        guard let reservation = inFlight.reserve(length ?? limit) else { throw overloaded }
         var request = request
         let raw: [UInt8]
         do {
@@ -125,15 +137,20 @@ public final class OTLPHTTPReceiver: Receiver, Sendable {
             throw Refusal(status: .badRequest, code: 3, message: "the body could not be read: \(error)")
         }
         switch (request.headers[.contentEncoding] ?? "identity").lowercased() {
-        case "identity", "": return raw
+        case "identity", "":
+            if length == nil { _ = reservation.resize(to: raw.count) }
+            return (raw, reservation)
         case "gzip":
+            let inflated: [UInt8]
             do {
-                return try Gzip.decompress(raw, limit: limit)
+                inflated = try Gzip.decompress(raw, limit: limit)
             } catch .tooLarge {
                 throw tooLarge
             } catch {
                 throw Refusal(status: .badRequest, code: 3, message: "Content-Encoding is gzip but the body is not valid gzip")
             }
+            guard reservation.resize(to: raw.count + inflated.count) else { throw overloaded }
+            return (inflated, reservation)
         case let other:
             throw Refusal(status: .unsupportedMediaType, code: 3, message: "Content-Encoding `\(other)` is not supported; use gzip or none")
         }

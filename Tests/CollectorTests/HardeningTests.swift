@@ -1,0 +1,250 @@
+import Collector
+import Foundation
+import LocalPostgres
+import Pipeline
+import Receivers
+import Testing
+
+/// A raw TCP client, for what no well-behaved HTTP client does: half a header, a trickled
+/// body, a connection held silent. Blocking calls run on a thread of their own (`offPool`) so
+/// the collector in this process keeps its cooperative threads.
+final class RawConnection: @unchecked Sendable {
+    private var fd: Int32
+
+    init(port: Int) throws {
+        fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard connected == 0 else { throw LocalPostgres.Failure(description: "connect to \(port): errno \(errno)") }
+        // A guard against a hung test, never a measure: every wait below ends on an event first.
+        var timeout = timeval(tv_sec: 60, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+    }
+
+    deinit { disconnect() }
+
+    func disconnect() {
+        if fd >= 0 { close(fd) }
+        fd = -1
+    }
+
+    func send(_ text: String) { send(Array(text.utf8)) }
+
+    func send(_ bytes: [UInt8]) {
+        var offset = 0
+        while offset < bytes.count {
+            let n = bytes[offset...].withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+            if n <= 0 { return }
+            offset += n
+        }
+    }
+
+    /// Whether bytes (or the end of the stream) are waiting to be read, without waiting.
+    var hasPendingInput: Bool {
+        var poller = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+        return poll(&poller, 1, 0) == 1
+    }
+
+    /// Reads until the server closes the connection; true when it did (false: the guard expired).
+    func waitUntilClosed() async -> Bool {
+        await offPool { [self] in
+            var buffer = [UInt8](repeating: 0, count: 4096)
+            while true {
+                let n = recv(fd, &buffer, buffer.count, 0)
+                if n == 0 { return true }
+                if n < 0 { return errno == ECONNRESET }
+            }
+        }
+    }
+
+    /// Reads one HTTP/1.1 response (head and a Content-Length body): status, headers, body.
+    func readResponse() async -> (status: Int, headers: [String: String], body: String)? {
+        await offPool { [self] in
+            var data: [UInt8] = []
+            var buffer = [UInt8](repeating: 0, count: 4096)
+            func headEnd() -> Int? {
+                guard data.count >= 4 else { return nil }
+                return (0...(data.count - 4)).first { data[$0] == 13 && data[$0 + 1] == 10 && data[$0 + 2] == 13 && data[$0 + 3] == 10 }
+            }
+            while true {
+                if let end = headEnd() {
+                    let lines = String(decoding: data[..<end], as: UTF8.self).split(separator: "\r\n")
+                    var headers: [String: String] = [:]
+                    for line in lines.dropFirst() {
+                        if let colon = line.firstIndex(of: ":") {
+                            headers[line[..<colon].lowercased()] = line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
+                        }
+                    }
+                    let length = Int(headers["content-length"] ?? "0") ?? 0
+                    if data.count >= end + 4 + length {
+                        let status = Int(lines.first?.split(separator: " ").dropFirst().first ?? "") ?? 0
+                        return (status, headers, String(decoding: data[(end + 4)..<(end + 4 + length)], as: UTF8.self))
+                    }
+                }
+                let n = recv(fd, &buffer, buffer.count, 0)
+                if n <= 0 { return nil }
+                data += buffer[0..<n]
+            }
+        }
+    }
+}
+
+func offPool<T: Sendable>(_ work: @escaping @Sendable () -> T) async -> T {
+    await withCheckedContinuation { continuation in Thread { continuation.resume(returning: work()) }.start() }
+}
+
+/// The head of a POST to the single-event path.
+func postHead(path: String = IngestHTTPReceiver.eventsPath, contentLength: Int, token: String = testToken) -> String {
+    "POST \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer \(token)\r\nContent-Type: application/json\r\nContent-Length: \(contentLength)\r\n\r\n"
+}
+
+extension RunningCollector {
+    func metric(_ name: String, _ labels: [String: String] = [:]) async throws -> Double? {
+        try await scrape(try await telemetryURL()).samples.value(name, labels)
+    }
+}
+
+@Suite("hardening: listener limits and the in-flight budget")
+struct HardeningTests {
+    static let ingest = ["listener": "ingest_http"]
+
+    @Test("a half header is closed after read_header_timeout, a trickled body after read_body_timeout, an idle keep-alive after idle_timeout")
+    func timeouts() async throws {
+        let dsn = try sharedCluster.createDatabase()
+        let collector = try await RunningCollector.start(yaml: collectorYAML(dsn: dsn, receiverSettings: """
+                read_header_timeout: 0.5
+                read_body_timeout: 0.5
+                read_body_min_rate: 1000
+                idle_timeout: 0.5
+            """))
+        try await collector.waitUntilReady()
+
+        let slowHeader = try RawConnection(port: collector.port)
+        slowHeader.send("POST \(IngestHTTPReceiver.eventsPath) HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bea")
+        #expect(await slowHeader.waitUntilClosed())
+        #expect(try await collector.metric("governance_listener_timeouts_total", Self.ingest.merging(["phase": "header"]) { $1 }) == 1)
+
+        let slowBody = try RawConnection(port: collector.port)
+        slowBody.send(postHead(contentLength: 5_000) + "{\"event_id\":")
+        #expect(await slowBody.waitUntilClosed())
+        #expect(try await collector.metric("governance_listener_timeouts_total", Self.ingest.merging(["phase": "body"]) { $1 }) == 1)
+        // The closed request's reservation is returned.
+        #expect(try await eventually { try await collector.metric("governance_in_flight_bytes") == 0 })
+
+        // A client that sends its request at once is answered, then closed once idle. (Counted
+        // from the moment every earlier connection, the readiness checks' too, has gone.)
+        let idle = Self.ingest.merging(["phase": "idle"]) { $1 }
+        #expect(try await eventually { try await collector.metric("governance_listener_connections", Self.ingest) == 0 })
+        let idleBefore = try await collector.metric("governance_listener_timeouts_total", idle) ?? 0
+        let event = wireEvent()
+        let honest = try RawConnection(port: collector.port)
+        honest.send(postHead(contentLength: event.utf8.count) + event)
+        let answer = await honest.readResponse()
+        #expect(answer?.status == 201)
+        #expect(await honest.waitUntilClosed())
+        #expect(try await collector.metric("governance_listener_timeouts_total", idle) == idleBefore + 1)
+        #expect(try storedIDs(dsn).count == 1)
+        try await collector.stop()
+    }
+
+    @Test("at max_connections the listener stops accepting; the waiting client is answered once a connection closes")
+    func connectionCap() async throws {
+        let dsn = try sharedCluster.createDatabase()
+        let collector = try await RunningCollector.start(yaml: collectorYAML(dsn: dsn, receiverSettings: "    max_connections: 2"))
+        try await collector.waitUntilReady()
+        #expect(try await eventually { try await collector.metric("governance_listener_connections", Self.ingest) == 0 })
+        let (first, second) = (try RawConnection(port: collector.port), try RawConnection(port: collector.port))
+        // Accepting is paused once both are open (the listener counts the pause).
+        #expect(try await eventually {
+            let open = try await collector.metric("governance_listener_connections", Self.ingest)
+            let paused = try await collector.metric("governance_listener_at_capacity_total", Self.ingest) ?? 0
+            return open == 2 && paused >= 1
+        })
+        let accepted = try await collector.metric("governance_listener_connections_accepted_total", Self.ingest)
+        let event = wireEvent()
+        let waiting = try RawConnection(port: collector.port) // connected in the kernel's backlog only
+        waiting.send(postHead(contentLength: event.utf8.count) + event)
+        #expect(!waiting.hasPendingInput)
+        #expect(try await collector.metric("governance_listener_connections_accepted_total", Self.ingest) == accepted)
+        first.disconnect()
+        let answer = await waiting.readResponse()
+        #expect(answer?.status == 201)
+        #expect(try storedIDs(dsn).count == 1)
+        #expect(!second.hasPendingInput)
+        try await collector.stop()
+    }
+
+    @Test("over service.in_flight_limit_mib a request gets 503 with Retry-After before its body is read (gRPC: RESOURCE_EXHAUSTED with RetryInfo); admitted work completes")
+    func inFlightBudget() async throws {
+        let dsn = try sharedCluster.createDatabase()
+        // The held body must outlast the Python client's start on a busy machine.
+        let yaml = otlpReceiverYAML(dsn: dsn).replacingOccurrences(of: "service:\n", with: "service:\n  in_flight_limit_mib: 1\n")
+            .replacingOccurrences(of: "    max_batch_events: 1000\n", with: "    max_batch_events: 1000\n    read_body_timeout: 600\n")
+        let collector = try await RunningCollector.start(yaml: yaml)
+        try await collector.waitUntilReady()
+
+        // A batch of 1 MiB (events, then JSON whitespace) holds the whole budget while its body
+        // is still arriving.
+        let events = (0..<50).map { _ in wireEvent() }
+        var batch = Array(("[" + events.joined(separator: ",") + "]").utf8)
+        batch += [UInt8](repeating: 0x20, count: (1 << 20) - batch.count)
+        let holder = try RawConnection(port: collector.port)
+        holder.send(postHead(path: IngestHTTPReceiver.batchPath, contentLength: batch.count) + String(decoding: batch[..<1000], as: UTF8.self))
+        #expect(try await eventually { try await collector.metric("governance_in_flight_bytes") == Double(1 << 20) })
+
+        // Nothing more fits: refused at once, and no byte of this body was ever sent.
+        let refused = try RawConnection(port: collector.port)
+        refused.send(postHead(path: IngestHTTPReceiver.batchPath, contentLength: 400_000))
+        let answer = try #require(await refused.readResponse())
+        #expect(answer.status == 503)
+        #expect(answer.headers["retry-after"] == "1")
+        #expect(answer.body.contains("\"error\":\"overloaded\"") && answer.body.contains("in_flight_limit_mib"), "\(answer.body)")
+        let grpc = try await runSDK(["raw", collector.otlpEndpoint("grpc"), testToken, "valid"], script: "otel_traces.py")
+        let grpcAnswer = try JSONParser.parse(try #require(grpc.1.last))
+        #expect(grpcAnswer["code"] == .string("RESOURCE_EXHAUSTED"))
+        #expect(grpcAnswer["retry_delay"] == .number("1"))
+        #expect(try await collector.metric("governance_in_flight_refused_total") == 2)
+
+        // The admitted batch completes; then the budget is free again.
+        holder.send(Array(batch[1000...]))
+        let stored = try #require(await holder.readResponse())
+        #expect(stored.status == 200)
+        #expect(try storedIDs(dsn).count == 50)
+        #expect(try await collector.metric("governance_in_flight_bytes") == 0)
+        let retried = try await post(collector.eventsURL, wireEvent())
+        #expect(retried.status == 201)
+        try await collector.stop()
+    }
+
+    @Test("gRPC: a connection beyond max_connections is closed at once; one that opens no stream is closed after idle_timeout")
+    func grpcLimits() async throws {
+        let dsn = try sharedCluster.createDatabase()
+        let grpc = ["listener": "otlp.grpc"]
+        func yaml(_ settings: String) -> String {
+            otlpReceiverYAML(dsn: dsn).replacingOccurrences(of: "      grpc:\n        endpoint: 127.0.0.1:0\n", with: "      grpc:\n        endpoint: 127.0.0.1:0\n\(settings)")
+        }
+        let capped = try await RunningCollector.start(yaml: yaml("        max_connections: 1\n"))
+        try await capped.waitUntilReady()
+        let port = try #require(capped.otlpReceiver.grpcPort)
+        let first = try RawConnection(port: port)
+        #expect(try await eventually { try await capped.metric("governance_listener_connections", grpc) == 1 })
+        let second = try RawConnection(port: port)
+        #expect(await second.waitUntilClosed())
+        #expect(try await capped.metric("governance_listener_at_capacity_total", grpc) == 1)
+        #expect(try await capped.metric("governance_listener_connections", grpc) == 1)
+        first.disconnect()
+        try await capped.stop()
+
+        let idle = try await RunningCollector.start(yaml: yaml("        idle_timeout: 0.5\n"))
+        try await idle.waitUntilReady()
+        let silent = try RawConnection(port: try #require(idle.otlpReceiver.grpcPort))
+        #expect(await silent.waitUntilClosed())
+        #expect(try await idle.metric("governance_listener_timeouts_total", grpc.merging(["phase": "header"]) { $1 }) == 1)
+        try await idle.stop()
+    }
+}
