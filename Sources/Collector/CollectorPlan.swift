@@ -40,9 +40,10 @@ public struct CollectorPlan: Sendable {
     public var telemetryEndpoint: (host: String, port: Int)? = ("127.0.0.1", 8888)
     /// `service.telemetry.metrics.read_header_timeout`, … `max_connections` (default 64).
     public var telemetryLimits = ListenerLimits(maxConnections: 64)
-    /// `service.in_flight_limit_mib` (default 64): the budget of request bytes being read,
-    /// decoded or committed across all receivers (`InFlightBudget`), in bytes.
-    public var inFlightLimit = 64 << 20
+    /// `service.in_flight_limit_mib` (default 128): the memory budget of requests being read,
+    /// decoded or committed across all receivers (`InFlightBudget`), in bytes. The default
+    /// admits one maximum batch (16 MiB of body, about 128 MiB decoded) at a time.
+    public var inFlightLimit = 128 << 20
     /// The `ui:` section: the timeline web UI, nil when absent or `enabled: false`.
     public var ui: TimelineConfig?
     /// Every effective value with its source, for `print-config`. Secrets only as fingerprints.

@@ -75,12 +75,14 @@ public final class AcceptedConnectionGuard: Sendable {
             metrics.reachedCapacity()
             return channel.close()
         }
-        channel.eventLoop.scheduleTask(in: .seconds(firstStreamTimeout)) { [self] in
+        let deadline = channel.eventLoop.scheduleTask(in: .seconds(firstStreamTimeout)) { [self] in
             if awaitingStream.withLock({ $0.remove(id) }) != nil {
                 metrics.timedOut("header")
                 channel.close(promise: nil)
             }
         }
+        // A pending task keeps its channel alive: cancel it as soon as the connection closes.
+        channel.closeFuture.whenComplete { _ in deadline.cancel() }
         return channel.eventLoop.makeSucceededVoidFuture()
     }
 

@@ -36,6 +36,7 @@ struct Run: AsyncParsableCommand {
     @OptionGroup var options: ConfigOption
 
     func run() async throws {
+        Allocator.limitArenas(to: 2)
         let plan = try options.plan()
         LoggingSystem.bootstrap { label in
             if plan.logFormat == .json { return JSONLogHandler(label: label, level: plan.logLevel) }

@@ -188,11 +188,11 @@ struct HardeningTests {
         let collector = try await RunningCollector.start(yaml: yaml)
         try await collector.waitUntilReady()
 
-        // A batch of 1 MiB (events, then JSON whitespace) holds the whole budget while its body
-        // is still arriving.
+        // A batch whose cost is 1 MiB (events, then JSON whitespace) holds the whole budget
+        // while its body is still arriving.
         let events = (0..<50).map { _ in wireEvent() }
         var batch = Array(("[" + events.joined(separator: ",") + "]").utf8)
-        batch += [UInt8](repeating: 0x20, count: (1 << 20) - batch.count)
+        batch += [UInt8](repeating: 0x20, count: (1 << 20) / InFlightBudget.bytesPerBodyByte - batch.count)
         let holder = try RawConnection(port: collector.port)
         holder.send(postHead(path: IngestHTTPReceiver.batchPath, contentLength: batch.count) + String(decoding: batch[..<1000], as: UTF8.self))
         #expect(try await eventually { try await collector.metric("governance_in_flight_bytes") == Double(1 << 20) })

@@ -62,37 +62,11 @@ struct IngestHandler: Sendable {
         do {
             let workflow = try authenticate(request)
             let type = try requireContentType(request, allowed: ["application/json", "application/x-ndjson", "application/jsonl"])
-            let (body, reservation) = try await readBody(request, limit: config.maxBatchBodyBytes)
+            let (reservation, decoded) = try await readBatch(request, type: type, workflow: workflow)
             defer { reservation.release() }
-            let items: [JSONValue]
-            if type == "application/json" {
-                let json = try parse { () throws(JSONParseError) in try JSONParser.parse(body) }
-                guard case .array(let array) = json else {
-                    throw Refusal(status: .badRequest, code: "invalid_body", message: "a batch must be a JSON array of events (or NDJSON)")
-                }
-                items = array
-            } else {
-                items = try parse { () throws(JSONParseError) in try JSONParser.parseLines(body) }
-            }
-            guard items.count <= config.maxBatchEvents else {
-                throw Refusal(status: .contentTooLarge, code: "too_many_events",
-                              message: "a batch holds at most \(config.maxBatchEvents) events, this one has \(items.count)")
-            }
-            guard !items.isEmpty else { throw Refusal(status: .badRequest, code: "invalid_body", message: "the batch is empty") }
-
-            var results = [JSONValue?](repeating: nil, count: items.count)
-            var events: [AuditEvent] = []
-            var eventIndex: [Int] = []
-            let now = Timestamp.now()
-            for (index, item) in items.enumerated() {
-                do {
-                    events.append(try WireFormat.decode(item, workflow: workflow, receivedAt: now))
-                    eventIndex.append(index)
-                } catch {
-                    results[index] = Self.result(index: index, eventID: item["event_id"]?.stringValue, outcome: .rejected(error))
-                }
-            }
-            var counts = (stored: 0, duplicate: 0, rejected: items.count - events.count)
+            var (events, eventIndex, results) = (decoded.events, decoded.eventIndex, decoded.results)
+            let itemCount = results.count
+            var counts = (stored: 0, duplicate: 0, rejected: itemCount - events.count)
             if !events.isEmpty {
                 let outcomes = try await submit(events)
                 for (position, outcome) in outcomes.enumerated() {
@@ -117,6 +91,42 @@ struct IngestHandler: Sendable {
         } catch {
             return Refusal(status: .internalServerError, code: "internal", message: "\(error)").response
         }
+    }
+
+    /// A batch's events (and the results of those that did not decode), read and decoded in a
+    /// scope of their own: the body and its JSON trees are freed before the commit, which is
+    /// most of a large batch's memory.
+    private func readBatch(_ request: Request, type: String, workflow: String) async throws(Refusal)
+        -> (InFlightBudget.Reservation, (events: [AuditEvent], eventIndex: [Int], results: [JSONValue?])) {
+        let (body, reservation) = try await readBody(request, limit: config.maxBatchBodyBytes)
+        let items: [JSONValue]
+        if type == "application/json" {
+            let json = try parse { () throws(JSONParseError) in try JSONParser.parse(body) }
+            guard case .array(let array) = json else {
+                throw Refusal(status: .badRequest, code: "invalid_body", message: "a batch must be a JSON array of events (or NDJSON)")
+            }
+            items = array
+        } else {
+            items = try parse { () throws(JSONParseError) in try JSONParser.parseLines(body) }
+        }
+        guard items.count <= config.maxBatchEvents else {
+            throw Refusal(status: .contentTooLarge, code: "too_many_events",
+                          message: "a batch holds at most \(config.maxBatchEvents) events, this one has \(items.count)")
+        }
+        guard !items.isEmpty else { throw Refusal(status: .badRequest, code: "invalid_body", message: "the batch is empty") }
+        var results = [JSONValue?](repeating: nil, count: items.count)
+        var events: [AuditEvent] = []
+        var eventIndex: [Int] = []
+        let now = Timestamp.now()
+        for (index, item) in items.enumerated() {
+            do {
+                events.append(try WireFormat.decode(item, workflow: workflow, receivedAt: now))
+                eventIndex.append(index)
+            } catch {
+                results[index] = Self.result(index: index, eventID: item["event_id"]?.stringValue, outcome: .rejected(error))
+            }
+        }
+        return (reservation, (events, eventIndex, results))
     }
 
     // MARK: Steps
@@ -148,15 +158,15 @@ struct IngestHandler: Sendable {
         let tooLarge = Refusal(status: .contentTooLarge, code: "body_too_large", message: "the body exceeds \(limit) bytes")
         let length = request.headers[.contentLength].flatMap(Int.init)
         if let length, length > limit { throw tooLarge }
-        guard let reservation = inFlight.reserve(length ?? limit) else {
+        guard let reservation = inFlight.reserve(forBody: length ?? limit) else {
             throw Refusal(status: .serviceUnavailable, code: "overloaded",
-                          message: "the collector is reading or committing its limit of request bytes (service.in_flight_limit_mib = \(inFlight.limit >> 20)); retry",
+                          message: "the collector is at its memory budget for requests in flight (service.in_flight_limit_mib = \(inFlight.limit >> 20)); retry",
                           headers: [.retryAfter: "1"])
         }
         var request = request
         do {
             let buffer = try await request.collectBody(upTo: limit)
-            if length == nil { _ = reservation.resize(to: buffer.readableBytes) }
+            if length == nil { _ = reservation.resize(forBody: buffer.readableBytes) }
             return (Array(buffer.readableBytesView), reservation)
         } catch let error as HTTPError where error.status == .contentTooLarge {
             throw tooLarge

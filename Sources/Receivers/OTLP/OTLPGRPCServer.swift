@@ -162,8 +162,8 @@ final class OTLPGRPCServer: Sendable {
             }
             // The transport has read the message already (each at most max_recv_msg_size_mib, at
             // most max_concurrent_streams per connection); the budget bounds decoding and commits.
-            guard let reservation = inFlight.reserve(body.count) else {
-                let message = "the collector is reading or committing its limit of request bytes (service.in_flight_limit_mib = \(inFlight.limit >> 20)); retry"
+            guard let reservation = inFlight.reserve(forBody: body.count) else {
+                let message = "the collector is at its memory budget for requests in flight (service.in_flight_limit_mib = \(inFlight.limit >> 20)); retry"
                 var trailers = Metadata()
                 trailers.addBinary(GRPCStatusDetails.retryable(code: 8, message: message, retryAfterSeconds: 1), forKey: "grpc-status-details-bin")
                 return .failure(RPCError(code: .resourceExhausted, message: message, metadata: trailers))

@@ -124,9 +124,9 @@ public final class OTLPHTTPReceiver: Receiver, Sendable {
         let length = request.headers[.contentLength].flatMap(Int.init)
         if let length, length > limit { throw tooLarge }
         let overloaded = Refusal(status: .serviceUnavailable, code: 14,
-                                 message: "the collector is reading or committing its limit of request bytes (service.in_flight_limit_mib = \(inFlight.limit >> 20)); retry",
+                                 message: "the collector is at its memory budget for requests in flight (service.in_flight_limit_mib = \(inFlight.limit >> 20)); retry",
                                  headers: [.retryAfter: "1"])
-        guard let reservation = inFlight.reserve(length ?? limit) else { throw overloaded }
+        guard let reservation = inFlight.reserve(forBody: length ?? limit) else { throw overloaded }
         var request = request
         let raw: [UInt8]
         do {
@@ -138,7 +138,7 @@ public final class OTLPHTTPReceiver: Receiver, Sendable {
         }
         switch (request.headers[.contentEncoding] ?? "identity").lowercased() {
         case "identity", "":
-            if length == nil { _ = reservation.resize(to: raw.count) }
+            if length == nil { _ = reservation.resize(forBody: raw.count) }
             return (raw, reservation)
         case "gzip":
             let inflated: [UInt8]
@@ -149,7 +149,7 @@ public final class OTLPHTTPReceiver: Receiver, Sendable {
             } catch {
                 throw Refusal(status: .badRequest, code: 3, message: "Content-Encoding is gzip but the body is not valid gzip")
             }
-            guard reservation.resize(to: raw.count + inflated.count) else { throw overloaded }
+            guard reservation.resize(forBody: raw.count + inflated.count) else { throw overloaded }
             return (inflated, reservation)
         case let other:
             throw Refusal(status: .unsupportedMediaType, code: 3, message: "Content-Encoding `\(other)` is not supported; use gzip or none")
