@@ -34,6 +34,12 @@ struct Bench: AsyncParsableCommand {
     var bridgeOnly = false
     @Flag(help: "Run the fault suite (kill -9, PostgreSQL restarted and frozen, platform faults) instead of the benchmark.")
     var faults = false
+    @Flag(help: "Run the hostile-client suite (slow headers and bodies, idle connections, maximum bodies, malformed framing, fuzz inputs, a flooding token holder) beside a paced honest client.")
+    var hostile = false
+    @Option(help: "Seconds each hostile attack runs.")
+    var hostileSeconds = 20.0
+    @Option(help: "Run only the hostile attacks whose name contains this text (the baseline always runs).")
+    var hostileOnly: String?
     @Option(help: "Run a soak test of this many seconds (e.g. 600) instead of the benchmark: steady load at half of capacity, RSS and CPU over time.")
     var soak: Double?
     @Flag(help: "Also run the reference Python SDK (code-atelier-governance 0.7.3 from PyPI, in .build/interop-venv) on the same work.")
@@ -53,6 +59,7 @@ struct Bench: AsyncParsableCommand {
 
     func run() async throws {
         if faults { return try await FaultSuite(binary: binary).run() }
+        if hostile { return try await HostileSuite(binary: binary, seconds: hostileSeconds, only: hostileOnly).run() }
         if let soak { return try await Soak(binary: binary, seconds: soak).run() }
         let cluster = try LocalPostgres(fsync: true)
         defer { cluster.destroy() }
