@@ -2,7 +2,8 @@ import FuzzSupport
 import Exporters
 
 /// The SSRF policy's pure functions on hostile URLs: a URL the policy accepts must name a host
-/// whose literal address (if it is one) is also allowed at connect time.
+/// whose literal address (if it is one) is also allowed at connect time, with and without
+/// `allow_loopback`.
 @_cdecl("FuzzEgressPolicy_main")
 public func entry(_ argc: CInt, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?) -> CInt {
     runFuzzer(argc, argv, fuzz)
@@ -10,12 +11,14 @@ public func entry(_ argc: CInt, _ argv: UnsafeMutablePointer<UnsafeMutablePointe
 
 func fuzz(_ data: UnsafePointer<UInt8>?, _ count: Int) -> CInt {
     let text = String(decoding: bytes(data, count), as: UTF8.self)
-    if case .success(let parsed) = EgressPolicy.check(url: text, trustedHosts: nil) {
-        switch parsed.host {
-        case .ipv4, .ipv6:
-            precondition(EgressPolicy.isAllowedConnection(to: parsed.host, requestedHost: parsed.host),
-                         "accepted URL \(text) names an address the connect-time guard refuses")
-        default: break
+    for allowLoopback in [false, true] {
+        if case .success(let parsed) = EgressPolicy.check(url: text, trustedHosts: nil, allowLoopback: allowLoopback) {
+            switch parsed.host {
+            case .ipv4, .ipv6:
+                precondition(EgressPolicy.isAllowedConnection(to: parsed.host, requestedHost: parsed.host, allowLoopback: allowLoopback),
+                             "accepted URL \(text) names an address the connect-time guard refuses (allow_loopback: \(allowLoopback))")
+            default: break
+            }
         }
     }
     _ = EgressPolicy.normalizeHost(text)
