@@ -18,6 +18,7 @@ let package = Package(
         .library(name: "OTLP", targets: ["OTLP"]),
         .library(name: "Processors", targets: ["Processors"]),
         .library(name: "Exporters", targets: ["Exporters"]),
+        .library(name: "AuditStore", targets: ["AuditStore"]),
     ],
     traits: [
         .trait(name: "PlatformBridge", description: "The platform_bridge exporter (needs libcurl)."),
@@ -65,8 +66,17 @@ let package = Package(
         .target(name: "OTLP", dependencies: ["COTLP", "Pipeline", "Config", .product(name: "Crypto", package: "swift-crypto"),
                                              .product(name: "GRPCCore", package: "grpc-swift-2")], swiftSettings: strict),
         .target(name: "Processors", dependencies: ["Pipeline", "Config", .product(name: "CoreMetrics", package: "swift-metrics"), .product(name: "Crypto", package: "swift-crypto"), .product(name: "Logging", package: "swift-log")], swiftSettings: strict),
+        // Everything PostgreSQL: libpq connections and their threads, the audit row codec and binary
+        // COPY, group commit, the commit-order follower, the chain verifier, managed tokens, the
+        // schema. Exporters, Timeline, the CLI and the test support reach the database through it.
+        .target(name: "AuditStore", dependencies: [
+            "Pipeline", "Config", "CLibPQ",
+            .product(name: "Crypto", package: "swift-crypto"),
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+        ], swiftSettings: strict),
         .target(name: "Exporters", dependencies: [
-            "Pipeline", "Config", "CLibPQ", "OTLP",
+            "Pipeline", "Config", "AuditStore", "OTLP",
             .target(name: "CurlHTTP", condition: .when(traits: ["PlatformBridge"])),
             .product(name: "DequeModule", package: "swift-collections"),
             .product(name: "CoreMetrics", package: "swift-metrics"),
@@ -100,9 +110,9 @@ let package = Package(
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ], swiftSettings: strict),
         // The timeline web UI: server-rendered pages over the events in PostgreSQL, live updates,
-        // workflow tokens. It reads the store (Exporters' libpq layer) and serves HTTP (Hummingbird).
+        // workflow tokens. It reads the store (AuditStore) and serves HTTP (Hummingbird).
         .target(name: "Timeline", dependencies: [
-            "Pipeline", "Config", "Exporters", "Listeners",
+            "Pipeline", "Config", "AuditStore", "Listeners",
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "Mustache", package: "swift-mustache"),
             .product(name: "HTTPTypes", package: "swift-http-types"),
@@ -119,11 +129,11 @@ let package = Package(
             .product(name: "Prometheus", package: "swift-prometheus"),
             .product(name: "Hummingbird", package: "hummingbird"),
         ], swiftSettings: strict),
-        // Throwaway PostgreSQL clusters for tests and the benchmark.
-        .target(name: "LocalPostgres", dependencies: ["Exporters"], swiftSettings: strict),
-        // A real platform ingest endpoint (and a test CA) for tests and the benchmark.
-        .target(name: "PlatformPeer", dependencies: [
-            "Pipeline", "LocalPostgres",
+        // Test and bench support, never linked into the governance-collector executable (as
+        // HummingbirdTesting ships beside Hummingbird): throwaway PostgreSQL clusters, a real
+        // platform ingest endpoint and its test CA, and the libcurl load driver.
+        .target(name: "GovernanceTesting", dependencies: [
+            "Pipeline", "AuditStore", "CurlHTTP",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -131,24 +141,25 @@ let package = Package(
             .product(name: "NIOSSL", package: "swift-nio-ssl"),
         ], swiftSettings: strict),
         .executableTarget(name: "governance-collector", dependencies: [
-            "Collector",
+            "Collector", "AuditStore", "Config", "Pipeline",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Crypto", package: "swift-crypto"),
+            .product(name: "Logging", package: "swift-log"),
         ], swiftSettings: strict),
         .executableTarget(name: "governance-bench", dependencies: [
-            "Collector", "LocalPostgres", "CurlHTTP", "Processors", "PlatformPeer", "OTLP",
+            "Collector", "GovernanceTesting", "AuditStore", "CurlHTTP", "Processors", "OTLP",
             .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "GRPCCore", package: "grpc-swift-2"),
             .product(name: "GRPCNIOTransportHTTP2Posix", package: "grpc-swift-nio-transport"),
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], swiftSettings: strict),
         .testTarget(name: "PipelineTests", dependencies: ["Pipeline"], swiftSettings: strict),
-        .testTarget(name: "ConfigTests", dependencies: ["Config", "Collector", "Receivers", "Pipeline", .product(name: "Logging", package: "swift-log")], swiftSettings: strict),
+        .testTarget(name: "ConfigTests", dependencies: ["Config", "Collector", "Exporters", "Receivers", "Pipeline", .product(name: "Logging", package: "swift-log")], swiftSettings: strict),
         .testTarget(name: "ProcessorTests", dependencies: ["Processors", "Pipeline", "Config"], swiftSettings: strict),
         .testTarget(name: "BridgeTests", dependencies: ["Exporters", "Config", "Pipeline"], swiftSettings: strict),
         // Integration: real PostgreSQL clusters, real sockets, the real binary.
         .testTarget(name: "CollectorTests", dependencies: [
-            "Collector", "Config", "LocalPostgres", "CurlHTTP", "Exporters", "Receivers", "PlatformPeer", "OTLP", "Timeline",
+            "Collector", "Config", "GovernanceTesting", "AuditStore", "CurlHTTP", "Exporters", "Receivers", "OTLP", "Timeline",
             .product(name: "Logging", package: "swift-log"),
         ], swiftSettings: strict),
     ]

@@ -1,5 +1,5 @@
+import AuditStore
 import Config
-import Exporters
 import Foundation
 import Logging
 import Pipeline
@@ -45,50 +45,56 @@ public final class Collector: Sendable {
         }
         var processors: [String: [any EventProcessor]] = [:]
         for p in plan.pipelines {
-            processors[p.name] = try p.processors.map { id in try plan.processors[id]!.builder(context(id)) as! any EventProcessor }
+            processors[p.name] = try p.processors.map { id in try plan.processors[id]!.build(context(id)) }
         }
-        // Primaries first: a secondary exporter keeps its state in its pipeline's primary store.
+        // Primaries first: the others of a pipeline get what its primary shares (its database).
         var exporters: [String: ExporterRole] = [:]
         let used = plan.pipelines.flatMap(\.exporters)
         for id in Set(used).sorted() where plan.exporters[id]!.isPrimary {
-            exporters[id] = try plan.exporters[id]!.builder(context(id)) as? ExporterRole
+            var primaryContext = context(id)
+            primaryContext.schema = plan.schema
+            exporters[id] = try plan.exporters[id]!.build(primaryContext)
+        }
+        var shared: [String: SharedResources] = [:]
+        for p in plan.pipelines {
+            for case .primary(let primary)? in p.exporters.map({ exporters[$0] }) { shared[p.name] = primary.resources }
         }
         for id in Set(used).sorted() where !plan.exporters[id]!.isPrimary {
             let home = plan.pipelines.first { $0.exporters.contains(id) }!
             var secondaryContext = context(id)
             secondaryContext.egressProcessors = processors[home.name]!.filter { $0.stage == .egress }
-            for primaryID in home.exporters {
-                if case .primary(let primary as PostgresExporter)? = exporters[primaryID] { secondaryContext.stateDSN = primary.config.dsn }
-            }
-            exporters[id] = try plan.exporters[id]!.builder(secondaryContext) as? ExporterRole
+            secondaryContext.resources = shared[home.name] ?? SharedResources()
+            exporters[id] = try plan.exporters[id]!.build(secondaryContext)
         }
         var pipelines: [String: Pipeline] = [:]
         var receivers: [String: any Receiver] = [:]
-        // Managed tokens (issued by a timeline UI) live in each primary store, one store per database.
-        var tokenStores: [String: PostgresTokenStore] = [:]
-        var primaryDSN: [String: String] = [:]
+        // Managed tokens (issued by a timeline UI) live in each primary database, run once per database.
+        var databases: [AuditDatabase] = []
         for p in plan.pipelines {
             var primary: (any PrimaryExporter)?
             var secondaries: [any SecondaryExporter] = []
+            var storeReaders: [any StoreReadingExporter] = []
             for id in p.exporters {
                 switch exporters[id]! {
                 case .primary(let e): primary = e
                 case .secondary(let e): secondaries.append(e)
+                case .storeReader(let e): storeReaders.append(e)
                 }
             }
             var managedTokens: PostgresTokenStore?
-            if let dsn = (primary as? PostgresExporter)?.config.dsn {
-                primaryDSN[p.name] = dsn
-                managedTokens = tokenStores[dsn] ?? PostgresTokenStore(dsn: dsn, logger: context("tokens").logger)
-                tokenStores[dsn] = managedTokens
+            if let database = shared[p.name]?.auditDatabase {
+                let known = databases.first { $0.isSameDatabase(as: database) }
+                if known == nil { databases.append(database) }
+                managedTokens = (known ?? database).tokens
             }
             let pipeline = Pipeline(name: p.name, processors: zip(p.processors, processors[p.name]!).map { (id: $0, processor: $1) },
-                                    primary: primary!, secondaries: secondaries, managedTokens: managedTokens, telemetry: telemetry)
+                                    primary: primary!, secondaries: secondaries, storeReaders: storeReaders,
+                                    managedTokens: managedTokens, telemetry: telemetry)
             pipelines[p.name] = pipeline
             for id in p.receivers {
                 var receiverContext = context(id)
                 receiverContext.pipeline = pipeline
-                receivers[id] = try plan.receivers[id]!.builder(receiverContext) as? any Receiver
+                receivers[id] = try plan.receivers[id]!.build(receiverContext)
             }
         }
         self.exporters = exporters.mapValues(\.service)
@@ -104,17 +110,17 @@ public final class Collector: Sendable {
                 Self.readiness(pipelines: builtPipelines, receivers: builtReceivers, shuttingDown: shuttingDown.isSet)
             }, logger: logger)
         }
-        timeline = plan.ui.map { ui in
+        timeline = try plan.ui.map { ui throws(MissingAuditDatabase) in
             var ui = ui
-            // The plan gives every pipeline exactly one primary, and postgres is the primary type.
-            let dsn = primaryDSN[ui.pipeline]!
+            guard let shared = shared[ui.pipeline]?.auditDatabase else { throw MissingAuditDatabase(component: "ui") }
+            let database = databases.first { $0.isSameDatabase(as: shared) } ?? shared
             ui.auditSecret = processors[ui.pipeline]!.compactMap { ($0 as? ChainProcessor)?.secretForVerification }.first
                 ?? ProcessInfo.processInfo.environment["GOVERNANCE_AUDIT_SECRET"].flatMap { $0.isEmpty ? nil : $0 }
-            return TimelineServer(config: ui, dsn: dsn, tokens: tokenStores[dsn]!, telemetry: telemetry, logger: context("ui").logger)
+            return TimelineServer(config: ui, database: database, telemetry: telemetry, logger: context("ui").logger)
         }
         // Start order; graceful shutdown runs in reverse (the UI and receivers stop first).
         let services: [any Service] = (telemetryServer.map { [$0] } ?? [])
-            + exporters.keys.sorted().map { exporters[$0]!.service } + tokenStores.keys.sorted().map { tokenStores[$0]! }
+            + exporters.keys.sorted().map { exporters[$0]!.service } + databases.map(\.tokens)
             + receivers.keys.sorted().map { receivers[$0]! } + (timeline.map { [$0] } ?? [])
         group = ServiceGroup(configuration: .init(
             services: services.map { .init(service: $0) },

@@ -1,3 +1,4 @@
+import AuditStore
 import Config
 import Exporters
 import Foundation
@@ -12,11 +13,14 @@ import Timeline
 /// its builder ready, nothing built yet. Loading is all-or-nothing: the first mistake stops it
 /// with the file, the key and the fix.
 public struct CollectorPlan: Sendable {
-    public struct Component: Sendable {
+    /// One configured component: its settings validated, its builder ready.
+    public struct Component<Built>: Sendable {
         public var id: String
         public var type: String
-        var builder: @Sendable (BuildContext) throws -> Any
+        let builder: ComponentFactory<Built>.Builder
         var isPrimary: Bool
+
+        public func build(_ context: BuildContext) throws -> Built { try builder(context) }
     }
 
     public struct PipelinePlan: Sendable {
@@ -27,9 +31,11 @@ public struct CollectorPlan: Sendable {
     }
 
     public var file: String
-    public var receivers: [String: Component] = [:]
-    public var processors: [String: Component] = [:]
-    public var exporters: [String: Component] = [:]
+    public var receivers: [String: Component<any Receiver>] = [:]
+    public var processors: [String: Component<any EventProcessor>] = [:]
+    public var exporters: [String: Component<ExporterRole>] = [:]
+    /// Every registered component type's tables (`ComponentRegistry.schema`), which the primary creates.
+    public var schema: [SchemaSteps] = []
     public var pipelines: [PipelinePlan] = []
     public var logLevel: Logger.Level = .info
     /// `service.telemetry.logs.format` / `GOVERNANCE_LOG_FORMAT`: `text` (default) or `json` (`JSONLogHandler`).
@@ -70,9 +76,10 @@ public struct CollectorPlan: Sendable {
         let root = try ConfigSection(path: "", file: file, value: ConfigValue.parse(yaml: yaml, file: file),
                                      environment: environment, log: log)
         var plan = CollectorPlan(file: file)
-        plan.receivers = try components(root.section("receivers"), registry.receivers.mapValues(erase))
-        plan.processors = try components(root.section("processors"), registry.processors.mapValues(erase))
-        plan.exporters = try components(root.section("exporters"), registry.exporters.mapValues(erase))
+        plan.schema = registry.schema
+        plan.receivers = try components(root.section("receivers"), registry.receivers)
+        plan.processors = try components(root.section("processors"), registry.processors)
+        plan.exporters = try components(root.section("exporters"), registry.exporters)
 
         let service = try root.section("service")
         let telemetry = try service.section("telemetry")
@@ -184,16 +191,9 @@ public struct CollectorPlan: Sendable {
         return c
     }
 
-    private static func erase<T>(_ factory: ComponentFactory<T>) -> ComponentFactory<Any> {
-        ComponentFactory<Any>(type: factory.type, isPrimary: factory.isPrimary) { section throws(ConfigError) in
-            let builder = try factory.configure(section)
-            return { context in try builder(context) }
-        }
-    }
-
     /// Reads a `receivers:`/`processors:`/`exporters:` section: ids are `type` or `type/name`.
-    private static func components(_ section: ConfigSection, _ factories: [String: ComponentFactory<Any>]) throws(ConfigError) -> [String: Component] {
-        var result: [String: Component] = [:]
+    private static func components<Built>(_ section: ConfigSection, _ factories: [String: ComponentFactory<Built>]) throws(ConfigError) -> [String: Component<Built>] {
+        var result: [String: Component<Built>] = [:]
         for id in section.keys {
             let type = String(id.split(separator: "/", maxSplits: 1).first ?? "")
             guard let factory = factories[type] else {
@@ -220,7 +220,7 @@ public struct CollectorPlan: Sendable {
         }
     }
 
-    private static func references(_ section: ConfigSection, _ key: String, defined: [String: Component], required: Bool) throws(ConfigError) -> [String] {
+    private static func references<Built>(_ section: ConfigSection, _ key: String, defined: [String: Component<Built>], required: Bool) throws(ConfigError) -> [String] {
         let ids = try section.stringList(key) ?? []
         if required, ids.isEmpty {
             throw section.error(key, "is empty", fix: "list at least one component defined under top-level `\(key):`")
@@ -241,12 +241,15 @@ public enum LogFormat: String, Sendable {
 }
 
 extension CollectorPlan {
-    /// The settings of the first `postgres` exporter in the plan (for `migrate`).
-    public func postgresConfig() throws -> PostgresExporterConfig? {
-        guard let component = exporters.values.sorted(by: { $0.id < $1.id }).first(where: { $0.type == "postgres" }),
-              case .primary(let exporter)? = try component.builder(BuildContext(id: component.id, logger: Logger(label: "plan"))) as? ExporterRole
-        else { return nil }
-        return (exporter as? PostgresExporter)?.config
+    /// The database of the first primary exporter in the plan that shares one (for `migrate`,
+    /// `verify`, `tail`), built the way the collector would build it. Nothing connects yet.
+    public func auditDatabase() throws -> AuditDatabase? {
+        for component in exporters.values.sorted(by: { $0.id < $1.id }) where component.isPrimary {
+            var context = BuildContext(id: component.id, logger: Logger(label: "plan"))
+            context.schema = schema
+            if case .primary(let exporter) = try component.build(context), let database = exporter.resources.auditDatabase { return database }
+        }
+        return nil
     }
 }
 
@@ -254,6 +257,6 @@ extension CollectorPlan {
     /// The chain processor's secret, if a chain processor is configured (for `verify`).
     public func chainSecret() throws -> String? {
         guard let component = processors.values.sorted(by: { $0.id < $1.id }).first(where: { $0.type == "chain" }) else { return nil }
-        return (try component.builder(BuildContext(id: component.id, logger: Logger(label: "plan"))) as? ChainProcessor)?.secretForVerification
+        return (try component.build(BuildContext(id: component.id, logger: Logger(label: "plan"))) as? ChainProcessor)?.secretForVerification
     }
 }

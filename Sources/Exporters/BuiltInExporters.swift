@@ -6,7 +6,9 @@ import ServiceLifecycle
 public enum BuiltInExporters {
     public static let postgres = ExporterFactory(type: "postgres", isPrimary: true) { section throws(ConfigError) in
         let config = try PostgresExporterConfig.read(section)
-        return { context in .primary(PostgresExporter(config: config, logger: context.logger, telemetry: context.telemetry, id: context.id)) }
+        return { context in
+            .primary(PostgresExporter(config: config, schema: context.schema, logger: context.logger, telemetry: context.telemetry, id: context.id))
+        }
     }
 
     public static let debug = ExporterFactory(type: "debug") { section throws(ConfigError) in
@@ -19,7 +21,7 @@ public enum BuiltInExporters {
     public static let platformBridge = ExporterFactory(type: "platform_bridge") { section throws(ConfigError) in
         let config = try PlatformBridgeConfig.read(section)
         #if PlatformBridge
-        return { context in .secondary(PlatformBridgeExporter(config: config, context: context)) }
+        return { context in PlatformBridgeExporter(config: config, context: context).role }
         #else
         guard config.activation == .off else {
             throw section.error("platform_bridge_enabled", "asks for the platform bridge, but this build has none (built without the PlatformBridge trait, which needs libcurl)",
@@ -64,7 +66,7 @@ public enum BuiltInExporters {
     public static let budgetWebhook = ExporterFactory(type: "budget_webhook") { section throws(ConfigError) in
         #if PlatformBridge
         let config = try BudgetWebhookConfig.read(section)
-        return { context in .secondary(BudgetWebhookExporter(config: config, context: context)) }
+        return { context in .storeReader(try BudgetWebhookExporter(config: config, context: context)) }
         #else
         throw section.error("alert_webhook_url", "asks for budget webhooks, but this build has none (built without the PlatformBridge trait, which needs libcurl)",
                             fix: "rebuild with the default traits (`swift build -c release`), or remove the budget_webhook exporter")

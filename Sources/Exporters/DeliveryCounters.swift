@@ -72,8 +72,3 @@ public final class DeliveryCounters: Sendable {
     }
 }
 
-/// A secondary exporter with a memory queue (what a forced exit would abandon).
-public protocol QueuedExporter {
-    /// Events waiting to be sent.
-    var queueSize: Int { get }
-}

@@ -59,12 +59,33 @@ public protocol PrimaryExporter: Service {
     func commit(_ events: [AuditEvent], stages: [any CommitStage], stagesKey: String) async throws(PipelineUnavailable) -> [CommitResult]
     /// Connected and migrated: able to commit right now.
     var isReady: Bool { get }
+    /// What the store shares with the rest of its pipeline (its database), handed to the
+    /// pipeline's other exporters and the UI in their `BuildContext.resources`.
+    var resources: SharedResources { get }
+}
+
+extension PrimaryExporter {
+    public var resources: SharedResources { SharedResources() }
 }
 
 /// A copy of committed events sent elsewhere. `export` must return at once (enqueue or drop):
 /// a secondary can lose its own copy but never slow or fail the primary path.
 public protocol SecondaryExporter: Service {
     func export(_ events: [AuditEvent])
+}
+
+/// A secondary exporter with a memory queue (what a forced exit would abandon).
+public protocol QueuedExporter {
+    /// Events waiting to be sent.
+    var queueSize: Int { get }
+}
+
+/// A secondary that reads what it sends back from the primary's database (the durable bridge,
+/// the budget webhook's alert outbox), so nothing is lost when it falls behind or restarts. The
+/// pipeline hands it no events; it only learns that a commit stored some.
+public protocol StoreReadingExporter: Service {
+    /// Called after each commit that stored events; must return at once (e.g. wake a sender).
+    func committed()
 }
 
 /// Accepts events from the outside world and submits them to its pipeline.
@@ -77,11 +98,13 @@ public protocol Receiver: Service {
 public enum ExporterRole: Sendable {
     case primary(any PrimaryExporter)
     case secondary(any SecondaryExporter)
+    case storeReader(any StoreReadingExporter)
 
     public var service: any Service {
         switch self {
         case .primary(let e): e
         case .secondary(let e): e
+        case .storeReader(let e): e
         }
     }
 }
@@ -95,11 +118,29 @@ public struct ComponentFactory<Built>: Sendable {
     /// For exporters: the authoritative store that decides acknowledgements.
     public let isPrimary: Bool
     public let configure: @Sendable (ConfigSection) throws(ConfigError) -> Builder
+    /// The tables this component type keeps in the primary database, declared beside its code.
+    public let schema: SchemaSteps?
 
-    public init(type: String, isPrimary: Bool = false, configure: @escaping @Sendable (ConfigSection) throws(ConfigError) -> Builder) {
+    public init(type: String, isPrimary: Bool = false, schema: SchemaSteps? = nil,
+                configure: @escaping @Sendable (ConfigSection) throws(ConfigError) -> Builder) {
         self.type = type
         self.isPrimary = isPrimary
+        self.schema = schema
         self.configure = configure
+    }
+}
+
+/// Tables one owner keeps in the primary database: idempotent statements run in order on every
+/// start, inside the migration transaction, on an empty database or one the SDK created. Each
+/// owner declares its steps beside its own code; the store runs every registered owner's.
+public struct SchemaSteps: Sendable {
+    /// Who keeps these tables (a component type, or the store itself).
+    public let owner: String
+    public let statements: [String]
+
+    public init(owner: String, statements: [String]) {
+        self.owner = owner
+        self.statements = statements
     }
 }
 
@@ -109,9 +150,11 @@ public struct BuildContext: Sendable {
     public var logger: Logger
     /// The pipeline a receiver feeds; nil while building processors and exporters.
     public var pipeline: Pipeline?
-    /// For secondary exporters: the connection string of the primary store their pipeline
-    /// commits to. State that must survive (bridge seq, cursors) is kept there.
-    public var stateDSN: String?
+    /// For secondary exporters: what their pipeline's primary shares (its database, where state
+    /// that must survive is kept: bridge seq and cursors, alert outbox).
+    public var resources: SharedResources
+    /// For primary exporters: every registered owner's tables, which the store creates.
+    public var schema: [SchemaSteps]
     /// For secondary exporters: their pipeline's egress processors (e.g. redaction), for an
     /// exporter that reads committed events back from the store instead of receiving them.
     public var egressProcessors: [any EventProcessor]
@@ -120,14 +163,15 @@ public struct BuildContext: Sendable {
     /// The collector-wide budget of request bytes in flight, which receivers reserve from.
     public var inFlight: InFlightBudget
 
-    public init(id: String, logger: Logger, pipeline: Pipeline? = nil, stateDSN: String? = nil,
+    public init(id: String, logger: Logger, pipeline: Pipeline? = nil, resources: SharedResources = SharedResources(), schema: [SchemaSteps] = [],
                 egressProcessors: [any EventProcessor] = [], telemetry: Telemetry = .disabled, inFlight: InFlightBudget = .unlimited) {
         self.id = id
         self.logger = logger
         self.telemetry = telemetry
         self.inFlight = inFlight
         self.pipeline = pipeline
-        self.stateDSN = stateDSN
+        self.resources = resources
+        self.schema = schema
         self.egressProcessors = egressProcessors
     }
 }
@@ -142,10 +186,13 @@ public struct ComponentRegistry: Sendable {
     public var receivers: [String: ReceiverFactory] = [:]
     public var processors: [String: ProcessorFactory] = [:]
     public var exporters: [String: ExporterFactory] = [:]
+    /// Every registered type's tables, in registration order (processors, then exporters).
+    public private(set) var schema: [SchemaSteps] = []
 
     public init(receivers: [ReceiverFactory] = [], processors: [ProcessorFactory] = [], exporters: [ExporterFactory] = []) {
         for f in receivers { self.receivers[f.type] = f }
         for f in processors { self.processors[f.type] = f }
         for f in exporters { self.exporters[f.type] = f }
+        schema = receivers.compactMap(\.schema) + processors.compactMap(\.schema) + exporters.compactMap(\.schema)
     }
 }

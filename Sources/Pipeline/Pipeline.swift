@@ -28,7 +28,7 @@ public enum EventOutcome: Sendable, Equatable {
 /// stages (seq, chain) run inside the primary's transaction; egress processors (redaction) run
 /// only on the copies given to secondaries. `submit` returns only after the primary committed,
 /// so an accepted outcome means the event is durable; secondaries get the newly stored events
-/// afterwards, without being waited for.
+/// afterwards, without being waited for, and store readers are told a commit happened.
 public final class Pipeline: Sendable {
     public let name: String
     let processors: [any EventProcessor]
@@ -37,6 +37,7 @@ public final class Pipeline: Sendable {
     let assignsHMAC: Bool
     let primary: any PrimaryExporter
     let secondaries: [any SecondaryExporter]
+    let storeReaders: [any StoreReadingExporter]
     /// `governance_processor_rejected_events_total{pipeline,processor}` per ingest processor,
     /// then one for the final storability check (`processor="pipeline"`).
     let rejectedBy: [Counter]
@@ -48,7 +49,8 @@ public final class Pipeline: Sendable {
 
     /// `processors` in configured order, with their component ids (metric labels).
     public init(name: String, processors: [(id: String, processor: any EventProcessor)], primary: any PrimaryExporter,
-                secondaries: [any SecondaryExporter], managedTokens: (any ManagedTokens)? = nil, telemetry: Telemetry = .disabled) {
+                secondaries: [any SecondaryExporter], storeReaders: [any StoreReadingExporter] = [],
+                managedTokens: (any ManagedTokens)? = nil, telemetry: Telemetry = .disabled) {
         self.managedTokens = managedTokens
         let ingest = processors.filter { $0.processor.stage == .ingest }
         let egress = processors.filter { $0.processor.stage == .egress }
@@ -59,6 +61,7 @@ public final class Pipeline: Sendable {
         self.assignsHMAC = commitStages.contains { $0.assignsHMAC }
         self.primary = primary
         self.secondaries = secondaries
+        self.storeReaders = storeReaders
         rejectedBy = (ingest.map(\.id) + ["pipeline"]).map {
             telemetry.counter("governance_processor_rejected_events_total", [("pipeline", name), ("processor", $0)])
         }
@@ -107,6 +110,9 @@ public final class Pipeline: Sendable {
             if !stored.isEmpty, !secondaries.isEmpty {
                 let outgoing = egressProcessors.isEmpty ? stored : stored.compactMap(egress)
                 for secondary in secondaries { secondary.export(outgoing) }
+            }
+            if !stored.isEmpty {
+                for reader in storeReaders { reader.committed() }
             }
         }
         return outcomes.map { $0! }

@@ -187,7 +187,38 @@ public struct BudgetProcessor: EventProcessor, CommitStage {
             .joined(separator: ",") + "}"
     }
 
-    public static let factory = ProcessorFactory(type: "budget") { section throws(ConfigError) in
+    /// Spend and the alert outbox, created by the store's migration whether or not a pipeline
+    /// uses `budget` (a budget_webhook of another collector may read the outbox).
+    public static let schema = SchemaSteps(owner: "budget", statements: [
+        // Spend per agent and UTC day, and the alerts: one row per agent,
+        // cap and day (the dedup the SDK keeps in memory), delivered by the budget_webhook exporter.
+        """
+        CREATE TABLE IF NOT EXISTS governance_budget_spend (
+            agent_id      TEXT    NOT NULL,
+            period_bucket DATE    NOT NULL,
+            used_usd      NUMERIC NOT NULL,
+            PRIMARY KEY (agent_id, period_bucket)
+        )
+        """,
+        """
+        CREATE TABLE IF NOT EXISTS governance_budget_alerts (
+            agent_id        TEXT        NOT NULL,
+            cap_id          TEXT        NOT NULL,
+            period_bucket   DATE        NOT NULL,
+            payload         TEXT        NOT NULL,
+            event_id        UUID        NOT NULL,
+            created_at      TIMESTAMPTZ NOT NULL DEFAULT now(),
+            attempts        INTEGER     NOT NULL DEFAULT 0,
+            next_attempt_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+            last_error      TEXT        NULL,
+            delivered_at    TIMESTAMPTZ NULL,
+            PRIMARY KEY (agent_id, cap_id, period_bucket)
+        )
+        """,
+        "CREATE INDEX IF NOT EXISTS idx_budget_alerts_pending ON governance_budget_alerts (next_attempt_at) WHERE delivered_at IS NULL",
+    ])
+
+    public static let factory = ProcessorFactory(type: "budget", schema: schema) { section throws(ConfigError) in
         let config = try BudgetConfig.read(section)
         return { context in BudgetProcessor(config: config, telemetry: context.telemetry, id: context.id, logger: context.logger) }
     }

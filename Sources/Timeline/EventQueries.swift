@@ -1,4 +1,4 @@
-import Exporters
+import AuditStore
 import Foundation
 import Pipeline
 
@@ -134,8 +134,8 @@ struct EventSummary: Sendable {
 struct EventQueries: Sendable {
     let pool: PGWorkerPool
 
-    init(dsn: String) {
-        pool = PGWorkerPool(dsn: dsn, applicationName: "governance-collector-ui", size: 2, setup: "SET statement_timeout = '5s'")
+    init(database: AuditDatabase) {
+        pool = database.workerPool(applicationName: "governance-collector-ui", size: 2, setup: "SET statement_timeout = '5s'")
     }
 
     /// A page, newest first, and whether older rows exist.

@@ -1,4 +1,4 @@
-import Exporters
+import AuditStore
 import Foundation
 import Logging
 import Pipeline
@@ -30,8 +30,8 @@ final class LiveFeed: Sendable {
     static let recentLimit = 2000
     static let keepaliveInterval = Duration.seconds(15)
 
-    init(dsn: String, logger: Logger) {
-        worker = PGWorker(dsn: dsn, applicationName: "governance-collector-ui-live")
+    init(database: AuditDatabase, logger: Logger) {
+        worker = database.worker(applicationName: "governance-collector-ui-live")
         self.logger = logger
     }
 

@@ -1,4 +1,4 @@
-import Exporters
+import AuditStore
 import Foundation
 import HTTPTypes
 import Hummingbird
@@ -27,12 +27,13 @@ public final class TimelineServer: Service, Sendable {
     public static let contentSecurityPolicy = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; "
         + "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
 
-    public init(config: TimelineConfig, dsn: String, tokens: PostgresTokenStore, telemetry: Telemetry = .disabled, logger: Logger) {
+    /// Reads `database`'s events and manages its tokens (`database.tokens`, run by the collector).
+    public init(config: TimelineConfig, database: AuditDatabase, telemetry: Telemetry = .disabled, logger: Logger) {
         listenerMetrics = ListenerMetrics(telemetry, listener: "ui")
         self.config = config
-        queries = EventQueries(dsn: dsn)
-        feed = LiveFeed(dsn: dsn, logger: logger)
-        self.tokens = tokens
+        queries = EventQueries(database: database)
+        feed = LiveFeed(database: database, logger: logger)
+        tokens = database.tokens
         signer = SessionSigner(secret: config.sessionSecret)
         self.logger = logger
     }

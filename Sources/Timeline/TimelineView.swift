@@ -1,4 +1,4 @@
-import Exporters
+import AuditStore
 import Foundation
 import Pipeline
 

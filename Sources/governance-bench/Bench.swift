@@ -1,12 +1,13 @@
 import ArgumentParser
+import AuditStore
+import Collector
+import Crypto
 import CurlHTTP
 import Exporters
 import Foundation
-import LocalPostgres
+import GovernanceTesting
 import OTLP
-import Crypto
 import Pipeline
-import PlatformPeer
 import Processors
 import Receivers
 
@@ -72,7 +73,7 @@ struct Bench: AsyncParsableCommand {
         // 1. Baseline: raw binary COPY into the same (empty, indexed, migrated) table.
         let copyDSN = try cluster.createDatabase("bench_copy")
         let connection = try PGConnection(dsn: copyDSN)
-        try AuditSchema.migrate(connection)
+        try AuditSchema.migrate(connection, components: CollectorPlan.builtIns.schema)
         let generated = (0..<events).map { Self.event($0) }
         let t0 = Date()
         try connection.exec("BEGIN")
@@ -271,7 +272,7 @@ struct Bench: AsyncParsableCommand {
         if referenceSDK {
             peer.setFaults(.init())
             let sdkDSN = try cluster.createDatabase("bench_reference_sdk")
-            try AuditSchema.migrate(PGConnection(dsn: sdkDSN))
+            try AuditSchema.migrate(PGConnection(dsn: sdkDSN), components: CollectorPlan.builtIns.schema)
             let sdkEvents = 4000
             let output = try Self.runReferenceSDK([cluster.url(database: "bench_reference_sdk"), String(sdkEvents), "16", "benchmark-secret-0123456789abcdef", peer.url(), "wf_bench_platform_5"])
             if let ingest = output["ingest"]?.first {

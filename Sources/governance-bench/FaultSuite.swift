@@ -1,8 +1,8 @@
+import AuditStore
 import CurlHTTP
 import Exporters
 import Foundation
-import LocalPostgres
-import PlatformPeer
+import GovernanceTesting
 import Receivers
 import Synchronization
 

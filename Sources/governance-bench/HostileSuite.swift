@@ -1,7 +1,8 @@
+import AuditStore
 import CurlHTTP
 import Exporters
 import Foundation
-import LocalPostgres
+import GovernanceTesting
 import Receivers
 import Synchronization
 

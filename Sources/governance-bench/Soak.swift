@@ -1,8 +1,9 @@
 import ArgumentParser
+import AuditStore
 import CurlHTTP
 import Exporters
 import Foundation
-import LocalPostgres
+import GovernanceTesting
 import Receivers
 
 /// `governance-bench --soak SECONDS`: the real binary (size_cap, sanitize, seq, chain) under a

@@ -1,7 +1,9 @@
+import AuditStore
+import Collector
 import CurlHTTP
 import Exporters
 import Foundation
-import LocalPostgres
+import GovernanceTesting
 import Pipeline
 import Receivers
 
@@ -31,7 +33,7 @@ struct TimelineBench {
     func run(cluster: LocalPostgres) async throws -> [(String, String, String)] {
         let dsn = try cluster.createDatabase("bench_timeline")
         let connection = try PGConnection(dsn: dsn)
-        try AuditSchema.migrate(connection)
+        try AuditSchema.migrate(connection, components: CollectorPlan.builtIns.schema)
         let t0 = Date()
         for chunk in stride(from: 0, to: events, by: 50_000) {
             try connection.copyIn(AuditRow.copyStatement, data: AuditRow.encode((chunk..<min(chunk + 50_000, events)).map(Self.event)))

@@ -1,8 +1,8 @@
 import ArgumentParser
+import AuditStore
 import Collector
 import Config
 import Crypto
-import Exporters
 import Foundation
 import Logging
 import Pipeline
@@ -28,6 +28,15 @@ struct ConfigOption: ParsableArguments {
             FileHandle.standardError.write(Data("configuration error: \(error)\n".utf8))
             throw ExitCode(2)
         }
+    }
+
+    /// The audit database at `dsn`, or else the configuration's primary's (libpq's defaults and
+    /// the `PG*` environment when neither names one).
+    func database(overriddenBy dsn: String?) throws -> AuditDatabase {
+        let logger = Logger(label: "governance-collector")
+        if let dsn { return AuditDatabase(dsn: dsn, schema: CollectorPlan.builtIns.schema, logger: logger) }
+        let plan = try plan()
+        return try plan.auditDatabase() ?? AuditDatabase(dsn: "", schema: plan.schema, logger: logger)
     }
 }
 
@@ -85,10 +94,10 @@ struct Migrate: AsyncParsableCommand {
     var dsn: String?
 
     func run() async throws {
-        let target = try dsn ?? options.plan().postgresConfig()?.dsn ?? ""
+        let database = try options.database(overriddenBy: dsn)
         do {
-            let connection = try PGConnection(dsn: target)
-            let changed = try AuditSchema.migrate(connection)
+            let connection = try database.connect(applicationName: "governance-collector migrate")
+            let changed = try database.migrate(connection)
             print(changed ? "migrated to schema version \(AuditSchema.version)" : "schema already at version \(AuditSchema.version)")
         } catch {
             FileHandle.standardError.write(Data("migrate failed: \(error)\n".utf8))
@@ -124,16 +133,12 @@ struct Verify: AsyncParsableCommand {
             filter[keyPath: path] = t
         }
         let environment = ProcessInfo.processInfo.environment
-        var target = dsn
+        let database = try options.database(overriddenBy: dsn)
         var secret = environment["GOVERNANCE_AUDIT_SECRET"].flatMap { $0.isEmpty ? nil : $0 }
-        if target == nil || secret == nil {
-            let plan = try options.plan()
-            target = try target ?? plan.postgresConfig()?.dsn ?? ""
-            secret = try secret ?? plan.chainSecret()
-        }
+        if secret == nil { secret = try options.plan().chainSecret() }
         guard let secret else { throw usage("no HMAC secret: set GOVERNANCE_AUDIT_SECRET or configure the chain processor") }
         do {
-            let report = try ChainVerifier(connection: PGConnection(dsn: target ?? ""), secret: secret).verify(filter)
+            let report = try ChainVerifier(connection: database.connect(applicationName: "governance-collector verify"), secret: secret).verify(filter)
             for problem in report.problems { print(problem) }
             print("checked \(report.rows) rows in \(report.sessions) sessions: \(report.isClean ? "all chains intact" : "\(report.problems.count) problem(s)")")
             if !report.isClean { throw ExitCode(1) }
@@ -172,14 +177,14 @@ struct Tail: AsyncParsableCommand {
             guard let t = Timestamp(iso8601: since) else { throw fail("--since is not an RFC 3339 time with offset") }
             start = t
         }
-        let target = try dsn ?? options.plan().postgresConfig()?.dsn ?? ""
+        let database = try options.database(overriddenBy: dsn)
         let filter = TailFilter(agents: Set(agent), kinds: kind, workflows: Set(workflow))
         var cursor: AuditTableFollower.Cursor?
         var printed = 0
         var backoff = 0.1
         while true {
             do {
-                let follower = AuditTableFollower(connection: try PGConnection(dsn: target, applicationName: "governance-collector tail"))
+                let follower = AuditTableFollower(connection: try database.connect(applicationName: "governance-collector tail"))
                 guard try follower.hasTxidColumn() else {
                     throw fail("""
                         governance_audit_events has no governance_txid column (the SDK or a collector before schema version 3 created the table). Add it once with \

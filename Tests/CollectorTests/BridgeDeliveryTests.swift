@@ -1,11 +1,11 @@
+import AuditStore
 import Collector
 import Config
 import CurlHTTP
 import Exporters
 import Foundation
-import LocalPostgres
+import GovernanceTesting
 import Logging
-import PlatformPeer
 import Receivers
 import Testing
 

@@ -1,9 +1,9 @@
+import AuditStore
 import Collector
 import CurlHTTP
 import Exporters
 import Foundation
-import LocalPostgres
-import PlatformPeer
+import GovernanceTesting
 import Receivers
 import Testing
 

@@ -1,9 +1,10 @@
+import AuditStore
 import Collector
 import Config
 import CurlHTTP
 import Exporters
 import Foundation
-import LocalPostgres
+import GovernanceTesting
 import Pipeline
 import Receivers
 import Testing

@@ -1,7 +1,8 @@
+import AuditStore
 import CurlHTTP
 import Exporters
 import Foundation
-import LocalPostgres
+import GovernanceTesting
 import Pipeline
 import Testing
 
@@ -80,72 +81,72 @@ struct ChainTests {
     @Test("events without client_hmac are chained per session; the SDK's own HMAC function verifies every row")
     func collectorChainsAndSDKVerifies() async throws {
         let dsn = try sharedCluster.createDatabase()
-        let collector = try await RunningCollector.start(yaml: chainedYAML(dsn: dsn))
-        defer { Task { try await collector.stop() } }
-        try await collector.waitUntilReady()
+        try await RunningCollector.with(yaml: chainedYAML(dsn: dsn)) { collector in
+            try await collector.waitUntilReady()
 
-        let sessions = [UUID(), UUID()]
-        let metadata = [#"{"z":1.50,"a":[1.0,"x"],"é":"café 😀","nested":{"b":true,"a":null}}"#, #"{"n":1e-7,"m":-0,"big":123456789012345678901234567890}"#]
-        for i in 0..<10 {
-            let response = try await post(collector.eventsURL, unchainedEvent(session: sessions[i % 2], metadata: metadata[i % 2]))
-            #expect(response.status == 201)
+            let sessions = [UUID(), UUID()]
+            let metadata = [#"{"z":1.50,"a":[1.0,"x"],"é":"café 😀","nested":{"b":true,"a":null}}"#, #"{"n":1e-7,"m":-0,"big":123456789012345678901234567890}"#]
+            for i in 0..<10 {
+                let response = try await post(collector.eventsURL, unchainedEvent(session: sessions[i % 2], metadata: metadata[i % 2]))
+                #expect(response.status == 201)
+            }
+            // A batch mixing both sessions commits in one transaction and extends the same chains.
+            let batch = (0..<6).map { unchainedEvent(session: sessions[$0 % 2]) }
+            #expect(try await post(collector.batchURL, "[" + batch.joined(separator: ",") + "]").status == 200)
+
+            let rows = try PGConnection(dsn: dsn).exec("SELECT session_id, prev_hash, hmac_value, seq FROM governance_audit_events ORDER BY chain_seq").rows
+            #expect(rows.count == 16)
+            #expect(rows.map { $0[3] } == (1...16).map { String($0) })
+            for session in sessions.map(\.lowercasedString) {
+                let chain = rows.filter { $0[0] == session }
+                #expect(chain.first?[1] == nil)
+                for (previous, row) in zip(chain, chain.dropFirst()) { #expect(row[1] == previous[2]) }
+            }
+            #expect(try verify(dsn).isClean)
+
+            let (status, output) = try await runSDK(["verify-rows", auditSecret], stdin: try rowsAsJSONLines(dsn))
+            #expect(status == 0, "\(output)")
+            #expect(output.last == "verified 16")
         }
-        // A batch mixing both sessions commits in one transaction and extends the same chains.
-        let batch = (0..<6).map { unchainedEvent(session: sessions[$0 % 2]) }
-        #expect(try await post(collector.batchURL, "[" + batch.joined(separator: ",") + "]").status == 200)
-
-        let rows = try PGConnection(dsn: dsn).exec("SELECT session_id, prev_hash, hmac_value, seq FROM governance_audit_events ORDER BY chain_seq").rows
-        #expect(rows.count == 16)
-        #expect(rows.map { $0[3] } == (1...16).map { String($0) })
-        for session in sessions.map(\.lowercasedString) {
-            let chain = rows.filter { $0[0] == session }
-            #expect(chain.first?[1] == nil)
-            for (previous, row) in zip(chain, chain.dropFirst()) { #expect(row[1] == previous[2]) }
-        }
-        #expect(try verify(dsn).isClean)
-
-        let (status, output) = try await runSDK(["verify-rows", auditSecret], stdin: try rowsAsJSONLines(dsn))
-        #expect(status == 0, "\(output)")
-        #expect(output.last == "verified 16")
     }
 
     @Test("events the SDK chains and sends through its own bridge are stored with their HMACs intact")
     func sdkBridgeToCollector() async throws {
         let dsn = try sharedCluster.createDatabase()
-        let collector = try await RunningCollector.start(yaml: chainedYAML(dsn: dsn))
-        defer { Task { try await collector.stop() } }
-        try await collector.waitUntilReady()
+        try await RunningCollector.with(yaml: chainedYAML(dsn: dsn)) { collector in
+            try await collector.waitUntilReady()
 
-        let (status, output) = try await runSDK(["bridge", auditSecret, collector.eventsURL, testToken, "20"])
-        #expect(status == 0, "\(output)")
-        // The SDK's own log lines (structlog) share the output; our lines are JSON objects.
-        let sent = output.compactMap { line -> (String, String, String?)? in
-            guard line.hasPrefix("{"), let json = try? JSONParser.parse(line) else { return nil }
-            guard let id = json["event_id"]?.stringValue, let hmac = json["hmac"]?.stringValue else { return nil }
-            return (id, hmac, json["prev_hash"]?.stringValue)
+            let (status, output) = try await runSDK(["bridge", auditSecret, collector.eventsURL, testToken, "20"])
+            #expect(status == 0, "\(output)")
+            // The SDK's own log lines (structlog) share the output; our lines are JSON objects.
+            let sent = output.compactMap { line -> (String, String, String?)? in
+                guard line.hasPrefix("{"), let json = try? JSONParser.parse(line) else { return nil }
+                guard let id = json["event_id"]?.stringValue, let hmac = json["hmac"]?.stringValue else { return nil }
+                return (id, hmac, json["prev_hash"]?.stringValue)
+            }
+            #expect(sent.count == 20)
+            // The SDK's bridge gives up on what it has not delivered when its 5 s close deadline
+            // passes (its design); every event it reports sent must be stored exactly as it chained it.
+            let stats = output.compactMap { line in line.hasPrefix("{") ? (try? JSONParser.parse(line))?["stats"] : nil }.first
+            let delivered = Int(stats?["sent"].map { $0.serialized() } ?? "") ?? -1
+            let stored = try PGConnection(dsn: dsn).exec("SELECT event_id, hmac_value, prev_hash FROM governance_audit_events ORDER BY seq").rows
+            // At least what the SDK counts as sent is stored. Its counters are its own: under load it
+            // has counted an event as dropped from its queue that it still delivered.
+            #expect(stored.count >= delivered && stored.count <= sent.count, "bridge stats: \(stats.map { $0.serialized() } ?? "none")")
+            // How many it gets through before its deadline depends on the machine's load (7 of 20 seen
+            // with two suites running at once); the check is that what it sent is intact, so it must
+            // have sent something.
+            #expect(delivered >= 1)
+            let byID = Dictionary(uniqueKeysWithValues: sent.map { ($0.0, $0) })
+            for row in stored {
+                let original = try #require(byID[row[0] ?? ""], "stored an event the SDK did not send")
+                #expect(row[1] == original.1)
+                #expect(row[2] == original.2)
+            }
+            #expect(try verify(dsn).isClean)
+            let (verified, lines) = try await runSDK(["verify-rows", auditSecret], stdin: try rowsAsJSONLines(dsn))
+            #expect(verified == 0 && lines.last == "verified \(stored.count)", "\(lines)")
         }
-        #expect(sent.count == 20)
-        // The SDK's bridge gives up on what it has not delivered when its 5 s close deadline
-        // passes (its design); every event it reports sent must be stored exactly as it chained it.
-        let stats = output.compactMap { line in line.hasPrefix("{") ? (try? JSONParser.parse(line))?["stats"] : nil }.first
-        let delivered = Int(stats?["sent"].map { $0.serialized() } ?? "") ?? -1
-        let stored = try PGConnection(dsn: dsn).exec("SELECT event_id, hmac_value, prev_hash FROM governance_audit_events ORDER BY seq").rows
-        // At least what the SDK counts as sent is stored. Its counters are its own: under load it
-        // has counted an event as dropped from its queue that it still delivered.
-        #expect(stored.count >= delivered && stored.count <= sent.count, "bridge stats: \(stats.map { $0.serialized() } ?? "none")")
-        // How many it gets through before its deadline depends on the machine's load (7 of 20 seen
-        // with two suites running at once); the check is that what it sent is intact, so it must
-        // have sent something.
-        #expect(delivered >= 1)
-        let byID = Dictionary(uniqueKeysWithValues: sent.map { ($0.0, $0) })
-        for row in stored {
-            let original = try #require(byID[row[0] ?? ""], "stored an event the SDK did not send")
-            #expect(row[1] == original.1)
-            #expect(row[2] == original.2)
-        }
-        #expect(try verify(dsn).isClean)
-        let (verified, lines) = try await runSDK(["verify-rows", auditSecret], stdin: try rowsAsJSONLines(dsn))
-        #expect(verified == 0 && lines.last == "verified \(stored.count)", "\(lines)")
     }
 
     @Test("verify finds an edited metadata value, a deleted middle row and a swapped pair")

@@ -1,6 +1,6 @@
 import Collector
 import Foundation
-import LocalPostgres
+import GovernanceTesting
 import Pipeline
 import Receivers
 import Testing

@@ -1,8 +1,9 @@
+import AuditStore
 import Collector
 import CurlHTTP
 import Exporters
 import Foundation
-import LocalPostgres
+import GovernanceTesting
 import OTLP
 import Pipeline
 import Receivers

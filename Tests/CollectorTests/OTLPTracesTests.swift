@@ -1,11 +1,11 @@
+import AuditStore
 import Collector
 import Config
 import Exporters
 import Foundation
-import LocalPostgres
+import GovernanceTesting
 import OTLP
 import Pipeline
-import PlatformPeer
 import Receivers
 import Testing
 
@@ -79,7 +79,7 @@ struct OTLPTracesTests {
     func referenceSDKSpans(protocolName: String) async throws {
         let dsn = try sharedCluster.createDatabase()
         let sdkDatabase = "sdk_" + UUID().uuidString.prefix(8).lowercased()
-        try AuditSchema.migrate(PGConnection(dsn: try sharedCluster.createDatabase(sdkDatabase)))
+        try AuditSchema.migrate(PGConnection(dsn: try sharedCluster.createDatabase(sdkDatabase)), components: CollectorPlan.builtIns.schema)
         let collector = try await RunningCollector.start(yaml: otlpReceiverYAML(dsn: dsn))
         try await collector.waitUntilReady()
         let (status, lines) = try await runSDK(["sdk", protocolName, collector.otlpEndpoint(protocolName), testToken,

@@ -1,10 +1,10 @@
+import AuditStore
 import Collector
 import CurlHTTP
 import Exporters
 import Foundation
-import LocalPostgres
+import GovernanceTesting
 import Pipeline
-import PlatformPeer
 import Receivers
 import Testing
 
@@ -69,56 +69,56 @@ struct OperationsTests {
             exporters:
 
             """).replacingOccurrences(of: "      exporters: [postgres]", with: "      processors: [size_cap, redaction, chain]\n      exporters: [postgres]")
-        let collector = try await RunningCollector.start(yaml: yaml)
-        defer { Task { try await collector.stop() } }
-        // Readiness is polled on the telemetry server, so the receiver counts only the requests below.
-        let telemetry = try await collector.telemetryURL()
-        #expect(try await waitForReady(telemetry, seconds: 20))
+        try await RunningCollector.with(yaml: yaml) { collector in
+            // Readiness is polled on the telemetry server, so the receiver counts only the requests below.
+            let telemetry = try await collector.telemetryURL()
+            #expect(try await waitForReady(telemetry, seconds: 20))
 
-        let repeated = UUID()
-        #expect(try await post(collector.eventsURL, wireEvent(id: repeated)).status == 201)
-        #expect(try await post(collector.eventsURL, wireEvent(id: repeated)).status == 200)
-        let dsnSecret = #"{"db":"postgresql://app:hunter2@db.internal:5432/prod"}"#
-        var unchained = wireEvent(metadata: dsnSecret)
-        unchained = unchained.replacingOccurrences(of: #","client_hmac":"abcdef0123456789""#, with: "")
-        #expect(try await post(collector.eventsURL, unchained).status == 201)
-        #expect(try await post(collector.eventsURL, wireEvent(agent: String(repeating: "a", count: 40))).status == 413)
-        #expect(try await post(collector.eventsURL, wireEvent(), token: "wf_not_a_known_token").status == 401)
-        #expect(try await post(collector.eventsURL, "{not json").status == 400)
-        let batch = "[" + (0..<3).map { _ in wireEvent() }.joined(separator: ",") + "]"
-        #expect(try await post(collector.batchURL, batch).status == 200)
+            let repeated = UUID()
+            #expect(try await post(collector.eventsURL, wireEvent(id: repeated)).status == 201)
+            #expect(try await post(collector.eventsURL, wireEvent(id: repeated)).status == 200)
+            let dsnSecret = #"{"db":"postgresql://app:hunter2@db.internal:5432/prod"}"#
+            var unchained = wireEvent(metadata: dsnSecret)
+            unchained = unchained.replacingOccurrences(of: #","client_hmac":"abcdef0123456789""#, with: "")
+            #expect(try await post(collector.eventsURL, unchained).status == 201)
+            #expect(try await post(collector.eventsURL, wireEvent(agent: String(repeating: "a", count: 40))).status == 413)
+            #expect(try await post(collector.eventsURL, wireEvent(), token: "wf_not_a_known_token").status == 401)
+            #expect(try await post(collector.eventsURL, "{not json").status == 400)
+            let batch = "[" + (0..<3).map { _ in wireEvent() }.joined(separator: ",") + "]"
+            #expect(try await post(collector.batchURL, batch).status == 200)
 
-        let (text, samples) = try await scrape(telemetry)
-        let receiver = ["receiver": "ingest_http"]
-        #expect(samples.value("governance_receiver_requests_total", receiver.merging(["status": "201"]) { a, _ in a }) == 2)
-        #expect(samples.value("governance_receiver_requests_total", receiver.merging(["status": "200"]) { a, _ in a }) == 2)
-        for status in ["413", "401", "400"] {
-            #expect(samples.value("governance_receiver_requests_total", receiver.merging(["status": status]) { a, _ in a }) == 1, "\(status)")
-        }
-        #expect(samples.value("governance_receiver_events_total", receiver.merging(["outcome": "stored"]) { a, _ in a }) == 5)
-        #expect(samples.value("governance_receiver_events_total", receiver.merging(["outcome": "duplicate"]) { a, _ in a }) == 1)
-        #expect(samples.value("governance_receiver_events_total", receiver.merging(["outcome": "rejected"]) { a, _ in a }) == 1)
-        #expect(samples.value("governance_processor_rejected_events_total", ["pipeline": "audit", "processor": "size_cap"]) == 1)
-        #expect(samples.value("governance_processor_rejected_events_total", ["pipeline": "audit", "processor": "redaction"]) == 0)
-        #expect(samples.value("governance_processor_redactions_total", ["processor": "redaction", "kind": "dsn"]) == 1)
-        #expect(samples.value("governance_postgres_events_total", ["exporter": "postgres", "result": "stored"]) == 5)
-        #expect(samples.value("governance_postgres_events_total", ["exporter": "postgres", "result": "duplicate"]) == 1)
-        // Four commits carried 1 + 1 + 1 + 3 events (the rejected event never reached PostgreSQL).
-        #expect(samples.value("governance_postgres_commit_batch_events_count") == 4)
-        #expect(samples.value("governance_postgres_commit_batch_events_sum") == 6)
-        #expect(samples.value("governance_postgres_commit_duration_seconds_count") == 4)
-        #expect((samples.value("governance_postgres_commit_duration_seconds_sum") ?? 0) > 0)
-        #expect(samples.value("governance_postgres_connected_writers") == 2)
-        #expect((samples.value("process_resident_memory_bytes") ?? 0) > 1_000_000)
-        #expect((samples.value("process_cpu_seconds_total") ?? 0) > 0)
-        #expect(try scalar(dsn, "SELECT count(*) FROM governance_audit_events") == "5")
-        #expect(!text.contains(testToken) && !text.contains("hunter2") && !text.contains("wf_not_a_known_token"))
-        // Every family is typed and explained, as Prometheus expects.
-        for name in Set(samples.map(\.name)) {
-            let family = name.replacingOccurrences(of: "_bucket", with: "").replacingOccurrences(of: "_count", with: "").replacingOccurrences(of: "_sum", with: "")
-            let declared = text.contains("# TYPE \(family) ") ? family : name
-            #expect(text.contains("# TYPE \(declared) "), "\(name) has no TYPE line")
-            #expect(text.contains("# HELP \(declared) "), "\(name) has no HELP line")
+            let (text, samples) = try await scrape(telemetry)
+            let receiver = ["receiver": "ingest_http"]
+            #expect(samples.value("governance_receiver_requests_total", receiver.merging(["status": "201"]) { a, _ in a }) == 2)
+            #expect(samples.value("governance_receiver_requests_total", receiver.merging(["status": "200"]) { a, _ in a }) == 2)
+            for status in ["413", "401", "400"] {
+                #expect(samples.value("governance_receiver_requests_total", receiver.merging(["status": status]) { a, _ in a }) == 1, "\(status)")
+            }
+            #expect(samples.value("governance_receiver_events_total", receiver.merging(["outcome": "stored"]) { a, _ in a }) == 5)
+            #expect(samples.value("governance_receiver_events_total", receiver.merging(["outcome": "duplicate"]) { a, _ in a }) == 1)
+            #expect(samples.value("governance_receiver_events_total", receiver.merging(["outcome": "rejected"]) { a, _ in a }) == 1)
+            #expect(samples.value("governance_processor_rejected_events_total", ["pipeline": "audit", "processor": "size_cap"]) == 1)
+            #expect(samples.value("governance_processor_rejected_events_total", ["pipeline": "audit", "processor": "redaction"]) == 0)
+            #expect(samples.value("governance_processor_redactions_total", ["processor": "redaction", "kind": "dsn"]) == 1)
+            #expect(samples.value("governance_postgres_events_total", ["exporter": "postgres", "result": "stored"]) == 5)
+            #expect(samples.value("governance_postgres_events_total", ["exporter": "postgres", "result": "duplicate"]) == 1)
+            // Four commits carried 1 + 1 + 1 + 3 events (the rejected event never reached PostgreSQL).
+            #expect(samples.value("governance_postgres_commit_batch_events_count") == 4)
+            #expect(samples.value("governance_postgres_commit_batch_events_sum") == 6)
+            #expect(samples.value("governance_postgres_commit_duration_seconds_count") == 4)
+            #expect((samples.value("governance_postgres_commit_duration_seconds_sum") ?? 0) > 0)
+            #expect(samples.value("governance_postgres_connected_writers") == 2)
+            #expect((samples.value("process_resident_memory_bytes") ?? 0) > 1_000_000)
+            #expect((samples.value("process_cpu_seconds_total") ?? 0) > 0)
+            #expect(try scalar(dsn, "SELECT count(*) FROM governance_audit_events") == "5")
+            #expect(!text.contains(testToken) && !text.contains("hunter2") && !text.contains("wf_not_a_known_token"))
+            // Every family is typed and explained, as Prometheus expects.
+            for name in Set(samples.map(\.name)) {
+                let family = name.replacingOccurrences(of: "_bucket", with: "").replacingOccurrences(of: "_count", with: "").replacingOccurrences(of: "_sum", with: "")
+                let declared = text.contains("# TYPE \(family) ") ? family : name
+                #expect(text.contains("# TYPE \(declared) "), "\(name) has no TYPE line")
+                #expect(text.contains("# HELP \(declared) "), "\(name) has no HELP line")
+            }
         }
     }
 
@@ -127,61 +127,61 @@ struct OperationsTests {
         let peer = try PlatformPeer(tokens: [platformToken: "wf-platform"])
         _ = try await peer.start()
         let dsn = try sharedCluster.createDatabase()
-        let collector = try await RunningCollector.start(yaml: bridgeYAML(dsn: dsn, url: peer.url(), bridgeSettings: "    max_queue_size: 250"))
-        defer { Task { try await collector.stop() } }
-        try await collector.waitUntilReady()
-        for _ in 0..<7 { #expect(try await post(collector.eventsURL, wireEvent()).status == 201) }
-        #expect(try await eventually { peer.accepted.count == 7 })
-        var faults = PlatformPeer.Faults()
-        faults.failNext = 1
-        faults.failStatus = 402
-        peer.setFaults(faults)
-        #expect(try await post(collector.eventsURL, wireEvent()).status == 201)
-        #expect(try await eventually { collector.bridge.counters[.disabled] == 1 })
+        try await RunningCollector.with(yaml: bridgeYAML(dsn: dsn, url: peer.url(), bridgeSettings: "    max_queue_size: 250")) { collector in
+            try await collector.waitUntilReady()
+            for _ in 0..<7 { #expect(try await post(collector.eventsURL, wireEvent()).status == 201) }
+            #expect(try await eventually { peer.accepted.count == 7 })
+            var faults = PlatformPeer.Faults()
+            faults.failNext = 1
+            faults.failStatus = 402
+            peer.setFaults(faults)
+            #expect(try await post(collector.eventsURL, wireEvent()).status == 201)
+            #expect(try await eventually { collector.bridge.counters[.disabled] == 1 })
 
-        let (text, samples) = try await scrape(try await collector.telemetryURL())
-        let bridge = ["exporter": "platform_bridge"]
-        #expect(samples.value("governance_platform_bridge_sent_total", bridge) == 7)
-        #expect(samples.value("governance_platform_bridge_disabled", bridge) == 1)
-        #expect(samples.value("governance_platform_bridge_queue_capacity", bridge) == 250)
-        #expect(samples.value("governance_platform_bridge_queue_size", bridge) == 0)
-        // The event the 402 answered is dropped as a 4xx, as the SDK counts it.
-        #expect(samples.value("governance_platform_bridge_dropped_4xx_total", bridge) == 1)
-        for name in ["dropped_queue_full", "dropped_5xx", "dropped_seq_conflict", "retries", "duplicates"] {
-            #expect(samples.value("governance_platform_bridge_\(name)_total", bridge) == 0, "\(name)")
+            let (text, samples) = try await scrape(try await collector.telemetryURL())
+            let bridge = ["exporter": "platform_bridge"]
+            #expect(samples.value("governance_platform_bridge_sent_total", bridge) == 7)
+            #expect(samples.value("governance_platform_bridge_disabled", bridge) == 1)
+            #expect(samples.value("governance_platform_bridge_queue_capacity", bridge) == 250)
+            #expect(samples.value("governance_platform_bridge_queue_size", bridge) == 0)
+            // The event the 402 answered is dropped as a 4xx, as the SDK counts it.
+            #expect(samples.value("governance_platform_bridge_dropped_4xx_total", bridge) == 1)
+            for name in ["dropped_queue_full", "dropped_5xx", "dropped_seq_conflict", "retries", "duplicates"] {
+                #expect(samples.value("governance_platform_bridge_\(name)_total", bridge) == 0, "\(name)")
+            }
+            #expect(!text.contains(platformToken))
+            for line in text.split(separator: "\n") where line.hasPrefix("# TYPE governance_") {
+                let name = line.split(separator: " ")[2]
+                #expect(text.contains("# HELP \(name) "), "\(name) has no HELP line")
+            }
+            await peer.stop()
         }
-        #expect(!text.contains(platformToken))
-        for line in text.split(separator: "\n") where line.hasPrefix("# TYPE governance_") {
-            let name = line.split(separator: " ")[2]
-            #expect(text.contains("# HELP \(name) "), "\(name) has no HELP line")
-        }
-        await peer.stop()
     }
 
     @Test("/healthz answers while /readyz follows PostgreSQL: 200, 503 while it is down, 200 again")
     func readinessFollowsPostgres() async throws {
         let cluster = try LocalPostgres(fsync: false)
         defer { cluster.destroy() }
-        let collector = try await RunningCollector.start(yaml: collectorYAML(dsn: cluster.dsn))
-        defer { Task { try await collector.stop() } }
-        let telemetry = try await collector.telemetryURL()
-        #expect(try await waitForReady(telemetry, seconds: 20))
-        let ready = try parseJSON(try await CurlHTTP.request("GET", telemetry + "/readyz"))
-        #expect(ready["checks"]?["pipeline.audit.postgres"] == .string("ready"))
-        #expect(ready["checks"]?["receiver.ingest_http"] == .string("listening"))
+        try await RunningCollector.with(yaml: collectorYAML(dsn: cluster.dsn)) { collector in
+            let telemetry = try await collector.telemetryURL()
+            #expect(try await waitForReady(telemetry, seconds: 20))
+            let ready = try parseJSON(try await CurlHTTP.request("GET", telemetry + "/readyz"))
+            #expect(ready["checks"]?["pipeline.audit.postgres"] == .string("ready"))
+            #expect(ready["checks"]?["receiver.ingest_http"] == .string("listening"))
 
-        try cluster.stop()
-        var down: HTTPResult?
-        for _ in 0..<300 where down?.status != 503 {
-            down = try? await CurlHTTP.request("GET", telemetry + "/readyz")
-            try await Task.sleep(for: .milliseconds(50))
+            try cluster.stop()
+            var down: HTTPResult?
+            for _ in 0..<300 where down?.status != 503 {
+                down = try? await CurlHTTP.request("GET", telemetry + "/readyz")
+                try await Task.sleep(for: .milliseconds(50))
+            }
+            #expect(down?.status == 503)
+            #expect(try down.map(parseJSON)?["checks"]?["pipeline.audit.postgres"] == .string("unavailable"))
+            #expect(try await CurlHTTP.request("GET", telemetry + "/healthz").status == 200)
+
+            try cluster.start()
+            #expect(try await waitForReady(telemetry, seconds: 20))
         }
-        #expect(down?.status == 503)
-        #expect(try down.map(parseJSON)?["checks"]?["pipeline.audit.postgres"] == .string("unavailable"))
-        #expect(try await CurlHTTP.request("GET", telemetry + "/healthz").status == 200)
-
-        try cluster.start()
-        #expect(try await waitForReady(telemetry, seconds: 20))
     }
 
     @Test("graceful shutdown drains: an accepted request still commits, new ones get 503 shutting_down, /readyz says so")
@@ -190,7 +190,10 @@ struct OperationsTests {
         let cluster = try LocalPostgres(fsync: false)
         defer { cluster.destroy() }
         let dsn = cluster.dsn
-        let collector = try await RunningCollector.start(yaml: collectorYAML(dsn: dsn))
+        // The blocked request must wait for the lock however long this busy machine takes to get
+        // there, not be answered 503 by commit_timeout (its 10 s default) first.
+        let yaml = collectorYAML(dsn: dsn).replacingOccurrences(of: "    max_reconnect_backoff: 0.2\n", with: "    max_reconnect_backoff: 0.2\n    commit_timeout: 600\n")
+        let collector = try await RunningCollector.start(yaml: yaml)
         try await collector.waitUntilReady()
         let telemetry = try await collector.telemetryURL()
         #expect(try await post(collector.eventsURL, wireEvent()).status == 201)
@@ -326,44 +329,44 @@ struct TailTests {
     @Test("follows new events live with agent, kind and workflow filters; --since replays; control characters are escaped")
     func followsLive() async throws {
         let dsn = try sharedCluster.createDatabase()
-        let collector = try await RunningCollector.start(yaml: collectorYAML(dsn: dsn))
-        defer { Task { try await collector.stop() } }
-        try await collector.waitUntilReady()
-        #expect(try await post(collector.eventsURL, wireEvent(agent: "agent-x", kind: "tool.before")).status == 201)
+        try await RunningCollector.with(yaml: collectorYAML(dsn: dsn)) { collector in
+            try await collector.waitUntilReady()
+            #expect(try await post(collector.eventsURL, wireEvent(agent: "agent-x", kind: "tool.before")).status == 201)
 
-        let output = FileManager.default.temporaryDirectory.appendingPathComponent("gc-tail-\(UUID()).out").path
-        defer { try? FileManager.default.removeItem(atPath: output) }
-        let tail = try ChildProcess.spawn([BinaryTests.binary, "tail", "--dsn", dsn, "--agent", "agent-x", "--kind", "tool.*",
-                                           "--workflow", "wf-test", "--limit", "2", "--json"], outputPath: output)
-        #expect(try await eventually { (try? String(contentsOfFile: output, encoding: .utf8))?.contains("tail: following") == true })
+            let output = FileManager.default.temporaryDirectory.appendingPathComponent("gc-tail-\(UUID()).out").path
+            defer { try? FileManager.default.removeItem(atPath: output) }
+            let tail = try ChildProcess.spawn([BinaryTests.binary, "tail", "--dsn", dsn, "--agent", "agent-x", "--kind", "tool.*",
+                                               "--workflow", "wf-test", "--limit", "2", "--json"], outputPath: output)
+            #expect(try await eventually { (try? String(contentsOfFile: output, encoding: .utf8))?.contains("tail: following") == true })
 
-        let shown = [UUID(), UUID()]
-        #expect(try await post(collector.eventsURL, wireEvent(agent: "agent-y", kind: "tool.call")).status == 201)
-        #expect(try await post(collector.eventsURL, wireEvent(agent: "agent-x", kind: "llm.call")).status == 201)
-        #expect(try await post(collector.eventsURL, wireEvent(agent: "agent-x", kind: "tool.call"), token: otherToken).status == 201)
-        #expect(try await post(collector.eventsURL, wireEvent(id: shown[0], agent: "agent-x", kind: "tool.call")).status == 201)
-        #expect(try await post(collector.eventsURL, wireEvent(id: shown[1], agent: "agent-x", kind: "tool.result")).status == 201)
-        // Started before these were posted, tail must see them as they commit; it polls every
-        // 0.1 s (`--interval`), so 10 s is a wide margin for a busy machine, not the measure.
-        let exit = await tail.exit(within: 10)
-        let status = exit?.status
-        #expect(status == 0, "tail did not print the two new events within 10 s")
-        let events = try String(contentsOfFile: output, encoding: .utf8).split(separator: "\n").filter { $0.hasPrefix("{") }
-            .map { try JSONParser.parse(Array($0.utf8)) }
-        #expect(events.map { $0["event_id"] } == shown.map { .string($0.lowercasedString) })
-        #expect(events.map { $0["workflow"] } == [.string("wf-test"), .string("wf-test")])
-        if status == nil { tail.kill(SIGKILL) }
+            let shown = [UUID(), UUID()]
+            #expect(try await post(collector.eventsURL, wireEvent(agent: "agent-y", kind: "tool.call")).status == 201)
+            #expect(try await post(collector.eventsURL, wireEvent(agent: "agent-x", kind: "llm.call")).status == 201)
+            #expect(try await post(collector.eventsURL, wireEvent(agent: "agent-x", kind: "tool.call"), token: otherToken).status == 201)
+            #expect(try await post(collector.eventsURL, wireEvent(id: shown[0], agent: "agent-x", kind: "tool.call")).status == 201)
+            #expect(try await post(collector.eventsURL, wireEvent(id: shown[1], agent: "agent-x", kind: "tool.result")).status == 201)
+            // Started before these were posted, tail must see them as they commit; it polls every
+            // 0.1 s (`--interval`), so 10 s is a wide margin for a busy machine, not the measure.
+            let exit = await tail.exit(within: 10)
+            let status = exit?.status
+            #expect(status == 0, "tail did not print the two new events within 10 s")
+            let events = try String(contentsOfFile: output, encoding: .utf8).split(separator: "\n").filter { $0.hasPrefix("{") }
+                .map { try JSONParser.parse(Array($0.utf8)) }
+            #expect(events.map { $0["event_id"] } == shown.map { .string($0.lowercasedString) })
+            #expect(events.map { $0["workflow"] } == [.string("wf-test"), .string("wf-test")])
+            if status == nil { tail.kill(SIGKILL) }
 
-        // From a time in the past, text lines: the earlier event too, hostile text escaped.
-        #expect(try await post(collector.eventsURL, wireEvent(agent: #"agent-\u001b[31mred"#, kind: "tool.call")).status == 201)
-        let replay = FileManager.default.temporaryDirectory.appendingPathComponent("gc-tail-\(UUID()).out").path
-        defer { try? FileManager.default.removeItem(atPath: replay) }
-        let since = try ChildProcess.spawn([BinaryTests.binary, "tail", "--dsn", dsn, "--since", "2026-11-24T00:00:00Z", "--limit", "7"], outputPath: replay)
-        #expect(await since.exitStatus(within: 10) == 0)
-        let lines = try String(contentsOfFile: replay, encoding: .utf8).split(separator: "\n").filter { $0.hasPrefix("2026-") }
-        #expect(lines.count == 7)
-        #expect(lines.first?.contains("agent-x\ttool.before") == true)
-        #expect(lines.last?.contains("agent-\\u{1b}[31mred") == true)
-        #expect(!lines.contains { $0.contains("\u{1b}") })
+            // From a time in the past, text lines: the earlier event too, hostile text escaped.
+            #expect(try await post(collector.eventsURL, wireEvent(agent: #"agent-\u001b[31mred"#, kind: "tool.call")).status == 201)
+            let replay = FileManager.default.temporaryDirectory.appendingPathComponent("gc-tail-\(UUID()).out").path
+            defer { try? FileManager.default.removeItem(atPath: replay) }
+            let since = try ChildProcess.spawn([BinaryTests.binary, "tail", "--dsn", dsn, "--since", "2026-11-24T00:00:00Z", "--limit", "7"], outputPath: replay)
+            #expect(await since.exitStatus(within: 10) == 0)
+            let lines = try String(contentsOfFile: replay, encoding: .utf8).split(separator: "\n").filter { $0.hasPrefix("2026-") }
+            #expect(lines.count == 7)
+            #expect(lines.first?.contains("agent-x\ttool.before") == true)
+            #expect(lines.last?.contains("agent-\\u{1b}[31mred") == true)
+            #expect(!lines.contains { $0.contains("\u{1b}") })
+        }
     }
 }

@@ -1,7 +1,9 @@
+import AuditStore
+import Collector
 import CurlHTTP
 import Exporters
 import Foundation
-import LocalPostgres
+import GovernanceTesting
 import Pipeline
 import Testing
 
@@ -13,48 +15,48 @@ struct ResilienceTests {
         defer { cluster.destroy() }
         try cluster.stop()
 
-        let collector = try await RunningCollector.start(yaml: collectorYAML(dsn: cluster.dsn))
-        defer { Task { try await collector.stop() } }
-        let ready = try await CurlHTTP.request("GET", collector.baseURL + "/readyz")
-        #expect(ready.status == 503)
-        let refused = try await post(collector.eventsURL, wireEvent())
-        #expect(refused.status == 503)
-        #expect(refused.headers["retry-after"] == "1")
-        #expect(try parseJSON(refused)["error"] == .string("unavailable"))
+        try await RunningCollector.with(yaml: collectorYAML(dsn: cluster.dsn)) { collector in
+            let ready = try await CurlHTTP.request("GET", collector.baseURL + "/readyz")
+            #expect(ready.status == 503)
+            let refused = try await post(collector.eventsURL, wireEvent())
+            #expect(refused.status == 503)
+            #expect(refused.headers["retry-after"] == "1")
+            #expect(try parseJSON(refused)["error"] == .string("unavailable"))
 
-        try cluster.start()
-        try await collector.waitUntilReady()
-        let id = UUID()
-        #expect(try await post(collector.eventsURL, wireEvent(id: id)).status == 201)
-        #expect(try storedIDs(cluster.dsn) == [id])
+            try cluster.start()
+            try await collector.waitUntilReady()
+            let id = UUID()
+            #expect(try await post(collector.eventsURL, wireEvent(id: id)).status == 201)
+            #expect(try storedIDs(cluster.dsn) == [id])
+        }
     }
 
     @Test("PostgreSQL restarted mid-run: 503 while down, no 2xx without a commit, recovery without a collector restart")
     func postgresRestart() async throws {
         let cluster = try LocalPostgres(fsync: false)
         defer { cluster.destroy() }
-        let collector = try await RunningCollector.start(yaml: collectorYAML(dsn: cluster.dsn))
-        defer { Task { try await collector.stop() } }
-        try await collector.waitUntilReady()
+        try await RunningCollector.with(yaml: collectorYAML(dsn: cluster.dsn)) { collector in
+            try await collector.waitUntilReady()
 
-        var acknowledged = Set<UUID>()
-        func send() async throws -> Int {
-            let id = UUID()
-            let status = try await post(collector.eventsURL, wireEvent(id: id)).status
-            if (200..<300).contains(status) { acknowledged.insert(id) }
-            return status
+            var acknowledged = Set<UUID>()
+            func send() async throws -> Int {
+                let id = UUID()
+                let status = try await post(collector.eventsURL, wireEvent(id: id)).status
+                if (200..<300).contains(status) { acknowledged.insert(id) }
+                return status
+            }
+            #expect(try await send() == 201)
+            try cluster.stop()
+            var statuses: [Int] = []
+            for _ in 0..<5 { statuses.append(try await send()) }
+            #expect(statuses.allSatisfy { $0 == 503 })
+
+            try cluster.start()
+            try await collector.waitUntilReady()
+            #expect(try await send() == 201)
+            #expect(try storedIDs(cluster.dsn) == acknowledged)
+            #expect(acknowledged.count == 2)
         }
-        #expect(try await send() == 201)
-        try cluster.stop()
-        var statuses: [Int] = []
-        for _ in 0..<5 { statuses.append(try await send()) }
-        #expect(statuses.allSatisfy { $0 == 503 })
-
-        try cluster.start()
-        try await collector.waitUntilReady()
-        #expect(try await send() == 201)
-        #expect(try storedIDs(cluster.dsn) == acknowledged)
-        #expect(acknowledged.count == 2)
     }
 
     @Test("PostgreSQL frozen (SIGSTOP) past commit_timeout: 503 instead of a hang, not ready, recovery on SIGCONT, retries stored once")
@@ -62,43 +64,43 @@ struct ResilienceTests {
         let cluster = try LocalPostgres(fsync: false)
         defer { try? cluster.resume(); cluster.destroy() }
         let yaml = collectorYAML(dsn: cluster.dsn).replacingOccurrences(of: "max_reconnect_backoff: 0.2", with: "max_reconnect_backoff: 0.2\n    commit_timeout: 1")
-        let collector = try await RunningCollector.start(yaml: yaml)
-        defer { Task { try await collector.stop() } }
-        try await collector.waitUntilReady()
-        let telemetry = try await collector.telemetryURL()
-        let before = UUID()
-        #expect(try await post(collector.eventsURL, wireEvent(id: before)).status == 201)
+        try await RunningCollector.with(yaml: yaml) { collector in
+            try await collector.waitUntilReady()
+            let telemetry = try await collector.telemetryURL()
+            let before = UUID()
+            #expect(try await post(collector.eventsURL, wireEvent(id: before)).status == 201)
 
-        try cluster.pause()
-        let stuck = UUID()
-        let answer = try await post(collector.eventsURL, wireEvent(id: stuck))
-        #expect(answer.status == 503)
-        #expect(answer.headers["retry-after"] == "1")
-        // Its own timer answers, or, if this test was slow to send it, the stall already seen:
-        // either message shows the answer came from the timeout, not from a database that answered.
-        let message = try parseJSON(answer)["message"]?.stringValue ?? ""
-        #expect(message.contains("commit_timeout") || message.contains("has not answered for over 1.0 s"), "\(message)")
-        // Once a database call has hung past commit_timeout, /readyz says so and new requests are refused at once.
-        var readiness = 0
-        for _ in 0..<100 where readiness != 503 {
-            readiness = try await CurlHTTP.request("GET", telemetry + "/readyz").status
-            try await Task.sleep(for: .milliseconds(20))
+            try cluster.pause()
+            let stuck = UUID()
+            let answer = try await post(collector.eventsURL, wireEvent(id: stuck))
+            #expect(answer.status == 503)
+            #expect(answer.headers["retry-after"] == "1")
+            // Its own timer answers, or, if this test was slow to send it, the stall already seen:
+            // either message shows the answer came from the timeout, not from a database that answered.
+            let message = try parseJSON(answer)["message"]?.stringValue ?? ""
+            #expect(message.contains("commit_timeout") || message.contains("has not answered for over 1.0 s"), "\(message)")
+            // Once a database call has hung past commit_timeout, /readyz says so and new requests are refused at once.
+            var readiness = 0
+            for _ in 0..<100 where readiness != 503 {
+                readiness = try await CurlHTTP.request("GET", telemetry + "/readyz").status
+                try await Task.sleep(for: .milliseconds(20))
+            }
+            #expect(readiness == 503)
+            let refused = try await post(collector.eventsURL, wireEvent())
+            #expect(refused.status == 503)
+            #expect(try parseJSON(refused)["message"]?.stringValue?.contains("has not answered for over 1.0 s") == true,
+                    "refused up front, not after waiting for its own commit")
+
+            try cluster.resume()
+            try await collector.waitUntilReady()
+            // The client retries what got no 2xx: stored once, whether or not the stuck commit landed.
+            #expect([200, 201].contains(try await post(collector.eventsURL, wireEvent(id: stuck)).status))
+            let after = UUID()
+            #expect(try await post(collector.eventsURL, wireEvent(id: after)).status == 201)
+            let stored = try storedIDs(cluster.dsn)
+            #expect(stored.isSuperset(of: [before, stuck, after]))
+            #expect(try scalar(cluster.dsn, "SELECT count(*) = count(DISTINCT event_id) FROM governance_audit_events") == "t")
         }
-        #expect(readiness == 503)
-        let refused = try await post(collector.eventsURL, wireEvent())
-        #expect(refused.status == 503)
-        #expect(try parseJSON(refused)["message"]?.stringValue?.contains("has not answered for over 1.0 s") == true,
-                "refused up front, not after waiting for its own commit")
-
-        try cluster.resume()
-        try await collector.waitUntilReady()
-        // The client retries what got no 2xx: stored once, whether or not the stuck commit landed.
-        #expect([200, 201].contains(try await post(collector.eventsURL, wireEvent(id: stuck)).status))
-        let after = UUID()
-        #expect(try await post(collector.eventsURL, wireEvent(id: after)).status == 201)
-        let stored = try storedIDs(cluster.dsn)
-        #expect(stored.isSuperset(of: [before, stuck, after]))
-        #expect(try scalar(cluster.dsn, "SELECT count(*) = count(DISTINCT event_id) FROM governance_audit_events") == "t")
     }
 
     @Test("migrating a table the reference SDK created keeps its rows and adds the collector's columns")
@@ -117,15 +119,15 @@ struct ResilienceTests {
             INSERT INTO governance_audit_events (event_id, session_id, agent_id, kind, hmac_value, created_at)
             VALUES (gen_random_uuid(), gen_random_uuid(), 'sdk-agent', 'sdk.kind', 'aa', now());
             """)
-        #expect(try AuditSchema.migrate(connection))
-        #expect(try !AuditSchema.migrate(connection)) // idempotent: the second run changes nothing
+        #expect(try AuditSchema.migrate(connection, components: CollectorPlan.builtIns.schema))
+        #expect(try !AuditSchema.migrate(connection, components: CollectorPlan.builtIns.schema)) // idempotent: the second run changes nothing
 
-        let collector = try await RunningCollector.start(yaml: collectorYAML(dsn: dsn))
-        defer { Task { try await collector.stop() } }
-        try await collector.waitUntilReady()
-        #expect(try await post(collector.eventsURL, wireEvent()).status == 201)
-        #expect(try scalar(dsn, "SELECT string_agg(coalesce(workflow, 'sdk') || ':' || signature_status, ',' ORDER BY chain_seq) FROM governance_audit_events")
-                == "sdk:unsigned,wf-test:unsigned")
+        try await RunningCollector.with(yaml: collectorYAML(dsn: dsn)) { collector in
+            try await collector.waitUntilReady()
+            #expect(try await post(collector.eventsURL, wireEvent()).status == 201)
+            #expect(try scalar(dsn, "SELECT string_agg(coalesce(workflow, 'sdk') || ':' || signature_status, ',' ORDER BY chain_seq) FROM governance_audit_events")
+                    == "sdk:unsigned,wf-test:unsigned")
+        }
     }
 }
 

@@ -1,8 +1,9 @@
+import AuditStore
 import Collector
 import CurlHTTP
 import Exporters
 import Foundation
-import LocalPostgres
+import GovernanceTesting
 import Logging
 import Pipeline
 import Receivers
@@ -122,14 +123,39 @@ struct RunningCollector {
         throw LocalPostgres.Failure(description: "collector did not start listening")
     }
 
-    /// Waits until /readyz says PostgreSQL is ready (or fails after `seconds`).
+    /// Waits until /readyz says PostgreSQL is ready (or fails after `seconds`). It asks the
+    /// telemetry server when there is one, so the receiver's own counters and deadlines see only
+    /// the test's connections (a readiness probe stalled past a short read_header_timeout would
+    /// otherwise count as a timeout).
     func waitUntilReady(seconds: Double = 20) async throws {
-        if try await !waitForReady(baseURL, seconds: seconds) { Issue.record("collector not ready after \(seconds)s") }
+        let base = collector.telemetryPort.map { "http://127.0.0.1:\($0)" } ?? baseURL
+        if try await !waitForReady(base, seconds: seconds) { Issue.record("collector not ready after \(seconds)s") }
     }
 
     func stop() async throws {
         await collector.shutdown()
         try await task.value
+    }
+
+    /// Starts a collector, runs `body` with it, and always stops it, awaiting the stop: a
+    /// collector that fails while stopping fails the test (after `body`'s own error, if any).
+    static func with(yaml: String, environment: [String: String] = [:], scheme: String = "http", logger: Logger = quietLogger,
+                     _ body: (RunningCollector) async throws -> Void) async throws {
+        let collector = try await start(yaml: yaml, environment: environment, scheme: scheme, logger: logger)
+        let outcome: Result<Void, any Error>
+        do {
+            try await body(collector)
+            outcome = .success(())
+        } catch {
+            outcome = .failure(error)
+        }
+        do {
+            try await collector.stop()
+        } catch {
+            guard case .failure = outcome else { throw error }
+            Issue.record("the collector also failed while stopping: \(error)")
+        }
+        try outcome.get()
     }
 
     /// The collector's telemetry server (`/metrics`, `/healthz`, `/readyz`).

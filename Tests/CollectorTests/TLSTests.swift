@@ -1,7 +1,6 @@
 import CurlHTTP
 import Foundation
-import LocalPostgres
-import PlatformPeer
+import GovernanceTesting
 import Testing
 
 @Suite("ingest_http over TLS")

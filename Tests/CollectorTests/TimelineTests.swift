@@ -1,8 +1,9 @@
+import AuditStore
 import Collector
 import CurlHTTP
 import Exporters
 import Foundation
-import LocalPostgres
+import GovernanceTesting
 import Pipeline
 import Receivers
 import Testing
@@ -81,242 +82,242 @@ struct TimelineHTTPTests {
     func accessControl() async throws {
         let dsn = try sharedCluster.createDatabase()
         let adminToken = "ui-admin-token-for-tests-0123456789abcdef"
-        let collector = try await RunningCollector.start(yaml: timelineYAML(dsn: dsn, ui: """
+        try await RunningCollector.with(yaml: timelineYAML(dsn: dsn, ui: """
               endpoint: 127.0.0.1:0
               admin_password: "\(uiPassword)"
               admin_token: "\(adminToken)"
-            """))
-        defer { Task { try await collector.stop() } }
-        try await collector.waitUntilReady()
-        let ui = UIClient(base: try await collector.timelineURL())
+            """)) { collector in
+            try await collector.waitUntilReady()
+            let ui = UIClient(base: try await collector.timelineURL())
 
-        let anonymous = try await ui.get("/timeline")
-        #expect(anonymous.status == 303 && anonymous.headers["location"] == "/login")
-        #expect(anonymous.headers["set-cookie"]?.hasSuffix("; Path=/; HttpOnly; SameSite=Strict; Max-Age=43200") == true)
-        #expect(try await ui.get("/stream").status == 401)
-        let login = try await ui.get("/login")
-        #expect(login.status == 200 && !login.text.contains("login-error"))
-        #expect(login.headers["content-security-policy"] == TimelineServer.contentSecurityPolicy)
-        let wrong = try await ui.post("/login", [("password", "not-the-password")], csrfFrom: login)
-        #expect(wrong.status == 401 && wrong.text.contains(#"id="login-error""#))
-        let noCSRF = try await ui.post("/login", [("password", uiPassword)], csrfFrom: nil)
-        #expect(noCSRF.status == 403)
-        #expect(try await ui.get("/timeline").status == 303, "neither attempt signed in")
+            let anonymous = try await ui.get("/timeline")
+            #expect(anonymous.status == 303 && anonymous.headers["location"] == "/login")
+            #expect(anonymous.headers["set-cookie"]?.hasSuffix("; Path=/; HttpOnly; SameSite=Strict; Max-Age=43200") == true)
+            #expect(try await ui.get("/stream").status == 401)
+            let login = try await ui.get("/login")
+            #expect(login.status == 200 && !login.text.contains("login-error"))
+            #expect(login.headers["content-security-policy"] == TimelineServer.contentSecurityPolicy)
+            let wrong = try await ui.post("/login", [("password", "not-the-password")], csrfFrom: login)
+            #expect(wrong.status == 401 && wrong.text.contains(#"id="login-error""#))
+            let noCSRF = try await ui.post("/login", [("password", uiPassword)], csrfFrom: nil)
+            #expect(noCSRF.status == 403)
+            #expect(try await ui.get("/timeline").status == 303, "neither attempt signed in")
 
-        try await ui.signIn()
-        let timeline = try await ui.get("/timeline")
-        #expect(timeline.status == 200 && timeline.text.contains(#"id="timeline""#))
-        // Every response is locked down: no inline script or style is allowed to run.
-        #expect(timeline.headers["content-security-policy"] == "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
-        #expect(timeline.headers["x-frame-options"] == "DENY" && timeline.headers["cache-control"] == "no-store")
-        #expect(!timeline.text.contains("<script>") && !timeline.text.contains("style="))
+            try await ui.signIn()
+            let timeline = try await ui.get("/timeline")
+            #expect(timeline.status == 200 && timeline.text.contains(#"id="timeline""#))
+            // Every response is locked down: no inline script or style is allowed to run.
+            #expect(timeline.headers["content-security-policy"] == "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+            #expect(timeline.headers["x-frame-options"] == "DENY" && timeline.headers["cache-control"] == "no-store")
+            #expect(!timeline.text.contains("<script>") && !timeline.text.contains("style="))
 
-        // A state-changing form without its token (a forged cross-site post) changes nothing.
-        let forged = try await ui.post("/workflows/tokens", [("workflow", "forged")], csrfFrom: nil)
-        #expect(forged.status == 403)
-        let tampered = try await ui.post("/workflows/tokens", [("workflow", "forged"), ("csrf", "AAAA")], csrfFrom: nil)
-        #expect(tampered.status == 403)
-        // A token from another session does not pass either.
-        let other = UIClient(base: ui.base)
-        try await other.signIn()
-        let otherPage = try await other.get("/workflows")
-        let crossed = try await ui.post("/workflows/tokens", [("workflow", "forged"), ("csrf", UIClient.csrf(otherPage.text)!)], csrfFrom: nil)
-        #expect(crossed.status == 403)
-        #expect(try scalar(dsn, "SELECT count(*) FROM governance_workflow_tokens") == "0")
-        // A cookie whose signature does not match is a stranger's.
-        let forgedCookie = UIClient(base: ui.base)
-        forgedCookie.cookie = String(ui.cookie!.dropLast(2)) + "xx"
-        #expect(try await forgedCookie.get("/timeline").status == 303)
+            // A state-changing form without its token (a forged cross-site post) changes nothing.
+            let forged = try await ui.post("/workflows/tokens", [("workflow", "forged")], csrfFrom: nil)
+            #expect(forged.status == 403)
+            let tampered = try await ui.post("/workflows/tokens", [("workflow", "forged"), ("csrf", "AAAA")], csrfFrom: nil)
+            #expect(tampered.status == 403)
+            // A token from another session does not pass either.
+            let other = UIClient(base: ui.base)
+            try await other.signIn()
+            let otherPage = try await other.get("/workflows")
+            let crossed = try await ui.post("/workflows/tokens", [("workflow", "forged"), ("csrf", UIClient.csrf(otherPage.text)!)], csrfFrom: nil)
+            #expect(crossed.status == 403)
+            #expect(try scalar(dsn, "SELECT count(*) FROM governance_workflow_tokens") == "0")
+            // A cookie whose signature does not match is a stranger's.
+            let forgedCookie = UIClient(base: ui.base)
+            forgedCookie.cookie = String(ui.cookie!.dropLast(2)) + "xx"
+            #expect(try await forgedCookie.get("/timeline").status == 303)
 
-        #expect(try await CurlHTTP.request("GET", ui.base + "/workflows", headers: ["Authorization: Bearer \(adminToken)"]).status == 200)
-        #expect(try await CurlHTTP.request("GET", ui.base + "/workflows", headers: ["Authorization: Bearer \(adminToken)x"]).status == 303)
+            #expect(try await CurlHTTP.request("GET", ui.base + "/workflows", headers: ["Authorization: Bearer \(adminToken)"]).status == 200)
+            #expect(try await CurlHTTP.request("GET", ui.base + "/workflows", headers: ["Authorization: Bearer \(adminToken)x"]).status == 303)
 
-        let logout = try await ui.post("/logout", [], csrfFrom: timeline)
-        #expect(logout.status == 303 && logout.headers["location"] == "/login")
-        #expect(try await ui.get("/timeline").status == 303)
+            let logout = try await ui.post("/logout", [], csrfFrom: timeline)
+            #expect(logout.status == 303 && logout.headers["location"] == "/login")
+            #expect(try await ui.get("/timeline").status == 303)
+        }
     }
 
     @Test("without credentials: open on loopback, but only to a loopback Host (no DNS rebinding); a busy port stops start-up")
     func openOnLoopback() async throws {
         let dsn = try sharedCluster.createDatabase()
-        let collector = try await RunningCollector.start(yaml: timelineYAML(dsn: dsn, ui: "  endpoint: 127.0.0.1:0"))
-        defer { Task { try await collector.stop() } }
-        try await collector.waitUntilReady()
-        let base = try await collector.timelineURL()
-        let page = try await CurlHTTP.request("GET", base + "/timeline")
-        #expect(page.status == 200 && !page.text.contains("id=\"logout\""))
-        let rebound = try await CurlHTTP.request("GET", base + "/timeline", headers: ["Host: attacker.example:8890"])
-        #expect(rebound.status == 421 && rebound.text.contains("loopback Host"))
-        #expect(try await CurlHTTP.request("GET", base + "/timeline", headers: ["Host: localhost"]).status == 200)
+        try await RunningCollector.with(yaml: timelineYAML(dsn: dsn, ui: "  endpoint: 127.0.0.1:0")) { collector in
+            try await collector.waitUntilReady()
+            let base = try await collector.timelineURL()
+            let page = try await CurlHTTP.request("GET", base + "/timeline")
+            #expect(page.status == 200 && !page.text.contains("id=\"logout\""))
+            let rebound = try await CurlHTTP.request("GET", base + "/timeline", headers: ["Host: attacker.example:8890"])
+            #expect(rebound.status == 421 && rebound.text.contains("loopback Host"))
+            #expect(try await CurlHTTP.request("GET", base + "/timeline", headers: ["Host: localhost"]).status == 200)
 
-        // Another collector asked to serve its UI on the same port fails instead of running without it.
-        let port = try #require(collector.collector.timeline?.port)
-        let plan = try CollectorPlan.parse(yaml: timelineYAML(dsn: dsn, ui: "  endpoint: 127.0.0.1:\(port)"), file: "busy.yaml",
-                                           environment: ["GOVERNANCE_METRICS_ENDPOINT": "127.0.0.1:0"])
-        let busy = try Collector(plan: plan, logger: quietLogger, handleSignals: false)
-        await #expect(throws: (any Error).self) { try await busy.run() }
+            // Another collector asked to serve its UI on the same port fails instead of running without it.
+            let port = try #require(collector.collector.timeline?.port)
+            let plan = try CollectorPlan.parse(yaml: timelineYAML(dsn: dsn, ui: "  endpoint: 127.0.0.1:\(port)"), file: "busy.yaml",
+                                               environment: ["GOVERNANCE_METRICS_ENDPOINT": "127.0.0.1:0"])
+            let busy = try Collector(plan: plan, logger: quietLogger, handleSignals: false)
+            await #expect(throws: (any Error).self) { try await busy.run() }
+        }
     }
 
     @Test("tokens issued in the UI: shown once, stored as SHA-256 only, accepted by ingest, refused with 401 after revoking, also by a second collector; YAML tokens keep working")
     func managedTokens() async throws {
         let dsn = try sharedCluster.createDatabase()
-        let collector = try await RunningCollector.start(yaml: timelineYAML(dsn: dsn))
-        defer { Task { try await collector.stop() } }
-        try await collector.waitUntilReady()
-        let second = try await RunningCollector.start(yaml: collectorYAML(dsn: dsn))
-        defer { Task { try await second.stop() } }
-        try await second.waitUntilReady()
-        let ui = UIClient(base: try await collector.timelineURL())
-        try await ui.signIn()
+        try await RunningCollector.with(yaml: timelineYAML(dsn: dsn)) { collector in
+            try await collector.waitUntilReady()
+            try await RunningCollector.with(yaml: collectorYAML(dsn: dsn)) { second in
+                try await second.waitUntilReady()
+                let ui = UIClient(base: try await collector.timelineURL())
+                try await ui.signIn()
 
-        let before = try await ui.get("/workflows")
-        let invalid = try await ui.post("/workflows/tokens", [("workflow", "bad name!")], csrfFrom: before)
-        #expect(invalid.status == 400 && invalid.text.contains(#"id="token-error""#))
-        let issued = try await ui.post("/workflows/tokens", [("workflow", "wf-ui")], csrfFrom: before)
-        #expect(issued.status == 200)
-        let token = try #require(UIClient.first(#"<code id="new-token">([^<]+)</code>"#, in: issued.text))
-        #expect(token.hasPrefix("wf_") && token.count == 46)
-        let fingerprint = try #require(UIClient.first(#"tr class="token" data-fingerprint="([0-9a-f]{12})""#, in: issued.text))
+                let before = try await ui.get("/workflows")
+                let invalid = try await ui.post("/workflows/tokens", [("workflow", "bad name!")], csrfFrom: before)
+                #expect(invalid.status == 400 && invalid.text.contains(#"id="token-error""#))
+                let issued = try await ui.post("/workflows/tokens", [("workflow", "wf-ui")], csrfFrom: before)
+                #expect(issued.status == 200)
+                let token = try #require(UIClient.first(#"<code id="new-token">([^<]+)</code>"#, in: issued.text))
+                #expect(token.hasPrefix("wf_") && token.count == 46)
+                let fingerprint = try #require(UIClient.first(#"tr class="token" data-fingerprint="([0-9a-f]{12})""#, in: issued.text))
 
-        // Only the digest is in the database; the token appears on no other page.
-        #expect(try scalar(dsn, "SELECT encode(token_sha256, 'hex') FROM governance_workflow_tokens") == WorkflowTokens.sha256Hex(token))
-        #expect(try scalar(dsn, "SELECT count(*) FROM governance_workflow_tokens t WHERE t::text LIKE '%\(token)%'") == "0")
-        let later = try await ui.get("/workflows")
-        #expect(!later.text.contains(token) && !later.text.contains("token-error") && !later.text.contains("new-token"))
-        #expect(later.text.contains(#"<tr data-workflow="wf-ui">"#))
+                // Only the digest is in the database; the token appears on no other page.
+                #expect(try scalar(dsn, "SELECT encode(token_sha256, 'hex') FROM governance_workflow_tokens") == WorkflowTokens.sha256Hex(token))
+                #expect(try scalar(dsn, "SELECT count(*) FROM governance_workflow_tokens t WHERE t::text LIKE '%\(token)%'") == "0")
+                let later = try await ui.get("/workflows")
+                #expect(!later.text.contains(token) && !later.text.contains("token-error") && !later.text.contains("new-token"))
+                #expect(later.text.contains(#"<tr data-workflow="wf-ui">"#))
 
-        #expect(try await post(collector.eventsURL, wireEvent(), token: token).status == 201)
-        #expect(try scalar(dsn, "SELECT workflow FROM governance_audit_events") == "wf-ui")
-        // Another collector on the same database picks the token up within its refresh second.
-        #expect(try await eventually(5) { try await post(second.eventsURL, wireEvent(), token: token).status == 201 })
+                #expect(try await post(collector.eventsURL, wireEvent(), token: token).status == 201)
+                #expect(try scalar(dsn, "SELECT workflow FROM governance_audit_events") == "wf-ui")
+                // Another collector on the same database picks the token up within its refresh second.
+                #expect(try await eventually(5) { try await post(second.eventsURL, wireEvent(), token: token).status == 201 })
 
-        let revoked = try await ui.post("/tokens/\(fingerprint)/revoke", [], csrfFrom: later)
-        #expect(revoked.status == 303)
-        let refused = try await post(collector.eventsURL, wireEvent(), token: token)
-        #expect(refused.status == 401, "revoked: refused from the moment the UI answers")
-        #expect(try parseJSON(refused)["message"]?.stringValue == "unknown or revoked token")
-        #expect(try await eventually(5) { try await post(second.eventsURL, wireEvent(), token: token).status == 401 })
-        #expect(try await post(collector.eventsURL, wireEvent()).status == 201, "the YAML token still works")
-        let listed = try await ui.get("/workflows")
-        #expect(UIClient.first(#"data-fingerprint="\#(fingerprint)".*?<td class="status">(\w+)</td>"#, in: listed.text) == "revoked")
-        let stored = try scalar(dsn, "SELECT count(*) FROM governance_audit_events WHERE workflow = 'wf-ui'")
-        #expect(UIClient.first(#"<tr data-workflow="wf-ui">.*?<td class="count">(\d+)</td>"#, in: listed.text) == stored)
+                let revoked = try await ui.post("/tokens/\(fingerprint)/revoke", [], csrfFrom: later)
+                #expect(revoked.status == 303)
+                let refused = try await post(collector.eventsURL, wireEvent(), token: token)
+                #expect(refused.status == 401, "revoked: refused from the moment the UI answers")
+                #expect(try parseJSON(refused)["message"]?.stringValue == "unknown or revoked token")
+                #expect(try await eventually(5) { try await post(second.eventsURL, wireEvent(), token: token).status == 401 })
+                #expect(try await post(collector.eventsURL, wireEvent()).status == 201, "the YAML token still works")
+                let listed = try await ui.get("/workflows")
+                #expect(UIClient.first(#"data-fingerprint="\#(fingerprint)".*?<td class="status">(\w+)</td>"#, in: listed.text) == "revoked")
+                let stored = try scalar(dsn, "SELECT count(*) FROM governance_audit_events WHERE workflow = 'wf-ui'")
+                #expect(UIClient.first(#"<tr data-workflow="wf-ui">.*?<td class="count">(\d+)</td>"#, in: listed.text) == stored)
+            }
+        }
     }
 
     @Test("keyset pages walk every event once, newest first; filters by workflow, agent, kind prefix, decision and time")
     func pagingAndFilters() async throws {
         let dsn = try sharedCluster.createDatabase()
-        let collector = try await RunningCollector.start(yaml: timelineYAML(dsn: dsn, ui: "  endpoint: 127.0.0.1:0\n  admin_password: \"\(uiPassword)\"\n  page_size: 50"))
-        defer { Task { try await collector.stop() } }
-        try await collector.waitUntilReady()
-        let kinds = ["tool.call", "tool.result", "policy.denied", "access.granted"]
-        // 430 events over 7 agents; equal created_at values across events test the tie-break on event_id.
-        var all: [(id: UUID, agent: String, kind: String, micros: Int64)] = []
-        for batch in 0..<2 {
-            var lines: [String] = []
-            for i in 0..<215 {
-                let n = batch * 215 + i
-                let id = UUID(), agent = "agent-\(n % 7)", kind = kinds[n % 4]
-                let micros = Int64(1_795_000_000_000_000) + Int64(n / 3) * 1_000_000
-                let time = Timestamp(microseconds: micros).pythonISOFormat
-                lines.append(wireEvent(id: id, session: UUID(), agent: agent, kind: kind).replacingOccurrences(of: "2026-11-24T12:00:00.000120+00:00", with: time))
-                all.append((id, agent, kind, micros))
+        try await RunningCollector.with(yaml: timelineYAML(dsn: dsn, ui: "  endpoint: 127.0.0.1:0\n  admin_password: \"\(uiPassword)\"\n  page_size: 50")) { collector in
+            try await collector.waitUntilReady()
+            let kinds = ["tool.call", "tool.result", "policy.denied", "access.granted"]
+            // 430 events over 7 agents; equal created_at values across events test the tie-break on event_id.
+            var all: [(id: UUID, agent: String, kind: String, micros: Int64)] = []
+            for batch in 0..<2 {
+                var lines: [String] = []
+                for i in 0..<215 {
+                    let n = batch * 215 + i
+                    let id = UUID(), agent = "agent-\(n % 7)", kind = kinds[n % 4]
+                    let micros = Int64(1_795_000_000_000_000) + Int64(n / 3) * 1_000_000
+                    let time = Timestamp(microseconds: micros).pythonISOFormat
+                    lines.append(wireEvent(id: id, session: UUID(), agent: agent, kind: kind).replacingOccurrences(of: "2026-11-24T12:00:00.000120+00:00", with: time))
+                    all.append((id, agent, kind, micros))
+                }
+                #expect(try await post(collector.batchURL, "[" + lines.joined(separator: ",") + "]", token: batch == 0 ? testToken : otherToken).status == 200)
             }
-            #expect(try await post(collector.batchURL, "[" + lines.joined(separator: ",") + "]", token: batch == 0 ? testToken : otherToken).status == 200)
-        }
-        let ui = UIClient(base: try await collector.timelineURL())
-        try await ui.signIn()
+            let ui = UIClient(base: try await collector.timelineURL())
+            try await ui.signIn()
 
-        func walk(_ query: String) async throws -> [String] {
-            var ids: [String] = [], path: String? = "/timeline?" + query, pages = 0
-            while let next = path, pages < 50 {
-                let page = try await ui.get(next.replacingOccurrences(of: "&amp;", with: "&"))
-                #expect(page.status == 200)
-                ids += UIClient.all(#"<tr class="event-row" data-event-id="([0-9a-f-]+)""#, in: page.text)
-                path = UIClient.first(#"<a id="older" href="([^"]+)""#, in: page.text)
-                pages += 1
+            func walk(_ query: String) async throws -> [String] {
+                var ids: [String] = [], path: String? = "/timeline?" + query, pages = 0
+                while let next = path, pages < 50 {
+                    let page = try await ui.get(next.replacingOccurrences(of: "&amp;", with: "&"))
+                    #expect(page.status == 200)
+                    ids += UIClient.all(#"<tr class="event-row" data-event-id="([0-9a-f-]+)""#, in: page.text)
+                    path = UIClient.first(#"<a id="older" href="([^"]+)""#, in: page.text)
+                    pages += 1
+                }
+                return ids
             }
-            return ids
-        }
-        let expected = all.sorted { ($0.micros, $0.id.lowercasedString) > ($1.micros, $1.id.lowercasedString) }.map { $0.id.lowercasedString }
-        let everything = try await walk("")
-        #expect(everything == expected, "every event exactly once, newest first (\(everything.count) of \(expected.count))")
+            let expected = all.sorted { ($0.micros, $0.id.lowercasedString) > ($1.micros, $1.id.lowercasedString) }.map { $0.id.lowercasedString }
+            let everything = try await walk("")
+            #expect(everything == expected, "every event exactly once, newest first (\(everything.count) of \(expected.count))")
 
-        #expect(try await walk("agent=agent-3") == expected.filter { id in all.first { $0.id.lowercasedString == id }!.agent == "agent-3" })
-        let tools = try await walk("kind=tool.*")
-        #expect(Set(tools) == Set(all.filter { $0.kind.hasPrefix("tool.") }.map { $0.id.lowercasedString }))
-        #expect(Set(try await walk("decision=deny")) == Set(all.filter { $0.kind == "policy.denied" }.map { $0.id.lowercasedString }))
-        #expect(Set(try await walk("decision=none")) == Set(all.filter { $0.kind.hasPrefix("tool.") }.map { $0.id.lowercasedString }))
-        #expect(try await walk("workflow=wf-other").count == 215)
-        let from = Timestamp(microseconds: 1_795_000_000_000_000 + 100 * 1_000_000)
-        let to = Timestamp(microseconds: 1_795_000_000_000_000 + 110 * 1_000_000)
-        let window = try await walk("from=\(from.pythonISOFormat.replacingOccurrences(of: "+", with: "%2B"))&to=\(to.pythonISOFormat.replacingOccurrences(of: "+", with: "%2B"))")
-        #expect(Set(window) == Set(all.filter { $0.micros >= from.microseconds && $0.micros < to.microseconds }.map { $0.id.lowercasedString }))
-        #expect(window.count == 30)
-        let bad = try await ui.get("/timeline?decision=maybe&from=yesterday")
-        #expect(bad.text.contains("decision must be allow, deny or none") && bad.text.contains("from is not a time"))
+            #expect(try await walk("agent=agent-3") == expected.filter { id in all.first { $0.id.lowercasedString == id }!.agent == "agent-3" })
+            let tools = try await walk("kind=tool.*")
+            #expect(Set(tools) == Set(all.filter { $0.kind.hasPrefix("tool.") }.map { $0.id.lowercasedString }))
+            #expect(Set(try await walk("decision=deny")) == Set(all.filter { $0.kind == "policy.denied" }.map { $0.id.lowercasedString }))
+            #expect(Set(try await walk("decision=none")) == Set(all.filter { $0.kind.hasPrefix("tool.") }.map { $0.id.lowercasedString }))
+            #expect(try await walk("workflow=wf-other").count == 215)
+            let from = Timestamp(microseconds: 1_795_000_000_000_000 + 100 * 1_000_000)
+            let to = Timestamp(microseconds: 1_795_000_000_000_000 + 110 * 1_000_000)
+            let window = try await walk("from=\(from.pythonISOFormat.replacingOccurrences(of: "+", with: "%2B"))&to=\(to.pythonISOFormat.replacingOccurrences(of: "+", with: "%2B"))")
+            #expect(Set(window) == Set(all.filter { $0.micros >= from.microseconds && $0.micros < to.microseconds }.map { $0.id.lowercasedString }))
+            #expect(window.count == 30)
+            let bad = try await ui.get("/timeline?decision=maybe&from=yesterday")
+            #expect(bad.text.contains("decision must be allow, deny or none") && bad.text.contains("from is not a time"))
+        }
     }
 
     @Test("event detail: all fields, metadata redacted unless asked, chain position; verify says intact, then tampered after an edit")
     func detailAndVerify() async throws {
         let dsn = try sharedCluster.createDatabase()
-        let collector = try await RunningCollector.start(yaml: timelineYAML(dsn: dsn))
-        defer { Task { try await collector.stop() } }
-        try await collector.waitUntilReady()
-        let session = UUID(), ids = [UUID(), UUID(), UUID()]
-        let secretKey = "sk-ant-api03-" + String(repeating: "q", count: 40)
-        for id in ids {
-            #expect(try await post(collector.eventsURL, unchainedEvent(id: id, session: session, metadata: #"{"key":"\#(secretKey)","n":2}"#)).status == 201)
-        }
-        let ui = UIClient(base: try await collector.timelineURL())
-        try await ui.signIn()
-        let detail = try await ui.get("/events/\(ids[1].lowercasedString)")
-        #expect(detail.status == 200)
-        #expect(UIClient.first(#"<dd data-field="agent_id">([^<]*)</dd>"#, in: detail.text) == "agent-1")
-        #expect(UIClient.first(#"<dd data-field="position">([^<]*)</dd>"#, in: detail.text) == "2 of 3")
-        #expect(UIClient.first(#"<dd data-field="seq">([^<]*)</dd>"#, in: detail.text) == "2")
-        #expect(!detail.text.contains(secretKey) && detail.text.contains("REDACTED"), "redacted by default")
-        #expect(try await ui.get("/events/\(ids[1].lowercasedString)?view=raw").text.contains(secretKey))
-        #expect(try await ui.get("/events/\(UUID().lowercasedString)").status == 404)
-        #expect(try await ui.get("/events/not-an-id").status == 400)
+        try await RunningCollector.with(yaml: timelineYAML(dsn: dsn)) { collector in
+            try await collector.waitUntilReady()
+            let session = UUID(), ids = [UUID(), UUID(), UUID()]
+            let secretKey = "sk-ant-api03-" + String(repeating: "q", count: 40)
+            for id in ids {
+                #expect(try await post(collector.eventsURL, unchainedEvent(id: id, session: session, metadata: #"{"key":"\#(secretKey)","n":2}"#)).status == 201)
+            }
+            let ui = UIClient(base: try await collector.timelineURL())
+            try await ui.signIn()
+            let detail = try await ui.get("/events/\(ids[1].lowercasedString)")
+            #expect(detail.status == 200)
+            #expect(UIClient.first(#"<dd data-field="agent_id">([^<]*)</dd>"#, in: detail.text) == "agent-1")
+            #expect(UIClient.first(#"<dd data-field="position">([^<]*)</dd>"#, in: detail.text) == "2 of 3")
+            #expect(UIClient.first(#"<dd data-field="seq">([^<]*)</dd>"#, in: detail.text) == "2")
+            #expect(!detail.text.contains(secretKey) && detail.text.contains("REDACTED"), "redacted by default")
+            #expect(try await ui.get("/events/\(ids[1].lowercasedString)?view=raw").text.contains(secretKey))
+            #expect(try await ui.get("/events/\(UUID().lowercasedString)").status == 404)
+            #expect(try await ui.get("/events/not-an-id").status == 400)
 
-        let intact = try await ui.post("/sessions/\(session.lowercasedString)/verify", [("event", ids[1].lowercasedString)], csrfFrom: detail)
-        #expect(UIClient.first(#"<p id="verify-result" class="verify-(\w+)">"#, in: intact.text) == "intact", "\(intact.text.suffix(600))")
-        try PGConnection(dsn: dsn).exec("""
-            ALTER TABLE governance_audit_events DISABLE TRIGGER USER;
-            UPDATE governance_audit_events SET metadata_json = '{"key":"edited","n":3}' WHERE event_id = '\(ids[1].lowercasedString)';
-            ALTER TABLE governance_audit_events ENABLE TRIGGER USER;
-            """)
-        let tampered = try await ui.post("/sessions/\(session.lowercasedString)/verify", [("event", ids[1].lowercasedString)], csrfFrom: detail)
-        #expect(UIClient.first(#"<p id="verify-result" class="verify-(\w+)">"#, in: tampered.text) == "tampered")
-        #expect(tampered.text.contains(ids[1].lowercasedString))
+            let intact = try await ui.post("/sessions/\(session.lowercasedString)/verify", [("event", ids[1].lowercasedString)], csrfFrom: detail)
+            #expect(UIClient.first(#"<p id="verify-result" class="verify-(\w+)">"#, in: intact.text) == "intact", "\(intact.text.suffix(600))")
+            try PGConnection(dsn: dsn).exec("""
+                ALTER TABLE governance_audit_events DISABLE TRIGGER USER;
+                UPDATE governance_audit_events SET metadata_json = '{"key":"edited","n":3}' WHERE event_id = '\(ids[1].lowercasedString)';
+                ALTER TABLE governance_audit_events ENABLE TRIGGER USER;
+                """)
+            let tampered = try await ui.post("/sessions/\(session.lowercasedString)/verify", [("event", ids[1].lowercasedString)], csrfFrom: detail)
+            #expect(UIClient.first(#"<p id="verify-result" class="verify-(\w+)">"#, in: tampered.text) == "tampered")
+            #expect(tampered.text.contains(ids[1].lowercasedString))
+        }
     }
 
     @Test("hostile event content is escaped in every page, raw view included")
     func hostileContentEscaped() async throws {
         let dsn = try sharedCluster.createDatabase()
-        let collector = try await RunningCollector.start(yaml: timelineYAML(dsn: dsn))
-        defer { Task { try await collector.stop() } }
-        try await collector.waitUntilReady()
-        let id = UUID()
-        let agent = #"<img src=x onerror=alert(1)>"#
-        let metadata = #"{"note":"<script>alert(2)</script>","attr":"\" onmouseover=\"alert(3)","bidi":"a\u202eb"}"#
-        let event = wireEvent(id: id, agent: agent.replacingOccurrences(of: "\"", with: "\\\""), kind: "tool.<b>bold</b>", metadata: metadata)
-        #expect(try await post(collector.eventsURL, event).status == 201)
-        let ui = UIClient(base: try await collector.timelineURL())
-        try await ui.signIn()
-        for path in ["/timeline", "/events/\(id.lowercasedString)", "/events/\(id.lowercasedString)?view=raw", "/workflows",
-                     "/timeline?agent=%3Cimg%20src%3Dx%20onerror%3Dalert(1)%3E"] {
-            let page = try await ui.get(path)
-            #expect(page.status == 200, "\(path)")
-            for raw in ["<img", "<script>alert", "<b>", #"" onmouseover"#] {
-                #expect(!page.text.contains(raw), "\(path) contains \(raw)")
+        try await RunningCollector.with(yaml: timelineYAML(dsn: dsn)) { collector in
+            try await collector.waitUntilReady()
+            let id = UUID()
+            let agent = #"<img src=x onerror=alert(1)>"#
+            let metadata = #"{"note":"<script>alert(2)</script>","attr":"\" onmouseover=\"alert(3)","bidi":"a\u202eb"}"#
+            let event = wireEvent(id: id, agent: agent.replacingOccurrences(of: "\"", with: "\\\""), kind: "tool.<b>bold</b>", metadata: metadata)
+            #expect(try await post(collector.eventsURL, event).status == 201)
+            let ui = UIClient(base: try await collector.timelineURL())
+            try await ui.signIn()
+            for path in ["/timeline", "/events/\(id.lowercasedString)", "/events/\(id.lowercasedString)?view=raw", "/workflows",
+                         "/timeline?agent=%3Cimg%20src%3Dx%20onerror%3Dalert(1)%3E"] {
+                let page = try await ui.get(path)
+                #expect(page.status == 200, "\(path)")
+                for raw in ["<img", "<script>alert", "<b>", #"" onmouseover"#] {
+                    #expect(!page.text.contains(raw), "\(path) contains \(raw)")
+                }
+                #expect(UIClient.all("(<script)", in: page.text).count == 1, "only the page's own script tag in \(path)")
             }
-            #expect(UIClient.all("(<script)", in: page.text).count == 1, "only the page's own script tag in \(path)")
+            let detail = try await ui.get("/events/\(id.lowercasedString)")
+            #expect(detail.text.contains("&lt;img src=x onerror=alert(1)&gt;"))
+            #expect(detail.text.contains("tool.&lt;b&gt;bold&lt;/b&gt;"))
         }
-        let detail = try await ui.get("/events/\(id.lowercasedString)")
-        #expect(detail.text.contains("&lt;img src=x onerror=alert(1)&gt;"))
-        #expect(detail.text.contains("tool.&lt;b&gt;bold&lt;/b&gt;"))
     }
 }
 

@@ -1,13 +1,24 @@
-import Foundation
-import Testing
-@testable import Config
 import Collector
+@testable import Config
+import Exporters
+import Foundation
 import Logging
 import Pipeline
 import Receivers
 import Synchronization
+import Testing
 
 // MARK: - Fixtures
+
+extension CollectorPlan {
+    /// The settings the first `postgres` exporter was built with.
+    func postgresConfig() throws -> PostgresExporterConfig? {
+        guard let component = exporters.values.sorted(by: { $0.id < $1.id }).first(where: { $0.type == "postgres" }),
+              case .primary(let exporter) = try component.build(BuildContext(id: component.id, logger: Logger(label: "test")))
+        else { return nil }
+        return (exporter as? PostgresExporter)?.config
+    }
+}
 
 private let file = "test.yaml"
 /// SHA-256 of `wf_local_development_token` (as in configs/local.yaml).

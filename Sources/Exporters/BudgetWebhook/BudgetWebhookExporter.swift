@@ -1,4 +1,5 @@
 #if PlatformBridge
+import AuditStore
 import Config
 import CoreMetrics
 import Crypto
@@ -15,24 +16,28 @@ import ServiceLifecycle
 /// with `FOR UPDATE SKIP LOCKED`, so several collectors deliver it once between them; a failed
 /// attempt is retried with backoff (up to `max_backoff`) until it succeeds, across restarts. A
 /// crash between a 2xx and its commit can repeat a delivery: receivers dedup on `nonce`.
-public final class BudgetWebhookExporter: SecondaryExporter, Sendable {
+public final class BudgetWebhookExporter: StoreReadingExporter, Sendable {
     public let config: BudgetWebhookConfig
     let logger: Logger
-    let stateDSN: String?
+    /// Where the alert outbox is: the pipeline's primary database.
+    let database: AuditDatabase
     let control = ExportQueue(capacity: 1)
     let deliveries: CounterFamily
     let pending: Gauge
 
-    public init(config: BudgetWebhookConfig, context: BuildContext) {
+    /// Throws when the pipeline's primary shares no audit database (only an embedder's own primary could).
+    public init(config: BudgetWebhookConfig, context: BuildContext) throws(MissingAuditDatabase) {
+        guard let database = context.resources.auditDatabase else { throw MissingAuditDatabase(component: context.id) }
         self.config = config
+        self.database = database
         logger = context.logger
-        stateDSN = context.stateDSN
         deliveries = context.telemetry.counterFamily("governance_budget_webhook_deliveries_total", [("exporter", context.id)], varying: "result")
         pending = context.telemetry.gauge("governance_budget_webhook_pending", [("exporter", context.id)])
     }
 
-    /// Alerts are read from the table the commit wrote; committed events need nothing here.
-    public func export(_ events: [AuditEvent]) {}
+    /// The outbox is polled every `poll_interval`: waking on each commit would cost a query per
+    /// commit for alerts that are rare.
+    public func committed() {}
 
     public func run() async throws {
         logger.info("budget.webhook_started", metadata: ["url": "\(config.url)", "secret": "\(ConfigSection.fingerprint(config.secret))"])
@@ -75,7 +80,7 @@ final class WebhookSender {
         var backoff = 0.1
         while !exporter.control.isFlushing {
             do {
-                if connection == nil { connection = try PGConnection(dsn: exporter.stateDSN ?? "", applicationName: "governance-collector budget_webhook") }
+                if connection == nil { connection = try exporter.database.connect(applicationName: "governance-collector budget_webhook") }
                 if try !deliverNext() { exporter.control.sleep(config.pollInterval, untilFlush: true) }
                 backoff = 0.1
             } catch {

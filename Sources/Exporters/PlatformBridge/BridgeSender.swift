@@ -1,4 +1,5 @@
 #if PlatformBridge
+import AuditStore
 import Config
 import CurlHTTP
 import Foundation
@@ -16,7 +17,7 @@ final class BridgeSender {
     let logger: Logger
     let control: ExportQueue
     let egressProcessors: [any EventProcessor]
-    let stateDSN: String?
+    let database: AuditDatabase?
     let token: String
     let poster: GuardedPoster
     let redactor = Redactor()
@@ -42,7 +43,7 @@ final class BridgeSender {
         logger = exporter.logger
         control = exporter.control
         egressProcessors = exporter.egressProcessors
-        stateDSN = exporter.stateDSN
+        database = exporter.database
         startedAt = exporter.createdAt
         token = config.ingestToken ?? ""
         let url = config.ingestURL ?? ""
@@ -263,10 +264,10 @@ final class BridgeSender {
 
     private func ensureStore() -> Bool {
         if store != nil { return true }
-        guard let stateDSN, Date().timeIntervalSince(lastConnectAttempt) > 1 else { return false }
+        guard let database, Date().timeIntervalSince(lastConnectAttempt) > 1 else { return false }
         lastConnectAttempt = Date()
         do {
-            let store = try BridgeStateStore(dsn: stateDSN, target: config.target)
+            let store = try BridgeStateStore(database: database, target: config.target)
             try store.migrate(durable: config.durable)
             self.store = store
             return true

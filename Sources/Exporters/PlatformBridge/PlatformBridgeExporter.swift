@@ -1,4 +1,5 @@
 #if PlatformBridge
+import AuditStore
 import Config
 import CurlHTTP
 import Foundation
@@ -13,14 +14,16 @@ import ServiceLifecycle
 /// connection; the last accepted seq kept in PostgreSQL; an SSRF guard on every connection;
 /// outgoing metadata redacted. In durable mode it follows the audit table from a cursor instead
 /// of a memory queue, so a crash loses nothing on this path either.
-public final class PlatformBridgeExporter: SecondaryExporter, QueuedExporter, Sendable {
+public final class PlatformBridgeExporter: SecondaryExporter, StoreReadingExporter, QueuedExporter, Sendable {
     public let config: PlatformBridgeConfig
     public let counters: DeliveryCounters
     /// Decided once: `export` runs on every committed batch.
     let activation: PlatformBridgeConfig.Activation
     let logger: Logger
     let control: ExportQueue
-    let stateDSN: String?
+    /// Where the last accepted seq (and in durable mode the cursor) is kept; nil without a
+    /// PostgreSQL primary, then the seq lives in memory and the platform's 409 heals it.
+    let database: AuditDatabase?
     let egressProcessors: [any EventProcessor]
     /// Before any receiver runs: a new durable target starts from events received after this.
     let createdAt = Date()
@@ -31,7 +34,7 @@ public final class PlatformBridgeExporter: SecondaryExporter, QueuedExporter, Se
         logger = context.logger
         counters = DeliveryCounters(telemetry: context.telemetry, prefix: "governance_platform_bridge", exporter: context.id)
         control = ExportQueue(capacity: config.maxQueueSize, counters: counters)
-        stateDSN = context.stateDSN
+        database = context.resources.auditDatabase
         egressProcessors = context.egressProcessors
     }
 
@@ -43,11 +46,20 @@ public final class PlatformBridgeExporter: SecondaryExporter, QueuedExporter, Se
         return false
     }
 
+    /// How the pipeline uses it: durable mode reads committed events back from the audit table.
+    var role: ExporterRole { config.durable ? .storeReader(self) : .secondary(self) }
+
+    /// Memory mode: queues the copies.
     public func export(_ events: [AuditEvent]) {
         guard isActive, counters[.disabled] == 0 else { return }
-        if config.durable { return control.wake() }
         control.enqueue(events, counters: counters, logger: logger, warning: "platform.bridge.queue_full",
                         hint: "the platform is slower than ingest; raise max_queue_size or use durable: true")
+    }
+
+    /// Durable mode: new rows are in the table; the sender reads them now rather than at its next poll.
+    public func committed() {
+        guard isActive else { return }
+        control.wake()
     }
 
     public func run() async throws {

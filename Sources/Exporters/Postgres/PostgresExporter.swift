@@ -1,3 +1,4 @@
+import AuditStore
 import Config
 import CoreMetrics
 import Foundation
@@ -57,10 +58,21 @@ public final class PostgresExporter: PrimaryExporter, Sendable {
     private let callsStarted = Mutex<[Int: ContinuousClock.Instant]>([:])
     let metrics: PostgresMetrics
 
-    public init(config: PostgresExporterConfig, logger: Logger, telemetry: Telemetry = .disabled, id: String = "postgres") {
+    /// The database this exporter writes, shared with the rest of its pipeline.
+    public let database: AuditDatabase
+
+    /// `schema`: every registered owner's tables (`ComponentRegistry.schema`), created on first connect.
+    public init(config: PostgresExporterConfig, schema: [SchemaSteps], logger: Logger, telemetry: Telemetry = .disabled, id: String = "postgres") {
         self.config = config
         self.logger = logger
+        database = AuditDatabase(dsn: config.dsn, connectTimeoutSeconds: config.connectTimeoutSeconds, schema: schema, logger: logger)
         metrics = PostgresMetrics(telemetry, exporter: id)
+    }
+
+    public var resources: SharedResources {
+        var shared = SharedResources()
+        shared.provide(database)
+        return shared
     }
 
     public var isReady: Bool {
@@ -203,10 +215,10 @@ final class PostgresWriter: @unchecked Sendable {
     }
 
     private func connect() throws(PGError) {
-        let conn = try PGConnection(dsn: exporter.config.dsn, connectTimeoutSeconds: exporter.config.connectTimeoutSeconds)
+        let conn = try exporter.database.connect(applicationName: "governance-collector")
         if !exporter.isMigrated {
             if exporter.config.migrate {
-                if try AuditSchema.migrate(conn) { logger.info("postgres.migrated", metadata: ["version": "\(AuditSchema.version)"]) }
+                if try exporter.database.migrate(conn) { logger.info("postgres.migrated", metadata: ["version": "\(AuditSchema.version)"]) }
             } else if try !AuditSchema.isMigrated(conn) {
                 throw PGError(message: "schema is not migrated and exporters.postgres.migrate is false; run `governance-collector migrate`",
                               sqlState: nil, connectionLost: false)

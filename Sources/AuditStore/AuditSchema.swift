@@ -1,7 +1,10 @@
+import Pipeline
+
 /// The `governance_audit_events` table, compatible with the reference SDK's (its columns, indexes
 /// and append-only triggers under the same names, so SDK processes and collectors can share one
-/// table), plus the collector's own columns. Every statement is idempotent, so `migrate` can run
-/// on every start, on an empty database or on one the SDK created.
+/// table), plus the collector's own columns, and the migration that creates every owner's tables.
+/// Every statement is idempotent, so `migrate` can run on every start, on an empty database or
+/// on one the SDK created.
 public enum AuditSchema {
     public static let table = "governance_audit_events"
     public static let version = 4
@@ -9,7 +12,8 @@ public enum AuditSchema {
     /// A fixed key for `pg_advisory_lock`, so two collectors starting at once migrate one at a time.
     static let migrationLockKey: Int64 = 0x6763_6d69_6772_6174 // "gcmigrat"
 
-    static let statements: [String] = [
+    /// The audit table and the per-workflow seq counter the commit transaction reserves from.
+    public static let auditEvents = SchemaSteps(owner: "audit_events", statements: [
         """
         CREATE TABLE IF NOT EXISTS governance_audit_events (
             chain_seq       BIGSERIAL    NOT NULL,
@@ -78,63 +82,32 @@ public enum AuditSchema {
         // The SDK relies on REVOKE for TRUNCATE; a statement trigger also stops superusers by mistake.
         "DROP TRIGGER IF EXISTS trg_audit_no_truncate ON governance_audit_events",
         "CREATE TRIGGER trg_audit_no_truncate BEFORE TRUNCATE ON governance_audit_events FOR EACH STATEMENT EXECUTE FUNCTION governance_audit_append_only()",
-        // The budget processor's spend per agent and UTC day, and its alerts: one row per agent,
-        // cap and day (the dedup the SDK keeps in memory), delivered by the budget_webhook exporter.
-        """
-        CREATE TABLE IF NOT EXISTS governance_budget_spend (
-            agent_id      TEXT    NOT NULL,
-            period_bucket DATE    NOT NULL,
-            used_usd      NUMERIC NOT NULL,
-            PRIMARY KEY (agent_id, period_bucket)
-        )
-        """,
-        """
-        CREATE TABLE IF NOT EXISTS governance_budget_alerts (
-            agent_id        TEXT        NOT NULL,
-            cap_id          TEXT        NOT NULL,
-            period_bucket   DATE        NOT NULL,
-            payload         TEXT        NOT NULL,
-            event_id        UUID        NOT NULL,
-            created_at      TIMESTAMPTZ NOT NULL DEFAULT now(),
-            attempts        INTEGER     NOT NULL DEFAULT 0,
-            next_attempt_at TIMESTAMPTZ NOT NULL DEFAULT now(),
-            last_error      TEXT        NULL,
-            delivered_at    TIMESTAMPTZ NULL,
-            PRIMARY KEY (agent_id, cap_id, period_bucket)
-        )
-        """,
-        "CREATE INDEX IF NOT EXISTS idx_budget_alerts_pending ON governance_budget_alerts (next_attempt_at) WHERE delivered_at IS NULL",
-        // Workflows and the ingest tokens the timeline UI issues: only SHA-256 digests are kept;
-        // a revoked token keeps its row (who had it, when it stopped) with revoked_at set.
-        """
-        CREATE TABLE IF NOT EXISTS governance_workflows (
-            name       TEXT        PRIMARY KEY,
-            created_at TIMESTAMPTZ NOT NULL DEFAULT now()
-        )
-        """,
-        """
-        CREATE TABLE IF NOT EXISTS governance_workflow_tokens (
-            token_sha256 BYTEA       PRIMARY KEY,
-            fingerprint  TEXT        NOT NULL UNIQUE,
-            workflow     TEXT        NOT NULL REFERENCES governance_workflows (name),
-            created_at   TIMESTAMPTZ NOT NULL DEFAULT now(),
-            revoked_at   TIMESTAMPTZ NULL
-        )
-        """,
+    ])
+
+    /// The recorded schema version, created last.
+    static let versionTable = SchemaSteps(owner: "schema_version", statements: [
         """
         CREATE TABLE IF NOT EXISTS governance_collector_schema (
             version     INTEGER     NOT NULL,
             migrated_at TIMESTAMPTZ NOT NULL DEFAULT now()
         )
         """,
-    ]
+    ])
+
+    /// The store's own tables first (the audit table, the workflow tokens), then `components`'
+    /// (each registered component type's, e.g. the budget processor's), then the version.
+    public static func steps(components: [SchemaSteps]) -> [SchemaSteps] {
+        [auditEvents, PostgresTokenStore.schema] + components + [versionTable]
+    }
 
     /// Creates or upgrades the schema in one transaction, serialized across collectors.
     /// Returns true when it changed the recorded version.
     @discardableResult
-    public static func migrate(_ connection: PGConnection) throws(PGError) -> Bool {
+    public static func migrate(_ connection: PGConnection, components: [SchemaSteps]) throws(PGError) -> Bool {
         try inMigration(connection) { () throws(PGError) in
-            for statement in statements { try connection.exec(statement) }
+            for owner in steps(components: components) {
+                for statement in owner.statements { try connection.exec(statement) }
+            }
             let current = try connection.exec("SELECT coalesce(max(version), 0) FROM governance_collector_schema")
             let changed = Int(current.rows.first?.first.flatMap { $0 } ?? "0") != version
             if changed { try connection.exec("INSERT INTO governance_collector_schema (version) VALUES (\(version))") }

@@ -1,5 +1,4 @@
 import Foundation
-import LocalPostgres
 
 /// A test certificate authority and a server certificate for 127.0.0.1, ::1, localhost and
 /// `names`, made with openssl.

@@ -2,11 +2,11 @@ import Foundation
 import Pipeline
 
 /// One group-commit transaction, and what to do when it fails.
-enum GroupCommit {
+public enum GroupCommit {
     /// Commits `events` and says per event whether it was stored or already present. Throws only
     /// when the connection failed; a row the database refuses is isolated by bisection (its
     /// neighbours are committed without it) and reported as rejected.
-    static func commit(_ events: [AuditEvent], stages: [any CommitStage], on connection: PGConnection) throws(PGError) -> [CommitResult] {
+    public static func commit(_ events: [AuditEvent], stages: [any CommitStage], on connection: PGConnection) throws(PGError) -> [CommitResult] {
         // The first occurrence of an event_id in the group wins; later copies are duplicates.
         var seen = Set<UUID>()
         var unique: [AuditEvent] = []

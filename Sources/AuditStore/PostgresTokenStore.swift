@@ -30,6 +30,27 @@ public final class PostgresTokenStore: ManagedTokens, Service, Sendable {
     private let logger: Logger
     public let refreshInterval: Duration
 
+    /// The workflows and their tokens, created by the store's migration.
+    public static let schema = SchemaSteps(owner: "workflow_tokens", statements: [
+        // Workflows and the ingest tokens the timeline UI issues: only SHA-256 digests are kept;
+        // a revoked token keeps its row (who had it, when it stopped) with revoked_at set.
+        """
+        CREATE TABLE IF NOT EXISTS governance_workflows (
+            name       TEXT        PRIMARY KEY,
+            created_at TIMESTAMPTZ NOT NULL DEFAULT now()
+        )
+        """,
+        """
+        CREATE TABLE IF NOT EXISTS governance_workflow_tokens (
+            token_sha256 BYTEA       PRIMARY KEY,
+            fingerprint  TEXT        NOT NULL UNIQUE,
+            workflow     TEXT        NOT NULL REFERENCES governance_workflows (name),
+            created_at   TIMESTAMPTZ NOT NULL DEFAULT now(),
+            revoked_at   TIMESTAMPTZ NULL
+        )
+        """,
+    ])
+
     public init(dsn: String, logger: Logger, refreshInterval: Duration = .seconds(1)) {
         worker = PGWorker(dsn: dsn, applicationName: "governance-collector-tokens")
         self.logger = logger

@@ -10,14 +10,14 @@ import Pipeline
 /// transaction's id (a column durable mode adds). Rows are read only from transactions older
 /// than every transaction still running (`pg_snapshot_xmin`), so a row that commits late, with
 /// a smaller `chain_seq` than rows already read, can never be skipped.
-struct BridgeStateStore {
-    typealias Cursor = AuditTableFollower.Cursor
+public struct BridgeStateStore {
+    public typealias Cursor = AuditTableFollower.Cursor
 
     let connection: PGConnection
     let target: String
 
-    init(dsn: String, target: String) throws(PGError) {
-        connection = try PGConnection(dsn: dsn, applicationName: "governance-collector platform_bridge")
+    public init(database: AuditDatabase, target: String) throws(PGError) {
+        connection = try database.connect(applicationName: "governance-collector platform_bridge")
         self.target = target
     }
 
@@ -25,7 +25,7 @@ struct BridgeStateStore {
     /// The audit table itself is the postgres exporter's to create: until it exists this fails
     /// and the bridge retries. Memory mode never locks the audit table here, so starting a
     /// bridge never stalls ingest.
-    func migrate(durable: Bool) throws(PGError) {
+    public func migrate(durable: Bool) throws(PGError) {
         try AuditSchema.inMigration(connection) { () throws(PGError) in
             try connection.exec("""
                 CREATE TABLE IF NOT EXISTS governance_bridge_state (
@@ -44,7 +44,7 @@ struct BridgeStateStore {
     }
 
     /// The stored last seq and cursor (zero and nil for a new target).
-    func load() throws(PGError) -> (lastSeq: Int64, cursor: Cursor?) {
+    public func load() throws(PGError) -> (lastSeq: Int64, cursor: Cursor?) {
         let rows = try connection.exec("SELECT last_seq, cursor_txid::text, cursor_chain_seq FROM governance_bridge_state WHERE target = $1", [target]).rows
         guard let row = rows.first else { return (0, nil) }
         var cursor: Cursor?
@@ -52,7 +52,7 @@ struct BridgeStateStore {
         return (Int64(row[0] ?? "0") ?? 0, cursor)
     }
 
-    func save(lastSeq: Int64, cursor: Cursor?) throws(PGError) {
+    public func save(lastSeq: Int64, cursor: Cursor?) throws(PGError) {
         try connection.exec("""
             INSERT INTO governance_bridge_state (target, last_seq, cursor_txid, cursor_chain_seq, updated_at)
             VALUES ($1, $2, $3::xid8, $4, now())
@@ -67,7 +67,7 @@ struct BridgeStateStore {
     /// construction, less a minute for clock skew between this host and the server), so events
     /// accepted while the bridge was still connecting are not skipped; older history is not
     /// replayed.
-    func initialCursor(since: Date) throws(PGError) -> Cursor {
+    public func initialCursor(since: Date) throws(PGError) -> Cursor {
         let seconds = String(since.timeIntervalSince1970 - 60)
         let txid = try connection.exec("""
             SELECT least(pg_snapshot_xmin(pg_current_snapshot()),
@@ -77,12 +77,12 @@ struct BridgeStateStore {
     }
 
     /// Only one collector follows a target at a time; the others stand by (session lock).
-    func tryLead() throws(PGError) -> Bool {
+    public func tryLead() throws(PGError) -> Bool {
         let key = Int64(bitPattern: UInt64(truncatingIfNeeded: target.utf8.reduce(UInt64(14_695_981_039_346_656_037)) { ($0 ^ UInt64($1)) &* 1_099_511_628_211 }))
         return try connection.exec("SELECT pg_try_advisory_lock(\(key))").rows.first?.first == "t"
     }
 
-    func fetch(after cursor: Cursor, limit: Int) throws(PGError) -> [AuditTableFollower.Row] {
+    public func fetch(after cursor: Cursor, limit: Int) throws(PGError) -> [AuditTableFollower.Row] {
         try AuditTableFollower(connection: connection).fetch(after: cursor, limit: limit)
     }
 }

@@ -8,6 +8,12 @@ public struct PGError: Error, Sendable, CustomStringConvertible {
     /// True when the connection itself is gone (not a statement failure).
     public var connectionLost: Bool
 
+    public init(message: String, sqlState: String?, connectionLost: Bool) {
+        self.message = message
+        self.sqlState = sqlState
+        self.connectionLost = connectionLost
+    }
+
     public var description: String { sqlState.map { "\(message) [\($0)]" } ?? message }
 
     /// Class 22 (data exception) and 23 (integrity constraint): the data, not the server, is at fault.
