@@ -12,6 +12,8 @@ if [ ! -x .build/interop-venv/bin/python ]; then python3 -m venv .build/interop-
     'opentelemetry-sdk==1.45.2' 'opentelemetry-exporter-otlp-proto-http==1.45.2' 'opentelemetry-exporter-otlp-proto-grpc==1.45.2' \
     'selenium==4.51.0'
 swift build --build-tests
+# Test and bench support stays out of the product (it lives in the GovernanceTesting target).
+scripts/check-product-symbols.sh .build/debug/governance-collector
 # Every log line, answer and metrics scrape of the run goes to a transcript, then is searched
 # for the tests' credentials (scripts/check-secrets.sh).
 export GOVERNANCE_TEST_TRANSCRIPT="$PWD/.build/test-transcript.log"
