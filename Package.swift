@@ -97,6 +97,7 @@ let package = Package(
         ], swiftSettings: strict),
         .target(name: "Receivers", dependencies: [
             "Pipeline", "Config", "OTLP", "Listeners",
+            .product(name: "HTTPTypes", package: "swift-http-types"),
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "HummingbirdCore", package: "hummingbird"),
             .product(name: "HummingbirdTLS", package: "hummingbird"),
@@ -113,6 +114,7 @@ let package = Package(
         // workflow tokens. It reads the store (AuditStore) and serves HTTP (Hummingbird).
         .target(name: "Timeline", dependencies: [
             "Pipeline", "Config", "AuditStore", "Listeners",
+            .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "Mustache", package: "swift-mustache"),
             .product(name: "HTTPTypes", package: "swift-http-types"),
@@ -122,7 +124,8 @@ let package = Package(
         ], swiftSettings: strict),
         // The embeddable collector: factory registry of built-in components + service group.
         .target(name: "Collector", dependencies: [
-            "Pipeline", "Config", "Receivers", "Processors", "Exporters", "Timeline", "Listeners",
+            "Pipeline", "Config", "AuditStore", "Receivers", "Processors", "Exporters", "Timeline", "Listeners",
+            .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             .product(name: "Logging", package: "swift-log"),
@@ -147,19 +150,19 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ], swiftSettings: strict),
         .executableTarget(name: "governance-bench", dependencies: [
-            "Collector", "GovernanceTesting", "AuditStore", "CurlHTTP", "Processors", "OTLP",
+            "Collector", "GovernanceTesting", "AuditStore", "CurlHTTP", "Exporters", "Pipeline", "Processors", "Receivers", "OTLP",
             .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "GRPCCore", package: "grpc-swift-2"),
             .product(name: "GRPCNIOTransportHTTP2Posix", package: "grpc-swift-nio-transport"),
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], swiftSettings: strict),
-        .testTarget(name: "PipelineTests", dependencies: ["Pipeline"], swiftSettings: strict),
+        .testTarget(name: "PipelineTests", dependencies: ["Pipeline", .product(name: "Crypto", package: "swift-crypto")], swiftSettings: strict),
         .testTarget(name: "ConfigTests", dependencies: ["Config", "Collector", "Exporters", "Receivers", "Pipeline", .product(name: "Logging", package: "swift-log")], swiftSettings: strict),
         .testTarget(name: "ProcessorTests", dependencies: ["Processors", "Pipeline", "Config"], swiftSettings: strict),
         .testTarget(name: "BridgeTests", dependencies: ["Exporters", "Config", "Pipeline"], swiftSettings: strict),
         // Integration: real PostgreSQL clusters, real sockets, the real binary.
         .testTarget(name: "CollectorTests", dependencies: [
-            "Collector", "Config", "GovernanceTesting", "AuditStore", "CurlHTTP", "Exporters", "Receivers", "OTLP", "Timeline",
+            "Collector", "Config", "GovernanceTesting", "AuditStore", "CurlHTTP", "Exporters", "Pipeline", "Receivers", "OTLP", "Timeline",
             .product(name: "Logging", package: "swift-log"),
         ], swiftSettings: strict),
     ]

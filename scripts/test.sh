@@ -11,6 +11,7 @@ if [ ! -x .build/interop-venv/bin/python ]; then python3 -m venv .build/interop-
 .build/interop-venv/bin/pip install -q --disable-pip-version-check 'code-atelier-governance[platform]==0.7.3' \
     'opentelemetry-sdk==1.45.2' 'opentelemetry-exporter-otlp-proto-http==1.45.2' 'opentelemetry-exporter-otlp-proto-grpc==1.45.2' \
     'selenium==4.51.0'
+scripts/check-imports.py
 swift build --build-tests
 # Test and bench support stays out of the product (it lives in the GovernanceTesting target).
 scripts/check-product-symbols.sh .build/debug/governance-collector
