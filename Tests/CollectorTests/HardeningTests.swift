@@ -155,7 +155,12 @@ struct HardeningTests {
     @Test("at max_connections the listener stops accepting; the waiting client is answered once a connection closes")
     func connectionCap() async throws {
         let dsn = try sharedCluster.createDatabase()
-        let collector = try await RunningCollector.start(yaml: collectorYAML(dsn: dsn, receiverSettings: "    max_connections: 2"))
+        // The held connections send nothing: read_header_timeout must not close one (and so
+        // resume accepting) however slowly this busy machine gets through the test.
+        let collector = try await RunningCollector.start(yaml: collectorYAML(dsn: dsn, receiverSettings: """
+                max_connections: 2
+                read_header_timeout: 600
+            """))
         try await collector.waitUntilReady()
         #expect(try await eventually { try await collector.metric("governance_listener_connections", Self.ingest) == 0 })
         let (first, second) = (try RawConnection(port: collector.port), try RawConnection(port: collector.port))
@@ -228,7 +233,8 @@ struct HardeningTests {
         func yaml(_ settings: String) -> String {
             otlpReceiverYAML(dsn: dsn).replacingOccurrences(of: "      grpc:\n        endpoint: 127.0.0.1:0\n", with: "      grpc:\n        endpoint: 127.0.0.1:0\n\(settings)")
         }
-        let capped = try await RunningCollector.start(yaml: yaml("        max_connections: 1\n"))
+        // The held connection is silent: its first-stream deadline (idle_timeout) must not close it mid-test.
+        let capped = try await RunningCollector.start(yaml: yaml("        max_connections: 1\n        idle_timeout: 600\n"))
         try await capped.waitUntilReady()
         let port = try #require(capped.otlpReceiver.grpcPort)
         let first = try RawConnection(port: port)
