@@ -12,6 +12,7 @@ if [ ! -x .build/interop-venv/bin/python ]; then python3 -m venv .build/interop-
     'opentelemetry-sdk==1.45.2' 'opentelemetry-exporter-otlp-proto-http==1.45.2' 'opentelemetry-exporter-otlp-proto-grpc==1.45.2' \
     'selenium==4.51.0'
 scripts/check-imports.py
+scripts/module-graph.sh --check docs/architecture.md
 swift build --build-tests
 # Test and bench support stays out of the product (it lives in the GovernanceTesting target).
 scripts/check-product-symbols.sh .build/debug/governance-collector

@@ -114,13 +114,14 @@ struct RunningCollector {
         let collector = try Collector(plan: plan, logger: logger, handleSignals: false)
         let task = Task { try await collector.run() }
         let receiver = try #require(collector.receivers["ingest_http"] as? IngestHTTPReceiver)
-        for _ in 0..<1000 {
-            if let port = receiver.boundPort {
+        // Every receiver bound, not only ingest_http: a test may talk to any of them first.
+        for _ in 0..<3000 {
+            if let port = receiver.boundPort, collector.receivers.values.allSatisfy(\.isListening) {
                 return RunningCollector(collector: collector, task: task, port: port, scheme: scheme)
             }
             try await Task.sleep(for: .milliseconds(10))
         }
-        throw LocalPostgres.Failure(description: "collector did not start listening")
+        throw LocalPostgres.Failure(description: "collector did not start listening within 30 s")
     }
 
     /// Waits until /readyz says PostgreSQL is ready (or fails after `seconds`). It asks the
