@@ -17,6 +17,7 @@ let package = Package(
         .library(name: "Pipeline", targets: ["Pipeline"]),
         .library(name: "OTLP", targets: ["OTLP"]),
         .library(name: "Processors", targets: ["Processors"]),
+        .library(name: "CommitStages", targets: ["CommitStages"]),
         .library(name: "Exporters", targets: ["Exporters"]),
         .library(name: "AuditStore", targets: ["AuditStore"]),
     ],
@@ -65,7 +66,9 @@ let package = Package(
         // OTLP logs and traces: protobuf (protobuf-c) and JSON codecs, and the mappings to audit events.
         .target(name: "OTLP", dependencies: ["COTLP", "Pipeline", "Config", .product(name: "Crypto", package: "swift-crypto"),
                                              .product(name: "GRPCCore", package: "grpc-swift-2")], swiftSettings: strict),
-        .target(name: "Processors", dependencies: ["Pipeline", "Config", .product(name: "CoreMetrics", package: "swift-metrics"), .product(name: "Crypto", package: "swift-crypto"), .product(name: "Logging", package: "swift-log")], swiftSettings: strict),
+        .target(name: "Processors", dependencies: ["Pipeline", "Config"], swiftSettings: strict),
+        // Stages that run inside the primary's commit (budget, seq, chain), declaring their order.
+        .target(name: "CommitStages", dependencies: ["Pipeline", "Config", .product(name: "CoreMetrics", package: "swift-metrics"), .product(name: "Crypto", package: "swift-crypto"), .product(name: "Logging", package: "swift-log")], swiftSettings: strict),
         // Everything PostgreSQL: libpq connections and their threads, the audit row codec and binary
         // COPY, group commit, the commit-order follower, the chain verifier, managed tokens, the
         // schema. Exporters, Timeline, the CLI and the test support reach the database through it.
@@ -124,7 +127,7 @@ let package = Package(
         ], swiftSettings: strict),
         // The embeddable collector: factory registry of built-in components + service group.
         .target(name: "Collector", dependencies: [
-            "Pipeline", "Config", "AuditStore", "Receivers", "Processors", "Exporters", "Timeline", "Listeners",
+            "Pipeline", "Config", "AuditStore", "Receivers", "Processors", "CommitStages", "Exporters", "Timeline", "Listeners",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             .product(name: "UnixSignals", package: "swift-service-lifecycle"),
@@ -156,10 +159,17 @@ let package = Package(
             .product(name: "GRPCNIOTransportHTTP2Posix", package: "grpc-swift-nio-transport"),
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], swiftSettings: strict),
-        .testTarget(name: "PipelineTests", dependencies: ["Pipeline", .product(name: "Crypto", package: "swift-crypto")], swiftSettings: strict),
+        .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "GovernanceTesting", .product(name: "Crypto", package: "swift-crypto")], swiftSettings: strict),
         .testTarget(name: "ConfigTests", dependencies: ["Config", "Collector", "Exporters", "Receivers", "Pipeline", .product(name: "Logging", package: "swift-log")], swiftSettings: strict),
         .testTarget(name: "ProcessorTests", dependencies: ["Processors", "Pipeline", "Config"], swiftSettings: strict),
+        .testTarget(name: "CommitStageTests", dependencies: ["CommitStages", "Pipeline", "Config", "GovernanceTesting", .product(name: "Crypto", package: "swift-crypto")], swiftSettings: strict),
         .testTarget(name: "BridgeTests", dependencies: ["Exporters", "Config", "Pipeline"], swiftSettings: strict),
+        // A component from outside the built-in set: one file and one registry line.
+        .testTarget(name: "ExtensionTests", dependencies: [
+            "Collector", "Exporters", "Pipeline", "Config", "GovernanceTesting",
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+        ], swiftSettings: strict),
         // Integration: real PostgreSQL clusters, real sockets, the real binary.
         .testTarget(name: "CollectorTests", dependencies: [
             "Collector", "Config", "GovernanceTesting", "AuditStore", "CurlHTTP", "Exporters", "Pipeline", "Receivers", "OTLP", "Timeline",

@@ -20,6 +20,7 @@ let package = Package(
         .executableTarget(name: "FuzzConfig", dependencies: ["FuzzSupport", 
             .product(name: "Config", package: "governance-collector"),
             .product(name: "Processors", package: "governance-collector"),
+            .product(name: "CommitStages", package: "governance-collector"),
             .product(name: "Exporters", package: "governance-collector"),
         ]),
         .executableTarget(name: "FuzzEgressPolicy", dependencies: ["FuzzSupport", .product(name: "Exporters", package: "governance-collector")]),

@@ -3,7 +3,6 @@ import Config
 import Foundation
 import Logging
 import Pipeline
-import Processors
 import Prometheus
 import Receivers
 import ServiceLifecycle
@@ -43,9 +42,24 @@ public final class Collector: Sendable {
             componentLogger[metadataKey: "component"] = "\(id)"
             return BuildContext(id: id, logger: componentLogger, telemetry: telemetry, inFlight: inFlight)
         }
-        var processors: [String: [any EventProcessor]] = [:]
+        // Per pipeline: its processors by stage, its commit stages, and the egress every copy leaving it passes.
+        var ingest: [String: [(id: String, processor: any EventProcessor)]] = [:]
+        var stages: [String: [(id: String, stage: any CommitStage)]] = [:]
+        var egress: [String: Egress] = [:]
         for p in plan.pipelines {
-            processors[p.name] = try p.processors.map { id in try plan.processors[id]!.build(context(id)) }
+            var egressProcessors: [(id: String, processor: any EventProcessor)] = []
+            for id in p.processors {
+                if let component = plan.commitStages[id] {
+                    stages[p.name, default: []].append((id, try component.build(context(id))))
+                    continue
+                }
+                let processor = try plan.processors[id]!.build(context(id))
+                switch processor.stage {
+                case .ingest: ingest[p.name, default: []].append((id, processor))
+                case .egress: egressProcessors.append((id, processor))
+                }
+            }
+            egress[p.name] = Egress(pipeline: p.name, processors: egressProcessors, telemetry: telemetry)
         }
         // Primaries first: the others of a pipeline get what its primary shares (its database).
         var exporters: [String: ExporterRole] = [:]
@@ -62,7 +76,7 @@ public final class Collector: Sendable {
         for id in Set(used).sorted() where !plan.exporters[id]!.isPrimary {
             let home = plan.pipelines.first { $0.exporters.contains(id) }!
             var secondaryContext = context(id)
-            secondaryContext.egressProcessors = processors[home.name]!.filter { $0.stage == .egress }
+            secondaryContext.egress = egress[home.name]!
             secondaryContext.resources = shared[home.name] ?? SharedResources()
             exporters[id] = try plan.exporters[id]!.build(secondaryContext)
         }
@@ -87,7 +101,7 @@ public final class Collector: Sendable {
                 if known == nil { databases.append(database) }
                 managedTokens = (known ?? database).tokens
             }
-            let pipeline = Pipeline(name: p.name, processors: zip(p.processors, processors[p.name]!).map { (id: $0, processor: $1) },
+            let pipeline = Pipeline(name: p.name, processors: ingest[p.name] ?? [], commitStages: stages[p.name] ?? [], egress: egress[p.name]!,
                                     primary: primary!, secondaries: secondaries, storeReaders: storeReaders,
                                     managedTokens: managedTokens, telemetry: telemetry)
             pipelines[p.name] = pipeline
@@ -114,7 +128,7 @@ public final class Collector: Sendable {
             var ui = ui
             guard let shared = shared[ui.pipeline]?.auditDatabase else { throw MissingAuditDatabase(component: "ui") }
             let database = databases.first { $0.isSameDatabase(as: shared) } ?? shared
-            ui.auditSecret = processors[ui.pipeline]!.compactMap { ($0 as? ChainProcessor)?.secretForVerification }.first
+            ui.auditSecret = stages[ui.pipeline]?.lazy.compactMap(\.stage.hmacSecret).first
                 ?? ProcessInfo.processInfo.environment["GOVERNANCE_AUDIT_SECRET"].flatMap { $0.isEmpty ? nil : $0 }
             return TimelineServer(config: ui, database: database, telemetry: telemetry, logger: context("ui").logger)
         }

@@ -1,4 +1,5 @@
 import AuditStore
+import CommitStages
 import Config
 import Exporters
 import Foundation
@@ -26,6 +27,7 @@ public struct CollectorPlan: Sendable {
     public struct PipelinePlan: Sendable {
         public var name: String
         public var receivers: [String]
+        /// Processors and commit stages, as configured (`CollectorPlan.processors` or `.commitStages`).
         public var processors: [String]
         public var exporters: [String]
     }
@@ -33,6 +35,8 @@ public struct CollectorPlan: Sendable {
     public var file: String
     public var receivers: [String: Component<any Receiver>] = [:]
     public var processors: [String: Component<any EventProcessor>] = [:]
+    /// Configured under `processors:` too; their factories declare them commit stages.
+    public var commitStages: [String: Component<any CommitStage>] = [:]
     public var exporters: [String: Component<ExporterRole>] = [:]
     /// Every registered component type's tables (`ComponentRegistry.schema`), which the primary creates.
     public var schema: [SchemaSteps] = []
@@ -56,7 +60,8 @@ public struct CollectorPlan: Sendable {
     public var resolved: [ResolvedValue] = []
 
     public static let builtIns = ComponentRegistry(
-        receivers: BuiltInReceivers.all, processors: BuiltInProcessors.all, exporters: BuiltInExporters.all)
+        receivers: BuiltInReceivers.all, processors: BuiltInProcessors.all, commitStages: BuiltInCommitStages.all,
+        exporters: BuiltInExporters.all)
 
     public static func load(file: String, environment: [String: String] = ProcessInfo.processInfo.environment,
                             registry: ComponentRegistry = builtIns) throws(ConfigError) -> CollectorPlan {
@@ -78,7 +83,8 @@ public struct CollectorPlan: Sendable {
         var plan = CollectorPlan(file: file)
         plan.schema = registry.schema
         plan.receivers = try components(root.section("receivers"), registry.receivers)
-        plan.processors = try components(root.section("processors"), registry.processors)
+        (plan.processors, plan.commitStages) = try components(root.section("processors"), registry.processors,
+                                                              registry.commitStages.mapValues(\.component))
         plan.exporters = try components(root.section("exporters"), registry.exporters)
 
         let service = try root.section("service")
@@ -115,9 +121,9 @@ public struct CollectorPlan: Sendable {
             let section = try pipelines.section(name)
             let pipeline = PipelinePlan(
                 name: name,
-                receivers: try references(section, "receivers", defined: plan.receivers, required: true),
-                processors: try references(section, "processors", defined: plan.processors, required: false),
-                exporters: try references(section, "exporters", defined: plan.exporters, required: true))
+                receivers: try references(section, "receivers", defined: Set(plan.receivers.keys), required: true),
+                processors: try references(section, "processors", defined: Set(plan.processors.keys).union(plan.commitStages.keys), required: false),
+                exporters: try references(section, "exporters", defined: Set(plan.exporters.keys), required: true))
             try section.finish()
             let primaries = pipeline.exporters.filter { plan.exporters[$0]!.isPrimary }
             guard primaries.count == 1 else {
@@ -126,7 +132,10 @@ public struct CollectorPlan: Sendable {
                     : "has \(primaries.count) primary exporters (\(primaries.joined(separator: ", ")))",
                     fix: "list exactly one `postgres` exporter in this pipeline")
             }
-            try checkBudgetOrder(pipeline, plan: plan, section: section)
+            let types = pipeline.processors.map { plan.processors[$0]?.type ?? plan.commitStages[$0]!.type }
+            if let (problem, fix) = CommitStageFactory.placementProblem(types, factories: registry.commitStages) {
+                throw section.error("processors", problem, fix: fix)
+            }
             for receiver in pipeline.receivers {
                 if let other = feeding[receiver] {
                     throw section.error("receivers", "uses `\(receiver)`, which already feeds pipeline `\(other)`",
@@ -191,41 +200,37 @@ public struct CollectorPlan: Sendable {
         return c
     }
 
-    /// Reads a `receivers:`/`processors:`/`exporters:` section: ids are `type` or `type/name`.
+    /// Reads a `receivers:`/`exporters:` section: ids are `type` or `type/name`.
     private static func components<Built>(_ section: ConfigSection, _ factories: [String: ComponentFactory<Built>]) throws(ConfigError) -> [String: Component<Built>] {
-        var result: [String: Component<Built>] = [:]
+        try components(section, factories, [String: ComponentFactory<Never>]()).0
+    }
+
+    /// Reads a section whose ids name types of either kind (`processors:` holds processors and
+    /// commit stages; the registry keeps their names apart).
+    private static func components<A, B>(_ section: ConfigSection, _ first: [String: ComponentFactory<A>],
+                                         _ second: [String: ComponentFactory<B>]) throws(ConfigError) -> ([String: Component<A>], [String: Component<B>]) {
+        var result: ([String: Component<A>], [String: Component<B>]) = ([:], [:])
         for id in section.keys {
             let type = String(id.split(separator: "/", maxSplits: 1).first ?? "")
-            guard let factory = factories[type] else {
-                let known = factories.keys.sorted().joined(separator: ", ")
+            if let factory = first[type] {
+                result.0[id] = Component(id: id, type: type, builder: try factory.configure(section.section(id)), isPrimary: factory.isPrimary)
+            } else if let factory = second[type] {
+                result.1[id] = Component(id: id, type: type, builder: try factory.configure(section.section(id)), isPrimary: factory.isPrimary)
+            } else {
+                let known = (Array(first.keys) + Array(second.keys)).sorted().joined(separator: ", ")
                 throw section.error(id, "is not a known component type", fix: known.isEmpty ? "remove it: this build has no such components yet" : "use one of: \(known) (optionally as type/name)")
             }
-            let builder = try factory.configure(section.section(id))
-            result[id] = Component(id: id, type: type, builder: builder, isPrimary: factory.isPrimary)
         }
         try section.finish()
         return result
     }
 
-    /// `budget` adds its `budget.threshold_crossed` events inside the commit, so `seq` and `chain`
-    /// must come after it to number and chain them, and `chain` must be there: the table needs an HMAC.
-    private static func checkBudgetOrder(_ pipeline: PipelinePlan, plan: CollectorPlan, section: ConfigSection) throws(ConfigError) {
-        let types = pipeline.processors.map { plan.processors[$0]!.type }
-        guard let budget = types.firstIndex(of: "budget") else { return }
-        let chain = types.firstIndex(of: "chain")
-        let seq = types.firstIndex(of: "seq")
-        if chain == nil || chain! < budget || (seq.map { $0 < budget } ?? false) {
-            throw section.error("processors", "lists budget \(chain == nil ? "without chain" : "after seq or chain")",
-                                fix: "order them e.g. [size_cap, sanitize, budget, seq, chain]: the alert event budget adds must be numbered and chained")
-        }
-    }
-
-    private static func references<Built>(_ section: ConfigSection, _ key: String, defined: [String: Component<Built>], required: Bool) throws(ConfigError) -> [String] {
+    private static func references(_ section: ConfigSection, _ key: String, defined: Set<String>, required: Bool) throws(ConfigError) -> [String] {
         let ids = try section.stringList(key) ?? []
         if required, ids.isEmpty {
             throw section.error(key, "is empty", fix: "list at least one component defined under top-level `\(key):`")
         }
-        for id in ids where defined[id] == nil {
+        for id in ids where !defined.contains(id) {
             throw section.error(key, "names `\(id)`, which is not defined under top-level `\(key):`",
                                 fix: "define `\(id)` there or remove it from this pipeline")
         }
@@ -254,9 +259,11 @@ extension CollectorPlan {
 }
 
 extension CollectorPlan {
-    /// The chain processor's secret, if a chain processor is configured (for `verify`).
+    /// The HMAC secret of the first configured commit stage that chains events (for `verify`).
     public func chainSecret() throws -> String? {
-        guard let component = processors.values.sorted(by: { $0.id < $1.id }).first(where: { $0.type == "chain" }) else { return nil }
-        return (try component.build(BuildContext(id: component.id, logger: Logger(label: "plan"))) as? ChainProcessor)?.secretForVerification
+        for component in commitStages.values.sorted(by: { $0.id < $1.id }) {
+            if let secret = try component.build(BuildContext(id: component.id, logger: Logger(label: "plan"))).hmacSecret { return secret }
+        }
+        return nil
     }
 }

@@ -1,4 +1,4 @@
-/// `# HELP` lines for `/metrics`: what each metric means, as the README's metrics table says.
+/// `# HELP` lines for `/metrics`: what each metric means, as the metrics tables of docs/operations.md and docs/components/ say.
 /// swift-metrics has no place for help text, so the telemetry server adds it to the exposition.
 enum MetricsHelp {
     static let text: [String: String] = [

@@ -2,7 +2,7 @@ import Crypto
 import Foundation
 import Pipeline
 
-/// How an OTLP log record becomes an audit event (README, "OTLP mapping"):
+/// How an OTLP log record becomes an audit event (docs/otlp-mapping.md, "Log record → audit event"):
 ///
 /// | audit field | from |
 /// |---|---|

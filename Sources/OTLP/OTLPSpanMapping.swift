@@ -1,7 +1,7 @@
 import Foundation
 import Pipeline
 
-/// How an OTLP span becomes an audit event (README, "OTLP span mapping"). The dialect is chosen
+/// How an OTLP span becomes an audit event (docs/otlp-mapping.md, "Span → audit event"). The dialect is chosen
 /// by what the span carries, first match wins:
 ///
 /// | dialect | marker | kind | agent | session | model |

@@ -1,17 +1,86 @@
+import Config
 import Foundation
 
-/// Work that must happen inside the primary's transaction, because its state lives in the
-/// database: the gapless per-workflow seq and the per-session HMAC chain. The primary calls
-/// each stage after it has locked the group's sessions and removed events already stored, and
-/// before it inserts; a rolled-back transaction therefore leaves no gap and no fork.
+/// A component kind of its own: work that must happen inside the primary's transaction, because
+/// its state lives in the database (the gapless per-workflow seq, the per-session HMAC chain,
+/// budget spend). The primary calls each stage after it has locked the group's sessions and
+/// removed events already stored, and before it inserts, so a rolled-back transaction leaves no
+/// gap and no fork. Configured under `processors:` and listed in a pipeline's `processors`, as
+/// the SDK's users know them; where a stage may run is declared by its factory
+/// (`CommitStagePlacement`) and checked when the configuration loads.
 public protocol CommitStage: Sendable {
-    /// True for a stage that computes `hmac` for events that arrive without one.
-    var assignsHMAC: Bool { get }
+    /// For a stage that computes `hmac` for events that arrive without one: its secret (what
+    /// `verify` and the UI need to check the chain). Nil for every other stage.
+    var hmacSecret: String? { get }
+    /// Runs on the request's task after the ingest processors, before the event is queued for
+    /// commit (e.g. normalizing what the stage will hash). Must be fast and must not block.
+    func prepare(_ event: AuditEvent) throws(EventRejection) -> AuditEvent
+    /// Runs inside the transaction, on the group's new events in commit order; may add events.
     func apply(_ events: inout [AuditEvent], in transaction: any CommitTransaction) throws
 }
 
 extension CommitStage {
-    public var assignsHMAC: Bool { false }
+    public var hmacSecret: String? { nil }
+    public func prepare(_ event: AuditEvent) throws(EventRejection) -> AuditEvent { event }
+}
+
+/// Where a commit stage must run among the other stages of its pipeline, declared by its factory
+/// so the plan can check any pipeline without knowing the stage.
+public struct CommitStagePlacement: Sendable {
+    /// Stage types that must come after this one when a pipeline lists them.
+    public var before: [String]
+    /// Stage types a pipeline using this one must also list.
+    public var requires: [String]
+    /// Why, for the configuration error (e.g. "the alert event budget adds must be numbered and chained").
+    public var reason: String
+
+    public init(before: [String] = [], requires: [String] = [], reason: String = "") {
+        self.before = before
+        self.requires = requires
+        self.reason = reason
+    }
+
+    /// Anywhere among the stages.
+    public static let anywhere = CommitStagePlacement()
+}
+
+/// A commit stage type: its factory and its declared placement.
+public struct CommitStageFactory: Sendable {
+    public let component: ComponentFactory<any CommitStage>
+    public let placement: CommitStagePlacement
+    public var type: String { component.type }
+
+    public init(type: String, placement: CommitStagePlacement = .anywhere, schema: SchemaSteps? = nil,
+                configure: @escaping @Sendable (ConfigSection) throws(ConfigError) -> ComponentFactory<any CommitStage>.Builder) {
+        component = ComponentFactory(type: type, schema: schema, configure: configure)
+        self.placement = placement
+    }
+
+    /// The first broken rule of `pipeline`'s stage types (in configured order), as a problem and
+    /// a fix; nil when every stage's placement holds.
+    public static func placementProblem(_ types: [String], factories: [String: CommitStageFactory]) -> (problem: String, fix: String)? {
+        for (position, type) in types.enumerated() {
+            guard let placement = factories[type]?.placement else { continue }
+            let missing = placement.requires.filter { !types.contains($0) }
+            let early = placement.before.filter { types.prefix(position).contains($0) }
+            guard !missing.isEmpty || !early.isEmpty else { continue }
+            let problem = missing.isEmpty ? "lists \(type) after \(placement.before.joined(separator: " or "))"
+                                          : "lists \(type) without \(missing.joined(separator: " and "))"
+            return (problem, "order them e.g. [\(suggestedOrder(types + missing, factories: factories).joined(separator: ", "))]: \(placement.reason)")
+        }
+        return nil
+    }
+
+    /// `types` reordered so each stage precedes what its placement says it must (stable otherwise).
+    static func suggestedOrder(_ types: [String], factories: [String: CommitStageFactory]) -> [String] {
+        var order: [String] = []
+        for type in types {
+            let before = factories[type]?.placement.before ?? []
+            let index = order.firstIndex { before.contains($0) } ?? order.endIndex
+            order.insert(type, at: index)
+        }
+        return order
+    }
 }
 
 /// What a commit stage may ask of the primary's open transaction.

@@ -156,15 +156,16 @@ public struct BuildContext: Sendable {
     /// For primary exporters: every registered owner's tables, which the store creates.
     public var schema: [SchemaSteps]
     /// For secondary exporters: their pipeline's egress processors (e.g. redaction), for an
-    /// exporter that reads committed events back from the store instead of receiving them.
-    public var egressProcessors: [any EventProcessor]
+    /// exporter that reads committed events back from the store instead of receiving them: it
+    /// applies them exactly as the pipeline does for the copies it hands out.
+    public var egress: Egress
     /// Where the component records its metrics (the collector's `/metrics`).
     public var telemetry: Telemetry
     /// The collector-wide budget of request bytes in flight, which receivers reserve from.
     public var inFlight: InFlightBudget
 
     public init(id: String, logger: Logger, pipeline: Pipeline? = nil, resources: SharedResources = SharedResources(), schema: [SchemaSteps] = [],
-                egressProcessors: [any EventProcessor] = [], telemetry: Telemetry = .disabled, inFlight: InFlightBudget = .unlimited) {
+                egress: Egress = .none, telemetry: Telemetry = .disabled, inFlight: InFlightBudget = .unlimited) {
         self.id = id
         self.logger = logger
         self.telemetry = telemetry
@@ -172,7 +173,7 @@ public struct BuildContext: Sendable {
         self.pipeline = pipeline
         self.resources = resources
         self.schema = schema
-        self.egressProcessors = egressProcessors
+        self.egress = egress
     }
 }
 
@@ -181,18 +182,27 @@ public typealias ProcessorFactory = ComponentFactory<any EventProcessor>
 public typealias ExporterFactory = ComponentFactory<ExporterRole>
 
 /// The component types a collector can build, keyed by type name. Adding a component is one
-/// factory plus one line here.
+/// factory plus one line here. Processors and commit stages share the `processors:` namespace
+/// of the configuration, so their type names must differ.
 public struct ComponentRegistry: Sendable {
     public var receivers: [String: ReceiverFactory] = [:]
     public var processors: [String: ProcessorFactory] = [:]
+    public var commitStages: [String: CommitStageFactory] = [:]
     public var exporters: [String: ExporterFactory] = [:]
-    /// Every registered type's tables, in registration order (processors, then exporters).
+    /// Every registered type's tables, in registration order (receivers, processors, commit
+    /// stages, then exporters).
     public private(set) var schema: [SchemaSteps] = []
 
-    public init(receivers: [ReceiverFactory] = [], processors: [ProcessorFactory] = [], exporters: [ExporterFactory] = []) {
+    public init(receivers: [ReceiverFactory] = [], processors: [ProcessorFactory] = [], commitStages: [CommitStageFactory] = [],
+                exporters: [ExporterFactory] = []) {
         for f in receivers { self.receivers[f.type] = f }
         for f in processors { self.processors[f.type] = f }
+        for f in commitStages {
+            precondition(self.processors[f.type] == nil, "commit stage `\(f.type)` has the name of a processor")
+            self.commitStages[f.type] = f
+        }
         for f in exporters { self.exporters[f.type] = f }
-        schema = receivers.compactMap(\.schema) + processors.compactMap(\.schema) + exporters.compactMap(\.schema)
+        schema = receivers.compactMap(\.schema) + processors.compactMap(\.schema) + commitStages.compactMap(\.component.schema)
+            + exporters.compactMap(\.schema)
     }
 }

@@ -24,49 +24,47 @@ public enum EventOutcome: Sendable, Equatable {
     }
 }
 
-/// One `service.pipelines` entry. Ingest processors run in order on the request's task; commit
-/// stages (seq, chain) run inside the primary's transaction; egress processors (redaction) run
-/// only on the copies given to secondaries. `submit` returns only after the primary committed,
-/// so an accepted outcome means the event is durable; secondaries get the newly stored events
-/// afterwards, without being waited for, and store readers are told a commit happened.
+/// One `service.pipelines` entry. Ingest processors run in order on the request's task, then
+/// each commit stage's `prepare`; the stages themselves (budget, seq, chain) run inside the
+/// primary's transaction; egress processors (redaction) run only on the copies given to
+/// secondaries (`Egress`). `submit` returns only after the primary committed, so an accepted
+/// outcome means the event is durable; secondaries get the newly stored events afterwards,
+/// without being waited for, and store readers are told a commit happened.
 public final class Pipeline: Sendable {
     public let name: String
     let processors: [any EventProcessor]
-    let egressProcessors: [any EventProcessor]
     let commitStages: [any CommitStage]
     let assignsHMAC: Bool
+    let egress: Egress
     let primary: any PrimaryExporter
     let secondaries: [any SecondaryExporter]
     let storeReaders: [any StoreReadingExporter]
     /// `governance_processor_rejected_events_total{pipeline,processor}` per ingest processor,
-    /// then one for the final storability check (`processor="pipeline"`).
+    /// then per commit stage (its `prepare`), then one for the final storability check
+    /// (`processor="pipeline"`).
     let rejectedBy: [Counter]
-    /// `governance_processor_dropped_events_total{pipeline,processor}` per egress processor.
-    let droppedBy: [Counter]
     /// Tokens issued at run time into the primary store, which receivers accept besides their
     /// configured ones (nil: configured tokens only).
     public let managedTokens: (any ManagedTokens)?
 
-    /// `processors` in configured order, with their component ids (metric labels).
-    public init(name: String, processors: [(id: String, processor: any EventProcessor)], primary: any PrimaryExporter,
-                secondaries: [any SecondaryExporter], storeReaders: [any StoreReadingExporter] = [],
+    /// `processors` are the ingest processors and `commitStages` the stages, each in configured
+    /// order with their component ids (metric labels).
+    public init(name: String, processors: [(id: String, processor: any EventProcessor)] = [],
+                commitStages: [(id: String, stage: any CommitStage)] = [], egress: Egress = .none,
+                primary: any PrimaryExporter, secondaries: [any SecondaryExporter] = [], storeReaders: [any StoreReadingExporter] = [],
                 managedTokens: (any ManagedTokens)? = nil, telemetry: Telemetry = .disabled) {
+        precondition(processors.allSatisfy { $0.processor.stage == .ingest }, "egress processors belong in `egress`")
         self.managedTokens = managedTokens
-        let ingest = processors.filter { $0.processor.stage == .ingest }
-        let egress = processors.filter { $0.processor.stage == .egress }
         self.name = name
-        self.processors = ingest.map(\.processor)
-        self.egressProcessors = egress.map(\.processor)
-        self.commitStages = processors.compactMap { $0.processor as? any CommitStage }
-        self.assignsHMAC = commitStages.contains { $0.assignsHMAC }
+        self.processors = processors.map(\.processor)
+        self.commitStages = commitStages.map(\.stage)
+        self.assignsHMAC = commitStages.contains { $0.stage.hmacSecret != nil }
+        self.egress = egress
         self.primary = primary
         self.secondaries = secondaries
         self.storeReaders = storeReaders
-        rejectedBy = (ingest.map(\.id) + ["pipeline"]).map {
+        rejectedBy = (processors.map(\.id) + commitStages.map(\.id) + ["pipeline"]).map {
             telemetry.counter("governance_processor_rejected_events_total", [("pipeline", name), ("processor", $0)])
-        }
-        droppedBy = egress.map {
-            telemetry.counter("governance_processor_dropped_events_total", [("pipeline", name), ("processor", $0.id)])
         }
     }
 
@@ -83,6 +81,10 @@ public final class Pipeline: Sendable {
             do {
                 while step < processors.count {
                     event = try processors[step].process(event)
+                    step += 1
+                }
+                while step < processors.count + commitStages.count {
+                    event = try commitStages[step - processors.count].prepare(event)
                     step += 1
                 }
                 try event.checkStorable(hmacAssignedLater: assignsHMAC)
@@ -108,7 +110,7 @@ public final class Pipeline: Sendable {
                 }
             }
             if !stored.isEmpty, !secondaries.isEmpty {
-                let outgoing = egressProcessors.isEmpty ? stored : stored.compactMap(egress)
+                let outgoing = egress.apply(stored)
                 for secondary in secondaries { secondary.export(outgoing) }
             }
             if !stored.isEmpty {
@@ -116,19 +118,5 @@ public final class Pipeline: Sendable {
             }
         }
         return outcomes.map { $0! }
-    }
-
-    /// The copy of a stored event that secondaries get, or nil when an egress processor refused it.
-    private func egress(_ event: AuditEvent) -> AuditEvent? {
-        var event = event
-        for (step, processor) in egressProcessors.enumerated() {
-            do {
-                event = try processor.process(event)
-            } catch {
-                droppedBy[step].increment()
-                return nil
-            }
-        }
-        return event
     }
 }

@@ -17,11 +17,4 @@ public struct SharedResources: Sendable {
     public func get<Resource: Sendable>(_ type: Resource.Type = Resource.self) -> Resource? {
         byType[ObjectIdentifier(type)] as? Resource
     }
-
-    /// Both sets; `other` wins where both hold a type.
-    public func merging(_ other: SharedResources) -> SharedResources {
-        var merged = self
-        merged.byType.merge(other.byType) { _, new in new }
-        return merged
-    }
 }

@@ -258,7 +258,7 @@ public final class TimelineServer: Service, Sendable {
         context["live"] = filter.isLive && feed.isAvailable ? "true" : "false"
         context["liveState"] = "off"
         context["liveText"] = !filter.isLive ? "not live (an older page or a closed time range)"
-            : feed.isAvailable ? "connecting…" : "live updates need the governance_txid column (see README)"
+            : feed.isAvailable ? "connecting…" : "live updates need the governance_txid column (see docs/operations.md)"
         context["streamURL"] = "/stream?" + FormData.encode(filter.queryItems + [("after", String(position))])
         return page("timeline", title: "Timeline", context, visit)
     }

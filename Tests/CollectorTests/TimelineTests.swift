@@ -323,7 +323,7 @@ struct TimelineHTTPTests {
 
 @Suite("timeline UI in headless Chromium")
 struct TimelineBrowserTests {
-    /// Where the screenshots go: `GOVERNANCE_UI_SCREENSHOTS` (the README's come from this test
+    /// Where the screenshots go: `GOVERNANCE_UI_SCREENSHOTS` (docs/components/ui.md's come from this test
     /// run with `docs/screenshots`), else a temporary folder.
     static let screenshots = ProcessInfo.processInfo.environment["GOVERNANCE_UI_SCREENSHOTS"]
         ?? FileManager.default.temporaryDirectory.appendingPathComponent("gc-ui-shots-\(UUID())").path

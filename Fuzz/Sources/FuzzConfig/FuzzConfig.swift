@@ -2,6 +2,7 @@ import FuzzSupport
 import Config
 import Exporters
 import Pipeline
+import CommitStages
 import Processors
 
 let environment = ["DATABASE_URL": "postgresql://fuzz@127.0.0.1/fuzz", "GOVERNANCE_AUDIT_SECRET": "fuzz-audit-secret-0123456789"]
@@ -26,6 +27,8 @@ func fuzz(_ data: UnsafePointer<UInt8>?, _ count: Int) -> CInt {
                 guard let section = try? components.section(id) else { continue }
                 if kind == "processors", let factory = BuiltInProcessors.all.first(where: { $0.type == type }) {
                     _ = try? factory.configure(section)
+                } else if kind == "processors", let factory = BuiltInCommitStages.all.first(where: { $0.type == type }) {
+                    _ = try? factory.component.configure(section)
                 } else if let factory = BuiltInExporters.all.first(where: { $0.type == type }) {
                     _ = try? factory.configure(section)
                 }

@@ -16,7 +16,7 @@ final class BridgeSender {
     let counters: DeliveryCounters
     let logger: Logger
     let control: ExportQueue
-    let egressProcessors: [any EventProcessor]
+    let egress: Egress
     let database: AuditDatabase?
     let token: String
     let poster: GuardedPoster
@@ -42,7 +42,7 @@ final class BridgeSender {
         counters = exporter.counters
         logger = exporter.logger
         control = exporter.control
-        egressProcessors = exporter.egressProcessors
+        egress = exporter.egress
         database = exporter.database
         startedAt = exporter.createdAt
         token = config.ingestToken ?? ""
@@ -127,11 +127,10 @@ final class BridgeSender {
                 }
                 for row in rows {
                     counters.lagSeconds = row.ageSeconds
-                    if var event = row.event {
-                        do {
-                            for processor in egressProcessors { event = try processor.process(event) }
+                    if let stored = row.event {
+                        if let event = egress.apply(stored) {
                             if deliver(event, budget: nil) == .interrupted { return }
-                        } catch {
+                        } else {
                             counters.add(.dropped4xx)
                         }
                     } else {

@@ -24,7 +24,8 @@ public final class PlatformBridgeExporter: SecondaryExporter, StoreReadingExport
     /// Where the last accepted seq (and in durable mode the cursor) is kept; nil without a
     /// PostgreSQL primary, then the seq lives in memory and the platform's 409 heals it.
     let database: AuditDatabase?
-    let egressProcessors: [any EventProcessor]
+    /// Durable mode applies the pipeline's egress processors to the rows it reads back.
+    let egress: Egress
     /// Before any receiver runs: a new durable target starts from events received after this.
     let createdAt = Date()
 
@@ -35,7 +36,7 @@ public final class PlatformBridgeExporter: SecondaryExporter, StoreReadingExport
         counters = DeliveryCounters(telemetry: context.telemetry, prefix: "governance_platform_bridge", exporter: context.id)
         control = ExportQueue(capacity: config.maxQueueSize, counters: counters)
         database = context.resources.auditDatabase
-        egressProcessors = context.egressProcessors
+        egress = context.egress
     }
 
     /// Events waiting in the memory queue.

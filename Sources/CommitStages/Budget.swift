@@ -68,7 +68,7 @@ public struct BudgetConfig: Sendable, Equatable {
 /// event commit together with the events, so restarts and concurrent collectors can neither
 /// repeat nor lose an alert. It must run before `seq` and `chain`, which number and chain the
 /// alert event like any other.
-public struct BudgetProcessor: EventProcessor, CommitStage {
+public struct BudgetStage: CommitStage {
     public static let alertKind = "budget.threshold_crossed"
     public static let capID = "per_agent_usd_daily"
     /// Costs are JSON numbers: a '.' decimal point, whatever the host's locale. Made once, not per event.
@@ -82,8 +82,6 @@ public struct BudgetProcessor: EventProcessor, CommitStage {
         self.telemetry = BudgetMetrics(telemetry, processor: id)
         self.logger = logger
     }
-
-    public func process(_ event: AuditEvent) throws(EventRejection) -> AuditEvent { event }
 
     /// Token counts as OpenTelemetry's GenAI conventions and OpenInference name them.
     static let inputTokenKeys = ["gen_ai.usage.input_tokens", "llm.token_count.prompt"]
@@ -218,9 +216,13 @@ public struct BudgetProcessor: EventProcessor, CommitStage {
         "CREATE INDEX IF NOT EXISTS idx_budget_alerts_pending ON governance_budget_alerts (next_attempt_at) WHERE delivered_at IS NULL",
     ])
 
-    public static let factory = ProcessorFactory(type: "budget", schema: schema) { section throws(ConfigError) in
+    /// The alert event it adds must be numbered and chained like any other.
+    public static let placement = CommitStagePlacement(before: ["seq", "chain"], requires: ["chain"],
+                                                       reason: "the alert event budget adds must be numbered and chained")
+
+    public static let factory = CommitStageFactory(type: "budget", placement: placement, schema: schema) { section throws(ConfigError) in
         let config = try BudgetConfig.read(section)
-        return { context in BudgetProcessor(config: config, telemetry: context.telemetry, id: context.id, logger: context.logger) }
+        return { context in BudgetStage(config: config, telemetry: context.telemetry, id: context.id, logger: context.logger) }
     }
 }
 
@@ -242,7 +244,7 @@ struct BudgetAlert {
 
     /// Derived from agent, cap and day: the one alert event of that crossing.
     var eventID: UUID {
-        let digest = Array(SHA256.hash(data: Data("budget.threshold_crossed|\(agentID)|\(BudgetProcessor.capID)|\(periodBucket)".utf8)))
+        let digest = Array(SHA256.hash(data: Data("budget.threshold_crossed|\(agentID)|\(BudgetStage.capID)|\(periodBucket)".utf8)))
         var b = Array(digest.prefix(16))
         b[6] = (b[6] & 0x0F) | 0x50
         b[8] = (b[8] & 0x3F) | 0x80
@@ -261,10 +263,10 @@ struct BudgetAlert {
         func float(_ d: Decimal) -> JSONValue { .number(JSONValue.pythonFloat(NSDecimalNumber(decimal: d).doubleValue)) }
         return JSONValue.object([
             .init("schema", .string("governance.cost.budget_alert/v1")),
-            .init("event", .string(BudgetProcessor.alertKind)),
+            .init("event", .string(BudgetStage.alertKind)),
             .init("agent_id", .string(agentID)),
-            .init("cap_id", .string(BudgetProcessor.capID)),
-            .init("cap_type", .string(BudgetProcessor.capID)),
+            .init("cap_id", .string(BudgetStage.capID)),
+            .init("cap_type", .string(BudgetStage.capID)),
             .init("cap_value", float(capValue)),
             .init("used_value", float(usedValue)),
             .init("used_pct", .number(JSONValue.pythonFloat(usedPercent))),
@@ -276,11 +278,11 @@ struct BudgetAlert {
     }
 
     var auditEvent: AuditEvent {
-        AuditEvent(eventID: eventID, sessionID: crossedBy.sessionID, agentID: agentID, kind: BudgetProcessor.alertKind,
+        AuditEvent(eventID: eventID, sessionID: crossedBy.sessionID, agentID: agentID, kind: BudgetStage.alertKind,
                    parentEventID: crossedBy.eventID,
                    // As Python prints the numbers, so the HMAC the chain computes verifies in the SDK.
                    metadata: JSONValue.object([
-                       .init("cap_id", .string(BudgetProcessor.capID)),
+                       .init("cap_id", .string(BudgetStage.capID)),
                        .init("cap_usd", .number("\(capValue)")),
                        .init("used_usd", .number("\(usedValue)")),
                        .init("threshold_percent", .number(String(thresholdPercent))),

@@ -5,10 +5,8 @@ import Pipeline
 /// increasing in PostgreSQL. Numbers are reserved from a row-locked counter in the same
 /// transaction as the rows, so a failed transaction gives them back and two collectors writing
 /// one workflow never collide. The client's own `seq` is kept apart as `client_seq`.
-public struct SeqProcessor: EventProcessor, CommitStage {
+public struct SeqStage: CommitStage {
     public init() {}
-
-    public func process(_ event: AuditEvent) throws(EventRejection) -> AuditEvent { event }
 
     public func apply(_ events: inout [AuditEvent], in transaction: any CommitTransaction) throws {
         var positions: [String: [Int]] = [:]
@@ -20,8 +18,8 @@ public struct SeqProcessor: EventProcessor, CommitStage {
         }
     }
 
-    public static let factory = ProcessorFactory(type: "seq") { section throws(ConfigError) in
+    public static let factory = CommitStageFactory(type: "seq") { section throws(ConfigError) in
         try section.finish()
-        return { _ in SeqProcessor() }
+        return { _ in SeqStage() }
     }
 }

@@ -9,21 +9,19 @@ import Pipeline
 /// session's newest `hmac_value` as `prev_hash` and computes the event's HMAC with
 /// `GOVERNANCE_AUDIT_SECRET`, so SDK processes and collectors can share one table and the head
 /// stays consistent across restarts, failed transactions and several instances.
-public struct ChainProcessor: EventProcessor, CommitStage {
+public struct ChainStage: CommitStage {
     let key: SymmetricKey
-    /// The configured secret, for `governance-collector verify`; never logged or printed.
-    public let secretForVerification: String
+    /// The configured secret, for `governance-collector verify` and the UI; never logged or printed.
+    public let hmacSecret: String?
 
     public init(secret: String) {
         key = SymmetricKey(data: Data(secret.utf8))
-        secretForVerification = secret
+        hmacSecret = secret
     }
-
-    public var assignsHMAC: Bool { true }
 
     /// Numbers of events the collector will chain are written as Python would re-print them, so
     /// the SDK's verifier (which reads metadata back through Python) computes the same HMAC.
-    public func process(_ event: AuditEvent) throws(EventRejection) -> AuditEvent {
+    public func prepare(_ event: AuditEvent) throws(EventRejection) -> AuditEvent {
         guard event.hmac == nil else { return event }
         var event = event
         event.metadata = event.metadata.pythonNormalized()
@@ -46,13 +44,13 @@ public struct ChainProcessor: EventProcessor, CommitStage {
         }
     }
 
-    public static let factory = ProcessorFactory(type: "chain") { section throws(ConfigError) in
+    public static let factory = CommitStageFactory(type: "chain") { section throws(ConfigError) in
         let secret = try section.requiredString("secret", env: "GOVERNANCE_AUDIT_SECRET", secret: true,
                                                 fix: "set GOVERNANCE_AUDIT_SECRET (the SDK's HMAC key) or `secret: ${env:NAME}`")
         if secret.utf8.count < 16 {
             throw section.error("secret", "is shorter than 16 bytes", fix: "use the same long random secret as the SDK's GOVERNANCE_AUDIT_SECRET")
         }
         try section.finish()
-        return { _ in ChainProcessor(secret: secret) }
+        return { _ in ChainStage(secret: secret) }
     }
 }

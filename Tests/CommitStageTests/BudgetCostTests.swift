@@ -1,13 +1,13 @@
 import Config
 import Foundation
 import Pipeline
-@testable import Processors
+@testable import CommitStages
 import Testing
 
 @Suite("budget: an event's cost")
 struct BudgetCostTests {
-    func processor(_ yaml: String) throws -> BudgetProcessor {
-        BudgetProcessor(config: try BudgetConfig.read(section(yaml, path: "processors.budget")))
+    func processor(_ yaml: String) throws -> BudgetStage {
+        BudgetStage(config: try BudgetConfig.read(section(yaml, path: "processors.budget")))
     }
 
     @Test("cost_field wins; else token usage at the model's price per million, the \"*\" price for other models")
