@@ -1,40 +1,36 @@
-import Dispatch
-import Foundation
+import Pipeline
 import Synchronization
 
-/// A libpq connection behind a serial queue of its own, for readers that are not on the hot
+/// A libpq connection on a `BlockingExecutor` of its own, for readers that are not on the hot
 /// path (the timeline UI, the managed-token refresh): async callers wait without blocking
 /// Swift's cooperative pool. It connects on first use and again after the connection breaks.
-public final class PGWorker: @unchecked Sendable {
+public final class PGWorker: Sendable {
     private let dsn: String
     private let applicationName: String
     private let setup: String?
-    private let queue: DispatchQueue
-    private var connection: PGConnection? // only touched on `queue`
+    private let executor: BlockingExecutor
+    /// Touched only by jobs on `executor`, one at a time; the mutex makes that checkable.
+    private let connection = Mutex<PGConnection?>(nil)
 
     /// `setup` runs once on each new connection (e.g. `SET statement_timeout = '5s'`).
     public init(dsn: String, applicationName: String, setup: String? = nil) {
         self.dsn = dsn
         self.applicationName = applicationName
         self.setup = setup
-        queue = DispatchQueue(label: applicationName)
+        executor = BlockingExecutor(name: applicationName)
     }
 
-    /// Runs `body` with the connection on the worker's queue.
+    /// Runs `body` with the connection on the worker's thread.
     public func run<T: Sendable>(_ body: @escaping @Sendable (PGConnection) throws -> T) async throws -> T {
-        try await withCheckedThrowingContinuation { continuation in
-            queue.async {
-                do {
-                    if self.connection?.isBroken ?? true {
-                        self.connection = nil
-                        let connection = try PGConnection(dsn: self.dsn, applicationName: self.applicationName)
-                        if let setup = self.setup { try connection.exec(setup) }
-                        self.connection = connection
-                    }
-                    continuation.resume(returning: try body(self.connection!))
-                } catch {
-                    continuation.resume(throwing: error)
+        try await executor.run { [self] in
+            try connection.withLock { connection in
+                if connection?.isBroken ?? true {
+                    connection = nil
+                    let fresh = try PGConnection(dsn: dsn, applicationName: applicationName)
+                    if let setup { try fresh.exec(setup) }
+                    connection = fresh
                 }
+                return try body(connection!)
             }
         }
     }

@@ -32,7 +32,8 @@ public final class Collector: Sendable {
     private let logger: Logger
     private let shuttingDown: ShutdownFlag
 
-    public init(plan: CollectorPlan, logger: Logger, handleSignals: Bool = true) throws {
+    /// `clock` times the components' deadlines (tests pass a `TestClock`).
+    public init(plan: CollectorPlan, logger: Logger, handleSignals: Bool = true, clock: any Clock<Duration> = ContinuousClock()) throws {
         let registry = PrometheusCollectorRegistry()
         metrics = registry
         let telemetry = Telemetry(factory: Self.metricsFactory(registry))
@@ -40,7 +41,7 @@ public final class Collector: Sendable {
         func context(_ id: String) -> BuildContext {
             var componentLogger = logger
             componentLogger[metadataKey: "component"] = "\(id)"
-            return BuildContext(id: id, logger: componentLogger, telemetry: telemetry, inFlight: inFlight)
+            return BuildContext(id: id, logger: componentLogger, telemetry: telemetry, inFlight: inFlight, clock: clock)
         }
         // Per pipeline: its processors by stage, its commit stages, and the egress every copy leaving it passes.
         var ingest: [String: [(id: String, processor: any EventProcessor)]] = [:]

@@ -68,16 +68,3 @@ public final class CurlConnection {
         return HTTPResult(status: status, headers: sink.headers, body: sink.body)
     }
 }
-
-/// Async conveniences over `CurlConnection` for tests: each call runs on its own thread.
-public enum CurlHTTP {
-    public static func request(_ method: String, _ url: String, headers: [String] = [], body: [UInt8]? = nil,
-                               caFile: String? = nil) async throws -> HTTPResult {
-        try await withCheckedThrowingContinuation { continuation in
-            Thread {
-                let connection = CurlConnection(caFile: caFile)
-                continuation.resume(with: Result { () throws(CurlError) in try connection.request(method, url, headers: headers, body: body) })
-            }.start()
-        }
-    }
-}

@@ -7,7 +7,8 @@ public enum BuiltInExporters {
     public static let postgres = ExporterFactory(type: "postgres", isPrimary: true) { section throws(ConfigError) in
         let config = try PostgresExporterConfig.read(section)
         return { context in
-            .primary(PostgresExporter(config: config, schema: context.schema, logger: context.logger, telemetry: context.telemetry, id: context.id))
+            .primary(PostgresExporter(config: config, schema: context.schema, logger: context.logger, telemetry: context.telemetry, id: context.id,
+                                      clock: context.clock))
         }
     }
 

@@ -4,15 +4,20 @@ import Foundation
 import Logging
 import Pipeline
 import ServiceLifecycle
+import Synchronization
 
 /// The memory queue between the pipeline and a secondary exporter's sending thread, and that
 /// thread's stop signal. Bounded: when full, the oldest event is dropped (the seed's behaviour
 /// for the bridge), so a slow destination costs old copies, never memory or ingest latency.
-final class ExportQueue: @unchecked Sendable {
-    private let condition = NSCondition()
-    private var queue = Deque<AuditEvent>()
-    private var flushDeadline: Date?
-    private var woken = false
+/// Its waits are monotonic (`ConditionLock`).
+final class ExportQueue: Sendable {
+    private struct State {
+        var queue = Deque<AuditEvent>()
+        var flushDeadline: ContinuousClock.Instant?
+        var woken = false
+    }
+
+    private let state = ConditionLock(State())
     let capacity: Int
     private let overflowLog = CoalescedLog()
     /// Follows `count` for `/metrics`.
@@ -41,136 +46,100 @@ final class ExportQueue: @unchecked Sendable {
     /// starts the flush, which `send` must finish by `shutdownTimeout`.
     func runSender(named name: String, shutdownTimeout: Double, _ send: @escaping @Sendable () -> Void) async {
         await withTaskCancellationOrGracefulShutdownHandler {
-            await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
-                let thread = Thread {
-                    send()
-                    done.resume()
-                }
-                thread.name = name
-                thread.start()
-            }
+            await BlockingExecutor.loop(named: name, send)
         } onCancelOrGracefulShutdown: { [self] in
-            beginFlush(deadline: Date().addingTimeInterval(shutdownTimeout))
+            beginFlush(deadline: .now + .seconds(shutdownTimeout))
         }
     }
 
     /// Adds events; returns how many old ones were dropped to make room.
     func push(_ events: [AuditEvent]) -> Int {
-        condition.lock()
-        defer { condition.unlock() }
-        queue.append(contentsOf: events)
-        let overflow = max(0, queue.count - capacity)
-        if overflow > 0 { queue.removeFirst(overflow) }
-        sizeGauge?.record(queue.count)
-        condition.signal()
+        let overflow = state.withLock { state in
+            state.queue.append(contentsOf: events)
+            let overflow = max(0, state.queue.count - capacity)
+            if overflow > 0 { state.queue.removeFirst(overflow) }
+            sizeGauge?.record(state.queue.count)
+            return overflow
+        }
+        state.signal()
         return overflow
     }
 
-    /// Up to `max` events: waits up to `timeout` for the first, then `linger` more seconds for
+    /// Up to `max` events: waits up to `timeout` seconds for the first, then `linger` more for
     /// the batch to fill (none once flushing). Empty on timeout or when flushing with nothing left.
     func popBatch(max: Int, timeout: Double, linger: Double) -> [AuditEvent] {
-        condition.lock()
-        defer { condition.unlock() }
-        let until = Date().addingTimeInterval(timeout)
-        while queue.isEmpty && flushDeadline == nil {
-            if !condition.wait(until: until) { break }
+        let first = state.wait(until: .now + .seconds(timeout), for: { !$0.queue.isEmpty || $0.flushDeadline != nil }) { $0.queue.count }
+        if first > 0 && first < max {
+            state.wait(until: .now + .seconds(linger), for: { $0.queue.count >= max || $0.flushDeadline != nil }) { _ in }
         }
-        if !queue.isEmpty && queue.count < max && flushDeadline == nil {
-            let fillUntil = Date().addingTimeInterval(linger)
-            while queue.count < max && flushDeadline == nil {
-                if !condition.wait(until: fillUntil) { break }
-            }
+        return state.withLock { state in
+            let n = Swift.min(max, state.queue.count)
+            let batch = Array(state.queue.prefix(n))
+            state.queue.removeFirst(n)
+            sizeGauge?.record(state.queue.count)
+            return batch
         }
-        let n = Swift.min(max, queue.count)
-        let batch = Array(queue.prefix(n))
-        queue.removeFirst(n)
-        sizeGauge?.record(queue.count)
-        return batch
     }
 
-    var count: Int {
-        condition.lock()
-        defer { condition.unlock() }
-        return queue.count
-    }
+    var count: Int { state.withLock { $0.queue.count } }
 
     /// Removes everything still queued (shutdown); returns how many there were.
     func drain() -> Int {
-        condition.lock()
-        defer { condition.unlock() }
-        let n = queue.count
-        queue.removeAll()
-        sizeGauge?.record(0)
-        return n
+        state.withLock { state in
+            let n = state.queue.count
+            state.queue.removeAll()
+            sizeGauge?.record(0)
+            return n
+        }
     }
 
     /// Starts shutdown: the thread keeps delivering until the queue is empty or `deadline`.
-    func beginFlush(deadline: Date) {
-        condition.lock()
-        flushDeadline = deadline
-        condition.broadcast()
-        condition.unlock()
+    func beginFlush(deadline: ContinuousClock.Instant) {
+        state.withLock { $0.flushDeadline = deadline }
+        state.broadcast()
     }
 
-    var isFlushing: Bool {
-        condition.lock()
-        defer { condition.unlock() }
-        return flushDeadline != nil
-    }
+    var isFlushing: Bool { state.withLock { $0.flushDeadline != nil } }
 
     /// Seconds left before the flush deadline (nil while running normally).
-    var flushTimeLeft: Double? {
-        condition.lock()
-        defer { condition.unlock() }
-        return flushDeadline.map { $0.timeIntervalSinceNow }
-    }
+    var flushTimeLeft: Double? { state.withLock { $0.flushDeadline.map { ContinuousClock.now.duration(to: $0).seconds } } }
 
     var isPastDeadline: Bool { (flushTimeLeft ?? 1) <= 0 }
 
     /// Wakes a waiting follower (durable mode: new events were committed).
     func wake() {
-        condition.lock()
-        woken = true
-        condition.signal()
-        condition.unlock()
+        state.withLock { $0.woken = true }
+        state.signal()
     }
 
     /// Sleeps up to `seconds`; returns early on `wake()`, at the flush deadline, or (with
     /// `untilFlush`) as soon as shutdown begins.
     func sleep(_ seconds: Double, untilFlush: Bool = false) {
-        condition.lock()
-        defer { condition.unlock() }
-        var until = Date().addingTimeInterval(seconds)
-        if let flushDeadline { until = min(until, flushDeadline) }
-        while !woken && !(untilFlush && flushDeadline != nil) {
-            if !condition.wait(until: until) { break }
-            if let flushDeadline { until = min(until, flushDeadline) }
-        }
-        woken = false
+        let until = ContinuousClock.now + .seconds(seconds)
+        state.wait(until: { min(until, $0.flushDeadline ?? until) }, for: { $0.woken || (untilFlush && $0.flushDeadline != nil) }) { $0.woken = false }
     }
 }
 
 /// At most one log line per key per minute; the next line says how many were folded into it.
-final class CoalescedLog: @unchecked Sendable {
-    private let lock = NSLock()
-    private var windows: [String: (start: Date, suppressed: Int)] = [:]
-    private let interval: Double
+final class CoalescedLog: Sendable {
+    private let windows = Mutex<[String: (start: ContinuousClock.Instant, suppressed: Int)]>([:])
+    private let interval: Duration
 
     init(interval: Double = 60) {
-        self.interval = interval
+        self.interval = .seconds(interval)
     }
 
     /// Returns the number of suppressed occurrences to report, or nil to stay quiet.
-    func shouldLog(_ key: String, now: Date = Date()) -> Int? {
-        lock.lock()
-        defer { lock.unlock() }
-        if let window = windows[key], now.timeIntervalSince(window.start) < interval {
-            windows[key] = (window.start, window.suppressed + 1)
-            return nil
+    func shouldLog(_ key: String, now: ContinuousClock.Instant = .now) -> Int? {
+        windows.withLock { windows in
+            if let window = windows[key], window.start.duration(to: now) < interval {
+                windows[key] = (window.start, window.suppressed + 1)
+                return nil
+            }
+            let suppressed = windows[key]?.suppressed ?? 0
+            windows[key] = (now, 0)
+            return suppressed
         }
-        let suppressed = windows[key]?.suppressed ?? 0
-        windows[key] = (now, 0)
-        return suppressed
     }
 }
 
@@ -181,19 +150,19 @@ struct RetrySchedule {
 
     private var backoff: Double
     private let maxBackoff: Double
-    private let giveUpAt: Date?
+    private let giveUpAt: ContinuousClock.Instant?
 
     init(maxBackoff: Double, budget: Double?) {
         backoff = min(1.0, maxBackoff)
         self.maxBackoff = maxBackoff
-        giveUpAt = budget.map { Date().addingTimeInterval($0) }
+        giveUpAt = budget.map { .now + .seconds($0) }
     }
 
     /// Waits for the next attempt (counted in `retries`), or says why there is none.
     mutating func wait(retryAfter: Double?, queue: ExportQueue, counters: DeliveryCounters) -> Outcome {
         let delay = retryAfter ?? backoff
         backoff = min(backoff * 2, maxBackoff)
-        if let giveUpAt, Date().addingTimeInterval(delay) > giveUpAt { return .outOfBudget }
+        if let giveUpAt, .now + .seconds(delay) > giveUpAt { return .outOfBudget }
         if let left = queue.flushTimeLeft, left < delay { return .noTimeBeforeShutdown }
         counters.add(.retries)
         queue.sleep(delay)

@@ -5,10 +5,12 @@ import Synchronization
 /// A throwaway PostgreSQL cluster for tests and the benchmark: `initdb` in a temporary folder,
 /// a server on a unix socket in that folder plus a free loopback port, removed on `destroy()`.
 /// `initdb` and `postgres` refuse to run as root, so as root they run as the `postgres` user.
-public final class LocalPostgres: @unchecked Sendable {
+public final class LocalPostgres: Sendable {
     public let dataDirectory: String
     public let socketDirectory: String
-    public private(set) var port = 0
+    /// Chosen when the cluster is first started (a free one, retried on a clash).
+    public var port: Int { chosenPort.load(ordering: .relaxed) }
+    private let chosenPort = Atomic<Int>(0)
     private let binDirectory: String
 
     public struct Failure: Error, CustomStringConvertible {
@@ -44,7 +46,7 @@ public final class LocalPostgres: @unchecked Sendable {
             try "port = \(candidate)\n".appendLine(to: dataDirectory + "/postgresql.auto.conf")
             do {
                 try start()
-                port = candidate
+                chosenPort.store(candidate, ordering: .relaxed)
                 break
             } catch {
                 attempt += 1

@@ -163,10 +163,15 @@ public struct BuildContext: Sendable {
     public var telemetry: Telemetry
     /// The collector-wide budget of request bytes in flight, which receivers reserve from.
     public var inFlight: InFlightBudget
+    /// What a component's deadlines are timed by (`ContinuousClock`; tests pass a `TestClock`
+    /// to move time on without waiting for it).
+    public var clock: any Clock<Duration>
 
     public init(id: String, logger: Logger, pipeline: Pipeline? = nil, resources: SharedResources = SharedResources(), schema: [SchemaSteps] = [],
-                egress: Egress = .none, telemetry: Telemetry = .disabled, inFlight: InFlightBudget = .unlimited) {
+                egress: Egress = .none, telemetry: Telemetry = .disabled, inFlight: InFlightBudget = .unlimited,
+                clock: any Clock<Duration> = ContinuousClock()) {
         self.id = id
+        self.clock = clock
         self.logger = logger
         self.telemetry = telemetry
         self.inFlight = inFlight

@@ -1,5 +1,4 @@
 import CoreMetrics
-import Dispatch
 import Synchronization
 
 /// One collector-wide budget of memory for requests in flight: bodies being read, decoded, or
@@ -82,9 +81,12 @@ public final class InFlightBudget: Sendable {
               !trimming.exchange(true, ordering: .acquiring) else { return }
         heldSinceTrim.store(0, ordering: .relaxed)
         // Half a second later, so the request's answer and its events are freed too.
-        DispatchQueue.global(qos: .utility).asyncAfter(deadline: .now() + 0.5) { [self] in
-            if reserved == 0 { Allocator.trim() }
-            trimming.store(false, ordering: .releasing)
+        Task { [self] in
+            try? await Task.sleep(for: .milliseconds(500))
+            await BlockingExecutor.loop(named: "malloc-trim") { [self] in
+                if reserved == 0 { Allocator.trim() }
+                trimming.store(false, ordering: .releasing)
+            }
         }
     }
 

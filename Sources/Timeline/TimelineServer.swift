@@ -131,21 +131,20 @@ public final class TimelineServer: Service, Sendable {
     // MARK: Sessions and access
 
     /// One request's session: the one in its cookie, or a fresh one that the answer sets.
-    final class Visit: @unchecked Sendable {
-        private(set) var session: UISession
-        private(set) var setCookie: Bool
+    final class Visit: Sendable {
+        private let state: Mutex<(session: UISession, setCookie: Bool)>
+        var session: UISession { state.withLock { $0.session } }
+        var setCookie: Bool { state.withLock { $0.setCookie } }
         /// Signed in with `Authorization: Bearer <admin_token>` (a script): no cookie, no CSRF.
         let bearer: Bool
 
         init(session: UISession, setCookie: Bool, bearer: Bool) {
-            self.session = session
-            self.setCookie = setCookie
+            state = Mutex((session, setCookie))
             self.bearer = bearer
         }
 
         func replaceSession(_ session: UISession) {
-            self.session = session
-            setCookie = !bearer
+            state.withLock { $0 = (session, !bearer) }
         }
     }
 

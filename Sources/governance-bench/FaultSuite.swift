@@ -30,7 +30,7 @@ struct FaultSuite {
 
     enum Recovery { case ingest, bridge }
 
-    final class Context: @unchecked Sendable {
+    final class Context: Sendable {
         let cluster: LocalPostgres
         let dsn: String
         let peer: PlatformPeer
@@ -38,15 +38,18 @@ struct FaultSuite {
         let config: String
         let log: String
         let binary: String
-        var process: ChildProcess
+        private let running: Mutex<ChildProcess>
+        /// The collector process now running (a new one after `restartCollector`).
+        var process: ChildProcess { running.withLock { $0 } }
 
         init(cluster: LocalPostgres, dsn: String, peer: PlatformPeer, port: Int, config: String, log: String, binary: String) throws {
             (self.cluster, self.dsn, self.peer, self.port, self.config, self.log, self.binary) = (cluster, dsn, peer, port, config, log, binary)
-            process = try ChildProcess.spawn([binary, "run", "--config", config], outputPath: log)
+            running = Mutex(try ChildProcess.spawn([binary, "run", "--config", config], outputPath: log))
         }
 
         func restartCollector() throws {
-            process = try ChildProcess.spawn([binary, "run", "--config", config], outputPath: log)
+            let fresh = try ChildProcess.spawn([binary, "run", "--config", config], outputPath: log)
+            running.withLock { $0 = fresh }
         }
     }
 
@@ -199,7 +202,7 @@ struct FaultSuite {
 
 /// Single-event POSTs from `connections` threads, paced, until `stop()`; each outcome keeps its
 /// event id, status (0: no answer) and when the answer came.
-final class SustainedLoad: @unchecked Sendable {
+final class SustainedLoad: Sendable {
     struct Outcome {
         var id: UUID
         var status: Int

@@ -93,7 +93,7 @@ struct TimelineBench {
             var status = 0
             for _ in 0..<loads {
                 let t = Date()
-                let answer = try await CurlHTTP.request("GET", ui + path, headers: ["Authorization: Bearer \(Self.adminToken)"])
+                let answer = try await TestHTTP.request("GET", ui + path, headers: ["Authorization: Bearer \(Self.adminToken)"])
                 times.append(Date().timeIntervalSince(t))
                 status = answer.status
             }

@@ -36,7 +36,7 @@ func postOTLP(_ url: String, _ body: [UInt8], contentType: String = "application
     var headers = ["Content-Type: \(contentType)"]
     if gzip { headers.append("Content-Encoding: gzip") }
     if let token { headers.append("Authorization: Bearer \(token)") }
-    return try await CurlHTTP.request("POST", url, headers: headers, body: body)
+    return try await TestHTTP.request("POST", url, headers: headers, body: body)
 }
 
 /// Protobuf wire-format writing, for hostile bodies the real encoders would never produce.
@@ -156,7 +156,7 @@ struct OTLPTests {
         // Wrong media type, encoding, and missing or unknown tokens.
         #expect(try await postOTLP(url, valid, contentType: "text/plain").status == 415)
         var brotli = ["Content-Type: application/x-protobuf", "Content-Encoding: br", "Authorization: Bearer \(testToken)"]
-        #expect(try await CurlHTTP.request("POST", url, headers: brotli, body: valid).status == 415)
+        #expect(try await TestHTTP.request("POST", url, headers: brotli, body: valid).status == 415)
         brotli.removeLast()
         #expect(try await postOTLP(url, valid, token: nil).status == 401)
         #expect(try await postOTLP(url, valid, token: "wf_wrong").status == 401)

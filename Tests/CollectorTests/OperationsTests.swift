@@ -48,7 +48,7 @@ extension [MetricSample] {
 }
 
 func scrape(_ telemetryURL: String) async throws -> (text: String, samples: [MetricSample]) {
-    let response = try await CurlHTTP.request("GET", telemetryURL + "/metrics")
+    let response = try await TestHTTP.request("GET", telemetryURL + "/metrics")
     #expect(response.status == 200)
     #expect(response.headers["content-type"]?.hasPrefix("text/plain; version=0.0.4") == true)
     let text = String(decoding: response.body, as: UTF8.self)
@@ -165,19 +165,19 @@ struct OperationsTests {
         try await RunningCollector.with(yaml: collectorYAML(dsn: cluster.dsn)) { collector in
             let telemetry = try await collector.telemetryURL()
             #expect(try await waitForReady(telemetry, seconds: 20))
-            let ready = try parseJSON(try await CurlHTTP.request("GET", telemetry + "/readyz"))
+            let ready = try parseJSON(try await TestHTTP.request("GET", telemetry + "/readyz"))
             #expect(ready["checks"]?["pipeline.audit.postgres"] == .string("ready"))
             #expect(ready["checks"]?["receiver.ingest_http"] == .string("listening"))
 
             try cluster.stop()
             var down: HTTPResult?
             for _ in 0..<300 where down?.status != 503 {
-                down = try? await CurlHTTP.request("GET", telemetry + "/readyz")
+                down = try? await TestHTTP.request("GET", telemetry + "/readyz")
                 try await Task.sleep(for: .milliseconds(50))
             }
             #expect(down?.status == 503)
             #expect(try down.map(parseJSON)?["checks"]?["pipeline.audit.postgres"] == .string("unavailable"))
-            #expect(try await CurlHTTP.request("GET", telemetry + "/healthz").status == 200)
+            #expect(try await TestHTTP.request("GET", telemetry + "/healthz").status == 200)
 
             try cluster.start()
             #expect(try await waitForReady(telemetry, seconds: 20))
@@ -215,7 +215,7 @@ struct OperationsTests {
         #expect(refused?.status == 503)
         #expect(refused?.headers["retry-after"] == "1")
         #expect(try refused.map(parseJSON)?["error"] == .string("shutting_down"))
-        let readiness = try await CurlHTTP.request("GET", telemetry + "/readyz")
+        let readiness = try await TestHTTP.request("GET", telemetry + "/readyz")
         #expect(readiness.status == 503)
         #expect(try parseJSON(readiness)["checks"]?["collector"] == .string("shutting_down"))
 

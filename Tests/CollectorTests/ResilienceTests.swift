@@ -16,7 +16,7 @@ struct ResilienceTests {
         try cluster.stop()
 
         try await RunningCollector.with(yaml: collectorYAML(dsn: cluster.dsn)) { collector in
-            let ready = try await CurlHTTP.request("GET", collector.baseURL + "/readyz")
+            let ready = try await TestHTTP.request("GET", collector.baseURL + "/readyz")
             #expect(ready.status == 503)
             let refused = try await post(collector.eventsURL, wireEvent())
             #expect(refused.status == 503)
@@ -82,7 +82,7 @@ struct ResilienceTests {
             // Once a database call has hung past commit_timeout, /readyz says so and new requests are refused at once.
             var readiness = 0
             for _ in 0..<100 where readiness != 503 {
-                readiness = try await CurlHTTP.request("GET", telemetry + "/readyz").status
+                readiness = try await TestHTTP.request("GET", telemetry + "/readyz").status
                 try await Task.sleep(for: .milliseconds(20))
             }
             #expect(readiness == 503)
@@ -100,6 +100,36 @@ struct ResilienceTests {
             let stored = try storedIDs(cluster.dsn)
             #expect(stored.isSuperset(of: [before, stuck, after]))
             #expect(try scalar(cluster.dsn, "SELECT count(*) = count(DISTINCT event_id) FROM governance_audit_events") == "t")
+        }
+    }
+
+    @Test("commit_timeout is timed by the collector's clock: a frozen commit is answered 503 when the clock passes it, not before")
+    func commitTimeoutOnTheClock() async throws {
+        let cluster = try LocalPostgres(fsync: false)
+        defer { try? cluster.resume(); cluster.destroy() }
+        let clock = TestClock()
+        // An hour: only the test clock can pass it, so the answer below comes from the timer and nothing else.
+        let yaml = collectorYAML(dsn: cluster.dsn).replacingOccurrences(of: "max_reconnect_backoff: 0.2", with: "max_reconnect_backoff: 0.2\n    commit_timeout: 3600")
+        try await RunningCollector.with(yaml: yaml, clock: clock) { collector in
+            try await collector.waitUntilReady()
+            let pipeline = try #require(collector.collector.pipelines["audit"])
+            let event = AuditEvent(eventID: UUID(), sessionID: UUID(), agentID: "agent-1", kind: "tool.call", hmac: String(repeating: "ab", count: 32),
+                                   createdAt: .now(), workflow: "wf-test")
+            try cluster.pause()
+            let submitted = Task { try await pipeline.submit([event]) }
+            // The commit is queued and its timer armed; the database answers nothing while stopped.
+            for _ in 0..<6000 where clock.sleeperCount == 0 { try await Task.sleep(for: .milliseconds(10)) }
+            #expect(clock.sleeperCount == 1)
+            clock.advance(by: .seconds(3599))
+            #expect(clock.sleeperCount == 1, "not yet due")
+            clock.advance(by: .seconds(1))
+            do {
+                let outcomes = try await submitted.value
+                Issue.record("answered \(outcomes) by a stopped database")
+            } catch let error as PipelineUnavailable {
+                #expect(error.reason == "PostgreSQL did not commit within 3600.0 s (commit_timeout); retrying is safe")
+            }
+            try cluster.resume()
         }
     }
 

@@ -109,9 +109,9 @@ struct RunningCollector {
     var baseURL: String { "\(scheme)://127.0.0.1:\(port)" }
 
     static func start(yaml: String, environment: [String: String] = [:], scheme: String = "http",
-                      logger: Logger = quietLogger) async throws -> RunningCollector {
+                      logger: Logger = quietLogger, clock: any Clock<Duration> = ContinuousClock()) async throws -> RunningCollector {
         let plan = try CollectorPlan.parse(yaml: yaml, file: "test.yaml", environment: freeTelemetryPort.merging(environment) { _, given in given })
-        let collector = try Collector(plan: plan, logger: logger, handleSignals: false)
+        let collector = try Collector(plan: plan, logger: logger, handleSignals: false, clock: clock)
         let task = Task { try await collector.run() }
         let receiver = try #require(collector.receivers["ingest_http"] as? IngestHTTPReceiver)
         // Every receiver bound, not only ingest_http: a test may talk to any of them first.
@@ -141,8 +141,8 @@ struct RunningCollector {
     /// Starts a collector, runs `body` with it, and always stops it, awaiting the stop: a
     /// collector that fails while stopping fails the test (after `body`'s own error, if any).
     static func with(yaml: String, environment: [String: String] = [:], scheme: String = "http", logger: Logger = quietLogger,
-                     _ body: (RunningCollector) async throws -> Void) async throws {
-        let collector = try await start(yaml: yaml, environment: environment, scheme: scheme, logger: logger)
+                     clock: any Clock<Duration> = ContinuousClock(), _ body: (RunningCollector) async throws -> Void) async throws {
+        let collector = try await start(yaml: yaml, environment: environment, scheme: scheme, logger: logger, clock: clock)
         let outcome: Result<Void, any Error>
         do {
             try await body(collector)
@@ -174,7 +174,7 @@ struct RunningCollector {
 func waitForReady(_ baseURL: String, seconds: Double = 10) async throws -> Bool {
     let deadline = Date().addingTimeInterval(seconds)
     while Date() < deadline {
-        if let r = try? await CurlHTTP.request("GET", baseURL + "/readyz"), r.status == 200 { return true }
+        if let r = try? await TestHTTP.request("GET", baseURL + "/readyz"), r.status == 200 { return true }
         try await Task.sleep(for: .milliseconds(25))
     }
     return false
@@ -193,7 +193,7 @@ func wireEvent(id: UUID = UUID(), session: UUID = UUID(), agent: String = "agent
 func post(_ url: String, _ body: String, token: String? = testToken, contentType: String = "application/json") async throws -> HTTPResult {
     var headers = ["Content-Type: \(contentType)"]
     if let token { headers.append("Authorization: Bearer \(token)") }
-    let result = try await CurlHTTP.request("POST", url, headers: headers, body: Array(body.utf8))
+    let result = try await TestHTTP.request("POST", url, headers: headers, body: Array(body.utf8))
     Transcript.shared?.append("answer \(result.status) \(result.headers.sorted { $0.key < $1.key }) \(result.text)")
     return result
 }

@@ -35,7 +35,7 @@ final class UIClient: @unchecked Sendable {
     init(base: String) { self.base = base }
 
     func get(_ path: String, headers: [String] = []) async throws -> HTTPResult {
-        try remember(await CurlHTTP.request("GET", base + path, headers: headers + (cookie.map { ["Cookie: gc_session=\($0)"] } ?? [])))
+        try remember(await TestHTTP.request("GET", base + path, headers: headers + (cookie.map { ["Cookie: gc_session=\($0)"] } ?? [])))
     }
 
     /// Posts a form; `csrfFrom` is the page whose form token to send (nil: none).
@@ -45,7 +45,7 @@ final class UIClient: @unchecked Sendable {
         var allowed = CharacterSet.alphanumerics
         allowed.insert(charactersIn: "-._~")
         let body = all.map { "\($0.0)=\($0.1.addingPercentEncoding(withAllowedCharacters: allowed)!)" }.joined(separator: "&")
-        return try remember(await CurlHTTP.request("POST", base + path, headers: ["Content-Type: application/x-www-form-urlencoded"]
+        return try remember(await TestHTTP.request("POST", base + path, headers: ["Content-Type: application/x-www-form-urlencoded"]
             + (cookie.map { ["Cookie: gc_session=\($0)"] } ?? []), body: Array(body.utf8)))
     }
 
@@ -128,8 +128,8 @@ struct TimelineHTTPTests {
             forgedCookie.cookie = String(ui.cookie!.dropLast(2)) + "xx"
             #expect(try await forgedCookie.get("/timeline").status == 303)
 
-            #expect(try await CurlHTTP.request("GET", ui.base + "/workflows", headers: ["Authorization: Bearer \(adminToken)"]).status == 200)
-            #expect(try await CurlHTTP.request("GET", ui.base + "/workflows", headers: ["Authorization: Bearer \(adminToken)x"]).status == 303)
+            #expect(try await TestHTTP.request("GET", ui.base + "/workflows", headers: ["Authorization: Bearer \(adminToken)"]).status == 200)
+            #expect(try await TestHTTP.request("GET", ui.base + "/workflows", headers: ["Authorization: Bearer \(adminToken)x"]).status == 303)
 
             let logout = try await ui.post("/logout", [], csrfFrom: timeline)
             #expect(logout.status == 303 && logout.headers["location"] == "/login")
@@ -143,11 +143,11 @@ struct TimelineHTTPTests {
         try await RunningCollector.with(yaml: timelineYAML(dsn: dsn, ui: "  endpoint: 127.0.0.1:0")) { collector in
             try await collector.waitUntilReady()
             let base = try await collector.timelineURL()
-            let page = try await CurlHTTP.request("GET", base + "/timeline")
+            let page = try await TestHTTP.request("GET", base + "/timeline")
             #expect(page.status == 200 && !page.text.contains("id=\"logout\""))
-            let rebound = try await CurlHTTP.request("GET", base + "/timeline", headers: ["Host: attacker.example:8890"])
+            let rebound = try await TestHTTP.request("GET", base + "/timeline", headers: ["Host: attacker.example:8890"])
             #expect(rebound.status == 421 && rebound.text.contains("loopback Host"))
-            #expect(try await CurlHTTP.request("GET", base + "/timeline", headers: ["Host: localhost"]).status == 200)
+            #expect(try await TestHTTP.request("GET", base + "/timeline", headers: ["Host: localhost"]).status == 200)
 
             // Another collector asked to serve its UI on the same port fails instead of running without it.
             let port = try #require(collector.collector.timeline?.port)

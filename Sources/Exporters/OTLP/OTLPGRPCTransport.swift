@@ -2,6 +2,7 @@ import Foundation
 import GRPCCore
 import GRPCNIOTransportHTTP2Posix
 import OTLP
+import Pipeline
 import Synchronization
 
 /// OTLP/gRPC through grpc-swift 2's HTTP/2 transport: `LogsService/Export` or
@@ -46,8 +47,7 @@ final class OTLPGRPCTransport: OTLPTransport {
     func deliver(_ body: [UInt8], timeLeftMilliseconds: Int?) -> OTLPDelivery {
         var options = self.options
         options.timeout = .milliseconds(Int64(min(timeout * 1000, Double(timeLeftMilliseconds ?? Int.max))))
-        let outcome = Mutex<OTLPDelivery?>(nil)
-        let done = DispatchSemaphore(value: 0)
+        let outcome = ConditionLock<OTLPDelivery?>(nil)
         // The sender is a thread of its own: it waits here while the call runs on the pool.
         Task { [client, descriptor, metadata, options] in
             let result: OTLPDelivery
@@ -61,10 +61,9 @@ final class OTLPGRPCTransport: OTLPTransport {
                 result = .retryable(after: nil, reason: "\(error)")
             }
             outcome.withLock { $0 = result }
-            done.signal()
+            outcome.signal()
         }
-        done.wait()
-        return outcome.withLock { $0! }
+        return outcome.wait(until: nil, for: { $0 != nil }) { $0! }
     }
 
     static func delivery(for error: RPCError) -> OTLPDelivery {

@@ -6,7 +6,8 @@ import Foundation
 /// ignored, redirects never followed. Only 429, 502, 503 and 504 and connection errors are
 /// retryable (OTLP/HTTP "Failures"), after `Retry-After` when given.
 final class OTLPHTTPTransport: OTLPTransport, @unchecked Sendable {
-    // Used only from the exporter's one sending thread.
+    // @unchecked: the libcurl handle inside `poster` is used only from the exporter's one
+    // sending thread (`OTLPSender`); the transport is Sendable only to be handed to that thread.
     private let poster: GuardedPoster
     private let secrets: [String]
 

@@ -1,9 +1,8 @@
-import Foundation
 import Pipeline
 
 /// Requests waiting for a transaction. Writers take everything pending (up to a cap) at once,
 /// so concurrent requests share one transaction: group commit.
-final class CommitQueue: @unchecked Sendable {
+final class CommitQueue: Sendable {
     struct Request {
         var events: [AuditEvent]
         var stages: [any CommitStage]
@@ -12,34 +11,30 @@ final class CommitQueue: @unchecked Sendable {
         var resume: @Sendable (Result<[CommitResult], PipelineUnavailable>) -> Void
     }
 
-    private let condition = NSCondition()
-    private var pending: [Request] = []
-    private var closed = false
+    private let state = ConditionLock<(pending: [Request], closed: Bool)>((pending: [], closed: false))
 
     /// Fails (returns false) once closed for shutdown.
     func enqueue(_ request: Request) -> Bool {
-        condition.lock()
-        defer { condition.unlock() }
-        guard !closed else { return false }
-        pending.append(request)
-        condition.signal()
-        return true
-    }
-
-    /// Waits up to `timeout` for work; returns requests totalling at most `maxEvents` events
-    /// (always at least one request). Returns nil when closed and drained.
-    func take(maxEvents: Int, timeout: TimeInterval) -> [Request]? {
-        condition.lock()
-        defer { condition.unlock() }
-        let deadline = Date(timeIntervalSinceNow: timeout)
-        while pending.isEmpty {
-            if closed { return nil }
-            if !condition.wait(until: deadline) { return pending.isEmpty ? [] : takeLocked(maxEvents) }
+        let accepted = state.withLock { state in
+            guard !state.closed else { return false }
+            state.pending.append(request)
+            return true
         }
-        return takeLocked(maxEvents)
+        if accepted { state.signal() }
+        return accepted
     }
 
-    private func takeLocked(_ maxEvents: Int) -> [Request] {
+    /// Waits up to `timeout` seconds for work; returns requests totalling at most `maxEvents`
+    /// events (at least one request, or none on timeout). Returns nil when closed and drained.
+    func take(maxEvents: Int, timeout: Double) -> [Request]? {
+        state.wait(until: .now + .seconds(timeout), for: { !$0.pending.isEmpty || $0.closed }) { state in
+            if state.pending.isEmpty { return state.closed ? nil : [] }
+            return Self.takeGroup(&state.pending, maxEvents: maxEvents)
+        }
+    }
+
+    /// The oldest requests while they share the first one's `stagesKey`, up to `maxEvents` in all.
+    private static func takeGroup(_ pending: inout [Request], maxEvents: Int) -> [Request] {
         var count = 0
         var taken = 0
         while taken < pending.count,
@@ -54,26 +49,19 @@ final class CommitQueue: @unchecked Sendable {
 
     /// Removes and returns everything pending (to fail it when the database is gone).
     func drain() -> [Request] {
-        condition.lock()
-        defer { condition.unlock() }
-        let all = pending
-        pending.removeAll()
-        return all
+        state.withLock { state in
+            defer { state.pending.removeAll() }
+            return state.pending
+        }
     }
 
-    /// Waits up to `timeout` without taking work; returns true once the queue is closed.
-    func pause(_ timeout: TimeInterval) -> Bool {
-        condition.lock()
-        defer { condition.unlock() }
-        let deadline = Date(timeIntervalSinceNow: timeout)
-        while !closed, condition.wait(until: deadline) {}
-        return closed
+    /// Waits up to `timeout` seconds without taking work; returns true once the queue is closed.
+    func pause(_ timeout: Double) -> Bool {
+        state.wait(until: .now + .seconds(timeout), for: \.closed) { $0.closed }
     }
 
     func close() {
-        condition.lock()
-        closed = true
-        condition.broadcast()
-        condition.unlock()
+        state.withLock { $0.closed = true }
+        state.broadcast()
     }
 }

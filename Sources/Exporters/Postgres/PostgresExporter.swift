@@ -57,13 +57,17 @@ public final class PostgresExporter: PrimaryExporter, Sendable {
     /// Start of the database call each writer is waiting on now, by writer index.
     private let callsStarted = Mutex<[Int: ContinuousClock.Instant]>([:])
     let metrics: PostgresMetrics
+    /// Times `commit_timeout` (a `TestClock` in tests, so they can pass it without waiting).
+    let clock: any Clock<Duration>
 
     /// The database this exporter writes, shared with the rest of its pipeline.
     public let database: AuditDatabase
 
     /// `schema`: every registered owner's tables (`ComponentRegistry.schema`), created on first connect.
-    public init(config: PostgresExporterConfig, schema: [SchemaSteps], logger: Logger, telemetry: Telemetry = .disabled, id: String = "postgres") {
+    public init(config: PostgresExporterConfig, schema: [SchemaSteps], logger: Logger, telemetry: Telemetry = .disabled, id: String = "postgres",
+                clock: any Clock<Duration> = ContinuousClock()) {
         self.config = config
+        self.clock = clock
         self.logger = logger
         database = AuditDatabase(dsn: config.dsn, connectTimeoutSeconds: config.connectTimeoutSeconds, schema: schema, logger: logger)
         metrics = PostgresMetrics(telemetry, exporter: id)
@@ -98,8 +102,8 @@ public final class PostgresExporter: PrimaryExporter, Sendable {
             let answer = AnswerOnce(continuation)
             let accepted = queue.enqueue(.init(events: events, stages: stages, stagesKey: stagesKey, resume: { answer.resume($0) }))
             if !accepted { return answer.resume(.failure(PipelineUnavailable(reason: "the collector is shutting down"))) }
-            answer.arm(Task {
-                try? await Task.sleep(for: .seconds(timeout))
+            answer.arm(Task { [clock] in
+                try? await clock.sleep(for: .seconds(timeout))
                 if !Task.isCancelled {
                     answer.resume(.failure(PipelineUnavailable(reason: "PostgreSQL did not commit within \(timeout) s (commit_timeout); retrying is safe")))
                 }
@@ -109,14 +113,13 @@ public final class PostgresExporter: PrimaryExporter, Sendable {
     }
 
     public func run() async throws {
-        let writers = (0..<config.connections).map { index in
-            PostgresWriter(index: index, exporter: self)
-        }
         await withTaskCancellationHandler {
             await withGracefulShutdownHandler {
                 await withTaskGroup(of: Void.self) { group in
-                    for writer in writers {
-                        group.addTask { await writer.runOnThread() }
+                    for index in 0..<config.connections {
+                        group.addTask {
+                            await BlockingExecutor.loop(named: "postgres-writer-\(index)") { PostgresWriter(index: index, exporter: self).loop() }
+                        }
                     }
                 }
             } onGracefulShutdown: {
@@ -163,8 +166,9 @@ public final class PostgresExporter: PrimaryExporter, Sendable {
     func pause(_ seconds: TimeInterval) -> Bool { queue.pause(seconds) }
 }
 
-/// One writer: a dedicated thread with its own connection, reconnecting with backoff.
-final class PostgresWriter: @unchecked Sendable {
+/// One writer: made and run on a thread of its own (never shared, so not `Sendable`), with its
+/// own connection, reconnecting with backoff.
+final class PostgresWriter {
     let index: Int
     let exporter: PostgresExporter
     private var connection: PGConnection?
@@ -174,17 +178,9 @@ final class PostgresWriter: @unchecked Sendable {
         self.exporter = exporter
     }
 
-    func runOnThread() async {
-        await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
-            let thread = Thread { self.loop(); done.resume() }
-            thread.name = "postgres-writer-\(index)"
-            thread.start()
-        }
-    }
-
     private var logger: Logger { exporter.logger }
 
-    private func loop() {
+    func loop() {
         var backoff = 0.05
         while true {
             if connection == nil {
@@ -317,30 +313,28 @@ extension Duration {
 }
 
 /// Resumes a commit request once: with its result, or with 503 when `commit_timeout` passes first.
-final class AnswerOnce: @unchecked Sendable {
-    private let lock = NSLock()
-    private var continuation: CheckedContinuation<Result<[CommitResult], PipelineUnavailable>, Never>?
-    private var timer: Task<Void, Never>?
+final class AnswerOnce: Sendable {
+    private typealias Answer = CheckedContinuation<Result<[CommitResult], PipelineUnavailable>, Never>
+    private let state: Mutex<(continuation: Answer?, timer: Task<Void, Never>?)>
+
+    init(_ continuation: CheckedContinuation<Result<[CommitResult], PipelineUnavailable>, Never>) {
+        state = Mutex((continuation, nil))
+    }
 
     /// The timeout task; cancelled when the result comes first (or already came).
     func arm(_ task: Task<Void, Never>) {
-        lock.lock()
-        let answered = continuation == nil
-        timer = task
-        lock.unlock()
+        let answered = state.withLock { state in
+            state.timer = task
+            return state.continuation == nil
+        }
         if answered { task.cancel() }
     }
 
-    init(_ continuation: CheckedContinuation<Result<[CommitResult], PipelineUnavailable>, Never>) {
-        self.continuation = continuation
-    }
-
     func resume(_ result: Result<[CommitResult], PipelineUnavailable>) {
-        lock.lock()
-        let waiting = continuation
-        continuation = nil
-        let timer = self.timer
-        lock.unlock()
+        let (waiting, timer) = state.withLock { state in
+            defer { state.continuation = nil }
+            return (state.continuation, state.timer)
+        }
         waiting?.resume(returning: result)
         if waiting != nil { timer?.cancel() }
     }

@@ -1,0 +1,19 @@
+import CurlHTTP
+import Pipeline
+import Synchronization
+
+/// Async HTTP requests for tests and the bench, through libcurl (`CurlConnection`): each runs on
+/// a thread of its own (`BlockingExecutor.loop`), so a test's requests never hold up the
+/// cooperative pool that the collector under test runs on.
+public enum TestHTTP {
+    public static func request(_ method: String, _ url: String, headers: [String] = [], body: [UInt8]? = nil,
+                               caFile: String? = nil) async throws -> HTTPResult {
+        let answer = Mutex<Result<HTTPResult, CurlError>?>(nil)
+        await BlockingExecutor.loop(named: "test-http") {
+            let connection = CurlConnection(caFile: caFile)
+            let result = Result { () throws(CurlError) in try connection.request(method, url, headers: headers, body: body) }
+            answer.withLock { $0 = result }
+        }
+        return try answer.withLock { $0! }.get()
+    }
+}
