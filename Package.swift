@@ -3,6 +3,8 @@ import PackageDescription
 
 let strict: [SwiftSetting] = [
     .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("InternalImportsByDefault"),
+    .enableUpcomingFeature("MemberImportVisibility"),
 ]
 
 let package = Package(
@@ -160,8 +162,8 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], swiftSettings: strict),
         .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "GovernanceTesting", .product(name: "Crypto", package: "swift-crypto")], swiftSettings: strict),
-        .testTarget(name: "ConfigTests", dependencies: ["Config", "Collector", "Exporters", "Receivers", "Pipeline", .product(name: "Logging", package: "swift-log")], swiftSettings: strict),
-        .testTarget(name: "ProcessorTests", dependencies: ["Processors", "Pipeline", "Config"], swiftSettings: strict),
+        .testTarget(name: "ConfigTests", dependencies: ["Config", "Collector", "Exporters", "Receivers", "Pipeline", "Timeline", .product(name: "Logging", package: "swift-log")], swiftSettings: strict),
+        .testTarget(name: "ProcessorTests", dependencies: ["Processors", "Pipeline", "Config", .product(name: "Logging", package: "swift-log")], swiftSettings: strict),
         .testTarget(name: "CommitStageTests", dependencies: ["CommitStages", "Pipeline", "Config", "GovernanceTesting", .product(name: "Crypto", package: "swift-crypto")], swiftSettings: strict),
         .testTarget(name: "BridgeTests", dependencies: ["Exporters", "Config", "Pipeline"], swiftSettings: strict),
         // A component from outside the built-in set: one file and one registry line.

@@ -1,5 +1,5 @@
-import Logging
-import Pipeline
+public import Logging
+public import Pipeline
 
 /// One PostgreSQL database holding `governance_audit_events`, as the components of a pipeline
 /// share it. The primary `postgres` exporter creates it from its settings and shares it

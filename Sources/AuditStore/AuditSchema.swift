@@ -1,4 +1,4 @@
-import Pipeline
+public import Pipeline
 
 /// The `governance_audit_events` table, compatible with the reference SDK's (its columns, indexes
 /// and append-only triggers under the same names, so SDK processes and collectors can share one

@@ -1,6 +1,6 @@
 import Config
 import Foundation
-import Pipeline
+public import Pipeline
 
 /// Reads `governance_audit_events` in commit order, from a cursor `(governance_txid, chain_seq)`,
 /// where `governance_txid` is the inserting transaction's id. Rows are read only from

@@ -1,5 +1,5 @@
-import Foundation
-import Pipeline
+public import Foundation
+public import Pipeline
 
 /// PostgreSQL's binary `COPY` format for audit rows: the fastest bulk path libpq offers
 /// (no text escaping on our side, no parsing on the server's).

@@ -1,5 +1,5 @@
 import Config
-import Foundation
+public import Foundation
 import Pipeline
 
 /// What the bridge keeps in PostgreSQL per delivery target (URL + token fingerprint): the last

@@ -1,6 +1,6 @@
 import Crypto
-import Foundation
-import Pipeline
+public import Foundation
+public import Pipeline
 
 /// Re-checks the audit table: every row's HMAC recomputed (including `model`, which the SDK's
 /// own verifier leaves out), `prev_hash` linkage per session (finds deleted, inserted and

@@ -1,5 +1,5 @@
 import Foundation
-import Pipeline
+public import Pipeline
 
 /// One group-commit transaction, and what to do when it fails.
 public enum GroupCommit {

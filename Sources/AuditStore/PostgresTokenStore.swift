@@ -1,8 +1,8 @@
 import Config
 import Foundation
-import Logging
-import Pipeline
-import ServiceLifecycle
+public import Logging
+public import Pipeline
+public import ServiceLifecycle
 import Synchronization
 
 /// The managed workflow tokens of one database (`governance_workflow_tokens`), held in memory

@@ -1,13 +1,13 @@
 import AuditStore
 import Config
 import Foundation
-import Logging
-import Pipeline
-import Prometheus
+public import Logging
+public import Pipeline
+public import Prometheus
 import Receivers
-import ServiceLifecycle
+public import ServiceLifecycle
 import Synchronization
-import Timeline
+public import Timeline
 import UnixSignals
 
 /// The running collector: components built from a plan and run as one `ServiceGroup`.

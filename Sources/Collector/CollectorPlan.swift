@@ -1,14 +1,14 @@
-import AuditStore
+public import AuditStore
 import CommitStages
-import Config
+public import Config
 import Exporters
-import Foundation
-import Listeners
-import Logging
-import Pipeline
+public import Foundation
+public import Listeners
+public import Logging
+public import Pipeline
 import Processors
 import Receivers
-import Timeline
+public import Timeline
 
 /// A configuration file read, expanded and validated: every component's settings checked and
 /// its builder ready, nothing built yet. Loading is all-or-nothing: the first mistake stops it

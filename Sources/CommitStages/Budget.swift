@@ -1,9 +1,9 @@
-import Config
+public import Config
 import CoreMetrics
 import Crypto
-import Foundation
-import Logging
-import Pipeline
+public import Foundation
+public import Logging
+public import Pipeline
 
 /// Settings of the `budget` processor: per-agent daily USD caps (the SDK's
 /// `BudgetPolicy.per_agent_usd_daily` and `alert_threshold_pct`).

@@ -1,7 +1,7 @@
 import Config
 import Crypto
 import Foundation
-import Pipeline
+public import Pipeline
 
 /// `chain`: the reference SDK's tamper-evident HMAC chain, per session. An event that arrives
 /// with a `client_hmac` keeps its client's chain untouched. An event without one is chained by

@@ -1,5 +1,5 @@
 import Config
-import Pipeline
+public import Pipeline
 
 /// `seq`: gives every stored event its workflow's next sequence number, gapless and strictly
 /// increasing in PostgreSQL. Numbers are reserved from a row-locked counter in the same

@@ -1,5 +1,5 @@
 import Config
-import Pipeline
+public import Pipeline
 import ServiceLifecycle
 
 /// The exporter factories this build provides.

@@ -1,5 +1,5 @@
 import CoreMetrics
-import Pipeline
+public import Pipeline
 import Synchronization
 
 /// What a sending exporter (platform bridge, OTLP) did, under the reference SDK's bridge counter

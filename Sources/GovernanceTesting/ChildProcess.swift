@@ -1,4 +1,4 @@
-import Foundation
+public import Foundation
 
 /// Starts and waits for child processes with `posix_spawn` and `waitpid`. Foundation's `Process`
 /// can miss a child's exit when many run at once under Swift Testing (we saw zombies and a

@@ -1,6 +1,6 @@
-import Foundation
-import Pipeline
-import Synchronization
+public import Foundation
+public import Pipeline
+public import Synchronization
 
 /// A primary kept in memory, for testing what the pipeline and the receivers do without a
 /// database: it "commits" by running the commit stages on the events it has not seen, keeps

@@ -1,6 +1,6 @@
-import Hummingbird
-import HummingbirdCore
-import NIOCore
+public import Hummingbird
+public import HummingbirdCore
+public import NIOCore
 import Synchronization
 
 /// Hummingbird configuration with `ListenerLimits` applied: the connection cap and the

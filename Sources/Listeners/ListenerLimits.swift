@@ -1,4 +1,4 @@
-import Config
+public import Config
 
 /// What one client may hold on an HTTP listener, so a slow, idle or greedy client cannot keep
 /// the collector from its honest ones (the knobs of Go's `http.Server`, nginx's

@@ -1,5 +1,5 @@
 import CoreMetrics
-import Pipeline
+public import Pipeline
 import Synchronization
 
 /// A listener's connection metrics, labelled `listener="<id>"`: connections open and accepted,

@@ -1,4 +1,4 @@
-import GRPCCore
+public import GRPCCore
 
 /// What the OTLP/gRPC server, exporter and bench share: the two `Export` methods, and their
 /// messages kept as protobuf bytes, which protobuf-c encodes and decodes (no generated gRPC code).

@@ -1,6 +1,7 @@
+import Config
 import Crypto
 import Foundation
-import Pipeline
+public import Pipeline
 
 /// How an OTLP log record becomes an audit event (docs/otlp-mapping.md, "Log record → audit event"):
 ///

@@ -1,5 +1,6 @@
-import Foundation
-import Pipeline
+import Config
+public import Foundation
+public import Pipeline
 
 /// How an OTLP span becomes an audit event (docs/otlp-mapping.md, "Span → audit event"). The dialect is chosen
 /// by what the span carries, first match wins:

@@ -1,5 +1,5 @@
 import Config
-import Crypto
+public import Crypto
 import Foundation
 
 /// The reference SDK's HMAC chain (reference-sdk.md §5), bit for bit:

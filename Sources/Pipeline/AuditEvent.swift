@@ -1,4 +1,4 @@
-import Foundation
+public import Foundation
 
 /// The allow/deny outcome the platform wire format carries, derived from the event kind.
 public enum Decision: String, Sendable, Equatable {

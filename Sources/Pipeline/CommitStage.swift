@@ -1,5 +1,5 @@
-import Config
-import Foundation
+public import Config
+public import Foundation
 
 /// A component kind of its own: work that must happen inside the primary's transaction, because
 /// its state lives in the database (the gapless per-workflow seq, the per-session HMAC chain,

@@ -1,6 +1,6 @@
-import Config
-import Logging
-import ServiceLifecycle
+public import Config
+public import Logging
+public import ServiceLifecycle
 
 /// Where a processor runs.
 public enum ProcessorStage: Sendable {

@@ -1,4 +1,4 @@
-import CoreMetrics
+public import CoreMetrics
 import Synchronization
 
 /// Where a component records its metrics (swift-metrics). Each collector has its own backend

@@ -1,5 +1,5 @@
 import Config
-import Foundation
+public import Foundation
 
 extension UUID {
     /// Parses the 8-4-4-4-12 hexadecimal form (either case) without Foundation's general parser,

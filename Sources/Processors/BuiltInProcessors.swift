@@ -1,4 +1,4 @@
-import Pipeline
+public import Pipeline
 
 /// The processor factories this build provides: `size_cap`, `sanitize` and `redaction` work on
 /// one event at a time (redaction on the outgoing copies unless `local: true`). The stages that

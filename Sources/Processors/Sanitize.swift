@@ -1,5 +1,5 @@
-import Config
-import Pipeline
+public import Config
+public import Pipeline
 // The standard library's own NFC (the normalizer behind String comparison). Foundation's
 // `precomposedStringWithCanonicalMapping` on Linux goes through CoreFoundation, which drops
 // combining marks from a run of more than about 64 of them when some decompose (for example 33

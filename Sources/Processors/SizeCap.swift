@@ -1,5 +1,5 @@
-import Config
-import Pipeline
+public import Config
+public import Pipeline
 
 /// Settings of the `size_cap` processor. The defaults are the reference SDK's caps
 /// (`audit/models.py`), which are also the column sizes of `governance_audit_events`.

@@ -1,5 +1,5 @@
 import Config
-import Pipeline
+public import Pipeline
 
 /// The receiver factories this build provides.
 public enum BuiltInReceivers {

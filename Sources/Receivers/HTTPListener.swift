@@ -3,10 +3,11 @@ import Foundation
 import Hummingbird
 import HummingbirdCore
 import HummingbirdTLS
-import Listeners
+public import Listeners
 import Logging
 import NIOSSL
 import ServiceLifecycle
+import Synchronization
 
 /// What every HTTP receiver shares: where it listens, whose bearer tokens it accepts (each
 /// naming a workflow), and optional TLS.

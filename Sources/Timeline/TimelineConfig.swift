@@ -1,6 +1,6 @@
 import Crypto
 import Foundation
-import Listeners
+public import Listeners
 
 /// Settings of the timeline web UI (the `ui:` section; read and checked by the collector's plan).
 public struct TimelineConfig: Sendable {

@@ -1,12 +1,13 @@
-import AuditStore
+public import AuditStore
 import Foundation
 import HTTPTypes
 import Hummingbird
 import Listeners
-import Logging
+public import Logging
+import Mustache
 import NIOCore
-import Pipeline
-import ServiceLifecycle
+public import Pipeline
+public import ServiceLifecycle
 import Synchronization
 
 /// The timeline web UI on its own address: server-rendered pages over the events in the

@@ -5,6 +5,7 @@ import Exporters
 import Foundation
 import GovernanceTesting
 import Receivers
+import Synchronization
 
 /// `governance-bench --soak SECONDS`: the real binary (size_cap, sanitize, seq, chain) under a
 /// steady single-event load at half of the capacity measured first, printing throughput, RSS

@@ -6,6 +6,7 @@ import Exporters
 import Foundation
 import GovernanceTesting
 import Logging
+import Pipeline
 import Receivers
 import Testing
 

@@ -4,6 +4,7 @@ import CurlHTTP
 import Exporters
 import Foundation
 import GovernanceTesting
+import Pipeline
 import Receivers
 import Testing
 

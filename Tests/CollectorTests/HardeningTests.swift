@@ -1,4 +1,5 @@
 import Collector
+import CurlHTTP
 import Foundation
 import GovernanceTesting
 import Pipeline

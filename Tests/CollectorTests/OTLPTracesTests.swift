@@ -1,6 +1,7 @@
 import AuditStore
 import Collector
 import Config
+import CurlHTTP
 import Exporters
 import Foundation
 import GovernanceTesting

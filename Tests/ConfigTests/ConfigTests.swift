@@ -7,6 +7,7 @@ import Pipeline
 import Receivers
 import Synchronization
 import Testing
+import Timeline
 
 // MARK: - Fixtures
 

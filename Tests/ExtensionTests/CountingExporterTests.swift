@@ -4,6 +4,7 @@ import Foundation
 import GovernanceTesting
 import Logging
 import Pipeline
+import Synchronization
 import Testing
 
 /// Adding an exporter is one file plus one registry line: `CountingExporter.swift` is the file,

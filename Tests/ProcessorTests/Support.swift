@@ -1,5 +1,6 @@
 import Config
 import Foundation
+import Logging
 import Pipeline
 @testable import Processors
 

@@ -1,4 +1,4 @@
-import Config
+public import Config
 import Foundation
 
 /// Settings of the `budget_webhook` exporter, named as the SDK's `BudgetPolicy` names them.

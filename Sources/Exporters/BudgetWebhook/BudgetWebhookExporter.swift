@@ -1,12 +1,12 @@
 #if PlatformBridge
-import AuditStore
+public import AuditStore
 import Config
 import CoreMetrics
 import Crypto
 import CurlHTTP
 import Foundation
 import Logging
-import Pipeline
+public import Pipeline
 import ServiceLifecycle
 
 /// `budget_webhook`: delivers the budget processor's alerts (`governance_budget_alerts`, an

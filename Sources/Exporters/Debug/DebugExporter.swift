@@ -1,6 +1,6 @@
-import Config
+public import Config
 import Foundation
-import Pipeline
+public import Pipeline
 import ServiceLifecycle
 import Synchronization
 

@@ -2,7 +2,7 @@ import Config
 import Foundation
 import Logging
 import OTLP
-import Pipeline
+public import Pipeline
 import ServiceLifecycle
 
 /// `otlp_http` and `otlp_grpc`: committed audit events as OTLP log records or spans to an

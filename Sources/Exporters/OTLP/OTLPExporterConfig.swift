@@ -1,6 +1,6 @@
-import Config
+public import Config
 import Foundation
-import OTLP
+public import OTLP
 
 /// Settings of the `otlp_http` and `otlp_grpc` exporters. Each key also reads the OpenTelemetry
 /// SDK's standard environment variable for the signal (`OTEL_EXPORTER_OTLP_LOGS_*` or

@@ -1,6 +1,7 @@
 #if PlatformBridge
 import CurlHTTP
 import Foundation
+import OTLP
 
 /// OTLP/HTTP through libcurl: one keep-alive handle, TLS verification always on, proxies
 /// ignored, redirects never followed. Only 429, 502, 503 and 504 and connection errors are

@@ -1,4 +1,4 @@
-import Foundation
+public import Foundation
 import Pipeline
 
 /// What the bridge does with one platform response: the seed's response table as a pure

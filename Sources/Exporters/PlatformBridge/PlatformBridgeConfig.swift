@@ -1,4 +1,4 @@
-import Config
+public import Config
 import Foundation
 
 /// Settings of the `platform_bridge` exporter. The first four keys are the seed's kwargs, with

@@ -4,7 +4,7 @@ import Config
 import CurlHTTP
 import Foundation
 import Logging
-import Pipeline
+public import Pipeline
 import ServiceLifecycle
 
 /// `platform_bridge`: sends a copy of each committed event to the hosted platform's ingest API

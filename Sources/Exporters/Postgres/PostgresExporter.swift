@@ -1,9 +1,9 @@
-import AuditStore
-import Config
+public import AuditStore
+public import Config
 import CoreMetrics
 import Foundation
-import Logging
-import Pipeline
+public import Logging
+public import Pipeline
 import ServiceLifecycle
 import Synchronization
 

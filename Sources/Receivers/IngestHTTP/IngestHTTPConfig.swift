@@ -1,4 +1,4 @@
-import Config
+public import Config
 import Foundation
 
 /// Settings of the `ingest_http` receiver (the hosted platform's ingest API).

@@ -4,9 +4,9 @@ import HummingbirdCore
 import HummingbirdTLS
 import Logging
 import NIOCore
-import Pipeline
+public import Pipeline
 import ServiceLifecycle
-import Synchronization
+public import Synchronization
 
 /// The hosted platform's ingest API, so existing SDK bridges can point at the collector:
 /// `POST /api/v1/ingest/events` (one event, the SDK bridge's request) and

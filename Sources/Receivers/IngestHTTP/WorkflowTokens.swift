@@ -1,7 +1,7 @@
-import Config
+public import Config
 import Crypto
 import Foundation
-import Pipeline
+public import Pipeline
 
 /// Workflow-scoped bearer tokens. Only SHA-256 digests are held; a presented token is hashed
 /// and compared with every digest in constant time, so neither timing nor the config file

@@ -7,6 +7,7 @@ import Logging
 import OTLP
 import Pipeline
 import ServiceLifecycle
+import Synchronization
 
 /// Settings of the `otlp` receiver's `protocols.grpc`.
 public struct OTLPGRPCConfig: Sendable {

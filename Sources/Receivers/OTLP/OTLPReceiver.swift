@@ -1,6 +1,6 @@
-import Config
+public import Config
 import Listeners
-import Pipeline
+public import Pipeline
 
 /// Settings of the `otlp` receiver, in the OpenTelemetry Collector's shape:
 /// `protocols: {grpc: {endpoint: …}, http: {endpoint: …}}`, at least one of them.

@@ -1,4 +1,4 @@
-import Config
+public import Config
 import Foundation
 import HTTPTypes
 import Hummingbird
@@ -7,7 +7,7 @@ import HummingbirdTLS
 import Logging
 import NIOCore
 import OTLP
-import Pipeline
+public import Pipeline
 import ServiceLifecycle
 
 /// Settings of the `otlp_http` receiver, and of the `otlp` receiver's `protocols.http`.
