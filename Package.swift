@@ -165,6 +165,14 @@ let package = Package(
         .testTarget(name: "ConfigTests", dependencies: ["Config", "Collector", "Exporters", "Receivers", "Pipeline", "Timeline", .product(name: "Logging", package: "swift-log")], swiftSettings: strict),
         .testTarget(name: "ProcessorTests", dependencies: ["Processors", "Pipeline", "Config", .product(name: "Logging", package: "swift-log")], swiftSettings: strict),
         .testTarget(name: "CommitStageTests", dependencies: ["CommitStages", "Pipeline", "Config", "GovernanceTesting", .product(name: "Crypto", package: "swift-crypto")], swiftSettings: strict),
+        .testTarget(name: "OTLPTests", dependencies: ["OTLP", "Pipeline"], swiftSettings: strict),
+        .testTarget(name: "ReceiverTests", dependencies: [
+            "Receivers", "Pipeline", "OTLP", "GovernanceTesting",
+            .product(name: "HTTPTypes", package: "swift-http-types"),
+            .product(name: "HummingbirdCore", package: "hummingbird"),
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "Logging", package: "swift-log"),
+        ], swiftSettings: strict),
         .testTarget(name: "BridgeTests", dependencies: ["Exporters", "Config", "Pipeline"], swiftSettings: strict),
         // A component from outside the built-in set: one file and one registry line.
         .testTarget(name: "ExtensionTests", dependencies: [
