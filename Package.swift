@@ -165,6 +165,14 @@ let package = Package(
         .testTarget(name: "ConfigTests", dependencies: ["Config", "Collector", "Exporters", "Receivers", "Pipeline", "Timeline", .product(name: "Logging", package: "swift-log")], swiftSettings: strict),
         .testTarget(name: "ProcessorTests", dependencies: ["Processors", "Pipeline", "Config", .product(name: "Logging", package: "swift-log")], swiftSettings: strict),
         .testTarget(name: "CommitStageTests", dependencies: ["CommitStages", "Pipeline", "Config", "GovernanceTesting", .product(name: "Crypto", package: "swift-crypto")], swiftSettings: strict),
+        .testTarget(name: "AuditStoreTests", dependencies: ["AuditStore", "Pipeline", "GovernanceTesting"], swiftSettings: strict),
+        .testTarget(name: "ListenerTests", dependencies: [
+            "Listeners", "Pipeline",
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOEmbedded", package: "swift-nio"),
+            .product(name: "NIOHTTPTypes", package: "swift-nio-extras"),
+            .product(name: "HTTPTypes", package: "swift-http-types"),
+        ], swiftSettings: strict),
         .testTarget(name: "OTLPTests", dependencies: ["OTLP", "Pipeline"], swiftSettings: strict),
         .testTarget(name: "ReceiverTests", dependencies: [
             "Receivers", "Pipeline", "OTLP", "GovernanceTesting",

@@ -7,7 +7,8 @@ import NIOHTTPTypes
 /// keep-alive request, which show as a read that produced no request part), reading a body
 /// (deadline grows with the bytes received), answering (no deadline: the server's own work is
 /// bounded by the pipeline's commit timeout) and idle between requests. One timer per
-/// connection, re-armed only when a deadline moves earlier.
+/// connection, re-armed only when a deadline moves earlier. Time is the event loop's (`now`), so
+/// a test drives it with an `EmbeddedEventLoop`.
 final class RequestDeadlines: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPRequestPart
     typealias InboundOut = HTTPRequestPart
@@ -20,7 +21,7 @@ final class RequestDeadlines: ChannelDuplexHandler, RemovableChannelHandler {
     private let metrics: ListenerMetrics
     private var phase = Phase.header
     private var deadline = NIODeadline.distantFuture
-    private var bodyStart = NIODeadline.now()
+    private var bodyStart = NIODeadline.uptimeNanoseconds(0)
     private var bodyBytes = 0
     /// Requests whose head arrived and whose response has not ended (HTTP/1.1 pipelining).
     private var unanswered = 0
@@ -58,7 +59,7 @@ final class RequestDeadlines: ChannelDuplexHandler, RemovableChannelHandler {
         case .head:
             unanswered += 1
             readingBody = true
-            bodyStart = .now()
+            bodyStart = context.eventLoop.now
             bodyBytes = 0
             enter(.body, deadline: bodyDeadline, context)
         case .body(let buffer):
@@ -73,7 +74,7 @@ final class RequestDeadlines: ChannelDuplexHandler, RemovableChannelHandler {
 
     func channelReadComplete(context: ChannelHandlerContext) {
         // Bytes arrived while idle but no request head came of them: a header has begun.
-        if phase == .idle { enter(.header, deadline: .now() + .seconds(limits.readHeaderTimeout), context) }
+        if phase == .idle { enter(.header, deadline: context.eventLoop.now + .seconds(limits.readHeaderTimeout), context) }
         context.fireChannelReadComplete()
     }
 
@@ -85,7 +86,7 @@ final class RequestDeadlines: ChannelDuplexHandler, RemovableChannelHandler {
             } else if unanswered > 0 {
                 enter(.responding, deadline: .distantFuture, context)
             } else {
-                enter(.idle, deadline: .now() + .seconds(limits.idleTimeout), context)
+                enter(.idle, deadline: context.eventLoop.now + .seconds(limits.idleTimeout), context)
             }
         }
         context.write(data, promise: promise)
@@ -98,7 +99,7 @@ final class RequestDeadlines: ChannelDuplexHandler, RemovableChannelHandler {
     private func start(_ context: ChannelHandlerContext) {
         guard !started else { return }
         started = true
-        enter(.header, deadline: .now() + .seconds(limits.readHeaderTimeout), context)
+        enter(.header, deadline: context.eventLoop.now + .seconds(limits.readHeaderTimeout), context)
     }
 
     private func enter(_ next: Phase, deadline: NIODeadline, _ context: ChannelHandlerContext) {
@@ -112,7 +113,7 @@ final class RequestDeadlines: ChannelDuplexHandler, RemovableChannelHandler {
         let task = context.eventLoop.assumeIsolated().scheduleTask(deadline: when) { [self] in
             timer = nil
             guard deadline != .distantFuture else { return }
-            if NIODeadline.now() >= deadline {
+            if context.eventLoop.now >= deadline {
                 metrics.timedOut(phase.rawValue)
                 context.close(promise: nil)
             } else {
