@@ -4,6 +4,7 @@ import GRPCCore
 import GRPCNIOTransportHTTP2Posix
 import Listeners
 import Logging
+import NIOCore
 import OTLP
 import Pipeline
 import ServiceLifecycle
@@ -34,8 +35,7 @@ public struct OTLPGRPCConfig: Sendable {
     }
 
     static func isIPLiteral(_ host: String) -> Bool {
-        var v4 = in_addr(), v6 = in6_addr()
-        return inet_pton(AF_INET, host, &v4) == 1 || inet_pton(AF_INET6, host, &v6) == 1
+        (try? SocketAddress(ipAddress: host, port: 0)) != nil
     }
 }
 
