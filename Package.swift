@@ -185,7 +185,7 @@ let package = Package(
         .testTarget(name: "BridgeTests", dependencies: ["Exporters", "Config", "Pipeline"], swiftSettings: strict),
         // A component from outside the built-in set: one file and one registry line.
         .testTarget(name: "ExtensionTests", dependencies: [
-            "Collector", "Exporters", "Pipeline", "Config", "GovernanceTesting",
+            "Collector", "Pipeline", "Config", "GovernanceTesting",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ], swiftSettings: strict),

@@ -210,4 +210,12 @@ public struct ComponentRegistry: Sendable {
         schema = receivers.compactMap(\.schema) + processors.compactMap(\.schema) + commitStages.compactMap(\.component.schema)
             + exporters.compactMap(\.schema)
     }
+
+    /// This registry plus one exporter type from outside the built-in set (its tables included).
+    public func adding(exporter factory: ExporterFactory) -> ComponentRegistry {
+        var registry = self
+        registry.exporters[factory.type] = factory
+        if let steps = factory.schema { registry.schema.append(steps) }
+        return registry
+    }
 }

@@ -1,5 +1,4 @@
 import Collector
-import Exporters
 import Foundation
 import GovernanceTesting
 import Logging
@@ -11,10 +10,7 @@ import Testing
 /// and the line is the registry below. A pipeline with the real postgres primary runs through it.
 @Suite("a third-party exporter: one file and one registry line")
 struct CountingExporterTests {
-    static let registry = ComponentRegistry(
-        receivers: CollectorPlan.builtIns.receivers.values.map { $0 }, processors: CollectorPlan.builtIns.processors.values.map { $0 },
-        commitStages: CollectorPlan.builtIns.commitStages.values.map { $0 },
-        exporters: BuiltInExporters.all + [CountingExporter.factory])
+    static let registry = CollectorPlan.builtIns.adding(exporter: CountingExporter.factory)
 
     @Test("the registered exporter gets every committed event once, configured, after the primary")
     func countsCommittedEvents() async throws {
