@@ -57,8 +57,8 @@ public final class PostgresExporter: PrimaryExporter, Sendable {
     /// Start of the database call each writer is waiting on now, by writer index.
     private let callsStarted = Mutex<[Int: ContinuousClock.Instant]>([:])
     let metrics: PostgresMetrics
-    /// Times `commit_timeout` (a `TestClock` in tests, so they can pass it without waiting).
-    let clock: any Clock<Duration>
+    /// Answers requests whose commit outlasts `commit_timeout`.
+    private let deadlines: any CommitDeadlines
 
     /// The database this exporter writes, shared with the rest of its pipeline.
     public let database: AuditDatabase
@@ -67,7 +67,8 @@ public final class PostgresExporter: PrimaryExporter, Sendable {
     public init(config: PostgresExporterConfig, schema: [SchemaSteps], logger: Logger, telemetry: Telemetry = .disabled, id: String = "postgres",
                 clock: any Clock<Duration> = ContinuousClock()) {
         self.config = config
-        self.clock = clock
+        deadlines = makeCommitDeadlines(clock: clock, timeout: .seconds(config.commitTimeout),
+                                        reason: "PostgreSQL did not commit within \(config.commitTimeout) s (commit_timeout); retrying is safe")
         self.logger = logger
         database = AuditDatabase(dsn: config.dsn, connectTimeoutSeconds: config.connectTimeoutSeconds, schema: schema, logger: logger)
         metrics = PostgresMetrics(telemetry, exporter: id)
@@ -97,17 +98,11 @@ public final class PostgresExporter: PrimaryExporter, Sendable {
             let reason = stalledSince != nil ? "PostgreSQL has not answered for over \(config.commitTimeout) s" : lastError.withLock { $0 }
             throw PipelineUnavailable(reason: "PostgreSQL is unavailable: \(reason)", retryAfterSeconds: 1)
         }
-        let timeout = config.commitTimeout
         let result = await withCheckedContinuation { (continuation: CheckedContinuation<Result<[CommitResult], PipelineUnavailable>, Never>) in
             let answer = AnswerOnce(continuation)
             let accepted = queue.enqueue(.init(events: events, stages: stages, stagesKey: stagesKey, resume: { answer.resume($0) }))
             if !accepted { return answer.resume(.failure(PipelineUnavailable(reason: "the collector is shutting down"))) }
-            answer.arm(Task { [clock] in
-                try? await clock.sleep(for: .seconds(timeout))
-                if !Task.isCancelled {
-                    answer.resume(.failure(PipelineUnavailable(reason: "PostgreSQL did not commit within \(timeout) s (commit_timeout); retrying is safe")))
-                }
-            })
+            deadlines.arm(answer)
         }
         return try result.get()
     }
@@ -116,11 +111,15 @@ public final class PostgresExporter: PrimaryExporter, Sendable {
         await withTaskCancellationHandler {
             await withGracefulShutdownHandler {
                 await withTaskGroup(of: Void.self) { group in
-                    for index in 0..<config.connections {
-                        group.addTask {
-                            await BlockingExecutor.loop(named: "postgres-writer-\(index)") { PostgresWriter(index: index, exporter: self).loop() }
+                    group.addTask { await self.deadlines.run() }
+                    await withTaskGroup(of: Void.self) { writers in
+                        for index in 0..<config.connections {
+                            writers.addTask {
+                                await BlockingExecutor.loop(named: "postgres-writer-\(index)") { PostgresWriter(index: index, exporter: self).loop() }
+                            }
                         }
                     }
+                    group.cancelAll()
                 }
             } onGracefulShutdown: {
                 // Receivers have stopped by now (they shut down first); writers drain what is queued.
@@ -315,27 +314,18 @@ extension Duration {
 /// Resumes a commit request once: with its result, or with 503 when `commit_timeout` passes first.
 final class AnswerOnce: Sendable {
     private typealias Answer = CheckedContinuation<Result<[CommitResult], PipelineUnavailable>, Never>
-    private let state: Mutex<(continuation: Answer?, timer: Task<Void, Never>?)>
+    private let continuation: Mutex<Answer?>
 
     init(_ continuation: CheckedContinuation<Result<[CommitResult], PipelineUnavailable>, Never>) {
-        state = Mutex((continuation, nil))
+        self.continuation = Mutex(continuation)
     }
 
-    /// The timeout task; cancelled when the result comes first (or already came).
-    func arm(_ task: Task<Void, Never>) {
-        let answered = state.withLock { state in
-            state.timer = task
-            return state.continuation == nil
-        }
-        if answered { task.cancel() }
-    }
+    var isAnswered: Bool { continuation.withLock { $0 == nil } }
 
     func resume(_ result: Result<[CommitResult], PipelineUnavailable>) {
-        let (waiting, timer) = state.withLock { state in
-            defer { state.continuation = nil }
-            return (state.continuation, state.timer)
-        }
-        waiting?.resume(returning: result)
-        if waiting != nil { timer?.cancel() }
+        continuation.withLock { waiting in
+            defer { waiting = nil }
+            return waiting
+        }?.resume(returning: result)
     }
 }
