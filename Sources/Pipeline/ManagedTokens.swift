@@ -19,15 +19,27 @@ public enum IngestToken {
             .replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_").replacingOccurrences(of: "=", with: "")
     }
 
-    public static func digest(_ token: String) -> [UInt8] {
-        Array(SHA256.hash(data: Data(token.utf8)))
+    public static func digest(_ token: Substring) -> [UInt8] {
+        var token = token
+        return token.withUTF8 { Array(SHA256.hash(data: UnsafeRawBufferPointer($0))) }
     }
 
-    /// The token from an `Authorization: Bearer <token>` header value, or nil.
-    public static func bearer(_ header: String?) -> String? {
-        guard let header, header.count > 7, header.prefix(7).lowercased() == "bearer " else { return nil }
-        let token = header.dropFirst(7).trimmingCharacters(in: .whitespaces)
-        return token.isEmpty ? nil : token
+    public static func digest(_ token: String) -> [UInt8] { digest(token[...]) }
+
+    /// The token from an `Authorization: Bearer <token>` header value, or nil. Read on every
+    /// request, so it works on the header's bytes (the scheme in any case, spaces or tabs around
+    /// the token) without Foundation.
+    public static func bearer(_ header: String?) -> Substring? {
+        guard let header else { return nil }
+        let scheme = "bearer ".utf8
+        var rest = header.utf8[...]
+        for expected in scheme {
+            guard let byte = rest.popFirst(), byte | (expected == 0x20 ? 0 : 0x20) == expected else { return nil }
+        }
+        let isBlank = { (byte: UInt8) in byte == 0x20 || byte == 0x09 }
+        while let first = rest.first, isBlank(first) { rest.removeFirst() }
+        while let last = rest.last, isBlank(last) { rest.removeLast() }
+        return rest.isEmpty ? nil : Substring(rest)
     }
 
     /// Workflow names: what YAML tokens and the UI accept.

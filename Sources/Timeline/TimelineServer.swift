@@ -163,7 +163,7 @@ public final class TimelineServer: Service, Sendable {
             response = Self.plain(.misdirectedRequest, refusal)
         } else {
             let now = Self.now()
-            let bearer = config.adminToken.map { token in IngestToken.bearer(request.headers[.authorization]).map { secretsMatch($0, token) } ?? false } ?? false
+            let bearer = config.adminToken.map { token in IngestToken.bearer(request.headers[.authorization]).map { secretsMatch(String($0), token) } ?? false } ?? false
             if let existing = signer.session(fromCookie: request.cookies[SessionSigner.cookieName]?.value, now: now) {
                 visit = Visit(session: existing, setCookie: false, bearer: bearer)
             } else {

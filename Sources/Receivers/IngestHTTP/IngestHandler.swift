@@ -45,9 +45,9 @@ struct IngestHandler: Sendable {
             let outcome = try await submit([event])[0]
             switch outcome {
             case .stored:
-                return Self.json(.created, ["ok": .bool(true), "event_id": .string(event.eventID.lowercasedString), "status": .string("stored")])
+                return Self.json(.created, members: [.init("ok", .bool(true)), .init("event_id", .string(event.eventID.lowercasedString)), .init("status", .string("stored"))])
             case .duplicate:
-                return Self.json(.ok, ["ok": .bool(true), "event_id": .string(event.eventID.lowercasedString), "status": .string("duplicate")])
+                return Self.json(.ok, members: [.init("ok", .bool(true)), .init("event_id", .string(event.eventID.lowercasedString)), .init("status", .string("duplicate"))])
             case .rejected(let r):
                 throw Refusal(status: .init(code: r.status), code: "invalid_field", message: "\(r.field) \(r.message)", field: r.field)
             }
@@ -143,11 +143,10 @@ struct IngestHandler: Sendable {
 
     @discardableResult
     private func requireContentType(_ request: Request, allowed: [String]) throws(Refusal) -> String {
-        let raw = request.headers[.contentType] ?? ""
-        let type = raw.split(separator: ";").first.map { $0.trimmingCharacters(in: .whitespaces).lowercased() } ?? ""
+        let type = contentMediaType(request.headers[.contentType])
         guard allowed.contains(type) else {
             throw Refusal(status: .unsupportedMediaType, code: "unsupported_media_type",
-                          message: "Content-Type is `\(raw)`; send \(allowed.joined(separator: " or "))")
+                          message: "Content-Type is `\(request.headers[.contentType] ?? "")`; send \(allowed.joined(separator: " or "))")
         }
         return type
     }
@@ -216,7 +215,13 @@ struct IngestHandler: Sendable {
         let order = ["ok", "error", "field", "message", "event_id", "status", "postgres", "stored", "duplicates", "rejected", "results"]
         let members = fields.sorted { (order.firstIndex(of: $0.key) ?? 99) < (order.firstIndex(of: $1.key) ?? 99) }
             .map { JSONValue.Member($0.key, $0.value) }
+        return json(status, members: members, headers: headers)
+    }
+
+    /// A JSON answer with its members in the given order.
+    static func json(_ status: HTTPResponse.Status, members: [JSONValue.Member], headers: HTTPFields = [:]) -> Response {
         var bytes: [UInt8] = []
+        bytes.reserveCapacity(96)
         JSONValue.object(members).write(into: &bytes)
         bytes.append(UInt8(ascii: "\n"))
         var allHeaders = headers

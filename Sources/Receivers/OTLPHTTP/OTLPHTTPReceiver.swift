@@ -81,7 +81,7 @@ public final class OTLPHTTPReceiver: Receiver, Sendable {
 
     static func handle(_ request: Request, signal: OTLPSignal, config: OTLPHTTPConfig, export: OTLPExport, inFlight: InFlightBudget,
                        logger: Logger) async -> Response {
-        let mediaType = (request.headers[.contentType] ?? "").split(separator: ";").first.map { $0.trimmingCharacters(in: .whitespaces).lowercased() } ?? ""
+        let mediaType = contentMediaType(request.headers[.contentType])
         let encoding: OTLPEncoding = mediaType == "application/json" ? .json : .protobuf
         do throws(Refusal) {
             guard mediaType == "application/x-protobuf" || mediaType == "application/json" else {
