@@ -48,10 +48,15 @@ public enum GroupCommit {
         var attempt = 0
         while true {
             do throws(PGError) {
-                try connection.exec("BEGIN")
+                // Round trips are most of a small group's cost, so BEGIN travels with the
+                // advisory locks, or on a first attempt without stages with the COPY itself.
+                let copyOpens = stages.isEmpty && attempt == 0
                 if !stages.isEmpty {
+                    // Integers only, so the keys can be written into the statement.
                     let keys = Set(events.map(\.sessionID.advisoryLockKey)).sorted()
-                    try connection.exec("SELECT pg_advisory_xact_lock(k) FROM unnest($1::int8[]) AS k", [pgArray(keys.map(String.init))])
+                    try connection.exec("BEGIN; SELECT pg_advisory_xact_lock(k) FROM unnest('\(pgArray(keys.map(String.init)))'::int8[]) AS k")
+                } else if !copyOpens {
+                    try connection.exec("BEGIN")
                 }
                 var fresh = events
                 if attempt > 0 {
@@ -61,7 +66,7 @@ public enum GroupCommit {
                 }
                 try applyStages(stages, to: &fresh, on: connection)
                 if !fresh.isEmpty {
-                    try connection.copyIn(AuditRow.copyStatement, data: AuditRow.encode(fresh))
+                    try connection.copyIn((copyOpens ? "BEGIN; " : "") + AuditRow.copyStatement, data: AuditRow.encode(fresh))
                 }
                 try connection.exec("COMMIT")
                 let stored = Dictionary(fresh.map { ($0.eventID, $0) }, uniquingKeysWith: { a, _ in a })
