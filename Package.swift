@@ -150,6 +150,8 @@ let package = Package(
         ], swiftSettings: strict),
         .executableTarget(name: "governance-collector", dependencies: [
             "Collector", "AuditStore", "Config", "Pipeline",
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "Logging", package: "swift-log"),
@@ -157,6 +159,7 @@ let package = Package(
         .executableTarget(name: "governance-bench", dependencies: [
             "Collector", "GovernanceTesting", "AuditStore", "CurlHTTP", "Exporters", "Pipeline", "Processors", "Receivers", "OTLP",
             .product(name: "Crypto", package: "swift-crypto"),
+            .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "GRPCCore", package: "grpc-swift-2"),
             .product(name: "GRPCNIOTransportHTTP2Posix", package: "grpc-swift-nio-transport"),
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
