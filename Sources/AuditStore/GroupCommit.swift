@@ -38,7 +38,8 @@ public enum GroupCommit {
     }
 
     /// BEGIN; lock the group's sessions with the SDK's advisory-lock key when stages run; run
-    /// the stages; binary COPY the events straight into the table in arrival order; COMMIT.
+    /// the stages; binary COPY the events straight into the table in arrival order; COMMIT
+    /// (without stages, a first attempt is the COPY alone).
     /// The first attempt is optimistic and copies everything. If an event_id is already stored,
     /// the COPY fails with a unique violation and the transaction is rolled back (taking its
     /// seq numbers with it). It is then redone, after one index lookup sets aside the stored
@@ -48,14 +49,15 @@ public enum GroupCommit {
         var attempt = 0
         while true {
             do throws(PGError) {
-                // Round trips are most of a small group's cost, so BEGIN travels with the
-                // advisory locks, or on a first attempt without stages with the COPY itself.
-                let copyOpens = stages.isEmpty && attempt == 0
+                // Round trips are most of a small group's cost. Without stages a first attempt
+                // is one COPY outside a transaction block, atomic by itself (two round trips in
+                // all); with stages BEGIN travels with the advisory locks.
+                let autocommit = stages.isEmpty && attempt == 0
                 if !stages.isEmpty {
                     // Integers only, so the keys can be written into the statement.
                     let keys = Set(events.map(\.sessionID.advisoryLockKey)).sorted()
                     try connection.exec("BEGIN; SELECT pg_advisory_xact_lock(k) FROM unnest('\(pgArray(keys.map(String.init)))'::int8[]) AS k")
-                } else if !copyOpens {
+                } else if !autocommit {
                     try connection.exec("BEGIN")
                 }
                 var fresh = events
@@ -66,13 +68,13 @@ public enum GroupCommit {
                 }
                 try applyStages(stages, to: &fresh, on: connection)
                 if !fresh.isEmpty {
-                    try connection.copyIn((copyOpens ? "BEGIN; " : "") + AuditRow.copyStatement, data: AuditRow.encode(fresh))
+                    try connection.copyIn(AuditRow.copyStatement, data: AuditRow.encode(fresh))
                 }
-                try connection.exec("COMMIT")
+                if !autocommit { try connection.exec("COMMIT") }
                 let stored = Dictionary(fresh.map { ($0.eventID, $0) }, uniquingKeysWith: { a, _ in a })
                 return events.map { stored[$0.eventID].map(CommitResult.stored) ?? .duplicate }
             } catch {
-                if !error.connectionLost { _ = try? connection.exec("ROLLBACK") }
+                if !error.connectionLost, !(stages.isEmpty && attempt == 0) { _ = try? connection.exec("ROLLBACK") }
                 attempt += 1
                 if error.isRetryable || error.sqlState == "23505", attempt < 5 { continue }
                 throw error
