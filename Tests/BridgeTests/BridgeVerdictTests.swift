@@ -61,4 +61,13 @@ struct BridgeVerdictTests {
     func transient(status: Int) {
         #expect(verdict(status) == .transient("HTTP \(status)"))
     }
+
+    @Test("a relay's batch answer: each item's status in order; an answer without readable results counts every item stored")
+    func relayAnswer() {
+        let body = #"{"ok":false,"stored":1,"duplicates":1,"rejected":1,"results":[{"index":0,"status":"stored"},{"index":1,"status":"duplicate"},"#
+            + #"{"index":2,"status":"rejected","http_status":400,"field":"kind","message":"kind is required"}]}"#
+        #expect(RelayAnswer.items(Array(body.utf8), count: 3) == [.stored, .duplicate, .rejected("kind is required")])
+        #expect(RelayAnswer.items(Array(body.utf8), count: 2) == [.stored, .stored])
+        #expect(RelayAnswer.items([], count: 2) == [.stored, .stored])
+    }
 }

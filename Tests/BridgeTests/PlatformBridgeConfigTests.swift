@@ -79,4 +79,17 @@ struct PlatformBridgeConfigTests {
             #expect(error.description.contains("GOVERNANCE_PLATFORM_BRIDGE_ENABLED"))
         }
     }
+
+    @Test("relay_batch_events posts to the collector's batch endpoint; a URL that is not one fails at start-up naming the key")
+    func relayBatch() throws {
+        #expect(try read("platform_ingest_url: \(url)").relayBatchURL == nil)
+        #expect(try read("platform_ingest_url: \(url)\nrelay_batch_events: 500").relayBatchURL == url + "/batch")
+        do {
+            _ = try read("platform_ingest_url: https://governance.example.com/ingest\nrelay_batch_events: 500")
+            Issue.record("accepted a relay URL without a batch endpoint")
+        } catch {
+            #expect(error.description.contains("relay_batch_events"))
+            #expect(error.description.contains("/api/v1/ingest/events"))
+        }
+    }
 }

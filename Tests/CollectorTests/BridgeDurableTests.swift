@@ -104,4 +104,35 @@ struct BridgeDurableTests {
         try await upstream.stop()
         try await downstream.stop()
     }
+
+    @Test("relay in batches (relay_batch_events), memory and durable: every event once, client seq 1…n in order, a 413 split in halves, nothing dropped",
+          arguments: [false, true])
+    func relayBatches(durable: Bool) async throws {
+        let downstreamDSN = try sharedCluster.createDatabase()
+        // The receiver takes at most 150 events per batch: the bridge's 500 are split until they fit.
+        let downstream = try await RunningCollector.start(yaml: collectorYAML(dsn: downstreamDSN).replacingOccurrences(of: "max_batch_events: 1000", with: "max_batch_events: 150"))
+        try await downstream.waitUntilReady()
+        let upstreamDSN = try sharedCluster.createDatabase()
+        let settings = "    relay_batch_events: 500\n    max_queue_size: 10000\n    durable: \(durable)"
+        let upstream = try await RunningCollector.start(yaml: bridgeYAML(dsn: upstreamDSN, url: downstream.eventsURL, token: testToken, bridgeSettings: settings))
+        try await upstream.waitUntilReady()
+        var ids: [UUID] = []
+        for _ in 0..<3 {
+            let batch = (0..<1000).map { _ in UUID() }
+            ids += batch
+            let body = "[" + batch.map { wireEvent(id: $0) }.joined(separator: ",") + "]"
+            #expect(try await post(upstream.batchURL, body).status == 200)
+        }
+        #expect(try await eventually(120) { upstream.bridge.counters[.sent] == ids.count })
+        #expect(try storedIDs(downstreamDSN) == Set(ids))
+        // The bridge numbers what it sends in commit order, as the single-event protocol does.
+        let order = "SELECT string_agg(event_id::text, ',' ORDER BY client_seq) FROM governance_audit_events"
+        #expect(try scalar(downstreamDSN, "SELECT count(DISTINCT client_seq)::text || ' ' || min(client_seq) || ' ' || max(client_seq) FROM governance_audit_events") == "3000 1 3000")
+        #expect(try scalar(downstreamDSN, order) == scalar(upstreamDSN, "SELECT string_agg(event_id::text, ',' ORDER BY chain_seq) FROM governance_audit_events"))
+        for counter in [DeliveryCounters.Name.droppedQueueFull, .dropped4xx, .dropped5xx, .droppedSeqConflict, .duplicates] {
+            #expect(upstream.bridge.counters[counter] == 0, "\(counter)")
+        }
+        try await upstream.stop()
+        try await downstream.stop()
+    }
 }

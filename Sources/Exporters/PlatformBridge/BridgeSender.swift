@@ -20,6 +20,8 @@ final class BridgeSender {
     let database: AuditDatabase?
     let token: String
     let poster: GuardedPoster
+    /// Relay mode (`relay_batch_events` > 0): the other collector's batch endpoint.
+    let batchPoster: GuardedPoster?
     let redactor = Redactor()
     let warnings = CoalescedLog()
     let startedAt: Date
@@ -62,6 +64,11 @@ final class BridgeSender {
         options.resolve = config.resolve
         options.shouldAbort = { [control] in control.isPastDeadline }
         poster = GuardedPoster(options)
+        batchPoster = config.relayBatchURL.map { url in
+            var batch = options
+            batch.url = url
+            return GuardedPoster(batch)
+        }
     }
 
     func run() {
@@ -74,12 +81,14 @@ final class BridgeSender {
     private func drainQueue() {
         loadSeqIfAvailable()
         while true {
-            guard let event = control.popBatch(max: 1, timeout: 0.25, linger: 0).first else {
+            let events = control.popBatch(max: max(1, config.relayBatchEvents), timeout: 0.25, linger: 0)
+            guard let event = events.first else {
                 if control.isFlushing { break }
                 saveState(force: false)
                 continue
             }
-            if deliver(event, budget: config.retryBudget) == .interrupted { break }
+            let delivery = batchPoster != nil ? deliverBatch(events, budget: config.retryBudget) : deliver(event, budget: config.retryBudget)
+            if delivery == .interrupted { break }
             saveState(force: false)
         }
         let unsent = control.drain()
@@ -117,12 +126,17 @@ final class BridgeSender {
                     stateDirty = true
                     saveState(force: true)
                 }
-                let rows = try store.fetch(after: cursor!, limit: 256)
+                let rows = try store.fetch(after: cursor!, limit: max(256, config.relayBatchEvents))
                 if rows.isEmpty {
                     counters.lagSeconds = 0
                     saveState(force: false)
                     if control.isFlushing { break }
                     control.sleep(0.1)
+                    continue
+                }
+                if batchPoster != nil {
+                    if relay(rows) == .interrupted { return }
+                    saveState(force: false)
                     continue
                 }
                 for row in rows {
@@ -192,11 +206,7 @@ final class BridgeSender {
                 counters.add(.duplicates)
                 return .delivered
             case .disable(let reason):
-                counters.disable(reason: reason)
-                logger.warning("platform.bridge.self_disabled", metadata: [
-                    "reason": "\(reason)", "token": "\(ConfigSection.fingerprint(token))",
-                    "fix": "issue a new token on the workflow page, set platform_ingest_token and restart",
-                ])
+                disable(reason)
                 counters.add(.dropped4xx)
                 return .disabled
             case .seqConflict(let expected):
@@ -224,13 +234,22 @@ final class BridgeSender {
         }
     }
 
-    /// Waits before a retry; the delivery's end when there is none (out of budget: counted).
-    private func backOff(_ retries: inout RetrySchedule, retryAfter: Double?) -> Delivery? {
+    /// Stops sending until restart (401 or 402), saying why once.
+    func disable(_ reason: String) {
+        counters.disable(reason: reason)
+        logger.warning("platform.bridge.self_disabled", metadata: [
+            "reason": "\(reason)", "token": "\(ConfigSection.fingerprint(token))",
+            "fix": "issue a new token on the workflow page, set platform_ingest_token and restart",
+        ])
+    }
+
+    /// Waits before a retry; the delivery's end when there is none (out of budget: `events` counted).
+    func backOff(_ retries: inout RetrySchedule, retryAfter: Double?, events: Int = 1) -> Delivery? {
         switch retries.wait(retryAfter: retryAfter, queue: control, counters: counters) {
         case .retry: return nil
         case .interrupted: return .interrupted
         case .outOfBudget:
-            counters.add(.dropped5xx)
+            counters.add(.dropped5xx, events)
             return control.isPastDeadline ? .interrupted : .dropped
         case .noTimeBeforeShutdown: return control.isPastDeadline ? .interrupted : .dropped
         }
@@ -252,7 +271,7 @@ final class BridgeSender {
         return event
     }
 
-    private func warn(_ key: String, _ message: Logger.Message, _ metadata: Logger.Metadata) {
+    func warn(_ key: String, _ message: Logger.Message, _ metadata: Logger.Metadata) {
         guard let suppressed = warnings.shouldLog(key) else { return }
         var metadata = metadata
         metadata["similar_warnings_suppressed"] = "\(suppressed)"

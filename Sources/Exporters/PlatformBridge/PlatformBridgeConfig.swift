@@ -39,8 +39,19 @@ public struct PlatformBridgeConfig: Sendable {
     /// `allow_loopback` (default false): permit `localhost`, `127.0.0.1` or `[::1]` (over http
     /// too), for local development and tests. Without it loopback is refused like any private address.
     public var allowLoopback = false
+    /// `relay_batch_events` (default 0: one event per request, the seed's protocol): when the
+    /// target is another governance-collector, up to this many events per request to its batch
+    /// endpoint (`platform_ingest_url` + `/batch`), which lifts the one-request-in-flight cap of
+    /// about 1/RTT events per second.
+    public var relayBatchEvents = 0
 
     public init() {}
+
+    /// The relay's batch endpoint: the ingest URL's `…/ingest/events` path plus `/batch`.
+    public var relayBatchURL: String? {
+        guard relayBatchEvents > 0, let url = ingestURL?.split(separator: "?", maxSplits: 1).first, url.hasSuffix("/ingest/events") else { return nil }
+        return url + "/batch"
+    }
 
     /// What start-up should do and say.
     public enum Activation: Equatable, Sendable {
@@ -97,7 +108,12 @@ public struct PlatformBridgeConfig: Sendable {
             throw section.error("resolve", "contains `\(entry)`", fix: "write host:port:address, e.g. platform.example.com:443:203.0.113.7")
         }
         c.allowLoopback = try section.bool("allow_loopback", default: false)
+        c.relayBatchEvents = try section.int("relay_batch_events", default: 0, range: 0...100_000)
         try section.finish()
+        if c.relayBatchEvents > 0, c.relayBatchURL == nil {
+            throw section.error("relay_batch_events", "is set, but platform_ingest_url `\(c.ingestURL ?? "")` is not a collector's `…/api/v1/ingest/events`",
+                                fix: "point platform_ingest_url at the other collector's ingest_http (http(s)://host:port/api/v1/ingest/events), or leave relay_batch_events at 0")
+        }
 
         if c.ingestToken?.isEmpty == true { c.ingestToken = nil }
         if c.enabled, let url = c.ingestURL, !url.isEmpty {

@@ -1,0 +1,135 @@
+#if PlatformBridge
+import AuditStore
+import CurlHTTP
+import Foundation
+import Logging
+import Pipeline
+
+/// Relay mode: when the target is another governance-collector, the bridge posts up to
+/// `relay_batch_events` events per request to its batch endpoint. The seq rules are the
+/// single-event ones applied per item (consecutive from the last accepted seq, in order), and a
+/// retried batch is safe: the receiver answers `duplicate` for what it already stored.
+extension BridgeSender {
+    /// Durable mode: delivers `rows` (one fetch) as batches, then moves the cursor past them.
+    func relay(_ rows: [AuditTableFollower.Row]) -> Delivery {
+        var events: [AuditEvent] = []
+        for row in rows {
+            counters.lagSeconds = row.ageSeconds
+            if let stored = row.event {
+                if let event = egress.apply(stored) { events.append(event) } else { counters.add(.dropped4xx) }
+            } else {
+                logger.error("platform.bridge.unreadable_row", metadata: ["chain_seq": "\(row.cursor.chainSeq)"])
+            }
+        }
+        for start in stride(from: 0, to: events.count, by: max(1, config.relayBatchEvents)) {
+            let batch = Array(events[start..<min(start + config.relayBatchEvents, events.count)])
+            if deliverBatch(batch, budget: nil) == .interrupted { return .interrupted }
+            if counters[.disabled] != 0 { return .disabled }
+        }
+        if let last = rows.last {
+            cursor = last.cursor
+            stateDirty = true
+        }
+        return .delivered
+    }
+
+    /// Sends one batch until it is answered, refused for good, or out of budget (nil: none).
+    /// A 413 splits it in halves; each item's answer is counted as the single-event ones are.
+    func deliverBatch(_ originals: [AuditEvent], budget: Double?) -> Delivery {
+        guard let batchPoster, !originals.isEmpty else { return .delivered }
+        guard counters[.disabled] == 0 else {
+            counters.add(.dropped4xx, originals.count)
+            return .disabled
+        }
+        let events = originals.map(prepare)
+        var retries = RetrySchedule(maxBackoff: config.maxBackoff, budget: budget)
+        var seqRetried = false
+        while true {
+            if control.isPastDeadline { return .interrupted }
+            var body: [UInt8] = [UInt8(ascii: "[")]
+            body.reserveCapacity(events.count * 600)
+            for (offset, event) in events.enumerated() {
+                if offset > 0 { body.append(UInt8(ascii: ",")) }
+                WireFormat.encode(event, seq: lastSeq + 1 + Int64(offset)).write(into: &body)
+            }
+            body.append(UInt8(ascii: "]"))
+            let timeLeft = control.flushTimeLeft.map { Int(max(0.001, $0) * 1000) }
+            let verdict: BridgeVerdict
+            var answer: [UInt8] = []
+            switch batchPoster.post(body, timeoutMilliseconds: timeLeft) {
+            case .success(let response):
+                if response.status == 413, events.count > 1 {
+                    let middle = events.count / 2
+                    let first = deliverBatch(Array(originals[..<middle]), budget: budget)
+                    if first == .interrupted || first == .disabled { return first }
+                    return deliverBatch(Array(originals[middle...]), budget: budget)
+                }
+                verdict = BridgeVerdict.classify(status: response.status, headers: response.headers, body: response.body, token: token)
+                answer = response.body
+            case .failure(let error):
+                verdict = .transient(error.description)
+            }
+            switch verdict {
+            case .sent, .duplicate:
+                let items = RelayAnswer.items(answer, count: events.count)
+                for (event, item) in zip(events, items) {
+                    switch item {
+                    case .stored: counters.add(.sent)
+                    case .duplicate: counters.add(.duplicates)
+                    case .rejected(let message):
+                        counters.add(.dropped4xx)
+                        warn("4xx", "platform.bridge.dropped_4xx", ["status": "batch item", "body": "\(message)",
+                                                                     "event_id": "\(event.eventID.lowercasedString)"])
+                    }
+                }
+                lastSeq += Int64(events.count)
+                stateDirty = true
+                return .delivered
+            case .disable(let reason):
+                disable(reason)
+                counters.add(.dropped4xx, events.count)
+                return .disabled
+            case .seqConflict(let expected):
+                if !seqRetried, let expected, expected >= 1 {
+                    seqRetried = true
+                    lastSeq = expected - 1
+                    stateDirty = true
+                    counters.add(.retries)
+                    continue
+                }
+                counters.add(.droppedSeqConflict, events.count)
+                return .dropped
+            case .drop(let status, let preview):
+                counters.add(.dropped4xx, events.count)
+                warn("4xx", "platform.bridge.dropped_4xx", ["status": "\(status)", "body": "\(preview)", "events": "\(events.count)"])
+                return .dropped
+            case .rateLimited(let retryAfter):
+                if let stop = backOff(&retries, retryAfter: retryAfter, events: events.count) { return stop }
+            case .transient:
+                if let stop = backOff(&retries, retryAfter: nil, events: events.count) { return stop }
+            }
+        }
+    }
+}
+
+/// Each item's result in a collector's batch answer (`ingest_http`'s `results`, in order).
+enum RelayAnswer: Equatable {
+    case stored, duplicate
+    case rejected(String)
+
+    /// The items of `body`; an answer without readable results counts every item stored (the
+    /// receiver said 2xx for the whole batch).
+    static func items(_ body: [UInt8], count: Int) -> [RelayAnswer] {
+        guard case .array(let results)? = (try? JSONParser.parse(body))?["results"], results.count == count else {
+            return Array(repeating: .stored, count: count)
+        }
+        return results.map { result in
+            switch result["status"]?.stringValue {
+            case "duplicate": .duplicate
+            case "rejected": .rejected(result["message"]?.stringValue ?? "rejected")
+            default: .stored
+            }
+        }
+    }
+}
+#endif
