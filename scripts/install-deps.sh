@@ -3,8 +3,9 @@
 # Idempotent; runs apt only when something is missing.
 # chromium, chromium-driver and fonts-dejavu-core: the web UI's browser test (Tests/interop/ui_browser.py),
 # run with iproute2 in a network namespace of its own (Tests/interop/private_network.sh).
+# wrk: the load generator of the benchmark's single-event rows (governance-bench).
 set -euo pipefail
-packages=(libpq-dev libcurl4-openssl-dev libprotobuf-c-dev protobuf-c-compiler zlib1g-dev postgresql openssl pkg-config curl iproute2 \
+packages=(libpq-dev libcurl4-openssl-dev libprotobuf-c-dev protobuf-c-compiler zlib1g-dev postgresql openssl pkg-config curl iproute2 wrk \
     chromium chromium-driver fonts-dejavu-core)
 missing=()
 for p in "${packages[@]}"; do

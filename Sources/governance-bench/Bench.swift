@@ -51,6 +51,10 @@ struct Bench: AsyncParsableCommand {
     var timelineOnly = false
     @Option(help: "The governance-collector binary (default: next to this one).")
     var collector: String?
+    @Option(help: "Seconds of wrk load per single-event row.")
+    var singleSeconds = 10
+    @Option(help: .hidden)
+    var serveBare: Int?
 
     static let token = "wf_benchmark_token_not_secret_000"
 
@@ -59,6 +63,7 @@ struct Bench: AsyncParsableCommand {
     }
 
     func run() async throws {
+        if let serveBare { return try await BareServer.serve(port: serveBare) }
         if faults { return try await FaultSuite(binary: binary).run() }
         if hostile { return try await HostileSuite(binary: binary, seconds: hostileSeconds, only: hostileOnly).run() }
         if let soak { return try await Soak(binary: binary, seconds: soak).run() }
@@ -161,18 +166,12 @@ struct Bench: AsyncParsableCommand {
                      "\(events) records\(grpcReport.allAccepted ? "" : " (errors or partial success!)")",
                      "\(Int(grpcRate)) events/s = \(String(format: "%.2f", grpcRate / copyRate))× COPY"))
 
-        // 4. Single-event POSTs, as the SDK bridge sends them.
-        for (offset, level) in concurrency.split(separator: ",").compactMap({ Int($0) }).enumerated() {
-            let bodies = (0..<singleEvents).map { Array(Self.wire($0, prefix: 2 + offset).utf8) }
-            let cpuBefore = Self.cpuSeconds(plain.child.pid)
-            let report = await LoadDriver.run(connections: level, total: singleEvents) { i in
-                .init(url: plain.url + IngestHTTPReceiver.eventsPath, headers: headers, body: bodies[i])
-            }
-            let ok = report.outcomes.filter { $0.status == 201 }.count
-            singleRates[level] = Double(ok) / report.seconds
-            rows.append(("single-event POST, \(level) conns", "\(ok)/\(singleEvents) stored",
-                         "\(Int(Double(ok) / report.seconds)) events/s, p50 \(ms(report.percentile(0.5))) ms, p99 \(ms(report.percentile(0.99))) ms; "
-                            + Self.cpuPer10k(Self.cpuSeconds(plain.child.pid) - cpuBefore, events: ok)))
+        // 4. Single-event POSTs, as the SDK bridge sends them, driven by wrk and set beside the
+        //    floor: the same load against a bare server of the same HTTP stack.
+        let floor = try await measureFloor(&rows)
+        for (offset, level) in concurrencyLevels.enumerated() {
+            singleRates[level] = try singleEventRow(&rows, plain, label: "single-event POST, \(level) conns", connections: level,
+                                                    prefix: 2 + offset, clientHMAC: true, floor: floor)
         }
         rows.append(("collector peak RSS (after all of the above)", "", peakRSS(plain.child.pid)))
 
@@ -180,6 +179,29 @@ struct Bench: AsyncParsableCommand {
         let chained = try startCollector(cluster: cluster, database: "bench_chain", processors: ["size_cap", "sanitize", "seq", "chain"])
         defer { chained.stop() }
         await measureBatches(chained, batchBodies(prefix: 9, chained: false), label: "batch ingest, full chain (size_cap, sanitize, seq, chain)")
+        for (offset, level) in concurrencyLevels.enumerated() {
+            _ = try singleEventRow(&rows, chained, label: "single-event POST, full chain, \(level) conns", connections: level,
+                                   prefix: 0x30 + offset, clientHMAC: false, floor: floor)
+        }
+        // Two collector processes on one database, full chain, one workflow: their seq counter
+        // row and session chains are shared, so this is the cost of staying gapless and fork-free.
+        do {
+            let second = try startCollector(cluster: cluster, database: "bench_chain", processors: ["size_cap", "sanitize", "seq", "chain"], createDatabase: false)
+            defer { second.stop() }
+            let before = try storedCount(chained)
+            let cpuBefore = Self.cpuSeconds(chained.child.pid) + Self.cpuSeconds(second.child.pid)
+            // wrk blocks its thread while it runs: one run on a detached task, the other here.
+            let first = Task.detached { [singleSeconds] in
+                try WrkLoad.run(url: chained.url + IngestHTTPReceiver.eventsPath, connections: 32, seconds: singleSeconds, prefix: 0x38, clientHMAC: false)
+            }
+            let other = try WrkLoad.run(url: second.url + IngestHTTPReceiver.eventsPath, connections: 32, seconds: singleSeconds, prefix: 0x39, clientHMAC: false)
+            let one = try await first.value
+            let stored = try storedCount(chained) - before
+            let cpu = Self.cpuSeconds(chained.child.pid) + Self.cpuSeconds(second.child.pid) - cpuBefore
+            let rate = Double(stored) / Double(singleSeconds)
+            rows.append(("two collectors, one database, full chain, 32 conns each", "\(stored) stored\(one.non2xx + other.non2xx > 0 ? " (\(one.non2xx + other.non2xx) non-2xx!)" : "")",
+                         "\(Int(rate)) events/s together; collectors' CPU \(Self.microseconds(cpu, per: stored)) µs/event"))
+        }
 
         }
 
@@ -214,6 +236,52 @@ struct Bench: AsyncParsableCommand {
             bridgeCapacity = Double(delivered - firstDelivered) / at.timeIntervalSince(ingested)
             rows.append(("bridge capacity, 1 workflow (one request in flight), local peer", "\(singleEvents) queued events",
                          "\(Int(bridgeCapacity)) events/s, \(singleEvents - delivered) dropped"))
+        }
+        // The seed's protocol (one event per request, one in flight per workflow) caps a workflow
+        // at about 1/RTT: a peer answering after 20 ms, and events queued beforehand.
+        do {
+            var faults = PlatformPeer.Faults()
+            faults.delay = .milliseconds(20)
+            peer.setFaults(faults)
+            defer { peer.setFaults(.init()) }
+            let queued = 300
+            let bridged = try startCollector(cluster: cluster, database: "bench_bridge_rtt", processors: [],
+                                             bridge: (url: peer.url(), token: "wf_bench_platform_0", durable: false, queue: queued))
+            defer { bridged.stop() }
+            let body = Array(("[" + (0..<queued).map { Self.wire($0, prefix: 0x50) }.joined(separator: ",") + "]").utf8)
+            let before = peer.accepted.count
+            _ = await LoadDriver.run(connections: 1, total: 1) { _ in .init(url: bridged.url + IngestHTTPReceiver.batchPath, headers: headers, body: body) }
+            let ingested = Date(), firstDelivered = peer.accepted.count - before
+            let (delivered, at) = try await waitForDelivery(queued, since: before)
+            let rate = Double(delivered - firstDelivered) / at.timeIntervalSince(ingested)
+            rows.append(("bridge, 1 workflow, platform answering after 20 ms", "\(queued) queued events",
+                         "\(Int(rate)) events/s (1/RTT = 50/s), \(queued - delivered) dropped"))
+        }
+        // Relay: into another collector's batch endpoint, one workflow, events queued by batch
+        // ingest (memory mode, a queue that holds them all).
+        do {
+            let downstream = try startCollector(cluster: cluster, database: "bench_relay_downstream", processors: [])
+            defer { downstream.stop() }
+            let relayed = 100_000
+            let upstream = try startCollector(cluster: cluster, database: "bench_relay_upstream", processors: [],
+                                              bridge: (url: downstream.url + IngestHTTPReceiver.eventsPath, token: Self.token, durable: false, queue: relayed),
+                                              relayBatchEvents: 1000)
+            defer { upstream.stop() }
+            let bodies = stride(from: 0, to: relayed, by: batchSize).map { start in
+                Array(("[" + (start..<min(start + batchSize, relayed)).map { Self.wire($0, prefix: 0x51) }.joined(separator: ",") + "]").utf8)
+            }
+            _ = await LoadDriver.run(connections: 1, total: bodies.count) { .init(url: upstream.url + IngestHTTPReceiver.batchPath, headers: headers, body: bodies[$0]) }
+            // As the capacity row: the rate after ingest ended, when the relay has the machine.
+            let ingested = Date()
+            let deliveredAtIngestEnd = try storedCount(downstream)
+            var (delivered, lastChange) = (deliveredAtIngestEnd, Date())
+            while delivered < relayed, Date().timeIntervalSince(lastChange) < 3 {
+                try await Task.sleep(for: .milliseconds(20))
+                let now = try storedCount(downstream)
+                if now != delivered { (delivered, lastChange) = (now, Date()) }
+            }
+            rows.append(("relay into another collector (relay_batch_events: 1000), 1 workflow, memory mode", "\(relayed) events ingested by batch",
+                         "\(Int(Double(delivered - deliveredAtIngestEnd) / lastChange.timeIntervalSince(ingested))) events/s, \(relayed - delivered) dropped"))
         }
         // Under load: single-event ingest over 16 connections with the default queue (1000),
         // paced at 1,000 events/s (above the reference SDK's own ~560/s) and unpaced (as fast
@@ -319,6 +387,7 @@ struct Bench: AsyncParsableCommand {
         let otlpURL: String
         let grpcPort: Int
         let config: String
+        let dsn: String
         func stop() {
             child.kill(SIGTERM)
             child.wait()
@@ -327,8 +396,9 @@ struct Bench: AsyncParsableCommand {
     }
 
     func startCollector(cluster: LocalPostgres, database: String, processors: [String],
-                        bridge: (url: String, token: String, durable: Bool, queue: Int)? = nil) throws -> RunningCollector {
-        let dsn = try cluster.createDatabase(database)
+                        bridge: (url: String, token: String, durable: Bool, queue: Int)? = nil, relayBatchEvents: Int = 0,
+                        createDatabase: Bool = true) throws -> RunningCollector {
+        let dsn = createDatabase ? try cluster.createDatabase(database) : cluster.dsn(database: database)
         let port = try LocalPostgres.freePort(), otlpPort = try LocalPostgres.freePort(), grpcPort = try LocalPostgres.freePort()
         let config = FileManager.default.temporaryDirectory.appendingPathComponent("gc-bench-\(port).yaml").path
         try """
@@ -358,6 +428,7 @@ struct Bench: AsyncParsableCommand {
                 platform_ingest_token: "\(bridge?.token ?? "")"
                 durable: \(bridge?.durable ?? false)
                 max_queue_size: \(bridge?.queue ?? 1000)
+                relay_batch_events: \(relayBatchEvents)
                 allow_loopback: true
             service:
               telemetry: { logs: { level: error }, metrics: { endpoint: "127.0.0.1:0" } }
@@ -367,7 +438,63 @@ struct Bench: AsyncParsableCommand {
         let child = try ChildProcess.spawn([binary, "run", "--config", config])
         let url = "http://127.0.0.1:\(port)"
         try Self.waitUntilReady(url)
-        return RunningCollector(child: child, url: url, otlpURL: "http://127.0.0.1:\(otlpPort)", grpcPort: grpcPort, config: config)
+        return RunningCollector(child: child, url: url, otlpURL: "http://127.0.0.1:\(otlpPort)", grpcPort: grpcPort, config: config, dsn: dsn)
+    }
+
+    var concurrencyLevels: [Int] { concurrency.split(separator: ",").compactMap { Int($0) } }
+
+    /// Rows stored in a collector's table now.
+    func storedCount(_ collector: RunningCollector) throws -> Int {
+        let rows = try PGConnection(dsn: collector.dsn).exec("SELECT count(*) FROM governance_audit_events").rows
+        return rows.first?.first.flatMap { $0 }.flatMap(Int.init) ?? 0
+    }
+
+    /// The floor of the single-event rows: wrk against the bare server (CPU per request, its
+    /// and wrk's), and the libcurl `LoadDriver`'s own CPU per request on the same load, which is
+    /// why wrk drives the rows. Returns the bare server's CPU per request (µs).
+    func measureFloor(_ rows: inout [(String, String, String)]) async throws -> Double {
+        let port = try LocalPostgres.freePort()
+        let server = try ChildProcess.spawn([CommandLine.arguments[0], "--serve-bare", String(port)])
+        defer { server.kill(SIGTERM); _ = server.wait() }
+        let url = "http://127.0.0.1:\(port)"
+        try Self.waitUntilReady(url)
+        _ = try WrkLoad.run(url: url + IngestHTTPReceiver.eventsPath, connections: 64, seconds: 2, prefix: 0x7F, clientHMAC: true)
+        let cpuBefore = Self.cpuSeconds(server.pid)
+        let report = try WrkLoad.run(url: url + IngestHTTPReceiver.eventsPath, connections: 64, seconds: singleSeconds, prefix: 0x7E, clientHMAC: true)
+        let floor = (Self.cpuSeconds(server.pid) - cpuBefore) / Double(max(report.requests, 1)) * 1e6
+        rows.append(("floor: bare HTTP server (Hummingbird, reads the body, answers 201), 64 conns, wrk", "\(report.requests) requests",
+                     "\(Int(Double(report.requests) / report.seconds)) requests/s, p50 \(report.p50), p99 \(report.p99); server CPU \(String(format: "%.1f", floor)) µs/request"))
+        // The drivers' own cost on the same load: this process runs only the LoadDriver meanwhile.
+        let bodies = (0..<20_000).map { Array(Self.wire($0, prefix: 0x7D).utf8) }
+        let selfBefore = Self.cpuSeconds(getpid())
+        _ = await LoadDriver.run(connections: 64, total: bodies.count) { i in
+            .init(url: url + IngestHTTPReceiver.eventsPath, headers: ["Authorization: Bearer \(Self.token)", "Content-Type: application/json"], body: bodies[i])
+        }
+        let curlCost = (Self.cpuSeconds(getpid()) - selfBefore) / Double(bodies.count) * 1e6
+        rows.append(("load drivers' own CPU per request (bare server, 64 conns)", "",
+                     "wrk \(String(format: "%.1f", report.driverCPU / Double(max(report.requests, 1)) * 1e6)) µs, libcurl LoadDriver \(String(format: "%.1f", curlCost)) µs: single-event rows use wrk"))
+        return floor
+    }
+
+    /// One single-event row: wrk for `singleSeconds` (after a 2 s warm-up); events/s counts rows
+    /// that reached the table, CPU is the collector's per stored event and its ratio to the floor.
+    func singleEventRow(_ rows: inout [(String, String, String)], _ collector: RunningCollector, label: String, connections: Int,
+                        prefix: Int, clientHMAC: Bool, floor: Double) throws -> Double {
+        let url = collector.url + IngestHTTPReceiver.eventsPath
+        _ = try WrkLoad.run(url: url, connections: connections, seconds: 2, prefix: prefix + 0x100, clientHMAC: clientHMAC)
+        let before = try storedCount(collector)
+        let cpuBefore = Self.cpuSeconds(collector.child.pid)
+        let report = try WrkLoad.run(url: url, connections: connections, seconds: singleSeconds, prefix: prefix, clientHMAC: clientHMAC)
+        let stored = try storedCount(collector) - before
+        let perEvent = (Self.cpuSeconds(collector.child.pid) - cpuBefore) / Double(max(stored, 1)) * 1e6
+        let rate = Double(stored) / report.seconds
+        rows.append((label, "\(stored) stored\(report.non2xx > 0 ? " (\(report.non2xx) non-2xx!)" : "")",
+                     "\(Int(rate)) events/s, p50 \(report.p50), p99 \(report.p99); collector CPU \(String(format: "%.0f", perEvent)) µs/event = \(String(format: "%.1f", perEvent / floor))× floor"))
+        return rate
+    }
+
+    static func microseconds(_ seconds: Double, per count: Int) -> String {
+        String(format: "%.0f", seconds / Double(max(count, 1)) * 1e6)
     }
 
     /// User + system CPU seconds the process has used (/proc/<pid>/stat).
