@@ -2,9 +2,9 @@ import Foundation
 import GovernanceTesting
 import Hummingbird
 
-/// Single-event load from `wrk` (Debian's package), which costs the shared two cores about a
-/// tenth of what the libcurl `LoadDriver` (a thread per connection) costs per request, so the
-/// single-event rows measure the collector rather than the driver. A Lua script gives every
+/// Single-event load from `wrk` (Debian's package), which costs the shared two cores under a
+/// quarter of what the libcurl `LoadDriver` (a thread per connection) costs per request (the
+/// bench prints both), so the single-event rows measure the collector rather than the driver. A Lua script gives every
 /// request a fresh event_id (prefix, wrk thread, counter) in one of 64 sessions.
 struct WrkLoad {
     struct Report {
