@@ -49,10 +49,10 @@ struct Run: AsyncParsableCommand {
     func run() async throws {
         Allocator.limitArenas(to: 2)
         // Swift's tasks run on NIO's event loops, so a request's handler, its commit's answer and
-        // its response stay on the loop threads instead of waking Dispatch's pool for each hop:
-        // measured, context switches per single-event request fell from 2.3 to 0.9 at 64
-        // connections and from 14 to 7 at one (docs/benchmark.md). Nothing in the product blocks a
-        // task: blocking work has threads of its own (BlockingExecutor).
+        // its response stay on the loop threads instead of waking Dispatch's pool for each hop.
+        // With issue 16's other changes, context switches per single-event request fell from 2.3
+        // to 0.9 at 64 connections and from 14 to 7 at one (docs/benchmark.md). Nothing in the
+        // product blocks a task for long: blocking work has threads of its own (BlockingExecutor).
         _ = NIOSingletons.unsafeTryInstallSingletonPosixEventLoopGroupAsConcurrencyGlobalExecutor()
         let plan = try options.plan()
         LoggingSystem.bootstrap { label in

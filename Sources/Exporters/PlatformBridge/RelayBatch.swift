@@ -71,7 +71,7 @@ extension BridgeSender {
             }
             switch verdict {
             case .sent, .duplicate:
-                let items = RelayAnswer.items(answer, count: events.count)
+                let items = verdict == .duplicate ? Array(repeating: .duplicate, count: events.count) : RelayAnswer.items(answer, count: events.count)
                 for (event, item) in zip(events, items) {
                     switch item {
                     case .stored: counters.add(.sent)

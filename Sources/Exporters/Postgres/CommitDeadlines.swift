@@ -3,8 +3,8 @@ import Pipeline
 import Synchronization
 
 /// Answers 503 to every commit request still waiting when `commit_timeout` passes, with one task
-/// for all of them. A task and a timer per request cost about 5% of the single-event path's CPU;
-/// here a request costs one append. Every request has the same timeout, so deadlines come in
+/// for all of them. A task and a Dispatch timer per request were about 4% of the single-event
+/// path's CPU in a profile (docs/benchmark.md); here a request costs one append. Every request has the same timeout, so deadlines come in
 /// order: the task sleeps until the oldest one, and answered requests leave from the front as new
 /// ones are armed.
 protocol CommitDeadlines: Sendable {
