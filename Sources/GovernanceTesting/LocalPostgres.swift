@@ -11,7 +11,9 @@ public final class LocalPostgres: Sendable {
     /// Chosen when the cluster is first started (a free one, retried on a clash).
     public var port: Int { chosenPort.load(ordering: .relaxed) }
     private let chosenPort = Atomic<Int>(0)
-    private let binDirectory: String
+    let binDirectory: String
+    /// Standbys made from this cluster (`makeStandby`); `destroy()` destroys them first.
+    let standbys = Mutex<[LocalPostgres]>([])
 
     public struct Failure: Error, CustomStringConvertible {
         public var description: String
@@ -38,6 +40,21 @@ public final class LocalPostgres: Sendable {
             log_min_messages = warning
             """
         try (settings + "\n").appendLine(to: dataDirectory + "/postgresql.auto.conf")
+        try startOnFreePort()
+    }
+
+    /// Adopts a data directory already at `base`/data (made by `pg_basebackup`, say), with
+    /// `base` as its socket folder: appends `settings` to its `postgresql.auto.conf` and starts
+    /// it on a free port.
+    init(existingDataIn base: String, settings: String) throws {
+        binDirectory = try Self.findBinDirectory()
+        dataDirectory = base + "/data"
+        socketDirectory = base
+        try (settings + "\n").appendLine(to: dataDirectory + "/postgresql.auto.conf")
+        try startOnFreePort()
+    }
+
+    private func startOnFreePort() throws {
         // A port free when chosen can be taken before the server binds it (by anything on the
         // machine): then the start fails on the port, and another one is tried.
         var attempt = 0
@@ -112,6 +129,7 @@ public final class LocalPostgres: Sendable {
     }
 
     public func destroy() {
+        for standby in standbys.withLock({ $0 }) { standby.destroy() }
         try? runAsOwner(["\(binDirectory)/pg_ctl", "-D", dataDirectory, "-w", "-m", "immediate", "stop"])
         try? FileManager.default.removeItem(atPath: socketDirectory)
     }
@@ -120,7 +138,7 @@ public final class LocalPostgres: Sendable {
 
     static var isRoot: Bool { getuid() == 0 }
 
-    private func runAsOwner(_ arguments: [String]) throws {
+    func runAsOwner(_ arguments: [String]) throws {
         try ChildProcess.run(Self.isRoot ? ["runuser", "-u", "postgres", "--"] + arguments : arguments)
     }
 
