@@ -20,14 +20,11 @@ public struct ChainStage: CommitStage {
     }
 
     /// Numbers of events the collector will chain are written as Python would re-print them, so
-    /// the SDK's verifier (which reads metadata back through Python) computes the same HMAC. The
-    /// canonical bytes are made here, on the request's task, so the commit holding the
-    /// session's lock only links and hashes them.
+    /// the SDK's verifier (which reads metadata back through Python) computes the same HMAC.
     public func prepare(_ event: AuditEvent) throws(EventRejection) -> AuditEvent {
         guard event.hmac == nil else { return event }
         var event = event
         event.metadata = event.metadata.pythonNormalized()
-        event.chainPayload = AuditChain.payload(event)
         return event
     }
 
@@ -40,13 +37,9 @@ public struct ChainStage: CommitStage {
                 heads[events[index].sessionID] = clientHMAC
                 continue
             }
-            let prevHash = heads[events[index].sessionID]
-            // Events a stage added in the commit (budget alerts) were never prepared.
-            let payload = events[index].chainPayload ?? AuditChain.payload(events[index])
-            let hmac = AuditChain.hmac(payload, prevHash: prevHash, key: key)
-            events[index].prevHash = prevHash
+            events[index].prevHash = heads[events[index].sessionID]
+            let hmac = AuditChain.hmac(events[index], key: key)
             events[index].hmac = hmac
-            events[index].chainPayload = nil
             heads[events[index].sessionID] = hmac
         }
     }

@@ -31,36 +31,6 @@ public enum AuditChain {
         let code = HMAC<SHA256>.authenticationCode(for: canonical(event), using: key)
         return code.hexString
     }
-
-    /// An event's canonical bytes without `prev_hash`'s value, the one field that needs the
-    /// session's chain head: made before the commit (on the request's task), so only the link
-    /// and one HMAC remain for the commit's critical section.
-    public struct Payload: Sendable, Equatable {
-        /// Everything up to and including `"prev_hash":`.
-        let head: ArraySlice<UInt8>
-        /// `,"session_id":"…"}`: the keys are sorted, and `session_id` is the only one after `prev_hash`.
-        let tail: [UInt8]
-    }
-
-    public static func payload(_ event: AuditEvent) -> Payload {
-        var unlinked = event
-        unlinked.prevHash = nil
-        let bytes = canonical(unlinked)
-        let tail = Array(#","session_id":"\#(event.sessionID.lowercasedString)"}"#.utf8)
-        return Payload(head: bytes.dropLast(tail.count + 4), tail: tail) // 4: `null`
-    }
-
-    /// The HMAC of the event `payload` was made from, linked to `prevHash`: equal to
-    /// `hmac(event, key:)` with the event's `prevHash` set.
-    public static func hmac(_ payload: Payload, prevHash: String?, key: SymmetricKey) -> String {
-        var link: [UInt8] = []
-        (prevHash.map(JSONValue.string) ?? .null).write(into: &link, .pythonCanonical)
-        var code = HMAC<SHA256>(key: key)
-        code.update(data: payload.head)
-        code.update(data: link)
-        code.update(data: payload.tail)
-        return code.finalize().hexString
-    }
 }
 
 extension JSONValue {

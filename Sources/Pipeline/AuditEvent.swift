@@ -45,9 +45,6 @@ public struct AuditEvent: Sendable, Equatable {
     public var seq: Int64?
     public var sdkVersion: String?
     public var decision: Decision?
-    /// Set by the `chain` stage's `prepare` for an event it will chain, and cleared when it
-    /// links it; whatever changes a hashed field after `prepare` must set it to nil.
-    public var chainPayload: AuditChain.Payload?
 
     public init(eventID: UUID, sessionID: UUID, agentID: String, kind: String, parentEventID: UUID? = nil,
                 model: String? = nil, inputHash: String? = nil, outputHash: String? = nil,
