@@ -4,13 +4,14 @@ import Synchronization
 
 /// Answers 503 to every commit request still waiting when `commit_timeout` passes, with one task
 /// for all of them. A task and a Dispatch timer per request were about 4% of the single-event
-/// path's CPU in a profile (docs/benchmark.md); here a request costs one append. Every request has the same timeout, so deadlines come in
-/// order: the task sleeps until the oldest one, and answered requests leave from the front as new
-/// ones are armed.
+/// path's CPU in a profile (docs/benchmark.md); here a request costs one append. Every request
+/// has the same timeout, so deadlines come in order: the task sleeps until the oldest one, and
+/// answered requests leave from the front as new ones are armed.
 protocol CommitDeadlines: Sendable {
     /// Starts timing `answer`'s request.
     func arm(_ answer: AnswerOnce)
-    /// Answers overdue requests until cancelled.
+    /// Answers overdue requests until cancelled; then answers every request still waiting (its
+    /// writer may be stuck in a database call), so none is left without an answer.
     func run() async
 }
 
@@ -38,8 +39,9 @@ private final class ClockCommitDeadlines<C: Clock>: CommitDeadlines where C.Dura
     }
 
     func arm(_ answer: AnswerOnce) {
-        let deadline = clock.now.advanced(by: timeout)
         let idle = state.withLock { state -> CheckedContinuation<Void, Never>? in
+            // Read under the lock, so the deque stays in deadline order under concurrent arms.
+            let deadline = clock.now.advanced(by: timeout)
             while let first = state.waiting.first, first.answer.isAnswered { state.waiting.removeFirst() }
             state.waiting.append((deadline, answer))
             defer { state.idle = nil }
@@ -49,6 +51,14 @@ private final class ClockCommitDeadlines<C: Clock>: CommitDeadlines where C.Dura
     }
 
     func run() async {
+        defer {
+            let left = state.withLock { state in
+                defer { state.waiting.removeAll() }
+                return state.waiting.map(\.answer)
+            }
+            let stopped = PipelineUnavailable(reason: "the collector stopped before PostgreSQL committed; retrying is safe")
+            for answer in left { answer.resume(.failure(stopped)) }
+        }
         while !Task.isCancelled {
             guard let deadline = await oldestDeadline() else { return }
             do { try await clock.sleep(until: deadline, tolerance: nil) } catch { return }
