@@ -237,6 +237,22 @@ struct BridgeDeliveryTests {
         await peer.stop()
     }
 
+    @Test("relay_batch_events against the platform (no batch endpoint, 404) disables the bridge naming why, instead of dropping every batch")
+    func relayAgainstThePlatform() async throws {
+        let peer = try PlatformPeer(tokens: [platformToken: "wf-platform"])
+        _ = try await peer.start()
+        let dsn = try sharedCluster.createDatabase()
+        let collector = try await RunningCollector.start(yaml: bridgeYAML(dsn: dsn, url: peer.url(), bridgeSettings: "    relay_batch_events: 100"))
+        try await collector.waitUntilReady()
+        #expect(try await post(collector.eventsURL, wireEvent()).status == 201)
+        #expect(try await eventually { collector.bridge.counters[.disabled] == 1 })
+        #expect(collector.bridge.counters.disabledReason?.contains("404") == true)
+        #expect(collector.bridge.counters.disabledReason?.contains("relay_batch_events") == true)
+        #expect(collector.bridge.counters[.sent] == 0)
+        try await collector.stop()
+        await peer.stop()
+    }
+
     @Test("a restarted collector continues the platform's seq without a 409 round trip")
     func restartKeepsSeq() async throws {
         let peer = try PlatformPeer(tokens: [platformToken: "wf-platform"])

@@ -132,6 +132,9 @@ struct BridgeDurableTests {
         for counter in [DeliveryCounters.Name.droppedQueueFull, .dropped4xx, .dropped5xx, .droppedSeqConflict, .duplicates] {
             #expect(upstream.bridge.counters[counter] == 0, "\(counter)")
         }
+        // The receiver refused the bridge's 500-event batches (413) before the halves fit.
+        let (_, samples) = try await scrape(try await downstream.telemetryURL())
+        #expect((samples.value("governance_receiver_requests_total", ["receiver": "ingest_http", "status": "413"]) ?? 0) > 0)
         try await upstream.stop()
         try await downstream.stop()
     }

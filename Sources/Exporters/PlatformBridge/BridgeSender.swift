@@ -81,7 +81,7 @@ final class BridgeSender {
     private func drainQueue() {
         loadSeqIfAvailable()
         while true {
-            let events = control.popBatch(max: max(1, config.relayBatchEvents), timeout: 0.25, linger: 0)
+            let events = control.popBatch(max: batchPoster != nil ? config.relayBatchEvents : 1, timeout: 0.25, linger: 0)
             guard let event = events.first else {
                 if control.isFlushing { break }
                 saveState(force: false)

@@ -6,28 +6,29 @@ import Logging
 import Pipeline
 
 /// Relay mode: when the target is another governance-collector, the bridge posts up to
-/// `relay_batch_events` events per request to its batch endpoint. The seq rules are the
-/// single-event ones applied per item (consecutive from the last accepted seq, in order), and a
-/// retried batch is safe: the receiver answers `duplicate` for what it already stored.
+/// `relay_batch_events` events per request to its batch endpoint, numbered consecutively per item
+/// sent (a collector keeps them as `client_seq` and never enforces them), and a retried batch is
+/// safe: the receiver answers `duplicate` for what it already stored.
 extension BridgeSender {
-    /// Durable mode: delivers `rows` (one fetch) as batches, then moves the cursor past them.
+    /// Durable mode: delivers `rows` (one fetch) as batches, moving the cursor past each batch's
+    /// rows once it is delivered, so an interrupted fetch never sends a delivered batch again.
     func relay(_ rows: [AuditTableFollower.Row]) -> Delivery {
-        var events: [AuditEvent] = []
-        for row in rows {
+        let batchSize = max(1, config.relayBatchEvents)
+        var batch: [AuditEvent] = []
+        for (index, row) in rows.enumerated() {
             counters.lagSeconds = row.ageSeconds
             if let stored = row.event {
-                if let event = egress.apply(stored) { events.append(event) } else { counters.add(.dropped4xx) }
+                if let event = egress.apply(stored) { batch.append(event) } else { counters.add(.dropped4xx) }
             } else {
                 logger.error("platform.bridge.unreadable_row", metadata: ["chain_seq": "\(row.cursor.chainSeq)"])
             }
-        }
-        for start in stride(from: 0, to: events.count, by: max(1, config.relayBatchEvents)) {
-            let batch = Array(events[start..<min(start + config.relayBatchEvents, events.count)])
-            if deliverBatch(batch, budget: nil) == .interrupted { return .interrupted }
-            if counters[.disabled] != 0 { return .disabled }
-        }
-        if let last = rows.last {
-            cursor = last.cursor
+            guard batch.count == batchSize || index == rows.count - 1 else { continue }
+            if !batch.isEmpty {
+                if deliverBatch(batch, budget: nil) == .interrupted { return .interrupted }
+                if counters[.disabled] != 0 { return .disabled }
+                batch.removeAll(keepingCapacity: true)
+            }
+            cursor = row.cursor
             stateDirty = true
         }
         return .delivered
@@ -36,7 +37,8 @@ extension BridgeSender {
     /// Sends one batch until it is answered, refused for good, or out of budget (nil: none).
     /// A 413 splits it in halves; each item's answer is counted as the single-event ones are.
     func deliverBatch(_ originals: [AuditEvent], budget: Double?) -> Delivery {
-        guard let batchPoster, !originals.isEmpty else { return .delivered }
+        guard let batchPoster else { preconditionFailure("deliverBatch without relay_batch_events") }
+        guard !originals.isEmpty else { return .delivered }
         guard counters[.disabled] == 0 else {
             counters.add(.dropped4xx, originals.count)
             return .disabled
@@ -63,6 +65,12 @@ extension BridgeSender {
                     let first = deliverBatch(Array(originals[..<middle]), budget: budget)
                     if first == .interrupted || first == .disabled { return first }
                     return deliverBatch(Array(originals[middle...]), budget: budget)
+                }
+                if response.status == 404 || response.status == 405 {
+                    // The platform has no batch endpoint: dropping would lose every event for good.
+                    disable("\(config.relayBatchURL ?? "the batch endpoint") answered \(response.status): not a governance-collector batch endpoint; relay_batch_events is for a collector target, set it to 0 for the platform")
+                    counters.add(.dropped4xx, events.count)
+                    return .disabled
                 }
                 verdict = BridgeVerdict.classify(status: response.status, headers: response.headers, body: response.body, token: token)
                 answer = response.body
