@@ -53,7 +53,9 @@ struct Run: AsyncParsableCommand {
         // With issue 16's other changes, context switches per single-event request fell from 2.3
         // to 0.9 at 64 connections and from 14 to 7 at one (docs/benchmark.md). Nothing in the
         // product blocks a task for long: blocking work has threads of its own (BlockingExecutor).
-        _ = NIOSingletons.unsafeTryInstallSingletonPosixEventLoopGroupAsConcurrencyGlobalExecutor()
+        // Installed before the collector starts its first task; false (say, another hook was
+        // installed first) leaves Swift's default executor, which the start-up line names.
+        let onNIOLoops = NIOSingletons.unsafeTryInstallSingletonPosixEventLoopGroupAsConcurrencyGlobalExecutor()
         let plan = try options.plan()
         LoggingSystem.bootstrap { label in
             if plan.logFormat == .json { return JSONLogHandler(label: label, level: plan.logLevel) }
@@ -63,7 +65,8 @@ struct Run: AsyncParsableCommand {
         }
         let logger = Logger(label: "governance-collector")
         let collector = try Collector(plan: plan, logger: logger)
-        logger.info("collector.starting", metadata: ["config": "\(plan.file)", "pipelines": "\(plan.pipelines.map(\.name))"])
+        logger.info("collector.starting", metadata: ["config": "\(plan.file)", "pipelines": "\(plan.pipelines.map(\.name))",
+                                                 "executor": "\(onNIOLoops ? "nio_event_loops" : "swift_default")"])
         try await collector.run()
         logger.info("collector.stopped")
     }
