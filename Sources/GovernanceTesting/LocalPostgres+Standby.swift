@@ -14,9 +14,11 @@ import Synchronization
 extension LocalPostgres {
     /// Makes the cluster a primary that standbys can stream from: `wal_level = replica`,
     /// `max_wal_senders`, `synchronous_commit = on`, and `pg_hba.conf` lines trusting replication
-    /// connections over the unix socket and from 127.0.0.1. Restarts the server (`wal_level`
-    /// takes effect only at start). `synchronous_standby_names` is set by `makeStandby` once the
-    /// standby streams: set now, every commit would wait for a standby that does not exist yet.
+    /// connections over the unix socket and from 127.0.0.1. These are PostgreSQL's and
+    /// `initdb -A trust`'s defaults today; they are written out so the failover test states what
+    /// it relies on, and the server restarts because `wal_level` takes effect only at start.
+    /// `synchronous_standby_names` is set by `makeStandby` once the standby streams: set now,
+    /// every commit would wait for a standby that does not exist yet.
     public func enableReplication() throws {
         try """
             local   replication     all                     trust
