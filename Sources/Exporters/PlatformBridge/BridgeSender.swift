@@ -27,6 +27,9 @@ final class BridgeSender {
     let startedAt: Date
 
     var lastSeq: Int64 = 0
+    /// Relay mode: the batch size the receiver last accepted after a 413 (its `max_batch_events`
+    /// or body limit), so later batches are not split again; nil until a 413.
+    var relayBatchFit: Int?
     var cursor: BridgeStateStore.Cursor?
     var store: BridgeStateStore?
     var stateDirty = false
@@ -81,7 +84,7 @@ final class BridgeSender {
     private func drainQueue() {
         loadSeqIfAvailable()
         while true {
-            let events = control.popBatch(max: batchPoster != nil ? config.relayBatchEvents : 1, timeout: 0.25, linger: 0)
+            let events = control.popBatch(max: batchPoster != nil ? relayBatchSize : 1, timeout: 0.25, linger: 0)
             guard let event = events.first else {
                 if control.isFlushing { break }
                 saveState(force: false)
@@ -187,13 +190,7 @@ final class BridgeSender {
             case .success(let response):
                 verdict = BridgeVerdict.classify(status: response.status, headers: response.headers, body: response.body, token: token)
             case .failure(let error):
-                if let bytes = poster.lastRefusedAddress {
-                    let address: NormalizedHost = bytes.count == 4 ? .ipv4(bytes) : .ipv6(bytes)
-                    warn("address_refused", "platform.bridge.address_refused", [
-                        "address": "\(EgressPolicy.canonicalText(address))", "url": "\(config.displayURL)",
-                        "reason": "\(EgressPolicy.isRefused(address)?.reason ?? "refused")",
-                    ])
-                }
+                warnIfRefused(poster)
                 verdict = .transient(error.description)
             }
             switch verdict {
@@ -269,6 +266,17 @@ final class BridgeSender {
                                       .init("original_bytes", .number(String(size.count)))])
         }
         return event
+    }
+
+    /// A post that failed because the SSRF policy refused the address it resolved to is retried
+    /// like any transient failure, so it must at least say why.
+    func warnIfRefused(_ poster: GuardedPoster) {
+        guard let bytes = poster.lastRefusedAddress else { return }
+        let address: NormalizedHost = bytes.count == 4 ? .ipv4(bytes) : .ipv6(bytes)
+        warn("address_refused", "platform.bridge.address_refused", [
+            "address": "\(EgressPolicy.canonicalText(address))", "url": "\(config.displayURL)",
+            "reason": "\(EgressPolicy.isRefused(address)?.reason ?? "refused")",
+        ])
     }
 
     func warn(_ key: String, _ message: Logger.Message, _ metadata: Logger.Metadata) {

@@ -12,8 +12,10 @@ import Pipeline
 extension BridgeSender {
     /// Durable mode: delivers `rows` (one fetch) as batches, moving the cursor past each batch's
     /// rows once it is delivered, so an interrupted fetch never sends a delivered batch again.
+    /// Events per batch: `relay_batch_events`, or less once the receiver has said 413.
+    var relayBatchSize: Int { min(max(1, config.relayBatchEvents), relayBatchFit ?? .max) }
+
     func relay(_ rows: [AuditTableFollower.Row]) -> Delivery {
-        let batchSize = max(1, config.relayBatchEvents)
         var batch: [AuditEvent] = []
         for (index, row) in rows.enumerated() {
             counters.lagSeconds = row.ageSeconds
@@ -22,7 +24,7 @@ extension BridgeSender {
             } else {
                 logger.error("platform.bridge.unreadable_row", metadata: ["chain_seq": "\(row.cursor.chainSeq)"])
             }
-            guard batch.count == batchSize || index == rows.count - 1 else { continue }
+            guard batch.count >= relayBatchSize || index == rows.count - 1 else { continue }
             if !batch.isEmpty {
                 if deliverBatch(batch, budget: nil) == .interrupted { return .interrupted }
                 if counters[.disabled] != 0 { return .disabled }
@@ -62,6 +64,7 @@ extension BridgeSender {
             case .success(let response):
                 if response.status == 413, events.count > 1 {
                     let middle = events.count / 2
+                    relayBatchFit = min(relayBatchFit ?? .max, events.count - middle)
                     let first = deliverBatch(Array(originals[..<middle]), budget: budget)
                     if first == .interrupted || first == .disabled { return first }
                     return deliverBatch(Array(originals[middle...]), budget: budget)
@@ -75,6 +78,7 @@ extension BridgeSender {
                 verdict = BridgeVerdict.classify(status: response.status, headers: response.headers, body: response.body, token: token)
                 answer = response.body
             case .failure(let error):
+                warnIfRefused(batchPoster)
                 verdict = .transient(error.description)
             }
             switch verdict {
