@@ -53,10 +53,17 @@ public enum GroupCommit {
                 // is one COPY outside a transaction block, atomic by itself (two round trips in
                 // all); with stages BEGIN travels with the advisory locks.
                 let autocommit = stages.isEmpty && attempt == 0
+                let transaction = PGCommitTransaction(connection: connection)
                 if !stages.isEmpty {
-                    // Integers only, so the keys can be written into the statement.
+                    // Integers only, so the keys can be written into the statement. On a first
+                    // attempt the stages' declared reads (seq counters, chain heads) follow the
+                    // locks in the same round trip; a retry first sets aside stored events, so
+                    // its stages read when they ask.
                     let keys = Set(events.map(\.sessionID.advisoryLockKey)).sorted()
-                    try connection.exec("BEGIN; SELECT pg_advisory_xact_lock(k) FROM unnest('\(pgArray(keys.map(String.init)))'::int8[]) AS k")
+                    let prefetch = CommitPrefetch(attempt == 0 ? stages.flatMap { $0.reads(for: events) } : [])
+                    let results = try connection.execEach("BEGIN; SELECT pg_advisory_xact_lock(k) FROM unnest('\(pgArray(keys.map(String.init)))'::int8[]) AS k"
+                                                          + prefetch.statements(connection))
+                    try prefetch.record(results.dropFirst(2), into: transaction)
                 } else if !autocommit {
                     try connection.exec("BEGIN")
                 }
@@ -66,7 +73,7 @@ public enum GroupCommit {
                     let existing = Set(rows.rows.compactMap { $0[0].flatMap(UUID.init(text:)) })
                     fresh = events.filter { !existing.contains($0.eventID) }
                 }
-                try applyStages(stages, to: &fresh, on: connection)
+                try applyStages(stages, to: &fresh, in: transaction)
                 if !fresh.isEmpty {
                     try connection.copyIn(AuditRow.copyStatement, data: AuditRow.encode(fresh))
                 }
@@ -82,9 +89,8 @@ public enum GroupCommit {
         }
     }
 
-    private static func applyStages(_ stages: [any CommitStage], to events: inout [AuditEvent], on connection: PGConnection) throws(PGError) {
+    private static func applyStages(_ stages: [any CommitStage], to events: inout [AuditEvent], in transaction: PGCommitTransaction) throws(PGError) {
         guard !stages.isEmpty else { return }
-        let transaction = PGCommitTransaction(connection: connection)
         do {
             for stage in stages { try stage.apply(&events, in: transaction) }
         } catch let error as PGError {
@@ -97,22 +103,74 @@ public enum GroupCommit {
     static func pgArray(_ items: [String]) -> String { "{" + items.joined(separator: ",") + "}" }
 }
 
-/// The commit stages' view of the open transaction.
-struct PGCommitTransaction: CommitTransaction {
+/// The stages' declared reads, sent right after the locks in the transaction's first round trip:
+/// one seq reservation per workflow (sorted, so two writers never lock counters in opposite
+/// orders) and one chain-head query for every session.
+struct CommitPrefetch {
+    let seqCounts: [(workflow: String, count: Int)]
+    let sessions: [UUID]
+
+    init(_ reads: [CommitRead]) {
+        var counts: [String: Int] = [:]
+        var sessions = Set<UUID>()
+        for read in reads {
+            switch read {
+            case .seq(let workflow, let count): counts[workflow] = count
+            case .chainHeads(let ids): sessions.formUnion(ids)
+            }
+        }
+        seqCounts = counts.filter { $0.value > 0 }.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
+        self.sessions = Array(sessions)
+    }
+
+    func statements(_ connection: PGConnection) -> String {
+        var sql = ""
+        for (workflow, count) in seqCounts {
+            sql += "; " + PGCommitTransaction.reserveStatement(workflow: connection.escapeLiteral(workflow), count: String(count))
+        }
+        if !sessions.isEmpty {
+            sql += "; " + PGCommitTransaction.headsStatement(sessions: "'\(GroupCommit.pgArray(sessions.map(\.lowercasedString)))'")
+        }
+        return sql
+    }
+
+    /// Hands `results` (one per statement, in order) to `transaction`, which answers the stages from them.
+    func record(_ results: ArraySlice<PGRows>, into transaction: PGCommitTransaction) throws(PGError) {
+        guard results.count == seqCounts.count + (sessions.isEmpty ? 0 : 1) else {
+            throw PGError(message: "prefetch returned \(results.count) results", sqlState: nil, connectionLost: false)
+        }
+        for ((workflow, count), rows) in zip(seqCounts, results) {
+            transaction.reserved[workflow] = (try PGCommitTransaction.firstReserved(rows, count: count), count)
+        }
+        if !sessions.isEmpty, let rows = results.last {
+            transaction.headsRead.formUnion(sessions)
+            transaction.heads.merge(PGCommitTransaction.heads(rows)) { a, _ in a }
+        }
+    }
+}
+
+/// The commit stages' view of the open transaction; answers what was prefetched without a round trip.
+final class PGCommitTransaction: CommitTransaction {
     let connection: PGConnection
+    /// Seq numbers reserved with the locks: first number and count, per workflow.
+    var reserved: [String: (first: Int64, count: Int)] = [:]
+    /// Chain heads read with the locks, and the sessions they were read for (a session without
+    /// a head is read too: it has no row yet).
+    var heads: [UUID: String] = [:]
+    var headsRead = Set<UUID>()
+
+    init(connection: PGConnection) {
+        self.connection = connection
+    }
 
     func chainHeads(_ sessions: [UUID]) throws -> [UUID: String] {
-        // One index probe per session (idx_audit_session_seq), never a scan of a session's rows.
-        let rows = try connection.exec("""
-            SELECT s.id, h.hmac_value FROM unnest($1::uuid[]) AS s(id)
-            CROSS JOIN LATERAL (SELECT hmac_value FROM governance_audit_events
-                                WHERE session_id = s.id ORDER BY chain_seq DESC LIMIT 1) h
-            """, [GroupCommit.pgArray(sessions.map(\.lowercasedString))])
-        var heads: [UUID: String] = [:]
-        for row in rows.rows {
-            if let id = row[0].flatMap(UUID.init(text:)), let hmac = row[1] { heads[id] = hmac }
+        let missing = sessions.filter { !headsRead.contains($0) }
+        if !missing.isEmpty {
+            let rows = try connection.exec(Self.headsStatement(sessions: "$1"), [GroupCommit.pgArray(missing.map(\.lowercasedString))])
+            heads.merge(Self.heads(rows)) { a, _ in a }
+            headsRead.formUnion(missing)
         }
-        return heads
+        return heads.filter { sessions.contains($0.key) }
     }
 
     func query(_ sql: String, _ parameters: [String?]) throws -> [[String?]] {
@@ -120,11 +178,44 @@ struct PGCommitTransaction: CommitTransaction {
     }
 
     func reserveSeq(workflow: String, count: Int) throws -> Int64 {
-        let rows = try connection.exec("""
-            INSERT INTO governance_collector_seq (workflow, last_seq) VALUES ($1, $2)
-            ON CONFLICT (workflow) DO UPDATE SET last_seq = governance_collector_seq.last_seq + EXCLUDED.last_seq
-            RETURNING last_seq
-            """, [workflow, String(count)])
+        guard let ahead = reserved.removeValue(forKey: workflow) else {
+            return try Self.firstReserved(connection.exec(Self.reserveStatement(workflow: "$1", count: "$2"), [workflow, String(count)]), count: count)
+        }
+        // A stage added events (budget alerts) or fewer arrived: the counter row is locked by
+        // this transaction since the prefetch, so topping up or giving back keeps seq consecutive.
+        if count != ahead.count {
+            _ = try connection.exec("UPDATE governance_collector_seq SET last_seq = last_seq + $2 WHERE workflow = $1",
+                                    [workflow, String(count - ahead.count)])
+        }
+        return ahead.first
+    }
+
+    /// One index probe per session (idx_audit_session_seq), never a scan of a session's rows.
+    static func headsStatement(sessions: String) -> String {
+        """
+        SELECT s.id, h.hmac_value FROM unnest(\(sessions)::uuid[]) AS s(id)
+        CROSS JOIN LATERAL (SELECT hmac_value FROM governance_audit_events
+                            WHERE session_id = s.id ORDER BY chain_seq DESC LIMIT 1) h
+        """
+    }
+
+    static func heads(_ rows: PGRows) -> [UUID: String] {
+        var heads: [UUID: String] = [:]
+        for row in rows.rows {
+            if let id = row[0].flatMap(UUID.init(text:)), let hmac = row[1] { heads[id] = hmac }
+        }
+        return heads
+    }
+
+    static func reserveStatement(workflow: String, count: String) -> String {
+        """
+        INSERT INTO governance_collector_seq (workflow, last_seq) VALUES (\(workflow), \(count))
+        ON CONFLICT (workflow) DO UPDATE SET last_seq = governance_collector_seq.last_seq + EXCLUDED.last_seq
+        RETURNING last_seq
+        """
+    }
+
+    static func firstReserved(_ rows: PGRows, count: Int) throws(PGError) -> Int64 {
         guard let last = rows.rows.first?.first.flatMap({ $0 }).flatMap(Int64.init) else {
             throw PGError(message: "seq reservation returned nothing", sqlState: nil, connectionLost: false)
         }

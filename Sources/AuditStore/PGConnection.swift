@@ -58,6 +58,23 @@ public final class PGConnection {
         try consume(PQexec(handle, sql))
     }
 
+    /// Runs several statements without parameters in one round trip and returns each one's rows,
+    /// in order (`exec` keeps only the last). The first failure is thrown after every result is read.
+    public func execEach(_ sql: String) throws(PGError) -> [PGRows] {
+        guard PQsendQuery(handle, sql) == 1 else { throw lastError() }
+        var results: [PGRows] = []
+        var failure: PGError?
+        while let result = PQgetResult(handle) {
+            do throws(PGError) {
+                results.append(try consume(result))
+            } catch {
+                if failure == nil { failure = error }
+            }
+        }
+        if let failure { throw failure }
+        return results
+    }
+
     /// Runs one statement with text parameters (nil is SQL NULL).
     @discardableResult
     public func exec(_ sql: String, _ params: [String?]) throws(PGError) -> PGRows {

@@ -44,6 +44,11 @@ public struct ChainStage: CommitStage {
         }
     }
 
+    public func reads(for events: [AuditEvent]) -> [CommitRead] {
+        let unchained = Set(events.filter { $0.hmac == nil }.map(\.sessionID))
+        return unchained.isEmpty ? [] : [.chainHeads(Array(unchained))]
+    }
+
     public static let factory = CommitStageFactory(type: "chain") { section throws(ConfigError) in
         let secret = try section.requiredString("secret", env: "GOVERNANCE_AUDIT_SECRET", secret: true,
                                                 fix: "set GOVERNANCE_AUDIT_SECRET (the SDK's HMAC key) or `secret: ${env:NAME}`")

@@ -18,6 +18,10 @@ public struct SeqStage: CommitStage {
         }
     }
 
+    public func reads(for events: [AuditEvent]) -> [CommitRead] {
+        Dictionary(grouping: events, by: \.workflow).map { CommitRead.seq(workflow: $0.key, count: $0.value.count) }
+    }
+
     public static let factory = CommitStageFactory(type: "seq") { section throws(ConfigError) in
         try section.finish()
         return { _ in SeqStage() }

@@ -17,11 +17,23 @@ public protocol CommitStage: Sendable {
     func prepare(_ event: AuditEvent) throws(EventRejection) -> AuditEvent
     /// Runs inside the transaction, on the group's new events in commit order; may add events.
     func apply(_ events: inout [AuditEvent], in transaction: any CommitTransaction) throws
+    /// What `apply` will ask of the transaction for `events`, so the primary can fetch it with the
+    /// locks, in the transaction's first round trip. A read not declared is made when asked.
+    func reads(for events: [AuditEvent]) -> [CommitRead]
 }
 
 extension CommitStage {
     public var hmacSecret: String? { nil }
     public func prepare(_ event: AuditEvent) throws(EventRejection) -> AuditEvent { event }
+    public func reads(for events: [AuditEvent]) -> [CommitRead] { [] }
+}
+
+/// A read of the open transaction that a commit stage declares ahead (`CommitStage.reads`).
+public enum CommitRead: Sendable, Equatable {
+    /// `reserveSeq(workflow:count:)`.
+    case seq(workflow: String, count: Int)
+    /// `chainHeads(_:)` of these sessions.
+    case chainHeads([UUID])
 }
 
 /// Where a commit stage must run among the other stages of its pipeline, declared by its factory
