@@ -2,6 +2,7 @@ import AuditStore
 import Foundation
 import GovernanceTesting
 import Pipeline
+import Synchronization
 import Testing
 
 /// `GroupCommit` on a real database, driven directly (no collector): what it stores, what it
@@ -51,6 +52,65 @@ struct GroupCommitTests {
         #expect(Self.seqs(try GroupCommit.commit([Self.event()], stages: [Numbering()], on: connection)) == [4])
         let stored = try connection.exec("SELECT string_agg(seq::text, ',' ORDER BY seq) FROM governance_audit_events")
         #expect(stored.rows.first?.first == "1,2,3,4")
+    }
+
+    /// Declares a seq reservation of `declared` events and the heads of `declaredSessions`, then
+    /// reserves for its events plus `added` new ones (as budget adds alerts) and asks for the
+    /// heads of every session in the group.
+    final class Declaring: CommitStage {
+        let declared: Int
+        let declaredSessions: [UUID]
+        let added: [AuditEvent]
+        let seen = Mutex<[UUID: String]>([:])
+
+        init(declared: Int, declaredSessions: [UUID], added: [AuditEvent] = []) {
+            self.declared = declared
+            self.declaredSessions = declaredSessions
+            self.added = added
+        }
+
+        func reads(for events: [AuditEvent]) -> [CommitRead] {
+            [.seq(workflow: "wf", count: declared), .chainHeads(declaredSessions)]
+        }
+
+        func apply(_ events: inout [AuditEvent], in transaction: any CommitTransaction) throws {
+            events += added
+            let first = try transaction.reserveSeq(workflow: "wf", count: events.count)
+            for index in events.indices { events[index].seq = first + Int64(index) }
+            let heads = try transaction.chainHeads(Array(Set(events.map(\.sessionID))))
+            seen.withLock { $0 = heads }
+        }
+    }
+
+    @Test("declared reads come with the locks; a stage that adds events or reserves fewer keeps seq consecutive; an undeclared session's head is read when asked")
+    func declaredReads() throws {
+        let cluster = try LocalPostgres(fsync: false)
+        defer { cluster.destroy() }
+        let connection = try PGConnection(dsn: try cluster.createDatabase())
+        try AuditSchema.migrate(connection, components: [])
+        try connection.prepare("gc_existing", AuditRow.existingStatement)
+
+        var a = Self.event(), b = Self.event()
+        a.hmac = String(repeating: "a1", count: 32)
+        b.hmac = String(repeating: "b2", count: 32)
+        #expect(Self.seqs(try GroupCommit.commit([a, b], stages: [Numbering()], on: connection)) == [1, 2])
+
+        // One event declared, one added by the stage: numbered 3 and 4. Only a's session was
+        // declared; b's head is read when the stage asks for it.
+        var c = Self.event(), added = Self.event()
+        c.sessionID = a.sessionID
+        added.sessionID = b.sessionID
+        let topUp = Declaring(declared: 1, declaredSessions: [a.sessionID], added: [added])
+        #expect(Self.seqs(try GroupCommit.commit([c], stages: [topUp], on: connection)) == [3])
+        #expect(try connection.exec("SELECT seq FROM governance_audit_events WHERE event_id = $1", [added.eventID.lowercasedString]).rows.first?.first == "4")
+        #expect(topUp.seen.withLock { $0 } == [a.sessionID: a.hmac!, b.sessionID: b.hmac!])
+
+        // Three declared, one reserved: the two extra numbers are given back.
+        let fewer = Declaring(declared: 3, declaredSessions: [])
+        #expect(Self.seqs(try GroupCommit.commit([Self.event()], stages: [fewer], on: connection)) == [5])
+        #expect(Self.seqs(try GroupCommit.commit([Self.event()], stages: [Numbering()], on: connection)) == [6])
+        let stored = try connection.exec("SELECT string_agg(seq::text, ',' ORDER BY seq) FROM governance_audit_events")
+        #expect(stored.rows.first?.first == "1,2,3,4,5,6")
     }
 
     @Test("migrating twice changes nothing the second time")
