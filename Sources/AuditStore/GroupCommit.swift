@@ -37,9 +37,9 @@ public enum GroupCommit {
         }
     }
 
-    /// BEGIN; lock the group's sessions with the SDK's advisory-lock key when stages run; run
-    /// the stages; binary COPY the events straight into the table in arrival order; COMMIT
-    /// (without stages, a first attempt is the COPY alone).
+    /// BEGIN, the SDK's advisory lock on each of the group's sessions and the stages' declared
+    /// reads, in one round trip; run the stages; binary COPY the events straight into the table
+    /// in arrival order; COMMIT (without stages, a first attempt is the COPY alone).
     /// The first attempt is optimistic and copies everything. If an event_id is already stored,
     /// the COPY fails with a unique violation and the transaction is rolled back (taking its
     /// seq numbers with it). It is then redone, after one index lookup sets aside the stored
@@ -51,7 +51,7 @@ public enum GroupCommit {
             do throws(PGError) {
                 // Round trips are most of a small group's cost. Without stages a first attempt
                 // is one COPY outside a transaction block, atomic by itself (two round trips in
-                // all); with stages BEGIN travels with the advisory locks.
+                // all); with stages BEGIN travels with the advisory locks and the reads.
                 let autocommit = stages.isEmpty && attempt == 0
                 let transaction = PGCommitTransaction(connection: connection)
                 if !stages.isEmpty {
