@@ -55,15 +55,10 @@ public enum GroupCommit {
                 let autocommit = stages.isEmpty && attempt == 0
                 let transaction = PGCommitTransaction(connection: connection)
                 if !stages.isEmpty {
-                    // Integers only, so the keys can be written into the statement. On a first
-                    // attempt the stages' declared reads (seq counters, chain heads) follow the
-                    // locks in the same round trip; a retry first sets aside stored events, so
-                    // its stages read when they ask.
+                    // On a first attempt the stages' declared reads travel with the locks; a
+                    // retry first sets aside stored events, so its stages read when they ask.
                     let keys = Set(events.map(\.sessionID.advisoryLockKey)).sorted()
-                    let prefetch = CommitPrefetch(attempt == 0 ? stages.flatMap { $0.reads(for: events) } : [])
-                    let results = try connection.execEach("BEGIN; SELECT pg_advisory_xact_lock(k) FROM unnest('\(pgArray(keys.map(String.init)))'::int8[]) AS k"
-                                                          + prefetch.statements(connection))
-                    try prefetch.record(results.dropFirst(2), into: transaction)
+                    try transaction.begin(locking: keys, reading: attempt == 0 ? stages.flatMap { $0.reads(for: events) } : [])
                 } else if !autocommit {
                     try connection.exec("BEGIN")
                 }
@@ -103,64 +98,54 @@ public enum GroupCommit {
     static func pgArray(_ items: [String]) -> String { "{" + items.joined(separator: ",") + "}" }
 }
 
-/// The stages' declared reads, sent right after the locks in the transaction's first round trip:
-/// one seq reservation per workflow (sorted, so two writers never lock counters in opposite
-/// orders) and one chain-head query for every session.
-struct CommitPrefetch {
-    let seqCounts: [(workflow: String, count: Int)]
-    let sessions: [UUID]
+/// The commit stages' view of the open transaction. `begin` sends BEGIN, the session locks and
+/// the stages' declared reads in one round trip; `reserveSeq` and `chainHeads` then answer from
+/// what came back and ask PostgreSQL only for what was not declared.
+final class PGCommitTransaction: CommitTransaction {
+    let connection: PGConnection
+    /// Seq numbers reserved with the locks: first number and count, per workflow.
+    private var reserved: [String: (first: Int64, count: Int)] = [:]
+    /// Chain heads read so far, and the sessions they were read for (a session without a head
+    /// is read too: it has no row yet).
+    private var heads: [UUID: String] = [:]
+    private var headsRead = Set<UUID>()
 
-    init(_ reads: [CommitRead]) {
+    init(connection: PGConnection) {
+        self.connection = connection
+    }
+
+    /// BEGIN; the SDK's advisory lock on each key; then one seq reservation per declared workflow
+    /// (sorted, so two writers never lock counters in opposite orders) and one chain-head query
+    /// for every declared session. Keys are integers and workflows are escaped, so all of it can
+    /// be written into one multi-statement string.
+    func begin(locking keys: [Int64], reading reads: [CommitRead]) throws(PGError) {
         var counts: [String: Int] = [:]
         var sessions = Set<UUID>()
         for read in reads {
             switch read {
-            case .seq(let workflow, let count): counts[workflow] = count
+            case .seq(let workflow, let count): if count > 0 { counts[workflow] = count }
             case .chainHeads(let ids): sessions.formUnion(ids)
             }
         }
-        seqCounts = counts.filter { $0.value > 0 }.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
-        self.sessions = Array(sessions)
-    }
-
-    func statements(_ connection: PGConnection) -> String {
-        var sql = ""
+        let seqCounts = counts.sorted { $0.key < $1.key }
+        var sql = "BEGIN; SELECT pg_advisory_xact_lock(k) FROM unnest('\(GroupCommit.pgArray(keys.map(String.init)))'::int8[]) AS k"
         for (workflow, count) in seqCounts {
-            sql += "; " + PGCommitTransaction.reserveStatement(workflow: connection.escapeLiteral(workflow), count: String(count))
+            sql += "; " + Self.reserveStatement(workflow: connection.escapeLiteral(workflow), count: String(count))
         }
         if !sessions.isEmpty {
-            sql += "; " + PGCommitTransaction.headsStatement(sessions: "'\(GroupCommit.pgArray(sessions.map(\.lowercasedString)))'")
+            sql += "; " + Self.headsStatement(sessions: "'\(GroupCommit.pgArray(sessions.map(\.lowercasedString)))'")
         }
-        return sql
-    }
-
-    /// Hands `results` (one per statement, in order) to `transaction`, which answers the stages from them.
-    func record(_ results: ArraySlice<PGRows>, into transaction: PGCommitTransaction) throws(PGError) {
+        let results = try connection.execEach(sql).dropFirst(2)
         guard results.count == seqCounts.count + (sessions.isEmpty ? 0 : 1) else {
-            throw PGError(message: "prefetch returned \(results.count) results", sqlState: nil, connectionLost: false)
+            throw PGError(message: "BEGIN with the declared reads returned \(results.count) results", sqlState: nil, connectionLost: false)
         }
         for ((workflow, count), rows) in zip(seqCounts, results) {
-            transaction.reserved[workflow] = (try PGCommitTransaction.firstReserved(rows, count: count), count)
+            reserved[workflow] = (try Self.firstReserved(rows, count: count), count)
         }
-        if !sessions.isEmpty, let rows = results.last {
-            transaction.headsRead.formUnion(sessions)
-            transaction.heads.merge(PGCommitTransaction.heads(rows)) { a, _ in a }
+        if let rows = results.last, !sessions.isEmpty {
+            heads = Self.heads(rows)
+            headsRead = sessions
         }
-    }
-}
-
-/// The commit stages' view of the open transaction; answers what was prefetched without a round trip.
-final class PGCommitTransaction: CommitTransaction {
-    let connection: PGConnection
-    /// Seq numbers reserved with the locks: first number and count, per workflow.
-    var reserved: [String: (first: Int64, count: Int)] = [:]
-    /// Chain heads read with the locks, and the sessions they were read for (a session without
-    /// a head is read too: it has no row yet).
-    var heads: [UUID: String] = [:]
-    var headsRead = Set<UUID>()
-
-    init(connection: PGConnection) {
-        self.connection = connection
     }
 
     func chainHeads(_ sessions: [UUID]) throws -> [UUID: String] {
@@ -170,7 +155,8 @@ final class PGCommitTransaction: CommitTransaction {
             heads.merge(Self.heads(rows)) { a, _ in a }
             headsRead.formUnion(missing)
         }
-        return heads.filter { sessions.contains($0.key) }
+        let wanted = Set(sessions)
+        return heads.filter { wanted.contains($0.key) }
     }
 
     func query(_ sql: String, _ parameters: [String?]) throws -> [[String?]] {
