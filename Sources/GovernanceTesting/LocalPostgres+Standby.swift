@@ -49,7 +49,7 @@ extension LocalPostgres {
         try ChildProcess.run(["chmod", "0755", base])
         if Self.isRoot { try ChildProcess.run(["chown", "postgres:postgres", base]) }
         let conninfo = "host=\(socketDirectory) port=\(port) user=postgres application_name=\(name)"
-        try runAsOwner(["\(binDirectory)/pg_basebackup", "-D", base + "/data", "-d", conninfo, "-R", "-X", "stream",
+        try Self.runAsOwner(["\(binDirectory)/pg_basebackup", "-D", base + "/data", "-d", conninfo, "-R", "-X", "stream",
                         "-c", "fast", "-C", "-S", name, "--no-sync"])
         // Later lines win: its own socket folder, and a primary_conninfo that certainly carries
         // application_name (what synchronous_standby_names names), whatever -R wrote.
@@ -75,7 +75,7 @@ extension LocalPostgres {
     /// Promotes a standby (`pg_ctl promote -w`) and returns once it accepts writes
     /// (`pg_is_in_recovery()` is false).
     public func promote(timeoutSeconds: Double = 600) throws {
-        try runAsOwner(["\(binDirectory)/pg_ctl", "-D", dataDirectory, "-w", "-t", "\(Int(timeoutSeconds))", "promote"])
+        try Self.runAsOwner(["\(binDirectory)/pg_ctl", "-D", dataDirectory, "-w", "-t", "\(Int(timeoutSeconds))", "promote"])
         try Self.poll("port \(port) promoted", timeoutSeconds: timeoutSeconds) {
             try PGConnection(dsn: dsn).exec("SELECT pg_is_in_recovery()").rows.first?.first == "f"
         }
@@ -84,7 +84,7 @@ extension LocalPostgres {
     /// Stops the server abruptly (`-m immediate`): every process exits at once, without a
     /// checkpoint, as a crashed machine's would (the next start runs crash recovery).
     public func stopImmediately() throws {
-        try runAsOwner(["\(binDirectory)/pg_ctl", "-D", dataDirectory, "-w", "-m", "immediate", "stop"])
+        try Self.runAsOwner(["\(binDirectory)/pg_ctl", "-D", dataDirectory, "-w", "-m", "immediate", "stop"])
     }
 
     /// Polls `condition` (an error counts as "not yet") every 20 ms until it holds; throws,

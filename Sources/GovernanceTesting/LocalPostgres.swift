@@ -21,29 +21,24 @@ public final class LocalPostgres: Sendable {
     }
 
     /// Creates and starts a cluster. `fsync` stays on by default: the benchmark measures real commits.
-    public init(fsync: Bool = true) throws {
-        binDirectory = try Self.findBinDirectory()
+    public convenience init(fsync: Bool = true) throws {
         let base = FileManager.default.temporaryDirectory.appendingPathComponent("gc-pg-\(UUID().uuidString.prefix(8))").path
-        dataDirectory = base + "/data"
-        socketDirectory = base
         try FileManager.default.createDirectory(atPath: base, withIntermediateDirectories: true)
         try ChildProcess.run(["chmod", "0755", base])
         if Self.isRoot { try ChildProcess.run(["chown", "postgres:postgres", base]) }
-        try runAsOwner(["\(binDirectory)/initdb", "-D", dataDirectory, "-U", "postgres", "-A", "trust", "-E", "UTF8",
-                        "--locale=C", "--no-sync", "--no-instructions"])
-        let settings = """
+        try Self.runAsOwner(["\(try Self.findBinDirectory())/initdb", "-D", base + "/data", "-U", "postgres", "-A", "trust", "-E", "UTF8",
+                             "--locale=C", "--no-sync", "--no-instructions"])
+        try self.init(existingDataIn: base, settings: """
             listen_addresses = '127.0.0.1'
-            unix_socket_directories = '\(socketDirectory)'
+            unix_socket_directories = '\(base)'
             fsync = \(fsync ? "on" : "off")
             max_connections = 500
             shared_buffers = 128MB
             log_min_messages = warning
-            """
-        try (settings + "\n").appendLine(to: dataDirectory + "/postgresql.auto.conf")
-        try startOnFreePort()
+            """)
     }
 
-    /// Adopts a data directory already at `base`/data (made by `pg_basebackup`, say), with
+    /// Adopts a data directory already at `base`/data (made by `initdb` or `pg_basebackup`), with
     /// `base` as its socket folder: appends `settings` to its `postgresql.auto.conf` and starts
     /// it on a free port.
     init(existingDataIn base: String, settings: String) throws {
@@ -98,7 +93,7 @@ public final class LocalPostgres: Sendable {
     /// server's log.
     public func start() throws {
         do {
-            try runAsOwner(["\(binDirectory)/pg_ctl", "-D", dataDirectory, "-l", socketDirectory + "/server.log", "-w", "-t", "600", "start"])
+            try Self.runAsOwner(["\(binDirectory)/pg_ctl", "-D", dataDirectory, "-l", socketDirectory + "/server.log", "-w", "-t", "600", "start"])
         } catch {
             let log = (try? String(contentsOfFile: socketDirectory + "/server.log", encoding: .utf8)) ?? "(no server log)"
             throw Failure(description: "\(error)\nserver log (\(socketDirectory)/server.log):\n\(log.suffix(4000))")
@@ -107,7 +102,7 @@ public final class LocalPostgres: Sendable {
 
     /// Fast shutdown (`-m fast`): aborts client connections, like a database restart in production.
     public func stop() throws {
-        try runAsOwner(["\(binDirectory)/pg_ctl", "-D", dataDirectory, "-w", "-m", "fast", "stop"])
+        try Self.runAsOwner(["\(binDirectory)/pg_ctl", "-D", dataDirectory, "-w", "-m", "fast", "stop"])
     }
 
     /// Freezes every process of the cluster with SIGSTOP, as a hung server or a stalled disk
@@ -130,7 +125,7 @@ public final class LocalPostgres: Sendable {
 
     public func destroy() {
         for standby in standbys.withLock({ $0 }) { standby.destroy() }
-        try? runAsOwner(["\(binDirectory)/pg_ctl", "-D", dataDirectory, "-w", "-m", "immediate", "stop"])
+        try? stopImmediately()
         try? FileManager.default.removeItem(atPath: socketDirectory)
     }
 
@@ -138,7 +133,7 @@ public final class LocalPostgres: Sendable {
 
     static var isRoot: Bool { getuid() == 0 }
 
-    func runAsOwner(_ arguments: [String]) throws {
+    static func runAsOwner(_ arguments: [String]) throws {
         try ChildProcess.run(Self.isRoot ? ["runuser", "-u", "postgres", "--"] + arguments : arguments)
     }
 
