@@ -10,11 +10,11 @@ import Pipeline
 /// sent (a collector keeps them as `client_seq` and never enforces them), and a retried batch is
 /// safe: the receiver answers `duplicate` for what it already stored.
 extension BridgeSender {
-    /// Durable mode: delivers `rows` (one fetch) as batches, moving the cursor past each batch's
-    /// rows once it is delivered, so an interrupted fetch never sends a delivered batch again.
     /// Events per batch: `relay_batch_events`, or less once the receiver has said 413.
     var relayBatchSize: Int { min(max(1, config.relayBatchEvents), relayBatchFit ?? .max) }
 
+    /// Durable mode: delivers `rows` (one fetch) as batches, moving the cursor past each batch's
+    /// rows once it is delivered, so an interrupted fetch never sends a delivered batch again.
     func relay(_ rows: [AuditTableFollower.Row]) -> Delivery {
         var batch: [AuditEvent] = []
         for (index, row) in rows.enumerated() {
