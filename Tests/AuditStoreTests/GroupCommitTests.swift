@@ -27,6 +27,14 @@ struct GroupCommitTests {
                    createdAt: Timestamp(microseconds: 1_767_323_045_000_000), workflow: "wf")
     }
 
+    /// A connection to a new, migrated database of `cluster`, prepared as a writer's is.
+    static func migratedConnection(_ cluster: LocalPostgres) throws -> PGConnection {
+        let connection = try PGConnection(dsn: try cluster.createDatabase())
+        try AuditSchema.migrate(connection, components: [])
+        try connection.prepare("gc_existing", AuditRow.existingStatement)
+        return connection
+    }
+
     static func seqs(_ results: [CommitResult]) -> [Int64?] {
         results.map { if case .stored(let e) = $0 { e.seq } else { nil } }
     }
@@ -35,9 +43,7 @@ struct GroupCommitTests {
     func gaplessAcrossRollbacks() throws {
         let cluster = try LocalPostgres(fsync: false)
         defer { cluster.destroy() }
-        let connection = try PGConnection(dsn: try cluster.createDatabase())
-        try AuditSchema.migrate(connection, components: [])
-        try connection.prepare("gc_existing", AuditRow.existingStatement)
+        let connection = try Self.migratedConnection(cluster)
 
         let a = Self.event(), b = Self.event(), c = Self.event()
         let first = try GroupCommit.commit([a, b], stages: [Numbering()], on: connection)
@@ -86,9 +92,7 @@ struct GroupCommitTests {
     func declaredReads() throws {
         let cluster = try LocalPostgres(fsync: false)
         defer { cluster.destroy() }
-        let connection = try PGConnection(dsn: try cluster.createDatabase())
-        try AuditSchema.migrate(connection, components: [])
-        try connection.prepare("gc_existing", AuditRow.existingStatement)
+        let connection = try Self.migratedConnection(cluster)
 
         var a = Self.event(), b = Self.event()
         a.hmac = String(repeating: "a1", count: 32)
