@@ -80,6 +80,15 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ], swiftSettings: strict),
+        // Evidence an outsider can check: the Merkle tree over the audit table (RFC 9162),
+        // C2SP signed-note checkpoints, their signer, witnesses, proofs and verification.
+        .target(name: "Transparency", dependencies: [
+            "Pipeline", "Config", "AuditStore",
+            .product(name: "Crypto", package: "swift-crypto"),
+            .product(name: "CoreMetrics", package: "swift-metrics"),
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+        ], swiftSettings: strict),
         .target(name: "Exporters", dependencies: [
             "Pipeline", "Config", "AuditStore", "OTLP",
             .target(name: "CurlHTTP", condition: .when(traits: ["PlatformBridge"])),
@@ -129,7 +138,7 @@ let package = Package(
         ], swiftSettings: strict),
         // The embeddable collector: factory registry of built-in components + service group.
         .target(name: "Collector", dependencies: [
-            "Pipeline", "Config", "AuditStore", "Receivers", "Processors", "CommitStages", "Exporters", "Timeline", "Listeners",
+            "Pipeline", "Config", "AuditStore", "Receivers", "Processors", "CommitStages", "Exporters", "Timeline", "Listeners", "Transparency",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             .product(name: "UnixSignals", package: "swift-service-lifecycle"),
@@ -149,7 +158,7 @@ let package = Package(
             .product(name: "NIOSSL", package: "swift-nio-ssl"),
         ], swiftSettings: strict),
         .executableTarget(name: "governance-collector", dependencies: [
-            "Collector", "AuditStore", "Config", "Pipeline",
+            "Collector", "AuditStore", "Config", "Pipeline", "Transparency",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -169,6 +178,7 @@ let package = Package(
         .testTarget(name: "ProcessorTests", dependencies: ["Processors", "Pipeline", "Config", .product(name: "Logging", package: "swift-log")], swiftSettings: strict),
         .testTarget(name: "CommitStageTests", dependencies: ["CommitStages", "Pipeline", "Config", "GovernanceTesting", .product(name: "Crypto", package: "swift-crypto")], swiftSettings: strict),
         .testTarget(name: "AuditStoreTests", dependencies: ["AuditStore", "Pipeline", "GovernanceTesting"], swiftSettings: strict),
+        .testTarget(name: "TransparencyTests", dependencies: ["Transparency", "Pipeline", "Config", .product(name: "Crypto", package: "swift-crypto")], swiftSettings: strict),
         .testTarget(name: "ListenerTests", dependencies: [
             "Listeners", "Pipeline",
             .product(name: "NIOCore", package: "swift-nio"),
@@ -194,7 +204,7 @@ let package = Package(
         ], swiftSettings: strict),
         // Integration: real PostgreSQL clusters, real sockets, the real binary.
         .testTarget(name: "CollectorTests", dependencies: [
-            "Collector", "Config", "GovernanceTesting", "AuditStore", "CurlHTTP", "Exporters", "Pipeline", "Receivers", "OTLP", "Timeline",
+            "Collector", "Config", "GovernanceTesting", "AuditStore", "CurlHTTP", "Exporters", "Pipeline", "Receivers", "OTLP", "Timeline", "Transparency",
             .product(name: "Logging", package: "swift-log"),
         ], swiftSettings: strict),
     ]

@@ -117,7 +117,7 @@ public enum AuditSchema {
 
     /// Runs `body` in one transaction under the migration lock, so collectors starting at once
     /// change the schema one at a time; rolled back if it throws.
-    static func inMigration<T>(_ connection: PGConnection, _ body: () throws(PGError) -> T) throws(PGError) -> T {
+    public static func inMigration<T>(_ connection: PGConnection, _ body: () throws(PGError) -> T) throws(PGError) -> T {
         try connection.exec("BEGIN")
         do {
             try connection.exec("SELECT pg_advisory_xact_lock(\(migrationLockKey))")

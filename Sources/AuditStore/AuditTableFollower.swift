@@ -1,5 +1,5 @@
 import Config
-import Foundation
+public import Foundation
 public import Pipeline
 
 /// Reads `governance_audit_events` in commit order, from a cursor `(governance_txid, chain_seq)`,
@@ -11,6 +11,11 @@ public struct AuditTableFollower {
     public struct Cursor: Equatable, Sendable {
         public var txid: String
         public var chainSeq: Int64
+
+        public init(txid: String, chainSeq: Int64) {
+            self.txid = txid
+            self.chainSeq = chainSeq
+        }
     }
 
     let connection: PGConnection
@@ -46,6 +51,8 @@ public struct AuditTableFollower {
     /// the cursor that passes it.
     public struct Row: Sendable {
         public var event: AuditEvent?
+        /// The row's `event_id`, even when the rest cannot be read back.
+        public var eventID: UUID?
         public var cursor: Cursor
         public var ageSeconds: Double
     }
@@ -64,7 +71,7 @@ public struct AuditTableFollower {
         return rows.compactMap { row -> Row? in
             guard let txid = row[0], let chainSeq = row[1].flatMap({ Int64($0) }) else { return nil }
             let cursor = Cursor(txid: txid, chainSeq: chainSeq), age = Double(row[2 + AuditRow.selectedCount] ?? "0") ?? 0
-            return Row(event: AuditRow.decode(row[2..<(2 + AuditRow.selectedCount)]), cursor: cursor, ageSeconds: age)
+            return Row(event: AuditRow.decode(row[2..<(2 + AuditRow.selectedCount)]), eventID: row[2].flatMap(UUID.init(text:)), cursor: cursor, ageSeconds: age)
         }
     }
 }

@@ -8,6 +8,7 @@ import Receivers
 public import ServiceLifecycle
 import Synchronization
 public import Timeline
+import Transparency
 import UnixSignals
 
 /// The running collector: components built from a plan and run as one `ServiceGroup`.
@@ -133,9 +134,13 @@ public final class Collector: Sendable {
                 ?? ProcessInfo.processInfo.environment["GOVERNANCE_AUDIT_SECRET"].flatMap { $0.isEmpty ? nil : $0 }
             return TimelineServer(config: ui, database: database, telemetry: telemetry, logger: context("ui").logger)
         }
+        let checkpointer = try plan.checkpoints.map { config throws(MissingAuditDatabase) in
+            guard let database = shared[config.pipeline]?.auditDatabase else { throw MissingAuditDatabase(component: "checkpoints") }
+            return Checkpointer(config: config, database: database, telemetry: telemetry, logger: context("checkpoints").logger)
+        }
         // Start order; graceful shutdown runs in reverse (the UI and receivers stop first).
         let services: [any Service] = (telemetryServer.map { [$0] } ?? [])
-            + exporters.keys.sorted().map { exporters[$0]!.service } + databases.map(\.tokens)
+            + exporters.keys.sorted().map { exporters[$0]!.service } + databases.map(\.tokens) + (checkpointer.map { [$0] } ?? [])
             + receivers.keys.sorted().map { receivers[$0]! } + (timeline.map { [$0] } ?? [])
         group = ServiceGroup(configuration: .init(
             services: services.map { .init(service: $0) },

@@ -9,6 +9,7 @@ public import Pipeline
 import Processors
 import Receivers
 public import Timeline
+public import Transparency
 
 /// A configuration file read, expanded and validated: every component's settings checked and
 /// its builder ready, nothing built yet. Loading is all-or-nothing: the first mistake stops it
@@ -56,6 +57,8 @@ public struct CollectorPlan: Sendable {
     public var inFlightLimit = 128 << 20
     /// The `ui:` section: the timeline web UI, nil when absent or `enabled: false`.
     public var ui: TimelineConfig?
+    /// The `checkpoints:` section: signed checkpoints over the audit table, nil when absent or `enabled: false`.
+    public var checkpoints: CheckpointsConfig?
     /// Every effective value with its source, for `print-config`. Secrets only as fingerprints.
     public var resolved: [ResolvedValue] = []
 
@@ -148,6 +151,9 @@ public struct CollectorPlan: Sendable {
         try pipelines.finish()
         try service.finish()
         if root.keys.contains("ui") { plan.ui = try readUI(root.section("ui"), pipelines: plan.pipelines.map(\.name)) }
+        if root.keys.contains("checkpoints") {
+            plan.checkpoints = try CheckpointsConfig.read(root.section("checkpoints"), pipelines: plan.pipelines.map(\.name))
+        }
         try root.finish()
         plan.resolved = log.values
         return plan

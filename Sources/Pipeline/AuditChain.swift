@@ -6,9 +6,15 @@ import Foundation
 /// `HMAC-SHA256(secret, json.dumps({...}, sort_keys=True, separators=(",", ":")))` as lowercase hex.
 public enum AuditChain {
     /// The exact bytes the SDK hashes for an event.
-    public static func canonical(_ e: AuditEvent) -> [UInt8] {
+    public static func canonical(_ e: AuditEvent) -> [UInt8] { canonical(e, hmac: nil) }
+
+    /// The SDK's `canonical_row_bytes_for_signing`: the HMAC's fields plus the row's HMAC (the
+    /// bytes an agent's Ed25519 key signs, and the leaf of the checkpoint tree).
+    public static func signingBytes(_ e: AuditEvent) -> [UInt8] { canonical(e, hmac: e.hmac ?? "") }
+
+    private static func canonical(_ e: AuditEvent, hmac: String?) -> [UInt8] {
         func text(_ s: String?) -> JSONValue { s.map(JSONValue.string) ?? .null }
-        let object = JSONValue.object([
+        var fields: [JSONValue.Member] = [
             .init("event_id", .string(e.eventID.lowercasedString)),
             .init("session_id", .string(e.sessionID.lowercasedString)),
             .init("agent_id", .string(e.agentID)),
@@ -20,7 +26,9 @@ public enum AuditChain {
             .init("metadata", e.metadata),
             .init("prev_hash", text(e.prevHash)),
             .init("created_at", .string(e.createdAt.pythonISOFormat)),
-        ])
+        ]
+        if let hmac { fields.append(.init("hmac", .string(hmac))) }
+        let object = JSONValue.object(fields)
         var out: [UInt8] = []
         out.reserveCapacity(256)
         object.write(into: &out, .pythonCanonical)

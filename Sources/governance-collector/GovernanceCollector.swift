@@ -14,7 +14,7 @@ struct GovernanceCollector: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "governance-collector",
         abstract: "Collects AI-agent governance audit events into PostgreSQL.",
-        subcommands: [Run.self, Validate.self, PrintConfig.self, Migrate.self, Verify.self, Tail.self, Token.self],
+        subcommands: [Run.self, Validate.self, PrintConfig.self, Migrate.self, Verify.self, CheckpointCommand.self, Prove.self, Tail.self, Token.self],
         defaultSubcommand: Run.self)
 }
 

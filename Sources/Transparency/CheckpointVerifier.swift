@@ -1,0 +1,99 @@
+public import AuditStore
+import Config
+import Pipeline
+public import Foundation
+
+/// Checks the audit table against a signed checkpoint with only the log's public key(s): the
+/// tree is recomputed from the rows in commit order up to the checkpoint's size, and every
+/// stored checkpoint on the way is checked too. No HMAC secret is involved, so whoever holds
+/// the secret cannot make a rewrite pass.
+public struct CheckpointVerifier {
+    public struct Report: Sendable {
+        public var checkpoint: Checkpoint
+        public var signer: NoteVerifier
+        /// Stored checkpoints whose signature and root were checked, by tree size.
+        public var checkedCheckpoints: [Int] = []
+        public var rowsChecked = 0
+        /// Rows committed after the checkpoint: not covered until the next one.
+        public var rowsAfter = 0
+        public var problems: [String] = []
+        public var isClean: Bool { problems.isEmpty }
+    }
+
+    let store: CheckpointStore
+
+    public init(connection: PGConnection) {
+        store = CheckpointStore(connection: connection)
+    }
+
+    public struct Failure: Error, CustomStringConvertible {
+        public var description: String
+    }
+
+    /// `note` is the checkpoint to check (e.g. one a witness kept); nil takes the newest stored one.
+    public func verify(note: String?, trusted: [NoteVerifier], batchRows: Int = 5000) throws -> Report {
+        guard let note = try note ?? store.latestCheckpoint()?.note else {
+            throw Failure(description: "the database has no checkpoint yet (governance_checkpoints is empty)")
+        }
+        let (checkpoint, signer) = try Checkpoint.open(note, verifiers: trusted)
+        var report = Report(checkpoint: checkpoint, signer: signer)
+        // The stored checkpoints on the way, each opened with the trusted keys.
+        var roots: [Int: [UInt8]] = [:]
+        for stored in try store.checkpoints(upTo: checkpoint.size) {
+            do {
+                let (c, _) = try Checkpoint.open(stored.note, verifiers: trusted)
+                if c.size == stored.size { roots[c.size] = c.rootHash } else {
+                    report.problems.append("stored checkpoint at tree size \(stored.size) says size \(c.size)")
+                }
+            } catch {
+                report.problems.append("stored checkpoint at tree size \(stored.size): \(error)")
+            }
+        }
+        roots[checkpoint.size] = checkpoint.rootHash
+
+        try store.connection.exec("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        defer { _ = try? store.connection.exec("COMMIT") }
+        let follower = AuditTableFollower(connection: store.connection)
+        var tree = CompactMerkleTree()
+        var cursor = AuditTableFollower.Cursor(txid: "0", chainSeq: 0)
+        var firstDivergent: String?
+        var lastGood = 0
+        var firstBadCheckpoint: Int?
+        while tree.size < checkpoint.size {
+            let rows = try follower.fetch(after: cursor, limit: min(batchRows, checkpoint.size - tree.size))
+            if rows.isEmpty { break }
+            let recorded = try store.leafHashes(tree.size..<(tree.size + rows.count))
+            for (offset, row) in rows.enumerated() {
+                let index = tree.size
+                let hash = MerkleHash.leaf(AuditLeaf.bytes(row.event, eventID: row.eventID))
+                if firstDivergent == nil, offset >= recorded.count || recorded[offset].hash != hash {
+                    let signed = offset < recorded.count ? "the signer appended event_id=\(recorded[offset].eventID) there" : "the signer recorded no leaf there"
+                    let table = "the table has event_id=\(row.eventID?.lowercasedString ?? "?") chain_seq=\(row.cursor.chainSeq)"
+                    firstDivergent = "first divergent leaf \(index): \(signed); \(table), whose content or position differs (a row was changed, deleted, inserted or moved)"
+                }
+                tree.append(leafHash: hash)
+                cursor = row.cursor
+                if let root = roots[tree.size] {
+                    if root == tree.root {
+                        report.checkedCheckpoints.append(tree.size)
+                        if firstBadCheckpoint == nil { lastGood = tree.size }
+                    } else if firstBadCheckpoint == nil {
+                        firstBadCheckpoint = tree.size
+                    }
+                }
+            }
+            report.rowsChecked = tree.size
+        }
+        if tree.size < checkpoint.size {
+            report.problems.append("the table has \(tree.size) rows in commit order, but the checkpoint covers \(checkpoint.size): rows were deleted")
+            firstBadCheckpoint = firstBadCheckpoint ?? checkpoint.size
+        }
+        if let bad = firstBadCheckpoint {
+            report.problems.append("the recomputed tree does not match the signed root at tree size \(bad) (the last matching checkpoint is at \(lastGood))")
+            report.problems.append(firstDivergent ?? "the leaf record was rewritten too: the first divergent leaf is between \(lastGood) and \(bad - 1)")
+        }
+        let total = try store.connection.exec("SELECT count(*) FROM governance_audit_events").rows.first?[0] ?? nil
+        report.rowsAfter = max(0, (total.flatMap { Int($0) } ?? 0) - tree.size)
+        return report
+    }
+}

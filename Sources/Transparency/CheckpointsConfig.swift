@@ -1,0 +1,73 @@
+public import Config
+import Foundation
+
+/// The `checkpoints:` section: signed checkpoints over the audit table (docs/components/checkpoints.md).
+public struct CheckpointsConfig: Sendable {
+    public var signer: NoteSigner
+    /// `interval` (seconds, default 60): a new checkpoint at most this long after the last, when rows were added.
+    public var interval: Double = 60
+    /// `max_events` (default 100,000): a checkpoint after this many new rows, whatever the interval.
+    public var maxEvents = 100_000
+    /// `witnesses.directory`: each checkpoint is also written here (`<size>.checkpoint`, `latest.checkpoint`).
+    public var witnessDirectory: String?
+    /// `pipeline`: the pipeline whose primary's database is checkpointed.
+    public var pipeline = ""
+
+    /// Reads the section; the private key comes from `signing_key_file` (mode 0600 or
+    /// stricter) or the environment (`GOVERNANCE_CHECKPOINT_SIGNING_KEY`), never from the YAML.
+    public static func read(_ section: ConfigSection, pipelines: [String]) throws(ConfigError) -> CheckpointsConfig? {
+        guard try section.bool("enabled", default: true) else {
+            try section.finish()
+            return nil
+        }
+        let keygen = "make one with `governance-collector checkpoint keygen --name example.com/audit --out /etc/governance/checkpoint.key`"
+        let encoded: String
+        if let file = try section.string("signing_key_file", env: "GOVERNANCE_CHECKPOINT_KEY_FILE"), !file.isEmpty {
+            encoded = try readKeyFile(file, section: section, fix: keygen)
+        } else if let key = section.environment["GOVERNANCE_CHECKPOINT_SIGNING_KEY"], !key.isEmpty {
+            encoded = key
+        } else {
+            throw section.error("signing_key_file", "is not set, and neither is GOVERNANCE_CHECKPOINT_SIGNING_KEY",
+                                fix: "\(keygen), then set `signing_key_file:` to it (or `enabled: false`)")
+        }
+        let signer: NoteSigner
+        do { signer = try NoteSigner(encoded: encoded) } catch {
+            throw section.error("signing_key_file", "holds a key that \(error)", fix: keygen)
+        }
+        var config = CheckpointsConfig(signer: signer)
+        config.interval = try section.double("interval", default: config.interval, range: 0.01...86400)
+        config.maxEvents = try section.int("max_events", default: config.maxEvents, range: 1...10_000_000)
+        if section.keys.contains("witnesses") {
+            let witnesses = try section.section("witnesses")
+            config.witnessDirectory = try witnesses.string("directory")
+            try witnesses.finish()
+        }
+        if let pipeline = try section.string("pipeline") {
+            guard pipelines.contains(pipeline) else {
+                throw section.error("pipeline", "names `\(pipeline)`, which is not a pipeline", fix: "use one of: \(pipelines.sorted().joined(separator: ", "))")
+            }
+            config.pipeline = pipeline
+        } else {
+            guard pipelines.count == 1 else {
+                throw section.error("pipeline", "is required with several pipelines", fix: "name the pipeline whose database is checkpointed: \(pipelines.sorted().joined(separator: ", "))")
+            }
+            config.pipeline = pipelines[0]
+        }
+        try section.finish()
+        return config
+    }
+
+    /// A private key file's text; refused unless only its owner can read it.
+    static func readKeyFile(_ path: String, section: ConfigSection, fix: String) throws(ConfigError) -> String {
+        guard let attributes = try? FileManager.default.attributesOfItem(atPath: path),
+              let mode = (attributes[.posixPermissions] as? NSNumber)?.intValue,
+              let text = try? String(contentsOfFile: path, encoding: .utf8) else {
+            throw section.error("signing_key_file", "`\(path)` cannot be read", fix: fix)
+        }
+        guard mode & 0o077 == 0 else {
+            throw section.error("signing_key_file", "`\(path)` has mode \(String(mode & 0o777, radix: 8)): others can read the private key",
+                                fix: "chmod 600 \(path)")
+        }
+        return text
+    }
+}
