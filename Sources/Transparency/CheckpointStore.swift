@@ -40,6 +40,7 @@ public struct CheckpointStore {
             cursor_txid      xid8        NOT NULL,
             cursor_chain_seq BIGINT      NOT NULL,
             frontier         BYTEA       NOT NULL,
+            created_at       TIMESTAMPTZ NOT NULL DEFAULT now(),
             updated_at       TIMESTAMPTZ NOT NULL DEFAULT now()
         )
         """,
@@ -80,6 +81,8 @@ public struct CheckpointStore {
     public struct State: Sendable {
         public var tree = CompactMerkleTree()
         public var cursor = AuditTableFollower.Cursor(txid: "0", chainSeq: 0)
+        /// Seconds since the tree was started: the first checkpoint waits an interval from then.
+        public var ageSeconds = 0.0
     }
 
     public struct StoredCheckpoint: Sendable {
@@ -110,7 +113,7 @@ public struct CheckpointStore {
     }
 
     public func loadState() throws(PGError) -> State {
-        let rows = try connection.exec("SELECT tree_size, cursor_txid::text, cursor_chain_seq, encode(frontier, 'hex') FROM governance_checkpoint_state").rows
+        let rows = try connection.exec("SELECT tree_size, cursor_txid::text, cursor_chain_seq, encode(frontier, 'hex'), extract(epoch FROM now() - created_at)::float8 FROM governance_checkpoint_state").rows
         guard let row = rows.first else { return State() }
         let hashes = Hex.bytes(row[3] ?? "") ?? []
         let frontier = stride(from: 0, to: hashes.count, by: 32).map { Array(hashes[$0..<min($0 + 32, hashes.count)]) }
@@ -118,7 +121,7 @@ public struct CheckpointStore {
               let tree = CompactMerkleTree(size: size, frontier: frontier) else {
             throw PGError(message: "governance_checkpoint_state does not describe a tree (size \(row[0] ?? "?"), \(frontier.count) hashes)", sqlState: nil, connectionLost: false)
         }
-        return State(tree: tree, cursor: .init(txid: txid, chainSeq: chainSeq))
+        return State(tree: tree, cursor: .init(txid: txid, chainSeq: chainSeq), ageSeconds: row[4].flatMap { Double($0) } ?? 0)
     }
 
     public func latestCheckpoint() throws(PGError) -> StoredCheckpoint? {

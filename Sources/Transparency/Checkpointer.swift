@@ -36,7 +36,7 @@ struct CheckpointStep {
         }
         let caughtUp = rows.count < limit
         let unsigned = state.tree.size - signedSize
-        let due = unsigned > 0 && (unsigned >= config.maxEvents || (caughtUp && (latest?.ageSeconds ?? .infinity) >= config.interval))
+        let due = unsigned > 0 && (unsigned >= config.maxEvents || (caughtUp && (latest?.ageSeconds ?? state.ageSeconds) >= config.interval))
         guard due || !leaves.isEmpty else { return .appended(rows: 0, caughtUp: caughtUp, signed: nil) }
         var signed: (Checkpoint, note: String, keyHash: String)?
         if due {
