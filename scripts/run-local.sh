@@ -25,10 +25,14 @@ fi
 trap '"${as_owner[@]}" "$bin/pg_ctl" -D "$data" -m fast -w stop >/dev/null' EXIT
 
 swift build -c release --product governance-collector
+# The signing key for checkpoints (configs/local.yaml), made once; for this local setup only.
+[ -f .local/checkpoint.key ] || .build/release/governance-collector checkpoint keygen --name localhost/governance-collector --out .local/checkpoint.key >/dev/null
+export GOVERNANCE_CHECKPOINTS=true GOVERNANCE_CHECKPOINT_KEY_FILE="$PWD/.local/checkpoint.key"
 export DATABASE_URL="postgresql://postgres@127.0.0.1:$port/postgres"
 echo "PostgreSQL: $DATABASE_URL (data in .local/pg)"
 echo "Collector:  http://127.0.0.1:4320 (platform ingest API), http://127.0.0.1:4318/v1/logs (OTLP)"
 echo "            token wf_local_development_token (see README: send an event)"
 echo "Operator:   http://127.0.0.1:8888/metrics, /healthz, /readyz"
 echo "Timeline:   http://127.0.0.1:8890 (web UI)"
+echo "Checkpoints: signed every 10 s into governance_checkpoints and .local/witness (public key .local/checkpoint.key.pub)"
 .build/release/governance-collector run --config configs/local.yaml

@@ -16,14 +16,25 @@ public struct CheckpointsConfig: Sendable {
     /// Reads the section; the private key comes from `signing_key_file` (mode 0600 or
     /// stricter) or the environment (`GOVERNANCE_CHECKPOINT_SIGNING_KEY`), never from the YAML.
     public static func read(_ section: ConfigSection, pipelines: [String]) throws(ConfigError) -> CheckpointsConfig? {
-        guard try section.bool("enabled", default: true) else {
-            try section.finish()
-            return nil
+        // Every setting is checked even when disabled, so turning it on later finds no old typo.
+        let enabled = try section.bool("enabled", default: true)
+        let keyFile = try section.string("signing_key_file", env: "GOVERNANCE_CHECKPOINT_KEY_FILE").flatMap { $0.isEmpty ? nil : $0 }
+        let interval = try section.double("interval", default: 60, range: 0.01...86400)
+        let maxEvents = try section.int("max_events", default: 100_000, range: 1...10_000_000)
+        var witnessDirectory: String?
+        if section.keys.contains("witnesses") {
+            let witnesses = try section.section("witnesses")
+            witnessDirectory = try witnesses.string("directory")
+            try witnesses.finish()
         }
+        let pipeline = try readPipeline(section, pipelines: pipelines)
+        try section.finish()
+        guard enabled else { return nil }
+
         let keygen = "make one with `governance-collector checkpoint keygen --name example.com/audit --out /etc/governance/checkpoint.key`"
         let encoded: String
-        if let file = try section.string("signing_key_file", env: "GOVERNANCE_CHECKPOINT_KEY_FILE"), !file.isEmpty {
-            encoded = try readKeyFile(file, section: section, fix: keygen)
+        if let keyFile {
+            encoded = try readKeyFile(keyFile, section: section, fix: keygen)
         } else if let key = section.environment["GOVERNANCE_CHECKPOINT_SIGNING_KEY"], !key.isEmpty {
             encoded = key
         } else {
@@ -35,26 +46,24 @@ public struct CheckpointsConfig: Sendable {
             throw section.error("signing_key_file", "holds a key that \(error)", fix: keygen)
         }
         var config = CheckpointsConfig(signer: signer)
-        config.interval = try section.double("interval", default: config.interval, range: 0.01...86400)
-        config.maxEvents = try section.int("max_events", default: config.maxEvents, range: 1...10_000_000)
-        if section.keys.contains("witnesses") {
-            let witnesses = try section.section("witnesses")
-            config.witnessDirectory = try witnesses.string("directory")
-            try witnesses.finish()
-        }
+        config.interval = interval
+        config.maxEvents = maxEvents
+        config.witnessDirectory = witnessDirectory
+        config.pipeline = pipeline
+        return config
+    }
+
+    private static func readPipeline(_ section: ConfigSection, pipelines: [String]) throws(ConfigError) -> String {
         if let pipeline = try section.string("pipeline") {
             guard pipelines.contains(pipeline) else {
                 throw section.error("pipeline", "names `\(pipeline)`, which is not a pipeline", fix: "use one of: \(pipelines.sorted().joined(separator: ", "))")
             }
-            config.pipeline = pipeline
-        } else {
-            guard pipelines.count == 1 else {
-                throw section.error("pipeline", "is required with several pipelines", fix: "name the pipeline whose database is checkpointed: \(pipelines.sorted().joined(separator: ", "))")
-            }
-            config.pipeline = pipelines[0]
+            return pipeline
         }
-        try section.finish()
-        return config
+        guard pipelines.count == 1 else {
+            throw section.error("pipeline", "is required with several pipelines", fix: "name the pipeline whose database is checkpointed: \(pipelines.sorted().joined(separator: ", "))")
+        }
+        return pipelines[0]
     }
 
     /// A private key file's text; refused unless only its owner can read it.
