@@ -8,17 +8,22 @@ public import ServiceLifecycle
 /// One step of the signer, on its connection: if it holds the signer lock, read the rows
 /// committed after the tree's cursor (in commit order, as the durable bridge does, so a late
 /// commit is never skipped), append their leaves, and sign a checkpoint when one is due.
-struct CheckpointStep {
+public struct CheckpointStep {
     let store: CheckpointStore
     let config: CheckpointsConfig
     var batchRows = 5000
 
-    enum Outcome {
+    public init(store: CheckpointStore, config: CheckpointsConfig) {
+        self.store = store
+        self.config = config
+    }
+
+    public enum Outcome: Sendable {
         case standby
         case appended(rows: Int, caughtUp: Bool, signed: (size: Int, note: String)?)
     }
 
-    func run() throws -> Outcome {
+    public func run() throws -> Outcome {
         guard try store.holdsSignerLock() else { return .standby }
         var state = try store.loadState()
         let latest = try store.latestCheckpoint()

@@ -13,6 +13,10 @@ public struct CheckpointsConfig: Sendable {
     /// `pipeline`: the pipeline whose primary's database is checkpointed.
     public var pipeline = ""
 
+    public init(signer: NoteSigner) {
+        self.signer = signer
+    }
+
     /// Reads the section; the private key comes from `signing_key_file` (mode 0600 or
     /// stricter) or the environment (`GOVERNANCE_CHECKPOINT_SIGNING_KEY`), never from the YAML.
     public static func read(_ section: ConfigSection, pipelines: [String]) throws(ConfigError) -> CheckpointsConfig? {

@@ -49,6 +49,10 @@ struct Bench: AsyncParsableCommand {
     var timelineEvents = 1_000_000
     @Flag(help: "Measure only the timeline UI's page loads.")
     var timelineOnly = false
+    @Option(help: "Rows in the table for the signed-checkpoint rows.")
+    var checkpointEvents = 1_000_000
+    @Flag(help: "Measure only the signed-checkpoint rows.")
+    var checkpointOnly = false
     @Option(help: "The governance-collector binary (default: next to this one).")
     var collector: String?
     @Option(help: "Seconds of wrk load per single-event row.")
@@ -72,6 +76,10 @@ struct Bench: AsyncParsableCommand {
         var rows: [(String, String, String)] = []
         if timelineOnly {
             rows += try await TimelineBench(binary: binary, events: timelineEvents).run(cluster: cluster)
+            return Self.print(rows)
+        }
+        if checkpointOnly {
+            rows += try await CheckpointBench(binary: binary, events: checkpointEvents).run(cluster: cluster)
             return Self.print(rows)
         }
 
@@ -370,6 +378,7 @@ struct Bench: AsyncParsableCommand {
         }
 
         rows += try await TimelineBench(binary: binary, events: timelineEvents).run(cluster: cluster)
+        rows += try await CheckpointBench(binary: binary, events: checkpointEvents).run(cluster: cluster)
         Self.print(rows)
     }
 

@@ -1,0 +1,60 @@
+import AuditStore
+import Collector
+import Foundation
+import GovernanceTesting
+import Pipeline
+import Transparency
+
+/// The cost of signed checkpoints over a large table: rows loaded by binary COPY (the baseline,
+/// same run), then the signer's steps appending every row to the tree in process (one
+/// checkpoint at the end), then `governance-collector checkpoint verify` recomputing the tree
+/// from the table with only the public key, and one inclusion proof.
+struct CheckpointBench {
+    let binary: String
+    let events: Int
+
+    func run(cluster: LocalPostgres) async throws -> [(String, String, String)] {
+        var rows: [(String, String, String)] = []
+        let dsn = try cluster.createDatabase("bench_checkpoints")
+        let connection = try PGConnection(dsn: dsn)
+        try AuditSchema.migrate(connection, components: CollectorPlan.builtIns.schema)
+        let t0 = Date()
+        for chunk in stride(from: 0, to: events, by: 50_000) {
+            try connection.copyIn(AuditRow.copyStatement, data: AuditRow.encode((chunk..<min(chunk + 50_000, events)).map(TimelineBench.event)))
+        }
+        let copySeconds = Date().timeIntervalSince(t0)
+        rows.append(("raw binary COPY (checkpoint baseline)", "\(events) rows", "\(Int(Double(events) / copySeconds)) rows/s = \(Bench.microseconds(copySeconds, per: events)) µs/row"))
+
+        let store = CheckpointStore(connection: connection)
+        try store.migrate()
+        var config = CheckpointsConfig(signer: try NoteSigner.generate(name: "bench.example/audit"))
+        config.maxEvents = events
+        config.interval = 86400
+        let step = CheckpointStep(store: store, config: config)
+        let wall0 = ProcessInfo.processInfo.systemUptime, own0 = Bench.cpuSeconds(getpid())
+        var signedSize = 0
+        while true {
+            guard case .appended(_, let caughtUp, let signed) = try step.run() else { break }
+            if let signed { signedSize = signed.size }
+            if caughtUp || signedSize == events { break }
+        }
+        let appendSeconds = ProcessInfo.processInfo.systemUptime - wall0, ownCPU = Bench.cpuSeconds(getpid()) - own0
+        rows.append(("checkpoint signer: append every row to the tree, sign once", "\(signedSize) rows",
+                     "\(Int(Double(signedSize) / appendSeconds)) rows/s = \(Bench.microseconds(appendSeconds, per: max(signedSize, 1))) µs/row "
+                        + "(\(String(format: "%.2f", appendSeconds / copySeconds))× the COPY time); signer CPU \(Bench.microseconds(ownCPU, per: max(signedSize, 1))) µs/row"))
+
+        let key = FileManager.default.temporaryDirectory.appendingPathComponent("gc-bench-checkpoint-\(getpid()).pub").path
+        try (config.signer.verifier.encoded + "\n").write(toFile: key, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(atPath: key) }
+        let v0 = Date()
+        let status = try ChildProcess.spawn([binary, "checkpoint", "verify", "--dsn", dsn, "--public-key", key], outputPath: "/dev/null").wait()
+        let verifySeconds = Date().timeIntervalSince(v0)
+        rows.append(("checkpoint verify (public key only) over the whole table", "\(signedSize) rows\(status == 0 ? "" : " (exit \(status)!)")",
+                     "\(String(format: "%.1f", verifySeconds)) s = \(Bench.microseconds(verifySeconds, per: max(signedSize, 1))) µs/row (\(String(format: "%.1f", verifySeconds / copySeconds))× the COPY time)"))
+
+        let p0 = Date()
+        let proved = try ChildProcess.spawn([binary, "prove", "--dsn", dsn, TimelineBench.event(events / 2).eventID.lowercasedString], outputPath: "/dev/null").wait()
+        rows.append(("prove: one inclusion proof at this size", "1 event\(proved == 0 ? "" : " (exit \(proved)!)")", "\(String(format: "%.2f", Date().timeIntervalSince(p0))) s"))
+        return rows
+    }
+}
