@@ -7,7 +7,7 @@ public import Pipeline
 /// on one the SDK created.
 public enum AuditSchema {
     public static let table = "governance_audit_events"
-    public static let version = 4
+    public static let version = 5
 
     /// A fixed key for `pg_advisory_lock`, so two collectors starting at once migrate one at a time.
     static let migrationLockKey: Int64 = 0x6763_6d69_6772_6174 // "gcmigrat"
@@ -53,6 +53,20 @@ public enum AuditSchema {
         "ALTER TABLE governance_audit_events ADD COLUMN IF NOT EXISTS decision TEXT NULL",
         "ALTER TABLE governance_audit_events ADD COLUMN IF NOT EXISTS received_at TIMESTAMPTZ NULL DEFAULT now()",
         "ALTER TABLE governance_audit_events ADD COLUMN IF NOT EXISTS seq BIGINT NULL",
+        // Chain key rotation as the SDK records it (its migration f6b2_chain_key_rotation, same
+        // DDL): a marker row's second MAC under the incoming key, and the key versions by
+        // salted fingerprint with the global chain_seq range each covers.
+        "ALTER TABLE governance_audit_events ADD COLUMN IF NOT EXISTS hmac_next VARCHAR(128) NULL",
+        """
+        CREATE TABLE IF NOT EXISTS governance_audit_chain_keys (
+            key_version            SERIAL      PRIMARY KEY,
+            fingerprint            TEXT        NOT NULL UNIQUE,
+            activated_at_chain_seq BIGINT      NOT NULL,
+            retired_at_chain_seq   BIGINT      NULL,
+            created_at             TIMESTAMPTZ NOT NULL DEFAULT now()
+        )
+        """,
+        "CREATE INDEX IF NOT EXISTS ix_chain_keys_active_window ON governance_audit_chain_keys (activated_at_chain_seq)",
         // Gapless per-workflow seq: the counter row is locked by the transaction that reserves from it.
         "CREATE UNIQUE INDEX IF NOT EXISTS idx_audit_workflow_seq_unique ON governance_audit_events (workflow, seq) WHERE seq IS NOT NULL",
         """

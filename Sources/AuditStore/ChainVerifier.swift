@@ -6,6 +6,11 @@ public import Pipeline
 /// own verifier leaves out), `prev_hash` linkage per session (finds deleted, inserted and
 /// swapped rows), forks, and gaps or repeats in the per-workflow `seq`. Rows are streamed
 /// through a cursor, so millions of rows need little memory.
+///
+/// Read-only on any table: on one the SDK created (no collector columns) it checks what the
+/// table has. Across chain key rotations (reference-sdk.md §11) each row is checked with the key
+/// version covering its `chain_seq`, and a rotation marker's `hmac_next` with the incoming key;
+/// a marker links to the table's previous row, not to its session's.
 public struct ChainVerifier {
     public struct Filter: Sendable {
         public var session: UUID?
@@ -33,23 +38,48 @@ public struct ChainVerifier {
         public var rows = 0
         public var sessions = 0
         public var problems: [Problem] = []
+        /// Key versions in `governance_audit_chain_keys` (0: one key, no rotation registry).
+        public var keyVersions = 0
+        /// Rotation markers whose two MACs verified.
+        public var rotations = 0
         public var isClean: Bool { problems.isEmpty }
     }
 
+    public static let rotationKind = "audit.chain_key_rotation"
+
     let connection: PGConnection
-    let key: SymmetricKey
+    let keyring: ChainKeyring
 
     public init(connection: PGConnection, secret: String) {
+        self.init(connection: connection, secrets: [Array(secret.utf8)])
+    }
+
+    /// `secrets` as bytes, found by fingerprint; the first serves a table without key versions.
+    public init(connection: PGConnection, secrets: [[UInt8]]) {
         self.connection = connection
-        key = SymmetricKey(data: Data(secret.utf8))
+        keyring = ChainKeyring(secrets: secrets)
     }
 
     public func verify(_ filter: Filter = .init(), batchSize: Int = 5000) throws -> Report {
         var report = Report()
+        let columns = Set(try connection.exec("""
+            SELECT attname FROM pg_attribute WHERE attrelid = to_regclass('governance_audit_events') AND attnum > 0 AND NOT attisdropped
+            """).rows.compactMap { $0[0] })
+        guard !columns.isEmpty else { throw PGError(message: "there is no governance_audit_events table", sqlState: nil, connectionLost: false) }
+        let hasSeq = columns.contains("workflow") && columns.contains("seq")
+        var keyring = keyring
+        try keyring.load(from: connection)
+        report.keyVersions = keyring.versions.count
         var conditions: [String] = []
         var params: [String?] = []
         if let s = filter.session { params.append(s.lowercasedString); conditions.append("session_id = $\(params.count)::uuid") }
-        if let w = filter.workflow { params.append(w); conditions.append("workflow = $\(params.count)") }
+        if let w = filter.workflow {
+            guard hasSeq else {
+                throw PGError(message: "this table has no workflow column (the SDK created it and no collector migrated it): drop --workflow", sqlState: nil, connectionLost: false)
+            }
+            params.append(w)
+            conditions.append("workflow = $\(params.count)")
+        }
         if let t = filter.since { params.append(t.pythonISOFormat); conditions.append("created_at >= $\(params.count)::timestamptz") }
         if let t = filter.until { params.append(t.pythonISOFormat); conditions.append("created_at < $\(params.count)::timestamptz") }
         let whereClause = conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND ")
@@ -60,14 +90,20 @@ public struct ChainVerifier {
         defer { _ = try? connection.exec("COMMIT") }
         try connection.exec("""
             DECLARE gc_verify NO SCROLL CURSOR FOR
-            SELECT chain_seq, event_id, session_id, agent_id, parent_event_id, kind, model, input_hash, output_hash,
-                   metadata_json::text, prev_hash, hmac_value, (extract(epoch FROM created_at) * 1000000)::int8
+            SELECT chain_seq, event_id, session_id, agent_id, parent_event_id, kind, \(columns.contains("model") ? "model" : "NULL"), input_hash, output_hash,
+                   metadata_json::text, prev_hash, hmac_value, (extract(epoch FROM created_at) * 1000000)::int8,
+                   \(columns.contains("hmac_next") ? "hmac_next" : "NULL")
             FROM governance_audit_events \(whereClause) ORDER BY session_id, chain_seq
             """, params)
         var session: String?
         var previousHMAC: String?
         var seenHMACs = Set<String>()
         var sessionFailed = false
+        func fail(_ scope: String, _ chainSeq: Int64, _ eventID: String, _ reason: String) {
+            guard !sessionFailed else { return }
+            sessionFailed = true
+            report.problems.append(Problem(scope: scope, chainSeq: chainSeq, eventID: eventID, reason: reason))
+        }
         while true {
             let rows = try connection.exec("FETCH \(batchSize) FROM gc_verify").rows
             if rows.isEmpty { break }
@@ -75,35 +111,68 @@ public struct ChainVerifier {
                 report.rows += 1
                 let chainSeq = Int64(row[0] ?? "") ?? 0
                 let eventID = row[1] ?? "?"
+                let scope = "session \(row[2] ?? "?")"
+                let isMarker = row[5] == Self.rotationKind && row[13] != nil
                 if row[2] != session {
                     session = row[2]
                     previousHMAC = nil
                     seenHMACs = []
                     sessionFailed = false
                     report.sessions += 1
+                }
+                if isMarker {
+                    // The SDK links a marker to the table's last row at rotation time, whichever session it is in.
+                    if let prev = row[10], try !hmacExists(prev, before: chainSeq) {
+                        fail(scope, chainSeq, eventID, "rotation marker's prev_hash matches no earlier row")
+                    }
+                } else if seenHMACs.isEmpty {
                     if checkFirstLink, let prev = row[10], !prev.isEmpty {
-                        fail("session \(row[2] ?? "?")", chainSeq, eventID, "first row has prev_hash \(prev.prefix(12))…, but no earlier row: rows before it were deleted")
+                        fail(scope, chainSeq, eventID, "first row has prev_hash \(prev.prefix(12))…, but no earlier row: rows before it were deleted")
                     }
                 } else if row[10] != previousHMAC {
                     let reason = row[10].map { seenHMACs.contains($0) } == true
                         ? "fork: prev_hash points at an earlier row, not the one before it"
                         : "broken link: prev_hash does not match the previous row's hmac (a row was deleted, inserted or moved)"
-                    fail("session \(row[2] ?? "?")", chainSeq, eventID, reason)
+                    fail(scope, chainSeq, eventID, reason)
                 }
-                if !sessionFailed, let event = Self.event(from: row), AuditChain.hmac(event, key: key) != row[11] {
-                    fail("session \(row[2] ?? "?")", chainSeq, eventID, "hmac mismatch: the row's content was changed")
+                if !sessionFailed, let event = Self.event(from: row) {
+                    switch keyring.key(at: chainSeq) {
+                    case .failure(let problem):
+                        fail(scope, chainSeq, eventID, "cannot verify: \(problem)")
+                    case .success(let key) where AuditChain.hmac(event, key: key) != row[11]:
+                        fail(scope, chainSeq, eventID, "hmac mismatch: the row's content was changed")
+                    case .success where isMarker:
+                        if let problem = Self.checkNextMAC(event, hmacNext: row[13], chainSeq: chainSeq, keyring) {
+                            fail(scope, chainSeq, eventID, problem)
+                        } else {
+                            report.rotations += 1
+                        }
+                    case .success:
+                        break
+                    }
                 }
                 previousHMAC = row[11]
                 if let h = row[11] { seenHMACs.insert(h) }
             }
         }
-        func fail(_ scope: String, _ chainSeq: Int64, _ eventID: String, _ reason: String) {
-            guard !sessionFailed else { return }
-            sessionFailed = true
-            report.problems.append(Problem(scope: scope, chainSeq: chainSeq, eventID: eventID, reason: reason))
-        }
-        try checkSeq(whereClause: whereClause, params: params, filtered: !conditions.isEmpty, into: &report)
+        if hasSeq { try checkSeq(whereClause: whereClause, params: params, filtered: !conditions.isEmpty, into: &report) }
         return report
+    }
+
+    /// A marker's second MAC, over the same payload, must verify under the incoming key: the
+    /// version covering the next chain_seq, which must differ from the outgoing one.
+    static func checkNextMAC(_ event: AuditEvent, hmacNext: String?, chainSeq: Int64, _ keyring: ChainKeyring) -> String? {
+        guard let outgoing = keyring.version(at: chainSeq), let incoming = keyring.version(at: chainSeq + 1), incoming != outgoing else {
+            return "rotation marker, but governance_audit_chain_keys has no new key version from chain_seq \(chainSeq + 1)"
+        }
+        guard let key = keyring.key(for: incoming.fingerprint) else {
+            return "cannot verify the rotation marker's hmac_next: no secret given for key version \(incoming.number) (fingerprint \(incoming.fingerprint.prefix(16))…)"
+        }
+        return AuditChain.hmac(event, key: key) == hmacNext ? nil : "rotation marker's hmac_next does not verify under the incoming key (version \(incoming.number))"
+    }
+
+    private func hmacExists(_ hmac: String, before chainSeq: Int64) throws(PGError) -> Bool {
+        try connection.exec("SELECT 1 FROM governance_audit_events WHERE hmac_value = $1 AND chain_seq < $2 LIMIT 1", [hmac, String(chainSeq)]).rows.count == 1
     }
 
     /// Per workflow, collector-assigned seq must run 1, 2, 3, … with no gap or repeat.

@@ -14,7 +14,7 @@ struct GovernanceCollector: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "governance-collector",
         abstract: "Collects AI-agent governance audit events into PostgreSQL.",
-        subcommands: [Run.self, Validate.self, PrintConfig.self, Migrate.self, Verify.self, CheckpointCommand.self, Prove.self, Tail.self, Token.self],
+        subcommands: [Run.self, Validate.self, PrintConfig.self, Migrate.self, Verify.self, ChainCommand.self, CheckpointCommand.self, Prove.self, Tail.self, Token.self],
         defaultSubcommand: Run.self)
 }
 
@@ -127,6 +127,8 @@ struct Verify: AsyncParsableCommand {
     @Option(help: "Only this workflow.") var workflow: String?
     @Option(help: "Only events created at or after this RFC 3339 time.") var since: String?
     @Option(help: "Only events created before this RFC 3339 time.") var until: String?
+    @Option(name: .customLong("key"), help: "Another chain key, for tables whose key was rotated: env://NAME (base64, as the SDK reads it) or file:///path (the file's bytes). Repeatable; matched by fingerprint.")
+    var keys: [String] = []
 
     func run() async throws {
         func usage(_ message: String) -> ExitCode {
@@ -147,11 +149,17 @@ struct Verify: AsyncParsableCommand {
         let database = try options.database(overriddenBy: dsn)
         var secret = environment["GOVERNANCE_AUDIT_SECRET"].flatMap { $0.isEmpty ? nil : $0 }
         if secret == nil { secret = try options.plan().chainSecret() }
-        guard let secret else { throw usage("no HMAC secret: set GOVERNANCE_AUDIT_SECRET or configure the chain processor") }
+        var secrets = secret.map { [Array($0.utf8)] } ?? []
+        for uri in keys {
+            guard let bytes = ChainKeyring.resolve(uri: uri, environment: environment) else { throw usage("--key \(uri): not readable (use env://NAME or file:///path)") }
+            secrets.append(bytes)
+        }
+        guard !secrets.isEmpty else { throw usage("no HMAC secret: set GOVERNANCE_AUDIT_SECRET, configure the chain processor, or pass --key") }
         do {
-            let report = try ChainVerifier(connection: database.connect(applicationName: "governance-collector verify"), secret: secret).verify(filter)
+            let report = try ChainVerifier(connection: database.connect(applicationName: "governance-collector verify"), secrets: secrets).verify(filter)
             for problem in report.problems { print(problem) }
-            print("checked \(report.rows) rows in \(report.sessions) sessions: \(report.isClean ? "all chains intact" : "\(report.problems.count) problem(s)")")
+            let keys = report.keyVersions == 0 ? "" : ", \(report.keyVersions) key versions, \(report.rotations) rotation(s)"
+            print("checked \(report.rows) rows in \(report.sessions) sessions\(keys): \(report.isClean ? "all chains intact" : "\(report.problems.count) problem(s)")")
             if !report.isClean { throw ExitCode(1) }
         } catch let error as PGError {
             throw usage("PostgreSQL: \(error)")
