@@ -15,13 +15,8 @@ struct CheckpointBench {
 
     func run(cluster: LocalPostgres) async throws -> [(String, String, String)] {
         var rows: [(String, String, String)] = []
-        let dsn = try cluster.createDatabase("bench_checkpoints")
-        let connection = try PGConnection(dsn: dsn)
-        try AuditSchema.migrate(connection, components: CollectorPlan.builtIns.schema)
         let t0 = Date()
-        for chunk in stride(from: 0, to: events, by: 50_000) {
-            try connection.copyIn(AuditRow.copyStatement, data: AuditRow.encode((chunk..<min(chunk + 50_000, events)).map(TimelineBench.event)))
-        }
+        let (dsn, connection) = try TimelineBench.loadDatabase("bench_checkpoints", events: events, cluster: cluster)
         let copySeconds = Date().timeIntervalSince(t0)
         rows.append(("raw binary COPY (checkpoint baseline)", "\(events) rows", "\(Int(Double(events) / copySeconds)) rows/s = \(Bench.microseconds(copySeconds, per: events)) µs/row"))
 

@@ -30,14 +30,20 @@ struct TimelineBench {
                           workflow: "wf-\(i % 2000 % 5)", sdkVersion: "0.7.3", decision: decision)
     }
 
-    func run(cluster: LocalPostgres) async throws -> [(String, String, String)] {
-        let dsn = try cluster.createDatabase("bench_timeline")
+    /// A migrated database `name` holding `count` generated events, loaded by binary COPY.
+    static func loadDatabase(_ name: String, events count: Int, cluster: LocalPostgres) throws -> (dsn: String, connection: PGConnection) {
+        let dsn = try cluster.createDatabase(name)
         let connection = try PGConnection(dsn: dsn)
         try AuditSchema.migrate(connection, components: CollectorPlan.builtIns.schema)
-        let t0 = Date()
-        for chunk in stride(from: 0, to: events, by: 50_000) {
-            try connection.copyIn(AuditRow.copyStatement, data: AuditRow.encode((chunk..<min(chunk + 50_000, events)).map(Self.event)))
+        for chunk in stride(from: 0, to: count, by: 50_000) {
+            try connection.copyIn(AuditRow.copyStatement, data: AuditRow.encode((chunk..<min(chunk + 50_000, count)).map(Self.event)))
         }
+        return (dsn, connection)
+    }
+
+    func run(cluster: LocalPostgres) async throws -> [(String, String, String)] {
+        let t0 = Date()
+        let (dsn, connection) = try Self.loadDatabase("bench_timeline", events: events, cluster: cluster)
         try connection.exec("ANALYZE governance_audit_events")
         let loadSeconds = Date().timeIntervalSince(t0)
 

@@ -32,9 +32,7 @@ struct ChainCommand: AsyncParsableCommand {
                 return ExitCode(2)
             }
             let environment = ProcessInfo.processInfo.environment
-            var outgoing = environment["GOVERNANCE_AUDIT_SECRET"].flatMap { $0.isEmpty ? nil : $0 }
-            if outgoing == nil { outgoing = try options.plan().chainSecret() }
-            guard let outgoing else { throw usage("no outgoing secret: set GOVERNANCE_AUDIT_SECRET or configure the chain processor") }
+            guard let outgoing = try options.chainSecret() else { throw usage("no outgoing secret: set GOVERNANCE_AUDIT_SECRET or configure the chain processor") }
             guard let incoming = ChainKeyring.resolve(uri: newKey, environment: environment) else { throw usage("--new-key \(newKey) is not readable") }
             guard String(bytes: incoming, encoding: .utf8) != nil, incoming.count >= 16 else {
                 throw usage("the new key must be at least 16 bytes of UTF-8 text: collectors and SDKs read GOVERNANCE_AUDIT_SECRET as text")

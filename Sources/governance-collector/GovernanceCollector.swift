@@ -32,6 +32,12 @@ struct ConfigOption: ParsableArguments {
         }
     }
 
+    /// The HMAC secret in use: GOVERNANCE_AUDIT_SECRET, or else the chain processor's.
+    func chainSecret() throws -> String? {
+        if let secret = ProcessInfo.processInfo.environment["GOVERNANCE_AUDIT_SECRET"], !secret.isEmpty { return secret }
+        return try plan().chainSecret()
+    }
+
     /// The audit database at `dsn`, or else the configuration's primary's (libpq's defaults and
     /// the `PG*` environment when neither names one).
     func database(overriddenBy dsn: String?) throws -> AuditDatabase {
@@ -147,8 +153,7 @@ struct Verify: AsyncParsableCommand {
         }
         let environment = ProcessInfo.processInfo.environment
         let database = try options.database(overriddenBy: dsn)
-        var secret = environment["GOVERNANCE_AUDIT_SECRET"].flatMap { $0.isEmpty ? nil : $0 }
-        if secret == nil { secret = try options.plan().chainSecret() }
+        let secret = try options.chainSecret()
         var secrets = secret.map { [Array($0.utf8)] } ?? []
         for uri in keys {
             guard let bytes = ChainKeyring.resolve(uri: uri, environment: environment) else { throw usage("--key \(uri): not readable (use env://NAME or file:///path)") }
