@@ -7,7 +7,7 @@ public import Pipeline
 /// on one the SDK created.
 public enum AuditSchema {
     public static let table = "governance_audit_events"
-    public static let version = 4
+    public static let version = 5
 
     /// A fixed key for `pg_advisory_lock`, so two collectors starting at once migrate one at a time.
     static let migrationLockKey: Int64 = 0x6763_6d69_6772_6174 // "gcmigrat"
@@ -53,6 +53,8 @@ public enum AuditSchema {
         "ALTER TABLE governance_audit_events ADD COLUMN IF NOT EXISTS decision TEXT NULL",
         "ALTER TABLE governance_audit_events ADD COLUMN IF NOT EXISTS received_at TIMESTAMPTZ NULL DEFAULT now()",
         "ALTER TABLE governance_audit_events ADD COLUMN IF NOT EXISTS seq BIGINT NULL",
+        // The client's signature_status when `agent_signatures` stored a different verdict (version 5).
+        "ALTER TABLE governance_audit_events ADD COLUMN IF NOT EXISTS client_signature_status TEXT NULL",
         // Gapless per-workflow seq: the counter row is locked by the transaction that reserves from it.
         "CREATE UNIQUE INDEX IF NOT EXISTS idx_audit_workflow_seq_unique ON governance_audit_events (workflow, seq) WHERE seq IS NOT NULL",
         """
@@ -94,10 +96,11 @@ public enum AuditSchema {
         """,
     ])
 
-    /// The store's own tables first (the audit table, the workflow tokens), then `components`'
-    /// (each registered component type's, e.g. the budget processor's), then the version.
+    /// The store's own tables first (the audit table, the workflow tokens, the SDK's agent keys),
+    /// then `components`' (each registered component type's, e.g. the budget processor's), then
+    /// the version.
     public static func steps(components: [SchemaSteps]) -> [SchemaSteps] {
-        [auditEvents, PostgresTokenStore.schema] + components + [versionTable]
+        [auditEvents, PostgresTokenStore.schema, AgentKeyTable.schema] + components + [versionTable]
     }
 
     /// Creates or upgrades the schema in one transaction, serialized across collectors.

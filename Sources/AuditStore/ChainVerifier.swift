@@ -18,6 +18,17 @@ public struct ChainVerifier {
             self.since = since
             self.until = until
         }
+
+        /// SQL conditions on `governance_audit_events` and their parameters (`$1`, `$2`, …).
+        public func conditions() -> (conditions: [String], params: [String?]) {
+            var conditions: [String] = []
+            var params: [String?] = []
+            if let s = session { params.append(s.lowercasedString); conditions.append("session_id = $\(params.count)::uuid") }
+            if let w = workflow { params.append(w); conditions.append("workflow = $\(params.count)") }
+            if let t = since { params.append(t.pythonISOFormat); conditions.append("created_at >= $\(params.count)::timestamptz") }
+            if let t = until { params.append(t.pythonISOFormat); conditions.append("created_at < $\(params.count)::timestamptz") }
+            return (conditions, params)
+        }
     }
 
     /// The first bad row of one chain (or one workflow's seq).
@@ -46,12 +57,7 @@ public struct ChainVerifier {
 
     public func verify(_ filter: Filter = .init(), batchSize: Int = 5000) throws -> Report {
         var report = Report()
-        var conditions: [String] = []
-        var params: [String?] = []
-        if let s = filter.session { params.append(s.lowercasedString); conditions.append("session_id = $\(params.count)::uuid") }
-        if let w = filter.workflow { params.append(w); conditions.append("workflow = $\(params.count)") }
-        if let t = filter.since { params.append(t.pythonISOFormat); conditions.append("created_at >= $\(params.count)::timestamptz") }
-        if let t = filter.until { params.append(t.pythonISOFormat); conditions.append("created_at < $\(params.count)::timestamptz") }
+        let (conditions, params) = filter.conditions()
         let whereClause = conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND ")
         // A time window starts mid-chain: its first row's link cannot be checked.
         let checkFirstLink = filter.since == nil
