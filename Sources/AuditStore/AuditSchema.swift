@@ -7,7 +7,7 @@ public import Pipeline
 /// on one the SDK created.
 public enum AuditSchema {
     public static let table = "governance_audit_events"
-    public static let version = 5
+    public static let version = 6
 
     /// A fixed key for `pg_advisory_lock`, so two collectors starting at once migrate one at a time.
     static let migrationLockKey: Int64 = 0x6763_6d69_6772_6174 // "gcmigrat"
@@ -67,6 +67,8 @@ public enum AuditSchema {
         )
         """,
         "CREATE INDEX IF NOT EXISTS ix_chain_keys_active_window ON governance_audit_chain_keys (activated_at_chain_seq)",
+        // The client's signature_status when `agent_signatures` stored a different verdict (version 6).
+        "ALTER TABLE governance_audit_events ADD COLUMN IF NOT EXISTS client_signature_status TEXT NULL",
         // Gapless per-workflow seq: the counter row is locked by the transaction that reserves from it.
         "CREATE UNIQUE INDEX IF NOT EXISTS idx_audit_workflow_seq_unique ON governance_audit_events (workflow, seq) WHERE seq IS NOT NULL",
         """
@@ -98,6 +100,16 @@ public enum AuditSchema {
         "CREATE TRIGGER trg_audit_no_truncate BEFORE TRUNCATE ON governance_audit_events FOR EACH STATEMENT EXECUTE FUNCTION governance_audit_append_only()",
     ])
 
+    /// The columns `governance_audit_events` has: readers check these, so they work read-only on a
+    /// table the SDK created, which lacks the collector's.
+    public static func columns(_ connection: PGConnection) throws(PGError) -> Set<String> {
+        let columns = Set(try connection.exec("""
+            SELECT attname FROM pg_attribute WHERE attrelid = to_regclass('governance_audit_events') AND attnum > 0 AND NOT attisdropped
+            """).rows.compactMap { $0[0] })
+        guard !columns.isEmpty else { throw PGError(message: "there is no governance_audit_events table", sqlState: nil, connectionLost: false) }
+        return columns
+    }
+
     /// The recorded schema version, created last.
     static let versionTable = SchemaSteps(owner: "schema_version", statements: [
         """
@@ -108,10 +120,11 @@ public enum AuditSchema {
         """,
     ])
 
-    /// The store's own tables first (the audit table, the workflow tokens), then `components`'
-    /// (each registered component type's, e.g. the budget processor's), then the version.
+    /// The store's own tables first (the audit table, the workflow tokens, the SDK's agent keys),
+    /// then `components`' (each registered component type's, e.g. the budget processor's), then
+    /// the version.
     public static func steps(components: [SchemaSteps]) -> [SchemaSteps] {
-        [auditEvents, PostgresTokenStore.schema] + components + [versionTable]
+        [auditEvents, PostgresTokenStore.schema, AgentKeyTable.schema] + components + [versionTable]
     }
 
     /// Creates or upgrades the schema in one transaction, serialized across collectors.

@@ -78,12 +78,20 @@ public struct AuditTableFollower {
 
 /// Reading rows back as `AuditEvent`s: one select list and one decoder for every reader.
 extension AuditRow {
-    public static let selectColumns = """
-        event_id, session_id, agent_id, parent_event_id, kind, model, input_hash, output_hash, metadata_json::text, prev_hash,
-        hmac_value, (extract(epoch FROM created_at) * 1000000)::int8, encode(signature, 'hex'), signing_key_fingerprint,
-        signature_status, workflow, seq, sdk_version, decision
-        """
-    public static let selectedCount = 19
+    private static let selected = [
+        "event_id", "session_id", "agent_id", "parent_event_id", "kind", "model", "input_hash", "output_hash", "metadata_json::text", "prev_hash",
+        "hmac_value", "(extract(epoch FROM created_at) * 1000000)::int8", "encode(signature, 'hex')", "signing_key_fingerprint",
+        "signature_status", "workflow", "seq", "sdk_version", "decision", "client_signature_status",
+    ]
+    public static let selectColumns = selected.joined(separator: ", ")
+    public static let selectedCount = selected.count
+
+    /// `selectColumns` for a table that may lack some columns (one the SDK created and no
+    /// collector migrated, `AuditSchema.columns`): each missing column reads as NULL.
+    public static func selectColumns(in present: Set<String>) -> String {
+        selected.map { column in column.allSatisfy({ $0.isLetter || $0 == "_" }) && !present.contains(column) ? "NULL" : column }
+            .joined(separator: ", ")
+    }
 
     /// The event in the `selectedCount` columns of `selectColumns`; nil if a value cannot be read back.
     public static func decode(_ row: ArraySlice<String?>) -> AuditEvent? {
@@ -96,7 +104,7 @@ extension AuditRow {
             parentEventID: c[3].flatMap(UUID.init(text:)), model: c[5], inputHash: c[6], outputHash: c[7],
             metadata: metadata, prevHash: c[9], hmac: c[10], createdAt: Timestamp(microseconds: micros),
             signature: c[12].flatMap { Hex.bytes($0) }, signingKeyFingerprint: c[13],
-            signatureStatus: c[14] ?? "unsigned", workflow: c[15] ?? "", seq: c[16].flatMap { Int64($0) },
+            signatureStatus: c[14] ?? "unsigned", clientSignatureStatus: c[19], workflow: c[15] ?? "", seq: c[16].flatMap { Int64($0) },
             sdkVersion: c[17], decision: c[18].flatMap(Decision.init(rawValue:)))
     }
 }

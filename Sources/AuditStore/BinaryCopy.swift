@@ -79,7 +79,7 @@ public enum AuditRow {
     public static let columns = [
         "event_id", "session_id", "agent_id", "parent_event_id", "kind", "model", "input_hash",
         "output_hash", "metadata_json", "prev_hash", "hmac_value", "created_at", "signature",
-        "signing_key_fingerprint", "signature_status", "workflow", "client_seq", "sdk_version", "decision", "seq",
+        "signing_key_fingerprint", "signature_status", "client_signature_status", "workflow", "client_seq", "sdk_version", "decision", "seq",
     ]
 
     /// `COPY` straight into the audit table, in arrival order (so `chain_seq` follows it).
@@ -108,6 +108,7 @@ public enum AuditRow {
             w.bytea(e.signature)
             w.text(e.signingKeyFingerprint)
             w.text(e.signatureStatus)
+            w.text(e.clientSignatureStatus)
             w.text(e.workflow)
             w.int64(e.clientSeq)
             w.text(e.sdkVersion)

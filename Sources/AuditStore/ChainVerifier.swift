@@ -23,6 +23,17 @@ public struct ChainVerifier {
             self.since = since
             self.until = until
         }
+
+        /// SQL conditions on `governance_audit_events` and their parameters (`$1`, `$2`, …).
+        public func conditions() -> (conditions: [String], params: [String?]) {
+            var conditions: [String] = []
+            var params: [String?] = []
+            if let s = session { params.append(s.lowercasedString); conditions.append("session_id = $\(params.count)::uuid") }
+            if let w = workflow { params.append(w); conditions.append("workflow = $\(params.count)") }
+            if let t = since { params.append(t.pythonISOFormat); conditions.append("created_at >= $\(params.count)::timestamptz") }
+            if let t = until { params.append(t.pythonISOFormat); conditions.append("created_at < $\(params.count)::timestamptz") }
+            return (conditions, params)
+        }
     }
 
     /// The first bad row of one chain (or one workflow's seq).
@@ -62,26 +73,15 @@ public struct ChainVerifier {
 
     public func verify(_ filter: Filter = .init(), batchSize: Int = 5000) throws -> Report {
         var report = Report()
-        let columns = Set(try connection.exec("""
-            SELECT attname FROM pg_attribute WHERE attrelid = to_regclass('governance_audit_events') AND attnum > 0 AND NOT attisdropped
-            """).rows.compactMap { $0[0] })
-        guard !columns.isEmpty else { throw PGError(message: "there is no governance_audit_events table", sqlState: nil, connectionLost: false) }
+        let columns = try AuditSchema.columns(connection)
         let hasSeq = columns.contains("workflow") && columns.contains("seq")
+        if filter.workflow != nil, !hasSeq {
+            throw PGError(message: "this table has no workflow column (the SDK created it and no collector migrated it): drop --workflow", sqlState: nil, connectionLost: false)
+        }
         var keyring = keyring
         try keyring.load(from: connection)
         report.keyVersions = keyring.versions.count
-        var conditions: [String] = []
-        var params: [String?] = []
-        if let s = filter.session { params.append(s.lowercasedString); conditions.append("session_id = $\(params.count)::uuid") }
-        if let w = filter.workflow {
-            guard hasSeq else {
-                throw PGError(message: "this table has no workflow column (the SDK created it and no collector migrated it): drop --workflow", sqlState: nil, connectionLost: false)
-            }
-            params.append(w)
-            conditions.append("workflow = $\(params.count)")
-        }
-        if let t = filter.since { params.append(t.pythonISOFormat); conditions.append("created_at >= $\(params.count)::timestamptz") }
-        if let t = filter.until { params.append(t.pythonISOFormat); conditions.append("created_at < $\(params.count)::timestamptz") }
+        let (conditions, params) = filter.conditions()
         let whereClause = conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND ")
         // A time window starts mid-chain: its first row's link cannot be checked.
         let checkFirstLink = filter.since == nil

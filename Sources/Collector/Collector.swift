@@ -86,6 +86,8 @@ public final class Collector: Sendable {
         var receivers: [String: any Receiver] = [:]
         // Managed tokens (issued by a timeline UI) live in each primary database, run once per database.
         var databases: [AuditDatabase] = []
+        // Each agent_signatures processor's keyring follows its pipeline's database.
+        var keyRefreshers: [AgentKeyRefresher] = []
         for p in plan.pipelines {
             var primary: (any PrimaryExporter)?
             var secondaries: [any SecondaryExporter] = []
@@ -102,6 +104,11 @@ public final class Collector: Sendable {
                 let known = databases.first { $0.isSameDatabase(as: database) }
                 if known == nil { databases.append(database) }
                 managedTokens = (known ?? database).tokens
+                for (id, processor) in ingest[p.name] ?? [] {
+                    guard let keyring = processor.agentKeyring else { continue }
+                    keyRefreshers.append(AgentKeyRefresher(database: known ?? database, keyring: keyring,
+                                                           interval: keyring.refreshInterval, logger: context(id).logger))
+                }
             }
             let pipeline = Pipeline(name: p.name, processors: ingest[p.name] ?? [], commitStages: stages[p.name] ?? [], egress: egress[p.name]!,
                                     primary: primary!, secondaries: secondaries, storeReaders: storeReaders,
@@ -139,9 +146,11 @@ public final class Collector: Sendable {
             return Checkpointer(config: config, database: database, telemetry: telemetry, logger: context("checkpoints").logger)
         }
         // Start order; graceful shutdown runs in reverse (the UI and receivers stop first).
-        let services: [any Service] = (telemetryServer.map { [$0] } ?? [])
-            + exporters.keys.sorted().map { exporters[$0]!.service } + databases.map(\.tokens) + (checkpointer.map { [$0] } ?? [])
-            + receivers.keys.sorted().map { receivers[$0]! } + (timeline.map { [$0] } ?? [])
+        var services: [any Service] = telemetryServer.map { [$0] } ?? []
+        services += exporters.keys.sorted().map { exporters[$0]!.service }
+        services += databases.map { $0.tokens as any Service } + keyRefreshers.map { $0 as any Service }
+        services += (checkpointer.map { [$0] } ?? []) as [any Service]
+        services += receivers.keys.sorted().map { receivers[$0]! } + ((timeline.map { [$0] } ?? []) as [any Service])
         group = ServiceGroup(configuration: .init(
             services: services.map { .init(service: $0) },
             gracefulShutdownSignals: [],

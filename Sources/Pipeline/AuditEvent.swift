@@ -37,6 +37,10 @@ public struct AuditEvent: Sendable, Equatable {
     public var signature: [UInt8]?
     public var signingKeyFingerprint: String?
     public var signatureStatus: String
+    /// The client's `signature_status` when the collector's own verdict (`agent_signatures`)
+    /// replaced a different one; nil otherwise. Kept beside it, never in `metadata`, which the
+    /// client's HMAC covers.
+    public var clientSignatureStatus: String?
     /// The workflow whose token authenticated the event.
     public var workflow: String
     /// The `seq` the client sent (kept, never enforced: many SDK processes may share a collector).
@@ -50,7 +54,7 @@ public struct AuditEvent: Sendable, Equatable {
                 model: String? = nil, inputHash: String? = nil, outputHash: String? = nil,
                 metadata: JSONValue = .object([]), prevHash: String? = nil, hmac: String? = nil,
                 createdAt: Timestamp, signature: [UInt8]? = nil, signingKeyFingerprint: String? = nil,
-                signatureStatus: String = "unsigned", workflow: String, clientSeq: Int64? = nil,
+                signatureStatus: String = "unsigned", clientSignatureStatus: String? = nil, workflow: String, clientSeq: Int64? = nil,
                 seq: Int64? = nil, sdkVersion: String? = nil, decision: Decision? = nil) {
         self.eventID = eventID
         self.sessionID = sessionID
@@ -67,6 +71,7 @@ public struct AuditEvent: Sendable, Equatable {
         self.signature = signature
         self.signingKeyFingerprint = signingKeyFingerprint
         self.signatureStatus = signatureStatus
+        self.clientSignatureStatus = clientSignatureStatus
         self.workflow = workflow
         self.clientSeq = clientSeq
         self.seq = seq
@@ -112,7 +117,8 @@ extension AuditEvent {
         }
         if agentID.isEmpty { throw EventRejection(field: "agent_id", message: "must not be empty") }
         if kind.isEmpty { throw EventRejection(field: "payload.kind", message: "must not be empty") }
-        for (field, value) in [("payload.signing_key_fingerprint", signingKeyFingerprint), ("payload.signature_status", signatureStatus as String?), ("sdk_version", sdkVersion)] {
+        for (field, value) in [("payload.signing_key_fingerprint", signingKeyFingerprint), ("payload.signature_status", signatureStatus as String?),
+                              ("payload.signature_status", clientSignatureStatus), ("sdk_version", sdkVersion)] {
             if let value, value.utf8.contains(0) {
                 throw EventRejection(field: field, message: "contains a NUL character, which PostgreSQL text cannot store")
             }

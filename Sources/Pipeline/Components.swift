@@ -15,11 +15,15 @@ public enum ProcessorStage: Sendable {
 /// it must be fast and must not block.
 public protocol EventProcessor: Sendable {
     var stage: ProcessorStage { get }
+    /// The agent keys this processor checks signatures with, which the collector keeps loaded
+    /// from the pipeline's database (`agent_signatures`); nil for every other processor.
+    var agentKeyring: AgentKeyring? { get }
     func process(_ event: AuditEvent) throws(EventRejection) -> AuditEvent
 }
 
 extension EventProcessor {
     public var stage: ProcessorStage { .ingest }
+    public var agentKeyring: AgentKeyring? { nil }
 }
 
 /// What the primary store did with one event.

@@ -89,7 +89,7 @@ enum TimelineView {
 
     static func detail(_ d: EventQueries.Detail, raw: Bool) -> [String: Any] {
         let e = d.event
-        let fields: [(String, String?)] = [
+        var fields: [(String, String?)] = [
             ("event_id", e.eventID.lowercasedString), ("session_id", e.sessionID.lowercasedString), ("workflow", e.workflow),
             ("agent_id", e.agentID), ("kind", e.kind), ("decision", e.decision?.rawValue ?? "none"),
             ("created_at", e.createdAt.pythonISOFormat), ("received_at", d.receivedAt), ("seq", e.seq.map(String.init)),
@@ -97,6 +97,10 @@ enum TimelineView {
             ("output_hash", e.outputHash), ("sdk_version", e.sdkVersion), ("signature_status", e.signatureStatus),
             ("signing_key_fingerprint", e.signingKeyFingerprint),
         ]
+        // signature_status is the collector's verdict; a client claiming otherwise is shown beside it.
+        if let claim = e.clientSignatureStatus {
+            fields.insert(("client_signature_status", claim), at: fields.firstIndex { $0.0 == "signature_status" }! + 1)
+        }
         let metadata = raw ? e.metadata : Redactor().redact(e.metadata).0
         return [
             "id": e.eventID.lowercasedString, "session": e.sessionID.lowercasedString,

@@ -14,7 +14,8 @@ struct GovernanceCollector: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "governance-collector",
         abstract: "Collects AI-agent governance audit events into PostgreSQL.",
-        subcommands: [Run.self, Validate.self, PrintConfig.self, Migrate.self, Verify.self, ChainCommand.self, CheckpointCommand.self, Prove.self, Tail.self, Token.self],
+        subcommands: [Run.self, Validate.self, PrintConfig.self, Migrate.self, Verify.self, ChainCommand.self, CheckpointCommand.self, Prove.self, Tail.self, Token.self,
+                      AgentKeyCommand.self],
         defaultSubcommand: Run.self)
 }
 
@@ -125,7 +126,11 @@ struct Migrate: AsyncParsableCommand {
 
 struct Verify: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Recompute every HMAC, check chain links, forks and seq gaps. Exit 0 clean, 1 tampered, 2 usage or configuration error.")
+        abstract: "Recompute every HMAC, check chain links, forks and seq gaps, re-check stored agent signatures. Exit 0 clean, 1 tampered, 2 usage or configuration error.",
+        discussion: """
+            Signatures: counts rows per stored signature_status, and re-verifies every row stored as signed whose \
+            key is registered in governance_agent_keys or configured in an agent_signatures processor.
+            """)
     @OptionGroup var options: ConfigOption
     @Option(help: "A libpq connection string or URL; overrides the config's postgres exporter.")
     var dsn: String?
@@ -160,15 +165,35 @@ struct Verify: AsyncParsableCommand {
             secrets.append(bytes)
         }
         guard !secrets.isEmpty else { throw usage("no HMAC secret: set GOVERNANCE_AUDIT_SECRET, configure the chain processor, or pass --key") }
+        // Agent keys configured in the file, when there is one, besides the database's.
+        var agentKeys: [String: AgentPublicKey] = [:]
+        if FileManager.default.fileExists(atPath: options.config) {
+            for key in try options.plan().configuredAgentKeys() { agentKeys[key.fingerprint] = key }
+        }
         do {
-            let report = try ChainVerifier(connection: database.connect(applicationName: "governance-collector verify"), secrets: secrets).verify(filter)
+            let connection = try database.connect(applicationName: "governance-collector verify")
+            let report = try ChainVerifier(connection: connection, secrets: secrets).verify(filter)
             for problem in report.problems { print(problem) }
             let keys = report.keyVersions == 0 ? "" : ", \(report.keyVersions) key versions, \(report.rotations) rotation(s)"
             print("checked \(report.rows) rows in \(report.sessions) sessions\(keys): \(report.isClean ? "all chains intact" : "\(report.problems.count) problem(s)")")
-            if !report.isClean { throw ExitCode(1) }
+            if try AgentKeyTable.exists(connection) { agentKeys.merge(try AgentKeyTable.load(connection).keys) { configured, _ in configured } }
+            let signatures = try SignatureAudit(connection: connection, keys: agentKeys).run(filter)
+            for failure in signatures.failures { print(failure) }
+            print(Self.summary(signatures))
+            if !report.isClean || !signatures.isClean { throw ExitCode(1) }
         } catch let error as PGError {
             throw usage("PostgreSQL: \(error)")
         }
+    }
+}
+
+extension Verify {
+    /// `signatures: signed=3 unsigned=10; re-verified 3 signed rows: all verify (1 not re-checked: key not known here)`.
+    static func summary(_ r: SignatureAudit.Report) -> String {
+        let counts = r.counts.isEmpty ? "no rows" : r.counts.map { "\($0.status)=\($0.rows)" }.joined(separator: " ")
+        let outcome = r.isClean ? "all verify" : "\(r.failures.count) do not verify"
+        let unknown = r.keyNotKnown == 0 ? "" : " (\(r.keyNotKnown) not re-checked: key not known here)"
+        return "signatures: \(counts); re-verified \(r.reverified) signed rows: \(outcome)\(unknown)"
     }
 }
 
