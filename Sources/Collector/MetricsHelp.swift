@@ -15,6 +15,8 @@ enum MetricsHelp {
         "governance_budget_invalid_costs_total": "Cost fields that were not a non-negative number (ignored).",
         "governance_budget_webhook_deliveries_total": "Budget webhook attempts, by result (sent, failed).",
         "governance_budget_webhook_pending": "Budget alerts not delivered yet.",
+        "governance_checkpoint_witness_deliveries_total": "Checkpoint witness attempts, by result (sent, failed).",
+        "governance_checkpoint_witness_pending": "Signed checkpoints the witness has not received yet.",
         "governance_listener_connections": "Connections open on a listener (receivers, ui, telemetry).",
         "governance_listener_connections_accepted_total": "Connections a listener accepted.",
         "governance_listener_timeouts_total": "Connections closed by a listener timeout, by phase (header, body, idle).",

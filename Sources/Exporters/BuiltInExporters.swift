@@ -74,7 +74,18 @@ public enum BuiltInExporters {
         #endif
     }
 
-    public static let all = [postgres, debug, platformBridge, otlpHTTP, otlphttp, otlpGRPC, otlp, budgetWebhook]
+    /// Needs libcurl too, so it shares the `PlatformBridge` trait.
+    public static let checkpointWitness = ExporterFactory(type: "checkpoint_witness", schema: CheckpointWitnessTable.schema) { section throws(ConfigError) in
+        #if PlatformBridge
+        let config = try CheckpointWitnessConfig.read(section)
+        return { context in .storeReader(try CheckpointWitnessExporter(config: config, context: context)) }
+        #else
+        throw section.error("url", "asks for a checkpoint witness, but this build has none (built without the PlatformBridge trait, which needs libcurl)",
+                            fix: "rebuild with the default traits (`swift build -c release`), or remove the checkpoint_witness exporter")
+        #endif
+    }
+
+    public static let all = [postgres, debug, platformBridge, otlpHTTP, otlphttp, otlpGRPC, otlp, budgetWebhook, checkpointWitness]
 }
 
 /// A secondary that drops everything: a configured-off component in a build without it.

@@ -40,9 +40,9 @@ public final class BudgetWebhookExporter: StoreReadingExporter, Sendable {
     public func committed() {}
 
     public func run() async throws {
-        logger.info("budget.webhook_started", metadata: ["url": "\(config.url)", "secret": "\(ConfigSection.fingerprint(config.secret))"])
+        logger.info("budget.webhook_started", metadata: ["url": "\(config.endpoint.url)", "secret": "\(ConfigSection.fingerprint(config.secret))"])
         // Deliveries in flight when shutdown begins get one `timeout` to finish; the rest wait in the table.
-        await control.runSender(named: "budget_webhook", shutdownTimeout: config.timeout) { [self] in
+        await control.runSender(named: "budget_webhook", shutdownTimeout: config.endpoint.timeout) { [self] in
             WebhookSender(exporter: self).run()
         }
     }
@@ -58,22 +58,10 @@ final class WebhookSender {
 
     init(exporter: BudgetWebhookExporter) {
         self.exporter = exporter
-        let config = exporter.config
-        let requested = (try? EgressPolicy.parseURL(config.url).get())?.host ?? .invalid("unparsable URL")
-        var options = GuardedPoster.Options(
-            url: config.url,
+        poster = exporter.config.endpoint.poster(
             headers: ["Content-Type: application/json", "User-Agent: governance-collector-webhook",
                       "X-Governance-Event: \(BudgetAlertPayload.event)"],
-            caFile: config.caFile,
-            allowAddress: { [allowLoopback = config.allowLoopback] bytes in
-                EgressPolicy.isAllowedConnection(to: bytes.count == 4 ? .ipv4(bytes) : .ipv6(bytes), requestedHost: requested,
-                                                allowLoopback: allowLoopback)
-            })
-        options.timeoutMilliseconds = Int(config.timeout * 1000)
-        options.connectTimeoutMilliseconds = min(options.connectTimeoutMilliseconds, options.timeoutMilliseconds)
-        options.resolve = config.resolve
-        options.shouldAbort = { [control = exporter.control] in control.isPastDeadline }
-        poster = GuardedPoster(options)
+            shouldAbort: { [control = exporter.control] in control.isPastDeadline })
     }
 
     func run() {
@@ -141,17 +129,7 @@ final class WebhookSender {
     private func post(_ payload: String) -> String? {
         let signature = BudgetAlertPayload.signature(payload, secret: config.secret)
         guard let body = BudgetAlertPayload.body(payload, signature: signature) else { return "stored payload is not JSON" }
-        switch poster.post(body, headers: ["X-Governance-Signature: \(signature)"]) {
-        case .success(let response) where (200..<300).contains(response.status):
-            return nil
-        case .success(let response):
-            return "HTTP \(response.status)"
-        case .failure(let error):
-            if let refused = poster.lastRefusedAddress {
-                return "connection to \(EgressPolicy.canonicalText(refused.count == 4 ? .ipv4(refused) : .ipv6(refused))) refused by the egress policy"
-            }
-            return error.description
-        }
+        return HTTPSEndpoint.deliver(body, headers: ["X-Governance-Signature: \(signature)"], with: poster)
     }
 }
 
