@@ -237,4 +237,50 @@ struct CheckpointTests {
             "\(error)".contains("checkpoints.signing_key_file") && "\(error)".contains("chmod 600 \(key)")
         }
     }
+
+    @Test("rows the SDK writes into the table itself are leaves too: checkpoint verify counts them, and an SDK row's inclusion proof verifies in Python")
+    func sdkRowsAreCovered() async throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("gc-checkpoints-sdk-\(UUID())").path
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let key = folder + "/checkpoint.key"
+        _ = try await runCommand([BinaryTests.binary, "checkpoint", "keygen", "--name", Self.origin, "--out", key])
+        let dsn = try sharedCluster.createDatabase()
+        let yaml = chainedYAML(dsn: dsn) + """
+
+            checkpoints:
+              signing_key_file: \(key)
+              max_events: 5
+              interval: 3600
+            """
+        let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("interop/sdk_rotation.py").path
+        let url = sharedCluster.url(database: try #require(try scalar(dsn, "SELECT current_database()")))
+        try await RunningCollector.with(yaml: yaml) { collector in
+            try await collector.waitUntilReady()
+            let session = UUID()
+            for n in 0..<3 {
+                #expect(try await post(collector.eventsURL, unchainedEvent(session: session, metadata: #"{"n":\#(n)}"#)).status == 201)
+            }
+            // The SDK's own writer, straight into the table, with the same HMAC key.
+            let sdk = try await runCommand([try sdkPython(), script, "log", url, "KEY", UUID().uuidString, "4"],
+                                           environment: ["KEY": Data(auditSecret.utf8).base64EncodedString()])
+            #expect(sdk.status == 0, "\(sdk.output)")
+            for n in 3..<6 {
+                #expect(try await post(collector.eventsURL, unchainedEvent(session: session, metadata: #"{"n":\#(n)}"#)).status == 201)
+            }
+            #expect(try await eventually(60) { try scalar(dsn, "SELECT max(tree_size) FROM governance_checkpoints") == "10" })
+        }
+        #expect(try scalar(dsn, "SELECT count(*) FROM governance_merkle_leaves l JOIN governance_audit_events e USING (event_id) WHERE e.agent_id = 'sdk-agent'") == "4")
+        let verified = try await checkpointVerify(dsn, key + ".pub")
+        #expect(verified.status == 0 && verified.output.contains("verified 10 rows against 2 checkpoint(s)"), "\(verified.output)")
+
+        let sdkEvent = try #require(try scalar(dsn, "SELECT event_id FROM governance_audit_events WHERE agent_id = 'sdk-agent' ORDER BY chain_seq LIMIT 1"))
+        let proof = try await runCommand([BinaryTests.binary, "prove", "--dsn", dsn, sdkEvent])
+        #expect(proof.status == 0, "\(proof.output)")
+        try proof.output.write(toFile: folder + "/proof.json", atomically: true, encoding: .utf8)
+        let vkey = try String(contentsOfFile: key + ".pub", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+        let checked = try await pythonVerifier([vkey, folder + "/proof.json"])
+        #expect(checked.status == 0 && checked.output.contains("ok event \(sdkEvent) is leaf"), "\(checked.output)")
+    }
 }
