@@ -1,7 +1,7 @@
 import Config
 import Crypto
 public import Foundation
-public import Pipeline
+import Pipeline
 
 /// Rotates the HMAC chain's key the way the reference SDK's `rotate_chain_key` does
 /// (reference-sdk.md §11), so either side's verifier accepts the other's rotations: in one

@@ -1,6 +1,6 @@
 import Config
 public import Crypto
-public import Foundation
+import Foundation
 
 /// The HMAC chain's keys across rotations, as the reference SDK records them
 /// (reference-sdk.md §11): `governance_audit_chain_keys` lists key versions by salted

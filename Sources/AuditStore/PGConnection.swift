@@ -86,7 +86,7 @@ public final class PGConnection {
 
     /// Prepares a named statement once per connection.
     public func prepare(_ name: String, _ sql: String) throws(PGError) {
-        try consume(PQprepare(handle, name, sql, 0, nil))
+        _ = try consume(PQprepare(handle, name, sql, 0, nil))
     }
 
     @discardableResult

@@ -1,6 +1,6 @@
 import Config
 public import Crypto
-public import Foundation
+import Foundation
 
 /// An agent's Ed25519 public key as the reference SDK handles it (reference-sdk.md §9): an SPKI
 /// PEM, named by the first 32 hex digits of SHA-256 of that PEM's text. The SDK hashes the exact

@@ -1,4 +1,4 @@
-public import Foundation
+import Foundation
 
 /// A C2SP tlog-checkpoint (https://c2sp.org/tlog-checkpoint): the note text
 /// `origin\ntree size\nbase64 root hash\n`, which the log's key signs.

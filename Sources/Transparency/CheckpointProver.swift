@@ -1,6 +1,6 @@
 public import AuditStore
 public import Foundation
-public import Pipeline
+import Pipeline
 
 /// Inclusion and consistency proofs from the signer's leaf record, as JSON anyone can check with
 /// SHA-256 and Ed25519 alone (docs/components/checkpoints.md gives the format and a verifier).

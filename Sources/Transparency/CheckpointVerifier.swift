@@ -1,7 +1,7 @@
 public import AuditStore
 import Config
 import Pipeline
-public import Foundation
+import Foundation
 
 /// Checks the audit table against a signed checkpoint with only the log's public key(s): the
 /// tree is recomputed from the rows in commit order up to the checkpoint's size, and every

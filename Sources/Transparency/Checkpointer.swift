@@ -1,5 +1,5 @@
 public import AuditStore
-public import CoreMetrics
+import CoreMetrics
 import Foundation
 public import Logging
 public import Pipeline

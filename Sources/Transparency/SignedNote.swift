@@ -1,6 +1,6 @@
 import Config
 import Crypto
-public import Foundation
+import Foundation
 
 /// A C2SP signed-note Ed25519 key (https://c2sp.org/signed-note), named by the log's origin.
 /// Its key ID is SHA-256(name ‖ 0x0A ‖ 0x01 ‖ public key)[:4]. Keys are written in the

@@ -1,4 +1,4 @@
-public import Config
+import Config
 import Foundation
 
 /// A receiver the collector POSTs to outside the pipeline's data (budget alerts, checkpoints),

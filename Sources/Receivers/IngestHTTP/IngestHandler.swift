@@ -86,10 +86,8 @@ struct IngestHandler: Sendable {
                 "rejected": .number(String(counts.rejected)),
                 "results": .array(results.map { $0! }),
             ])
-        } catch let refusal as Refusal {
-            return refusal.response
         } catch {
-            return Refusal(status: .internalServerError, code: "internal", message: "\(error)").response
+            return error.response
         }
     }
 
