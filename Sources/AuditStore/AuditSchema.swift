@@ -7,7 +7,7 @@ public import Pipeline
 /// on one the SDK created.
 public enum AuditSchema {
     public static let table = "governance_audit_events"
-    public static let version = 6
+    public static let version = 7
 
     /// A fixed key for `pg_advisory_lock`, so two collectors starting at once migrate one at a time.
     static let migrationLockKey: Int64 = 0x6763_6d69_6772_6174 // "gcmigrat"
@@ -83,6 +83,11 @@ public enum AuditSchema {
         "CREATE INDEX IF NOT EXISTS idx_audit_parent      ON governance_audit_events (parent_event_id)",
         "CREATE INDEX IF NOT EXISTS idx_audit_created     ON governance_audit_events (created_at)",
         "CREATE INDEX IF NOT EXISTS idx_audit_workflow_seq ON governance_audit_events (workflow, chain_seq)",
+        // Metadata search (version 7): one GIN index over the words of every key and value, which
+        // narrows key=value, key-exists and text filters before jsonb operators decide. Built in
+        // the migration's transaction, which blocks writes while it builds on a large existing
+        // table: build it first with CREATE INDEX CONCURRENTLY under this name (docs/operations.md).
+        "CREATE INDEX IF NOT EXISTS idx_audit_metadata_words ON governance_audit_events USING gin ((\(metadataWords)))",
         """
         CREATE OR REPLACE FUNCTION governance_audit_append_only()
         RETURNS TRIGGER AS $$
@@ -99,6 +104,10 @@ public enum AuditSchema {
         "DROP TRIGGER IF EXISTS trg_audit_no_truncate ON governance_audit_events",
         "CREATE TRIGGER trg_audit_no_truncate BEFORE TRUNCATE ON governance_audit_events FOR EACH STATEMENT EXECUTE FUNCTION governance_audit_append_only()",
     ])
+
+    /// The words of a row's metadata (keys and values, the `simple` configuration: no stemming,
+    /// no stop words), as the metadata search index stores them; queries must spell it the same.
+    public static let metadataWords = "jsonb_to_tsvector('simple'::regconfig, metadata_json, '\"all\"'::jsonb)"
 
     /// The columns `governance_audit_events` has: readers check these, so they work read-only on a
     /// table the SDK created, which lacks the collector's.

@@ -37,6 +37,13 @@ enum Assets {
         span.k4 { color: #c2255c; } span.k5 { color: #5c940d; } span.k6 { color: #862e9c; } span.k7 { color: #495057; }
         .axis text { font-size: 11px; fill: var(--muted); }
         .tick-start { text-anchor: start; } .tick-middle { text-anchor: middle; } .tick-end { text-anchor: end; }
+        .caption { color: var(--muted); font-size: 12px; margin: 2px 0 0; text-align: right; }
+        .ranges { margin: 8px 0 0; font-size: 12px; } .ranges a.range { margin-right: 10px; }
+        .exports { margin-left: 14px; } .exports a { margin-right: 8px; }
+        td.tree.depth-1 { padding-left: 26px; } td.tree.depth-2 { padding-left: 44px; } td.tree.depth-3 { padding-left: 62px; }
+        td.tree.depth-4 { padding-left: 80px; } td.tree.depth-5 { padding-left: 98px; } td.tree.depth-6 { padding-left: 116px; }
+        td.tree.depth-7 { padding-left: 134px; } td.tree.depth-8 { padding-left: 152px; }
+        td.tree:not(.depth-0)::before { content: "↳ "; color: var(--muted); }
         input::placeholder { color: #a3abb9; }
         table { border-collapse: collapse; width: 100%; background: #fff; margin-top: 12px; border: 1px solid var(--line); }
         th, td { text-align: left; padding: 5px 8px; border-bottom: 1px solid var(--line); vertical-align: top; word-break: break-all; }
@@ -97,7 +104,9 @@ enum Assets {
             cell(tr, "agent", e.agent);
             cell(tr, "kind", e.kind, kindClass(e.kind));
             cell(tr, "decision", e.decision, "badge d-" + e.decision);
-            cell(tr, "session", e.session.slice(0, 8)).title = e.session;
+            var sessionCell = cell(tr, "session", ""), sessionLink = document.createElement("a");
+            sessionCell.title = e.session; sessionLink.className = "session-link"; sessionLink.href = "/sessions/" + e.session;
+            sessionLink.textContent = e.session.slice(0, 8); sessionCell.appendChild(sessionLink);
             var td = document.createElement("td"), a = document.createElement("a");
             a.className = "detail"; a.href = "/events/" + e.id; a.textContent = "detail";
             td.appendChild(a); tr.appendChild(td);
@@ -107,18 +116,34 @@ enum Assets {
 
           function x(t, min, max) { return max > min ? LEFT + (RIGHT - LEFT) * (t - min) / (max - min) : (LEFT + RIGHT) / 2; }
 
-          // The axis: five labels from min to max (UTC time of day, milliseconds).
+          // The axis: ticks on round UTC times with dates across midnight, as TimeAxis.swift draws them.
+          var SECOND = 1e6, MINUTE = 60 * SECOND, HOUR = 60 * MINUTE, DAY = 24 * HOUR;
+          var STEPS = [1, 2, 5, 10, 15, 30].map(function (n) { return n * SECOND; })
+            .concat([1, 2, 5, 10, 15, 30].map(function (n) { return n * MINUTE; }))
+            .concat([1, 2, 3, 6, 12].map(function (n) { return n * HOUR; }))
+            .concat([1, 2, 7, 14, 30, 90, 180, 365].map(function (n) { return n * DAY; }));
+          function label(t, step, spansDays) {
+            var iso = new Date(t / 1000).toISOString(), date = iso.slice(0, 10), time = iso.slice(11, 19);
+            if (step >= DAY) { return date; }
+            var clock = step < MINUTE ? time : time.slice(0, 5);
+            return spansDays ? date.slice(5) + " " + clock : clock;
+          }
           function ticks(min, max) {
             var axis = svg.querySelector("g.axis"), y = Number(axis.dataset.y);
             while (axis.firstChild) { axis.removeChild(axis.firstChild); }
             if (!(max > min)) { return; }
-            for (var i = 0; i <= 4; i++) {
-              var t = min + (max - min) * i / 4, text = document.createElementNS(NS, "text");
-              text.setAttribute("class", i === 0 ? "tick-start" : i === 4 ? "tick-end" : "tick-middle");
-              text.setAttribute("x", x(t, min, max)); text.setAttribute("y", y);
-              text.textContent = new Date(t / 1000).toISOString().slice(11, 23);
+            var step = STEPS[STEPS.length - 1];
+            for (var i = 0; i < STEPS.length; i++) { if (Math.floor((max - min) / STEPS[i]) < 6) { step = STEPS[i]; break; } }
+            var spansDays = Math.floor(min / DAY) !== Math.floor(max / DAY);
+            for (var t = Math.ceil(min / step) * step; t <= max; t += step) {
+              var position = x(t, min, max), text = document.createElementNS(NS, "text");
+              text.setAttribute("class", position < LEFT + 30 ? "tick-start" : position > RIGHT - 30 ? "tick-end" : "tick-middle");
+              text.setAttribute("x", position); text.setAttribute("y", y);
+              text.textContent = label(t, step, spansDays);
               axis.appendChild(text);
             }
+            var caption = document.getElementById("axis-caption"), first = new Date(min / 1000).toISOString().slice(0, 10), last = new Date(max / 1000).toISOString().slice(0, 10);
+            if (caption) { caption.textContent = first === last ? first + " (UTC)" : first + " – " + last + " (UTC)"; }
           }
 
           function rescale() {

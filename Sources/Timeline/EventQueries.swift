@@ -2,104 +2,21 @@ import AuditStore
 import Foundation
 import Pipeline
 
-/// What the timeline shows, from the query string: every filter optional, all combined with AND.
-struct TimelineFilter: Sendable {
-    var workflow: String?
-    var agent: String?
-    /// Exact, or a prefix when it ends in `*` (as `governance-collector tail --kind`).
-    var kind: String?
-    /// `allow`, `deny` or `none` (no decision recorded).
-    var decision: String?
-    var from: Timestamp?
-    var to: Timestamp?
-    /// The keyset cursor: the last row of the previous page (`<created_at µs>_<event_id>`).
-    var before: (micros: Int64, id: UUID)?
+extension EventFilter {
+    /// The first page of an open-ended range is the one that new events join; a metadata search
+    /// is not live, since only SQL can decide it.
+    var isLive: Bool { before == nil && to == nil && !searchesMetadata }
 
-    /// Reads the filters; a value that cannot be understood is reported, not ignored.
-    static func parse(_ query: [String: String]) -> (TimelineFilter, problems: [String]) {
-        var f = TimelineFilter(), problems: [String] = []
-        func value(_ name: String) -> String? {
-            query[name].map { $0.trimmingCharacters(in: .whitespaces) }.flatMap { $0.isEmpty ? nil : $0 }
-        }
-        f.workflow = value("workflow")
-        f.agent = value("agent")
-        f.kind = value("kind")
-        if let d = value("decision") {
-            if ["allow", "deny", "none"].contains(d) { f.decision = d } else { problems.append("decision must be allow, deny or none") }
-        }
-        for name in ["from", "to"] {
-            guard let text = value(name) else { continue }
-            // RFC 3339, or what <input type="datetime-local"> sends (read as UTC).
-            let time = Timestamp(iso8601: text) ?? Timestamp(iso8601: text + (text.count == 16 ? ":00Z" : "Z"))
-            if time == nil { problems.append("\(name) is not a time like 2026-11-25T09:30 (UTC) or RFC 3339") }
-            if name == "from" { f.from = time } else { f.to = time }
-        }
-        if let cursor = value("before") {
-            let parts = cursor.split(separator: "_")
-            if parts.count == 2, let micros = Int64(parts[0]), let id = UUID(text: String(parts[1])) {
-                f.before = (micros, id)
-            } else {
-                problems.append("before is not a page cursor")
-            }
-        }
-        return (f, problems)
-    }
-
-    /// The filters as a query string (without the page cursor), for links and the live stream.
-    var queryItems: [(String, String)] {
-        var items: [(String, String)] = []
-        if let workflow { items.append(("workflow", workflow)) }
-        if let agent { items.append(("agent", agent)) }
-        if let kind { items.append(("kind", kind)) }
-        if let decision { items.append(("decision", decision)) }
-        if let from { items.append(("from", from.pythonISOFormat)) }
-        if let to { items.append(("to", to.pythonISOFormat)) }
-        return items
-    }
-
-    /// The first page of an open-ended range is the one that new events join.
-    var isLive: Bool { before == nil && to == nil }
-
+    /// Whether a live event belongs on this page (everything but the metadata filters, which turn live off).
     func matches(_ e: EventSummary) -> Bool {
         if let workflow, e.workflow != workflow { return false }
         if let agent, e.agent != agent { return false }
         if let kind, kind.hasSuffix("*") ? !e.kind.hasPrefix(kind.dropLast()) : e.kind != kind { return false }
         if let decision, decision != (e.decision ?? "none") { return false }
+        if let model, e.model != model { return false }
+        if let session, e.sessionID != session { return false }
         if let from, e.createdAt < from { return false }
         return true
-    }
-
-    /// The WHERE clause and its parameters.
-    func sql() -> (clause: String, params: [String?]) {
-        var conditions: [String] = [], params: [String?] = []
-        func add(_ condition: (Int) -> String, _ value: String) {
-            params.append(value)
-            conditions.append(condition(params.count))
-        }
-        if let workflow { add({ "workflow = $\($0)" }, workflow) }
-        if let agent { add({ "agent_id = $\($0)" }, agent) }
-        if let kind {
-            if kind.hasSuffix("*") {
-                let prefix = kind.dropLast().replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "%", with: "\\%")
-                    .replacingOccurrences(of: "_", with: "\\_")
-                add({ "kind LIKE $\($0)" }, prefix + "%")
-            } else {
-                add({ "kind = $\($0)" }, kind)
-            }
-        }
-        switch decision {
-        case "none": conditions.append("decision IS NULL")
-        case let d?: add({ "decision = $\($0)" }, d)
-        case nil: break
-        }
-        if let from { add({ "created_at >= $\($0)::timestamptz" }, from.pythonISOFormat) }
-        if let to { add({ "created_at < $\($0)::timestamptz" }, to.pythonISOFormat) }
-        if let before {
-            params.append(Timestamp(microseconds: before.micros).pythonISOFormat)
-            params.append(before.id.lowercasedString)
-            conditions.append("(created_at, event_id) < ($\(params.count - 1)::timestamptz, $\(params.count)::uuid)")
-        }
-        return (conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND "), params)
     }
 }
 
@@ -113,6 +30,7 @@ struct EventSummary: Sendable {
     var createdAt: Timestamp
     var workflow: String
     var seq: Int64?
+    var model: String?
 
     init(_ e: AuditEvent) {
         id = e.eventID
@@ -123,9 +41,10 @@ struct EventSummary: Sendable {
         createdAt = e.createdAt
         workflow = e.workflow
         seq = e.seq
+        model = e.model
     }
 
-    var cursor: String { "\(createdAt.microseconds)_\(id.lowercasedString)" }
+    var cursor: String { EventFilter.Cursor(micros: createdAt.microseconds, id: id).text }
 }
 
 /// The UI's reads and the verify action, on a few connections of their own. Pages use keyset
@@ -133,13 +52,44 @@ struct EventSummary: Sendable {
 /// costs what page 1 does; a statement timeout bounds a filter no index serves.
 struct EventQueries: Sendable {
     let pool: PGWorkerPool
+    let database: AuditDatabase
 
     init(database: AuditDatabase) {
+        self.database = database
         pool = database.workerPool(applicationName: "governance-collector-ui", size: 2, setup: "SET statement_timeout = '5s'")
     }
 
+    /// A connection for one export, closed when the export lets go of it; each page has 30 s.
+    func exportWorker() -> PGWorker {
+        database.worker(applicationName: "governance-collector-ui-export", setup: "SET statement_timeout = '30s'")
+    }
+
+    /// One event of a session page: the event, its place in the chain and its depth in the tree.
+    struct SessionEvent: Sendable {
+        var event: AuditEvent
+        var chainSeq: Int64
+    }
+
+    /// A session's first `limit` events in commit order (`chain_seq`, the order its chain links
+    /// them) and how many it has.
+    func session(_ id: UUID, limit: Int) async throws -> (events: [SessionEvent], total: Int) {
+        try await pool.run { connection in
+            let rows = try connection.exec("""
+                SELECT \(AuditRow.selectColumns), chain_seq FROM governance_audit_events WHERE session_id = $1::uuid
+                ORDER BY chain_seq LIMIT \(limit)
+                """, [id.lowercasedString]).rows
+            let events = rows.compactMap { row -> SessionEvent? in
+                guard let event = AuditRow.decode(row[0..<AuditRow.selectedCount]), let seq = row[AuditRow.selectedCount].flatMap({ Int64($0) }) else { return nil }
+                return SessionEvent(event: event, chainSeq: seq)
+            }
+            let total = rows.count < limit ? rows.count
+                : Int(try connection.exec("SELECT count(*) FROM governance_audit_events WHERE session_id = $1::uuid", [id.lowercasedString]).rows.first?[0] ?? "0") ?? 0
+            return (events, total)
+        }
+    }
+
     /// A page, newest first, and whether older rows exist.
-    func page(_ filter: TimelineFilter, size: Int) async throws -> (events: [EventSummary], more: Bool) {
+    func page(_ filter: EventFilter, size: Int) async throws -> (events: [EventSummary], more: Bool) {
         let (clause, params) = filter.sql()
         let rows = try await pool.run { connection in
             try connection.exec("""

@@ -7,7 +7,7 @@ enum Templates {
     static let library: MustacheLibrary = {
         var library = MustacheLibrary()
         for (name, text) in [("layout", layout), ("login", login), ("timeline", timeline), ("detail", detail), ("workflows", workflows),
-                             ("message", message)] {
+                             ("session", session), ("message", message)] {
             try! library.register(text, named: name)
         }
         return library
@@ -59,12 +59,18 @@ enum Templates {
           <label>Agent <input name="agent" value="{{agent}}" placeholder="exact id"></label>
           <label>Kind <input name="kind" value="{{kind}}" placeholder="tool.call or tool.*"></label>
           <label>Decision <select name="decision">{{#decisions}}<option value="{{value}}"{{#selected}} selected{{/selected}}>{{label}}</option>{{/decisions}}</select></label>
+          <label>Model <input name="model" value="{{model}}" placeholder="exact"></label>
+          <label>Session <input name="session" value="{{session}}" placeholder="UUID"></label>
+          <label>Metadata <input name="meta" value="{{meta}}" placeholder="tool=sql, or a key"></label>
+          <label>Search metadata <input name="q" value="{{q}}" placeholder="words in keys or values"></label>
           <label>From <input name="from" value="{{from}}" placeholder="2026-11-25T09:30Z"></label>
           <label>To <input name="to" value="{{to}}" placeholder="UTC, exclusive"></label>
           <button id="apply-filters">Apply</button>
           <a class="clear" href="/timeline">Clear</a>
         </form>
-        <p class="status">{{count}} events on this page, newest first. <span id="live-status" class="live-{{liveState}}">{{liveText}}</span></p>
+        <p class="ranges">Zoom: {{#ranges}}<a id="{{id}}" class="range" href="{{url}}">{{label}}</a> {{/ranges}}</p>
+        <p class="status">{{count}} events on this page, newest first. <span id="live-status" class="live-{{liveState}}">{{liveText}}</span>
+          <span class="exports">Export every event this filter selects: {{#exports}}<a id="export-{{format}}" href="{{url}}" download>{{label}}</a> {{/exports}}</span></p>
         <p class="legend"><span class="swatch d-allow"></span>allow <span class="swatch d-deny"></span>deny <span class="swatch d-none"></span>no decision · outline colour: kind family · one row per session</p>
         <svg id="timeline" viewBox="0 0 1000 {{height}}" width="100%" data-min="{{minT}}" data-max="{{maxT}}" role="img" aria-label="events by agent over time">
         {{#lanes}}
@@ -81,11 +87,12 @@ enum Templates {
         {{/lanes}}
           <g class="axis" data-y="{{axisY}}">{{#ticks}}<text class="tick-{{anchor}}" x="{{x}}" y="{{y}}">{{label}}</text>{{/ticks}}</g>
         </svg>
+        <p id="axis-caption" class="caption">{{caption}}</p>
         <table id="events">
           <thead><tr><th>Time (UTC)</th><th>Workflow</th><th>Agent</th><th>Kind</th><th>Decision</th><th>Session</th><th></th></tr></thead>
           <tbody data-live="{{live}}" data-stream="{{streamURL}}">
         {{#events}}
-            <tr class="event-row" data-event-id="{{id}}"><td class="time">{{time}}</td><td class="workflow">{{workflow}}</td><td class="agent">{{agent}}</td><td class="kind"><span class="k{{kindClass}}">{{kind}}</span></td><td class="decision"><span class="badge d-{{decision}}">{{decision}}</span></td><td class="session" title="{{session}}">{{sessionShort}}</td><td><a class="detail" href="/events/{{id}}">detail</a></td></tr>
+            <tr class="event-row" data-event-id="{{id}}"><td class="time">{{time}}</td><td class="workflow">{{workflow}}</td><td class="agent">{{agent}}</td><td class="kind"><span class="k{{kindClass}}">{{kind}}</span></td><td class="decision"><span class="badge d-{{decision}}">{{decision}}</span></td><td class="session" title="{{session}}"><a class="session-link" href="/sessions/{{session}}">{{sessionShort}}</a></td><td><a class="detail" href="/events/{{id}}">detail</a></td></tr>
         {{/events}}
           </tbody>
         </table>
@@ -115,7 +122,26 @@ enum Templates {
           <button id="verify-session">Verify this session's chain</button>
         </form>
         {{#verify}}<p id="verify-result" class="verify-{{state}}">{{text}}</p>{{/verify}}
-        <p><a href="/timeline?agent={{agentQuery}}">Timeline of this agent</a></p>
+        <p><a id="session-page" href="/sessions/{{session}}">This event's session</a> · <a href="/timeline?agent={{agentQuery}}">Timeline of this agent</a></p>
+        """
+
+    static let session = """
+        <h1>Session <code>{{id}}</code></h1>
+        <p class="status">{{total}} events{{#truncated}} (the first {{count}} listed){{/truncated}} by {{agents}}, {{first}} to {{last}} (UTC) ·
+          <a href="/timeline?{{timelineQuery}}">on the timeline</a></p>
+        <form id="verify" method="post" action="/sessions/{{id}}/verify">
+          <input type="hidden" name="csrf" value="{{csrf}}">
+          <button id="verify-session">Verify this session's chain</button>
+        </form>
+        {{#verify}}<p id="verify-result" class="verify-{{state}}">{{text}}</p>{{/verify}}
+        <table id="session-events">
+          <thead><tr><th>Event (tree by parent)</th><th>#</th><th>chain_seq</th><th>Time (UTC)</th><th>Agent</th><th>Decision</th><th>Signature</th></tr></thead>
+          <tbody>
+        {{#events}}
+            <tr class="session-event" data-event-id="{{id}}" data-parent="{{parent}}" data-depth="{{depth}}"><td class="tree depth-{{depth}}">{{deeper}}<a href="/events/{{id}}"><span class="k{{kindClass}}">{{kind}}</span></a></td><td class="position">{{position}}</td><td class="chain-seq">{{chainSeq}}</td><td class="time">{{time}}</td><td class="agent">{{agent}}</td><td class="decision"><span class="badge d-{{decision}}">{{decision}}</span></td><td class="signature">{{signature}}</td></tr>
+        {{/events}}
+          </tbody>
+        </table>
         """
 
     static let workflows = """

@@ -24,6 +24,7 @@ public final class TimelineServer: Service, Sendable {
     let logger: Logger
     let listenerMetrics: ListenerMetrics
     private let bound = Mutex<Int?>(nil)
+    private let exportsRunning = Atomic<Int>(0)
 
     public static let contentSecurityPolicy = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; "
         + "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
@@ -102,11 +103,17 @@ public final class TimelineServer: Service, Sendable {
                 try await self.detailPage(id: context.parameters.get("id"), raw: Self.query(request)["view"] == "raw", visit, verify: nil)
             }
         }
+        router.get("/sessions/:id") { request, context in
+            await self.respond(request) { visit in try await self.sessionPage(id: context.parameters.get("id"), visit, verify: nil) }
+        }
         router.post("/sessions/:id/verify") { request, context in
             await self.respond(request) { visit in
                 let form = try await self.form(request, visit)
                 return try await self.verify(session: context.parameters.get("id"), event: form["event"], visit)
             }
+        }
+        router.get("/export") { request, _ in
+            await self.respond(request) { _ in try self.export(request) }
         }
         router.get("/workflows") { request, _ in
             await self.respond(request) { visit in try await self.workflowsPage(visit, issued: nil, error: nil) }
@@ -249,15 +256,15 @@ public final class TimelineServer: Service, Sendable {
 
     private func timelinePage(_ request: Request, _ visit: Visit) async throws -> Response {
         let query = Self.query(request)
-        let (filter, problems) = TimelineFilter.parse(query)
+        let (filter, problems) = EventFilter.parse(query)
         let position = feed.position
         async let names = queries.workflowNames()
         let (events, more) = try await queries.page(filter, size: config.pageSize)
-        var context = TimelineView.context(events: events, filter: filter, workflows: try await names, more: more)
+        var context = TimelineView.context(events: events, filter: filter, workflows: try await names, more: more, now: .now())
         context["problems"] = problems
         context["live"] = filter.isLive && feed.isAvailable ? "true" : "false"
         context["liveState"] = "off"
-        context["liveText"] = !filter.isLive ? "not live (an older page or a closed time range)"
+        context["liveText"] = filter.searchesMetadata ? "not live (a metadata search)" : !filter.isLive ? "not live (an older page or a closed time range)"
             : feed.isAvailable ? "connecting…" : "live updates need the governance_txid column (see docs/operations.md)"
         context["streamURL"] = "/stream?" + FormData.encode(filter.queryItems + [("after", String(position))])
         return page("timeline", title: "Timeline", context, visit)
@@ -265,7 +272,7 @@ public final class TimelineServer: Service, Sendable {
 
     private func stream(_ request: Request) -> Response {
         let query = Self.query(request)
-        let (filter, _) = TimelineFilter.parse(query)
+        let (filter, _) = EventFilter.parse(query)
         let after = request.headers[HTTPField.Name("Last-Event-ID")!].flatMap { Int64($0) } ?? query["after"].flatMap { Int64($0) } ?? feed.position
         let subscription = feed.subscribe(after: after)
         let feed = feed
@@ -292,6 +299,58 @@ public final class TimelineServer: Service, Sendable {
         return page("detail", title: "Event", context, visit)
     }
 
+    private func sessionPage(id: String?, _ visit: Visit, verify: (state: String, text: String)?) async throws -> Response {
+        guard let id = id.flatMap(UUID.init(text:)) else { throw PageError(status: .badRequest, message: "That is not a session id.") }
+        let (events, total) = try await queries.session(id, limit: Self.sessionPageLimit)
+        guard !events.isEmpty else { throw PageError(status: .notFound, message: "No session has that id.") }
+        var context = TimelineView.session(id: id, events: events, total: total)
+        if let verify { context["verify"] = ["state": verify.state, "text": verify.text] }
+        return page("session", title: "Session", context, visit)
+    }
+
+    /// The most events a session page lists (the verify button still checks them all).
+    static let sessionPageLimit = 2000
+
+    /// A download of the filtered view, streamed a page at a time from one snapshot, on a
+    /// connection of its own; at most `maxExports` at once, so downloads cannot starve the pages.
+    private func export(_ request: Request) throws -> Response {
+        let query = Self.query(request)
+        let (filter, problems) = EventFilter.parse(query)
+        guard let format = EventExport.Format(rawValue: query["format"] ?? "ndjson") else {
+            throw PageError(status: .badRequest, message: "format must be csv or ndjson.")
+        }
+        if let problem = problems.first { throw PageError(status: .badRequest, message: problem) }
+        guard exportsRunning.add(1, ordering: .relaxed).newValue <= Self.maxExports else {
+            exportsRunning.subtract(1, ordering: .relaxed)
+            throw PageError(status: .serviceUnavailable, message: "\(Self.maxExports) exports are already running; try again when one has finished.")
+        }
+        let export = EventExport(format: format, filter: filter)
+        let worker = queries.exportWorker()
+        let logger = logger
+        let name = "governance-events-\(Timestamp.now().pythonISOFormat.prefix(19).replacingOccurrences(of: ":", with: "")).\(format.rawValue)"
+        return Response(status: .ok, headers: [.contentType: format.contentType, .cacheControl: "no-store",
+                                               HTTPField.Name("Content-Disposition")!: "attachment; filename=\"\(name)\""],
+                        body: ResponseBody { writer in
+            defer { self.exportsRunning.subtract(1, ordering: .relaxed) }
+            try await worker.run { connection in try EventExport.begin(connection) }
+            try await writer.write(ByteBuffer(string: export.header))
+            var cursor: EventFilter.Cursor?, rows = 0
+            while true {
+                let after = cursor
+                let page = try await worker.run { connection in try export.page(connection, after: after) }
+                try await writer.write(ByteBuffer(string: page.text))
+                rows += page.rows
+                cursor = page.last
+                if page.rows < export.pageSize { break }
+            }
+            _ = try? await worker.run { connection in try connection.exec("COMMIT") }
+            logger.info("ui.export", metadata: ["format": "\(format.rawValue)", "events": "\(rows)"])
+            try await writer.finish(nil)
+        })
+    }
+
+    static let maxExports = 2
+
     private func verify(session: String?, event: String?, _ visit: Visit) async throws -> Response {
         guard let session = session.flatMap(UUID.init(text:)) else { throw PageError(status: .badRequest, message: "That is not a session id.") }
         let result: (state: String, text: String)
@@ -304,6 +363,8 @@ public final class TimelineServer: Service, Sendable {
         } else {
             result = ("unavailable", "No audit secret is configured (a chain processor in this pipeline, or GOVERNANCE_AUDIT_SECRET), so HMACs cannot be checked.")
         }
+        // From a session page (no event): answer with the session page.
+        guard let event, !event.isEmpty else { return try await sessionPage(id: session.lowercasedString, visit, verify: result) }
         return try await detailPage(id: event, raw: false, visit, verify: result)
     }
 

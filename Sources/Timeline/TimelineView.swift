@@ -8,7 +8,7 @@ enum TimelineView {
     static let left = 170.0, right = 985.0
     static let laneTop = 12.0, rowHeight = 16.0, maxRowsPerLane = 8
 
-    static func context(events: [EventSummary], filter: TimelineFilter, workflows: [String], more: Bool) -> [String: Any] {
+    static func context(events: [EventSummary], filter: EventFilter, workflows: [String], more: Bool, now: Timestamp) -> [String: Any] {
         let times = events.map(\.createdAt.microseconds)
         let (minT, maxT) = (times.min() ?? 0, times.max() ?? 0)
         func x(_ t: Int64) -> String {
@@ -43,11 +43,11 @@ enum TimelineView {
             y += height
         }
         let axisY = y + 18
-        let ticks: [[String: Any]] = maxT > minT ? (0...4).map { i in
-            let t = minT + (maxT - minT) * Int64(i) / 4
-            return ["x": x(t), "y": String(format: "%.1f", axisY), "label": displayTime(Timestamp(microseconds: t), short: true),
-                    "anchor": i == 0 ? "start" : i == 4 ? "end" : "middle"]
-        } : []
+        let ticks: [[String: Any]] = TimeAxis.ticks(min: minT, max: maxT).map { tick in
+            let position = Double(x(tick.micros)) ?? left
+            return ["x": x(tick.micros), "y": String(format: "%.1f", axisY), "label": tick.label,
+                    "anchor": position < left + 30 ? "start" : position > right - 30 ? "end" : "middle"]
+        }
         var context: [String: Any] = [
             "events": events.map(row),
             "count": events.count,
@@ -61,13 +61,44 @@ enum TimelineView {
             "decisions": [("", "any"), ("allow", "allow"), ("deny", "deny"), ("none", "none")].map {
                 ["value": $0.0, "label": $0.1, "selected": $0.0 == (filter.decision ?? "")]
             },
-            "agent": filter.agent ?? "", "kind": filter.kind ?? "",
+            "agent": filter.agent ?? "", "kind": filter.kind ?? "", "model": filter.model ?? "",
+            "session": filter.session?.lowercasedString ?? "", "meta": filter.metadata.first?.text ?? "", "q": filter.text ?? "",
             "from": filter.from?.pythonISOFormat ?? "", "to": filter.to?.pythonISOFormat ?? "",
+            "caption": maxT > minT ? TimeAxis.caption(min: minT, max: maxT) : "",
+            "ranges": ranges(filter, now: now, pageSpan: maxT > minT ? (minT, maxT) : nil),
+            "exports": EventExport.Format.allCases.map { format in
+                ["format": format.rawValue, "label": format == .csv ? "CSV" : "NDJSON",
+                 "url": "/export?" + FormData.encode([("format", format.rawValue)] + filter.queryItems)]
+            },
         ]
         if more, let last = events.last {
             context["olderURL"] = "/timeline?" + FormData.encode(filter.queryItems + [("before", last.cursor)])
         }
         return context
+    }
+
+    /// The zoom: the last 15 minutes, hour, day or week (open-ended, so live), and the page's own
+    /// span halved, each a link that sets `from` and `to` and keeps every other filter.
+    static func ranges(_ filter: EventFilter, now: Timestamp, pageSpan: (Int64, Int64)?) -> [[String: Any]] {
+        var base = filter
+        (base.from, base.to, base.before) = (nil, nil, nil)
+        func link(_ id: String, _ label: String, from: Int64, to: Int64?) -> [String: Any] {
+            var f = base
+            f.from = Timestamp(microseconds: from)
+            f.to = to.map(Timestamp.init(microseconds:))
+            return ["id": id, "label": label, "url": "/timeline?" + FormData.encode(f.queryItems)]
+        }
+        let n = now.microseconds
+        var links = [link("last-15m", "last 15 min", from: n - 15 * TimeAxis.minute, to: nil),
+                     link("last-1h", "last hour", from: n - TimeAxis.hour, to: nil),
+                     link("last-1d", "last day", from: n - TimeAxis.day, to: nil),
+                     link("last-7d", "last 7 days", from: n - 7 * TimeAxis.day, to: nil)]
+        if let (lo, hi) = pageSpan {
+            let mid = lo + (hi - lo) / 2
+            links.append(link("zoom-earlier", "earlier half of this page", from: lo, to: mid))
+            links.append(link("zoom-later", "later half of this page", from: mid, to: hi + 1))
+        }
+        return links
     }
 
     static func row(_ e: EventSummary) -> [String: Any] {
@@ -109,6 +140,44 @@ enum TimelineView {
             "position": d.positionInSession, "sessionLength": d.sessionLength, "chainSeq": String(d.chainSeq),
             "prevHash": e.prevHash ?? "— (first in its session)", "hmac": e.hmac ?? "—",
             "agentQuery": FormData.encode([("", e.agentID)]).dropFirst(),
+        ]
+    }
+
+    /// A session's events as a tree by `parent_event_id`: each event under its parent (a parent
+    /// outside the session, or missing, makes a root), siblings in commit order; `depth` indents.
+    static func session(id: UUID, events: [EventQueries.SessionEvent], total: Int) -> [String: Any] {
+        let present = Set(events.map(\.event.eventID))
+        var children: [UUID: [Int]] = [:], roots: [Int] = []
+        for (index, e) in events.enumerated() {
+            if let parent = e.event.parentEventID, present.contains(parent), parent != e.event.eventID {
+                children[parent, default: []].append(index)
+            } else {
+                roots.append(index)
+            }
+        }
+        var ordered: [(index: Int, depth: Int)] = [], visited = Set<Int>()
+        func visit(_ index: Int, depth: Int) {
+            guard visited.insert(index).inserted else { return }
+            ordered.append((index, depth))
+            for child in children[events[index].event.eventID] ?? [] { visit(child, depth: depth + 1) }
+        }
+        for root in roots { visit(root, depth: 0) }
+        // A parent cycle has no root; its events are listed at the top level rather than dropped.
+        for index in events.indices where !visited.contains(index) { visit(index, depth: 0) }
+        let agents = Set(events.map(\.event.agentID)).sorted()
+        return [
+            "id": id.lowercasedString, "count": events.count, "total": total, "truncated": total > events.count,
+            "agents": agents.map(VisibleText.escape).joined(separator: ", "),
+            "first": displayTime(events.map(\.event.createdAt).min()!), "last": displayTime(events.map(\.event.createdAt).max()!),
+            "timelineQuery": FormData.encode([("session", id.lowercasedString)]),
+            "events": ordered.map { item -> [String: Any] in
+                let e = events[item.index].event
+                return ["id": e.eventID.lowercasedString, "depth": min(item.depth, 8), "deeper": item.depth > 8 ? "+\(item.depth - 8) " : "",
+                        "position": item.index + 1, "chainSeq": String(events[item.index].chainSeq), "time": displayTime(e.createdAt),
+                        "agent": VisibleText.escape(e.agentID), "kind": VisibleText.escape(e.kind), "kindClass": kindClass(e.kind),
+                        "decision": e.decision?.rawValue ?? "none", "signature": VisibleText.escape(e.signatureStatus),
+                        "parent": e.parentEventID?.lowercasedString ?? ""]
+            },
         ]
     }
 

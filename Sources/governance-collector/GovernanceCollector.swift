@@ -14,7 +14,7 @@ struct GovernanceCollector: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "governance-collector",
         abstract: "Collects AI-agent governance audit events into PostgreSQL.",
-        subcommands: [Run.self, Validate.self, PrintConfig.self, Migrate.self, Verify.self, ChainCommand.self, CheckpointCommand.self, Prove.self, Tail.self, Token.self,
+        subcommands: [Run.self, Validate.self, PrintConfig.self, Migrate.self, Verify.self, ChainCommand.self, CheckpointCommand.self, Prove.self, Tail.self, Export.self, Token.self,
                       AgentKeyCommand.self],
         defaultSubcommand: Run.self)
 }
@@ -251,7 +251,7 @@ struct Tail: AsyncParsableCommand {
                     for row in rows {
                         cursor = row.cursor
                         guard let event = row.event, filter.matches(event) else { continue }
-                        print(json ? TailFilter.json(event) : TailFilter.line(event))
+                        print(json ? EventExport.ndjsonLine(event) : TailFilter.line(event))
                         printed += 1
                         if let limit, printed >= limit {
                             fflush(nil)
@@ -291,12 +291,6 @@ struct TailFilter {
         return [e.createdAt.pythonISOFormat, safe(e.workflow.isEmpty ? "-" : e.workflow), safe(e.agentID), safe(e.kind),
                 e.decision.map { "decision=\($0.rawValue)" } ?? "-", "session=\(e.sessionID.lowercasedString)",
                 "seq=\(e.seq.map(String.init) ?? "-")", "id=\(e.eventID.lowercasedString)"].joined(separator: "\t")
-    }
-
-    static func json(_ e: AuditEvent) -> String {
-        guard case .object(var members) = WireFormat.encode(e, seq: e.seq) else { return "{}" }
-        members.append(.init("workflow", .string(e.workflow)))
-        return JSONValue.object(members).serialized()
     }
 }
 

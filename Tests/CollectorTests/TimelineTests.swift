@@ -293,6 +293,49 @@ struct TimelineHTTPTests {
         }
     }
 
+    @Test("session page: the events as the parent_event_id tree in commit order, signature status, verify; linked from the timeline and the detail page")
+    func sessionPage() async throws {
+        let dsn = try sharedCluster.createDatabase()
+        try await RunningCollector.with(yaml: timelineYAML(dsn: dsn)) { collector in
+            try await collector.waitUntilReady()
+            // root ─┬─ a ── a1
+            //       └─ b        plus c, whose parent is in another session (a root here).
+            let session = UUID(), (root, a, a1, b, c) = (UUID(), UUID(), UUID(), UUID(), UUID())
+            for (id, parent) in [(root, nil), (a, root), (b, root), (a1, a), (c, UUID())] as [(UUID, UUID?)] {
+                let parented = parent.map { #""session_id":"\#(session.lowercasedString)","parent_event_id":"\#($0.lowercasedString)""# }
+                    ?? #""session_id":"\#(session.lowercasedString)""#
+                let event = unchainedEvent(id: id, session: session).replacingOccurrences(of: #""session_id":"\#(session.lowercasedString)""#, with: parented)
+                #expect(try await post(collector.eventsURL, event).status == 201)
+            }
+            let ui = UIClient(base: try await collector.timelineURL())
+            try await ui.signIn()
+            let timeline = try await ui.get("/timeline")
+            #expect(timeline.text.contains(#"<a class="session-link" href="/sessions/\#(session.lowercasedString)">"#))
+            #expect(try await ui.get("/events/\(a1.lowercasedString)").text.contains(#"<a id="session-page" href="/sessions/\#(session.lowercasedString)">"#))
+
+            let page = try await ui.get("/sessions/\(session.lowercasedString)")
+            #expect(page.status == 200)
+            let rows = UIClient.all(#"<tr class="session-event" (data-event-id="[^"]+" data-parent="[^"]*" data-depth="\d+")"#, in: page.text).map { row in
+                (id: UIClient.first(#"data-event-id="([^"]+)""#, in: row)!, parent: UIClient.first(#"data-parent="([^"]*)""#, in: row)!,
+                 depth: Int(UIClient.first(#"data-depth="(\d+)""#, in: row)!)!)
+            }
+            #expect(rows.map(\.id) == [root, a, a1, b, c].map(\.lowercasedString), "depth first, siblings in commit order")
+            #expect(rows.map(\.depth) == [0, 1, 2, 1, 0])
+            // Each row's parent and depth agree with the table.
+            for row in rows {
+                #expect(try scalar(dsn, "SELECT coalesce(parent_event_id::text, '') FROM governance_audit_events WHERE event_id = '\(row.id)'") == row.parent)
+                if let parentRow = rows.first(where: { $0.id == row.parent }) { #expect(row.depth == parentRow.depth + 1) } else { #expect(row.depth == 0) }
+            }
+            #expect(UIClient.all(#"<td class="signature">([^<]*)</td>"#, in: page.text) == Array(repeating: "unsigned", count: 5))
+            #expect(UIClient.all(#"<td class="chain-seq">(\d+)</td>"#, in: page.text).count == 5)
+            let verified = try await ui.post("/sessions/\(session.lowercasedString)/verify", [], csrfFrom: page)
+            #expect(UIClient.first(#"<p id="verify-result" class="verify-(\w+)">"#, in: verified.text) == "intact", "\(verified.text.suffix(600))")
+            #expect(verified.text.contains(#"<table id="session-events">"#), "the answer is the session page again")
+            #expect(try await ui.get("/sessions/\(UUID().lowercasedString)").status == 404)
+            #expect(try await ui.get("/sessions/nope").status == 400)
+        }
+    }
+
     @Test("hostile event content is escaped in every page, raw view included")
     func hostileContentEscaped() async throws {
         let dsn = try sharedCluster.createDatabase()

@@ -1,0 +1,94 @@
+import Foundation
+public import Pipeline
+
+/// A filtered view of the audit table written out as CSV or NDJSON, oldest first, a page at a
+/// time (keyset on `(created_at, event_id)`, so memory stays constant however many rows), inside
+/// one `REPEATABLE READ` transaction, so every page reads the same committed rows: an export is
+/// one consistent picture of the table even while events keep arriving. The UI's download and
+/// `governance-collector export` both run it.
+public struct EventExport: Sendable {
+    public enum Format: String, Sendable, CaseIterable {
+        /// One header line, then a row per event (RFC 4180), for spreadsheets.
+        case csv
+        /// One platform wire-format object per line plus `workflow`: what `ingest_http`'s batch
+        /// endpoint takes back unchanged, and what `tail --json` prints.
+        case ndjson
+
+        public var contentType: String { self == .csv ? "text/csv; charset=utf-8" : "application/x-ndjson" }
+    }
+
+    public let format: Format
+    public let filter: EventFilter
+    public let pageSize: Int
+
+    public init(format: Format, filter: EventFilter, pageSize: Int = 2000) {
+        self.format = format
+        var filter = filter
+        filter.before = nil
+        self.filter = filter
+        self.pageSize = pageSize
+    }
+
+    /// Starts the snapshot every page reads; the caller ends it (COMMIT) or drops the connection.
+    public static func begin(_ connection: PGConnection) throws(PGError) {
+        try connection.exec("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+    }
+
+    /// What comes before the first row.
+    public var header: String {
+        format == .csv ? Self.csvColumns.map(\.name).joined(separator: ",") + "\r\n" : ""
+    }
+
+    /// The rows after `cursor` (nil: from the start), rendered, and the cursor of the last one;
+    /// fewer than `pageSize` rows means the export is complete.
+    public func page(_ connection: PGConnection, after cursor: EventFilter.Cursor?) throws(PGError) -> (text: String, rows: Int, last: EventFilter.Cursor?) {
+        var filter = filter
+        filter.after = cursor
+        let (clause, params) = filter.sql()
+        let rows = try connection.exec("""
+            SELECT \(AuditRow.selectColumns) FROM governance_audit_events \(clause)
+            ORDER BY created_at, event_id LIMIT \(pageSize)
+            """, params).rows
+        var text = ""
+        var last = cursor
+        for row in rows {
+            guard let event = AuditRow.decode(row[...]) else {
+                throw PGError(message: "event \(row[0] ?? "?") could not be read back for export", sqlState: nil, connectionLost: false)
+            }
+            text += format == .csv ? Self.csvLine(event) : Self.ndjsonLine(event) + "\n"
+            last = EventFilter.Cursor(event)
+        }
+        return (text, rows.count, last)
+    }
+
+    /// The wire object `ingest_http` accepts, plus the workflow it was stored under.
+    public static func ndjsonLine(_ e: AuditEvent) -> String {
+        guard case .object(var members) = WireFormat.encode(e, seq: e.seq) else { return "{}" }
+        members.append(.init("workflow", .string(e.workflow)))
+        return JSONValue.object(members).serialized()
+    }
+
+    static let csvColumns: [(name: String, value: @Sendable (AuditEvent) -> String?)] = [
+        ("event_id", { $0.eventID.lowercasedString }), ("created_at", { $0.createdAt.pythonISOFormat }),
+        ("workflow", { $0.workflow }), ("seq", { $0.seq.map(String.init) }), ("agent_id", { $0.agentID }),
+        ("session_id", { $0.sessionID.lowercasedString }), ("parent_event_id", { $0.parentEventID?.lowercasedString }),
+        ("kind", { $0.kind }), ("decision", { $0.decision?.rawValue }), ("model", { $0.model }),
+        ("input_hash", { $0.inputHash }), ("output_hash", { $0.outputHash }), ("signature_status", { $0.signatureStatus }),
+        ("client_signature_status", { $0.clientSignatureStatus }), ("signing_key_fingerprint", { $0.signingKeyFingerprint }),
+        ("prev_hash", { $0.prevHash }), ("hmac", { $0.hmac }), ("metadata", { $0.metadata.serialized() }),
+    ]
+
+    static func csvLine(_ e: AuditEvent) -> String {
+        csvColumns.map { csvField($0.value(e) ?? "") }.joined(separator: ",") + "\r\n"
+    }
+
+    /// RFC 4180 quoting. A value a spreadsheet would run as a formula (starting with `=`, `+`,
+    /// `-`, `@`, tab or CR) gets a leading `'` (OWASP's advice), so a hostile agent id opened in
+    /// a spreadsheet stays text; NDJSON carries every value exactly.
+    static func csvField(_ value: String) -> String {
+        var value = value
+        if let first = value.unicodeScalars.first, "=+-@\t\r".unicodeScalars.contains(first) { value = "'" + value }
+        guard value.unicodeScalars.contains(where: { ",\"\n\r".unicodeScalars.contains($0) }) else { return value }
+        return "\"" + value.replacingOccurrences(of: "\"", with: "\"\"") + "\""
+    }
+}
