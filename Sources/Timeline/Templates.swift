@@ -127,7 +127,7 @@ enum Templates {
 
     static let session = """
         <h1>Session <code>{{id}}</code></h1>
-        <p class="status">{{total}} events{{#truncated}} (the first {{count}} listed){{/truncated}} by {{agents}}, {{first}} to {{last}} (UTC) ·
+        <p class="status">{{totalText}}{{#truncated}} (the first {{count}} listed){{/truncated}} by {{agents}}, {{first}} to {{last}} (UTC) ·
           <a href="/timeline?{{timelineQuery}}">on the timeline</a></p>
         <form id="verify" method="post" action="/sessions/{{id}}/verify">
           <input type="hidden" name="csrf" value="{{csrf}}">

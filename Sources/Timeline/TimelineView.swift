@@ -166,7 +166,7 @@ enum TimelineView {
         for index in events.indices where !visited.contains(index) { visit(index, depth: 0) }
         let agents = Set(events.map(\.event.agentID)).sorted()
         return [
-            "id": id.lowercasedString, "count": events.count, "total": total, "truncated": total > events.count,
+            "id": id.lowercasedString, "count": events.count, "totalText": total == 1 ? "1 event" : "\(total) events", "truncated": total > events.count,
             "agents": agents.map(VisibleText.escape).joined(separator: ", "),
             "first": displayTime(events.map(\.event.createdAt).min()!), "last": displayTime(events.map(\.event.createdAt).max()!),
             "timelineQuery": FormData.encode([("session", id.lowercasedString)]),

@@ -381,9 +381,13 @@ struct TimelineBrowserTests {
         var lines: [String] = []
         for session in 0..<8 {
             let sessionID = UUID(), agent = ["planner", "researcher", "coder", "reviewer"][session % 4]
+            // A small tree per session: steps 1 and 2 under step 0, 3 under 2, 4 and 5 under 3.
+            let ids = (0..<6).map { _ in UUID() }, parents = [nil, 0, 0, 2, 3, 3]
             for step in 0..<6 {
                 let time = Timestamp(microseconds: now - 600_000_000 + Int64(session) * 55_000_000 + Int64(step) * 9_000_000)
-                lines.append(unchainedEvent(session: sessionID, metadata: #"{"step":\#(step)}"#)
+                let sessionField = #""session_id":"\#(sessionID.lowercasedString)""#
+                lines.append(unchainedEvent(id: ids[step], session: sessionID, metadata: #"{"step":\#(step)}"#)
+                    .replacingOccurrences(of: sessionField, with: parents[step].map { sessionField + #","parent_event_id":"\#(ids[$0].lowercasedString)""# } ?? sessionField)
                     .replacingOccurrences(of: #""agent_id":"agent-1""#, with: #""agent_id":"\#(agent)""#)
                     .replacingOccurrences(of: "tool.call", with: kinds[(session + step) % kinds.count])
                     .replacingOccurrences(of: "2026-11-24T12:00:00.000120+00:00", with: time.pythonISOFormat))
@@ -415,7 +419,7 @@ struct TimelineBrowserTests {
         if exit == nil { child.kill(SIGKILL) }
         let facts = try JSONParser.parse(Array(try Data(contentsOf: URL(fileURLWithPath: report))))
         func step(_ name: String) -> JSONValue { facts[name] ?? .null }
-        for name in ["browser", "login_wrong", "login", "live", "filter", "detail", "tokens", "hostile", "csp"] {
+        for name in ["browser", "login_wrong", "login", "live", "filter", "detail", "tokens", "search", "session", "zoom", "hostile", "csp"] {
             #expect(step(name)["error"] == nil, "\(name): \(step(name)["error"]?.stringValue ?? "") at \(step(name)["where"].map { $0.serialized() } ?? "")")
         }
 
@@ -460,6 +464,32 @@ struct TimelineBrowserTests {
         #expect(try connection.exec("SELECT encode(token_sha256, 'hex'), revoked_at IS NOT NULL FROM governance_workflow_tokens").rows
             == [[WorkflowTokens.sha256Hex(token), "t"]])
 
+        // Metadata search typed into the form: exactly the database's rows, and the view's export link downloads them.
+        let search = step("search")
+        let stepThree = try connection.exec("SELECT event_id FROM governance_audit_events WHERE metadata_json->'step' = '3'::jsonb ORDER BY created_at DESC, event_id DESC")
+            .rows.compactMap { $0[0] }
+        #expect(stepThree.count == 8 && search["query_params"]?["meta"]?.stringValue == "step=3")
+        #expect(search["listed_ids"]?.arrayValue?.compactMap(\.stringValue) == stepThree)
+        #expect(search["export_status"] == .number("200") && search["export_disposition"]?.stringValue?.hasPrefix("attachment") == true)
+        #expect(search["export_ids"]?.arrayValue?.compactMap(\.stringValue) == stepThree.reversed(), "the export holds the view's rows, oldest first")
+
+        // The session page reached from a timeline row lists that session in commit order.
+        let session = step("session")
+        let sessionID = try #require(session["session_href"]?.stringValue?.split(separator: "/").last.map(String.init))
+        let members = try connection.exec("SELECT event_id, coalesce(parent_event_id::text, '') FROM governance_audit_events WHERE session_id = $1::uuid ORDER BY chain_seq", [sessionID]).rows
+        #expect(session["rows"]?.arrayValue?.compactMap { $0["id"]?.stringValue } == members.compactMap { $0[0] }, "depth first in commit order is commit order here")
+        #expect(session["rows"]?.arrayValue?.compactMap { $0["parent"]?.stringValue } == members.compactMap { $0[1] })
+        #expect(session["rows"]?.arrayValue?.compactMap { $0["depth"] } == [0, 1, 1, 2, 3, 3].map { JSONValue.number(String($0)) }, "the tree the load built")
+        #expect(session["verify_result"]?.stringValue?.hasPrefix("intact") == true, "\(session["verify_result"]?.stringValue ?? "")")
+
+        // Zoom to the later half of the page: from/to set, and the page is exactly the rows in that window.
+        let zoom = step("zoom")
+        let (from, to) = (zoom["query_params"]?["from"]?.stringValue ?? "", zoom["query_params"]?["to"]?.stringValue ?? "")
+        let window = try connection.exec("SELECT event_id FROM governance_audit_events WHERE created_at >= $1::timestamptz AND created_at < $2::timestamptz ORDER BY created_at DESC, event_id DESC", [from, to])
+            .rows.compactMap { $0[0] }
+        #expect(!window.isEmpty && zoom["listed_ids"]?.arrayValue?.compactMap(\.stringValue) == window, "\(from) – \(to)")
+        #expect(zoom["ticks"]?.arrayValue?.isEmpty == false && zoom["caption"]?.stringValue?.hasSuffix("(UTC)") == true)
+
         // Hostile content: shown as the literal text it is; nothing ran, nothing was injected.
         for page in ["detail", "timeline"] {
             let seen = step("hostile")[page] ?? .null
@@ -472,7 +502,7 @@ struct TimelineBrowserTests {
         #expect(step("hostile")["detail"]?["metadata_has_script_literal"] == .bool(true), "the <script> text is displayed, as text")
         #expect(step("csp")["content_security_policy"]?.stringValue == TimelineServer.contentSecurityPolicy)
 
-        for name in ["timeline", "detail", "workflows"] {
+        for name in ["timeline", "detail", "workflows", "search", "session"] {
             let png = try Data(contentsOf: URL(fileURLWithPath: Self.screenshots + "/\(name).png"))
             #expect(png.starts(with: [0x89, 0x50, 0x4E, 0x47]) && png.count > 10_000, "\(name).png")
         }

@@ -647,6 +647,51 @@ def step_hostile(driver, args, facts):
     facts["alert_fired"] = any(part.get(k) for part in (detail, timeline) for k in ("alerts", "alerts_after_hover"))
 
 
+def step_search(driver, args, facts):
+    """A metadata search typed into the form, then the export link of that view fetched with the session's cookie."""
+    driver.get(args.ui + "/timeline")
+    meta = css(driver, "form#filters input[name=meta]")[0]
+    meta.clear()
+    meta.send_keys("step=3")
+    click_and_wait(driver, css(driver, "#apply-filters")[0])
+    facts["query_params"] = dict(urllib.parse.parse_qsl(path_and_query(driver)[1], keep_blank_values=True))
+    facts["listed_ids"] = [r.get_attribute("data-event-id") for r in css(driver, "#events tbody tr.event-row")]
+    facts["live_text"] = text_of(driver, "#live-status")
+    link = css(driver, "a#export-ndjson")[0].get_attribute("href")
+    facts["export_href"] = link
+    cookie = "; ".join(f'{c["name"]}={c["value"]}' for c in driver.get_cookies())
+    with HTTP_NO_REDIRECT.open(urllib.request.Request(link, headers={"Cookie": cookie}), timeout=10) as answer:
+        facts["export_status"] = answer.status
+        facts["export_disposition"] = answer.headers.get("Content-Disposition")
+        facts["export_ids"] = [json.loads(line)["event_id"] for line in answer.read().decode().splitlines() if line]
+    facts["screenshot"] = screenshot(driver, args.screenshots, "search.png")
+
+
+def step_session(driver, args, facts):
+    """A seeded coder session's link on the timeline, followed to the session page."""
+    driver.get(args.ui + "/timeline?agent=coder")
+    link = css(driver, "#events tbody tr.event-row a.session-link")[0]
+    facts["session_href"] = link.get_attribute("href")
+    click_and_wait(driver, link)
+    facts["path"], _ = path_and_query(driver)
+    facts["rows"] = [{"id": r.get_attribute("data-event-id"), "parent": r.get_attribute("data-parent"),
+                      "depth": int(r.get_attribute("data-depth"))} for r in css(driver, "#session-events tr.session-event")]
+    facts["screenshot"] = screenshot(driver, args.screenshots, "session.png")
+    click_and_wait(driver, css(driver, "form#verify button#verify-session")[0])
+    wait_until(lambda: css(driver, "#verify-result"))
+    facts["verify_result"] = text_of(driver, "#verify-result")
+
+
+def step_zoom(driver, args, facts):
+    """The zoom link for the later half of the page: from and to set, every listed row inside them."""
+    driver.get(args.ui + "/timeline")
+    facts["ticks"] = [t.text for t in css(driver, "svg#timeline g.axis text")]
+    facts["caption"] = text_of(driver, "#axis-caption")
+    click_and_wait(driver, css(driver, "a#zoom-later")[0])
+    facts["query_params"] = dict(urllib.parse.parse_qsl(path_and_query(driver)[1], keep_blank_values=True))
+    facts["listed_ids"] = [r.get_attribute("data-event-id") for r in css(driver, "#events tbody tr.event-row")]
+
+
 def step_csp(driver, args, facts):
     cookie = "; ".join(f'{c["name"]}={c["value"]}' for c in driver.get_cookies())
     request = urllib.request.Request(args.ui + "/timeline", headers={"Cookie": cookie})
@@ -686,6 +731,9 @@ def main(argv):
         ("filter", lambda f: step_filter(driver, args, f, state)),
         ("detail", lambda f: step_detail(driver, args, f, state)),
         ("tokens", lambda f: step_tokens(driver, args, f, report)),
+        ("search", lambda f: step_search(driver, args, f)),
+        ("session", lambda f: step_session(driver, args, f)),
+        ("zoom", lambda f: step_zoom(driver, args, f)),
         ("hostile", lambda f: step_hostile(driver, args, f)),
         ("csp", lambda f: step_csp(driver, args, f)),
     ]
