@@ -133,7 +133,7 @@ public enum AuditSchema {
     /// then `components`' (each registered component type's, e.g. the budget processor's), then
     /// the version.
     public static func steps(components: [SchemaSteps]) -> [SchemaSteps] {
-        [auditEvents, PostgresTokenStore.schema, AgentKeyTable.schema] + components + [versionTable]
+        [auditEvents, PostgresTokenStore.schema, AgentKeyTable.schema, EventRollup.schema] + components + [versionTable]
     }
 
     /// Creates or upgrades the schema in one transaction, serialized across collectors.

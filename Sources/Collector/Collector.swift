@@ -139,7 +139,9 @@ public final class Collector: Sendable {
             let database = databases.first { $0.isSameDatabase(as: shared) } ?? shared
             ui.auditSecret = stages[ui.pipeline]?.lazy.compactMap(\.stage.hmacSecret).first
                 ?? ProcessInfo.processInfo.environment["GOVERNANCE_AUDIT_SECRET"].flatMap { $0.isEmpty ? nil : $0 }
-            return TimelineServer(config: ui, database: database, telemetry: telemetry, logger: context("ui").logger)
+            return TimelineServer(config: ui, database: database, telemetry: telemetry, health: {
+                Self.readiness(pipelines: builtPipelines, receivers: builtReceivers, shuttingDown: shuttingDown.isSet).checks
+            }, logger: context("ui").logger)
         }
         let checkpointer = try plan.checkpoints.map { config throws(MissingAuditDatabase) in
             guard let database = shared[config.pipeline]?.auditDatabase else { throw MissingAuditDatabase(component: "checkpoints") }

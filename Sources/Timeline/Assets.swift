@@ -37,6 +37,15 @@ enum Assets {
         span.k4 { color: #c2255c; } span.k5 { color: #5c940d; } span.k6 { color: #862e9c; } span.k7 { color: #495057; }
         .axis text { font-size: 11px; fill: var(--muted); }
         .tick-start { text-anchor: start; } .tick-middle { text-anchor: middle; } .tick-end { text-anchor: end; }
+        .tiles { display: grid; grid-template-columns: repeat(auto-fit, minmax(150px, 1fr)); gap: 12px; margin: 14px 0 6px; }
+        .tile { background: #fff; border: 1px solid var(--line); border-radius: 6px; padding: 10px 14px; display: flex; flex-direction: column; }
+        .tile .label { font-size: 12px; color: var(--muted); } .tile .value { font-size: 24px; font-weight: 600; }
+        .tile .value.d-allow { color: var(--allow); } .tile .value.d-deny { color: var(--deny); }
+        .columns { display: grid; grid-template-columns: repeat(auto-fit, minmax(300px, 1fr)); gap: 16px; }
+        svg#events-chart { background: #fff; border: 1px solid var(--line); border-radius: 6px; display: block; }
+        rect.d-allow { fill: var(--allow); } rect.d-deny { fill: var(--deny); } rect.d-none { fill: var(--none); }
+        form#dashboard-filters { display: flex; flex-wrap: wrap; gap: 10px 14px; align-items: end; }
+        .ranges a.selected { font-weight: 600; text-decoration: none; color: var(--ink); }
         .caption { color: var(--muted); font-size: 12px; margin: 2px 0 0; text-align: right; }
         .ranges { margin: 8px 0 0; font-size: 12px; } .ranges a.range { margin-right: 10px; }
         .exports { margin-left: 14px; } .exports a { margin-right: 8px; }
@@ -63,6 +72,34 @@ enum Assets {
         .note, .empty { color: var(--muted); }
         section.login { max-width: 360px; margin: 60px auto; background: #fff; padding: 20px 24px; border: 1px solid var(--line); border-radius: 8px; }
         section.login form { display: flex; flex-direction: column; gap: 12px; }
+        """
+
+    /// The dashboard's live tiles: each new event in the page's filter adds to the counts, the
+    /// denial rate and its agent's row; everything else refreshes with the page.
+    static let dashboardJS = """
+        (function () {
+          var section = document.getElementById("dashboard");
+          var status = document.getElementById("live-status");
+          if (!section || section.dataset.live !== "true" || !window.EventSource) { return; }
+          function bump(id) { var el = document.getElementById(id); if (el) { el.textContent = String(Number(el.textContent) + 1); } }
+          function rate(denied, total) { return total > 0 ? (100 * denied / total).toFixed(1) + "%" : "—"; }
+          var source = new EventSource(section.dataset.stream);
+          source.addEventListener("open", function () { status.textContent = "live"; status.className = "live-on"; });
+          source.addEventListener("error", function () { status.textContent = "reconnecting"; status.className = "live-off"; });
+          source.addEventListener("audit", function (message) {
+            var e = JSON.parse(message.data);
+            bump("tile-total"); bump("tile-" + e.decision);
+            document.getElementById("tile-denial-rate").textContent =
+              rate(Number(document.getElementById("tile-deny").textContent), Number(document.getElementById("tile-total").textContent));
+            document.querySelectorAll("#top-agents tr[data-agent]").forEach(function (row) {
+              if (row.dataset.agent !== e.agent) { return; }
+              var events = row.querySelector("td.events"), denied = row.querySelector("td.denied");
+              events.textContent = String(Number(events.textContent) + 1);
+              if (e.decision === "deny") { denied.textContent = String(Number(denied.textContent) + 1); }
+              row.querySelector("td.rate").textContent = rate(Number(denied.textContent), Number(events.textContent));
+            });
+          });
+        })();
         """
 
     /// Live updates: opens the page's event stream and adds each new event to the table and

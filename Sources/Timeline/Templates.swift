@@ -7,7 +7,7 @@ enum Templates {
     static let library: MustacheLibrary = {
         var library = MustacheLibrary()
         for (name, text) in [("layout", layout), ("login", login), ("timeline", timeline), ("detail", detail), ("workflows", workflows),
-                             ("session", session), ("message", message)] {
+                             ("session", session), ("dashboard", dashboard), ("message", message)] {
             try! library.register(text, named: name)
         }
         return library
@@ -27,6 +27,7 @@ enum Templates {
         {{#nav}}
         <nav>
           <span class="brand">governance-collector</span>
+          <a id="nav-dashboard" href="/">Dashboard</a>
           <a id="nav-timeline" href="/timeline">Timeline</a>
           <a id="nav-workflows" href="/workflows">Workflows &amp; tokens</a>
           {{#signedIn}}<form id="logout" method="post" action="/logout"><input type="hidden" name="csrf" value="{{csrf}}"><button>Sign out</button></form>{{/signedIn}}
@@ -178,6 +179,65 @@ enum Templates {
           </tbody>
         </table>
         <p class="note">Tokens in the YAML file are not listed here and keep working; a revoked token is refused by ingest at once on this collector and within a second on others sharing the database.</p>
+        """
+
+    static let dashboard = """
+        <h1>Dashboard <small>{{windowLabel}}</small></h1>
+        <form id="dashboard-filters" method="get" action="/">
+          <label>Window <select name="window">{{#windows}}<option value="{{value}}"{{#selected}} selected{{/selected}}>{{label}}</option>{{/windows}}</select></label>
+          <label>Workflow <select name="workflow"><option value="">all</option>{{#workflows}}<option value="{{name}}"{{#selected}} selected{{/selected}}>{{name}}</option>{{/workflows}}</select></label>
+          <button id="apply-dashboard">Show</button>
+          <span class="ranges">{{#windows}}<a class="range{{#selected}} selected{{/selected}}" href="{{url}}">{{label}}</a> {{/windows}}</span>
+        </form>
+        <section id="dashboard" data-live="{{live}}" data-stream="{{streamURL}}">
+        <div class="tiles">
+          <div class="tile"><span class="label">Events</span><span id="tile-total" class="value">{{total}}</span></div>
+          <div class="tile"><span class="label">Allowed</span><span id="tile-allow" class="value d-allow">{{allow}}</span></div>
+          <div class="tile"><span class="label">Denied</span><span id="tile-deny" class="value d-deny">{{deny}}</span></div>
+          <div class="tile"><span class="label">No decision</span><span id="tile-none" class="value">{{none}}</span></div>
+          <div class="tile"><span class="label">Denial rate</span><span id="tile-denial-rate" class="value">{{denialRate}}</span></div>
+          <div class="tile"><span class="label">Events per minute</span><span id="tile-per-minute" class="value">{{perMinute}}</span></div>
+        </div>
+        <p class="status"><span id="live-status" class="live-off">{{liveText}}</span></p>
+        <h2>Events by decision</h2>
+        <svg id="events-chart" viewBox="0 0 1000 170" width="100%" role="img" aria-label="events per bucket by decision, peak {{peak}}">
+          {{#bars}}<g class="bar" data-t="{{t}}"><title>{{title}}</title>{{#segments}}<rect class="d-{{decision}}" x="{{x}}" y="{{y}}" width="{{width}}" height="{{height}}" data-count="{{count}}"></rect>{{/segments}}</g>{{/bars}}
+          <g class="axis">{{#ticks}}<text class="tick-{{anchor}}" x="{{x}}" y="{{axisY}}">{{label}}</text>{{/ticks}}</g>
+        </svg>
+        <div class="columns">
+        <div><h2>Top agents</h2>
+        <table id="top-agents"><thead><tr><th>Agent</th><th>Events</th><th>Denied</th><th>Denial rate</th></tr></thead><tbody>
+        {{#agents}}<tr data-agent="{{name}}"><td class="name"><a href="{{link}}">{{name}}</a></td><td class="events">{{events}}</td><td class="denied">{{denied}}</td><td class="rate">{{rate}}</td></tr>
+        {{/agents}}</tbody></table></div>
+        <div><h2>Top kinds</h2>
+        <table id="top-kinds"><thead><tr><th>Kind</th><th>Events</th><th>Denied</th></tr></thead><tbody>
+        {{#kinds}}<tr data-kind="{{name}}"><td class="name"><a href="{{link}}">{{name}}</a></td><td class="events">{{events}}</td><td class="denied">{{denied}}</td></tr>
+        {{/kinds}}</tbody></table></div>
+        <div><h2>Top tools <small>metadata.tool</small></h2>
+        <table id="top-tools"><thead><tr><th>Tool</th><th>Events</th><th>Denied</th></tr></thead><tbody>
+        {{#tools}}<tr data-tool="{{name}}"><td class="name"><a href="{{link}}">{{name}}</a></td><td class="events">{{events}}</td><td class="denied">{{denied}}</td></tr>
+        {{/tools}}</tbody></table>{{^tools}}<p class="note">No event in this window has a metadata.tool.</p>{{/tools}}</div>
+        </div>
+        <h2>Cost per agent per day <small>the budget processor's spend, UTC days</small></h2>
+        <table id="spend"><thead><tr><th>Day</th><th>Agent</th><th>Spent (USD)</th></tr></thead><tbody>
+        {{#spend}}<tr><td>{{day}}</td><td class="agent">{{agent}}</td><td class="usd">{{usd}}</td></tr>
+        {{/spend}}</tbody></table>{{^spend}}<p class="note">No spend recorded in this window (the budget processor records it).</p>{{/spend}}
+        <h2>Budget alerts</h2>
+        <table id="alerts"><thead><tr><th>Day</th><th>Agent</th><th>Cap</th><th>Webhook</th></tr></thead><tbody>
+        {{#alerts}}<tr><td>{{day}}</td><td class="agent">{{agent}}</td><td class="cap">{{cap}}</td><td class="state">{{state}}</td></tr>
+        {{/alerts}}</tbody></table>{{^alerts}}<p class="note">No cap was crossed in this window.</p>{{/alerts}}
+        <h2>Delivery and evidence</h2>
+        <table id="operations"><thead><tr><th>What</th><th>State</th></tr></thead><tbody>
+        {{#health}}<tr data-check="{{name}}"><td>{{name}}</td><td class="state">{{state}}</td></tr>
+        {{/health}}
+        {{#bridges}}<tr data-bridge="{{target}}"><td>platform bridge → {{target}}</td><td class="state">last seq {{lastSeq}}, updated {{age}}</td></tr>
+        {{/bridges}}
+        {{#witnesses}}<tr data-witness="{{witness}}"><td>checkpoint witness {{witness}}</td><td class="state">delivered to size {{size}}, {{attempts}} failed attempts, last error {{error}}</td></tr>
+        {{/witnesses}}
+        {{#checkpoint}}<tr data-check="checkpoint"><td>latest signed checkpoint</td><td class="state">tree size {{size}}, {{age}}</td></tr>{{/checkpoint}}
+          <tr data-check="rollup"><td>rows not yet in the rollup (counted from the table)</td><td class="state">{{unfolded}}</td></tr>
+        </tbody></table>
+        </section>
         """
 
     static let message = """

@@ -18,6 +18,10 @@ import Synchronization
 public final class TimelineServer: Service, Sendable {
     let config: TimelineConfig
     let queries: EventQueries
+    let dashboard: DashboardQueries
+    let rollup: RollupWorker
+    /// The collector's own state (pipelines' PostgreSQL, receivers), as `/readyz` reports it.
+    let health: @Sendable () -> [String: String]
     let feed: LiveFeed
     let tokens: PostgresTokenStore
     let signer: SessionSigner
@@ -30,10 +34,14 @@ public final class TimelineServer: Service, Sendable {
         + "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
 
     /// Reads `database`'s events and manages its tokens (`database.tokens`, run by the collector).
-    public init(config: TimelineConfig, database: AuditDatabase, telemetry: Telemetry = .disabled, logger: Logger) {
+    public init(config: TimelineConfig, database: AuditDatabase, telemetry: Telemetry = .disabled,
+                health: @escaping @Sendable () -> [String: String] = { [:] }, logger: Logger) {
         listenerMetrics = ListenerMetrics(telemetry, listener: "ui")
         self.config = config
         queries = EventQueries(database: database)
+        dashboard = DashboardQueries(pool: queries.pool)
+        rollup = RollupWorker(worker: database.worker(applicationName: "governance-collector-ui-rollup"), logger: logger)
+        self.health = health
         feed = LiveFeed(database: database, logger: logger)
         tokens = database.tokens
         signer = SessionSigner(secret: config.sessionSecret)
@@ -61,6 +69,7 @@ public final class TimelineServer: Service, Sendable {
             logger: logger)
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { await self.feed.run() }
+            group.addTask { await self.rollup.run() }
             defer { feed.finish() }
             try await withGracefulShutdownHandler {
                 try await app.run()
@@ -74,9 +83,11 @@ public final class TimelineServer: Service, Sendable {
     // MARK: Routes
 
     private func routes(_ router: Router<BasicRequestContext>) {
-        router.get("/") { _, _ in Self.redirect("/timeline") }
+        router.get("/") { request, _ in
+            await self.respond(request) { visit in try await self.dashboardPage(request, visit) }
+        }
         router.get("/static/app.css") { _, _ in Self.asset(Assets.css, type: "text/css; charset=utf-8") }
-        router.get("/static/app.js") { _, _ in Self.asset(Assets.js, type: "text/javascript; charset=utf-8") }
+        router.get("/static/app.js") { _, _ in Self.asset(Assets.js + "\n" + Assets.dashboardJS, type: "text/javascript; charset=utf-8") }
         router.get("/login") { request, _ in
             await self.respond(request, requireLogin: false) { visit in
                 visit.session.authenticated ? Self.redirect("/timeline") : self.loginPage(visit, error: nil, status: .ok)
@@ -268,6 +279,25 @@ public final class TimelineServer: Service, Sendable {
             : feed.isAvailable ? "connecting…" : "live updates need the governance_txid column (see docs/operations.md)"
         context["streamURL"] = "/stream?" + FormData.encode(filter.queryItems + [("after", String(position))])
         return page("timeline", title: "Timeline", context, visit)
+    }
+
+    private func dashboardPage(_ request: Request, _ visit: Visit) async throws -> Response {
+        let query = Self.query(request)
+        guard let window = DashboardWindow(rawValue: query["window"].flatMap { $0.isEmpty ? nil : $0 } ?? "hour") else {
+            throw PageError(status: .badRequest, message: "window must be hour, day or week.")
+        }
+        let workflow = query["workflow"].flatMap { $0.isEmpty ? nil : $0 }
+        let position = feed.position
+        async let names = queries.workflowNames()
+        guard let data = try await dashboard.load(window, workflow: workflow) else {
+            throw PageError(status: .serviceUnavailable, message: "The dashboard follows the table in commit order and needs the governance_txid column (see docs/operations.md).")
+        }
+        var context = DashboardView.context(data, workflow: workflow, workflows: try await names, now: .now())
+        context["health"] = health().sorted { $0.key < $1.key }.map { ["name": $0.key, "state": $0.value] }
+        context["live"] = feed.isAvailable ? "true" : "false"
+        context["liveText"] = feed.isAvailable ? "connecting…" : "not live yet"
+        context["streamURL"] = "/stream?" + FormData.encode((workflow.map { [("workflow", $0)] } ?? []) + [("after", String(position))])
+        return page("dashboard", title: "Dashboard", context, visit)
     }
 
     private func stream(_ request: Request) -> Response {

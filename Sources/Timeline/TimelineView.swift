@@ -246,3 +246,78 @@ enum VisibleText {
         return out
     }
 }
+
+/// The dashboard's template context: tiles, the stacked bar chart (SVG, no script needed), the
+/// top lists and the operations tables.
+enum DashboardView {
+    static let chartLeft = 40.0, chartRight = 990.0, chartTop = 10.0, chartBottom = 150.0
+
+    static func context(_ d: DashboardData, workflow: String?, workflows: [String], now: Timestamp) -> [String: Any] {
+        let step = Int64(d.window.width.seconds) * 1_000_000
+        let buckets = Array(stride(from: d.from, through: now.microseconds, by: Int(step)))
+        let peak = max(Int64(1), buckets.map { d.series[$0]?.values.reduce(0, +) ?? 0 }.max() ?? 1)
+        let slot = (chartRight - chartLeft) / Double(max(1, buckets.count))
+        func f(_ v: Double) -> String { String(format: "%.1f", v) }
+        let bars: [[String: Any]] = buckets.enumerated().map { index, bucket in
+            var y = chartBottom
+            var segments: [[String: Any]] = []
+            for decision in ["deny", "allow", "none"] {
+                let n = d.series[bucket]?[decision] ?? 0
+                guard n > 0 else { continue }
+                let height = (chartBottom - chartTop) * Double(n) / Double(peak)
+                y -= height
+                segments.append(["decision": decision, "y": f(y), "height": f(height), "count": n])
+            }
+            let total = d.series[bucket]?.values.reduce(0, +) ?? 0
+            return ["x": f(chartLeft + Double(index) * slot + 0.5), "width": f(max(1, slot - 1)), "segments": segments,
+                    "title": "\(TimelineView.displayTime(Timestamp(microseconds: bucket))): \(total) events", "t": String(bucket)]
+        }
+        let end = d.from + step * Int64(buckets.count)
+        let ticks: [[String: Any]] = TimeAxis.ticks(min: d.from, max: end).map { tick in
+            let x = chartLeft + (chartRight - chartLeft) * Double(tick.micros - d.from) / Double(max(1, end - d.from))
+            return ["x": f(x), "label": tick.label, "anchor": x > chartRight - 30 ? "end" : x < chartLeft + 30 ? "start" : "middle"]
+        }
+        func counts(_ list: [DashboardData.Count], query: String) -> [[String: Any]] {
+            list.map { c in
+                ["name": VisibleText.escape(c.name), "events": String(c.events), "denied": String(c.denied), "rate": percent(c.denied, of: c.events),
+                 "link": "/timeline?" + FormData.encode((workflow.map { [("workflow", $0)] } ?? []) + [(query, c.name)])]
+            }
+        }
+        let total = d.total
+        var context: [String: Any] = [
+            "window": d.window.rawValue, "windowLabel": d.window.label,
+            "windows": DashboardWindow.allCases.map { w in
+                ["label": w.label, "value": w.rawValue, "selected": w == d.window,
+                 "url": "/?" + FormData.encode([("window", w.rawValue)] + (workflow.map { [("workflow", $0)] } ?? []))]
+            },
+            "workflows": workflows.map { ["name": VisibleText.escape($0), "selected": $0 == workflow] },
+            "windowValue": d.window.rawValue,
+            "total": String(total), "allow": String(d.byDecision["allow"] ?? 0), "deny": String(d.byDecision["deny"] ?? 0),
+            "none": String(d.byDecision["none"] ?? 0), "denialRate": percent(d.byDecision["deny"] ?? 0, of: total),
+            "perMinute": String(format: "%.1f", Double(total) / (Double(d.window.seconds) / 60)),
+            "unfolded": String(d.unfolded),
+            "bars": bars, "ticks": ticks, "axisY": f(chartBottom + 14), "peak": String(peak),
+            "agents": counts(d.agents, query: "agent"), "kinds": counts(d.kinds, query: "kind"),
+            "tools": d.tools.map { c in
+                ["name": VisibleText.escape(c.name), "events": String(c.events), "denied": String(c.denied), "rate": percent(c.denied, of: c.events),
+                 "link": "/timeline?" + FormData.encode((workflow.map { [("workflow", $0)] } ?? []) + [("meta", "tool=" + c.name)])]
+            },
+            "spend": d.spend.map { ["agent": VisibleText.escape($0.agent), "day": $0.day, "usd": $0.usd] },
+            "alerts": d.alerts.map { ["agent": VisibleText.escape($0.agent), "cap": VisibleText.escape($0.cap), "day": $0.day,
+                                      "state": $0.delivered ? "delivered" : "pending"] },
+            "bridges": d.bridges.map { ["target": VisibleText.escape($0.target), "lastSeq": $0.lastSeq, "age": age($0.ageSeconds)] },
+            "witnesses": d.witnesses.map { ["witness": VisibleText.escape($0.witness), "size": $0.deliveredSize, "attempts": $0.attempts,
+                                            "error": VisibleText.escape($0.error ?? "—")] },
+        ]
+        if let c = d.checkpoint { context["checkpoint"] = ["size": c.size, "age": age(c.ageSeconds)] }
+        return context
+    }
+
+    static func percent(_ part: Int64, of whole: Int64) -> String {
+        whole == 0 ? "—" : String(format: "%.1f%%", 100 * Double(part) / Double(whole))
+    }
+
+    static func age(_ seconds: Double) -> String {
+        seconds < 120 ? "\(Int(seconds)) s ago" : seconds < 7200 ? "\(Int(seconds / 60)) min ago" : "\(Int(seconds / 3600)) h ago"
+    }
+}

@@ -419,7 +419,7 @@ struct TimelineBrowserTests {
         if exit == nil { child.kill(SIGKILL) }
         let facts = try JSONParser.parse(Array(try Data(contentsOf: URL(fileURLWithPath: report))))
         func step(_ name: String) -> JSONValue { facts[name] ?? .null }
-        for name in ["browser", "login_wrong", "login", "live", "filter", "detail", "tokens", "search", "session", "zoom", "hostile", "csp"] {
+        for name in ["browser", "login_wrong", "login", "live", "filter", "detail", "tokens", "dashboard", "search", "session", "zoom", "hostile", "csp"] {
             #expect(step(name)["error"] == nil, "\(name): \(step(name)["error"]?.stringValue ?? "") at \(step(name)["where"].map { $0.serialized() } ?? "")")
         }
 
@@ -464,6 +464,20 @@ struct TimelineBrowserTests {
         #expect(try connection.exec("SELECT encode(token_sha256, 'hex'), revoked_at IS NOT NULL FROM governance_workflow_tokens").rows
             == [[WorkflowTokens.sha256Hex(token), "t"]])
 
+        // The dashboard's tiles are the table's counts of everything committed before its three
+        // events, and count those three live, without a reload.
+        let dashboard = step("dashboard")
+        let firstPosted = try #require(dashboard["posted"]?.arrayValue?.first?["event_id"]?.stringValue)
+        let before = try connection.exec("""
+            SELECT count(*), count(*) FILTER (WHERE decision = 'allow'), count(*) FILTER (WHERE decision = 'deny'), count(*) FILTER (WHERE decision IS NULL)
+            FROM governance_audit_events WHERE chain_seq < (SELECT chain_seq FROM governance_audit_events WHERE event_id = $1::uuid)
+            """, [firstPosted]).rows[0].map { $0 ?? "" }
+        func tiles(_ name: String) -> [String] { ["total", "allow", "deny", "none"].map { dashboard[name]?[$0]?.stringValue ?? "?" } }
+        #expect(tiles("before") == before, "the tiles before the live events: \(tiles("before")) vs SQL \(before)")
+        #expect(tiles("after") == zip(before, [3, 1, 1, 1]).map { String(Int($0)! + $1) }, "\(tiles("after"))")
+        #expect(dashboard["reloaded"] == .bool(false) && dashboard["posted"]?.arrayValue?.allSatisfy { $0["status"] == .number("201") } == true)
+        #expect(Int(dashboard["agents_after"]?["planner"]?.stringValue ?? "") == Int(dashboard["agents_before"]?["planner"]?.stringValue ?? "").map { $0 + 3 })
+
         // Metadata search typed into the form: exactly the database's rows, and the view's export link downloads them.
         let search = step("search")
         let stepThree = try connection.exec("SELECT event_id FROM governance_audit_events WHERE metadata_json->'step' = '3'::jsonb ORDER BY created_at DESC, event_id DESC")
@@ -502,7 +516,7 @@ struct TimelineBrowserTests {
         #expect(step("hostile")["detail"]?["metadata_has_script_literal"] == .bool(true), "the <script> text is displayed, as text")
         #expect(step("csp")["content_security_policy"]?.stringValue == TimelineServer.contentSecurityPolicy)
 
-        for name in ["timeline", "detail", "workflows", "search", "session"] {
+        for name in ["timeline", "detail", "workflows", "dashboard", "search", "session"] {
             let png = try Data(contentsOf: URL(fileURLWithPath: Self.screenshots + "/\(name).png"))
             #expect(png.starts(with: [0x89, 0x50, 0x4E, 0x47]) && png.count > 10_000, "\(name).png")
         }

@@ -647,6 +647,31 @@ def step_hostile(driver, args, facts):
     facts["alert_fired"] = any(part.get(k) for part in (detail, timeline) for k in ("alerts", "alerts_after_hover"))
 
 
+def dashboard_tiles(driver):
+    return {name: text_of(driver, "#tile-" + name) for name in ("total", "allow", "deny", "none", "denial-rate")}
+
+
+def step_dashboard(driver, args, facts, state):
+    """The dashboard's tiles, then three events posted while it is open: the tiles count them without a reload."""
+    driver.get(args.ui + "/")
+    wait_until(lambda: text_of(driver, "#live-status") == "live")
+    facts["before"] = dashboard_tiles(driver)
+    facts["agents_before"] = {r.get_attribute("data-agent"): _cell(r, "td.events") for r in css(driver, "#top-agents tr[data-agent]")}
+    driver.execute_script("window.__notReloaded = true")
+    posted = []
+    for kind in ("policy.denied", "tool.call", "access.granted"):
+        body = event_body("planner", kind)
+        posted.append({"kind": kind, "event_id": body["event_id"], "status": post_event(args.ingest, args.ingest_token, body)[0]})
+    total = int(facts["before"]["total"]) + 3
+    wait_until(lambda: text_of(driver, "#tile-total") == str(total))
+    facts["after"] = dashboard_tiles(driver)
+    facts["agents_after"] = {r.get_attribute("data-agent"): _cell(r, "td.events") for r in css(driver, "#top-agents tr[data-agent]")}
+    facts["reloaded"] = driver.execute_script("return window.__notReloaded !== true")
+    facts["posted"] = posted
+    facts["bars"] = len(css(driver, "svg#events-chart g.bar"))
+    facts["screenshot"] = screenshot(driver, args.screenshots, "dashboard.png")
+
+
 def step_search(driver, args, facts):
     """A metadata search typed into the form, then the export link of that view fetched with the session's cookie."""
     driver.get(args.ui + "/timeline")
@@ -731,6 +756,7 @@ def main(argv):
         ("filter", lambda f: step_filter(driver, args, f, state)),
         ("detail", lambda f: step_detail(driver, args, f, state)),
         ("tokens", lambda f: step_tokens(driver, args, f, report)),
+        ("dashboard", lambda f: step_dashboard(driver, args, f, state)),
         ("search", lambda f: step_search(driver, args, f)),
         ("session", lambda f: step_session(driver, args, f)),
         ("zoom", lambda f: step_zoom(driver, args, f)),

@@ -1,0 +1,87 @@
+public import Pipeline
+
+/// Event counts per minute and per hour by workflow, agent, kind, decision and tool
+/// (`metadata.tool`), kept incrementally from the audit table for the dashboard, so its charts
+/// read a few thousand rollup rows instead of millions of events. It follows the table in
+/// commit order with the durable bridge's rule (only transactions older than every running one,
+/// so a late commit is never skipped), which also counts the rows the SDK writes itself. Each
+/// step folds rows and moves the cursor in one transaction: a row is counted exactly once, and
+/// several collectors can run steps (the cursor row is claimed with `SKIP LOCKED`).
+public enum EventRollup {
+    /// The bucket widths kept, in seconds, with `date_trunc`'s unit names.
+    public static let widths: [(seconds: Int, unit: String)] = [(60, "minute"), (3600, "hour")]
+
+    public static let schema = SchemaSteps(owner: "rollup", statements: [
+        """
+        CREATE TABLE IF NOT EXISTS governance_event_rollup (
+            width    INTEGER     NOT NULL,
+            bucket   TIMESTAMPTZ NOT NULL,
+            workflow TEXT        NOT NULL,
+            agent_id TEXT        NOT NULL,
+            kind     TEXT        NOT NULL,
+            decision TEXT        NOT NULL,
+            tool     TEXT        NOT NULL,
+            events   BIGINT      NOT NULL,
+            PRIMARY KEY (width, bucket, workflow, agent_id, kind, decision, tool)
+        )
+        """,
+        """
+        CREATE TABLE IF NOT EXISTS governance_rollup_state (
+            id               INTEGER     PRIMARY KEY CHECK (id = 1),
+            cursor_txid      xid8        NOT NULL,
+            cursor_chain_seq BIGINT      NOT NULL,
+            updated_at       TIMESTAMPTZ NOT NULL DEFAULT now()
+        )
+        """,
+        "INSERT INTO governance_rollup_state (id, cursor_txid, cursor_chain_seq) VALUES (1, '0', 0) ON CONFLICT (id) DO NOTHING",
+    ])
+
+    /// A row's dimensions as the rollup stores them (the dashboard's tail query spells them the same).
+    public static func dimensions(unit: String) -> String {
+        """
+        date_trunc('\(unit)', created_at, 'UTC') AS bucket, coalesce(workflow, '') AS workflow, agent_id::text AS agent_id, kind::text AS kind,
+        coalesce(decision, 'none') AS decision, coalesce(left(metadata_json->>'tool', 128), '') AS tool
+        """
+    }
+
+    /// Folds up to `limit` committed rows after the cursor. Returns how many, or nil when another
+    /// collector is folding right now.
+    public static func step(_ connection: PGConnection, limit: Int = 20_000) throws(PGError) -> Int? {
+        try connection.exec("BEGIN")
+        do {
+            guard let state = try connection.exec("SELECT cursor_txid::text, cursor_chain_seq FROM governance_rollup_state WHERE id = 1 FOR UPDATE SKIP LOCKED").rows.first,
+                  let txid = state[0], let chainSeq = state[1] else {
+                try connection.exec("ROLLBACK")
+                return nil
+            }
+            let folds = widths.map { width in
+                """
+                SELECT \(width.seconds) AS width, \(dimensions(unit: width.unit)), count(*) AS events FROM new GROUP BY 2, 3, 4, 5, 6, 7
+                """
+            }.joined(separator: " UNION ALL ")
+            let result = try connection.exec("""
+                WITH new AS MATERIALIZED (
+                    SELECT governance_txid, chain_seq, created_at, workflow, agent_id, kind, decision, metadata_json
+                    FROM governance_audit_events e
+                    WHERE governance_txid < pg_snapshot_xmin(pg_current_snapshot())
+                      AND (governance_txid, chain_seq) > ($1::xid8, $2::int8)
+                    ORDER BY e.governance_txid, e.chain_seq LIMIT \(limit)
+                ), folded AS (
+                    INSERT INTO governance_event_rollup AS r (width, bucket, workflow, agent_id, kind, decision, tool, events)
+                    \(folds)
+                    ON CONFLICT (width, bucket, workflow, agent_id, kind, decision, tool) DO UPDATE SET events = r.events + EXCLUDED.events
+                ), last AS (
+                    SELECT governance_txid, chain_seq FROM new ORDER BY governance_txid DESC, chain_seq DESC LIMIT 1
+                )
+                UPDATE governance_rollup_state SET cursor_txid = last.governance_txid, cursor_chain_seq = last.chain_seq, updated_at = now()
+                FROM last WHERE id = 1
+                RETURNING (SELECT count(*) FROM new)
+                """, [txid, chainSeq])
+            try connection.exec("COMMIT")
+            return Int(result.rows.first?.first.flatMap { $0 } ?? "0") ?? 0
+        } catch {
+            _ = try? connection.exec("ROLLBACK")
+            throw error
+        }
+    }
+}
