@@ -16,7 +16,7 @@ struct CheckpointBench {
     func run(cluster: LocalPostgres) async throws -> [(String, String, String)] {
         var rows: [(String, String, String)] = []
         let t0 = Date()
-        let (dsn, connection) = try TimelineBench.loadDatabase("bench_checkpoints", events: events, cluster: cluster)
+        let (dsn, connection, _) = try TimelineBench.loadDatabase("bench_checkpoints", events: events, cluster: cluster)
         let copySeconds = Date().timeIntervalSince(t0)
         rows.append(("raw binary COPY (checkpoint baseline)", "\(events) rows", "\(Int(Double(events) / copySeconds)) rows/s = \(Bench.microseconds(copySeconds, per: events)) µs/row"))
 
