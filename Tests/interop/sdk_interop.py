@@ -65,6 +65,13 @@ async def bridge(url: str, token: str, secret: bytes, count: int) -> int:
         client.forward(record)
         print(json.dumps({"event_id": str(record.event_id), "hmac": mac, "prev_hash": prev}))
         prev = mac
+    # Close only once the bridge has settled every event (sent or dropped), so the caller's check
+    # does not race the bridge's own close deadline on a busy machine. The bound is a safety net.
+    for _ in range(2400):
+        s = client.stats()
+        if s["disabled"] or s["sent"] + sum(v for k, v in s.items() if k.startswith("dropped_")) >= count:
+            break
+        await asyncio.sleep(0.05)
     await client.close()
     print(json.dumps({"stats": client.stats()}, default=str))
     return 0
