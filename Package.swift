@@ -186,7 +186,7 @@ let package = Package(
             .product(name: "NIOHTTPTypes", package: "swift-nio-extras"),
             .product(name: "HTTPTypes", package: "swift-http-types"),
         ], swiftSettings: strict),
-        .testTarget(name: "TimelineUnitTests", dependencies: ["Timeline"], swiftSettings: strict),
+        .testTarget(name: "TimelineUnitTests", dependencies: ["Timeline", "AuditStore", "Pipeline"], swiftSettings: strict),
         .testTarget(name: "OTLPTests", dependencies: ["OTLP", "Pipeline"], swiftSettings: strict),
         .testTarget(name: "ReceiverTests", dependencies: [
             "Receivers", "Pipeline", "OTLP", "GovernanceTesting",

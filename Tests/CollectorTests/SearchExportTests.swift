@@ -136,12 +136,7 @@ struct SearchExportTests {
             // CSV, read back by Python's csv module: every row, metadata intact, a formula-looking agent id kept as text.
             let csv = directory.appendingPathComponent("all.csv").path
             #expect(try await runCommand([BinaryTests.binary, "export", "--dsn", source, "--format", "csv", "--output", csv]).status == 0)
-            let check = try await runCommand(["python3", "-c", """
-                import csv, json, sys
-                rows = list(csv.DictReader(open(sys.argv[1], newline="", encoding="utf-8")))
-                print(len(rows), sum(1 for r in rows if r["agent_id"].startswith("'=")), json.loads(rows[1]["metadata"])["request"]["model"],
-                      rows[0]["created_at"] < rows[-1]["created_at"], len({r["event_id"] for r in rows}))
-                """, csv])
+            let check = try await runCommand(["python3", URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("interop/export_csv_summary.py").path, csv])
             #expect(check.output.trimmingCharacters(in: .whitespacesAndNewlines) == "160 1 gpt-4o True 160", "\(check.output)")
             let again = try await runCommand([BinaryTests.binary, "export", "--dsn", source, "--output", csv])
             #expect(again.status == 2 && again.output.contains("cannot create"), "an existing file is never overwritten")
