@@ -65,9 +65,6 @@ public struct EventFilter: Sendable {
         public var text: String { path.joined(separator: ".") + (value.map { "=" + $0 } ?? "") }
     }
 
-    /// The parameter names `parse` reads, in the order the UI's form shows them.
-    public static let parameterNames = ["workflow", "agent", "kind", "decision", "model", "session", "meta", "q", "from", "to", "before"]
-
     /// Reads the filters from query parameters; a value that cannot be understood is reported, not ignored.
     public static func parse(_ query: [String: String]) -> (EventFilter, problems: [String]) {
         var f = EventFilter(), problems: [String] = []

@@ -64,7 +64,7 @@ struct EventQueries: Sendable {
         database.worker(applicationName: "governance-collector-ui-export", setup: "SET statement_timeout = '30s'")
     }
 
-    /// One event of a session page: the event, its place in the chain and its depth in the tree.
+    /// One event of a session page and its place in the chain.
     struct SessionEvent: Sendable {
         var event: AuditEvent
         var chainSeq: Int64
