@@ -29,19 +29,32 @@ public struct EventExport: Sendable {
         self.pageSize = pageSize
     }
 
-    /// Starts the snapshot every page reads; the caller ends it (COMMIT) or drops the connection.
-    public static func begin(_ connection: PGConnection) throws(PGError) {
-        try connection.exec("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+    /// Writes the whole export through `write`, a page at a time from one snapshot on `worker`'s
+    /// connection (the UI's download and `governance-collector export` both); returns the count.
+    public func write(via worker: PGWorker, to write: (String) async throws -> Void) async throws -> Int {
+        try await worker.run { connection in try connection.exec("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY") }
+        try await write(header)
+        var cursor: EventFilter.Cursor?, total = 0
+        while true {
+            let after = cursor
+            let page = try await worker.run { connection in try self.page(connection, after: after) }
+            try await write(page.text)
+            total += page.rows
+            cursor = page.last
+            if page.rows < pageSize { break }
+        }
+        try await worker.run { connection in try connection.exec("COMMIT") }
+        return total
     }
 
     /// What comes before the first row.
-    public var header: String {
+    var header: String {
         format == .csv ? Self.csvColumns.map(\.name).joined(separator: ",") + "\r\n" : ""
     }
 
     /// The rows after `cursor` (nil: from the start), rendered, and the cursor of the last one;
     /// fewer than `pageSize` rows means the export is complete.
-    public func page(_ connection: PGConnection, after cursor: EventFilter.Cursor?) throws(PGError) -> (text: String, rows: Int, last: EventFilter.Cursor?) {
+    func page(_ connection: PGConnection, after cursor: EventFilter.Cursor?) throws(PGError) -> (text: String, rows: Int, last: EventFilter.Cursor?) {
         var filter = filter
         filter.after = cursor
         let (clause, params) = filter.sql()

@@ -362,18 +362,7 @@ public final class TimelineServer: Service, Sendable {
                                                HTTPField.Name("Content-Disposition")!: "attachment; filename=\"\(name)\""],
                         body: ResponseBody { writer in
             defer { self.exportsRunning.subtract(1, ordering: .relaxed) }
-            try await worker.run { connection in try EventExport.begin(connection) }
-            try await writer.write(ByteBuffer(string: export.header))
-            var cursor: EventFilter.Cursor?, rows = 0
-            while true {
-                let after = cursor
-                let page = try await worker.run { connection in try export.page(connection, after: after) }
-                try await writer.write(ByteBuffer(string: page.text))
-                rows += page.rows
-                cursor = page.last
-                if page.rows < export.pageSize { break }
-            }
-            _ = try? await worker.run { connection in try connection.exec("COMMIT") }
+            let rows = try await export.write(via: worker) { text in try await writer.write(ByteBuffer(string: text)) }
             logger.info("ui.export", metadata: ["format": "\(format.rawValue)", "events": "\(rows)"])
             try await writer.finish(nil)
         })

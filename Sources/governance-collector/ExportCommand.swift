@@ -55,27 +55,12 @@ struct Export: AsyncParsableCommand {
         let database = try options.database(overriddenBy: dsn)
         let export = EventExport(format: format, filter: filter)
         do {
-            let total = try Self.write(export, from: try database.connect(applicationName: "governance-collector export"), to: out)
+            let worker = database.worker(applicationName: "governance-collector export")
+            let total = try await export.write(via: worker) { text in out.write(Data(text.utf8)) }
             FileHandle.standardError.write(Data("export: \(total) events\n".utf8))
         } catch {
             FileHandle.standardError.write(Data("export: PostgreSQL: \(error)\n".utf8))
             throw ExitCode(1)
         }
-    }
-
-    /// Writes every page of one snapshot; returns the number of events.
-    static func write(_ export: EventExport, from connection: PGConnection, to out: FileHandle) throws(PGError) -> Int {
-        try EventExport.begin(connection)
-        out.write(Data(export.header.utf8))
-        var cursor: EventFilter.Cursor?, total = 0
-        while true {
-            let page = try export.page(connection, after: cursor)
-            out.write(Data(page.text.utf8))
-            total += page.rows
-            cursor = page.last
-            if page.rows < export.pageSize { break }
-        }
-        try connection.exec("COMMIT")
-        return total
     }
 }
