@@ -74,8 +74,9 @@ enum Assets {
         section.login form { display: flex; flex-direction: column; gap: 12px; }
         """
 
-    /// The dashboard's live tiles: each new event in the page's filter adds to the counts, the
-    /// denial rate and its agent's row; everything else refreshes with the page.
+    /// The dashboard's live tiles: each new event in the page's filter and window adds to the
+    /// counts, the denial rate and its agent's row; everything else refreshes with the page. The
+    /// stream leaves out rows the page's figures already counted.
     static let dashboardJS = """
         (function () {
           var section = document.getElementById("dashboard");
@@ -86,8 +87,10 @@ enum Assets {
           var source = new EventSource(section.dataset.stream);
           source.addEventListener("open", function () { status.textContent = "live"; status.className = "live-on"; });
           source.addEventListener("error", function () { status.textContent = "reconnecting"; status.className = "live-off"; });
+          var from = Number(section.dataset.from);
           source.addEventListener("audit", function (message) {
             var e = JSON.parse(message.data);
+            if (e.t < from) { return; } // created before the window the figures cover
             bump("tile-total"); bump("tile-" + e.decision);
             document.getElementById("tile-denial-rate").textContent =
               rate(Number(document.getElementById("tile-deny").textContent), Number(document.getElementById("tile-total").textContent));

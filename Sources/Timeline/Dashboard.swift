@@ -38,6 +38,8 @@ struct DashboardData: Sendable {
     var bridges: [(target: String, lastSeq: String, ageSeconds: Double)] = []
     var witnesses: [(witness: String, deliveredSize: String, attempts: String, error: String?)] = []
     var checkpoint: (size: String, ageSeconds: Double)?
+    /// The snapshot every figure was read in: the live stream skips rows it already counted.
+    var snapshot: PGSnapshot?
 
     var total: Int64 { byDecision.values.reduce(0, +) }
 }
@@ -60,10 +62,13 @@ struct DashboardQueries: Sendable {
     }
 
     static func read(_ connection: PGConnection, _ window: DashboardWindow, workflow: String?) throws -> DashboardData {
+        // The transaction's first statement takes its snapshot (REPEATABLE READ keeps it).
+        let snapshot = try connection.exec("SELECT pg_current_snapshot()::text").rows.first?[0].flatMap(PGSnapshot.init)
         let unit = window.width.unit
         let from = try connection.exec("SELECT (extract(epoch FROM date_trunc('\(unit)', now() - interval '\(window.seconds) seconds', 'UTC')) * 1000000)::int8")
             .rows.first?[0].flatMap { Int64($0) } ?? 0
         var data = DashboardData(window: window, from: from)
+        data.snapshot = snapshot
         let fromText = Timestamp(microseconds: from).pythonISOFormat
         var params: [String?] = [String(window.width.seconds), fromText]
         var workflowCondition = ""

@@ -13,6 +13,8 @@ final class LiveFeed: Sendable {
     struct Item: Sendable {
         var sequence: Int64
         var event: EventSummary?
+        /// The inserting transaction (`governance_txid`), so a page can skip what its snapshot already showed.
+        var txid: UInt64 = 0
     }
 
     private struct State {
@@ -91,7 +93,7 @@ final class LiveFeed: Sendable {
                 state.withLock { $0.available = next != nil }
                 cursor = next
                 fetched = rows.count
-                publish(rows.compactMap { $0.event.map(EventSummary.init) })
+                publish(rows.compactMap { row in row.event.map { (EventSummary($0), UInt64(row.cursor.txid) ?? 0) } })
                 if failing { logger.info("ui.live_feed_recovered") }
                 failing = false
             } catch {
@@ -102,12 +104,12 @@ final class LiveFeed: Sendable {
         }
     }
 
-    private func publish(_ events: [EventSummary]) {
+    private func publish(_ events: [(EventSummary, txid: UInt64)]) {
         guard !events.isEmpty else { return }
         let (continuations, items) = state.withLock { s -> ([AsyncStream<Item>.Continuation], [Item]) in
-            let items = events.map { event in
+            let items = events.map { event, txid in
                 s.sequence += 1
-                return Item(sequence: s.sequence, event: event)
+                return Item(sequence: s.sequence, event: event, txid: txid)
             }
             s.recent.append(contentsOf: items)
             if s.recent.count > Self.recentLimit { s.recent.removeFirst(s.recent.count - Self.recentLimit) }

@@ -189,7 +189,7 @@ enum Templates {
           <button id="apply-dashboard">Show</button>
           <span class="ranges">{{#windows}}<a class="range{{#selected}} selected{{/selected}}" href="{{url}}">{{label}}</a> {{/windows}}</span>
         </form>
-        <section id="dashboard" data-live="{{live}}" data-stream="{{streamURL}}">
+        <section id="dashboard" data-live="{{live}}" data-stream="{{streamURL}}" data-from="{{windowStart}}">
         <div class="tiles">
           <div class="tile"><span class="label">Events</span><span id="tile-total" class="value">{{total}}</span></div>
           <div class="tile"><span class="label">Allowed</span><span id="tile-allow" class="value d-allow">{{allow}}</span></div>

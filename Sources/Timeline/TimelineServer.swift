@@ -296,7 +296,10 @@ public final class TimelineServer: Service, Sendable {
         context["health"] = health().sorted { $0.key < $1.key }.map { ["name": $0.key, "state": $0.value] }
         context["live"] = feed.isAvailable ? "true" : "false"
         context["liveText"] = feed.isAvailable ? "connecting…" : "not live yet"
-        context["streamURL"] = "/stream?" + FormData.encode((workflow.map { [("workflow", $0)] } ?? []) + [("after", String(position))])
+        // Rows the figures already count (the feed may publish them after `position`) are skipped by the stream.
+        let seen = data.snapshot.map { [("seen", $0.text)] } ?? []
+        context["streamURL"] = "/stream?" + FormData.encode((workflow.map { [("workflow", $0)] } ?? []) + [("after", String(position))] + seen)
+        context["windowStart"] = String(data.from)
         return page("dashboard", title: "Dashboard", context, visit)
     }
 
@@ -304,6 +307,7 @@ public final class TimelineServer: Service, Sendable {
         let query = Self.query(request)
         let (filter, _) = EventFilter.parse(query)
         let after = request.headers[HTTPField.Name("Last-Event-ID")!].flatMap { Int64($0) } ?? query["after"].flatMap { Int64($0) } ?? feed.position
+        let seen = query["seen"].flatMap(PGSnapshot.init)
         let subscription = feed.subscribe(after: after)
         let feed = feed
         return Response(status: .ok, headers: [.contentType: "text/event-stream", .cacheControl: "no-store"], body: ResponseBody { writer in
@@ -314,7 +318,7 @@ public final class TimelineServer: Service, Sendable {
                     try await writer.write(ByteBuffer(string: ": keepalive\n\n"))
                     continue
                 }
-                guard filter.matches(event) else { continue }
+                guard filter.matches(event), seen?.sees(item.txid) != true else { continue }
                 try await writer.write(ByteBuffer(string: "id: \(item.sequence)\nevent: audit\ndata: \(TimelineView.json(event))\n\n"))
             }
             try await writer.finish(nil)

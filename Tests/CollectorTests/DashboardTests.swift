@@ -161,6 +161,53 @@ struct DashboardTests {
             #expect(try scalar(dsn, "SELECT sum(events) FROM governance_event_rollup WHERE width = 60 AND tool = 'sdk'") == "200")
         }
     }
+
+    /// Inserts one SDK-style row on `connection` (in whatever transaction it has open); returns its event id.
+    static func insertRow(_ connection: PGConnection, agent: String) throws -> String {
+        let id = UUID().lowercasedString
+        try connection.exec("""
+            INSERT INTO governance_audit_events (event_id, session_id, agent_id, kind, metadata_json, hmac_value, created_at)
+            VALUES ($1::uuid, gen_random_uuid(), $2, 'tool.call', '{}', 'ab', now())
+            """, [id, agent])
+        return id
+    }
+
+    @Test("the live stream skips what the page's figures already counted: a row committed just before the page is counted once, a row still running at it arrives by the stream")
+    func liveStreamCountsEachRowOnce() async throws {
+        let dsn = try sharedCluster.createDatabase()
+        try await RunningCollector.with(yaml: timelineYAML(dsn: dsn)) { collector in
+            try await collector.waitUntilReady()
+            let base = try await collector.timelineURL()
+            let ui = UIClient(base: base)
+            try await ui.signIn()
+            // The feed follows the table once a row it published moves the page's stream position
+            // (a row committed before the feed's first read is in the pages, never in the stream).
+            #expect(try await eventually {
+                _ = try Self.insertRow(try PGConnection(dsn: dsn), agent: "warm-up")
+                return !(try await ui.get("/").text.contains(#"data-stream="/stream?after=0&"#))
+            })
+            // A transaction left open holds the live feed back (it reads only below every running
+            // transaction), so the row committed after it is in the page's figures but not yet
+            // published by the feed: the feed publishes it after the page's position.
+            let running = try PGConnection(dsn: dsn)
+            try running.exec("BEGIN")
+            let late = try Self.insertRow(running, agent: "late")
+            let early = try Self.insertRow(try PGConnection(dsn: dsn), agent: "early")
+            let page = try await ui.get("/")
+            #expect(Figures(page.text).agents["early"]?.first == 1 && Figures(page.text).agents["late"] == nil)
+            let stream = try #require(UIClient.first(#"data-stream="([^"]+)""#, in: page.text)?.replacingOccurrences(of: "&amp;", with: "&"))
+            #expect(stream.contains("seen="))
+            try running.exec("COMMIT")
+            let after = try Self.insertRow(try PGConnection(dsn: dsn), agent: "after")
+
+            // The stream, read until the row committed after everything else arrives.
+            let connection = try RawConnection(port: try #require(base.split(separator: ":").last.flatMap { Int($0) }))
+            connection.send("GET \(stream) HTTP/1.1\r\nHost: 127.0.0.1\r\nCookie: gc_session=\(ui.cookie ?? "")\r\n\r\n")
+            let received = await connection.readUntil(after)
+            let ids = UIClient.all(#""id":"([0-9a-f-]{36})""#, in: received)
+            #expect(ids == [late, after], "early=\(early) must not be streamed again: \(received.suffix(1200))")
+        }
+    }
 }
 
 /// A flag two threads share.

@@ -63,6 +63,20 @@ final class RawConnection: @unchecked Sendable {
         }
     }
 
+    /// Reads until `marker` has arrived (or the connection ends or the guard expires): all read so far.
+    func readUntil(_ marker: String) async -> String {
+        await offPool { [self] in
+            var data: [UInt8] = []
+            var buffer = [UInt8](repeating: 0, count: 4096)
+            while !String(decoding: data, as: UTF8.self).contains(marker) {
+                let n = recv(fd, &buffer, buffer.count, 0)
+                if n <= 0 { break }
+                data += buffer[0..<n]
+            }
+            return String(decoding: data, as: UTF8.self)
+        }
+    }
+
     /// Reads one HTTP/1.1 response (head and a Content-Length body): status, headers, body.
     func readResponse() async -> (status: Int, headers: [String: String], body: String)? {
         await offPool { [self] in
