@@ -89,6 +89,14 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ], swiftSettings: strict),
+        // Retention: sealed removal of old rows (the seal keeps the rest checkable).
+        .target(name: "Retention", dependencies: [
+            "Pipeline", "Config", "AuditStore", "Transparency",
+            .product(name: "Crypto", package: "swift-crypto"),
+            .product(name: "CoreMetrics", package: "swift-metrics"),
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+        ], swiftSettings: strict),
         .target(name: "Exporters", dependencies: [
             "Pipeline", "Config", "AuditStore", "OTLP",
             .target(name: "CurlHTTP", condition: .when(traits: ["PlatformBridge"])),
@@ -138,7 +146,7 @@ let package = Package(
         ], swiftSettings: strict),
         // The embeddable collector: factory registry of built-in components + service group.
         .target(name: "Collector", dependencies: [
-            "Pipeline", "Config", "AuditStore", "Receivers", "Processors", "CommitStages", "Exporters", "Timeline", "Listeners", "Transparency",
+            "Pipeline", "Config", "AuditStore", "Receivers", "Processors", "CommitStages", "Exporters", "Timeline", "Listeners", "Transparency", "Retention",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             .product(name: "UnixSignals", package: "swift-service-lifecycle"),
@@ -158,7 +166,7 @@ let package = Package(
             .product(name: "NIOSSL", package: "swift-nio-ssl"),
         ], swiftSettings: strict),
         .executableTarget(name: "governance-collector", dependencies: [
-            "Collector", "AuditStore", "Config", "Pipeline", "Transparency",
+            "Collector", "AuditStore", "Config", "Pipeline", "Transparency", "Retention",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -204,7 +212,7 @@ let package = Package(
         ], swiftSettings: strict),
         // Integration: real PostgreSQL clusters, real sockets, the real binary.
         .testTarget(name: "CollectorTests", dependencies: [
-            "Collector", "Config", "GovernanceTesting", "AuditStore", "CurlHTTP", "Exporters", "Pipeline", "Receivers", "OTLP", "Timeline",
+            "Collector", "Config", "GovernanceTesting", "AuditStore", "CurlHTTP", "Exporters", "Pipeline", "Receivers", "OTLP", "Timeline", "Retention",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Crypto", package: "swift-crypto"),
         ], swiftSettings: strict),

@@ -7,7 +7,7 @@ public import Pipeline
 /// on one the SDK created.
 public enum AuditSchema {
     public static let table = "governance_audit_events"
-    public static let version = 7
+    public static let version = 8
 
     /// A fixed key for `pg_advisory_lock`, so two collectors starting at once migrate one at a time.
     static let migrationLockKey: Int64 = 0x6763_6d69_6772_6174 // "gcmigrat"
@@ -88,11 +88,27 @@ public enum AuditSchema {
         // the migration's transaction, which blocks writes while it builds on a large existing
         // table: build it first with CREATE INDEX CONCURRENTLY under this name (docs/operations.md).
         "CREATE INDEX IF NOT EXISTS idx_audit_metadata_words ON governance_audit_events USING gin ((\(metadataWords)))",
+        // Append-only, but for retention (version 8): a DELETE passes only in the transaction
+        // that recorded a seal covering the row (RetentionRecord), so every removal is sealed.
         """
         CREATE OR REPLACE FUNCTION governance_audit_append_only()
         RETURNS TRIGGER AS $$
         BEGIN
+            IF TG_OP = 'DELETE' AND to_regclass('governance_retention_seals') IS NOT NULL AND EXISTS (
+                SELECT 1 FROM governance_retention_seals s
+                WHERE s.sealed_txid = pg_current_xact_id() AND (OLD.governance_txid, OLD.chain_seq) <= (s.cut_txid, s.cut_chain_seq)) THEN
+                RETURN OLD;
+            END IF;
             RAISE EXCEPTION 'governance_audit_events is append-only: % is not permitted', TG_OP;
+        END;
+        $$ LANGUAGE plpgsql
+        """,
+        // The store's other append-only tables (retention seals, checkpoints, Merkle leaves).
+        """
+        CREATE OR REPLACE FUNCTION governance_append_only()
+        RETURNS TRIGGER AS $$
+        BEGIN
+            RAISE EXCEPTION '% is append-only: % is not permitted', TG_TABLE_NAME, TG_OP;
         END;
         $$ LANGUAGE plpgsql
         """,
@@ -133,7 +149,7 @@ public enum AuditSchema {
     /// then `components`' (each registered component type's, e.g. the budget processor's), then
     /// the version.
     public static func steps(components: [SchemaSteps]) -> [SchemaSteps] {
-        [auditEvents, PostgresTokenStore.schema, AgentKeyTable.schema, EventRollup.schema] + components + [versionTable]
+        [auditEvents, RetentionRecord.schema, PostgresTokenStore.schema, AgentKeyTable.schema, EventRollup.schema] + components + [versionTable]
     }
 
     /// Creates or upgrades the schema in one transaction, serialized across collectors.

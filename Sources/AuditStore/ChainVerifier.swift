@@ -53,6 +53,10 @@ public struct ChainVerifier {
         public var keyVersions = 0
         /// Rotation markers whose two MACs verified.
         public var rotations = 0
+        /// What retention removed before the rows checked (nil: nothing), and the sessions whose
+        /// first remaining row links to the last row a seal recorded.
+        public var retention: RetentionRecord.Summary?
+        public var continuedAfterRetention = 0
         public var isClean: Bool { problems.isEmpty }
     }
 
@@ -81,6 +85,8 @@ public struct ChainVerifier {
         var keyring = keyring
         try keyring.load(from: connection)
         report.keyVersions = keyring.versions.count
+        let retention = RetentionRecord(connection: connection)
+        report.retention = try retention.summary()
         let (conditions, params) = filter.conditions()
         let whereClause = conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND ")
         // A time window starts mid-chain: its first row's link cannot be checked.
@@ -122,12 +128,18 @@ public struct ChainVerifier {
                 }
                 if isMarker {
                     // The SDK links a marker to the table's last row at rotation time, whichever session it is in.
-                    if let prev = row[10], try !hmacExists(prev, before: chainSeq) {
+                    // Its predecessor may be a row retention removed, when a seal removed rows before it.
+                    let predecessorMayBeRemoved = report.retention.map { $0.maxChainSeq < chainSeq } ?? false
+                    if let prev = row[10], !predecessorMayBeRemoved, try !hmacExists(prev, before: chainSeq) {
                         fail(scope, chainSeq, eventID, "rotation marker's prev_hash matches no earlier row")
                     }
                 } else if seenHMACs.isEmpty {
                     if checkFirstLink, let prev = row[10], !prev.isEmpty {
-                        fail(scope, chainSeq, eventID, "first row has prev_hash \(prev.prefix(12))…, but no earlier row: rows before it were deleted")
+                        if report.retention != nil, try retention.head(of: row[2] ?? "") == prev {
+                            report.continuedAfterRetention += 1
+                        } else {
+                            fail(scope, chainSeq, eventID, "first row has prev_hash \(prev.prefix(12))…, but no earlier row\(report.retention == nil ? "" : " and no retention seal recorded it"): rows before it were deleted")
+                        }
                     }
                 } else if row[10] != previousHMAC {
                     let reason = row[10].map { seenHMACs.contains($0) } == true
@@ -155,7 +167,7 @@ public struct ChainVerifier {
                 if let h = row[11] { seenHMACs.insert(h) }
             }
         }
-        if hasSeq { try checkSeq(whereClause: whereClause, params: params, filtered: !conditions.isEmpty, into: &report) }
+        if hasSeq { try checkSeq(whereClause: whereClause, params: params, filtered: !conditions.isEmpty, removed: retention.removedSeq(), into: &report) }
         return report
     }
 
@@ -175,15 +187,16 @@ public struct ChainVerifier {
         try connection.exec("SELECT 1 FROM governance_audit_events WHERE hmac_value = $1 AND chain_seq < $2 LIMIT 1", [hmac, String(chainSeq)]).rows.count == 1
     }
 
-    /// Per workflow, collector-assigned seq must run 1, 2, 3, … with no gap or repeat.
-    private func checkSeq(whereClause: String, params: [String?], filtered: Bool, into report: inout Report) throws {
+    /// Per workflow, collector-assigned seq must run 1, 2, 3, … with no gap or repeat; after
+    /// retention, from the seq after the last one a seal recorded (`removed`: RetentionRecord.removedSeq).
+    private func checkSeq(whereClause: String, params: [String?], filtered: Bool, removed: String, into report: inout Report) throws {
         let seqCondition = whereClause.isEmpty ? "WHERE seq IS NOT NULL" : whereClause + " AND seq IS NOT NULL"
         let rows = try connection.exec("""
-            SELECT workflow, seq, previous, chain_seq, event_id FROM (
+            SELECT s.workflow, seq, coalesce(previous, r.last_seq), chain_seq, event_id FROM (
                 SELECT workflow, seq, chain_seq, event_id, lag(seq) OVER (PARTITION BY workflow ORDER BY seq) AS previous
-                FROM governance_audit_events \(seqCondition)) s
-            WHERE (previous IS NULL AND seq <> 1 AND \(!filtered)) OR (previous IS NOT NULL AND seq <> previous + 1)
-            ORDER BY workflow, seq
+                FROM governance_audit_events \(seqCondition)) s LEFT JOIN \(removed) r ON r.workflow = s.workflow
+            WHERE (previous IS NULL AND seq <> coalesce(r.last_seq, 0) + 1 AND \(!filtered)) OR (previous IS NOT NULL AND seq <> previous + 1)
+            ORDER BY s.workflow, seq
             """, params).rows
         var reported = Set<String>()
         for row in rows where reported.insert(row[0] ?? "").inserted {

@@ -8,6 +8,7 @@ import Receivers
 public import ServiceLifecycle
 import Synchronization
 public import Timeline
+import Retention
 import Transparency
 import UnixSignals
 
@@ -147,11 +148,20 @@ public final class Collector: Sendable {
             guard let database = shared[config.pipeline]?.auditDatabase else { throw MissingAuditDatabase(component: "checkpoints") }
             return Checkpointer(config: config, database: database, telemetry: telemetry, logger: context("checkpoints").logger)
         }
+        let retainer = try plan.retention.map { config throws(MissingAuditDatabase) in
+            guard let database = shared[config.pipeline]?.auditDatabase else { throw MissingAuditDatabase(component: "retention") }
+            let secret = stages[config.pipeline]?.lazy.compactMap(\.stage.hmacSecret).first
+                ?? ProcessInfo.processInfo.environment["GOVERNANCE_AUDIT_SECRET"] ?? ""
+            let checkpointed = plan.checkpoints.map { shared[$0.pipeline]?.auditDatabase?.isSameDatabase(as: database) == true } ?? false
+            return Retainer(config: config, secret: Array(secret.utf8), checkpointed: checkpointed, database: database, telemetry: telemetry,
+                            logger: context("retention").logger)
+        }
         // Start order; graceful shutdown runs in reverse (the UI and receivers stop first).
         var services: [any Service] = telemetryServer.map { [$0] } ?? []
         services += exporters.keys.sorted().map { exporters[$0]!.service }
         services += databases.map { $0.tokens as any Service } + keyRefreshers.map { $0 as any Service }
         services += (checkpointer.map { [$0] } ?? []) as [any Service]
+        services += (retainer.map { [$0] } ?? []) as [any Service]
         services += receivers.keys.sorted().map { receivers[$0]! } + ((timeline.map { [$0] } ?? []) as [any Service])
         group = ServiceGroup(configuration: .init(
             services: services.map { .init(service: $0) },

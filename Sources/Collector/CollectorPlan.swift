@@ -9,6 +9,7 @@ public import Pipeline
 import Processors
 import Receivers
 public import Timeline
+public import Retention
 public import Transparency
 
 /// A configuration file read, expanded and validated: every component's settings checked and
@@ -59,6 +60,8 @@ public struct CollectorPlan: Sendable {
     public var ui: TimelineConfig?
     /// The `checkpoints:` section: signed checkpoints over the audit table, nil when absent or `enabled: false`.
     public var checkpoints: CheckpointsConfig?
+    /// The `retention:` section: sealed removal of old rows, nil when absent or `enabled: false`.
+    public var retention: RetentionConfig?
     /// Every effective value with its source, for `print-config`. Secrets only as fingerprints.
     public var resolved: [ResolvedValue] = []
 
@@ -153,6 +156,14 @@ public struct CollectorPlan: Sendable {
         if root.keys.contains("ui") { plan.ui = try readUI(root.section("ui"), pipelines: plan.pipelines.map(\.name)) }
         if root.keys.contains("checkpoints") {
             plan.checkpoints = try CheckpointsConfig.read(root.section("checkpoints"), pipelines: plan.pipelines.map(\.name))
+        }
+        if root.keys.contains("retention") {
+            let section = try root.section("retention")
+            plan.retention = try RetentionConfig.read(section, pipelines: plan.pipelines.map(\.name))
+            if let retention = plan.retention, !plan.chainsSeals(retention, environment: environment) {
+                throw section.error("pipeline", "`\(retention.pipeline)` has no chain processor and GOVERNANCE_AUDIT_SECRET is not set: the seal is an audit event and needs the chain's secret",
+                                    fix: "add `chain` to that pipeline's processors, or set GOVERNANCE_AUDIT_SECRET")
+            }
         }
         try root.finish()
         plan.resolved = log.values
@@ -275,6 +286,12 @@ extension CollectorPlan {
 }
 
 extension CollectorPlan {
+    /// Whether retention can key its seal event: the pipeline chains, or the environment has the secret.
+    func chainsSeals(_ retention: RetentionConfig, environment: [String: String]) -> Bool {
+        let processors = pipelines.first { $0.name == retention.pipeline }?.processors ?? []
+        return processors.contains { commitStages[$0]?.type == "chain" } || environment["GOVERNANCE_AUDIT_SECRET"].map { !$0.isEmpty } == true
+    }
+
     /// The agent keys every configured `agent_signatures` processor trusts (for `verify`).
     public func configuredAgentKeys() throws -> [AgentPublicKey] {
         try processors.values.sorted { $0.id < $1.id }.flatMap { component in

@@ -17,6 +17,8 @@ enum MetricsHelp {
         "governance_budget_webhook_pending": "Budget alerts not delivered yet.",
         "governance_checkpoint_witness_deliveries_total": "Checkpoint witness attempts, by result (sent, failed).",
         "governance_checkpoint_witness_pending": "Signed checkpoints the witness has not received yet.",
+        "governance_retention_removed_rows_total": "Rows retention removed, each under a seal.",
+        "governance_retention_seals_total": "Retention seals this collector wrote (one per pass that removed rows).",
         "governance_listener_connections": "Connections open on a listener (receivers, ui, telemetry).",
         "governance_listener_connections_accepted_total": "Connections a listener accepted.",
         "governance_listener_timeouts_total": "Connections closed by a listener timeout, by phase (header, body, idle).",

@@ -61,14 +61,7 @@ public struct CheckpointStore {
             first_used_at TIMESTAMPTZ NOT NULL DEFAULT now()
         )
         """,
-        """
-        CREATE OR REPLACE FUNCTION governance_append_only()
-        RETURNS TRIGGER AS $$
-        BEGIN
-            RAISE EXCEPTION '% is append-only: % is not permitted', TG_TABLE_NAME, TG_OP;
-        END;
-        $$ LANGUAGE plpgsql
-        """,
+        // governance_append_only() is the store's (AuditSchema).
         "DROP TRIGGER IF EXISTS trg_merkle_leaves_append_only ON governance_merkle_leaves",
         "CREATE TRIGGER trg_merkle_leaves_append_only BEFORE UPDATE OR DELETE ON governance_merkle_leaves FOR EACH ROW EXECUTE FUNCTION governance_append_only()",
         "DROP TRIGGER IF EXISTS trg_checkpoints_append_only ON governance_checkpoints",

@@ -16,6 +16,9 @@ public struct CheckpointVerifier {
         public var rowsChecked = 0
         /// Rows committed after the checkpoint: not covered until the next one.
         public var rowsAfter = 0
+        /// The newest retention seal's cut: the tree was continued from its recorded state, and
+        /// stored checkpoints at or below its size had only their signatures checked.
+        public var retention: RetentionRecord.TreeCut?
         public var problems: [String] = []
         public var isClean: Bool { problems.isEmpty }
     }
@@ -56,6 +59,15 @@ public struct CheckpointVerifier {
         let follower = AuditTableFollower(connection: store.connection)
         var tree = CompactMerkleTree()
         var cursor = AuditTableFollower.Cursor(txid: "0", chainSeq: 0)
+        // Rows retention removed are gone: the tree continues from the state their seal recorded,
+        // which the later signed roots check (a wrong state cannot reproduce them).
+        if let cut = try RetentionRecord(connection: store.connection).treeCut() {
+            guard let sealed = CompactMerkleTree(size: cut.size, frontier: cut.frontier) else {
+                throw Failure(description: "retention seal \(cut.sealID) records a malformed tree state at size \(cut.size)")
+            }
+            (tree, cursor, report.retention) = (sealed, cut.cursor, cut)
+        }
+        let sealedSize = tree.size
         var firstDivergent: String?
         var lastGood = 0
         var firstBadCheckpoint: Int?
@@ -82,9 +94,11 @@ public struct CheckpointVerifier {
                     }
                 }
             }
-            report.rowsChecked = tree.size
+            report.rowsChecked = tree.size - sealedSize
         }
-        if tree.size < checkpoint.size {
+        if checkpoint.size <= sealedSize {
+            // Nothing of it is left to recompute: its signature was checked above.
+        } else if tree.size < checkpoint.size {
             report.problems.append("the table has \(tree.size) rows in commit order, but the checkpoint covers \(checkpoint.size): rows were deleted")
             firstBadCheckpoint = firstBadCheckpoint ?? checkpoint.size
         }
@@ -93,7 +107,7 @@ public struct CheckpointVerifier {
             report.problems.append(firstDivergent ?? "the leaf record was rewritten too: the first divergent leaf is between \(lastGood) and \(bad - 1)")
         }
         let total = try store.connection.exec("SELECT count(*) FROM governance_audit_events").rows.first?[0] ?? nil
-        report.rowsAfter = max(0, (total.flatMap { Int($0) } ?? 0) - tree.size)
+        report.rowsAfter = max(0, (total.flatMap { Int($0) } ?? 0) - (tree.size - sealedSize))
         return report
     }
 }

@@ -14,7 +14,7 @@ struct GovernanceCollector: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "governance-collector",
         abstract: "Collects AI-agent governance audit events into PostgreSQL.",
-        subcommands: [Run.self, Validate.self, PrintConfig.self, Migrate.self, Verify.self, ChainCommand.self, CheckpointCommand.self, Prove.self, Tail.self, Export.self, Token.self,
+        subcommands: [Run.self, Validate.self, PrintConfig.self, Migrate.self, Verify.self, ChainCommand.self, CheckpointCommand.self, RetentionCommand.self, Prove.self, Tail.self, Export.self, Token.self,
                       AgentKeyCommand.self],
         defaultSubcommand: Run.self)
 }
@@ -176,6 +176,7 @@ struct Verify: AsyncParsableCommand {
             for problem in report.problems { print(problem) }
             let keys = report.keyVersions == 0 ? "" : ", \(report.keyVersions) key versions, \(report.rotations) rotation(s)"
             print("checked \(report.rows) rows in \(report.sessions) sessions\(keys): \(report.isClean ? "all chains intact" : "\(report.problems.count) problem(s)")")
+            if let retention = report.retention { print(Self.summary(retention, continued: report.continuedAfterRetention)) }
             if try AgentKeyTable.exists(connection) { agentKeys.merge(try AgentKeyTable.load(connection).keys) { configured, _ in configured } }
             let signatures = try SignatureAudit(connection: connection, keys: agentKeys).run(filter)
             for failure in signatures.failures { print(failure) }
@@ -188,6 +189,12 @@ struct Verify: AsyncParsableCommand {
 }
 
 extension Verify {
+    /// `removed by retention up to 2026-11-27 00:00:00+00: 1200 rows (2 seals); 3 sessions continue from a sealed head`.
+    static func summary(_ r: RetentionRecord.Summary, continued: Int) -> String {
+        "removed by retention up to \(r.cutoff): \(r.removedRows) rows (\(r.seals) seal\(r.seals == 1 ? "" : "s"), the newest \(r.sealID)); "
+            + "\(continued) session(s) continue from a sealed head, and seq continues from each sealed range"
+    }
+
     /// `signatures: signed=3 unsigned=10; re-verified 3 signed rows: all verify (1 not re-checked: key not known here)`.
     static func summary(_ r: SignatureAudit.Report) -> String {
         let counts = r.counts.isEmpty ? "no rows" : r.counts.map { "\($0.status)=\($0.rows)" }.joined(separator: " ")

@@ -1,0 +1,197 @@
+public import AuditStore
+import Config
+import Crypto
+public import Foundation
+import Pipeline
+import Transparency
+
+/// One retention pass, in one transaction: the rows received before the cutoff (the start of the
+/// UTC day `keep` days ago) are removed as a prefix of the table in commit order, after a seal
+/// records what they were (RetentionRecord) and a seal event, chained in its own session, says so
+/// in the audit trail itself. Removing only a commit-order prefix keeps the rest checkable: each
+/// session's first remaining row links to a recorded head, each workflow's seq continues from a
+/// recorded range, and the Merkle tree continues from the recorded compact state.
+///
+/// When the database keeps a checkpoint tree, only rows a signed checkpoint already covers are
+/// removed: a row is attested (and published to the witnesses) before it goes.
+public struct RetentionRun {
+    public struct Removal: Sendable {
+        public var sealID: UUID?
+        public var rows: Int64
+        public var cutoff: String
+        public var sessions: Int
+        public var treeSize: Int?
+        /// More rows were due than `maxRows` allowed in one pass.
+        public var more: Bool
+    }
+
+    public enum Outcome: Sendable {
+        /// Another collector holds the retention lock.
+        case busy
+        case nothingDue(cutoff: String, reason: String)
+        /// Rows removed (or, in a dry run, that would be).
+        case removed(Removal)
+    }
+
+    public struct Failure: Error, CustomStringConvertible, Sendable {
+        public var description: String
+    }
+
+    /// One retention pass at a time per database.
+    static let lockKey: Int64 = 0x6763_7265_7465_6e74 // "gcretent"
+
+    let connection: PGConnection
+
+    public init(connection: PGConnection) {
+        self.connection = connection
+    }
+
+    /// `secret` keys the seal event's HMAC (the chain's secret); `checkpointed`: checkpoints are
+    /// configured for this database, so nothing goes before the signer's tree covers it, even if
+    /// the signer has not started yet; `dryRun` reports and rolls back.
+    public func run(keep: RetentionPeriod, secret: [UInt8], maxRows: Int, checkpointed: Bool, dryRun: Bool = false) throws -> Outcome {
+        try connection.exec("BEGIN")
+        do {
+            let outcome = try pass(keep: keep, secret: secret, maxRows: maxRows, checkpointed: checkpointed, dryRun: dryRun)
+            if case .removed = outcome, !dryRun { try connection.exec("COMMIT") } else { try connection.exec("ROLLBACK") }
+            return outcome
+        } catch {
+            _ = try? connection.exec("ROLLBACK")
+            throw error
+        }
+    }
+
+    private func pass(keep: RetentionPeriod, secret: [UInt8], maxRows: Int, checkpointed: Bool, dryRun: Bool) throws -> Outcome {
+        guard try connection.exec("SELECT pg_try_advisory_xact_lock(\(Self.lockKey))").rows.first?.first == "t" else { return .busy }
+        let cutoff = try connection.exec("SELECT date_trunc('day', now() - interval '\(keep.days) days', 'UTC')::text").rows[0][0] ?? ""
+        guard try AuditSchema.columns(connection).isSuperset(of: ["governance_txid", "received_at"]) else {
+            throw Failure(description: "governance_audit_events has no governance_txid or received_at column: run `governance-collector migrate` (with checkpoints: configured, which adds governance_txid)")
+        }
+        let keepsTree = try connection.exec("SELECT to_regclass('governance_checkpoint_state') IS NOT NULL").rows.first?.first == "t"
+        if checkpointed, !keepsTree {
+            return .nothingDue(cutoff: cutoff, reason: "the checkpoint signer has not started its tree yet")
+        }
+        var bound = ""
+        var params: [String?] = [cutoff, String(maxRows)]
+        if keepsTree {
+            // The row of the newest signed checkpoint's last leaf: nothing after it may go.
+            guard let last = try connection.exec("""
+                SELECT e.governance_txid::text, e.chain_seq FROM governance_merkle_leaves l JOIN governance_audit_events e USING (event_id)
+                WHERE l.leaf_index = (SELECT max(tree_size) - 1 FROM governance_checkpoints)
+                """).rows.first else {
+                return .nothingDue(cutoff: cutoff, reason: "no signed checkpoint covers a row not yet removed")
+            }
+            params += [last[0], last[1]]
+            bound = " AND (governance_txid, chain_seq) <= ($3::xid8, $4::int8)"
+        }
+        // Walk the oldest committed rows in commit order; the cut is the last one before the first
+        // row received on or after the cutoff (a row without received_at counts as recent).
+        guard let cut = try connection.exec("""
+            WITH walk AS MATERIALIZED (
+                SELECT governance_txid, chain_seq, coalesce(received_at >= $1::timestamptz, true) AS recent,
+                       row_number() OVER (ORDER BY governance_txid, chain_seq) AS n
+                FROM governance_audit_events
+                WHERE governance_txid < pg_snapshot_xmin(pg_current_snapshot())\(bound)
+                ORDER BY governance_txid, chain_seq LIMIT ($2::int8 + 1))
+            SELECT governance_txid::text, chain_seq, n, (SELECT count(*) FROM walk) > $2::int8 FROM walk
+            WHERE n <= least(coalesce((SELECT min(n) - 1 FROM walk WHERE recent), $2::int8), $2::int8)
+            ORDER BY n DESC LIMIT 1
+            """, params).rows.first, let txid = cut[0], let chainSeq = cut[1], let rows = cut[2].flatMap({ Int64($0) }) else {
+            return .nothingDue(cutoff: cutoff, reason: keepsTree ? "no row signed into a checkpoint was received before the cutoff" : "no row was received before the cutoff")
+        }
+        let more = cut[3] == "t" && rows == Int64(maxRows)
+        let removed = "(governance_txid, chain_seq) <= ('\(txid)'::xid8, \(chainSeq)::int8)"
+        if dryRun {
+            let sessions = try connection.exec("SELECT count(DISTINCT session_id) FROM governance_audit_events WHERE \(removed)").rows[0][0].flatMap { Int($0) } ?? 0
+            return .removed(Removal(sealID: nil, rows: rows, cutoff: cutoff, sessions: sessions, treeSize: nil, more: more))
+        }
+
+        let seal = UUID()
+        let sealText = seal.lowercasedString
+        let sessions = try connection.exec("""
+            INSERT INTO governance_retention_heads (seal_id, session_id, last_chain_seq, last_hmac)
+            SELECT DISTINCT ON (session_id) $1::uuid, session_id, chain_seq, hmac_value FROM governance_audit_events
+            WHERE \(removed) ORDER BY session_id, chain_seq DESC
+            """, [sealText]).affected
+        try connection.exec("""
+            INSERT INTO governance_retention_seq (seal_id, workflow, first_seq, last_seq, rows)
+            SELECT $1::uuid, workflow, min(seq), max(seq), count(*) FROM governance_audit_events
+            WHERE \(removed) AND seq IS NOT NULL AND workflow IS NOT NULL GROUP BY workflow
+            """, [sealText])
+        let digests = try connection.exec("""
+            SELECT (SELECT encode(sha256(convert_to(coalesce(string_agg(session_id::text || ' ' || last_hmac, E'\\n' ORDER BY session_id), ''), 'UTF8')), 'hex')
+                    FROM governance_retention_heads WHERE seal_id = $1::uuid),
+                   (SELECT encode(sha256(convert_to(coalesce(string_agg(workflow || ' ' || first_seq || ' ' || last_seq || ' ' || rows, E'\\n' ORDER BY workflow), ''), 'UTF8')), 'hex')
+                    FROM governance_retention_seq WHERE seal_id = $1::uuid)
+            """, [sealText]).rows[0]
+        let range = try connection.exec("""
+            SELECT max(chain_seq), min(received_at)::text, max(received_at)::text, min(created_at)::text, max(created_at)::text
+            FROM governance_audit_events WHERE \(removed)
+            """).rows[0]
+        let tree = keepsTree ? try treeAtCut(txid: txid, chainSeq: chainSeq, rows: rows) : nil
+
+        try connection.exec("""
+            INSERT INTO governance_retention_seals (seal_id, keep, cutoff, cut_txid, cut_chain_seq, removed_rows, max_chain_seq, first_received_at,
+                last_received_at, first_created_at, last_created_at, tree_size, frontier, heads_sha256, seq_sha256)
+            VALUES ($1::uuid, $2, $3::timestamptz, $4::xid8, $5, $6, $7, $8::timestamptz, $9::timestamptz, $10::timestamptz, $11::timestamptz,
+                    $12, decode($13, 'hex'), $14, $15)
+            """, [sealText, keep.text, cutoff, txid, chainSeq, String(rows), range[0], range[1], range[2], range[3], range[4],
+                  tree.map { String($0.size) }, tree.map { $0.frontier.joined().hexString }, digests[0], digests[1]])
+        var metadata: [JSONValue.Member] = [
+            .init("keep", .string(keep.text)), .init("cutoff", .string(cutoff)), .init("removed_rows", .number(String(rows))),
+            .init("cut", .string("\(txid):\(chainSeq)")), .init("sessions", .number(String(sessions))),
+            .init("heads_sha256", .string(digests[0] ?? "")), .init("seq_sha256", .string(digests[1] ?? "")),
+            .init("first_received_at", range[1].map(JSONValue.string) ?? .null), .init("last_received_at", range[2].map(JSONValue.string) ?? .null),
+        ]
+        if let tree {
+            metadata += [.init("tree_size", .number(String(tree.size))), .init("tree_root", .string(tree.root.hexString))]
+        }
+        try writeSealEvent(seal, metadata: .object(metadata), secret: secret)
+        let deleted = try connection.exec("DELETE FROM governance_audit_events WHERE \(removed)").affected
+        guard deleted == rows else { throw Failure(description: "removed \(deleted) rows where the seal counted \(rows): rolled back") }
+        if try connection.exec("SELECT to_regclass('governance_event_rollup') IS NOT NULL").rows.first?.first == "t" {
+            try connection.exec("DELETE FROM governance_event_rollup WHERE bucket < $1::timestamptz", [cutoff])
+        }
+        return .removed(Removal(sealID: seal, rows: rows, cutoff: cutoff, sessions: sessions, treeSize: tree?.size, more: more))
+    }
+
+    /// The checkpoint tree at the cut: the newest earlier seal's compact state (or the empty
+    /// tree) with the leaves of the rows removed now appended, read from the signer's record.
+    private func treeAtCut(txid: String, chainSeq: String, rows: Int64) throws -> CompactMerkleTree {
+        guard let size = try connection.exec("""
+            SELECT leaf_index + 1 FROM governance_merkle_leaves
+            WHERE event_id = (SELECT event_id FROM governance_audit_events WHERE governance_txid = $1::xid8 AND chain_seq = $2::int8)
+            """, [txid, chainSeq]).rows.first?[0].flatMap({ Int($0) }) else {
+            throw Failure(description: "the last row to remove is not a leaf of the checkpoint tree")
+        }
+        let earlier = try RetentionRecord(connection: connection).treeCut()
+        guard var tree = earlier.map({ CompactMerkleTree(size: $0.size, frontier: $0.frontier) }) ?? CompactMerkleTree() else {
+            throw Failure(description: "the newest seal's tree state is malformed")
+        }
+        guard size - tree.size == Int(rows) else {
+            throw Failure(description: "the rows to remove are leaves \(tree.size)..<\(size) of the checkpoint tree, but they are \(rows) rows: nothing removed")
+        }
+        let store = CheckpointStore(connection: connection)
+        while tree.size < size {
+            for leaf in try store.leafHashes(tree.size..<min(size, tree.size + 50_000)) { tree.append(leafHash: leaf.hash) }
+        }
+        return tree
+    }
+
+    /// The seal as an audit event: chained in the seal session, keyed with the chain's secret,
+    /// in the same transaction as the removal it describes.
+    private func writeSealEvent(_ seal: UUID, metadata: JSONValue, secret: [UInt8]) throws {
+        let session = RetentionRecord.sealSession
+        try connection.exec("SELECT pg_advisory_xact_lock(\(session.advisoryLockKey))")
+        let previous = try connection.exec("SELECT hmac_value FROM governance_audit_events WHERE session_id = $1::uuid ORDER BY chain_seq DESC LIMIT 1",
+                                           [session.lowercasedString]).rows.first?[0] ?? nil
+        var event = AuditEvent(eventID: seal, sessionID: session, agentID: "governance.system", kind: RetentionRecord.sealKind,
+                               metadata: metadata, prevHash: previous, createdAt: .now(), workflow: "")
+        event.hmac = AuditChain.hmac(event, key: SymmetricKey(data: secret))
+        try connection.exec("""
+            INSERT INTO governance_audit_events (event_id, session_id, agent_id, kind, metadata_json, prev_hash, hmac_value, created_at)
+            VALUES ($1::uuid, $2::uuid, $3, $4, $5::jsonb, $6, $7, $8::timestamptz)
+            """, [seal.lowercasedString, session.lowercasedString, event.agentID, event.kind, event.metadata.serialized(.pythonCanonical),
+                  event.prevHash, event.hmac, event.createdAt.pythonISOFormat])
+    }
+}
