@@ -179,6 +179,24 @@ enum Templates {
           </tbody>
         </table>
         <p class="note">Tokens in the YAML file are not listed here and keep working; a revoked token is refused by ingest at once on this collector and within a second on others sharing the database.</p>
+        <h2>Agent keys</h2>
+        <p class="note">Agents' Ed25519 public keys in the reference SDK's registry (governance_agent_keys), which agent_signatures processors reload every keys_refresh_interval: an event signed with a registered key is stored as signed, with a revoked one as revoked_key.</p>
+        {{#keyError}}<p id="agent-key-error" class="problem">{{keyError}}</p>{{/keyError}}
+        <form id="add-agent-key" method="post" action="/agent-keys">
+          <input type="hidden" name="csrf" value="{{csrf}}">
+          <label>Agent <input name="agent" required maxlength="256" placeholder="governance.default"></label>
+          <label>Public key (PEM) <textarea name="pem" required rows="4" cols="64" placeholder="-----BEGIN PUBLIC KEY-----"></textarea></label>
+          <button id="add-agent-key-submit">Register key</button>
+        </form>
+        <table id="agent-keys">
+          <thead><tr><th>Fingerprint</th><th>Agent</th><th>Active from chain_seq</th><th>Registered</th><th>Status</th><th></th></tr></thead>
+          <tbody>
+        {{#agentKeys}}
+            <tr class="agent-key" data-fingerprint="{{fingerprint}}"><td class="fingerprint"><code>{{fingerprint}}</code></td><td class="agent">{{agent}}</td><td class="activated">{{activated}}</td><td class="created">{{created}}</td><td class="status">{{status}}{{#reason}} ({{reason}}){{/reason}}</td>
+              <td>{{#active}}<form class="revoke-agent-key" method="post" action="/agent-keys/{{fingerprint}}/revoke"><input type="hidden" name="csrf" value="{{csrf}}"><input name="reason" required maxlength="200" placeholder="reason"><button class="revoke">Revoke</button></form>{{/active}}</td></tr>
+        {{/agentKeys}}
+          </tbody>
+        </table>
         """
 
     static let dashboard = """

@@ -1,4 +1,5 @@
 public import AuditStore
+import Config
 import Foundation
 import HTTPTypes
 import Hummingbird
@@ -133,6 +134,18 @@ public final class TimelineServer: Service, Sendable {
             await self.respond(request) { visit in
                 let form = try await self.form(request, visit)
                 return try await self.issueToken(workflow: form["workflow"] ?? "", visit)
+            }
+        }
+        router.post("/agent-keys") { request, _ in
+            await self.respond(request) { visit in
+                let form = try await self.form(request, visit)
+                return try await self.addAgentKey(agent: form["agent"] ?? "", pem: form["pem"] ?? "", visit)
+            }
+        }
+        router.post("/agent-keys/:fingerprint/revoke") { request, context in
+            await self.respond(request) { visit in
+                let form = try await self.form(request, visit)
+                return try await self.revokeAgentKey(fingerprint: context.parameters.get("fingerprint") ?? "", reason: form["reason"] ?? "", visit)
             }
         }
         router.post("/tokens/:fingerprint/revoke") { request, context in
@@ -392,13 +405,43 @@ public final class TimelineServer: Service, Sendable {
     }
 
     private func workflowsPage(_ visit: Visit, issued: (workflow: String, token: String, fingerprint: String)?, error: String?,
-                               status: HTTPResponse.Status = .ok) async throws -> Response {
+                               keyError: String? = nil, status: HTTPResponse.Status = .ok) async throws -> Response {
         async let stats = queries.workflowStats()
+        async let agentKeys = queries.pool.run { try AgentKeyTable.exists($0) ? AgentKeyTable.list($0) : [] }
         let issuedTokens = try await tokens.list()
-        var context = TimelineView.workflows(try await stats, tokens: issuedTokens)
+        var context = TimelineView.workflows(try await stats, tokens: issuedTokens, agentKeys: try await agentKeys)
         if let issued { context["newToken"] = ["workflow": issued.workflow, "token": issued.token, "fingerprint": issued.fingerprint] }
         if let error { context["error"] = error }
+        if let keyError { context["keyError"] = keyError }
         return page("workflows", title: "Workflows", context, visit, status: status)
+    }
+
+    /// Registers an agent's public key in the SDK's registry, as `agent-key add` does.
+    private func addAgentKey(agent: String, pem: String, _ visit: Visit) async throws -> Response {
+        let agent = agent.trimmingCharacters(in: .whitespaces)
+        guard !agent.isEmpty, agent.utf8.count <= 256 else {
+            return try await workflowsPage(visit, issued: nil, error: nil, keyError: "agent: give the agent id the key belongs to (1 to 256 bytes).", status: .badRequest)
+        }
+        let key: AgentPublicKey
+        do throws(AgentKeyError) { key = try AgentPublicKey(pem: pem) } catch {
+            return try await workflowsPage(visit, issued: nil, error: nil, keyError: "pem: \(error.problem).", status: .badRequest)
+        }
+        let added = try await queries.pool.run { try AgentKeyTable.add(key, agentID: agent, $0) }
+        if added { logger.notice("ui.agent_key_added", metadata: ["agent": "\(agent)", "fingerprint": "\(key.fingerprint)"]) }
+        return Self.redirect("/workflows")
+    }
+
+    /// Revokes an agent key as `agent-key revoke` does; the operator is recorded as `ui`.
+    private func revokeAgentKey(fingerprint: String, reason: String, _ visit: Visit) async throws -> Response {
+        let reason = reason.trimmingCharacters(in: .whitespaces)
+        guard fingerprint.count == 32, Hex.isHex(fingerprint) else { throw PageError(status: .badRequest, message: "That is not an agent key fingerprint.") }
+        guard !reason.isEmpty, reason.utf8.count <= 200 else {
+            return try await workflowsPage(visit, issued: nil, error: nil, keyError: "reason: say why the key is revoked (1 to 200 bytes).", status: .badRequest)
+        }
+        if try await queries.pool.run({ try AgentKeyTable.revoke(fingerprint: fingerprint.lowercased(), reason: reason, operatorID: "ui", $0) }) {
+            logger.notice("ui.agent_key_revoked", metadata: ["fingerprint": "\(fingerprint)"])
+        }
+        return Self.redirect("/workflows")
     }
 
     private func issueToken(workflow: String, _ visit: Visit) async throws -> Response {

@@ -181,7 +181,7 @@ enum TimelineView {
         ]
     }
 
-    static func workflows(_ stats: [EventQueries.WorkflowStats], tokens: [PostgresTokenStore.Token]) -> [String: Any] {
+    static func workflows(_ stats: [EventQueries.WorkflowStats], tokens: [PostgresTokenStore.Token], agentKeys: [AgentKeyTable.Listed]) -> [String: Any] {
         [
             "workflows": stats.map { s -> [String: Any] in
                 ["name": VisibleText.escape(s.name), "query": FormData.encode([("", s.name)]).dropFirst(), "events": String(s.events),
@@ -190,6 +190,13 @@ enum TimelineView {
             "tokens": tokens.map { t -> [String: Any] in
                 ["fingerprint": t.fingerprint, "workflow": VisibleText.escape(t.workflow), "created": displayTime(t.createdAt),
                  "status": t.revokedAt == nil ? "active" : "revoked", "active": t.revokedAt == nil]
+            },
+            "agentKeys": agentKeys.map { k -> [String: Any] in
+                var row: [String: Any] = ["fingerprint": k.fingerprint, "agent": VisibleText.escape(k.agentID ?? "(not registered here)"),
+                                          "activated": k.activatedAtChainSeq ?? "", "created": k.createdAt.map { String($0.prefix(19)) } ?? "",
+                                          "status": k.revokedAtChainSeq == nil ? "active" : "revoked", "active": k.revokedAtChainSeq == nil]
+                if let reason = k.reason, !reason.isEmpty { row["reason"] = VisibleText.escape(reason) }
+                return row
             },
         ]
     }

@@ -144,6 +144,41 @@ struct AgentSignatureTests {
         }
     }
 
+    @Test("keys registered and revoked on the UI's workflows page take effect: the SDK's signed events are stored signed, then revoked_key; a bad PEM is refused naming the field")
+    func keysManagedInTheUI() async throws {
+        let dsn = try sharedCluster.createDatabase()
+        let key = try await SDKAgentKey.make()
+        let bodies = try await sdkSend(key, url: "capture", count: 2)
+        let yaml = signaturesYAML(dsn: dsn) + "\nui:\n  endpoint: 127.0.0.1:0\n  admin_password: \"\(uiPassword)\"\n"
+        try await RunningCollector.with(yaml: yaml) { collector in
+            try await collector.waitUntilReady()
+            let ui = UIClient(base: try await collector.timelineURL())
+            try await ui.signIn()
+            var page = try await ui.get("/workflows")
+            let bad = try await ui.post("/agent-keys", [("agent", "governance.default"), ("pem", "not a key")], csrfFrom: page)
+            #expect(bad.status == 400 && bad.text.contains("pem: is not a PEM public key"), "\(bad.status) \(bad.text.suffix(400))")
+            let forged = try await ui.post("/agent-keys", [("agent", "governance.default"), ("pem", key.pem)], csrfFrom: nil)
+            #expect(forged.status == 403, "no CSRF token, no key")
+            #expect(try scalar(dsn, "SELECT count(*) FROM governance_agent_keys") == "0")
+
+            #expect(try await ui.post("/agent-keys", [("agent", "governance.default"), ("pem", key.pem)], csrfFrom: page).status == 303)
+            page = try await ui.get("/workflows")
+            let row = #"<tr class="agent-key" data-fingerprint="\#(key.fingerprint)">.*?<td class="status">([^<]+)</td>"#
+            #expect(UIClient.first(row, in: page.text) == "active", "\(page.text.suffix(1500))")
+            #expect(try await keysLoaded(collector, keys: 1, revoked: 0))
+            #expect(try await post(collector.eventsURL, bodies[0]).status == 201)
+            #expect(try stored(dsn, bodies[0]) == "signed/-")
+
+            #expect(try await ui.post("/agent-keys/\(key.fingerprint)/revoke", [("reason", "laptop lost")], csrfFrom: page).status == 303)
+            #expect(try await keysLoaded(collector, keys: 0, revoked: 1))
+            #expect(try await post(collector.eventsURL, bodies[1]).status == 201)
+            #expect(try stored(dsn, bodies[1]) == "revoked_key/signed")
+            #expect(try PGConnection(dsn: dsn).exec("SELECT key_fingerprint, reason, operator_id FROM governance_agent_key_revocations").rows
+                == [[key.fingerprint, "laptop lost", "ui"]])
+            #expect(UIClient.first(row, in: try await ui.get("/workflows").text) == "revoked (laptop lost)")
+        }
+    }
+
     @Test("require_signature refuses unsigned and badly signed events with 422 naming the field; a configured key needs no database row")
     func requireSignature() async throws {
         let dsn = try sharedCluster.createDatabase()
