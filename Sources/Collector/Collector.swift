@@ -146,7 +146,7 @@ public final class Collector: Sendable {
         }
         let checkpointer = try plan.checkpoints.map { config throws(MissingAuditDatabase) in
             guard let database = shared[config.pipeline]?.auditDatabase else { throw MissingAuditDatabase(component: "checkpoints") }
-            return Checkpointer(config: config, database: database, telemetry: telemetry, logger: context("checkpoints").logger)
+            return Checkpointer(config: config, database: database, pipeline: pipelines[config.pipeline], telemetry: telemetry, logger: context("checkpoints").logger)
         }
         let retainer = try plan.retention.map { config throws(MissingAuditDatabase) in
             guard let database = shared[config.pipeline]?.auditDatabase else { throw MissingAuditDatabase(component: "retention") }

@@ -155,12 +155,17 @@ public struct CollectorPlan: Sendable {
         try service.finish()
         if root.keys.contains("ui") { plan.ui = try readUI(root.section("ui"), pipelines: plan.pipelines.map(\.name)) }
         if root.keys.contains("checkpoints") {
-            plan.checkpoints = try CheckpointsConfig.read(root.section("checkpoints"), pipelines: plan.pipelines.map(\.name))
+            let section = try root.section("checkpoints")
+            plan.checkpoints = try CheckpointsConfig.read(section, pipelines: plan.pipelines.map(\.name))
+            if let checkpoints = plan.checkpoints, checkpoints.witnessEvents, !plan.chains(checkpoints.pipeline) {
+                throw section.error("witnesses.audit_event", "is on, but pipeline `\(checkpoints.pipeline)` has no chain processor to key the checkpoint events",
+                                    fix: "add `chain` to that pipeline's processors, or turn audit_event off")
+            }
         }
         if root.keys.contains("retention") {
             let section = try root.section("retention")
             plan.retention = try RetentionConfig.read(section, pipelines: plan.pipelines.map(\.name))
-            if let retention = plan.retention, !plan.chainsSeals(retention, environment: environment) {
+            if let retention = plan.retention, !plan.chains(retention.pipeline), environment["GOVERNANCE_AUDIT_SECRET"].map({ !$0.isEmpty }) != true {
                 throw section.error("pipeline", "`\(retention.pipeline)` has no chain processor and GOVERNANCE_AUDIT_SECRET is not set: the seal is an audit event and needs the chain's secret",
                                     fix: "add `chain` to that pipeline's processors, or set GOVERNANCE_AUDIT_SECRET")
             }
@@ -286,10 +291,9 @@ extension CollectorPlan {
 }
 
 extension CollectorPlan {
-    /// Whether retention can key its seal event: the pipeline chains, or the environment has the secret.
-    func chainsSeals(_ retention: RetentionConfig, environment: [String: String]) -> Bool {
-        let processors = pipelines.first { $0.name == retention.pipeline }?.processors ?? []
-        return processors.contains { commitStages[$0]?.type == "chain" } || environment["GOVERNANCE_AUDIT_SECRET"].map { !$0.isEmpty } == true
+    /// Whether `pipeline` has the `chain` stage, which keys the events the collector writes itself.
+    func chains(_ pipeline: String) -> Bool {
+        (pipelines.first { $0.name == pipeline }?.processors ?? []).contains { commitStages[$0]?.type == "chain" }
     }
 
     /// The agent keys every configured `agent_signatures` processor trusts (for `verify`).

@@ -44,7 +44,7 @@ public enum OTLPMapping {
         if let id = try uuid("gen_ai.audit.session_id") {
             session = id
         } else if let s = text("session.id") {
-            session = UUID(text: s) ?? nameUUID("session.id", s)
+            session = UUID(text: s) ?? UUID.named("session.id", s)
         } else if r.traceID.count == 16, r.traceID.contains(where: { $0 != 0 }) {
             session = uuidFromBytes(r.traceID)
         } else {
@@ -109,13 +109,6 @@ public enum OTLPMapping {
         UUID(uuid: (b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]))
     }
 
-    /// A stable UUID (version 8, RFC 9562) from SHA-256 of `namespace` and `name`.
-    static func nameUUID(_ namespace: String, _ name: String) -> UUID {
-        var bytes = Array(SHA256.hash(data: Data((namespace + "\u{0}" + name).utf8)).prefix(16))
-        bytes[6] = (bytes[6] & 0x0F) | 0x80
-        bytes[8] = (bytes[8] & 0x3F) | 0x80
-        return uuidFromBytes(bytes)
-    }
 
     /// The same record always gets the same id, so an exporter's retry is stored once.
     static func recordUUID(_ r: OTLPLogRecord) -> UUID {
@@ -126,7 +119,7 @@ public enum OTLPMapping {
             .string(r.severityText), r.body.map(json) ?? .null, json(.kvlist(r.attributes)), json(.kvlist(r.resource)),
             .string(r.scopeName), .string(r.scopeVersion),
         ]).write(into: &canonical)
-        return nameUUID("otlp.log_record", String(decoding: canonical, as: UTF8.self))
+        return UUID.named("otlp.log_record", String(decoding: canonical, as: UTF8.self))
     }
 }
 

@@ -128,7 +128,7 @@ public enum OTLPSpanMapping {
         }
         let session: UUID
         if let id = dialect.sessionKeys.lazy.compactMap({ text(s, $0) }).first {
-            session = UUID(text: id) ?? OTLPMapping.nameUUID("session", id)
+            session = UUID(text: id) ?? UUID.named("session", id)
         } else if let trace = validTraceID(s) {
             session = OTLPMapping.uuidFromBytes(trace)
         } else {
@@ -170,7 +170,7 @@ public enum OTLPSpanMapping {
     /// The event id of a span: a name-based UUID of its trace and span ids, so a retried export
     /// is a duplicate and a child's `parent_event_id` names its parent's row.
     public static func spanUUID(_ traceID: [UInt8], _ spanID: [UInt8]) -> UUID {
-        OTLPMapping.nameUUID("otlp.span", traceID.hexString + spanID.hexString)
+        UUID.named("otlp.span", traceID.hexString + spanID.hexString)
     }
 
     /// Attributes a guardrail or an evaluation uses for its verdict, and the values that refuse.
@@ -280,7 +280,7 @@ extension OTLPSpanMapping {
     }
 
     static func spanID(_ eventID: UUID) -> [UInt8] {
-        Array(OTLPMapping.nameUUID("otlp.span_id", eventID.lowercasedString).bytes.prefix(8))
+        Array(UUID.named("otlp.span_id", eventID.lowercasedString).bytes.prefix(8))
     }
 }
 

@@ -1,7 +1,18 @@
 import Config
+import Crypto
 public import Foundation
 
 extension UUID {
+    /// A name-based UUID (the first 16 bytes of SHA-256 of namespace, NUL, name, with the version
+    /// and variant bits of RFC 9562's version 8): the same name always gets the same id, so a
+    /// retried submission is a duplicate.
+    public static func named(_ namespace: String, _ name: String) -> UUID {
+        var b = Array(SHA256.hash(data: Data((namespace + "\u{0}" + name).utf8)).prefix(16))
+        b[6] = (b[6] & 0x0F) | 0x80
+        b[8] = (b[8] & 0x3F) | 0x80
+        return UUID(uuid: (b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]))
+    }
+
     /// Parses the 8-4-4-4-12 hexadecimal form (either case) without Foundation's general parser,
     /// which showed up in the ingest profile.
     public init?(text: String) {

@@ -1,10 +1,12 @@
+import Config
 import Foundation
+import Pipeline
 
 /// Somewhere outside the database that keeps each checkpoint, so a later rewrite of the table
 /// (and of the checkpoint table) is detectable against what was published.
 protocol CheckpointWitness: Sendable {
     var name: String { get }
-    func publish(_ note: String) throws
+    func publish(_ note: String) async throws
 }
 
 /// Writes each checkpoint to `<directory>/<tree size>.checkpoint` and replaces
@@ -23,5 +25,39 @@ struct DirectoryWitness: CheckpointWitness {
         for file in ["\(size).checkpoint", "latest.checkpoint"] {
             try Data(note.utf8).write(to: folder.appendingPathComponent(file), options: .atomic)
         }
+    }
+}
+
+/// Submits each checkpoint through the pipeline as an audit event (kind `audit.checkpoint`,
+/// agent `governance.system`, one session per log origin), so every exporter of the pipeline,
+/// the platform bridge among them, carries it off-site, and the tree itself later covers it.
+/// The event id is a name-based UUID of the origin and size: a checkpoint published again (after
+/// a restart) is a duplicate, not a second row. The signed note travels as hex (`note_hex`):
+/// egress redaction replaces long base64 runs, such as a note's signature, and never pure hex.
+struct PipelineWitness: CheckpointWitness {
+    static let kind = "audit.checkpoint"
+    let pipeline: Pipeline
+    var name: String { "pipeline \(pipeline.name)" }
+
+    struct Refused: Error, CustomStringConvertible {
+        var description: String
+    }
+
+    static func event(_ note: String) -> AuditEvent? {
+        let lines = note.split(separator: "\n", maxSplits: 3, omittingEmptySubsequences: false)
+        guard lines.count >= 3, let size = Int(lines[1]) else { return nil }
+        let origin = String(lines[0])
+        return AuditEvent(
+            eventID: UUID.named(kind, "\(origin)\n\(size)"), sessionID: UUID.named(kind + ".session", origin), agentID: "governance.system", kind: kind,
+            metadata: .object([.init("origin", .string(origin)), .init("tree_size", .number(String(size))),
+                               .init("root_hash_hex", .string(Data(base64Encoded: String(lines[2])).map { Array($0).hexString } ?? "")),
+                               .init("note_hex", .string(Array(note.utf8).hexString))]),
+            createdAt: .now(), workflow: "governance.system")
+    }
+
+    func publish(_ note: String) async throws {
+        guard let event = Self.event(note) else { return }
+        let outcome = try await pipeline.submit([event]).first
+        guard outcome?.isAccepted == true else { throw Refused(description: "the pipeline refused the checkpoint event: \(String(describing: outcome))") }
     }
 }

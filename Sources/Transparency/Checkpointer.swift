@@ -66,10 +66,13 @@ public final class Checkpointer: Service, Sendable {
     let treeSize: Gauge
     let signedTotal: Counter
 
-    public init(config: CheckpointsConfig, database: AuditDatabase, telemetry: Telemetry, logger: Logger) {
+    /// `pipeline`: where `witnesses.audit_event` submits each checkpoint (the configured pipeline).
+    public init(config: CheckpointsConfig, database: AuditDatabase, pipeline: Pipeline?, telemetry: Telemetry, logger: Logger) {
         self.config = config
         worker = database.worker(applicationName: "governance-collector checkpoints")
-        witnesses = config.witnessDirectory.map { [DirectoryWitness(directory: $0)] } ?? []
+        var witnesses: [any CheckpointWitness] = config.witnessDirectory.map { [DirectoryWitness(directory: $0)] } ?? []
+        if config.witnessEvents, let pipeline { witnesses.append(PipelineWitness(pipeline: pipeline)) }
+        self.witnesses = witnesses
         self.logger = logger
         treeSize = telemetry.gauge("governance_checkpoint_tree_size")
         signedTotal = telemetry.counter("governance_checkpoints_signed_total")
@@ -118,7 +121,7 @@ public final class Checkpointer: Service, Sendable {
                 pause = backoff
                 backoff = min(backoff * 2, 30)
             }
-            if let note = unpublished, publish(note) { unpublished = nil }
+            if let note = unpublished, await publish(note) { unpublished = nil }
             if pause > 0 {
                 let seconds = pause
                 try? await cancelWhenGracefulShutdown { try await Task.sleep(for: .seconds(seconds)) }
@@ -127,10 +130,10 @@ public final class Checkpointer: Service, Sendable {
     }
 
     /// True when every witness has the note; the rest get it again on the next step.
-    private func publish(_ note: String) -> Bool {
+    private func publish(_ note: String) async -> Bool {
         var all = true
         for witness in witnesses {
-            do { try witness.publish(note) } catch {
+            do { try await witness.publish(note) } catch {
                 all = false
                 logger.warning("checkpoints.witness_failed", metadata: ["witness": "\(witness.name)", "error": "\(error)"])
             }

@@ -10,6 +10,9 @@ public struct CheckpointsConfig: Sendable {
     public var maxEvents = 100_000
     /// `witnesses.directory`: each checkpoint is also written here (`<size>.checkpoint`, `latest.checkpoint`).
     public var witnessDirectory: String?
+    /// `witnesses.audit_event`: each checkpoint is also submitted as an `audit.checkpoint` event
+    /// through the pipeline, so its exporters (the platform bridge, OTLP) carry it off-site.
+    public var witnessEvents = false
     /// `pipeline`: the pipeline whose primary's database is checkpointed.
     public var pipeline = ""
 
@@ -26,9 +29,11 @@ public struct CheckpointsConfig: Sendable {
         let interval = try section.double("interval", default: 60, range: 0.01...86400)
         let maxEvents = try section.int("max_events", default: 100_000, range: 1...10_000_000)
         var witnessDirectory: String?
+        var witnessEvents = false
         if section.keys.contains("witnesses") {
             let witnesses = try section.section("witnesses")
             witnessDirectory = try witnesses.string("directory")
+            witnessEvents = try witnesses.bool("audit_event", default: false)
             try witnesses.finish()
         }
         let pipeline = try readPipeline(section, pipelines: pipelines)
@@ -53,6 +58,7 @@ public struct CheckpointsConfig: Sendable {
         config.interval = interval
         config.maxEvents = maxEvents
         config.witnessDirectory = witnessDirectory
+        config.witnessEvents = witnessEvents
         config.pipeline = pipeline
         return config
     }

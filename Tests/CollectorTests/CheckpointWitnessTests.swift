@@ -1,10 +1,12 @@
 import AuditStore
 import Collector
+import Config
 import CurlHTTP
 import Foundation
 import GovernanceTesting
 import Pipeline
 import Testing
+import Transparency
 
 /// Tests/interop/witness_receiver.py over TLS with a test CA: checks each checkpoint's signature
 /// with the log's public key and records what it answered.
@@ -154,5 +156,63 @@ struct CheckpointWitnessTests {
         #expect(try scalar(dsn, "SELECT last_error FROM governance_witness_deliveries")?.contains("127.0.0.1 refused by the egress policy") == true)
         #expect(try scalar(dsn, "SELECT delivered_size FROM governance_witness_deliveries") == "0")
         #expect(try witness.deliveries().isEmpty)
+    }
+
+    @Test("witnesses.audit_event: each signed checkpoint is stored as an audit.checkpoint event, the platform bridge delivers it, its note opens with the public key, and the next checkpoint covers it")
+    func checkpointsOverThePlatformBridge() async throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("gc-witness-bridge-\(UUID())").path
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let (key, verifierKey) = try await keygen(folder)
+        let peer = try PlatformPeer(tokens: [platformToken: "wf-platform"])
+        _ = try await peer.start()
+        let dsn = try sharedCluster.createDatabase()
+        let config = chainedYAML(dsn: dsn)
+            .replacingOccurrences(of: "exporters:\n  postgres:", with: """
+                exporters:
+                  platform_bridge:
+                    platform_bridge_enabled: true
+                    platform_ingest_url: "\(peer.url())"
+                    platform_ingest_token: "\(platformToken)"
+                    allow_loopback: true
+                  postgres:
+                """)
+            .replacingOccurrences(of: "exporters: [postgres]", with: "exporters: [postgres, platform_bridge]")
+            + "\ncheckpoints:\n  signing_key_file: \(key)\n  max_events: 5\n  interval: 3600\n  witnesses:\n    audit_event: true\n"
+        try await RunningCollector.with(yaml: config) { collector in
+            try await collector.waitUntilReady()
+            try await store(collector, events: 5)
+            // Leaves 0-4 are the events; the checkpoint of size 5 becomes leaf 5; four more events make 10.
+            #expect(try await eventually(60) { peer.accepted.contains { $0.body.contains("audit.checkpoint") } })
+            try await store(collector, events: 4)
+            #expect(try await eventually(60) { peer.accepted.filter { $0.body.contains("audit.checkpoint") }.count == 2 })
+        }
+        await peer.stop()
+        let verifier = try NoteVerifier(encoded: verifierKey)
+        let delivered = try peer.accepted.filter { $0.body.contains("audit.checkpoint") }.map { try JSONParser.parse(Array($0.body.utf8)) }
+        var sizes: [Int] = []
+        for body in delivered {
+            let hex = try #require(body["payload"]?["metadata"]?["note_hex"]?.stringValue)
+            let note = String(decoding: try #require(Hex.bytes(hex)), as: UTF8.self)
+            let (checkpoint, _) = try Checkpoint.open(note, verifiers: [verifier])
+            sizes.append(checkpoint.size)
+            #expect(body["agent_id"]?.stringValue == "governance.system")
+            #expect(try scalar(dsn, "SELECT count(*) FROM governance_audit_events WHERE event_id = '\(body["event_id"]?.stringValue ?? "")' AND kind = 'audit.checkpoint'") == "1")
+        }
+        #expect(sizes == [5, 10])
+        #expect(try scalar(dsn, "SELECT leaf_index FROM governance_merkle_leaves l JOIN governance_audit_events e USING (event_id) WHERE e.kind = 'audit.checkpoint' ORDER BY 1 LIMIT 1") == "5",
+                "the first checkpoint's event is the tree's next leaf")
+        let verified = try await runCommand([BinaryTests.binary, "checkpoint", "verify", "--dsn", dsn, "--public-key", verifierKey])
+        #expect(verified.status == 0, "\(verified.output)")
+    }
+
+    @Test("witnesses.audit_event without the chain processor is refused at start-up, naming the key")
+    func checkpointEventsNeedTheChain() throws {
+        let environment = ["GOVERNANCE_CHECKPOINT_SIGNING_KEY": try NoteSigner.generate(name: "witness.test/audit").encoded]
+        let section = "\ncheckpoints:\n  witnesses:\n    audit_event: true\n"
+        #expect { try CollectorPlan.parse(yaml: collectorYAML(dsn: "") + section, file: "t.yaml", environment: environment) } throws: { error in
+            "\(error)".contains("checkpoints.witnesses.audit_event") && "\(error)".contains("add `chain`")
+        }
+        #expect(try CollectorPlan.parse(yaml: chainedYAML(dsn: "") + section, file: "t.yaml", environment: environment).checkpoints?.witnessEvents == true)
     }
 }
