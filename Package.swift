@@ -66,7 +66,7 @@ let package = Package(
         ], swiftSettings: strict),
         .target(name: "CurlHTTP", dependencies: ["CCurl"], swiftSettings: strict),
         // OTLP logs and traces: protobuf (protobuf-c) and JSON codecs, and the mappings to audit events.
-        .target(name: "OTLP", dependencies: ["COTLP", "Pipeline", "Config", .product(name: "Crypto", package: "swift-crypto"),
+        .target(name: "OTLP", dependencies: ["COTLP", "Pipeline", "Config",
                                              .product(name: "GRPCCore", package: "grpc-swift-2")], swiftSettings: strict),
         .target(name: "Processors", dependencies: ["Pipeline", "Config"], swiftSettings: strict),
         // Stages that run inside the primary's commit (budget, seq, chain), declaring their order.

@@ -32,7 +32,7 @@ public struct EventExport: Sendable {
     /// Writes the whole export through `write`, a page at a time from one snapshot on `worker`'s
     /// connection (the UI's download and `governance-collector export` both); returns the count.
     public func write(via worker: PGWorker, to write: (String) async throws -> Void) async throws -> Int {
-        try await worker.run { connection in try connection.exec("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY") }
+        try await worker.run { connection in _ = try connection.exec("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY") }
         try await write(header)
         var cursor: EventFilter.Cursor?, total = 0
         while true {
@@ -43,7 +43,7 @@ public struct EventExport: Sendable {
             cursor = page.last
             if page.rows < pageSize { break }
         }
-        try await worker.run { connection in try connection.exec("COMMIT") }
+        try await worker.run { connection in _ = try connection.exec("COMMIT") }
         return total
     }
 

@@ -1,5 +1,4 @@
 import Config
-import Crypto
 import Foundation
 public import Pipeline
 
