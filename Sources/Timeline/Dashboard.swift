@@ -9,8 +9,8 @@ enum DashboardWindow: String, CaseIterable, Sendable {
     case hour, day, week
 
     var seconds: Int64 { self == .hour ? 3600 : self == .day ? 86_400 : 7 * 86_400 }
-    /// Per-minute bars for the last hour, per-hour bars for a day or a week.
-    var width: (seconds: Int, unit: String) { self == .hour ? EventRollup.widths[0] : EventRollup.widths[1] }
+    /// Per-minute bars for the last hour, per-hour bars for a day, per-day bars for a week.
+    var width: (seconds: Int, unit: String) { EventRollup.widths[self == .hour ? 0 : self == .day ? 1 : 2] }
     var label: String { self == .hour ? "last hour" : self == .day ? "last day" : "last 7 days" }
 }
 

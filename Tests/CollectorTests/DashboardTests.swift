@@ -95,7 +95,7 @@ struct DashboardTests {
             try await ui.signIn()
             let windows = [("hour", "date_trunc('minute', now() - interval '1 hour', 'UTC')"),
                            ("day", "date_trunc('hour', now() - interval '1 day', 'UTC')"),
-                           ("week", "date_trunc('hour', now() - interval '7 days', 'UTC')")]
+                           ("week", "date_trunc('day', now() - interval '7 days', 'UTC')")]
             // Right away (the rollup may not have folded them: its tail is counted from the table)…
             let earlyPage = try await ui.get("/?window=hour")
             #expect(earlyPage.status == 200, "\(earlyPage.text.suffix(800))")
