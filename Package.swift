@@ -174,7 +174,7 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ], swiftSettings: strict),
         .executableTarget(name: "governance-bench", dependencies: [
-            "Collector", "GovernanceTesting", "AuditStore", "CurlHTTP", "Exporters", "Pipeline", "Processors", "Receivers", "OTLP", "Transparency",
+            "Collector", "GovernanceTesting", "AuditStore", "CurlHTTP", "Exporters", "Pipeline", "Processors", "Receivers", "OTLP", "Transparency", "Retention",
             .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "GRPCCore", package: "grpc-swift-2"),

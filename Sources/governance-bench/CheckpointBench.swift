@@ -3,6 +3,7 @@ import Collector
 import Foundation
 import GovernanceTesting
 import Pipeline
+import Retention
 import Transparency
 
 /// The cost of signed checkpoints over a large table: rows loaded by binary COPY (the baseline,
@@ -50,6 +51,24 @@ struct CheckpointBench {
         let p0 = Date()
         let proved = try ChildProcess.spawn([binary, "prove", "--dsn", dsn, TimelineBench.event(events / 2).eventID.lowercasedString], outputPath: "/dev/null").wait()
         rows.append(("prove: one inclusion proof at this size", "1 event\(proved == 0 ? "" : " (exit \(proved)!)")", "\(String(format: "%.2f", Date().timeIntervalSince(p0))) s"))
+
+        // Retention over the same table: rows received as they were created (30 days), keep 7 days, one pass.
+        try connection.exec("SET session_replication_role = replica")
+        try connection.exec("UPDATE governance_audit_events SET received_at = created_at")
+        try connection.exec("RESET session_replication_role")
+        try connection.exec("VACUUM ANALYZE governance_audit_events")
+        let r0 = Date()
+        let outcome = try RetentionRun(connection: connection).run(keep: RetentionPeriod(days: 7, text: "7d"), secret: Array("bench-secret".utf8),
+                                                                    maxRows: events, checkpointed: true)
+        let retentionSeconds = Date().timeIntervalSince(r0)
+        guard case .removed(let removal) = outcome else { throw ValidationError("retention removed nothing: \(outcome)") }
+        rows.append(("retention: one sealed pass (keep 7d of 30 days)", "\(removal.rows) rows removed",
+                     "\(String(format: "%.1f", retentionSeconds)) s = \(Bench.microseconds(retentionSeconds, per: Int(removal.rows))) µs/row (\(String(format: "%.2f", retentionSeconds / copySeconds))× the COPY time of the whole table)"))
+        let a0 = Date()
+        let after = try ChildProcess.spawn([binary, "checkpoint", "verify", "--dsn", dsn, "--public-key", key], outputPath: "/dev/null").wait()
+        let afterSeconds = Date().timeIntervalSince(a0)
+        rows.append(("checkpoint verify after retention (continues from the seal)", "\(signedSize - Int(removal.rows)) rows\(after == 0 ? "" : " (exit \(after)!)")",
+                     "\(String(format: "%.1f", afterSeconds)) s"))
         return rows
     }
 }
