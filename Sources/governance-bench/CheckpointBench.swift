@@ -1,3 +1,4 @@
+import ArgumentParser
 import AuditStore
 import Collector
 import Foundation
