@@ -89,29 +89,25 @@ public enum AuditSchema {
         // table: build it first with CREATE INDEX CONCURRENTLY under this name (docs/operations.md).
         "CREATE INDEX IF NOT EXISTS idx_audit_metadata_words ON governance_audit_events USING gin ((\(metadataWords)))",
         // Append-only, but for retention (version 8): a DELETE passes only in the transaction
-        // that recorded a seal covering the row (RetentionRecord), so every removal is sealed.
+        // that recorded a seal covering the row and wrote that seal's audit event
+        // (RetentionRecord), so every removal is sealed and shows in the audit trail.
         """
         CREATE OR REPLACE FUNCTION governance_audit_append_only()
         RETURNS TRIGGER AS $$
         BEGIN
-            IF TG_OP = 'DELETE' AND to_regclass('governance_retention_seals') IS NOT NULL AND EXISTS (
-                SELECT 1 FROM governance_retention_seals s
-                WHERE s.sealed_txid = pg_current_xact_id() AND (OLD.governance_txid, OLD.chain_seq) <= (s.cut_txid, s.cut_chain_seq)) THEN
-                RETURN OLD;
+            IF TG_OP = 'DELETE' AND to_regclass('governance_retention_seals') IS NOT NULL THEN
+                IF EXISTS (
+                    SELECT 1 FROM governance_retention_seals s JOIN governance_audit_events e ON e.event_id = s.seal_id
+                    WHERE s.sealed_txid = pg_current_xact_id() AND e.governance_txid = s.sealed_txid
+                      AND (OLD.governance_txid, OLD.chain_seq) <= (s.cut_txid, s.cut_chain_seq)) THEN
+                    RETURN OLD;
+                END IF;
             END IF;
             RAISE EXCEPTION 'governance_audit_events is append-only: % is not permitted', TG_OP;
         END;
         $$ LANGUAGE plpgsql
         """,
-        // The store's other append-only tables (retention seals, checkpoints, Merkle leaves).
-        """
-        CREATE OR REPLACE FUNCTION governance_append_only()
-        RETURNS TRIGGER AS $$
-        BEGIN
-            RAISE EXCEPTION '% is append-only: % is not permitted', TG_TABLE_NAME, TG_OP;
-        END;
-        $$ LANGUAGE plpgsql
-        """,
+        appendOnlyFunction,
         "DROP TRIGGER IF EXISTS trg_audit_no_update ON governance_audit_events",
         "CREATE TRIGGER trg_audit_no_update BEFORE UPDATE ON governance_audit_events FOR EACH ROW EXECUTE FUNCTION governance_audit_append_only()",
         "DROP TRIGGER IF EXISTS trg_audit_no_delete ON governance_audit_events",
@@ -120,6 +116,17 @@ public enum AuditSchema {
         "DROP TRIGGER IF EXISTS trg_audit_no_truncate ON governance_audit_events",
         "CREATE TRIGGER trg_audit_no_truncate BEFORE TRUNCATE ON governance_audit_events FOR EACH STATEMENT EXECUTE FUNCTION governance_audit_append_only()",
     ])
+
+    /// The trigger function of the store's other append-only tables (retention seals, checkpoints,
+    /// Merkle leaves); `CheckpointStore`'s steps, which migrate on their own, create it too.
+    public static let appendOnlyFunction = """
+        CREATE OR REPLACE FUNCTION governance_append_only()
+        RETURNS TRIGGER AS $$
+        BEGIN
+            RAISE EXCEPTION '% is append-only: % is not permitted', TG_TABLE_NAME, TG_OP;
+        END;
+        $$ LANGUAGE plpgsql
+        """
 
     /// The words of a row's metadata (keys and values, the `simple` configuration: no stemming,
     /// no stop words), as the metadata search index stores them; queries must spell it the same.

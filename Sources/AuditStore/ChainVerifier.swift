@@ -57,7 +57,9 @@ public struct ChainVerifier {
         /// first remaining row links to the last row a seal recorded.
         public var retention: RetentionRecord.Summary?
         public var continuedAfterRetention = 0
-        public var isClean: Bool { problems.isEmpty }
+        /// Seals that do not match their records or their seal events (`RetentionRecord.sealProblems`).
+        public var sealProblems: [String] = []
+        public var isClean: Bool { problems.isEmpty && sealProblems.isEmpty }
     }
 
     public static let rotationKind = "audit.chain_key_rotation"
@@ -86,7 +88,6 @@ public struct ChainVerifier {
         try keyring.load(from: connection)
         report.keyVersions = keyring.versions.count
         let retention = RetentionRecord(connection: connection)
-        report.retention = try retention.summary()
         let (conditions, params) = filter.conditions()
         let whereClause = conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND ")
         // A time window starts mid-chain: its first row's link cannot be checked.
@@ -94,6 +95,9 @@ public struct ChainVerifier {
 
         try connection.exec("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
         defer { _ = try? connection.exec("COMMIT") }
+        // In the snapshot the rows are read in: a retention pass committing meanwhile is in both or neither.
+        report.retention = try retention.summary()
+        if report.retention != nil, filter.session == nil { report.sealProblems = try retention.sealProblems() }
         try connection.exec("""
             DECLARE gc_verify NO SCROLL CURSOR FOR
             SELECT chain_seq, event_id, session_id, agent_id, parent_event_id, kind, \(columns.contains("model") ? "model" : "NULL"), input_hash, output_hash,
@@ -128,9 +132,8 @@ public struct ChainVerifier {
                 }
                 if isMarker {
                     // The SDK links a marker to the table's last row at rotation time, whichever session it is in.
-                    // Its predecessor may be a row retention removed, when a seal removed rows before it.
-                    let predecessorMayBeRemoved = report.retention.map { $0.maxChainSeq < chainSeq } ?? false
-                    if let prev = row[10], !predecessorMayBeRemoved, try !hmacExists(prev, before: chainSeq) {
+                    // Its predecessor may be a row retention removed: then the seal recorded it as its session's head.
+                    if let prev = row[10], try !hmacExists(prev, before: chainSeq), try report.retention == nil || !retention.isHead(prev) {
                         fail(scope, chainSeq, eventID, "rotation marker's prev_hash matches no earlier row")
                     }
                 } else if seenHMACs.isEmpty {

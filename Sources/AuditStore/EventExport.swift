@@ -62,23 +62,27 @@ public struct EventExport: Sendable {
             SELECT \(AuditRow.selectColumns) FROM governance_audit_events \(clause)
             ORDER BY created_at, event_id LIMIT \(pageSize)
             """, params).rows
-        var text = ""
+        // One buffer for the page, not a String per row appended to another.
+        var out: [UInt8] = []
+        out.reserveCapacity(rows.count * 512)
         var last = cursor
         for row in rows {
             guard let event = AuditRow.decode(row[...]) else {
                 throw PGError(message: "event \(row[0] ?? "?") could not be read back for export", sqlState: nil, connectionLost: false)
             }
-            text += format == .csv ? Self.csvLine(event) : Self.ndjsonLine(event) + "\n"
+            if format == .csv { out.append(contentsOf: Self.csvLine(event).utf8) } else { Self.ndjsonObject(event).write(into: &out); out.append(0x0A) }
             last = EventFilter.Cursor(event)
         }
-        return (text, rows.count, last)
+        return (String(decoding: out, as: UTF8.self), rows.count, last)
     }
 
     /// The wire object `ingest_http` accepts, plus the workflow it was stored under.
-    public static func ndjsonLine(_ e: AuditEvent) -> String {
-        guard case .object(var members) = WireFormat.encode(e, seq: e.seq) else { return "{}" }
+    public static func ndjsonLine(_ e: AuditEvent) -> String { ndjsonObject(e).serialized() }
+
+    static func ndjsonObject(_ e: AuditEvent) -> JSONValue {
+        guard case .object(var members) = WireFormat.encode(e, seq: e.seq) else { return .object([]) }
         members.append(.init("workflow", .string(e.workflow)))
-        return JSONValue.object(members).serialized()
+        return .object(members)
     }
 
     static let csvColumns: [(name: String, value: @Sendable (AuditEvent) -> String?)] = [

@@ -46,6 +46,7 @@ public struct RetentionRecord {
         )
         """,
         "CREATE INDEX IF NOT EXISTS idx_retention_heads_session ON governance_retention_heads (session_id, last_chain_seq DESC)",
+        "CREATE INDEX IF NOT EXISTS idx_retention_heads_hmac ON governance_retention_heads (last_hmac)",
         """
         CREATE TABLE IF NOT EXISTS governance_retention_seq (
             seal_id   UUID   NOT NULL,
@@ -75,8 +76,6 @@ public struct RetentionRecord {
         /// The newest seal's cutoff: rows received before it may have been removed.
         public var cutoff: String
         public var sealID: String
-        /// The highest chain_seq any seal removed.
-        public var maxChainSeq: Int64
     }
 
     /// The tree at the newest seal that recorded one: its size, compact state and cut.
@@ -86,6 +85,8 @@ public struct RetentionRecord {
         public var size: Int
         public var frontier: [[UInt8]]
         public var cursor: AuditTableFollower.Cursor
+        /// The tree root the seal's event states (hex), while the event is still in the table.
+        public var eventRoot: String?
     }
 
     let connection: PGConnection
@@ -101,32 +102,75 @@ public struct RetentionRecord {
 
     public func summary() throws(PGError) -> Summary? {
         guard try exists() else { return nil }
-        let totals = try connection.exec("SELECT count(*), coalesce(sum(removed_rows), 0), coalesce(max(max_chain_seq), 0) FROM governance_retention_seals").rows[0]
+        let totals = try connection.exec("SELECT count(*), coalesce(sum(removed_rows), 0) FROM governance_retention_seals").rows[0]
         guard let newest = try connection.exec("SELECT seal_id::text, cutoff::text FROM governance_retention_seals ORDER BY sealed_at DESC, cut_txid DESC LIMIT 1").rows.first else {
             return nil
         }
         return Summary(seals: totals[0].flatMap { Int($0) } ?? 0, removedRows: totals[1].flatMap { Int64($0) } ?? 0,
-                       cutoff: newest[1] ?? "", sealID: newest[0] ?? "", maxChainSeq: totals[2].flatMap { Int64($0) } ?? 0)
+                       cutoff: newest[1] ?? "", sealID: newest[0] ?? "")
     }
 
     /// The newest seal with the Merkle tree's state, nil when no seal recorded one.
     public func treeCut() throws(PGError) -> TreeCut? {
         guard try exists() else { return nil }
         guard let row = try connection.exec("""
-            SELECT seal_id::text, cutoff::text, tree_size, encode(frontier, 'hex'), cut_txid::text, cut_chain_seq
-            FROM governance_retention_seals WHERE tree_size IS NOT NULL ORDER BY tree_size DESC LIMIT 1
+            SELECT s.seal_id::text, s.cutoff::text, s.tree_size, encode(s.frontier, 'hex'), s.cut_txid::text, s.cut_chain_seq, e.metadata_json->>'tree_root'
+            FROM governance_retention_seals s LEFT JOIN governance_audit_events e ON e.event_id = s.seal_id AND e.kind = '\(Self.sealKind)'
+            WHERE s.tree_size IS NOT NULL ORDER BY s.tree_size DESC LIMIT 1
             """).rows.first, let size = row[2].flatMap({ Int($0) }), let txid = row[4], let chainSeq = row[5].flatMap({ Int64($0) }) else { return nil }
         let hashes = Hex.bytes(row[3] ?? "") ?? []
         let frontier = stride(from: 0, to: hashes.count, by: 32).map { Array(hashes[$0..<min($0 + 32, hashes.count)]) }
-        return TreeCut(sealID: row[0] ?? "", cutoff: row[1] ?? "", size: size, frontier: frontier, cursor: .init(txid: txid, chainSeq: chainSeq))
+        return TreeCut(sealID: row[0] ?? "", cutoff: row[1] ?? "", size: size, frontier: frontier, cursor: .init(txid: txid, chainSeq: chainSeq),
+                       eventRoot: row[6])
     }
 
     /// The HMAC of the last row retention removed from `session` (its newest seal's), if any.
+    /// Only when `summary()` found seals.
     public func head(of session: String) throws(PGError) -> String? {
-        guard try exists() else { return nil }
-        return try connection.exec("""
+        try connection.exec("""
             SELECT last_hmac FROM governance_retention_heads WHERE session_id = $1::uuid ORDER BY last_chain_seq DESC LIMIT 1
             """, [session]).rows.first?[0] ?? nil
+    }
+
+    /// Whether `hmac` is the last removed row of some session (a rotation marker links to the
+    /// table's last row, whichever session it is in). Only when `summary()` found seals.
+    public func isHead(_ hmac: String) throws(PGError) -> Bool {
+        try connection.exec("SELECT 1 FROM governance_retention_heads WHERE last_hmac = $1 LIMIT 1", [hmac]).rows.count == 1
+    }
+
+    /// The digests a seal records of its heads and seq ranges (`$1`: the seal id); the seal event
+    /// carries them too, so the tables cannot change unseen.
+    public static let headsDigest = """
+        SELECT encode(sha256(convert_to(coalesce(string_agg(session_id::text || ' ' || last_hmac, E'\\n' ORDER BY session_id), ''), 'UTF8')), 'hex')
+        FROM governance_retention_heads WHERE seal_id = $1::uuid
+        """
+    public static let seqDigest = """
+        SELECT encode(sha256(convert_to(coalesce(string_agg(workflow || ' ' || first_seq || ' ' || last_seq || ' ' || rows, E'\\n' ORDER BY workflow), ''), 'UTF8')), 'hex')
+        FROM governance_retention_seq WHERE seal_id = $1::uuid
+        """
+
+    /// Each seal checked against its recorded heads and seq ranges (their digests) and against
+    /// its seal event while retention has not removed that too (digests, rows, cut): what a
+    /// seal row written by hand, or an edited heads table, would break. Problems as text.
+    public func sealProblems() throws(PGError) -> [String] {
+        let rows = try connection.exec("""
+            SELECT s.seal_id::text, s.heads_sha256 = (\(Self.headsDigest.replacingOccurrences(of: "$1::uuid", with: "s.seal_id"))),
+                   s.seq_sha256 = (\(Self.seqDigest.replacingOccurrences(of: "$1::uuid", with: "s.seal_id"))),
+                   e.event_id IS NOT NULL,
+                   e.metadata_json->>'heads_sha256' = s.heads_sha256 AND e.metadata_json->>'seq_sha256' = s.seq_sha256
+                       AND e.metadata_json->>'removed_rows' = s.removed_rows::text AND e.metadata_json->>'cut' = s.cut_txid::text || ':' || s.cut_chain_seq,
+                   EXISTS (SELECT 1 FROM governance_retention_seals later WHERE later.cut_txid >= s.sealed_txid)
+            FROM governance_retention_seals s LEFT JOIN governance_audit_events e ON e.event_id = s.seal_id AND e.kind = '\(Self.sealKind)'
+            ORDER BY s.sealed_at
+            """).rows
+        var problems: [String] = []
+        for row in rows {
+            let seal = row[0] ?? "?"
+            if row[1] != "t" || row[2] != "t" { problems.append("retention seal \(seal): its recorded heads or seq ranges do not match its digests (they were changed)") }
+            if row[3] == "t", row[4] != "t" { problems.append("retention seal \(seal) does not match its seal event (digests, rows or cut differ)") }
+            if row[3] != "t", row[5] != "t" { problems.append("retention seal \(seal) has no seal event in the table, and no later seal removed one") }
+        }
+        return problems
     }
 
     /// A `FROM` item with each workflow's last seq removed by retention (`workflow`, `last_seq`);

@@ -207,17 +207,7 @@ public struct CollectorPlan: Sendable {
         c.sessionTTL = try ui.double("session_ttl", default: c.sessionTTL, range: 60...(30 * 86400))
         c.pageSize = try ui.int("page_size", default: c.pageSize, range: 10...1000)
         c.limits = try ListenerLimits.read(ui, defaults: c.limits)
-        if let pipeline = try ui.string("pipeline") {
-            guard pipelines.contains(pipeline) else {
-                throw ui.error("pipeline", "names `\(pipeline)`, which is not a pipeline", fix: "use one of: \(pipelines.sorted().joined(separator: ", "))")
-            }
-            c.pipeline = pipeline
-        } else {
-            guard pipelines.count == 1 else {
-                throw ui.error("pipeline", "is required with several pipelines", fix: "name the pipeline whose events the UI shows: \(pipelines.sorted().joined(separator: ", "))")
-            }
-            c.pipeline = pipelines[0]
-        }
+        c.pipeline = try ui.pipeline(among: pipelines, whose: "events the UI shows")
         try ui.finish()
         return c
     }

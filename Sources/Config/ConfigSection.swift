@@ -172,6 +172,21 @@ public struct ConfigSection: Sendable {
         }
     }
 
+    /// `pipeline`: the name of one of `pipelines`, which may be left out when there is only one;
+    /// `whose` ends the fix ("name the pipeline whose …").
+    public func pipeline(among pipelines: [String], whose: String) throws(ConfigError) -> String {
+        if let pipeline = try string("pipeline") {
+            guard pipelines.contains(pipeline) else {
+                throw error("pipeline", "names `\(pipeline)`, which is not a pipeline", fix: "use one of: \(pipelines.sorted().joined(separator: ", "))")
+            }
+            return pipeline
+        }
+        guard pipelines.count == 1 else {
+            throw error("pipeline", "is required with several pipelines", fix: "name the pipeline whose \(whose): \(pipelines.sorted().joined(separator: ", "))")
+        }
+        return pipelines[0]
+    }
+
     /// Reports keys that no getter asked for: almost always a typo.
     public func finish() throws(ConfigError) {
         let used = consumed.keys.withLock { $0 }

@@ -29,35 +29,23 @@ public final class Retainer: Service, Sendable {
 
     public func run() async throws {
         let (config, secret, checkpointed) = (config, secret, checkpointed)
-        var backoff = 1.0
-        while !Task.isShuttingDownGracefully && !Task.isCancelled {
-            var pause = config.interval
-            do {
-                let outcome = try await worker.run { try RetentionRun(connection: $0).run(keep: config.keep, secret: secret, maxRows: config.maxRows, checkpointed: checkpointed) }
-                switch outcome {
-                case .busy:
-                    logger.debug("retention.busy", metadata: ["reason": "another collector is running retention"])
-                case .nothingDue(let cutoff, let reason):
-                    logger.debug("retention.nothing_due", metadata: ["cutoff": "\(cutoff)", "reason": "\(reason)"])
-                case .removed(let removal):
-                    seals.increment()
-                    removedRows.increment(by: Int64(removal.rows))
-                    logger.info("retention.sealed", metadata: [
-                        "seal": "\(removal.sealID?.lowercasedString ?? "")", "rows": "\(removal.rows)", "cutoff": "\(removal.cutoff)",
-                        "sessions": "\(removal.sessions)", "tree_size": "\(removal.treeSize.map(String.init) ?? "none")",
-                    ])
-                    if removal.more { pause = 0 }
-                }
-                backoff = 1
-            } catch {
-                logger.warning("retention.retrying", metadata: ["error": "\(error)", "retry_in_seconds": "\(backoff)"])
-                pause = backoff
-                backoff = min(backoff * 2, 300)
+        await RepeatingStep.run(logger: logger, failure: "retention.retrying", maxBackoff: 300) {
+            let outcome = try await worker.run { try RetentionRun(connection: $0).run(keep: config.keep, secret: secret, maxRows: config.maxRows, checkpointed: checkpointed) }
+            switch outcome {
+            case .busy:
+                logger.debug("retention.busy", metadata: ["reason": "another collector is running retention"])
+            case .nothingDue(let cutoff, let reason):
+                logger.debug("retention.nothing_due", metadata: ["cutoff": "\(cutoff)", "reason": "\(reason)"])
+            case .removed(let removal):
+                seals.increment()
+                removedRows.increment(by: Int64(removal.rows))
+                logger.info("retention.sealed", metadata: [
+                    "seal": "\(removal.sealID?.lowercasedString ?? "")", "rows": "\(removal.rows)", "cutoff": "\(removal.cutoff)",
+                    "sessions": "\(removal.sessions)", "tree_size": "\(removal.treeSize.map(String.init) ?? "none")",
+                ])
+                if removal.more { return 0.0 }
             }
-            if pause > 0 {
-                let seconds = pause
-                try? await cancelWhenGracefulShutdown { try await Task.sleep(for: .seconds(seconds)) }
-            }
+            return config.interval
         }
     }
 }

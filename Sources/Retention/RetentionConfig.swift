@@ -39,17 +39,7 @@ public struct RetentionConfig: Sendable {
         config.minimum = minimum
         config.interval = try section.double("interval", default: 3600, range: 0.01...86400)
         config.maxRows = try section.int("max_rows", default: 1_000_000, range: 1...100_000_000)
-        if let pipeline = try section.string("pipeline") {
-            guard pipelines.contains(pipeline) else {
-                throw section.error("pipeline", "names `\(pipeline)`, which is not a pipeline", fix: "use one of: \(pipelines.sorted().joined(separator: ", "))")
-            }
-            config.pipeline = pipeline
-        } else {
-            guard pipelines.count == 1 else {
-                throw section.error("pipeline", "is required with several pipelines", fix: "name the pipeline whose database retention runs on: \(pipelines.sorted().joined(separator: ", "))")
-            }
-            config.pipeline = pipelines[0]
-        }
+        config.pipeline = try section.pipeline(among: pipelines, whose: "database retention runs on")
         try section.finish()
         return enabled ? config : nil
     }

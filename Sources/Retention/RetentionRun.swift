@@ -13,7 +13,7 @@ import Transparency
 /// recorded range, and the Merkle tree continues from the recorded compact state.
 ///
 /// When the database keeps a checkpoint tree, only rows a signed checkpoint already covers are
-/// removed: a row is attested (and published to the witnesses) before it goes.
+/// removed: a row is attested before it goes.
 public struct RetentionRun {
     public struct Removal: Sendable {
         public var sealID: UUID?
@@ -63,6 +63,7 @@ public struct RetentionRun {
 
     private func pass(keep: RetentionPeriod, secret: [UInt8], maxRows: Int, checkpointed: Bool, dryRun: Bool) throws -> Outcome {
         guard try connection.exec("SELECT pg_try_advisory_xact_lock(\(Self.lockKey))").rows.first?.first == "t" else { return .busy }
+        try connection.exec("SET LOCAL TimeZone = 'UTC'")
         let cutoff = try connection.exec("SELECT date_trunc('day', now() - interval '\(keep.days) days', 'UTC')::text").rows[0][0] ?? ""
         guard try AuditSchema.columns(connection).isSuperset(of: ["governance_txid", "received_at"]) else {
             throw Failure(description: "governance_audit_events has no governance_txid or received_at column: run `governance-collector migrate` (with checkpoints: configured, which adds governance_txid)")
@@ -96,10 +97,26 @@ public struct RetentionRun {
             SELECT governance_txid::text, chain_seq, n, (SELECT count(*) FROM walk) > $2::int8 FROM walk
             WHERE n <= least(coalesce((SELECT min(n) - 1 FROM walk WHERE recent), $2::int8), $2::int8)
             ORDER BY n DESC LIMIT 1
-            """, params).rows.first, let txid = cut[0], let chainSeq = cut[1], let rows = cut[2].flatMap({ Int64($0) }) else {
+            """, params).rows.first, var txid = cut[0], var chainSeq = cut[1], var rows = cut[2].flatMap({ Int64($0) }) else {
             return .nothingDue(cutoff: cutoff, reason: keepsTree ? "no row signed into a checkpoint was received before the cutoff" : "no row was received before the cutoff")
         }
-        let more = cut[3] == "t" && rows == Int64(maxRows)
+        var more = cut[3] == "t" && rows == Int64(maxRows)
+        // Commit order can differ from a workflow's seq order (a transaction that reserved one
+        // workflow's numbers first may wait for another's) and, rarely, from a session's chain
+        // order: then the cut moves back before the first removed row a kept row precedes, so
+        // what stays still continues each recorded seq range and head.
+        var interleaved = 0
+        while let offender = try firstInterleaved(txid: txid, chainSeq: chainSeq) {
+            interleaved += 1
+            guard interleaved <= 10, let earlier = try connection.exec("""
+                SELECT governance_txid::text, chain_seq, (SELECT count(*) FROM governance_audit_events
+                    WHERE (governance_txid, chain_seq) < ($1::xid8, $2::int8)) FROM governance_audit_events
+                WHERE (governance_txid, chain_seq) < ($1::xid8, $2::int8) ORDER BY governance_txid DESC, chain_seq DESC LIMIT 1
+                """, [offender.txid, offender.chainSeq]).rows.first, let t = earlier[0], let c = earlier[1], let n = earlier[2].flatMap({ Int64($0) }) else {
+                return .nothingDue(cutoff: cutoff, reason: "the oldest rows' commit order interleaves with their sessions' or workflows' order; a later pass continues")
+            }
+            (txid, chainSeq, rows, more) = (t, c, n, false)
+        }
         let removed = "(governance_txid, chain_seq) <= ('\(txid)'::xid8, \(chainSeq)::int8)"
         if dryRun {
             let sessions = try connection.exec("SELECT count(DISTINCT session_id) FROM governance_audit_events WHERE \(removed)").rows[0][0].flatMap { Int($0) } ?? 0
@@ -118,12 +135,7 @@ public struct RetentionRun {
             SELECT $1::uuid, workflow, min(seq), max(seq), count(*) FROM governance_audit_events
             WHERE \(removed) AND seq IS NOT NULL AND workflow IS NOT NULL GROUP BY workflow
             """, [sealText])
-        let digests = try connection.exec("""
-            SELECT (SELECT encode(sha256(convert_to(coalesce(string_agg(session_id::text || ' ' || last_hmac, E'\\n' ORDER BY session_id), ''), 'UTF8')), 'hex')
-                    FROM governance_retention_heads WHERE seal_id = $1::uuid),
-                   (SELECT encode(sha256(convert_to(coalesce(string_agg(workflow || ' ' || first_seq || ' ' || last_seq || ' ' || rows, E'\\n' ORDER BY workflow), ''), 'UTF8')), 'hex')
-                    FROM governance_retention_seq WHERE seal_id = $1::uuid)
-            """, [sealText]).rows[0]
+        let digests = try connection.exec("SELECT (\(RetentionRecord.headsDigest)), (\(RetentionRecord.seqDigest))", [sealText]).rows[0]
         let range = try connection.exec("""
             SELECT max(chain_seq), min(received_at)::text, max(received_at)::text, min(created_at)::text, max(created_at)::text
             FROM governance_audit_events WHERE \(removed)
@@ -149,10 +161,39 @@ public struct RetentionRun {
         try writeSealEvent(seal, metadata: .object(metadata), secret: secret)
         let deleted = try connection.exec("DELETE FROM governance_audit_events WHERE \(removed)").affected
         guard deleted == rows else { throw Failure(description: "removed \(deleted) rows where the seal counted \(rows): rolled back") }
+        // The dashboard's counts of what is gone: buckets that end before the cutoff and before
+        // every row left (the rollup is by created_at, retention by received_at).
         if try connection.exec("SELECT to_regclass('governance_event_rollup') IS NOT NULL").rows.first?.first == "t" {
-            try connection.exec("DELETE FROM governance_event_rollup WHERE bucket < $1::timestamptz", [cutoff])
+            try connection.exec("""
+                DELETE FROM governance_event_rollup
+                WHERE bucket + width * interval '1 second' <= least($1::timestamptz, (SELECT min(created_at) FROM governance_audit_events))
+                """, [cutoff])
         }
         return .removed(Removal(sealID: seal, rows: rows, cutoff: cutoff, sessions: sessions, treeSize: tree?.size, more: more))
+    }
+
+    /// The first row, in commit order, of those up to the cut that a row after the cut precedes
+    /// in its session's chain or its workflow's seq; nil when none does.
+    private func firstInterleaved(txid: String, chainSeq: String) throws(PGError) -> (txid: String, chainSeq: String)? {
+        let row = try connection.exec("""
+            WITH removed AS MATERIALIZED (
+                SELECT governance_txid, chain_seq, session_id, workflow, seq FROM governance_audit_events
+                WHERE (governance_txid, chain_seq) <= ($1::xid8, $2::int8)),
+            sessions AS (
+                SELECT r.session_id, (SELECT min(k.chain_seq) FROM governance_audit_events k WHERE k.session_id = r.session_id
+                                        AND k.chain_seq < r.last AND (k.governance_txid, k.chain_seq) > ($1::xid8, $2::int8)) AS kept
+                FROM (SELECT session_id, max(chain_seq) AS last FROM removed GROUP BY 1) r),
+            workflows AS (
+                SELECT r.workflow, (SELECT min(k.seq) FROM governance_audit_events k WHERE k.workflow = r.workflow
+                                      AND k.seq < r.last AND (k.governance_txid, k.chain_seq) > ($1::xid8, $2::int8)) AS kept
+                FROM (SELECT workflow, max(seq) AS last FROM removed WHERE seq IS NOT NULL AND workflow IS NOT NULL GROUP BY 1) r)
+            SELECT r.governance_txid::text, r.chain_seq FROM removed r
+            WHERE EXISTS (SELECT 1 FROM sessions s WHERE s.session_id = r.session_id AND s.kept < r.chain_seq)
+               OR EXISTS (SELECT 1 FROM workflows w WHERE w.workflow = r.workflow AND w.kept < r.seq)
+            ORDER BY r.governance_txid, r.chain_seq LIMIT 1
+            """, [txid, chainSeq]).rows.first
+        guard let row, let t = row[0], let c = row[1] else { return nil }
+        return (t, c)
     }
 
     /// The checkpoint tree at the cut: the newest earlier seal's compact state (or the empty
@@ -173,7 +214,9 @@ public struct RetentionRun {
         }
         let store = CheckpointStore(connection: connection)
         while tree.size < size {
-            for leaf in try store.leafHashes(tree.size..<min(size, tree.size + 50_000)) { tree.append(leafHash: leaf.hash) }
+            let leaves = try store.leafHashes(tree.size..<min(size, tree.size + 50_000))
+            guard !leaves.isEmpty else { throw Failure(description: "the checkpoint tree's leaves from \(tree.size) are missing: nothing removed") }
+            for leaf in leaves { tree.append(leafHash: leaf.hash) }
         }
         return tree
     }

@@ -159,22 +159,9 @@ struct RollupWorker: Sendable {
     let logger: Logger
 
     func run() async {
-        var backoff = 1.0
-        while !Task.isShuttingDownGracefully && !Task.isCancelled {
-            var pause = 1.0
-            do {
-                let folded = try await worker.run { try EventRollup.step($0) }
-                if let folded, folded > 0 { pause = 0 }
-                backoff = 1
-            } catch {
-                logger.warning("ui.rollup_retrying", metadata: ["error": "\(error)", "retry_in_seconds": "\(backoff)"])
-                pause = backoff
-                backoff = min(backoff * 2, 30)
-            }
-            if pause > 0 {
-                let seconds = pause
-                try? await cancelWhenGracefulShutdown { try await Task.sleep(for: .seconds(seconds)) }
-            }
+        await RepeatingStep.run(logger: logger, failure: "ui.rollup_retrying", maxBackoff: 30) {
+            let folded = try await worker.run { try EventRollup.step($0) }
+            return (folded ?? 0) > 0 ? 0.0 : 1.0
         }
     }
 }

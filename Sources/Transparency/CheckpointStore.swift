@@ -61,7 +61,7 @@ public struct CheckpointStore {
             first_used_at TIMESTAMPTZ NOT NULL DEFAULT now()
         )
         """,
-        // governance_append_only() is the store's (AuditSchema).
+        AuditSchema.appendOnlyFunction,
         "DROP TRIGGER IF EXISTS trg_merkle_leaves_append_only ON governance_merkle_leaves",
         "CREATE TRIGGER trg_merkle_leaves_append_only BEFORE UPDATE OR DELETE ON governance_merkle_leaves FOR EACH ROW EXECUTE FUNCTION governance_append_only()",
         "DROP TRIGGER IF EXISTS trg_checkpoints_append_only ON governance_checkpoints",

@@ -66,6 +66,20 @@ public struct CheckpointVerifier {
                 throw Failure(description: "retention seal \(cut.sealID) records a malformed tree state at size \(cut.size)")
             }
             (tree, cursor, report.retention) = (sealed, cut.cursor, cut)
+            // The seal's state is checked by every signed root after it, by the one at its size if
+            // there is one, and by the root its own event states.
+            let newest = try store.latestCheckpoint()?.size ?? 0
+            if cut.size > newest {
+                report.problems.append("retention seal \(cut.sealID) records a tree of \(cut.size) leaves, more than the newest signed checkpoint (\(newest)): retention removes only signed rows")
+            }
+            if let eventRoot = cut.eventRoot, eventRoot != sealed.root.hexString {
+                report.problems.append("retention seal \(cut.sealID) records a tree state whose root is not the one its seal event states")
+            }
+            if let root = roots[cut.size] {
+                if root == sealed.root { report.checkedCheckpoints.append(cut.size) } else {
+                    report.problems.append("retention seal \(cut.sealID)'s tree state does not match the signed checkpoint at its size \(cut.size)")
+                }
+            }
         }
         let sealedSize = tree.size
         var firstDivergent: String?

@@ -1,6 +1,7 @@
 import Config
 import Foundation
 import Pipeline
+import Synchronization
 
 /// Somewhere outside the database that keeps each checkpoint, so a later rewrite of the table
 /// (and of the checkpoint table) is detectable against what was published.
@@ -34,10 +35,17 @@ struct DirectoryWitness: CheckpointWitness {
 /// The event id is a name-based UUID of the origin and size: a checkpoint published again (after
 /// a restart) is a duplicate, not a second row. The signed note travels as hex (`note_hex`):
 /// egress redaction replaces long base64 runs, such as a note's signature, and never pure hex.
-struct PipelineWitness: CheckpointWitness {
+final class PipelineWitness: CheckpointWitness {
     static let kind = "audit.checkpoint"
     let pipeline: Pipeline
+    /// The size of the last checkpoint submitted: one that grew by nothing but that event is not
+    /// submitted again, or each checkpoint's event would make the next one due, forever.
+    let lastSubmitted = Mutex<Int?>(nil)
     var name: String { "pipeline \(pipeline.name)" }
+
+    init(pipeline: Pipeline) {
+        self.pipeline = pipeline
+    }
 
     struct Refused: Error, CustomStringConvertible {
         var description: String
@@ -56,8 +64,10 @@ struct PipelineWitness: CheckpointWitness {
     }
 
     func publish(_ note: String) async throws {
-        guard let event = Self.event(note) else { return }
+        guard let event = Self.event(note), case .number(let text)? = event.metadata["tree_size"], let size = Int(text) else { return }
+        if let last = lastSubmitted.withLock({ $0 }), size <= last + 1 { return }
         let outcome = try await pipeline.submit([event]).first
         guard outcome?.isAccepted == true else { throw Refused(description: "the pipeline refused the checkpoint event: \(String(describing: outcome))") }
+        lastSubmitted.withLock { $0 = size }
     }
 }

@@ -36,7 +36,7 @@ public struct CheckpointsConfig: Sendable {
             witnessEvents = try witnesses.bool("audit_event", default: false)
             try witnesses.finish()
         }
-        let pipeline = try readPipeline(section, pipelines: pipelines)
+        let pipeline = try section.pipeline(among: pipelines, whose: "database is checkpointed")
         try section.finish()
         guard enabled else { return nil }
 
@@ -61,19 +61,6 @@ public struct CheckpointsConfig: Sendable {
         config.witnessEvents = witnessEvents
         config.pipeline = pipeline
         return config
-    }
-
-    private static func readPipeline(_ section: ConfigSection, pipelines: [String]) throws(ConfigError) -> String {
-        if let pipeline = try section.string("pipeline") {
-            guard pipelines.contains(pipeline) else {
-                throw section.error("pipeline", "names `\(pipeline)`, which is not a pipeline", fix: "use one of: \(pipelines.sorted().joined(separator: ", "))")
-            }
-            return pipeline
-        }
-        guard pipelines.count == 1 else {
-            throw section.error("pipeline", "is required with several pipelines", fix: "name the pipeline whose database is checkpointed: \(pipelines.sorted().joined(separator: ", "))")
-        }
-        return pipelines[0]
     }
 
     /// A private key file's text; refused unless only its owner can read it.

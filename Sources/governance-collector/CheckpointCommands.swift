@@ -85,12 +85,14 @@ struct CheckpointCommand: AsyncParsableCommand {
             }
             let c = report.checkpoint
             print("checkpoint \(c.origin) tree size \(c.size), signed by \(report.signer.name)+\(report.signer.keyHash)")
+            let allRemoved = report.retention.map { c.size <= $0.size } ?? false
             if let cut = report.retention {
                 print("removed by retention up to \(cut.cutoff): the first \(cut.size) leaves (seal \(cut.sealID)); the tree continues from the state the seal recorded")
-                if c.size <= cut.size { print("this checkpoint's rows were all removed by retention: only its signature is checked") }
             }
             for problem in report.problems { print(problem) }
-            if report.isClean {
+            if report.isClean, allRemoved {
+                print("this checkpoint's rows were all removed by retention: its signature verifies, and the newest checkpoint checks the rest")
+            } else if report.isClean {
                 print("verified \(report.rowsChecked) rows against \(report.checkedCheckpoints.count) checkpoint(s): the table matches every signed root")
             } else {
                 print("checkpoint verify FAILED: \(report.problems.count) problem(s)")

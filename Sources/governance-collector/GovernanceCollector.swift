@@ -174,8 +174,9 @@ struct Verify: AsyncParsableCommand {
             let connection = try database.connect(applicationName: "governance-collector verify")
             let report = try ChainVerifier(connection: connection, secrets: secrets).verify(filter)
             for problem in report.problems { print(problem) }
+            for problem in report.sealProblems { print(problem) }
             let keys = report.keyVersions == 0 ? "" : ", \(report.keyVersions) key versions, \(report.rotations) rotation(s)"
-            print("checked \(report.rows) rows in \(report.sessions) sessions\(keys): \(report.isClean ? "all chains intact" : "\(report.problems.count) problem(s)")")
+            print("checked \(report.rows) rows in \(report.sessions) sessions\(keys): \(report.isClean ? "all chains intact" : "\(report.problems.count + report.sealProblems.count) problem(s)")")
             if let retention = report.retention { print(Self.summary(retention, continued: report.continuedAfterRetention)) }
             if try AgentKeyTable.exists(connection) { agentKeys.merge(try AgentKeyTable.load(connection).keys) { configured, _ in configured } }
             let signatures = try SignatureAudit(connection: connection, keys: agentKeys).run(filter)
@@ -189,10 +190,10 @@ struct Verify: AsyncParsableCommand {
 }
 
 extension Verify {
-    /// `removed by retention up to 2026-11-27 00:00:00+00: 1200 rows (2 seals); 3 sessions continue from a sealed head`.
+    /// `removed by retention up to 2026-11-27 00:00:00+00: 1200 rows (2 seals, the newest …); 3 session(s) continue from a sealed head`.
     static func summary(_ r: RetentionRecord.Summary, continued: Int) -> String {
         "removed by retention up to \(r.cutoff): \(r.removedRows) rows (\(r.seals) seal\(r.seals == 1 ? "" : "s"), the newest \(r.sealID)); "
-            + "\(continued) session(s) continue from a sealed head, and seq continues from each sealed range"
+            + "\(continued) session(s) continue from a sealed head"
     }
 
     /// `signatures: signed=3 unsigned=10; re-verified 3 signed rows: all verify (1 not re-checked: key not known here)`.

@@ -133,9 +133,21 @@ struct RetentionTests {
         #expect(checked.status == 0 && checked.output.contains("the table matches every signed root"), "\(checked.output)")
         #expect(checked.output.contains("removed by retention up to") && checked.output.contains("the first \(old) leaves"), "\(checked.output)")
 
-        // Everything else stays append-only: a DELETE without a seal is refused, even of an old row's successor.
+        // Everything else stays append-only: a DELETE without a seal is refused, and so is one
+        // under a seal row written by hand, without its seal event.
         let first = try #require(try scalar(dsn, "SELECT event_id FROM governance_audit_events WHERE session_id = '\(month.longSessions[0].lowercasedString)' ORDER BY chain_seq LIMIT 1"))
         #expect(throws: PGError.self) { try PGConnection(dsn: dsn).exec("DELETE FROM governance_audit_events WHERE event_id = '\(first)'") }
+        do {
+            let forger = try PGConnection(dsn: dsn)
+            try forger.exec("BEGIN")
+            try forger.exec("""
+                INSERT INTO governance_retention_seals (seal_id, keep, cutoff, cut_txid, cut_chain_seq, removed_rows, max_chain_seq, heads_sha256, seq_sha256)
+                SELECT gen_random_uuid(), '7d', now(), max(governance_txid), max(chain_seq), 1, 0, '', '' FROM governance_audit_events
+                """)
+            #expect(throws: PGError.self) { try forger.exec("DELETE FROM governance_audit_events WHERE event_id = '\(first)'") }
+            try forger.exec("ROLLBACK")
+        }
+        #expect(try scalar(dsn, "SELECT count(*) FROM governance_audit_events WHERE event_id = '\(first)'") == "1")
 
         // Removed without a seal (as a superuser with the triggers off), the same row fails both checks.
         let copy = try CheckpointTests.copy(of: dsn)
@@ -147,6 +159,55 @@ struct RetentionTests {
         let tamperedTree = try await runCommand([BinaryTests.binary, "checkpoint", "verify", "--dsn", copy, "--public-key", key + ".pub"])
         let leaf = try CheckpointTests.leafIndex(dsn, try #require(UUID(uuidString: first)))
         #expect(tamperedTree.status == 1 && tamperedTree.output.contains("first divergent leaf \(leaf):"), "\(tamperedTree.output)")
+
+        // A seal's records edited (a head), or its tree state, fail verify and checkpoint verify.
+        let edited = try PGConnection(dsn: try CheckpointTests.copy(of: dsn))
+        try edited.exec("SET session_replication_role = replica")
+        try edited.exec("UPDATE governance_retention_heads SET last_hmac = 'ab' || substr(last_hmac, 3) WHERE session_id = '\(month.longSessions[0].lowercasedString)'")
+        try edited.exec("UPDATE governance_retention_seals SET frontier = decode(repeat('00', length(frontier)), 'hex') WHERE tree_size = (SELECT max(tree_size) FROM governance_retention_seals)")
+        let editedDSN = sharedCluster.dsn(database: try #require(try edited.exec("SELECT current_database()").rows.first?[0] ?? nil))
+        let headEdited = try await runCommand([BinaryTests.binary, "verify", "--dsn", editedDSN], environment: ["GOVERNANCE_AUDIT_SECRET": auditSecret])
+        #expect(headEdited.status == 1 && headEdited.output.contains("do not match its digests"), "\(headEdited.output)")
+        let frontierEdited = try await runCommand([BinaryTests.binary, "checkpoint", "verify", "--dsn", editedDSN, "--public-key", key + ".pub"])
+        #expect(frontierEdited.status == 1 && frontierEdited.output.contains("not the one its seal event states")
+                && frontierEdited.output.contains("does not match the signed root"), "\(frontierEdited.output)")
+    }
+
+    /// One chained row, inserted on `connection` (in whatever transaction it has open), received `daysAgo`.
+    static func insert(_ connection: PGConnection, session: UUID, prev: String?, workflow: String, seq: Int, daysAgo: Int) throws -> String {
+        var event = AuditEvent(eventID: UUID(), sessionID: session, agentID: "agent", kind: "tool.call", metadata: .object([]), prevHash: prev,
+                               createdAt: Timestamp(microseconds: Timestamp.now().microseconds - Int64(daysAgo) * 86_400_000_000), workflow: workflow)
+        event.hmac = AuditChain.hmac(event, key: SymmetricKey(data: Data(auditSecret.utf8)))
+        try connection.exec("""
+            INSERT INTO governance_audit_events (event_id, session_id, agent_id, kind, metadata_json, prev_hash, hmac_value, created_at, received_at, workflow, seq)
+            VALUES ($1::uuid, $2::uuid, 'agent', 'tool.call', '{}', $3, $4, $5::timestamptz, $5::timestamptz, $6, $7)
+            """, [event.eventID.lowercasedString, session.lowercasedString, prev, event.hmac, event.createdAt.pythonISOFormat, workflow, String(seq)])
+        return event.hmac!
+    }
+
+    @Test("commit order against a workflow's seq order: a transaction that took seq 2 commits before the one holding seq 1; the cut moves back, and verify passes")
+    func cutMovesBackBeforeInterleavedSeq() async throws {
+        let dsn = try sharedCluster.createDatabase()
+        let setup = try PGConnection(dsn: dsn)
+        try AuditSchema.migrate(setup, components: [])
+        // A: an old row in workflow other (A's transaction id comes first), then, after B, seq 2 of wf.
+        // B: seq 1 of wf, recent. Commit order: A's rows, then B's; wf's seq order: B's, then A's.
+        let (a, b) = (try PGConnection(dsn: dsn), try PGConnection(dsn: dsn))
+        try a.exec("BEGIN")
+        _ = try Self.insert(a, session: UUID(), prev: nil, workflow: "other", seq: 1, daysAgo: 20)
+        try b.exec("BEGIN")
+        _ = try Self.insert(b, session: UUID(), prev: nil, workflow: "wf", seq: 1, daysAgo: 0)
+        try b.exec("COMMIT")
+        let late = try Self.insert(a, session: UUID(), prev: nil, workflow: "wf", seq: 2, daysAgo: 20)
+        try a.exec("COMMIT")
+        #expect(try scalar(dsn, "SELECT string_agg(workflow || seq, ',' ORDER BY governance_txid, chain_seq) FROM governance_audit_events") == "other1,wf2,wf1")
+
+        let run = try await runCommand([BinaryTests.binary, "retention", "run", "--dsn", dsn, "--keep", "7d"], environment: ["GOVERNANCE_AUDIT_SECRET": auditSecret])
+        #expect(run.status == 0 && run.output.contains("removed 1 rows"), "only other1 may go: \(run.output)")
+        #expect(try scalar(dsn, "SELECT string_agg(workflow || seq, ',' ORDER BY workflow, seq) FROM governance_audit_events WHERE kind <> 'audit.retention_seal'") == "wf1,wf2")
+        #expect(try scalar(dsn, "SELECT count(*) FROM governance_audit_events WHERE hmac_value = '\(late)'") == "1")
+        let verified = try await runCommand([BinaryTests.binary, "verify", "--dsn", dsn], environment: ["GOVERNANCE_AUDIT_SECRET": auditSecret])
+        #expect(verified.status == 0 && verified.output.contains("all chains intact") && verified.output.contains("1 rows (1 seal"), "\(verified.output)")
     }
 
     @Test("retention settings: a keep below the minimum, a malformed period and a missing keep are refused at start-up, naming the key")

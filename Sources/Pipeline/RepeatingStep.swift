@@ -1,0 +1,26 @@
+public import Logging
+import ServiceLifecycle
+
+/// A background service's loop: run `step` until graceful shutdown or cancellation, then wait
+/// the seconds it returns (0: go again at once); after a failure, log `failure` with the error
+/// and wait 1 s, doubling up to `maxBackoff` while failures last.
+public enum RepeatingStep {
+    public static func run(logger: Logger, failure: Logger.Message, maxBackoff: Double, _ step: () async throws -> Double) async {
+        var backoff = 1.0
+        while !Task.isShuttingDownGracefully && !Task.isCancelled {
+            var pause: Double
+            do {
+                pause = try await step()
+                backoff = 1
+            } catch {
+                logger.warning(failure, metadata: ["error": "\(error)", "retry_in_seconds": "\(backoff)"])
+                pause = backoff
+                backoff = min(backoff * 2, maxBackoff)
+            }
+            if pause > 0 {
+                let seconds = pause
+                try? await cancelWhenGracefulShutdown { try await Task.sleep(for: .seconds(seconds)) }
+            }
+        }
+    }
+}
