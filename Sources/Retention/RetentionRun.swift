@@ -179,17 +179,21 @@ public struct RetentionRun {
             WITH removed AS MATERIALIZED (
                 SELECT governance_txid, chain_seq, session_id, workflow, seq FROM governance_audit_events
                 WHERE (governance_txid, chain_seq) <= ($1::xid8, $2::int8)),
-            sessions AS (
-                SELECT r.session_id, (SELECT min(k.chain_seq) FROM governance_audit_events k WHERE k.session_id = r.session_id
-                                        AND k.chain_seq < r.last AND (k.governance_txid, k.chain_seq) > ($1::xid8, $2::int8)) AS kept
-                FROM (SELECT session_id, max(chain_seq) AS last FROM removed GROUP BY 1) r),
-            workflows AS (
-                SELECT r.workflow, (SELECT min(k.seq) FROM governance_audit_events k WHERE k.workflow = r.workflow
-                                      AND k.seq < r.last AND (k.governance_txid, k.chain_seq) > ($1::xid8, $2::int8)) AS kept
-                FROM (SELECT workflow, max(seq) AS last FROM removed WHERE seq IS NOT NULL AND workflow IS NOT NULL GROUP BY 1) r)
+            sessions AS MATERIALIZED (
+                SELECT * FROM (
+                    SELECT r.session_id, (SELECT min(k.chain_seq) FROM governance_audit_events k WHERE k.session_id = r.session_id
+                                            AND k.chain_seq < r.last AND (k.governance_txid, k.chain_seq) > ($1::xid8, $2::int8)) AS kept
+                    FROM (SELECT session_id, max(chain_seq) AS last FROM removed GROUP BY 1) r) s
+                WHERE kept IS NOT NULL),
+            workflows AS MATERIALIZED (
+                SELECT * FROM (
+                    SELECT r.workflow, (SELECT min(k.seq) FROM governance_audit_events k WHERE k.workflow = r.workflow
+                                          AND k.seq < r.last AND (k.governance_txid, k.chain_seq) > ($1::xid8, $2::int8)) AS kept
+                    FROM (SELECT workflow, max(seq) AS last FROM removed WHERE seq IS NOT NULL AND workflow IS NOT NULL GROUP BY 1) r) w
+                WHERE kept IS NOT NULL)
             SELECT r.governance_txid::text, r.chain_seq FROM removed r
-            WHERE EXISTS (SELECT 1 FROM sessions s WHERE s.session_id = r.session_id AND s.kept < r.chain_seq)
-               OR EXISTS (SELECT 1 FROM workflows w WHERE w.workflow = r.workflow AND w.kept < r.seq)
+            LEFT JOIN sessions s ON s.session_id = r.session_id LEFT JOIN workflows w ON w.workflow = r.workflow
+            WHERE s.kept < r.chain_seq OR w.kept < r.seq
             ORDER BY r.governance_txid, r.chain_seq LIMIT 1
             """, [txid, chainSeq]).rows.first
         guard let row, let t = row[0], let c = row[1] else { return nil }
