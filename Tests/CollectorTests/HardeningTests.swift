@@ -63,12 +63,14 @@ final class RawConnection: @unchecked Sendable {
         }
     }
 
-    /// Reads until `marker` has arrived (or the connection ends or the guard expires): all read so far.
-    func readUntil(_ marker: String) async -> String {
+    /// Reads until `marker` has arrived (or the connection ends, or `guardSeconds` pass: a guard
+    /// against a hung test, since a stream's keepalives would keep each read alive): all read so far.
+    func readUntil(_ marker: String, guardSeconds: Double = 120) async -> String {
         await offPool { [self] in
             var data: [UInt8] = []
             var buffer = [UInt8](repeating: 0, count: 4096)
-            while !String(decoding: data, as: UTF8.self).contains(marker) {
+            let deadline = ContinuousClock.now + .seconds(guardSeconds)
+            while !String(decoding: data, as: UTF8.self).contains(marker), ContinuousClock.now < deadline {
                 let n = recv(fd, &buffer, buffer.count, 0)
                 if n <= 0 { break }
                 data += buffer[0..<n]
