@@ -42,9 +42,10 @@ extension RunningCollector {
     var bridge: PlatformBridgeExporter { collector.exporters["platform_bridge"] as! PlatformBridgeExporter }
 }
 
-/// Polls `condition` every 20 ms for up to `seconds`.
+/// Polls `condition` every 20 ms for up to `seconds`: a guard against a hung test, generous because
+/// a busy CI machine is slow; a condition that holds returns at once.
 @discardableResult
-func eventually(_ seconds: Double = 15, _ condition: () async throws -> Bool) async throws -> Bool {
+func eventually(_ seconds: Double = 60, _ condition: () async throws -> Bool) async throws -> Bool {
     let deadline = Date().addingTimeInterval(seconds)
     while Date() < deadline {
         if try await condition() { return true }

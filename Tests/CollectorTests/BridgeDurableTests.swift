@@ -32,7 +32,7 @@ struct BridgeDurableTests {
         let batch = (0..<100).map { _ in UUID() }
         ids += batch.map(\.lowercasedString)
         #expect(try await post(collector.batchURL, "[" + batch.map { wireEvent(id: $0) }.joined(separator: ",") + "]").status == 200)
-        #expect(try await eventually(30) { peer.accepted.count == 120 })
+        #expect(try await eventually(60) { peer.accepted.count == 120 })
         #expect(peer.accepted.map(\.eventID) == ids, "durable delivery follows commit order here")
         #expect(peer.accepted.map(\.seq) == Array(1...120))
         let counters = collector.bridge.counters

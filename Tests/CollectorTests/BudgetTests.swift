@@ -24,7 +24,7 @@ struct WebhookReceiver {
         let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("interop/webhook_receiver.py").path
         let process = try ChildProcess.spawn([try sdkPython(), script, directory + "/port", directory + "/deliveries", webhookSecret, String(failFirst)],
                                              outputPath: directory + "/log")
-        guard try await eventually(20, { FileManager.default.fileExists(atPath: directory + "/port") }),
+        guard try await eventually(60, { FileManager.default.fileExists(atPath: directory + "/port") }),
               let port = Int(try String(contentsOfFile: directory + "/port", encoding: .utf8)) else {
             process.kill(SIGKILL)
             throw LocalPostgres.Failure(description: "webhook receiver did not start: \((try? String(contentsOfFile: directory + "/log", encoding: .utf8)) ?? "")")

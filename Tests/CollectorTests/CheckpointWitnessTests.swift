@@ -22,7 +22,7 @@ struct WitnessReceiver {
         let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("interop/witness_receiver.py").path
         let process = try ChildProcess.spawn([try sdkPython(), script, directory + "/port", directory + "/deliveries", verifierKey,
                                               ca.certFile, ca.keyFile, token, String(failFirst)], outputPath: directory + "/log")
-        guard try await eventually(20, { FileManager.default.fileExists(atPath: directory + "/port") }),
+        guard try await eventually(60, { FileManager.default.fileExists(atPath: directory + "/port") }),
               let port = Int(try String(contentsOfFile: directory + "/port", encoding: .utf8)) else {
             process.kill(SIGKILL)
             throw LocalPostgres.Failure(description: "witness did not start: \((try? String(contentsOfFile: directory + "/log", encoding: .utf8)) ?? "")")

@@ -72,7 +72,7 @@ struct OperationsTests {
         try await RunningCollector.with(yaml: yaml) { collector in
             // Readiness is polled on the telemetry server, so the receiver counts only the requests below.
             let telemetry = try await collector.telemetryURL()
-            #expect(try await waitForReady(telemetry, seconds: 20))
+            #expect(try await waitForReady(telemetry, seconds: 60))
 
             let repeated = UUID()
             #expect(try await post(collector.eventsURL, wireEvent(id: repeated)).status == 201)
@@ -164,7 +164,7 @@ struct OperationsTests {
         defer { cluster.destroy() }
         try await RunningCollector.with(yaml: collectorYAML(dsn: cluster.dsn)) { collector in
             let telemetry = try await collector.telemetryURL()
-            #expect(try await waitForReady(telemetry, seconds: 20))
+            #expect(try await waitForReady(telemetry, seconds: 60))
             let ready = try parseJSON(try await TestHTTP.request("GET", telemetry + "/readyz"))
             #expect(ready["checks"]?["pipeline.audit.postgres"] == .string("ready"))
             #expect(ready["checks"]?["receiver.ingest_http"] == .string("listening"))
@@ -180,7 +180,7 @@ struct OperationsTests {
             #expect(try await TestHTTP.request("GET", telemetry + "/healthz").status == 200)
 
             try cluster.start()
-            #expect(try await waitForReady(telemetry, seconds: 20))
+            #expect(try await waitForReady(telemetry, seconds: 60))
         }
     }
 
@@ -252,7 +252,7 @@ struct ShutdownSignalTests {
         defer { try? FileManager.default.removeItem(atPath: file); try? FileManager.default.removeItem(atPath: log) }
         let process = try spawnCollector(config: file, environment: ["GOVERNANCE_LOG_FORMAT": "json"], outputPath: log)
         let url = "http://127.0.0.1:\(port)"
-        #expect(try await waitForReady(url, seconds: 20))
+        #expect(try await waitForReady(url, seconds: 60))
 
         let ids = (0..<400_000).map { _ in UUID() }
         let load = Task {
@@ -262,7 +262,9 @@ struct ShutdownSignalTests {
                                    body: Array(wireEvent(id: ids[i]).utf8))
             }
         }
-        #expect(try await eventually(30) { (Int(try scalar(dsn, "SELECT count(*) FROM governance_audit_events") ?? "0") ?? 0) >= 2000 })
+        // Under load means events are being committed when the signal comes; how many is the
+        // machine's speed (a busy CI machine stored 1,756 in 30 s), not the behaviour under test.
+        #expect(try await eventually(120) { (Int(try scalar(dsn, "SELECT count(*) FROM governance_audit_events") ?? "0") ?? 0) >= 200 })
         process.kill(SIGTERM)
         // The bridge is stuck on a 60 s answer; its 1 s flush deadline cuts it. Waiting 30 s
         // leaves a slow machine 29 s for the drain and the last commits, and still tells a cut
@@ -275,7 +277,7 @@ struct ShutdownSignalTests {
         if exit == nil { process.kill(SIGKILL); process.wait() }
         let acknowledged = Set(report.outcomes.filter { (200..<300).contains($0.status) }.map { ids[$0.index] })
         let stored = try storedIDs(dsn)
-        #expect(acknowledged.count >= 2000)
+        #expect(acknowledged.count >= 200)
         #expect(acknowledged.isSubset(of: stored), "\(acknowledged.subtracting(stored).count) acknowledged events are missing")
         // Every answer was a commit, a drain refusal, or a connection closed by the stopping server.
         #expect(report.outcomes.allSatisfy { [201, 503, 0].contains($0.status) }, "\(Set(report.outcomes.map(\.status)))")
@@ -302,7 +304,7 @@ struct ShutdownSignalTests {
         defer { try? FileManager.default.removeItem(atPath: file); try? FileManager.default.removeItem(atPath: log) }
         let process = try spawnCollector(config: file, environment: ["GOVERNANCE_LOG_FORMAT": "json"], outputPath: log)
         let url = "http://127.0.0.1:\(port)"
-        #expect(try await waitForReady(url, seconds: 20))
+        #expect(try await waitForReady(url, seconds: 60))
         for _ in 0..<5 { #expect(try await post(url + IngestHTTPReceiver.eventsPath, wireEvent()).status == 201) }
         #expect(try await eventually { peer.requestCount >= 1 })
 

@@ -115,20 +115,20 @@ struct RunningCollector {
         let task = Task { try await collector.run() }
         let receiver = try #require(collector.receivers["ingest_http"] as? IngestHTTPReceiver)
         // Every receiver bound, not only ingest_http: a test may talk to any of them first.
-        for _ in 0..<3000 {
+        for _ in 0..<6000 {
             if let port = receiver.boundPort, collector.receivers.values.allSatisfy(\.isListening) {
                 return RunningCollector(collector: collector, task: task, port: port, scheme: scheme)
             }
             try await Task.sleep(for: .milliseconds(10))
         }
-        throw LocalPostgres.Failure(description: "collector did not start listening within 30 s")
+        throw LocalPostgres.Failure(description: "collector did not start listening within 60 s")
     }
 
     /// Waits until /readyz says PostgreSQL is ready (or fails after `seconds`). It asks the
     /// telemetry server when there is one, so the receiver's own counters and deadlines see only
     /// the test's connections (a readiness probe stalled past a short read_header_timeout would
     /// otherwise count as a timeout).
-    func waitUntilReady(seconds: Double = 20) async throws {
+    func waitUntilReady(seconds: Double = 60) async throws {
         let base = collector.telemetryPort.map { "http://127.0.0.1:\($0)" } ?? baseURL
         if try await !waitForReady(base, seconds: seconds) { Issue.record("collector not ready after \(seconds)s") }
     }
@@ -161,7 +161,7 @@ struct RunningCollector {
 
     /// The collector's telemetry server (`/metrics`, `/healthz`, `/readyz`).
     func telemetryURL() async throws -> String {
-        for _ in 0..<500 {
+        for _ in 0..<6000 {
             if let port = collector.telemetryPort { return "http://127.0.0.1:\(port)" }
             try await Task.sleep(for: .milliseconds(10))
         }

@@ -19,7 +19,7 @@ func timelineYAML(dsn: String, ui: String = "  endpoint: 127.0.0.1:0\n  admin_pa
 extension RunningCollector {
     func timelineURL() async throws -> String {
         let ui = try #require(collector.timeline)
-        for _ in 0..<500 {
+        for _ in 0..<6000 {
             if let port = ui.port { return "http://127.0.0.1:\(port)" }
             try await Task.sleep(for: .milliseconds(10))
         }
@@ -187,14 +187,14 @@ struct TimelineHTTPTests {
                 #expect(try await post(collector.eventsURL, wireEvent(), token: token).status == 201)
                 #expect(try scalar(dsn, "SELECT workflow FROM governance_audit_events") == "wf-ui")
                 // Another collector on the same database picks the token up within its refresh second.
-                #expect(try await eventually(5) { try await post(second.eventsURL, wireEvent(), token: token).status == 201 })
+                #expect(try await eventually(30) { try await post(second.eventsURL, wireEvent(), token: token).status == 201 })
 
                 let revoked = try await ui.post("/tokens/\(fingerprint)/revoke", [], csrfFrom: later)
                 #expect(revoked.status == 303)
                 let refused = try await post(collector.eventsURL, wireEvent(), token: token)
                 #expect(refused.status == 401, "revoked: refused from the moment the UI answers")
                 #expect(try parseJSON(refused)["message"]?.stringValue == "unknown or revoked token")
-                #expect(try await eventually(5) { try await post(second.eventsURL, wireEvent(), token: token).status == 401 })
+                #expect(try await eventually(30) { try await post(second.eventsURL, wireEvent(), token: token).status == 401 })
                 #expect(try await post(collector.eventsURL, wireEvent()).status == 201, "the YAML token still works")
                 let listed = try await ui.get("/workflows")
                 #expect(UIClient.first(#"data-fingerprint="\#(fingerprint)".*?<td class="status">(\w+)</td>"#, in: listed.text) == "revoked")

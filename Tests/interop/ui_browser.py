@@ -71,7 +71,7 @@ CHROMIUM_FLAGS = [
     "--password-store=basic",
     "--use-mock-keychain",
 ]
-WAIT = 5.0  # seconds any single wait for the page may take
+WAIT = 30.0  # seconds any single wait for the page may take: a guard, generous for a busy CI machine
 LIVE_EVENTS = [  # (agent, kind): decisions are derived from the kind (denied → deny, granted → allow)
     ("agent-a", "tool.call"),
     ("agent-b", "policy.denied"),
