@@ -134,12 +134,17 @@ public final class Collector: Sendable {
                 Self.readiness(pipelines: builtPipelines, receivers: builtReceivers, shuttingDown: shuttingDown.isSet)
             }, logger: logger)
         }
+        /// The HMAC secret of `pipeline`'s chain stage, else GOVERNANCE_AUDIT_SECRET: what keys the
+        /// rows the collector writes itself and what the UI's verify checks with.
+        func chainSecret(_ pipeline: String) -> String? {
+            stages[pipeline]?.lazy.compactMap(\.stage.hmacSecret).first
+                ?? ProcessInfo.processInfo.environment["GOVERNANCE_AUDIT_SECRET"].flatMap { $0.isEmpty ? nil : $0 }
+        }
         timeline = try plan.ui.map { ui throws(MissingAuditDatabase) in
             var ui = ui
             guard let shared = shared[ui.pipeline]?.auditDatabase else { throw MissingAuditDatabase(component: "ui") }
             let database = databases.first { $0.isSameDatabase(as: shared) } ?? shared
-            ui.auditSecret = stages[ui.pipeline]?.lazy.compactMap(\.stage.hmacSecret).first
-                ?? ProcessInfo.processInfo.environment["GOVERNANCE_AUDIT_SECRET"].flatMap { $0.isEmpty ? nil : $0 }
+            ui.auditSecret = chainSecret(ui.pipeline)
             return TimelineServer(config: ui, database: database, telemetry: telemetry, health: {
                 Self.readiness(pipelines: builtPipelines, receivers: builtReceivers, shuttingDown: shuttingDown.isSet).checks
             }, logger: context("ui").logger)
@@ -150,8 +155,7 @@ public final class Collector: Sendable {
         }
         let retainer = try plan.retention.map { config throws(MissingAuditDatabase) in
             guard let database = shared[config.pipeline]?.auditDatabase else { throw MissingAuditDatabase(component: "retention") }
-            let secret = stages[config.pipeline]?.lazy.compactMap(\.stage.hmacSecret).first
-                ?? ProcessInfo.processInfo.environment["GOVERNANCE_AUDIT_SECRET"] ?? ""
+            let secret = chainSecret(config.pipeline) ?? "" // the plan refused a retention pipeline without one
             let checkpointed = plan.checkpoints.map { shared[$0.pipeline]?.auditDatabase?.isSameDatabase(as: database) == true } ?? false
             return Retainer(config: config, secret: Array(secret.utf8), checkpointed: checkpointed, database: database, telemetry: telemetry,
                             logger: context("retention").logger)

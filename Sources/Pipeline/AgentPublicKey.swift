@@ -42,6 +42,9 @@ public struct AgentPublicKey: Sendable {
         String(SHA256.hash(data: Data(text.utf8)).hexString.prefix(32))
     }
 
+    /// Whether `text` has a fingerprint's form (32 hex digits, either case).
+    public static func isFingerprint(_ text: String) -> Bool { text.count == 32 && Hex.isHex(text) }
+
     /// True when `signature` (64 bytes) is this key's signature of `message`.
     public func isValidSignature(_ signature: [UInt8], for message: [UInt8]) -> Bool {
         signature.count == 64 && key.isValidSignature(signature, for: message)

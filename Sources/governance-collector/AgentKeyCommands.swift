@@ -40,7 +40,7 @@ struct AgentKeyCommand: AsyncParsableCommand {
         @Option(help: "Who revokes it (kept in the revocation row).") var `operator`: String = "governance-collector"
 
         func run() async throws {
-            guard fingerprint.count == 32, Hex.isHex(fingerprint) else { throw fail("agent-key revoke", "--fingerprint is not 32 hexadecimal digits") }
+            guard AgentPublicKey.isFingerprint(fingerprint) else { throw fail("agent-key revoke", "--fingerprint is not 32 hexadecimal digits") }
             let fingerprint = fingerprint.lowercased()
             let revoked = try withTables("agent-key revoke", options, dsn) {
                 try AgentKeyTable.revoke(fingerprint: fingerprint, reason: reason, operatorID: `operator`, $0)
