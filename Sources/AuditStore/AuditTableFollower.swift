@@ -47,14 +47,17 @@ public struct AuditTableFollower {
         return Cursor(txid: txid ?? "0", chainSeq: 0)
     }
 
-    /// A committed row after the cursor, as an event (nil if the row cannot be read back) and
-    /// the cursor that passes it.
+    /// A committed row after the cursor, as an event (or why it cannot be read back) and the
+    /// cursor that passes it.
     public struct Row: Sendable {
-        public var event: AuditEvent?
-        /// The row's `event_id`, even when the rest cannot be read back.
-        public var eventID: UUID?
+        public var decoded: Result<AuditEvent, UndecodableRow>
+        /// The `AuditRow.selectColumns` texts as stored, for what must cover a row whatever it holds.
+        public var columns: [String?]
         public var cursor: Cursor
         public var ageSeconds: Double
+        public var event: AuditEvent? { try? decoded.get() }
+        /// The row's `event_id`, even when the rest cannot be read back.
+        public var eventID: UUID? { columns[0].flatMap(UUID.init(text:)) }
     }
 
     /// ORDER BY names the table's column (`e.`): unqualified, it would sort by the text output column.
@@ -71,7 +74,8 @@ public struct AuditTableFollower {
         return rows.compactMap { row -> Row? in
             guard let txid = row[0], let chainSeq = row[1].flatMap({ Int64($0) }) else { return nil }
             let cursor = Cursor(txid: txid, chainSeq: chainSeq), age = Double(row[2 + AuditRow.selectedCount] ?? "0") ?? 0
-            return Row(event: AuditRow.decode(row[2..<(2 + AuditRow.selectedCount)]), eventID: row[2].flatMap(UUID.init(text:)), cursor: cursor, ageSeconds: age)
+            let columns = Array(row[2..<(2 + AuditRow.selectedCount)])
+            return Row(decoded: Result { () throws(UndecodableRow) in try AuditRow.decode(columns[...]) }, columns: columns, cursor: cursor, ageSeconds: age)
         }
     }
 }
@@ -93,18 +97,39 @@ extension AuditRow {
             .joined(separator: ", ")
     }
 
-    /// The event in the `selectedCount` columns of `selectColumns`; nil if a value cannot be read back.
-    public static func decode(_ row: ArraySlice<String?>) -> AuditEvent? {
+    /// The event in the `selectedCount` columns of `selectColumns`. A row that cannot be read
+    /// back is an error naming the row and column, for the reader to report: never skipped.
+    public static func decode(_ row: ArraySlice<String?>) throws(UndecodableRow) -> AuditEvent {
         let c = Array(row)
-        guard c.count == selectedCount, let eventID = c[0].flatMap(UUID.init(text:)), let sessionID = c[1].flatMap(UUID.init(text:)),
-              let metadata = c[8].flatMap({ try? JSONParser.parse($0, maxDepth: 1000) }),
-              let micros = c[11].flatMap({ Int64($0) }) else { return nil }
+        let eventText = c.first.flatMap { $0 } ?? "?"
+        func fail(_ column: String, _ reason: String) -> UndecodableRow { UndecodableRow(eventID: eventText, column: column, reason: reason) }
+        guard c.count == selectedCount else { throw fail("*", "\(c.count) columns, expected \(selectedCount)") }
+        guard let eventID = c[0].flatMap(UUID.init(text:)) else { throw fail("event_id", "not a UUID") }
+        guard let sessionID = c[1].flatMap(UUID.init(text:)) else { throw fail("session_id", "not a UUID") }
+        let metadata: JSONValue
+        do {
+            metadata = try JSONParser.parseStored(c[8] ?? "")
+        } catch {
+            throw fail("metadata_json", error.description)
+        }
+        guard let micros = c[11].flatMap({ Int64($0) }) else { throw fail("created_at", "not a time in microseconds") }
+        let signature = c[12].map { Hex.bytes($0) }
+        if let signature, signature == nil { throw fail("signature", "not hex") }
         return AuditEvent(
             eventID: eventID, sessionID: sessionID, agentID: c[2] ?? "", kind: c[4] ?? "",
             parentEventID: c[3].flatMap(UUID.init(text:)), model: c[5], inputHash: c[6], outputHash: c[7],
             metadata: metadata, prevHash: c[9], hmac: c[10], createdAt: Timestamp(microseconds: micros),
-            signature: c[12].flatMap { Hex.bytes($0) }, signingKeyFingerprint: c[13],
+            signature: signature ?? nil, signingKeyFingerprint: c[13],
             signatureStatus: c[14] ?? "unsigned", clientSignatureStatus: c[19], workflow: c[15] ?? "", seq: c[16].flatMap { Int64($0) },
             sdkVersion: c[17], decision: c[18].flatMap(Decision.init(rawValue:)))
     }
+}
+
+/// A stored row that a reader could not turn back into an event: a verification failure, an
+/// export error, a row shown as undecodable, never a row silently left out.
+public struct UndecodableRow: Error, Sendable, CustomStringConvertible {
+    public var eventID: String
+    public var column: String
+    public var reason: String
+    public var description: String { "event \(eventID) cannot be read back: \(column): \(reason)" }
 }

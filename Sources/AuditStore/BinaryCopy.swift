@@ -86,7 +86,7 @@ public enum AuditRow {
     public static let copyStatement = "COPY governance_audit_events (\(columns.joined(separator: ", "))) FROM STDIN (FORMAT binary)"
 
     /// Which of the given event_ids (`$1`, a uuid array) are already stored.
-    public static let existingStatement = "SELECT event_id FROM governance_audit_events WHERE event_id = ANY($1::uuid[])"
+    public static let existingStatement = "SELECT event_id, workflow FROM governance_audit_events WHERE event_id = ANY($1::uuid[])"
 
     /// Binary COPY data for `events`, in `columns` order.
     public static func encode(_ events: [AuditEvent]) -> [UInt8] {

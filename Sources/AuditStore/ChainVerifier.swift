@@ -150,7 +150,15 @@ public struct ChainVerifier {
                         : "broken link: prev_hash does not match the previous row's hmac (a row was deleted, inserted or moved)"
                     fail(scope, chainSeq, eventID, reason)
                 }
-                if !sessionFailed, let event = Self.event(from: row) {
+                if !sessionFailed {
+                    let event: AuditEvent
+                    do {
+                        event = try Self.event(from: row)
+                    } catch {
+                        fail(scope, chainSeq, eventID, "\(error.column) cannot be read back (\(error.reason)), so the row's HMAC cannot be checked")
+                        previousHMAC = row[11]
+                        continue
+                    }
                     switch keyring.key(at: chainSeq) {
                     case .failure(let problem):
                         fail(scope, chainSeq, eventID, "cannot verify: \(problem)")
@@ -209,10 +217,19 @@ public struct ChainVerifier {
         }
     }
 
-    static func event(from row: [String?]) -> AuditEvent? {
-        guard let eventID = row[1].flatMap(UUID.init(text:)), let sessionID = row[2].flatMap(UUID.init(text:)),
-              let metadataText = row[9], let metadata = try? JSONParser.parse(metadataText, maxDepth: 1000),
-              let micros = row[12].flatMap(Int64.init) else { return nil }
+    /// The HMAC's fields of a row of the verifier's select list; a row that cannot be read back
+    /// is a failure the caller reports.
+    static func event(from row: [String?]) throws(UndecodableRow) -> AuditEvent {
+        let eventText = row[1] ?? "?"
+        guard let eventID = row[1].flatMap(UUID.init(text:)) else { throw UndecodableRow(eventID: eventText, column: "event_id", reason: "not a UUID") }
+        guard let sessionID = row[2].flatMap(UUID.init(text:)) else { throw UndecodableRow(eventID: eventText, column: "session_id", reason: "not a UUID") }
+        let metadata: JSONValue
+        do {
+            metadata = try JSONParser.parseStored(row[9] ?? "")
+        } catch {
+            throw UndecodableRow(eventID: eventText, column: "metadata_json", reason: error.description)
+        }
+        guard let micros = row[12].flatMap(Int64.init) else { throw UndecodableRow(eventID: eventText, column: "created_at", reason: "not a time in microseconds") }
         return AuditEvent(eventID: eventID, sessionID: sessionID, agentID: row[3] ?? "", kind: row[5] ?? "",
                           parentEventID: row[4].flatMap(UUID.init(text:)), model: row[6], inputHash: row[7], outputHash: row[8],
                           metadata: metadata.pythonNormalized(), prevHash: row[10], hmac: row[11],

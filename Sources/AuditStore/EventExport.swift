@@ -67,8 +67,11 @@ public struct EventExport: Sendable {
         out.reserveCapacity(rows.count * 512)
         var last = cursor
         for row in rows {
-            guard let event = AuditRow.decode(row[...]) else {
-                throw PGError(message: "event \(row[0] ?? "?") could not be read back for export", sqlState: nil, connectionLost: false)
+            let event: AuditEvent
+            do {
+                event = try AuditRow.decode(row[...])
+            } catch {
+                throw PGError(message: "export stopped: \(error)", sqlState: nil, connectionLost: false)
             }
             if format == .csv { out.append(contentsOf: Self.csvLine(event).utf8) } else { Self.ndjsonObject(event).write(into: &out); out.append(0x0A) }
             last = EventFilter.Cursor(event)

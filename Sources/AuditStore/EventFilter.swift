@@ -68,6 +68,11 @@ public struct EventFilter: Sendable {
     /// Reads the filters from query parameters; a value that cannot be understood is reported, not ignored.
     public static func parse(_ query: [String: String]) -> (EventFilter, problems: [String]) {
         var f = EventFilter(), problems: [String] = []
+        // PostgreSQL text cannot hold NUL: refused here, naming the parameter, not by the database.
+        for (name, text) in query.sorted(by: { $0.key < $1.key }) where text.utf8.contains(0) {
+            problems.append("\(name) contains a NUL character")
+        }
+        let query = query.filter { !$0.value.utf8.contains(0) }
         func value(_ name: String) -> String? {
             query[name].map { $0.trimmingCharacters(in: .whitespaces) }.flatMap { $0.isEmpty ? nil : $0 }
         }

@@ -3,24 +3,51 @@ public import Pipeline
 
 /// One group-commit transaction, and what to do when it fails.
 public enum GroupCommit {
-    /// Commits `events` and says per event whether it was stored or already present. Throws only
-    /// when the connection failed; a row the database refuses is isolated by bisection (its
-    /// neighbours are committed without it) and reported as rejected.
+    /// The most sessions one transaction locks: each is an advisory lock held to commit, and
+    /// PostgreSQL's lock table is shared (64 per connection by default). A group with more
+    /// sessions is committed in several transactions.
+    public static let maxSessionsPerTransaction = 256
+
+    /// Commits `events` and says per event whether it was stored, already present, or refused.
+    /// Throws only when the connection failed; a row the database refuses is isolated by
+    /// bisection (its neighbours are committed without it) and reported as rejected.
     public static func commit(_ events: [AuditEvent], stages: [any CommitStage], on connection: PGConnection) throws(PGError) -> [CommitResult] {
-        // The first occurrence of an event_id in the group wins; later copies are duplicates.
-        var seen = Set<UUID>()
+        // The first occurrence of an event_id in the group wins; a later copy is a duplicate
+        // from the same workflow, and refused from another (the id is the first one's).
+        var firstWorkflow: [UUID: String] = [:]
         var unique: [AuditEvent] = []
-        var uniquePosition: [Int?] = []
-        for event in events {
-            if seen.insert(event.eventID).inserted {
-                uniquePosition.append(unique.count)
-                unique.append(event)
+        var results = [CommitResult?](repeating: nil, count: events.count)
+        var uniquePosition: [Int] = []
+        for (index, event) in events.enumerated() {
+            if let owner = firstWorkflow[event.eventID] {
+                results[index] = owner == event.workflow ? .duplicate : .rejected(Tenancy.eventIDTaken)
             } else {
-                uniquePosition.append(nil)
+                firstWorkflow[event.eventID] = event.workflow
+                uniquePosition.append(index)
+                unique.append(event)
             }
         }
-        let uniqueResults = try commitIsolatingBadRows(unique, stages: stages, on: connection)
-        return uniquePosition.map { $0.map { uniqueResults[$0] } ?? .duplicate }
+        var committed: [CommitResult] = []
+        for chunk in chunks(unique, sessionsAtMost: maxSessionsPerTransaction) {
+            committed += try commitIsolatingBadRows(chunk, stages: stages, on: connection)
+        }
+        for (position, index) in uniquePosition.enumerated() { results[index] = committed[position] }
+        return results.map { $0! }
+    }
+
+    /// `events` in order, cut wherever a part would lock more than `limit` sessions.
+    static func chunks(_ events: [AuditEvent], sessionsAtMost limit: Int) -> [[AuditEvent]] {
+        var parts: [[AuditEvent]] = [[]]
+        var sessions = Set<UUID>()
+        for event in events {
+            if !sessions.contains(event.sessionID), sessions.count == limit {
+                parts.append([])
+                sessions = []
+            }
+            sessions.insert(event.sessionID)
+            parts[parts.count - 1].append(event)
+        }
+        return parts.filter { !$0.isEmpty }
     }
 
     private static func commitIsolatingBadRows(_ events: [AuditEvent], stages: [any CommitStage], on connection: PGConnection) throws(PGError) -> [CommitResult] {
@@ -37,46 +64,45 @@ public enum GroupCommit {
         }
     }
 
-    /// BEGIN, the SDK's advisory lock on each of the group's sessions and the stages' declared
-    /// reads, in one round trip; run the stages; binary COPY the events straight into the table
-    /// in arrival order; COMMIT (without stages, a first attempt is the COPY alone).
+    /// BEGIN, the SDK's advisory lock on each of the group's sessions, their heads (hmac and
+    /// workflow) and the stages' declared reads, in one round trip; refuse events whose session
+    /// another workflow owns; run the stages; binary COPY the events straight into the table in
+    /// arrival order; COMMIT.
     /// The first attempt is optimistic and copies everything. If an event_id is already stored,
     /// the COPY fails with a unique violation and the transaction is rolled back (taking its
     /// seq numbers with it). It is then redone, after one index lookup sets aside the stored
-    /// event_ids, so nothing is stored twice and no seq is skipped. Deadlocks and serialization
-    /// failures are retried the same way.
+    /// event_ids (a duplicate from the same workflow, refused from another), so nothing is
+    /// stored twice and no seq is skipped. Deadlocks and serialization failures are retried the same way.
     private static func transaction(_ events: [AuditEvent], stages: [any CommitStage], on connection: PGConnection) throws(PGError) -> [CommitResult] {
         var attempt = 0
         while true {
             do throws(PGError) {
-                // Round trips are most of a small group's cost. Without stages a first attempt
-                // is one COPY outside a transaction block, atomic by itself (two round trips in
-                // all); with stages BEGIN travels with the advisory locks and the reads.
-                let autocommit = stages.isEmpty && attempt == 0
                 let transaction = PGCommitTransaction(connection: connection)
-                if !stages.isEmpty {
-                    // On a first attempt the stages' declared reads travel with the locks; a
-                    // retry first sets aside stored events, so its stages read when they ask.
-                    let keys = Set(events.map(\.sessionID.advisoryLockKey)).sorted()
-                    try transaction.begin(locking: keys, reading: attempt == 0 ? stages.flatMap { $0.reads(for: events) } : [])
-                } else if !autocommit {
-                    try connection.exec("BEGIN")
-                }
+                // On a first attempt the stages' declared reads travel with the locks; a
+                // retry first sets aside stored events, so its stages read when they ask.
+                try transaction.begin(sessions: events.map(\.sessionID), reading: attempt == 0 ? stages.flatMap { $0.reads(for: events) } : [])
+                var refused: [UUID: EventRejection] = [:]
                 var fresh = events
                 if attempt > 0 {
                     let rows = try connection.execPrepared("gc_existing", [pgArray(events.map(\.eventID.lowercasedString))])
-                    let existing = Set(rows.rows.compactMap { $0[0].flatMap(UUID.init(text:)) })
-                    fresh = events.filter { !existing.contains($0.eventID) }
+                    var existing: [UUID: String?] = [:]
+                    for row in rows.rows { if let id = row[0].flatMap(UUID.init(text:)) { existing[id] = row[1] } }
+                    for event in events {
+                        if case .some(.some(let owner)) = existing[event.eventID], owner != event.workflow { refused[event.eventID] = Tenancy.eventIDTaken }
+                    }
+                    fresh = events.filter { existing[$0.eventID] == nil }
                 }
+                for (id, rejection) in transaction.refuseForeignSessions(fresh) { refused[id] = rejection }
+                fresh = fresh.filter { refused[$0.eventID] == nil }
                 try applyStages(stages, to: &fresh, in: transaction)
                 if !fresh.isEmpty {
                     try connection.copyIn(AuditRow.copyStatement, data: AuditRow.encode(fresh))
                 }
-                if !autocommit { try connection.exec("COMMIT") }
+                try connection.exec("COMMIT")
                 let stored = Dictionary(fresh.map { ($0.eventID, $0) }, uniquingKeysWith: { a, _ in a })
-                return events.map { stored[$0.eventID].map(CommitResult.stored) ?? .duplicate }
+                return events.map { refused[$0.eventID].map(CommitResult.rejected) ?? stored[$0.eventID].map(CommitResult.stored) ?? .duplicate }
             } catch {
-                if !error.connectionLost, !(stages.isEmpty && attempt == 0) { _ = try? connection.exec("ROLLBACK") }
+                if !error.connectionLost { _ = try? connection.exec("ROLLBACK") }
                 attempt += 1
                 if error.isRetryable || error.sqlState == "23505", attempt < 5 { continue }
                 throw error
@@ -109,50 +135,64 @@ final class PGCommitTransaction: CommitTransaction {
     /// is read too: it has no row yet).
     private var heads: [UUID: String] = [:]
     private var headsRead = Set<UUID>()
+    /// Each read session's owning workflow, as `refuseForeignSessions` sees it.
+    private var owners: [UUID: String] = [:]
 
     init(connection: PGConnection) {
         self.connection = connection
     }
 
-    /// BEGIN; the SDK's advisory lock on each key; then one seq reservation per declared workflow
-    /// (sorted, so two writers never lock counters in opposite orders) and one chain-head query
-    /// for every declared session. Keys are integers and workflows are escaped, so all of it can
-    /// be written into one multi-statement string.
-    func begin(locking keys: [Int64], reading reads: [CommitRead]) throws(PGError) {
+    /// BEGIN; the SDK's advisory lock on each session; then one seq reservation per declared
+    /// workflow (sorted, so two writers never lock counters in opposite orders) and one query
+    /// for the head of every session (its hmac, for the chain, and its workflow, the session's
+    /// owner). Keys are integers and workflows are escaped, so all of it can be written into
+    /// one multi-statement string.
+    func begin(sessions: [UUID], reading reads: [CommitRead]) throws(PGError) {
         var counts: [String: Int] = [:]
-        var sessions = Set<UUID>()
+        var sessions = Set(sessions)
         for read in reads {
             switch read {
             case .seq(let workflow, let count): if count > 0 { counts[workflow] = count }
             case .chainHeads(let ids): sessions.formUnion(ids)
             }
         }
+        let keys = Set(sessions.map(\.advisoryLockKey)).sorted()
         let seqCounts = counts.sorted { $0.key < $1.key }
         var sql = "BEGIN; SELECT pg_advisory_xact_lock(k) FROM unnest('\(GroupCommit.pgArray(keys.map(String.init)))'::int8[]) AS k"
         for (workflow, count) in seqCounts {
             sql += "; " + Self.reserveStatement(workflow: connection.escapeLiteral(workflow), count: String(count))
         }
-        if !sessions.isEmpty {
-            sql += "; " + Self.headsStatement(sessions: "'\(GroupCommit.pgArray(sessions.map(\.lowercasedString)))'")
-        }
+        sql += "; " + Self.headsStatement(sessions: "'\(GroupCommit.pgArray(sessions.map(\.lowercasedString)))'")
         let results = try connection.execEach(sql).dropFirst(2)
-        guard results.count == seqCounts.count + (sessions.isEmpty ? 0 : 1) else {
+        guard results.count == seqCounts.count + 1 else {
             throw PGError(message: "BEGIN with the declared reads returned \(results.count) results", sqlState: nil, connectionLost: false)
         }
         for ((workflow, count), rows) in zip(seqCounts, results) {
             reserved[workflow] = (try Self.firstReserved(rows, count: count), count)
         }
-        if let rows = results.last, !sessions.isEmpty {
-            heads = Self.heads(rows)
-            headsRead = sessions
+        if let rows = results.last { read(heads: rows) }
+        headsRead = sessions
+    }
+
+    /// Events whose session another workflow owns (the workflow of its newest row; a session
+    /// only the SDK wrote, with no workflow, is owned by none), refused. Within the group the
+    /// first workflow to write a new session owns it.
+    func refuseForeignSessions(_ events: [AuditEvent]) -> [UUID: EventRejection] {
+        var refused: [UUID: EventRejection] = [:]
+        for event in events {
+            if let owner = owners[event.sessionID] {
+                if owner != event.workflow { refused[event.eventID] = Tenancy.sessionTaken }
+            } else {
+                owners[event.sessionID] = event.workflow
+            }
         }
+        return refused
     }
 
     func chainHeads(_ sessions: [UUID]) throws -> [UUID: String] {
         let missing = sessions.filter { !headsRead.contains($0) }
         if !missing.isEmpty {
-            let rows = try connection.exec(Self.headsStatement(sessions: "$1"), [GroupCommit.pgArray(missing.map(\.lowercasedString))])
-            heads.merge(Self.heads(rows)) { a, _ in a }
+            read(heads: try connection.exec(Self.headsStatement(sessions: "$1"), [GroupCommit.pgArray(missing.map(\.lowercasedString))]))
             headsRead.formUnion(missing)
         }
         let wanted = Set(sessions)
@@ -179,18 +219,18 @@ final class PGCommitTransaction: CommitTransaction {
     /// One index probe per session (idx_audit_session_seq), never a scan of a session's rows.
     static func headsStatement(sessions: String) -> String {
         """
-        SELECT s.id, h.hmac_value FROM unnest(\(sessions)::uuid[]) AS s(id)
-        CROSS JOIN LATERAL (SELECT hmac_value FROM governance_audit_events
+        SELECT s.id, h.hmac_value, h.workflow FROM unnest(\(sessions)::uuid[]) AS s(id)
+        CROSS JOIN LATERAL (SELECT hmac_value, workflow FROM governance_audit_events
                             WHERE session_id = s.id ORDER BY chain_seq DESC LIMIT 1) h
         """
     }
 
-    static func heads(_ rows: PGRows) -> [UUID: String] {
-        var heads: [UUID: String] = [:]
+    private func read(heads rows: PGRows) {
         for row in rows.rows {
-            if let id = row[0].flatMap(UUID.init(text:)), let hmac = row[1] { heads[id] = hmac }
+            guard let id = row[0].flatMap(UUID.init(text:)) else { continue }
+            if let hmac = row[1], heads[id] == nil { heads[id] = hmac }
+            if let workflow = row[2], owners[id] == nil { owners[id] = workflow }
         }
-        return heads
     }
 
     static func reserveStatement(workflow: String, count: String) -> String {
@@ -207,4 +247,11 @@ final class PGCommitTransaction: CommitTransaction {
         }
         return last - Int64(count) + 1
     }
+}
+
+/// Refusals that keep one workflow out of another's rows: an event id or a session is the
+/// workflow's that first stored it (409, naming the field), never reported as a duplicate.
+enum Tenancy {
+    static let eventIDTaken = EventRejection(field: "event_id", message: "is already stored by another workflow; choose a new event_id", status: 409)
+    static let sessionTaken = EventRejection(field: "payload.session_id", message: "belongs to another workflow; start a new session", status: 409)
 }

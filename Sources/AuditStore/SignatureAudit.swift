@@ -54,7 +54,7 @@ public struct SignatureAudit {
             for row in rows {
                 let chainSeq = Int64(row[AuditRow.selectedCount] ?? "") ?? 0
                 let eventID = row[0] ?? "?"
-                guard var event = AuditRow.decode(row[0..<AuditRow.selectedCount]) else {
+                guard var event = try? AuditRow.decode(row[0..<AuditRow.selectedCount]) else {
                     report.failures.append(Failure(chainSeq: chainSeq, eventID: eventID, fingerprint: "?"))
                     continue
                 }

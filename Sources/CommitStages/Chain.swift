@@ -13,16 +13,30 @@ public struct ChainStage: CommitStage {
     let key: SymmetricKey
     /// The configured secret, for `governance-collector verify` and the UI; never logged or printed.
     public let hmacSecret: String?
+    /// Whether a client's `client_hmac` must verify under this secret (clients and collectors
+    /// sharing one key, as `verify` assumes).
+    let checksClientHMAC: Bool
 
-    public init(secret: String) {
+    public init(secret: String, checkClientHMAC: Bool = true) {
         key = SymmetricKey(data: Data(secret.utf8))
         hmacSecret = secret
+        checksClientHMAC = checkClientHMAC
     }
 
+    /// A client's HMAC is checked as `verify` will check it (metadata read as Python reads it),
+    /// so a forged or mis-keyed `client_hmac` is refused now rather than found broken later.
     /// Numbers of events the collector will chain are written as Python would re-print them, so
     /// the SDK's verifier (which reads metadata back through Python) computes the same HMAC.
     public func prepare(_ event: AuditEvent) throws(EventRejection) -> AuditEvent {
-        guard event.hmac == nil else { return event }
+        if let clientHMAC = event.hmac {
+            guard checksClientHMAC else { return event }
+            var hashed = event
+            hashed.metadata = event.metadata.pythonNormalized()
+            guard AuditChain.hmac(hashed, key: key) == clientHMAC else {
+                throw EventRejection(field: "client_hmac", message: "does not verify under the chain processor's secret: the client chains under another key (set check_client_hmac: false to store such events unchecked) or the event differs from what it MACed")
+            }
+            return event
+        }
         var event = event
         event.metadata = event.metadata.pythonNormalized()
         return event
@@ -55,7 +69,8 @@ public struct ChainStage: CommitStage {
         if secret.utf8.count < 16 {
             throw section.error("secret", "is shorter than 16 bytes", fix: "use the same long random secret as the SDK's GOVERNANCE_AUDIT_SECRET")
         }
+        let checkClientHMAC = try section.bool("check_client_hmac", default: true)
         try section.finish()
-        return { _ in ChainStage(secret: secret) }
+        return { _ in ChainStage(secret: secret, checkClientHMAC: checkClientHMAC) }
     }
 }

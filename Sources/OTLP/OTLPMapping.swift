@@ -43,9 +43,9 @@ public enum OTLPMapping {
         if let id = try uuid("gen_ai.audit.session_id") {
             session = id
         } else if let s = text("session.id") {
-            session = UUID(text: s) ?? UUID.named("session.id", s)
+            session = UUID(text: s) ?? derivedSession(workflow: workflow, name: s)
         } else if r.traceID.count == 16, r.traceID.contains(where: { $0 != 0 }) {
-            session = uuidFromBytes(r.traceID)
+            session = derivedSession(workflow: workflow, trace: r.traceID)
         } else {
             throw EventRejection(field: "attributes.session.id", message: "is required when the record has no trace_id")
         }
@@ -75,7 +75,7 @@ public enum OTLPMapping {
             if !r.scopeName.isEmpty { otel.append(.init("scope", .object([.init("name", .string(r.scopeName)), .init("version", .string(r.scopeVersion))]))) }
             if !r.resource.isEmpty { otel.append(.init("resource", json(.kvlist(r.resource)))) }
             if !otel.isEmpty { members.append(.init("otel", .object(otel))) }
-            metadata = .object(members)
+            metadata = .object(JSONValue.Member.lastOfEachKey(members))
         }
         let sdk: String? = {
             guard case .string(let name)? = r.resource.last(where: { $0.key == "telemetry.sdk.name" })?.value else { return nil }
@@ -83,7 +83,7 @@ public enum OTLPMapping {
             return name
         }()
         let parent = try uuid("gen_ai.audit.parent_event_id")
-        return AuditEvent(eventID: eventID ?? recordUUID(r), sessionID: session, agentID: agent, kind: kind,
+        return AuditEvent(eventID: eventID ?? recordUUID(r, workflow: workflow), sessionID: session, agentID: agent, kind: kind,
                           parentEventID: parent, model: text("gen_ai.request.model"),
                           inputHash: text("gen_ai.audit.input_hash"), outputHash: text("gen_ai.audit.output_hash"),
                           metadata: metadata, prevHash: text("gen_ai.audit.prev_hash"), hmac: text("gen_ai.audit.hmac"),
@@ -96,23 +96,32 @@ public enum OTLPMapping {
         case .string(let s): return .string(s)
         case .bool(let b): return .bool(b)
         case .int(let i): return .number(String(i))
-        case .double(let d): return d.isFinite ? .number(d.rounded() == d && abs(d) < 1e15 ? String(format: "%.1f", d) : "\(d)") : .string("\(d)")
+        case .double(let d):
+            // As Python prints a float; one whose stored jsonb text would read back as another
+            // value (an int from 1e16 up, like a non-finite one) is kept as a string.
+            let text = d.isFinite ? JSONValue.pythonFloat(d) : "\(d)"
+            return d.isFinite && JSONBRoundTrip.firstProblem(in: .number(text), path: "") == nil ? .number(text) : .string(text)
         case .bytes(let b): return .string(Data(b).base64EncodedString())
         case .array(let items): return .array(items.map(json))
-        case .kvlist(let members): return .object(members.map { .init($0.key, json($0.value)) })
+        case .kvlist(let members): return .object(JSONValue.Member.lastOfEachKey(members.map { .init($0.key, json($0.value)) }))
         case .empty: return .null
         }
     }
 
-    static func uuidFromBytes(_ b: [UInt8]) -> UUID {
-        UUID(uuid: (b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]))
+    /// A session named by a trace id or a `session.id` that is not a UUID: derived per workflow,
+    /// so one workflow cannot take a session another will use by guessing its trace id.
+    static func derivedSession(workflow: String, trace: [UInt8]) -> UUID {
+        UUID.named("otlp.trace", workflow + "/" + trace.hexString)
     }
 
+    static func derivedSession(workflow: String, name: String) -> UUID {
+        UUID.named("session.id", workflow + "/" + name)
+    }
 
-    /// The same record always gets the same id, so an exporter's retry is stored once.
-    static func recordUUID(_ r: OTLPLogRecord) -> UUID {
+    /// The same record of the same workflow always gets the same id, so an exporter's retry is stored once.
+    static func recordUUID(_ r: OTLPLogRecord, workflow: String) -> UUID {
         var canonical: [UInt8] = []
-        JSONValue.array([
+        JSONValue.array([.string(workflow),
             .number(String(r.timeUnixNano)), .number(String(r.observedTimeUnixNano)), .string(r.eventName),
             .string(r.traceID.hexString), .string(r.spanID.hexString), .number(String(r.severityNumber)),
             .string(r.severityText), r.body.map(json) ?? .null, json(.kvlist(r.attributes)), json(.kvlist(r.resource)),

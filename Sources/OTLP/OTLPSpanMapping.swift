@@ -128,9 +128,9 @@ public enum OTLPSpanMapping {
         }
         let session: UUID
         if let id = dialect.sessionKeys.lazy.compactMap({ text(s, $0) }).first {
-            session = UUID(text: id) ?? UUID.named("session", id)
+            session = UUID(text: id) ?? OTLPMapping.derivedSession(workflow: workflow, name: id)
         } else if let trace = validTraceID(s) {
-            session = OTLPMapping.uuidFromBytes(trace)
+            session = OTLPMapping.derivedSession(workflow: workflow, trace: trace)
         } else {
             throw EventRejection(field: "attributes.\(dialect.sessionKeys.first ?? "trace_id")", message: "is required when the span has no valid trace_id")
         }
@@ -159,18 +159,19 @@ public enum OTLPSpanMapping {
         if !s.resource.isEmpty { otel.append(.init("resource", OTLPMapping.json(.kvlist(s.resource)))) }
         members.append(.init("otel", .object(otel)))
         let kind = dialect.kind
-        return AuditEvent(eventID: spanUUID(s.traceID, s.spanID), sessionID: session, agentID: agent, kind: kind,
-                          parentEventID: s.parentSpanID.count == 8 && s.parentSpanID.contains(where: { $0 != 0 }) ? spanUUID(s.traceID, s.parentSpanID) : nil,
+        return AuditEvent(eventID: spanUUID(workflow: workflow, s.traceID, s.spanID), sessionID: session, agentID: agent, kind: kind,
+                          parentEventID: s.parentSpanID.count == 8 && s.parentSpanID.contains(where: { $0 != 0 }) ? spanUUID(workflow: workflow, s.traceID, s.parentSpanID) : nil,
                           model: dialect.modelKeys.lazy.compactMap({ text(s, $0) }).first,
-                          inputHash: nil, outputHash: nil, metadata: .object(members), prevHash: nil, hmac: nil,
+                          inputHash: nil, outputHash: nil, metadata: .object(JSONValue.Member.lastOfEachKey(members)), prevHash: nil, hmac: nil,
                           createdAt: createdAt(s, receivedAt), workflow: workflow, sdkVersion: sdkVersion(s),
                           decision: refuses(s) ? .deny : Decision.infer(fromKind: kind))
     }
 
-    /// The event id of a span: a name-based UUID of its trace and span ids, so a retried export
-    /// is a duplicate and a child's `parent_event_id` names its parent's row.
-    public static func spanUUID(_ traceID: [UInt8], _ spanID: [UInt8]) -> UUID {
-        UUID.named("otlp.span", traceID.hexString + spanID.hexString)
+    /// The event id of a span: a name-based UUID of its workflow, trace and span ids, so a
+    /// retried export is a duplicate, a child's `parent_event_id` names its parent's row, and
+    /// another workflow that learns a trace id cannot claim (or block) its spans.
+    public static func spanUUID(workflow: String, _ traceID: [UInt8], _ spanID: [UInt8]) -> UUID {
+        UUID.named("otlp.span", workflow + "/" + traceID.hexString + spanID.hexString)
     }
 
     /// Attributes a guardrail or an evaluation uses for its verdict, and the values that refuse.

@@ -57,7 +57,8 @@ extension JSONValue {
     /// A float as Python's `json.dumps` writes it (`10.0`, `8.5`, `1e-05`).
     public static func pythonFloat(_ value: Double) -> String { pythonRepr(value) }
 
-    static func pythonNumber(_ text: String) -> String {
+    /// A number's text as Python prints it after `json.loads` (see `pythonNormalized`).
+    public static func pythonNumber(_ text: String) -> String {
         let isInteger = !text.contains(where: { $0 == "." || $0 == "e" || $0 == "E" })
         if isInteger {
             // Python ints are exact; only "-0" changes.

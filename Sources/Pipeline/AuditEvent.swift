@@ -123,20 +123,11 @@ extension AuditEvent {
                 throw EventRejection(field: field, message: "contains a NUL character, which PostgreSQL text cannot store")
             }
         }
-        if Self.containsNUL(metadata) {
-            throw EventRejection(field: "payload.metadata", message: "contains a \\u0000 character, which PostgreSQL jsonb cannot store")
+        if let problem = JSONBRoundTrip.firstProblem(in: metadata, path: "payload.metadata") {
+            throw EventRejection(field: problem.path, message: problem.message)
         }
         guard hmac != nil || hmacAssignedLater else {
             throw EventRejection(field: "client_hmac", message: "is required: this pipeline has no chain processor to compute it")
-        }
-    }
-
-    static func containsNUL(_ value: JSONValue) -> Bool {
-        switch value {
-        case .string(let s): s.utf8.contains(0)
-        case .array(let items): items.contains(where: containsNUL)
-        case .object(let members): members.contains { $0.key.utf8.contains(0) || containsNUL($0.value) }
-        default: false
         }
     }
 }

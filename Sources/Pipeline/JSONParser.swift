@@ -17,10 +17,25 @@ public struct JSONParser {
     private let bytes: UnsafeBufferPointer<UInt8>
     private var index = 0
     private let maxDepth: Int
+    /// Ingest refuses numbers `jsonb` could not store; a stored row is read whatever it holds.
+    private let limitsNumbers: Bool
 
     public static func parse(_ data: [UInt8], maxDepth: Int = defaultMaxDepth) throws(JSONParseError) -> JSONValue {
+        try parse(data, maxDepth: maxDepth, limitsNumbers: true)
+    }
+
+    /// Reads JSON that PostgreSQL stored (`metadata_json::text`): no bound on a number's length
+    /// or exponent, since a reader must see every row as it is (an insider can store
+    /// `1e1000`, which prints with 1001 digits), and a deep nesting bound.
+    public static func parseStored(_ text: String) throws(JSONParseError) -> JSONValue {
+        try parse(Array(text.utf8), maxDepth: storedMaxDepth, limitsNumbers: false)
+    }
+
+    public static let storedMaxDepth = 1000
+
+    private static func parse(_ data: [UInt8], maxDepth: Int, limitsNumbers: Bool) throws(JSONParseError) -> JSONValue {
         let result: Result<JSONValue, JSONParseError> = data.withUnsafeBufferPointer { buffer in
-            var parser = JSONParser(bytes: buffer, maxDepth: maxDepth)
+            var parser = JSONParser(bytes: buffer, maxDepth: maxDepth, limitsNumbers: limitsNumbers)
             return Result { () throws(JSONParseError) -> JSONValue in try parser.parseDocument() }
         }
         return try result.get()
@@ -52,9 +67,10 @@ public struct JSONParser {
         return values
     }
 
-    private init(bytes: UnsafeBufferPointer<UInt8>, maxDepth: Int) {
+    private init(bytes: UnsafeBufferPointer<UInt8>, maxDepth: Int, limitsNumbers: Bool) {
         self.bytes = bytes
         self.maxDepth = maxDepth
+        self.limitsNumbers = limitsNumbers
     }
 
     static func isWhitespace(_ b: UInt8) -> Bool { b == 0x20 || b == 0x0A || b == 0x0D || b == 0x09 }
@@ -168,12 +184,12 @@ public struct JSONParser {
             let count = digits()
             guard count > 0 else { throw fail("invalid number: digits expected in exponent") }
             var exponent = 0
-            for i in exponentStart..<index {
+            for i in exponentStart..<index where limitsNumbers {
                 exponent = exponent * 10 + Int(bytes[i] - UInt8(ascii: "0"))
                 if exponent > Self.maxExponent { throw JSONParseError(offset: start, message: "number exponent beyond \(negative ? "-" : "")\(Self.maxExponent) cannot be stored") }
             }
         }
-        guard index - start <= Self.maxNumberLength else {
+        guard !limitsNumbers || index - start <= Self.maxNumberLength else {
             throw JSONParseError(offset: start, message: "number longer than \(Self.maxNumberLength) characters cannot be stored")
         }
         return String(decoding: UnsafeBufferPointer(rebasing: bytes[start..<index]), as: UTF8.self)

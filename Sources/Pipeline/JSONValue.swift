@@ -16,6 +16,16 @@ public indirect enum JSONValue: Sendable, Equatable {
             self.key = key
             self.value = value
         }
+
+        /// One member per key, the last one's value (as `jsonb` and Python keep it), at the
+        /// first one's place: for objects the collector builds from lists that may repeat a key.
+        public static func lastOfEachKey(_ members: [Member]) -> [Member] {
+            var last: [String: Int] = [:]
+            for (index, member) in members.enumerated() { last[member.key] = index }
+            guard last.count < members.count else { return members }
+            var placed = Set<String>()
+            return members.compactMap { member in placed.insert(member.key).inserted ? members[last[member.key]!] : nil }
+        }
     }
 
     public subscript(key: String) -> JSONValue? {

@@ -70,7 +70,11 @@ public final class Pipeline: Sendable {
 
     public var isReady: Bool { primary.isReady }
 
-    public func submit(_ events: [AuditEvent]) async throws(PipelineUnavailable) -> [EventOutcome] {
+    /// Who submits: clients (receivers) may not claim the collector's identity (`SystemIdentity`);
+    /// the collector's own components submit as `.collector`.
+    public enum Origin: Sendable { case client, collector }
+
+    public func submit(_ events: [AuditEvent], from origin: Origin = .client) async throws(PipelineUnavailable) -> [EventOutcome] {
         var outcomes = [EventOutcome?](repeating: nil, count: events.count)
         var ready: [AuditEvent] = []
         var readyIndex: [Int] = []
@@ -79,6 +83,12 @@ public final class Pipeline: Sendable {
             var event = original
             var step = 0
             do {
+                if origin == .client {
+                    // Counted as the pipeline's own refusal, like the storability check.
+                    step = processors.count + commitStages.count
+                    try SystemIdentity.refuseClaim(event)
+                    step = 0
+                }
                 while step < processors.count {
                     event = try processors[step].process(event)
                     step += 1

@@ -62,6 +62,10 @@ public enum WireFormat {
             }
             signature = bytes
         }
+        // The client's claim is kept beside ours, never stored as ours: only `agent_signatures`
+        // decides `signed`; without it a signature is `unverified`.
+        let claimedStatus = try string(payload, "signature_status", prefix: "payload.") ?? "unsigned"
+        let signatureStatus = signature == nil ? "unsigned" : "unverified"
         return AuditEvent(
             eventID: eventID, sessionID: sessionID, agentID: agentID, kind: kind!,
             parentEventID: try uuid(payload, "parent_event_id", prefix: "payload.", required: false),
@@ -71,7 +75,7 @@ public enum WireFormat {
             metadata: metadata == .null ? .object([]) : metadata,
             prevHash: prevHash, hmac: hmac, createdAt: createdAt, signature: signature,
             signingKeyFingerprint: try string(payload, "signing_key_fingerprint", prefix: "payload."),
-            signatureStatus: try string(payload, "signature_status", prefix: "payload.") ?? "unsigned",
+            signatureStatus: signatureStatus, clientSignatureStatus: claimedStatus == signatureStatus ? nil : claimedStatus,
             workflow: workflow, clientSeq: seq,
             sdkVersion: try string(json, "sdk_version", prefix: ""),
             decision: decision ?? Decision.infer(fromKind: kind!))

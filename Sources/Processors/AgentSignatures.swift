@@ -79,10 +79,9 @@ public struct AgentSignatureProcessor: EventProcessor {
             throw EventRejection(field: verdict.field ?? "payload.signature_hex", message: verdict.problem ?? "is not a valid agent signature", status: 422)
         }
         var event = event
-        if event.signatureStatus != verdict.status.rawValue {
-            event.clientSignatureStatus = event.signatureStatus
-            event.signatureStatus = verdict.status.rawValue
-        }
+        let claimed = event.clientSignatureStatus ?? event.signatureStatus
+        event.signatureStatus = verdict.status.rawValue
+        event.clientSignatureStatus = claimed == event.signatureStatus ? nil : claimed
         return event
     }
 

@@ -78,9 +78,8 @@ struct EventQueries: Sendable {
                 SELECT \(AuditRow.selectColumns), chain_seq FROM governance_audit_events WHERE session_id = $1::uuid
                 ORDER BY chain_seq LIMIT \(limit)
                 """, [id.lowercasedString]).rows
-            let events = rows.compactMap { row -> SessionEvent? in
-                guard let event = AuditRow.decode(row[0..<AuditRow.selectedCount]), let seq = row[AuditRow.selectedCount].flatMap({ Int64($0) }) else { return nil }
-                return SessionEvent(event: event, chainSeq: seq)
+            let events = try rows.map { row in
+                SessionEvent(event: try AuditRow.decode(row[0..<AuditRow.selectedCount]), chainSeq: row[AuditRow.selectedCount].flatMap({ Int64($0) }) ?? 0)
             }
             let total = rows.count < limit ? rows.count
                 : Int(try connection.exec("SELECT count(*) FROM governance_audit_events WHERE session_id = $1::uuid", [id.lowercasedString]).rows.first?[0] ?? "0") ?? 0
@@ -97,7 +96,7 @@ struct EventQueries: Sendable {
                 ORDER BY created_at DESC, event_id DESC LIMIT \(size + 1)
                 """, params).rows
         }
-        let events = rows.compactMap { AuditRow.decode($0[...]) }.map(EventSummary.init)
+        let events = try rows.map { EventSummary(try AuditRow.decode($0[...])) }
         return (Array(events.prefix(size)), events.count > size)
     }
 
@@ -115,8 +114,8 @@ struct EventQueries: Sendable {
             let rows = try connection.exec("""
                 SELECT \(AuditRow.selectColumns), chain_seq, received_at::text FROM governance_audit_events WHERE event_id = $1::uuid
                 """, [id.lowercasedString]).rows
-            guard let row = rows.first, let event = AuditRow.decode(row[0..<AuditRow.selectedCount]),
-                  let chainSeq = row[AuditRow.selectedCount].flatMap({ Int64($0) }) else { return nil }
+            guard let row = rows.first, let chainSeq = row[AuditRow.selectedCount].flatMap({ Int64($0) }) else { return nil }
+            let event = try AuditRow.decode(row[0..<AuditRow.selectedCount])
             let position = try connection.exec("""
                 SELECT count(*) FILTER (WHERE chain_seq <= $2::int8), count(*) FROM governance_audit_events WHERE session_id = $1::uuid
                 """, [event.sessionID.lowercasedString, String(chainSeq)]).rows.first

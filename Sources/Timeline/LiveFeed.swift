@@ -93,6 +93,9 @@ final class LiveFeed: Sendable {
                 state.withLock { $0.available = next != nil }
                 cursor = next
                 fetched = rows.count
+                for case .failure(let error) in rows.map(\.decoded) {
+                    logger.error("ui.undecodable_row", metadata: ["error": "\(error)"])
+                }
                 publish(rows.compactMap { row in row.event.map { (EventSummary($0), UInt64(row.cursor.txid) ?? 0) } })
                 if failing { logger.info("ui.live_feed_recovered") }
                 failing = false

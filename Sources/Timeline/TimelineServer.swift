@@ -208,10 +208,16 @@ public final class TimelineServer: Service, Sendable {
                     response = try await handler(v)
                 } catch let error as PageError {
                     response = page("message", title: "Refused", ["title": "Refused", "text": error.message], v, status: error.status)
+                } catch let error as UndecodableRow {
+                    // Never a 404 or a gap: the row is there and cannot be shown, which is itself a finding.
+                    logger.error("ui.undecodable_row", metadata: ["path": "\(request.uri.path)", "error": "\(error)"])
+                    response = page("message", title: "Undecodable row", ["title": "Undecodable row",
+                                    "text": "\(error). Run governance-collector verify: it reports this row."], v, status: .internalServerError)
                 } catch {
+                    // The database's own text stays in the log: it can echo what a visitor typed.
                     logger.error("ui.request_failed", metadata: ["path": "\(request.uri.path)", "error": "\(error)"])
                     response = page("message", title: "Unavailable", ["title": "Unavailable",
-                                    "text": "The database did not answer: \(error)"], v, status: .serviceUnavailable)
+                                    "text": "The request could not be answered; the collector's log has the reason (ui.request_failed)."], v, status: .serviceUnavailable)
                 }
             }
         }
@@ -434,7 +440,7 @@ public final class TimelineServer: Service, Sendable {
     /// Revokes an agent key as `agent-key revoke` does; the operator is recorded as `ui`.
     private func revokeAgentKey(fingerprint: String, reason: String, _ visit: Visit) async throws -> Response {
         let reason = reason.trimmingCharacters(in: .whitespaces)
-        guard fingerprint.count == 32, Hex.isHex(fingerprint) else { throw PageError(status: .badRequest, message: "That is not an agent key fingerprint.") }
+        guard AgentPublicKey.isFingerprint(fingerprint) else { throw PageError(status: .badRequest, message: "That is not an agent key fingerprint.") }
         guard !reason.isEmpty, reason.utf8.count <= 200 else {
             return try await workflowsPage(visit, issued: nil, error: nil, keyError: "reason: say why the key is revoked (1 to 200 bytes).", status: .badRequest)
         }
@@ -446,7 +452,7 @@ public final class TimelineServer: Service, Sendable {
 
     private func issueToken(workflow: String, _ visit: Visit) async throws -> Response {
         let name = workflow.trimmingCharacters(in: .whitespaces)
-        guard IngestToken.isValidWorkflowName(name) else {
+        guard SystemIdentity.isClientWorkflow(name) else {
             return try await workflowsPage(visit, issued: nil, error: "A workflow name is 1 to 128 letters, digits, '.', '_' or '-', starting with a letter or digit.",
                                            status: .badRequest)
         }

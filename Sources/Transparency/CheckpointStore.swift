@@ -6,11 +6,22 @@ public import Pipeline
 /// The leaf of the checkpoint tree for one audit row: the reference SDK's
 /// `canonical_row_bytes_for_signing` (the HMAC's fields plus the HMAC), computed from the
 /// stored row, so an auditor needs no secret to recompute it. Metadata is read as Python reads
-/// it back, as for the HMAC. A row that cannot be read back gets a leaf naming only its id.
+/// it back, as for the HMAC. A row that cannot be read back gets a leaf over every selected
+/// column's stored text, so whatever it holds is bound by the tree, and changing it shows.
 public enum AuditLeaf {
-    public static func bytes(_ event: AuditEvent?, eventID: UUID?) -> [UInt8] {
-        guard var event else {
-            return Array("{\"unreadable_row\":\"\(eventID?.lowercasedString ?? "")\"}".utf8)
+    public static func bytes(_ row: AuditTableFollower.Row) -> [UInt8] { bytes(row.decoded, columns: row.columns) }
+
+    /// The leaf of a row read with `AuditRow.selectColumns`.
+    public static func bytes(columns: [String?]) -> [UInt8] {
+        bytes(Result { () throws(UndecodableRow) in try AuditRow.decode(columns[...]) }, columns: columns)
+    }
+
+    static func bytes(_ decoded: Result<AuditEvent, UndecodableRow>, columns: [String?]) -> [UInt8] {
+        guard case .success(var event) = decoded else {
+            let stored = JSONValue.array(columns.map { $0.map(JSONValue.string) ?? .null })
+            var out: [UInt8] = []
+            JSONValue.object([.init("undecodable_row", stored)]).write(into: &out, .pythonCanonical)
+            return out
         }
         event.metadata = event.metadata.pythonNormalized()
         return AuditChain.signingBytes(event)

@@ -91,7 +91,7 @@ public struct CheckpointVerifier {
             let recorded = try store.leafHashes(tree.size..<(tree.size + rows.count))
             for (offset, row) in rows.enumerated() {
                 let index = tree.size
-                let hash = MerkleHash.leaf(AuditLeaf.bytes(row.event, eventID: row.eventID))
+                let hash = MerkleHash.leaf(AuditLeaf.bytes(row))
                 if firstDivergent == nil, offset >= recorded.count || recorded[offset].hash != hash {
                     let signed = offset < recorded.count ? "the signer appended event_id=\(recorded[offset].eventID) there" : "the signer recorded no leaf there"
                     let table = "the table has event_id=\(row.eventID?.lowercasedString ?? "?") chain_seq=\(row.cursor.chainSeq)"

@@ -34,7 +34,7 @@ public struct CheckpointStep {
         var leaves: [(eventID: UUID?, hash: [UInt8])] = []
         leaves.reserveCapacity(rows.count)
         for row in rows {
-            let hash = MerkleHash.leaf(AuditLeaf.bytes(row.event, eventID: row.eventID))
+            let hash = MerkleHash.leaf(AuditLeaf.bytes(row))
             state.tree.append(leafHash: hash)
             state.cursor = row.cursor
             leaves.append((row.eventID, hash))

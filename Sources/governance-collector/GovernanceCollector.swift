@@ -258,7 +258,14 @@ struct Tail: AsyncParsableCommand {
                     let rows = try follower.fetch(after: cursor!, limit: 1000)
                     for row in rows {
                         cursor = row.cursor
-                        guard let event = row.event, filter.matches(event) else { continue }
+                        let event: AuditEvent
+                        switch row.decoded {
+                        case .success(let decoded): event = decoded
+                        case .failure(let error):
+                            FileHandle.standardError.write(Data("tail: \(error); governance-collector verify reports it\n".utf8))
+                            continue
+                        }
+                        guard filter.matches(event) else { continue }
                         print(json ? EventExport.ndjsonLine(event) : TailFilter.line(event))
                         printed += 1
                         if let limit, printed >= limit {

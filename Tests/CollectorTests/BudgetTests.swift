@@ -82,8 +82,7 @@ func budgetYAML(dsn: String, webhookURL: String, webhookSettings: String = "") -
 
 /// An event the collector chains, costing `usd`.
 func costEvent(id: UUID = UUID(), session: UUID, agent: String = "agent-1", usd: String) -> String {
-    wireEvent(id: id, session: session, agent: agent, metadata: #"{"cost_usd":\#(usd)}"#)
-        .replacingOccurrences(of: #","client_hmac":"abcdef0123456789""#, with: "")
+    wireEvent(id: id, session: session, agent: agent, metadata: #"{"cost_usd":\#(usd)}"#, clientHMAC: false)
 }
 
 @Suite("budget alerts: spend and dedup in PostgreSQL, the SDK's signed webhook")

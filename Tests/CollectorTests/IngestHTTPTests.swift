@@ -15,7 +15,8 @@ struct IngestHTTPTests {
             try await collector.waitUntilReady()
 
             let id = UUID(), session = UUID()
-            let response = try await post(collector.eventsURL, wireEvent(id: id, session: session, kind: "tool.call.denied", metadata: #"{"cost_usd":0.25,"big":1e+16,"z":1,"a":[1.0,"x"]}"#))
+            let body = wireEvent(id: id, session: session, kind: "tool.call.denied", metadata: #"{"cost_usd":0.25,"big":12345678901234567890,"z":1,"a":[1.0,"x"]}"#)
+            let response = try await post(collector.eventsURL, body)
             #expect(response.status == 201)
             #expect(try parseJSON(response)["status"] == .string("stored"))
 
@@ -27,7 +28,7 @@ struct IngestHTTPTests {
                 """, [id.lowercasedString]).rows
             #expect(row.count == 1)
             #expect(row.first == [session.lowercasedString, "agent-1", "tool.call.denied", "wf-test", "1", "deny",
-                                  "abcdef0123456789", nil, "t", "0.25", "0.7.3"])
+                                  sdkHMAC(body), nil, "t", "0.25", "0.7.3"])
         }
     }
 
@@ -83,7 +84,7 @@ struct IngestHTTPTests {
             #expect(longAgent.status == 413)
             #expect(try parseJSON(longAgent)["field"] == .string("agent_id"))
 
-            let noHMAC = try await post(url, wireEvent().replacingOccurrences(of: #""client_hmac":"abcdef0123456789""#, with: #""client_hmac":null"#))
+            let noHMAC = try await post(url, wireEvent(clientHMAC: false).replacingOccurrences(of: #""prev_hash":"""#, with: #""prev_hash":"","client_hmac":null"#))
             #expect(noHMAC.status == 400)
             #expect(try parseJSON(noHMAC)["field"] == .string("client_hmac"))
 

@@ -61,7 +61,7 @@ struct OTLPTracesTests {
                    metadata_json#>>'{otel,resource,service.name}', hmac_value IS NOT NULL
             FROM governance_audit_events ORDER BY kind
             """).rows
-        let id = { (span: [UInt8]) in OTLPSpanMapping.spanUUID(trace, span).lowercasedString }
+        let id = { (span: [UInt8]) in OTLPSpanMapping.spanUUID(workflow: "wf-otel", trace, span).lowercasedString }
         #expect(rows.count == 3, "the GET /health span carries no GenAI attributes and is dropped; the second export is all duplicates")
         let session = try #require(rows.first?[3])
         #expect(rows == [

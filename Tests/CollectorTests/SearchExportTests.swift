@@ -22,7 +22,7 @@ func searchLoad(sessions: [UUID]) -> [String] {
         return """
             {"event_id":"\(UUID().lowercasedString)","event_type":"\(kind)","agent_id":"\(agent)",\
             "payload":{"session_id":"\(sessions[i % 4].lowercasedString)","kind":"\(kind)","created_at":"\(time)","model":"m-\(i % 2)",\
-            "metadata":\(metadata),"signature_status":"unsigned"},"prev_hash":"","client_hmac":"abcdef0123456789","sdk_version":"0.7.3"}
+            "metadata":\(metadata),"signature_status":"unsigned"},"prev_hash":"","sdk_version":"0.7.3"}
             """
     }
 }

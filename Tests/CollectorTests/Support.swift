@@ -1,5 +1,6 @@
 import AuditStore
 import Collector
+import Crypto
 import CurlHTTP
 import Exporters
 import Foundation
@@ -180,14 +181,28 @@ func waitForReady(_ baseURL: String, seconds: Double = 10) async throws -> Bool 
     return false
 }
 
-/// A wire-format event as the reference SDK's bridge sends it.
+/// A wire-format event as the reference SDK's bridge sends it: with the `client_hmac` the SDK
+/// computes under `auditSecret` (over Python's reading of the metadata), or, with
+/// `clientHMAC: false`, none (the collector's chain processor computes it).
 func wireEvent(id: UUID = UUID(), session: UUID = UUID(), agent: String = "agent-1", kind: String = "tool.call",
-               seq: Int = 1, metadata: String = #"{"n":1}"#) -> String {
-    """
-    {"event_id":"\(id.lowercasedString)","event_type":"\(kind)","agent_id":"\(agent)","seq":\(seq),\
-    "payload":{"session_id":"\(session.lowercasedString)","kind":"\(kind)","created_at":"2026-11-24T12:00:00.000120+00:00",\
-    "metadata":\(metadata),"signature_status":"unsigned"},"prev_hash":"","client_hmac":"abcdef0123456789","sdk_version":"0.7.3"}
-    """
+               seq: Int = 1, metadata: String = #"{"n":1}"#, clientHMAC: Bool = true) -> String {
+    let unchained = """
+        {"event_id":"\(id.lowercasedString)","event_type":"\(kind)","agent_id":"\(agent)","seq":\(seq),\
+        "payload":{"session_id":"\(session.lowercasedString)","kind":"\(kind)","created_at":"2026-11-24T12:00:00.000120+00:00",\
+        "metadata":\(metadata),"signature_status":"unsigned"},"prev_hash":"","sdk_version":"0.7.3"}
+        """
+    guard clientHMAC else { return unchained }
+    return unchained.replacingOccurrences(of: #","sdk_version":"0.7.3"}"#, with: #","client_hmac":"\#(sdkHMAC(unchained))","sdk_version":"0.7.3"}"#)
+}
+
+/// The HMAC the SDK computes for a wire event, under `auditSecret`; for a body that does not
+/// decode (a test of a refusal), a fixed hex string.
+func sdkHMAC(_ body: String) -> String {
+    guard let json = try? JSONParser.parse(body), var event = try? WireFormat.decode(json, workflow: "wf-test", receivedAt: .now()) else {
+        return "abcdef0123456789"
+    }
+    event.metadata = event.metadata.pythonNormalized()
+    return AuditChain.hmac(event, key: SymmetricKey(data: Data(auditSecret.utf8)))
 }
 
 func post(_ url: String, _ body: String, token: String? = testToken, contentType: String = "application/json") async throws -> HTTPResult {

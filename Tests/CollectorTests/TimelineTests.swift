@@ -219,7 +219,7 @@ struct TimelineHTTPTests {
                     let id = UUID(), agent = "agent-\(n % 7)", kind = kinds[n % 4]
                     let micros = Int64(1_795_000_000_000_000) + Int64(n / 3) * 1_000_000
                     let time = Timestamp(microseconds: micros).pythonISOFormat
-                    lines.append(wireEvent(id: id, session: UUID(), agent: agent, kind: kind).replacingOccurrences(of: "2026-11-24T12:00:00.000120+00:00", with: time))
+                    lines.append(wireEvent(id: id, session: UUID(), agent: agent, kind: kind, clientHMAC: false).replacingOccurrences(of: "2026-11-24T12:00:00.000120+00:00", with: time))
                     all.append((id, agent, kind, micros))
                 }
                 #expect(try await post(collector.batchURL, "[" + lines.joined(separator: ",") + "]", token: batch == 0 ? testToken : otherToken).status == 200)

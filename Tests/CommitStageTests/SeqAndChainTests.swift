@@ -45,8 +45,16 @@ struct SeqAndChainTests {
         let prepared = try stage.prepare(makeEvent(metadata: metadata))
         #expect(prepared.metadata != metadata)
         #expect(prepared.metadata == metadata.pythonNormalized())
-        let clientChained = makeEvent(metadata: metadata, hmac: String(repeating: "ab", count: 32))
+        // A client's HMAC is checked over Python's reading of the metadata, which stays as sent.
+        var clientChained = makeEvent(metadata: metadata)
+        var hashed = clientChained
+        hashed.metadata = metadata.pythonNormalized()
+        clientChained.hmac = AuditChain.hmac(hashed, key: SymmetricKey(data: Data("a-secret-of-sixteen-bytes".utf8)))
         #expect(try stage.prepare(clientChained).metadata == metadata)
+        clientChained.hmac = String(repeating: "ab", count: 32)
+        let forged = try #require(throws: EventRejection.self) { try stage.prepare(clientChained) }
+        #expect(forged.field == "client_hmac")
+        #expect(try ChainStage(secret: "a-secret-of-sixteen-bytes", checkClientHMAC: false).prepare(clientChained).hmac == clientChained.hmac)
     }
 
     @Test("budget declares that it runs before seq and chain, and needs chain")

@@ -95,7 +95,8 @@ struct WireFormatDecodeTests {
         #expect(event.createdAt == Timestamp(microseconds: 1_767_323_045_000_120))
         #expect(event.signature == [0x00, 0xFF, 0x10, 0xAB])
         #expect(event.signingKeyFingerprint == "SHA256:abcdef")
-        #expect(event.signatureStatus == "signed")
+        #expect(event.signatureStatus == "unverified", "a claim is never stored as the collector's verdict")
+        #expect(event.clientSignatureStatus == "signed")
         #expect(event.workflow == "payments")
         #expect(event.clientSeq == 42)
         #expect(event.sdkVersion == "1.4.2")
@@ -280,11 +281,16 @@ struct WireFormatEncodeTests {
     @Test func encodeThenDecodeGivesTheSameEvent() throws {
         let event = sampleEvent()
         let json = WireFormat.encode(event, seq: event.clientSeq)
+        // The sender's `signed` arrives as a claim: a receiver stores it beside its own status
+        // (`unverified` until its agent_signatures processor checks the signature).
+        var received = event
+        received.signatureStatus = "unverified"
+        received.clientSignatureStatus = "signed"
         let decoded = try WireFormat.decode(json, workflow: "wf", receivedAt: receivedAt)
-        #expect(decoded == event)
+        #expect(decoded == received)
         // Through text too (what the debug exporter and the platform bridge actually send).
         let reparsed = try JSONParser.parse(json.serialized())
-        #expect(try WireFormat.decode(reparsed, workflow: "wf", receivedAt: receivedAt) == event)
+        #expect(try WireFormat.decode(reparsed, workflow: "wf", receivedAt: receivedAt) == received)
     }
 
     @Test func encodeThenDecodeMinimalEvent() throws {
@@ -365,14 +371,14 @@ struct CheckStorableTests {
         #expect(status.field == "payload.signature_status")
     }
 
-    @Test("\\u0000 anywhere in metadata is refused", arguments: [
-        #"{"a":"x\u0000y"}"#, #"{"a":{"b":["ok","\u0000"]}}"#, #"{"k\u0000":1}"#,
+    @Test("\\u0000 anywhere in metadata is refused, naming where", arguments: [
+        (#"{"a":"x\u0000y"}"#, "payload.metadata.a"), (#"{"a":{"b":["ok","\u0000"]}}"#, "payload.metadata.a.b[1]"), (#"{"k\u0000":1}"#, "payload.metadata"),
     ])
-    func nulInMetadata(_ text: String) throws {
+    func nulInMetadata(_ text: String, _ field: String) throws {
         var event = sampleEvent()
         event.metadata = try JSONParser.parse(text)
         let error = try #require(throws: EventRejection.self) { try event.checkStorable() }
-        #expect(error.field == "payload.metadata")
+        #expect(error.field == field)
         #expect(error.message.contains("\\u0000"))
     }
 

@@ -49,7 +49,7 @@ struct IngestHandler: Sendable {
             case .duplicate:
                 return Self.json(.ok, members: [.init("ok", .bool(true)), .init("event_id", .string(event.eventID.lowercasedString)), .init("status", .string("duplicate"))])
             case .rejected(let r):
-                throw Refusal(status: .init(code: r.status), code: "invalid_field", message: "\(r.field) \(r.message)", field: r.field)
+                throw Refusal(status: .init(code: r.status), code: r.status == 409 ? "conflict" : "invalid_field", message: "\(r.field) \(r.message)", field: r.field)
             }
         } catch let refusal as Refusal {
             return refusal.response

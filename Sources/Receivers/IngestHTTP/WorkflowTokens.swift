@@ -50,8 +50,8 @@ public struct WorkflowTokens: Sendable {
         let fix = "run `governance-collector token new --workflow NAME` and paste the line it prints"
         for entry in try section.sections(key) {
             let workflow = try entry.requiredString("workflow", fix: "name the workflow this token belongs to")
-            guard IngestToken.isValidWorkflowName(workflow) else {
-                throw entry.error("workflow", "is `\(workflow)`", fix: "use letters, digits, '.', '_' or '-' (at most 128)")
+            guard SystemIdentity.isClientWorkflow(workflow) else {
+                throw entry.error("workflow", "is `\(workflow)`", fix: "use letters, digits, '.', '_' or '-' (at most 128); `\(SystemIdentity.workflow)` is the collector's own")
             }
             let hashed = try entry.string("token_sha256")
             let plain = try entry.string("token", secret: true)
