@@ -98,16 +98,21 @@ public struct EventExport: Sendable {
         ("prev_hash", { $0.prevHash }), ("hmac", { $0.hmac }), ("metadata", { $0.metadata.serialized() }),
     ]
 
+    static let formulaStarts: Set<Unicode.Scalar> = ["=", "+", "-", "@", "\u{FF1D}", "\u{FF0B}", "\u{FF0D}", "\u{FF20}"]
+
     static func csvLine(_ e: AuditEvent) -> String {
         csvColumns.map { csvField($0.value(e) ?? "") }.joined(separator: ",") + "\r\n"
     }
 
-    /// RFC 4180 quoting. A value a spreadsheet would run as a formula (starting with `=`, `+`,
-    /// `-`, `@`, tab or CR) gets a leading `'` (OWASP's advice), so a hostile agent id opened in
-    /// a spreadsheet stays text; NDJSON carries every value exactly.
+    /// RFC 4180 quoting. A value a spreadsheet could run as a formula gets a leading `'`
+    /// (OWASP's advice), so a hostile agent id opened in a spreadsheet stays text: one starting
+    /// with `=`, `+`, `-`, `@` or their full-width forms, or with white space or a control
+    /// character (spreadsheets skip those before looking). NDJSON carries every value exactly.
     static func csvField(_ value: String) -> String {
         var value = value
-        if let first = value.unicodeScalars.first, "=+-@\t\r".unicodeScalars.contains(first) { value = "'" + value }
+        if let first = value.unicodeScalars.first, formulaStarts.contains(first) || first.properties.isWhitespace || first.value < 0x20 {
+            value = "'" + value
+        }
         guard value.unicodeScalars.contains(where: { ",\"\n\r".unicodeScalars.contains($0) }) else { return value }
         return "\"" + value.replacingOccurrences(of: "\"", with: "\"\"") + "\""
     }

@@ -12,15 +12,21 @@ public enum GroupCommit {
     /// Throws only when the connection failed; a row the database refuses is isolated by
     /// bisection (its neighbours are committed without it) and reported as rejected.
     public static func commit(_ events: [AuditEvent], stages: [any CommitStage], on connection: PGConnection) throws(PGError) -> [CommitResult] {
-        // The first occurrence of an event_id in the group wins; a later copy is a duplicate
-        // from the same workflow, and refused from another (the id is the first one's).
+        // The first occurrence of an event_id in the group goes ahead; a later copy from the same
+        // workflow is a duplicate, one from another workflow is decided after it, against the
+        // table (so the id's owner, stored before or now, is the one whose copy is a duplicate).
         var firstWorkflow: [UUID: String] = [:]
-        var unique: [AuditEvent] = []
+        var unique: [AuditEvent] = [], uniquePosition: [Int] = []
+        var contested: [AuditEvent] = [], contestedPosition: [Int] = []
         var results = [CommitResult?](repeating: nil, count: events.count)
-        var uniquePosition: [Int] = []
         for (index, event) in events.enumerated() {
-            if let owner = firstWorkflow[event.eventID] {
-                results[index] = owner == event.workflow ? .duplicate : .rejected(Tenancy.eventIDTaken)
+            if let first = firstWorkflow[event.eventID] {
+                if first == event.workflow {
+                    results[index] = .duplicate
+                } else {
+                    contested.append(event)
+                    contestedPosition.append(index)
+                }
             } else {
                 firstWorkflow[event.eventID] = event.workflow
                 uniquePosition.append(index)
@@ -32,6 +38,9 @@ public enum GroupCommit {
             committed += try commitIsolatingBadRows(chunk, stages: stages, on: connection)
         }
         for (position, index) in uniquePosition.enumerated() { results[index] = committed[position] }
+        if !contested.isEmpty {
+            for (position, result) in try commit(contested, stages: stages, on: connection).enumerated() { results[contestedPosition[position]] = result }
+        }
         return results.map { $0! }
     }
 

@@ -50,8 +50,14 @@ public struct CollectorPlan: Sendable {
     /// nil when `enabled: false`. Default 127.0.0.1:8888 (the OpenTelemetry Collector's port for
     /// its own metrics), env `GOVERNANCE_METRICS_ENDPOINT`.
     public var telemetryEndpoint: (host: String, port: Int)? = ("127.0.0.1", 8888)
-    /// `service.telemetry.metrics.read_header_timeout`, … `max_connections` (default 64).
-    public var telemetryLimits = ListenerLimits(maxConnections: 64)
+    /// `service.telemetry.metrics.read_header_timeout` (default 2), … `max_connections` (default 512).
+    public var telemetryLimits: ListenerLimits = {
+        // A scraper or a probe sends its few headers at once: a connection that trickles them is
+        // shed after 2 s, and many cost little, so slow clients cannot keep /healthz waiting.
+        var limits = ListenerLimits(maxConnections: 512)
+        limits.readHeaderTimeout = 2
+        return limits
+    }()
     /// `service.in_flight_limit_mib` (default 128): the memory budget of requests being read,
     /// decoded or committed across all receivers (`InFlightBudget`), in bytes. The default
     /// admits one maximum batch (16 MiB of body, about 128 MiB decoded) at a time.

@@ -46,15 +46,31 @@ struct ConnectionCap: AvailableConnectionsDelegate {
 }
 
 /// The connection cap and a first-stream deadline for listeners whose transport cannot pause
-/// accepting (grpc-swift's): a connection beyond `max` is closed as soon as it is accepted, and
-/// one that opens no stream within `firstStreamTimeout` (a silent socket, half a preface) is
-/// closed. grpc-swift's own idle timer covers a connection only after its first stream (it
-/// starts on `channelActive`, which the transport's late pipeline set-up misses).
+/// accepting (grpc-swift's). At `max` open connections a new one takes the place of the oldest
+/// connection with no stream open (a silent socket, a preface and nothing else, a client gone
+/// quiet), which is closed; only when every connection has a call in progress is the new one
+/// closed instead. So idle sockets, however many, cannot keep an honest exporter out. A
+/// connection that opens no stream within `firstStreamTimeout` is closed. grpc-swift's own idle
+/// timer covers a connection only after its first stream (it starts on `channelActive`, which
+/// the transport's late pipeline set-up misses).
 public final class AcceptedConnectionGuard: Sendable {
     let max: Int
     let firstStreamTimeout: Double
     let metrics: ListenerMetrics
-    private let awaitingStream = Mutex<Set<ObjectIdentifier>>([])
+
+    /// One open connection: its channel, when it was accepted (its place in line), its open streams.
+    struct Connection {
+        var channel: any Channel
+        var order: UInt64
+        var openStreams = 0
+        var hadStream = false
+    }
+
+    private struct State {
+        var connections: [ObjectIdentifier: Connection] = [:]
+        var accepted: UInt64 = 0
+    }
+    private let state = Mutex(State())
 
     public init(max: Int, firstStreamTimeout: Double, metrics: ListenerMetrics) {
         self.max = max
@@ -66,17 +82,33 @@ public final class AcceptedConnectionGuard: Sendable {
     public func admit(_ channel: any Channel) -> EventLoopFuture<Void> {
         let id = ObjectIdentifier(channel)
         metrics.opened()
-        awaitingStream.withLock { _ = $0.insert(id) }
+        // Admitted, with the connection it displaces; or refused (nil) when none is idle.
+        let admitted: (displaced: (any Channel)?, Void)? = state.withLock { state in
+            var displaced: (any Channel)?
+            if state.connections.count >= max {
+                guard let idle = state.connections.filter({ $0.value.openStreams == 0 }).min(by: { $0.value.order < $1.value.order }) else { return nil }
+                displaced = idle.value.channel
+                state.connections.removeValue(forKey: idle.key)
+            }
+            state.accepted += 1
+            state.connections[id] = Connection(channel: channel, order: state.accepted)
+            return (displaced, ())
+        }
         channel.closeFuture.whenComplete { [self] _ in
             metrics.closed()
-            awaitingStream.withLock { _ = $0.remove(id) }
+            state.withLock { _ = $0.connections.removeValue(forKey: id) }
         }
-        if metrics.openConnections > max {
+        guard let admitted else {
             metrics.reachedCapacity()
             return channel.close()
         }
+        if let displaced = admitted.displaced {
+            metrics.reachedCapacity()
+            displaced.close(promise: nil)
+        }
         let deadline = channel.eventLoop.scheduleTask(in: .seconds(firstStreamTimeout)) { [self] in
-            if awaitingStream.withLock({ $0.remove(id) }) != nil {
+            let silent = state.withLock { $0.connections[id].map { !$0.hadStream } ?? false }
+            if silent {
                 metrics.timedOut("header")
                 channel.close(promise: nil)
             }
@@ -89,7 +121,14 @@ public final class AcceptedConnectionGuard: Sendable {
     /// For the transport's accepted-stream callback.
     public func streamOpened(_ stream: any Channel) -> EventLoopFuture<Void> {
         if let connection = stream.parent {
-            _ = awaitingStream.withLock { $0.remove(ObjectIdentifier(connection)) }
+            let id = ObjectIdentifier(connection)
+            state.withLock { state in
+                state.connections[id]?.openStreams += 1
+                state.connections[id]?.hadStream = true
+            }
+            stream.closeFuture.whenComplete { [self] _ in
+                state.withLock { $0.connections[id]?.openStreams -= 1 }
+            }
         }
         return stream.eventLoop.makeSucceededVoidFuture()
     }

@@ -25,7 +25,7 @@ struct AgentKeyCommand: AsyncParsableCommand {
             let key: AgentPublicKey
             do throws(AgentKeyError) { key = try AgentPublicKey(pem: text) } catch { throw fail("agent-key add", "--pem \(pem) \(error.problem)") }
             let added = try withTables("agent-key add", options, dsn) { try AgentKeyTable.add(key, agentID: agent, $0) }
-            print(added ? "registered agent key \(key.fingerprint) for \(agent)" : "agent key \(key.fingerprint) was already registered")
+            printSafe(added ? "registered agent key \(key.fingerprint) for \(agent)" : "agent key \(key.fingerprint) was already registered")
         }
     }
 
@@ -60,7 +60,7 @@ struct AgentKeyCommand: AsyncParsableCommand {
                 let state = key.revokedAtChainSeq.map { "revoked at chain_seq \($0): \(key.reason ?? "")" } ?? "active"
                 let registered = key.agentID.map { "agent=\($0) activated_at_chain_seq=\(key.activatedAtChainSeq ?? "?") created_at=\(key.createdAt ?? "?")" }
                     ?? "not registered in this database"
-                print("\(key.fingerprint)\t\(registered)\t\(state)")
+                print([key.fingerprint, registered, state].map(TerminalText.safe).joined(separator: "\t"))
             }
             if listed.isEmpty { print("no agent keys registered") }
         }

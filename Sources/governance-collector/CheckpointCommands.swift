@@ -80,16 +80,16 @@ struct CheckpointCommand: AsyncParsableCommand {
             } catch let error as PGError {
                 throw usage("PostgreSQL: \(error)")
             } catch {
-                print("checkpoint verify FAILED: \(error)")
+                printSafe("checkpoint verify FAILED: \(error)")
                 throw ExitCode(1)
             }
             let c = report.checkpoint
-            print("checkpoint \(c.origin) tree size \(c.size), signed by \(report.signer.name)+\(report.signer.keyHash)")
+            printSafe("checkpoint \(c.origin) tree size \(c.size), signed by \(report.signer.name)+\(report.signer.keyHash)")
             let allRemoved = report.retention.map { c.size <= $0.size } ?? false
             if let cut = report.retention {
                 print("removed by retention up to \(cut.cutoff): the first \(cut.size) leaves (seal \(cut.sealID)); the tree continues from the state the seal recorded")
             }
-            for problem in report.problems { print(problem) }
+            for problem in report.problems { printSafe(problem) }
             if report.isClean, allRemoved {
                 print("this checkpoint's rows were all removed by retention: its signature verifies, and the newest checkpoint checks the rest")
             } else if report.isClean {

@@ -173,15 +173,15 @@ struct Verify: AsyncParsableCommand {
         do {
             let connection = try database.connect(applicationName: "governance-collector verify")
             let report = try ChainVerifier(connection: connection, secrets: secrets).verify(filter)
-            for problem in report.problems { print(problem) }
-            for problem in report.sealProblems { print(problem) }
+            for problem in report.problems { printSafe("\(problem)") }
+            for problem in report.sealProblems { printSafe(problem) }
             let keys = report.keyVersions == 0 ? "" : ", \(report.keyVersions) key versions, \(report.rotations) rotation(s)"
             print("checked \(report.rows) rows in \(report.sessions) sessions\(keys): \(report.isClean ? "all chains intact" : "\(report.problems.count + report.sealProblems.count) problem(s)")")
-            if let retention = report.retention { print(Self.summary(retention, continued: report.continuedAfterRetention)) }
+            if let retention = report.retention { printSafe(Self.summary(retention, continued: report.continuedAfterRetention)) }
             if try AgentKeyTable.exists(connection) { agentKeys.merge(try AgentKeyTable.load(connection).keys) { configured, _ in configured } }
             let signatures = try SignatureAudit(connection: connection, keys: agentKeys).run(filter)
-            for failure in signatures.failures { print(failure) }
-            print(Self.summary(signatures))
+            for failure in signatures.failures { printSafe("\(failure)") }
+            printSafe(Self.summary(signatures))
             if !report.isClean || !signatures.isClean { throw ExitCode(1) }
         } catch let error as PGError {
             throw usage("PostgreSQL: \(error)")
@@ -262,11 +262,11 @@ struct Tail: AsyncParsableCommand {
                         switch row.decoded {
                         case .success(let decoded): event = decoded
                         case .failure(let error):
-                            FileHandle.standardError.write(Data("tail: \(error); governance-collector verify reports it\n".utf8))
+                            FileHandle.standardError.write(Data(TerminalText.safe("tail: \(error); governance-collector verify reports it") .utf8 + [0x0A]))
                             continue
                         }
                         guard filter.matches(event) else { continue }
-                        print(json ? EventExport.ndjsonLine(event) : TailFilter.line(event))
+                        print(json ? TerminalText.safeJSON(EventExport.ndjsonLine(event)) : TailFilter.line(event))
                         printed += 1
                         if let limit, printed >= limit {
                             fflush(nil)
@@ -300,9 +300,7 @@ struct TailFilter {
     /// `created_at workflow agent kind [decision] session seq event_id`, tab-separated; control
     /// characters in client-supplied text are escaped so a hostile value cannot rewrite the terminal.
     static func line(_ e: AuditEvent) -> String {
-        func safe(_ s: String) -> String {
-            s.unicodeScalars.map { $0.properties.generalCategory == .control ? "\\u{\(String($0.value, radix: 16))}" : String($0) }.joined()
-        }
+        let safe = TerminalText.safe
         return [e.createdAt.pythonISOFormat, safe(e.workflow.isEmpty ? "-" : e.workflow), safe(e.agentID), safe(e.kind),
                 e.decision.map { "decision=\($0.rawValue)" } ?? "-", "session=\(e.sessionID.lowercasedString)",
                 "seq=\(e.seq.map(String.init) ?? "-")", "id=\(e.eventID.lowercasedString)"].joined(separator: "\t")

@@ -1,4 +1,4 @@
-import AuditStore
+@testable import AuditStore
 import Foundation
 import GovernanceTesting
 import Pipeline
@@ -58,6 +58,41 @@ struct GroupCommitTests {
         #expect(Self.seqs(try GroupCommit.commit([Self.event()], stages: [Numbering()], on: connection)) == [4])
         let stored = try connection.exec("SELECT string_agg(seq::text, ',' ORDER BY seq) FROM governance_audit_events")
         #expect(stored.rows.first?.first == "1,2,3,4")
+    }
+
+    @Test("a group of 20,000 sessions commits in transactions of at most 256 session locks, not one that exhausts PostgreSQL's lock table")
+    func manySessionsAreSplit() throws {
+        let cluster = try LocalPostgres(fsync: false)
+        defer { cluster.destroy() }
+        let connection = try Self.migratedConnection(cluster)
+        let events = (0..<20_000).map { _ in Self.event() }
+        let results = try GroupCommit.commit(events, stages: [Numbering()], on: connection)
+        #expect(results.allSatisfy { $0.label == "stored" })
+        #expect(Self.seqs(results) == (1...20_000).map { Int64($0) }, "numbered in order across the transactions, no gap")
+        #expect(GroupCommit.chunks(events, sessionsAtMost: 256).map(\.count) == Array(repeating: 256, count: 78) + [32])
+    }
+
+    @Test("within one group, an event id first stored by one workflow is refused for another, and a session belongs to its first workflow")
+    func tenancyWithinAGroup() throws {
+        let cluster = try LocalPostgres(fsync: false)
+        defer { cluster.destroy() }
+        let connection = try Self.migratedConnection(cluster)
+        let session = UUID()
+        var a = Self.event(), b = Self.event(), c = Self.event()
+        a.sessionID = session
+        b.sessionID = session
+        b.workflow = "other"
+        c.workflow = "other"
+        var stolen = a
+        stolen.workflow = "other"
+        stolen.sessionID = UUID()
+        let results = try GroupCommit.commit([a, b, c, stolen, a], stages: [], on: connection)
+        #expect(results.map(\.label) == ["stored", "rejected", "stored", "rejected", "duplicate"])
+        #expect(results[1] == .rejected(EventRejection(field: "payload.session_id", message: "belongs to another workflow; start a new session", status: 409)))
+        #expect(results[3] == .rejected(EventRejection(field: "event_id", message: "is already stored by another workflow; choose a new event_id", status: 409)))
+        // The same, against what is stored: a's id and session are wf's.
+        let later = try GroupCommit.commit([stolen, b, a], stages: [], on: connection)
+        #expect(later.map(\.label) == ["rejected", "rejected", "duplicate"])
     }
 
     /// Declares a seq reservation of `declared` events and the heads of `declaredSessions`, then

@@ -243,7 +243,7 @@ struct HardeningTests {
         try await collector.stop()
     }
 
-    @Test("gRPC: a connection beyond max_connections is closed at once; one that opens no stream is closed after idle_timeout")
+    @Test("gRPC: at max_connections a new connection takes the oldest idle one's place, so silent sockets cannot keep an exporter out; one that opens no stream is closed after idle_timeout; more than 10,000 spans in one request are refused")
     func grpcLimits() async throws {
         let dsn = try sharedCluster.createDatabase()
         let grpc = ["listener": "otlp.grpc"]
@@ -254,13 +254,17 @@ struct HardeningTests {
         let capped = try await RunningCollector.start(yaml: yaml("        max_connections: 1\n        idle_timeout: 600\n"))
         try await capped.waitUntilReady()
         let port = try #require(capped.otlpReceiver.grpcPort)
-        let first = try RawConnection(port: port)
+        let held = try RawConnection(port: port)
         #expect(try await eventually { try await capped.metric("governance_listener_connections", grpc) == 1 })
-        let second = try RawConnection(port: port)
-        #expect(await second.waitUntilClosed())
+        // An honest export still gets in: its connection takes the silent one's place.
+        let export = try await runSDK(["raw", capped.otlpEndpoint("grpc"), testToken, "valid"], script: "otel_traces.py")
+        #expect(try JSONParser.parse(try #require(export.1.last))["code"] == .string("OK"), "\(export.1)")
+        #expect(await held.waitUntilClosed())
         #expect(try await capped.metric("governance_listener_at_capacity_total", grpc) == 1)
-        #expect(try await capped.metric("governance_listener_connections", grpc) == 1)
-        first.disconnect()
+        let many = try await runSDK(["raw", capped.otlpEndpoint("grpc"), testToken, "many"], script: "otel_traces.py")
+        let refused = try JSONParser.parse(try #require(many.1.last))
+        #expect(refused["code"] == .string("RESOURCE_EXHAUSTED") && refused["retry_delay"] == .null, "\(many.1)")
+        #expect(refused["details"]?.stringValue?.contains("10001 spans") == true, "\(many.1)")
         try await capped.stop()
 
         let idle = try await RunningCollector.start(yaml: yaml("        idle_timeout: 0.5\n"))

@@ -181,4 +181,51 @@ struct IntegrityTests {
                                     file: "test.yaml", environment: [:])
         }
     }
+
+    // MARK: findings 5 and 7
+
+    @Test("stored text never drives the terminal: verify, tail and tail --json escape controls, bidi and newlines")
+    func terminalSafeOutput() async throws {
+        let dsn = try sharedCluster.createDatabase()
+        let session = UUID()
+        try await RunningCollector.with(yaml: collectorYAML(dsn: dsn)) { collector in
+            try await collector.waitUntilReady()
+            let hostile = wireEvent(session: session, agent: #"evil\u202eagent\u001b[31m"#, metadata: #"{"x":"a\u0085b\u009b2Jc\u2066"}"#)
+            #expect(try await post(collector.eventsURL, hostile).status == 201)
+        }
+        // An insider's prev_hash that would clear the screen and print a fake all-clear line.
+        let c = try PGConnection(dsn: dsn)
+        try c.exec("SET session_replication_role = replica")
+        try c.exec("UPDATE governance_audit_events SET prev_hash = $1", ["\u{1B}[2J\nchecked 9 rows in 9 sessions: all chains intact"])
+        let verified = try await runCommand([BinaryTests.binary, "verify", "--dsn", dsn], environment: ["GOVERNANCE_AUDIT_SECRET": auditSecret])
+        #expect(verified.status == 1)
+        #expect(!verified.output.contains("\u{1B}") && !verified.output.contains("\nchecked 9 rows"), "\(verified.output)")
+        #expect(verified.output.contains(#"\u{1b}[2J\u{a}che"#), "\(verified.output)")
+        for json in [false, true] {
+            let tail = try await runCommand([BinaryTests.binary, "tail", "--dsn", dsn, "--since", "2000-01-01T00:00:00Z", "--limit", "1"] + (json ? ["--json"] : []))
+            #expect(tail.status == 0, "\(tail.output)")
+            let unsafe = tail.output.unicodeScalars.filter { [0x1B, 0x85, 0x9B, 0x202E, 0x2066].contains($0.value) }
+            #expect(unsafe.isEmpty, "\(json ? "tail --json" : "tail") printed \(unsafe.map { String($0.value, radix: 16) }): \(tail.output)")
+            if json {
+                let line = try #require(tail.output.split(separator: "\n").first { $0.hasPrefix("{") })
+                let parsed = try JSONParser.parse(String(line))
+                #expect(parsed["agent_id"]?.stringValue == "evil\u{202E}agent\u{1B}[31m", "the JSON still carries the exact value")
+            }
+        }
+    }
+
+    @Test("verify --session checks its chain without false seq gaps from the workflow's other sessions")
+    func verifyOneSession() async throws {
+        let dsn = try sharedCluster.createDatabase()
+        let (a, b) = (UUID(), UUID())
+        try await RunningCollector.with(yaml: chainedYAML(dsn: dsn)) { collector in
+            try await collector.waitUntilReady()
+            for session in [a, b, a, b, a] {
+                #expect(try await post(collector.eventsURL, unchainedEvent(session: session)).status == 201)
+            }
+        }
+        let verified = try await runCommand([BinaryTests.binary, "verify", "--dsn", dsn, "--session", a.lowercasedString],
+                                            environment: ["GOVERNANCE_AUDIT_SECRET": auditSecret])
+        #expect(verified.status == 0 && verified.output.contains("checked 3 rows in 1 sessions: all chains intact"), "\(verified.output)")
+    }
 }

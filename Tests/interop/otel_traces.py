@@ -13,7 +13,7 @@ logs to the collector's otlp receiver (driven by Tests/CollectorTests/OTLPTraces
       subscribed and a TracerProvider exporting its spans to the collector; prints the SDK's records.
   otel_traces.py raw ENDPOINT TOKEN CASE
       grpcio calling TraceService/Export with a hand-made body; prints the status code, details and
-      any RetryInfo delay as JSON. CASE: garbage, no-token, bad-token, oversized, valid.
+      any RetryInfo delay as JSON. CASE: garbage, no-token, bad-token, oversized, many (10,001 spans), valid.
 """
 import json
 import sys
@@ -183,6 +183,9 @@ elif mode == "raw":
     body = ExportTraceServiceRequest(resource_spans=[ResourceSpans(scope_spans=[ScopeSpans(spans=[span])])]).SerializeToString()
     if case == "garbage":
         body = b"\x0a\xff\xff\xff\xff\x0f"
+    elif case == "many":
+        spans = [Span(trace_id=span.trace_id, span_id=uuid.uuid4().bytes[:8], name="chat", attributes=span.attributes) for _ in range(10_001)]
+        body = ExportTraceServiceRequest(resource_spans=[ResourceSpans(scope_spans=[ScopeSpans(spans=spans)])]).SerializeToString()
     elif case == "oversized":
         big = KeyValue(key="pad", value=AnyValue(string_value="x" * (5 << 20)))
         span.attributes.append(big)

@@ -16,9 +16,17 @@ struct OTLPExport: Sendable {
         var message = ""
     }
 
+    /// The most log records or spans one request may carry. Each becomes an event of one
+    /// group commit, whose sessions are locked until it commits; OpenTelemetry's batch
+    /// processors export 512 at a time. A larger request is refused whole, not retried.
+    static let maxItemsPerRequest = 10_000
+
     enum Failure: Error {
         /// The request cannot be decoded at all (HTTP 400, gRPC INVALID_ARGUMENT).
         case invalid(String)
+        /// More records or spans than `maxItemsPerRequest` (HTTP 413, gRPC RESOURCE_EXHAUSTED
+        /// without RetryInfo: the OTLP specification's "do not retry as is").
+        case tooLarge(String)
         /// Nothing was committed; the client should retry (HTTP 503, gRPC UNAVAILABLE).
         case unavailable(String, retryAfterSeconds: Int)
     }
@@ -28,10 +36,11 @@ struct OTLPExport: Sendable {
         var events: [AuditEvent] = []
         var reasons: [String] = []
         var unmarked = 0
-        do throws(OTLPDecodingError) {
+        do {
             switch signal {
             case .logs:
                 let records = encoding == .json ? try OTLPJSON.decodeRequest(body) : try OTLPProtobuf.decodeRequest(body)
+                try Self.checkCount(records.count, of: "log records")
                 for (index, record) in records.enumerated() {
                     do {
                         events.append(try OTLPMapping.event(from: record, workflow: workflow, receivedAt: now))
@@ -41,6 +50,7 @@ struct OTLPExport: Sendable {
                 }
             case .traces:
                 let spans = encoding == .json ? try OTLPJSON.decodeTraceRequest(body) : try OTLPProtobuf.decodeTraceRequest(body)
+                try Self.checkCount(spans.count, of: "spans")
                 for (index, span) in spans.enumerated() {
                     do {
                         if let event = try OTLPSpanMapping.event(from: span, workflow: workflow, keepUnmarked: keepUnmarkedSpans, receivedAt: now) {
@@ -53,8 +63,12 @@ struct OTLPExport: Sendable {
                     }
                 }
             }
-        } catch {
+        } catch let error as Failure {
+            throw error
+        } catch let error as OTLPDecodingError {
             throw .invalid(error.message)
+        } catch {
+            throw .invalid("\(error)")
         }
         var rejected = reasons.count
         metrics.events.increment("rejected", by: rejected)
@@ -79,5 +93,11 @@ struct OTLPExport: Sendable {
         }
         let message = reasons.prefix(10).joined(separator: "; ") + (reasons.count > 10 ? "; …" : "")
         return Accepted(rejected: rejected, message: message)
+    }
+
+    static func checkCount(_ count: Int, of items: String) throws(Failure) {
+        guard count <= maxItemsPerRequest else {
+            throw .tooLarge("the request carries \(count) \(items); at most \(maxItemsPerRequest) are taken in one request: export in smaller batches (e.g. the batch processor's max_export_batch_size)")
+        }
     }
 }

@@ -177,6 +177,8 @@ final class OTLPGRPCServer: Sendable {
                 switch error {
                 case .invalid(let message):
                     return .failure(RPCError(code: .invalidArgument, message: message))
+                case .tooLarge(let message):
+                    return .failure(RPCError(code: .resourceExhausted, message: message))
                 case .unavailable(let message, let seconds):
                     var trailers = Metadata()
                     trailers.addBinary(GRPCStatusDetails.retryable(message: message, retryAfterSeconds: seconds), forKey: "grpc-status-details-bin")

@@ -100,6 +100,7 @@ public final class OTLPHTTPReceiver: Receiver, Sendable {
             } catch {
                 switch error {
                 case .invalid(let message): throw Refusal(status: .badRequest, code: 3, message: message)
+                case .tooLarge(let message): throw Refusal(status: .contentTooLarge, code: 8, message: message)
                 case .unavailable(let message, let seconds):
                     throw Refusal(status: .serviceUnavailable, code: 14, message: message, headers: [.retryAfter: String(seconds)])
                 }
