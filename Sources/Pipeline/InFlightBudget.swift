@@ -55,7 +55,17 @@ public final class InFlightBudget: Sendable {
     /// Reserves the cost of a body of `bodyBytes`, or nil (counted) when that would exceed the budget.
     public func reserve(forBody bodyBytes: Int) -> Reservation? {
         let bytes = Self.cost(ofBody: bodyBytes)
-        let isLarge = bytes > Self.smallCost
+        return reserve(bytes: bytes, large: bytes > Self.smallCost)
+    }
+
+    /// Reserves a buffer's worth of memory that a transport fills before any handler runs (a
+    /// gRPC stream's inflated message), as a large request: the small requests' quarter stays
+    /// theirs, and with nothing else large in flight it is admitted whatever its size.
+    public func reserve(buffer bytes: Int) -> Reservation? {
+        reserve(bytes: bytes, large: true)
+    }
+
+    private func reserve(bytes: Int, large isLarge: Bool) -> Reservation? {
         let now: Int? = used.withLock { used in
             guard used.admits(bytes, large: isLarge, limit: limit) else { return nil }
             if isLarge { used.large += bytes } else { used.small += bytes }

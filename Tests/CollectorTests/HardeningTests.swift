@@ -243,6 +243,39 @@ struct HardeningTests {
         try await collector.stop()
     }
 
+    @Test("gRPC inflates only under the in-flight budget: 64 concurrent gzip messages of 7 MiB each leave the collector's memory within the budget; the streams over it get RESOURCE_EXHAUSTED with RetryInfo")
+    func grpcInflatesUnderBudget() async throws {
+        let dsn = try sharedCluster.createDatabase()
+        let (ingest, grpc) = (try LocalPostgres.freePort(), try LocalPostgres.freePort())
+        var yaml = otlpReceiverYAML(dsn: dsn).replacingOccurrences(of: "service:\n", with: "service:\n  in_flight_limit_mib: 32\n")
+        for port in [ingest, grpc] {
+            yaml = yaml.replacingCharacters(in: try #require(yaml.range(of: "127.0.0.1:0")), with: "127.0.0.1:\(port)")
+        }
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("gc-inflate-\(UUID()).yaml").path
+        try yaml.write(toFile: file, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(atPath: file) }
+        let child = try spawnCollector(config: file)
+        defer { child.kill(SIGKILL); _ = child.wait() }
+        #expect(try await waitForReady("http://127.0.0.1:\(ingest)", seconds: 60))
+        func memory(_ field: String) throws -> Int {
+            let status = try String(contentsOfFile: "/proc/\(child.pid)/status", encoding: .utf8)
+            let line = try #require(status.split(separator: "\n").first { $0.hasPrefix(field + ":") })
+            return try #require(Int(line.split(separator: " ").dropFirst().first { !$0.isEmpty } ?? "")) * 1024
+        }
+        let before = try memory("VmRSS")
+        let (_, lines) = try await runSDK(["bombs", "127.0.0.1:\(grpc)", testToken, "64"], script: "otel_traces.py")
+        let answer = try JSONParser.parse(try #require(lines.last))
+        #expect(answer["codes"] == .object([.init("RESOURCE_EXHAUSTED", .number("64"))]), "\(lines)")
+        #expect((Int(answer["retry_info"].flatMap { if case .number(let n) = $0 { n } else { nil } } ?? "0") ?? 0) > 0,
+                "some streams were over the budget: \(lines)")
+        let grown = try memory("VmHWM") - before
+        // 64 streams inflated at once would take 448 MiB; the budget (32 MiB) plus room for the
+        // allocator's growth of the buffers being filled bounds it.
+        #expect(grown <= (32 + 64) << 20, "peak RSS grew by \(grown >> 20) MiB")
+        let honest = try await runSDK(["raw", "127.0.0.1:\(grpc)", testToken, "valid"], script: "otel_traces.py")
+        #expect(try JSONParser.parse(try #require(honest.1.last))["code"] == .string("OK"), "\(honest.1)")
+    }
+
     @Test("gRPC: at max_connections a new connection takes the oldest idle one's place, so silent sockets cannot keep an exporter out; one that opens no stream is closed after idle_timeout; more than 10,000 spans in one request are refused")
     func grpcLimits() async throws {
         let dsn = try sharedCluster.createDatabase()

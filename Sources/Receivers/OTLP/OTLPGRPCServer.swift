@@ -106,8 +106,9 @@ final class OTLPGRPCServer: Sendable {
                 c.connection.keepalive.timeout = .seconds(config.limits.keepaliveTimeout)
                 c.connection.keepalive.clientBehavior.minPingIntervalWithoutCalls = .seconds(config.limits.minPingInterval)
                 let connections = AcceptedConnectionGuard(max: config.limits.maxConnections, firstStreamTimeout: config.limits.idleTimeout, metrics: metrics)
+                let streams = GRPCStreamAdmission(budget: inFlight, ceiling: c.rpc.maxRequestPayloadSize)
                 c.channelDebuggingCallbacks.onAcceptTCPConnection = { channel in connections.admit(channel) }
-                c.channelDebuggingCallbacks.onAcceptHTTP2Stream = { stream in connections.streamOpened(stream) }
+                c.channelDebuggingCallbacks.onAcceptHTTP2Stream = { stream in connections.streamOpened(stream).flatMap { streams.admit(stream) } }
             })
         server = GRPCServer(transport: transport, services: [Service(config: config, export: export, inFlight: inFlight)])
     }
@@ -161,8 +162,8 @@ final class OTLPGRPCServer: Sendable {
             guard body.count <= config.maxMessageBytes else {
                 return .failure(RPCError(code: .resourceExhausted, message: "the message is \(body.count) bytes (after decompression); the limit is \(config.maxMessageBytes) (max_recv_msg_size_mib)"))
             }
-            // The transport has read the message already (each at most max_recv_msg_size_mib, at
-            // most max_concurrent_streams per connection); the budget bounds decoding and commits.
+            // The transport has read the message already, under the stream's reservation
+            // (GRPCStreamAdmission); this one bounds decoding and commits.
             guard let reservation = inFlight.reserve(forBody: body.count) else {
                 let message = "the collector is at its memory budget for requests in flight (service.in_flight_limit_mib = \(inFlight.limit >> 20)); retry"
                 var trailers = Metadata()
