@@ -60,8 +60,6 @@ public struct ChainVerifier {
         /// Seals that do not match their records or their seal events (`RetentionRecord.sealProblems`).
         public var sealProblems: [String] = []
         public var isClean: Bool { problems.isEmpty && sealProblems.isEmpty }
-        /// Whether the per-workflow seq was checked (not under a session or time filter).
-        public var seqChecked = false
     }
 
     public static let rotationKind = "audit.chain_key_rotation"
@@ -182,8 +180,7 @@ public struct ChainVerifier {
         }
         // Seq runs per workflow in commit order: only a filter that keeps whole workflows
         // (none, or --workflow) can show a gap; a session's or a time window's rows skip numbers.
-        report.seqChecked = hasSeq && filter.session == nil && filter.since == nil && filter.until == nil
-        if report.seqChecked { try checkSeq(whereClause: whereClause, params: params, filtered: !conditions.isEmpty, removed: retention.removedSeq(), into: &report) }
+        if hasSeq, filter.session == nil, filter.since == nil, filter.until == nil { try checkSeq(whereClause: whereClause, params: params, filtered: !conditions.isEmpty, removed: retention.removedSeq(), into: &report) }
         return report
     }
 

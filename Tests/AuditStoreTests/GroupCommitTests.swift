@@ -60,7 +60,7 @@ struct GroupCommitTests {
         #expect(stored.rows.first?.first == "1,2,3,4")
     }
 
-    @Test("a group of 20,000 sessions commits in transactions of at most 256 session locks, not one that exhausts PostgreSQL's lock table")
+    @Test("a group of 20,000 sessions commits in transactions of at most 256 session locks each, numbered without a gap")
     func manySessionsAreSplit() throws {
         let cluster = try LocalPostgres(fsync: false)
         defer { cluster.destroy() }
