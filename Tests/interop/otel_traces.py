@@ -11,8 +11,6 @@ logs to the collector's otlp receiver (driven by Tests/CollectorTests/OTLPTraces
   otel_traces.py sdk PROTOCOL ENDPOINT TOKEN DSN SECRET N
       a real GovernanceSDK writing N events to its own PostgreSQL (DSN), with the SDK's OTelExporter
       subscribed and a TracerProvider exporting its spans to the collector; prints the SDK's records.
-  otel_traces.py bombs ENDPOINT TOKEN N
-      N concurrent gzip exports that each inflate to 7 MiB; prints the statuses they ended with.
   otel_traces.py raw ENDPOINT TOKEN CASE
       grpcio calling TraceService/Export with a hand-made body; prints the status code, details and
       any RetryInfo delay as JSON. CASE: garbage, no-token, bad-token, oversized, many (10,001 spans), valid.
@@ -170,33 +168,6 @@ elif mode == "sdk":
 
     asyncio.run(main())
 
-elif mode == "bombs":
-    # otel_traces.py bombs ENDPOINT TOKEN N: N concurrent exports, each a gzip message of a few KiB
-    # that inflates to 7 MiB; prints how many ended with each status, and how many carried RetryInfo.
-    import grpc
-    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
-    from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Span
-    from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
-
-    endpoint, token, count = sys.argv[2], sys.argv[3], int(sys.argv[4])
-    span = Span(trace_id=uuid.uuid4().bytes, span_id=uuid.uuid4().bytes[:8], name="chat",
-                attributes=[KeyValue(key="pad", value=AnyValue(string_value="x" * (7 << 20)))])
-    body = ExportTraceServiceRequest(resource_spans=[ResourceSpans(scope_spans=[ScopeSpans(spans=[span])])]).SerializeToString()
-    channel = grpc.insecure_channel(endpoint, options=[("grpc.max_send_message_length", 64 << 20)])
-    export = channel.unary_unary("/opentelemetry.proto.collector.trace.v1.TraceService/Export",
-                                 request_serializer=lambda b: b, response_deserializer=lambda b: b)
-    calls = [export.future(body, metadata=[("authorization", "Bearer " + token)], timeout=EXPORT_DEADLINE,
-                           compression=grpc.Compression.Gzip) for _ in range(count)]
-    codes, retry_info = {}, 0
-    for call in calls:
-        try:
-            call.result()
-            code = "OK"
-        except grpc.RpcError as error:
-            code = error.code().name
-            retry_info += any(key == "grpc-status-details-bin" for key, _ in (error.trailing_metadata() or ()))
-        codes[code] = codes.get(code, 0) + 1
-    print(json.dumps({"codes": codes, "retry_info": retry_info}))
 elif mode == "raw":
     import grpc
     from google.rpc import error_details_pb2, status_pb2
