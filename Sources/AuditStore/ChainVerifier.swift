@@ -100,9 +100,7 @@ public struct ChainVerifier {
         if report.retention != nil, filter.session == nil { report.sealProblems = try retention.sealProblems() }
         try connection.exec("""
             DECLARE gc_verify NO SCROLL CURSOR FOR
-            SELECT chain_seq, event_id, session_id, agent_id, parent_event_id, kind, \(columns.contains("model") ? "model" : "NULL"), input_hash, output_hash,
-                   metadata_json::text, prev_hash, hmac_value, (extract(epoch FROM created_at) * 1000000)::int8,
-                   \(columns.contains("hmac_next") ? "hmac_next" : "NULL")
+            SELECT chain_seq, \(AuditRow.selectColumns(in: columns)), \(columns.contains("hmac_next") ? "hmac_next" : "NULL")
             FROM governance_audit_events \(whereClause) ORDER BY session_id, chain_seq
             """, params)
         var session: String?
@@ -122,7 +120,8 @@ public struct ChainVerifier {
                 let chainSeq = Int64(row[0] ?? "") ?? 0
                 let eventID = row[1] ?? "?"
                 let scope = "session \(row[2] ?? "?")"
-                let isMarker = row[5] == Self.rotationKind && row[13] != nil
+                let hmacNext = row[Self.hmacNextColumn]
+                let isMarker = row[5] == Self.rotationKind && hmacNext != nil
                 if row[2] != session {
                     session = row[2]
                     previousHMAC = nil
@@ -165,7 +164,7 @@ public struct ChainVerifier {
                     case .success(let key) where AuditChain.hmac(event, key: key) != row[11]:
                         fail(scope, chainSeq, eventID, "hmac mismatch: the row's content was changed")
                     case .success where isMarker:
-                        if let problem = Self.checkNextMAC(event, hmacNext: row[13], chainSeq: chainSeq, keyring) {
+                        if let problem = Self.checkNextMAC(event, hmacNext: hmacNext, chainSeq: chainSeq, keyring) {
                             fail(scope, chainSeq, eventID, problem)
                         } else {
                             report.rotations += 1
@@ -219,22 +218,15 @@ public struct ChainVerifier {
         }
     }
 
-    /// The HMAC's fields of a row of the verifier's select list; a row that cannot be read back
-    /// is a failure the caller reports.
+    /// The verifier's select list is `chain_seq`, `AuditRow.selectColumns` (so `event_id` is
+    /// column 1, `kind` 5, `prev_hash` 10, `hmac_value` 11), then `hmac_next`.
+    static let hmacNextColumn = 1 + AuditRow.selectedCount
+
+    /// The event of a row of the verifier's select list, metadata read as Python reads it (what
+    /// the HMAC covers); a row that cannot be read back is a failure the caller reports.
     static func event(from row: [String?]) throws(UndecodableRow) -> AuditEvent {
-        let eventText = row[1] ?? "?"
-        guard let eventID = row[1].flatMap(UUID.init(text:)) else { throw UndecodableRow(eventID: eventText, column: "event_id", reason: "not a UUID") }
-        guard let sessionID = row[2].flatMap(UUID.init(text:)) else { throw UndecodableRow(eventID: eventText, column: "session_id", reason: "not a UUID") }
-        let metadata: JSONValue
-        do {
-            metadata = try JSONParser.parseStored(row[9] ?? "")
-        } catch {
-            throw UndecodableRow(eventID: eventText, column: "metadata_json", reason: error.description)
-        }
-        guard let micros = row[12].flatMap(Int64.init) else { throw UndecodableRow(eventID: eventText, column: "created_at", reason: "not a time in microseconds") }
-        return AuditEvent(eventID: eventID, sessionID: sessionID, agentID: row[3] ?? "", kind: row[5] ?? "",
-                          parentEventID: row[4].flatMap(UUID.init(text:)), model: row[6], inputHash: row[7], outputHash: row[8],
-                          metadata: metadata.pythonNormalized(), prevHash: row[10], hmac: row[11],
-                          createdAt: Timestamp(microseconds: micros), workflow: "")
+        var event = try AuditRow.decode(row[1...AuditRow.selectedCount])
+        event.metadata = event.metadata.pythonNormalized()
+        return event
     }
 }

@@ -82,29 +82,30 @@ public final class AcceptedConnectionGuard: Sendable {
     public func admit(_ channel: any Channel) -> EventLoopFuture<Void> {
         let id = ObjectIdentifier(channel)
         metrics.opened()
-        // Admitted, with the connection it displaces; or refused (nil) when none is idle.
-        let admitted: (displaced: (any Channel)?, Void)? = state.withLock { state in
-            var displaced: (any Channel)?
+        enum Admission { case admitted, displacing(any Channel), refused }
+        let admission: Admission = state.withLock { state in
+            var admission = Admission.admitted
             if state.connections.count >= max {
-                guard let idle = state.connections.filter({ $0.value.openStreams == 0 }).min(by: { $0.value.order < $1.value.order }) else { return nil }
-                displaced = idle.value.channel
+                guard let idle = state.connections.filter({ $0.value.openStreams == 0 }).min(by: { $0.value.order < $1.value.order }) else { return .refused }
+                admission = .displacing(idle.value.channel)
                 state.connections.removeValue(forKey: idle.key)
             }
             state.accepted += 1
             state.connections[id] = Connection(channel: channel, order: state.accepted)
-            return (displaced, ())
+            return admission
         }
         channel.closeFuture.whenComplete { [self] _ in
             metrics.closed()
             state.withLock { _ = $0.connections.removeValue(forKey: id) }
         }
-        guard let admitted else {
+        switch admission {
+        case .admitted: break
+        case .displacing(let idle):
+            metrics.reachedCapacity()
+            idle.close(promise: nil)
+        case .refused:
             metrics.reachedCapacity()
             return channel.close()
-        }
-        if let displaced = admitted.displaced {
-            metrics.reachedCapacity()
-            displaced.close(promise: nil)
         }
         let deadline = channel.eventLoop.scheduleTask(in: .seconds(firstStreamTimeout)) { [self] in
             let silent = state.withLock { $0.connections[id].map { !$0.hadStream } ?? false }

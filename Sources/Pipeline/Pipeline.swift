@@ -82,12 +82,11 @@ public final class Pipeline: Sendable {
         for (index, original) in events.enumerated() {
             var event = original
             var step = 0
-            do {
-                if origin == .client {
-                    // Counted as the pipeline's own refusal, like the storability check.
+            do throws(EventRejection) {
+                // Refused before any processor, counted as the pipeline's own refusal.
+                if origin == .client, let claim = SystemIdentity.claim(by: event) {
                     step = processors.count + commitStages.count
-                    try SystemIdentity.refuseClaim(event)
-                    step = 0
+                    throw claim
                 }
                 while step < processors.count {
                     event = try processors[step].process(event)

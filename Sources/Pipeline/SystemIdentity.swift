@@ -6,14 +6,15 @@ public enum SystemIdentity {
     public static let workflow = "governance.system"
     public static let kindPrefix = "audit."
 
-    /// Refuses a client's event that claims the collector's agent or an `audit.*` kind.
-    public static func refuseClaim(_ event: AuditEvent) throws(EventRejection) {
+    /// The refusal of a client's event that claims the collector's agent or an `audit.*` kind; nil otherwise.
+    public static func claim(by event: AuditEvent) -> EventRejection? {
         if event.agentID == agent {
-            throw EventRejection(field: "agent_id", message: "`\(agent)` is the collector's own agent; clients cannot write as it", status: 403)
+            return EventRejection(field: "agent_id", message: "`\(agent)` is the collector's own agent; clients cannot write as it", status: 403)
         }
         if event.kind.hasPrefix(kindPrefix) {
-            throw EventRejection(field: "payload.kind", message: "`\(kindPrefix)*` kinds are the collector's own evidence (checkpoints, retention seals, key rotation); clients cannot write them", status: 403)
+            return EventRejection(field: "payload.kind", message: "`\(kindPrefix)*` kinds are the collector's own evidence (checkpoints, retention seals, key rotation); clients cannot write them", status: 403)
         }
+        return nil
     }
 
     /// Workflow names a token may carry: valid, and not the collector's own.
