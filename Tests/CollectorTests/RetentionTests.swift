@@ -87,6 +87,7 @@ struct RetentionTests {
         let config = folder + "/collector.yaml", unsigned = folder + "/unsigned.yaml"
         try Self.yaml(dsn, key: key, retention: "  keep: 7d\n  interval: 0.2\n  max_rows: 200").write(toFile: config, atomically: true, encoding: .utf8)
         try (chainedYAML(dsn: dsn) + "\nretention:\n  keep: 7d\n").write(toFile: unsigned, atomically: true, encoding: .utf8)
+        #expect(try await Self.settled(dsn))
         let dry = try await runCommand([BinaryTests.binary, "retention", "run", "--config", unsigned, "--dry-run"])
         #expect(dry.status == 0 && dry.output.contains("would remove \(old) rows of \(23 * 4 + 2) sessions"), "\(dry.output)")
         let waiting = try await runCommand([BinaryTests.binary, "retention", "run", "--config", config])
@@ -173,6 +174,14 @@ struct RetentionTests {
                 && frontierEdited.output.contains("does not match the signed root"), "\(frontierEdited.output)")
     }
 
+    /// Waits until every stored row's transaction is older than every snapshot's (retention's
+    /// rule): on the shared cluster, another test's open transaction holds that back for a while.
+    static func settled(_ dsn: String) async throws -> Bool {
+        try await eventually {
+            try scalar(dsn, "SELECT bool_and(governance_txid < pg_snapshot_xmin(pg_current_snapshot())) FROM governance_audit_events") == "t"
+        }
+    }
+
     /// One chained row, inserted on `connection` (in whatever transaction it has open), received `daysAgo`.
     static func insert(_ connection: PGConnection, session: UUID, prev: String?, workflow: String, seq: Int, daysAgo: Int) throws -> String {
         var event = AuditEvent(eventID: UUID(), sessionID: session, agentID: "agent", kind: "tool.call", metadata: .object([]), prevHash: prev,
@@ -202,6 +211,7 @@ struct RetentionTests {
         try a.exec("COMMIT")
         #expect(try scalar(dsn, "SELECT string_agg(workflow || seq, ',' ORDER BY governance_txid, chain_seq) FROM governance_audit_events") == "other1,wf2,wf1")
 
+        #expect(try await Self.settled(dsn))
         let run = try await runCommand([BinaryTests.binary, "retention", "run", "--dsn", dsn, "--keep", "7d"], environment: ["GOVERNANCE_AUDIT_SECRET": auditSecret])
         #expect(run.status == 0 && run.output.contains("removed 1 rows"), "only other1 may go: \(run.output)")
         #expect(try scalar(dsn, "SELECT string_agg(workflow || seq, ',' ORDER BY workflow, seq) FROM governance_audit_events WHERE kind <> 'audit.retention_seal'") == "wf1,wf2")
