@@ -27,6 +27,8 @@ public final class InFlightBudget: Sendable {
 
     struct Usage {
         var small = 0, large = 0
+        /// What each owner's transport buffers hold (included in `large`).
+        var buffers: [String: Int] = [:]
         var total: Int { small + large }
 
         /// Whether `cost` more fits for a request of this class.
@@ -34,6 +36,21 @@ public final class InFlightBudget: Sendable {
             let quarter = limit / 4
             if isLarge { return large == 0 || (large + cost <= limit - quarter && total + cost <= limit) }
             return small + cost <= quarter || total + cost <= limit
+        }
+
+        /// Whether `owner` may hold `cost` more in transport buffers: a quarter of the budget
+        /// at most, unless it holds none.
+        func admitsBuffer(_ cost: Int, owner: String, limit: Int) -> Bool {
+            let held = buffers[owner, default: 0]
+            return (held == 0 || held + cost <= limit / 4) && admits(cost, large: true, limit: limit)
+        }
+
+        mutating func add(_ delta: Int, large isLarge: Bool, owner: String?) {
+            if isLarge { large += delta } else { small += delta }
+            if let owner {
+                let held = buffers[owner, default: 0] + delta
+                buffers[owner] = held > 0 ? held : nil
+            }
         }
     }
     private let inFlight: Gauge
@@ -59,16 +76,19 @@ public final class InFlightBudget: Sendable {
     }
 
     /// Reserves a buffer's worth of memory that a transport fills before any handler runs (a
-    /// gRPC stream's inflated message), as a large request: the small requests' quarter stays
-    /// theirs, and with nothing else large in flight it is admitted whatever its size.
-    public func reserve(buffer bytes: Int) -> Reservation? {
-        reserve(bytes: bytes, large: true)
+    /// gRPC stream's inflated message) for `owner` (the workflow whose token opened it), as a
+    /// large request: the small requests' quarter stays theirs, and one owner holds at most a
+    /// quarter of the budget in such buffers, so one tenant's open streams cannot take what
+    /// every other tenant's exports need. With nothing else in flight it is admitted whatever its size.
+    public func reserve(buffer bytes: Int, owner: String) -> Reservation? {
+        reserve(bytes: bytes, large: true, owner: owner)
     }
 
-    private func reserve(bytes: Int, large isLarge: Bool) -> Reservation? {
+    private func reserve(bytes: Int, large isLarge: Bool, owner: String? = nil) -> Reservation? {
         let now: Int? = used.withLock { used in
-            guard used.admits(bytes, large: isLarge, limit: limit) else { return nil }
-            if isLarge { used.large += bytes } else { used.small += bytes }
+            let admitted = if let owner { used.admitsBuffer(bytes, owner: owner, limit: limit) } else { used.admits(bytes, large: isLarge, limit: limit) }
+            guard admitted else { return nil }
+            used.add(bytes, large: isLarge, owner: owner)
             return used.total
         }
         guard let now else {
@@ -77,7 +97,7 @@ public final class InFlightBudget: Sendable {
         }
         inFlight.record(now)
         heldSinceTrim.max(now, ordering: .relaxed)
-        return Reservation(budget: self, bytes: bytes, large: isLarge)
+        return Reservation(budget: self, bytes: bytes, large: isLarge, owner: owner)
     }
 
     static func cost(ofBody bodyBytes: Int) -> Int {
@@ -102,14 +122,15 @@ public final class InFlightBudget: Sendable {
 
     /// Changes a reservation of this class from `held` to `held + delta`; growing must fit
     /// beside the others in flight as a new request of that size would.
-    fileprivate func adjust(from held: Int, by delta: Int, large isLarge: Bool) -> Bool {
+    fileprivate func adjust(from held: Int, by delta: Int, large isLarge: Bool, owner: String?) -> Bool {
         let now: Int? = used.withLock { used in
             if delta > 0 {
                 var others = used
-                if isLarge { others.large -= held } else { others.small -= held }
-                guard others.admits(held + delta, large: isLarge, limit: limit) else { return nil }
+                others.add(-held, large: isLarge, owner: owner)
+                let admitted = if let owner { others.admitsBuffer(held + delta, owner: owner, limit: limit) } else { others.admits(held + delta, large: isLarge, limit: limit) }
+                guard admitted else { return nil }
             }
-            if isLarge { used.large += delta } else { used.small += delta }
+            used.add(delta, large: isLarge, owner: owner)
             return used.total
         }
         guard let now else {
@@ -126,11 +147,13 @@ public final class InFlightBudget: Sendable {
         private let budget: InFlightBudget
         private let bytes: Mutex<Int>
         private let large: Bool
+        private let owner: String?
 
-        fileprivate init(budget: InFlightBudget, bytes: Int, large: Bool) {
+        fileprivate init(budget: InFlightBudget, bytes: Int, large: Bool, owner: String?) {
             self.budget = budget
             self.bytes = Mutex(bytes)
             self.large = large
+            self.owner = owner
         }
 
         /// Changes the reservation to the cost of `bodyBytes` (a gzip body grown by
@@ -139,7 +162,7 @@ public final class InFlightBudget: Sendable {
         public func resize(forBody bodyBytes: Int) -> Bool {
             let total = InFlightBudget.cost(ofBody: bodyBytes)
             return bytes.withLock { held in
-                guard budget.adjust(from: held, by: total - held, large: large) else { return false }
+                guard budget.adjust(from: held, by: total - held, large: large, owner: owner) else { return false }
                 held = total
                 return true
             }
@@ -150,7 +173,7 @@ public final class InFlightBudget: Sendable {
                 defer { held = 0 }
                 return held
             }
-            if held > 0 { _ = budget.adjust(from: held, by: -held, large: large) }
+            if held > 0 { _ = budget.adjust(from: held, by: -held, large: large, owner: owner) }
         }
 
         deinit { release() }

@@ -243,24 +243,37 @@ struct HardeningTests {
         try await collector.stop()
     }
 
-    @Test("a gRPC stream holds the in-flight budget for what the transport may inflate from the moment it opens: while open streams hold it, an export is refused with RESOURCE_EXHAUSTED and RetryInfo before its message is read; once they close, it is stored")
+    @Test("a gRPC stream is admitted before the transport inflates anything: without a known token it is refused at its HEADERS and holds nothing; with one, its message's prefix reserves what that message can become, as its workflow's; a workflow holding its quarter of the budget is refused with RESOURCE_EXHAUSTED and RetryInfo while another workflow's export is stored; once its stream closes, it is stored too")
     func grpcStreamsHoldTheBudget() async throws {
         let dsn = try sharedCluster.createDatabase()
-        // 32 MiB: large requests may hold 24 MiB, three streams of the 8 MiB the transport may inflate.
-        let yaml = otlpReceiverYAML(dsn: dsn).replacingOccurrences(of: "service:\n", with: "service:\n  in_flight_limit_mib: 32\n")
+        let otherToken = "wf_other_tenant_of_the_budget_test_000"
+        // 64 MiB: one workflow may hold 16 MiB in stream buffers, which one gzip message that
+        // may inflate to the transport's 8 MiB ceiling takes (it and the service's copy).
+        let yaml = otlpReceiverYAML(dsn: dsn)
+            .replacingOccurrences(of: "service:\n", with: "service:\n  in_flight_limit_mib: 64\n")
+            .replacingOccurrences(of: "      grpc:\n        endpoint: 127.0.0.1:0\n        tokens:\n",
+                                  with: "      grpc:\n        endpoint: 127.0.0.1:0\n        tokens:\n          - { workflow: wf-other, token_sha256: \(WorkflowTokens.sha256Hex(otherToken)) }\n")
         try await RunningCollector.with(yaml: yaml) { collector in
             try await collector.waitUntilReady()
             let endpoint = collector.otlpEndpoint("grpc")
+            let path = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
             let holder = try RawConnection(port: try #require(collector.otlpReceiver.grpcPort))
             holder.send(RawHTTP2.preface + RawHTTP2.frame(type: 4, stream: 0, []))
-            for stream in [1, 3, 5] as [UInt32] {
-                holder.send(RawHTTP2.headers(stream: stream, path: "/opentelemetry.proto.collector.trace.v1.TraceService/Export", token: testToken, gzip: true))
-            }
-            #expect(try await eventually { try await collector.metric("governance_in_flight_bytes") == Double(24 << 20) })
+            // Each stream sends its message's 5-byte prefix and nothing more, so it stays open:
+            // a gzip message of 8,192 bytes (deflate can make 8 MiB of it), the same from an
+            // unknown token, then another workflow's uncompressed message of 1,000 bytes.
+            holder.send(RawHTTP2.headers(stream: 1, path: path, token: testToken, gzip: true) + RawHTTP2.frame(type: 0, stream: 1, [1, 0, 0, 0x20, 0]))
+            holder.send(RawHTTP2.headers(stream: 3, path: path, token: "wf_unknown", gzip: true) + RawHTTP2.frame(type: 0, stream: 3, [1, 0, 0, 0x20, 0]))
+            holder.send(RawHTTP2.headers(stream: 5, path: path, token: otherToken, gzip: false) + RawHTTP2.frame(type: 0, stream: 5, [0, 0, 0, 0x03, 0xE8]))
+            // Frames are handled in order, so once stream 5 holds its 2,000 bytes stream 3 was
+            // decided: it holds nothing.
+            #expect(try await eventually { try await collector.metric("governance_in_flight_bytes") == Double((16 << 20) + 2_000) })
             let refused = try await runSDK(["raw", endpoint, testToken, "valid"], script: "otel_traces.py")
             let answer = try JSONParser.parse(try #require(refused.1.last))
             #expect(answer["code"] == .string("RESOURCE_EXHAUSTED") && answer["retry_delay"] == .number("1"), "\(refused.1)")
-            #expect(answer["details"]?.stringValue?.contains("in_flight_limit_mib = 32") == true, "\(refused.1)")
+            #expect(answer["details"]?.stringValue?.contains("in_flight_limit_mib = 64") == true, "\(refused.1)")
+            let other = try await runSDK(["raw", endpoint, otherToken, "valid"], script: "otel_traces.py")
+            #expect(try JSONParser.parse(try #require(other.1.last))["code"] == .string("OK"), "\(other.1)")
             holder.disconnect()
             #expect(try await eventually { try await collector.metric("governance_in_flight_bytes") == 0 })
             let stored = try await runSDK(["raw", endpoint, testToken, "valid"], script: "otel_traces.py")

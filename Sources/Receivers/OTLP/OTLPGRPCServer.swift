@@ -106,7 +106,10 @@ final class OTLPGRPCServer: Sendable {
                 c.connection.keepalive.timeout = .seconds(config.limits.keepaliveTimeout)
                 c.connection.keepalive.clientBehavior.minPingIntervalWithoutCalls = .seconds(config.limits.minPingInterval)
                 let connections = AcceptedConnectionGuard(max: config.limits.maxConnections, firstStreamTimeout: config.limits.idleTimeout, metrics: metrics)
-                let streams = GRPCStreamAdmission(budget: inFlight, ceiling: c.rpc.maxRequestPayloadSize)
+                let tokens = config.listener.tokens, managed = export.pipeline.managedTokens
+                let streams = GRPCStreamAdmission(budget: inFlight, ceiling: c.rpc.maxRequestPayloadSize) { authorization in
+                    tokens.workflow(forAuthorization: authorization, managed: managed)
+                }
                 c.channelDebuggingCallbacks.onAcceptTCPConnection = { channel in connections.admit(channel) }
                 c.channelDebuggingCallbacks.onAcceptHTTP2Stream = { stream in connections.streamOpened(stream).flatMap { streams.admit(stream) } }
             })
