@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Regenerates the C code for the OTLP logs messages (Sources/COTLP) from the .proto files in
+# Regenerates the C code for the OTLP messages (Sources/COTLP) from the .proto files in
 # Sources/COTLP/proto with protoc-c (Debian: protobuf-c-compiler). The output is committed, so
 # a build needs only libprotobuf-c, not the compiler.
 set -euo pipefail

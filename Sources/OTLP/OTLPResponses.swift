@@ -4,7 +4,16 @@ import Pipeline
 
 /// The OTLP signals the receivers accept.
 public enum OTLPSignal: Sendable {
-    case logs, traces
+    case logs, traces, metrics
+
+    /// The partial-success field counting what was rejected, in OTLP/JSON.
+    var rejectedField: String {
+        switch self {
+        case .logs: "rejectedLogRecords"
+        case .traces: "rejectedSpans"
+        case .metrics: "rejectedDataPoints"
+        }
+    }
 }
 
 /// The OTLP/HTTP answers, in the encoding of the request.
@@ -13,16 +22,16 @@ public enum OTLPEncoding: Sendable {
 
     public var contentType: String { self == .protobuf ? "application/x-protobuf" : "application/json" }
 
-    /// `Export{Logs,Trace}ServiceResponse`: empty when everything was accepted, else
+    /// `Export{Logs,Trace,Metrics}ServiceResponse`: empty when everything was accepted, else
     /// `partial_success`; a message with nothing rejected is a warning, as the specification allows.
-    /// Both signals' messages have the same field numbers, so the protobuf bytes are the logs'.
+    /// The signals' messages have the same field numbers, so the protobuf bytes are the logs'.
     public func exportResponse(rejected: Int, message: String, signal: OTLPSignal = .logs) -> [UInt8] {
         switch self {
         case .json:
             guard rejected > 0 || !message.isEmpty else { return Array("{}".utf8) }
             var out: [UInt8] = []
             JSONValue.object([.init("partialSuccess", .object([
-                .init(signal == .logs ? "rejectedLogRecords" : "rejectedSpans", .string(String(rejected))), .init("errorMessage", .string(message)),
+                .init(signal.rejectedField, .string(String(rejected))), .init("errorMessage", .string(message)),
             ]))]).write(into: &out)
             return out
         case .protobuf:

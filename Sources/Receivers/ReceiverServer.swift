@@ -67,10 +67,13 @@ final class ReceiverServer: Sendable {
 struct ReceiverMetrics: Sendable {
     let requests: CounterFamily
     let events: CounterFamily
+    /// OTLP metric data points received (counted, not stored), by family: `gen_ai` or `other`.
+    let metricPoints: CounterFamily
 
     init(_ telemetry: Telemetry, receiver: String) {
         requests = telemetry.counterFamily("governance_receiver_requests_total", [("receiver", receiver)], varying: "status")
         events = telemetry.counterFamily("governance_receiver_events_total", [("receiver", receiver)], varying: "outcome")
+        metricPoints = telemetry.counterFamily("governance_receiver_metric_points_total", [("receiver", receiver)], varying: "family")
     }
 
     /// Counts submitted events by outcome: stored, duplicate, rejected.

@@ -75,6 +75,35 @@ struct OTLPTracesTests {
         try await collector.stop()
     }
 
+    @Test("OpenTelemetry's OTLPMetricExporter (gzip) over HTTP and gRPC: the export succeeds, its data points are counted by family and nothing is stored; a malformed metrics body is a 400 naming the field")
+    func metricsAreAccepted() async throws {
+        let dsn = try sharedCluster.createDatabase()
+        try await RunningCollector.with(yaml: otlpReceiverYAML(dsn: dsn)) { collector in
+            try await collector.waitUntilReady()
+            for (round, protocolName) in ["http", "grpc"].enumerated() {
+                let (status, lines) = try await runSDK(["metrics", protocolName, collector.otlpEndpoint(protocolName), testToken], script: "otel_traces.py")
+                #expect(status == 0, "\(lines.joined(separator: "\n"))")
+                let sent = try JSONParser.parse(try #require(lines.last))
+                #expect(sent["result"] == .string("SUCCESS"), "\(lines)")
+                // Two models x two token types, two durations, one plain counter.
+                let points = sent["points"]
+                #expect(points?["gen_ai.client.token.usage"] == .number("4") && points?["gen_ai.client.operation.duration"] == .number("2")
+                        && points?["app.requests"] == .number("1"), "\(lines)")
+                let (_, samples) = try await scrape(try await collector.telemetryURL())
+                #expect(samples.value("governance_receiver_metric_points_total", ["receiver": "otlp", "family": "gen_ai"]) == Double(6 * (round + 1)))
+                #expect(samples.value("governance_receiver_metric_points_total", ["receiver": "otlp", "family": "other"]) == Double(round + 1))
+            }
+            #expect(try scalar(dsn, "SELECT count(*) FROM governance_audit_events") == "0")
+            let url = collector.otlpEndpoint("http") + OTLPHTTPReceiver.metricsPath
+            let malformed = try await postOTLP(url, Array(#"{"resourceMetrics":[{"scopeMetrics":[{"metrics":[{"name":"x","sum":{"dataPoints":7}}]}]}]}"#.utf8),
+                                               contentType: "application/json")
+            #expect(malformed.status == 400 && malformed.text.contains("resourceMetrics[0].scopeMetrics[0].metrics[0].sum") && malformed.text.contains("dataPoints"),
+                    "\(malformed.text)")
+            #expect(try await postOTLP(url, [0x0A, 0xFF, 0xFF, 0xFF, 0xFF, 0x0F]).status == 400)
+            #expect(try await postOTLP(url, [], token: "wf_wrong").status == 401)
+        }
+    }
+
     @Test("the reference SDK's OTelExporter on a real GovernanceSDK: every SDK event is one row with its event_id, session, agent and kind",
           arguments: ["http", "grpc"])
     func referenceSDKSpans(protocolName: String) async throws {

@@ -11,6 +11,10 @@ logs to the collector's otlp receiver (driven by Tests/CollectorTests/OTLPTraces
   otel_traces.py sdk PROTOCOL ENDPOINT TOKEN DSN SECRET N
       a real GovernanceSDK writing N events to its own PostgreSQL (DSN), with the SDK's OTelExporter
       subscribed and a TracerProvider exporting its spans to the collector; prints the SDK's records.
+  otel_traces.py metrics PROTOCOL ENDPOINT TOKEN
+      a MeterProvider records what a GenAI instrumentation does (gen_ai.client.token.usage and
+      gen_ai.client.operation.duration histograms) and a plain counter, and the real
+      OTLPMetricExporter (gzip) exports them; prints the export result and the data points sent.
   otel_traces.py raw ENDPOINT TOKEN CASE
       grpcio calling TraceService/Export with a hand-made body; prints the status code, details and
       any RetryInfo delay as JSON. CASE: garbage, no-token, bad-token, oversized, many (10,001 spans), valid.
@@ -167,6 +171,33 @@ elif mode == "sdk":
         print(json.dumps(records))
 
     asyncio.run(main())
+
+elif mode == "metrics":
+    protocol, endpoint, token = sys.argv[2:5]
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+    if protocol == "http":
+        from opentelemetry.exporter.otlp.proto.http import Compression
+        from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
+        exporter = OTLPMetricExporter(endpoint=endpoint + "/v1/metrics", headers={"Authorization": "Bearer " + token},
+                                      compression=Compression.Gzip, timeout=EXPORT_DEADLINE)
+    else:
+        from grpc import Compression
+        from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter
+        exporter = OTLPMetricExporter(endpoint=endpoint, insecure=True, headers={"authorization": "Bearer " + token},
+                                      compression=Compression.Gzip, timeout=EXPORT_DEADLINE)
+    reader = InMemoryMetricReader()
+    meter = MeterProvider(metric_readers=[reader]).get_meter("agent-app")
+    usage = meter.create_histogram("gen_ai.client.token.usage", unit="{token}")
+    duration = meter.create_histogram("gen_ai.client.operation.duration", unit="s")
+    for model, tokens in [("gpt-4o", (120, 30)), ("gpt-4o-mini", (80, 12))]:
+        for kind, n in zip(("input", "output"), tokens):
+            usage.record(n, {"gen_ai.operation.name": "chat", "gen_ai.request.model": model, "gen_ai.token.type": kind})
+        duration.record(0.4, {"gen_ai.operation.name": "chat", "gen_ai.request.model": model})
+    meter.create_counter("app.requests").add(3, {"route": "/run"})
+    data = reader.get_metrics_data()
+    points = {m.name: len(m.data.data_points) for rm in data.resource_metrics for sm in rm.scope_metrics for m in sm.metrics}
+    print(json.dumps({"result": exporter.export(data).name, "points": points}))
 
 elif mode == "raw":
     import grpc

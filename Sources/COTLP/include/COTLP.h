@@ -4,6 +4,7 @@
 #include <stdint.h>
 #include "opentelemetry/proto/collector/logs/v1/logs_service.pb-c.h"
 #include "opentelemetry/proto/collector/trace/v1/trace_service.pb-c.h"
+#include "opentelemetry/proto/collector/metrics/v1/metrics_service.pb-c.h"
 #include "google/rpc/status.pb-c.h"
 #include "google/rpc/error_details.pb-c.h"
 

@@ -135,6 +135,8 @@ final class OTLPSender {
                 return s
             }
             body = config.encoding == .json ? OTLPJSON.encodeTraceRequest(spans) : OTLPProtobuf.encodeTraceRequest(spans)
+        case .metrics:
+            preconditionFailure("an audit event is exported as a log record or a span; OTLPExporterConfig.read sets no other signal")
         }
         // gRPC compresses per message itself; OTLP/HTTP compresses the body.
         if config.gzip, config.transport == .http { body = Gzip.compress(body) }

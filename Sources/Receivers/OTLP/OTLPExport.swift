@@ -2,7 +2,8 @@ import OTLP
 import Pipeline
 
 /// What every OTLP transport does with an authenticated, fully read export request: decode it,
-/// map each log record or span to an audit event, submit them, and say what was refused. HTTP
+/// map each log record or span to an audit event, submit them, and say what was refused
+/// (metrics are counted and dropped). HTTP
 /// and gRPC differ only in how they read the request and spell the answer.
 struct OTLPExport: Sendable {
     let pipeline: Pipeline
@@ -47,6 +48,13 @@ struct OTLPExport: Sendable {
                     } catch {
                         reasons.append("record \(index): \(error.field) \(error.message)")
                     }
+                }
+            case .metrics:
+                // Not audit events: an agent stack's exporter sends them beside its traces, and
+                // a 404 makes it log an error on every flush. Counted by family, then dropped.
+                let metrics = encoding == .json ? try OTLPJSON.decodeMetricsRequest(body) : try OTLPProtobuf.decodeMetricsRequest(body)
+                for metric in metrics {
+                    self.metrics.metricPoints.increment(metric.name.hasPrefix("gen_ai.") ? "gen_ai" : "other", by: metric.dataPoints)
                 }
             case .traces:
                 let spans = encoding == .json ? try OTLPJSON.decodeTraceRequest(body) : try OTLPProtobuf.decodeTraceRequest(body)

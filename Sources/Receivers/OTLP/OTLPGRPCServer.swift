@@ -141,7 +141,7 @@ final class OTLPGRPCServer: Sendable {
         let inFlight: InFlightBudget
 
         func registerMethods<Transport: ServerTransport>(with router: inout RPCRouter<Transport>) {
-            for signal in [OTLPSignal.logs, .traces] {
+            for signal in [OTLPSignal.logs, .traces, .metrics] {
                 router.registerHandler(forMethod: OTLPGRPC.export(signal), deserializer: OTLPGRPC.RawMessage(), serializer: OTLPGRPC.RawMessage()) { request, _ in
                     let response = await handle(request, signal: signal)
                     export.metrics.requests.increment(response.label)

@@ -36,8 +36,9 @@ public struct OTLPHTTPConfig: Sendable {
     }
 }
 
-/// OTLP/HTTP logs and traces (`POST /v1/logs`, `POST /v1/traces`, protobuf or JSON, optionally
-/// gzip), so OpenTelemetry SDKs and collectors can send audit events. Each log record maps to
+/// OTLP/HTTP logs, traces and metrics (`POST /v1/logs`, `/v1/traces`, `/v1/metrics`, protobuf or
+/// JSON, optionally gzip), so OpenTelemetry SDKs and collectors can send audit events (metrics
+/// are counted, not stored: `OTLPExport`). Each log record maps to
 /// one audit event (`OTLPMapping`), each span to at most one (`OTLPSpanMapping`); records that
 /// cannot map are counted in `partial_success` with the reason, never dropped silently. Errors
 /// are `google.rpc.Status` in the request's encoding; while PostgreSQL is unavailable the answer
@@ -45,6 +46,7 @@ public struct OTLPHTTPConfig: Sendable {
 public final class OTLPHTTPReceiver: Receiver, Sendable {
     public static let logsPath = "/v1/logs"
     public static let tracesPath = "/v1/traces"
+    public static let metricsPath = "/v1/metrics"
     let config: OTLPHTTPConfig
     private let server: ReceiverServer
 
@@ -56,7 +58,7 @@ public final class OTLPHTTPReceiver: Receiver, Sendable {
         let export = OTLPExport(pipeline: context.pipeline!, metrics: metrics, keepUnmarkedSpans: config.keepUnmarkedSpans)
         let inFlight = context.inFlight
         server = try ReceiverServer(name: name, listenerID: listenerID ?? context.id, listener: config.listener, context: context, metrics: metrics) { router in
-            for (path, signal) in [(Self.logsPath, OTLPSignal.logs), (Self.tracesPath, .traces)] {
+            for (path, signal) in [(Self.logsPath, OTLPSignal.logs), (Self.tracesPath, .traces), (Self.metricsPath, .metrics)] {
                 router.post(RouterPath(path)) { request, _ in
                     await Self.handle(request, signal: signal, config: config, export: export, inFlight: inFlight, logger: logger)
                 }
