@@ -35,7 +35,7 @@ struct Bench: AsyncParsableCommand {
     var bridgeOnly = false
     @Flag(help: "Run the fault suite (kill -9, PostgreSQL restarted and frozen, platform faults) instead of the benchmark.")
     var faults = false
-    @Flag(help: "Run the hostile-client suite (slow headers and bodies, idle connections, maximum bodies, malformed framing, fuzz inputs, a flooding token holder) beside a paced honest client.")
+    @Flag(help: "Run the hostile-client suite (slow headers and bodies, idle connections, maximum bodies, malformed framing, fuzz inputs, a flooding token holder, gRPC gzip bombs and preface-only connections, many-session OTLP requests, slow telemetry headers) beside a paced honest client of another workflow.")
     var hostile = false
     @Option(help: "Seconds each hostile attack runs.")
     var hostileSeconds = 20.0

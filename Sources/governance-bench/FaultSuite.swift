@@ -250,8 +250,9 @@ final class SustainedLoad: Sendable {
     }
 
     /// An event the collector numbers and chains (no client HMAC), in one of 16 sessions.
-    static func event(_ id: UUID) -> String {
-        let session = String(format: "00000000-0000-4000-8000-%012x", Int(id.uuid.0 % 16))
+    /// A single event in one of 16 sessions numbered from `firstSession`.
+    static func event(_ id: UUID, firstSession: Int = 0) -> String {
+        let session = String(format: "00000000-0000-4000-8000-%012x", firstSession + Int(id.uuid.0 % 16))
         return """
             {"event_id":"\(id.uuidString.lowercased())","event_type":"tool.call","agent_id":"agent-\(id.uuid.1 % 8)","seq":1,\
             "payload":{"session_id":"\(session)","kind":"tool.call","created_at":"2026-11-24T12:00:00.000120+00:00",\
