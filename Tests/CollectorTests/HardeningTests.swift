@@ -169,6 +169,21 @@ struct HardeningTests {
         try await collector.stop()
     }
 
+    @Test("the telemetry listener closes a connection that has not sent its headers (default 2 s), so slow headers cannot keep /healthz waiting; a probe is answered meanwhile")
+    func telemetryHeaderTimeout() async throws {
+        let dsn = try sharedCluster.createDatabase()
+        try await RunningCollector.with(yaml: collectorYAML(dsn: dsn)) { collector in
+            try await collector.waitUntilReady()
+            let url = try await collector.telemetryURL()
+            let port = try #require(Int(url.split(separator: ":").last ?? ""))
+            let slow = try RawConnection(port: port)
+            slow.send("GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ")
+            #expect(try await TestHTTP.request("GET", url + "/healthz").status == 200)
+            #expect(await slow.waitUntilClosed())
+            #expect(try await collector.metric("governance_listener_timeouts_total", ["listener": "telemetry", "phase": "header"]) == 1)
+        }
+    }
+
     @Test("at max_connections the listener stops accepting; the waiting client is answered once a connection closes")
     func connectionCap() async throws {
         let dsn = try sharedCluster.createDatabase()
