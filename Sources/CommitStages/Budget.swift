@@ -29,7 +29,31 @@ public struct BudgetConfig: Sendable, Equatable {
 
     public func cap(for agent: String) -> Decimal? { dailyUSD[agent] ?? dailyUSD["*"] }
 
-    public func price(for model: String?) -> TokenPrice? { model.flatMap { prices[$0] } ?? prices["*"] }
+    /// The price of a call: the request model's, else the response model's, else that model's
+    /// without its release date (`gpt-4o-2024-08-06` → `gpt-4o`, `claude-3-5-sonnet-20241022` →
+    /// `claude-3-5-sonnet`), else the longest key one of them starts with (`gpt-4o-mini` for
+    /// `gpt-4o-mini-audio`), else `"*"`. A provider answers with a dated model, so matching
+    /// only the response model would price every call at `"*"`.
+    public func price(request: String?, response: String?) -> TokenPrice? {
+        let models = [request, response, response.flatMap(Self.withoutReleaseDate)].compactMap { $0 }.filter { !$0.isEmpty }
+        if let exact = models.lazy.compactMap({ prices[$0] }).first { return exact }
+        let prefixes = prices.keys.filter { key in key != "*" && models.contains { $0.hasPrefix(key) } }
+        if let longest = prefixes.max(by: { ($0.count, $1) < ($1.count, $0) }) { return prices[longest] }
+        return prices["*"]
+    }
+
+    /// A model name without a trailing release date (`-YYYY-MM-DD` or `-YYYYMMDD`), or nil when it has none.
+    static func withoutReleaseDate(_ model: String) -> String? {
+        let digits = { (s: Substring) in !s.isEmpty && s.allSatisfy(\.isASCII) && s.allSatisfy(\.isNumber) }
+        let parts = model.split(separator: "-", omittingEmptySubsequences: false)
+        if parts.count > 3, parts.suffix(3).map(\.count) == [4, 2, 2], parts.suffix(3).allSatisfy(digits) {
+            return parts.dropLast(3).joined(separator: "-")
+        }
+        if parts.count > 1, let last = parts.last, last.count == 8, digits(last) {
+            return parts.dropLast().joined(separator: "-")
+        }
+        return nil
+    }
 
     public static func read(_ section: ConfigSection) throws(ConfigError) -> BudgetConfig {
         var c = BudgetConfig()
@@ -83,9 +107,17 @@ public struct BudgetStage: CommitStage {
         self.logger = logger
     }
 
-    /// Token counts as OpenTelemetry's GenAI conventions and OpenInference name them.
+    /// Token counts as OpenTelemetry's GenAI conventions and OpenInference name them, and as
+    /// the reference SDK's `llm.result` events carry them in `token_usage` (OpenAI's names,
+    /// or Anthropic's).
     static let inputTokenKeys = ["gen_ai.usage.input_tokens", "llm.token_count.prompt"]
     static let outputTokenKeys = ["gen_ai.usage.output_tokens", "llm.token_count.completion"]
+    static let sdkInputTokenKeys = ["prompt_tokens", "input_tokens"]
+    static let sdkOutputTokenKeys = ["completion_tokens", "output_tokens"]
+    /// Langfuse's usage, a JSON object in a string attribute.
+    static let langfuseUsageKey = "langfuse.observation.usage_details"
+    static let langfuseInputTokenKeys = ["input", "prompt_tokens", "input_tokens"]
+    static let langfuseOutputTokenKeys = ["output", "completion_tokens", "output_tokens"]
 
     /// The event's cost, or nil when it has none: `cost_field`, else its token usage at the
     /// model's price. A cost that is not a non-negative number is ignored and counted: a typo in
@@ -107,15 +139,22 @@ public struct BudgetStage: CommitStage {
     }
 
     /// Input and output tokens at the model's price per million; nil without a price or usage.
+    /// The request model is the span's `gen_ai.request.model`; the event's model is the
+    /// response's (or the only one known).
     func tokenCost(of event: AuditEvent) -> Decimal? {
-        guard let price = config.price(for: event.model) else { return nil }
-        func tokens(_ keys: [String]) -> Decimal? {
+        guard let price = config.price(request: event.metadata["gen_ai.request.model"]?.stringValue, response: event.model) else { return nil }
+        func tokens(_ keys: [String], in object: JSONValue?) -> Decimal? {
             for key in keys {
-                if case .number(let text)? = event.metadata[key], let n = Int64(text), n >= 0 { return Decimal(n) }
+                if case .number(let text)? = object?[key], let n = Int64(text), n >= 0 { return Decimal(n) }
             }
             return nil
         }
-        let input = tokens(Self.inputTokenKeys), output = tokens(Self.outputTokenKeys)
+        let usage = event.metadata["token_usage"]
+        let langfuse = event.metadata[Self.langfuseUsageKey]?.stringValue.flatMap { try? JSONParser.parse($0) }
+        let input = tokens(Self.inputTokenKeys, in: event.metadata) ?? tokens(Self.sdkInputTokenKeys, in: usage)
+            ?? tokens(Self.langfuseInputTokenKeys, in: langfuse)
+        let output = tokens(Self.outputTokenKeys, in: event.metadata) ?? tokens(Self.sdkOutputTokenKeys, in: usage)
+            ?? tokens(Self.langfuseOutputTokenKeys, in: langfuse)
         guard input != nil || output != nil else { return nil }
         return ((input ?? 0) * price.inputPerMillion + (output ?? 0) * price.outputPerMillion) / 1_000_000
     }

@@ -30,6 +30,41 @@ struct BudgetCostTests {
         #expect(budget.cost(of: makeEvent(model: "gpt-4o", metadata: negative)) == nil)
     }
 
+    @Test("a price matches the request model, then the response model, then it without its release date, then the longest key it starts with, then \"*\"; the same run costs the same through any instrumentation")
+    func priceMatching() throws {
+        let budget = try processor("""
+            daily_usd: { "*": 10 }
+            prices:
+              gpt-4o: { input: 2.5, output: 10 }
+              gpt-4o-mini: { input: 0.15, output: 0.6 }
+              claude-3-5-sonnet: { input: 3, output: 15 }
+              "*": { input: 1, output: 1 }
+            """)
+        let config = budget.config
+        let (gpt4o, mini, sonnet, fallback) = (config.prices["gpt-4o"], config.prices["gpt-4o-mini"], config.prices["claude-3-5-sonnet"], config.prices["*"])
+        #expect(config.price(request: "gpt-4o", response: "gpt-4o-2024-08-06") == gpt4o)
+        #expect(config.price(request: nil, response: "gpt-4o-2024-08-06") == gpt4o, "the date suffix goes")
+        #expect(config.price(request: nil, response: "gpt-4o-mini-2024-07-18") == mini, "not gpt-4o's price")
+        #expect(config.price(request: nil, response: "claude-3-5-sonnet-20241022") == sonnet)
+        #expect(config.price(request: "gpt-4o-mini-audio-preview", response: nil) == mini, "the longest key it starts with")
+        #expect(config.price(request: "gpt-4o-mini", response: "gpt-4o-2024-08-06") == mini, "the request model first")
+        #expect(config.price(request: nil, response: "llama-3") == fallback)
+        #expect(BudgetConfig.withoutReleaseDate("gpt-4o") == nil && BudgetConfig.withoutReleaseDate("model-2024-1-06") == nil)
+
+        // One chat, 1,000 tokens in and 200 out, as each instrumentation reports it.
+        let genAI: JSONValue = .object([.init("gen_ai.request.model", .string("gpt-4o")), .init("gen_ai.usage.input_tokens", .number("1000")),
+                                         .init("gen_ai.usage.output_tokens", .number("200"))])
+        let openInference: JSONValue = .object([.init("llm.token_count.prompt", .number("1000")), .init("llm.token_count.completion", .number("200"))])
+        let sdk: JSONValue = .object([.init("token_usage", .object([.init("prompt_tokens", .number("1000")), .init("completion_tokens", .number("200")),
+                                                                      .init("total_tokens", .number("1200"))]))])
+        let anthropic: JSONValue = .object([.init("token_usage", .object([.init("input_tokens", .number("1000")), .init("output_tokens", .number("200"))]))])
+        let langfuseUsage: JSONValue = .object([.init("langfuse.observation.usage_details", .string(#"{"input":1000,"output":200,"total":1200}"#))])
+        for (model, metadata) in [("gpt-4o-2024-08-06", genAI), ("gpt-4o-2024-08-06", openInference), ("gpt-4o", sdk), ("gpt-4o", anthropic),
+                                  ("gpt-4o", langfuseUsage)] {
+            #expect(budget.cost(of: makeEvent(model: model, metadata: metadata)) == Decimal(string: "0.0045"), "\(metadata)")
+        }
+    }
+
     @Test("without a price table, token usage costs nothing")
     func noPrices() throws {
         let budget = try processor("daily_usd: { \"*\": 10 }")
