@@ -8,7 +8,8 @@ public struct EventFilter: Sendable {
     public var agent: String?
     /// Exact, or a prefix when it ends in `*` (as `governance-collector tail --kind`).
     public var kind: String?
-    /// `allow`, `deny` or `none` (no decision recorded).
+    /// `allow`, `deny` or `none` (no decision recorded), or `error`: a failed call (a span whose
+    /// status was ERROR, kept as `otel.status.code` 2), which is not a policy decision.
     public var decision: String?
     public var model: String?
     public var session: UUID?
@@ -81,7 +82,7 @@ public struct EventFilter: Sendable {
         f.kind = value("kind")
         f.model = value("model")
         if let d = value("decision") {
-            if ["allow", "deny", "none"].contains(d) { f.decision = d } else { problems.append("decision must be allow, deny or none") }
+            if ["allow", "deny", "none", "error"].contains(d) { f.decision = d } else { problems.append("decision must be allow, deny, none or error") }
         }
         if let s = value("session") {
             if let id = UUID(text: s) { f.session = id } else { problems.append("session is not a UUID") }
@@ -126,7 +127,7 @@ public struct EventFilter: Sendable {
     }
 
     /// True when only SQL can decide a match (the live feed's events carry no metadata).
-    public var searchesMetadata: Bool { !metadata.isEmpty || text != nil }
+    public var searchesMetadata: Bool { !metadata.isEmpty || text != nil || decision == "error" }
 
     /// The WHERE clause (empty when nothing is filtered) and its parameters.
     public func sql() -> (clause: String, params: [String?]) {
@@ -148,6 +149,7 @@ public struct EventFilter: Sendable {
         }
         switch decision {
         case "none": conditions.append("decision IS NULL")
+        case "error": conditions.append(#"metadata_json @> '{"otel":{"status":{"code":2}}}'"#)
         case let d?: conditions.append("decision = \(param(d))")
         case nil: break
         }

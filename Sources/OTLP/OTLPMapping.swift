@@ -1,5 +1,5 @@
 import Config
-import Foundation
+public import Foundation
 public import Pipeline
 
 /// How an OTLP log record becomes an audit event (docs/otlp-mapping.md, "Log record → audit event"):
@@ -114,7 +114,7 @@ public enum OTLPMapping {
         UUID.named("otlp.trace", workflow + "/" + trace.hexString)
     }
 
-    static func derivedSession(workflow: String, name: String) -> UUID {
+    public static func derivedSession(workflow: String, name: String) -> UUID {
         UUID.named("session.id", workflow + "/" + name)
     }
 

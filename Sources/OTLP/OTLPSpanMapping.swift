@@ -8,29 +8,25 @@ public import Pipeline
 /// | dialect | marker | kind | agent | session | model |
 /// |---|---|---|---|---|---|
 /// | reference SDK audit span | `gen_ai.audit.event_id` | `gen_ai.audit.kind`, else the name without `audit.` | `gen_ai.agent.id` → resource `gen_ai.agent.id` → `service.name` | `gen_ai.audit.session_id` | `gen_ai.request.model` |
-/// | OpenTelemetry GenAI | `gen_ai.operation.name` | `gen_ai.<operation>` | `gen_ai.agent.id` → `gen_ai.agent.name` → resource `service.name` | `gen_ai.conversation.id` → `session.id` → trace id | `gen_ai.response.model` → `gen_ai.request.model` |
+/// | OpenTelemetry GenAI | `gen_ai.operation.name` | `gen_ai.<operation>` | `gen_ai.agent.id` → `gen_ai.agent.name` → resource `service.name` | `gen_ai.conversation.id` → `session.id` → Traceloop's session → trace id | `gen_ai.response.model` → `gen_ai.request.model` |
 /// | OpenInference | `openinference.span.kind` | `openinference.<kind, lowercased>` | `agent.name` → `gen_ai.agent.name` → resource `service.name` | `session.id` → trace id | `llm.model_name` |
 /// | anything else | — | `otel.span` (only with `keep_unmarked_spans`) | resource `service.name` | trace id | — |
+///
+/// Traceloop's and Langfuse's markers, and GenAI attributes without an operation name, are
+/// recognized too (`Dialect.recognize`; the full table is in docs/otlp-mapping.md).
 ///
 /// A span without its own event id gets a name-based UUID of (trace id, span id), so an
 /// exporter's retry is a duplicate; its parent span's id maps the same way to
 /// `parent_event_id`. Sessions that are not UUIDs are hashed to one. The decision is `deny` for
-/// an error status or a guardrail or evaluation verdict that refuses, else what the kind says.
+/// a guardrail or evaluation verdict that refuses, else what the kind says. An error status is
+/// not a decision: a provider's 429 on a chat is a failed call, kept as `otel.status` (code 2)
+/// and found with the `decision=error` filter.
 public enum OTLPSpanMapping {
     /// Whether and how a span maps: `nil` from `event(from:)` means the span carried no marker
     /// and unmarked spans are not kept.
     public static func event(from s: OTLPSpan, workflow: String, keepUnmarked: Bool, receivedAt: Timestamp = .now()) throws(EventRejection) -> AuditEvent? {
         if s.attribute("gen_ai.audit.event_id") != nil { return try sdkAuditEvent(s, workflow: workflow, receivedAt: receivedAt) }
-        let dialect: Dialect
-        if let operation = text(s, "gen_ai.operation.name") {
-            dialect = .genAI(operation: operation)
-        } else if let kind = text(s, "openinference.span.kind") {
-            dialect = .openInference(kind: kind)
-        } else if keepUnmarked {
-            dialect = .unmarked
-        } else {
-            return nil
-        }
+        guard let dialect = Dialect.recognize(s) ?? (keepUnmarked ? .unmarked : nil) else { return nil }
         return try telemetryEvent(s, dialect, workflow: workflow, receivedAt: receivedAt)
     }
 
@@ -81,13 +77,37 @@ public enum OTLPSpanMapping {
 
     // MARK: GenAI, OpenInference and unmarked spans
 
+    /// What a span says about itself, first match wins: the GenAI conventions' operation,
+    /// OpenInference's span kind, Traceloop's (OpenLLMetry's) span kind, Langfuse's observation
+    /// type, then any other GenAI signal (a `gen_ai.*` attribute, Traceloop's `llm.request.type`),
+    /// whose operation is inferred. Agent and tool spans get the same kinds in every dialect
+    /// that has them (`gen_ai.invoke_agent`, `gen_ai.execute_tool`), so one filter finds them all.
     enum Dialect {
-        case genAI(operation: String), openInference(kind: String), unmarked
+        case genAI(operation: String), openInference(kind: String), traceloop(kind: String), langfuse(type: String), unmarked
+
+        static func recognize(_ s: OTLPSpan) -> Dialect? {
+            if let operation = text(s, "gen_ai.operation.name") { return .genAI(operation: operation) }
+            if let kind = text(s, "openinference.span.kind") { return .openInference(kind: kind) }
+            if let kind = text(s, "traceloop.span.kind") { return .traceloop(kind: kind.lowercased()) }
+            if let type = text(s, "langfuse.observation.type") { return .langfuse(type: type.lowercased()) }
+            if text(s, "gen_ai.tool.name") != nil { return .genAI(operation: "execute_tool") }
+            if text(s, "gen_ai.agent.name") != nil || text(s, "gen_ai.agent.id") != nil { return .genAI(operation: "invoke_agent") }
+            if let type = text(s, "llm.request.type") { return .genAI(operation: type.lowercased() == "completion" ? "text_completion" : type.lowercased()) }
+            if llmKeys.contains(where: { text(s, $0) != nil }) { return .genAI(operation: "chat") }
+            if s.attributes.contains(where: { $0.key.hasPrefix("gen_ai.") }) { return .genAI(operation: "span") }
+            return nil
+        }
+
+        /// A span with one of these and no operation name is a model call.
+        static let llmKeys = ["gen_ai.request.model", "gen_ai.response.model", "gen_ai.system", "gen_ai.provider.name"]
 
         var kind: String {
             switch self {
             case .genAI(let operation): "gen_ai.\(operation)"
             case .openInference(let kind): "openinference.\(kind.lowercased())"
+            case .traceloop(let kind): ["agent": "gen_ai.invoke_agent", "tool": "gen_ai.execute_tool"][kind] ?? "traceloop.\(kind)"
+            case .langfuse(let type):
+                ["agent": "gen_ai.invoke_agent", "tool": "gen_ai.execute_tool", "generation": "gen_ai.chat", "embedding": "gen_ai.embeddings"][type] ?? "langfuse.\(type)"
             case .unmarked: "otel.span"
             }
         }
@@ -95,20 +115,31 @@ public enum OTLPSpanMapping {
             switch self {
             case .genAI: ["gen_ai.agent.id", "gen_ai.agent.name"]
             case .openInference: ["agent.name", "gen_ai.agent.name"]
+            case .traceloop(let kind): ["gen_ai.agent.name"] + (kind == "agent" ? ["traceloop.entity.name"] : [])
+            case .langfuse: ["gen_ai.agent.name"]
             case .unmarked: []
             }
         }
+        /// A Langfuse agent or tool observation is named by its span.
+        var namedBySpan: Bool {
+            if case .langfuse(let type) = self { return type == "agent" || type == "tool" }
+            return false
+        }
         var sessionKeys: [String] {
             switch self {
-            case .genAI: ["gen_ai.conversation.id", "session.id"]
+            // Traceloop puts its association properties on every span of the run, LLM spans too.
+            case .genAI: ["gen_ai.conversation.id", "session.id", "traceloop.association.properties.session_id"]
             case .openInference: ["session.id"]
+            case .traceloop: ["traceloop.association.properties.session_id", "gen_ai.conversation.id", "session.id"]
+            case .langfuse: ["session.id", "langfuse.session.id", "gen_ai.conversation.id"]
             case .unmarked: []
             }
         }
         var modelKeys: [String] {
             switch self {
-            case .genAI: ["gen_ai.response.model", "gen_ai.request.model"]
+            case .genAI, .traceloop: ["gen_ai.response.model", "gen_ai.request.model"]
             case .openInference: ["llm.model_name"]
+            case .langfuse: ["langfuse.observation.model.name", "gen_ai.response.model", "gen_ai.request.model"]
             case .unmarked: []
             }
         }
@@ -116,13 +147,17 @@ public enum OTLPSpanMapping {
             switch self {
             case .genAI: ["gen_ai.tool.name"]
             case .openInference: ["tool.name"]
+            case .traceloop(let kind): ["gen_ai.tool.name"] + (kind == "tool" ? ["traceloop.entity.name"] : [])
+            case .langfuse: ["gen_ai.tool.name"]
             case .unmarked: []
             }
         }
     }
 
     static func telemetryEvent(_ s: OTLPSpan, _ dialect: Dialect, workflow: String, receivedAt: Timestamp) throws(EventRejection) -> AuditEvent {
-        guard let agent = dialect.agentKeys.lazy.compactMap({ text(s, $0) }).first ?? resourceText(s, "service.name") else {
+        let spanName = dialect.namedBySpan && !s.name.isEmpty ? s.name : nil
+        guard let agent = dialect.agentKeys.lazy.compactMap({ text(s, $0) }).first ?? (dialect.kind == "gen_ai.invoke_agent" ? spanName : nil)
+                ?? resourceText(s, "service.name") else {
             throw EventRejection(field: "attributes.\(dialect.agentKeys.first ?? "resource.service.name")",
                                  message: "is required: no agent attribute and no resource service.name")
         }
@@ -138,7 +173,9 @@ public enum OTLPSpanMapping {
             throw EventRejection(field: "span_id", message: "a span needs a 16-byte trace_id and an 8-byte span_id to be identified")
         }
         var members: [JSONValue.Member] = []
-        if let tool = dialect.toolKeys.lazy.compactMap({ text(s, $0) }).first { members.append(.init("tool", .string(tool))) }
+        if let tool = dialect.toolKeys.lazy.compactMap({ text(s, $0) }).first ?? (dialect.kind == "gen_ai.execute_tool" ? spanName : nil) {
+            members.append(.init("tool", .string(tool)))
+        }
         for a in s.attributes { members.append(.init(a.key, OTLPMapping.json(a.value))) }
         var otel: [JSONValue.Member] = [.init("span_name", .string(s.name))]
         otel.append(contentsOf: ids(s))
@@ -174,12 +211,14 @@ public enum OTLPSpanMapping {
         UUID.named("otlp.span", workflow + "/" + traceID.hexString + spanID.hexString)
     }
 
-    /// Attributes a guardrail or an evaluation uses for its verdict, and the values that refuse.
-    static let verdictKeys = ["gen_ai.guardrail.decision", "gen_ai.guardrail.action", "guardrail.decision", "gen_ai.evaluation.label", "gen_ai.evaluation.verdict"]
+    /// Attributes a guardrail or an evaluation uses for its verdict (with the 2026 GenAI
+    /// conventions' `gen_ai.evaluation.score.label`), and the values that refuse.
+    static let verdictKeys = ["gen_ai.guardrail.decision", "gen_ai.guardrail.action", "guardrail.decision", "gen_ai.evaluation.label", "gen_ai.evaluation.verdict",
+                              "gen_ai.evaluation.score.label"]
     static let refusingVerdicts: Set<String> = ["deny", "denied", "block", "blocked", "reject", "rejected", "refuse", "refused", "fail", "failed"]
 
     static func refuses(_ s: OTLPSpan) -> Bool {
-        s.statusCode == OTLPSpan.statusError || verdictKeys.contains { text(s, $0).map { refusingVerdicts.contains($0.lowercased()) } ?? false }
+        verdictKeys.contains { text(s, $0).map { refusingVerdicts.contains($0.lowercased()) } ?? false }
     }
 
     // MARK: Helpers

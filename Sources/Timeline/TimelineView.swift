@@ -58,7 +58,7 @@ enum TimelineView {
             "height": String(format: "%.0f", axisY + 10),
             "minT": String(minT), "maxT": String(maxT),
             "workflows": workflows.map { ["name": VisibleText.escape($0), "selected": $0 == filter.workflow] },
-            "decisions": [("", "any"), ("allow", "allow"), ("deny", "deny"), ("none", "none")].map {
+            "decisions": [("", "any"), ("allow", "allow"), ("deny", "deny"), ("none", "none"), ("error", "error (failed call)")].map {
                 ["value": $0.0, "label": $0.1, "selected": $0.0 == (filter.decision ?? "")]
             },
             "agent": filter.agent ?? "", "kind": filter.kind ?? "", "model": filter.model ?? "",

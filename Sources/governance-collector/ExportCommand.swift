@@ -20,7 +20,7 @@ struct Export: AsyncParsableCommand {
     @Option(help: "Only this workflow.") var workflow: String?
     @Option(help: "Only this agent id.") var agent: String?
     @Option(help: "Only this kind; a trailing * matches a prefix, e.g. 'tool.*'.") var kind: String?
-    @Option(help: "allow, deny or none.") var decision: String?
+    @Option(help: "allow, deny, none, or error (a failed call).") var decision: String?
     @Option(help: "Only this model.") var model: String?
     @Option(help: "Only this session (UUID).") var session: String?
     @Option(help: "key=value or key (a dotted path for nested keys); repeatable, all must hold.") var meta: [String] = []

@@ -63,16 +63,49 @@ struct OTLPTracesTests {
             """).rows
         let id = { (span: [UInt8]) in OTLPSpanMapping.spanUUID(workflow: "wf-otel", trace, span).lowercasedString }
         #expect(rows.count == 3, "the GET /health span carries no GenAI attributes and is dropped; the second export is all duplicates")
+        // The failed tool call is not a denial: it has no decision, and the `error` filter finds it.
+        var failed = EventFilter()
+        failed.decision = "error"
+        let (clause, params) = failed.sql()
+        #expect(try PGConnection(dsn: dsn).exec("SELECT event_id::text FROM governance_audit_events \(clause)", params).rows == [[id(tool)]])
         let session = try #require(rows.first?[3])
         #expect(rows == [
             [id(chat), "gen_ai.chat", "agent-7", session, id(agent), "gpt-4o-2024-08-06", nil, "wf-otel", nil, "120", nil, "travel-service", "t"],
-            [id(tool), "gen_ai.execute_tool", "agent-7", session, id(agent), nil, "deny", "wf-otel", "search_flights", nil, "2", "travel-service", "t"],
+            [id(tool), "gen_ai.execute_tool", "agent-7", session, id(agent), nil, nil, "wf-otel", "search_flights", nil, "2", "travel-service", "t"],
             [id(agent), "gen_ai.invoke_agent", "agent-7", session, nil, nil, nil, "wf-otel", nil, nil, nil, "travel-service", "t"],
         ])
         let (_, samples) = try await scrape(try await collector.telemetryURL())
         #expect(samples.value("governance_receiver_events_total", ["receiver": "otlp", "outcome": "dropped_unmarked"]) == 2)
         #expect(samples.value("governance_receiver_events_total", ["receiver": "otlp", "outcome": "duplicate"]) == 3)
         try await collector.stop()
+    }
+
+    @Test("spans marked the Traceloop (OpenLLMetry) and Langfuse ways, and spans with GenAI attributes but no operation name, are recognized: agent and tool spans get the same kinds in every dialect, with their agent, tool, session and model")
+    func markedSpansAreRecognized() async throws {
+        let dsn = try sharedCluster.createDatabase()
+        try await RunningCollector.with(yaml: otlpReceiverYAML(dsn: dsn)) { collector in
+            try await collector.waitUntilReady()
+            let (status, lines) = try await runSDK(["marked", "http", collector.otlpEndpoint("http"), testToken], script: "otel_traces.py")
+            #expect(status == 0, "\(lines.joined(separator: "\n"))")
+            #expect(try JSONParser.parse(try #require(lines.last))["ok"] == .bool(true), "\(lines)")
+            let rows = try PGConnection(dsn: dsn).exec("""
+                SELECT metadata_json#>>'{otel,span_name}', kind, agent_id, session_id::text, model, metadata_json->>'tool'
+                FROM governance_audit_events ORDER BY 1
+                """).rows
+            let session = { (name: String) in OTLPMapping.derivedSession(workflow: "wf-otel", name: name).lowercasedString }
+            let (traceloop, langfuse) = (session("sess-traceloop-1"), session("sess-langfuse-1"))
+            #expect(rows == [
+                ["format", "langfuse.span", "trip-app", langfuse, nil, nil],
+                ["handle request", "gen_ai.span", "trip-app", session("conv-plain-1"), nil, nil],
+                ["lookup_weather", "gen_ai.execute_tool", "trip-app", langfuse, nil, "lookup_weather"],
+                ["openai.chat", "gen_ai.chat", "trip-app", traceloop, "gpt-4o-2024-08-06", nil],
+                ["plan", "gen_ai.chat", "trip-app", langfuse, "gpt-4o-mini", nil],
+                ["planner.agent", "gen_ai.invoke_agent", "planner", traceloop, nil, nil],
+                ["search_flights.tool", "gen_ai.execute_tool", "trip-app", traceloop, nil, "search_flights"],
+                ["travel.workflow", "traceloop.workflow", "trip-app", traceloop, nil, nil],
+                ["trip-agent", "gen_ai.invoke_agent", "trip-agent", langfuse, nil, nil],
+            ])
+        }
     }
 
     @Test("OpenTelemetry's OTLPMetricExporter (gzip) over HTTP and gRPC: the export succeeds, its data points are counted by family and nothing is stored; a malformed metrics body is a 400 naming the field")

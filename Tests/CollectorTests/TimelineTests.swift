@@ -254,7 +254,7 @@ struct TimelineHTTPTests {
             #expect(Set(window) == Set(all.filter { $0.micros >= from.microseconds && $0.micros < to.microseconds }.map { $0.id.lowercasedString }))
             #expect(window.count == 30)
             let bad = try await ui.get("/timeline?decision=maybe&from=yesterday")
-            #expect(bad.text.contains("decision must be allow, deny or none") && bad.text.contains("from is not a time"))
+            #expect(bad.text.contains("decision must be allow, deny, none or error") && bad.text.contains("from is not a time"))
         }
     }
 

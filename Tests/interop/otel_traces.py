@@ -11,6 +11,11 @@ logs to the collector's otlp receiver (driven by Tests/CollectorTests/OTLPTraces
   otel_traces.py sdk PROTOCOL ENDPOINT TOKEN DSN SECRET N
       a real GovernanceSDK writing N events to its own PostgreSQL (DSN), with the SDK's OTelExporter
       subscribed and a TracerProvider exporting its spans to the collector; prints the SDK's records.
+  otel_traces.py marked PROTOCOL ENDPOINT TOKEN
+      the real OTLPSpanExporter exports spans marked as Traceloop (OpenLLMetry) and Langfuse mark
+      theirs (traceloop.span.kind and association properties; langfuse.observation.*), with no
+      gen_ai.operation.name, plus one span with only gen_ai.conversation.id. Prints the span names
+      and ids as JSON. (The attributes are written by hand here: the stacks themselves are not run.)
   otel_traces.py metrics PROTOCOL ENDPOINT TOKEN
       a MeterProvider records what a GenAI instrumentation does (gen_ai.client.token.usage and
       gen_ai.client.operation.duration histograms) and a plain counter, and the real
@@ -171,6 +176,44 @@ elif mode == "sdk":
         print(json.dumps(records))
 
     asyncio.run(main())
+
+elif mode == "marked":
+    from opentelemetry.sdk.resources import Resource
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SpanExportResult
+
+    protocol, endpoint, token = sys.argv[2:5]
+    collect = Collect()
+    provider = TracerProvider(resource=Resource.create({"service.name": "trip-app"}))
+    provider.add_span_processor(collect)
+    tracer = provider.get_tracer("marked-interop", "1.0")
+    session = {"traceloop.association.properties.session_id": "sess-traceloop-1"}
+    with tracer.start_as_current_span("travel.workflow", attributes={**session, "traceloop.span.kind": "workflow", "traceloop.entity.name": "travel"}):
+        with tracer.start_as_current_span("planner.agent", attributes={**session, "traceloop.span.kind": "agent", "traceloop.entity.name": "planner"}):
+            with tracer.start_as_current_span("search_flights.tool", attributes={
+                    **session, "traceloop.span.kind": "tool", "traceloop.entity.name": "search_flights"}):
+                pass
+            with tracer.start_as_current_span("openai.chat", attributes={
+                    **session, "gen_ai.system": "openai", "llm.request.type": "chat", "gen_ai.request.model": "gpt-4o",
+                    "gen_ai.response.model": "gpt-4o-2024-08-06", "gen_ai.usage.input_tokens": 100, "gen_ai.usage.output_tokens": 20}):
+                pass
+    with tracer.start_as_current_span("trip-agent", attributes={"langfuse.observation.type": "agent", "session.id": "sess-langfuse-1"}):
+        with tracer.start_as_current_span("plan", attributes={
+                "langfuse.observation.type": "generation", "session.id": "sess-langfuse-1", "langfuse.observation.model.name": "gpt-4o-mini",
+                "langfuse.observation.usage_details": json.dumps({"input": 50, "output": 10})}):
+            pass
+        with tracer.start_as_current_span("lookup_weather", attributes={"langfuse.observation.type": "tool", "session.id": "sess-langfuse-1"}):
+            pass
+        with tracer.start_as_current_span("format", attributes={"langfuse.observation.type": "span", "session.id": "sess-langfuse-1"}):
+            pass
+    with tracer.start_as_current_span("handle request", attributes={"gen_ai.conversation.id": "conv-plain-1"}):
+        pass
+    exporter = span_exporter(protocol, endpoint, token)
+    result = exporter.export(collect.spans)
+    exporter.shutdown()
+    print(json.dumps({"ok": result == SpanExportResult.SUCCESS,
+                      "spans": {s.name: {"trace_id": format(s.context.trace_id, "032x"), "span_id": format(s.context.span_id, "016x")}
+                                for s in collect.spans}}))
 
 elif mode == "metrics":
     protocol, endpoint, token = sys.argv[2:5]
