@@ -5,6 +5,7 @@ import CurlHTTP
 import Exporters
 import Foundation
 import GovernanceTesting
+import Logging
 import OTLP
 import Pipeline
 import Receivers
@@ -45,7 +46,8 @@ struct OTLPTracesTests {
           arguments: ["http", "grpc"])
     func genAIConversation(protocolName: String) async throws {
         let dsn = try sharedCluster.createDatabase()
-        let collector = try await RunningCollector.start(yaml: otlpReceiverYAML(dsn: dsn))
+        let logs = LogCapture()
+        let collector = try await RunningCollector.start(yaml: otlpReceiverYAML(dsn: dsn), logger: logs.logger)
         try await collector.waitUntilReady()
         let (status, lines) = try await runSDK(["genai", protocolName, collector.otlpEndpoint(protocolName), testToken], script: "otel_traces.py")
         #expect(status == 0, "\(lines.joined(separator: "\n"))")
@@ -76,6 +78,11 @@ struct OTLPTracesTests {
         ])
         let (_, samples) = try await scrape(try await collector.telemetryURL())
         #expect(samples.value("governance_receiver_events_total", ["receiver": "otlp", "outcome": "dropped_unmarked"]) == 2)
+        // The exporter does not show partial_success to the app: the operator learns it from the
+        // log, once per workflow and service (the span was exported twice).
+        let warnings = logs.lines("otlp.unmarked_spans_dropped").filter { $0.level == .warning }
+        #expect(warnings.count == 1 && warnings.first?.metadata["service"] == "travel-service" && warnings.first?.metadata["workflow"] == "wf-otel",
+                "\(logs.lines("otlp.unmarked_spans_dropped"))")
         #expect(samples.value("governance_receiver_events_total", ["receiver": "otlp", "outcome": "duplicate"]) == 3)
         try await collector.stop()
     }

@@ -1,5 +1,7 @@
+import Logging
 import OTLP
 import Pipeline
+import Synchronization
 
 /// What every OTLP transport does with an authenticated, fully read export request: decode it,
 /// map each log record or span to an audit event, submit them, and say what was refused
@@ -8,8 +10,9 @@ import Pipeline
 struct OTLPExport: Sendable {
     let pipeline: Pipeline
     let metrics: ReceiverMetrics
-    /// Keep spans with no audit, GenAI or OpenInference attributes as `otel.span` events.
+    /// Keep spans that no dialect recognizes as `otel.span` events.
     let keepUnmarkedSpans: Bool
+    let drops: DroppedSpansLog
 
     /// The export was taken: `rejected` items refused, with the reasons (or a warning) in `message`.
     struct Accepted: Equatable {
@@ -37,6 +40,7 @@ struct OTLPExport: Sendable {
         var events: [AuditEvent] = []
         var reasons: [String] = []
         var unmarked = 0
+        var droppedServices: Set<String> = []
         do {
             switch signal {
             case .logs:
@@ -65,6 +69,7 @@ struct OTLPExport: Sendable {
                             events.append(event)
                         } else {
                             unmarked += 1
+                            if case .string(let service)? = span.resourceAttribute("service.name") { droppedServices.insert(service) } else { droppedServices.insert("") }
                         }
                     } catch {
                         reasons.append("span \(index): \(error.field) \(error.message)")
@@ -97,7 +102,8 @@ struct OTLPExport: Sendable {
             }
         }
         if unmarked > 0 {
-            reasons.append("\(unmarked) span(s) carried no audit, GenAI or OpenInference attributes and were dropped (keep_unmarked_spans: true keeps them)")
+            reasons.append("\(unmarked) span(s) carried no agent, model or tool marker (audit, GenAI, OpenInference, Traceloop or Langfuse attributes) and were dropped (keep_unmarked_spans: true keeps them)")
+            drops.note(services: droppedServices, workflow: workflow, count: unmarked)
         }
         let message = reasons.prefix(10).joined(separator: "; ") + (reasons.count > 10 ? "; …" : "")
         return Accepted(rejected: rejected, message: message)
@@ -106,6 +112,31 @@ struct OTLPExport: Sendable {
     static func checkCount(_ count: Int, of items: String) throws(Failure) {
         guard count <= maxItemsPerRequest else {
             throw .tooLarge("the request carries \(count) \(items); at most \(maxItemsPerRequest) are taken in one request: export in smaller batches (e.g. the batch processor's max_export_batch_size)")
+        }
+    }
+}
+
+/// Says once per workflow and service, in the log, that its spans are being dropped: an OTLP
+/// exporter does not show `partial_success` to the app, so the operator must learn it here.
+final class DroppedSpansLog: Sendable {
+    private let logger: Logger
+    private let seen = Mutex<Set<String>>([])
+    /// Services remembered at most; past it every drop is logged at debug only.
+    static let capacity = 1_000
+
+    init(logger: Logger) {
+        self.logger = logger
+    }
+
+    func note(services: Set<String>, workflow: String, count: Int) {
+        for service in services {
+            let first = seen.withLock { seen in seen.count < Self.capacity && seen.insert(workflow + "\u{0}" + service).inserted }
+            let metadata: Logger.Metadata = ["workflow": "\(workflow)", "service": "\(service)", "spans": "\(count)"]
+            if first {
+                logger.warning("otlp.unmarked_spans_dropped", metadata: metadata.merging(["fix": "keep_unmarked_spans: true keeps them; see docs/otlp-mapping.md for the markers"]) { $1 })
+            } else {
+                logger.debug("otlp.unmarked_spans_dropped", metadata: metadata)
+            }
         }
     }
 }

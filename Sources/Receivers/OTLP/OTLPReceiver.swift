@@ -40,7 +40,7 @@ public final class OTLPReceiver: Receiver, Sendable {
         http = try config.http.map { try OTLPHTTPReceiver(config: $0, context: context, name: "\(context.id).http", listenerID: "\(context.id).http") }
         grpc = config.grpc.map { grpc in
             let export = OTLPExport(pipeline: context.pipeline!, metrics: ReceiverMetrics(context.telemetry, receiver: context.id),
-                                    keepUnmarkedSpans: grpc.keepUnmarkedSpans)
+                                    keepUnmarkedSpans: grpc.keepUnmarkedSpans, drops: DroppedSpansLog(logger: context.logger))
             return OTLPGRPCServer(config: grpc, export: export, name: "\(context.id).grpc",
                                   metrics: ListenerMetrics(context.telemetry, listener: "\(context.id).grpc"), inFlight: context.inFlight,
                                   logger: context.logger)
