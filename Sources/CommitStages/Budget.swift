@@ -35,11 +35,16 @@ public struct BudgetConfig: Sendable, Equatable {
     /// `gpt-4o-mini-audio`), else `"*"`. A provider answers with a dated model, so matching
     /// only the response model would price every call at `"*"`.
     public func price(request: String?, response: String?) -> TokenPrice? {
+        priceKey(request: request, response: response).flatMap { prices[$0] }
+    }
+
+    /// The `prices` key that prices a call (see `price(request:response:)`), or nil.
+    public func priceKey(request: String?, response: String?) -> String? {
         let models = [request, response, response.flatMap(Self.withoutReleaseDate)].compactMap { $0 }.filter { !$0.isEmpty }
-        if let exact = models.lazy.compactMap({ prices[$0] }).first { return exact }
+        if let exact = models.first(where: { prices[$0] != nil }) { return exact }
         let prefixes = prices.keys.filter { key in key != "*" && models.contains { $0.hasPrefix(key) } }
-        if let longest = prefixes.max(by: { ($0.count, $1) < ($1.count, $0) }) { return prices[longest] }
-        return prices["*"]
+        if let longest = prefixes.max(by: { ($0.count, $1) < ($1.count, $0) }) { return longest }
+        return prices["*"] != nil ? "*" : nil
     }
 
     /// A model name without a trailing release date (`-YYYY-MM-DD` or `-YYYYMMDD`), or nil when it has none.
@@ -139,10 +144,23 @@ public struct BudgetStage: CommitStage {
     }
 
     /// Input and output tokens at the model's price per million; nil without a price or usage.
+    func tokenCost(of event: AuditEvent) -> Decimal? {
+        if case .priced(let cost, _) = costing(of: event) { return cost }
+        return nil
+    }
+
+    /// How a model call is costed from its tokens, or why it is not.
+    enum Costing: Equatable {
+        case priced(Decimal, priceKey: String)
+        case usageMissing
+        case noPrice
+    }
+
     /// The request model is the span's `gen_ai.request.model`; the event's model is the
     /// response's (or the only one known).
-    func tokenCost(of event: AuditEvent) -> Decimal? {
-        guard let price = config.price(request: event.metadata["gen_ai.request.model"]?.stringValue, response: event.model) else { return nil }
+    func costing(of event: AuditEvent) -> Costing {
+        guard let key = config.priceKey(request: event.metadata["gen_ai.request.model"]?.stringValue, response: event.model),
+              let price = config.prices[key] else { return .noPrice }
         func tokens(_ keys: [String], in object: JSONValue?) -> Decimal? {
             for key in keys {
                 if case .number(let text)? = object?[key], let n = Int64(text), n >= 0 { return Decimal(n) }
@@ -155,9 +173,33 @@ public struct BudgetStage: CommitStage {
             ?? tokens(Self.langfuseInputTokenKeys, in: langfuse)
         let output = tokens(Self.outputTokenKeys, in: event.metadata) ?? tokens(Self.sdkOutputTokenKeys, in: usage)
             ?? tokens(Self.langfuseOutputTokenKeys, in: langfuse)
-        guard input != nil || output != nil else { return nil }
-        return ((input ?? 0) * price.inputPerMillion + (output ?? 0) * price.outputPerMillion) / 1_000_000
+        guard input != nil || output != nil else { return .usageMissing }
+        return .priced(((input ?? 0) * price.inputPerMillion + (output ?? 0) * price.outputPerMillion) / 1_000_000, priceKey: key)
     }
+
+    /// Writes what a model call cost into its row, so the row says what the budget counted:
+    /// `cost_field` (the USD) and `cost_basis` (`{"price": key}`, with `"fallback": true` for
+    /// `"*"`), or only `cost_basis` saying why not (`{"usage": "missing"}`, `{"price": "none"}`).
+    /// Only for rows the collector chains: a client's HMAC covers its metadata as sent. A row
+    /// that already has a cost, or is not a model call (no model), is left as it is.
+    func recordCost(in event: inout AuditEvent) {
+        guard event.hmac == nil, event.model != nil, event.metadata[config.costField] == nil,
+              case .object(var members) = event.metadata, !members.contains(where: { $0.key == Self.costBasisKey }) else { return }
+        switch costing(of: event) {
+        case .priced(let cost, let key):
+            members.append(.init(config.costField, .number("\(cost)")))
+            var basis: [JSONValue.Member] = [.init("price", .string(key))]
+            if key == "*" { basis.append(.init("fallback", .bool(true))) }
+            members.append(.init(Self.costBasisKey, .object(basis)))
+        case .usageMissing:
+            members.append(.init(Self.costBasisKey, .object([.init("usage", .string("missing"))])))
+        case .noPrice:
+            members.append(.init(Self.costBasisKey, .object([.init("price", .string("none"))])))
+        }
+        event.metadata = .object(members)
+    }
+
+    static let costBasisKey = "cost_basis"
 
     public func apply(_ events: inout [AuditEvent], in transaction: any CommitTransaction) throws {
         struct Key: Hashable, Comparable {
@@ -166,6 +208,7 @@ public struct BudgetStage: CommitStage {
         }
         var costs: [(index: Int, key: Key, cost: Decimal)] = []
         var totals: [Key: Decimal] = [:]
+        for index in events.indices { recordCost(in: &events[index]) }
         for (index, event) in events.enumerated() {
             guard config.cap(for: event.agentID) != nil, let cost = cost(of: event), cost > 0 else { continue }
             let key = Key(agent: event.agentID, day: String(event.createdAt.pythonISOFormat.prefix(10)))

@@ -314,6 +314,17 @@ struct OTLPTracesTests {
             #expect(answer.status == 200 && answer.text == "{}", "\(answer.text)")
         }
         #expect(try scalar(dsn, "SELECT used_usd = 8 FROM governance_budget_spend WHERE agent_id = 'agent-7'") == "t")
+        // Each chat row says what it cost and at which price, and the rows add up to the spend.
+        #expect(try scalar(dsn, """
+            SELECT string_agg((metadata_json->>'cost_usd') || ' ' || (metadata_json->'cost_basis')::text, ', ' ORDER BY metadata_json->>'cost_usd')
+            FROM governance_audit_events WHERE kind = 'gen_ai.chat'
+            """) == #"0.5 {"price": "gpt-4o"}, 7.5 {"price": "gpt-4o"}"#)
+        #expect(try scalar(dsn, """
+            SELECT sum((metadata_json->>'cost_usd')::numeric) = (SELECT used_usd FROM governance_budget_spend WHERE agent_id = 'agent-7')
+            FROM governance_audit_events WHERE kind = 'gen_ai.chat'
+            """) == "t")
+        let verified = try await runCommand([BinaryTests.binary, "verify", "--dsn", dsn], environment: ["GOVERNANCE_AUDIT_SECRET": auditSecret])
+        #expect(verified.status == 0 && verified.output.contains("all chains intact"), "the cost is written before the chain: \(verified.output)")
         #expect(try scalar(dsn, "SELECT count(*) FROM governance_budget_alerts") == "1")
         #expect(try scalar(dsn, "SELECT count(*) FROM governance_audit_events WHERE kind = 'budget.threshold_crossed'") == "1")
         try await collector.stop()

@@ -65,6 +65,36 @@ struct BudgetCostTests {
         }
     }
 
+    @Test("a model call's row records its cost and the price it used, or why it has none; a client-chained row, a row with a cost and a row that is no model call are left as sent")
+    func costRecordedInTheRow() throws {
+        let budget = try processor("""
+            daily_usd: { "*": 10 }
+            prices:
+              gpt-4o: { input: 2.5, output: 10 }
+              "*": { input: 1, output: 1 }
+            """)
+        let usage: JSONValue = .object([.init("gen_ai.usage.input_tokens", .number("1000")), .init("gen_ai.usage.output_tokens", .number("200"))])
+        func recorded(_ event: AuditEvent) -> JSONValue {
+            var event = event
+            budget.recordCost(in: &event)
+            return event.metadata
+        }
+        #expect(recorded(makeEvent(model: "gpt-4o-2024-08-06", metadata: usage))["cost_usd"] == .number("0.0045"))
+        #expect(recorded(makeEvent(model: "gpt-4o-2024-08-06", metadata: usage))["cost_basis"] == .object([.init("price", .string("gpt-4o"))]))
+        #expect(recorded(makeEvent(model: "llama-3", metadata: usage))["cost_basis"] == .object([.init("price", .string("*")), .init("fallback", .bool(true))]))
+        #expect(recorded(makeEvent(model: "gpt-4o"))["cost_basis"] == .object([.init("usage", .string("missing"))]))
+        #expect(recorded(makeEvent(model: "gpt-4o"))["cost_usd"] == nil)
+        let chained = makeEvent(model: "gpt-4o", metadata: usage, hmac: "client-hmac")
+        #expect(recorded(chained) == chained.metadata, "a client's HMAC covers its metadata as sent")
+        let costed: JSONValue = .object([.init("cost_usd", .number("0.5"))])
+        #expect(recorded(makeEvent(model: "gpt-4o", metadata: costed)) == costed)
+        #expect(recorded(makeEvent(metadata: usage)) == usage, "no model: not a model call")
+        let unpriced = try processor("daily_usd: { \"*\": 10 }")
+        var event = makeEvent(model: "gpt-4o", metadata: usage)
+        unpriced.recordCost(in: &event)
+        #expect(event.metadata["cost_basis"] == .object([.init("price", .string("none"))]))
+    }
+
     @Test("without a price table, token usage costs nothing")
     func noPrices() throws {
         let budget = try processor("daily_usd: { \"*\": 10 }")
