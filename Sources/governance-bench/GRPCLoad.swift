@@ -14,7 +14,10 @@ enum GRPCLoad {
         var allAccepted: Bool
     }
 
-    static func run(port: Int, token: String, bodies: [[UInt8]], connections: Int) async throws -> Report {
+    /// Runs `body` with a client of one plaintext connection to the loopback `port` and gzip
+    /// call options; shuts the client down after.
+    static func withClient<T: Sendable>(port: Int, timeout: Duration,
+                                        _ body: (GRPCClient<HTTP2ClientTransport.Posix>, CallOptions) async throws -> T) async throws -> T {
         let transport = try HTTP2ClientTransport.Posix(target: .ipv4(address: "127.0.0.1", port: port), transportSecurity: .plaintext,
                                                        config: .defaults { $0.compression.enabledAlgorithms = .all })
         let client = GRPCClient(transport: transport)
@@ -25,7 +28,15 @@ enum GRPCLoad {
         }
         var options = CallOptions.defaults
         options.compression = .gzip
-        options.timeout = .seconds(60)
+        options.timeout = timeout
+        return try await body(client, options)
+    }
+
+    static func run(port: Int, token: String, bodies: [[UInt8]], connections: Int) async throws -> Report {
+        try await withClient(port: port, timeout: .seconds(60)) { client, options in try await run(client, options, token: token, bodies: bodies, connections: connections) }
+    }
+
+    static func run(_ client: GRPCClient<HTTP2ClientTransport.Posix>, _ options: CallOptions, token: String, bodies: [[UInt8]], connections: Int) async throws -> Report {
         let progress = Progress()
         let started = ContinuousClock.now
         try await withThrowingTaskGroup(of: Void.self) { group in

@@ -225,17 +225,10 @@ struct HostileSuite {
 
     /// One log record per `LogsService/Export` call, 4 calls at a time on one connection, paced.
     static func grpcExports(port: Int, ids: [UUID]) async throws -> [HonestOutcome] {
-        let transport = try HTTP2ClientTransport.Posix(target: .ipv4(address: "127.0.0.1", port: port), transportSecurity: .plaintext,
-                                                       config: .defaults { $0.compression.enabledAlgorithms = .all })
-        let client = GRPCClient(transport: transport)
-        let running = Task { try await client.runConnections() }
-        defer {
-            client.beginGracefulShutdown()
-            running.cancel()
-        }
-        var options = CallOptions.defaults
-        options.compression = .gzip
-        options.timeout = .seconds(10)
+        try await GRPCLoad.withClient(port: port, timeout: .seconds(10)) { client, options in await grpcExports(client, options, ids: ids) }
+    }
+
+    static func grpcExports(_ client: GRPCClient<HTTP2ClientTransport.Posix>, _ options: CallOptions, ids: [UUID]) async -> [HonestOutcome] {
         let progress = GRPCLoad.Progress()
         let start = ContinuousClock.now
         return await withTaskGroup(of: [HonestOutcome].self) { group in
