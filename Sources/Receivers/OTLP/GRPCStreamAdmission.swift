@@ -47,18 +47,20 @@ final class GRPCStreamAdmission: Sendable {
         return min(ceiling, max(0, inflated)) * 2
     }
 
-    struct Refusal {
+    /// A stream's gRPC answer when it is not admitted.
+    struct Refusal: Error {
         var code: Int32
         var message: String
         var retryable: Bool
     }
 
-    func refusal(authorization: String?) -> (workflow: String?, refusal: Refusal?) {
+    /// The stream's workflow, or UNAUTHENTICATED for a stream without a live token.
+    func workflow(authorization: String?) -> Result<String, Refusal> {
         guard let workflow = workflow(authorization) else {
-            return (nil, Refusal(code: 16, message: authorization == nil ? "missing authorization metadata: Bearer <wf_ token>" : "unknown or revoked token",
-                                 retryable: false))
+            return .failure(Refusal(code: 16, message: authorization == nil ? "missing authorization metadata: Bearer <wf_ token>" : "unknown or revoked token",
+                                    retryable: false))
         }
-        return (workflow, nil)
+        return .success(workflow)
     }
 
     var overBudget: Refusal {
@@ -96,10 +98,11 @@ final class StreamGate: ChannelInboundHandler {
         case .refused: break
         case .awaitingHeaders:
             guard case .headers(let headers) = unwrapInboundIn(data) else { return refuse(context, nil) }
-            let (workflow, refusal) = admission.refusal(authorization: headers.headers.first(name: "authorization"))
-            guard let workflow else { return refuse(context, refusal) }
-            if headers.endStream { return admit(context, [data]) }
-            state = .awaitingPrefix(workflow: workflow, held: [data], prefix: [])
+            switch admission.workflow(authorization: headers.headers.first(name: "authorization")) {
+            case .failure(let refusal): refuse(context, refusal)
+            case .success where headers.endStream: admit(context, [data])
+            case .success(let workflow): state = .awaitingPrefix(workflow: workflow, held: [data], prefix: [])
+            }
         case .awaitingPrefix(let workflow, var held, var prefix):
             held.append(data)
             guard case .data(let frame) = unwrapInboundIn(data) else {
