@@ -97,18 +97,19 @@ struct OTLPTracesTests {
             #expect(try JSONParser.parse(try #require(lines.last))["ok"] == .bool(true), "\(lines)")
             let rows = try PGConnection(dsn: dsn).exec("""
                 SELECT metadata_json#>>'{otel,span_name}', kind, agent_id, session_id::text, model, metadata_json->>'tool'
-                FROM governance_audit_events ORDER BY 1
+                FROM governance_audit_events ORDER BY metadata_json#>>'{otel,span_name}' COLLATE "C"
                 """).rows
             let session = { (name: String) in OTLPMapping.derivedSession(workflow: "wf-otel", name: name).lowercasedString }
             let (traceloop, langfuse) = (session("sess-traceloop-1"), session("sess-langfuse-1"))
             #expect(rows == [
-                ["format", "langfuse.span", "trip-app", langfuse, nil, nil],
-                ["handle request", "gen_ai.span", "trip-app", session("conv-plain-1"), nil, nil],
+                ["OpenAI-generation", "gen_ai.chat", "trip-app", langfuse, "gpt-4o-mini-2024-07-18", nil],
+                ["handle request", "langfuse.span", "trip-app", langfuse, nil, nil],
+                ["legacy.chat", "gen_ai.chat", "trip-app", traceloop, "gpt-4o", nil],
                 ["lookup_weather", "gen_ai.execute_tool", "trip-app", langfuse, nil, "lookup_weather"],
-                ["openai.chat", "gen_ai.chat", "trip-app", traceloop, "gpt-4o-2024-08-06", nil],
-                ["plan", "gen_ai.chat", "trip-app", langfuse, "gpt-4o-mini", nil],
+                ["openai.chat", "gen_ai.chat", "planner", traceloop, "gpt-4o-2024-08-06", nil],
+                ["plain request", "gen_ai.span", "trip-app", session("conv-plain-1"), nil, nil],
                 ["planner.agent", "gen_ai.invoke_agent", "planner", traceloop, nil, nil],
-                ["search_flights.tool", "gen_ai.execute_tool", "trip-app", traceloop, nil, "search_flights"],
+                ["search_flights.tool", "gen_ai.execute_tool", "planner", traceloop, nil, "search_flights"],
                 ["travel.workflow", "traceloop.workflow", "trip-app", traceloop, nil, nil],
                 ["trip-agent", "gen_ai.invoke_agent", "trip-agent", langfuse, nil, nil],
             ])

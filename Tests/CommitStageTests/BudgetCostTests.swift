@@ -58,7 +58,8 @@ struct BudgetCostTests {
         let sdk: JSONValue = .object([.init("token_usage", .object([.init("prompt_tokens", .number("1000")), .init("completion_tokens", .number("200")),
                                                                       .init("total_tokens", .number("1200"))]))])
         let anthropic: JSONValue = .object([.init("token_usage", .object([.init("input_tokens", .number("1000")), .init("output_tokens", .number("200"))]))])
-        let langfuseUsage: JSONValue = .object([.init("langfuse.observation.usage_details", .string(#"{"input":1000,"output":200,"total":1200}"#))])
+        let langfuseUsage: JSONValue = .object([.init("langfuse.observation.usage_details",
+                                                      .string(#"{"completion_tokens": 200, "prompt_tokens": 1000, "total_tokens": 1200, "prompt_tokens_details": null}"#))])
         for (model, metadata) in [("gpt-4o-2024-08-06", genAI), ("gpt-4o-2024-08-06", openInference), ("gpt-4o", sdk), ("gpt-4o", anthropic),
                                   ("gpt-4o", langfuseUsage)] {
             #expect(budget.cost(of: makeEvent(model: model, metadata: metadata)) == Decimal(string: "0.0045"), "\(metadata)")

@@ -12,10 +12,10 @@ logs to the collector's otlp receiver (driven by Tests/CollectorTests/OTLPTraces
       a real GovernanceSDK writing N events to its own PostgreSQL (DSN), with the SDK's OTelExporter
       subscribed and a TracerProvider exporting its spans to the collector; prints the SDK's records.
   otel_traces.py marked PROTOCOL ENDPOINT TOKEN
-      the real OTLPSpanExporter exports spans marked as Traceloop (OpenLLMetry) and Langfuse mark
-      theirs (traceloop.span.kind and association properties; langfuse.observation.*), with no
-      gen_ai.operation.name, plus one span with only gen_ai.conversation.id. Prints the span names
-      and ids as JSON. (The attributes are written by hand here: the stacks themselves are not run.)
+      the real OTLPSpanExporter exports spans with the attributes traceloop-sdk 0.62.4 and
+      langfuse 5.2.0 were seen to send (docs/agent-stacks.md), an older Traceloop LLM span
+      (llm.request.type, no operation name), and a span with only gen_ai.conversation.id. Prints
+      the span names and ids as JSON. (The attributes are written here: the stacks are not run.)
   otel_traces.py metrics PROTOCOL ENDPOINT TOKEN
       a MeterProvider records what a GenAI instrumentation does (gen_ai.client.token.usage and
       gen_ai.client.operation.duration histograms) and a plain counter, and the real
@@ -187,26 +187,35 @@ elif mode == "marked":
     provider = TracerProvider(resource=Resource.create({"service.name": "trip-app"}))
     provider.add_span_processor(collect)
     tracer = provider.get_tracer("marked-interop", "1.0")
-    session = {"traceloop.association.properties.session_id": "sess-traceloop-1"}
+    # As traceloop-sdk 0.62.4 sends them: every span has the association properties; spans
+    # under @agent carry gen_ai.agent.name; the LLM spans name their operation.
+    session = {"traceloop.association.properties.session_id": "sess-traceloop-1", "traceloop.workflow.name": "travel"}
+    agent = {"gen_ai.agent.name": "planner"}
     with tracer.start_as_current_span("travel.workflow", attributes={**session, "traceloop.span.kind": "workflow", "traceloop.entity.name": "travel"}):
         with tracer.start_as_current_span("planner.agent", attributes={**session, "traceloop.span.kind": "agent", "traceloop.entity.name": "planner"}):
             with tracer.start_as_current_span("search_flights.tool", attributes={
-                    **session, "traceloop.span.kind": "tool", "traceloop.entity.name": "search_flights"}):
+                    **session, **agent, "traceloop.span.kind": "tool", "traceloop.entity.name": "search_flights", "gen_ai.tool.name": "search_flights"}):
                 pass
             with tracer.start_as_current_span("openai.chat", attributes={
-                    **session, "gen_ai.system": "openai", "llm.request.type": "chat", "gen_ai.request.model": "gpt-4o",
+                    **session, **agent, "gen_ai.operation.name": "chat", "gen_ai.provider.name": "openai", "gen_ai.request.model": "gpt-4o",
                     "gen_ai.response.model": "gpt-4o-2024-08-06", "gen_ai.usage.input_tokens": 100, "gen_ai.usage.output_tokens": 20}):
                 pass
-    with tracer.start_as_current_span("trip-agent", attributes={"langfuse.observation.type": "agent", "session.id": "sess-langfuse-1"}):
-        with tracer.start_as_current_span("plan", attributes={
-                "langfuse.observation.type": "generation", "session.id": "sess-langfuse-1", "langfuse.observation.model.name": "gpt-4o-mini",
-                "langfuse.observation.usage_details": json.dumps({"input": 50, "output": 10})}):
-            pass
-        with tracer.start_as_current_span("lookup_weather", attributes={"langfuse.observation.type": "tool", "session.id": "sess-langfuse-1"}):
-            pass
-        with tracer.start_as_current_span("format", attributes={"langfuse.observation.type": "span", "session.id": "sess-langfuse-1"}):
-            pass
-    with tracer.start_as_current_span("handle request", attributes={"gen_ai.conversation.id": "conv-plain-1"}):
+            with tracer.start_as_current_span("legacy.chat", attributes={**session, "gen_ai.system": "openai", "llm.request.type": "chat",
+                                                                         "gen_ai.request.model": "gpt-4o"}):
+                pass
+    # As langfuse 5.2.0 sends them: the agent and tool are named only by their spans, usage is
+    # a JSON string with OpenAI's key names, every span has session.id.
+    langfuse_session = {"session.id": "sess-langfuse-1", "user.id": "user-1"}
+    with tracer.start_as_current_span("handle request", attributes={**langfuse_session, "langfuse.observation.type": "span",
+                                                                    "langfuse.internal.is_app_root": True}):
+        with tracer.start_as_current_span("trip-agent", attributes={**langfuse_session, "langfuse.observation.type": "agent"}):
+            with tracer.start_as_current_span("OpenAI-generation", attributes={
+                    **langfuse_session, "langfuse.observation.type": "generation", "langfuse.observation.model.name": "gpt-4o-mini-2024-07-18",
+                    "langfuse.observation.usage_details": json.dumps({"completion_tokens": 10, "prompt_tokens": 50, "total_tokens": 60})}):
+                pass
+            with tracer.start_as_current_span("lookup_weather", attributes={**langfuse_session, "langfuse.observation.type": "tool"}):
+                pass
+    with tracer.start_as_current_span("plain request", attributes={"gen_ai.conversation.id": "conv-plain-1"}):
         pass
     exporter = span_exporter(protocol, endpoint, token)
     result = exporter.export(collect.spans)
