@@ -67,7 +67,8 @@ let package = Package(
         .target(name: "CurlHTTP", dependencies: ["CCurl"], swiftSettings: strict),
         // OTLP logs and traces: protobuf (protobuf-c) and JSON codecs, and the mappings to audit events.
         .target(name: "OTLP", dependencies: ["COTLP", "Pipeline", "Config",
-                                             .product(name: "GRPCCore", package: "grpc-swift-2")], swiftSettings: strict),
+                                             .product(name: "GRPCCore", package: "grpc-swift-2"),
+                                             .product(name: "Logging", package: "swift-log")], swiftSettings: strict),
         .target(name: "Processors", dependencies: ["Pipeline", "Config"], swiftSettings: strict),
         // Stages that run inside the primary's commit (budget, seq, chain), declaring their order.
         .target(name: "CommitStages", dependencies: ["Pipeline", "Config", .product(name: "CoreMetrics", package: "swift-metrics"), .product(name: "Crypto", package: "swift-crypto"), .product(name: "Logging", package: "swift-log")], swiftSettings: strict),
@@ -134,6 +135,13 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ], swiftSettings: strict),
+        // Whole agent runs from OTLP traces: spans staged durably in PostgreSQL (AuditStore), and
+        // the one assembler per database that turns each complete trace into audit rows (OTLP).
+        .target(name: "TraceAssembly", dependencies: [
+            "Pipeline", "OTLP", "AuditStore",
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+        ], swiftSettings: strict),
         // The timeline web UI: server-rendered pages over the events in PostgreSQL, live updates,
         // workflow tokens. It reads the store (AuditStore) and serves HTTP (Hummingbird).
         .target(name: "Timeline", dependencies: [
@@ -149,6 +157,7 @@ let package = Package(
         // The embeddable collector: factory registry of built-in components + service group.
         .target(name: "Collector", dependencies: [
             "Pipeline", "Config", "AuditStore", "Receivers", "Processors", "CommitStages", "Exporters", "Timeline", "Listeners", "Transparency", "Retention",
+            "TraceAssembly", "OTLP",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             .product(name: "UnixSignals", package: "swift-service-lifecycle"),

@@ -26,6 +26,8 @@ public struct BinaryCopyWriter {
 
     public mutating func int32(_ v: Int32) { appendInt32(4); appendInt32(v) }
 
+    public mutating func bool(_ v: Bool) { appendInt32(1); bytes.append(v ? 1 : 0) }
+
     public mutating func int64(_ v: Int64?) {
         guard let v else { return null() }
         appendInt32(8)

@@ -8,7 +8,9 @@ import Receivers
 public import ServiceLifecycle
 import Synchronization
 public import Timeline
+import OTLP
 import Retention
+import TraceAssembly
 import Transparency
 import UnixSignals
 
@@ -89,6 +91,8 @@ public final class Collector: Sendable {
         var databases: [AuditDatabase] = []
         // Each agent_signatures processor's keyring follows its pipeline's database.
         var keyRefreshers: [AgentKeyRefresher] = []
+        // The pipelines whose spans wait in each database for their trace's assembly.
+        var traceDatabases: [(database: AuditDatabase, pipelines: [String: Pipeline])] = []
         for p in plan.pipelines {
             var primary: (any PrimaryExporter)?
             var secondaries: [any SecondaryExporter] = []
@@ -115,9 +119,20 @@ public final class Collector: Sendable {
                                     primary: primary!, secondaries: secondaries, storeReaders: storeReaders,
                                     managedTokens: managedTokens, telemetry: telemetry)
             pipelines[p.name] = pipeline
+            var receiverResources = SharedResources()
+            if plan.receivesTraces(p.name), let database = shared[p.name]?.auditDatabase {
+                let database = databases.first { $0.isSameDatabase(as: database) } ?? database
+                receiverResources.provide(PostgresSpanStaging(database: database, pipeline: p.name) as any SpanStaging)
+                if let i = traceDatabases.firstIndex(where: { $0.database.isSameDatabase(as: database) }) {
+                    traceDatabases[i].pipelines[p.name] = pipeline
+                } else {
+                    traceDatabases.append((database, [p.name: pipeline]))
+                }
+            }
             for id in p.receivers {
                 var receiverContext = context(id)
                 receiverContext.pipeline = pipeline
+                receiverContext.resources = receiverResources
                 receivers[id] = try plan.receivers[id]!.build(receiverContext)
             }
         }
@@ -160,12 +175,16 @@ public final class Collector: Sendable {
             return Retainer(config: config, secret: Array(secret.utf8), checkpointed: checkpointed, database: database, telemetry: telemetry,
                             logger: context("retention").logger)
         }
+        let assemblers = traceDatabases.map {
+            TraceAssembler(database: $0.database, pipelines: $0.pipelines, telemetry: telemetry, logger: context("traces").logger)
+        }
         // Start order; graceful shutdown runs in reverse (the UI and receivers stop first).
         var services: [any Service] = telemetryServer.map { [$0] } ?? []
         services += exporters.keys.sorted().map { exporters[$0]!.service }
         services += databases.map { $0.tokens as any Service } + keyRefreshers.map { $0 as any Service }
         services += (checkpointer.map { [$0] } ?? []) as [any Service]
         services += (retainer.map { [$0] } ?? []) as [any Service]
+        services += assemblers as [any Service]
         services += receivers.keys.sorted().map { receivers[$0]! } + ((timeline.map { [$0] } ?? []) as [any Service])
         group = ServiceGroup(configuration: .init(
             services: services.map { .init(service: $0) },

@@ -114,6 +114,11 @@ public enum OTLPMapping {
         UUID.named("otlp.trace", workflow + "/" + trace.hexString)
     }
 
+    /// A session as named by a client: its UUID, or one derived from a name that is not.
+    static func session(named name: String, workflow: String) -> UUID {
+        UUID(text: name) ?? derivedSession(workflow: workflow, name: name)
+    }
+
     public static func derivedSession(workflow: String, name: String) -> UUID {
         UUID.named("session.id", workflow + "/" + name)
     }

@@ -41,6 +41,12 @@ public struct OTLPSpan: Equatable, Sendable {
     }
 
     public static let statusError: Int32 = 2
+
+    /// The top of its trace as this collector will see it: no parent, or a parent in another
+    /// process (`SpanFlags` bits 8 and 9, "has is_remote" and "is_remote", OTLP 1.1).
+    public var isRoot: Bool {
+        !(parentSpanID.count == 8 && parentSpanID.contains(where: { $0 != 0 })) || flags & 0x300 == 0x300
+    }
 }
 
 extension OTLPProtobuf {

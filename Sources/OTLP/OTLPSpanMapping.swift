@@ -155,23 +155,55 @@ public enum OTLPSpanMapping {
     }
 
     static func telemetryEvent(_ s: OTLPSpan, _ dialect: Dialect, workflow: String, receivedAt: Timestamp) throws(EventRejection) -> AuditEvent {
+        let trace = try identified(s)
+        let parent = hasParent(s) ? spanUUID(workflow: workflow, s.traceID, s.parentSpanID) : nil
+        let session = ownSession(s, dialect).map { OTLPMapping.session(named: $0, workflow: workflow) } ?? OTLPMapping.derivedSession(workflow: workflow, trace: trace)
+        return telemetryEvent(s, dialect, attribution: .init(agent: ownAgent(s, dialect) ?? serviceAgent(s), session: session, parentEventID: parent),
+                              workflow: workflow, receivedAt: receivedAt)
+    }
+
+    /// Who a row is booked to, which session it belongs to and which row is its parent: read
+    /// from the span alone (`telemetryEvent(_:_:workflow:receivedAt:)`), or resolved over its
+    /// whole trace (`TraceRun`).
+    struct Attribution {
+        var agent: String
+        var session: UUID
+        var parentEventID: UUID?
+    }
+
+    /// The agent the span names itself (a Langfuse agent observation by its span name).
+    static func ownAgent(_ s: OTLPSpan, _ dialect: Dialect) -> String? {
+        dialect.agentKeys.lazy.compactMap({ text(s, $0) }).first ?? (dialect.kind == "gen_ai.invoke_agent" && dialect.namedBySpan && !s.name.isEmpty ? s.name : nil)
+    }
+
+    /// The session the span names itself.
+    static func ownSession(_ s: OTLPSpan, _ dialect: Dialect) -> String? {
+        dialect.sessionKeys.lazy.compactMap({ text(s, $0) }).first
+    }
+
+    /// A row with no agent named on it or above it is booked to its service (`unknown_service`,
+    /// OpenTelemetry's own default, when the resource names none).
+    static func serviceAgent(_ s: OTLPSpan) -> String {
+        resourceText(s, "service.name") ?? "unknown_service"
+    }
+
+    /// The span's trace id, when it and its span id can identify it (a row's id is made of them).
+    public static func identified(_ s: OTLPSpan) throws(EventRejection) -> [UInt8] {
+        guard let trace = validTraceID(s) else {
+            throw EventRejection(field: "trace_id", message: "must be 16 bytes, not all zero: a span is identified by its trace_id and span_id")
+        }
+        guard s.spanID.count == 8, s.spanID.contains(where: { $0 != 0 }) else {
+            throw EventRejection(field: "span_id", message: "must be 8 bytes, not all zero: a span is identified by its trace_id and span_id")
+        }
+        return trace
+    }
+
+    static func hasParent(_ s: OTLPSpan) -> Bool {
+        s.parentSpanID.count == 8 && s.parentSpanID.contains(where: { $0 != 0 })
+    }
+
+    static func telemetryEvent(_ s: OTLPSpan, _ dialect: Dialect, attribution: Attribution, workflow: String, receivedAt: Timestamp) -> AuditEvent {
         let spanName = dialect.namedBySpan && !s.name.isEmpty ? s.name : nil
-        guard let agent = dialect.agentKeys.lazy.compactMap({ text(s, $0) }).first ?? (dialect.kind == "gen_ai.invoke_agent" ? spanName : nil)
-                ?? resourceText(s, "service.name") else {
-            throw EventRejection(field: "attributes.\(dialect.agentKeys.first ?? "resource.service.name")",
-                                 message: "is required: no agent attribute and no resource service.name")
-        }
-        let session: UUID
-        if let id = dialect.sessionKeys.lazy.compactMap({ text(s, $0) }).first {
-            session = UUID(text: id) ?? OTLPMapping.derivedSession(workflow: workflow, name: id)
-        } else if let trace = validTraceID(s) {
-            session = OTLPMapping.derivedSession(workflow: workflow, trace: trace)
-        } else {
-            throw EventRejection(field: "attributes.\(dialect.sessionKeys.first ?? "trace_id")", message: "is required when the span has no valid trace_id")
-        }
-        guard s.spanID.count == 8, validTraceID(s) != nil else {
-            throw EventRejection(field: "span_id", message: "a span needs a 16-byte trace_id and an 8-byte span_id to be identified")
-        }
         var members: [JSONValue.Member] = []
         if let tool = dialect.toolKeys.lazy.compactMap({ text(s, $0) }).first ?? (dialect.kind == "gen_ai.execute_tool" ? spanName : nil) {
             members.append(.init("tool", .string(tool)))
@@ -196,8 +228,8 @@ public enum OTLPSpanMapping {
         if !s.resource.isEmpty { otel.append(.init("resource", OTLPMapping.json(.kvlist(s.resource)))) }
         members.append(.init("otel", .object(otel)))
         let kind = dialect.kind
-        return AuditEvent(eventID: spanUUID(workflow: workflow, s.traceID, s.spanID), sessionID: session, agentID: agent, kind: kind,
-                          parentEventID: s.parentSpanID.count == 8 && s.parentSpanID.contains(where: { $0 != 0 }) ? spanUUID(workflow: workflow, s.traceID, s.parentSpanID) : nil,
+        return AuditEvent(eventID: spanUUID(workflow: workflow, s.traceID, s.spanID), sessionID: attribution.session, agentID: attribution.agent, kind: kind,
+                          parentEventID: attribution.parentEventID,
                           model: dialect.modelKeys.lazy.compactMap({ text(s, $0) }).first,
                           inputHash: nil, outputHash: nil, metadata: .object(JSONValue.Member.lastOfEachKey(members)), prevHash: nil, hmac: nil,
                           createdAt: createdAt(s, receivedAt), workflow: workflow, sdkVersion: sdkVersion(s),

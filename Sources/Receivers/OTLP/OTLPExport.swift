@@ -1,17 +1,19 @@
 import Logging
 import OTLP
 import Pipeline
-import Synchronization
 
 /// What every OTLP transport does with an authenticated, fully read export request: decode it,
-/// map each log record or span to an audit event, submit them, and say what was refused
-/// (metrics are counted and dropped). HTTP
-/// and gRPC differ only in how they read the request and spell the answer.
+/// map each log record to an audit event and submit them; stage each span for its trace's
+/// assembly (the reference SDK's audit spans, already complete events, are submitted at once);
+/// count metrics and drop them; and say what was refused. HTTP and gRPC differ only in how they
+/// read the request and spell the answer.
 struct OTLPExport: Sendable {
     let pipeline: Pipeline
     let metrics: ReceiverMetrics
-    /// Keep spans that no dialect recognizes as `otel.span` events.
-    let keepUnmarkedSpans: Bool
+    let traces: TraceSettings
+    /// Where spans wait for their trace: the pipeline's PostgreSQL. Without one (a pipeline whose
+    /// store is not PostgreSQL) each span is mapped alone as it arrives.
+    let staging: (any SpanStaging)?
     let drops: DroppedSpansLog
 
     /// The export was taken: `rejected` items refused, with the reasons (or a warning) in `message`.
@@ -41,6 +43,7 @@ struct OTLPExport: Sendable {
         var reasons: [String] = []
         var unmarked = 0
         var droppedServices: Set<String> = []
+        var waiting: [OTLPSpan] = []
         do {
             switch signal {
             case .logs:
@@ -65,7 +68,10 @@ struct OTLPExport: Sendable {
                 try Self.checkCount(spans.count, of: "spans")
                 for (index, span) in spans.enumerated() {
                     do {
-                        if let event = try OTLPSpanMapping.event(from: span, workflow: workflow, keepUnmarked: keepUnmarkedSpans, receivedAt: now) {
+                        if let staging, span.attribute("gen_ai.audit.event_id") == nil {
+                            _ = try OTLPSpanMapping.identified(span)
+                            waiting.append(span)
+                        } else if let event = try OTLPSpanMapping.event(from: span, workflow: workflow, keepUnmarked: traces.keepUnmarked, receivedAt: now) {
                             events.append(event)
                         } else {
                             unmarked += 1
@@ -86,6 +92,14 @@ struct OTLPExport: Sendable {
         var rejected = reasons.count
         metrics.events.increment("rejected", by: rejected)
         metrics.events.increment("dropped_unmarked", by: unmarked)
+        if let staging, !waiting.isEmpty {
+            do {
+                try await staging.stage(waiting, workflow: workflow, settings: traces)
+            } catch {
+                throw .unavailable(error.reason, retryAfterSeconds: error.retryAfterSeconds)
+            }
+            metrics.events.increment("staged", by: waiting.count)
+        }
         if !events.isEmpty {
             let outcomes: [EventOutcome]
             do {
@@ -112,31 +126,6 @@ struct OTLPExport: Sendable {
     static func checkCount(_ count: Int, of items: String) throws(Failure) {
         guard count <= maxItemsPerRequest else {
             throw .tooLarge("the request carries \(count) \(items); at most \(maxItemsPerRequest) are taken in one request: export in smaller batches (e.g. the batch processor's max_export_batch_size)")
-        }
-    }
-}
-
-/// Says once per workflow and service, in the log, that its spans are being dropped: an OTLP
-/// exporter does not show `partial_success` to the app, so the operator must learn it here.
-final class DroppedSpansLog: Sendable {
-    private let logger: Logger
-    private let seen = Mutex<Set<String>>([])
-    /// Services remembered at most; past it every drop is logged at debug only.
-    static let capacity = 1_000
-
-    init(logger: Logger) {
-        self.logger = logger
-    }
-
-    func note(services: Set<String>, workflow: String, count: Int) {
-        for service in services {
-            let first = seen.withLock { seen in seen.count < Self.capacity && seen.insert(workflow + "\u{0}" + service).inserted }
-            let metadata: Logger.Metadata = ["workflow": "\(workflow)", "service": "\(service)", "spans": "\(count)"]
-            if first {
-                logger.warning("otlp.unmarked_spans_dropped", metadata: metadata.merging(["fix": "keep_unmarked_spans: true keeps them; see docs/otlp-mapping.md for the markers"]) { $1 })
-            } else {
-                logger.debug("otlp.unmarked_spans_dropped", metadata: metadata)
-            }
         }
     }
 }

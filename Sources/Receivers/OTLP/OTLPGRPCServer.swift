@@ -5,7 +5,7 @@ import GRPCNIOTransportHTTP2Posix
 import Listeners
 import Logging
 import NIOCore
-import OTLP
+public import OTLP
 import Pipeline
 import ServiceLifecycle
 import Synchronization
@@ -16,8 +16,8 @@ public struct OTLPGRPCConfig: Sendable {
     public var listener = HTTPListener(port: 4317)
     /// `max_recv_msg_size_mib`, the Collector's key (default 4): larger messages get RESOURCE_EXHAUSTED.
     public var maxMessageBytes = 4 << 20
-    /// Set from the `otlp` receiver's `keep_unmarked_spans`.
-    public var keepUnmarkedSpans = false
+    /// Set from the `otlp` receiver's `trace_wait`, `trace_max_wait` and `keep_unmarked_spans`.
+    public var traces = TraceSettings()
     public var limits = GRPCLimits()
 
     static func read(_ section: ConfigSection) throws(ConfigError) -> OTLPGRPCConfig {

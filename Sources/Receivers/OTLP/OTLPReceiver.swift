@@ -1,5 +1,6 @@
 public import Config
 import Listeners
+public import OTLP
 public import Pipeline
 
 /// Settings of the `otlp` receiver, in the OpenTelemetry Collector's shape:
@@ -10,16 +11,16 @@ public struct OTLPConfig: Sendable {
 
     public static func read(_ section: ConfigSection) throws(ConfigError) -> OTLPConfig {
         var c = OTLPConfig()
-        let keepUnmarked = try section.bool("keep_unmarked_spans", default: false)
+        let traces = try TraceSettings.read(section)
         let protocols = try section.section("protocols")
         if protocols.raw("grpc") != nil { c.grpc = try OTLPGRPCConfig.read(try protocols.section("grpc")) }
         if protocols.raw("http") != nil {
             let http = try protocols.section("http")
             c.http = try OTLPHTTPConfig.readProtocol(http)
-            c.http?.keepUnmarkedSpans = keepUnmarked
+            c.http?.traces = traces
             try http.finish()
         }
-        c.grpc?.keepUnmarkedSpans = keepUnmarked
+        c.grpc?.traces = traces
         try protocols.finish()
         try section.finish()
         guard c.grpc != nil || c.http != nil else {
@@ -40,7 +41,8 @@ public final class OTLPReceiver: Receiver, Sendable {
         http = try config.http.map { try OTLPHTTPReceiver(config: $0, context: context, name: "\(context.id).http", listenerID: "\(context.id).http") }
         grpc = config.grpc.map { grpc in
             let export = OTLPExport(pipeline: context.pipeline!, metrics: ReceiverMetrics(context.telemetry, receiver: context.id),
-                                    keepUnmarkedSpans: grpc.keepUnmarkedSpans, drops: DroppedSpansLog(logger: context.logger))
+                                    traces: grpc.traces, staging: context.resources.get((any SpanStaging).self),
+                                    drops: DroppedSpansLog(logger: context.logger))
             return OTLPGRPCServer(config: grpc, export: export, name: "\(context.id).grpc",
                                   metrics: ListenerMetrics(context.telemetry, listener: "\(context.id).grpc"), inFlight: context.inFlight,
                                   logger: context.logger)

@@ -6,7 +6,7 @@ import HummingbirdCore
 import HummingbirdTLS
 import Logging
 import NIOCore
-import OTLP
+public import OTLP
 public import Pipeline
 import ServiceLifecycle
 
@@ -16,18 +16,17 @@ public struct OTLPHTTPConfig: Sendable {
     public var listener = HTTPListener(port: 4318)
     /// Largest body after gzip decompression, bytes (413 above it). Default 20 MiB.
     public var maxBodyBytes = 20 * 1024 * 1024
-    /// `keep_unmarked_spans` (default false): spans with no audit, GenAI or OpenInference
-    /// attributes are stored as `otel.span` events instead of being counted and dropped.
-    public var keepUnmarkedSpans = false
+    /// `trace_wait`, `trace_max_wait` and `keep_unmarked_spans` (`TraceSettings`).
+    public var traces = TraceSettings()
 
     public static func read(_ section: ConfigSection) throws(ConfigError) -> OTLPHTTPConfig {
         var c = try readProtocol(section)
-        c.keepUnmarkedSpans = try section.bool("keep_unmarked_spans", default: false)
+        c.traces = try TraceSettings.read(section)
         try section.finish()
         return c
     }
 
-    /// The listener settings alone (the `otlp` receiver reads `keep_unmarked_spans` once, above its protocols).
+    /// The listener settings alone (the `otlp` receiver reads the trace settings once, above its protocols).
     static func readProtocol(_ section: ConfigSection) throws(ConfigError) -> OTLPHTTPConfig {
         var c = OTLPHTTPConfig()
         c.listener = try HTTPListener.read(section, endpointEnv: "GOVERNANCE_OTLP_ENDPOINT", defaultPort: 4318)
@@ -55,8 +54,8 @@ public final class OTLPHTTPReceiver: Receiver, Sendable {
         self.config = config
         let logger = context.logger
         let metrics = ReceiverMetrics(context.telemetry, receiver: context.id)
-        let export = OTLPExport(pipeline: context.pipeline!, metrics: metrics, keepUnmarkedSpans: config.keepUnmarkedSpans,
-                                drops: DroppedSpansLog(logger: context.logger))
+        let export = OTLPExport(pipeline: context.pipeline!, metrics: metrics, traces: config.traces,
+                                staging: context.resources.get((any SpanStaging).self), drops: DroppedSpansLog(logger: context.logger))
         let inFlight = context.inFlight
         server = try ReceiverServer(name: name, listenerID: listenerID ?? context.id, listener: config.listener, context: context, metrics: metrics) { router in
             for (path, signal) in [(Self.logsPath, OTLPSignal.logs), (Self.tracesPath, .traces), (Self.metricsPath, .metrics)] {
