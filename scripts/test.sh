@@ -11,6 +11,9 @@ if [ ! -x .build/interop-venv/bin/python ]; then python3 -m venv .build/interop-
 .build/interop-venv/bin/pip install -q --disable-pip-version-check 'code-atelier-governance[platform]==0.7.3' \
     'opentelemetry-sdk==1.45.2' 'opentelemetry-exporter-otlp-proto-http==1.45.2' 'opentelemetry-exporter-otlp-proto-grpc==1.45.2' \
     'selenium==4.51.0'
+# The agent stacks the trace tests run (OpenAI GenAI instrumentation, Agents SDK + OpenInference,
+# Traceloop, Langfuse), pinned, one virtualenv each.
+scripts/install-agent-stacks.sh
 scripts/check-imports.py
 scripts/module-graph.sh --check docs/architecture.md
 swift build --build-tests

@@ -34,24 +34,29 @@ func sdkPython() throws -> String {
 /// Runs an interop script (Tests/interop) in the virtualenv; returns its exit status and output
 /// lines. Waits on a thread of its own: a blocked cooperative thread could starve the collector
 /// running in this process (2 cores, 2 cooperative threads).
-func runSDK(_ arguments: [String], stdin: String? = nil, script name: String = "sdk_interop.py") async throws -> (Int32, [String]) {
+/// `python`: another virtualenv's interpreter (an agent stack's).
+func runSDK(_ arguments: [String], stdin: String? = nil, script name: String = "sdk_interop.py", python: String? = nil,
+            environment: [String: String] = [:]) async throws -> (Int32, [String]) {
     try await withCheckedThrowingContinuation { continuation in
-        Thread { continuation.resume(with: Result { try runSDKBlocking(arguments, stdin: stdin, script: name) }) }.start()
+        Thread {
+            continuation.resume(with: Result { try runSDKBlocking(arguments, stdin: stdin, script: name, python: python, environment: environment) })
+        }.start()
     }
 }
 
-private func runSDKBlocking(_ arguments: [String], stdin: String?, script name: String) throws -> (Int32, [String]) {
+private func runSDKBlocking(_ arguments: [String], stdin: String?, script name: String, python: String?,
+                            environment: [String: String]) throws -> (Int32, [String]) {
     let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .appendingPathComponent("interop/\(name)").path
     let directory = FileManager.default.temporaryDirectory.appendingPathComponent("gc-sdk-\(UUID())").path
     try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
     defer { try? FileManager.default.removeItem(atPath: directory) }
-    var command = [try sdkPython(), script] + arguments
+    var command = [try python ?? sdkPython(), script] + arguments
     if let stdin {
         try stdin.write(toFile: directory + "/in", atomically: true, encoding: .utf8)
         command = ["sh", "-c", "exec \"$0\" \"$@\" < '\(directory)/in'"] + command
     }
-    let status = try ChildProcess.spawn(command, outputPath: directory + "/out").wait()
+    let status = try ChildProcess.spawn(command, outputPath: directory + "/out", environment: environment).wait()
     let output = (try? String(contentsOfFile: directory + "/out", encoding: .utf8)) ?? ""
     return (status, output.split(separator: "\n").map(String.init))
 }
