@@ -123,38 +123,62 @@ public enum StagedSpans {
             }
     }
 
-    /// The trace's staged spans, in arrival order, and its context.
-    public static func load(_ key: TraceKey, on connection: PGConnection) throws(PGError) -> Staged {
-        let params = [key.pipeline, key.workflow, "\\x" + key.traceID.hexString]
+    /// The traces' staged spans, in arrival order, and their contexts, in two queries.
+    public static func load(_ keys: [TraceKey], on connection: PGConnection) throws(PGError) -> [TraceKey: Staged] {
+        let params = [PGArray.text(keys.map(\.pipeline)), PGArray.text(keys.map(\.workflow)), PGArray.text(keys.map { "\\x" + $0.traceID.hexString })]
         let rows = try connection.exec("""
-            SELECT id, keep_unmarked, encode(span, 'hex') FROM governance_staged_spans
-            WHERE pipeline = $1 AND workflow = $2 AND trace_id = $3::bytea ORDER BY id
+            SELECT s.pipeline, s.workflow, encode(s.trace_id, 'hex'), s.id, s.keep_unmarked, encode(s.span, 'hex')
+            FROM governance_staged_spans s JOIN unnest($1::text[], $2::text[], $3::bytea[]) AS k(pipeline, workflow, trace_id)
+                 ON s.pipeline = k.pipeline AND s.workflow = k.workflow AND s.trace_id = k.trace_id
+            ORDER BY s.id
             """, params).rows
-        var staged = Staged(ids: [], spans: [], context: nil)
+        var staged: [TraceKey: Staged] = [:]
         for row in rows {
-            guard let id = row[0].flatMap({ Int64($0) }), let span = row[2].flatMap(Hex.bytes) else {
-                throw PGError(message: "governance_staged_spans has an unreadable row (id \(row[0] ?? "null"))", sqlState: nil, connectionLost: false)
+            guard let pipeline = row[0], let workflow = row[1], let trace = row[2].flatMap(Hex.bytes), let id = row[3].flatMap({ Int64($0) }),
+                  let span = row[5].flatMap(Hex.bytes) else {
+                throw PGError(message: "governance_staged_spans has an unreadable row (id \(row[3] ?? "null"))", sqlState: nil, connectionLost: false)
             }
-            staged.ids.append(id)
-            staged.spans.append((row[1] == "t", span))
+            let key = TraceKey(pipeline: pipeline, workflow: workflow, traceID: trace)
+            staged[key, default: Staged(ids: [], spans: [], context: nil)].ids.append(id)
+            staged[key]!.spans.append((row[4] == "t", span))
         }
-        staged.context = try connection.exec("""
-            SELECT context::text FROM governance_trace_runs WHERE pipeline = $1 AND workflow = $2 AND trace_id = $3::bytea
-            """, params).rows.first?.first ?? nil
+        for row in try connection.exec("""
+            SELECT r.pipeline, r.workflow, encode(r.trace_id, 'hex'), r.context::text
+            FROM governance_trace_runs r JOIN unnest($1::text[], $2::text[], $3::bytea[]) AS k(pipeline, workflow, trace_id)
+                 ON r.pipeline = k.pipeline AND r.workflow = k.workflow AND r.trace_id = k.trace_id
+            """, params).rows {
+            guard let pipeline = row[0], let workflow = row[1], let trace = row[2].flatMap(Hex.bytes) else { continue }
+            staged[TraceKey(pipeline: pipeline, workflow: workflow, traceID: trace)]?.context = row[3]
+        }
         return staged
     }
 
-    /// After the trace's rows are committed: in one transaction, its staged spans `ids` are
-    /// deleted and its context kept. A crash before this commit stages them still; the next
-    /// assembly makes the same rows (same ids: duplicates) and gets here.
-    public static func finish(_ key: TraceKey, ids: [Int64], context: String, on connection: PGConnection) throws(PGError) {
+    /// A trace made into rows: its staged spans to delete and the context to keep.
+    public struct Finished: Sendable {
+        public var key: TraceKey
+        public var ids: [Int64]
+        public var context: String
+        public init(key: TraceKey, ids: [Int64], context: String) {
+            self.key = key
+            self.ids = ids
+            self.context = context
+        }
+    }
+
+    /// After the traces' rows are committed: in one transaction, their staged spans are deleted
+    /// and their contexts kept. A crash before this commit leaves them staged; the next assembly
+    /// makes the same rows (same ids: duplicates) and gets here.
+    public static func finish(_ traces: [Finished], on connection: PGConnection) throws(PGError) {
+        guard !traces.isEmpty else { return }
         try connection.exec("BEGIN")
         do {
-            try connection.exec("DELETE FROM governance_staged_spans WHERE id = ANY($1::int8[])", [GroupCommit.pgArray(ids.map(String.init))])
+            try connection.exec("DELETE FROM governance_staged_spans WHERE id = ANY($1::int8[])", [GroupCommit.pgArray(traces.flatMap(\.ids).map(String.init))])
             try connection.exec("""
-                INSERT INTO governance_trace_runs (pipeline, workflow, trace_id, context) VALUES ($1, $2, $3::bytea, $4::jsonb)
+                INSERT INTO governance_trace_runs (pipeline, workflow, trace_id, context)
+                SELECT * FROM unnest($1::text[], $2::text[], $3::bytea[], $4::jsonb[])
                 ON CONFLICT (pipeline, workflow, trace_id) DO UPDATE SET context = EXCLUDED.context, assembled_at = now()
-                """, [key.pipeline, key.workflow, "\\x" + key.traceID.hexString, context])
+                """, [PGArray.text(traces.map(\.key.pipeline)), PGArray.text(traces.map(\.key.workflow)),
+                      PGArray.text(traces.map { "\\x" + $0.key.traceID.hexString }), PGArray.text(traces.map(\.context))])
             try connection.exec("COMMIT")
         } catch {
             _ = try? connection.exec("ROLLBACK")

@@ -34,7 +34,8 @@ public final class Pipeline: Sendable {
     public let name: String
     let processors: [any EventProcessor]
     let commitStages: [any CommitStage]
-    let assignsHMAC: Bool
+    /// A commit stage chains events that come without a client HMAC (telemetry spans and records).
+    public let assignsHMAC: Bool
     let egress: Egress
     let primary: any PrimaryExporter
     let secondaries: [any SecondaryExporter]

@@ -46,23 +46,15 @@ public final class TraceAssembler: Service, Sendable {
                 let ready = try await worker.run { connection -> [StagedSpans.TraceKey]? in
                     guard try StagedSpans.holdsAssemblerLock(connection) else { return nil }
                     if expire { try StagedSpans.expireContexts(on: connection) }
-                    return try StagedSpans.ready(pipelines: names, limit: 100, on: connection)
+                    return try StagedSpans.ready(pipelines: names, limit: Self.tracesPerStep, on: connection)
                 }
                 if expire, ready != nil { lastExpiry = .now }
                 let now = ready == nil ? "standby" : "assembling"
                 if now != role { logger.info("traces.\(now)") }
                 role = now
                 if let ready {
-                    for key in ready where !damaged.withLock({ $0.contains(key) }) {
-                        do {
-                            try await assemble(key)
-                        } catch let error as UnreadableStagedSpan {
-                            damaged.withLock { _ = $0.insert(key) }
-                            outcomes.increment("unreadable")
-                            logger.error("traces.unreadable_span", metadata: ["workflow": "\(key.workflow)", "error": "\(error)"])
-                        }
-                    }
-                    if ready.count == 100 { pause = .zero }
+                    try await assemble(ready.filter { key in !damaged.withLock { $0.contains(key) } })
+                    if ready.count == Self.tracesPerStep { pause = .zero }
                 } else {
                     pause = .seconds(1)
                 }
@@ -79,34 +71,61 @@ public final class TraceAssembler: Service, Sendable {
         }
     }
 
-    /// One trace: its staged spans and earlier context in, rows committed, staging cleared.
-    func assemble(_ key: StagedSpans.TraceKey) async throws {
-        guard let pipeline = pipelines[key.pipeline] else { return }
-        let staged = try await worker.run { try StagedSpans.load(key, on: $0) }
+    /// Traces taken in one step: their spans are read in one query, their rows submitted
+    /// together (one group commit per pipeline and chunk) and their staging cleared in one
+    /// transaction, so a backlog drains at batch speed, not a round trip per trace.
+    static let tracesPerStep = 500
+
+    /// Traces' staged spans and earlier contexts in, rows committed, staging cleared.
+    func assemble(_ keys: [StagedSpans.TraceKey]) async throws {
+        guard !keys.isEmpty else { return }
+        let staged = try await worker.run { try StagedSpans.load(keys, on: $0) }
+        var events: [String: [AuditEvent]] = [:]
+        var finished: [StagedSpans.Finished] = []
+        for key in keys {
+            guard let trace = staged[key], pipelines[key.pipeline] != nil else { continue }
+            let run: TraceRun
+            do {
+                run = try Self.run(trace, workflow: key.workflow)
+            } catch {
+                damaged.withLock { _ = $0.insert(key) }
+                outcomes.increment("unreadable")
+                logger.error("traces.unreadable_span", metadata: ["workflow": "\(key.workflow)", "error": "\(error)"])
+                continue
+            }
+            events[key.pipeline, default: []] += run.events
+            let dropped = run.dropped.values.reduce(0, +)
+            outcomes.increment("dropped_unmarked", by: dropped)
+            outcomes.increment("repeated", by: run.repeated)
+            if dropped > 0 { drops.note(services: Set(run.dropped.keys), workflow: key.workflow, count: dropped) }
+            var context: [UInt8] = []
+            run.context.json.write(into: &context)
+            finished.append(.init(key: key, ids: trace.ids, context: String(decoding: context, as: UTF8.self)))
+        }
+        for (name, events) in events {
+            for start in stride(from: 0, to: events.count, by: 1000) {
+                let chunk = Array(events[start..<min(start + 1000, events.count)])
+                let results = try await pipelines[name]!.submit(chunk)
+                outcomes.tally(results.lazy.map(\.label))
+                for case (let event, .rejected(let rejection)) in zip(chunk, results) {
+                    logger.warning("traces.span_rejected", metadata: ["workflow": "\(event.workflow)", "event_id": "\(event.eventID.lowercasedString)",
+                                                                     "field": "\(rejection.field)", "reason": "\(rejection.message)"])
+                }
+            }
+        }
+        try await worker.run { [finished] in try StagedSpans.finish(finished, on: $0) }
+    }
+
+    /// One trace's rows from its staged spans and its earlier context.
+    static func run(_ trace: StagedSpans.Staged, workflow: String) throws -> TraceRun {
         var spans: [TraceRun.Staged] = []
-        for (id, row) in zip(staged.ids, staged.spans) {
+        for (id, row) in zip(trace.ids, trace.spans) {
             // Written by a collector, so unreadable means damaged: reported, and kept for a person to look at.
             guard let span = try? OTLPProtobuf.decodeTraceRequest(row.span).first else { throw UnreadableStagedSpan(id: id) }
             spans.append(.init(span: span, keepUnmarked: row.keepUnmarked))
         }
-        let prior = try staged.context.map { try TraceContext(json: JSONParser.parse(Array($0.utf8))) } ?? TraceContext()
-        let run = TraceRun(spans, prior: prior, workflow: key.workflow)
-        for chunk in stride(from: 0, to: run.events.count, by: 1000).map({ Array(run.events[$0..<min($0 + 1000, run.events.count)]) }) {
-            let results = try await pipeline.submit(chunk)
-            outcomes.tally(results.lazy.map(\.label))
-            for case (let event, .rejected(let rejection)) in zip(chunk, results) {
-                logger.warning("traces.span_rejected", metadata: ["workflow": "\(key.workflow)", "event_id": "\(event.eventID.lowercasedString)",
-                                                                 "field": "\(rejection.field)", "reason": "\(rejection.message)"])
-            }
-        }
-        let dropped = run.dropped.values.reduce(0, +)
-        outcomes.increment("dropped_unmarked", by: dropped)
-        outcomes.increment("repeated", by: run.repeated)
-        if dropped > 0 { drops.note(services: Set(run.dropped.keys), workflow: key.workflow, count: dropped) }
-        var context: [UInt8] = []
-        run.context.json.write(into: &context)
-        let text = String(decoding: context, as: UTF8.self)
-        try await worker.run { try StagedSpans.finish(key, ids: staged.ids, context: text, on: $0) }
+        let prior = try trace.context.map { try TraceContext(json: JSONParser.parse(Array($0.utf8))) } ?? TraceContext()
+        return TraceRun(spans, prior: prior, workflow: workflow)
     }
 }
 

@@ -53,6 +53,8 @@ struct Bench: AsyncParsableCommand {
     var checkpointEvents = 1_000_000
     @Flag(help: "Measure only the signed-checkpoint rows.")
     var checkpointOnly = false
+    @Flag(help: "Only the COPY baseline and the GenAI trace rows (staging, assembly, latency).")
+    var tracesOnly = false
     @Option(help: "The governance-collector binary (default: next to this one).")
     var collector: String?
     @Option(help: "Seconds of wrk load per single-event row.")
@@ -96,6 +98,13 @@ struct Bench: AsyncParsableCommand {
         try connection.exec("COMMIT")
         let copyRate = Double(events) / Date().timeIntervalSince(t0)
         rows.append(("raw binary COPY (baseline)", "\(events) rows", "\(Int(copyRate)) rows/s"))
+
+        if tracesOnly {
+            let collector = try startCollector(cluster: cluster, database: "bench_traces", processors: ["size_cap", "sanitize", "seq", "chain"])
+            defer { collector.stop() }
+            rows += try await traceRows(collector, copyRate: copyRate)
+            return Self.print(rows)
+        }
 
         let headers = ["Authorization: Bearer \(Self.token)", "Content-Type: application/json"]
         // Request bodies are built before the clock starts, as the COPY rows were.
@@ -190,6 +199,8 @@ struct Bench: AsyncParsableCommand {
         let chained = try startCollector(cluster: cluster, database: "bench_chain", processors: ["size_cap", "sanitize", "seq", "chain"])
         defer { chained.stop() }
         await measureBatches(chained, batchBodies(prefix: 9, chained: false), label: "batch ingest, full chain (size_cap, sanitize, seq, chain)")
+        // 5b. GenAI traces, which the collector chains: staging, assembly, and the delay to rows.
+        rows += try await traceRows(chained, copyRate: copyRate)
         for (offset, level) in concurrencyLevels.enumerated() {
             _ = try singleEventRow(&rows, chained, label: "single-event POST, full chain, \(level) conns", connections: level,
                                    prefix: 0x30 + offset, clientHMAC: false, floor: floor)
@@ -451,6 +462,15 @@ struct Bench: AsyncParsableCommand {
         let url = "http://127.0.0.1:\(port)"
         try Self.waitUntilReady(url)
         return RunningCollector(child: child, url: url, otlpURL: "http://127.0.0.1:\(otlpPort)", grpcPort: grpcPort, config: config, dsn: dsn)
+    }
+
+    /// GenAI traces (runs of 8 spans) through staging, assembly and the full chain beside COPY, and the delay
+    /// from a span's acknowledgement to its rows at the default `trace_wait` (2 s).
+    func traceRows(_ collector: RunningCollector, copyRate: Double) async throws -> [(String, String, String)] {
+        let traces = TraceBench(collector: collector, token: Self.token)
+        var rows = try await traces.throughput(spans: events, connections: batchConnections, copyRate: copyRate, firstRun: 0)
+        rows.append(try await traces.latency(runs: 200, spacing: .milliseconds(25), firstRun: 10_000_000, traceWait: 2))
+        return rows
     }
 
     var concurrencyLevels: [Int] { concurrency.split(separator: ",").compactMap { Int($0) } }

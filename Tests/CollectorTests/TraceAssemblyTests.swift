@@ -102,4 +102,19 @@ struct TraceAssemblyTests {
             }
         }
     }
+
+    @Test("a pipeline without a chain processor refuses telemetry spans when they arrive, in partial_success naming the fix, not later in a log")
+    func unchainedPipelineRefusesSpans() async throws {
+        let dsn = try sharedCluster.createDatabase()
+        let yaml = otlpYAML(dsn: dsn).replacingOccurrences(of: "      processors: [seq, chain]\n", with: "")
+        #expect(!yaml.contains("processors: [seq, chain]"))
+        try await RunningCollector.with(yaml: yaml) { collector in
+            try await collector.waitUntilReady()
+            let answer = try await postOTLP(collector.otlpURL.replacingOccurrences(of: OTLPHTTPReceiver.logsPath, with: OTLPHTTPReceiver.tracesPath),
+                                            Self.children, contentType: "application/json")
+            #expect(answer.status == 200)
+            #expect(answer.text.contains(#""rejectedSpans":"2""#) && answer.text.contains("add `chain` to its processors"), "\(answer.text)")
+            #expect(try scalar(dsn, "SELECT count(*) FROM governance_staged_spans") == "0")
+        }
+    }
 }

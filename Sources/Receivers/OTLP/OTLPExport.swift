@@ -67,9 +67,13 @@ struct OTLPExport: Sendable {
                 let spans = encoding == .json ? try OTLPJSON.decodeTraceRequest(body) : try OTLPProtobuf.decodeTraceRequest(body)
                 try Self.checkCount(spans.count, of: "spans")
                 for (index, span) in spans.enumerated() {
-                    do {
-                        if let staging, span.attribute("gen_ai.audit.event_id") == nil {
+                    do throws(EventRejection) {
+                        if staging != nil, span.attribute("gen_ai.audit.event_id") == nil {
                             _ = try OTLPSpanMapping.identified(span)
+                            // Refused now, not when its trace is assembled, so the exporter hears it.
+                            guard pipeline.assignsHMAC else {
+                                throw EventRejection(field: "client_hmac", message: "is required: this pipeline has no chain processor to compute it, and an OpenTelemetry span carries none (add `chain` to its processors)")
+                            }
                             waiting.append(span)
                         } else if let event = try OTLPSpanMapping.event(from: span, workflow: workflow, keepUnmarked: traces.keepUnmarked, receivedAt: now) {
                             events.append(event)
