@@ -32,7 +32,7 @@ public final class LocalPostgres: Sendable {
             listen_addresses = '127.0.0.1'
             unix_socket_directories = '\(base)'
             fsync = \(fsync ? "on" : "off")
-            max_connections = 500
+            max_connections = 1000
             shared_buffers = 128MB
             log_min_messages = warning
             """)

@@ -46,7 +46,7 @@ public final class TraceAssembler: Service, Sendable {
                 let ready = try await worker.run { connection -> [StagedSpans.TraceKey]? in
                     guard try StagedSpans.holdsAssemblerLock(connection) else { return nil }
                     if expire { try StagedSpans.expireContexts(on: connection) }
-                    return try StagedSpans.ready(pipelines: names, limit: Self.tracesPerStep, on: connection)
+                    return try StagedSpans.ready(pipelines: names, limit: Self.tracesPerRead, on: connection)
                 }
                 if expire, ready != nil { lastExpiry = .now }
                 let now = ready == nil ? "standby" : "assembling"
@@ -54,7 +54,7 @@ public final class TraceAssembler: Service, Sendable {
                 role = now
                 if let ready {
                     try await assemble(ready.filter { key in !damaged.withLock { $0.contains(key) } })
-                    if ready.count == Self.tracesPerStep { pause = .zero }
+                    if ready.count == Self.tracesPerRead { pause = .zero }
                 } else {
                     pause = .seconds(1)
                 }
@@ -72,16 +72,37 @@ public final class TraceAssembler: Service, Sendable {
     }
 
     /// Traces taken in one step: their spans are read in one query, their rows submitted
-    /// together (one group commit per pipeline and chunk) and their staging cleared in one
-    /// transaction, so a backlog drains at batch speed, not a round trip per trace.
+    /// together (chunks of 1000 committed concurrently, so the commit queue groups them) and
+    /// their staging cleared in one transaction, so a backlog drains at batch speed, not a
+    /// round trip per trace.
     static let tracesPerStep = 500
+    /// Ready traces found by one query (which aggregates the whole staging table), taken a step at a time.
+    static let tracesPerRead = 5000
 
-    /// Traces' staged spans and earlier contexts in, rows committed, staging cleared.
+    /// Traces made into rows, not yet committed.
+    struct Step: Sendable {
+        var events: [(pipeline: Pipeline, events: [AuditEvent])] = []
+        var finished: [StagedSpans.Finished] = []
+    }
+
+    /// Ready traces a step at a time, each step's reading and mapping overlapping the previous
+    /// step's commit (one core maps while PostgreSQL and the other commit).
     func assemble(_ keys: [StagedSpans.TraceKey]) async throws {
-        guard !keys.isEmpty else { return }
+        var committing: Task<Void, any Error>?
+        defer { committing?.cancel() }
+        for start in stride(from: 0, to: keys.count, by: Self.tracesPerStep) {
+            let step = try await prepare(Array(keys[start..<min(start + Self.tracesPerStep, keys.count)]))
+            try await committing?.value
+            committing = Task { try await self.commit(step) }
+        }
+        try await committing?.value
+    }
+
+    /// The traces' staged spans and earlier contexts in, their rows and contexts out.
+    func prepare(_ keys: [StagedSpans.TraceKey]) async throws -> Step {
         let staged = try await worker.run { try StagedSpans.load(keys, on: $0) }
         var events: [String: [AuditEvent]] = [:]
-        var finished: [StagedSpans.Finished] = []
+        var step = Step()
         for key in keys {
             guard let trace = staged[key], pipelines[key.pipeline] != nil else { continue }
             let run: TraceRun
@@ -100,20 +121,32 @@ public final class TraceAssembler: Service, Sendable {
             if dropped > 0 { drops.note(services: Set(run.dropped.keys), workflow: key.workflow, count: dropped) }
             var context: [UInt8] = []
             run.context.json.write(into: &context)
-            finished.append(.init(key: key, ids: trace.ids, context: String(decoding: context, as: UTF8.self)))
+            step.finished.append(.init(key: key, ids: trace.ids, context: String(decoding: context, as: UTF8.self)))
         }
-        for (name, events) in events {
-            for start in stride(from: 0, to: events.count, by: 1000) {
-                let chunk = Array(events[start..<min(start + 1000, events.count)])
-                let results = try await pipelines[name]!.submit(chunk)
-                outcomes.tally(results.lazy.map(\.label))
-                for case (let event, .rejected(let rejection)) in zip(chunk, results) {
-                    logger.warning("traces.span_rejected", metadata: ["workflow": "\(event.workflow)", "event_id": "\(event.eventID.lowercasedString)",
-                                                                     "field": "\(rejection.field)", "reason": "\(rejection.message)"])
+        step.events = events.flatMap { name, events in
+            stride(from: 0, to: events.count, by: 1000).map { (pipelines[name]!, Array(events[$0..<min($0 + 1000, events.count)])) }
+        }
+        return step
+    }
+
+    /// The step's rows committed (chunks concurrently, so the commit queue groups them), then
+    /// its staged spans deleted and contexts kept.
+    func commit(_ step: Step) async throws {
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for (pipeline, chunk) in step.events {
+                group.addTask {
+                    let results = try await pipeline.submit(chunk)
+                    self.outcomes.tally(results.lazy.map(\.label))
+                    for case (let event, .rejected(let rejection)) in zip(chunk, results) {
+                        self.logger.warning("traces.span_rejected", metadata: [
+                            "workflow": "\(event.workflow)", "event_id": "\(event.eventID.lowercasedString)",
+                            "field": "\(rejection.field)", "reason": "\(rejection.message)"])
+                    }
                 }
             }
+            try await group.waitForAll()
         }
-        try await worker.run { [finished] in try StagedSpans.finish(finished, on: $0) }
+        try await worker.run { [finished = step.finished] in try StagedSpans.finish(finished, on: $0) }
     }
 
     /// One trace's rows from its staged spans and its earlier context.

@@ -41,7 +41,8 @@ func stackPython(_ stack: String) throws -> String {
 
 /// Each stack of docs/agent-stacks.md, unmodified from PyPI, runs one small agent (chat → tool
 /// call → chat) against the fake model and exports its spans, each as it ends, to the collector.
-@Suite("agent stacks from PyPI: each whole run becomes the audit trail")
+/// One run at a time: each is a Python process importing a whole stack, beside a collector.
+@Suite("agent stacks from PyPI: each whole run becomes the audit trail", .serialized)
 struct AgentStackTests {
     /// What a stack's run must become.
     struct Run: Sendable, CustomTestStringConvertible {

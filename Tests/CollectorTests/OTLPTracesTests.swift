@@ -282,6 +282,7 @@ struct OTLPTracesTests {
         let (status, lines) = try await runSDK(["genai", "grpc", "localhost:\(b.otlpReceiver.grpcPort ?? 0)", testToken, ca.caFile], script: "otel_traces.py")
         #expect(status == 0, "\(lines.joined(separator: "\n"))")
         #expect(try JSONParser.parse(try #require(lines.last))["ok"] == .bool(true))
+        #expect(try await tracesAssembled(dsnB))
         #expect(try scalar(dsnB, "SELECT count(*) FROM governance_audit_events") == "3")
 
         let dsnA = try sharedCluster.createDatabase()
