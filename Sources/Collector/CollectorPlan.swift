@@ -287,12 +287,12 @@ extension CollectorPlan {
 }
 
 extension CollectorPlan {
-    /// Whether `pipeline` has the `chain` stage, which keys the events the collector writes itself.
     /// Whether the pipeline receives OTLP traces, whose spans wait in its database for their trace.
     func receivesTraces(_ pipeline: String) -> Bool {
         (pipelines.first { $0.name == pipeline }?.receivers ?? []).contains { ["otlp", "otlp_http"].contains(receivers[$0]?.type) }
     }
 
+    /// Whether `pipeline` has the `chain` stage, which keys the events the collector writes itself.
     func chains(_ pipeline: String) -> Bool {
         (pipelines.first { $0.name == pipeline }?.processors ?? []).contains { commitStages[$0]?.type == "chain" }
     }

@@ -17,7 +17,8 @@ public import Pipeline
 ///
 /// A span without its own event id gets a name-based UUID of (trace id, span id), so an
 /// exporter's retry is a duplicate; its parent span's id maps the same way to
-/// `parent_event_id`. Sessions that are not UUIDs are hashed to one. The decision is `deny` for
+/// `parent_event_id`. This reads one span; in a whole run (`TraceRun`) the agent, session and
+/// parent are resolved over the trace (the nearest ancestor's). Sessions that are not UUIDs are hashed to one. The decision is `deny` for
 /// a guardrail or evaluation verdict that refuses, else what the kind says. An error status is
 /// not a decision: a provider's 429 on a chat is a failed call, kept as `otel.status` (code 2)
 /// and found with the `decision=error` filter.

@@ -137,9 +137,13 @@ public final class TraceAssembler: Service, Sendable {
                 group.addTask {
                     let results = try await pipeline.submit(chunk)
                     self.outcomes.tally(results.lazy.map(\.label))
-                    for case (let event, .rejected(let rejection)) in zip(chunk, results) {
-                        self.logger.warning("traces.span_rejected", metadata: [
-                            "workflow": "\(event.workflow)", "event_id": "\(event.eventID.lowercasedString)",
+                    // The exporter was answered already: the log says what a processor refused (one line per chunk).
+                    let refused = zip(chunk, results).compactMap { event, result -> (AuditEvent, EventRejection)? in
+                        if case .rejected(let rejection) = result { return (event, rejection) } else { return nil }
+                    }
+                    if let (event, rejection) = refused.first {
+                        self.logger.warning("traces.spans_rejected", metadata: [
+                            "spans": "\(refused.count)", "workflow": "\(event.workflow)", "first_event_id": "\(event.eventID.lowercasedString)",
                             "field": "\(rejection.field)", "reason": "\(rejection.message)"])
                     }
                 }
