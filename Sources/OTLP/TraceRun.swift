@@ -127,35 +127,43 @@ public struct TraceRun {
             if let span = fresh[id]?.staged.span { return OTLPSpanMapping.hasParent(span) ? span.parentSpanID : nil }
             return prior.nodes[id].flatMap { $0.parent.isEmpty ? nil : $0.parent }
         }
-        /// The span's ancestors that this trace knows, nearest first (a loop is cut).
-        func ancestors(of id: [UInt8]) -> [[UInt8]] {
-            var out: [[UInt8]] = []
-            var seen: Set<[UInt8]> = [id]
-            var next = parent(of: id)
-            while let p = next, fresh[p] != nil || prior.nodes[p] != nil, seen.insert(p).inserted {
-                out.append(p)
+        func known(_ id: [UInt8]) -> Bool { fresh[id] != nil || prior.nodes[id] != nil }
+        // Every walk up the tree below stops at a span it has seen: a parent loop ends, and the
+        // work is linear in the trace's size even for one long chain (a hostile export).
+
+        // Each known span's depth, counted from the top of what this trace knows.
+        var depth: [[UInt8]: Int] = [:]
+        for id in order where depth[id] == nil {
+            var path: [[UInt8]] = []
+            var onPath: Set<[UInt8]> = []
+            var next: [UInt8]? = id
+            var base = -1
+            while let p = next, known(p), onPath.insert(p).inserted {
+                if let d = depth[p] { base = d; break }
+                path.append(p)
                 next = parent(of: p)
             }
-            return out
+            for (offset, p) in path.reversed().enumerated() { depth[p] = base + 1 + offset }
         }
-
-        var chains: [[UInt8]: [[UInt8]]] = [:]
-        for id in order { chains[id] = ancestors(of: id) }
 
         // Which new spans become rows: the marked ones, those their receiver keeps anyway, and
         // every new span on the way from a row (new or earlier) up to the root.
         var kept: Set<[UInt8]> = []
         for id in order where fresh[id]!.dialect != nil || fresh[id]!.staged.keepUnmarked { kept.insert(id) }
-        let starts = order.filter { fresh[$0]!.dialect != nil } + prior.nodes.filter(\.value.kept).map(\.key)
-        for id in starts {
-            for ancestor in chains[id] ?? ancestors(of: id) where fresh[ancestor] != nil { kept.insert(ancestor) }
+        var climbed: Set<[UInt8]> = []
+        for id in order.filter({ fresh[$0]!.dialect != nil }) + prior.nodes.filter(\.value.kept).map(\.key) {
+            var next = parent(of: id)
+            while let p = next, known(p), climbed.insert(p).inserted {
+                if fresh[p] != nil { kept.insert(p) }
+                next = parent(of: p)
+            }
         }
 
         // The run's session: the first named on a new span, root-most first, unless one is known.
         if context.session == nil {
             let named = order.compactMap { id -> (depth: Int, start: UInt64, session: String)? in
                 let (staged, dialect) = fresh[id]!
-                return OTLPSpanMapping.ownSession(staged.span, dialect ?? .unmarked).map { (chains[id]!.count, staged.span.startTimeUnixNano, $0) }
+                return OTLPSpanMapping.ownSession(staged.span, dialect ?? .unmarked).map { (depth[id] ?? 0, staged.span.startTimeUnixNano, $0) }
             }
             context.session = named.min { ($0.depth, $0.start) < ($1.depth, $1.start) }?.session
         }
@@ -163,7 +171,7 @@ public struct TraceRun {
         // Resolve parents before children: a new span's agent and session are its own, else its parent's.
         var resolved: [[UInt8]: TraceContext.Node] = [:]
         func node(_ id: [UInt8]) -> TraceContext.Node? { resolved[id] ?? prior.nodes[id] }
-        for id in order.sorted(by: { chains[$0]!.count < chains[$1]!.count }) {
+        for id in order.sorted(by: { (depth[$0] ?? 0) < (depth[$1] ?? 0) }) {
             let (staged, dialect) = fresh[id]!
             let above = parent(of: id).flatMap(node)
             resolved[id] = TraceContext.Node(
@@ -171,6 +179,23 @@ public struct TraceRun {
                 agent: OTLPSpanMapping.ownAgent(staged.span, dialect ?? .unmarked) ?? above?.agent,
                 session: OTLPSpanMapping.ownSession(staged.span, dialect ?? .unmarked) ?? above?.session,
                 kept: kept.contains(id))
+        }
+
+        // The nearest ancestor that is a row, remembered for the spans passed on the way.
+        var rowAboveOf: [[UInt8]: [UInt8]?] = [:]
+        func rowAbove(_ id: [UInt8]) -> [UInt8]? {
+            var path: [[UInt8]] = []
+            var seen: Set<[UInt8]> = [id]
+            var next = parent(of: id)
+            var found: [UInt8]?
+            while let p = next, known(p), seen.insert(p).inserted {
+                if node(p)?.kept == true { found = p; break }
+                if let remembered = rowAboveOf[p] { found = remembered; break }
+                path.append(p)
+                next = parent(of: p)
+            }
+            for p in path { rowAboveOf[p] = found }
+            return found
         }
 
         for id in order {
@@ -182,11 +207,11 @@ public struct TraceRun {
                 continue
             }
             let s = staged.span
-            let rowAbove = chains[id]!.first { node($0)?.kept == true }
+            let row = rowAbove(id)
             let session = (n.session ?? context.session).map { OTLPMapping.session(named: $0, workflow: workflow) }
                 ?? OTLPMapping.derivedSession(workflow: workflow, trace: s.traceID)
             let attribution = OTLPSpanMapping.Attribution(agent: n.agent ?? OTLPSpanMapping.serviceAgent(s), session: session,
-                                                          parentEventID: rowAbove.map { OTLPSpanMapping.spanUUID(workflow: workflow, s.traceID, $0) })
+                                                          parentEventID: row.map { OTLPSpanMapping.spanUUID(workflow: workflow, s.traceID, $0) })
             events.append(OTLPSpanMapping.telemetryEvent(s, dialect ?? .unmarked, attribution: attribution, workflow: workflow, receivedAt: receivedAt))
         }
     }

@@ -91,4 +91,22 @@ struct TraceRunTests {
         #expect(kept.events.map(\.kind) == ["otel.span", "otel.span", "otel.span"])
         #expect(kept.events.allSatisfy { $0.agentID == "trip-app" })
     }
+
+    @Test("one chain of 10,000 spans with a chat at the bottom: every span is on the chat's path to the root and becomes a row under its parent")
+    func longChain() {
+        func id(_ n: Int) -> [UInt8] { [0, 0, 0, 0, 0, 0, UInt8(n >> 8 & 0xFF), UInt8(n & 0xFF)] }
+        let spans = (1...10_000).map { n in
+            var s = Self.span(0, "step \(n)")
+            s.spanID = id(n)
+            s.parentSpanID = n == 1 ? [] : id(n - 1)
+            if n == 10_000 { s.attributes = [.init("gen_ai.operation.name", .string("chat"))] }
+            return s
+        }
+        let run = TraceRun(Self.staged(spans.reversed()), prior: TraceContext(), workflow: "wf")
+        #expect(run.events.count == 10_000 && run.dropped.isEmpty)
+        let parents = Dictionary(uniqueKeysWithValues: run.events.map { ($0.eventID, $0.parentEventID) })
+        #expect((2...10_000).allSatisfy { n in
+            parents[OTLPSpanMapping.spanUUID(workflow: "wf", Self.trace, id(n))] == OTLPSpanMapping.spanUUID(workflow: "wf", Self.trace, id(n - 1))
+        })
+    }
 }
