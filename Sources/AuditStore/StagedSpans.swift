@@ -97,11 +97,7 @@ public enum StagedSpans {
 
     /// The session holds the assembler lock (taken here when free).
     public static func holdsAssemblerLock(_ connection: PGConnection) throws(PGError) -> Bool {
-        try connection.exec("""
-            SELECT CASE WHEN EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid()
-                                     AND ((classid::int8 << 32) | objid::int8) = \(assemblerLockKey) AND objsubid = 1 AND granted)
-                   THEN true ELSE pg_try_advisory_lock(\(assemblerLockKey)) END
-            """).rows.first?.first == "t"
+        try connection.holdsSessionLock(assemblerLockKey)
     }
 
     /// Traces of `pipelines` ready to become rows, oldest first: quiet for their wait since the
@@ -189,11 +185,6 @@ public enum StagedSpans {
     /// Forgets the contexts of traces assembled more than `contextKeepSeconds` ago.
     public static func expireContexts(on connection: PGConnection) throws(PGError) {
         try connection.exec("DELETE FROM governance_trace_runs WHERE assembled_at < now() - interval '\(contextKeepSeconds) seconds'")
-    }
-
-    /// Spans staged and not yet rows (a gauge for the operator).
-    public static func waiting(on connection: PGConnection) throws(PGError) -> Int {
-        Int(try connection.exec("SELECT count(*) FROM governance_staged_spans").rows.first?.first.flatMap { $0 } ?? "0") ?? 0
     }
 }
 

@@ -21,15 +21,14 @@ public final class TraceAssembler: Service, Sendable {
     /// Traces held back by a staged span that does not decode (reported once each).
     private let damaged = Mutex<Set<StagedSpans.TraceKey>>([])
     private let drops: DroppedSpansLog
-    private let pollInterval: Duration
+    /// How often the elected assembler looks for ready traces (a span's delay past its `trace_wait`).
+    static let pollInterval = Duration.milliseconds(100)
 
     /// `pipelines`: every pipeline that stages spans in this database, by name.
-    public init(database: AuditDatabase, pipelines: [String: Pipeline], telemetry: Telemetry, logger: Logger,
-                pollInterval: Duration = .milliseconds(100)) {
+    public init(database: AuditDatabase, pipelines: [String: Pipeline], telemetry: Telemetry, logger: Logger) {
         worker = database.worker(applicationName: "governance-collector trace assembler")
         self.pipelines = pipelines
         self.logger = logger
-        self.pollInterval = pollInterval
         outcomes = telemetry.counterFamily("governance_trace_spans_total", [], varying: "outcome")
         drops = DroppedSpansLog(logger: logger)
     }
@@ -40,7 +39,7 @@ public final class TraceAssembler: Service, Sendable {
         var role = ""
         var lastExpiry = ContinuousClock.now - .seconds(3600)
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
-            var pause = pollInterval
+            var pause = Self.pollInterval
             do {
                 let expire = ContinuousClock.now - lastExpiry > .seconds(3600)
                 let ready = try await worker.run { connection -> [StagedSpans.TraceKey]? in

@@ -109,11 +109,7 @@ public struct CheckpointStore {
 
     /// True while this connection holds the signer lock (taken here when free).
     public func holdsSignerLock() throws(PGError) -> Bool {
-        try connection.exec("""
-            SELECT CASE WHEN EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid()
-                                     AND classid = 0 AND objid = \(Self.signerLockKey) AND objsubid = 1 AND granted)
-                   THEN true ELSE pg_try_advisory_lock(\(Self.signerLockKey)) END
-            """).rows.first?.first == "t"
+        try connection.holdsSessionLock(Self.signerLockKey)
     }
 
     public func loadState() throws(PGError) -> State {
