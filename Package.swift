@@ -135,8 +135,9 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ], swiftSettings: strict),
-        // Whole agent runs from OTLP traces: spans staged durably in PostgreSQL (AuditStore), and
-        // the one assembler per database that turns each complete trace into audit rows (OTLP).
+        // What OTLP telemetry becomes in PostgreSQL (AuditStore): whole agent runs from traces
+        // (spans staged durably, and the one assembler per database that turns each complete
+        // trace into audit rows) and the GenAI metrics' usage per service and model.
         .target(name: "TraceAssembly", dependencies: [
             "Pipeline", "OTLP", "AuditStore",
             .product(name: "Logging", package: "swift-log"),

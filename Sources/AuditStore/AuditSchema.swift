@@ -7,7 +7,7 @@ public import Pipeline
 /// on one the SDK created.
 public enum AuditSchema {
     public static let table = "governance_audit_events"
-    public static let version = 9
+    public static let version = 10
 
     /// A fixed key for `pg_advisory_lock`, so two collectors starting at once migrate one at a time.
     static let migrationLockKey: Int64 = 0x6763_6d69_6772_6174 // "gcmigrat"
@@ -162,7 +162,7 @@ public enum AuditSchema {
     /// then `components`' (each registered component type's, e.g. the budget processor's), then
     /// the version.
     public static func steps(components: [SchemaSteps]) -> [SchemaSteps] {
-        [auditEvents, RetentionRecord.schema, PostgresTokenStore.schema, AgentKeyTable.schema, EventRollup.schema, StagedSpans.schema] + components + [versionTable]
+        [auditEvents, RetentionRecord.schema, PostgresTokenStore.schema, AgentKeyTable.schema, EventRollup.schema, StagedSpans.schema, GenAIUsage.schema] + components + [versionTable]
     }
 
     /// Creates or upgrades the schema in one transaction, serialized across collectors.

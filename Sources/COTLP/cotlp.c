@@ -3,7 +3,8 @@
 #include <zlib.h>
 
 enum message { REQUEST, RESOURCE_LOGS, RESOURCE, SCOPE_LOGS, SCOPE, LOG_RECORD, KEY_VALUE, ANY_VALUE, ARRAY_VALUE, KV_LIST,
-               TRACE_REQUEST, RESOURCE_SPANS, SCOPE_SPANS, SPAN, SPAN_EVENT, SPAN_LINK, NONE };
+               TRACE_REQUEST, RESOURCE_SPANS, SCOPE_SPANS, SPAN, SPAN_EVENT, SPAN_LINK,
+               METRICS_REQUEST, RESOURCE_METRICS, SCOPE_METRICS, METRIC, SUM, HISTOGRAM, NUMBER_POINT, HISTOGRAM_POINT, NONE };
 
 /* The message type held by field `field` of `type`, or NONE for scalars, strings and bytes. */
 static enum message child(enum message type, uint64_t field) {
@@ -24,6 +25,15 @@ static enum message child(enum message type, uint64_t field) {
     case SPAN: return field == 9 ? KEY_VALUE : field == 11 ? SPAN_EVENT : field == 13 ? SPAN_LINK : NONE;
     case SPAN_EVENT: return field == 3 ? KEY_VALUE : NONE;
     case SPAN_LINK: return field == 4 ? KEY_VALUE : NONE;
+    /* Only the metric messages the collector declares (metrics.proto); the rest is skipped unread. */
+    case METRICS_REQUEST: return field == 1 ? RESOURCE_METRICS : NONE;
+    case RESOURCE_METRICS: return field == 1 ? RESOURCE : field == 2 ? SCOPE_METRICS : NONE;
+    case SCOPE_METRICS: return field == 2 ? METRIC : NONE;
+    case METRIC: return field == 7 ? SUM : field == 9 ? HISTOGRAM : NONE;
+    case SUM: return field == 1 ? NUMBER_POINT : NONE;
+    case HISTOGRAM: return field == 1 ? HISTOGRAM_POINT : NONE;
+    case NUMBER_POINT: return field == 7 ? KEY_VALUE : NONE;
+    case HISTOGRAM_POINT: return field == 9 ? KEY_VALUE : NONE;
     default: return NONE;
     }
 }
@@ -70,6 +80,10 @@ int cotlp_check_depth(const uint8_t *data, size_t length, int max_depth) {
 
 int cotlp_check_trace_depth(const uint8_t *data, size_t length, int max_depth) {
     return scan(TRACE_REQUEST, data, data + length, 0, max_depth);
+}
+
+int cotlp_check_metrics_depth(const uint8_t *data, size_t length, int max_depth) {
+    return scan(METRICS_REQUEST, data, data + length, 0, max_depth);
 }
 
 long cotlp_gunzip(const uint8_t *data, size_t length, size_t limit, uint8_t **out) {

@@ -123,6 +123,7 @@ public final class Collector: Sendable {
             if plan.receivesTraces(p.name), let database = shared[p.name]?.auditDatabase {
                 let database = databases.first { $0.isSameDatabase(as: database) } ?? database
                 receiverResources.provide(PostgresSpanStaging(database: database, pipeline: p.name) as any SpanStaging)
+                receiverResources.provide(PostgresGenAIMetrics(database: database) as any GenAIMetricRecording)
                 if let i = traceDatabases.firstIndex(where: { $0.database.isSameDatabase(as: database) }) {
                     traceDatabases[i].pipelines[p.name] = pipeline
                 } else {

@@ -34,6 +34,8 @@ struct DashboardData: Sendable {
     /// Rows not folded into the rollup yet, counted from the table itself.
     var unfolded: Int64 = 0
     var spend: [(agent: String, day: String, usd: String)] = []
+    /// What the agent stacks' GenAI metrics measured, per service and model.
+    var modelUsage: [GenAIUsage.ModelUsage] = []
     var alerts: [(agent: String, cap: String, day: String, delivered: Bool)] = []
     var bridges: [(target: String, lastSeq: String, ageSeconds: Double)] = []
     var witnesses: [(witness: String, deliveredSize: String, attempts: String, error: String?)] = []
@@ -115,17 +117,21 @@ struct DashboardQueries: Sendable {
             Array(table.values.sorted { ($0.events, $1.name) > ($1.events, $0.name) }.prefix(topLimit))
         }
         (data.agents, data.kinds, data.tools) = (top(agents), top(kinds), top(tools))
-        try readOperations(connection, window, into: &data)
+        try readOperations(connection, window, workflow: workflow, into: &data)
         return data
     }
 
-    /// Spend, budget alerts and the delivery state of the bridge and witnesses: tables that
-    /// exist only when those components have run, so each is read only if it is there.
-    static func readOperations(_ connection: PGConnection, _ window: DashboardWindow, into data: inout DashboardData) throws {
+    /// GenAI metrics, spend, budget alerts and the delivery state of the bridge and witnesses:
+    /// tables that exist only when those components (or this collector's schema) have run, so
+    /// each is read only if it is there.
+    static func readOperations(_ connection: PGConnection, _ window: DashboardWindow, workflow: String?, into data: inout DashboardData) throws {
         let present = Set(try connection.exec("""
             SELECT relname FROM pg_class WHERE relname IN ('governance_budget_spend', 'governance_budget_alerts', 'governance_bridge_state',
-                'governance_witness_deliveries', 'governance_checkpoints') AND relkind = 'r' AND pg_table_is_visible(oid)
+                'governance_witness_deliveries', 'governance_checkpoints', 'governance_genai_usage') AND relkind = 'r' AND pg_table_is_visible(oid)
             """).rows.compactMap { $0[0] })
+        if present.contains("governance_genai_usage") {
+            data.modelUsage = try GenAIUsage.usage(since: Timestamp(microseconds: data.from), workflow: workflow, limit: 20, on: connection)
+        }
         let days = max(1, window.seconds / 86_400)
         if present.contains("governance_budget_spend") {
             data.spend = try connection.exec("""

@@ -236,6 +236,10 @@ enum Templates {
         {{#tools}}<tr data-tool="{{name}}"><td class="name"><a href="{{link}}">{{name}}</a></td><td class="events">{{events}}</td><td class="denied">{{denied}}</td></tr>
         {{/tools}}</tbody></table>{{^tools}}<p class="note">No event in this window has a metadata.tool.</p>{{/tools}}</div>
         </div>
+        <h2>Model usage <small>the agent stacks' OpenTelemetry GenAI metrics, per service and model</small></h2>
+        <table id="model-usage"><thead><tr><th>Service</th><th>Model</th><th>Calls</th><th>Mean duration</th><th>Input tokens</th><th>Output tokens</th></tr></thead><tbody>
+        {{#modelUsage}}<tr data-service="{{service}}" data-model="{{model}}"><td class="service">{{service}}</td><td class="model">{{model}}</td><td class="calls">{{calls}}</td><td class="duration">{{duration}}</td><td class="input">{{input}}</td><td class="output">{{output}}</td></tr>
+        {{/modelUsage}}</tbody></table>{{^modelUsage}}<p class="note">No GenAI metrics (gen_ai.client.token.usage, gen_ai.client.operation.duration) arrived in this window.</p>{{/modelUsage}}
         <h2>Cost per agent per day <small>the budget processor's spend, UTC days</small></h2>
         <table id="spend"><thead><tr><th>Day</th><th>Agent</th><th>Spent (USD)</th></tr></thead><tbody>
         {{#spend}}<tr><td>{{day}}</td><td class="agent">{{agent}}</td><td class="usd">{{usd}}</td></tr>

@@ -309,6 +309,11 @@ enum DashboardView {
                 ["name": VisibleText.escape(c.name), "events": String(c.events), "denied": String(c.denied), "rate": percent(c.denied, of: c.events),
                  "link": "/timeline?" + FormData.encode((workflow.map { [("workflow", $0)] } ?? []) + [("meta", "tool=" + c.name)])]
             },
+            "modelUsage": d.modelUsage.map { u in
+                ["service": VisibleText.escape(u.service), "model": VisibleText.escape(u.model.isEmpty ? "—" : u.model),
+                 "calls": String(u.operations), "duration": u.operations == 0 ? "—" : String(format: "%.3f s", u.seconds / Double(u.operations)),
+                 "input": String(format: "%.0f", u.inputTokens), "output": String(format: "%.0f", u.outputTokens)]
+            },
             "spend": d.spend.map { ["agent": VisibleText.escape($0.agent), "day": $0.day, "usd": $0.usd] },
             "alerts": d.alerts.map { ["agent": VisibleText.escape($0.agent), "cap": VisibleText.escape($0.cap), "day": $0.day,
                                       "state": $0.delivered ? "delivered" : "pending"] },

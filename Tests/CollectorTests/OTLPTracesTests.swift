@@ -128,7 +128,7 @@ struct OTLPTracesTests {
         }
     }
 
-    @Test("OpenTelemetry's OTLPMetricExporter (gzip) over HTTP and gRPC: the export succeeds, its data points are counted by family and nothing is stored; a malformed metrics body is a 400 naming the field")
+    @Test("OpenTelemetry's OTLPMetricExporter (gzip) over HTTP and gRPC: the export succeeds, its data points are counted by family, the GenAI ones add up per model (no audit row); a malformed metrics body is a 400 naming the field")
     func metricsAreAccepted() async throws {
         let dsn = try sharedCluster.createDatabase()
         try await RunningCollector.with(yaml: otlpReceiverYAML(dsn: dsn)) { collector in
@@ -147,6 +147,13 @@ struct OTLPTracesTests {
                 #expect(samples.value("governance_receiver_metric_points_total", ["receiver": "otlp", "family": "other"]) == Double(round + 1))
             }
             #expect(try scalar(dsn, "SELECT count(*) FROM governance_audit_events") == "0")
+            // Two processes (their own series), each one call per model: calls, input and output tokens.
+            let usage = try PGConnection(dsn: dsn).exec("""
+                SELECT service, model, sum(count) FILTER (WHERE metric = 'gen_ai.client.operation.duration')::text,
+                       sum(sum) FILTER (WHERE token_type = 'input')::text, sum(sum) FILTER (WHERE token_type = 'output')::text
+                FROM governance_genai_usage WHERE workflow = 'wf-otel' GROUP BY 1, 2 ORDER BY 2
+                """).rows
+            #expect(usage == [["unknown_service:python", "gpt-4o", "2", "240", "60"], ["unknown_service:python", "gpt-4o-mini", "2", "160", "24"]], "\(usage)")
             let url = collector.otlpEndpoint("http") + OTLPHTTPReceiver.metricsPath
             let malformed = try await postOTLP(url, Array(#"{"resourceMetrics":[{"scopeMetrics":[{"metrics":[{"name":"x","sum":{"dataPoints":7}}]}]}]}"#.utf8),
                                                contentType: "application/json")

@@ -21,7 +21,7 @@ struct OTLPExportTests {
 
     func export(_ primary: MemoryPrimary) -> OTLPExport {
         OTLPExport(pipeline: memoryPipeline(primary, chained: true), metrics: ReceiverMetrics(.disabled, receiver: "otlp"), traces: TraceSettings(),
-                   staging: nil, drops: DroppedSpansLog(logger: Logger(label: "test")))
+                   staging: nil, genAIMetrics: nil, drops: DroppedSpansLog(logger: Logger(label: "test")))
     }
 
     @Test("records that map are stored; one that does not is counted and named in the partial-success message")

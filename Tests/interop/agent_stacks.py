@@ -11,7 +11,9 @@ with @workflow, @agent and @tool), langfuse (langfuse with @observe and its Open
 PROTOCOL: http (ENDPOINT is the base URL) or grpc (host:port). The model calls go to the fake
 OpenAI server on 127.0.0.1:OPENAI_PORT; any connection or name lookup off loopback fails the run.
 Each span is exported as it ends (children before their parents), as these stacks do by
-default or with their "disable batch" switch. Prints {"ok", "exported", "answer"} as JSON.
+default or with their "disable batch" switch. The stacks that emit the GenAI metrics (otelv2,
+traceloop) also export them to the collector, once, as the process ends. Prints {"ok",
+"exported", "metrics_ok", "answer"} as JSON.
 """
 import json
 import os
@@ -67,6 +69,35 @@ class Counted(SpanExporter):
         return self.exporter.force_flush(timeout_millis)
 
 
+from opentelemetry.sdk.metrics.export import MetricExporter, MetricExportResult  # noqa: E402
+
+
+class CountedMetrics(MetricExporter):
+    """The stack's OTLP metric exporter, noting whether every export succeeded (None: none was made)."""
+    def __init__(self, exporter):
+        super().__init__(preferred_temporality=exporter._preferred_temporality, preferred_aggregation=exporter._preferred_aggregation)
+        self.exporter, self.ok = exporter, None
+
+    def export(self, metrics_data, timeout_millis=10000, **kwargs):
+        result = self.exporter.export(metrics_data, timeout_millis=timeout_millis, **kwargs)
+        self.ok = (self.ok is not False) and result == MetricExportResult.SUCCESS
+        return result
+
+    def shutdown(self, timeout_millis=30000, **kwargs):
+        self.exporter.shutdown(timeout_millis=timeout_millis, **kwargs)
+
+    def force_flush(self, timeout_millis=10000):
+        return self.exporter.force_flush(timeout_millis)
+
+
+def metric_exporter():
+    if protocol == "http":
+        from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
+        return CountedMetrics(OTLPMetricExporter(endpoint=endpoint + "/v1/metrics", headers={"Authorization": "Bearer " + token}, timeout=60))
+    from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter
+    return CountedMetrics(OTLPMetricExporter(endpoint=endpoint, insecure=True, headers={"authorization": "Bearer " + token}, timeout=60))
+
+
 def otlp_exporter():
     if protocol == "http":
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
@@ -90,17 +121,23 @@ def chat_loop(client, on_tool):
 
 
 exporter = otlp_exporter()
+metrics = None
 
 if stack == "otelv2":
     # A bare client instrumentation: it knows model calls only; the app makes its request and tool spans.
     from opentelemetry import trace
     from opentelemetry.instrumentation.openai_v2 import OpenAIInstrumentor
     from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
     from opentelemetry.sdk.trace.export import SimpleSpanProcessor
     from openai import OpenAI
     provider = TracerProvider()
     provider.add_span_processor(SimpleSpanProcessor(exporter))
-    OpenAIInstrumentor().instrument(tracer_provider=provider)
+    metrics = metric_exporter()
+    # An hour's interval: the only export is the one at shutdown (cumulative, the SDK's default).
+    meters = MeterProvider(metric_readers=[PeriodicExportingMetricReader(metrics, export_interval_millis=3_600_000)])
+    OpenAIInstrumentor().instrument(tracer_provider=provider, meter_provider=meters)
     tracer = provider.get_tracer("weather-app")
 
     def run_tool(call, city):
@@ -110,6 +147,7 @@ if stack == "otelv2":
     with tracer.start_as_current_span("handle request"):
         answer = chat_loop(OpenAI(base_url=openai_url, api_key="not-a-key"), run_tool)
     provider.shutdown()
+    meters.shutdown()
 
 elif stack == "agents":
     from openinference.instrumentation import using_session
@@ -137,7 +175,8 @@ elif stack == "traceloop":
     from traceloop.sdk import Traceloop
     from traceloop.sdk.decorators import agent, tool, workflow
     from openai import OpenAI
-    Traceloop.init(app_name="weather-app", exporter=exporter, disable_batch=True, telemetry_enabled=False)
+    metrics = metric_exporter()
+    Traceloop.init(app_name="weather-app", exporter=exporter, metrics_exporter=metrics, disable_batch=True, telemetry_enabled=False)
 
     @tool(name="get_weather")
     def get_weather(city):
@@ -152,8 +191,9 @@ elif stack == "traceloop":
         return weather_agent()
     Traceloop.set_association_properties({"session_id": "sess-1"})
     answer = handle_request()
-    from opentelemetry import trace
+    from opentelemetry import metrics as otel_metrics, trace
     trace.get_tracer_provider().force_flush()
+    otel_metrics.get_meter_provider().force_flush()
 
 elif stack == "langfuse":
     # Langfuse's client with its exporter pointed at the collector (span_exporter), not Langfuse's cloud.
@@ -181,4 +221,4 @@ elif stack == "langfuse":
 else:
     raise SystemExit("unknown stack " + stack)
 
-print(json.dumps({"ok": exporter.ok, "exported": exporter.exported, "answer": answer}))
+print(json.dumps({"ok": exporter.ok, "exported": exporter.exported, "metrics_ok": metrics and metrics.ok, "answer": answer}))

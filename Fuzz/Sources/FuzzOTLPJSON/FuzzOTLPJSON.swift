@@ -13,5 +13,7 @@ func fuzz(_ data: UnsafePointer<UInt8>?, _ count: Int) -> CInt {
     if let records = try? OTLPJSON.decodeRequest(bytes) {
         for record in records { _ = try? OTLPMapping.event(from: record, workflow: "fuzz", receivedAt: Timestamp(microseconds: 0)) }
     }
+    // The same bytes as a metrics export (the same receiver's /v1/metrics).
+    if let metrics = try? OTLPJSON.decodeMetricsRequest(bytes) { _ = GenAIMetricPoint.points(of: metrics) }
     return 0
 }

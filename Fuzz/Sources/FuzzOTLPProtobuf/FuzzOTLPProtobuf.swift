@@ -14,5 +14,7 @@ func fuzz(_ data: UnsafePointer<UInt8>?, _ count: Int) -> CInt {
         for record in records { _ = try? OTLPMapping.event(from: record, workflow: "fuzz", receivedAt: Timestamp(microseconds: 0)) }
     }
     _ = try? Gzip.decompress(bytes, limit: 1 << 20)
+    // The same bytes as a metrics export (the same receiver's /v1/metrics).
+    if let metrics = try? OTLPProtobuf.decodeMetricsRequest(bytes) { _ = GenAIMetricPoint.points(of: metrics) }
     return 0
 }

@@ -18,6 +18,9 @@ int cotlp_check_depth(const uint8_t *data, size_t length, int max_depth);
 /* The same for an ExportTraceServiceRequest (spans, their events and links). */
 int cotlp_check_trace_depth(const uint8_t *data, size_t length, int max_depth);
 
+/* The same for an ExportMetricsServiceRequest (the sum and histogram points' attributes). */
+int cotlp_check_metrics_depth(const uint8_t *data, size_t length, int max_depth);
+
 /* Inflates a gzip body in one pass into a buffer it mallocs and grows as needed, never past
    `limit` bytes (a zip bomb stops there). Returns the inflated length with `*out` set (free it),
    -1 for invalid gzip data, -2 when the output would exceed `limit`. */

@@ -4,7 +4,7 @@ import Pipeline
 /// What every OTLP transport does with an authenticated, fully read export request: decode it,
 /// map each log record to an audit event and submit them; stage each span for its trace's
 /// assembly (the reference SDK's audit spans, already complete events, are submitted at once);
-/// count metrics and drop them; and say what was refused. HTTP and gRPC differ only in how they
+/// keep what the GenAI metrics add (others are counted and dropped); and say what was refused. HTTP and gRPC differ only in how they
 /// read the request and spell the answer.
 struct OTLPExport: Sendable {
     let pipeline: Pipeline
@@ -13,6 +13,9 @@ struct OTLPExport: Sendable {
     /// Where spans wait for their trace: the pipeline's PostgreSQL. Without one (a pipeline whose
     /// store is not PostgreSQL) each span is mapped alone as it arrives.
     let staging: (any SpanStaging)?
+    /// Where GenAI metric points are kept: the pipeline's PostgreSQL. Without one they are
+    /// counted and dropped like other metrics.
+    let genAIMetrics: (any GenAIMetricRecording)?
     let drops: DroppedSpansLog
 
     /// The export was taken: `rejected` items refused, with the reasons (or a warning) in `message`.
@@ -43,6 +46,7 @@ struct OTLPExport: Sendable {
         var unmarked = 0
         var droppedServices: Set<String> = []
         var waiting: [OTLPSpan] = []
+        var genAIPoints: [GenAIMetricPoint] = []
         do {
             switch signal {
             case .logs:
@@ -56,12 +60,14 @@ struct OTLPExport: Sendable {
                     }
                 }
             case .metrics:
-                // Not audit events: an agent stack's exporter sends them beside its traces, and
-                // a 404 makes it log an error on every flush. Counted by family, then dropped.
-                let metrics = encoding == .json ? try OTLPJSON.decodeMetricsRequest(body) : try OTLPProtobuf.decodeMetricsRequest(body)
-                for metric in metrics {
+                // Not audit events: an agent stack's exporter sends them beside its traces (a 404
+                // makes it log an error on every flush). Counted by family; the GenAI sums and
+                // histograms are kept for the dashboard, the rest dropped.
+                let request = encoding == .json ? try OTLPJSON.decodeMetricsRequest(body) : try OTLPProtobuf.decodeMetricsRequest(body)
+                for metric in request.metrics {
                     self.metrics.metricPoints.increment(metric.name.hasPrefix("gen_ai.") ? "gen_ai" : "other", by: metric.dataPoints)
                 }
+                if genAIMetrics != nil { genAIPoints = GenAIMetricPoint.points(of: request) }
             case .traces:
                 let spans = encoding == .json ? try OTLPJSON.decodeTraceRequest(body) : try OTLPProtobuf.decodeTraceRequest(body)
                 try Self.checkCount(spans.count, of: "spans")
@@ -102,6 +108,13 @@ struct OTLPExport: Sendable {
                 throw .unavailable(error.reason, retryAfterSeconds: error.retryAfterSeconds)
             }
             metrics.events.increment("staged", by: waiting.count)
+        }
+        if let genAIMetrics, !genAIPoints.isEmpty {
+            do {
+                try await genAIMetrics.record(genAIPoints, workflow: workflow)
+            } catch {
+                throw .unavailable(error.reason, retryAfterSeconds: error.retryAfterSeconds)
+            }
         }
         if !events.isEmpty {
             let outcomes: [EventOutcome]

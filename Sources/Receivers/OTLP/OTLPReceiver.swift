@@ -42,7 +42,7 @@ public final class OTLPReceiver: Receiver, Sendable {
         grpc = config.grpc.map { grpc in
             let export = OTLPExport(pipeline: context.pipeline!, metrics: ReceiverMetrics(context.telemetry, receiver: context.id),
                                     traces: grpc.traces, staging: context.resources.get((any SpanStaging).self),
-                                    drops: DroppedSpansLog(logger: context.logger))
+                                    genAIMetrics: context.resources.get((any GenAIMetricRecording).self), drops: DroppedSpansLog(logger: context.logger))
             return OTLPGRPCServer(config: grpc, export: export, name: "\(context.id).grpc",
                                   metrics: ListenerMetrics(context.telemetry, listener: "\(context.id).grpc"), inFlight: context.inFlight,
                                   logger: context.logger)

@@ -55,7 +55,8 @@ public final class OTLPHTTPReceiver: Receiver, Sendable {
         let logger = context.logger
         let metrics = ReceiverMetrics(context.telemetry, receiver: context.id)
         let export = OTLPExport(pipeline: context.pipeline!, metrics: metrics, traces: config.traces,
-                                staging: context.resources.get((any SpanStaging).self), drops: DroppedSpansLog(logger: context.logger))
+                                staging: context.resources.get((any SpanStaging).self),
+                                genAIMetrics: context.resources.get((any GenAIMetricRecording).self), drops: DroppedSpansLog(logger: context.logger))
         let inFlight = context.inFlight
         server = try ReceiverServer(name: name, listenerID: listenerID ?? context.id, listener: config.listener, context: context, metrics: metrics) { router in
             for (path, signal) in [(Self.logsPath, OTLPSignal.logs), (Self.tracesPath, .traces), (Self.metricsPath, .metrics)] {

@@ -412,8 +412,110 @@ void   opentelemetry__proto__metrics__v1__summary__free_unpacked
   assert(message->base.descriptor == &opentelemetry__proto__metrics__v1__summary__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
-static const ProtobufCFieldDescriptor opentelemetry__proto__metrics__v1__resource_metrics__field_descriptors[1] =
+void   opentelemetry__proto__metrics__v1__number_data_point__init
+                     (Opentelemetry__Proto__Metrics__V1__NumberDataPoint         *message)
 {
+  static const Opentelemetry__Proto__Metrics__V1__NumberDataPoint init_value = OPENTELEMETRY__PROTO__METRICS__V1__NUMBER_DATA_POINT__INIT;
+  *message = init_value;
+}
+size_t opentelemetry__proto__metrics__v1__number_data_point__get_packed_size
+                     (const Opentelemetry__Proto__Metrics__V1__NumberDataPoint *message)
+{
+  assert(message->base.descriptor == &opentelemetry__proto__metrics__v1__number_data_point__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t opentelemetry__proto__metrics__v1__number_data_point__pack
+                     (const Opentelemetry__Proto__Metrics__V1__NumberDataPoint *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &opentelemetry__proto__metrics__v1__number_data_point__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t opentelemetry__proto__metrics__v1__number_data_point__pack_to_buffer
+                     (const Opentelemetry__Proto__Metrics__V1__NumberDataPoint *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &opentelemetry__proto__metrics__v1__number_data_point__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Opentelemetry__Proto__Metrics__V1__NumberDataPoint *
+       opentelemetry__proto__metrics__v1__number_data_point__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Opentelemetry__Proto__Metrics__V1__NumberDataPoint *)
+     protobuf_c_message_unpack (&opentelemetry__proto__metrics__v1__number_data_point__descriptor,
+                                allocator, len, data);
+}
+void   opentelemetry__proto__metrics__v1__number_data_point__free_unpacked
+                     (Opentelemetry__Proto__Metrics__V1__NumberDataPoint *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &opentelemetry__proto__metrics__v1__number_data_point__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   opentelemetry__proto__metrics__v1__histogram_data_point__init
+                     (Opentelemetry__Proto__Metrics__V1__HistogramDataPoint         *message)
+{
+  static const Opentelemetry__Proto__Metrics__V1__HistogramDataPoint init_value = OPENTELEMETRY__PROTO__METRICS__V1__HISTOGRAM_DATA_POINT__INIT;
+  *message = init_value;
+}
+size_t opentelemetry__proto__metrics__v1__histogram_data_point__get_packed_size
+                     (const Opentelemetry__Proto__Metrics__V1__HistogramDataPoint *message)
+{
+  assert(message->base.descriptor == &opentelemetry__proto__metrics__v1__histogram_data_point__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t opentelemetry__proto__metrics__v1__histogram_data_point__pack
+                     (const Opentelemetry__Proto__Metrics__V1__HistogramDataPoint *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &opentelemetry__proto__metrics__v1__histogram_data_point__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t opentelemetry__proto__metrics__v1__histogram_data_point__pack_to_buffer
+                     (const Opentelemetry__Proto__Metrics__V1__HistogramDataPoint *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &opentelemetry__proto__metrics__v1__histogram_data_point__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Opentelemetry__Proto__Metrics__V1__HistogramDataPoint *
+       opentelemetry__proto__metrics__v1__histogram_data_point__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Opentelemetry__Proto__Metrics__V1__HistogramDataPoint *)
+     protobuf_c_message_unpack (&opentelemetry__proto__metrics__v1__histogram_data_point__descriptor,
+                                allocator, len, data);
+}
+void   opentelemetry__proto__metrics__v1__histogram_data_point__free_unpacked
+                     (Opentelemetry__Proto__Metrics__V1__HistogramDataPoint *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &opentelemetry__proto__metrics__v1__histogram_data_point__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+static const ProtobufCFieldDescriptor opentelemetry__proto__metrics__v1__resource_metrics__field_descriptors[2] =
+{
+  {
+    "resource",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Opentelemetry__Proto__Metrics__V1__ResourceMetrics, resource),
+    &opentelemetry__proto__resource__v1__resource__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
   {
     "scope_metrics",
     2,
@@ -428,12 +530,13 @@ static const ProtobufCFieldDescriptor opentelemetry__proto__metrics__v1__resourc
   },
 };
 static const unsigned opentelemetry__proto__metrics__v1__resource_metrics__field_indices_by_name[] = {
-  0,   /* field[0] = scope_metrics */
+  0,   /* field[0] = resource */
+  1,   /* field[1] = scope_metrics */
 };
 static const ProtobufCIntRange opentelemetry__proto__metrics__v1__resource_metrics__number_ranges[1 + 1] =
 {
-  { 2, 0 },
-  { 0, 1 }
+  { 1, 0 },
+  { 0, 2 }
 };
 const ProtobufCMessageDescriptor opentelemetry__proto__metrics__v1__resource_metrics__descriptor =
 {
@@ -443,7 +546,7 @@ const ProtobufCMessageDescriptor opentelemetry__proto__metrics__v1__resource_met
   "Opentelemetry__Proto__Metrics__V1__ResourceMetrics",
   "opentelemetry.proto.metrics.v1",
   sizeof(Opentelemetry__Proto__Metrics__V1__ResourceMetrics),
-  1,
+  2,
   opentelemetry__proto__metrics__v1__resource_metrics__field_descriptors,
   opentelemetry__proto__metrics__v1__resource_metrics__field_indices_by_name,
   1,  opentelemetry__proto__metrics__v1__resource_metrics__number_ranges,
@@ -488,7 +591,7 @@ const ProtobufCMessageDescriptor opentelemetry__proto__metrics__v1__scope_metric
   (ProtobufCMessageInit) opentelemetry__proto__metrics__v1__scope_metrics__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor opentelemetry__proto__metrics__v1__metric__field_descriptors[6] =
+static const ProtobufCFieldDescriptor opentelemetry__proto__metrics__v1__metric__field_descriptors[7] =
 {
   {
     "name",
@@ -497,6 +600,18 @@ static const ProtobufCFieldDescriptor opentelemetry__proto__metrics__v1__metric_
     PROTOBUF_C_TYPE_STRING,
     0,   /* quantifier_offset */
     offsetof(Opentelemetry__Proto__Metrics__V1__Metric, name),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "unit",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Opentelemetry__Proto__Metrics__V1__Metric, unit),
     NULL,
     &protobuf_c_empty_string,
     0,             /* flags */
@@ -564,20 +679,22 @@ static const ProtobufCFieldDescriptor opentelemetry__proto__metrics__v1__metric_
   },
 };
 static const unsigned opentelemetry__proto__metrics__v1__metric__field_indices_by_name[] = {
-  4,   /* field[4] = exponential_histogram */
-  1,   /* field[1] = gauge */
-  3,   /* field[3] = histogram */
+  5,   /* field[5] = exponential_histogram */
+  2,   /* field[2] = gauge */
+  4,   /* field[4] = histogram */
   0,   /* field[0] = name */
-  2,   /* field[2] = sum */
-  5,   /* field[5] = summary */
+  3,   /* field[3] = sum */
+  6,   /* field[6] = summary */
+  1,   /* field[1] = unit */
 };
-static const ProtobufCIntRange opentelemetry__proto__metrics__v1__metric__number_ranges[4 + 1] =
+static const ProtobufCIntRange opentelemetry__proto__metrics__v1__metric__number_ranges[5 + 1] =
 {
   { 1, 0 },
-  { 5, 1 },
-  { 7, 2 },
-  { 9, 3 },
-  { 0, 6 }
+  { 3, 1 },
+  { 5, 2 },
+  { 7, 3 },
+  { 9, 4 },
+  { 0, 7 }
 };
 const ProtobufCMessageDescriptor opentelemetry__proto__metrics__v1__metric__descriptor =
 {
@@ -587,10 +704,10 @@ const ProtobufCMessageDescriptor opentelemetry__proto__metrics__v1__metric__desc
   "Opentelemetry__Proto__Metrics__V1__Metric",
   "opentelemetry.proto.metrics.v1",
   sizeof(Opentelemetry__Proto__Metrics__V1__Metric),
-  6,
+  7,
   opentelemetry__proto__metrics__v1__metric__field_descriptors,
   opentelemetry__proto__metrics__v1__metric__field_indices_by_name,
-  4,  opentelemetry__proto__metrics__v1__metric__number_ranges,
+  5,  opentelemetry__proto__metrics__v1__metric__number_ranges,
   (ProtobufCMessageInit) opentelemetry__proto__metrics__v1__metric__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
@@ -650,7 +767,7 @@ const ProtobufCMessageDescriptor opentelemetry__proto__metrics__v1__gauge__descr
   (ProtobufCMessageInit) opentelemetry__proto__metrics__v1__gauge__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor opentelemetry__proto__metrics__v1__sum__field_descriptors[1] =
+static const ProtobufCFieldDescriptor opentelemetry__proto__metrics__v1__sum__field_descriptors[3] =
 {
   {
     "data_points",
@@ -659,19 +776,45 @@ static const ProtobufCFieldDescriptor opentelemetry__proto__metrics__v1__sum__fi
     PROTOBUF_C_TYPE_MESSAGE,
     offsetof(Opentelemetry__Proto__Metrics__V1__Sum, n_data_points),
     offsetof(Opentelemetry__Proto__Metrics__V1__Sum, data_points),
-    &opentelemetry__proto__metrics__v1__data_point__descriptor,
+    &opentelemetry__proto__metrics__v1__number_data_point__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "aggregation_temporality",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_ENUM,
+    0,   /* quantifier_offset */
+    offsetof(Opentelemetry__Proto__Metrics__V1__Sum, aggregation_temporality),
+    &opentelemetry__proto__metrics__v1__aggregation_temporality__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "is_monotonic",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BOOL,
+    0,   /* quantifier_offset */
+    offsetof(Opentelemetry__Proto__Metrics__V1__Sum, is_monotonic),
+    NULL,
     NULL,
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
 };
 static const unsigned opentelemetry__proto__metrics__v1__sum__field_indices_by_name[] = {
+  1,   /* field[1] = aggregation_temporality */
   0,   /* field[0] = data_points */
+  2,   /* field[2] = is_monotonic */
 };
 static const ProtobufCIntRange opentelemetry__proto__metrics__v1__sum__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 1 }
+  { 0, 3 }
 };
 const ProtobufCMessageDescriptor opentelemetry__proto__metrics__v1__sum__descriptor =
 {
@@ -681,14 +824,14 @@ const ProtobufCMessageDescriptor opentelemetry__proto__metrics__v1__sum__descrip
   "Opentelemetry__Proto__Metrics__V1__Sum",
   "opentelemetry.proto.metrics.v1",
   sizeof(Opentelemetry__Proto__Metrics__V1__Sum),
-  1,
+  3,
   opentelemetry__proto__metrics__v1__sum__field_descriptors,
   opentelemetry__proto__metrics__v1__sum__field_indices_by_name,
   1,  opentelemetry__proto__metrics__v1__sum__number_ranges,
   (ProtobufCMessageInit) opentelemetry__proto__metrics__v1__sum__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor opentelemetry__proto__metrics__v1__histogram__field_descriptors[1] =
+static const ProtobufCFieldDescriptor opentelemetry__proto__metrics__v1__histogram__field_descriptors[2] =
 {
   {
     "data_points",
@@ -697,19 +840,32 @@ static const ProtobufCFieldDescriptor opentelemetry__proto__metrics__v1__histogr
     PROTOBUF_C_TYPE_MESSAGE,
     offsetof(Opentelemetry__Proto__Metrics__V1__Histogram, n_data_points),
     offsetof(Opentelemetry__Proto__Metrics__V1__Histogram, data_points),
-    &opentelemetry__proto__metrics__v1__data_point__descriptor,
+    &opentelemetry__proto__metrics__v1__histogram_data_point__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "aggregation_temporality",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_ENUM,
+    0,   /* quantifier_offset */
+    offsetof(Opentelemetry__Proto__Metrics__V1__Histogram, aggregation_temporality),
+    &opentelemetry__proto__metrics__v1__aggregation_temporality__descriptor,
     NULL,
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
 };
 static const unsigned opentelemetry__proto__metrics__v1__histogram__field_indices_by_name[] = {
+  1,   /* field[1] = aggregation_temporality */
   0,   /* field[0] = data_points */
 };
 static const ProtobufCIntRange opentelemetry__proto__metrics__v1__histogram__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 1 }
+  { 0, 2 }
 };
 const ProtobufCMessageDescriptor opentelemetry__proto__metrics__v1__histogram__descriptor =
 {
@@ -719,7 +875,7 @@ const ProtobufCMessageDescriptor opentelemetry__proto__metrics__v1__histogram__d
   "Opentelemetry__Proto__Metrics__V1__Histogram",
   "opentelemetry.proto.metrics.v1",
   sizeof(Opentelemetry__Proto__Metrics__V1__Histogram),
-  1,
+  2,
   opentelemetry__proto__metrics__v1__histogram__field_descriptors,
   opentelemetry__proto__metrics__v1__histogram__field_indices_by_name,
   1,  opentelemetry__proto__metrics__v1__histogram__number_ranges,
@@ -801,4 +957,216 @@ const ProtobufCMessageDescriptor opentelemetry__proto__metrics__v1__summary__des
   1,  opentelemetry__proto__metrics__v1__summary__number_ranges,
   (ProtobufCMessageInit) opentelemetry__proto__metrics__v1__summary__init,
   NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor opentelemetry__proto__metrics__v1__number_data_point__field_descriptors[5] =
+{
+  {
+    "start_time_unix_nano",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_FIXED64,
+    0,   /* quantifier_offset */
+    offsetof(Opentelemetry__Proto__Metrics__V1__NumberDataPoint, start_time_unix_nano),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "time_unix_nano",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_FIXED64,
+    0,   /* quantifier_offset */
+    offsetof(Opentelemetry__Proto__Metrics__V1__NumberDataPoint, time_unix_nano),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "as_double",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_DOUBLE,
+    offsetof(Opentelemetry__Proto__Metrics__V1__NumberDataPoint, value_case),
+    offsetof(Opentelemetry__Proto__Metrics__V1__NumberDataPoint, as_double),
+    NULL,
+    NULL,
+    0 | PROTOBUF_C_FIELD_FLAG_ONEOF,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "as_int",
+    6,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_SFIXED64,
+    offsetof(Opentelemetry__Proto__Metrics__V1__NumberDataPoint, value_case),
+    offsetof(Opentelemetry__Proto__Metrics__V1__NumberDataPoint, as_int),
+    NULL,
+    NULL,
+    0 | PROTOBUF_C_FIELD_FLAG_ONEOF,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "attributes",
+    7,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Opentelemetry__Proto__Metrics__V1__NumberDataPoint, n_attributes),
+    offsetof(Opentelemetry__Proto__Metrics__V1__NumberDataPoint, attributes),
+    &opentelemetry__proto__common__v1__key_value__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned opentelemetry__proto__metrics__v1__number_data_point__field_indices_by_name[] = {
+  2,   /* field[2] = as_double */
+  3,   /* field[3] = as_int */
+  4,   /* field[4] = attributes */
+  0,   /* field[0] = start_time_unix_nano */
+  1,   /* field[1] = time_unix_nano */
+};
+static const ProtobufCIntRange opentelemetry__proto__metrics__v1__number_data_point__number_ranges[2 + 1] =
+{
+  { 2, 0 },
+  { 6, 3 },
+  { 0, 5 }
+};
+const ProtobufCMessageDescriptor opentelemetry__proto__metrics__v1__number_data_point__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "opentelemetry.proto.metrics.v1.NumberDataPoint",
+  "NumberDataPoint",
+  "Opentelemetry__Proto__Metrics__V1__NumberDataPoint",
+  "opentelemetry.proto.metrics.v1",
+  sizeof(Opentelemetry__Proto__Metrics__V1__NumberDataPoint),
+  5,
+  opentelemetry__proto__metrics__v1__number_data_point__field_descriptors,
+  opentelemetry__proto__metrics__v1__number_data_point__field_indices_by_name,
+  2,  opentelemetry__proto__metrics__v1__number_data_point__number_ranges,
+  (ProtobufCMessageInit) opentelemetry__proto__metrics__v1__number_data_point__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor opentelemetry__proto__metrics__v1__histogram_data_point__field_descriptors[5] =
+{
+  {
+    "start_time_unix_nano",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_FIXED64,
+    0,   /* quantifier_offset */
+    offsetof(Opentelemetry__Proto__Metrics__V1__HistogramDataPoint, start_time_unix_nano),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "time_unix_nano",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_FIXED64,
+    0,   /* quantifier_offset */
+    offsetof(Opentelemetry__Proto__Metrics__V1__HistogramDataPoint, time_unix_nano),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "count",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_FIXED64,
+    0,   /* quantifier_offset */
+    offsetof(Opentelemetry__Proto__Metrics__V1__HistogramDataPoint, count),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "sum",
+    5,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_DOUBLE,
+    0,   /* quantifier_offset */
+    offsetof(Opentelemetry__Proto__Metrics__V1__HistogramDataPoint, sum),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "attributes",
+    9,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Opentelemetry__Proto__Metrics__V1__HistogramDataPoint, n_attributes),
+    offsetof(Opentelemetry__Proto__Metrics__V1__HistogramDataPoint, attributes),
+    &opentelemetry__proto__common__v1__key_value__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned opentelemetry__proto__metrics__v1__histogram_data_point__field_indices_by_name[] = {
+  4,   /* field[4] = attributes */
+  2,   /* field[2] = count */
+  0,   /* field[0] = start_time_unix_nano */
+  3,   /* field[3] = sum */
+  1,   /* field[1] = time_unix_nano */
+};
+static const ProtobufCIntRange opentelemetry__proto__metrics__v1__histogram_data_point__number_ranges[2 + 1] =
+{
+  { 2, 0 },
+  { 9, 4 },
+  { 0, 5 }
+};
+const ProtobufCMessageDescriptor opentelemetry__proto__metrics__v1__histogram_data_point__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "opentelemetry.proto.metrics.v1.HistogramDataPoint",
+  "HistogramDataPoint",
+  "Opentelemetry__Proto__Metrics__V1__HistogramDataPoint",
+  "opentelemetry.proto.metrics.v1",
+  sizeof(Opentelemetry__Proto__Metrics__V1__HistogramDataPoint),
+  5,
+  opentelemetry__proto__metrics__v1__histogram_data_point__field_descriptors,
+  opentelemetry__proto__metrics__v1__histogram_data_point__field_indices_by_name,
+  2,  opentelemetry__proto__metrics__v1__histogram_data_point__number_ranges,
+  (ProtobufCMessageInit) opentelemetry__proto__metrics__v1__histogram_data_point__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCEnumValue opentelemetry__proto__metrics__v1__aggregation_temporality__enum_values_by_number[3] =
+{
+  { "AGGREGATION_TEMPORALITY_UNSPECIFIED", "OPENTELEMETRY__PROTO__METRICS__V1__AGGREGATION_TEMPORALITY__AGGREGATION_TEMPORALITY_UNSPECIFIED", 0 },
+  { "AGGREGATION_TEMPORALITY_DELTA", "OPENTELEMETRY__PROTO__METRICS__V1__AGGREGATION_TEMPORALITY__AGGREGATION_TEMPORALITY_DELTA", 1 },
+  { "AGGREGATION_TEMPORALITY_CUMULATIVE", "OPENTELEMETRY__PROTO__METRICS__V1__AGGREGATION_TEMPORALITY__AGGREGATION_TEMPORALITY_CUMULATIVE", 2 },
+};
+static const ProtobufCIntRange opentelemetry__proto__metrics__v1__aggregation_temporality__value_ranges[] = {
+{0, 0},{0, 3}
+};
+static const ProtobufCEnumValueIndex opentelemetry__proto__metrics__v1__aggregation_temporality__enum_values_by_name[3] =
+{
+  { "AGGREGATION_TEMPORALITY_CUMULATIVE", 2 },
+  { "AGGREGATION_TEMPORALITY_DELTA", 1 },
+  { "AGGREGATION_TEMPORALITY_UNSPECIFIED", 0 },
+};
+const ProtobufCEnumDescriptor opentelemetry__proto__metrics__v1__aggregation_temporality__descriptor =
+{
+  PROTOBUF_C__ENUM_DESCRIPTOR_MAGIC,
+  "opentelemetry.proto.metrics.v1.AggregationTemporality",
+  "AggregationTemporality",
+  "Opentelemetry__Proto__Metrics__V1__AggregationTemporality",
+  "opentelemetry.proto.metrics.v1",
+  3,
+  opentelemetry__proto__metrics__v1__aggregation_temporality__enum_values_by_number,
+  3,
+  opentelemetry__proto__metrics__v1__aggregation_temporality__enum_values_by_name,
+  1,
+  opentelemetry__proto__metrics__v1__aggregation_temporality__value_ranges,
+  NULL,NULL,NULL,NULL   /* reserved[1234] */
 };
