@@ -16,13 +16,18 @@ public struct BudgetConfig: Sendable, Equatable {
     public var thresholdPercent = 80
     /// `daily_usd`: caps by agent id; the key `"*"` caps every agent not listed.
     public var dailyUSD: [String: Decimal] = [:]
-    /// `prices`: USD per million tokens by model (`input`, `output`); the key `"*"` prices every
-    /// model not listed. An event without `cost_field` is costed from its token usage and model.
+    /// `prices`: USD per million tokens by model (`input`, `output`, and optionally `cache_read`
+    /// and `cache_write` for input tokens read from or written to the provider's prompt cache);
+    /// the key `"*"` prices every model not listed. An event without `cost_field` is costed from
+    /// its token usage and model.
     public var prices: [String: TokenPrice] = [:]
 
     public struct TokenPrice: Sendable, Equatable {
         public var inputPerMillion: Decimal
         public var outputPerMillion: Decimal
+        /// Nil: cached input tokens cost as input.
+        public var cacheReadPerMillion: Decimal?
+        public var cacheWritePerMillion: Decimal?
     }
 
     public init() {}
@@ -73,11 +78,13 @@ public struct BudgetConfig: Sendable, Equatable {
         let prices = try section.section("prices")
         for model in prices.keys {
             let price = try prices.section(model)
-            func perMillion(_ key: String) throws(ConfigError) -> Decimal {
+            func perMillion(_ key: String) throws(ConfigError) -> Decimal? {
                 let value = try price.double(key, default: 0, range: 0...1e9)
+                guard price.keys.contains(key) else { return nil }
                 return Decimal(string: "\(value)") ?? Decimal(value)
             }
-            c.prices[model] = TokenPrice(inputPerMillion: try perMillion("input"), outputPerMillion: try perMillion("output"))
+            c.prices[model] = TokenPrice(inputPerMillion: try perMillion("input") ?? 0, outputPerMillion: try perMillion("output") ?? 0,
+                                         cacheReadPerMillion: try perMillion("cache_read"), cacheWritePerMillion: try perMillion("cache_write"))
             try price.finish()
         }
         try prices.finish()
@@ -123,6 +130,15 @@ public struct BudgetStage: CommitStage {
     static let langfuseUsageKey = "langfuse.observation.usage_details"
     static let langfuseInputTokenKeys = ["input", "prompt_tokens", "input_tokens"]
     static let langfuseOutputTokenKeys = ["output", "completion_tokens", "output_tokens"]
+    /// Input tokens read from and written to the prompt cache, counted within the input tokens:
+    /// GenAI's (2026 names, and Traceloop's older ones) and OpenInference's.
+    static let cacheReadTokenKeys = ["gen_ai.usage.cache_read.input_tokens", "gen_ai.usage.cache_read_input_tokens",
+                                     "llm.token_count.prompt_details.cache_read"]
+    static let cacheWriteTokenKeys = ["gen_ai.usage.cache_creation.input_tokens", "gen_ai.usage.cache_creation_input_tokens",
+                                      "llm.token_count.prompt_details.cache_write"]
+    /// Anthropic's, in the SDK's `token_usage`: not counted within its `input_tokens`.
+    static let anthropicCacheReadKey = "cache_read_input_tokens"
+    static let anthropicCacheWriteKey = "cache_creation_input_tokens"
 
     /// The event's cost, or nil when it has none: `cost_field`, else its token usage at the
     /// model's price. A cost that is not a non-negative number is ignored and counted: a typo in
@@ -145,13 +161,14 @@ public struct BudgetStage: CommitStage {
 
     /// Input and output tokens at the model's price per million; nil without a price or usage.
     func tokenCost(of event: AuditEvent) -> Decimal? {
-        if case .priced(let cost, _) = costing(of: event) { return cost }
+        if case .priced(let cost, _, _, _) = costing(of: event) { return cost }
         return nil
     }
 
     /// How a model call is costed from its tokens, or why it is not.
     enum Costing: Equatable {
-        case priced(Decimal, priceKey: String)
+        /// `cacheRead` / `cacheWrite`: the input tokens priced at the cache prices (0 when none is set).
+        case priced(Decimal, priceKey: String, cacheRead: Decimal = 0, cacheWrite: Decimal = 0)
         case usageMissing
         case noPrice
     }
@@ -169,12 +186,25 @@ public struct BudgetStage: CommitStage {
         }
         let usage = event.metadata["token_usage"]
         let langfuse = event.metadata[Self.langfuseUsageKey]?.stringValue.flatMap { try? JSONParser.parse($0) }
-        let input = tokens(Self.inputTokenKeys, in: event.metadata) ?? tokens(Self.sdkInputTokenKeys, in: usage)
+        let reportedInput = tokens(Self.inputTokenKeys, in: event.metadata) ?? tokens(Self.sdkInputTokenKeys, in: usage)
             ?? tokens(Self.langfuseInputTokenKeys, in: langfuse)
         let output = tokens(Self.outputTokenKeys, in: event.metadata) ?? tokens(Self.sdkOutputTokenKeys, in: usage)
             ?? tokens(Self.langfuseOutputTokenKeys, in: langfuse)
-        guard input != nil || output != nil else { return .usageMissing }
-        return .priced(((input ?? 0) * price.inputPerMillion + (output ?? 0) * price.outputPerMillion) / 1_000_000, priceKey: key)
+        guard reportedInput != nil || output != nil else { return .usageMissing }
+        var input = reportedInput ?? 0
+        // Cached input tokens, within `input`; OpenAI's are in `prompt_tokens_details.cached_tokens`.
+        var cacheRead = tokens(Self.cacheReadTokenKeys, in: event.metadata) ?? tokens(["cached_tokens"], in: usage?["prompt_tokens_details"])
+            ?? tokens(["cached_tokens"], in: langfuse?["prompt_tokens_details"]) ?? 0
+        var cacheWrite = tokens(Self.cacheWriteTokenKeys, in: event.metadata) ?? 0
+        if let read = tokens([Self.anthropicCacheReadKey], in: usage) { (cacheRead, input) = (read, input + read) }
+        if let write = tokens([Self.anthropicCacheWriteKey], in: usage) { (cacheWrite, input) = (write, input + write) }
+        // A cache count larger than the input is not believed: all of it is input then.
+        let readPrice = cacheRead > 0 && cacheRead + cacheWrite <= input ? price.cacheReadPerMillion : nil
+        let writePrice = cacheWrite > 0 && cacheRead + cacheWrite <= input ? price.cacheWritePerMillion : nil
+        let atRead = readPrice == nil ? 0 : cacheRead, atWrite = writePrice == nil ? 0 : cacheWrite
+        let perMillion = (input - atRead - atWrite) * price.inputPerMillion + atRead * (readPrice ?? 0) + atWrite * (writePrice ?? 0)
+            + (output ?? 0) * price.outputPerMillion
+        return .priced(perMillion / 1_000_000, priceKey: key, cacheRead: atRead, cacheWrite: atWrite)
     }
 
     /// Writes what a model call cost into its row, so the row says what the budget counted:
@@ -186,10 +216,12 @@ public struct BudgetStage: CommitStage {
         guard event.hmac == nil, event.model != nil, event.metadata[config.costField] == nil,
               case .object(var members) = event.metadata, !members.contains(where: { $0.key == Self.costBasisKey }) else { return }
         switch costing(of: event) {
-        case .priced(let cost, let key):
+        case .priced(let cost, let key, let cacheRead, let cacheWrite):
             members.append(.init(config.costField, .number("\(cost)")))
             var basis: [JSONValue.Member] = [.init("price", .string(key))]
             if key == "*" { basis.append(.init("fallback", .bool(true))) }
+            if cacheRead > 0 { basis.append(.init("cache_read_tokens", .number("\(cacheRead)"))) }
+            if cacheWrite > 0 { basis.append(.init("cache_write_tokens", .number("\(cacheWrite)"))) }
             members.append(.init(Self.costBasisKey, .object(basis)))
         case .usageMissing:
             members.append(.init(Self.costBasisKey, .object([.init("usage", .string("missing"))])))

@@ -1,4 +1,5 @@
 import AuditStore
+import CurlHTTP
 import Foundation
 import GovernanceTesting
 import OTLP
@@ -54,19 +55,25 @@ struct AgentStackTests {
         var agent: String
         /// The session the stack names, or nil (one derived from the trace).
         var session: String?
+        /// Whether its model spans say how many input tokens the provider read from its cache.
+        var reportsCachedTokens = true
+        /// The model its GenAI metrics name (the stacks that emit them), as the dashboard shows it.
+        var metricsModel: String?
         var testDescription: String { stack }
     }
 
     static let runs = [
         // A bare client instrumentation has no agent concept: everything is booked to the service.
-        Run(stack: "otelv2", spans: 4, aboveAgent: 0, agent: "weather-app", session: nil),
+        Run(stack: "otelv2", spans: 4, aboveAgent: 0, agent: "weather-app", session: nil, reportsCachedTokens: false, metricsModel: "gpt-4o"),
         // Agent workflow (AGENT, no name) → Agent workflow (CHAIN) → weather-agent → 2 turns → LLM and tool spans.
         Run(stack: "agents", spans: 8, aboveAgent: 2, agent: "weather-agent", session: "sess-1"),
-        Run(stack: "traceloop", spans: 5, aboveAgent: 1, agent: "weather-agent", session: "sess-1"),
+        // Its metrics name only the response model.
+        Run(stack: "traceloop", spans: 5, aboveAgent: 1, agent: "weather-agent", session: "sess-1", metricsModel: "gpt-4o-2024-08-06"),
         Run(stack: "langfuse", spans: 5, aboveAgent: 1, agent: "weather-agent", session: "sess-1"),
     ]
 
-    /// gpt-4o at 2.5 USD per million input and 10 per million output tokens; everyone capped at 100 a day.
+    /// gpt-4o at 2.5 USD per million input tokens (1.25 read from the cache) and 10 per million output
+    /// tokens; everyone capped at 100 a day.
     static func yaml(_ dsn: String) -> String {
         otlpReceiverYAML(dsn: dsn)
             .replacingOccurrences(of: "processors:\n  seq:", with: """
@@ -74,14 +81,15 @@ struct AgentStackTests {
                   budget:
                     daily_usd: { "*": 100 }
                     prices:
-                      gpt-4o: { input: 2.5, output: 10 }
+                      gpt-4o: { input: 2.5, output: 10, cache_read: 1.25 }
                       "*": { input: 1000, output: 1000 }
                   seq:
                 """)
             .replacingOccurrences(of: "processors: [seq, chain]", with: "processors: [budget, seq, chain]")
+            + "\nui:\n  endpoint: 127.0.0.1:0\n  admin_password: \"\(uiPassword)\"\n"
     }
 
-    @Test("one row per span, every parent a stored row, each row booked to its agent in the run's session, one tool row, per-row cost by the price table, no denial, spend = the rows' sum",
+    @Test("one row per span, every parent a stored row, each row booked to its agent in the run's session, one tool row, per-row cost by the price table, no denial, spend = the rows' sum; the stack's GenAI metrics on the dashboard",
           arguments: runs, ["http", "grpc"])
     func wholeRun(_ run: Run, protocolName: String) async throws {
         let dsn = try sharedCluster.createDatabase()
@@ -116,17 +124,34 @@ struct AgentStackTests {
                         : [["weather-app", String(run.spans)]]))
             #expect(try db.exec("SELECT agent_id FROM governance_audit_events WHERE metadata_json->>'tool' = 'get_weather'").rows == [[run.agent]],
                     "one tool row, the agent's")
-            // 100 in + 20 out, then 150 in + 30 out, at gpt-4o's price (the response model is dated).
+            // 100 in + 20 out, then 150 in (100 of them from the cache) + 30 out, at gpt-4o's price (the
+            // response model is dated): 0.00045, then 50 × 2.5 + 100 × 1.25 + 30 × 10 per million, or
+            // 150 × 2.5 + 30 × 10 when the stack does not say what was cached.
+            let final = run.reportsCachedTokens ? ["0.00055", "100"] : ["0.000675", nil]
             #expect(try db.exec("""
-                SELECT agent_id, metadata_json->>'cost_usd', metadata_json#>>'{cost_basis,price}' FROM governance_audit_events
-                WHERE model IS NOT NULL ORDER BY (metadata_json->>'cost_usd')::numeric
-                """).rows == [[run.agent, "0.00045", "gpt-4o"], [run.agent, "0.000675", "gpt-4o"]])
+                SELECT agent_id, metadata_json->>'cost_usd', metadata_json#>>'{cost_basis,price}', metadata_json#>>'{cost_basis,cache_read_tokens}'
+                FROM governance_audit_events WHERE model IS NOT NULL ORDER BY (metadata_json->>'cost_usd')::numeric
+                """).rows == [[run.agent, "0.00045", "gpt-4o", nil], [run.agent, final[0], "gpt-4o", final[1]]])
             #expect(try value("SELECT count(*) FROM governance_audit_events WHERE decision = 'deny'") == "0")
             #expect(try value("""
                 SELECT (SELECT sum((metadata_json->>'cost_usd')::numeric) FROM governance_audit_events)
                      = (SELECT sum(used_usd) FROM governance_budget_spend)
                 """) == "t", "the spend the dashboard shows is the sum of the rows")
             #expect(try verifyCommand(dsn) == 0)
+
+            // Token usage and call durations, per service and model, as the stack measured them.
+            guard let metricsModel = run.metricsModel else {
+                #expect(sent["metrics_ok"] == .null)
+                return
+            }
+            #expect(sent["metrics_ok"] == .bool(true), "\(lines)")
+            let ui = UIClient(base: try await collector.timelineURL())
+            try await ui.signIn()
+            let page = try await ui.get("/?window=hour").text
+            let row = try #require(UIClient.first(#"(<tr data-service="weather-app" data-model="\#(metricsModel)">.*?</tr>)"#, in: page), "\(page)")
+            func cell(_ name: String) -> String? { UIClient.first(#"<td class="\#(name)">([^<]*)</td>"#, in: row) }
+            #expect(cell("calls") == "2" && cell("input") == "250" && cell("output") == "50", "\(row)")
+            #expect(cell("duration")?.hasSuffix(" s") == true, "\(row)")
         }
     }
 }

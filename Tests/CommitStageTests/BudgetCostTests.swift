@@ -66,6 +66,46 @@ struct BudgetCostTests {
         }
     }
 
+    @Test("cached input tokens at the cache prices when configured, as each instrumentation reports them; without cache prices they cost as input")
+    func cachePrices() throws {
+        let budget = try processor("""
+            daily_usd: { "*": 10 }
+            prices:
+              gpt-4o: { input: 2.5, output: 10, cache_read: 1.25, cache_write: 3.125 }
+              plain: { input: 2.5, output: 10 }
+            """)
+        // One call: 1,000 input tokens of which 600 read from the cache and 100 written to it, 200 output.
+        // 300 × 2.5 + 600 × 1.25 + 100 × 3.125 + 200 × 10 = 3,812.5 per million.
+        let genAI: JSONValue = .object([.init("gen_ai.usage.input_tokens", .number("1000")), .init("gen_ai.usage.output_tokens", .number("200")),
+                                         .init("gen_ai.usage.cache_read.input_tokens", .number("600")),
+                                         .init("gen_ai.usage.cache_creation.input_tokens", .number("100"))])
+        let openInference: JSONValue = .object([.init("llm.token_count.prompt", .number("1000")), .init("llm.token_count.completion", .number("200")),
+                                                 .init("llm.token_count.prompt_details.cache_read", .number("600")),
+                                                 .init("llm.token_count.prompt_details.cache_write", .number("100"))])
+        // Anthropic's names: its input_tokens leaves out what was read from or written to the cache.
+        let anthropic: JSONValue = .object([.init("token_usage", .object([
+            .init("input_tokens", .number("300")), .init("output_tokens", .number("200")),
+            .init("cache_read_input_tokens", .number("600")), .init("cache_creation_input_tokens", .number("100"))]))])
+        for metadata in [genAI, openInference, anthropic] {
+            #expect(budget.cost(of: makeEvent(model: "gpt-4o", metadata: metadata)) == Decimal(string: "0.0038125"), "\(metadata)")
+        }
+        // OpenAI's: prompt_tokens_details.cached_tokens (the SDK's token_usage, Langfuse's usage_details). 400 × 2.5 + 600 × 1.25 + 200 × 10.
+        let openAI = #"{"prompt_tokens": 1000, "completion_tokens": 200, "prompt_tokens_details": {"cached_tokens": 600}}"#
+        let sdk: JSONValue = .object([.init("token_usage", try JSONParser.parse(Array(openAI.utf8)))])
+        let langfuse: JSONValue = .object([.init("langfuse.observation.usage_details", .string(openAI))])
+        for metadata in [sdk, langfuse] {
+            #expect(budget.cost(of: makeEvent(model: "gpt-4o", metadata: metadata)) == Decimal(string: "0.00375"), "\(metadata)")
+        }
+        // Without cache prices, every input token is priced as input (Anthropic's cached ones included).
+        #expect(budget.cost(of: makeEvent(model: "plain", metadata: genAI)) == Decimal(string: "0.0045"))
+        #expect(budget.cost(of: makeEvent(model: "plain", metadata: anthropic)) == Decimal(string: "0.0045"))
+        // The row says how many tokens were priced at a cache price.
+        var event = makeEvent(model: "gpt-4o", metadata: genAI)
+        budget.recordCost(in: &event)
+        #expect(event.metadata["cost_basis"] == .object([.init("price", .string("gpt-4o")), .init("cache_read_tokens", .number("600")),
+                                                         .init("cache_write_tokens", .number("100"))]))
+    }
+
     @Test("a model call's row records its cost and the price it used, or why it has none; a client-chained row, a row with a cost and a row that is no model call are left as sent")
     func costRecordedInTheRow() throws {
         let budget = try processor("""

@@ -19,6 +19,8 @@ ANSWER = "It is sunny in Paris."
 TOOL_ARGUMENTS = json.dumps({"city": "Paris"})
 FIRST_USAGE = (100, 20)
 FINAL_USAGE = (150, 30)
+# The final call repeats the first call's prompt: the provider serves that part from its cache.
+FINAL_CACHED = 100
 
 
 def dated(model):
@@ -58,10 +60,12 @@ class Handler(BaseHTTPRequestHandler):
             call = {"id": "call_" + uuid.uuid4().hex[:12], "type": "function", "function": {"name": "get_weather", "arguments": TOOL_ARGUMENTS}}
             message, finish = {"role": "assistant", "content": None, "tool_calls": [call]}, "tool_calls"
         prompt, completion = FINAL_USAGE if final else FIRST_USAGE
+        cached = FINAL_CACHED if final else 0
         self.answer(200, {
             "id": "chatcmpl-" + uuid.uuid4().hex[:20], "object": "chat.completion", "created": 1764590000, "model": dated(body.get("model")),
             "choices": [{"index": 0, "message": message, "finish_reason": finish, "logprobs": None}],
-            "usage": {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}})
+            "usage": {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion,
+                      "prompt_tokens_details": {"cached_tokens": cached, "audio_tokens": 0}}})
 
     def respond(self, body):
         items = body.get("input") if isinstance(body.get("input"), list) else []
@@ -73,12 +77,13 @@ class Handler(BaseHTTPRequestHandler):
             output = [{"type": "function_call", "id": "fc_" + uuid.uuid4().hex[:12], "call_id": "call_" + uuid.uuid4().hex[:12],
                        "name": "get_weather", "arguments": TOOL_ARGUMENTS, "status": "completed"}]
         prompt, completion = FINAL_USAGE if final else FIRST_USAGE
+        cached = FINAL_CACHED if final else 0
         self.answer(200, {
             "id": "resp_" + uuid.uuid4().hex[:20], "object": "response", "created_at": 1764590000, "status": "completed", "error": None,
             "incomplete_details": None, "instructions": body.get("instructions"), "model": dated(body.get("model")), "output": output,
             "parallel_tool_calls": True, "tool_choice": body.get("tool_choice", "auto"), "tools": body.get("tools", []), "metadata": {},
             "text": {"format": {"type": "text"}}, "truncation": "disabled", "temperature": 1.0, "top_p": 1.0,
-            "usage": {"input_tokens": prompt, "input_tokens_details": {"cached_tokens": 0}, "output_tokens": completion,
+            "usage": {"input_tokens": prompt, "input_tokens_details": {"cached_tokens": cached}, "output_tokens": completion,
                       "output_tokens_details": {"reasoning_tokens": 0}, "total_tokens": prompt + completion}})
 
 
