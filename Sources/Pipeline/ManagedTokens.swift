@@ -42,6 +42,17 @@ public enum IngestToken {
         return rest.isEmpty ? nil : Substring(rest)
     }
 
+    /// The password of an `Authorization: Basic <base64(user:password)>` header value, or nil.
+    /// Langfuse's exporter authenticates so (public key : secret key): with the workflow token
+    /// as its secret key, it reaches the OTLP/HTTP receiver unchanged.
+    public static func basicPassword(_ header: String?) -> Substring? {
+        guard let header, header.count > 6, header.prefix(6).lowercased() == "basic " else { return nil }
+        guard let decoded = Data(base64Encoded: header.dropFirst(6).trimmingCharacters(in: .whitespaces)),
+              let text = String(data: decoded, encoding: .utf8), let colon = text.firstIndex(of: ":") else { return nil }
+        let password = text[text.index(after: colon)...]
+        return password.isEmpty ? nil : Substring(password)
+    }
+
     /// Workflow names: what YAML tokens and the UI accept.
     public static func isValidWorkflowName(_ name: String) -> Bool {
         name.range(of: #"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"#, options: .regularExpression) != nil

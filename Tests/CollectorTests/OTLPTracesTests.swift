@@ -128,7 +128,7 @@ struct OTLPTracesTests {
         }
     }
 
-    @Test("OpenTelemetry's OTLPMetricExporter (gzip) over HTTP and gRPC: the export succeeds, its data points are counted by family, the GenAI ones add up per model (no audit row); a malformed metrics body is a 400 naming the field")
+    @Test("OpenTelemetry's OTLPMetricExporter (gzip) over HTTP and gRPC: the export succeeds, its data points are counted by family, the GenAI ones add up per model (no audit row); a malformed metrics body is a 400 naming the field; a wrong token, bearer or Basic, is a 401")
     func metricsAreAccepted() async throws {
         let dsn = try sharedCluster.createDatabase()
         try await RunningCollector.with(yaml: otlpReceiverYAML(dsn: dsn)) { collector in
@@ -161,6 +161,11 @@ struct OTLPTracesTests {
                     "\(malformed.text)")
             #expect(try await postOTLP(url, [0x0A, 0xFF, 0xFF, 0xFF, 0xFF, 0x0F]).status == 400)
             #expect(try await postOTLP(url, [], token: "wf_wrong").status == 401)
+            // Basic auth (Langfuse's exporter) with a password that is no workflow token, on Langfuse's path.
+            let basic = try await TestHTTP.request("POST", collector.otlpEndpoint("http") + OTLPHTTPReceiver.langfuseTracesPath,
+                                                   headers: ["Content-Type: application/x-protobuf",
+                                                             "Authorization: Basic " + Data("pk-lf:wf_wrong".utf8).base64EncodedString()], body: [])
+            #expect(basic.status == 401 && basic.text.contains("unknown or revoked token"), "\(basic.status) \(basic.text)")
         }
     }
 

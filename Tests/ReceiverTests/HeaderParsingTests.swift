@@ -16,6 +16,16 @@ struct HeaderParsingTests {
         }
     }
 
+    @Test("Basic auth's password is read (Langfuse's public key : secret key); no colon, an empty password or bad base64 is no token")
+    func basicPassword() {
+        func basic(_ credentials: String) -> String { "Basic " + Data(credentials.utf8).base64EncodedString() }
+        #expect(IngestToken.basicPassword(basic("pk-lf-local:wf_abc")) == "wf_abc")
+        #expect(IngestToken.basicPassword("basic " + Data(":wf_a:b".utf8).base64EncodedString()) == "wf_a:b", "the password may hold a colon")
+        for refused in [nil, "", "Basic", "Basic ", basic("pk-no-colon"), basic("pk:"), "Basic !!!", "Bearer wf_abc"] {
+            #expect(IngestToken.basicPassword(refused) == nil, "\(String(describing: refused))")
+        }
+    }
+
     @Test("a token's digest is the same from a String and from a Substring of a header")
     func digest() {
         let header = "Bearer wf_benchmark_token_not_secret_000"

@@ -8,7 +8,9 @@ virtualenv, made by scripts/install-agent-stacks.sh).
 STACK: otelv2 (opentelemetry-instrumentation-openai-v2 and the app's own request and tool spans),
 agents (openai-agents with openinference-instrumentation-openai-agents), traceloop (traceloop-sdk
 with @workflow, @agent and @tool), langfuse (langfuse with @observe and its OpenAI wrapper).
-PROTOCOL: http (ENDPOINT is the base URL) or grpc (host:port). The model calls go to the fake
+PROTOCOL: http (ENDPOINT is the base URL) or grpc (host:port), or for langfuse `own`: Langfuse's
+own exporter, configured only with the collector as its base URL and the workflow token as its
+secret key (it posts to /api/public/otel/v1/traces with Basic auth; "exported" is then null). The model calls go to the fake
 OpenAI server on 127.0.0.1:OPENAI_PORT; any connection or name lookup off loopback fails the run.
 Each span is exported as it ends (children before their parents), as these stacks do by
 default or with their "disable batch" switch. The stacks that emit the GenAI metrics (otelv2,
@@ -99,7 +101,7 @@ def metric_exporter():
 
 
 def otlp_exporter():
-    if protocol == "http":
+    if protocol in ("http", "own"):
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
         return Counted(OTLPSpanExporter(endpoint=endpoint + "/v1/traces", headers={"Authorization": "Bearer " + token}, timeout=60))
     from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
@@ -199,8 +201,12 @@ elif stack == "langfuse":
     # Langfuse's client with its exporter pointed at the collector (span_exporter), not Langfuse's cloud.
     from langfuse import Langfuse, observe, propagate_attributes
     from langfuse.openai import OpenAI
-    langfuse = Langfuse(public_key="pk-lf-local", secret_key="sk-lf-local", base_url="http://127.0.0.1:9", span_exporter=exporter,
-                        flush_at=1)
+    if protocol == "own":
+        langfuse = Langfuse(public_key="pk-lf-local", secret_key=token, base_url=endpoint, flush_at=1)
+        exporter.exported = None
+    else:
+        langfuse = Langfuse(public_key="pk-lf-local", secret_key="sk-lf-local", base_url="http://127.0.0.1:9", span_exporter=exporter,
+                            flush_at=1)
 
     @observe(name="get_weather", as_type="tool")
     def get_weather(city):

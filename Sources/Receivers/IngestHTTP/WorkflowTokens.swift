@@ -23,7 +23,11 @@ public struct WorkflowTokens: Sendable {
     /// tokens are compared in constant time; `managed` ones (issued at run time) are looked up
     /// by digest, which reveals nothing about a token that its SHA-256 does not.
     public func workflow(forAuthorization header: String?, managed: (any ManagedTokens)? = nil) -> String? {
-        guard let token = IngestToken.bearer(header) else { return nil }
+        IngestToken.bearer(header).flatMap { workflow(forToken: $0, managed: managed) }
+    }
+
+    /// The workflow of a presented token, or nil.
+    public func workflow(forToken token: Substring, managed: (any ManagedTokens)? = nil) -> String? {
         let digest = IngestToken.digest(token)
         var match: String?
         for entry in entries where Self.constantTimeEqual(entry.digest, digest) && match == nil {

@@ -46,6 +46,8 @@ public final class OTLPHTTPReceiver: Receiver, Sendable {
     public static let logsPath = "/v1/logs"
     public static let tracesPath = "/v1/traces"
     public static let metricsPath = "/v1/metrics"
+    /// Where Langfuse's own exporter posts its spans (`<base URL>/api/public/otel/v1/traces`).
+    public static let langfuseTracesPath = "/api/public/otel/v1/traces"
     let config: OTLPHTTPConfig
     private let server: ReceiverServer
 
@@ -59,7 +61,8 @@ public final class OTLPHTTPReceiver: Receiver, Sendable {
                                 genAIMetrics: context.resources.get((any GenAIMetricRecording).self), drops: DroppedSpansLog(logger: context.logger))
         let inFlight = context.inFlight
         server = try ReceiverServer(name: name, listenerID: listenerID ?? context.id, listener: config.listener, context: context, metrics: metrics) { router in
-            for (path, signal) in [(Self.logsPath, OTLPSignal.logs), (Self.tracesPath, .traces), (Self.metricsPath, .metrics)] {
+            for (path, signal) in [(Self.logsPath, OTLPSignal.logs), (Self.tracesPath, .traces), (Self.metricsPath, .metrics),
+                                   (Self.langfuseTracesPath, .traces)] {
                 router.post(RouterPath(path)) { request, _ in
                     await Self.handle(request, signal: signal, config: config, export: export, inFlight: inFlight, logger: logger)
                 }
@@ -90,9 +93,12 @@ public final class OTLPHTTPReceiver: Receiver, Sendable {
             guard mediaType == "application/x-protobuf" || mediaType == "application/json" else {
                 throw Refusal(status: .unsupportedMediaType, code: 3, message: "Content-Type is `\(mediaType)`; send application/x-protobuf or application/json")
             }
-            guard let workflow = config.listener.tokens.workflow(forAuthorization: request.headers[.authorization], managed: export.pipeline.managedTokens) else {
-                throw Refusal(status: .unauthorized, code: 16, message: request.headers[.authorization] == nil
-                              ? "missing Authorization: Bearer <wf_ token>" : "unknown or revoked token",
+            // A bearer token, or (as Langfuse's exporter sends it) the password of Basic auth.
+            let authorization = request.headers[.authorization]
+            guard let token = IngestToken.bearer(authorization) ?? IngestToken.basicPassword(authorization),
+                  let workflow = config.listener.tokens.workflow(forToken: token, managed: export.pipeline.managedTokens) else {
+                throw Refusal(status: .unauthorized, code: 16, message: authorization == nil
+                              ? "missing Authorization: Bearer <wf_ token> (or Basic auth with the token as its password)" : "unknown or revoked token",
                               headers: [.wwwAuthenticate: "Bearer"])
             }
             let (body, reservation) = try await readBody(request, limit: config.maxBodyBytes, inFlight: inFlight)
