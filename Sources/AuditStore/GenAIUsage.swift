@@ -40,7 +40,7 @@ public enum GenAIUsage {
     static let recordLockKey: Int64 = 0x6763_6d65_7472_6963 // "gcmetric"
 
     /// How long minutes and series are kept: the dashboard's longest window, and a day more.
-    public static let keepDays = 8
+    static let keepDays = 8
 
     /// One point to record, its series already named by the receiver.
     public struct Point: Sendable {

@@ -78,13 +78,16 @@ public struct BudgetConfig: Sendable, Equatable {
         let prices = try section.section("prices")
         for model in prices.keys {
             let price = try prices.section(model)
-            func perMillion(_ key: String) throws(ConfigError) -> Decimal? {
+            func perMillion(_ key: String) throws(ConfigError) -> Decimal {
                 let value = try price.double(key, default: 0, range: 0...1e9)
-                guard price.keys.contains(key) else { return nil }
                 return Decimal(string: "\(value)") ?? Decimal(value)
             }
-            c.prices[model] = TokenPrice(inputPerMillion: try perMillion("input") ?? 0, outputPerMillion: try perMillion("output") ?? 0,
-                                         cacheReadPerMillion: try perMillion("cache_read"), cacheWritePerMillion: try perMillion("cache_write"))
+            // Absent cache prices are not 0 (free) but unset: cached tokens then cost as input.
+            func cachePerMillion(_ key: String) throws(ConfigError) -> Decimal? {
+                try price.text(key) == nil ? nil : try perMillion(key)
+            }
+            c.prices[model] = TokenPrice(inputPerMillion: try perMillion("input"), outputPerMillion: try perMillion("output"),
+                                         cacheReadPerMillion: try cachePerMillion("cache_read"), cacheWritePerMillion: try cachePerMillion("cache_write"))
             try price.finish()
         }
         try prices.finish()

@@ -4,8 +4,8 @@ import Pipeline
 /// What every OTLP transport does with an authenticated, fully read export request: decode it,
 /// map each log record to an audit event and submit them; stage each span for its trace's
 /// assembly (the reference SDK's audit spans, already complete events, are submitted at once);
-/// keep what the GenAI metrics add (others are counted and dropped); and say what was refused. HTTP and gRPC differ only in how they
-/// read the request and spell the answer.
+/// keep what the GenAI metrics add (others are counted and dropped); and say what was refused.
+/// HTTP and gRPC differ only in how they read the request and spell the answer.
 struct OTLPExport: Sendable {
     let pipeline: Pipeline
     let metrics: ReceiverMetrics
