@@ -52,6 +52,13 @@ public struct OTLPMetricPoint: Equatable, Sendable {
     public func resourceAttribute(_ key: String) -> OTLPValue? {
         resource.last { $0.key == key }?.value
     }
+
+    /// This metric's point with these attributes and times.
+    func at(_ attributes: [OTLPAttribute], start: UInt64, time: UInt64) -> OTLPMetricPoint {
+        var point = self
+        (point.attributes, point.startTimeUnixNano, point.timeUnixNano) = (attributes, start, time)
+        return point
+    }
 }
 
 extension OTLPProtobuf {
@@ -78,33 +85,30 @@ extension OTLPProtobuf {
                     var template = OTLPMetricPoint(name: string(m.name))
                     template.unit = string(m.unit)
                     template.resource = resource
+                    let cumulative = OPENTELEMETRY__PROTO__METRICS__V1__AGGREGATION_TEMPORALITY__AGGREGATION_TEMPORALITY_CUMULATIVE
                     let points: Int
                     switch m.data_case {
                     case OPENTELEMETRY__PROTO__METRICS__V1__METRIC__DATA_SUM:
-                        template.cumulative = m.sum.pointee.aggregation_temporality == OPENTELEMETRY__PROTO__METRICS__V1__AGGREGATION_TEMPORALITY__AGGREGATION_TEMPORALITY_CUMULATIVE
+                        template.cumulative = m.sum.pointee.aggregation_temporality == cumulative
                         let data = buffer(m.sum.pointee.data_points, m.sum.pointee.n_data_points)
                         points = data.count
-                        for p in data {
-                            var point = template
-                            point.attributes = attributes(p.pointee.attributes, p.pointee.n_attributes)
-                            point.startTimeUnixNano = p.pointee.start_time_unix_nano
-                            point.timeUnixNano = p.pointee.time_unix_nano
+                        result.points += data.map { p in
+                            var point = template.at(attributes(p.pointee.attributes, p.pointee.n_attributes),
+                                                    start: p.pointee.start_time_unix_nano, time: p.pointee.time_unix_nano)
                             point.value = p.pointee.value_case == OPENTELEMETRY__PROTO__METRICS__V1__NUMBER_DATA_POINT__VALUE_AS_INT
                                 ? Double(p.pointee.as_int) : finite(p.pointee.as_double)
-                            result.points.append(point)
+                            return point
                         }
                     case OPENTELEMETRY__PROTO__METRICS__V1__METRIC__DATA_HISTOGRAM:
-                        template.cumulative = m.histogram.pointee.aggregation_temporality == OPENTELEMETRY__PROTO__METRICS__V1__AGGREGATION_TEMPORALITY__AGGREGATION_TEMPORALITY_CUMULATIVE
+                        template.cumulative = m.histogram.pointee.aggregation_temporality == cumulative
                         let data = buffer(m.histogram.pointee.data_points, m.histogram.pointee.n_data_points)
                         points = data.count
-                        for p in data {
-                            var point = template
-                            point.attributes = attributes(p.pointee.attributes, p.pointee.n_attributes)
-                            point.startTimeUnixNano = p.pointee.start_time_unix_nano
-                            point.timeUnixNano = p.pointee.time_unix_nano
+                        result.points += data.map { p in
+                            var point = template.at(attributes(p.pointee.attributes, p.pointee.n_attributes),
+                                                    start: p.pointee.start_time_unix_nano, time: p.pointee.time_unix_nano)
                             point.count = p.pointee.count
                             point.value = finite(p.pointee.sum)
-                            result.points.append(point)
+                            return point
                         }
                     case OPENTELEMETRY__PROTO__METRICS__V1__METRIC__DATA_GAUGE: points = m.gauge.pointee.n_data_points
                     case OPENTELEMETRY__PROTO__METRICS__V1__METRIC__DATA_EXPONENTIAL_HISTOGRAM: points = m.exponential_histogram.pointee.n_data_points
@@ -147,10 +151,8 @@ extension OTLPJSON {
                                                               names: ["UNSPECIFIED", "DELTA", "CUMULATIVE"]) == 2
                         for (n, dataPoint) in dataPoints.enumerated() {
                             let pointPath = "\(dataPath).dataPoints[\(n)]"
-                            var point = template
-                            point.attributes = try attributes(dataPoint, pointPath)
-                            point.startTimeUnixNano = try unsigned(dataPoint, "startTimeUnixNano", pointPath)
-                            point.timeUnixNano = try unsigned(dataPoint, "timeUnixNano", pointPath)
+                            var point = template.at(try attributes(dataPoint, pointPath), start: try unsigned(dataPoint, "startTimeUnixNano", pointPath),
+                                                    time: try unsigned(dataPoint, "timeUnixNano", pointPath))
                             if kind == "histogram" {
                                 point.count = try unsigned(dataPoint, "count", pointPath)
                                 point.value = try double(dataPoint, "sum", pointPath)
