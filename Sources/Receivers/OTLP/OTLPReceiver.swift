@@ -1,6 +1,6 @@
 public import Config
 import Listeners
-public import OTLP
+import OTLP
 public import Pipeline
 
 /// Settings of the `otlp` receiver, in the OpenTelemetry Collector's shape:
