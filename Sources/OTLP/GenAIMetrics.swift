@@ -26,7 +26,7 @@ public struct GenAIMetricPoint: Equatable, Sendable {
     public static func points(of request: OTLPMetricsRequest) -> [GenAIMetricPoint] {
         request.points.compactMap { point in
             guard point.name.hasPrefix("gen_ai.") else { return nil }
-            let tokenType = switch text(point.attribute("gen_ai.token.type")) {
+            let tokenType = switch point.attribute("gen_ai.token.type")?.nonEmptyString ?? "" {
             case "prompt": "input"
             case "completion": "output"
             case let other: other
@@ -34,8 +34,8 @@ public struct GenAIMetricPoint: Equatable, Sendable {
             return GenAIMetricPoint(
                 series: seriesKey(point),
                 metric: point.name,
-                service: text(point.resourceAttribute("service.name")).nonEmpty ?? "unknown_service",
-                model: text(point.attribute("gen_ai.request.model")).nonEmpty ?? text(point.attribute("gen_ai.response.model")),
+                service: point.resourceAttribute("service.name")?.nonEmptyString ?? "unknown_service",
+                model: point.attribute("gen_ai.request.model")?.nonEmptyString ?? point.attribute("gen_ai.response.model")?.nonEmptyString ?? "",
                 tokenType: tokenType,
                 timeUnixNano: point.timeUnixNano,
                 cumulative: point.cumulative,
@@ -44,21 +44,12 @@ public struct GenAIMetricPoint: Equatable, Sendable {
         }
     }
 
-    static func text(_ value: OTLPValue?) -> String {
-        if case .string(let s)? = value { return s }
-        return ""
-    }
-
     static func seriesKey(_ point: OTLPMetricPoint) -> String {
         func canonical(_ attributes: [OTLPAttribute]) -> String {
             attributes.map { "\($0.key)=\($0.value)" }.sorted().joined(separator: "\u{1F}")
         }
         return [point.name, canonical(point.resource), canonical(point.attributes), String(point.startTimeUnixNano)].joined(separator: "\u{1E}")
     }
-}
-
-extension String {
-    fileprivate var nonEmpty: String? { isEmpty ? nil : self }
 }
 
 /// Where a receiver keeps the GenAI metric points of an export: in its pipeline's PostgreSQL.

@@ -9,6 +9,12 @@ public indirect enum OTLPValue: Equatable, Sendable {
     case kvlist([OTLPAttribute])
     /// An AnyValue with no value set.
     case empty
+
+    /// The value when it is a non-empty string: how every name, model and id is read.
+    var nonEmptyString: String? {
+        if case .string(let s) = self, !s.isEmpty { return s }
+        return nil
+    }
 }
 
 /// An OTLP `KeyValue`.

@@ -257,13 +257,11 @@ public enum OTLPSpanMapping {
     // MARK: Helpers
 
     static func text(_ s: OTLPSpan, _ key: String) -> String? {
-        if case .string(let v)? = s.attribute(key), !v.isEmpty { return v }
-        return nil
+        s.attribute(key)?.nonEmptyString
     }
 
     static func resourceText(_ s: OTLPSpan, _ key: String) -> String? {
-        if case .string(let v)? = s.resourceAttribute(key), !v.isEmpty { return v }
-        return nil
+        s.resourceAttribute(key)?.nonEmptyString
     }
 
     static func uuid(_ s: OTLPSpan, _ key: String) throws(EventRejection) -> UUID? {

@@ -121,17 +121,15 @@ struct DashboardQueries: Sendable {
         return data
     }
 
-    /// GenAI metrics, spend, budget alerts and the delivery state of the bridge and witnesses:
-    /// tables that exist only when those components (or this collector's schema) have run, so
-    /// each is read only if it is there.
+    /// GenAI metrics (the collector's own schema), then spend, budget alerts and the delivery
+    /// state of the bridge and witnesses: tables that exist only when those components have run,
+    /// so each is read only if it is there.
     static func readOperations(_ connection: PGConnection, _ window: DashboardWindow, workflow: String?, into data: inout DashboardData) throws {
         let present = Set(try connection.exec("""
             SELECT relname FROM pg_class WHERE relname IN ('governance_budget_spend', 'governance_budget_alerts', 'governance_bridge_state',
-                'governance_witness_deliveries', 'governance_checkpoints', 'governance_genai_usage') AND relkind = 'r' AND pg_table_is_visible(oid)
+                'governance_witness_deliveries', 'governance_checkpoints') AND relkind = 'r' AND pg_table_is_visible(oid)
             """).rows.compactMap { $0[0] })
-        if present.contains("governance_genai_usage") {
-            data.modelUsage = try GenAIUsage.usage(since: Timestamp(microseconds: data.from), workflow: workflow, limit: 20, on: connection)
-        }
+        data.modelUsage = try GenAIUsage.usage(since: Timestamp(microseconds: data.from), workflow: workflow, limit: 20, on: connection)
         let days = max(1, window.seconds / 86_400)
         if present.contains("governance_budget_spend") {
             data.spend = try connection.exec("""
