@@ -186,7 +186,7 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ], swiftSettings: strict),
         .executableTarget(name: "governance-bench", dependencies: [
-            "Collector", "GovernanceTesting", "AuditStore", "CurlHTTP", "Exporters", "Pipeline", "Processors", "Receivers", "OTLP", "Transparency", "Retention",
+            "Collector", "Config", "GovernanceTesting", "AuditStore", "CurlHTTP", "Exporters", "Pipeline", "Processors", "Receivers", "OTLP", "Transparency", "Retention",
             .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "GRPCCore", package: "grpc-swift-2"),

@@ -15,6 +15,8 @@ if [ ! -x .build/interop-venv/bin/python ]; then python3 -m venv .build/interop-
 # Traceloop, Langfuse), pinned, one virtualenv each.
 scripts/install-agent-stacks.sh
 scripts/check-imports.py
+# AuditStore owns every table and statement: no SQL in another product module.
+scripts/house-counts.sh --check > /dev/null
 scripts/module-graph.sh --check docs/architecture.md
 swift build --build-tests
 # Test and bench support stays out of the product (it lives in the GovernanceTesting target).

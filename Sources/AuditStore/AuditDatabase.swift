@@ -10,16 +10,13 @@ public final class AuditDatabase: Sendable {
     /// The libpq connection string or URL; only ever handed to libpq.
     private let dsn: String
     private let connectTimeoutSeconds: Int
-    /// The registered component types' tables (the store adds its own), created by `migrate`.
-    public let schema: [SchemaSteps]
     /// The workflow tokens the timeline UI issues, kept in this database. A service: the
     /// collector runs it once per database.
     public let tokens: PostgresTokenStore
 
-    public init(dsn: String, connectTimeoutSeconds: Int = 5, schema: [SchemaSteps], logger: Logger) {
+    public init(dsn: String, connectTimeoutSeconds: Int = 5, logger: Logger) {
         self.dsn = dsn
         self.connectTimeoutSeconds = connectTimeoutSeconds
-        self.schema = schema
         var tokensLogger = logger
         tokensLogger[metadataKey: "component"] = "tokens"
         tokens = PostgresTokenStore(dsn: dsn, logger: tokensLogger)
@@ -32,7 +29,7 @@ public final class AuditDatabase: Sendable {
     /// Creates or upgrades every owner's tables; true when the recorded version changed.
     @discardableResult
     public func migrate(_ connection: PGConnection) throws(PGError) -> Bool {
-        try AuditSchema.migrate(connection, components: schema)
+        try AuditSchema.migrate(connection)
     }
 
     /// A new connection, named in `pg_stat_activity` by `applicationName`.

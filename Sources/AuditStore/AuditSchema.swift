@@ -7,7 +7,7 @@ public import Pipeline
 /// on one the SDK created.
 public enum AuditSchema {
     public static let table = "governance_audit_events"
-    public static let version = 10
+    public static let version = 11
 
     /// A fixed key for `pg_advisory_lock`, so two collectors starting at once migrate one at a time.
     static let migrationLockKey: Int64 = 0x6763_6d69_6772_6174 // "gcmigrat"
@@ -124,7 +124,7 @@ public enum AuditSchema {
     ])
 
     /// The trigger function of the store's other append-only tables (retention seals, checkpoints,
-    /// Merkle leaves); `CheckpointStore`'s steps, which migrate on their own, create it too.
+    /// Merkle leaves); `CheckpointTables`' steps, which migrate on their own, create it too.
     public static let appendOnlyFunction = """
         CREATE OR REPLACE FUNCTION governance_append_only()
         RETURNS TRIGGER AS $$
@@ -158,19 +158,28 @@ public enum AuditSchema {
         """,
     ])
 
-    /// The store's own tables first (the audit table, the workflow tokens, the SDK's agent keys),
-    /// then `components`' (each registered component type's, e.g. the budget processor's), then
-    /// the version.
-    public static func steps(components: [SchemaSteps]) -> [SchemaSteps] {
-        [auditEvents, RetentionRecord.schema, PostgresTokenStore.schema, AgentKeyTable.schema, EventRollup.schema, StagedSpans.schema, GenAIUsage.schema] + components + [versionTable]
-    }
+    /// Every typed store's tables, the audit table first and the version last: the one list
+    /// of what the collector keeps in PostgreSQL. (`CheckpointTables` is created when a signer
+    /// starts, for the reason it gives.)
+    static let steps: [SchemaSteps] = [
+        auditEvents, RetentionRecord.schema, PostgresTokenStore.schema, AgentKeyTable.schema, EventRollup.schema, StagedSpans.schema,
+        GenAIUsage.schema, BudgetLedger.schema, WitnessDeliveries.schema, BridgeStateStore.schema, versionTable,
+    ]
+
+    /// The inserting transaction's id on every row, to follow the table in commit order
+    /// (checkpoints, the bridge's durable mode). New tables have it from `auditEvents`; on a
+    /// table the SDK created, adding it rewrites the table, so only its users add it.
+    public static let commitOrderColumn = [
+        "ALTER TABLE governance_audit_events ADD COLUMN IF NOT EXISTS governance_txid xid8 NOT NULL DEFAULT pg_current_xact_id()",
+        "CREATE INDEX IF NOT EXISTS idx_audit_txid ON governance_audit_events (governance_txid, chain_seq)",
+    ]
 
     /// Creates or upgrades the schema in one transaction, serialized across collectors.
     /// Returns true when it changed the recorded version.
     @discardableResult
-    public static func migrate(_ connection: PGConnection, components: [SchemaSteps]) throws(PGError) -> Bool {
+    public static func migrate(_ connection: PGConnection) throws(PGError) -> Bool {
         try inMigration(connection) { () throws(PGError) in
-            for owner in steps(components: components) {
+            for owner in steps {
                 for statement in owner.statements { try connection.exec(statement) }
             }
             let current = try connection.exec("SELECT coalesce(max(version), 0) FROM governance_collector_schema")

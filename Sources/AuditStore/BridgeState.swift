@@ -1,6 +1,6 @@
 import Config
 public import Foundation
-import Pipeline
+public import Pipeline
 
 /// What the bridge keeps in PostgreSQL per delivery target (URL + token fingerprint): the last
 /// seq the platform accepted, so a restart needs no 409 round trip, and, in durable mode, the
@@ -21,26 +21,39 @@ public struct BridgeStateStore {
         self.target = target
     }
 
-    /// The state table, and with `durable` the audit table's transaction-id column and index.
-    /// The audit table itself is the postgres exporter's to create: until it exists this fails
-    /// and the bridge retries. Memory mode never locks the audit table here, so starting a
-    /// bridge never stalls ingest.
+    public static let schema = SchemaSteps(owner: "bridge_state", statements: [
+        """
+        CREATE TABLE IF NOT EXISTS governance_bridge_state (
+            target           TEXT        PRIMARY KEY,
+            last_seq         BIGINT      NOT NULL DEFAULT 0,
+            cursor_txid      xid8        NULL,
+            cursor_chain_seq BIGINT      NULL,
+            updated_at       TIMESTAMPTZ NOT NULL DEFAULT now()
+        )
+        """,
+    ])
+
+    /// The state table (the primary's migration makes it too), and with `durable` the audit
+    /// table's transaction-id column and index. The audit table itself is the postgres
+    /// exporter's to create: until it exists this fails and the bridge retries. Memory mode
+    /// never locks the audit table here, so starting a bridge never stalls ingest.
     public func migrate(durable: Bool) throws(PGError) {
         try AuditSchema.inMigration(connection) { () throws(PGError) in
-            try connection.exec("""
-                CREATE TABLE IF NOT EXISTS governance_bridge_state (
-                    target           TEXT        PRIMARY KEY,
-                    last_seq         BIGINT      NOT NULL DEFAULT 0,
-                    cursor_txid      xid8        NULL,
-                    cursor_chain_seq BIGINT      NULL,
-                    updated_at       TIMESTAMPTZ NOT NULL DEFAULT now()
-                )
-                """)
-            if durable {
-                try connection.exec("ALTER TABLE governance_audit_events ADD COLUMN IF NOT EXISTS governance_txid xid8 NOT NULL DEFAULT pg_current_xact_id()")
-                try connection.exec("CREATE INDEX IF NOT EXISTS idx_audit_txid ON governance_audit_events (governance_txid, chain_seq)")
-            }
+            for statement in Self.schema.statements + (durable ? AuditSchema.commitOrderColumn : []) { try connection.exec(statement) }
         }
+    }
+
+    /// One target's delivery state, for the dashboard.
+    public struct Target: Sendable {
+        public var target: String
+        public var lastSeq: String
+        public var ageSeconds: Double
+    }
+
+    /// Every target's delivery state.
+    public static func targets(on connection: PGConnection) throws(PGError) -> [Target] {
+        try connection.exec("SELECT target, last_seq::text, extract(epoch FROM now() - updated_at)::float8 FROM governance_bridge_state ORDER BY target")
+            .rows.map { Target(target: $0[0] ?? "", lastSeq: $0[1] ?? "0", ageSeconds: Double($0[2] ?? "0") ?? 0) }
     }
 
     /// The stored last seq and cursor (zero and nil for a new target).

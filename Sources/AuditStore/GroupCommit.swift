@@ -208,8 +208,12 @@ final class PGCommitTransaction: CommitTransaction {
         return heads.filter { wanted.contains($0.key) }
     }
 
-    func query(_ sql: String, _ parameters: [String?]) throws -> [[String?]] {
-        try connection.exec(sql, parameters).rows
+    func addSpend(_ spend: [BudgetSpend], alertCap: String) throws -> [BudgetSpend.Total] {
+        try BudgetLedger.addSpend(spend, alertCap: alertCap, on: connection)
+    }
+
+    func recordAlert(_ alert: BudgetAlertRecord) throws -> Bool? {
+        try BudgetLedger.recordAlert(alert, on: connection)
     }
 
     func reserveSeq(workflow: String, count: Int) throws -> Int64 {

@@ -52,6 +52,25 @@ public final class PGConnection {
 
     public var isBroken: Bool { PQstatus(handle) != CONNECTION_OK }
 
+    /// A round trip that proves the connection and server are alive.
+    public func ping() throws(PGError) {
+        try exec("SELECT 1")
+    }
+
+    /// Runs `body` between BEGIN and COMMIT; rolled back if it throws. `readOnlySnapshot`: one
+    /// REPEATABLE READ snapshot for every read of `body` (taken by its first statement).
+    public func transaction<T>(readOnlySnapshot: Bool = false, _ body: () throws(PGError) -> T) throws(PGError) -> T {
+        try exec(readOnlySnapshot ? "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY" : "BEGIN")
+        do {
+            let result = try body()
+            try exec("COMMIT")
+            return result
+        } catch {
+            _ = try? exec("ROLLBACK")
+            throw error
+        }
+    }
+
     /// Runs one or more statements without parameters.
     @discardableResult
     public func exec(_ sql: String) throws(PGError) -> PGRows {

@@ -70,9 +70,7 @@ public final class Collector: Sendable {
         var exporters: [String: ExporterRole] = [:]
         let used = plan.pipelines.flatMap(\.exporters)
         for id in Set(used).sorted() where plan.exporters[id]!.isPrimary {
-            var primaryContext = context(id)
-            primaryContext.schema = plan.schema
-            exporters[id] = try plan.exporters[id]!.build(primaryContext)
+            exporters[id] = try plan.exporters[id]!.build(context(id))
         }
         var shared: [String: SharedResources] = [:]
         for p in plan.pipelines {

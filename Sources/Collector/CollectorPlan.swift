@@ -40,8 +40,6 @@ public struct CollectorPlan: Sendable {
     /// Configured under `processors:` too; their factories declare them commit stages.
     public var commitStages: [String: Component<any CommitStage>] = [:]
     public var exporters: [String: Component<ExporterRole>] = [:]
-    /// Every registered component type's tables (`ComponentRegistry.schema`), which the primary creates.
-    public var schema: [SchemaSteps] = []
     public var pipelines: [PipelinePlan] = []
     public var logLevel: Logger.Level = .info
     /// `service.telemetry.logs.format` / `GOVERNANCE_LOG_FORMAT`: `text` (default) or `json` (`JSONLogHandler`).
@@ -93,7 +91,6 @@ public struct CollectorPlan: Sendable {
         let root = try ConfigSection(path: "", file: file, value: ConfigValue.parse(yaml: yaml, file: file),
                                      environment: environment, log: log)
         var plan = CollectorPlan(file: file)
-        plan.schema = registry.schema
         plan.receivers = try components(root.section("receivers"), registry.receivers)
         (plan.processors, plan.commitStages) = try components(root.section("processors"), registry.processors,
                                                               registry.commitStages.mapValues(\.component))
@@ -268,9 +265,7 @@ extension CollectorPlan {
     /// `verify`, `tail`), built the way the collector would build it. Nothing connects yet.
     public func auditDatabase() throws -> AuditDatabase? {
         for component in exporters.values.sorted(by: { $0.id < $1.id }) where component.isPrimary {
-            var context = BuildContext(id: component.id, logger: Logger(label: "plan"))
-            context.schema = schema
-            if case .primary(let exporter) = try component.build(context), let database = exporter.resources.auditDatabase { return database }
+            if case .primary(let exporter) = try component.build(BuildContext(id: component.id, logger: Logger(label: "plan"))), let database = exporter.resources.auditDatabase { return database }
         }
         return nil
     }

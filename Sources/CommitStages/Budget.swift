@@ -253,20 +253,12 @@ public struct BudgetStage: CommitStage {
         guard !totals.isEmpty else { return }
         // Sorted, so concurrent collectors lock spend rows in one order.
         let keys = totals.keys.sorted()
-        let rows = try transaction.query("""
-            INSERT INTO governance_budget_spend AS s (agent_id, period_bucket, used_usd)
-            SELECT * FROM unnest($1::text[], $2::date[], $3::numeric[])
-            ON CONFLICT (agent_id, period_bucket) DO UPDATE SET used_usd = s.used_usd + EXCLUDED.used_usd
-            RETURNING agent_id, period_bucket::text, used_usd::text,
-                EXISTS (SELECT 1 FROM governance_budget_alerts a
-                        WHERE a.agent_id = s.agent_id AND a.cap_id = $4 AND a.period_bucket = s.period_bucket)
-            """, [Self.pgArray(keys.map(\.agent)), Self.pgArray(keys.map(\.day)), Self.pgArray(keys.map { "\(totals[$0]!)" }), Self.capID])
+        let after = try transaction.addSpend(keys.map { BudgetSpend(agentID: $0.agent, day: $0.day, usd: totals[$0]!) }, alertCap: Self.capID)
         var usedBefore: [Key: Decimal] = [:]
-        for row in rows {
-            // Agents already alerted today need no more checks.
-            guard let agent = row[0], let day = row[1], let usedText = row[2], let used = Decimal(string: usedText), row[3] == "f" else { continue }
-            let key = Key(agent: agent, day: day)
-            usedBefore[key] = used - (totals[key] ?? 0)
+        // Agents already alerted today need no more checks.
+        for total in after where !total.alerted {
+            let key = Key(agent: total.spend.agentID, day: total.spend.day)
+            usedBefore[key] = total.spend.usd - (totals[key] ?? 0)
         }
         // Walk the batch in order: the event that takes its agent past the threshold triggers the alert.
         var running = usedBefore
@@ -281,63 +273,23 @@ public struct BudgetStage: CommitStage {
             let alert = BudgetAlert(agentID: key.agent, capValue: cap, usedValue: after, thresholdPercent: config.thresholdPercent,
                                     periodBucket: key.day, crossedBy: events[index])
             // The alert event exists already when an operator deleted the alert row to send it again.
-            let inserted = try transaction.query("""
-                INSERT INTO governance_budget_alerts (agent_id, cap_id, period_bucket, payload, event_id)
-                VALUES ($1, $2, $3::date, $4, $5::uuid) ON CONFLICT DO NOTHING
-                RETURNING NOT EXISTS (SELECT 1 FROM governance_audit_events WHERE event_id = $5::uuid)
-                """, [key.agent, Self.capID, key.day, alert.payloadJSON, alert.eventID.lowercasedString])
-            guard let row = inserted.first else { continue }
+            let record = BudgetAlertRecord(agentID: key.agent, capID: Self.capID, day: key.day, payload: alert.payloadJSON, eventID: alert.eventID)
+            guard let eventIsNew = try transaction.recordAlert(record) else { continue }
             telemetry.alerts.increment()
             logger.warning("budget.threshold_crossed", metadata: [
                 "agent_id": "\(key.agent)", "period_bucket": "\(key.day)", "cap_usd": "\(cap)", "used_usd": "\(after)",
                 "threshold_percent": "\(config.thresholdPercent)",
             ])
-            if row.first == "t" { inserts.append((index, alert.auditEvent)) }
+            if eventIsNew { inserts.append((index, alert.auditEvent)) }
         }
         for insert in inserts.reversed() { events.insert(insert.event, at: insert.after + 1) }
     }
-
-    static func pgArray(_ items: [String]) -> String {
-        "{" + items.map { "\"" + $0.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"") + "\"" }
-            .joined(separator: ",") + "}"
-    }
-
-    /// Spend and the alert outbox, created by the store's migration whether or not a pipeline
-    /// uses `budget` (a budget_webhook of another collector may read the outbox).
-    public static let schema = SchemaSteps(owner: "budget", statements: [
-        // Spend per agent and UTC day, and the alerts: one row per agent,
-        // cap and day (the dedup the SDK keeps in memory), delivered by the budget_webhook exporter.
-        """
-        CREATE TABLE IF NOT EXISTS governance_budget_spend (
-            agent_id      TEXT    NOT NULL,
-            period_bucket DATE    NOT NULL,
-            used_usd      NUMERIC NOT NULL,
-            PRIMARY KEY (agent_id, period_bucket)
-        )
-        """,
-        """
-        CREATE TABLE IF NOT EXISTS governance_budget_alerts (
-            agent_id        TEXT        NOT NULL,
-            cap_id          TEXT        NOT NULL,
-            period_bucket   DATE        NOT NULL,
-            payload         TEXT        NOT NULL,
-            event_id        UUID        NOT NULL,
-            created_at      TIMESTAMPTZ NOT NULL DEFAULT now(),
-            attempts        INTEGER     NOT NULL DEFAULT 0,
-            next_attempt_at TIMESTAMPTZ NOT NULL DEFAULT now(),
-            last_error      TEXT        NULL,
-            delivered_at    TIMESTAMPTZ NULL,
-            PRIMARY KEY (agent_id, cap_id, period_bucket)
-        )
-        """,
-        "CREATE INDEX IF NOT EXISTS idx_budget_alerts_pending ON governance_budget_alerts (next_attempt_at) WHERE delivered_at IS NULL",
-    ])
 
     /// The alert event it adds must be numbered and chained like any other.
     public static let placement = CommitStagePlacement(before: ["seq", "chain"], requires: ["chain"],
                                                        reason: "the alert event budget adds must be numbered and chained")
 
-    public static let factory = CommitStageFactory(type: "budget", placement: placement, schema: schema) { section throws(ConfigError) in
+    public static let factory = CommitStageFactory(type: "budget", placement: placement) { section throws(ConfigError) in
         let config = try BudgetConfig.read(section)
         return { context in BudgetStage(config: config, telemetry: context.telemetry, id: context.id, logger: context.logger) }
     }

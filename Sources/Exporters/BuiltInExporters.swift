@@ -7,7 +7,7 @@ public enum BuiltInExporters {
     public static let postgres = ExporterFactory(type: "postgres", isPrimary: true) { section throws(ConfigError) in
         let config = try PostgresExporterConfig.read(section)
         return { context in
-            .primary(PostgresExporter(config: config, schema: context.schema, logger: context.logger, telemetry: context.telemetry, id: context.id,
+            .primary(PostgresExporter(config: config, logger: context.logger, telemetry: context.telemetry, id: context.id,
                                       clock: context.clock))
         }
     }
@@ -75,7 +75,7 @@ public enum BuiltInExporters {
     }
 
     /// Needs libcurl too, so it shares the `PlatformBridge` trait.
-    public static let checkpointWitness = ExporterFactory(type: "checkpoint_witness", schema: CheckpointWitnessTable.schema) { section throws(ConfigError) in
+    public static let checkpointWitness = ExporterFactory(type: "checkpoint_witness") { section throws(ConfigError) in
         #if PlatformBridge
         let config = try CheckpointWitnessConfig.read(section)
         return { context in .storeReader(try CheckpointWitnessExporter(config: config, context: context)) }

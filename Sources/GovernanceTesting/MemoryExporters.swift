@@ -56,13 +56,17 @@ public final class MemoryTransaction: CommitTransaction {
     }
 
     /// Stages that keep their own tables need PostgreSQL: refused here.
-    public func query(_ sql: String, _ parameters: [String?]) throws -> [[String?]] {
-        throw MemoryTransactionHasNoSQL(statement: sql)
+    public func addSpend(_ spend: [BudgetSpend], alertCap: String) throws -> [BudgetSpend.Total] {
+        throw MemoryTransactionHasNoTables(operation: "addSpend")
+    }
+
+    public func recordAlert(_ alert: BudgetAlertRecord) throws -> Bool? {
+        throw MemoryTransactionHasNoTables(operation: "recordAlert")
     }
 }
 
-public struct MemoryTransactionHasNoSQL: Error {
-    public var statement: String
+public struct MemoryTransactionHasNoTables: Error {
+    public var operation: String
 }
 
 /// A secondary that keeps what it is handed.

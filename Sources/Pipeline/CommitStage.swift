@@ -62,9 +62,9 @@ public struct CommitStageFactory: Sendable {
     public let placement: CommitStagePlacement
     public var type: String { component.type }
 
-    public init(type: String, placement: CommitStagePlacement = .anywhere, schema: SchemaSteps? = nil,
+    public init(type: String, placement: CommitStagePlacement = .anywhere,
                 configure: @escaping @Sendable (ConfigSection) throws(ConfigError) -> ComponentFactory<any CommitStage>.Builder) {
-        component = ComponentFactory(type: type, schema: schema, configure: configure)
+        component = ComponentFactory(type: type, configure: configure)
         self.placement = placement
     }
 
@@ -102,9 +102,48 @@ public protocol CommitTransaction {
     /// Reserves `count` consecutive sequence numbers of `workflow` until commit; returns the first.
     /// Callers reserving for several workflows do so in sorted order (no lock-order deadlocks).
     func reserveSeq(workflow: String, count: Int) throws -> Int64
-    /// Runs one statement with text parameters; returns the rows as text (nil for NULL). For
-    /// stages that keep their own state in the database (budget spend and alerts).
-    func query(_ sql: String, _ parameters: [String?]) throws -> [[String?]]
+    /// Adds each agent's spend to its UTC day's total (callers pass them sorted by agent and day,
+    /// the order rows are locked in); returns the totals after, with whether an alert under
+    /// `alertCap` is already recorded for that agent and day.
+    func addSpend(_ spend: [BudgetSpend], alertCap: String) throws -> [BudgetSpend.Total]
+    /// Records `alert` in the outbox the budget webhook delivers from, unless its agent, cap and
+    /// day has one: nil then; else whether its audit event is not stored yet.
+    func recordAlert(_ alert: BudgetAlertRecord) throws -> Bool?
+}
+
+/// Spend of one agent on one UTC day (`YYYY-MM-DD`), in USD.
+public struct BudgetSpend: Sendable, Equatable {
+    public var agentID: String
+    public var day: String
+    public var usd: Decimal
+
+    public init(agentID: String, day: String, usd: Decimal) {
+        (self.agentID, self.day, self.usd) = (agentID, day, usd)
+    }
+
+    /// An agent's spend for the day after an addition.
+    public struct Total: Sendable, Equatable {
+        public var spend: BudgetSpend
+        public var alerted: Bool
+
+        public init(spend: BudgetSpend, alerted: Bool) {
+            (self.spend, self.alerted) = (spend, alerted)
+        }
+    }
+}
+
+/// A budget alert to deliver: one per agent, cap and day, with its signed payload and the audit
+/// event that records it.
+public struct BudgetAlertRecord: Sendable, Equatable {
+    public var agentID: String
+    public var capID: String
+    public var day: String
+    public var payload: String
+    public var eventID: UUID
+
+    public init(agentID: String, capID: String, day: String, payload: String, eventID: UUID) {
+        (self.agentID, self.capID, self.day, self.payload, self.eventID) = (agentID, capID, day, payload, eventID)
+    }
 }
 
 extension UUID {

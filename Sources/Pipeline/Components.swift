@@ -122,21 +122,18 @@ public struct ComponentFactory<Built>: Sendable {
     /// For exporters: the authoritative store that decides acknowledgements.
     public let isPrimary: Bool
     public let configure: @Sendable (ConfigSection) throws(ConfigError) -> Builder
-    /// The tables this component type keeps in the primary database, declared beside its code.
-    public let schema: SchemaSteps?
 
-    public init(type: String, isPrimary: Bool = false, schema: SchemaSteps? = nil,
-                configure: @escaping @Sendable (ConfigSection) throws(ConfigError) -> Builder) {
+    public init(type: String, isPrimary: Bool = false, configure: @escaping @Sendable (ConfigSection) throws(ConfigError) -> Builder) {
         self.type = type
         self.isPrimary = isPrimary
-        self.schema = schema
         self.configure = configure
     }
 }
 
 /// Tables one owner keeps in the primary database: idempotent statements run in order on every
-/// start, inside the migration transaction, on an empty database or one the SDK created. Each
-/// owner declares its steps beside its own code; the store runs every registered owner's.
+/// start, inside the migration transaction, on an empty database or one the SDK created. Each of
+/// the store's typed stores (AuditStore) declares its steps beside its statements, and
+/// `AuditSchema.steps` lists them all.
 public struct SchemaSteps: Sendable {
     /// Who keeps these tables (a component type, or the store itself).
     public let owner: String
@@ -157,8 +154,6 @@ public struct BuildContext: Sendable {
     /// For secondary exporters: what their pipeline's primary shares (its database, where state
     /// that must survive is kept: bridge seq and cursors, alert outbox).
     public var resources: SharedResources
-    /// For primary exporters: every registered owner's tables, which the store creates.
-    public var schema: [SchemaSteps]
     /// For secondary exporters: their pipeline's egress processors (e.g. redaction), for an
     /// exporter that reads committed events back from the store instead of receiving them: it
     /// applies them exactly as the pipeline does for the copies it hands out.
@@ -171,7 +166,7 @@ public struct BuildContext: Sendable {
     /// to move time on without waiting for it).
     public var clock: any Clock<Duration>
 
-    public init(id: String, logger: Logger, pipeline: Pipeline? = nil, resources: SharedResources = SharedResources(), schema: [SchemaSteps] = [],
+    public init(id: String, logger: Logger, pipeline: Pipeline? = nil, resources: SharedResources = SharedResources(),
                 egress: Egress = .none, telemetry: Telemetry = .disabled, inFlight: InFlightBudget = .unlimited,
                 clock: any Clock<Duration> = ContinuousClock()) {
         self.id = id
@@ -181,7 +176,6 @@ public struct BuildContext: Sendable {
         self.inFlight = inFlight
         self.pipeline = pipeline
         self.resources = resources
-        self.schema = schema
         self.egress = egress
     }
 }
@@ -198,9 +192,6 @@ public struct ComponentRegistry: Sendable {
     public var processors: [String: ProcessorFactory] = [:]
     public var commitStages: [String: CommitStageFactory] = [:]
     public var exporters: [String: ExporterFactory] = [:]
-    /// Every registered type's tables, in registration order (receivers, processors, commit
-    /// stages, then exporters).
-    public private(set) var schema: [SchemaSteps] = []
 
     public init(receivers: [ReceiverFactory] = [], processors: [ProcessorFactory] = [], commitStages: [CommitStageFactory] = [],
                 exporters: [ExporterFactory] = []) {
@@ -211,15 +202,12 @@ public struct ComponentRegistry: Sendable {
             self.commitStages[f.type] = f
         }
         for f in exporters { self.exporters[f.type] = f }
-        schema = receivers.compactMap(\.schema) + processors.compactMap(\.schema) + commitStages.compactMap(\.component.schema)
-            + exporters.compactMap(\.schema)
     }
 
-    /// This registry plus one exporter type from outside the built-in set (its tables included).
+    /// This registry plus one exporter type from outside the built-in set.
     public func adding(exporter factory: ExporterFactory) -> ComponentRegistry {
         var registry = self
         registry.exporters[factory.type] = factory
-        if let steps = factory.schema { registry.schema.append(steps) }
         return registry
     }
 }

@@ -3,6 +3,7 @@ import CoreMetrics
 public import Logging
 public import Pipeline
 public import ServiceLifecycle
+import Transparency
 
 /// Runs retention every `interval` on the pipeline's database (at once again while a backlog
 /// exceeds `max_rows`). Several collectors may run it: one pass at a time takes the lock, the
@@ -30,7 +31,7 @@ public final class Retainer: Service, Sendable {
     public func run() async throws {
         let (config, secret, checkpointed) = (config, secret, checkpointed)
         await RepeatingStep.run(logger: logger, failure: "retention.retrying", maxBackoff: 300) {
-            let outcome = try await worker.run { try RetentionRun(connection: $0).run(keep: config.keep, secret: secret, maxRows: config.maxRows, checkpointed: checkpointed) }
+            let outcome = try await worker.run { try RetentionRun(connection: $0, tree: CompactMerkleTree.self).run(keep: config.keep, secret: secret, maxRows: config.maxRows, checkpointed: checkpointed) }
             switch outcome {
             case .busy:
                 logger.debug("retention.busy", metadata: ["reason": "another collector is running retention"])

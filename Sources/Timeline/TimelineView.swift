@@ -314,14 +314,14 @@ enum DashboardView {
                  "calls": String(u.operations), "duration": u.operations == 0 ? "—" : String(format: "%.3f s", u.seconds / Double(u.operations)),
                  "input": String(format: "%.0f", u.inputTokens), "output": String(format: "%.0f", u.outputTokens)]
             },
-            "spend": d.spend.map { ["agent": VisibleText.escape($0.agent), "day": $0.day, "usd": $0.usd] },
-            "alerts": d.alerts.map { ["agent": VisibleText.escape($0.agent), "cap": VisibleText.escape($0.cap), "day": $0.day,
+            "spend": d.spend.map { ["agent": VisibleText.escape($0.agentID), "day": $0.day, "usd": $0.usd] },
+            "alerts": d.alerts.map { ["agent": VisibleText.escape($0.agentID), "cap": VisibleText.escape($0.capID), "day": $0.day,
                                       "state": $0.delivered ? "delivered" : "pending"] },
             "bridges": d.bridges.map { ["target": VisibleText.escape($0.target), "lastSeq": $0.lastSeq, "age": age($0.ageSeconds)] },
             "witnesses": d.witnesses.map { ["witness": VisibleText.escape($0.witness), "size": $0.deliveredSize, "attempts": $0.attempts,
-                                            "error": VisibleText.escape($0.error ?? "—")] },
+                                            "error": VisibleText.escape($0.lastError ?? "—")] },
         ]
-        if let c = d.checkpoint { context["checkpoint"] = ["size": c.size, "age": age(c.ageSeconds)] }
+        if let c = d.checkpoint { context["checkpoint"] = ["size": String(c.size), "age": age(c.ageSeconds)] }
         return context
     }
 

@@ -58,9 +58,7 @@ public struct CheckpointProver {
                           ?? "no checkpoint covers leaf \(index) yet: wait for the next one (checkpoints.interval)")
         }
         let leaves = try leafHashes(upTo: stored.size, note: stored.note)
-        let rows = try store.connection.exec("SELECT \(AuditRow.selectColumns) FROM governance_audit_events WHERE event_id = $1::uuid",
-                                             [eventID.lowercasedString]).rows
-        guard let row = rows.first else { throw Failure(description: "event \(eventID.lowercasedString) is in the tree but not in the table: it was deleted") }
+        guard let row = try EventReads.storedColumns(of: eventID, on: store.connection) else { throw Failure(description: "event \(eventID.lowercasedString) is in the tree but not in the table: it was deleted") }
         let leaf = AuditLeaf.bytes(columns: row)
         guard MerkleHash.leaf(leaf) == leaves[index] else {
             throw Failure(description: "event \(eventID.lowercasedString) was changed after it was appended: its row no longer hashes to leaf \(index)")

@@ -120,8 +120,7 @@ public struct CheckpointVerifier {
             report.problems.append("the recomputed tree does not match the signed root at tree size \(bad) (the last matching checkpoint is at \(lastGood))")
             report.problems.append(firstDivergent ?? "the leaf record was rewritten too: the first divergent leaf is between \(lastGood) and \(bad - 1)")
         }
-        let total = try store.connection.exec("SELECT count(*) FROM governance_audit_events").rows.first?[0] ?? nil
-        report.rowsAfter = max(0, (total.flatMap { Int($0) } ?? 0) - (tree.size - sealedSize))
+        report.rowsAfter = max(0, try EventReads.count(on: store.connection) - (tree.size - sealedSize))
         return report
     }
 }

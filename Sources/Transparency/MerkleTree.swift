@@ -1,3 +1,4 @@
+public import AuditStore
 import Crypto
 
 /// RFC 6962 / RFC 9162 Merkle tree hashing (the Certificate Transparency tree):
@@ -34,7 +35,7 @@ public enum MerkleHash {
 /// The tree's compact state: the roots of its perfect subtrees, largest first (one per set bit
 /// of the size). Appending a leaf costs O(log n) hashes and the root O(log n), so a checkpoint
 /// costs O(new rows) and never re-reads old ones.
-public struct CompactMerkleTree: Sendable, Equatable {
+public struct CompactMerkleTree: Sendable, Equatable, SealedTree {
     public private(set) var size: Int
     public private(set) var frontier: [MerkleHash.Digest]
 

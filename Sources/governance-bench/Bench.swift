@@ -88,7 +88,7 @@ struct Bench: AsyncParsableCommand {
         // 1. Baseline: raw binary COPY into the same (empty, indexed, migrated) table.
         let copyDSN = try cluster.createDatabase("bench_copy")
         let connection = try PGConnection(dsn: copyDSN)
-        try AuditSchema.migrate(connection, components: CollectorPlan.builtIns.schema)
+        try AuditSchema.migrate(connection)
         let generated = (0..<events).map { Self.event($0) }
         let t0 = Date()
         try connection.exec("BEGIN")
@@ -362,7 +362,7 @@ struct Bench: AsyncParsableCommand {
         if referenceSDK {
             peer.setFaults(.init())
             let sdkDSN = try cluster.createDatabase("bench_reference_sdk")
-            try AuditSchema.migrate(PGConnection(dsn: sdkDSN), components: CollectorPlan.builtIns.schema)
+            try AuditSchema.migrate(PGConnection(dsn: sdkDSN))
             let sdkEvents = 4000
             let output = try Self.runReferenceSDK([cluster.url(database: "bench_reference_sdk"), String(sdkEvents), "16", "benchmark-secret-0123456789abcdef", peer.url(), "wf_bench_platform_5"])
             if let ingest = output["ingest"]?.first {

@@ -1,6 +1,7 @@
 import ArgumentParser
 import AuditStore
 import Collector
+import Config
 import Foundation
 import GovernanceTesting
 import Pipeline
@@ -59,7 +60,7 @@ struct CheckpointBench {
         try connection.exec("RESET session_replication_role")
         try connection.exec("VACUUM ANALYZE governance_audit_events")
         let r0 = Date()
-        let outcome = try RetentionRun(connection: connection).run(keep: RetentionPeriod(days: 7, text: "7d"), secret: Array("bench-secret".utf8),
+        let outcome = try RetentionRun(connection: connection, tree: CompactMerkleTree.self).run(keep: RetentionPeriod(days: 7, text: "7d"), secret: Array("bench-secret".utf8),
                                                                     maxRows: events, checkpointed: true)
         let retentionSeconds = Date().timeIntervalSince(r0)
         guard case .removed(let removal) = outcome else { throw ValidationError("retention removed nothing: \(outcome)") }

@@ -41,13 +41,13 @@ struct TimelineBench {
     static func loadDatabase(_ name: String, events count: Int, cluster: LocalPostgres) throws -> (dsn: String, connection: PGConnection, indexSeconds: Double) {
         let dsn = try cluster.createDatabase(name)
         let connection = try PGConnection(dsn: dsn)
-        try AuditSchema.migrate(connection, components: CollectorPlan.builtIns.schema)
+        try AuditSchema.migrate(connection)
         try connection.exec("DROP INDEX idx_audit_metadata_words")
         for chunk in stride(from: 0, to: count, by: 50_000) {
             try connection.copyIn(AuditRow.copyStatement, data: AuditRow.encode((chunk..<min(chunk + 50_000, count)).map { Self.event($0, of: count) }))
         }
         let t = Date()
-        try AuditSchema.migrate(connection, components: CollectorPlan.builtIns.schema)
+        try AuditSchema.migrate(connection)
         return (dsn, connection, Date().timeIntervalSince(t))
     }
 
@@ -56,7 +56,7 @@ struct TimelineBench {
         var rows: [(String, String, String)] = []
         for withIndex in [false, true] {
             let connection = try PGConnection(dsn: try cluster.createDatabase("bench_gin_\(withIndex ? "on" : "off")"))
-            try AuditSchema.migrate(connection, components: CollectorPlan.builtIns.schema)
+            try AuditSchema.migrate(connection)
             if !withIndex { try connection.exec("DROP INDEX idx_audit_metadata_words") }
             let data = (0..<count).map { Self.event($0, of: count) }
             let t = Date()

@@ -43,9 +43,9 @@ struct ConfigOption: ParsableArguments {
     /// the `PG*` environment when neither names one).
     func database(overriddenBy dsn: String?) throws -> AuditDatabase {
         let logger = Logger(label: "governance-collector")
-        if let dsn { return AuditDatabase(dsn: dsn, schema: CollectorPlan.builtIns.schema, logger: logger) }
+        if let dsn { return AuditDatabase(dsn: dsn, logger: logger) }
         let plan = try plan()
-        return try plan.auditDatabase() ?? AuditDatabase(dsn: "", schema: plan.schema, logger: logger)
+        return try plan.auditDatabase() ?? AuditDatabase(dsn: "", logger: logger)
     }
 }
 

@@ -1,9 +1,11 @@
 import ArgumentParser
 import AuditStore
 import Collector
+import Config
 import Foundation
 import Pipeline
 import Retention
+import Transparency
 
 struct RetentionCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -46,7 +48,7 @@ struct RetentionCommand: AsyncParsableCommand {
             do {
                 let connection = try database.connect(applicationName: "governance-collector retention")
                 _ = try database.migrate(connection)
-                let run = RetentionRun(connection: connection)
+                let run = RetentionRun(connection: connection, tree: CompactMerkleTree.self)
                 while true {
                     switch try run.run(keep: period, secret: Array(secret.utf8), maxRows: configured?.maxRows ?? 1_000_000,
                                              checkpointed: plan?.checkpoints != nil, dryRun: dryRun) {

@@ -17,7 +17,7 @@ struct GenAIUsageTests {
         let cluster = try LocalPostgres(fsync: false)
         defer { cluster.destroy() }
         let connection = try PGConnection(dsn: try cluster.createDatabase())
-        try AuditSchema.migrate(connection, components: [])
+        try AuditSchema.migrate(connection)
         func usage(_ workflow: String? = "wf") throws -> GenAIUsage.ModelUsage? {
             try GenAIUsage.usage(since: Timestamp(microseconds: 0), workflow: workflow, limit: 10, on: connection).first
         }

@@ -30,7 +30,7 @@ struct GroupCommitTests {
     /// A connection to a new, migrated database of `cluster`, prepared as a writer's is.
     static func migratedConnection(_ cluster: LocalPostgres) throws -> PGConnection {
         let connection = try PGConnection(dsn: try cluster.createDatabase())
-        try AuditSchema.migrate(connection, components: [])
+        try AuditSchema.migrate(connection)
         try connection.prepare("gc_existing", AuditRow.existingStatement)
         return connection
     }
@@ -157,8 +157,8 @@ struct GroupCommitTests {
         let cluster = try LocalPostgres(fsync: false)
         defer { cluster.destroy() }
         let connection = try PGConnection(dsn: try cluster.createDatabase())
-        #expect(try AuditSchema.migrate(connection, components: []))
-        #expect(try !AuditSchema.migrate(connection, components: []))
+        #expect(try AuditSchema.migrate(connection))
+        #expect(try !AuditSchema.migrate(connection))
         #expect(try AuditSchema.isMigrated(connection))
     }
 }

@@ -34,7 +34,7 @@ private func signatureScript(_ arguments: [String]) async throws -> [JSONValue] 
 private func sdkDatabaseURL() throws -> String {
     let name = "sdk_" + UUID().uuidString.prefix(8).lowercased()
     let dsn = try sharedCluster.createDatabase(name)
-    try AuditSchema.migrate(PGConnection(dsn: dsn), components: [])
+    try AuditSchema.migrate(PGConnection(dsn: dsn))
     return sharedCluster.url(database: name)
 }
 

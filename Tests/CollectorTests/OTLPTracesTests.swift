@@ -174,7 +174,7 @@ struct OTLPTracesTests {
     func referenceSDKSpans(protocolName: String) async throws {
         let dsn = try sharedCluster.createDatabase()
         let sdkDatabase = "sdk_" + UUID().uuidString.prefix(8).lowercased()
-        try AuditSchema.migrate(PGConnection(dsn: try sharedCluster.createDatabase(sdkDatabase)), components: CollectorPlan.builtIns.schema)
+        try AuditSchema.migrate(PGConnection(dsn: try sharedCluster.createDatabase(sdkDatabase)))
         let collector = try await RunningCollector.start(yaml: otlpReceiverYAML(dsn: dsn))
         try await collector.waitUntilReady()
         let (status, lines) = try await runSDK(["sdk", protocolName, collector.otlpEndpoint(protocolName), testToken,

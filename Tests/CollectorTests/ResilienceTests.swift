@@ -149,8 +149,8 @@ struct ResilienceTests {
             INSERT INTO governance_audit_events (event_id, session_id, agent_id, kind, hmac_value, created_at)
             VALUES (gen_random_uuid(), gen_random_uuid(), 'sdk-agent', 'sdk.kind', 'aa', now());
             """)
-        #expect(try AuditSchema.migrate(connection, components: CollectorPlan.builtIns.schema))
-        #expect(try !AuditSchema.migrate(connection, components: CollectorPlan.builtIns.schema)) // idempotent: the second run changes nothing
+        #expect(try AuditSchema.migrate(connection))
+        #expect(try !AuditSchema.migrate(connection)) // idempotent: the second run changes nothing
 
         try await RunningCollector.with(yaml: collectorYAML(dsn: dsn)) { collector in
             try await collector.waitUntilReady()

@@ -1,5 +1,6 @@
 import AuditStore
 import Collector
+import Config
 import Crypto
 import CurlHTTP
 import Foundation
@@ -27,7 +28,7 @@ struct RetentionTests {
     /// of two long sessions; seq numbered in `wf-test`, HMACs chained with the test secret.
     static func generateMonth(_ dsn: String) throws -> Month {
         let connection = try PGConnection(dsn: dsn)
-        try AuditSchema.migrate(connection, components: [])
+        try AuditSchema.migrate(connection)
         var month = Month(dsn: dsn, longSessions: [UUID(), UUID()])
         var heads: [UUID: String] = [:]
         let key = SymmetricKey(data: Data(auditSecret.utf8))
@@ -198,7 +199,7 @@ struct RetentionTests {
     func cutMovesBackBeforeInterleavedSeq() async throws {
         let dsn = try sharedCluster.createDatabase()
         let setup = try PGConnection(dsn: dsn)
-        try AuditSchema.migrate(setup, components: [])
+        try AuditSchema.migrate(setup)
         // A: an old row in workflow other (A's transaction id comes first), then, after B, seq 2 of wf.
         // B: seq 1 of wf, recent. Commit order: A's rows, then B's; wf's seq order: B's, then A's.
         let (a, b) = (try PGConnection(dsn: dsn), try PGConnection(dsn: dsn))

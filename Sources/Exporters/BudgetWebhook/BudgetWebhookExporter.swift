@@ -83,45 +83,25 @@ final class WebhookSender {
     /// Claims and delivers one due alert; false when none is due.
     private func deliverNext() throws(PGError) -> Bool {
         guard let connection else { return false }
-        try connection.exec("BEGIN")
-        do throws(PGError) {
-            let due = try connection.exec("""
-                SELECT agent_id, cap_id, period_bucket::text, payload, attempts FROM governance_budget_alerts
-                WHERE delivered_at IS NULL AND next_attempt_at <= now()
-                ORDER BY next_attempt_at LIMIT 1 FOR UPDATE SKIP LOCKED
-                """).rows
-            guard let row = due.first, let agent = row[0], let cap = row[1], let day = row[2], let payload = row[3] else {
-                let count = try connection.exec("SELECT count(*) FROM governance_budget_alerts WHERE delivered_at IS NULL").rows.first?[0] ?? nil
-                try connection.exec("COMMIT")
-                exporter.pending.record(Int(count ?? "0") ?? 0)
+        return try connection.transaction { () throws(PGError) in
+            guard let alert = try BudgetLedger.claimDueAlert(on: connection) else {
+                exporter.pending.record(try BudgetLedger.undeliveredCount(on: connection))
                 return false
             }
-            let attempt = (Int(row[4] ?? "0") ?? 0) + 1
-            let key = [agent, cap, day]
-            if let reason = post(payload) {
+            let attempt = alert.attempts + 1
+            if let reason = post(alert.payload) {
                 let delay = min(config.maxBackoff, pow(2, Double(min(attempt, 20))))
-                try connection.exec("""
-                    UPDATE governance_budget_alerts SET attempts = $4, last_error = $5,
-                        next_attempt_at = now() + make_interval(secs => $6::float8)
-                    WHERE agent_id = $1 AND cap_id = $2 AND period_bucket = $3::date
-                    """, key + [String(attempt), reason, String(delay)])
+                try BudgetLedger.deliveryFailed(alert, attempt: attempt, reason: reason, retryIn: delay, on: connection)
                 exporter.deliveries.increment("failed")
                 logger.warning("budget.webhook_delivery_failed", metadata: [
-                    "agent_id": "\(agent)", "period_bucket": "\(day)", "attempt": "\(attempt)", "error": "\(reason)", "retry_in_s": "\(delay)",
+                    "agent_id": "\(alert.agentID)", "period_bucket": "\(alert.day)", "attempt": "\(attempt)", "error": "\(reason)", "retry_in_s": "\(delay)",
                 ])
             } else {
-                try connection.exec("""
-                    UPDATE governance_budget_alerts SET delivered_at = now(), attempts = $4, last_error = NULL
-                    WHERE agent_id = $1 AND cap_id = $2 AND period_bucket = $3::date
-                    """, key + [String(attempt)])
+                try BudgetLedger.delivered(alert, attempt: attempt, on: connection)
                 exporter.deliveries.increment("sent")
-                logger.info("budget.webhook_delivered", metadata: ["agent_id": "\(agent)", "period_bucket": "\(day)", "attempt": "\(attempt)"])
+                logger.info("budget.webhook_delivered", metadata: ["agent_id": "\(alert.agentID)", "period_bucket": "\(alert.day)", "attempt": "\(attempt)"])
             }
-            try connection.exec("COMMIT")
             return true
-        } catch {
-            _ = try? connection.exec("ROLLBACK")
-            throw error
         }
     }
 

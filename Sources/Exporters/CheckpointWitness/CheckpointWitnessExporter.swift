@@ -1,23 +1,6 @@
-public import Pipeline
-
-/// The delivery cursor of each `checkpoint_witness` URL, shared by every collector on the database.
-public enum CheckpointWitnessTable {
-    public static let schema = SchemaSteps(owner: "checkpoint_witness", statements: [
-        """
-        CREATE TABLE IF NOT EXISTS governance_witness_deliveries (
-            witness         TEXT        PRIMARY KEY,
-            delivered_size  BIGINT      NOT NULL DEFAULT 0,
-            attempts        INTEGER     NOT NULL DEFAULT 0,
-            last_error      TEXT        NULL,
-            next_attempt_at TIMESTAMPTZ NOT NULL DEFAULT now(),
-            updated_at      TIMESTAMPTZ NOT NULL DEFAULT now()
-        )
-        """,
-    ])
-}
-
 #if PlatformBridge
 public import AuditStore
+public import Pipeline
 import Config
 import CoreMetrics
 import CurlHTTP
@@ -97,52 +80,28 @@ final class WitnessSender {
     private func deliverNext() throws(PGError) -> Bool {
         guard let connection else { return false }
         let witness = config.endpoint.url
-        try connection.exec("BEGIN")
-        do throws(PGError) {
-            try connection.exec("INSERT INTO governance_witness_deliveries (witness) VALUES ($1) ON CONFLICT DO NOTHING", [witness])
+        return try connection.transaction { () throws(PGError) in
             // Another collector holding the row is delivering; nothing is due during a backoff.
-            guard let cursor = try connection.exec("""
-                SELECT delivered_size, attempts, next_attempt_at <= now(), to_regclass('governance_checkpoints') IS NOT NULL
-                FROM governance_witness_deliveries WHERE witness = $1 FOR UPDATE SKIP LOCKED
-                """, [witness]).rows.first, cursor[2] == "t", cursor[3] == "t", let delivered = cursor[0] else {
-                try connection.exec("COMMIT")
-                return false
-            }
-            let next = try connection.exec("""
-                SELECT tree_size, note, (SELECT count(*) FROM governance_checkpoints WHERE tree_size > $1::int8)
-                FROM governance_checkpoints WHERE tree_size > $1::int8 ORDER BY tree_size LIMIT 1
-                """, [delivered]).rows.first
-            guard let next, let size = next[0], let note = next[1] else {
-                try connection.exec("COMMIT")
+            guard let cursor = try WitnessDeliveries.claimDue(witness, on: connection) else { return false }
+            guard let next = try CheckpointTables.checkpoint(after: cursor.deliveredSize, on: connection) else {
                 exporter.pending.record(0)
                 return false
             }
-            exporter.pending.record(Int(next[2] ?? "0") ?? 0)
-            let attempt = (Int(cursor[1] ?? "0") ?? 0) + 1
-            if let reason = HTTPSEndpoint.deliver(Array(note.utf8), headers: ["X-Governance-Checkpoint-Size: \(size)"], with: poster) {
+            exporter.pending.record(next.remaining)
+            let attempt = cursor.attempts + 1
+            if let reason = HTTPSEndpoint.deliver(Array(next.checkpoint.note.utf8), headers: ["X-Governance-Checkpoint-Size: \(next.checkpoint.size)"], with: poster) {
                 let delay = min(config.maxBackoff, pow(2, Double(min(attempt, 20))) / 10)
-                try connection.exec("""
-                    UPDATE governance_witness_deliveries SET attempts = $2, last_error = $3,
-                        next_attempt_at = now() + make_interval(secs => $4::float8), updated_at = now()
-                    WHERE witness = $1
-                    """, [witness, String(attempt), reason, String(delay)])
+                try WitnessDeliveries.deliveryFailed(witness, attempt: attempt, reason: reason, retryIn: delay, on: connection)
                 exporter.deliveries.increment("failed")
                 logger.warning("checkpoint_witness.delivery_failed", metadata: [
-                    "tree_size": "\(size)", "attempt": "\(attempt)", "error": "\(reason)", "retry_in_s": "\(delay)",
+                    "tree_size": "\(next.checkpoint.size)", "attempt": "\(attempt)", "error": "\(reason)", "retry_in_s": "\(delay)",
                 ])
             } else {
-                try connection.exec("""
-                    UPDATE governance_witness_deliveries SET delivered_size = $2::int8, attempts = 0, last_error = NULL, updated_at = now()
-                    WHERE witness = $1
-                    """, [witness, size])
+                try WitnessDeliveries.delivered(witness, size: next.checkpoint.size, on: connection)
                 exporter.deliveries.increment("sent")
-                logger.info("checkpoint_witness.delivered", metadata: ["tree_size": "\(size)", "attempt": "\(attempt)"])
+                logger.info("checkpoint_witness.delivered", metadata: ["tree_size": "\(next.checkpoint.size)", "attempt": "\(attempt)"])
             }
-            try connection.exec("COMMIT")
             return true
-        } catch {
-            _ = try? connection.exec("ROLLBACK")
-            throw error
         }
     }
 }

@@ -63,14 +63,13 @@ public final class PostgresExporter: PrimaryExporter, Sendable {
     /// The database this exporter writes, shared with the rest of its pipeline.
     public let database: AuditDatabase
 
-    /// `schema`: every registered owner's tables (`ComponentRegistry.schema`), created on first connect.
-    public init(config: PostgresExporterConfig, schema: [SchemaSteps], logger: Logger, telemetry: Telemetry = .disabled, id: String = "postgres",
+    public init(config: PostgresExporterConfig, logger: Logger, telemetry: Telemetry = .disabled, id: String = "postgres",
                 clock: any Clock<Duration> = ContinuousClock()) {
         self.config = config
         deadlines = makeCommitDeadlines(clock: clock, timeout: .seconds(config.commitTimeout),
                                         reason: "PostgreSQL did not commit within \(config.commitTimeout) s (commit_timeout); retrying is safe")
         self.logger = logger
-        database = AuditDatabase(dsn: config.dsn, connectTimeoutSeconds: config.connectTimeoutSeconds, schema: schema, logger: logger)
+        database = AuditDatabase(dsn: config.dsn, connectTimeoutSeconds: config.connectTimeoutSeconds, logger: logger)
         metrics = PostgresMetrics(telemetry, exporter: id)
     }
 
@@ -231,7 +230,7 @@ final class PostgresWriter {
         exporter.callStarted(writer: index)
         defer { exporter.callEnded(writer: index) }
         do {
-            try connection.exec("SELECT 1")
+            try connection.ping()
         } catch {
             dropConnection(error)
         }

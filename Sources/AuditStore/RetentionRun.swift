@@ -1,9 +1,18 @@
-public import AuditStore
-import Config
+public import Config
 import Crypto
 public import Foundation
 import Pipeline
-import Transparency
+
+/// The checkpoint tree's compact state as a retention seal records it (Transparency's
+/// `CompactMerkleTree`): the store keeps the leaves, the tree type does the hashing.
+public protocol SealedTree {
+    init()
+    init?(size: Int, frontier: [[UInt8]])
+    var size: Int { get }
+    var frontier: [[UInt8]] { get }
+    var root: [UInt8] { get }
+    mutating func append(leafHash: [UInt8])
+}
 
 /// One retention pass, in one transaction: the rows received before the cutoff (the start of the
 /// UTC day `keep` days ago) are removed as a prefix of the table in commit order, after a seal
@@ -41,9 +50,12 @@ public struct RetentionRun {
     static let lockKey: Int64 = 0x6763_7265_7465_6e74 // "gcretent"
 
     let connection: PGConnection
+    let tree: any SealedTree.Type
 
-    public init(connection: PGConnection) {
+    /// `tree`: the checkpoint tree's type, for a database that keeps one.
+    public init(connection: PGConnection, tree: any SealedTree.Type) {
         self.connection = connection
+        self.tree = tree
     }
 
     /// `secret` keys the seal event's HMAC (the chain's secret); `checkpointed`: checkpoints are
@@ -68,7 +80,7 @@ public struct RetentionRun {
         guard try AuditSchema.columns(connection).isSuperset(of: ["governance_txid", "received_at"]) else {
             throw Failure(description: "governance_audit_events has no governance_txid or received_at column: run `governance-collector migrate` (with checkpoints: configured, which adds governance_txid)")
         }
-        let keepsTree = try connection.exec("SELECT to_regclass('governance_checkpoint_state') IS NOT NULL").rows.first?.first == "t"
+        let keepsTree = try CheckpointTables.exist(on: connection)
         if checkpointed, !keepsTree {
             return .nothingDue(cutoff: cutoff, reason: "the checkpoint signer has not started its tree yet")
         }
@@ -202,23 +214,20 @@ public struct RetentionRun {
 
     /// The checkpoint tree at the cut: the newest earlier seal's compact state (or the empty
     /// tree) with the leaves of the rows removed now appended, read from the signer's record.
-    private func treeAtCut(txid: String, chainSeq: String, rows: Int64) throws -> CompactMerkleTree {
-        guard let size = try connection.exec("""
-            SELECT leaf_index + 1 FROM governance_merkle_leaves
-            WHERE event_id = (SELECT event_id FROM governance_audit_events WHERE governance_txid = $1::xid8 AND chain_seq = $2::int8)
-            """, [txid, chainSeq]).rows.first?[0].flatMap({ Int($0) }) else {
+    private func treeAtCut(txid: String, chainSeq: String, rows: Int64) throws -> any SealedTree {
+        guard let chainSeq = Int64(chainSeq),
+              let size = try CheckpointTables.leafCount(through: .init(txid: txid, chainSeq: chainSeq), on: connection) else {
             throw Failure(description: "the last row to remove is not a leaf of the checkpoint tree")
         }
         let earlier = try RetentionRecord(connection: connection).treeCut()
-        guard var tree = earlier.map({ CompactMerkleTree(size: $0.size, frontier: $0.frontier) }) ?? CompactMerkleTree() else {
+        guard var tree = earlier.map({ self.tree.init(size: $0.size, frontier: $0.frontier) }) ?? self.tree.init() else {
             throw Failure(description: "the newest seal's tree state is malformed")
         }
         guard size - tree.size == Int(rows) else {
             throw Failure(description: "the rows to remove are leaves \(tree.size)..<\(size) of the checkpoint tree, but they are \(rows) rows: nothing removed")
         }
-        let store = CheckpointStore(connection: connection)
         while tree.size < size {
-            let leaves = try store.leafHashes(tree.size..<min(size, tree.size + 50_000))
+            let leaves = try CheckpointTables.leafHashes(tree.size..<min(size, tree.size + 50_000), on: connection)
             guard !leaves.isEmpty else { throw Failure(description: "the checkpoint tree's leaves from \(tree.size) are missing: nothing removed") }
             for leaf in leaves { tree.append(leafHash: leaf.hash) }
         }

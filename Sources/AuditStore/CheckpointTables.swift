@@ -1,0 +1,215 @@
+import Config
+public import Foundation
+public import Pipeline
+
+/// The checkpoint signer's tables: the tree's leaf hashes in commit order (for proofs and for
+/// naming the first divergent leaf), its compact state (so a checkpoint costs O(new rows)), the
+/// signed checkpoints and every key that signed one. Leaves and checkpoints are append-only, as
+/// the audit table is. Created when a signer first starts (`migrate`), because following the
+/// table in commit order needs `governance_txid`, which on a table the SDK created means a
+/// rewrite that an install without checkpoints should not pay.
+public enum CheckpointTables {
+    public static let schema = SchemaSteps(owner: "checkpoints", statements: AuditSchema.commitOrderColumn + [
+        """
+        CREATE TABLE IF NOT EXISTS governance_merkle_leaves (
+            leaf_index BIGINT PRIMARY KEY,
+            event_id   UUID   NOT NULL,
+            leaf_hash  BYTEA  NOT NULL
+        )
+        """,
+        "CREATE INDEX IF NOT EXISTS idx_merkle_leaves_event ON governance_merkle_leaves (event_id)",
+        """
+        CREATE TABLE IF NOT EXISTS governance_checkpoint_state (
+            singleton        BOOLEAN     PRIMARY KEY DEFAULT true CHECK (singleton),
+            tree_size        BIGINT      NOT NULL,
+            cursor_txid      xid8        NOT NULL,
+            cursor_chain_seq BIGINT      NOT NULL,
+            frontier         BYTEA       NOT NULL,
+            created_at       TIMESTAMPTZ NOT NULL DEFAULT now(),
+            updated_at       TIMESTAMPTZ NOT NULL DEFAULT now()
+        )
+        """,
+        """
+        CREATE TABLE IF NOT EXISTS governance_checkpoints (
+            tree_size  BIGINT      PRIMARY KEY,
+            origin     TEXT        NOT NULL,
+            root_hash  BYTEA       NOT NULL,
+            key_hash   TEXT        NOT NULL,
+            note       TEXT        NOT NULL,
+            created_at TIMESTAMPTZ NOT NULL DEFAULT now()
+        )
+        """,
+        // Every key that has signed here, kept after rotation so old checkpoints still verify.
+        """
+        CREATE TABLE IF NOT EXISTS governance_checkpoint_keys (
+            verifier_key  TEXT        PRIMARY KEY,
+            first_used_at TIMESTAMPTZ NOT NULL DEFAULT now()
+        )
+        """,
+        AuditSchema.appendOnlyFunction,
+        "DROP TRIGGER IF EXISTS trg_merkle_leaves_append_only ON governance_merkle_leaves",
+        "CREATE TRIGGER trg_merkle_leaves_append_only BEFORE UPDATE OR DELETE ON governance_merkle_leaves FOR EACH ROW EXECUTE FUNCTION governance_append_only()",
+        "DROP TRIGGER IF EXISTS trg_checkpoints_append_only ON governance_checkpoints",
+        "CREATE TRIGGER trg_checkpoints_append_only BEFORE UPDATE OR DELETE ON governance_checkpoints FOR EACH ROW EXECUTE FUNCTION governance_append_only()",
+    ])
+
+    /// A fixed session advisory lock: the one signer per database holds it.
+    static let signerLockKey: Int64 = 0x6763_6b70 // "gckp"
+
+    public static func migrate(_ connection: PGConnection) throws(PGError) {
+        try AuditSchema.inMigration(connection) { () throws(PGError) in
+            for statement in schema.statements { try connection.exec(statement) }
+        }
+    }
+
+    /// True when a signer has created the tables (the database keeps a tree).
+    public static func exist(on connection: PGConnection) throws(PGError) -> Bool {
+        try connection.exec("SELECT to_regclass('governance_checkpoint_state') IS NOT NULL").rows.first?.first == "t"
+    }
+
+    /// True while `connection` holds the signer lock (taken here when free).
+    public static func holdsSignerLock(_ connection: PGConnection) throws(PGError) -> Bool {
+        try connection.holdsSessionLock(signerLockKey)
+    }
+
+    /// The tree as the signer left it: its size, its frontier (the compact range's hashes,
+    /// concatenated), and how far into the audit table it has read.
+    public struct TreeState: Sendable {
+        public var size: Int
+        public var frontier: [UInt8]
+        public var cursor: AuditTableFollower.Cursor
+        /// Seconds since the tree was started.
+        public var ageSeconds: Double
+
+        public init(size: Int, frontier: [UInt8], cursor: AuditTableFollower.Cursor, ageSeconds: Double = 0) {
+            (self.size, self.frontier, self.cursor, self.ageSeconds) = (size, frontier, cursor, ageSeconds)
+        }
+    }
+
+    public static func treeState(on connection: PGConnection) throws(PGError) -> TreeState? {
+        let rows = try connection.exec("""
+            SELECT tree_size, cursor_txid::text, cursor_chain_seq, encode(frontier, 'hex'), extract(epoch FROM now() - created_at)::float8
+            FROM governance_checkpoint_state
+            """).rows
+        guard let row = rows.first else { return nil }
+        guard let size = row[0].flatMap({ Int($0) }), let txid = row[1], let chainSeq = row[2].flatMap({ Int64($0) }),
+              let frontier = Hex.bytes(row[3] ?? "") else {
+            throw PGError(message: "governance_checkpoint_state does not describe a tree (size \(row[0] ?? "?"))", sqlState: nil, connectionLost: false)
+        }
+        return TreeState(size: size, frontier: frontier, cursor: .init(txid: txid, chainSeq: chainSeq), ageSeconds: row[4].flatMap { Double($0) } ?? 0)
+    }
+
+    public struct Stored: Sendable {
+        public var size: Int
+        public var note: String
+        public var ageSeconds: Double
+    }
+
+    /// A signed checkpoint to store with the tree's new state.
+    public struct Signed: Sendable {
+        public var size: Int
+        public var origin: String
+        public var rootHash: [UInt8]
+        public var keyHash: String
+        public var note: String
+
+        public init(size: Int, origin: String, rootHash: [UInt8], keyHash: String, note: String) {
+            (self.size, self.origin, self.rootHash, self.keyHash, self.note) = (size, origin, rootHash, keyHash, note)
+        }
+    }
+
+    public static func latest(on connection: PGConnection) throws(PGError) -> Stored? {
+        try checkpoints(where: "true ORDER BY tree_size DESC LIMIT 1", on: connection).first
+    }
+
+    /// Every stored checkpoint up to `size`, oldest first.
+    public static func checkpoints(upTo size: Int, on connection: PGConnection) throws(PGError) -> [Stored] {
+        try checkpoints(where: "tree_size <= \(size) ORDER BY tree_size", on: connection)
+    }
+
+    public static func checkpoint(size: Int, on connection: PGConnection) throws(PGError) -> Stored? {
+        try checkpoints(where: "tree_size = \(size)", on: connection).first
+    }
+
+    /// The smallest checkpoint larger than `size`, and how many are, for a witness's cursor;
+    /// nil when there is none (or no signer has created the tables yet).
+    public static func checkpoint(after size: Int, on connection: PGConnection) throws(PGError) -> (checkpoint: Stored, remaining: Int)? {
+        guard try exist(on: connection) else { return nil }
+        let rows = try connection.exec("""
+            SELECT tree_size, note, extract(epoch FROM now() - created_at)::float8, (SELECT count(*) FROM governance_checkpoints WHERE tree_size > $1::int8)
+            FROM governance_checkpoints WHERE tree_size > $1::int8 ORDER BY tree_size LIMIT 1
+            """, [String(size)]).rows
+        guard let row = rows.first, let stored = stored(row) else { return nil }
+        return (stored, Int(row[3] ?? "0") ?? 0)
+    }
+
+    private static func checkpoints(where condition: String, on connection: PGConnection) throws(PGError) -> [Stored] {
+        try connection.exec("SELECT tree_size, note, extract(epoch FROM now() - created_at)::float8 FROM governance_checkpoints WHERE \(condition)")
+            .rows.compactMap(stored)
+    }
+
+    private static func stored(_ row: [String?]) -> Stored? {
+        guard let size = row[0].flatMap({ Int($0) }), let note = row[1] else { return nil }
+        return Stored(size: size, note: note, ageSeconds: row[2].flatMap { Double($0) } ?? 0)
+    }
+
+    /// Appends `leaves` (indexes from `state.size - leaves.count`) and saves `state`, with
+    /// `checkpoint` if one is due, in one transaction.
+    public static func append(_ leaves: [(eventID: UUID?, hash: [UInt8])], state: TreeState, checkpoint: Signed?, on connection: PGConnection) throws(PGError) {
+        try connection.transaction { () throws(PGError) in
+            if !leaves.isEmpty {
+                let first = state.size - leaves.count
+                try connection.exec("""
+                    INSERT INTO governance_merkle_leaves (leaf_index, event_id, leaf_hash)
+                    SELECT i, e, decode(h, 'hex') FROM unnest($1::int8[], $2::uuid[], $3::text[]) AS t(i, e, h)
+                    """, [PGArray.text((first..<state.size).map(String.init)),
+                          PGArray.text(leaves.map { $0.eventID?.lowercasedString ?? "00000000-0000-0000-0000-000000000000" }),
+                          PGArray.text(leaves.map(\.hash.hexString))])
+            }
+            try connection.exec("""
+                INSERT INTO governance_checkpoint_state (tree_size, cursor_txid, cursor_chain_seq, frontier)
+                VALUES ($1, $2::xid8, $3, decode($4, 'hex'))
+                ON CONFLICT (singleton) DO UPDATE SET tree_size = EXCLUDED.tree_size, cursor_txid = EXCLUDED.cursor_txid,
+                    cursor_chain_seq = EXCLUDED.cursor_chain_seq, frontier = EXCLUDED.frontier, updated_at = now()
+                """, [String(state.size), state.cursor.txid, String(state.cursor.chainSeq), state.frontier.hexString])
+            if let checkpoint {
+                try connection.exec("""
+                    INSERT INTO governance_checkpoints (tree_size, origin, root_hash, key_hash, note) VALUES ($1, $2, decode($3, 'hex'), $4, $5)
+                    """, [String(checkpoint.size), checkpoint.origin, checkpoint.rootHash.hexString, checkpoint.keyHash, checkpoint.note])
+            }
+        }
+    }
+
+    /// Records a verifier key (its encoded form) as one that has signed here.
+    public static func register(verifierKey: String, on connection: PGConnection) throws(PGError) {
+        try connection.exec("INSERT INTO governance_checkpoint_keys (verifier_key) VALUES ($1) ON CONFLICT DO NOTHING", [verifierKey])
+    }
+
+    public static func verifierKeys(on connection: PGConnection) throws(PGError) -> [String] {
+        try connection.exec("SELECT verifier_key FROM governance_checkpoint_keys ORDER BY first_used_at").rows.compactMap { $0[0] }
+    }
+
+    /// The leaf hashes recorded for indexes `range`, in order.
+    public static func leafHashes(_ range: Range<Int>, on connection: PGConnection) throws(PGError) -> [(eventID: String, hash: [UInt8])] {
+        try connection.exec("""
+            SELECT event_id::text, encode(leaf_hash, 'hex') FROM governance_merkle_leaves
+            WHERE leaf_index >= $1 AND leaf_index < $2 ORDER BY leaf_index
+            """, [String(range.lowerBound), String(range.upperBound)]).rows.map { ($0[0] ?? "", Hex.bytes($0[1] ?? "") ?? []) }
+    }
+
+    /// The leaf index of `eventID`, if the tree has it.
+    public static func leafIndex(of eventID: UUID, on connection: PGConnection) throws(PGError) -> Int? {
+        let rows = try connection.exec("SELECT leaf_index FROM governance_merkle_leaves WHERE event_id = $1::uuid ORDER BY leaf_index LIMIT 1",
+                                       [eventID.lowercasedString]).rows
+        return (rows.first?[0] ?? nil).flatMap { Int($0) }
+    }
+
+    /// How many leaves the tree has up to and including the row at `cut` (nil when that row is
+    /// not a leaf): what retention's seal records of the tree.
+    public static func leafCount(through cut: AuditTableFollower.Cursor, on connection: PGConnection) throws(PGError) -> Int? {
+        try connection.exec("""
+            SELECT leaf_index + 1 FROM governance_merkle_leaves
+            WHERE event_id = (SELECT event_id FROM governance_audit_events WHERE governance_txid = $1::xid8 AND chain_seq = $2::int8)
+            """, [cut.txid, String(cut.chainSeq)]).rows.first?[0].flatMap { Int($0) }
+    }
+}
