@@ -3,7 +3,7 @@ import PackageDescription
 
 // libFuzzer targets for the collector's parsers of untrusted input. Built only by
 // scripts/fuzz.sh, with `-sanitize=fuzzer,address -parse-as-library` (libFuzzer supplies main).
-// The OTLP, ingest and SSRF-policy targets need no HTTP server; FuzzConfig and FuzzEgressPolicy
+// The OTLP, ingest and SSRF-policy targets need no HTTP server; FuzzConfig and FuzzDestinationPolicy
 // link Exporters, which brings SwiftNIO in through the OTLP/gRPC exporter (about 8 minutes of
 // sanitizer build on two cores).
 let package = Package(
@@ -23,6 +23,6 @@ let package = Package(
             .product(name: "CommitStages", package: "governance-collector"),
             .product(name: "Exporters", package: "governance-collector"),
         ]),
-        .executableTarget(name: "FuzzEgressPolicy", dependencies: ["FuzzSupport", .product(name: "Exporters", package: "governance-collector")]),
+        .executableTarget(name: "FuzzDestinationPolicy", dependencies: ["FuzzSupport", .product(name: "Exporters", package: "governance-collector")]),
     ]
 )

@@ -11,7 +11,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds="${1:-600}"
 root="$PWD/.build-fuzz"
-targets=(FuzzIngestJSON FuzzOTLPProtobuf FuzzOTLPJSON FuzzOTLPTracesProtobuf FuzzOTLPTracesJSON FuzzConfig FuzzEgressPolicy)
+targets=(FuzzIngestJSON FuzzOTLPProtobuf FuzzOTLPJSON FuzzOTLPTracesProtobuf FuzzOTLPTracesJSON FuzzConfig FuzzDestinationPolicy)
 
 (cd Fuzz && swift build -c release --scratch-path "$root" \
   -Xswiftc -sanitize=fuzzer,address -Xswiftc -parse-as-library \

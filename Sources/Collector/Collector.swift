@@ -53,18 +53,20 @@ public final class Collector: Sendable {
         var egress: [String: Egress] = [:]
         for p in plan.pipelines {
             var egressProcessors: [(id: String, processor: any EventProcessor)] = []
+            var redaction = PipelineRedaction.builtIn
             for id in p.processors {
                 if let component = plan.commitStages[id] {
                     stages[p.name, default: []].append((id, try component.build(context(id))))
                     continue
                 }
                 let processor = try plan.processors[id]!.build(context(id))
+                if let configured = processor.resources.get(PipelineRedaction.self) { redaction = configured }
                 switch processor.stage {
                 case .ingest: ingest[p.name, default: []].append((id, processor))
                 case .egress: egressProcessors.append((id, processor))
                 }
             }
-            egress[p.name] = Egress(pipeline: p.name, processors: egressProcessors, telemetry: telemetry)
+            egress[p.name] = Egress(pipeline: p.name, processors: egressProcessors, redaction: redaction, telemetry: telemetry)
         }
         // Primaries first: the others of a pipeline get what its primary shares (its database).
         var exporters: [String: ExporterRole] = [:]
@@ -108,7 +110,7 @@ public final class Collector: Sendable {
                 if known == nil { databases.append(database) }
                 managedTokens = (known ?? database).tokens
                 for (id, processor) in ingest[p.name] ?? [] {
-                    guard let keyring = processor.agentKeyring else { continue }
+                    guard let keyring = processor.resources.get(AgentKeyring.self) else { continue }
                     keyRefreshers.append(AgentKeyRefresher(database: known ?? database, keyring: keyring,
                                                            interval: keyring.refreshInterval, logger: context(id).logger))
                 }
@@ -159,7 +161,7 @@ public final class Collector: Sendable {
             guard let shared = shared[ui.pipeline]?.auditDatabase else { throw MissingAuditDatabase(component: "ui") }
             let database = databases.first { $0.isSameDatabase(as: shared) } ?? shared
             ui.auditSecret = chainSecret(ui.pipeline)
-            return TimelineServer(config: ui, database: database, telemetry: telemetry, health: {
+            return TimelineServer(config: ui, database: database, redactor: egress[ui.pipeline]!.redaction.redactor, telemetry: telemetry, health: {
                 Self.readiness(pipelines: builtPipelines, receivers: builtReceivers, shuttingDown: shuttingDown.isSet).checks
             }, logger: context("ui").logger)
         }

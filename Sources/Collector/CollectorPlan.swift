@@ -295,7 +295,7 @@ extension CollectorPlan {
     /// The agent keys every configured `agent_signatures` processor trusts (for `verify`).
     public func configuredAgentKeys() throws -> [AgentPublicKey] {
         try processors.values.sorted { $0.id < $1.id }.flatMap { component in
-            try component.build(BuildContext(id: component.id, logger: Logger(label: "plan"))).agentKeyring?.configuredKeys ?? []
+            try component.build(BuildContext(id: component.id, logger: Logger(label: "plan"))).resources.get(AgentKeyring.self)?.configuredKeys ?? []
         }
     }
 }

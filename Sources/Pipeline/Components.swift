@@ -15,15 +15,16 @@ public enum ProcessorStage: Sendable {
 /// it must be fast and must not block.
 public protocol EventProcessor: Sendable {
     var stage: ProcessorStage { get }
-    /// The agent keys this processor checks signatures with, which the collector keeps loaded
-    /// from the pipeline's database (`agent_signatures`); nil for every other processor.
-    var agentKeyring: AgentKeyring? { get }
+    /// What this processor shares with the rest of its pipeline, by type: e.g. the agent keys it
+    /// checks signatures with (an `AgentKeyring`, which the collector keeps loaded from the
+    /// pipeline's database) or the pipeline's redaction (`PipelineRedaction`).
+    var resources: SharedResources { get }
     func process(_ event: AuditEvent) throws(EventRejection) -> AuditEvent
 }
 
 extension EventProcessor {
     public var stage: ProcessorStage { .ingest }
-    public var agentKeyring: AgentKeyring? { nil }
+    public var resources: SharedResources { SharedResources() }
 }
 
 /// What the primary store did with one event.

@@ -70,7 +70,11 @@ public struct AgentSignatureProcessor: EventProcessor {
         verdicts = telemetry.counterFamily("governance_agent_signature_events_total", [("processor", processor)], varying: "status")
     }
 
-    public var agentKeyring: AgentKeyring? { keyring }
+    public var resources: SharedResources {
+        var shared = SharedResources()
+        shared.provide(keyring)
+        return shared
+    }
 
     public func process(_ event: AuditEvent) throws(EventRejection) -> AuditEvent {
         let verdict = SignatureVerdict.check(event, keyring: keyring)

@@ -86,6 +86,14 @@ public struct RedactionProcessor: EventProcessor {
 
     public var stage: ProcessorStage { local ? .ingest : .egress }
 
+    /// The pipeline's redaction: at the egress stage it redacts every copy itself; with `local`
+    /// the exporters apply it to theirs (copies of events it left alone, a client's chained ones).
+    public var resources: SharedResources {
+        var shared = SharedResources()
+        shared.provide(PipelineRedaction(redactor: redactor, appliedByEgress: !local))
+        return shared
+    }
+
     public func process(_ event: AuditEvent) throws(EventRejection) -> AuditEvent {
         if local, event.hmac != nil { return event }
         var counts: [String: Int] = [:]

@@ -26,6 +26,8 @@ public final class TimelineServer: Service, Sendable {
     let feed: LiveFeed
     let tokens: PostgresTokenStore
     let signer: SessionSigner
+    /// The pipeline's redaction, for metadata shown on the detail page (unless raw is asked for).
+    let redactor: Redactor
     let logger: Logger
     let listenerMetrics: ListenerMetrics
     private let bound = Mutex<Int?>(nil)
@@ -35,8 +37,9 @@ public final class TimelineServer: Service, Sendable {
         + "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
 
     /// Reads `database`'s events and manages its tokens (`database.tokens`, run by the collector).
-    public init(config: TimelineConfig, database: AuditDatabase, telemetry: Telemetry = .disabled,
+    public init(config: TimelineConfig, database: AuditDatabase, redactor: Redactor = Redactor(), telemetry: Telemetry = .disabled,
                 health: @escaping @Sendable () -> [String: String] = { [:] }, logger: Logger) {
+        self.redactor = redactor
         listenerMetrics = ListenerMetrics(telemetry, listener: "ui")
         self.config = config
         queries = EventQueries(database: database)
@@ -347,7 +350,7 @@ public final class TimelineServer: Service, Sendable {
     private func detailPage(id: String?, raw: Bool, _ visit: Visit, verify: (state: String, text: String)?) async throws -> Response {
         guard let id = id.flatMap(UUID.init(text:)) else { throw PageError(status: .badRequest, message: "That is not an event id.") }
         guard let detail = try await queries.detail(id) else { throw PageError(status: .notFound, message: "No event has that id.") }
-        var context = TimelineView.detail(detail, raw: raw)
+        var context = TimelineView.detail(detail, raw: raw, redactor: redactor)
         if let verify { context["verify"] = ["state": verify.state, "text": verify.text] }
         return page("detail", title: "Event", context, visit)
     }

@@ -118,7 +118,7 @@ enum TimelineView {
         ]).serialized()
     }
 
-    static func detail(_ d: EventQueries.Detail, raw: Bool) -> [String: Any] {
+    static func detail(_ d: EventQueries.Detail, raw: Bool, redactor: Redactor) -> [String: Any] {
         let e = d.event
         var fields: [(String, String?)] = [
             ("event_id", e.eventID.lowercasedString), ("session_id", e.sessionID.lowercasedString), ("workflow", e.workflow),
@@ -132,7 +132,7 @@ enum TimelineView {
         if let claim = e.clientSignatureStatus {
             fields.insert(("client_signature_status", claim), at: fields.firstIndex { $0.0 == "signature_status" }! + 1)
         }
-        let metadata = raw ? e.metadata : Redactor().redact(e.metadata).0
+        let metadata = raw ? e.metadata : redactor.redact(e.metadata).0
         return [
             "id": e.eventID.lowercasedString, "session": e.sessionID.lowercasedString,
             "fields": fields.map { ["name": $0.0, "value": VisibleText.escape($0.1 ?? "—")] },

@@ -84,6 +84,39 @@ struct BridgeDeliveryTests {
         await peer.stop()
     }
 
+    @Test("the pipeline's redaction processor is the copies' one redaction: its allowlist and extra pattern hold on the bridge",
+          arguments: [false, true])
+    func pipelineRedactionOnBridge(local: Bool) async throws {
+        let peer = try PlatformPeer(tokens: [platformToken: "wf-platform"])
+        _ = try await peer.start()
+        let dsn = try sharedCluster.createDatabase()
+        let allowed = "sk-ant-api03-" + String(repeating: "Al1", count: 30)
+        let other = "sk-ant-api03-" + String(repeating: "Ot2", count: 30)
+        let yaml = bridgeYAML(dsn: dsn, url: peer.url())
+            .replacingOccurrences(of: "service:", with: """
+                processors:
+                  redaction:
+                    local: \(local)
+                    allowlist: ["\(allowed)"]
+                    extra_patterns: [{ name: employee_id, regex: 'EMP-[0-9]{6}' }]
+                service:
+                """)
+            .replacingOccurrences(of: "      exporters: [postgres, platform_bridge]", with: "      processors: [redaction]\n      exporters: [postgres, platform_bridge]")
+        let collector = try await RunningCollector.start(yaml: yaml)
+        try await collector.waitUntilReady()
+        // A client-chained event: `local` leaves its stored metadata alone, so only the copy is redacted.
+        let metadata = #"{"allowed":"\#(allowed)","other":"\#(other)","employee":"EMP-123456"}"#
+        #expect(try await post(collector.eventsURL, wireEvent(metadata: metadata)).status == 201)
+        #expect(try await eventually { peer.accepted.count == 1 })
+        let body = try #require(peer.accepted.first?.body)
+        #expect(body.contains(#""allowed":"\#(allowed)""#), "the allowlisted value left as it is")
+        #expect(body.contains(#""other":"[REDACTED:anthropic_key]""#))
+        #expect(body.contains(#""employee":"[REDACTED:employee_id]""#))
+        #expect(try scalar(dsn, "SELECT metadata_json->>'other' FROM governance_audit_events") == other, "PostgreSQL keeps the exact record")
+        try await collector.stop()
+        await peer.stop()
+    }
+
     @Test("outgoing metadata above 64 KiB is replaced by a marker; Postgres keeps all of it")
     func metadataCap() async throws {
         let peer = try PlatformPeer(tokens: [platformToken: "wf-platform"])

@@ -24,7 +24,7 @@ public struct HTTPSEndpoint: Sendable {
         var e = HTTPSEndpoint()
         e.url = try section.requiredString(urlKey, env: env, fix: "set the https URL that receives \(purpose)")
         if let hosts = try section.stringList("trusted_hosts") {
-            e.trustedHosts = Set(hosts.map { EgressPolicy.canonicalText(EgressPolicy.normalizeHost($0)) })
+            e.trustedHosts = Set(hosts.map { DestinationPolicy.canonicalText(DestinationPolicy.normalizeHost($0)) })
         }
         e.caFile = try section.string("ca_file")
         e.resolve = try section.stringList("resolve") ?? []
@@ -33,7 +33,7 @@ public struct HTTPSEndpoint: Sendable {
         }
         e.timeout = try section.double("timeout", default: e.timeout, range: 0.05...300)
         e.allowLoopback = try section.bool("allow_loopback", default: false)
-        if case .failure(let refusal) = EgressPolicy.check(url: e.url, trustedHosts: e.trustedHosts, allowLoopback: e.allowLoopback) {
+        if case .failure(let refusal) = DestinationPolicy.check(url: e.url, trustedHosts: e.trustedHosts, allowLoopback: e.allowLoopback) {
             throw section.error(urlKey, "is refused: \(refusal.reason)",
                                 fix: "use a public https URL; for a local receiver set allow_loopback: true; check trusted_hosts")
         }
@@ -51,9 +51,9 @@ extension HTTPSEndpoint {
     /// A poster for this URL whose every connection passes the egress policy (after DNS, so a
     /// name that resolves to a refused address is refused).
     func poster(headers: [String], shouldAbort: @escaping @Sendable () -> Bool) -> GuardedPoster {
-        let requested = (try? EgressPolicy.parseURL(url).get())?.host ?? .invalid("unparsable URL")
+        let requested = (try? DestinationPolicy.parseURL(url).get())?.host ?? .invalid("unparsable URL")
         var options = GuardedPoster.Options(url: url, headers: headers, caFile: caFile, allowAddress: { [allowLoopback] bytes in
-            EgressPolicy.isAllowedConnection(to: bytes.count == 4 ? .ipv4(bytes) : .ipv6(bytes), requestedHost: requested, allowLoopback: allowLoopback)
+            DestinationPolicy.isAllowedConnection(to: bytes.count == 4 ? .ipv4(bytes) : .ipv6(bytes), requestedHost: requested, allowLoopback: allowLoopback)
         })
         options.timeoutMilliseconds = Int(timeout * 1000)
         options.connectTimeoutMilliseconds = min(options.connectTimeoutMilliseconds, options.timeoutMilliseconds)
@@ -71,7 +71,7 @@ extension HTTPSEndpoint {
             return "HTTP \(response.status)"
         case .failure(let error):
             if let refused = poster.lastRefusedAddress {
-                return "connection to \(EgressPolicy.canonicalText(refused.count == 4 ? .ipv4(refused) : .ipv6(refused))) refused by the egress policy"
+                return "connection to \(DestinationPolicy.canonicalText(refused.count == 4 ? .ipv4(refused) : .ipv6(refused))) refused by the egress policy"
             }
             return error.description
         }

@@ -16,10 +16,13 @@ public final class OTLPExporter: SecondaryExporter, QueuedExporter, Sendable {
     public let counters: DeliveryCounters
     let logger: Logger
     let queue: ExportQueue
+    /// The pipeline's redaction, applied to what leaves unless `redact: false`.
+    let egress: Egress
 
     public init(config: OTLPExporterConfig, context: BuildContext) {
         self.config = config
         logger = context.logger
+        egress = context.egress
         counters = DeliveryCounters(telemetry: context.telemetry, prefix: "governance_otlp_exporter", exporter: context.id)
         queue = ExportQueue(capacity: config.maxQueueSize, counters: counters)
     }
@@ -86,7 +89,6 @@ protocol OTLPTransport: Sendable {
 final class OTLPSender {
     let exporter: OTLPExporter
     let transport: any OTLPTransport
-    let redactor = Redactor()
     let warnings = CoalescedLog()
 
     init(exporter: OTLPExporter, transport: any OTLPTransport) {
@@ -111,14 +113,7 @@ final class OTLPSender {
     func encode(_ events: [AuditEvent]) -> [UInt8] {
         let config = exporter.config
         let resource = [OTLPAttribute("service.name", .string("governance-collector"))]
-        let redacted = events.map { event -> AuditEvent in
-            var event = event
-            if config.redact {
-                var counts: [String: Int] = [:]
-                redactor.redact(&event, counts: &counts)
-            }
-            return event
-        }
+        let redacted = config.redact ? events.map(exporter.egress.redact) : events
         var body: [UInt8]
         switch config.signal {
         case .logs:

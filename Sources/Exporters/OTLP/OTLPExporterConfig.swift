@@ -68,7 +68,7 @@ public struct OTLPExporterConfig: Sendable {
             }
         }
         if let endpoint = c.endpoint, transport == .http {
-            guard case .success = EgressPolicy.parseURL(endpoint) else {
+            guard case .success = DestinationPolicy.parseURL(endpoint) else {
                 throw section.error("endpoint", "is `\(endpoint)`, not an http(s) URL without userinfo", fix: "write e.g. http://otel-collector:4318/v1/logs")
             }
         }
@@ -118,7 +118,7 @@ public struct OTLPExporterConfig: Sendable {
         c.allowLoopback = try section.bool("allow_loopback", default: false)
         try section.finish()
         if let endpoint = c.endpoint, let host = Self.host(of: endpoint, transport: transport),
-           let refusal = EgressPolicy.refusesLoopback(host: host, allowLoopback: c.allowLoopback) {
+           let refusal = DestinationPolicy.refusesLoopback(host: host, allowLoopback: c.allowLoopback) {
             throw section.error("endpoint", "is refused: \(refusal.reason)", fix: "for a collector on this host set allow_loopback: true")
         }
         if let caFile = c.caFile, !FileManager.default.isReadableFile(atPath: caFile) {
@@ -130,7 +130,7 @@ public struct OTLPExporterConfig: Sendable {
     static func host(of endpoint: String, transport: Transport) -> String? {
         switch transport {
         case .grpc: (try? grpcTarget(endpoint).get())?.host
-        case .http: (try? EgressPolicy.parseURL(endpoint).get()).map { EgressPolicy.canonicalText($0.host) }
+        case .http: (try? DestinationPolicy.parseURL(endpoint).get()).map { DestinationPolicy.canonicalText($0.host) }
         }
     }
 

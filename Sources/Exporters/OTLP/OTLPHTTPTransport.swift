@@ -18,7 +18,7 @@ final class OTLPHTTPTransport: OTLPTransport, @unchecked Sendable {
         headers += config.headers.map { "\($0.0): \($0.1)" }
         var options = GuardedPoster.Options(url: endpoint, headers: headers, caFile: config.caFile, allowAddress: { [allowLoopback = config.allowLoopback] address in
             // A name that resolves to loopback is refused like a loopback literal.
-            allowLoopback || !EgressPolicy.isLoopbackAddress(address)
+            allowLoopback || !DestinationPolicy.isLoopbackAddress(address)
         })
         options.timeoutMilliseconds = Int(config.timeout * 1000)
         options.shouldAbort = abort

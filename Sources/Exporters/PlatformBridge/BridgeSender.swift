@@ -22,7 +22,6 @@ final class BridgeSender {
     let poster: GuardedPoster
     /// Relay mode (`relay_batch_events` > 0): the other collector's batch endpoint.
     let batchPoster: GuardedPoster?
-    let redactor = Redactor()
     let warnings = CoalescedLog()
     let startedAt: Date
 
@@ -52,7 +51,7 @@ final class BridgeSender {
         startedAt = exporter.createdAt
         token = config.ingestToken ?? ""
         let url = config.ingestURL ?? ""
-        let requested = (try? EgressPolicy.parseURL(url).get())?.host ?? .invalid("unparsable URL")
+        let requested = (try? DestinationPolicy.parseURL(url).get())?.host ?? .invalid("unparsable URL")
         var options = GuardedPoster.Options(
             url: url,
             headers: ["Authorization: Bearer \(token)", "Content-Type: application/json",
@@ -60,7 +59,7 @@ final class BridgeSender {
             caFile: config.caFile,
             allowAddress: { [allowLoopback = config.allowLoopback] bytes in
                 let address: NormalizedHost = bytes.count == 4 ? .ipv4(bytes) : .ipv6(bytes)
-                return EgressPolicy.isAllowedConnection(to: address, requestedHost: requested, allowLoopback: allowLoopback)
+                return DestinationPolicy.isAllowedConnection(to: address, requestedHost: requested, allowLoopback: allowLoopback)
             })
         options.connectTimeoutMilliseconds = Int(config.connectTimeout * 1000)
         options.timeoutMilliseconds = Int(config.requestTimeout * 1000)
@@ -255,10 +254,7 @@ final class BridgeSender {
     /// The outgoing copy: redacted, metadata capped at 64 KiB, the collector's seq not exposed.
     func prepare(_ event: AuditEvent) -> AuditEvent {
         var event = event
-        if config.redact {
-            var counts: [String: Int] = [:]
-            redactor.redact(&event, counts: &counts)
-        }
+        if config.redact { event = egress.redact(event) }
         var size: [UInt8] = []
         event.metadata.write(into: &size)
         if size.count > Self.maxMetadataBytes {
@@ -274,8 +270,8 @@ final class BridgeSender {
         guard let bytes = poster.lastRefusedAddress else { return }
         let address: NormalizedHost = bytes.count == 4 ? .ipv4(bytes) : .ipv6(bytes)
         warn("address_refused", "platform.bridge.address_refused", [
-            "address": "\(EgressPolicy.canonicalText(address))", "url": "\(config.displayURL)",
-            "reason": "\(EgressPolicy.isRefused(address)?.reason ?? "refused")",
+            "address": "\(DestinationPolicy.canonicalText(address))", "url": "\(config.displayURL)",
+            "reason": "\(DestinationPolicy.isRefused(address)?.reason ?? "refused")",
         ])
     }
 

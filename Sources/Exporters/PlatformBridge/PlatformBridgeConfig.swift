@@ -64,7 +64,7 @@ public struct PlatformBridgeConfig: Sendable {
 
     public var activation: Activation {
         let hasURL = !(ingestURL ?? "").isEmpty, hasToken = !(ingestToken ?? "").isEmpty
-        if enabled, hasURL, hasToken, let url = ingestURL, case .success(let parsed) = EgressPolicy.parseURL(url) { return .active(parsed) }
+        if enabled, hasURL, hasToken, let url = ingestURL, case .success(let parsed) = DestinationPolicy.parseURL(url) { return .active(parsed) }
         if !hasURL && !hasToken && !enabled { return .off }
         var missing: [String] = []
         if !enabled { missing.append("platform_bridge_enabled is not true") }
@@ -86,11 +86,11 @@ public struct PlatformBridgeConfig: Sendable {
         if let hosts = try section.stringList("platform_trusted_hosts", env: "GOVERNANCE_PLATFORM_TRUSTED_HOSTS") {
             var normalized = Set<String>()
             for host in hosts {
-                let h = EgressPolicy.normalizeHost(host)
+                let h = DestinationPolicy.normalizeHost(host)
                 if case .invalid(let why) = h {
                     throw section.error("platform_trusted_hosts", "contains `\(host)`: \(why)", fix: "list bare host names, e.g. governance.codeatelier.tech")
                 }
-                normalized.insert(EgressPolicy.canonicalText(h))
+                normalized.insert(DestinationPolicy.canonicalText(h))
             }
             c.trustedHosts = normalized
         }
@@ -117,7 +117,7 @@ public struct PlatformBridgeConfig: Sendable {
 
         if c.ingestToken?.isEmpty == true { c.ingestToken = nil }
         if c.enabled, let url = c.ingestURL, !url.isEmpty {
-            if case .failure(let refusal) = EgressPolicy.check(url: url, trustedHosts: c.trustedHosts, allowLoopback: c.allowLoopback) {
+            if case .failure(let refusal) = DestinationPolicy.check(url: url, trustedHosts: c.trustedHosts, allowLoopback: c.allowLoopback) {
                 throw section.error("platform_ingest_url", "is refused: \(refusal.reason)",
                                     fix: "use the platform's https URL; for a local platform set allow_loopback: true; check platform_trusted_hosts")
             }
@@ -130,8 +130,8 @@ public struct PlatformBridgeConfig: Sendable {
 
     /// The URL for log lines: scheme, host, port and path only (userinfo is refused anyway).
     public var displayURL: String {
-        guard let url = ingestURL, case .success(let p) = EgressPolicy.parseURL(url) else { return "<invalid URL>" }
-        let host = EgressPolicy.canonicalText(p.host)
+        guard let url = ingestURL, case .success(let p) = DestinationPolicy.parseURL(url) else { return "<invalid URL>" }
+        let host = DestinationPolicy.canonicalText(p.host)
         let shownHost = host.contains(":") ? "[\(host)]" : host
         return "\(p.scheme)://\(shownHost):\(p.port)\(p.path)"
     }

@@ -1,4 +1,5 @@
-// Egress policy for the platform bridge (SSRF defence). Pure functions over strings and bytes:
+// Where outbound HTTP may go: the SSRF policy of every exporter that sends to a URL (platform_bridge,
+// otlp_http, otlp_grpc, budget_webhook, checkpoint_witness). Pure functions over strings and bytes:
 // nothing here resolves a name or opens a socket. `check` vets `platform_ingest_url` once;
 // `isAllowedConnection` is for the open-socket callback with every resolved address, which is
 // what stops names resolving to private addresses and DNS rebinding.
@@ -16,17 +17,17 @@ public enum NormalizedHost: Equatable, Sendable {
     case ipv4([UInt8]), ipv6([UInt8]) /* 16 bytes */, name(String), invalid(String)
 }
 
-public struct EgressRefusal: Error, Equatable, Sendable, CustomStringConvertible {
+public struct DestinationRefusal: Error, Equatable, Sendable, CustomStringConvertible {
     public let reason: String
     public init(_ reason: String) { self.reason = reason }
-    public var description: String { "egress refused: \(reason)" }
+    public var description: String { "destination refused: \(reason)" }
 }
 
 public struct ParsedURL: Equatable, Sendable {
     public let scheme: String, host: NormalizedHost, port: Int, path: String
 }
 
-public enum EgressPolicy {
+public enum DestinationPolicy {
     static let devSpellings: Set<String> = ["localhost", "localhost.", "127.0.0.1", "::1"]
     static let metadataNames: Set<String> = ["metadata.google.internal", "metadata", "metadata.goog",
                                              "metadata.azure.com", "instance-data", "instance-data.ec2.internal", "localhost"]
@@ -131,10 +132,10 @@ public enum EgressPolicy {
         }
     }
 
-    public static func parseURL(_ url: String) -> Result<ParsedURL, EgressRefusal> { splitURL(url).map(\.parsed) }
+    public static func parseURL(_ url: String) -> Result<ParsedURL, DestinationRefusal> { splitURL(url).map(\.parsed) }
 
-    static func splitURL(_ url: String) -> Result<(parsed: ParsedURL, rawHost: String), EgressRefusal> {
-        func fail(_ r: String) -> Result<(parsed: ParsedURL, rawHost: String), EgressRefusal> { .failure(EgressRefusal(r)) }
+    static func splitURL(_ url: String) -> Result<(parsed: ParsedURL, rawHost: String), DestinationRefusal> {
+        func fail(_ r: String) -> Result<(parsed: ParsedURL, rawHost: String), DestinationRefusal> { .failure(DestinationRefusal(r)) }
         for u in url.unicodeScalars {
             if !u.isASCII { return fail("non-ASCII character in URL") }
             if u.value <= 0x20 || u.value == 0x7F { return fail("whitespace or control character in URL") }
@@ -206,43 +207,43 @@ public enum EgressPolicy {
     /// The reason an address or name is refused, or nil when it may be used.
     /// Names are refused only for being metadata, loopback, local or single-label names;
     /// their resolved addresses must still pass `isAllowedConnection`.
-    public static func isRefused(_ address: NormalizedHost) -> EgressRefusal? {
+    public static func isRefused(_ address: NormalizedHost) -> DestinationRefusal? {
         switch address {
-        case .invalid(let why): return EgressRefusal("invalid host: \(why)")
+        case .invalid(let why): return DestinationRefusal("invalid host: \(why)")
         case .name(let n): return refusedName(n)
         case .ipv4(let b): return refusedV4(b)
         case .ipv6(let b): return refusedV6(b)
         }
     }
 
-    static func refusedName(_ n: String) -> EgressRefusal? {
-        if metadataNames.contains(n) { return EgressRefusal("\(n) is a metadata or loopback name") }
-        if let s = refusedSuffixes.first(where: { n.hasSuffix($0) }) { return EgressRefusal("\(n) is under \(s), which is never public") }
-        if !n.contains(".") { return EgressRefusal("single-label name \(n) is subject to resolver search domains") }
+    static func refusedName(_ n: String) -> DestinationRefusal? {
+        if metadataNames.contains(n) { return DestinationRefusal("\(n) is a metadata or loopback name") }
+        if let s = refusedSuffixes.first(where: { n.hasSuffix($0) }) { return DestinationRefusal("\(n) is under \(s), which is never public") }
+        if !n.contains(".") { return DestinationRefusal("single-label name \(n) is subject to resolver search domains") }
         return nil
     }
 
-    static func refusedV4(_ b: [UInt8]) -> EgressRefusal? {
-        guard b.count == 4 else { return EgressRefusal("IPv4 address must have 4 bytes") }
+    static func refusedV4(_ b: [UInt8]) -> DestinationRefusal? {
+        guard b.count == 4 else { return DestinationRefusal("IPv4 address must have 4 bytes") }
         let v = b.reduce(UInt32(0)) { $0 << 8 | UInt32($1) }
         let block = v4Blocks.first { v >> (32 - $0.bits) == $0.base >> (32 - $0.bits) }
-        return block.map { EgressRefusal("\(canonicalText(.ipv4(b))) is \($0.what)") }
+        return block.map { DestinationRefusal("\(canonicalText(.ipv4(b))) is \($0.what)") }
     }
 
-    static func refusedV6(_ b: [UInt8]) -> EgressRefusal? {
-        guard b.count == 16 else { return EgressRefusal("IPv6 address must have 16 bytes") }
+    static func refusedV6(_ b: [UInt8]) -> DestinationRefusal? {
+        guard b.count == 16 else { return DestinationRefusal("IPv6 address must have 16 bytes") }
         let text = canonicalText(.ipv6(b))
-        func embedded(_ v4: ArraySlice<UInt8>, _ kind: String) -> EgressRefusal? {
-            refusedV4(Array(v4)).map { EgressRefusal("\(text) is \(kind) of a refused IPv4: \($0.reason)") }
+        func embedded(_ v4: ArraySlice<UInt8>, _ kind: String) -> DestinationRefusal? {
+            refusedV4(Array(v4)).map { DestinationRefusal("\(text) is \(kind) of a refused IPv4: \($0.reason)") }
         }
-        if b.allSatisfy({ $0 == 0 }) { return EgressRefusal(":: is the unspecified address") }
-        if b == loopbackV6 { return EgressRefusal("\(text) is loopback ::1") }
+        if b.allSatisfy({ $0 == 0 }) { return DestinationRefusal(":: is the unspecified address") }
+        if b == loopbackV6 { return DestinationRefusal("\(text) is loopback ::1") }
         if b[0..<10].allSatisfy({ $0 == 0 }) && b[10] == 0xFF && b[11] == 0xFF { return embedded(b[12...], "IPv4-mapped") }
         if b[0..<12].allSatisfy({ $0 == 0 }) { return embedded(b[12...], "IPv4-compatible") }
         if hasPrefix(b, [0, 0x64, 0xFF, 0x9B, 0, 0, 0, 0, 0, 0, 0, 0], bits: 96) { return embedded(b[12...], "NAT64") }
         if b[0] == 0x20 && b[1] == 0x02 { return embedded(b[2..<6], "6to4") }
-        if let block = v6Blocks.first(where: { hasPrefix(b, $0.prefix, bits: $0.bits) }) { return EgressRefusal("\(text) is \(block.what)") }
-        if b[0] & 0xE0 != 0x20 { return EgressRefusal("\(text) is outside global unicast 2000::/3") }
+        if let block = v6Blocks.first(where: { hasPrefix(b, $0.prefix, bits: $0.bits) }) { return DestinationRefusal("\(text) is \(block.what)") }
+        if b[0] & 0xE0 != 0x20 { return DestinationRefusal("\(text) is outside global unicast 2000::/3") }
         return nil
     }
 
@@ -254,17 +255,17 @@ public enum EgressPolicy {
         return h == .ipv6(loopbackV6)
     }
 
-    public static func check(url: String, trustedHosts: Set<String>?, allowLoopback: Bool) -> Result<ParsedURL, EgressRefusal> {
+    public static func check(url: String, trustedHosts: Set<String>?, allowLoopback: Bool) -> Result<ParsedURL, DestinationRefusal> {
         let split = splitURL(url)
         guard case .success(let (parsed, raw)) = split else { return split.map(\.parsed) }
         if devSpellings.contains(raw) {
-            guard allowLoopback else { return .failure(EgressRefusal("\(raw) is loopback, which is refused unless allow_loopback: true")) }
+            guard allowLoopback else { return .failure(DestinationRefusal("\(raw) is loopback, which is refused unless allow_loopback: true")) }
         } else {
-            if parsed.scheme != "https" { return .failure(EgressRefusal("plain http is only allowed for loopback (localhost, 127.0.0.1, ::1, with allow_loopback: true)")) }
+            if parsed.scheme != "https" { return .failure(DestinationRefusal("plain http is only allowed for loopback (localhost, 127.0.0.1, ::1, with allow_loopback: true)")) }
             if let r = isRefused(parsed.host) { return .failure(r) }
         }
         if let trustedHosts, !trustedHosts.contains(canonicalText(parsed.host)) {
-            return .failure(EgressRefusal("\(canonicalText(parsed.host)) is not in trusted hosts"))
+            return .failure(DestinationRefusal("\(canonicalText(parsed.host)) is not in trusted hosts"))
         }
         return .success(parsed)
     }
@@ -280,11 +281,11 @@ public enum EgressPolicy {
     /// For exporters that may send to private networks (an OTLP backend in the same cluster):
     /// only loopback is refused, unless `allowLoopback`. Names are judged after resolution by
     /// the connection callback (`isLoopback` on each address).
-    public static func refusesLoopback(host: String, allowLoopback: Bool) -> EgressRefusal? {
+    public static func refusesLoopback(host: String, allowLoopback: Bool) -> DestinationRefusal? {
         guard !allowLoopback else { return nil }
         let h = normalizeHost(host)
         if isLoopback(h) || h == .name("localhost") || canonicalText(h).hasSuffix(".localhost") {
-            return EgressRefusal("\(host) is loopback, which is refused unless allow_loopback: true")
+            return DestinationRefusal("\(host) is loopback, which is refused unless allow_loopback: true")
         }
         return nil
     }

@@ -4,7 +4,7 @@ import Exporters
 /// The SSRF policy's pure functions on hostile URLs: a URL the policy accepts must name a host
 /// whose literal address (if it is one) is also allowed at connect time, with and without
 /// `allow_loopback`.
-@_cdecl("FuzzEgressPolicy_main")
+@_cdecl("FuzzDestinationPolicy_main")
 public func entry(_ argc: CInt, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?) -> CInt {
     runFuzzer(argc, argv, fuzz)
 }
@@ -12,15 +12,15 @@ public func entry(_ argc: CInt, _ argv: UnsafeMutablePointer<UnsafeMutablePointe
 func fuzz(_ data: UnsafePointer<UInt8>?, _ count: Int) -> CInt {
     let text = String(decoding: bytes(data, count), as: UTF8.self)
     for allowLoopback in [false, true] {
-        if case .success(let parsed) = EgressPolicy.check(url: text, trustedHosts: nil, allowLoopback: allowLoopback) {
+        if case .success(let parsed) = DestinationPolicy.check(url: text, trustedHosts: nil, allowLoopback: allowLoopback) {
             switch parsed.host {
             case .ipv4, .ipv6:
-                precondition(EgressPolicy.isAllowedConnection(to: parsed.host, requestedHost: parsed.host, allowLoopback: allowLoopback),
+                precondition(DestinationPolicy.isAllowedConnection(to: parsed.host, requestedHost: parsed.host, allowLoopback: allowLoopback),
                              "accepted URL \(text) names an address the connect-time guard refuses (allow_loopback: \(allowLoopback))")
             default: break
             }
         }
     }
-    _ = EgressPolicy.normalizeHost(text)
+    _ = DestinationPolicy.normalizeHost(text)
     return 0
 }

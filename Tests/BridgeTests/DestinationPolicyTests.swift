@@ -38,7 +38,7 @@ let hostileURLs: [Case] = [
     Case("ORCHID", "https://[2001:10::1]/"),
     Case("discard", "https://[100::1]/"),
     Case("v6 documentation", "https://[2001:db8::1]/"),
-    // Found by FuzzEgressPolicy: the 3fff::/20 prefix was shorter than its bit count (index out of range).
+    // Found by FuzzDestinationPolicy: the 3fff::/20 prefix was shorter than its bit count (index out of range).
     Case("v6 documentation 3fff::/20", "https://[3fff:fdd::e378:800b]/"),
     Case("v6 documentation 3fff::/20 start", "https://[3fff::1]/"),
     Case("v6 link-local", "https://[fe80::1]/"),
@@ -95,8 +95,8 @@ let hostileURLs: [Case] = [
 @Test(arguments: hostileURLs)
 func hostileURLIsRefused(_ c: Case) {
     // Refused with or without the loopback opt-in: it never widens beyond the three spellings.
-    #expect((try? EgressPolicy.check(url: c.url, trustedHosts: nil, allowLoopback: false).get()) == nil)
-    let result = EgressPolicy.check(url: c.url, trustedHosts: nil, allowLoopback: true)
+    #expect((try? DestinationPolicy.check(url: c.url, trustedHosts: nil, allowLoopback: false).get()) == nil)
+    let result = DestinationPolicy.check(url: c.url, trustedHosts: nil, allowLoopback: true)
     guard case .failure(let refusal) = result else {
         Issue.record("\(c.label) was allowed: \(c.url)")
         return
@@ -125,17 +125,17 @@ let allowedURLs: [Allowed] = [
 @Test(arguments: allowedURLs)
 func allowedURLPasses(_ a: Allowed) throws {
     let isLoopback = [NormalizedHost.name("localhost"), .ipv4([127, 0, 0, 1]), .ipv6(loopV6)].contains(a.host)
-    let parsed = try EgressPolicy.check(url: a.url, trustedHosts: nil, allowLoopback: isLoopback).get()
+    let parsed = try DestinationPolicy.check(url: a.url, trustedHosts: nil, allowLoopback: isLoopback).get()
     #expect(parsed.host == a.host)
     #expect(parsed.port == a.port)
 }
 
 @Test func parseURLFields() throws {
-    let p = try EgressPolicy.parseURL("https://governance.codeatelier.tech/api/v1/ingest/events").get()
+    let p = try DestinationPolicy.parseURL("https://governance.codeatelier.tech/api/v1/ingest/events").get()
     #expect(p.scheme == "https")
     #expect(p.port == 443)
     #expect(p.path == "/api/v1/ingest/events")
-    let q = try EgressPolicy.parseURL("http://example.com?a=b").get()
+    let q = try DestinationPolicy.parseURL("http://example.com?a=b").get()
     #expect(q.port == 80)
     #expect(q.path == "/?a=b")
 }
@@ -164,7 +164,7 @@ let normalizations: [(String, NormalizedHost)] = [
 
 @Test(arguments: normalizations)
 func normalizes(_ input: String, _ expected: NormalizedHost) {
-    #expect(EgressPolicy.normalizeHost(input) == expected)
+    #expect(DestinationPolicy.normalizeHost(input) == expected)
 }
 
 @Test(arguments: [
@@ -173,22 +173,22 @@ func normalizes(_ input: String, _ expected: NormalizedHost) {
     "1:2:3:4:5:6:7::8", "::ffff:01.2.3.4", "[10.0.0.1]", "+1::",
 ])
 func rejectsMalformedHost(_ input: String) {
-    guard case .invalid = EgressPolicy.normalizeHost(input) else {
-        Issue.record("\(input) normalized to \(EgressPolicy.normalizeHost(input))")
+    guard case .invalid = DestinationPolicy.normalizeHost(input) else {
+        Issue.record("\(input) normalized to \(DestinationPolicy.normalizeHost(input))")
         return
     }
 }
 
 @Test func canonicalText() {
-    #expect(EgressPolicy.canonicalText(EgressPolicy.normalizeHost("[2606:4700:0:0:0:0:0:1111]")) == "2606:4700::1111")
-    #expect(EgressPolicy.canonicalText(EgressPolicy.normalizeHost("[1:0:0:2:0:0:0:3]")) == "1:0:0:2::3")
-    #expect(EgressPolicy.canonicalText(EgressPolicy.normalizeHost("[::]")) == "::")
-    #expect(EgressPolicy.canonicalText(EgressPolicy.normalizeHost("0x5db8d822")) == "93.184.216.34")
+    #expect(DestinationPolicy.canonicalText(DestinationPolicy.normalizeHost("[2606:4700:0:0:0:0:0:1111]")) == "2606:4700::1111")
+    #expect(DestinationPolicy.canonicalText(DestinationPolicy.normalizeHost("[1:0:0:2:0:0:0:3]")) == "1:0:0:2::3")
+    #expect(DestinationPolicy.canonicalText(DestinationPolicy.normalizeHost("[::]")) == "::")
+    #expect(DestinationPolicy.canonicalText(DestinationPolicy.normalizeHost("0x5db8d822")) == "93.184.216.34")
 }
 
 @Test func trustedHostsNarrowAndNeverWiden() {
     let trusted: Set<String> = ["governance.codeatelier.tech", "2606:4700::1111", "93.184.216.34", "10.0.0.1"]
-    func allowed(_ url: String) -> Bool { (try? EgressPolicy.check(url: url, trustedHosts: trusted, allowLoopback: true).get()) != nil }
+    func allowed(_ url: String) -> Bool { (try? DestinationPolicy.check(url: url, trustedHosts: trusted, allowLoopback: true).get()) != nil }
     #expect(allowed("https://governance.codeatelier.tech/api"))
     #expect(allowed("https://GOVERNANCE.codeatelier.tech./api"))
     #expect(allowed("https://[2606:4700:0::1111]/"))
@@ -197,59 +197,59 @@ func rejectsMalformedHost(_ input: String) {
     #expect(!allowed("https://evil.governance.codeatelier.tech/"))
     #expect(!allowed("https://10.0.0.1/"))
     #expect(!allowed("http://localhost:8080/"))
-    #expect((try? EgressPolicy.check(url: "http://localhost:8080/", trustedHosts: ["localhost"], allowLoopback: true).get()) != nil)
+    #expect((try? DestinationPolicy.check(url: "http://localhost:8080/", trustedHosts: ["localhost"], allowLoopback: true).get()) != nil)
 }
 
 @Test("loopback is refused unless allow_loopback, and the refusal names the setting")
 func loopbackOnlyOnRequest() {
     for url in ["http://localhost:8080/", "http://127.0.0.1:4320/x", "https://[::1]/", "http://localhost.:1/"] {
-        guard case .failure(let refusal) = EgressPolicy.check(url: url, trustedHosts: nil, allowLoopback: false) else {
+        guard case .failure(let refusal) = DestinationPolicy.check(url: url, trustedHosts: nil, allowLoopback: false) else {
             Issue.record("\(url) was allowed without allow_loopback")
             continue
         }
         #expect(refusal.reason.contains("allow_loopback: true"), "\(refusal.reason)")
-        #expect((try? EgressPolicy.check(url: url, trustedHosts: nil, allowLoopback: true).get()) != nil, "\(url)")
+        #expect((try? DestinationPolicy.check(url: url, trustedHosts: nil, allowLoopback: true).get()) != nil, "\(url)")
     }
-    let localhost = EgressPolicy.normalizeHost("localhost")
-    #expect(!EgressPolicy.isAllowedConnection(to: .ipv4([127, 0, 0, 1]), requestedHost: localhost, allowLoopback: false))
+    let localhost = DestinationPolicy.normalizeHost("localhost")
+    #expect(!DestinationPolicy.isAllowedConnection(to: .ipv4([127, 0, 0, 1]), requestedHost: localhost, allowLoopback: false))
     // The OTLP exporter's narrower rule: private networks pass, loopback (also IPv4-mapped) only on request.
-    #expect(EgressPolicy.refusesLoopback(host: "127.0.0.1", allowLoopback: false) != nil)
-    #expect(EgressPolicy.refusesLoopback(host: "::ffff:127.0.0.2", allowLoopback: false) != nil)
-    #expect(EgressPolicy.refusesLoopback(host: "collector.localhost", allowLoopback: false) != nil)
-    #expect(EgressPolicy.refusesLoopback(host: "127.0.0.1", allowLoopback: true) == nil)
-    #expect(EgressPolicy.refusesLoopback(host: "10.0.0.7", allowLoopback: false) == nil)
-    #expect(EgressPolicy.isLoopbackAddress([127, 9, 9, 9]))
-    #expect(!EgressPolicy.isLoopbackAddress([10, 0, 0, 1]))
+    #expect(DestinationPolicy.refusesLoopback(host: "127.0.0.1", allowLoopback: false) != nil)
+    #expect(DestinationPolicy.refusesLoopback(host: "::ffff:127.0.0.2", allowLoopback: false) != nil)
+    #expect(DestinationPolicy.refusesLoopback(host: "collector.localhost", allowLoopback: false) != nil)
+    #expect(DestinationPolicy.refusesLoopback(host: "127.0.0.1", allowLoopback: true) == nil)
+    #expect(DestinationPolicy.refusesLoopback(host: "10.0.0.7", allowLoopback: false) == nil)
+    #expect(DestinationPolicy.isLoopbackAddress([127, 9, 9, 9]))
+    #expect(!DestinationPolicy.isLoopbackAddress([10, 0, 0, 1]))
 }
 
 @Test func connectionCheckStopsRebinding() {
-    let api = EgressPolicy.normalizeHost("api.example.com")
-    #expect(!EgressPolicy.isAllowedConnection(to: .ipv4([127, 0, 0, 1]), requestedHost: api, allowLoopback: true))
-    #expect(!EgressPolicy.isAllowedConnection(to: .ipv4(metadataV4), requestedHost: api, allowLoopback: true))
-    #expect(!EgressPolicy.isAllowedConnection(to: .ipv6(loopV6), requestedHost: api, allowLoopback: true))
-    #expect(!EgressPolicy.isAllowedConnection(to: EgressPolicy.normalizeHost("fd00:ec2::254"), requestedHost: api, allowLoopback: true))
-    #expect(!EgressPolicy.isAllowedConnection(to: EgressPolicy.normalizeHost("::ffff:10.0.0.1"), requestedHost: api, allowLoopback: true))
-    #expect(!EgressPolicy.isAllowedConnection(to: .name("example.com"), requestedHost: api, allowLoopback: true))
-    #expect(EgressPolicy.isAllowedConnection(to: .ipv4([93, 184, 216, 34]), requestedHost: api, allowLoopback: true))
-    #expect(EgressPolicy.isAllowedConnection(to: EgressPolicy.normalizeHost("2606:4700::1111"), requestedHost: api, allowLoopback: true))
-    let localhost = EgressPolicy.normalizeHost("localhost")
-    #expect(EgressPolicy.isAllowedConnection(to: .ipv4([127, 0, 0, 1]), requestedHost: localhost, allowLoopback: true))
-    #expect(EgressPolicy.isAllowedConnection(to: .ipv6(loopV6), requestedHost: localhost, allowLoopback: true))
-    #expect(!EgressPolicy.isAllowedConnection(to: .ipv4(metadataV4), requestedHost: localhost, allowLoopback: true))
-    #expect(!EgressPolicy.isAllowedConnection(to: .ipv4([10, 0, 0, 1]), requestedHost: .ipv4([127, 0, 0, 1]), allowLoopback: true))
+    let api = DestinationPolicy.normalizeHost("api.example.com")
+    #expect(!DestinationPolicy.isAllowedConnection(to: .ipv4([127, 0, 0, 1]), requestedHost: api, allowLoopback: true))
+    #expect(!DestinationPolicy.isAllowedConnection(to: .ipv4(metadataV4), requestedHost: api, allowLoopback: true))
+    #expect(!DestinationPolicy.isAllowedConnection(to: .ipv6(loopV6), requestedHost: api, allowLoopback: true))
+    #expect(!DestinationPolicy.isAllowedConnection(to: DestinationPolicy.normalizeHost("fd00:ec2::254"), requestedHost: api, allowLoopback: true))
+    #expect(!DestinationPolicy.isAllowedConnection(to: DestinationPolicy.normalizeHost("::ffff:10.0.0.1"), requestedHost: api, allowLoopback: true))
+    #expect(!DestinationPolicy.isAllowedConnection(to: .name("example.com"), requestedHost: api, allowLoopback: true))
+    #expect(DestinationPolicy.isAllowedConnection(to: .ipv4([93, 184, 216, 34]), requestedHost: api, allowLoopback: true))
+    #expect(DestinationPolicy.isAllowedConnection(to: DestinationPolicy.normalizeHost("2606:4700::1111"), requestedHost: api, allowLoopback: true))
+    let localhost = DestinationPolicy.normalizeHost("localhost")
+    #expect(DestinationPolicy.isAllowedConnection(to: .ipv4([127, 0, 0, 1]), requestedHost: localhost, allowLoopback: true))
+    #expect(DestinationPolicy.isAllowedConnection(to: .ipv6(loopV6), requestedHost: localhost, allowLoopback: true))
+    #expect(!DestinationPolicy.isAllowedConnection(to: .ipv4(metadataV4), requestedHost: localhost, allowLoopback: true))
+    #expect(!DestinationPolicy.isAllowedConnection(to: .ipv4([10, 0, 0, 1]), requestedHost: .ipv4([127, 0, 0, 1]), allowLoopback: true))
 }
 
 @Test func refusalReasonsNameTheRange() {
-    #expect(EgressPolicy.isRefused(.ipv4([100, 100, 100, 200]))?.reason.contains("100.64.0.0/10") == true)
-    #expect(EgressPolicy.isRefused(EgressPolicy.normalizeHost("2002:a9fe:a9fe::1"))?.reason.contains("6to4") == true)
-    #expect(EgressPolicy.isRefused(EgressPolicy.normalizeHost("64:ff9b::5db8:d822")) == nil)
-    #expect(EgressPolicy.isRefused(.name("governance.codeatelier.tech")) == nil)
-    #expect(EgressPolicy.isRefused(.ipv4([8, 8, 8, 8])) == nil)
+    #expect(DestinationPolicy.isRefused(.ipv4([100, 100, 100, 200]))?.reason.contains("100.64.0.0/10") == true)
+    #expect(DestinationPolicy.isRefused(DestinationPolicy.normalizeHost("2002:a9fe:a9fe::1"))?.reason.contains("6to4") == true)
+    #expect(DestinationPolicy.isRefused(DestinationPolicy.normalizeHost("64:ff9b::5db8:d822")) == nil)
+    #expect(DestinationPolicy.isRefused(.name("governance.codeatelier.tech")) == nil)
+    #expect(DestinationPolicy.isRefused(.ipv4([8, 8, 8, 8])) == nil)
 }
 
 @Test("every refused IPv6 block's prefix has the bytes its bit count reads")
 func v6BlockPrefixesAreLongEnough() {
-    for block in EgressPolicy.v6Blocks {
+    for block in DestinationPolicy.v6Blocks {
         #expect(block.prefix.count * 8 >= block.bits, "\(block.what)")
     }
 }
