@@ -7,7 +7,7 @@ public import Prometheus
 import Receivers
 public import ServiceLifecycle
 import Synchronization
-public import Timeline
+import Timeline
 import OTLP
 import Retention
 import TraceAssembly
@@ -28,8 +28,8 @@ public final class Collector: Sendable {
     public let exporters: [String: any Service]
     /// Every metric of this collector (what `/metrics` serves).
     public let metrics: PrometheusCollectorRegistry
-    /// The timeline web UI, when the plan enables it.
-    public let timeline: TimelineServer?
+    /// Built extensions by id (`ui`, `checkpoints`, `retention`, …).
+    public let extensions: [String: any Service]
     private let telemetryServer: TelemetryServer?
     private let group: ServiceGroup
     private let handleSignals: Bool
@@ -150,32 +150,31 @@ public final class Collector: Sendable {
                 Self.readiness(pipelines: builtPipelines, receivers: builtReceivers, shuttingDown: shuttingDown.isSet)
             }, logger: logger)
         }
-        /// The HMAC secret of `pipeline`'s chain stage, else GOVERNANCE_AUDIT_SECRET: what keys the
-        /// rows the collector writes itself and what the UI's verify checks with.
-        func chainSecret(_ pipeline: String) -> String? {
-            stages[pipeline]?.lazy.compactMap(\.stage.hmacSecret).first
-                ?? ProcessInfo.processInfo.environment["GOVERNANCE_AUDIT_SECRET"].flatMap { $0.isEmpty ? nil : $0 }
+        /// The HMAC secret of each pipeline's chain stage, else GOVERNANCE_AUDIT_SECRET: what keys
+        /// the rows the collector writes itself and what the UI's verify checks with.
+        let environmentSecret = ProcessInfo.processInfo.environment["GOVERNANCE_AUDIT_SECRET"].flatMap { $0.isEmpty ? nil : $0 }
+        var chainSecrets: [String: String] = [:]
+        var pipelineResources: [String: SharedResources] = [:]
+        for p in plan.pipelines {
+            chainSecrets[p.name] = stages[p.name]?.lazy.compactMap(\.stage.hmacSecret).first ?? environmentSecret
+            // One database instance per database, so its tokens store and readers run once.
+            var resources = shared[p.name] ?? SharedResources()
+            if let database = resources.auditDatabase { resources.provide(databases.first { $0.isSameDatabase(as: database) } ?? database) }
+            pipelineResources[p.name] = resources
         }
-        timeline = try plan.ui.map { ui throws(MissingAuditDatabase) in
-            var ui = ui
-            guard let shared = shared[ui.pipeline]?.auditDatabase else { throw MissingAuditDatabase(component: "ui") }
-            let database = databases.first { $0.isSameDatabase(as: shared) } ?? shared
-            ui.auditSecret = chainSecret(ui.pipeline)
-            return TimelineServer(config: ui, database: database, redactor: egress[ui.pipeline]!.redaction.redactor, telemetry: telemetry, health: {
-                Self.readiness(pipelines: builtPipelines, receivers: builtReceivers, shuttingDown: shuttingDown.isSet).checks
-            }, logger: context("ui").logger)
+        var extensionContext = ExtensionContext(id: "", logger: logger, telemetry: telemetry, clock: clock, pipelines: pipelines,
+                                                resources: pipelineResources, egress: egress, chainSecrets: chainSecrets, readiness: {
+            Self.readiness(pipelines: builtPipelines, receivers: builtReceivers, shuttingDown: shuttingDown.isSet).checks
+        })
+        var extensions: [(id: String, service: any Service)] = []
+        for configured in plan.extensions {
+            extensionContext.id = configured.id
+            extensionContext.logger = context(configured.id).logger
+            let built = try configured.build(extensionContext)
+            extensions.append((configured.id, built.service))
+            extensionContext.provided.merge(built.provides)
         }
-        let checkpointer = try plan.checkpoints.map { config throws(MissingAuditDatabase) in
-            guard let database = shared[config.pipeline]?.auditDatabase else { throw MissingAuditDatabase(component: "checkpoints") }
-            return Checkpointer(config: config, database: database, pipeline: pipelines[config.pipeline], telemetry: telemetry, logger: context("checkpoints").logger)
-        }
-        let retainer = try plan.retention.map { config throws(MissingAuditDatabase) in
-            guard let database = shared[config.pipeline]?.auditDatabase else { throw MissingAuditDatabase(component: "retention") }
-            let secret = chainSecret(config.pipeline) ?? "" // the plan refused a retention pipeline without one
-            let checkpointed = plan.checkpoints.map { shared[$0.pipeline]?.auditDatabase?.isSameDatabase(as: database) == true } ?? false
-            return Retainer(config: config, secret: Array(secret.utf8), checkpointed: checkpointed, database: database, telemetry: telemetry,
-                            logger: context("retention").logger)
-        }
+        self.extensions = Dictionary(uniqueKeysWithValues: extensions)
         let assemblers = traceDatabases.map {
             TraceAssembler(database: $0.database, pipelines: $0.pipelines, telemetry: telemetry, logger: context("traces").logger)
         }
@@ -183,10 +182,8 @@ public final class Collector: Sendable {
         var services: [any Service] = telemetryServer.map { [$0] } ?? []
         services += exporters.keys.sorted().map { exporters[$0]!.service }
         services += databases.map { $0.tokens as any Service } + keyRefreshers.map { $0 as any Service }
-        services += (checkpointer.map { [$0] } ?? []) as [any Service]
-        services += (retainer.map { [$0] } ?? []) as [any Service]
         services += assemblers as [any Service]
-        services += receivers.keys.sorted().map { receivers[$0]! } + ((timeline.map { [$0] } ?? []) as [any Service])
+        services += receivers.keys.sorted().map { receivers[$0]! } + extensions.map(\.service)
         group = ServiceGroup(configuration: .init(
             services: services.map { .init(service: $0) },
             gracefulShutdownSignals: [],

@@ -8,9 +8,9 @@ public import Logging
 public import Pipeline
 import Processors
 import Receivers
-public import Timeline
-public import Retention
-public import Transparency
+import Timeline
+import Retention
+import Transparency
 
 /// A configuration file read, expanded and validated: every component's settings checked and
 /// its builder ready, nothing built yet. Loading is all-or-nothing: the first mistake stops it
@@ -60,18 +60,31 @@ public struct CollectorPlan: Sendable {
     /// decoded or committed across all receivers (`InFlightBudget`), in bytes. The default
     /// admits one maximum batch (16 MiB of body, about 128 MiB decoded) at a time.
     public var inFlightLimit = 128 << 20
-    /// The `ui:` section: the timeline web UI, nil when absent or `enabled: false`.
-    public var ui: TimelineConfig?
-    /// The `checkpoints:` section: signed checkpoints over the audit table, nil when absent or `enabled: false`.
-    public var checkpoints: CheckpointsConfig?
-    /// The `retention:` section: sealed removal of old rows, nil when absent or `enabled: false`.
-    public var retention: RetentionConfig?
+    /// The configured extensions (`ui:`, `checkpoints:`, `retention:`, …) in the registry's
+    /// order; a section that is absent or says `enabled: false` has none.
+    public var extensions: [ConfiguredExtension] = []
     /// Every effective value with its source, for `print-config`. Secrets only as fingerprints.
     public var resolved: [ResolvedValue] = []
 
+    /// One configured extension: its section's settings and its builder.
+    public struct ConfiguredExtension: Sendable {
+        public var id: String
+        public var settings: any Sendable
+        let builder: ExtensionFactory.Builder
+
+        public func build(_ context: ExtensionContext) throws -> BuiltExtension { try builder(context) }
+    }
+
+    /// The settings of the extension configured by `section`, when it is on.
+    public func settings<Settings>(of section: String, as type: Settings.Type = Settings.self) -> Settings? {
+        extensions.first { $0.id == section }?.settings as? Settings
+    }
+
+    /// The built-in component types; the extensions in start order (retention after the
+    /// checkpoint signer whose tree it respects).
     public static let builtIns = ComponentRegistry(
         receivers: BuiltInReceivers.all, processors: BuiltInProcessors.all, commitStages: BuiltInCommitStages.all,
-        exporters: BuiltInExporters.all)
+        exporters: BuiltInExporters.all, extensions: [Checkpointer.extensionFactory, Retainer.extensionFactory, TimelineServer.extensionFactory])
 
     public static func load(file: String, environment: [String: String] = ProcessInfo.processInfo.environment,
                             registry: ComponentRegistry = builtIns) throws(ConfigError) -> CollectorPlan {
@@ -112,7 +125,7 @@ public struct CollectorPlan: Sendable {
         try logs.finish()
         let metrics = try telemetry.section("metrics")
         let endpoint = try metrics.string("endpoint", env: "GOVERNANCE_METRICS_ENDPOINT", default: "127.0.0.1:8888")!
-        guard let parsedEndpoint = HTTPListener.parseEndpoint(endpoint) else {
+        guard let parsedEndpoint = ListenerEndpoint.parse(endpoint) else {
             throw metrics.error("endpoint", "is `\(endpoint)`", fix: "write host:port, e.g. 127.0.0.1:8888 or [::1]:8888 (port 0 picks a free one)")
         }
         plan.telemetryEndpoint = try metrics.bool("enabled", default: true) ? parsedEndpoint : nil
@@ -156,63 +169,15 @@ public struct CollectorPlan: Sendable {
         }
         try pipelines.finish()
         try service.finish()
-        if root.keys.contains("ui") { plan.ui = try readUI(root.section("ui"), pipelines: plan.pipelines.map(\.name)) }
-        if root.keys.contains("checkpoints") {
-            let section = try root.section("checkpoints")
-            plan.checkpoints = try CheckpointsConfig.read(section, pipelines: plan.pipelines.map(\.name))
-            if let checkpoints = plan.checkpoints, checkpoints.witnessEvents, !plan.chains(checkpoints.pipeline) {
-                throw section.error("witnesses.audit_event", "is on, but pipeline `\(checkpoints.pipeline)` has no chain processor to key the checkpoint events",
-                                    fix: "add `chain` to that pipeline's processors, or turn audit_event off")
-            }
-        }
-        if root.keys.contains("retention") {
-            let section = try root.section("retention")
-            plan.retention = try RetentionConfig.read(section, pipelines: plan.pipelines.map(\.name))
-            if let retention = plan.retention, !plan.chains(retention.pipeline), environment["GOVERNANCE_AUDIT_SECRET"].map({ !$0.isEmpty }) != true {
-                throw section.error("pipeline", "`\(retention.pipeline)` has no chain processor and GOVERNANCE_AUDIT_SECRET is not set: the seal is an audit event and needs the chain's secret",
-                                    fix: "add `chain` to that pipeline's processors, or set GOVERNANCE_AUDIT_SECRET")
-            }
+        let facts = ExtensionPlanFacts(pipelines: plan.pipelines.map(\.name), chained: Set(plan.pipelines.map(\.name).filter(plan.chains)),
+                                       environment: environment)
+        for factory in registry.extensions where root.keys.contains(factory.section) {
+            guard let (settings, builder) = try factory.configure(root.section(factory.section), facts) else { continue }
+            plan.extensions.append(ConfiguredExtension(id: factory.section, settings: settings, builder: builder))
         }
         try root.finish()
         plan.resolved = log.values
         return plan
-    }
-
-    private static func readUI(_ ui: ConfigSection, pipelines: [String]) throws(ConfigError) -> TimelineConfig? {
-        guard try ui.bool("enabled", default: true) else {
-            try ui.finish()
-            return nil
-        }
-        var c = TimelineConfig()
-        let endpoint = try ui.string("endpoint", env: "GOVERNANCE_UI_ENDPOINT", default: "\(c.host):\(c.port)")!
-        guard let (host, port) = HTTPListener.parseEndpoint(endpoint) else {
-            throw ui.error("endpoint", "is `\(endpoint)`", fix: "write host:port, e.g. 127.0.0.1:8890 or [::1]:8890 (port 0 picks a free one)")
-        }
-        (c.host, c.port) = (host, port)
-        c.adminPassword = try ui.string("admin_password", env: "GOVERNANCE_UI_ADMIN_PASSWORD", secret: true).flatMap { $0.isEmpty ? nil : $0 }
-        if let password = c.adminPassword, password.count < 12 {
-            throw ui.error("admin_password", "is shorter than 12 characters", fix: "use a longer passphrase, e.g. from `openssl rand -base64 18`")
-        }
-        c.adminToken = try ui.string("admin_token", env: "GOVERNANCE_UI_ADMIN_TOKEN", secret: true).flatMap { $0.isEmpty ? nil : $0 }
-        if let token = c.adminToken, token.count < 24 {
-            throw ui.error("admin_token", "is shorter than 24 characters", fix: "generate one with `openssl rand -hex 24`")
-        }
-        if !c.requiresLogin && !TimelineConfig.isLoopback(host) {
-            throw ui.error("admin_password", "is not set while the UI listens on `\(endpoint)`, a non-loopback address: anyone on the network could manage tokens",
-                           fix: "set admin_password (or admin_token), e.g. `admin_password: ${env:GOVERNANCE_UI_ADMIN_PASSWORD}`, or listen on 127.0.0.1")
-        }
-        if let secret = try ui.string("session_secret", env: "GOVERNANCE_UI_SESSION_SECRET", secret: true), !secret.isEmpty {
-            guard secret.utf8.count >= 32 else {
-                throw ui.error("session_secret", "is shorter than 32 bytes", fix: "generate one with `openssl rand -hex 32`")
-            }
-            c.sessionSecret = Array(secret.utf8)
-        }
-        c.sessionTTL = try ui.double("session_ttl", default: c.sessionTTL, range: 60...(30 * 86400))
-        c.pageSize = try ui.int("page_size", default: c.pageSize, range: 10...1000)
-        c.limits = try ListenerLimits.read(ui, defaults: c.limits)
-        c.pipeline = try ui.pipeline(among: pipelines, whose: "events the UI shows")
-        try ui.finish()
-        return c
     }
 
     /// Reads a `receivers:`/`exporters:` section: ids are `type` or `type/name`.

@@ -193,9 +193,12 @@ public struct ComponentRegistry: Sendable {
     public var processors: [String: ProcessorFactory] = [:]
     public var commitStages: [String: CommitStageFactory] = [:]
     public var exporters: [String: ExporterFactory] = [:]
+    /// Built and started in this order (after the receivers).
+    public var extensions: [ExtensionFactory] = []
 
     public init(receivers: [ReceiverFactory] = [], processors: [ProcessorFactory] = [], commitStages: [CommitStageFactory] = [],
-                exporters: [ExporterFactory] = []) {
+                exporters: [ExporterFactory] = [], extensions: [ExtensionFactory] = []) {
+        self.extensions = extensions
         for f in receivers { self.receivers[f.type] = f }
         for f in processors { self.processors[f.type] = f }
         for f in commitStages {
@@ -203,6 +206,13 @@ public struct ComponentRegistry: Sendable {
             self.commitStages[f.type] = f
         }
         for f in exporters { self.exporters[f.type] = f }
+    }
+
+    /// This registry plus one extension from outside the built-in set, started after the others.
+    public func adding(extension factory: ExtensionFactory) -> ComponentRegistry {
+        var registry = self
+        registry.extensions.append(factory)
+        return registry
     }
 
     /// This registry plus one exporter type from outside the built-in set.

@@ -13,6 +13,11 @@ public struct SharedResources: Sendable {
         byType[ObjectIdentifier(Resource.self)] = resource
     }
 
+    /// Adds `other`'s resources; where both have one of a type, `other`'s.
+    public mutating func merge(_ other: SharedResources) {
+        byType.merge(other.byType) { _, theirs in theirs }
+    }
+
     /// The shared resource of this type, if a component provided one.
     public func get<Resource: Sendable>(_ type: Resource.Type = Resource.self) -> Resource? {
         byType[ObjectIdentifier(type)] as? Resource

@@ -26,7 +26,7 @@ public struct HTTPListener: Sendable {
     static func read(_ section: ConfigSection, endpointEnv: String, defaultPort: Int, http: Bool = true) throws(ConfigError) -> HTTPListener {
         var l = HTTPListener(port: defaultPort)
         let endpoint = try section.string("endpoint", env: endpointEnv, default: "\(l.host):\(l.port)")!
-        guard let (host, port) = parseEndpoint(endpoint) else {
+        guard let (host, port) = ListenerEndpoint.parse(endpoint) else {
             throw section.error("endpoint", "is `\(endpoint)`", fix: "write host:port, e.g. 127.0.0.1:\(defaultPort) or [::1]:\(defaultPort) (port 0 picks a free one)")
         }
         (l.host, l.port) = (host, port)
@@ -74,22 +74,5 @@ public struct HTTPListener: Sendable {
         let chain = try NIOSSLCertificate.fromPEMFile(certFile).map { NIOSSLCertificateSource.certificate($0) }
         let key = try NIOSSLPrivateKey(file: keyFile, format: .pem)
         return TLSConfiguration.makeServerConfiguration(certificateChain: chain, privateKey: .privateKey(key))
-    }
-
-    /// `host:port`, `[v6]:port`.
-    public static func parseEndpoint(_ text: String) -> (String, Int)? {
-        let host: Substring
-        let portText: Substring
-        if text.hasPrefix("[") {
-            guard let close = text.firstIndex(of: "]"), text[text.index(after: close)...].hasPrefix(":") else { return nil }
-            host = text[text.index(after: text.startIndex)..<close]
-            portText = text[text.index(close, offsetBy: 2)...]
-        } else {
-            guard let colon = text.lastIndex(of: ":") else { return nil }
-            host = text[..<colon]
-            portText = text[text.index(after: colon)...]
-        }
-        guard !host.isEmpty, text.hasPrefix("[") || !host.contains(":"), let port = Int(portText), (0...65535).contains(port) else { return nil }
-        return (String(host), port)
     }
 }

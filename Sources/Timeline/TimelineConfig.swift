@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+public import Config
 public import Listeners
 
 /// Settings of the timeline web UI (the `ui:` section; read and checked by the collector's plan).
@@ -39,5 +40,45 @@ public struct TimelineConfig: Sendable {
     public static func randomSecret() -> [UInt8] {
         var random = SystemRandomNumberGenerator()
         return (0..<32).map { _ in UInt8.random(in: 0...255, using: &random) }
+    }
+}
+
+extension TimelineConfig {
+    /// Reads the `ui:` section; nil when it says `enabled: false`.
+    public static func read(_ ui: ConfigSection, pipelines: [String]) throws(ConfigError) -> TimelineConfig? {
+        guard try ui.bool("enabled", default: true) else {
+            try ui.finish()
+            return nil
+        }
+        var c = TimelineConfig()
+        let endpoint = try ui.string("endpoint", env: "GOVERNANCE_UI_ENDPOINT", default: "\(c.host):\(c.port)")!
+        guard let (host, port) = ListenerEndpoint.parse(endpoint) else {
+            throw ui.error("endpoint", "is `\(endpoint)`", fix: "write host:port, e.g. 127.0.0.1:8890 or [::1]:8890 (port 0 picks a free one)")
+        }
+        (c.host, c.port) = (host, port)
+        c.adminPassword = try ui.string("admin_password", env: "GOVERNANCE_UI_ADMIN_PASSWORD", secret: true).flatMap { $0.isEmpty ? nil : $0 }
+        if let password = c.adminPassword, password.count < 12 {
+            throw ui.error("admin_password", "is shorter than 12 characters", fix: "use a longer passphrase, e.g. from `openssl rand -base64 18`")
+        }
+        c.adminToken = try ui.string("admin_token", env: "GOVERNANCE_UI_ADMIN_TOKEN", secret: true).flatMap { $0.isEmpty ? nil : $0 }
+        if let token = c.adminToken, token.count < 24 {
+            throw ui.error("admin_token", "is shorter than 24 characters", fix: "generate one with `openssl rand -hex 24`")
+        }
+        if !c.requiresLogin && !TimelineConfig.isLoopback(host) {
+            throw ui.error("admin_password", "is not set while the UI listens on `\(endpoint)`, a non-loopback address: anyone on the network could manage tokens",
+                           fix: "set admin_password (or admin_token), e.g. `admin_password: ${env:GOVERNANCE_UI_ADMIN_PASSWORD}`, or listen on 127.0.0.1")
+        }
+        if let secret = try ui.string("session_secret", env: "GOVERNANCE_UI_SESSION_SECRET", secret: true), !secret.isEmpty {
+            guard secret.utf8.count >= 32 else {
+                throw ui.error("session_secret", "is shorter than 32 bytes", fix: "generate one with `openssl rand -hex 32`")
+            }
+            c.sessionSecret = Array(secret.utf8)
+        }
+        c.sessionTTL = try ui.double("session_ttl", default: c.sessionTTL, range: 60...(30 * 86400))
+        c.pageSize = try ui.int("page_size", default: c.pageSize, range: 10...1000)
+        c.limits = try ListenerLimits.read(ui, defaults: c.limits)
+        c.pipeline = try ui.pipeline(among: pipelines, whose: "events the UI shows")
+        try ui.finish()
+        return c
     }
 }

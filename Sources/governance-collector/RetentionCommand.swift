@@ -37,7 +37,7 @@ struct RetentionCommand: AsyncParsableCommand {
                 return ExitCode(2)
             }
             let plan = FileManager.default.fileExists(atPath: options.config) ? try options.plan() : nil
-            let configured = plan?.retention
+            let configured = plan?.settings(of: "retention", as: RetentionConfig.self)
             let minimum = configured?.minimum ?? RetentionConfig.defaultMinimum
             guard let period = keep.map(RetentionPeriod.init) ?? configured?.keep else {
                 throw usage(keep == nil ? "no retention.keep in \(options.config): pass --keep (e.g. --keep 400d)" : "--keep \(keep!) is not a period like 400d, 52w or 7y")
@@ -51,7 +51,7 @@ struct RetentionCommand: AsyncParsableCommand {
                 let run = RetentionRun(connection: connection, tree: CompactMerkleTree.self)
                 while true {
                     switch try run.run(keep: period, secret: Array(secret.utf8), maxRows: configured?.maxRows ?? 1_000_000,
-                                             checkpointed: plan?.checkpoints != nil, dryRun: dryRun) {
+                                             checkpointed: plan?.settings(of: "checkpoints", as: CheckpointsConfig.self) != nil, dryRun: dryRun) {
                     case .busy:
                         print("another collector is running retention now; nothing done")
                         return

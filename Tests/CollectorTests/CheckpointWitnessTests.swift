@@ -213,6 +213,6 @@ struct CheckpointWitnessTests {
         #expect { try CollectorPlan.parse(yaml: collectorYAML(dsn: "") + section, file: "t.yaml", environment: environment) } throws: { error in
             "\(error)".contains("checkpoints.witnesses.audit_event") && "\(error)".contains("add `chain`")
         }
-        #expect(try CollectorPlan.parse(yaml: chainedYAML(dsn: "") + section, file: "t.yaml", environment: environment).checkpoints?.witnessEvents == true)
+        #expect(try CollectorPlan.parse(yaml: chainedYAML(dsn: "") + section, file: "t.yaml", environment: environment).settings(of: "checkpoints", as: CheckpointsConfig.self)?.witnessEvents == true)
     }
 }

@@ -235,7 +235,7 @@ struct RetentionTests {
         // The seal is chained: a pipeline without the chain and no GOVERNANCE_AUDIT_SECRET is refused.
         let unchained = collectorYAML(dsn: dsn) + "\nretention:\n  keep: 30d\n"
         #expect { try CollectorPlan.parse(yaml: unchained, file: "t.yaml", environment: [:]) } throws: { "\($0)".contains("retention.pipeline") && "\($0)".contains("GOVERNANCE_AUDIT_SECRET") }
-        #expect(try CollectorPlan.parse(yaml: unchained, file: "t.yaml", environment: ["GOVERNANCE_AUDIT_SECRET": auditSecret]).retention?.keep.days == 30)
-        #expect(try CollectorPlan.parse(yaml: chainedYAML(dsn: dsn) + "\nretention:\n  keep: 52w\n", file: "t.yaml", environment: [:]).retention?.keep.days == 364)
+        #expect(try CollectorPlan.parse(yaml: unchained, file: "t.yaml", environment: ["GOVERNANCE_AUDIT_SECRET": auditSecret]).settings(of: "retention", as: RetentionConfig.self)?.keep.days == 30)
+        #expect(try CollectorPlan.parse(yaml: chainedYAML(dsn: dsn) + "\nretention:\n  keep: 52w\n", file: "t.yaml", environment: [:]).settings(of: "retention", as: RetentionConfig.self)?.keep.days == 364)
     }
 }

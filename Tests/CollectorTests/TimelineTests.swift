@@ -16,6 +16,11 @@ func timelineYAML(dsn: String, ui: String = "  endpoint: 127.0.0.1:0\n  admin_pa
     chainedYAML(dsn: dsn) + "\nui:\n" + ui + "\n"
 }
 
+extension Collector {
+    /// The `ui` extension (tests read its port).
+    var timeline: TimelineServer? { extensions["ui"] as? TimelineServer }
+}
+
 extension RunningCollector {
     func timelineURL() async throws -> String {
         let ui = try #require(collector.timeline)

@@ -744,15 +744,16 @@ struct UIConfigTests {
         // With a password (here from the environment) the same address is accepted.
         let plan = try CollectorPlan.parse(yaml: config() + "\nui:\n  endpoint: 0.0.0.0:8890", file: file,
                                            environment: ["GOVERNANCE_UI_ADMIN_PASSWORD": "correct-horse-battery"])
-        #expect(plan.ui?.host == "0.0.0.0" && plan.ui?.requiresLogin == true)
+        let ui = plan.settings(of: "ui", as: TimelineConfig.self)
+        #expect(ui?.host == "0.0.0.0" && ui?.requiresLogin == true)
         #expect(try resolved(plan, "ui.admin_password").display.hasPrefix("sha256:"), "a secret is shown only as a fingerprint")
     }
 
     @Test("loopback without credentials is allowed (open); weak secrets and unknown pipelines are refused")
     func validation() throws {
-        let open = try CollectorPlan.parse(yaml: config() + "\nui: {}", file: file, environment: [:])
-        #expect(open.ui?.host == "127.0.0.1" && open.ui?.port == 8890 && open.ui?.requiresLogin == false)
-        #expect(try CollectorPlan.parse(yaml: config() + "\nui: { enabled: false }", file: file, environment: [:]).ui == nil)
+        let open = try CollectorPlan.parse(yaml: config() + "\nui: {}", file: file, environment: [:]).settings(of: "ui", as: TimelineConfig.self)
+        #expect(open?.host == "127.0.0.1" && open?.port == 8890 && open?.requiresLogin == false)
+        #expect(try CollectorPlan.parse(yaml: config() + "\nui: { enabled: false }", file: file, environment: [:]).extensions.isEmpty)
         #expect(try configError(config() + "\nui: { admin_password: short }").key == "ui.admin_password")
         #expect(try configError(config() + "\nui: { admin_token: short }").key == "ui.admin_token")
         #expect(try configError(config() + "\nui: { session_secret: short }").key == "ui.session_secret")

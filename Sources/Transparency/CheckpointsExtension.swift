@@ -1,0 +1,27 @@
+public import AuditStore
+import Config
+public import Pipeline
+
+/// The database the checkpoint signer keeps a tree of, provided to the extensions built after
+/// it (retention removes only what a signed checkpoint covers there).
+public struct SignedDatabase: Sendable {
+    public let database: AuditDatabase
+}
+
+extension Checkpointer {
+    /// `checkpoints:`: the signer of checkpoints over its pipeline's database.
+    public static let extensionFactory = ExtensionFactory(section: "checkpoints") { section, plan throws(ConfigError) in
+        guard let config = try CheckpointsConfig.read(section, pipelines: plan.pipelines) else { return nil }
+        if config.witnessEvents, !plan.chained.contains(config.pipeline) {
+            throw section.error("witnesses.audit_event", "is on, but pipeline `\(config.pipeline)` has no chain processor to key the checkpoint events",
+                                fix: "add `chain` to that pipeline's processors, or turn audit_event off")
+        }
+        return (config, { context in
+            guard let database = context.resources[config.pipeline]?.auditDatabase else { throw MissingAuditDatabase(component: context.id) }
+            var provides = SharedResources()
+            provides.provide(SignedDatabase(database: database))
+            return BuiltExtension(service: Checkpointer(config: config, database: database, pipeline: context.pipelines[config.pipeline],
+                                                        telemetry: context.telemetry, logger: context.logger), provides: provides)
+        })
+    }
+}
