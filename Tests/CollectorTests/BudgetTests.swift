@@ -136,7 +136,9 @@ struct BudgetTests {
         let second = try await RunningCollector.start(yaml: budgetYAML(dsn: dsn, webhookURL: receiver.url))
         try await second.waitUntilReady()
         for _ in 0..<3 { #expect(try await post(second.eventsURL, costEvent(session: session, usd: "3")).status == 201) }
-        try await Task.sleep(for: .milliseconds(500))
+        // Each answer came after its commit, where an alert is recorded or not: the outbox holds
+        // the one delivered alert and nothing pending, so nothing more can be sent.
+        #expect(try scalar(dsn, "SELECT count(*) || ' ' || count(delivered_at) FROM governance_budget_alerts") == "1 1")
         #expect(try receiver.deliveries().count == 2)
         #expect(try scalar(dsn, "SELECT count(*) FROM governance_audit_events WHERE kind = 'budget.threshold_crossed'") == "1")
         #expect(try scalar(dsn, "SELECT used_usd FROM governance_budget_spend WHERE agent_id = 'agent-1'") == "21")
@@ -169,8 +171,10 @@ struct BudgetTests {
             return try await group.reduce(into: [Int]()) { $0.append($1) }
         }
         #expect(statuses.allSatisfy { $0 == 201 })
+        // Every event is committed (all answered), so the one alert row is all there is; it is
+        // delivered with one attempt, and a delivery holds the row, so no second send can follow.
         #expect(try await eventually { try receiver.deliveries().count == 1 })
-        try await Task.sleep(for: .milliseconds(500))
+        #expect(try await eventually { try scalar(dsn, "SELECT count(*) FROM governance_budget_alerts WHERE delivered_at IS NOT NULL") == "1" })
         #expect(try receiver.deliveries().count == 1)
         #expect(try receiver.deliveries().first?["payload"]?["used_value"] == .number("8.0"))
         #expect(try scalar(dsn, "SELECT count(*) FROM governance_audit_events WHERE kind = 'budget.threshold_crossed'") == "1")
