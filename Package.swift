@@ -206,7 +206,13 @@ let package = Package(
             .product(name: "NIOHTTPTypes", package: "swift-nio-extras"),
             .product(name: "HTTPTypes", package: "swift-http-types"),
         ], swiftSettings: strict),
-        .testTarget(name: "TimelineUnitTests", dependencies: ["Timeline", "AuditStore", "Pipeline"], swiftSettings: strict),
+        .testTarget(name: "TimelineUnitTests", dependencies: [
+            "Timeline", "AuditStore", "Pipeline",
+            .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "HummingbirdTesting", package: "hummingbird"),
+            .product(name: "HTTPTypes", package: "swift-http-types"),
+            .product(name: "Logging", package: "swift-log"),
+        ], swiftSettings: strict),
         .testTarget(name: "OTLPTests", dependencies: ["OTLP", "Pipeline"], swiftSettings: strict),
         .testTarget(name: "ReceiverTests", dependencies: [
             "Receivers", "Pipeline", "OTLP", "GovernanceTesting",

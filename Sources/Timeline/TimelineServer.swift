@@ -26,6 +26,7 @@ public final class TimelineServer: Service, Sendable {
     let feed: LiveFeed
     let tokens: PostgresTokenStore
     let signer: SessionSigner
+    let pages: PageRenderer
     /// The pipeline's redaction, for metadata shown on the detail page (unless raw is asked for).
     let redactor: Redactor
     let logger: Logger
@@ -35,6 +36,7 @@ public final class TimelineServer: Service, Sendable {
 
     public static let contentSecurityPolicy = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; "
         + "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+
 
     /// Reads `database`'s events and manages its tokens (`database.tokens`, run by the collector).
     public init(config: TimelineConfig, database: AuditDatabase, redactor: Redactor = Redactor(), telemetry: Telemetry = .disabled,
@@ -49,6 +51,7 @@ public final class TimelineServer: Service, Sendable {
         feed = LiveFeed(database: database, logger: logger)
         tokens = database.tokens
         signer = SessionSigner(secret: config.sessionSecret)
+        pages = PageRenderer(signer: signer, requiresLogin: config.requiresLogin)
         self.logger = logger
     }
 
@@ -60,10 +63,8 @@ public final class TimelineServer: Service, Sendable {
             logger.warning("ui.open", metadata: ["address": "\(config.host):\(config.port)",
                                                  "hint": "no admin_password or admin_token: anyone who can reach this loopback address can manage tokens"])
         }
-        let router = Router()
-        routes(router)
         let app = Application(
-            router: router,
+            router: makeRouter(),
             server: LimitedHTTPServer.http1(limits: config.limits, metrics: listenerMetrics),
             configuration: LimitedHTTPServer.configuration(host: config.host, port: config.port, limits: config.limits, metrics: listenerMetrics),
             onServerRunning: { channel in
@@ -86,189 +87,84 @@ public final class TimelineServer: Service, Sendable {
 
     // MARK: Routes
 
-    private func routes(_ router: Router<BasicRequestContext>) {
-        router.get("/") { request, _ in
-            await self.respond(request) { visit in try await self.dashboardPage(request, visit) }
+    /// Every answer gets the security headers; without credentials only a loopback Host is
+    /// served; every visitor has a session; handlers' errors become pages. Signing in and the
+    /// assets are open, everything else needs a signed-in visitor.
+    func makeRouter() -> Router<UIRequestContext> {
+        let router = Router(context: UIRequestContext.self)
+        router.middlewares.add(SecurityHeadersMiddleware())
+        router.middlewares.add(LoopbackHostMiddleware(requiresLogin: config.requiresLogin))
+        router.middlewares.add(SessionMiddleware(signer: signer, config: config))
+        router.middlewares.add(PageErrorMiddleware(pages: pages, logger: logger))
+        router.get("/static/app.css") { _, _ in UIResponses.asset(Assets.css, type: "text/css; charset=utf-8") }
+        router.get("/static/app.js") { _, _ in UIResponses.asset(Assets.js + "\n" + Assets.dashboardJS, type: "text/javascript; charset=utf-8") }
+        router.get("/login") { _, context in
+            context.visit.session.authenticated ? UIResponses.redirect("/timeline") : self.loginPage(context.visit, error: nil, status: .ok)
         }
-        router.get("/static/app.css") { _, _ in Self.asset(Assets.css, type: "text/css; charset=utf-8") }
-        router.get("/static/app.js") { _, _ in Self.asset(Assets.js + "\n" + Assets.dashboardJS, type: "text/javascript; charset=utf-8") }
-        router.get("/login") { request, _ in
-            await self.respond(request, requireLogin: false) { visit in
-                visit.session.authenticated ? Self.redirect("/timeline") : self.loginPage(visit, error: nil, status: .ok)
+        router.post("/login") { request, context in try await self.login(request, context) }
+
+        let signedIn = router.group().add(middleware: RequireSignInMiddleware())
+        signedIn.get("/") { request, context in try await self.dashboardPage(request, context.visit) }
+        signedIn.post("/logout") { request, context in
+            _ = try await self.form(PlainForm.self, request, context)
+            context.visit.replaceSession(.fresh(authenticated: !self.config.requiresLogin, ttl: self.config.sessionTTL, now: UIResponses.now()))
+            return UIResponses.redirect(self.config.requiresLogin ? "/login" : "/timeline")
+        }
+        signedIn.get("/timeline") { request, context in try await self.timelinePage(request, context.visit) }
+        signedIn.get("/stream") { request, _ in try self.stream(request) }
+        signedIn.get("/events/:id") { request, context in
+            try await self.detailPage(id: context.parameters.get("id"), raw: request.queryFields()["view"] == "raw", context.visit, verify: nil)
+        }
+        signedIn.get("/sessions/:id") { _, context in try await self.sessionPage(id: context.parameters.get("id"), context.visit, verify: nil) }
+        signedIn.post("/sessions/:id/verify") { request, context in
+            let form = try await self.form(VerifyForm.self, request, context)
+            return try await self.verify(session: context.parameters.get("id"), event: form.event, context.visit)
+        }
+        signedIn.get("/export") { request, _ in try self.export(request) }
+        signedIn.get("/workflows") { _, context in try await self.workflowsPage(context.visit, issued: nil, error: nil) }
+        signedIn.post("/workflows/tokens") { request, context in
+            let form = try await self.form(TokenForm.self, request, context)
+            return try await self.issueToken(workflow: form.workflow ?? "", context.visit)
+        }
+        signedIn.post("/agent-keys") { request, context in
+            let form = try await self.form(AgentKeyForm.self, request, context)
+            return try await self.addAgentKey(agent: form.agent ?? "", pem: form.pem ?? "", context.visit)
+        }
+        signedIn.post("/agent-keys/:fingerprint/revoke") { request, context in
+            let form = try await self.form(RevokeKeyForm.self, request, context)
+            return try await self.revokeAgentKey(fingerprint: context.parameters.get("fingerprint") ?? "", reason: form.reason ?? "", context.visit)
+        }
+        signedIn.post("/tokens/:fingerprint/revoke") { request, context in
+            _ = try await self.form(PlainForm.self, request, context)
+            let fingerprint = context.parameters.get("fingerprint") ?? ""
+            if try await self.tokens.revoke(fingerprint: fingerprint) {
+                self.logger.notice("ui.token_revoked", metadata: ["fingerprint": "\(fingerprint)"])
             }
+            return UIResponses.redirect("/workflows")
         }
-        router.post("/login") { request, _ in
-            await self.respond(request, requireLogin: false) { visit in try await self.login(request, visit) }
-        }
-        router.post("/logout") { request, _ in
-            await self.respond(request) { visit in
-                try await self.form(request, visit)
-                visit.replaceSession(.fresh(authenticated: !self.config.requiresLogin, ttl: self.config.sessionTTL, now: Self.now()))
-                return Self.redirect(self.config.requiresLogin ? "/login" : "/timeline")
-            }
-        }
-        router.get("/timeline") { request, _ in
-            await self.respond(request) { visit in try await self.timelinePage(request, visit) }
-        }
-        router.get("/stream") { request, _ in
-            await self.respond(request) { _ in self.stream(request) }
-        }
-        router.get("/events/:id") { request, context in
-            await self.respond(request) { visit in
-                try await self.detailPage(id: context.parameters.get("id"), raw: Self.query(request)["view"] == "raw", visit, verify: nil)
-            }
-        }
-        router.get("/sessions/:id") { request, context in
-            await self.respond(request) { visit in try await self.sessionPage(id: context.parameters.get("id"), visit, verify: nil) }
-        }
-        router.post("/sessions/:id/verify") { request, context in
-            await self.respond(request) { visit in
-                let form = try await self.form(request, visit)
-                return try await self.verify(session: context.parameters.get("id"), event: form["event"], visit)
-            }
-        }
-        router.get("/export") { request, _ in
-            await self.respond(request) { _ in try self.export(request) }
-        }
-        router.get("/workflows") { request, _ in
-            await self.respond(request) { visit in try await self.workflowsPage(visit, issued: nil, error: nil) }
-        }
-        router.post("/workflows/tokens") { request, _ in
-            await self.respond(request) { visit in
-                let form = try await self.form(request, visit)
-                return try await self.issueToken(workflow: form["workflow"] ?? "", visit)
-            }
-        }
-        router.post("/agent-keys") { request, _ in
-            await self.respond(request) { visit in
-                let form = try await self.form(request, visit)
-                return try await self.addAgentKey(agent: form["agent"] ?? "", pem: form["pem"] ?? "", visit)
-            }
-        }
-        router.post("/agent-keys/:fingerprint/revoke") { request, context in
-            await self.respond(request) { visit in
-                let form = try await self.form(request, visit)
-                return try await self.revokeAgentKey(fingerprint: context.parameters.get("fingerprint") ?? "", reason: form["reason"] ?? "", visit)
-            }
-        }
-        router.post("/tokens/:fingerprint/revoke") { request, context in
-            await self.respond(request) { visit in
-                try await self.form(request, visit)
-                let fingerprint = context.parameters.get("fingerprint") ?? ""
-                if try await self.tokens.revoke(fingerprint: fingerprint) {
-                    self.logger.notice("ui.token_revoked", metadata: ["fingerprint": "\(fingerprint)"])
-                }
-                return Self.redirect("/workflows")
-            }
-        }
+        return router
     }
 
-    // MARK: Sessions and access
-
-    /// One request's session: the one in its cookie, or a fresh one that the answer sets.
-    final class Visit: Sendable {
-        private let state: Mutex<(session: UISession, setCookie: Bool)>
-        var session: UISession { state.withLock { $0.session } }
-        var setCookie: Bool { state.withLock { $0.setCookie } }
-        /// Signed in with `Authorization: Bearer <admin_token>` (a script): no cookie, no CSRF.
-        let bearer: Bool
-
-        init(session: UISession, setCookie: Bool, bearer: Bool) {
-            state = Mutex((session, setCookie))
-            self.bearer = bearer
-        }
-
-        func replaceSession(_ session: UISession) {
-            state.withLock { $0 = (session, !bearer) }
-        }
-    }
-
-    /// A refusal answered as a page.
-    struct PageError: Error {
-        var status: HTTPResponse.Status
-        var message: String
-    }
-
-    private func respond(_ request: Request, requireLogin: Bool = true,
-                         _ handler: (Visit) async throws -> Response) async -> Response {
-        var response: Response
-        var visit: Visit?
-        if let refusal = hostRefusal(request) {
-            response = Self.plain(.misdirectedRequest, refusal)
-        } else {
-            let now = Self.now()
-            let bearer = config.adminToken.map { token in IngestToken.bearer(request.headers[.authorization]).map { secretsMatch(String($0), token) } ?? false } ?? false
-            if let existing = signer.session(fromCookie: request.cookies[SessionSigner.cookieName]?.value, now: now) {
-                visit = Visit(session: existing, setCookie: false, bearer: bearer)
-            } else {
-                visit = Visit(session: .fresh(authenticated: !config.requiresLogin, ttl: config.sessionTTL, now: now), setCookie: !bearer, bearer: bearer)
-            }
-            let v = visit!
-            if requireLogin && !(v.session.authenticated || v.bearer) {
-                response = request.method == .get && request.uri.path != "/stream" ? Self.redirect("/login") : Self.plain(.unauthorized, "sign in first")
-            } else {
-                do {
-                    response = try await handler(v)
-                } catch let error as PageError {
-                    response = page("message", title: "Refused", ["title": "Refused", "text": error.message], v, status: error.status)
-                } catch let error as UndecodableRow {
-                    // Never a 404 or a gap: the row is there and cannot be shown, which is itself a finding.
-                    logger.error("ui.undecodable_row", metadata: ["path": "\(request.uri.path)", "error": "\(error)"])
-                    response = page("message", title: "Undecodable row", ["title": "Undecodable row",
-                                    "text": "\(error). Run governance-collector verify: it reports this row."], v, status: .internalServerError)
-                } catch {
-                    // The database's own text stays in the log: it can echo what a visitor typed.
-                    logger.error("ui.request_failed", metadata: ["path": "\(request.uri.path)", "error": "\(error)"])
-                    response = page("message", title: "Unavailable", ["title": "Unavailable",
-                                    "text": "The request could not be answered; the collector's log has the reason (ui.request_failed)."], v, status: .serviceUnavailable)
-                }
-            }
-        }
-        if let visit, visit.setCookie {
-            response.headers[.setCookie] = "\(SessionSigner.cookieName)=\(signer.cookieValue(visit.session)); Path=/; HttpOnly; SameSite=Strict; Max-Age=\(Int(config.sessionTTL))"
-        }
-        Self.secure(&response.headers)
-        return response
-    }
-
-    /// Without credentials the UI trusts whoever can reach its loopback address; a page on
-    /// another site could still reach it through a DNS name pointed at 127.0.0.1 (DNS
-    /// rebinding), so then only requests naming a loopback host are served.
-    private func hostRefusal(_ request: Request) -> String? {
-        guard !config.requiresLogin else { return nil }
-        let authority = request.head.authority ?? ""
-        var host = authority
-        if host.hasPrefix("["), let close = host.firstIndex(of: "]") {
-            host = String(host[host.index(after: host.startIndex)..<close])
-        } else if let colon = host.lastIndex(of: ":") {
-            host = String(host[..<colon])
-        }
-        return TimelineConfig.isLoopback(host) ? nil : "this UI has no credentials configured and answers only to a loopback Host, not `\(authority)`"
-    }
-
-    /// Reads a form body (at most 64 KiB) and checks its CSRF token against the session.
-    @discardableResult
-    private func form(_ request: Request, _ visit: Visit) async throws -> [String: String] {
-        var request = request
-        guard let body = try? await request.collectBody(upTo: 64 * 1024) else {
-            throw PageError(status: .contentTooLarge, message: "The form is larger than 64 KiB.")
-        }
-        let fields = FormData.parse(String(buffer: body))
-        if !visit.bearer && !signer.isValidCSRF(fields["csrf"], for: visit.session) {
+    /// The posted form, refused unless it carries the CSRF token of the visitor's session (or
+    /// the visitor is a script signed in with the admin token).
+    private func form<Form: UIForm>(_ type: Form.Type, _ request: Request, _ context: UIRequestContext) async throws -> Form {
+        let form = try await request.decodedForm(type)
+        guard context.visit.bearer || signer.isValidCSRF(form.csrf, for: context.visit.session) else {
             logger.warning("ui.csrf_refused", metadata: ["path": "\(request.uri.path)"])
             throw PageError(status: .forbidden, message: "This form is stale or did not come from this UI (CSRF check failed). Reload the page and try again.")
         }
-        return fields
+        return form
     }
 
-    private func login(_ request: Request, _ visit: Visit) async throws -> Response {
-        let fields: [String: String]
+    private func login(_ request: Request, _ context: UIRequestContext) async throws -> Response {
+        let visit = context.visit
+        let form: LoginForm
         do {
-            fields = try await form(request, visit)
+            form = try await self.form(LoginForm.self, request, context)
         } catch let error as PageError {
             return loginPage(visit, error: error.message, status: error.status)
         }
-        let presented = fields["password"] ?? ""
+        let presented = form.password ?? ""
         let accepted = [config.adminPassword, config.adminToken].contains { $0.map { secretsMatch(presented, $0) } ?? false }
         guard accepted else {
             logger.warning("ui.login_failed")
@@ -276,9 +172,9 @@ public final class TimelineServer: Service, Sendable {
             return loginPage(visit, error: "That password or token is not right.", status: .unauthorized)
         }
         // A new session id on sign-in, so a session planted before it is worth nothing after.
-        visit.replaceSession(.fresh(authenticated: true, ttl: config.sessionTTL, now: Self.now()))
+        visit.replaceSession(.fresh(authenticated: true, ttl: config.sessionTTL, now: UIResponses.now()))
         logger.info("ui.login")
-        return Self.redirect("/timeline")
+        return UIResponses.redirect("/timeline")
     }
 
     // MARK: Pages
@@ -288,7 +184,7 @@ public final class TimelineServer: Service, Sendable {
     }
 
     private func timelinePage(_ request: Request, _ visit: Visit) async throws -> Response {
-        let query = Self.query(request)
+        let query = try request.queryFields()
         let (filter, problems) = EventFilter.parse(query)
         let position = feed.position
         async let names = queries.workflowNames()
@@ -299,12 +195,12 @@ public final class TimelineServer: Service, Sendable {
         context["liveState"] = "off"
         context["liveText"] = filter.searchesMetadata ? "not live (a metadata search)" : !filter.isLive ? "not live (an older page or a closed time range)"
             : feed.isAvailable ? "connecting…" : "live updates need the governance_txid column (see docs/operations.md)"
-        context["streamURL"] = "/stream?" + FormData.encode(filter.queryItems + [("after", String(position))])
+        context["streamURL"] = "/stream?" + queryString(filter.queryItems + [("after", String(position))])
         return page("timeline", title: "Timeline", context, visit)
     }
 
     private func dashboardPage(_ request: Request, _ visit: Visit) async throws -> Response {
-        let query = Self.query(request)
+        let query = try request.queryFields()
         guard let window = DashboardWindow(rawValue: query["window"].flatMap { $0.isEmpty ? nil : $0 } ?? "hour") else {
             throw PageError(status: .badRequest, message: "window must be hour, day or week.")
         }
@@ -320,13 +216,13 @@ public final class TimelineServer: Service, Sendable {
         context["liveText"] = feed.isAvailable ? "connecting…" : "not live yet"
         // Rows the figures already count (the feed may publish them after `position`) are skipped by the stream.
         let seen = data.snapshot.map { [("seen", $0.text)] } ?? []
-        context["streamURL"] = "/stream?" + FormData.encode((workflow.map { [("workflow", $0)] } ?? []) + [("after", String(position))] + seen)
+        context["streamURL"] = "/stream?" + queryString((workflow.map { [("workflow", $0)] } ?? []) + [("after", String(position))] + seen)
         context["windowStart"] = String(data.from)
         return page("dashboard", title: "Dashboard", context, visit)
     }
 
-    private func stream(_ request: Request) -> Response {
-        let query = Self.query(request)
+    private func stream(_ request: Request) throws -> Response {
+        let query = try request.queryFields()
         let (filter, _) = EventFilter.parse(query)
         let after = request.headers[HTTPField.Name("Last-Event-ID")!].flatMap { Int64($0) } ?? query["after"].flatMap { Int64($0) } ?? feed.position
         let seen = query["seen"].flatMap(PGSnapshot.init)
@@ -370,7 +266,7 @@ public final class TimelineServer: Service, Sendable {
     /// A download of the filtered view, streamed a page at a time from one snapshot, on a
     /// connection of its own; at most `maxExports` at once, so downloads cannot starve the pages.
     private func export(_ request: Request) throws -> Response {
-        let query = Self.query(request)
+        let query = try request.queryFields()
         let (filter, problems) = EventFilter.parse(query)
         guard let format = EventExport.Format(rawValue: query["format"] ?? "ndjson") else {
             throw PageError(status: .badRequest, message: "format must be csv or ndjson.")
@@ -437,7 +333,7 @@ public final class TimelineServer: Service, Sendable {
         }
         let added = try await queries.pool.run { try AgentKeyTable.add(key, agentID: agent, $0) }
         if added { logger.notice("ui.agent_key_added", metadata: ["agent": "\(agent)", "fingerprint": "\(key.fingerprint)"]) }
-        return Self.redirect("/workflows")
+        return UIResponses.redirect("/workflows")
     }
 
     /// Revokes an agent key as `agent-key revoke` does; the operator is recorded as `ui`.
@@ -450,7 +346,7 @@ public final class TimelineServer: Service, Sendable {
         if try await queries.pool.run({ try AgentKeyTable.revoke(fingerprint: fingerprint.lowercased(), reason: reason, operatorID: "ui", $0) }) {
             logger.notice("ui.agent_key_revoked", metadata: ["fingerprint": "\(fingerprint)"])
         }
-        return Self.redirect("/workflows")
+        return UIResponses.redirect("/workflows")
     }
 
     private func issueToken(workflow: String, _ visit: Visit) async throws -> Response {
@@ -468,64 +364,6 @@ public final class TimelineServer: Service, Sendable {
 
     private func page(_ template: String, title: String, _ context: [String: Any], _ visit: Visit,
                       status: HTTPResponse.Status = .ok, nav: Bool = true) -> Response {
-        var context = context
-        let csrf = signer.csrfToken(for: visit.session)
-        context["csrf"] = csrf
-        let body = Templates.library.render(context, withTemplate: template) ?? ""
-        let html = Templates.library.render(["title": title, "body": body, "csrf": csrf,
-                                             "nav": nav ? ["signedIn": config.requiresLogin && !visit.bearer] as Any : false as Any],
-                                            withTemplate: "layout") ?? ""
-        return Response(status: status, headers: [.contentType: "text/html; charset=utf-8", .cacheControl: "no-store"],
-                        body: .init(byteBuffer: ByteBuffer(string: html)))
-    }
-
-    static func secure(_ headers: inout HTTPFields) {
-        headers[.contentSecurityPolicy] = contentSecurityPolicy
-        headers[.xContentTypeOptions] = "nosniff"
-        headers[HTTPField.Name("Referrer-Policy")!] = "no-referrer"
-        headers[HTTPField.Name("X-Frame-Options")!] = "DENY"
-        headers[HTTPField.Name("Cross-Origin-Opener-Policy")!] = "same-origin"
-    }
-
-    static func redirect(_ location: String) -> Response {
-        Response(status: .seeOther, headers: [.location: location])
-    }
-
-    static func plain(_ status: HTTPResponse.Status, _ message: String) -> Response {
-        let body = JSONValue.object([.init("ok", .bool(false)), .init("error", .string(message))]).serialized() + "\n"
-        return Response(status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: body)))
-    }
-
-    static func asset(_ text: String, type: String) -> Response {
-        var response = Response(status: .ok, headers: [.contentType: type, .cacheControl: "max-age=300"], body: .init(byteBuffer: ByteBuffer(string: text)))
-        secure(&response.headers)
-        return response
-    }
-
-    static func query(_ request: Request) -> [String: String] {
-        FormData.parse(request.uri.query ?? "")
-    }
-
-    static func now() -> Int64 { Int64(Date().timeIntervalSince1970) }
-}
-
-/// `application/x-www-form-urlencoded`, both ways.
-enum FormData {
-    /// The first value of each name; `+` is a space, `%XX` a byte.
-    static func parse(_ text: String) -> [String: String] {
-        var fields: [String: String] = [:]
-        for pair in text.split(separator: "&") {
-            let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
-            func decode(_ s: Substring) -> String { s.replacingOccurrences(of: "+", with: " ").removingPercentEncoding ?? "" }
-            let name = decode(parts[0])
-            if fields[name] == nil { fields[name] = parts.count > 1 ? decode(parts[1]) : "" }
-        }
-        return fields
-    }
-
-    static func encode(_ items: [(String, String)]) -> String {
-        var allowed = CharacterSet.alphanumerics
-        allowed.insert(charactersIn: "-._~")
-        return items.map { "\($0.0)=\($0.1.addingPercentEncoding(withAllowedCharacters: allowed) ?? "")" }.joined(separator: "&")
+        pages.page(template, title: title, context, visit, status: status, nav: nav)
     }
 }

@@ -68,11 +68,11 @@ enum TimelineView {
             "ranges": ranges(filter, now: now, pageSpan: maxT > minT ? (minT, maxT) : nil),
             "exports": EventExport.Format.allCases.map { format in
                 ["format": format.rawValue, "label": format == .csv ? "CSV" : "NDJSON",
-                 "url": "/export?" + FormData.encode([("format", format.rawValue)] + filter.queryItems)]
+                 "url": "/export?" + queryString([("format", format.rawValue)] + filter.queryItems)]
             },
         ]
         if more, let last = events.last {
-            context["olderURL"] = "/timeline?" + FormData.encode(filter.queryItems + [("before", last.cursor)])
+            context["olderURL"] = "/timeline?" + queryString(filter.queryItems + [("before", last.cursor)])
         }
         return context
     }
@@ -86,7 +86,7 @@ enum TimelineView {
             var f = base
             f.from = Timestamp(microseconds: from)
             f.to = to.map(Timestamp.init(microseconds:))
-            return ["id": id, "label": label, "url": "/timeline?" + FormData.encode(f.queryItems)]
+            return ["id": id, "label": label, "url": "/timeline?" + queryString(f.queryItems)]
         }
         let n = now.microseconds
         var links = [link("last-15m", "last 15 min", from: n - 15 * TimeAxis.minute, to: nil),
@@ -139,7 +139,7 @@ enum TimelineView {
             "metadata": VisibleText.escape(pretty(metadata)), "redacted": !raw,
             "position": d.positionInSession, "sessionLength": d.sessionLength, "chainSeq": String(d.chainSeq),
             "prevHash": e.prevHash ?? "— (first in its session)", "hmac": e.hmac ?? "—",
-            "agentQuery": FormData.encode([("", e.agentID)]).dropFirst(),
+            "agentQuery": queryValue(e.agentID),
         ]
     }
 
@@ -169,7 +169,7 @@ enum TimelineView {
             "id": id.lowercasedString, "count": events.count, "totalText": total == 1 ? "1 event" : "\(total) events", "truncated": total > events.count,
             "agents": agents.map(VisibleText.escape).joined(separator: ", "),
             "first": displayTime(events.map(\.event.createdAt).min()!), "last": displayTime(events.map(\.event.createdAt).max()!),
-            "timelineQuery": FormData.encode([("session", id.lowercasedString)]),
+            "timelineQuery": queryString([("session", id.lowercasedString)]),
             "events": ordered.map { item -> [String: Any] in
                 let e = events[item.index].event
                 return ["id": e.eventID.lowercasedString, "depth": min(item.depth, 8), "deeper": item.depth > 8 ? "+\(item.depth - 8) " : "",
@@ -184,7 +184,7 @@ enum TimelineView {
     static func workflows(_ stats: [EventQueries.WorkflowStats], tokens: [PostgresTokenStore.Token], agentKeys: [AgentKeyTable.Listed]) -> [String: Any] {
         [
             "workflows": stats.map { s -> [String: Any] in
-                ["name": VisibleText.escape(s.name), "query": FormData.encode([("", s.name)]).dropFirst(), "events": String(s.events),
+                ["name": VisibleText.escape(s.name), "query": queryValue(s.name), "events": String(s.events),
                  "lastSeen": s.lastSeen.map { String($0.prefix(19)) } ?? "never"]
             },
             "tokens": tokens.map { t -> [String: Any] in
@@ -287,7 +287,7 @@ enum DashboardView {
         func counts(_ list: [DashboardData.Count], query: String) -> [[String: Any]] {
             list.map { c in
                 ["name": VisibleText.escape(c.name), "events": String(c.events), "denied": String(c.denied), "rate": percent(c.denied, of: c.events),
-                 "link": "/timeline?" + FormData.encode((workflow.map { [("workflow", $0)] } ?? []) + [(query, c.name)])]
+                 "link": "/timeline?" + queryString((workflow.map { [("workflow", $0)] } ?? []) + [(query, c.name)])]
             }
         }
         let total = d.total
@@ -295,7 +295,7 @@ enum DashboardView {
             "window": d.window.rawValue, "windowLabel": d.window.label,
             "windows": DashboardWindow.allCases.map { w in
                 ["label": w.label, "value": w.rawValue, "selected": w == d.window,
-                 "url": "/?" + FormData.encode([("window", w.rawValue)] + (workflow.map { [("workflow", $0)] } ?? []))]
+                 "url": "/?" + queryString([("window", w.rawValue)] + (workflow.map { [("workflow", $0)] } ?? []))]
             },
             "workflows": workflows.map { ["name": VisibleText.escape($0), "selected": $0 == workflow] },
             "windowValue": d.window.rawValue,
@@ -307,7 +307,7 @@ enum DashboardView {
             "agents": counts(d.agents, query: "agent"), "kinds": counts(d.kinds, query: "kind"),
             "tools": d.tools.map { c in
                 ["name": VisibleText.escape(c.name), "events": String(c.events), "denied": String(c.denied), "rate": percent(c.denied, of: c.events),
-                 "link": "/timeline?" + FormData.encode((workflow.map { [("workflow", $0)] } ?? []) + [("meta", "tool=" + c.name)])]
+                 "link": "/timeline?" + queryString((workflow.map { [("workflow", $0)] } ?? []) + [("meta", "tool=" + c.name)])]
             },
             "modelUsage": d.modelUsage.map { u in
                 ["service": VisibleText.escape(u.service), "model": VisibleText.escape(u.model.isEmpty ? "—" : u.model),

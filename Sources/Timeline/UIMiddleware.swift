@@ -1,0 +1,142 @@
+import AuditStore
+import Foundation
+import HTTPTypes
+import Hummingbird
+import Logging
+import Pipeline
+import Synchronization
+
+/// A UI request as the middleware hands it on: with the visitor's session.
+struct UIRequestContext: RequestContext {
+    var coreContext: CoreRequestContextStorage
+    /// Set by `SessionMiddleware`; before it (or without it) a visitor who is not signed in.
+    var visit: Visit
+
+    init(source: Source) {
+        coreContext = .init(source: source)
+        visit = Visit(session: UISession(id: "", authenticated: false, expires: 0), setCookie: false, bearer: false)
+    }
+}
+
+/// One request's session: the one in its cookie, or a fresh one that the answer sets.
+final class Visit: Sendable {
+    private let state: Mutex<(session: UISession, setCookie: Bool)>
+    var session: UISession { state.withLock { $0.session } }
+    var setCookie: Bool { state.withLock { $0.setCookie } }
+    /// Signed in with `Authorization: Bearer <admin_token>` (a script): no cookie, no CSRF.
+    let bearer: Bool
+
+    init(session: UISession, setCookie: Bool, bearer: Bool) {
+        state = Mutex((session, setCookie))
+        self.bearer = bearer
+    }
+
+    var isSignedIn: Bool { session.authenticated || bearer }
+
+    /// A new session (sign-in, sign-out), which the answer sets as the cookie.
+    func replaceSession(_ session: UISession) {
+        state.withLock { $0 = (session, !bearer) }
+    }
+}
+
+/// A refusal answered as a page (`PageErrorMiddleware`).
+struct PageError: Error {
+    var status: HTTPResponse.Status
+    var message: String
+}
+
+/// The headers every answer carries: a strict Content-Security-Policy (scripts and styles from
+/// this origin only, nothing inline), no sniffing, no referrer, no framing.
+struct SecurityHeadersMiddleware<Context: RequestContext>: RouterMiddleware {
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        var response = try await next(request, context)
+        response.headers[.contentSecurityPolicy] = TimelineServer.contentSecurityPolicy
+        response.headers[.xContentTypeOptions] = "nosniff"
+        response.headers[HTTPField.Name("Referrer-Policy")!] = "no-referrer"
+        response.headers[HTTPField.Name("X-Frame-Options")!] = "DENY"
+        response.headers[HTTPField.Name("Cross-Origin-Opener-Policy")!] = "same-origin"
+        return response
+    }
+}
+
+/// Without credentials the UI trusts whoever can reach its loopback address; a page on another
+/// site could still reach it through a DNS name pointed at 127.0.0.1 (DNS rebinding), so then
+/// only requests naming a loopback host are served.
+struct LoopbackHostMiddleware<Context: RequestContext>: RouterMiddleware {
+    let requiresLogin: Bool
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        guard !requiresLogin else { return try await next(request, context) }
+        let authority = request.head.authority ?? ""
+        var host = authority
+        if host.hasPrefix("["), let close = host.firstIndex(of: "]") {
+            host = String(host[host.index(after: host.startIndex)..<close])
+        } else if let colon = host.lastIndex(of: ":") {
+            host = String(host[..<colon])
+        }
+        guard TimelineConfig.isLoopback(host) else {
+            return UIResponses.plain(.misdirectedRequest, "this UI has no credentials configured and answers only to a loopback Host, not `\(authority)`")
+        }
+        return try await next(request, context)
+    }
+}
+
+/// Reads the visitor's session from its signed cookie (or the admin token as a bearer), and
+/// sets the cookie on the answer when the session is new or changed.
+struct SessionMiddleware: RouterMiddleware {
+    let signer: SessionSigner
+    let config: TimelineConfig
+
+    func handle(_ request: Request, context: UIRequestContext, next: (Request, UIRequestContext) async throws -> Response) async throws -> Response {
+        var context = context
+        let now = UIResponses.now()
+        let bearer = config.adminToken.map { token in IngestToken.bearer(request.headers[.authorization]).map { secretsMatch(String($0), token) } ?? false } ?? false
+        if let existing = signer.session(fromCookie: request.cookies[SessionSigner.cookieName]?.value, now: now) {
+            context.visit = Visit(session: existing, setCookie: false, bearer: bearer)
+        } else {
+            context.visit = Visit(session: .fresh(authenticated: !config.requiresLogin, ttl: config.sessionTTL, now: now), setCookie: !bearer, bearer: bearer)
+        }
+        var response = try await next(request, context)
+        if context.visit.setCookie {
+            response.headers[.setCookie] = "\(SessionSigner.cookieName)=\(signer.cookieValue(context.visit.session)); Path=/; HttpOnly; SameSite=Strict; Max-Age=\(Int(config.sessionTTL))"
+        }
+        return response
+    }
+}
+
+/// Pages past it are for signed-in visitors: a page view goes to the sign-in page, anything
+/// else (a form, the event stream) is refused.
+struct RequireSignInMiddleware: RouterMiddleware {
+    func handle(_ request: Request, context: UIRequestContext, next: (Request, UIRequestContext) async throws -> Response) async throws -> Response {
+        guard context.visit.isSignedIn else {
+            return request.method == .get && request.uri.path != "/stream" ? UIResponses.redirect("/login") : UIResponses.plain(.unauthorized, "sign in first")
+        }
+        return try await next(request, context)
+    }
+}
+
+/// What a handler throws, answered as a page: a refusal with its status; a row that cannot be
+/// read as itself a finding (never a 404 or a gap); anything else as unavailable, its text kept
+/// for the log (a database error can echo what a visitor typed). Hummingbird's own errors (an
+/// unknown path, a body too large) keep their status.
+struct PageErrorMiddleware: RouterMiddleware {
+    let pages: PageRenderer
+    let logger: Logger
+
+    func handle(_ request: Request, context: UIRequestContext, next: (Request, UIRequestContext) async throws -> Response) async throws -> Response {
+        do {
+            return try await next(request, context)
+        } catch let error as PageError {
+            return pages.message("Refused", error.message, context.visit, status: error.status)
+        } catch let error as UndecodableRow {
+            logger.error("ui.undecodable_row", metadata: ["path": "\(request.uri.path)", "error": "\(error)"])
+            return pages.message("Undecodable row", "\(error). Run governance-collector verify: it reports this row.", context.visit, status: .internalServerError)
+        } catch let error as any HTTPResponseError {
+            return try error.response(from: request, context: context)
+        } catch {
+            logger.error("ui.request_failed", metadata: ["path": "\(request.uri.path)", "error": "\(error)"])
+            return pages.message("Unavailable", "The request could not be answered; the collector's log has the reason (ui.request_failed).",
+                                 context.visit, status: .serviceUnavailable)
+        }
+    }
+}
