@@ -132,9 +132,8 @@ public final class Collector: Sendable {
             }
             for id in p.receivers {
                 var receiverContext = context(id)
-                receiverContext.pipeline = pipeline
                 receiverContext.resources = receiverResources
-                receivers[id] = try plan.receivers[id]!.build(receiverContext)
+                receivers[id] = try plan.receivers[id]!.build(ReceiverContext(receiverContext, pipeline: pipeline))
             }
         }
         self.exporters = exporters.mapValues(\.service)
@@ -144,7 +143,11 @@ public final class Collector: Sendable {
         self.logger = logger
         let shuttingDown = ShutdownFlag()
         self.shuttingDown = shuttingDown
-        let (builtPipelines, builtReceivers) = (pipelines, receivers)
+        // Each pipeline with the id of its primary, whose readiness it reports.
+        let builtPipelines = Dictionary(uniqueKeysWithValues: plan.pipelines.map { p in
+            (p.name, (pipeline: pipelines[p.name]!, primary: p.exporters.first { plan.exporters[$0]!.isPrimary }!))
+        })
+        let builtReceivers = receivers
         telemetryServer = plan.telemetryEndpoint.map { endpoint in
             TelemetryServer(host: endpoint.host, port: endpoint.port, limits: plan.telemetryLimits, telemetry: telemetry, registry: registry, readiness: {
                 Self.readiness(pipelines: builtPipelines, receivers: builtReceivers, shuttingDown: shuttingDown.isSet)
@@ -156,7 +159,7 @@ public final class Collector: Sendable {
         var chainSecrets: [String: String] = [:]
         var pipelineResources: [String: SharedResources] = [:]
         for p in plan.pipelines {
-            chainSecrets[p.name] = stages[p.name]?.lazy.compactMap(\.stage.hmacSecret).first ?? environmentSecret
+            chainSecrets[p.name] = stages[p.name]?.lazy.compactMap { $0.stage.resources.get(ChainSecret.self)?.value }.first ?? environmentSecret
             // One database instance per database, so its tokens store and readers run once.
             var resources = shared[p.name] ?? SharedResources()
             if let database = resources.auditDatabase { resources.provide(databases.first { $0.isSameDatabase(as: database) } ?? database) }
@@ -233,12 +236,14 @@ public final class Collector: Sendable {
         return left
     }
 
-    static func readiness(pipelines: [String: Pipeline], receivers: [String: any Receiver], shuttingDown: Bool) -> (ready: Bool, checks: [String: String]) {
+    /// `/readyz`'s checks: each pipeline's primary (`pipeline.<name>.<primary id>`) and each receiver.
+    static func readiness(pipelines: [String: (pipeline: Pipeline, primary: String)], receivers: [String: any Receiver],
+                          shuttingDown: Bool) -> (ready: Bool, checks: [String: String]) {
         var checks: [String: String] = [:]
         var ready = !shuttingDown
         checks["collector"] = shuttingDown ? "shutting_down" : "running"
-        for (name, pipeline) in pipelines {
-            checks["pipeline.\(name).postgres"] = pipeline.isReady ? "ready" : "unavailable"
+        for (name, (pipeline, primary)) in pipelines {
+            checks["pipeline.\(name).\(primary)"] = pipeline.isReady ? "ready" : "unavailable"
             ready = ready && pipeline.isReady
         }
         for (id, receiver) in receivers {

@@ -17,13 +17,13 @@ import Transparency
 /// with the file, the key and the fix.
 public struct CollectorPlan: Sendable {
     /// One configured component: its settings validated, its builder ready.
-    public struct Component<Built>: Sendable {
+    public struct Component<Built, Context>: Sendable {
         public var id: String
         public var type: String
-        let builder: ComponentFactory<Built>.Builder
+        let builder: ComponentFactory<Built, Context>.Builder
         var isPrimary: Bool
 
-        public func build(_ context: BuildContext) throws -> Built { try builder(context) }
+        public func build(_ context: Context) throws -> Built { try builder(context) }
     }
 
     public struct PipelinePlan: Sendable {
@@ -35,11 +35,11 @@ public struct CollectorPlan: Sendable {
     }
 
     public var file: String
-    public var receivers: [String: Component<any Receiver>] = [:]
-    public var processors: [String: Component<any EventProcessor>] = [:]
+    public var receivers: [String: Component<any Receiver, ReceiverContext>] = [:]
+    public var processors: [String: Component<any EventProcessor, BuildContext>] = [:]
     /// Configured under `processors:` too; their factories declare them commit stages.
-    public var commitStages: [String: Component<any CommitStage>] = [:]
-    public var exporters: [String: Component<ExporterRole>] = [:]
+    public var commitStages: [String: Component<any CommitStage, BuildContext>] = [:]
+    public var exporters: [String: Component<ExporterRole, BuildContext>] = [:]
     public var pipelines: [PipelinePlan] = []
     public var logLevel: Logger.Level = .info
     /// `service.telemetry.logs.format` / `GOVERNANCE_LOG_FORMAT`: `text` (default) or `json` (`JSONLogHandler`).
@@ -181,15 +181,15 @@ public struct CollectorPlan: Sendable {
     }
 
     /// Reads a `receivers:`/`exporters:` section: ids are `type` or `type/name`.
-    private static func components<Built>(_ section: ConfigSection, _ factories: [String: ComponentFactory<Built>]) throws(ConfigError) -> [String: Component<Built>] {
-        try components(section, factories, [String: ComponentFactory<Never>]()).0
+    private static func components<Built, Context>(_ section: ConfigSection, _ factories: [String: ComponentFactory<Built, Context>]) throws(ConfigError) -> [String: Component<Built, Context>] {
+        try components(section, factories, [String: ComponentFactory<Never, Context>]()).0
     }
 
     /// Reads a section whose ids name types of either kind (`processors:` holds processors and
     /// commit stages; the registry keeps their names apart).
-    private static func components<A, B>(_ section: ConfigSection, _ first: [String: ComponentFactory<A>],
-                                         _ second: [String: ComponentFactory<B>]) throws(ConfigError) -> ([String: Component<A>], [String: Component<B>]) {
-        var result: ([String: Component<A>], [String: Component<B>]) = ([:], [:])
+    private static func components<A, CA, B, CB>(_ section: ConfigSection, _ first: [String: ComponentFactory<A, CA>],
+                                                 _ second: [String: ComponentFactory<B, CB>]) throws(ConfigError) -> ([String: Component<A, CA>], [String: Component<B, CB>]) {
+        var result: ([String: Component<A, CA>], [String: Component<B, CB>]) = ([:], [:])
         for id in section.keys {
             let type = String(id.split(separator: "/", maxSplits: 1).first ?? "")
             if let factory = first[type] {
@@ -240,7 +240,9 @@ extension CollectorPlan {
     /// The HMAC secret of the first configured commit stage that chains events (for `verify`).
     public func chainSecret() throws -> String? {
         for component in commitStages.values.sorted(by: { $0.id < $1.id }) {
-            if let secret = try component.build(BuildContext(id: component.id, logger: Logger(label: "plan"))).hmacSecret { return secret }
+            if let secret = try component.build(BuildContext(id: component.id, logger: Logger(label: "plan"))).resources.get(ChainSecret.self) {
+                return secret.value
+            }
         }
         return nil
     }
@@ -252,9 +254,12 @@ extension CollectorPlan {
         (pipelines.first { $0.name == pipeline }?.receivers ?? []).contains { ["otlp", "otlp_http"].contains(receivers[$0]?.type) }
     }
 
-    /// Whether `pipeline` has the `chain` stage, which keys the events the collector writes itself.
+    /// Whether `pipeline` has a commit stage that chains events (shares a `ChainSecret`), which
+    /// keys the events the collector writes itself.
     func chains(_ pipeline: String) -> Bool {
-        (pipelines.first { $0.name == pipeline }?.processors ?? []).contains { commitStages[$0]?.type == "chain" }
+        (pipelines.first { $0.name == pipeline }?.processors ?? []).contains { id in
+            (try? commitStages[id]?.build(BuildContext(id: id, logger: Logger(label: "plan"))))??.resources.get(ChainSecret.self) != nil
+        }
     }
 
     /// The agent keys every configured `agent_signatures` processor trusts (for `verify`).

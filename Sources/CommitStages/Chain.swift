@@ -12,14 +12,20 @@ public import Pipeline
 public struct ChainStage: CommitStage {
     let key: SymmetricKey
     /// The configured secret, for `governance-collector verify` and the UI; never logged or printed.
-    public let hmacSecret: String?
+    let secret: String
     /// Whether a client's `client_hmac` must verify under this secret (clients and collectors
     /// sharing one key, as `verify` assumes).
     let checksClientHMAC: Bool
 
+    public var resources: SharedResources {
+        var shared = SharedResources()
+        shared.provide(ChainSecret(secret))
+        return shared
+    }
+
     public init(secret: String, checkClientHMAC: Bool = true) {
         key = SymmetricKey(data: Data(secret.utf8))
-        hmacSecret = secret
+        self.secret = secret
         checksClientHMAC = checkClientHMAC
     }
 

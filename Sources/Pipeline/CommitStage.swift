@@ -9,9 +9,10 @@ public import Foundation
 /// the SDK's users know them; where a stage may run is declared by its factory
 /// (`CommitStagePlacement`) and checked when the configuration loads.
 public protocol CommitStage: Sendable {
-    /// For a stage that computes `hmac` for events that arrive without one: its secret (what
-    /// `verify` and the UI need to check the chain). Nil for every other stage.
-    var hmacSecret: String? { get }
+    /// What this stage shares with the rest of the collector, by type: a stage that computes
+    /// `hmac` for events that arrive without one shares its `ChainSecret` (what `verify`, the
+    /// UI and the rows the collector writes itself are keyed with).
+    var resources: SharedResources { get }
     /// Runs on the request's task after the ingest processors, before the event is queued for
     /// commit (e.g. normalizing what the stage will hash). Must be fast and must not block.
     func prepare(_ event: AuditEvent) throws(EventRejection) -> AuditEvent
@@ -23,9 +24,16 @@ public protocol CommitStage: Sendable {
 }
 
 extension CommitStage {
-    public var hmacSecret: String? { nil }
+    public var resources: SharedResources { SharedResources() }
     public func prepare(_ event: AuditEvent) throws(EventRejection) -> AuditEvent { event }
     public func reads(for events: [AuditEvent]) -> [CommitRead] { [] }
+}
+
+/// The secret a commit stage chains events with (`CommitStage.resources`).
+public struct ChainSecret: Sendable, Equatable {
+    public let value: String
+
+    public init(_ value: String) { self.value = value }
 }
 
 /// A read of the open transaction that a commit stage declares ahead (`CommitStage.reads`).
@@ -58,12 +66,12 @@ public struct CommitStagePlacement: Sendable {
 
 /// A commit stage type: its factory and its declared placement.
 public struct CommitStageFactory: Sendable {
-    public let component: ComponentFactory<any CommitStage>
+    public let component: ComponentFactory<any CommitStage, BuildContext>
     public let placement: CommitStagePlacement
     public var type: String { component.type }
 
     public init(type: String, placement: CommitStagePlacement = .anywhere,
-                configure: @escaping @Sendable (ConfigSection) throws(ConfigError) -> ComponentFactory<any CommitStage>.Builder) {
+                configure: @escaping @Sendable (ConfigSection) throws(ConfigError) -> ComponentFactory<any CommitStage, BuildContext>.Builder) {
         component = ComponentFactory(type: type, configure: configure)
         self.placement = placement
     }

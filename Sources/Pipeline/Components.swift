@@ -117,8 +117,8 @@ public enum ExporterRole: Sendable {
 /// A component type as the configuration names it (`ingest_http`, `postgres`, ...). `configure`
 /// reads and validates the component's section and returns a builder; nothing is built until
 /// the whole configuration has validated, so a mistake anywhere stops start-up before any I/O.
-public struct ComponentFactory<Built>: Sendable {
-    public typealias Builder = @Sendable (BuildContext) throws -> Built
+public struct ComponentFactory<Built, Context>: Sendable {
+    public typealias Builder = @Sendable (Context) throws -> Built
     public let type: String
     /// For exporters: the authoritative store that decides acknowledgements.
     public let isPrimary: Bool
@@ -150,8 +150,6 @@ public struct SchemaSteps: Sendable {
 public struct BuildContext: Sendable {
     public var id: String
     public var logger: Logger
-    /// The pipeline a receiver feeds; nil while building processors and exporters.
-    public var pipeline: Pipeline?
     /// For secondary exporters: what their pipeline's primary shares (its database, where state
     /// that must survive is kept: bridge seq and cursors, alert outbox).
     public var resources: SharedResources
@@ -167,7 +165,7 @@ public struct BuildContext: Sendable {
     /// to move time on without waiting for it).
     public var clock: any Clock<Duration>
 
-    public init(id: String, logger: Logger, pipeline: Pipeline? = nil, resources: SharedResources = SharedResources(),
+    public init(id: String, logger: Logger, resources: SharedResources = SharedResources(),
                 egress: Egress = .none, telemetry: Telemetry = .disabled, inFlight: InFlightBudget = .unlimited,
                 clock: any Clock<Duration> = ContinuousClock()) {
         self.id = id
@@ -175,15 +173,28 @@ public struct BuildContext: Sendable {
         self.logger = logger
         self.telemetry = telemetry
         self.inFlight = inFlight
-        self.pipeline = pipeline
         self.resources = resources
         self.egress = egress
     }
 }
 
-public typealias ReceiverFactory = ComponentFactory<any Receiver>
-public typealias ProcessorFactory = ComponentFactory<any EventProcessor>
-public typealias ExporterFactory = ComponentFactory<ExporterRole>
+/// What a receiver is built with: what every component gets, and the pipeline it feeds.
+@dynamicMemberLookup
+public struct ReceiverContext: Sendable {
+    public var common: BuildContext
+    public var pipeline: Pipeline
+
+    public init(_ common: BuildContext, pipeline: Pipeline) {
+        self.common = common
+        self.pipeline = pipeline
+    }
+
+    public subscript<Value>(dynamicMember keyPath: KeyPath<BuildContext, Value>) -> Value { common[keyPath: keyPath] }
+}
+
+public typealias ReceiverFactory = ComponentFactory<any Receiver, ReceiverContext>
+public typealias ProcessorFactory = ComponentFactory<any EventProcessor, BuildContext>
+public typealias ExporterFactory = ComponentFactory<ExporterRole, BuildContext>
 
 /// The component types a collector can build, keyed by type name. Adding a component is one
 /// factory plus one line here. Processors and commit stages share the `processors:` namespace

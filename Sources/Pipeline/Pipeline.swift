@@ -59,7 +59,7 @@ public final class Pipeline: Sendable {
         self.name = name
         self.processors = processors.map(\.processor)
         self.commitStages = commitStages.map(\.stage)
-        self.assignsHMAC = commitStages.contains { $0.stage.hmacSecret != nil }
+        self.assignsHMAC = commitStages.contains { $0.stage.resources.get(ChainSecret.self) != nil }
         self.egress = egress
         self.primary = primary
         self.secondaries = secondaries

@@ -22,7 +22,7 @@ final class ReceiverServer: Sendable {
     private let logger: Logger
 
     /// `name` is for log lines, `listenerID` labels the listener's connection metrics.
-    init(name: String, listenerID: String, listener: HTTPListener, context: BuildContext, metrics: ReceiverMetrics,
+    init(name: String, listenerID: String, listener: HTTPListener, context: ReceiverContext, metrics: ReceiverMetrics,
          routes: (Router<BasicRequestContext>) -> Void) throws {
         self.name = name
         logger = context.logger

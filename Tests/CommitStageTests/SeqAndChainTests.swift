@@ -35,7 +35,7 @@ struct SeqAndChainTests {
         #expect(events[2].hmac == client)
         #expect(events[3].prevHash == client)
         #expect(events[3].hmac == AuditChain.hmac(events[3], key: key))
-        #expect(stage.hmacSecret == "a-secret-of-sixteen-bytes")
+        #expect(stage.resources.get(ChainSecret.self)?.value == "a-secret-of-sixteen-bytes")
     }
 
     @Test("chain normalizes the numbers of events it will chain, and leaves client-chained ones alone")

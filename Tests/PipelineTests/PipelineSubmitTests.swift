@@ -118,8 +118,12 @@ struct Redacting: EventProcessor {
 
 /// A stage that says it assigns HMACs and marks what it did (prepare on the request, apply in the commit).
 struct TaggingStage: CommitStage {
-    let hmacSecret: String?
-    init(secret: String) { hmacSecret = secret }
+    let resources: SharedResources
+    init(secret: String) {
+        var shared = SharedResources()
+        shared.provide(ChainSecret(secret))
+        resources = shared
+    }
     func prepare(_ event: AuditEvent) throws(EventRejection) -> AuditEvent { event.touched("prepared") }
     func apply(_ events: inout [AuditEvent], in transaction: any CommitTransaction) throws {
         for index in events.indices { events[index] = events[index].touched("applied") }

@@ -19,7 +19,11 @@ func memoryPipeline(_ primary: MemoryPrimary, chained: Bool = false) -> Pipeline
 
 /// Stands in for `chain` (which lives in CommitStages): fills `hmac`, nothing else.
 struct AssignsHMAC: CommitStage {
-    var hmacSecret: String? { "test-secret-of-sixteen-bytes" }
+    var resources: SharedResources {
+        var shared = SharedResources()
+        shared.provide(ChainSecret("test-secret-of-sixteen-bytes"))
+        return shared
+    }
     func apply(_ events: inout [AuditEvent], in transaction: any CommitTransaction) throws {
         for index in events.indices where events[index].hmac == nil { events[index].hmac = String(repeating: "0", count: 64) }
     }

@@ -19,8 +19,8 @@ public final class IngestHTTPReceiver: Receiver, Sendable {
     let config: IngestHTTPConfig
     private let server: ReceiverServer
 
-    public init(config: IngestHTTPConfig, context: BuildContext) throws {
-        let pipeline = context.pipeline!
+    public init(config: IngestHTTPConfig, context: ReceiverContext) throws {
+        let pipeline = context.pipeline
         self.config = config
         let metrics = ReceiverMetrics(context.telemetry, receiver: context.id)
         let handler = IngestHandler(config: config, pipeline: pipeline, metrics: metrics, inFlight: context.inFlight, logger: context.logger)

@@ -37,10 +37,10 @@ public final class OTLPReceiver: Receiver, Sendable {
     private let http: OTLPHTTPReceiver?
     private let grpc: OTLPGRPCServer?
 
-    public init(config: OTLPConfig, context: BuildContext) throws {
+    public init(config: OTLPConfig, context: ReceiverContext) throws {
         http = try config.http.map { try OTLPHTTPReceiver(config: $0, context: context, name: "\(context.id).http", listenerID: "\(context.id).http") }
         grpc = config.grpc.map { grpc in
-            let export = OTLPExport(pipeline: context.pipeline!, metrics: ReceiverMetrics(context.telemetry, receiver: context.id),
+            let export = OTLPExport(pipeline: context.pipeline, metrics: ReceiverMetrics(context.telemetry, receiver: context.id),
                                     traces: grpc.traces, staging: context.resources.get((any SpanStaging).self),
                                     genAIMetrics: context.resources.get((any GenAIMetricRecording).self), drops: DroppedSpansLog(logger: context.logger))
             return OTLPGRPCServer(config: grpc, export: export, name: "\(context.id).grpc",

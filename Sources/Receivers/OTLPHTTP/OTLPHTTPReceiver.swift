@@ -52,11 +52,11 @@ public final class OTLPHTTPReceiver: Receiver, Sendable {
     private let server: ReceiverServer
 
     /// `listenerID` labels the connection metrics (default: the component id).
-    public init(config: OTLPHTTPConfig, context: BuildContext, name: String = "otlp_http", listenerID: String? = nil) throws {
+    public init(config: OTLPHTTPConfig, context: ReceiverContext, name: String = "otlp_http", listenerID: String? = nil) throws {
         self.config = config
         let logger = context.logger
         let metrics = ReceiverMetrics(context.telemetry, receiver: context.id)
-        let export = OTLPExport(pipeline: context.pipeline!, metrics: metrics, traces: config.traces,
+        let export = OTLPExport(pipeline: context.pipeline, metrics: metrics, traces: config.traces,
                                 staging: context.resources.get((any SpanStaging).self),
                                 genAIMetrics: context.resources.get((any GenAIMetricRecording).self), drops: DroppedSpansLog(logger: context.logger))
         let inFlight = context.inFlight
