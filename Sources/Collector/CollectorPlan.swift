@@ -3,7 +3,7 @@ import CommitStages
 public import Config
 import Exporters
 public import Foundation
-public import Listeners
+package import Listeners
 public import Logging
 public import Pipeline
 import Processors
@@ -49,7 +49,7 @@ public struct CollectorPlan: Sendable {
     /// its own metrics), env `GOVERNANCE_METRICS_ENDPOINT`.
     public var telemetryEndpoint: (host: String, port: Int)? = ("127.0.0.1", 8888)
     /// `service.telemetry.metrics.read_header_timeout` (default 2), … `max_connections` (default 512).
-    public var telemetryLimits: ListenerLimits = {
+    package var telemetryLimits: ListenerLimits = {
         // A scraper or a probe sends its few headers at once: a connection that trickles them is
         // shed after 2 s, and many cost little, so slow clients cannot keep /healthz waiting.
         var limits = ListenerLimits(maxConnections: 512)

@@ -2,26 +2,26 @@ import CCurl
 import Foundation
 
 /// An HTTP response as libcurl delivered it.
-public struct HTTPResult: Sendable {
-    public var status: Int
-    public var headers: [String: String]
-    public var body: [UInt8]
-    public var text: String { String(decoding: body, as: UTF8.self) }
+package struct HTTPResult: Sendable {
+    package var status: Int
+    package var headers: [String: String]
+    package var body: [UInt8]
+    package var text: String { String(decoding: body, as: UTF8.self) }
 }
 
-public struct CurlError: Error, Sendable, CustomStringConvertible {
-    public var code: Int
-    public var message: String
-    public var description: String { "curl error \(code): \(message)" }
+package struct CurlError: Error, Sendable, CustomStringConvertible {
+    package var code: Int
+    package var message: String
+    package var description: String { "curl error \(code): \(message)" }
 }
 
 /// One keep-alive HTTP connection through libcurl's easy interface. Blocking and not
 /// thread-safe: give each concurrent client its own (tests and the benchmark run one per thread).
-public final class CurlConnection {
+package final class CurlConnection {
     private let handle: UnsafeMutableRawPointer
     private let caFile: String?
 
-    public init(caFile: String? = nil) {
+    package init(caFile: String? = nil) {
         _ = Self.globalInit
         handle = curl_easy_init()
         self.caFile = caFile
@@ -31,7 +31,7 @@ public final class CurlConnection {
 
     static let globalInit: Void = { curl_global_init(Int(CURL_GLOBAL_ALL)) }()
 
-    public func request(_ method: String, _ url: String, headers: [String] = [], body: [UInt8]? = nil, timeoutSeconds: Int = 30) throws(CurlError) -> HTTPResult {
+    package func request(_ method: String, _ url: String, headers: [String] = [], body: [UInt8]? = nil, timeoutSeconds: Int = 30) throws(CurlError) -> HTTPResult {
         let sink = ResponseSink()
         let context = Unmanaged.passUnretained(sink).toOpaque()
         var list: UnsafeMutablePointer<curl_slist>?

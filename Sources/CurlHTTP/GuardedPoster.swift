@@ -7,23 +7,23 @@ import Foundation
 /// `allowAddress` first (the open-socket callback runs after DNS, so a name that resolves to a
 /// refused address, or starts to, is refused). HTTP/2 is used when the server offers it over TLS.
 /// Blocking and not thread-safe: one per sending thread.
-public final class GuardedPoster {
-    public struct Options: Sendable {
-        public var url: String
-        public var headers: [String]
+package final class GuardedPoster {
+    package struct Options: Sendable {
+        package var url: String
+        package var headers: [String]
         /// PEM bundle replacing the system CAs (private CAs); nil uses the system store.
-        public var caFile: String?
-        public var connectTimeoutMilliseconds = 5_000
-        public var timeoutMilliseconds = 10_000
+        package var caFile: String?
+        package var connectTimeoutMilliseconds = 5_000
+        package var timeoutMilliseconds = 10_000
         /// `host:port:address` entries pinning a name to an address (libcurl's CURLOPT_RESOLVE);
         /// tests use it to map public-looking names to loopback without touching DNS.
-        public var resolve: [String] = []
+        package var resolve: [String] = []
         /// Raw address bytes (4 or 16) of each connection attempt; false refuses the connection.
-        public var allowAddress: @Sendable ([UInt8]) -> Bool
+        package var allowAddress: @Sendable ([UInt8]) -> Bool
         /// Polled during a transfer (at least once a second); true aborts it (e.g. a shutdown deadline).
-        public var shouldAbort: @Sendable () -> Bool = { false }
+        package var shouldAbort: @Sendable () -> Bool = { false }
 
-        public init(url: String, headers: [String], caFile: String? = nil, allowAddress: @escaping @Sendable ([UInt8]) -> Bool) {
+        package init(url: String, headers: [String], caFile: String? = nil, allowAddress: @escaping @Sendable ([UInt8]) -> Bool) {
             self.url = url
             self.headers = headers
             self.caFile = caFile
@@ -38,9 +38,9 @@ public final class GuardedPoster {
     private var resolveList: UnsafeMutablePointer<curl_slist>?
     private let sink = ResponseSink()
     /// The last address the guard refused (as bytes), for the error message.
-    public private(set) var lastRefusedAddress: [UInt8]?
+    package private(set) var lastRefusedAddress: [UInt8]?
 
-    public init(_ options: Options) {
+    package init(_ options: Options) {
         _ = CurlConnection.globalInit
         handle = curl_easy_init()
         self.options = options
@@ -95,7 +95,7 @@ public final class GuardedPoster {
     /// POSTs `body`; the response (any status) or the transport error. `headers` are added to
     /// the configured ones for this request only (e.g. a signature); `timeoutMilliseconds`
     /// shortens this one attempt (e.g. to meet a shutdown deadline).
-    public func post(_ body: [UInt8], headers: [String] = [], timeoutMilliseconds: Int? = nil) -> Result<HTTPResult, CurlError> {
+    package func post(_ body: [UInt8], headers: [String] = [], timeoutMilliseconds: Int? = nil) -> Result<HTTPResult, CurlError> {
         sink.reset()
         lastRefusedAddress = nil
         var requestHeaders: UnsafeMutablePointer<curl_slist>?
@@ -124,7 +124,7 @@ public final class GuardedPoster {
     }
 
     /// The HTTP version the last response came with (e.g. 2 for HTTP/2, 1 for HTTP/1.1).
-    public var lastHTTPVersion: Int {
+    package var lastHTTPVersion: Int {
         var version = 0
         _ = ccurl_easy_getinfo_long(handle, CURLINFO_HTTP_VERSION, &version)
         switch version {

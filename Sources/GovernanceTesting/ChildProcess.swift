@@ -1,18 +1,18 @@
-public import Foundation
+package import Foundation
 
 /// Starts and waits for child processes with `posix_spawn` and `waitpid`. Foundation's `Process`
 /// can miss a child's exit when many run at once under Swift Testing (we saw zombies and a
 /// `waitUntilExit` that never returned), so tests and clusters use this instead.
-public struct ChildProcess: Sendable {
-    public let pid: pid_t
+package struct ChildProcess: Sendable {
+    package let pid: pid_t
 
-    public struct Failure: Error, CustomStringConvertible {
-        public var description: String
+    package struct Failure: Error, CustomStringConvertible {
+        package var description: String
     }
 
     /// Starts `arguments` (looked up on PATH), output appended to `outputPath` (or discarded),
     /// with `environment` added to this process's environment.
-    public static func spawn(_ arguments: [String], outputPath: String? = nil, environment: [String: String] = [:]) throws -> ChildProcess {
+    package static func spawn(_ arguments: [String], outputPath: String? = nil, environment: [String: String] = [:]) throws -> ChildProcess {
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
@@ -35,21 +35,21 @@ public struct ChildProcess: Sendable {
 
     /// Waits for the child and returns its exit status (128 + signal when killed).
     @discardableResult
-    public func wait() -> Int32 {
+    package func wait() -> Int32 {
         var status: Int32 = 0
         while waitpid(pid, &status, 0) == -1 && errno == EINTR {}
         return Self.decode(status)
     }
 
     /// The exit status if the child ends within `seconds`, else nil.
-    public func exitStatus(within seconds: Double) async -> Int32? {
+    package func exitStatus(within seconds: Double) async -> Int32? {
         await exit(within: seconds)?.status
     }
 
     /// The exit status and when the exit was seen, if the child ends within `seconds`. A thread
     /// of its own polls `waitpid`, so a busy task pool (tests running in parallel) cannot delay
     /// the moment measured.
-    public func exit(within seconds: Double) async -> (status: Int32, at: Date)? {
+    package func exit(within seconds: Double) async -> (status: Int32, at: Date)? {
         let pid = pid
         return await withCheckedContinuation { continuation in
             Thread {
@@ -69,10 +69,10 @@ public struct ChildProcess: Sendable {
         return signal == 0 ? (status >> 8) & 0xFF : 128 + signal
     }
 
-    public func kill(_ signal: Int32) { _ = Glibc.kill(pid, signal) }
+    package func kill(_ signal: Int32) { _ = Glibc.kill(pid, signal) }
 
     /// Runs a command to completion; a non-zero exit throws with the command's output.
-    public static func run(_ arguments: [String]) throws {
+    package static func run(_ arguments: [String]) throws {
         let logPath = FileManager.default.temporaryDirectory.appendingPathComponent("gc-cmd-\(UUID().uuidString).log").path
         defer { try? FileManager.default.removeItem(atPath: logPath) }
         let status = try spawn(arguments, outputPath: logPath).wait()

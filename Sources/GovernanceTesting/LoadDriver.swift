@@ -5,31 +5,31 @@ import Synchronization
 /// Drives a fixed number of requests over N concurrent keep-alive connections (one thread and
 /// one `CurlConnection` each) and records every answer and its latency. Used by the load tests
 /// and the benchmark; bounded by `total`, so it always stops by itself.
-public struct LoadDriver {
-    public struct Request: Sendable {
-        public var method = "POST"
-        public var url: String
-        public var headers: [String]
-        public var body: [UInt8]
-        public init(url: String, headers: [String], body: [UInt8]) {
+package struct LoadDriver {
+    package struct Request: Sendable {
+        package var method = "POST"
+        package var url: String
+        package var headers: [String]
+        package var body: [UInt8]
+        package init(url: String, headers: [String], body: [UInt8]) {
             self.url = url
             self.headers = headers
             self.body = body
         }
     }
 
-    public struct Outcome: Sendable {
+    package struct Outcome: Sendable {
         /// Request index, HTTP status (0 for a transport error), latency in seconds.
-        public var index: Int
-        public var status: Int
-        public var latency: Double
-        public var body: [UInt8]
+        package var index: Int
+        package var status: Int
+        package var latency: Double
+        package var body: [UInt8]
     }
 
-    public struct Report: Sendable {
-        public var outcomes: [Outcome]
-        public var seconds: Double
-        public func percentile(_ p: Double) -> Double {
+    package struct Report: Sendable {
+        package var outcomes: [Outcome]
+        package var seconds: Double
+        package func percentile(_ p: Double) -> Double {
             let sorted = outcomes.map(\.latency).sorted()
             guard !sorted.isEmpty else { return 0 }
             return sorted[min(sorted.count - 1, Int(Double(sorted.count) * p))]
@@ -41,7 +41,7 @@ public struct LoadDriver {
     /// `ratePerSecond` paces the whole run: request i is not sent before i / rate seconds.
     /// Runs on threads of its own and suspends (never blocks) the calling task meanwhile, so
     /// Swift's small cooperative pool stays free for the rest of a test.
-    public static func run(connections: Int, total: Int, caFile: String? = nil, keepBodies: Bool = false,
+    package static func run(connections: Int, total: Int, caFile: String? = nil, keepBodies: Bool = false,
                            stopOnTransportError: Bool = false, ratePerSecond: Double? = nil, make: @escaping @Sendable (Int) -> Request) async -> Report {
         let next = Atomic<Int>(0)
         let results = Mutex<[Outcome]>([])

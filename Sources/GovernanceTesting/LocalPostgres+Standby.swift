@@ -19,7 +19,7 @@ extension LocalPostgres {
     /// it relies on, and the server restarts because `wal_level` takes effect only at start.
     /// `synchronous_standby_names` is set by `makeStandby` once the standby streams: set now,
     /// every commit would wait for a standby that does not exist yet.
-    public func enableReplication() throws {
+    package func enableReplication() throws {
         try """
             local   replication     all                     trust
             host    replication     all     127.0.0.1/32    trust
@@ -43,7 +43,7 @@ extension LocalPostgres {
     /// streaming as `sync`: from then on a commit here returns only after the standby has
     /// flushed it. Call `enableReplication()` first. The standby has no synchronous standby of
     /// its own, so once promoted it commits alone.
-    public func makeStandby(name: String = "standby1", timeoutSeconds: Double = 600) throws -> LocalPostgres {
+    package func makeStandby(name: String = "standby1", timeoutSeconds: Double = 600) throws -> LocalPostgres {
         let base = socketDirectory + "/" + name
         try FileManager.default.createDirectory(atPath: base, withIntermediateDirectories: true)
         try ChildProcess.run(["chmod", "0755", base])
@@ -74,7 +74,7 @@ extension LocalPostgres {
 
     /// Promotes a standby (`pg_ctl promote -w`) and returns once it accepts writes
     /// (`pg_is_in_recovery()` is false).
-    public func promote(timeoutSeconds: Double = 600) throws {
+    package func promote(timeoutSeconds: Double = 600) throws {
         try Self.runAsOwner(["\(binDirectory)/pg_ctl", "-D", dataDirectory, "-w", "-t", "\(Int(timeoutSeconds))", "promote"])
         try Self.poll("port \(port) promoted", timeoutSeconds: timeoutSeconds) {
             try PGConnection(dsn: dsn).exec("SELECT pg_is_in_recovery()").rows.first?.first == "f"
@@ -83,7 +83,7 @@ extension LocalPostgres {
 
     /// Stops the server abruptly (`-m immediate`): every process exits at once, without a
     /// checkpoint, as a crashed machine's would (the next start runs crash recovery).
-    public func stopImmediately() throws {
+    package func stopImmediately() throws {
         try Self.runAsOwner(["\(binDirectory)/pg_ctl", "-D", dataDirectory, "-w", "-m", "immediate", "stop"])
     }
 

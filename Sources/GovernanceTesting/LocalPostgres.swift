@@ -1,27 +1,27 @@
 import AuditStore
-public import Foundation
+package import Foundation
 import Synchronization
 
 /// A throwaway PostgreSQL cluster for tests and the benchmark: `initdb` in a temporary folder,
 /// a server on a unix socket in that folder plus a free loopback port, removed on `destroy()`.
 /// `initdb` and `postgres` refuse to run as root, so as root they run as the `postgres` user.
-public final class LocalPostgres: Sendable {
-    public let dataDirectory: String
-    public let socketDirectory: String
+package final class LocalPostgres: Sendable {
+    package let dataDirectory: String
+    package let socketDirectory: String
     /// Chosen when the cluster is first started (a free one, retried on a clash).
-    public var port: Int { chosenPort.load(ordering: .relaxed) }
+    package var port: Int { chosenPort.load(ordering: .relaxed) }
     private let chosenPort = Atomic<Int>(0)
     let binDirectory: String
     /// Standbys made from this cluster (`makeStandby`); `destroy()` destroys them first.
     let standbys = Mutex<[LocalPostgres]>([])
 
-    public struct Failure: Error, CustomStringConvertible {
-        public var description: String
-        public init(description: String) { self.description = description }
+    package struct Failure: Error, CustomStringConvertible {
+        package var description: String
+        package init(description: String) { self.description = description }
     }
 
     /// Creates and starts a cluster. `fsync` stays on by default: the benchmark measures real commits.
-    public convenience init(fsync: Bool = true) throws {
+    package convenience init(fsync: Bool = true) throws {
         let base = FileManager.default.temporaryDirectory.appendingPathComponent("gc-pg-\(UUID().uuidString.prefix(8))").path
         try FileManager.default.createDirectory(atPath: base, withIntermediateDirectories: true)
         try ChildProcess.run(["chmod", "0755", base])
@@ -69,19 +69,19 @@ public final class LocalPostgres: Sendable {
     }
 
     /// libpq key/value DSN over the unix socket.
-    public var dsn: String { dsn(database: "postgres") }
+    package var dsn: String { dsn(database: "postgres") }
 
-    public func dsn(database: String) -> String {
+    package func dsn(database: String) -> String {
         "host=\(socketDirectory) port=\(port) user=postgres dbname=\(database)"
     }
 
     /// The same server as a URL over TCP loopback.
-    public func url(database: String = "postgres") -> String {
+    package func url(database: String = "postgres") -> String {
         "postgresql://postgres@127.0.0.1:\(port)/\(database)"
     }
 
     /// Creates an empty database and returns its DSN; each test takes its own.
-    public func createDatabase(_ name: String = "t_" + UUID().uuidString.prefix(12).lowercased().replacingOccurrences(of: "-", with: "")) throws -> String {
+    package func createDatabase(_ name: String = "t_" + UUID().uuidString.prefix(12).lowercased().replacingOccurrences(of: "-", with: "")) throws -> String {
         let connection = try PGConnection(dsn: dsn)
         try connection.exec("CREATE DATABASE \(name)")
         return dsn(database: name)
@@ -91,7 +91,7 @@ public final class LocalPostgres: Sendable {
     /// minutes): under the parallel suite on two cores a start has taken over a minute, and a
     /// failure must mean the server failed, not that the machine was busy. A failure carries the
     /// server's log.
-    public func start() throws {
+    package func start() throws {
         do {
             try Self.runAsOwner(["\(binDirectory)/pg_ctl", "-D", dataDirectory, "-l", socketDirectory + "/server.log", "-w", "-t", "600", "start"])
         } catch {
@@ -101,14 +101,14 @@ public final class LocalPostgres: Sendable {
     }
 
     /// Fast shutdown (`-m fast`): aborts client connections, like a database restart in production.
-    public func stop() throws {
+    package func stop() throws {
         try Self.runAsOwner(["\(binDirectory)/pg_ctl", "-D", dataDirectory, "-w", "-m", "fast", "stop"])
     }
 
     /// Freezes every process of the cluster with SIGSTOP, as a hung server or a stalled disk
     /// would: connections stay open, nothing answers. `resume()` thaws it.
-    public func pause() throws { try signalAll(SIGSTOP) }
-    public func resume() throws { try signalAll(SIGCONT) }
+    package func pause() throws { try signalAll(SIGSTOP) }
+    package func resume() throws { try signalAll(SIGCONT) }
 
     private func signalAll(_ signal: Int32) throws {
         let firstLine = try String(contentsOfFile: dataDirectory + "/postmaster.pid", encoding: .utf8).split(separator: "\n").first
@@ -123,7 +123,7 @@ public final class LocalPostgres: Sendable {
         for pid in pids { kill(pid, signal) }
     }
 
-    public func destroy() {
+    package func destroy() {
         for standby in standbys.withLock({ $0 }) { standby.destroy() }
         try? stopImmediately()
         try? FileManager.default.removeItem(atPath: socketDirectory)
@@ -151,7 +151,7 @@ public final class LocalPostgres: Sendable {
     /// out twice in this process. Outgoing connections take their local ports from the ephemeral
     /// range, so a port from there could be taken by any client socket between the choice and
     /// the bind, or while a test has its server stopped for a restart.
-    public static func freePort() throws -> Int {
+    package static func freePort() throws -> Int {
         try reservedPorts.withLock { reserved in
             let ephemeralStart = (try? String(contentsOfFile: "/proc/sys/net/ipv4/ip_local_port_range", encoding: .utf8))?
                 .split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == "\n" }).first.flatMap { Int($0) } ?? 32768

@@ -15,26 +15,26 @@ import Synchronization
 /// `setFaults`: a forced status (402, 400, 413, 5xx), 429 with `Retry-After`, slow answers and
 /// a redirect, which a bridge must never follow. Over HTTPS it offers HTTP/2 and HTTP/1.1 (ALPN). Requests are answered on the NIO event loop
 /// (no task hops), so the peer adds as little as it can to a bridge's round trip.
-public final class PlatformPeer: Sendable {
-    public struct Accepted: Sendable, Equatable {
-        public var workflow: String
-        public var seq: Int64
-        public var eventID: String
-        public var body: String
+package final class PlatformPeer: Sendable {
+    package struct Accepted: Sendable, Equatable {
+        package var workflow: String
+        package var seq: Int64
+        package var eventID: String
+        package var body: String
     }
 
-    public struct Faults: Sendable {
+    package struct Faults: Sendable {
         /// Answer the next `count` requests with `status` (e.g. 503, 402, 400, 413), then normally.
-        public var failNext = 0
-        public var failStatus = 503
+        package var failNext = 0
+        package var failStatus = 503
         /// Answer the next `rateLimitNext` requests with 429 and this `Retry-After` (nil: none).
-        public var rateLimitNext = 0
-        public var retryAfter: String? = "1"
+        package var rateLimitNext = 0
+        package var retryAfter: String? = "1"
         /// Delay before every answer.
-        public var delay: Duration = .zero
+        package var delay: Duration = .zero
         /// Answer every request with 302 to this URL.
-        public var redirectTo: String?
-        public init() {}
+        package var redirectTo: String?
+        package init() {}
     }
 
     private struct State {
@@ -48,7 +48,7 @@ public final class PlatformPeer: Sendable {
         var faults = Faults()
     }
 
-    public static let path = "/api/v1/ingest/events"
+    package static let path = "/api/v1/ingest/events"
     private let state: Mutex<State>
     let maxBodyBytes: Int
     private let tls: TLSConfiguration?
@@ -56,7 +56,7 @@ public final class PlatformPeer: Sendable {
     private let channel = Mutex<(any Channel)?>(nil)
 
     /// `tokens`: bearer token → workflow name. `certFile`/`keyFile`: serve HTTPS.
-    public init(tokens: [String: String], certFile: String? = nil, keyFile: String? = nil, maxBodyBytes: Int = 256 * 1024) throws {
+    package init(tokens: [String: String], certFile: String? = nil, keyFile: String? = nil, maxBodyBytes: Int = 256 * 1024) throws {
         state = Mutex(State(tokens: tokens))
         self.maxBodyBytes = maxBodyBytes
         if let certFile, let keyFile {
@@ -70,7 +70,7 @@ public final class PlatformPeer: Sendable {
     }
 
     /// Starts listening on 127.0.0.1 and returns the port.
-    public func start() async throws -> Int {
+    package func start() async throws -> Int {
         let sslContext = try tls.map { try NIOSSLContext(configuration: $0) }
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 256)
@@ -107,26 +107,26 @@ public final class PlatformPeer: Sendable {
         return port
     }
 
-    public func stop() async {
+    package func stop() async {
         try? await channel.withLock { $0 }?.close()
         try? await group.shutdownGracefully()
     }
 
     var port: Int { channel.withLock { $0?.localAddress?.port } ?? 0 }
 
-    public func url(scheme: String? = nil, host: String = "127.0.0.1") -> String {
+    package func url(scheme: String? = nil, host: String = "127.0.0.1") -> String {
         "\(scheme ?? (tls == nil ? "http" : "https"))://\(host):\(port)\(Self.path)"
     }
 
-    public func setFaults(_ faults: Faults) { state.withLock { $0.faults = faults } }
-    public func revoke(_ token: String) { state.withLock { _ = $0.revoked.insert(token) } }
+    package func setFaults(_ faults: Faults) { state.withLock { $0.faults = faults } }
+    package func revoke(_ token: String) { state.withLock { _ = $0.revoked.insert(token) } }
     /// Forgets a workflow's seq (as if the platform's counter were reset elsewhere) to `seq`.
-    public func setLastSeq(_ seq: Int64, workflow: String) { state.withLock { $0.lastSeq[workflow] = seq } }
-    public var accepted: [Accepted] { state.withLock { $0.accepted } }
-    public var requestCount: Int { state.withLock { $0.requests } }
+    package func setLastSeq(_ seq: Int64, workflow: String) { state.withLock { $0.lastSeq[workflow] = seq } }
+    package var accepted: [Accepted] { state.withLock { $0.accepted } }
+    package var requestCount: Int { state.withLock { $0.requests } }
     /// The HTTP versions requests came with (e.g. "HTTP/2.0", "HTTP/1.1").
-    public var httpVersions: Set<String> { state.withLock { $0.httpVersions } }
-    public func lastSeq(workflow: String) -> Int64 { state.withLock { $0.lastSeq[workflow] ?? 0 } }
+    package var httpVersions: Set<String> { state.withLock { $0.httpVersions } }
+    package func lastSeq(workflow: String) -> Int64 { state.withLock { $0.lastSeq[workflow] ?? 0 } }
 
     /// The answer to one request: status, headers, body, and how long to wait before sending it.
     func respond(method: HTTPMethod, path: String, version: HTTPVersion, authorization: String?, body: [UInt8], tooLarge: Bool)
@@ -221,7 +221,7 @@ final class PeerHandler: ChannelInboundHandler {
     }
 }
 
-public struct PeerError: Error, CustomStringConvertible {
-    public var message: String
-    public var description: String { message }
+package struct PeerError: Error, CustomStringConvertible {
+    package var message: String
+    package var description: String { message }
 }

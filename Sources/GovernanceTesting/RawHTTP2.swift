@@ -1,17 +1,17 @@
 /// Just enough HTTP/2 to open gRPC streams by hand and leave them waiting for their message (what
 /// a stream costs before any message arrives): the preface, frames, and a request's headers as
 /// literal HPACK fields (no table, no Huffman).
-public enum RawHTTP2 {
-    public static let preface = Array("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".utf8)
+package enum RawHTTP2 {
+    package static let preface = Array("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".utf8)
 
-    public static func frame(type: UInt8, flags: UInt8 = 0, stream: UInt32, _ payload: [UInt8]) -> [UInt8] {
+    package static func frame(type: UInt8, flags: UInt8 = 0, stream: UInt32, _ payload: [UInt8]) -> [UInt8] {
         let n = payload.count
         return [UInt8(n >> 16 & 0xFF), UInt8(n >> 8 & 0xFF), UInt8(n & 0xFF), type, flags,
                 UInt8(stream >> 24 & 0x7F), UInt8(stream >> 16 & 0xFF), UInt8(stream >> 8 & 0xFF), UInt8(stream & 0xFF)] + payload
     }
 
     /// HEADERS with END_HEADERS for a gRPC call.
-    public static func headers(stream: UInt32, path: String, token: String, gzip: Bool) -> [UInt8] {
+    package static func headers(stream: UInt32, path: String, token: String, gzip: Bool) -> [UInt8] {
         var fields = [(":method", "POST"), (":scheme", "http"), (":path", path), (":authority", "127.0.0.1"),
                       ("content-type", "application/grpc"), ("te", "trailers"), ("authorization", "Bearer \(token)")]
         if gzip { fields.append(("grpc-encoding", "gzip")) }

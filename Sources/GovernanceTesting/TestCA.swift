@@ -2,13 +2,13 @@ import Foundation
 
 /// A test certificate authority and a server certificate for 127.0.0.1, ::1, localhost and
 /// `names`, made with openssl.
-public struct TestCA {
-    public let directory: String
-    public var caFile: String { directory + "/ca.pem" }
-    public var certFile: String { directory + "/server.pem" }
-    public var keyFile: String { directory + "/server.key" }
+package struct TestCA {
+    package let directory: String
+    package var caFile: String { directory + "/ca.pem" }
+    package var certFile: String { directory + "/server.pem" }
+    package var keyFile: String { directory + "/server.key" }
 
-    public init(names: [String] = []) throws {
+    package init(names: [String] = []) throws {
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("gc-ca-\(UUID().uuidString.prefix(8))").path
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         let d = directory
@@ -21,7 +21,7 @@ public struct TestCA {
                           "-CAcreateserial", "-days", "2", "-extfile", "\(d)/ext.cnf", "-out", "\(d)/server.pem"])
     }
 
-    public func remove() { try? FileManager.default.removeItem(atPath: directory) }
+    package func remove() { try? FileManager.default.removeItem(atPath: directory) }
 
     private static func openssl(_ arguments: [String]) throws {
         try ChildProcess.run(["openssl"] + arguments)

@@ -1,12 +1,12 @@
-public import CurlHTTP
+package import CurlHTTP
 import Pipeline
 import Synchronization
 
 /// Async HTTP requests for tests and the bench, through libcurl (`CurlConnection`): each runs on
 /// a thread of its own (`BlockingExecutor.loop`), so a test's requests never hold up the
 /// cooperative pool that the collector under test runs on.
-public enum TestHTTP {
-    public static func request(_ method: String, _ url: String, headers: [String] = [], body: [UInt8]? = nil,
+package enum TestHTTP {
+    package static func request(_ method: String, _ url: String, headers: [String] = [], body: [UInt8]? = nil,
                                caFile: String? = nil) async throws -> HTTPResult {
         let answer = Mutex<Result<HTTPResult, CurlError>?>(nil)
         await BlockingExecutor.loop(named: "test-http") {

@@ -1,17 +1,17 @@
-public import Hummingbird
-public import HummingbirdCore
-public import NIOCore
+package import Hummingbird
+package import HummingbirdCore
+package import NIOCore
 import Synchronization
 
 /// Hummingbird configuration with `ListenerLimits` applied: the connection cap and the
 /// per-connection deadlines. Every HTTP listener of the collector is built from these.
-public enum LimitedHTTPServer {
-    public static func configuration(host: String, port: Int, limits: ListenerLimits, metrics: ListenerMetrics) -> ApplicationConfiguration {
+package enum LimitedHTTPServer {
+    package static func configuration(host: String, port: Int, limits: ListenerLimits, metrics: ListenerMetrics) -> ApplicationConfiguration {
         ApplicationConfiguration(address: .hostname(host, port: port), serverName: "governance-collector",
                                  availableConnectionsDelegate: ConnectionCap(max: limits.maxConnections, metrics: metrics))
     }
 
-    public static func http1(limits: ListenerLimits, metrics: ListenerMetrics) -> HTTPServerBuilder {
+    package static func http1(limits: ListenerLimits, metrics: ListenerMetrics) -> HTTPServerBuilder {
         .http1(configuration: .init(additionalChannelHandlers: [RequestDeadlines(limits: limits, metrics: metrics)]))
     }
 }
@@ -53,7 +53,7 @@ struct ConnectionCap: AvailableConnectionsDelegate {
 /// connection that opens no stream within `firstStreamTimeout` is closed. grpc-swift's own idle
 /// timer covers a connection only after its first stream (it starts on `channelActive`, which
 /// the transport's late pipeline set-up misses).
-public final class AcceptedConnectionGuard: Sendable {
+package final class AcceptedConnectionGuard: Sendable {
     let max: Int
     let firstStreamTimeout: Double
     let metrics: ListenerMetrics
@@ -72,14 +72,14 @@ public final class AcceptedConnectionGuard: Sendable {
     }
     private let state = Mutex(State())
 
-    public init(max: Int, firstStreamTimeout: Double, metrics: ListenerMetrics) {
+    package init(max: Int, firstStreamTimeout: Double, metrics: ListenerMetrics) {
         self.max = max
         self.firstStreamTimeout = firstStreamTimeout
         self.metrics = metrics
     }
 
     /// For the transport's accepted-connection callback.
-    public func admit(_ channel: any Channel) -> EventLoopFuture<Void> {
+    package func admit(_ channel: any Channel) -> EventLoopFuture<Void> {
         let id = ObjectIdentifier(channel)
         metrics.opened()
         enum Admission { case admitted, displacing(any Channel), refused }
@@ -120,7 +120,7 @@ public final class AcceptedConnectionGuard: Sendable {
     }
 
     /// For the transport's accepted-stream callback.
-    public func streamOpened(_ stream: any Channel) -> EventLoopFuture<Void> {
+    package func streamOpened(_ stream: any Channel) -> EventLoopFuture<Void> {
         if let connection = stream.parent {
             let id = ObjectIdentifier(connection)
             state.withLock { state in

@@ -1,7 +1,7 @@
 /// A listener's `endpoint` setting.
-public enum ListenerEndpoint {
+package enum ListenerEndpoint {
     /// `host:port`, `[v6]:port`.
-    public static func parse(_ text: String) -> (String, Int)? {
+    package static func parse(_ text: String) -> (String, Int)? {
         let host: Substring
         let portText: Substring
         if text.hasPrefix("[") {

@@ -1,18 +1,18 @@
 import CoreMetrics
-public import Pipeline
+package import Pipeline
 import Synchronization
 
 /// A listener's connection metrics, labelled `listener="<id>"`: connections open and accepted,
 /// connections closed by a timeout (by phase: header, body, idle), and how often the listener
 /// was at `max_connections` (accepting paused, or for gRPC a connection closed at once).
-public final class ListenerMetrics: Sendable {
+package final class ListenerMetrics: Sendable {
     let open: Gauge
     let accepted: Counter
     let timeouts: CounterFamily
     let atCapacity: Counter
     private let count = Mutex(0)
 
-    public init(_ telemetry: Telemetry, listener: String) {
+    package init(_ telemetry: Telemetry, listener: String) {
         open = telemetry.gauge("governance_listener_connections", [("listener", listener)])
         accepted = telemetry.counter("governance_listener_connections_accepted_total", [("listener", listener)])
         timeouts = telemetry.counterFamily("governance_listener_timeouts_total", [("listener", listener)], varying: "phase")
@@ -20,7 +20,7 @@ public final class ListenerMetrics: Sendable {
     }
 
     /// Connections open now.
-    public var openConnections: Int { count.withLock { $0 } }
+    package var openConnections: Int { count.withLock { $0 } }
 
     func opened() {
         let now = count.withLock { $0 += 1; return $0 }

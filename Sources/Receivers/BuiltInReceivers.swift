@@ -1,23 +1,23 @@
 import Config
-public import Pipeline
+package import Pipeline
 
 /// The receiver factories this build provides.
-public enum BuiltInReceivers {
-    public static let ingestHTTP = ReceiverFactory(type: "ingest_http") { section throws(ConfigError) in
+package enum BuiltInReceivers {
+    package static let ingestHTTP = ReceiverFactory(type: "ingest_http") { section throws(ConfigError) in
         let config = try IngestHTTPConfig.read(section)
         return { context in try IngestHTTPReceiver(config: config, context: context) }
     }
 
-    public static let otlpHTTP = ReceiverFactory(type: "otlp_http") { section throws(ConfigError) in
+    package static let otlpHTTP = ReceiverFactory(type: "otlp_http") { section throws(ConfigError) in
         let config = try OTLPHTTPConfig.read(section)
         return { context in try OTLPHTTPReceiver(config: config, context: context) }
     }
 
     /// The OpenTelemetry Collector's `otlp` receiver: `protocols.grpc` and `protocols.http`.
-    public static let otlp = ReceiverFactory(type: "otlp") { section throws(ConfigError) in
+    package static let otlp = ReceiverFactory(type: "otlp") { section throws(ConfigError) in
         let config = try OTLPConfig.read(section)
         return { context in try OTLPReceiver(config: config, context: context) }
     }
 
-    public static let all = [ingestHTTP, otlpHTTP, otlp]
+    package static let all = [ingestHTTP, otlpHTTP, otlp]
 }

@@ -3,7 +3,7 @@ import Foundation
 import Hummingbird
 import HummingbirdCore
 import HummingbirdTLS
-public import Listeners
+package import Listeners
 import Logging
 import NIOSSL
 import ServiceLifecycle
@@ -11,16 +11,16 @@ import Synchronization
 
 /// What every HTTP receiver shares: where it listens, whose bearer tokens it accepts (each
 /// naming a workflow), and optional TLS.
-public struct HTTPListener: Sendable {
-    public var host = "127.0.0.1"
-    public var port: Int
-    public var tokens = WorkflowTokens([])
+package struct HTTPListener: Sendable {
+    package var host = "127.0.0.1"
+    package var port: Int
+    package var tokens = WorkflowTokens([])
     /// PEM certificate chain and key; both set turns on TLS.
-    public var tlsCertFile: String?
-    public var tlsKeyFile: String?
+    package var tlsCertFile: String?
+    package var tlsKeyFile: String?
     /// Timeouts and the connection cap (`read_header_timeout`, … `max_connections`); HTTP only,
     /// the gRPC listener has its own (`OTLPGRPCConfig`).
-    public var limits = ListenerLimits()
+    package var limits = ListenerLimits()
 
     /// Reads `endpoint` (with `endpointEnv`), `tokens`, `tls` and, for HTTP, the limits from a receiver's section.
     static func read(_ section: ConfigSection, endpointEnv: String, defaultPort: Int, http: Bool = true) throws(ConfigError) -> HTTPListener {

@@ -1,14 +1,14 @@
-public import AuditStore
+package import AuditStore
 import CoreMetrics
-public import Logging
-public import Pipeline
-public import ServiceLifecycle
+package import Logging
+package import Pipeline
+package import ServiceLifecycle
 import Transparency
 
 /// Runs retention every `interval` on the pipeline's database (at once again while a backlog
 /// exceeds `max_rows`). Several collectors may run it: one pass at a time takes the lock, the
 /// others find it busy.
-public final class Retainer: Service, Sendable {
+package final class Retainer: Service, Sendable {
     let config: RetentionConfig
     let secret: [UInt8]
     /// Checkpoints are configured for this database: removal waits for the signer's tree.
@@ -18,7 +18,7 @@ public final class Retainer: Service, Sendable {
     let removedRows: Counter
     let seals: Counter
 
-    public init(config: RetentionConfig, secret: [UInt8], checkpointed: Bool, database: AuditDatabase, telemetry: Telemetry, logger: Logger) {
+    package init(config: RetentionConfig, secret: [UInt8], checkpointed: Bool, database: AuditDatabase, telemetry: Telemetry, logger: Logger) {
         self.config = config
         self.secret = secret
         self.checkpointed = checkpointed
@@ -28,7 +28,7 @@ public final class Retainer: Service, Sendable {
         seals = telemetry.counter("governance_retention_seals_total")
     }
 
-    public func run() async throws {
+    package func run() async throws {
         let (config, secret, checkpointed) = (config, secret, checkpointed)
         await RepeatingStep.run(logger: logger, failure: "retention.retrying", maxBackoff: 300) {
             let outcome = try await worker.run { try RetentionRun(connection: $0, tree: CompactMerkleTree.self).run(keep: config.keep, secret: secret, maxRows: config.maxRows, checkpointed: checkpointed) }

@@ -1,25 +1,25 @@
-public import Config
+package import Config
 
 /// The `retention:` section (docs/components/retention.md): how long rows are kept, the floor a
 /// shorter setting is refused below, and how often the sealed removal runs.
-public struct RetentionConfig: Sendable {
+package struct RetentionConfig: Sendable {
     /// `keep` (required): rows received more than this many days ago are removed, whole UTC days at a time.
-    public var keep: RetentionPeriod
+    package var keep: RetentionPeriod
     /// `minimum` (default 7d): a `keep` shorter than this is refused at start-up.
-    public var minimum = defaultMinimum
-    public static let defaultMinimum = RetentionPeriod(days: 7, text: "7d")
+    package var minimum = defaultMinimum
+    package static let defaultMinimum = RetentionPeriod(days: 7, text: "7d")
     /// `interval` (seconds, default 3600): how often retention runs.
-    public var interval: Double = 3600
+    package var interval: Double = 3600
     /// `max_rows` (default 1,000,000): rows removed per transaction; a backlog continues at once.
-    public var maxRows = 1_000_000
+    package var maxRows = 1_000_000
     /// `pipeline`: whose primary's database retention runs on.
-    public var pipeline = ""
+    package var pipeline = ""
 
-    public init(keep: RetentionPeriod) {
+    package init(keep: RetentionPeriod) {
         self.keep = keep
     }
 
-    public static func read(_ section: ConfigSection, pipelines: [String]) throws(ConfigError) -> RetentionConfig? {
+    package static func read(_ section: ConfigSection, pipelines: [String]) throws(ConfigError) -> RetentionConfig? {
         let enabled = try section.bool("enabled", default: true)
         let formats = "write whole days as `400d`, weeks as `52w` or years (365 days) as `7y`"
         func period(_ key: String, default defaultValue: String?) throws(ConfigError) -> RetentionPeriod? {

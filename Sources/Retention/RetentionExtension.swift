@@ -1,12 +1,12 @@
 import AuditStore
 import Config
-public import Pipeline
+package import Pipeline
 import Transparency
 
 extension Retainer {
     /// `retention:`: sealed removal of old rows from its pipeline's database, keyed with the
     /// pipeline's chain secret (the seal is an audit event).
-    public static let extensionFactory = ExtensionFactory(section: "retention") { section, plan throws(ConfigError) in
+    package static let extensionFactory = ExtensionFactory(section: "retention") { section, plan throws(ConfigError) in
         guard let config = try RetentionConfig.read(section, pipelines: plan.pipelines) else { return nil }
         if !plan.chained.contains(config.pipeline), plan.environment["GOVERNANCE_AUDIT_SECRET"].map({ !$0.isEmpty }) != true {
             throw section.error("pipeline", "`\(config.pipeline)` has no chain processor and GOVERNANCE_AUDIT_SECRET is not set: the seal is an audit event and needs the chain's secret",

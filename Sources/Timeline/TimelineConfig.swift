@@ -1,43 +1,43 @@
 import Crypto
 import Foundation
-public import Config
-public import Listeners
+package import Config
+package import Listeners
 
 /// Settings of the timeline web UI (the `ui:` section; read and checked by the collector's plan).
-public struct TimelineConfig: Sendable {
+package struct TimelineConfig: Sendable {
     /// `endpoint` (env `GOVERNANCE_UI_ENDPOINT`), default 127.0.0.1:8890: loopback unless chosen.
-    public var host = "127.0.0.1"
-    public var port = 8890
+    package var host = "127.0.0.1"
+    package var port = 8890
     /// `pipeline`: whose PostgreSQL the UI reads and whose managed tokens it issues. Default:
     /// the only pipeline (required when there are several).
-    public var pipeline = ""
+    package var pipeline = ""
     /// `admin_password` (env `GOVERNANCE_UI_ADMIN_PASSWORD`) and `admin_token`
     /// (env `GOVERNANCE_UI_ADMIN_TOKEN`, also accepted as `Authorization: Bearer` for scripts).
     /// With neither, the UI is open, which start-up allows only on a loopback address.
-    public var adminPassword: String?
-    public var adminToken: String?
+    package var adminPassword: String?
+    package var adminToken: String?
     /// `session_secret` (env `GOVERNANCE_UI_SESSION_SECRET`) signs session cookies. Default: random
     /// per start (sessions end on restart); set it when several collectors serve one UI address.
-    public var sessionSecret: [UInt8] = Self.randomSecret()
+    package var sessionSecret: [UInt8] = Self.randomSecret()
     /// `session_ttl`, seconds. Default 12 hours.
-    public var sessionTTL: Double = 12 * 3600
+    package var sessionTTL: Double = 12 * 3600
     /// `page_size`: events per timeline page. Default 100.
-    public var pageSize = 100
+    package var pageSize = 100
     /// The audit secret the per-session verify action checks HMACs with: the pipeline's chain
     /// processor's, else `GOVERNANCE_AUDIT_SECRET`; nil turns verify into an explanation.
-    public var auditSecret: String?
+    package var auditSecret: String?
     /// `read_header_timeout`, … `max_connections` (default 256): see `ListenerLimits`.
-    public var limits = ListenerLimits(maxConnections: 256)
+    package var limits = ListenerLimits(maxConnections: 256)
 
-    public init() {}
+    package init() {}
 
-    public var requiresLogin: Bool { adminPassword != nil || adminToken != nil }
+    package var requiresLogin: Bool { adminPassword != nil || adminToken != nil }
 
-    public static func isLoopback(_ host: String) -> Bool {
+    package static func isLoopback(_ host: String) -> Bool {
         host == "localhost" || host == "::1" || host.hasPrefix("127.")
     }
 
-    public static func randomSecret() -> [UInt8] {
+    package static func randomSecret() -> [UInt8] {
         var random = SystemRandomNumberGenerator()
         return (0..<32).map { _ in UInt8.random(in: 0...255, using: &random) }
     }
@@ -45,7 +45,7 @@ public struct TimelineConfig: Sendable {
 
 extension TimelineConfig {
     /// Reads the `ui:` section; nil when it says `enabled: false`.
-    public static func read(_ ui: ConfigSection, pipelines: [String]) throws(ConfigError) -> TimelineConfig? {
+    package static func read(_ ui: ConfigSection, pipelines: [String]) throws(ConfigError) -> TimelineConfig? {
         guard try ui.bool("enabled", default: true) else {
             try ui.finish()
             return nil

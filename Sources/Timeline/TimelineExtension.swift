@@ -1,11 +1,11 @@
 import AuditStore
 import Config
-public import Pipeline
+package import Pipeline
 
 extension TimelineServer {
     /// `ui:`: the timeline web UI over its pipeline's database, with the pipeline's chain secret
     /// (for verify) and redaction (for the detail page).
-    public static let extensionFactory = ExtensionFactory(section: "ui") { section, plan throws(ConfigError) in
+    package static let extensionFactory = ExtensionFactory(section: "ui") { section, plan throws(ConfigError) in
         guard let configured = try TimelineConfig.read(section, pipelines: plan.pipelines) else { return nil }
         return (configured, { context in
             var config = configured

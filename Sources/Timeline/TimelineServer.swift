@@ -1,14 +1,14 @@
-public import AuditStore
+package import AuditStore
 import Config
 import Foundation
 import HTTPTypes
 import Hummingbird
 import Listeners
-public import Logging
+package import Logging
 import Mustache
 import NIOCore
-public import Pipeline
-public import ServiceLifecycle
+package import Pipeline
+package import ServiceLifecycle
 import Synchronization
 
 /// The timeline web UI on its own address: server-rendered pages over the events in the
@@ -16,7 +16,7 @@ import Synchronization
 /// Every response carries a strict Content-Security-Policy (scripts and styles from this origin
 /// only, nothing inline), every page comes from escaped templates, and every form that changes
 /// something carries a CSRF token bound to the signed session cookie.
-public final class TimelineServer: Service, Sendable {
+package final class TimelineServer: Service, Sendable {
     let config: TimelineConfig
     let queries: EventQueries
     let dashboard: DashboardQueries
@@ -34,12 +34,12 @@ public final class TimelineServer: Service, Sendable {
     private let bound = Mutex<Int?>(nil)
     private let exportsRunning = Atomic<Int>(0)
 
-    public static let contentSecurityPolicy = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; "
+    package static let contentSecurityPolicy = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; "
         + "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
 
 
     /// Reads `database`'s events and manages its tokens (`database.tokens`, run by the collector).
-    public init(config: TimelineConfig, database: AuditDatabase, redactor: Redactor = Redactor(), telemetry: Telemetry = .disabled,
+    package init(config: TimelineConfig, database: AuditDatabase, redactor: Redactor = Redactor(), telemetry: Telemetry = .disabled,
                 health: @escaping @Sendable () -> [String: String] = { [:] }, logger: Logger) {
         self.redactor = redactor
         listenerMetrics = ListenerMetrics(telemetry, listener: "ui")
@@ -56,9 +56,9 @@ public final class TimelineServer: Service, Sendable {
     }
 
     /// The port actually bound (useful with port 0); nil until listening.
-    public var port: Int? { bound.withLock { $0 } }
+    package var port: Int? { bound.withLock { $0 } }
 
-    public func run() async throws {
+    package func run() async throws {
         if !config.requiresLogin {
             logger.warning("ui.open", metadata: ["address": "\(config.host):\(config.port)",
                                                  "hint": "no admin_password or admin_token: anyone who can reach this loopback address can manage tokens"])

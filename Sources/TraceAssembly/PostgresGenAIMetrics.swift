@@ -1,20 +1,20 @@
-public import AuditStore
-public import OTLP
-public import Pipeline
+package import AuditStore
+package import OTLP
+package import Pipeline
 import Synchronization
 
 /// A pipeline's GenAI metric points in its PostgreSQL (`GenAIMetricRecording`): the receiver
 /// answers the export after they are committed.
-public final class PostgresGenAIMetrics: GenAIMetricRecording, Sendable {
+package final class PostgresGenAIMetrics: GenAIMetricRecording, Sendable {
     private let pool: PGWorkerPool
     /// When old minutes and series were last pruned (seconds since the epoch): once an hour.
     private let prunedAt = Atomic<Int64>(0)
 
-    public init(database: AuditDatabase) {
+    package init(database: AuditDatabase) {
         pool = database.workerPool(applicationName: "governance-collector genai metrics", size: 1)
     }
 
-    public func record(_ points: [GenAIMetricPoint], workflow: String) async throws(PipelineUnavailable) {
+    package func record(_ points: [GenAIMetricPoint], workflow: String) async throws(PipelineUnavailable) {
         guard !points.isEmpty else { return }
         let rows = points.map { p in
             GenAIUsage.Point(series: p.series, service: p.service, model: p.model, metric: p.metric, tokenType: p.tokenType,

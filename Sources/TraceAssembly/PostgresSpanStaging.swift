@@ -1,19 +1,19 @@
-public import AuditStore
-public import OTLP
-public import Pipeline
+package import AuditStore
+package import OTLP
+package import Pipeline
 
 /// A pipeline's staged spans in its PostgreSQL (`SpanStaging`): the receiver's answer waits for
 /// this commit, so an acknowledged span is durable before its trace is complete.
-public final class PostgresSpanStaging: SpanStaging, Sendable {
+package final class PostgresSpanStaging: SpanStaging, Sendable {
     private let pool: PGWorkerPool
     private let pipeline: String
 
-    public init(database: AuditDatabase, pipeline: String) {
+    package init(database: AuditDatabase, pipeline: String) {
         pool = database.workerPool(applicationName: "governance-collector span staging", size: 2)
         self.pipeline = pipeline
     }
 
-    public func stage(_ spans: [OTLPSpan], workflow: String, settings: TraceSettings) async throws(PipelineUnavailable) {
+    package func stage(_ spans: [OTLPSpan], workflow: String, settings: TraceSettings) async throws(PipelineUnavailable) {
         guard !spans.isEmpty else { return }
         let rows = spans.map { span in
             StagedSpans.Row(traceID: span.traceID, spanID: span.spanID, isRoot: span.isRoot, span: OTLPProtobuf.encodeTraceRequest([span]))

@@ -1,9 +1,9 @@
-public import AuditStore
+package import AuditStore
 import Foundation
-public import Logging
+package import Logging
 import OTLP
-public import Pipeline
-public import ServiceLifecycle
+package import Pipeline
+package import ServiceLifecycle
 import Synchronization
 
 /// Turns staged traces into audit rows (`TraceRun`), one assembler per database: the collector
@@ -13,7 +13,7 @@ import Synchronization
 /// submitted to the pipeline that staged it, then its staged spans are deleted and its context
 /// kept, in one transaction: a crash between the two makes the same rows again, which are
 /// duplicates, so each span becomes at most one row.
-public final class TraceAssembler: Service, Sendable {
+package final class TraceAssembler: Service, Sendable {
     private let worker: PGWorker
     private let pipelines: [String: Pipeline]
     private let logger: Logger
@@ -25,7 +25,7 @@ public final class TraceAssembler: Service, Sendable {
     static let pollInterval = Duration.milliseconds(100)
 
     /// `pipelines`: every pipeline that stages spans in this database, by name.
-    public init(database: AuditDatabase, pipelines: [String: Pipeline], telemetry: Telemetry, logger: Logger) {
+    package init(database: AuditDatabase, pipelines: [String: Pipeline], telemetry: Telemetry, logger: Logger) {
         worker = database.worker(applicationName: "governance-collector trace assembler")
         self.pipelines = pipelines
         self.logger = logger
@@ -33,7 +33,7 @@ public final class TraceAssembler: Service, Sendable {
         drops = DroppedSpansLog(logger: logger)
     }
 
-    public func run() async throws {
+    package func run() async throws {
         let names = pipelines.keys.sorted()
         var backoff = 1.0
         var role = ""

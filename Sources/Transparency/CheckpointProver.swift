@@ -1,25 +1,25 @@
-public import AuditStore
-public import Foundation
+package import AuditStore
+package import Foundation
 import Pipeline
 
 /// Inclusion and consistency proofs from the signer's leaf record, as JSON anyone can check with
 /// SHA-256 and Ed25519 alone (docs/components/checkpoints.md gives the format and a verifier).
-public struct CheckpointProver {
-    public struct Failure: Error, CustomStringConvertible {
-        public var description: String
+package struct CheckpointProver {
+    package struct Failure: Error, CustomStringConvertible {
+        package var description: String
     }
 
     /// `governance-collector prove EVENT_ID`: the row's leaf, its index and audit path, and the
     /// signed checkpoint they lead to.
-    public struct InclusionProof: Codable, Sendable {
-        public var type = "inclusion"
-        public var eventID: String
-        public var leafIndex: Int
+    package struct InclusionProof: Codable, Sendable {
+        package var type = "inclusion"
+        package var eventID: String
+        package var leafIndex: Int
         /// Base64 of the leaf's bytes (the row's canonical bytes); its hash is SHA-256(0x00 ‖ leaf).
-        public var leaf: String
+        package var leaf: String
         /// Base64 hashes, from the leaf's sibling up (RFC 9162 §2.1.3).
-        public var auditPath: [String]
-        public var checkpoint: String
+        package var auditPath: [String]
+        package var checkpoint: String
 
         enum CodingKeys: String, CodingKey {
             case type, leaf, checkpoint
@@ -28,12 +28,12 @@ public struct CheckpointProver {
     }
 
     /// `prove --consistency OLD NEW`: that the older checkpoint's tree is a prefix of the newer's.
-    public struct ConsistencyProof: Codable, Sendable {
-        public var type = "consistency"
-        public var oldCheckpoint: String
-        public var newCheckpoint: String
+    package struct ConsistencyProof: Codable, Sendable {
+        package var type = "consistency"
+        package var oldCheckpoint: String
+        package var newCheckpoint: String
         /// Base64 hashes (RFC 9162 §2.1.4).
-        public var proof: [String]
+        package var proof: [String]
 
         enum CodingKeys: String, CodingKey {
             case type, proof
@@ -43,12 +43,12 @@ public struct CheckpointProver {
 
     let store: CheckpointStore
 
-    public init(connection: PGConnection) {
+    package init(connection: PGConnection) {
         store = CheckpointStore(connection: connection)
     }
 
     /// Against the checkpoint of `size`, or the newest one that covers the event.
-    public func inclusion(of eventID: UUID, checkpointSize size: Int?) throws -> InclusionProof {
+    package func inclusion(of eventID: UUID, checkpointSize size: Int?) throws -> InclusionProof {
         guard let index = try store.leafIndex(of: eventID) else {
             throw Failure(description: "event \(eventID.lowercasedString) is not in the checkpoint tree yet (it may be newer than the signer's last step)")
         }
@@ -68,7 +68,7 @@ public struct CheckpointProver {
                               checkpoint: stored.note)
     }
 
-    public func consistency(oldSize: Int, newSize: Int) throws -> ConsistencyProof {
+    package func consistency(oldSize: Int, newSize: Int) throws -> ConsistencyProof {
         guard oldSize <= newSize else { throw Failure(description: "OLD (\(oldSize)) must not be larger than NEW (\(newSize))") }
         guard let old = try store.checkpoint(size: oldSize), let new = try store.checkpoint(size: newSize) else {
             throw Failure(description: "both sizes must be stored checkpoints' tree sizes (see governance_checkpoints)")

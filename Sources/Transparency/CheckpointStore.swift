@@ -1,6 +1,6 @@
-public import AuditStore
+package import AuditStore
 import Config
-public import Foundation
+package import Foundation
 import Pipeline
 
 /// The leaf of the checkpoint tree for one audit row: the reference SDK's
@@ -8,11 +8,11 @@ import Pipeline
 /// stored row, so an auditor needs no secret to recompute it. Metadata is read as Python reads
 /// it back, as for the HMAC. A row that cannot be read back gets a leaf over every selected
 /// column's stored text, so whatever it holds is bound by the tree, and changing it shows.
-public enum AuditLeaf {
-    public static func bytes(_ row: AuditTableFollower.Row) -> [UInt8] { bytes(row.decoded, columns: row.columns) }
+package enum AuditLeaf {
+    package static func bytes(_ row: AuditTableFollower.Row) -> [UInt8] { bytes(row.decoded, columns: row.columns) }
 
     /// The leaf of a row read with `AuditRow.selectColumns`.
-    public static func bytes(columns: [String?]) -> [UInt8] {
+    package static func bytes(columns: [String?]) -> [UInt8] {
         bytes(Result { () throws(UndecodableRow) in try AuditRow.decode(columns[...]) }, columns: columns)
     }
 
@@ -29,32 +29,32 @@ public enum AuditLeaf {
 }
 
 /// The checkpoint tables (`CheckpointTables`, AuditStore) in the tree's own types.
-public struct CheckpointStore {
-    public struct State: Sendable {
-        public var tree = CompactMerkleTree()
-        public var cursor = AuditTableFollower.Cursor(txid: "0", chainSeq: 0)
+package struct CheckpointStore {
+    package struct State: Sendable {
+        package var tree = CompactMerkleTree()
+        package var cursor = AuditTableFollower.Cursor(txid: "0", chainSeq: 0)
         /// Seconds since the tree was started: the first checkpoint waits an interval from then.
-        public var ageSeconds = 0.0
+        package var ageSeconds = 0.0
     }
 
-    public typealias StoredCheckpoint = CheckpointTables.Stored
+    package typealias StoredCheckpoint = CheckpointTables.Stored
 
-    public let connection: PGConnection
+    package let connection: PGConnection
 
-    public init(connection: PGConnection) {
+    package init(connection: PGConnection) {
         self.connection = connection
     }
 
-    public func migrate() throws(PGError) {
+    package func migrate() throws(PGError) {
         try CheckpointTables.migrate(connection)
     }
 
     /// True while this connection holds the signer lock (taken here when free).
-    public func holdsSignerLock() throws(PGError) -> Bool {
+    package func holdsSignerLock() throws(PGError) -> Bool {
         try CheckpointTables.holdsSignerLock(connection)
     }
 
-    public func loadState() throws(PGError) -> State {
+    package func loadState() throws(PGError) -> State {
         guard let stored = try CheckpointTables.treeState(on: connection) else { return State() }
         let hashes = stored.frontier
         let frontier = stride(from: 0, to: hashes.count, by: 32).map { Array(hashes[$0..<min($0 + 32, hashes.count)]) }
@@ -64,22 +64,22 @@ public struct CheckpointStore {
         return State(tree: tree, cursor: stored.cursor, ageSeconds: stored.ageSeconds)
     }
 
-    public func latestCheckpoint() throws(PGError) -> StoredCheckpoint? {
+    package func latestCheckpoint() throws(PGError) -> StoredCheckpoint? {
         try CheckpointTables.latest(on: connection)
     }
 
     /// Every stored checkpoint up to `size`, oldest first.
-    public func checkpoints(upTo size: Int) throws(PGError) -> [StoredCheckpoint] {
+    package func checkpoints(upTo size: Int) throws(PGError) -> [StoredCheckpoint] {
         try CheckpointTables.checkpoints(upTo: size, on: connection)
     }
 
-    public func checkpoint(size: Int) throws(PGError) -> StoredCheckpoint? {
+    package func checkpoint(size: Int) throws(PGError) -> StoredCheckpoint? {
         try CheckpointTables.checkpoint(size: size, on: connection)
     }
 
     /// Appends `leaves` and saves the new state, with `checkpoint` (signed at the new size) if
     /// one is due, in one transaction.
-    public func append(_ leaves: [(eventID: UUID?, hash: [UInt8])], state: State, checkpoint: (Checkpoint, note: String, keyHash: String)?) throws(PGError) {
+    package func append(_ leaves: [(eventID: UUID?, hash: [UInt8])], state: State, checkpoint: (Checkpoint, note: String, keyHash: String)?) throws(PGError) {
         let tree = CheckpointTables.TreeState(size: state.tree.size, frontier: Array(state.tree.frontier.joined()), cursor: state.cursor)
         let signed = checkpoint.map { checkpoint, note, keyHash in
             CheckpointTables.Signed(size: checkpoint.size, origin: checkpoint.origin, rootHash: checkpoint.rootHash, keyHash: keyHash, note: note)
@@ -87,21 +87,21 @@ public struct CheckpointStore {
         try CheckpointTables.append(leaves, state: tree, checkpoint: signed, on: connection)
     }
 
-    public func register(_ key: NoteVerifier) throws(PGError) {
+    package func register(_ key: NoteVerifier) throws(PGError) {
         try CheckpointTables.register(verifierKey: key.encoded, on: connection)
     }
 
-    public func listedKeys() throws(PGError) -> [String] {
+    package func listedKeys() throws(PGError) -> [String] {
         try CheckpointTables.verifierKeys(on: connection)
     }
 
     /// The leaf hashes the signer recorded for indexes `range`, in order.
-    public func leafHashes(_ range: Range<Int>) throws(PGError) -> [(eventID: String, hash: [UInt8])] {
+    package func leafHashes(_ range: Range<Int>) throws(PGError) -> [(eventID: String, hash: [UInt8])] {
         try CheckpointTables.leafHashes(range, on: connection)
     }
 
     /// The leaf index of `eventID`, if the tree has it.
-    public func leafIndex(of eventID: UUID) throws(PGError) -> Int? {
+    package func leafIndex(of eventID: UUID) throws(PGError) -> Int? {
         try CheckpointTables.leafIndex(of: eventID, on: connection)
     }
 }

@@ -1,4 +1,4 @@
-public import AuditStore
+package import AuditStore
 import Config
 import Pipeline
 import Foundation
@@ -7,34 +7,34 @@ import Foundation
 /// tree is recomputed from the rows in commit order up to the checkpoint's size, and every
 /// stored checkpoint on the way is checked too. No HMAC secret is involved, so whoever holds
 /// the secret cannot make a rewrite pass.
-public struct CheckpointVerifier {
-    public struct Report: Sendable {
-        public var checkpoint: Checkpoint
-        public var signer: NoteVerifier
+package struct CheckpointVerifier {
+    package struct Report: Sendable {
+        package var checkpoint: Checkpoint
+        package var signer: NoteVerifier
         /// Stored checkpoints whose signature and root were checked, by tree size.
-        public var checkedCheckpoints: [Int] = []
-        public var rowsChecked = 0
+        package var checkedCheckpoints: [Int] = []
+        package var rowsChecked = 0
         /// Rows committed after the checkpoint: not covered until the next one.
-        public var rowsAfter = 0
+        package var rowsAfter = 0
         /// The newest retention seal's cut: the tree was continued from its recorded state, and
         /// stored checkpoints at or below its size had only their signatures checked.
-        public var retention: RetentionRecord.TreeCut?
-        public var problems: [String] = []
-        public var isClean: Bool { problems.isEmpty }
+        package var retention: RetentionRecord.TreeCut?
+        package var problems: [String] = []
+        package var isClean: Bool { problems.isEmpty }
     }
 
     let store: CheckpointStore
 
-    public init(connection: PGConnection) {
+    package init(connection: PGConnection) {
         store = CheckpointStore(connection: connection)
     }
 
-    public struct Failure: Error, CustomStringConvertible {
-        public var description: String
+    package struct Failure: Error, CustomStringConvertible {
+        package var description: String
     }
 
     /// `note` is the checkpoint to check (e.g. one a witness kept); nil takes the newest stored one.
-    public func verify(note: String?, trusted: [NoteVerifier], batchRows: Int = 5000) throws -> Report {
+    package func verify(note: String?, trusted: [NoteVerifier], batchRows: Int = 5000) throws -> Report {
         guard let note = try note ?? store.latestCheckpoint()?.note else {
             throw Failure(description: "the database has no checkpoint yet (governance_checkpoints is empty)")
         }

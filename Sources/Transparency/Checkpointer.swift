@@ -1,29 +1,29 @@
-public import AuditStore
+package import AuditStore
 import CoreMetrics
 import Foundation
-public import Logging
-public import Pipeline
-public import ServiceLifecycle
+package import Logging
+package import Pipeline
+package import ServiceLifecycle
 
 /// One step of the signer, on its connection: if it holds the signer lock, read the rows
 /// committed after the tree's cursor (in commit order, as the durable bridge does, so a late
 /// commit is never skipped), append their leaves, and sign a checkpoint when one is due.
-public struct CheckpointStep {
+package struct CheckpointStep {
     let store: CheckpointStore
     let config: CheckpointsConfig
     var batchRows = 5000
 
-    public init(store: CheckpointStore, config: CheckpointsConfig) {
+    package init(store: CheckpointStore, config: CheckpointsConfig) {
         self.store = store
         self.config = config
     }
 
-    public enum Outcome: Sendable {
+    package enum Outcome: Sendable {
         case standby
         case appended(rows: Int, caughtUp: Bool, signed: (size: Int, note: String)?)
     }
 
-    public func run() throws -> Outcome {
+    package func run() throws -> Outcome {
         guard try store.holdsSignerLock() else { return .standby }
         var state = try store.loadState()
         let latest = try store.latestCheckpoint()
@@ -58,7 +58,7 @@ public struct CheckpointStep {
 /// `interval` or `max_events` rows. One collector per database signs (a session advisory lock);
 /// the others stand by and take over if it goes away. Each checkpoint is also published to the
 /// configured witnesses.
-public final class Checkpointer: Service, Sendable {
+package final class Checkpointer: Service, Sendable {
     let config: CheckpointsConfig
     let worker: PGWorker
     let witnesses: [any CheckpointWitness]
@@ -67,7 +67,7 @@ public final class Checkpointer: Service, Sendable {
     let signedTotal: Counter
 
     /// `pipeline`: where `witnesses.audit_event` submits each checkpoint (the configured pipeline).
-    public init(config: CheckpointsConfig, database: AuditDatabase, pipeline: Pipeline?, telemetry: Telemetry, logger: Logger) {
+    package init(config: CheckpointsConfig, database: AuditDatabase, pipeline: Pipeline?, telemetry: Telemetry, logger: Logger) {
         self.config = config
         worker = database.worker(applicationName: "governance-collector checkpoints")
         var witnesses: [any CheckpointWitness] = config.witnessDirectory.map { [DirectoryWitness(directory: $0)] } ?? []
@@ -78,7 +78,7 @@ public final class Checkpointer: Service, Sendable {
         signedTotal = telemetry.counter("governance_checkpoints_signed_total")
     }
 
-    public func run() async throws {
+    package func run() async throws {
         let config = config
         var migrated = false
         var backoff = 1.0

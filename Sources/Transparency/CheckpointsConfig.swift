@@ -1,28 +1,28 @@
-public import Config
+package import Config
 import Foundation
 
 /// The `checkpoints:` section: signed checkpoints over the audit table (docs/components/checkpoints.md).
-public struct CheckpointsConfig: Sendable {
-    public var signer: NoteSigner
+package struct CheckpointsConfig: Sendable {
+    package var signer: NoteSigner
     /// `interval` (seconds, default 60): a new checkpoint at most this long after the last, when rows were added.
-    public var interval: Double = 60
+    package var interval: Double = 60
     /// `max_events` (default 100,000): a checkpoint after this many new rows, whatever the interval.
-    public var maxEvents = 100_000
+    package var maxEvents = 100_000
     /// `witnesses.directory`: each checkpoint is also written here (`<size>.checkpoint`, `latest.checkpoint`).
-    public var witnessDirectory: String?
+    package var witnessDirectory: String?
     /// `witnesses.audit_event`: each checkpoint is also submitted as an `audit.checkpoint` event
     /// through the pipeline, so its exporters (the platform bridge, OTLP) carry it off-site.
-    public var witnessEvents = false
+    package var witnessEvents = false
     /// `pipeline`: the pipeline whose primary's database is checkpointed.
-    public var pipeline = ""
+    package var pipeline = ""
 
-    public init(signer: NoteSigner) {
+    package init(signer: NoteSigner) {
         self.signer = signer
     }
 
     /// Reads the section; the private key comes from `signing_key_file` (mode 0600 or
     /// stricter) or the environment (`GOVERNANCE_CHECKPOINT_SIGNING_KEY`), never from the YAML.
-    public static func read(_ section: ConfigSection, pipelines: [String]) throws(ConfigError) -> CheckpointsConfig? {
+    package static func read(_ section: ConfigSection, pipelines: [String]) throws(ConfigError) -> CheckpointsConfig? {
         // Every setting is checked even when disabled, so turning it on later finds no old typo.
         let enabled = try section.bool("enabled", default: true)
         let keyFile = try section.string("signing_key_file", env: "GOVERNANCE_CHECKPOINT_KEY_FILE").flatMap { $0.isEmpty ? nil : $0 }

@@ -1,16 +1,16 @@
-public import AuditStore
+package import AuditStore
 import Config
-public import Pipeline
+package import Pipeline
 
 /// The database the checkpoint signer keeps a tree of, provided to the extensions built after
 /// it (retention removes only what a signed checkpoint covers there).
-public struct SignedDatabase: Sendable {
-    public let database: AuditDatabase
+package struct SignedDatabase: Sendable {
+    package let database: AuditDatabase
 }
 
 extension Checkpointer {
     /// `checkpoints:`: the signer of checkpoints over its pipeline's database.
-    public static let extensionFactory = ExtensionFactory(section: "checkpoints") { section, plan throws(ConfigError) in
+    package static let extensionFactory = ExtensionFactory(section: "checkpoints") { section, plan throws(ConfigError) in
         guard let config = try CheckpointsConfig.read(section, pipelines: plan.pipelines) else { return nil }
         if config.witnessEvents, !plan.chained.contains(config.pipeline) {
             throw section.error("witnesses.audit_event", "is on, but pipeline `\(config.pipeline)` has no chain processor to key the checkpoint events",

@@ -1,20 +1,20 @@
-public import AuditStore
+package import AuditStore
 import Crypto
 
 /// RFC 6962 / RFC 9162 Merkle tree hashing (the Certificate Transparency tree):
 /// leaf = SHA-256(0x00 ‖ data), node = SHA-256(0x01 ‖ left ‖ right), the empty tree's root is
 /// SHA-256 of nothing, and a tree of n leaves splits at the largest power of two below n.
-public enum MerkleHash {
-    public typealias Digest = [UInt8]
+package enum MerkleHash {
+    package typealias Digest = [UInt8]
 
-    public static func leaf(_ data: some Sequence<UInt8>) -> Digest {
+    package static func leaf(_ data: some Sequence<UInt8>) -> Digest {
         var hasher = SHA256()
         hasher.update(data: [0x00])
         hasher.update(data: Array(data))
         return Array(hasher.finalize())
     }
 
-    public static func node(_ left: Digest, _ right: Digest) -> Digest {
+    package static func node(_ left: Digest, _ right: Digest) -> Digest {
         var hasher = SHA256()
         hasher.update(data: [0x01])
         hasher.update(data: left)
@@ -22,7 +22,7 @@ public enum MerkleHash {
         return Array(hasher.finalize())
     }
 
-    public static let emptyRoot: Digest = Array(SHA256.hash(data: [UInt8]()))
+    package static let emptyRoot: Digest = Array(SHA256.hash(data: [UInt8]()))
 
     /// The largest power of two strictly below `n` (n ≥ 2).
     static func split(_ n: Int) -> Int {
@@ -35,23 +35,23 @@ public enum MerkleHash {
 /// The tree's compact state: the roots of its perfect subtrees, largest first (one per set bit
 /// of the size). Appending a leaf costs O(log n) hashes and the root O(log n), so a checkpoint
 /// costs O(new rows) and never re-reads old ones.
-public struct CompactMerkleTree: Sendable, Equatable, SealedTree {
-    public private(set) var size: Int
-    public private(set) var frontier: [MerkleHash.Digest]
+package struct CompactMerkleTree: Sendable, Equatable, SealedTree {
+    package private(set) var size: Int
+    package private(set) var frontier: [MerkleHash.Digest]
 
-    public init() {
+    package init() {
         size = 0
         frontier = []
     }
 
     /// A stored state; nil when the hashes do not fit the size (one per set bit, 32 bytes each).
-    public init?(size: Int, frontier: [MerkleHash.Digest]) {
+    package init?(size: Int, frontier: [MerkleHash.Digest]) {
         guard size >= 0, frontier.count == size.nonzeroBitCount, frontier.allSatisfy({ $0.count == 32 }) else { return nil }
         self.size = size
         self.frontier = frontier
     }
 
-    public mutating func append(leafHash: MerkleHash.Digest) {
+    package mutating func append(leafHash: MerkleHash.Digest) {
         var hash = leafHash
         var carried = size
         while carried & 1 == 1 {
@@ -62,7 +62,7 @@ public struct CompactMerkleTree: Sendable, Equatable, SealedTree {
         size += 1
     }
 
-    public var root: MerkleHash.Digest {
+    package var root: MerkleHash.Digest {
         guard var root = frontier.last else { return MerkleHash.emptyRoot }
         for hash in frontier.dropLast().reversed() { root = MerkleHash.node(hash, root) }
         return root
@@ -71,11 +71,11 @@ public struct CompactMerkleTree: Sendable, Equatable, SealedTree {
 
 /// Proofs over a tree whose leaf hashes are at hand (RFC 9162 §2.1.3 and §2.1.4), and their
 /// verification. Producing one costs O(n) hashes of the leaves below the tree size.
-public enum MerkleProof {
-    public typealias Digest = MerkleHash.Digest
+package enum MerkleProof {
+    package typealias Digest = MerkleHash.Digest
 
     /// The root of `leaves` (MTH).
-    public static func root(_ leaves: ArraySlice<Digest>) -> Digest {
+    package static func root(_ leaves: ArraySlice<Digest>) -> Digest {
         switch leaves.count {
         case 0: return MerkleHash.emptyRoot
         case 1: return leaves.first!
@@ -86,7 +86,7 @@ public enum MerkleProof {
     }
 
     /// PATH(m, D[n]): the audit path of leaf `index` in the tree of `leaves`.
-    public static func inclusion(index: Int, leaves: ArraySlice<Digest>) -> [Digest] {
+    package static func inclusion(index: Int, leaves: ArraySlice<Digest>) -> [Digest] {
         precondition(index >= 0 && index < leaves.count)
         guard leaves.count > 1 else { return [] }
         let k = MerkleHash.split(leaves.count)
@@ -95,7 +95,7 @@ public enum MerkleProof {
     }
 
     /// PROOF(m, D[n]): that the tree of the first `oldSize` leaves is a prefix of the tree of `leaves`.
-    public static func consistency(oldSize: Int, leaves: ArraySlice<Digest>) -> [Digest] {
+    package static func consistency(oldSize: Int, leaves: ArraySlice<Digest>) -> [Digest] {
         precondition(oldSize >= 0 && oldSize <= leaves.count)
         guard oldSize > 0, oldSize < leaves.count else { return [] }
         return subproof(oldSize, leaves, complete: true)
@@ -109,7 +109,7 @@ public enum MerkleProof {
     }
 
     /// RFC 9162 §2.1.3.2.
-    public static func verifyInclusion(index: Int, size: Int, leafHash: Digest, path: [Digest], root: Digest) -> Bool {
+    package static func verifyInclusion(index: Int, size: Int, leafHash: Digest, path: [Digest], root: Digest) -> Bool {
         guard index >= 0, index < size else { return false }
         var (fn, sn, r) = (index, size - 1, leafHash)
         for p in path {
@@ -127,7 +127,7 @@ public enum MerkleProof {
     }
 
     /// RFC 9162 §2.1.4.2.
-    public static func verifyConsistency(oldSize: Int, newSize: Int, oldRoot: Digest, newRoot: Digest, proof: [Digest]) -> Bool {
+    package static func verifyConsistency(oldSize: Int, newSize: Int, oldRoot: Digest, newRoot: Digest, proof: [Digest]) -> Bool {
         guard oldSize >= 0, oldSize <= newSize else { return false }
         if oldSize == newSize { return proof.isEmpty && oldRoot == newRoot }
         if oldSize == 0 { return proof.isEmpty }

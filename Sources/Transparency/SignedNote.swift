@@ -6,12 +6,12 @@ import Foundation
 /// Its key ID is SHA-256(name ‖ 0x0A ‖ 0x01 ‖ public key)[:4]. Keys are written in the
 /// encodings of Go's `golang.org/x/mod/sumdb/note`, so Go's and others' tools read them:
 /// verifier `name+hash+base64(0x01 ‖ key)`, signer `PRIVATE+KEY+name+hash+base64(0x01 ‖ seed)`.
-public struct NoteVerifier: Sendable, Equatable {
-    public let name: String
-    public let keyID: [UInt8]
-    public let publicKey: [UInt8]
+package struct NoteVerifier: Sendable, Equatable {
+    package let name: String
+    package let keyID: [UInt8]
+    package let publicKey: [UInt8]
 
-    public init(name: String, publicKey: [UInt8]) throws(NoteKeyError) {
+    package init(name: String, publicKey: [UInt8]) throws(NoteKeyError) {
         guard Self.isValidName(name) else { throw NoteKeyError("key name `\(name)` is empty or has a space or `+`") }
         guard publicKey.count == 32 else { throw NoteKeyError("an Ed25519 public key is 32 bytes, not \(publicKey.count)") }
         self.name = name
@@ -20,7 +20,7 @@ public struct NoteVerifier: Sendable, Equatable {
     }
 
     /// Parses `name+hash+base64`; the hash must match the key.
-    public init(encoded: String) throws(NoteKeyError) {
+    package init(encoded: String) throws(NoteKeyError) {
         // Names have no `+`; the base64 may.
         let parts = encoded.trimmingCharacters(in: .whitespacesAndNewlines).split(separator: "+", maxSplits: 2, omittingEmptySubsequences: false)
         guard parts.count == 3, let raw = Data(base64Encoded: String(parts[2])), raw.count == 33, raw.first == 0x01 else {
@@ -31,10 +31,10 @@ public struct NoteVerifier: Sendable, Equatable {
     }
 
     /// The key ID as 8 hex digits, as in the encoded key.
-    public var keyHash: String { keyID.hexString }
-    public var encoded: String { "\(name)+\(keyHash)+\(Data([0x01] + publicKey).base64EncodedString())" }
+    package var keyHash: String { keyID.hexString }
+    package var encoded: String { "\(name)+\(keyHash)+\(Data([0x01] + publicKey).base64EncodedString())" }
 
-    public func isValidSignature(_ signature: [UInt8], for text: [UInt8]) -> Bool {
+    package func isValidSignature(_ signature: [UInt8], for text: [UInt8]) -> Bool {
         guard let key = try? Curve25519.Signing.PublicKey(rawRepresentation: publicKey) else { return false }
         return key.isValidSignature(signature, for: text)
     }
@@ -44,11 +44,11 @@ public struct NoteVerifier: Sendable, Equatable {
     }
 }
 
-public struct NoteSigner: Sendable {
-    public let verifier: NoteVerifier
+package struct NoteSigner: Sendable {
+    package let verifier: NoteVerifier
     private let key: Curve25519.Signing.PrivateKey
 
-    public static func generate(name: String) throws(NoteKeyError) -> NoteSigner {
+    package static func generate(name: String) throws(NoteKeyError) -> NoteSigner {
         try NoteSigner(name: name, key: Curve25519.Signing.PrivateKey())
     }
 
@@ -58,7 +58,7 @@ public struct NoteSigner: Sendable {
     }
 
     /// Parses `PRIVATE+KEY+name+hash+base64(0x01 ‖ seed)`.
-    public init(encoded: String) throws(NoteKeyError) {
+    package init(encoded: String) throws(NoteKeyError) {
         let parts = encoded.trimmingCharacters(in: .whitespacesAndNewlines).split(separator: "+", maxSplits: 4, omittingEmptySubsequences: false)
         guard parts.count == 5, parts[0] == "PRIVATE", parts[1] == "KEY", let raw = Data(base64Encoded: String(parts[4])),
               raw.count == 33, raw.first == 0x01, let key = try? Curve25519.Signing.PrivateKey(rawRepresentation: raw.dropFirst()) else {
@@ -68,31 +68,31 @@ public struct NoteSigner: Sendable {
         guard parts[3] == verifier.keyHash else { throw NoteKeyError("its key hash \(parts[3]) does not match its key") }
     }
 
-    public var encoded: String {
+    package var encoded: String {
         "PRIVATE+KEY+\(verifier.name)+\(verifier.keyHash)+\(Data([0x01] + Array(key.rawRepresentation)).base64EncodedString())"
     }
 
     /// The note: `text` (ending in a newline), a blank line, and one signature line.
-    public func sign(_ text: String) throws -> String {
+    package func sign(_ text: String) throws -> String {
         precondition(text.hasSuffix("\n"))
         let signature = try key.signature(for: Array(text.utf8))
         return text + "\n— \(verifier.name) \(Data(verifier.keyID + Array(signature)).base64EncodedString())\n"
     }
 }
 
-public struct NoteKeyError: Error, CustomStringConvertible, Sendable {
-    public var description: String
+package struct NoteKeyError: Error, CustomStringConvertible, Sendable {
+    package var description: String
     init(_ description: String) { self.description = description }
 }
 
 /// Opening a signed note: its text is trusted only when a signature by a known key verifies.
-public enum SignedNote {
-    public enum OpenError: Error, CustomStringConvertible, Sendable, Equatable {
+package enum SignedNote {
+    package enum OpenError: Error, CustomStringConvertible, Sendable, Equatable {
         case malformed(String)
         case noKnownSignature(names: [String])
         case badSignature(key: String)
 
-        public var description: String {
+        package var description: String {
             switch self {
             case .malformed(let why): "not a signed note: \(why)"
             case .noKnownSignature(let names): "signed by no trusted key (signatures from: \(names.isEmpty ? "none" : names.joined(separator: ", ")))"
@@ -102,13 +102,13 @@ public enum SignedNote {
     }
 
     /// The text of a note whose signature is checked elsewhere (e.g. by whoever gets the proof).
-    public static func unverifiedText(_ note: String) throws(OpenError) -> String {
+    package static func unverifiedText(_ note: String) throws(OpenError) -> String {
         guard let split = note.range(of: "\n\n", options: .backwards) else { throw .malformed("no blank line before the signatures") }
         return String(note[..<split.lowerBound]) + "\n"
     }
 
     /// The note's text and the trusted key that signed it.
-    public static func open(_ note: String, verifiers: [NoteVerifier]) throws(OpenError) -> (text: String, signer: NoteVerifier) {
+    package static func open(_ note: String, verifiers: [NoteVerifier]) throws(OpenError) -> (text: String, signer: NoteVerifier) {
         let text = try unverifiedText(note)
         let split = note.range(of: "\n\n", options: .backwards)!
         let lines = note[split.upperBound...].split(separator: "\n", omittingEmptySubsequences: false)

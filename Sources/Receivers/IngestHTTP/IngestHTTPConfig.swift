@@ -1,20 +1,20 @@
-public import Config
+package import Config
 import Foundation
 
 /// Settings of the `ingest_http` receiver (the hosted platform's ingest API).
-public struct IngestHTTPConfig: Sendable {
+package struct IngestHTTPConfig: Sendable {
     /// `endpoint` (default `127.0.0.1:4320`, loopback: exposing it is a decision), `tokens`, `tls`.
-    public var listener = HTTPListener(port: 4320)
+    package var listener = HTTPListener(port: 4320)
     /// Largest single-event body, bytes. Default 1 MiB (the seed's metadata cap is 64 KiB).
-    public var maxBodyBytes = 1024 * 1024
+    package var maxBodyBytes = 1024 * 1024
     /// Largest batch body, bytes. Default 16 MiB.
-    public var maxBatchBodyBytes = 16 * 1024 * 1024
+    package var maxBatchBodyBytes = 16 * 1024 * 1024
     /// Most events in one batch request. Default 10,000.
-    public var maxBatchEvents = 10_000
+    package var maxBatchEvents = 10_000
 
-    public init() {}
+    package init() {}
 
-    public static func read(_ section: ConfigSection) throws(ConfigError) -> IngestHTTPConfig {
+    package static func read(_ section: ConfigSection) throws(ConfigError) -> IngestHTTPConfig {
         var c = IngestHTTPConfig()
         c.listener = try HTTPListener.read(section, endpointEnv: "GOVERNANCE_INGEST_ENDPOINT", defaultPort: 4320)
         c.maxBodyBytes = try section.int("max_body_bytes", default: c.maxBodyBytes, range: 1024...(64 << 20))

@@ -4,22 +4,22 @@ import HummingbirdCore
 import HummingbirdTLS
 import Logging
 import NIOCore
-public import Pipeline
+package import Pipeline
 import ServiceLifecycle
-public import Synchronization
+package import Synchronization
 
 /// The hosted platform's ingest API, so existing SDK bridges can point at the collector:
 /// `POST /api/v1/ingest/events` (one event, the SDK bridge's request) and
 /// `POST /api/v1/ingest/events/batch` (a JSON array or NDJSON, per-event results), plus
 /// `/healthz` and `/readyz`. A 2xx is sent only after the events' Postgres transaction committed.
-public final class IngestHTTPReceiver: Receiver, Sendable {
-    public static let eventsPath = "/api/v1/ingest/events"
-    public static let batchPath = "/api/v1/ingest/events/batch"
+package final class IngestHTTPReceiver: Receiver, Sendable {
+    package static let eventsPath = "/api/v1/ingest/events"
+    package static let batchPath = "/api/v1/ingest/events/batch"
 
     let config: IngestHTTPConfig
     private let server: ReceiverServer
 
-    public init(config: IngestHTTPConfig, context: ReceiverContext) throws {
+    package init(config: IngestHTTPConfig, context: ReceiverContext) throws {
         let pipeline = context.pipeline
         self.config = config
         let metrics = ReceiverMetrics(context.telemetry, receiver: context.id)
@@ -37,18 +37,18 @@ public final class IngestHTTPReceiver: Receiver, Sendable {
     }
 
     /// The port actually bound (useful with port 0); nil until listening.
-    public var boundPort: Int? { server.boundPort }
-    public var isListening: Bool { server.isListening }
+    package var boundPort: Int? { server.boundPort }
+    package var isListening: Bool { server.isListening }
 
-    public func run() async throws {
+    package func run() async throws {
         try await server.run()
     }
 }
 
 /// The listening port, shared with the server's start-up callback.
-public final class BoundPort: Sendable {
-    public let value = Mutex<Int?>(nil)
-    public init() {}
+package final class BoundPort: Sendable {
+    package let value = Mutex<Int?>(nil)
+    package init() {}
 }
 
 /// Maps Hummingbird's own errors (unknown path, wrong method) to the same JSON error body.

@@ -1,33 +1,33 @@
-public import Config
+package import Config
 import Crypto
 import Foundation
-public import Pipeline
+package import Pipeline
 
 /// Workflow-scoped bearer tokens. Only SHA-256 digests are held; a presented token is hashed
 /// and compared with every digest in constant time, so neither timing nor the config file
 /// reveals a token.
-public struct WorkflowTokens: Sendable {
+package struct WorkflowTokens: Sendable {
     struct Entry: Sendable {
         var workflow: String
         var digest: [UInt8]
     }
     let entries: [Entry]
 
-    public init(_ pairs: [(workflow: String, sha256: [UInt8])]) {
+    package init(_ pairs: [(workflow: String, sha256: [UInt8])]) {
         entries = pairs.map { Entry(workflow: $0.workflow, digest: $0.sha256) }
     }
 
-    public var workflows: [String] { entries.map(\.workflow) }
+    package var workflows: [String] { entries.map(\.workflow) }
 
     /// The workflow for an `Authorization: Bearer <token>` header value, or nil. Configured
     /// tokens are compared in constant time; `managed` ones (issued at run time) are looked up
     /// by digest, which reveals nothing about a token that its SHA-256 does not.
-    public func workflow(forAuthorization header: String?, managed: (any ManagedTokens)? = nil) -> String? {
+    package func workflow(forAuthorization header: String?, managed: (any ManagedTokens)? = nil) -> String? {
         IngestToken.bearer(header).flatMap { workflow(forToken: $0, managed: managed) }
     }
 
     /// The workflow of a presented token, or nil.
-    public func workflow(forToken token: Substring, managed: (any ManagedTokens)? = nil) -> String? {
+    package func workflow(forToken token: Substring, managed: (any ManagedTokens)? = nil) -> String? {
         let digest = IngestToken.digest(token)
         var match: String?
         for entry in entries where Self.constantTimeEqual(entry.digest, digest) && match == nil {
@@ -43,13 +43,13 @@ public struct WorkflowTokens: Sendable {
         return difference == 0
     }
 
-    public static func sha256Hex(_ token: String) -> String {
+    package static func sha256Hex(_ token: String) -> String {
         SHA256.hash(data: Data(token.utf8)).hexString
     }
 
     /// Reads `tokens:` entries: `{workflow, token_sha256}` or `{workflow, token}` (the latter
     /// normally `${env:NAME}`, so the secret itself stays out of the file).
-    public static func read(_ section: ConfigSection, key: String) throws(ConfigError) -> WorkflowTokens {
+    package static func read(_ section: ConfigSection, key: String) throws(ConfigError) -> WorkflowTokens {
         var pairs: [(workflow: String, sha256: [UInt8])] = []
         let fix = "run `governance-collector token new --workflow NAME` and paste the line it prints"
         for entry in try section.sections(key) {

@@ -5,20 +5,20 @@ import GRPCNIOTransportHTTP2Posix
 import Listeners
 import Logging
 import NIOCore
-public import OTLP
+package import OTLP
 import Pipeline
 import ServiceLifecycle
 import Synchronization
 
 /// Settings of the `otlp` receiver's `protocols.grpc`.
-public struct OTLPGRPCConfig: Sendable {
+package struct OTLPGRPCConfig: Sendable {
     /// `endpoint` (default `127.0.0.1:4317`, OTLP/gRPC's port, on loopback), `tokens`, `tls`.
-    public var listener = HTTPListener(port: 4317)
+    package var listener = HTTPListener(port: 4317)
     /// `max_recv_msg_size_mib`, the Collector's key (default 4): larger messages get RESOURCE_EXHAUSTED.
-    public var maxMessageBytes = 4 << 20
+    package var maxMessageBytes = 4 << 20
     /// Set from the `otlp` receiver's `trace_wait`, `trace_max_wait` and `keep_unmarked_spans`.
-    public var traces = TraceSettings()
-    public var limits = GRPCLimits()
+    package var traces = TraceSettings()
+    package var limits = GRPCLimits()
 
     static func read(_ section: ConfigSection) throws(ConfigError) -> OTLPGRPCConfig {
         var c = OTLPGRPCConfig()
@@ -42,21 +42,21 @@ public struct OTLPGRPCConfig: Sendable {
 /// What one gRPC client may hold, as HTTP/2 and gRPC servers bound it (grpc-go's
 /// `MaxConcurrentStreams` and keepalive `ServerParameters`/`EnforcementPolicy`, which the
 /// OpenTelemetry Collector exposes under the same names).
-public struct GRPCLimits: Sendable, Equatable {
+package struct GRPCLimits: Sendable, Equatable {
     /// `max_connections` (default 1024): a connection beyond it is closed as soon as accepted.
-    public var maxConnections = 1024
+    package var maxConnections = 1024
     /// `max_concurrent_streams` (default 100) per connection; the client waits for a free one.
-    public var maxConcurrentStreams = 100
+    package var maxConcurrentStreams = 100
     /// `idle_timeout` (seconds, default 60): a connection with no open stream (also one that
     /// never opens any: half a preface, a silent socket) is closed with GOAWAY.
-    public var idleTimeout = 60.0
+    package var idleTimeout = 60.0
     /// `keepalive_time` (seconds, default 7200) and `keepalive_timeout` (default 20): the
     /// server pings a quiet connection and closes it if the ping is not answered.
-    public var keepaliveTime = 7_200.0
-    public var keepaliveTimeout = 20.0
+    package var keepaliveTime = 7_200.0
+    package var keepaliveTimeout = 20.0
     /// `min_ping_interval` (seconds, default 300): clients pinging more often without calls are
     /// sent GOAWAY (ping floods).
-    public var minPingInterval = 300.0
+    package var minPingInterval = 300.0
 
     static func read(_ section: ConfigSection) throws(ConfigError) -> GRPCLimits {
         var l = GRPCLimits()

@@ -1,15 +1,15 @@
-public import Config
+package import Config
 import Listeners
 import OTLP
-public import Pipeline
+package import Pipeline
 
 /// Settings of the `otlp` receiver, in the OpenTelemetry Collector's shape:
 /// `protocols: {grpc: {endpoint: …}, http: {endpoint: …}}`, at least one of them.
-public struct OTLPConfig: Sendable {
-    public var grpc: OTLPGRPCConfig?
-    public var http: OTLPHTTPConfig?
+package struct OTLPConfig: Sendable {
+    package var grpc: OTLPGRPCConfig?
+    package var http: OTLPHTTPConfig?
 
-    public static func read(_ section: ConfigSection) throws(ConfigError) -> OTLPConfig {
+    package static func read(_ section: ConfigSection) throws(ConfigError) -> OTLPConfig {
         var c = OTLPConfig()
         let traces = try TraceSettings.read(section)
         let protocols = try section.section("protocols")
@@ -33,11 +33,11 @@ public struct OTLPConfig: Sendable {
 
 /// The `otlp` receiver: OTLP logs and traces over gRPC and HTTP, each protocol on its own
 /// listener with its own tokens and TLS, both mapping through the same `OTLPExport`.
-public final class OTLPReceiver: Receiver, Sendable {
+package final class OTLPReceiver: Receiver, Sendable {
     private let http: OTLPHTTPReceiver?
     private let grpc: OTLPGRPCServer?
 
-    public init(config: OTLPConfig, context: ReceiverContext) throws {
+    package init(config: OTLPConfig, context: ReceiverContext) throws {
         http = try config.http.map { try OTLPHTTPReceiver(config: $0, context: context, name: "\(context.id).http", listenerID: "\(context.id).http") }
         grpc = config.grpc.map { grpc in
             let export = OTLPExport(pipeline: context.pipeline, metrics: ReceiverMetrics(context.telemetry, receiver: context.id),
@@ -50,14 +50,14 @@ public final class OTLPReceiver: Receiver, Sendable {
     }
 
     /// The bound ports (useful with port 0); nil until listening or when the protocol is off.
-    public var httpPort: Int? { http?.boundPort }
-    public var grpcPort: Int? { grpc?.boundPort }
+    package var httpPort: Int? { http?.boundPort }
+    package var grpcPort: Int? { grpc?.boundPort }
 
-    public var isListening: Bool {
+    package var isListening: Bool {
         (http?.isListening ?? true) && (grpc.map { $0.boundPort != nil } ?? true)
     }
 
-    public func run() async throws {
+    package func run() async throws {
         try await withThrowingTaskGroup(of: Void.self) { group in
             if let http { group.addTask { try await http.run() } }
             if let grpc { group.addTask { try await grpc.run() } }

@@ -1,4 +1,4 @@
-public import Config
+package import Config
 import Foundation
 import HTTPTypes
 import Hummingbird
@@ -6,20 +6,20 @@ import HummingbirdCore
 import HummingbirdTLS
 import Logging
 import NIOCore
-public import OTLP
-public import Pipeline
+package import OTLP
+package import Pipeline
 import ServiceLifecycle
 
 /// Settings of the `otlp_http` receiver, and of the `otlp` receiver's `protocols.http`.
-public struct OTLPHTTPConfig: Sendable {
+package struct OTLPHTTPConfig: Sendable {
     /// `endpoint` (default `127.0.0.1:4318`, OTLP/HTTP's port, on loopback), `tokens`, `tls`.
-    public var listener = HTTPListener(port: 4318)
+    package var listener = HTTPListener(port: 4318)
     /// Largest body after gzip decompression, bytes (413 above it). Default 20 MiB.
-    public var maxBodyBytes = 20 * 1024 * 1024
+    package var maxBodyBytes = 20 * 1024 * 1024
     /// `trace_wait`, `trace_max_wait` and `keep_unmarked_spans` (`TraceSettings`).
-    public var traces = TraceSettings()
+    package var traces = TraceSettings()
 
-    public static func read(_ section: ConfigSection) throws(ConfigError) -> OTLPHTTPConfig {
+    package static func read(_ section: ConfigSection) throws(ConfigError) -> OTLPHTTPConfig {
         var c = try readProtocol(section)
         c.traces = try TraceSettings.read(section)
         try section.finish()
@@ -42,17 +42,17 @@ public struct OTLPHTTPConfig: Sendable {
 /// cannot map are counted in `partial_success` with the reason, never dropped silently. Errors
 /// are `google.rpc.Status` in the request's encoding; while PostgreSQL is unavailable the answer
 /// is 503 with `Retry-After`, which OTLP clients retry.
-public final class OTLPHTTPReceiver: Receiver, Sendable {
-    public static let logsPath = "/v1/logs"
-    public static let tracesPath = "/v1/traces"
-    public static let metricsPath = "/v1/metrics"
+package final class OTLPHTTPReceiver: Receiver, Sendable {
+    package static let logsPath = "/v1/logs"
+    package static let tracesPath = "/v1/traces"
+    package static let metricsPath = "/v1/metrics"
     /// Where Langfuse's own exporter posts its spans (`<base URL>/api/public/otel/v1/traces`).
-    public static let langfuseTracesPath = "/api/public/otel/v1/traces"
+    package static let langfuseTracesPath = "/api/public/otel/v1/traces"
     let config: OTLPHTTPConfig
     private let server: ReceiverServer
 
     /// `listenerID` labels the connection metrics (default: the component id).
-    public init(config: OTLPHTTPConfig, context: ReceiverContext, name: String = "otlp_http", listenerID: String? = nil) throws {
+    package init(config: OTLPHTTPConfig, context: ReceiverContext, name: String = "otlp_http", listenerID: String? = nil) throws {
         self.config = config
         let logger = context.logger
         let metrics = ReceiverMetrics(context.telemetry, receiver: context.id)
@@ -70,10 +70,10 @@ public final class OTLPHTTPReceiver: Receiver, Sendable {
         }
     }
 
-    public var boundPort: Int? { server.boundPort }
-    public var isListening: Bool { server.isListening }
+    package var boundPort: Int? { server.boundPort }
+    package var isListening: Bool { server.isListening }
 
-    public func run() async throws {
+    package func run() async throws {
         try await server.run()
     }
 
