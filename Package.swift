@@ -55,184 +55,246 @@ let package = Package(
         .target(name: "COTLP", exclude: ["proto"], linkerSettings: [.linkedLibrary("protobuf-c"), .linkedLibrary("z")]),
 
         // Typed configuration: YAML + environment + defaults, with provenance and validation.
-        .target(name: "Config", dependencies: [.product(name: "Yams", package: "Yams"), .product(name: "Crypto", package: "swift-crypto")], swiftSettings: strict),
+        .target(
+            name: "Config", dependencies: [.product(name: "Yams", package: "Yams"), .product(name: "Crypto", package: "swift-crypto")],
+            swiftSettings: strict),
         // Event model, JSON that keeps number text, component protocols, fan-out.
-        .target(name: "Pipeline", dependencies: [
-            "Config",
-            .product(name: "Crypto", package: "swift-crypto"),
-            .product(name: "Logging", package: "swift-log"),
-            .product(name: "CoreMetrics", package: "swift-metrics"),
-            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-        ], swiftSettings: strict),
+        .target(
+            name: "Pipeline",
+            dependencies: [
+                "Config",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ], swiftSettings: strict),
         .target(name: "CurlHTTP", dependencies: ["CCurl"], swiftSettings: strict),
         // OTLP logs and traces: protobuf (protobuf-c) and JSON codecs, and the mappings to audit events.
-        .target(name: "OTLP", dependencies: ["COTLP", "Pipeline", "Config",
-                                             .product(name: "GRPCCore", package: "grpc-swift-2"),
-                                             .product(name: "Logging", package: "swift-log")], swiftSettings: strict),
+        .target(
+            name: "OTLP",
+            dependencies: [
+                "COTLP", "Pipeline", "Config",
+                .product(name: "GRPCCore", package: "grpc-swift-2"),
+                .product(name: "Logging", package: "swift-log"),
+            ], swiftSettings: strict),
         .target(name: "Processors", dependencies: ["Pipeline", "Config"], swiftSettings: strict),
         // Stages that run inside the primary's commit (budget, seq, chain), declaring their order.
-        .target(name: "CommitStages", dependencies: ["Pipeline", "Config", .product(name: "CoreMetrics", package: "swift-metrics"), .product(name: "Crypto", package: "swift-crypto"), .product(name: "Logging", package: "swift-log")], swiftSettings: strict),
+        .target(
+            name: "CommitStages",
+            dependencies: [
+                "Pipeline", "Config", .product(name: "CoreMetrics", package: "swift-metrics"), .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+            ], swiftSettings: strict),
         // Everything PostgreSQL: libpq connections and their threads, the audit row codec and binary
         // COPY, group commit, the commit-order follower, the chain verifier, managed tokens, the
         // schema. Exporters, Timeline, the CLI and the test support reach the database through it.
-        .target(name: "AuditStore", dependencies: [
-            "Pipeline", "Config", "CLibPQ",
-            .product(name: "Crypto", package: "swift-crypto"),
-            .product(name: "Logging", package: "swift-log"),
-            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-        ], swiftSettings: strict),
+        .target(
+            name: "AuditStore",
+            dependencies: [
+                "Pipeline", "Config", "CLibPQ",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ], swiftSettings: strict),
         // Evidence an outsider can check: the Merkle tree over the audit table (RFC 9162),
         // C2SP signed-note checkpoints, their signer, witnesses, proofs and verification.
-        .target(name: "Transparency", dependencies: [
-            "Pipeline", "Config", "AuditStore",
-            .product(name: "Crypto", package: "swift-crypto"),
-            .product(name: "CoreMetrics", package: "swift-metrics"),
-            .product(name: "Logging", package: "swift-log"),
-            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-        ], swiftSettings: strict),
+        .target(
+            name: "Transparency",
+            dependencies: [
+                "Pipeline", "Config", "AuditStore",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ], swiftSettings: strict),
         // Retention: sealed removal of old rows (the seal keeps the rest checkable).
-        .target(name: "Retention", dependencies: [
-            "Pipeline", "Config", "AuditStore", "Transparency",
-            .product(name: "Crypto", package: "swift-crypto"),
-            .product(name: "CoreMetrics", package: "swift-metrics"),
-            .product(name: "Logging", package: "swift-log"),
-            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-        ], swiftSettings: strict),
-        .target(name: "Exporters", dependencies: [
-            "Pipeline", "Config", "AuditStore", "OTLP",
-            .target(name: "CurlHTTP", condition: .when(traits: ["PlatformBridge"])),
-            .product(name: "DequeModule", package: "swift-collections"),
-            .product(name: "CoreMetrics", package: "swift-metrics"),
-            .product(name: "Crypto", package: "swift-crypto"),
-            .product(name: "Logging", package: "swift-log"),
-            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-            .product(name: "GRPCCore", package: "grpc-swift-2"),
-            .product(name: "GRPCNIOTransportHTTP2Posix", package: "grpc-swift-nio-transport"),
-        ], swiftSettings: strict),
+        .target(
+            name: "Retention",
+            dependencies: [
+                "Pipeline", "Config", "AuditStore", "Transparency",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ], swiftSettings: strict),
+        .target(
+            name: "Exporters",
+            dependencies: [
+                "Pipeline", "Config", "AuditStore", "OTLP",
+                .target(name: "CurlHTTP", condition: .when(traits: ["PlatformBridge"])),
+                .product(name: "DequeModule", package: "swift-collections"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "GRPCCore", package: "grpc-swift-2"),
+                .product(name: "GRPCNIOTransportHTTP2Posix", package: "grpc-swift-nio-transport"),
+            ], swiftSettings: strict),
         // What every listener shares: limits on what one client may hold (timeouts, connection cap).
-        .target(name: "Listeners", dependencies: [
-            "Pipeline", "Config",
-            .product(name: "Hummingbird", package: "hummingbird"),
-            .product(name: "HummingbirdCore", package: "hummingbird"),
-            .product(name: "NIOCore", package: "swift-nio"),
-            .product(name: "NIOHTTPTypes", package: "swift-nio-extras"),
-            .product(name: "CoreMetrics", package: "swift-metrics"),
-        ], swiftSettings: strict),
-        .target(name: "Receivers", dependencies: [
-            "Pipeline", "Config", "OTLP", "Listeners",
-            .product(name: "HTTPTypes", package: "swift-http-types"),
-            .product(name: "Hummingbird", package: "hummingbird"),
-            .product(name: "HummingbirdCore", package: "hummingbird"),
-            .product(name: "HummingbirdTLS", package: "hummingbird"),
-            .product(name: "NIOCore", package: "swift-nio"),
-            .product(name: "Crypto", package: "swift-crypto"),
-            .product(name: "NIOSSL", package: "swift-nio-ssl"),
-            .product(name: "CoreMetrics", package: "swift-metrics"),
-            .product(name: "GRPCCore", package: "grpc-swift-2"),
-            .product(name: "GRPCNIOTransportHTTP2Posix", package: "grpc-swift-nio-transport"),
-            .product(name: "NIOHTTP2", package: "swift-nio-http2"),
-            .product(name: "NIOHPACK", package: "swift-nio-http2"),
-            .product(name: "Logging", package: "swift-log"),
-            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-        ], swiftSettings: strict),
+        .target(
+            name: "Listeners",
+            dependencies: [
+                "Pipeline", "Config",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdCore", package: "hummingbird"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTPTypes", package: "swift-nio-extras"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+            ], swiftSettings: strict),
+        .target(
+            name: "Receivers",
+            dependencies: [
+                "Pipeline", "Config", "OTLP", "Listeners",
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdCore", package: "hummingbird"),
+                .product(name: "HummingbirdTLS", package: "hummingbird"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+                .product(name: "GRPCCore", package: "grpc-swift-2"),
+                .product(name: "GRPCNIOTransportHTTP2Posix", package: "grpc-swift-nio-transport"),
+                .product(name: "NIOHTTP2", package: "swift-nio-http2"),
+                .product(name: "NIOHPACK", package: "swift-nio-http2"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ], swiftSettings: strict),
         // What OTLP telemetry becomes in PostgreSQL (AuditStore): whole agent runs from traces
         // (spans staged durably, and the one assembler per database that turns each complete
         // trace into audit rows) and the GenAI metrics' usage per service and model.
-        .target(name: "TraceAssembly", dependencies: [
-            "Pipeline", "OTLP", "AuditStore",
-            .product(name: "Logging", package: "swift-log"),
-            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-        ], swiftSettings: strict),
+        .target(
+            name: "TraceAssembly",
+            dependencies: [
+                "Pipeline", "OTLP", "AuditStore",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ], swiftSettings: strict),
         // The timeline web UI: server-rendered pages over the events in PostgreSQL, live updates,
         // workflow tokens. It reads the store (AuditStore) and serves HTTP (Hummingbird).
-        .target(name: "Timeline", dependencies: [
-            "Pipeline", "Config", "AuditStore", "Listeners",
-            .product(name: "NIOCore", package: "swift-nio"),
-            .product(name: "Hummingbird", package: "hummingbird"),
-            .product(name: "Mustache", package: "swift-mustache"),
-            .product(name: "HTTPTypes", package: "swift-http-types"),
-            .product(name: "Crypto", package: "swift-crypto"),
-            .product(name: "Logging", package: "swift-log"),
-            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-        ], swiftSettings: strict),
+        .target(
+            name: "Timeline",
+            dependencies: [
+                "Pipeline", "Config", "AuditStore", "Listeners",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Mustache", package: "swift-mustache"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ], swiftSettings: strict),
         // The embeddable collector: factory registry of built-in components + service group.
-        .target(name: "Collector", dependencies: [
-            "Pipeline", "Config", "AuditStore", "Receivers", "Processors", "CommitStages", "Exporters", "Timeline", "Listeners", "Transparency", "Retention",
-            "TraceAssembly", "OTLP",
-            .product(name: "NIOCore", package: "swift-nio"),
-            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-            .product(name: "UnixSignals", package: "swift-service-lifecycle"),
-            .product(name: "Logging", package: "swift-log"),
-            .product(name: "Prometheus", package: "swift-prometheus"),
-            .product(name: "Hummingbird", package: "hummingbird"),
-        ], swiftSettings: strict),
+        .target(
+            name: "Collector",
+            dependencies: [
+                "Pipeline", "Config", "AuditStore", "Receivers", "Processors", "CommitStages", "Exporters", "Timeline", "Listeners", "Transparency",
+                "Retention",
+                "TraceAssembly", "OTLP",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+            ], swiftSettings: strict),
         // Test and bench support, never linked into the governance-collector executable (as
         // HummingbirdTesting ships beside Hummingbird): throwaway PostgreSQL clusters, a real
         // platform ingest endpoint and its test CA, and the libcurl load driver.
-        .target(name: "GovernanceTesting", dependencies: [
-            "Pipeline", "AuditStore", "CurlHTTP",
-            .product(name: "NIOCore", package: "swift-nio"),
-            .product(name: "NIOPosix", package: "swift-nio"),
-            .product(name: "NIOHTTP1", package: "swift-nio"),
-            .product(name: "NIOHTTP2", package: "swift-nio-http2"),
-            .product(name: "NIOSSL", package: "swift-nio-ssl"),
-        ], swiftSettings: strict),
-        .executableTarget(name: "governance-collector", dependencies: [
-            "Collector", "AuditStore", "Config", "Pipeline", "Transparency", "Retention",
-            .product(name: "NIOCore", package: "swift-nio"),
-            .product(name: "NIOPosix", package: "swift-nio"),
-            .product(name: "ArgumentParser", package: "swift-argument-parser"),
-            .product(name: "Crypto", package: "swift-crypto"),
-            .product(name: "Logging", package: "swift-log"),
-        ], swiftSettings: strict),
-        .executableTarget(name: "governance-bench", dependencies: [
-            "Collector", "Config", "GovernanceTesting", "AuditStore", "CurlHTTP", "Exporters", "Pipeline", "Processors", "Receivers", "OTLP", "Transparency", "Retention",
-            .product(name: "Crypto", package: "swift-crypto"),
-            .product(name: "Hummingbird", package: "hummingbird"),
-            .product(name: "GRPCCore", package: "grpc-swift-2"),
-            .product(name: "GRPCNIOTransportHTTP2Posix", package: "grpc-swift-nio-transport"),
-            .product(name: "ArgumentParser", package: "swift-argument-parser"),
-        ], swiftSettings: strict),
-        .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "GovernanceTesting", .product(name: "Crypto", package: "swift-crypto")], swiftSettings: strict),
-        .testTarget(name: "ConfigTests", dependencies: ["Config", "Collector", "Exporters", "Receivers", "Pipeline", "Timeline", .product(name: "Logging", package: "swift-log")], swiftSettings: strict),
-        .testTarget(name: "ProcessorTests", dependencies: ["Processors", "Pipeline", "Config", .product(name: "Logging", package: "swift-log")], swiftSettings: strict),
-        .testTarget(name: "CommitStageTests", dependencies: ["CommitStages", "Pipeline", "Config", "GovernanceTesting", .product(name: "Crypto", package: "swift-crypto")], swiftSettings: strict),
+        .target(
+            name: "GovernanceTesting",
+            dependencies: [
+                "Pipeline", "AuditStore", "CurlHTTP",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOHTTP2", package: "swift-nio-http2"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            ], swiftSettings: strict),
+        .executableTarget(
+            name: "governance-collector",
+            dependencies: [
+                "Collector", "AuditStore", "Config", "Pipeline", "Transparency", "Retention",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+            ], swiftSettings: strict),
+        .executableTarget(
+            name: "governance-bench",
+            dependencies: [
+                "Collector", "Config", "GovernanceTesting", "AuditStore", "CurlHTTP", "Exporters", "Pipeline", "Processors", "Receivers", "OTLP",
+                "Transparency", "Retention",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "GRPCCore", package: "grpc-swift-2"),
+                .product(name: "GRPCNIOTransportHTTP2Posix", package: "grpc-swift-nio-transport"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ], swiftSettings: strict),
+        .testTarget(
+            name: "PipelineTests", dependencies: ["Pipeline", "GovernanceTesting", .product(name: "Crypto", package: "swift-crypto")],
+            swiftSettings: strict),
+        .testTarget(
+            name: "ConfigTests",
+            dependencies: ["Config", "Collector", "Exporters", "Receivers", "Pipeline", "Timeline", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: strict),
+        .testTarget(
+            name: "ProcessorTests", dependencies: ["Processors", "Pipeline", "Config", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: strict),
+        .testTarget(
+            name: "CommitStageTests",
+            dependencies: ["CommitStages", "Pipeline", "Config", "GovernanceTesting", .product(name: "Crypto", package: "swift-crypto")],
+            swiftSettings: strict),
         .testTarget(name: "AuditStoreTests", dependencies: ["AuditStore", "Pipeline", "GovernanceTesting"], swiftSettings: strict),
-        .testTarget(name: "TransparencyTests", dependencies: ["Transparency", "Pipeline", "Config", .product(name: "Crypto", package: "swift-crypto")], swiftSettings: strict),
-        .testTarget(name: "ListenerTests", dependencies: [
-            "Listeners", "Pipeline",
-            .product(name: "NIOCore", package: "swift-nio"),
-            .product(name: "NIOEmbedded", package: "swift-nio"),
-            .product(name: "NIOHTTPTypes", package: "swift-nio-extras"),
-            .product(name: "HTTPTypes", package: "swift-http-types"),
-        ], swiftSettings: strict),
-        .testTarget(name: "TimelineUnitTests", dependencies: [
-            "Timeline", "AuditStore", "Pipeline",
-            .product(name: "Hummingbird", package: "hummingbird"),
-            .product(name: "HummingbirdTesting", package: "hummingbird"),
-            .product(name: "HTTPTypes", package: "swift-http-types"),
-            .product(name: "Logging", package: "swift-log"),
-        ], swiftSettings: strict),
+        .testTarget(
+            name: "TransparencyTests", dependencies: ["Transparency", "Pipeline", "Config", .product(name: "Crypto", package: "swift-crypto")],
+            swiftSettings: strict),
+        .testTarget(
+            name: "ListenerTests",
+            dependencies: [
+                "Listeners", "Pipeline",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "NIOHTTPTypes", package: "swift-nio-extras"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+            ], swiftSettings: strict),
+        .testTarget(
+            name: "TimelineUnitTests",
+            dependencies: [
+                "Timeline", "AuditStore", "Pipeline",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Logging", package: "swift-log"),
+            ], swiftSettings: strict),
         .testTarget(name: "OTLPTests", dependencies: ["OTLP", "Pipeline"], swiftSettings: strict),
-        .testTarget(name: "ReceiverTests", dependencies: [
-            "Receivers", "Pipeline", "OTLP", "GovernanceTesting",
-            .product(name: "HTTPTypes", package: "swift-http-types"),
-            .product(name: "HummingbirdCore", package: "hummingbird"),
-            .product(name: "NIOCore", package: "swift-nio"),
-            .product(name: "Logging", package: "swift-log"),
-        ], swiftSettings: strict),
+        .testTarget(
+            name: "ReceiverTests",
+            dependencies: [
+                "Receivers", "Pipeline", "OTLP", "GovernanceTesting",
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "HummingbirdCore", package: "hummingbird"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ], swiftSettings: strict),
         .testTarget(name: "BridgeTests", dependencies: ["Exporters", "Config", "Pipeline"], swiftSettings: strict),
         // A component from outside the built-in set: one file and one registry line.
-        .testTarget(name: "ExtensionTests", dependencies: [
-            "Collector", "Pipeline", "Config", "GovernanceTesting",
-            .product(name: "Logging", package: "swift-log"),
-            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-        ], swiftSettings: strict),
+        .testTarget(
+            name: "ExtensionTests",
+            dependencies: [
+                "Collector", "Pipeline", "Config", "GovernanceTesting",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ], swiftSettings: strict),
         // Integration: real PostgreSQL clusters, real sockets, the real binary.
-        .testTarget(name: "CollectorTests", dependencies: [
-            "Collector", "Config", "GovernanceTesting", "AuditStore", "CurlHTTP", "Exporters", "Pipeline", "Receivers", "OTLP", "Timeline", "Retention", "Transparency",
-            .product(name: "Logging", package: "swift-log"),
-            .product(name: "Crypto", package: "swift-crypto"),
-        ], swiftSettings: strict),
+        .testTarget(
+            name: "CollectorTests",
+            dependencies: [
+                "Collector", "Config", "GovernanceTesting", "AuditStore", "CurlHTTP", "Exporters", "Pipeline", "Receivers", "OTLP", "Timeline",
+                "Retention", "Transparency",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ], swiftSettings: strict),
     ]
 )

@@ -17,12 +17,16 @@ let package = Package(
         .executableTarget(name: "FuzzOTLPJSON", dependencies: ["FuzzSupport", .product(name: "OTLP", package: "governance-collector")]),
         .executableTarget(name: "FuzzOTLPTracesProtobuf", dependencies: ["FuzzSupport", .product(name: "OTLP", package: "governance-collector")]),
         .executableTarget(name: "FuzzOTLPTracesJSON", dependencies: ["FuzzSupport", .product(name: "OTLP", package: "governance-collector")]),
-        .executableTarget(name: "FuzzConfig", dependencies: ["FuzzSupport", 
-            .product(name: "Config", package: "governance-collector"),
-            .product(name: "Processors", package: "governance-collector"),
-            .product(name: "CommitStages", package: "governance-collector"),
-            .product(name: "Exporters", package: "governance-collector"),
-        ]),
-        .executableTarget(name: "FuzzDestinationPolicy", dependencies: ["FuzzSupport", .product(name: "Exporters", package: "governance-collector")]),
+        .executableTarget(
+            name: "FuzzConfig",
+            dependencies: [
+                "FuzzSupport",
+                .product(name: "Config", package: "governance-collector"),
+                .product(name: "Processors", package: "governance-collector"),
+                .product(name: "CommitStages", package: "governance-collector"),
+                .product(name: "Exporters", package: "governance-collector"),
+            ]),
+        .executableTarget(
+            name: "FuzzDestinationPolicy", dependencies: ["FuzzSupport", .product(name: "Exporters", package: "governance-collector")]),
     ]
 )

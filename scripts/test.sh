@@ -15,6 +15,8 @@ if [ ! -x .build/interop-venv/bin/python ]; then python3 -m venv .build/interop-
 # Traceloop, Langfuse), pinned, one virtualenv each.
 scripts/install-agent-stacks.sh
 scripts/check-imports.py
+# One style (.swift-format: swift-format, which the toolchain ships, at 150 columns).
+swift format lint --strict --configuration .swift-format -r -p Sources Tests Fuzz/Sources Package.swift Fuzz/Package.swift
 # AuditStore owns every table and statement: no SQL in another product module.
 scripts/house-counts.sh --check > /dev/null
 scripts/module-graph.sh --check docs/architecture.md

@@ -30,7 +30,9 @@ public final class AgentKeyRefresher: Service, Sendable {
                 if failing { logger.info("agent_keys.refresh_recovered") }
                 failing = false
             } catch {
-                if !failing { logger.warning("agent_keys.refresh_failed", metadata: ["error": "\(error)", "effect": "the last known agent keys stay in force"]) }
+                if !failing {
+                    logger.warning("agent_keys.refresh_failed", metadata: ["error": "\(error)", "effect": "the last known agent keys stay in force"])
+                }
                 failing = true
             }
             try? await cancelWhenGracefulShutdown { try await Task.sleep(for: self.interval) }
@@ -39,16 +41,20 @@ public final class AgentKeyRefresher: Service, Sendable {
 
     /// Reloads now. Before the migration has created the tables there is nothing to load.
     public func refresh() async throws {
-        guard let (keys, revoked, unreadable) = try await worker.run({ connection in
-            try AgentKeyTable.exists(connection) ? AgentKeyTable.load(connection) : nil
-        }) else { return }
+        guard
+            let (keys, revoked, unreadable) = try await worker.run({ connection in
+                try AgentKeyTable.exists(connection) ? AgentKeyTable.load(connection) : nil
+            })
+        else { return }
         keyring.replaceLoaded(keys: keys, revoked: revoked)
         let fresh = reported.withLock { seen in unreadable.filter { seen.insert($0).inserted } }
         for fingerprint in fresh {
-            logger.warning("agent_keys.unreadable_key", metadata: [
-                "fingerprint": "\(fingerprint)", "effect": "events signed with it are stored as unknown_key",
-                "fix": "its public_key_pem in governance_agent_keys is not an Ed25519 SubjectPublicKeyInfo PEM; register the key again",
-            ])
+            logger.warning(
+                "agent_keys.unreadable_key",
+                metadata: [
+                    "fingerprint": "\(fingerprint)", "effect": "events signed with it are stored as unknown_key",
+                    "fix": "its public_key_pem in governance_agent_keys is not an Ed25519 SubjectPublicKeyInfo PEM; register the key again",
+                ])
         }
     }
 }

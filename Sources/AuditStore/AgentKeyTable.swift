@@ -5,43 +5,49 @@ public import Pipeline
 /// share one registry: `AgentKeyRegistry.register_key` and `RevocationStore.revoke_async` write
 /// rows the collector loads, and `governance-collector agent-key` writes rows the SDK reads.
 public enum AgentKeyTable {
-    public static let schema = SchemaSteps(owner: "agent_keys", statements: [
-        """
-        CREATE TABLE IF NOT EXISTS governance_agent_keys (
-            key_fingerprint        TEXT NOT NULL,
-            agent_id               TEXT NOT NULL,
-            public_key_pem         TEXT NOT NULL,
-            activated_at_chain_seq BIGINT NOT NULL,
-            created_at             TIMESTAMP WITH TIME ZONE DEFAULT NOW() NOT NULL,
-            PRIMARY KEY (key_fingerprint)
-        )
-        """,
-        "CREATE INDEX IF NOT EXISTS ix_agent_keys_agent ON governance_agent_keys (agent_id)",
-        """
-        CREATE TABLE IF NOT EXISTS governance_agent_key_revocations (
-            id                   BIGSERIAL NOT NULL,
-            key_fingerprint      TEXT NOT NULL,
-            revoked_at_chain_seq BIGINT NOT NULL,
-            reason               TEXT NOT NULL,
-            operator_id          TEXT NOT NULL,
-            created_at           TIMESTAMP WITH TIME ZONE DEFAULT NOW() NOT NULL,
-            PRIMARY KEY (id),
-            CONSTRAINT uq_revocation_fp_seq UNIQUE (key_fingerprint, revoked_at_chain_seq)
-        )
-        """,
-        "CREATE INDEX IF NOT EXISTS ix_revocations_fp ON governance_agent_key_revocations (key_fingerprint)",
-        "REVOKE UPDATE, DELETE ON governance_agent_keys FROM PUBLIC",
-        "REVOKE UPDATE, DELETE ON governance_agent_key_revocations FROM PUBLIC",
-    ])
+    public static let schema = SchemaSteps(
+        owner: "agent_keys",
+        statements: [
+            """
+            CREATE TABLE IF NOT EXISTS governance_agent_keys (
+                key_fingerprint        TEXT NOT NULL,
+                agent_id               TEXT NOT NULL,
+                public_key_pem         TEXT NOT NULL,
+                activated_at_chain_seq BIGINT NOT NULL,
+                created_at             TIMESTAMP WITH TIME ZONE DEFAULT NOW() NOT NULL,
+                PRIMARY KEY (key_fingerprint)
+            )
+            """,
+            "CREATE INDEX IF NOT EXISTS ix_agent_keys_agent ON governance_agent_keys (agent_id)",
+            """
+            CREATE TABLE IF NOT EXISTS governance_agent_key_revocations (
+                id                   BIGSERIAL NOT NULL,
+                key_fingerprint      TEXT NOT NULL,
+                revoked_at_chain_seq BIGINT NOT NULL,
+                reason               TEXT NOT NULL,
+                operator_id          TEXT NOT NULL,
+                created_at           TIMESTAMP WITH TIME ZONE DEFAULT NOW() NOT NULL,
+                PRIMARY KEY (id),
+                CONSTRAINT uq_revocation_fp_seq UNIQUE (key_fingerprint, revoked_at_chain_seq)
+            )
+            """,
+            "CREATE INDEX IF NOT EXISTS ix_revocations_fp ON governance_agent_key_revocations (key_fingerprint)",
+            "REVOKE UPDATE, DELETE ON governance_agent_keys FROM PUBLIC",
+            "REVOKE UPDATE, DELETE ON governance_agent_key_revocations FROM PUBLIC",
+        ])
 
     /// The registered keys by their rows' fingerprints (the SDK looks keys up by that column), the
     /// revoked fingerprints, and the rows whose PEM is not an Ed25519 key. One statement, so keys
     /// and revocations come from one snapshot.
-    public static func load(_ connection: PGConnection) throws(PGError) -> (keys: [String: AgentPublicKey], revoked: Set<String>, unreadable: [String]) {
-        let rows = try connection.exec("""
+    public static func load(_ connection: PGConnection) throws(PGError) -> (
+        keys: [String: AgentPublicKey], revoked: Set<String>, unreadable: [String]
+    ) {
+        let rows = try connection.exec(
+            """
             SELECT 'k', key_fingerprint, public_key_pem FROM governance_agent_keys
             UNION ALL SELECT DISTINCT 'r', key_fingerprint, NULL FROM governance_agent_key_revocations
-            """).rows
+            """
+        ).rows
         var keys: [String: AgentPublicKey] = [:], revoked = Set<String>(), unreadable: [String] = []
         for row in rows {
             guard let fingerprint = row[1] else { continue }
@@ -58,29 +64,35 @@ public enum AgentKeyTable {
 
     /// True when both tables exist (the collector's migration, or the SDK's, creates them).
     public static func exists(_ connection: PGConnection) throws(PGError) -> Bool {
-        try connection.exec("""
+        try connection.exec(
+            """
             SELECT to_regclass('governance_agent_keys') IS NOT NULL AND to_regclass('governance_agent_key_revocations') IS NOT NULL
-            """).rows.first?.first == "t"
+            """
+        ).rows.first?.first == "t"
     }
 
     /// Registers `key` for `agentID` as the SDK's `register_key` does, active from the table's
     /// current last `chain_seq`. False when the fingerprint was already registered.
     public static func add(_ key: AgentPublicKey, agentID: String, _ connection: PGConnection) throws(PGError) -> Bool {
-        try connection.exec("""
+        try connection.exec(
+            """
             INSERT INTO governance_agent_keys (key_fingerprint, agent_id, public_key_pem, activated_at_chain_seq)
             SELECT $1, $2, $3, coalesce(max(chain_seq), 0) FROM governance_audit_events
             ON CONFLICT (key_fingerprint) DO NOTHING
-            """, [key.fingerprint, agentID, key.pem]).affected == 1
+            """, [key.fingerprint, agentID, key.pem]
+        ).affected == 1
     }
 
     /// Records a revocation at the table's current last `chain_seq`, as the SDK's
     /// `revoke_with_chain_event` does (without its chain event). False when one is already there.
     public static func revoke(fingerprint: String, reason: String, operatorID: String, _ connection: PGConnection) throws(PGError) -> Bool {
-        try connection.exec("""
+        try connection.exec(
+            """
             INSERT INTO governance_agent_key_revocations (key_fingerprint, revoked_at_chain_seq, reason, operator_id)
             SELECT $1, coalesce(max(chain_seq), 0), $2, $3 FROM governance_audit_events
             ON CONFLICT (key_fingerprint, revoked_at_chain_seq) DO NOTHING
-            """, [fingerprint, reason, operatorID]).affected == 1
+            """, [fingerprint, reason, operatorID]
+        ).affected == 1
     }
 
     /// One registered or revoked fingerprint, for `agent-key list`.
@@ -96,7 +108,8 @@ public enum AgentKeyTable {
     }
 
     public static func list(_ connection: PGConnection) throws(PGError) -> [Listed] {
-        try connection.exec("""
+        try connection.exec(
+            """
             SELECT coalesce(k.key_fingerprint, r.key_fingerprint), k.agent_id, k.activated_at_chain_seq::text, k.created_at::text,
                    r.revoked_at_chain_seq::text, r.reason
             FROM governance_agent_keys k
@@ -104,9 +117,11 @@ public enum AgentKeyTable {
                        FROM governance_agent_key_revocations ORDER BY key_fingerprint, revoked_at_chain_seq) r
               ON r.key_fingerprint = k.key_fingerprint
             ORDER BY k.created_at NULLS LAST, 1
-            """).rows.map { row in
-            Listed(fingerprint: row[0] ?? "", agentID: row[1], activatedAtChainSeq: row[2], createdAt: row[3],
-                   revokedAtChainSeq: row[4], reason: row[5])
+            """
+        ).rows.map { row in
+            Listed(
+                fingerprint: row[0] ?? "", agentID: row[1], activatedAtChainSeq: row[2], createdAt: row[3],
+                revokedAtChainSeq: row[4], reason: row[5])
         }
     }
 }

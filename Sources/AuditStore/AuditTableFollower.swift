@@ -26,9 +26,11 @@ public struct AuditTableFollower {
 
     /// False for a table the SDK created and no durable bridge has followed yet.
     public func hasTxidColumn() throws(PGError) -> Bool {
-        try connection.exec("""
+        try connection.exec(
+            """
             SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass('governance_audit_events') AND attname = 'governance_txid' AND NOT attisdropped
-            """).rows.count == 1
+            """
+        ).rows.count == 1
     }
 
     /// A cursor before every row committed at or after `since` (created_at, indexed), or before
@@ -62,7 +64,8 @@ public struct AuditTableFollower {
 
     /// ORDER BY names the table's column (`e.`): unqualified, it would sort by the text output column.
     public func fetch(after cursor: Cursor, limit: Int) throws(PGError) -> [Row] {
-        let rows = try connection.exec("""
+        let rows = try connection.exec(
+            """
             SELECT governance_txid::text AS txid_text, chain_seq, \(AuditRow.selectColumns),
                    coalesce(extract(epoch FROM clock_timestamp() - received_at)::float8, 0)
             FROM governance_audit_events e
@@ -70,12 +73,14 @@ public struct AuditTableFollower {
               AND (governance_txid, chain_seq) > ($1::xid8, $2::int8)
             ORDER BY e.governance_txid, e.chain_seq
             LIMIT \(limit)
-            """, [cursor.txid, String(cursor.chainSeq)]).rows
+            """, [cursor.txid, String(cursor.chainSeq)]
+        ).rows
         return rows.compactMap { row -> Row? in
             guard let txid = row[0], let chainSeq = row[1].flatMap({ Int64($0) }) else { return nil }
             let cursor = Cursor(txid: txid, chainSeq: chainSeq), age = Double(row[2 + AuditRow.selectedCount] ?? "0") ?? 0
             let columns = Array(row[2..<(2 + AuditRow.selectedCount)])
-            return Row(decoded: Result { () throws(UndecodableRow) in try AuditRow.decode(columns[...]) }, columns: columns, cursor: cursor, ageSeconds: age)
+            return Row(
+                decoded: Result { () throws(UndecodableRow) in try AuditRow.decode(columns[...]) }, columns: columns, cursor: cursor, ageSeconds: age)
         }
     }
 }

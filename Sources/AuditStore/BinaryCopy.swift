@@ -11,8 +11,8 @@ public struct BinaryCopyWriter {
     public init(capacity: Int = 4096) {
         bytes.reserveCapacity(capacity)
         bytes.append(contentsOf: Array("PGCOPY\n".utf8) + [0xFF, 0x0D, 0x0A, 0x00])
-        appendInt32(0) // flags
-        appendInt32(0) // header extension length
+        appendInt32(0)  // flags
+        appendInt32(0)  // header extension length
     }
 
     public mutating func beginRow(fields: Int) { appendInt16(Int16(fields)) }

@@ -13,7 +13,7 @@ import Pipeline
 public struct ChainKeyRotation {
     public static let markerSession = UUID(uuidString: "00000000-0000-0000-0000-000000000001")!
     /// Serializes rotations (the SDK takes no lock; two at once would fork the registry).
-    static let lockKey: Int64 = 0x6763_726f_7461_7465 // "gcrotate"
+    static let lockKey: Int64 = 0x6763_726f_7461_7465  // "gcrotate"
 
     public struct Result: Sendable {
         public var markerEventID: UUID
@@ -43,11 +43,18 @@ public struct ChainKeyRotation {
             if try connection.exec("SELECT count(*) FROM governance_audit_chain_keys").rows.first?.first == "0" {
                 try connection.exec("INSERT INTO governance_audit_chain_keys (fingerprint, activated_at_chain_seq) VALUES ($1, 1)", [outFP])
             }
-            guard let versionText = try connection.exec("""
-                SELECT key_version FROM governance_audit_chain_keys WHERE fingerprint = $1 AND retired_at_chain_seq IS NULL
-                ORDER BY key_version DESC LIMIT 1
-                """, [outFP]).rows.first?[0] ?? nil, let outgoingVersion = Int(versionText) else {
-                throw Failure(description: "the outgoing secret (fingerprint \(outFP.prefix(16))…) is not the active key in governance_audit_chain_keys: pass the secret in use now")
+            guard
+                let versionText = try connection.exec(
+                    """
+                    SELECT key_version FROM governance_audit_chain_keys WHERE fingerprint = $1 AND retired_at_chain_seq IS NULL
+                    ORDER BY key_version DESC LIMIT 1
+                    """, [outFP]
+                ).rows.first?[0] ?? nil, let outgoingVersion = Int(versionText)
+            else {
+                throw Failure(
+                    description:
+                        "the outgoing secret (fingerprint \(outFP.prefix(16))…) is not the active key in governance_audit_chain_keys: pass the secret in use now"
+                )
             }
             let previous = try connection.exec("SELECT hmac_value FROM governance_audit_events ORDER BY chain_seq DESC LIMIT 1").rows.first?[0] ?? nil
             var marker = AuditEvent(
@@ -60,22 +67,34 @@ public struct ChainKeyRotation {
                 prevHash: previous, createdAt: .now(), workflow: "")
             marker.hmac = AuditChain.hmac(marker, key: SymmetricKey(data: outgoing))
             let hmacNext = AuditChain.hmac(marker, key: SymmetricKey(data: incoming))
-            guard let seqText = try connection.exec("""
-                INSERT INTO governance_audit_events (event_id, session_id, agent_id, kind, metadata_json, prev_hash, hmac_value, hmac_next, created_at)
-                VALUES ($1::uuid, $2::uuid, $3, $4, $5::jsonb, $6, $7, $8, $9::timestamptz) RETURNING chain_seq
-                """, [marker.eventID.lowercasedString, marker.sessionID.lowercasedString, marker.agentID, marker.kind,
-                      marker.metadata.serialized(.pythonCanonical), marker.prevHash, marker.hmac, hmacNext,
-                      marker.createdAt.pythonISOFormat]).rows.first?[0] ?? nil, let chainSeq = Int64(seqText) else {
+            guard
+                let seqText = try connection.exec(
+                    """
+                    INSERT INTO governance_audit_events (event_id, session_id, agent_id, kind, metadata_json, prev_hash, hmac_value, hmac_next, created_at)
+                    VALUES ($1::uuid, $2::uuid, $3, $4, $5::jsonb, $6, $7, $8, $9::timestamptz) RETURNING chain_seq
+                    """,
+                    [
+                        marker.eventID.lowercasedString, marker.sessionID.lowercasedString, marker.agentID, marker.kind,
+                        marker.metadata.serialized(.pythonCanonical), marker.prevHash, marker.hmac, hmacNext,
+                        marker.createdAt.pythonISOFormat,
+                    ]
+                ).rows.first?[0] ?? nil, let chainSeq = Int64(seqText)
+            else {
                 throw Failure(description: "the marker row was not written")
             }
-            let incomingText = try connection.exec("""
-                INSERT INTO governance_audit_chain_keys (fingerprint, activated_at_chain_seq) VALUES ($1, $2) RETURNING key_version
-                """, [inFP, String(chainSeq + 1)]).rows.first?[0] ?? nil
-            try connection.exec("UPDATE governance_audit_chain_keys SET retired_at_chain_seq = $1 WHERE key_version = $2 AND retired_at_chain_seq IS NULL",
-                                [String(chainSeq + 1), String(outgoingVersion)])
+            let incomingText =
+                try connection.exec(
+                    """
+                    INSERT INTO governance_audit_chain_keys (fingerprint, activated_at_chain_seq) VALUES ($1, $2) RETURNING key_version
+                    """, [inFP, String(chainSeq + 1)]
+                ).rows.first?[0] ?? nil
+            try connection.exec(
+                "UPDATE governance_audit_chain_keys SET retired_at_chain_seq = $1 WHERE key_version = $2 AND retired_at_chain_seq IS NULL",
+                [String(chainSeq + 1), String(outgoingVersion)])
             try connection.exec("COMMIT")
-            return Result(markerEventID: marker.eventID, markerChainSeq: chainSeq, outgoingVersion: outgoingVersion,
-                          incomingVersion: incomingText.flatMap { Int($0) } ?? 0, outgoingFingerprint: outFP, incomingFingerprint: inFP)
+            return Result(
+                markerEventID: marker.eventID, markerChainSeq: chainSeq, outgoingVersion: outgoingVersion,
+                incomingVersion: incomingText.flatMap { Int($0) } ?? 0, outgoingFingerprint: outFP, incomingFingerprint: inFP)
         } catch {
             _ = try? connection.exec("ROLLBACK")
             throw error

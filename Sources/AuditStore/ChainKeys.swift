@@ -46,7 +46,10 @@ public struct ChainKeyring: Sendable {
             return .failure(.init(description: "no key version in governance_audit_chain_keys covers chain_seq \(chainSeq)"))
         }
         guard let key = key(for: version.fingerprint) else {
-            return .failure(.init(description: "no secret given for key version \(version.number) (fingerprint \(version.fingerprint.prefix(16))…): pass it with --key"))
+            return .failure(
+                .init(
+                    description:
+                        "no secret given for key version \(version.number) (fingerprint \(version.fingerprint.prefix(16))…): pass it with --key"))
         }
         return .success(key)
     }
@@ -73,10 +76,14 @@ extension ChainKeyring {
     /// Reads the key versions, if the table has a registry.
     public mutating func load(from connection: PGConnection) throws(PGError) {
         guard try connection.exec("SELECT to_regclass('governance_audit_chain_keys') IS NOT NULL").rows.first?.first == "t" else { return }
-        versions = try connection.exec("""
+        versions = try connection.exec(
+            """
             SELECT key_version, fingerprint, activated_at_chain_seq, retired_at_chain_seq FROM governance_audit_chain_keys ORDER BY activated_at_chain_seq
-            """).rows.compactMap { row in
-            guard let number = row[0].flatMap({ Int($0) }), let fingerprint = row[1], let activated = row[2].flatMap({ Int64($0) }) else { return nil }
+            """
+        ).rows.compactMap { row in
+            guard let number = row[0].flatMap({ Int($0) }), let fingerprint = row[1], let activated = row[2].flatMap({ Int64($0) }) else {
+                return nil
+            }
             return Version(number: number, fingerprint: fingerprint, activated: activated, retired: row[3].flatMap { Int64($0) })
         }
     }

@@ -82,7 +82,9 @@ public struct ChainVerifier {
         let columns = try AuditSchema.columns(connection)
         let hasSeq = columns.contains("workflow") && columns.contains("seq")
         if filter.workflow != nil, !hasSeq {
-            throw PGError(message: "this table has no workflow column (the SDK created it and no collector migrated it): drop --workflow", sqlState: nil, connectionLost: false)
+            throw PGError(
+                message: "this table has no workflow column (the SDK created it and no collector migrated it): drop --workflow", sqlState: nil,
+                connectionLost: false)
         }
         var keyring = keyring
         try keyring.load(from: connection)
@@ -98,7 +100,8 @@ public struct ChainVerifier {
         // In the snapshot the rows are read in: a retention pass committing meanwhile is in both or neither.
         report.retention = try retention.summary()
         if report.retention != nil, filter.session == nil { report.sealProblems = try retention.sealProblems() }
-        try connection.exec("""
+        try connection.exec(
+            """
             DECLARE gc_verify NO SCROLL CURSOR FOR
             SELECT chain_seq, \(AuditRow.selectColumns(in: columns)), \(columns.contains("hmac_next") ? "hmac_next" : "NULL")
             FROM governance_audit_events \(whereClause) ORDER BY session_id, chain_seq
@@ -140,11 +143,15 @@ public struct ChainVerifier {
                         if report.retention != nil, try retention.head(of: row[2] ?? "") == prev {
                             report.continuedAfterRetention += 1
                         } else {
-                            fail(scope, chainSeq, eventID, "first row has prev_hash \(prev.prefix(12))…, but no earlier row\(report.retention == nil ? "" : " and no retention seal recorded it"): rows before it were deleted")
+                            fail(
+                                scope, chainSeq, eventID,
+                                "first row has prev_hash \(prev.prefix(12))…, but no earlier row\(report.retention == nil ? "" : " and no retention seal recorded it"): rows before it were deleted"
+                            )
                         }
                     }
                 } else if row[10] != previousHMAC {
-                    let reason = row[10].map { seenHMACs.contains($0) } == true
+                    let reason =
+                        row[10].map { seenHMACs.contains($0) } == true
                         ? "fork: prev_hash points at an earlier row, not the one before it"
                         : "broken link: prev_hash does not match the previous row's hmac (a row was deleted, inserted or moved)"
                     fail(scope, chainSeq, eventID, reason)
@@ -179,7 +186,9 @@ public struct ChainVerifier {
         }
         // Seq runs per workflow in commit order: only a filter that keeps whole workflows
         // (none, or --workflow) can show a gap; a session's or a time window's rows skip numbers.
-        if hasSeq, filter.session == nil, filter.since == nil, filter.until == nil { try checkSeq(whereClause: whereClause, params: params, filtered: !conditions.isEmpty, removed: retention.removedSeq(), into: &report) }
+        if hasSeq, filter.session == nil, filter.since == nil, filter.until == nil {
+            try checkSeq(whereClause: whereClause, params: params, filtered: !conditions.isEmpty, removed: retention.removedSeq(), into: &report)
+        }
         return report
     }
 
@@ -190,31 +199,37 @@ public struct ChainVerifier {
             return "rotation marker, but governance_audit_chain_keys has no new key version from chain_seq \(chainSeq + 1)"
         }
         guard let key = keyring.key(for: incoming.fingerprint) else {
-            return "cannot verify the rotation marker's hmac_next: no secret given for key version \(incoming.number) (fingerprint \(incoming.fingerprint.prefix(16))…)"
+            return
+                "cannot verify the rotation marker's hmac_next: no secret given for key version \(incoming.number) (fingerprint \(incoming.fingerprint.prefix(16))…)"
         }
-        return AuditChain.hmac(event, key: key) == hmacNext ? nil : "rotation marker's hmac_next does not verify under the incoming key (version \(incoming.number))"
+        return AuditChain.hmac(event, key: key) == hmacNext
+            ? nil : "rotation marker's hmac_next does not verify under the incoming key (version \(incoming.number))"
     }
 
     private func hmacExists(_ hmac: String, before chainSeq: Int64) throws(PGError) -> Bool {
-        try connection.exec("SELECT 1 FROM governance_audit_events WHERE hmac_value = $1 AND chain_seq < $2 LIMIT 1", [hmac, String(chainSeq)]).rows.count == 1
+        try connection.exec("SELECT 1 FROM governance_audit_events WHERE hmac_value = $1 AND chain_seq < $2 LIMIT 1", [hmac, String(chainSeq)]).rows
+            .count == 1
     }
 
     /// Per workflow, collector-assigned seq must run 1, 2, 3, … with no gap or repeat; after
     /// retention, from the seq after the last one a seal recorded (`removed`: RetentionRecord.removedSeq).
     private func checkSeq(whereClause: String, params: [String?], filtered: Bool, removed: String, into report: inout Report) throws {
         let seqCondition = whereClause.isEmpty ? "WHERE seq IS NOT NULL" : whereClause + " AND seq IS NOT NULL"
-        let rows = try connection.exec("""
+        let rows = try connection.exec(
+            """
             SELECT s.workflow, seq, coalesce(previous, r.last_seq), chain_seq, event_id FROM (
                 SELECT workflow, seq, chain_seq, event_id, lag(seq) OVER (PARTITION BY workflow ORDER BY seq) AS previous
                 FROM governance_audit_events \(seqCondition)) s LEFT JOIN \(removed) r ON r.workflow = s.workflow
             WHERE (previous IS NULL AND seq <> coalesce(r.last_seq, 0) + 1 AND \(!filtered)) OR (previous IS NOT NULL AND seq <> previous + 1)
             ORDER BY s.workflow, seq
-            """, params).rows
+            """, params
+        ).rows
         var reported = Set<String>()
         for row in rows where reported.insert(row[0] ?? "").inserted {
             let seq = row[1] ?? "?"
             let reason = row[2] == nil ? "seq starts at \(seq), not 1" : (row[2] == seq ? "seq \(seq) repeated" : "seq gap: \(row[2]!) then \(seq)")
-            report.problems.append(Problem(scope: "workflow \(row[0] ?? "?")", chainSeq: Int64(row[3] ?? "") ?? 0, eventID: row[4] ?? "?", reason: reason))
+            report.problems.append(
+                Problem(scope: "workflow \(row[0] ?? "?")", chainSeq: Int64(row[3] ?? "") ?? 0, eventID: row[4] ?? "?", reason: reason))
         }
     }
 

@@ -9,52 +9,54 @@ public import Pipeline
 /// table in commit order needs `governance_txid`, which on a table the SDK created means a
 /// rewrite that an install without checkpoints should not pay.
 public enum CheckpointTables {
-    public static let schema = SchemaSteps(owner: "checkpoints", statements: AuditSchema.commitOrderColumn + [
-        """
-        CREATE TABLE IF NOT EXISTS governance_merkle_leaves (
-            leaf_index BIGINT PRIMARY KEY,
-            event_id   UUID   NOT NULL,
-            leaf_hash  BYTEA  NOT NULL
-        )
-        """,
-        "CREATE INDEX IF NOT EXISTS idx_merkle_leaves_event ON governance_merkle_leaves (event_id)",
-        """
-        CREATE TABLE IF NOT EXISTS governance_checkpoint_state (
-            singleton        BOOLEAN     PRIMARY KEY DEFAULT true CHECK (singleton),
-            tree_size        BIGINT      NOT NULL,
-            cursor_txid      xid8        NOT NULL,
-            cursor_chain_seq BIGINT      NOT NULL,
-            frontier         BYTEA       NOT NULL,
-            created_at       TIMESTAMPTZ NOT NULL DEFAULT now(),
-            updated_at       TIMESTAMPTZ NOT NULL DEFAULT now()
-        )
-        """,
-        """
-        CREATE TABLE IF NOT EXISTS governance_checkpoints (
-            tree_size  BIGINT      PRIMARY KEY,
-            origin     TEXT        NOT NULL,
-            root_hash  BYTEA       NOT NULL,
-            key_hash   TEXT        NOT NULL,
-            note       TEXT        NOT NULL,
-            created_at TIMESTAMPTZ NOT NULL DEFAULT now()
-        )
-        """,
-        // Every key that has signed here, kept after rotation so old checkpoints still verify.
-        """
-        CREATE TABLE IF NOT EXISTS governance_checkpoint_keys (
-            verifier_key  TEXT        PRIMARY KEY,
-            first_used_at TIMESTAMPTZ NOT NULL DEFAULT now()
-        )
-        """,
-        AuditSchema.appendOnlyFunction,
-        "DROP TRIGGER IF EXISTS trg_merkle_leaves_append_only ON governance_merkle_leaves",
-        "CREATE TRIGGER trg_merkle_leaves_append_only BEFORE UPDATE OR DELETE ON governance_merkle_leaves FOR EACH ROW EXECUTE FUNCTION governance_append_only()",
-        "DROP TRIGGER IF EXISTS trg_checkpoints_append_only ON governance_checkpoints",
-        "CREATE TRIGGER trg_checkpoints_append_only BEFORE UPDATE OR DELETE ON governance_checkpoints FOR EACH ROW EXECUTE FUNCTION governance_append_only()",
-    ])
+    public static let schema = SchemaSteps(
+        owner: "checkpoints",
+        statements: AuditSchema.commitOrderColumn + [
+            """
+            CREATE TABLE IF NOT EXISTS governance_merkle_leaves (
+                leaf_index BIGINT PRIMARY KEY,
+                event_id   UUID   NOT NULL,
+                leaf_hash  BYTEA  NOT NULL
+            )
+            """,
+            "CREATE INDEX IF NOT EXISTS idx_merkle_leaves_event ON governance_merkle_leaves (event_id)",
+            """
+            CREATE TABLE IF NOT EXISTS governance_checkpoint_state (
+                singleton        BOOLEAN     PRIMARY KEY DEFAULT true CHECK (singleton),
+                tree_size        BIGINT      NOT NULL,
+                cursor_txid      xid8        NOT NULL,
+                cursor_chain_seq BIGINT      NOT NULL,
+                frontier         BYTEA       NOT NULL,
+                created_at       TIMESTAMPTZ NOT NULL DEFAULT now(),
+                updated_at       TIMESTAMPTZ NOT NULL DEFAULT now()
+            )
+            """,
+            """
+            CREATE TABLE IF NOT EXISTS governance_checkpoints (
+                tree_size  BIGINT      PRIMARY KEY,
+                origin     TEXT        NOT NULL,
+                root_hash  BYTEA       NOT NULL,
+                key_hash   TEXT        NOT NULL,
+                note       TEXT        NOT NULL,
+                created_at TIMESTAMPTZ NOT NULL DEFAULT now()
+            )
+            """,
+            // Every key that has signed here, kept after rotation so old checkpoints still verify.
+            """
+            CREATE TABLE IF NOT EXISTS governance_checkpoint_keys (
+                verifier_key  TEXT        PRIMARY KEY,
+                first_used_at TIMESTAMPTZ NOT NULL DEFAULT now()
+            )
+            """,
+            AuditSchema.appendOnlyFunction,
+            "DROP TRIGGER IF EXISTS trg_merkle_leaves_append_only ON governance_merkle_leaves",
+            "CREATE TRIGGER trg_merkle_leaves_append_only BEFORE UPDATE OR DELETE ON governance_merkle_leaves FOR EACH ROW EXECUTE FUNCTION governance_append_only()",
+            "DROP TRIGGER IF EXISTS trg_checkpoints_append_only ON governance_checkpoints",
+            "CREATE TRIGGER trg_checkpoints_append_only BEFORE UPDATE OR DELETE ON governance_checkpoints FOR EACH ROW EXECUTE FUNCTION governance_append_only()",
+        ])
 
     /// A fixed session advisory lock: the one signer per database holds it.
-    static let signerLockKey: Int64 = 0x6763_6b70 // "gckp"
+    static let signerLockKey: Int64 = 0x6763_6b70  // "gckp"
 
     public static func migrate(_ connection: PGConnection) throws(PGError) {
         try AuditSchema.inMigration(connection) { () throws(PGError) in
@@ -87,16 +89,21 @@ public enum CheckpointTables {
     }
 
     public static func treeState(on connection: PGConnection) throws(PGError) -> TreeState? {
-        let rows = try connection.exec("""
+        let rows = try connection.exec(
+            """
             SELECT tree_size, cursor_txid::text, cursor_chain_seq, encode(frontier, 'hex'), extract(epoch FROM now() - created_at)::float8
             FROM governance_checkpoint_state
-            """).rows
+            """
+        ).rows
         guard let row = rows.first else { return nil }
         guard let size = row[0].flatMap({ Int($0) }), let txid = row[1], let chainSeq = row[2].flatMap({ Int64($0) }),
-              let frontier = Hex.bytes(row[3] ?? "") else {
-            throw PGError(message: "governance_checkpoint_state does not describe a tree (size \(row[0] ?? "?"))", sqlState: nil, connectionLost: false)
+            let frontier = Hex.bytes(row[3] ?? "")
+        else {
+            throw PGError(
+                message: "governance_checkpoint_state does not describe a tree (size \(row[0] ?? "?"))", sqlState: nil, connectionLost: false)
         }
-        return TreeState(size: size, frontier: frontier, cursor: .init(txid: txid, chainSeq: chainSeq), ageSeconds: row[4].flatMap { Double($0) } ?? 0)
+        return TreeState(
+            size: size, frontier: frontier, cursor: .init(txid: txid, chainSeq: chainSeq), ageSeconds: row[4].flatMap { Double($0) } ?? 0)
     }
 
     public struct Stored: Sendable {
@@ -135,10 +142,12 @@ public enum CheckpointTables {
     /// nil when there is none (or no signer has created the tables yet).
     public static func checkpoint(after size: Int, on connection: PGConnection) throws(PGError) -> (checkpoint: Stored, remaining: Int)? {
         guard try exist(on: connection) else { return nil }
-        let rows = try connection.exec("""
+        let rows = try connection.exec(
+            """
             SELECT tree_size, note, extract(epoch FROM now() - created_at)::float8, (SELECT count(*) FROM governance_checkpoints WHERE tree_size > $1::int8)
             FROM governance_checkpoints WHERE tree_size > $1::int8 ORDER BY tree_size LIMIT 1
-            """, [String(size)]).rows
+            """, [String(size)]
+        ).rows
         guard let row = rows.first, let stored = stored(row) else { return nil }
         return (stored, Int(row[3] ?? "0") ?? 0)
     }
@@ -155,25 +164,33 @@ public enum CheckpointTables {
 
     /// Appends `leaves` (indexes from `state.size - leaves.count`) and saves `state`, with
     /// `checkpoint` if one is due, in one transaction.
-    public static func append(_ leaves: [(eventID: UUID?, hash: [UInt8])], state: TreeState, checkpoint: Signed?, on connection: PGConnection) throws(PGError) {
+    public static func append(_ leaves: [(eventID: UUID?, hash: [UInt8])], state: TreeState, checkpoint: Signed?, on connection: PGConnection)
+        throws(PGError)
+    {
         try connection.transaction { () throws(PGError) in
             if !leaves.isEmpty {
                 let first = state.size - leaves.count
-                try connection.exec("""
+                try connection.exec(
+                    """
                     INSERT INTO governance_merkle_leaves (leaf_index, event_id, leaf_hash)
                     SELECT i, e, decode(h, 'hex') FROM unnest($1::int8[], $2::uuid[], $3::text[]) AS t(i, e, h)
-                    """, [PGArray.text((first..<state.size).map(String.init)),
-                          PGArray.text(leaves.map { $0.eventID?.lowercasedString ?? "00000000-0000-0000-0000-000000000000" }),
-                          PGArray.text(leaves.map(\.hash.hexString))])
+                    """,
+                    [
+                        PGArray.text((first..<state.size).map(String.init)),
+                        PGArray.text(leaves.map { $0.eventID?.lowercasedString ?? "00000000-0000-0000-0000-000000000000" }),
+                        PGArray.text(leaves.map(\.hash.hexString)),
+                    ])
             }
-            try connection.exec("""
+            try connection.exec(
+                """
                 INSERT INTO governance_checkpoint_state (tree_size, cursor_txid, cursor_chain_seq, frontier)
                 VALUES ($1, $2::xid8, $3, decode($4, 'hex'))
                 ON CONFLICT (singleton) DO UPDATE SET tree_size = EXCLUDED.tree_size, cursor_txid = EXCLUDED.cursor_txid,
                     cursor_chain_seq = EXCLUDED.cursor_chain_seq, frontier = EXCLUDED.frontier, updated_at = now()
                 """, [String(state.size), state.cursor.txid, String(state.cursor.chainSeq), state.frontier.hexString])
             if let checkpoint {
-                try connection.exec("""
+                try connection.exec(
+                    """
                     INSERT INTO governance_checkpoints (tree_size, origin, root_hash, key_hash, note) VALUES ($1, $2, decode($3, 'hex'), $4, $5)
                     """, [String(checkpoint.size), checkpoint.origin, checkpoint.rootHash.hexString, checkpoint.keyHash, checkpoint.note])
             }
@@ -191,25 +208,31 @@ public enum CheckpointTables {
 
     /// The leaf hashes recorded for indexes `range`, in order.
     public static func leafHashes(_ range: Range<Int>, on connection: PGConnection) throws(PGError) -> [(eventID: String, hash: [UInt8])] {
-        try connection.exec("""
+        try connection.exec(
+            """
             SELECT event_id::text, encode(leaf_hash, 'hex') FROM governance_merkle_leaves
             WHERE leaf_index >= $1 AND leaf_index < $2 ORDER BY leaf_index
-            """, [String(range.lowerBound), String(range.upperBound)]).rows.map { ($0[0] ?? "", Hex.bytes($0[1] ?? "") ?? []) }
+            """, [String(range.lowerBound), String(range.upperBound)]
+        ).rows.map { ($0[0] ?? "", Hex.bytes($0[1] ?? "") ?? []) }
     }
 
     /// The leaf index of `eventID`, if the tree has it.
     public static func leafIndex(of eventID: UUID, on connection: PGConnection) throws(PGError) -> Int? {
-        let rows = try connection.exec("SELECT leaf_index FROM governance_merkle_leaves WHERE event_id = $1::uuid ORDER BY leaf_index LIMIT 1",
-                                       [eventID.lowercasedString]).rows
+        let rows = try connection.exec(
+            "SELECT leaf_index FROM governance_merkle_leaves WHERE event_id = $1::uuid ORDER BY leaf_index LIMIT 1",
+            [eventID.lowercasedString]
+        ).rows
         return (rows.first?[0] ?? nil).flatMap { Int($0) }
     }
 
     /// How many leaves the tree has up to and including the row at `cut` (nil when that row is
     /// not a leaf): what retention's seal records of the tree.
     public static func leafCount(through cut: AuditTableFollower.Cursor, on connection: PGConnection) throws(PGError) -> Int? {
-        try connection.exec("""
+        try connection.exec(
+            """
             SELECT leaf_index + 1 FROM governance_merkle_leaves
             WHERE event_id = (SELECT event_id FROM governance_audit_events WHERE governance_txid = $1::xid8 AND chain_seq = $2::int8)
-            """, [cut.txid, String(cut.chainSeq)]).rows.first?[0].flatMap { Int($0) }
+            """, [cut.txid, String(cut.chainSeq)]
+        ).rows.first?[0].flatMap { Int($0) }
     }
 }

@@ -58,10 +58,12 @@ public struct EventExport: Sendable {
         var filter = filter
         filter.after = cursor
         let (clause, params) = filter.sql()
-        let rows = try connection.exec("""
+        let rows = try connection.exec(
+            """
             SELECT \(AuditRow.selectColumns) FROM governance_audit_events \(clause)
             ORDER BY created_at, event_id LIMIT \(pageSize)
-            """, params).rows
+            """, params
+        ).rows
         // One buffer for the page, not a String per row appended to another.
         var out: [UInt8] = []
         out.reserveCapacity(rows.count * 512)
@@ -73,7 +75,11 @@ public struct EventExport: Sendable {
             } catch {
                 throw PGError(message: "export stopped: \(error)", sqlState: nil, connectionLost: false)
             }
-            if format == .csv { out.append(contentsOf: Self.csvLine(event).utf8) } else { Self.ndjsonObject(event).write(into: &out); out.append(0x0A) }
+            if format == .csv {
+                out.append(contentsOf: Self.csvLine(event).utf8)
+            } else {
+                Self.ndjsonObject(event).write(into: &out); out.append(0x0A)
+            }
             last = EventFilter.Cursor(event)
         }
         return (String(decoding: out, as: UTF8.self), rows.count, last)

@@ -56,7 +56,8 @@ public struct EventFilter: Sendable {
 
         /// `key=value` or `key`; nil when the key is empty.
         public init?(_ text: String) {
-            let (key, value): (Substring, Substring?) = text.firstIndex(of: "=").map { (text[..<$0], text[text.index(after: $0)...]) } ?? (text[...], nil)
+            let (key, value): (Substring, Substring?) =
+                text.firstIndex(of: "=").map { (text[..<$0], text[text.index(after: $0)...]) } ?? (text[...], nil)
             let path = key.trimmingCharacters(in: .whitespaces).split(separator: ".", omittingEmptySubsequences: false).map(String.init)
             guard !path.contains(where: \.isEmpty) else { return nil }
             self.path = path
@@ -82,13 +83,21 @@ public struct EventFilter: Sendable {
         f.kind = value("kind")
         f.model = value("model")
         if let d = value("decision") {
-            if ["allow", "deny", "none", "error"].contains(d) { f.decision = d } else { problems.append("decision must be allow, deny, none or error") }
+            if ["allow", "deny", "none", "error"].contains(d) {
+                f.decision = d
+            } else {
+                problems.append("decision must be allow, deny, none or error")
+            }
         }
         if let s = value("session") {
             if let id = UUID(text: s) { f.session = id } else { problems.append("session is not a UUID") }
         }
         if let m = value("meta") {
-            if let condition = MetadataCondition(m) { f.metadata = [condition] } else { problems.append("meta must be key=value or key (a dotted path for nested keys, e.g. request.model=gpt-4o)") }
+            if let condition = MetadataCondition(m) {
+                f.metadata = [condition]
+            } else {
+                problems.append("meta must be key=value or key (a dotted path for nested keys, e.g. request.model=gpt-4o)")
+            }
         }
         f.text = value("q")
         for name in ["from", "to"] {

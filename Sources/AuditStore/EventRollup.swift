@@ -13,37 +13,39 @@ public enum EventRollup {
     /// agent, kind and tool: about a second at 10 million rows, against milliseconds for 8 days).
     public static let widths: [(seconds: Int, unit: String)] = [(60, "minute"), (3600, "hour"), (86400, "day")]
 
-    public static let schema = SchemaSteps(owner: "rollup", statements: [
-        """
-        CREATE TABLE IF NOT EXISTS governance_event_rollup (
-            width    INTEGER     NOT NULL,
-            bucket   TIMESTAMPTZ NOT NULL,
-            workflow TEXT        NOT NULL,
-            agent_id TEXT        NOT NULL,
-            kind     TEXT        NOT NULL,
-            decision TEXT        NOT NULL,
-            tool     TEXT        NOT NULL,
-            events   BIGINT      NOT NULL,
-            PRIMARY KEY (width, bucket, workflow, agent_id, kind, decision, tool)
-        )
-        """,
-        """
-        CREATE TABLE IF NOT EXISTS governance_rollup_state (
-            id               INTEGER     PRIMARY KEY CHECK (id = 1),
-            cursor_txid      xid8        NOT NULL,
-            cursor_chain_seq BIGINT      NOT NULL,
-            updated_at       TIMESTAMPTZ NOT NULL DEFAULT now()
-        )
-        """,
-        "INSERT INTO governance_rollup_state (id, cursor_txid, cursor_chain_seq) VALUES (1, '0', 0) ON CONFLICT (id) DO NOTHING",
-        // The day width (schema version 8), from the hours folded before it existed.
-        """
-        INSERT INTO governance_event_rollup (width, bucket, workflow, agent_id, kind, decision, tool, events)
-        SELECT 86400, date_trunc('day', bucket, 'UTC'), workflow, agent_id, kind, decision, tool, sum(events) FROM governance_event_rollup
-        WHERE width = 3600 AND NOT EXISTS (SELECT 1 FROM governance_event_rollup WHERE width = 86400)
-        GROUP BY 2, 3, 4, 5, 6, 7
-        """,
-    ])
+    public static let schema = SchemaSteps(
+        owner: "rollup",
+        statements: [
+            """
+            CREATE TABLE IF NOT EXISTS governance_event_rollup (
+                width    INTEGER     NOT NULL,
+                bucket   TIMESTAMPTZ NOT NULL,
+                workflow TEXT        NOT NULL,
+                agent_id TEXT        NOT NULL,
+                kind     TEXT        NOT NULL,
+                decision TEXT        NOT NULL,
+                tool     TEXT        NOT NULL,
+                events   BIGINT      NOT NULL,
+                PRIMARY KEY (width, bucket, workflow, agent_id, kind, decision, tool)
+            )
+            """,
+            """
+            CREATE TABLE IF NOT EXISTS governance_rollup_state (
+                id               INTEGER     PRIMARY KEY CHECK (id = 1),
+                cursor_txid      xid8        NOT NULL,
+                cursor_chain_seq BIGINT      NOT NULL,
+                updated_at       TIMESTAMPTZ NOT NULL DEFAULT now()
+            )
+            """,
+            "INSERT INTO governance_rollup_state (id, cursor_txid, cursor_chain_seq) VALUES (1, '0', 0) ON CONFLICT (id) DO NOTHING",
+            // The day width (schema version 8), from the hours folded before it existed.
+            """
+            INSERT INTO governance_event_rollup (width, bucket, workflow, agent_id, kind, decision, tool, events)
+            SELECT 86400, date_trunc('day', bucket, 'UTC'), workflow, agent_id, kind, decision, tool, sum(events) FROM governance_event_rollup
+            WHERE width = 3600 AND NOT EXISTS (SELECT 1 FROM governance_event_rollup WHERE width = 86400)
+            GROUP BY 2, 3, 4, 5, 6, 7
+            """,
+        ])
 
     /// A row's dimensions as the rollup stores them (the dashboard's tail query spells them the same).
     public static func dimensions(unit: String) -> String {
@@ -67,23 +69,28 @@ public enum EventRollup {
     /// The window's counts from the rollup plus the rows committed since its last step, so they
     /// are exact, in the caller's REPEATABLE READ transaction, whose snapshot this takes first
     /// (returned, so a live stream skips what was counted). `from`: the first bucket (µs).
-    public static func window(width: (seconds: Int, unit: String), seconds: Int64, workflow: String?,
-                              on connection: PGConnection) throws(PGError) -> (snapshot: PGSnapshot?, from: Int64, counts: [Count]) {
+    public static func window(
+        width: (seconds: Int, unit: String), seconds: Int64, workflow: String?,
+        on connection: PGConnection
+    ) throws(PGError) -> (snapshot: PGSnapshot?, from: Int64, counts: [Count]) {
         let snapshot = try connection.exec("SELECT pg_current_snapshot()::text").rows.first?[0].flatMap(PGSnapshot.init)
         let unit = width.unit
-        let from = try connection.exec("SELECT (extract(epoch FROM date_trunc('\(unit)', now() - interval '\(seconds) seconds', 'UTC')) * 1000000)::int8")
+        let from =
+            try connection.exec("SELECT (extract(epoch FROM date_trunc('\(unit)', now() - interval '\(seconds) seconds', 'UTC')) * 1000000)::int8")
             .rows.first?[0].flatMap { Int64($0) } ?? 0
         // The rollup's cursor as values, not a join: knowing it is near the table's end, the
         // planner reads the unfolded tail through the commit-order index; through a join it
         // scanned every row of the window by created_at (0.7 s for the last 7 days of 10M rows).
-        let cursor = try connection.exec("SELECT cursor_txid::text, cursor_chain_seq FROM governance_rollup_state WHERE id = 1").rows.first ?? ["0", "0"]
+        let cursor =
+            try connection.exec("SELECT cursor_txid::text, cursor_chain_seq FROM governance_rollup_state WHERE id = 1").rows.first ?? ["0", "0"]
         var params: [String?] = [String(width.seconds), Timestamp(microseconds: from).pythonISOFormat, cursor[0], cursor[1]]
         var workflowCondition = ""
         if let workflow {
             params.append(workflow)
             workflowCondition = " AND workflow = $5"
         }
-        let rows = try connection.exec("""
+        let rows = try connection.exec(
+            """
             WITH counts AS (
                 SELECT bucket, workflow, agent_id, kind, decision, tool, events, false AS unfolded FROM governance_event_rollup
                 WHERE width = $1::int4 AND bucket >= $2::timestamptz\(workflowCondition)
@@ -95,7 +102,8 @@ public enum EventRollup {
             )
             SELECT grouping(bucket, agent_id, kind, tool, unfolded), (extract(epoch FROM bucket) * 1000000)::int8, agent_id, kind, tool, decision, unfolded, sum(events)::int8
             FROM counts GROUP BY GROUPING SETS ((bucket, decision), (agent_id, decision), (kind, decision), (tool, decision), (unfolded))
-            """, params).rows
+            """, params
+        ).rows
         let counts = rows.compactMap { row -> Count? in
             guard let grouping = row[0].flatMap({ Int($0) }), let n = row[7].flatMap({ Int64($0) }) else { return nil }
             let decision = row[5] ?? "none"
@@ -117,8 +125,12 @@ public enum EventRollup {
     public static func step(_ connection: PGConnection, limit: Int = 20_000) throws(PGError) -> Int? {
         try connection.exec("BEGIN")
         do {
-            guard let state = try connection.exec("SELECT cursor_txid::text, cursor_chain_seq FROM governance_rollup_state WHERE id = 1 FOR UPDATE SKIP LOCKED").rows.first,
-                  let txid = state[0], let chainSeq = state[1] else {
+            guard
+                let state = try connection.exec(
+                    "SELECT cursor_txid::text, cursor_chain_seq FROM governance_rollup_state WHERE id = 1 FOR UPDATE SKIP LOCKED"
+                ).rows.first,
+                let txid = state[0], let chainSeq = state[1]
+            else {
                 try connection.exec("ROLLBACK")
                 return nil
             }
@@ -127,7 +139,8 @@ public enum EventRollup {
                 SELECT \(width.seconds) AS width, \(dimensions(unit: width.unit)), count(*) AS events FROM new GROUP BY 2, 3, 4, 5, 6, 7
                 """
             }.joined(separator: " UNION ALL ")
-            let result = try connection.exec("""
+            let result = try connection.exec(
+                """
                 WITH new AS MATERIALIZED (
                     SELECT governance_txid, chain_seq, created_at, workflow, agent_id, kind, decision, metadata_json
                     FROM governance_audit_events e

@@ -39,7 +39,9 @@ public enum GroupCommit {
         }
         for (position, index) in uniquePosition.enumerated() { results[index] = committed[position] }
         if !contested.isEmpty {
-            for (position, result) in try commit(contested, stages: stages, on: connection).enumerated() { results[contestedPosition[position]] = result }
+            for (position, result) in try commit(contested, stages: stages, on: connection).enumerated() {
+                results[contestedPosition[position]] = result
+            }
         }
         return results.map { $0! }
     }
@@ -59,11 +61,13 @@ public enum GroupCommit {
         return parts.filter { !$0.isEmpty }
     }
 
-    private static func commitIsolatingBadRows(_ events: [AuditEvent], stages: [any CommitStage], on connection: PGConnection) throws(PGError) -> [CommitResult] {
+    private static func commitIsolatingBadRows(_ events: [AuditEvent], stages: [any CommitStage], on connection: PGConnection) throws(PGError)
+        -> [CommitResult]
+    {
         guard !events.isEmpty else { return [] }
         do {
             return try transaction(events, stages: stages, on: connection)
-        } catch where error.isDataError && !error.connectionLost {
+        } catch  where error.isDataError && !error.connectionLost {
             if events.count == 1 {
                 return [.rejected(EventRejection(field: "event", message: "refused by PostgreSQL: \(error.message)"))]
             }
@@ -82,7 +86,8 @@ public enum GroupCommit {
     /// seq numbers with it). It is then redone, after one index lookup sets aside the stored
     /// event_ids (a duplicate from the same workflow, refused from another), so nothing is
     /// stored twice and no seq is skipped. Deadlocks and serialization failures are retried the same way.
-    private static func transaction(_ events: [AuditEvent], stages: [any CommitStage], on connection: PGConnection) throws(PGError) -> [CommitResult] {
+    private static func transaction(_ events: [AuditEvent], stages: [any CommitStage], on connection: PGConnection) throws(PGError) -> [CommitResult]
+    {
         var attempt = 0
         while true {
             do throws(PGError) {
@@ -97,7 +102,9 @@ public enum GroupCommit {
                     var existing: [UUID: String?] = [:]
                     for row in rows.rows { if let id = row[0].flatMap(UUID.init(text:)) { existing[id] = row[1] } }
                     for event in events {
-                        if case .some(.some(let owner)) = existing[event.eventID], owner != event.workflow { refused[event.eventID] = Tenancy.eventIDTaken }
+                        if case .some(.some(let owner)) = existing[event.eventID], owner != event.workflow {
+                            refused[event.eventID] = Tenancy.eventIDTaken
+                        }
                     }
                     fresh = events.filter { existing[$0.eventID] == nil }
                 }
@@ -218,13 +225,15 @@ final class PGCommitTransaction: CommitTransaction {
 
     func reserveSeq(workflow: String, count: Int) throws -> Int64 {
         guard let ahead = reserved.removeValue(forKey: workflow) else {
-            return try Self.firstReserved(connection.exec(Self.reserveStatement(workflow: "$1", count: "$2"), [workflow, String(count)]), count: count)
+            return try Self.firstReserved(
+                connection.exec(Self.reserveStatement(workflow: "$1", count: "$2"), [workflow, String(count)]), count: count)
         }
         // A stage added events (budget alerts) or fewer arrived: the counter row is locked by
         // this transaction since the prefetch, so topping up or giving back keeps seq consecutive.
         if count != ahead.count {
-            _ = try connection.exec("UPDATE governance_collector_seq SET last_seq = last_seq + $2 WHERE workflow = $1",
-                                    [workflow, String(count - ahead.count)])
+            _ = try connection.exec(
+                "UPDATE governance_collector_seq SET last_seq = last_seq + $2 WHERE workflow = $1",
+                [workflow, String(count - ahead.count)])
         }
         return ahead.first
     }

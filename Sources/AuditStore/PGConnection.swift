@@ -141,11 +141,13 @@ public final class PGConnection {
     /// collector per database is elected for a job (the checkpoint signer, the trace assembler),
     /// the others standing by until its session ends.
     public func holdsSessionLock(_ key: Int64) throws(PGError) -> Bool {
-        try exec("""
+        try exec(
+            """
             SELECT CASE WHEN EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid()
                                      AND ((classid::int8 << 32) | objid::int8) = \(key) AND objsubid = 1 AND granted)
                    THEN true ELSE pg_try_advisory_lock(\(key)) END
-            """).rows.first?.first == "t"
+            """
+        ).rows.first?.first == "t"
     }
 
     /// Quotes an identifier or literal safely for building DDL.

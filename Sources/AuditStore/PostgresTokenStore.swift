@@ -31,25 +31,27 @@ public final class PostgresTokenStore: ManagedTokens, Service, Sendable {
     public let refreshInterval: Duration
 
     /// The workflows and their tokens, created by the store's migration.
-    public static let schema = SchemaSteps(owner: "workflow_tokens", statements: [
-        // Workflows and the ingest tokens the timeline UI issues: only SHA-256 digests are kept;
-        // a revoked token keeps its row (who had it, when it stopped) with revoked_at set.
-        """
-        CREATE TABLE IF NOT EXISTS governance_workflows (
-            name       TEXT        PRIMARY KEY,
-            created_at TIMESTAMPTZ NOT NULL DEFAULT now()
-        )
-        """,
-        """
-        CREATE TABLE IF NOT EXISTS governance_workflow_tokens (
-            token_sha256 BYTEA       PRIMARY KEY,
-            fingerprint  TEXT        NOT NULL UNIQUE,
-            workflow     TEXT        NOT NULL REFERENCES governance_workflows (name),
-            created_at   TIMESTAMPTZ NOT NULL DEFAULT now(),
-            revoked_at   TIMESTAMPTZ NULL
-        )
-        """,
-    ])
+    public static let schema = SchemaSteps(
+        owner: "workflow_tokens",
+        statements: [
+            // Workflows and the ingest tokens the timeline UI issues: only SHA-256 digests are kept;
+            // a revoked token keeps its row (who had it, when it stopped) with revoked_at set.
+            """
+            CREATE TABLE IF NOT EXISTS governance_workflows (
+                name       TEXT        PRIMARY KEY,
+                created_at TIMESTAMPTZ NOT NULL DEFAULT now()
+            )
+            """,
+            """
+            CREATE TABLE IF NOT EXISTS governance_workflow_tokens (
+                token_sha256 BYTEA       PRIMARY KEY,
+                fingerprint  TEXT        NOT NULL UNIQUE,
+                workflow     TEXT        NOT NULL REFERENCES governance_workflows (name),
+                created_at   TIMESTAMPTZ NOT NULL DEFAULT now(),
+                revoked_at   TIMESTAMPTZ NULL
+            )
+            """,
+        ])
 
     public init(dsn: String, logger: Logger, refreshInterval: Duration = .seconds(1)) {
         worker = PGWorker(dsn: dsn, applicationName: "governance-collector-tokens")
@@ -69,7 +71,9 @@ public final class PostgresTokenStore: ManagedTokens, Service, Sendable {
                 if failing { logger.info("tokens.refresh_recovered") }
                 failing = false
             } catch {
-                if !failing { logger.warning("tokens.refresh_failed", metadata: ["error": "\(error)", "effect": "the last known tokens stay in force"]) }
+                if !failing {
+                    logger.warning("tokens.refresh_failed", metadata: ["error": "\(error)", "effect": "the last known tokens stay in force"])
+                }
                 failing = true
             }
             try? await cancelWhenGracefulShutdown { try await Task.sleep(for: self.refreshInterval) }
@@ -85,7 +89,8 @@ public final class PostgresTokenStore: ManagedTokens, Service, Sendable {
                 }
                 self.tableSeen.store(true, ordering: .relaxed)
             }
-            let rows = try connection.exec("SELECT encode(token_sha256, 'hex'), workflow FROM governance_workflow_tokens WHERE revoked_at IS NULL").rows
+            let rows = try connection.exec("SELECT encode(token_sha256, 'hex'), workflow FROM governance_workflow_tokens WHERE revoked_at IS NULL")
+                .rows
             return (self.reads.add(1, ordering: .relaxed).newValue, rows)
         }
         var tokens: [[UInt8]: String] = [:]
@@ -107,8 +112,9 @@ public final class PostgresTokenStore: ManagedTokens, Service, Sendable {
             try connection.exec("BEGIN")
             do {
                 try connection.exec("INSERT INTO governance_workflows (name) VALUES ($1) ON CONFLICT DO NOTHING", [workflow])
-                try connection.exec("INSERT INTO governance_workflow_tokens (token_sha256, fingerprint, workflow) VALUES (decode($1, 'hex'), $2, $3)",
-                                    [digest.hexString, fingerprint, workflow])
+                try connection.exec(
+                    "INSERT INTO governance_workflow_tokens (token_sha256, fingerprint, workflow) VALUES (decode($1, 'hex'), $2, $3)",
+                    [digest.hexString, fingerprint, workflow])
                 try connection.exec("COMMIT")
             } catch {
                 _ = try? connection.exec("ROLLBACK")
@@ -124,8 +130,10 @@ public final class PostgresTokenStore: ManagedTokens, Service, Sendable {
     @discardableResult
     public func revoke(fingerprint: String) async throws -> Bool {
         let revoked = try await worker.run { connection in
-            try connection.exec("UPDATE governance_workflow_tokens SET revoked_at = now() WHERE fingerprint = $1 AND revoked_at IS NULL",
-                                [fingerprint]).affected
+            try connection.exec(
+                "UPDATE governance_workflow_tokens SET revoked_at = now() WHERE fingerprint = $1 AND revoked_at IS NULL",
+                [fingerprint]
+            ).affected
         }
         try await refresh()
         return revoked == 1
@@ -134,13 +142,16 @@ public final class PostgresTokenStore: ManagedTokens, Service, Sendable {
     /// Every managed token, newest first (fingerprints only).
     public func list() async throws -> [Token] {
         try await worker.run { connection in
-            try connection.exec("""
+            try connection.exec(
+                """
                 SELECT fingerprint, workflow, (extract(epoch FROM created_at) * 1000000)::int8, (extract(epoch FROM revoked_at) * 1000000)::int8
                 FROM governance_workflow_tokens ORDER BY created_at DESC, fingerprint
-                """).rows.map { row in
-                Token(fingerprint: row[0] ?? "", workflow: row[1] ?? "",
-                      createdAt: Timestamp(microseconds: Int64(row[2] ?? "0") ?? 0),
-                      revokedAt: row[3].flatMap { Int64($0) }.map(Timestamp.init(microseconds:)))
+                """
+            ).rows.map { row in
+                Token(
+                    fingerprint: row[0] ?? "", workflow: row[1] ?? "",
+                    createdAt: Timestamp(microseconds: Int64(row[2] ?? "0") ?? 0),
+                    revokedAt: row[3].flatMap { Int64($0) }.map(Timestamp.init(microseconds:)))
             }
         }
     }

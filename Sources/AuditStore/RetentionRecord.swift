@@ -13,57 +13,59 @@ public import Pipeline
 /// The tables are append-only, and the audit table's DELETE trigger lets a row go only in the
 /// transaction that recorded a seal covering it: everything else stays append-only.
 public struct RetentionRecord {
-    public static let schema = SchemaSteps(owner: "retention", statements: [
-        """
-        CREATE TABLE IF NOT EXISTS governance_retention_seals (
-            seal_id           UUID        PRIMARY KEY,
-            sealed_txid       xid8        NOT NULL DEFAULT pg_current_xact_id(),
-            sealed_at         TIMESTAMPTZ NOT NULL DEFAULT now(),
-            keep              TEXT        NOT NULL,
-            cutoff            TIMESTAMPTZ NOT NULL,
-            cut_txid          xid8        NOT NULL,
-            cut_chain_seq     BIGINT      NOT NULL,
-            removed_rows      BIGINT      NOT NULL,
-            max_chain_seq     BIGINT      NOT NULL,
-            first_received_at TIMESTAMPTZ NULL,
-            last_received_at  TIMESTAMPTZ NULL,
-            first_created_at  TIMESTAMPTZ NULL,
-            last_created_at   TIMESTAMPTZ NULL,
-            tree_size         BIGINT      NULL,
-            frontier          BYTEA       NULL,
-            heads_sha256      TEXT        NOT NULL,
-            seq_sha256        TEXT        NOT NULL
-        )
-        """,
-        "CREATE INDEX IF NOT EXISTS idx_retention_seals_txid ON governance_retention_seals (sealed_txid)",
-        """
-        CREATE TABLE IF NOT EXISTS governance_retention_heads (
-            seal_id        UUID         NOT NULL,
-            session_id     UUID         NOT NULL,
-            last_chain_seq BIGINT       NOT NULL,
-            last_hmac      VARCHAR(128) NOT NULL,
-            PRIMARY KEY (seal_id, session_id)
-        )
-        """,
-        "CREATE INDEX IF NOT EXISTS idx_retention_heads_session ON governance_retention_heads (session_id, last_chain_seq DESC)",
-        "CREATE INDEX IF NOT EXISTS idx_retention_heads_hmac ON governance_retention_heads (last_hmac)",
-        """
-        CREATE TABLE IF NOT EXISTS governance_retention_seq (
-            seal_id   UUID   NOT NULL,
-            workflow  TEXT   NOT NULL,
-            first_seq BIGINT NOT NULL,
-            last_seq  BIGINT NOT NULL,
-            rows      BIGINT NOT NULL,
-            PRIMARY KEY (seal_id, workflow)
-        )
-        """,
-        "DROP TRIGGER IF EXISTS trg_retention_seals_append_only ON governance_retention_seals",
-        "CREATE TRIGGER trg_retention_seals_append_only BEFORE UPDATE OR DELETE ON governance_retention_seals FOR EACH ROW EXECUTE FUNCTION governance_append_only()",
-        "DROP TRIGGER IF EXISTS trg_retention_heads_append_only ON governance_retention_heads",
-        "CREATE TRIGGER trg_retention_heads_append_only BEFORE UPDATE OR DELETE ON governance_retention_heads FOR EACH ROW EXECUTE FUNCTION governance_append_only()",
-        "DROP TRIGGER IF EXISTS trg_retention_seq_append_only ON governance_retention_seq",
-        "CREATE TRIGGER trg_retention_seq_append_only BEFORE UPDATE OR DELETE ON governance_retention_seq FOR EACH ROW EXECUTE FUNCTION governance_append_only()",
-    ])
+    public static let schema = SchemaSteps(
+        owner: "retention",
+        statements: [
+            """
+            CREATE TABLE IF NOT EXISTS governance_retention_seals (
+                seal_id           UUID        PRIMARY KEY,
+                sealed_txid       xid8        NOT NULL DEFAULT pg_current_xact_id(),
+                sealed_at         TIMESTAMPTZ NOT NULL DEFAULT now(),
+                keep              TEXT        NOT NULL,
+                cutoff            TIMESTAMPTZ NOT NULL,
+                cut_txid          xid8        NOT NULL,
+                cut_chain_seq     BIGINT      NOT NULL,
+                removed_rows      BIGINT      NOT NULL,
+                max_chain_seq     BIGINT      NOT NULL,
+                first_received_at TIMESTAMPTZ NULL,
+                last_received_at  TIMESTAMPTZ NULL,
+                first_created_at  TIMESTAMPTZ NULL,
+                last_created_at   TIMESTAMPTZ NULL,
+                tree_size         BIGINT      NULL,
+                frontier          BYTEA       NULL,
+                heads_sha256      TEXT        NOT NULL,
+                seq_sha256        TEXT        NOT NULL
+            )
+            """,
+            "CREATE INDEX IF NOT EXISTS idx_retention_seals_txid ON governance_retention_seals (sealed_txid)",
+            """
+            CREATE TABLE IF NOT EXISTS governance_retention_heads (
+                seal_id        UUID         NOT NULL,
+                session_id     UUID         NOT NULL,
+                last_chain_seq BIGINT       NOT NULL,
+                last_hmac      VARCHAR(128) NOT NULL,
+                PRIMARY KEY (seal_id, session_id)
+            )
+            """,
+            "CREATE INDEX IF NOT EXISTS idx_retention_heads_session ON governance_retention_heads (session_id, last_chain_seq DESC)",
+            "CREATE INDEX IF NOT EXISTS idx_retention_heads_hmac ON governance_retention_heads (last_hmac)",
+            """
+            CREATE TABLE IF NOT EXISTS governance_retention_seq (
+                seal_id   UUID   NOT NULL,
+                workflow  TEXT   NOT NULL,
+                first_seq BIGINT NOT NULL,
+                last_seq  BIGINT NOT NULL,
+                rows      BIGINT NOT NULL,
+                PRIMARY KEY (seal_id, workflow)
+            )
+            """,
+            "DROP TRIGGER IF EXISTS trg_retention_seals_append_only ON governance_retention_seals",
+            "CREATE TRIGGER trg_retention_seals_append_only BEFORE UPDATE OR DELETE ON governance_retention_seals FOR EACH ROW EXECUTE FUNCTION governance_append_only()",
+            "DROP TRIGGER IF EXISTS trg_retention_heads_append_only ON governance_retention_heads",
+            "CREATE TRIGGER trg_retention_heads_append_only BEFORE UPDATE OR DELETE ON governance_retention_heads FOR EACH ROW EXECUTE FUNCTION governance_append_only()",
+            "DROP TRIGGER IF EXISTS trg_retention_seq_append_only ON governance_retention_seq",
+            "CREATE TRIGGER trg_retention_seq_append_only BEFORE UPDATE OR DELETE ON governance_retention_seq FOR EACH ROW EXECUTE FUNCTION governance_append_only()",
+        ])
 
     /// The seal event's kind, and the session its seals chain in.
     public static let sealKind = "audit.retention_seal"
@@ -103,33 +105,45 @@ public struct RetentionRecord {
     public func summary() throws(PGError) -> Summary? {
         guard try exists() else { return nil }
         let totals = try connection.exec("SELECT count(*), coalesce(sum(removed_rows), 0) FROM governance_retention_seals").rows[0]
-        guard let newest = try connection.exec("SELECT seal_id::text, cutoff::text FROM governance_retention_seals ORDER BY sealed_at DESC, cut_txid DESC LIMIT 1").rows.first else {
+        guard
+            let newest = try connection.exec(
+                "SELECT seal_id::text, cutoff::text FROM governance_retention_seals ORDER BY sealed_at DESC, cut_txid DESC LIMIT 1"
+            ).rows.first
+        else {
             return nil
         }
-        return Summary(seals: totals[0].flatMap { Int($0) } ?? 0, removedRows: totals[1].flatMap { Int64($0) } ?? 0,
-                       cutoff: newest[1] ?? "", sealID: newest[0] ?? "")
+        return Summary(
+            seals: totals[0].flatMap { Int($0) } ?? 0, removedRows: totals[1].flatMap { Int64($0) } ?? 0,
+            cutoff: newest[1] ?? "", sealID: newest[0] ?? "")
     }
 
     /// The newest seal with the Merkle tree's state, nil when no seal recorded one.
     public func treeCut() throws(PGError) -> TreeCut? {
         guard try exists() else { return nil }
-        guard let row = try connection.exec("""
-            SELECT s.seal_id::text, s.cutoff::text, s.tree_size, encode(s.frontier, 'hex'), s.cut_txid::text, s.cut_chain_seq, e.metadata_json->>'tree_root'
-            FROM governance_retention_seals s LEFT JOIN governance_audit_events e ON e.event_id = s.seal_id AND e.kind = '\(Self.sealKind)'
-            WHERE s.tree_size IS NOT NULL ORDER BY s.tree_size DESC LIMIT 1
-            """).rows.first, let size = row[2].flatMap({ Int($0) }), let txid = row[4], let chainSeq = row[5].flatMap({ Int64($0) }) else { return nil }
+        guard
+            let row = try connection.exec(
+                """
+                SELECT s.seal_id::text, s.cutoff::text, s.tree_size, encode(s.frontier, 'hex'), s.cut_txid::text, s.cut_chain_seq, e.metadata_json->>'tree_root'
+                FROM governance_retention_seals s LEFT JOIN governance_audit_events e ON e.event_id = s.seal_id AND e.kind = '\(Self.sealKind)'
+                WHERE s.tree_size IS NOT NULL ORDER BY s.tree_size DESC LIMIT 1
+                """
+            ).rows.first, let size = row[2].flatMap({ Int($0) }), let txid = row[4], let chainSeq = row[5].flatMap({ Int64($0) })
+        else { return nil }
         let hashes = Hex.bytes(row[3] ?? "") ?? []
         let frontier = stride(from: 0, to: hashes.count, by: 32).map { Array(hashes[$0..<min($0 + 32, hashes.count)]) }
-        return TreeCut(sealID: row[0] ?? "", cutoff: row[1] ?? "", size: size, frontier: frontier, cursor: .init(txid: txid, chainSeq: chainSeq),
-                       eventRoot: row[6])
+        return TreeCut(
+            sealID: row[0] ?? "", cutoff: row[1] ?? "", size: size, frontier: frontier, cursor: .init(txid: txid, chainSeq: chainSeq),
+            eventRoot: row[6])
     }
 
     /// The HMAC of the last row retention removed from `session` (its newest seal's), if any.
     /// Only when `summary()` found seals.
     public func head(of session: String) throws(PGError) -> String? {
-        try connection.exec("""
+        try connection.exec(
+            """
             SELECT last_hmac FROM governance_retention_heads WHERE session_id = $1::uuid ORDER BY last_chain_seq DESC LIMIT 1
-            """, [session]).rows.first?[0] ?? nil
+            """, [session]
+        ).rows.first?[0] ?? nil
     }
 
     /// Whether `hmac` is the last removed row of some session (a rotation marker links to the
@@ -153,7 +167,8 @@ public struct RetentionRecord {
     /// its seal event while retention has not removed that too (digests, rows, cut): what a
     /// seal row written by hand, or an edited heads table, would break. Problems as text.
     public func sealProblems() throws(PGError) -> [String] {
-        let rows = try connection.exec("""
+        let rows = try connection.exec(
+            """
             SELECT s.seal_id::text, s.heads_sha256 = (\(Self.headsDigest.replacingOccurrences(of: "$1::uuid", with: "s.seal_id"))),
                    s.seq_sha256 = (\(Self.seqDigest.replacingOccurrences(of: "$1::uuid", with: "s.seal_id"))),
                    e.event_id IS NOT NULL,
@@ -162,13 +177,18 @@ public struct RetentionRecord {
                    EXISTS (SELECT 1 FROM governance_retention_seals later WHERE later.cut_txid >= s.sealed_txid)
             FROM governance_retention_seals s LEFT JOIN governance_audit_events e ON e.event_id = s.seal_id AND e.kind = '\(Self.sealKind)'
             ORDER BY s.sealed_at
-            """).rows
+            """
+        ).rows
         var problems: [String] = []
         for row in rows {
             let seal = row[0] ?? "?"
-            if row[1] != "t" || row[2] != "t" { problems.append("retention seal \(seal): its recorded heads or seq ranges do not match its digests (they were changed)") }
+            if row[1] != "t" || row[2] != "t" {
+                problems.append("retention seal \(seal): its recorded heads or seq ranges do not match its digests (they were changed)")
+            }
             if row[3] == "t", row[4] != "t" { problems.append("retention seal \(seal) does not match its seal event (digests, rows or cut differ)") }
-            if row[3] != "t", row[5] != "t" { problems.append("retention seal \(seal) has no seal event in the table, and no later seal removed one") }
+            if row[3] != "t", row[5] != "t" {
+                problems.append("retention seal \(seal) has no seal event in the table, and no later seal removed one")
+            }
         }
         return problems
     }
@@ -176,6 +196,8 @@ public struct RetentionRecord {
     /// A `FROM` item with each workflow's last seq removed by retention (`workflow`, `last_seq`);
     /// empty when no retention ever ran.
     public func removedSeq() throws(PGError) -> String {
-        try exists() ? "(SELECT workflow, max(last_seq) AS last_seq FROM governance_retention_seq GROUP BY workflow)" : "(SELECT NULL::text AS workflow, NULL::int8 AS last_seq WHERE false)"
+        try exists()
+            ? "(SELECT workflow, max(last_seq) AS last_seq FROM governance_retention_seq GROUP BY workflow)"
+            : "(SELECT NULL::text AS workflow, NULL::int8 AS last_seq WHERE false)"
     }
 }

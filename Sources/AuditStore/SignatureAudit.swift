@@ -41,10 +41,13 @@ public struct SignatureAudit {
         let whereClause = conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND ")
         try connection.exec("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
         defer { _ = try? connection.exec("COMMIT") }
-        report.counts = try connection.exec("SELECT signature_status, count(*) FROM governance_audit_events \(whereClause) GROUP BY 1 ORDER BY 1", params)
-            .rows.map { ($0[0] ?? "(null)", Int($0[1] ?? "0") ?? 0) }
+        report.counts = try connection.exec(
+            "SELECT signature_status, count(*) FROM governance_audit_events \(whereClause) GROUP BY 1 ORDER BY 1", params
+        )
+        .rows.map { ($0[0] ?? "(null)", Int($0[1] ?? "0") ?? 0) }
         let signedClause = (conditions + ["signature_status = 'signed'"]).joined(separator: " AND ")
-        try connection.exec("""
+        try connection.exec(
+            """
             DECLARE gc_signatures NO SCROLL CURSOR FOR
             SELECT \(AuditRow.selectColumns(in: columns)), chain_seq FROM governance_audit_events WHERE \(signedClause) ORDER BY chain_seq
             """, params)

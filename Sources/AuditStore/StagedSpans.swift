@@ -8,38 +8,40 @@ public import Pipeline
 /// `assemblerLockKey`) turns a trace into rows when it is complete and deletes its staged spans.
 /// The span itself is opaque here (the receiver's encoding); this type owns only the tables.
 public enum StagedSpans {
-    public static let schema = SchemaSteps(owner: "span_staging", statements: [
-        """
-        CREATE TABLE IF NOT EXISTS governance_staged_spans (
-            id            BIGINT      GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-            pipeline      TEXT        NOT NULL,
-            workflow      TEXT        NOT NULL,
-            trace_id      BYTEA       NOT NULL,
-            span_id       BYTEA       NOT NULL,
-            is_root       BOOLEAN     NOT NULL,
-            keep_unmarked BOOLEAN     NOT NULL,
-            wait_ms       INTEGER     NOT NULL,
-            max_wait_ms   INTEGER     NOT NULL,
-            received_at   TIMESTAMPTZ NOT NULL DEFAULT now(),
-            span          BYTEA       NOT NULL
-        )
-        """,
-        "CREATE INDEX IF NOT EXISTS governance_staged_spans_trace ON governance_staged_spans (pipeline, workflow, trace_id)",
-        """
-        CREATE TABLE IF NOT EXISTS governance_trace_runs (
-            pipeline     TEXT        NOT NULL,
-            workflow     TEXT        NOT NULL,
-            trace_id     BYTEA       NOT NULL,
-            assembled_at TIMESTAMPTZ NOT NULL DEFAULT now(),
-            context      JSONB       NOT NULL,
-            PRIMARY KEY (pipeline, workflow, trace_id)
-        )
-        """,
-        "CREATE INDEX IF NOT EXISTS governance_trace_runs_age ON governance_trace_runs (assembled_at)",
-    ])
+    public static let schema = SchemaSteps(
+        owner: "span_staging",
+        statements: [
+            """
+            CREATE TABLE IF NOT EXISTS governance_staged_spans (
+                id            BIGINT      GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+                pipeline      TEXT        NOT NULL,
+                workflow      TEXT        NOT NULL,
+                trace_id      BYTEA       NOT NULL,
+                span_id       BYTEA       NOT NULL,
+                is_root       BOOLEAN     NOT NULL,
+                keep_unmarked BOOLEAN     NOT NULL,
+                wait_ms       INTEGER     NOT NULL,
+                max_wait_ms   INTEGER     NOT NULL,
+                received_at   TIMESTAMPTZ NOT NULL DEFAULT now(),
+                span          BYTEA       NOT NULL
+            )
+            """,
+            "CREATE INDEX IF NOT EXISTS governance_staged_spans_trace ON governance_staged_spans (pipeline, workflow, trace_id)",
+            """
+            CREATE TABLE IF NOT EXISTS governance_trace_runs (
+                pipeline     TEXT        NOT NULL,
+                workflow     TEXT        NOT NULL,
+                trace_id     BYTEA       NOT NULL,
+                assembled_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+                context      JSONB       NOT NULL,
+                PRIMARY KEY (pipeline, workflow, trace_id)
+            )
+            """,
+            "CREATE INDEX IF NOT EXISTS governance_trace_runs_age ON governance_trace_runs (assembled_at)",
+        ])
 
     /// The session advisory lock the one assembler per database holds.
-    static let assemblerLockKey: Int64 = 0x6763_7472_6163_6573 // "gctraces"
+    static let assemblerLockKey: Int64 = 0x6763_7472_6163_6573  // "gctraces"
 
     /// How long a trace's context is kept for spans that arrive after it became rows.
     public static let contextKeepSeconds = 86_400
@@ -60,8 +62,10 @@ public enum StagedSpans {
 
     /// Stages `rows` of one export in one `COPY` (one transaction). A retried export stages its
     /// spans again; the assembler takes each span once.
-    public static func stage(_ rows: [Row], pipeline: String, workflow: String, keepUnmarked: Bool, waitMilliseconds: Int, maxWaitMilliseconds: Int,
-                             on connection: PGConnection) throws(PGError) {
+    public static func stage(
+        _ rows: [Row], pipeline: String, workflow: String, keepUnmarked: Bool, waitMilliseconds: Int, maxWaitMilliseconds: Int,
+        on connection: PGConnection
+    ) throws(PGError) {
         var w = BinaryCopyWriter(capacity: rows.reduce(64) { $0 + $1.span.count + 96 })
         for row in rows {
             w.beginRow(fields: 9)
@@ -75,7 +79,8 @@ public enum StagedSpans {
             w.int32(Int32(clamping: maxWaitMilliseconds))
             w.bytea(row.span)
         }
-        try connection.copyIn("""
+        try connection.copyIn(
+            """
             COPY governance_staged_spans (pipeline, workflow, trace_id, span_id, is_root, keep_unmarked, wait_ms, max_wait_ms, span) FROM STDIN (FORMAT binary)
             """, data: w.finish())
     }
@@ -104,7 +109,8 @@ public enum StagedSpans {
     /// last span and either their root has arrived or they became rows before; or waiting
     /// longer than their maximum wait. Times are the database's, so collectors agree.
     public static func ready(pipelines: [String], limit: Int, on connection: PGConnection) throws(PGError) -> [TraceKey] {
-        try connection.exec("""
+        try connection.exec(
+            """
             SELECT s.pipeline, s.workflow, encode(s.trace_id, 'hex') FROM governance_staged_spans s
             WHERE s.pipeline = ANY($1::text[])
             GROUP BY s.pipeline, s.workflow, s.trace_id
@@ -113,36 +119,44 @@ public enum StagedSpans {
                     AND (bool_or(s.is_root) OR EXISTS (SELECT 1 FROM governance_trace_runs r
                                                        WHERE r.pipeline = s.pipeline AND r.workflow = s.workflow AND r.trace_id = s.trace_id)))
             ORDER BY min(s.id) LIMIT \(limit)
-            """, [PGArray.text(pipelines)]).rows.compactMap { row in
-                guard let pipeline = row[0], let workflow = row[1], let trace = row[2].flatMap(Hex.bytes) else { return nil }
-                return TraceKey(pipeline: pipeline, workflow: workflow, traceID: trace)
-            }
+            """, [PGArray.text(pipelines)]
+        ).rows.compactMap { row in
+            guard let pipeline = row[0], let workflow = row[1], let trace = row[2].flatMap(Hex.bytes) else { return nil }
+            return TraceKey(pipeline: pipeline, workflow: workflow, traceID: trace)
+        }
     }
 
     /// The traces' staged spans, in arrival order, and their contexts, in two queries.
     public static func load(_ keys: [TraceKey], on connection: PGConnection) throws(PGError) -> [TraceKey: Staged] {
-        let params = [PGArray.text(keys.map(\.pipeline)), PGArray.text(keys.map(\.workflow)), PGArray.text(keys.map { "\\x" + $0.traceID.hexString })]
-        let rows = try connection.exec("""
+        let params = [
+            PGArray.text(keys.map(\.pipeline)), PGArray.text(keys.map(\.workflow)), PGArray.text(keys.map { "\\x" + $0.traceID.hexString }),
+        ]
+        let rows = try connection.exec(
+            """
             SELECT s.pipeline, s.workflow, encode(s.trace_id, 'hex'), s.id, s.keep_unmarked, encode(s.span, 'hex')
             FROM governance_staged_spans s JOIN unnest($1::text[], $2::text[], $3::bytea[]) AS k(pipeline, workflow, trace_id)
                  ON s.pipeline = k.pipeline AND s.workflow = k.workflow AND s.trace_id = k.trace_id
             ORDER BY s.id
-            """, params).rows
+            """, params
+        ).rows
         var staged: [TraceKey: Staged] = [:]
         for row in rows {
             guard let pipeline = row[0], let workflow = row[1], let trace = row[2].flatMap(Hex.bytes), let id = row[3].flatMap({ Int64($0) }),
-                  let span = row[5].flatMap(Hex.bytes) else {
+                let span = row[5].flatMap(Hex.bytes)
+            else {
                 throw PGError(message: "governance_staged_spans has an unreadable row (id \(row[3] ?? "null"))", sqlState: nil, connectionLost: false)
             }
             let key = TraceKey(pipeline: pipeline, workflow: workflow, traceID: trace)
             staged[key, default: Staged(ids: [], spans: [], context: nil)].ids.append(id)
             staged[key]!.spans.append((row[4] == "t", span))
         }
-        for row in try connection.exec("""
+        for row in try connection.exec(
+            """
             SELECT r.pipeline, r.workflow, encode(r.trace_id, 'hex'), r.context::text
             FROM governance_trace_runs r JOIN unnest($1::text[], $2::text[], $3::bytea[]) AS k(pipeline, workflow, trace_id)
                  ON r.pipeline = k.pipeline AND r.workflow = k.workflow AND r.trace_id = k.trace_id
-            """, params).rows {
+            """, params
+        ).rows {
             guard let pipeline = row[0], let workflow = row[1], let trace = row[2].flatMap(Hex.bytes) else { continue }
             staged[TraceKey(pipeline: pipeline, workflow: workflow, traceID: trace)]?.context = row[3]
         }
@@ -168,13 +182,18 @@ public enum StagedSpans {
         guard !traces.isEmpty else { return }
         try connection.exec("BEGIN")
         do {
-            try connection.exec("DELETE FROM governance_staged_spans WHERE id = ANY($1::int8[])", [GroupCommit.pgArray(traces.flatMap(\.ids).map(String.init))])
-            try connection.exec("""
+            try connection.exec(
+                "DELETE FROM governance_staged_spans WHERE id = ANY($1::int8[])", [GroupCommit.pgArray(traces.flatMap(\.ids).map(String.init))])
+            try connection.exec(
+                """
                 INSERT INTO governance_trace_runs (pipeline, workflow, trace_id, context)
                 SELECT * FROM unnest($1::text[], $2::text[], $3::bytea[], $4::jsonb[])
                 ON CONFLICT (pipeline, workflow, trace_id) DO UPDATE SET context = EXCLUDED.context, assembled_at = now()
-                """, [PGArray.text(traces.map(\.key.pipeline)), PGArray.text(traces.map(\.key.workflow)),
-                      PGArray.text(traces.map { "\\x" + $0.key.traceID.hexString }), PGArray.text(traces.map(\.context))])
+                """,
+                [
+                    PGArray.text(traces.map(\.key.pipeline)), PGArray.text(traces.map(\.key.workflow)),
+                    PGArray.text(traces.map { "\\x" + $0.key.traceID.hexString }), PGArray.text(traces.map(\.context)),
+                ])
             try connection.exec("COMMIT")
         } catch {
             _ = try? connection.exec("ROLLBACK")
@@ -192,6 +211,8 @@ public enum StagedSpans {
 enum PGArray {
     /// A `text[]` literal, each item quoted.
     static func text(_ items: [String]) -> String {
-        "{" + items.map { "\"" + $0.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"") + "\"" }.joined(separator: ",") + "}"
+        "{"
+            + items.map { "\"" + $0.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"") + "\"" }.joined(
+                separator: ",") + "}"
     }
 }

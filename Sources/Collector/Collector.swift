@@ -111,13 +111,16 @@ public final class Collector: Sendable {
                 managedTokens = (known ?? database).tokens
                 for (id, processor) in ingest[p.name] ?? [] {
                     guard let keyring = processor.resources.get(AgentKeyring.self) else { continue }
-                    keyRefreshers.append(AgentKeyRefresher(database: known ?? database, keyring: keyring,
-                                                           interval: keyring.refreshInterval, logger: context(id).logger))
+                    keyRefreshers.append(
+                        AgentKeyRefresher(
+                            database: known ?? database, keyring: keyring,
+                            interval: keyring.refreshInterval, logger: context(id).logger))
                 }
             }
-            let pipeline = Pipeline(name: p.name, processors: ingest[p.name] ?? [], commitStages: stages[p.name] ?? [], egress: egress[p.name]!,
-                                    primary: primary!, secondaries: secondaries, storeReaders: storeReaders,
-                                    managedTokens: managedTokens, telemetry: telemetry)
+            let pipeline = Pipeline(
+                name: p.name, processors: ingest[p.name] ?? [], commitStages: stages[p.name] ?? [], egress: egress[p.name]!,
+                primary: primary!, secondaries: secondaries, storeReaders: storeReaders,
+                managedTokens: managedTokens, telemetry: telemetry)
             pipelines[p.name] = pipeline
             var receiverResources = SharedResources()
             if plan.receivesTraces(p.name), let database = shared[p.name]?.auditDatabase {
@@ -144,14 +147,17 @@ public final class Collector: Sendable {
         let shuttingDown = ShutdownFlag()
         self.shuttingDown = shuttingDown
         // Each pipeline with the id of its primary, whose readiness it reports.
-        let builtPipelines = Dictionary(uniqueKeysWithValues: plan.pipelines.map { p in
-            (p.name, (pipeline: pipelines[p.name]!, primary: p.exporters.first { plan.exporters[$0]!.isPrimary }!))
-        })
+        let builtPipelines = Dictionary(
+            uniqueKeysWithValues: plan.pipelines.map { p in
+                (p.name, (pipeline: pipelines[p.name]!, primary: p.exporters.first { plan.exporters[$0]!.isPrimary }!))
+            })
         let builtReceivers = receivers
         telemetryServer = plan.telemetryEndpoint.map { endpoint in
-            TelemetryServer(host: endpoint.host, port: endpoint.port, limits: plan.telemetryLimits, telemetry: telemetry, registry: registry, readiness: {
-                Self.readiness(pipelines: builtPipelines, receivers: builtReceivers, shuttingDown: shuttingDown.isSet)
-            }, logger: logger)
+            TelemetryServer(
+                host: endpoint.host, port: endpoint.port, limits: plan.telemetryLimits, telemetry: telemetry, registry: registry,
+                readiness: {
+                    Self.readiness(pipelines: builtPipelines, receivers: builtReceivers, shuttingDown: shuttingDown.isSet)
+                }, logger: logger)
         }
         /// The HMAC secret of each pipeline's chain stage, else GOVERNANCE_AUDIT_SECRET: what keys
         /// the rows the collector writes itself and what the UI's verify checks with.
@@ -165,10 +171,12 @@ public final class Collector: Sendable {
             if let database = resources.auditDatabase { resources.provide(databases.first { $0.isSameDatabase(as: database) } ?? database) }
             pipelineResources[p.name] = resources
         }
-        var extensionContext = ExtensionContext(id: "", logger: logger, telemetry: telemetry, clock: clock, pipelines: pipelines,
-                                                resources: pipelineResources, egress: egress, chainSecrets: chainSecrets, readiness: {
-            Self.readiness(pipelines: builtPipelines, receivers: builtReceivers, shuttingDown: shuttingDown.isSet).checks
-        })
+        var extensionContext = ExtensionContext(
+            id: "", logger: logger, telemetry: telemetry, clock: clock, pipelines: pipelines,
+            resources: pipelineResources, egress: egress, chainSecrets: chainSecrets,
+            readiness: {
+                Self.readiness(pipelines: builtPipelines, receivers: builtReceivers, shuttingDown: shuttingDown.isSet).checks
+            })
         var extensions: [(id: String, service: any Service)] = []
         for configured in plan.extensions {
             extensionContext.id = configured.id
@@ -187,11 +195,12 @@ public final class Collector: Sendable {
         services += databases.map { $0.tokens as any Service } + keyRefreshers.map { $0 as any Service }
         services += assemblers as [any Service]
         services += receivers.keys.sorted().map { receivers[$0]! } + extensions.map(\.service)
-        group = ServiceGroup(configuration: .init(
-            services: services.map { .init(service: $0) },
-            gracefulShutdownSignals: [],
-            cancellationSignals: [],
-            logger: logger))
+        group = ServiceGroup(
+            configuration: .init(
+                services: services.map { .init(service: $0) },
+                gracefulShutdownSignals: [],
+                cancellationSignals: [],
+                logger: logger))
     }
 
     /// The telemetry server's port once listening (useful with port 0).
@@ -237,8 +246,10 @@ public final class Collector: Sendable {
     }
 
     /// `/readyz`'s checks: each pipeline's primary (`pipeline.<name>.<primary id>`) and each receiver.
-    static func readiness(pipelines: [String: (pipeline: Pipeline, primary: String)], receivers: [String: any Receiver],
-                          shuttingDown: Bool) -> (ready: Bool, checks: [String: String]) {
+    static func readiness(
+        pipelines: [String: (pipeline: Pipeline, primary: String)], receivers: [String: any Receiver],
+        shuttingDown: Bool
+    ) -> (ready: Bool, checks: [String: String]) {
         var checks: [String: String] = [:]
         var ready = !shuttingDown
         checks["collector"] = shuttingDown ? "shutting_down" : "running"

@@ -86,27 +86,34 @@ public struct CollectorPlan: Sendable {
         receivers: BuiltInReceivers.all, processors: BuiltInProcessors.all, commitStages: BuiltInCommitStages.all,
         exporters: BuiltInExporters.all, extensions: [Checkpointer.extensionFactory, Retainer.extensionFactory, TimelineServer.extensionFactory])
 
-    public static func load(file: String, environment: [String: String] = ProcessInfo.processInfo.environment,
-                            registry: ComponentRegistry = builtIns) throws(ConfigError) -> CollectorPlan {
+    public static func load(
+        file: String, environment: [String: String] = ProcessInfo.processInfo.environment,
+        registry: ComponentRegistry = builtIns
+    ) throws(ConfigError) -> CollectorPlan {
         let text: String
         do {
             text = try String(contentsOfFile: file, encoding: .utf8)
         } catch {
-            throw ConfigError(file: file, key: "(file)", problem: "cannot be read: \(error.localizedDescription)",
-                              fix: "pass an existing YAML file with --config (see configs/)")
+            throw ConfigError(
+                file: file, key: "(file)", problem: "cannot be read: \(error.localizedDescription)",
+                fix: "pass an existing YAML file with --config (see configs/)")
         }
         return try parse(yaml: text, file: file, environment: environment, registry: registry)
     }
 
-    public static func parse(yaml: String, file: String, environment: [String: String],
-                             registry: ComponentRegistry = builtIns) throws(ConfigError) -> CollectorPlan {
+    public static func parse(
+        yaml: String, file: String, environment: [String: String],
+        registry: ComponentRegistry = builtIns
+    ) throws(ConfigError) -> CollectorPlan {
         let log = ProvenanceLog()
-        let root = try ConfigSection(path: "", file: file, value: ConfigValue.parse(yaml: yaml, file: file),
-                                     environment: environment, log: log)
+        let root = try ConfigSection(
+            path: "", file: file, value: ConfigValue.parse(yaml: yaml, file: file),
+            environment: environment, log: log)
         var plan = CollectorPlan(file: file)
         plan.receivers = try components(root.section("receivers"), registry.receivers)
-        (plan.processors, plan.commitStages) = try components(root.section("processors"), registry.processors,
-                                                              registry.commitStages.mapValues(\.component))
+        (plan.processors, plan.commitStages) = try components(
+            root.section("processors"), registry.processors,
+            registry.commitStages.mapValues(\.component))
         plan.exporters = try components(root.section("exporters"), registry.exporters)
 
         let service = try root.section("service")
@@ -149,9 +156,11 @@ public struct CollectorPlan: Sendable {
             try section.finish()
             let primaries = pipeline.exporters.filter { plan.exporters[$0]!.isPrimary }
             guard primaries.count == 1 else {
-                throw section.error("exporters", primaries.isEmpty
-                    ? "has no primary exporter: accepted events must be committed somewhere authoritative"
-                    : "has \(primaries.count) primary exporters (\(primaries.joined(separator: ", ")))",
+                throw section.error(
+                    "exporters",
+                    primaries.isEmpty
+                        ? "has no primary exporter: accepted events must be committed somewhere authoritative"
+                        : "has \(primaries.count) primary exporters (\(primaries.joined(separator: ", ")))",
                     fix: "list exactly one `postgres` exporter in this pipeline")
             }
             let types = pipeline.processors.map { plan.processors[$0]?.type ?? plan.commitStages[$0]!.type }
@@ -160,8 +169,9 @@ public struct CollectorPlan: Sendable {
             }
             for receiver in pipeline.receivers {
                 if let other = feeding[receiver] {
-                    throw section.error("receivers", "uses `\(receiver)`, which already feeds pipeline `\(other)`",
-                                        fix: "give each pipeline its own receiver, e.g. `\(receiver)/\(name)` on another endpoint")
+                    throw section.error(
+                        "receivers", "uses `\(receiver)`, which already feeds pipeline `\(other)`",
+                        fix: "give each pipeline its own receiver, e.g. `\(receiver)/\(name)` on another endpoint")
                 }
                 feeding[receiver] = name
             }
@@ -169,8 +179,9 @@ public struct CollectorPlan: Sendable {
         }
         try pipelines.finish()
         try service.finish()
-        let facts = ExtensionPlanFacts(pipelines: plan.pipelines.map(\.name), chained: Set(plan.pipelines.map(\.name).filter(plan.chains)),
-                                       environment: environment)
+        let facts = ExtensionPlanFacts(
+            pipelines: plan.pipelines.map(\.name), chained: Set(plan.pipelines.map(\.name).filter(plan.chains)),
+            environment: environment)
         for factory in registry.extensions where root.keys.contains(factory.section) {
             guard let (settings, builder) = try factory.configure(root.section(factory.section), facts) else { continue }
             plan.extensions.append(ConfiguredExtension(id: factory.section, settings: settings, builder: builder))
@@ -181,14 +192,18 @@ public struct CollectorPlan: Sendable {
     }
 
     /// Reads a `receivers:`/`exporters:` section: ids are `type` or `type/name`.
-    private static func components<Built, Context>(_ section: ConfigSection, _ factories: [String: ComponentFactory<Built, Context>]) throws(ConfigError) -> [String: Component<Built, Context>] {
+    private static func components<Built, Context>(_ section: ConfigSection, _ factories: [String: ComponentFactory<Built, Context>])
+        throws(ConfigError) -> [String: Component<Built, Context>]
+    {
         try components(section, factories, [String: ComponentFactory<Never, Context>]()).0
     }
 
     /// Reads a section whose ids name types of either kind (`processors:` holds processors and
     /// commit stages; the registry keeps their names apart).
-    private static func components<A, CA, B, CB>(_ section: ConfigSection, _ first: [String: ComponentFactory<A, CA>],
-                                                 _ second: [String: ComponentFactory<B, CB>]) throws(ConfigError) -> ([String: Component<A, CA>], [String: Component<B, CB>]) {
+    private static func components<A, CA, B, CB>(
+        _ section: ConfigSection, _ first: [String: ComponentFactory<A, CA>],
+        _ second: [String: ComponentFactory<B, CB>]
+    ) throws(ConfigError) -> ([String: Component<A, CA>], [String: Component<B, CB>]) {
         var result: ([String: Component<A, CA>], [String: Component<B, CB>]) = ([:], [:])
         for id in section.keys {
             let type = String(id.split(separator: "/", maxSplits: 1).first ?? "")
@@ -198,7 +213,9 @@ public struct CollectorPlan: Sendable {
                 result.1[id] = Component(id: id, type: type, builder: try factory.configure(section.section(id)), isPrimary: factory.isPrimary)
             } else {
                 let known = (Array(first.keys) + Array(second.keys)).sorted().joined(separator: ", ")
-                throw section.error(id, "is not a known component type", fix: known.isEmpty ? "remove it: this build has no such components yet" : "use one of: \(known) (optionally as type/name)")
+                throw section.error(
+                    id, "is not a known component type",
+                    fix: known.isEmpty ? "remove it: this build has no such components yet" : "use one of: \(known) (optionally as type/name)")
             }
         }
         try section.finish()
@@ -211,8 +228,9 @@ public struct CollectorPlan: Sendable {
             throw section.error(key, "is empty", fix: "list at least one component defined under top-level `\(key):`")
         }
         for id in ids where !defined.contains(id) {
-            throw section.error(key, "names `\(id)`, which is not defined under top-level `\(key):`",
-                                fix: "define `\(id)` there or remove it from this pipeline")
+            throw section.error(
+                key, "names `\(id)`, which is not defined under top-level `\(key):`",
+                fix: "define `\(id)` there or remove it from this pipeline")
         }
         if Set(ids).count != ids.count {
             throw section.error(key, "lists a component twice", fix: "list each once")
@@ -230,7 +248,11 @@ extension CollectorPlan {
     /// `verify`, `tail`), built the way the collector would build it. Nothing connects yet.
     public func auditDatabase() throws -> AuditDatabase? {
         for component in exporters.values.sorted(by: { $0.id < $1.id }) where component.isPrimary {
-            if case .primary(let exporter) = try component.build(BuildContext(id: component.id, logger: Logger(label: "plan"))), let database = exporter.resources.auditDatabase { return database }
+            if case .primary(let exporter) = try component.build(BuildContext(id: component.id, logger: Logger(label: "plan"))),
+                let database = exporter.resources.auditDatabase
+            {
+                return database
+            }
         }
         return nil
     }

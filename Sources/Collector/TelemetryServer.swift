@@ -18,15 +18,18 @@ final class TelemetryServer: Service, Sendable {
     private let application: any Service
     private let bound = BoundPort()
 
-    init(host: String, port: Int, limits: ListenerLimits, telemetry: Telemetry, registry: PrometheusCollectorRegistry,
-         readiness: @escaping @Sendable () -> (ready: Bool, checks: [String: String]), logger: Logger) {
+    init(
+        host: String, port: Int, limits: ListenerLimits, telemetry: Telemetry, registry: PrometheusCollectorRegistry,
+        readiness: @escaping @Sendable () -> (ready: Bool, checks: [String: String]), logger: Logger
+    ) {
         let metrics = ListenerMetrics(telemetry, listener: "telemetry")
         let router = Router()
         router.get("/metrics") { _, _ in
             var bytes = MetricsHelp.annotate(registry.emitToBuffer())
             ProcessMetrics.emit(into: &bytes)
-            return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
-                            body: .init(byteBuffer: ByteBuffer(bytes: bytes)))
+            return Response(
+                status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+                body: .init(byteBuffer: ByteBuffer(bytes: bytes)))
         }
         router.get("/healthz") { _, _ in Self.json(.ok, ["ok": true]) }
         router.get("/readyz") { _, _ in
@@ -40,8 +43,12 @@ final class TelemetryServer: Service, Sendable {
             configuration: LimitedHTTPServer.configuration(host: host, port: port, limits: limits, metrics: metrics),
             onServerRunning: { channel in
                 bound.value.withLock { $0 = channel.localAddress?.port }
-                logger.info("telemetry.listening", metadata: ["address": "\(channel.localAddress.map { "\($0)" } ?? "?")",
-                                                              "paths": "/metrics /healthz /readyz"])
+                logger.info(
+                    "telemetry.listening",
+                    metadata: [
+                        "address": "\(channel.localAddress.map { "\($0)" } ?? "?")",
+                        "paths": "/metrics /healthz /readyz",
+                    ])
             },
             logger: logger)
     }
@@ -55,8 +62,9 @@ final class TelemetryServer: Service, Sendable {
 
     private static func json(_ status: HTTPResponse.Status, _ body: [String: Any]) -> Response {
         let data = (try? JSONSerialization.data(withJSONObject: body, options: [.sortedKeys])) ?? Data("{}".utf8)
-        return Response(status: status, headers: [.contentType: "application/json"],
-                        body: .init(byteBuffer: ByteBuffer(bytes: Array(data) + [UInt8(ascii: "\n")])))
+        return Response(
+            status: status, headers: [.contentType: "application/json"],
+            body: .init(byteBuffer: ByteBuffer(bytes: Array(data) + [UInt8(ascii: "\n")])))
     }
 }
 
@@ -66,7 +74,8 @@ enum ProcessMetrics {
     static func emit(into bytes: inout [UInt8]) {
         var lines: [String] = []
         if let stat = try? String(contentsOfFile: "/proc/self/stat", encoding: .utf8),
-           let close = stat.lastIndex(of: ")") {
+            let close = stat.lastIndex(of: ")")
+        {
             // Fields after the command name; utime and stime are fields 14 and 15 (clock ticks).
             let fields = stat[stat.index(after: close)...].split(separator: " ")
             let ticks = Double(sysconf(Int32(_SC_CLK_TCK)))

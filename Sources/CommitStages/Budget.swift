@@ -86,13 +86,15 @@ public struct BudgetConfig: Sendable, Equatable {
             func cachePerMillion(_ key: String) throws(ConfigError) -> Decimal? {
                 try price.text(key) == nil ? nil : try perMillion(key)
             }
-            c.prices[model] = TokenPrice(inputPerMillion: try perMillion("input"), outputPerMillion: try perMillion("output"),
-                                         cacheReadPerMillion: try cachePerMillion("cache_read"), cacheWritePerMillion: try cachePerMillion("cache_write"))
+            c.prices[model] = TokenPrice(
+                inputPerMillion: try perMillion("input"), outputPerMillion: try perMillion("output"),
+                cacheReadPerMillion: try cachePerMillion("cache_read"), cacheWritePerMillion: try cachePerMillion("cache_write"))
             try price.finish()
         }
         try prices.finish()
         if c.dailyUSD.isEmpty {
-            throw section.error("daily_usd", "sets no cap", fix: "map agent ids to daily USD caps, e.g. `daily_usd: { billing-agent: 50, \"*\": 200 }`")
+            throw section.error(
+                "daily_usd", "sets no cap", fix: "map agent ids to daily USD caps, e.g. `daily_usd: { billing-agent: 50, \"*\": 200 }`")
         }
         try section.finish()
         return c
@@ -135,10 +137,14 @@ public struct BudgetStage: CommitStage {
     static let langfuseOutputTokenKeys = ["output", "completion_tokens", "output_tokens"]
     /// Input tokens read from and written to the prompt cache, counted within the input tokens:
     /// GenAI's (2026 names, and Traceloop's older ones) and OpenInference's.
-    static let cacheReadTokenKeys = ["gen_ai.usage.cache_read.input_tokens", "gen_ai.usage.cache_read_input_tokens",
-                                     "llm.token_count.prompt_details.cache_read"]
-    static let cacheWriteTokenKeys = ["gen_ai.usage.cache_creation.input_tokens", "gen_ai.usage.cache_creation_input_tokens",
-                                      "llm.token_count.prompt_details.cache_write"]
+    static let cacheReadTokenKeys = [
+        "gen_ai.usage.cache_read.input_tokens", "gen_ai.usage.cache_read_input_tokens",
+        "llm.token_count.prompt_details.cache_read",
+    ]
+    static let cacheWriteTokenKeys = [
+        "gen_ai.usage.cache_creation.input_tokens", "gen_ai.usage.cache_creation_input_tokens",
+        "llm.token_count.prompt_details.cache_write",
+    ]
     /// Anthropic's, in the SDK's `token_usage`: not counted within its `input_tokens`.
     static let anthropicCacheReadKey = "cache_read_input_tokens"
     static let anthropicCacheWriteKey = "cache_creation_input_tokens"
@@ -180,7 +186,8 @@ public struct BudgetStage: CommitStage {
     /// response's (or the only one known).
     func costing(of event: AuditEvent) -> Costing {
         guard let key = config.priceKey(request: event.metadata["gen_ai.request.model"]?.stringValue, response: event.model),
-              let price = config.prices[key] else { return .noPrice }
+            let price = config.prices[key]
+        else { return .noPrice }
         func tokens(_ keys: [String], in object: JSONValue?) -> Decimal? {
             for key in keys {
                 if case .number(let text)? = object?[key], let n = Int64(text), n >= 0 { return Decimal(n) }
@@ -189,14 +196,17 @@ public struct BudgetStage: CommitStage {
         }
         let usage = event.metadata["token_usage"]
         let langfuse = event.metadata[Self.langfuseUsageKey]?.stringValue.flatMap { try? JSONParser.parse($0) }
-        let reportedInput = tokens(Self.inputTokenKeys, in: event.metadata) ?? tokens(Self.sdkInputTokenKeys, in: usage)
+        let reportedInput =
+            tokens(Self.inputTokenKeys, in: event.metadata) ?? tokens(Self.sdkInputTokenKeys, in: usage)
             ?? tokens(Self.langfuseInputTokenKeys, in: langfuse)
-        let output = tokens(Self.outputTokenKeys, in: event.metadata) ?? tokens(Self.sdkOutputTokenKeys, in: usage)
+        let output =
+            tokens(Self.outputTokenKeys, in: event.metadata) ?? tokens(Self.sdkOutputTokenKeys, in: usage)
             ?? tokens(Self.langfuseOutputTokenKeys, in: langfuse)
         guard reportedInput != nil || output != nil else { return .usageMissing }
         var input = reportedInput ?? 0
         // Cached input tokens, within `input`; OpenAI's are in `prompt_tokens_details.cached_tokens`.
-        var cacheRead = tokens(Self.cacheReadTokenKeys, in: event.metadata) ?? tokens(["cached_tokens"], in: usage?["prompt_tokens_details"])
+        var cacheRead =
+            tokens(Self.cacheReadTokenKeys, in: event.metadata) ?? tokens(["cached_tokens"], in: usage?["prompt_tokens_details"])
             ?? tokens(["cached_tokens"], in: langfuse?["prompt_tokens_details"]) ?? 0
         var cacheWrite = tokens(Self.cacheWriteTokenKeys, in: event.metadata) ?? 0
         if let read = tokens([Self.anthropicCacheReadKey], in: usage) { (cacheRead, input) = (read, input + read) }
@@ -205,7 +215,8 @@ public struct BudgetStage: CommitStage {
         let readPrice = cacheRead > 0 && cacheRead + cacheWrite <= input ? price.cacheReadPerMillion : nil
         let writePrice = cacheWrite > 0 && cacheRead + cacheWrite <= input ? price.cacheWritePerMillion : nil
         let atRead = readPrice == nil ? 0 : cacheRead, atWrite = writePrice == nil ? 0 : cacheWrite
-        let perMillion = (input - atRead - atWrite) * price.inputPerMillion + atRead * (readPrice ?? 0) + atWrite * (writePrice ?? 0)
+        let perMillion =
+            (input - atRead - atWrite) * price.inputPerMillion + atRead * (readPrice ?? 0) + atWrite * (writePrice ?? 0)
             + (output ?? 0) * price.outputPerMillion
         return .priced(perMillion / 1_000_000, priceKey: key, cacheRead: atRead, cacheWrite: atWrite)
     }
@@ -217,7 +228,8 @@ public struct BudgetStage: CommitStage {
     /// that already has a cost, or is not a model call (no model), is left as it is.
     func recordCost(in event: inout AuditEvent) {
         guard event.hmac == nil, event.model != nil, event.metadata[config.costField] == nil,
-              case .object(var members) = event.metadata, !members.contains(where: { $0.key == Self.costBasisKey }) else { return }
+            case .object(var members) = event.metadata, !members.contains(where: { $0.key == Self.costBasisKey })
+        else { return }
         switch costing(of: event) {
         case .priced(let cost, let key, let cacheRead, let cacheWrite):
             members.append(.init(config.costField, .number("\(cost)")))
@@ -270,24 +282,28 @@ public struct BudgetStage: CommitStage {
             guard after >= cap * Decimal(config.thresholdPercent) / 100 else { continue }
             // One attempt per agent and day in a transaction; the unique key settles races.
             running[key] = nil
-            let alert = BudgetAlert(agentID: key.agent, capValue: cap, usedValue: after, thresholdPercent: config.thresholdPercent,
-                                    periodBucket: key.day, crossedBy: events[index])
+            let alert = BudgetAlert(
+                agentID: key.agent, capValue: cap, usedValue: after, thresholdPercent: config.thresholdPercent,
+                periodBucket: key.day, crossedBy: events[index])
             // The alert event exists already when an operator deleted the alert row to send it again.
             let record = BudgetAlertRecord(agentID: key.agent, capID: Self.capID, day: key.day, payload: alert.payloadJSON, eventID: alert.eventID)
             guard let eventIsNew = try transaction.recordAlert(record) else { continue }
             telemetry.alerts.increment()
-            logger.warning("budget.threshold_crossed", metadata: [
-                "agent_id": "\(key.agent)", "period_bucket": "\(key.day)", "cap_usd": "\(cap)", "used_usd": "\(after)",
-                "threshold_percent": "\(config.thresholdPercent)",
-            ])
+            logger.warning(
+                "budget.threshold_crossed",
+                metadata: [
+                    "agent_id": "\(key.agent)", "period_bucket": "\(key.day)", "cap_usd": "\(cap)", "used_usd": "\(after)",
+                    "threshold_percent": "\(config.thresholdPercent)",
+                ])
             if eventIsNew { inserts.append((index, alert.auditEvent)) }
         }
         for insert in inserts.reversed() { events.insert(insert.event, at: insert.after + 1) }
     }
 
     /// The alert event it adds must be numbered and chained like any other.
-    public static let placement = CommitStagePlacement(before: ["seq", "chain"], requires: ["chain"],
-                                                       reason: "the alert event budget adds must be numbered and chained")
+    public static let placement = CommitStagePlacement(
+        before: ["seq", "chain"], requires: ["chain"],
+        reason: "the alert event budget adds must be numbered and chained")
 
     public static let factory = CommitStageFactory(type: "budget", placement: placement) { section throws(ConfigError) in
         let config = try BudgetConfig.read(section)
@@ -347,17 +363,18 @@ struct BudgetAlert {
     }
 
     var auditEvent: AuditEvent {
-        AuditEvent(eventID: eventID, sessionID: crossedBy.sessionID, agentID: agentID, kind: BudgetStage.alertKind,
-                   parentEventID: crossedBy.eventID,
-                   // As Python prints the numbers, so the HMAC the chain computes verifies in the SDK.
-                   metadata: JSONValue.object([
-                       .init("cap_id", .string(BudgetStage.capID)),
-                       .init("cap_usd", .number("\(capValue)")),
-                       .init("used_usd", .number("\(usedValue)")),
-                       .init("threshold_percent", .number(String(thresholdPercent))),
-                       .init("period_bucket", .string(periodBucket)),
-                   ]).pythonNormalized(),
-                   createdAt: createdAt, workflow: crossedBy.workflow, sdkVersion: "governance-collector")
+        AuditEvent(
+            eventID: eventID, sessionID: crossedBy.sessionID, agentID: agentID, kind: BudgetStage.alertKind,
+            parentEventID: crossedBy.eventID,
+            // As Python prints the numbers, so the HMAC the chain computes verifies in the SDK.
+            metadata: JSONValue.object([
+                .init("cap_id", .string(BudgetStage.capID)),
+                .init("cap_usd", .number("\(capValue)")),
+                .init("used_usd", .number("\(usedValue)")),
+                .init("threshold_percent", .number(String(thresholdPercent))),
+                .init("period_bucket", .string(periodBucket)),
+            ]).pythonNormalized(),
+            createdAt: createdAt, workflow: crossedBy.workflow, sdkVersion: "governance-collector")
     }
 }
 

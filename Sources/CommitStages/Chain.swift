@@ -39,7 +39,11 @@ public struct ChainStage: CommitStage {
             var hashed = event
             hashed.metadata = event.metadata.pythonNormalized()
             guard AuditChain.hmac(hashed, key: key) == clientHMAC else {
-                throw EventRejection(field: "client_hmac", message: "does not verify under the chain processor's secret: the client chains under another key (set check_client_hmac: false to store such events unchecked) or the event differs from what it MACed")
+                throw EventRejection(
+                    field: "client_hmac",
+                    message:
+                        "does not verify under the chain processor's secret: the client chains under another key (set check_client_hmac: false to store such events unchecked) or the event differs from what it MACed"
+                )
             }
             return event
         }
@@ -70,8 +74,9 @@ public struct ChainStage: CommitStage {
     }
 
     public static let factory = CommitStageFactory(type: "chain") { section throws(ConfigError) in
-        let secret = try section.requiredString("secret", env: "GOVERNANCE_AUDIT_SECRET", secret: true,
-                                                fix: "set GOVERNANCE_AUDIT_SECRET (the SDK's HMAC key) or `secret: ${env:NAME}`")
+        let secret = try section.requiredString(
+            "secret", env: "GOVERNANCE_AUDIT_SECRET", secret: true,
+            fix: "set GOVERNANCE_AUDIT_SECRET (the SDK's HMAC key) or `secret: ${env:NAME}`")
         if secret.utf8.count < 16 {
             throw section.error("secret", "is shorter than 16 bytes", fix: "use the same long random secret as the SDK's GOVERNANCE_AUDIT_SECRET")
         }

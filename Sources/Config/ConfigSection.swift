@@ -35,8 +35,9 @@ public struct ConfigSection: Sendable {
         case .map(let pairs, _): self.pairs = pairs
         case .null, nil: self.pairs = []
         case .some(let other):
-            throw ConfigError(file: file, key: path.isEmpty ? "(document)" : path,
-                              problem: "must be a mapping (line \(other.line))", fix: "write `key: value` pairs under it")
+            throw ConfigError(
+                file: file, key: path.isEmpty ? "(document)" : path,
+                problem: "must be a mapping (line \(other.line))", fix: "write `key: value` pairs under it")
         }
     }
 
@@ -113,8 +114,9 @@ public struct ConfigSection: Sendable {
         }
         let parsed = Self.parseDuration(text) ?? Double(text)
         guard let value = parsed, range.contains(value) else {
-            throw error(name, "is `\(text)`, not a number in \(range.lowerBound)...\(range.upperBound)",
-                        fix: "write a number (seconds) such as \(defaultValue)")
+            throw error(
+                name, "is `\(text)`, not a number in \(range.lowerBound)...\(range.upperBound)",
+                fix: "write a number (seconds) such as \(defaultValue)")
         }
         record(name, String(value), source, detail)
         return value
@@ -177,12 +179,15 @@ public struct ConfigSection: Sendable {
     public func pipeline(among pipelines: [String], whose: String) throws(ConfigError) -> String {
         if let pipeline = try string("pipeline") {
             guard pipelines.contains(pipeline) else {
-                throw error("pipeline", "names `\(pipeline)`, which is not a pipeline", fix: "use one of: \(pipelines.sorted().joined(separator: ", "))")
+                throw error(
+                    "pipeline", "names `\(pipeline)`, which is not a pipeline", fix: "use one of: \(pipelines.sorted().joined(separator: ", "))")
             }
             return pipeline
         }
         guard pipelines.count == 1 else {
-            throw error("pipeline", "is required with several pipelines", fix: "name the pipeline whose \(whose): \(pipelines.sorted().joined(separator: ", "))")
+            throw error(
+                "pipeline", "is required with several pipelines",
+                fix: "name the pipeline whose \(whose): \(pipelines.sorted().joined(separator: ", "))")
         }
         return pipelines[0]
     }
@@ -194,8 +199,9 @@ public struct ConfigSection: Sendable {
             let known = used.sorted()
             let suggestion = known.min { Self.distance($0, name) < Self.distance($1, name) }
             let hint = suggestion.map { Self.distance($0, name) <= 3 ? "did you mean `\($0)`?" : nil } ?? nil
-            throw error(name, "is not a known setting (line \(value.line))",
-                        fix: hint ?? "remove it; known settings here: \(known.joined(separator: ", "))")
+            throw error(
+                name, "is not a known setting (line \(value.line))",
+                fix: hint ?? "remove it; known settings here: \(known.joined(separator: ", "))")
         }
     }
 
@@ -232,8 +238,9 @@ public struct ConfigSection: Sendable {
             } else if parts.count == 2 {
                 output += parts[1]
             } else {
-                throw error(name, "refers to environment variable \(variable), which is not set",
-                            fix: "export \(variable)=..., or write `${env:\(variable):-default}`")
+                throw error(
+                    name, "refers to environment variable \(variable), which is not set",
+                    fix: "export \(variable)=..., or write `${env:\(variable):-default}`")
             }
             rest = rest[rest.index(after: end)...]
         }

@@ -33,11 +33,13 @@ public indirect enum ConfigValue: Sendable, Equatable {
         } catch let error as ConfigError {
             throw error
         } catch let error as YamlError {
-            throw ConfigError(file: file, key: "(document)", problem: "is not valid YAML: \(error)",
-                              fix: "correct the YAML syntax at the position shown")
+            throw ConfigError(
+                file: file, key: "(document)", problem: "is not valid YAML: \(error)",
+                fix: "correct the YAML syntax at the position shown")
         } catch {
-            throw ConfigError(file: file, key: "(document)", problem: "could not be read: \(error)",
-                              fix: "correct the YAML syntax")
+            throw ConfigError(
+                file: file, key: "(document)", problem: "could not be read: \(error)",
+                fix: "correct the YAML syntax")
         }
     }
 
@@ -57,19 +59,22 @@ public indirect enum ConfigValue: Sendable, Equatable {
             var pairs: [(key: String, value: ConfigValue)] = []
             for (key, value) in mapping {
                 guard let name = key.string else {
-                    throw ConfigError(file: file, key: "line \(line)", problem: "has a non-text mapping key",
-                                      fix: "use plain text keys")
+                    throw ConfigError(
+                        file: file, key: "line \(line)", problem: "has a non-text mapping key",
+                        fix: "use plain text keys")
                 }
                 if pairs.contains(where: { $0.key == name }) {
-                    throw ConfigError(file: file, key: name, problem: "appears twice in the same mapping (line \(line))",
-                                      fix: "keep one of the two entries")
+                    throw ConfigError(
+                        file: file, key: name, problem: "appears twice in the same mapping (line \(line))",
+                        fix: "keep one of the two entries")
                 }
                 pairs.append((name, try convert(value, file: file)))
             }
             return .map(pairs, line: line)
         case .alias:
-            throw ConfigError(file: file, key: "line \(line)", problem: "uses a YAML alias",
-                              fix: "write the value out; aliases are not supported")
+            throw ConfigError(
+                file: file, key: "line \(line)", problem: "uses a YAML alias",
+                fix: "write the value out; aliases are not supported")
         }
     }
 }

@@ -31,7 +31,9 @@ package final class CurlConnection {
 
     static let globalInit: Void = { curl_global_init(Int(CURL_GLOBAL_ALL)) }()
 
-    package func request(_ method: String, _ url: String, headers: [String] = [], body: [UInt8]? = nil, timeoutSeconds: Int = 30) throws(CurlError) -> HTTPResult {
+    package func request(_ method: String, _ url: String, headers: [String] = [], body: [UInt8]? = nil, timeoutSeconds: Int = 30) throws(CurlError)
+        -> HTTPResult
+    {
         let sink = ResponseSink()
         let context = Unmanaged.passUnretained(sink).toOpaque()
         var list: UnsafeMutablePointer<curl_slist>?

@@ -47,15 +47,18 @@ package final class GuardedPoster {
         guardBox = .allocate(capacity: 1)
         for header in options.headers + ["Expect:"] { headerList = curl_slist_append(headerList, header) }
         for entry in options.resolve { resolveList = curl_slist_append(resolveList, entry) }
-        guardBox.initialize(to: ccurl_socket_guard(filter: { context, bytes, length in
-            let poster = Unmanaged<GuardedPoster>.fromOpaque(context!).takeUnretainedValue()
-            let address = Array(UnsafeBufferPointer(start: bytes, count: Int(length)))
-            if poster.options.allowAddress(address) { return 1 }
-            poster.lastRefusedAddress = address
-            return 0
-        }, should_abort: { context in
-            Unmanaged<GuardedPoster>.fromOpaque(context!).takeUnretainedValue().options.shouldAbort() ? 1 : 0
-        }, context: Unmanaged.passUnretained(self).toOpaque()))
+        guardBox.initialize(
+            to: ccurl_socket_guard(
+                filter: { context, bytes, length in
+                    let poster = Unmanaged<GuardedPoster>.fromOpaque(context!).takeUnretainedValue()
+                    let address = Array(UnsafeBufferPointer(start: bytes, count: Int(length)))
+                    if poster.options.allowAddress(address) { return 1 }
+                    poster.lastRefusedAddress = address
+                    return 0
+                },
+                should_abort: { context in
+                    Unmanaged<GuardedPoster>.fromOpaque(context!).takeUnretainedValue().options.shouldAbort() ? 1 : 0
+                }, context: Unmanaged.passUnretained(self).toOpaque()))
         configure()
     }
 
@@ -157,7 +160,7 @@ final class ResponseSink {
         let n = size * count
         if let data {
             let line = String(decoding: UnsafeRawBufferPointer(start: data, count: n), as: UTF8.self)
-            if line.hasPrefix("HTTP/") { sink.headers.removeAll() } // a new response (e.g. after 100)
+            if line.hasPrefix("HTTP/") { sink.headers.removeAll() }  // a new response (e.g. after 100)
             if let colon = line.firstIndex(of: ":") {
                 sink.headers[line[..<colon].lowercased()] = line[line.index(after: colon)...].trimmingCharacters(in: .whitespacesAndNewlines)
             }

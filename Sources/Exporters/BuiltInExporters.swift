@@ -7,8 +7,10 @@ public enum BuiltInExporters {
     public static let postgres = ExporterFactory(type: "postgres", isPrimary: true) { section throws(ConfigError) in
         let config = try PostgresExporterConfig.read(section)
         return { context in
-            .primary(PostgresExporter(config: config, logger: context.logger, telemetry: context.telemetry, id: context.id,
-                                      clock: context.clock))
+            .primary(
+                PostgresExporter(
+                    config: config, logger: context.logger, telemetry: context.telemetry, id: context.id,
+                    clock: context.clock))
         }
     }
 
@@ -22,13 +24,17 @@ public enum BuiltInExporters {
     public static let platformBridge = ExporterFactory(type: "platform_bridge") { section throws(ConfigError) in
         let config = try PlatformBridgeConfig.read(section)
         #if PlatformBridge
-        return { context in PlatformBridgeExporter(config: config, context: context).role }
+            return { context in PlatformBridgeExporter(config: config, context: context).role }
         #else
-        guard config.activation == .off else {
-            throw section.error("platform_bridge_enabled", "asks for the platform bridge, but this build has none (built without the PlatformBridge trait, which needs libcurl)",
-                                fix: "rebuild with the default traits (`swift build -c release`, or add `--traits PlatformBridge`), or remove the platform_* settings")
-        }
-        return { _ in .secondary(InactiveExporter()) }
+            guard config.activation == .off else {
+                throw section.error(
+                    "platform_bridge_enabled",
+                    "asks for the platform bridge, but this build has none (built without the PlatformBridge trait, which needs libcurl)",
+                    fix:
+                        "rebuild with the default traits (`swift build -c release`, or add `--traits PlatformBridge`), or remove the platform_* settings"
+                )
+            }
+            return { _ in .secondary(InactiveExporter()) }
         #endif
     }
 
@@ -41,13 +47,17 @@ public enum BuiltInExporters {
         ExporterFactory(type: type) { section throws(ConfigError) in
             let config = try OTLPExporterConfig.read(section, transport: .http)
             #if PlatformBridge
-            return { context in .secondary(OTLPExporter(config: config, context: context)) }
+                return { context in .secondary(OTLPExporter(config: config, context: context)) }
             #else
-            guard config.endpoint == nil else {
-                throw section.error("endpoint", "asks for the OTLP/HTTP exporter, but this build has none (built without the PlatformBridge trait, which needs libcurl)",
-                                    fix: "rebuild with the default traits (`swift build -c release`, or add `--traits PlatformBridge`), use otlp_grpc, or remove the endpoint")
-            }
-            return { _ in .secondary(InactiveExporter()) }
+                guard config.endpoint == nil else {
+                    throw section.error(
+                        "endpoint",
+                        "asks for the OTLP/HTTP exporter, but this build has none (built without the PlatformBridge trait, which needs libcurl)",
+                        fix:
+                            "rebuild with the default traits (`swift build -c release`, or add `--traits PlatformBridge`), use otlp_grpc, or remove the endpoint"
+                    )
+                }
+                return { _ in .secondary(InactiveExporter()) }
             #endif
         }
     }
@@ -66,22 +76,25 @@ public enum BuiltInExporters {
     /// Needs libcurl too, so it shares the `PlatformBridge` trait.
     public static let budgetWebhook = ExporterFactory(type: "budget_webhook") { section throws(ConfigError) in
         #if PlatformBridge
-        let config = try BudgetWebhookConfig.read(section)
-        return { context in .storeReader(try BudgetWebhookExporter(config: config, context: context)) }
+            let config = try BudgetWebhookConfig.read(section)
+            return { context in .storeReader(try BudgetWebhookExporter(config: config, context: context)) }
         #else
-        throw section.error("alert_webhook_url", "asks for budget webhooks, but this build has none (built without the PlatformBridge trait, which needs libcurl)",
-                            fix: "rebuild with the default traits (`swift build -c release`), or remove the budget_webhook exporter")
+            throw section.error(
+                "alert_webhook_url",
+                "asks for budget webhooks, but this build has none (built without the PlatformBridge trait, which needs libcurl)",
+                fix: "rebuild with the default traits (`swift build -c release`), or remove the budget_webhook exporter")
         #endif
     }
 
     /// Needs libcurl too, so it shares the `PlatformBridge` trait.
     public static let checkpointWitness = ExporterFactory(type: "checkpoint_witness") { section throws(ConfigError) in
         #if PlatformBridge
-        let config = try CheckpointWitnessConfig.read(section)
-        return { context in .storeReader(try CheckpointWitnessExporter(config: config, context: context)) }
+            let config = try CheckpointWitnessConfig.read(section)
+            return { context in .storeReader(try CheckpointWitnessExporter(config: config, context: context)) }
         #else
-        throw section.error("url", "asks for a checkpoint witness, but this build has none (built without the PlatformBridge trait, which needs libcurl)",
-                            fix: "rebuild with the default traits (`swift build -c release`), or remove the checkpoint_witness exporter")
+            throw section.error(
+                "url", "asks for a checkpoint witness, but this build has none (built without the PlatformBridge trait, which needs libcurl)",
+                fix: "rebuild with the default traits (`swift build -c release`), or remove the checkpoint_witness exporter")
         #endif
     }
 

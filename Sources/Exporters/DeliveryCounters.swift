@@ -71,4 +71,3 @@ public final class DeliveryCounters: Sendable {
         values.withLock { v in Dictionary(uniqueKeysWithValues: Name.allCases.map { ($0.rawValue, v[$0] ?? 0) }) }
     }
 }
-

@@ -29,8 +29,10 @@ public struct ParsedURL: Equatable, Sendable {
 
 public enum DestinationPolicy {
     static let devSpellings: Set<String> = ["localhost", "localhost.", "127.0.0.1", "::1"]
-    static let metadataNames: Set<String> = ["metadata.google.internal", "metadata", "metadata.goog",
-                                             "metadata.azure.com", "instance-data", "instance-data.ec2.internal", "localhost"]
+    static let metadataNames: Set<String> = [
+        "metadata.google.internal", "metadata", "metadata.goog",
+        "metadata.azure.com", "instance-data", "instance-data.ec2.internal", "localhost",
+    ]
     static let refusedSuffixes = [".internal", ".localhost", ".local", ".home.arpa"]
 
     public static func normalizeHost(_ host: String) -> NormalizedHost {
@@ -53,7 +55,8 @@ public enum DestinationPolicy {
         guard h.utf8.count <= 253 else { return .invalid("name longer than 253 bytes") }
         for label in labels {
             guard label.utf8.count <= 63, label.first != "-", label.last != "-",
-                  label.utf8.allSatisfy({ isLDH($0) }) else { return .invalid("label '\(label)' is not letters, digits, hyphens") }
+                label.utf8.allSatisfy({ isLDH($0) })
+            else { return .invalid("label '\(label)' is not letters, digits, hyphens") }
         }
         return .name(h)
     }
@@ -65,8 +68,11 @@ public enum DestinationPolicy {
     /// One inet_aton part: `0x` hex (empty means 0), leading-0 octal, or decimal; nil above 2^32-1.
     static func parseAtonPart(_ s: Substring) -> UInt64? {
         var digits = s, radix: UInt64 = 10
-        if s.hasPrefix("0x") { (digits, radix) = (s.dropFirst(2), 16) }
-        else if s.count > 1 && s.hasPrefix("0") { (digits, radix) = (s.dropFirst(), 8) }
+        if s.hasPrefix("0x") {
+            (digits, radix) = (s.dropFirst(2), 16)
+        } else if s.count > 1 && s.hasPrefix("0") {
+            (digits, radix) = (s.dropFirst(), 8)
+        }
         var value: UInt64 = 0
         for ch in digits {
             guard let d = ch.hexDigitValue, UInt64(d) < radix else { return nil }
@@ -112,7 +118,8 @@ public enum DestinationPolicy {
         guard let gap = s.firstRange(of: "::") else { return groups(s[...], allowV4: true).flatMap { $0.count == 16 ? $0 : nil } }
         let tailText = s[gap.upperBound...]
         guard !tailText.contains("::"), let head = groups(s[..<gap.lowerBound], allowV4: false),
-              let tail = groups(tailText, allowV4: true), head.count + tail.count <= 14 else { return nil }
+            let tail = groups(tailText, allowV4: true), head.count + tail.count <= 14
+        else { return nil }
         return head + [UInt8](repeating: 0, count: 16 - head.count - tail.count) + tail
     }
 
@@ -149,7 +156,8 @@ public enum DestinationPolicy {
         switch scheme {
         case "https": defaultPort = 443
         case "http": defaultPort = 80
-        default: return fail("scheme '\(scheme)' is not https or http") }
+        default: return fail("scheme '\(scheme)' is not https or http")
+        }
         let rest = url[sep.upperBound...]
         let authEnd = rest.firstIndex(where: { $0 == "/" || $0 == "?" }) ?? rest.endIndex
         let authority = rest[..<authEnd]
@@ -169,7 +177,8 @@ public enum DestinationPolicy {
         var port = defaultPort
         if let portText {
             guard (1...5).contains(portText.count), isDecimal(portText),
-                  let p = Int(portText), (1...65535).contains(p) else { return fail("invalid port '\(portText)'") }
+                let p = Int(portText), (1...65535).contains(p)
+            else { return fail("invalid port '\(portText)'") }
             port = p
         }
         let host = normalizeHost(String(hostPart))
@@ -261,7 +270,9 @@ public enum DestinationPolicy {
         if devSpellings.contains(raw) {
             guard allowLoopback else { return .failure(DestinationRefusal("\(raw) is loopback, which is refused unless allow_loopback: true")) }
         } else {
-            if parsed.scheme != "https" { return .failure(DestinationRefusal("plain http is only allowed for loopback (localhost, 127.0.0.1, ::1, with allow_loopback: true)")) }
+            if parsed.scheme != "https" {
+                return .failure(DestinationRefusal("plain http is only allowed for loopback (localhost, 127.0.0.1, ::1, with allow_loopback: true)"))
+            }
             if let r = isRefused(parsed.host) { return .failure(r) }
         }
         if let trustedHosts, !trustedHosts.contains(canonicalText(parsed.host)) {
@@ -274,7 +285,10 @@ public enum DestinationPolicy {
     /// Refused addresses are refused whatever name asked for them (DNS rebinding), except
     /// loopback when allowed and the request was for one of the development hosts.
     public static func isAllowedConnection(to address: NormalizedHost, requestedHost: NormalizedHost, allowLoopback: Bool) -> Bool {
-        switch address { case .ipv4, .ipv6: break; default: return false }
+        switch address {
+        case .ipv4, .ipv6: break;
+        default: return false
+        }
         return isRefused(address) == nil || (allowLoopback && isLoopback(address) && isDevHost(requestedHost))
     }
 

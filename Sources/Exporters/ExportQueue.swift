@@ -37,8 +37,12 @@ final class ExportQueue: Sendable {
         guard dropped > 0 else { return }
         counters.add(.droppedQueueFull, dropped)
         if let suppressed = overflowLog.shouldLog("queue_full") {
-            logger.warning(warning, metadata: ["max_queue_size": "\(capacity)", "dropped_total": "\(counters[.droppedQueueFull])",
-                                               "similar_warnings_suppressed": "\(suppressed)", "hint": "\(hint)"])
+            logger.warning(
+                warning,
+                metadata: [
+                    "max_queue_size": "\(capacity)", "dropped_total": "\(counters[.droppedQueueFull])",
+                    "similar_warnings_suppressed": "\(suppressed)", "hint": "\(hint)",
+                ])
         }
     }
 
@@ -116,7 +120,9 @@ final class ExportQueue: Sendable {
     /// `untilFlush`) as soon as shutdown begins.
     func sleep(_ seconds: Double, untilFlush: Bool = false) {
         let until = ContinuousClock.now + .seconds(seconds)
-        state.wait(until: { min(until, $0.flushDeadline ?? until) }, for: { $0.woken || (untilFlush && $0.flushDeadline != nil) }) { $0.woken = false }
+        state.wait(until: { min(until, $0.flushDeadline ?? until) }, for: { $0.woken || (untilFlush && $0.flushDeadline != nil) }) {
+            $0.woken = false
+        }
     }
 }
 

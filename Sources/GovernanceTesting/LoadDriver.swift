@@ -41,8 +41,10 @@ package struct LoadDriver {
     /// `ratePerSecond` paces the whole run: request i is not sent before i / rate seconds.
     /// Runs on threads of its own and suspends (never blocks) the calling task meanwhile, so
     /// Swift's small cooperative pool stays free for the rest of a test.
-    package static func run(connections: Int, total: Int, caFile: String? = nil, keepBodies: Bool = false,
-                           stopOnTransportError: Bool = false, ratePerSecond: Double? = nil, make: @escaping @Sendable (Int) -> Request) async -> Report {
+    package static func run(
+        connections: Int, total: Int, caFile: String? = nil, keepBodies: Bool = false,
+        stopOnTransportError: Bool = false, ratePerSecond: Double? = nil, make: @escaping @Sendable (Int) -> Request
+    ) async -> Report {
         let next = Atomic<Int>(0)
         let results = Mutex<[Outcome]>([])
         let group = DispatchGroup()
@@ -64,8 +66,10 @@ package struct LoadDriver {
                     let t0 = DispatchTime.now().uptimeNanoseconds
                     let result = try? connection.request(request.method, request.url, headers: request.headers, body: request.body)
                     let latency = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
-                    local.append(Outcome(index: index, status: result?.status ?? 0, latency: latency,
-                                         body: keepBodies ? (result?.body ?? []) : []))
+                    local.append(
+                        Outcome(
+                            index: index, status: result?.status ?? 0, latency: latency,
+                            body: keepBodies ? (result?.body ?? []) : []))
                     if result == nil, stopOnTransportError { break }
                 }
                 results.withLock { $0.append(contentsOf: local) }

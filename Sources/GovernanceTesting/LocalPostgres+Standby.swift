@@ -21,17 +21,17 @@ extension LocalPostgres {
     /// every commit would wait for a standby that does not exist yet.
     package func enableReplication() throws {
         try """
-            local   replication     all                     trust
-            host    replication     all     127.0.0.1/32    trust
+        local   replication     all                     trust
+        host    replication     all     127.0.0.1/32    trust
 
-            """.appendLine(to: dataDirectory + "/pg_hba.conf")
+        """.appendLine(to: dataDirectory + "/pg_hba.conf")
         try """
-            wal_level = replica
-            max_wal_senders = 10
-            max_replication_slots = 10
-            synchronous_commit = on
+        wal_level = replica
+        max_wal_senders = 10
+        max_replication_slots = 10
+        synchronous_commit = on
 
-            """.appendLine(to: dataDirectory + "/postgresql.auto.conf")
+        """.appendLine(to: dataDirectory + "/postgresql.auto.conf")
         try stop()
         try start()
     }
@@ -49,17 +49,21 @@ extension LocalPostgres {
         try ChildProcess.run(["chmod", "0755", base])
         if Self.isRoot { try ChildProcess.run(["chown", "postgres:postgres", base]) }
         let conninfo = "host=\(socketDirectory) port=\(port) user=postgres application_name=\(name)"
-        try Self.runAsOwner(["\(binDirectory)/pg_basebackup", "-D", base + "/data", "-d", conninfo, "-R", "-X", "stream",
-                        "-c", "fast", "-C", "-S", name, "--no-sync"])
+        try Self.runAsOwner([
+            "\(binDirectory)/pg_basebackup", "-D", base + "/data", "-d", conninfo, "-R", "-X", "stream",
+            "-c", "fast", "-C", "-S", name, "--no-sync",
+        ])
         // Later lines win: its own socket folder, and a primary_conninfo that certainly carries
         // application_name (what synchronous_standby_names names), whatever -R wrote.
-        let standby = try LocalPostgres(existingDataIn: base, settings: """
-            unix_socket_directories = '\(base)'
-            primary_conninfo = '\(conninfo)'
-            primary_slot_name = '\(name)'
-            hot_standby = on
-            synchronous_standby_names = ''
-            """)
+        let standby = try LocalPostgres(
+            existingDataIn: base,
+            settings: """
+                unix_socket_directories = '\(base)'
+                primary_conninfo = '\(conninfo)'
+                primary_slot_name = '\(name)'
+                hot_standby = on
+                synchronous_standby_names = ''
+                """)
         standbys.withLock { $0.append(standby) }
 
         let connection = try PGConnection(dsn: dsn)

@@ -26,16 +26,20 @@ package final class LocalPostgres: Sendable {
         try FileManager.default.createDirectory(atPath: base, withIntermediateDirectories: true)
         try ChildProcess.run(["chmod", "0755", base])
         if Self.isRoot { try ChildProcess.run(["chown", "postgres:postgres", base]) }
-        try Self.runAsOwner(["\(try Self.findBinDirectory())/initdb", "-D", base + "/data", "-U", "postgres", "-A", "trust", "-E", "UTF8",
-                             "--locale=C", "--no-sync", "--no-instructions"])
-        try self.init(existingDataIn: base, settings: """
-            listen_addresses = '127.0.0.1'
-            unix_socket_directories = '\(base)'
-            fsync = \(fsync ? "on" : "off")
-            max_connections = 1000
-            shared_buffers = 128MB
-            log_min_messages = warning
-            """)
+        try Self.runAsOwner([
+            "\(try Self.findBinDirectory())/initdb", "-D", base + "/data", "-U", "postgres", "-A", "trust", "-E", "UTF8",
+            "--locale=C", "--no-sync", "--no-instructions",
+        ])
+        try self.init(
+            existingDataIn: base,
+            settings: """
+                listen_addresses = '127.0.0.1'
+                unix_socket_directories = '\(base)'
+                fsync = \(fsync ? "on" : "off")
+                max_connections = 1000
+                shared_buffers = 128MB
+                log_min_messages = warning
+                """)
     }
 
     /// Adopts a data directory already at `base`/data (made by `initdb` or `pg_basebackup`), with
@@ -81,7 +85,9 @@ package final class LocalPostgres: Sendable {
     }
 
     /// Creates an empty database and returns its DSN; each test takes its own.
-    package func createDatabase(_ name: String = "t_" + UUID().uuidString.prefix(12).lowercased().replacingOccurrences(of: "-", with: "")) throws -> String {
+    package func createDatabase(_ name: String = "t_" + UUID().uuidString.prefix(12).lowercased().replacingOccurrences(of: "-", with: "")) throws
+        -> String
+    {
         let connection = try PGConnection(dsn: dsn)
         try connection.exec("CREATE DATABASE \(name)")
         return dsn(database: name)
@@ -116,7 +122,8 @@ package final class LocalPostgres: Sendable {
         var pids = [postmaster]
         for entry in (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? [] {
             guard let pid = pid_t(entry), let stat = try? String(contentsOfFile: "/proc/\(entry)/stat", encoding: .utf8),
-                  let close = stat.lastIndex(of: ")") else { continue }
+                let close = stat.lastIndex(of: ")")
+            else { continue }
             let fields = stat[stat.index(after: close)...].split(separator: " ")
             if fields.count > 1, pid_t(fields[1]) == postmaster { pids.append(pid) }
         }
@@ -153,7 +160,8 @@ package final class LocalPostgres: Sendable {
     /// the bind, or while a test has its server stopped for a restart.
     package static func freePort() throws -> Int {
         try reservedPorts.withLock { reserved in
-            let ephemeralStart = (try? String(contentsOfFile: "/proc/sys/net/ipv4/ip_local_port_range", encoding: .utf8))?
+            let ephemeralStart =
+                (try? String(contentsOfFile: "/proc/sys/net/ipv4/ip_local_port_range", encoding: .utf8))?
                 .split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == "\n" }).first.flatMap { Int($0) } ?? 32768
             let range = 10_000..<max(10_001, min(ephemeralStart, 65536))
             for _ in 0..<1000 {

@@ -61,7 +61,8 @@ package final class PlatformPeer: Sendable {
         self.maxBodyBytes = maxBodyBytes
         if let certFile, let keyFile {
             let chain = try NIOSSLCertificate.fromPEMFile(certFile).map { NIOSSLCertificateSource.certificate($0) }
-            var configuration = TLSConfiguration.makeServerConfiguration(certificateChain: chain, privateKey: .privateKey(try NIOSSLPrivateKey(file: keyFile, format: .pem)))
+            var configuration = TLSConfiguration.makeServerConfiguration(
+                certificateChain: chain, privateKey: .privateKey(try NIOSSLPrivateKey(file: keyFile, format: .pem)))
             configuration.applicationProtocols = ["h2", "http/1.1"]
             tls = configuration
         } else {
@@ -87,7 +88,8 @@ package final class PlatformPeer: Sendable {
                 let h2: NIOChannelInitializer = { channel in
                     channel.eventLoop.makeCompletedFuture {
                         _ = try channel.pipeline.syncOperations.configureHTTP2Pipeline(
-                            mode: .server, connectionConfiguration: .init(), streamConfiguration: .init()) { stream in
+                            mode: .server, connectionConfiguration: .init(), streamConfiguration: .init()
+                        ) { stream in
                             stream.eventLoop.makeCompletedFuture {
                                 try stream.pipeline.syncOperations.addHandler(HTTP2FramePayloadToHTTP1ServerCodec())
                                 try stream.pipeline.syncOperations.addHandler(PeerHandler(peer: self))
@@ -130,12 +132,15 @@ package final class PlatformPeer: Sendable {
 
     /// The answer to one request: status, headers, body, and how long to wait before sending it.
     func respond(method: HTTPMethod, path: String, version: HTTPVersion, authorization: String?, body: [UInt8], tooLarge: Bool)
-        -> (status: HTTPResponseStatus, headers: [(String, String)], body: [UInt8], delay: Duration) {
+        -> (status: HTTPResponseStatus, headers: [(String, String)], body: [UInt8], delay: Duration)
+    {
         state.withLock { s in
             s.requests += 1
             s.httpVersions.insert("\(version)")
             let delay = s.faults.delay
-            func answer(_ status: HTTPResponseStatus, _ error: String, _ message: String, _ headers: [(String, String)] = []) -> (HTTPResponseStatus, [(String, String)], [UInt8], Duration) {
+            func answer(_ status: HTTPResponseStatus, _ error: String, _ message: String, _ headers: [(String, String)] = []) -> (
+                HTTPResponseStatus, [(String, String)], [UInt8], Duration
+            ) {
                 (status, headers, Self.json(error, message), delay)
             }
             guard method == .POST, path == Self.path else { return answer(.notFound, "not_found", "no such endpoint") }
@@ -154,7 +159,8 @@ package final class PlatformPeer: Sendable {
             }
             guard !tooLarge else { return answer(.payloadTooLarge, "too_large", "body above \(maxBodyBytes) bytes") }
             guard let event = try? JSONParser.parse(body), case .string(let eventID)? = event["event_id"],
-                  case .number(let seqText)? = event["seq"], let seq = Int64(seqText) else {
+                case .number(let seqText)? = event["seq"], let seq = Int64(seqText)
+            else {
                 return answer(.badRequest, "invalid_event", "event_id and seq are required")
             }
             if s.seen[workflow, default: []].contains(eventID) {
@@ -200,13 +206,15 @@ final class PeerHandler: ChannelInboundHandler {
             if body.count + buffer.readableBytes > peer.maxBodyBytes { tooLarge = true } else { body.append(contentsOf: buffer.readableBytesView) }
         case .end:
             guard let head else { return }
-            let answer = peer.respond(method: head.method, path: head.uri, version: head.version, authorization: head.headers.first(name: "Authorization"),
-                                      body: body, tooLarge: tooLarge)
+            let answer = peer.respond(
+                method: head.method, path: head.uri, version: head.version, authorization: head.headers.first(name: "Authorization"),
+                body: body, tooLarge: tooLarge)
             var headers = HTTPHeaders([("Content-Type", "application/json"), ("Content-Length", String(answer.body.count))])
             headers.add(contentsOf: answer.headers)
             let keepAlive = head.isKeepAlive
             let send = {
-                context.write(self.wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: answer.status, headers: headers))), promise: nil)
+                context.write(
+                    self.wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: answer.status, headers: headers))), promise: nil)
                 context.write(self.wrapOutboundOut(.body(.byteBuffer(ByteBuffer(bytes: answer.body)))), promise: nil)
                 let done = context.writeAndFlush(self.wrapOutboundOut(.end(nil)))
                 if !keepAlive { done.assumeIsolated().whenComplete { _ in context.close(promise: nil) } }

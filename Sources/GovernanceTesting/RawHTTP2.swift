@@ -6,18 +6,22 @@ package enum RawHTTP2 {
 
     package static func frame(type: UInt8, flags: UInt8 = 0, stream: UInt32, _ payload: [UInt8]) -> [UInt8] {
         let n = payload.count
-        return [UInt8(n >> 16 & 0xFF), UInt8(n >> 8 & 0xFF), UInt8(n & 0xFF), type, flags,
-                UInt8(stream >> 24 & 0x7F), UInt8(stream >> 16 & 0xFF), UInt8(stream >> 8 & 0xFF), UInt8(stream & 0xFF)] + payload
+        return [
+            UInt8(n >> 16 & 0xFF), UInt8(n >> 8 & 0xFF), UInt8(n & 0xFF), type, flags,
+            UInt8(stream >> 24 & 0x7F), UInt8(stream >> 16 & 0xFF), UInt8(stream >> 8 & 0xFF), UInt8(stream & 0xFF),
+        ] + payload
     }
 
     /// HEADERS with END_HEADERS for a gRPC call.
     package static func headers(stream: UInt32, path: String, token: String, gzip: Bool) -> [UInt8] {
-        var fields = [(":method", "POST"), (":scheme", "http"), (":path", path), (":authority", "127.0.0.1"),
-                      ("content-type", "application/grpc"), ("te", "trailers"), ("authorization", "Bearer \(token)")]
+        var fields = [
+            (":method", "POST"), (":scheme", "http"), (":path", path), (":authority", "127.0.0.1"),
+            ("content-type", "application/grpc"), ("te", "trailers"), ("authorization", "Bearer \(token)"),
+        ]
         if gzip { fields.append(("grpc-encoding", "gzip")) }
         var block: [UInt8] = []
         for (name, value) in fields {
-            block.append(0x00) // literal header field without indexing, new name
+            block.append(0x00)  // literal header field without indexing, new name
             block += integer(name.utf8.count) + Array(name.utf8) + integer(value.utf8.count) + Array(value.utf8)
         }
         return frame(type: 1, flags: 0x4, stream: stream, block)

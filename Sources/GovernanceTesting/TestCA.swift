@@ -12,13 +12,20 @@ package struct TestCA {
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("gc-ca-\(UUID().uuidString.prefix(8))").path
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         let d = directory
-        try Self.openssl(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-days", "2",
-                          "-subj", "/CN=governance-collector test CA", "-keyout", "\(d)/ca.key", "-out", "\(d)/ca.pem"])
-        try Self.openssl(["req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-subj", "/CN=127.0.0.1",
-                          "-keyout", "\(d)/server.key", "-out", "\(d)/server.csr"])
-        try "subjectAltName=\((["IP:127.0.0.1", "IP:::1", "DNS:localhost"] + names.map { "DNS:\($0)" }).joined(separator: ","))\n".write(toFile: "\(d)/ext.cnf", atomically: true, encoding: .utf8)
-        try Self.openssl(["x509", "-req", "-in", "\(d)/server.csr", "-CA", "\(d)/ca.pem", "-CAkey", "\(d)/ca.key",
-                          "-CAcreateserial", "-days", "2", "-extfile", "\(d)/ext.cnf", "-out", "\(d)/server.pem"])
+        try Self.openssl([
+            "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-days", "2",
+            "-subj", "/CN=governance-collector test CA", "-keyout", "\(d)/ca.key", "-out", "\(d)/ca.pem",
+        ])
+        try Self.openssl([
+            "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-subj", "/CN=127.0.0.1",
+            "-keyout", "\(d)/server.key", "-out", "\(d)/server.csr",
+        ])
+        try "subjectAltName=\((["IP:127.0.0.1", "IP:::1", "DNS:localhost"] + names.map { "DNS:\($0)" }).joined(separator: ","))\n".write(
+            toFile: "\(d)/ext.cnf", atomically: true, encoding: .utf8)
+        try Self.openssl([
+            "x509", "-req", "-in", "\(d)/server.csr", "-CA", "\(d)/ca.pem", "-CAkey", "\(d)/ca.key",
+            "-CAcreateserial", "-days", "2", "-extfile", "\(d)/ext.cnf", "-out", "\(d)/server.pem",
+        ])
     }
 
     package func remove() { try? FileManager.default.removeItem(atPath: directory) }
@@ -27,4 +34,3 @@ package struct TestCA {
         try ChildProcess.run(["openssl"] + arguments)
     }
 }
-

@@ -6,8 +6,10 @@ import Synchronization
 /// a thread of its own (`BlockingExecutor.loop`), so a test's requests never hold up the
 /// cooperative pool that the collector under test runs on.
 package enum TestHTTP {
-    package static func request(_ method: String, _ url: String, headers: [String] = [], body: [UInt8]? = nil,
-                               caFile: String? = nil) async throws -> HTTPResult {
+    package static func request(
+        _ method: String, _ url: String, headers: [String] = [], body: [UInt8]? = nil,
+        caFile: String? = nil
+    ) async throws -> HTTPResult {
         let answer = Mutex<Result<HTTPResult, CurlError>?>(nil)
         await BlockingExecutor.loop(named: "test-http") {
             let connection = CurlConnection(caFile: caFile)

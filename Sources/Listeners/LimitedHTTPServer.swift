@@ -7,8 +7,9 @@ import Synchronization
 /// per-connection deadlines. Every HTTP listener of the collector is built from these.
 package enum LimitedHTTPServer {
     package static func configuration(host: String, port: Int, limits: ListenerLimits, metrics: ListenerMetrics) -> ApplicationConfiguration {
-        ApplicationConfiguration(address: .hostname(host, port: port), serverName: "governance-collector",
-                                 availableConnectionsDelegate: ConnectionCap(max: limits.maxConnections, metrics: metrics))
+        ApplicationConfiguration(
+            address: .hostname(host, port: port), serverName: "governance-collector",
+            availableConnectionsDelegate: ConnectionCap(max: limits.maxConnections, metrics: metrics))
     }
 
     package static func http1(limits: ListenerLimits, metrics: ListenerMetrics) -> HTTPServerBuilder {
@@ -86,7 +87,9 @@ package final class AcceptedConnectionGuard: Sendable {
         let admission: Admission = state.withLock { state in
             var admission = Admission.admitted
             if state.connections.count >= max {
-                guard let idle = state.connections.filter({ $0.value.openStreams == 0 }).min(by: { $0.value.order < $1.value.order }) else { return .refused }
+                guard let idle = state.connections.filter({ $0.value.openStreams == 0 }).min(by: { $0.value.order < $1.value.order }) else {
+                    return .refused
+                }
                 admission = .displacing(idle.value.channel)
                 state.connections.removeValue(forKey: idle.key)
             }

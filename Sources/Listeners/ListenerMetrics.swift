@@ -23,13 +23,18 @@ package final class ListenerMetrics: Sendable {
     package var openConnections: Int { count.withLock { $0 } }
 
     func opened() {
-        let now = count.withLock { $0 += 1; return $0 }
+        let now = count.withLock {
+            $0 += 1; return $0
+        }
         accepted.increment()
         open.record(now)
     }
 
     func closed() {
-        open.record(count.withLock { $0 -= 1; return $0 })
+        open.record(
+            count.withLock {
+                $0 -= 1; return $0
+            })
     }
 
     func timedOut(_ phase: String) { timeouts.increment(phase) }

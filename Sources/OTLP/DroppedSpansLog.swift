@@ -18,7 +18,9 @@ public final class DroppedSpansLog: Sendable {
             let first = seen.withLock { seen in seen.count < Self.capacity && seen.insert(workflow + "\u{0}" + service).inserted }
             let metadata: Logger.Metadata = ["workflow": "\(workflow)", "service": "\(service)", "spans": "\(count)"]
             if first {
-                logger.warning("otlp.unmarked_spans_dropped", metadata: metadata.merging(["fix": "keep_unmarked_spans: true keeps them; see docs/otlp-mapping.md for the markers"]) { $1 })
+                logger.warning(
+                    "otlp.unmarked_spans_dropped",
+                    metadata: metadata.merging(["fix": "keep_unmarked_spans: true keeps them; see docs/otlp-mapping.md for the markers"]) { $1 })
             } else {
                 logger.debug("otlp.unmarked_spans_dropped", metadata: metadata)
             }

@@ -26,11 +26,12 @@ public struct GenAIMetricPoint: Equatable, Sendable {
     public static func points(of request: OTLPMetricsRequest) -> [GenAIMetricPoint] {
         request.points.compactMap { point in
             guard point.name.hasPrefix("gen_ai.") else { return nil }
-            let tokenType = switch point.attribute("gen_ai.token.type")?.nonEmptyString ?? "" {
-            case "prompt": "input"
-            case "completion": "output"
-            case let other: other
-            }
+            let tokenType =
+                switch point.attribute("gen_ai.token.type")?.nonEmptyString ?? "" {
+                case "prompt": "input"
+                case "completion": "output"
+                case let other: other
+                }
             return GenAIMetricPoint(
                 series: seriesKey(point),
                 metric: point.name,

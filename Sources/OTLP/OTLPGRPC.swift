@@ -6,7 +6,8 @@ public enum OTLPGRPC {
     public static let logsExport = MethodDescriptor(fullyQualifiedService: "opentelemetry.proto.collector.logs.v1.LogsService", method: "Export")
     public static let tracesExport = MethodDescriptor(fullyQualifiedService: "opentelemetry.proto.collector.trace.v1.TraceService", method: "Export")
 
-    public static let metricsExport = MethodDescriptor(fullyQualifiedService: "opentelemetry.proto.collector.metrics.v1.MetricsService", method: "Export")
+    public static let metricsExport = MethodDescriptor(
+        fullyQualifiedService: "opentelemetry.proto.collector.metrics.v1.MetricsService", method: "Export")
 
     public static func export(_ signal: OTLPSignal) -> MethodDescriptor {
         switch signal {

@@ -140,7 +140,11 @@ public enum OTLPJSON {
     static func value(_ v: JSONValue, _ path: String, depth: Int) throws(OTLPDecodingError) -> OTLPValue {
         guard depth <= OTLPProtobuf.maxDepth else { throw OTLPDecodingError("\(path): values nested deeper than \(OTLPProtobuf.maxDepth) levels") }
         guard case .object(let members) = v else { throw OTLPDecodingError("\(path) must be an AnyValue object") }
-        guard let member = members.first(where: { ["stringValue", "boolValue", "intValue", "doubleValue", "bytesValue", "arrayValue", "kvlistValue"].contains($0.key) }) else {
+        guard
+            let member = members.first(where: {
+                ["stringValue", "boolValue", "intValue", "doubleValue", "bytesValue", "arrayValue", "kvlistValue"].contains($0.key)
+            })
+        else {
             return .empty
         }
         switch (member.key, member.value) {
@@ -185,17 +189,28 @@ extension OTLPJSON {
         request("resourceSpans", "scopeSpans", "spans", OTLPScopeGroup.grouping(spans), span)
     }
 
-    static func request<Item>(_ resourceKey: String, _ scopeKey: String, _ itemsKey: String, _ groups: [OTLPScopeGroup<Item>],
-                              _ encode: (Item) -> JSONValue) -> [UInt8] {
-        let body = JSONValue.object([.init(resourceKey, .array(groups.map { g in
-            .object([
-                .init("resource", .object([.init("attributes", attributes(g.resource))])),
-                .init(scopeKey, .array([.object([
-                    .init("scope", .object([.init("name", .string(g.scopeName)), .init("version", .string(g.scopeVersion))])),
-                    .init(itemsKey, .array(g.items.map(encode))),
-                ])])),
-            ])
-        }))])
+    static func request<Item>(
+        _ resourceKey: String, _ scopeKey: String, _ itemsKey: String, _ groups: [OTLPScopeGroup<Item>],
+        _ encode: (Item) -> JSONValue
+    ) -> [UInt8] {
+        let body = JSONValue.object([
+            .init(
+                resourceKey,
+                .array(
+                    groups.map { g in
+                        .object([
+                            .init("resource", .object([.init("attributes", attributes(g.resource))])),
+                            .init(
+                                scopeKey,
+                                .array([
+                                    .object([
+                                        .init("scope", .object([.init("name", .string(g.scopeName)), .init("version", .string(g.scopeVersion))])),
+                                        .init(itemsKey, .array(g.items.map(encode))),
+                                    ])
+                                ])),
+                        ])
+                    }))
+        ])
         var out: [UInt8] = []
         body.write(into: &out)
         return out
@@ -230,9 +245,16 @@ extension OTLPJSON {
             .init("attributes", attributes(s.attributes)),
         ]
         if !s.events.isEmpty {
-            members.append(.init("events", .array(s.events.map { e in
-                .object([.init("timeUnixNano", .string(String(e.timeUnixNano))), .init("name", .string(e.name)), .init("attributes", attributes(e.attributes))])
-            })))
+            members.append(
+                .init(
+                    "events",
+                    .array(
+                        s.events.map { e in
+                            .object([
+                                .init("timeUnixNano", .string(String(e.timeUnixNano))), .init("name", .string(e.name)),
+                                .init("attributes", attributes(e.attributes)),
+                            ])
+                        })))
         }
         if s.statusCode != 0 || !s.statusMessage.isEmpty {
             members.append(.init("status", .object([.init("code", .number(String(s.statusCode))), .init("message", .string(s.statusMessage))])))
@@ -249,7 +271,8 @@ extension OTLPJSON {
         case .string(let s): return .object([.init("stringValue", .string(s))])
         case .bool(let b): return .object([.init("boolValue", .bool(b))])
         case .int(let i): return .object([.init("intValue", .string(String(i)))])
-        case .double(let d): return .object([.init("doubleValue", d.isFinite ? .number("\(d)") : .string(d.isNaN ? "NaN" : d > 0 ? "Infinity" : "-Infinity"))])
+        case .double(let d):
+            return .object([.init("doubleValue", d.isFinite ? .number("\(d)") : .string(d.isNaN ? "NaN" : d > 0 ? "Infinity" : "-Infinity"))])
         case .bytes(let b): return .object([.init("bytesValue", .string(Data(b).base64EncodedString()))])
         case .array(let items): return .object([.init("arrayValue", .object([.init("values", .array(items.map(value)))]))])
         case .kvlist(let members): return .object([.init("kvlistValue", .object([.init("values", attributes(members))]))])

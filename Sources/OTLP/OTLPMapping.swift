@@ -35,7 +35,8 @@ public enum OTLPMapping {
         guard let kind = [r.eventName, text("event.name"), text("gen_ai.audit.kind")].compactMap({ $0 }).first(where: { !$0.isEmpty }) else {
             throw EventRejection(field: "event_name", message: "is required: set LogRecord.event_name or the event.name attribute")
         }
-        let resourceAgent: String? = if case .string(let s)? = r.resource.last(where: { $0.key == "gen_ai.agent.id" })?.value, !s.isEmpty { s } else { nil }
+        let resourceAgent: String? =
+            if case .string(let s)? = r.resource.last(where: { $0.key == "gen_ai.agent.id" })?.value, !s.isEmpty { s } else { nil }
         guard let agent = text("gen_ai.agent.id") ?? resourceAgent else {
             throw EventRejection(field: "attributes.gen_ai.agent.id", message: "is required (on the record or its resource)")
         }
@@ -72,7 +73,9 @@ public enum OTLPMapping {
             if r.severityNumber != 0 { otel.append(.init("severity_number", .number(String(r.severityNumber)))) }
             if !r.traceID.isEmpty { otel.append(.init("trace_id", .string(r.traceID.hexString))) }
             if !r.spanID.isEmpty { otel.append(.init("span_id", .string(r.spanID.hexString))) }
-            if !r.scopeName.isEmpty { otel.append(.init("scope", .object([.init("name", .string(r.scopeName)), .init("version", .string(r.scopeVersion))]))) }
+            if !r.scopeName.isEmpty {
+                otel.append(.init("scope", .object([.init("name", .string(r.scopeName)), .init("version", .string(r.scopeVersion))])))
+            }
             if !r.resource.isEmpty { otel.append(.init("resource", json(.kvlist(r.resource)))) }
             if !otel.isEmpty { members.append(.init("otel", .object(otel))) }
             metadata = .object(JSONValue.Member.lastOfEachKey(members))
@@ -83,11 +86,12 @@ public enum OTLPMapping {
             return name
         }()
         let parent = try uuid("gen_ai.audit.parent_event_id")
-        return AuditEvent(eventID: eventID ?? recordUUID(r, workflow: workflow), sessionID: session, agentID: agent, kind: kind,
-                          parentEventID: parent, model: text("gen_ai.request.model"),
-                          inputHash: text("gen_ai.audit.input_hash"), outputHash: text("gen_ai.audit.output_hash"),
-                          metadata: metadata, prevHash: text("gen_ai.audit.prev_hash"), hmac: text("gen_ai.audit.hmac"),
-                          createdAt: createdAt, workflow: workflow, sdkVersion: sdk, decision: Decision.infer(fromKind: kind))
+        return AuditEvent(
+            eventID: eventID ?? recordUUID(r, workflow: workflow), sessionID: session, agentID: agent, kind: kind,
+            parentEventID: parent, model: text("gen_ai.request.model"),
+            inputHash: text("gen_ai.audit.input_hash"), outputHash: text("gen_ai.audit.output_hash"),
+            metadata: metadata, prevHash: text("gen_ai.audit.prev_hash"), hmac: text("gen_ai.audit.hmac"),
+            createdAt: createdAt, workflow: workflow, sdkVersion: sdk, decision: Decision.infer(fromKind: kind))
     }
 
     /// An AnyValue as JSON: kvlists become objects, bytes base64, non-finite doubles strings.
@@ -126,7 +130,8 @@ public enum OTLPMapping {
     /// The same record of the same workflow always gets the same id, so an exporter's retry is stored once.
     static func recordUUID(_ r: OTLPLogRecord, workflow: String) -> UUID {
         var canonical: [UInt8] = []
-        JSONValue.array([.string(workflow),
+        JSONValue.array([
+            .string(workflow),
             .number(String(r.timeUnixNano)), .number(String(r.observedTimeUnixNano)), .string(r.eventName),
             .string(r.traceID.hexString), .string(r.spanID.hexString), .number(String(r.severityNumber)),
             .string(r.severityText), r.body.map(json) ?? .null, json(.kvlist(r.attributes)), json(.kvlist(r.resource)),
@@ -146,7 +151,7 @@ extension OTLPMapping {
         r.scopeName = "governance-collector"
         r.timeUnixNano = UInt64(max(0, e.createdAt.microseconds)) * 1000
         r.observedTimeUnixNano = UInt64(max(0, observedAt.microseconds)) * 1000
-        r.severityNumber = e.decision == .deny ? 13 : 9 // WARN for denials, else INFO
+        r.severityNumber = e.decision == .deny ? 13 : 9  // WARN for denials, else INFO
         r.severityText = e.decision == .deny ? "WARN" : "INFO"
         r.eventName = e.kind
         r.body = .string(e.kind)

@@ -70,9 +70,11 @@ extension OTLPProtobuf {
         case 1: throw OTLPDecodingError("values nested deeper than \(maxDepth) levels")
         default: throw OTLPDecodingError("body is not a valid protobuf ExportMetricsServiceRequest")
         }
-        guard let request = bytes.withUnsafeBufferPointer({
-            opentelemetry__proto__collector__metrics__v1__export_metrics_service_request__unpack(nil, $0.count, $0.baseAddress)
-        }) else {
+        guard
+            let request = bytes.withUnsafeBufferPointer({
+                opentelemetry__proto__collector__metrics__v1__export_metrics_service_request__unpack(nil, $0.count, $0.baseAddress)
+            })
+        else {
             throw OTLPDecodingError("body is not a valid protobuf ExportMetricsServiceRequest")
         }
         defer { opentelemetry__proto__collector__metrics__v1__export_metrics_service_request__free_unpacked(request, nil) }
@@ -93,9 +95,11 @@ extension OTLPProtobuf {
                         let data = buffer(m.sum.pointee.data_points, m.sum.pointee.n_data_points)
                         points = data.count
                         result.points += data.map { p in
-                            var point = template.at(attributes(p.pointee.attributes, p.pointee.n_attributes),
-                                                    start: p.pointee.start_time_unix_nano, time: p.pointee.time_unix_nano)
-                            point.value = p.pointee.value_case == OPENTELEMETRY__PROTO__METRICS__V1__NUMBER_DATA_POINT__VALUE_AS_INT
+                            var point = template.at(
+                                attributes(p.pointee.attributes, p.pointee.n_attributes),
+                                start: p.pointee.start_time_unix_nano, time: p.pointee.time_unix_nano)
+                            point.value =
+                                p.pointee.value_case == OPENTELEMETRY__PROTO__METRICS__V1__NUMBER_DATA_POINT__VALUE_AS_INT
                                 ? Double(p.pointee.as_int) : finite(p.pointee.as_double)
                             return point
                         }
@@ -104,8 +108,9 @@ extension OTLPProtobuf {
                         let data = buffer(m.histogram.pointee.data_points, m.histogram.pointee.n_data_points)
                         points = data.count
                         result.points += data.map { p in
-                            var point = template.at(attributes(p.pointee.attributes, p.pointee.n_attributes),
-                                                    start: p.pointee.start_time_unix_nano, time: p.pointee.time_unix_nano)
+                            var point = template.at(
+                                attributes(p.pointee.attributes, p.pointee.n_attributes),
+                                start: p.pointee.start_time_unix_nano, time: p.pointee.time_unix_nano)
                             point.count = p.pointee.count
                             point.value = finite(p.pointee.sum)
                             return point
@@ -147,12 +152,15 @@ extension OTLPJSON {
                         let dataPoints = try array(data, "dataPoints", dataPath)
                         points += dataPoints.count
                         guard kind == "sum" || kind == "histogram" else { continue }
-                        template.cumulative = try enumeration(data, "aggregationTemporality", dataPath, prefix: "AGGREGATION_TEMPORALITY_",
-                                                              names: ["UNSPECIFIED", "DELTA", "CUMULATIVE"]) == 2
+                        template.cumulative =
+                            try enumeration(
+                                data, "aggregationTemporality", dataPath, prefix: "AGGREGATION_TEMPORALITY_",
+                                names: ["UNSPECIFIED", "DELTA", "CUMULATIVE"]) == 2
                         for (n, dataPoint) in dataPoints.enumerated() {
                             let pointPath = "\(dataPath).dataPoints[\(n)]"
-                            var point = template.at(try attributes(dataPoint, pointPath), start: try unsigned(dataPoint, "startTimeUnixNano", pointPath),
-                                                    time: try unsigned(dataPoint, "timeUnixNano", pointPath))
+                            var point = template.at(
+                                try attributes(dataPoint, pointPath), start: try unsigned(dataPoint, "startTimeUnixNano", pointPath),
+                                time: try unsigned(dataPoint, "timeUnixNano", pointPath))
                             if kind == "histogram" {
                                 point.count = try unsigned(dataPoint, "count", pointPath)
                                 point.value = try double(dataPoint, "sum", pointPath)

@@ -79,7 +79,9 @@ struct OTLPScopeGroup<Item: OTLPScoped> {
     static func grouping(_ items: [Item]) -> [OTLPScopeGroup<Item>] {
         var groups: [OTLPScopeGroup<Item>] = []
         for item in items {
-            if let i = groups.firstIndex(where: { $0.resource == item.resource && $0.scopeName == item.scopeName && $0.scopeVersion == item.scopeVersion }) {
+            if let i = groups.firstIndex(where: {
+                $0.resource == item.resource && $0.scopeName == item.scopeName && $0.scopeVersion == item.scopeVersion
+            }) {
                 groups[i].items.append(item)
             } else {
                 groups.append(OTLPScopeGroup(resource: item.resource, scopeName: item.scopeName, scopeVersion: item.scopeVersion, items: [item]))

@@ -13,9 +13,11 @@ public enum OTLPProtobuf {
         case 1: throw OTLPDecodingError("values nested deeper than \(maxDepth) levels")
         default: throw OTLPDecodingError("body is not a valid protobuf ExportLogsServiceRequest")
         }
-        guard let request = bytes.withUnsafeBufferPointer({
-            opentelemetry__proto__collector__logs__v1__export_logs_service_request__unpack(nil, $0.count, $0.baseAddress)
-        }) else {
+        guard
+            let request = bytes.withUnsafeBufferPointer({
+                opentelemetry__proto__collector__logs__v1__export_logs_service_request__unpack(nil, $0.count, $0.baseAddress)
+            })
+        else {
             throw OTLPDecodingError("body is not a valid protobuf ExportLogsServiceRequest")
         }
         defer { opentelemetry__proto__collector__logs__v1__export_logs_service_request__free_unpacked(request, nil) }
@@ -60,7 +62,9 @@ public enum OTLPProtobuf {
         return Array(UnsafeBufferPointer(start: p, count: data.len))
     }
 
-    static func attributes(_ pointer: UnsafeMutablePointer<UnsafeMutablePointer<Opentelemetry__Proto__Common__V1__KeyValue>?>?, _ count: Int) -> [OTLPAttribute] {
+    static func attributes(_ pointer: UnsafeMutablePointer<UnsafeMutablePointer<Opentelemetry__Proto__Common__V1__KeyValue>?>?, _ count: Int)
+        -> [OTLPAttribute]
+    {
         buffer(pointer, count).map { kv in OTLPAttribute(string(kv.pointee.key), kv.pointee.value.map { value($0) } ?? .empty) }
     }
 

@@ -14,7 +14,8 @@ extension OTLPProtobuf {
             (resource.pointee.n_attributes, resource.pointee.attributes) = arena.keyValues(group.resource)
             rl.pointee.resource = resource
             let sl = arena.make(Opentelemetry__Proto__Logs__V1__ScopeLogs(), opentelemetry__proto__logs__v1__scope_logs__init)
-            let scope = arena.make(Opentelemetry__Proto__Common__V1__InstrumentationScope(), opentelemetry__proto__common__v1__instrumentation_scope__init)
+            let scope = arena.make(
+                Opentelemetry__Proto__Common__V1__InstrumentationScope(), opentelemetry__proto__common__v1__instrumentation_scope__init)
             scope.pointee.name = arena.string(group.scopeName)
             scope.pointee.version = arena.string(group.scopeVersion)
             sl.pointee.scope = scope
@@ -27,7 +28,9 @@ extension OTLPProtobuf {
         (request.n_resource_logs, request.resource_logs) = arena.array(resourceLogs)
         let size = opentelemetry__proto__collector__logs__v1__export_logs_service_request__get_packed_size(&request)
         var out = [UInt8](repeating: 0, count: size)
-        _ = out.withUnsafeMutableBufferPointer { opentelemetry__proto__collector__logs__v1__export_logs_service_request__pack(&request, $0.baseAddress) }
+        _ = out.withUnsafeMutableBufferPointer {
+            opentelemetry__proto__collector__logs__v1__export_logs_service_request__pack(&request, $0.baseAddress)
+        }
         return out
     }
 }
@@ -44,7 +47,8 @@ extension OTLPProtobuf {
             (resource.pointee.n_attributes, resource.pointee.attributes) = arena.keyValues(group.resource)
             rs.pointee.resource = resource
             let ss = arena.make(Opentelemetry__Proto__Trace__V1__ScopeSpans(), opentelemetry__proto__trace__v1__scope_spans__init)
-            let scope = arena.make(Opentelemetry__Proto__Common__V1__InstrumentationScope(), opentelemetry__proto__common__v1__instrumentation_scope__init)
+            let scope = arena.make(
+                Opentelemetry__Proto__Common__V1__InstrumentationScope(), opentelemetry__proto__common__v1__instrumentation_scope__init)
             scope.pointee.name = arena.string(group.scopeName)
             scope.pointee.version = arena.string(group.scopeVersion)
             ss.pointee.scope = scope
@@ -57,7 +61,9 @@ extension OTLPProtobuf {
         (request.n_resource_spans, request.resource_spans) = arena.array(resourceSpans)
         let size = opentelemetry__proto__collector__trace__v1__export_trace_service_request__get_packed_size(&request)
         var out = [UInt8](repeating: 0, count: size)
-        _ = out.withUnsafeMutableBufferPointer { opentelemetry__proto__collector__trace__v1__export_trace_service_request__pack(&request, $0.baseAddress) }
+        _ = out.withUnsafeMutableBufferPointer {
+            opentelemetry__proto__collector__trace__v1__export_trace_service_request__pack(&request, $0.baseAddress)
+        }
         return out
     }
 }
@@ -107,12 +113,13 @@ final class Arena {
     }
 
     func keyValues(_ attributes: [OTLPAttribute]) -> (Int, UnsafeMutablePointer<UnsafeMutablePointer<Opentelemetry__Proto__Common__V1__KeyValue>?>?) {
-        array(attributes.map { a in
-            let kv = make(Opentelemetry__Proto__Common__V1__KeyValue(), opentelemetry__proto__common__v1__key_value__init)
-            kv.pointee.key = string(a.key)
-            kv.pointee.value = anyValue(a.value)
-            return kv
-        })
+        array(
+            attributes.map { a in
+                let kv = make(Opentelemetry__Proto__Common__V1__KeyValue(), opentelemetry__proto__common__v1__key_value__init)
+                kv.pointee.key = string(a.key)
+                kv.pointee.value = anyValue(a.value)
+                return kv
+            })
     }
 
     func anyValue(_ v: OTLPValue) -> UnsafeMutablePointer<Opentelemetry__Proto__Common__V1__AnyValue> {
@@ -176,13 +183,14 @@ final class Arena {
         p.pointee.start_time_unix_nano = s.startTimeUnixNano
         p.pointee.end_time_unix_nano = s.endTimeUnixNano
         (p.pointee.n_attributes, p.pointee.attributes) = keyValues(s.attributes)
-        (p.pointee.n_events, p.pointee.events) = array(s.events.map { e in
-            let event = make(Opentelemetry__Proto__Trace__V1__Span__Event(), opentelemetry__proto__trace__v1__span__event__init)
-            event.pointee.time_unix_nano = e.timeUnixNano
-            event.pointee.name = string(e.name)
-            (event.pointee.n_attributes, event.pointee.attributes) = keyValues(e.attributes)
-            return event
-        })
+        (p.pointee.n_events, p.pointee.events) = array(
+            s.events.map { e in
+                let event = make(Opentelemetry__Proto__Trace__V1__Span__Event(), opentelemetry__proto__trace__v1__span__event__init)
+                event.pointee.time_unix_nano = e.timeUnixNano
+                event.pointee.name = string(e.name)
+                (event.pointee.n_attributes, event.pointee.attributes) = keyValues(e.attributes)
+                return event
+            })
         if s.statusCode != 0 || !s.statusMessage.isEmpty {
             let status = make(Opentelemetry__Proto__Trace__V1__Status(), opentelemetry__proto__trace__v1__status__init)
             status.pointee.code = Opentelemetry__Proto__Trace__V1__Status__StatusCode(rawValue: UInt32(bitPattern: s.statusCode))

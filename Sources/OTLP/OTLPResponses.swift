@@ -30,9 +30,13 @@ public enum OTLPEncoding: Sendable {
         case .json:
             guard rejected > 0 || !message.isEmpty else { return Array("{}".utf8) }
             var out: [UInt8] = []
-            JSONValue.object([.init("partialSuccess", .object([
-                .init(signal.rejectedField, .string(String(rejected))), .init("errorMessage", .string(message)),
-            ]))]).write(into: &out)
+            JSONValue.object([
+                .init(
+                    "partialSuccess",
+                    .object([
+                        .init(signal.rejectedField, .string(String(rejected))), .init("errorMessage", .string(message)),
+                    ]))
+            ]).write(into: &out)
             return out
         case .protobuf:
             var response = Opentelemetry__Proto__Collector__Logs__V1__ExportLogsServiceResponse()
@@ -56,7 +60,8 @@ public enum OTLPEncoding: Sendable {
         switch self {
         case .json:
             var out: [UInt8] = []
-            JSONValue.object([.init("code", .number(String(code))), .init("message", .string(message)), .init("details", .array([]))]).write(into: &out)
+            JSONValue.object([.init("code", .number(String(code))), .init("message", .string(message)), .init("details", .array([]))]).write(
+                into: &out)
             return out
         case .protobuf:
             var status = Google__Rpc__Status()
@@ -75,7 +80,9 @@ public enum OTLPEncoding: Sendable {
     private func pack(_ response: inout Opentelemetry__Proto__Collector__Logs__V1__ExportLogsServiceResponse) -> [UInt8] {
         let size = opentelemetry__proto__collector__logs__v1__export_logs_service_response__get_packed_size(&response)
         var out = [UInt8](repeating: 0, count: size)
-        _ = out.withUnsafeMutableBufferPointer { opentelemetry__proto__collector__logs__v1__export_logs_service_response__pack(&response, $0.baseAddress) }
+        _ = out.withUnsafeMutableBufferPointer {
+            opentelemetry__proto__collector__logs__v1__export_logs_service_response__pack(&response, $0.baseAddress)
+        }
         return out
     }
 }

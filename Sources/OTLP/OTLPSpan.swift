@@ -58,9 +58,11 @@ extension OTLPProtobuf {
         case 1: throw OTLPDecodingError("values nested deeper than \(maxDepth) levels")
         default: throw OTLPDecodingError("body is not a valid protobuf ExportTraceServiceRequest")
         }
-        guard let request = bytes.withUnsafeBufferPointer({
-            opentelemetry__proto__collector__trace__v1__export_trace_service_request__unpack(nil, $0.count, $0.baseAddress)
-        }) else {
+        guard
+            let request = bytes.withUnsafeBufferPointer({
+                opentelemetry__proto__collector__trace__v1__export_trace_service_request__unpack(nil, $0.count, $0.baseAddress)
+            })
+        else {
             throw OTLPDecodingError("body is not a valid protobuf ExportTraceServiceRequest")
         }
         defer { opentelemetry__proto__collector__trace__v1__export_trace_service_request__free_unpacked(request, nil) }

@@ -25,7 +25,9 @@ public import Pipeline
 public enum OTLPSpanMapping {
     /// Whether and how a span maps: `nil` from `event(from:)` means the span carried no marker
     /// and unmarked spans are not kept.
-    public static func event(from s: OTLPSpan, workflow: String, keepUnmarked: Bool, receivedAt: Timestamp = .now()) throws(EventRejection) -> AuditEvent? {
+    public static func event(from s: OTLPSpan, workflow: String, keepUnmarked: Bool, receivedAt: Timestamp = .now()) throws(EventRejection)
+        -> AuditEvent?
+    {
         if s.attribute("gen_ai.audit.event_id") != nil { return try sdkAuditEvent(s, workflow: workflow, receivedAt: receivedAt) }
         guard let dialect = Dialect.recognize(s) ?? (keepUnmarked ? .unmarked : nil) else { return nil }
         return try telemetryEvent(s, dialect, workflow: workflow, receivedAt: receivedAt)
@@ -61,7 +63,9 @@ public enum OTLPSpanMapping {
             chain = (text(s, "gen_ai.audit.prev_hash"), text(s, "gen_ai.audit.hmac"))
         } else {
             let prefix = "gen_ai.audit.metadata."
-            var members: [JSONValue.Member] = s.attributes.filter { $0.key.hasPrefix(prefix) }.map { .init(String($0.key.dropFirst(prefix.count)), OTLPMapping.json($0.value)) }
+            var members: [JSONValue.Member] = s.attributes.filter { $0.key.hasPrefix(prefix) }.map {
+                .init(String($0.key.dropFirst(prefix.count)), OTLPMapping.json($0.value))
+            }
             var otel = ids(s)
             if let claimed = text(s, "gen_ai.audit.hmac") { otel.append(.init("claimed_hmac", .string(claimed))) }
             if let claimed = text(s, "gen_ai.audit.prev_hash") { otel.append(.init("claimed_prev_hash", .string(claimed))) }
@@ -69,11 +73,12 @@ public enum OTLPSpanMapping {
             metadata = .object(members)
         }
         let decision = text(s, "gen_ai.audit.decision").flatMap(Decision.init(rawValue:)) ?? Decision.infer(fromKind: kind)
-        return AuditEvent(eventID: eventID, sessionID: session, agentID: agent, kind: kind,
-                          parentEventID: try uuid(s, "gen_ai.audit.parent_event_id"), model: text(s, "gen_ai.request.model"),
-                          inputHash: text(s, "gen_ai.audit.input_hash"), outputHash: text(s, "gen_ai.audit.output_hash"),
-                          metadata: metadata, prevHash: chain.prevHash, hmac: chain.hmac, createdAt: createdAt(s, receivedAt),
-                          workflow: workflow, sdkVersion: sdkVersion(s), decision: decision)
+        return AuditEvent(
+            eventID: eventID, sessionID: session, agentID: agent, kind: kind,
+            parentEventID: try uuid(s, "gen_ai.audit.parent_event_id"), model: text(s, "gen_ai.request.model"),
+            inputHash: text(s, "gen_ai.audit.input_hash"), outputHash: text(s, "gen_ai.audit.output_hash"),
+            metadata: metadata, prevHash: chain.prevHash, hmac: chain.hmac, createdAt: createdAt(s, receivedAt),
+            workflow: workflow, sdkVersion: sdkVersion(s), decision: decision)
     }
 
     // MARK: GenAI, OpenInference and unmarked spans
@@ -93,7 +98,9 @@ public enum OTLPSpanMapping {
             if let type = text(s, "langfuse.observation.type") { return .langfuse(type: type.lowercased()) }
             if text(s, "gen_ai.tool.name") != nil { return .genAI(operation: "execute_tool") }
             if text(s, "gen_ai.agent.name") != nil || text(s, "gen_ai.agent.id") != nil { return .genAI(operation: "invoke_agent") }
-            if let type = text(s, "llm.request.type") { return .genAI(operation: type.lowercased() == "completion" ? "text_completion" : type.lowercased()) }
+            if let type = text(s, "llm.request.type") {
+                return .genAI(operation: type.lowercased() == "completion" ? "text_completion" : type.lowercased())
+            }
             if llmKeys.contains(where: { text(s, $0) != nil }) { return .genAI(operation: "chat") }
             if s.attributes.contains(where: { $0.key.hasPrefix("gen_ai.") }) { return .genAI(operation: "span") }
             return nil
@@ -108,7 +115,8 @@ public enum OTLPSpanMapping {
             case .openInference(let kind): "openinference.\(kind.lowercased())"
             case .traceloop(let kind): ["agent": "gen_ai.invoke_agent", "tool": "gen_ai.execute_tool"][kind] ?? "traceloop.\(kind)"
             case .langfuse(let type):
-                ["agent": "gen_ai.invoke_agent", "tool": "gen_ai.execute_tool", "generation": "gen_ai.chat", "embedding": "gen_ai.embeddings"][type] ?? "langfuse.\(type)"
+                ["agent": "gen_ai.invoke_agent", "tool": "gen_ai.execute_tool", "generation": "gen_ai.chat", "embedding": "gen_ai.embeddings"][type]
+                    ?? "langfuse.\(type)"
             case .unmarked: "otel.span"
             }
         }
@@ -158,9 +166,12 @@ public enum OTLPSpanMapping {
     static func telemetryEvent(_ s: OTLPSpan, _ dialect: Dialect, workflow: String, receivedAt: Timestamp) throws(EventRejection) -> AuditEvent {
         let trace = try identified(s)
         let parent = hasParent(s) ? spanUUID(workflow: workflow, s.traceID, s.parentSpanID) : nil
-        let session = ownSession(s, dialect).map { OTLPMapping.session(named: $0, workflow: workflow) } ?? OTLPMapping.derivedSession(workflow: workflow, trace: trace)
-        return telemetryEvent(s, dialect, attribution: .init(agent: ownAgent(s, dialect) ?? serviceAgent(s), session: session, parentEventID: parent),
-                              workflow: workflow, receivedAt: receivedAt)
+        let session =
+            ownSession(s, dialect).map { OTLPMapping.session(named: $0, workflow: workflow) }
+            ?? OTLPMapping.derivedSession(workflow: workflow, trace: trace)
+        return telemetryEvent(
+            s, dialect, attribution: .init(agent: ownAgent(s, dialect) ?? serviceAgent(s), session: session, parentEventID: parent),
+            workflow: workflow, receivedAt: receivedAt)
     }
 
     /// Who a row is booked to, which session it belongs to and which row is its parent: read
@@ -174,7 +185,8 @@ public enum OTLPSpanMapping {
 
     /// The agent the span names itself (a Langfuse agent observation by its span name).
     static func ownAgent(_ s: OTLPSpan, _ dialect: Dialect) -> String? {
-        dialect.agentKeys.lazy.compactMap({ text(s, $0) }).first ?? (dialect.kind == "gen_ai.invoke_agent" && dialect.namedBySpan && !s.name.isEmpty ? s.name : nil)
+        dialect.agentKeys.lazy.compactMap({ text(s, $0) }).first
+            ?? (dialect.kind == "gen_ai.invoke_agent" && dialect.namedBySpan && !s.name.isEmpty ? s.name : nil)
     }
 
     /// The session the span names itself.
@@ -220,21 +232,30 @@ public enum OTLPSpanMapping {
             otel.append(.init("duration_ns", .number(String(s.endTimeUnixNano - s.startTimeUnixNano))))
         }
         if !s.events.isEmpty {
-            otel.append(.init("events", .array(s.events.map { e in
-                .object([.init("name", .string(e.name)), .init("time_unix_nano", .number(String(e.timeUnixNano))),
-                         .init("attributes", OTLPMapping.json(.kvlist(e.attributes)))])
-            })))
+            otel.append(
+                .init(
+                    "events",
+                    .array(
+                        s.events.map { e in
+                            .object([
+                                .init("name", .string(e.name)), .init("time_unix_nano", .number(String(e.timeUnixNano))),
+                                .init("attributes", OTLPMapping.json(.kvlist(e.attributes))),
+                            ])
+                        })))
         }
-        if !s.scopeName.isEmpty { otel.append(.init("scope", .object([.init("name", .string(s.scopeName)), .init("version", .string(s.scopeVersion))]))) }
+        if !s.scopeName.isEmpty {
+            otel.append(.init("scope", .object([.init("name", .string(s.scopeName)), .init("version", .string(s.scopeVersion))])))
+        }
         if !s.resource.isEmpty { otel.append(.init("resource", OTLPMapping.json(.kvlist(s.resource)))) }
         members.append(.init("otel", .object(otel)))
         let kind = dialect.kind
-        return AuditEvent(eventID: spanUUID(workflow: workflow, s.traceID, s.spanID), sessionID: attribution.session, agentID: attribution.agent, kind: kind,
-                          parentEventID: attribution.parentEventID,
-                          model: dialect.modelKeys.lazy.compactMap({ text(s, $0) }).first,
-                          inputHash: nil, outputHash: nil, metadata: .object(JSONValue.Member.lastOfEachKey(members)), prevHash: nil, hmac: nil,
-                          createdAt: createdAt(s, receivedAt), workflow: workflow, sdkVersion: sdkVersion(s),
-                          decision: refuses(s) ? .deny : Decision.infer(fromKind: kind))
+        return AuditEvent(
+            eventID: spanUUID(workflow: workflow, s.traceID, s.spanID), sessionID: attribution.session, agentID: attribution.agent, kind: kind,
+            parentEventID: attribution.parentEventID,
+            model: dialect.modelKeys.lazy.compactMap({ text(s, $0) }).first,
+            inputHash: nil, outputHash: nil, metadata: .object(JSONValue.Member.lastOfEachKey(members)), prevHash: nil, hmac: nil,
+            createdAt: createdAt(s, receivedAt), workflow: workflow, sdkVersion: sdkVersion(s),
+            decision: refuses(s) ? .deny : Decision.infer(fromKind: kind))
     }
 
     /// The event id of a span: a name-based UUID of its workflow, trace and span ids, so a
@@ -246,8 +267,10 @@ public enum OTLPSpanMapping {
 
     /// Attributes a guardrail or an evaluation uses for its verdict (with the 2026 GenAI
     /// conventions' `gen_ai.evaluation.score.label`), and the values that refuse.
-    static let verdictKeys = ["gen_ai.guardrail.decision", "gen_ai.guardrail.action", "guardrail.decision", "gen_ai.evaluation.label", "gen_ai.evaluation.verdict",
-                              "gen_ai.evaluation.score.label"]
+    static let verdictKeys = [
+        "gen_ai.guardrail.decision", "gen_ai.guardrail.action", "guardrail.decision", "gen_ai.evaluation.label", "gen_ai.evaluation.verdict",
+        "gen_ai.evaluation.score.label",
+    ]
     static let refusingVerdicts: Set<String> = ["deny", "denied", "block", "blocked", "reject", "rejected", "refuse", "refused", "fail", "failed"]
 
     static func refuses(_ s: OTLPSpan) -> Bool {
@@ -303,7 +326,7 @@ extension OTLPSpanMapping {
         var s = OTLPSpan()
         s.scopeName = "governance-collector"
         s.name = "audit.\(e.kind)"
-        s.kind = 1 // INTERNAL
+        s.kind = 1  // INTERNAL
         s.traceID = e.sessionID.bytes
         s.spanID = spanID(e.eventID)
         if let parent = e.parentEventID { s.parentSpanID = spanID(parent) }

@@ -58,10 +58,17 @@ public struct TraceContext: Sendable, Equatable {
     public var json: JSONValue {
         .object([
             .init("session", session.map(JSONValue.string) ?? .null),
-            .init("spans", .object(nodes.sorted { $0.key.lexicographicallyPrecedes($1.key) }.map { id, node in
-                .init(id.hexString, .array([.string(node.parent.hexString), node.agent.map(JSONValue.string) ?? .null,
-                                            node.session.map(JSONValue.string) ?? .null, .bool(node.kept)]))
-            })),
+            .init(
+                "spans",
+                .object(
+                    nodes.sorted { $0.key.lexicographicallyPrecedes($1.key) }.map { id, node in
+                        .init(
+                            id.hexString,
+                            .array([
+                                .string(node.parent.hexString), node.agent.map(JSONValue.string) ?? .null,
+                                node.session.map(JSONValue.string) ?? .null, .bool(node.kept),
+                            ]))
+                    })),
         ])
     }
 
@@ -73,7 +80,8 @@ public struct TraceContext: Sendable, Equatable {
             case ("spans", .object(let spans)):
                 for span in spans {
                     guard let id = Hex.bytes(span.key), case .array(let f) = span.value, f.count == 4, case .string(let parent) = f[0],
-                          let parentID = Hex.bytes(parent), case .bool(let kept) = f[3] else {
+                        let parentID = Hex.bytes(parent), case .bool(let kept) = f[3]
+                    else {
                         throw EventRejection(field: "trace context span \(span.key)", message: "is malformed")
                     }
                     nodes[id] = Node(parent: parentID, agent: f[1].stringValue, session: f[2].stringValue, kept: kept)
@@ -208,11 +216,14 @@ public struct TraceRun {
             }
             let s = staged.span
             let row = rowAbove(id)
-            let session = (n.session ?? context.session).map { OTLPMapping.session(named: $0, workflow: workflow) }
+            let session =
+                (n.session ?? context.session).map { OTLPMapping.session(named: $0, workflow: workflow) }
                 ?? OTLPMapping.derivedSession(workflow: workflow, trace: s.traceID)
-            let attribution = OTLPSpanMapping.Attribution(agent: n.agent ?? OTLPSpanMapping.serviceAgent(s), session: session,
-                                                          parentEventID: row.map { OTLPSpanMapping.spanUUID(workflow: workflow, s.traceID, $0) })
-            events.append(OTLPSpanMapping.telemetryEvent(s, dialect ?? .unmarked, attribution: attribution, workflow: workflow, receivedAt: receivedAt))
+            let attribution = OTLPSpanMapping.Attribution(
+                agent: n.agent ?? OTLPSpanMapping.serviceAgent(s), session: session,
+                parentEventID: row.map { OTLPSpanMapping.spanUUID(workflow: workflow, s.traceID, $0) })
+            events.append(
+                OTLPSpanMapping.telemetryEvent(s, dialect ?? .unmarked, attribution: attribution, workflow: workflow, receivedAt: receivedAt))
         }
     }
 }

@@ -29,7 +29,9 @@ public final class AgentKeyring: Sendable {
     private let revokedKeys: Gauge
 
     /// `labels` name the owner in the gauges (`governance_agent_signature_keys`, `…_revoked_keys`).
-    public init(configured: [AgentPublicKey], refreshInterval: Duration = .seconds(1), telemetry: Telemetry = .disabled, labels: [(String, String)] = []) {
+    public init(
+        configured: [AgentPublicKey], refreshInterval: Duration = .seconds(1), telemetry: Telemetry = .disabled, labels: [(String, String)] = []
+    ) {
         configuredKeys = configured
         self.refreshInterval = refreshInterval
         self.configured = Dictionary(configured.map { ($0.fingerprint, $0) }) { first, _ in first }

@@ -12,9 +12,10 @@ public enum Allocator {
     /// set: call before the process starts its threads.
     public static func limitArenas(to count: Int32) {
         guard ProcessInfo.processInfo.environment["MALLOC_ARENA_MAX"] == nil,
-              let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "mallopt") else { return }
+            let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "mallopt")
+        else { return }
         let mallopt = unsafeBitCast(symbol, to: (@convention(c) (Int32, Int32) -> Int32).self)
-        _ = mallopt(-8, count) // M_ARENA_MAX
+        _ = mallopt(-8, count)  // M_ARENA_MAX
     }
 
     /// Returns freed heap pages to the system (`malloc_trim(0)`).

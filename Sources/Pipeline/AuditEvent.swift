@@ -50,12 +50,14 @@ public struct AuditEvent: Sendable, Equatable {
     public var sdkVersion: String?
     public var decision: Decision?
 
-    public init(eventID: UUID, sessionID: UUID, agentID: String, kind: String, parentEventID: UUID? = nil,
-                model: String? = nil, inputHash: String? = nil, outputHash: String? = nil,
-                metadata: JSONValue = .object([]), prevHash: String? = nil, hmac: String? = nil,
-                createdAt: Timestamp, signature: [UInt8]? = nil, signingKeyFingerprint: String? = nil,
-                signatureStatus: String = "unsigned", clientSignatureStatus: String? = nil, workflow: String, clientSeq: Int64? = nil,
-                seq: Int64? = nil, sdkVersion: String? = nil, decision: Decision? = nil) {
+    public init(
+        eventID: UUID, sessionID: UUID, agentID: String, kind: String, parentEventID: UUID? = nil,
+        model: String? = nil, inputHash: String? = nil, outputHash: String? = nil,
+        metadata: JSONValue = .object([]), prevHash: String? = nil, hmac: String? = nil,
+        createdAt: Timestamp, signature: [UInt8]? = nil, signingKeyFingerprint: String? = nil,
+        signatureStatus: String = "unsigned", clientSignatureStatus: String? = nil, workflow: String, clientSeq: Int64? = nil,
+        seq: Int64? = nil, sdkVersion: String? = nil, decision: Decision? = nil
+    ) {
         self.eventID = eventID
         self.sessionID = sessionID
         self.agentID = agentID
@@ -117,8 +119,10 @@ extension AuditEvent {
         }
         if agentID.isEmpty { throw EventRejection(field: "agent_id", message: "must not be empty") }
         if kind.isEmpty { throw EventRejection(field: "payload.kind", message: "must not be empty") }
-        for (field, value) in [("payload.signing_key_fingerprint", signingKeyFingerprint), ("payload.signature_status", signatureStatus as String?),
-                              ("payload.signature_status", clientSignatureStatus), ("sdk_version", sdkVersion)] {
+        for (field, value) in [
+            ("payload.signing_key_fingerprint", signingKeyFingerprint), ("payload.signature_status", signatureStatus as String?),
+            ("payload.signature_status", clientSignatureStatus), ("sdk_version", sdkVersion),
+        ] {
             if let value, value.utf8.contains(0) {
                 throw EventRejection(field: field, message: "contains a NUL character, which PostgreSQL text cannot store")
             }

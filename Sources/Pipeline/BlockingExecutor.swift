@@ -18,9 +18,12 @@ public final class BlockingExecutor: Sendable {
     public init(name: String) {
         let jobs = self.jobs
         let thread = Thread {
-            while let job = jobs.wait(until: nil, for: { !$0.queue.isEmpty || $0.closed }, then: { state -> Job? in
-                state.queue.isEmpty ? nil : state.queue.removeFirst()
-            }) {
+            while let job = jobs.wait(
+                until: nil, for: { !$0.queue.isEmpty || $0.closed },
+                then: { state -> Job? in
+                    state.queue.isEmpty ? nil : state.queue.removeFirst()
+                })
+            {
                 job()
             }
         }
@@ -80,7 +83,9 @@ public final class ConditionLock<State>: @unchecked Sendable {
 
     /// As `wait(until:for:then:)`, with a deadline read from the state on every wake-up (one that
     /// another thread may bring forward, e.g. a shutdown deadline).
-    public func wait<T>(until deadline: (State) -> ContinuousClock.Instant?, for ready: (State) -> Bool, then: (inout State) throws -> T) rethrows -> T {
+    public func wait<T>(until deadline: (State) -> ContinuousClock.Instant?, for ready: (State) -> Bool, then: (inout State) throws -> T) rethrows
+        -> T
+    {
         condition.lock()
         defer { condition.unlock() }
         while !ready(state) {

@@ -70,8 +70,10 @@ public struct CommitStageFactory: Sendable {
     public let placement: CommitStagePlacement
     public var type: String { component.type }
 
-    public init(type: String, placement: CommitStagePlacement = .anywhere,
-                configure: @escaping @Sendable (ConfigSection) throws(ConfigError) -> ComponentFactory<any CommitStage, BuildContext>.Builder) {
+    public init(
+        type: String, placement: CommitStagePlacement = .anywhere,
+        configure: @escaping @Sendable (ConfigSection) throws(ConfigError) -> ComponentFactory<any CommitStage, BuildContext>.Builder
+    ) {
         component = ComponentFactory(type: type, configure: configure)
         self.placement = placement
     }
@@ -84,9 +86,13 @@ public struct CommitStageFactory: Sendable {
             let missing = placement.requires.filter { !types.contains($0) }
             let early = placement.before.filter { types.prefix(position).contains($0) }
             guard !missing.isEmpty || !early.isEmpty else { continue }
-            let problem = missing.isEmpty ? "lists \(type) after \(placement.before.joined(separator: " or "))"
-                                          : "lists \(type) without \(missing.joined(separator: " and "))"
-            return (problem, "order them e.g. [\(suggestedOrder(types + missing, factories: factories).joined(separator: ", "))]: \(placement.reason)")
+            let problem =
+                missing.isEmpty
+                ? "lists \(type) after \(placement.before.joined(separator: " or "))"
+                : "lists \(type) without \(missing.joined(separator: " and "))"
+            return (
+                problem, "order them e.g. [\(suggestedOrder(types + missing, factories: factories).joined(separator: ", "))]: \(placement.reason)"
+            )
         }
         return nil
     }

@@ -165,9 +165,11 @@ public struct BuildContext: Sendable {
     /// to move time on without waiting for it).
     public var clock: any Clock<Duration>
 
-    public init(id: String, logger: Logger, resources: SharedResources = SharedResources(),
-                egress: Egress = .none, telemetry: Telemetry = .disabled, inFlight: InFlightBudget = .unlimited,
-                clock: any Clock<Duration> = ContinuousClock()) {
+    public init(
+        id: String, logger: Logger, resources: SharedResources = SharedResources(),
+        egress: Egress = .none, telemetry: Telemetry = .disabled, inFlight: InFlightBudget = .unlimited,
+        clock: any Clock<Duration> = ContinuousClock()
+    ) {
         self.id = id
         self.clock = clock
         self.logger = logger
@@ -207,8 +209,10 @@ public struct ComponentRegistry: Sendable {
     /// Built and started in this order (after the receivers).
     public var extensions: [ExtensionFactory] = []
 
-    public init(receivers: [ReceiverFactory] = [], processors: [ProcessorFactory] = [], commitStages: [CommitStageFactory] = [],
-                exporters: [ExporterFactory] = [], extensions: [ExtensionFactory] = []) {
+    public init(
+        receivers: [ReceiverFactory] = [], processors: [ProcessorFactory] = [], commitStages: [CommitStageFactory] = [],
+        exporters: [ExporterFactory] = [], extensions: [ExtensionFactory] = []
+    ) {
         self.extensions = extensions
         for f in receivers { self.receivers[f.type] = f }
         for f in processors { self.processors[f.type] = f }

@@ -13,8 +13,10 @@ public struct Egress: Sendable {
     public let redaction: PipelineRedaction
 
     /// `processors` are the pipeline's egress-stage processors, in configured order, with their ids.
-    public init(pipeline: String, processors: [(id: String, processor: any EventProcessor)], redaction: PipelineRedaction = .builtIn,
-                telemetry: Telemetry) {
+    public init(
+        pipeline: String, processors: [(id: String, processor: any EventProcessor)], redaction: PipelineRedaction = .builtIn,
+        telemetry: Telemetry
+    ) {
         self.processors = processors.map(\.processor)
         self.redaction = redaction
         dropped = processors.map {

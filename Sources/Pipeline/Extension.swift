@@ -14,8 +14,10 @@ public struct ExtensionFactory: Sendable {
     /// that act on them without running it) and its builder; nil when the section turns it off.
     public let configure: @Sendable (ConfigSection, ExtensionPlanFacts) throws(ConfigError) -> (settings: any Sendable, build: Builder)?
 
-    public init(section: String,
-                configure: @escaping @Sendable (ConfigSection, ExtensionPlanFacts) throws(ConfigError) -> (settings: any Sendable, build: Builder)?) {
+    public init(
+        section: String,
+        configure: @escaping @Sendable (ConfigSection, ExtensionPlanFacts) throws(ConfigError) -> (settings: any Sendable, build: Builder)?
+    ) {
         self.section = section
         self.configure = configure
     }
@@ -52,10 +54,12 @@ public struct ExtensionContext: Sendable {
     /// The collector's readiness checks, by name.
     public var readiness: @Sendable () -> [String: String]
 
-    public init(id: String, logger: Logger, telemetry: Telemetry = .disabled, clock: any Clock<Duration> = ContinuousClock(),
-                pipelines: [String: Pipeline] = [:], resources: [String: SharedResources] = [:], egress: [String: Egress] = [:],
-                chainSecrets: [String: String] = [:], provided: SharedResources = SharedResources(),
-                readiness: @escaping @Sendable () -> [String: String] = { [:] }) {
+    public init(
+        id: String, logger: Logger, telemetry: Telemetry = .disabled, clock: any Clock<Duration> = ContinuousClock(),
+        pipelines: [String: Pipeline] = [:], resources: [String: SharedResources] = [:], egress: [String: Egress] = [:],
+        chainSecrets: [String: String] = [:], provided: SharedResources = SharedResources(),
+        readiness: @escaping @Sendable () -> [String: String] = { [:] }
+    ) {
         (self.id, self.logger, self.telemetry, self.clock) = (id, logger, telemetry, clock)
         (self.pipelines, self.resources, self.egress, self.chainSecrets) = (pipelines, resources, egress, chainSecrets)
         (self.provided, self.readiness) = (provided, readiness)

@@ -86,7 +86,8 @@ public final class InFlightBudget: Sendable {
 
     private func reserve(bytes: Int, large isLarge: Bool, owner: String? = nil) -> Reservation? {
         let now: Int? = used.withLock { used in
-            let admitted = if let owner { used.admitsBuffer(bytes, owner: owner, limit: limit) } else { used.admits(bytes, large: isLarge, limit: limit) }
+            let admitted =
+                if let owner { used.admitsBuffer(bytes, owner: owner, limit: limit) } else { used.admits(bytes, large: isLarge, limit: limit) }
             guard admitted else { return nil }
             used.add(bytes, large: isLarge, owner: owner)
             return used.total
@@ -108,7 +109,8 @@ public final class InFlightBudget: Sendable {
     /// background thread (it takes a few milliseconds on a large heap).
     private func trimIfIdle(_ now: Int) {
         guard now == 0, heldSinceTrim.load(ordering: .relaxed) >= Self.trimAfter,
-              !trimming.exchange(true, ordering: .acquiring) else { return }
+            !trimming.exchange(true, ordering: .acquiring)
+        else { return }
         heldSinceTrim.store(0, ordering: .relaxed)
         // Half a second later, so the request's answer and its events are freed too.
         Task { [self] in
@@ -127,7 +129,10 @@ public final class InFlightBudget: Sendable {
             if delta > 0 {
                 var others = used
                 others.add(-held, large: isLarge, owner: owner)
-                let admitted = if let owner { others.admitsBuffer(held + delta, owner: owner, limit: limit) } else { others.admits(held + delta, large: isLarge, limit: limit) }
+                let admitted =
+                    if let owner { others.admitsBuffer(held + delta, owner: owner, limit: limit) } else {
+                        others.admits(held + delta, large: isLarge, limit: limit)
+                    }
                 guard admitted else { return nil }
             }
             used.add(delta, large: isLarge, owner: owner)

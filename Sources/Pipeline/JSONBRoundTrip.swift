@@ -22,7 +22,11 @@ public enum JSONBRoundTrip {
             guard text.utf8.contains(where: { $0 == UInt8(ascii: ".") || $0 == UInt8(ascii: "e") || $0 == UInt8(ascii: "E") }) else { return nil }
             let meant = JSONValue.pythonNumber(text), readBack = JSONValue.pythonNumber(stored(number: text))
             guard readBack == meant else {
-                return Problem(path: path, message: "number \(text.prefix(40)) would be stored as \(stored(number: text).prefix(40)) and read back as \(readBack.prefix(40)), not \(meant.prefix(40)), so its HMAC could not be recomputed from the table; send it as a string or in plain decimal form")
+                return Problem(
+                    path: path,
+                    message:
+                        "number \(text.prefix(40)) would be stored as \(stored(number: text).prefix(40)) and read back as \(readBack.prefix(40)), not \(meant.prefix(40)), so its HMAC could not be recomputed from the table; send it as a string or in plain decimal form"
+                )
             }
             return nil
         case .string(let s):
@@ -40,7 +44,8 @@ public enum JSONBRoundTrip {
                     return Problem(path: path, message: "has a key with a \\u0000 character, which PostgreSQL jsonb cannot store")
                 }
                 if !keys.insert(member.key).inserted {
-                    return Problem(path: memberPath, message: "appears twice in one object; PostgreSQL keeps only the last, so the HMAC could not be recomputed")
+                    return Problem(
+                        path: memberPath, message: "appears twice in one object; PostgreSQL keeps only the last, so the HMAC could not be recomputed")
                 }
                 if let problem = firstProblem(in: member.value, path: memberPath) { return problem }
             }

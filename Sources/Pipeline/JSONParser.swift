@@ -186,7 +186,9 @@ public struct JSONParser {
             var exponent = 0
             for i in exponentStart..<index where limitsNumbers {
                 exponent = exponent * 10 + Int(bytes[i] - UInt8(ascii: "0"))
-                if exponent > Self.maxExponent { throw JSONParseError(offset: start, message: "number exponent beyond \(negative ? "-" : "")\(Self.maxExponent) cannot be stored") }
+                if exponent > Self.maxExponent {
+                    throw JSONParseError(offset: start, message: "number exponent beyond \(negative ? "-" : "")\(Self.maxExponent) cannot be stored")
+                }
             }
         }
         guard !limitsNumbers || index - start <= Self.maxNumberLength else {

@@ -105,7 +105,8 @@ extension JSONValue {
             out.append(UInt8(ascii: "]"))
         case .object(let members):
             out.append(UInt8(ascii: "{"))
-            let ordered = options.sortKeys
+            let ordered =
+                options.sortKeys
                 ? members.sorted { $0.key.utf8.lexicographicallyPrecedes($1.key.utf8) }
                 : members
             for (i, member) in ordered.enumerated() {
@@ -123,9 +124,11 @@ extension JSONValue {
     public static func writeString(_ s: String, into out: inout [UInt8], asciiOnly: Bool) {
         out.append(UInt8(ascii: "\""))
         func escapeUnit(_ unit: UInt16) {
-            out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "u"),
-                                    hexDigits[Int(unit >> 12)], hexDigits[Int((unit >> 8) & 0xF)],
-                                    hexDigits[Int((unit >> 4) & 0xF)], hexDigits[Int(unit & 0xF)]])
+            out.append(contentsOf: [
+                UInt8(ascii: "\\"), UInt8(ascii: "u"),
+                hexDigits[Int(unit >> 12)], hexDigits[Int((unit >> 8) & 0xF)],
+                hexDigits[Int((unit >> 4) & 0xF)], hexDigits[Int(unit & 0xF)],
+            ])
         }
         if asciiOnly {
             for scalar in s.unicodeScalars {

@@ -15,7 +15,8 @@ public enum IngestToken {
     public static func generate() -> String {
         var random = SystemRandomNumberGenerator()
         let bytes = (0..<32).map { _ in UInt8.random(in: 0...255, using: &random) }
-        return "wf_" + Data(bytes).base64EncodedString()
+        return "wf_"
+            + Data(bytes).base64EncodedString()
             .replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_").replacingOccurrences(of: "=", with: "")
     }
 
@@ -48,7 +49,8 @@ public enum IngestToken {
     public static func basicPassword(_ header: String?) -> Substring? {
         guard let header, header.count > 6, header.prefix(6).lowercased() == "basic " else { return nil }
         guard let decoded = Data(base64Encoded: header.dropFirst(6).trimmingCharacters(in: .whitespaces)),
-              let text = String(data: decoded, encoding: .utf8), let colon = text.firstIndex(of: ":") else { return nil }
+            let text = String(data: decoded, encoding: .utf8), let colon = text.firstIndex(of: ":")
+        else { return nil }
         let password = text[text.index(after: colon)...]
         return password.isEmpty ? nil : Substring(password)
     }

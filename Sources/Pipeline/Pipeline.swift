@@ -50,10 +50,12 @@ public final class Pipeline: Sendable {
 
     /// `processors` are the ingest processors and `commitStages` the stages, each in configured
     /// order with their component ids (metric labels).
-    public init(name: String, processors: [(id: String, processor: any EventProcessor)] = [],
-                commitStages: [(id: String, stage: any CommitStage)] = [], egress: Egress = .none,
-                primary: any PrimaryExporter, secondaries: [any SecondaryExporter] = [], storeReaders: [any StoreReadingExporter] = [],
-                managedTokens: (any ManagedTokens)? = nil, telemetry: Telemetry = .disabled) {
+    public init(
+        name: String, processors: [(id: String, processor: any EventProcessor)] = [],
+        commitStages: [(id: String, stage: any CommitStage)] = [], egress: Egress = .none,
+        primary: any PrimaryExporter, secondaries: [any SecondaryExporter] = [], storeReaders: [any StoreReadingExporter] = [],
+        managedTokens: (any ManagedTokens)? = nil, telemetry: Telemetry = .disabled
+    ) {
         precondition(processors.allSatisfy { $0.processor.stage == .ingest }, "egress processors belong in `egress`")
         self.managedTokens = managedTokens
         self.name = name

@@ -78,9 +78,11 @@ public struct Redactor: Sendable {
         public static let urlPassword = "url_password"
         public static let credential = "credential"
         public static let base64 = "base64"
-        public static let all = [dsn, anthropicKey, openAIKey, stripeKey, slackToken, githubToken, googleAPIKey,
-                                 awsAccessKeyID, awsSecretAccessKey, bearerToken, jwt, privateKey, urlPassword,
-                                 credential, base64]
+        public static let all = [
+            dsn, anthropicKey, openAIKey, stripeKey, slackToken, githubToken, googleAPIKey,
+            awsAccessKeyID, awsSecretAccessKey, bearerToken, jwt, privateKey, urlPassword,
+            credential, base64,
+        ]
     }
 
     /// Key names (lower case, `-` read as `_`) whose values are credentials, matched as suffixes:
@@ -357,7 +359,8 @@ private struct Scanner {
         guard !allowlist.isEmpty else { return true }
         if allowlist.contains(String(decoding: UnsafeBufferPointer(rebasing: p[m.start..<m.end]), as: UTF8.self)) { return false }
         if m.contextStart != m.start || m.contextEnd != m.end,
-           allowlist.contains(String(decoding: UnsafeBufferPointer(rebasing: p[m.contextStart..<m.contextEnd]), as: UTF8.self)) {
+            allowlist.contains(String(decoding: UnsafeBufferPointer(rebasing: p[m.contextStart..<m.contextEnd]), as: UTF8.self))
+        {
             return false
         }
         return true
@@ -398,7 +401,8 @@ private struct Scanner {
             }
         case UInt8(ascii: "g"):
             if has("gh", at: i), at(i + 3) == UInt8(ascii: "_"),
-               at(i + 2) == UInt8(ascii: "p") || at(i + 2) == UInt8(ascii: "s") || at(i + 2) == UInt8(ascii: "o") {
+                at(i + 2) == UInt8(ascii: "p") || at(i + 2) == UInt8(ascii: "s") || at(i + 2) == UInt8(ascii: "o")
+            {
                 let end = run(from: i + 4, while: Self.isAlnum)
                 if end - (i + 4) >= 30 { return Match(i, end, Redactor.Kind.githubToken) }
             } else if has("github_pat_", at: i) {
@@ -456,9 +460,11 @@ private struct Scanner {
     func bearerMatch(at i: Int) -> Match? {
         guard hasIgnoringCase("bearer", at: i), at(i + 6) == 0x20 || at(i + 6) == 0x09 else { return nil }
         let start = run(from: i + 6, while: { $0 == 0x20 || $0 == 0x09 })
-        var end = run(from: start, while: { b in
-            Self.isAlnum(b) || b == 0x2D || b == 0x2E || b == 0x5F || b == 0x7E || b == 0x2B || b == 0x2F
-        })
+        var end = run(
+            from: start,
+            while: { b in
+                Self.isAlnum(b) || b == 0x2D || b == 0x2E || b == 0x5F || b == 0x7E || b == 0x2B || b == 0x2F
+            })
         end = run(from: end, while: { $0 == 0x3D })
         while end > start, p[end - 1] == 0x2E { end -= 1 }  // sentence punctuation
         let length = end - start
@@ -488,7 +494,8 @@ private struct Scanner {
         let labelStart = i + 11
         let labelEnd = run(from: labelStart, while: { Self.isUpper($0) || Self.isDigit($0) || $0 == 0x20 })
         guard has("-----", at: labelEnd),
-              contains("PRIVATE KEY", from: labelStart, to: labelEnd) else { return nil }
+            contains("PRIVATE KEY", from: labelStart, to: labelEnd)
+        else { return nil }
         var j = labelEnd + 5
         while j < n {
             if p[j] == 0x2D, has("-----END ", at: j) {
@@ -513,7 +520,8 @@ private struct Scanner {
     func urlMatch(at i: Int) -> Match? {
         var schemeStart = i
         while schemeStart > copied,
-              Self.isAlnum(p[schemeStart - 1]) || p[schemeStart - 1] == 0x2B || p[schemeStart - 1] == 0x2E || p[schemeStart - 1] == 0x2D {
+            Self.isAlnum(p[schemeStart - 1]) || p[schemeStart - 1] == 0x2B || p[schemeStart - 1] == 0x2E || p[schemeStart - 1] == 0x2D
+        {
             schemeStart -= 1
         }
         while schemeStart < i, !Self.isUpper(p[schemeStart]), !Self.isLower(p[schemeStart]) { schemeStart += 1 }
@@ -539,7 +547,10 @@ private struct Scanner {
         while authorityEnd < n {
             let b = p[authorityEnd]
             if b == 0x2F || b == 0x3F || b == 0x23 || b == 0x22 || b == 0x27 || b == 0x3C || b == 0x3E || b == 0x60
-                || b == 0x5C || whitespaceLength(at: authorityEnd) > 0 { break }
+                || b == 0x5C || whitespaceLength(at: authorityEnd) > 0
+            {
+                break
+            }
             if b == 0x40 { lastAt = authorityEnd }
             authorityEnd += 1
         }
@@ -591,7 +602,10 @@ private struct Scanner {
             while e < n {
                 let b = p[e]
                 if b == 0x22 || b == 0x27 || b == 0x2C || b == 0x3B || b == 0x26 || b == 0x29 || b == 0x7D
-                    || b == 0x5D || b == 0x3E || b == 0x3C || b == 0x5C || whitespaceLength(at: e) > 0 { break }
+                    || b == 0x5D || b == 0x3E || b == 0x3C || b == 0x5C || whitespaceLength(at: e) > 0
+                {
+                    break
+                }
                 e += 1
             }
             valueEnd = e
@@ -604,7 +618,8 @@ private struct Scanner {
 
         // A value that is itself a known secret is counted as that kind.
         if let inner = tokenMatch(at: valueStart) ?? (p[valueStart] == 0x2D && has("-----BEGIN ", at: valueStart) ? pemMatch(at: valueStart) : nil),
-           inner.start == valueStart, inner.end >= valueEnd {
+            inner.start == valueStart, inner.end >= valueEnd
+        {
             return inner
         }
         return Match(valueStart, valueEnd, Redactor.Kind.credential, context: keyStart..<valueEnd)
@@ -657,10 +672,15 @@ private struct Scanner {
         for k in start..<end {
             let b = p[k]
             let cls: UInt8
-            if Self.isUpper(b) { upper = true; cls = 0 }
-            else if Self.isLower(b) { lower = true; cls = 1 }
-            else if Self.isDigit(b) { digit = true; cls = 2 }
-            else { cls = 3; if b == 0x2F { slashes += 1 } }
+            if Self.isUpper(b) {
+                upper = true; cls = 0
+            } else if Self.isLower(b) {
+                lower = true; cls = 1
+            } else if Self.isDigit(b) {
+                digit = true; cls = 2
+            } else {
+                cls = 3; if b == 0x2F { slashes += 1 }
+            }
             if cls != previousClass, k > start { transitions += 1 }
             previousClass = cls
         }

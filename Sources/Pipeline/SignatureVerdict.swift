@@ -26,25 +26,34 @@ public struct SignatureVerdict: Sendable, Equatable {
     public static func check(_ event: AuditEvent, lookup: (String) -> AgentKeyring.Entry) -> SignatureVerdict {
         switch (event.signature, event.signingKeyFingerprint) {
         case (nil, nil):
-            return SignatureVerdict(status: .unsigned, field: "payload.signature_hex", problem: "is required: this pipeline accepts only events signed by a registered agent key")
+            return SignatureVerdict(
+                status: .unsigned, field: "payload.signature_hex",
+                problem: "is required: this pipeline accepts only events signed by a registered agent key")
         case (nil, _?):
-            return SignatureVerdict(status: .invalidSignature, field: "payload.signature_hex", problem: "is missing while payload.signing_key_fingerprint is set")
+            return SignatureVerdict(
+                status: .invalidSignature, field: "payload.signature_hex", problem: "is missing while payload.signing_key_fingerprint is set")
         case (_?, nil):
-            return SignatureVerdict(status: .invalidSignature, field: "payload.signing_key_fingerprint", problem: "is missing while payload.signature_hex is set")
+            return SignatureVerdict(
+                status: .invalidSignature, field: "payload.signing_key_fingerprint", problem: "is missing while payload.signature_hex is set")
         case (let signature?, let fingerprint?):
             // The SDK signs its own HMAC: without the client's there is nothing the signature covers.
             guard event.hmac != nil else {
-                return SignatureVerdict(status: .invalidSignature, field: "client_hmac", problem: "is required to check payload.signature_hex (the agent signs the event together with its HMAC)")
+                return SignatureVerdict(
+                    status: .invalidSignature, field: "client_hmac",
+                    problem: "is required to check payload.signature_hex (the agent signs the event together with its HMAC)")
             }
             switch lookup(fingerprint) {
             case .revoked:
-                return SignatureVerdict(status: .revokedKey, field: "payload.signing_key_fingerprint", problem: "names agent key \(fingerprint), which is revoked")
+                return SignatureVerdict(
+                    status: .revokedKey, field: "payload.signing_key_fingerprint", problem: "names agent key \(fingerprint), which is revoked")
             case .unknown:
-                return SignatureVerdict(status: .unknownKey, field: "payload.signing_key_fingerprint", problem: "names agent key \(fingerprint), which is not registered")
+                return SignatureVerdict(
+                    status: .unknownKey, field: "payload.signing_key_fingerprint", problem: "names agent key \(fingerprint), which is not registered")
             case .key(let key):
                 guard key.isValidSignature(signature, for: AuditChain.signingBytes(event)) else {
-                    return SignatureVerdict(status: .invalidSignature, field: "payload.signature_hex",
-                                            problem: "does not verify with agent key \(fingerprint) over the event as received")
+                    return SignatureVerdict(
+                        status: .invalidSignature, field: "payload.signature_hex",
+                        problem: "does not verify with agent key \(fingerprint) over the event as received")
                 }
                 return .signed
             }

@@ -12,7 +12,11 @@ public enum SystemIdentity {
             return EventRejection(field: "agent_id", message: "`\(agent)` is the collector's own agent; clients cannot write as it", status: 403)
         }
         if event.kind.hasPrefix(kindPrefix) {
-            return EventRejection(field: "payload.kind", message: "`\(kindPrefix)*` kinds are the collector's own evidence (checkpoints, retention seals, key rotation); clients cannot write them", status: 403)
+            return EventRejection(
+                field: "payload.kind",
+                message:
+                    "`\(kindPrefix)*` kinds are the collector's own evidence (checkpoints, retention seals, key rotation); clients cannot write them",
+                status: 403)
         }
         return nil
     }

@@ -66,7 +66,8 @@ public struct Timestamp: Sendable, Hashable, Comparable, CustomStringConvertible
             return true
         }
         guard let year = number(4), expect("-"), let month = number(2), expect("-"), let day = number(2),
-              i < b.count, b[i] == UInt8(ascii: "T") || b[i] == UInt8(ascii: "t") || b[i] == UInt8(ascii: " ") else { return nil }
+            i < b.count, b[i] == UInt8(ascii: "T") || b[i] == UInt8(ascii: "t") || b[i] == UInt8(ascii: " ")
+        else { return nil }
         i += 1
         guard let hour = number(2), expect(":"), let minute = number(2), expect(":"), let second = number(2) else { return nil }
         var micros = 0
@@ -77,7 +78,7 @@ public struct Timestamp: Sendable, Hashable, Comparable, CustomStringConvertible
                 if digits < 6 {
                     micros = micros * 10 + Int(b[i] - 48)
                 } else if b[i] != 48 {
-                    return nil // sub-microsecond precision would be silently lost in storage
+                    return nil  // sub-microsecond precision would be silently lost in storage
                 }
                 digits += 1
                 i += 1
@@ -98,7 +99,8 @@ public struct Timestamp: Sendable, Hashable, Comparable, CustomStringConvertible
             return nil
         }
         guard i == b.count, (1...9999).contains(year), (1...12).contains(month),
-              day >= 1, day <= Self.daysInMonth(year, month), hour < 24, minute < 60, second < 60 else { return nil }
+            day >= 1, day <= Self.daysInMonth(year, month), hour < 24, minute < 60, second < 60
+        else { return nil }
         let days = Int64(Self.days(year, month, day))
         let seconds = days * 86400 + Int64(hour * 3600 + minute * 60 + second - offsetSeconds)
         let microseconds = seconds * 1_000_000 + Int64(micros)

@@ -25,7 +25,8 @@ public enum WireFormat {
         var createdAt = receivedAt
         if let text = try string(payload, "created_at", prefix: "payload.") {
             guard let parsed = Timestamp(iso8601: text) else {
-                throw EventRejection(field: "payload.created_at", message: "is not an RFC 3339 date-time with offset (e.g. 2026-01-02T03:04:05.000120+00:00)")
+                throw EventRejection(
+                    field: "payload.created_at", message: "is not an RFC 3339 date-time with offset (e.g. 2026-01-02T03:04:05.000120+00:00)")
             }
             createdAt = parsed
         }
@@ -130,4 +131,3 @@ public enum WireFormat {
         return id
     }
 }
-

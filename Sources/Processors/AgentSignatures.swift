@@ -21,7 +21,8 @@ public struct AgentSignaturesConfig: Sendable {
         var c = AgentSignaturesConfig()
         c.requireSignature = try section.bool("require_signature", env: "GOVERNANCE_REQUIRE_AGENT_SIGNATURE", default: c.requireSignature)
         c.keysRefreshInterval = try section.double("keys_refresh_interval", default: c.keysRefreshInterval, range: 0.05...3600)
-        let fix = "paste the agent's public key as the SDK prints it (`Ed25519Signer.public_key_pem`, or `openssl pkey -pubout`): -----BEGIN PUBLIC KEY----- …"
+        let fix =
+            "paste the agent's public key as the SDK prints it (`Ed25519Signer.public_key_pem`, or `openssl pkey -pubout`): -----BEGIN PUBLIC KEY----- …"
         for entry in try section.sections("keys") {
             let inline = try entry.text("public_key_pem")
             let file = try entry.string("public_key_file")
@@ -32,9 +33,13 @@ public struct AgentSignaturesConfig: Sendable {
                 entry.record("public_key_pem", "fingerprint \(key.fingerprint)", source, detail)
             case (nil, let path?):
                 guard let pem = try? String(contentsOfFile: path, encoding: .utf8) else {
-                    throw entry.error("public_key_file", "names `\(path)`, which cannot be read", fix: "give the path of a readable PEM file holding the agent's public key")
+                    throw entry.error(
+                        "public_key_file", "names `\(path)`, which cannot be read",
+                        fix: "give the path of a readable PEM file holding the agent's public key")
                 }
-                do throws(AgentKeyError) { key = try AgentPublicKey(pem: pem) } catch { throw entry.error("public_key_file", "`\(path)` \(error.problem)", fix: fix) }
+                do throws(AgentKeyError) { key = try AgentPublicKey(pem: pem) } catch {
+                    throw entry.error("public_key_file", "`\(path)` \(error.problem)", fix: fix)
+                }
             case (.some, .some):
                 throw entry.error("public_key_pem", "and public_key_file are both set", fix: "keep one of them")
             case (nil, nil):
@@ -64,8 +69,9 @@ public struct AgentSignatureProcessor: EventProcessor {
     private let verdicts: CounterFamily
 
     public init(config: AgentSignaturesConfig, telemetry: Telemetry = .disabled, processor: String = "agent_signatures") {
-        keyring = AgentKeyring(configured: config.keys, refreshInterval: .milliseconds(Int64(config.keysRefreshInterval * 1000)),
-                               telemetry: telemetry, labels: [("processor", processor)])
+        keyring = AgentKeyring(
+            configured: config.keys, refreshInterval: .milliseconds(Int64(config.keysRefreshInterval * 1000)),
+            telemetry: telemetry, labels: [("processor", processor)])
         requireSignature = config.requireSignature
         verdicts = telemetry.counterFamily("governance_agent_signature_events_total", [("processor", processor)], varying: "status")
     }
@@ -80,7 +86,8 @@ public struct AgentSignatureProcessor: EventProcessor {
         let verdict = SignatureVerdict.check(event, keyring: keyring)
         verdicts.increment(verdict.status.rawValue)
         if requireSignature, verdict.status != .signed {
-            throw EventRejection(field: verdict.field ?? "payload.signature_hex", message: verdict.problem ?? "is not a valid agent signature", status: 422)
+            throw EventRejection(
+                field: verdict.field ?? "payload.signature_hex", message: verdict.problem ?? "is not a valid agent signature", status: 422)
         }
         var event = event
         let claimed = event.clientSignatureStatus ?? event.signatureStatus

@@ -20,7 +20,11 @@ public struct RedactionConfig: Sendable {
         c.local = try section.bool("local", default: c.local)
         for item in try section.sections("extra_patterns") {
             let name = try item.requiredString("name", fix: "name the pattern, e.g. `name: employee_id`; it appears as [REDACTED:<name>]")
-            guard name.utf8.allSatisfy({ ($0 >= 0x30 && $0 <= 0x39) || ($0 | 0x20 >= 0x61 && $0 | 0x20 <= 0x7A) || $0 == 0x5F || $0 == 0x2E || $0 == 0x2D }) else {
+            guard
+                name.utf8.allSatisfy({
+                    ($0 >= 0x30 && $0 <= 0x39) || ($0 | 0x20 >= 0x61 && $0 | 0x20 <= 0x7A) || $0 == 0x5F || $0 == 0x2E || $0 == 0x2D
+                })
+            else {
                 throw item.error("name", "is `\(name)`", fix: "use letters, digits, `_`, `.` or `-`")
             }
             // Read verbatim (not trimmed): spaces can be part of a regular expression.
@@ -31,8 +35,9 @@ public struct RedactionConfig: Sendable {
             do {
                 c.redactor.extraPatterns.append(try Redactor.Pattern(name: name, regex: regex))
             } catch {
-                throw item.error("regex", "is not a valid regular expression (`\(regex)`)",
-                                 fix: "correct it (ICU syntax, as NSRegularExpression reads it)")
+                throw item.error(
+                    "regex", "is not a valid regular expression (`\(regex)`)",
+                    fix: "correct it (ICU syntax, as NSRegularExpression reads it)")
             }
             try item.finish()
         }

@@ -129,7 +129,8 @@ public struct Sanitizer: Sendable {
                 count += 1
             }
             if !rewrite, maxLength.map({ count <= $0 }) ?? true,
-               !mayDenormalize || value._nfc.elementsEqual(value.unicodeScalars) {
+                !mayDenormalize || value._nfc.elementsEqual(value.unicodeScalars)
+            {
                 return nil
             }
         }

@@ -110,8 +110,10 @@ public struct SizeCapProcessor: EventProcessor {
         let length = value.unicodeScalars.count
         guard length > limit else { return }
         guard truncate else {
-            throw EventRejection(field: field, message: "is \(length) characters, over the size_cap limit of \(limit)"
-                                 + Self.reason(config, hmac: hmac), status: 413)
+            throw EventRejection(
+                field: field,
+                message: "is \(length) characters, over the size_cap limit of \(limit)"
+                    + Self.reason(config, hmac: hmac), status: 413)
         }
         value = String(String.UnicodeScalarView(value.unicodeScalars.prefix(limit)))
     }

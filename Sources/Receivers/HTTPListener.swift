@@ -27,7 +27,9 @@ package struct HTTPListener: Sendable {
         var l = HTTPListener(port: defaultPort)
         let endpoint = try section.string("endpoint", env: endpointEnv, default: "\(l.host):\(l.port)")!
         guard let (host, port) = ListenerEndpoint.parse(endpoint) else {
-            throw section.error("endpoint", "is `\(endpoint)`", fix: "write host:port, e.g. 127.0.0.1:\(defaultPort) or [::1]:\(defaultPort) (port 0 picks a free one)")
+            throw section.error(
+                "endpoint", "is `\(endpoint)`",
+                fix: "write host:port, e.g. 127.0.0.1:\(defaultPort) or [::1]:\(defaultPort) (port 0 picks a free one)")
         }
         (l.host, l.port) = (host, port)
         l.tokens = try WorkflowTokens.read(section, key: "tokens")
@@ -45,7 +47,8 @@ package struct HTTPListener: Sendable {
             do {
                 _ = try l.makeTLSConfiguration()
             } catch {
-                throw tls.error("cert_file", "and key_file could not be loaded: \(error)", fix: "use a PEM certificate chain and its matching PEM private key")
+                throw tls.error(
+                    "cert_file", "and key_file could not be loaded: \(error)", fix: "use a PEM certificate chain and its matching PEM private key")
             }
         case (nil, _): throw tls.error("cert_file", "is missing while key_file is set", fix: "set both cert_file and key_file, or neither")
         case (_, nil): throw tls.error("key_file", "is missing while cert_file is set", fix: "set both cert_file and key_file, or neither")
@@ -55,7 +58,9 @@ package struct HTTPListener: Sendable {
 
     /// The HTTP server for `router` on this listener (TLS when configured, limits applied). Once
     /// listening it records the bound port and logs `<name>.listening`.
-    func application(router: Router<BasicRequestContext>, name: String, metrics: ListenerMetrics, boundPort: BoundPort, logger: Logger) throws -> any Service {
+    func application(router: Router<BasicRequestContext>, name: String, metrics: ListenerMetrics, boundPort: BoundPort, logger: Logger) throws
+        -> any Service
+    {
         let http1 = LimitedHTTPServer.http1(limits: limits, metrics: metrics)
         let server: HTTPServerBuilder = try makeTLSConfiguration().map { try .tls(http1, tlsConfiguration: $0) } ?? http1
         let tls = tlsCertFile != nil

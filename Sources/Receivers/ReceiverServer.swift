@@ -22,8 +22,10 @@ final class ReceiverServer: Sendable {
     private let logger: Logger
 
     /// `name` is for log lines, `listenerID` labels the listener's connection metrics.
-    init(name: String, listenerID: String, listener: HTTPListener, context: ReceiverContext, metrics: ReceiverMetrics,
-         routes: (Router<BasicRequestContext>) -> Void) throws {
+    init(
+        name: String, listenerID: String, listener: HTTPListener, context: ReceiverContext, metrics: ReceiverMetrics,
+        routes: (Router<BasicRequestContext>) -> Void
+    ) throws {
         self.name = name
         logger = context.logger
         self.metrics = metrics
@@ -32,12 +34,15 @@ final class ReceiverServer: Sendable {
         router.middlewares.add(DrainMiddleware(gate: gate))
         router.middlewares.add(JSONErrorMiddleware())
         routes(router)
-        let application = try listener.application(router: router, name: name, metrics: ListenerMetrics(context.telemetry, listener: listenerID),
-                                                   boundPort: port, logger: context.logger)
+        let application = try listener.application(
+            router: router, name: name, metrics: ListenerMetrics(context.telemetry, listener: listenerID),
+            boundPort: port, logger: context.logger)
         // The server runs in a group of its own, so the collector's shutdown reaches it only
         // after the drain (see `run`).
-        inner = ServiceGroup(configuration: .init(services: [.init(service: application)], gracefulShutdownSignals: [],
-                                                  cancellationSignals: [], logger: context.logger))
+        inner = ServiceGroup(
+            configuration: .init(
+                services: [.init(service: application)], gracefulShutdownSignals: [],
+                cancellationSignals: [], logger: context.logger))
     }
 
     /// The port actually bound (useful with port 0); nil until listening.
@@ -117,9 +122,13 @@ struct DrainMiddleware<Context: RequestContext>: RouterMiddleware {
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         guard gate.enter() else {
-            return IngestHandler.json(.serviceUnavailable, ["ok": .bool(false), "error": .string("shutting_down"),
-                                                            "message": .string("the collector is shutting down; retry (another instance will answer)")],
-                                      headers: [.retryAfter: "1", .connection: "close"])
+            return IngestHandler.json(
+                .serviceUnavailable,
+                [
+                    "ok": .bool(false), "error": .string("shutting_down"),
+                    "message": .string("the collector is shutting down; retry (another instance will answer)"),
+                ],
+                headers: [.retryAfter: "1", .connection: "close"])
         }
         defer { gate.leave() }
         return try await next(request, context)

@@ -31,7 +31,10 @@ package final class Retainer: Service, Sendable {
     package func run() async throws {
         let (config, secret, checkpointed) = (config, secret, checkpointed)
         await RepeatingStep.run(logger: logger, failure: "retention.retrying", maxBackoff: 300) {
-            let outcome = try await worker.run { try RetentionRun(connection: $0, tree: CompactMerkleTree.self).run(keep: config.keep, secret: secret, maxRows: config.maxRows, checkpointed: checkpointed) }
+            let outcome = try await worker.run {
+                try RetentionRun(connection: $0, tree: CompactMerkleTree.self).run(
+                    keep: config.keep, secret: secret, maxRows: config.maxRows, checkpointed: checkpointed)
+            }
             switch outcome {
             case .busy:
                 logger.debug("retention.busy", metadata: ["reason": "another collector is running retention"])
@@ -40,10 +43,12 @@ package final class Retainer: Service, Sendable {
             case .removed(let removal):
                 seals.increment()
                 removedRows.increment(by: Int64(removal.rows))
-                logger.info("retention.sealed", metadata: [
-                    "seal": "\(removal.sealID?.lowercasedString ?? "")", "rows": "\(removal.rows)", "cutoff": "\(removal.cutoff)",
-                    "sessions": "\(removal.sessions)", "tree_size": "\(removal.treeSize.map(String.init) ?? "none")",
-                ])
+                logger.info(
+                    "retention.sealed",
+                    metadata: [
+                        "seal": "\(removal.sealID?.lowercasedString ?? "")", "rows": "\(removal.rows)", "cutoff": "\(removal.cutoff)",
+                        "sessions": "\(removal.sessions)", "tree_size": "\(removal.treeSize.map(String.init) ?? "none")",
+                    ])
                 if removal.more { return 0.0 }
             }
             return config.interval

@@ -32,8 +32,9 @@ package struct RetentionConfig: Sendable {
         }
         let minimum = try period("minimum", default: defaultMinimum.text)!
         guard keep.days >= minimum.days else {
-            throw section.error("keep", "is \(keep.text), shorter than retention.minimum (\(minimum.text))",
-                                fix: "keep rows at least \(minimum.text), or lower `minimum` if a shorter retention is really allowed")
+            throw section.error(
+                "keep", "is \(keep.text), shorter than retention.minimum (\(minimum.text))",
+                fix: "keep rows at least \(minimum.text), or lower `minimum` if a shorter retention is really allowed")
         }
         var config = RetentionConfig(keep: keep)
         config.minimum = minimum

@@ -73,7 +73,8 @@ struct DashboardQueries: Sendable {
         for count in counted.counts {
             let (name, decision, n) = (count.dimension ?? "", count.decision, count.events)
             switch count.grouping {
-            case .bucket: data.series[Int64(name) ?? 0, default: [:]][decision, default: 0] += n
+            case .bucket:
+                data.series[Int64(name) ?? 0, default: [:]][decision, default: 0] += n
                 data.byDecision[decision, default: 0] += n
             case .agent: add(&agents, name, decision, n)
             case .kind: add(&kinds, name, decision, n)
@@ -92,7 +93,9 @@ struct DashboardQueries: Sendable {
     /// GenAI metrics, spend, budget alerts, the delivery state of the bridge and witnesses, and
     /// the newest checkpoint, each from the store that owns it. Before the schema is migrated
     /// (the primary does it on its first connection) only the checkpoints can be there.
-    static func readOperations(_ connection: PGConnection, _ window: DashboardWindow, workflow: String?, into data: inout DashboardData) throws(PGError) {
+    static func readOperations(_ connection: PGConnection, _ window: DashboardWindow, workflow: String?, into data: inout DashboardData)
+        throws(PGError)
+    {
         data.checkpoint = try CheckpointTables.exist(on: connection) ? CheckpointTables.latest(on: connection) : nil
         guard try AuditSchema.isMigrated(connection) else { return }
         data.modelUsage = try GenAIUsage.usage(since: Timestamp(microseconds: data.from), workflow: workflow, limit: 20, on: connection)

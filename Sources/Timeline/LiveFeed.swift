@@ -86,7 +86,9 @@ final class LiveFeed: Sendable {
                 let (rows, next) = try await worker.run { connection -> ([AuditTableFollower.Row], AuditTableFollower.Cursor?) in
                     let follower = AuditTableFollower(connection: connection)
                     // A table that does not exist yet (before the first migration) is retried, not reported as lacking the column.
-                    guard let start else { return ([], try AuditSchema.columns(connection).contains("governance_txid") ? follower.startCursor(since: nil) : nil) }
+                    guard let start else {
+                        return ([], try AuditSchema.columns(connection).contains("governance_txid") ? follower.startCursor(since: nil) : nil)
+                    }
                     let rows = try follower.fetch(after: start, limit: 1000)
                     return (rows, rows.last?.cursor ?? start)
                 }

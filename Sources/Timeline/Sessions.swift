@@ -39,8 +39,9 @@ struct SessionSigner: Sendable {
         guard let value, let dot = value.firstIndex(of: ".") else { return nil }
         let payload = String(value[..<dot])
         guard let signature = Base64URL.decode(String(value[value.index(after: dot)...])),
-              HMAC<SHA256>.isValidAuthenticationCode(signature, authenticating: Data(payload.utf8), using: cookieKey),
-              let bytes = Base64URL.decode(payload) else { return nil }
+            HMAC<SHA256>.isValidAuthenticationCode(signature, authenticating: Data(payload.utf8), using: cookieKey),
+            let bytes = Base64URL.decode(payload)
+        else { return nil }
         let parts = String(decoding: bytes, as: UTF8.self).split(separator: "|", omittingEmptySubsequences: false)
         guard parts.count == 4, parts[0] == "v1", let expires = Int64(parts[3]), expires > now else { return nil }
         return UISession(id: String(parts[1]), authenticated: parts[2] == "1", expires: expires)

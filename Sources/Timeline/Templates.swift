@@ -6,8 +6,10 @@ import Mustache
 enum Templates {
     static let library: MustacheLibrary = {
         var library = MustacheLibrary()
-        for (name, text) in [("layout", layout), ("login", login), ("timeline", timeline), ("detail", detail), ("workflows", workflows),
-                             ("session", session), ("dashboard", dashboard), ("message", message)] {
+        for (name, text) in [
+            ("layout", layout), ("login", login), ("timeline", timeline), ("detail", detail), ("workflows", workflows),
+            ("session", session), ("dashboard", dashboard), ("message", message),
+        ] {
             try! library.register(text, named: name)
         }
         return library

@@ -5,7 +5,8 @@ import Pipeline
 /// spans days says which days. The script draws the same ticks for live pages (`Assets.js`).
 enum TimeAxis {
     static let second: Int64 = 1_000_000, minute = 60 * second, hour = 60 * minute, day = 24 * hour
-    static let steps: [Int64] = [1, 2, 5, 10, 15, 30].map { $0 * second } + [1, 2, 5, 10, 15, 30].map { $0 * minute }
+    static let steps: [Int64] =
+        [1, 2, 5, 10, 15, 30].map { $0 * second } + [1, 2, 5, 10, 15, 30].map { $0 * minute }
         + [1, 2, 3, 6, 12].map { $0 * hour } + [1, 2, 7, 14, 30, 90, 180, 365].map { $0 * day }
     static let maxTicks = 6
 
@@ -34,7 +35,7 @@ enum TimeAxis {
 
     /// `2026-11-24` for day steps; `11-24 12:00` across days; `12:00` or `12:00:05` within one.
     static func label(_ t: Int64, step: Int64, spansDays: Bool) -> String {
-        let iso = Timestamp(microseconds: t).pythonISOFormat // 2026-11-24T12:00:05+00:00
+        let iso = Timestamp(microseconds: t).pythonISOFormat  // 2026-11-24T12:00:05+00:00
         let date = iso.prefix(10), time = iso.dropFirst(11).prefix(8)
         if step >= day { return String(date) }
         let clock = step < minute ? String(time) : String(time.prefix(5))

@@ -65,8 +65,10 @@ extension TimelineConfig {
             throw ui.error("admin_token", "is shorter than 24 characters", fix: "generate one with `openssl rand -hex 24`")
         }
         if !c.requiresLogin && !TimelineConfig.isLoopback(host) {
-            throw ui.error("admin_password", "is not set while the UI listens on `\(endpoint)`, a non-loopback address: anyone on the network could manage tokens",
-                           fix: "set admin_password (or admin_token), e.g. `admin_password: ${env:GOVERNANCE_UI_ADMIN_PASSWORD}`, or listen on 127.0.0.1")
+            throw ui.error(
+                "admin_password",
+                "is not set while the UI listens on `\(endpoint)`, a non-loopback address: anyone on the network could manage tokens",
+                fix: "set admin_password (or admin_token), e.g. `admin_password: ${env:GOVERNANCE_UI_ADMIN_PASSWORD}`, or listen on 127.0.0.1")
         }
         if let secret = try ui.string("session_secret", env: "GOVERNANCE_UI_SESSION_SECRET", secret: true), !secret.isEmpty {
             guard secret.utf8.count >= 32 else {

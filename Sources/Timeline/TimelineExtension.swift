@@ -7,13 +7,17 @@ extension TimelineServer {
     /// (for verify) and redaction (for the detail page).
     package static let extensionFactory = ExtensionFactory(section: "ui") { section, plan throws(ConfigError) in
         guard let configured = try TimelineConfig.read(section, pipelines: plan.pipelines) else { return nil }
-        return (configured, { context in
-            var config = configured
-            guard let database = context.resources[config.pipeline]?.auditDatabase else { throw MissingAuditDatabase(component: context.id) }
-            config.auditSecret = context.chainSecrets[config.pipeline]
-            let server = TimelineServer(config: config, database: database, redactor: context.egress[config.pipeline]?.redaction.redactor ?? Redactor(),
-                                        telemetry: context.telemetry, health: context.readiness, logger: context.logger)
-            return BuiltExtension(service: server)
-        })
+        return (
+            configured,
+            { context in
+                var config = configured
+                guard let database = context.resources[config.pipeline]?.auditDatabase else { throw MissingAuditDatabase(component: context.id) }
+                config.auditSecret = context.chainSecrets[config.pipeline]
+                let server = TimelineServer(
+                    config: config, database: database, redactor: context.egress[config.pipeline]?.redaction.redactor ?? Redactor(),
+                    telemetry: context.telemetry, health: context.readiness, logger: context.logger)
+                return BuiltExtension(service: server)
+            }
+        )
     }
 }

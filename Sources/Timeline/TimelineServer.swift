@@ -34,13 +34,15 @@ package final class TimelineServer: Service, Sendable {
     private let bound = Mutex<Int?>(nil)
     private let exportsRunning = Atomic<Int>(0)
 
-    package static let contentSecurityPolicy = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; "
+    package static let contentSecurityPolicy =
+        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; "
         + "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
 
-
     /// Reads `database`'s events and manages its tokens (`database.tokens`, run by the collector).
-    package init(config: TimelineConfig, database: AuditDatabase, redactor: Redactor = Redactor(), telemetry: Telemetry = .disabled,
-                health: @escaping @Sendable () -> [String: String] = { [:] }, logger: Logger) {
+    package init(
+        config: TimelineConfig, database: AuditDatabase, redactor: Redactor = Redactor(), telemetry: Telemetry = .disabled,
+        health: @escaping @Sendable () -> [String: String] = { [:] }, logger: Logger
+    ) {
         self.redactor = redactor
         listenerMetrics = ListenerMetrics(telemetry, listener: "ui")
         self.config = config
@@ -60,8 +62,12 @@ package final class TimelineServer: Service, Sendable {
 
     package func run() async throws {
         if !config.requiresLogin {
-            logger.warning("ui.open", metadata: ["address": "\(config.host):\(config.port)",
-                                                 "hint": "no admin_password or admin_token: anyone who can reach this loopback address can manage tokens"])
+            logger.warning(
+                "ui.open",
+                metadata: [
+                    "address": "\(config.host):\(config.port)",
+                    "hint": "no admin_password or admin_token: anyone who can reach this loopback address can manage tokens",
+                ])
         }
         let app = Application(
             router: makeRouter(),
@@ -151,7 +157,8 @@ package final class TimelineServer: Service, Sendable {
         let form = try await request.decodedForm(type)
         guard context.visit.bearer || signer.isValidCSRF(form.csrf, for: context.visit.session) else {
             logger.warning("ui.csrf_refused", metadata: ["path": "\(request.uri.path)"])
-            throw PageError(status: .forbidden, message: "This form is stale or did not come from this UI (CSRF check failed). Reload the page and try again.")
+            throw PageError(
+                status: .forbidden, message: "This form is stale or did not come from this UI (CSRF check failed). Reload the page and try again.")
         }
         return form
     }
@@ -168,7 +175,7 @@ package final class TimelineServer: Service, Sendable {
         let accepted = [config.adminPassword, config.adminToken].contains { $0.map { secretsMatch(presented, $0) } ?? false }
         guard accepted else {
             logger.warning("ui.login_failed")
-            try? await Task.sleep(for: .milliseconds(300)) // slows guessing
+            try? await Task.sleep(for: .milliseconds(300))  // slows guessing
             return loginPage(visit, error: "That password or token is not right.", status: .unauthorized)
         }
         // A new session id on sign-in, so a session planted before it is worth nothing after.
@@ -193,8 +200,12 @@ package final class TimelineServer: Service, Sendable {
         context["problems"] = problems
         context["live"] = filter.isLive && feed.isAvailable ? "true" : "false"
         context["liveState"] = "off"
-        context["liveText"] = filter.searchesMetadata ? "not live (a metadata search)" : !filter.isLive ? "not live (an older page or a closed time range)"
-            : feed.isAvailable ? "connecting…" : "live updates need the governance_txid column (see docs/operations.md)"
+        context["liveText"] =
+            filter.searchesMetadata
+            ? "not live (a metadata search)"
+            : !filter.isLive
+                ? "not live (an older page or a closed time range)"
+                : feed.isAvailable ? "connecting…" : "live updates need the governance_txid column (see docs/operations.md)"
         context["streamURL"] = "/stream?" + queryString(filter.queryItems + [("after", String(position))])
         return page("timeline", title: "Timeline", context, visit)
     }
@@ -208,7 +219,9 @@ package final class TimelineServer: Service, Sendable {
         let position = feed.position
         async let names = queries.workflowNames()
         guard let data = try await dashboard.load(window, workflow: workflow) else {
-            throw PageError(status: .serviceUnavailable, message: "The dashboard follows the table in commit order and needs the governance_txid column (see docs/operations.md).")
+            throw PageError(
+                status: .serviceUnavailable,
+                message: "The dashboard follows the table in commit order and needs the governance_txid column (see docs/operations.md).")
         }
         var context = DashboardView.context(data, workflow: workflow, workflows: try await names, now: .now())
         context["health"] = health().sorted { $0.key < $1.key }.map { ["name": $0.key, "state": $0.value] }
@@ -228,19 +241,21 @@ package final class TimelineServer: Service, Sendable {
         let seen = query["seen"].flatMap(PGSnapshot.init)
         let subscription = feed.subscribe(after: after)
         let feed = feed
-        return Response(status: .ok, headers: [.contentType: "text/event-stream", .cacheControl: "no-store"], body: ResponseBody { writer in
-            defer { feed.unsubscribe(subscription.id) }
-            try await writer.write(ByteBuffer(string: "retry: 1000\n\n"))
-            for await item in subscription.stream {
-                guard let event = item.event else {
-                    try await writer.write(ByteBuffer(string: ": keepalive\n\n"))
-                    continue
+        return Response(
+            status: .ok, headers: [.contentType: "text/event-stream", .cacheControl: "no-store"],
+            body: ResponseBody { writer in
+                defer { feed.unsubscribe(subscription.id) }
+                try await writer.write(ByteBuffer(string: "retry: 1000\n\n"))
+                for await item in subscription.stream {
+                    guard let event = item.event else {
+                        try await writer.write(ByteBuffer(string: ": keepalive\n\n"))
+                        continue
+                    }
+                    guard filter.matches(event), seen?.sees(item.txid) != true else { continue }
+                    try await writer.write(ByteBuffer(string: "id: \(item.sequence)\nevent: audit\ndata: \(TimelineView.json(event))\n\n"))
                 }
-                guard filter.matches(event), seen?.sees(item.txid) != true else { continue }
-                try await writer.write(ByteBuffer(string: "id: \(item.sequence)\nevent: audit\ndata: \(TimelineView.json(event))\n\n"))
-            }
-            try await writer.finish(nil)
-        })
+                try await writer.finish(nil)
+            })
     }
 
     private func detailPage(id: String?, raw: Bool, _ visit: Visit, verify: (state: String, text: String)?) async throws -> Response {
@@ -280,14 +295,18 @@ package final class TimelineServer: Service, Sendable {
         let worker = queries.exportWorker()
         let logger = logger
         let name = "governance-events-\(Timestamp.now().pythonISOFormat.prefix(19).replacingOccurrences(of: ":", with: "")).\(format.rawValue)"
-        return Response(status: .ok, headers: [.contentType: format.contentType, .cacheControl: "no-store",
-                                               HTTPField.Name("Content-Disposition")!: "attachment; filename=\"\(name)\""],
-                        body: ResponseBody { writer in
-            defer { self.exportsRunning.subtract(1, ordering: .relaxed) }
-            let rows = try await export.write(via: worker) { text in try await writer.write(ByteBuffer(string: text)) }
-            logger.info("ui.export", metadata: ["format": "\(format.rawValue)", "events": "\(rows)"])
-            try await writer.finish(nil)
-        })
+        return Response(
+            status: .ok,
+            headers: [
+                .contentType: format.contentType, .cacheControl: "no-store",
+                HTTPField.Name("Content-Disposition")!: "attachment; filename=\"\(name)\"",
+            ],
+            body: ResponseBody { writer in
+                defer { self.exportsRunning.subtract(1, ordering: .relaxed) }
+                let rows = try await export.write(via: worker) { text in try await writer.write(ByteBuffer(string: text)) }
+                logger.info("ui.export", metadata: ["format": "\(format.rawValue)", "events": "\(rows)"])
+                try await writer.finish(nil)
+            })
     }
 
     static let maxExports = 2
@@ -297,20 +316,26 @@ package final class TimelineServer: Service, Sendable {
         let result: (state: String, text: String)
         if let secret = config.auditSecret {
             let report = try await queries.verify(session: session, secret: secret)
-            result = report.isClean
+            result =
+                report.isClean
                 ? ("intact", "intact: all \(report.rows) events of session \(session.lowercasedString) verify (every HMAC and link).")
                 : ("tampered", "tampered: " + report.problems.map(\.description).joined(separator: "; "))
             logger.info("ui.verify", metadata: ["session": "\(session.lowercasedString)", "result": "\(result.state)"])
         } else {
-            result = ("unavailable", "No audit secret is configured (a chain processor in this pipeline, or GOVERNANCE_AUDIT_SECRET), so HMACs cannot be checked.")
+            result = (
+                "unavailable",
+                "No audit secret is configured (a chain processor in this pipeline, or GOVERNANCE_AUDIT_SECRET), so HMACs cannot be checked."
+            )
         }
         // From a session page (no event): answer with the session page.
         guard let event, !event.isEmpty else { return try await sessionPage(id: session.lowercasedString, visit, verify: result) }
         return try await detailPage(id: event, raw: false, visit, verify: result)
     }
 
-    private func workflowsPage(_ visit: Visit, issued: (workflow: String, token: String, fingerprint: String)?, error: String?,
-                               keyError: String? = nil, status: HTTPResponse.Status = .ok) async throws -> Response {
+    private func workflowsPage(
+        _ visit: Visit, issued: (workflow: String, token: String, fingerprint: String)?, error: String?,
+        keyError: String? = nil, status: HTTPResponse.Status = .ok
+    ) async throws -> Response {
         async let stats = queries.workflowStats()
         async let agentKeys = queries.pool.run { try AgentKeyTable.exists($0) ? AgentKeyTable.list($0) : [] }
         let issuedTokens = try await tokens.list()
@@ -325,7 +350,8 @@ package final class TimelineServer: Service, Sendable {
     private func addAgentKey(agent: String, pem: String, _ visit: Visit) async throws -> Response {
         let agent = agent.trimmingCharacters(in: .whitespaces)
         guard !agent.isEmpty, agent.utf8.count <= 256 else {
-            return try await workflowsPage(visit, issued: nil, error: nil, keyError: "agent: give the agent id the key belongs to (1 to 256 bytes).", status: .badRequest)
+            return try await workflowsPage(
+                visit, issued: nil, error: nil, keyError: "agent: give the agent id the key belongs to (1 to 256 bytes).", status: .badRequest)
         }
         let key: AgentPublicKey
         do throws(AgentKeyError) { key = try AgentPublicKey(pem: pem) } catch {
@@ -339,9 +365,12 @@ package final class TimelineServer: Service, Sendable {
     /// Revokes an agent key as `agent-key revoke` does; the operator is recorded as `ui`.
     private func revokeAgentKey(fingerprint: String, reason: String, _ visit: Visit) async throws -> Response {
         let reason = reason.trimmingCharacters(in: .whitespaces)
-        guard AgentPublicKey.isFingerprint(fingerprint) else { throw PageError(status: .badRequest, message: "That is not an agent key fingerprint.") }
+        guard AgentPublicKey.isFingerprint(fingerprint) else {
+            throw PageError(status: .badRequest, message: "That is not an agent key fingerprint.")
+        }
         guard !reason.isEmpty, reason.utf8.count <= 200 else {
-            return try await workflowsPage(visit, issued: nil, error: nil, keyError: "reason: say why the key is revoked (1 to 200 bytes).", status: .badRequest)
+            return try await workflowsPage(
+                visit, issued: nil, error: nil, keyError: "reason: say why the key is revoked (1 to 200 bytes).", status: .badRequest)
         }
         if try await queries.pool.run({ try AgentKeyTable.revoke(fingerprint: fingerprint.lowercased(), reason: reason, operatorID: "ui", $0) }) {
             logger.notice("ui.agent_key_revoked", metadata: ["fingerprint": "\(fingerprint)"])
@@ -352,8 +381,9 @@ package final class TimelineServer: Service, Sendable {
     private func issueToken(workflow: String, _ visit: Visit) async throws -> Response {
         let name = workflow.trimmingCharacters(in: .whitespaces)
         guard SystemIdentity.isClientWorkflow(name) else {
-            return try await workflowsPage(visit, issued: nil, error: "A workflow name is 1 to 128 letters, digits, '.', '_' or '-', starting with a letter or digit.",
-                                           status: .badRequest)
+            return try await workflowsPage(
+                visit, issued: nil, error: "A workflow name is 1 to 128 letters, digits, '.', '_' or '-', starting with a letter or digit.",
+                status: .badRequest)
         }
         let (token, fingerprint) = try await tokens.issue(workflow: name)
         logger.notice("ui.token_issued", metadata: ["workflow": "\(name)", "fingerprint": "\(fingerprint)"])
@@ -362,8 +392,10 @@ package final class TimelineServer: Service, Sendable {
 
     // MARK: Responses
 
-    private func page(_ template: String, title: String, _ context: [String: Any], _ visit: Visit,
-                      status: HTTPResponse.Status = .ok, nav: Bool = true) -> Response {
+    private func page(
+        _ template: String, title: String, _ context: [String: Any], _ visit: Visit,
+        status: HTTPResponse.Status = .ok, nav: Bool = true
+    ) -> Response {
         pages.page(template, title: title, context, visit, status: status, nav: nav)
     }
 }

@@ -32,21 +32,27 @@ enum TimelineView {
                     "id": session.lowercasedString, "y": String(format: "%.1f", rowY),
                     "x1": x(own.first!.createdAt.microseconds), "x2": x(own.last!.createdAt.microseconds),
                     "events": own.map { e -> [String: Any] in
-                        ["id": e.id.lowercasedString, "x": x(e.createdAt.microseconds), "y": String(format: "%.1f", rowY),
-                         "decision": e.decision ?? "none", "kindClass": kindClass(e.kind), "t": String(e.createdAt.microseconds),
-                         "kind": VisibleText.escape(e.kind), "time": displayTime(e.createdAt)]
+                        [
+                            "id": e.id.lowercasedString, "x": x(e.createdAt.microseconds), "y": String(format: "%.1f", rowY),
+                            "decision": e.decision ?? "none", "kindClass": kindClass(e.kind), "t": String(e.createdAt.microseconds),
+                            "kind": VisibleText.escape(e.kind), "time": displayTime(e.createdAt),
+                        ]
                     },
                 ])
             }
-            lanes.append(["agent": VisibleText.escape(agent), "y": String(format: "%.1f", y), "height": String(format: "%.1f", height),
-                          "labelY": String(format: "%.1f", y + 14), "sessions": sessions])
+            lanes.append([
+                "agent": VisibleText.escape(agent), "y": String(format: "%.1f", y), "height": String(format: "%.1f", height),
+                "labelY": String(format: "%.1f", y + 14), "sessions": sessions,
+            ])
             y += height
         }
         let axisY = y + 18
         let ticks: [[String: Any]] = TimeAxis.ticks(min: minT, max: maxT).map { tick in
             let position = Double(x(tick.micros)) ?? left
-            return ["x": x(tick.micros), "y": String(format: "%.1f", axisY), "label": tick.label,
-                    "anchor": position < left + 30 ? "start" : position > right - 30 ? "end" : "middle"]
+            return [
+                "x": x(tick.micros), "y": String(format: "%.1f", axisY), "label": tick.label,
+                "anchor": position < left + 30 ? "start" : position > right - 30 ? "end" : "middle",
+            ]
         }
         var context: [String: Any] = [
             "events": events.map(row),
@@ -67,8 +73,10 @@ enum TimelineView {
             "caption": maxT > minT ? TimeAxis.caption(min: minT, max: maxT) : "",
             "ranges": ranges(filter, now: now, pageSpan: maxT > minT ? (minT, maxT) : nil),
             "exports": EventExport.Format.allCases.map { format in
-                ["format": format.rawValue, "label": format == .csv ? "CSV" : "NDJSON",
-                 "url": "/export?" + queryString([("format", format.rawValue)] + filter.queryItems)]
+                [
+                    "format": format.rawValue, "label": format == .csv ? "CSV" : "NDJSON",
+                    "url": "/export?" + queryString([("format", format.rawValue)] + filter.queryItems),
+                ]
             },
         ]
         if more, let last = events.last {
@@ -89,10 +97,12 @@ enum TimelineView {
             return ["id": id, "label": label, "url": "/timeline?" + queryString(f.queryItems)]
         }
         let n = now.microseconds
-        var links = [link("last-15m", "last 15 min", from: n - 15 * TimeAxis.minute, to: nil),
-                     link("last-1h", "last hour", from: n - TimeAxis.hour, to: nil),
-                     link("last-1d", "last day", from: n - TimeAxis.day, to: nil),
-                     link("last-7d", "last 7 days", from: n - 7 * TimeAxis.day, to: nil)]
+        var links = [
+            link("last-15m", "last 15 min", from: n - 15 * TimeAxis.minute, to: nil),
+            link("last-1h", "last hour", from: n - TimeAxis.hour, to: nil),
+            link("last-1d", "last day", from: n - TimeAxis.day, to: nil),
+            link("last-7d", "last 7 days", from: n - 7 * TimeAxis.day, to: nil),
+        ]
         if let (lo, hi) = pageSpan {
             let mid = lo + (hi - lo) / 2
             links.append(link("zoom-earlier", "earlier half of this page", from: lo, to: mid))
@@ -102,10 +112,12 @@ enum TimelineView {
     }
 
     static func row(_ e: EventSummary) -> [String: Any] {
-        ["id": e.id.lowercasedString, "time": displayTime(e.createdAt), "workflow": VisibleText.escape(e.workflow),
-         "agent": VisibleText.escape(e.agent), "kind": VisibleText.escape(e.kind), "kindClass": kindClass(e.kind),
-         "decision": e.decision ?? "none", "session": e.sessionID.lowercasedString,
-         "sessionShort": String(e.sessionID.lowercasedString.prefix(8))]
+        [
+            "id": e.id.lowercasedString, "time": displayTime(e.createdAt), "workflow": VisibleText.escape(e.workflow),
+            "agent": VisibleText.escape(e.agent), "kind": VisibleText.escape(e.kind), "kindClass": kindClass(e.kind),
+            "decision": e.decision ?? "none", "session": e.sessionID.lowercasedString,
+            "sessionShort": String(e.sessionID.lowercasedString.prefix(8)),
+        ]
     }
 
     /// A live event as the script receives it (JSON; the script sets it as text, never HTML).
@@ -166,35 +178,46 @@ enum TimelineView {
         for index in events.indices where !visited.contains(index) { visit(index, depth: 0) }
         let agents = Set(events.map(\.event.agentID)).sorted()
         return [
-            "id": id.lowercasedString, "count": events.count, "totalText": total == 1 ? "1 event" : "\(total) events", "truncated": total > events.count,
+            "id": id.lowercasedString, "count": events.count, "totalText": total == 1 ? "1 event" : "\(total) events",
+            "truncated": total > events.count,
             "agents": agents.map(VisibleText.escape).joined(separator: ", "),
             "first": displayTime(events.map(\.event.createdAt).min()!), "last": displayTime(events.map(\.event.createdAt).max()!),
             "timelineQuery": queryString([("session", id.lowercasedString)]),
             "events": ordered.map { item -> [String: Any] in
                 let e = events[item.index].event
-                return ["id": e.eventID.lowercasedString, "depth": min(item.depth, 8), "deeper": item.depth > 8 ? "+\(item.depth - 8) " : "",
-                        "position": item.index + 1, "chainSeq": String(events[item.index].chainSeq), "time": displayTime(e.createdAt),
-                        "agent": VisibleText.escape(e.agentID), "kind": VisibleText.escape(e.kind), "kindClass": kindClass(e.kind),
-                        "decision": e.decision?.rawValue ?? "none", "signature": VisibleText.escape(e.signatureStatus),
-                        "parent": e.parentEventID?.lowercasedString ?? ""]
+                return [
+                    "id": e.eventID.lowercasedString, "depth": min(item.depth, 8), "deeper": item.depth > 8 ? "+\(item.depth - 8) " : "",
+                    "position": item.index + 1, "chainSeq": String(events[item.index].chainSeq), "time": displayTime(e.createdAt),
+                    "agent": VisibleText.escape(e.agentID), "kind": VisibleText.escape(e.kind), "kindClass": kindClass(e.kind),
+                    "decision": e.decision?.rawValue ?? "none", "signature": VisibleText.escape(e.signatureStatus),
+                    "parent": e.parentEventID?.lowercasedString ?? "",
+                ]
             },
         ]
     }
 
-    static func workflows(_ stats: [EventQueries.WorkflowStats], tokens: [PostgresTokenStore.Token], agentKeys: [AgentKeyTable.Listed]) -> [String: Any] {
+    static func workflows(_ stats: [EventQueries.WorkflowStats], tokens: [PostgresTokenStore.Token], agentKeys: [AgentKeyTable.Listed]) -> [String:
+        Any]
+    {
         [
             "workflows": stats.map { s -> [String: Any] in
-                ["name": VisibleText.escape(s.name), "query": queryValue(s.name), "events": String(s.events),
-                 "lastSeen": s.lastSeen.map { String($0.prefix(19)) } ?? "never"]
+                [
+                    "name": VisibleText.escape(s.name), "query": queryValue(s.name), "events": String(s.events),
+                    "lastSeen": s.lastSeen.map { String($0.prefix(19)) } ?? "never",
+                ]
             },
             "tokens": tokens.map { t -> [String: Any] in
-                ["fingerprint": t.fingerprint, "workflow": VisibleText.escape(t.workflow), "created": displayTime(t.createdAt),
-                 "status": t.revokedAt == nil ? "active" : "revoked", "active": t.revokedAt == nil]
+                [
+                    "fingerprint": t.fingerprint, "workflow": VisibleText.escape(t.workflow), "created": displayTime(t.createdAt),
+                    "status": t.revokedAt == nil ? "active" : "revoked", "active": t.revokedAt == nil,
+                ]
             },
             "agentKeys": agentKeys.map { k -> [String: Any] in
-                var row: [String: Any] = ["fingerprint": k.fingerprint, "agent": VisibleText.escape(k.agentID ?? "(not registered here)"),
-                                          "activated": k.activatedAtChainSeq ?? "", "created": k.createdAt.map { String($0.prefix(19)) } ?? "",
-                                          "status": k.revokedAtChainSeq == nil ? "active" : "revoked", "active": k.revokedAtChainSeq == nil]
+                var row: [String: Any] = [
+                    "fingerprint": k.fingerprint, "agent": VisibleText.escape(k.agentID ?? "(not registered here)"),
+                    "activated": k.activatedAtChainSeq ?? "", "created": k.createdAt.map { String($0.prefix(19)) } ?? "",
+                    "status": k.revokedAtChainSeq == nil ? "active" : "revoked", "active": k.revokedAtChainSeq == nil,
+                ]
                 if let reason = k.reason, !reason.isEmpty { row["reason"] = VisibleText.escape(reason) }
                 return row
             },
@@ -222,11 +245,12 @@ enum TimelineView {
         let inner = indent + "  "
         switch value {
         case .object(let members) where !members.isEmpty:
-            return "{\n" + members.map { member in
-                var key: [UInt8] = []
-                JSONValue.writeString(member.key, into: &key, asciiOnly: false)
-                return inner + String(decoding: key, as: UTF8.self) + ": " + pretty(member.value, indent: inner)
-            }.joined(separator: ",\n") + "\n" + indent + "}"
+            return "{\n"
+                + members.map { member in
+                    var key: [UInt8] = []
+                    JSONValue.writeString(member.key, into: &key, asciiOnly: false)
+                    return inner + String(decoding: key, as: UTF8.self) + ": " + pretty(member.value, indent: inner)
+                }.joined(separator: ",\n") + "\n" + indent + "}"
         case .array(let items) where !items.isEmpty:
             return "[\n" + items.map { inner + pretty($0, indent: inner) }.joined(separator: ",\n") + "\n" + indent + "]"
         default:
@@ -276,8 +300,10 @@ enum DashboardView {
                 segments.append(["decision": decision, "y": f(y), "height": f(height), "count": n])
             }
             let total = d.series[bucket]?.values.reduce(0, +) ?? 0
-            return ["x": f(chartLeft + Double(index) * slot + 0.5), "width": f(max(1, slot - 1)), "segments": segments,
-                    "title": "\(TimelineView.displayTime(Timestamp(microseconds: bucket))): \(total) events", "t": String(bucket)]
+            return [
+                "x": f(chartLeft + Double(index) * slot + 0.5), "width": f(max(1, slot - 1)), "segments": segments,
+                "title": "\(TimelineView.displayTime(Timestamp(microseconds: bucket))): \(total) events", "t": String(bucket),
+            ]
         }
         let end = d.from + step * Int64(buckets.count)
         let ticks: [[String: Any]] = TimeAxis.ticks(min: d.from, max: end).map { tick in
@@ -286,16 +312,21 @@ enum DashboardView {
         }
         func counts(_ list: [DashboardData.Count], query: String) -> [[String: Any]] {
             list.map { c in
-                ["name": VisibleText.escape(c.name), "events": String(c.events), "denied": String(c.denied), "rate": percent(c.denied, of: c.events),
-                 "link": "/timeline?" + queryString((workflow.map { [("workflow", $0)] } ?? []) + [(query, c.name)])]
+                [
+                    "name": VisibleText.escape(c.name), "events": String(c.events), "denied": String(c.denied),
+                    "rate": percent(c.denied, of: c.events),
+                    "link": "/timeline?" + queryString((workflow.map { [("workflow", $0)] } ?? []) + [(query, c.name)]),
+                ]
             }
         }
         let total = d.total
         var context: [String: Any] = [
             "window": d.window.rawValue, "windowLabel": d.window.label,
             "windows": DashboardWindow.allCases.map { w in
-                ["label": w.label, "value": w.rawValue, "selected": w == d.window,
-                 "url": "/?" + queryString([("window", w.rawValue)] + (workflow.map { [("workflow", $0)] } ?? []))]
+                [
+                    "label": w.label, "value": w.rawValue, "selected": w == d.window,
+                    "url": "/?" + queryString([("window", w.rawValue)] + (workflow.map { [("workflow", $0)] } ?? [])),
+                ]
             },
             "workflows": workflows.map { ["name": VisibleText.escape($0), "selected": $0 == workflow] },
             "windowValue": d.window.rawValue,
@@ -306,20 +337,33 @@ enum DashboardView {
             "bars": bars, "ticks": ticks, "axisY": f(chartBottom + 14), "peak": String(peak),
             "agents": counts(d.agents, query: "agent"), "kinds": counts(d.kinds, query: "kind"),
             "tools": d.tools.map { c in
-                ["name": VisibleText.escape(c.name), "events": String(c.events), "denied": String(c.denied), "rate": percent(c.denied, of: c.events),
-                 "link": "/timeline?" + queryString((workflow.map { [("workflow", $0)] } ?? []) + [("meta", "tool=" + c.name)])]
+                [
+                    "name": VisibleText.escape(c.name), "events": String(c.events), "denied": String(c.denied),
+                    "rate": percent(c.denied, of: c.events),
+                    "link": "/timeline?" + queryString((workflow.map { [("workflow", $0)] } ?? []) + [("meta", "tool=" + c.name)]),
+                ]
             },
             "modelUsage": d.modelUsage.map { u in
-                ["service": VisibleText.escape(u.service), "model": VisibleText.escape(u.model.isEmpty ? "—" : u.model),
-                 "calls": String(u.operations), "duration": u.operations == 0 ? "—" : String(format: "%.3f s", u.seconds / Double(u.operations)),
-                 "input": String(format: "%.0f", u.inputTokens), "output": String(format: "%.0f", u.outputTokens)]
+                [
+                    "service": VisibleText.escape(u.service), "model": VisibleText.escape(u.model.isEmpty ? "—" : u.model),
+                    "calls": String(u.operations), "duration": u.operations == 0 ? "—" : String(format: "%.3f s", u.seconds / Double(u.operations)),
+                    "input": String(format: "%.0f", u.inputTokens), "output": String(format: "%.0f", u.outputTokens),
+                ]
             },
             "spend": d.spend.map { ["agent": VisibleText.escape($0.agentID), "day": $0.day, "usd": $0.usd] },
-            "alerts": d.alerts.map { ["agent": VisibleText.escape($0.agentID), "cap": VisibleText.escape($0.capID), "day": $0.day,
-                                      "state": $0.delivered ? "delivered" : "pending"] },
+            "alerts": d.alerts.map {
+                [
+                    "agent": VisibleText.escape($0.agentID), "cap": VisibleText.escape($0.capID), "day": $0.day,
+                    "state": $0.delivered ? "delivered" : "pending",
+                ]
+            },
             "bridges": d.bridges.map { ["target": VisibleText.escape($0.target), "lastSeq": $0.lastSeq, "age": age($0.ageSeconds)] },
-            "witnesses": d.witnesses.map { ["witness": VisibleText.escape($0.witness), "size": $0.deliveredSize, "attempts": $0.attempts,
-                                            "error": VisibleText.escape($0.lastError ?? "—")] },
+            "witnesses": d.witnesses.map {
+                [
+                    "witness": VisibleText.escape($0.witness), "size": $0.deliveredSize, "attempts": $0.attempts,
+                    "error": VisibleText.escape($0.lastError ?? "—"),
+                ]
+            },
         ]
         if let c = d.checkpoint { context["checkpoint"] = ["size": String(c.size), "age": age(c.ageSeconds)] }
         return context

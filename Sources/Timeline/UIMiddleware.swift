@@ -75,7 +75,8 @@ struct LoopbackHostMiddleware<Context: RequestContext>: RouterMiddleware {
             host = String(host[..<colon])
         }
         guard TimelineConfig.isLoopback(host) else {
-            return UIResponses.plain(.misdirectedRequest, "this UI has no credentials configured and answers only to a loopback Host, not `\(authority)`")
+            return UIResponses.plain(
+                .misdirectedRequest, "this UI has no credentials configured and answers only to a loopback Host, not `\(authority)`")
         }
         return try await next(request, context)
     }
@@ -90,15 +91,19 @@ struct SessionMiddleware: RouterMiddleware {
     func handle(_ request: Request, context: UIRequestContext, next: (Request, UIRequestContext) async throws -> Response) async throws -> Response {
         var context = context
         let now = UIResponses.now()
-        let bearer = config.adminToken.map { token in IngestToken.bearer(request.headers[.authorization]).map { secretsMatch(String($0), token) } ?? false } ?? false
+        let bearer =
+            config.adminToken.map { token in IngestToken.bearer(request.headers[.authorization]).map { secretsMatch(String($0), token) } ?? false }
+            ?? false
         if let existing = signer.session(fromCookie: request.cookies[SessionSigner.cookieName]?.value, now: now) {
             context.visit = Visit(session: existing, setCookie: false, bearer: bearer)
         } else {
-            context.visit = Visit(session: .fresh(authenticated: !config.requiresLogin, ttl: config.sessionTTL, now: now), setCookie: !bearer, bearer: bearer)
+            context.visit = Visit(
+                session: .fresh(authenticated: !config.requiresLogin, ttl: config.sessionTTL, now: now), setCookie: !bearer, bearer: bearer)
         }
         var response = try await next(request, context)
         if context.visit.setCookie {
-            response.headers[.setCookie] = "\(SessionSigner.cookieName)=\(signer.cookieValue(context.visit.session)); Path=/; HttpOnly; SameSite=Strict; Max-Age=\(Int(config.sessionTTL))"
+            response.headers[.setCookie] =
+                "\(SessionSigner.cookieName)=\(signer.cookieValue(context.visit.session)); Path=/; HttpOnly; SameSite=Strict; Max-Age=\(Int(config.sessionTTL))"
         }
         return response
     }
@@ -109,7 +114,8 @@ struct SessionMiddleware: RouterMiddleware {
 struct RequireSignInMiddleware: RouterMiddleware {
     func handle(_ request: Request, context: UIRequestContext, next: (Request, UIRequestContext) async throws -> Response) async throws -> Response {
         guard context.visit.isSignedIn else {
-            return request.method == .get && request.uri.path != "/stream" ? UIResponses.redirect("/login") : UIResponses.plain(.unauthorized, "sign in first")
+            return request.method == .get && request.uri.path != "/stream"
+                ? UIResponses.redirect("/login") : UIResponses.plain(.unauthorized, "sign in first")
         }
         return try await next(request, context)
     }
@@ -130,13 +136,15 @@ struct PageErrorMiddleware: RouterMiddleware {
             return pages.message("Refused", error.message, context.visit, status: error.status)
         } catch let error as UndecodableRow {
             logger.error("ui.undecodable_row", metadata: ["path": "\(request.uri.path)", "error": "\(error)"])
-            return pages.message("Undecodable row", "\(error). Run governance-collector verify: it reports this row.", context.visit, status: .internalServerError)
+            return pages.message(
+                "Undecodable row", "\(error). Run governance-collector verify: it reports this row.", context.visit, status: .internalServerError)
         } catch let error as any HTTPResponseError {
             return try error.response(from: request, context: context)
         } catch {
             logger.error("ui.request_failed", metadata: ["path": "\(request.uri.path)", "error": "\(error)"])
-            return pages.message("Unavailable", "The request could not be answered; the collector's log has the reason (ui.request_failed).",
-                                 context.visit, status: .serviceUnavailable)
+            return pages.message(
+                "Unavailable", "The request could not be answered; the collector's log has the reason (ui.request_failed).",
+                context.visit, status: .serviceUnavailable)
         }
     }
 }

@@ -17,8 +17,9 @@ package final class PostgresGenAIMetrics: GenAIMetricRecording, Sendable {
     package func record(_ points: [GenAIMetricPoint], workflow: String) async throws(PipelineUnavailable) {
         guard !points.isEmpty else { return }
         let rows = points.map { p in
-            GenAIUsage.Point(series: p.series, service: p.service, model: p.model, metric: p.metric, tokenType: p.tokenType,
-                             timeUnixNano: p.timeUnixNano, cumulative: p.cumulative, count: p.count, sum: p.value)
+            GenAIUsage.Point(
+                series: p.series, service: p.service, model: p.model, metric: p.metric, tokenType: p.tokenType,
+                timeUnixNano: p.timeUnixNano, cumulative: p.cumulative, count: p.count, sum: p.value)
         }
         let now = Timestamp.now().microseconds / 1_000_000
         let last = prunedAt.load(ordering: .relaxed)

@@ -21,9 +21,10 @@ package final class PostgresSpanStaging: SpanStaging, Sendable {
         let pipeline = pipeline
         do {
             try await pool.run { connection in
-                try StagedSpans.stage(rows, pipeline: pipeline, workflow: workflow, keepUnmarked: settings.keepUnmarked,
-                                                 waitMilliseconds: settings.waitMilliseconds, maxWaitMilliseconds: settings.maxWaitMilliseconds,
-                                                 on: connection)
+                try StagedSpans.stage(
+                    rows, pipeline: pipeline, workflow: workflow, keepUnmarked: settings.keepUnmarked,
+                    waitMilliseconds: settings.waitMilliseconds, maxWaitMilliseconds: settings.maxWaitMilliseconds,
+                    on: connection)
             }
         } catch {
             throw PipelineUnavailable(reason: "the spans could not be staged in PostgreSQL: \(error)")

@@ -141,9 +141,12 @@ package final class TraceAssembler: Service, Sendable {
                         if case .rejected(let rejection) = result { return (event, rejection) } else { return nil }
                     }
                     if let (event, rejection) = refused.first {
-                        self.logger.warning("traces.spans_rejected", metadata: [
-                            "spans": "\(refused.count)", "workflow": "\(event.workflow)", "first_event_id": "\(event.eventID.lowercasedString)",
-                            "field": "\(rejection.field)", "reason": "\(rejection.message)"])
+                        self.logger.warning(
+                            "traces.spans_rejected",
+                            metadata: [
+                                "spans": "\(refused.count)", "workflow": "\(event.workflow)", "first_event_id": "\(event.eventID.lowercasedString)",
+                                "field": "\(rejection.field)", "reason": "\(rejection.message)",
+                            ])
                     }
                 }
             }
@@ -168,5 +171,7 @@ package final class TraceAssembler: Service, Sendable {
 /// A staged span that does not decode: the trace waits, and the error names the row.
 struct UnreadableStagedSpan: Error, CustomStringConvertible {
     var id: Int64
-    var description: String { "governance_staged_spans row \(id) does not decode as an OTLP span; its trace waits until the row is repaired or removed" }
+    var description: String {
+        "governance_staged_spans row \(id) does not decode as an OTLP span; its trace waits until the row is repaired or removed"
+    }
 }

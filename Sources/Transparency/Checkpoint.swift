@@ -19,14 +19,16 @@ package struct Checkpoint: Sendable, Equatable {
     package init(text: String) throws(SignedNote.OpenError) {
         let lines = text.split(separator: "\n", omittingEmptySubsequences: false)
         guard lines.count >= 4, !lines[0].isEmpty, let size = Int(lines[1]), size >= 0, String(size) == lines[1],
-              let root = Data(base64Encoded: String(lines[2])), root.count == 32 else {
+            let root = Data(base64Encoded: String(lines[2])), root.count == 32
+        else {
             throw .malformed("the text is not `origin`, `tree size`, `base64 root hash`, one per line")
         }
         self.init(origin: String(lines[0]), size: size, rootHash: Array(root))
     }
 
     /// Opens and parses a signed checkpoint.
-    package static func open(_ note: String, verifiers: [NoteVerifier]) throws(SignedNote.OpenError) -> (checkpoint: Checkpoint, signer: NoteVerifier) {
+    package static func open(_ note: String, verifiers: [NoteVerifier]) throws(SignedNote.OpenError) -> (checkpoint: Checkpoint, signer: NoteVerifier)
+    {
         let (text, signer) = try SignedNote.open(note, verifiers: verifiers)
         return (try Checkpoint(text: text), signer)
     }

@@ -50,22 +50,28 @@ package struct CheckpointProver {
     /// Against the checkpoint of `size`, or the newest one that covers the event.
     package func inclusion(of eventID: UUID, checkpointSize size: Int?) throws -> InclusionProof {
         guard let index = try store.leafIndex(of: eventID) else {
-            throw Failure(description: "event \(eventID.lowercasedString) is not in the checkpoint tree yet (it may be newer than the signer's last step)")
+            throw Failure(
+                description: "event \(eventID.lowercasedString) is not in the checkpoint tree yet (it may be newer than the signer's last step)")
         }
         let stored = try size.map { try store.checkpoint(size: $0) } ?? store.latestCheckpoint()
         guard let stored, stored.size > index else {
-            throw Failure(description: size.map { "no checkpoint of tree size \($0) covers leaf \(index)" }
-                          ?? "no checkpoint covers leaf \(index) yet: wait for the next one (checkpoints.interval)")
+            throw Failure(
+                description: size.map { "no checkpoint of tree size \($0) covers leaf \(index)" }
+                    ?? "no checkpoint covers leaf \(index) yet: wait for the next one (checkpoints.interval)")
         }
         let leaves = try leafHashes(upTo: stored.size, note: stored.note)
-        guard let row = try EventReads.storedColumns(of: eventID, on: store.connection) else { throw Failure(description: "event \(eventID.lowercasedString) is in the tree but not in the table: it was deleted") }
+        guard let row = try EventReads.storedColumns(of: eventID, on: store.connection) else {
+            throw Failure(description: "event \(eventID.lowercasedString) is in the tree but not in the table: it was deleted")
+        }
         let leaf = AuditLeaf.bytes(columns: row)
         guard MerkleHash.leaf(leaf) == leaves[index] else {
-            throw Failure(description: "event \(eventID.lowercasedString) was changed after it was appended: its row no longer hashes to leaf \(index)")
+            throw Failure(
+                description: "event \(eventID.lowercasedString) was changed after it was appended: its row no longer hashes to leaf \(index)")
         }
-        return InclusionProof(eventID: eventID.lowercasedString, leafIndex: index, leaf: Data(leaf).base64EncodedString(),
-                              auditPath: MerkleProof.inclusion(index: index, leaves: leaves[...]).map { Data($0).base64EncodedString() },
-                              checkpoint: stored.note)
+        return InclusionProof(
+            eventID: eventID.lowercasedString, leafIndex: index, leaf: Data(leaf).base64EncodedString(),
+            auditPath: MerkleProof.inclusion(index: index, leaves: leaves[...]).map { Data($0).base64EncodedString() },
+            checkpoint: stored.note)
     }
 
     package func consistency(oldSize: Int, newSize: Int) throws -> ConsistencyProof {
@@ -74,8 +80,9 @@ package struct CheckpointProver {
             throw Failure(description: "both sizes must be stored checkpoints' tree sizes (see governance_checkpoints)")
         }
         let leaves = try leafHashes(upTo: newSize, note: new.note)
-        return ConsistencyProof(oldCheckpoint: old.note, newCheckpoint: new.note,
-                                proof: MerkleProof.consistency(oldSize: oldSize, leaves: leaves[...]).map { Data($0).base64EncodedString() })
+        return ConsistencyProof(
+            oldCheckpoint: old.note, newCheckpoint: new.note,
+            proof: MerkleProof.consistency(oldSize: oldSize, leaves: leaves[...]).map { Data($0).base64EncodedString() })
     }
 
     /// The recorded leaf hashes below `size`, checked against the checkpoint's root (a proof
@@ -89,7 +96,8 @@ package struct CheckpointProver {
             leaves += batch.map(\.hash)
         }
         guard leaves.count == size, MerkleProof.root(leaves[...]) == (try Checkpoint(text: SignedNote.unverifiedText(note))).rootHash else {
-            throw Failure(description: "the leaf record does not match the checkpoint of tree size \(size): run `governance-collector checkpoint verify`")
+            throw Failure(
+                description: "the leaf record does not match the checkpoint of tree size \(size): run `governance-collector checkpoint verify`")
         }
         return leaves
     }

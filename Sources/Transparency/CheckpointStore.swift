@@ -59,7 +59,9 @@ package struct CheckpointStore {
         let hashes = stored.frontier
         let frontier = stride(from: 0, to: hashes.count, by: 32).map { Array(hashes[$0..<min($0 + 32, hashes.count)]) }
         guard let tree = CompactMerkleTree(size: stored.size, frontier: frontier) else {
-            throw PGError(message: "governance_checkpoint_state does not describe a tree (size \(stored.size), \(frontier.count) hashes)", sqlState: nil, connectionLost: false)
+            throw PGError(
+                message: "governance_checkpoint_state does not describe a tree (size \(stored.size), \(frontier.count) hashes)", sqlState: nil,
+                connectionLost: false)
         }
         return State(tree: tree, cursor: stored.cursor, ageSeconds: stored.ageSeconds)
     }
@@ -79,7 +81,9 @@ package struct CheckpointStore {
 
     /// Appends `leaves` and saves the new state, with `checkpoint` (signed at the new size) if
     /// one is due, in one transaction.
-    package func append(_ leaves: [(eventID: UUID?, hash: [UInt8])], state: State, checkpoint: (Checkpoint, note: String, keyHash: String)?) throws(PGError) {
+    package func append(_ leaves: [(eventID: UUID?, hash: [UInt8])], state: State, checkpoint: (Checkpoint, note: String, keyHash: String)?)
+        throws(PGError)
+    {
         let tree = CheckpointTables.TreeState(size: state.tree.size, frontier: Array(state.tree.frontier.joined()), cursor: state.cursor)
         let signed = checkpoint.map { checkpoint, note, keyHash in
             CheckpointTables.Signed(size: checkpoint.size, origin: checkpoint.origin, rootHash: checkpoint.rootHash, keyHash: keyHash, note: note)

@@ -45,7 +45,9 @@ package struct CheckpointVerifier {
         for stored in try store.checkpoints(upTo: checkpoint.size) {
             do {
                 let (c, _) = try Checkpoint.open(stored.note, verifiers: trusted)
-                if c.size == stored.size { roots[c.size] = c.rootHash } else {
+                if c.size == stored.size {
+                    roots[c.size] = c.rootHash
+                } else {
                     report.problems.append("stored checkpoint at tree size \(stored.size) says size \(c.size)")
                 }
             } catch {
@@ -70,13 +72,17 @@ package struct CheckpointVerifier {
             // there is one, and by the root its own event states.
             let newest = try store.latestCheckpoint()?.size ?? 0
             if cut.size > newest {
-                report.problems.append("retention seal \(cut.sealID) records a tree of \(cut.size) leaves, more than the newest signed checkpoint (\(newest)): retention removes only signed rows")
+                report.problems.append(
+                    "retention seal \(cut.sealID) records a tree of \(cut.size) leaves, more than the newest signed checkpoint (\(newest)): retention removes only signed rows"
+                )
             }
             if let eventRoot = cut.eventRoot, eventRoot != sealed.root.hexString {
                 report.problems.append("retention seal \(cut.sealID) records a tree state whose root is not the one its seal event states")
             }
             if let root = roots[cut.size] {
-                if root == sealed.root { report.checkedCheckpoints.append(cut.size) } else {
+                if root == sealed.root {
+                    report.checkedCheckpoints.append(cut.size)
+                } else {
                     report.problems.append("retention seal \(cut.sealID)'s tree state does not match the signed checkpoint at its size \(cut.size)")
                 }
             }
@@ -93,9 +99,12 @@ package struct CheckpointVerifier {
                 let index = tree.size
                 let hash = MerkleHash.leaf(AuditLeaf.bytes(row))
                 if firstDivergent == nil, offset >= recorded.count || recorded[offset].hash != hash {
-                    let signed = offset < recorded.count ? "the signer appended event_id=\(recorded[offset].eventID) there" : "the signer recorded no leaf there"
+                    let signed =
+                        offset < recorded.count
+                        ? "the signer appended event_id=\(recorded[offset].eventID) there" : "the signer recorded no leaf there"
                     let table = "the table has event_id=\(row.eventID?.lowercasedString ?? "?") chain_seq=\(row.cursor.chainSeq)"
-                    firstDivergent = "first divergent leaf \(index): \(signed); \(table), whose content or position differs (a row was changed, deleted, inserted or moved)"
+                    firstDivergent =
+                        "first divergent leaf \(index): \(signed); \(table), whose content or position differs (a row was changed, deleted, inserted or moved)"
                 }
                 tree.append(leafHash: hash)
                 cursor = row.cursor
@@ -117,8 +126,10 @@ package struct CheckpointVerifier {
             firstBadCheckpoint = firstBadCheckpoint ?? checkpoint.size
         }
         if let bad = firstBadCheckpoint {
-            report.problems.append("the recomputed tree does not match the signed root at tree size \(bad) (the last matching checkpoint is at \(lastGood))")
-            report.problems.append(firstDivergent ?? "the leaf record was rewritten too: the first divergent leaf is between \(lastGood) and \(bad - 1)")
+            report.problems.append(
+                "the recomputed tree does not match the signed root at tree size \(bad) (the last matching checkpoint is at \(lastGood))")
+            report.problems.append(
+                firstDivergent ?? "the leaf record was rewritten too: the first divergent leaf is between \(lastGood) and \(bad - 1)")
         }
         report.rowsAfter = max(0, try EventReads.count(on: store.connection) - (tree.size - sealedSize))
         return report

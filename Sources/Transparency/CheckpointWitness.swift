@@ -56,10 +56,13 @@ final class PipelineWitness: CheckpointWitness {
         guard lines.count >= 3, let size = Int(lines[1]) else { return nil }
         let origin = String(lines[0])
         return AuditEvent(
-            eventID: UUID.named(kind, "\(origin)\n\(size)"), sessionID: UUID.named(kind + ".session", origin), agentID: SystemIdentity.agent, kind: kind,
-            metadata: .object([.init("origin", .string(origin)), .init("tree_size", .number(String(size))),
-                               .init("root_hash_hex", .string(Data(base64Encoded: String(lines[2])).map { Array($0).hexString } ?? "")),
-                               .init("note_hex", .string(Array(note.utf8).hexString))]),
+            eventID: UUID.named(kind, "\(origin)\n\(size)"), sessionID: UUID.named(kind + ".session", origin), agentID: SystemIdentity.agent,
+            kind: kind,
+            metadata: .object([
+                .init("origin", .string(origin)), .init("tree_size", .number(String(size))),
+                .init("root_hash_hex", .string(Data(base64Encoded: String(lines[2])).map { Array($0).hexString } ?? "")),
+                .init("note_hex", .string(Array(note.utf8).hexString)),
+            ]),
             createdAt: .now(), workflow: SystemIdentity.workflow)
     }
 
@@ -67,7 +70,9 @@ final class PipelineWitness: CheckpointWitness {
         guard let event = Self.event(note), case .number(let text)? = event.metadata["tree_size"], let size = Int(text) else { return }
         if let last = lastSubmitted.withLock({ $0 }), size <= last + 1 { return }
         let outcome = try await pipeline.submit([event], from: .collector).first
-        guard outcome?.isAccepted == true else { throw Refused(description: "the pipeline refused the checkpoint event: \(String(describing: outcome))") }
+        guard outcome?.isAccepted == true else {
+            throw Refused(description: "the pipeline refused the checkpoint event: \(String(describing: outcome))")
+        }
         lastSubmitted.withLock { $0 = size }
     }
 }

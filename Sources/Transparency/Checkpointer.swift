@@ -102,7 +102,9 @@ package final class Checkpointer: Service, Sendable {
                 let outcome = try await worker.run { try CheckpointStep(store: CheckpointStore(connection: $0), config: config).run() }
                 switch outcome {
                 case .standby:
-                    if lastOutcome != "standby" { logger.info("checkpoints.standby", metadata: ["reason": "another collector holds the signer lock"]) }
+                    if lastOutcome != "standby" {
+                        logger.info("checkpoints.standby", metadata: ["reason": "another collector holds the signer lock"])
+                    }
                     lastOutcome = "standby"
                 case .appended(let rows, let caughtUp, let signed):
                     if lastOutcome == "standby" { logger.info("checkpoints.signing") }

@@ -47,8 +47,9 @@ package struct CheckpointsConfig: Sendable {
         } else if let key = section.environment["GOVERNANCE_CHECKPOINT_SIGNING_KEY"], !key.isEmpty {
             encoded = key
         } else {
-            throw section.error("signing_key_file", "is not set, and neither is GOVERNANCE_CHECKPOINT_SIGNING_KEY",
-                                fix: "\(keygen), then set `signing_key_file:` to it (or `enabled: false`)")
+            throw section.error(
+                "signing_key_file", "is not set, and neither is GOVERNANCE_CHECKPOINT_SIGNING_KEY",
+                fix: "\(keygen), then set `signing_key_file:` to it (or `enabled: false`)")
         }
         let signer: NoteSigner
         do { signer = try NoteSigner(encoded: encoded) } catch {
@@ -66,13 +67,15 @@ package struct CheckpointsConfig: Sendable {
     /// A private key file's text; refused unless only its owner can read it.
     static func readKeyFile(_ path: String, section: ConfigSection, fix: String) throws(ConfigError) -> String {
         guard let attributes = try? FileManager.default.attributesOfItem(atPath: path),
-              let mode = (attributes[.posixPermissions] as? NSNumber)?.intValue,
-              let text = try? String(contentsOfFile: path, encoding: .utf8) else {
+            let mode = (attributes[.posixPermissions] as? NSNumber)?.intValue,
+            let text = try? String(contentsOfFile: path, encoding: .utf8)
+        else {
             throw section.error("signing_key_file", "`\(path)` cannot be read", fix: fix)
         }
         guard mode & 0o077 == 0 else {
-            throw section.error("signing_key_file", "`\(path)` has mode \(String(mode & 0o777, radix: 8)): others can read the private key",
-                                fix: "chmod 600 \(path)")
+            throw section.error(
+                "signing_key_file", "`\(path)` has mode \(String(mode & 0o777, radix: 8)): others can read the private key",
+                fix: "chmod 600 \(path)")
         }
         return text
     }

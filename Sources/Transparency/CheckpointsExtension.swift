@@ -13,15 +13,21 @@ extension Checkpointer {
     package static let extensionFactory = ExtensionFactory(section: "checkpoints") { section, plan throws(ConfigError) in
         guard let config = try CheckpointsConfig.read(section, pipelines: plan.pipelines) else { return nil }
         if config.witnessEvents, !plan.chained.contains(config.pipeline) {
-            throw section.error("witnesses.audit_event", "is on, but pipeline `\(config.pipeline)` has no chain processor to key the checkpoint events",
-                                fix: "add `chain` to that pipeline's processors, or turn audit_event off")
+            throw section.error(
+                "witnesses.audit_event", "is on, but pipeline `\(config.pipeline)` has no chain processor to key the checkpoint events",
+                fix: "add `chain` to that pipeline's processors, or turn audit_event off")
         }
-        return (config, { context in
-            guard let database = context.resources[config.pipeline]?.auditDatabase else { throw MissingAuditDatabase(component: context.id) }
-            var provides = SharedResources()
-            provides.provide(SignedDatabase(database: database))
-            return BuiltExtension(service: Checkpointer(config: config, database: database, pipeline: context.pipelines[config.pipeline],
-                                                        telemetry: context.telemetry, logger: context.logger), provides: provides)
-        })
+        return (
+            config,
+            { context in
+                guard let database = context.resources[config.pipeline]?.auditDatabase else { throw MissingAuditDatabase(component: context.id) }
+                var provides = SharedResources()
+                provides.provide(SignedDatabase(database: database))
+                return BuiltExtension(
+                    service: Checkpointer(
+                        config: config, database: database, pipeline: context.pipelines[config.pipeline],
+                        telemetry: context.telemetry, logger: context.logger), provides: provides)
+            }
+        )
     }
 }

@@ -61,8 +61,10 @@ package struct NoteSigner: Sendable {
     package init(encoded: String) throws(NoteKeyError) {
         let parts = encoded.trimmingCharacters(in: .whitespacesAndNewlines).split(separator: "+", maxSplits: 4, omittingEmptySubsequences: false)
         guard parts.count == 5, parts[0] == "PRIVATE", parts[1] == "KEY", let raw = Data(base64Encoded: String(parts[4])),
-              raw.count == 33, raw.first == 0x01, let key = try? Curve25519.Signing.PrivateKey(rawRepresentation: raw.dropFirst()) else {
-            throw NoteKeyError("is not a signer key `PRIVATE+KEY+name+keyhash+base64` for Ed25519 (make one with `governance-collector checkpoint keygen`)")
+            raw.count == 33, raw.first == 0x01, let key = try? Curve25519.Signing.PrivateKey(rawRepresentation: raw.dropFirst())
+        else {
+            throw NoteKeyError(
+                "is not a signer key `PRIVATE+KEY+name+keyhash+base64` for Ed25519 (make one with `governance-collector checkpoint keygen`)")
         }
         try self.init(name: String(parts[2]), key: key)
         guard parts[3] == verifier.keyHash else { throw NoteKeyError("its key hash \(parts[3]) does not match its key") }

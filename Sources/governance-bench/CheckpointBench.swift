@@ -21,7 +21,11 @@ struct CheckpointBench {
         let t0 = Date()
         let (dsn, connection, _) = try TimelineBench.loadDatabase("bench_checkpoints", events: events, cluster: cluster)
         let copySeconds = Date().timeIntervalSince(t0)
-        rows.append(("raw binary COPY (checkpoint baseline)", "\(events) rows", "\(Int(Double(events) / copySeconds)) rows/s = \(Bench.microseconds(copySeconds, per: events)) µs/row"))
+        rows.append(
+            (
+                "raw binary COPY (checkpoint baseline)", "\(events) rows",
+                "\(Int(Double(events) / copySeconds)) rows/s = \(Bench.microseconds(copySeconds, per: events)) µs/row"
+            ))
 
         let store = CheckpointStore(connection: connection)
         try store.migrate()
@@ -37,9 +41,12 @@ struct CheckpointBench {
             if caughtUp || signedSize == events { break }
         }
         let appendSeconds = ProcessInfo.processInfo.systemUptime - wall0, ownCPU = Bench.cpuSeconds(getpid()) - own0
-        rows.append(("checkpoint signer: append every row to the tree, sign once", "\(signedSize) rows",
-                     "\(Int(Double(signedSize) / appendSeconds)) rows/s = \(Bench.microseconds(appendSeconds, per: max(signedSize, 1))) µs/row "
-                        + "(\(String(format: "%.2f", appendSeconds / copySeconds))× the COPY time); signer CPU \(Bench.microseconds(ownCPU, per: max(signedSize, 1))) µs/row"))
+        rows.append(
+            (
+                "checkpoint signer: append every row to the tree, sign once", "\(signedSize) rows",
+                "\(Int(Double(signedSize) / appendSeconds)) rows/s = \(Bench.microseconds(appendSeconds, per: max(signedSize, 1))) µs/row "
+                    + "(\(String(format: "%.2f", appendSeconds / copySeconds))× the COPY time); signer CPU \(Bench.microseconds(ownCPU, per: max(signedSize, 1))) µs/row"
+            ))
 
         let key = FileManager.default.temporaryDirectory.appendingPathComponent("gc-bench-checkpoint-\(getpid()).pub").path
         try (config.signer.verifier.encoded + "\n").write(toFile: key, atomically: true, encoding: .utf8)
@@ -47,12 +54,21 @@ struct CheckpointBench {
         let v0 = Date()
         let status = try ChildProcess.spawn([binary, "checkpoint", "verify", "--dsn", dsn, "--public-key", key], outputPath: "/dev/null").wait()
         let verifySeconds = Date().timeIntervalSince(v0)
-        rows.append(("checkpoint verify (public key only) over the whole table", "\(signedSize) rows\(status == 0 ? "" : " (exit \(status)!)")",
-                     "\(String(format: "%.1f", verifySeconds)) s = \(Bench.microseconds(verifySeconds, per: max(signedSize, 1))) µs/row (\(String(format: "%.1f", verifySeconds / copySeconds))× the COPY time)"))
+        rows.append(
+            (
+                "checkpoint verify (public key only) over the whole table", "\(signedSize) rows\(status == 0 ? "" : " (exit \(status)!)")",
+                "\(String(format: "%.1f", verifySeconds)) s = \(Bench.microseconds(verifySeconds, per: max(signedSize, 1))) µs/row (\(String(format: "%.1f", verifySeconds / copySeconds))× the COPY time)"
+            ))
 
         let p0 = Date()
-        let proved = try ChildProcess.spawn([binary, "prove", "--dsn", dsn, TimelineBench.event(events / 2).eventID.lowercasedString], outputPath: "/dev/null").wait()
-        rows.append(("prove: one inclusion proof at this size", "1 event\(proved == 0 ? "" : " (exit \(proved)!)")", "\(String(format: "%.2f", Date().timeIntervalSince(p0))) s"))
+        let proved = try ChildProcess.spawn(
+            [binary, "prove", "--dsn", dsn, TimelineBench.event(events / 2).eventID.lowercasedString], outputPath: "/dev/null"
+        ).wait()
+        rows.append(
+            (
+                "prove: one inclusion proof at this size", "1 event\(proved == 0 ? "" : " (exit \(proved)!)")",
+                "\(String(format: "%.2f", Date().timeIntervalSince(p0))) s"
+            ))
 
         // Retention over the same table: rows received as they were created (30 days), keep 7 days, one pass.
         try connection.exec("SET session_replication_role = replica")
@@ -60,17 +76,25 @@ struct CheckpointBench {
         try connection.exec("RESET session_replication_role")
         try connection.exec("VACUUM ANALYZE governance_audit_events")
         let r0 = Date()
-        let outcome = try RetentionRun(connection: connection, tree: CompactMerkleTree.self).run(keep: RetentionPeriod(days: 7, text: "7d"), secret: Array("bench-secret".utf8),
-                                                                    maxRows: events, checkpointed: true)
+        let outcome = try RetentionRun(connection: connection, tree: CompactMerkleTree.self).run(
+            keep: RetentionPeriod(days: 7, text: "7d"), secret: Array("bench-secret".utf8),
+            maxRows: events, checkpointed: true)
         let retentionSeconds = Date().timeIntervalSince(r0)
         guard case .removed(let removal) = outcome else { throw ValidationError("retention removed nothing: \(outcome)") }
-        rows.append(("retention: one sealed pass (keep 7d of 30 days)", "\(removal.rows) rows removed",
-                     "\(String(format: "%.1f", retentionSeconds)) s = \(Bench.microseconds(retentionSeconds, per: Int(removal.rows))) µs/row (\(String(format: "%.2f", retentionSeconds / copySeconds))× the COPY time of the whole table)"))
+        rows.append(
+            (
+                "retention: one sealed pass (keep 7d of 30 days)", "\(removal.rows) rows removed",
+                "\(String(format: "%.1f", retentionSeconds)) s = \(Bench.microseconds(retentionSeconds, per: Int(removal.rows))) µs/row (\(String(format: "%.2f", retentionSeconds / copySeconds))× the COPY time of the whole table)"
+            ))
         let a0 = Date()
         let after = try ChildProcess.spawn([binary, "checkpoint", "verify", "--dsn", dsn, "--public-key", key], outputPath: "/dev/null").wait()
         let afterSeconds = Date().timeIntervalSince(a0)
-        rows.append(("checkpoint verify after retention (continues from the seal)", "\(signedSize - Int(removal.rows)) rows\(after == 0 ? "" : " (exit \(after)!)")",
-                     "\(String(format: "%.1f", afterSeconds)) s"))
+        rows.append(
+            (
+                "checkpoint verify after retention (continues from the seal)",
+                "\(signedSize - Int(removal.rows)) rows\(after == 0 ? "" : " (exit \(after)!)")",
+                "\(String(format: "%.1f", afterSeconds)) s"
+            ))
         return rows
     }
 }

@@ -54,48 +54,64 @@ struct FaultSuite {
     }
 
     static let faults: [Fault] = [
-        Fault(name: "collector killed (kill -9), restarted after 1 s", inject: { c in
-            c.process.kill(SIGKILL)
-            c.process.wait()
-            return { try c.restartCollector() }
-        }, hold: 1),
-        Fault(name: "PostgreSQL restarted (fast shutdown, down 2 s)", inject: { c in
-            try c.cluster.stop()
-            return { try c.cluster.start() }
-        }, hold: 2),
-        Fault(name: "PostgreSQL frozen (SIGSTOP) 6 s, past commit_timeout 3 s", inject: { c in
-            try c.cluster.pause()
-            return { try c.cluster.resume() }
-        }, hold: 6),
-        Fault(name: "platform answering 503 for 4 s", inject: { c in
-            var faults = PlatformPeer.Faults()
-            faults.failNext = 1_000_000
-            faults.failStatus = 503
-            c.peer.setFaults(faults)
-            return { c.peer.setFaults(.init()) }
-        }, hold: 4, recoveryOf: .bridge),
-        Fault(name: "platform slow (2 s per answer) for 4 s", inject: { c in
-            var faults = PlatformPeer.Faults()
-            faults.delay = .seconds(2)
-            c.peer.setFaults(faults)
-            return { c.peer.setFaults(.init()) }
-        }, hold: 4, recoveryOf: .bridge),
-        Fault(name: "platform rate-limiting (429, Retry-After: 1) for 4 s", inject: { c in
-            var faults = PlatformPeer.Faults()
-            faults.rateLimitNext = 1_000_000
-            c.peer.setFaults(faults)
-            return { c.peer.setFaults(.init()) }
-        }, hold: 4, recoveryOf: .bridge),
-        Fault(name: "platform token revoked (401: the bridge disables itself, ingest goes on)", inject: { c in
-            c.peer.revoke(platformToken)
-            return {}
-        }, hold: 2, bridgeMayStop: true),
-        Fault(name: "bridge memory queue (100) overflowing behind a 1 s platform for 4 s", inject: { c in
-            var faults = PlatformPeer.Faults()
-            faults.delay = .seconds(1)
-            c.peer.setFaults(faults)
-            return { c.peer.setFaults(.init()) }
-        }, hold: 4, recoveryOf: .bridge, bridgeMayStop: true, bridgeQueue: 100),
+        Fault(
+            name: "collector killed (kill -9), restarted after 1 s",
+            inject: { c in
+                c.process.kill(SIGKILL)
+                c.process.wait()
+                return { try c.restartCollector() }
+            }, hold: 1),
+        Fault(
+            name: "PostgreSQL restarted (fast shutdown, down 2 s)",
+            inject: { c in
+                try c.cluster.stop()
+                return { try c.cluster.start() }
+            }, hold: 2),
+        Fault(
+            name: "PostgreSQL frozen (SIGSTOP) 6 s, past commit_timeout 3 s",
+            inject: { c in
+                try c.cluster.pause()
+                return { try c.cluster.resume() }
+            }, hold: 6),
+        Fault(
+            name: "platform answering 503 for 4 s",
+            inject: { c in
+                var faults = PlatformPeer.Faults()
+                faults.failNext = 1_000_000
+                faults.failStatus = 503
+                c.peer.setFaults(faults)
+                return { c.peer.setFaults(.init()) }
+            }, hold: 4, recoveryOf: .bridge),
+        Fault(
+            name: "platform slow (2 s per answer) for 4 s",
+            inject: { c in
+                var faults = PlatformPeer.Faults()
+                faults.delay = .seconds(2)
+                c.peer.setFaults(faults)
+                return { c.peer.setFaults(.init()) }
+            }, hold: 4, recoveryOf: .bridge),
+        Fault(
+            name: "platform rate-limiting (429, Retry-After: 1) for 4 s",
+            inject: { c in
+                var faults = PlatformPeer.Faults()
+                faults.rateLimitNext = 1_000_000
+                c.peer.setFaults(faults)
+                return { c.peer.setFaults(.init()) }
+            }, hold: 4, recoveryOf: .bridge),
+        Fault(
+            name: "platform token revoked (401: the bridge disables itself, ingest goes on)",
+            inject: { c in
+                c.peer.revoke(platformToken)
+                return {}
+            }, hold: 2, bridgeMayStop: true),
+        Fault(
+            name: "bridge memory queue (100) overflowing behind a 1 s platform for 4 s",
+            inject: { c in
+                var faults = PlatformPeer.Faults()
+                faults.delay = .seconds(1)
+                c.peer.setFaults(faults)
+                return { c.peer.setFaults(.init()) }
+            }, hold: 4, recoveryOf: .bridge, bridgeMayStop: true, bridgeQueue: 100),
     ]
 
     func run() async throws {
@@ -107,7 +123,9 @@ struct FaultSuite {
             let row = try await run(fault, index: index, cluster: cluster)
             print("| \(fault.name) | \(row.joined(separator: " | ")) |")
         }
-        print("\nLoad: 8 connections of single-event POSTs paced at 400/s; seq, chain and a platform bridge (durable unless a queue is named); PostgreSQL with fsync on.")
+        print(
+            "\nLoad: 8 connections of single-event POSTs paced at 400/s; seq, chain and a platform bridge (durable unless a queue is named); PostgreSQL with fsync on."
+        )
     }
 
     func run(_ fault: Fault, index: Int, cluster: LocalPostgres) async throws -> [String] {
@@ -146,7 +164,8 @@ struct FaultSuite {
 
         let acknowledged = Set(outcomes.filter { (200..<300).contains($0.status) }.map(\.id))
         let connection = try PGConnection(dsn: dsn)
-        let stored = Set(try connection.exec("SELECT event_id FROM governance_audit_events").rows.compactMap { $0[0].flatMap(UUID.init(uuidString:)) })
+        let stored = Set(
+            try connection.exec("SELECT event_id FROM governance_audit_events").rows.compactMap { $0[0].flatMap(UUID.init(uuidString:)) })
         let rows = Int((try connection.exec("SELECT count(*) FROM governance_audit_events").rows.first?.first ?? nil) ?? "0") ?? 0
         // Recovery is from the repair to the first 2xx (ingest faults) or the first platform
         // delivery (platform faults).
@@ -159,7 +178,8 @@ struct FaultSuite {
             delivered = peer.accepted.count
         }
         let platformSeq = peer.accepted.map(\.seq) == (0..<peer.accepted.count).map { Int64($0 + 1) }
-        let platform = fault.bridgeMayStop
+        let platform =
+            fault.bridgeMayStop
             ? "\(delivered) of \(rows) (\(fault.bridgeQueue == nil ? "disabled by the 401, as specified" : "oldest dropped from the full queue, counted"))"
             : "\(delivered) of \(rows)\(delivered == rows && platformSeq ? ", seq 1…n" : " ✘")"
         return [

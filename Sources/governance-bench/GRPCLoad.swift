@@ -16,10 +16,13 @@ enum GRPCLoad {
 
     /// Runs `body` with a client of one plaintext connection to the loopback `port` and gzip
     /// call options; shuts the client down after.
-    static func withClient<T: Sendable>(port: Int, timeout: Duration,
-                                        _ body: (GRPCClient<HTTP2ClientTransport.Posix>, CallOptions) async throws -> T) async throws -> T {
-        let transport = try HTTP2ClientTransport.Posix(target: .ipv4(address: "127.0.0.1", port: port), transportSecurity: .plaintext,
-                                                       config: .defaults { $0.compression.enabledAlgorithms = .all })
+    static func withClient<T: Sendable>(
+        port: Int, timeout: Duration,
+        _ body: (GRPCClient<HTTP2ClientTransport.Posix>, CallOptions) async throws -> T
+    ) async throws -> T {
+        let transport = try HTTP2ClientTransport.Posix(
+            target: .ipv4(address: "127.0.0.1", port: port), transportSecurity: .plaintext,
+            config: .defaults { $0.compression.enabledAlgorithms = .all })
         let client = GRPCClient(transport: transport)
         let running = Task { try await client.runConnections() }
         defer {
@@ -33,10 +36,14 @@ enum GRPCLoad {
     }
 
     static func run(port: Int, token: String, bodies: [[UInt8]], connections: Int) async throws -> Report {
-        try await withClient(port: port, timeout: .seconds(60)) { client, options in try await run(client, options, token: token, bodies: bodies, connections: connections) }
+        try await withClient(port: port, timeout: .seconds(60)) { client, options in
+            try await run(client, options, token: token, bodies: bodies, connections: connections)
+        }
     }
 
-    static func run(_ client: GRPCClient<HTTP2ClientTransport.Posix>, _ options: CallOptions, token: String, bodies: [[UInt8]], connections: Int) async throws -> Report {
+    static func run(_ client: GRPCClient<HTTP2ClientTransport.Posix>, _ options: CallOptions, token: String, bodies: [[UInt8]], connections: Int)
+        async throws -> Report
+    {
         let progress = Progress()
         let started = ContinuousClock.now
         try await withThrowingTaskGroup(of: Void.self) { group in
@@ -45,8 +52,10 @@ enum GRPCLoad {
                     while true {
                         let i = progress.next.add(1, ordering: .relaxed).oldValue
                         guard i < bodies.count else { return }
-                        let reply = try? await client.unary(request: ClientRequest(message: bodies[i], metadata: ["authorization": "Bearer \(token)"]),
-                                                            descriptor: OTLPGRPC.logsExport, serializer: OTLPGRPC.RawMessage(), deserializer: OTLPGRPC.RawMessage(), options: options) { try $0.message }
+                        let reply = try? await client.unary(
+                            request: ClientRequest(message: bodies[i], metadata: ["authorization": "Bearer \(token)"]),
+                            descriptor: OTLPGRPC.logsExport, serializer: OTLPGRPC.RawMessage(), deserializer: OTLPGRPC.RawMessage(), options: options
+                        ) { try $0.message }
                         if reply?.isEmpty != true { progress.failures.add(1, ordering: .relaxed) }
                     }
                 }
@@ -54,8 +63,9 @@ enum GRPCLoad {
             try await group.waitForAll()
         }
         let elapsed = ContinuousClock.now - started
-        return Report(seconds: Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18,
-                      allAccepted: progress.failures.load(ordering: .relaxed) == 0)
+        return Report(
+            seconds: Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18,
+            allAccepted: progress.failures.load(ordering: .relaxed) == 0)
     }
 
     /// The next body to send, and the calls that failed, across the concurrent callers.

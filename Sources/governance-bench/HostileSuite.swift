@@ -108,15 +108,18 @@ struct HostileSuite {
             print("| \(attack.name) | \(attack.honest) | \(try await run(attack, index: index, cluster: cluster).joined(separator: " | ")) |")
             fflush(nil)
         }
-        print("\nHonest client (workflow `honest`; attackers hold workflow `hostile`'s token or none): 4 keep-alive connections "
-              + "(sdkBridge, healthProbe) or 4 concurrent calls on one HTTP/2 connection (grpcExporter), paced at 100 requests/s for \(Int(seconds)) s beside each attack; "
-              + "success is a 2xx, or a gRPC OK without partial success; collector: size_cap, sanitize, seq, chain, PostgreSQL with fsync on, default limits (in_flight_limit_mib 128).")
+        print(
+            "\nHonest client (workflow `honest`; attackers hold workflow `hostile`'s token or none): 4 keep-alive connections "
+                + "(sdkBridge, healthProbe) or 4 concurrent calls on one HTTP/2 connection (grpcExporter), paced at 100 requests/s for \(Int(seconds)) s beside each attack; "
+                + "success is a 2xx, or a gRPC OK without partial success; collector: size_cap, sanitize, seq, chain, PostgreSQL with fsync on, default limits (in_flight_limit_mib 128)."
+        )
     }
 
     func run(_ attack: Attack, index: Int, cluster: LocalPostgres) async throws -> [String] {
         let dsn = try cluster.createDatabase("hostile_\(index)")
-        let ports = Ports(ingest: try LocalPostgres.freePort(), grpc: try LocalPostgres.freePort(), otlpHTTP: try LocalPostgres.freePort(),
-                          telemetry: try LocalPostgres.freePort())
+        let ports = Ports(
+            ingest: try LocalPostgres.freePort(), grpc: try LocalPostgres.freePort(), otlpHTTP: try LocalPostgres.freePort(),
+            telemetry: try LocalPostgres.freePort())
         let config = FileManager.default.temporaryDirectory.appendingPathComponent("gc-hostile-\(index).yaml").path
         let log = config + ".log"
         try Self.yaml(dsn: dsn, ports: ports).write(toFile: config, atomically: true, encoding: .utf8)
@@ -144,7 +147,11 @@ struct HostileSuite {
         let total = Int(Self.honestRate * seconds)
         let honest = try await Self.honest(attack.honest, ports: ports, total: total)
         stop.set()
-        await withCheckedContinuation { done in Thread { attackDone.wait(); done.resume() }.start() }
+        await withCheckedContinuation { done in
+            Thread {
+                attackDone.wait(); done.resume()
+            }.start()
+        }
         let alive = (try? CurlConnection().request("GET", "http://127.0.0.1:\(ports.ingest)/readyz"))?.status == 200
         // Memory after the burst: what the collector holds once the attack is over.
         try await Task.sleep(for: .seconds(2))
@@ -152,7 +159,8 @@ struct HostileSuite {
         let afterRSS = Double(Bench.memoryKiB(child.pid, "VmRSS") ?? 0) / 1024
 
         let acknowledged = Set(honest.compactMap(\.acknowledged)).union(attackAcknowledged.get())
-        let stored = Set(try PGConnection(dsn: dsn).exec("SELECT event_id FROM governance_audit_events").rows.compactMap { $0[0].flatMap(UUID.init(uuidString:)) })
+        let stored = Set(
+            try PGConnection(dsn: dsn).exec("SELECT event_id FROM governance_audit_events").rows.compactMap { $0[0].flatMap(UUID.init(uuidString:)) })
         let missing = acknowledged.subtracting(stored).count
         let succeeded = honest.filter(\.succeeded)
         let p99 = succeeded.map(\.latency).sorted().dropFirst(max(0, Int(Double(succeeded.count) * 0.99) - 1)).first ?? 0
@@ -167,7 +175,8 @@ struct HostileSuite {
     }
 
     static func yaml(dsn: String, ports: Ports) -> String {
-        let tokens = "[{ workflow: hostile, token_sha256: \(WorkflowTokens.sha256Hex(token)) }, { workflow: honest, token_sha256: \(WorkflowTokens.sha256Hex(honestToken)) }]"
+        let tokens =
+            "[{ workflow: hostile, token_sha256: \(WorkflowTokens.sha256Hex(token)) }, { workflow: honest, token_sha256: \(WorkflowTokens.sha256Hex(honestToken)) }]"
         return """
             receivers:
               ingest_http: { endpoint: "127.0.0.1:\(ports.ingest)", tokens: \(tokens) }
@@ -204,8 +213,9 @@ struct HostileSuite {
         case .sdkBridge:
             let url = "http://127.0.0.1:\(ports.ingest)\(IngestHTTPReceiver.eventsPath)"
             let report = await LoadDriver.run(connections: 4, total: total, ratePerSecond: honestRate) { i in
-                LoadDriver.Request(url: url, headers: ["Authorization: Bearer \(honestToken)", "Content-Type: application/json"],
-                                   body: Array(SustainedLoad.event(ids[i], firstSession: 0x1000).utf8))
+                LoadDriver.Request(
+                    url: url, headers: ["Authorization: Bearer \(honestToken)", "Content-Type: application/json"],
+                    body: Array(SustainedLoad.event(ids[i], firstSession: 0x1000).utf8))
             }
             return report.outcomes.map { outcome in
                 let ok = (200..<300).contains(outcome.status)
@@ -246,14 +256,19 @@ struct HostileSuite {
                         let body = OTLPProtobuf.encodeRequest([OTLPMapping.record(from: event)])
                         let sent = ContinuousClock.now
                         let reply: [UInt8]?
-                        do { reply = try await client.unary(request: ClientRequest(message: body, metadata: ["authorization": "Bearer \(honestToken)"]),
-                                                            descriptor: OTLPGRPC.logsExport, serializer: OTLPGRPC.RawMessage(),
-                                                            deserializer: OTLPGRPC.RawMessage(), options: options) { try $0.message }
+                        do {
+                            reply = try await client.unary(
+                                request: ClientRequest(message: body, metadata: ["authorization": "Bearer \(honestToken)"]),
+                                descriptor: OTLPGRPC.logsExport, serializer: OTLPGRPC.RawMessage(),
+                                deserializer: OTLPGRPC.RawMessage(), options: options
+                            ) { try $0.message }
                         } catch { reply = nil }
                         let elapsed = ContinuousClock.now - sent
                         let ok = reply?.isEmpty == true
-                        outcomes.append(HonestOutcome(succeeded: ok, latency: Double(elapsed.components.attoseconds) / 1e18 + Double(elapsed.components.seconds),
-                                                      acknowledged: ok ? ids[i] : nil))
+                        outcomes.append(
+                            HonestOutcome(
+                                succeeded: ok, latency: Double(elapsed.components.attoseconds) / 1e18 + Double(elapsed.components.seconds),
+                                acknowledged: ok ? ids[i] : nil))
                     }
                 }
             }
@@ -357,10 +372,13 @@ struct HostileSuite {
                 let connection = CurlConnection()
                 while !stop.isSet {
                     let ids = (0..<9_000).map { _ in UUID() }
-                    let body = ids.map { SustainedLoad.event($0).replacingOccurrences(of: "\"tool\":\"search\"", with: "\"tool\":\"search\",\"pad\":\"\(padding)\"") }
-                        .joined(separator: "\n")
-                    let result = try? connection.request("POST", "http://127.0.0.1:\(port)\(IngestHTTPReceiver.batchPath)",
-                                                         headers: ["Authorization: Bearer \(token)", "Content-Type: application/x-ndjson"], body: Array(body.utf8))
+                    let body = ids.map {
+                        SustainedLoad.event($0).replacingOccurrences(of: "\"tool\":\"search\"", with: "\"tool\":\"search\",\"pad\":\"\(padding)\"")
+                    }
+                    .joined(separator: "\n")
+                    let result = try? connection.request(
+                        "POST", "http://127.0.0.1:\(port)\(IngestHTTPReceiver.batchPath)",
+                        headers: ["Authorization: Bearer \(token)", "Content-Type: application/x-ndjson"], body: Array(body.utf8))
                     if let result, result.status == 200 { acknowledged.withLock { $0 += ids } }
                     if result?.status == 503 { usleep(200_000) }
                 }
@@ -402,16 +420,18 @@ struct HostileSuite {
         let preface = Array("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".utf8)
         func frame(_ type: UInt8, flags: UInt8 = 0, stream: UInt32 = 1, _ payload: [UInt8], length: Int? = nil) -> [UInt8] {
             let n = length ?? payload.count
-            return [UInt8(n >> 16 & 0xFF), UInt8(n >> 8 & 0xFF), UInt8(n & 0xFF), type, flags,
-                    UInt8(stream >> 24 & 0x7F), UInt8(stream >> 16 & 0xFF), UInt8(stream >> 8 & 0xFF), UInt8(stream & 0xFF)] + payload
+            return [
+                UInt8(n >> 16 & 0xFF), UInt8(n >> 8 & 0xFF), UInt8(n & 0xFF), type, flags,
+                UInt8(stream >> 24 & 0x7F), UInt8(stream >> 16 & 0xFF), UInt8(stream >> 8 & 0xFF), UInt8(stream & 0xFF),
+            ] + payload
         }
         let broken: [[UInt8]] = [
-            frame(4, stream: 0, [0, 1, 0, 0]),                              // SETTINGS with a partial entry
-            frame(4, stream: 0, [0, 4, 0xFF, 0xFF, 0xFF, 0xFF]),             // initial window above 2^31-1
-            frame(1, flags: 4, [0xFF, 0xFE, 0xFD, 0xFC, 0xFB]),              // HEADERS, garbage HPACK
-            frame(8, stream: 0, [0, 0, 0, 0]),                              // WINDOW_UPDATE of 0
-            frame(0, stream: 0, [1, 2, 3]),                                 // DATA on stream 0
-            frame(4, stream: 0, [], length: 16_777_215),                    // SETTINGS claiming 16 MB
+            frame(4, stream: 0, [0, 1, 0, 0]),  // SETTINGS with a partial entry
+            frame(4, stream: 0, [0, 4, 0xFF, 0xFF, 0xFF, 0xFF]),  // initial window above 2^31-1
+            frame(1, flags: 4, [0xFF, 0xFE, 0xFD, 0xFC, 0xFB]),  // HEADERS, garbage HPACK
+            frame(8, stream: 0, [0, 0, 0, 0]),  // WINDOW_UPDATE of 0
+            frame(0, stream: 0, [1, 2, 3]),  // DATA on stream 0
+            frame(4, stream: 0, [], length: 16_777_215),  // SETTINGS claiming 16 MB
             (0..<512).map { _ in UInt8.random(in: 0...255) },
         ]
         var i = 0
@@ -462,9 +482,10 @@ struct HostileSuite {
                 var mine: [UUID] = []
                 while !stop.isSet {
                     let id = UUID()
-                    let result = try? connection.request("POST", "http://127.0.0.1:\(port)\(IngestHTTPReceiver.eventsPath)",
-                                                         headers: ["Authorization: Bearer \(token)", "Content-Type: application/json"],
-                                                         body: Array(SustainedLoad.event(id).utf8))
+                    let result = try? connection.request(
+                        "POST", "http://127.0.0.1:\(port)\(IngestHTTPReceiver.eventsPath)",
+                        headers: ["Authorization: Bearer \(token)", "Content-Type: application/json"],
+                        body: Array(SustainedLoad.event(id).utf8))
                     if let status = result?.status, (200..<300).contains(status) { mine.append(id) }
                 }
                 acknowledged.withLock { $0 += mine }
@@ -493,9 +514,10 @@ struct HostileSuite {
                         event.hmac = nil
                         return OTLPMapping.record(from: event)
                     }
-                    let result = try? connection.request("POST", "http://127.0.0.1:\(port)/v1/logs",
-                                                         headers: ["Authorization: Bearer \(token)", "Content-Type: application/x-protobuf", "Content-Encoding: gzip"],
-                                                         body: Gzip.compress(OTLPProtobuf.encodeRequest(records)))
+                    let result = try? connection.request(
+                        "POST", "http://127.0.0.1:\(port)/v1/logs",
+                        headers: ["Authorization: Bearer \(token)", "Content-Type: application/x-protobuf", "Content-Encoding: gzip"],
+                        body: Gzip.compress(OTLPProtobuf.encodeRequest(records)))
                     if let result, result.status == 200, result.body.isEmpty { acknowledged.withLock { $0 += ids } }
                     if result?.status == 503 { usleep(200_000) }
                 }
@@ -549,7 +571,8 @@ struct HostileSuite {
 
         func openStreams(upTo limit: Int, message: [UInt8]) {
             while !closed, openStreams < limit, window >= message.count, outbox.count < 1 << 20 {
-                outbox += RawHTTP2.headers(stream: nextStream, path: "/opentelemetry.proto.collector.logs.v1.LogsService/Export", token: HostileSuite.token, gzip: true)
+                outbox += RawHTTP2.headers(
+                    stream: nextStream, path: "/opentelemetry.proto.collector.logs.v1.LogsService/Export", token: HostileSuite.token, gzip: true)
                 outbox += RawHTTP2.frame(type: 0, flags: 0x1, stream: nextStream, message)
                 window -= message.count
                 openStreams += 1
@@ -573,7 +596,9 @@ struct HostileSuite {
                 let length = Int(inbox[offset]) << 16 | Int(inbox[offset + 1]) << 8 | Int(inbox[offset + 2])
                 guard inbox.count - offset >= 9 + length else { break }
                 let type = inbox[offset + 3], flags = inbox[offset + 4]
-                let stream = UInt32(inbox[offset + 5] & 0x7F) << 24 | UInt32(inbox[offset + 6]) << 16 | UInt32(inbox[offset + 7]) << 8 | UInt32(inbox[offset + 8])
+                let stream =
+                    UInt32(inbox[offset + 5] & 0x7F) << 24 | UInt32(inbox[offset + 6]) << 16 | UInt32(inbox[offset + 7]) << 8
+                    | UInt32(inbox[offset + 8])
                 let payload = inbox[(offset + 9)..<(offset + 9 + length)]
                 switch type {
                 case 4 where flags & 0x1 == 0: outbox += RawHTTP2.frame(type: 4, flags: 0x1, stream: 0, [])

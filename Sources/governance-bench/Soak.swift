@@ -22,18 +22,18 @@ struct Soak {
         let port = try LocalPostgres.freePort()
         let config = FileManager.default.temporaryDirectory.appendingPathComponent("gc-soak.yaml").path
         try """
-            receivers:
-              ingest_http: { endpoint: "127.0.0.1:\(port)", tokens: [{ workflow: soak, token_sha256: \(WorkflowTokens.sha256Hex(Self.token)) }] }
-            processors:
-              size_cap:
-              sanitize:
-              seq:
-              chain: { secret: "soak-audit-secret-0123456789abcdef" }
-            exporters: { postgres: { dsn: "\(dsn)" } }
-            service:
-              telemetry: { logs: { level: warning }, metrics: { endpoint: "127.0.0.1:0" } }
-              pipelines: { audit: { receivers: [ingest_http], processors: [size_cap, sanitize, seq, chain], exporters: [postgres] } }
-            """.write(toFile: config, atomically: true, encoding: .utf8)
+        receivers:
+          ingest_http: { endpoint: "127.0.0.1:\(port)", tokens: [{ workflow: soak, token_sha256: \(WorkflowTokens.sha256Hex(Self.token)) }] }
+        processors:
+          size_cap:
+          sanitize:
+          seq:
+          chain: { secret: "soak-audit-secret-0123456789abcdef" }
+        exporters: { postgres: { dsn: "\(dsn)" } }
+        service:
+          telemetry: { logs: { level: warning }, metrics: { endpoint: "127.0.0.1:0" } }
+          pipelines: { audit: { receivers: [ingest_http], processors: [size_cap, sanitize, seq, chain], exporters: [postgres] } }
+        """.write(toFile: config, atomically: true, encoding: .utf8)
         defer { try? FileManager.default.removeItem(atPath: config) }
         let log = config + ".log"
         let child = try ChildProcess.spawn([binary, "run", "--config", config], outputPath: log)
@@ -69,7 +69,9 @@ struct Soak {
             let window = now.timeIntervalSince(last.at)
             let rss = Double(Bench.memoryKiB(child.pid, "VmRSS") ?? 0) / 1024
             samples.append((now.timeIntervalSince(start), rss))
-            print("| \(Int(now.timeIntervalSince(start))) s | \(Int(Double(ok - last.ok) / window)) | \(failed - last.failed) | \(String(format: "%.1f", rss)) MiB | \(Int((cpu - last.cpu) / window * 100))% |")
+            print(
+                "| \(Int(now.timeIntervalSince(start))) s | \(Int(Double(ok - last.ok) / window)) | \(failed - last.failed) | \(String(format: "%.1f", rss)) MiB | \(Int((cpu - last.cpu) / window * 100))% |"
+            )
             fflush(nil)
             last = (ok, failed, cpu, now)
         }
@@ -81,10 +83,13 @@ struct Soak {
         let slope = Self.slope(steady)
         let growth = slope * (steady.last.map { $0.t - steady[0].t } ?? 0)
         let flat = growth < max(2, (steady.first?.rss ?? 0) * 0.03)
-        print("\nRSS after warm-up: \(String(format: "%.1f", steady.first?.rss ?? 0)) → \(String(format: "%.1f", steady.last?.rss ?? 0)) MiB; "
-              + "trend \(String(format: "%+.2f", slope * 3600)) MiB/hour (\(String(format: "%+.2f", growth)) MiB over the steady part): "
-              + (flat ? "flat" : "GROWING"))
-        print("acknowledged \(load.succeeded.load(ordering: .relaxed)), stored \(stored - probe.succeeded.load(ordering: .relaxed)) (after the capacity probe's \(probe.succeeded.load(ordering: .relaxed)))")
+        print(
+            "\nRSS after warm-up: \(String(format: "%.1f", steady.first?.rss ?? 0)) → \(String(format: "%.1f", steady.last?.rss ?? 0)) MiB; "
+                + "trend \(String(format: "%+.2f", slope * 3600)) MiB/hour (\(String(format: "%+.2f", growth)) MiB over the steady part): "
+                + (flat ? "flat" : "GROWING"))
+        print(
+            "acknowledged \(load.succeeded.load(ordering: .relaxed)), stored \(stored - probe.succeeded.load(ordering: .relaxed)) (after the capacity probe's \(probe.succeeded.load(ordering: .relaxed)))"
+        )
         if !flat { throw ValidationError("RSS grew by \(String(format: "%.1f", growth)) MiB during the soak") }
     }
 

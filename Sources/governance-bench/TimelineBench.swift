@@ -17,7 +17,9 @@ struct TimelineBench {
     let loads = 40
 
     static let adminToken = "bench-ui-admin-token-0123456789abcdef"
-    static let kinds: [(String, Decision?)] = [("tool.call", nil), ("tool.result", nil), ("llm.call", nil), ("policy.denied", .deny), ("access.granted", .allow)]
+    static let kinds: [(String, Decision?)] = [
+        ("tool.call", nil), ("tool.result", nil), ("llm.call", nil), ("policy.denied", .deny), ("access.granted", .allow),
+    ]
     /// Midnight UTC 30 days ago, so the table's last day is today's and the dashboard's windows hold rows.
     static let start: Int64 = (Timestamp.now().microseconds / 86_400_000_000 - 30) * 86_400_000_000
     static let tools = ["search", "sql", "http", "browser", "code"]
@@ -28,23 +30,29 @@ struct TimelineBench {
         let id = String(format: "%08x-0000-4000-8000-%012x", 0x7171, i)
         let session = String(format: "%08x-0000-4000-8000-%012x", 0x5e55, i % 200_000)
         // Spread over 30 days, in time order.
-        return AuditEvent(eventID: UUID(uuidString: id)!, sessionID: UUID(uuidString: session)!, agentID: "agent-\(i % 2000 % 50)", kind: kind,
-                          metadata: .object([.init("tool", .string(tools[i % 7 % 5])), .init("ticket", .string("ticket\(i % 10_000)")),
-                                             .init("n", .number(String(i)))]), hmac: "abcdef0123456789",
-                          createdAt: Timestamp(microseconds: start + Int64(i) * (2_592_000_000_000 / Int64(max(count, 1)))),
-                          workflow: "wf-\(i % 2000 % 5)", sdkVersion: "0.7.3", decision: decision)
+        return AuditEvent(
+            eventID: UUID(uuidString: id)!, sessionID: UUID(uuidString: session)!, agentID: "agent-\(i % 2000 % 50)", kind: kind,
+            metadata: .object([
+                .init("tool", .string(tools[i % 7 % 5])), .init("ticket", .string("ticket\(i % 10_000)")),
+                .init("n", .number(String(i))),
+            ]), hmac: "abcdef0123456789",
+            createdAt: Timestamp(microseconds: start + Int64(i) * (2_592_000_000_000 / Int64(max(count, 1)))),
+            workflow: "wf-\(i % 2000 % 5)", sdkVersion: "0.7.3", decision: decision)
     }
 
     /// A migrated database `name` holding `count` generated events, loaded by binary COPY.
     /// The metadata search index is dropped for the load and built after it, as an operator
     /// adding it to a large table would (`indexSeconds`).
-    static func loadDatabase(_ name: String, events count: Int, cluster: LocalPostgres) throws -> (dsn: String, connection: PGConnection, indexSeconds: Double) {
+    static func loadDatabase(_ name: String, events count: Int, cluster: LocalPostgres) throws -> (
+        dsn: String, connection: PGConnection, indexSeconds: Double
+    ) {
         let dsn = try cluster.createDatabase(name)
         let connection = try PGConnection(dsn: dsn)
         try AuditSchema.migrate(connection)
         try connection.exec("DROP INDEX idx_audit_metadata_words")
         for chunk in stride(from: 0, to: count, by: 50_000) {
-            try connection.copyIn(AuditRow.copyStatement, data: AuditRow.encode((chunk..<min(chunk + 50_000, count)).map { Self.event($0, of: count) }))
+            try connection.copyIn(
+                AuditRow.copyStatement, data: AuditRow.encode((chunk..<min(chunk + 50_000, count)).map { Self.event($0, of: count) }))
         }
         let t = Date()
         try AuditSchema.migrate(connection)
@@ -64,8 +72,11 @@ struct TimelineBench {
                 try connection.copyIn(AuditRow.copyStatement, data: AuditRow.encode(Array(data[chunk..<min(chunk + 10_000, count)])))
             }
             let seconds = Date().timeIntervalSince(t)
-            rows.append(("binary COPY, \(withIndex ? "with" : "without") the metadata search index", "\(count) rows",
-                         String(format: "%.0f rows/s = %.1f µs/row", Double(count) / seconds, seconds / Double(count) * 1e6)))
+            rows.append(
+                (
+                    "binary COPY, \(withIndex ? "with" : "without") the metadata search index", "\(count) rows",
+                    String(format: "%.0f rows/s = %.1f µs/row", Double(count) / seconds, seconds / Double(count) * 1e6)
+                ))
         }
         return rows
     }
@@ -81,18 +92,18 @@ struct TimelineBench {
         let port = try LocalPostgres.freePort(), uiPort = try LocalPostgres.freePort()
         let config = FileManager.default.temporaryDirectory.appendingPathComponent("gc-bench-ui-\(port).yaml").path
         try """
-            receivers:
-              ingest_http:
-                endpoint: 127.0.0.1:\(port)
-                tokens: [{ workflow: bench, token_sha256: \(WorkflowTokens.sha256Hex(Bench.token)) }]
-            exporters:
-              postgres: { dsn: "\(dsn)" }
-            ui: { endpoint: "127.0.0.1:\(uiPort)", admin_token: "\(Self.adminToken)" }
-            service:
-              telemetry: { logs: { level: error }, metrics: { endpoint: "127.0.0.1:0" } }
-              pipelines:
-                audit: { receivers: [ingest_http], exporters: [postgres] }
-            """.write(toFile: config, atomically: true, encoding: .utf8)
+        receivers:
+          ingest_http:
+            endpoint: 127.0.0.1:\(port)
+            tokens: [{ workflow: bench, token_sha256: \(WorkflowTokens.sha256Hex(Bench.token)) }]
+        exporters:
+          postgres: { dsn: "\(dsn)" }
+        ui: { endpoint: "127.0.0.1:\(uiPort)", admin_token: "\(Self.adminToken)" }
+        service:
+          telemetry: { logs: { level: error }, metrics: { endpoint: "127.0.0.1:0" } }
+          pipelines:
+            audit: { receivers: [ingest_http], exporters: [postgres] }
+        """.write(toFile: config, atomically: true, encoding: .utf8)
         let child = try ChildProcess.spawn([binary, "run", "--config", config])
         defer {
             child.kill(SIGTERM)
@@ -103,9 +114,11 @@ struct TimelineBench {
         let ui = "http://127.0.0.1:\(uiPort)"
         // The UI's rollup folds the whole table once, from empty, before the dashboard rows.
         let t1 = Date()
-        while try connection.exec("""
+        while try connection.exec(
+            """
             SELECT NOT EXISTS (SELECT 1 FROM governance_audit_events, governance_rollup_state s WHERE (governance_txid, chain_seq) > (s.cursor_txid, s.cursor_chain_seq))
-            """).rows.first?[0] != "t" {
+            """
+        ).rows.first?[0] != "t" {
             try await Task.sleep(for: .seconds(1))
         }
         let foldSeconds = Date().timeIntervalSince(t1)
@@ -134,8 +147,16 @@ struct TimelineBench {
             ("dashboard, last 7 days", "/?window=week"),
             ("workflows page (counts every row)", "/workflows"),
         ]
-        rows += [("timeline table", "\(events) events by COPY + ANALYZE", String(format: "%.1f s, of which building the metadata search index %.1f s", loadSeconds, indexSeconds)),
-                 ("dashboard rollup: fold the whole table from empty", "\(events) events", String(format: "%.1f s = %.0f rows/s", foldSeconds, Double(events) / foldSeconds))]
+        rows += [
+            (
+                "timeline table", "\(events) events by COPY + ANALYZE",
+                String(format: "%.1f s, of which building the metadata search index %.1f s", loadSeconds, indexSeconds)
+            ),
+            (
+                "dashboard rollup: fold the whole table from empty", "\(events) events",
+                String(format: "%.1f s = %.0f rows/s", foldSeconds, Double(events) / foldSeconds)
+            ),
+        ]
         // The first page's query alone, straight to PostgreSQL: what rendering and HTTP add to it.
         let sql = "SELECT \(AuditRow.selectColumns) FROM governance_audit_events ORDER BY created_at DESC, event_id DESC LIMIT 101"
         let direct = try (0..<loads).map { _ in
@@ -148,7 +169,9 @@ struct TimelineBench {
         for (window, interval) in [("last hour", "1 hour"), ("last 7 days", "7 days")] {
             let baseline = try (0..<3).map { _ in
                 let t = Date()
-                _ = try connection.exec("SELECT decision, agent_id, count(*) FROM governance_audit_events WHERE created_at >= now() - interval '\(interval)' GROUP BY GROUPING SETS ((decision), (agent_id))")
+                _ = try connection.exec(
+                    "SELECT decision, agent_id, count(*) FROM governance_audit_events WHERE created_at >= now() - interval '\(interval)' GROUP BY GROUPING SETS ((decision), (agent_id))"
+                )
                 return Date().timeIntervalSince(t)
             }
             rows.append(("dashboard figures by SQL over the table, \(window) (baseline)", "3 queries", Self.percentiles(baseline)))
@@ -173,15 +196,22 @@ struct TimelineBench {
     func export(dsn: String, connection: PGConnection, events: Int) throws -> (String, String, String) {
         let days = max(1, Int64(30_000_000 / max(events, 1)))
         let to = Timestamp(microseconds: Self.start + days * 86_400_000_000).pythonISOFormat
-        let expected = try connection.exec("SELECT count(*) FROM governance_audit_events WHERE created_at < $1::timestamptz", [to]).rows.first?[0] ?? "?"
+        let expected =
+            try connection.exec("SELECT count(*) FROM governance_audit_events WHERE created_at < $1::timestamptz", [to]).rows.first?[0] ?? "?"
         let rss = FileManager.default.temporaryDirectory.appendingPathComponent("gc-bench-export-rss").path
         let t = Date()
-        let status = try ChildProcess.spawn(["/usr/bin/time", "-f", "%M", "-o", rss, binary, "export", "--dsn", dsn, "--to", to, "--format", "ndjson"],
-                                            outputPath: "/dev/null").wait()
+        let status = try ChildProcess.spawn(
+            ["/usr/bin/time", "-f", "%M", "-o", rss, binary, "export", "--dsn", dsn, "--to", to, "--format", "ndjson"],
+            outputPath: "/dev/null"
+        ).wait()
         let seconds = Date().timeIntervalSince(t)
         let kib = (try? String(contentsOfFile: rss, encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines) ?? "?"
-        return ("export NDJSON (governance-collector export, one snapshot)", "\(expected) events\(status == 0 ? "" : " (exit \(status)!)")",
-                String(format: "%.1f s = %.0f rows/s; peak RSS %@ MiB", seconds, (Double(expected) ?? 0) / seconds, (Int(kib).map { String($0 / 1024) } ?? kib) as NSString))
+        return (
+            "export NDJSON (governance-collector export, one snapshot)", "\(expected) events\(status == 0 ? "" : " (exit \(status)!)")",
+            String(
+                format: "%.1f s = %.0f rows/s; peak RSS %@ MiB", seconds, (Double(expected) ?? 0) / seconds,
+                (Int(kib).map { String($0 / 1024) } ?? kib) as NSString)
+        )
     }
 
     static func percentiles(_ seconds: [Double]) -> String {

@@ -32,16 +32,28 @@ struct TraceBench {
         }
         var spans: [OTLPSpan] = []
         for call in 0..<3 {
-            spans.append(span(UInt8(3 + call), parent: 2, "chat gpt-4o", [
-                .init("gen_ai.operation.name", .string("chat")), .init("gen_ai.request.model", .string("gpt-4o")),
-                .init("gen_ai.response.model", .string("gpt-4o-2024-08-06")),
-                .init("gen_ai.usage.input_tokens", .int(100)), .init("gen_ai.usage.output_tokens", .int(20))]))
-            spans.append(span(UInt8(6 + call), parent: 2, "execute_tool search", [
-                .init("gen_ai.operation.name", .string("execute_tool")), .init("gen_ai.tool.name", .string("search"))]))
+            spans.append(
+                span(
+                    UInt8(3 + call), parent: 2, "chat gpt-4o",
+                    [
+                        .init("gen_ai.operation.name", .string("chat")), .init("gen_ai.request.model", .string("gpt-4o")),
+                        .init("gen_ai.response.model", .string("gpt-4o-2024-08-06")),
+                        .init("gen_ai.usage.input_tokens", .int(100)), .init("gen_ai.usage.output_tokens", .int(20)),
+                    ]))
+            spans.append(
+                span(
+                    UInt8(6 + call), parent: 2, "execute_tool search",
+                    [
+                        .init("gen_ai.operation.name", .string("execute_tool")), .init("gen_ai.tool.name", .string("search")),
+                    ]))
         }
-        spans.append(span(2, parent: 1, "invoke_agent planner", [
-            .init("gen_ai.operation.name", .string("invoke_agent")), .init("gen_ai.agent.name", .string("planner")),
-            .init("gen_ai.conversation.id", .string("conv-\(trace)"))]))
+        spans.append(
+            span(
+                2, parent: 1, "invoke_agent planner",
+                [
+                    .init("gen_ai.operation.name", .string("invoke_agent")), .init("gen_ai.agent.name", .string("planner")),
+                    .init("gen_ai.conversation.id", .string("conv-\(trace)")),
+                ]))
         spans.append(span(1, parent: nil, "POST /plan", []))
         return spans
     }
@@ -77,8 +89,10 @@ struct TraceBench {
             "\(Int(Double(spans) / seconds)) spans/s = \(String(format: "%.2f", Double(spans) / seconds / copyRate))× COPY"
         }
         return [
-            ("OTLP/HTTP GenAI traces, staged (8-span runs, 512 spans/request, \(connections) conns): acknowledged",
-             "\(spans) spans\(ok ? "" : " (errors, partial success or missing rows: \(stored) rows!)")", rate(report.seconds)),
+            (
+                "OTLP/HTTP GenAI traces, staged (8-span runs, 512 spans/request, \(connections) conns): acknowledged",
+                "\(spans) spans\(ok ? "" : " (errors, partial success or missing rows: \(stored) rows!)")", rate(report.seconds)
+            ),
             ("  … the same spans to audit rows (staging + assembly, incl. the last trace's trace_wait)", "\(stored) rows", rate(rowsSeconds)),
         ]
     }
@@ -97,11 +111,15 @@ struct TraceBench {
                 if !sending.load(ordering: .relaxed), giveUpAt == .distantFuture { giveUpAt = Date().addingTimeInterval(60) }
                 let ids = pending.withLock { Array($0.keys) }
                 if !ids.isEmpty {
-                    let found = try connection.exec("SELECT event_id::text FROM governance_audit_events WHERE event_id = ANY($1::uuid[])",
-                                                    ["{" + ids.map(\.lowercasedString).joined(separator: ",") + "}"]).rows
+                    let found = try connection.exec(
+                        "SELECT event_id::text FROM governance_audit_events WHERE event_id = ANY($1::uuid[])",
+                        ["{" + ids.map(\.lowercasedString).joined(separator: ",") + "}"]
+                    ).rows
                     let now = Date()
                     for row in found {
-                        guard let id = row[0].flatMap({ UUID(uuidString: $0) }), let acked = pending.withLock({ $0.removeValue(forKey: id) }) else { continue }
+                        guard let id = row[0].flatMap({ UUID(uuidString: $0) }), let acked = pending.withLock({ $0.removeValue(forKey: id) }) else {
+                            continue
+                        }
                         delays.withLock { $0.append(now.timeIntervalSince(acked)) }
                     }
                 }
@@ -112,20 +130,27 @@ struct TraceBench {
         for n in 0..<runs {
             let spans = Self.run(firstRun + n)
             let root = OTLPSpanMapping.spanUUID(workflow: "bench", spans.last!.traceID, spans.last!.spanID)
-            let answer = try await TestHTTP.request("POST", collector.otlpURL + "/v1/traces", headers: headers,
-                                                    body: Gzip.compress(OTLPProtobuf.encodeTraceRequest(spans)))
+            let answer = try await TestHTTP.request(
+                "POST", collector.otlpURL + "/v1/traces", headers: headers,
+                body: Gzip.compress(OTLPProtobuf.encodeTraceRequest(spans)))
             if answer.status == 200 { pending.withLock { $0[root] = Date() } } else { failures += 1 }
             try await Task.sleep(for: spacing)
         }
         sending.store(false, ordering: .relaxed)
-        try await withTaskCancellationHandler { try await watcher.value } onCancel: { watcher.cancel() }
+        try await withTaskCancellationHandler {
+            try await watcher.value
+        } onCancel: {
+            watcher.cancel()
+        }
         let sorted = delays.withLock { $0.sorted() }
         func percentile(_ p: Double) -> String {
             sorted.isEmpty ? "-" : String(format: "%.2f s", sorted[min(sorted.count - 1, Int(Double(sorted.count) * p))])
         }
         let missing = pending.withLock { $0.count }
-        return ("span acknowledged → its trace's rows (trace_wait \(traceWait) s, one run per request every \(spacing))",
-                "\(sorted.count) runs\(failures == 0 ? "" : " (\(failures) refused!)")\(missing == 0 ? "" : " (\(missing) never became rows!)")",
-                "p50 \(percentile(0.5)), p99 \(percentile(0.99)), max \(sorted.last.map { String(format: "%.2f s", $0) } ?? "-")")
+        return (
+            "span acknowledged → its trace's rows (trace_wait \(traceWait) s, one run per request every \(spacing))",
+            "\(sorted.count) runs\(failures == 0 ? "" : " (\(failures) refused!)")\(missing == 0 ? "" : " (\(missing) never became rows!)")",
+            "p50 \(percentile(0.5)), p99 \(percentile(0.99)), max \(sorted.last.map { String(format: "%.2f s", $0) } ?? "-")"
+        )
     }
 }

@@ -31,8 +31,12 @@ struct WrkLoad {
         let threads = min(2, connections)
         var before = rusage(), after = rusage()
         getrusage(RUSAGE_CHILDREN.rawValue, &before)
-        let status = try ChildProcess.spawn(["/usr/bin/wrk", "-t\(threads)", "-c\(connections)", "-d\(seconds)s", "--latency", "-s", script,
-                                             url, "--", String(prefix), clientHMAC ? "hmac" : "chain"], outputPath: output).wait()
+        let status = try ChildProcess.spawn(
+            [
+                "/usr/bin/wrk", "-t\(threads)", "-c\(connections)", "-d\(seconds)s", "--latency", "-s", script,
+                url, "--", String(prefix), clientHMAC ? "hmac" : "chain",
+            ], outputPath: output
+        ).wait()
         getrusage(RUSAGE_CHILDREN.rawValue, &after)
         let text = (try? String(contentsOfFile: output, encoding: .utf8)) ?? ""
         guard status == 0, let requests = Self.number(in: text, before: " requests in") else {
@@ -41,9 +45,10 @@ struct WrkLoad {
         func cpu(_ u: rusage) -> Double {
             Double(u.ru_utime.tv_sec + u.ru_stime.tv_sec) + Double(u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6
         }
-        return Report(requests: Int(requests), seconds: Double(seconds), non2xx: Int(Self.number(in: text, after: "Non-2xx or 3xx responses:") ?? 0),
-                      p50: Self.percentile("50%", in: text) ?? "?", p99: Self.percentile("99%", in: text) ?? "?",
-                      driverCPU: cpu(after) - cpu(before))
+        return Report(
+            requests: Int(requests), seconds: Double(seconds), non2xx: Int(Self.number(in: text, after: "Non-2xx or 3xx responses:") ?? 0),
+            p50: Self.percentile("50%", in: text) ?? "?", p99: Self.percentile("99%", in: text) ?? "?",
+            driverCPU: cpu(after) - cpu(before))
     }
 
     private static func number(in text: String, before marker: String) -> Double? {
@@ -103,8 +108,10 @@ enum BareServer {
         let router = Router()
         router.post("/api/v1/ingest/events") { request, _ -> Response in
             _ = try await request.body.collect(upTo: 1 << 20)
-            return Response(status: .created, headers: [.contentType: "application/json"],
-                            body: .init(byteBuffer: ByteBuffer(string: #"{"ok":true,"event_id":"00000000-0000-4000-8000-000000000000","status":"stored"}"# + "\n")))
+            return Response(
+                status: .created, headers: [.contentType: "application/json"],
+                body: .init(
+                    byteBuffer: ByteBuffer(string: #"{"ok":true,"event_id":"00000000-0000-4000-8000-000000000000","status":"stored"}"# + "\n")))
         }
         router.get("/readyz") { _, _ in "ok" }
         let app = Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: port)))

@@ -58,7 +58,8 @@ struct AgentKeyCommand: AsyncParsableCommand {
             let listed = try withTables("agent-key list", options, dsn) { try AgentKeyTable.list($0) }
             for key in listed {
                 let state = key.revokedAtChainSeq.map { "revoked at chain_seq \($0): \(key.reason ?? "")" } ?? "active"
-                let registered = key.agentID.map { "agent=\($0) activated_at_chain_seq=\(key.activatedAtChainSeq ?? "?") created_at=\(key.createdAt ?? "?")" }
+                let registered =
+                    key.agentID.map { "agent=\($0) activated_at_chain_seq=\(key.activatedAtChainSeq ?? "?") created_at=\(key.createdAt ?? "?")" }
                     ?? "not registered in this database"
                 print([key.fingerprint, registered, state].map(TerminalText.safe).joined(separator: "\t"))
             }

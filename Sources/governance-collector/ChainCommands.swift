@@ -32,8 +32,12 @@ struct ChainCommand: AsyncParsableCommand {
                 return ExitCode(2)
             }
             let environment = ProcessInfo.processInfo.environment
-            guard let outgoing = try options.chainSecret() else { throw usage("no outgoing secret: set GOVERNANCE_AUDIT_SECRET or configure the chain processor") }
-            guard let incoming = ChainKeyring.resolve(uri: newKey, environment: environment) else { throw usage("--new-key \(newKey) is not readable") }
+            guard let outgoing = try options.chainSecret() else {
+                throw usage("no outgoing secret: set GOVERNANCE_AUDIT_SECRET or configure the chain processor")
+            }
+            guard let incoming = ChainKeyring.resolve(uri: newKey, environment: environment) else {
+                throw usage("--new-key \(newKey) is not readable")
+            }
             guard String(bytes: incoming, encoding: .utf8) != nil, incoming.count >= 16 else {
                 throw usage("the new key must be at least 16 bytes of UTF-8 text: collectors and SDKs read GOVERNANCE_AUDIT_SECRET as text")
             }
@@ -41,8 +45,11 @@ struct ChainCommand: AsyncParsableCommand {
             do {
                 let connection = try database.connect(applicationName: "governance-collector chain rotate")
                 _ = try database.migrate(connection)
-                let result = try ChainKeyRotation(connection: connection).rotate(outgoing: Array(outgoing.utf8), incoming: incoming, operatorID: operatorID, reason: reason)
-                print("rotated: marker chain_seq \(result.markerChainSeq) (event \(result.markerEventID.uuidString.lowercased())), key version \(result.outgoingVersion) → \(result.incomingVersion)")
+                let result = try ChainKeyRotation(connection: connection).rotate(
+                    outgoing: Array(outgoing.utf8), incoming: incoming, operatorID: operatorID, reason: reason)
+                print(
+                    "rotated: marker chain_seq \(result.markerChainSeq) (event \(result.markerEventID.uuidString.lowercased())), key version \(result.outgoingVersion) → \(result.incomingVersion)"
+                )
                 print("now restart every writer with the new secret as GOVERNANCE_AUDIT_SECRET")
             } catch let error as ChainKeyRotation.Failure {
                 throw usage("\(error)")

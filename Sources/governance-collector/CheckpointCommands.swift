@@ -47,11 +47,14 @@ struct CheckpointCommand: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "verify",
             abstract: "Recompute the Merkle tree from the table and check it against a signed checkpoint. Exit 0 clean, 1 tampered, 2 usage error.",
-            discussion: "Needs only the log's public key, never the HMAC secret. Every stored checkpoint up to the one checked is checked on the way.")
+            discussion: "Needs only the log's public key, never the HMAC secret. Every stored checkpoint up to the one checked is checked on the way."
+        )
         @OptionGroup var options: ConfigOption
         @Option(help: "A libpq connection string or URL; overrides the config's postgres exporter.")
         var dsn: String?
-        @Option(name: .customLong("public-key"), help: "A trusted verifier key `name+hash+base64`, or a file holding one (repeatable: list old keys after a rotation).")
+        @Option(
+            name: .customLong("public-key"),
+            help: "A trusted verifier key `name+hash+base64`, or a file holding one (repeatable: list old keys after a rotation).")
         var publicKeys: [String] = []
         @Option(help: "A signed checkpoint file (e.g. one a witness kept); default: the newest in the database.")
         var checkpoint: String?
@@ -87,13 +90,17 @@ struct CheckpointCommand: AsyncParsableCommand {
             printSafe("checkpoint \(c.origin) tree size \(c.size), signed by \(report.signer.name)+\(report.signer.keyHash)")
             let allRemoved = report.retention.map { c.size <= $0.size } ?? false
             if let cut = report.retention {
-                print("removed by retention up to \(cut.cutoff): the first \(cut.size) leaves (seal \(cut.sealID)); the tree continues from the state the seal recorded")
+                print(
+                    "removed by retention up to \(cut.cutoff): the first \(cut.size) leaves (seal \(cut.sealID)); the tree continues from the state the seal recorded"
+                )
             }
             for problem in report.problems { printSafe(problem) }
             if report.isClean, allRemoved {
                 print("this checkpoint's rows were all removed by retention: its signature verifies, and the newest checkpoint checks the rest")
             } else if report.isClean {
-                print("verified \(report.rowsChecked) rows against \(report.checkedCheckpoints.count) checkpoint(s): the table matches every signed root")
+                print(
+                    "verified \(report.rowsChecked) rows against \(report.checkedCheckpoints.count) checkpoint(s): the table matches every signed root"
+                )
             } else {
                 print("checkpoint verify FAILED: \(report.problems.count) problem(s)")
             }

@@ -35,13 +35,19 @@ struct Export: AsyncParsableCommand {
         }
         guard let format = EventExport.Format(rawValue: format) else { throw usage("--format must be csv or ndjson") }
         var query: [String: String] = [:]
-        for (name, value) in [("workflow", workflow), ("agent", agent), ("kind", kind), ("decision", decision), ("model", model),
-                              ("session", session), ("q", text), ("from", from), ("to", to)] {
+        for (name, value) in [
+            ("workflow", workflow), ("agent", agent), ("kind", kind), ("decision", decision), ("model", model),
+            ("session", session), ("q", text), ("from", from), ("to", to),
+        ] {
             if let value { query[name] = value }
         }
         var (filter, problems) = EventFilter.parse(query)
         for condition in meta {
-            if let parsed = EventFilter.MetadataCondition(condition) { filter.metadata.append(parsed) } else { problems.append("--meta \(condition): use key=value or key") }
+            if let parsed = EventFilter.MetadataCondition(condition) {
+                filter.metadata.append(parsed)
+            } else {
+                problems.append("--meta \(condition): use key=value or key")
+            }
         }
         if let problem = problems.first { throw usage(problem) }
         let out: FileHandle

@@ -14,8 +14,11 @@ struct GovernanceCollector: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "governance-collector",
         abstract: "Collects AI-agent governance audit events into PostgreSQL.",
-        subcommands: [Run.self, Validate.self, PrintConfig.self, Migrate.self, Verify.self, ChainCommand.self, CheckpointCommand.self, RetentionCommand.self, Prove.self, Tail.self, Export.self, Token.self,
-                      AgentKeyCommand.self],
+        subcommands: [
+            Run.self, Validate.self, PrintConfig.self, Migrate.self, Verify.self, ChainCommand.self, CheckpointCommand.self, RetentionCommand.self,
+            Prove.self, Tail.self, Export.self, Token.self,
+            AgentKeyCommand.self,
+        ],
         defaultSubcommand: Run.self)
 }
 
@@ -72,8 +75,12 @@ struct Run: AsyncParsableCommand {
         }
         let logger = Logger(label: "governance-collector")
         let collector = try Collector(plan: plan, logger: logger)
-        logger.info("collector.starting", metadata: ["config": "\(plan.file)", "pipelines": "\(plan.pipelines.map(\.name))",
-                                                 "executor": "\(onNIOLoops ? "nio_event_loops" : "swift_default")"])
+        logger.info(
+            "collector.starting",
+            metadata: [
+                "config": "\(plan.file)", "pipelines": "\(plan.pipelines.map(\.name))",
+                "executor": "\(onNIOLoops ? "nio_event_loops" : "swift_default")",
+            ])
         try await collector.run()
         logger.info("collector.stopped")
     }
@@ -126,7 +133,8 @@ struct Migrate: AsyncParsableCommand {
 
 struct Verify: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Recompute every HMAC, check chain links, forks and seq gaps, re-check stored agent signatures. Exit 0 clean, 1 tampered, 2 usage or configuration error.",
+        abstract:
+            "Recompute every HMAC, check chain links, forks and seq gaps, re-check stored agent signatures. Exit 0 clean, 1 tampered, 2 usage or configuration error.",
         discussion: """
             Signatures: counts rows per stored signature_status, and re-verifies every row stored as signed whose \
             key is registered in governance_agent_keys or configured in an agent_signatures processor.
@@ -138,7 +146,11 @@ struct Verify: AsyncParsableCommand {
     @Option(help: "Only this workflow.") var workflow: String?
     @Option(help: "Only events created at or after this RFC 3339 time.") var since: String?
     @Option(help: "Only events created before this RFC 3339 time.") var until: String?
-    @Option(name: .customLong("key"), help: "Another chain key, for tables whose key was rotated: env://NAME (base64, as the SDK reads it) or file:///path (the file's bytes). Repeatable; matched by fingerprint.")
+    @Option(
+        name: .customLong("key"),
+        help:
+            "Another chain key, for tables whose key was rotated: env://NAME (base64, as the SDK reads it) or file:///path (the file's bytes). Repeatable; matched by fingerprint."
+    )
     var keys: [String] = []
 
     func run() async throws {
@@ -161,7 +173,9 @@ struct Verify: AsyncParsableCommand {
         let secret = try options.chainSecret()
         var secrets = secret.map { [Array($0.utf8)] } ?? []
         for uri in keys {
-            guard let bytes = ChainKeyring.resolve(uri: uri, environment: environment) else { throw usage("--key \(uri): not readable (use env://NAME or file:///path)") }
+            guard let bytes = ChainKeyring.resolve(uri: uri, environment: environment) else {
+                throw usage("--key \(uri): not readable (use env://NAME or file:///path)")
+            }
             secrets.append(bytes)
         }
         guard !secrets.isEmpty else { throw usage("no HMAC secret: set GOVERNANCE_AUDIT_SECRET, configure the chain processor, or pass --key") }
@@ -176,7 +190,9 @@ struct Verify: AsyncParsableCommand {
             for problem in report.problems { printSafe("\(problem)") }
             for problem in report.sealProblems { printSafe(problem) }
             let keys = report.keyVersions == 0 ? "" : ", \(report.keyVersions) key versions, \(report.rotations) rotation(s)"
-            print("checked \(report.rows) rows in \(report.sessions) sessions\(keys): \(report.isClean ? "all chains intact" : "\(report.problems.count + report.sealProblems.count) problem(s)")")
+            print(
+                "checked \(report.rows) rows in \(report.sessions) sessions\(keys): \(report.isClean ? "all chains intact" : "\(report.problems.count + report.sealProblems.count) problem(s)")"
+            )
             if let retention = report.retention { printSafe(Self.summary(retention, continued: report.continuedAfterRetention)) }
             if try AgentKeyTable.exists(connection) { agentKeys.merge(try AgentKeyTable.load(connection).keys) { configured, _ in configured } }
             let signatures = try SignatureAudit(connection: connection, keys: agentKeys).run(filter)
@@ -243,7 +259,8 @@ struct Tail: AsyncParsableCommand {
             do {
                 let follower = AuditTableFollower(connection: try database.connect(applicationName: "governance-collector tail"))
                 guard try follower.hasTxidColumn() else {
-                    throw fail("""
+                    throw fail(
+                        """
                         governance_audit_events has no governance_txid column (the SDK or a collector before schema version 3 created the table). Add it once with \
                         `ALTER TABLE governance_audit_events ADD COLUMN governance_txid xid8 NOT NULL DEFAULT pg_current_xact_id()` \
                         (rewrites the table) or turn on the platform bridge's durable mode, which does the same
@@ -251,7 +268,8 @@ struct Tail: AsyncParsableCommand {
                 }
                 if cursor == nil {
                     cursor = try follower.startCursor(since: start)
-                    FileHandle.standardError.write(Data("tail: following governance_audit_events\(start.map { " from \($0)" } ?? " (new events)")\n".utf8))
+                    FileHandle.standardError.write(
+                        Data("tail: following governance_audit_events\(start.map { " from \($0)" } ?? " (new events)")\n".utf8))
                 }
                 backoff = 0.1
                 while true {
@@ -262,7 +280,8 @@ struct Tail: AsyncParsableCommand {
                         switch row.decoded {
                         case .success(let decoded): event = decoded
                         case .failure(let error):
-                            FileHandle.standardError.write(Data(TerminalText.safe("tail: \(error); governance-collector verify reports it") .utf8 + [0x0A]))
+                            FileHandle.standardError.write(
+                                Data(TerminalText.safe("tail: \(error); governance-collector verify reports it").utf8 + [0x0A]))
                             continue
                         }
                         guard filter.matches(event) else { continue }
@@ -301,9 +320,11 @@ struct TailFilter {
     /// characters in client-supplied text are escaped so a hostile value cannot rewrite the terminal.
     static func line(_ e: AuditEvent) -> String {
         let safe = TerminalText.safe
-        return [e.createdAt.pythonISOFormat, safe(e.workflow.isEmpty ? "-" : e.workflow), safe(e.agentID), safe(e.kind),
-                e.decision.map { "decision=\($0.rawValue)" } ?? "-", "session=\(e.sessionID.lowercasedString)",
-                "seq=\(e.seq.map(String.init) ?? "-")", "id=\(e.eventID.lowercasedString)"].joined(separator: "\t")
+        return [
+            e.createdAt.pythonISOFormat, safe(e.workflow.isEmpty ? "-" : e.workflow), safe(e.agentID), safe(e.kind),
+            e.decision.map { "decision=\($0.rawValue)" } ?? "-", "session=\(e.sessionID.lowercasedString)",
+            "seq=\(e.seq.map(String.init) ?? "-")", "id=\(e.eventID.lowercasedString)",
+        ].joined(separator: "\t")
     }
 }
 

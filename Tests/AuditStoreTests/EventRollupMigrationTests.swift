@@ -11,7 +11,8 @@ struct EventRollupMigrationTests {
         defer { cluster.destroy() }
         let connection = try PGConnection(dsn: try cluster.createDatabase())
         try AuditSchema.migrate(connection)
-        try connection.exec("""
+        try connection.exec(
+            """
             INSERT INTO governance_event_rollup (width, bucket, workflow, agent_id, kind, decision, tool, events) VALUES
             (3600, '2026-11-30 22:00+00', 'wf', 'a', 'k', 'none', '', 2), (3600, '2026-11-30 23:00+00', 'wf', 'a', 'k', 'none', '', 3),
             (3600, '2026-12-01 00:00+00', 'wf', 'a', 'k', 'none', '', 4), (60, '2026-12-01 00:01+00', 'wf', 'a', 'k', 'none', '', 4)

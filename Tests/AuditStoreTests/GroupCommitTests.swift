@@ -23,8 +23,9 @@ struct GroupCommitTests {
     struct StageFailed: Error {}
 
     static func event(_ id: UUID = UUID()) -> AuditEvent {
-        AuditEvent(eventID: id, sessionID: UUID(), agentID: "agent-1", kind: "tool.call", hmac: String(repeating: "ab", count: 32),
-                   createdAt: Timestamp(microseconds: 1_767_323_045_000_000), workflow: "wf")
+        AuditEvent(
+            eventID: id, sessionID: UUID(), agentID: "agent-1", kind: "tool.call", hmac: String(repeating: "ab", count: 32),
+            createdAt: Timestamp(microseconds: 1_767_323_045_000_000), workflow: "wf")
     }
 
     /// A connection to a new, migrated database of `cluster`, prepared as a writer's is.
@@ -88,8 +89,12 @@ struct GroupCommitTests {
         stolen.sessionID = UUID()
         let results = try GroupCommit.commit([a, b, c, stolen, a], stages: [], on: connection)
         #expect(results.map(\.label) == ["stored", "rejected", "stored", "rejected", "duplicate"])
-        #expect(results[1] == .rejected(EventRejection(field: "payload.session_id", message: "belongs to another workflow; start a new session", status: 409)))
-        #expect(results[3] == .rejected(EventRejection(field: "event_id", message: "is already stored by another workflow; choose a new event_id", status: 409)))
+        #expect(
+            results[1]
+                == .rejected(EventRejection(field: "payload.session_id", message: "belongs to another workflow; start a new session", status: 409)))
+        #expect(
+            results[3]
+                == .rejected(EventRejection(field: "event_id", message: "is already stored by another workflow; choose a new event_id", status: 409)))
         // The same, against what is stored: a's id and session are wf's.
         let later = try GroupCommit.commit([stolen, b, a], stages: [], on: connection)
         #expect(later.map(\.label) == ["rejected", "rejected", "duplicate"])
@@ -123,7 +128,9 @@ struct GroupCommitTests {
         }
     }
 
-    @Test("declared reads come with the locks; a stage that adds events or reserves fewer keeps seq consecutive; an undeclared session's head is read when asked")
+    @Test(
+        "declared reads come with the locks; a stage that adds events or reserves fewer keeps seq consecutive; an undeclared session's head is read when asked"
+    )
     func declaredReads() throws {
         let cluster = try LocalPostgres(fsync: false)
         defer { cluster.destroy() }
@@ -141,7 +148,9 @@ struct GroupCommitTests {
         added.sessionID = b.sessionID
         let topUp = Declaring(declared: 1, declaredSessions: [a.sessionID], added: [added])
         #expect(Self.seqs(try GroupCommit.commit([c], stages: [topUp], on: connection)) == [3])
-        #expect(try connection.exec("SELECT seq FROM governance_audit_events WHERE event_id = $1", [added.eventID.lowercasedString]).rows.first?.first == "4")
+        #expect(
+            try connection.exec("SELECT seq FROM governance_audit_events WHERE event_id = $1", [added.eventID.lowercasedString]).rows.first?.first
+                == "4")
         #expect(topUp.seen.withLock { $0 } == [a.sessionID: a.hmac!, b.sessionID: b.hmac!])
 
         // Three declared, one reserved: the two extra numbers are given back.

@@ -21,16 +21,16 @@ struct PGSnapshotTests {
         let dsn = try cluster.createDatabase()
         let setup = try PGConnection(dsn: dsn)
         try setup.exec("CREATE TABLE t (id int, txid xid8 NOT NULL DEFAULT pg_current_xact_id())")
-        try setup.exec("INSERT INTO t (id) VALUES (1)") // committed before the snapshot
+        try setup.exec("INSERT INTO t (id) VALUES (1)")  // committed before the snapshot
         let running = try PGConnection(dsn: dsn)
         try running.exec("BEGIN")
-        try running.exec("INSERT INTO t (id) VALUES (2)") // running when the snapshot is taken
+        try running.exec("INSERT INTO t (id) VALUES (2)")  // running when the snapshot is taken
 
         let reader = try PGConnection(dsn: dsn)
         try reader.exec("BEGIN ISOLATION LEVEL REPEATABLE READ")
         let snapshot = try #require(try reader.exec("SELECT pg_current_snapshot()::text").rows.first?[0].flatMap(PGSnapshot.init))
         try running.exec("COMMIT")
-        try setup.exec("INSERT INTO t (id) VALUES (3)") // begun after the snapshot
+        try setup.exec("INSERT INTO t (id) VALUES (3)")  // begun after the snapshot
 
         let seenByReader = Set(try reader.exec("SELECT id FROM t").rows.compactMap { $0[0] })
         try reader.exec("COMMIT")

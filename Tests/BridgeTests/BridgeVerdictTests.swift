@@ -51,7 +51,7 @@ struct BridgeVerdictTests {
     @Test("429 honours Retry-After as seconds or an HTTP date, else backs off")
     func rateLimited() {
         #expect(verdict(429, headers: ["retry-after": "7"]) == .rateLimited(retryAfter: 7))
-        let now = Date(timeIntervalSince1970: 1_700_000_000) // Tue, 14 Nov 2023 22:13:20 GMT
+        let now = Date(timeIntervalSince1970: 1_700_000_000)  // Tue, 14 Nov 2023 22:13:20 GMT
         #expect(verdict(429, headers: ["retry-after": "Tue, 14 Nov 2023 22:13:50 GMT"], now: now) == .rateLimited(retryAfter: 30))
         #expect(verdict(429, headers: ["retry-after": "soon"]) == .rateLimited(retryAfter: nil))
         #expect(verdict(429) == .rateLimited(retryAfter: nil))
@@ -64,7 +64,8 @@ struct BridgeVerdictTests {
 
     @Test("a relay's batch answer: each item's status in order; an answer without readable results counts every item stored")
     func relayAnswer() {
-        let body = #"{"ok":false,"stored":1,"duplicates":1,"rejected":1,"results":[{"index":0,"status":"stored"},{"index":1,"status":"duplicate"},"#
+        let body =
+            #"{"ok":false,"stored":1,"duplicates":1,"rejected":1,"results":[{"index":0,"status":"stored"},{"index":1,"status":"duplicate"},"#
             + #"{"index":2,"status":"rejected","http_status":400,"field":"kind","message":"kind is required"}]}"#
         #expect(RelayAnswer.items(Array(body.utf8), count: 3) == [.stored, .duplicate, .rejected("kind is required")])
         #expect(RelayAnswer.items(Array(body.utf8), count: 2) == [.stored, .stored])

@@ -5,8 +5,9 @@ import Testing
 @Suite("platform bridge: configuration")
 struct PlatformBridgeConfigTests {
     func read(_ yaml: String, env: [String: String] = [:]) throws(ConfigError) -> PlatformBridgeConfig {
-        let root = try ConfigSection(path: "", file: "t.yaml", value: ConfigValue.parse(yaml: yaml.isEmpty ? "{}" : yaml, file: "t.yaml"),
-                                     environment: env, log: ProvenanceLog())
+        let root = try ConfigSection(
+            path: "", file: "t.yaml", value: ConfigValue.parse(yaml: yaml.isEmpty ? "{}" : yaml, file: "t.yaml"),
+            environment: env, log: ProvenanceLog())
         return try PlatformBridgeConfig.read(root)
     }
 
@@ -27,8 +28,12 @@ struct PlatformBridgeConfigTests {
 
     @Test("all three set: active")
     func active() throws {
-        let c = try read("", env: ["GOVERNANCE_PLATFORM_INGEST_URL": " \(url) ", "GOVERNANCE_PLATFORM_INGEST_TOKEN": " wf_x ",
-                                   "GOVERNANCE_PLATFORM_BRIDGE_ENABLED": "yes"])
+        let c = try read(
+            "",
+            env: [
+                "GOVERNANCE_PLATFORM_INGEST_URL": " \(url) ", "GOVERNANCE_PLATFORM_INGEST_TOKEN": " wf_x ",
+                "GOVERNANCE_PLATFORM_BRIDGE_ENABLED": "yes",
+            ])
         guard case .active(let parsed) = c.activation else { Issue.record("expected active"); return }
         #expect(parsed.path == "/api/v1/ingest/events")
         #expect(c.ingestToken == "wf_x")
@@ -37,18 +42,23 @@ struct PlatformBridgeConfigTests {
 
     @Test("explicit configuration wins; the environment fills only what is unset")
     func precedence() throws {
-        let c = try read("platform_bridge_enabled: false\nmax_queue_size: 50",
-                         env: ["GOVERNANCE_PLATFORM_BRIDGE_ENABLED": "true", "GOVERNANCE_PLATFORM_MAX_QUEUE_SIZE": "9",
-                               "GOVERNANCE_PLATFORM_TRUSTED_HOSTS": "Governance.Example.COM., api.example.com"])
+        let c = try read(
+            "platform_bridge_enabled: false\nmax_queue_size: 50",
+            env: [
+                "GOVERNANCE_PLATFORM_BRIDGE_ENABLED": "true", "GOVERNANCE_PLATFORM_MAX_QUEUE_SIZE": "9",
+                "GOVERNANCE_PLATFORM_TRUSTED_HOSTS": "Governance.Example.COM., api.example.com",
+            ])
         #expect(c.enabled == false)
         #expect(c.maxQueueSize == 50)
         #expect(c.trustedHosts == ["governance.example.com", "api.example.com"])
     }
 
-    @Test("a refused URL fails at start-up naming the key", arguments: [
-        "http://governance.example.com/x", "https://169.254.169.254/", "https://2852039166/", "https://10.0.0.1/",
-        "https://user@governance.example.com/", "https://metadata.google.internal./",
-    ])
+    @Test(
+        "a refused URL fails at start-up naming the key",
+        arguments: [
+            "http://governance.example.com/x", "https://169.254.169.254/", "https://2852039166/", "https://10.0.0.1/",
+            "https://user@governance.example.com/", "https://metadata.google.internal./",
+        ])
     func refusedURL(_ bad: String) throws {
         do {
             _ = try read("platform_bridge_enabled: true\nplatform_ingest_token: wf_x\nplatform_ingest_url: \"\(bad)\"")
@@ -62,10 +72,14 @@ struct PlatformBridgeConfigTests {
     @Test("a host outside platform_trusted_hosts is refused")
     func trustedHosts() throws {
         #expect(throws: ConfigError.self) {
-            try read("platform_bridge_enabled: true\nplatform_ingest_token: wf_x\nplatform_ingest_url: \(url)\nplatform_trusted_hosts: [other.example.com]")
+            try read(
+                "platform_bridge_enabled: true\nplatform_ingest_token: wf_x\nplatform_ingest_url: \(url)\nplatform_trusted_hosts: [other.example.com]"
+            )
         }
         #expect(throws: Never.self) {
-            try read("platform_bridge_enabled: true\nplatform_ingest_token: wf_x\nplatform_ingest_url: \(url)\nplatform_trusted_hosts: [GOVERNANCE.example.com.]")
+            try read(
+                "platform_bridge_enabled: true\nplatform_ingest_token: wf_x\nplatform_ingest_url: \(url)\nplatform_trusted_hosts: [GOVERNANCE.example.com.]"
+            )
         }
     }
 

@@ -18,8 +18,9 @@ private struct SDKAgentKey {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("gc-agent-\(UUID())").path
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         let json = try await signatureScript(["keygen", directory]).last!
-        return SDKAgentKey(directory: directory, fingerprint: try #require(json["fingerprint"]?.stringValue),
-                           pem: try #require(json["public_key_pem"]?.stringValue))
+        return SDKAgentKey(
+            directory: directory, fingerprint: try #require(json["fingerprint"]?.stringValue),
+            pem: try #require(json["public_key_pem"]?.stringValue))
     }
 }
 
@@ -72,7 +73,9 @@ private func keysLoaded(_ collector: RunningCollector, keys: Double, revoked: Do
 /// `signature_status/client_signature_status` of the stored event (`-` for NULL).
 private func stored(_ dsn: String, _ body: String) throws -> String {
     let id = try #require(try JSONParser.parse(body)["event_id"]?.stringValue)
-    let row = try PGConnection(dsn: dsn).exec("SELECT signature_status, client_signature_status FROM governance_audit_events WHERE event_id = $1::uuid", [id]).rows.first
+    let row = try PGConnection(dsn: dsn).exec(
+        "SELECT signature_status, client_signature_status FROM governance_audit_events WHERE event_id = $1::uuid", [id]
+    ).rows.first
     return "\((row?[0] ?? nil) ?? "-")/\((row?[1] ?? nil) ?? "-")"
 }
 
@@ -89,7 +92,9 @@ struct AgentSignatureTests {
             #expect(try await keysLoaded(collector, keys: 1, revoked: 0))
             _ = try await sdkSend(key, url: collector.eventsURL, count: 3)
         }
-        let rows = try PGConnection(dsn: dsn).exec("SELECT signature_status, signing_key_fingerprint, client_signature_status FROM governance_audit_events").rows
+        let rows = try PGConnection(dsn: dsn).exec(
+            "SELECT signature_status, signing_key_fingerprint, client_signature_status FROM governance_audit_events"
+        ).rows
         // The SDK's bridge drops what it has not sent when its close deadline passes; what arrived must be signed.
         #expect(rows.count >= 1)
         for row in rows {
@@ -100,8 +105,10 @@ struct AgentSignatureTests {
         let output = FileManager.default.temporaryDirectory.appendingPathComponent("gc-verify-\(UUID())").path
         defer { try? FileManager.default.removeItem(atPath: output) }
         func verify() throws -> (Int32, String) {
-            let status = try ChildProcess.spawn([BinaryTests.binary, "verify", "--dsn", dsn, "--config", "/nonexistent.yaml"], outputPath: output,
-                                                environment: ["GOVERNANCE_AUDIT_SECRET": auditSecret]).wait()
+            let status = try ChildProcess.spawn(
+                [BinaryTests.binary, "verify", "--dsn", dsn, "--config", "/nonexistent.yaml"], outputPath: output,
+                environment: ["GOVERNANCE_AUDIT_SECRET": auditSecret]
+            ).wait()
             return (status, (try? String(contentsOfFile: output, encoding: .utf8)) ?? "")
         }
         let (clean, report) = try verify()
@@ -110,7 +117,9 @@ struct AgentSignatureTests {
 
         let c = try PGConnection(dsn: dsn)
         try c.exec("ALTER TABLE governance_audit_events DISABLE TRIGGER USER")
-        try c.exec("UPDATE governance_audit_events SET signature = set_byte(signature, 0, get_byte(signature, 0) # 1) WHERE chain_seq = (SELECT min(chain_seq) FROM governance_audit_events)")
+        try c.exec(
+            "UPDATE governance_audit_events SET signature = set_byte(signature, 0, get_byte(signature, 0) # 1) WHERE chain_seq = (SELECT min(chain_seq) FROM governance_audit_events)"
+        )
         let (tampered, after) = try verify()
         #expect(tampered == 1, "\(after)")
         #expect(after.contains("all chains intact"), "the HMAC chain does not cover the signature: \(after)")
@@ -126,7 +135,9 @@ struct AgentSignatureTests {
         #expect(bodies.count == 3 && strangers.count == 1)
         try await RunningCollector.with(yaml: signaturesYAML(dsn: dsn)) { collector in
             try await collector.waitUntilReady()
-            let add = try ChildProcess.spawn([BinaryTests.binary, "agent-key", "add", "--dsn", dsn, "--agent", "governance.default", "--pem", registered.pubFile]).wait()
+            let add = try ChildProcess.spawn([
+                BinaryTests.binary, "agent-key", "add", "--dsn", dsn, "--agent", "governance.default", "--pem", registered.pubFile,
+            ]).wait()
             #expect(add == 0)
             #expect(try await keysLoaded(collector, keys: 1, revoked: 0))
 
@@ -144,7 +155,9 @@ struct AgentSignatureTests {
         }
     }
 
-    @Test("keys registered and revoked on the UI's workflows page take effect: the SDK's signed events are stored signed, then revoked_key; a bad PEM is refused naming the field")
+    @Test(
+        "keys registered and revoked on the UI's workflows page take effect: the SDK's signed events are stored signed, then revoked_key; a bad PEM is refused naming the field"
+    )
     func keysManagedInTheUI() async throws {
         let dsn = try sharedCluster.createDatabase()
         let key = try await SDKAgentKey.make()
@@ -173,8 +186,9 @@ struct AgentSignatureTests {
             #expect(try await keysLoaded(collector, keys: 0, revoked: 1))
             #expect(try await post(collector.eventsURL, bodies[1]).status == 201)
             #expect(try stored(dsn, bodies[1]) == "revoked_key/signed")
-            #expect(try PGConnection(dsn: dsn).exec("SELECT key_fingerprint, reason, operator_id FROM governance_agent_key_revocations").rows
-                == [[key.fingerprint, "laptop lost", "ui"]])
+            #expect(
+                try PGConnection(dsn: dsn).exec("SELECT key_fingerprint, reason, operator_id FROM governance_agent_key_revocations").rows
+                    == [[key.fingerprint, "laptop lost", "ui"]])
             #expect(UIClient.first(row, in: try await ui.get("/workflows").text) == "revoked (laptop lost)")
         }
     }

@@ -14,10 +14,13 @@ struct FakeOpenAI {
     static func start() async throws -> FakeOpenAI {
         let file = FileManager.default.temporaryDirectory.appendingPathComponent("gc-fake-openai-\(UUID())").path
         defer { try? FileManager.default.removeItem(atPath: file) }
-        let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("interop/fake_openai.py").path
+        let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent(
+            "interop/fake_openai.py"
+        ).path
         let process = try ChildProcess.spawn([try sdkPython(), script, file], outputPath: Transcript.shared?.path)
         guard try await eventually(60, { FileManager.default.fileExists(atPath: file) }),
-              let port = Int(try String(contentsOfFile: file, encoding: .utf8)) else {
+            let port = Int(try String(contentsOfFile: file, encoding: .utf8))
+        else {
             process.kill(SIGKILL)
             throw LocalPostgres.Failure(description: "the fake OpenAI server did not start")
         }
@@ -76,26 +79,32 @@ struct AgentStackTests {
     /// tokens; everyone capped at 100 a day.
     static func yaml(_ dsn: String) -> String {
         otlpReceiverYAML(dsn: dsn)
-            .replacingOccurrences(of: "processors:\n  seq:", with: """
-                processors:
-                  budget:
-                    daily_usd: { "*": 100 }
-                    prices:
-                      gpt-4o: { input: 2.5, output: 10, cache_read: 1.25 }
-                      "*": { input: 1000, output: 1000 }
-                  seq:
-                """)
+            .replacingOccurrences(
+                of: "processors:\n  seq:",
+                with: """
+                    processors:
+                      budget:
+                        daily_usd: { "*": 100 }
+                        prices:
+                          gpt-4o: { input: 2.5, output: 10, cache_read: 1.25 }
+                          "*": { input: 1000, output: 1000 }
+                      seq:
+                    """
+            )
             .replacingOccurrences(of: "processors: [seq, chain]", with: "processors: [budget, seq, chain]")
             + "\nui:\n  endpoint: 127.0.0.1:0\n  admin_password: \"\(uiPassword)\"\n"
     }
 
-    @Test("one row per span, every parent a stored row, each row booked to its agent in the run's session, one tool row, per-row cost by the price table, no denial, spend = the rows' sum; the stack's GenAI metrics on the dashboard",
-          arguments: runs, ["http", "grpc"])
+    @Test(
+        "one row per span, every parent a stored row, each row booked to its agent in the run's session, one tool row, per-row cost by the price table, no denial, spend = the rows' sum; the stack's GenAI metrics on the dashboard",
+        arguments: runs, ["http", "grpc"])
     func wholeRun(_ run: Run, protocolName: String) async throws {
         try await Self.check(run, protocolName: protocolName)
     }
 
-    @Test("Langfuse's own exporter, given only the collector as its base URL and the workflow token as its secret key (Basic auth on /api/public/otel/v1/traces): the same whole run")
+    @Test(
+        "Langfuse's own exporter, given only the collector as its base URL and the workflow token as its secret key (Basic auth on /api/public/otel/v1/traces): the same whole run"
+    )
     func langfuseOwnExporter() async throws {
         try await Self.check(Self.runs.first { $0.stack == "langfuse" }!, protocolName: "own")
     }
@@ -107,8 +116,9 @@ struct AgentStackTests {
         defer { model.stop() }
         try await RunningCollector.with(yaml: Self.yaml(dsn)) { collector in
             try await collector.waitUntilReady()
-            let (status, lines) = try await runSDK([run.stack, protocolName, collector.otlpEndpoint(protocolName == "own" ? "http" : protocolName), testToken, String(model.port)],
-                                                   script: "agent_stacks.py", python: try stackPython(run.stack))
+            let (status, lines) = try await runSDK(
+                [run.stack, protocolName, collector.otlpEndpoint(protocolName == "own" ? "http" : protocolName), testToken, String(model.port)],
+                script: "agent_stacks.py", python: try stackPython(run.stack))
             #expect(status == 0, "\(lines.joined(separator: "\n"))")
             let sent = try JSONParser.parse(try #require(lines.last))
             #expect(sent["ok"] == .bool(true) && sent["answer"] == .string("It is sunny in Paris."), "\(lines)")
@@ -120,35 +130,46 @@ struct AgentStackTests {
             let db = try PGConnection(dsn: dsn)
             func value(_ sql: String) throws -> String? { try db.exec(sql).rows.first?.first ?? nil }
             #expect(try value("SELECT count(*) FROM governance_audit_events") == String(run.spans), "one row per span")
-            #expect(try value("""
-                SELECT count(*) FROM governance_audit_events c WHERE c.parent_event_id IS NOT NULL
-                AND NOT EXISTS (SELECT 1 FROM governance_audit_events p WHERE p.event_id = c.parent_event_id)
-                """) == "0", "every parent_event_id names a stored row")
+            #expect(
+                try value(
+                    """
+                    SELECT count(*) FROM governance_audit_events c WHERE c.parent_event_id IS NOT NULL
+                    AND NOT EXISTS (SELECT 1 FROM governance_audit_events p WHERE p.event_id = c.parent_event_id)
+                    """) == "0", "every parent_event_id names a stored row")
             #expect(try value("SELECT count(*) FROM governance_audit_events WHERE parent_event_id IS NULL") == "1", "one root")
             #expect(try value("SELECT count(DISTINCT session_id) FROM governance_audit_events") == "1", "one session")
             if let session = run.session {
-                #expect(try value("SELECT DISTINCT session_id::text FROM governance_audit_events")
+                #expect(
+                    try value("SELECT DISTINCT session_id::text FROM governance_audit_events")
                         == OTLPMapping.derivedSession(workflow: "wf-otel", name: session).lowercasedString)
             }
             // The model calls and the tool call are the agent's; only the spans above it are the service's.
-            #expect(try db.exec("SELECT agent_id, count(*) FROM governance_audit_events GROUP BY 1 ORDER BY 1").rows
-                    == (run.aboveAgent > 0 ? [["weather-agent", String(run.spans - run.aboveAgent)], ["weather-app", String(run.aboveAgent)]]
+            #expect(
+                try db.exec("SELECT agent_id, count(*) FROM governance_audit_events GROUP BY 1 ORDER BY 1").rows
+                    == (run.aboveAgent > 0
+                        ? [["weather-agent", String(run.spans - run.aboveAgent)], ["weather-app", String(run.aboveAgent)]]
                         : [["weather-app", String(run.spans)]]))
-            #expect(try db.exec("SELECT agent_id FROM governance_audit_events WHERE metadata_json->>'tool' = 'get_weather'").rows == [[run.agent]],
-                    "one tool row, the agent's")
+            #expect(
+                try db.exec("SELECT agent_id FROM governance_audit_events WHERE metadata_json->>'tool' = 'get_weather'").rows == [[run.agent]],
+                "one tool row, the agent's")
             // 100 in + 20 out, then 150 in (100 of them from the cache) + 30 out, at gpt-4o's price (the
             // response model is dated): 0.00045, then 50 × 2.5 + 100 × 1.25 + 30 × 10 per million, or
             // 150 × 2.5 + 30 × 10 when the stack does not say what was cached.
             let final = run.reportsCachedTokens ? ["0.00055", "100"] : ["0.000675", nil]
-            #expect(try db.exec("""
-                SELECT agent_id, metadata_json->>'cost_usd', metadata_json#>>'{cost_basis,price}', metadata_json#>>'{cost_basis,cache_read_tokens}'
-                FROM governance_audit_events WHERE model IS NOT NULL ORDER BY (metadata_json->>'cost_usd')::numeric
-                """).rows == [[run.agent, "0.00045", "gpt-4o", nil], [run.agent, final[0], "gpt-4o", final[1]]])
+            #expect(
+                try db.exec(
+                    """
+                    SELECT agent_id, metadata_json->>'cost_usd', metadata_json#>>'{cost_basis,price}', metadata_json#>>'{cost_basis,cache_read_tokens}'
+                    FROM governance_audit_events WHERE model IS NOT NULL ORDER BY (metadata_json->>'cost_usd')::numeric
+                    """
+                ).rows == [[run.agent, "0.00045", "gpt-4o", nil], [run.agent, final[0], "gpt-4o", final[1]]])
             #expect(try value("SELECT count(*) FROM governance_audit_events WHERE decision = 'deny'") == "0")
-            #expect(try value("""
-                SELECT (SELECT sum((metadata_json->>'cost_usd')::numeric) FROM governance_audit_events)
-                     = (SELECT sum(used_usd) FROM governance_budget_spend)
-                """) == "t", "the spend the dashboard shows is the sum of the rows")
+            #expect(
+                try value(
+                    """
+                    SELECT (SELECT sum((metadata_json->>'cost_usd')::numeric) FROM governance_audit_events)
+                         = (SELECT sum(used_usd) FROM governance_budget_spend)
+                    """) == "t", "the spend the dashboard shows is the sum of the rows")
             #expect(try verifyCommand(dsn) == 0)
 
             // Token usage and call durations, per service and model, as the stack measured them.

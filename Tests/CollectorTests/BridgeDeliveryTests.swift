@@ -77,15 +77,17 @@ struct BridgeDeliveryTests {
         #expect(accepted.map(\.eventID) == ids.map(\.lowercasedString))
         #expect(!accepted[7].body.contains(secret))
         #expect(accepted[7].body.contains("[REDACTED:anthropic_key]"))
-        #expect(try scalar(dsn, "SELECT metadata_json->>'prompt' FROM governance_audit_events WHERE event_id = '\(ids[7])'")?.contains(secret) == true)
+        #expect(
+            try scalar(dsn, "SELECT metadata_json->>'prompt' FROM governance_audit_events WHERE event_id = '\(ids[7])'")?.contains(secret) == true)
         #expect(collector.bridge.counters[.sent] == 40)
         try await collector.stop()
         #expect(try scalar(dsn, "SELECT last_seq FROM governance_bridge_state") == "40")
         await peer.stop()
     }
 
-    @Test("the pipeline's redaction processor is the copies' one redaction: its allowlist and extra pattern hold on the bridge",
-          arguments: [false, true])
+    @Test(
+        "the pipeline's redaction processor is the copies' one redaction: its allowlist and extra pattern hold on the bridge",
+        arguments: [false, true])
     func pipelineRedactionOnBridge(local: Bool) async throws {
         let peer = try PlatformPeer(tokens: [platformToken: "wf-platform"])
         _ = try await peer.start()
@@ -93,15 +95,20 @@ struct BridgeDeliveryTests {
         let allowed = "sk-ant-api03-" + String(repeating: "Al1", count: 30)
         let other = "sk-ant-api03-" + String(repeating: "Ot2", count: 30)
         let yaml = bridgeYAML(dsn: dsn, url: peer.url())
-            .replacingOccurrences(of: "service:", with: """
-                processors:
-                  redaction:
-                    local: \(local)
-                    allowlist: ["\(allowed)"]
-                    extra_patterns: [{ name: employee_id, regex: 'EMP-[0-9]{6}' }]
-                service:
-                """)
-            .replacingOccurrences(of: "      exporters: [postgres, platform_bridge]", with: "      processors: [redaction]\n      exporters: [postgres, platform_bridge]")
+            .replacingOccurrences(
+                of: "service:",
+                with: """
+                    processors:
+                      redaction:
+                        local: \(local)
+                        allowlist: ["\(allowed)"]
+                        extra_patterns: [{ name: employee_id, regex: 'EMP-[0-9]{6}' }]
+                    service:
+                    """
+            )
+            .replacingOccurrences(
+                of: "      exporters: [postgres, platform_bridge]",
+                with: "      processors: [redaction]\n      exporters: [postgres, platform_bridge]")
         let collector = try await RunningCollector.start(yaml: yaml)
         try await collector.waitUntilReady()
         // A client-chained event: `local` leaves its stored metadata alone, so only the copy is redacted.
@@ -167,8 +174,9 @@ struct BridgeDeliveryTests {
         _ = try await elsewhere.start()
         let dsn = try sharedCluster.createDatabase()
         let logs = LogCapture()
-        let collector = try await RunningCollector.start(yaml: bridgeYAML(dsn: dsn, url: peer.url(), bridgeSettings: "    retry_budget: 2"),
-                                                         logger: logs.logger)
+        let collector = try await RunningCollector.start(
+            yaml: bridgeYAML(dsn: dsn, url: peer.url(), bridgeSettings: "    retry_budget: 2"),
+            logger: logs.logger)
         try await collector.waitUntilReady()
         let counters = collector.bridge.counters
         func send() async throws -> String {
@@ -316,9 +324,10 @@ struct BridgeDeliveryTests {
         for address in ["127.0.0.1", "[::1]"] {
             let dsn = try sharedCluster.createDatabase()
             let logs = LogCapture()
-            let collector = try await RunningCollector.start(yaml: bridgeYAML(
-                dsn: dsn, url: "https://platform.example.com:\(port)/api/v1/ingest/events",
-                bridgeSettings: "    ca_file: \(ca.caFile)\n    retry_budget: 0.2\n    resolve: [\"platform.example.com:\(port):\(address)\"]"),
+            let collector = try await RunningCollector.start(
+                yaml: bridgeYAML(
+                    dsn: dsn, url: "https://platform.example.com:\(port)/api/v1/ingest/events",
+                    bridgeSettings: "    ca_file: \(ca.caFile)\n    retry_budget: 0.2\n    resolve: [\"platform.example.com:\(port):\(address)\"]"),
                 logger: logs.logger)
             try await collector.waitUntilReady()
             #expect(try await post(collector.eventsURL, wireEvent()).status == 201)
@@ -332,8 +341,10 @@ struct BridgeDeliveryTests {
 
         // Positive control: the same peer is reachable through the literal development host.
         let dsn = try sharedCluster.createDatabase()
-        let collector = try await RunningCollector.start(yaml: bridgeYAML(dsn: dsn, url: "https://localhost:\(port)/api/v1/ingest/events",
-                                                                          bridgeSettings: "    ca_file: \(ca.caFile)"))
+        let collector = try await RunningCollector.start(
+            yaml: bridgeYAML(
+                dsn: dsn, url: "https://localhost:\(port)/api/v1/ingest/events",
+                bridgeSettings: "    ca_file: \(ca.caFile)"))
         try await collector.waitUntilReady()
         #expect(try await post(collector.eventsURL, wireEvent()).status == 201)
         #expect(try await eventually { peer.accepted.count == 1 })
@@ -376,8 +387,9 @@ struct BridgeDeliveryTests {
         for url in ["http://127.0.0.1:9/api/v1/ingest/events", slow.url()] {
             let dsn = try sharedCluster.createDatabase()
             let logs = LogCapture()
-            let collector = try await RunningCollector.start(yaml: bridgeYAML(dsn: dsn, url: url, bridgeSettings: "    max_queue_size: 100\n    shutdown_timeout: 0.5"),
-                                                             logger: logs.logger)
+            let collector = try await RunningCollector.start(
+                yaml: bridgeYAML(dsn: dsn, url: url, bridgeSettings: "    max_queue_size: 100\n    shutdown_timeout: 0.5"),
+                logger: logs.logger)
             try await collector.waitUntilReady()
             for _ in 0..<4 {
                 let batch = "[" + (0..<500).map { _ in wireEvent() }.joined(separator: ",") + "]"

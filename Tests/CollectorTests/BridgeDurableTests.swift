@@ -51,7 +51,7 @@ struct BridgeDurableTests {
         let peer = try PlatformPeer(tokens: [platformToken: "wf-platform"])
         _ = try await peer.start()
         var faults = PlatformPeer.Faults()
-        faults.delay = .milliseconds(2) // delivery lags ingest, so the kill cuts it off mid-stream
+        faults.delay = .milliseconds(2)  // delivery lags ingest, so the kill cuts it off mid-stream
         peer.setFaults(faults)
         let dsn = try sharedCluster.createDatabase()
         let port = try LocalPostgres.freePort()
@@ -66,9 +66,10 @@ struct BridgeDurableTests {
         try await waitForReady(url)
         let ids = (0..<3000).map { _ in UUID() }
         let report = await LoadDriver.run(connections: 8, total: ids.count, stopOnTransportError: true) { i in
-            LoadDriver.Request(url: url + IngestHTTPReceiver.eventsPath,
-                               headers: ["Authorization: Bearer \(testToken)", "Content-Type: application/json"],
-                               body: Array(wireEvent(id: ids[i]).utf8))
+            LoadDriver.Request(
+                url: url + IngestHTTPReceiver.eventsPath,
+                headers: ["Authorization: Bearer \(testToken)", "Content-Type: application/json"],
+                body: Array(wireEvent(id: ids[i]).utf8))
         }
         let acknowledged = Set(report.outcomes.filter { (200..<300).contains($0.status) }.map { ids[$0.index].lowercasedString })
         #expect(acknowledged.count == ids.count)
@@ -81,8 +82,10 @@ struct BridgeDurableTests {
         peer.setFaults(.init())
         let second = try spawnCollector(config: configFile)
         defer { second.kill(SIGTERM); second.wait() }
-        #expect(try await eventually(60) { Set(peer.accepted.map(\.eventID)).isSuperset(of: acknowledged) },
-                "missing on the platform: \(acknowledged.subtracting(peer.accepted.map(\.eventID)).count) of \(acknowledged.count), before kill \(deliveredBeforeKill), now \(peer.accepted.count), requests \(peer.requestCount)")
+        #expect(
+            try await eventually(60) { Set(peer.accepted.map(\.eventID)).isSuperset(of: acknowledged) },
+            "missing on the platform: \(acknowledged.subtracting(peer.accepted.map(\.eventID)).count) of \(acknowledged.count), before kill \(deliveredBeforeKill), now \(peer.accepted.count), requests \(peer.requestCount)"
+        )
         #expect(peer.accepted.map(\.seq) == Array(1...Int64(peer.accepted.count)), "the platform's seq has no gap")
     }
 
@@ -105,16 +108,19 @@ struct BridgeDurableTests {
         try await downstream.stop()
     }
 
-    @Test("relay in batches (relay_batch_events), memory and durable: every event once, client seq 1…n in order, a 413 split in halves, nothing dropped",
-          arguments: [false, true])
+    @Test(
+        "relay in batches (relay_batch_events), memory and durable: every event once, client seq 1…n in order, a 413 split in halves, nothing dropped",
+        arguments: [false, true])
     func relayBatches(durable: Bool) async throws {
         let downstreamDSN = try sharedCluster.createDatabase()
         // The receiver takes at most 150 events per batch: the bridge's 500 are split until they fit.
-        let downstream = try await RunningCollector.start(yaml: collectorYAML(dsn: downstreamDSN).replacingOccurrences(of: "max_batch_events: 1000", with: "max_batch_events: 150"))
+        let downstream = try await RunningCollector.start(
+            yaml: collectorYAML(dsn: downstreamDSN).replacingOccurrences(of: "max_batch_events: 1000", with: "max_batch_events: 150"))
         try await downstream.waitUntilReady()
         let upstreamDSN = try sharedCluster.createDatabase()
         let settings = "    relay_batch_events: 500\n    max_queue_size: 10000\n    durable: \(durable)"
-        let upstream = try await RunningCollector.start(yaml: bridgeYAML(dsn: upstreamDSN, url: downstream.eventsURL, token: testToken, bridgeSettings: settings))
+        let upstream = try await RunningCollector.start(
+            yaml: bridgeYAML(dsn: upstreamDSN, url: downstream.eventsURL, token: testToken, bridgeSettings: settings))
         try await upstream.waitUntilReady()
         var ids: [UUID] = []
         for _ in 0..<3 {
@@ -127,8 +133,14 @@ struct BridgeDurableTests {
         #expect(try storedIDs(downstreamDSN) == Set(ids))
         // The bridge numbers what it sends in commit order, as the single-event protocol does.
         let order = "SELECT string_agg(event_id::text, ',' ORDER BY client_seq) FROM governance_audit_events"
-        #expect(try scalar(downstreamDSN, "SELECT count(DISTINCT client_seq)::text || ' ' || min(client_seq) || ' ' || max(client_seq) FROM governance_audit_events") == "3000 1 3000")
-        #expect(try scalar(downstreamDSN, order) == scalar(upstreamDSN, "SELECT string_agg(event_id::text, ',' ORDER BY chain_seq) FROM governance_audit_events"))
+        #expect(
+            try scalar(
+                downstreamDSN,
+                "SELECT count(DISTINCT client_seq)::text || ' ' || min(client_seq) || ' ' || max(client_seq) FROM governance_audit_events")
+                == "3000 1 3000")
+        #expect(
+            try scalar(downstreamDSN, order)
+                == scalar(upstreamDSN, "SELECT string_agg(event_id::text, ',' ORDER BY chain_seq) FROM governance_audit_events"))
         for counter in [DeliveryCounters.Name.droppedQueueFull, .dropped4xx, .dropped5xx, .droppedSeqConflict, .duplicates] {
             #expect(upstream.bridge.counters[counter] == 0, "\(counter)")
         }

@@ -21,13 +21,18 @@ struct WebhookReceiver {
     static func start(failFirst: Int = 0) async throws -> WebhookReceiver {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("gc-webhook-\(UUID())").path
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("interop/webhook_receiver.py").path
-        let process = try ChildProcess.spawn([try sdkPython(), script, directory + "/port", directory + "/deliveries", webhookSecret, String(failFirst)],
-                                             outputPath: directory + "/log")
+        let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent(
+            "interop/webhook_receiver.py"
+        ).path
+        let process = try ChildProcess.spawn(
+            [try sdkPython(), script, directory + "/port", directory + "/deliveries", webhookSecret, String(failFirst)],
+            outputPath: directory + "/log")
         guard try await eventually(60, { FileManager.default.fileExists(atPath: directory + "/port") }),
-              let port = Int(try String(contentsOfFile: directory + "/port", encoding: .utf8)) else {
+            let port = Int(try String(contentsOfFile: directory + "/port", encoding: .utf8))
+        else {
             process.kill(SIGKILL)
-            throw LocalPostgres.Failure(description: "webhook receiver did not start: \((try? String(contentsOfFile: directory + "/log", encoding: .utf8)) ?? "")")
+            throw LocalPostgres.Failure(
+                description: "webhook receiver did not start: \((try? String(contentsOfFile: directory + "/log", encoding: .utf8)) ?? "")")
         }
         return WebhookReceiver(process: process, directory: directory, port: port)
     }
@@ -87,7 +92,9 @@ func costEvent(id: UUID = UUID(), session: UUID, agent: String = "agent-1", usd:
 
 @Suite("budget alerts: spend and dedup in PostgreSQL, the SDK's signed webhook")
 struct BudgetTests {
-    @Test("one alert per agent and day: signed as the SDK signs it, retried after a 500, recorded as a chained audit event, not repeated after a restart")
+    @Test(
+        "one alert per agent and day: signed as the SDK signs it, retried after a 500, recorded as a chained audit event, not repeated after a restart"
+    )
     func onceAcrossRestart() async throws {
         let receiver = try await WebhookReceiver.start(failFirst: 1)
         defer { receiver.stop() }
@@ -125,9 +132,12 @@ struct BudgetTests {
         #expect(try scalar(dsn, "SELECT attempts || ' ' || (delivered_at IS NOT NULL) FROM governance_budget_alerts") == "2 true")
 
         // The crossing is in the audit log: right after the event that crossed, numbered and chained.
-        #expect(try scalar(dsn, """
-            SELECT parent_event_id || ' ' || seq || ' ' || session_id FROM governance_audit_events WHERE kind = 'budget.threshold_crossed'
-            """) == "\(ids[2].lowercasedString) 4 \(session.lowercasedString)")
+        #expect(
+            try scalar(
+                dsn,
+                """
+                SELECT parent_event_id || ' ' || seq || ' ' || session_id FROM governance_audit_events WHERE kind = 'budget.threshold_crossed'
+                """) == "\(ids[2].lowercasedString) 4 \(session.lowercasedString)")
         #expect(try scalar(dsn, "SELECT seq FROM governance_audit_events WHERE event_id = '\(ids[3])'") == "5")
         #expect(try verifyCommand(dsn) == 0)
         try await first.stop()
@@ -197,9 +207,10 @@ struct BudgetTests {
         let receiver = try await WebhookReceiver.start()
         defer { receiver.stop() }
         let dsn = try sharedCluster.createDatabase()
-        let collector = try await RunningCollector.start(yaml: budgetYAML(
-            dsn: dsn, webhookURL: "https://hooks.example.com:\(receiver.port)/hook",
-            webhookSettings: "    resolve: [\"hooks.example.com:\(receiver.port):127.0.0.1\"]"))
+        let collector = try await RunningCollector.start(
+            yaml: budgetYAML(
+                dsn: dsn, webhookURL: "https://hooks.example.com:\(receiver.port)/hook",
+                webhookSettings: "    resolve: [\"hooks.example.com:\(receiver.port):127.0.0.1\"]"))
         try await collector.waitUntilReady()
         #expect(try await post(collector.eventsURL, costEvent(session: UUID(), usd: "9")).status == 201)
         #expect(try await eventually { try scalar(dsn, "SELECT attempts >= 2 FROM governance_budget_alerts") == "t" })

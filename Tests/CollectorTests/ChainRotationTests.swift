@@ -31,8 +31,9 @@ struct ChainRotationTests {
 
     /// Our verify with `current` as GOVERNANCE_AUDIT_SECRET and the other keys as --key.
     func verify(_ dsn: String, current: Int, others: [Int]) async throws -> (status: Int32, output: String) {
-        try await runCommand([BinaryTests.binary, "verify", "--dsn", dsn] + others.flatMap { ["--key", "env://K" + ["A", "B", "C"][$0]] },
-                             environment: Self.environment.merging(["GOVERNANCE_AUDIT_SECRET": Self.keys[current]]) { _, new in new })
+        try await runCommand(
+            [BinaryTests.binary, "verify", "--dsn", dsn] + others.flatMap { ["--key", "env://K" + ["A", "B", "C"][$0]] },
+            environment: Self.environment.merging(["GOVERNANCE_AUDIT_SECRET": Self.keys[current]]) { _, new in new })
     }
 
     /// The SDK verifier's result: {"rows", "verified", "failed", "unverified", "status"}.
@@ -72,8 +73,11 @@ struct ChainRotationTests {
         try await sdkStep(["log", url, "KA", shared.uuidString, "3"])
         try await sdkStep(["rotate", url, "KA", "KB"])
         try await sdkStep(["log", url, "KB", shared.uuidString, "2"])
-        #expect(try scalar(dsn, "SELECT count(*) FROM pg_attribute WHERE attrelid = 'governance_audit_events'::regclass AND attname IN ('workflow', 'seq')") == "0",
-                "the table must still be the SDK's own, without the collector's columns")
+        #expect(
+            try scalar(
+                dsn, "SELECT count(*) FROM pg_attribute WHERE attrelid = 'governance_audit_events'::regclass AND attname IN ('workflow', 'seq')")
+                == "0",
+            "the table must still be the SDK's own, without the collector's columns")
         let sdkOnly = try await verify(dsn, current: 1, others: [0])
         #expect(sdkOnly.status == 0, "verify on the SDK's unmigrated table: \(sdkOnly.output)")
         #expect(sdkOnly.output.contains("checked 6 rows in 2 sessions, 2 key versions, 1 rotation(s): all chains intact"), "\(sdkOnly.output)")
@@ -84,18 +88,24 @@ struct ChainRotationTests {
         try await collectorWrites(dsn, key: 1, sessions: [shared, ours])
 
         // Our rotation, B to C, then after: the collector and the SDK under C.
-        let rotated = try await runCommand([BinaryTests.binary, "chain", "rotate", "--dsn", dsn, "--new-key", "env://KC"],
-                                           environment: Self.environment.merging(["GOVERNANCE_AUDIT_SECRET": Self.keys[1]]) { _, new in new })
+        let rotated = try await runCommand(
+            [BinaryTests.binary, "chain", "rotate", "--dsn", dsn, "--new-key", "env://KC"],
+            environment: Self.environment.merging(["GOVERNANCE_AUDIT_SECRET": Self.keys[1]]) { _, new in new })
         #expect(rotated.status == 0, "\(rotated.output)")
         try await collectorWrites(dsn, key: 2, sessions: [shared, ours])
         try await sdkStep(["log", url, "KC", shared.uuidString, "2"])
 
         let markers = try PGConnection(dsn: dsn).exec(
-            "SELECT chain_seq FROM governance_audit_events WHERE kind = 'audit.chain_key_rotation' ORDER BY chain_seq").rows.map { $0[0] ?? "" }
+            "SELECT chain_seq FROM governance_audit_events WHERE kind = 'audit.chain_key_rotation' ORDER BY chain_seq"
+        ).rows.map { $0[0] ?? "" }
         #expect(markers.count == 2 && markers.first == "4", "the SDK's marker after its 3 rows, then ours: \(markers)")
         // Each version covers activated ≤ chain_seq < retired; the incoming one starts after its marker.
         let bounds = markers.compactMap { Int($0) }.map { String($0 + 1) }
-        #expect(try scalar(dsn, "SELECT string_agg(key_version || ':' || activated_at_chain_seq || '-' || coalesce(retired_at_chain_seq::text, ''), ' ' ORDER BY key_version) FROM governance_audit_chain_keys")
+        #expect(
+            try scalar(
+                dsn,
+                "SELECT string_agg(key_version || ':' || activated_at_chain_seq || '-' || coalesce(retired_at_chain_seq::text, ''), ' ' ORDER BY key_version) FROM governance_audit_chain_keys"
+            )
                 == "1:1-\(bounds[0]) 2:\(bounds[0])-\(bounds[1]) 3:\(bounds[1])-")
 
         let all = try await verify(dsn, current: 2, others: [0, 1])
@@ -116,8 +126,10 @@ struct ChainRotationTests {
             try connection.exec("UPDATE governance_audit_events SET hmac_next = md5(hmac_next) || md5(hmac_value) WHERE chain_seq = \(marker)")
             let ourVerdict = try await verify(copy, current: 2, others: [0, 1])
             #expect(ourVerdict.status == 1, "\(ourVerdict.output)")
-            #expect(ourVerdict.output.contains("first bad row chain_seq=\(marker)") && ourVerdict.output.contains("hmac_next does not verify under the incoming key"),
-                    "\(ourVerdict.output)")
+            #expect(
+                ourVerdict.output.contains("first bad row chain_seq=\(marker)")
+                    && ourVerdict.output.contains("hmac_next does not verify under the incoming key"),
+                "\(ourVerdict.output)")
             let sdkVerdict = try await sdkVerify(copy)
             #expect(sdkVerdict["status"] as? String == "failed" && sdkVerdict["failed"] as? Int == 1, "marker \(marker): \(sdkVerdict)")
         }

@@ -12,7 +12,9 @@ let auditSecret = "test-audit-secret-0123456789abcdef"
 func chainedYAML(dsn: String, port: Int = 0) -> String {
     collectorYAML(dsn: dsn)
         .replacingOccurrences(of: "127.0.0.1:0", with: "127.0.0.1:\(port)")
-        .replacingOccurrences(of: "exporters:\n  postgres:", with: "processors:\n  seq:\n  chain:\n    secret: \"\(auditSecret)\"\nexporters:\n  postgres:")
+        .replacingOccurrences(
+            of: "exporters:\n  postgres:", with: "processors:\n  seq:\n  chain:\n    secret: \"\(auditSecret)\"\nexporters:\n  postgres:"
+        )
         .replacingOccurrences(of: "      receivers: [ingest_http]\n", with: "      receivers: [ingest_http]\n      processors: [seq, chain]\n")
 }
 
@@ -35,8 +37,10 @@ func sdkPython() throws -> String {
 /// lines. Waits on a thread of its own: a blocked cooperative thread could starve the collector
 /// running in this process (2 cores, 2 cooperative threads).
 /// `python`: another virtualenv's interpreter (an agent stack's).
-func runSDK(_ arguments: [String], stdin: String? = nil, script name: String = "sdk_interop.py", python: String? = nil,
-            environment: [String: String] = [:]) async throws -> (Int32, [String]) {
+func runSDK(
+    _ arguments: [String], stdin: String? = nil, script name: String = "sdk_interop.py", python: String? = nil,
+    environment: [String: String] = [:]
+) async throws -> (Int32, [String]) {
     try await withCheckedThrowingContinuation { continuation in
         Thread {
             continuation.resume(with: Result { try runSDKBlocking(arguments, stdin: stdin, script: name, python: python, environment: environment) })
@@ -44,8 +48,10 @@ func runSDK(_ arguments: [String], stdin: String? = nil, script name: String = "
     }
 }
 
-private func runSDKBlocking(_ arguments: [String], stdin: String?, script name: String, python: String?,
-                            environment: [String: String]) throws -> (Int32, [String]) {
+private func runSDKBlocking(
+    _ arguments: [String], stdin: String?, script name: String, python: String?,
+    environment: [String: String]
+) throws -> (Int32, [String]) {
     let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .appendingPathComponent("interop/\(name)").path
     let directory = FileManager.default.temporaryDirectory.appendingPathComponent("gc-sdk-\(UUID())").path
@@ -63,13 +69,15 @@ private func runSDKBlocking(_ arguments: [String], stdin: String?, script name: 
 
 /// Rows as JSON lines, the way the SDK reads them back (metadata as jsonb text).
 func rowsAsJSONLines(_ dsn: String) throws -> String {
-    try PGConnection(dsn: dsn).exec("""
+    try PGConnection(dsn: dsn).exec(
+        """
         SELECT json_build_object('event_id', event_id, 'session_id', session_id, 'agent_id', agent_id,
             'parent_event_id', parent_event_id, 'kind', kind, 'model', model, 'input_hash', input_hash,
             'output_hash', output_hash, 'metadata_json', metadata_json::text, 'prev_hash', prev_hash,
             'hmac_value', hmac_value, 'created_at', created_at)::text
         FROM governance_audit_events ORDER BY chain_seq
-        """).rows.compactMap { $0[0] }.joined(separator: "\n")
+        """
+    ).rows.compactMap { $0[0] }.joined(separator: "\n")
 }
 
 /// `governance-collector verify` as a user runs it; returns its exit status.
@@ -90,7 +98,9 @@ struct ChainTests {
             try await collector.waitUntilReady()
 
             let sessions = [UUID(), UUID()]
-            let metadata = [#"{"z":1.50,"a":[1.0,"x"],"é":"café 😀","nested":{"b":true,"a":null}}"#, #"{"n":1e-7,"m":-0,"big":123456789012345678901234567890}"#]
+            let metadata = [
+                #"{"z":1.50,"a":[1.0,"x"],"é":"café 😀","nested":{"b":true,"a":null}}"#, #"{"n":1e-7,"m":-0,"big":123456789012345678901234567890}"#,
+            ]
             for i in 0..<10 {
                 let response = try await post(collector.eventsURL, unchainedEvent(session: sessions[i % 2], metadata: metadata[i % 2]))
                 #expect(response.status == 201)
@@ -99,7 +109,9 @@ struct ChainTests {
             let batch = (0..<6).map { unchainedEvent(session: sessions[$0 % 2]) }
             #expect(try await post(collector.batchURL, "[" + batch.joined(separator: ",") + "]").status == 200)
 
-            let rows = try PGConnection(dsn: dsn).exec("SELECT session_id, prev_hash, hmac_value, seq FROM governance_audit_events ORDER BY chain_seq").rows
+            let rows = try PGConnection(dsn: dsn).exec(
+                "SELECT session_id, prev_hash, hmac_value, seq FROM governance_audit_events ORDER BY chain_seq"
+            ).rows
             #expect(rows.count == 16)
             #expect(rows.map { $0[3] } == (1...16).map { String($0) })
             for session in sessions.map(\.lowercasedString) {
@@ -175,7 +187,8 @@ struct ChainTests {
             case "delete": try c.exec("DELETE FROM governance_audit_events WHERE metadata_json->>'step' = '2'")
             default:
                 // Exchange the positions of the rows of steps 1 and 2.
-                try c.exec("""
+                try c.exec(
+                    """
                     UPDATE governance_audit_events t SET chain_seq = o.chain_seq
                     FROM governance_audit_events o
                     WHERE t.metadata_json->>'step' IN ('1', '2') AND o.metadata_json->>'step' IN ('1', '2')
@@ -193,8 +206,9 @@ struct ChainTests {
             #expect(try verifyCommand(dsn) == 1)
         }
         let dsn = try sharedCluster.createDatabase()
-        #expect(try ChildProcess.spawn([BinaryTests.binary, "verify", "--dsn", dsn, "--config", "/nonexistent"]).wait() == 2,
-                "without a secret (no environment, no config) verify is a usage error")
+        #expect(
+            try ChildProcess.spawn([BinaryTests.binary, "verify", "--dsn", dsn, "--config", "/nonexistent"]).wait() == 2,
+            "without a secret (no environment, no config) verify is a usage error")
     }
 
     @Test("two collector processes on one database and workflow: seq gapless, chains without forks")
@@ -220,23 +234,28 @@ struct ChainTests {
         let perProcess = 1500
         let (url0, url1) = (urls[0], urls[1])
         async let first = LoadDriver.run(connections: 8, total: perProcess) { i in
-            .init(url: url0 + "/api/v1/ingest/events", headers: ["Authorization: Bearer \(testToken)", "Content-Type: application/json"],
-                  body: Array(unchainedEvent(session: sessions[i % 6]).utf8))
+            .init(
+                url: url0 + "/api/v1/ingest/events", headers: ["Authorization: Bearer \(testToken)", "Content-Type: application/json"],
+                body: Array(unchainedEvent(session: sessions[i % 6]).utf8))
         }
         async let second = LoadDriver.run(connections: 8, total: perProcess) { i in
-            .init(url: url1 + "/api/v1/ingest/events", headers: ["Authorization: Bearer \(testToken)", "Content-Type: application/json"],
-                  body: Array(unchainedEvent(session: sessions[i % 6]).utf8))
+            .init(
+                url: url1 + "/api/v1/ingest/events", headers: ["Authorization: Bearer \(testToken)", "Content-Type: application/json"],
+                body: Array(unchainedEvent(session: sessions[i % 6]).utf8))
         }
         let reports = await [first, second]
         let acknowledged = reports.flatMap(\.outcomes).filter { $0.status == 201 }.count
         #expect(acknowledged == 2 * perProcess)
 
-        let seqs = try PGConnection(dsn: dsn).exec("SELECT seq FROM governance_audit_events WHERE workflow = 'wf-test' ORDER BY seq").rows.map { $0[0] }
+        let seqs = try PGConnection(dsn: dsn).exec("SELECT seq FROM governance_audit_events WHERE workflow = 'wf-test' ORDER BY seq").rows.map {
+            $0[0]
+        }
         #expect(seqs == (1...(2 * perProcess)).map { String($0) })
         let report = try verify(dsn)
         #expect(report.isClean, "\(report.problems)")
         #expect(report.sessions == 6)
-        let forks = try scalar(dsn, "SELECT count(*) FROM (SELECT session_id, prev_hash FROM governance_audit_events GROUP BY 1, 2 HAVING count(*) > 1) f")
+        let forks = try scalar(
+            dsn, "SELECT count(*) FROM (SELECT session_id, prev_hash FROM governance_audit_events GROUP BY 1, 2 HAVING count(*) > 1) f")
         #expect(forks == "0")
     }
 }

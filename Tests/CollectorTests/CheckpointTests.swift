@@ -11,12 +11,13 @@ import Testing
 func runCommand(_ command: [String], environment: [String: String] = [:]) async throws -> (status: Int32, output: String) {
     try await withCheckedThrowingContinuation { continuation in
         Thread {
-            continuation.resume(with: Result {
-                let path = FileManager.default.temporaryDirectory.appendingPathComponent("gc-cmd-\(UUID())").path
-                defer { try? FileManager.default.removeItem(atPath: path) }
-                let status = try ChildProcess.spawn(command, outputPath: path, environment: environment).wait()
-                return (status, (try? String(contentsOfFile: path, encoding: .utf8)) ?? "")
-            })
+            continuation.resume(
+                with: Result {
+                    let path = FileManager.default.temporaryDirectory.appendingPathComponent("gc-cmd-\(UUID())").path
+                    defer { try? FileManager.default.removeItem(atPath: path) }
+                    let status = try ChildProcess.spawn(command, outputPath: path, environment: environment).wait()
+                    return (status, (try? String(contentsOfFile: path, encoding: .utf8)) ?? "")
+                })
         }.start()
     }
 }
@@ -51,15 +52,16 @@ struct CheckpointTests {
         #expect(again.status == 2 && again.output.contains("File exists"), "keygen must never overwrite a key: \(again.output)")
 
         let dsn = try sharedCluster.createDatabase()
-        let yaml = chainedYAML(dsn: dsn) + """
+        let yaml =
+            chainedYAML(dsn: dsn) + """
 
-            checkpoints:
-              signing_key_file: \(key)
-              max_events: 10
-              interval: 3600
-              witnesses:
-                directory: \(folder)/witness
-            """
+                checkpoints:
+                  signing_key_file: \(key)
+                  max_events: 10
+                  interval: 3600
+                  witnesses:
+                    directory: \(folder)/witness
+                """
         let sessions = (0..<3).map { _ in (0..<10).map { _ in UUID() } }
         try await RunningCollector.with(yaml: yaml) { collector in
             try await collector.waitUntilReady()
@@ -112,8 +114,10 @@ struct CheckpointTests {
         #expect(inclusion.status == 0, "\(inclusion.output)")
         let consistency = try await runCommand([BinaryTests.binary, "prove", "--dsn", s.dsn, "--consistency", "10", "30"])
         #expect(consistency.status == 0, "\(consistency.output)")
-        for (proof, hashes, expected) in [(inclusion.output, "audit_path", "ok event \(event.lowercasedString) is leaf 13 of 30"),
-                                         (consistency.output, "proof", "ok tree 10 is a prefix of tree 30")] {
+        for (proof, hashes, expected) in [
+            (inclusion.output, "audit_path", "ok event \(event.lowercasedString) is leaf 13 of 30"),
+            (consistency.output, "proof", "ok tree 10 is a prefix of tree 30"),
+        ] {
             let file = s.folder + "/proof-\(hashes).json"
             try proof.write(toFile: file, atomically: true, encoding: .utf8)
             let good = try await pythonVerifier([vkey, file])
@@ -143,8 +147,10 @@ struct CheckpointTests {
 
     /// A session's rows in chain order, as events with their chain_seq.
     static func sessionRows(_ connection: PGConnection, _ session: UUID) throws -> [AuditEvent] {
-        try connection.exec("SELECT \(AuditRow.selectColumns) FROM governance_audit_events WHERE session_id = $1::uuid ORDER BY chain_seq",
-                            [session.lowercasedString]).rows.map { try AuditRow.decode($0[...]) }
+        try connection.exec(
+            "SELECT \(AuditRow.selectColumns) FROM governance_audit_events WHERE session_id = $1::uuid ORDER BY chain_seq",
+            [session.lowercasedString]
+        ).rows.map { try AuditRow.decode($0[...]) }
     }
 
     /// Relinks and re-MACs a session's chain from `start` on, with the secret, as an insider would.
@@ -155,8 +161,9 @@ struct CheckpointTests {
             events[i].prevHash = i == 0 ? nil : events[i - 1].hmac
             events[i].metadata = events[i].metadata.pythonNormalized()
             events[i].hmac = AuditChain.hmac(events[i], key: key)
-            try connection.exec("UPDATE governance_audit_events SET prev_hash = $1, hmac_value = $2 WHERE event_id = $3::uuid",
-                                [events[i].prevHash, events[i].hmac, events[i].eventID.lowercasedString])
+            try connection.exec(
+                "UPDATE governance_audit_events SET prev_hash = $1, hmac_value = $2 WHERE event_id = $3::uuid",
+                [events[i].prevHash, events[i].hmac, events[i].eventID.lowercasedString])
         }
     }
 
@@ -174,7 +181,9 @@ struct CheckpointTests {
         try connection.exec("SET session_replication_role = replica")
         try tamper(connection)
         let hmacVerify = try await runCommand([BinaryTests.binary, "verify", "--dsn", dsn], environment: ["GOVERNANCE_AUDIT_SECRET": auditSecret])
-        #expect(hmacVerify.status == 0 && hmacVerify.output.contains("all chains intact"), "the insider's rewrite should pass verify: \(hmacVerify.output)")
+        #expect(
+            hmacVerify.status == 0 && hmacVerify.output.contains("all chains intact"),
+            "the insider's rewrite should pass verify: \(hmacVerify.output)")
         let checked = try await checkpointVerify(dsn, s.publicKey)
         #expect(checked.status == 1, "\(checked.output)")
         #expect(checked.output.contains("first divergent leaf \(expected):"), "\(checked.output)")
@@ -194,7 +203,8 @@ struct CheckpointTests {
         }
         // (b) a row deleted, the chain relinked, the workflow's seq renumbered (so no gap shows).
         try await expectOnlyCheckpointsCatch(s, divergentLeaf: { try Self.leafIndex($0, b[4]) }) { c in
-            let seqText = try c.exec("SELECT seq FROM governance_audit_events WHERE event_id = $1::uuid", [b[4].lowercasedString]).rows.first?[0] ?? nil
+            let seqText =
+                try c.exec("SELECT seq FROM governance_audit_events WHERE event_id = $1::uuid", [b[4].lowercasedString]).rows.first?[0] ?? nil
             let seq = try #require(seqText.flatMap { Int($0) })
             try c.exec("DELETE FROM governance_audit_events WHERE event_id = $1::uuid", [b[4].lowercasedString])
             for later in (seq + 1)...30 {
@@ -213,12 +223,16 @@ struct CheckpointTests {
             forged.prevHash = last.hmac
             forged.createdAt = Timestamp(microseconds: last.createdAt.microseconds + 1_000_000)
             forged.hmac = AuditChain.hmac(forged, key: SymmetricKey(data: Data(auditSecret.utf8)))
-            try c.exec("""
+            try c.exec(
+                """
                 INSERT INTO governance_audit_events (event_id, session_id, agent_id, kind, metadata_json, prev_hash, hmac_value, created_at, workflow, governance_txid)
                 SELECT $1::uuid, session_id, agent_id, kind, $2::jsonb, $3, $4, $5::timestamptz, workflow, governance_txid
                 FROM governance_audit_events WHERE event_id = $6::uuid
-                """, [forged.eventID.lowercasedString, #"{"approved_by":"nobody"}"#, forged.prevHash, forged.hmac,
-                      forged.createdAt.pythonISOFormat, last.eventID.lowercasedString])
+                """,
+                [
+                    forged.eventID.lowercasedString, #"{"approved_by":"nobody"}"#, forged.prevHash, forged.hmac,
+                    forged.createdAt.pythonISOFormat, last.eventID.lowercasedString,
+                ])
         }
     }
 
@@ -238,7 +252,9 @@ struct CheckpointTests {
         }
     }
 
-    @Test("rows the SDK writes into the table itself are leaves too: checkpoint verify counts them, and an SDK row's inclusion proof verifies in Python")
+    @Test(
+        "rows the SDK writes into the table itself are leaves too: checkpoint verify counts them, and an SDK row's inclusion proof verifies in Python"
+    )
     func sdkRowsAreCovered() async throws {
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("gc-checkpoints-sdk-\(UUID())").path
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
@@ -246,13 +262,14 @@ struct CheckpointTests {
         let key = folder + "/checkpoint.key"
         _ = try await runCommand([BinaryTests.binary, "checkpoint", "keygen", "--name", Self.origin, "--out", key])
         let dsn = try sharedCluster.createDatabase()
-        let yaml = chainedYAML(dsn: dsn) + """
+        let yaml =
+            chainedYAML(dsn: dsn) + """
 
-            checkpoints:
-              signing_key_file: \(key)
-              max_events: 5
-              interval: 3600
-            """
+                checkpoints:
+                  signing_key_file: \(key)
+                  max_events: 5
+                  interval: 3600
+                """
         let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
             .appendingPathComponent("interop/sdk_rotation.py").path
         let url = sharedCluster.url(database: try #require(try scalar(dsn, "SELECT current_database()")))
@@ -263,19 +280,24 @@ struct CheckpointTests {
                 #expect(try await post(collector.eventsURL, unchainedEvent(session: session, metadata: #"{"n":\#(n)}"#)).status == 201)
             }
             // The SDK's own writer, straight into the table, with the same HMAC key.
-            let sdk = try await runCommand([try sdkPython(), script, "log", url, "KEY", UUID().uuidString, "4"],
-                                           environment: ["KEY": Data(auditSecret.utf8).base64EncodedString()])
+            let sdk = try await runCommand(
+                [try sdkPython(), script, "log", url, "KEY", UUID().uuidString, "4"],
+                environment: ["KEY": Data(auditSecret.utf8).base64EncodedString()])
             #expect(sdk.status == 0, "\(sdk.output)")
             for n in 3..<6 {
                 #expect(try await post(collector.eventsURL, unchainedEvent(session: session, metadata: #"{"n":\#(n)}"#)).status == 201)
             }
             #expect(try await eventually(60) { try scalar(dsn, "SELECT max(tree_size) FROM governance_checkpoints") == "10" })
         }
-        #expect(try scalar(dsn, "SELECT count(*) FROM governance_merkle_leaves l JOIN governance_audit_events e USING (event_id) WHERE e.agent_id = 'sdk-agent'") == "4")
+        #expect(
+            try scalar(
+                dsn, "SELECT count(*) FROM governance_merkle_leaves l JOIN governance_audit_events e USING (event_id) WHERE e.agent_id = 'sdk-agent'")
+                == "4")
         let verified = try await checkpointVerify(dsn, key + ".pub")
         #expect(verified.status == 0 && verified.output.contains("verified 10 rows against 2 checkpoint(s)"), "\(verified.output)")
 
-        let sdkEvent = try #require(try scalar(dsn, "SELECT event_id FROM governance_audit_events WHERE agent_id = 'sdk-agent' ORDER BY chain_seq LIMIT 1"))
+        let sdkEvent = try #require(
+            try scalar(dsn, "SELECT event_id FROM governance_audit_events WHERE agent_id = 'sdk-agent' ORDER BY chain_seq LIMIT 1"))
         let proof = try await runCommand([BinaryTests.binary, "prove", "--dsn", dsn, sdkEvent])
         #expect(proof.status == 0, "\(proof.output)")
         try proof.output.write(toFile: folder + "/proof.json", atomically: true, encoding: .utf8)

@@ -19,13 +19,20 @@ struct WitnessReceiver {
     static func start(verifierKey: String, ca: TestCA, failFirst: Int) async throws -> WitnessReceiver {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("gc-witness-\(UUID())").path
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("interop/witness_receiver.py").path
-        let process = try ChildProcess.spawn([try sdkPython(), script, directory + "/port", directory + "/deliveries", verifierKey,
-                                              ca.certFile, ca.keyFile, token, String(failFirst)], outputPath: directory + "/log")
+        let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent(
+            "interop/witness_receiver.py"
+        ).path
+        let process = try ChildProcess.spawn(
+            [
+                try sdkPython(), script, directory + "/port", directory + "/deliveries", verifierKey,
+                ca.certFile, ca.keyFile, token, String(failFirst),
+            ], outputPath: directory + "/log")
         guard try await eventually(60, { FileManager.default.fileExists(atPath: directory + "/port") }),
-              let port = Int(try String(contentsOfFile: directory + "/port", encoding: .utf8)) else {
+            let port = Int(try String(contentsOfFile: directory + "/port", encoding: .utf8))
+        else {
             process.kill(SIGKILL)
-            throw LocalPostgres.Failure(description: "witness did not start: \((try? String(contentsOfFile: directory + "/log", encoding: .utf8)) ?? "")")
+            throw LocalPostgres.Failure(
+                description: "witness did not start: \((try? String(contentsOfFile: directory + "/log", encoding: .utf8)) ?? "")")
         }
         return WitnessReceiver(process: process, directory: directory, port: port)
     }
@@ -53,23 +60,26 @@ struct CheckpointWitnessTests {
     /// A chaining collector that signs a checkpoint every 5 rows and publishes it to `url`.
     func yaml(dsn: String, key: String, url: String, settings: String) -> String {
         chainedYAML(dsn: dsn)
-            .replacingOccurrences(of: "exporters:\n  postgres:", with: """
-                exporters:
-                  checkpoint_witness:
-                    url: "\(url)"
-                    bearer_token: "\(WitnessReceiver.token)"
-                    max_backoff: 0.2
-                    poll_interval: 0.05
-                \(settings)
-                  postgres:
-                """)
+            .replacingOccurrences(
+                of: "exporters:\n  postgres:",
+                with: """
+                    exporters:
+                      checkpoint_witness:
+                        url: "\(url)"
+                        bearer_token: "\(WitnessReceiver.token)"
+                        max_backoff: 0.2
+                        poll_interval: 0.05
+                    \(settings)
+                      postgres:
+                    """
+            )
             .replacingOccurrences(of: "exporters: [postgres]", with: "exporters: [postgres, checkpoint_witness]") + """
 
-            checkpoints:
-              signing_key_file: \(key)
-              max_events: 5
-              interval: 3600
-            """
+                checkpoints:
+                  signing_key_file: \(key)
+                  max_events: 5
+                  interval: 3600
+                """
     }
 
     /// A fresh checkpoint key in `folder`; returns its path and the verifier key.
@@ -99,8 +109,9 @@ struct CheckpointWitnessTests {
         let witness = try await WitnessReceiver.start(verifierKey: verifierKey, ca: ca, failFirst: 1)
         defer { witness.stop() }
         let dsn = try sharedCluster.createDatabase()
-        let config = yaml(dsn: dsn, key: key, url: "https://localhost:\(witness.port)/add-checkpoint",
-                          settings: "    ca_file: \(ca.caFile)\n    allow_loopback: true")
+        let config = yaml(
+            dsn: dsn, key: key, url: "https://localhost:\(witness.port)/add-checkpoint",
+            settings: "    ca_file: \(ca.caFile)\n    allow_loopback: true")
 
         func delivered() throws -> [(status: String, size: String)] {
             try witness.deliveries().map { (Self.text($0["status"]), Self.text($0["size"])) }
@@ -117,7 +128,9 @@ struct CheckpointWitnessTests {
             #expect(delivery["header_size"] == delivery["size"])
             #expect(delivery["content_type"] == .string("text/plain; charset=utf-8"))
         }
-        #expect(try scalar(dsn, "SELECT delivered_size || ' ' || attempts || ' ' || (last_error IS NULL) FROM governance_witness_deliveries") == "10 0 true")
+        #expect(
+            try scalar(dsn, "SELECT delivered_size || ' ' || attempts || ' ' || (last_error IS NULL) FROM governance_witness_deliveries")
+                == "10 0 true")
 
         try await RunningCollector.with(yaml: config) { collector in
             try await collector.waitUntilReady()
@@ -146,8 +159,9 @@ struct CheckpointWitnessTests {
         let witness = try await WitnessReceiver.start(verifierKey: verifierKey, ca: ca, failFirst: 0)
         defer { witness.stop() }
         let dsn = try sharedCluster.createDatabase()
-        let config = yaml(dsn: dsn, key: key, url: "https://witness.example.com:\(witness.port)/add-checkpoint",
-                          settings: "    ca_file: \(ca.caFile)\n    resolve: [\"witness.example.com:\(witness.port):127.0.0.1\"]")
+        let config = yaml(
+            dsn: dsn, key: key, url: "https://witness.example.com:\(witness.port)/add-checkpoint",
+            settings: "    ca_file: \(ca.caFile)\n    resolve: [\"witness.example.com:\(witness.port):127.0.0.1\"]")
         try await RunningCollector.with(yaml: config) { collector in
             try await collector.waitUntilReady()
             try await store(collector, events: 5)
@@ -158,7 +172,9 @@ struct CheckpointWitnessTests {
         #expect(try witness.deliveries().isEmpty)
     }
 
-    @Test("witnesses.audit_event: each signed checkpoint is stored as an audit.checkpoint event, the platform bridge delivers it, its note opens with the public key, and the next checkpoint covers it")
+    @Test(
+        "witnesses.audit_event: each signed checkpoint is stored as an audit.checkpoint event, the platform bridge delivers it, its note opens with the public key, and the next checkpoint covers it"
+    )
     func checkpointsOverThePlatformBridge() async throws {
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("gc-witness-bridge-\(UUID())").path
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
@@ -167,16 +183,20 @@ struct CheckpointWitnessTests {
         let peer = try PlatformPeer(tokens: [platformToken: "wf-platform"])
         _ = try await peer.start()
         let dsn = try sharedCluster.createDatabase()
-        let config = chainedYAML(dsn: dsn)
-            .replacingOccurrences(of: "exporters:\n  postgres:", with: """
-                exporters:
-                  platform_bridge:
-                    platform_bridge_enabled: true
-                    platform_ingest_url: "\(peer.url())"
-                    platform_ingest_token: "\(platformToken)"
-                    allow_loopback: true
-                  postgres:
-                """)
+        let config =
+            chainedYAML(dsn: dsn)
+            .replacingOccurrences(
+                of: "exporters:\n  postgres:",
+                with: """
+                    exporters:
+                      platform_bridge:
+                        platform_bridge_enabled: true
+                        platform_ingest_url: "\(peer.url())"
+                        platform_ingest_token: "\(platformToken)"
+                        allow_loopback: true
+                      postgres:
+                    """
+            )
             .replacingOccurrences(of: "exporters: [postgres]", with: "exporters: [postgres, platform_bridge]")
             + "\ncheckpoints:\n  signing_key_file: \(key)\n  max_events: 5\n  interval: 3600\n  witnesses:\n    audit_event: true\n"
         try await RunningCollector.with(yaml: config) { collector in
@@ -197,11 +217,19 @@ struct CheckpointWitnessTests {
             let (checkpoint, _) = try Checkpoint.open(note, verifiers: [verifier])
             sizes.append(checkpoint.size)
             #expect(body["agent_id"]?.stringValue == "governance.system")
-            #expect(try scalar(dsn, "SELECT count(*) FROM governance_audit_events WHERE event_id = '\(body["event_id"]?.stringValue ?? "")' AND kind = 'audit.checkpoint'") == "1")
+            #expect(
+                try scalar(
+                    dsn,
+                    "SELECT count(*) FROM governance_audit_events WHERE event_id = '\(body["event_id"]?.stringValue ?? "")' AND kind = 'audit.checkpoint'"
+                ) == "1")
         }
         #expect(sizes == [5, 10])
-        #expect(try scalar(dsn, "SELECT leaf_index FROM governance_merkle_leaves l JOIN governance_audit_events e USING (event_id) WHERE e.kind = 'audit.checkpoint' ORDER BY 1 LIMIT 1") == "5",
-                "the first checkpoint's event is the tree's next leaf")
+        #expect(
+            try scalar(
+                dsn,
+                "SELECT leaf_index FROM governance_merkle_leaves l JOIN governance_audit_events e USING (event_id) WHERE e.kind = 'audit.checkpoint' ORDER BY 1 LIMIT 1"
+            ) == "5",
+            "the first checkpoint's event is the tree's next leaf")
         let verified = try await runCommand([BinaryTests.binary, "checkpoint", "verify", "--dsn", dsn, "--public-key", verifierKey])
         #expect(verified.status == 0, "\(verified.output)")
     }
@@ -213,6 +241,8 @@ struct CheckpointWitnessTests {
         #expect { try CollectorPlan.parse(yaml: collectorYAML(dsn: "") + section, file: "t.yaml", environment: environment) } throws: { error in
             "\(error)".contains("checkpoints.witnesses.audit_event") && "\(error)".contains("add `chain`")
         }
-        #expect(try CollectorPlan.parse(yaml: chainedYAML(dsn: "") + section, file: "t.yaml", environment: environment).settings(of: "checkpoints", as: CheckpointsConfig.self)?.witnessEvents == true)
+        #expect(
+            try CollectorPlan.parse(yaml: chainedYAML(dsn: "") + section, file: "t.yaml", environment: environment).settings(
+                of: "checkpoints", as: CheckpointsConfig.self)?.witnessEvents == true)
     }
 }

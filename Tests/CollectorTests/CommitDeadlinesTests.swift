@@ -12,7 +12,7 @@ struct CommitDeadlinesTests {
         let runner = Task { await deadlines.run() }
         defer { runner.cancel() }
         let request = Self.request(armedOn: deadlines)
-        while clock.sleeperCount == 0 { await Task.yield() } // the task sleeps until this request's deadline
+        while clock.sleeperCount == 0 { await Task.yield() }  // the task sleeps until this request's deadline
         clock.advance(by: .seconds(10))
         #expect(Self.reason(await request.value) == "not committed within commit_timeout")
     }

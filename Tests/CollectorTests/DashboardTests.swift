@@ -16,16 +16,17 @@ func onThread<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async thr
 /// tools in metadata, `secondsAgo(i)` before now.
 func dashboardLoad(_ count: Int, workflowOffset: Int = 0, secondsAgo: (Int) -> Int) -> String {
     let now = Timestamp.now().microseconds
-    return "[" + (0..<count).map { i in
-        let kind = i % 5 == 0 ? "policy.denied" : i % 3 == 0 ? "access.granted" : "tool.call"
-        let time = Timestamp(microseconds: now - Int64(secondsAgo(i)) * 1_000_000).pythonISOFormat
-        let tool = ["sql", "http", "search"][i % 3]
-        return """
-            {"event_id":"\(UUID().lowercasedString)","event_type":"\(kind)","agent_id":"a\(i % 4)",\
-            "payload":{"session_id":"\(UUID().lowercasedString)","kind":"\(kind)","created_at":"\(time)",\
-            "metadata":{"tool":"\(tool)","i":\(i)},"signature_status":"unsigned"},"prev_hash":""}
-            """
-    }.joined(separator: ",") + "]"
+    return "["
+        + (0..<count).map { i in
+            let kind = i % 5 == 0 ? "policy.denied" : i % 3 == 0 ? "access.granted" : "tool.call"
+            let time = Timestamp(microseconds: now - Int64(secondsAgo(i)) * 1_000_000).pythonISOFormat
+            let tool = ["sql", "http", "search"][i % 3]
+            return """
+                {"event_id":"\(UUID().lowercasedString)","event_type":"\(kind)","agent_id":"a\(i % 4)",\
+                "payload":{"session_id":"\(UUID().lowercasedString)","kind":"\(kind)","created_at":"\(time)",\
+                "metadata":{"tool":"\(tool)","i":\(i)},"signature_status":"unsigned"},"prev_hash":""}
+                """
+        }.joined(separator: ",") + "]"
 }
 
 @Suite("dashboard: figures from the rollup equal SQL over the table")
@@ -43,8 +44,10 @@ struct DashboardTests {
             agents = [:]
             for row in UIClient.all(#"(<tr data-agent="[^"]+">.*?</tr>)"#, in: html) {
                 let name = UIClient.first(#"data-agent="([^"]+)""#, in: row) ?? ""
-                agents[name] = [UIClient.first(#"<td class="events">(\d+)</td>"#, in: row), UIClient.first(#"<td class="denied">(\d+)</td>"#, in: row)]
-                    .map { Int($0 ?? "-1") ?? -1 }
+                agents[name] = [
+                    UIClient.first(#"<td class="events">(\d+)</td>"#, in: row), UIClient.first(#"<td class="denied">(\d+)</td>"#, in: row),
+                ]
+                .map { Int($0 ?? "-1") ?? -1 }
             }
             chartTotal = UIClient.all(#"data-count="(\d+)""#, in: html).compactMap { Int($0) }.reduce(0, +)
             unfolded = Int(UIClient.first(#"<tr data-check="rollup">.*?<td class="state">(\d+)</td>"#, in: html) ?? "-1") ?? -1
@@ -54,14 +57,18 @@ struct DashboardTests {
         init(sql dsn: String, since: String, workflow: String? = nil) throws {
             let connection = try PGConnection(dsn: dsn)
             let filter = "created_at >= \(since)" + (workflow.map { " AND workflow = '\($0)'" } ?? "")
-            let totals = try connection.exec("""
+            let totals = try connection.exec(
+                """
                 SELECT count(*), count(*) FILTER (WHERE decision = 'allow'), count(*) FILTER (WHERE decision = 'deny'), count(*) FILTER (WHERE decision IS NULL)
                 FROM governance_audit_events WHERE \(filter)
-                """).rows[0].map { Int($0 ?? "0")! }
+                """
+            ).rows[0].map { Int($0 ?? "0")! }
             (total, allow, deny, none) = (totals[0], totals[1], totals[2], totals[3])
             chartTotal = total
             agents = [:]
-            for row in try connection.exec("SELECT agent_id, count(*), count(*) FILTER (WHERE decision = 'deny') FROM governance_audit_events WHERE \(filter) GROUP BY 1").rows {
+            for row in try connection.exec(
+                "SELECT agent_id, count(*), count(*) FILTER (WHERE decision = 'deny') FROM governance_audit_events WHERE \(filter) GROUP BY 1"
+            ).rows {
                 agents[row[0]!] = [Int(row[1]!)!, Int(row[2]!)!]
             }
             unfolded = 0
@@ -76,13 +83,17 @@ struct DashboardTests {
     }
 
     static func caughtUp(_ dsn: String) throws -> Bool {
-        try scalar(dsn, """
+        try scalar(
+            dsn,
+            """
             SELECT count(*) FROM governance_audit_events, governance_rollup_state s
             WHERE (governance_txid, chain_seq) > (s.cursor_txid, s.cursor_chain_seq)
             """) == "0"
     }
 
-    @Test("tiles, chart and top agents equal SQL counts whether or not the rollup has folded the rows yet; hour, day and week windows; a workflow filter")
+    @Test(
+        "tiles, chart and top agents equal SQL counts whether or not the rollup has folded the rows yet; hour, day and week windows; a workflow filter"
+    )
     func figuresMatchSQL() async throws {
         let dsn = try sharedCluster.createDatabase()
         try await RunningCollector.with(yaml: timelineYAML(dsn: dsn)) { collector in
@@ -93,9 +104,11 @@ struct DashboardTests {
             #expect(try await post(collector.batchURL, dashboardLoad(30) { 2 * 86_400 + $0 * 8640 }, token: otherToken).status == 200)
             let ui = UIClient(base: try await collector.timelineURL())
             try await ui.signIn()
-            let windows = [("hour", "date_trunc('minute', now() - interval '1 hour', 'UTC')"),
-                           ("day", "date_trunc('hour', now() - interval '1 day', 'UTC')"),
-                           ("week", "date_trunc('day', now() - interval '7 days', 'UTC')")]
+            let windows = [
+                ("hour", "date_trunc('minute', now() - interval '1 hour', 'UTC')"),
+                ("day", "date_trunc('hour', now() - interval '1 day', 'UTC')"),
+                ("week", "date_trunc('day', now() - interval '7 days', 'UTC')"),
+            ]
             // Right away (the rollup may not have folded them: its tail is counted from the table)…
             let earlyPage = try await ui.get("/?window=hour")
             #expect(earlyPage.status == 200, "\(earlyPage.text.suffix(800))")
@@ -139,7 +152,8 @@ struct DashboardTests {
             for round in 0..<10 {
                 let answer = try await post(collector.batchURL, dashboardLoad(50) { $0 * 200 + round })
                 #expect(answer.status == 200 && answer.text.contains(#""stored":50"#), "\(answer.text.prefix(300))")
-                try PGConnection(dsn: dsn).exec("""
+                try PGConnection(dsn: dsn).exec(
+                    """
                     INSERT INTO governance_audit_events (event_id, session_id, agent_id, kind, metadata_json, hmac_value, created_at)
                     SELECT gen_random_uuid(), gen_random_uuid(), 'sdk-agent', 'tool.call', '{"tool":"sdk"}', 'ab', now() - g * interval '1 minute'
                     FROM generate_series(1, 20) g
@@ -153,10 +167,16 @@ struct DashboardTests {
             #expect(stored == "700", "\(stored ?? "none") rows")
             #expect(folded > 0, "the racing folders folded rows while they were written")
             for width in EventRollup.widths {
-                let rollup = "SELECT bucket, workflow, agent_id, kind, decision, tool, events FROM governance_event_rollup WHERE width = \(width.seconds)"
-                let direct = "SELECT \(EventRollup.dimensions(unit: width.unit)), count(*)::int8 FROM governance_audit_events GROUP BY 1, 2, 3, 4, 5, 6"
-                #expect(try scalar(dsn, "SELECT count(*) FROM ((\(rollup)) EXCEPT ALL (\(direct))) x") == "0", "\(width.unit): rollup rows the table does not have")
-                #expect(try scalar(dsn, "SELECT count(*) FROM ((\(direct)) EXCEPT ALL (\(rollup))) x") == "0", "\(width.unit): table counts missing from the rollup")
+                let rollup =
+                    "SELECT bucket, workflow, agent_id, kind, decision, tool, events FROM governance_event_rollup WHERE width = \(width.seconds)"
+                let direct =
+                    "SELECT \(EventRollup.dimensions(unit: width.unit)), count(*)::int8 FROM governance_audit_events GROUP BY 1, 2, 3, 4, 5, 6"
+                #expect(
+                    try scalar(dsn, "SELECT count(*) FROM ((\(rollup)) EXCEPT ALL (\(direct))) x") == "0",
+                    "\(width.unit): rollup rows the table does not have")
+                #expect(
+                    try scalar(dsn, "SELECT count(*) FROM ((\(direct)) EXCEPT ALL (\(rollup))) x") == "0",
+                    "\(width.unit): table counts missing from the rollup")
             }
             #expect(try scalar(dsn, "SELECT sum(events) FROM governance_event_rollup WHERE width = 60 AND tool = 'sdk'") == "200")
         }
@@ -165,14 +185,17 @@ struct DashboardTests {
     /// Inserts one SDK-style row on `connection` (in whatever transaction it has open); returns its event id.
     static func insertRow(_ connection: PGConnection, agent: String) throws -> String {
         let id = UUID().lowercasedString
-        try connection.exec("""
+        try connection.exec(
+            """
             INSERT INTO governance_audit_events (event_id, session_id, agent_id, kind, metadata_json, hmac_value, created_at)
             VALUES ($1::uuid, gen_random_uuid(), $2, 'tool.call', '{}', 'ab', now())
             """, [id, agent])
         return id
     }
 
-    @Test("the live stream skips what the page's figures already counted: a row committed just before the page is counted once, a row still running at it arrives by the stream")
+    @Test(
+        "the live stream skips what the page's figures already counted: a row committed just before the page is counted once, a row still running at it arrives by the stream"
+    )
     func liveStreamCountsEachRowOnce() async throws {
         let dsn = try sharedCluster.createDatabase()
         try await RunningCollector.with(yaml: timelineYAML(dsn: dsn)) { collector in
@@ -182,10 +205,11 @@ struct DashboardTests {
             try await ui.signIn()
             // The feed follows the table once a row it published moves the page's stream position
             // (a row committed before the feed's first read is in the pages, never in the stream).
-            #expect(try await eventually {
-                _ = try Self.insertRow(try PGConnection(dsn: dsn), agent: "warm-up")
-                return !(try await ui.get("/").text.contains(#"data-stream="/stream?after=0&"#))
-            })
+            #expect(
+                try await eventually {
+                    _ = try Self.insertRow(try PGConnection(dsn: dsn), agent: "warm-up")
+                    return !(try await ui.get("/").text.contains(#"data-stream="/stream?after=0&"#))
+                })
             // A transaction left open holds the live feed back (it reads only below every running
             // transaction), so the row committed after it is in the page's figures but not yet
             // published by the feed: the feed publishes it after the page's position.

@@ -7,17 +7,20 @@ import Testing
 
 @Suite("failover to a synchronous streaming standby")
 struct FailoverTests {
-    @Test("primary stopped under load and the standby promoted: every acknowledged event is on the new primary, seq gapless, chains verify, the collector reconnects by itself")
+    @Test(
+        "primary stopped under load and the standby promoted: every acknowledged event is on the new primary, seq gapless, chains verify, the collector reconnects by itself"
+    )
     func failoverUnderLoad() async throws {
         let primary = try LocalPostgres(fsync: false)
-        defer { primary.destroy() } // the standby too
+        defer { primary.destroy() }  // the standby too
         // Made before the standby, so the base backup carries it.
         let database = "failover"
         _ = try primary.createDatabase(database)
         try primary.enableReplication()
         let standby = try await offThePool { try primary.makeStandby(name: "standby1") }
         let newPrimaryDSN = standby.dsn(database: database)
-        let dsn = "host=127.0.0.1,127.0.0.1 port=\(primary.port),\(standby.port) user=postgres dbname=\(database) target_session_attrs=read-write connect_timeout=2"
+        let dsn =
+            "host=127.0.0.1,127.0.0.1 port=\(primary.port),\(standby.port) user=postgres dbname=\(database) target_session_attrs=read-write connect_timeout=2"
 
         try await RunningCollector.with(yaml: chainedYAML(dsn: dsn)) { collector in
             try await collector.waitUntilReady(seconds: 300)
@@ -29,8 +32,9 @@ struct FailoverTests {
             let url = collector.eventsURL
             let load = Task {
                 await LoadDriver.run(connections: 4, total: ids.count, ratePerSecond: 200) { i in
-                    LoadDriver.Request(url: url, headers: ["Authorization: Bearer \(testToken)", "Content-Type: application/json"],
-                                       body: Array(unchainedEvent(id: ids[i], session: sessions[i % sessions.count]).utf8))
+                    LoadDriver.Request(
+                        url: url, headers: ["Authorization: Bearer \(testToken)", "Content-Type: application/json"],
+                        body: Array(unchainedEvent(id: ids[i], session: sessions[i % sessions.count]).utf8))
                 }
             }
 
@@ -45,7 +49,8 @@ struct FailoverTests {
             try #require(replicated >= 300, "the standby never received 300 rows")
             // What makes "nothing acknowledged is lost" hold: the standby is synchronous right
             // up to the stop, so every commit the collector answered waited for its flush.
-            #expect(try scalar(primary.dsn, "SELECT string_agg(application_name || ':' || sync_state, ',') FROM pg_stat_replication") == "standby1:sync")
+            #expect(
+                try scalar(primary.dsn, "SELECT string_agg(application_name || ':' || sync_state, ',') FROM pg_stat_replication") == "standby1:sync")
 
             try await offThePool {
                 try primary.stopImmediately()

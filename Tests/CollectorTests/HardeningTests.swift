@@ -133,12 +133,15 @@ struct HardeningTests {
     @Test("a half header is closed after read_header_timeout, a trickled body after read_body_timeout, an idle keep-alive after idle_timeout")
     func timeouts() async throws {
         let dsn = try sharedCluster.createDatabase()
-        let collector = try await RunningCollector.start(yaml: collectorYAML(dsn: dsn, receiverSettings: """
-                read_header_timeout: 0.5
-                read_body_timeout: 0.5
-                read_body_min_rate: 1000
-                idle_timeout: 0.5
-            """))
+        let collector = try await RunningCollector.start(
+            yaml: collectorYAML(
+                dsn: dsn,
+                receiverSettings: """
+                        read_header_timeout: 0.5
+                        read_body_timeout: 0.5
+                        read_body_min_rate: 1000
+                        idle_timeout: 0.5
+                    """))
         try await collector.waitUntilReady()
 
         let slowHeader = try RawConnection(port: collector.port)
@@ -169,7 +172,9 @@ struct HardeningTests {
         try await collector.stop()
     }
 
-    @Test("the telemetry listener closes a connection that has not sent its headers (default 2 s), so slow headers cannot keep /healthz waiting; a probe is answered meanwhile")
+    @Test(
+        "the telemetry listener closes a connection that has not sent its headers (default 2 s), so slow headers cannot keep /healthz waiting; a probe is answered meanwhile"
+    )
     func telemetryHeaderTimeout() async throws {
         let dsn = try sharedCluster.createDatabase()
         try await RunningCollector.with(yaml: collectorYAML(dsn: dsn)) { collector in
@@ -195,22 +200,26 @@ struct HardeningTests {
         let dsn = try sharedCluster.createDatabase()
         // The held connections send nothing: read_header_timeout must not close one (and so
         // resume accepting) however slowly this busy machine gets through the test.
-        let collector = try await RunningCollector.start(yaml: collectorYAML(dsn: dsn, receiverSettings: """
-                max_connections: 2
-                read_header_timeout: 600
-            """))
+        let collector = try await RunningCollector.start(
+            yaml: collectorYAML(
+                dsn: dsn,
+                receiverSettings: """
+                        max_connections: 2
+                        read_header_timeout: 600
+                    """))
         try await collector.waitUntilReady()
         #expect(try await eventually { try await collector.metric("governance_listener_connections", Self.ingest) == 0 })
         let (first, second) = (try RawConnection(port: collector.port), try RawConnection(port: collector.port))
         // Accepting is paused once both are open (the listener counts the pause).
-        #expect(try await eventually {
-            let open = try await collector.metric("governance_listener_connections", Self.ingest)
-            let paused = try await collector.metric("governance_listener_at_capacity_total", Self.ingest) ?? 0
-            return open == 2 && paused >= 1
-        })
+        #expect(
+            try await eventually {
+                let open = try await collector.metric("governance_listener_connections", Self.ingest)
+                let paused = try await collector.metric("governance_listener_at_capacity_total", Self.ingest) ?? 0
+                return open == 2 && paused >= 1
+            })
         let accepted = try await collector.metric("governance_listener_connections_accepted_total", Self.ingest)
         let event = wireEvent()
-        let waiting = try RawConnection(port: collector.port) // connected in the kernel's backlog only
+        let waiting = try RawConnection(port: collector.port)  // connected in the kernel's backlog only
         waiting.send(postHead(contentLength: event.utf8.count) + event)
         #expect(!waiting.hasPendingInput)
         #expect(try await collector.metric("governance_listener_connections_accepted_total", Self.ingest) == accepted)
@@ -222,7 +231,9 @@ struct HardeningTests {
         try await collector.stop()
     }
 
-    @Test("over service.in_flight_limit_mib a request gets 503 with Retry-After before its body is read (gRPC: RESOURCE_EXHAUSTED with RetryInfo); admitted work completes")
+    @Test(
+        "over service.in_flight_limit_mib a request gets 503 with Retry-After before its body is read (gRPC: RESOURCE_EXHAUSTED with RetryInfo); admitted work completes"
+    )
     func inFlightBudget() async throws {
         let dsn = try sharedCluster.createDatabase()
         // The held body must outlast the Python client's start on a busy machine.
@@ -264,7 +275,9 @@ struct HardeningTests {
         try await collector.stop()
     }
 
-    @Test("a gRPC stream is admitted before the transport inflates anything: without a known token it is refused at its HEADERS and holds nothing; with one, its message's prefix reserves what that message can become, as its workflow's; a workflow holding its quarter of the budget is refused with RESOURCE_EXHAUSTED and RetryInfo while another workflow's export is stored; once its stream closes, it is stored too")
+    @Test(
+        "a gRPC stream is admitted before the transport inflates anything: without a known token it is refused at its HEADERS and holds nothing; with one, its message's prefix reserves what that message can become, as its workflow's; a workflow holding its quarter of the budget is refused with RESOURCE_EXHAUSTED and RetryInfo while another workflow's export is stored; once its stream closes, it is stored too"
+    )
     func grpcStreamsHoldTheBudget() async throws {
         let dsn = try sharedCluster.createDatabase()
         let otherToken = "wf_other_tenant_of_the_budget_test_000"
@@ -272,8 +285,11 @@ struct HardeningTests {
         // may inflate to the transport's 8 MiB ceiling takes (it and the service's copy).
         let yaml = otlpReceiverYAML(dsn: dsn)
             .replacingOccurrences(of: "service:\n", with: "service:\n  in_flight_limit_mib: 64\n")
-            .replacingOccurrences(of: "      grpc:\n        endpoint: 127.0.0.1:0\n        tokens:\n",
-                                  with: "      grpc:\n        endpoint: 127.0.0.1:0\n        tokens:\n          - { workflow: wf-other, token_sha256: \(WorkflowTokens.sha256Hex(otherToken)) }\n")
+            .replacingOccurrences(
+                of: "      grpc:\n        endpoint: 127.0.0.1:0\n        tokens:\n",
+                with:
+                    "      grpc:\n        endpoint: 127.0.0.1:0\n        tokens:\n          - { workflow: wf-other, token_sha256: \(WorkflowTokens.sha256Hex(otherToken)) }\n"
+            )
         try await RunningCollector.with(yaml: yaml) { collector in
             try await collector.waitUntilReady()
             let endpoint = collector.otlpEndpoint("grpc")
@@ -283,9 +299,12 @@ struct HardeningTests {
             // Each stream sends its message's 5-byte prefix and nothing more, so it stays open:
             // a gzip message of 8,192 bytes (deflate can make 8 MiB of it), the same from an
             // unknown token, then another workflow's uncompressed message of 1,000 bytes.
-            holder.send(RawHTTP2.headers(stream: 1, path: path, token: testToken, gzip: true) + RawHTTP2.frame(type: 0, stream: 1, [1, 0, 0, 0x20, 0]))
-            holder.send(RawHTTP2.headers(stream: 3, path: path, token: "wf_unknown", gzip: true) + RawHTTP2.frame(type: 0, stream: 3, [1, 0, 0, 0x20, 0]))
-            holder.send(RawHTTP2.headers(stream: 5, path: path, token: otherToken, gzip: false) + RawHTTP2.frame(type: 0, stream: 5, [0, 0, 0, 0x03, 0xE8]))
+            holder.send(
+                RawHTTP2.headers(stream: 1, path: path, token: testToken, gzip: true) + RawHTTP2.frame(type: 0, stream: 1, [1, 0, 0, 0x20, 0]))
+            holder.send(
+                RawHTTP2.headers(stream: 3, path: path, token: "wf_unknown", gzip: true) + RawHTTP2.frame(type: 0, stream: 3, [1, 0, 0, 0x20, 0]))
+            holder.send(
+                RawHTTP2.headers(stream: 5, path: path, token: otherToken, gzip: false) + RawHTTP2.frame(type: 0, stream: 5, [0, 0, 0, 0x03, 0xE8]))
             // Frames are handled in order, so once stream 5 holds its 2,000 bytes stream 3 was
             // decided: it holds nothing.
             #expect(try await eventually { try await collector.metric("governance_in_flight_bytes") == Double((16 << 20) + 2_000) })
@@ -302,12 +321,15 @@ struct HardeningTests {
         }
     }
 
-    @Test("gRPC: at max_connections a new connection takes the oldest idle one's place, so silent sockets cannot keep an exporter out; one that opens no stream is closed after idle_timeout; more than 10,000 spans in one request are refused")
+    @Test(
+        "gRPC: at max_connections a new connection takes the oldest idle one's place, so silent sockets cannot keep an exporter out; one that opens no stream is closed after idle_timeout; more than 10,000 spans in one request are refused"
+    )
     func grpcLimits() async throws {
         let dsn = try sharedCluster.createDatabase()
         let grpc = ["listener": "otlp.grpc"]
         func yaml(_ settings: String) -> String {
-            otlpReceiverYAML(dsn: dsn).replacingOccurrences(of: "      grpc:\n        endpoint: 127.0.0.1:0\n", with: "      grpc:\n        endpoint: 127.0.0.1:0\n\(settings)")
+            otlpReceiverYAML(dsn: dsn).replacingOccurrences(
+                of: "      grpc:\n        endpoint: 127.0.0.1:0\n", with: "      grpc:\n        endpoint: 127.0.0.1:0\n\(settings)")
         }
         // The held connection is silent: its first-stream deadline (idle_timeout) must not close it mid-test.
         let capped = try await RunningCollector.start(yaml: yaml("        max_connections: 1\n        idle_timeout: 600\n"))

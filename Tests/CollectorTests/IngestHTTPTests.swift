@@ -15,20 +15,26 @@ struct IngestHTTPTests {
             try await collector.waitUntilReady()
 
             let id = UUID(), session = UUID()
-            let body = wireEvent(id: id, session: session, kind: "tool.call.denied", metadata: #"{"cost_usd":0.25,"big":12345678901234567890,"z":1,"a":[1.0,"x"]}"#)
+            let body = wireEvent(
+                id: id, session: session, kind: "tool.call.denied", metadata: #"{"cost_usd":0.25,"big":12345678901234567890,"z":1,"a":[1.0,"x"]}"#)
             let response = try await post(collector.eventsURL, body)
             #expect(response.status == 201)
             #expect(try parseJSON(response)["status"] == .string("stored"))
 
             // A separate connection sees the row as soon as the 2xx arrived.
-            let row = try PGConnection(dsn: dsn).exec("""
+            let row = try PGConnection(dsn: dsn).exec(
+                """
                 SELECT session_id, agent_id, kind, workflow, client_seq, decision, hmac_value, prev_hash,
                        created_at = '2026-11-24T12:00:00.000120+00:00'::timestamptz, metadata_json->>'cost_usd', sdk_version
                 FROM governance_audit_events WHERE event_id = $1
-                """, [id.lowercasedString]).rows
+                """, [id.lowercasedString]
+            ).rows
             #expect(row.count == 1)
-            #expect(row.first == [session.lowercasedString, "agent-1", "tool.call.denied", "wf-test", "1", "deny",
-                                  sdkHMAC(body), nil, "t", "0.25", "0.7.3"])
+            #expect(
+                row.first == [
+                    session.lowercasedString, "agent-1", "tool.call.denied", "wf-test", "1", "deny",
+                    sdkHMAC(body), nil, "t", "0.25", "0.7.3",
+                ])
         }
     }
 
@@ -84,7 +90,8 @@ struct IngestHTTPTests {
             #expect(longAgent.status == 413)
             #expect(try parseJSON(longAgent)["field"] == .string("agent_id"))
 
-            let noHMAC = try await post(url, wireEvent(clientHMAC: false).replacingOccurrences(of: #""prev_hash":"""#, with: #""prev_hash":"","client_hmac":null"#))
+            let noHMAC = try await post(
+                url, wireEvent(clientHMAC: false).replacingOccurrences(of: #""prev_hash":"""#, with: #""prev_hash":"","client_hmac":null"#))
             #expect(noHMAC.status == 400)
             #expect(try parseJSON(noHMAC)["field"] == .string("client_hmac"))
 
@@ -165,8 +172,9 @@ struct IngestHTTPTests {
             let sessions = (0..<32).map { _ in UUID() }
             let url = collector.eventsURL
             let report = await LoadDriver.run(connections: 32, total: ids.count) { i in
-                LoadDriver.Request(url: url, headers: ["Authorization: Bearer \(testToken)", "Content-Type: application/json"],
-                                   body: Array(wireEvent(id: ids[i], session: sessions[i % 32], seq: i + 1).utf8))
+                LoadDriver.Request(
+                    url: url, headers: ["Authorization: Bearer \(testToken)", "Content-Type: application/json"],
+                    body: Array(wireEvent(id: ids[i], session: sessions[i % 32], seq: i + 1).utf8))
             }
             let acknowledged = Set(report.outcomes.filter { (200..<300).contains($0.status) }.map { ids[$0.index] })
             #expect(acknowledged.count == 5000)
@@ -182,8 +190,10 @@ struct IngestHTTPTests {
             #expect(try await post(collector.eventsURL, wireEvent()).status == 201)
 
             let connection = try PGConnection(dsn: dsn)
-            for statement in ["UPDATE governance_audit_events SET agent_id = 'x'", "DELETE FROM governance_audit_events",
-                              "TRUNCATE governance_audit_events"] {
+            for statement in [
+                "UPDATE governance_audit_events SET agent_id = 'x'", "DELETE FROM governance_audit_events",
+                "TRUNCATE governance_audit_events",
+            ] {
                 #expect(throws: PGError.self) { try connection.exec(statement) }
             }
             #expect(try scalar(dsn, "SELECT agent_id FROM governance_audit_events") == "agent-1")

@@ -28,8 +28,11 @@ struct IntegrityTests {
         try await RunningCollector.with(yaml: chainedYAML(dsn: dsn)) { collector in
             try await collector.waitUntilReady()
             let session = UUID()
-            for (metadata, path) in [(#"{"n":1e1000}"#, "payload.metadata.n"), (#"{"n":1e+16}"#, "payload.metadata.n"),
-                                     (#"{"a":{"b":[1,1.5e300]}}"#, "payload.metadata.a.b[1]"), (#"{"a":1,"a":2}"#, "payload.metadata.a"), (#"{"z":-0.0}"#, "payload.metadata.z")] {
+            for (metadata, path) in [
+                (#"{"n":1e1000}"#, "payload.metadata.n"), (#"{"n":1e+16}"#, "payload.metadata.n"),
+                (#"{"a":{"b":[1,1.5e300]}}"#, "payload.metadata.a.b[1]"), (#"{"a":1,"a":2}"#, "payload.metadata.a"),
+                (#"{"z":-0.0}"#, "payload.metadata.z"),
+            ] {
                 let chained = try await post(collector.eventsURL, unchainedEvent(session: session, metadata: metadata))
                 #expect(chained.status == 400 && (field(chained)) == path, "\(metadata): \(chained.text)")
                 let clientMACed = try await post(collector.eventsURL, Self.sdkEvent(session: UUID(), metadata: metadata))
@@ -37,7 +40,9 @@ struct IntegrityTests {
             }
             let kept = #"{"w":1.50,"x":2e-07,"y":1e-400,"k":12345678901234567890,"q":-0,"e":1E2,"s":"\u00e9\ud83d\ude00"}"#
             #expect(try await post(collector.eventsURL, unchainedEvent(session: session, metadata: kept)).status == 201)
-            #expect(try await post(collector.eventsURL, Self.sdkEvent(session: UUID(), metadata: #"{"x":2e-07,"k":12345678901234567890,"f":1.0}"#)).status == 201)
+            #expect(
+                try await post(collector.eventsURL, Self.sdkEvent(session: UUID(), metadata: #"{"x":2e-07,"k":12345678901234567890,"f":1.0}"#)).status
+                    == 201)
         }
         #expect(try scalar(dsn, "SELECT count(*) FROM governance_audit_events") == "2")
         let verified = try await runCommand([BinaryTests.binary, "verify", "--dsn", dsn], environment: ["GOVERNANCE_AUDIT_SECRET": auditSecret])
@@ -66,8 +71,10 @@ struct IntegrityTests {
 
     /// `verify` (with the secret) and `checkpoint verify` (with the public key) of a tampered copy
     /// both exit 1; `verify` names `event` and says `why`, `checkpoint verify` names the leaf.
-    func expectBothVerifiersFail(_ s: CheckpointTests.Signed, event: UUID, why: String, divergentLeaf: Int,
-                                 _ tamper: (PGConnection) throws -> Void) async throws {
+    func expectBothVerifiersFail(
+        _ s: CheckpointTests.Signed, event: UUID, why: String, divergentLeaf: Int,
+        _ tamper: (PGConnection) throws -> Void
+    ) async throws {
         let dsn = try CheckpointTests.copy(of: s.dsn)
         let connection = try PGConnection(dsn: dsn)
         try connection.exec("SET session_replication_role = replica")
@@ -79,7 +86,9 @@ struct IntegrityTests {
         #expect(checked.status == 1 && checked.output.contains("first divergent leaf \(divergentLeaf):"), "\(checked.output)")
     }
 
-    @Test("a denied transfer rewritten to granted, with and without a 1e1000 pad, and forged padded rows: verify and checkpoint verify both fail, naming the row")
+    @Test(
+        "a denied transfer rewritten to granted, with and without a 1e1000 pad, and forged padded rows: verify and checkpoint verify both fail, naming the row"
+    )
     func insiderRewritesAreCaught() async throws {
         let s = try await CheckpointTests.signed()
         defer { try? FileManager.default.removeItem(atPath: s.folder) }
@@ -87,15 +96,18 @@ struct IntegrityTests {
         let leaf = try CheckpointTests.leafIndex(s.dsn, a[3])
         for metadata in [#"{"approved_by":"cfo","pad":1e1000}"#, #"{"approved_by":"cfo"}"#] {
             try await expectBothVerifiersFail(s, event: a[3], why: "hmac mismatch", divergentLeaf: leaf) { c in
-                try c.exec("UPDATE governance_audit_events SET metadata_json = $1::jsonb, kind = 'wire.transfer.granted' WHERE event_id = $2::uuid",
-                           [metadata, a[3].lowercasedString])
+                try c.exec(
+                    "UPDATE governance_audit_events SET metadata_json = $1::jsonb, kind = 'wire.transfer.granted' WHERE event_id = $2::uuid",
+                    [metadata, a[3].lowercasedString])
             }
         }
         // Forged rows with the pad: one spliced into a chain with the next row relinked to it, one with hmac 'ffff'.
         let last = try #require(try CheckpointTests.sessionRows(PGConnection(dsn: s.dsn), a[0]).last)
         let forged = UUID()
-        try await expectBothVerifiersFail(s, event: forged, why: "hmac mismatch", divergentLeaf: try CheckpointTests.leafIndex(s.dsn, a[9]) + 1) { c in
-            try c.exec("""
+        try await expectBothVerifiersFail(s, event: forged, why: "hmac mismatch", divergentLeaf: try CheckpointTests.leafIndex(s.dsn, a[9]) + 1) {
+            c in
+            try c.exec(
+                """
                 INSERT INTO governance_audit_events (event_id, session_id, agent_id, kind, metadata_json, prev_hash, hmac_value, created_at, workflow, governance_txid)
                 SELECT $1::uuid, session_id, agent_id, kind, '{"approved_by":"cfo","pad":1e1000}', hmac_value, 'ffff', created_at + interval '1 second', workflow, governance_txid
                 FROM governance_audit_events WHERE event_id = $2::uuid
@@ -114,11 +126,14 @@ struct IntegrityTests {
         var tampered = ""
         try await expectBothVerifiersFail(s, event: target, why: "metadata_json cannot be read back", divergentLeaf: leaf) { c in
             tampered = try #require(try c.exec("SELECT current_database()").rows.first?[0] ?? nil)
-            try c.exec("UPDATE governance_audit_events SET metadata_json = jsonb_build_object('x', $1::jsonb) WHERE event_id = $2::uuid",
-                       [deep, target.lowercasedString])
+            try c.exec(
+                "UPDATE governance_audit_events SET metadata_json = jsonb_build_object('x', $1::jsonb) WHERE event_id = $2::uuid",
+                [deep, target.lowercasedString])
         }
         let exported = try await runCommand([BinaryTests.binary, "export", "--dsn", sharedCluster.dsn(database: tampered), "--format", "ndjson"])
-        #expect(exported.status != 0 && exported.output.contains("event \(target.lowercasedString) cannot be read back: metadata_json"), "\(exported.output)")
+        #expect(
+            exported.status != 0 && exported.output.contains("event \(target.lowercasedString) cannot be read back: metadata_json"),
+            "\(exported.output)")
     }
 
     // MARK: tenancy
@@ -139,7 +154,8 @@ struct IntegrityTests {
             // Another workflow's event in this session, alone and in a batch beside one of its own.
             let intruder = try await post(collector.eventsURL, unchainedEvent(session: session), token: otherToken)
             #expect(intruder.status == 409 && (field(intruder)) == "payload.session_id", "\(intruder.text)")
-            let batch = try await post(collector.batchURL, "[\(unchainedEvent(session: session)),\(unchainedEvent(session: UUID()))]", token: otherToken)
+            let batch = try await post(
+                collector.batchURL, "[\(unchainedEvent(session: session)),\(unchainedEvent(session: UUID()))]", token: otherToken)
             let results = try #require(try parseJSON(batch)["results"])
             guard case .array(let items) = results else { Issue.record("no results"); return }
             #expect(items.map { $0["status"]?.stringValue } == ["rejected", "stored"], "\(batch.text)")
@@ -153,7 +169,8 @@ struct IntegrityTests {
         }
         #expect(try scalar(dsn, "SELECT count(DISTINCT workflow) FROM governance_audit_events GROUP BY session_id ORDER BY 1 DESC LIMIT 1") == "1")
         for workflow in ["wf-test", "wf-other"] {
-            let verified = try await runCommand([BinaryTests.binary, "verify", "--dsn", dsn, "--workflow", workflow], environment: ["GOVERNANCE_AUDIT_SECRET": auditSecret])
+            let verified = try await runCommand(
+                [BinaryTests.binary, "verify", "--dsn", dsn, "--workflow", workflow], environment: ["GOVERNANCE_AUDIT_SECRET": auditSecret])
             #expect(verified.status == 0 && verified.output.contains("all chains intact"), "\(workflow): \(verified.output)")
         }
     }
@@ -170,15 +187,19 @@ struct IntegrityTests {
                 #expect(claimed.status == 403 && (field(claimed)) == "payload.kind", "\(kind): \(claimed.text)")
             }
             let id = UUID()
-            let signedClaim = wireEvent(id: id, session: UUID()).replacingOccurrences(of: #""signature_status":"unsigned""#, with: #""signature_status":"signed""#)
+            let signedClaim = wireEvent(id: id, session: UUID()).replacingOccurrences(
+                of: #""signature_status":"unsigned""#, with: #""signature_status":"signed""#)
             #expect(try await post(collector.eventsURL, signedClaim).status == 201)
-            let row = try PGConnection(dsn: dsn).exec("SELECT signature_status, client_signature_status FROM governance_audit_events WHERE event_id = $1::uuid",
-                                                      [id.lowercasedString]).rows.first
+            let row = try PGConnection(dsn: dsn).exec(
+                "SELECT signature_status, client_signature_status FROM governance_audit_events WHERE event_id = $1::uuid",
+                [id.lowercasedString]
+            ).rows.first
             #expect(row == ["unsigned", "signed"])
         }
         #expect(throws: (any Error).self) {
-            try CollectorPlan.parse(yaml: collectorYAML(dsn: dsn).replacingOccurrences(of: "workflow: wf-other", with: "workflow: governance.system"),
-                                    file: "test.yaml", environment: [:])
+            try CollectorPlan.parse(
+                yaml: collectorYAML(dsn: dsn).replacingOccurrences(of: "workflow: wf-other", with: "workflow: governance.system"),
+                file: "test.yaml", environment: [:])
         }
     }
 
@@ -202,7 +223,8 @@ struct IntegrityTests {
         #expect(!verified.output.contains("\u{1B}") && !verified.output.contains("\nchecked 9 rows"), "\(verified.output)")
         #expect(verified.output.contains(#"\u{1b}[2J\u{a}che"#), "\(verified.output)")
         for json in [false, true] {
-            let tail = try await runCommand([BinaryTests.binary, "tail", "--dsn", dsn, "--since", "2000-01-01T00:00:00Z", "--limit", "1"] + (json ? ["--json"] : []))
+            let tail = try await runCommand(
+                [BinaryTests.binary, "tail", "--dsn", dsn, "--since", "2000-01-01T00:00:00Z", "--limit", "1"] + (json ? ["--json"] : []))
             #expect(tail.status == 0, "\(tail.output)")
             let unsafe = tail.output.unicodeScalars.filter { [0x1B, 0x85, 0x9B, 0x202E, 0x2066].contains($0.value) }
             #expect(unsafe.isEmpty, "\(json ? "tail --json" : "tail") printed \(unsafe.map { String($0.value, radix: 16) }): \(tail.output)")
@@ -224,8 +246,9 @@ struct IntegrityTests {
                 #expect(try await post(collector.eventsURL, unchainedEvent(session: session)).status == 201)
             }
         }
-        let verified = try await runCommand([BinaryTests.binary, "verify", "--dsn", dsn, "--session", a.lowercasedString],
-                                            environment: ["GOVERNANCE_AUDIT_SECRET": auditSecret])
+        let verified = try await runCommand(
+            [BinaryTests.binary, "verify", "--dsn", dsn, "--session", a.lowercasedString],
+            environment: ["GOVERNANCE_AUDIT_SECRET": auditSecret])
         #expect(verified.status == 0 && verified.output.contains("checked 3 rows in 1 sessions: all chains intact"), "\(verified.output)")
     }
 }

@@ -13,15 +13,18 @@ import Testing
 /// `ingest_http`, whose /readyz the tests wait on.
 func otlpYAML(dsn: String, otlpSettings: String = "") -> String {
     chainedYAML(dsn: dsn)
-        .replacingOccurrences(of: "processors:\n  seq:", with: """
-              otlp_http:
-                endpoint: 127.0.0.1:0
-            \(otlpSettings)
-                tokens:
-                  - { workflow: wf-otel, token_sha256: \(WorkflowTokens.sha256Hex(testToken)) }
-            processors:
-              seq:
-            """)
+        .replacingOccurrences(
+            of: "processors:\n  seq:",
+            with: """
+                  otlp_http:
+                    endpoint: 127.0.0.1:0
+                \(otlpSettings)
+                    tokens:
+                      - { workflow: wf-otel, token_sha256: \(WorkflowTokens.sha256Hex(testToken)) }
+                processors:
+                  seq:
+                """
+        )
         .replacingOccurrences(of: "receivers: [ingest_http]", with: "receivers: [ingest_http, otlp_http]")
 }
 
@@ -31,8 +34,10 @@ extension RunningCollector {
     }
 }
 
-func postOTLP(_ url: String, _ body: [UInt8], contentType: String = "application/x-protobuf", gzip: Bool = false,
-              token: String? = testToken) async throws -> HTTPResult {
+func postOTLP(
+    _ url: String, _ body: [UInt8], contentType: String = "application/x-protobuf", gzip: Bool = false,
+    token: String? = testToken
+) async throws -> HTTPResult {
     var headers = ["Content-Type: \(contentType)"]
     if gzip { headers.append("Content-Encoding: gzip") }
     if let token { headers.append("Authorization: Bearer \(token)") }
@@ -66,12 +71,15 @@ struct OTLPTests {
         let sent = try JSONParser.parse(try #require(lines.last))
         guard case .array(let ids)? = sent["ids"], case .string(let session)? = sent["session"] else { Issue.record("no ids"); return }
         #expect(try storedIDs(dsn) == Set(ids.compactMap { $0.stringValue.flatMap(UUID.init(uuidString:)) }))
-        let row = try PGConnection(dsn: dsn).exec("""
+        let row = try PGConnection(dsn: dsn).exec(
+            """
             SELECT kind, agent_id, session_id::text, workflow, decision, metadata_json->>'tool', metadata_json->>'n',
                    metadata_json#>>'{otel,body}', metadata_json#>>'{otel,severity_text}', metadata_json#>>'{otel,resource,service.name}', sdk_version
             FROM governance_audit_events WHERE event_id = '\(ids[5].stringValue!)'
-            """).rows.first
-        #expect(row == ["tool.call", "agent-2", session, "wf-otel", nil, "search", "5", "tool call 5", "INFO", "billing-agent", "opentelemetry/1.45.2"])
+            """
+        ).rows.first
+        #expect(
+            row == ["tool.call", "agent-2", session, "wf-otel", nil, "search", "5", "tool call 5", "INFO", "billing-agent", "opentelemetry/1.45.2"])
         try await collector.stop()
     }
 
@@ -91,7 +99,8 @@ struct OTLPTests {
         #expect(response["partialSuccess"]?["rejectedLogRecords"] == .string("1"))
         #expect(response["partialSuccess"]?["errorMessage"]?.stringValue?.contains("record 4: attributes.gen_ai.agent.id is required") == true)
         #expect(try storedIDs(dsn) == Set(ids.compactMap { $0.stringValue.flatMap(UUID.init(uuidString:)) }))
-        #expect(try scalar(dsn, "SELECT DISTINCT decision || ' ' || kind || ' ' || (metadata_json#>>'{otel,trace_id}') FROM governance_audit_events")
+        #expect(
+            try scalar(dsn, "SELECT DISTINCT decision || ' ' || kind || ' ' || (metadata_json#>>'{otel,trace_id}') FROM governance_audit_events")
                 == "deny policy.denied 000102030405060708090a0b0c0d0e0f")
         try await collector.stop()
     }
@@ -113,7 +122,7 @@ struct OTLPTests {
         let dsn = try sharedCluster.createDatabase()
         let collector = try await RunningCollector.start(yaml: otlpYAML(dsn: dsn))
         try await collector.waitUntilReady()
-        let negative = Wire.varint(2 << 3) + Wire.varint(UInt64(bitPattern: -2)) // severity_number = -2, sign-extended
+        let negative = Wire.varint(2 << 3) + Wire.varint(UInt64(bitPattern: -2))  // severity_number = -2, sign-extended
         let record = Wire.string(12, "tool.call") + Wire.attribute("gen_ai.agent.id", "a") + Wire.attribute("session.id", "s") + negative
         #expect(try await postOTLP(collector.otlpURL, Wire.request([record])).status == 200)
         let big = #"{"resourceLogs":[{"scopeLogs":[{"logRecords":[{"eventName":"x","severityNumber":4294967296}]}]}]}"#
@@ -136,8 +145,8 @@ struct OTLPTests {
         #expect(try await postOTLP(url, Array("not protobuf at all \u{1}\u{2}".utf8)).status == 400)
         #expect(try await postOTLP(url, Array(valid.dropLast(3))).status == 400)
         // Deep nesting (AnyValue in AnyValue, 2,000 levels): refused before protobuf-c recurses.
-        var nested = Wire.string(1, "x") // AnyValue{string_value}
-        for _ in 0..<2_000 { nested = Wire.field(5, Wire.field(1, nested)) } // AnyValue{array_value{values}}
+        var nested = Wire.string(1, "x")  // AnyValue{string_value}
+        for _ in 0..<2_000 { nested = Wire.field(5, Wire.field(1, nested)) }  // AnyValue{array_value{values}}
         let deep = try await postOTLP(url, Wire.request([Wire.field(5, nested)]))
         #expect(deep.status == 400)
         #expect(deep.text.contains("nested deeper than"))
@@ -147,9 +156,12 @@ struct OTLPTests {
         #expect(try await postOTLP(url, bomb, gzip: true).status == 413)
         #expect(try await postOTLP(url, Array("plain".utf8), gzip: true).status == 400)
         // JSON with wrong types names the field; errors come back as JSON google.rpc.Status.
-        let wrong = try await postOTLP(url, Array(#"{"resourceLogs":[{"scopeLogs":[{"logRecords":[{"timeUnixNano":true}]}]}]}"#.utf8), contentType: "application/json")
+        let wrong = try await postOTLP(
+            url, Array(#"{"resourceLogs":[{"scopeLogs":[{"logRecords":[{"timeUnixNano":true}]}]}]}"#.utf8), contentType: "application/json")
         #expect(wrong.status == 400)
-        #expect(try JSONParser.parse(wrong.body)["message"]?.stringValue == "resourceLogs[0].scopeLogs[0].logRecords[0].timeUnixNano must be an integer, got boolean")
+        #expect(
+            try JSONParser.parse(wrong.body)["message"]?.stringValue
+                == "resourceLogs[0].scopeLogs[0].logRecords[0].timeUnixNano must be an integer, got boolean")
         #expect(try JSONParser.parse(wrong.body)["code"] == .number("3"))
         let deepJSON = String(repeating: "[", count: 5000) + String(repeating: "]", count: 5000)
         #expect(try await postOTLP(url, Array(deepJSON.utf8), contentType: "application/json").status == 400)
@@ -180,17 +192,20 @@ struct OTLPTests {
 /// `collectorYAML` with an `otlp_http` exporter in the pipeline; `settings` are extra exporter lines.
 func otlpExporterYAML(dsn: String, endpoint: String, settings: String = "", type: String = "otlp_http") -> String {
     collectorYAML(dsn: dsn)
-        .replacingOccurrences(of: "service:\n", with: """
-              \(type):
-                endpoint: "\(endpoint)"
-                headers: { Authorization: "Bearer \(testToken)" }
-                batch_timeout: 0.05
-                max_backoff: 0.2
-                allow_loopback: true
-            \(settings)
-            service:
+        .replacingOccurrences(
+            of: "service:\n",
+            with: """
+                  \(type):
+                    endpoint: "\(endpoint)"
+                    headers: { Authorization: "Bearer \(testToken)" }
+                    batch_timeout: 0.05
+                    max_backoff: 0.2
+                    allow_loopback: true
+                \(settings)
+                service:
 
-            """)
+                """
+        )
         .replacingOccurrences(of: "exporters: [postgres]", with: "exporters: [postgres, \(type)]")
 }
 
@@ -201,7 +216,9 @@ struct OTLPExporterTests {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("gc-otlp-\(UUID())").path
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: directory) }
-        let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("interop/otel_interop.py").path
+        let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent(
+            "interop/otel_interop.py"
+        ).path
         let receiver = try ChildProcess.spawn([try sdkPython(), script, "receive", directory + "/port", "-", "0"], outputPath: directory + "/out")
         #expect(try await eventually { FileManager.default.fileExists(atPath: directory + "/port") })
         let port = try String(contentsOfFile: directory + "/port", encoding: .utf8)
@@ -228,7 +245,10 @@ struct OTLPExporterTests {
             Issue.record("no log records in \(output)"); return
         }
         #expect(records.count == 3)
-        let text = String(decoding: { var b: [UInt8] = []; output.write(into: &b); return b }(), as: UTF8.self)
+        let text = String(
+            decoding: {
+                var b: [UInt8] = []; output.write(into: &b); return b
+            }(), as: UTF8.self)
         for id in ids { #expect(text.contains(id.lowercasedString)) }
         #expect(records.first?["eventName"] == .string("tool.call"))
         #expect(!text.contains(secret))
@@ -245,8 +265,9 @@ extension OTLPExporterTests {
         let b = try await RunningCollector.start(yaml: otlpYAML(dsn: dsnB))
         try await b.waitUntilReady()
         let dsnA = try sharedCluster.createDatabase()
-        let a = try await RunningCollector.start(yaml: otlpExporterYAML(dsn: dsnA, endpoint: b.otlpURL)
-            .replacingOccurrences(of: "Bearer \(testToken)", with: "Bearer wf_not_a_known_token"))
+        let a = try await RunningCollector.start(
+            yaml: otlpExporterYAML(dsn: dsnA, endpoint: b.otlpURL)
+                .replacingOccurrences(of: "Bearer \(testToken)", with: "Bearer wf_not_a_known_token"))
         try await a.waitUntilReady()
         #expect(try await post(a.eventsURL, wireEvent()).status == 201)
         #expect(try await eventually { a.otlpExporter.counters[.dropped4xx] == 1 })

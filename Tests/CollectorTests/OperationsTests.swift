@@ -61,14 +61,17 @@ struct OperationsTests {
     @Test("after traffic, /metrics counts requests by status, events by outcome, processor refusals, redactions and commits; no token in it")
     func metricsAfterTraffic() async throws {
         let dsn = try sharedCluster.createDatabase()
-        let yaml = collectorYAML(dsn: dsn).replacingOccurrences(of: "exporters:\n", with: """
-            processors:
-              size_cap: { agent_id: 16 }
-              redaction: { local: true }
-              chain: { secret: "\(auditSecret)" }
-            exporters:
+        let yaml = collectorYAML(dsn: dsn).replacingOccurrences(
+            of: "exporters:\n",
+            with: """
+                processors:
+                  size_cap: { agent_id: 16 }
+                  redaction: { local: true }
+                  chain: { secret: "\(auditSecret)" }
+                exporters:
 
-            """).replacingOccurrences(of: "      exporters: [postgres]", with: "      processors: [size_cap, redaction, chain]\n      exporters: [postgres]")
+                """
+        ).replacingOccurrences(of: "      exporters: [postgres]", with: "      processors: [size_cap, redaction, chain]\n      exporters: [postgres]")
         try await RunningCollector.with(yaml: yaml) { collector in
             // Readiness is polled on the telemetry server, so the receiver counts only the requests below.
             let telemetry = try await collector.telemetryURL()
@@ -113,7 +116,8 @@ struct OperationsTests {
             #expect(!text.contains(testToken) && !text.contains("hunter2") && !text.contains("wf_not_a_known_token"))
             // Every family is typed and explained, as Prometheus expects.
             for name in Set(samples.map(\.name)) {
-                let family = name.replacingOccurrences(of: "_bucket", with: "").replacingOccurrences(of: "_count", with: "").replacingOccurrences(of: "_sum", with: "")
+                let family = name.replacingOccurrences(of: "_bucket", with: "").replacingOccurrences(of: "_count", with: "").replacingOccurrences(
+                    of: "_sum", with: "")
                 let declared = text.contains("# TYPE \(family) ") ? family : name
                 #expect(text.contains("# TYPE \(declared) "), "\(name) has no TYPE line")
                 #expect(text.contains("# HELP \(declared) "), "\(name) has no HELP line")
@@ -191,7 +195,8 @@ struct OperationsTests {
         let dsn = cluster.dsn
         // The blocked request must wait for the lock however long this busy machine takes to get
         // there, not be answered 503 by commit_timeout (its 10 s default) first.
-        let yaml = collectorYAML(dsn: dsn).replacingOccurrences(of: "    max_reconnect_backoff: 0.2\n", with: "    max_reconnect_backoff: 0.2\n    commit_timeout: 600\n")
+        let yaml = collectorYAML(dsn: dsn).replacingOccurrences(
+            of: "    max_reconnect_backoff: 0.2\n", with: "    max_reconnect_backoff: 0.2\n    commit_timeout: 600\n")
         let collector = try await RunningCollector.start(yaml: yaml)
         try await collector.waitUntilReady()
         let telemetry = try await collector.telemetryURL()
@@ -203,9 +208,11 @@ struct OperationsTests {
         try blocker.exec("LOCK TABLE governance_audit_events IN ACCESS EXCLUSIVE MODE")
         let inFlight = UUID()
         let accepted = Task { try await post(collector.eventsURL, wireEvent(id: inFlight)) }
-        #expect(try await eventually {
-            try blocker.exec("SELECT count(*) FROM pg_locks WHERE NOT granted AND relation = 'governance_audit_events'::regclass").rows.first?.first == "1"
-        })
+        #expect(
+            try await eventually {
+                try blocker.exec("SELECT count(*) FROM pg_locks WHERE NOT granted AND relation = 'governance_audit_events'::regclass").rows.first?
+                    .first == "1"
+            })
         let stopping = Task { try await collector.stop() }
         let receiver = try #require(collector.collector.receivers["ingest_http"])
         #expect(try await eventually { !receiver.isListening })
@@ -256,9 +263,10 @@ struct ShutdownSignalTests {
         let ids = (0..<400_000).map { _ in UUID() }
         let load = Task {
             await LoadDriver.run(connections: 16, total: ids.count, stopOnTransportError: true) { i in
-                LoadDriver.Request(url: url + IngestHTTPReceiver.eventsPath,
-                                   headers: ["Authorization: Bearer \(testToken)", "Content-Type: application/json"],
-                                   body: Array(wireEvent(id: ids[i]).utf8))
+                LoadDriver.Request(
+                    url: url + IngestHTTPReceiver.eventsPath,
+                    headers: ["Authorization: Bearer \(testToken)", "Content-Type: application/json"],
+                    body: Array(wireEvent(id: ids[i]).utf8))
             }
         }
         // Under load means events are being committed when the signal comes; how many is the
@@ -336,8 +344,11 @@ struct TailTests {
 
             let output = FileManager.default.temporaryDirectory.appendingPathComponent("gc-tail-\(UUID()).out").path
             defer { try? FileManager.default.removeItem(atPath: output) }
-            let tail = try ChildProcess.spawn([BinaryTests.binary, "tail", "--dsn", dsn, "--agent", "agent-x", "--kind", "tool.*",
-                                               "--workflow", "wf-test", "--limit", "2", "--json"], outputPath: output)
+            let tail = try ChildProcess.spawn(
+                [
+                    BinaryTests.binary, "tail", "--dsn", dsn, "--agent", "agent-x", "--kind", "tool.*",
+                    "--workflow", "wf-test", "--limit", "2", "--json",
+                ], outputPath: output)
             #expect(try await eventually { (try? String(contentsOfFile: output, encoding: .utf8))?.contains("tail: following") == true })
 
             let shown = [UUID(), UUID()]
@@ -361,7 +372,8 @@ struct TailTests {
             #expect(try await post(collector.eventsURL, wireEvent(agent: #"agent-\u001b[31mred"#, kind: "tool.call")).status == 201)
             let replay = FileManager.default.temporaryDirectory.appendingPathComponent("gc-tail-\(UUID()).out").path
             defer { try? FileManager.default.removeItem(atPath: replay) }
-            let since = try ChildProcess.spawn([BinaryTests.binary, "tail", "--dsn", dsn, "--since", "2026-11-24T00:00:00Z", "--limit", "7"], outputPath: replay)
+            let since = try ChildProcess.spawn(
+                [BinaryTests.binary, "tail", "--dsn", dsn, "--since", "2026-11-24T00:00:00Z", "--limit", "7"], outputPath: replay)
             #expect(await since.exitStatus(within: 10) == 0)
             let lines = try String(contentsOfFile: replay, encoding: .utf8).split(separator: "\n").filter { $0.hasPrefix("2026-") }
             #expect(lines.count == 7)

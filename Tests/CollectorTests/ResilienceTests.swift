@@ -63,7 +63,8 @@ struct ResilienceTests {
     func postgresFrozen() async throws {
         let cluster = try LocalPostgres(fsync: false)
         defer { try? cluster.resume(); cluster.destroy() }
-        let yaml = collectorYAML(dsn: cluster.dsn).replacingOccurrences(of: "max_reconnect_backoff: 0.2", with: "max_reconnect_backoff: 0.2\n    commit_timeout: 1")
+        let yaml = collectorYAML(dsn: cluster.dsn).replacingOccurrences(
+            of: "max_reconnect_backoff: 0.2", with: "max_reconnect_backoff: 0.2\n    commit_timeout: 1")
         try await RunningCollector.with(yaml: yaml) { collector in
             try await collector.waitUntilReady()
             let telemetry = try await collector.telemetryURL()
@@ -88,8 +89,9 @@ struct ResilienceTests {
             #expect(readiness == 503)
             let refused = try await post(collector.eventsURL, wireEvent())
             #expect(refused.status == 503)
-            #expect(try parseJSON(refused)["message"]?.stringValue?.contains("has not answered for over 1.0 s") == true,
-                    "refused up front, not after waiting for its own commit")
+            #expect(
+                try parseJSON(refused)["message"]?.stringValue?.contains("has not answered for over 1.0 s") == true,
+                "refused up front, not after waiting for its own commit")
 
             try cluster.resume()
             try await collector.waitUntilReady()
@@ -109,12 +111,14 @@ struct ResilienceTests {
         defer { try? cluster.resume(); cluster.destroy() }
         let clock = TestClock()
         // An hour: only the test clock can pass it, so the answer below comes from the timer and nothing else.
-        let yaml = collectorYAML(dsn: cluster.dsn).replacingOccurrences(of: "max_reconnect_backoff: 0.2", with: "max_reconnect_backoff: 0.2\n    commit_timeout: 3600")
+        let yaml = collectorYAML(dsn: cluster.dsn).replacingOccurrences(
+            of: "max_reconnect_backoff: 0.2", with: "max_reconnect_backoff: 0.2\n    commit_timeout: 3600")
         try await RunningCollector.with(yaml: yaml, clock: clock) { collector in
             try await collector.waitUntilReady()
             let pipeline = try #require(collector.collector.pipelines["audit"])
-            let event = AuditEvent(eventID: UUID(), sessionID: UUID(), agentID: "agent-1", kind: "tool.call", hmac: String(repeating: "ab", count: 32),
-                                   createdAt: .now(), workflow: "wf-test")
+            let event = AuditEvent(
+                eventID: UUID(), sessionID: UUID(), agentID: "agent-1", kind: "tool.call", hmac: String(repeating: "ab", count: 32),
+                createdAt: .now(), workflow: "wf-test")
             try cluster.pause()
             let submitted = Task { try await pipeline.submit([event]) }
             // The commit is queued and its timer armed; the database answers nothing while stopped.
@@ -138,7 +142,8 @@ struct ResilienceTests {
         let dsn = try sharedCluster.createDatabase()
         let connection = try PGConnection(dsn: dsn)
         // The SDK's own DDL (v0.5 shape plus its later `model` column), and one SDK-written row.
-        try connection.exec("""
+        try connection.exec(
+            """
             CREATE TABLE governance_audit_events (
                 chain_seq BIGSERIAL NOT NULL, event_id UUID PRIMARY KEY, session_id UUID NOT NULL,
                 agent_id VARCHAR(256) NOT NULL, parent_event_id UUID NULL, kind VARCHAR(128) NOT NULL,
@@ -150,12 +155,15 @@ struct ResilienceTests {
             VALUES (gen_random_uuid(), gen_random_uuid(), 'sdk-agent', 'sdk.kind', 'aa', now());
             """)
         #expect(try AuditSchema.migrate(connection))
-        #expect(try !AuditSchema.migrate(connection)) // idempotent: the second run changes nothing
+        #expect(try !AuditSchema.migrate(connection))  // idempotent: the second run changes nothing
 
         try await RunningCollector.with(yaml: collectorYAML(dsn: dsn)) { collector in
             try await collector.waitUntilReady()
             #expect(try await post(collector.eventsURL, wireEvent()).status == 201)
-            #expect(try scalar(dsn, "SELECT string_agg(coalesce(workflow, 'sdk') || ':' || signature_status, ',' ORDER BY chain_seq) FROM governance_audit_events")
+            #expect(
+                try scalar(
+                    dsn,
+                    "SELECT string_agg(coalesce(workflow, 'sdk') || ':' || signature_status, ',' ORDER BY chain_seq) FROM governance_audit_events")
                     == "sdk:unsigned,wf-test:unsigned")
         }
     }
@@ -189,9 +197,10 @@ struct BinaryTests {
         let ids = (0..<400_000).map { _ in UUID() }
         let load = Task {
             await LoadDriver.run(connections: 16, total: ids.count, stopOnTransportError: true) { i in
-                LoadDriver.Request(url: url + "/api/v1/ingest/events",
-                                   headers: ["Authorization: Bearer \(testToken)", "Content-Type: application/json"],
-                                   body: Array(wireEvent(id: ids[i]).utf8))
+                LoadDriver.Request(
+                    url: url + "/api/v1/ingest/events",
+                    headers: ["Authorization: Bearer \(testToken)", "Content-Type: application/json"],
+                    body: Array(wireEvent(id: ids[i]).utf8))
             }
         }
         // Let some events land, then kill the process without warning.

@@ -38,17 +38,24 @@ struct RetentionTests {
             let sessions = (0..<4).flatMap { _ in Array(repeating: UUID(), count: 5) } + month.longSessions
             for (i, session) in sessions.enumerated() {
                 month.seq += 1
-                var event = AuditEvent(eventID: UUID(), sessionID: session, agentID: "agent-\(i % 3)", kind: i % 7 == 0 ? "policy.denied" : "tool.call",
-                                       metadata: .object([.init("day", .number(String(daysAgo))), .init("i", .number(String(i)))]),
-                                       prevHash: heads[session], createdAt: Timestamp(microseconds: now - Int64(daysAgo) * 86_400_000_000 + Int64(i)), workflow: "wf-test")
+                var event = AuditEvent(
+                    eventID: UUID(), sessionID: session, agentID: "agent-\(i % 3)", kind: i % 7 == 0 ? "policy.denied" : "tool.call",
+                    metadata: .object([.init("day", .number(String(daysAgo))), .init("i", .number(String(i)))]),
+                    prevHash: heads[session], createdAt: Timestamp(microseconds: now - Int64(daysAgo) * 86_400_000_000 + Int64(i)),
+                    workflow: "wf-test")
                 event.hmac = AuditChain.hmac(event, key: key)
                 heads[session] = event.hmac
-                try connection.exec("""
+                try connection.exec(
+                    """
                     INSERT INTO governance_audit_events (event_id, session_id, agent_id, kind, metadata_json, prev_hash, hmac_value, created_at,
                                                          received_at, workflow, seq, decision)
                     VALUES ($1::uuid, $2::uuid, $3, $4, $5::jsonb, $6, $7, $8::timestamptz, $8::timestamptz, 'wf-test', $9, $10)
-                    """, [event.eventID.lowercasedString, session.lowercasedString, event.agentID, event.kind, event.metadata.serialized(.pythonCanonical),
-                          event.prevHash, event.hmac, event.createdAt.pythonISOFormat, String(month.seq), event.kind == "policy.denied" ? "deny" : nil])
+                    """,
+                    [
+                        event.eventID.lowercasedString, session.lowercasedString, event.agentID, event.kind,
+                        event.metadata.serialized(.pythonCanonical),
+                        event.prevHash, event.hmac, event.createdAt.pythonISOFormat, String(month.seq), event.kind == "policy.denied" ? "deny" : nil,
+                    ])
                 month.rows += 1
             }
             try connection.exec("COMMIT")
@@ -69,7 +76,9 @@ struct RetentionTests {
             """
     }
 
-    @Test("a month of events, keep 7d: old rows gone under seals, the SDK and the collector write on, verify and checkpoint verify pass with the retention note")
+    @Test(
+        "a month of events, keep 7d: old rows gone under seals, the SDK and the collector write on, verify and checkpoint verify pass with the retention note"
+    )
     func monthKeepSevenDays() async throws {
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("gc-retention-\(UUID())").path
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
@@ -86,7 +95,8 @@ struct RetentionTests {
         // The command's dry run says what is due and removes nothing: everything old without
         // checkpoints; with them, nothing before the signer's tree covers it.
         let config = folder + "/collector.yaml", unsigned = folder + "/unsigned.yaml"
-        try Self.yaml(dsn, key: key, retention: "  keep: 7d\n  interval: 0.2\n  max_rows: 200").write(toFile: config, atomically: true, encoding: .utf8)
+        try Self.yaml(dsn, key: key, retention: "  keep: 7d\n  interval: 0.2\n  max_rows: 200").write(
+            toFile: config, atomically: true, encoding: .utf8)
         try (chainedYAML(dsn: dsn) + "\nretention:\n  keep: 7d\n").write(toFile: unsigned, atomically: true, encoding: .utf8)
         #expect(try await Self.settled(dsn))
         let dry = try await runCommand([BinaryTests.binary, "retention", "run", "--config", unsigned, "--dry-run"])
@@ -102,12 +112,14 @@ struct RetentionTests {
         // seal continues the tree state of the one before.
         try await RunningCollector.with(yaml: try String(contentsOfFile: config, encoding: .utf8)) { collector in
             try await collector.waitUntilReady()
-            #expect(try await eventually(120) { try scalar(dsn, "SELECT count(*) FROM governance_audit_events WHERE received_at < \(cutoff)") == "0" })
+            #expect(
+                try await eventually(120) { try scalar(dsn, "SELECT count(*) FROM governance_audit_events WHERE received_at < \(cutoff)") == "0" })
             let seals = try #require(try scalar(dsn, "SELECT count(*) FROM governance_retention_seals").flatMap { Int($0) })
             #expect(seals >= 3, "506 rows, 200 a pass")
             #expect(try scalar(dsn, "SELECT sum(removed_rows) FROM governance_retention_seals") == String(old))
-            #expect(try scalar(dsn, "SELECT count(*) FROM governance_audit_events WHERE kind = 'audit.retention_seal'") == String(seals),
-                    "each seal is an audit event")
+            #expect(
+                try scalar(dsn, "SELECT count(*) FROM governance_audit_events WHERE kind = 'audit.retention_seal'") == String(seals),
+                "each seal is an audit event")
 
             // Writers go on: the collector extends a long session and a new one (seq continues),
             // and the SDK logs into the other long session straight into the table.
@@ -117,15 +129,21 @@ struct RetentionTests {
             let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
                 .appendingPathComponent("interop/sdk_rotation.py").path
             let url = sharedCluster.url(database: try #require(try scalar(dsn, "SELECT current_database()")))
-            let sdk = try await runCommand([try sdkPython(), script, "log", url, "KEY", month.longSessions[1].uuidString, "3"],
-                                           environment: ["KEY": Data(auditSecret.utf8).base64EncodedString()])
+            let sdk = try await runCommand(
+                [try sdkPython(), script, "log", url, "KEY", month.longSessions[1].uuidString, "3"],
+                environment: ["KEY": Data(auditSecret.utf8).base64EncodedString()])
             #expect(sdk.status == 0, "\(sdk.output)")
-            #expect(try await eventually(60) {
-                try scalar(dsn, "SELECT max(tree_size) FROM governance_checkpoints") == String(month.rows + seals + 3 + 2 + 3)
-            }, "a checkpoint covers every row ever written, the removed ones included")
+            #expect(
+                try await eventually(60) {
+                    try scalar(dsn, "SELECT max(tree_size) FROM governance_checkpoints") == String(month.rows + seals + 3 + 2 + 3)
+                }, "a checkpoint covers every row ever written, the removed ones included")
         }
         #expect(try scalar(dsn, "SELECT max(seq) FROM governance_audit_events WHERE workflow = 'wf-test'") == String(month.seq + 5), "seq continues")
-        #expect(try scalar(dsn, "SELECT count(*) FROM governance_audit_events WHERE session_id = '\(month.longSessions[1].lowercasedString)' AND agent_id = 'sdk-agent'") == "3")
+        #expect(
+            try scalar(
+                dsn,
+                "SELECT count(*) FROM governance_audit_events WHERE session_id = '\(month.longSessions[1].lowercasedString)' AND agent_id = 'sdk-agent'"
+            ) == "3")
 
         let verified = try await runCommand([BinaryTests.binary, "verify", "--dsn", dsn], environment: ["GOVERNANCE_AUDIT_SECRET": auditSecret])
         #expect(verified.status == 0 && verified.output.contains("all chains intact"), "\(verified.output)")
@@ -137,12 +155,17 @@ struct RetentionTests {
 
         // Everything else stays append-only: a DELETE without a seal is refused, and so is one
         // under a seal row written by hand, without its seal event.
-        let first = try #require(try scalar(dsn, "SELECT event_id FROM governance_audit_events WHERE session_id = '\(month.longSessions[0].lowercasedString)' ORDER BY chain_seq LIMIT 1"))
+        let first = try #require(
+            try scalar(
+                dsn,
+                "SELECT event_id FROM governance_audit_events WHERE session_id = '\(month.longSessions[0].lowercasedString)' ORDER BY chain_seq LIMIT 1"
+            ))
         #expect(throws: PGError.self) { try PGConnection(dsn: dsn).exec("DELETE FROM governance_audit_events WHERE event_id = '\(first)'") }
         do {
             let forger = try PGConnection(dsn: dsn)
             try forger.exec("BEGIN")
-            try forger.exec("""
+            try forger.exec(
+                """
                 INSERT INTO governance_retention_seals (seal_id, keep, cutoff, cut_txid, cut_chain_seq, removed_rows, max_chain_seq, heads_sha256, seq_sha256)
                 SELECT gen_random_uuid(), '7d', now(), max(governance_txid), max(chain_seq), 1, 0, '', '' FROM governance_audit_events
                 """)
@@ -165,13 +188,19 @@ struct RetentionTests {
         // A seal's records edited (a head), or its tree state, fail verify and checkpoint verify.
         let edited = try PGConnection(dsn: try CheckpointTests.copy(of: dsn))
         try edited.exec("SET session_replication_role = replica")
-        try edited.exec("UPDATE governance_retention_heads SET last_hmac = 'ab' || substr(last_hmac, 3) WHERE session_id = '\(month.longSessions[0].lowercasedString)'")
-        try edited.exec("UPDATE governance_retention_seals SET frontier = decode(repeat('00', length(frontier)), 'hex') WHERE tree_size = (SELECT max(tree_size) FROM governance_retention_seals)")
+        try edited.exec(
+            "UPDATE governance_retention_heads SET last_hmac = 'ab' || substr(last_hmac, 3) WHERE session_id = '\(month.longSessions[0].lowercasedString)'"
+        )
+        try edited.exec(
+            "UPDATE governance_retention_seals SET frontier = decode(repeat('00', length(frontier)), 'hex') WHERE tree_size = (SELECT max(tree_size) FROM governance_retention_seals)"
+        )
         let editedDSN = sharedCluster.dsn(database: try #require(try edited.exec("SELECT current_database()").rows.first?[0] ?? nil))
-        let headEdited = try await runCommand([BinaryTests.binary, "verify", "--dsn", editedDSN], environment: ["GOVERNANCE_AUDIT_SECRET": auditSecret])
+        let headEdited = try await runCommand(
+            [BinaryTests.binary, "verify", "--dsn", editedDSN], environment: ["GOVERNANCE_AUDIT_SECRET": auditSecret])
         #expect(headEdited.status == 1 && headEdited.output.contains("do not match its digests"), "\(headEdited.output)")
         let frontierEdited = try await runCommand([BinaryTests.binary, "checkpoint", "verify", "--dsn", editedDSN, "--public-key", key + ".pub"])
-        #expect(frontierEdited.status == 1 && frontierEdited.output.contains("not the one its seal event states")
+        #expect(
+            frontierEdited.status == 1 && frontierEdited.output.contains("not the one its seal event states")
                 && frontierEdited.output.contains("does not match the signed root"), "\(frontierEdited.output)")
     }
 
@@ -185,17 +214,21 @@ struct RetentionTests {
 
     /// One chained row, inserted on `connection` (in whatever transaction it has open), received `daysAgo`.
     static func insert(_ connection: PGConnection, session: UUID, prev: String?, workflow: String, seq: Int, daysAgo: Int) throws -> String {
-        var event = AuditEvent(eventID: UUID(), sessionID: session, agentID: "agent", kind: "tool.call", metadata: .object([]), prevHash: prev,
-                               createdAt: Timestamp(microseconds: Timestamp.now().microseconds - Int64(daysAgo) * 86_400_000_000), workflow: workflow)
+        var event = AuditEvent(
+            eventID: UUID(), sessionID: session, agentID: "agent", kind: "tool.call", metadata: .object([]), prevHash: prev,
+            createdAt: Timestamp(microseconds: Timestamp.now().microseconds - Int64(daysAgo) * 86_400_000_000), workflow: workflow)
         event.hmac = AuditChain.hmac(event, key: SymmetricKey(data: Data(auditSecret.utf8)))
-        try connection.exec("""
+        try connection.exec(
+            """
             INSERT INTO governance_audit_events (event_id, session_id, agent_id, kind, metadata_json, prev_hash, hmac_value, created_at, received_at, workflow, seq)
             VALUES ($1::uuid, $2::uuid, 'agent', 'tool.call', '{}', $3, $4, $5::timestamptz, $5::timestamptz, $6, $7)
             """, [event.eventID.lowercasedString, session.lowercasedString, prev, event.hmac, event.createdAt.pythonISOFormat, workflow, String(seq)])
         return event.hmac!
     }
 
-    @Test("commit order against a workflow's seq order: a transaction that took seq 2 commits before the one holding seq 1; the cut moves back, and verify passes")
+    @Test(
+        "commit order against a workflow's seq order: a transaction that took seq 2 commits before the one holding seq 1; the cut moves back, and verify passes"
+    )
     func cutMovesBackBeforeInterleavedSeq() async throws {
         let dsn = try sharedCluster.createDatabase()
         let setup = try PGConnection(dsn: dsn)
@@ -210,32 +243,50 @@ struct RetentionTests {
         try b.exec("COMMIT")
         let late = try Self.insert(a, session: UUID(), prev: nil, workflow: "wf", seq: 2, daysAgo: 20)
         try a.exec("COMMIT")
-        #expect(try scalar(dsn, "SELECT string_agg(workflow || seq, ',' ORDER BY governance_txid, chain_seq) FROM governance_audit_events") == "other1,wf2,wf1")
+        #expect(
+            try scalar(dsn, "SELECT string_agg(workflow || seq, ',' ORDER BY governance_txid, chain_seq) FROM governance_audit_events")
+                == "other1,wf2,wf1")
 
         #expect(try await Self.settled(dsn))
-        let run = try await runCommand([BinaryTests.binary, "retention", "run", "--dsn", dsn, "--keep", "7d"], environment: ["GOVERNANCE_AUDIT_SECRET": auditSecret])
+        let run = try await runCommand(
+            [BinaryTests.binary, "retention", "run", "--dsn", dsn, "--keep", "7d"], environment: ["GOVERNANCE_AUDIT_SECRET": auditSecret])
         #expect(run.status == 0 && run.output.contains("removed 1 rows"), "only other1 may go: \(run.output)")
-        #expect(try scalar(dsn, "SELECT string_agg(workflow || seq, ',' ORDER BY workflow, seq) FROM governance_audit_events WHERE kind <> 'audit.retention_seal'") == "wf1,wf2")
+        #expect(
+            try scalar(
+                dsn,
+                "SELECT string_agg(workflow || seq, ',' ORDER BY workflow, seq) FROM governance_audit_events WHERE kind <> 'audit.retention_seal'")
+                == "wf1,wf2")
         #expect(try scalar(dsn, "SELECT count(*) FROM governance_audit_events WHERE hmac_value = '\(late)'") == "1")
         let verified = try await runCommand([BinaryTests.binary, "verify", "--dsn", dsn], environment: ["GOVERNANCE_AUDIT_SECRET": auditSecret])
-        #expect(verified.status == 0 && verified.output.contains("all chains intact") && verified.output.contains("1 rows (1 seal"), "\(verified.output)")
+        #expect(
+            verified.status == 0 && verified.output.contains("all chains intact") && verified.output.contains("1 rows (1 seal"), "\(verified.output)")
     }
 
     @Test("retention settings: a keep below the minimum, a malformed period and a missing keep are refused at start-up, naming the key")
     func settingsRefused() throws {
         let dsn = "host=/nonexistent"
-        for (settings, key, words) in [("  keep: 3d", "retention.keep", "shorter than retention.minimum (7d)"),
-                                       ("  keep: 30d\n  minimum: 90d", "retention.keep", "shorter than retention.minimum (90d)"),
-                                       ("  keep: 400 days", "retention.keep", "400d"),
-                                       ("  minimum: 7d", "retention.keep", "is required")] {
-            #expect { try CollectorPlan.parse(yaml: chainedYAML(dsn: dsn) + "\nretention:\n" + settings + "\n", file: "t.yaml", environment: [:]) } throws: {
+        for (settings, key, words) in [
+            ("  keep: 3d", "retention.keep", "shorter than retention.minimum (7d)"),
+            ("  keep: 30d\n  minimum: 90d", "retention.keep", "shorter than retention.minimum (90d)"),
+            ("  keep: 400 days", "retention.keep", "400d"),
+            ("  minimum: 7d", "retention.keep", "is required"),
+        ] {
+            #expect {
+                try CollectorPlan.parse(yaml: chainedYAML(dsn: dsn) + "\nretention:\n" + settings + "\n", file: "t.yaml", environment: [:])
+            } throws: {
                 "\($0)".contains(key) && "\($0)".contains(words)
             }
         }
         // The seal is chained: a pipeline without the chain and no GOVERNANCE_AUDIT_SECRET is refused.
         let unchained = collectorYAML(dsn: dsn) + "\nretention:\n  keep: 30d\n"
-        #expect { try CollectorPlan.parse(yaml: unchained, file: "t.yaml", environment: [:]) } throws: { "\($0)".contains("retention.pipeline") && "\($0)".contains("GOVERNANCE_AUDIT_SECRET") }
-        #expect(try CollectorPlan.parse(yaml: unchained, file: "t.yaml", environment: ["GOVERNANCE_AUDIT_SECRET": auditSecret]).settings(of: "retention", as: RetentionConfig.self)?.keep.days == 30)
-        #expect(try CollectorPlan.parse(yaml: chainedYAML(dsn: dsn) + "\nretention:\n  keep: 52w\n", file: "t.yaml", environment: [:]).settings(of: "retention", as: RetentionConfig.self)?.keep.days == 364)
+        #expect { try CollectorPlan.parse(yaml: unchained, file: "t.yaml", environment: [:]) } throws: {
+            "\($0)".contains("retention.pipeline") && "\($0)".contains("GOVERNANCE_AUDIT_SECRET")
+        }
+        #expect(
+            try CollectorPlan.parse(yaml: unchained, file: "t.yaml", environment: ["GOVERNANCE_AUDIT_SECRET": auditSecret]).settings(
+                of: "retention", as: RetentionConfig.self)?.keep.days == 30)
+        #expect(
+            try CollectorPlan.parse(yaml: chainedYAML(dsn: dsn) + "\nretention:\n  keep: 52w\n", file: "t.yaml", environment: [:]).settings(
+                of: "retention", as: RetentionConfig.self)?.keep.days == 364)
     }
 }

@@ -42,12 +42,16 @@ struct RoundTripPropertyTests {
     static func strings(_ count: Int, seed: UInt64) -> [String] {
         var rng = SeededGenerator(state: seed)
         // Controls (C0, DEL, C1), bidi and line separators, quotes, non-BMP, non-characters, NUL.
-        let pool: [UInt32] = [0x0, 0x1, 0x9, 0xA, 0xD, 0x1B, 0x22, 0x5C, 0x2F, 0x7F, 0x85, 0x9B, 0xA0, 0xE9, 0x202E, 0x2066, 0x2028,
-                              0xFEFF, 0xFFFD, 0xFFFF, 0x1F600, 0x10FFFF, 0x61, 0x7A, 0x20]
+        let pool: [UInt32] = [
+            0x0, 0x1, 0x9, 0xA, 0xD, 0x1B, 0x22, 0x5C, 0x2F, 0x7F, 0x85, 0x9B, 0xA0, 0xE9, 0x202E, 0x2066, 0x2028,
+            0xFEFF, 0xFFFD, 0xFFFF, 0x1F600, 0x10FFFF, 0x61, 0x7A, 0x20,
+        ]
         return (0..<count).map { _ in
-            String(String.UnicodeScalarView((0..<Int.random(in: 0...12, using: &rng)).map { _ in
-                Unicode.Scalar(pool.randomElement(using: &rng)!)!
-            }))
+            String(
+                String.UnicodeScalarView(
+                    (0..<Int.random(in: 0...12, using: &rng)).map { _ in
+                        Unicode.Scalar(pool.randomElement(using: &rng)!)!
+                    }))
         }
     }
 
@@ -55,8 +59,10 @@ struct RoundTripPropertyTests {
     func numberTextMatchesPostgresAndPython() async throws {
         let cases = Self.numbers(3000, seed: 29)
         let dsn = try sharedCluster.createDatabase()
-        let rows = try PGConnection(dsn: dsn).exec("SELECT t::jsonb::text FROM unnest($1::text[]) WITH ORDINALITY AS u(t, n) ORDER BY n",
-                                                    ["{" + cases.map { "\"\($0)\"" }.joined(separator: ",") + "}"]).rows
+        let rows = try PGConnection(dsn: dsn).exec(
+            "SELECT t::jsonb::text FROM unnest($1::text[]) WITH ORDINALITY AS u(t, n) ORDER BY n",
+            ["{" + cases.map { "\"\($0)\"" }.joined(separator: ",") + "}"]
+        ).rows
         let postgres = rows.map { $0[0] ?? "" }
         let mismatches = zip(cases, postgres).filter { JSONBRoundTrip.stored(number: $0) != $1 }
         #expect(mismatches.isEmpty, "first mismatches: \(mismatches.prefix(5))")
@@ -65,7 +71,9 @@ struct RoundTripPropertyTests {
         let input = FileManager.default.temporaryDirectory.appendingPathComponent("gc-numbers-\(UUID()).txt").path
         defer { try? FileManager.default.removeItem(atPath: input) }
         try (cases + postgres).joined(separator: "\n").write(toFile: input, atomically: true, encoding: .utf8)
-        let python = try await runCommand(["python3", "-c", "import json,sys\nfor line in open(sys.argv[1]): print(json.dumps(json.loads(line)))", input])
+        let python = try await runCommand([
+            "python3", "-c", "import json,sys\nfor line in open(sys.argv[1]): print(json.dumps(json.loads(line)))", input,
+        ])
         #expect(python.status == 0, "\(python.output.prefix(500))")
         let read = python.output.split(separator: "\n").map(String.init)
         try #require(read.count == 2 * cases.count)
@@ -91,8 +99,10 @@ struct RoundTripPropertyTests {
             let session = UUID()
             for chunk in stride(from: 0, to: values.count, by: 200).map({ Array(values[$0..<min($0 + 200, values.count)]) }) {
                 let batch = chunk.map { value in
-                    [unchainedEvent(session: session, metadata: "{\"\(value.field)\":\(value.text)}"),
-                         IntegrityTests.sdkEvent(session: UUID(), metadata: "{\"\(value.field)\":\(value.text)}")]
+                    [
+                        unchainedEvent(session: session, metadata: "{\"\(value.field)\":\(value.text)}"),
+                        IntegrityTests.sdkEvent(session: UUID(), metadata: "{\"\(value.field)\":\(value.text)}"),
+                    ]
                 }.flatMap { $0 }
                 let answer = try await post(collector.batchURL, "[" + batch.joined(separator: ",") + "]")
                 guard case .array(let results)? = try parseJSON(answer)["results"] else { Issue.record("\(answer.text)"); return }

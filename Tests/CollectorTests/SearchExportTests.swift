@@ -53,11 +53,15 @@ struct SearchExportTests {
         return value.addingPercentEncoding(withAllowedCharacters: allowed)!
     }
 
-    @Test("each metadata filter (key=value at a nested path, a number, a boolean, key exists, words, a phrase, exclusion), model and session returns exactly the database's answer")
+    @Test(
+        "each metadata filter (key=value at a nested path, a number, a boolean, key exists, words, a phrase, exclusion), model and session returns exactly the database's answer"
+    )
     func filtersMatchSQL() async throws {
         let dsn = try sharedCluster.createDatabase()
         let sessions = (0..<4).map { _ in UUID() }
-        try await RunningCollector.with(yaml: timelineYAML(dsn: dsn, ui: "  endpoint: 127.0.0.1:0\n  admin_password: \"\(uiPassword)\"\n  page_size: 25")) { collector in
+        try await RunningCollector.with(
+            yaml: timelineYAML(dsn: dsn, ui: "  endpoint: 127.0.0.1:0\n  admin_password: \"\(uiPassword)\"\n  page_size: 25")
+        ) { collector in
             try await collector.waitUntilReady()
             #expect(try await post(collector.batchURL, "[" + searchLoad(sessions: sessions).joined(separator: ",") + "]").status == 200)
             let ui = UIClient(base: try await collector.timelineURL())
@@ -74,8 +78,10 @@ struct SearchExportTests {
                 ("q=" + Self.encode("\"horse crossing\""), "metadata_json->>'note' LIKE 'horse crossing %'"),
                 ("q=" + Self.encode("crossing -zebra"), "metadata_json->>'note' LIKE 'horse %'"),
                 ("model=m-1", "model = 'm-1'"),
-                ("session=\(sessions[2].lowercasedString)&meta=" + Self.encode("tool=sqlite"),
-                 "session_id = '\(sessions[2].lowercasedString)' AND metadata_json->>'tool' = 'sqlite'"),
+                (
+                    "session=\(sessions[2].lowercasedString)&meta=" + Self.encode("tool=sqlite"),
+                    "session_id = '\(sessions[2].lowercasedString)' AND metadata_json->>'tool' = 'sqlite'"
+                ),
                 ("decision=deny&q=crossing", "decision = 'deny' AND metadata_json ? 'note'"),
             ]
             for (query, sql) in cases {
@@ -92,7 +98,9 @@ struct SearchExportTests {
         }
     }
 
-    @Test("export: the CLI and the UI write the same NDJSON, which another collector's batch endpoint takes unchanged; CSV opens as the same rows, formulas kept as text")
+    @Test(
+        "export: the CLI and the UI write the same NDJSON, which another collector's batch endpoint takes unchanged; CSV opens as the same rows, formulas kept as text"
+    )
     func exportRoundTrip() async throws {
         let source = try sharedCluster.createDatabase(), target = try sharedCluster.createDatabase()
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("gc-export-\(UUID())")
@@ -100,10 +108,14 @@ struct SearchExportTests {
         defer { try? FileManager.default.removeItem(at: directory) }
         try await RunningCollector.with(yaml: timelineYAML(dsn: source)) { collector in
             try await collector.waitUntilReady()
-            #expect(try await post(collector.batchURL, "[" + searchLoad(sessions: (0..<4).map { _ in UUID() }).joined(separator: ",") + "]").status == 200)
+            #expect(
+                try await post(collector.batchURL, "[" + searchLoad(sessions: (0..<4).map { _ in UUID() }).joined(separator: ",") + "]").status == 200
+            )
             let ndjson = directory.appendingPathComponent("deny.ndjson").path
-            let cli = try await runCommand([BinaryTests.binary, "export", "--dsn", source, "--format", "ndjson", "--decision", "deny",
-                                            "--meta", "tool=sql", "--output", ndjson])
+            let cli = try await runCommand([
+                BinaryTests.binary, "export", "--dsn", source, "--format", "ndjson", "--decision", "deny",
+                "--meta", "tool=sql", "--output", ndjson,
+            ])
             #expect(cli.status == 0, "\(cli.output)")
             let exported = try String(contentsOfFile: ndjson, encoding: .utf8)
             let expected = try ids(source, where: "decision = 'deny' AND metadata_json->>'tool' = 'sql'")
@@ -125,7 +137,8 @@ struct SearchExportTests {
                 let answer = try await post(other.batchURL, exported, contentType: "application/x-ndjson")
                 #expect(answer.status == 200 && answer.text.contains(#""stored":8"#), "\(answer.text)")
             }
-            let columns = "event_id, session_id, agent_id, parent_event_id, kind, model, input_hash, output_hash, metadata_json::text, prev_hash, hmac_value, created_at, decision, signature_status, sdk_version"
+            let columns =
+                "event_id, session_id, agent_id, parent_event_id, kind, model, input_hash, output_hash, metadata_json::text, prev_hash, hmac_value, created_at, decision, signature_status, sdk_version"
             let rows = { (dsn: String, filter: String) in
                 try PGConnection(dsn: dsn).exec("SELECT \(columns) FROM governance_audit_events \(filter) ORDER BY event_id").rows
             }
@@ -136,7 +149,12 @@ struct SearchExportTests {
             // CSV, read back by Python's csv module: every row, metadata intact, a formula-looking agent id kept as text.
             let csv = directory.appendingPathComponent("all.csv").path
             #expect(try await runCommand([BinaryTests.binary, "export", "--dsn", source, "--format", "csv", "--output", csv]).status == 0)
-            let check = try await runCommand(["python3", URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("interop/export_csv_summary.py").path, csv])
+            let check = try await runCommand([
+                "python3",
+                URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent(
+                    "interop/export_csv_summary.py"
+                ).path, csv,
+            ])
             #expect(check.output.trimmingCharacters(in: .whitespacesAndNewlines) == "160 1 gpt-4o True 160", "\(check.output)")
             let again = try await runCommand([BinaryTests.binary, "export", "--dsn", source, "--output", csv])
             #expect(again.status == 2 && again.output.contains("cannot create"), "an existing file is never overwritten")

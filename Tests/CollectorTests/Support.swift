@@ -94,8 +94,9 @@ let freeTelemetryPort = ["GOVERNANCE_METRICS_ENDPOINT": "127.0.0.1:0"]
 
 /// The `governance-collector run` binary as a child process.
 func spawnCollector(config: String, environment: [String: String] = [:], outputPath: String? = nil) throws -> ChildProcess {
-    try ChildProcess.spawn([BinaryTests.binary, "run", "--config", config], outputPath: outputPath ?? Transcript.shared?.path,
-                           environment: freeTelemetryPort.merging(environment) { _, given in given })
+    try ChildProcess.spawn(
+        [BinaryTests.binary, "run", "--config", config], outputPath: outputPath ?? Transcript.shared?.path,
+        environment: freeTelemetryPort.merging(environment) { _, given in given })
 }
 
 /// A collector running in this process on a free loopback port.
@@ -109,8 +110,10 @@ struct RunningCollector {
     var batchURL: String { "\(scheme)://127.0.0.1:\(port)\(IngestHTTPReceiver.batchPath)" }
     var baseURL: String { "\(scheme)://127.0.0.1:\(port)" }
 
-    static func start(yaml: String, environment: [String: String] = [:], scheme: String = "http",
-                      logger: Logger = quietLogger, clock: any Clock<Duration> = ContinuousClock()) async throws -> RunningCollector {
+    static func start(
+        yaml: String, environment: [String: String] = [:], scheme: String = "http",
+        logger: Logger = quietLogger, clock: any Clock<Duration> = ContinuousClock()
+    ) async throws -> RunningCollector {
         let plan = try CollectorPlan.parse(yaml: yaml, file: "test.yaml", environment: freeTelemetryPort.merging(environment) { _, given in given })
         let collector = try Collector(plan: plan, logger: logger, handleSignals: false, clock: clock)
         let task = Task { try await collector.run() }
@@ -141,8 +144,10 @@ struct RunningCollector {
 
     /// Starts a collector, runs `body` with it, and always stops it, awaiting the stop: a
     /// collector that fails while stopping fails the test (after `body`'s own error, if any).
-    static func with(yaml: String, environment: [String: String] = [:], scheme: String = "http", logger: Logger = quietLogger,
-                     clock: any Clock<Duration> = ContinuousClock(), _ body: (RunningCollector) async throws -> Void) async throws {
+    static func with(
+        yaml: String, environment: [String: String] = [:], scheme: String = "http", logger: Logger = quietLogger,
+        clock: any Clock<Duration> = ContinuousClock(), _ body: (RunningCollector) async throws -> Void
+    ) async throws {
         let collector = try await start(yaml: yaml, environment: environment, scheme: scheme, logger: logger, clock: clock)
         let outcome: Result<Void, any Error>
         do {
@@ -184,8 +189,10 @@ func waitForReady(_ baseURL: String, seconds: Double = 10) async throws -> Bool 
 /// A wire-format event as the reference SDK's bridge sends it: with the `client_hmac` the SDK
 /// computes under `auditSecret` (over Python's reading of the metadata), or, with
 /// `clientHMAC: false`, none (the collector's chain processor computes it).
-func wireEvent(id: UUID = UUID(), session: UUID = UUID(), agent: String = "agent-1", kind: String = "tool.call",
-               seq: Int = 1, metadata: String = #"{"n":1}"#, clientHMAC: Bool = true) -> String {
+func wireEvent(
+    id: UUID = UUID(), session: UUID = UUID(), agent: String = "agent-1", kind: String = "tool.call",
+    seq: Int = 1, metadata: String = #"{"n":1}"#, clientHMAC: Bool = true
+) -> String {
     let unchained = """
         {"event_id":"\(id.lowercasedString)","event_type":"\(kind)","agent_id":"\(agent)","seq":\(seq),\
         "payload":{"session_id":"\(session.lowercasedString)","kind":"\(kind)","created_at":"2026-11-24T12:00:00.000120+00:00",\

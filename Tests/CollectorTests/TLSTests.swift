@@ -10,11 +10,13 @@ struct TLSTests {
         let ca = try TestCA()
         defer { ca.remove() }
         let dsn = try sharedCluster.createDatabase()
-        let yaml = collectorYAML(dsn: dsn, receiverSettings: """
-                tls:
-                  cert_file: \(ca.certFile)
-                  key_file: \(ca.keyFile)
-            """)
+        let yaml = collectorYAML(
+            dsn: dsn,
+            receiverSettings: """
+                    tls:
+                      cert_file: \(ca.certFile)
+                      key_file: \(ca.keyFile)
+                """)
         let collector = try await RunningCollector.start(yaml: yaml, scheme: "https")
 
         let body = Array(wireEvent().utf8)

@@ -50,8 +50,11 @@ final class UIClient: @unchecked Sendable {
         var allowed = CharacterSet.alphanumerics
         allowed.insert(charactersIn: "-._~")
         let body = all.map { "\($0.0)=\($0.1.addingPercentEncoding(withAllowedCharacters: allowed)!)" }.joined(separator: "&")
-        return try remember(await TestHTTP.request("POST", base + path, headers: ["Content-Type: application/x-www-form-urlencoded"]
-            + (cookie.map { ["Cookie: gc_session=\($0)"] } ?? []), body: Array(body.utf8)))
+        return try remember(
+            await TestHTTP.request(
+                "POST", base + path,
+                headers: ["Content-Type: application/x-www-form-urlencoded"]
+                    + (cookie.map { ["Cookie: gc_session=\($0)"] } ?? []), body: Array(body.utf8)))
     }
 
     func signIn() async throws {
@@ -87,11 +90,15 @@ struct TimelineHTTPTests {
     func accessControl() async throws {
         let dsn = try sharedCluster.createDatabase()
         let adminToken = "ui-admin-token-for-tests-0123456789abcdef"
-        try await RunningCollector.with(yaml: timelineYAML(dsn: dsn, ui: """
-              endpoint: 127.0.0.1:0
-              admin_password: "\(uiPassword)"
-              admin_token: "\(adminToken)"
-            """)) { collector in
+        try await RunningCollector.with(
+            yaml: timelineYAML(
+                dsn: dsn,
+                ui: """
+                      endpoint: 127.0.0.1:0
+                      admin_password: "\(uiPassword)"
+                      admin_token: "\(adminToken)"
+                    """)
+        ) { collector in
             try await collector.waitUntilReady()
             let ui = UIClient(base: try await collector.timelineURL())
 
@@ -112,7 +119,10 @@ struct TimelineHTTPTests {
             let timeline = try await ui.get("/timeline")
             #expect(timeline.status == 200 && timeline.text.contains(#"id="timeline""#))
             // Every response is locked down: no inline script or style is allowed to run.
-            #expect(timeline.headers["content-security-policy"] == "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+            #expect(
+                timeline.headers["content-security-policy"]
+                    == "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+            )
             #expect(timeline.headers["x-frame-options"] == "DENY" && timeline.headers["cache-control"] == "no-store")
             #expect(!timeline.text.contains("<script>") && !timeline.text.contains("style="))
 
@@ -156,14 +166,17 @@ struct TimelineHTTPTests {
 
             // Another collector asked to serve its UI on the same port fails instead of running without it.
             let port = try #require(collector.collector.timeline?.port)
-            let plan = try CollectorPlan.parse(yaml: timelineYAML(dsn: dsn, ui: "  endpoint: 127.0.0.1:\(port)"), file: "busy.yaml",
-                                               environment: ["GOVERNANCE_METRICS_ENDPOINT": "127.0.0.1:0"])
+            let plan = try CollectorPlan.parse(
+                yaml: timelineYAML(dsn: dsn, ui: "  endpoint: 127.0.0.1:\(port)"), file: "busy.yaml",
+                environment: ["GOVERNANCE_METRICS_ENDPOINT": "127.0.0.1:0"])
             let busy = try Collector(plan: plan, logger: quietLogger, handleSignals: false)
             await #expect(throws: (any Error).self) { try await busy.run() }
         }
     }
 
-    @Test("tokens issued in the UI: shown once, stored as SHA-256 only, accepted by ingest, refused with 401 after revoking, also by a second collector; YAML tokens keep working")
+    @Test(
+        "tokens issued in the UI: shown once, stored as SHA-256 only, accepted by ingest, refused with 401 after revoking, also by a second collector; YAML tokens keep working"
+    )
     func managedTokens() async throws {
         let dsn = try sharedCluster.createDatabase()
         try await RunningCollector.with(yaml: timelineYAML(dsn: dsn)) { collector in
@@ -212,7 +225,9 @@ struct TimelineHTTPTests {
     @Test("keyset pages walk every event once, newest first; filters by workflow, agent, kind prefix, decision and time")
     func pagingAndFilters() async throws {
         let dsn = try sharedCluster.createDatabase()
-        try await RunningCollector.with(yaml: timelineYAML(dsn: dsn, ui: "  endpoint: 127.0.0.1:0\n  admin_password: \"\(uiPassword)\"\n  page_size: 50")) { collector in
+        try await RunningCollector.with(
+            yaml: timelineYAML(dsn: dsn, ui: "  endpoint: 127.0.0.1:0\n  admin_password: \"\(uiPassword)\"\n  page_size: 50")
+        ) { collector in
             try await collector.waitUntilReady()
             let kinds = ["tool.call", "tool.result", "policy.denied", "access.granted"]
             // 430 events over 7 agents; equal created_at values across events test the tie-break on event_id.
@@ -224,10 +239,14 @@ struct TimelineHTTPTests {
                     let id = UUID(), agent = "agent-\(n % 7)", kind = kinds[n % 4]
                     let micros = Int64(1_795_000_000_000_000) + Int64(n / 3) * 1_000_000
                     let time = Timestamp(microseconds: micros).pythonISOFormat
-                    lines.append(wireEvent(id: id, session: UUID(), agent: agent, kind: kind, clientHMAC: false).replacingOccurrences(of: "2026-11-24T12:00:00.000120+00:00", with: time))
+                    lines.append(
+                        wireEvent(id: id, session: UUID(), agent: agent, kind: kind, clientHMAC: false).replacingOccurrences(
+                            of: "2026-11-24T12:00:00.000120+00:00", with: time))
                     all.append((id, agent, kind, micros))
                 }
-                #expect(try await post(collector.batchURL, "[" + lines.joined(separator: ",") + "]", token: batch == 0 ? testToken : otherToken).status == 200)
+                #expect(
+                    try await post(collector.batchURL, "[" + lines.joined(separator: ",") + "]", token: batch == 0 ? testToken : otherToken).status
+                        == 200)
             }
             let ui = UIClient(base: try await collector.timelineURL())
             try await ui.signIn()
@@ -255,7 +274,9 @@ struct TimelineHTTPTests {
             #expect(try await walk("workflow=wf-other").count == 215)
             let from = Timestamp(microseconds: 1_795_000_000_000_000 + 100 * 1_000_000)
             let to = Timestamp(microseconds: 1_795_000_000_000_000 + 110 * 1_000_000)
-            let window = try await walk("from=\(from.pythonISOFormat.replacingOccurrences(of: "+", with: "%2B"))&to=\(to.pythonISOFormat.replacingOccurrences(of: "+", with: "%2B"))")
+            let window = try await walk(
+                "from=\(from.pythonISOFormat.replacingOccurrences(of: "+", with: "%2B"))&to=\(to.pythonISOFormat.replacingOccurrences(of: "+", with: "%2B"))"
+            )
             #expect(Set(window) == Set(all.filter { $0.micros >= from.microseconds && $0.micros < to.microseconds }.map { $0.id.lowercasedString }))
             #expect(window.count == 30)
             let bad = try await ui.get("/timeline?decision=maybe&from=yesterday")
@@ -271,7 +292,9 @@ struct TimelineHTTPTests {
             let session = UUID(), ids = [UUID(), UUID(), UUID()]
             let secretKey = "sk-ant-api03-" + String(repeating: "q", count: 40)
             for id in ids {
-                #expect(try await post(collector.eventsURL, unchainedEvent(id: id, session: session, metadata: #"{"key":"\#(secretKey)","n":2}"#)).status == 201)
+                #expect(
+                    try await post(collector.eventsURL, unchainedEvent(id: id, session: session, metadata: #"{"key":"\#(secretKey)","n":2}"#)).status
+                        == 201)
             }
             let ui = UIClient(base: try await collector.timelineURL())
             try await ui.signIn()
@@ -287,7 +310,8 @@ struct TimelineHTTPTests {
 
             let intact = try await ui.post("/sessions/\(session.lowercasedString)/verify", [("event", ids[1].lowercasedString)], csrfFrom: detail)
             #expect(UIClient.first(#"<p id="verify-result" class="verify-(\w+)">"#, in: intact.text) == "intact", "\(intact.text.suffix(600))")
-            try PGConnection(dsn: dsn).exec("""
+            try PGConnection(dsn: dsn).exec(
+                """
                 ALTER TABLE governance_audit_events DISABLE TRIGGER USER;
                 UPDATE governance_audit_events SET metadata_json = '{"key":"edited","n":3}' WHERE event_id = '\(ids[1].lowercasedString)';
                 ALTER TABLE governance_audit_events ENABLE TRIGGER USER;
@@ -298,7 +322,9 @@ struct TimelineHTTPTests {
         }
     }
 
-    @Test("session page: the events as the parent_event_id tree in commit order, signature status, verify; linked from the timeline and the detail page")
+    @Test(
+        "session page: the events as the parent_event_id tree in commit order, signature status, verify; linked from the timeline and the detail page"
+    )
     func sessionPage() async throws {
         let dsn = try sharedCluster.createDatabase()
         try await RunningCollector.with(yaml: timelineYAML(dsn: dsn)) { collector in
@@ -307,29 +333,42 @@ struct TimelineHTTPTests {
             //       └─ b        plus c, whose parent is in another session (a root here).
             let session = UUID(), (root, a, a1, b, c) = (UUID(), UUID(), UUID(), UUID(), UUID())
             for (id, parent) in [(root, nil), (a, root), (b, root), (a1, a), (c, UUID())] as [(UUID, UUID?)] {
-                let parented = parent.map { #""session_id":"\#(session.lowercasedString)","parent_event_id":"\#($0.lowercasedString)""# }
+                let parented =
+                    parent.map { #""session_id":"\#(session.lowercasedString)","parent_event_id":"\#($0.lowercasedString)""# }
                     ?? #""session_id":"\#(session.lowercasedString)""#
-                let event = unchainedEvent(id: id, session: session).replacingOccurrences(of: #""session_id":"\#(session.lowercasedString)""#, with: parented)
+                let event = unchainedEvent(id: id, session: session).replacingOccurrences(
+                    of: #""session_id":"\#(session.lowercasedString)""#, with: parented)
                 #expect(try await post(collector.eventsURL, event).status == 201)
             }
             let ui = UIClient(base: try await collector.timelineURL())
             try await ui.signIn()
             let timeline = try await ui.get("/timeline")
             #expect(timeline.text.contains(#"<a class="session-link" href="/sessions/\#(session.lowercasedString)">"#))
-            #expect(try await ui.get("/events/\(a1.lowercasedString)").text.contains(#"<a id="session-page" href="/sessions/\#(session.lowercasedString)">"#))
+            #expect(
+                try await ui.get("/events/\(a1.lowercasedString)").text.contains(
+                    #"<a id="session-page" href="/sessions/\#(session.lowercasedString)">"#))
 
             let page = try await ui.get("/sessions/\(session.lowercasedString)")
             #expect(page.status == 200)
-            let rows = UIClient.all(#"<tr class="session-event" (data-event-id="[^"]+" data-parent="[^"]*" data-depth="\d+")"#, in: page.text).map { row in
-                (id: UIClient.first(#"data-event-id="([^"]+)""#, in: row)!, parent: UIClient.first(#"data-parent="([^"]*)""#, in: row)!,
-                 depth: Int(UIClient.first(#"data-depth="(\d+)""#, in: row)!)!)
+            let rows = UIClient.all(#"<tr class="session-event" (data-event-id="[^"]+" data-parent="[^"]*" data-depth="\d+")"#, in: page.text).map {
+                row in
+                (
+                    id: UIClient.first(#"data-event-id="([^"]+)""#, in: row)!, parent: UIClient.first(#"data-parent="([^"]*)""#, in: row)!,
+                    depth: Int(UIClient.first(#"data-depth="(\d+)""#, in: row)!)!
+                )
             }
             #expect(rows.map(\.id) == [root, a, a1, b, c].map(\.lowercasedString), "depth first, siblings in commit order")
             #expect(rows.map(\.depth) == [0, 1, 2, 1, 0])
             // Each row's parent and depth agree with the table.
             for row in rows {
-                #expect(try scalar(dsn, "SELECT coalesce(parent_event_id::text, '') FROM governance_audit_events WHERE event_id = '\(row.id)'") == row.parent)
-                if let parentRow = rows.first(where: { $0.id == row.parent }) { #expect(row.depth == parentRow.depth + 1) } else { #expect(row.depth == 0) }
+                #expect(
+                    try scalar(dsn, "SELECT coalesce(parent_event_id::text, '') FROM governance_audit_events WHERE event_id = '\(row.id)'")
+                        == row.parent)
+                if let parentRow = rows.first(where: { $0.id == row.parent }) {
+                    #expect(row.depth == parentRow.depth + 1)
+                } else {
+                    #expect(row.depth == 0)
+                }
             }
             #expect(UIClient.all(#"<td class="signature">([^<]*)</td>"#, in: page.text) == Array(repeating: "unsigned", count: 5))
             #expect(UIClient.all(#"<td class="chain-seq">(\d+)</td>"#, in: page.text).count == 5)
@@ -353,8 +392,10 @@ struct TimelineHTTPTests {
             #expect(try await post(collector.eventsURL, event).status == 201)
             let ui = UIClient(base: try await collector.timelineURL())
             try await ui.signIn()
-            for path in ["/timeline", "/events/\(id.lowercasedString)", "/events/\(id.lowercasedString)?view=raw", "/workflows",
-                         "/timeline?agent=%3Cimg%20src%3Dx%20onerror%3Dalert(1)%3E"] {
+            for path in [
+                "/timeline", "/events/\(id.lowercasedString)", "/events/\(id.lowercasedString)?view=raw", "/workflows",
+                "/timeline?agent=%3Cimg%20src%3Dx%20onerror%3Dalert(1)%3E",
+            ] {
                 let page = try await ui.get(path)
                 #expect(page.status == 200, "\(path)")
                 for raw in ["<img", "<script>alert", "<b>", #"" onmouseover"#] {
@@ -373,10 +414,13 @@ struct TimelineHTTPTests {
 struct TimelineBrowserTests {
     /// Where the screenshots go: `GOVERNANCE_UI_SCREENSHOTS` (docs/components/ui.md's come from this test
     /// run with `docs/screenshots`), else a temporary folder.
-    static let screenshots = ProcessInfo.processInfo.environment["GOVERNANCE_UI_SCREENSHOTS"]
+    static let screenshots =
+        ProcessInfo.processInfo.environment["GOVERNANCE_UI_SCREENSHOTS"]
         ?? FileManager.default.temporaryDirectory.appendingPathComponent("gc-ui-shots-\(UUID())").path
 
-    @Test("sign in, watch events arrive live, filter, open a detail and verify, issue and revoke a token (ingest then says 401), hostile content stays text")
+    @Test(
+        "sign in, watch events arrive live, filter, open a detail and verify, issue and revoke a token (ingest then says 401), hostile content stays text"
+    )
     func browserFlow() async throws {
         let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
         let dsn = try sharedCluster.createDatabase()
@@ -391,11 +435,15 @@ struct TimelineBrowserTests {
             for step in 0..<6 {
                 let time = Timestamp(microseconds: now - 600_000_000 + Int64(session) * 55_000_000 + Int64(step) * 9_000_000)
                 let sessionField = #""session_id":"\#(sessionID.lowercasedString)""#
-                lines.append(unchainedEvent(id: ids[step], session: sessionID, metadata: #"{"step":\#(step)}"#)
-                    .replacingOccurrences(of: sessionField, with: parents[step].map { sessionField + #","parent_event_id":"\#(ids[$0].lowercasedString)""# } ?? sessionField)
-                    .replacingOccurrences(of: #""agent_id":"agent-1""#, with: #""agent_id":"\#(agent)""#)
-                    .replacingOccurrences(of: "tool.call", with: kinds[(session + step) % kinds.count])
-                    .replacingOccurrences(of: "2026-11-24T12:00:00.000120+00:00", with: time.pythonISOFormat))
+                lines.append(
+                    unchainedEvent(id: ids[step], session: sessionID, metadata: #"{"step":\#(step)}"#)
+                        .replacingOccurrences(
+                            of: sessionField,
+                            with: parents[step].map { sessionField + #","parent_event_id":"\#(ids[$0].lowercasedString)""# } ?? sessionField
+                        )
+                        .replacingOccurrences(of: #""agent_id":"agent-1""#, with: #""agent_id":"\#(agent)""#)
+                        .replacingOccurrences(of: "tool.call", with: kinds[(session + step) % kinds.count])
+                        .replacingOccurrences(of: "2026-11-24T12:00:00.000120+00:00", with: time.pythonISOFormat))
             }
         }
         let config = FileManager.default.temporaryDirectory.appendingPathComponent("gc-ui-browser-\(UUID()).yaml").path
@@ -404,7 +452,9 @@ struct TimelineBrowserTests {
         // Fixed ports: the collector and the browser share a network namespace of their own.
         try timelineYAML(dsn: dsn, ui: "  endpoint: 127.0.0.1:8890\n  admin_password: \"\(uiPassword)\"")
             .replacingOccurrences(of: "127.0.0.1:0", with: "127.0.0.1:4320")
-            .replacingOccurrences(of: "service:\n  pipelines:", with: "service:\n  telemetry: { metrics: { endpoint: \"127.0.0.1:8888\" } }\n  pipelines:")
+            .replacingOccurrences(
+                of: "service:\n  pipelines:", with: "service:\n  telemetry: { metrics: { endpoint: \"127.0.0.1:8888\" } }\n  pipelines:"
+            )
             .write(toFile: config, atomically: true, encoding: .utf8)
         let seeding = try await RunningCollector.start(yaml: chainedYAML(dsn: dsn))
         try await seeding.waitUntilReady()
@@ -412,11 +462,12 @@ struct TimelineBrowserTests {
         #expect(seeded.status == 200, "\(seeded.text.prefix(500))")
         try await seeding.stop()
 
-        let child = try ChildProcess.spawn([
-            "unshare", "-n", "--", root + "/Tests/interop/private_network.sh", BinaryTests.binary, config, "http://127.0.0.1:8888/readyz", "--",
-            try sdkPython(), root + "/Tests/interop/ui_browser.py", "--ui", "http://127.0.0.1:8890", "--password", uiPassword,
-            "--ingest", "http://127.0.0.1:4320", "--ingest-token", testToken, "--screenshots", Self.screenshots, "--out", report,
-        ], outputPath: log)
+        let child = try ChildProcess.spawn(
+            [
+                "unshare", "-n", "--", root + "/Tests/interop/private_network.sh", BinaryTests.binary, config, "http://127.0.0.1:8888/readyz", "--",
+                try sdkPython(), root + "/Tests/interop/ui_browser.py", "--ui", "http://127.0.0.1:8890", "--password", uiPassword,
+                "--ingest", "http://127.0.0.1:4320", "--ingest-token", testToken, "--screenshots", Self.screenshots, "--out", report,
+            ], outputPath: log)
         let exit = await child.exit(within: 180)
         let output = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
         Transcript.shared?.append(output)
@@ -424,8 +475,12 @@ struct TimelineBrowserTests {
         if exit == nil { child.kill(SIGKILL) }
         let facts = try JSONParser.parse(Array(try Data(contentsOf: URL(fileURLWithPath: report))))
         func step(_ name: String) -> JSONValue { facts[name] ?? .null }
-        for name in ["browser", "login_wrong", "login", "live", "filter", "detail", "tokens", "dashboard", "search", "session", "zoom", "hostile", "csp"] {
-            #expect(step(name)["error"] == nil, "\(name): \(step(name)["error"]?.stringValue ?? "") at \(step(name)["where"].map { $0.serialized() } ?? "")")
+        for name in [
+            "browser", "login_wrong", "login", "live", "filter", "detail", "tokens", "dashboard", "search", "session", "zoom", "hostile", "csp",
+        ] {
+            #expect(
+                step(name)["error"] == nil,
+                "\(name): \(step(name)["error"]?.stringValue ?? "") at \(step(name)["where"].map { $0.serialized() } ?? "")")
         }
 
         #expect(step("login_wrong")["path"]?.stringValue == "/login")
@@ -449,8 +504,10 @@ struct TimelineBrowserTests {
 
         // Filter: exactly agent-b's denials, as the database has them.
         let connection = try PGConnection(dsn: dsn)
-        let denials = try connection.exec("SELECT event_id FROM governance_audit_events WHERE agent_id = 'agent-b' AND decision = 'deny' ORDER BY created_at DESC, event_id DESC")
-            .rows.compactMap { $0[0] }
+        let denials = try connection.exec(
+            "SELECT event_id FROM governance_audit_events WHERE agent_id = 'agent-b' AND decision = 'deny' ORDER BY created_at DESC, event_id DESC"
+        )
+        .rows.compactMap { $0[0] }
         #expect(step("filter")["listed_ids"]?.arrayValue?.compactMap(\.stringValue) == denials)
         #expect(denials.count == 2)
 
@@ -466,27 +523,34 @@ struct TimelineBrowserTests {
         #expect(tokens["status_after_revoke"]?.stringValue == "revoked")
         #expect(tokens["post_revoked_token_status"] == .number("401"))
         #expect(tokens["post_yaml_token_status"] == .number("201"))
-        #expect(try connection.exec("SELECT encode(token_sha256, 'hex'), revoked_at IS NOT NULL FROM governance_workflow_tokens").rows
-            == [[WorkflowTokens.sha256Hex(token), "t"]])
+        #expect(
+            try connection.exec("SELECT encode(token_sha256, 'hex'), revoked_at IS NOT NULL FROM governance_workflow_tokens").rows
+                == [[WorkflowTokens.sha256Hex(token), "t"]])
 
         // The dashboard's tiles are the table's counts of everything committed before its three
         // events, and count those three live, without a reload.
         let dashboard = step("dashboard")
         let firstPosted = try #require(dashboard["posted"]?.arrayValue?.first?["event_id"]?.stringValue)
-        let before = try connection.exec("""
+        let before = try connection.exec(
+            """
             SELECT count(*), count(*) FILTER (WHERE decision = 'allow'), count(*) FILTER (WHERE decision = 'deny'), count(*) FILTER (WHERE decision IS NULL)
             FROM governance_audit_events WHERE chain_seq < (SELECT chain_seq FROM governance_audit_events WHERE event_id = $1::uuid)
-            """, [firstPosted]).rows[0].map { $0 ?? "" }
+            """, [firstPosted]
+        ).rows[0].map { $0 ?? "" }
         func tiles(_ name: String) -> [String] { ["total", "allow", "deny", "none"].map { dashboard[name]?[$0]?.stringValue ?? "?" } }
         #expect(tiles("before") == before, "the tiles before the live events: \(tiles("before")) vs SQL \(before)")
         #expect(tiles("after") == zip(before, [3, 1, 1, 1]).map { String(Int($0)! + $1) }, "\(tiles("after"))")
         #expect(dashboard["reloaded"] == .bool(false) && dashboard["posted"]?.arrayValue?.allSatisfy { $0["status"] == .number("201") } == true)
-        #expect(Int(dashboard["agents_after"]?["planner"]?.stringValue ?? "") == Int(dashboard["agents_before"]?["planner"]?.stringValue ?? "").map { $0 + 3 })
+        #expect(
+            Int(dashboard["agents_after"]?["planner"]?.stringValue ?? "")
+                == Int(dashboard["agents_before"]?["planner"]?.stringValue ?? "").map { $0 + 3 })
 
         // Metadata search typed into the form: exactly the database's rows, and the view's export link downloads them.
         let search = step("search")
-        let stepThree = try connection.exec("SELECT event_id FROM governance_audit_events WHERE metadata_json->'step' = '3'::jsonb ORDER BY created_at DESC, event_id DESC")
-            .rows.compactMap { $0[0] }
+        let stepThree = try connection.exec(
+            "SELECT event_id FROM governance_audit_events WHERE metadata_json->'step' = '3'::jsonb ORDER BY created_at DESC, event_id DESC"
+        )
+        .rows.compactMap { $0[0] }
         #expect(stepThree.count == 8 && search["query_params"]?["meta"]?.stringValue == "step=3")
         #expect(search["listed_ids"]?.arrayValue?.compactMap(\.stringValue) == stepThree)
         #expect(search["export_status"] == .number("200") && search["export_disposition"]?.stringValue?.hasPrefix("attachment") == true)
@@ -495,17 +559,27 @@ struct TimelineBrowserTests {
         // The session page reached from a timeline row lists that session in commit order.
         let session = step("session")
         let sessionID = try #require(session["session_href"]?.stringValue?.split(separator: "/").last.map(String.init))
-        let members = try connection.exec("SELECT event_id, coalesce(parent_event_id::text, '') FROM governance_audit_events WHERE session_id = $1::uuid ORDER BY chain_seq", [sessionID]).rows
-        #expect(session["rows"]?.arrayValue?.compactMap { $0["id"]?.stringValue } == members.compactMap { $0[0] }, "depth first in commit order is commit order here")
+        let members = try connection.exec(
+            "SELECT event_id, coalesce(parent_event_id::text, '') FROM governance_audit_events WHERE session_id = $1::uuid ORDER BY chain_seq",
+            [sessionID]
+        ).rows
+        #expect(
+            session["rows"]?.arrayValue?.compactMap { $0["id"]?.stringValue } == members.compactMap { $0[0] },
+            "depth first in commit order is commit order here")
         #expect(session["rows"]?.arrayValue?.compactMap { $0["parent"]?.stringValue } == members.compactMap { $0[1] })
-        #expect(session["rows"]?.arrayValue?.compactMap { $0["depth"] } == [0, 1, 1, 2, 3, 3].map { JSONValue.number(String($0)) }, "the tree the load built")
+        #expect(
+            session["rows"]?.arrayValue?.compactMap { $0["depth"] } == [0, 1, 1, 2, 3, 3].map { JSONValue.number(String($0)) },
+            "the tree the load built")
         #expect(session["verify_result"]?.stringValue?.hasPrefix("intact") == true, "\(session["verify_result"]?.stringValue ?? "")")
 
         // Zoom to the later half of the page: from/to set, and the page is exactly the rows in that window.
         let zoom = step("zoom")
         let (from, to) = (zoom["query_params"]?["from"]?.stringValue ?? "", zoom["query_params"]?["to"]?.stringValue ?? "")
-        let window = try connection.exec("SELECT event_id FROM governance_audit_events WHERE created_at >= $1::timestamptz AND created_at < $2::timestamptz ORDER BY created_at DESC, event_id DESC", [from, to])
-            .rows.compactMap { $0[0] }
+        let window = try connection.exec(
+            "SELECT event_id FROM governance_audit_events WHERE created_at >= $1::timestamptz AND created_at < $2::timestamptz ORDER BY created_at DESC, event_id DESC",
+            [from, to]
+        )
+        .rows.compactMap { $0[0] }
         #expect(!window.isEmpty && zoom["listed_ids"]?.arrayValue?.compactMap(\.stringValue) == window, "\(from) – \(to)")
         #expect(zoom["ticks"]?.arrayValue?.isEmpty == false && zoom["caption"]?.stringValue?.hasSuffix("(UTC)") == true)
 

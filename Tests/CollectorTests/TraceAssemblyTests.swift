@@ -19,11 +19,14 @@ struct TraceAssemblyTests {
     /// One OTLP/JSON span of `trace`; the agent span is the root.
     static func span(_ id: String, parent: String?, name: String, _ attributes: [(String, String)]) -> String {
         let attrs = attributes.map { #"{"key":"\#($0.0)","value":{"stringValue":"\#($0.1)"}}"# }.joined(separator: ",")
-        return #"{"traceId":"\#(trace)","spanId":"\#(id)"\#(parent.map { #","parentSpanId":"\#($0)""# } ?? ""),"name":"\#(name)","startTimeUnixNano":"1764590000000000000","endTimeUnixNano":"1764590001000000000","attributes":[\#(attrs)]}"#
+        return
+            #"{"traceId":"\#(trace)","spanId":"\#(id)"\#(parent.map { #","parentSpanId":"\#($0)""# } ?? ""),"name":"\#(name)","startTimeUnixNano":"1764590000000000000","endTimeUnixNano":"1764590001000000000","attributes":[\#(attrs)]}"#
     }
 
     static func body(_ spans: [String]) -> [UInt8] {
-        Array(#"{"resourceSpans":[{"resource":{"attributes":[{"key":"service.name","value":{"stringValue":"trip-app"}}]},"scopeSpans":[{"spans":[\#(spans.joined(separator: ","))]}]}]}"#.utf8)
+        Array(
+            #"{"resourceSpans":[{"resource":{"attributes":[{"key":"service.name","value":{"stringValue":"trip-app"}}]},"scopeSpans":[{"spans":[\#(spans.joined(separator: ","))]}]}]}"#
+                .utf8)
     }
 
     /// The chat and the tool call end, and are exported, before their agent span.
@@ -32,28 +35,37 @@ struct TraceAssemblyTests {
         span("00f067aa0ba90203", parent: agentSpan, name: "search_flights", [("gen_ai.tool.name", "search_flights")]),
     ])
     static let agent = body([
-        span(agentSpan, parent: nil, name: "invoke_agent planner", [("gen_ai.operation.name", "invoke_agent"), ("gen_ai.agent.name", "planner"),
-                                                                  ("gen_ai.conversation.id", "conv-42")]),
+        span(
+            agentSpan, parent: nil, name: "invoke_agent planner",
+            [
+                ("gen_ai.operation.name", "invoke_agent"), ("gen_ai.agent.name", "planner"),
+                ("gen_ai.conversation.id", "conv-42"),
+            ])
     ])
 
     /// The run as stored: one row per span, each child booked to the agent under its row, one session.
     func expectOneRun(_ dsn: String) throws {
-        let rows = try PGConnection(dsn: dsn).exec("""
+        let rows = try PGConnection(dsn: dsn).exec(
+            """
             SELECT kind, agent_id, parent_event_id::text, session_id::text FROM governance_audit_events ORDER BY kind
-            """).rows
+            """
+        ).rows
         let trace = try #require(Hex.bytes(Self.trace))
         let agentRow = OTLPSpanMapping.spanUUID(workflow: "wf-otel", trace, try #require(Hex.bytes(Self.agentSpan))).lowercasedString
         let session = OTLPMapping.derivedSession(workflow: "wf-otel", name: "conv-42").lowercasedString
-        #expect(rows == [
-            ["gen_ai.chat", "planner", agentRow, session],
-            ["gen_ai.execute_tool", "planner", agentRow, session],
-            ["gen_ai.invoke_agent", "planner", nil, session],
-        ])
+        #expect(
+            rows == [
+                ["gen_ai.chat", "planner", agentRow, session],
+                ["gen_ai.execute_tool", "planner", agentRow, session],
+                ["gen_ai.invoke_agent", "planner", nil, session],
+            ])
         #expect(try scalar(dsn, "SELECT count(*) = max(seq) AND min(seq) = 1 FROM governance_audit_events") == "t", "seq has no gap")
         #expect(try scalar(dsn, "SELECT count(*) FROM governance_staged_spans") == "0")
     }
 
-    @Test("kill -9 after the children were acknowledged and before their trace was assembled: after a restart the run is assembled once, seq gapless, chains intact")
+    @Test(
+        "kill -9 after the children were acknowledged and before their trace was assembled: after a restart the run is assembled once, seq gapless, chains intact"
+    )
     func killBetweenAcknowledgementAndAssembly() async throws {
         let dsn = try sharedCluster.createDatabase()
         let port = try LocalPostgres.freePort()
@@ -93,8 +105,9 @@ struct TraceAssemblyTests {
                 try await b.waitUntilReady()
                 let path = OTLPHTTPReceiver.logsPath
                 for (collector, body) in [(a, Self.children), (b, Self.agent)] {
-                    let answer = try await postOTLP(collector.otlpURL.replacingOccurrences(of: path, with: OTLPHTTPReceiver.tracesPath), body,
-                                                    contentType: "application/json")
+                    let answer = try await postOTLP(
+                        collector.otlpURL.replacingOccurrences(of: path, with: OTLPHTTPReceiver.tracesPath), body,
+                        contentType: "application/json")
                     #expect(answer.status == 200, "\(answer.text)")
                 }
                 #expect(try await tracesAssembled(dsn))
@@ -110,8 +123,9 @@ struct TraceAssemblyTests {
         #expect(!yaml.contains("processors: [seq, chain]"))
         try await RunningCollector.with(yaml: yaml) { collector in
             try await collector.waitUntilReady()
-            let answer = try await postOTLP(collector.otlpURL.replacingOccurrences(of: OTLPHTTPReceiver.logsPath, with: OTLPHTTPReceiver.tracesPath),
-                                            Self.children, contentType: "application/json")
+            let answer = try await postOTLP(
+                collector.otlpURL.replacingOccurrences(of: OTLPHTTPReceiver.logsPath, with: OTLPHTTPReceiver.tracesPath),
+                Self.children, contentType: "application/json")
             #expect(answer.status == 200)
             #expect(answer.text.contains(#""rejectedSpans":"2""#) && answer.text.contains("add `chain` to its processors"), "\(answer.text)")
             #expect(try scalar(dsn, "SELECT count(*) FROM governance_staged_spans") == "0")

@@ -12,7 +12,8 @@ struct BudgetCostTests {
 
     @Test("cost_field wins; else token usage at the model's price per million, the \"*\" price for other models")
     func tokenPrices() throws {
-        let budget = try processor("""
+        let budget = try processor(
+            """
             daily_usd: { "*": 10 }
             prices:
               gpt-4o: { input: 2.5, output: 10 }
@@ -30,9 +31,12 @@ struct BudgetCostTests {
         #expect(budget.cost(of: makeEvent(model: "gpt-4o", metadata: negative)) == nil)
     }
 
-    @Test("a price matches the request model, then the response model, then it without its release date, then the longest key it starts with, then \"*\"; the same run costs the same through any instrumentation")
+    @Test(
+        "a price matches the request model, then the response model, then it without its release date, then the longest key it starts with, then \"*\"; the same run costs the same through any instrumentation"
+    )
     func priceMatching() throws {
-        let budget = try processor("""
+        let budget = try processor(
+            """
             daily_usd: { "*": 10 }
             prices:
               gpt-4o: { input: 2.5, output: 10 }
@@ -41,7 +45,9 @@ struct BudgetCostTests {
               "*": { input: 1, output: 1 }
             """)
         let config = budget.config
-        let (gpt4o, mini, sonnet, fallback) = (config.prices["gpt-4o"], config.prices["gpt-4o-mini"], config.prices["claude-3-5-sonnet"], config.prices["*"])
+        let (gpt4o, mini, sonnet, fallback) = (
+            config.prices["gpt-4o"], config.prices["gpt-4o-mini"], config.prices["claude-3-5-sonnet"], config.prices["*"]
+        )
         #expect(config.price(request: "gpt-4o", response: "gpt-4o-2024-08-06") == gpt4o)
         #expect(config.price(request: nil, response: "gpt-4o-2024-08-06") == gpt4o, "the date suffix goes")
         #expect(config.price(request: nil, response: "gpt-4o-mini-2024-07-18") == mini, "not gpt-4o's price")
@@ -52,23 +58,41 @@ struct BudgetCostTests {
         #expect(BudgetConfig.withoutReleaseDate("gpt-4o") == nil && BudgetConfig.withoutReleaseDate("model-2024-1-06") == nil)
 
         // One chat, 1,000 tokens in and 200 out, as each instrumentation reports it.
-        let genAI: JSONValue = .object([.init("gen_ai.request.model", .string("gpt-4o")), .init("gen_ai.usage.input_tokens", .number("1000")),
-                                         .init("gen_ai.usage.output_tokens", .number("200"))])
-        let openInference: JSONValue = .object([.init("llm.token_count.prompt", .number("1000")), .init("llm.token_count.completion", .number("200"))])
-        let sdk: JSONValue = .object([.init("token_usage", .object([.init("prompt_tokens", .number("1000")), .init("completion_tokens", .number("200")),
-                                                                      .init("total_tokens", .number("1200"))]))])
-        let anthropic: JSONValue = .object([.init("token_usage", .object([.init("input_tokens", .number("1000")), .init("output_tokens", .number("200"))]))])
-        let langfuseUsage: JSONValue = .object([.init("langfuse.observation.usage_details",
-                                                      .string(#"{"completion_tokens": 200, "prompt_tokens": 1000, "total_tokens": 1200, "prompt_tokens_details": null}"#))])
-        for (model, metadata) in [("gpt-4o-2024-08-06", genAI), ("gpt-4o-2024-08-06", openInference), ("gpt-4o", sdk), ("gpt-4o", anthropic),
-                                  ("gpt-4o", langfuseUsage)] {
+        let genAI: JSONValue = .object([
+            .init("gen_ai.request.model", .string("gpt-4o")), .init("gen_ai.usage.input_tokens", .number("1000")),
+            .init("gen_ai.usage.output_tokens", .number("200")),
+        ])
+        let openInference: JSONValue = .object([
+            .init("llm.token_count.prompt", .number("1000")), .init("llm.token_count.completion", .number("200")),
+        ])
+        let sdk: JSONValue = .object([
+            .init(
+                "token_usage",
+                .object([
+                    .init("prompt_tokens", .number("1000")), .init("completion_tokens", .number("200")),
+                    .init("total_tokens", .number("1200")),
+                ]))
+        ])
+        let anthropic: JSONValue = .object([
+            .init("token_usage", .object([.init("input_tokens", .number("1000")), .init("output_tokens", .number("200"))]))
+        ])
+        let langfuseUsage: JSONValue = .object([
+            .init(
+                "langfuse.observation.usage_details",
+                .string(#"{"completion_tokens": 200, "prompt_tokens": 1000, "total_tokens": 1200, "prompt_tokens_details": null}"#))
+        ])
+        for (model, metadata) in [
+            ("gpt-4o-2024-08-06", genAI), ("gpt-4o-2024-08-06", openInference), ("gpt-4o", sdk), ("gpt-4o", anthropic),
+            ("gpt-4o", langfuseUsage),
+        ] {
             #expect(budget.cost(of: makeEvent(model: model, metadata: metadata)) == Decimal(string: "0.0045"), "\(metadata)")
         }
     }
 
     @Test("cached input tokens at the cache prices when configured, as each instrumentation reports them; without cache prices they cost as input")
     func cachePrices() throws {
-        let budget = try processor("""
+        let budget = try processor(
+            """
             daily_usd: { "*": 10 }
             prices:
               gpt-4o: { input: 2.5, output: 10, cache_read: 1.25, cache_write: 3.125 }
@@ -76,16 +100,25 @@ struct BudgetCostTests {
             """)
         // One call: 1,000 input tokens of which 600 read from the cache and 100 written to it, 200 output.
         // 300 × 2.5 + 600 × 1.25 + 100 × 3.125 + 200 × 10 = 3,812.5 per million.
-        let genAI: JSONValue = .object([.init("gen_ai.usage.input_tokens", .number("1000")), .init("gen_ai.usage.output_tokens", .number("200")),
-                                         .init("gen_ai.usage.cache_read.input_tokens", .number("600")),
-                                         .init("gen_ai.usage.cache_creation.input_tokens", .number("100"))])
-        let openInference: JSONValue = .object([.init("llm.token_count.prompt", .number("1000")), .init("llm.token_count.completion", .number("200")),
-                                                 .init("llm.token_count.prompt_details.cache_read", .number("600")),
-                                                 .init("llm.token_count.prompt_details.cache_write", .number("100"))])
+        let genAI: JSONValue = .object([
+            .init("gen_ai.usage.input_tokens", .number("1000")), .init("gen_ai.usage.output_tokens", .number("200")),
+            .init("gen_ai.usage.cache_read.input_tokens", .number("600")),
+            .init("gen_ai.usage.cache_creation.input_tokens", .number("100")),
+        ])
+        let openInference: JSONValue = .object([
+            .init("llm.token_count.prompt", .number("1000")), .init("llm.token_count.completion", .number("200")),
+            .init("llm.token_count.prompt_details.cache_read", .number("600")),
+            .init("llm.token_count.prompt_details.cache_write", .number("100")),
+        ])
         // Anthropic's names: its input_tokens leaves out what was read from or written to the cache.
-        let anthropic: JSONValue = .object([.init("token_usage", .object([
-            .init("input_tokens", .number("300")), .init("output_tokens", .number("200")),
-            .init("cache_read_input_tokens", .number("600")), .init("cache_creation_input_tokens", .number("100"))]))])
+        let anthropic: JSONValue = .object([
+            .init(
+                "token_usage",
+                .object([
+                    .init("input_tokens", .number("300")), .init("output_tokens", .number("200")),
+                    .init("cache_read_input_tokens", .number("600")), .init("cache_creation_input_tokens", .number("100")),
+                ]))
+        ])
         for metadata in [genAI, openInference, anthropic] {
             #expect(budget.cost(of: makeEvent(model: "gpt-4o", metadata: metadata)) == Decimal(string: "0.0038125"), "\(metadata)")
         }
@@ -102,13 +135,20 @@ struct BudgetCostTests {
         // The row says how many tokens were priced at a cache price.
         var event = makeEvent(model: "gpt-4o", metadata: genAI)
         budget.recordCost(in: &event)
-        #expect(event.metadata["cost_basis"] == .object([.init("price", .string("gpt-4o")), .init("cache_read_tokens", .number("600")),
-                                                         .init("cache_write_tokens", .number("100"))]))
+        #expect(
+            event.metadata["cost_basis"]
+                == .object([
+                    .init("price", .string("gpt-4o")), .init("cache_read_tokens", .number("600")),
+                    .init("cache_write_tokens", .number("100")),
+                ]))
     }
 
-    @Test("a model call's row records its cost and the price it used, or why it has none; a client-chained row, a row with a cost and a row that is no model call are left as sent")
+    @Test(
+        "a model call's row records its cost and the price it used, or why it has none; a client-chained row, a row with a cost and a row that is no model call are left as sent"
+    )
     func costRecordedInTheRow() throws {
-        let budget = try processor("""
+        let budget = try processor(
+            """
             daily_usd: { "*": 10 }
             prices:
               gpt-4o: { input: 2.5, output: 10 }
@@ -122,7 +162,9 @@ struct BudgetCostTests {
         }
         #expect(recorded(makeEvent(model: "gpt-4o-2024-08-06", metadata: usage))["cost_usd"] == .number("0.0045"))
         #expect(recorded(makeEvent(model: "gpt-4o-2024-08-06", metadata: usage))["cost_basis"] == .object([.init("price", .string("gpt-4o"))]))
-        #expect(recorded(makeEvent(model: "llama-3", metadata: usage))["cost_basis"] == .object([.init("price", .string("*")), .init("fallback", .bool(true))]))
+        #expect(
+            recorded(makeEvent(model: "llama-3", metadata: usage))["cost_basis"]
+                == .object([.init("price", .string("*")), .init("fallback", .bool(true))]))
         #expect(recorded(makeEvent(model: "gpt-4o"))["cost_basis"] == .object([.init("usage", .string("missing"))]))
         #expect(recorded(makeEvent(model: "gpt-4o"))["cost_usd"] == nil)
         let chained = makeEvent(model: "gpt-4o", metadata: usage, hmac: "client-hmac")

@@ -15,7 +15,7 @@ extension CollectorPlan {
     /// The settings the first `postgres` exporter was built with.
     func postgresConfig() throws -> PostgresExporterConfig? {
         guard let component = exporters.values.sorted(by: { $0.id < $1.id }).first(where: { $0.type == "postgres" }),
-              case .primary(let exporter) = try component.build(BuildContext(id: component.id, logger: Logger(label: "test")))
+            case .primary(let exporter) = try component.build(BuildContext(id: component.id, logger: Logger(label: "test")))
         else { return nil }
         return (exporter as? PostgresExporter)?.config
     }
@@ -44,8 +44,10 @@ private let defaultPipelines = """
     """
 
 /// A configuration modelled on configs/local.yaml, with each part replaceable.
-private func config(receivers: String = defaultReceiver, postgres: String = "    connections: 2",
-                    extraExporters: String = "", pipelines: String = defaultPipelines, extra: String = "") -> String {
+private func config(
+    receivers: String = defaultReceiver, postgres: String = "    connections: 2",
+    extraExporters: String = "", pipelines: String = defaultPipelines, extra: String = ""
+) -> String {
     """
     receivers:
     \(receivers)
@@ -65,8 +67,10 @@ private func plan(_ yaml: String, env: [String: String] = [:]) throws -> Collect
 }
 
 /// Parses `yaml` expecting a ConfigError; checks the properties every error must have.
-private func configError(_ yaml: String, env: [String: String] = [:],
-                         sourceLocation: SourceLocation = #_sourceLocation) throws -> ConfigError {
+private func configError(
+    _ yaml: String, env: [String: String] = [:],
+    sourceLocation: SourceLocation = #_sourceLocation
+) throws -> ConfigError {
     let error = try #require(throws: ConfigError.self, sourceLocation: sourceLocation) {
         try CollectorPlan.parse(yaml: yaml, file: file, environment: env)
     }
@@ -82,8 +86,10 @@ private func resolved(_ plan: CollectorPlan, _ key: String, sourceLocation: Sour
 }
 
 /// A standalone section (for reading one component's settings directly).
-private func section(_ yaml: String, path: String = "receivers.ingest_http", env: [String: String] = [:],
-                     log: ProvenanceLog = ProvenanceLog()) throws -> ConfigSection {
+private func section(
+    _ yaml: String, path: String = "receivers.ingest_http", env: [String: String] = [:],
+    log: ProvenanceLog = ProvenanceLog()
+) throws -> ConfigSection {
     try ConfigSection(path: path, file: file, value: ConfigValue.parse(yaml: yaml, file: file), environment: env, log: log)
 }
 
@@ -127,13 +133,16 @@ struct ValidConfigTests {
         let directory = root.appendingPathComponent("configs")
         let files = try FileManager.default.contentsOfDirectory(atPath: directory.path).filter { $0.hasSuffix(".yaml") }.sorted()
         #expect(files == ["local.yaml", "production.yaml"])
-        let environment = ["DATABASE_URL": dsn, "GOVERNANCE_AUDIT_SECRET": "a-long-enough-audit-secret",
-                           "INGEST_TOKEN_BILLING": "wf_billing_token_from_the_environment"]
+        let environment = [
+            "DATABASE_URL": dsn, "GOVERNANCE_AUDIT_SECRET": "a-long-enough-audit-secret",
+            "INGEST_TOKEN_BILLING": "wf_billing_token_from_the_environment",
+        ]
         for file in files {
             let plan = try CollectorPlan.load(file: directory.appendingPathComponent(file).path, environment: environment)
             #expect(plan.pipelines.count == 1, "\(file)")
-            #expect(!plan.resolved.contains { $0.display.contains("wf_billing_token") || $0.display.contains("a-long-enough-audit-secret") },
-                    "\(file): a secret is shown in print-config")
+            #expect(
+                !plan.resolved.contains { $0.display.contains("wf_billing_token") || $0.display.contains("a-long-enough-audit-secret") },
+                "\(file): a secret is shown in print-config")
         }
     }
 
@@ -147,9 +156,11 @@ struct ValidConfigTests {
     }
 
     @Test func componentsCanBeNamedTypeSlashName() throws {
-        let plan = try plan(config(
-            receivers: defaultReceiver + "\n  ingest_http/second:\n    endpoint: 127.0.0.1:0\n    tokens:\n      - {workflow: other, token_sha256: \(tokenSHA)}",
-            pipelines: defaultPipelines + "\n    second:\n      receivers: [ingest_http/second]\n      exporters: [postgres]"))
+        let plan = try plan(
+            config(
+                receivers: defaultReceiver
+                    + "\n  ingest_http/second:\n    endpoint: 127.0.0.1:0\n    tokens:\n      - {workflow: other, token_sha256: \(tokenSHA)}",
+                pipelines: defaultPipelines + "\n    second:\n      receivers: [ingest_http/second]\n      exporters: [postgres]"))
         #expect(plan.receivers["ingest_http/second"]?.type == "ingest_http")
         #expect(plan.pipelines.map(\.name) == ["audit", "second"])
     }
@@ -264,8 +275,9 @@ struct ProvenanceTests {
     }
 
     @Test func envExpansion() throws {
-        let plan = try plan(config(postgres: "    connections: ${env:PG_CONNS}\n    dsn: postgres://u:${env:PGPASS}@h/db"),
-                            env: ["PG_CONNS": "7", "PGPASS": "pw"])
+        let plan = try plan(
+            config(postgres: "    connections: ${env:PG_CONNS}\n    dsn: postgres://u:${env:PGPASS}@h/db"),
+            env: ["PG_CONNS": "7", "PGPASS": "pw"])
         let connections = try resolved(plan, "exporters.postgres.connections")
         #expect(connections.display == "7")
         #expect(connections.source == .file)
@@ -276,9 +288,11 @@ struct ProvenanceTests {
         #expect(try resolved(plan, "exporters.postgres.dsn").detail == "${env:PGPASS}")
     }
 
-    @Test("${env:NAME:-fallback}", arguments: [
-        ([String: String](), 3), (["PG_CONNS": ""], 3), (["PG_CONNS": "5"], 5),
-    ])
+    @Test(
+        "${env:NAME:-fallback}",
+        arguments: [
+            ([String: String](), 3), (["PG_CONNS": ""], 3), (["PG_CONNS": "5"], 5),
+        ])
     func envExpansionWithFallback(_ env: [String: String], _ expected: Int) throws {
         let plan = try plan(config(postgres: "    connections: ${env:PG_CONNS:-3}"), env: env)
         #expect(try plan.postgresConfig()?.connections == expected)
@@ -340,10 +354,12 @@ struct TypedValueTests {
         #expect(error.fix.contains("true/false"))
     }
 
-    @Test("booleans from the environment", arguments: [
-        ("yes", true), ("on", true), ("1", true), ("true", true), ("YES", true), (" On ", true),
-        ("no", false), ("off", false), ("0", false), ("false", false), ("False", false),
-    ])
+    @Test(
+        "booleans from the environment",
+        arguments: [
+            ("yes", true), ("on", true), ("1", true), ("true", true), ("YES", true), (" On ", true),
+            ("no", false), ("off", false), ("0", false), ("false", false), ("False", false),
+        ])
     func envBoolValues(_ text: String, _ expected: Bool) throws {
         let plan = try plan(config(postgres: "    migrate: ${env:PG_MIGRATE}"), env: ["PG_MIGRATE": text])
         #expect(try plan.postgresConfig()?.migrate == expected)
@@ -406,18 +422,20 @@ struct TypedValueTests {
 @Suite("CollectorPlan: pipelines and components")
 struct PipelineConfigTests {
     @Test func pipelineWithoutPostgresExporterHasNoPrimary() throws {
-        let error = try configError(config(
-            extraExporters: "  debug:\n    stream: stderr",
-            pipelines: "    audit:\n      receivers: [ingest_http]\n      exporters: [debug]"))
+        let error = try configError(
+            config(
+                extraExporters: "  debug:\n    stream: stderr",
+                pipelines: "    audit:\n      receivers: [ingest_http]\n      exporters: [debug]"))
         #expect(error.key == "service.pipelines.audit.exporters")
         #expect(error.problem.contains("no primary exporter"))
         #expect(error.fix.contains("postgres"))
     }
 
     @Test func pipelineWithTwoPostgresExporters() throws {
-        let error = try configError(config(
-            extraExporters: "  postgres/replica:\n    connections: 1",
-            pipelines: "    audit:\n      receivers: [ingest_http]\n      exporters: [postgres, postgres/replica]"))
+        let error = try configError(
+            config(
+                extraExporters: "  postgres/replica:\n    connections: 1",
+                pipelines: "    audit:\n      receivers: [ingest_http]\n      exporters: [postgres, postgres/replica]"))
         #expect(error.key == "service.pipelines.audit.exporters")
         #expect(error.problem.contains("2 primary exporters"))
     }
@@ -475,10 +493,13 @@ struct PipelineConfigTests {
         let none = try configError(config(receivers: defaultReceiver + "\n  otlp:\n    protocols: {}"))
         #expect(none.key == "receivers.otlp.protocols")
         #expect(none.fix.contains("grpc: {endpoint: 127.0.0.1:4317}"))
-        let hostname = try configError(config(receivers: defaultReceiver + "\n  otlp:\n    protocols:\n      grpc: {endpoint: 'collector.internal:4317', tokens: [\(grpcToken)]}"))
+        let hostname = try configError(
+            config(
+                receivers: defaultReceiver + "\n  otlp:\n    protocols:\n      grpc: {endpoint: 'collector.internal:4317', tokens: [\(grpcToken)]}"))
         #expect(hostname.key == "receivers.otlp.protocols.grpc.endpoint")
         #expect(hostname.problem.contains("binds an IP address"))
-        let typo = try configError(config(receivers: defaultReceiver + "\n  otlp:\n    protocols:\n      grpc: {max_recv_msg_size: 8, tokens: [\(grpcToken)]}"))
+        let typo = try configError(
+            config(receivers: defaultReceiver + "\n  otlp:\n    protocols:\n      grpc: {max_recv_msg_size: 8, tokens: [\(grpcToken)]}"))
         #expect(typo.key == "receivers.otlp.protocols.grpc.max_recv_msg_size")
         #expect(typo.fix.contains("max_recv_msg_size_mib"))
         let scheme = try configError(config(extraExporters: "  otlp_grpc:\n    endpoint: 'collector:4317'"))
@@ -489,18 +510,22 @@ struct PipelineConfigTests {
         #expect(json.fix.contains("gRPC always sends protobuf"))
         let signal = try configError(config(extraExporters: "  otlp_http:\n    signal: metrics"))
         #expect(signal.key == "exporters.otlp_http.signal")
-        let traces = try plan(config(extraExporters: "  otlp_http:\n    signal: traces"), env: ["OTEL_EXPORTER_OTLP_ENDPOINT": "http://collector:4318/"])
+        let traces = try plan(
+            config(extraExporters: "  otlp_http:\n    signal: traces"), env: ["OTEL_EXPORTER_OTLP_ENDPOINT": "http://collector:4318/"])
         #expect(try resolved(traces, "exporters.otlp_http.endpoint").display == "http://collector:4318/v1/traces")
     }
 
     @Test("loopback egress is refused at start-up unless allow_loopback: true, naming the setting")
     func loopbackEgressOnlyOnRequest() throws {
-        let bridge = "  platform_bridge:\n    platform_bridge_enabled: true\n    platform_ingest_token: wf_x\n    platform_ingest_url: http://127.0.0.1:4320/api/v1/ingest/events"
+        let bridge =
+            "  platform_bridge:\n    platform_bridge_enabled: true\n    platform_ingest_token: wf_x\n    platform_ingest_url: http://127.0.0.1:4320/api/v1/ingest/events"
         let webhook = "  budget_webhook:\n    alert_webhook_url: http://localhost:9000/hook\n    alert_webhook_secret: s"
         let otlpHTTP = "  otlp_http:\n    endpoint: http://[::1]:4318/v1/logs"
         let otlpGRPC = "  otlp_grpc:\n    endpoint: http://127.0.0.1:4317"
-        for (exporter, key) in [(bridge, "exporters.platform_bridge.platform_ingest_url"), (webhook, "exporters.budget_webhook.alert_webhook_url"),
-                                (otlpHTTP, "exporters.otlp_http.endpoint"), (otlpGRPC, "exporters.otlp_grpc.endpoint")] {
+        for (exporter, key) in [
+            (bridge, "exporters.platform_bridge.platform_ingest_url"), (webhook, "exporters.budget_webhook.alert_webhook_url"),
+            (otlpHTTP, "exporters.otlp_http.endpoint"), (otlpGRPC, "exporters.otlp_grpc.endpoint"),
+        ] {
             let error = try configError(config(extraExporters: exporter))
             #expect(error.key == key)
             #expect(error.problem.contains("allow_loopback: true"), "\(error)")
@@ -517,8 +542,9 @@ struct PipelineConfigTests {
     }
 
     @Test func receiverUsedByTwoPipelines() throws {
-        let error = try configError(config(
-            pipelines: defaultPipelines + "\n    second:\n      receivers: [ingest_http]\n      exporters: [postgres]"))
+        let error = try configError(
+            config(
+                pipelines: defaultPipelines + "\n    second:\n      receivers: [ingest_http]\n      exporters: [postgres]"))
         #expect(error.key == "service.pipelines.second.receivers")
         #expect(error.problem.contains("already feeds pipeline `audit`"))
         #expect(error.fix.contains("ingest_http/second"))
@@ -588,10 +614,12 @@ struct IngestHTTPConfigTests {
         #expect(error.fix.contains("token new"))
     }
 
-    @Test("token_sha256 must be 64 hex digits", arguments: [
-        String(tokenSHA.dropLast()), tokenSHA + "0", String(repeating: "g", count: 64),
-        String(repeating: "+f", count: 32), String(repeating: "-0", count: 32),
-    ])
+    @Test(
+        "token_sha256 must be 64 hex digits",
+        arguments: [
+            String(tokenSHA.dropLast()), tokenSHA + "0", String(repeating: "g", count: 64),
+            String(repeating: "+f", count: 32), String(repeating: "-0", count: 32),
+        ])
     func badDigest(_ digest: String) throws {
         let error = try configError(config(receivers: "  ingest_http:\n    tokens:\n      - {workflow: a, token_sha256: \"\(digest)\"}"))
         #expect(error.key == "receivers.ingest_http.tokens[0].token_sha256")
@@ -631,8 +659,9 @@ struct IngestHTTPConfigTests {
 
     @Test("tokens that are not wf_ tokens of 20+ characters", arguments: ["wf_short", "xx_0123456789abcdefghij"])
     func badPlainToken(_ token: String) throws {
-        let error = try configError(config(receivers: "  ingest_http:\n    tokens:\n      - workflow: w\n        token: ${env:TOK}"),
-                                    env: ["TOK": token])
+        let error = try configError(
+            config(receivers: "  ingest_http:\n    tokens:\n      - workflow: w\n        token: ${env:TOK}"),
+            env: ["TOK": token])
         #expect(error.key == "receivers.ingest_http.tokens[0].token")
         #expect(error.problem.contains("wf_"))
         #expect(!error.problem.contains(token))
@@ -640,12 +669,15 @@ struct IngestHTTPConfigTests {
     }
 
     @Test func tokenAndDigestBothSet() throws {
-        let error = try configError(config(receivers: "  ingest_http:\n    tokens:\n      - {workflow: w, token: wf_0123456789abcdefghij, token_sha256: \(tokenSHA)}"))
+        let error = try configError(
+            config(receivers: "  ingest_http:\n    tokens:\n      - {workflow: w, token: wf_0123456789abcdefghij, token_sha256: \(tokenSHA)}"))
         #expect(error.key == "receivers.ingest_http.tokens[0].token")
         #expect(error.problem.contains("both set"))
     }
 
-    @Test("endpoints that are not host:port", arguments: ["localhost", "127.0.0.1:", ":4320", "127.0.0.1:65536", "127.0.0.1:http", "[::1]", "[::1]4320", "::1", "::1:4320"])
+    @Test(
+        "endpoints that are not host:port",
+        arguments: ["localhost", "127.0.0.1:", ":4320", "127.0.0.1:65536", "127.0.0.1:http", "[::1]", "[::1]4320", "::1", "::1:4320"])
     func badEndpoint(_ endpoint: String) throws {
         let error = try configError(config(receivers: defaultReceiver.replacingOccurrences(of: "127.0.0.1:4320", with: "\"\(endpoint)\"")))
         #expect(error.key == "receivers.ingest_http.endpoint")
@@ -681,7 +713,8 @@ struct IngestHTTPConfigTests {
     }
 
     @Test func tlsWithUnreadableFiles() throws {
-        let error = try configError(config(receivers: defaultReceiver + "\n    tls:\n      cert_file: /nonexistent/cert.pem\n      key_file: /nonexistent/key.pem"))
+        let error = try configError(
+            config(receivers: defaultReceiver + "\n    tls:\n      cert_file: /nonexistent/cert.pem\n      key_file: /nonexistent/key.pem"))
         #expect(error.key == "receivers.ingest_http.tls.cert_file")
         #expect(error.problem.contains("cannot be read"))
     }
@@ -707,11 +740,13 @@ struct WorkflowTokensTests {
         #expect(tokens.workflow(forAuthorization: "Bearer   \(localToken)  ") == "local-dev")
     }
 
-    @Test("headers that authenticate nothing", arguments: [
-        Optional<String>.none, "", "Bearer", "Bearer ", "Bearer wf_wrong_token_000000000000",
-        "Basic d2ZfbG9jYWxfZGV2ZWxvcG1lbnRfdG9rZW4=", "Basic \(localToken)", localToken,
-        "Bearer\(localToken)", "Token \(localToken)", "Bearer \(localToken)x",
-    ])
+    @Test(
+        "headers that authenticate nothing",
+        arguments: [
+            Optional<String>.none, "", "Bearer", "Bearer ", "Bearer wf_wrong_token_000000000000",
+            "Basic d2ZfbG9jYWxfZGV2ZWxvcG1lbnRfdG9rZW4=", "Basic \(localToken)", localToken,
+            "Bearer\(localToken)", "Token \(localToken)", "Bearer \(localToken)x",
+        ])
     func rejected(_ header: String?) {
         #expect(tokens.workflow(forAuthorization: header) == nil)
     }
@@ -742,8 +777,9 @@ struct UIConfigTests {
         #expect(error.problem.contains("non-loopback"))
         #expect(error.fix.contains("127.0.0.1"))
         // With a password (here from the environment) the same address is accepted.
-        let plan = try CollectorPlan.parse(yaml: config() + "\nui:\n  endpoint: 0.0.0.0:8890", file: file,
-                                           environment: ["GOVERNANCE_UI_ADMIN_PASSWORD": "correct-horse-battery"])
+        let plan = try CollectorPlan.parse(
+            yaml: config() + "\nui:\n  endpoint: 0.0.0.0:8890", file: file,
+            environment: ["GOVERNANCE_UI_ADMIN_PASSWORD": "correct-horse-battery"])
         let ui = plan.settings(of: "ui", as: TimelineConfig.self)
         #expect(ui?.host == "0.0.0.0" && ui?.requiresLogin == true)
         #expect(try resolved(plan, "ui.admin_password").display.hasPrefix("sha256:"), "a secret is shown only as a fingerprint")

@@ -47,8 +47,9 @@ struct CountingExporterTests {
 
         let session = UUID()
         let events = (0..<5).map { i in
-            AuditEvent(eventID: UUID(), sessionID: session, agentID: "agent-1", kind: i == 4 ? "ignored.kind" : "tool.call",
-                       metadata: .object([]), createdAt: .now(), workflow: "counting")
+            AuditEvent(
+                eventID: UUID(), sessionID: session, agentID: "agent-1", kind: i == 4 ? "ignored.kind" : "tool.call",
+                metadata: .object([]), createdAt: .now(), workflow: "counting")
         }
         #expect(try await pipeline.submit(events) == Array(repeating: .stored, count: 5))
         // A resubmission is a duplicate: the primary stores nothing, so no copy goes out.

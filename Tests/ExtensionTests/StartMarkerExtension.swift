@@ -12,8 +12,9 @@ struct StartMarker: Service {
     let clock: any Clock<Duration>
 
     func run() async throws {
-        let marker = AuditEvent(eventID: UUID(), sessionID: UUID(), agentID: "extension.start_marker", kind: kind,
-                                metadata: .object([]), createdAt: .now(), workflow: "counting")
+        let marker = AuditEvent(
+            eventID: UUID(), sessionID: UUID(), agentID: "extension.start_marker", kind: kind,
+            metadata: .object([]), createdAt: .now(), workflow: "counting")
         // Until the primary has connected: a refusal now is the database not being ready yet.
         while !Task.isCancelled, (try? await pipeline.submit([marker], from: .collector)) == nil {
             try await clock.sleep(for: .milliseconds(20), tolerance: nil)
@@ -29,8 +30,11 @@ struct StartMarker: Service {
         let kind = try section.string("kind", default: "extension.started")!
         let pipeline = try section.pipeline(among: plan.pipelines, whose: "the marker goes to")
         try section.finish()
-        return (kind, { context in
-            BuiltExtension(service: StartMarker(pipeline: context.pipelines[pipeline]!, kind: kind, clock: context.clock))
-        })
+        return (
+            kind,
+            { context in
+                BuiltExtension(service: StartMarker(pipeline: context.pipelines[pipeline]!, kind: kind, clock: context.clock))
+            }
+        )
     }
 }

@@ -41,8 +41,9 @@ struct StartMarkerExtensionTests {
         let cluster = try LocalPostgres(fsync: false)
         defer { cluster.destroy() }
         let dsn = try cluster.createDatabase()
-        let plan = try CollectorPlan.parse(yaml: Self.yaml(dsn: dsn, marker: "{ kind: marker.started }"), file: "marker.yaml",
-                                           environment: [:], registry: Self.registry)
+        let plan = try CollectorPlan.parse(
+            yaml: Self.yaml(dsn: dsn, marker: "{ kind: marker.started }"), file: "marker.yaml",
+            environment: [:], registry: Self.registry)
         #expect(plan.settings(of: "start_marker", as: String.self) == "marker.started")
         let collector = try Collector(plan: plan, logger: Logger(label: "marker-test"), handleSignals: false)
         #expect(collector.extensions["start_marker"] != nil)
@@ -62,14 +63,19 @@ struct StartMarkerExtensionTests {
 
     @Test("a section that turns it off builds none; a mistake names its key")
     func configuration() throws {
-        let off = try CollectorPlan.parse(yaml: Self.yaml(dsn: "", marker: "{ enabled: false }"), file: "marker.yaml",
-                                          environment: [:], registry: Self.registry)
+        let off = try CollectorPlan.parse(
+            yaml: Self.yaml(dsn: "", marker: "{ enabled: false }"), file: "marker.yaml",
+            environment: [:], registry: Self.registry)
         #expect(off.extensions.isEmpty)
-        #expect { try CollectorPlan.parse(yaml: Self.yaml(dsn: "", marker: "{ pipeline: nope }"), file: "marker.yaml",
-                                          environment: [:], registry: Self.registry) } throws: { "\($0)".contains("start_marker.pipeline") }
+        #expect {
+            try CollectorPlan.parse(
+                yaml: Self.yaml(dsn: "", marker: "{ pipeline: nope }"), file: "marker.yaml",
+                environment: [:], registry: Self.registry)
+        } throws: { "\($0)".contains("start_marker.pipeline") }
         // Without the registry line the section is not known.
         let withoutIt = CollectorPlan.builtIns.adding(exporter: CountingExporter.factory)
-        #expect { try CollectorPlan.parse(yaml: Self.yaml(dsn: "", marker: "{}"), file: "marker.yaml", environment: [:], registry: withoutIt) }
-            throws: { "\($0)".contains("start_marker") }
+        #expect {
+            try CollectorPlan.parse(yaml: Self.yaml(dsn: "", marker: "{}"), file: "marker.yaml", environment: [:], registry: withoutIt)
+        } throws: { "\($0)".contains("start_marker") }
     }
 }

@@ -25,13 +25,18 @@ struct GenAIMetricsTests {
         }]}
         """#
 
-    @Test("sum and histogram points of gen_ai.* metrics, with service, model (request, else response), token type, temporality, count and value; other metrics only counted")
+    @Test(
+        "sum and histogram points of gen_ai.* metrics, with service, model (request, else response), token type, temporality, count and value; other metrics only counted"
+    )
     func points() throws {
         let request = try OTLPJSON.decodeMetricsRequest(Array(Self.export.utf8))
-        #expect(request.metrics == [OTLPMetricPoints(name: "gen_ai.client.token.usage", dataPoints: 2),
-                                    OTLPMetricPoints(name: "gen_ai.client.operation.duration", dataPoints: 1),
-                                    OTLPMetricPoints(name: "http.client.duration", dataPoints: 1),
-                                    OTLPMetricPoints(name: "gen_ai.queue", dataPoints: 1)])
+        #expect(
+            request.metrics == [
+                OTLPMetricPoints(name: "gen_ai.client.token.usage", dataPoints: 2),
+                OTLPMetricPoints(name: "gen_ai.client.operation.duration", dataPoints: 1),
+                OTLPMetricPoints(name: "http.client.duration", dataPoints: 1),
+                OTLPMetricPoints(name: "gen_ai.queue", dataPoints: 1),
+            ])
         let points = GenAIMetricPoint.points(of: request)
         #expect(points.map(\.metric) == ["gen_ai.client.token.usage", "gen_ai.client.token.usage", "gen_ai.client.operation.duration"])
         #expect(points.map(\.service) == ["weather-app", "weather-app", "weather-app"])
@@ -54,7 +59,8 @@ struct GenAIMetricsTests {
     @Test("a value that is not a number is refused, naming the field")
     func badValue() {
         let body = Self.export.replacingOccurrences(of: #""sum": "50""#, with: #""sum": "fifty""#)
-        #expect(throws: OTLPDecodingError("resourceMetrics[0].scopeMetrics[0].metrics[0].histogram.dataPoints[1].sum must be a number, got `fifty`")) {
+        #expect(throws: OTLPDecodingError("resourceMetrics[0].scopeMetrics[0].metrics[0].histogram.dataPoints[1].sum must be a number, got `fifty`"))
+        {
             try OTLPJSON.decodeMetricsRequest(Array(body.utf8))
         }
     }
@@ -74,20 +80,21 @@ struct GenAIMetricsTests {
 
     @Test("a histogram point's attribute nested 100 levels deep is refused before protobuf-c unpacks it")
     func nestedAttributeRefused() {
-        var value = field(1, Array("leaf".utf8)) // AnyValue.string_value
+        var value = field(1, Array("leaf".utf8))  // AnyValue.string_value
         for _ in 0..<100 {
-            value = field(6, field(1, field(1, Array("k".utf8)) + field(2, value))) // AnyValue.kvlist_value{values: KeyValue{key, value}}
+            value = field(6, field(1, field(1, Array("k".utf8)) + field(2, value)))  // AnyValue.kvlist_value{values: KeyValue{key, value}}
         }
-        let point = field(9, field(1, Array("deep".utf8)) + field(2, value)) // HistogramDataPoint.attributes
-        let metric = field(1, Array("gen_ai.client.token.usage".utf8)) + field(9, field(1, point)) // Metric{name, histogram{data_points}}
-        let request = field(1, field(2, field(2, metric))) // Request{resource_metrics{scope_metrics{metrics}}}
+        let point = field(9, field(1, Array("deep".utf8)) + field(2, value))  // HistogramDataPoint.attributes
+        let metric = field(1, Array("gen_ai.client.token.usage".utf8)) + field(9, field(1, point))  // Metric{name, histogram{data_points}}
+        let request = field(1, field(2, field(2, metric)))  // Request{resource_metrics{scope_metrics{metrics}}}
         #expect(throws: OTLPDecodingError("values nested deeper than \(OTLPProtobuf.maxDepth) levels")) {
             try OTLPProtobuf.decodeMetricsRequest(request)
         }
         // The same point nested 10 levels is read.
         var shallow = field(1, Array("leaf".utf8))
         for _ in 0..<10 { shallow = field(6, field(1, field(1, Array("k".utf8)) + field(2, shallow))) }
-        let ok = field(1, field(2, field(2, field(1, Array("gen_ai.x".utf8)) + field(9, field(1, field(9, field(1, Array("deep".utf8)) + field(2, shallow)))))))
+        let ok = field(
+            1, field(2, field(2, field(1, Array("gen_ai.x".utf8)) + field(9, field(1, field(9, field(1, Array("deep".utf8)) + field(2, shallow)))))))
         #expect((try? OTLPProtobuf.decodeMetricsRequest(ok))?.points.count == 1)
     }
 }

@@ -34,13 +34,19 @@ struct TraceRunTests {
         span(4, parent: 2, "chat gpt-4o", [("gen_ai.operation.name", "chat"), ("gen_ai.request.model", "gpt-4o")]),
         span(6, parent: 5, "SELECT flights"),
         span(5, parent: 2, "search_flights", [("gen_ai.tool.name", "search_flights")]),
-        span(2, parent: 1, "invoke_agent planner", [("gen_ai.operation.name", "invoke_agent"), ("gen_ai.agent.name", "planner"),
-                                                   ("gen_ai.conversation.id", "conv-1")]),
+        span(
+            2, parent: 1, "invoke_agent planner",
+            [
+                ("gen_ai.operation.name", "invoke_agent"), ("gen_ai.agent.name", "planner"),
+                ("gen_ai.conversation.id", "conv-1"),
+            ]),
         span(3, parent: 1, "GET /health"),
         span(1, "POST /trips"),
     ]
 
-    @Test("children arrive before their agent and the app's root: every row is booked to the nearest agent above it, in the run's session, under a parent that is a row; unmarked spans off the path to the root are dropped")
+    @Test(
+        "children arrive before their agent and the app's root: every row is booked to the nearest agent above it, in the run's session, under a parent that is a row; unmarked spans off the path to the root are dropped"
+    )
     func attribution() throws {
         let run = TraceRun(Self.staged(Self.run), prior: TraceContext(), workflow: "wf")
         let rows = Dictionary(uniqueKeysWithValues: run.events.map { ($0.eventID, $0) })
@@ -48,8 +54,9 @@ struct TraceRunTests {
         #expect(Set(rows.keys) == Set([1, 2, 4, 5].map(Self.id)))
         #expect(run.dropped == ["trip-app": 2])
         let root = try #require(rows[Self.id(1)])
-        #expect(root.kind == "otel.span" && root.agentID == "trip-app" && root.parentEventID == nil && root.sessionID == session,
-                "the root names no agent and nothing is above it: its service; it takes the run's session")
+        #expect(
+            root.kind == "otel.span" && root.agentID == "trip-app" && root.parentEventID == nil && root.sessionID == session,
+            "the root names no agent and nothing is above it: its service; it takes the run's session")
         let agent = try #require(rows[Self.id(2)])
         #expect(agent.kind == "gen_ai.invoke_agent" && agent.agentID == "planner" && agent.parentEventID == Self.id(1))
         let chat = try #require(rows[Self.id(4)])
@@ -60,16 +67,23 @@ struct TraceRunTests {
 
     @Test("a span arriving after its trace became rows is mapped with the kept context; one sent again is a repeat, not a row")
     func lateSpans() throws {
-        let first = TraceRun(Self.staged(Array(Self.run.filter { $0.spanID.last != 5 && $0.spanID.last != 6 })), prior: TraceContext(), workflow: "wf")
+        let first = TraceRun(
+            Self.staged(Array(Self.run.filter { $0.spanID.last != 5 && $0.spanID.last != 6 })), prior: TraceContext(), workflow: "wf")
         #expect(first.events.count == 3)
         // The context survives its JSON form (what PostgreSQL keeps).
-        let kept = try TraceContext(json: JSONParser.parse(Array({ var out: [UInt8] = []; first.context.json.write(into: &out); return out }())))
+        let kept = try TraceContext(
+            json: JSONParser.parse(
+                Array(
+                    {
+                        var out: [UInt8] = []; first.context.json.write(into: &out); return out
+                    }())))
         #expect(kept == first.context)
         let late = TraceRun(Self.staged([Self.run[2], Self.run[1], Self.run[0]]), prior: kept, workflow: "wf")
         #expect(late.repeated == 1, "the chat was made a row already")
         #expect(late.dropped == ["trip-app": 1], "the database query under the tool")
         let tool = try #require(late.events.first)
-        #expect(late.events.count == 1 && tool.eventID == Self.id(5) && tool.agentID == "planner" && tool.parentEventID == Self.id(2)
+        #expect(
+            late.events.count == 1 && tool.eventID == Self.id(5) && tool.agentID == "planner" && tool.parentEventID == Self.id(2)
                 && tool.sessionID == OTLPMapping.derivedSession(workflow: "wf", name: "conv-1"))
     }
 
@@ -105,8 +119,10 @@ struct TraceRunTests {
         let run = TraceRun(Self.staged(spans.reversed()), prior: TraceContext(), workflow: "wf")
         #expect(run.events.count == 10_000 && run.dropped.isEmpty)
         let parents = Dictionary(uniqueKeysWithValues: run.events.map { ($0.eventID, $0.parentEventID) })
-        #expect((2...10_000).allSatisfy { n in
-            parents[OTLPSpanMapping.spanUUID(workflow: "wf", Self.trace, id(n))] == OTLPSpanMapping.spanUUID(workflow: "wf", Self.trace, id(n - 1))
-        })
+        #expect(
+            (2...10_000).allSatisfy { n in
+                parents[OTLPSpanMapping.spanUUID(workflow: "wf", Self.trace, id(n))]
+                    == OTLPSpanMapping.spanUUID(workflow: "wf", Self.trace, id(n - 1))
+            })
     }
 }

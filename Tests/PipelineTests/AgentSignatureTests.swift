@@ -14,8 +14,10 @@ private func pythonFixture() throws -> (pem: String, fingerprint: String, messag
     let text = try String(contentsOfFile: out, encoding: .utf8)
     #expect(status == 0, "\(text)")
     let json = try JSONParser.parse(text)
-    return (try #require(json["pem"]?.stringValue), try #require(json["fingerprint"]?.stringValue),
-            try #require(json["message_hex"]?.stringValue.flatMap(hexBytes)), try #require(json["signature_hex"]?.stringValue.flatMap(hexBytes)))
+    return (
+        try #require(json["pem"]?.stringValue), try #require(json["fingerprint"]?.stringValue),
+        try #require(json["message_hex"]?.stringValue.flatMap(hexBytes)), try #require(json["signature_hex"]?.stringValue.flatMap(hexBytes))
+    )
 }
 
 private func hexBytes(_ text: String) -> [UInt8]? {
@@ -53,10 +55,12 @@ struct AgentPublicKeyTests {
         let fixture = try pythonFixture()
         let lines = fixture.pem.split(separator: "\n").map(String.init)
         var der = try #require(Data(base64Encoded: lines[1]).map(Array.init))
-        der[8] = 0x71 // OID 1.3.101.113: Ed448's arc, not Ed25519
+        der[8] = 0x71  // OID 1.3.101.113: Ed448's arc, not Ed25519
         let wrongOID = [lines[0], Data(der).base64EncodedString(), lines[2]].joined(separator: "\n")
-        let cases = [wrongOID, [lines[0], "not*base64", lines[2]].joined(separator: "\n"),
-                     fixture.pem.replacingOccurrences(of: "PUBLIC KEY", with: "PRIVATE KEY"), ""]
+        let cases = [
+            wrongOID, [lines[0], "not*base64", lines[2]].joined(separator: "\n"),
+            fixture.pem.replacingOccurrences(of: "PUBLIC KEY", with: "PRIVATE KEY"), "",
+        ]
         for text in cases { #expect(throws: AgentKeyError.self) { try AgentPublicKey(pem: text) } }
     }
 }

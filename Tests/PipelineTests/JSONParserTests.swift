@@ -2,13 +2,17 @@ import Testing
 @testable import Pipeline
 
 /// Parses `text`, expecting a failure, and returns the error for inspection.
-private func parseFailure(_ text: String, maxDepth: Int = JSONParser.defaultMaxDepth,
-                          sourceLocation: SourceLocation = #_sourceLocation) throws -> JSONParseError {
+private func parseFailure(
+    _ text: String, maxDepth: Int = JSONParser.defaultMaxDepth,
+    sourceLocation: SourceLocation = #_sourceLocation
+) throws -> JSONParseError {
     try parseFailure(Array(text.utf8), maxDepth: maxDepth, sourceLocation: sourceLocation)
 }
 
-private func parseFailure(_ bytes: [UInt8], maxDepth: Int = JSONParser.defaultMaxDepth,
-                          sourceLocation: SourceLocation = #_sourceLocation) throws -> JSONParseError {
+private func parseFailure(
+    _ bytes: [UInt8], maxDepth: Int = JSONParser.defaultMaxDepth,
+    sourceLocation: SourceLocation = #_sourceLocation
+) throws -> JSONParseError {
     try #require(throws: JSONParseError.self, sourceLocation: sourceLocation) {
         try JSONParser.parse(bytes, maxDepth: maxDepth)
     }
@@ -20,10 +24,12 @@ private func nested(_ depth: Int, open: String = "[", close: String = "]") -> St
 
 @Suite("JSONParser: accepted input")
 struct JSONParserAcceptTests {
-    @Test("numbers keep their exact text", arguments: [
-        "1.0", "1e+16", "-0", "12345678901234567890123", "0", "-0.0", "1E-7", "3.14159265358979323846264338327950288",
-        "1e1000", "-1e-1000",
-    ])
+    @Test(
+        "numbers keep their exact text",
+        arguments: [
+            "1.0", "1e+16", "-0", "12345678901234567890123", "0", "-0.0", "1E-7", "3.14159265358979323846264338327950288",
+            "1e1000", "-1e-1000",
+        ])
     func numberTextIsKept(_ text: String) throws {
         let value = try JSONParser.parse(text)
         #expect(value == .number(text))
@@ -208,11 +214,13 @@ struct JSONParserRejectTests {
         #expect(try parseFailure("-01").offset == 2)
     }
 
-    @Test("malformed numbers are rejected", arguments: [
-        ("1.", "digits expected after '.'"), ("-", "invalid number"), ("-a", "invalid number"), (".5", "unexpected character"),
-        ("1e", "exponent"), ("1e+", "exponent"), ("+1", "unexpected character"), ("0x10", "after the JSON value"),
-        ("NaN", "unexpected character"), ("Infinity", "unexpected character"),
-    ])
+    @Test(
+        "malformed numbers are rejected",
+        arguments: [
+            ("1.", "digits expected after '.'"), ("-", "invalid number"), ("-a", "invalid number"), (".5", "unexpected character"),
+            ("1e", "exponent"), ("1e+", "exponent"), ("+1", "unexpected character"), ("0x10", "after the JSON value"),
+            ("NaN", "unexpected character"), ("Infinity", "unexpected character"),
+        ])
     func malformedNumberIsRejected(_ text: String, _ fragment: String) throws {
         let error = try parseFailure(text)
         #expect(error.message.contains(fragment), "\(error)")
@@ -238,12 +246,14 @@ struct JSONParserRejectTests {
         #expect(error.offset == 1)
     }
 
-    @Test("structural errors are reported", arguments: [
-        (#"{"a" 1}"#, "expected ':'"), (#"{a:1}"#, "quoted object key"), (#"{"a":1,}"#, "quoted object key"),
-        ("[1,]", "expected a JSON value"), ("[1 2]", "expected ',' or ']'"), (#"{"a":1"#, "unterminated object"),
-        ("[1", "unterminated array"), (#""abc"#, "unterminated string"), ("tru", "end of input"), ("nul1", "invalid literal"),
-        (#""\x""#, "invalid escape"), (#""\u12""#, "\\u escape"), (#""\u12G4""#, "invalid hex digit"),
-    ])
+    @Test(
+        "structural errors are reported",
+        arguments: [
+            (#"{"a" 1}"#, "expected ':'"), (#"{a:1}"#, "quoted object key"), (#"{"a":1,}"#, "quoted object key"),
+            ("[1,]", "expected a JSON value"), ("[1 2]", "expected ',' or ']'"), (#"{"a":1"#, "unterminated object"),
+            ("[1", "unterminated array"), (#""abc"#, "unterminated string"), ("tru", "end of input"), ("nul1", "invalid literal"),
+            (#""\x""#, "invalid escape"), (#""\u12""#, "\\u escape"), (#""\u12G4""#, "invalid hex digit"),
+        ])
     func structuralErrors(_ text: String, _ fragment: String) throws {
         let error = try parseFailure(text)
         #expect(error.message.contains(fragment), "\(error)")
@@ -269,7 +279,7 @@ struct JSONParserLinesTests {
         let error = try #require(throws: JSONParseError.self) { try JSONParser.parseLines(body) }
         #expect(error.message.contains("line 2"))
         #expect(error.message.contains("quoted object key"))
-        #expect(error.offset == 4) // byte 4 of the body is `b`
+        #expect(error.offset == 4)  // byte 4 of the body is `b`
         #expect(body[error.offset] == UInt8(ascii: "b"))
     }
 
@@ -299,8 +309,9 @@ struct JSONCanonicalTests {
         //        "é": "\x7f\n\t\b\f\x01\"\\", "\u0100": 1.5}
         let value = try JSONParser.parse(
             #"{"b":{"z":1,"a":[{"y":true,"x":null}]},"a":"é","B":"😀","é":"\u007f\n\t\b\f\u0001\"\\","\u0100":1.5}"#)
-        #expect(value.serialized(.pythonCanonical)
-            == #"{"B":"\ud83d\ude00","a":"\u00e9","b":{"a":[{"x":null,"y":true}],"z":1},"\u00e9":"\u007f\n\t\b\f\u0001\"\\","\u0100":1.5}"#)
+        #expect(
+            value.serialized(.pythonCanonical)
+                == #"{"B":"\ud83d\ude00","a":"\u00e9","b":{"a":[{"x":null,"y":true}],"z":1},"\u00e9":"\u007f\n\t\b\f\u0001\"\\","\u0100":1.5}"#)
     }
 
     @Test func keysSortedByCodePoint() throws {
@@ -317,16 +328,18 @@ struct JSONCanonicalTests {
         #expect(value.serialized(.pythonCanonical) == #"{"\ue000":3,"\uffff":1,"\ud83d\ude00":2}"#)
     }
 
-    @Test("strings escape like ensure_ascii=True", arguments: [
-        ("é", #""\u00e9""#),
-        ("😀", #""\ud83d\ude00""#),
-        ("\u{7F}", #""\u007f""#),
-        ("\n", #""\n""#), ("\t", #""\t""#), ("\u{08}", #""\b""#), ("\u{0C}", #""\f""#), ("\r", #""\r""#),
-        ("\u{01}", #""\u0001""#), ("\u{1F}", #""\u001f""#), ("\u{0}", #""\u0000""#),
-        ("\"", #""\"""#), ("\\", #""\\""#), ("/", #""/""#),
-        ("\u{2028}", #""\u2028""#), ("\u{FFFF}\u{10FFFF}", #""\uffff\udbff\udfff""#),
-        ("plain ASCII ~!", #""plain ASCII ~!""#),
-    ])
+    @Test(
+        "strings escape like ensure_ascii=True",
+        arguments: [
+            ("é", #""\u00e9""#),
+            ("😀", #""\ud83d\ude00""#),
+            ("\u{7F}", #""\u007f""#),
+            ("\n", #""\n""#), ("\t", #""\t""#), ("\u{08}", #""\b""#), ("\u{0C}", #""\f""#), ("\r", #""\r""#),
+            ("\u{01}", #""\u0001""#), ("\u{1F}", #""\u001f""#), ("\u{0}", #""\u0000""#),
+            ("\"", #""\"""#), ("\\", #""\\""#), ("/", #""/""#),
+            ("\u{2028}", #""\u2028""#), ("\u{FFFF}\u{10FFFF}", #""\uffff\udbff\udfff""#),
+            ("plain ASCII ~!", #""plain ASCII ~!""#),
+        ])
     func stringEscapes(_ input: String, _ expected: String) {
         #expect(JSONValue.string(input).serialized(.pythonCanonical) == expected)
     }

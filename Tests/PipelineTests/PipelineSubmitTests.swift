@@ -40,8 +40,9 @@ struct PipelineSubmitTests {
         let known = event(kind: "tool.call")
         let primary = MemoryPrimary(duplicates: [known.eventID])
         let secondary = MemorySecondary(), reader = MemoryStoreReader()
-        let pipeline = Pipeline(name: "audit", commitStages: [("stage", TaggingStage(secret: "s"))],
-                                primary: primary, secondaries: [secondary], storeReaders: [reader])
+        let pipeline = Pipeline(
+            name: "audit", commitStages: [("stage", TaggingStage(secret: "s"))],
+            primary: primary, secondaries: [secondary], storeReaders: [reader])
         #expect(try await pipeline.submit([known]) == [.duplicate])
         #expect(secondary.received.withLock { $0 }.isEmpty)
         #expect(reader.commits.withLock { $0 } == 0)
@@ -50,9 +51,10 @@ struct PipelineSubmitTests {
     @Test("an egress refusal drops only the outgoing copy")
     func egressRefusal() async throws {
         let primary = MemoryPrimary(), secondary = MemorySecondary()
-        let pipeline = Pipeline(name: "audit", commitStages: [("stage", TaggingStage(secret: "s"))],
-                                egress: Egress(pipeline: "audit", processors: [("refuse", Refusing(kind: "private.kind", stage: .egress))], telemetry: .disabled),
-                                primary: primary, secondaries: [secondary])
+        let pipeline = Pipeline(
+            name: "audit", commitStages: [("stage", TaggingStage(secret: "s"))],
+            egress: Egress(pipeline: "audit", processors: [("refuse", Refusing(kind: "private.kind", stage: .egress))], telemetry: .disabled),
+            primary: primary, secondaries: [secondary])
         let events = [event(kind: "private.kind"), event(kind: "tool.call")]
         #expect(try await pipeline.submit(events) == [.stored, .stored])
         #expect(primary.committed.withLock { $0 }.count == 2)
@@ -79,8 +81,9 @@ struct PipelineSubmitTests {
 }
 
 func event(kind: String) -> AuditEvent {
-    AuditEvent(eventID: UUID(), sessionID: UUID(), agentID: "agent-1", kind: kind,
-               metadata: .object([.init("secret", .string("value"))]), createdAt: Timestamp(microseconds: 1_767_323_045_000_000), workflow: "wf")
+    AuditEvent(
+        eventID: UUID(), sessionID: UUID(), agentID: "agent-1", kind: kind,
+        metadata: .object([.init("secret", .string("value"))]), createdAt: Timestamp(microseconds: 1_767_323_045_000_000), workflow: "wf")
 }
 
 extension AuditEvent {

@@ -6,40 +6,43 @@ private let receivedAt = Timestamp(microseconds: 1_800_000_000_000_000)
 
 /// A complete event as the reference SDK sends it.
 private let fullEventText = #"""
-{
-  "event_id": "3f6c1a52-8b1e-4c3d-9a0f-2b7e5d4c1a90",
-  "event_type": "tool.call.denied",
-  "agent_id": "agent-7",
-  "seq": 42,
-  "payload": {
-    "session_id": "9E2D4B6A-1C3F-4A5B-8D7E-0F1A2B3C4D5E",
-    "kind": "tool.call.denied",
-    "created_at": "2026-01-02T03:04:05.000120+00:00",
-    "metadata": {"tool": "shell", "args": ["rm", "-rf"], "cost": 1.0, "big": 1e+16},
-    "signature_status": "signed",
-    "parent_event_id": "00000000-0000-4000-8000-000000000001",
-    "model": "gpt-x",
-    "input_hash": "aa11",
-    "output_hash": "bb22",
-    "signing_key_fingerprint": "SHA256:abcdef",
-    "signature_hex": "00ff10Ab"
-  },
-  "prev_hash": "",
-  "client_hmac": "0123456789abcdefABCDEF",
-  "sdk_version": "1.4.2",
-  "decision": "allow",
-  "unknown_field": {"ignored": true}
-}
-"""#
+    {
+      "event_id": "3f6c1a52-8b1e-4c3d-9a0f-2b7e5d4c1a90",
+      "event_type": "tool.call.denied",
+      "agent_id": "agent-7",
+      "seq": 42,
+      "payload": {
+        "session_id": "9E2D4B6A-1C3F-4A5B-8D7E-0F1A2B3C4D5E",
+        "kind": "tool.call.denied",
+        "created_at": "2026-01-02T03:04:05.000120+00:00",
+        "metadata": {"tool": "shell", "args": ["rm", "-rf"], "cost": 1.0, "big": 1e+16},
+        "signature_status": "signed",
+        "parent_event_id": "00000000-0000-4000-8000-000000000001",
+        "model": "gpt-x",
+        "input_hash": "aa11",
+        "output_hash": "bb22",
+        "signing_key_fingerprint": "SHA256:abcdef",
+        "signature_hex": "00ff10Ab"
+      },
+      "prev_hash": "",
+      "client_hmac": "0123456789abcdefABCDEF",
+      "sdk_version": "1.4.2",
+      "decision": "allow",
+      "unknown_field": {"ignored": true}
+    }
+    """#
 
 private func wire(_ text: String) throws -> JSONValue { try JSONParser.parse(text) }
 
 /// The full event with `transform` applied to its top-level and payload members.
-private func mutated(top: (inout [JSONValue.Member]) -> Void = { _ in },
-                     payload: (inout [JSONValue.Member]) -> Void = { _ in }) throws -> JSONValue {
+private func mutated(
+    top: (inout [JSONValue.Member]) -> Void = { _ in },
+    payload: (inout [JSONValue.Member]) -> Void = { _ in }
+) throws -> JSONValue {
     guard case .object(var members) = try wire(fullEventText),
-          let index = members.firstIndex(where: { $0.key == "payload" }),
-          case .object(var payloadMembers) = members[index].value else {
+        let index = members.firstIndex(where: { $0.key == "payload" }),
+        case .object(var payloadMembers) = members[index].value
+    else {
         Issue.record("fixture is not an object with a payload object")
         return .null
     }
@@ -90,7 +93,7 @@ struct WireFormatDecodeTests {
         #expect(event.inputHash == "aa11")
         #expect(event.outputHash == "bb22")
         #expect(event.metadata.serialized() == #"{"tool":"shell","args":["rm","-rf"],"cost":1.0,"big":1e+16}"#)
-        #expect(event.prevHash == nil) // "" means first in chain
+        #expect(event.prevHash == nil)  // "" means first in chain
         #expect(event.hmac == "0123456789abcdefABCDEF")
         #expect(event.createdAt == Timestamp(microseconds: 1_767_323_045_000_120))
         #expect(event.signature == [0x00, 0xFF, 0x10, 0xAB])
@@ -105,12 +108,13 @@ struct WireFormatDecodeTests {
     }
 
     @Test func minimalEventGetsDefaults() throws {
-        let json = try wire(#"""
+        let json = try wire(
+            #"""
             {"event_id":"3f6c1a52-8b1e-4c3d-9a0f-2b7e5d4c1a90","event_type":"policy.violation",
              "agent_id":"a","payload":{"session_id":"9e2d4b6a-1c3f-4a5b-8d7e-0f1a2b3c4d5e"},"prev_hash":"ab"}
             """#)
         let event = try WireFormat.decode(json, workflow: "w", receivedAt: receivedAt)
-        #expect(event.kind == "policy.violation") // taken from event_type
+        #expect(event.kind == "policy.violation")  // taken from event_type
         #expect(event.createdAt == receivedAt)
         #expect(event.metadata == .object([]))
         #expect(event.signatureStatus == "unsigned")
@@ -119,22 +123,24 @@ struct WireFormatDecodeTests {
         #expect(event.prevHash == "ab")
         #expect(event.signature == nil)
         #expect(event.parentEventID == nil)
-        #expect(event.decision == .deny) // inferred from the kind
+        #expect(event.decision == .deny)  // inferred from the kind
     }
 
     @Test func nullsCountAsAbsent() throws {
-        let json = try mutated(top: {
-            set(&$0, "seq", .null); set(&$0, "client_hmac", .null); set(&$0, "decision", .null)
-        }, payload: {
-            set(&$0, "metadata", .null); set(&$0, "model", .null); set(&$0, "parent_event_id", .null)
-        })
+        let json = try mutated(
+            top: {
+                set(&$0, "seq", .null); set(&$0, "client_hmac", .null); set(&$0, "decision", .null)
+            },
+            payload: {
+                set(&$0, "metadata", .null); set(&$0, "model", .null); set(&$0, "parent_event_id", .null)
+            })
         let event = try WireFormat.decode(json, workflow: "w", receivedAt: receivedAt)
         #expect(event.clientSeq == nil)
         #expect(event.hmac == nil)
         #expect(event.metadata == .object([]))
         #expect(event.model == nil)
         #expect(event.parentEventID == nil)
-        #expect(event.decision == .deny) // tool.call.denied
+        #expect(event.decision == .deny)  // tool.call.denied
     }
 
     @Test func missingEventIDNamesTheField() throws {
@@ -158,10 +164,12 @@ struct WireFormatDecodeTests {
         #expect(try rejection(mutated(top: { set(&$0, "event_id", .number("1")) })).message.contains("string"))
     }
 
-    @Test("bad seq values name seq", arguments: [
-        JSONValue.number("0"), .number("-1"), .string("1"), .number("1.0"), .number("1e2"), .bool(true),
-        .number("9223372036854775808"),
-    ])
+    @Test(
+        "bad seq values name seq",
+        arguments: [
+            JSONValue.number("0"), .number("-1"), .string("1"), .number("1.0"), .number("1e2"), .bool(true),
+            .number("9223372036854775808"),
+        ])
     func badSeq(_ value: JSONValue) throws {
         let error = try rejection(mutated(top: { set(&$0, "seq", value) }))
         #expect(error.field == "seq")
@@ -258,19 +266,21 @@ struct WireFormatDecodeTests {
 
 @Suite("Decision")
 struct DecisionTests {
-    @Test("inferred from the kind's dot-segments", arguments: [
-        ("tool.call.denied", Decision?.some(.deny)),
-        ("approval.granted.batch", .allow),
-        ("x.y", nil),
-        ("policy.violation", .deny),
-        ("budget.exceeded", .deny),
-        ("run.halted", .deny),
-        ("tool.allowed", .allow),
-        ("granted.but.denied", .deny), // deny wins
-        ("tool.undenied", nil),         // whole segments only
-        ("denied_tool", nil),
-        ("", nil),
-    ])
+    @Test(
+        "inferred from the kind's dot-segments",
+        arguments: [
+            ("tool.call.denied", Decision?.some(.deny)),
+            ("approval.granted.batch", .allow),
+            ("x.y", nil),
+            ("policy.violation", .deny),
+            ("budget.exceeded", .deny),
+            ("run.halted", .deny),
+            ("tool.allowed", .allow),
+            ("granted.but.denied", .deny),  // deny wins
+            ("tool.undenied", nil),  // whole segments only
+            ("denied_tool", nil),
+            ("", nil),
+        ])
     func infer(_ kind: String, _ expected: Decision?) {
         #expect(Decision.infer(fromKind: kind) == expected)
     }
@@ -371,9 +381,12 @@ struct CheckStorableTests {
         #expect(status.field == "payload.signature_status")
     }
 
-    @Test("\\u0000 anywhere in metadata is refused, naming where", arguments: [
-        (#"{"a":"x\u0000y"}"#, "payload.metadata.a"), (#"{"a":{"b":["ok","\u0000"]}}"#, "payload.metadata.a.b[1]"), (#"{"k\u0000":1}"#, "payload.metadata"),
-    ])
+    @Test(
+        "\\u0000 anywhere in metadata is refused, naming where",
+        arguments: [
+            (#"{"a":"x\u0000y"}"#, "payload.metadata.a"), (#"{"a":{"b":["ok","\u0000"]}}"#, "payload.metadata.a.b[1]"),
+            (#"{"k\u0000":1}"#, "payload.metadata"),
+        ])
     func nulInMetadata(_ text: String, _ field: String) throws {
         var event = sampleEvent()
         event.metadata = try JSONParser.parse(text)

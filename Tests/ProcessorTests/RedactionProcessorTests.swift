@@ -19,9 +19,10 @@ struct RedactionProcessorTests {
     @Test func redactsMetadataAndModelButNotIdsOrHashes() throws {
         let processor = RedactionProcessor()
         let hash = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
-        let event = makeEvent(agentID: "agent-sk-abcdefghijklmnopqrstu", kind: "tool.call",
-                              model: "proxy Bearer abc123def456ghi789", inputHash: "sk-abcdefghijklmnopqrstuvwx",
-                              outputHash: hash, metadata: secretMetadata)
+        let event = makeEvent(
+            agentID: "agent-sk-abcdefghijklmnopqrstu", kind: "tool.call",
+            model: "proxy Bearer abc123def456ghi789", inputHash: "sk-abcdefghijklmnopqrstuvwx",
+            outputHash: hash, metadata: secretMetadata)
         let out = try processor.process(event)
         #expect(out.metadata.serialized() == #"{"error":"could not connect to [REDACTED:dsn]","password":"[REDACTED:credential]"}"#)
         #expect(out.model == "proxy Bearer [REDACTED:bearer_token]")

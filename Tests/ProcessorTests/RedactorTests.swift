@@ -13,7 +13,8 @@ private func redacted(_ text: String, with r: Redactor = redactor) -> (String, [
     return (out ?? text, counts)
 }
 
-private let jwtSample = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxMjM0NTY3ODkwIiwibmFtZSI6IkpvaG4gRG9lIiwiaWF0IjoxNTE2MjM5MDIyfQ.SflKxwRJSMeKKF2QT4fwpMeJf36POk6yJV_adQssw5c"
+private let jwtSample =
+    "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxMjM0NTY3ODkwIiwibmFtZSI6IkpvaG4gRG9lIiwiaWF0IjoxNTE2MjM5MDIyfQ.SflKxwRJSMeKKF2QT4fwpMeJf36POk6yJV_adQssw5c"
 
 @Suite("Redactor: every kind, positive")
 struct RedactorPositiveTests {
@@ -41,16 +42,22 @@ struct RedactorPositiveTests {
         ("maps AIzaSyD-9tSrke72PouQMnMX-a7eZSW0jkFMBWY", "maps [REDACTED:google_api_key]", "google_api_key"),
         ("id=AKIAIOSFODNN7EXAMPLE;", "id=[REDACTED:aws_access_key_id];", "aws_access_key_id"),
         ("temp ASIAY34FZKBOKMUTVV7A", "temp [REDACTED:aws_access_key_id]", "aws_access_key_id"),
-        ("aws_secret_access_key = wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
-         "aws_secret_access_key = [REDACTED:aws_secret_access_key]", "aws_secret_access_key"),
-        ("export MY_AWS_SECRET_ACCESS_KEY=\"wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY\"",
-         "export MY_AWS_SECRET_ACCESS_KEY=\"[REDACTED:aws_secret_access_key]\"", "aws_secret_access_key"),
+        (
+            "aws_secret_access_key = wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+            "aws_secret_access_key = [REDACTED:aws_secret_access_key]", "aws_secret_access_key"
+        ),
+        (
+            "export MY_AWS_SECRET_ACCESS_KEY=\"wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY\"",
+            "export MY_AWS_SECRET_ACCESS_KEY=\"[REDACTED:aws_secret_access_key]\"", "aws_secret_access_key"
+        ),
         // What the seed promises and the SDK misses.
         ("Authorization: Bearer abc123def456ghi789", "Authorization: Bearer [REDACTED:bearer_token]", "bearer_token"),
         ("bearer\tAbCdEfGhIjKlMnOpQrStUvWxYzAbCdEfGh.", "bearer\t[REDACTED:bearer_token].", "bearer_token"),
         ("token \(jwtSample) expired", "token [REDACTED:jwt] expired", "jwt"),
-        ("-----BEGIN RSA PRIVATE KEY-----\\nMIIEowIBAAKCAQEA\\n-----END RSA PRIVATE KEY----- tail",
-         "[REDACTED:private_key] tail", "private_key"),
+        (
+            "-----BEGIN RSA PRIVATE KEY-----\\nMIIEowIBAAKCAQEA\\n-----END RSA PRIVATE KEY----- tail",
+            "[REDACTED:private_key] tail", "private_key"
+        ),
         ("-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA (cut off", "[REDACTED:private_key]", "private_key"),
         ("https://alice:hunter2@example.com/path", "https://alice:[REDACTED:url_password]@example.com/path", "url_password"),
         ("amqp://guest:gu@st@rabbit:5672", "amqp://guest:[REDACTED:url_password]@rabbit:5672", "url_password"),
@@ -102,45 +109,47 @@ struct RedactorPositiveTests {
 
 @Suite("Redactor: negatives (must not be redacted)")
 struct RedactorNegativeTests {
-    @Test("ordinary text, ids and hashes are left alone", arguments: [
-        // Ids and digests the audit log needs.
-        "550e8400-e29b-41d4-a716-446655440000",
-        "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
-        "E3B0C44298FC1C149AFBF4C8996FB92427AE41E4649B934CA495991B7852B855",
-        "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
-        "0xE3B0C44298FC1C149AFBF4C8996FB92427AE41E4649B934CA495991B7852B855",
-        "da39a3ee5e6b4b0d3255bfef95601890afd80709",
-        "objects/e3/b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
-        "550e8400e29b41d4a716446655440000550e8400e29b41d4a716446655440000",
-        // Prose, words, identifiers and paths.
-        "The quick brown fox jumps over the lazy dog; the secret ingredient is love.",
-        "Pneumonoultramicroscopicsilicovolcanoconiosis",
-        "AbstractSingletonProxyFactoryBeanDefinitionRegistryPostProcessor",
-        "/var/lib/postgresql/15/main/base/16384/2619",
-        "/Users/alice/Projects/App2/Sources/Processors/Redaction",
-        "The bearer of this letter is authorized. Bearer authentication is in RFC 6750.",
-        "Forgot password: click here",
-        "the secret: ingredient",
-        "password=true, secret=***, api_key=null",
-        "postgres is a database; mysql and redis too",
-        "postgresql:// (empty)",
-        // Near misses of every prefix.
-        "task-management-dashboard-version2",
-        "sk-short",
-        "sk_live_short",
-        "xoxb-123",
-        "ghp_short gh_pages",
-        "github_pat_short",
-        "AIzaShort",
-        "AKIA1234 AKIAIOSFODNN7EXAMPLEX ASIAPACIFIC region",
-        "aws_secret_access_key is stored in vault",
-        "eyJhbGciOiJIUzI1NiJ9 eyJ-eyJ-eyJ",
-        "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----",
-        "-----BEGIN PUBLIC KEY-----",
-        "https://alice@example.com https://example.com:8443/x mailto:alice@example.com",
-        "ratio 3:2, a=b, x: 1",
-        "gpt-4o-2024-08-06",
-    ])
+    @Test(
+        "ordinary text, ids and hashes are left alone",
+        arguments: [
+            // Ids and digests the audit log needs.
+            "550e8400-e29b-41d4-a716-446655440000",
+            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
+            "E3B0C44298FC1C149AFBF4C8996FB92427AE41E4649B934CA495991B7852B855",
+            "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
+            "0xE3B0C44298FC1C149AFBF4C8996FB92427AE41E4649B934CA495991B7852B855",
+            "da39a3ee5e6b4b0d3255bfef95601890afd80709",
+            "objects/e3/b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
+            "550e8400e29b41d4a716446655440000550e8400e29b41d4a716446655440000",
+            // Prose, words, identifiers and paths.
+            "The quick brown fox jumps over the lazy dog; the secret ingredient is love.",
+            "Pneumonoultramicroscopicsilicovolcanoconiosis",
+            "AbstractSingletonProxyFactoryBeanDefinitionRegistryPostProcessor",
+            "/var/lib/postgresql/15/main/base/16384/2619",
+            "/Users/alice/Projects/App2/Sources/Processors/Redaction",
+            "The bearer of this letter is authorized. Bearer authentication is in RFC 6750.",
+            "Forgot password: click here",
+            "the secret: ingredient",
+            "password=true, secret=***, api_key=null",
+            "postgres is a database; mysql and redis too",
+            "postgresql:// (empty)",
+            // Near misses of every prefix.
+            "task-management-dashboard-version2",
+            "sk-short",
+            "sk_live_short",
+            "xoxb-123",
+            "ghp_short gh_pages",
+            "github_pat_short",
+            "AIzaShort",
+            "AKIA1234 AKIAIOSFODNN7EXAMPLEX ASIAPACIFIC region",
+            "aws_secret_access_key is stored in vault",
+            "eyJhbGciOiJIUzI1NiJ9 eyJ-eyJ-eyJ",
+            "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----",
+            "-----BEGIN PUBLIC KEY-----",
+            "https://alice@example.com https://example.com:8443/x mailto:alice@example.com",
+            "ratio 3:2, a=b, x: 1",
+            "gpt-4o-2024-08-06",
+        ])
     func negative(_ input: String) {
         #expect(redactor.redact(input) == nil, "\(redactor.redact(input) ?? "")")
     }
@@ -155,36 +164,47 @@ struct RedactorNegativeTests {
 @Suite("Redactor: configuration")
 struct RedactorConfigTests {
     @Test func allowlistKeepsExactStrings() throws {
-        let r = try #require(try build(RedactionProcessor.factory, """
-            allowlist:
-              - AKIAIOSFODNN7EXAMPLE
-              - password=changeme
-              - postgres://localhost/dev
-            """) as? RedactionProcessor).redactor
+        let r = try #require(
+            try build(
+                RedactionProcessor.factory,
+                """
+                allowlist:
+                  - AKIAIOSFODNN7EXAMPLE
+                  - password=changeme
+                  - postgres://localhost/dev
+                """) as? RedactionProcessor
+        ).redactor
         #expect(r.redact("id AKIAIOSFODNN7EXAMPLE") == nil)
         #expect(r.redact("id AKIAIOSFODNN7EXAMPLF") == "id [REDACTED:aws_access_key_id]")
         #expect(r.redact("password=changeme") == nil)
         #expect(r.redact("password=changeme2") == "password=[REDACTED:credential]")
         #expect(r.redact("postgres://localhost/dev") == nil)
         // In JSON the allowlist applies to the string value.
-        let (json, counts) = r.redact(JSONValue.object([.init("password", .string("AKIAIOSFODNN7EXAMPLE")),
-                                                        .init("url", .string("postgres://localhost/dev"))]))
+        let (json, counts) = r.redact(
+            JSONValue.object([
+                .init("password", .string("AKIAIOSFODNN7EXAMPLE")),
+                .init("url", .string("postgres://localhost/dev")),
+            ]))
         #expect(counts.isEmpty)
         #expect(json["password"] == .string("AKIAIOSFODNN7EXAMPLE"))
         #expect(json["url"] == .string("postgres://localhost/dev"))
     }
 
     @Test func extraPatterns() throws {
-        let processor = try #require(try build(RedactionProcessor.factory, """
-            extra_patterns:
-              - name: employee_id
-                regex: 'EMP-[0-9]{6}'
-              - name: ssn
-                regex: '\\b[0-9]{3}-[0-9]{2}-[0-9]{4}\\b'
-            allowlist: [EMP-000000]
-            """) as? RedactionProcessor)
+        let processor = try #require(
+            try build(
+                RedactionProcessor.factory,
+                """
+                extra_patterns:
+                  - name: employee_id
+                    regex: 'EMP-[0-9]{6}'
+                  - name: ssn
+                    regex: '\\b[0-9]{3}-[0-9]{2}-[0-9]{4}\\b'
+                allowlist: [EMP-000000]
+                """) as? RedactionProcessor)
         var counts: [String: Int] = [:]
-        let out = processor.redactor.redact("EMP-123456 and EMP-654321, not EMP-000000; ssn 123-45-6789; key sk-abcdefghijklmnopqrstu", counts: &counts)
+        let out = processor.redactor.redact(
+            "EMP-123456 and EMP-654321, not EMP-000000; ssn 123-45-6789; key sk-abcdefghijklmnopqrstu", counts: &counts)
         #expect(out == "[REDACTED:employee_id] and [REDACTED:employee_id], not EMP-000000; ssn [REDACTED:ssn]; key [REDACTED:openai_key]")
         #expect(counts == ["employee_id": 2, "ssn": 1, "openai_key": 1])
         #expect(processor.redactor.redact("nothing here") == nil)
@@ -192,7 +212,9 @@ struct RedactorConfigTests {
 
     @Test func invalidRegexIsAConfigErrorNamingTheKey() throws {
         let error = try #require(throws: ConfigError.self) {
-            try build(RedactionProcessor.factory, """
+            try build(
+                RedactionProcessor.factory,
+                """
                 extra_patterns:
                   - name: fine
                     regex: 'ok[0-9]+'
@@ -244,14 +266,18 @@ struct RedactorHostileTests {
     }
 
     @Test func jsonRedactsValuesNotKeys() throws {
-        let metadata = try JSONParser.parse(#"""
+        let metadata = try JSONParser.parse(
+            #"""
             {"password":"hunter2","db":{"url":"postgres://u:p@h/db","n":1e1000},
              "list":["Bearer abc123def456ghi789",42,null,true],
              "sk-abcdefghijklmnopqrstu":"key name kept","token_count":12,"api_key":"","has_password":true}
             """#)
         let (out, counts) = redactor.redact(metadata)
         #expect(counts == ["credential": 1, "dsn": 1, "bearer_token": 1])
-        #expect(out.serialized() == #"{"password":"[REDACTED:credential]","db":{"url":"[REDACTED:dsn]","n":1e1000},"list":["Bearer [REDACTED:bearer_token]",42,null,true],"sk-abcdefghijklmnopqrstu":"key name kept","token_count":12,"api_key":"","has_password":true}"#)
+        #expect(
+            out.serialized()
+                == #"{"password":"[REDACTED:credential]","db":{"url":"[REDACTED:dsn]","n":1e1000},"list":["Bearer [REDACTED:bearer_token]",42,null,true],"sk-abcdefghijklmnopqrstu":"key name kept","token_count":12,"api_key":"","has_password":true}"#
+        )
     }
 
     @Test func recursesToTheParsersDepthLimit() throws {
@@ -263,7 +289,8 @@ struct RedactorHostileTests {
     }
 
     @Test func hugeNumbersAreUntouched() throws {
-        let metadata = try JSONParser.parse(#"{"n":123456789012345678901234567890123456789012345678901234567890,"e":1e1000,"s":"1234567890123456789012345678901234567890123"}"#)
+        let metadata = try JSONParser.parse(
+            #"{"n":123456789012345678901234567890123456789012345678901234567890,"e":1e1000,"s":"1234567890123456789012345678901234567890123"}"#)
         let (out, counts) = redactor.redact(metadata)
         #expect(counts.isEmpty)
         #expect(out == metadata)

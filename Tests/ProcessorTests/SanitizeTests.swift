@@ -13,17 +13,19 @@ struct SanitizeTests {
 
     /// Expected outputs produced by the reference SDK's `sanitize_string` (sanitization.py) for
     /// the same inputs.
-    @Test("same result as the SDK's sanitize_string", arguments: [
-        ("a\\b\nc\rd\te", "a\\\\b\\nc\\rd\\te"),
-        ("\u{0}nul\u{1}\u{1b}[31mred\u{7f}", "nul[31mred"),
-        ("e\u{301}", "\u{e9}"),
-        ("A\u{30a}", "\u{c5}"),
-        ("\u{1100}\u{1161}", "\u{ac00}"),
-        ("tab\\tnot", "tab\\\\tnot"),
-        ("\u{344}x", "\u{308}\u{301}x"),
-        ("a\u{b}\u{c}b\u{1f}c", "abc"),
-        ("caf\u{e9} \u{1F600}", "caf\u{e9} \u{1F600}"),
-    ])
+    @Test(
+        "same result as the SDK's sanitize_string",
+        arguments: [
+            ("a\\b\nc\rd\te", "a\\\\b\\nc\\rd\\te"),
+            ("\u{0}nul\u{1}\u{1b}[31mred\u{7f}", "nul[31mred"),
+            ("e\u{301}", "\u{e9}"),
+            ("A\u{30a}", "\u{c5}"),
+            ("\u{1100}\u{1161}", "\u{ac00}"),
+            ("tab\\tnot", "tab\\\\tnot"),
+            ("\u{344}x", "\u{308}\u{301}x"),
+            ("a\u{b}\u{c}b\u{1f}c", "abc"),
+            ("caf\u{e9} \u{1F600}", "caf\u{e9} \u{1F600}"),
+        ])
     func matchesSDK(_ input: String, _ expected: String) {
         let out = value(input)
         #expect(Array(out.unicodeScalars) == Array(expected.unicodeScalars))
@@ -44,8 +46,11 @@ struct SanitizeTests {
 
         // Canonical reordering across a long run (ccc 220 before 230), then composition with the starter.
         let reordered = value("a" + String(repeating: "\u{340}\u{316}", count: 40))
-        #expect(Array(reordered.unicodeScalars) == Array(("\u{E0}" + String(repeating: "\u{316}", count: 40)
-            + String(repeating: "\u{300}", count: 39)).unicodeScalars))
+        #expect(
+            Array(reordered.unicodeScalars)
+                == Array(
+                    ("\u{E0}" + String(repeating: "\u{316}", count: 40)
+                        + String(repeating: "\u{300}", count: 39)).unicodeScalars))
     }
 
     @Test func cleanStringsAreNotCopied() {
@@ -84,9 +89,10 @@ struct SanitizeTests {
     }
 
     @Test func sanitizesTheFieldsTheSDKSanitizes() throws {
-        let event = makeEvent(agentID: "agent\u{1b}[2J\u{202e}", kind: "tool\u{0}.call", model: "gpt\tx",
-                              inputHash: "ab\u{7f}cd", outputHash: "e\u{301}f",
-                              metadata: .object([.init("note", .string("line1\nline2"))]))
+        let event = makeEvent(
+            agentID: "agent\u{1b}[2J\u{202e}", kind: "tool\u{0}.call", model: "gpt\tx",
+            inputHash: "ab\u{7f}cd", outputHash: "e\u{301}f",
+            metadata: .object([.init("note", .string("line1\nline2"))]))
         let out = try processor.process(event)
         #expect(out.agentID == "agent[2J")
         #expect(out.kind == "tool.call")
@@ -136,8 +142,9 @@ struct SanitizeTests {
     }
 
     @Test func clientChainedEventsPassUntouched() throws {
-        let event = makeEvent(agentID: "agent\u{0}\u{1b}", kind: "k\u{202e}", model: "m\n",
-                              metadata: .object([.init("k\n", .string("e\u{301}\u{85}"))]), hmac: clientHMAC)
+        let event = makeEvent(
+            agentID: "agent\u{0}\u{1b}", kind: "k\u{202e}", model: "m\n",
+            metadata: .object([.init("k\n", .string("e\u{301}\u{85}"))]), hmac: clientHMAC)
         let out = try processor.process(event)
         #expect(out == event)
         #expect(out.agentID.utf8.elementsEqual(event.agentID.utf8))

@@ -7,8 +7,10 @@ import Testing
 struct SizeCapTests {
     let reject = SizeCapProcessor()
 
-    private func rejection(_ processor: SizeCapProcessor, _ event: AuditEvent,
-                           sourceLocation: SourceLocation = #_sourceLocation) throws -> EventRejection {
+    private func rejection(
+        _ processor: SizeCapProcessor, _ event: AuditEvent,
+        sourceLocation: SourceLocation = #_sourceLocation
+    ) throws -> EventRejection {
         try #require(throws: EventRejection.self, sourceLocation: sourceLocation) {
             try processor.process(event)
         }
@@ -49,9 +51,11 @@ struct SizeCapTests {
         #expect(throws: EventRejection.self) { try reject.process(makeEvent(agentID: ok.agentID + "e")) }
     }
 
-    @Test("each capped field is named in the refusal", arguments: [
-        ("payload.kind", 128), ("payload.model", 128), ("payload.input_hash", 128), ("payload.output_hash", 128),
-    ])
+    @Test(
+        "each capped field is named in the refusal",
+        arguments: [
+            ("payload.kind", 128), ("payload.model", 128), ("payload.input_hash", 128), ("payload.output_hash", 128),
+        ])
     func fieldBoundaries(_ field: String, _ limit: Int) throws {
         func event(_ length: Int) -> AuditEvent {
             let text = String(repeating: "k", count: length)
@@ -92,7 +96,8 @@ struct SizeCapTests {
     }
 
     @Test func byteCountMatchesSerialization() throws {
-        let hostile = try JSONParser.parse(#"""
+        let hostile = try JSONParser.parse(
+            #"""
             {"q\"uote":"a\\b\n\r\t\u0000\u0001\u001f\u007f\u0085\u202e","e\u0301":"😀中é",
              "n":[1e1000,-0.0,123456789012345678901234567890,true,false,null,{},[]],
              "deep":{"a":{"b":{"c":[{"d":"\b\f"}]}}}}
@@ -105,8 +110,9 @@ struct SizeCapTests {
 
     @Test func truncateModeCutsStringsToValidText() throws {
         let truncate = try #require(try build(SizeCapProcessor.factory, "mode: truncate") as? SizeCapProcessor)
-        let event = makeEvent(agentID: String(repeating: "😀", count: 300), kind: String(repeating: "k", count: 129),
-                              model: String(repeating: "é", count: 200), inputHash: String(repeating: "h", count: 128))
+        let event = makeEvent(
+            agentID: String(repeating: "😀", count: 300), kind: String(repeating: "k", count: 129),
+            model: String(repeating: "é", count: 200), inputHash: String(repeating: "h", count: 128))
         let out = try truncate.process(event)
         #expect(out.agentID == String(repeating: "😀", count: 256))
         #expect(out.kind.unicodeScalars.count == 128)

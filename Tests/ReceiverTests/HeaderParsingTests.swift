@@ -30,8 +30,9 @@ struct HeaderParsingTests {
     func digest() {
         let header = "Bearer wf_benchmark_token_not_secret_000"
         #expect(IngestToken.digest(IngestToken.bearer(header)!) == IngestToken.digest("wf_benchmark_token_not_secret_000"))
-        #expect(WorkflowTokens.sha256Hex("wf_benchmark_token_not_secret_000")
-            == IngestToken.digest("wf_benchmark_token_not_secret_000").map { String(format: "%02x", $0) }.joined())
+        #expect(
+            WorkflowTokens.sha256Hex("wf_benchmark_token_not_secret_000")
+                == IngestToken.digest("wf_benchmark_token_not_secret_000").map { String(format: "%02x", $0) }.joined())
     }
 
     @Test("the media type is what precedes the parameters, trimmed and in lower case")

@@ -60,10 +60,12 @@ struct IngestAnswerTests {
 
     @Test("a pipeline refusal names the field: client_hmac is required without a chain stage, not with one")
     func pipelineRefusal() async throws {
-        let refused = try await answer(await ingestHandler(memoryPipeline(MemoryPrimary())).single(request("/api/v1/ingest/events", wireEvent(hmac: nil))))
+        let refused = try await answer(
+            await ingestHandler(memoryPipeline(MemoryPrimary())).single(request("/api/v1/ingest/events", wireEvent(hmac: nil))))
         #expect(refused.status == 400)
         #expect(refused.json["field"] == .string("client_hmac"))
-        let chained = try await answer(await ingestHandler(memoryPipeline(MemoryPrimary(), chained: true)).single(request("/api/v1/ingest/events", wireEvent(hmac: nil))))
+        let chained = try await answer(
+            await ingestHandler(memoryPipeline(MemoryPrimary(), chained: true)).single(request("/api/v1/ingest/events", wireEvent(hmac: nil))))
         #expect(chained.status == 201)
     }
 

@@ -20,14 +20,16 @@ struct OTLPExportTests {
     }
 
     func export(_ primary: MemoryPrimary) -> OTLPExport {
-        OTLPExport(pipeline: memoryPipeline(primary, chained: true), metrics: ReceiverMetrics(.disabled, receiver: "otlp"), traces: TraceSettings(),
-                   staging: nil, genAIMetrics: nil, drops: DroppedSpansLog(logger: Logger(label: "test")))
+        OTLPExport(
+            pipeline: memoryPipeline(primary, chained: true), metrics: ReceiverMetrics(.disabled, receiver: "otlp"), traces: TraceSettings(),
+            staging: nil, genAIMetrics: nil, drops: DroppedSpansLog(logger: Logger(label: "test")))
     }
 
     @Test("records that map are stored; one that does not is counted and named in the partial-success message")
     func partialSuccess() async throws {
         let primary = MemoryPrimary()
-        let accepted = try await export(primary).handle(.logs, Self.logs([Self.record(agent: "a"), Self.record(agent: nil)]), encoding: .json, workflow: "wf")
+        let accepted = try await export(primary).handle(
+            .logs, Self.logs([Self.record(agent: "a"), Self.record(agent: nil)]), encoding: .json, workflow: "wf")
         #expect(accepted.rejected == 1)
         #expect(accepted.message == "record 1: attributes.gen_ai.agent.id is required (on the record or its resource)")
         #expect(primary.committed.withLock { $0 }.map(\.agentID) == ["a"])
@@ -48,7 +50,8 @@ struct OTLPExportTests {
     @Test("a primary that cannot commit is unavailable with its retry delay (HTTP 503, gRPC UNAVAILABLE)")
     func unavailable() async throws {
         do {
-            _ = try await export(MemoryPrimary(unavailable: true)).handle(.logs, Self.logs([Self.record(agent: "a")]), encoding: .json, workflow: "wf")
+            _ = try await export(MemoryPrimary(unavailable: true)).handle(
+                .logs, Self.logs([Self.record(agent: "a")]), encoding: .json, workflow: "wf")
             Issue.record("accepted by a primary that is down")
         } catch {
             guard case .unavailable(let reason, let seconds) = error else { Issue.record("\(error)"); return }

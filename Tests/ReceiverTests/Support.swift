@@ -34,8 +34,9 @@ func ingestHandler(_ pipeline: Pipeline, maxBodyBytes: Int = 1 << 20) -> IngestH
     var config = IngestHTTPConfig()
     config.listener.tokens = WorkflowTokens([(workflow: "wf", sha256: IngestToken.digest(token))])
     config.maxBodyBytes = maxBodyBytes
-    return IngestHandler(config: config, pipeline: pipeline, metrics: ReceiverMetrics(.disabled, receiver: "ingest_http"),
-                         inFlight: .unlimited, logger: Logger(label: "test"))
+    return IngestHandler(
+        config: config, pipeline: pipeline, metrics: ReceiverMetrics(.disabled, receiver: "ingest_http"),
+        inFlight: .unlimited, logger: Logger(label: "test"))
 }
 
 /// A request as Hummingbird hands it to a route.

@@ -12,7 +12,8 @@ struct TimeAxisTests {
     func weekSpan() {
         let ticks = TimeAxis.ticks(min: Self.micros("2026-11-24T12:00:00Z"), max: Self.micros("2026-12-01T07:39:00Z"))
         #expect(ticks.map(\.label) == ["2026-11-25", "2026-11-27", "2026-11-29", "2026-12-01"])
-        #expect(TimeAxis.caption(min: Self.micros("2026-11-24T12:00:00Z"), max: Self.micros("2026-12-01T07:39:00Z")) == "2026-11-24 – 2026-12-01 (UTC)")
+        #expect(
+            TimeAxis.caption(min: Self.micros("2026-11-24T12:00:00Z"), max: Self.micros("2026-12-01T07:39:00Z")) == "2026-11-24 – 2026-12-01 (UTC)")
     }
 
     @Test("across midnight the labels carry the date; within a day only the time; short ranges show seconds")
@@ -44,12 +45,16 @@ struct TimeAxisTests {
     func sessionTree() {
         let session = UUID()
         func event(_ id: UUID, parent: UUID?) -> EventQueries.SessionEvent {
-            EventQueries.SessionEvent(event: AuditEvent(eventID: id, sessionID: session, agentID: "a", kind: "tool.call", parentEventID: parent,
-                                                        createdAt: Timestamp(microseconds: 1), workflow: "wf"), chainSeq: 1)
+            EventQueries.SessionEvent(
+                event: AuditEvent(
+                    eventID: id, sessionID: session, agentID: "a", kind: "tool.call", parentEventID: parent,
+                    createdAt: Timestamp(microseconds: 1), workflow: "wf"), chainSeq: 1)
         }
         let (root, child, grandchild, second, orphan, loopA, loopB) = (UUID(), UUID(), UUID(), UUID(), UUID(), UUID(), UUID())
-        let events = [event(root, parent: nil), event(child, parent: root), event(second, parent: nil), event(grandchild, parent: child),
-                      event(orphan, parent: UUID()), event(loopA, parent: loopB), event(loopB, parent: loopA)]
+        let events = [
+            event(root, parent: nil), event(child, parent: root), event(second, parent: nil), event(grandchild, parent: child),
+            event(orphan, parent: UUID()), event(loopA, parent: loopB), event(loopB, parent: loopA),
+        ]
         let context = TimelineView.session(id: session, events: events, total: events.count)
         let rows = (context["events"] as! [[String: Any]]).map { ($0["id"] as! String, $0["depth"] as! Int) }
         #expect(rows.map(\.0) == [root, child, grandchild, second, orphan, loopA, loopB].map(\.lowercasedString))

@@ -19,7 +19,8 @@ struct UIRouterTests {
         var config = TimelineConfig()
         (config.adminPassword, config.adminToken) = (password, token)
         config.sessionSecret = Array("a-session-secret-of-32-bytes-long!".utf8)
-        let server = TimelineServer(config: config, database: AuditDatabase(dsn: "", logger: Logger(label: "ui-test")), logger: Logger(label: "ui-test"))
+        let server = TimelineServer(
+            config: config, database: AuditDatabase(dsn: "", logger: Logger(label: "ui-test")), logger: Logger(label: "ui-test"))
         return Application(router: server.makeRouter())
     }
 
@@ -69,14 +70,16 @@ struct UIRouterTests {
             let csrf = try #require(Self.csrf(loginPage))
             let form: HTTPFields = [.cookie: cookie, .contentType: "application/x-www-form-urlencoded"]
 
-            let forged = try await client.execute(uri: "/login", method: .post, headers: form, body: ByteBuffer(string: "csrf=forged&password=\(Self.password)"))
+            let forged = try await client.execute(
+                uri: "/login", method: .post, headers: form, body: ByteBuffer(string: "csrf=forged&password=\(Self.password)"))
             #expect(forged.status == .forbidden)
             #expect(String(buffer: forged.body).contains("CSRF check failed"))
 
             let wrong = try await client.execute(uri: "/login", method: .post, headers: form, body: ByteBuffer(string: "csrf=\(csrf)&password=wrong"))
             #expect(wrong.status == .unauthorized)
 
-            let signedIn = try await client.execute(uri: "/login", method: .post, headers: form, body: ByteBuffer(string: "csrf=\(csrf)&password=\(Self.password)"))
+            let signedIn = try await client.execute(
+                uri: "/login", method: .post, headers: form, body: ByteBuffer(string: "csrf=\(csrf)&password=\(Self.password)"))
             #expect(signedIn.status == .seeOther && signedIn.headers[.location] == "/timeline")
             let session = try #require(Self.cookie(signedIn))
             #expect(session != cookie, "a new session on sign-in")
@@ -96,11 +99,13 @@ struct UIRouterTests {
                 #expect(String(buffer: response.body).contains("agent"))
                 #expect(response.headers[.setCookie] == nil, "a script with the admin token gets no cookie")
             }
-            try await client.execute(uri: "/workflows/tokens", method: .post, headers: bearer, body: ByteBuffer(string: "workflow=a&workflow=b")) { response in
+            try await client.execute(uri: "/workflows/tokens", method: .post, headers: bearer, body: ByteBuffer(string: "workflow=a&workflow=b")) {
+                response in
                 #expect(response.status == .badRequest)
                 #expect(String(buffer: response.body).contains("workflow"))
             }
-            try await client.execute(uri: "/logout", method: .post, headers: bearer, body: ByteBuffer(string: String(repeating: "x", count: 70_000))) { response in
+            try await client.execute(uri: "/logout", method: .post, headers: bearer, body: ByteBuffer(string: String(repeating: "x", count: 70_000)))
+            { response in
                 #expect(response.status == .contentTooLarge)
             }
         }

@@ -41,10 +41,13 @@ import Testing
             for index in 0..<size {
                 let path = MerkleProof.inclusion(index: index, leaves: leaves)
                 #expect(MerkleProof.verifyInclusion(index: index, size: size, leafHash: hashes[index], path: path, root: root))
-                #expect(!MerkleProof.verifyInclusion(index: (index + 1) % size, size: size, leafHash: hashes[index], path: path, root: root) || size == 1)
+                #expect(
+                    !MerkleProof.verifyInclusion(index: (index + 1) % size, size: size, leafHash: hashes[index], path: path, root: root) || size == 1)
                 if var flipped = path.first {
                     flipped[0] ^= 1
-                    #expect(!MerkleProof.verifyInclusion(index: index, size: size, leafHash: hashes[index], path: [flipped] + path.dropFirst(), root: root))
+                    #expect(
+                        !MerkleProof.verifyInclusion(
+                            index: index, size: size, leafHash: hashes[index], path: [flipped] + path.dropFirst(), root: root))
                 }
             }
             for old in 1...size {
@@ -53,7 +56,9 @@ import Testing
                 #expect(MerkleProof.verifyConsistency(oldSize: old, newSize: size, oldRoot: oldRoot, newRoot: root, proof: proof))
                 if var flipped = proof.last {
                     flipped[31] ^= 0x80
-                    #expect(!MerkleProof.verifyConsistency(oldSize: old, newSize: size, oldRoot: oldRoot, newRoot: root, proof: proof.dropLast() + [flipped]))
+                    #expect(
+                        !MerkleProof.verifyConsistency(
+                            oldSize: old, newSize: size, oldRoot: oldRoot, newRoot: root, proof: proof.dropLast() + [flipped]))
                 }
             }
         }

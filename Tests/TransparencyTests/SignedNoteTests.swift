@@ -24,7 +24,9 @@ import Testing
         let changed = Self.note.replacingOccurrences(of: "answer", with: "ANSWER")
         #expect(throws: SignedNote.OpenError.badSignature(key: Self.verifierKey)) { try SignedNote.open(changed, verifiers: [trusted]) }
         let other = try NoteSigner.generate(name: "PeterNeumann")
-        #expect(throws: SignedNote.OpenError.noKnownSignature(names: ["PeterNeumann"])) { try SignedNote.open(Self.note, verifiers: [other.verifier]) }
+        #expect(throws: SignedNote.OpenError.noKnownSignature(names: ["PeterNeumann"])) {
+            try SignedNote.open(Self.note, verifiers: [other.verifier])
+        }
         #expect(throws: (any Error).self) { try NoteVerifier(encoded: Self.verifierKey.replacingOccurrences(of: "c74f20a3", with: "c74f20a4")) }
     }
 

@@ -18,8 +18,9 @@ public func entry(_ argc: CInt, _ argv: UnsafeMutablePointer<UnsafeMutablePointe
 func fuzz(_ data: UnsafePointer<UInt8>?, _ count: Int) -> CInt {
     let text = String(decoding: bytes(data, count), as: UTF8.self)
     do {
-        let root = try ConfigSection(path: "", file: "fuzz.yaml", value: ConfigValue.parse(yaml: text, file: "fuzz.yaml"),
-                                     environment: environment, log: ProvenanceLog())
+        let root = try ConfigSection(
+            path: "", file: "fuzz.yaml", value: ConfigValue.parse(yaml: text, file: "fuzz.yaml"),
+            environment: environment, log: ProvenanceLog())
         for kind in ["processors", "exporters"] {
             guard let components = try? root.section(kind) else { continue }
             for id in components.keys {

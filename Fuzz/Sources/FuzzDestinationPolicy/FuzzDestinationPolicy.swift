@@ -15,8 +15,9 @@ func fuzz(_ data: UnsafePointer<UInt8>?, _ count: Int) -> CInt {
         if case .success(let parsed) = DestinationPolicy.check(url: text, trustedHosts: nil, allowLoopback: allowLoopback) {
             switch parsed.host {
             case .ipv4, .ipv6:
-                precondition(DestinationPolicy.isAllowedConnection(to: parsed.host, requestedHost: parsed.host, allowLoopback: allowLoopback),
-                             "accepted URL \(text) names an address the connect-time guard refuses (allow_loopback: \(allowLoopback))")
+                precondition(
+                    DestinationPolicy.isAllowedConnection(to: parsed.host, requestedHost: parsed.host, allowLoopback: allowLoopback),
+                    "accepted URL \(text) names an address the connect-time guard refuses (allow_loopback: \(allowLoopback))")
             default: break
             }
         }

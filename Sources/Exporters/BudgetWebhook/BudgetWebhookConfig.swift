@@ -17,8 +17,9 @@ public struct BudgetWebhookConfig: Sendable {
     public static func read(_ section: ConfigSection) throws(ConfigError) -> BudgetWebhookConfig {
         var c = BudgetWebhookConfig()
         c.endpoint = try HTTPSEndpoint.read(section, urlKey: "alert_webhook_url", env: "GOVERNANCE_BUDGET_WEBHOOK_URL", purpose: "budget alerts")
-        c.secret = try section.requiredString("alert_webhook_secret", env: "GOVERNANCE_BUDGET_WEBHOOK_SECRET", secret: true,
-                                              fix: "set the shared secret the receiver verifies X-Governance-Signature with; alerts are never sent unsigned")
+        c.secret = try section.requiredString(
+            "alert_webhook_secret", env: "GOVERNANCE_BUDGET_WEBHOOK_SECRET", secret: true,
+            fix: "set the shared secret the receiver verifies X-Governance-Signature with; alerts are never sent unsigned")
         c.maxBackoff = try section.double("max_backoff", default: c.maxBackoff, range: 0.01...86_400)
         c.pollInterval = try section.double("poll_interval", default: c.pollInterval, range: 0.01...3_600)
         try section.finish()

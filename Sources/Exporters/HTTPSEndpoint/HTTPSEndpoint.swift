@@ -34,8 +34,9 @@ public struct HTTPSEndpoint: Sendable {
         e.timeout = try section.double("timeout", default: e.timeout, range: 0.05...300)
         e.allowLoopback = try section.bool("allow_loopback", default: false)
         if case .failure(let refusal) = DestinationPolicy.check(url: e.url, trustedHosts: e.trustedHosts, allowLoopback: e.allowLoopback) {
-            throw section.error(urlKey, "is refused: \(refusal.reason)",
-                                fix: "use a public https URL; for a local receiver set allow_loopback: true; check trusted_hosts")
+            throw section.error(
+                urlKey, "is refused: \(refusal.reason)",
+                fix: "use a public https URL; for a local receiver set allow_loopback: true; check trusted_hosts")
         }
         if let caFile = e.caFile, !FileManager.default.isReadableFile(atPath: caFile) {
             throw section.error("ca_file", "names `\(caFile)`, which cannot be read", fix: "give the path of a PEM CA bundle")
@@ -45,36 +46,40 @@ public struct HTTPSEndpoint: Sendable {
 }
 
 #if PlatformBridge
-import CurlHTTP
+    import CurlHTTP
 
-extension HTTPSEndpoint {
-    /// A poster for this URL whose every connection passes the egress policy (after DNS, so a
-    /// name that resolves to a refused address is refused).
-    func poster(headers: [String], shouldAbort: @escaping @Sendable () -> Bool) -> GuardedPoster {
-        let requested = (try? DestinationPolicy.parseURL(url).get())?.host ?? .invalid("unparsable URL")
-        var options = GuardedPoster.Options(url: url, headers: headers, caFile: caFile, allowAddress: { [allowLoopback] bytes in
-            DestinationPolicy.isAllowedConnection(to: bytes.count == 4 ? .ipv4(bytes) : .ipv6(bytes), requestedHost: requested, allowLoopback: allowLoopback)
-        })
-        options.timeoutMilliseconds = Int(timeout * 1000)
-        options.connectTimeoutMilliseconds = min(options.connectTimeoutMilliseconds, options.timeoutMilliseconds)
-        options.resolve = resolve
-        options.shouldAbort = shouldAbort
-        return GuardedPoster(options)
-    }
+    extension HTTPSEndpoint {
+        /// A poster for this URL whose every connection passes the egress policy (after DNS, so a
+        /// name that resolves to a refused address is refused).
+        func poster(headers: [String], shouldAbort: @escaping @Sendable () -> Bool) -> GuardedPoster {
+            let requested = (try? DestinationPolicy.parseURL(url).get())?.host ?? .invalid("unparsable URL")
+            var options = GuardedPoster.Options(
+                url: url, headers: headers, caFile: caFile,
+                allowAddress: { [allowLoopback] bytes in
+                    DestinationPolicy.isAllowedConnection(
+                        to: bytes.count == 4 ? .ipv4(bytes) : .ipv6(bytes), requestedHost: requested, allowLoopback: allowLoopback)
+                })
+            options.timeoutMilliseconds = Int(timeout * 1000)
+            options.connectTimeoutMilliseconds = min(options.connectTimeoutMilliseconds, options.timeoutMilliseconds)
+            options.resolve = resolve
+            options.shouldAbort = shouldAbort
+            return GuardedPoster(options)
+        }
 
-    /// One POST: nil when the receiver answered 2xx, else what went wrong.
-    static func deliver(_ body: [UInt8], headers: [String] = [], with poster: GuardedPoster) -> String? {
-        switch poster.post(body, headers: headers) {
-        case .success(let response) where (200..<300).contains(response.status):
-            return nil
-        case .success(let response):
-            return "HTTP \(response.status)"
-        case .failure(let error):
-            if let refused = poster.lastRefusedAddress {
-                return "connection to \(DestinationPolicy.canonicalText(refused.count == 4 ? .ipv4(refused) : .ipv6(refused))) refused by the egress policy"
+        /// One POST: nil when the receiver answered 2xx, else what went wrong.
+        static func deliver(_ body: [UInt8], headers: [String] = [], with poster: GuardedPoster) -> String? {
+            switch poster.post(body, headers: headers) {
+            case .success(let response) where (200..<300).contains(response.status):
+                return nil
+            case .success(let response):
+                return "HTTP \(response.status)"
+            case .failure(let error):
+                if let refused = poster.lastRefusedAddress {
+                    return
+                        "connection to \(DestinationPolicy.canonicalText(refused.count == 4 ? .ipv4(refused) : .ipv6(refused))) refused by the egress policy"
+                }
+                return error.description
             }
-            return error.description
         }
     }
-}
 #endif

@@ -31,8 +31,9 @@ public final class OTLPExporter: SecondaryExporter, QueuedExporter, Sendable {
 
     public func export(_ events: [AuditEvent]) {
         guard config.endpoint != nil else { return }
-        queue.enqueue(events, counters: counters, logger: logger, warning: "otlp_exporter.queue_full",
-                      hint: "the OTLP backend is slower than ingest; raise max_queue_size")
+        queue.enqueue(
+            events, counters: counters, logger: logger, warning: "otlp_exporter.queue_full",
+            hint: "the OTLP backend is slower than ingest; raise max_queue_size")
     }
 
     public func run() async throws {
@@ -47,8 +48,12 @@ public final class OTLPExporter: SecondaryExporter, QueuedExporter, Sendable {
             logger.error("otlp_exporter.failed", metadata: ["endpoint": "\(endpoint)", "error": "\(error)"])
             throw error
         }
-        logger.info("otlp_exporter.started", metadata: ["endpoint": "\(endpoint)", "protocol": "\(config.transport)",
-                                                        "signal": "\(config.signal)", "encoding": "\(config.encoding)", "gzip": "\(config.gzip)"])
+        logger.info(
+            "otlp_exporter.started",
+            metadata: [
+                "endpoint": "\(endpoint)", "protocol": "\(config.transport)",
+                "signal": "\(config.signal)", "encoding": "\(config.encoding)", "gzip": "\(config.gzip)",
+            ])
         await queue.runSender(named: "otlp_exporter", shutdownTimeout: config.shutdownTimeout) { [self] in
             OTLPSender(exporter: self, transport: transport).run()
         }
@@ -61,9 +66,9 @@ public final class OTLPExporter: SecondaryExporter, QueuedExporter, Sendable {
             return try OTLPGRPCTransport(config: config, endpoint: endpoint, abort: { [queue] in queue.isPastDeadline })
         case .http:
             #if PlatformBridge
-            return OTLPHTTPTransport(config: config, endpoint: endpoint, abort: { [queue] in queue.isPastDeadline })
+                return OTLPHTTPTransport(config: config, endpoint: endpoint, abort: { [queue] in queue.isPastDeadline })
             #else
-            preconditionFailure("the factory refuses otlp_http in a build without the PlatformBridge trait")
+                preconditionFailure("the factory refuses otlp_http in a build without the PlatformBridge trait")
             #endif
         }
     }

@@ -64,21 +64,26 @@ public struct OTLPExporterConfig: Sendable {
         }
         if let endpoint = c.endpoint, transport == .grpc {
             if case .failure(let error) = grpcTarget(endpoint) {
-                throw section.error("endpoint", "is `\(endpoint)`: \(error.problem)", fix: "write http://host:4317 (plaintext) or https://host:4317 (TLS)")
+                throw section.error(
+                    "endpoint", "is `\(endpoint)`: \(error.problem)", fix: "write http://host:4317 (plaintext) or https://host:4317 (TLS)")
             }
         }
         if let endpoint = c.endpoint, transport == .http {
             guard case .success = DestinationPolicy.parseURL(endpoint) else {
-                throw section.error("endpoint", "is `\(endpoint)`, not an http(s) URL without userinfo", fix: "write e.g. http://otel-collector:4318/v1/logs")
+                throw section.error(
+                    "endpoint", "is `\(endpoint)`, not an http(s) URL without userinfo", fix: "write e.g. http://otel-collector:4318/v1/logs")
             }
         }
         switch try section.string("encoding", env: "\(env)_PROTOCOL", default: transport == .grpc ? "grpc" : "protobuf")! {
         case "protobuf" where transport == .http, "http/protobuf" where transport == .http: c.encoding = .protobuf
         case "json" where transport == .http, "http/json" where transport == .http: c.encoding = .json
         case "grpc" where transport == .grpc: c.encoding = .protobuf
-        case let other: throw section.error("encoding", "is `\(other)`", fix: transport == .grpc
-                                            ? "leave it out: gRPC always sends protobuf (or use the otlp_http exporter for JSON)"
-                                            : "use protobuf or json (http/protobuf or http/json)")
+        case let other:
+            throw section.error(
+                "encoding", "is `\(other)`",
+                fix: transport == .grpc
+                    ? "leave it out: gRPC always sends protobuf (or use the otlp_http exporter for JSON)"
+                    : "use protobuf or json (http/protobuf or http/json)")
         }
         switch try section.string("compression", env: "\(env)_COMPRESSION", default: "gzip")! {
         case "gzip": c.gzip = true
@@ -118,7 +123,8 @@ public struct OTLPExporterConfig: Sendable {
         c.allowLoopback = try section.bool("allow_loopback", default: false)
         try section.finish()
         if let endpoint = c.endpoint, let host = Self.host(of: endpoint, transport: transport),
-           let refusal = DestinationPolicy.refusesLoopback(host: host, allowLoopback: c.allowLoopback) {
+            let refusal = DestinationPolicy.refusesLoopback(host: host, allowLoopback: c.allowLoopback)
+        {
             throw section.error("endpoint", "is refused: \(refusal.reason)", fix: "for a collector on this host set allow_loopback: true")
         }
         if let caFile = c.caFile, !FileManager.default.isReadableFile(atPath: caFile) {
@@ -140,7 +146,8 @@ public struct OTLPExporterConfig: Sendable {
             return .failure(GRPCEndpointError(problem: "a gRPC endpoint needs http:// or https://"))
         }
         guard let host = url.host, !host.isEmpty, let port = url.port, port > 0, url.path.isEmpty || url.path == "/",
-              url.user == nil, url.password == nil, url.query == nil else {
+            url.user == nil, url.password == nil, url.query == nil
+        else {
             return .failure(GRPCEndpointError(problem: "a gRPC endpoint is scheme://host:port, without a path, query or userinfo"))
         }
         let bare = host.hasPrefix("[") && host.hasSuffix("]") ? String(host.dropFirst().dropLast()) : host

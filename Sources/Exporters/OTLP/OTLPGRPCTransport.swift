@@ -22,13 +22,14 @@ final class OTLPGRPCTransport: OTLPTransport {
 
     init(config: OTLPExporterConfig, endpoint: String, abort: @escaping @Sendable () -> Bool) throws {
         let target = try OTLPExporterConfig.grpcTarget(endpoint).get()
-        let security: HTTP2ClientTransport.Posix.TransportSecurity = if target.tls {
-            .tls { tls in
-                if let ca = config.caFile { tls.trustRoots = .certificates([.file(path: ca, format: .pem)]) }
+        let security: HTTP2ClientTransport.Posix.TransportSecurity =
+            if target.tls {
+                .tls { tls in
+                    if let ca = config.caFile { tls.trustRoots = .certificates([.file(path: ca, format: .pem)]) }
+                }
+            } else {
+                .plaintext
             }
-        } else {
-            .plaintext
-        }
         let transport = try HTTP2ClientTransport.Posix(
             target: .dns(host: target.host, port: target.port), transportSecurity: security,
             config: .defaults { $0.compression.enabledAlgorithms = .all })
@@ -52,8 +53,10 @@ final class OTLPGRPCTransport: OTLPTransport {
         Task { [client, descriptor, metadata, options] in
             let result: OTLPDelivery
             do {
-                _ = try await client.unary(request: ClientRequest(message: body, metadata: metadata), descriptor: descriptor,
-                                           serializer: OTLPGRPC.RawMessage(), deserializer: OTLPGRPC.RawMessage(), options: options) { try $0.message }
+                _ = try await client.unary(
+                    request: ClientRequest(message: body, metadata: metadata), descriptor: descriptor,
+                    serializer: OTLPGRPC.RawMessage(), deserializer: OTLPGRPC.RawMessage(), options: options
+                ) { try $0.message }
                 result = .sent
             } catch let error as RPCError {
                 result = Self.delivery(for: error)

@@ -49,7 +49,9 @@ public struct PlatformBridgeConfig: Sendable {
 
     /// The relay's batch endpoint: the ingest URL's `…/ingest/events` path plus `/batch`.
     public var relayBatchURL: String? {
-        guard relayBatchEvents > 0, let url = ingestURL?.split(separator: "?", maxSplits: 1).first, url.hasSuffix("/ingest/events") else { return nil }
+        guard relayBatchEvents > 0, let url = ingestURL?.split(separator: "?", maxSplits: 1).first, url.hasSuffix("/ingest/events") else {
+            return nil
+        }
         return url + "/batch"
     }
 
@@ -88,7 +90,8 @@ public struct PlatformBridgeConfig: Sendable {
             for host in hosts {
                 let h = DestinationPolicy.normalizeHost(host)
                 if case .invalid(let why) = h {
-                    throw section.error("platform_trusted_hosts", "contains `\(host)`: \(why)", fix: "list bare host names, e.g. governance.codeatelier.tech")
+                    throw section.error(
+                        "platform_trusted_hosts", "contains `\(host)`: \(why)", fix: "list bare host names, e.g. governance.codeatelier.tech")
                 }
                 normalized.insert(DestinationPolicy.canonicalText(h))
             }
@@ -111,15 +114,19 @@ public struct PlatformBridgeConfig: Sendable {
         c.relayBatchEvents = try section.int("relay_batch_events", default: 0, range: 0...100_000)
         try section.finish()
         if c.relayBatchEvents > 0, c.relayBatchURL == nil {
-            throw section.error("relay_batch_events", "is set, but platform_ingest_url `\(c.ingestURL ?? "")` is not a collector's `…/api/v1/ingest/events`",
-                                fix: "point platform_ingest_url at the other collector's ingest_http (http(s)://host:port/api/v1/ingest/events), or leave relay_batch_events at 0")
+            throw section.error(
+                "relay_batch_events", "is set, but platform_ingest_url `\(c.ingestURL ?? "")` is not a collector's `…/api/v1/ingest/events`",
+                fix:
+                    "point platform_ingest_url at the other collector's ingest_http (http(s)://host:port/api/v1/ingest/events), or leave relay_batch_events at 0"
+            )
         }
 
         if c.ingestToken?.isEmpty == true { c.ingestToken = nil }
         if c.enabled, let url = c.ingestURL, !url.isEmpty {
             if case .failure(let refusal) = DestinationPolicy.check(url: url, trustedHosts: c.trustedHosts, allowLoopback: c.allowLoopback) {
-                throw section.error("platform_ingest_url", "is refused: \(refusal.reason)",
-                                    fix: "use the platform's https URL; for a local platform set allow_loopback: true; check platform_trusted_hosts")
+                throw section.error(
+                    "platform_ingest_url", "is refused: \(refusal.reason)",
+                    fix: "use the platform's https URL; for a local platform set allow_loopback: true; check platform_trusted_hosts")
             }
         }
         if let caFile = c.caFile, !FileManager.default.isReadableFile(atPath: caFile) {

@@ -38,7 +38,8 @@ final class CommitQueue: Sendable {
         var count = 0
         var taken = 0
         while taken < pending.count,
-              taken == 0 || (count + pending[taken].events.count <= maxEvents && pending[taken].stagesKey == pending[0].stagesKey) {
+            taken == 0 || (count + pending[taken].events.count <= maxEvents && pending[taken].stagesKey == pending[0].stagesKey)
+        {
             count += pending[taken].events.count
             taken += 1
         }

@@ -63,11 +63,14 @@ public final class PostgresExporter: PrimaryExporter, Sendable {
     /// The database this exporter writes, shared with the rest of its pipeline.
     public let database: AuditDatabase
 
-    public init(config: PostgresExporterConfig, logger: Logger, telemetry: Telemetry = .disabled, id: String = "postgres",
-                clock: any Clock<Duration> = ContinuousClock()) {
+    public init(
+        config: PostgresExporterConfig, logger: Logger, telemetry: Telemetry = .disabled, id: String = "postgres",
+        clock: any Clock<Duration> = ContinuousClock()
+    ) {
         self.config = config
-        deadlines = makeCommitDeadlines(clock: clock, timeout: .seconds(config.commitTimeout),
-                                        reason: "PostgreSQL did not commit within \(config.commitTimeout) s (commit_timeout); retrying is safe")
+        deadlines = makeCommitDeadlines(
+            clock: clock, timeout: .seconds(config.commitTimeout),
+            reason: "PostgreSQL did not commit within \(config.commitTimeout) s (commit_timeout); retrying is safe")
         self.logger = logger
         database = AuditDatabase(dsn: config.dsn, connectTimeoutSeconds: config.connectTimeoutSeconds, logger: logger)
         metrics = PostgresMetrics(telemetry, exporter: id)
@@ -188,7 +191,8 @@ final class PostgresWriter {
                 } catch {
                     exporter.connectFailed(error)
                     if backoff >= exporter.config.maxReconnectBackoff || backoff == 0.05 {
-                        logger.warning("postgres.connect_failed", metadata: ["writer": "\(index)", "error": "\(error.message)", "retry_in_s": "\(backoff)"])
+                        logger.warning(
+                            "postgres.connect_failed", metadata: ["writer": "\(index)", "error": "\(error.message)", "retry_in_s": "\(backoff)"])
                     }
                     // Leave queued work to connected writers; with none, connectFailed already failed it.
                     if exporter.pause(backoff) { return }
@@ -214,8 +218,9 @@ final class PostgresWriter {
             if exporter.config.migrate {
                 if try exporter.database.migrate(conn) { logger.info("postgres.migrated", metadata: ["version": "\(AuditSchema.version)"]) }
             } else if try !AuditSchema.isMigrated(conn) {
-                throw PGError(message: "schema is not migrated and exporters.postgres.migrate is false; run `governance-collector migrate`",
-                              sqlState: nil, connectionLost: false)
+                throw PGError(
+                    message: "schema is not migrated and exporters.postgres.migrate is false; run `governance-collector migrate`",
+                    sqlState: nil, connectionLost: false)
             }
             exporter.markMigrated()
         }

@@ -24,7 +24,8 @@ package final class IngestHTTPReceiver: Receiver, Sendable {
         self.config = config
         let metrics = ReceiverMetrics(context.telemetry, receiver: context.id)
         let handler = IngestHandler(config: config, pipeline: pipeline, metrics: metrics, inFlight: context.inFlight, logger: context.logger)
-        server = try ReceiverServer(name: "ingest_http", listenerID: context.id, listener: config.listener, context: context, metrics: metrics) { router in
+        server = try ReceiverServer(name: "ingest_http", listenerID: context.id, listener: config.listener, context: context, metrics: metrics) {
+            router in
             router.post(RouterPath(Self.eventsPath)) { request, _ in await handler.single(request) }
             router.post(RouterPath(Self.batchPath)) { request, _ in await handler.batch(request) }
             router.get("/healthz") { _, _ in IngestHandler.json(.ok, ["ok": .bool(true)]) }
@@ -58,8 +59,12 @@ struct JSONErrorMiddleware<Context: RequestContext>: RouterMiddleware {
             return try await next(request, context)
         } catch let error as HTTPError {
             let code = error.status == .notFound ? "not_found" : "http_error"
-            return IngestHandler.json(error.status, ["ok": .bool(false), "error": .string(code),
-                                                     "message": .string(error.body ?? "\(request.method) \(request.uri.path) is not served here")])
+            return IngestHandler.json(
+                error.status,
+                [
+                    "ok": .bool(false), "error": .string(code),
+                    "message": .string(error.body ?? "\(request.method) \(request.uri.path) is not served here"),
+                ])
         }
     }
 }

@@ -40,16 +40,27 @@ struct IngestHandler: Sendable {
             do {
                 event = try WireFormat.decode(json, workflow: workflow, receivedAt: .now())
             } catch {
-                throw Refusal(status: .init(code: error.status), code: "invalid_field", message: "\(error.field) \(error.message)", field: error.field)
+                throw Refusal(
+                    status: .init(code: error.status), code: "invalid_field", message: "\(error.field) \(error.message)", field: error.field)
             }
             let outcome = try await submit([event])[0]
             switch outcome {
             case .stored:
-                return Self.json(.created, members: [.init("ok", .bool(true)), .init("event_id", .string(event.eventID.lowercasedString)), .init("status", .string("stored"))])
+                return Self.json(
+                    .created,
+                    members: [
+                        .init("ok", .bool(true)), .init("event_id", .string(event.eventID.lowercasedString)), .init("status", .string("stored")),
+                    ])
             case .duplicate:
-                return Self.json(.ok, members: [.init("ok", .bool(true)), .init("event_id", .string(event.eventID.lowercasedString)), .init("status", .string("duplicate"))])
+                return Self.json(
+                    .ok,
+                    members: [
+                        .init("ok", .bool(true)), .init("event_id", .string(event.eventID.lowercasedString)), .init("status", .string("duplicate")),
+                    ])
             case .rejected(let r):
-                throw Refusal(status: .init(code: r.status), code: r.status == 409 ? "conflict" : "invalid_field", message: "\(r.field) \(r.message)", field: r.field)
+                throw Refusal(
+                    status: .init(code: r.status), code: r.status == 409 ? "conflict" : "invalid_field", message: "\(r.field) \(r.message)",
+                    field: r.field)
             }
         } catch let refusal as Refusal {
             return refusal.response
@@ -79,13 +90,15 @@ struct IngestHandler: Sendable {
                     results[index] = Self.result(index: index, eventID: events[position].eventID.lowercasedString, outcome: outcome)
                 }
             }
-            return Self.json(.ok, [
-                "ok": .bool(counts.rejected == 0),
-                "stored": .number(String(counts.stored)),
-                "duplicates": .number(String(counts.duplicate)),
-                "rejected": .number(String(counts.rejected)),
-                "results": .array(results.map { $0! }),
-            ])
+            return Self.json(
+                .ok,
+                [
+                    "ok": .bool(counts.rejected == 0),
+                    "stored": .number(String(counts.stored)),
+                    "duplicates": .number(String(counts.duplicate)),
+                    "rejected": .number(String(counts.rejected)),
+                    "results": .array(results.map { $0! }),
+                ])
         } catch {
             return error.response
         }
@@ -95,7 +108,8 @@ struct IngestHandler: Sendable {
     /// scope of their own: the body and its JSON trees are freed before the commit, which is
     /// most of a large batch's memory.
     private func readBatch(_ request: Request, type: String, workflow: String) async throws(Refusal)
-        -> (InFlightBudget.Reservation, (events: [AuditEvent], eventIndex: [Int], results: [JSONValue?])) {
+        -> (InFlightBudget.Reservation, (events: [AuditEvent], eventIndex: [Int], results: [JSONValue?]))
+    {
         let (body, reservation) = try await readBody(request, limit: config.maxBatchBodyBytes)
         let items: [JSONValue]
         if type == "application/json" {
@@ -108,8 +122,9 @@ struct IngestHandler: Sendable {
             items = try parse { () throws(JSONParseError) in try JSONParser.parseLines(body) }
         }
         guard items.count <= config.maxBatchEvents else {
-            throw Refusal(status: .contentTooLarge, code: "too_many_events",
-                          message: "a batch holds at most \(config.maxBatchEvents) events, this one has \(items.count)")
+            throw Refusal(
+                status: .contentTooLarge, code: "too_many_events",
+                message: "a batch holds at most \(config.maxBatchEvents) events, this one has \(items.count)")
         }
         guard !items.isEmpty else { throw Refusal(status: .badRequest, code: "invalid_body", message: "the batch is empty") }
         var results = [JSONValue?](repeating: nil, count: items.count)
@@ -130,11 +145,13 @@ struct IngestHandler: Sendable {
     // MARK: Steps
 
     private func authenticate(_ request: Request) throws(Refusal) -> String {
-        guard let workflow = config.listener.tokens.workflow(forAuthorization: request.headers[.authorization], managed: pipeline.managedTokens) else {
+        guard let workflow = config.listener.tokens.workflow(forAuthorization: request.headers[.authorization], managed: pipeline.managedTokens)
+        else {
             let missing = request.headers[.authorization] == nil
-            throw Refusal(status: .unauthorized, code: "unauthorized",
-                          message: missing ? "missing Authorization: Bearer <wf_ token>" : "unknown or revoked token",
-                          headers: [.wwwAuthenticate: "Bearer"])
+            throw Refusal(
+                status: .unauthorized, code: "unauthorized",
+                message: missing ? "missing Authorization: Bearer <wf_ token>" : "unknown or revoked token",
+                headers: [.wwwAuthenticate: "Bearer"])
         }
         return workflow
     }
@@ -143,8 +160,9 @@ struct IngestHandler: Sendable {
     private func requireContentType(_ request: Request, allowed: [String]) throws(Refusal) -> String {
         let type = contentMediaType(request.headers[.contentType])
         guard allowed.contains(type) else {
-            throw Refusal(status: .unsupportedMediaType, code: "unsupported_media_type",
-                          message: "Content-Type is `\(request.headers[.contentType] ?? "")`; send \(allowed.joined(separator: " or "))")
+            throw Refusal(
+                status: .unsupportedMediaType, code: "unsupported_media_type",
+                message: "Content-Type is `\(request.headers[.contentType] ?? "")`; send \(allowed.joined(separator: " or "))")
         }
         return type
     }
@@ -156,9 +174,11 @@ struct IngestHandler: Sendable {
         let length = request.headers[.contentLength].flatMap(Int.init)
         if let length, length > limit { throw tooLarge }
         guard let reservation = inFlight.reserve(forBody: length ?? limit) else {
-            throw Refusal(status: .serviceUnavailable, code: "overloaded",
-                          message: "the collector is at its memory budget for requests in flight (service.in_flight_limit_mib = \(inFlight.limit >> 20)); retry",
-                          headers: [.retryAfter: "1"])
+            throw Refusal(
+                status: .serviceUnavailable, code: "overloaded",
+                message:
+                    "the collector is at its memory budget for requests in flight (service.in_flight_limit_mib = \(inFlight.limit >> 20)); retry",
+                headers: [.retryAfter: "1"])
         }
         var request = request
         do {
@@ -187,8 +207,9 @@ struct IngestHandler: Sendable {
             return outcomes
         } catch {
             logger.debug("ingest_http.unavailable", metadata: ["reason": "\(error.reason)"])
-            throw Refusal(status: .serviceUnavailable, code: "unavailable", message: error.reason,
-                          headers: [.retryAfter: String(error.retryAfterSeconds)])
+            throw Refusal(
+                status: .serviceUnavailable, code: "unavailable", message: error.reason,
+                headers: [.retryAfter: String(error.retryAfterSeconds)])
         }
     }
 

@@ -55,7 +55,9 @@ package struct WorkflowTokens: Sendable {
         for entry in try section.sections(key) {
             let workflow = try entry.requiredString("workflow", fix: "name the workflow this token belongs to")
             guard SystemIdentity.isClientWorkflow(workflow) else {
-                throw entry.error("workflow", "is `\(workflow)`", fix: "use letters, digits, '.', '_' or '-' (at most 128); `\(SystemIdentity.workflow)` is the collector's own")
+                throw entry.error(
+                    "workflow", "is `\(workflow)`",
+                    fix: "use letters, digits, '.', '_' or '-' (at most 128); `\(SystemIdentity.workflow)` is the collector's own")
             }
             let hashed = try entry.string("token_sha256")
             let plain = try entry.string("token", secret: true)

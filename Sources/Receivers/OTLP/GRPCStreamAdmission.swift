@@ -57,15 +57,19 @@ final class GRPCStreamAdmission: Sendable {
     /// The stream's workflow, or UNAUTHENTICATED for a stream without a live token.
     func workflow(authorization: String?) -> Result<String, Refusal> {
         guard let workflow = workflow(authorization) else {
-            return .failure(Refusal(code: 16, message: authorization == nil ? "missing authorization metadata: Bearer <wf_ token>" : "unknown or revoked token",
-                                    retryable: false))
+            return .failure(
+                Refusal(
+                    code: 16, message: authorization == nil ? "missing authorization metadata: Bearer <wf_ token>" : "unknown or revoked token",
+                    retryable: false))
         }
         return .success(workflow)
     }
 
     var overBudget: Refusal {
-        Refusal(code: 8, message: "the collector is at its memory budget for requests in flight (service.in_flight_limit_mib = \(budget.limit >> 20)); retry",
-                retryable: true)
+        Refusal(
+            code: 8,
+            message: "the collector is at its memory budget for requests in flight (service.in_flight_limit_mib = \(budget.limit >> 20)); retry",
+            retryable: true)
     }
 }
 
@@ -113,7 +117,7 @@ final class StreamGate: ChannelInboundHandler {
                 prefix += bytes.readableBytesView.prefix(5 - prefix.count)
             }
             guard prefix.count == 5 else {
-                if frame.endStream { return admit(context, held) } // no whole message: nothing to inflate
+                if frame.endStream { return admit(context, held) }  // no whole message: nothing to inflate
                 state = .awaitingPrefix(workflow: workflow, held: held, prefix: prefix)
                 return
             }
@@ -133,7 +137,9 @@ final class StreamGate: ChannelInboundHandler {
     private func refuse(_ context: ChannelHandlerContext, _ refusal: GRPCStreamAdmission.Refusal?) {
         state = .refused
         guard let refusal else { return }
-        var fields: [(String, String)] = [(":status", "200"), ("content-type", "application/grpc"), ("grpc-status", "\(refusal.code)"), ("grpc-message", refusal.message)]
+        var fields: [(String, String)] = [
+            (":status", "200"), ("content-type", "application/grpc"), ("grpc-status", "\(refusal.code)"), ("grpc-message", refusal.message),
+        ]
         if refusal.retryable {
             let details = GRPCStatusDetails.retryable(code: refusal.code, message: refusal.message, retryAfterSeconds: 1)
             fields.append(("grpc-status-details-bin", Data(details).base64EncodedString()))

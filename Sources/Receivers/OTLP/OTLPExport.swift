@@ -77,14 +77,24 @@ struct OTLPExport: Sendable {
                             _ = try OTLPSpanMapping.identified(span)
                             // Refused now, not when its trace is assembled, so the exporter hears it.
                             guard pipeline.assignsHMAC else {
-                                throw EventRejection(field: "client_hmac", message: "is required: this pipeline has no chain processor to compute it, and an OpenTelemetry span carries none (add `chain` to its processors)")
+                                throw EventRejection(
+                                    field: "client_hmac",
+                                    message:
+                                        "is required: this pipeline has no chain processor to compute it, and an OpenTelemetry span carries none (add `chain` to its processors)"
+                                )
                             }
                             waiting.append(span)
-                        } else if let event = try OTLPSpanMapping.event(from: span, workflow: workflow, keepUnmarked: traces.keepUnmarked, receivedAt: now) {
+                        } else if let event = try OTLPSpanMapping.event(
+                            from: span, workflow: workflow, keepUnmarked: traces.keepUnmarked, receivedAt: now)
+                        {
                             events.append(event)
                         } else {
                             unmarked += 1
-                            if case .string(let service)? = span.resourceAttribute("service.name") { droppedServices.insert(service) } else { droppedServices.insert("") }
+                            if case .string(let service)? = span.resourceAttribute("service.name") {
+                                droppedServices.insert(service)
+                            } else {
+                                droppedServices.insert("")
+                            }
                         }
                     } catch {
                         reasons.append("span \(index): \(error.field) \(error.message)")
@@ -132,7 +142,9 @@ struct OTLPExport: Sendable {
             }
         }
         if unmarked > 0 {
-            reasons.append("\(unmarked) span(s) carried no agent, model or tool marker (audit, GenAI, OpenInference, Traceloop or Langfuse attributes) and were dropped (keep_unmarked_spans: true keeps them)")
+            reasons.append(
+                "\(unmarked) span(s) carried no agent, model or tool marker (audit, GenAI, OpenInference, Traceloop or Langfuse attributes) and were dropped (keep_unmarked_spans: true keeps them)"
+            )
             drops.note(services: droppedServices, workflow: workflow, count: unmarked)
         }
         let message = reasons.prefix(10).joined(separator: "; ") + (reasons.count > 10 ? "; …" : "")
@@ -141,7 +153,9 @@ struct OTLPExport: Sendable {
 
     static func checkCount(_ count: Int, of items: String) throws(Failure) {
         guard count <= maxItemsPerRequest else {
-            throw .tooLarge("the request carries \(count) \(items); at most \(maxItemsPerRequest) are taken in one request: export in smaller batches (e.g. the batch processor's max_export_batch_size)")
+            throw .tooLarge(
+                "the request carries \(count) \(items); at most \(maxItemsPerRequest) are taken in one request: export in smaller batches (e.g. the batch processor's max_export_batch_size)"
+            )
         }
     }
 }

@@ -26,8 +26,9 @@ package struct OTLPGRPCConfig: Sendable {
         c.limits = try GRPCLimits.read(section)
         if c.listener.host == "localhost" { c.listener.host = "127.0.0.1" }
         guard isIPLiteral(c.listener.host) else {
-            throw section.error("endpoint", "has the host `\(c.listener.host)`; the gRPC listener binds an IP address",
-                                fix: "write an address, e.g. 127.0.0.1:4317, 0.0.0.0:4317 or [::1]:4317")
+            throw section.error(
+                "endpoint", "has the host `\(c.listener.host)`; the gRPC listener binds an IP address",
+                fix: "write an address, e.g. 127.0.0.1:4317, 0.0.0.0:4317 or [::1]:4317")
         }
         c.maxMessageBytes = try section.int("max_recv_msg_size_mib", default: 4, range: 1...1024) << 20
         try section.finish()
@@ -86,11 +87,12 @@ final class OTLPGRPCServer: Sendable {
         self.name = name
         self.logger = logger
         let listener = config.listener
-        let security: HTTP2ServerTransport.Posix.TransportSecurity = if let cert = listener.tlsCertFile, let key = listener.tlsKeyFile {
-            .tls(certificateChain: [.file(path: cert, format: .pem)], privateKey: .file(path: key, format: .pem))
-        } else {
-            .plaintext
-        }
+        let security: HTTP2ServerTransport.Posix.TransportSecurity =
+            if let cert = listener.tlsCertFile, let key = listener.tlsKeyFile {
+                .tls(certificateChain: [.file(path: cert, format: .pem)], privateKey: .file(path: key, format: .pem))
+            } else {
+                .plaintext
+            }
         let transport = HTTP2ServerTransport.Posix(
             address: listener.host.contains(":") ? .ipv6(host: listener.host, port: listener.port) : .ipv4(host: listener.host, port: listener.port),
             transportSecurity: security,
@@ -105,7 +107,8 @@ final class OTLPGRPCServer: Sendable {
                 c.connection.keepalive.time = .seconds(config.limits.keepaliveTime)
                 c.connection.keepalive.timeout = .seconds(config.limits.keepaliveTimeout)
                 c.connection.keepalive.clientBehavior.minPingIntervalWithoutCalls = .seconds(config.limits.minPingInterval)
-                let connections = AcceptedConnectionGuard(max: config.limits.maxConnections, firstStreamTimeout: config.limits.idleTimeout, metrics: metrics)
+                let connections = AcceptedConnectionGuard(
+                    max: config.limits.maxConnections, firstStreamTimeout: config.limits.idleTimeout, metrics: metrics)
                 let tokens = config.listener.tokens, managed = export.pipeline.managedTokens
                 let streams = GRPCStreamAdmission(budget: inFlight, ceiling: c.rpc.maxRequestPayloadSize) { authorization in
                     tokens.workflow(forAuthorization: authorization, managed: managed)
@@ -142,7 +145,8 @@ final class OTLPGRPCServer: Sendable {
 
         func registerMethods<Transport: ServerTransport>(with router: inout RPCRouter<Transport>) {
             for signal in [OTLPSignal.logs, .traces, .metrics] {
-                router.registerHandler(forMethod: OTLPGRPC.export(signal), deserializer: OTLPGRPC.RawMessage(), serializer: OTLPGRPC.RawMessage()) { request, _ in
+                router.registerHandler(forMethod: OTLPGRPC.export(signal), deserializer: OTLPGRPC.RawMessage(), serializer: OTLPGRPC.RawMessage()) {
+                    request, _ in
                     let response = await handle(request, signal: signal)
                     export.metrics.requests.increment(response.label)
                     return response.streaming
@@ -153,8 +157,11 @@ final class OTLPGRPCServer: Sendable {
         func handle(_ request: StreamingServerRequest<[UInt8]>, signal: OTLPSignal) async -> Outcome {
             let authorization = request.metadata[stringValues: "authorization"].first(where: { _ in true })
             guard let workflow = config.listener.tokens.workflow(forAuthorization: authorization, managed: export.pipeline.managedTokens) else {
-                return .failure(RPCError(code: .unauthenticated, message: authorization == nil
-                                         ? "missing authorization metadata: Bearer <wf_ token>" : "unknown or revoked token"))
+                return .failure(
+                    RPCError(
+                        code: .unauthenticated,
+                        message: authorization == nil
+                            ? "missing authorization metadata: Bearer <wf_ token>" : "unknown or revoked token"))
             }
             let body: [UInt8]
             do {
@@ -163,12 +170,18 @@ final class OTLPGRPCServer: Sendable {
                 return .failure(RPCError(code: .invalidArgument, message: "the request message could not be read: \(error)"))
             }
             guard body.count <= config.maxMessageBytes else {
-                return .failure(RPCError(code: .resourceExhausted, message: "the message is \(body.count) bytes (after decompression); the limit is \(config.maxMessageBytes) (max_recv_msg_size_mib)"))
+                return .failure(
+                    RPCError(
+                        code: .resourceExhausted,
+                        message:
+                            "the message is \(body.count) bytes (after decompression); the limit is \(config.maxMessageBytes) (max_recv_msg_size_mib)"
+                    ))
             }
             // The transport has read the message already, under the stream's reservation
             // (GRPCStreamAdmission); this one bounds decoding and commits.
             guard let reservation = inFlight.reserve(forBody: body.count) else {
-                let message = "the collector is at its memory budget for requests in flight (service.in_flight_limit_mib = \(inFlight.limit >> 20)); retry"
+                let message =
+                    "the collector is at its memory budget for requests in flight (service.in_flight_limit_mib = \(inFlight.limit >> 20)); retry"
                 var trailers = Metadata()
                 trailers.addBinary(GRPCStatusDetails.retryable(code: 8, message: message, retryAfterSeconds: 1), forKey: "grpc-status-details-bin")
                 return .failure(RPCError(code: .resourceExhausted, message: message, metadata: trailers))

@@ -24,8 +24,9 @@ package struct OTLPConfig: Sendable {
         try protocols.finish()
         try section.finish()
         guard c.grpc != nil || c.http != nil else {
-            throw section.error("protocols", "names neither grpc nor http",
-                                fix: "add `protocols: {grpc: {endpoint: 127.0.0.1:4317}, http: {endpoint: 127.0.0.1:4318}}` (either or both)")
+            throw section.error(
+                "protocols", "names neither grpc nor http",
+                fix: "add `protocols: {grpc: {endpoint: 127.0.0.1:4317}, http: {endpoint: 127.0.0.1:4318}}` (either or both)")
         }
         return c
     }
@@ -38,14 +39,18 @@ package final class OTLPReceiver: Receiver, Sendable {
     private let grpc: OTLPGRPCServer?
 
     package init(config: OTLPConfig, context: ReceiverContext) throws {
-        http = try config.http.map { try OTLPHTTPReceiver(config: $0, context: context, name: "\(context.id).http", listenerID: "\(context.id).http") }
+        http = try config.http.map {
+            try OTLPHTTPReceiver(config: $0, context: context, name: "\(context.id).http", listenerID: "\(context.id).http")
+        }
         grpc = config.grpc.map { grpc in
-            let export = OTLPExport(pipeline: context.pipeline, metrics: ReceiverMetrics(context.telemetry, receiver: context.id),
-                                    traces: grpc.traces, staging: context.resources.get((any SpanStaging).self),
-                                    genAIMetrics: context.resources.get((any GenAIMetricRecording).self), drops: DroppedSpansLog(logger: context.logger))
-            return OTLPGRPCServer(config: grpc, export: export, name: "\(context.id).grpc",
-                                  metrics: ListenerMetrics(context.telemetry, listener: "\(context.id).grpc"), inFlight: context.inFlight,
-                                  logger: context.logger)
+            let export = OTLPExport(
+                pipeline: context.pipeline, metrics: ReceiverMetrics(context.telemetry, receiver: context.id),
+                traces: grpc.traces, staging: context.resources.get((any SpanStaging).self),
+                genAIMetrics: context.resources.get((any GenAIMetricRecording).self), drops: DroppedSpansLog(logger: context.logger))
+            return OTLPGRPCServer(
+                config: grpc, export: export, name: "\(context.id).grpc",
+                metrics: ListenerMetrics(context.telemetry, listener: "\(context.id).grpc"), inFlight: context.inFlight,
+                logger: context.logger)
         }
     }
 

@@ -56,13 +56,17 @@ package final class OTLPHTTPReceiver: Receiver, Sendable {
         self.config = config
         let logger = context.logger
         let metrics = ReceiverMetrics(context.telemetry, receiver: context.id)
-        let export = OTLPExport(pipeline: context.pipeline, metrics: metrics, traces: config.traces,
-                                staging: context.resources.get((any SpanStaging).self),
-                                genAIMetrics: context.resources.get((any GenAIMetricRecording).self), drops: DroppedSpansLog(logger: context.logger))
+        let export = OTLPExport(
+            pipeline: context.pipeline, metrics: metrics, traces: config.traces,
+            staging: context.resources.get((any SpanStaging).self),
+            genAIMetrics: context.resources.get((any GenAIMetricRecording).self), drops: DroppedSpansLog(logger: context.logger))
         let inFlight = context.inFlight
-        server = try ReceiverServer(name: name, listenerID: listenerID ?? context.id, listener: config.listener, context: context, metrics: metrics) { router in
-            for (path, signal) in [(Self.logsPath, OTLPSignal.logs), (Self.tracesPath, .traces), (Self.metricsPath, .metrics),
-                                   (Self.langfuseTracesPath, .traces)] {
+        server = try ReceiverServer(name: name, listenerID: listenerID ?? context.id, listener: config.listener, context: context, metrics: metrics) {
+            router in
+            for (path, signal) in [
+                (Self.logsPath, OTLPSignal.logs), (Self.tracesPath, .traces), (Self.metricsPath, .metrics),
+                (Self.langfuseTracesPath, .traces),
+            ] {
                 router.post(RouterPath(path)) { request, _ in
                     await Self.handle(request, signal: signal, config: config, export: export, inFlight: inFlight, logger: logger)
                 }
@@ -80,26 +84,33 @@ package final class OTLPHTTPReceiver: Receiver, Sendable {
     /// A refusal of the whole request, answered as `google.rpc.Status`.
     struct Refusal: Error {
         var status: HTTPResponse.Status
-        var code: Int32 // google.rpc.Code
+        var code: Int32  // google.rpc.Code
         var message: String
         var headers: HTTPFields = [:]
     }
 
-    static func handle(_ request: Request, signal: OTLPSignal, config: OTLPHTTPConfig, export: OTLPExport, inFlight: InFlightBudget,
-                       logger: Logger) async -> Response {
+    static func handle(
+        _ request: Request, signal: OTLPSignal, config: OTLPHTTPConfig, export: OTLPExport, inFlight: InFlightBudget,
+        logger: Logger
+    ) async -> Response {
         let mediaType = contentMediaType(request.headers[.contentType])
         let encoding: OTLPEncoding = mediaType == "application/json" ? .json : .protobuf
         do throws(Refusal) {
             guard mediaType == "application/x-protobuf" || mediaType == "application/json" else {
-                throw Refusal(status: .unsupportedMediaType, code: 3, message: "Content-Type is `\(mediaType)`; send application/x-protobuf or application/json")
+                throw Refusal(
+                    status: .unsupportedMediaType, code: 3, message: "Content-Type is `\(mediaType)`; send application/x-protobuf or application/json"
+                )
             }
             // A bearer token, or (as Langfuse's exporter sends it) the password of Basic auth.
             let authorization = request.headers[.authorization]
             guard let token = IngestToken.bearer(authorization) ?? IngestToken.basicPassword(authorization),
-                  let workflow = config.listener.tokens.workflow(forToken: token, managed: export.pipeline.managedTokens) else {
-                throw Refusal(status: .unauthorized, code: 16, message: authorization == nil
-                              ? "missing Authorization: Bearer <wf_ token> (or Basic auth with the token as its password)" : "unknown or revoked token",
-                              headers: [.wwwAuthenticate: "Bearer"])
+                let workflow = config.listener.tokens.workflow(forToken: token, managed: export.pipeline.managedTokens)
+            else {
+                throw Refusal(
+                    status: .unauthorized, code: 16,
+                    message: authorization == nil
+                        ? "missing Authorization: Bearer <wf_ token> (or Basic auth with the token as its password)" : "unknown or revoked token",
+                    headers: [.wwwAuthenticate: "Bearer"])
             }
             let (body, reservation) = try await readBody(request, limit: config.maxBodyBytes, inFlight: inFlight)
             defer { reservation.release() }
@@ -114,14 +125,17 @@ package final class OTLPHTTPReceiver: Receiver, Sendable {
                     throw Refusal(status: .serviceUnavailable, code: 14, message: message, headers: [.retryAfter: String(seconds)])
                 }
             }
-            return Response(status: .ok, headers: [.contentType: encoding.contentType],
-                            body: .init(byteBuffer: ByteBuffer(bytes: encoding.exportResponse(rejected: accepted.rejected, message: accepted.message, signal: signal))))
+            return Response(
+                status: .ok, headers: [.contentType: encoding.contentType],
+                body: .init(
+                    byteBuffer: ByteBuffer(bytes: encoding.exportResponse(rejected: accepted.rejected, message: accepted.message, signal: signal))))
         } catch {
             logger.debug("otlp_http.refused", metadata: ["status": "\(error.status.code)", "reason": "\(error.message)"])
             var headers = error.headers
             headers[.contentType] = encoding.contentType
-            return Response(status: error.status, headers: headers,
-                            body: .init(byteBuffer: ByteBuffer(bytes: encoding.status(code: error.code, message: error.message))))
+            return Response(
+                status: error.status, headers: headers,
+                body: .init(byteBuffer: ByteBuffer(bytes: encoding.status(code: error.code, message: error.message))))
         }
     }
 
@@ -133,9 +147,10 @@ package final class OTLPHTTPReceiver: Receiver, Sendable {
         let tooLarge = Refusal(status: .contentTooLarge, code: 8, message: "the body exceeds \(limit) bytes (after decompression)")
         let length = request.headers[.contentLength].flatMap(Int.init)
         if let length, length > limit { throw tooLarge }
-        let overloaded = Refusal(status: .serviceUnavailable, code: 14,
-                                 message: "the collector is at its memory budget for requests in flight (service.in_flight_limit_mib = \(inFlight.limit >> 20)); retry",
-                                 headers: [.retryAfter: "1"])
+        let overloaded = Refusal(
+            status: .serviceUnavailable, code: 14,
+            message: "the collector is at its memory budget for requests in flight (service.in_flight_limit_mib = \(inFlight.limit >> 20)); retry",
+            headers: [.retryAfter: "1"])
         guard let reservation = inFlight.reserve(forBody: length ?? limit) else { throw overloaded }
         var request = request
         let raw: [UInt8]
