@@ -1,5 +1,5 @@
 import AuditStore
-package import Foundation
+import Foundation
 import Synchronization
 
 /// A throwaway PostgreSQL cluster for tests and the benchmark: `initdb` in a temporary folder,

@@ -2,7 +2,7 @@ package import AuditStore
 import CoreMetrics
 package import Logging
 package import Pipeline
-package import ServiceLifecycle
+import ServiceLifecycle
 import Transparency
 
 /// Runs retention every `interval` on the pipeline's database (at once again while a backlog

@@ -8,7 +8,7 @@ package import Logging
 import Mustache
 import NIOCore
 package import Pipeline
-package import ServiceLifecycle
+import ServiceLifecycle
 import Synchronization
 
 /// The timeline web UI on its own address: server-rendered pages over the events in the

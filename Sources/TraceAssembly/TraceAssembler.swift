@@ -3,7 +3,7 @@ import Foundation
 package import Logging
 import OTLP
 package import Pipeline
-package import ServiceLifecycle
+import ServiceLifecycle
 import Synchronization
 
 /// Turns staged traces into audit rows (`TraceRun`), one assembler per database: the collector

@@ -3,7 +3,7 @@ import CoreMetrics
 import Foundation
 package import Logging
 package import Pipeline
-package import ServiceLifecycle
+import ServiceLifecycle
 
 /// One step of the signer, on its connection: if it holds the signer lock, read the rows
 /// committed after the tree's cursor (in commit order, as the durable bridge does, so a late
