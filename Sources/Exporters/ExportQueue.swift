@@ -154,20 +154,18 @@ final class CoalescedLog: Sendable {
 struct RetrySchedule {
     enum Outcome { case retry, outOfBudget, noTimeBeforeShutdown, interrupted }
 
-    private var backoff: Double
-    private let maxBackoff: Double
+    private var backoff: Backoff
     private let giveUpAt: ContinuousClock.Instant?
 
     init(maxBackoff: Double, budget: Double?) {
-        backoff = min(1.0, maxBackoff)
-        self.maxBackoff = maxBackoff
+        backoff = Backoff(initial: 1, maximum: maxBackoff)
         giveUpAt = budget.map { .now + .seconds($0) }
     }
 
     /// Waits for the next attempt (counted in `retries`), or says why there is none.
     mutating func wait(retryAfter: Double?, queue: ExportQueue, counters: DeliveryCounters) -> Outcome {
-        let delay = retryAfter ?? backoff
-        backoff = min(backoff * 2, maxBackoff)
+        let next = backoff.failed()
+        let delay = retryAfter ?? next
         if let giveUpAt, .now + .seconds(delay) > giveUpAt { return .outOfBudget }
         if let left = queue.flushTimeLeft, left < delay { return .noTimeBeforeShutdown }
         counters.add(.retries)

@@ -6,16 +6,15 @@ import ServiceLifecycle
 /// and wait 1 s, doubling up to `maxBackoff` while failures last.
 public enum RepeatingStep {
     public static func run(logger: Logger, failure: Logger.Message, maxBackoff: Double, _ step: () async throws -> Double) async {
-        var backoff = 1.0
+        var backoff = Backoff(initial: 1, maximum: maxBackoff)
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
             var pause: Double
             do {
                 pause = try await step()
-                backoff = 1
+                backoff.succeeded()
             } catch {
-                logger.warning(failure, metadata: ["error": "\(error)", "retry_in_seconds": "\(backoff)"])
-                pause = backoff
-                backoff = min(backoff * 2, maxBackoff)
+                pause = backoff.failed()
+                logger.warning(failure, metadata: ["error": "\(error)", "retry_in_seconds": "\(pause)"])
             }
             if pause > 0 {
                 let seconds = pause

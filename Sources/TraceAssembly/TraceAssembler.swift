@@ -35,7 +35,7 @@ package final class TraceAssembler: Service, Sendable {
 
     package func run() async throws {
         let names = pipelines.keys.sorted()
-        var backoff = 1.0
+        var backoff = Backoff(initial: 1, maximum: 30)
         var role = ""
         var lastExpiry = ContinuousClock.now - .seconds(3600)
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
@@ -57,11 +57,11 @@ package final class TraceAssembler: Service, Sendable {
                 } else {
                     pause = .seconds(1)
                 }
-                backoff = 1
+                backoff.succeeded()
             } catch {
-                logger.warning("traces.retrying", metadata: ["error": "\(error)", "retry_in_seconds": "\(backoff)"])
-                pause = .seconds(backoff)
-                backoff = min(backoff * 2, 30)
+                let wait = backoff.failed()
+                logger.warning("traces.retrying", metadata: ["error": "\(error)", "retry_in_seconds": "\(wait)"])
+                pause = .seconds(wait)
             }
             if pause > .zero {
                 let wait = pause

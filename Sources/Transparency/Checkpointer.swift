@@ -81,7 +81,7 @@ package final class Checkpointer: Service, Sendable {
     package func run() async throws {
         let config = config
         var migrated = false
-        var backoff = 1.0
+        var backoff = Backoff(initial: 1, maximum: 30)
         var unpublished: String?
         var lastOutcome = ""
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
@@ -117,11 +117,10 @@ package final class Checkpointer: Service, Sendable {
                         logger.debug("checkpoints.signed", metadata: ["tree_size": "\(signed.size)"])
                     }
                 }
-                backoff = 1
+                backoff.succeeded()
             } catch {
-                logger.warning("checkpoints.retrying", metadata: ["error": "\(error)", "retry_in_seconds": "\(backoff)"])
-                pause = backoff
-                backoff = min(backoff * 2, 30)
+                pause = backoff.failed()
+                logger.warning("checkpoints.retrying", metadata: ["error": "\(error)", "retry_in_seconds": "\(pause)"])
             }
             if let note = unpublished, await publish(note) { unpublished = nil }
             if pause > 0 {

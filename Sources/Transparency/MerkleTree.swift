@@ -1,4 +1,4 @@
-package import AuditStore
+import AuditStore
 import Crypto
 
 /// RFC 6962 / RFC 9162 Merkle tree hashing (the Certificate Transparency tree):

@@ -254,7 +254,7 @@ struct Tail: AsyncParsableCommand {
         let filter = TailFilter(agents: Set(agent), kinds: kind, workflows: Set(workflow))
         var cursor: AuditTableFollower.Cursor?
         var printed = 0
-        var backoff = 0.1
+        var backoff = Backoff(initial: 0.1, maximum: 5)
         while true {
             do {
                 let follower = AuditTableFollower(connection: try database.connect(applicationName: "governance-collector tail"))
@@ -271,7 +271,7 @@ struct Tail: AsyncParsableCommand {
                     FileHandle.standardError.write(
                         Data("tail: following governance_audit_events\(start.map { " from \($0)" } ?? " (new events)")\n".utf8))
                 }
-                backoff = 0.1
+                backoff.succeeded()
                 while true {
                     let rows = try follower.fetch(after: cursor!, limit: 1000)
                     for row in rows {
@@ -296,9 +296,9 @@ struct Tail: AsyncParsableCommand {
                     if rows.isEmpty { try await Task.sleep(for: .seconds(interval)) }
                 }
             } catch let error as PGError {
-                FileHandle.standardError.write(Data("tail: PostgreSQL: \(error.message); retrying in \(backoff) s\n".utf8))
-                try await Task.sleep(for: .seconds(backoff))
-                backoff = min(backoff * 2, 5)
+                let wait = backoff.failed()
+                FileHandle.standardError.write(Data("tail: PostgreSQL: \(error.message); retrying in \(wait) s\n".utf8))
+                try await Task.sleep(for: .seconds(wait))
             }
         }
     }

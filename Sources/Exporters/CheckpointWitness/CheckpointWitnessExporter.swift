@@ -62,17 +62,17 @@
         }
 
         func run() {
-            var backoff = 0.1
+            var backoff = Backoff(initial: 0.1, maximum: 5)
             while !exporter.control.isFlushing {
                 do {
                     if connection == nil { connection = try exporter.database.connect(applicationName: "governance-collector checkpoint_witness") }
                     if try !deliverNext() { exporter.control.sleep(config.pollInterval, untilFlush: true) }
-                    backoff = 0.1
+                    backoff.succeeded()
                 } catch {
                     connection = nil
-                    logger.warning("checkpoint_witness.database_unavailable", metadata: ["error": "\(error)", "retry_in_s": "\(backoff)"])
-                    exporter.control.sleep(backoff, untilFlush: true)
-                    backoff = min(backoff * 2, 5)
+                    let wait = backoff.failed()
+                    logger.warning("checkpoint_witness.database_unavailable", metadata: ["error": "\(error)", "retry_in_s": "\(wait)"])
+                    exporter.control.sleep(wait, untilFlush: true)
                 }
             }
         }

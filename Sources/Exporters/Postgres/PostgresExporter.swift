@@ -182,21 +182,23 @@ final class PostgresWriter {
     private var logger: Logger { exporter.logger }
 
     func loop() {
-        var backoff = 0.05
+        var backoff = Backoff(initial: 0.05, maximum: exporter.config.maxReconnectBackoff)
         while true {
             if connection == nil {
                 do {
                     try connect()
-                    backoff = 0.05
+                    backoff.succeeded()
                 } catch {
                     exporter.connectFailed(error)
-                    if backoff >= exporter.config.maxReconnectBackoff || backoff == 0.05 {
+                    // The first failure and, once the wait stops growing, every one.
+                    let logged = backoff.isFresh || backoff.next >= backoff.maximum
+                    let wait = backoff.failed()
+                    if logged {
                         logger.warning(
-                            "postgres.connect_failed", metadata: ["writer": "\(index)", "error": "\(error.message)", "retry_in_s": "\(backoff)"])
+                            "postgres.connect_failed", metadata: ["writer": "\(index)", "error": "\(error.message)", "retry_in_s": "\(wait)"])
                     }
                     // Leave queued work to connected writers; with none, connectFailed already failed it.
-                    if exporter.pause(backoff) { return }
-                    backoff = min(backoff * 2, exporter.config.maxReconnectBackoff)
+                    if exporter.pause(wait) { return }
                     continue
                 }
             }
