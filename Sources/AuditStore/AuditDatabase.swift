@@ -53,6 +53,14 @@ extension SharedResources {
     public var auditDatabase: AuditDatabase? { self.get(AuditDatabase.self) }
 }
 
+extension ExtensionContext {
+    /// The audit database `pipeline`'s primary shares, which this extension keeps its state in.
+    public func auditDatabase(of pipeline: String) throws(MissingAuditDatabase) -> AuditDatabase {
+        guard let database = resources[pipeline]?.auditDatabase else { throw MissingAuditDatabase(component: id) }
+        return database
+    }
+}
+
 /// A component that keeps its state in the audit database was built in a pipeline whose primary
 /// shares none.
 public struct MissingAuditDatabase: Error, CustomStringConvertible {

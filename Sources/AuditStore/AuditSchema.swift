@@ -199,17 +199,11 @@ public enum AuditSchema {
     /// Runs `body` in one transaction under the migration lock, so collectors starting at once
     /// change the schema one at a time; rolled back if it throws.
     public static func inMigration<T>(_ connection: PGConnection, _ body: () throws(PGError) -> T) throws(PGError) -> T {
-        try connection.exec("BEGIN")
-        do {
+        try connection.transaction { () throws(PGError) in
             try connection.exec("SELECT pg_advisory_xact_lock(\(migrationLockKey))")
             // Quiet the NOTICEs that IF NOT EXISTS emits on every start.
             try connection.exec("SET LOCAL client_min_messages = warning")
-            let result = try body()
-            try connection.exec("COMMIT")
-            return result
-        } catch {
-            _ = try? connection.exec("ROLLBACK")
-            throw error
+            return try body()
         }
     }
 

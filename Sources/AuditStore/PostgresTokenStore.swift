@@ -109,16 +109,11 @@ public final class PostgresTokenStore: ManagedTokens, Service, Sendable {
         let digest = IngestToken.digest(token)
         let fingerprint = Self.fingerprint(digest)
         try await worker.run { connection in
-            try connection.exec("BEGIN")
-            do {
+            try connection.transaction { () throws(PGError) in
                 try connection.exec("INSERT INTO governance_workflows (name) VALUES ($1) ON CONFLICT DO NOTHING", [workflow])
                 try connection.exec(
                     "INSERT INTO governance_workflow_tokens (token_sha256, fingerprint, workflow) VALUES (decode($1, 'hex'), $2, $3)",
                     [digest.hexString, fingerprint, workflow])
-                try connection.exec("COMMIT")
-            } catch {
-                _ = try? connection.exec("ROLLBACK")
-                throw error
             }
         }
         try await refresh()

@@ -180,8 +180,7 @@ public enum StagedSpans {
     /// makes the same rows (same ids: duplicates) and gets here.
     public static func finish(_ traces: [Finished], on connection: PGConnection) throws(PGError) {
         guard !traces.isEmpty else { return }
-        try connection.exec("BEGIN")
-        do {
+        try connection.transaction { () throws(PGError) in
             try connection.exec(
                 "DELETE FROM governance_staged_spans WHERE id = ANY($1::int8[])", [GroupCommit.pgArray(traces.flatMap(\.ids).map(String.init))])
             try connection.exec(
@@ -194,10 +193,6 @@ public enum StagedSpans {
                     PGArray.text(traces.map(\.key.pipeline)), PGArray.text(traces.map(\.key.workflow)),
                     PGArray.text(traces.map { "\\x" + $0.key.traceID.hexString }), PGArray.text(traces.map(\.context)),
                 ])
-            try connection.exec("COMMIT")
-        } catch {
-            _ = try? connection.exec("ROLLBACK")
-            throw error
         }
     }
 

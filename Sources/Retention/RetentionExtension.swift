@@ -17,7 +17,7 @@ extension Retainer {
         return (
             config,
             { context in
-                guard let database = context.resources[config.pipeline]?.auditDatabase else { throw MissingAuditDatabase(component: context.id) }
+                let database = try context.auditDatabase(of: config.pipeline)
                 let secret = context.chainSecrets[config.pipeline] ?? ""  // the plan refused a pipeline without one
                 let checkpointed = context.provided.get(SignedDatabase.self)?.database.isSameDatabase(as: database) ?? false
                 return BuiltExtension(

@@ -11,7 +11,7 @@ extension TimelineServer {
             configured,
             { context in
                 var config = configured
-                guard let database = context.resources[config.pipeline]?.auditDatabase else { throw MissingAuditDatabase(component: context.id) }
+                let database = try context.auditDatabase(of: config.pipeline)
                 config.auditSecret = context.chainSecrets[config.pipeline]
                 let server = TimelineServer(
                     config: config, database: database, redactor: context.egress[config.pipeline]?.redaction.redactor ?? Redactor(),

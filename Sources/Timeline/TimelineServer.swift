@@ -187,7 +187,7 @@ package final class TimelineServer: Service, Sendable {
     // MARK: Pages
 
     private func loginPage(_ visit: Visit, error: String?, status: HTTPResponse.Status) -> Response {
-        page("login", title: "Sign in", error.map { ["error": $0] } ?? [:], visit, status: status, nav: false)
+        pages.page("login", title: "Sign in", error.map { ["error": $0] } ?? [:], visit, status: status, nav: false)
     }
 
     private func timelinePage(_ request: Request, _ visit: Visit) async throws -> Response {
@@ -207,7 +207,7 @@ package final class TimelineServer: Service, Sendable {
                 ? "not live (an older page or a closed time range)"
                 : feed.isAvailable ? "connecting…" : "live updates need the governance_txid column (see docs/operations.md)"
         context["streamURL"] = "/stream?" + queryString(filter.queryItems + [("after", String(position))])
-        return page("timeline", title: "Timeline", context, visit)
+        return pages.page("timeline", title: "Timeline", context, visit)
     }
 
     private func dashboardPage(_ request: Request, _ visit: Visit) async throws -> Response {
@@ -231,7 +231,7 @@ package final class TimelineServer: Service, Sendable {
         let seen = data.snapshot.map { [("seen", $0.text)] } ?? []
         context["streamURL"] = "/stream?" + queryString((workflow.map { [("workflow", $0)] } ?? []) + [("after", String(position))] + seen)
         context["windowStart"] = String(data.from)
-        return page("dashboard", title: "Dashboard", context, visit)
+        return pages.page("dashboard", title: "Dashboard", context, visit)
     }
 
     private func stream(_ request: Request) throws -> Response {
@@ -263,7 +263,7 @@ package final class TimelineServer: Service, Sendable {
         guard let detail = try await queries.detail(id) else { throw PageError(status: .notFound, message: "No event has that id.") }
         var context = TimelineView.detail(detail, raw: raw, redactor: redactor)
         if let verify { context["verify"] = ["state": verify.state, "text": verify.text] }
-        return page("detail", title: "Event", context, visit)
+        return pages.page("detail", title: "Event", context, visit)
     }
 
     private func sessionPage(id: String?, _ visit: Visit, verify: (state: String, text: String)?) async throws -> Response {
@@ -272,7 +272,7 @@ package final class TimelineServer: Service, Sendable {
         guard !events.isEmpty else { throw PageError(status: .notFound, message: "No session has that id.") }
         var context = TimelineView.session(id: id, events: events, total: total)
         if let verify { context["verify"] = ["state": verify.state, "text": verify.text] }
-        return page("session", title: "Session", context, visit)
+        return pages.page("session", title: "Session", context, visit)
     }
 
     /// The most events a session page lists (the verify button still checks them all).
@@ -343,7 +343,7 @@ package final class TimelineServer: Service, Sendable {
         if let issued { context["newToken"] = ["workflow": issued.workflow, "token": issued.token, "fingerprint": issued.fingerprint] }
         if let error { context["error"] = error }
         if let keyError { context["keyError"] = keyError }
-        return page("workflows", title: "Workflows", context, visit, status: status)
+        return pages.page("workflows", title: "Workflows", context, visit, status: status)
     }
 
     /// Registers an agent's public key in the SDK's registry, as `agent-key add` does.
@@ -388,14 +388,5 @@ package final class TimelineServer: Service, Sendable {
         let (token, fingerprint) = try await tokens.issue(workflow: name)
         logger.notice("ui.token_issued", metadata: ["workflow": "\(name)", "fingerprint": "\(fingerprint)"])
         return try await workflowsPage(visit, issued: (name, token, fingerprint), error: nil)
-    }
-
-    // MARK: Responses
-
-    private func page(
-        _ template: String, title: String, _ context: [String: Any], _ visit: Visit,
-        status: HTTPResponse.Status = .ok, nav: Bool = true
-    ) -> Response {
-        pages.page(template, title: title, context, visit, status: status, nav: nav)
     }
 }

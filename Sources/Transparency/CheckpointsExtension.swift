@@ -20,7 +20,7 @@ extension Checkpointer {
         return (
             config,
             { context in
-                guard let database = context.resources[config.pipeline]?.auditDatabase else { throw MissingAuditDatabase(component: context.id) }
+                let database = try context.auditDatabase(of: config.pipeline)
                 var provides = SharedResources()
                 provides.provide(SignedDatabase(database: database))
                 return BuiltExtension(

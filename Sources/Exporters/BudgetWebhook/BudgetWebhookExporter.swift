@@ -53,7 +53,6 @@
     final class WebhookSender {
         let exporter: BudgetWebhookExporter
         let poster: GuardedPoster
-        var connection: PGConnection?
         var config: BudgetWebhookConfig { exporter.config }
         var logger: Logger { exporter.logger }
 
@@ -68,24 +67,12 @@
         }
 
         func run() {
-            var backoff = Backoff(initial: 0.1, maximum: 5)
-            while !exporter.control.isFlushing {
-                do {
-                    if connection == nil { connection = try exporter.database.connect(applicationName: "governance-collector budget_webhook") }
-                    if try !deliverNext() { exporter.control.sleep(config.pollInterval, untilFlush: true) }
-                    backoff.succeeded()
-                } catch {
-                    connection = nil
-                    let wait = backoff.failed()
-                    logger.warning("budget.webhook_database_unavailable", metadata: ["error": "\(error)", "retry_in_s": "\(wait)"])
-                    exporter.control.sleep(wait, untilFlush: true)
-                }
-            }
+            OutboxPolling.run(
+                exporter.control, database: exporter.database, applicationName: "governance-collector budget_webhook",
+                pollInterval: config.pollInterval, logger: logger, unavailable: "budget.webhook_database_unavailable", deliverNext: deliverNext)
         }
 
-        /// Claims and delivers one due alert; false when none is due.
-        private func deliverNext() throws(PGError) -> Bool {
-            guard let connection else { return false }
+        private func deliverNext(_ connection: PGConnection) throws(PGError) -> Bool {
             return try connection.transaction { () throws(PGError) in
                 guard let alert = try BudgetLedger.claimDueAlert(on: connection) else {
                     exporter.pending.record(try BudgetLedger.undeliveredCount(on: connection))

@@ -49,7 +49,6 @@
     final class WitnessSender {
         let exporter: CheckpointWitnessExporter
         let poster: GuardedPoster
-        var connection: PGConnection?
         var config: CheckpointWitnessConfig { exporter.config }
         var logger: Logger { exporter.logger }
 
@@ -62,24 +61,12 @@
         }
 
         func run() {
-            var backoff = Backoff(initial: 0.1, maximum: 5)
-            while !exporter.control.isFlushing {
-                do {
-                    if connection == nil { connection = try exporter.database.connect(applicationName: "governance-collector checkpoint_witness") }
-                    if try !deliverNext() { exporter.control.sleep(config.pollInterval, untilFlush: true) }
-                    backoff.succeeded()
-                } catch {
-                    connection = nil
-                    let wait = backoff.failed()
-                    logger.warning("checkpoint_witness.database_unavailable", metadata: ["error": "\(error)", "retry_in_s": "\(wait)"])
-                    exporter.control.sleep(wait, untilFlush: true)
-                }
-            }
+            OutboxPolling.run(
+                exporter.control, database: exporter.database, applicationName: "governance-collector checkpoint_witness",
+                pollInterval: config.pollInterval, logger: logger, unavailable: "checkpoint_witness.database_unavailable", deliverNext: deliverNext)
         }
 
-        /// Delivers the next checkpoint this witness lacks, if one is due; false when none is.
-        private func deliverNext() throws(PGError) -> Bool {
-            guard let connection else { return false }
+        private func deliverNext(_ connection: PGConnection) throws(PGError) -> Bool {
             let witness = config.endpoint.url
             return try connection.transaction { () throws(PGError) in
                 // Another collector holding the row is delivering; nothing is due during a backoff.
