@@ -12,31 +12,20 @@ public final class AgentKeyRefresher: Service, Sendable {
     private let keyring: AgentKeyring
     private let logger: Logger
     public let interval: Duration
+    private let clock: any Clock<Duration>
     /// Rows already reported as unreadable, so each is logged once.
     private let reported = Mutex<Set<String>>([])
 
-    public init(database: AuditDatabase, keyring: AgentKeyring, interval: Duration, logger: Logger) {
+    public init(database: AuditDatabase, keyring: AgentKeyring, interval: Duration, clock: any Clock<Duration>, logger: Logger) {
         worker = database.worker(applicationName: "governance-collector-agent-keys")
         self.keyring = keyring
         self.interval = interval
+        self.clock = clock
         self.logger = logger
     }
 
     public func run() async throws {
-        var failing = false
-        while !Task.isShuttingDownGracefully && !Task.isCancelled {
-            do {
-                try await refresh()
-                if failing { logger.info("agent_keys.refresh_recovered") }
-                failing = false
-            } catch {
-                if !failing {
-                    logger.warning("agent_keys.refresh_failed", metadata: ["error": "\(error)", "effect": "the last known agent keys stay in force"])
-                }
-                failing = true
-            }
-            try? await cancelWhenGracefulShutdown { try await Task.sleep(for: self.interval) }
-        }
+        await RefreshLoop.run("agent_keys", every: interval, on: clock, logger: logger, keeping: "agent keys") { try await refresh() }
     }
 
     /// Reloads now. Before the migration has created the tables there is nothing to load.

@@ -14,12 +14,13 @@ public final class AuditDatabase: Sendable {
     /// collector runs it once per database.
     public let tokens: PostgresTokenStore
 
-    public init(dsn: String, connectTimeoutSeconds: Int = 5, logger: Logger) {
+    /// `clock` times the token store's refreshes (the collector's clock).
+    public init(dsn: String, connectTimeoutSeconds: Int = 5, logger: Logger, clock: any Clock<Duration> = ContinuousClock()) {
         self.dsn = dsn
         self.connectTimeoutSeconds = connectTimeoutSeconds
         var tokensLogger = logger
         tokensLogger[metadataKey: "component"] = "tokens"
-        tokens = PostgresTokenStore(dsn: dsn, logger: tokensLogger)
+        tokens = PostgresTokenStore(dsn: dsn, logger: tokensLogger, clock: clock)
     }
 
     /// Two handles on one database (the same connection string) are one database: its tokens

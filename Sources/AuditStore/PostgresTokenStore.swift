@@ -29,6 +29,8 @@ public final class PostgresTokenStore: ManagedTokens, Service, Sendable {
     private let tableSeen = Atomic<Bool>(false)
     private let logger: Logger
     public let refreshInterval: Duration
+    /// What the refresh interval is timed by (the collector's clock).
+    private let clock: any Clock<Duration>
 
     /// The workflows and their tokens, created by the store's migration.
     public static let schema = SchemaSteps(
@@ -53,10 +55,11 @@ public final class PostgresTokenStore: ManagedTokens, Service, Sendable {
             """,
         ])
 
-    public init(dsn: String, logger: Logger, refreshInterval: Duration = .seconds(1)) {
+    public init(dsn: String, logger: Logger, refreshInterval: Duration = .seconds(1), clock: any Clock<Duration>) {
         worker = PGWorker(dsn: dsn, applicationName: "governance-collector-tokens")
         self.logger = logger
         self.refreshInterval = refreshInterval
+        self.clock = clock
     }
 
     public func workflow(forDigest digest: [UInt8]) -> String? {
@@ -64,20 +67,7 @@ public final class PostgresTokenStore: ManagedTokens, Service, Sendable {
     }
 
     public func run() async throws {
-        var failing = false
-        while !Task.isShuttingDownGracefully && !Task.isCancelled {
-            do {
-                try await refresh()
-                if failing { logger.info("tokens.refresh_recovered") }
-                failing = false
-            } catch {
-                if !failing {
-                    logger.warning("tokens.refresh_failed", metadata: ["error": "\(error)", "effect": "the last known tokens stay in force"])
-                }
-                failing = true
-            }
-            try? await cancelWhenGracefulShutdown { try await Task.sleep(for: self.refreshInterval) }
-        }
+        await RefreshLoop.run("tokens", every: refreshInterval, on: clock, logger: logger, keeping: "tokens") { try await refresh() }
     }
 
     /// Reloads the active tokens now. A table not created yet (the exporter migrates it) means none.

@@ -114,7 +114,7 @@ public final class Collector: Sendable {
                     keyRefreshers.append(
                         AgentKeyRefresher(
                             database: known ?? database, keyring: keyring,
-                            interval: keyring.refreshInterval, logger: context(id).logger))
+                            interval: keyring.refreshInterval, clock: clock, logger: context(id).logger))
                 }
             }
             let pipeline = Pipeline(
@@ -187,7 +187,7 @@ public final class Collector: Sendable {
         }
         self.extensions = Dictionary(uniqueKeysWithValues: extensions)
         let assemblers = traceDatabases.map {
-            TraceAssembler(database: $0.database, pipelines: $0.pipelines, telemetry: telemetry, logger: context("traces").logger)
+            TraceAssembler(database: $0.database, pipelines: $0.pipelines, telemetry: telemetry, clock: clock, logger: context("traces").logger)
         }
         // Start order; graceful shutdown runs in reverse (the UI and receivers stop first).
         var services: [any Service] = telemetryServer.map { [$0] } ?? []

@@ -26,6 +26,13 @@ package final class TestClock: Clock, Sendable {
     /// Sleepers waiting now (a test waits for this before it advances the clock).
     package var sleeperCount: Int { state.withLock { $0.sleepers.count } }
 
+    /// Sleepers waiting now for exactly `deadline` after the clock's start: a test that knows
+    /// which timer it means (the commit deadline, a refresh) waits for that one, not for whichever
+    /// other loop of the collector happens to be asleep.
+    package func sleepers(dueAt deadline: Duration) -> Int {
+        state.withLock { $0.sleepers.values.count { $0.deadline.offset == deadline } }
+    }
+
     package func sleep(until deadline: Instant, tolerance: Duration? = nil) async throws {
         let id = state.withLock { state -> UInt64 in
             state.nextID += 1

@@ -20,6 +20,8 @@ final class ReceiverServer: Sendable {
     private let port = BoundPort()
     private let inner: ServiceGroup
     private let logger: Logger
+    /// What the drain's deadline is timed by (the collector's clock).
+    private let clock: any Clock<Duration>
 
     /// `name` is for log lines, `listenerID` labels the listener's connection metrics.
     init(
@@ -28,6 +30,7 @@ final class ReceiverServer: Sendable {
     ) throws {
         self.name = name
         logger = context.logger
+        clock = context.clock
         self.metrics = metrics
         let router = Router()
         router.middlewares.add(RequestMetricsMiddleware(requests: metrics.requests))
@@ -57,7 +60,7 @@ final class ReceiverServer: Sendable {
             } onGracefulShutdown: { [self] in
                 gate.beginDraining()
                 Task {
-                    let unfinished = await gate.waitUntilIdle(timeout: 30)
+                    let unfinished = await gate.waitUntilIdle(timeout: .seconds(30), on: clock)
                     logger.info("\(name).drained", metadata: ["unfinished_requests": "\(unfinished)"])
                     await inner.triggerGracefulShutdown()
                 }
@@ -89,7 +92,15 @@ struct ReceiverMetrics: Sendable {
 
 /// Requests admitted and not yet answered, and whether new ones are still admitted.
 final class DrainGate: Sendable {
-    private let state = Mutex<(draining: Bool, inFlight: Int)>((false, 0))
+    private struct State {
+        var draining = false
+        var inFlight = 0
+        /// Drains waiting for the last request to be answered, by id.
+        var idleWaiters: [UInt64: CheckedContinuation<Void, Never>] = [:]
+        var nextWaiter: UInt64 = 0
+    }
+
+    private let state = Mutex(State())
 
     var isDraining: Bool { state.withLock { $0.draining } }
 
@@ -102,17 +113,46 @@ final class DrainGate: Sendable {
         }
     }
 
-    func leave() { state.withLock { $0.inFlight -= 1 } }
+    func leave() {
+        let idle = state.withLock { s -> [CheckedContinuation<Void, Never>] in
+            s.inFlight -= 1
+            guard s.inFlight == 0 else { return [] }
+            defer { s.idleWaiters = [:] }
+            return Array(s.idleWaiters.values)
+        }
+        for waiter in idle { waiter.resume() }
+    }
 
     func beginDraining() { state.withLock { $0.draining = true } }
 
-    /// Waits until no admitted request is left, or `timeout` seconds; returns how many are left.
-    func waitUntilIdle(timeout: Double) async -> Int {
-        let deadline = ContinuousClock.now + .seconds(timeout)
-        while true {
-            let left = state.withLock { $0.inFlight }
-            if left == 0 || ContinuousClock.now >= deadline { return left }
-            try? await Task.sleep(for: .milliseconds(10))
+    /// Waits until no admitted request is left, or `timeout` on `clock`; returns how many are left.
+    func waitUntilIdle(timeout: Duration, on clock: any Clock<Duration>) async -> Int {
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { await self.idle() }
+            group.addTask { try? await clock.sleep(for: timeout) }
+            await group.next()
+            group.cancelAll()
+        }
+        return state.withLock { $0.inFlight }
+    }
+
+    /// Returns when no request is in flight (at once if none is), or when cancelled.
+    private func idle() async {
+        let id = state.withLock { s in
+            s.nextWaiter += 1
+            return s.nextWaiter
+        }
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { (waiter: CheckedContinuation<Void, Never>) in
+                let now = state.withLock { s -> Bool in
+                    if s.inFlight == 0 || Task.isCancelled { return true }
+                    s.idleWaiters[id] = waiter
+                    return false
+                }
+                if now { waiter.resume() }
+            }
+        } onCancel: {
+            state.withLock { $0.idleWaiters.removeValue(forKey: id) }?.resume()
         }
     }
 }

@@ -17,9 +17,14 @@ package final class Retainer: Service, Sendable {
     let logger: Logger
     let removedRows: Counter
     let seals: Counter
+    let clock: any Clock<Duration>
 
-    package init(config: RetentionConfig, secret: [UInt8], checkpointed: Bool, database: AuditDatabase, telemetry: Telemetry, logger: Logger) {
+    package init(
+        config: RetentionConfig, secret: [UInt8], checkpointed: Bool, database: AuditDatabase, telemetry: Telemetry, clock: any Clock<Duration>,
+        logger: Logger
+    ) {
         self.config = config
+        self.clock = clock
         self.secret = secret
         self.checkpointed = checkpointed
         worker = database.worker(applicationName: "governance-collector retention")
@@ -30,7 +35,7 @@ package final class Retainer: Service, Sendable {
 
     package func run() async throws {
         let (config, secret, checkpointed) = (config, secret, checkpointed)
-        await RepeatingStep.run(logger: logger, failure: "retention.retrying", maxBackoff: 300) {
+        await RepeatingStep.run(on: clock, logger: logger, failure: "retention.retrying", maxBackoff: 300) {
             let outcome = try await worker.run {
                 try RetentionRun(connection: $0, tree: CompactMerkleTree.self).run(
                     keep: config.keep, secret: secret, maxRows: config.maxRows, checkpointed: checkpointed)

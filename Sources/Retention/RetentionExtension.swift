@@ -23,7 +23,7 @@ extension Retainer {
                 return BuiltExtension(
                     service: Retainer(
                         config: config, secret: Array(secret.utf8), checkpointed: checkpointed, database: database,
-                        telemetry: context.telemetry, logger: context.logger))
+                        telemetry: context.telemetry, clock: context.clock, logger: context.logger))
             }
         )
     }

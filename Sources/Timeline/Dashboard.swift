@@ -111,10 +111,11 @@ struct DashboardQueries: Sendable {
 /// is a backlog (a first start over a large table folds it 20,000 rows a step).
 struct RollupWorker: Sendable {
     let worker: PGWorker
+    let clock: any Clock<Duration>
     let logger: Logger
 
     func run() async {
-        await RepeatingStep.run(logger: logger, failure: "ui.rollup_retrying", maxBackoff: 30) {
+        await RepeatingStep.run(on: clock, logger: logger, failure: "ui.rollup_retrying", maxBackoff: 30) {
             let folded = try await worker.run { try EventRollup.step($0) }
             return (folded ?? 0) > 0 ? 0.0 : 1.0
         }

@@ -28,12 +28,15 @@ final class LiveFeed: Sendable {
     private let worker: PGWorker
     private let state = Mutex(State())
     private let logger: Logger
+    /// What polls and keepalives are timed by (the collector's clock).
+    private let clock: any Clock<Duration>
     static let pollInterval = Duration.milliseconds(250)
     static let recentLimit = 2000
     static let keepaliveInterval = Duration.seconds(15)
 
-    init(database: AuditDatabase, logger: Logger) {
+    init(database: AuditDatabase, clock: any Clock<Duration>, logger: Logger) {
         worker = database.worker(applicationName: "governance-collector-ui-live")
+        self.clock = clock
         self.logger = logger
     }
 
@@ -73,10 +76,10 @@ final class LiveFeed: Sendable {
     func run() async {
         var cursor: AuditTableFollower.Cursor?
         var failing = false
-        var lastKeepalive = ContinuousClock.now
+        var sinceKeepalive = Stopwatch(on: clock)
         while !state.withLock({ $0.finished }) && !Task.isCancelled {
-            if ContinuousClock.now - lastKeepalive > Self.keepaliveInterval {
-                lastKeepalive = .now
+            if sinceKeepalive.elapsed > Self.keepaliveInterval {
+                sinceKeepalive = Stopwatch(on: clock)
                 let (continuations, position) = state.withLock { (Array($0.subscribers.values), $0.sequence) }
                 for c in continuations { c.yield(Item(sequence: position, event: nil)) }
             }
@@ -105,7 +108,7 @@ final class LiveFeed: Sendable {
                 if !failing { logger.warning("ui.live_feed_failed", metadata: ["error": "\(error)"]) }
                 failing = true
             }
-            if fetched < 1000 { try? await Task.sleep(for: Self.pollInterval) }
+            if fetched < 1000 { await pause(for: Self.pollInterval, on: clock) }
         }
     }
 

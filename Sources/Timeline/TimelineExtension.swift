@@ -15,7 +15,7 @@ extension TimelineServer {
                 config.auditSecret = context.chainSecrets[config.pipeline]
                 let server = TimelineServer(
                     config: config, database: database, redactor: context.egress[config.pipeline]?.redaction.redactor ?? Redactor(),
-                    telemetry: context.telemetry, health: context.readiness, logger: context.logger)
+                    telemetry: context.telemetry, health: context.readiness, clock: context.clock, logger: context.logger)
                 return BuiltExtension(service: server)
             }
         )

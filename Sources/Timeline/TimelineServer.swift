@@ -30,6 +30,8 @@ package final class TimelineServer: Service, Sendable {
     /// The pipeline's redaction, for metadata shown on the detail page (unless raw is asked for).
     let redactor: Redactor
     let logger: Logger
+    /// What the live feed, the rollup and the sign-in delay are timed by (the collector's clock).
+    let clock: any Clock<Duration>
     let listenerMetrics: ListenerMetrics
     private let bound = Mutex<Int?>(nil)
     private let exportsRunning = Atomic<Int>(0)
@@ -41,16 +43,17 @@ package final class TimelineServer: Service, Sendable {
     /// Reads `database`'s events and manages its tokens (`database.tokens`, run by the collector).
     package init(
         config: TimelineConfig, database: AuditDatabase, redactor: Redactor = Redactor(), telemetry: Telemetry = .disabled,
-        health: @escaping @Sendable () -> [String: String] = { [:] }, logger: Logger
+        health: @escaping @Sendable () -> [String: String] = { [:] }, clock: any Clock<Duration> = ContinuousClock(), logger: Logger
     ) {
         self.redactor = redactor
+        self.clock = clock
         listenerMetrics = ListenerMetrics(telemetry, listener: "ui")
         self.config = config
         queries = EventQueries(database: database)
         dashboard = DashboardQueries(pool: queries.pool)
-        rollup = RollupWorker(worker: database.worker(applicationName: "governance-collector-ui-rollup"), logger: logger)
+        rollup = RollupWorker(worker: database.worker(applicationName: "governance-collector-ui-rollup"), clock: clock, logger: logger)
         self.health = health
-        feed = LiveFeed(database: database, logger: logger)
+        feed = LiveFeed(database: database, clock: clock, logger: logger)
         tokens = database.tokens
         signer = SessionSigner(secret: config.sessionSecret)
         pages = PageRenderer(signer: signer, requiresLogin: config.requiresLogin)
@@ -175,7 +178,7 @@ package final class TimelineServer: Service, Sendable {
         let accepted = [config.adminPassword, config.adminToken].contains { $0.map { secretsMatch(presented, $0) } ?? false }
         guard accepted else {
             logger.warning("ui.login_failed")
-            try? await Task.sleep(for: .milliseconds(300))  // slows guessing
+            try? await clock.sleep(for: .milliseconds(300))  // slows guessing
             return loginPage(visit, error: "That password or token is not right.", status: .unauthorized)
         }
         // A new session id on sign-in, so a session planted before it is worth nothing after.

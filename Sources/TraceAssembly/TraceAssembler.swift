@@ -22,11 +22,14 @@ package final class TraceAssembler: Service, Sendable {
     private let damaged = Mutex<Set<StagedSpans.TraceKey>>([])
     private let drops: DroppedSpansLog
     /// How often the elected assembler looks for ready traces (a span's delay past its `trace_wait`).
-    static let pollInterval = Duration.milliseconds(100)
+    static let pollSeconds = 0.1
+    /// What the polls and the hourly expiry are timed by (the collector's clock).
+    private let clock: any Clock<Duration>
 
     /// `pipelines`: every pipeline that stages spans in this database, by name.
-    package init(database: AuditDatabase, pipelines: [String: Pipeline], telemetry: Telemetry, logger: Logger) {
+    package init(database: AuditDatabase, pipelines: [String: Pipeline], telemetry: Telemetry, clock: any Clock<Duration>, logger: Logger) {
         worker = database.worker(applicationName: "governance-collector trace assembler")
+        self.clock = clock
         self.pipelines = pipelines
         self.logger = logger
         outcomes = telemetry.counterFamily("governance_trace_spans_total", [], varying: "outcome")
@@ -35,38 +38,23 @@ package final class TraceAssembler: Service, Sendable {
 
     package func run() async throws {
         let names = pipelines.keys.sorted()
-        var backoff = Backoff(initial: 1, maximum: 30)
         var role = ""
-        var lastExpiry = ContinuousClock.now - .seconds(3600)
-        while !Task.isShuttingDownGracefully && !Task.isCancelled {
-            var pause = Self.pollInterval
-            do {
-                let expire = ContinuousClock.now - lastExpiry > .seconds(3600)
-                let ready = try await worker.run { connection -> [StagedSpans.TraceKey]? in
-                    guard try StagedSpans.holdsAssemblerLock(connection) else { return nil }
-                    if expire { try StagedSpans.expireContexts(on: connection) }
-                    return try StagedSpans.ready(pipelines: names, limit: Self.tracesPerRead, on: connection)
-                }
-                if expire, ready != nil { lastExpiry = .now }
-                let now = ready == nil ? "standby" : "assembling"
-                if now != role { logger.info("traces.\(now)") }
-                role = now
-                if let ready {
-                    try await assemble(ready.filter { key in !damaged.withLock { $0.contains(key) } })
-                    if ready.count == Self.tracesPerRead { pause = .zero }
-                } else {
-                    pause = .seconds(1)
-                }
-                backoff.succeeded()
-            } catch {
-                let wait = backoff.failed()
-                logger.warning("traces.retrying", metadata: ["error": "\(error)", "retry_in_seconds": "\(wait)"])
-                pause = .seconds(wait)
+        // Expired trace contexts are deleted at takeover and then hourly.
+        var sinceExpiry: Stopwatch?
+        await RepeatingStep.run(on: clock, logger: logger, failure: "traces.retrying", maxBackoff: 30) {
+            let expire = sinceExpiry.map { $0.elapsed > .seconds(3600) } ?? true
+            let ready = try await worker.run { connection -> [StagedSpans.TraceKey]? in
+                guard try StagedSpans.holdsAssemblerLock(connection) else { return nil }
+                if expire { try StagedSpans.expireContexts(on: connection) }
+                return try StagedSpans.ready(pipelines: names, limit: Self.tracesPerRead, on: connection)
             }
-            if pause > .zero {
-                let wait = pause
-                try? await cancelWhenGracefulShutdown { try await Task.sleep(for: wait) }
-            }
+            if expire, ready != nil { sinceExpiry = Stopwatch(on: clock) }
+            let now = ready == nil ? "standby" : "assembling"
+            if now != role { logger.info("traces.\(now)") }
+            role = now
+            guard let ready else { return 1 }
+            try await assemble(ready.filter { key in !damaged.withLock { $0.contains(key) } })
+            return ready.count == Self.tracesPerRead ? 0 : Self.pollSeconds
         }
     }
 

@@ -65,10 +65,15 @@ package final class Checkpointer: Service, Sendable {
     let logger: Logger
     let treeSize: Gauge
     let signedTotal: Counter
+    /// What the signing interval and retries are timed by (the collector's clock).
+    let clock: any Clock<Duration>
 
     /// `pipeline`: where `witnesses.audit_event` submits each checkpoint (the configured pipeline).
-    package init(config: CheckpointsConfig, database: AuditDatabase, pipeline: Pipeline?, telemetry: Telemetry, logger: Logger) {
+    package init(
+        config: CheckpointsConfig, database: AuditDatabase, pipeline: Pipeline?, telemetry: Telemetry, clock: any Clock<Duration>, logger: Logger
+    ) {
         self.config = config
+        self.clock = clock
         worker = database.worker(applicationName: "governance-collector checkpoints")
         var witnesses: [any CheckpointWitness] = config.witnessDirectory.map { [DirectoryWitness(directory: $0)] } ?? []
         if config.witnessEvents, let pipeline { witnesses.append(PipelineWitness(pipeline: pipeline)) }
@@ -85,7 +90,7 @@ package final class Checkpointer: Service, Sendable {
         var unpublished: String?
         var lastOutcome = ""
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
-            var pause = min(1, config.interval)
+            var wait = min(1, config.interval)
             do {
                 if !migrated {
                     try await worker.run { connection in
@@ -109,7 +114,7 @@ package final class Checkpointer: Service, Sendable {
                 case .appended(let rows, let caughtUp, let signed):
                     if lastOutcome == "standby" { logger.info("checkpoints.signing") }
                     lastOutcome = "signing"
-                    if !caughtUp || rows > 0 { pause = 0 }
+                    if !caughtUp || rows > 0 { wait = 0 }
                     if let signed {
                         signedTotal.increment()
                         unpublished = signed.note
@@ -119,14 +124,11 @@ package final class Checkpointer: Service, Sendable {
                 }
                 backoff.succeeded()
             } catch {
-                pause = backoff.failed()
-                logger.warning("checkpoints.retrying", metadata: ["error": "\(error)", "retry_in_seconds": "\(pause)"])
+                wait = backoff.failed()
+                logger.warning("checkpoints.retrying", metadata: ["error": "\(error)", "retry_in_seconds": "\(wait)"])
             }
             if let note = unpublished, await publish(note) { unpublished = nil }
-            if pause > 0 {
-                let seconds = pause
-                try? await cancelWhenGracefulShutdown { try await Task.sleep(for: .seconds(seconds)) }
-            }
+            if wait > 0 { await pause(for: .seconds(wait), on: clock) }
         }
     }
 

@@ -26,7 +26,7 @@ extension Checkpointer {
                 return BuiltExtension(
                     service: Checkpointer(
                         config: config, database: database, pipeline: context.pipelines[config.pipeline],
-                        telemetry: context.telemetry, logger: context.logger), provides: provides)
+                        telemetry: context.telemetry, clock: context.clock, logger: context.logger), provides: provides)
             }
         )
     }

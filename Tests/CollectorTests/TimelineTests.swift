@@ -181,8 +181,12 @@ struct TimelineHTTPTests {
         let dsn = try sharedCluster.createDatabase()
         try await RunningCollector.with(yaml: timelineYAML(dsn: dsn)) { collector in
             try await collector.waitUntilReady()
-            try await RunningCollector.with(yaml: collectorYAML(dsn: dsn)) { second in
+            // The second collector's time is the test's: its token refreshes happen when the test moves its clock.
+            let secondClock = TestClock()
+            try await RunningCollector.with(yaml: collectorYAML(dsn: dsn), clock: secondClock) { second in
                 try await second.waitUntilReady()
+                // Its first read of the tokens is done when its refresher sleeps until the clock's first second.
+                #expect(try await eventually(30) { secondClock.sleepers(dueAt: .seconds(1)) == 1 })
                 let ui = UIClient(base: try await collector.timelineURL())
                 try await ui.signIn()
 
@@ -204,14 +208,21 @@ struct TimelineHTTPTests {
 
                 #expect(try await post(collector.eventsURL, wireEvent(), token: token).status == 201)
                 #expect(try scalar(dsn, "SELECT workflow FROM governance_audit_events") == "wf-ui")
-                // Another collector on the same database picks the token up within its refresh second.
+                // Another collector on the same database picks the token up at its next refresh, and not before.
+                #expect(try await post(second.eventsURL, wireEvent(), token: token).status == 401, "its clock has not reached the refresh")
+                secondClock.advance(by: .seconds(1))
                 #expect(try await eventually(30) { try await post(second.eventsURL, wireEvent(), token: token).status == 201 })
+                #expect(try await eventually(30) { secondClock.sleepers(dueAt: .seconds(2)) == 1 })
 
                 let revoked = try await ui.post("/tokens/\(fingerprint)/revoke", [], csrfFrom: later)
                 #expect(revoked.status == 303)
                 let refused = try await post(collector.eventsURL, wireEvent(), token: token)
                 #expect(refused.status == 401, "revoked: refused from the moment the UI answers")
                 #expect(try parseJSON(refused)["message"]?.stringValue == "unknown or revoked token")
+                #expect(
+                    try await post(second.eventsURL, wireEvent(), token: token).status == 201,
+                    "the other collector holds the tokens it last read until its next refresh")
+                secondClock.advance(by: .seconds(1))
                 #expect(try await eventually(30) { try await post(second.eventsURL, wireEvent(), token: token).status == 401 })
                 #expect(try await post(collector.eventsURL, wireEvent()).status == 201, "the YAML token still works")
                 let listed = try await ui.get("/workflows")

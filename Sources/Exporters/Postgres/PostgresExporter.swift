@@ -72,7 +72,7 @@ public final class PostgresExporter: PrimaryExporter, Sendable {
             clock: clock, timeout: .seconds(config.commitTimeout),
             reason: "PostgreSQL did not commit within \(config.commitTimeout) s (commit_timeout); retrying is safe")
         self.logger = logger
-        database = AuditDatabase(dsn: config.dsn, connectTimeoutSeconds: config.connectTimeoutSeconds, logger: logger)
+        database = AuditDatabase(dsn: config.dsn, connectTimeoutSeconds: config.connectTimeoutSeconds, logger: logger, clock: clock)
         metrics = PostgresMetrics(telemetry, exporter: id)
     }
 
