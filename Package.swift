@@ -183,6 +183,17 @@ let package = Package(
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ], resources: [
+                // The pages' templates, stylesheet and scripts, compiled into the binary: nothing to install beside it.
+                .embedInCode("Resources/layout.mustache"),
+                .embedInCode("Resources/login.mustache"),
+                .embedInCode("Resources/timeline.mustache"),
+                .embedInCode("Resources/detail.mustache"),
+                .embedInCode("Resources/session.mustache"),
+                .embedInCode("Resources/workflows.mustache"),
+                .embedInCode("Resources/dashboard.mustache"),
+                .embedInCode("Resources/message.mustache"),
+                .embedInCode("Resources/app.css"), .embedInCode("Resources/app.js"), .embedInCode("Resources/dashboard.js"),
             ], swiftSettings: strict),
         // The embeddable collector: factory registry of built-in components + service group.
         .target(

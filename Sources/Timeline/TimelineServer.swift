@@ -106,7 +106,7 @@ package final class TimelineServer: Service, Sendable {
         router.middlewares.add(SessionMiddleware(signer: signer, config: config))
         router.middlewares.add(PageErrorMiddleware(pages: pages, logger: logger))
         router.get("/static/app.css") { _, _ in UIResponses.asset(Assets.css, type: "text/css; charset=utf-8") }
-        router.get("/static/app.js") { _, _ in UIResponses.asset(Assets.js + "\n" + Assets.dashboardJS, type: "text/javascript; charset=utf-8") }
+        router.get("/static/app.js") { _, _ in UIResponses.asset(Assets.js, type: "text/javascript; charset=utf-8") }
         router.get("/login") { _, context in
             context.visit.session.authenticated ? UIResponses.redirect("/timeline") : self.loginPage(context.visit, error: nil, status: .ok)
         }
