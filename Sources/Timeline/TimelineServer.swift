@@ -190,7 +190,7 @@ package final class TimelineServer: Service, Sendable {
     // MARK: Pages
 
     private func loginPage(_ visit: Visit, error: String?, status: HTTPResponse.Status) -> Response {
-        pages.page("login", title: "Sign in", error.map { ["error": $0] } ?? [:], visit, status: status, nav: false)
+        pages.page(title: "Sign in", LoginPage(error: error), visit, status: status, nav: false)
     }
 
     private func timelinePage(_ request: Request, _ visit: Visit) async throws -> Response {
@@ -199,18 +199,18 @@ package final class TimelineServer: Service, Sendable {
         let position = feed.position
         async let names = queries.workflowNames()
         let (events, more) = try await queries.page(filter, size: config.pageSize)
-        var context = TimelineView.context(events: events, filter: filter, workflows: try await names, more: more, now: .now())
-        context["problems"] = problems
-        context["live"] = filter.isLive && feed.isAvailable ? "true" : "false"
-        context["liveState"] = "off"
-        context["liveText"] =
+        var page = TimelineView.page(events: events, filter: filter, workflows: try await names, more: more, now: .now())
+        page.problems = problems
+        page.live = filter.isLive && feed.isAvailable ? "true" : "false"
+        page.liveState = "off"
+        page.liveText =
             filter.searchesMetadata
             ? "not live (a metadata search)"
             : !filter.isLive
                 ? "not live (an older page or a closed time range)"
                 : feed.isAvailable ? "connecting…" : "live updates need the governance_txid column (see docs/operations.md)"
-        context["streamURL"] = "/stream?" + queryString(filter.queryItems + [("after", String(position))])
-        return pages.page("timeline", title: "Timeline", context, visit)
+        page.streamURL = "/stream?" + queryString(filter.queryItems + [("after", String(position))])
+        return pages.page(title: "Timeline", page, visit)
     }
 
     private func dashboardPage(_ request: Request, _ visit: Visit) async throws -> Response {
@@ -226,15 +226,15 @@ package final class TimelineServer: Service, Sendable {
                 status: .serviceUnavailable,
                 message: "The dashboard follows the table in commit order and needs the governance_txid column (see docs/operations.md).")
         }
-        var context = DashboardView.context(data, workflow: workflow, workflows: try await names, now: .now())
-        context["health"] = health().sorted { $0.key < $1.key }.map { ["name": $0.key, "state": $0.value] }
-        context["live"] = feed.isAvailable ? "true" : "false"
-        context["liveText"] = feed.isAvailable ? "connecting…" : "not live yet"
+        var page = DashboardView.page(data, workflow: workflow, workflows: try await names, now: .now())
+        page.health = health().sorted { $0.key < $1.key }.map { .init(name: $0.key, state: $0.value) }
+        page.live = feed.isAvailable ? "true" : "false"
+        page.liveText = feed.isAvailable ? "connecting…" : "not live yet"
         // Rows the figures already count (the feed may publish them after `position`) are skipped by the stream.
         let seen = data.snapshot.map { [("seen", $0.text)] } ?? []
-        context["streamURL"] = "/stream?" + queryString((workflow.map { [("workflow", $0)] } ?? []) + [("after", String(position))] + seen)
-        context["windowStart"] = String(data.from)
-        return pages.page("dashboard", title: "Dashboard", context, visit)
+        page.streamURL = "/stream?" + queryString((workflow.map { [("workflow", $0)] } ?? []) + [("after", String(position))] + seen)
+        page.windowStart = String(data.from)
+        return pages.page(title: "Dashboard", page, visit)
     }
 
     private func stream(_ request: Request) throws -> Response {
@@ -261,21 +261,21 @@ package final class TimelineServer: Service, Sendable {
             })
     }
 
-    private func detailPage(id: String?, raw: Bool, _ visit: Visit, verify: (state: String, text: String)?) async throws -> Response {
+    private func detailPage(id: String?, raw: Bool, _ visit: Visit, verify: Verdict?) async throws -> Response {
         guard let id = id.flatMap(UUID.init(text:)) else { throw PageError(status: .badRequest, message: "That is not an event id.") }
         guard let detail = try await queries.detail(id) else { throw PageError(status: .notFound, message: "No event has that id.") }
-        var context = TimelineView.detail(detail, raw: raw, redactor: redactor)
-        if let verify { context["verify"] = ["state": verify.state, "text": verify.text] }
-        return pages.page("detail", title: "Event", context, visit)
+        var page = TimelineView.detail(detail, raw: raw, redactor: redactor)
+        page.verify = verify
+        return pages.page(title: "Event", page, visit)
     }
 
-    private func sessionPage(id: String?, _ visit: Visit, verify: (state: String, text: String)?) async throws -> Response {
+    private func sessionPage(id: String?, _ visit: Visit, verify: Verdict?) async throws -> Response {
         guard let id = id.flatMap(UUID.init(text:)) else { throw PageError(status: .badRequest, message: "That is not a session id.") }
         let (events, total) = try await queries.session(id, limit: Self.sessionPageLimit)
         guard !events.isEmpty else { throw PageError(status: .notFound, message: "No session has that id.") }
-        var context = TimelineView.session(id: id, events: events, total: total)
-        if let verify { context["verify"] = ["state": verify.state, "text": verify.text] }
-        return pages.page("session", title: "Session", context, visit)
+        var page = TimelineView.session(id: id, events: events, total: total)
+        page.verify = verify
+        return pages.page(title: "Session", page, visit)
     }
 
     /// The most events a session page lists (the verify button still checks them all).
@@ -316,18 +316,19 @@ package final class TimelineServer: Service, Sendable {
 
     private func verify(session: String?, event: String?, _ visit: Visit) async throws -> Response {
         guard let session = session.flatMap(UUID.init(text:)) else { throw PageError(status: .badRequest, message: "That is not a session id.") }
-        let result: (state: String, text: String)
+        let result: Verdict
         if let secret = config.auditSecret {
             let report = try await queries.verify(session: session, secret: secret)
             result =
                 report.isClean
-                ? ("intact", "intact: all \(report.rows) events of session \(session.lowercasedString) verify (every HMAC and link).")
-                : ("tampered", "tampered: " + report.problems.map(\.description).joined(separator: "; "))
+                ? Verdict(
+                    state: "intact", text: "intact: all \(report.rows) events of session \(session.lowercasedString) verify (every HMAC and link).")
+                : Verdict(state: "tampered", text: "tampered: " + report.problems.map(\.description).joined(separator: "; "))
             logger.info("ui.verify", metadata: ["session": "\(session.lowercasedString)", "result": "\(result.state)"])
         } else {
-            result = (
-                "unavailable",
-                "No audit secret is configured (a chain processor in this pipeline, or GOVERNANCE_AUDIT_SECRET), so HMACs cannot be checked."
+            result = Verdict(
+                state: "unavailable",
+                text: "No audit secret is configured (a chain processor in this pipeline, or GOVERNANCE_AUDIT_SECRET), so HMACs cannot be checked."
             )
         }
         // From a session page (no event): answer with the session page.
@@ -336,17 +337,15 @@ package final class TimelineServer: Service, Sendable {
     }
 
     private func workflowsPage(
-        _ visit: Visit, issued: (workflow: String, token: String, fingerprint: String)?, error: String?,
+        _ visit: Visit, issued: WorkflowsPage.Issued?, error: String?,
         keyError: String? = nil, status: HTTPResponse.Status = .ok
     ) async throws -> Response {
         async let stats = queries.workflowStats()
         async let agentKeys = queries.pool.run { try AgentKeyTable.exists($0) ? AgentKeyTable.list($0) : [] }
         let issuedTokens = try await tokens.list()
-        var context = TimelineView.workflows(try await stats, tokens: issuedTokens, agentKeys: try await agentKeys)
-        if let issued { context["newToken"] = ["workflow": issued.workflow, "token": issued.token, "fingerprint": issued.fingerprint] }
-        if let error { context["error"] = error }
-        if let keyError { context["keyError"] = keyError }
-        return pages.page("workflows", title: "Workflows", context, visit, status: status)
+        var page = TimelineView.workflows(try await stats, tokens: issuedTokens, agentKeys: try await agentKeys)
+        (page.newToken, page.error, page.keyError) = (issued, error, keyError)
+        return pages.page(title: "Workflows", page, visit, status: status)
     }
 
     /// Registers an agent's public key in the SDK's registry, as `agent-key add` does.
@@ -390,6 +389,6 @@ package final class TimelineServer: Service, Sendable {
         }
         let (token, fingerprint) = try await tokens.issue(workflow: name)
         logger.notice("ui.token_issued", metadata: ["workflow": "\(name)", "fingerprint": "\(fingerprint)"])
-        return try await workflowsPage(visit, issued: (name, token, fingerprint), error: nil)
+        return try await workflowsPage(visit, issued: .init(workflow: name, token: token, fingerprint: fingerprint), error: nil)
     }
 }

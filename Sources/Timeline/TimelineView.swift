@@ -2,13 +2,13 @@ import AuditStore
 import Foundation
 import Pipeline
 
-/// Turns query results into template contexts: lanes and positions for the SVG, display text
+/// Turns query results into page models: lanes and positions for the SVG, display text
 /// for the tables. Everything an event supplies goes through `VisibleText.escape` first.
 enum TimelineView {
     static let left = 170.0, right = 985.0
     static let laneTop = 12.0, rowHeight = 16.0, maxRowsPerLane = 8
 
-    static func context(events: [EventSummary], filter: EventFilter, workflows: [String], more: Bool, now: Timestamp) -> [String: Any] {
+    static func page(events: [EventSummary], filter: EventFilter, workflows: [String], more: Bool, now: Timestamp) -> TimelinePage {
         let times = events.map(\.createdAt.microseconds)
         let (minT, maxT) = (times.min() ?? 0, times.max() ?? 0)
         func x(_ t: Int64) -> String {
@@ -16,7 +16,7 @@ enum TimelineView {
             return String(format: "%.1f", v)
         }
         // One lane per agent (alphabetical), one row per session in order of first event.
-        var lanes: [[String: Any]] = []
+        var lanes: [TimelinePage.Lane] = []
         var y = 0.0
         for agent in Set(events.map(\.agent)).sorted() {
             let agentEvents = events.filter { $0.agent == agent }.sorted { $0.createdAt < $1.createdAt }
@@ -24,77 +24,70 @@ enum TimelineView {
             for e in agentEvents where !sessionOrder.contains(e.sessionID) { sessionOrder.append(e.sessionID) }
             let rows = min(sessionOrder.count, maxRowsPerLane)
             let height = laneTop + Double(rows) * rowHeight + 8
-            var sessions: [[String: Any]] = []
+            var sessions: [TimelinePage.Lane.Session] = []
             for (index, session) in sessionOrder.enumerated() {
                 let rowY = y + laneTop + Double(index % maxRowsPerLane) * rowHeight + 8
                 let own = agentEvents.filter { $0.sessionID == session }
-                sessions.append([
-                    "id": session.lowercasedString, "y": String(format: "%.1f", rowY),
-                    "x1": x(own.first!.createdAt.microseconds), "x2": x(own.last!.createdAt.microseconds),
-                    "events": own.map { e -> [String: Any] in
-                        [
-                            "id": e.id.lowercasedString, "x": x(e.createdAt.microseconds), "y": String(format: "%.1f", rowY),
-                            "decision": e.decision ?? "none", "kindClass": kindClass(e.kind), "t": String(e.createdAt.microseconds),
-                            "kind": VisibleText.escape(e.kind), "time": displayTime(e.createdAt),
-                        ]
-                    },
-                ])
+                sessions.append(
+                    .init(
+                        id: session.lowercasedString, y: String(format: "%.1f", rowY),
+                        x1: x(own.first!.createdAt.microseconds), x2: x(own.last!.createdAt.microseconds),
+                        events: own.map { e in
+                            .init(
+                                id: e.id.lowercasedString, x: x(e.createdAt.microseconds), y: String(format: "%.1f", rowY),
+                                decision: e.decision ?? "none", kindClass: kindClass(e.kind), t: String(e.createdAt.microseconds),
+                                kind: VisibleText.escape(e.kind), time: displayTime(e.createdAt))
+                        }))
             }
-            lanes.append([
-                "agent": VisibleText.escape(agent), "y": String(format: "%.1f", y), "height": String(format: "%.1f", height),
-                "labelY": String(format: "%.1f", y + 14), "sessions": sessions,
-            ])
+            lanes.append(
+                .init(
+                    agent: VisibleText.escape(agent), y: String(format: "%.1f", y), height: String(format: "%.1f", height),
+                    labelY: String(format: "%.1f", y + 14), sessions: sessions))
             y += height
         }
         let axisY = y + 18
-        let ticks: [[String: Any]] = TimeAxis.ticks(min: minT, max: maxT).map { tick in
+        let ticks = TimeAxis.ticks(min: minT, max: maxT).map { tick in
             let position = Double(x(tick.micros)) ?? left
-            return [
-                "x": x(tick.micros), "y": String(format: "%.1f", axisY), "label": tick.label,
-                "anchor": position < left + 30 ? "start" : position > right - 30 ? "end" : "middle",
-            ]
+            return AxisTick(
+                x: x(tick.micros), y: String(format: "%.1f", axisY), label: tick.label,
+                anchor: position < left + 30 ? "start" : position > right - 30 ? "end" : "middle")
         }
-        var context: [String: Any] = [
-            "events": events.map(row),
-            "count": events.count,
-            "empty": events.isEmpty,
-            "lanes": lanes,
-            "ticks": ticks,
-            "axisY": String(format: "%.1f", axisY),
-            "height": String(format: "%.0f", axisY + 10),
-            "minT": String(minT), "maxT": String(maxT),
-            "workflows": workflows.map { ["name": VisibleText.escape($0), "selected": $0 == filter.workflow] },
-            "decisions": [("", "any"), ("allow", "allow"), ("deny", "deny"), ("none", "none"), ("error", "error (failed call)")].map {
-                ["value": $0.0, "label": $0.1, "selected": $0.0 == (filter.decision ?? "")]
+        return TimelinePage(
+            events: events.map(row),
+            count: events.count,
+            empty: events.isEmpty,
+            lanes: lanes,
+            ticks: ticks,
+            axisY: String(format: "%.1f", axisY),
+            height: String(format: "%.0f", axisY + 10),
+            minT: String(minT), maxT: String(maxT),
+            workflows: workflows.map { WorkflowChoice(name: VisibleText.escape($0), selected: $0 == filter.workflow) },
+            decisions: [("", "any"), ("allow", "allow"), ("deny", "deny"), ("none", "none"), ("error", "error (failed call)")].map {
+                Choice(value: $0.0, label: $0.1, selected: $0.0 == (filter.decision ?? ""))
             },
-            "agent": filter.agent ?? "", "kind": filter.kind ?? "", "model": filter.model ?? "",
-            "session": filter.session?.lowercasedString ?? "", "meta": filter.metadata.first?.text ?? "", "q": filter.text ?? "",
-            "from": filter.from?.pythonISOFormat ?? "", "to": filter.to?.pythonISOFormat ?? "",
-            "caption": maxT > minT ? TimeAxis.caption(min: minT, max: maxT) : "",
-            "ranges": ranges(filter, now: now, pageSpan: maxT > minT ? (minT, maxT) : nil),
-            "exports": EventExport.Format.allCases.map { format in
-                [
-                    "format": format.rawValue, "label": format == .csv ? "CSV" : "NDJSON",
-                    "url": "/export?" + queryString([("format", format.rawValue)] + filter.queryItems),
-                ]
+            agent: filter.agent ?? "", kind: filter.kind ?? "", model: filter.model ?? "",
+            session: filter.session?.lowercasedString ?? "", meta: filter.metadata.first?.text ?? "", q: filter.text ?? "",
+            from: filter.from?.pythonISOFormat ?? "", to: filter.to?.pythonISOFormat ?? "",
+            caption: maxT > minT ? TimeAxis.caption(min: minT, max: maxT) : "",
+            ranges: ranges(filter, now: now, pageSpan: maxT > minT ? (minT, maxT) : nil),
+            exports: EventExport.Format.allCases.map { format in
+                .init(
+                    format: format.rawValue, label: format == .csv ? "CSV" : "NDJSON",
+                    url: "/export?" + queryString([("format", format.rawValue)] + filter.queryItems))
             },
-        ]
-        if more, let last = events.last {
-            context["olderURL"] = "/timeline?" + queryString(filter.queryItems + [("before", last.cursor)])
-        }
-        return context
+            olderURL: more ? events.last.map { "/timeline?" + queryString(filter.queryItems + [("before", $0.cursor)]) } : nil)
     }
 
     /// The zoom: the last 15 minutes, hour, day or week (open-ended, so live), and the page's own
     /// span halved, each a link that sets `from` and `to` and keeps every other filter.
-    static func ranges(_ filter: EventFilter, now: Timestamp, pageSpan: (Int64, Int64)?) -> [[String: Any]] {
+    static func ranges(_ filter: EventFilter, now: Timestamp, pageSpan: (Int64, Int64)?) -> [TimelinePage.RangeLink] {
         var base = filter
         (base.from, base.to, base.before) = (nil, nil, nil)
-        func link(_ id: String, _ label: String, from: Int64, to: Int64?) -> [String: Any] {
+        func link(_ id: String, _ label: String, from: Int64, to: Int64?) -> TimelinePage.RangeLink {
             var f = base
             f.from = Timestamp(microseconds: from)
             f.to = to.map(Timestamp.init(microseconds:))
-            return ["id": id, "label": label, "url": "/timeline?" + queryString(f.queryItems)]
+            return .init(id: id, label: label, url: "/timeline?" + queryString(f.queryItems))
         }
         let n = now.microseconds
         var links = [
@@ -111,13 +104,12 @@ enum TimelineView {
         return links
     }
 
-    static func row(_ e: EventSummary) -> [String: Any] {
-        [
-            "id": e.id.lowercasedString, "time": displayTime(e.createdAt), "workflow": VisibleText.escape(e.workflow),
-            "agent": VisibleText.escape(e.agent), "kind": VisibleText.escape(e.kind), "kindClass": kindClass(e.kind),
-            "decision": e.decision ?? "none", "session": e.sessionID.lowercasedString,
-            "sessionShort": String(e.sessionID.lowercasedString.prefix(8)),
-        ]
+    static func row(_ e: EventSummary) -> TimelinePage.Row {
+        .init(
+            id: e.id.lowercasedString, time: displayTime(e.createdAt), workflow: VisibleText.escape(e.workflow),
+            agent: VisibleText.escape(e.agent), kind: VisibleText.escape(e.kind), kindClass: kindClass(e.kind),
+            decision: e.decision ?? "none", session: e.sessionID.lowercasedString,
+            sessionShort: String(e.sessionID.lowercasedString.prefix(8)))
     }
 
     /// A live event as the script receives it (JSON; the script sets it as text, never HTML).
@@ -130,7 +122,7 @@ enum TimelineView {
         ]).serialized()
     }
 
-    static func detail(_ d: EventQueries.Detail, raw: Bool, redactor: Redactor) -> [String: Any] {
+    static func detail(_ d: EventQueries.Detail, raw: Bool, redactor: Redactor) -> DetailPage {
         let e = d.event
         var fields: [(String, String?)] = [
             ("event_id", e.eventID.lowercasedString), ("session_id", e.sessionID.lowercasedString), ("workflow", e.workflow),
@@ -145,19 +137,18 @@ enum TimelineView {
             fields.insert(("client_signature_status", claim), at: fields.firstIndex { $0.0 == "signature_status" }! + 1)
         }
         let metadata = raw ? e.metadata : redactor.redact(e.metadata).0
-        return [
-            "id": e.eventID.lowercasedString, "session": e.sessionID.lowercasedString,
-            "fields": fields.map { ["name": $0.0, "value": VisibleText.escape($0.1 ?? "—")] },
-            "metadata": VisibleText.escape(pretty(metadata)), "redacted": !raw,
-            "position": d.positionInSession, "sessionLength": d.sessionLength, "chainSeq": String(d.chainSeq),
-            "prevHash": e.prevHash ?? "— (first in its session)", "hmac": e.hmac ?? "—",
-            "agentQuery": queryValue(e.agentID),
-        ]
+        return DetailPage(
+            id: e.eventID.lowercasedString, session: e.sessionID.lowercasedString,
+            fields: fields.map { .init(name: $0.0, value: VisibleText.escape($0.1 ?? "—")) },
+            metadata: VisibleText.escape(pretty(metadata)), redacted: !raw,
+            position: d.positionInSession, sessionLength: d.sessionLength, chainSeq: String(d.chainSeq),
+            prevHash: e.prevHash ?? "— (first in its session)", hmac: e.hmac ?? "—",
+            agentQuery: queryValue(e.agentID))
     }
 
     /// A session's events as a tree by `parent_event_id`: each event under its parent (a parent
     /// outside the session, or missing, makes a root), siblings in commit order; `depth` indents.
-    static func session(id: UUID, events: [EventQueries.SessionEvent], total: Int) -> [String: Any] {
+    static func session(id: UUID, events: [EventQueries.SessionEvent], total: Int) -> SessionPage {
         let present = Set(events.map(\.event.eventID))
         var children: [UUID: [Int]] = [:], roots: [Int] = []
         for (index, e) in events.enumerated() {
@@ -177,51 +168,44 @@ enum TimelineView {
         // A parent cycle has no root; its events are listed at the top level rather than dropped.
         for index in events.indices where !visited.contains(index) { visit(index, depth: 0) }
         let agents = Set(events.map(\.event.agentID)).sorted()
-        return [
-            "id": id.lowercasedString, "count": events.count, "totalText": total == 1 ? "1 event" : "\(total) events",
-            "truncated": total > events.count,
-            "agents": agents.map(VisibleText.escape).joined(separator: ", "),
-            "first": displayTime(events.map(\.event.createdAt).min()!), "last": displayTime(events.map(\.event.createdAt).max()!),
-            "timelineQuery": queryString([("session", id.lowercasedString)]),
-            "events": ordered.map { item -> [String: Any] in
+        return SessionPage(
+            id: id.lowercasedString, count: events.count, totalText: total == 1 ? "1 event" : "\(total) events",
+            truncated: total > events.count,
+            agents: agents.map(VisibleText.escape).joined(separator: ", "),
+            first: displayTime(events.map(\.event.createdAt).min()!), last: displayTime(events.map(\.event.createdAt).max()!),
+            timelineQuery: queryString([("session", id.lowercasedString)]),
+            events: ordered.map { item in
                 let e = events[item.index].event
-                return [
-                    "id": e.eventID.lowercasedString, "depth": min(item.depth, 8), "deeper": item.depth > 8 ? "+\(item.depth - 8) " : "",
-                    "position": item.index + 1, "chainSeq": String(events[item.index].chainSeq), "time": displayTime(e.createdAt),
-                    "agent": VisibleText.escape(e.agentID), "kind": VisibleText.escape(e.kind), "kindClass": kindClass(e.kind),
-                    "decision": e.decision?.rawValue ?? "none", "signature": VisibleText.escape(e.signatureStatus),
-                    "parent": e.parentEventID?.lowercasedString ?? "",
-                ]
-            },
-        ]
+                return .init(
+                    id: e.eventID.lowercasedString, depth: min(item.depth, 8), deeper: item.depth > 8 ? "+\(item.depth - 8) " : "",
+                    position: item.index + 1, chainSeq: String(events[item.index].chainSeq), time: displayTime(e.createdAt),
+                    agent: VisibleText.escape(e.agentID), kind: VisibleText.escape(e.kind), kindClass: kindClass(e.kind),
+                    decision: e.decision?.rawValue ?? "none", signature: VisibleText.escape(e.signatureStatus),
+                    parent: e.parentEventID?.lowercasedString ?? "")
+            })
     }
 
-    static func workflows(_ stats: [EventQueries.WorkflowStats], tokens: [PostgresTokenStore.Token], agentKeys: [AgentKeyTable.Listed]) -> [String:
-        Any]
+    static func workflows(_ stats: [EventQueries.WorkflowStats], tokens: [PostgresTokenStore.Token], agentKeys: [AgentKeyTable.Listed])
+        -> WorkflowsPage
     {
-        [
-            "workflows": stats.map { s -> [String: Any] in
-                [
-                    "name": VisibleText.escape(s.name), "query": queryValue(s.name), "events": String(s.events),
-                    "lastSeen": s.lastSeen.map { String($0.prefix(19)) } ?? "never",
-                ]
+        WorkflowsPage(
+            workflows: stats.map { s in
+                .init(
+                    name: VisibleText.escape(s.name), query: queryValue(s.name), events: String(s.events),
+                    lastSeen: s.lastSeen.map { String($0.prefix(19)) } ?? "never")
             },
-            "tokens": tokens.map { t -> [String: Any] in
-                [
-                    "fingerprint": t.fingerprint, "workflow": VisibleText.escape(t.workflow), "created": displayTime(t.createdAt),
-                    "status": t.revokedAt == nil ? "active" : "revoked", "active": t.revokedAt == nil,
-                ]
+            tokens: tokens.map { t in
+                .init(
+                    fingerprint: t.fingerprint, workflow: VisibleText.escape(t.workflow), created: displayTime(t.createdAt),
+                    status: t.revokedAt == nil ? "active" : "revoked", active: t.revokedAt == nil)
             },
-            "agentKeys": agentKeys.map { k -> [String: Any] in
-                var row: [String: Any] = [
-                    "fingerprint": k.fingerprint, "agent": VisibleText.escape(k.agentID ?? "(not registered here)"),
-                    "activated": k.activatedAtChainSeq ?? "", "created": k.createdAt.map { String($0.prefix(19)) } ?? "",
-                    "status": k.revokedAtChainSeq == nil ? "active" : "revoked", "active": k.revokedAtChainSeq == nil,
-                ]
-                if let reason = k.reason, !reason.isEmpty { row["reason"] = VisibleText.escape(reason) }
-                return row
-            },
-        ]
+            agentKeys: agentKeys.map { k in
+                .init(
+                    fingerprint: k.fingerprint, agent: VisibleText.escape(k.agentID ?? "(not registered here)"),
+                    activated: k.activatedAtChainSeq ?? "", created: k.createdAt.map { String($0.prefix(19)) } ?? "",
+                    status: k.revokedAtChainSeq == nil ? "active" : "revoked", active: k.revokedAtChainSeq == nil,
+                    reason: k.reason.flatMap { $0.isEmpty ? nil : VisibleText.escape($0) })
+            })
     }
 
     /// `2026-11-25 04:30:00.123` (UTC); `short` drops the date.
@@ -278,95 +262,82 @@ enum VisibleText {
     }
 }
 
-/// The dashboard's template context: tiles, the stacked bar chart (SVG, no script needed), the
+/// The dashboard's page model: tiles, the stacked bar chart (SVG, no script needed), the
 /// top lists and the operations tables.
 enum DashboardView {
     static let chartLeft = 40.0, chartRight = 990.0, chartTop = 10.0, chartBottom = 150.0
 
-    static func context(_ d: DashboardData, workflow: String?, workflows: [String], now: Timestamp) -> [String: Any] {
+    static func page(_ d: DashboardData, workflow: String?, workflows: [String], now: Timestamp) -> DashboardPage {
         let step = Int64(d.window.width.seconds) * 1_000_000
         let buckets = Array(stride(from: d.from, through: now.microseconds, by: Int(step)))
         let peak = max(Int64(1), buckets.map { d.series[$0]?.values.reduce(0, +) ?? 0 }.max() ?? 1)
         let slot = (chartRight - chartLeft) / Double(max(1, buckets.count))
         func f(_ v: Double) -> String { String(format: "%.1f", v) }
-        let bars: [[String: Any]] = buckets.enumerated().map { index, bucket in
+        let bars = buckets.enumerated().map { index, bucket in
             var y = chartBottom
-            var segments: [[String: Any]] = []
+            var segments: [DashboardPage.Bar.Segment] = []
             for decision in ["deny", "allow", "none"] {
                 let n = d.series[bucket]?[decision] ?? 0
                 guard n > 0 else { continue }
                 let height = (chartBottom - chartTop) * Double(n) / Double(peak)
                 y -= height
-                segments.append(["decision": decision, "y": f(y), "height": f(height), "count": n])
+                segments.append(.init(decision: decision, y: f(y), height: f(height), count: n))
             }
             let total = d.series[bucket]?.values.reduce(0, +) ?? 0
-            return [
-                "x": f(chartLeft + Double(index) * slot + 0.5), "width": f(max(1, slot - 1)), "segments": segments,
-                "title": "\(TimelineView.displayTime(Timestamp(microseconds: bucket))): \(total) events", "t": String(bucket),
-            ]
+            return DashboardPage.Bar(
+                x: f(chartLeft + Double(index) * slot + 0.5), width: f(max(1, slot - 1)), segments: segments,
+                title: "\(TimelineView.displayTime(Timestamp(microseconds: bucket))): \(total) events", t: String(bucket))
         }
         let end = d.from + step * Int64(buckets.count)
-        let ticks: [[String: Any]] = TimeAxis.ticks(min: d.from, max: end).map { tick in
+        let ticks = TimeAxis.ticks(min: d.from, max: end).map { tick in
             let x = chartLeft + (chartRight - chartLeft) * Double(tick.micros - d.from) / Double(max(1, end - d.from))
-            return ["x": f(x), "label": tick.label, "anchor": x > chartRight - 30 ? "end" : x < chartLeft + 30 ? "start" : "middle"]
+            return AxisTick(x: f(x), label: tick.label, anchor: x > chartRight - 30 ? "end" : x < chartLeft + 30 ? "start" : "middle")
         }
-        func counts(_ list: [DashboardData.Count], query: String) -> [[String: Any]] {
+        /// Each row linked to its events: `query` is the timeline filter (`agent=`, `kind=`), `value` its value.
+        func counts(_ list: [DashboardData.Count], query: String, value: (String) -> String = { $0 }) -> [DashboardPage.Count] {
             list.map { c in
-                [
-                    "name": VisibleText.escape(c.name), "events": String(c.events), "denied": String(c.denied),
-                    "rate": percent(c.denied, of: c.events),
-                    "link": "/timeline?" + queryString((workflow.map { [("workflow", $0)] } ?? []) + [(query, c.name)]),
-                ]
+                .init(
+                    name: VisibleText.escape(c.name), events: String(c.events), denied: String(c.denied),
+                    rate: percent(c.denied, of: c.events),
+                    link: "/timeline?" + queryString((workflow.map { [("workflow", $0)] } ?? []) + [(query, value(c.name))]))
             }
         }
         let total = d.total
-        var context: [String: Any] = [
-            "window": d.window.rawValue, "windowLabel": d.window.label,
-            "windows": DashboardWindow.allCases.map { w in
-                [
-                    "label": w.label, "value": w.rawValue, "selected": w == d.window,
-                    "url": "/?" + queryString([("window", w.rawValue)] + (workflow.map { [("workflow", $0)] } ?? [])),
-                ]
+        return DashboardPage(
+            window: d.window.rawValue, windowLabel: d.window.label,
+            windows: DashboardWindow.allCases.map { w in
+                Choice(
+                    value: w.rawValue, label: w.label, selected: w == d.window,
+                    url: "/?" + queryString([("window", w.rawValue)] + (workflow.map { [("workflow", $0)] } ?? [])))
             },
-            "workflows": workflows.map { ["name": VisibleText.escape($0), "selected": $0 == workflow] },
-            "windowValue": d.window.rawValue,
-            "total": String(total), "allow": String(d.byDecision["allow"] ?? 0), "deny": String(d.byDecision["deny"] ?? 0),
-            "none": String(d.byDecision["none"] ?? 0), "denialRate": percent(d.byDecision["deny"] ?? 0, of: total),
-            "perMinute": String(format: "%.1f", Double(total) / (Double(d.window.seconds) / 60)),
-            "unfolded": String(d.unfolded),
-            "bars": bars, "ticks": ticks, "axisY": f(chartBottom + 14), "peak": String(peak),
-            "agents": counts(d.agents, query: "agent"), "kinds": counts(d.kinds, query: "kind"),
-            "tools": d.tools.map { c in
-                [
-                    "name": VisibleText.escape(c.name), "events": String(c.events), "denied": String(c.denied),
-                    "rate": percent(c.denied, of: c.events),
-                    "link": "/timeline?" + queryString((workflow.map { [("workflow", $0)] } ?? []) + [("meta", "tool=" + c.name)]),
-                ]
+            workflows: workflows.map { WorkflowChoice(name: VisibleText.escape($0), selected: $0 == workflow) },
+            windowValue: d.window.rawValue,
+            total: String(total), allow: String(d.byDecision["allow"] ?? 0), deny: String(d.byDecision["deny"] ?? 0),
+            none: String(d.byDecision["none"] ?? 0), denialRate: percent(d.byDecision["deny"] ?? 0, of: total),
+            perMinute: String(format: "%.1f", Double(total) / (Double(d.window.seconds) / 60)),
+            unfolded: String(d.unfolded),
+            bars: bars, ticks: ticks, axisY: f(chartBottom + 14), peak: String(peak),
+            agents: counts(d.agents, query: "agent"), kinds: counts(d.kinds, query: "kind"),
+            tools: counts(d.tools, query: "meta", value: { "tool=" + $0 }),
+            modelUsage: d.modelUsage.map { u in
+                .init(
+                    service: VisibleText.escape(u.service), model: VisibleText.escape(u.model.isEmpty ? "—" : u.model),
+                    calls: String(u.operations), duration: u.operations == 0 ? "—" : String(format: "%.3f s", u.seconds / Double(u.operations)),
+                    input: String(format: "%.0f", u.inputTokens), output: String(format: "%.0f", u.outputTokens))
             },
-            "modelUsage": d.modelUsage.map { u in
-                [
-                    "service": VisibleText.escape(u.service), "model": VisibleText.escape(u.model.isEmpty ? "—" : u.model),
-                    "calls": String(u.operations), "duration": u.operations == 0 ? "—" : String(format: "%.3f s", u.seconds / Double(u.operations)),
-                    "input": String(format: "%.0f", u.inputTokens), "output": String(format: "%.0f", u.outputTokens),
-                ]
+            spend: d.spend.map { .init(agent: VisibleText.escape($0.agentID), day: $0.day, usd: $0.usd) },
+            alerts: d.alerts.map {
+                .init(
+                    agent: VisibleText.escape($0.agentID), cap: VisibleText.escape($0.capID), day: $0.day,
+                    state: $0.delivered ? "delivered" : "pending")
             },
-            "spend": d.spend.map { ["agent": VisibleText.escape($0.agentID), "day": $0.day, "usd": $0.usd] },
-            "alerts": d.alerts.map {
-                [
-                    "agent": VisibleText.escape($0.agentID), "cap": VisibleText.escape($0.capID), "day": $0.day,
-                    "state": $0.delivered ? "delivered" : "pending",
-                ]
+            bridges: d.bridges.map { .init(target: VisibleText.escape($0.target), lastSeq: $0.lastSeq, age: age($0.ageSeconds)) },
+            witnesses: d.witnesses.map {
+                .init(
+                    witness: VisibleText.escape($0.witness), size: $0.deliveredSize, attempts: $0.attempts,
+                    error: VisibleText.escape($0.lastError ?? "—"))
             },
-            "bridges": d.bridges.map { ["target": VisibleText.escape($0.target), "lastSeq": $0.lastSeq, "age": age($0.ageSeconds)] },
-            "witnesses": d.witnesses.map {
-                [
-                    "witness": VisibleText.escape($0.witness), "size": $0.deliveredSize, "attempts": $0.attempts,
-                    "error": VisibleText.escape($0.lastError ?? "—"),
-                ]
-            },
-        ]
-        if let c = d.checkpoint { context["checkpoint"] = ["size": String(c.size), "age": age(c.ageSeconds)] }
-        return context
+            checkpoint: d.checkpoint.map { .init(size: String($0.size), age: age($0.ageSeconds)) })
     }
 
     static func percent(_ part: Int64, of whole: Int64) -> String {

@@ -11,28 +11,20 @@ struct PageRenderer: Sendable {
     let signer: SessionSigner
     let requiresLogin: Bool
 
-    func page(
-        _ template: String, title: String, _ context: [String: Any], _ visit: Visit,
-        status: HTTPResponse.Status = .ok, nav: Bool = true
+    func page<Model: PageModel>(
+        title: String, _ model: Model, _ visit: Visit, status: HTTPResponse.Status = .ok, nav: Bool = true
     ) -> Response {
-        var context = context
         let csrf = signer.csrfToken(for: visit.session)
-        context["csrf"] = csrf
-        let body = Templates.library.render(context, withTemplate: template) ?? ""
-        let html =
-            Templates.library.render(
-                [
-                    "title": title, "body": body, "csrf": csrf,
-                    "nav": nav ? ["signedIn": requiresLogin && !visit.bearer] as Any : false as Any,
-                ],
-                withTemplate: "layout") ?? ""
+        let body = Templates.library.render(PageScope(csrf: csrf, page: model), withTemplate: Model.template) ?? ""
+        let layout = LayoutModel(title: title, body: body, csrf: csrf, nav: nav ? .init(signedIn: requiresLogin && !visit.bearer) : nil)
+        let html = Templates.library.render(layout, withTemplate: "layout") ?? ""
         return Response(
             status: status, headers: [.contentType: "text/html; charset=utf-8", .cacheControl: "no-store"],
             body: .init(byteBuffer: ByteBuffer(string: html)))
     }
 
     func message(_ title: String, _ text: String, _ visit: Visit, status: HTTPResponse.Status) -> Response {
-        page("message", title: title, ["title": title, "text": text], visit, status: status)
+        page(title: title, MessagePage(title: title, text: text), visit, status: status)
     }
 }
 

@@ -55,8 +55,8 @@ struct TimeAxisTests {
             event(root, parent: nil), event(child, parent: root), event(second, parent: nil), event(grandchild, parent: child),
             event(orphan, parent: UUID()), event(loopA, parent: loopB), event(loopB, parent: loopA),
         ]
-        let context = TimelineView.session(id: session, events: events, total: events.count)
-        let rows = (context["events"] as! [[String: Any]]).map { ($0["id"] as! String, $0["depth"] as! Int) }
+        let page = TimelineView.session(id: session, events: events, total: events.count)
+        let rows = page.events.map { ($0.id, $0.depth) }
         #expect(rows.map(\.0) == [root, child, grandchild, second, orphan, loopA, loopB].map(\.lowercasedString))
         #expect(rows.map(\.1) == [0, 1, 2, 0, 0, 0, 1])
     }

@@ -1,0 +1,216 @@
+/// What each page's template reads, as types: a renamed or missing field is a compile error, not
+/// an empty spot on a page. Mustache reads these by their property names; every text an event
+/// supplies is already `VisibleText.escape`d, and Mustache HTML-escapes it.
+protocol PageModel: Sendable {
+    /// The template in `Resources/` that renders this model.
+    static var template: String { get }
+}
+
+/// A page's model and the session's CSRF token, which every form on it posts back. The
+/// templates read their model inside `{{#page}}…{{/page}}`; `{{csrf}}` is found one level up.
+struct PageScope<Model: PageModel>: Sendable {
+    let csrf: String
+    let page: Model
+}
+
+/// The layout around every page.
+struct LayoutModel: Sendable {
+    struct Nav: Sendable { var signedIn: Bool }
+    var title: String
+    /// The page, rendered by its own template.
+    var body: String
+    var csrf: String
+    /// The navigation bar, absent on the sign-in page.
+    var nav: Nav?
+}
+
+struct LoginPage: PageModel {
+    static let template = "login"
+    var error: String?
+}
+
+struct MessagePage: PageModel {
+    static let template = "message"
+    var title: String
+    var text: String
+}
+
+/// A select's option or a link among alternatives, marked when it is the current one.
+struct Choice: Sendable {
+    var value: String
+    var label: String
+    var selected: Bool
+    var url: String?
+}
+
+/// A workflow in a filter's list.
+struct WorkflowChoice: Sendable {
+    var name: String
+    var selected: Bool
+}
+
+/// A time axis label; `y` only on the timeline's axis (the dashboard's sits in its chart).
+struct AxisTick: Sendable {
+    var x: String
+    var y: String?
+    var label: String
+    var anchor: String
+}
+
+/// The result of a verify button.
+struct Verdict: Sendable {
+    var state: String
+    var text: String
+}
+
+struct TimelinePage: PageModel {
+    static let template = "timeline"
+
+    /// A table row.
+    struct Row: Sendable {
+        var id, time, workflow, agent, kind: String
+        var kindClass: Int
+        var decision, session, sessionShort: String
+    }
+
+    /// One agent's band in the SVG, a row per session.
+    struct Lane: Sendable {
+        struct Session: Sendable {
+            struct Dot: Sendable {
+                var id, x, y, decision: String
+                var kindClass: Int
+                var t, kind, time: String
+            }
+            var id, y, x1, x2: String
+            var events: [Dot]
+        }
+        var agent, y, height, labelY: String
+        var sessions: [Session]
+    }
+
+    struct RangeLink: Sendable { var id, label, url: String }
+    struct ExportLink: Sendable { var format, label, url: String }
+
+    var events: [Row]
+    var count: Int
+    var empty: Bool
+    var lanes: [Lane]
+    var ticks: [AxisTick]
+    var axisY, height, minT, maxT: String
+    var workflows: [WorkflowChoice]
+    var decisions: [Choice]
+    /// The filter's fields as typed, to refill the form.
+    var agent, kind, model, session, meta, q, from, to: String
+    var caption: String
+    var ranges: [RangeLink]
+    var exports: [ExportLink]
+    /// The next page, when there is one.
+    var olderURL: String?
+    /// Filter fields that could not be read, each said in a sentence.
+    var problems: [String] = []
+    var live = "false"
+    var liveState = "off"
+    var liveText = ""
+    var streamURL = ""
+}
+
+struct DetailPage: PageModel {
+    static let template = "detail"
+    struct Field: Sendable { var name, value: String }
+
+    var id, session: String
+    var fields: [Field]
+    var metadata: String
+    var redacted: Bool
+    var position, sessionLength: Int
+    var chainSeq, prevHash, hmac, agentQuery: String
+    var verify: Verdict?
+}
+
+struct SessionPage: PageModel {
+    static let template = "session"
+    /// An event, indented under its parent.
+    struct Row: Sendable {
+        var id: String
+        var depth: Int
+        var deeper: String
+        var position: Int
+        var chainSeq, time, agent, kind: String
+        var kindClass: Int
+        var decision, signature, parent: String
+    }
+
+    var id: String
+    var count: Int
+    var totalText: String
+    var truncated: Bool
+    var agents, first, last, timelineQuery: String
+    var events: [Row]
+    var verify: Verdict?
+}
+
+struct WorkflowsPage: PageModel {
+    static let template = "workflows"
+    struct Workflow: Sendable { var name, query, events, lastSeen: String }
+    struct Token: Sendable {
+        var fingerprint, workflow, created, status: String
+        var active: Bool
+    }
+    struct AgentKey: Sendable {
+        var fingerprint, agent, activated, created, status: String
+        var active: Bool
+        var reason: String?
+    }
+    /// A token just issued: shown this once.
+    struct Issued: Sendable { var workflow, token, fingerprint: String }
+
+    var workflows: [Workflow]
+    var tokens: [Token]
+    var agentKeys: [AgentKey]
+    var newToken: Issued?
+    var error: String?
+    var keyError: String?
+}
+
+struct DashboardPage: PageModel {
+    static let template = "dashboard"
+    struct Bar: Sendable {
+        struct Segment: Sendable {
+            var decision, y, height: String
+            var count: Int64
+        }
+        var x, width: String
+        var segments: [Segment]
+        var title, t: String
+    }
+    /// An agent, kind or tool with its denials, linked to its events.
+    struct Count: Sendable { var name, events, denied, rate, link: String }
+    struct ModelUsage: Sendable { var service, model, calls, duration, input, output: String }
+    struct Spend: Sendable { var agent, day, usd: String }
+    struct Alert: Sendable { var agent, cap, day, state: String }
+    struct Bridge: Sendable { var target, lastSeq, age: String }
+    struct Witness: Sendable { var witness, size, attempts, error: String }
+    struct Checkpoint: Sendable { var size, age: String }
+    struct Health: Sendable { var name, state: String }
+
+    var window, windowLabel: String
+    var windows: [Choice]
+    var workflows: [WorkflowChoice]
+    var windowValue: String
+    var total, allow, deny, none, denialRate, perMinute, unfolded: String
+    var bars: [Bar]
+    var ticks: [AxisTick]
+    var axisY, peak: String
+    var agents, kinds, tools: [Count]
+    var modelUsage: [ModelUsage]
+    var spend: [Spend]
+    var alerts: [Alert]
+    var bridges: [Bridge]
+    var witnesses: [Witness]
+    var checkpoint: Checkpoint?
+    var health: [Health] = []
+    var live = "false"
+    var liveText = ""
+    var streamURL = ""
+    var windowStart = ""
+}
