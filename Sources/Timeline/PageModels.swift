@@ -1,3 +1,5 @@
+import Mustache
+
 /// What each page's template reads, as types: a renamed or missing field is a compile error, not
 /// an empty spot on a page. Mustache reads these by their property names; every text an event
 /// supplies is already `VisibleText.escape`d, and Mustache HTML-escapes it.
@@ -213,4 +215,111 @@ struct DashboardPage: PageModel {
     var liveText = ""
     var streamURL = ""
     var windowStart = ""
+}
+
+// The types a page repeats (rows, dots, bars) name their fields for Mustache directly: Mirror
+// would reflect the whole value at every lookup, which on a 100-row timeline page was a quarter
+// of its render time (governance-bench, UI rows). The rest are read once a page; Mirror serves.
+
+extension TimelinePage.Row: MustacheParent {
+    func child(named name: String) -> Any? {
+        switch name {
+        case "id": id
+        case "time": time
+        case "workflow": workflow
+        case "agent": agent
+        case "kind": kind
+        case "kindClass": kindClass
+        case "decision": decision
+        case "session": session
+        case "sessionShort": sessionShort
+        default: nil
+        }
+    }
+}
+
+extension TimelinePage.Lane.Session.Dot: MustacheParent {
+    func child(named name: String) -> Any? {
+        switch name {
+        case "id": id
+        case "x": x
+        case "y": y
+        case "decision": decision
+        case "kindClass": kindClass
+        case "t": t
+        case "kind": kind
+        case "time": time
+        default: nil
+        }
+    }
+}
+
+extension TimelinePage.Lane.Session: MustacheParent {
+    func child(named name: String) -> Any? {
+        switch name {
+        case "id": id
+        case "y": y
+        case "x1": x1
+        case "x2": x2
+        case "events": events
+        default: nil
+        }
+    }
+}
+
+extension SessionPage.Row: MustacheParent {
+    func child(named name: String) -> Any? {
+        switch name {
+        case "id": id
+        case "depth": depth
+        case "deeper": deeper
+        case "position": position
+        case "chainSeq": chainSeq
+        case "time": time
+        case "agent": agent
+        case "kind": kind
+        case "kindClass": kindClass
+        case "decision": decision
+        case "signature": signature
+        case "parent": parent
+        default: nil
+        }
+    }
+}
+
+extension DashboardPage.Bar: MustacheParent {
+    func child(named name: String) -> Any? {
+        switch name {
+        case "x": x
+        case "width": width
+        case "segments": segments
+        case "title": title
+        case "t": t
+        default: nil
+        }
+    }
+}
+
+extension DashboardPage.Bar.Segment: MustacheParent {
+    func child(named name: String) -> Any? {
+        switch name {
+        case "decision": decision
+        case "y": y
+        case "height": height
+        case "count": count
+        default: nil
+        }
+    }
+}
+
+extension AxisTick: MustacheParent {
+    func child(named name: String) -> Any? {
+        switch name {
+        case "x": x
+        case "y": y
+        case "label": label
+        case "anchor": anchor
+        default: nil
+        }
+    }
 }
