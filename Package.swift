@@ -183,7 +183,8 @@ let package = Package(
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-            ], resources: [
+            ],
+            resources: [
                 // The pages' templates, stylesheet and scripts, compiled into the binary: nothing to install beside it.
                 .embedInCode("Resources/layout.mustache"),
                 .embedInCode("Resources/login.mustache"),
