@@ -123,8 +123,7 @@ struct ResilienceTests {
             let submitted = Task { try await pipeline.submit([event]) }
             // The commit is queued and its timer armed; the database answers nothing while stopped.
             // (The collector's other loops sleep on this clock too: the test names the timer it means.)
-            for _ in 0..<6000 where clock.sleepers(dueAt: .seconds(3600)) == 0 { try await Task.sleep(for: .milliseconds(10)) }
-            #expect(clock.sleepers(dueAt: .seconds(3600)) == 1)
+            #expect(try await eventually { clock.sleepers(dueAt: .seconds(3600)) == 1 })
             clock.advance(by: .seconds(3599))
             #expect(clock.sleepers(dueAt: .seconds(3600)) == 1, "not yet due")
             clock.advance(by: .seconds(1))
