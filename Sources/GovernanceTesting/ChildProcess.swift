@@ -33,9 +33,21 @@ package struct ChildProcess: Sendable {
         return ChildProcess(pid: pid)
     }
 
-    /// Waits for the child and returns its exit status (128 + signal when killed).
+    /// Waits for the child and returns its exit status (128 + signal when killed). It blocks its
+    /// thread, so async code awaits `exitStatus()` instead (the compiler holds it to that).
+    @available(*, noasync, message: "blocks a thread of the cooperative pool: await exitStatus()")
     @discardableResult
     package func wait() -> Int32 {
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) == -1 && errno == EINTR {}
+        return Self.decode(status)
+    }
+
+    /// Sends `signal` and reaps the child: for `defer` blocks, which cannot await. A killed child
+    /// is gone at once; one sent SIGTERM waits for its own shutdown, so keep that for the end.
+    @discardableResult
+    package func stop(_ signal: Int32 = SIGKILL) -> Int32 {
+        kill(signal)
         var status: Int32 = 0
         while waitpid(pid, &status, 0) == -1 && errno == EINTR {}
         return Self.decode(status)

@@ -565,7 +565,7 @@ struct Bench: AsyncParsableCommand {
     func measureFloor(_ rows: inout [(String, String, String)]) async throws -> Double {
         let port = try LocalPostgres.freePort()
         let server = try ChildProcess.spawn([CommandLine.arguments[0], "--serve-bare", String(port)])
-        defer { server.kill(SIGTERM); _ = server.wait() }
+        defer { server.stop(SIGTERM) }
         let url = "http://127.0.0.1:\(port)"
         try Self.waitUntilReady(url)
         _ = try WrkLoad.run(url: url + IngestHTTPReceiver.eventsPath, connections: 64, seconds: 2, prefix: 0x7F, clientHMAC: true)

@@ -52,7 +52,8 @@ struct CheckpointBench {
         try (config.signer.verifier.encoded + "\n").write(toFile: key, atomically: true, encoding: .utf8)
         defer { try? FileManager.default.removeItem(atPath: key) }
         let v0 = Date()
-        let status = try ChildProcess.spawn([binary, "checkpoint", "verify", "--dsn", dsn, "--public-key", key], outputPath: "/dev/null").wait()
+        let status = try await ChildProcess.spawn([binary, "checkpoint", "verify", "--dsn", dsn, "--public-key", key], outputPath: "/dev/null")
+            .exitStatus()
         let verifySeconds = Date().timeIntervalSince(v0)
         rows.append(
             (
@@ -61,9 +62,9 @@ struct CheckpointBench {
             ))
 
         let p0 = Date()
-        let proved = try ChildProcess.spawn(
+        let proved = try await ChildProcess.spawn(
             [binary, "prove", "--dsn", dsn, TimelineBench.event(events / 2).eventID.lowercasedString], outputPath: "/dev/null"
-        ).wait()
+        ).exitStatus()
         rows.append(
             (
                 "prove: one inclusion proof at this size", "1 event\(proved == 0 ? "" : " (exit \(proved)!)")",
@@ -87,7 +88,8 @@ struct CheckpointBench {
                 "\(String(format: "%.1f", retentionSeconds)) s = \(Bench.microseconds(retentionSeconds, per: Int(removal.rows))) µs/row (\(String(format: "%.2f", retentionSeconds / copySeconds))× the COPY time of the whole table)"
             ))
         let a0 = Date()
-        let after = try ChildProcess.spawn([binary, "checkpoint", "verify", "--dsn", dsn, "--public-key", key], outputPath: "/dev/null").wait()
+        let after = try await ChildProcess.spawn([binary, "checkpoint", "verify", "--dsn", dsn, "--public-key", key], outputPath: "/dev/null")
+            .exitStatus()
         let afterSeconds = Date().timeIntervalSince(a0)
         rows.append(
             (

@@ -57,8 +57,7 @@ struct FaultSuite {
         Fault(
             name: "collector killed (kill -9), restarted after 1 s",
             inject: { c in
-                c.process.kill(SIGKILL)
-                c.process.wait()
+                c.process.stop(SIGKILL)
                 return { try c.restartCollector() }
             }, hold: 1),
         Fault(
@@ -139,7 +138,7 @@ struct FaultSuite {
         try Self.yaml(dsn: dsn, port: port, peerURL: peer.url(), queue: fault.bridgeQueue).write(toFile: config, atomically: true, encoding: .utf8)
         defer { try? FileManager.default.removeItem(atPath: config); try? FileManager.default.removeItem(atPath: log) }
         let context = try Context(cluster: cluster, dsn: dsn, peer: peer, port: port, config: config, log: log, binary: binary)
-        defer { context.process.kill(SIGTERM); context.process.wait() }
+        defer { context.process.stop(SIGTERM) }
         let url = "http://127.0.0.1:\(port)"
         try Bench.waitUntilReady(url)
 

@@ -125,7 +125,7 @@ struct HostileSuite {
         try Self.yaml(dsn: dsn, ports: ports).write(toFile: config, atomically: true, encoding: .utf8)
         defer { try? FileManager.default.removeItem(atPath: config); try? FileManager.default.removeItem(atPath: log) }
         let child = try ChildProcess.spawn([binary, "run", "--config", config], outputPath: log)
-        defer { child.kill(SIGTERM); child.wait() }
+        defer { child.stop(SIGTERM) }
         try Bench.waitUntilReady("http://127.0.0.1:\(ports.ingest)")
 
         let stop = StopFlag()

@@ -37,7 +37,7 @@ struct Soak {
         defer { try? FileManager.default.removeItem(atPath: config) }
         let log = config + ".log"
         let child = try ChildProcess.spawn([binary, "run", "--config", config], outputPath: log)
-        defer { child.kill(SIGTERM); child.wait(); try? FileManager.default.removeItem(atPath: log) }
+        defer { child.stop(SIGTERM); try? FileManager.default.removeItem(atPath: log) }
         let url = "http://127.0.0.1:\(port)"
         do {
             try Bench.waitUntilReady(url)

@@ -106,8 +106,7 @@ struct TimelineBench {
         """.write(toFile: config, atomically: true, encoding: .utf8)
         let child = try ChildProcess.spawn([binary, "run", "--config", config])
         defer {
-            child.kill(SIGTERM)
-            child.wait()
+            child.stop(SIGTERM)
             try? FileManager.default.removeItem(atPath: config)
         }
         try Bench.waitUntilReady("http://127.0.0.1:\(port)")

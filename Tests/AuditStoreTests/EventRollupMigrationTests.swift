@@ -6,8 +6,8 @@ import Testing
 @Suite("event rollup migration")
 struct EventRollupMigrationTests {
     @Test("upgrading adds the day width, summed from the hours already folded, once")
-    func dayWidthFromHours() throws {
-        let cluster = try LocalPostgres(fsync: false)
+    func dayWidthFromHours() async throws {
+        let cluster = try await offPool { try LocalPostgres(fsync: false) }
         defer { cluster.destroy() }
         let connection = try PGConnection(dsn: try cluster.createDatabase())
         try AuditSchema.migrate(connection)

@@ -18,8 +18,8 @@ struct GenAIUsageTests {
     @Test(
         "cumulative points add their increase; a retried or older point adds nothing; a restarted process (new series) and delta points add all they carry; workflows are apart"
     )
-    func increments() throws {
-        let cluster = try LocalPostgres(fsync: false)
+    func increments() async throws {
+        let cluster = try await offPool { try LocalPostgres(fsync: false) }
         defer { cluster.destroy() }
         let connection = try PGConnection(dsn: try cluster.createDatabase())
         try AuditSchema.migrate(connection)

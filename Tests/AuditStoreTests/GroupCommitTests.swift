@@ -41,8 +41,8 @@ struct GroupCommitTests {
     }
 
     @Test("new events are stored and numbered; stored ones are duplicates; rolled-back transactions leave no seq gap")
-    func gaplessAcrossRollbacks() throws {
-        let cluster = try LocalPostgres(fsync: false)
+    func gaplessAcrossRollbacks() async throws {
+        let cluster = try await offPool { try LocalPostgres(fsync: false) }
         defer { cluster.destroy() }
         let connection = try Self.migratedConnection(cluster)
 
@@ -62,8 +62,8 @@ struct GroupCommitTests {
     }
 
     @Test("a group of 20,000 sessions commits in transactions of at most 256 session locks each, numbered without a gap")
-    func manySessionsAreSplit() throws {
-        let cluster = try LocalPostgres(fsync: false)
+    func manySessionsAreSplit() async throws {
+        let cluster = try await offPool { try LocalPostgres(fsync: false) }
         defer { cluster.destroy() }
         let connection = try Self.migratedConnection(cluster)
         let events = (0..<20_000).map { _ in Self.event() }
@@ -74,8 +74,8 @@ struct GroupCommitTests {
     }
 
     @Test("within one group, an event id first stored by one workflow is refused for another, and a session belongs to its first workflow")
-    func tenancyWithinAGroup() throws {
-        let cluster = try LocalPostgres(fsync: false)
+    func tenancyWithinAGroup() async throws {
+        let cluster = try await offPool { try LocalPostgres(fsync: false) }
         defer { cluster.destroy() }
         let connection = try Self.migratedConnection(cluster)
         let session = UUID()
@@ -131,8 +131,8 @@ struct GroupCommitTests {
     @Test(
         "declared reads come with the locks; a stage that adds events or reserves fewer keeps seq consecutive; an undeclared session's head is read when asked"
     )
-    func declaredReads() throws {
-        let cluster = try LocalPostgres(fsync: false)
+    func declaredReads() async throws {
+        let cluster = try await offPool { try LocalPostgres(fsync: false) }
         defer { cluster.destroy() }
         let connection = try Self.migratedConnection(cluster)
 
@@ -162,8 +162,8 @@ struct GroupCommitTests {
     }
 
     @Test("migrating twice changes nothing the second time")
-    func migrationIsIdempotent() throws {
-        let cluster = try LocalPostgres(fsync: false)
+    func migrationIsIdempotent() async throws {
+        let cluster = try await offPool { try LocalPostgres(fsync: false) }
         defer { cluster.destroy() }
         let connection = try PGConnection(dsn: try cluster.createDatabase())
         #expect(try AuditSchema.migrate(connection))

@@ -15,8 +15,8 @@ struct PGSnapshotTests {
     }
 
     @Test("a row committed before the snapshot is seen; one still running at it, or begun after it, is not")
-    func visibilityMatchesPostgres() throws {
-        let cluster = try LocalPostgres(fsync: false)
+    func visibilityMatchesPostgres() async throws {
+        let cluster = try await offPool { try LocalPostgres(fsync: false) }
         defer { cluster.destroy() }
         let dsn = try cluster.createDatabase()
         let setup = try PGConnection(dsn: dsn)

@@ -83,7 +83,7 @@ private func stored(_ dsn: String, _ body: String) throws -> String {
 struct AgentSignatureTests {
     @Test("the SDK's signed events over its own bridge are stored signed; verify re-checks them and finds a changed signature")
     func sdkBridgeSignedEvents() async throws {
-        let dsn = try sharedCluster.createDatabase()
+        let dsn = try await newDatabase()
         let key = try await SDKAgentKey.make()
         try await RunningCollector.with(yaml: signaturesYAML(dsn: dsn)) { collector in
             try await collector.waitUntilReady()
@@ -104,14 +104,14 @@ struct AgentSignatureTests {
         }
         let output = FileManager.default.temporaryDirectory.appendingPathComponent("gc-verify-\(UUID())").path
         defer { try? FileManager.default.removeItem(atPath: output) }
-        func verify() throws -> (Int32, String) {
-            let status = try ChildProcess.spawn(
+        func verify() async throws -> (Int32, String) {
+            let status = try await ChildProcess.spawn(
                 [BinaryTests.binary, "verify", "--dsn", dsn, "--config", "/nonexistent.yaml"], outputPath: output,
                 environment: ["GOVERNANCE_AUDIT_SECRET": auditSecret]
-            ).wait()
+            ).exitStatus()
             return (status, (try? String(contentsOfFile: output, encoding: .utf8)) ?? "")
         }
-        let (clean, report) = try verify()
+        let (clean, report) = try await verify()
         #expect(clean == 0, "\(report)")
         #expect(report.contains("signatures: signed=\(rows.count); re-verified \(rows.count) signed rows: all verify"), "\(report)")
 
@@ -120,7 +120,7 @@ struct AgentSignatureTests {
         try c.exec(
             "UPDATE governance_audit_events SET signature = set_byte(signature, 0, get_byte(signature, 0) # 1) WHERE chain_seq = (SELECT min(chain_seq) FROM governance_audit_events)"
         )
-        let (tampered, after) = try verify()
+        let (tampered, after) = try await verify()
         #expect(tampered == 1, "\(after)")
         #expect(after.contains("all chains intact"), "the HMAC chain does not cover the signature: \(after)")
         #expect(after.contains("stored as signed, but does not verify with agent key \(key.fingerprint)"), "\(after)")
@@ -128,16 +128,16 @@ struct AgentSignatureTests {
 
     @Test("a flipped signature byte is invalid_signature, an unregistered key unknown_key, a key the SDK revoked revoked_key")
     func verdicts() async throws {
-        let dsn = try sharedCluster.createDatabase()
+        let dsn = try await newDatabase()
         let (registered, stranger) = (try await SDKAgentKey.make(), try await SDKAgentKey.make())
         let bodies = try await sdkSend(registered, url: "capture", count: 3)
         let strangers = try await sdkSend(stranger, url: "capture", count: 1)
         #expect(bodies.count == 3 && strangers.count == 1)
         try await RunningCollector.with(yaml: signaturesYAML(dsn: dsn)) { collector in
             try await collector.waitUntilReady()
-            let add = try ChildProcess.spawn([
+            let add = try await ChildProcess.spawn([
                 BinaryTests.binary, "agent-key", "add", "--dsn", dsn, "--agent", "governance.default", "--pem", registered.pubFile,
-            ]).wait()
+            ]).exitStatus()
             #expect(add == 0)
             #expect(try await keysLoaded(collector, keys: 1, revoked: 0))
 
@@ -159,7 +159,7 @@ struct AgentSignatureTests {
         "keys registered and revoked on the UI's workflows page take effect: the SDK's signed events are stored signed, then revoked_key; a bad PEM is refused naming the field"
     )
     func keysManagedInTheUI() async throws {
-        let dsn = try sharedCluster.createDatabase()
+        let dsn = try await newDatabase()
         let key = try await SDKAgentKey.make()
         let bodies = try await sdkSend(key, url: "capture", count: 2)
         let yaml = signaturesYAML(dsn: dsn) + "\nui:\n  endpoint: 127.0.0.1:0\n  admin_password: \"\(uiPassword)\"\n"
@@ -195,7 +195,7 @@ struct AgentSignatureTests {
 
     @Test("require_signature refuses unsigned and badly signed events with 422 naming the field; a configured key needs no database row")
     func requireSignature() async throws {
-        let dsn = try sharedCluster.createDatabase()
+        let dsn = try await newDatabase()
         let key = try await SDKAgentKey.make()
         let bodies = try await sdkSend(key, url: "capture", count: 2)
         #expect(bodies.count == 2)

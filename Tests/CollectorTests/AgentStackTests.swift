@@ -28,8 +28,7 @@ struct FakeOpenAI {
     }
 
     func stop() {
-        process.kill(SIGKILL)
-        process.wait()
+        process.stop(SIGKILL)
     }
 }
 
@@ -111,7 +110,7 @@ struct AgentStackTests {
 
     /// Runs `run`'s stack over `protocolName` and checks what it became.
     static func check(_ run: Run, protocolName: String) async throws {
-        let dsn = try sharedCluster.createDatabase()
+        let dsn = try await newDatabase()
         let model = try await FakeOpenAI.start()
         defer { model.stop() }
         try await RunningCollector.with(yaml: Self.yaml(dsn)) { collector in
@@ -170,7 +169,7 @@ struct AgentStackTests {
                     SELECT (SELECT sum((metadata_json->>'cost_usd')::numeric) FROM governance_audit_events)
                          = (SELECT sum(used_usd) FROM governance_budget_spend)
                     """) == "t", "the spend the dashboard shows is the sum of the rows")
-            #expect(try verifyCommand(dsn) == 0)
+            #expect(try await verifyCommand(dsn) == 0)
 
             // Token usage and call durations, per service and model, as the stack measured them.
             guard let metricsModel = run.metricsModel else {

@@ -60,7 +60,7 @@ struct BridgeDeliveryTests {
     func deliversInOrder() async throws {
         let peer = try PlatformPeer(tokens: [platformToken: "wf-platform"])
         _ = try await peer.start()
-        let dsn = try sharedCluster.createDatabase()
+        let dsn = try await newDatabase()
         let collector = try await RunningCollector.start(yaml: bridgeYAML(dsn: dsn, url: peer.url()))
         try await collector.waitUntilReady()
         let secret = "sk-ant-api03-" + String(repeating: "Ab9", count: 30)
@@ -91,7 +91,7 @@ struct BridgeDeliveryTests {
     func pipelineRedactionOnBridge(local: Bool) async throws {
         let peer = try PlatformPeer(tokens: [platformToken: "wf-platform"])
         _ = try await peer.start()
-        let dsn = try sharedCluster.createDatabase()
+        let dsn = try await newDatabase()
         let allowed = "sk-ant-api03-" + String(repeating: "Al1", count: 30)
         let other = "sk-ant-api03-" + String(repeating: "Ot2", count: 30)
         let yaml = bridgeYAML(dsn: dsn, url: peer.url())
@@ -128,7 +128,7 @@ struct BridgeDeliveryTests {
     func metadataCap() async throws {
         let peer = try PlatformPeer(tokens: [platformToken: "wf-platform"])
         _ = try await peer.start()
-        let dsn = try sharedCluster.createDatabase()
+        let dsn = try await newDatabase()
         let collector = try await RunningCollector.start(yaml: bridgeYAML(dsn: dsn, url: peer.url()))
         try await collector.waitUntilReady()
         let big = String(repeating: "a", count: 70_000)
@@ -147,7 +147,7 @@ struct BridgeDeliveryTests {
         defer { ca.remove() }
         let peer = try PlatformPeer(tokens: [platformToken: "wf-platform"], certFile: ca.certFile, keyFile: ca.keyFile)
         _ = try await peer.start()
-        let dsn = try sharedCluster.createDatabase()
+        let dsn = try await newDatabase()
         let trusting = try await RunningCollector.start(yaml: bridgeYAML(dsn: dsn, url: peer.url(), bridgeSettings: "    ca_file: \(ca.caFile)"))
         try await trusting.waitUntilReady()
         #expect(try await post(trusting.eventsURL, wireEvent()).status == 201)
@@ -155,7 +155,7 @@ struct BridgeDeliveryTests {
         #expect(peer.httpVersions == ["HTTP/2.0"], "the bridge should use the HTTP/2 the server offers")
         try await trusting.stop()
 
-        let other = try sharedCluster.createDatabase()
+        let other = try await newDatabase()
         let untrusting = try await RunningCollector.start(yaml: bridgeYAML(dsn: other, url: peer.url(), bridgeSettings: "    retry_budget: 0.3"))
         try await untrusting.waitUntilReady()
         #expect(try await post(untrusting.eventsURL, wireEvent()).status == 201)
@@ -172,7 +172,7 @@ struct BridgeDeliveryTests {
         _ = try await peer.start()
         let elsewhere = try PlatformPeer(tokens: [platformToken: "wf-platform"])
         _ = try await elsewhere.start()
-        let dsn = try sharedCluster.createDatabase()
+        let dsn = try await newDatabase()
         let logs = LogCapture()
         let collector = try await RunningCollector.start(
             yaml: bridgeYAML(dsn: dsn, url: peer.url(), bridgeSettings: "    retry_budget: 2"),
@@ -271,7 +271,7 @@ struct BridgeDeliveryTests {
         faults.failNext = 1
         faults.failStatus = 402
         peer.setFaults(faults)
-        let dsn = try sharedCluster.createDatabase()
+        let dsn = try await newDatabase()
         let collector = try await RunningCollector.start(yaml: bridgeYAML(dsn: dsn, url: peer.url()))
         try await collector.waitUntilReady()
         #expect(try await post(collector.eventsURL, wireEvent()).status == 201)
@@ -285,7 +285,7 @@ struct BridgeDeliveryTests {
     func relayAgainstThePlatform() async throws {
         let peer = try PlatformPeer(tokens: [platformToken: "wf-platform"])
         _ = try await peer.start()
-        let dsn = try sharedCluster.createDatabase()
+        let dsn = try await newDatabase()
         let collector = try await RunningCollector.start(yaml: bridgeYAML(dsn: dsn, url: peer.url(), bridgeSettings: "    relay_batch_events: 100"))
         try await collector.waitUntilReady()
         #expect(try await post(collector.eventsURL, wireEvent()).status == 201)
@@ -301,7 +301,7 @@ struct BridgeDeliveryTests {
     func restartKeepsSeq() async throws {
         let peer = try PlatformPeer(tokens: [platformToken: "wf-platform"])
         _ = try await peer.start()
-        let dsn = try sharedCluster.createDatabase()
+        let dsn = try await newDatabase()
         for round in 1...2 {
             let collector = try await RunningCollector.start(yaml: bridgeYAML(dsn: dsn, url: peer.url()))
             try await collector.waitUntilReady()
@@ -322,7 +322,7 @@ struct BridgeDeliveryTests {
         let peer = try PlatformPeer(tokens: [platformToken: "wf-platform"], certFile: ca.certFile, keyFile: ca.keyFile)
         let port = try await peer.start()
         for address in ["127.0.0.1", "[::1]"] {
-            let dsn = try sharedCluster.createDatabase()
+            let dsn = try await newDatabase()
             let logs = LogCapture()
             let collector = try await RunningCollector.start(
                 yaml: bridgeYAML(
@@ -340,7 +340,7 @@ struct BridgeDeliveryTests {
         #expect(peer.requestCount == 0, "the guard let a connection through")
 
         // Positive control: the same peer is reachable through the literal development host.
-        let dsn = try sharedCluster.createDatabase()
+        let dsn = try await newDatabase()
         let collector = try await RunningCollector.start(
             yaml: bridgeYAML(
                 dsn: dsn, url: "https://localhost:\(port)/api/v1/ingest/events",
@@ -355,7 +355,7 @@ struct BridgeDeliveryTests {
     @Test("start-up: one INFO when credentials lack the flag, one WARN naming the URL when active, never the token")
     func startupLines() async throws {
         let url = "http://127.0.0.1:9/api/v1/ingest/events"
-        let dsn = try sharedCluster.createDatabase()
+        let dsn = try await newDatabase()
         let off = LogCapture()
         let idle = try await RunningCollector.start(yaml: bridgeYAML(dsn: dsn, url: url, enabled: false), logger: off.logger)
         try await idle.waitUntilReady()
@@ -385,7 +385,7 @@ struct BridgeDeliveryTests {
         faults.delay = .seconds(2)
         slow.setFaults(faults)
         for url in ["http://127.0.0.1:9/api/v1/ingest/events", slow.url()] {
-            let dsn = try sharedCluster.createDatabase()
+            let dsn = try await newDatabase()
             let logs = LogCapture()
             let collector = try await RunningCollector.start(
                 yaml: bridgeYAML(dsn: dsn, url: url, bridgeSettings: "    max_queue_size: 100\n    shutdown_timeout: 0.5"),

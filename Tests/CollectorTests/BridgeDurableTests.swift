@@ -14,7 +14,7 @@ struct BridgeDurableTests {
     func durableOutlastsOutage() async throws {
         let peer = try PlatformPeer(tokens: [platformToken: "wf-platform"])
         _ = try await peer.start()
-        let dsn = try sharedCluster.createDatabase()
+        let dsn = try await newDatabase()
         let collector = try await RunningCollector.start(yaml: bridgeYAML(dsn: dsn, url: peer.url(), bridgeSettings: "    durable: true"))
         try await collector.waitUntilReady()
         var ids: [String] = []
@@ -53,7 +53,7 @@ struct BridgeDurableTests {
         var faults = PlatformPeer.Faults()
         faults.delay = .milliseconds(2)  // delivery lags ingest, so the kill cuts it off mid-stream
         peer.setFaults(faults)
-        let dsn = try sharedCluster.createDatabase()
+        let dsn = try await newDatabase()
         let port = try LocalPostgres.freePort()
         let configFile = FileManager.default.temporaryDirectory.appendingPathComponent("gc-durable-\(UUID()).yaml").path
         try bridgeYAML(dsn: dsn, url: peer.url(), bridgeSettings: "    durable: true")
@@ -74,14 +74,13 @@ struct BridgeDurableTests {
         let acknowledged = Set(report.outcomes.filter { (200..<300).contains($0.status) }.map { ids[$0.index].lowercasedString })
         #expect(acknowledged.count == ids.count)
         #expect(try await eventually { peer.accepted.count >= 200 })
-        first.kill(SIGKILL)
-        #expect(first.wait() == 128 + SIGKILL)
+        #expect(first.stop(SIGKILL) == 128 + SIGKILL)
         let deliveredBeforeKill = peer.accepted.count
         #expect(deliveredBeforeKill < ids.count, "the kill should have cut delivery off")
 
         peer.setFaults(.init())
         let second = try spawnCollector(config: configFile)
-        defer { second.kill(SIGTERM); second.wait() }
+        defer { second.stop(SIGTERM) }
         #expect(
             try await eventually(60) { Set(peer.accepted.map(\.eventID)).isSuperset(of: acknowledged) },
             "missing on the platform: \(acknowledged.subtracting(peer.accepted.map(\.eventID)).count) of \(acknowledged.count), before kill \(deliveredBeforeKill), now \(peer.accepted.count), requests \(peer.requestCount)"
@@ -91,10 +90,10 @@ struct BridgeDurableTests {
 
     @Test("relay: collector A's bridge into collector B's ingest_http; B stores the same events with their chain fields")
     func relay() async throws {
-        let downstreamDSN = try sharedCluster.createDatabase()
+        let downstreamDSN = try await newDatabase()
         let downstream = try await RunningCollector.start(yaml: collectorYAML(dsn: downstreamDSN))
         try await downstream.waitUntilReady()
-        let upstreamDSN = try sharedCluster.createDatabase()
+        let upstreamDSN = try await newDatabase()
         let upstream = try await RunningCollector.start(yaml: bridgeYAML(dsn: upstreamDSN, url: downstream.eventsURL, token: testToken))
         try await upstream.waitUntilReady()
         let ids = (0..<25).map { _ in UUID() }
@@ -112,12 +111,12 @@ struct BridgeDurableTests {
         "relay in batches (relay_batch_events), memory and durable: every event once, client seq 1…n in order, a 413 split in halves, nothing dropped",
         arguments: [false, true])
     func relayBatches(durable: Bool) async throws {
-        let downstreamDSN = try sharedCluster.createDatabase()
+        let downstreamDSN = try await newDatabase()
         // The receiver takes at most 150 events per batch: the bridge's 500 are split until they fit.
         let downstream = try await RunningCollector.start(
             yaml: collectorYAML(dsn: downstreamDSN).replacingOccurrences(of: "max_batch_events: 1000", with: "max_batch_events: 150"))
         try await downstream.waitUntilReady()
-        let upstreamDSN = try sharedCluster.createDatabase()
+        let upstreamDSN = try await newDatabase()
         let settings = "    relay_batch_events: 500\n    max_queue_size: 10000\n    durable: \(durable)"
         let upstream = try await RunningCollector.start(
             yaml: bridgeYAML(dsn: upstreamDSN, url: downstream.eventsURL, token: testToken, bridgeSettings: settings))

@@ -46,8 +46,7 @@ struct WebhookReceiver {
     }
 
     func stop() {
-        process.kill(SIGKILL)
-        process.wait()
+        process.stop(SIGKILL)
         try? FileManager.default.removeItem(atPath: directory)
     }
 }
@@ -98,7 +97,7 @@ struct BudgetTests {
     func onceAcrossRestart() async throws {
         let receiver = try await WebhookReceiver.start(failFirst: 1)
         defer { receiver.stop() }
-        let dsn = try sharedCluster.createDatabase()
+        let dsn = try await newDatabase()
         let session = UUID()
         var ids: [UUID] = []
         let first = try await RunningCollector.start(yaml: budgetYAML(dsn: dsn, webhookURL: receiver.url))
@@ -139,7 +138,7 @@ struct BudgetTests {
                 SELECT parent_event_id || ' ' || seq || ' ' || session_id FROM governance_audit_events WHERE kind = 'budget.threshold_crossed'
                 """) == "\(ids[2].lowercasedString) 4 \(session.lowercasedString)")
         #expect(try scalar(dsn, "SELECT seq FROM governance_audit_events WHERE event_id = '\(ids[3])'") == "5")
-        #expect(try verifyCommand(dsn) == 0)
+        #expect(try await verifyCommand(dsn) == 0)
         try await first.stop()
 
         // A restarted collector on the same database: more spend, no second alert.
@@ -168,7 +167,7 @@ struct BudgetTests {
     func twoInstancesRace() async throws {
         let receiver = try await WebhookReceiver.start()
         defer { receiver.stop() }
-        let dsn = try sharedCluster.createDatabase()
+        let dsn = try await newDatabase()
         let a = try await RunningCollector.start(yaml: budgetYAML(dsn: dsn, webhookURL: receiver.url))
         let b = try await RunningCollector.start(yaml: budgetYAML(dsn: dsn, webhookURL: receiver.url))
         try await a.waitUntilReady()
@@ -206,7 +205,7 @@ struct BudgetTests {
         // A public-looking name that resolves to loopback: refused when connecting; the alert waits, retried.
         let receiver = try await WebhookReceiver.start()
         defer { receiver.stop() }
-        let dsn = try sharedCluster.createDatabase()
+        let dsn = try await newDatabase()
         let collector = try await RunningCollector.start(
             yaml: budgetYAML(
                 dsn: dsn, webhookURL: "https://hooks.example.com:\(receiver.port)/hook",

@@ -60,7 +60,7 @@ struct ChainRotationTests {
 
     @Test("SDK rotates A to B, we rotate B to C; events before, between and after verify with both verifiers; a bad hmac_next fails both")
     func sharedRotation() async throws {
-        let dsn = try sharedCluster.createDatabase()
+        let dsn = try await newDatabase()
         let (shared, ours) = (UUID(), UUID())
         let url = try url(dsn)
         func sdkStep(_ arguments: [String]) async throws {

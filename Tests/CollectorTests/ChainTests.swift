@@ -81,8 +81,8 @@ func rowsAsJSONLines(_ dsn: String) throws -> String {
 }
 
 /// `governance-collector verify` as a user runs it; returns its exit status.
-func verifyCommand(_ dsn: String) throws -> Int32 {
-    try ChildProcess.spawn([BinaryTests.binary, "verify", "--dsn", dsn], environment: ["GOVERNANCE_AUDIT_SECRET": auditSecret]).wait()
+func verifyCommand(_ dsn: String) async throws -> Int32 {
+    try await ChildProcess.spawn([BinaryTests.binary, "verify", "--dsn", dsn], environment: ["GOVERNANCE_AUDIT_SECRET": auditSecret]).exitStatus()
 }
 
 func verify(_ dsn: String, _ filter: ChainVerifier.Filter = .init()) throws -> ChainVerifier.Report {
@@ -93,7 +93,7 @@ func verify(_ dsn: String, _ filter: ChainVerifier.Filter = .init()) throws -> C
 struct ChainTests {
     @Test("events without client_hmac are chained per session; the SDK's own HMAC function verifies every row")
     func collectorChainsAndSDKVerifies() async throws {
-        let dsn = try sharedCluster.createDatabase()
+        let dsn = try await newDatabase()
         try await RunningCollector.with(yaml: chainedYAML(dsn: dsn)) { collector in
             try await collector.waitUntilReady()
 
@@ -129,7 +129,7 @@ struct ChainTests {
 
     @Test("events the SDK chains and sends through its own bridge are stored with their HMACs intact")
     func sdkBridgeToCollector() async throws {
-        let dsn = try sharedCluster.createDatabase()
+        let dsn = try await newDatabase()
         try await RunningCollector.with(yaml: chainedYAML(dsn: dsn)) { collector in
             try await collector.waitUntilReady()
 
@@ -167,7 +167,7 @@ struct ChainTests {
     @Test("verify finds an edited metadata value, a deleted middle row and a swapped pair")
     func verifyFindsTampering() async throws {
         for tamper in ["edit", "delete", "swap"] {
-            let dsn = try sharedCluster.createDatabase()
+            let dsn = try await newDatabase()
             let collector = try await RunningCollector.start(yaml: chainedYAML(dsn: dsn))
             try await collector.waitUntilReady()
             let session = UUID()
@@ -177,7 +177,7 @@ struct ChainTests {
             try await collector.stop()
             #expect(try scalar(dsn, "SELECT count(*) FROM governance_audit_events") == "9")
             #expect(try verify(dsn).isClean)
-            #expect(try verifyCommand(dsn) == 0)
+            #expect(try await verifyCommand(dsn) == 0)
 
             // As a superuser, with the append-only triggers off, change history.
             let c = try PGConnection(dsn: dsn)
@@ -203,22 +203,22 @@ struct ChainTests {
                 #expect(report.problems.contains { $0.reason.contains("seq gap") })
             }
             // The command line says the same, with exit status 1.
-            #expect(try verifyCommand(dsn) == 1)
+            #expect(try await verifyCommand(dsn) == 1)
         }
-        let dsn = try sharedCluster.createDatabase()
+        let dsn = try await newDatabase()
         #expect(
-            try ChildProcess.spawn([BinaryTests.binary, "verify", "--dsn", dsn, "--config", "/nonexistent"]).wait() == 2,
+            try await ChildProcess.spawn([BinaryTests.binary, "verify", "--dsn", dsn, "--config", "/nonexistent"]).exitStatus() == 2,
             "without a secret (no environment, no config) verify is a usage error")
     }
 
     @Test("two collector processes on one database and workflow: seq gapless, chains without forks")
     func twoProcesses() async throws {
-        let dsn = try sharedCluster.createDatabase()
+        let dsn = try await newDatabase()
         var children: [ChildProcess] = []
         var urls: [String] = []
         var files: [String] = []
         defer {
-            for child in children { child.kill(SIGKILL); child.wait() }
+            for child in children { child.stop(SIGKILL) }
             for file in files { try? FileManager.default.removeItem(atPath: file) }
         }
         for _ in 0..<2 {

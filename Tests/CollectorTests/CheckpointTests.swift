@@ -51,7 +51,7 @@ struct CheckpointTests {
         let again = try await runCommand([BinaryTests.binary, "checkpoint", "keygen", "--name", origin, "--out", key])
         #expect(again.status == 2 && again.output.contains("File exists"), "keygen must never overwrite a key: \(again.output)")
 
-        let dsn = try sharedCluster.createDatabase()
+        let dsn = try await newDatabase()
         let yaml =
             chainedYAML(dsn: dsn) + """
 
@@ -261,7 +261,7 @@ struct CheckpointTests {
         defer { try? FileManager.default.removeItem(atPath: folder) }
         let key = folder + "/checkpoint.key"
         _ = try await runCommand([BinaryTests.binary, "checkpoint", "keygen", "--name", Self.origin, "--out", key])
-        let dsn = try sharedCluster.createDatabase()
+        let dsn = try await newDatabase()
         let yaml =
             chainedYAML(dsn: dsn) + """
 

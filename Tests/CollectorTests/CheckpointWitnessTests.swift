@@ -44,8 +44,7 @@ struct WitnessReceiver {
     }
 
     func stop() {
-        process.kill(SIGKILL)
-        process.wait()
+        process.stop(SIGKILL)
         try? FileManager.default.removeItem(atPath: directory)
     }
 }
@@ -108,7 +107,7 @@ struct CheckpointWitnessTests {
         defer { ca.remove() }
         let witness = try await WitnessReceiver.start(verifierKey: verifierKey, ca: ca, failFirst: 1)
         defer { witness.stop() }
-        let dsn = try sharedCluster.createDatabase()
+        let dsn = try await newDatabase()
         let config = yaml(
             dsn: dsn, key: key, url: "https://localhost:\(witness.port)/add-checkpoint",
             settings: "    ca_file: \(ca.caFile)\n    allow_loopback: true")
@@ -158,7 +157,7 @@ struct CheckpointWitnessTests {
         defer { ca.remove() }
         let witness = try await WitnessReceiver.start(verifierKey: verifierKey, ca: ca, failFirst: 0)
         defer { witness.stop() }
-        let dsn = try sharedCluster.createDatabase()
+        let dsn = try await newDatabase()
         let config = yaml(
             dsn: dsn, key: key, url: "https://witness.example.com:\(witness.port)/add-checkpoint",
             settings: "    ca_file: \(ca.caFile)\n    resolve: [\"witness.example.com:\(witness.port):127.0.0.1\"]")
@@ -182,7 +181,7 @@ struct CheckpointWitnessTests {
         let (key, verifierKey) = try await keygen(folder)
         let peer = try PlatformPeer(tokens: [platformToken: "wf-platform"])
         _ = try await peer.start()
-        let dsn = try sharedCluster.createDatabase()
+        let dsn = try await newDatabase()
         let config =
             chainedYAML(dsn: dsn)
             .replacingOccurrences(

@@ -95,7 +95,7 @@ struct DashboardTests {
         "tiles, chart and top agents equal SQL counts whether or not the rollup has folded the rows yet; hour, day and week windows; a workflow filter"
     )
     func figuresMatchSQL() async throws {
-        let dsn = try sharedCluster.createDatabase()
+        let dsn = try await newDatabase()
         try await RunningCollector.with(yaml: timelineYAML(dsn: dsn)) { collector in
             try await collector.waitUntilReady()
             // 120 events in the last 50 minutes, 40 from 5 to 20 hours ago, 30 from 2 to 5 days ago.
@@ -135,7 +135,7 @@ struct DashboardTests {
 
     @Test("the rollup counts every row exactly once: two folders racing while a collector writes and rows arrive straight from an SDK-style INSERT")
     func rollupExactlyOnce() async throws {
-        let dsn = try sharedCluster.createDatabase()
+        let dsn = try await newDatabase()
         try await RunningCollector.with(yaml: chainedYAML(dsn: dsn)) { collector in
             try await collector.waitUntilReady()
             let folding = SharedFlag(true)
@@ -197,7 +197,7 @@ struct DashboardTests {
         "the live stream skips what the page's figures already counted: a row committed just before the page is counted once, a row still running at it arrives by the stream"
     )
     func liveStreamCountsEachRowOnce() async throws {
-        let dsn = try sharedCluster.createDatabase()
+        let dsn = try await newDatabase()
         try await RunningCollector.with(yaml: timelineYAML(dsn: dsn)) { collector in
             try await collector.waitUntilReady()
             let base = try await collector.timelineURL()

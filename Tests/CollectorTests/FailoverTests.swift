@@ -11,7 +11,7 @@ struct FailoverTests {
         "primary stopped under load and the standby promoted: every acknowledged event is on the new primary, seq gapless, chains verify, the collector reconnects by itself"
     )
     func failoverUnderLoad() async throws {
-        let primary = try LocalPostgres(fsync: false)
+        let primary = try await offPool { try LocalPostgres(fsync: false) }
         defer { primary.destroy() }  // the standby too
         // Made before the standby, so the base backup carries it.
         let database = "failover"

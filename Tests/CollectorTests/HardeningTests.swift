@@ -132,7 +132,7 @@ struct HardeningTests {
 
     @Test("a half header is closed after read_header_timeout, a trickled body after read_body_timeout, an idle keep-alive after idle_timeout")
     func timeouts() async throws {
-        let dsn = try sharedCluster.createDatabase()
+        let dsn = try await newDatabase()
         let collector = try await RunningCollector.start(
             yaml: collectorYAML(
                 dsn: dsn,
@@ -176,7 +176,7 @@ struct HardeningTests {
         "the telemetry listener closes a connection that has not sent its headers (default 2 s), so slow headers cannot keep /healthz waiting; a probe is answered meanwhile"
     )
     func telemetryHeaderTimeout() async throws {
-        let dsn = try sharedCluster.createDatabase()
+        let dsn = try await newDatabase()
         try await RunningCollector.with(yaml: collectorYAML(dsn: dsn)) { collector in
             try await collector.waitUntilReady()
             let url = try await collector.telemetryURL()
@@ -197,7 +197,7 @@ struct HardeningTests {
 
     @Test("at max_connections the listener stops accepting; the waiting client is answered once a connection closes")
     func connectionCap() async throws {
-        let dsn = try sharedCluster.createDatabase()
+        let dsn = try await newDatabase()
         // The held connections send nothing: read_header_timeout must not close one (and so
         // resume accepting) however slowly this busy machine gets through the test.
         let collector = try await RunningCollector.start(
@@ -235,7 +235,7 @@ struct HardeningTests {
         "over service.in_flight_limit_mib a request gets 503 with Retry-After before its body is read (gRPC: RESOURCE_EXHAUSTED with RetryInfo); admitted work completes"
     )
     func inFlightBudget() async throws {
-        let dsn = try sharedCluster.createDatabase()
+        let dsn = try await newDatabase()
         // The held body must outlast the Python client's start on a busy machine.
         let yaml = otlpReceiverYAML(dsn: dsn).replacingOccurrences(of: "service:\n", with: "service:\n  in_flight_limit_mib: 1\n")
             .replacingOccurrences(of: "    max_batch_events: 1000\n", with: "    max_batch_events: 1000\n    read_body_timeout: 600\n")
@@ -279,7 +279,7 @@ struct HardeningTests {
         "a gRPC stream is admitted before the transport inflates anything: without a known token it is refused at its HEADERS and holds nothing; with one, its message's prefix reserves what that message can become, as its workflow's; a workflow holding its quarter of the budget is refused with RESOURCE_EXHAUSTED and RetryInfo while another workflow's export is stored; once its stream closes, it is stored too"
     )
     func grpcStreamsHoldTheBudget() async throws {
-        let dsn = try sharedCluster.createDatabase()
+        let dsn = try await newDatabase()
         let otherToken = "wf_other_tenant_of_the_budget_test_000"
         // 64 MiB: one workflow may hold 16 MiB in stream buffers, which one gzip message that
         // may inflate to the transport's 8 MiB ceiling takes (it and the service's copy).
@@ -325,7 +325,7 @@ struct HardeningTests {
         "gRPC: at max_connections a new connection takes the oldest idle one's place, so silent sockets cannot keep an exporter out; one that opens no stream is closed after idle_timeout; more than 10,000 spans in one request are refused"
     )
     func grpcLimits() async throws {
-        let dsn = try sharedCluster.createDatabase()
+        let dsn = try await newDatabase()
         let grpc = ["listener": "otlp.grpc"]
         func yaml(_ settings: String) -> String {
             otlpReceiverYAML(dsn: dsn).replacingOccurrences(

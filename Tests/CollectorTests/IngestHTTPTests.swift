@@ -10,7 +10,7 @@ import Testing
 struct IngestHTTPTests {
     @Test("a 2xx means the row is committed and readable by another connection")
     func commitBeforeAck() async throws {
-        let dsn = try sharedCluster.createDatabase()
+        let dsn = try await newDatabase()
         try await RunningCollector.with(yaml: collectorYAML(dsn: dsn)) { collector in
             try await collector.waitUntilReady()
 
@@ -40,7 +40,7 @@ struct IngestHTTPTests {
 
     @Test("a repeated event_id answers 2xx and stores no second row")
     func duplicates() async throws {
-        let dsn = try sharedCluster.createDatabase()
+        let dsn = try await newDatabase()
         try await RunningCollector.with(yaml: collectorYAML(dsn: dsn)) { collector in
             try await collector.waitUntilReady()
 
@@ -56,7 +56,7 @@ struct IngestHTTPTests {
 
     @Test("each kind of bad request gets its precise 4xx and a JSON error body")
     func refusals() async throws {
-        let dsn = try sharedCluster.createDatabase()
+        let dsn = try await newDatabase()
         try await RunningCollector.with(yaml: collectorYAML(dsn: dsn)) { collector in
             try await collector.waitUntilReady()
             let url = collector.eventsURL
@@ -105,7 +105,7 @@ struct IngestHTTPTests {
 
     @Test("the token decides the workflow stored with the event")
     func workflowFromToken() async throws {
-        let dsn = try sharedCluster.createDatabase()
+        let dsn = try await newDatabase()
         try await RunningCollector.with(yaml: collectorYAML(dsn: dsn)) { collector in
             try await collector.waitUntilReady()
             let id = UUID()
@@ -116,7 +116,7 @@ struct IngestHTTPTests {
 
     @Test("the batch endpoint takes a JSON array or NDJSON and answers per event")
     func batch() async throws {
-        let dsn = try sharedCluster.createDatabase()
+        let dsn = try await newDatabase()
         try await RunningCollector.with(yaml: collectorYAML(dsn: dsn)) { collector in
             try await collector.waitUntilReady()
 
@@ -146,7 +146,7 @@ struct IngestHTTPTests {
 
     @Test("a row the database refuses is isolated; the rest of its group commits")
     func refusedRowIsIsolated() async throws {
-        let dsn = try sharedCluster.createDatabase()
+        let dsn = try await newDatabase()
         try await RunningCollector.with(yaml: collectorYAML(dsn: dsn)) { collector in
             try await collector.waitUntilReady()
             try PGConnection(dsn: dsn).exec("ALTER TABLE governance_audit_events ADD CONSTRAINT no_evil CHECK (agent_id <> 'evil')")
@@ -164,7 +164,7 @@ struct IngestHTTPTests {
 
     @Test("5,000 events over 32 connections: exactly the acknowledged events are stored")
     func concurrentLoad() async throws {
-        let dsn = try sharedCluster.createDatabase()
+        let dsn = try await newDatabase()
         try await RunningCollector.with(yaml: collectorYAML(dsn: dsn)) { collector in
             try await collector.waitUntilReady()
 
@@ -184,7 +184,7 @@ struct IngestHTTPTests {
 
     @Test("the table is append-only: UPDATE, DELETE and TRUNCATE are refused")
     func appendOnly() async throws {
-        let dsn = try sharedCluster.createDatabase()
+        let dsn = try await newDatabase()
         try await RunningCollector.with(yaml: collectorYAML(dsn: dsn)) { collector in
             try await collector.waitUntilReady()
             #expect(try await post(collector.eventsURL, wireEvent()).status == 201)

@@ -24,7 +24,7 @@ struct IntegrityTests {
 
     @Test("numbers whose stored text would read back as another value are refused naming the field; the rest verify and export")
     func numbersRoundTripOrAreRefused() async throws {
-        let dsn = try sharedCluster.createDatabase()
+        let dsn = try await newDatabase()
         try await RunningCollector.with(yaml: chainedYAML(dsn: dsn)) { collector in
             try await collector.waitUntilReady()
             let session = UUID()
@@ -53,7 +53,7 @@ struct IntegrityTests {
 
     @Test("a client_hmac the chain processor can check is checked: a forged one is refused, the SDK's accepted")
     func clientHMACChecked() async throws {
-        let dsn = try sharedCluster.createDatabase()
+        let dsn = try await newDatabase()
         try await RunningCollector.with(yaml: chainedYAML(dsn: dsn)) { collector in
             try await collector.waitUntilReady()
             let forged = try await post(collector.eventsURL, Self.forgedHMAC(wireEvent(session: UUID())))
@@ -140,7 +140,7 @@ struct IntegrityTests {
 
     @Test("an event id or a session another workflow stored is refused with 409 naming the field, never called a duplicate")
     func workflowsCannotReachEachOther() async throws {
-        let dsn = try sharedCluster.createDatabase()
+        let dsn = try await newDatabase()
         try await RunningCollector.with(yaml: chainedYAML(dsn: dsn)) { collector in
             try await collector.waitUntilReady()
             let (id, session) = (UUID(), UUID())
@@ -177,7 +177,7 @@ struct IntegrityTests {
 
     @Test("the collector's own agent and audit.* kinds are refused from clients; a claimed signature status is never stored as ours")
     func systemIdentityAndClaimsRefused() async throws {
-        let dsn = try sharedCluster.createDatabase()
+        let dsn = try await newDatabase()
         try await RunningCollector.with(yaml: collectorYAML(dsn: dsn)) { collector in
             try await collector.waitUntilReady()
             let agent = try await post(collector.eventsURL, wireEvent(session: UUID(), agent: "governance.system"))
@@ -207,7 +207,7 @@ struct IntegrityTests {
 
     @Test("stored text never drives the terminal: verify, tail and tail --json escape controls, bidi and newlines")
     func terminalSafeOutput() async throws {
-        let dsn = try sharedCluster.createDatabase()
+        let dsn = try await newDatabase()
         let session = UUID()
         try await RunningCollector.with(yaml: collectorYAML(dsn: dsn)) { collector in
             try await collector.waitUntilReady()
@@ -238,7 +238,7 @@ struct IntegrityTests {
 
     @Test("verify --session checks its chain without false seq gaps from the workflow's other sessions")
     func verifyOneSession() async throws {
-        let dsn = try sharedCluster.createDatabase()
+        let dsn = try await newDatabase()
         let (a, b) = (UUID(), UUID())
         try await RunningCollector.with(yaml: chainedYAML(dsn: dsn)) { collector in
             try await collector.waitUntilReady()

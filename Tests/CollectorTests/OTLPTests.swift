@@ -62,7 +62,7 @@ enum Wire {
 struct OTLPTests {
     @Test("OpenTelemetry's Python OTLPLogExporter (protobuf, gzip) → rows with the documented mapping")
     func pythonExporter() async throws {
-        let dsn = try sharedCluster.createDatabase()
+        let dsn = try await newDatabase()
         let collector = try await RunningCollector.start(yaml: otlpYAML(dsn: dsn))
         try await collector.waitUntilReady()
         let base = String(collector.otlpURL.dropLast(OTLPHTTPReceiver.logsPath.count))
@@ -85,7 +85,7 @@ struct OTLPTests {
 
     @Test("OTLP/JSON from opentelemetry-proto: stored, and an unmappable record reported in partial_success")
     func pythonJSON() async throws {
-        let dsn = try sharedCluster.createDatabase()
+        let dsn = try await newDatabase()
         let collector = try await RunningCollector.start(yaml: otlpYAML(dsn: dsn))
         try await collector.waitUntilReady()
         let base = String(collector.otlpURL.dropLast(OTLPHTTPReceiver.logsPath.count))
@@ -107,7 +107,7 @@ struct OTLPTests {
 
     @Test("a retried export stores each record once (ids derived from the record)")
     func retriedExportIsIdempotent() async throws {
-        let dsn = try sharedCluster.createDatabase()
+        let dsn = try await newDatabase()
         let collector = try await RunningCollector.start(yaml: otlpYAML(dsn: dsn))
         try await collector.waitUntilReady()
         let record = Wire.string(12, "tool.call") + Wire.attribute("gen_ai.agent.id", "a") + Wire.attribute("session.id", "chat-42")
@@ -119,7 +119,7 @@ struct OTLPTests {
 
     @Test("out-of-range enum values from the wire are kept, never trapped on (the fuzzer's severity_number = -2)")
     func outOfRangeEnums() async throws {
-        let dsn = try sharedCluster.createDatabase()
+        let dsn = try await newDatabase()
         let collector = try await RunningCollector.start(yaml: otlpYAML(dsn: dsn))
         try await collector.waitUntilReady()
         let negative = Wire.varint(2 << 3) + Wire.varint(UInt64(bitPattern: -2))  // severity_number = -2, sign-extended
@@ -135,7 +135,7 @@ struct OTLPTests {
 
     @Test("hostile input gets a precise 4xx in the request's encoding, and the collector keeps serving")
     func hostileInput() async throws {
-        let dsn = try sharedCluster.createDatabase()
+        let dsn = try await newDatabase()
         let collector = try await RunningCollector.start(yaml: otlpYAML(dsn: dsn, otlpSettings: "    max_body_bytes: 1MiB"))
         try await collector.waitUntilReady()
         let url = collector.otlpURL
@@ -222,7 +222,7 @@ struct OTLPExporterTests {
         let receiver = try ChildProcess.spawn([try sdkPython(), script, "receive", directory + "/port", "-", "0"], outputPath: directory + "/out")
         #expect(try await eventually { FileManager.default.fileExists(atPath: directory + "/port") })
         let port = try String(contentsOfFile: directory + "/port", encoding: .utf8)
-        let dsn = try sharedCluster.createDatabase()
+        let dsn = try await newDatabase()
         let a = try await RunningCollector.start(yaml: otlpExporterYAML(dsn: dsn, endpoint: "http://127.0.0.1:\(port)/v1/logs"))
         try await a.waitUntilReady()
         let secret = "sk-ant-api03-" + String(repeating: "Zq7", count: 30)
@@ -261,10 +261,10 @@ struct OTLPExporterTests {
 extension OTLPExporterTests {
     @Test("a non-retryable answer (401) drops the batch at once, counted; nothing is retried")
     func nonRetryableDropped() async throws {
-        let dsnB = try sharedCluster.createDatabase()
+        let dsnB = try await newDatabase()
         let b = try await RunningCollector.start(yaml: otlpYAML(dsn: dsnB))
         try await b.waitUntilReady()
-        let dsnA = try sharedCluster.createDatabase()
+        let dsnA = try await newDatabase()
         let a = try await RunningCollector.start(
             yaml: otlpExporterYAML(dsn: dsnA, endpoint: b.otlpURL)
                 .replacingOccurrences(of: "Bearer \(testToken)", with: "Bearer wf_not_a_known_token"))

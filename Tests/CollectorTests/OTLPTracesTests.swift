@@ -55,7 +55,7 @@ struct OTLPTracesTests {
         "OpenTelemetry's OTLPSpanExporter: a GenAI conversation becomes one row per span, a span sent twice is one row, unmarked spans are dropped",
         arguments: ["http", "grpc"])
     func genAIConversation(protocolName: String) async throws {
-        let dsn = try sharedCluster.createDatabase()
+        let dsn = try await newDatabase()
         let logs = LogCapture()
         let collector = try await RunningCollector.start(yaml: otlpReceiverYAML(dsn: dsn), logger: logs.logger)
         try await collector.waitUntilReady()
@@ -117,7 +117,7 @@ struct OTLPTracesTests {
         "spans marked the Traceloop (OpenLLMetry) and Langfuse ways, and spans with GenAI attributes but no operation name, are recognized: agent and tool spans get the same kinds in every dialect, with their agent, tool, session and model"
     )
     func markedSpansAreRecognized() async throws {
-        let dsn = try sharedCluster.createDatabase()
+        let dsn = try await newDatabase()
         try await RunningCollector.with(yaml: otlpReceiverYAML(dsn: dsn)) { collector in
             try await collector.waitUntilReady()
             let (status, lines) = try await runSDK(["marked", "http", collector.otlpEndpoint("http"), testToken], script: "otel_traces.py")
@@ -152,7 +152,7 @@ struct OTLPTracesTests {
         "OpenTelemetry's OTLPMetricExporter (gzip) over HTTP and gRPC: the export succeeds, its data points are counted by family, the GenAI ones add up per model (no audit row); a malformed metrics body is a 400 naming the field; a wrong token, bearer or Basic, is a 401"
     )
     func metricsAreAccepted() async throws {
-        let dsn = try sharedCluster.createDatabase()
+        let dsn = try await newDatabase()
         try await RunningCollector.with(yaml: otlpReceiverYAML(dsn: dsn)) { collector in
             try await collector.waitUntilReady()
             for (round, protocolName) in ["http", "grpc"].enumerated() {
@@ -208,7 +208,7 @@ struct OTLPTracesTests {
         "the reference SDK's OTelExporter on a real GovernanceSDK: every SDK event is one row with its event_id, session, agent and kind",
         arguments: ["http", "grpc"])
     func referenceSDKSpans(protocolName: String) async throws {
-        let dsn = try sharedCluster.createDatabase()
+        let dsn = try await newDatabase()
         let sdkDatabase = "sdk_" + UUID().uuidString.prefix(8).lowercased()
         try AuditSchema.migrate(PGConnection(dsn: try sharedCluster.createDatabase(sdkDatabase)))
         let collector = try await RunningCollector.start(yaml: otlpReceiverYAML(dsn: dsn))
@@ -244,7 +244,7 @@ struct OTLPTracesTests {
 
     @Test("OpenTelemetry's OTLPLogExporter over gRPC (gzip): stored like OTLP/HTTP logs")
     func logsOverGRPC() async throws {
-        let dsn = try sharedCluster.createDatabase()
+        let dsn = try await newDatabase()
         let collector = try await RunningCollector.start(yaml: otlpReceiverYAML(dsn: dsn))
         try await collector.waitUntilReady()
         let (status, lines) = try await runSDK(["logs", "grpc", collector.otlpEndpoint("grpc"), testToken, "10"], script: "otel_traces.py")
@@ -258,7 +258,7 @@ struct OTLPTracesTests {
 
     @Test("bad input over gRPC gets the OTLP status codes, UNAVAILABLE carries RetryInfo, and the collector stays up")
     func grpcStatuses() async throws {
-        let cluster = try LocalPostgres(fsync: false)
+        let cluster = try await offPool { try LocalPostgres(fsync: false) }
         defer { cluster.destroy() }
         let collector = try await RunningCollector.start(yaml: otlpReceiverYAML(dsn: cluster.dsn))
         try await collector.waitUntilReady()
@@ -298,12 +298,12 @@ struct OTLPTracesTests {
             ("otlp", "grpc", "grpc", "traces"),
         ])
     func chainOverOTLP(exporter: String, protocolName: String, encoding: String, signal: String) async throws {
-        let dsnB = try sharedCluster.createDatabase()
+        let dsnB = try await newDatabase()
         let b = try await RunningCollector.start(yaml: otlpReceiverYAML(dsn: dsnB))
         try await b.waitUntilReady()
         let path = signal == "logs" ? OTLPHTTPReceiver.logsPath : OTLPHTTPReceiver.tracesPath
         let endpoint = protocolName == "http" ? b.otlpEndpoint("http") + path : "http://" + b.otlpEndpoint("grpc")
-        let dsnA = try sharedCluster.createDatabase()
+        let dsnA = try await newDatabase()
         let a = try await RunningCollector.start(
             yaml: otlpExporterYAML(
                 dsn: dsnA, endpoint: endpoint,
@@ -333,7 +333,7 @@ struct OTLPTracesTests {
     func grpcOverTLS() async throws {
         let ca = try TestCA()
         defer { ca.remove() }
-        let dsnB = try sharedCluster.createDatabase()
+        let dsnB = try await newDatabase()
         let tlsYAML = otlpReceiverYAML(dsn: dsnB).replacingOccurrences(
             of: "      grpc:\n        endpoint: 127.0.0.1:0\n",
             with: """
@@ -351,7 +351,7 @@ struct OTLPTracesTests {
         #expect(try await tracesAssembled(dsnB))
         #expect(try scalar(dsnB, "SELECT count(*) FROM governance_audit_events") == "3")
 
-        let dsnA = try sharedCluster.createDatabase()
+        let dsnA = try await newDatabase()
         let a = try await RunningCollector.start(
             yaml: otlpExporterYAML(
                 dsn: dsnA, endpoint: "https://localhost:\(b.otlpReceiver.grpcPort ?? 0)",
@@ -368,7 +368,7 @@ struct OTLPTracesTests {
 
     @Test("GenAI token usage priced by the budget's price table: chat spans' tokens add up per agent and cross the cap once")
     func tokenUsageFeedsTheBudget() async throws {
-        let dsn = try sharedCluster.createDatabase()
+        let dsn = try await newDatabase()
         let yaml = otlpReceiverYAML(dsn: dsn)
             .replacingOccurrences(
                 of: "processors:\n  seq:",
@@ -427,7 +427,7 @@ struct OTLPTracesTests {
 
     @Test("otlp_http serves /v1/traces too: OpenInference spans map by their span kind, and keep_unmarked_spans keeps plain spans as otel.span")
     func openInferenceAndUnmarked() async throws {
-        let dsn = try sharedCluster.createDatabase()
+        let dsn = try await newDatabase()
         let collector = try await RunningCollector.start(yaml: otlpYAML(dsn: dsn, otlpSettings: "    keep_unmarked_spans: true\n    trace_wait: 0"))
         try await collector.waitUntilReady()
         let trace = "0af7651916cd43dd8448eb211c80319c"

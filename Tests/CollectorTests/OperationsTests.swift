@@ -60,7 +60,7 @@ func scrape(_ telemetryURL: String) async throws -> (text: String, samples: [Met
 struct OperationsTests {
     @Test("after traffic, /metrics counts requests by status, events by outcome, processor refusals, redactions and commits; no token in it")
     func metricsAfterTraffic() async throws {
-        let dsn = try sharedCluster.createDatabase()
+        let dsn = try await newDatabase()
         let yaml = collectorYAML(dsn: dsn).replacingOccurrences(
             of: "exporters:\n",
             with: """
@@ -129,7 +129,7 @@ struct OperationsTests {
     func bridgeMetrics() async throws {
         let peer = try PlatformPeer(tokens: [platformToken: "wf-platform"])
         _ = try await peer.start()
-        let dsn = try sharedCluster.createDatabase()
+        let dsn = try await newDatabase()
         try await RunningCollector.with(yaml: bridgeYAML(dsn: dsn, url: peer.url(), bridgeSettings: "    max_queue_size: 250")) { collector in
             try await collector.waitUntilReady()
             for _ in 0..<7 { #expect(try await post(collector.eventsURL, wireEvent()).status == 201) }
@@ -163,7 +163,7 @@ struct OperationsTests {
 
     @Test("/healthz answers while /readyz follows PostgreSQL: 200, 503 while it is down, 200 again")
     func readinessFollowsPostgres() async throws {
-        let cluster = try LocalPostgres(fsync: false)
+        let cluster = try await offPool { try LocalPostgres(fsync: false) }
         defer { cluster.destroy() }
         try await RunningCollector.with(yaml: collectorYAML(dsn: cluster.dsn)) { collector in
             let telemetry = try await collector.telemetryURL()
@@ -190,7 +190,7 @@ struct OperationsTests {
     @Test("graceful shutdown drains: an accepted request still commits, new ones get 503 shutting_down, /readyz says so")
     func drainAnswers503() async throws {
         // A cluster of its own: the open transaction below would hold back other tests' durable bridges.
-        let cluster = try LocalPostgres(fsync: false)
+        let cluster = try await offPool { try LocalPostgres(fsync: false) }
         defer { cluster.destroy() }
         let dsn = cluster.dsn
         // The blocked request must wait for the lock however long this busy machine takes to get
@@ -251,7 +251,7 @@ struct ShutdownSignalTests {
         var faults = PlatformPeer.Faults()
         faults.delay = .seconds(60)
         peer.setFaults(faults)
-        let dsn = try sharedCluster.createDatabase()
+        let dsn = try await newDatabase()
         let port = try LocalPostgres.freePort()
         let file = try config(dsn: dsn, port: port, peerURL: peer.url(), shutdownTimeout: 1)
         let log = file + ".log"
@@ -281,7 +281,7 @@ struct ShutdownSignalTests {
         let report = await load.value
 
         #expect(status == 0, "not stopped within 30 s: the flush deadline did not cut the 60 s answer")
-        if exit == nil { process.kill(SIGKILL); process.wait() }
+        if exit == nil { process.stop(SIGKILL) }
         let acknowledged = Set(report.outcomes.filter { (200..<300).contains($0.status) }.map { ids[$0.index] })
         let stored = try storedIDs(dsn)
         #expect(acknowledged.count >= 200)
@@ -304,7 +304,7 @@ struct ShutdownSignalTests {
         var faults = PlatformPeer.Faults()
         faults.delay = .seconds(30)
         peer.setFaults(faults)
-        let dsn = try sharedCluster.createDatabase()
+        let dsn = try await newDatabase()
         let port = try LocalPostgres.freePort()
         let file = try config(dsn: dsn, port: port, peerURL: peer.url(), shutdownTimeout: 20)
         let log = file + ".log"
@@ -328,7 +328,7 @@ struct ShutdownSignalTests {
         let lines = output.split(separator: "\n")
         let forced = lines.first { $0.contains(#""event":"collector.forced_exit""#) }
         #expect(forced?.contains("platform_bridge") == true, "\(forced ?? "no collector.forced_exit line")")
-        if status == nil { process.kill(SIGKILL); process.wait() }
+        if status == nil { process.stop(SIGKILL) }
         await peer.stop()
     }
 }
@@ -337,7 +337,7 @@ struct ShutdownSignalTests {
 struct TailTests {
     @Test("follows new events live with agent, kind and workflow filters; --since replays; control characters are escaped")
     func followsLive() async throws {
-        let dsn = try sharedCluster.createDatabase()
+        let dsn = try await newDatabase()
         try await RunningCollector.with(yaml: collectorYAML(dsn: dsn)) { collector in
             try await collector.waitUntilReady()
             #expect(try await post(collector.eventsURL, wireEvent(agent: "agent-x", kind: "tool.before")).status == 201)

@@ -11,7 +11,7 @@ import Testing
 struct ResilienceTests {
     @Test("PostgreSQL down at start: the collector starts, is not ready, answers 503, then recovers")
     func postgresDownAtStart() async throws {
-        let cluster = try LocalPostgres(fsync: false)
+        let cluster = try await offPool { try LocalPostgres(fsync: false) }
         defer { cluster.destroy() }
         try cluster.stop()
 
@@ -33,7 +33,7 @@ struct ResilienceTests {
 
     @Test("PostgreSQL restarted mid-run: 503 while down, no 2xx without a commit, recovery without a collector restart")
     func postgresRestart() async throws {
-        let cluster = try LocalPostgres(fsync: false)
+        let cluster = try await offPool { try LocalPostgres(fsync: false) }
         defer { cluster.destroy() }
         try await RunningCollector.with(yaml: collectorYAML(dsn: cluster.dsn)) { collector in
             try await collector.waitUntilReady()
@@ -61,7 +61,7 @@ struct ResilienceTests {
 
     @Test("PostgreSQL frozen (SIGSTOP) past commit_timeout: 503 instead of a hang, not ready, recovery on SIGCONT, retries stored once")
     func postgresFrozen() async throws {
-        let cluster = try LocalPostgres(fsync: false)
+        let cluster = try await offPool { try LocalPostgres(fsync: false) }
         defer { try? cluster.resume(); cluster.destroy() }
         let yaml = collectorYAML(dsn: cluster.dsn).replacingOccurrences(
             of: "max_reconnect_backoff: 0.2", with: "max_reconnect_backoff: 0.2\n    commit_timeout: 1")
@@ -107,7 +107,7 @@ struct ResilienceTests {
 
     @Test("commit_timeout is timed by the collector's clock: a frozen commit is answered 503 when the clock passes it, not before")
     func commitTimeoutOnTheClock() async throws {
-        let cluster = try LocalPostgres(fsync: false)
+        let cluster = try await offPool { try LocalPostgres(fsync: false) }
         defer { try? cluster.resume(); cluster.destroy() }
         let clock = TestClock()
         // An hour: only the test clock can pass it, so the answer below comes from the timer and nothing else.
@@ -139,7 +139,7 @@ struct ResilienceTests {
 
     @Test("migrating a table the reference SDK created keeps its rows and adds the collector's columns")
     func migrateSDKTable() async throws {
-        let dsn = try sharedCluster.createDatabase()
+        let dsn = try await newDatabase()
         let connection = try PGConnection(dsn: dsn)
         // The SDK's own DDL (v0.5 shape plus its later `model` column), and one SDK-written row.
         try connection.exec(
@@ -182,7 +182,7 @@ struct BinaryTests {
     @Test("kill -9 under load: every event that got a 2xx is in the table")
     func crashUnderLoad() async throws {
         #expect(FileManager.default.isExecutableFile(atPath: Self.binary), "build the executable first: swift build")
-        let dsn = try sharedCluster.createDatabase()
+        let dsn = try await newDatabase()
         let port = try LocalPostgres.freePort()
         let configFile = FileManager.default.temporaryDirectory.appendingPathComponent("gc-crash-\(UUID()).yaml").path
         try collectorYAML(dsn: dsn).replacingOccurrences(of: "127.0.0.1:0", with: "127.0.0.1:\(port)")
@@ -208,8 +208,7 @@ struct BinaryTests {
         while Date() < deadline, (Int(try scalar(dsn, "SELECT count(*) FROM governance_audit_events") ?? "0") ?? 0) < 500 {
             try await Task.sleep(for: .milliseconds(20))
         }
-        process.kill(SIGKILL)
-        #expect(process.wait() == 128 + SIGKILL)
+        #expect(process.stop(SIGKILL) == 128 + SIGKILL)
         let report = await load.value
 
         let acknowledged = Set(report.outcomes.filter { (200..<300).contains($0.status) }.map { ids[$0.index] })

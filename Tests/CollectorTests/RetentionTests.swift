@@ -85,7 +85,7 @@ struct RetentionTests {
         defer { try? FileManager.default.removeItem(atPath: folder) }
         let key = folder + "/checkpoint.key"
         _ = try await runCommand([BinaryTests.binary, "checkpoint", "keygen", "--name", CheckpointTests.origin, "--out", key])
-        let dsn = try sharedCluster.createDatabase()
+        let dsn = try await newDatabase()
         let month = try Self.generateMonth(dsn)
         #expect(month.rows == 660)
         let cutoff = "date_trunc('day', now() - interval '7 days', 'UTC')"
@@ -230,7 +230,7 @@ struct RetentionTests {
         "commit order against a workflow's seq order: a transaction that took seq 2 commits before the one holding seq 1; the cut moves back, and verify passes"
     )
     func cutMovesBackBeforeInterleavedSeq() async throws {
-        let dsn = try sharedCluster.createDatabase()
+        let dsn = try await newDatabase()
         let setup = try PGConnection(dsn: dsn)
         try AuditSchema.migrate(setup)
         // A: an old row in workflow other (A's transaction id comes first), then, after B, seq 2 of wf.

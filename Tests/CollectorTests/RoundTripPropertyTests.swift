@@ -58,7 +58,7 @@ struct RoundTripPropertyTests {
     @Test("jsonb's stored text of 3,000 generated numbers is what PostgreSQL prints, and Python reads them as the emulation says")
     func numberTextMatchesPostgresAndPython() async throws {
         let cases = Self.numbers(3000, seed: 29)
-        let dsn = try sharedCluster.createDatabase()
+        let dsn = try await newDatabase()
         let rows = try PGConnection(dsn: dsn).exec(
             "SELECT t::jsonb::text FROM unnest($1::text[]) WITH ORDINALITY AS u(t, n) ORDER BY n",
             ["{" + cases.map { "\"\($0)\"" }.joined(separator: ",") + "}"]
@@ -92,7 +92,7 @@ struct RoundTripPropertyTests {
             JSONValue.writeString(s, into: &encoded, asciiOnly: Bool.random(using: &rng))
             values.append((String(decoding: encoded, as: UTF8.self), "s"))
         }
-        let dsn = try sharedCluster.createDatabase()
+        let dsn = try await newDatabase()
         var refused = 0, stored = 0
         try await RunningCollector.with(yaml: chainedYAML(dsn: dsn)) { collector in
             try await collector.waitUntilReady()

@@ -57,7 +57,7 @@ struct SearchExportTests {
         "each metadata filter (key=value at a nested path, a number, a boolean, key exists, words, a phrase, exclusion), model and session returns exactly the database's answer"
     )
     func filtersMatchSQL() async throws {
-        let dsn = try sharedCluster.createDatabase()
+        let dsn = try await newDatabase()
         let sessions = (0..<4).map { _ in UUID() }
         try await RunningCollector.with(
             yaml: timelineYAML(dsn: dsn, ui: "  endpoint: 127.0.0.1:0\n  admin_password: \"\(uiPassword)\"\n  page_size: 25")
@@ -102,7 +102,7 @@ struct SearchExportTests {
         "export: the CLI and the UI write the same NDJSON, which another collector's batch endpoint takes unchanged; CSV opens as the same rows, formulas kept as text"
     )
     func exportRoundTrip() async throws {
-        let source = try sharedCluster.createDatabase(), target = try sharedCluster.createDatabase()
+        let source = try await newDatabase(), target = try await newDatabase()
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("gc-export-\(UUID())")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: directory) }

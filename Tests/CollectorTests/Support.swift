@@ -20,6 +20,12 @@ let sharedCluster: LocalPostgres = {
     return cluster
 }()
 
+/// A new database in the shared cluster, made off the cooperative pool (the first call also
+/// starts the cluster there).
+func newDatabase() async throws -> String {
+    try await offPool { try sharedCluster.createDatabase() }
+}
+
 private let clustersToDestroy = Mutex<[LocalPostgres]>([])
 
 func destroyAtExit(_ cluster: LocalPostgres) {

@@ -9,7 +9,7 @@ struct TLSTests {
     func https() async throws {
         let ca = try TestCA()
         defer { ca.remove() }
-        let dsn = try sharedCluster.createDatabase()
+        let dsn = try await newDatabase()
         let yaml = collectorYAML(
             dsn: dsn,
             receiverSettings: """

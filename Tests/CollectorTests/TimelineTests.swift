@@ -88,7 +88,7 @@ final class UIClient: @unchecked Sendable {
 struct TimelineHTTPTests {
     @Test("sign-in, signed session cookie, CSRF on every form, a strict CSP; the admin token works as a bearer")
     func accessControl() async throws {
-        let dsn = try sharedCluster.createDatabase()
+        let dsn = try await newDatabase()
         let adminToken = "ui-admin-token-for-tests-0123456789abcdef"
         try await RunningCollector.with(
             yaml: timelineYAML(
@@ -154,7 +154,7 @@ struct TimelineHTTPTests {
 
     @Test("without credentials: open on loopback, but only to a loopback Host (no DNS rebinding); a busy port stops start-up")
     func openOnLoopback() async throws {
-        let dsn = try sharedCluster.createDatabase()
+        let dsn = try await newDatabase()
         try await RunningCollector.with(yaml: timelineYAML(dsn: dsn, ui: "  endpoint: 127.0.0.1:0")) { collector in
             try await collector.waitUntilReady()
             let base = try await collector.timelineURL()
@@ -178,7 +178,7 @@ struct TimelineHTTPTests {
         "tokens issued in the UI: shown once, stored as SHA-256 only, accepted by ingest, refused with 401 after revoking, also by a second collector; YAML tokens keep working"
     )
     func managedTokens() async throws {
-        let dsn = try sharedCluster.createDatabase()
+        let dsn = try await newDatabase()
         try await RunningCollector.with(yaml: timelineYAML(dsn: dsn)) { collector in
             try await collector.waitUntilReady()
             // The second collector's time is the test's: its token refreshes happen when the test moves its clock.
@@ -235,7 +235,7 @@ struct TimelineHTTPTests {
 
     @Test("keyset pages walk every event once, newest first; filters by workflow, agent, kind prefix, decision and time")
     func pagingAndFilters() async throws {
-        let dsn = try sharedCluster.createDatabase()
+        let dsn = try await newDatabase()
         try await RunningCollector.with(
             yaml: timelineYAML(dsn: dsn, ui: "  endpoint: 127.0.0.1:0\n  admin_password: \"\(uiPassword)\"\n  page_size: 50")
         ) { collector in
@@ -297,7 +297,7 @@ struct TimelineHTTPTests {
 
     @Test("event detail: all fields, metadata redacted unless asked, chain position; verify says intact, then tampered after an edit")
     func detailAndVerify() async throws {
-        let dsn = try sharedCluster.createDatabase()
+        let dsn = try await newDatabase()
         try await RunningCollector.with(yaml: timelineYAML(dsn: dsn)) { collector in
             try await collector.waitUntilReady()
             let session = UUID(), ids = [UUID(), UUID(), UUID()]
@@ -337,7 +337,7 @@ struct TimelineHTTPTests {
         "session page: the events as the parent_event_id tree in commit order, signature status, verify; linked from the timeline and the detail page"
     )
     func sessionPage() async throws {
-        let dsn = try sharedCluster.createDatabase()
+        let dsn = try await newDatabase()
         try await RunningCollector.with(yaml: timelineYAML(dsn: dsn)) { collector in
             try await collector.waitUntilReady()
             // root ─┬─ a ── a1
@@ -393,7 +393,7 @@ struct TimelineHTTPTests {
 
     @Test("hostile event content is escaped in every page, raw view included")
     func hostileContentEscaped() async throws {
-        let dsn = try sharedCluster.createDatabase()
+        let dsn = try await newDatabase()
         try await RunningCollector.with(yaml: timelineYAML(dsn: dsn)) { collector in
             try await collector.waitUntilReady()
             let id = UUID()
@@ -434,7 +434,7 @@ struct TimelineBrowserTests {
     )
     func browserFlow() async throws {
         let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
-        let dsn = try sharedCluster.createDatabase()
+        let dsn = try await newDatabase()
         // A morning of activity to look at: 4 agents, 8 sessions, allow/deny/no-decision kinds.
         let kinds = ["tool.call", "llm.call", "tool.result", "policy.denied", "access.granted", "tool.call"]
         let now = Timestamp.now().microseconds

@@ -67,7 +67,7 @@ struct TraceAssemblyTests {
         "kill -9 after the children were acknowledged and before their trace was assembled: after a restart the run is assembled once, seq gapless, chains intact"
     )
     func killBetweenAcknowledgementAndAssembly() async throws {
-        let dsn = try sharedCluster.createDatabase()
+        let dsn = try await newDatabase()
         let port = try LocalPostgres.freePort()
         let file = FileManager.default.temporaryDirectory.appendingPathComponent("gc-traces-\(UUID()).yaml").path
         try otlpYAML(dsn: dsn, otlpSettings: "    trace_wait: 0")
@@ -81,13 +81,12 @@ struct TraceAssemblyTests {
 
         let first = try spawnCollector(config: file)
         #expect(try await export(Self.children))
-        first.kill(SIGKILL)
-        first.wait()
+        first.stop(SIGKILL)
         #expect(try scalar(dsn, "SELECT count(*) FROM governance_staged_spans") == "2", "acknowledged, so staged")
         #expect(try scalar(dsn, "SELECT count(*) FROM governance_audit_events") == "0", "no root yet: not assembled")
 
         let second = try spawnCollector(config: file)
-        defer { second.kill(SIGKILL); second.wait() }
+        defer { second.stop(SIGKILL) }
         #expect(try await export(Self.agent))
         #expect(try await tracesAssembled(dsn))
         try expectOneRun(dsn)
@@ -97,7 +96,7 @@ struct TraceAssemblyTests {
 
     @Test("two collectors on one database, a run's spans split across them: one assembler, one run")
     func twoCollectors() async throws {
-        let dsn = try sharedCluster.createDatabase()
+        let dsn = try await newDatabase()
         let yaml = otlpYAML(dsn: dsn, otlpSettings: "    trace_wait: 0")
         try await RunningCollector.with(yaml: yaml) { a in
             try await RunningCollector.with(yaml: yaml) { b in
@@ -118,7 +117,7 @@ struct TraceAssemblyTests {
 
     @Test("a pipeline without a chain processor refuses telemetry spans when they arrive, in partial_success naming the fix, not later in a log")
     func unchainedPipelineRefusesSpans() async throws {
-        let dsn = try sharedCluster.createDatabase()
+        let dsn = try await newDatabase()
         let yaml = otlpYAML(dsn: dsn).replacingOccurrences(of: "      processors: [seq, chain]\n", with: "")
         #expect(!yaml.contains("processors: [seq, chain]"))
         try await RunningCollector.with(yaml: yaml) { collector in

@@ -14,7 +14,7 @@ struct CountingExporterTests {
 
     @Test("the registered exporter gets every committed event once, configured, after the primary")
     func countsCommittedEvents() async throws {
-        let cluster = try LocalPostgres(fsync: false)
+        let cluster = try await offPool { try LocalPostgres(fsync: false) }
         defer { cluster.destroy() }
         let dsn = try cluster.createDatabase()
         let yaml = """

@@ -38,7 +38,7 @@ struct StartMarkerExtensionTests {
 
     @Test("its section configures it, its service runs with the built pipeline, and what it submits is committed")
     func recordsAStartEvent() async throws {
-        let cluster = try LocalPostgres(fsync: false)
+        let cluster = try await offPool { try LocalPostgres(fsync: false) }
         defer { cluster.destroy() }
         let dsn = try cluster.createDatabase()
         let plan = try CollectorPlan.parse(

@@ -5,12 +5,13 @@ import Testing
 
 /// A fresh Ed25519 key made by Python `cryptography` (Tests/interop/sdk_signatures.py fixture):
 /// its PEM, the SDK's fingerprint rule applied by Python, and a signature of random bytes.
-private func pythonFixture() throws -> (pem: String, fingerprint: String, message: [UInt8], signature: [UInt8]) {
+private func pythonFixture() async throws -> (pem: String, fingerprint: String, message: [UInt8], signature: [UInt8]) {
     let tests = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
     let python = tests.deletingLastPathComponent().appendingPathComponent(".build/interop-venv/bin/python").path
     let out = FileManager.default.temporaryDirectory.appendingPathComponent("gc-key-\(UUID()).json").path
     defer { try? FileManager.default.removeItem(atPath: out) }
-    let status = try ChildProcess.spawn([python, tests.appendingPathComponent("interop/sdk_signatures.py").path, "fixture"], outputPath: out).wait()
+    let status = try await ChildProcess.spawn([python, tests.appendingPathComponent("interop/sdk_signatures.py").path, "fixture"], outputPath: out)
+        .exitStatus()
     let text = try String(contentsOfFile: out, encoding: .utf8)
     #expect(status == 0, "\(text)")
     let json = try JSONParser.parse(text)
@@ -29,8 +30,8 @@ private func hexBytes(_ text: String) -> [UInt8]? {
 @Suite("agent public keys (SPKI PEM, the SDK's fingerprint) against keys from Python cryptography")
 struct AgentPublicKeyTests {
     @Test("the PEM parses, its fingerprint is the SDK's, and Python's signature verifies (a flipped byte does not)")
-    func parsesAndVerifies() throws {
-        let fixture = try pythonFixture()
+    func parsesAndVerifies() async throws {
+        let fixture = try await pythonFixture()
         let key = try AgentPublicKey(pem: fixture.pem)
         #expect(key.fingerprint == fixture.fingerprint)
         #expect(key.pem == fixture.pem)
@@ -42,8 +43,8 @@ struct AgentPublicKeyTests {
     }
 
     @Test("a PEM pasted without its final LF or with indentation names the same key and fingerprint")
-    func whitespaceDoesNotChangeTheFingerprint() throws {
-        let fixture = try pythonFixture()
+    func whitespaceDoesNotChangeTheFingerprint() async throws {
+        let fixture = try await pythonFixture()
         let stripped = String(fixture.pem.dropLast())
         #expect(AgentPublicKey.fingerprint(ofPEMText: stripped) != fixture.fingerprint, "the SDK hashes the exact text")
         let indented = fixture.pem.split(separator: "\n").map { "    \($0)" }.joined(separator: "\r\n")
@@ -51,8 +52,8 @@ struct AgentPublicKeyTests {
     }
 
     @Test("a key that is not Ed25519, a broken body and a private key are refused")
-    func refusesOtherKeys() throws {
-        let fixture = try pythonFixture()
+    func refusesOtherKeys() async throws {
+        let fixture = try await pythonFixture()
         let lines = fixture.pem.split(separator: "\n").map(String.init)
         var der = try #require(Data(base64Encoded: lines[1]).map(Array.init))
         der[8] = 0x71  // OID 1.3.101.113: Ed448's arc, not Ed25519
