@@ -1,9 +1,10 @@
+import Pipeline
 import Synchronization
 
 /// A clock that moves only when a test says so, for deadlines the test wants to pass without
-/// waiting for them (as swift-otel's TestClock does for its batch processor). Sleepers wake
-/// when `advance(by:)` takes `now` past their deadline, or when cancelled.
-package final class TestClock: Clock, Sendable {
+/// waiting for them (as swift-otel's TestClock does for its batch processor). Sleepers (and
+/// alarms) wake when `advance(by:)` takes `now` past their deadline; a sleeper also on cancel.
+package final class TestClock: AlarmClock, Sendable {
     package struct Instant: InstantProtocol {
         package var offset: Duration
         package func advanced(by duration: Duration) -> Instant { Instant(offset: offset + duration) }
@@ -13,7 +14,8 @@ package final class TestClock: Clock, Sendable {
 
     private struct Sleeper {
         var deadline: Instant
-        var continuation: CheckedContinuation<Void, any Error>
+        /// Called with nil when the clock passes the deadline, with the error on cancellation.
+        var wake: @Sendable ((any Error)?) -> Void
     }
 
     private let state = Mutex<(now: Instant, sleepers: [UInt64: Sleeper], nextID: UInt64)>((Instant(offset: .zero), [:], 0))
@@ -42,14 +44,32 @@ package final class TestClock: Clock, Sendable {
             try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
                 let due = state.withLock { state -> Bool in
                     if Task.isCancelled || deadline <= state.now { return true }
-                    state.sleepers[id] = Sleeper(deadline: deadline, continuation: continuation)
+                    state.sleepers[id] = Sleeper(deadline: deadline) { error in
+                        if let error { continuation.resume(throwing: error) } else { continuation.resume() }
+                    }
                     return false
                 }
                 if due { Task.isCancelled ? continuation.resume(throwing: CancellationError()) : continuation.resume() }
             }
         } onCancel: {
-            state.withLock { $0.sleepers.removeValue(forKey: id) }?.continuation.resume(throwing: CancellationError())
+            state.withLock { $0.sleepers.removeValue(forKey: id) }?.wake(CancellationError())
         }
+    }
+
+    /// An alarm is a sleeper too (`sleepers(dueAt:)` counts it) whose wake calls `fire`.
+    package func alarm(after delay: Duration, _ fire: @escaping @Sendable () -> Void) -> @Sendable () -> Void {
+        let id = state.withLock { state -> UInt64? in
+            state.nextID += 1
+            let deadline = state.now.advanced(by: delay)
+            guard deadline > state.now else { return nil }
+            state.sleepers[state.nextID] = Sleeper(deadline: deadline) { error in if error == nil { fire() } }
+            return state.nextID
+        }
+        guard let id else {
+            fire()
+            return {}
+        }
+        return { [self] in _ = state.withLock { $0.sleepers.removeValue(forKey: id) } }
     }
 
     /// Moves time on by `duration` and wakes every sleeper whose deadline it reached.
@@ -60,6 +80,6 @@ package final class TestClock: Clock, Sendable {
             for id in due.keys { state.sleepers[id] = nil }
             return Array(due.values)
         }
-        for sleeper in due { sleeper.continuation.resume() }
+        for sleeper in due { sleeper.wake(nil) }
     }
 }

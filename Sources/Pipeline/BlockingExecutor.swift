@@ -7,10 +7,16 @@ import Foundation
 ///   sender) on a new named thread; the calling task awaits its end without holding a thread.
 /// - A `BlockingExecutor` instance is one named thread taking jobs in order, for a resource that
 ///   must be used serially (a libpq connection behind `PGWorker`): `run` awaits the job's result.
+///   It is also a `SerialExecutor`: an actor that owns a libcurl handle or a libpq connection (a
+///   sender) runs on it, so its blocking calls block only its own thread, while its waits (the
+///   queue, backoff, deadlines) are awaits on the collector's clock that leave the thread idle.
+///   And it is a `TaskExecutor`: the sender's task prefers it (`withTaskExecutorPreference`), so
+///   a wait that ends (a continuation resumed by a broadcast or an alarm) goes on on this thread
+///   directly instead of queueing behind the cooperative pool's work first.
 ///
 /// Threads wait for work and deadlines through `ConditionLock`, whose deadlines are monotonic
 /// (`ContinuousClock`), so a wall-clock step neither fires nor postpones a timeout.
-public final class BlockingExecutor: Sendable {
+public final class BlockingExecutor: SerialExecutor, TaskExecutor, Sendable {
     private typealias Job = @Sendable () -> Void
     private let jobs = ConditionLock<(queue: [Job], closed: Bool)>((queue: [], closed: false))
 
@@ -42,6 +48,15 @@ public final class BlockingExecutor: Sendable {
             jobs.withLock { $0.queue.append { continuation.resume(with: Result { try body() }) } }
             jobs.signal()
         }
+    }
+
+    /// Runs a job of an actor that has this executor as its own, or of a task that prefers it.
+    public func enqueue(_ job: consuming ExecutorJob) {
+        let job = UnownedJob(job)
+        jobs.withLock {
+            $0.queue.append { [self] in job.runSynchronously(isolatedTo: asUnownedSerialExecutor(), taskExecutor: asUnownedTaskExecutor()) }
+        }
+        jobs.signal()
     }
 
     /// Runs `body` on a new thread named `name` and returns when it does.

@@ -92,15 +92,9 @@ struct ReceiverMetrics: Sendable {
 
 /// Requests admitted and not yet answered, and whether new ones are still admitted.
 final class DrainGate: Sendable {
-    private struct State {
-        var draining = false
-        var inFlight = 0
-        /// Drains waiting for the last request to be answered, by id.
-        var idleWaiters: [UInt64: CheckedContinuation<Void, Never>] = [:]
-        var nextWaiter: UInt64 = 0
-    }
-
-    private let state = Mutex(State())
+    private let state = Mutex<(draining: Bool, inFlight: Int)>((false, 0))
+    /// Broadcast when the last request in flight is answered.
+    private let idle = ChangeSignal()
 
     var isDraining: Bool { state.withLock { $0.draining } }
 
@@ -114,45 +108,24 @@ final class DrainGate: Sendable {
     }
 
     func leave() {
-        let idle = state.withLock { s -> [CheckedContinuation<Void, Never>] in
+        let nowIdle = state.withLock { s in
             s.inFlight -= 1
-            guard s.inFlight == 0 else { return [] }
-            defer { s.idleWaiters = [:] }
-            return Array(s.idleWaiters.values)
+            return s.inFlight == 0
         }
-        for waiter in idle { waiter.resume() }
+        if nowIdle { idle.broadcast() }
     }
 
     func beginDraining() { state.withLock { $0.draining = true } }
 
     /// Waits until no admitted request is left, or `timeout` on `clock`; returns how many are left.
     func waitUntilIdle(timeout: Duration, on clock: any Clock<Duration>) async -> Int {
-        await withTaskGroup(of: Void.self) { group in
-            group.addTask { await self.idle() }
-            group.addTask { try? await clock.sleep(for: timeout) }
-            await group.next()
-            group.cancelAll()
-        }
-        return state.withLock { $0.inFlight }
-    }
-
-    /// Returns when no request is in flight (at once if none is), or when cancelled.
-    private func idle() async {
-        let id = state.withLock { s in
-            s.nextWaiter += 1
-            return s.nextWaiter
-        }
-        await withTaskCancellationHandler {
-            await withCheckedContinuation { (waiter: CheckedContinuation<Void, Never>) in
-                let now = state.withLock { s -> Bool in
-                    if s.inFlight == 0 || Task.isCancelled { return true }
-                    s.idleWaiters[id] = waiter
-                    return false
-                }
-                if now { waiter.resume() }
-            }
-        } onCancel: {
-            state.withLock { $0.idleWaiters.removeValue(forKey: id) }?.resume()
+        let started = Stopwatch(on: clock)
+        while true {
+            let generation = idle.generation
+            let left = state.withLock { $0.inFlight }
+            let time = timeout - started.elapsed
+            if left == 0 || time <= .zero { return left }
+            await idle.wait(after: generation, upTo: time, on: clock)
         }
     }
 }

@@ -42,18 +42,6 @@ extension RunningCollector {
     var bridge: PlatformBridgeExporter { collector.exporters["platform_bridge"] as! PlatformBridgeExporter }
 }
 
-/// Polls `condition` every 20 ms for up to `seconds`: a guard against a hung test, generous because
-/// a busy CI machine is slow; a condition that holds returns at once.
-@discardableResult
-func eventually(_ seconds: Double = 60, _ condition: () async throws -> Bool) async throws -> Bool {
-    let deadline = Date().addingTimeInterval(seconds)
-    while Date() < deadline {
-        if try await condition() { return true }
-        try await Task.sleep(for: .milliseconds(20))
-    }
-    return try await condition()
-}
-
 @Suite("platform bridge against a real platform peer")
 struct BridgeDeliveryTests {
     @Test("delivers committed events in order, seq 1…n, redacted; Postgres keeps the exact record")
@@ -225,14 +213,6 @@ struct BridgeDeliveryTests {
         #expect(peer.accepted.last == peer.accepted.first { $0.eventID == moved })
         #expect(peer.accepted.last?.seq == 101)
 
-        // 5xx beyond the retry budget: dropped and counted.
-        faults = .init()
-        faults.failNext = 1000
-        peer.setFaults(faults)
-        _ = try await send()
-        #expect(try await eventually { counters[.dropped5xx] == 1 })
-        peer.setFaults(.init())
-
         // A redirect is never followed.
         faults = .init()
         faults.redirectTo = elsewhere.url()
@@ -261,6 +241,62 @@ struct BridgeDeliveryTests {
         try await collector.stop()
         await peer.stop()
         await elsewhere.stop()
+    }
+
+    @Test("a 429's Retry-After is waited on the collector's clock: the retry comes when the clock passes it, not before")
+    func retryAfterOnTheClock() async throws {
+        let peer = try PlatformPeer(tokens: [platformToken: "wf-platform"])
+        _ = try await peer.start()
+        let dsn = try await newDatabase()
+        let clock = TestClock()
+        try await RunningCollector.with(yaml: bridgeYAML(dsn: dsn, url: peer.url(), bridgeSettings: "    retry_budget: 600"), clock: clock) {
+            collector in
+            try await collector.waitUntilReady()
+            let counters = collector.bridge.counters
+            var faults = PlatformPeer.Faults()
+            (faults.rateLimitNext, faults.retryAfter) = (1, "30")
+            peer.setFaults(faults)
+            #expect(try await post(collector.eventsURL, wireEvent()).status == 201)
+            // Refused once; the sender now waits 30 s on the test clock (no other timer of the collector is that long).
+            #expect(try await eventually { counters[.retries] == 1 && clock.sleepers(dueAt: .seconds(30)) == 1 })
+            clock.advance(by: .seconds(29))
+            #expect(clock.sleepers(dueAt: .seconds(30)) == 1 && counters[.sent] == 0 && peer.accepted.isEmpty, "not before Retry-After")
+            clock.advance(by: .seconds(1))
+            #expect(try await eventually { counters[.sent] == 1 })
+            #expect(peer.accepted.map(\.seq) == [1] && counters[.retries] == 1)
+        }
+        await peer.stop()
+    }
+
+    @Test(
+        "5xx beyond retry_budget: dropped after the budget's worth of backoff on the clock, and a wait that resumes late does not spend it"
+    )
+    func retryBudgetOnTheClock() async throws {
+        let peer = try PlatformPeer(tokens: [platformToken: "wf-platform"])
+        _ = try await peer.start()
+        var faults = PlatformPeer.Faults()
+        faults.failNext = 1000
+        peer.setFaults(faults)
+        let dsn = try await newDatabase()
+        let clock = TestClock()
+        // max_backoff 0.05: four waits (0.20 s) fit the budget, a fifth would not.
+        try await RunningCollector.with(yaml: bridgeYAML(dsn: dsn, url: peer.url(), bridgeSettings: "    retry_budget: 0.22"), clock: clock) {
+            collector in
+            try await collector.waitUntilReady()
+            let counters = collector.bridge.counters
+            #expect(try await post(collector.eventsURL, wireEvent()).status == 201)
+            for retry in 1...4 {
+                // Each wait asks for 0.05 s; the clock then jumps a whole second, as a busy collector resumes late.
+                let due = Duration.seconds(retry - 1) + .seconds(0.05)
+                #expect(try await eventually { counters[.retries] == retry && clock.sleepers(dueAt: due) == 1 })
+                #expect(counters[.dropped5xx] == 0, "still within the budget after \(retry - 1) late waits")
+                clock.advance(by: .seconds(1))
+            }
+            #expect(try await eventually { counters[.dropped5xx] == 1 })
+            #expect(counters[.retries] == 4 && counters[.sent] == 0)
+            #expect(peer.requestCount == 5)
+        }
+        await peer.stop()
     }
 
     @Test("402 disables the bridge like 401")

@@ -21,7 +21,7 @@
         let logger: Logger
         /// Where the alert outbox is: the pipeline's primary database.
         let database: AuditDatabase
-        let control = ExportQueue(capacity: 1)
+        let control: ExportQueue
         let deliveries: CounterFamily
         let pending: Gauge
 
@@ -30,6 +30,7 @@
             guard let database = context.resources.auditDatabase else { throw MissingAuditDatabase(component: context.id) }
             self.config = config
             self.database = database
+            control = ExportQueue(capacity: 1, clock: context.clock)
             logger = context.logger
             deliveries = context.telemetry.counterFamily("governance_budget_webhook_deliveries_total", [("exporter", context.id)], varying: "result")
             pending = context.telemetry.gauge("governance_budget_webhook_pending", [("exporter", context.id)])
@@ -43,16 +44,18 @@
             logger.info(
                 "budget.webhook_started", metadata: ["url": "\(config.endpoint.url)", "secret": "\(ConfigSection.fingerprint(config.secret))"])
             // Deliveries in flight when shutdown begins get one `timeout` to finish; the rest wait in the table.
-            await control.runSender(named: "budget_webhook", shutdownTimeout: config.endpoint.timeout) { [self] in
-                WebhookSender(exporter: self).run()
-            }
+            await control.run(WebhookSender(exporter: self), shutdownTimeout: config.endpoint.timeout)
         }
     }
 
-    /// The exporter's thread: one PostgreSQL connection, one libcurl handle.
-    final class WebhookSender {
+    /// The exporter's sender: one PostgreSQL connection, one libcurl handle, on a thread of its own.
+    actor WebhookSender: OutboxSender {
+        nonisolated let executor = BlockingExecutor(name: "budget_webhook")
+        nonisolated var unownedExecutor: UnownedSerialExecutor { executor.asUnownedSerialExecutor() }
         let exporter: BudgetWebhookExporter
         let poster: GuardedPoster
+        var connection: PGConnection?
+        var control: ExportQueue { exporter.control }
         var config: BudgetWebhookConfig { exporter.config }
         var logger: Logger { exporter.logger }
 
@@ -66,13 +69,15 @@
                 shouldAbort: { [control = exporter.control] in control.isPastDeadline })
         }
 
-        func run() {
-            OutboxPolling.run(
-                exporter.control, database: exporter.database, applicationName: "governance-collector budget_webhook",
-                pollInterval: config.pollInterval, logger: logger, unavailable: "budget.webhook_database_unavailable", deliverNext: deliverNext)
+        func run() async {
+            await poll(every: config.pollInterval, logger: logger, unavailable: "budget.webhook_database_unavailable")
         }
 
-        private func deliverNext(_ connection: PGConnection) throws(PGError) -> Bool {
+        func connect() throws(PGError) -> PGConnection {
+            try exporter.database.connect(applicationName: "governance-collector budget_webhook")
+        }
+
+        func deliverNext(_ connection: PGConnection) throws(PGError) -> Bool {
             return try connection.transaction { () throws(PGError) in
                 guard let alert = try BudgetLedger.claimDueAlert(on: connection) else {
                     exporter.pending.record(try BudgetLedger.undeliveredCount(on: connection))

@@ -19,7 +19,7 @@
         public let config: CheckpointWitnessConfig
         let logger: Logger
         let database: AuditDatabase
-        let control = ExportQueue(capacity: 1)
+        let control: ExportQueue
         let deliveries: CounterFamily
         let pending: Gauge
 
@@ -28,6 +28,7 @@
             guard let database = context.resources.auditDatabase else { throw MissingAuditDatabase(component: context.id) }
             self.config = config
             self.database = database
+            control = ExportQueue(capacity: 1, clock: context.clock)
             logger = context.logger
             deliveries = context.telemetry.counterFamily(
                 "governance_checkpoint_witness_deliveries_total", [("exporter", context.id)], varying: "result")
@@ -39,16 +40,18 @@
 
         public func run() async throws {
             logger.info("checkpoint_witness.started", metadata: ["url": "\(config.endpoint.url)"])
-            await control.runSender(named: "checkpoint_witness", shutdownTimeout: config.endpoint.timeout) { [self] in
-                WitnessSender(exporter: self).run()
-            }
+            await control.run(WitnessSender(exporter: self), shutdownTimeout: config.endpoint.timeout)
         }
     }
 
-    /// The exporter's thread: one PostgreSQL connection, one libcurl handle.
-    final class WitnessSender {
+    /// The exporter's sender: one PostgreSQL connection, one libcurl handle, on a thread of its own.
+    actor WitnessSender: OutboxSender {
+        nonisolated let executor = BlockingExecutor(name: "checkpoint_witness")
+        nonisolated var unownedExecutor: UnownedSerialExecutor { executor.asUnownedSerialExecutor() }
         let exporter: CheckpointWitnessExporter
         let poster: GuardedPoster
+        var connection: PGConnection?
+        var control: ExportQueue { exporter.control }
         var config: CheckpointWitnessConfig { exporter.config }
         var logger: Logger { exporter.logger }
 
@@ -60,13 +63,15 @@
                 shouldAbort: { [control = exporter.control] in control.isPastDeadline })
         }
 
-        func run() {
-            OutboxPolling.run(
-                exporter.control, database: exporter.database, applicationName: "governance-collector checkpoint_witness",
-                pollInterval: config.pollInterval, logger: logger, unavailable: "checkpoint_witness.database_unavailable", deliverNext: deliverNext)
+        func run() async {
+            await poll(every: config.pollInterval, logger: logger, unavailable: "checkpoint_witness.database_unavailable")
         }
 
-        private func deliverNext(_ connection: PGConnection) throws(PGError) -> Bool {
+        func connect() throws(PGError) -> PGConnection {
+            try exporter.database.connect(applicationName: "governance-collector checkpoint_witness")
+        }
+
+        func deliverNext(_ connection: PGConnection) throws(PGError) -> Bool {
             let witness = config.endpoint.url
             return try connection.transaction { () throws(PGError) in
                 // Another collector holding the row is delivering; nothing is due during a backoff.

@@ -7,7 +7,8 @@ import ServiceLifecycle
 
 /// `otlp_http` and `otlp_grpc`: committed audit events as OTLP log records or spans to an
 /// OpenTelemetry backend or collector, batched. A secondary: a bounded queue in front (oldest
-/// dropped when full, counted), one sending thread, so it never slows the PostgreSQL path.
+/// dropped when full, counted), one sender (an actor on a thread of its own), so it never slows
+/// the PostgreSQL path.
 /// Retries only what OTLP calls retryable, honouring `Retry-After` / `RetryInfo`. Outgoing
 /// metadata is redacted by default. The destination is the operator's own backend, usually on a
 /// private network, so the bridge's SSRF guard does not apply; TLS verification is always on.
@@ -24,7 +25,7 @@ public final class OTLPExporter: SecondaryExporter, QueuedExporter, Sendable {
         logger = context.logger
         egress = context.egress
         counters = DeliveryCounters(telemetry: context.telemetry, prefix: "governance_otlp_exporter", exporter: context.id)
-        queue = ExportQueue(capacity: config.maxQueueSize, counters: counters)
+        queue = ExportQueue(capacity: config.maxQueueSize, counters: counters, clock: context.clock)
     }
 
     public var queueSize: Int { queue.count }
@@ -54,16 +55,14 @@ public final class OTLPExporter: SecondaryExporter, QueuedExporter, Sendable {
                 "endpoint": "\(endpoint)", "protocol": "\(config.transport)",
                 "signal": "\(config.signal)", "encoding": "\(config.encoding)", "gzip": "\(config.gzip)",
             ])
-        await queue.runSender(named: "otlp_exporter", shutdownTimeout: config.shutdownTimeout) { [self] in
-            OTLPSender(exporter: self, transport: transport).run()
-        }
+        await queue.run(OTLPSender(exporter: self, transport: transport), shutdownTimeout: config.shutdownTimeout)
         transport.close()
     }
 
     private func makeTransport(_ endpoint: String) throws -> any OTLPTransport {
         switch config.transport {
         case .grpc:
-            return try OTLPGRPCTransport(config: config, endpoint: endpoint, abort: { [queue] in queue.isPastDeadline })
+            return try OTLPGRPCTransport(config: config, endpoint: endpoint)
         case .http:
             #if PlatformBridge
                 return OTLPHTTPTransport(config: config, endpoint: endpoint, abort: { [queue] in queue.isPastDeadline })
@@ -85,13 +84,18 @@ enum OTLPDelivery {
 
 /// How the sender reaches the backend: OTLP/HTTP through libcurl, or OTLP/gRPC.
 protocol OTLPTransport: Sendable {
-    /// Sends one encoded request, blocking the sending thread, cut at `timeLeftMilliseconds`.
-    func deliver(_ body: [UInt8], timeLeftMilliseconds: Int?) -> OTLPDelivery
+    /// Sends one encoded request, cut at `timeLeftMilliseconds`. It runs on the caller's executor
+    /// (`nonisolated(nonsending)`): libcurl's blocking call stays on the sender's own thread,
+    /// and gRPC's call is awaited where it is.
+    nonisolated(nonsending) func deliver(_ body: [UInt8], timeLeftMilliseconds: Int?) async -> OTLPDelivery
     func close()
 }
 
-/// The exporter's sending thread: batches, encodes, retries.
-final class OTLPSender {
+/// The exporter's sender: batches, encodes, retries. An actor on a thread of its own, so a
+/// blocking libcurl post blocks only that thread; its waits are on the queue's clock.
+actor OTLPSender: QueueSender {
+    nonisolated let executor = BlockingExecutor(name: "otlp_exporter")
+    nonisolated var unownedExecutor: UnownedSerialExecutor { executor.asUnownedSerialExecutor() }
     let exporter: OTLPExporter
     let transport: any OTLPTransport
     let warnings = CoalescedLog()
@@ -101,15 +105,15 @@ final class OTLPSender {
         self.transport = transport
     }
 
-    func run() {
+    func run() async {
         let config = exporter.config, queue = exporter.queue
         while !queue.isPastDeadline {
-            let batch = queue.popBatch(max: config.maxBatchSize, timeout: 0.25, linger: config.batchTimeout)
+            let batch = await queue.popBatch(max: config.maxBatchSize, timeout: 0.25, linger: config.batchTimeout)
             if batch.isEmpty {
                 if queue.isFlushing { break }
                 continue
             }
-            send(batch)
+            await send(batch)
         }
         let unsent = queue.drain()
         exporter.logger.info("otlp_exporter.stopped", metadata: ["sent": "\(exporter.counters[.sent])", "unsent_at_shutdown": "\(unsent)"])
@@ -143,14 +147,14 @@ final class OTLPSender {
         return body
     }
 
-    func send(_ events: [AuditEvent]) {
+    func send(_ events: [AuditEvent]) async {
         let config = exporter.config, counters = exporter.counters
         let body = encode(events)
-        var retries = RetrySchedule(maxBackoff: config.maxBackoff, budget: config.retryBudget)
+        var retries = RetrySchedule(maxBackoff: config.maxBackoff, budget: config.retryBudget, clock: exporter.queue.clock)
         while true {
             let timeLeft = exporter.queue.flushTimeLeft.map { Int(max(0.001, $0) * 1000) }
             var retryAfter: Double?
-            switch transport.deliver(body, timeLeftMilliseconds: timeLeft) {
+            switch await transport.deliver(body, timeLeftMilliseconds: timeLeft) {
             case .sent:
                 counters.add(.sent, events.count)
                 return
@@ -162,7 +166,7 @@ final class OTLPSender {
                 warn("rejected", ["status": "\(status)", "records": "\(events.count)", "body": "\(detail)"])
                 return
             }
-            switch retries.wait(retryAfter: retryAfter, queue: exporter.queue, counters: counters) {
+            switch await retries.wait(retryAfter: retryAfter, queue: exporter.queue, counters: counters) {
             case .retry: continue
             case .interrupted: return
             case .outOfBudget, .noTimeBeforeShutdown:

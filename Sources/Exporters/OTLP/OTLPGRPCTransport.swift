@@ -20,7 +20,7 @@ final class OTLPGRPCTransport: OTLPTransport {
     private let options: CallOptions
     private let timeout: Double
 
-    init(config: OTLPExporterConfig, endpoint: String, abort: @escaping @Sendable () -> Bool) throws {
+    init(config: OTLPExporterConfig, endpoint: String) throws {
         let target = try OTLPExporterConfig.grpcTarget(endpoint).get()
         let security: HTTP2ClientTransport.Posix.TransportSecurity =
             if target.tls {
@@ -45,28 +45,20 @@ final class OTLPGRPCTransport: OTLPTransport {
         timeout = config.timeout
     }
 
-    func deliver(_ body: [UInt8], timeLeftMilliseconds: Int?) -> OTLPDelivery {
+    nonisolated(nonsending) func deliver(_ body: [UInt8], timeLeftMilliseconds: Int?) async -> OTLPDelivery {
         var options = self.options
         options.timeout = .milliseconds(Int64(min(timeout * 1000, Double(timeLeftMilliseconds ?? Int.max))))
-        let outcome = ConditionLock<OTLPDelivery?>(nil)
-        // The sender is a thread of its own: it waits here while the call runs on the pool.
-        Task { [client, descriptor, metadata, options] in
-            let result: OTLPDelivery
-            do {
-                _ = try await client.unary(
-                    request: ClientRequest(message: body, metadata: metadata), descriptor: descriptor,
-                    serializer: OTLPGRPC.RawMessage(), deserializer: OTLPGRPC.RawMessage(), options: options
-                ) { try $0.message }
-                result = .sent
-            } catch let error as RPCError {
-                result = Self.delivery(for: error)
-            } catch {
-                result = .retryable(after: nil, reason: "\(error)")
-            }
-            outcome.withLock { $0 = result }
-            outcome.signal()
+        do {
+            _ = try await client.unary(
+                request: ClientRequest(message: body, metadata: metadata), descriptor: descriptor,
+                serializer: OTLPGRPC.RawMessage(), deserializer: OTLPGRPC.RawMessage(), options: options
+            ) { try $0.message }
+            return .sent
+        } catch let error as RPCError {
+            return Self.delivery(for: error)
+        } catch {
+            return .retryable(after: nil, reason: "\(error)")
         }
-        return outcome.wait(until: nil, for: { $0 != nil }) { $0! }
     }
 
     static func delivery(for error: RPCError) -> OTLPDelivery {

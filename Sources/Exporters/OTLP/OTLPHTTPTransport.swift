@@ -7,8 +7,8 @@
     /// ignored, redirects never followed. Only 429, 502, 503 and 504 and connection errors are
     /// retryable (OTLP/HTTP "Failures"), after `Retry-After` when given.
     final class OTLPHTTPTransport: OTLPTransport, @unchecked Sendable {
-        // @unchecked: the libcurl handle inside `poster` is used only from the exporter's one
-        // sending thread (`OTLPSender`); the transport is Sendable only to be handed to that thread.
+        // @unchecked: the libcurl handle inside `poster` is used only on the exporter's one
+        // sender (`OTLPSender`, an actor on its own thread); Sendable only to be handed to it.
         private let poster: GuardedPoster
         private let secrets: [String]
 
@@ -28,7 +28,8 @@
             secrets = config.headers.map(\.1)
         }
 
-        func deliver(_ body: [UInt8], timeLeftMilliseconds: Int?) -> OTLPDelivery {
+        /// Blocks the caller's thread (the sender's own) on libcurl.
+        nonisolated(nonsending) func deliver(_ body: [UInt8], timeLeftMilliseconds: Int?) async -> OTLPDelivery {
             switch poster.post(body, timeoutMilliseconds: timeLeftMilliseconds) {
             case .success(let response) where (200..<300).contains(response.status):
                 return .sent

@@ -6,11 +6,15 @@
     import Logging
     import Pipeline
 
-    /// The bridge's sending thread: one event at a time, in order, with the seed's response rules.
-    /// Owns the libcurl handle and the state connection; nothing here is shared with other threads
-    /// except through `ExportQueue` and `DeliveryCounters`.
-    final class BridgeSender {
+    /// The bridge's sender: one event at a time, in order, with the seed's response rules. An
+    /// actor on a thread of its own (`BlockingExecutor`), so the libcurl handle and the state
+    /// connection it owns block only that thread; its waits (the queue, backoff, the flush
+    /// deadline) are awaits on the collector's clock, which hold no thread.
+    actor BridgeSender: QueueSender {
         enum Delivery { case delivered, dropped, disabled, interrupted }
+
+        nonisolated let executor = BlockingExecutor(name: "platform_bridge")
+        nonisolated var unownedExecutor: UnownedSerialExecutor { executor.asUnownedSerialExecutor() }
 
         let config: PlatformBridgeConfig
         let counters: DeliveryCounters
@@ -34,8 +38,9 @@
         var stateDirty = false
         /// Durable mode: this instance holds the target's advisory lock (on `store`'s session).
         var leading = false
-        var lastSave = Date.distantPast
-        var lastConnectAttempt = Date.distantPast
+        /// Since the state was last saved, and since the state connection was last tried (nil: never).
+        var sinceSave: Stopwatch?
+        var sinceConnectAttempt: Stopwatch?
 
         /// Outgoing metadata above this size is replaced by a marker (the seed's 64 KiB).
         static let maxMetadataBytes = 64 * 1024
@@ -75,23 +80,24 @@
             }
         }
 
-        func run() {
-            if config.durable { followTable() } else { drainQueue() }
+        func run() async {
+            if config.durable { await followTable() } else { await drainQueue() }
             saveState(force: true)
         }
 
         // MARK: Memory mode
 
-        private func drainQueue() {
+        private func drainQueue() async {
             loadSeqIfAvailable()
             while true {
-                let events = control.popBatch(max: batchPoster != nil ? relayBatchSize : 1, timeout: 0.25, linger: 0)
+                let events = await control.popBatch(max: batchPoster != nil ? relayBatchSize : 1, timeout: 0.25, linger: 0)
                 guard let event = events.first else {
                     if control.isFlushing { break }
                     saveState(force: false)
                     continue
                 }
-                let delivery = batchPoster != nil ? deliverBatch(events, budget: config.retryBudget) : deliver(event, budget: config.retryBudget)
+                let delivery =
+                    batchPoster != nil ? await deliverBatch(events, budget: config.retryBudget) : await deliver(event, budget: config.retryBudget)
                 if delivery == .interrupted { break }
                 saveState(force: false)
             }
@@ -106,11 +112,11 @@
 
         // MARK: Durable mode
 
-        private func followTable() {
+        private func followTable() async {
             while !control.isPastDeadline {
                 guard counters[.disabled] == 0, ensureStore(), let store else {
                     if control.isFlushing { break }
-                    control.sleep(counters[.disabled] == 0 ? 1 : 3600, untilFlush: true)
+                    await control.sleep(counters[.disabled] == 0 ? 1 : 3600, untilFlush: true)
                     continue
                 }
                 do {
@@ -121,7 +127,7 @@
                             if warnings.shouldLog("standby") != nil {
                                 logger.info("platform.bridge.standby", metadata: ["reason": "another collector instance delivers to this target"])
                             }
-                            control.sleep(2, untilFlush: true)
+                            await control.sleep(2, untilFlush: true)
                             continue
                         }
                         // A failed load must not fall through to a new cursor: that would skip events.
@@ -137,11 +143,11 @@
                         counters.lagSeconds = 0
                         saveState(force: false)
                         if control.isFlushing { break }
-                        control.sleep(0.1)
+                        await control.sleep(0.1)
                         continue
                     }
                     if batchPoster != nil {
-                        if relay(rows) == .interrupted { return }
+                        if await relay(rows) == .interrupted { return }
                         saveState(force: false)
                         continue
                     }
@@ -149,7 +155,7 @@
                         counters.lagSeconds = row.ageSeconds
                         if let stored = row.event {
                             if let event = egress.apply(stored) {
-                                if deliver(event, budget: nil) == .interrupted { return }
+                                if await deliver(event, budget: nil) == .interrupted { return }
                             } else {
                                 counters.add(.dropped4xx)
                             }
@@ -164,7 +170,7 @@
                 } catch {
                     logger.warning("platform.bridge.postgres_error", metadata: ["error": "\(error)"])
                     dropStore()
-                    control.sleep(1, untilFlush: true)
+                    await control.sleep(1, untilFlush: true)
                 }
             }
         }
@@ -173,13 +179,13 @@
 
         /// Sends one event until it is accepted, refused for good, or out of budget (nil: no budget,
         /// durable mode). Interrupted only by the shutdown deadline.
-        func deliver(_ original: AuditEvent, budget: Double?) -> Delivery {
+        func deliver(_ original: AuditEvent, budget: Double?) async -> Delivery {
             guard counters[.disabled] == 0 else {
                 counters.add(.dropped4xx)
                 return .disabled
             }
             let event = prepare(original)
-            var retries = RetrySchedule(maxBackoff: config.maxBackoff, budget: budget)
+            var retries = RetrySchedule(maxBackoff: config.maxBackoff, budget: budget, clock: control.clock)
             var seq = lastSeq + 1
             var seqRetried = false
             while true {
@@ -231,9 +237,9 @@
                         ])
                     return .dropped
                 case .rateLimited(let retryAfter):
-                    if let stop = backOff(&retries, retryAfter: retryAfter) { return stop }
+                    if let stop = await backOff(&retries, retryAfter: retryAfter) { return stop }
                 case .transient:
-                    if let stop = backOff(&retries, retryAfter: nil) { return stop }
+                    if let stop = await backOff(&retries, retryAfter: nil) { return stop }
                 }
             }
         }
@@ -250,8 +256,8 @@
         }
 
         /// Waits before a retry; the delivery's end when there is none (out of budget: `events` counted).
-        func backOff(_ retries: inout RetrySchedule, retryAfter: Double?, events: Int = 1) -> Delivery? {
-            switch retries.wait(retryAfter: retryAfter, queue: control, counters: counters) {
+        func backOff(_ retries: inout RetrySchedule, retryAfter: Double?, events: Int = 1) async -> Delivery? {
+            switch await retries.wait(retryAfter: retryAfter, queue: control, counters: counters) {
             case .retry: return nil
             case .interrupted: return .interrupted
             case .outOfBudget:
@@ -300,8 +306,8 @@
 
         private func ensureStore() -> Bool {
             if store != nil { return true }
-            guard let database, Date().timeIntervalSince(lastConnectAttempt) > 1 else { return false }
-            lastConnectAttempt = Date()
+            guard let database, (sinceConnectAttempt?.elapsed ?? .seconds(2)) > .seconds(1) else { return false }
+            sinceConnectAttempt = Stopwatch(on: control.clock)
             do {
                 let store = try BridgeStateStore(database: database, target: config.target)
                 try store.migrate(durable: config.durable)
@@ -331,12 +337,12 @@
         }
 
         private func saveState(force: Bool) {
-            guard stateDirty, force || Date().timeIntervalSince(lastSave) >= 0.25 else { return }
+            guard stateDirty, force || (sinceSave?.elapsed ?? .seconds(1)) >= .milliseconds(250) else { return }
             guard ensureStore(), let store else { return }
             do {
                 try store.save(lastSeq: lastSeq, cursor: cursor)
                 stateDirty = false
-                lastSave = Date()
+                sinceSave = Stopwatch(on: control.clock)
             } catch {
                 dropStore()
             }

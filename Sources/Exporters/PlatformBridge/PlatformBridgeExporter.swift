@@ -34,7 +34,7 @@
             activation = config.activation
             logger = context.logger
             counters = DeliveryCounters(telemetry: context.telemetry, prefix: "governance_platform_bridge", exporter: context.id)
-            control = ExportQueue(capacity: config.maxQueueSize, counters: counters)
+            control = ExportQueue(capacity: config.maxQueueSize, counters: counters, clock: context.clock)
             database = context.resources.auditDatabase
             egress = context.egress
         }
@@ -91,9 +91,7 @@
                     "data_residency":
                         "a copy of every audit event (event_type, agent_id, session_id, metadata up to 64 KiB) leaves this host for the URL above; leave the bridge off where audit metadata must stay on-premise",
                 ])
-            await control.runSender(named: "platform_bridge", shutdownTimeout: config.shutdownTimeout) { [self] in
-                BridgeSender(exporter: self).run()
-            }
+            await control.run(BridgeSender(exporter: self), shutdownTimeout: config.shutdownTimeout)
         }
     }
 #endif

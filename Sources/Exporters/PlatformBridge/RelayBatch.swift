@@ -15,7 +15,7 @@
 
         /// Durable mode: delivers `rows` (one fetch) as batches, moving the cursor past each batch's
         /// rows once it is delivered, so an interrupted fetch never sends a delivered batch again.
-        func relay(_ rows: [AuditTableFollower.Row]) -> Delivery {
+        func relay(_ rows: [AuditTableFollower.Row]) async -> Delivery {
             var batch: [AuditEvent] = []
             for (index, row) in rows.enumerated() {
                 counters.lagSeconds = row.ageSeconds
@@ -26,7 +26,7 @@
                 }
                 guard batch.count >= relayBatchSize || index == rows.count - 1 else { continue }
                 if !batch.isEmpty {
-                    if deliverBatch(batch, budget: nil) == .interrupted { return .interrupted }
+                    if await deliverBatch(batch, budget: nil) == .interrupted { return .interrupted }
                     if counters[.disabled] != 0 { return .disabled }
                     batch.removeAll(keepingCapacity: true)
                 }
@@ -38,15 +38,15 @@
 
         /// Sends one batch until it is answered, refused for good, or out of budget (nil: none).
         /// A 413 splits it in halves; each item's answer is counted as the single-event ones are.
-        func deliverBatch(_ originals: [AuditEvent], budget: Double?) -> Delivery {
+        func deliverBatch(_ originals: [AuditEvent], budget: Double?) async -> Delivery {
             guard let batchPoster else { preconditionFailure("deliverBatch without relay_batch_events") }
             guard !originals.isEmpty else { return .delivered }
             guard counters[.disabled] == 0 else {
                 counters.add(.dropped4xx, originals.count)
                 return .disabled
             }
-            let events = originals.map(prepare)
-            var retries = RetrySchedule(maxBackoff: config.maxBackoff, budget: budget)
+            let events = originals.map { prepare($0) }
+            var retries = RetrySchedule(maxBackoff: config.maxBackoff, budget: budget, clock: control.clock)
             var seqRetried = false
             while true {
                 if control.isPastDeadline { return .interrupted }
@@ -65,9 +65,9 @@
                     if response.status == 413, events.count > 1 {
                         let middle = events.count / 2
                         relayBatchFit = min(relayBatchFit ?? .max, events.count - middle)
-                        let first = deliverBatch(Array(originals[..<middle]), budget: budget)
+                        let first = await deliverBatch(Array(originals[..<middle]), budget: budget)
                         if first == .interrupted || first == .disabled { return first }
-                        return deliverBatch(Array(originals[middle...]), budget: budget)
+                        return await deliverBatch(Array(originals[middle...]), budget: budget)
                     }
                     if response.status == 404 || response.status == 405 {
                         // The platform has no batch endpoint: dropping would lose every event for good.
@@ -123,9 +123,9 @@
                     warn("4xx", "platform.bridge.dropped_4xx", ["status": "\(status)", "body": "\(preview)", "events": "\(events.count)"])
                     return .dropped
                 case .rateLimited(let retryAfter):
-                    if let stop = backOff(&retries, retryAfter: retryAfter, events: events.count) { return stop }
+                    if let stop = await backOff(&retries, retryAfter: retryAfter, events: events.count) { return stop }
                 case .transient:
-                    if let stop = backOff(&retries, retryAfter: nil, events: events.count) { return stop }
+                    if let stop = await backOff(&retries, retryAfter: nil, events: events.count) { return stop }
                 }
             }
         }
