@@ -46,7 +46,8 @@ struct ChangeSignalTests {
         #expect(try await eventually { clock.sleepers(dueAt: .seconds(1)) == 1 })
         let spinners = (0..<poolWidth).map { _ in
             Task.detached { () -> Bool in
-                progress.spinning.add(1, ordering: .sequentiallyConsistent)
+                progress.spinning.withLock { $0 += 1 }
+                progress.spinning.broadcast()
                 let deadline = Date().addingTimeInterval(60)
                 while !progress.wentOn.load(ordering: .sequentiallyConsistent) {
                     if Date() > deadline { return false }
@@ -56,7 +57,7 @@ struct ChangeSignalTests {
         }
         // From a thread of its own: once every pool thread spins, the clock passes the timeout.
         try await offPool {
-            while progress.spinning.load(ordering: .sequentiallyConsistent) < poolWidth { usleep(1000) }
+            progress.spinning.wait(until: nil, for: { $0 >= poolWidth }, then: { _ in })
             clock.advance(by: .seconds(1))
         }
         for spinner in spinners { #expect(await spinner.value, "the waiter needed the busy pool to go on") }
@@ -66,6 +67,7 @@ struct ChangeSignalTests {
 
 /// What the spinners and the waiter tell each other.
 private final class Progress: Sendable {
-    let spinning = Atomic(0)
+    /// Spinners running; the thread that moves the clock waits on it.
+    let spinning = ConditionLock(0)
     let wentOn = Atomic(false)
 }
