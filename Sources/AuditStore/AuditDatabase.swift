@@ -10,8 +10,8 @@ public final class AuditDatabase: Sendable {
     /// The libpq connection string or URL; only ever handed to libpq.
     private let dsn: String
     private let connectTimeoutSeconds: Int
-    /// The workflow tokens the timeline UI issues, kept in this database. A service: the
-    /// collector runs it once per database.
+    /// The workflow tokens the timeline UI issues, kept in this database. A service, run once
+    /// per database as its `tokens` work (`AuditStoreWork`).
     public let tokens: PostgresTokenStore
 
     /// `clock` times the token store's refreshes (the collector's clock).

@@ -4,18 +4,13 @@ import Foundation
 public import Logging
 public import Pipeline
 public import Prometheus
-import Receivers
 public import ServiceLifecycle
 import Synchronization
-import Timeline
-import OTLP
-import Retention
-import TraceAssembly
-import Transparency
 import UnixSignals
 
 /// The running collector: components built from a plan and run as one `ServiceGroup`.
-/// Services start with the telemetry server, then exporters, then receivers; graceful shutdown
+/// Services start with the telemetry server, then exporters, then each database's work
+/// (`DatabaseWorkFactory`), then receivers, then extensions; graceful shutdown
 /// (SIGTERM/SIGINT or `shutdown()`) runs in reverse: receivers drain (new requests get 503,
 /// accepted ones commit), exporters flush within their deadlines, the telemetry server stops
 /// last. With `handleSignals`, a second signal ends the process at once.
@@ -68,15 +63,27 @@ public final class Collector: Sendable {
             }
             egress[p.name] = Egress(pipeline: p.name, processors: egressProcessors, redaction: redaction, telemetry: telemetry)
         }
-        // Primaries first: the others of a pipeline get what its primary shares (its database).
+        // Primaries first: the others of a pipeline get what its primary shares (its database),
+        // one handle per database however many primaries open it, so what runs per database runs once.
         var exporters: [String: ExporterRole] = [:]
         let used = plan.pipelines.flatMap(\.exporters)
         for id in Set(used).sorted() where plan.exporters[id]!.isPrimary {
             exporters[id] = try plan.exporters[id]!.build(context(id))
         }
         var shared: [String: SharedResources] = [:]
+        var databases: [AuditDatabase] = []
         for p in plan.pipelines {
-            for case .primary(let primary)? in p.exporters.map({ exporters[$0] }) { shared[p.name] = primary.resources }
+            for case .primary(let primary)? in p.exporters.map({ exporters[$0] }) {
+                var resources = primary.resources
+                if let database = resources.auditDatabase {
+                    if let known = databases.first(where: { $0.isSameDatabase(as: database) }) {
+                        resources.provide(known)
+                    } else {
+                        databases.append(database)
+                    }
+                }
+                shared[p.name] = resources
+            }
         }
         for id in Set(used).sorted() where !plan.exporters[id]!.isPrimary {
             let home = plan.pipelines.first { $0.exporters.contains(id) }!
@@ -85,14 +92,26 @@ public final class Collector: Sendable {
             secondaryContext.resources = shared[home.name] ?? SharedResources()
             exporters[id] = try plan.exporters[id]!.build(secondaryContext)
         }
+        // Each database's work: what it gives its pipelines now, its services once they are built.
+        var given: [String: SharedResources] = [:]
+        var databaseServices: [@Sendable ([String: Pipeline]) -> [any Service]] = []
+        for database in databases {
+            let kept = plan.pipelines.filter { shared[$0.name]?.auditDatabase === database }
+            let facts = kept.map { p in
+                DatabaseWorkContext.PipelineFacts(
+                    name: p.name, processors: (ingest[p.name] ?? []).map { ($0.id, $0.processor.resources) }, needs: plan.needs(p))
+            }
+            for factory in plan.databaseWork {
+                let work = try factory.build(
+                    DatabaseWorkContext(
+                        logger: context(factory.name).logger, telemetry: telemetry, clock: clock, database: shared[kept[0].name]!,
+                        pipelines: facts))
+                for (name, resources) in work.pipelineResources { given[name, default: SharedResources()].merge(resources) }
+                databaseServices.append(work.services)
+            }
+        }
         var pipelines: [String: Pipeline] = [:]
         var receivers: [String: any Receiver] = [:]
-        // Managed tokens (issued by a timeline UI) live in each primary database, run once per database.
-        var databases: [AuditDatabase] = []
-        // Each agent_signatures processor's keyring follows its pipeline's database.
-        var keyRefreshers: [AgentKeyRefresher] = []
-        // The pipelines whose spans wait in each database for their trace's assembly.
-        var traceDatabases: [(database: AuditDatabase, pipelines: [String: Pipeline])] = []
         for p in plan.pipelines {
             var primary: (any PrimaryExporter)?
             var secondaries: [any SecondaryExporter] = []
@@ -104,38 +123,14 @@ public final class Collector: Sendable {
                 case .storeReader(let e): storeReaders.append(e)
                 }
             }
-            var managedTokens: PostgresTokenStore?
-            if let database = shared[p.name]?.auditDatabase {
-                let known = databases.first { $0.isSameDatabase(as: database) }
-                if known == nil { databases.append(database) }
-                managedTokens = (known ?? database).tokens
-                for (id, processor) in ingest[p.name] ?? [] {
-                    guard let keyring = processor.resources.get(AgentKeyring.self) else { continue }
-                    keyRefreshers.append(
-                        AgentKeyRefresher(
-                            database: known ?? database, keyring: keyring,
-                            interval: keyring.refreshInterval, clock: clock, logger: context(id).logger))
-                }
-            }
             let pipeline = Pipeline(
                 name: p.name, processors: ingest[p.name] ?? [], commitStages: stages[p.name] ?? [], egress: egress[p.name]!,
                 primary: primary!, secondaries: secondaries, storeReaders: storeReaders,
-                managedTokens: managedTokens, telemetry: telemetry)
+                managedTokens: given[p.name]?.get((any ManagedTokens).self), telemetry: telemetry)
             pipelines[p.name] = pipeline
-            var receiverResources = SharedResources()
-            if plan.receivesTraces(p.name), let database = shared[p.name]?.auditDatabase {
-                let database = databases.first { $0.isSameDatabase(as: database) } ?? database
-                receiverResources.provide(PostgresSpanStaging(database: database, pipeline: p.name) as any SpanStaging)
-                receiverResources.provide(PostgresGenAIMetrics(database: database) as any GenAIMetricRecording)
-                if let i = traceDatabases.firstIndex(where: { $0.database.isSameDatabase(as: database) }) {
-                    traceDatabases[i].pipelines[p.name] = pipeline
-                } else {
-                    traceDatabases.append((database, [p.name: pipeline]))
-                }
-            }
             for id in p.receivers {
                 var receiverContext = context(id)
-                receiverContext.resources = receiverResources
+                receiverContext.resources = given[p.name] ?? SharedResources()
                 receivers[id] = try plan.receivers[id]!.build(ReceiverContext(receiverContext, pipeline: pipeline))
             }
         }
@@ -163,17 +158,12 @@ public final class Collector: Sendable {
         /// the rows the collector writes itself and what the UI's verify checks with.
         let environmentSecret = ProcessInfo.processInfo.environment["GOVERNANCE_AUDIT_SECRET"].flatMap { $0.isEmpty ? nil : $0 }
         var chainSecrets: [String: String] = [:]
-        var pipelineResources: [String: SharedResources] = [:]
         for p in plan.pipelines {
             chainSecrets[p.name] = stages[p.name]?.lazy.compactMap { $0.stage.resources.get(ChainSecret.self)?.value }.first ?? environmentSecret
-            // One database instance per database, so its tokens store and readers run once.
-            var resources = shared[p.name] ?? SharedResources()
-            if let database = resources.auditDatabase { resources.provide(databases.first { $0.isSameDatabase(as: database) } ?? database) }
-            pipelineResources[p.name] = resources
         }
         var extensionContext = ExtensionContext(
             id: "", logger: logger, telemetry: telemetry, clock: clock, pipelines: pipelines,
-            resources: pipelineResources, egress: egress, chainSecrets: chainSecrets,
+            resources: shared, egress: egress, chainSecrets: chainSecrets,
             readiness: {
                 Self.readiness(pipelines: builtPipelines, receivers: builtReceivers, shuttingDown: shuttingDown.isSet).checks
             })
@@ -186,14 +176,10 @@ public final class Collector: Sendable {
             extensionContext.provided.merge(built.provides)
         }
         self.extensions = Dictionary(uniqueKeysWithValues: extensions)
-        let assemblers = traceDatabases.map {
-            TraceAssembler(database: $0.database, pipelines: $0.pipelines, telemetry: telemetry, clock: clock, logger: context("traces").logger)
-        }
         // Start order; graceful shutdown runs in reverse (the UI and receivers stop first).
         var services: [any Service] = telemetryServer.map { [$0] } ?? []
         services += exporters.keys.sorted().map { exporters[$0]!.service }
-        services += databases.map { $0.tokens as any Service } + keyRefreshers.map { $0 as any Service }
-        services += assemblers as [any Service]
+        services += databaseServices.flatMap { $0(pipelines) }
         services += receivers.keys.sorted().map { receivers[$0]! } + extensions.map(\.service)
         group = ServiceGroup(
             configuration: .init(

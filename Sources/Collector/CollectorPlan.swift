@@ -9,6 +9,7 @@ public import Pipeline
 import Processors
 import Receivers
 import Timeline
+import TraceAssembly
 import Retention
 import Transparency
 
@@ -22,6 +23,8 @@ public struct CollectorPlan: Sendable {
         public var type: String
         let builder: ComponentFactory<Built, Context>.Builder
         var isPrimary: Bool
+        /// The database work its pipeline's database does for it (`ComponentFactory.needs`).
+        var needs: Set<String> = []
 
         public func build(_ context: Context) throws -> Built { try builder(context) }
     }
@@ -63,6 +66,8 @@ public struct CollectorPlan: Sendable {
     /// The configured extensions (`ui:`, `checkpoints:`, `retention:`, …) in the registry's
     /// order; a section that is absent or says `enabled: false` has none.
     public var extensions: [ConfiguredExtension] = []
+    /// What each database does for its pipelines, in the registry's order.
+    public var databaseWork: [DatabaseWorkFactory] = []
     /// Every effective value with its source, for `print-config`. Secrets only as fingerprints.
     public var resolved: [ResolvedValue] = []
 
@@ -84,7 +89,8 @@ public struct CollectorPlan: Sendable {
     /// checkpoint signer whose tree it respects).
     public static let builtIns = ComponentRegistry(
         receivers: BuiltInReceivers.all, processors: BuiltInProcessors.all, commitStages: BuiltInCommitStages.all,
-        exporters: BuiltInExporters.all, extensions: [Checkpointer.extensionFactory, Retainer.extensionFactory, TimelineServer.extensionFactory])
+        exporters: BuiltInExporters.all, extensions: [Checkpointer.extensionFactory, Retainer.extensionFactory, TimelineServer.extensionFactory],
+        databaseWork: [AuditStoreWork.tokens, AuditStoreWork.agentKeys, TraceWork.factory])
 
     public static func load(
         file: String, environment: [String: String] = ProcessInfo.processInfo.environment,
@@ -115,6 +121,7 @@ public struct CollectorPlan: Sendable {
             root.section("processors"), registry.processors,
             registry.commitStages.mapValues(\.component))
         plan.exporters = try components(root.section("exporters"), registry.exporters)
+        plan.databaseWork = registry.databaseWork
 
         let service = try root.section("service")
         let telemetry = try service.section("telemetry")
@@ -208,9 +215,11 @@ public struct CollectorPlan: Sendable {
         for id in section.keys {
             let type = String(id.split(separator: "/", maxSplits: 1).first ?? "")
             if let factory = first[type] {
-                result.0[id] = Component(id: id, type: type, builder: try factory.configure(section.section(id)), isPrimary: factory.isPrimary)
+                result.0[id] = Component(
+                    id: id, type: type, builder: try factory.configure(section.section(id)), isPrimary: factory.isPrimary, needs: factory.needs)
             } else if let factory = second[type] {
-                result.1[id] = Component(id: id, type: type, builder: try factory.configure(section.section(id)), isPrimary: factory.isPrimary)
+                result.1[id] = Component(
+                    id: id, type: type, builder: try factory.configure(section.section(id)), isPrimary: factory.isPrimary, needs: factory.needs)
             } else {
                 let known = (Array(first.keys) + Array(second.keys)).sorted().joined(separator: ", ")
                 throw section.error(
@@ -271,9 +280,13 @@ extension CollectorPlan {
 }
 
 extension CollectorPlan {
-    /// Whether the pipeline receives OTLP traces, whose spans wait in its database for their trace.
-    func receivesTraces(_ pipeline: String) -> Bool {
-        (pipelines.first { $0.name == pipeline }?.receivers ?? []).contains { ["otlp", "otlp_http"].contains(receivers[$0]?.type) }
+    /// The database work `pipeline`'s components need.
+    func needs(_ pipeline: PipelinePlan) -> Set<String> {
+        var needs = Set<String>()
+        for id in pipeline.receivers { needs.formUnion(receivers[id]?.needs ?? []) }
+        for id in pipeline.processors { needs.formUnion(processors[id]?.needs ?? []) }
+        for id in pipeline.exporters { needs.formUnion(exporters[id]?.needs ?? []) }
+        return needs
     }
 
     /// Whether `pipeline` has a commit stage that chains events (shares a `ChainSecret`), which

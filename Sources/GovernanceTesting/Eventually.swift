@@ -1,4 +1,4 @@
-package import Foundation
+import Foundation
 
 /// Polls `condition` every 20 ms for up to `seconds`: a guard against a hung test, generous because
 /// a busy CI machine is slow; a condition that holds returns at once.

@@ -1,4 +1,4 @@
-package import Foundation
+import Foundation
 
 /// Runs blocking work (a cluster's start, `CREATE DATABASE`, a child process) on a thread of its
 /// own and awaits it. Swift's cooperative pool has as many threads as cores (two here), and the

@@ -122,11 +122,18 @@ public struct ComponentFactory<Built, Context>: Sendable {
     public let type: String
     /// For exporters: the authoritative store that decides acknowledgements.
     public let isPrimary: Bool
+    /// The database work (`DatabaseWorkFactory.name`) its pipeline's database must do for it,
+    /// e.g. `traces` for a receiver whose spans wait there for their trace.
+    public let needs: Set<String>
     public let configure: @Sendable (ConfigSection) throws(ConfigError) -> Builder
 
-    public init(type: String, isPrimary: Bool = false, configure: @escaping @Sendable (ConfigSection) throws(ConfigError) -> Builder) {
+    public init(
+        type: String, isPrimary: Bool = false, needs: Set<String> = [],
+        configure: @escaping @Sendable (ConfigSection) throws(ConfigError) -> Builder
+    ) {
         self.type = type
         self.isPrimary = isPrimary
+        self.needs = needs
         self.configure = configure
     }
 }
@@ -208,12 +215,15 @@ public struct ComponentRegistry: Sendable {
     public var exporters: [String: ExporterFactory] = [:]
     /// Built and started in this order (after the receivers).
     public var extensions: [ExtensionFactory] = []
+    /// Built for each database in this order; their services start before the receivers.
+    public var databaseWork: [DatabaseWorkFactory] = []
 
     public init(
         receivers: [ReceiverFactory] = [], processors: [ProcessorFactory] = [], commitStages: [CommitStageFactory] = [],
-        exporters: [ExporterFactory] = [], extensions: [ExtensionFactory] = []
+        exporters: [ExporterFactory] = [], extensions: [ExtensionFactory] = [], databaseWork: [DatabaseWorkFactory] = []
     ) {
         self.extensions = extensions
+        self.databaseWork = databaseWork
         for f in receivers { self.receivers[f.type] = f }
         for f in processors { self.processors[f.type] = f }
         for f in commitStages {
@@ -221,6 +231,10 @@ public struct ComponentRegistry: Sendable {
             self.commitStages[f.type] = f
         }
         for f in exporters { self.exporters[f.type] = f }
+        let work = Set(databaseWork.map(\.name))
+        for f in self.receivers.values.map(\.needs) + self.processors.values.map(\.needs) + self.exporters.values.map(\.needs) {
+            precondition(f.isSubset(of: work), "a component needs database work \(f.subtracting(work).sorted()) that no factory provides")
+        }
     }
 
     /// This registry plus one extension from outside the built-in set, started after the others.
@@ -230,8 +244,16 @@ public struct ComponentRegistry: Sendable {
         return registry
     }
 
+    /// This registry plus one kind of database work from outside the built-in set, built after the others.
+    public func adding(databaseWork factory: DatabaseWorkFactory) -> ComponentRegistry {
+        var registry = self
+        registry.databaseWork.append(factory)
+        return registry
+    }
+
     /// This registry plus one exporter type from outside the built-in set.
     public func adding(exporter factory: ExporterFactory) -> ComponentRegistry {
+        precondition(factory.needs.isSubset(of: databaseWork.map(\.name)), "exporter `\(factory.type)` needs database work no factory provides")
         var registry = self
         registry.exporters[factory.type] = factory
         return registry
