@@ -27,4 +27,14 @@ package enum AuditStoreWork {
         }
         return DatabaseWork(services: { _ in refreshers })
     }
+
+    /// The approval gates, for the pipelines whose receivers serve the SDK's gate bridge
+    /// (`needs: ["gates"]`).
+    package static let gates = DatabaseWorkFactory(name: "gates") { context in
+        let serving = context.pipelines.filter { $0.needs.contains("gates") }
+        guard let database = context.database.auditDatabase, !serving.isEmpty else { return DatabaseWork() }
+        var resources = SharedResources()
+        resources.provide(PostgresGates(database: database) as any ApprovalGates)
+        return DatabaseWork(pipelineResources: Dictionary(uniqueKeysWithValues: serving.map { ($0.name, resources) }))
+    }
 }

@@ -90,7 +90,7 @@ public struct CollectorPlan: Sendable {
     public static let builtIns = ComponentRegistry(
         receivers: BuiltInReceivers.all, processors: BuiltInProcessors.all, commitStages: BuiltInCommitStages.all,
         exporters: BuiltInExporters.all, extensions: [Checkpointer.extensionFactory, Retainer.extensionFactory, TimelineServer.extensionFactory],
-        databaseWork: [AuditStoreWork.tokens, AuditStoreWork.agentKeys, TraceWork.factory])
+        databaseWork: [AuditStoreWork.tokens, AuditStoreWork.agentKeys, AuditStoreWork.gates, TraceWork.factory])
 
     public static func load(
         file: String, environment: [String: String] = ProcessInfo.processInfo.environment,

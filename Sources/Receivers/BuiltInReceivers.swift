@@ -4,7 +4,7 @@ package import Pipeline
 /// The receiver factories this build provides. The OTLP ones need their database's `traces`
 /// work: where spans wait for their trace, and the assembler that makes them audit rows.
 package enum BuiltInReceivers {
-    package static let ingestHTTP = ReceiverFactory(type: "ingest_http") { section throws(ConfigError) in
+    package static let ingestHTTP = ReceiverFactory(type: "ingest_http", needs: ["gates"]) { section throws(ConfigError) in
         let config = try IngestHTTPConfig.read(section)
         return { context in try IngestHTTPReceiver(config: config, context: context) }
     }

@@ -10,8 +10,8 @@ package import Synchronization
 
 /// The hosted platform's ingest API, so existing SDK bridges can point at the collector:
 /// `POST /api/v1/ingest/events` (one event, the SDK bridge's request) and
-/// `POST /api/v1/ingest/events/batch` (a JSON array or NDJSON, per-event results), plus
-/// `/healthz` and `/readyz`. A 2xx is sent only after the events' Postgres transaction committed.
+/// `POST /api/v1/ingest/events/batch` (a JSON array or NDJSON, per-event results), the SDK's
+/// gate bridge (`GateBridgeHandler`), plus `/healthz` and `/readyz`. A 2xx is sent only after the events' Postgres transaction committed.
 package final class IngestHTTPReceiver: Receiver, Sendable {
     package static let eventsPath = "/api/v1/ingest/events"
     package static let batchPath = "/api/v1/ingest/events/batch"
@@ -28,6 +28,16 @@ package final class IngestHTTPReceiver: Receiver, Sendable {
             router in
             router.post(RouterPath(Self.eventsPath)) { request, _ in await handler.single(request) }
             router.post(RouterPath(Self.batchPath)) { request, _ in await handler.batch(request) }
+            let gates = GateBridgeHandler(ingest: handler, gates: context.resources.get((any ApprovalGates).self))
+            router.post(RouterPath(GateBridgeHandler.gatePath)) { request, context in
+                await gates.open(request, context.parameters.get("request_id"))
+            }
+            router.get(RouterPath(GateBridgeHandler.resolutionPath)) { request, context in
+                await gates.resolution(request, context.parameters.get("request_id"))
+            }
+            router.post(RouterPath(GateBridgeHandler.resolutionPath)) { request, context in
+                await gates.resolvedLocally(request, context.parameters.get("request_id"))
+            }
             router.get("/healthz") { _, _ in IngestHandler.json(.ok, ["ok": .bool(true)]) }
             router.get("/readyz") { _, _ in
                 pipeline.isReady

@@ -144,7 +144,7 @@ struct IngestHandler: Sendable {
 
     // MARK: Steps
 
-    private func authenticate(_ request: Request) throws(Refusal) -> String {
+    func authenticate(_ request: Request) throws(Refusal) -> String {
         guard let workflow = config.listener.tokens.workflow(forAuthorization: request.headers[.authorization], managed: pipeline.managedTokens)
         else {
             let missing = request.headers[.authorization] == nil
@@ -157,7 +157,7 @@ struct IngestHandler: Sendable {
     }
 
     @discardableResult
-    private func requireContentType(_ request: Request, allowed: [String]) throws(Refusal) -> String {
+    func requireContentType(_ request: Request, allowed: [String]) throws(Refusal) -> String {
         let type = contentMediaType(request.headers[.contentType])
         guard allowed.contains(type) else {
             throw Refusal(
@@ -169,7 +169,7 @@ struct IngestHandler: Sendable {
 
     /// The body, read only after its size (Content-Length, else `limit`) was reserved from the
     /// in-flight budget; the reservation is held until the request is answered.
-    private func readBody(_ request: Request, limit: Int) async throws(Refusal) -> ([UInt8], InFlightBudget.Reservation) {
+    func readBody(_ request: Request, limit: Int) async throws(Refusal) -> ([UInt8], InFlightBudget.Reservation) {
         let tooLarge = Refusal(status: .contentTooLarge, code: "body_too_large", message: "the body exceeds \(limit) bytes")
         let length = request.headers[.contentLength].flatMap(Int.init)
         if let length, length > limit { throw tooLarge }
@@ -192,7 +192,7 @@ struct IngestHandler: Sendable {
         }
     }
 
-    private func parse<T>(_ body: () throws(JSONParseError) -> T) throws(Refusal) -> T {
+    func parse<T>(_ body: () throws(JSONParseError) -> T) throws(Refusal) -> T {
         do {
             return try body()
         } catch {

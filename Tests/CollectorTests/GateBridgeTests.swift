@@ -1,0 +1,190 @@
+import AuditStore
+import CurlHTTP
+import Foundation
+import GovernanceTesting
+import Pipeline
+import Testing
+
+/// The reference SDK's approval gates, bridged to the collector: the SDK from PyPI opens a gate
+/// and waits; a person's verdict (through the store call the inbox makes) reaches `wait_for`.
+@Suite("approval gates: the SDK's gate bridge")
+struct GateBridgeTests {
+    /// A database for the SDK's own tables: its audit table and its gates table, from the SDK's DDL.
+    static func sdkDatabaseURL() async throws -> String {
+        let name = "sdk_" + UUID().uuidString.prefix(8).lowercased()
+        let ddl = try String(contentsOfFile: try sdkPackageFile("gates/ddl.sql"), encoding: .utf8)
+        return try await offPool {
+            let dsn = try sharedCluster.createDatabase(name)
+            let connection = try PGConnection(dsn: dsn)
+            try AuditSchema.migrate(connection)
+            _ = try connection.execEach(ddl)
+            return sharedCluster.url(database: name)
+        }
+    }
+
+    /// A file of the installed SDK package.
+    static func sdkPackageFile(_ path: String) throws -> String {
+        let lib = URL(fileURLWithPath: try sdkPython()).deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("lib")
+        let python = try #require(try FileManager.default.contentsOfDirectory(atPath: lib.path).first { $0.hasPrefix("python3") })
+        return lib.appendingPathComponent("\(python)/site-packages/codeatelier_governance/\(path)").path
+    }
+
+    /// The gates the collector keeps for `workflow`: request id → (status, decided_by).
+    static func gates(_ dsn: String, workflow: String = "wf-test") async throws -> [String: (status: String, by: String?)] {
+        try await offPool {
+            var gates: [String: (status: String, by: String?)] = [:]
+            for row in try PGConnection(dsn: dsn).exec(
+                "SELECT request_id::text, status, decided_by FROM governance_gates WHERE workflow = $1", [workflow]
+            ).rows {
+                gates[row[0] ?? ""] = (row[1] ?? "", row[2])
+            }
+            return gates
+        }
+    }
+
+    static func json(_ lines: [String]) -> [JSONValue] { lines.compactMap { $0.hasPrefix("{") ? try? JSONParser.parse($0) : nil } }
+
+    @Test(
+        "a person's verdict reaches the SDK's wait_for; the SDK's approval events arrive over the event bridge",
+        arguments: [GateDecision.granted, .denied])
+    func personDecides(_ verdict: GateDecision) async throws {
+        let dsn = try await newDatabase()
+        let sdkDatabase = try await Self.sdkDatabaseURL()
+        try await RunningCollector.with(yaml: collectorYAML(dsn: dsn)) { running in
+            try await running.waitUntilReady()
+            let agent = Task {
+                try await runSDK(["wait", sdkDatabase, running.eventsURL, testToken, auditSecret, "600", "120"], script: "sdk_gates.py")
+            }
+            // The card: the gate as the SDK forwarded it, pending.
+            var open: [String: (status: String, by: String?)] = [:]
+            #expect(
+                try await eventually {
+                    open = try await Self.gates(dsn); return !open.isEmpty
+                })
+            let id = try #require(open.keys.first)
+            #expect(open[id]?.status == "pending")
+            // Another workflow does not see it, and cannot tell it exists.
+            let foreign = try await TestHTTP.request(
+                "GET", "\(running.baseURL)/api/v1/bridge/gates/\(id)/resolution", headers: ["Authorization: Bearer \(otherToken)"])
+            #expect(foreign.status == 404)
+
+            let store = PostgresGates(database: AuditDatabase(dsn: dsn, logger: quietLogger))
+            #expect(
+                try await store.decide(UUID(uuidString: id)!, workflow: "wf-test", decision: verdict, by: "alice", reason: "checked the diff")
+                    == .decided)
+            // A second decision, by anyone, changes nothing.
+            let other: GateDecision = verdict == .granted ? .denied : .granted
+            #expect(
+                try await store.decide(UUID(uuidString: id)!, workflow: "wf-test", decision: other, by: "bob", reason: nil)
+                    == .alreadyDecided(verdict))
+
+            let (status, lines) = try await agent.value
+            #expect(status == 0, "\(lines)")
+            let output = Self.json(lines)
+            #expect(output.first?["request_id"]?.stringValue == id)
+            #expect(output.contains { $0["result"]?.stringValue == verdict.rawValue })
+            let stats = try #require(output.lazy.compactMap { $0["stats"] }.last)
+            #expect(stats["disabled"] == .bool(false))
+            #expect(stats["gate_requests_sent"] == .number("1"))
+            #expect(try await Self.gates(dsn)[id]?.status == verdict.rawValue)
+            #expect(try await Self.gates(dsn)[id]?.by == "alice")
+            // The SDK's own audit rows for this gate came over its event bridge.
+            let kinds = try await offPool {
+                try PGConnection(dsn: dsn).exec(
+                    "SELECT kind FROM governance_audit_events WHERE metadata_json->>'request_id' = $1 ORDER BY created_at", [id]
+                ).rows.compactMap { $0[0] }
+            }
+            #expect(kinds == ["approval.requested", "approval.\(verdict.rawValue)"])
+        }
+    }
+
+    @Test("a gate the SDK resolves locally with its own token closes on the collector (reverse sync)", arguments: [GateDecision.granted, .denied])
+    func resolvedLocally(_ verdict: GateDecision) async throws {
+        let dsn = try await newDatabase()
+        let sdkDatabase = try await Self.sdkDatabaseURL()
+        try await RunningCollector.with(yaml: collectorYAML(dsn: dsn)) { running in
+            try await running.waitUntilReady()
+            let (status, lines) = try await runSDK(
+                ["local", sdkDatabase, running.eventsURL, testToken, auditSecret, verdict.rawValue], script: "sdk_gates.py")
+            #expect(status == 0, "\(lines)")
+            let output = Self.json(lines)
+            let id = try #require(output.first?["request_id"]?.stringValue)
+            let stats = try #require(output.lazy.compactMap { $0["stats"] }.last)
+            #expect(stats["local_resolutions_sent"] == .number("1"))
+            #expect(stats["disabled"] == .bool(false))
+            let gate = try await Self.gates(dsn)[id]
+            #expect(gate?.status == verdict.rawValue)
+            #expect(gate?.by == "sdk_local")
+        }
+    }
+
+    @Test("bad input gets a precise answer; an expired gate cannot be decided; only a bad token is 401")
+    func refusals() async throws {
+        let dsn = try await newDatabase()
+        try await RunningCollector.with(yaml: collectorYAML(dsn: dsn)) { running in
+            try await running.waitUntilReady()
+            let id = UUID().uuidString.lowercased()
+            let url = "\(running.baseURL)/api/v1/bridge/gates/\(id)"
+            func body(_ changes: [String: String?] = [:], expiresAt: String = "2099-01-01T00:00:00Z") -> String {
+                var fields: [String: String?] = [
+                    "request_id": id, "agent_id": "gate-agent", "kind": "deploy", "action_hash": String(repeating: "ab", count: 32),
+                    "expires_at": expiresAt, "sdk_version": "0.7.3",
+                ]
+                fields.merge(changes) { _, new in new }
+                let members = fields.sorted { $0.key < $1.key }.map { key, value in
+                    JSONValue.Member(key, value.map(JSONValue.string) ?? .null)
+                }
+                var bytes: [UInt8] = []
+                JSONValue.object(members).write(into: &bytes)
+                return String(decoding: bytes, as: UTF8.self)
+            }
+            func refusal(_ result: HTTPResult) throws -> (Int, String?) { (result.status, try parseJSON(result)["field"]?.stringValue) }
+
+            #expect(try refusal(await post(url, body(["action_hash": "xyz"]))) == (400, "action_hash"))
+            #expect(try refusal(await post(url, body(["request_id": UUID().uuidString]))) == (400, "request_id"))
+            #expect(try refusal(await post(url, body(["agent_id": nil]))) == (400, "agent_id"))
+            #expect(try refusal(await post(url, body(["expires_at": "tomorrow"]))) == (400, "expires_at"))
+            #expect(try refusal(await post("\(running.baseURL)/api/v1/bridge/gates/not-a-uuid", body())) == (400, "request_id"))
+            #expect(try await post(url, "{", token: testToken).status == 400)
+            // Only a bad token is 401 (the SDK latches its whole bridge off on 401/402).
+            #expect(try await post(url, body(), token: "wf_wrong").status == 401)
+            // Unknown: 404, which the SDK reads as pending.
+            let resolution = "\(url)/resolution"
+            #expect(try await TestHTTP.request("GET", resolution, headers: ["Authorization: Bearer \(testToken)"]).status == 404)
+
+            #expect(try await post(url, body()).status == 201)
+            #expect(try await post(url, body()).status == 409)
+            let pending = try await TestHTTP.request("GET", resolution, headers: ["Authorization: Bearer \(testToken)"])
+            #expect(pending.status == 200)
+            #expect(try parseJSON(pending)["status"]?.stringValue == "pending")
+            #expect(try parseJSON(pending)["decided_at"] == .null)
+            #expect(try await TestHTTP.request("GET", resolution, headers: ["Authorization: Bearer \(otherToken)"]).status == 404)
+            // The reverse sync: checked, then idempotent; the first verdict stands.
+            let local = #"{"decision": "granted", "decided_at": "2026-12-07T10:00:00.123456Z", "by": "sdk_local"}"#
+            #expect(try refusal(await post(resolution, local.replacingOccurrences(of: "granted", with: "maybe"))) == (400, "decision"))
+            #expect(try refusal(await post(resolution, local.replacingOccurrences(of: "sdk_local", with: "me"))) == (400, "by"))
+            #expect(try await post(resolution, local, token: otherToken).status == 404)
+            #expect(try await post(resolution, local).status == 200)
+            let denied = try await post(resolution, local.replacingOccurrences(of: "granted", with: "denied"))
+            #expect(denied.status == 200)
+            #expect(try parseJSON(denied)["status"]?.stringValue == "granted")
+            let granted = try await TestHTTP.request("GET", resolution, headers: ["Authorization: Bearer \(testToken)"])
+            #expect(try parseJSON(granted)["status"]?.stringValue == "granted")
+            #expect(try parseJSON(granted)["decided_at"]?.stringValue == "2026-12-07T10:00:00.123456Z")
+
+            // Expired while pending: a person can no longer decide it, and the SDK keeps seeing pending.
+            let expired = UUID()
+            #expect(
+                try await post(
+                    "\(running.baseURL)/api/v1/bridge/gates/\(expired.uuidString)",
+                    body(["request_id": expired.uuidString], expiresAt: "2020-01-01T00:00:00Z")
+                ).status == 201)
+            let store = PostgresGates(database: AuditDatabase(dsn: dsn, logger: quietLogger))
+            #expect(try await store.decide(expired, workflow: "wf-test", decision: .granted, by: "alice", reason: nil) == .expired)
+            #expect(try await store.decide(UUID(), workflow: "wf-test", decision: .granted, by: "alice", reason: nil) == .unknown)
+            let stillPending = try await TestHTTP.request(
+                "GET", "\(running.baseURL)/api/v1/bridge/gates/\(expired.uuidString)/resolution", headers: ["Authorization: Bearer \(testToken)"])
+            #expect(try parseJSON(stillPending)["status"]?.stringValue == "pending")
+        }
+    }
+}
