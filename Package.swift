@@ -194,6 +194,7 @@ let package = Package(
                 .embedInCode("Resources/workflows.mustache"),
                 .embedInCode("Resources/dashboard.mustache"),
                 .embedInCode("Resources/message.mustache"),
+                .embedInCode("Resources/approvals.mustache"),
                 .embedInCode("Resources/app.css"), .embedInCode("Resources/app.js"), .embedInCode("Resources/dashboard.js"),
             ], swiftSettings: strict),
         // The embeddable collector: factory registry of built-in components + service group.

@@ -87,6 +87,46 @@ public enum GateTable {
     }
 }
 
+extension GateTable {
+    /// One gate as the inbox shows it.
+    public struct Row: Sendable {
+        public var workflow: String
+        public var requestID: UUID
+        public var agentID: String
+        public var kind: String
+        public var actionHash: String
+        /// `pending`, `expired` (pending past `expires_at`), `granted` or `denied`.
+        public var state: String
+        public var ageSeconds: Int64
+        /// Negative once expired.
+        public var expiresInSeconds: Int64
+        public var decidedAt: String?
+        public var decidedBy: String?
+        public var reason: String?
+    }
+
+    /// The newest gates first (of `workflow`, or of every workflow), at most `limit`.
+    static func rows(workflow: String?, requestID: UUID? = nil, limit: Int, on connection: PGConnection) throws(PGError) -> [Row] {
+        try connection.exec(
+            """
+            SELECT workflow, request_id::text, agent_id, kind, action_hash,
+                   CASE WHEN status = 'pending' AND expires_at <= now() THEN 'expired' ELSE status END,
+                   extract(epoch FROM now() - requested_at)::int8, extract(epoch FROM expires_at - now())::int8,
+                   to_char(decided_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS"Z"'), decided_by, reason
+            FROM governance_gates
+            WHERE ($1::text IS NULL OR workflow = $1) AND ($2::uuid IS NULL OR request_id = $2::uuid)
+            ORDER BY requested_at DESC, request_id LIMIT $3::int
+            """, [workflow, requestID?.uuidString, String(limit)]
+        ).rows.compactMap { row in
+            guard let workflow = row[0], let id = row[1].flatMap(UUID.init(uuidString:)) else { return nil }
+            return Row(
+                workflow: workflow, requestID: id, agentID: row[2] ?? "", kind: row[3] ?? "", actionHash: row[4] ?? "", state: row[5] ?? "",
+                ageSeconds: row[6].flatMap { Int64($0) } ?? 0, expiresInSeconds: row[7].flatMap { Int64($0) } ?? 0, decidedAt: row[8],
+                decidedBy: row[9], reason: row[10])
+        }
+    }
+}
+
 /// A pipeline database's gates, for the ingest receiver (`ApprovalGates`) and the people who
 /// decide them. Calls wait on a connection of their own, off the cooperative pool.
 public final class PostgresGates: ApprovalGates, Sendable {
@@ -124,6 +164,18 @@ public final class PostgresGates: ApprovalGates, Sendable {
             try GateTable.decide(
                 requestID, workflow: workflow, decision: decision, decidedAt: nil, by: person, reason: reason, evenIfExpired: false,
                 on: connection)
+        }
+    }
+
+    /// The newest gates first, of `workflow` or of all, for the inbox.
+    public func list(workflow: String?, limit: Int = 500) async throws(PipelineUnavailable) -> [GateTable.Row] {
+        try await unavailable("read") { connection throws(PGError) in try GateTable.rows(workflow: workflow, limit: limit, on: connection) }
+    }
+
+    /// One gate, for the audit event of its decision.
+    public func gate(_ requestID: UUID, workflow: String) async throws(PipelineUnavailable) -> GateTable.Row? {
+        try await unavailable("read") { connection throws(PGError) in
+            try GateTable.rows(workflow: workflow, requestID: requestID, limit: 1, on: connection).first
         }
     }
 

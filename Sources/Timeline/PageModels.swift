@@ -151,6 +151,25 @@ struct SessionPage: PageModel {
     var verify: Verdict?
 }
 
+struct ApprovalsPage: PageModel {
+    static let template = "approvals"
+    struct Gate: Sendable {
+        var workflow, requestID, agent, kind, actionHash, age, expiry: String
+        /// Pending with under five minutes left.
+        var expiresSoon: Bool
+        var state: String
+        var decided: String?
+        var reason: String?
+        /// The timeline filtered to this gate's audit events.
+        var events: String
+    }
+    var workflow: String?
+    var pending: [Gate]
+    var decided: [Gate]
+    var expired: [Gate]
+    var notice: String?
+}
+
 struct WorkflowsPage: PageModel {
     static let template = "workflows"
     struct Workflow: Sendable { var name, query, events, lastSeen: String }

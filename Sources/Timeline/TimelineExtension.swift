@@ -14,7 +14,8 @@ extension TimelineServer {
                 let database = try context.auditDatabase(of: config.pipeline)
                 config.auditSecret = context.chainSecrets[config.pipeline]
                 let server = TimelineServer(
-                    config: config, database: database, redactor: context.egress[config.pipeline]?.redaction.redactor ?? Redactor(),
+                    config: config, database: database, pipeline: context.pipelines[config.pipeline],
+                    redactor: context.egress[config.pipeline]?.redaction.redactor ?? Redactor(),
                     telemetry: context.telemetry, health: context.readiness, clock: context.clock, logger: context.logger)
                 return BuiltExtension(service: server)
             }

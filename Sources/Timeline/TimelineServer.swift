@@ -25,6 +25,10 @@ package final class TimelineServer: Service, Sendable {
     let health: @Sendable () -> [String: String]
     let feed: LiveFeed
     let tokens: PostgresTokenStore
+    /// The approval gates of the database, which the inbox lists and people decide.
+    let gates: PostgresGates
+    /// Where the collector's own events of a decision are committed (nil in tests of pages alone).
+    let pipeline: Pipeline?
     let signer: SessionSigner
     let pages: PageRenderer
     /// The pipeline's redaction, for metadata shown on the detail page (unless raw is asked for).
@@ -42,7 +46,7 @@ package final class TimelineServer: Service, Sendable {
 
     /// Reads `database`'s events and manages its tokens (`database.tokens`, run by the collector).
     package init(
-        config: TimelineConfig, database: AuditDatabase, redactor: Redactor = Redactor(), telemetry: Telemetry = .disabled,
+        config: TimelineConfig, database: AuditDatabase, pipeline: Pipeline? = nil, redactor: Redactor = Redactor(), telemetry: Telemetry = .disabled,
         health: @escaping @Sendable () -> [String: String] = { [:] }, clock: any Clock<Duration> = ContinuousClock(), logger: Logger
     ) {
         self.redactor = redactor
@@ -55,6 +59,8 @@ package final class TimelineServer: Service, Sendable {
         self.health = health
         feed = LiveFeed(database: database, clock: clock, logger: logger)
         tokens = database.tokens
+        gates = PostgresGates(database: database)
+        self.pipeline = pipeline
         signer = SessionSigner(secret: config.sessionSecret)
         pages = PageRenderer(signer: signer, requiresLogin: config.requiresLogin)
         self.logger = logger
@@ -130,6 +136,7 @@ package final class TimelineServer: Service, Sendable {
             return try await self.verify(session: context.parameters.get("id"), event: form.event, context.visit)
         }
         signedIn.get("/export") { request, _ in try self.export(request) }
+        addApprovalRoutes(to: signedIn)
         signedIn.get("/workflows") { _, context in try await self.workflowsPage(context.visit, issued: nil, error: nil) }
         signedIn.post("/workflows/tokens") { request, context in
             let form = try await self.form(TokenForm.self, request, context)
@@ -156,7 +163,7 @@ package final class TimelineServer: Service, Sendable {
 
     /// The posted form, refused unless it carries the CSRF token of the visitor's session (or
     /// the visitor is a script signed in with the admin token).
-    private func form<Form: UIForm>(_ type: Form.Type, _ request: Request, _ context: UIRequestContext) async throws -> Form {
+    func form<Form: UIForm>(_ type: Form.Type, _ request: Request, _ context: UIRequestContext) async throws -> Form {
         let form = try await request.decodedForm(type)
         guard context.visit.bearer || signer.isValidCSRF(form.csrf, for: context.visit.session) else {
             logger.warning("ui.csrf_refused", metadata: ["path": "\(request.uri.path)"])

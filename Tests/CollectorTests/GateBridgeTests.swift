@@ -1,4 +1,6 @@
 import AuditStore
+import Config
+import Crypto
 import CurlHTTP
 import Foundation
 import GovernanceTesting
@@ -185,6 +187,72 @@ struct GateBridgeTests {
             let stillPending = try await TestHTTP.request(
                 "GET", "\(running.baseURL)/api/v1/bridge/gates/\(expired.uuidString)/resolution", headers: ["Authorization: Bearer \(testToken)"])
             #expect(try parseJSON(stillPending)["status"]?.stringValue == "pending")
+        }
+    }
+
+    @Test(
+        "in headless Chromium a person grants one gate and denies another; each agent's wait_for gets the verdict; each decision is a chained audit event"
+    )
+    func inboxInABrowser() async throws {
+        let dsn = try await newDatabase()
+        let sdkDatabase = try await Self.sdkDatabaseURL()
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
+        let config = FileManager.default.temporaryDirectory.appendingPathComponent("gc-approvals-\(UUID()).yaml").path
+        let report = config + ".report.json", log = config + ".log"
+        defer { for f in [config, report, log] { try? FileManager.default.removeItem(atPath: f) } }
+        // Fixed ports: the collector, the agents and the browser share a network namespace of their own.
+        try timelineYAML(dsn: dsn, ui: "  endpoint: 127.0.0.1:8890\n  admin_password: \"\(uiPassword)\"")
+            .replacingOccurrences(of: "127.0.0.1:0", with: "127.0.0.1:4320")
+            .replacingOccurrences(
+                of: "service:\n  pipelines:", with: "service:\n  telemetry: { metrics: { endpoint: \"127.0.0.1:8888\" } }\n  pipelines:"
+            )
+            .write(toFile: config, atomically: true, encoding: .utf8)
+        let child = try ChildProcess.spawn(
+            [
+                "unshare", "-n", "--", root + "/Tests/interop/private_network.sh", BinaryTests.binary, config, "http://127.0.0.1:8888/readyz", "--",
+                try sdkPython(), root + "/Tests/interop/ui_approvals.py", "--ui", "http://127.0.0.1:8890", "--password", uiPassword,
+                "--ingest", "http://127.0.0.1:4320", "--ingest-token", testToken, "--sdk-db", sdkDatabase, "--secret", auditSecret,
+                "--out", report,
+            ], outputPath: log, environment: ["GOVERNANCE_AUDIT_SECRET": auditSecret])
+        let exit = await child.exit(within: 400)
+        let output = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
+        if exit == nil { child.kill(SIGKILL) }
+        #expect(exit?.status == 0, "\(output.suffix(3000))")
+        let facts = try JSONParser.parse(Array(try Data(contentsOf: URL(fileURLWithPath: report))))
+        for name in ["browser", "login", "granted", "denied"] {
+            #expect(facts[name]?["error"] == nil, "\(name): \(facts[name]?["error"]?.stringValue ?? "") \(output.suffix(2000))")
+        }
+        for verdict in [GateDecision.granted, .denied] {
+            let step = try #require(facts[verdict.rawValue])
+            let id = try #require(step["request_id"]?.stringValue)
+            #expect(step["card_seen"] == .bool(true))
+            #expect(step["card"]?["agent"]?.stringValue == "gate-agent" && step["card"]?["kind"]?.stringValue == "deploy.production")
+            #expect(step["card"]?["action-hash"]?.stringValue?.count == 64)
+            #expect(step["decided_row"]?.stringValue?.hasPrefix("\(verdict.rawValue) by admin at ") == true)
+            #expect(step["still_pending"] == .bool(false))
+            // The agent's wait_for returned the person's verdict, its bridge still on.
+            #expect(step["sdk_result"]?.stringValue == verdict.rawValue)
+            #expect(step["sdk_stats"]?["disabled"] == .bool(false))
+            let gate = try await Self.gates(dsn)[id]
+            #expect(gate?.status == verdict.rawValue && gate?.by == "admin")
+            // The decision is our own event in the gate's workflow: who, which gate, the verdict,
+            // and the reason only as its SHA-256.
+            let row = try await offPool {
+                try PGConnection(dsn: dsn).exec(
+                    "SELECT agent_id, workflow, metadata_json::text, session_id::text FROM governance_audit_events WHERE kind = $1 AND metadata_json->>'request_id' = $2",
+                    ["audit.approval.\(verdict.rawValue)", id]
+                ).rows
+            }
+            #expect(row.count == 1)
+            #expect(row.first?[0] == "governance.system" && row.first?[1] == "wf-test")
+            let metadata = try JSONParser.parse(Array((row.first?[2] ?? "{}").utf8))
+            #expect(metadata["decided_by"]?.stringValue == "admin")
+            #expect(metadata["reason_sha256"]?.stringValue == SHA256.hash(data: Data("checked by the test (\(verdict.rawValue))".utf8)).hexString)
+            #expect(row.first?[2]?.contains("checked by the test") == false)
+            // Chained by the pipeline's chain stage: its session verifies.
+            let session = try #require(row.first?[3].flatMap(UUID.init(uuidString:)))
+            let verified = try verify(dsn, .init(session: session))
+            #expect(verified.isClean && verified.rows == 1, "\(verified)")
         }
     }
 }
