@@ -196,6 +196,7 @@ let package = Package(
                 .embedInCode("Resources/message.mustache"),
                 .embedInCode("Resources/approvals.mustache"),
                 .embedInCode("Resources/app.css"), .embedInCode("Resources/app.js"), .embedInCode("Resources/dashboard.js"),
+                .embedInCode("Resources/approvals.js"),
             ], swiftSettings: strict),
         // The embeddable collector: factory registry of built-in components + service group.
         .target(

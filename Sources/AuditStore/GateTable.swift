@@ -105,6 +105,28 @@ extension GateTable {
         public var reason: String?
     }
 
+    /// What waits for a person: pending gates not yet expired.
+    public struct Waiting: Sendable {
+        public var count: Int64
+        /// How long the oldest has waited.
+        public var oldestSeconds: Int64
+        /// Those with under five minutes left.
+        public var expiringSoon: Int64
+    }
+
+    /// The gates waiting for a decision (of `workflow`, or of every workflow).
+    public static func waiting(workflow: String?, on connection: PGConnection) throws(PGError) -> Waiting {
+        let row = try connection.exec(
+            """
+            SELECT count(*), coalesce(max(extract(epoch FROM now() - requested_at))::int8, 0),
+                   count(*) FILTER (WHERE expires_at < now() + interval '5 minutes')
+            FROM governance_gates WHERE status = 'pending' AND expires_at > now() AND ($1::text IS NULL OR workflow = $1)
+            """, [workflow]
+        ).rows.first
+        func number(_ i: Int) -> Int64 { row?[i].flatMap { Int64($0) } ?? 0 }
+        return Waiting(count: number(0), oldestSeconds: number(1), expiringSoon: number(2))
+    }
+
     /// The newest gates first (of `workflow`, or of every workflow), at most `limit`.
     static func rows(workflow: String?, requestID: UUID? = nil, limit: Int, on connection: PGConnection) throws(PGError) -> [Row] {
         try connection.exec(

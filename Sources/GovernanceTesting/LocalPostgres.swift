@@ -84,6 +84,12 @@ package final class LocalPostgres: Sendable {
         "postgresql://postgres@127.0.0.1:\(port)/\(database)"
     }
 
+    /// The same server as a URL over the unix socket, for a client in a network namespace of its
+    /// own (where 127.0.0.1 is another loopback): the form asyncpg and SQLAlchemy read.
+    package func socketURL(database: String) -> String {
+        "postgresql://postgres@/\(database)?host=\(socketDirectory)&port=\(port)"
+    }
+
     /// Creates an empty database and returns its DSN; each test takes its own.
     package func createDatabase(_ name: String = "t_" + UUID().uuidString.prefix(12).lowercased().replacingOccurrences(of: "-", with: "")) throws
         -> String

@@ -86,8 +86,7 @@ enum ApprovalsView {
                 expiry: row.expiresInSeconds > 0 ? "in " + duration(row.expiresInSeconds) : duration(-row.expiresInSeconds) + " ago",
                 expiresSoon: row.state == "pending" && row.expiresInSeconds < 300, state: row.state,
                 decided: row.decidedAt.map { "\(row.state) by \(row.decidedBy ?? "?") at \($0)" }, reason: row.reason,
-                events: "/timeline?q="
-                    + (("request_id=" + row.requestID.lowercasedString).addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? ""))
+                events: "/timeline?meta=request_id%3D" + row.requestID.lowercasedString)
         }
         return ApprovalsPage(
             workflow: workflow, pending: rows.filter { $0.state == "pending" }.map(card),

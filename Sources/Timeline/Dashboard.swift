@@ -40,6 +40,8 @@ struct DashboardData: Sendable {
     var bridges: [BridgeStateStore.Target] = []
     var witnesses: [WitnessDeliveries.State] = []
     var checkpoint: CheckpointTables.Stored?
+    /// The approval gates waiting for a person.
+    var waitingGates: GateTable.Waiting?
     /// The snapshot every figure was read in: the live stream skips rows it already counted.
     var snapshot: PGSnapshot?
 
@@ -104,6 +106,7 @@ struct DashboardQueries: Sendable {
         data.alerts = try BudgetLedger.alerts(days: days, on: connection)
         data.bridges = try BridgeStateStore.targets(on: connection)
         data.witnesses = try WitnessDeliveries.all(on: connection)
+        data.waitingGates = try GateTable.waiting(workflow: workflow, on: connection)
     }
 }
 

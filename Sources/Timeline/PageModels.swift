@@ -229,6 +229,9 @@ struct DashboardPage: PageModel {
     var bridges: [Bridge]
     var witnesses: [Witness]
     var checkpoint: Checkpoint?
+    /// Approval gates waiting for a person: how many, the oldest's wait, how many expire within five minutes.
+    var waitingGates, oldestGate, gatesExpiringSoon: String
+    var gatesUrgent: Bool
     var health: [Health] = []
     var live = "false"
     var liveText = ""

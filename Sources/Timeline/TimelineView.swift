@@ -337,7 +337,10 @@ enum DashboardView {
                     witness: VisibleText.escape($0.witness), size: $0.deliveredSize, attempts: $0.attempts,
                     error: VisibleText.escape($0.lastError ?? "—"))
             },
-            checkpoint: d.checkpoint.map { .init(size: String($0.size), age: age($0.ageSeconds)) })
+            checkpoint: d.checkpoint.map { .init(size: String($0.size), age: age($0.ageSeconds)) },
+            waitingGates: String(d.waitingGates?.count ?? 0),
+            oldestGate: (d.waitingGates?.count ?? 0) == 0 ? "—" : age(Double(d.waitingGates?.oldestSeconds ?? 0)),
+            gatesExpiringSoon: String(d.waitingGates?.expiringSoon ?? 0), gatesUrgent: (d.waitingGates?.expiringSoon ?? 0) > 0)
     }
 
     static func percent(_ part: Int64, of whole: Int64) -> String {

@@ -12,7 +12,8 @@ import Testing
 @Suite("approval gates: the SDK's gate bridge")
 struct GateBridgeTests {
     /// A database for the SDK's own tables: its audit table and its gates table, from the SDK's DDL.
-    static func sdkDatabaseURL() async throws -> String {
+    /// `overSocket`: for an SDK in a network namespace of its own.
+    static func sdkDatabaseURL(overSocket: Bool = false) async throws -> String {
         let name = "sdk_" + UUID().uuidString.prefix(8).lowercased()
         let ddl = try String(contentsOfFile: try sdkPackageFile("gates/ddl.sql"), encoding: .utf8)
         return try await offPool {
@@ -20,7 +21,7 @@ struct GateBridgeTests {
             let connection = try PGConnection(dsn: dsn)
             try AuditSchema.migrate(connection)
             _ = try connection.execEach(ddl)
-            return sharedCluster.url(database: name)
+            return overSocket ? sharedCluster.socketURL(database: name) : sharedCluster.url(database: name)
         }
     }
 
@@ -195,7 +196,7 @@ struct GateBridgeTests {
     )
     func inboxInABrowser() async throws {
         let dsn = try await newDatabase()
-        let sdkDatabase = try await Self.sdkDatabaseURL()
+        let sdkDatabase = try await Self.sdkDatabaseURL(overSocket: true)
         let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
         let config = FileManager.default.temporaryDirectory.appendingPathComponent("gc-approvals-\(UUID()).yaml").path
         let report = config + ".report.json", log = config + ".log"
@@ -207,16 +208,21 @@ struct GateBridgeTests {
                 of: "service:\n  pipelines:", with: "service:\n  telemetry: { metrics: { endpoint: \"127.0.0.1:8888\" } }\n  pipelines:"
             )
             .write(toFile: config, atomically: true, encoding: .utf8)
-        let child = try ChildProcess.spawn(
-            [
-                "unshare", "-n", "--", root + "/Tests/interop/private_network.sh", BinaryTests.binary, config, "http://127.0.0.1:8888/readyz", "--",
-                try sdkPython(), root + "/Tests/interop/ui_approvals.py", "--ui", "http://127.0.0.1:8890", "--password", uiPassword,
-                "--ingest", "http://127.0.0.1:4320", "--ingest-token", testToken, "--sdk-db", sdkDatabase, "--secret", auditSecret,
-                "--out", report,
-            ], outputPath: log, environment: ["GOVERNANCE_AUDIT_SECRET": auditSecret])
-        let exit = await child.exit(within: 400)
+        // One browser at a time (see BrowserTurn); one that hangs is killed before the next starts.
+        let exit = try await BrowserTurn.shared.run {
+            let child = try ChildProcess.spawn(
+                [
+                    "unshare", "-n", "--", root + "/Tests/interop/private_network.sh", BinaryTests.binary, config, "http://127.0.0.1:8888/readyz",
+                    "--",
+                    try sdkPython(), root + "/Tests/interop/ui_approvals.py", "--ui", "http://127.0.0.1:8890", "--password", uiPassword,
+                    "--ingest", "http://127.0.0.1:4320", "--ingest-token", testToken, "--sdk-db", sdkDatabase, "--secret", auditSecret,
+                    "--out", report,
+                ], outputPath: log, environment: ["GOVERNANCE_AUDIT_SECRET": auditSecret])
+            let exit = await child.exit(within: 400)
+            if exit == nil { child.kill(SIGKILL) }
+            return exit
+        }
         let output = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
-        if exit == nil { child.kill(SIGKILL) }
         #expect(exit?.status == 0, "\(output.suffix(3000))")
         let facts = try JSONParser.parse(Array(try Data(contentsOf: URL(fileURLWithPath: report))))
         for name in ["browser", "login", "granted", "denied"] {
@@ -225,7 +231,8 @@ struct GateBridgeTests {
         for verdict in [GateDecision.granted, .denied] {
             let step = try #require(facts[verdict.rawValue])
             let id = try #require(step["request_id"]?.stringValue)
-            #expect(step["card_seen"] == .bool(true))
+            // The open inbox showed the new card by itself.
+            #expect(step["card_seen"] == .bool(true) && step["reloaded"] == .bool(false))
             #expect(step["card"]?["agent"]?.stringValue == "gate-agent" && step["card"]?["kind"]?.stringValue == "deploy.production")
             #expect(step["card"]?["action-hash"]?.stringValue?.count == 64)
             #expect(step["decided_row"]?.stringValue?.hasPrefix("\(verdict.rawValue) by admin at ") == true)
@@ -233,6 +240,11 @@ struct GateBridgeTests {
             // The agent's wait_for returned the person's verdict, its bridge still on.
             #expect(step["sdk_result"]?.stringValue == verdict.rawValue)
             #expect(step["sdk_stats"]?["disabled"] == .bool(false))
+            // The card's link shows the gate's events: the agent's request and verdict, and ours.
+            #expect(
+                step["event_kinds"]?.arrayValue?.compactMap(\.stringValue)
+                    == ["approval.\(verdict.rawValue)", "approval.requested", "audit.approval.\(verdict.rawValue)"],
+                "\(step["sdk_stats"].map { $0.serialized() } ?? "") \(step["sdk_warnings"].map { $0.serialized() } ?? "")")
             let gate = try await Self.gates(dsn)[id]
             #expect(gate?.status == verdict.rawValue && gate?.by == "admin")
             // The decision is our own event in the gate's workflow: who, which gate, the verdict,
@@ -253,6 +265,101 @@ struct GateBridgeTests {
             let session = try #require(row.first?[3].flatMap(UUID.init(uuidString:)))
             let verified = try verify(dsn, .init(session: session))
             #expect(verified.isClean && verified.rows == 1, "\(verified)")
+        }
+    }
+
+    @Test("the dashboard counts the gates waiting, the oldest's wait and those about to expire; the inbox sorts them")
+    func waitingOnTheDashboard() async throws {
+        let dsn = try await newDatabase()
+        try await RunningCollector.with(yaml: timelineYAML(dsn: dsn)) { running in
+            try await running.waitUntilReady()
+            func open(expiresIn seconds: Double) async throws -> UUID {
+                let id = UUID()
+                let body = """
+                    {"request_id": "\(id.uuidString)", "agent_id": "gate-agent", "kind": "deploy", "action_hash": "\(String(repeating: "cd", count: 32))",
+                     "expires_at": "\(Timestamp(microseconds: Timestamp.now().microseconds + Int64(seconds * 1e6)).pythonISOFormat)", "sdk_version": "0.7.3"}
+                    """
+                #expect(try await post("\(running.baseURL)/api/v1/bridge/gates/\(id.uuidString)", body).status == 201)
+                return id
+            }
+            let (later, soon, gone, decided) = (
+                try await open(expiresIn: 3600), try await open(expiresIn: 120), try await open(expiresIn: -60), try await open(expiresIn: 3600)
+            )
+            let store = PostgresGates(database: AuditDatabase(dsn: dsn, logger: quietLogger))
+            #expect(try await store.decide(decided, workflow: "wf-test", decision: .denied, by: "alice", reason: nil) == .decided)
+
+            let ui = UIClient(base: try await running.timelineURL())
+            try await ui.signIn()
+            let dashboard = try await ui.get("/")
+            #expect(UIClient.first(#"id="tile-gates-waiting" class="value">([^<]*)<"#, in: dashboard.text) == "2")
+            #expect(UIClient.first(#"id="tile-gates-expiring" class="problem">([^<]*)<"#, in: dashboard.text) == "1")
+            let inbox = try await ui.get("/approvals")
+            func rows(_ table: String) -> [String] {
+                let section = inbox.text.components(separatedBy: "<table id=\"\(table)\"").last?.components(separatedBy: "</table>").first ?? ""
+                return UIClient.all(#"data-request-id="([^"]+)""#, in: section)
+            }
+            #expect(Set(rows("pending")) == [later.lowercasedString, soon.lowercasedString])
+            #expect(rows("expired") == [gone.lowercasedString])
+            #expect(rows("decided") == [decided.lowercasedString])
+            #expect(inbox.text.contains(#"class="gate expires-soon" data-request-id="\#(soon.lowercasedString)""#))
+            // The inbox refuses a verdict on an expired or already decided gate, and one without the form's CSRF token.
+            let expired = try await ui.post("/approvals/wf-test/\(gone.uuidString)", [("decision", "granted")], csrfFrom: inbox)
+            #expect(expired.status == 409 && expired.text.contains("expired"))
+            let again = try await ui.post("/approvals/wf-test/\(decided.uuidString)", [("decision", "granted")], csrfFrom: inbox)
+            #expect(again.status == 409 && again.text.contains("already denied"))
+            #expect(try await ui.post("/approvals/wf-test/\(later.uuidString)", [("decision", "granted")], csrfFrom: nil).status == 403)
+            #expect(try await Self.gates(dsn)[later.lowercasedString]?.status == "pending")
+        }
+    }
+
+    @Test("two collectors behind one address: the gate lands on one, the polls on the other; of two verdicts at once, one stands")
+    func twoCollectors() async throws {
+        let dsn = try await newDatabase()
+        let sdkDatabase = try await Self.sdkDatabaseURL()
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
+        try await RunningCollector.with(yaml: collectorYAML(dsn: dsn)) { first in
+            try await RunningCollector.with(yaml: collectorYAML(dsn: dsn)) { second in
+                try await first.waitUntilReady()
+                try await second.waitUntilReady()
+                let log = FileManager.default.temporaryDirectory.appendingPathComponent("gc-split-\(UUID()).log").path
+                defer { try? FileManager.default.removeItem(atPath: log) }
+                let proxy = try ChildProcess.spawn(
+                    [try sdkPython(), root + "/Tests/interop/split_proxy.py", first.baseURL, second.baseURL], outputPath: log)
+                defer { _ = proxy.stop() }
+                func lines() -> [String] { ((try? String(contentsOfFile: log, encoding: .utf8)) ?? "").split(separator: "\n").map(String.init) }
+                #expect(try await eventually { lines().first?.hasPrefix("port ") == true })
+                let port = try #require(lines().first.map { $0.dropFirst("port ".count) })
+                let agent = Task {
+                    try await runSDK(
+                        ["wait", sdkDatabase, "http://127.0.0.1:\(port)/api/v1/ingest/events", testToken, auditSecret, "600", "120"],
+                        script: "sdk_gates.py")
+                }
+                var open: [String: (status: String, by: String?)] = [:]
+                #expect(
+                    try await eventually {
+                        open = try await Self.gates(dsn); return !open.isEmpty
+                    })
+                let id = try #require(open.keys.first.flatMap(UUID.init(uuidString:)))
+                // Two people on the two collectors decide at the same moment: one verdict stands.
+                let (a, b) = (
+                    PostgresGates(database: AuditDatabase(dsn: dsn, logger: quietLogger)),
+                    PostgresGates(database: AuditDatabase(dsn: dsn, logger: quietLogger))
+                )
+                async let granting = a.decide(id, workflow: "wf-test", decision: .granted, by: "alice", reason: nil)
+                async let denying = b.decide(id, workflow: "wf-test", decision: .denied, by: "bob", reason: nil)
+                let outcomes = [try await granting, try await denying]
+                let winner: GateDecision = outcomes[0] == .decided ? .granted : .denied
+                #expect(outcomes.filter { $0 == .decided }.count == 1)
+                #expect(outcomes.contains(.alreadyDecided(winner)))
+
+                let (status, output) = try await agent.value
+                #expect(status == 0, "\(output)")
+                #expect(Self.json(output).contains { $0["result"]?.stringValue == winner.rawValue })
+                let path = "/api/v1/bridge/gates/\(id.uuidString.lowercased())"
+                #expect(lines().contains("0 POST \(path) 201"))
+                #expect(lines().contains("1 GET \(path)/resolution 200"))
+                #expect(try await Self.gates(dsn)[id.uuidString.lowercased()]?.status == winner.rawValue)
+            }
         }
     }
 }

@@ -278,3 +278,22 @@ final class LogCapture: Sendable {
         }
     }
 }
+
+/// One headless browser at a time: each brings Chromium, a collector binary and its clients to a
+/// two-core machine, and two at once starve the in-process collectors of the tests beside them.
+actor BrowserTurn {
+    static let shared = BrowserTurn()
+    private var busy = false
+    private var waiting: [CheckedContinuation<Void, Never>] = []
+
+    func run<T: Sendable>(_ body: @Sendable () async throws -> T) async rethrows -> T {
+        if busy {
+            await withCheckedContinuation { waiting.append($0) }
+        }
+        busy = true
+        defer {
+            if waiting.isEmpty { busy = false } else { waiting.removeFirst().resume() }
+        }
+        return try await body()
+    }
+}

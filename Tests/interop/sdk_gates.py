@@ -56,7 +56,13 @@ async def wait(db_url: str, url: str, token: str, secret: str, expires_s: float,
         result = "denied"
     except ApprovalTimeout:
         result = "timeout"
-    # Let the approval.* audit events reach the bridge before closing.
+    # Close once the bridge has settled both approval.* events (requested, and the verdict it
+    # synced from the platform), which the SDK emits in tasks of their own.
+    for _ in range(1200):
+        st = client.stats()
+        if st["disabled"] or st["sent"] + sum(v for k, v in st.items() if k.startswith("dropped_")) >= 2:
+            break
+        await asyncio.sleep(0.05)
     await sdk.close()
     print(json.dumps({"result": result}))
     print(json.dumps({"stats": client.stats()}, default=str))
