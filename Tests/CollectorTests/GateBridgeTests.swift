@@ -201,13 +201,7 @@ struct GateBridgeTests {
         let config = FileManager.default.temporaryDirectory.appendingPathComponent("gc-approvals-\(UUID()).yaml").path
         let report = config + ".report.json", log = config + ".log"
         defer { for f in [config, report, log] { try? FileManager.default.removeItem(atPath: f) } }
-        // Fixed ports: the collector, the agents and the browser share a network namespace of their own.
-        try timelineYAML(dsn: dsn, ui: "  endpoint: 127.0.0.1:8890\n  admin_password: \"\(uiPassword)\"")
-            .replacingOccurrences(of: "127.0.0.1:0", with: "127.0.0.1:4320")
-            .replacingOccurrences(
-                of: "service:\n  pipelines:", with: "service:\n  telemetry: { metrics: { endpoint: \"127.0.0.1:8888\" } }\n  pipelines:"
-            )
-            .write(toFile: config, atomically: true, encoding: .utf8)
+        try privateNetworkYAML(dsn: dsn).write(toFile: config, atomically: true, encoding: .utf8)
         // One browser at a time (see BrowserTurn); one that hangs is killed before the next starts.
         let exit = try await BrowserTurn.shared.run {
             let child = try ChildProcess.spawn(

@@ -16,6 +16,16 @@ func timelineYAML(dsn: String, ui: String = "  endpoint: 127.0.0.1:0\n  admin_pa
     chainedYAML(dsn: dsn) + "\nui:\n" + ui + "\n"
 }
 
+/// A chained collector with the UI, for a run in a network namespace of its own with its clients
+/// (`private_network.sh`): fixed ports, as nothing else listens there (ingest 4320, UI 8890,
+/// metrics 8888).
+func privateNetworkYAML(dsn: String) -> String {
+    timelineYAML(dsn: dsn, ui: "  endpoint: 127.0.0.1:8890\n  admin_password: \"\(uiPassword)\"")
+        .replacingOccurrences(of: "127.0.0.1:0", with: "127.0.0.1:4320")
+        .replacingOccurrences(
+            of: "service:\n  pipelines:", with: "service:\n  telemetry: { metrics: { endpoint: \"127.0.0.1:8888\" } }\n  pipelines:")
+}
+
 extension Collector {
     /// The `ui` extension (tests read its port).
     var timeline: TimelineServer? { extensions["ui"] as? TimelineServer }
@@ -460,13 +470,7 @@ struct TimelineBrowserTests {
         let config = FileManager.default.temporaryDirectory.appendingPathComponent("gc-ui-browser-\(UUID()).yaml").path
         let report = config + ".report.json", log = config + ".log"
         defer { for f in [config, report, log] { try? FileManager.default.removeItem(atPath: f) } }
-        // Fixed ports: the collector and the browser share a network namespace of their own.
-        try timelineYAML(dsn: dsn, ui: "  endpoint: 127.0.0.1:8890\n  admin_password: \"\(uiPassword)\"")
-            .replacingOccurrences(of: "127.0.0.1:0", with: "127.0.0.1:4320")
-            .replacingOccurrences(
-                of: "service:\n  pipelines:", with: "service:\n  telemetry: { metrics: { endpoint: \"127.0.0.1:8888\" } }\n  pipelines:"
-            )
-            .write(toFile: config, atomically: true, encoding: .utf8)
+        try privateNetworkYAML(dsn: dsn).write(toFile: config, atomically: true, encoding: .utf8)
         let seeding = try await RunningCollector.start(yaml: chainedYAML(dsn: dsn))
         try await seeding.waitUntilReady()
         let seeded = try await post(seeding.batchURL, "[" + lines.joined(separator: ",") + "]")
