@@ -45,6 +45,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
         .package(url: "https://github.com/grpc/grpc-swift-2.git", from: "2.4.3"),
         .package(url: "https://github.com/grpc/grpc-swift-nio-transport.git", from: "2.9.2"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird-auth.git", from: "2.5.0"),
     ],
     targets: [
         // C libraries required by the design card.
@@ -179,6 +180,8 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Mustache", package: "swift-mustache"),
+                .product(name: "HummingbirdBcrypt", package: "hummingbird-auth"),
+                .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
@@ -195,6 +198,7 @@ let package = Package(
                 .embedInCode("Resources/dashboard.mustache"),
                 .embedInCode("Resources/message.mustache"),
                 .embedInCode("Resources/approvals.mustache"),
+                .embedInCode("Resources/people.mustache"),
                 .embedInCode("Resources/app.css"), .embedInCode("Resources/app.js"), .embedInCode("Resources/dashboard.js"),
                 .embedInCode("Resources/approvals.js"),
             ], swiftSettings: strict),

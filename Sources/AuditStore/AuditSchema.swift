@@ -7,7 +7,7 @@ public import Pipeline
 /// on one the SDK created.
 public enum AuditSchema {
     public static let table = "governance_audit_events"
-    public static let version = 12
+    public static let version = 13
 
     /// A fixed key for `pg_advisory_lock`, so two collectors starting at once migrate one at a time.
     static let migrationLockKey: Int64 = 0x6763_6d69_6772_6174  // "gcmigrat"
@@ -170,7 +170,8 @@ public enum AuditSchema {
     /// starts, for the reason it gives.)
     static let steps: [SchemaSteps] = [
         auditEvents, RetentionRecord.schema, PostgresTokenStore.schema, AgentKeyTable.schema, EventRollup.schema, StagedSpans.schema,
-        GenAIUsage.schema, BudgetLedger.schema, WitnessDeliveries.schema, BridgeStateStore.schema, GateTable.schema, versionTable,
+        GenAIUsage.schema, BudgetLedger.schema, WitnessDeliveries.schema, BridgeStateStore.schema, GateTable.schema, PeopleTables.schema,
+        versionTable,
     ]
 
     /// The inserting transaction's id on every row, to follow the table in commit order

@@ -39,8 +39,9 @@ extension TimelineServer {
         guard (reason?.utf8.count ?? 0) <= 1000 else {
             return try await approvalsPage(workflow: nil, visit, notice: "reason: at most 1000 bytes.", status: .badRequest)
         }
-        // One operator until people and roles exist: the admin, signed in or by token.
-        let person = visit.bearer ? "admin (token)" : "admin"
+        guard let person = visit.person?.name, visit.person?.manages(workflow) == true else {
+            throw PageError(status: .forbidden, message: "Only an admin or an owner of \(workflow) decides its gates.")
+        }
         switch try await gates.decide(requestID, workflow: workflow, decision: decision, by: person, reason: reason) {
         case .decided:
             logger.notice("ui.gate_decided", metadata: ["workflow": "\(workflow)", "request_id": "\(requestID)", "decision": "\(decision)"])

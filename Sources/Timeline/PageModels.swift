@@ -17,7 +17,13 @@ struct PageScope<Model: PageModel>: Sendable {
 
 /// The layout around every page.
 struct LayoutModel: Sendable {
-    struct Nav: Sendable { var signedIn: Bool }
+    struct Nav: Sendable {
+        var signedIn: Bool
+        /// `name (role)` of the person signed in.
+        var person: String?
+        /// Whether the People page is theirs to see (admins).
+        var people: Bool
+    }
     var title: String
     /// The page, rendered by its own template.
     var body: String

@@ -1,61 +1,37 @@
+import Config
 import Crypto
 import Foundation
 
-/// A browser session, carried entirely in a signed cookie (no server-side store, so several
-/// collectors sharing `session_secret` serve one UI). Every visitor gets one, signed in or not,
-/// because the login form's CSRF token is bound to it too.
-struct UISession: Sendable, Equatable {
-    var id: String
-    var authenticated: Bool
-    /// Unix seconds.
-    var expires: Int64
-
-    static func fresh(authenticated: Bool, ttl: Double, now: Int64) -> UISession {
-        UISession(id: Base64URL.encode(TimelineConfig.randomSecret().prefix(18)), authenticated: authenticated, expires: now + Int64(ttl))
-    }
-}
-
-/// Signs and checks session cookies and CSRF tokens with HMAC-SHA256 keys derived from the
-/// session secret (one key per purpose).
-struct SessionSigner: Sendable {
+/// A browser's session id: 32 random bytes in an `HttpOnly` cookie. The database keeps only its
+/// SHA-256 (`governance_ui_sessions`), so a session is one row every collector on the database
+/// sees, and ending it ends it everywhere. A visitor who has not signed in has an id too, never
+/// stored, because the sign-in form's CSRF token is bound to it.
+enum SessionID {
     static let cookieName = "gc_session"
-    private let cookieKey: SymmetricKey
-    private let csrfKey: SymmetricKey
 
-    init(secret: [UInt8]) {
-        let root = SymmetricKey(data: secret)
-        cookieKey = SymmetricKey(data: HMAC<SHA256>.authenticationCode(for: Data("governance-ui/cookie".utf8), using: root))
-        csrfKey = SymmetricKey(data: HMAC<SHA256>.authenticationCode(for: Data("governance-ui/csrf".utf8), using: root))
+    static func random() -> String { Base64URL.encode(TimelineConfig.randomSecret()) }
+
+    /// What the database stores and looks up.
+    static func sha256(_ id: String) -> [UInt8] { Array(SHA256.hash(data: Data(id.utf8))) }
+
+    /// The short name logs, access events and the people page use for a session (the first 16
+    /// hex digits of its SHA-256): enough to tell sessions apart, useless to sign in with.
+    static func fingerprint(_ id: String) -> String { String(sha256(id).hexString.prefix(16)) }
+
+    /// The CSRF token every state-changing form carries: an HMAC keyed by the session id, so a
+    /// page on another site, which can read neither, can forge neither.
+    static func csrfToken(for id: String) -> String {
+        Base64URL.encode(Array(HMAC<SHA256>.authenticationCode(for: Data("governance-ui/csrf".utf8), using: SymmetricKey(data: Data(id.utf8)))))
     }
 
-    /// `<payload>.<signature>`, both base64url; the payload is `v1|id|auth|expires`.
-    func cookieValue(_ session: UISession) -> String {
-        let payload = Base64URL.encode(Array("v1|\(session.id)|\(session.authenticated ? 1 : 0)|\(session.expires)".utf8))
-        return payload + "." + Base64URL.encode(Array(HMAC<SHA256>.authenticationCode(for: Data(payload.utf8), using: cookieKey)))
+    static func isValidCSRF(_ token: String?, for id: String) -> Bool {
+        guard let token, let code = Base64URL.decode(token), !id.isEmpty else { return false }
+        return HMAC<SHA256>.isValidAuthenticationCode(code, authenticating: Data("governance-ui/csrf".utf8), using: SymmetricKey(data: Data(id.utf8)))
     }
 
-    /// The session in a cookie value, if its signature holds and it has not expired.
-    func session(fromCookie value: String?, now: Int64) -> UISession? {
-        guard let value, let dot = value.firstIndex(of: ".") else { return nil }
-        let payload = String(value[..<dot])
-        guard let signature = Base64URL.decode(String(value[value.index(after: dot)...])),
-            HMAC<SHA256>.isValidAuthenticationCode(signature, authenticating: Data(payload.utf8), using: cookieKey),
-            let bytes = Base64URL.decode(payload)
-        else { return nil }
-        let parts = String(decoding: bytes, as: UTF8.self).split(separator: "|", omittingEmptySubsequences: false)
-        guard parts.count == 4, parts[0] == "v1", let expires = Int64(parts[3]), expires > now else { return nil }
-        return UISession(id: String(parts[1]), authenticated: parts[2] == "1", expires: expires)
-    }
-
-    /// The CSRF token every state-changing form carries: bound to the session, so a page on
-    /// another site can neither read nor forge it.
-    func csrfToken(for session: UISession) -> String {
-        Base64URL.encode(Array(HMAC<SHA256>.authenticationCode(for: Data("csrf|\(session.id)".utf8), using: csrfKey)))
-    }
-
-    func isValidCSRF(_ token: String?, for session: UISession) -> Bool {
-        guard let token, let code = Base64URL.decode(token) else { return false }
-        return HMAC<SHA256>.isValidAuthenticationCode(code, authenticating: Data("csrf|\(session.id)".utf8), using: csrfKey)
+    /// A cookie value this UI could have issued: base64url of 32 bytes.
+    static func isWellFormed(_ value: String) -> Bool {
+        value.utf8.count == 43 && Base64URL.decode(value)?.count == 32
     }
 }
 

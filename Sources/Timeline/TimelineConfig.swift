@@ -11,16 +11,19 @@ package struct TimelineConfig: Sendable {
     /// `pipeline`: whose PostgreSQL the UI reads and whose managed tokens it issues. Default:
     /// the only pipeline (required when there are several).
     package var pipeline = ""
-    /// `admin_password` (env `GOVERNANCE_UI_ADMIN_PASSWORD`) and `admin_token`
-    /// (env `GOVERNANCE_UI_ADMIN_TOKEN`, also accepted as `Authorization: Bearer` for scripts).
-    /// With neither, the UI is open, which start-up allows only on a loopback address.
+    /// `admin_password` (env `GOVERNANCE_UI_ADMIN_PASSWORD`) signs in the bootstrap admin (name
+    /// `admin`), who adds the other people; `admin_token` (env `GOVERNANCE_UI_ADMIN_TOKEN`) is
+    /// accepted as that password and as `Authorization: Bearer` for scripts. With neither, the UI
+    /// is open (everyone is an admin), which start-up allows only on a loopback address.
     package var adminPassword: String?
     package var adminToken: String?
-    /// `session_secret` (env `GOVERNANCE_UI_SESSION_SECRET`) signs session cookies. Default: random
-    /// per start (sessions end on restart); set it when several collectors serve one UI address.
-    package var sessionSecret: [UInt8] = Self.randomSecret()
-    /// `session_ttl`, seconds. Default 12 hours.
+    /// `session_secret` was read by collectors whose sessions lived in signed cookies; sessions
+    /// now live in PostgreSQL, so it is accepted, ignored, and named in a warning at start.
+    package var ignoresSessionSecret = false
+    /// `session_ttl`, seconds: a sign-in's absolute lifetime. Default 12 hours.
     package var sessionTTL: Double = 12 * 3600
+    /// `session_idle`, seconds: a session unused this long has ended. Default 1 hour.
+    package var sessionIdle: Double = 3600
     /// `page_size`: events per timeline page. Default 100.
     package var pageSize = 100
     /// The audit secret the per-session verify action checks HMACs with: the pipeline's chain
@@ -32,6 +35,9 @@ package struct TimelineConfig: Sendable {
     package init() {}
 
     package var requiresLogin: Bool { adminPassword != nil || adminToken != nil }
+
+    /// The name the admin password signs in as.
+    static let bootstrapAdmin = "admin"
 
     package static func isLoopback(_ host: String) -> Bool {
         host == "localhost" || host == "::1" || host.hasPrefix("127.")
@@ -70,13 +76,9 @@ extension TimelineConfig {
                 "is not set while the UI listens on `\(endpoint)`, a non-loopback address: anyone on the network could manage tokens",
                 fix: "set admin_password (or admin_token), e.g. `admin_password: ${env:GOVERNANCE_UI_ADMIN_PASSWORD}`, or listen on 127.0.0.1")
         }
-        if let secret = try ui.string("session_secret", env: "GOVERNANCE_UI_SESSION_SECRET", secret: true), !secret.isEmpty {
-            guard secret.utf8.count >= 32 else {
-                throw ui.error("session_secret", "is shorter than 32 bytes", fix: "generate one with `openssl rand -hex 32`")
-            }
-            c.sessionSecret = Array(secret.utf8)
-        }
+        c.ignoresSessionSecret = try ui.string("session_secret", env: "GOVERNANCE_UI_SESSION_SECRET", secret: true) != nil
         c.sessionTTL = try ui.double("session_ttl", default: c.sessionTTL, range: 60...(30 * 86400))
+        c.sessionIdle = try ui.double("session_idle", default: c.sessionIdle, range: 60...(30 * 86400))
         c.pageSize = try ui.int("page_size", default: c.pageSize, range: 10...1000)
         c.limits = try ListenerLimits.read(ui, defaults: c.limits)
         c.pipeline = try ui.pipeline(among: pipelines, whose: "events the UI shows")

@@ -29,7 +29,10 @@ package final class TimelineServer: Service, Sendable {
     let gates: PostgresGates
     /// Where the collector's own events of a decision are committed (nil in tests of pages alone).
     let pipeline: Pipeline?
-    let signer: SessionSigner
+    /// The people, their sessions and failed sign-ins (PostgreSQL).
+    let people: PostgresPeople
+    let sessions: UISessions
+    let throttle: SignInThrottle
     let pages: PageRenderer
     /// The pipeline's redaction, for metadata shown on the detail page (unless raw is asked for).
     let redactor: Redactor
@@ -47,7 +50,8 @@ package final class TimelineServer: Service, Sendable {
     /// Reads `database`'s events and manages its tokens (`database.tokens`, run by the collector).
     package init(
         config: TimelineConfig, database: AuditDatabase, pipeline: Pipeline? = nil, redactor: Redactor = Redactor(), telemetry: Telemetry = .disabled,
-        health: @escaping @Sendable () -> [String: String] = { [:] }, clock: any Clock<Duration> = ContinuousClock(), logger: Logger
+        health: @escaping @Sendable () -> [String: String] = { [:] }, clock: any Clock<Duration> = ContinuousClock(),
+        throttle: SignInThrottle = SignInThrottle(), logger: Logger
     ) {
         self.redactor = redactor
         self.clock = clock
@@ -61,8 +65,10 @@ package final class TimelineServer: Service, Sendable {
         tokens = database.tokens
         gates = PostgresGates(database: database)
         self.pipeline = pipeline
-        signer = SessionSigner(secret: config.sessionSecret)
-        pages = PageRenderer(signer: signer, requiresLogin: config.requiresLogin)
+        people = PostgresPeople(pool: queries.pool)
+        sessions = UISessions(people: people, config: config)
+        self.throttle = throttle
+        pages = PageRenderer(requiresLogin: config.requiresLogin)
         self.logger = logger
     }
 
@@ -70,6 +76,11 @@ package final class TimelineServer: Service, Sendable {
     package var port: Int? { bound.withLock { $0 } }
 
     package func run() async throws {
+        if config.ignoresSessionSecret {
+            logger.warning(
+                "ui.session_secret_unused",
+                metadata: ["hint": "sessions are kept in PostgreSQL and shared by every collector on it; remove ui.session_secret"])
+        }
         if !config.requiresLogin {
             logger.warning(
                 "ui.open",
@@ -109,21 +120,17 @@ package final class TimelineServer: Service, Sendable {
         let router = Router(context: UIRequestContext.self)
         router.middlewares.add(SecurityHeadersMiddleware())
         router.middlewares.add(LoopbackHostMiddleware(requiresLogin: config.requiresLogin))
-        router.middlewares.add(SessionMiddleware(signer: signer, config: config))
+        router.middlewares.add(SessionMiddleware(sessions: sessions, config: config, logger: logger))
         router.middlewares.add(PageErrorMiddleware(pages: pages, logger: logger))
         router.get("/static/app.css") { _, _ in UIResponses.asset(Assets.css, type: "text/css; charset=utf-8") }
         router.get("/static/app.js") { _, _ in UIResponses.asset(Assets.js, type: "text/javascript; charset=utf-8") }
-        router.get("/login") { _, context in
-            context.visit.session.authenticated ? UIResponses.redirect("/timeline") : self.loginPage(context.visit, error: nil, status: .ok)
-        }
-        router.post("/login") { request, context in try await self.login(request, context) }
+        addSignInRoutes(to: router)
 
         let signedIn = router.group().add(middleware: RequireSignInMiddleware())
         signedIn.get("/") { request, context in try await self.dashboardPage(request, context.visit) }
         signedIn.post("/logout") { request, context in
             _ = try await self.form(PlainForm.self, request, context)
-            context.visit.replaceSession(.fresh(authenticated: !self.config.requiresLogin, ttl: self.config.sessionTTL, now: UIResponses.now()))
-            return UIResponses.redirect(self.config.requiresLogin ? "/login" : "/timeline")
+            return try await self.signOut(context.visit)
         }
         signedIn.get("/timeline") { request, context in try await self.timelinePage(request, context.visit) }
         signedIn.get("/stream") { request, _ in try self.stream(request) }
@@ -137,22 +144,35 @@ package final class TimelineServer: Service, Sendable {
         }
         signedIn.get("/export") { request, _ in try self.export(request) }
         addApprovalRoutes(to: signedIn)
+        addPeopleRoutes(to: signedIn)
+        let admins = signedIn.group().add(middleware: RequireRoleMiddleware(roles: [.admin]))
         signedIn.get("/workflows") { _, context in try await self.workflowsPage(context.visit, issued: nil, error: nil) }
         signedIn.post("/workflows/tokens") { request, context in
             let form = try await self.form(TokenForm.self, request, context)
-            return try await self.issueToken(workflow: form.workflow ?? "", context.visit)
+            let workflow = (form.workflow ?? "").trimmingCharacters(in: .whitespaces)
+            guard context.visit.person?.manages(workflow) == true else {
+                throw PageError(status: .forbidden, message: "Only an admin or an owner of \(workflow) issues its tokens.")
+            }
+            return try await self.issueToken(workflow: workflow, context.visit)
         }
-        signedIn.post("/agent-keys") { request, context in
+        // Agent keys belong to agents, which any workflow's events may name: admins manage them.
+        admins.post("/agent-keys") { request, context in
             let form = try await self.form(AgentKeyForm.self, request, context)
             return try await self.addAgentKey(agent: form.agent ?? "", pem: form.pem ?? "", context.visit)
         }
-        signedIn.post("/agent-keys/:fingerprint/revoke") { request, context in
+        admins.post("/agent-keys/:fingerprint/revoke") { request, context in
             let form = try await self.form(RevokeKeyForm.self, request, context)
             return try await self.revokeAgentKey(fingerprint: context.parameters.get("fingerprint") ?? "", reason: form.reason ?? "", context.visit)
         }
         signedIn.post("/tokens/:fingerprint/revoke") { request, context in
             _ = try await self.form(PlainForm.self, request, context)
             let fingerprint = context.parameters.get("fingerprint") ?? ""
+            guard let token = try await self.tokens.list().first(where: { $0.fingerprint == fingerprint }) else {
+                throw PageError(status: .notFound, message: "There is no such token.")
+            }
+            guard context.visit.person?.manages(token.workflow) == true else {
+                throw PageError(status: .forbidden, message: "Only an admin or an owner of \(token.workflow) revokes its tokens.")
+            }
             if try await self.tokens.revoke(fingerprint: fingerprint) {
                 self.logger.notice("ui.token_revoked", metadata: ["fingerprint": "\(fingerprint)"])
             }
@@ -165,7 +185,7 @@ package final class TimelineServer: Service, Sendable {
     /// the visitor is a script signed in with the admin token).
     func form<Form: UIForm>(_ type: Form.Type, _ request: Request, _ context: UIRequestContext) async throws -> Form {
         let form = try await request.decodedForm(type)
-        guard context.visit.bearer || signer.isValidCSRF(form.csrf, for: context.visit.session) else {
+        guard context.visit.bearer || SessionID.isValidCSRF(form.csrf, for: context.visit.sessionID) else {
             logger.warning("ui.csrf_refused", metadata: ["path": "\(request.uri.path)"])
             throw PageError(
                 status: .forbidden, message: "This form is stale or did not come from this UI (CSRF check failed). Reload the page and try again.")
@@ -173,32 +193,7 @@ package final class TimelineServer: Service, Sendable {
         return form
     }
 
-    private func login(_ request: Request, _ context: UIRequestContext) async throws -> Response {
-        let visit = context.visit
-        let form: LoginForm
-        do {
-            form = try await self.form(LoginForm.self, request, context)
-        } catch let error as PageError {
-            return loginPage(visit, error: error.message, status: error.status)
-        }
-        let presented = form.password ?? ""
-        let accepted = [config.adminPassword, config.adminToken].contains { $0.map { secretsMatch(presented, $0) } ?? false }
-        guard accepted else {
-            logger.warning("ui.login_failed")
-            try? await clock.sleep(for: .milliseconds(300))  // slows guessing
-            return loginPage(visit, error: "That password or token is not right.", status: .unauthorized)
-        }
-        // A new session id on sign-in, so a session planted before it is worth nothing after.
-        visit.replaceSession(.fresh(authenticated: true, ttl: config.sessionTTL, now: UIResponses.now()))
-        logger.info("ui.login")
-        return UIResponses.redirect("/timeline")
-    }
-
     // MARK: Pages
-
-    private func loginPage(_ visit: Visit, error: String?, status: HTTPResponse.Status) -> Response {
-        pages.page(title: "Sign in", LoginPage(error: error), visit, status: status, nav: false)
-    }
 
     private func timelinePage(_ request: Request, _ visit: Visit) async throws -> Response {
         let query = try request.queryFields()

@@ -6,7 +6,7 @@ import Logging
 import Pipeline
 import Synchronization
 
-/// A UI request as the middleware hands it on: with the visitor's session.
+/// A UI request as the middleware hands it on: with the visitor's session and person.
 struct UIRequestContext: RequestContext {
     var coreContext: CoreRequestContextStorage
     /// Set by `SessionMiddleware`; before it (or without it) a visitor who is not signed in.
@@ -14,28 +14,34 @@ struct UIRequestContext: RequestContext {
 
     init(source: Source) {
         coreContext = .init(source: source)
-        visit = Visit(session: UISession(id: "", authenticated: false, expires: 0), setCookie: false, bearer: false)
+        visit = Visit(sessionID: "", person: nil, bearer: false, clientAddress: source.channel.remoteAddress?.ipAddress)
     }
 }
 
-/// One request's session: the one in its cookie, or a fresh one that the answer sets.
+/// One request's visitor: their session id (the cookie's, or a new one the answer sets), the
+/// person signed in with it as the database says now, and where they connect from.
 final class Visit: Sendable {
-    private let state: Mutex<(session: UISession, setCookie: Bool)>
-    var session: UISession { state.withLock { $0.session } }
-    var setCookie: Bool { state.withLock { $0.setCookie } }
+    private let state: Mutex<(sessionID: String, person: Person?, setCookie: String?)>
+    var sessionID: String { state.withLock { $0.sessionID } }
+    var person: Person? { state.withLock { $0.person } }
+    /// The `Set-Cookie` value the answer carries, when the session is new or changed.
+    var setCookie: String? { state.withLock { $0.setCookie } }
     /// Signed in with `Authorization: Bearer <admin_token>` (a script): no cookie, no CSRF.
     let bearer: Bool
+    /// The peer's address (not a forwarded header: nothing here trusts a proxy's word yet).
+    let clientAddress: String?
 
-    init(session: UISession, setCookie: Bool, bearer: Bool) {
-        state = Mutex((session, setCookie))
+    init(sessionID: String, person: Person?, bearer: Bool, clientAddress: String?, setCookie: String? = nil) {
+        state = Mutex((sessionID, person, setCookie))
         self.bearer = bearer
+        self.clientAddress = clientAddress
     }
 
-    var isSignedIn: Bool { session.authenticated || bearer }
+    var isSignedIn: Bool { person != nil }
 
-    /// A new session (sign-in, sign-out), which the answer sets as the cookie.
-    func replaceSession(_ session: UISession) {
-        state.withLock { $0 = (session, !bearer) }
+    /// A new session id (sign-in, sign-out), which the answer sets as the cookie.
+    func replaceSession(_ id: String, person: Person?, cookie: String) {
+        state.withLock { $0 = (id, person, bearer ? nil : cookie) }
     }
 }
 
@@ -82,29 +88,43 @@ struct LoopbackHostMiddleware<Context: RequestContext>: RouterMiddleware {
     }
 }
 
-/// Reads the visitor's session from its signed cookie (or the admin token as a bearer), and
-/// sets the cookie on the answer when the session is new or changed.
+/// Finds the visitor's person on every request: the admin token as a bearer, else the live
+/// session in PostgreSQL that the cookie names (ended, idle or expired sessions sign nobody in,
+/// on any collector), else nobody; a visitor without a cookie gets a fresh session id.
 struct SessionMiddleware: RouterMiddleware {
-    let signer: SessionSigner
+    let sessions: UISessions
     let config: TimelineConfig
+    let logger: Logger
 
     func handle(_ request: Request, context: UIRequestContext, next: (Request, UIRequestContext) async throws -> Response) async throws -> Response {
         var context = context
-        let now = UIResponses.now()
+        let address = context.visit.clientAddress
         let bearer =
             config.adminToken.map { token in IngestToken.bearer(request.headers[.authorization]).map { secretsMatch(String($0), token) } ?? false }
             ?? false
-        if let existing = signer.session(fromCookie: request.cookies[SessionSigner.cookieName]?.value, now: now) {
-            context.visit = Visit(session: existing, setCookie: false, bearer: bearer)
-        } else {
+        let cookie = request.cookies[SessionID.cookieName].flatMap { SessionID.isWellFormed($0.value) ? $0.value : nil }
+        if bearer {
+            context.visit = Visit(sessionID: "", person: Person(name: "admin", role: .admin, method: "token"), bearer: true, clientAddress: address)
+        } else if !config.requiresLogin {
+            let id = cookie ?? SessionID.random()
             context.visit = Visit(
-                session: .fresh(authenticated: !config.requiresLogin, ttl: config.sessionTTL, now: now), setCookie: !bearer, bearer: bearer)
+                sessionID: id, person: Person(name: "local", role: .admin, method: "open"), bearer: false, clientAddress: address,
+                setCookie: cookie == nil ? sessions.anonymousCookie(id) : nil)
+        } else if let cookie {
+            let person: Person?
+            do {
+                person = try await sessions.person(sessionID: cookie)
+            } catch {
+                logger.error("ui.session_unavailable", metadata: ["error": "\(error)"])
+                return UIResponses.plain(.serviceUnavailable, "sessions are kept in PostgreSQL, which does not answer; try again shortly")
+            }
+            context.visit = Visit(sessionID: cookie, person: person, bearer: false, clientAddress: address)
+        } else {
+            let id = SessionID.random()
+            context.visit = Visit(sessionID: id, person: nil, bearer: false, clientAddress: address, setCookie: sessions.anonymousCookie(id))
         }
         var response = try await next(request, context)
-        if context.visit.setCookie {
-            response.headers[.setCookie] =
-                "\(SessionSigner.cookieName)=\(signer.cookieValue(context.visit.session)); Path=/; HttpOnly; SameSite=Strict; Max-Age=\(Int(config.sessionTTL))"
-        }
+        if let cookie = context.visit.setCookie { response.headers[.setCookie] = cookie }
         return response
     }
 }

@@ -8,15 +8,20 @@ import Pipeline
 
 /// Renders a page: its template inside the layout, with the session's CSRF token for its forms.
 struct PageRenderer: Sendable {
-    let signer: SessionSigner
     let requiresLogin: Bool
 
     func page<Model: PageModel>(
         title: String, _ model: Model, _ visit: Visit, status: HTTPResponse.Status = .ok, nav: Bool = true
     ) -> Response {
-        let csrf = signer.csrfToken(for: visit.session)
+        let csrf = SessionID.csrfToken(for: visit.sessionID)
         let body = Templates.library.render(PageScope(csrf: csrf, page: model), withTemplate: Model.template) ?? ""
-        let layout = LayoutModel(title: title, body: body, csrf: csrf, nav: nav ? .init(signedIn: requiresLogin && !visit.bearer) : nil)
+        let person = visit.person
+        let layout = LayoutModel(
+            title: title, body: body, csrf: csrf,
+            nav: nav
+                ? .init(
+                    signedIn: requiresLogin && !visit.bearer, person: person.map { "\($0.name) (\($0.role.rawValue))" },
+                    people: person?.role == .admin) : nil)
         let html = Templates.library.render(layout, withTemplate: "layout") ?? ""
         return Response(
             status: status, headers: [.contentType: "text/html; charset=utf-8", .cacheControl: "no-store"],
@@ -43,7 +48,6 @@ enum UIResponses {
         Response(status: .ok, headers: [.contentType: type, .cacheControl: "max-age=300"], body: .init(byteBuffer: ByteBuffer(string: text)))
     }
 
-    static func now() -> Int64 { Int64(Date().timeIntervalSince1970) }
 }
 
 /// A form a visitor posts: each carries the CSRF token bound to their session.
@@ -52,7 +56,7 @@ protocol UIForm: Decodable {
 }
 
 struct PlainForm: UIForm { var csrf: String? }
-struct LoginForm: UIForm { var csrf: String?; var password: String? }
+struct LoginForm: UIForm { var csrf: String?; var name: String?; var password: String? }
 struct VerifyForm: UIForm { var csrf: String?; var event: String? }
 struct TokenForm: UIForm { var csrf: String?; var workflow: String? }
 struct AgentKeyForm: UIForm { var csrf: String?; var agent: String?; var pem: String? }

@@ -102,15 +102,7 @@ struct AgentSignatureTests {
             #expect(row[1] == key.fingerprint)
             #expect(row[2] == nil)
         }
-        let output = FileManager.default.temporaryDirectory.appendingPathComponent("gc-verify-\(UUID())").path
-        defer { try? FileManager.default.removeItem(atPath: output) }
-        func verify() async throws -> (Int32, String) {
-            let status = try await ChildProcess.spawn(
-                [BinaryTests.binary, "verify", "--dsn", dsn, "--config", "/nonexistent.yaml"], outputPath: output,
-                environment: ["GOVERNANCE_AUDIT_SECRET": auditSecret]
-            ).exitStatus()
-            return (status, (try? String(contentsOfFile: output, encoding: .utf8)) ?? "")
-        }
+        func verify() async throws -> (Int32, String) { try await verifyCommand(dsn: dsn) }
         let (clean, report) = try await verify()
         #expect(clean == 0, "\(report)")
         #expect(report.contains("signatures: signed=\(rows.count); re-verified \(rows.count) signed rows: all verify"), "\(report)")
@@ -211,4 +203,15 @@ struct AgentSignatureTests {
         }
         #expect(try scalar(dsn, "SELECT string_agg(signature_status, ',') FROM governance_audit_events") == "signed")
     }
+}
+
+/// `governance-collector verify` over `dsn` with the suite's audit secret: its exit status and report.
+func verifyCommand(dsn: String) async throws -> (Int32, String) {
+    let output = FileManager.default.temporaryDirectory.appendingPathComponent("gc-verify-\(UUID())").path
+    defer { try? FileManager.default.removeItem(atPath: output) }
+    let status = try await ChildProcess.spawn(
+        [BinaryTests.binary, "verify", "--dsn", dsn, "--config", "/nonexistent.yaml"], outputPath: output,
+        environment: ["GOVERNANCE_AUDIT_SECRET": auditSecret]
+    ).exitStatus()
+    return (status, (try? String(contentsOfFile: output, encoding: .utf8)) ?? "")
 }

@@ -792,7 +792,10 @@ struct UIConfigTests {
         #expect(try CollectorPlan.parse(yaml: config() + "\nui: { enabled: false }", file: file, environment: [:]).extensions.isEmpty)
         #expect(try configError(config() + "\nui: { admin_password: short }").key == "ui.admin_password")
         #expect(try configError(config() + "\nui: { admin_token: short }").key == "ui.admin_token")
-        #expect(try configError(config() + "\nui: { session_secret: short }").key == "ui.session_secret")
+        // Sessions live in PostgreSQL now: an old config's session_secret is accepted and named in a warning at start.
+        let old = try CollectorPlan.parse(yaml: config() + "\nui: { session_secret: short }", file: file, environment: [:])
+        #expect(try old.settings(of: "ui", as: TimelineConfig.self)?.ignoresSessionSecret == true)
+        #expect(try configError(config() + "\nui: { session_idle: 5 }").key == "ui.session_idle")
         #expect(try configError(config() + "\nui: { pipeline: nope }").fix.contains("audit"))
         #expect(try configError(config() + "\nui: { endpoint: nowhere }").key == "ui.endpoint")
     }

@@ -1,0 +1,268 @@
+import Config
+package import Foundation
+package import Pipeline
+
+/// The people who may use the UI (`governance_users`), their signed-in sessions
+/// (`governance_ui_sessions`) and the failed sign-ins that slow and then refuse guessing
+/// (`governance_signin_failures`). All three live in the pipeline's database, so every collector
+/// on it sees one set of people, one session ended everywhere, one count of failures; every time
+/// is the database's clock.
+package enum PeopleTables {
+    package static let schema = SchemaSteps(
+        owner: "people",
+        statements: [
+            """
+            CREATE TABLE IF NOT EXISTS governance_users (
+                name          TEXT        PRIMARY KEY,
+                role          TEXT        NOT NULL CHECK (role IN ('admin', 'auditor', 'viewer', 'owner')),
+                workflows     TEXT[]      NOT NULL DEFAULT '{}',
+                password_hash TEXT        NULL,
+                created_at    TIMESTAMPTZ NOT NULL DEFAULT now(),
+                changed_at    TIMESTAMPTZ NOT NULL DEFAULT now()
+            )
+            """,
+            // The cookie's value is never stored: a copy of this table signs nobody in.
+            """
+            CREATE TABLE IF NOT EXISTS governance_ui_sessions (
+                id_sha256      BYTEA       PRIMARY KEY,
+                person         TEXT        NOT NULL,
+                method         TEXT        NOT NULL,
+                client_address TEXT        NULL,
+                created_at     TIMESTAMPTZ NOT NULL DEFAULT now(),
+                last_seen      TIMESTAMPTZ NOT NULL DEFAULT now(),
+                expires_at     TIMESTAMPTZ NOT NULL,
+                idle_seconds   INTEGER     NOT NULL,
+                ended_at       TIMESTAMPTZ NULL,
+                ended_by       TEXT        NULL
+            )
+            """,
+            "CREATE INDEX IF NOT EXISTS idx_ui_sessions_person ON governance_ui_sessions (person) WHERE ended_at IS NULL",
+            """
+            CREATE TABLE IF NOT EXISTS governance_signin_failures (
+                key          TEXT        PRIMARY KEY,
+                failures     INTEGER     NOT NULL,
+                window_start TIMESTAMPTZ NOT NULL
+            )
+            """,
+        ])
+
+    /// A stored person.
+    package struct User: Sendable, Equatable {
+        package var name: String
+        package var role: String
+        package var workflows: [String]
+        package var passwordHash: String?
+
+        package init(name: String, role: String, workflows: [String], passwordHash: String?) {
+            (self.name, self.role, self.workflows, self.passwordHash) = (name, role, workflows, passwordHash)
+        }
+    }
+
+    /// A live session's person, as the users table says now (so a role change applies at the next request).
+    package struct SessionRow: Sendable {
+        package var person: String
+        package var method: String
+        /// nil when the person has no row (the bootstrap admin, or a person since removed).
+        package var user: User?
+    }
+
+    /// Failed sign-ins counted against a key within its window.
+    package struct Failures: Sendable {
+        package var count: Int
+        /// Seconds until the window ends.
+        package var retryAfter: Int
+    }
+
+    /// A session as the people page lists it.
+    package struct SessionListing: Sendable {
+        package var fingerprint: String
+        package var person: String
+        package var method: String
+        package var clientAddress: String?
+        package var createdAt: String
+        package var lastSeen: String
+    }
+
+    static func user(_ name: String, on connection: PGConnection) throws(PGError) -> User? {
+        try connection.exec("SELECT name, role, array_to_string(workflows, ','), password_hash FROM governance_users WHERE name = $1", [name]).rows
+            .first.map(user)
+    }
+
+    static func users(on connection: PGConnection) throws(PGError) -> [User] {
+        try connection.exec("SELECT name, role, array_to_string(workflows, ','), password_hash FROM governance_users ORDER BY name").rows.map(user)
+    }
+
+    /// Adds the person, or changes their role, grants and (when given) password hash.
+    static func save(_ user: User, on connection: PGConnection) throws(PGError) {
+        try connection.exec(
+            """
+            INSERT INTO governance_users (name, role, workflows, password_hash) VALUES ($1, $2, $3::text[], $4)
+            ON CONFLICT (name) DO UPDATE SET role = $2, workflows = $3::text[],
+                password_hash = coalesce($4, governance_users.password_hash), changed_at = now()
+            """, [user.name, user.role, PGArray.text(user.workflows), user.passwordHash])
+    }
+
+    /// Removes the person and ends their sessions; false when there was no such person.
+    static func remove(_ name: String, by: String, on connection: PGConnection) throws(PGError) -> Bool {
+        try connection.exec("UPDATE governance_ui_sessions SET ended_at = now(), ended_by = $2 WHERE person = $1 AND ended_at IS NULL", [name, by])
+        return try !connection.exec("DELETE FROM governance_users WHERE name = $1 RETURNING 1", [name]).rows.isEmpty
+    }
+
+    static func startSession(
+        idSHA256: [UInt8], person: String, method: String, clientAddress: String?, absoluteSeconds: Int, idleSeconds: Int,
+        on connection: PGConnection
+    ) throws(PGError) {
+        try connection.exec(
+            """
+            INSERT INTO governance_ui_sessions (id_sha256, person, method, client_address, expires_at, idle_seconds)
+            VALUES (decode($1, 'hex'), $2, $3, $4, now() + make_interval(secs => $5::int), $6::int)
+            """, [idSHA256.hexString, person, method, clientAddress, String(absoluteSeconds), String(idleSeconds)])
+    }
+
+    /// The live session with this id hash (neither ended, nor past its absolute or idle
+    /// lifetime), marking it seen; nil otherwise. `last_seen` is written at most every 15 s.
+    static func session(idSHA256: [UInt8], on connection: PGConnection) throws(PGError) -> SessionRow? {
+        guard
+            let row = try connection.exec(
+                """
+                WITH live AS (
+                    SELECT id_sha256, person, method FROM governance_ui_sessions
+                    WHERE id_sha256 = decode($1, 'hex') AND ended_at IS NULL AND expires_at > now()
+                      AND last_seen + make_interval(secs => idle_seconds) > now()
+                ), touched AS (
+                    UPDATE governance_ui_sessions SET last_seen = now()
+                    WHERE id_sha256 IN (SELECT id_sha256 FROM live) AND last_seen < now() - interval '15 seconds'
+                )
+                SELECT live.person, live.method, u.name, u.role, array_to_string(u.workflows, ','), u.password_hash
+                FROM live LEFT JOIN governance_users u ON u.name = live.person
+                """, [idSHA256.hexString]
+            ).rows.first
+        else { return nil }
+        let user = row[2] == nil ? nil : Self.user(Array(row[2...]))
+        return SessionRow(person: row[0] ?? "", method: row[1] ?? "", user: user)
+    }
+
+    /// Ends one session (by its id hash, or by the fingerprint the people page shows); false when it was not live.
+    static func endSession(idSHA256: [UInt8]? = nil, fingerprint: String? = nil, by: String, on connection: PGConnection) throws(PGError) -> String? {
+        try connection.exec(
+            """
+            UPDATE governance_ui_sessions SET ended_at = now(), ended_by = $3
+            WHERE ended_at IS NULL AND (id_sha256 = decode($1, 'hex') OR left(encode(id_sha256, 'hex'), 16) = $2)
+            RETURNING person
+            """, [idSHA256?.hexString, fingerprint, by]
+        ).rows.first?.first ?? nil
+    }
+
+    /// The live sessions, newest first.
+    static func liveSessions(on connection: PGConnection) throws(PGError) -> [SessionListing] {
+        try connection.exec(
+            """
+            SELECT left(encode(id_sha256, 'hex'), 16), person, method, client_address,
+                   to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS"Z"'), to_char(last_seen AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS"Z"')
+            FROM governance_ui_sessions
+            WHERE ended_at IS NULL AND expires_at > now() AND last_seen + make_interval(secs => idle_seconds) > now()
+            ORDER BY created_at DESC LIMIT 500
+            """
+        ).rows.map {
+            SessionListing(
+                fingerprint: $0[0] ?? "", person: $0[1] ?? "", method: $0[2] ?? "", clientAddress: $0[3], createdAt: $0[4] ?? "",
+                lastSeen: $0[5] ?? "")
+        }
+    }
+
+    /// The failures counted against each key within the window, and the seconds until the oldest window ends.
+    static func failures(keys: [String], windowSeconds: Int, on connection: PGConnection) throws(PGError) -> Failures {
+        let row = try connection.exec(
+            """
+            SELECT coalesce(max(failures), 0), coalesce(max(ceil(extract(epoch FROM window_start + make_interval(secs => $2::int) - now())))::int, 0)
+            FROM governance_signin_failures WHERE key = ANY($1::text[]) AND window_start > now() - make_interval(secs => $2::int)
+            """, [PGArray.text(keys), String(windowSeconds)]
+        ).rows.first
+        return Failures(count: row?[0].flatMap { Int($0) } ?? 0, retryAfter: row?[1].flatMap { Int($0) } ?? 0)
+    }
+
+    /// Counts a failure against `key` (a fresh window once the last has passed); returns the count.
+    static func countFailure(key: String, windowSeconds: Int, on connection: PGConnection) throws(PGError) -> Int {
+        let rows = try connection.exec(
+            """
+            INSERT INTO governance_signin_failures AS f (key, failures, window_start) VALUES ($1, 1, now())
+            ON CONFLICT (key) DO UPDATE SET
+                failures = CASE WHEN f.window_start <= now() - make_interval(secs => $2::int) THEN 1 ELSE f.failures + 1 END,
+                window_start = CASE WHEN f.window_start <= now() - make_interval(secs => $2::int) THEN now() ELSE f.window_start END
+            RETURNING failures
+            """, [key, String(windowSeconds)]
+        ).rows
+        return rows.first?.first.flatMap { $0.flatMap { Int($0) } } ?? 1
+    }
+
+    static func clearFailures(key: String, on connection: PGConnection) throws(PGError) {
+        try connection.exec("DELETE FROM governance_signin_failures WHERE key = $1", [key])
+    }
+
+    private static func user(_ row: [String?]) -> User {
+        User(name: row[0] ?? "", role: row[1] ?? "", workflows: (row[2] ?? "").split(separator: ",").map(String.init), passwordHash: row[3])
+    }
+}
+
+/// The people tables of one database, for the UI: each call runs on the UI's connection pool.
+package struct PostgresPeople: Sendable {
+    let pool: PGWorkerPool
+
+    package init(pool: PGWorkerPool) { self.pool = pool }
+
+    package func user(_ name: String) async throws -> PeopleTables.User? {
+        try await pool.run { connection in try PeopleTables.user(name, on: connection) }
+    }
+
+    package func users() async throws -> [PeopleTables.User] {
+        try await pool.run { connection in try PeopleTables.users(on: connection) }
+    }
+
+    package func save(_ user: PeopleTables.User) async throws {
+        try await pool.run { connection in try PeopleTables.save(user, on: connection) }
+    }
+
+    package func remove(_ name: String, by person: String) async throws -> Bool {
+        try await pool.run { connection in try PeopleTables.remove(name, by: person, on: connection) }
+    }
+
+    package func startSession(idSHA256: [UInt8], person: String, method: String, clientAddress: String?, absoluteSeconds: Int, idleSeconds: Int)
+        async throws
+    {
+        try await pool.run { connection in
+            try PeopleTables.startSession(
+                idSHA256: idSHA256, person: person, method: method, clientAddress: clientAddress, absoluteSeconds: absoluteSeconds,
+                idleSeconds: idleSeconds, on: connection)
+        }
+    }
+
+    package func session(idSHA256: [UInt8]) async throws -> PeopleTables.SessionRow? {
+        try await pool.run { connection in try PeopleTables.session(idSHA256: idSHA256, on: connection) }
+    }
+
+    /// Ends a live session; returns its person, nil when it was not live.
+    package func endSession(idSHA256: [UInt8]? = nil, fingerprint: String? = nil, by person: String) async throws -> String? {
+        try await pool.run { connection in
+            try PeopleTables.endSession(idSHA256: idSHA256, fingerprint: fingerprint, by: person, on: connection)
+        }
+    }
+
+    package func liveSessions() async throws -> [PeopleTables.SessionListing] {
+        try await pool.run { connection in try PeopleTables.liveSessions(on: connection) }
+    }
+
+    package func failures(keys: [String], windowSeconds: Int) async throws -> PeopleTables.Failures {
+        try await pool.run { connection in try PeopleTables.failures(keys: keys, windowSeconds: windowSeconds, on: connection) }
+    }
+
+    /// Counts a failure against each key; returns the highest count.
+    package func countFailure(keys: [String], windowSeconds: Int) async throws -> Int {
+        try await pool.run { connection in
+            try keys.map { key in try PeopleTables.countFailure(key: key, windowSeconds: windowSeconds, on: connection) }.max() ?? 0
+        }
+    }
+
+    package func clearFailures(key: String) async throws {
+        try await pool.run { connection in try PeopleTables.clearFailures(key: key, on: connection) }
+    }
+}

@@ -1,0 +1,63 @@
+import AuditStore
+import Foundation
+import Pipeline
+
+/// What a person may do in the UI. `admin` does everything; `auditor` reads every workflow and
+/// verifies, changing nothing; `viewer` reads the workflows granted; `owner` reads them and
+/// manages their tokens and agent keys and decides their gates.
+enum Role: String, Sendable, CaseIterable {
+    case admin, auditor, viewer, owner
+}
+
+/// The person behind a request, as the server decides it on every request.
+struct Person: Sendable, Equatable {
+    var name: String
+    var role: Role
+    /// The workflows a viewer or owner is granted (ignored for admins and auditors).
+    var workflows: Set<String>
+    /// How they signed in: `password`, `bootstrap` (the configured admin password), `token`
+    /// (the admin token as a bearer) or `open` (a loopback UI without credentials).
+    var method: String
+
+    var readsEveryWorkflow: Bool { role == .admin || role == .auditor }
+
+    func reads(_ workflow: String) -> Bool { readsEveryWorkflow || workflows.contains(workflow) }
+
+    func manages(_ workflow: String) -> Bool { role == .admin || (role == .owner && workflows.contains(workflow)) }
+
+    /// The workflows a query is confined to; nil means every workflow.
+    var scope: Set<String>? { readsEveryWorkflow ? nil : workflows }
+
+    /// A stored person; nil when the stored role is not one this collector knows.
+    init?(_ user: PeopleTables.User, method: String) {
+        guard let role = Role(rawValue: user.role) else { return nil }
+        self.init(name: user.name, role: role, workflows: Set(user.workflows), method: method)
+    }
+
+    init(name: String, role: Role, workflows: Set<String> = [], method: String) {
+        (self.name, self.role, self.workflows, self.method) = (name, role, workflows, method)
+    }
+
+    /// Person names: 1 to 128 letters, digits, `.`, `_`, `-`, `@` or `+` (an e-mail address fits).
+    static func isValidName(_ name: String) -> Bool {
+        (1...128).contains(name.utf8.count)
+            && name.unicodeScalars.allSatisfy { $0.isASCII && (CharacterSet.alphanumerics.contains($0) || "._-@+".unicodeScalars.contains($0)) }
+    }
+}
+
+/// The `access.*` audit events: who signed in, failed to, signed out, or changed who may do
+/// what. They are the collector's own rows in its system workflow (no client can write there),
+/// with the person as the agent, so they are chained, counted and checkpointed like any other.
+enum AccessEvent {
+    static func make(
+        _ kind: String, person: String, session: String?, clientAddress: String?, details: [JSONValue.Member] = []
+    ) -> AuditEvent {
+        var metadata: [JSONValue.Member] = []
+        if let session { metadata.append(.init("session", .string(session))) }
+        if let clientAddress { metadata.append(.init("client_address", .string(clientAddress))) }
+        metadata += details
+        return AuditEvent(
+            eventID: UUID(), sessionID: session.map { UUID.named("access.session", $0) } ?? UUID(), agentID: person, kind: "access.\(kind)",
+            metadata: .object(metadata), createdAt: .now(), workflow: SystemIdentity.workflow)
+    }
+}
