@@ -24,6 +24,9 @@ public struct EventFilter: Sendable {
     public var before: Cursor?
     /// The same, going forward (exports read oldest first).
     public var after: Cursor?
+    /// The reader's scope, set by the server (never read from a query): nil reads every
+    /// workflow; otherwise rows of other workflows are not read at all (an empty list reads none).
+    public var workflows: [String]?
 
     public init() {}
 
@@ -146,6 +149,7 @@ public struct EventFilter: Sendable {
             return "$\(params.count)"
         }
         if let workflow { conditions.append("workflow = \(param(workflow))") }
+        if let workflows { conditions.append("workflow = ANY(\(param(PGArray.text(workflows)))::text[])") }
         if let agent { conditions.append("agent_id = \(param(agent))") }
         if let kind {
             if kind.hasSuffix("*") {

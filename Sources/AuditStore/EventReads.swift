@@ -17,13 +17,14 @@ public enum EventReads {
     }
 
     /// A session's first `limit` events in commit order (`chain_seq`, the order its chain links
-    /// them) and how many it has.
-    public static func session(_ id: UUID, limit: Int, on connection: PGConnection) throws -> (events: [SessionEvent], total: Int) {
+    /// them) and how many it has; only those of `workflows` when given (a reader's scope).
+    public static func session(_ id: UUID, limit: Int, workflows: [String]? = nil, on connection: PGConnection) throws -> (
+        events: [SessionEvent], total: Int
+    ) {
+        let scope = "session_id = $1::uuid AND ($2::text[] IS NULL OR workflow = ANY($2::text[]))"
+        let params = [id.lowercasedString, workflows.map(PGArray.text)]
         let rows = try connection.exec(
-            """
-            SELECT \(AuditRow.selectColumns), chain_seq FROM governance_audit_events WHERE session_id = $1::uuid
-            ORDER BY chain_seq LIMIT \(limit)
-            """, [id.lowercasedString]
+            "SELECT \(AuditRow.selectColumns), chain_seq FROM governance_audit_events WHERE \(scope) ORDER BY chain_seq LIMIT \(limit)", params
         ).rows
         let events = try rows.map { row in
             SessionEvent(
@@ -33,8 +34,7 @@ public enum EventReads {
             rows.count < limit
             ? rows.count
             : Int(
-                try connection.exec("SELECT count(*) FROM governance_audit_events WHERE session_id = $1::uuid", [id.lowercasedString]).rows.first?[0]
-                    ?? "0") ?? 0
+                try connection.exec("SELECT count(*) FROM governance_audit_events WHERE \(scope)", params).rows.first?[0] ?? "0") ?? 0
         return (events, total)
     }
 

@@ -24,7 +24,7 @@ extension TimelineServer {
     private func approvalsPage(workflow: String?, _ visit: Visit, notice: String? = nil, status: HTTPResponse.Status = .ok) async throws
         -> Response
     {
-        let rows = try await gates.list(workflow: workflow)
+        let rows = try await gates.list(workflow: workflow).filter { visit.reads($0.workflow) }
         var page = ApprovalsView.page(rows, workflow: workflow)
         page.notice = notice
         return pages.page(title: "Approvals", page, visit, status: status)

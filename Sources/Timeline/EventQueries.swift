@@ -10,6 +10,7 @@ extension EventFilter {
     /// Whether a live event belongs on this page (everything but the metadata filters, which turn live off).
     func matches(_ e: EventSummary) -> Bool {
         if let workflow, e.workflow != workflow { return false }
+        if let workflows, !workflows.contains(e.workflow) { return false }
         if let agent, e.agent != agent { return false }
         if let kind, kind.hasSuffix("*") ? !e.kind.hasPrefix(kind.dropLast()) : e.kind != kind { return false }
         if let decision, decision != (e.decision ?? "none") { return false }
@@ -67,8 +68,8 @@ struct EventQueries: Sendable {
     typealias Detail = EventReads.Detail
     typealias WorkflowStats = EventReads.WorkflowStats
 
-    func session(_ id: UUID, limit: Int) async throws -> (events: [SessionEvent], total: Int) {
-        try await pool.run { try EventReads.session(id, limit: limit, on: $0) }
+    func session(_ id: UUID, limit: Int, workflows: [String]?) async throws -> (events: [SessionEvent], total: Int) {
+        try await pool.run { try EventReads.session(id, limit: limit, workflows: workflows, on: $0) }
     }
 
     /// A page, newest first, and whether older rows exist.

@@ -44,20 +44,3 @@ struct Person: Sendable, Equatable {
             && name.unicodeScalars.allSatisfy { $0.isASCII && (CharacterSet.alphanumerics.contains($0) || "._-@+".unicodeScalars.contains($0)) }
     }
 }
-
-/// The `access.*` audit events: who signed in, failed to, signed out, or changed who may do
-/// what. They are the collector's own rows in its system workflow (no client can write there),
-/// with the person as the agent, so they are chained, counted and checkpointed like any other.
-enum AccessEvent {
-    static func make(
-        _ kind: String, person: String, session: String?, clientAddress: String?, details: [JSONValue.Member] = []
-    ) -> AuditEvent {
-        var metadata: [JSONValue.Member] = []
-        if let session { metadata.append(.init("session", .string(session))) }
-        if let clientAddress { metadata.append(.init("client_address", .string(clientAddress))) }
-        metadata += details
-        return AuditEvent(
-            eventID: UUID(), sessionID: session.map { UUID.named("access.session", $0) } ?? UUID(), agentID: person, kind: "access.\(kind)",
-            metadata: .object(metadata), createdAt: .now(), workflow: SystemIdentity.workflow)
-    }
-}

@@ -68,22 +68,18 @@ extension TimelineServer {
         let hash = password.isEmpty ? nil : try await PasswordHash.make(password)
         try await people.save(.init(name: name, role: role.rawValue, workflows: workflows, passwordHash: hash))
         await recordAccess(
-            AccessEvent.make(
-                "user_saved", person: visit.person?.name ?? "?", session: SessionID.fingerprint(visit.sessionID), clientAddress: visit.clientAddress,
-                details: [
-                    .init("user", .string(name)), .init("role", .string(role.rawValue)), .init("workflows", .array(workflows.map { .string($0) })),
-                    .init("password_changed", .bool(hash != nil)),
-                ]))
+            "user_saved", by: visit,
+            details: [
+                .init("user", .string(name)), .init("role", .string(role.rawValue)), .init("workflows", .array(workflows.map { .string($0) })),
+                .init("password_changed", .bool(hash != nil)),
+            ])
         return UIResponses.redirect("/people")
     }
 
     private func removePerson(_ name: String, _ visit: Visit) async throws -> Response {
         let by = visit.person?.name ?? "?"
         guard try await people.remove(name, by: by) else { throw PageError(status: .notFound, message: "There is no such person.") }
-        await recordAccess(
-            AccessEvent.make(
-                "user_removed", person: by, session: SessionID.fingerprint(visit.sessionID), clientAddress: visit.clientAddress,
-                details: [.init("user", .string(name))]))
+        await recordAccess("user_removed", by: visit, details: [.init("user", .string(name))])
         return UIResponses.redirect("/people")
     }
 
@@ -93,9 +89,7 @@ extension TimelineServer {
             throw PageError(status: .notFound, message: "There is no such live session.")
         }
         await recordAccess(
-            AccessEvent.make(
-                "session_ended", person: by, session: SessionID.fingerprint(visit.sessionID), clientAddress: visit.clientAddress,
-                details: [.init("ended_session", .string(fingerprint)), .init("session_person", .string(person))]))
+            "session_ended", by: visit, details: [.init("ended_session", .string(fingerprint)), .init("session_person", .string(person))])
         return UIResponses.redirect("/people")
     }
 }

@@ -106,28 +106,13 @@ extension TimelineServer {
             return Person(name: name, role: .admin, method: "bootstrap")
         }
         let user = Person.isValidName(name) ? try await people.user(name) : nil
-        let hash = user?.passwordHash ?? PasswordHash.unknownUser
-        let matches = try await PasswordHash.verify(password, hash: hash)
-        guard matches, let user, user.passwordHash != nil else { return nil }
+        let matches = try await PasswordHash.verify(password, hash: user?.passwordHash)
+        guard matches, let user else { return nil }
         return Person(user, method: "password")
     }
 
     func loginPage(_ visit: Visit, error: String?, status: HTTPResponse.Status) -> Response {
         pages.page(title: "Sign in", LoginPage(error: error), visit, status: status, nav: false)
-    }
-
-    /// An `access.*` event through the UI's pipeline. A refusal is logged, not shown: the person
-    /// has done nothing wrong, and the operator sees `ui.access_event_refused`.
-    func recordAccess(_ event: AuditEvent) async {
-        guard let pipeline else { return }
-        do {
-            let outcome = try await pipeline.submit([event], from: .collector).first
-            if outcome?.isAccepted != true {
-                logger.error("ui.access_event_refused", metadata: ["kind": "\(event.kind)", "outcome": "\(String(describing: outcome))"])
-            }
-        } catch {
-            logger.error("ui.access_event_refused", metadata: ["kind": "\(event.kind)", "error": "\(error)"])
-        }
     }
 }
 
@@ -144,14 +129,16 @@ enum PasswordHash {
     /// bcrypt reads at most 72 bytes; a longer password would be silently cut.
     static let maxBytes = 72
 
-    /// A hash no password matches, checked for unknown names so they take as long as known ones.
-    static let unknownUser = Bcrypt.hash(TimelineConfig.randomSecret().hexString, cost: 12)
+    /// A hash no password matches, checked for unknown names so they take as long as known ones
+    /// (made on the hashing thread, the first time one is asked for).
+    private static let unknownUser = Bcrypt.hash(TimelineConfig.randomSecret().hexString, cost: 12)
 
     static func make(_ password: String) async throws -> String {
         try await thread.runIfActive { Bcrypt.hash(password, cost: 12) }
     }
 
-    static func verify(_ password: String, hash: String) async throws -> Bool {
-        try await thread.runIfActive { Bcrypt.verify(password, hash: hash) }
+    /// Whether `password` matches `hash`; with no hash (an unknown name), the same work and false.
+    static func verify(_ password: String, hash: String?) async throws -> Bool {
+        try await thread.runIfActive { Bcrypt.verify(password, hash: hash ?? unknownUser) && hash != nil }
     }
 }

@@ -72,6 +72,10 @@ package final class TimelineServer: Service, Sendable {
         self.logger = logger
     }
 
+    /// Every route, as `METHOD /path/:capture` (what a test of access enumerates, so a route
+    /// added later without its checks fails it).
+    package var routes: [String] { makeRouter().routes.map(\.description) }
+
     /// The port actually bound (useful with port 0); nil until listening.
     package var port: Int? { bound.withLock { $0 } }
 
@@ -133,7 +137,7 @@ package final class TimelineServer: Service, Sendable {
             return try await self.signOut(context.visit)
         }
         signedIn.get("/timeline") { request, context in try await self.timelinePage(request, context.visit) }
-        signedIn.get("/stream") { request, _ in try self.stream(request) }
+        signedIn.get("/stream") { request, context in try self.stream(request, context.visit) }
         signedIn.get("/events/:id") { request, context in
             try await self.detailPage(id: context.parameters.get("id"), raw: request.queryFields()["view"] == "raw", context.visit, verify: nil)
         }
@@ -142,7 +146,7 @@ package final class TimelineServer: Service, Sendable {
             let form = try await self.form(VerifyForm.self, request, context)
             return try await self.verify(session: context.parameters.get("id"), event: form.event, context.visit)
         }
-        signedIn.get("/export") { request, _ in try self.export(request) }
+        signedIn.get("/export") { request, context in try self.export(request, context.visit) }
         addApprovalRoutes(to: signedIn)
         addPeopleRoutes(to: signedIn)
         let admins = signedIn.group().add(middleware: RequireRoleMiddleware(roles: [.admin]))
@@ -197,11 +201,18 @@ package final class TimelineServer: Service, Sendable {
 
     private func timelinePage(_ request: Request, _ visit: Visit) async throws -> Response {
         let query = try request.queryFields()
-        let (filter, problems) = EventFilter.parse(query)
+        var (filter, problems) = EventFilter.parse(query)
+        filter.workflows = visit.scope
         let position = feed.position
         async let names = queries.workflowNames()
         let (events, more) = try await queries.page(filter, size: config.pageSize)
-        var page = TimelineView.page(events: events, filter: filter, workflows: try await names, more: more, now: .now())
+        // A filtered view is a search; its first page is recorded (paging on continues the same one).
+        if !filter.queryItems.isEmpty && filter.before == nil {
+            await recordAccess(
+                "searched", by: visit,
+                details: [.init("filter", .string(queryString(filter.queryItems))), .init("rows", .number(String(events.count)))])
+        }
+        var page = TimelineView.page(events: events, filter: filter, workflows: try await names.filter(visit.reads), more: more, now: .now())
         page.problems = problems
         page.live = filter.isLive && feed.isAvailable ? "true" : "false"
         page.liveState = "off"
@@ -220,7 +231,15 @@ package final class TimelineServer: Service, Sendable {
         guard let window = DashboardWindow(rawValue: query["window"].flatMap { $0.isEmpty ? nil : $0 } ?? "hour") else {
             throw PageError(status: .badRequest, message: "window must be hour, day or week.")
         }
-        let workflow = query["workflow"].flatMap { $0.isEmpty ? nil : $0 }
+        var workflow = query["workflow"].flatMap { $0.isEmpty ? nil : $0 }
+        // Someone who reads some workflows sees one at a time, theirs: never the sum of all.
+        if let scope = visit.scope {
+            guard let mine = workflow ?? scope.first, scope.contains(mine) else {
+                throw PageError(
+                    status: .notFound, message: workflow == nil ? "No workflow is granted to you yet." : "No workflow of yours has that name.")
+            }
+            workflow = mine
+        }
         let position = feed.position
         async let names = queries.workflowNames()
         guard let data = try await dashboard.load(window, workflow: workflow) else {
@@ -228,7 +247,7 @@ package final class TimelineServer: Service, Sendable {
                 status: .serviceUnavailable,
                 message: "The dashboard follows the table in commit order and needs the governance_txid column (see docs/operations.md).")
         }
-        var page = DashboardView.page(data, workflow: workflow, workflows: try await names, now: .now())
+        var page = DashboardView.page(data, workflow: workflow, workflows: try await names.filter(visit.reads), now: .now())
         page.health = health().sorted { $0.key < $1.key }.map { .init(name: $0.key, state: $0.value) }
         page.live = feed.isAvailable ? "true" : "false"
         page.liveText = feed.isAvailable ? "connecting…" : "not live yet"
@@ -239,9 +258,11 @@ package final class TimelineServer: Service, Sendable {
         return pages.page(title: "Dashboard", page, visit)
     }
 
-    private func stream(_ request: Request) throws -> Response {
+    private func stream(_ request: Request, _ visit: Visit) throws -> Response {
         let query = try request.queryFields()
-        let (filter, _) = EventFilter.parse(query)
+        var (parsed, _) = EventFilter.parse(query)
+        parsed.workflows = visit.scope
+        let filter = parsed
         let after = request.headers[HTTPField.Name("Last-Event-ID")!].flatMap { Int64($0) } ?? query["after"].flatMap { Int64($0) } ?? feed.position
         let seen = query["seen"].flatMap(PGSnapshot.init)
         let subscription = feed.subscribe(after: after)
@@ -265,7 +286,17 @@ package final class TimelineServer: Service, Sendable {
 
     private func detailPage(id: String?, raw: Bool, _ visit: Visit, verify: Verdict?) async throws -> Response {
         guard let id = id.flatMap(UUID.init(text:)) else { throw PageError(status: .badRequest, message: "That is not an event id.") }
-        guard let detail = try await queries.detail(id) else { throw PageError(status: .notFound, message: "No event has that id.") }
+        guard let detail = try await queries.detail(id), visit.reads(detail.event.workflow) else {
+            throw PageError(status: .notFound, message: "No event has that id.")
+        }
+        if verify == nil {
+            await recordAccess(
+                "event_viewed", by: visit,
+                details: [
+                    .init("event_id", .string(id.lowercasedString)), .init("event_workflow", .string(detail.event.workflow)),
+                    .init("raw", .bool(raw)),
+                ])
+        }
         var page = TimelineView.detail(detail, raw: raw, redactor: redactor)
         page.verify = verify
         return pages.page(title: "Event", page, visit)
@@ -273,8 +304,9 @@ package final class TimelineServer: Service, Sendable {
 
     private func sessionPage(id: String?, _ visit: Visit, verify: Verdict?) async throws -> Response {
         guard let id = id.flatMap(UUID.init(text:)) else { throw PageError(status: .badRequest, message: "That is not a session id.") }
-        let (events, total) = try await queries.session(id, limit: Self.sessionPageLimit)
+        let (events, total) = try await queries.session(id, limit: Self.sessionPageLimit, workflows: visit.scope)
         guard !events.isEmpty else { throw PageError(status: .notFound, message: "No session has that id.") }
+        if verify == nil { await recordAccess("session_viewed", by: visit, details: [.init("session_id", .string(id.lowercasedString))]) }
         var page = TimelineView.session(id: id, events: events, total: total)
         page.verify = verify
         return pages.page(title: "Session", page, visit)
@@ -285,9 +317,10 @@ package final class TimelineServer: Service, Sendable {
 
     /// A download of the filtered view, streamed a page at a time from one snapshot, on a
     /// connection of its own; at most `maxExports` at once, so downloads cannot starve the pages.
-    private func export(_ request: Request) throws -> Response {
+    private func export(_ request: Request, _ visit: Visit) throws -> Response {
         let query = try request.queryFields()
-        let (filter, problems) = EventFilter.parse(query)
+        var (filter, problems) = EventFilter.parse(query)
+        filter.workflows = visit.scope
         guard let format = EventExport.Format(rawValue: query["format"] ?? "ndjson") else {
             throw PageError(status: .badRequest, message: "format must be csv or ndjson.")
         }
@@ -297,6 +330,7 @@ package final class TimelineServer: Service, Sendable {
             throw PageError(status: .serviceUnavailable, message: "\(Self.maxExports) exports are already running; try again when one has finished.")
         }
         let export = EventExport(format: format, filter: filter)
+        let asked = queryString(filter.queryItems)
         let worker = queries.exportWorker()
         let logger = logger
         let name = "governance-events-\(Timestamp.now().pythonISOFormat.prefix(19).replacingOccurrences(of: ":", with: "")).\(format.rawValue)"
@@ -308,8 +342,23 @@ package final class TimelineServer: Service, Sendable {
             ],
             body: ResponseBody { writer in
                 defer { self.exportsRunning.subtract(1, ordering: .relaxed) }
-                let rows = try await export.write(via: worker) { text in try await writer.write(ByteBuffer(string: text)) }
+                // Recorded however it ends: an export cut short by the client is still an export.
+                let rows: Int
+                do {
+                    rows = try await export.write(via: worker) { text in try await writer.write(ByteBuffer(string: text)) }
+                } catch {
+                    await self.recordAccess(
+                        "exported", by: visit,
+                        details: [.init("filter", .string(asked)), .init("format", .string(format.rawValue)), .init("completed", .bool(false))])
+                    throw error
+                }
                 logger.info("ui.export", metadata: ["format": "\(format.rawValue)", "events": "\(rows)"])
+                await self.recordAccess(
+                    "exported", by: visit,
+                    details: [
+                        .init("filter", .string(asked)), .init("format", .string(format.rawValue)), .init("completed", .bool(true)),
+                        .init("rows", .number(String(rows))),
+                    ])
                 try await writer.finish(nil)
             })
     }
@@ -318,6 +367,12 @@ package final class TimelineServer: Service, Sendable {
 
     private func verify(session: String?, event: String?, _ visit: Visit) async throws -> Response {
         guard let session = session.flatMap(UUID.init(text:)) else { throw PageError(status: .badRequest, message: "That is not a session id.") }
+        let mine = try await queries.session(session, limit: 1, workflows: visit.scope)
+        guard !mine.events.isEmpty else { throw PageError(status: .notFound, message: "No session has that id.") }
+        // Verify checks the whole session; one that spans workflows not granted is not theirs to check.
+        if visit.scope != nil, try await queries.session(session, limit: 1, workflows: nil).total != mine.total {
+            throw PageError(status: .forbidden, message: "This session also holds events of workflows not granted to you; an auditor can verify it.")
+        }
         let result: Verdict
         if let secret = config.auditSecret {
             let report = try await queries.verify(session: session, secret: secret)
@@ -327,6 +382,8 @@ package final class TimelineServer: Service, Sendable {
                     state: "intact", text: "intact: all \(report.rows) events of session \(session.lowercasedString) verify (every HMAC and link).")
                 : Verdict(state: "tampered", text: "tampered: " + report.problems.map(\.description).joined(separator: "; "))
             logger.info("ui.verify", metadata: ["session": "\(session.lowercasedString)", "result": "\(result.state)"])
+            await recordAccess(
+                "verified", by: visit, details: [.init("session_id", .string(session.lowercasedString)), .init("result", .string(result.state))])
         } else {
             result = Verdict(
                 state: "unavailable",
@@ -343,9 +400,12 @@ package final class TimelineServer: Service, Sendable {
         keyError: String? = nil, status: HTTPResponse.Status = .ok
     ) async throws -> Response {
         async let stats = queries.workflowStats()
-        async let agentKeys = queries.pool.run { try AgentKeyTable.exists($0) ? AgentKeyTable.list($0) : [] }
-        let issuedTokens = try await tokens.list()
-        var page = TimelineView.workflows(try await stats, tokens: issuedTokens, agentKeys: try await agentKeys)
+        // Agent keys name agents of any workflow: listed for those who read every workflow.
+        let everything = visit.scope == nil
+        async let agentKeys = queries.pool.run { try everything && AgentKeyTable.exists($0) ? AgentKeyTable.list($0) : [] }
+        let issuedTokens = try await tokens.list().filter { visit.reads($0.workflow) }
+        var page = TimelineView.workflows(
+            try await stats.filter { visit.reads($0.name) }, tokens: issuedTokens, agentKeys: try await agentKeys)
         (page.newToken, page.error, page.keyError) = (issued, error, keyError)
         return pages.page(title: "Workflows", page, visit, status: status)
     }

@@ -39,6 +39,16 @@ final class Visit: Sendable {
 
     var isSignedIn: Bool { person != nil }
 
+    /// The workflows this visitor may read, for every query: nil is every workflow; nobody
+    /// signed in reads none.
+    var scope: [String]? {
+        guard let person else { return [] }
+        return person.scope.map { $0.sorted() }
+    }
+
+    /// Whether this visitor may read `workflow`'s rows.
+    func reads(_ workflow: String) -> Bool { person?.reads(workflow) ?? false }
+
     /// A new session id (sign-in, sign-out), which the answer sets as the cookie.
     func replaceSession(_ id: String, person: Person?, cookie: String) {
         state.withLock { $0 = (id, person, bearer ? nil : cookie) }

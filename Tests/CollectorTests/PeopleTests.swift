@@ -2,8 +2,10 @@ import AuditStore
 import Collector
 import CurlHTTP
 import GovernanceTesting
+import Pipeline
 import Foundation
 import Testing
+import Timeline
 
 /// People, roles and sessions against running collectors and their PostgreSQL: what a role may
 /// change is decided on the server at every request, sessions are rows every collector on the
@@ -170,13 +172,19 @@ struct PeopleTests {
             let base = try await collector.timelineURL()
             let admin = UIClient(base: base)
             try await admin.signIn()
-            #expect(try await Self.save(admin, name: "alice", role: "viewer", workflows: "wf-a", password: Self.alicePassword).status == 303)
+            #expect(try await Self.save(admin, name: "alice", role: "viewer", workflows: "wf-test", password: Self.alicePassword).status == 303)
+            let event = UUID()
+            #expect(try await post(collector.eventsURL, wireEvent(id: event, agent: "agent-of-a")).status == 201)
             let alice = UIClient(base: base)
             let login = try await alice.get("/login")
             #expect(try await alice.post("/login", [("name", "alice"), ("password", "wrong")], csrfFrom: login).status == 401)
             try await alice.signIn(name: "alice", password: Self.alicePassword)
             #expect(try await alice.post("/logout", [], csrfFrom: try await alice.get("/timeline")).status == 303)
             try await alice.signIn(name: "alice", password: Self.alicePassword)
+            // What she reads is on the record too: a search, an event, a session, an export.
+            #expect(try await alice.get("/timeline?agent=agent-of-a").status == 200)
+            #expect(try await alice.get("/events/\(event.lowercasedString)").status == 200)
+            #expect(try await alice.get("/export?agent=agent-of-a").text.contains(event.lowercasedString))
             let listing = try await admin.get("/people")
             let fingerprint = try #require(
                 UIClient.first(#"data-fingerprint="([0-9a-f]{16})"><td><code>[0-9a-f]{16}</code></td><td class="person">alice"#, in: listing.text))
@@ -184,18 +192,21 @@ struct PeopleTests {
 
             let rows = try PGConnection(dsn: dsn).exec(
                 """
-                SELECT kind, agent_id, workflow, metadata_json->>'session', chain_seq IS NOT NULL AND hmac_value IS NOT NULL
-                FROM governance_audit_events ORDER BY seq
+                SELECT kind, agent_id, workflow, metadata_json->>'session', chain_seq IS NOT NULL AND hmac_value IS NOT NULL,
+                       coalesce(metadata_json->>'filter', metadata_json->>'event_id', '')
+                FROM governance_audit_events WHERE kind LIKE 'access.%' ORDER BY seq
                 """
             ).rows
             #expect(
                 rows.map { "\($0[0]!) \($0[1]!)" } == [
                     "access.signin admin", "access.user_saved admin", "access.signin_failed anonymous", "access.signin alice", "access.signout alice",
-                    "access.signin alice", "access.session_ended admin",
+                    "access.signin alice", "access.searched alice", "access.event_viewed alice", "access.exported alice",
+                    "access.session_ended admin",
                 ])
+            #expect(rows[6...8].map { $0[5] } == ["agent=agent-of-a", event.lowercasedString, "agent=agent-of-a"])
             #expect(rows.allSatisfy { $0[2] == "governance.system" && $0[4] == "t" })
             // Alice's sign-in and sign-out name one session; the admin ended her second one by its fingerprint.
-            #expect(rows[3][3] == rows[4][3] && rows[5][3] == fingerprint)
+            #expect(rows[3][3] == rows[4][3] && rows[5...8].allSatisfy { $0[3] == fingerprint })
 
             func verify() async throws -> (Int32, String) { try await verifyCommand(dsn: dsn) }
             let (clean, report) = try await verify()
@@ -206,6 +217,115 @@ struct PeopleTests {
             try c.exec("DELETE FROM governance_audit_events WHERE kind = 'access.signin_failed'")
             let (tampered, after) = try await verify()
             #expect(tampered == 1, "\(after)")
+        }
+    }
+
+    @Test(
+        "scope: a viewer of one workflow reaches no row of another by any route the router has, with the other's ids, search, export and the live stream"
+    )
+    func workflowScope() async throws {
+        let dsn = try await newDatabase()
+        try await RunningCollector.with(yaml: timelineYAML(dsn: dsn)) { collector in
+            try await collector.waitUntilReady()
+            let base = try await collector.timelineURL()
+            // wf-other's rows (B): a session of three events, a gate, a token issued in the UI.
+            let sessionB = UUID().uuidString.lowercased()
+            let eventsB = (0..<3).map { _ in UUID().uuidString.lowercased() }
+            let batch = eventsB.map {
+                wireEvent(id: UUID(uuidString: $0)!, session: UUID(uuidString: sessionB)!, agent: "agent-of-b", metadata: #"{"note":"secret-b"}"#)
+            }
+            #expect(try await post(collector.batchURL, "[" + batch.joined(separator: ",") + "]", token: otherToken).status == 200)
+            let gateB = UUID().uuidString.lowercased()
+            let gate = JSONValue.object([
+                .init("request_id", .string(gateB)), .init("agent_id", .string("agent-of-b")), .init("kind", .string("deploy")),
+                .init("action_hash", .string(String(repeating: "ab", count: 32))), .init("expires_at", .string("2099-01-01T00:00:00Z")),
+                .init("sdk_version", .string("0.7.3")),
+            ])
+            #expect(try await post("\(collector.baseURL)/api/v1/bridge/gates/\(gateB)", gate.serialized(), token: otherToken).status == 201)
+            // wf-test's (A), which the viewer reads.
+            let eventA = UUID().uuidString.lowercased()
+            #expect(try await post(collector.eventsURL, wireEvent(id: UUID(uuidString: eventA)!, agent: "agent-of-a")).status == 201)
+
+            let admin = UIClient(base: base)
+            try await admin.signIn()
+            let issued = try await admin.post("/workflows/tokens", [("workflow", "wf-other")], csrfFrom: try await admin.get("/workflows"))
+            let tokenB = try #require(UIClient.first(#"tr class="token" data-fingerprint="([0-9a-f]{12})""#, in: issued.text))
+            #expect(try await Self.save(admin, name: "alice", role: "viewer", workflows: "wf-test", password: Self.alicePassword).status == 303)
+            let alice = UIClient(base: base)
+            try await alice.signIn(name: "alice", password: Self.alicePassword)
+            let adminSession = try #require(
+                UIClient.first(
+                    #"data-fingerprint="([0-9a-f]{16})"><td><code>[0-9a-f]{16}</code></td><td class="person">admin"#,
+                    in: try await admin.get("/people").text))
+
+            // She reads A: the test would pass vacuously if she read nothing.
+            #expect(try await alice.get("/events/\(eventA)").text.contains("agent-of-a"))
+            #expect(try await alice.get("/timeline").text.contains("agent-of-a"))
+            #expect(try await alice.get("/").status == 200)
+
+            // Every route, tried with B's names and ids. A route missing here fails the test.
+            let tries: [String: [(method: String, path: String, fields: [(String, String)])]] = [
+                "GET /": [("GET", "/", []), ("GET", "/?workflow=wf-other&window=week", [])],
+                "GET /timeline": [
+                    ("GET", "/timeline", []), ("GET", "/timeline?workflow=wf-other", []), ("GET", "/timeline?q=secret-b", []),
+                    ("GET", "/timeline?session=\(sessionB)", []), ("GET", "/timeline?agent=agent-of-b", []),
+                ],
+                "GET /export": [
+                    ("GET", "/export", []), ("GET", "/export?workflow=wf-other", []), ("GET", "/export?format=csv&q=secret-b", []),
+                ],
+                "GET /events/{id}": eventsB.map { ("GET", "/events/\($0)", []) } + [("GET", "/events/\(eventsB[0])?view=raw", [])],
+                "GET /sessions/{id}": [("GET", "/sessions/\(sessionB)", [])],
+                "POST /sessions/{id}/verify": [("POST", "/sessions/\(sessionB)/verify", [("event", eventsB[0])])],
+                "GET /approvals": [("GET", "/approvals", []), ("GET", "/approvals?workflow=wf-other", [])],
+                "POST /approvals/{workflow}/{id}": [("POST", "/approvals/wf-other/\(gateB)", [("decision", "granted")])],
+                "GET /workflows": [("GET", "/workflows", [])],
+                "POST /workflows/tokens": [("POST", "/workflows/tokens", [("workflow", "wf-other")])],
+                "POST /tokens/{fingerprint}/revoke": [("POST", "/tokens/\(tokenB)/revoke", [])],
+                "POST /agent-keys": [("POST", "/agent-keys", [("agent", "agent-of-b"), ("pem", "x")])],
+                "POST /agent-keys/{fingerprint}/revoke": [("POST", "/agent-keys/\(String(repeating: "a", count: 32))/revoke", [("reason", "r")])],
+                "GET /people": [("GET", "/people", [])],
+                "POST /people": [("POST", "/people", [("name", "alice"), ("role", "admin")])],
+                "POST /people/{name}/remove": [("POST", "/people/admin/remove", [])],
+                "POST /people/sessions/{fingerprint}/end": [("POST", "/people/sessions/\(adminSession)/end", [])],
+                // Reads no rows: the stream is read below; signing in and out, and the assets.
+                "GET /stream": [], "GET /login": [("GET", "/login", [])], "POST /login": [], "POST /logout": [],
+                "GET /static/app.css": [("GET", "/static/app.css", [])], "GET /static/app.js": [("GET", "/static/app.js", [])],
+            ]
+            let routes = try #require(collector.collector.timeline).routes
+            #expect(Set(routes) == Set(tries.keys), "routes without a scope check here: \(Set(routes).subtracting(tries.keys).sorted())")
+            let marks = ["agent-of-b", "secret-b", sessionB, gateB, tokenB] + eventsB
+            for (route, attempts) in tries {
+                for attempt in attempts {
+                    let page = try await alice.get(attempt.method == "GET" ? attempt.path : "/timeline")
+                    let answer = attempt.method == "GET" ? page : try await alice.post(attempt.path, attempt.fields, csrfFrom: page)
+                    let asked = attempt.path + attempt.fields.map { $0.1 }.joined()
+                    let leaked = marks.filter { !asked.contains($0) && answer.text.contains($0) }
+                    #expect(leaked.isEmpty, "\(route) \(attempt.path) showed \(leaked)")
+                    if attempt.method == "POST" { #expect([403, 404].contains(answer.status), "\(route) \(attempt.path): \(answer.status)") }
+                }
+            }
+            for path in ["/events/\(eventsB[0])", "/sessions/\(sessionB)", "/?workflow=wf-other"] {
+                #expect(try await alice.get(path).status == 404, "\(path)")
+            }
+            // Nothing of B changed.
+            #expect(try scalar(dsn, "SELECT status FROM governance_gates WHERE request_id = '\(gateB)'") == "pending")
+            #expect(try scalar(dsn, "SELECT count(*) FROM governance_workflow_tokens WHERE revoked_at IS NULL") == "1")
+            #expect(try scalar(dsn, "SELECT count(*) FROM governance_users") == "1")
+
+            // The live stream: B's event committed first never arrives; A's, committed after it, does.
+            #expect(
+                try await eventually {
+                    !(try await alice.get("/timeline").text.contains(#"data-stream="/stream?after=0"#))
+                })
+            let stream = try #require(
+                UIClient.first(#"data-stream="([^"]+)""#, in: try await alice.get("/timeline").text)?.replacingOccurrences(of: "&amp;", with: "&"))
+            let connection = try RawConnection(port: try #require(base.split(separator: ":").last.flatMap { Int($0) }))
+            connection.send("GET \(stream) HTTP/1.1\r\nHost: 127.0.0.1\r\nCookie: gc_session=\(alice.cookie ?? "")\r\n\r\n")
+            let lateB = UUID(), lateA = UUID()
+            #expect(try await post(collector.eventsURL, wireEvent(id: lateB, agent: "agent-of-b"), token: otherToken).status == 201)
+            #expect(try await post(collector.eventsURL, wireEvent(id: lateA, agent: "agent-of-a")).status == 201)
+            let received = await connection.readUntil(lateA.uuidString.lowercased())
+            #expect(received.contains(lateA.uuidString.lowercased()) && !received.contains("agent-of-b"), "\(received.suffix(800))")
         }
     }
 }

@@ -148,15 +148,21 @@ struct SearchExportTests {
 
             // CSV, read back by Python's csv module: every row, metadata intact, a formula-looking agent id kept as text.
             let csv = directory.appendingPathComponent("all.csv").path
-            #expect(try await runCommand([BinaryTests.binary, "export", "--dsn", source, "--format", "csv", "--output", csv]).status == 0)
+            // The posted rows' workflow: the table also holds this test's access events (its sign-in, its export).
+            #expect(
+                try await runCommand([BinaryTests.binary, "export", "--dsn", source, "--workflow", "wf-test", "--format", "csv", "--output", csv])
+                    .status
+                    == 0)
             let check = try await runCommand([
                 "python3",
                 URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent(
                     "interop/export_csv_summary.py"
                 ).path, csv,
             ])
-            // The 160 posted and this test's sign-in (an access.signin event, no model).
-            #expect(check.output.trimmingCharacters(in: .whitespacesAndNewlines) == "161 1 gpt-4o True 161", "\(check.output)")
+            #expect(check.output.trimmingCharacters(in: .whitespacesAndNewlines) == "160 1 gpt-4o True 160", "\(check.output)")
+            let trail = try PGConnection(dsn: source).exec(
+                "SELECT kind, agent_id, metadata_json->>'filter', metadata_json->>'rows' FROM governance_audit_events WHERE kind = 'access.exported'")
+            #expect(trail.rows == [["access.exported", "admin", "decision=deny&meta=tool%3Dsql", "8"]], "the UI's export is on the record")
             let again = try await runCommand([BinaryTests.binary, "export", "--dsn", source, "--output", csv])
             #expect(again.status == 2 && again.output.contains("cannot create"), "an existing file is never overwritten")
         }

@@ -28,7 +28,7 @@ if mode == "sdk":
     from opentelemetry.sdk.resources import Resource
 
     exporter = OTLPLogExporter(endpoint=base + "/v1/logs", headers={"Authorization": "Bearer " + token},
-                               compression=Compression.Gzip, timeout=10)
+                               compression=Compression.Gzip, timeout=120)
     provider = LoggerProvider(resource=Resource.create({"service.name": "billing-agent"}))
     provider.add_log_record_processor(SimpleLogRecordProcessor(exporter))
     logger = provider.get_logger("audit-interop", "1.0")
@@ -67,7 +67,9 @@ elif mode == "json":
                                   headers={"Content-Type": "application/json", "Authorization": "Bearer " + token})
     print(json.dumps({"session": session, "ids": ids}))
     try:
-        with urllib.request.urlopen(post, timeout=10) as response:
+        # The test asserts the answer, not its speed: a busy two-core machine running the
+        # whole suite has held one for over 10 s.
+        with urllib.request.urlopen(post, timeout=120) as response:
             print(response.status)
             print(response.read().decode())
     except urllib.error.HTTPError as error:
