@@ -199,6 +199,7 @@ let package = Package(
                 .embedInCode("Resources/message.mustache"),
                 .embedInCode("Resources/approvals.mustache"),
                 .embedInCode("Resources/people.mustache"),
+                .embedInCode("Resources/keys.mustache"),
                 .embedInCode("Resources/app.css"), .embedInCode("Resources/app.js"), .embedInCode("Resources/dashboard.js"),
                 .embedInCode("Resources/approvals.js"),
             ], swiftSettings: strict),

@@ -37,6 +37,21 @@ package enum PeopleTables {
             )
             """,
             "CREATE INDEX IF NOT EXISTS idx_ui_sessions_person ON governance_ui_sessions (person) WHERE ended_at IS NULL",
+            // A key's secret is never stored, as a session's.
+            """
+            CREATE TABLE IF NOT EXISTS governance_api_keys (
+                fingerprint  TEXT        PRIMARY KEY,
+                key_sha256   BYTEA       NOT NULL UNIQUE,
+                person       TEXT        NOT NULL,
+                method       TEXT        NOT NULL,
+                name         TEXT        NOT NULL,
+                scopes       TEXT[]      NOT NULL,
+                created_at   TIMESTAMPTZ NOT NULL DEFAULT now(),
+                expires_at   TIMESTAMPTZ NOT NULL,
+                revoked_at   TIMESTAMPTZ NULL,
+                last_used_at TIMESTAMPTZ NULL
+            )
+            """,
             """
             CREATE TABLE IF NOT EXISTS governance_signin_failures (
                 key          TEXT        PRIMARY KEY,
@@ -64,6 +79,28 @@ package enum PeopleTables {
         package var method: String
         /// nil when the person has no row (the bootstrap admin, or a person since removed).
         package var user: User?
+    }
+
+    /// A live API key's person (as the users table says now) and what the key may do.
+    package struct KeyRow: Sendable {
+        package var fingerprint: String
+        package var person: String
+        package var method: String
+        package var scopes: [String]
+        package var user: User?
+    }
+
+    /// An API key as the keys page lists it.
+    package struct KeyListing: Sendable {
+        package var fingerprint: String
+        package var person: String
+        package var name: String
+        package var scopes: [String]
+        package var createdAt: String
+        package var expiresAt: String
+        package var lastUsedAt: String?
+        /// `active`, `expired` or `revoked`.
+        package var state: String
     }
 
     /// Failed sign-ins counted against a key within its window.
@@ -170,6 +207,67 @@ package enum PeopleTables {
         }
     }
 
+    static func addKey(
+        fingerprint: String, keySHA256: [UInt8], person: String, method: String, name: String, scopes: [String], days: Int,
+        on connection: PGConnection
+    ) throws(PGError) {
+        try connection.exec(
+            """
+            INSERT INTO governance_api_keys (fingerprint, key_sha256, person, method, name, scopes, expires_at)
+            VALUES ($1, decode($2, 'hex'), $3, $4, $5, $6::text[], now() + make_interval(days => $7::int))
+            """, [fingerprint, keySHA256.hexString, person, method, name, PGArray.text(scopes), String(days)])
+    }
+
+    /// The live key with this hash (not revoked, not expired), marking it used at most every 15 s.
+    static func key(keySHA256: [UInt8], on connection: PGConnection) throws(PGError) -> KeyRow? {
+        guard
+            let row = try connection.exec(
+                """
+                WITH live AS (
+                    SELECT fingerprint, person, method, scopes FROM governance_api_keys
+                    WHERE key_sha256 = decode($1, 'hex') AND revoked_at IS NULL AND expires_at > now()
+                ), touched AS (
+                    UPDATE governance_api_keys SET last_used_at = now()
+                    WHERE fingerprint IN (SELECT fingerprint FROM live) AND (last_used_at IS NULL OR last_used_at < now() - interval '15 seconds')
+                )
+                SELECT live.fingerprint, live.person, live.method, array_to_string(live.scopes, ','),
+                       u.name, u.role, array_to_string(u.workflows, ','), u.password_hash
+                FROM live LEFT JOIN governance_users u ON u.name = live.person
+                """, [keySHA256.hexString]
+            ).rows.first
+        else { return nil }
+        return KeyRow(
+            fingerprint: row[0] ?? "", person: row[1] ?? "", method: row[2] ?? "", scopes: (row[3] ?? "").split(separator: ",").map(String.init),
+            user: row[4] == nil ? nil : user(Array(row[4...])))
+    }
+
+    /// The keys of `person` (every key when nil), newest first.
+    static func keys(of person: String?, on connection: PGConnection) throws(PGError) -> [KeyListing] {
+        try connection.exec(
+            """
+            SELECT fingerprint, person, name, array_to_string(scopes, ','),
+                   to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI"Z"'), to_char(expires_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI"Z"'),
+                   to_char(last_used_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS"Z"'),
+                   CASE WHEN revoked_at IS NOT NULL THEN 'revoked' WHEN expires_at <= now() THEN 'expired' ELSE 'active' END
+            FROM governance_api_keys WHERE $1::text IS NULL OR person = $1 ORDER BY created_at DESC LIMIT 500
+            """, [person]
+        ).rows.map {
+            KeyListing(
+                fingerprint: $0[0] ?? "", person: $0[1] ?? "", name: $0[2] ?? "", scopes: ($0[3] ?? "").split(separator: ",").map(String.init),
+                createdAt: $0[4] ?? "", expiresAt: $0[5] ?? "", lastUsedAt: $0[6], state: $0[7] ?? "")
+        }
+    }
+
+    /// Revokes a live key (of `person`, or anyone's when nil); its person, nil when there was none.
+    static func revokeKey(fingerprint: String, of person: String?, on connection: PGConnection) throws(PGError) -> String? {
+        try connection.exec(
+            """
+            UPDATE governance_api_keys SET revoked_at = now()
+            WHERE fingerprint = $1 AND revoked_at IS NULL AND ($2::text IS NULL OR person = $2) RETURNING person
+            """, [fingerprint, person]
+        ).rows.first?.first ?? nil
+    }
+
     /// The failures counted against each key within the window, and the seconds until the oldest window ends.
     static func failures(keys: [String], windowSeconds: Int, on connection: PGConnection) throws(PGError) -> Failures {
         let row = try connection.exec(
@@ -260,6 +358,28 @@ package struct PostgresPeople: Sendable {
         try await pool.run { connection in
             try keys.map { key in try PeopleTables.countFailure(key: key, windowSeconds: windowSeconds, on: connection) }.max() ?? 0
         }
+    }
+
+    package func addKey(fingerprint: String, keySHA256: [UInt8], person: String, method: String, name: String, scopes: [String], days: Int)
+        async throws
+    {
+        try await pool.run { connection in
+            try PeopleTables.addKey(
+                fingerprint: fingerprint, keySHA256: keySHA256, person: person, method: method, name: name, scopes: scopes, days: days,
+                on: connection)
+        }
+    }
+
+    package func key(keySHA256: [UInt8]) async throws -> PeopleTables.KeyRow? {
+        try await pool.run { connection in try PeopleTables.key(keySHA256: keySHA256, on: connection) }
+    }
+
+    package func keys(of person: String?) async throws -> [PeopleTables.KeyListing] {
+        try await pool.run { connection in try PeopleTables.keys(of: person, on: connection) }
+    }
+
+    package func revokeKey(fingerprint: String, of person: String?) async throws -> String? {
+        try await pool.run { connection in try PeopleTables.revokeKey(fingerprint: fingerprint, of: person, on: connection) }
     }
 
     package func clearFailures(key: String) async throws {

@@ -27,7 +27,11 @@ extension TimelineServer {
         guard let person = visit.person, person.method != "open" else { return }
         let session = visit.bearer ? nil : SessionID.fingerprint(visit.sessionID)
         var details = details
-        if visit.bearer { details.append(.init("method", .string("token"))) }
+        if let key = visit.key {
+            details += [.init("method", .string("api_key")), .init("key", .string(key.fingerprint))]
+        } else if visit.bearer {
+            details.append(.init("method", .string("token")))
+        }
         await recordAccess(AccessEvent.make(kind, person: person.name, session: session, clientAddress: visit.clientAddress, details: details))
     }
 

@@ -130,7 +130,7 @@ package final class TimelineServer: Service, Sendable {
         router.get("/static/app.js") { _, _ in UIResponses.asset(Assets.js, type: "text/javascript; charset=utf-8") }
         addSignInRoutes(to: router)
 
-        let signedIn = router.group().add(middleware: RequireSignInMiddleware())
+        let signedIn = router.group().add(middleware: RequireSignInMiddleware()).add(middleware: APIKeyScopeMiddleware())
         signedIn.get("/") { request, context in try await self.dashboardPage(request, context.visit) }
         signedIn.post("/logout") { request, context in
             _ = try await self.form(PlainForm.self, request, context)
@@ -149,6 +149,7 @@ package final class TimelineServer: Service, Sendable {
         signedIn.get("/export") { request, context in try self.export(request, context.visit) }
         addApprovalRoutes(to: signedIn)
         addPeopleRoutes(to: signedIn)
+        addKeyRoutes(to: signedIn)
         let admins = signedIn.group().add(middleware: RequireRoleMiddleware(roles: [.admin]))
         signedIn.get("/workflows") { _, context in try await self.workflowsPage(context.visit, issued: nil, error: nil) }
         signedIn.post("/workflows/tokens") { request, context in

@@ -26,14 +26,18 @@ final class Visit: Sendable {
     var person: Person? { state.withLock { $0.person } }
     /// The `Set-Cookie` value the answer carries, when the session is new or changed.
     var setCookie: String? { state.withLock { $0.setCookie } }
-    /// Signed in with `Authorization: Bearer <admin_token>` (a script): no cookie, no CSRF.
+    /// Signed in with `Authorization: Bearer` (the admin token or an API key: a script): no
+    /// cookie, no CSRF.
     let bearer: Bool
+    /// The API key it came with, if any: what it may do is its scopes within its person's role.
+    let key: UsedAPIKey?
     /// The peer's address (not a forwarded header: nothing here trusts a proxy's word yet).
     let clientAddress: String?
 
-    init(sessionID: String, person: Person?, bearer: Bool, clientAddress: String?, setCookie: String? = nil) {
+    init(sessionID: String, person: Person?, bearer: Bool, clientAddress: String?, setCookie: String? = nil, key: UsedAPIKey? = nil) {
         state = Mutex((sessionID, person, setCookie))
         self.bearer = bearer
+        self.key = key
         self.clientAddress = clientAddress
     }
 
@@ -113,7 +117,17 @@ struct SessionMiddleware: RouterMiddleware {
             config.adminToken.map { token in IngestToken.bearer(request.headers[.authorization]).map { secretsMatch(String($0), token) } ?? false }
             ?? false
         let cookie = request.cookies[SessionID.cookieName].flatMap { SessionID.isWellFormed($0.value) ? $0.value : nil }
-        if bearer {
+        if let presented = IngestToken.bearer(request.headers[.authorization]), presented.hasPrefix(APIKey.prefix), config.requiresLogin {
+            let used: (Person, UsedAPIKey)?
+            do {
+                used = try await sessions.person(apiKey: String(presented))
+            } catch {
+                logger.error("ui.session_unavailable", metadata: ["error": "\(error)"])
+                return UIResponses.plain(.serviceUnavailable, "API keys are kept in PostgreSQL, which does not answer; try again shortly")
+            }
+            guard let (person, key) = used else { return UIResponses.plain(.unauthorized, "the API key is unknown, expired or revoked") }
+            context.visit = Visit(sessionID: "", person: person, bearer: true, clientAddress: address, key: key)
+        } else if bearer {
             context.visit = Visit(sessionID: "", person: Person(name: "admin", role: .admin, method: "token"), bearer: true, clientAddress: address)
         } else if !config.requiresLogin {
             let id = cookie ?? SessionID.random()

@@ -28,6 +28,21 @@ struct UISessions: Sendable {
         return Person(name: row.person, role: .admin, method: row.method)
     }
 
+    /// The person and scopes of a live API key, as the users table says now; nil when the key is
+    /// not live or its person was removed.
+    func person(apiKey: String) async throws -> (Person, UsedAPIKey)? {
+        guard let row = try await people.key(keySHA256: APIKey.sha256(apiKey)) else { return nil }
+        let person: Person
+        if let user = row.user, let stored = Person(user, method: "api_key") {
+            person = stored
+        } else if row.method == "bootstrap", row.person == TimelineConfig.bootstrapAdmin, config.adminPassword != nil {
+            person = Person(name: row.person, role: .admin, method: "api_key")
+        } else {
+            return nil
+        }
+        return (person, UsedAPIKey(fingerprint: row.fingerprint, scopes: Set(row.scopes.compactMap(APIKeyScope.init(rawValue:)))))
+    }
+
     /// A new session for `person`; returns its id (the cookie's value).
     func start(_ person: Person, clientAddress: String?) async throws -> String {
         let id = SessionID.random()

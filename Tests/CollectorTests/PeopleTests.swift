@@ -253,6 +253,12 @@ struct PeopleTests {
             #expect(try await Self.save(admin, name: "alice", role: "viewer", workflows: "wf-test", password: Self.alicePassword).status == 303)
             let alice = UIClient(base: base)
             try await alice.signIn(name: "alice", password: Self.alicePassword)
+            let adminKey = try #require(
+                UIClient.first(
+                    #"tr class="api-key" data-fingerprint="([0-9a-f]{12})""#,
+                    in: try await admin.post(
+                        "/keys", [("name", "admin's"), ("scopes", "read"), ("days", "1")], csrfFrom: try await admin.get("/keys")
+                    ).text))
             let adminSession = try #require(
                 UIClient.first(
                     #"data-fingerprint="([0-9a-f]{16})"><td><code>[0-9a-f]{16}</code></td><td class="person">admin"#,
@@ -287,8 +293,11 @@ struct PeopleTests {
                 "POST /people": [("POST", "/people", [("name", "alice"), ("role", "admin")])],
                 "POST /people/{name}/remove": [("POST", "/people/admin/remove", [])],
                 "POST /people/sessions/{fingerprint}/end": [("POST", "/people/sessions/\(adminSession)/end", [])],
+                "GET /keys": [("GET", "/keys", [])],
+                "POST /keys/{fingerprint}/revoke": [("POST", "/keys/\(adminKey)/revoke", [])],
+                // Creates a key of her own, which reaches only what she reaches (apiKeys).
                 // Reads no rows: the stream is read below; signing in and out, and the assets.
-                "GET /stream": [], "GET /login": [("GET", "/login", [])], "POST /login": [], "POST /logout": [],
+                "GET /stream": [], "POST /keys": [], "GET /login": [("GET", "/login", [])], "POST /login": [], "POST /logout": [],
                 "GET /static/app.css": [("GET", "/static/app.css", [])], "GET /static/app.js": [("GET", "/static/app.js", [])],
             ]
             let routes = try #require(collector.collector.timeline).routes
@@ -311,6 +320,7 @@ struct PeopleTests {
             #expect(try scalar(dsn, "SELECT status FROM governance_gates WHERE request_id = '\(gateB)'") == "pending")
             #expect(try scalar(dsn, "SELECT count(*) FROM governance_workflow_tokens WHERE revoked_at IS NULL") == "1")
             #expect(try scalar(dsn, "SELECT count(*) FROM governance_users") == "1")
+            #expect(try scalar(dsn, "SELECT count(*) FROM governance_api_keys WHERE revoked_at IS NULL") == "1")
 
             // The live stream: B's event committed first never arrives; A's, committed after it, does.
             #expect(
@@ -326,6 +336,82 @@ struct PeopleTests {
             #expect(try await post(collector.eventsURL, wireEvent(id: lateA, agent: "agent-of-a")).status == 201)
             let received = await connection.readUntil(lateA.uuidString.lowercased())
             #expect(received.contains(lateA.uuidString.lowercased()) && !received.contains("agent-of-b"), "\(received.suffix(800))")
+        }
+    }
+
+    @Test(
+        "API keys: shown once, stored hashed; a key reads only within its person's workflows and acts only within its scopes; a role change, a revocation or its expiry apply at the next request; its uses are access events"
+    )
+    func apiKeys() async throws {
+        let dsn = try await newDatabase()
+        try await RunningCollector.with(yaml: timelineYAML(dsn: dsn)) { collector in
+            try await collector.waitUntilReady()
+            let base = try await collector.timelineURL()
+            #expect(try await post(collector.eventsURL, wireEvent(agent: "agent-of-a")).status == 201)
+            #expect(try await post(collector.eventsURL, wireEvent(agent: "agent-of-b"), token: otherToken).status == 201)
+            let admin = UIClient(base: base)
+            try await admin.signIn()
+            #expect(try await Self.save(admin, name: "alice", role: "owner", workflows: "wf-test", password: Self.alicePassword).status == 303)
+            let alice = UIClient(base: base)
+            try await alice.signIn(name: "alice", password: Self.alicePassword)
+
+            func create(_ scopes: String, days: String = "30") async throws -> HTTPResult {
+                try await alice.post("/keys", [("name", "nightly"), ("scopes", scopes), ("days", days)], csrfFrom: try await alice.get("/keys"))
+            }
+            #expect(try await create("read, everything").status == 400)
+            #expect(try await create("read", days: "0").status == 400)
+            let reader = try #require(UIClient.first(#"<code id="new-key">(gck_[A-Za-z0-9_-]{43})</code>"#, in: try await create("read").text))
+            let manager = try #require(
+                UIClient.first(#"<code id="new-key">(gck_[A-Za-z0-9_-]{43})</code>"#, in: try await create("read,tokens").text))
+            #expect(!(try await alice.get("/keys").text.contains(reader)), "shown once")
+            #expect(try scalar(dsn, "SELECT count(*) FROM governance_api_keys t WHERE t::text LIKE '%\(reader.dropFirst(4))%'") == "0")
+
+            func call(_ method: String, _ path: String, _ key: String, body: String? = nil) async throws -> HTTPResult {
+                try await TestHTTP.request(
+                    method, base + path, headers: ["Authorization: Bearer \(key)", "Content-Type: application/x-www-form-urlencoded"],
+                    body: body.map { Array($0.utf8) })
+            }
+            let page = try await call("GET", "/timeline", reader)
+            #expect(page.status == 200 && page.text.contains("agent-of-a") && !page.text.contains("agent-of-b"))
+            #expect(page.headers["set-cookie"] == nil, "a key gets no cookie")
+            #expect(try await call("GET", "/timeline?agent=agent-of-a", reader).text.contains("agent-of-a"))
+            #expect(try await call("GET", "/export", reader).status == 403)
+            #expect(try await call("POST", "/workflows/tokens", reader, body: "workflow=wf-test").status == 403)
+            #expect(try await call("GET", "/people", reader).status == 403)
+            #expect(try await call("POST", "/keys", reader, body: "name=x&scopes=read&days=1").status == 403)
+            #expect(try await call("POST", "/workflows/tokens", manager, body: "workflow=wf-test").status == 200)
+            #expect(try await call("POST", "/workflows/tokens", manager, body: "workflow=wf-other").status == 403)
+            #expect(try await call("GET", "/timeline", "gck_" + String(repeating: "A", count: 43)).status == 401)
+
+            // Made a viewer, her key manages nothing at its next request.
+            #expect(try await Self.save(admin, name: "alice", role: "viewer", workflows: "wf-test").status == 303)
+            #expect(try await call("POST", "/workflows/tokens", manager, body: "workflow=wf-test").status == 403)
+            // Revoked from the page, or past its expiry: refused.
+            let fingerprint = try #require(
+                UIClient.first(#"tr class="api-key" data-fingerprint="([0-9a-f]{12})""#, in: try await alice.get("/keys").text))
+            let keys = try await alice.get("/keys")
+            #expect(try await alice.post("/keys/\(fingerprint)/revoke", [], csrfFrom: keys).status == 303)
+            let live = try [reader, manager].filter {
+                try scalar(
+                    dsn, "SELECT count(*) FROM governance_api_keys WHERE revoked_at IS NULL AND key_sha256 = sha256(convert_to('\($0)', 'UTF8'))")
+                    == "1"
+            }
+            #expect(live.count == 1)
+            for key in [reader, manager] where !live.contains(key) { #expect(try await call("GET", "/timeline", key).status == 401) }
+            try PGConnection(dsn: dsn).exec("UPDATE governance_api_keys SET expires_at = now() - interval '1 second'")
+            #expect(try await call("GET", "/timeline", live[0]).status == 401)
+
+            let uses = try PGConnection(dsn: dsn).exec(
+                "SELECT kind, agent_id, metadata_json->>'method' FROM governance_audit_events WHERE metadata_json ? 'key' ORDER BY seq"
+            ).rows.map { $0.map { $0 ?? "" }.joined(separator: " ") }
+            #expect(uses.contains("access.key_created alice ") && uses.contains("access.key_revoked alice "))
+            let readerPrint = try scalar(
+                dsn, "SELECT fingerprint FROM governance_api_keys WHERE key_sha256 = sha256(convert_to('\(reader)', 'UTF8'))")
+            let searched = try PGConnection(dsn: dsn).exec(
+                "SELECT agent_id, metadata_json->>'method', metadata_json->>'key' FROM governance_audit_events WHERE kind = 'access.searched'"
+            ).rows
+            #expect(searched == [["alice", "api_key", readerPrint]], "the key's search is on the record, naming the key")
+            #expect(try scalar(dsn, "SELECT count(*) FROM governance_audit_events WHERE kind = 'access.key_created'") == "2")
         }
     }
 }
