@@ -11,15 +11,13 @@ import Pipeline
 /// How failed sign-ins slow and then stop guessing. Failures are counted per account name (known
 /// or not, so the answers tell nothing about which exist) and per client address, in PostgreSQL,
 /// over a window that starts at the first failure: every collector on the database counts together.
-package struct SignInThrottle: Sendable {
+struct SignInThrottle: Sendable {
     /// Failures of one name, or from one address, before each answer is delayed.
-    package var slowAfter = (account: 5, address: 10)
+    let slowAfter = (account: 5, address: 10)
     /// Failures before sign-ins are refused, the right password included, until the window ends.
-    package var refuseAfter = (account: 10, address: 50)
-    package var windowSeconds = 900
-    package var delay: Duration = .seconds(1)
-
-    package init() {}
+    let refuseAfter = (account: 10, address: 50)
+    let windowSeconds = 900
+    let delay: Duration = .seconds(1)
 
     static func keys(account: String, address: String?) -> (account: String, address: String) {
         ("account:" + account.lowercased(), "address:" + (address ?? "unknown"))
@@ -35,12 +33,8 @@ extension TimelineServer {
     }
 
     func signOut(_ visit: Visit) async throws -> Response {
-        if let person = visit.person, !visit.bearer, person.method != "open" {
-            if try await sessions.end(visit.sessionID, by: person.name) {
-                await recordAccess(
-                    AccessEvent.make(
-                        "signout", person: person.name, session: SessionID.fingerprint(visit.sessionID), clientAddress: visit.clientAddress))
-            }
+        if let person = visit.person, !visit.bearer, person.method != "open", try await sessions.end(visit.sessionID, by: person.name) {
+            await recordAccess("signout", by: visit)
         }
         let id = SessionID.random()
         visit.replaceSession(id, person: nil, cookie: sessions.anonymousCookie(id))
@@ -90,10 +84,7 @@ extension TimelineServer {
         let id = try await sessions.start(person, clientAddress: visit.clientAddress)
         visit.replaceSession(id, person: person, cookie: sessions.signedInCookie(id))
         logger.info("ui.login", metadata: ["person": "\(person.name)"])
-        await recordAccess(
-            AccessEvent.make(
-                "signin", person: person.name, session: SessionID.fingerprint(id), clientAddress: visit.clientAddress,
-                details: [.init("method", .string(person.method)), .init("role", .string(person.role.rawValue))]))
+        await recordAccess("signin", by: visit, details: [.init("method", .string(person.method)), .init("role", .string(person.role.rawValue))])
         return UIResponses.redirect("/timeline")
     }
 

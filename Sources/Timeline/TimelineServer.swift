@@ -32,7 +32,7 @@ package final class TimelineServer: Service, Sendable {
     /// The people, their sessions and failed sign-ins (PostgreSQL).
     let people: PostgresPeople
     let sessions: UISessions
-    let throttle: SignInThrottle
+    let throttle = SignInThrottle()
     let pages: PageRenderer
     /// The pipeline's redaction, for metadata shown on the detail page (unless raw is asked for).
     let redactor: Redactor
@@ -50,8 +50,7 @@ package final class TimelineServer: Service, Sendable {
     /// Reads `database`'s events and manages its tokens (`database.tokens`, run by the collector).
     package init(
         config: TimelineConfig, database: AuditDatabase, pipeline: Pipeline? = nil, redactor: Redactor = Redactor(), telemetry: Telemetry = .disabled,
-        health: @escaping @Sendable () -> [String: String] = { [:] }, clock: any Clock<Duration> = ContinuousClock(),
-        throttle: SignInThrottle = SignInThrottle(), logger: Logger
+        health: @escaping @Sendable () -> [String: String] = { [:] }, clock: any Clock<Duration> = ContinuousClock(), logger: Logger
     ) {
         self.redactor = redactor
         self.clock = clock
@@ -67,12 +66,11 @@ package final class TimelineServer: Service, Sendable {
         self.pipeline = pipeline
         people = PostgresPeople(pool: queries.pool)
         sessions = UISessions(people: people, config: config)
-        self.throttle = throttle
         pages = PageRenderer(requiresLogin: config.requiresLogin)
         self.logger = logger
     }
 
-    /// Every route, as `METHOD /path/:capture` (what a test of access enumerates, so a route
+    /// Every route, as `METHOD /path/{capture}` (what a test of access enumerates, so a route
     /// added later without its checks fails it).
     package var routes: [String] { makeRouter().routes.map(\.description) }
 
