@@ -24,7 +24,7 @@ let package = Package(
         .library(name: "AuditStore", targets: ["AuditStore"]),
     ],
     traits: [
-        .trait(name: "PlatformBridge", description: "The platform_bridge exporter (needs libcurl)."),
+        .trait(name: "PlatformBridge", description: "The platform_bridge exporter and e-mail sign-in links (need libcurl)."),
         .default(enabledTraits: ["PlatformBridge"]),
     ],
     dependencies: [
@@ -181,6 +181,8 @@ let package = Package(
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Mustache", package: "swift-mustache"),
                 .product(name: "HummingbirdBcrypt", package: "hummingbird-auth"),
+                // E-mail sign-in links go out by libcurl's SMTP, with the bridge's trait.
+                .target(name: "CurlHTTP", condition: .when(traits: ["PlatformBridge"])),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Crypto", package: "swift-crypto"),
@@ -200,6 +202,7 @@ let package = Package(
                 .embedInCode("Resources/approvals.mustache"),
                 .embedInCode("Resources/people.mustache"),
                 .embedInCode("Resources/keys.mustache"),
+                .embedInCode("Resources/link.mustache"),
                 .embedInCode("Resources/app.css"), .embedInCode("Resources/app.js"), .embedInCode("Resources/dashboard.js"),
                 .embedInCode("Resources/approvals.js"),
             ], swiftSettings: strict),

@@ -1,5 +1,5 @@
 import Config
-package import Foundation
+import Foundation
 package import Pipeline
 
 /// The people who may use the UI (`governance_users`), their signed-in sessions
@@ -50,6 +50,18 @@ package enum PeopleTables {
                 expires_at   TIMESTAMPTZ NOT NULL,
                 revoked_at   TIMESTAMPTZ NULL,
                 last_used_at TIMESTAMPTZ NULL
+            )
+            """,
+            // Sign-in links: only the link's SHA-256, and the SHA-256 of the session id of the
+            // browser that asked, which alone may use it.
+            """
+            CREATE TABLE IF NOT EXISTS governance_signin_links (
+                link_sha256    BYTEA       PRIMARY KEY,
+                person         TEXT        NOT NULL,
+                browser_sha256 BYTEA       NOT NULL,
+                created_at     TIMESTAMPTZ NOT NULL DEFAULT now(),
+                expires_at     TIMESTAMPTZ NOT NULL,
+                used_at        TIMESTAMPTZ NULL
             )
             """,
             """
@@ -268,6 +280,26 @@ package enum PeopleTables {
         ).rows.first?.first ?? nil
     }
 
+    static func addLink(linkSHA256: [UInt8], person: String, browserSHA256: [UInt8], seconds: Int, on connection: PGConnection) throws(PGError) {
+        try connection.exec(
+            """
+            INSERT INTO governance_signin_links (link_sha256, person, browser_sha256, expires_at)
+            VALUES (decode($1, 'hex'), $2, decode($3, 'hex'), now() + make_interval(secs => $4::int))
+            """, [linkSHA256.hexString, person, browserSHA256.hexString, String(seconds)])
+    }
+
+    /// Uses the link once: its person when it is unused, unexpired and opened by the browser
+    /// that asked; nil otherwise (and a link opened elsewhere stays unused).
+    static func useLink(linkSHA256: [UInt8], browserSHA256: [UInt8], on connection: PGConnection) throws(PGError) -> String? {
+        try connection.exec(
+            """
+            UPDATE governance_signin_links SET used_at = now()
+            WHERE link_sha256 = decode($1, 'hex') AND browser_sha256 = decode($2, 'hex') AND used_at IS NULL AND expires_at > now()
+            RETURNING person
+            """, [linkSHA256.hexString, browserSHA256.hexString]
+        ).rows.first?.first ?? nil
+    }
+
     /// The failures counted against each key within the window, and the seconds until the oldest window ends.
     static func failures(keys: [String], windowSeconds: Int, on connection: PGConnection) throws(PGError) -> Failures {
         let row = try connection.exec(
@@ -380,6 +412,16 @@ package struct PostgresPeople: Sendable {
 
     package func revokeKey(fingerprint: String, of person: String?) async throws -> String? {
         try await pool.run { connection in try PeopleTables.revokeKey(fingerprint: fingerprint, of: person, on: connection) }
+    }
+
+    package func addLink(linkSHA256: [UInt8], person: String, browserSHA256: [UInt8], seconds: Int) async throws {
+        try await pool.run { connection in
+            try PeopleTables.addLink(linkSHA256: linkSHA256, person: person, browserSHA256: browserSHA256, seconds: seconds, on: connection)
+        }
+    }
+
+    package func useLink(linkSHA256: [UInt8], browserSHA256: [UInt8]) async throws -> String? {
+        try await pool.run { connection in try PeopleTables.useLink(linkSHA256: linkSHA256, browserSHA256: browserSHA256, on: connection) }
     }
 
     package func clearFailures(key: String) async throws {

@@ -1,6 +1,7 @@
 #include "ccurl.h"
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <string.h>
 
 static curl_socket_t ccurl_open_guarded_socket(void *clientp, curlsocktype purpose, struct curl_sockaddr *address) {
     ccurl_socket_guard *guard = clientp;
@@ -29,5 +30,43 @@ CURLcode ccurl_install_socket_guard(CURL *h, ccurl_socket_guard *guard) {
     if (rc == CURLE_OK) rc = curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, ccurl_progress);
     if (rc == CURLE_OK) rc = curl_easy_setopt(h, CURLOPT_XFERINFODATA, guard);
     if (rc == CURLE_OK) rc = curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
+    return rc;
+}
+
+typedef struct {
+    const char *data;
+    size_t left;
+} ccurl_upload;
+
+static size_t ccurl_read_upload(char *buffer, size_t size, size_t count, void *userdata) {
+    ccurl_upload *upload = userdata;
+    size_t room = size * count, n = upload->left < room ? upload->left : room;
+    memcpy(buffer, upload->data, n);
+    upload->data += n;
+    upload->left -= n;
+    return n;
+}
+
+CURLcode ccurl_send_mail(const char *url, const char *from, const char *to, const char *message, size_t length, long timeout_seconds,
+                         const char *ca_file, char *error) {
+    CURL *h = curl_easy_init();
+    if (!h) return CURLE_FAILED_INIT;
+    ccurl_upload upload = {message, length};
+    struct curl_slist *recipients = curl_slist_append(NULL, to);
+    error[0] = 0;
+    CURLcode rc = curl_easy_setopt(h, CURLOPT_URL, url);
+    if (rc == CURLE_OK) rc = curl_easy_setopt(h, CURLOPT_MAIL_FROM, from);
+    if (rc == CURLE_OK) rc = curl_easy_setopt(h, CURLOPT_MAIL_RCPT, recipients);
+    if (rc == CURLE_OK) rc = curl_easy_setopt(h, CURLOPT_USE_SSL, (long)CURLUSESSL_TRY);
+    if (rc == CURLE_OK && ca_file) rc = curl_easy_setopt(h, CURLOPT_CAINFO, ca_file);
+    if (rc == CURLE_OK) rc = curl_easy_setopt(h, CURLOPT_READFUNCTION, ccurl_read_upload);
+    if (rc == CURLE_OK) rc = curl_easy_setopt(h, CURLOPT_READDATA, &upload);
+    if (rc == CURLE_OK) rc = curl_easy_setopt(h, CURLOPT_UPLOAD, 1L);
+    if (rc == CURLE_OK) rc = curl_easy_setopt(h, CURLOPT_TIMEOUT, timeout_seconds);
+    if (rc == CURLE_OK) rc = curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+    if (rc == CURLE_OK) rc = curl_easy_setopt(h, CURLOPT_ERRORBUFFER, error);
+    if (rc == CURLE_OK) rc = curl_easy_perform(h);
+    curl_slist_free_all(recipients);
+    curl_easy_cleanup(h);
     return rc;
 }

@@ -35,6 +35,9 @@ struct LayoutModel: Sendable {
 struct LoginPage: PageModel {
     static let template = "login"
     var error: String?
+    var notice: String?
+    /// Whether the page offers a link by e-mail.
+    var emailSignIn = false
 }
 
 struct MessagePage: PageModel {

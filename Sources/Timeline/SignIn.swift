@@ -102,8 +102,9 @@ extension TimelineServer {
         return Person(user, method: "password")
     }
 
-    func loginPage(_ visit: Visit, error: String?, status: HTTPResponse.Status) -> Response {
-        pages.page(title: "Sign in", LoginPage(error: error), visit, status: status, nav: false)
+    func loginPage(_ visit: Visit, error: String?, notice: String? = nil, status: HTTPResponse.Status) -> Response {
+        pages.page(
+            title: "Sign in", LoginPage(error: error, notice: notice, emailSignIn: config.emailSignIn != nil), visit, status: status, nav: false)
     }
 }
 

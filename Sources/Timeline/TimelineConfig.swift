@@ -29,6 +29,8 @@ package struct TimelineConfig: Sendable {
     /// The audit secret the per-session verify action checks HMACs with: the pipeline's chain
     /// processor's, else `GOVERNANCE_AUDIT_SECRET`; nil turns verify into an explanation.
     package var auditSecret: String?
+    /// `email_sign_in`: sign-in links by e-mail, as the hosted platform sends them; nil when off.
+    package var emailSignIn: EmailSignIn?
     /// `read_header_timeout`, … `max_connections` (default 256): see `ListenerLimits`.
     package var limits = ListenerLimits(maxConnections: 256)
 
@@ -80,9 +82,63 @@ extension TimelineConfig {
         c.sessionTTL = try ui.double("session_ttl", default: c.sessionTTL, range: 60...(30 * 86400))
         c.sessionIdle = try ui.double("session_idle", default: c.sessionIdle, range: 60...(30 * 86400))
         c.pageSize = try ui.int("page_size", default: c.pageSize, range: 10...1000)
+        if ui.raw("email_sign_in") != nil {
+            guard EmailSignIn.isBuiltIn else {
+                throw ui.error(
+                    "email_sign_in", "needs libcurl, and this collector was built without the PlatformBridge trait",
+                    fix: "use a default build (swift build), or remove email_sign_in")
+            }
+            c.emailSignIn = try EmailSignIn.read(try ui.section("email_sign_in"))
+            if !c.requiresLogin {
+                throw ui.error("email_sign_in", "needs people, who need a bootstrap admin", fix: "set admin_password too")
+            }
+        }
         c.limits = try ListenerLimits.read(ui, defaults: c.limits)
         c.pipeline = try ui.pipeline(among: pipelines, whose: "events the UI shows")
         try ui.finish()
         return c
+    }
+}
+
+/// `ui.email_sign_in`: single-use links, short-lived and bound to the browser that asked, sent
+/// to people whose name is their e-mail address.
+package struct EmailSignIn: Sendable {
+    /// Mail goes out by libcurl, which a build without the PlatformBridge trait does not link.
+    #if PlatformBridge
+        static let isBuiltIn = true
+    #else
+        static let isBuiltIn = false
+    #endif
+
+    /// `smtp_url`: `smtp://host:port` (STARTTLS when the server offers it) or `smtps://host:port`.
+    package var smtpURL: String
+    /// `from`: the sender's address.
+    package var from: String
+    /// `public_url`: where people reach this UI (`https://governance.example.com`): the links start with it.
+    package var publicURL: String
+    /// `link_ttl`, seconds: how long a link works. Default 10 minutes.
+    package var linkTTL: Double = 600
+    /// `ca_file`: the PEM file the SMTP server's certificate is checked against (default: the system's).
+    package var caFile: String?
+
+    static func read(_ section: ConfigSection) throws(ConfigError) -> EmailSignIn {
+        let url = try section.requiredString("smtp_url", fix: "write the mail server as smtp://host:587 (STARTTLS) or smtps://host:465")
+        guard url.hasPrefix("smtp://") || url.hasPrefix("smtps://") else {
+            throw section.error("smtp_url", "is `\(url)`", fix: "write smtp://host:port or smtps://host:port")
+        }
+        let from = try section.requiredString("from", fix: "give the sender's address, e.g. governance@example.com")
+        guard from.contains("@"), !from.contains(where: { $0 == "<" || $0 == ">" || $0.isWhitespace }) else {
+            throw section.error("from", "is `\(from)`, not an address", fix: "give the sender's address, e.g. governance@example.com")
+        }
+        var publicURL = try section.requiredString("public_url", fix: "give the address people open the UI at, e.g. https://governance.example.com")
+        while publicURL.hasSuffix("/") { publicURL.removeLast() }
+        guard publicURL.hasPrefix("https://") || publicURL.hasPrefix("http://") else {
+            throw section.error("public_url", "is `\(publicURL)`", fix: "write the UI's address with its scheme, e.g. https://governance.example.com")
+        }
+        var config = EmailSignIn(smtpURL: url, from: from, publicURL: publicURL)
+        config.linkTTL = try section.double("link_ttl", default: config.linkTTL, range: 60...3600)
+        config.caFile = try section.string("ca_file")
+        try section.finish()
+        return config
     }
 }

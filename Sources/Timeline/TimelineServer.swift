@@ -127,6 +127,7 @@ package final class TimelineServer: Service, Sendable {
         router.get("/static/app.css") { _, _ in UIResponses.asset(Assets.css, type: "text/css; charset=utf-8") }
         router.get("/static/app.js") { _, _ in UIResponses.asset(Assets.js, type: "text/javascript; charset=utf-8") }
         addSignInRoutes(to: router)
+        addEmailSignInRoutes(to: router)
 
         let signedIn = router.group().add(middleware: RequireSignInMiddleware()).add(middleware: APIKeyScopeMiddleware())
         signedIn.get("/") { request, context in try await self.dashboardPage(request, context.visit) }

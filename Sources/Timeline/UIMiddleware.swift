@@ -144,8 +144,12 @@ struct SessionMiddleware: RouterMiddleware {
             }
             context.visit = Visit(sessionID: cookie, person: person, bearer: false, clientAddress: address)
         } else {
+            // A sign-in link opened from a mail client arrives without the (SameSite=Strict)
+            // cookie of the browser that asked: giving it a new one would replace that one.
             let id = SessionID.random()
-            context.visit = Visit(sessionID: id, person: nil, bearer: false, clientAddress: address, setCookie: sessions.anonymousCookie(id))
+            let keepsCookie = request.uri.path == "/login/link" && request.method == .get
+            context.visit = Visit(
+                sessionID: id, person: nil, bearer: false, clientAddress: address, setCookie: keepsCookie ? nil : sessions.anonymousCookie(id))
         }
         var response = try await next(request, context)
         if let cookie = context.visit.setCookie { response.headers[.setCookie] = cookie }

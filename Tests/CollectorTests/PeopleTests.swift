@@ -414,4 +414,95 @@ struct PeopleTests {
             #expect(try scalar(dsn, "SELECT count(*) FROM governance_audit_events WHERE kind = 'access.key_created'") == "2")
         }
     }
+
+    @Test(
+        "e-mail links through a real SMTP server (aiosmtpd): the mail arrives, its link signs in once in the browser that asked, never again, never in another browser, never once expired; unknown addresses get the same answer and no mail"
+    )
+    func emailLinks() async throws {
+        let dsn = try await newDatabase()
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
+        let mailbox = FileManager.default.temporaryDirectory.appendingPathComponent("gc-mail-\(UUID())").path
+        try FileManager.default.createDirectory(atPath: mailbox, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: mailbox) }
+        let log = mailbox + ".log"
+        defer { try? FileManager.default.removeItem(atPath: log) }
+        let sink = try ChildProcess.spawn([try sdkPython(), root + "/Tests/interop/smtp_sink.py", mailbox], outputPath: log)
+        defer { _ = sink.stop() }
+        #expect(try await eventually { ((try? String(contentsOfFile: log, encoding: .utf8)) ?? "").hasPrefix("port ") })
+        let port = try #require(try String(contentsOfFile: log, encoding: .utf8).split(separator: "\n").first.map { $0.dropFirst("port ".count) })
+        func mails() -> [String] {
+            ((try? FileManager.default.contentsOfDirectory(atPath: mailbox)) ?? []).filter { $0.hasSuffix(".eml") }.sorted()
+                .compactMap { try? String(contentsOfFile: mailbox + "/" + $0, encoding: .utf8) }
+        }
+        let ui = """
+              endpoint: 127.0.0.1:0
+              admin_password: "\(uiPassword)"
+              email_sign_in:
+                smtp_url: smtp://127.0.0.1:\(port)
+                from: governance@example.com
+                public_url: https://governance.example.com/
+            """
+        try await RunningCollector.with(yaml: timelineYAML(dsn: dsn, ui: ui)) { collector in
+            try await collector.waitUntilReady()
+            let base = try await collector.timelineURL()
+            let admin = UIClient(base: base)
+            try await admin.signIn()
+            #expect(try await Self.save(admin, name: "alice@example.com", role: "auditor").status == 303)
+
+            // Asked for in one browser…
+            let browser = UIClient(base: base)
+            func ask(_ client: UIClient, _ address: String) async throws -> HTTPResult {
+                try await client.post("/login/email", [("email", address)], csrfFrom: try await client.get("/login"))
+            }
+            let asked = try await ask(browser, "alice@example.com")
+            #expect(asked.status == 200 && asked.text.contains("a sign-in link is on its way"))
+            #expect(try await eventually { mails().count == 1 })
+            let mail = try #require(mails().first)
+            #expect(mail.hasPrefix("from governance@example.com\nto alice@example.com\n") && mail.contains("Subject: Your sign-in link"))
+            let token = try #require(UIClient.first(#"https://governance\.example\.com/login/link\?token=([A-Za-z0-9_-]{43})"#, in: mail))
+            #expect(
+                try scalar(dsn, "SELECT count(*) FROM governance_signin_links t WHERE t::text LIKE '%\(token)%'") == "0", "only its digest is kept")
+
+            // …opened in another browser: refused, and the link stays usable by the first.
+            let other = UIClient(base: base)
+            let page = try await other.get("/login/link?token=\(token)")
+            #expect(page.status == 200 && page.text.contains(#"id="use-link""#))
+            #expect(try await other.post("/login/link", [("token", token)], csrfFrom: nil).status == 401)
+            // The link's page sets no cookie: the browser that asked keeps its own.
+            let opened = try await browser.get("/login/link?token=\(token)")
+            #expect(opened.headers["set-cookie"] == nil)
+            let used = try await browser.post("/login/link", [("token", token)], csrfFrom: nil)
+            #expect(used.status == 303 && used.headers["location"] == "/timeline")
+            #expect(try await browser.get("/timeline").text.contains("alice@example.com (auditor)"))
+            // Never again, even in the browser that asked.
+            #expect(try await browser.post("/logout", [], csrfFrom: try await browser.get("/timeline")).status == 303)
+            #expect(try await browser.post("/login/link", [("token", token)], csrfFrom: nil).status == 401)
+
+            // An expired link is refused.
+            #expect(try await ask(browser, "alice@example.com").status == 200)
+            #expect(try await eventually { mails().count == 2 })
+            let second = try #require(UIClient.first(#"token=([A-Za-z0-9_-]{43})"#, in: mails()[1]))
+            try PGConnection(dsn: dsn).exec("UPDATE governance_signin_links SET expires_at = now() - interval '1 second'")
+            #expect(try await browser.post("/login/link", [("token", second)], csrfFrom: nil).status == 401)
+
+            // An unknown address: the same answer, no mail. A fourth request in the window: no mail either.
+            let unknown = try await ask(browser, "mallory@example.com")
+            #expect(unknown.status == 200 && unknown.text.contains("a sign-in link is on its way"))
+            #expect(try await ask(browser, "alice@example.com").status == 200)
+            #expect(try await eventually { mails().count == 3 })
+            #expect(try await ask(browser, "alice@example.com").status == 200)
+            let requests = try PGConnection(dsn: dsn).exec(
+                "SELECT metadata_json->>'account', metadata_json->>'sent' FROM governance_audit_events WHERE kind = 'access.signin_link_requested' ORDER BY seq"
+            ).rows
+            #expect(
+                requests == [
+                    ["alice@example.com", "true"], ["alice@example.com", "true"], ["mallory@example.com", "false"], ["alice@example.com", "true"],
+                    ["alice@example.com", "false"],
+                ])
+            #expect(mails().count == 3)
+            #expect(
+                try scalar(dsn, "SELECT count(*) FROM governance_audit_events WHERE kind = 'access.signin' AND metadata_json->>'method' = 'email'")
+                    == "1")
+        }
+    }
 }

@@ -796,6 +796,20 @@ struct UIConfigTests {
         let old = try CollectorPlan.parse(yaml: config() + "\nui: { session_secret: short }", file: file, environment: [:])
         #expect(try old.settings(of: "ui", as: TimelineConfig.self)?.ignoresSessionSecret == true)
         #expect(try configError(config() + "\nui: { session_idle: 5 }").key == "ui.session_idle")
+        // Sign-in links by e-mail: each key named when wrong, and people (a bootstrap admin) required.
+        let mail = "smtp_url: 'smtp://127.0.0.1:25', from: a@example.com, public_url: 'https://g.example.com'"
+        let links = try CollectorPlan.parse(
+            yaml: config() + "\nui: { admin_password: a-long-enough-password, email_sign_in: { \(mail) } }", file: file, environment: [:])
+        #expect(try links.settings(of: "ui", as: TimelineConfig.self)?.emailSignIn?.linkTTL == 600)
+        #expect(try configError(config() + "\nui: { email_sign_in: { \(mail) } }").fix.contains("admin_password"))
+        for (wrong, key) in [
+            ("smtp_url: 'http://x', from: a@example.com, public_url: 'https://g'", "ui.email_sign_in.smtp_url"),
+            ("smtp_url: 'smtp://x', from: nobody, public_url: 'https://g'", "ui.email_sign_in.from"),
+            ("smtp_url: 'smtp://x', from: a@example.com", "ui.email_sign_in.public_url"),
+            ("\(mail), link_ttl: 5", "ui.email_sign_in.link_ttl"),
+        ] {
+            #expect(try configError(config() + "\nui: { admin_password: a-long-enough-password, email_sign_in: { \(wrong) } }").key == key)
+        }
         #expect(try configError(config() + "\nui: { pipeline: nope }").fix.contains("audit"))
         #expect(try configError(config() + "\nui: { endpoint: nowhere }").key == "ui.endpoint")
     }

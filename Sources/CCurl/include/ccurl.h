@@ -28,4 +28,10 @@ typedef struct {
 /* Installs `guard` (which must outlive the handle's transfers) as the open-socket and
    progress callbacks. */
 CURLcode ccurl_install_socket_guard(CURL *h, ccurl_socket_guard *guard);
+
+/* Sends one message over SMTP to one recipient: `url` is smtp://host:port (STARTTLS when the
+   server offers it; certificates checked against `ca_file` or the system's) or smtps://.
+   `error` (CURL_ERROR_SIZE bytes) says why when the result is not CURLE_OK. */
+CURLcode ccurl_send_mail(const char *url, const char *from, const char *to, const char *message, size_t length, long timeout_seconds,
+                         const char *ca_file, char *error);
 #endif
