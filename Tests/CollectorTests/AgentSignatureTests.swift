@@ -31,18 +31,24 @@ private func signatureScript(_ arguments: [String]) async throws -> [JSONValue] 
     return lines.compactMap { $0.hasPrefix("{") ? try? JSONParser.parse($0) : nil }
 }
 
-/// A database the SDK writes its own rows to (migrated by the collector: the SDK's columns).
-private func sdkDatabaseURL() throws -> String {
+/// A database the SDK writes its own rows to, migrated by the collector (the SDK's columns),
+/// with `ddl` run after (the SDK's gates table, say). `overSocket`: for an SDK in a network
+/// namespace of its own.
+func sdkDatabaseURL(ddl: String? = nil, overSocket: Bool = false) async throws -> String {
     let name = "sdk_" + UUID().uuidString.prefix(8).lowercased()
-    let dsn = try sharedCluster.createDatabase(name)
-    try AuditSchema.migrate(PGConnection(dsn: dsn))
-    return sharedCluster.url(database: name)
+    return try await offPool {
+        let dsn = try sharedCluster.createDatabase(name)
+        let connection = try PGConnection(dsn: dsn)
+        try AuditSchema.migrate(connection)
+        if let ddl { _ = try connection.execEach(ddl) }
+        return overSocket ? sharedCluster.socketURL(database: name) : sharedCluster.url(database: name)
+    }
 }
 
 /// The SDK signs `count` events with `key` and sends them over its bridge; with `url` "capture"
 /// it sends them to a local server and the bodies come back (to be re-posted, maybe changed).
 private func sdkSend(_ key: SDKAgentKey, url: String, count: Int) async throws -> [String] {
-    try await signatureScript(["send", try sdkDatabaseURL(), key.keyFile, url, testToken, String(count), auditSecret])
+    try await signatureScript(["send", try await sdkDatabaseURL(), key.keyFile, url, testToken, String(count), auditSecret])
         .compactMap { $0["body"]?.stringValue }
 }
 

@@ -12,17 +12,9 @@ import Testing
 @Suite("approval gates: the SDK's gate bridge")
 struct GateBridgeTests {
     /// A database for the SDK's own tables: its audit table and its gates table, from the SDK's DDL.
-    /// `overSocket`: for an SDK in a network namespace of its own.
     static func sdkDatabaseURL(overSocket: Bool = false) async throws -> String {
-        let name = "sdk_" + UUID().uuidString.prefix(8).lowercased()
-        let ddl = try String(contentsOfFile: try sdkPackageFile("gates/ddl.sql"), encoding: .utf8)
-        return try await offPool {
-            let dsn = try sharedCluster.createDatabase(name)
-            let connection = try PGConnection(dsn: dsn)
-            try AuditSchema.migrate(connection)
-            _ = try connection.execEach(ddl)
-            return overSocket ? sharedCluster.socketURL(database: name) : sharedCluster.url(database: name)
-        }
+        try await CollectorTests.sdkDatabaseURL(
+            ddl: try String(contentsOfFile: try sdkPackageFile("gates/ddl.sql"), encoding: .utf8), overSocket: overSocket)
     }
 
     /// A file of the installed SDK package.
