@@ -15,6 +15,20 @@ import Timeline
 struct PeopleTests {
     static let alicePassword = "alice-passphrase-0123"
 
+    /// A collector with the UI on `dsn`, its UI's address, and the bootstrap admin signed in there.
+    static func withAdmin(
+        dsn: String, ui: String = "  endpoint: 127.0.0.1:0\n  admin_password: \"\(uiPassword)\"",
+        _ body: (RunningCollector, String, UIClient) async throws -> Void
+    ) async throws {
+        try await RunningCollector.with(yaml: timelineYAML(dsn: dsn, ui: ui)) { collector in
+            try await collector.waitUntilReady()
+            let base = try await collector.timelineURL()
+            let admin = UIClient(base: base)
+            try await admin.signIn()
+            try await body(collector, base, admin)
+        }
+    }
+
     /// Adds or changes a person from the bootstrap admin's People page.
     static func save(_ admin: UIClient, name: String, role: String, workflows: String = "", password: String = "") async throws -> HTTPResult {
         let page = try await admin.get("/people")
@@ -27,11 +41,7 @@ struct PeopleTests {
     )
     func roles() async throws {
         let dsn = try await newDatabase()
-        try await RunningCollector.with(yaml: timelineYAML(dsn: dsn)) { collector in
-            try await collector.waitUntilReady()
-            let base = try await collector.timelineURL()
-            let admin = UIClient(base: base)
-            try await admin.signIn()
+        try await Self.withAdmin(dsn: dsn) { collector, base, admin in
             #expect(try await admin.get("/timeline").text.contains(#"<span id="nav-person">admin (admin)</span>"#))
 
             let refused = try await Self.save(admin, name: "alice", role: "viewer", password: Self.alicePassword)
@@ -125,11 +135,7 @@ struct PeopleTests {
     )
     func bruteForce() async throws {
         let dsn = try await newDatabase()
-        try await RunningCollector.with(yaml: timelineYAML(dsn: dsn)) { collector in
-            try await collector.waitUntilReady()
-            let base = try await collector.timelineURL()
-            let admin = UIClient(base: base)
-            try await admin.signIn()
+        try await Self.withAdmin(dsn: dsn) { collector, base, admin in
             #expect(try await Self.save(admin, name: "alice", role: "auditor", password: Self.alicePassword).status == 303)
 
             let guesser = UIClient(base: base)
@@ -167,11 +173,7 @@ struct PeopleTests {
     )
     func accessEvents() async throws {
         let dsn = try await newDatabase()
-        try await RunningCollector.with(yaml: timelineYAML(dsn: dsn)) { collector in
-            try await collector.waitUntilReady()
-            let base = try await collector.timelineURL()
-            let admin = UIClient(base: base)
-            try await admin.signIn()
+        try await Self.withAdmin(dsn: dsn) { collector, base, admin in
             #expect(try await Self.save(admin, name: "alice", role: "viewer", workflows: "wf-test", password: Self.alicePassword).status == 303)
             let event = UUID()
             #expect(try await post(collector.eventsURL, wireEvent(id: event, agent: "agent-of-a")).status == 201)
@@ -225,9 +227,7 @@ struct PeopleTests {
     )
     func workflowScope() async throws {
         let dsn = try await newDatabase()
-        try await RunningCollector.with(yaml: timelineYAML(dsn: dsn)) { collector in
-            try await collector.waitUntilReady()
-            let base = try await collector.timelineURL()
+        try await Self.withAdmin(dsn: dsn) { collector, base, admin in
             // wf-other's rows (B): a session of three events, a gate, a token issued in the UI.
             let sessionB = UUID().uuidString.lowercased()
             let eventsB = (0..<3).map { _ in UUID().uuidString.lowercased() }
@@ -246,8 +246,6 @@ struct PeopleTests {
             let eventA = UUID().uuidString.lowercased()
             #expect(try await post(collector.eventsURL, wireEvent(id: UUID(uuidString: eventA)!, agent: "agent-of-a")).status == 201)
 
-            let admin = UIClient(base: base)
-            try await admin.signIn()
             let issued = try await admin.post("/workflows/tokens", [("workflow", "wf-other")], csrfFrom: try await admin.get("/workflows"))
             let tokenB = try #require(UIClient.first(#"tr class="token" data-fingerprint="([0-9a-f]{12})""#, in: issued.text))
             #expect(try await Self.save(admin, name: "alice", role: "viewer", workflows: "wf-test", password: Self.alicePassword).status == 303)
@@ -344,13 +342,9 @@ struct PeopleTests {
     )
     func apiKeys() async throws {
         let dsn = try await newDatabase()
-        try await RunningCollector.with(yaml: timelineYAML(dsn: dsn)) { collector in
-            try await collector.waitUntilReady()
-            let base = try await collector.timelineURL()
+        try await Self.withAdmin(dsn: dsn) { collector, base, admin in
             #expect(try await post(collector.eventsURL, wireEvent(agent: "agent-of-a")).status == 201)
             #expect(try await post(collector.eventsURL, wireEvent(agent: "agent-of-b"), token: otherToken).status == 201)
-            let admin = UIClient(base: base)
-            try await admin.signIn()
             #expect(try await Self.save(admin, name: "alice", role: "owner", workflows: "wf-test", password: Self.alicePassword).status == 303)
             let alice = UIClient(base: base)
             try await alice.signIn(name: "alice", password: Self.alicePassword)
@@ -442,11 +436,7 @@ struct PeopleTests {
                 from: governance@example.com
                 public_url: https://governance.example.com/
             """
-        try await RunningCollector.with(yaml: timelineYAML(dsn: dsn, ui: ui)) { collector in
-            try await collector.waitUntilReady()
-            let base = try await collector.timelineURL()
-            let admin = UIClient(base: base)
-            try await admin.signIn()
+        try await Self.withAdmin(dsn: dsn, ui: ui) { _, base, admin in
             #expect(try await Self.save(admin, name: "alice@example.com", role: "auditor").status == 303)
 
             // Asked for in one browser…
