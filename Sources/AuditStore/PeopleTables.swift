@@ -120,6 +120,8 @@ package enum PeopleTables {
         package var count: Int
         /// Seconds until the window ends.
         package var retryAfter: Int
+
+        package static let none = Failures(count: 0, retryAfter: 0)
     }
 
     /// A session as the people page lists it.
@@ -300,15 +302,20 @@ package enum PeopleTables {
         ).rows.first?.first ?? nil
     }
 
-    /// The failures counted against each key within the window, and the seconds until the oldest window ends.
-    static func failures(keys: [String], windowSeconds: Int, on connection: PGConnection) throws(PGError) -> Failures {
-        let row = try connection.exec(
+    /// The failures counted against each key within its window, and the seconds until that window ends.
+    static func failures(keys: [String], windowSeconds: Int, on connection: PGConnection) throws(PGError) -> [String: Failures] {
+        let rows = try connection.exec(
             """
-            SELECT coalesce(max(failures), 0), coalesce(max(ceil(extract(epoch FROM window_start + make_interval(secs => $2::int) - now())))::int, 0)
+            SELECT key, failures, ceil(extract(epoch FROM window_start + make_interval(secs => $2::int) - now()))::int
             FROM governance_signin_failures WHERE key = ANY($1::text[]) AND window_start > now() - make_interval(secs => $2::int)
             """, [PGArray.text(keys), String(windowSeconds)]
-        ).rows.first
-        return Failures(count: row?[0].flatMap { Int($0) } ?? 0, retryAfter: row?[1].flatMap { Int($0) } ?? 0)
+        ).rows
+        var counted: [String: Failures] = [:]
+        for row in rows {
+            guard let key = row[0] else { continue }
+            counted[key] = Failures(count: row[1].flatMap { Int($0) } ?? 0, retryAfter: row[2].flatMap { Int($0) } ?? 0)
+        }
+        return counted
     }
 
     /// Counts a failure against `key` (a fresh window once the last has passed); returns the count.
@@ -381,7 +388,8 @@ package struct PostgresPeople: Sendable {
         try await pool.run { connection in try PeopleTables.liveSessions(on: connection) }
     }
 
-    package func failures(keys: [String], windowSeconds: Int) async throws -> PeopleTables.Failures {
+    /// Each key's failures within the window (a key with none is absent), in one read.
+    package func failures(keys: [String], windowSeconds: Int) async throws -> [String: PeopleTables.Failures] {
         try await pool.run { connection in try PeopleTables.failures(keys: keys, windowSeconds: windowSeconds, on: connection) }
     }
 

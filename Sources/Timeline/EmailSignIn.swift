@@ -21,7 +21,7 @@ extension TimelineServer {
     /// Requests per address within the sign-in window before links stop being sent.
     static let linksPerAddress = 3
 
-    func addEmailSignInRoutes(to router: Router<UIRequestContext>) {
+    func addEmailSignInRoutes(to router: RouterGroup<UIRequestContext>) {
         guard config.emailSignIn != nil else { return }
         router.post("/login/email") { request, context in try await self.sendLink(request, context) }
         router.get("/login/link") { request, context in

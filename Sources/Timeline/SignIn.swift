@@ -25,7 +25,7 @@ struct SignInThrottle: Sendable {
 }
 
 extension TimelineServer {
-    func addSignInRoutes(to router: Router<UIRequestContext>) {
+    func addSignInRoutes(to router: RouterGroup<UIRequestContext>) {
         router.get("/login") { _, context in
             context.visit.isSignedIn ? UIResponses.redirect("/timeline") : self.loginPage(context.visit, error: nil, status: .ok)
         }
@@ -53,8 +53,8 @@ extension TimelineServer {
         let password = form.password ?? ""
         let keys = SignInThrottle.keys(account: String(name.prefix(128)), address: visit.clientAddress)
         let limits = throttle
-        let account = try await people.failures(keys: [keys.account], windowSeconds: limits.windowSeconds)
-        let address = try await people.failures(keys: [keys.address], windowSeconds: limits.windowSeconds)
+        let counted = try await people.failures(keys: [keys.account, keys.address], windowSeconds: limits.windowSeconds)
+        let (account, address) = (counted[keys.account] ?? .none, counted[keys.address] ?? .none)
         if account.count >= limits.refuseAfter.account || address.count >= limits.refuseAfter.address {
             let retry = max(
                 account.count >= limits.refuseAfter.account ? account.retryAfter : 0,

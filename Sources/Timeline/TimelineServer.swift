@@ -116,20 +116,22 @@ package final class TimelineServer: Service, Sendable {
     // MARK: Routes
 
     /// Every answer gets the security headers; without credentials only a loopback Host is
-    /// served; every visitor has a session; handlers' errors become pages. Signing in and the
-    /// assets are open, everything else needs a signed-in visitor.
+    /// served; every page's visitor has a session; handlers' errors become pages. Signing in
+    /// and the assets are open, everything else needs a signed-in visitor.
     func makeRouter() -> Router<UIRequestContext> {
         let router = Router(context: UIRequestContext.self)
         router.middlewares.add(SecurityHeadersMiddleware())
         router.middlewares.add(LoopbackHostMiddleware(requiresLogin: config.requiresLogin))
-        router.middlewares.add(SessionMiddleware(sessions: sessions, config: config, logger: logger))
-        router.middlewares.add(PageErrorMiddleware(pages: pages, logger: logger))
+        // The assets need no visitor: no session lookup in PostgreSQL for each stylesheet.
         router.get("/static/app.css") { _, _ in UIResponses.asset(Assets.css, type: "text/css; charset=utf-8") }
         router.get("/static/app.js") { _, _ in UIResponses.asset(Assets.js, type: "text/javascript; charset=utf-8") }
-        addSignInRoutes(to: router)
-        addEmailSignInRoutes(to: router)
+        let visited = router.group()
+            .add(middleware: SessionMiddleware(sessions: sessions, config: config, logger: logger))
+            .add(middleware: PageErrorMiddleware(pages: pages, logger: logger))
+        addSignInRoutes(to: visited)
+        addEmailSignInRoutes(to: visited)
 
-        let signedIn = router.group().add(middleware: RequireSignInMiddleware()).add(middleware: APIKeyScopeMiddleware())
+        let signedIn = visited.group().add(middleware: RequireSignInMiddleware()).add(middleware: APIKeyScopeMiddleware())
         signedIn.get("/") { request, context in try await self.dashboardPage(request, context.visit) }
         signedIn.post("/logout") { request, context in
             _ = try await self.form(PlainForm.self, request, context)

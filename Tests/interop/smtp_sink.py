@@ -7,7 +7,7 @@ Prints "port N" once listening and runs until killed.
 import os
 import socket
 import sys
-import time
+import threading
 
 from aiosmtpd.controller import Controller
 
@@ -35,5 +35,4 @@ probe.close()
 controller = Controller(Keep(), hostname="127.0.0.1", port=port)
 controller.start()
 print("port %d" % port, flush=True)
-while True:
-    time.sleep(3600)
+threading.Event().wait()  # the controller serves on its own thread until the test kills this process
