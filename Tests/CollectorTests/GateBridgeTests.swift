@@ -195,21 +195,15 @@ struct GateBridgeTests {
         defer { for f in [config, report, log] { try? FileManager.default.removeItem(atPath: f) } }
         try privateNetworkYAML(dsn: dsn).write(toFile: config, atomically: true, encoding: .utf8)
         // One browser at a time (see BrowserTurn); one that hangs is killed before the next starts.
-        let exit = try await BrowserTurn.shared.run {
-            let child = try ChildProcess.spawn(
-                [
-                    "unshare", "-n", "--", root + "/Tests/interop/private_network.sh", BinaryTests.binary, config, "http://127.0.0.1:8888/readyz",
-                    "--",
-                    try sdkPython(), root + "/Tests/interop/ui_approvals.py", "--ui", "http://127.0.0.1:8890", "--password", uiPassword,
-                    "--ingest", "http://127.0.0.1:4320", "--ingest-token", testToken, "--sdk-db", sdkDatabase, "--secret", auditSecret,
-                    "--out", report,
-                ], outputPath: log, environment: ["GOVERNANCE_AUDIT_SECRET": auditSecret])
-            let exit = await child.exit(within: 400)
-            if exit == nil { child.kill(SIGKILL) }
-            return exit
-        }
-        let output = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
-        #expect(exit?.status == 0, "\(output.suffix(3000))")
+        let (status, output) = try await BrowserTurn.shared.script(
+            [
+                "unshare", "-n", "--", root + "/Tests/interop/private_network.sh", BinaryTests.binary, config, "http://127.0.0.1:8888/readyz",
+                "--",
+                try sdkPython(), root + "/Tests/interop/ui_approvals.py", "--ui", "http://127.0.0.1:8890", "--password", uiPassword,
+                "--ingest", "http://127.0.0.1:4320", "--ingest-token", testToken, "--sdk-db", sdkDatabase, "--secret", auditSecret,
+                "--out", report,
+            ], log: log, environment: ["GOVERNANCE_AUDIT_SECRET": auditSecret], within: 400)
+        #expect(status == 0, "\(output.suffix(3000))")
         let facts = try JSONParser.parse(Array(try Data(contentsOf: URL(fileURLWithPath: report))))
         for name in ["browser", "login", "granted", "denied"] {
             #expect(facts[name]?["error"] == nil, "\(name): \(facts[name]?["error"]?.stringValue ?? "") \(output.suffix(2000))")

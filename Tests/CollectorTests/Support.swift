@@ -296,4 +296,20 @@ actor BrowserTurn {
         }
         return try await body()
     }
+
+    /// Runs a script that drives a browser, in its turn, killed if it outlives `seconds`; returns
+    /// its exit status (nil when it was killed) and its output, which joins the test's transcript.
+    func script(_ arguments: [String], log: String, environment: [String: String] = [:], within seconds: Double) async throws -> (
+        status: Int32?, output: String
+    ) {
+        let exit = try await run {
+            let child = try ChildProcess.spawn(arguments, outputPath: log, environment: environment)
+            let exit = await child.exit(within: seconds)
+            if exit == nil { child.kill(SIGKILL) }
+            return exit
+        }
+        let output = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
+        Transcript.shared?.append(output)
+        return (exit?.status, output)
+    }
 }

@@ -490,20 +490,13 @@ struct TimelineBrowserTests {
         try await seeding.stop()
 
         // One browser at a time (see BrowserTurn); one that hangs is killed before the next starts.
-        let exit = try await BrowserTurn.shared.run {
-            let child = try ChildProcess.spawn(
-                [
-                    "unshare", "-n", "--", root + "/Tests/interop/private_network.sh", BinaryTests.binary, config, "http://127.0.0.1:8888/readyz",
-                    "--", try sdkPython(), root + "/Tests/interop/ui_browser.py", "--ui", "http://127.0.0.1:8890", "--password", uiPassword,
-                    "--ingest", "http://127.0.0.1:4320", "--ingest-token", testToken, "--screenshots", Self.screenshots, "--out", report,
-                ], outputPath: log)
-            let exit = await child.exit(within: 180)
-            if exit == nil { child.kill(SIGKILL) }
-            return exit
-        }
-        let output = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
-        Transcript.shared?.append(output)
-        #expect(exit?.status == 0, "\(output.suffix(3000))")
+        let (status, output) = try await BrowserTurn.shared.script(
+            [
+                "unshare", "-n", "--", root + "/Tests/interop/private_network.sh", BinaryTests.binary, config, "http://127.0.0.1:8888/readyz",
+                "--", try sdkPython(), root + "/Tests/interop/ui_browser.py", "--ui", "http://127.0.0.1:8890", "--password", uiPassword,
+                "--ingest", "http://127.0.0.1:4320", "--ingest-token", testToken, "--screenshots", Self.screenshots, "--out", report,
+            ], log: log, within: 180)
+        #expect(status == 0, "\(output.suffix(3000))")
         let facts = try JSONParser.parse(Array(try Data(contentsOf: URL(fileURLWithPath: report))))
         func step(_ name: String) -> JSONValue { facts[name] ?? .null }
         for name in [
