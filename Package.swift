@@ -46,6 +46,7 @@ let package = Package(
         .package(url: "https://github.com/grpc/grpc-swift-2.git", from: "2.4.3"),
         .package(url: "https://github.com/grpc/grpc-swift-nio-transport.git", from: "2.9.2"),
         .package(url: "https://github.com/hummingbird-project/hummingbird-auth.git", from: "2.5.0"),
+        .package(url: "https://github.com/vapor/jwt-kit.git", from: "5.8.0"),
     ],
     targets: [
         // C libraries required by the design card.
@@ -181,8 +182,10 @@ let package = Package(
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Mustache", package: "swift-mustache"),
                 .product(name: "HummingbirdBcrypt", package: "hummingbird-auth"),
-                // E-mail sign-in links go out by libcurl's SMTP, with the bridge's trait.
+                // E-mail sign-in links go out by libcurl's SMTP, and OpenID Connect talks to its
+                // provider by libcurl's HTTPS, with the bridge's trait; ID tokens are checked by jwt-kit.
                 .target(name: "CurlHTTP", condition: .when(traits: ["PlatformBridge"])),
+                .product(name: "JWTKit", package: "jwt-kit"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Crypto", package: "swift-crypto"),
@@ -201,6 +204,7 @@ let package = Package(
                 .embedInCode("Resources/message.mustache"),
                 .embedInCode("Resources/approvals.mustache"),
                 .embedInCode("Resources/people.mustache"),
+                .embedInCode("Resources/signed-in.mustache"),
                 .embedInCode("Resources/keys.mustache"),
                 .embedInCode("Resources/link.mustache"),
                 .embedInCode("Resources/app.css"), .embedInCode("Resources/app.js"), .embedInCode("Resources/dashboard.js"),
@@ -285,6 +289,7 @@ let package = Package(
             name: "TimelineUnitTests",
             dependencies: [
                 "Timeline", "AuditStore", "Pipeline",
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "Mustache", package: "swift-mustache"),

@@ -3,8 +3,9 @@ import Foundation
 package import Pipeline
 
 /// The people who may use the UI (`governance_users`), their signed-in sessions
-/// (`governance_ui_sessions`) and the failed sign-ins that slow and then refuse guessing
-/// (`governance_signin_failures`). All three live in the pipeline's database, so every collector
+/// (`governance_ui_sessions`), their API keys, the sign-ins under way (e-mail links, OpenID
+/// Connect logins) and the failed sign-ins that slow and then refuse guessing
+/// (`governance_signin_failures`). All live in the pipeline's database, so every collector
 /// on it sees one set of people, one session ended everywhere, one count of failures; every time
 /// is the database's clock.
 package enum PeopleTables {
@@ -36,6 +37,9 @@ package enum PeopleTables {
                 ended_by       TEXT        NULL
             )
             """,
+            // Who vouches for the person: `password` (this collector's own users, with or without
+            // a password yet) or `oidc` (the identity provider, whose groups set the role at each sign-in).
+            "ALTER TABLE governance_users ADD COLUMN IF NOT EXISTS signs_in_with TEXT NOT NULL DEFAULT 'password' CHECK (signs_in_with IN ('password', 'oidc'))",
             "CREATE INDEX IF NOT EXISTS idx_ui_sessions_person ON governance_ui_sessions (person) WHERE ended_at IS NULL",
             // A key's secret is never stored, as a session's.
             """
@@ -64,6 +68,18 @@ package enum PeopleTables {
                 used_at        TIMESTAMPTZ NULL
             )
             """,
+            // OpenID Connect logins under way: the SHA-256 of their `state` and of the binding
+            // cookie of the browser that began them, with the nonce and PKCE verifier the
+            // callback needs, so the callback may reach any collector on the database.
+            """
+            CREATE TABLE IF NOT EXISTS governance_oidc_logins (
+                state_sha256   BYTEA       PRIMARY KEY,
+                browser_sha256 BYTEA       NOT NULL,
+                nonce          TEXT        NOT NULL,
+                code_verifier  TEXT        NOT NULL,
+                expires_at     TIMESTAMPTZ NOT NULL
+            )
+            """,
             """
             CREATE TABLE IF NOT EXISTS governance_signin_failures (
                 key          TEXT        PRIMARY KEY,
@@ -79,9 +95,12 @@ package enum PeopleTables {
         package var role: String
         package var workflows: [String]
         package var passwordHash: String?
+        /// Whether the identity provider vouches for them (`signs_in_with = 'oidc'`).
+        package var fromIdentityProvider = false
 
-        package init(name: String, role: String, workflows: [String], passwordHash: String?) {
+        package init(name: String, role: String, workflows: [String], passwordHash: String?, fromIdentityProvider: Bool = false) {
             (self.name, self.role, self.workflows, self.passwordHash) = (name, role, workflows, passwordHash)
+            self.fromIdentityProvider = fromIdentityProvider
         }
     }
 
@@ -135,22 +154,30 @@ package enum PeopleTables {
     }
 
     static func user(_ name: String, on connection: PGConnection) throws(PGError) -> User? {
-        try connection.exec("SELECT name, role, array_to_string(workflows, ','), password_hash FROM governance_users WHERE name = $1", [name]).rows
+        try connection.exec(
+            "SELECT name, role, array_to_string(workflows, ','), password_hash, signs_in_with FROM governance_users WHERE name = $1", [name]
+        ).rows
             .first.map(user)
     }
 
     static func users(on connection: PGConnection) throws(PGError) -> [User] {
-        try connection.exec("SELECT name, role, array_to_string(workflows, ','), password_hash FROM governance_users ORDER BY name").rows.map(user)
+        try connection.exec("SELECT name, role, array_to_string(workflows, ','), password_hash, signs_in_with FROM governance_users ORDER BY name")
+            .rows.map(user)
     }
 
-    /// Adds the person, or changes their role, grants and (when given) password hash.
-    static func save(_ user: User, on connection: PGConnection) throws(PGError) {
-        try connection.exec(
+    /// Adds the person, or changes their role, grants and (when given) password hash; false when
+    /// the name belongs to the other kind of person (one the identity provider vouches for, when
+    /// saving a local one, and the other way round), who is left as they are.
+    static func save(_ user: User, on connection: PGConnection) throws(PGError) -> Bool {
+        try !connection.exec(
             """
-            INSERT INTO governance_users (name, role, workflows, password_hash) VALUES ($1, $2, $3::text[], $4)
+            INSERT INTO governance_users (name, role, workflows, password_hash, signs_in_with) VALUES ($1, $2, $3::text[], $4, $5)
             ON CONFLICT (name) DO UPDATE SET role = $2, workflows = $3::text[],
                 password_hash = coalesce($4, governance_users.password_hash), changed_at = now()
-            """, [user.name, user.role, PGArray.text(user.workflows), user.passwordHash])
+            WHERE governance_users.signs_in_with = $5
+            RETURNING 1
+            """, [user.name, user.role, PGArray.text(user.workflows), user.passwordHash, user.fromIdentityProvider ? "oidc" : "password"]
+        ).rows.isEmpty
     }
 
     /// Removes the person and ends their sessions; false when there was no such person.
@@ -184,7 +211,7 @@ package enum PeopleTables {
                     UPDATE governance_ui_sessions SET last_seen = now()
                     WHERE id_sha256 IN (SELECT id_sha256 FROM live) AND last_seen < now() - interval '15 seconds'
                 )
-                SELECT live.person, live.method, u.name, u.role, array_to_string(u.workflows, ','), u.password_hash
+                SELECT live.person, live.method, u.name, u.role, array_to_string(u.workflows, ','), u.password_hash, u.signs_in_with
                 FROM live LEFT JOIN governance_users u ON u.name = live.person
                 """, [idSHA256.hexString]
             ).rows.first
@@ -245,7 +272,7 @@ package enum PeopleTables {
                     WHERE fingerprint IN (SELECT fingerprint FROM live) AND (last_used_at IS NULL OR last_used_at < now() - interval '15 seconds')
                 )
                 SELECT live.fingerprint, live.person, live.method, array_to_string(live.scopes, ','),
-                       u.name, u.role, array_to_string(u.workflows, ','), u.password_hash
+                       u.name, u.role, array_to_string(u.workflows, ','), u.password_hash, u.signs_in_with
                 FROM live LEFT JOIN governance_users u ON u.name = live.person
                 """, [keySHA256.hexString]
             ).rows.first
@@ -302,6 +329,35 @@ package enum PeopleTables {
         ).rows.first?.first ?? nil
     }
 
+    /// Records an OpenID Connect login under way (and forgets those past their time).
+    static func addOpenIDLogin(
+        stateSHA256: [UInt8], browserSHA256: [UInt8], nonce: String, codeVerifier: String, seconds: Int, on connection: PGConnection
+    ) throws(PGError) {
+        try connection.exec("DELETE FROM governance_oidc_logins WHERE expires_at < now()")
+        try connection.exec(
+            """
+            INSERT INTO governance_oidc_logins (state_sha256, browser_sha256, nonce, code_verifier, expires_at)
+            VALUES (decode($1, 'hex'), decode($2, 'hex'), $3, $4, now() + make_interval(secs => $5::int))
+            """, [stateSHA256.hexString, browserSHA256.hexString, nonce, codeVerifier, String(seconds)])
+    }
+
+    /// Takes the login once: its nonce and PKCE verifier when it is unexpired and the browser is
+    /// the one that began it; nil otherwise (and a login answered in another browser stays open).
+    static func takeOpenIDLogin(stateSHA256: [UInt8], browserSHA256: [UInt8], on connection: PGConnection) throws(PGError) -> (
+        nonce: String, codeVerifier: String
+    )? {
+        guard
+            let row = try connection.exec(
+                """
+                DELETE FROM governance_oidc_logins
+                WHERE state_sha256 = decode($1, 'hex') AND browser_sha256 = decode($2, 'hex') AND expires_at > now()
+                RETURNING nonce, code_verifier
+                """, [stateSHA256.hexString, browserSHA256.hexString]
+            ).rows.first, let nonce = row[0], let verifier = row[1]
+        else { return nil }
+        return (nonce, verifier)
+    }
+
     /// The failures counted against each key within its window, and the seconds until that window ends.
     static func failures(keys: [String], windowSeconds: Int, on connection: PGConnection) throws(PGError) -> [String: Failures] {
         let rows = try connection.exec(
@@ -337,7 +393,9 @@ package enum PeopleTables {
     }
 
     private static func user(_ row: [String?]) -> User {
-        User(name: row[0] ?? "", role: row[1] ?? "", workflows: (row[2] ?? "").split(separator: ",").map(String.init), passwordHash: row[3])
+        User(
+            name: row[0] ?? "", role: row[1] ?? "", workflows: (row[2] ?? "").split(separator: ",").map(String.init), passwordHash: row[3],
+            fromIdentityProvider: row[4] == "oidc")
     }
 }
 
@@ -355,7 +413,8 @@ package struct PostgresPeople: Sendable {
         try await pool.run { connection in try PeopleTables.users(on: connection) }
     }
 
-    package func save(_ user: PeopleTables.User) async throws {
+    /// False when the name belongs to the other kind of person (see `PeopleTables.save`).
+    package func save(_ user: PeopleTables.User) async throws -> Bool {
         try await pool.run { connection in try PeopleTables.save(user, on: connection) }
     }
 
@@ -386,6 +445,17 @@ package struct PostgresPeople: Sendable {
 
     package func liveSessions() async throws -> [PeopleTables.SessionListing] {
         try await pool.run { connection in try PeopleTables.liveSessions(on: connection) }
+    }
+
+    package func addOpenIDLogin(stateSHA256: [UInt8], browserSHA256: [UInt8], nonce: String, codeVerifier: String, seconds: Int) async throws {
+        try await pool.run { connection in
+            try PeopleTables.addOpenIDLogin(
+                stateSHA256: stateSHA256, browserSHA256: browserSHA256, nonce: nonce, codeVerifier: codeVerifier, seconds: seconds, on: connection)
+        }
+    }
+
+    package func takeOpenIDLogin(stateSHA256: [UInt8], browserSHA256: [UInt8]) async throws -> (nonce: String, codeVerifier: String)? {
+        try await pool.run { connection in try PeopleTables.takeOpenIDLogin(stateSHA256: stateSHA256, browserSHA256: browserSHA256, on: connection) }
     }
 
     /// Each key's failures within the window (a key with none is absent), in one read.

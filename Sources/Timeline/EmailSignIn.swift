@@ -54,7 +54,7 @@ extension TimelineServer {
         var sent = false
         if requests > Self.linksPerAddress {
             logger.warning("ui.signin_link_limited", metadata: ["client_address": "\(visit.clientAddress ?? "?")"])
-        } else if let user {
+        } else if let user, !user.fromIdentityProvider {
             let link = SessionID.random()
             try await people.addLink(
                 linkSHA256: SessionID.sha256(link), person: user.name, browserSHA256: SessionID.sha256(visit.sessionID), seconds: Int(mail.linkTTL))
@@ -92,7 +92,7 @@ extension TimelineServer {
         let name =
             SessionID.isWellFormed(link) && !visit.sessionID.isEmpty
             ? try await people.useLink(linkSHA256: SessionID.sha256(link), browserSHA256: SessionID.sha256(visit.sessionID)) : nil
-        guard let name, let user = try await people.user(name), let person = Person(user, method: "email") else {
+        guard let name, let user = try await people.user(name), !user.fromIdentityProvider, let person = Person(user, method: "email") else {
             await recordAccess(
                 AccessEvent.make(
                     "signin_failed", person: "anonymous", session: nil, clientAddress: visit.clientAddress,

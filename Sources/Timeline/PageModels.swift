@@ -28,6 +28,8 @@ struct LayoutModel: Sendable {
     /// The page, rendered by its own template.
     var body: String
     var csrf: String
+    /// Where the page moves on to at once (`<meta http-equiv="refresh">`), as a navigation of this site's own.
+    var refresh: String?
     /// The navigation bar, absent on the sign-in page.
     var nav: Nav?
 }
@@ -38,6 +40,14 @@ struct LoginPage: PageModel {
     var notice: String?
     /// Whether the page offers a link by e-mail.
     var emailSignIn = false
+    /// The OpenID Connect button's text, when the provider is configured.
+    var openID: String?
+}
+
+/// The page an OpenID Connect sign-in ends on, which moves on to the timeline by itself.
+struct SignedInPage: PageModel {
+    static let template = "signed-in"
+    var name: String
 }
 
 struct MessagePage: PageModel {

@@ -33,7 +33,7 @@ extension TimelineServer {
             people: try await users.map {
                 .init(
                     name: $0.name, role: $0.role, workflows: $0.workflows.joined(separator: ", "),
-                    method: $0.passwordHash == nil ? "none yet" : "password")
+                    method: $0.fromIdentityProvider ? "identity provider" : $0.passwordHash == nil ? "none yet" : "password")
             },
             roles: Role.allCases.map(\.rawValue),
             sessions: sessions.map {
@@ -66,7 +66,12 @@ extension TimelineServer {
             return try await peoplePage(visit, notice: "password: 12 to 72 bytes (bcrypt reads no further).", status: .badRequest)
         }
         let hash = password.isEmpty ? nil : try await PasswordHash.make(password)
-        try await people.save(.init(name: name, role: role.rawValue, workflows: workflows, passwordHash: hash))
+        guard try await people.save(.init(name: name, role: role.rawValue, workflows: workflows, passwordHash: hash)) else {
+            return try await peoplePage(
+                visit,
+                notice: "\(name) signs in through the identity provider, whose groups set their role at each sign-in: change their groups there.",
+                status: .conflict)
+        }
         await recordAccess(
             "user_saved", by: visit,
             details: [

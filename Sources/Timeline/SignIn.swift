@@ -104,7 +104,8 @@ extension TimelineServer {
 
     func loginPage(_ visit: Visit, error: String?, notice: String? = nil, status: HTTPResponse.Status) -> Response {
         pages.page(
-            title: "Sign in", LoginPage(error: error, notice: notice, emailSignIn: config.emailSignIn != nil), visit, status: status, nav: false)
+            title: "Sign in", LoginPage(error: error, notice: notice, emailSignIn: config.emailSignIn != nil, openID: config.openID?.label), visit,
+            status: status, nav: false)
     }
 }
 

@@ -14,6 +14,7 @@ enum Templates {
             ("dashboard", PackageResources.dashboard_mustache), ("message", PackageResources.message_mustache),
             ("approvals", PackageResources.approvals_mustache), ("people", PackageResources.people_mustache),
             ("keys", PackageResources.keys_mustache), ("link", PackageResources.link_mustache),
+            ("signed-in", PackageResources.signed_in_mustache),
         ] {
             // The templates are part of the build; one that does not parse fails every UI test.
             try! library.register(String(decoding: bytes, as: UTF8.self), named: name)

@@ -31,6 +31,8 @@ package struct TimelineConfig: Sendable {
     package var auditSecret: String?
     /// `email_sign_in`: sign-in links by e-mail, as the hosted platform sends them; nil when off.
     package var emailSignIn: EmailSignIn?
+    /// `oidc`: sign-in through an OpenID Connect provider; nil when off.
+    package var openID: OpenIDSignIn?
     /// `read_header_timeout`, … `max_connections` (default 256): see `ListenerLimits`.
     package var limits = ListenerLimits(maxConnections: 256)
 
@@ -82,17 +84,8 @@ extension TimelineConfig {
         c.sessionTTL = try ui.double("session_ttl", default: c.sessionTTL, range: 60...(30 * 86400))
         c.sessionIdle = try ui.double("session_idle", default: c.sessionIdle, range: 60...(30 * 86400))
         c.pageSize = try ui.int("page_size", default: c.pageSize, range: 10...1000)
-        if ui.raw("email_sign_in") != nil {
-            guard EmailSignIn.isBuiltIn else {
-                throw ui.error(
-                    "email_sign_in", "needs libcurl, and this collector was built without the PlatformBridge trait",
-                    fix: "use a default build (swift build), or remove email_sign_in")
-            }
-            c.emailSignIn = try EmailSignIn.read(try ui.section("email_sign_in"))
-            if !c.requiresLogin {
-                throw ui.error("email_sign_in", "needs people, who need a bootstrap admin", fix: "set admin_password too")
-            }
-        }
+        c.emailSignIn = try signIn("email_sign_in", in: ui, requiresLogin: c.requiresLogin, EmailSignIn.read)
+        c.openID = try signIn("oidc", in: ui, requiresLogin: c.requiresLogin, OpenIDSignIn.read)
         c.limits = try ListenerLimits.read(ui, defaults: c.limits)
         c.pipeline = try ui.pipeline(among: pipelines, whose: "events the UI shows")
         try ui.finish()
@@ -100,16 +93,35 @@ extension TimelineConfig {
     }
 }
 
+extension TimelineConfig {
+    /// Mail and the OpenID Connect provider are reached by libcurl, which a build without the
+    /// PlatformBridge trait does not link.
+    #if PlatformBridge
+        static let hasLibcurl = true
+    #else
+        static let hasLibcurl = false
+    #endif
+
+    /// An optional way of signing in (`email_sign_in`, `oidc`): it needs libcurl, and people,
+    /// who need a bootstrap admin.
+    private static func signIn<Method>(
+        _ name: String, in ui: ConfigSection, requiresLogin: Bool, _ read: (ConfigSection) throws(ConfigError) -> Method
+    ) throws(ConfigError) -> Method? {
+        guard ui.raw(name) != nil else { return nil }
+        guard hasLibcurl else {
+            throw ui.error(
+                name, "needs libcurl, and this collector was built without the PlatformBridge trait",
+                fix: "use a default build (swift build), or remove \(name)")
+        }
+        let method = try read(try ui.section(name))
+        guard requiresLogin else { throw ui.error(name, "needs people, who need a bootstrap admin", fix: "set admin_password too") }
+        return method
+    }
+}
+
 /// `ui.email_sign_in`: single-use links, short-lived and bound to the browser that asked, sent
 /// to people whose name is their e-mail address.
 package struct EmailSignIn: Sendable {
-    /// Mail goes out by libcurl, which a build without the PlatformBridge trait does not link.
-    #if PlatformBridge
-        static let isBuiltIn = true
-    #else
-        static let isBuiltIn = false
-    #endif
-
     /// `smtp_url`: `smtp://host:port` (STARTTLS when the server offers it) or `smtps://host:port`.
     package var smtpURL: String
     /// `from`: the sender's address.

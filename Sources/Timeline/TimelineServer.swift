@@ -32,6 +32,8 @@ package final class TimelineServer: Service, Sendable {
     /// The people, their sessions and failed sign-ins (PostgreSQL).
     let people: PostgresPeople
     let sessions: UISessions
+    /// The OpenID Connect provider people sign in through (`ui.oidc`); nil when off.
+    let openID: OpenIDProvider?
     let throttle = SignInThrottle()
     let pages: PageRenderer
     /// The pipeline's redaction, for metadata shown on the detail page (unless raw is asked for).
@@ -66,6 +68,7 @@ package final class TimelineServer: Service, Sendable {
         self.pipeline = pipeline
         people = PostgresPeople(pool: queries.pool)
         sessions = UISessions(people: people, config: config)
+        openID = config.openID.map(OpenIDProvider.init)
         pages = PageRenderer(requiresLogin: config.requiresLogin)
         self.logger = logger
     }
@@ -130,6 +133,7 @@ package final class TimelineServer: Service, Sendable {
             .add(middleware: PageErrorMiddleware(pages: pages, logger: logger))
         addSignInRoutes(to: visited)
         addEmailSignInRoutes(to: visited)
+        addOpenIDRoutes(to: visited)
 
         let signedIn = visited.group().add(middleware: RequireSignInMiddleware()).add(middleware: APIKeyScopeMiddleware())
         signedIn.get("/") { request, context in try await self.dashboardPage(request, context.visit) }

@@ -158,7 +158,7 @@ struct SessionMiddleware: RouterMiddleware {
                 sessionID: id, person: nil, bearer: false, clientAddress: address, setCookie: keepsCookie ? nil : sessions.anonymousCookie(id))
         }
         var response = try await next(request, context)
-        if let cookie = context.visit.setCookie { response.headers[.setCookie] = cookie }
+        if let cookie = context.visit.setCookie { response.headers.append(HTTPField(name: .setCookie, value: cookie)) }
         return response
     }
 }

@@ -11,13 +11,13 @@ struct PageRenderer: Sendable {
     let requiresLogin: Bool
 
     func page<Model: PageModel>(
-        title: String, _ model: Model, _ visit: Visit, status: HTTPResponse.Status = .ok, nav: Bool = true
+        title: String, _ model: Model, _ visit: Visit, status: HTTPResponse.Status = .ok, nav: Bool = true, refresh: String? = nil
     ) -> Response {
         let csrf = SessionID.csrfToken(for: visit.sessionID)
         let body = Templates.library.render(PageScope(csrf: csrf, page: model), withTemplate: Model.template) ?? ""
         let person = visit.person
         let layout = LayoutModel(
-            title: title, body: body, csrf: csrf,
+            title: title, body: body, csrf: csrf, refresh: refresh,
             nav: nav
                 ? .init(
                     signedIn: requiresLogin && !visit.bearer, person: person.map { "\($0.name) (\($0.role.rawValue))" },

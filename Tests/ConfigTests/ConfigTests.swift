@@ -810,6 +810,32 @@ struct UIConfigTests {
         ] {
             #expect(try configError(config() + "\nui: { admin_password: a-long-enough-password, email_sign_in: { \(wrong) } }").key == key)
         }
+        // OpenID Connect: the secret from the environment, each wrong key named, a role for at least one group.
+        let oidc = "issuer: 'https://login.example.com/', client_id: gc, public_url: 'https://g.example.com', groups: [{group: ops, role: admin}]"
+        let provider = try CollectorPlan.parse(
+            yaml: config() + "\nui: { admin_password: a-long-enough-password, oidc: { \(oidc) } }", file: file,
+            environment: ["GOVERNANCE_UI_OIDC_CLIENT_SECRET": "from-the-environment"]
+        ).settings(of: "ui", as: TimelineConfig.self)?.openID
+        #expect(provider?.clientSecret == "from-the-environment" && provider?.issuer == "https://login.example.com")
+        #expect(provider?.scopes == ["openid", "email", "profile"] && provider?.groupsClaim == "groups" && provider?.nameClaim == "email")
+        #expect(try configError(config() + "\nui: { admin_password: a-long-enough-password, oidc: { \(oidc) } }").key == "ui.oidc.client_secret")
+        #expect(try configError(config() + "\nui: { oidc: { \(oidc), client_secret: s } }").fix.contains("admin_password"))
+        for (wrong, key) in [
+            ("issuer: 'http://login.example.com', client_id: gc, public_url: 'https://g', groups: [{group: ops, role: admin}]", "ui.oidc.issuer"),
+            ("issuer: 'https://l', client_id: gc, public_url: 'https://g'", "ui.oidc.groups"),
+            ("issuer: 'https://l', client_id: gc, public_url: 'https://g', groups: [{group: ops, role: boss}]", "ui.oidc.groups[0].role"),
+            ("issuer: 'https://l', client_id: gc, public_url: 'https://g', groups: [{group: ops, role: viewer}]", "ui.oidc.groups[0].workflows"),
+            (
+                "issuer: 'https://l', client_id: gc, public_url: 'https://g', groups: [{group: ops, role: admin, workflows: [a]}]",
+                "ui.oidc.groups[0].workflows"
+            ),
+            ("\(oidc), scopes: [email]", "ui.oidc.scopes"),
+            ("\(oidc), groups_claimz: roles", "ui.oidc.groups_claimz"),
+        ] {
+            #expect(
+                try configError(config() + "\nui: { admin_password: a-long-enough-password, oidc: { \(wrong), client_secret: s } }").key == key,
+                "\(key)")
+        }
         #expect(try configError(config() + "\nui: { pipeline: nope }").fix.contains("audit"))
         #expect(try configError(config() + "\nui: { endpoint: nowhere }").key == "ui.endpoint")
     }
