@@ -40,6 +40,9 @@ package enum PeopleTables {
             // Who vouches for the person: `password` (this collector's own users, with or without
             // a password yet) or `oidc` (the identity provider, whose groups set the role at each sign-in).
             "ALTER TABLE governance_users ADD COLUMN IF NOT EXISTS signs_in_with TEXT NOT NULL DEFAULT 'password' CHECK (signs_in_with IN ('password', 'oidc'))",
+            // The provider's account (`<iss> <sub>`) a person of the provider was first seen as:
+            // a later sign-in naming them is theirs only if it is that account.
+            "ALTER TABLE governance_users ADD COLUMN IF NOT EXISTS oidc_subject TEXT NULL",
             "CREATE INDEX IF NOT EXISTS idx_ui_sessions_person ON governance_ui_sessions (person) WHERE ended_at IS NULL",
             // A key's secret is never stored, as a session's.
             """
@@ -95,12 +98,14 @@ package enum PeopleTables {
         package var role: String
         package var workflows: [String]
         package var passwordHash: String?
-        /// Whether the identity provider vouches for them (`signs_in_with = 'oidc'`).
-        package var fromIdentityProvider = false
+        /// The identity provider's account (`<iss> <sub>`) that vouches for them; nil for the
+        /// collector's own people.
+        package var subject: String?
 
-        package init(name: String, role: String, workflows: [String], passwordHash: String?, fromIdentityProvider: Bool = false) {
-            (self.name, self.role, self.workflows, self.passwordHash) = (name, role, workflows, passwordHash)
-            self.fromIdentityProvider = fromIdentityProvider
+        package var fromIdentityProvider: Bool { subject != nil }
+
+        package init(name: String, role: String, workflows: [String], passwordHash: String?, subject: String? = nil) {
+            (self.name, self.role, self.workflows, self.passwordHash, self.subject) = (name, role, workflows, passwordHash, subject)
         }
     }
 
@@ -155,35 +160,45 @@ package enum PeopleTables {
 
     static func user(_ name: String, on connection: PGConnection) throws(PGError) -> User? {
         try connection.exec(
-            "SELECT name, role, array_to_string(workflows, ','), password_hash, signs_in_with FROM governance_users WHERE name = $1", [name]
+            "SELECT name, role, array_to_string(workflows, ','), password_hash, oidc_subject FROM governance_users WHERE name = $1", [name]
         ).rows
             .first.map(user)
     }
 
     static func users(on connection: PGConnection) throws(PGError) -> [User] {
-        try connection.exec("SELECT name, role, array_to_string(workflows, ','), password_hash, signs_in_with FROM governance_users ORDER BY name")
+        try connection.exec("SELECT name, role, array_to_string(workflows, ','), password_hash, oidc_subject FROM governance_users ORDER BY name")
             .rows.map(user)
     }
 
     /// Adds the person, or changes their role, grants and (when given) password hash; false when
-    /// the name belongs to the other kind of person (one the identity provider vouches for, when
-    /// saving a local one, and the other way round), who is left as they are.
+    /// the name belongs to someone else (a person of the provider, when saving one of the
+    /// collector's own, one of the collector's own or another provider account, when saving a
+    /// person of the provider), who is left as they are.
     static func save(_ user: User, on connection: PGConnection) throws(PGError) -> Bool {
         try !connection.exec(
             """
-            INSERT INTO governance_users (name, role, workflows, password_hash, signs_in_with) VALUES ($1, $2, $3::text[], $4, $5)
+            INSERT INTO governance_users (name, role, workflows, password_hash, signs_in_with, oidc_subject)
+            VALUES ($1, $2, $3::text[], $4, $5, $6)
             ON CONFLICT (name) DO UPDATE SET role = $2, workflows = $3::text[],
                 password_hash = coalesce($4, governance_users.password_hash), changed_at = now()
-            WHERE governance_users.signs_in_with = $5
+            WHERE governance_users.signs_in_with = $5 AND governance_users.oidc_subject IS NOT DISTINCT FROM $6
             RETURNING 1
-            """, [user.name, user.role, PGArray.text(user.workflows), user.passwordHash, user.fromIdentityProvider ? "oidc" : "password"]
+            """,
+            [user.name, user.role, PGArray.text(user.workflows), user.passwordHash, user.fromIdentityProvider ? "oidc" : "password", user.subject]
         ).rows.isEmpty
     }
 
-    /// Removes the person and ends their sessions; false when there was no such person.
-    static func remove(_ name: String, by: String, on connection: PGConnection) throws(PGError) -> Bool {
-        try connection.exec("UPDATE governance_ui_sessions SET ended_at = now(), ended_by = $2 WHERE person = $1 AND ended_at IS NULL", [name, by])
-        return try !connection.exec("DELETE FROM governance_users WHERE name = $1 RETURNING 1", [name]).rows.isEmpty
+    /// Removes the person (only when it is that provider account, given `subject`) and ends
+    /// their sessions; false when there was no such person.
+    static func remove(_ name: String, subject: String? = nil, by: String, on connection: PGConnection) throws(PGError) -> Bool {
+        let removed = try !connection.exec(
+            "DELETE FROM governance_users WHERE name = $1 AND ($2::text IS NULL OR oidc_subject = $2) RETURNING 1", [name, subject]
+        ).rows.isEmpty
+        if removed {
+            try connection.exec(
+                "UPDATE governance_ui_sessions SET ended_at = now(), ended_by = $2 WHERE person = $1 AND ended_at IS NULL", [name, by])
+        }
+        return removed
     }
 
     static func startSession(
@@ -211,7 +226,7 @@ package enum PeopleTables {
                     UPDATE governance_ui_sessions SET last_seen = now()
                     WHERE id_sha256 IN (SELECT id_sha256 FROM live) AND last_seen < now() - interval '15 seconds'
                 )
-                SELECT live.person, live.method, u.name, u.role, array_to_string(u.workflows, ','), u.password_hash, u.signs_in_with
+                SELECT live.person, live.method, u.name, u.role, array_to_string(u.workflows, ','), u.password_hash, u.oidc_subject
                 FROM live LEFT JOIN governance_users u ON u.name = live.person
                 """, [idSHA256.hexString]
             ).rows.first
@@ -272,7 +287,7 @@ package enum PeopleTables {
                     WHERE fingerprint IN (SELECT fingerprint FROM live) AND (last_used_at IS NULL OR last_used_at < now() - interval '15 seconds')
                 )
                 SELECT live.fingerprint, live.person, live.method, array_to_string(live.scopes, ','),
-                       u.name, u.role, array_to_string(u.workflows, ','), u.password_hash, u.signs_in_with
+                       u.name, u.role, array_to_string(u.workflows, ','), u.password_hash, u.oidc_subject
                 FROM live LEFT JOIN governance_users u ON u.name = live.person
                 """, [keySHA256.hexString]
             ).rows.first
@@ -395,7 +410,7 @@ package enum PeopleTables {
     private static func user(_ row: [String?]) -> User {
         User(
             name: row[0] ?? "", role: row[1] ?? "", workflows: (row[2] ?? "").split(separator: ",").map(String.init), passwordHash: row[3],
-            fromIdentityProvider: row[4] == "oidc")
+            subject: row[4])
     }
 }
 
@@ -418,8 +433,8 @@ package struct PostgresPeople: Sendable {
         try await pool.run { connection in try PeopleTables.save(user, on: connection) }
     }
 
-    package func remove(_ name: String, by person: String) async throws -> Bool {
-        try await pool.run { connection in try PeopleTables.remove(name, by: person, on: connection) }
+    package func remove(_ name: String, subject: String? = nil, by person: String) async throws -> Bool {
+        try await pool.run { connection in try PeopleTables.remove(name, subject: subject, by: person, on: connection) }
     }
 
     package func startSession(idSHA256: [UInt8], person: String, method: String, clientAddress: String?, absoluteSeconds: Int, idleSeconds: Int)

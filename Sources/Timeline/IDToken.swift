@@ -52,14 +52,22 @@ struct IDTokenError: Error, Sendable, Equatable, CustomStringConvertible {
 /// keys with an asymmetric algorithm (the signature by jwt-kit), issued by the configured issuer
 /// to this client, unexpired, and carrying the nonce of the login it answers.
 struct IDTokenVerifier: Sendable {
-    /// The provider's signing keys (its `jwks_uri` document).
-    let keys: JWKS
+    /// The provider's signing keys (its `jwks_uri` document), each with its key type.
+    let keys: [(type: String, key: JWK)]
 
-    init(keys: JWKS) { self.keys = keys }
-
-    /// Reads the provider's key set (RFC 7517 JSON).
-    init(keySet json: Data) throws {
-        keys = try JSONDecoder().decode(JWKS.self, from: json)
+    /// Reads the provider's key set (RFC 7517 JSON), keeping the keys that may sign: one it
+    /// marks for encryption, or that jwt-kit cannot read (a symmetric or encryption-only key
+    /// beside the signing ones), is left out rather than failing the set.
+    init(keySet json: Data) throws(IDTokenError) {
+        guard let set = (try? JSONSerialization.jsonObject(with: json)) as? [String: Any], let entries = set["keys"] as? [[String: Any]] else {
+            throw IDTokenError(description: "the provider's key set is not a JWKS")
+        }
+        keys = entries.compactMap { entry in
+            guard entry["use"] as? String != "enc", let type = entry["kty"] as? String,
+                let data = try? JSONSerialization.data(withJSONObject: entry), let key = try? JSONDecoder().decode(JWK.self, from: data)
+            else { return nil }
+            return (type, key)
+        }
     }
 
     /// Asymmetric algorithms only: `none` and HMAC (keyed with a client secret, or with a public
@@ -84,8 +92,10 @@ struct IDTokenVerifier: Sendable {
             throw IDTokenError(description: "the ID token is signed with `\(alg)`, not an asymmetric algorithm")
         }
         let kid = header["kid"] as? String
-        let candidates = keys.keys.filter { kid == nil || $0.keyIdentifier?.string == kid }
-        guard let key = kid == nil && keys.keys.count > 1 ? nil : candidates.first else {
+        let type = alg.hasPrefix("ES") ? "EC" : alg == "EdDSA" ? "OKP" : "RSA"
+        let fitting = keys.filter { $0.type == type }.map(\.key)
+        let candidates = fitting.filter { kid == nil || $0.keyIdentifier?.string == kid }
+        guard let key = kid == nil && fitting.count > 1 ? nil : candidates.first else {
             throw IDTokenError(description: "the ID token names key `\(kid ?? "none")`, which the provider's key set lacks", unknownKey: true)
         }
         if let keyAlg = key.algorithm?.rawValue, keyAlg != alg {

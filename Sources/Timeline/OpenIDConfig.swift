@@ -27,6 +27,13 @@ package struct OpenIDSignIn: Sendable {
 
     var redirectURI: String { publicURL + "/login/oidc/callback" }
 
+    /// OpenID Connect Discovery §4: the issuer, without a trailing `/`, and the well-known path.
+    package var discoveryURL: String {
+        var base = issuer
+        while base.hasSuffix("/") { base.removeLast() }
+        return base + "/.well-known/openid-configuration"
+    }
+
     /// One `groups` entry: members of `group` get `role`, on `workflows` for viewers and owners.
     package struct GroupGrant: Sendable, Equatable {
         package var group: String
@@ -47,8 +54,8 @@ package struct OpenIDSignIn: Sendable {
     static let strength: [Role] = [.admin, .auditor, .owner, .viewer]
 
     static func read(_ section: ConfigSection) throws(ConfigError) -> OpenIDSignIn {
-        var issuer = try section.requiredString("issuer", fix: "give the provider's issuer URL, e.g. https://login.example.com/realms/acme")
-        while issuer.hasSuffix("/") { issuer.removeLast() }
+        // Compared with the discovery document's and the tokens' exactly, as written (a trailing `/` included).
+        let issuer = try section.requiredString("issuer", fix: "give the provider's issuer URL, e.g. https://login.example.com/realms/acme")
         guard issuer.hasPrefix("https://") else {
             throw section.error("issuer", "is `\(issuer)`: the provider must be reached over https", fix: "write the issuer's https:// URL")
         }

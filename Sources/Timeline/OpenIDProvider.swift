@@ -17,6 +17,8 @@ actor OpenIDProvider {
     /// Keys are fetched again for a token naming an unknown key (the provider rotated them), but
     /// not more often than this, so forged tokens cannot make the collector hammer the provider.
     static let keyRefetchInterval: Duration = .seconds(60)
+    /// Keys older than this are fetched again anyway, so a key the provider withdrew stops verifying.
+    static let keyMaxAge: Duration = .seconds(3600)
 
     struct Endpoints: Sendable {
         var authorization: String
@@ -75,7 +77,7 @@ actor OpenIDProvider {
 
     private func discovered() async throws(OpenIDError) -> Endpoints {
         if let endpoints { return endpoints }
-        let url = config.issuer + "/.well-known/openid-configuration"
+        let url = config.discoveryURL
         let answer = try await fetch("GET", url, headers: ["Accept: application/json"], body: nil)
         guard answer.status == 200, let document = Self.object(answer.body) else {
             throw OpenIDError(description: "the provider's discovery document (\(url)) answered \(answer.status)")
@@ -98,7 +100,10 @@ actor OpenIDProvider {
     /// last fetch is old enough.
     private func verifier(refetch: Bool) async throws(OpenIDError) -> IDTokenVerifier {
         let clock = ContinuousClock()
-        if let keys, !refetch || keys.fetched.duration(to: clock.now) < Self.keyRefetchInterval { return keys.verifier }
+        if let keys {
+            let age = keys.fetched.duration(to: clock.now)
+            if age < (refetch ? Self.keyRefetchInterval : Self.keyMaxAge) { return keys.verifier }
+        }
         let url = try await discovered().keys
         let answer = try await fetch("GET", url, headers: ["Accept: application/json"], body: nil)
         guard answer.status == 200, let verifier = try? IDTokenVerifier(keySet: Data(answer.body)) else {

@@ -12,7 +12,6 @@ import Pipeline
 /// cookie of its own (`SameSite=Lax`, the one kind a browser sends on the provider's redirect
 /// back), so a code injected into another browser signs nobody in.
 extension TimelineServer {
-    static let openIDCookie = "gc_oidc"
     /// Seconds a login may take at the provider.
     static let openIDLoginSeconds = 600
 
@@ -53,16 +52,21 @@ extension TimelineServer {
             response.headers.append(HTTPField(name: .setCookie, value: bindingCookie("", maxAge: 0, provider)))
             return response
         }
-        if let error = fields["error"] {
-            return await refuse("the provider answered \(error)", "The identity provider did not sign you in (\(error)).", .unauthorized)
-        }
-        let binding = request.cookies[Self.openIDCookie]?.value ?? ""
-        guard let state = fields["state"], let code = fields["code"], SessionID.isWellFormed(binding),
+        let binding = request.cookies[openIDCookie(provider)]?.value ?? ""
+        guard let state = fields["state"], SessionID.isWellFormed(binding),
             let login = try await people.takeOpenIDLogin(stateSHA256: SessionID.sha256(state), browserSHA256: SessionID.sha256(binding))
         else {
             return await refuse(
                 "no login under way for this state in this browser",
                 "This sign-in expired, was used already, or began in another browser. Start again.", .badRequest)
+        }
+        // RFC 6749 §4.1.2.1: an error code, shown only once the answer is known to be this login's.
+        if let error = fields["error"] {
+            let code = error.count <= 64 && error.allSatisfy { $0.isASCII && ($0.isLetter || $0 == "_") } ? error : "an unreadable error"
+            return await refuse("the provider answered \(code)", "The identity provider did not sign you in (\(code)).", .unauthorized)
+        }
+        guard let code = fields["code"] else {
+            return await refuse("the provider's answer has no code", "The identity provider's answer has no code. Start again.", .badRequest)
         }
         let token: IDToken
         do {
@@ -75,22 +79,36 @@ extension TimelineServer {
                 "the ID token's \(config.nameClaim) claim is missing or not a usable name",
                 "The identity provider did not say who you are (its `\(config.nameClaim)` claim). Ask an admin.", .forbidden)
         }
-        if config.nameClaim == "email", token.claims["email_verified"] == .bool(false) {
+        // An address is a name only if the provider checked that it is theirs.
+        if config.nameClaim == "email", token.claims["email_verified"] != .bool(true), token.claims["email_verified"] != .string("true") {
             return await refuse(
                 "the e-mail address is not verified", account: name, "Your e-mail address is not verified at the identity provider.", .forbidden)
         }
+        guard !Person.reservedNames.contains(name) else {
+            return await refuse("a reserved name", account: name, "\(name) is a name this collector keeps for itself. Ask an admin.", .forbidden)
+        }
+        // The provider's account, which the name stays bound to from its first sign-in on.
+        let subject = "\(token.string("iss") ?? "") \(token.string("sub") ?? "")"
         let groups = token.strings(config.groupsClaim)
-        guard name != TimelineConfig.bootstrapAdmin, let person = config.person(name: name, groups: groups) else {
+        guard let person = config.person(name: name, groups: groups) else {
+            // Out of every mapped group: the role they had here goes, and their sessions end.
+            if try await people.remove(name, subject: subject, by: "identity-provider") {
+                await recordAccess(
+                    AccessEvent.make(
+                        "user_removed", person: "identity-provider", session: nil, clientAddress: visit.clientAddress,
+                        details: [.init("user", .string(name))]))
+            }
             return await refuse(
                 "no group grants a role", account: name,
                 "Your account (\(name)) is in no group this collector grants a role to. Ask an admin to map one of your groups.", .forbidden)
         }
         let stored = PeopleTables.User(
-            name: name, role: person.role.rawValue, workflows: person.workflows.sorted(), passwordHash: nil, fromIdentityProvider: true)
+            name: name, role: person.role.rawValue, workflows: person.workflows.sorted(), passwordHash: nil, subject: subject)
         guard try await people.save(stored) else {
             return await refuse(
-                "a person of this collector has the same name", account: name,
-                "\(name) is a person of this collector who signs in with a password, not through the identity provider.", .forbidden)
+                "the name belongs to someone else here", account: name,
+                "\(name) is already someone else here: a person of this collector, or another account of the identity provider. Ask an admin.",
+                .forbidden)
         }
         let id = try await sessions.start(person, clientAddress: visit.clientAddress)
         visit.replaceSession(id, person: person, cookie: sessions.signedInCookie(id))
@@ -108,10 +126,15 @@ extension TimelineServer {
         return response
     }
 
-    /// The cookie binding a login to its browser: sent back on the provider's redirect (Lax), to
-    /// the callback only, `Secure` when people reach the UI over https.
+    /// The cookie binding a login to its browser, sent back on the provider's redirect (Lax).
+    /// Over https it is `__Host-` (Secure, this host only, path `/`), so a sibling subdomain
+    /// cannot plant one; plain http (a loopback trial) allows no such prefix.
     private func bindingCookie(_ value: String, maxAge: Int, _ provider: OpenIDProvider) -> String {
-        let secure = provider.config.publicURL.hasPrefix("https://") ? "; Secure" : ""
-        return "\(Self.openIDCookie)=\(value); Path=/login/oidc; HttpOnly; SameSite=Lax; Max-Age=\(maxAge)\(secure)"
+        let attributes = provider.config.publicURL.hasPrefix("https://") ? "Path=/; Secure" : "Path=/login/oidc"
+        return "\(openIDCookie(provider))=\(value); \(attributes); HttpOnly; SameSite=Lax; Max-Age=\(maxAge)"
+    }
+
+    private func openIDCookie(_ provider: OpenIDProvider) -> String {
+        provider.config.publicURL.hasPrefix("https://") ? "__Host-gc_oidc" : "gc_oidc"
     }
 }

@@ -38,6 +38,9 @@ struct Person: Sendable, Equatable {
         (self.name, self.role, self.workflows, self.method) = (name, role, workflows, method)
     }
 
+    /// Names that are not people: the bootstrap admin, the agent of failed sign-ins, and whoever uses an open UI.
+    static let reservedNames: Set<String> = [TimelineConfig.bootstrapAdmin, "anonymous", "local"]
+
     /// Person names: 1 to 128 letters, digits, `.`, `_`, `-`, `@` or `+` (an e-mail address fits).
     static func isValidName(_ name: String) -> Bool {
         (1...128).contains(name.utf8.count)

@@ -46,9 +46,10 @@ extension TimelineServer {
 
     private func savePerson(_ form: PersonForm, _ visit: Visit) async throws -> Response {
         let name = (form.name ?? "").trimmingCharacters(in: .whitespaces)
-        guard Person.isValidName(name), name != TimelineConfig.bootstrapAdmin else {
+        guard Person.isValidName(name), !Person.reservedNames.contains(name) else {
             return try await peoplePage(
-                visit, notice: "name: 1 to 128 letters, digits, '.', '_', '-', '@' or '+', and not `admin` (the bootstrap admin).",
+                visit,
+                notice: "name: 1 to 128 letters, digits, '.', '_', '-', '@' or '+', and not `admin` (the bootstrap admin), `anonymous` or `local`.",
                 status: .badRequest)
         }
         guard let role = form.role.flatMap(Role.init(rawValue:)) else {

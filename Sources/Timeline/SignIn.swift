@@ -98,7 +98,8 @@ extension TimelineServer {
         }
         let user = Person.isValidName(name) ? try await people.user(name) : nil
         let matches = try await PasswordHash.verify(password, hash: user?.passwordHash)
-        guard matches, let user else { return nil }
+        // The provider's people sign in through it, never with a password (which an older collector might have set).
+        guard matches, let user, !user.fromIdentityProvider else { return nil }
         return Person(user, method: "password")
     }
 

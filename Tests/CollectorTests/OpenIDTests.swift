@@ -15,6 +15,8 @@ struct OpenIDTests {
         ("viewer", "alice", "alice-provider-pass-1", "alice@example.com", ["team-a", "unrelated"]),
         ("admin", "carol", "carol-provider-pass-1", "carol@example.com", ["governance-admins"]),
         ("nobody", "bob", "bob-provider-pass-11", "bob@example.com", ["unrelated"]),
+        // Another account whose address at the provider says alice's.
+        ("impostor", "mallory", "mallory-provider-pass", "alice@example.com", ["team-a"]),
     ]
 
     @Test(
@@ -83,7 +85,10 @@ struct OpenIDTests {
             #expect(status == 0, "\(output.suffix(3000))")
             let facts = try JSONParser.parse(Array(try Data(contentsOf: URL(fileURLWithPath: report))))
             func step(_ name: String) -> JSONValue { facts[name] ?? .null }
-            for name in ["viewer", "admin", "nobody", "injected", "wrong_audience", "wrong_issuer", "wrong_nonce", "expired", "after_tampering"] {
+            for name in [
+                "viewer", "admin", "nobody", "injected", "impostor", "wrong_audience", "wrong_issuer", "wrong_nonce", "expired", "unverified",
+                "ungrouped", "after_tampering",
+            ] {
                 #expect(step(name)["error"] == nil, "\(name): \(step(name)["error"]?.stringValue ?? "") \(step(name)["where"]?.stringValue ?? "")")
             }
 
@@ -118,7 +123,17 @@ struct OpenIDTests {
                 #expect(step(name)["status"] == .number("401") && step(name)["signed_in"] == .bool(false), "\(name)")
                 #expect(step(name)["login_error"]?.stringValue?.contains(words) == true, "\(name): \(step(name)["login_error"]?.stringValue ?? "")")
             }
+            #expect(step("impostor")["status"] == .number("403") && step("impostor")["login_error"]?.stringValue?.contains("someone else") == true)
+            #expect(
+                step("unverified")["status"] == .number("403") && step("unverified")["login_error"]?.stringValue?.contains("not verified") == true)
+            #expect(step("ungrouped")["status"] == .number("403") && step("ungrouped")["signed_in"] == .bool(false))
+            // Out of every mapped group, alice lost her role here and her sessions ended; back in
+            // them, she signed in again.
             #expect(step("after_tampering")["signed_in"] == .bool(true))
+            #expect(
+                try scalar(dsn, "SELECT count(*) FROM governance_ui_sessions WHERE person = 'alice@example.com' AND ended_by = 'identity-provider'")
+                    == "2")
+            #expect(try scalar(dsn, "SELECT count(*) FROM governance_ui_sessions WHERE person = 'alice@example.com' AND ended_at IS NULL") == "1")
 
             // The provider's people are people here, marked as such; their role is not edited here.
             #expect(
@@ -127,6 +142,8 @@ struct OpenIDTests {
                     "SELECT role || ' ' || array_to_string(workflows, ',') || ' ' || signs_in_with FROM governance_users WHERE name = 'alice@example.com'"
                 ) == "viewer wf-test oidc")
             #expect(try scalar(dsn, "SELECT count(*) FROM governance_users WHERE name = 'bob@example.com'") == "0")
+            // Bound to the provider's account it first signed in as (iss and sub).
+            #expect(try scalar(dsn, "SELECT oidc_subject FROM governance_users WHERE name = 'alice@example.com'")?.hasPrefix(issuer + " ") == true)
             let people = try await admin.get("/people")
             #expect(people.text.contains("identity provider"))
             #expect(try await PeopleTests.save(admin, name: "alice@example.com", role: "admin").status == 409)
@@ -143,8 +160,9 @@ struct OpenIDTests {
             let refusals = try scalar(
                 dsn,
                 "SELECT count(*) FROM governance_audit_events WHERE kind = 'access.signin_failed' AND metadata_json->>'method' = 'oidc'")
-            // nobody, the viewer's replay, the injected callback and its second use, four tampered tokens.
-            #expect(refusals == "8")
+            // nobody, the viewer's replay, the injected callback and its second use, the impostor,
+            // four mis-issued tokens, an unverified address, a person out of every group.
+            #expect(refusals == "11")
             #expect(try await verifyCommand(dsn: dsn).0 == 0)
         }
     }

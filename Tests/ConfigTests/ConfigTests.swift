@@ -816,7 +816,9 @@ struct UIConfigTests {
             yaml: config() + "\nui: { admin_password: a-long-enough-password, oidc: { \(oidc) } }", file: file,
             environment: ["GOVERNANCE_UI_OIDC_CLIENT_SECRET": "from-the-environment"]
         ).settings(of: "ui", as: TimelineConfig.self)?.openID
-        #expect(provider?.clientSecret == "from-the-environment" && provider?.issuer == "https://login.example.com")
+        #expect(provider?.clientSecret == "from-the-environment" && provider?.issuer == "https://login.example.com/")
+        // The issuer is compared as written; only the discovery URL drops its trailing `/`.
+        #expect(provider?.discoveryURL == "https://login.example.com/.well-known/openid-configuration")
         #expect(provider?.scopes == ["openid", "email", "profile"] && provider?.groupsClaim == "groups" && provider?.nameClaim == "email")
         #expect(try configError(config() + "\nui: { admin_password: a-long-enough-password, oidc: { \(oidc) } }").key == "ui.oidc.client_secret")
         #expect(try configError(config() + "\nui: { oidc: { \(oidc), client_secret: s } }").fix.contains("admin_password"))

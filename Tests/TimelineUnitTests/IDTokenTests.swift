@@ -13,7 +13,9 @@ struct IDTokenTests {
 
     var expected: IDTokenVerifier.Expected { .init(issuer: Self.issuer, clientID: Self.client, nonce: Self.nonce, now: now) }
 
-    /// The provider's key set: this test's key under `kid`, and one more so a token without a kid is ambiguous.
+    /// The provider's key set: this test's key under `kid`, one more so a token without a kid is
+    /// ambiguous, and keys that cannot sign (a symmetric one under the same kid, an encryption
+    /// key), which are left out rather than failing the set.
     func verifier(kid: String = "k1") throws -> IDTokenVerifier {
         func jwk(_ key: P256.Signing.PublicKey, _ kid: String) -> String {
             let raw = key.rawRepresentation
@@ -21,7 +23,8 @@ struct IDTokenTests {
                 #"{"kty":"EC","crv":"P-256","alg":"ES256","use":"sig","kid":"\#(kid)","x":"\#(Base64URL.encode(raw.prefix(32)))","y":"\#(Base64URL.encode(raw.suffix(32)))"}"#
         }
         let other = P256.Signing.PrivateKey().publicKey
-        return try IDTokenVerifier(keySet: Data(#"{"keys":[\#(jwk(key.publicKey, kid)),\#(jwk(other, "k2"))]}"#.utf8))
+        let unusable = #"{"kty":"oct","kid":"\#(kid)","k":"c2VjcmV0"},{"kty":"EC","use":"enc","crv":"P-256","kid":"e1","x":"AA","y":"AA"}"#
+        return try IDTokenVerifier(keySet: Data(#"{"keys":[\#(unusable),\#(jwk(key.publicKey, kid)),\#(jwk(other, "k2"))]}"#.utf8))
     }
 
     func claims(_ changes: [String: Any?] = [:]) -> [String: Any] {

@@ -9,7 +9,8 @@ ID-token processing hook.
 
 For the refusal tests the provider can be told to misbehave as a compromised or misconfigured one
 would: POST /test/tamper with a JSON object whose keys replace claims of the next ID tokens it
-signs (`aud`, `iss`, `nonce`), or `exp_offset` (seconds added to `exp`); POST {} restores it.
+signs (`aud`, `iss`, `nonce`, `email_verified`, `groups`), or `exp_offset` (seconds added to `exp`);
+POST {} restores it.
 This route is part of the test provider only.
 
 Usage: identity_provider.py --cert C --key K --ready-file F --data-dir D --client-id ID

@@ -166,7 +166,7 @@ def main():
     parser.add_argument("--provider", required=True, help="the provider's site, https://localhost:PORT")
     parser.add_argument("--ca", required=True)
     parser.add_argument("--cert", required=True, help="the provider's certificate, whose key Chromium is told to trust")
-    parser.add_argument("--users", required=True, help='JSON {"viewer": [name, password], "admin": [...], "nobody": [...]}')
+    parser.add_argument("--users", required=True, help='JSON {"viewer": [name, password], "admin": …, "nobody": …, "impostor": …}')
     parser.add_argument("--out", required=True)
     args = parser.parse_args()
     users = json.loads(args.users)
@@ -215,10 +215,19 @@ def main():
 
         return run
 
+    def impostor():
+        # Another account of the provider whose address says alice's: the name stays alice's account's.
+        s, _, url = client.callback(*users["impostor"])
+        return client.finish(s, url)
+
+    step("impostor", impostor)
     step("wrong_audience", tampered({"aud": "another-client"}))
     step("wrong_issuer", tampered({"iss": "https://evil.example.com"}))
     step("wrong_nonce", tampered({"nonce": "not-the-one-sent"}))
     step("expired", tampered({"exp_offset": -3600}))
+    step("unverified", tampered({"email_verified": False}))
+    # Taken out of every mapped group at the provider: refused, and the role alice had here goes.
+    step("ungrouped", tampered({"groups": []}))
     step("after_tampering", tampered({}))
 
     shutil.rmtree(scratch, ignore_errors=True)
