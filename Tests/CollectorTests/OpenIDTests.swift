@@ -86,7 +86,8 @@ struct OpenIDTests {
             let facts = try JSONParser.parse(Array(try Data(contentsOf: URL(fileURLWithPath: report))))
             func step(_ name: String) -> JSONValue { facts[name] ?? .null }
             for name in [
-                "viewer", "admin", "nobody", "injected", "impostor", "wrong_audience", "wrong_issuer", "wrong_nonce", "expired", "unverified",
+                "viewer", "admin", "nobody", "injected", "impostor", "forged", "wrong_audience", "wrong_issuer", "wrong_nonce", "expired",
+                "unverified",
                 "ungrouped", "after_tampering",
             ] {
                 #expect(step(name)["error"] == nil, "\(name): \(step(name)["error"]?.stringValue ?? "") \(step(name)["where"]?.stringValue ?? "")")
@@ -103,6 +104,9 @@ struct OpenIDTests {
             #expect(cookie?["sameSite"]?.stringValue == "Strict" && cookie?["httpOnly"] == .bool(true))
             // The same callback again, in the same browser: the login was used.
             #expect(viewer["replay"]?["login_error"]?.stringValue?.contains("was used already") == true)
+            // Signing out ends the session: the timeline asks for a sign-in again.
+            #expect(viewer["signout"]?["after_signout"]?.stringValue?.hasPrefix(ui + "/login") == true)
+            #expect(viewer["signout"]?["timeline_then"]?.stringValue?.hasPrefix(ui + "/login") == true)
             #expect(step("admin")["person"]?.stringValue == "carol@example.com (admin)")
             #expect(step("nobody")["login_error"]?.stringValue?.contains("in no group this collector grants a role to") == true)
 
@@ -118,7 +122,8 @@ struct OpenIDTests {
 
             // ID tokens the provider signed with a claim that is not for this sign-in.
             for (name, words) in [
-                ("wrong_audience", "not this collector"), ("wrong_issuer", "issuer"), ("wrong_nonce", "nonce"), ("expired", "expired"),
+                ("forged", "signature does not verify"), ("wrong_audience", "not this collector"), ("wrong_issuer", "issuer"),
+                ("wrong_nonce", "nonce"), ("expired", "expired"),
             ] {
                 #expect(step(name)["status"] == .number("401") && step(name)["signed_in"] == .bool(false), "\(name)")
                 #expect(step(name)["login_error"]?.stringValue?.contains(words) == true, "\(name): \(step(name)["login_error"]?.stringValue ?? "")")
@@ -132,7 +137,7 @@ struct OpenIDTests {
             #expect(step("after_tampering")["signed_in"] == .bool(true))
             #expect(
                 try scalar(dsn, "SELECT count(*) FROM governance_ui_sessions WHERE person = 'alice@example.com' AND ended_by = 'identity-provider'")
-                    == "2")
+                    == "1")
             #expect(try scalar(dsn, "SELECT count(*) FROM governance_ui_sessions WHERE person = 'alice@example.com' AND ended_at IS NULL") == "1")
 
             // The provider's people are people here, marked as such; their role is not edited here.
@@ -161,8 +166,8 @@ struct OpenIDTests {
                 dsn,
                 "SELECT count(*) FROM governance_audit_events WHERE kind = 'access.signin_failed' AND metadata_json->>'method' = 'oidc'")
             // nobody, the viewer's replay, the injected callback and its second use, the impostor,
-            // four mis-issued tokens, an unverified address, a person out of every group.
-            #expect(refusals == "11")
+            // a forged and four mis-issued tokens, an unverified address, a person out of every group.
+            #expect(refusals == "12")
             #expect(try await verifyCommand(dsn: dsn).0 == 0)
         }
     }

@@ -9,8 +9,9 @@ ID-token processing hook.
 
 For the refusal tests the provider can be told to misbehave as a compromised or misconfigured one
 would: POST /test/tamper with a JSON object whose keys replace claims of the next ID tokens it
-signs (`aud`, `iss`, `nonce`, `email_verified`, `groups`), or `exp_offset` (seconds added to `exp`);
-POST {} restores it.
+signs (`aud`, `iss`, `nonce`, `email_verified`, `groups`), `exp_offset` (seconds added to `exp`),
+or `forge: true` (signed by a key of the forger's own under the provider's key id, which its
+key set does not hold); POST {} restores it.
 This route is part of the test provider only.
 
 Usage: identity_provider.py --cert C --key K --ready-file F --data-dir D --client-id ID
@@ -39,11 +40,33 @@ def add_claims(id_token, user=None, **kwargs):
     id_token["groups"] = sorted(group.name for group in user.groups.all())
     with TAMPER_LOCK:
         for claim, value in TAMPER.items():
+            if claim == "forge":
+                continue
             if claim == "exp_offset":
                 id_token["exp"] = int(id_token["exp"]) + int(value)
             else:
                 id_token[claim] = value
     return id_token
+
+
+def forge_id_tokens():
+    """Wraps the provider's ID token signing so that `forge` signs with a key it never published."""
+    import jwt
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    from oidc_provider.lib.endpoints import token as token_endpoint
+
+    forger = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    original = token_endpoint.encode_id_token
+
+    def encode(payload, client):
+        signed = original(payload, client)
+        with TAMPER_LOCK:
+            forge = TAMPER.get("forge")
+        if not forge:
+            return signed
+        return jwt.encode(payload, forger, algorithm="RS256", headers={"kid": jwt.get_unverified_header(signed)["kid"]})
+
+    token_endpoint.encode_id_token = encode
 
 
 def tamper(request):
@@ -157,6 +180,7 @@ def main():
     ]
 
     call_command("migrate", verbosity=0, interactive=False)
+    forge_id_tokens()
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import rsa
     from oidc_provider.models import Client, ResponseType, RSAKey

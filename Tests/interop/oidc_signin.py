@@ -107,6 +107,16 @@ class Browser:
         person = self.driver.find_elements(By.ID, "nav-person")
         return {"url": self.driver.current_url, "login_error": error[0].text if error else None, "person": person[0].text if person else None}
 
+    def sign_out(self, ui):
+        """Signs out from the timeline, then asks for the timeline again."""
+        d = self.driver
+        d.get(ui + "/timeline")
+        d.find_element(By.CSS_SELECTOR, "#logout button").click()
+        WebDriverWait(d, WAIT).until(lambda d: d.current_url.startswith(ui + "/login"))
+        after = d.current_url
+        d.get(ui + "/timeline")
+        return {"after_signout": after, "timeline_then": d.current_url}
+
     def quit(self):
         self.driver.quit()
 
@@ -189,8 +199,12 @@ def main():
         finally:
             browser.quit()
 
-    # Replaying the callback the browser was sent to, in the same browser, signs nobody in again.
-    step("viewer", lambda: browser_sign_in("viewer", lambda b, f: {"replay": b.open(f["callback"]) if f["callback"] else None}))
+    # Replaying the callback the browser was sent to, in the same browser, signs nobody in again;
+    # then the viewer signs out.
+    step(
+        "viewer",
+        lambda: browser_sign_in("viewer", lambda b, f: {"replay": b.open(f["callback"]) if f["callback"] else None, "signout": b.sign_out(args.ui)}),
+    )
     step("admin", lambda: browser_sign_in("admin"))
     step("nobody", lambda: browser_sign_in("nobody"))
 
@@ -221,6 +235,7 @@ def main():
         return client.finish(s, url)
 
     step("impostor", impostor)
+    step("forged", tampered({"forge": True}))
     step("wrong_audience", tampered({"aud": "another-client"}))
     step("wrong_issuer", tampered({"iss": "https://evil.example.com"}))
     step("wrong_nonce", tampered({"nonce": "not-the-one-sent"}))
