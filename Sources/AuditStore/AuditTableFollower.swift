@@ -11,10 +11,14 @@ public struct AuditTableFollower {
     public struct Cursor: Equatable, Sendable {
         public var txid: String
         public var chainSeq: Int64
+        /// For a follower that starts at "now": the snapshot it started in, whose rows it skips
+        /// (committed before it started, yet after a transaction still running then).
+        public var startSnapshot: String?
 
-        public init(txid: String, chainSeq: Int64) {
+        public init(txid: String, chainSeq: Int64, startSnapshot: String? = nil) {
             self.txid = txid
             self.chainSeq = chainSeq
+            self.startSnapshot = startSnapshot
         }
     }
 
@@ -34,18 +38,20 @@ public struct AuditTableFollower {
     }
 
     /// A cursor before every row committed at or after `since` (created_at, indexed), or before
-    /// rows still to commit when `since` is nil.
+    /// rows still to commit when `since` is nil. Rows are read only below the oldest running
+    /// transaction, which may be older than rows already committed (on any database of the
+    /// cluster): those are skipped by the start snapshot, so "new" means committed after the start.
     public func startCursor(since: Timestamp?) throws(PGError) -> Cursor {
-        var sql = "SELECT pg_snapshot_xmin(pg_current_snapshot())::text"
-        var parameters: [String?] = []
-        if let since {
-            sql = """
-                SELECT least(pg_snapshot_xmin(pg_current_snapshot()),
-                             (SELECT min(governance_txid) FROM governance_audit_events WHERE created_at >= to_timestamp($1::float8)))::text
-                """
-            parameters = [String(Double(since.microseconds) / 1e6)]
+        guard let since else {
+            let row = try connection.exec("SELECT pg_snapshot_xmin(pg_current_snapshot())::text, pg_current_snapshot()::text").rows.first
+            return Cursor(txid: (row?[0] ?? nil) ?? "0", chainSeq: 0, startSnapshot: row?[1] ?? nil)
         }
-        let txid = try connection.exec(sql, parameters).rows.first?.first ?? nil
+        let txid = try connection.exec(
+            """
+            SELECT least(pg_snapshot_xmin(pg_current_snapshot()),
+                         (SELECT min(governance_txid) FROM governance_audit_events WHERE created_at >= to_timestamp($1::float8)))::text
+            """, [String(Double(since.microseconds) / 1e6)]
+        ).rows.first?.first ?? nil
         return Cursor(txid: txid ?? "0", chainSeq: 0)
     }
 
@@ -71,13 +77,14 @@ public struct AuditTableFollower {
             FROM governance_audit_events e
             WHERE governance_txid < pg_snapshot_xmin(pg_current_snapshot())
               AND (governance_txid, chain_seq) > ($1::xid8, $2::int8)
+              AND ($3::pg_snapshot IS NULL OR NOT pg_visible_in_snapshot(governance_txid, $3::pg_snapshot))
             ORDER BY e.governance_txid, e.chain_seq
             LIMIT \(limit)
-            """, [cursor.txid, String(cursor.chainSeq)]
+            """, [cursor.txid, String(cursor.chainSeq), cursor.startSnapshot]
         ).rows
         return rows.compactMap { row -> Row? in
             guard let txid = row[0], let chainSeq = row[1].flatMap({ Int64($0) }) else { return nil }
-            let cursor = Cursor(txid: txid, chainSeq: chainSeq), age = Double(row[2 + AuditRow.selectedCount] ?? "0") ?? 0
+            let cursor = Cursor(txid: txid, chainSeq: chainSeq, startSnapshot: cursor.startSnapshot), age = Double(row[2 + AuditRow.selectedCount] ?? "0") ?? 0
             let columns = Array(row[2..<(2 + AuditRow.selectedCount)])
             return Row(
                 decoded: Result { () throws(UndecodableRow) in try AuditRow.decode(columns[...]) }, columns: columns, cursor: cursor, ageSeconds: age)

@@ -207,7 +207,8 @@ struct OperationsTests {
         try blocker.exec("BEGIN")
         try blocker.exec("LOCK TABLE governance_audit_events IN ACCESS EXCLUSIVE MODE")
         let inFlight = UUID()
-        let accepted = Task { try await post(collector.eventsURL, wireEvent(id: inFlight)) }
+        // Held up on purpose until the lock is released below, however slow the machine is meanwhile.
+        let accepted = Task { try await post(collector.eventsURL, wireEvent(id: inFlight), timeoutSeconds: 600) }
         #expect(
             try await eventually {
                 try blocker.exec("SELECT count(*) FROM pg_locks WHERE NOT granted AND relation = 'governance_audit_events'::regclass").rows.first?
@@ -335,6 +336,32 @@ struct ShutdownSignalTests {
 
 @Suite("governance-collector tail")
 struct TailTests {
+    @Test("new events are those committed after tail starts, even while an older transaction still runs")
+    func startsAfterCommittedRows() async throws {
+        let dsn = try await newDatabase()
+        try await RunningCollector.with(yaml: collectorYAML(dsn: dsn)) { collector in
+            try await collector.waitUntilReady()
+            // A transaction with an id, still running: the horizon tail reads below stays before it.
+            let older = try PGConnection(dsn: dsn)
+            try older.exec("BEGIN")
+            try older.exec("SELECT pg_current_xact_id()")
+            let before = UUID(), after = UUID()
+            #expect(try await post(collector.eventsURL, wireEvent(id: before)).status == 201)
+
+            let output = FileManager.default.temporaryDirectory.appendingPathComponent("gc-tail-\(UUID()).out").path
+            defer { try? FileManager.default.removeItem(atPath: output) }
+            let tail = try ChildProcess.spawn([BinaryTests.binary, "tail", "--dsn", dsn, "--limit", "1", "--json"], outputPath: output)
+            #expect(try await eventually { (try? String(contentsOfFile: output, encoding: .utf8))?.contains("tail: following") == true })
+            #expect(try await post(collector.eventsURL, wireEvent(id: after)).status == 201)
+            try older.exec("COMMIT")
+            let status = await tail.exit(within: 60)?.status
+            if status == nil { tail.kill(SIGKILL) }
+            let printed = try String(contentsOfFile: output, encoding: .utf8).split(separator: "\n").filter { $0.hasPrefix("{") }
+                .map { try JSONParser.parse(Array($0.utf8))["event_id"] }
+            #expect(status == 0 && printed == [.string(after.lowercasedString)], "\(printed)")
+        }
+    }
+
     @Test("follows new events live with agent, kind and workflow filters; --since replays; control characters are escaped")
     func followsLive() async throws {
         let dsn = try await newDatabase()

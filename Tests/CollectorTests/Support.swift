@@ -218,10 +218,12 @@ func sdkHMAC(_ body: String) -> String {
     return AuditChain.hmac(event, key: SymmetricKey(data: Data(auditSecret.utf8)))
 }
 
-func post(_ url: String, _ body: String, token: String? = testToken, contentType: String = "application/json") async throws -> HTTPResult {
+func post(
+    _ url: String, _ body: String, token: String? = testToken, contentType: String = "application/json", timeoutSeconds: Int = 30
+) async throws -> HTTPResult {
     var headers = ["Content-Type: \(contentType)"]
     if let token { headers.append("Authorization: Bearer \(token)") }
-    let result = try await TestHTTP.request("POST", url, headers: headers, body: Array(body.utf8))
+    let result = try await TestHTTP.request("POST", url, headers: headers, body: Array(body.utf8), timeoutSeconds: timeoutSeconds)
     Transcript.shared?.append("answer \(result.status) \(result.headers.sorted { $0.key < $1.key }) \(result.text)")
     return result
 }
