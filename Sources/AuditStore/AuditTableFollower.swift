@@ -46,12 +46,13 @@ public struct AuditTableFollower {
             let row = try connection.exec("SELECT pg_snapshot_xmin(pg_current_snapshot())::text, pg_current_snapshot()::text").rows.first
             return Cursor(txid: (row?[0] ?? nil) ?? "0", chainSeq: 0, startSnapshot: row?[1] ?? nil)
         }
-        let txid = try connection.exec(
-            """
-            SELECT least(pg_snapshot_xmin(pg_current_snapshot()),
-                         (SELECT min(governance_txid) FROM governance_audit_events WHERE created_at >= to_timestamp($1::float8)))::text
-            """, [String(Double(since.microseconds) / 1e6)]
-        ).rows.first?.first ?? nil
+        let txid =
+            try connection.exec(
+                """
+                SELECT least(pg_snapshot_xmin(pg_current_snapshot()),
+                             (SELECT min(governance_txid) FROM governance_audit_events WHERE created_at >= to_timestamp($1::float8)))::text
+                """, [String(Double(since.microseconds) / 1e6)]
+            ).rows.first?.first ?? nil
         return Cursor(txid: txid ?? "0", chainSeq: 0)
     }
 
@@ -84,7 +85,8 @@ public struct AuditTableFollower {
         ).rows
         return rows.compactMap { row -> Row? in
             guard let txid = row[0], let chainSeq = row[1].flatMap({ Int64($0) }) else { return nil }
-            let cursor = Cursor(txid: txid, chainSeq: chainSeq, startSnapshot: cursor.startSnapshot), age = Double(row[2 + AuditRow.selectedCount] ?? "0") ?? 0
+            let cursor = Cursor(txid: txid, chainSeq: chainSeq, startSnapshot: cursor.startSnapshot),
+                age = Double(row[2 + AuditRow.selectedCount] ?? "0") ?? 0
             let columns = Array(row[2..<(2 + AuditRow.selectedCount)])
             return Row(
                 decoded: Result { () throws(UndecodableRow) in try AuditRow.decode(columns[...]) }, columns: columns, cursor: cursor, ageSeconds: age)

@@ -14,7 +14,9 @@ package enum TestHTTP {
         let answer = Mutex<Result<HTTPResult, CurlError>?>(nil)
         await BlockingExecutor.loop(named: "test-http") {
             let connection = CurlConnection(caFile: caFile)
-            let result = Result { () throws(CurlError) in try connection.request(method, url, headers: headers, body: body, timeoutSeconds: timeoutSeconds) }
+            let result = Result { () throws(CurlError) in
+                try connection.request(method, url, headers: headers, body: body, timeoutSeconds: timeoutSeconds)
+            }
             answer.withLock { $0 = result }
         }
         return try answer.withLock { $0! }.get()
