@@ -89,18 +89,9 @@ package struct ReadAPI: APIProtocol {
                 return .serviceUnavailable(
                     .init(body: .applicationProblemJson(Problems.unavailable("\(Self.maxStreams) NDJSON streams are running; try again shortly"))))
             }
-            // Made now, so the place is given back and the read recorded however the stream ends,
-            // even if the body is never read (the client went away before the answer began).
-            let ending = StreamPages.Ending(count: streams) { rows, completed in
-                await reader.record(
-                    "exported",
-                    [
-                        .init("filter", .string(asked)), .init("format", .string("ndjson")), .init("completed", .bool(completed)),
-                        .init("rows", .number(String(rows))), .init("via", .string("api")),
-                    ])
-            }
+            await reader.record("searched", [.init("filter", .string(asked)), .init("format", .string("ndjson")), .init("via", .string("api"))])
             let pages = EventExport(format: .ndjson, filter: filter).pages(via: streamWorker())
-            let body = HTTPBody(StreamPages(pages: pages, ending: ending), length: .unknown, iterationBehavior: .single)
+            let body = HTTPBody(StreamPages(pages: pages, count: streams), length: .unknown, iterationBehavior: .single)
             return .ok(.init(body: .applicationXNdjson(body)))
         }
         let page: (events: [AuditEvent], more: Bool)
@@ -110,12 +101,9 @@ package struct ReadAPI: APIProtocol {
         } catch let error as PGError {
             return .serviceUnavailable(.init(body: .applicationProblemJson(Problems.unavailable(error.message))))
         }
-        // One search, recorded at its first page (paging on is the same search), as the UI does.
-        if query.cursor == nil {
-            await reader.record(
-                "searched",
-                [.init("filter", .string(asked)), .init("rows", .number(String(page.events.count))), .init("via", .string("api"))])
-        }
+        await reader.record(
+            "searched",
+            [.init("filter", .string(asked)), .init("rows", .number(String(page.events.count))), .init("via", .string("api"))])
         return .ok(
             .init(
                 body: .json(
@@ -131,7 +119,7 @@ package struct ReadAPI: APIProtocol {
         }
         let detail: EventReads.Detail?
         do {
-            detail = try await pool.run { try EventReads.detail(id, workflows: reader.workflows, on: $0) }
+            detail = try await pool.run { try EventReads.detail(id, on: $0) }
         } catch let error as PGError {
             return .serviceUnavailable(.init(body: .applicationProblemJson(Problems.unavailable(error.message))))
         }
@@ -183,33 +171,9 @@ package struct ReadAPI: APIProtocol {
         return .ok(.init(body: .json(.init(workflows: totals.map { .init(workflow: $0.workflow, events: $0.events, lastDay: $0.lastDay) }))))
     }
 
-    /// The stored event as the API's `Event`: the export's NDJSON object, decoded into the
-    /// generated type. Numbers pass through it as 64-bit integers or doubles; one that fits
-    /// neither (JSON allows any) is given as its text, so no stored event can fail a page.
+    /// The stored event as the API's `Event`: the export's NDJSON object, decoded into the generated type.
     static func event(_ event: AuditEvent) throws -> Components.Schemas.Event {
-        let line = EventExport.ndjsonLine(event)
-        if let decoded = try? JSONDecoder().decode(Components.Schemas.Event.self, from: Data(line.utf8)) { return decoded }
-        // A number no double holds (`1e400`) fails the decoder: given as its text instead.
-        let data = try JSONSerialization.data(withJSONObject: foundation(try JSONParser.parse(Array(line.utf8))))
-        return try JSONDecoder().decode(Components.Schemas.Event.self, from: data)
-    }
-
-    private static func foundation(_ value: JSONValue) -> Any {
-        switch value {
-        case .null: NSNull()
-        case .bool(let flag): flag
-        case .string(let text): text
-        case .number(let text):
-            if let integer = Int64(text) {
-                NSNumber(value: integer)
-            } else if let real = Double(text), real.isFinite {
-                NSNumber(value: real)
-            } else {
-                text
-            }
-        case .array(let items): items.map(foundation)
-        case .object(let members): Dictionary(members.map { ($0.key, foundation($0.value)) }, uniquingKeysWith: { _, last in last })
-        }
+        try JSONDecoder().decode(Components.Schemas.Event.self, from: Data(EventExport.ndjsonLine(event).utf8))
     }
 }
 
@@ -245,66 +209,47 @@ final class StreamCount: Sendable {
     func leave() { running.withLock { $0 -= 1 } }
 }
 
-/// An export's pages as the response body's bytes. However the stream ends (the last page, a
-/// failure, or a body dropped unread), its place is given back and the read recorded, once.
+/// An export's pages as the response body's bytes; the stream's place is given back when the
+/// pages end, fail, or the client goes away.
 struct StreamPages: AsyncSequence, Sendable {
     let pages: EventExport.Pages
-    let ending: Ending
+    let count: StreamCount
 
-    func makeAsyncIterator() -> Iterator { Iterator(pages: pages.makeAsyncIterator(), ending: ending) }
+    func makeAsyncIterator() -> Iterator { Iterator(pages: pages.makeAsyncIterator(), release: Release(count)) }
 
     struct Iterator: AsyncIteratorProtocol {
         var pages: EventExport.Pages.Iterator
-        let ending: Ending
+        let release: Release
 
         mutating func next() async throws -> ArraySlice<UInt8>? {
             do {
                 guard let page = try await pages.next() else {
-                    await ending.end(completed: true)
+                    release.once()
                     return nil
                 }
-                ending.count(page.rows)
                 return ArraySlice(page.text.utf8)
             } catch {
-                await ending.end(completed: false)
+                release.once()
                 throw error
             }
         }
     }
 
-    final class Ending: Sendable {
-        private let streams: StreamCount
-        private let record: @Sendable (_ rows: Int, _ completed: Bool) async -> Void
-        /// Rows sent so far, and whether the stream has ended.
-        private let state = Mutex((rows: 0, ended: false))
+    /// Gives the place back once, also when the body is dropped unread.
+    final class Release: Sendable {
+        private let count: StreamCount
+        private let released = Mutex(false)
 
-        init(count: StreamCount, record: @escaping @Sendable (_ rows: Int, _ completed: Bool) async -> Void) {
-            (self.streams, self.record) = (count, record)
-        }
+        init(_ count: StreamCount) { self.count = count }
 
-        func count(_ rows: Int) { state.withLock { $0.rows += rows } }
-
-        /// The first call gives the place back and records the read; later ones do nothing.
-        func end(completed: Bool) async {
-            guard let rows = finish() else { return }
-            await record(rows, completed)
-        }
-
-        private func finish() -> Int? {
-            let rows = state.withLock { state -> Int? in
-                guard !state.ended else { return nil }
-                state.ended = true
-                return state.rows
+        func once() {
+            if released.withLock({
+                let was = $0; $0 = true; return !was
+            }) {
+                count.leave()
             }
-            if rows != nil { streams.leave() }
-            return rows
         }
 
-        deinit {
-            // Dropped unread or cut short: recorded as not completed.
-            guard let rows = finish() else { return }
-            let record = record
-            Task { await record(rows, false) }
-        }
+        deinit { once() }
     }
 }

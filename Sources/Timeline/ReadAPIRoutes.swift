@@ -1,7 +1,6 @@
 import Foundation
 import HTTPTypes
 import Hummingbird
-import Logging
 import NIOCore
 import OpenAPIHummingbird
 import OpenAPIRuntime
@@ -19,7 +18,7 @@ extension TimelineServer {
                 body: .init(byteBuffer: ByteBuffer(bytes: ReadAPI.document)))
         }
         let api = router.group()
-            .add(middleware: ProblemDetailsMiddleware(logger: logger))
+            .add(middleware: ProblemDetailsMiddleware())
             .add(middleware: SessionMiddleware(sessions: sessions, config: config, logger: logger))
             .add(middleware: APIReaderMiddleware(record: { kind, visit, details in await self.recordAccess(kind, by: visit, details: details) }))
         let handlers = ReadAPI(pool: queries.pool, streamWorker: { [queries] in queries.exportWorker() })
@@ -51,8 +50,6 @@ struct APIReaderMiddleware: RouterMiddleware {
 /// Every refusal of the API as problem details (RFC 9457): those of the handlers already are;
 /// the session layer's, Hummingbird's and the generated request decoding's are turned into them.
 struct ProblemDetailsMiddleware: RouterMiddleware {
-    let logger: Logger
-
     func handle(_ request: Request, context: UIRequestContext, next: (Request, UIRequestContext) async throws -> Response) async throws -> Response {
         // A client that accepts only `application/json` still gets its refusals as problem
         // details (RFC 9457 §3), which the generated code would otherwise refuse to send it.
@@ -66,22 +63,13 @@ struct ProblemDetailsMiddleware: RouterMiddleware {
         do {
             response = try await next(request, context)
         } catch let error as ServerError {
-            // The generated code could not read the request as the document describes it (400),
-            // or answer what it accepts (406); a handler's own failure is a 500 that says no more.
-            guard error.httpStatus.code < 500 else {
-                logger.error("ui.api_failed", metadata: ["path": "\(request.uri.path)", "error": "\(error.underlyingError)"])
-                return ProblemDetails.response(.internalServerError, "the read failed; the collector's log says why")
-            }
+            // The generated code could not read the request as the document describes it.
             let cause = String(describing: error.underlyingError)
-            return ProblemDetails.response(error.httpStatus, error.causeDescription == cause ? cause : error.causeDescription + ": " + cause)
+            return ProblemDetails.response(.badRequest, error.causeDescription == cause ? cause : error.causeDescription + ": " + cause)
         } catch let error as any HTTPResponseError {
             return ProblemDetails.response(error.status, error.status.reasonPhrase)
         }
-        guard response.status.code >= 400, response.headers[.contentType]?.hasPrefix(ProblemDetails.contentType) != true else {
-            var response = response
-            response.headers[.cacheControl] = "no-store"
-            return response
-        }
+        guard response.status.code >= 400, response.headers[.contentType]?.hasPrefix(ProblemDetails.contentType) != true else { return response }
         // A refusal of the session layer (an unknown key, PostgreSQL not answering), re-worded.
         let detail =
             switch response.status {
@@ -93,22 +81,16 @@ struct ProblemDetailsMiddleware: RouterMiddleware {
     }
 }
 
-/// What the router itself answers under `/api/v1/`, as problem details: another method than GET
-/// on one of the document's paths is `405` with `Allow: GET` (the router alone would answer 404,
-/// as for a path that does not exist), and a path the document does not have is `404`.
-struct APIPathMiddleware<Context: RequestContext>: RouterMiddleware {
+/// Another method than GET on one of the document's paths is answered 405 with `Allow: GET`
+/// (the router alone would answer 404, as for a path that does not exist).
+struct APIMethodMiddleware<Context: RequestContext>: RouterMiddleware {
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
-        guard request.uri.path.hasPrefix("/api/v1/") else { return try await next(request, context) }
-        if request.method != .get, Self.isDocumented(request.uri.path) {
-            var refused = ProblemDetails.response(.methodNotAllowed, "\(request.uri.path) answers GET only")
-            refused.headers[.allow] = "GET"
-            return refused
-        }
-        do {
+        guard request.method != .get, request.uri.path.hasPrefix("/api/v1/"), Self.isDocumented(request.uri.path) else {
             return try await next(request, context)
-        } catch let error as any HTTPResponseError where error.status == .notFound {
-            return ProblemDetails.response(.notFound, "the read API has no \(request.uri.path); its paths are in /api/v1/openapi.yaml")
         }
+        var refused = ProblemDetails.response(.methodNotAllowed, "\(request.uri.path) answers GET only")
+        refused.headers[.allow] = "GET"
+        return refused
     }
 
     /// Whether `path` is one of the document's paths under `/api/v1` (a `{capture}` matches any segment).
@@ -130,7 +112,6 @@ enum ProblemDetails {
             .init("type", .string("about:blank")), .init("title", .string(status.reasonPhrase)), .init("status", .number(String(status.code))),
             .init("detail", .string(detail)),
         ]).serialized()
-        return Response(
-            status: status, headers: [.contentType: contentType, .cacheControl: "no-store"], body: .init(byteBuffer: ByteBuffer(string: body)))
+        return Response(status: status, headers: [.contentType: contentType], body: .init(byteBuffer: ByteBuffer(string: body)))
     }
 }
