@@ -125,7 +125,6 @@ package final class TimelineServer: Service, Sendable {
         let router = Router(context: UIRequestContext.self)
         router.middlewares.add(SecurityHeadersMiddleware())
         router.middlewares.add(LoopbackHostMiddleware(requiresLogin: config.requiresLogin))
-        router.middlewares.add(APIMethodMiddleware())
         // The assets need no visitor: no session lookup in PostgreSQL for each stylesheet.
         router.get("/static/app.css") { _, _ in UIResponses.asset(Assets.css, type: "text/css; charset=utf-8") }
         router.get("/static/app.js") { _, _ in UIResponses.asset(Assets.js, type: "text/javascript; charset=utf-8") }
@@ -135,7 +134,6 @@ package final class TimelineServer: Service, Sendable {
         addSignInRoutes(to: visited)
         addEmailSignInRoutes(to: visited)
         addOpenIDRoutes(to: visited)
-        addReadAPIRoutes(to: router)
 
         let signedIn = visited.group().add(middleware: RequireSignInMiddleware()).add(middleware: APIKeyScopeMiddleware())
         signedIn.get("/") { request, context in try await self.dashboardPage(request, context.visit) }
