@@ -58,6 +58,8 @@ final class RawConnection: @unchecked Sendable {
             while true {
                 let n = recv(fd, &buffer, buffer.count, 0)
                 if n == 0 { return true }
+                // A signal interrupted the wait, not the server: wait on.
+                if n < 0, errno == EINTR { continue }
                 if n < 0 { return errno == ECONNRESET }
             }
         }
