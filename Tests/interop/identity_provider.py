@@ -160,7 +160,9 @@ def main():
         SESSION_COOKIE_SECURE=True,
         CSRF_COOKIE_SECURE=True,
         USE_TZ=True,
-        PASSWORD_HASHERS=["django.contrib.auth.hashers.PBKDF2PasswordHasher"],
+        # A test provider's throwaway users: a fast hash, so its sign-ins do not take the CPU
+        # the tests running beside it need (PBKDF2's million rounds cost about a second each).
+        PASSWORD_HASHERS=["django.contrib.auth.hashers.MD5PasswordHasher"],
         OIDC_IDTOKEN_PROCESSING_HOOK=__name__ + ".add_claims",
     )
     django.setup()
