@@ -1,5 +1,6 @@
 import Foundation
 import JWTKit
+import Pipeline
 
 /// An OpenID Connect ID token whose signature and claims were checked: its claims, to name the
 /// person and read their groups.
@@ -85,13 +86,15 @@ struct IDTokenVerifier: Sendable {
 
     func verify(_ token: String, _ expected: Expected) async throws(IDTokenError) -> IDToken {
         let parts = token.split(separator: ".", omittingEmptySubsequences: false)
-        guard parts.count == 3, let header = Base64URL.decode(String(parts[0])).flatMap(Self.object), let alg = header["alg"] as? String else {
+        guard parts.count == 3, let header = Base64URL.decode(String(parts[0])).flatMap({ try? JSONParser.parse($0) }),
+            let alg = header["alg"]?.stringValue
+        else {
             throw IDTokenError(description: "the ID token is not a signed JWT")
         }
         guard Self.algorithms.contains(alg) else {
             throw IDTokenError(description: "the ID token is signed with `\(alg)`, not an asymmetric algorithm")
         }
-        let kid = header["kid"] as? String
+        let kid = header["kid"]?.stringValue
         let type = alg.hasPrefix("ES") ? "EC" : alg == "EdDSA" ? "OKP" : "RSA"
         let fitting = keys.filter { $0.type == type }.map(\.key)
         let candidates = fitting.filter { kid == nil || $0.keyIdentifier?.string == kid }
@@ -138,10 +141,6 @@ struct IDTokenVerifier: Sendable {
             throw IDTokenError(description: "the ID token's nonce is not the one this sign-in sent")
         }
         guard token.string("sub").map({ !$0.isEmpty }) == true else { throw IDTokenError(description: "the ID token has no `sub`") }
-    }
-
-    private static func object(_ data: [UInt8]) -> [String: Any]? {
-        (try? JSONSerialization.jsonObject(with: Data(data))) as? [String: Any]
     }
 
     /// Every claim of the payload; the checks are made by `check`, which knows what to expect.

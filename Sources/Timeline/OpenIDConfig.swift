@@ -63,11 +63,7 @@ package struct OpenIDSignIn: Sendable {
         let secret = try section.requiredString(
             "client_secret", env: "GOVERNANCE_UI_OIDC_CLIENT_SECRET", secret: true,
             fix: "set it from the environment: `client_secret: ${env:GOVERNANCE_UI_OIDC_CLIENT_SECRET}`")
-        var publicURL = try section.requiredString("public_url", fix: "give the address people open the UI at, e.g. https://governance.example.com")
-        while publicURL.hasSuffix("/") { publicURL.removeLast() }
-        guard publicURL.hasPrefix("https://") || publicURL.hasPrefix("http://") else {
-            throw section.error("public_url", "is `\(publicURL)`", fix: "write the UI's address with its scheme, e.g. https://governance.example.com")
-        }
+        let publicURL = try readPublicURL(section)
         var config = OpenIDSignIn(issuer: issuer, clientID: clientID, clientSecret: secret, publicURL: publicURL)
         if let scopes = try section.stringList("scopes") {
             guard scopes.contains("openid") else { throw section.error("scopes", "lacks `openid`", fix: "add openid, e.g. [openid, email, profile]") }

@@ -1,5 +1,6 @@
 import Foundation
 import NIOPosix
+import Pipeline
 
 #if PlatformBridge
     import CurlHTTP
@@ -53,10 +54,10 @@ actor OpenIDProvider {
             headers: ["Authorization: Basic \(basic)", "Content-Type: application/x-www-form-urlencoded", "Accept: application/json"],
             body: Array(body.utf8))
         guard answer.status == 200 else {
-            let error = (Self.object(answer.body)?["error"] as? String).map { " (\($0))" } ?? ""
+            let error = (Self.object(answer.body)?["error"]?.stringValue).map { " (\($0))" } ?? ""
             throw OpenIDError(description: "the provider's token endpoint answered \(answer.status)\(error)")
         }
-        guard let idToken = Self.object(answer.body)?["id_token"] as? String else {
+        guard let idToken = Self.object(answer.body)?["id_token"]?.stringValue else {
             throw OpenIDError(description: "the provider's token answer has no id_token")
         }
         let expected = IDTokenVerifier.Expected(issuer: config.issuer, clientID: config.clientID, nonce: nonce, now: Date())
@@ -83,11 +84,12 @@ actor OpenIDProvider {
             throw OpenIDError(description: "the provider's discovery document (\(url)) answered \(answer.status)")
         }
         // OpenID Connect Discovery §4.3: the document's issuer is exactly the one configured.
-        guard let issuer = document["issuer"] as? String, issuer == config.issuer else {
-            throw OpenIDError(description: "the discovery document names issuer `\(document["issuer"] ?? "none")`, not `\(config.issuer)`")
+        guard let issuer = document["issuer"]?.stringValue, issuer == config.issuer else {
+            throw OpenIDError(
+                description: "the discovery document names issuer `\(document["issuer"]?.stringValue ?? "none")`, not `\(config.issuer)`")
         }
         let names = ["authorization_endpoint", "token_endpoint", "jwks_uri"]
-        let urls = names.map { document[$0] as? String ?? "" }
+        let urls = names.map { document[$0]?.stringValue ?? "" }
         if let missing = zip(names, urls).first(where: { !$0.1.hasPrefix("https://") }) {
             throw OpenIDError(description: "the discovery document's \(missing.0) is not an https URL")
         }
@@ -129,8 +131,10 @@ actor OpenIDProvider {
         #endif
     }
 
-    private static func object(_ body: [UInt8]) -> [String: Any]? {
-        (try? JSONSerialization.jsonObject(with: Data(body))) as? [String: Any]
+    /// A JSON object answer, or nil.
+    private static func object(_ body: [UInt8]) -> JSONValue? {
+        guard let value = try? JSONParser.parse(body), case .object = value else { return nil }
+        return value
     }
 }
 

@@ -119,6 +119,16 @@ extension TimelineConfig {
     }
 }
 
+/// `public_url` of a sign-in method: where people reach this UI, with its scheme and without a trailing `/`.
+func readPublicURL(_ section: ConfigSection) throws(ConfigError) -> String {
+    var url = try section.requiredString("public_url", fix: "give the address people open the UI at, e.g. https://governance.example.com")
+    while url.hasSuffix("/") { url.removeLast() }
+    guard url.hasPrefix("https://") || url.hasPrefix("http://") else {
+        throw section.error("public_url", "is `\(url)`", fix: "write the UI's address with its scheme, e.g. https://governance.example.com")
+    }
+    return url
+}
+
 /// `ui.email_sign_in`: single-use links, short-lived and bound to the browser that asked, sent
 /// to people whose name is their e-mail address.
 package struct EmailSignIn: Sendable {
@@ -142,11 +152,7 @@ package struct EmailSignIn: Sendable {
         guard from.contains("@"), !from.contains(where: { $0 == "<" || $0 == ">" || $0.isWhitespace }) else {
             throw section.error("from", "is `\(from)`, not an address", fix: "give the sender's address, e.g. governance@example.com")
         }
-        var publicURL = try section.requiredString("public_url", fix: "give the address people open the UI at, e.g. https://governance.example.com")
-        while publicURL.hasSuffix("/") { publicURL.removeLast() }
-        guard publicURL.hasPrefix("https://") || publicURL.hasPrefix("http://") else {
-            throw section.error("public_url", "is `\(publicURL)`", fix: "write the UI's address with its scheme, e.g. https://governance.example.com")
-        }
+        let publicURL = try readPublicURL(section)
         var config = EmailSignIn(smtpURL: url, from: from, publicURL: publicURL)
         config.linkTTL = try section.double("link_ttl", default: config.linkTTL, range: 60...3600)
         config.caFile = try section.string("ca_file")
