@@ -47,6 +47,9 @@ let package = Package(
         .package(url: "https://github.com/grpc/grpc-swift-nio-transport.git", from: "2.9.2"),
         .package(url: "https://github.com/hummingbird-project/hummingbird-auth.git", from: "2.5.0"),
         .package(url: "https://github.com/vapor/jwt-kit.git", from: "5.8.0"),
+        .package(url: "https://github.com/apple/swift-openapi-generator.git", from: "1.14.3"),
+        .package(url: "https://github.com/apple/swift-openapi-runtime.git", from: "1.13.4"),
+        .package(url: "https://github.com/hummingbird-project/swift-openapi-hummingbird.git", from: "2.1.0"),
     ],
     targets: [
         // C libraries required by the design card.
@@ -174,10 +177,24 @@ let package = Package(
             ], swiftSettings: strict),
         // The timeline web UI: server-rendered pages over the events in PostgreSQL, live updates,
         // workflow tokens. It reads the store (AuditStore) and serves HTTP (Hummingbird).
+        // The read API (/api/v1): its OpenAPI document is the source of truth, from which
+        // swift-openapi-generator makes the types and the server side at build time.
+        .target(
+            name: "ReadAPI",
+            dependencies: [
+                "AuditStore", "Pipeline",
+                .product(name: "OpenAPIRuntime", package: "swift-openapi-runtime"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+            ],
+            resources: [.embedInCode("openapi.yaml")],
+            swiftSettings: strict,
+            plugins: [.plugin(name: "OpenAPIGenerator", package: "swift-openapi-generator")]),
         .target(
             name: "Timeline",
             dependencies: [
-                "Pipeline", "Config", "AuditStore", "Listeners",
+                "Pipeline", "Config", "AuditStore", "Listeners", "ReadAPI",
+                .product(name: "OpenAPIHummingbird", package: "swift-openapi-hummingbird"),
+                .product(name: "OpenAPIRuntime", package: "swift-openapi-runtime"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Mustache", package: "swift-mustache"),

@@ -8,11 +8,13 @@ scripts/install-deps.sh
 # The reference SDK and OpenTelemetry's Python SDK from PyPI, for the interop tests (Tests/interop),
 # Selenium for the web UI's browser test (it drives Debian's chromedriver, never downloads one),
 # aiosmtpd, the mail server the e-mail sign-in test sends its links to, and django-oidc-provider,
-# the OpenID Connect provider the sign-in test signs people in at.
+# the OpenID Connect provider the sign-in test signs people in at; schemathesis and
+# openapi-spec-validator check the read API against its OpenAPI document.
 if [ ! -x .build/interop-venv/bin/python ]; then python3 -m venv .build/interop-venv; fi
 .build/interop-venv/bin/pip install -q --disable-pip-version-check 'code-atelier-governance[platform]==0.7.3' \
     'opentelemetry-sdk==1.45.2' 'opentelemetry-exporter-otlp-proto-http==1.45.2' 'opentelemetry-exporter-otlp-proto-grpc==1.45.2' \
-    'selenium==4.51.0' 'aiosmtpd==1.4.6' 'Django==5.2.20' 'django-oidc-provider==0.9.0'
+    'selenium==4.51.0' 'aiosmtpd==1.4.6' 'Django==5.2.20' 'django-oidc-provider==0.9.0' \
+    'schemathesis==4.32.5' 'openapi-spec-validator==0.7.2'
 # The agent stacks the trace tests run (OpenAI GenAI instrumentation, Agents SDK + OpenInference,
 # Traceloop, Langfuse), pinned, one virtualenv each.
 scripts/install-agent-stacks.sh

@@ -84,6 +84,11 @@ public enum AuditSchema {
             "CREATE INDEX IF NOT EXISTS idx_audit_agent       ON governance_audit_events (agent_id)",
             "CREATE INDEX IF NOT EXISTS idx_audit_parent      ON governance_audit_events (parent_event_id)",
             "CREATE INDEX IF NOT EXISTS idx_audit_created     ON governance_audit_events (created_at)",
+            // Pages in (created_at, event_id) order (version 14): a page's cursor is a row
+            // comparison on both, which only an index on both reads from where it is; on created_at
+            // alone, each page scanned from the newest row to the cursor. Built in the migration's
+            // transaction; on a large table, build it first CONCURRENTLY (docs/operations.md).
+            "CREATE INDEX IF NOT EXISTS idx_audit_created_event ON governance_audit_events (created_at, event_id)",
             "CREATE INDEX IF NOT EXISTS idx_audit_workflow_seq ON governance_audit_events (workflow, chain_seq)",
             // Metadata search (version 7): one GIN index over the words of every key and value, which
             // narrows key=value, key-exists and text filters before jsonb operators decide. Built in

@@ -32,19 +32,49 @@ public struct EventExport: Sendable {
     /// Writes the whole export through `write`, a page at a time from one snapshot on `worker`'s
     /// connection (the UI's download and `governance-collector export` both); returns the count.
     public func write(via worker: PGWorker, to write: (String) async throws -> Void) async throws -> Int {
-        try await worker.run { connection in _ = try connection.exec("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY") }
-        try await write(header)
-        var cursor: EventFilter.Cursor?, total = 0
-        while true {
-            let after = cursor
-            let page = try await worker.run { connection in try self.page(connection, after: after) }
+        var total = 0
+        for try await page in pages(via: worker) {
             try await write(page.text)
             total += page.rows
-            cursor = page.last
-            if page.rows < pageSize { break }
         }
-        try await worker.run { connection in _ = try connection.exec("COMMIT") }
         return total
+    }
+
+    /// The export as a sequence of rendered pages (the header first), each read from the one
+    /// snapshot when it is asked for: a reader that takes them slowly holds one page, not the table.
+    public func pages(via worker: PGWorker) -> Pages { Pages(export: self, worker: worker) }
+
+    public struct Pages: AsyncSequence, Sendable {
+        public typealias Element = (text: String, rows: Int)
+        let export: EventExport
+        let worker: PGWorker
+
+        public func makeAsyncIterator() -> Iterator { Iterator(export: export, worker: worker) }
+
+        public struct Iterator: AsyncIteratorProtocol {
+            let export: EventExport
+            let worker: PGWorker
+            var cursor: EventFilter.Cursor?
+            var started = false, finished = false
+
+            public mutating func next() async throws -> (text: String, rows: Int)? {
+                guard !finished else { return nil }
+                if !started {
+                    started = true
+                    try await worker.run { connection in _ = try connection.exec("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY") }
+                    if !export.header.isEmpty { return (export.header, 0) }
+                }
+                let (export, after) = (export, cursor)
+                let page = try await worker.run { connection in try export.page(connection, after: after) }
+                cursor = page.last
+                if page.rows < export.pageSize {
+                    finished = true
+                    try await worker.run { connection in _ = try connection.exec("COMMIT") }
+                    if page.rows == 0 { return nil }
+                }
+                return (page.text, page.rows)
+            }
+        }
     }
 
     /// What comes before the first row.

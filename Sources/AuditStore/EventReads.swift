@@ -60,7 +60,9 @@ public enum EventReads {
         public var sessionLength: Int
     }
 
-    public static func detail(_ id: UUID, on connection: PGConnection) throws -> Detail? {
+    /// One event; its place in its session counts only the session's events of `workflows` when
+    /// given (a reader's scope), so the numbers say nothing of rows the reader may not see.
+    public static func detail(_ id: UUID, workflows: [String]? = nil, on connection: PGConnection) throws -> Detail? {
         let rows = try connection.exec(
             """
             SELECT \(AuditRow.selectColumns), chain_seq, received_at::text FROM governance_audit_events WHERE event_id = $1::uuid
@@ -70,8 +72,9 @@ public enum EventReads {
         let event = try AuditRow.decode(row[0..<AuditRow.selectedCount])
         let position = try connection.exec(
             """
-            SELECT count(*) FILTER (WHERE chain_seq <= $2::int8), count(*) FROM governance_audit_events WHERE session_id = $1::uuid
-            """, [event.sessionID.lowercasedString, String(chainSeq)]
+            SELECT count(*) FILTER (WHERE chain_seq <= $2::int8), count(*) FROM governance_audit_events
+            WHERE session_id = $1::uuid AND ($3::text[] IS NULL OR workflow = ANY($3::text[]))
+            """, [event.sessionID.lowercasedString, String(chainSeq), workflows.map(PGArray.text)]
         ).rows.first
         return Detail(
             event: event, chainSeq: chainSeq, receivedAt: row[AuditRow.selectedCount + 1],

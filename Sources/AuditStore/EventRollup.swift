@@ -47,6 +47,21 @@ public enum EventRollup {
             """,
         ])
 
+    /// Each workflow's event count and last day with events, from the day buckets (as far as
+    /// the rollup has followed the table): no row of the audit table is counted. Only
+    /// `workflows` when given (a reader's scope).
+    public static func workflowTotals(workflows: [String]?, on connection: PGConnection) throws(PGError) -> [(
+        workflow: String, events: Int64, lastDay: String
+    )] {
+        try connection.exec(
+            """
+            SELECT workflow, sum(events)::int8, to_char(max(bucket) AT TIME ZONE 'UTC', 'YYYY-MM-DD') FROM governance_event_rollup
+            WHERE width = 86400 AND ($1::text[] IS NULL OR workflow = ANY($1::text[]))
+            GROUP BY workflow ORDER BY workflow
+            """, [workflows.map(PGArray.text)]
+        ).rows.map { ($0[0] ?? "", Int64($0[1] ?? "0") ?? 0, $0[2] ?? "") }
+    }
+
     /// A row's dimensions as the rollup stores them (the dashboard's tail query spells them the same).
     public static func dimensions(unit: String) -> String {
         """

@@ -61,7 +61,11 @@ struct EventQueries: Sendable {
 
     /// A connection for one export, closed when the export lets go of it; each page has 30 s.
     func exportWorker() -> PGWorker {
-        database.worker(applicationName: "governance-collector-ui-export", setup: "SET statement_timeout = '30s'")
+        // A client that stops reading leaves the snapshot open; PostgreSQL ends it after a minute
+        // rather than hold back vacuum for the whole cluster.
+        database.worker(
+            applicationName: "governance-collector-ui-export",
+            setup: "SET statement_timeout = '30s'; SET idle_in_transaction_session_timeout = '60s'")
     }
 
     typealias SessionEvent = EventReads.SessionEvent
@@ -78,8 +82,8 @@ struct EventQueries: Sendable {
         return (page.events.map(EventSummary.init), page.more)
     }
 
-    func detail(_ id: UUID) async throws -> Detail? {
-        try await pool.run { try EventReads.detail(id, on: $0) }
+    func detail(_ id: UUID, workflows: [String]?) async throws -> Detail? {
+        try await pool.run { try EventReads.detail(id, workflows: workflows, on: $0) }
     }
 
     func workflowNames() async throws -> [String] {

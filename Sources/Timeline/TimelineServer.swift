@@ -125,6 +125,7 @@ package final class TimelineServer: Service, Sendable {
         let router = Router(context: UIRequestContext.self)
         router.middlewares.add(SecurityHeadersMiddleware())
         router.middlewares.add(LoopbackHostMiddleware(requiresLogin: config.requiresLogin))
+        router.middlewares.add(APIPathMiddleware())
         // The assets need no visitor: no session lookup in PostgreSQL for each stylesheet.
         router.get("/static/app.css") { _, _ in UIResponses.asset(Assets.css, type: "text/css; charset=utf-8") }
         router.get("/static/app.js") { _, _ in UIResponses.asset(Assets.js, type: "text/javascript; charset=utf-8") }
@@ -134,6 +135,7 @@ package final class TimelineServer: Service, Sendable {
         addSignInRoutes(to: visited)
         addEmailSignInRoutes(to: visited)
         addOpenIDRoutes(to: visited)
+        addReadAPIRoutes(to: router)
 
         let signedIn = visited.group().add(middleware: RequireSignInMiddleware()).add(middleware: APIKeyScopeMiddleware())
         signedIn.get("/") { request, context in try await self.dashboardPage(request, context.visit) }
@@ -292,7 +294,7 @@ package final class TimelineServer: Service, Sendable {
 
     private func detailPage(id: String?, raw: Bool, _ visit: Visit, verify: Verdict?) async throws -> Response {
         guard let id = id.flatMap(UUID.init(text:)) else { throw PageError(status: .badRequest, message: "That is not an event id.") }
-        guard let detail = try await queries.detail(id), visit.reads(detail.event.workflow) else {
+        guard let detail = try await queries.detail(id, workflows: visit.scope), visit.reads(detail.event.workflow) else {
             throw PageError(status: .notFound, message: "No event has that id.")
         }
         if verify == nil {

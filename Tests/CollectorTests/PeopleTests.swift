@@ -266,6 +266,7 @@ struct PeopleTests {
             #expect(try await alice.get("/events/\(eventA)").text.contains("agent-of-a"))
             #expect(try await alice.get("/timeline").text.contains("agent-of-a"))
             #expect(try await alice.get("/").status == 200)
+            #expect(try await alice.get("/api/v1/events").text.contains("agent-of-a"))
 
             // Every route, tried with B's names and ids. A route missing here fails the test.
             let tries: [String: [(method: String, path: String, fields: [(String, String)])]] = [
@@ -291,6 +292,14 @@ struct PeopleTests {
                 "POST /people": [("POST", "/people", [("name", "alice"), ("role", "admin")])],
                 "POST /people/{name}/remove": [("POST", "/people/admin/remove", [])],
                 "POST /people/sessions/{fingerprint}/end": [("POST", "/people/sessions/\(adminSession)/end", [])],
+                "GET /api/v1/events": [
+                    ("GET", "/api/v1/events", []), ("GET", "/api/v1/events?workflow=wf-other", []), ("GET", "/api/v1/events?q=secret-b", []),
+                    ("GET", "/api/v1/events?session=\(sessionB)", []), ("GET", "/api/v1/events?agent=agent-of-b&limit=1000", []),
+                ],
+                "GET /api/v1/events/{event_id}": eventsB.map { ("GET", "/api/v1/events/\($0)", []) },
+                "GET /api/v1/sessions/{session_id}": [("GET", "/api/v1/sessions/\(sessionB)", [])],
+                "GET /api/v1/workflows": [("GET", "/api/v1/workflows", [])],
+                "GET /api/v1/openapi.yaml": [("GET", "/api/v1/openapi.yaml", [])],
                 "GET /keys": [("GET", "/keys", [])],
                 "POST /keys/{fingerprint}/revoke": [("POST", "/keys/\(adminKey)/revoke", [])],
                 // Creates a key of her own, which reaches only what she reaches (apiKeys).
