@@ -20,6 +20,9 @@ package struct ChildProcess: Sendable {
         posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
         posix_spawn_file_actions_addopen(&actions, 1, target, O_WRONLY | O_CREAT | O_APPEND, 0o644)
         posix_spawn_file_actions_adddup2(&actions, 1, 2)
+        // Nothing else of this process: a long-lived child (a collector, a cluster's postmaster)
+        // holding a test's socket would keep it open after the test closed it.
+        guard Self.addCloseFrom(&actions, 3) == 0 else { throw Failure(description: "posix_spawn_file_actions_addclosefrom_np failed") }
         let argv = arguments.map { strdup($0) } + [nil]
         defer { argv.forEach { free($0) } }
         let merged = ProcessInfo.processInfo.environment.merging(environment) { _, new in new }
@@ -32,6 +35,15 @@ package struct ChildProcess: Sendable {
         }
         return ChildProcess(pid: pid)
     }
+
+    /// glibc's `posix_spawn_file_actions_addclosefrom_np` (2.34): Swift's Glibc module leaves it
+    /// out (it is behind `_GNU_SOURCE`), so it is looked up by name.
+    private static let addCloseFrom: @convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, Int32) -> Int32 = {
+        guard let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "posix_spawn_file_actions_addclosefrom_np") else {
+            fatalError("glibc 2.34 or later is needed (posix_spawn_file_actions_addclosefrom_np)")
+        }
+        return unsafeBitCast(symbol, to: (@convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, Int32) -> Int32).self)
+    }()
 
     /// Waits for the child and returns its exit status (128 + signal when killed). It blocks its
     /// thread, so async code awaits `exitStatus()` instead (the compiler holds it to that).

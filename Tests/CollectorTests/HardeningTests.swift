@@ -74,6 +74,7 @@ final class RawConnection: @unchecked Sendable {
             let deadline = ContinuousClock.now + .seconds(guardSeconds)
             while !String(decoding: data, as: UTF8.self).contains(marker), ContinuousClock.now < deadline {
                 let n = recv(fd, &buffer, buffer.count, 0)
+                if n < 0, errno == EINTR { continue }
                 if n <= 0 { break }
                 data += buffer[0..<n]
             }
@@ -106,6 +107,7 @@ final class RawConnection: @unchecked Sendable {
                     }
                 }
                 let n = recv(fd, &buffer, buffer.count, 0)
+                if n < 0, errno == EINTR { continue }
                 if n <= 0 { return nil }
                 data += buffer[0..<n]
             }
@@ -225,6 +227,10 @@ struct HardeningTests {
         waiting.send(postHead(contentLength: event.utf8.count) + event)
         #expect(!waiting.hasPendingInput)
         #expect(try await collector.metric("governance_listener_connections_accepted_total", Self.ingest) == accepted)
+        // A process started meanwhile (other tests start collectors, clusters and providers)
+        // must not inherit the socket and so keep it open after it is closed here.
+        let bystander = try ChildProcess.spawn(["sleep", "600"])
+        defer { bystander.stop() }
         first.disconnect()
         let answer = await waiting.readResponse()
         #expect(answer?.status == 201)
