@@ -182,7 +182,7 @@ let package = Package(
         .target(
             name: "ReadAPI",
             dependencies: [
-                "AuditStore", "Pipeline",
+                "AuditStore", "Pipeline", "Transparency",
                 .product(name: "OpenAPIRuntime", package: "swift-openapi-runtime"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
             ],
@@ -291,7 +291,10 @@ let package = Package(
             swiftSettings: strict),
         .testTarget(name: "AuditStoreTests", dependencies: ["AuditStore", "Pipeline", "GovernanceTesting"], swiftSettings: strict),
         .testTarget(
-            name: "TransparencyTests", dependencies: ["Transparency", "Pipeline", "Config", .product(name: "Crypto", package: "swift-crypto")],
+            name: "TransparencyTests",
+            dependencies: [
+                "Transparency", "AuditStore", "Pipeline", "Config", "GovernanceTesting", .product(name: "Crypto", package: "swift-crypto"),
+            ],
             swiftSettings: strict),
         .testTarget(
             name: "ListenerTests",

@@ -20,6 +20,16 @@ public enum CheckpointTables {
             )
             """,
             "CREATE INDEX IF NOT EXISTS idx_merkle_leaves_event ON governance_merkle_leaves (event_id)",
+            // Interior nodes at every eighth level (8, 16, 24…): a proof's hashes are then read
+            // from at most 128 rows each, never by rehashing the leaves. Written behind the leaves.
+            """
+            CREATE TABLE IF NOT EXISTS governance_merkle_nodes (
+                level      SMALLINT NOT NULL,
+                node_index BIGINT   NOT NULL,
+                hash       BYTEA    NOT NULL,
+                PRIMARY KEY (level, node_index)
+            )
+            """,
             """
             CREATE TABLE IF NOT EXISTS governance_checkpoint_state (
                 singleton        BOOLEAN     PRIMARY KEY DEFAULT true CHECK (singleton),
@@ -51,6 +61,8 @@ public enum CheckpointTables {
             AuditSchema.appendOnlyFunction,
             "DROP TRIGGER IF EXISTS trg_merkle_leaves_append_only ON governance_merkle_leaves",
             "CREATE TRIGGER trg_merkle_leaves_append_only BEFORE UPDATE OR DELETE ON governance_merkle_leaves FOR EACH ROW EXECUTE FUNCTION governance_append_only()",
+            "DROP TRIGGER IF EXISTS trg_merkle_nodes_append_only ON governance_merkle_nodes",
+            "CREATE TRIGGER trg_merkle_nodes_append_only BEFORE UPDATE OR DELETE ON governance_merkle_nodes FOR EACH ROW EXECUTE FUNCTION governance_append_only()",
             "DROP TRIGGER IF EXISTS trg_checkpoints_append_only ON governance_checkpoints",
             "CREATE TRIGGER trg_checkpoints_append_only BEFORE UPDATE OR DELETE ON governance_checkpoints FOR EACH ROW EXECUTE FUNCTION governance_append_only()",
         ])
@@ -216,6 +228,65 @@ public enum CheckpointTables {
         ).rows.map { ($0[0] ?? "", Hex.bytes($0[1] ?? "") ?? []) }
     }
 
+    /// The stored hashes at `level` with indexes in `range`, for each request (level 0 is the
+    /// leaves), keyed by level and index; a hash not stored is absent.
+    public static func treeHashes(_ requests: [(level: Int, range: Range<Int>)], on connection: PGConnection) throws(PGError)
+        -> [MerkleNodeID: [UInt8]]
+    {
+        var hashes: [MerkleNodeID: [UInt8]] = [:]
+        let leaves = requests.filter { $0.level == 0 }
+        let nodes = requests.filter { $0.level > 0 }
+        if !leaves.isEmpty {
+            let rows = try connection.exec(
+                """
+                SELECT 0, l.leaf_index, encode(l.leaf_hash, 'hex') FROM unnest($1::int8[], $2::int8[]) AS r(lo, hi)
+                JOIN governance_merkle_leaves l ON l.leaf_index >= r.lo AND l.leaf_index < r.hi
+                """, [PGArray.text(leaves.map { String($0.range.lowerBound) }), PGArray.text(leaves.map { String($0.range.upperBound) })]
+            ).rows
+            for row in rows { add(row, to: &hashes) }
+        }
+        if !nodes.isEmpty {
+            let rows = try connection.exec(
+                """
+                SELECT n.level, n.node_index, encode(n.hash, 'hex') FROM unnest($1::int2[], $2::int8[], $3::int8[]) AS r(lv, lo, hi)
+                JOIN governance_merkle_nodes n ON n.level = r.lv AND n.node_index >= r.lo AND n.node_index < r.hi
+                """,
+                [
+                    PGArray.text(nodes.map { String($0.level) }), PGArray.text(nodes.map { String($0.range.lowerBound) }),
+                    PGArray.text(nodes.map { String($0.range.upperBound) }),
+                ]
+            ).rows
+            for row in rows { add(row, to: &hashes) }
+        }
+        return hashes
+    }
+
+    private static func add(_ row: [String?], to hashes: inout [MerkleNodeID: [UInt8]]) {
+        guard let level = row[0].flatMap({ Int($0) }), let index = row[1].flatMap({ Int($0) }), let hash = Hex.bytes(row[2] ?? "") else { return }
+        hashes[MerkleNodeID(level: level, index: index)] = hash
+    }
+
+    /// How many nodes each of `levels` has stored (they are written in order from index 0).
+    public static func nodeCounts(levels: [Int], on connection: PGConnection) throws(PGError) -> [Int] {
+        try connection.exec(
+            """
+            SELECT coalesce((SELECT max(node_index) + 1 FROM governance_merkle_nodes WHERE level = l), 0)
+            FROM unnest($1::int2[]) WITH ORDINALITY AS t(l, o) ORDER BY o
+            """, [PGArray.text(levels.map(String.init))]
+        ).rows.map { $0[0].flatMap { Int($0) } ?? 0 }
+    }
+
+    /// Stores interior nodes (ones already stored are left as they are).
+    public static func addNodes(level: Int, first: Int, hashes: [[UInt8]], on connection: PGConnection) throws(PGError) {
+        guard !hashes.isEmpty else { return }
+        try connection.exec(
+            """
+            INSERT INTO governance_merkle_nodes (level, node_index, hash)
+            SELECT $1::int2, $2::int8 + o - 1, decode(h, 'hex') FROM unnest($3::text[]) WITH ORDINALITY AS t(h, o)
+            ON CONFLICT DO NOTHING
+            """, [String(level), String(first), PGArray.text(hashes.map(\.hexString))])
+    }
+
     /// The leaf index of `eventID`, if the tree has it.
     public static func leafIndex(of eventID: UUID, on connection: PGConnection) throws(PGError) -> Int? {
         let rows = try connection.exec(
@@ -235,4 +306,15 @@ public enum CheckpointTables {
             """, [cut.txid, String(cut.chainSeq)]
         ).rows.first?[0].flatMap { Int($0) }
     }
+}
+
+/// A perfect subtree of the checkpoint tree: the `index`th run of 2^`level` leaves (level 0 is a leaf).
+public struct MerkleNodeID: Hashable, Sendable {
+    public var level: Int
+    public var index: Int
+
+    public init(level: Int, index: Int) { (self.level, self.index) = (level, index) }
+
+    /// The leaves it covers.
+    public var leaves: Range<Int> { index << level..<(index + 1) << level }
 }

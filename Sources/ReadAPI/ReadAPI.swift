@@ -3,6 +3,7 @@ import Foundation
 import OpenAPIRuntime
 package import Pipeline
 import Synchronization
+import Transparency
 
 /// Who is reading, as the UI decided it from the request's credentials; set around each call
 /// by the UI's API access middleware, read by every handler.
@@ -181,6 +182,137 @@ package struct ReadAPI: APIProtocol {
         }
         await reader.record("searched", [.init("filter", .string("workflows")), .init("via", .string("api"))])
         return .ok(.init(body: .json(.init(workflows: totals.map { .init(workflow: $0.workflow, events: $0.events, lastDay: $0.lastDay) }))))
+    }
+
+    package func getInclusionProof(_ input: Operations.GetInclusionProof.Input) async throws -> Operations.GetInclusionProof.Output {
+        guard let reader = APIReader.current else { return .unauthorized(.init(body: .applicationProblemJson(Problems.unauthorized))) }
+        guard Self.isCanonicalUUID(input.path.eventId), let id = UUID(text: input.path.eventId) else {
+            return .badRequest(.init(body: .applicationProblemJson(Problems.badRequest("event_id is not a UUID", parameter: "event_id"))))
+        }
+        if let size = input.query.checkpointSize, size < 1 {
+            return .badRequest(
+                .init(body: .applicationProblemJson(Problems.badRequest("checkpoint_size must be 1 or more", parameter: "checkpoint_size"))))
+        }
+        let proof: CheckpointProver.InclusionProof
+        do {
+            // Another workflow's event is answered exactly as one that does not exist.
+            guard let workflow = try await pool.run({ try EventReads.detail(id, workflows: reader.workflows, on: $0)?.event.workflow }),
+                reader.workflows.map({ $0.contains(workflow) }) ?? true
+            else { return .notFound(.init(body: .applicationProblemJson(Problems.notFound("no event has that id")))) }
+            proof = try await pool.run { try CheckpointProver(connection: $0).inclusion(of: id, checkpointSize: input.query.checkpointSize) }
+        } catch let error as PGError {
+            return .serviceUnavailable(.init(body: .applicationProblemJson(Problems.unavailable(error.message))))
+        } catch let failure as CheckpointProver.Failure {
+            switch failure.kind {
+            case .notYet: return .conflict(.init(body: .applicationProblemJson(Problems.problem(409, "Conflict", failure.description))))
+            case .notFound:
+                return .notFound(
+                    .init(body: .applicationProblemJson(Problems.problem(404, "Not Found", failure.description, parameter: "checkpoint_size"))))
+            case .altered, .invalid: throw failure
+            }
+        }
+        await reader.record("proof_viewed", [.init("event_id", .string(id.lowercasedString)), .init("via", .string("api"))])
+        return .ok(
+            .init(
+                body: .json(
+                    .init(
+                        _type: .inclusion, eventId: proof.eventID, leafIndex: Int64(proof.leafIndex), leaf: proof.leaf, auditPath: proof.auditPath,
+                        checkpoint: proof.checkpoint))))
+    }
+
+    package func verifySession(_ input: Operations.VerifySession.Input) async throws -> Operations.VerifySession.Output {
+        guard let reader = APIReader.current else { return .unauthorized(.init(body: .applicationProblemJson(Problems.unauthorized))) }
+        guard Self.isCanonicalUUID(input.path.sessionId), let id = UUID(text: input.path.sessionId) else {
+            return .badRequest(.init(body: .applicationProblemJson(Problems.badRequest("session_id is not a UUID", parameter: "session_id"))))
+        }
+        let verification: Components.Schemas.SessionVerification
+        do {
+            let session = try await pool.run { try EventReads.session(id, limit: Self.sessionLimit, workflows: reader.workflows, on: $0) }
+            guard session.total > 0 else { return .notFound(.init(body: .applicationProblemJson(Problems.notFound("no session has that id")))) }
+            let ids = session.events.map(\.event.eventID)
+            verification = try await pool.run { connection in
+                let prover = CheckpointProver(connection: connection)
+                let latest = try prover.checkpoint(size: nil)?.checkpoint.size
+                let events = try ids.map { eventID in
+                    do {
+                        let proof = try prover.inclusion(of: eventID, checkpointSize: latest)
+                        return Components.Schemas.SessionVerification.EventsPayloadPayload(
+                            eventId: eventID.lowercasedString, status: .proven, leafIndex: Int64(proof.leafIndex))
+                    } catch let failure as CheckpointProver.Failure {
+                        return .init(
+                            eventId: eventID.lowercasedString, status: failure.kind == .altered ? .altered : .pending, detail: failure.description)
+                    }
+                }
+                return .init(
+                    sessionId: id.lowercasedString, verified: events.allSatisfy { $0.status == .proven }, treeSize: latest.map(Int64.init),
+                    events: events)
+            }
+        } catch let error as PGError {
+            return .serviceUnavailable(.init(body: .applicationProblemJson(Problems.unavailable(error.message))))
+        }
+        await reader.record(
+            "session_verified",
+            [.init("session_id", .string(id.lowercasedString)), .init("verified", .bool(verification.verified)), .init("via", .string("api"))])
+        return .ok(.init(body: .json(verification)))
+    }
+
+    package func getLatestCheckpoint(_ input: Operations.GetLatestCheckpoint.Input) async throws -> Operations.GetLatestCheckpoint.Output {
+        guard APIReader.current != nil else { return .unauthorized(.init(body: .applicationProblemJson(Problems.unauthorized))) }
+        do {
+            guard let found = try await pool.run({ try CheckpointProver(connection: $0).checkpoint(size: nil) }) else {
+                return .notFound(
+                    .init(body: .applicationProblemJson(Problems.notFound("no checkpoint is signed yet (or this collector signs none)"))))
+            }
+            return .ok(.init(body: .json(Self.checkpoint(found))))
+        } catch let error as PGError {
+            return .serviceUnavailable(.init(body: .applicationProblemJson(Problems.unavailable(error.message))))
+        }
+    }
+
+    package func getCheckpoint(_ input: Operations.GetCheckpoint.Input) async throws -> Operations.GetCheckpoint.Output {
+        guard APIReader.current != nil else { return .unauthorized(.init(body: .applicationProblemJson(Problems.unauthorized))) }
+        let size = input.path.treeSize
+        guard size >= 1 else {
+            return .badRequest(.init(body: .applicationProblemJson(Problems.badRequest("tree_size must be 1 or more", parameter: "tree_size"))))
+        }
+        do {
+            guard let found = try await pool.run({ try CheckpointProver(connection: $0).checkpoint(size: size) }) else {
+                return .notFound(.init(body: .applicationProblemJson(Problems.notFound("no checkpoint has tree size \(size)"))))
+            }
+            return .ok(.init(body: .json(Self.checkpoint(found))))
+        } catch let error as PGError {
+            return .serviceUnavailable(.init(body: .applicationProblemJson(Problems.unavailable(error.message))))
+        }
+    }
+
+    package func getConsistencyProof(_ input: Operations.GetConsistencyProof.Input) async throws -> Operations.GetConsistencyProof.Output {
+        guard let reader = APIReader.current else { return .unauthorized(.init(body: .applicationProblemJson(Problems.unauthorized))) }
+        let (old, new) = (input.query.old, input.query.new)
+        for (name, size) in [("old", old), ("new", new)] where size < 1 {
+            return .badRequest(.init(body: .applicationProblemJson(Problems.badRequest("\(name) must be 1 or more", parameter: name))))
+        }
+        guard old <= new else {
+            return .badRequest(
+                .init(body: .applicationProblemJson(Problems.badRequest("old (\(old)) must not be larger than new (\(new))", parameter: "old"))))
+        }
+        let proof: CheckpointProver.ConsistencyProof
+        do {
+            proof = try await pool.run { try CheckpointProver(connection: $0).consistency(oldSize: old, newSize: new) }
+        } catch let error as PGError {
+            return .serviceUnavailable(.init(body: .applicationProblemJson(Problems.unavailable(error.message))))
+        } catch let failure as CheckpointProver.Failure where failure.kind == .notFound {
+            return .notFound(.init(body: .applicationProblemJson(Problems.notFound(failure.description))))
+        }
+        await reader.record("proof_viewed", [.init("old", .number(String(old))), .init("new", .number(String(new))), .init("via", .string("api"))])
+        return .ok(
+            .init(body: .json(.init(_type: .consistency, oldCheckpoint: proof.oldCheckpoint, newCheckpoint: proof.newCheckpoint, proof: proof.proof)))
+        )
+    }
+
+    static func checkpoint(_ found: (checkpoint: Checkpoint, note: String)) -> Components.Schemas.Checkpoint {
+        .init(
+            treeSize: Int64(found.checkpoint.size), origin: found.checkpoint.origin, rootHash: Data(found.checkpoint.rootHash).base64EncodedString(),
+            note: found.note)
     }
 
     /// The stored event as the API's `Event`: the export's NDJSON object, decoded into the

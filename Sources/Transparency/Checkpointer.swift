@@ -42,14 +42,17 @@ package struct CheckpointStep {
         let caughtUp = rows.count < limit
         let unsigned = state.tree.size - signedSize
         let due = unsigned > 0 && (unsigned >= config.maxEvents || (caughtUp && (latest?.ageSeconds ?? state.ageSeconds) >= config.interval))
-        guard due || !leaves.isEmpty else { return .appended(rows: 0, caughtUp: caughtUp, signed: nil) }
         var signed: (Checkpoint, note: String, keyHash: String)?
-        if due {
-            let checkpoint = Checkpoint(origin: config.signer.verifier.name, size: state.tree.size, rootHash: state.tree.root)
-            signed = (checkpoint, try config.signer.sign(checkpoint.text), config.signer.verifier.keyHash)
+        if due || !leaves.isEmpty {
+            if due {
+                let checkpoint = Checkpoint(origin: config.signer.verifier.name, size: state.tree.size, rootHash: state.tree.root)
+                signed = (checkpoint, try config.signer.sign(checkpoint.text), config.signer.verifier.keyHash)
+            }
+            try store.append(leaves, state: state, checkpoint: signed)
         }
-        try store.append(leaves, state: state, checkpoint: signed)
-        return .appended(rows: rows.count, caughtUp: caughtUp, signed: signed.map { ($0.0.size, $0.note) })
+        // Interior nodes for proofs, behind the leaves (and a tree from before they were kept, a batch a step).
+        let nodesStored = try MerkleNodes(connection: store.connection).fill(upTo: state.tree.size)
+        return .appended(rows: rows.count, caughtUp: caughtUp && nodesStored, signed: signed.map { ($0.0.size, $0.note) })
     }
 }
 

@@ -1,4 +1,4 @@
-import AuditStore
+package import AuditStore
 import Crypto
 
 /// RFC 6962 / RFC 9162 Merkle tree hashing (the Certificate Transparency tree):
@@ -69,8 +69,9 @@ package struct CompactMerkleTree: Sendable, Equatable, SealedTree {
     }
 }
 
-/// Proofs over a tree whose leaf hashes are at hand (RFC 9162 §2.1.3 and §2.1.4), and their
-/// verification. Producing one costs O(n) hashes of the leaves below the tree size.
+/// Proofs (RFC 9162 §2.1.3 and §2.1.4) as the subtrees whose roots make them, so a prover can
+/// take those roots from stored interior nodes (`MerkleNodes`) in O(log n) reads; and their
+/// verification. The `leaves` forms hash every leaf below the size (for tests and small trees).
 package enum MerkleProof {
     package typealias Digest = MerkleHash.Digest
 
@@ -85,27 +86,77 @@ package enum MerkleProof {
         }
     }
 
-    /// PATH(m, D[n]): the audit path of leaf `index` in the tree of `leaves`.
+    /// The leaf ranges whose roots make PATH(index, D[size]), from the leaf's sibling up.
+    package static func inclusionRanges(index: Int, size: Int) -> [Range<Int>] {
+        precondition(index >= 0 && index < size)
+        var ranges: [Range<Int>] = []
+        var (low, high) = (0, size)
+        while high - low > 1 {
+            let k = MerkleHash.split(high - low)
+            if index < low + k {
+                ranges.append(low + k..<high)
+                high = low + k
+            } else {
+                ranges.append(low..<low + k)
+                low += k
+            }
+        }
+        return ranges.reversed()
+    }
+
+    /// The leaf ranges whose roots make PROOF(oldSize, D[newSize]), in the proof's order.
+    package static func consistencyRanges(oldSize: Int, newSize: Int) -> [Range<Int>] {
+        precondition(oldSize >= 0 && oldSize <= newSize)
+        guard oldSize > 0, oldSize < newSize else { return [] }
+        var ranges: [Range<Int>] = []
+        var (low, high, m, complete) = (0, newSize, oldSize, true)
+        while m != high - low {
+            let k = MerkleHash.split(high - low)
+            if m <= k {
+                ranges.append(low + k..<high)
+                high = low + k
+            } else {
+                ranges.append(low..<low + k)
+                (low, m, complete) = (low + k, m - k, false)
+            }
+        }
+        if !complete { ranges.append(low..<high) }
+        return ranges.reversed()
+    }
+
+    /// The perfect subtrees that make the canonical subtree over `range`, largest (leftmost)
+    /// first: its root is theirs folded from the right, as `CompactMerkleTree.root` does.
+    package static func perfectSubtrees(_ range: Range<Int>) -> [MerkleNodeID] {
+        var subtrees: [MerkleNodeID] = []
+        var low = range.lowerBound
+        while low < range.upperBound {
+            var level = 0
+            while low % (1 << (level + 1)) == 0 && low + (1 << (level + 1)) <= range.upperBound { level += 1 }
+            subtrees.append(MerkleNodeID(level: level, index: low >> level))
+            low += 1 << level
+        }
+        return subtrees
+    }
+
+    /// The root of the canonical subtree made of `subtrees`' hashes (as `perfectSubtrees` lists them).
+    package static func fold(_ hashes: [Digest]) -> Digest {
+        guard var root = hashes.last else { return MerkleHash.emptyRoot }
+        for hash in hashes.dropLast().reversed() { root = MerkleHash.node(hash, root) }
+        return root
+    }
+
+    /// PATH(m, D[n]) from the leaf hashes.
     package static func inclusion(index: Int, leaves: ArraySlice<Digest>) -> [Digest] {
-        precondition(index >= 0 && index < leaves.count)
-        guard leaves.count > 1 else { return [] }
-        let k = MerkleHash.split(leaves.count)
-        if index < k { return inclusion(index: index, leaves: leaves.prefix(k)) + [root(leaves.dropFirst(k))] }
-        return inclusion(index: index - k, leaves: leaves.dropFirst(k)) + [root(leaves.prefix(k))]
+        inclusionRanges(index: index, size: leaves.count).map { root(leaves[shifted($0, leaves)]) }
     }
 
-    /// PROOF(m, D[n]): that the tree of the first `oldSize` leaves is a prefix of the tree of `leaves`.
+    /// PROOF(m, D[n]) from the leaf hashes.
     package static func consistency(oldSize: Int, leaves: ArraySlice<Digest>) -> [Digest] {
-        precondition(oldSize >= 0 && oldSize <= leaves.count)
-        guard oldSize > 0, oldSize < leaves.count else { return [] }
-        return subproof(oldSize, leaves, complete: true)
+        consistencyRanges(oldSize: oldSize, newSize: leaves.count).map { root(leaves[shifted($0, leaves)]) }
     }
 
-    private static func subproof(_ m: Int, _ leaves: ArraySlice<Digest>, complete: Bool) -> [Digest] {
-        if m == leaves.count { return complete ? [] : [root(leaves)] }
-        let k = MerkleHash.split(leaves.count)
-        if m <= k { return subproof(m, leaves.prefix(k), complete: complete) + [root(leaves.dropFirst(k))] }
-        return subproof(m - k, leaves.dropFirst(k), complete: false) + [root(leaves.prefix(k))]
+    private static func shifted(_ range: Range<Int>, _ leaves: ArraySlice<Digest>) -> Range<Int> {
+        range.lowerBound + leaves.startIndex..<range.upperBound + leaves.startIndex
     }
 
     /// RFC 9162 §2.1.3.2.

@@ -617,6 +617,19 @@ struct Bench: AsyncParsableCommand {
         return rate
     }
 
+    /// The median and 95th percentile of `work`'s wall time over `inputs`, in seconds.
+    static func percentiles<T>(_ inputs: [T], _ work: (T) throws -> Void) throws -> (p50: Double, p95: Double) {
+        var seconds: [Double] = []
+        for input in inputs {
+            let start = ContinuousClock.now
+            try work(input)
+            let elapsed = ContinuousClock.now - start
+            seconds.append(Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18)
+        }
+        seconds.sort()
+        return (seconds[seconds.count / 2], seconds[min(seconds.count - 1, seconds.count * 95 / 100)])
+    }
+
     static func microseconds(_ seconds: Double, per count: Int) -> String {
         String(format: "%.0f", seconds / Double(max(count, 1)) * 1e6)
     }

@@ -71,6 +71,32 @@ struct CheckpointBench {
                 "\(String(format: "%.2f", Date().timeIntervalSince(p0))) s"
             ))
 
+        // Proofs in process, as the read API gives them: each reads O(log n) stored hashes.
+        // Baseline: one leaf's row by its primary key, on the same connection.
+        let prover = CheckpointProver(connection: connection)
+        let probes = (0..<200).map { _ in Int.random(in: 0..<signedSize) }
+        let ids = try probes.map { try Self.eventID(atLeaf: $0, on: connection) }
+        let lookup = try Bench.percentiles(probes) { index in
+            _ = try CheckpointTables.leafHashes(index..<index + 1, on: connection)
+        }
+        let inclusion = try Bench.percentiles(ids) { id in _ = try prover.inclusion(of: id, checkpointSize: nil) }
+        let nodes = MerkleNodes(connection: connection)
+        let consistency = try Bench.percentiles(probes) { old in
+            _ = try nodes.roots(of: MerkleProof.consistencyRanges(oldSize: max(old, 1), newSize: signedSize))
+        }
+        for (name, figures) in [
+            ("SQL baseline: one leaf by its primary key", lookup), ("inclusion proof (the read API's, checked against the checkpoint)", inclusion),
+            ("consistency proof's hashes, from a random older size", consistency),
+        ] {
+            rows.append(
+                (
+                    name, "200 at \(signedSize) rows",
+                    String(
+                        format: "p50 %.2f ms, p95 %.2f ms (%.1f× the baseline's p95)", figures.p50 * 1000, figures.p95 * 1000,
+                        figures.p95 / lookup.p95)
+                ))
+        }
+
         // Retention over the same table: rows received as they were created (30 days), keep 7 days, one pass.
         try connection.exec("SET session_replication_role = replica")
         try connection.exec("UPDATE governance_audit_events SET received_at = created_at")
@@ -98,5 +124,12 @@ struct CheckpointBench {
                 "\(String(format: "%.1f", afterSeconds)) s"
             ))
         return rows
+    }
+
+    static func eventID(atLeaf index: Int, on connection: PGConnection) throws -> UUID {
+        guard let id = try CheckpointTables.leafHashes(index..<index + 1, on: connection).first.flatMap({ UUID(text: $0.eventID) }) else {
+            throw ValidationError("no leaf \(index)")
+        }
+        return id
     }
 }

@@ -38,6 +38,11 @@ struct ReadAPITests {
         }
     }
 
+    static func items(_ value: JSONValue?) -> [JSONValue] {
+        guard case .array(let items) = value else { return [] }
+        return items
+    }
+
     static func ingest(_ url: String, _ events: [(id: UUID, line: String)], token: String = testToken) async throws {
         for batch in stride(from: 0, to: events.count, by: 1000) {
             let body = "[" + events[batch..<min(batch + 1000, events.count)].map(\.line).joined(separator: ",") + "]"
@@ -244,12 +249,20 @@ struct ReadAPITests {
             // Every path of the document, with B's ids, names and words.
             let document = try await TestHTTP.request("GET", api + "/openapi.yaml").text
             let paths = document.split(separator: "\n").filter { $0.hasPrefix("  /") && $0.hasSuffix(":") }.map { String($0.dropFirst(2).dropLast()) }
-            #expect(Set(paths) == ["/events", "/events/{event_id}", "/sessions/{session_id}", "/workflows"], "a path without a check here")
+            #expect(
+                Set(paths) == [
+                    "/events", "/events/{event_id}", "/events/{event_id}/proof", "/sessions/{session_id}", "/sessions/{session_id}/verification",
+                    "/checkpoints/latest", "/checkpoints/{tree_size}", "/proofs/consistency", "/workflows",
+                ], "a path without a check here")
             let b = eventsB.map(\.lowercasedString)
             var urls = paths.flatMap { path -> [String] in
                 switch path {
                 case "/events/{event_id}": b.map { api + "/events/" + $0 }
+                case "/events/{event_id}/proof": b.map { api + "/events/" + $0 + "/proof" }
                 case "/sessions/{session_id}": [api + "/sessions/" + sessionB.lowercasedString]
+                case "/sessions/{session_id}/verification": [api + "/sessions/" + sessionB.lowercasedString + "/verification"]
+                case "/checkpoints/{tree_size}": [api + "/checkpoints/1"]
+                case "/proofs/consistency": [api + "/proofs/consistency?old=1&new=1"]
                 case "/events":
                     ["", "?workflow=wf-other", "?agent=agent-of-b", "?q=secret-b", "?session=\(sessionB.lowercasedString)", "?meta=note%3Dsecret-b"]
                         .map { api + "/events" + $0 }
@@ -302,6 +315,96 @@ struct ReadAPITests {
                 dsn,
                 exported + " AND metadata_json->>'format' = 'ndjson' AND metadata_json->>'completed' = 'true' AND (metadata_json->>'rows')::int >= 1")
             #expect(Int(streamed ?? "0") ?? 0 >= 1)
+        }
+    }
+
+    @Test(
+        "proofs: checkpoints and inclusion and consistency proofs from the API verify in an independent Python verifier over a tree with stored nodes; a session verifies event by event, naming a rewritten row and those newer than the checkpoint"
+    )
+    func proofs() async throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("gc-api-proofs-\(UUID())").path
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let signingKey = folder + "/checkpoint.key"
+        let keygen = try await runCommand([BinaryTests.binary, "checkpoint", "keygen", "--name", CheckpointTests.origin, "--out", signingKey])
+        #expect(keygen.status == 0, "\(keygen.output)")
+        let vkey = try String(contentsOfFile: signingKey + ".pub", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+        let dsn = try await newDatabase()
+        let ui =
+            "  endpoint: 127.0.0.1:0\n  admin_password: \"\(uiPassword)\"\ncheckpoints:\n  signing_key_file: \(signingKey)\n  max_events: 100\n  interval: 3600"
+        try await PeopleTests.withAdmin(dsn: dsn, ui: ui) { collector, base, admin in
+            let api = base + "/api/v1"
+            let key = try await Self.key(admin, scopes: "read")
+            let session = UUID()
+            // 300 events: checkpoints at 100, 200 and 300, and a stored node of level 8 (256 leaves).
+            let signed = (0..<300).map { _ in UUID() }
+            try await Self.ingest(collector.batchURL, signed.map { ($0, wireEvent(id: $0, session: session)) })
+            let nodes = "SELECT count(*) FROM governance_merkle_nodes WHERE level = 8"
+            // (The signer creates its tables once it starts.)
+            #expect(
+                try await eventually {
+                    (try? scalar(dsn, "SELECT max(tree_size) FROM governance_checkpoints")) == "300" && (try? scalar(dsn, nodes)) == "1"
+                })
+            // Five more, which no checkpoint covers (the next is due at 400 or in an hour).
+            let unsigned = (0..<5).map { _ in UUID() }
+            try await Self.ingest(collector.batchURL, unsigned.map { ($0, wireEvent(id: $0, session: session)) })
+
+            let latest = try JSONParser.parse(try await Self.get(api + "/checkpoints/latest", key: key).body)
+            let stored = try scalar(dsn, "SELECT note FROM governance_checkpoints WHERE tree_size = 300")
+            #expect(
+                latest["tree_size"] == .number("300") && latest["note"]?.stringValue == stored && latest["origin"] == .string(CheckpointTests.origin))
+            let at200 = try JSONParser.parse(try await Self.get(api + "/checkpoints/200", key: key).body)
+            #expect(at200["tree_size"] == .number("200"))
+            #expect(try await Self.get(api + "/checkpoints/150", key: key).status == 404)
+
+            // Proofs as the API gives them, checked by a verifier that shares no code with us.
+            let leaf270 = try #require(try scalar(dsn, "SELECT event_id::text FROM governance_merkle_leaves WHERE leaf_index = 270"))
+            let leaf42 = try #require(try scalar(dsn, "SELECT event_id::text FROM governance_merkle_leaves WHERE leaf_index = 42"))
+            for (path, expected) in [
+                ("/events/\(leaf270)/proof", "ok event \(leaf270) is leaf 270 of 300"),
+                ("/events/\(leaf42)/proof?checkpoint_size=200", "ok event \(leaf42) is leaf 42 of 200"),
+                ("/proofs/consistency?old=100&new=300", "ok tree 100 is a prefix of tree 300"),
+            ] {
+                let answer = try await Self.get(api + path, key: key)
+                #expect(answer.status == 200, "\(path): \(answer.text)")
+                let file = folder + "/proof.json"
+                try answer.text.write(toFile: file, atomically: true, encoding: .utf8)
+                let checked = try await CheckpointTests().pythonVerifier([vkey, file])
+                #expect(checked.status == 0 && checked.output.contains(expected), "\(path): \(checked.output)")
+            }
+            let pending = try await Self.get(api + "/events/\(unsigned[0].lowercasedString)/proof", key: key)
+            #expect(pending.status == 409 && pending.headers["content-type"]?.hasPrefix("application/problem+json") == true, "\(pending.text)")
+            let reversed = try await Self.get(api + "/proofs/consistency?old=300&new=100", key: key)
+            let reversedProblem = try JSONParser.parse(reversed.body)
+            #expect(reversed.status == 400 && reversedProblem["parameter"] == .string("old"), "\(reversed.text)")
+
+            // The session: each event the checkpoint covers proven (the tree also holds the
+            // access events of the sign-in and the reads), the rest pending.
+            let covered = try #require(
+                Int(
+                    try scalar(
+                        dsn,
+                        """
+                        SELECT count(*) FROM governance_merkle_leaves JOIN governance_audit_events USING (event_id)
+                        WHERE session_id = '\(session.lowercasedString)' AND leaf_index < 300
+                        """) ?? ""))
+            #expect(covered > 256 && covered < 300)
+            let verification = try JSONParser.parse(try await Self.get(api + "/sessions/\(session.lowercasedString)/verification", key: key).body)
+            let statuses = Self.items(verification["events"]).compactMap { $0["status"]?.stringValue }
+            #expect(
+                statuses.filter { $0 == "proven" }.count == covered && statuses.filter { $0 == "pending" }.count == 305 - covered,
+                "\(Dictionary(statuses.map { ($0, 1) }, uniquingKeysWith: +))")
+            #expect(verification["verified"] == .bool(false) && verification["tree_size"] == .number("300"))
+
+            // An insider rewrites one signed row (past the append-only trigger): named, by id.
+            let connection = try PGConnection(dsn: dsn)
+            try connection.exec("SET session_replication_role = replica")
+            try connection.exec(
+                "UPDATE governance_audit_events SET metadata_json = '{\"n\": 2}' WHERE event_id = $1::uuid", [signed[7].lowercasedString])
+            let after = try JSONParser.parse(try await Self.get(api + "/sessions/\(session.lowercasedString)/verification", key: key).body)
+            let altered = Self.items(after["events"]).filter { $0["status"] == .string("altered") }
+            #expect(altered.count == 1 && altered.first?["event_id"] == .string(signed[7].lowercasedString), "\(altered)")
+            #expect(altered.first?["detail"]?.stringValue?.contains("changed after it was appended") == true)
         }
     }
 }
