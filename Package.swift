@@ -308,7 +308,7 @@ let package = Package(
         .testTarget(
             name: "TimelineUnitTests",
             dependencies: [
-                "Timeline", "AuditStore", "Pipeline",
+                "Timeline", "AuditStore", "Pipeline", "GovernanceTesting",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),

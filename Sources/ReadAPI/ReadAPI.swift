@@ -26,7 +26,8 @@ package struct APIReader: Sendable {
 /// store's typed readers (`EventReads`, `EventExport`, `EventRollup`) with the reader's scope as
 /// a condition of each query, as the UI's pages do.
 package struct ReadAPI: APIProtocol {
-    let pool: PGWorkerPool
+    /// Reads, on the standby of `ui.read_dsn` while it answers, else the primary.
+    let pool: StandbyReads
     /// A connection of its own for each NDJSON stream (one snapshot, read a page at a time).
     let streamWorker: @Sendable () -> PGWorker
     private let streams = StreamCount()
@@ -55,7 +56,7 @@ package struct ReadAPI: APIProtocol {
             }
     }
 
-    package init(pool: PGWorkerPool, streamWorker: @escaping @Sendable () -> PGWorker) {
+    package init(pool: StandbyReads, streamWorker: @escaping @Sendable () -> PGWorker) {
         self.pool = pool
         self.streamWorker = streamWorker
     }

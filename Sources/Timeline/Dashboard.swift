@@ -51,7 +51,8 @@ struct DashboardData: Sendable {
 /// The dashboard's reads: every figure from the rollup plus the rows committed since its last
 /// step (so the numbers are exact, not a second behind), all in one REPEATABLE READ snapshot.
 struct DashboardQueries: Sendable {
-    let pool: PGWorkerPool
+    /// The standby's while it answers (the rollup it reads is replicated with the rest).
+    let pool: StandbyReads
 
     static let topLimit = 10
 

@@ -51,21 +51,27 @@ struct EventSummary: Sendable {
 /// The UI's reads (`EventReads`) and the verify action, on a few connections of their own; a
 /// statement timeout bounds a filter no index serves.
 struct EventQueries: Sendable {
+    /// The primary's: people, sessions, keys and whatever writes.
     let pool: PGWorkerPool
+    /// The events' reads: on the standby of `ui.read_dsn` while it answers, else the primary.
+    let reads: StandbyReads
     let database: AuditDatabase
 
-    init(database: AuditDatabase) {
+    init(database: AuditDatabase, readDSN: String?) {
         self.database = database
-        pool = database.workerPool(applicationName: "governance-collector-ui", size: 2, setup: "SET statement_timeout = '5s'")
+        let setup = "SET statement_timeout = '5s'"
+        pool = database.workerPool(applicationName: "governance-collector-ui", size: 2, setup: setup)
+        reads = StandbyReads(primary: pool, standbyDSN: readDSN, applicationName: "governance-collector-ui", size: 2, setup: setup)
     }
 
-    /// A connection for one export, closed when the export lets go of it; each page has 30 s.
+    /// A connection for one export (on the standby while it answers), closed when the export
+    /// lets go of it; each page has 30 s.
     func exportWorker() -> PGWorker {
         // A client that stops reading leaves the snapshot open; PostgreSQL ends it after a minute
         // rather than hold back vacuum for the whole cluster.
-        database.worker(
-            applicationName: "governance-collector-ui-export",
-            setup: "SET statement_timeout = '30s'; SET idle_in_transaction_session_timeout = '60s'")
+        let (name, setup) = ("governance-collector-ui-export", "SET statement_timeout = '30s'; SET idle_in_transaction_session_timeout = '60s'")
+        return reads.streamDSN.map { PGWorker(dsn: $0, applicationName: name, setup: setup) }
+            ?? database.worker(applicationName: name, setup: setup)
     }
 
     typealias SessionEvent = EventReads.SessionEvent
@@ -73,25 +79,25 @@ struct EventQueries: Sendable {
     typealias WorkflowStats = EventReads.WorkflowStats
 
     func session(_ id: UUID, limit: Int, workflows: [String]?) async throws -> (events: [SessionEvent], total: Int) {
-        try await pool.run { try EventReads.session(id, limit: limit, workflows: workflows, on: $0) }
+        try await reads.run { try EventReads.session(id, limit: limit, workflows: workflows, on: $0) }
     }
 
     /// A page, newest first, and whether older rows exist.
     func page(_ filter: EventFilter, size: Int) async throws -> (events: [EventSummary], more: Bool) {
-        let page = try await pool.run { try EventReads.page(filter, size: size, on: $0) }
+        let page = try await reads.run { try EventReads.page(filter, size: size, on: $0) }
         return (page.events.map(EventSummary.init), page.more)
     }
 
     func detail(_ id: UUID, workflows: [String]?) async throws -> Detail? {
-        try await pool.run { try EventReads.detail(id, workflows: workflows, on: $0) }
+        try await reads.run { try EventReads.detail(id, workflows: workflows, on: $0) }
     }
 
     func workflowNames() async throws -> [String] {
-        try await pool.run { try EventReads.workflowNames(on: $0) }
+        try await reads.run { try EventReads.workflowNames(on: $0) }
     }
 
     func workflowStats() async throws -> [WorkflowStats] {
-        try await pool.run { try EventReads.workflowStats(on: $0) }
+        try await reads.run { try EventReads.workflowStats(on: $0) }
     }
 
     /// Re-checks one session's chain (every HMAC and link) with the audit secret.

@@ -21,8 +21,11 @@ extension TimelineServer {
         let api = router.group()
             .add(middleware: ProblemDetailsMiddleware(logger: logger))
             .add(middleware: SessionMiddleware(sessions: sessions, config: config, logger: logger))
-            .add(middleware: APIReaderMiddleware(record: { kind, visit, details in await self.recordAccess(kind, by: visit, details: details) }))
-        let handlers = ReadAPI(pool: queries.pool, streamWorker: { [queries] in queries.exportWorker() })
+            .add(
+                middleware: APIReaderMiddleware(
+                    limiter: APIRateLimiter(rate: config.apiRate, burst: config.apiBurst, clock: clock),
+                    record: { kind, visit, details in await self.recordAccess(kind, by: visit, details: details) }))
+        let handlers = ReadAPI(pool: queries.reads, streamWorker: { [queries] in queries.exportWorker() })
         do {
             try handlers.registerHandlers(on: api, serverURL: Servers.Server1.url())
         } catch {
@@ -31,8 +34,10 @@ extension TimelineServer {
     }
 }
 
-/// Decides the API's reader from the visit: a person, and with an API key, its `read` scope.
+/// Decides the API's reader from the visit: a person, and with an API key, its `read` scope;
+/// a reader past its rate is answered `429` with `Retry-After`.
 struct APIReaderMiddleware: RouterMiddleware {
+    let limiter: APIRateLimiter
     let record: @Sendable (String, Visit, [JSONValue.Member]) async -> Void
 
     func handle(_ request: Request, context: UIRequestContext, next: (Request, UIRequestContext) async throws -> Response) async throws -> Response {
@@ -42,6 +47,12 @@ struct APIReaderMiddleware: RouterMiddleware {
         }
         if let key = visit.key, !key.scopes.contains(.read) {
             return ProblemDetails.response(.forbidden, "this API key lacks the read scope")
+        }
+        if let wait = limiter.take(visit.key.map { "key " + $0.fingerprint } ?? "person " + person.name) {
+            var refused = ProblemDetails.response(
+                .tooManyRequests, "more than \(Int(limiter.burst)) reads at once or \(limiter.rate) a second (ui.api_rate); retry in \(wait) s")
+            refused.headers[.retryAfter] = String(wait)
+            return refused
         }
         let reader = APIReader(name: person.name, workflows: visit.scope) { kind, details in await record(kind, visit, details) }
         return try await APIReader.$current.withValue(reader) { try await next(request, context) }

@@ -33,6 +33,14 @@ package struct TimelineConfig: Sendable {
     package var emailSignIn: EmailSignIn?
     /// `oidc`: sign-in through an OpenID Connect provider; nil when off.
     package var openID: OpenIDSignIn?
+    /// `read_dsn` (env `GOVERNANCE_UI_READ_DSN`): a hot standby (or a multi-host DSN with
+    /// `target_session_attrs=prefer-standby`) that serves the pages' and the API's reads of
+    /// events; the primary serves them whenever it does not answer. Nil: the primary only.
+    package var readDSN: String?
+    /// `api_rate`, reads a second, and `api_burst`, reads at once, per API key (or person) of
+    /// the read API; past them `429` with `Retry-After`. Defaults 20 and 100.
+    package var apiRate = 20.0
+    package var apiBurst = 100
     /// `read_header_timeout`, … `max_connections` (default 256): see `ListenerLimits`.
     package var limits = ListenerLimits(maxConnections: 256)
 
@@ -84,6 +92,9 @@ extension TimelineConfig {
         c.sessionTTL = try ui.double("session_ttl", default: c.sessionTTL, range: 60...(30 * 86400))
         c.sessionIdle = try ui.double("session_idle", default: c.sessionIdle, range: 60...(30 * 86400))
         c.pageSize = try ui.int("page_size", default: c.pageSize, range: 10...1000)
+        c.readDSN = try ui.string("read_dsn", env: "GOVERNANCE_UI_READ_DSN", secret: true)
+        c.apiRate = try ui.double("api_rate", default: c.apiRate, range: 0.001...100_000)
+        c.apiBurst = try ui.int("api_burst", default: c.apiBurst, range: 1...100_000)
         c.emailSignIn = try signIn("email_sign_in", in: ui, requiresLogin: c.requiresLogin, EmailSignIn.read)
         c.openID = try signIn("oidc", in: ui, requiresLogin: c.requiresLogin, OpenIDSignIn.read)
         c.limits = try ListenerLimits.read(ui, defaults: c.limits)

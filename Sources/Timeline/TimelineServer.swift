@@ -58,8 +58,8 @@ package final class TimelineServer: Service, Sendable {
         self.clock = clock
         listenerMetrics = ListenerMetrics(telemetry, listener: "ui")
         self.config = config
-        queries = EventQueries(database: database)
-        dashboard = DashboardQueries(pool: queries.pool)
+        queries = EventQueries(database: database, readDSN: config.readDSN)
+        dashboard = DashboardQueries(pool: queries.reads)
         rollup = RollupWorker(worker: database.worker(applicationName: "governance-collector-ui-rollup"), clock: clock, logger: logger)
         self.health = health
         feed = LiveFeed(database: database, clock: clock, logger: logger)
@@ -126,6 +126,7 @@ package final class TimelineServer: Service, Sendable {
         router.middlewares.add(SecurityHeadersMiddleware())
         router.middlewares.add(LoopbackHostMiddleware(requiresLogin: config.requiresLogin))
         router.middlewares.add(APIPathMiddleware())
+        if config.readDSN != nil { router.middlewares.add(ReadSourceMiddleware()) }
         // The assets need no visitor: no session lookup in PostgreSQL for each stylesheet.
         router.get("/static/app.css") { _, _ in UIResponses.asset(Assets.css, type: "text/css; charset=utf-8") }
         router.get("/static/app.js") { _, _ in UIResponses.asset(Assets.js, type: "text/javascript; charset=utf-8") }

@@ -202,3 +202,24 @@ struct PageErrorMiddleware: RouterMiddleware {
         }
     }
 }
+
+/// With `ui.read_dsn`: says where each answer's reads ran, `Governance-Read-From: standby` (with
+/// `Governance-Read-Lag-Seconds`, how far its replay was behind) or `primary` (no standby
+/// answered), so a page or a script knows how fresh it is.
+struct ReadSourceMiddleware<Context: RequestContext>: RouterMiddleware {
+    static var from: HTTPField.Name { HTTPField.Name("Governance-Read-From")! }
+    static var lag: HTTPField.Name { HTTPField.Name("Governance-Read-Lag-Seconds")! }
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        let source = ReadSource()
+        var response = try await ReadSource.$current.withValue(source) { try await next(request, context) }
+        switch source.place {
+        case .primary: response.headers[Self.from] = "primary"
+        case .standby(let lag):
+            response.headers[Self.from] = "standby"
+            response.headers[Self.lag] = String(format: "%.3f", lag)
+        case nil: break
+        }
+        return response
+    }
+}

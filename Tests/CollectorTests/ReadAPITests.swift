@@ -63,9 +63,12 @@ struct ReadAPITests {
         let (ingestPort, uiPort) = (try LocalPostgres.freePort(), try LocalPostgres.freePort())
         let config = FileManager.default.temporaryDirectory.appendingPathComponent("gc-api-\(UUID()).yaml").path
         defer { try? FileManager.default.removeItem(atPath: config) }
-        try timelineYAML(dsn: dsn, ui: "  endpoint: 127.0.0.1:\(uiPort)\n  admin_password: \"\(uiPassword)\"")
-            .replacingOccurrences(of: "127.0.0.1:0", with: "127.0.0.1:\(ingestPort)")
-            .write(toFile: config, atomically: true, encoding: .utf8)
+        // These tests drive the handlers as fast as they answer: no rate holds them back.
+        try timelineYAML(
+            dsn: dsn, ui: "  endpoint: 127.0.0.1:\(uiPort)\n  admin_password: \"\(uiPassword)\"\n  api_rate: 100000\n  api_burst: 100000"
+        )
+        .replacingOccurrences(of: "127.0.0.1:0", with: "127.0.0.1:\(ingestPort)")
+        .write(toFile: config, atomically: true, encoding: .utf8)
         let process = try spawnCollector(config: config)
         defer { _ = process.stop() }
         let base = "http://127.0.0.1:\(uiPort)"
@@ -405,6 +408,20 @@ struct ReadAPITests {
             let altered = Self.items(after["events"]).filter { $0["status"] == .string("altered") }
             #expect(altered.count == 1 && altered.first?["event_id"] == .string(signed[7].lowercasedString), "\(altered)")
             #expect(altered.first?["detail"]?.stringValue?.contains("changed after it was appended") == true)
+        }
+    }
+
+    @Test("rate: each API key gets ui.api_burst reads at once, then 429 with Retry-After and problem details; another key reads on")
+    func rateLimit() async throws {
+        let dsn = try await newDatabase()
+        let ui = "  endpoint: 127.0.0.1:0\n  admin_password: \"\(uiPassword)\"\n  api_rate: 0.001\n  api_burst: 3"
+        try await PeopleTests.withAdmin(dsn: dsn, ui: ui) { _, base, admin in
+            let (first, second) = (try await Self.key(admin, scopes: "read"), try await Self.key(admin, scopes: "read"))
+            for _ in 0..<3 { #expect(try await Self.get(base + "/api/v1/workflows", key: first).status == 200) }
+            let refused = try await Self.get(base + "/api/v1/workflows", key: first)
+            #expect(refused.status == 429 && refused.headers["retry-after"] == "1000", "\(refused.status) \(refused.headers)")
+            #expect(refused.headers["content-type"] == "application/problem+json" && refused.text.contains("ui.api_rate"), "\(refused.text)")
+            #expect(try await Self.get(base + "/api/v1/workflows", key: second).status == 200)
         }
     }
 }
