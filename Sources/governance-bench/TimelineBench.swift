@@ -98,7 +98,7 @@ struct TimelineBench {
             tokens: [{ workflow: bench, token_sha256: \(WorkflowTokens.sha256Hex(Bench.token)) }]
         exporters:
           postgres: { dsn: "\(dsn)" }
-        ui: { endpoint: "127.0.0.1:\(uiPort)", admin_token: "\(Self.adminToken)" }
+        ui: { endpoint: "127.0.0.1:\(uiPort)", admin_token: "\(Self.adminToken)", api_rate: 100000, api_burst: 100000 }
         service:
           telemetry: { logs: { level: error }, metrics: { endpoint: "127.0.0.1:0" } }
           pipelines:
@@ -145,6 +145,9 @@ struct TimelineBench {
             ("dashboard, last day", "/?window=day"),
             ("dashboard, last 7 days", "/?window=week"),
             ("workflows page (counts every row)", "/workflows"),
+            ("read API: first page (100 events, JSON)", "/api/v1/events"),
+            ("read API: one agent's page", "/api/v1/events?agent=agent-17"),
+            ("read API: a page 90% of the rows back (keyset cursor)", "/api/v1/events?cursor=\(deepCursor)"),
         ]
         rows += [
             (
@@ -187,7 +190,42 @@ struct TimelineBench {
             rows.append(("UI, \(size) events: \(name)", "\(loads) loads\(status == 200 ? "" : " (HTTP \(status)!)")", Self.percentiles(times)))
         }
         rows.append(try export(dsn: dsn, connection: connection, events: events))
+        rows.append(try apiStream(ui: ui, collector: child.pid, connection: connection, events: events))
         return rows
+    }
+
+    /// The read API's NDJSON stream of about 1,000,000 rows (as `export` above), read by curl to
+    /// /dev/null: rows a second, and the collector's peak RSS before and after (flat: the stream
+    /// is read a page at a time as the client takes it).
+    func apiStream(ui: String, collector: pid_t, connection: PGConnection, events: Int) throws -> (String, String, String) {
+        let days = max(1, Int64(30_000_000 / max(events, 1)))
+        let to = Timestamp(microseconds: Self.start + days * 86_400_000_000).pythonISOFormat
+        let expected =
+            Int(try connection.exec("SELECT count(*) FROM governance_audit_events WHERE created_at < $1::timestamptz", [to]).rows.first?[0] ?? "")
+            ?? 0
+        let before = Self.peakRSSKiB(collector)
+        let t = Date()
+        let query = "to=" + (to.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? to)
+        let status = try ChildProcess.spawn(
+            [
+                "curl", "-sS", "-f", "-o", "/dev/null", "-H", "Authorization: Bearer \(Self.adminToken)", "-H", "Accept: application/x-ndjson",
+                ui + "/api/v1/events?" + query,
+            ], outputPath: "/dev/null"
+        ).wait()
+        let seconds = Date().timeIntervalSince(t)
+        return (
+            "read API: NDJSON stream (curl to /dev/null)", "\(expected) events\(status == 0 ? "" : " (curl exit \(status)!)")",
+            String(
+                format: "%.1f s = %.0f rows/s; collector peak RSS %d MiB before, %d MiB after", seconds, Double(expected) / seconds, before / 1024,
+                Self.peakRSSKiB(collector) / 1024)
+        )
+    }
+
+    /// A process's peak resident set (VmHWM), KiB.
+    static func peakRSSKiB(_ pid: pid_t) -> Int {
+        let status = (try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)) ?? ""
+        let line = status.split(separator: "\n").first { $0.hasPrefix("VmHWM:") } ?? ""
+        return Int(line.split(separator: " ").dropFirst().first ?? "") ?? 0
     }
 
     /// `governance-collector export` of about 1,000,000 rows (the first 30th of the days for each
