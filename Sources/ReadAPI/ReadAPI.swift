@@ -207,8 +207,9 @@ package struct ReadAPI: APIProtocol {
             switch failure.kind {
             case .notYet: return .conflict(.init(body: .applicationProblemJson(Problems.problem(409, "Conflict", failure.description))))
             case .notFound:
-                return .notFound(
-                    .init(body: .applicationProblemJson(Problems.problem(404, "Not Found", failure.description, parameter: "checkpoint_size"))))
+                // No checkpoint of the size asked for (or none signed here at all).
+                let parameter = input.query.checkpointSize == nil ? nil : "checkpoint_size"
+                return .notFound(.init(body: .applicationProblemJson(Problems.problem(404, "Not Found", failure.description, parameter: parameter))))
             case .altered, .invalid: throw failure
             }
         }

@@ -2,9 +2,9 @@ package import AuditStore
 import Pipeline
 
 /// The checkpoint tree's hashes as stored: leaves in `governance_merkle_leaves`, and interior
-/// nodes every `stride` levels in `governance_merkle_nodes`, written by the signer behind the
-/// leaves (`fill`). Any perfect subtree's hash is then one read of at most 128 rows, so
-/// a proof costs O(log n) reads at any tree size. A node not yet stored is computed from the
+/// nodes every fourth level in `governance_merkle_nodes`, written by the signer behind the
+/// leaves (`fill`). Any perfect subtree's hash is then one read of at most 8 rows, so a proof
+/// costs O(log n) reads (a few hundred bytes) at any tree size. A node not yet stored is computed from the
 /// rows below it, so proofs never wait for the signer.
 package struct MerkleNodes {
     package struct Failure: Error, CustomStringConvertible {
@@ -12,13 +12,15 @@ package struct MerkleNodes {
     }
 
     let connection: PGConnection
-    /// Levels 8, 16, 24…: a node is the root of 256 stored hashes one stride down. (Tests use
-    /// a smaller stride, to reach several stored levels with few leaves.)
+    /// Levels 4, 8, 12…: a node is the root of 16 stored hashes one stride down, and the
+    /// nodes are a fifteenth as many rows as the leaves. (Tests use a smaller stride, to reach
+    /// several stored levels with few leaves.)
     let stride: Int
-    /// The most nodes of one level `fill` adds in a step, so a large backfill does not hold the signer.
+    /// The most nodes of one level `fill` adds in a step (16,384 leaves' worth at level 4), so a
+    /// large backfill does not hold the signer for long.
     let fillLimit: Int
 
-    package init(connection: PGConnection, stride: Int = 8, fillLimit: Int = 64) {
+    package init(connection: PGConnection, stride: Int = 4, fillLimit: Int = 1024) {
         (self.connection, self.stride, self.fillLimit) = (connection, stride, fillLimit)
     }
 

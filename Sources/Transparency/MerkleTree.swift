@@ -71,7 +71,7 @@ package struct CompactMerkleTree: Sendable, Equatable, SealedTree {
 
 /// Proofs (RFC 9162 §2.1.3 and §2.1.4) as the subtrees whose roots make them, so a prover can
 /// take those roots from stored interior nodes (`MerkleNodes`) in O(log n) reads; and their
-/// verification. The `leaves` forms hash every leaf below the size (for tests and small trees).
+/// verification.
 package enum MerkleProof {
     package typealias Digest = MerkleHash.Digest
 
@@ -143,20 +143,6 @@ package enum MerkleProof {
         guard var root = hashes.last else { return MerkleHash.emptyRoot }
         for hash in hashes.dropLast().reversed() { root = MerkleHash.node(hash, root) }
         return root
-    }
-
-    /// PATH(m, D[n]) from the leaf hashes.
-    package static func inclusion(index: Int, leaves: ArraySlice<Digest>) -> [Digest] {
-        inclusionRanges(index: index, size: leaves.count).map { root(leaves[shifted($0, leaves)]) }
-    }
-
-    /// PROOF(m, D[n]) from the leaf hashes.
-    package static func consistency(oldSize: Int, leaves: ArraySlice<Digest>) -> [Digest] {
-        consistencyRanges(oldSize: oldSize, newSize: leaves.count).map { root(leaves[shifted($0, leaves)]) }
-    }
-
-    private static func shifted(_ range: Range<Int>, _ leaves: ArraySlice<Digest>) -> Range<Int> {
-        range.lowerBound + leaves.startIndex..<range.upperBound + leaves.startIndex
     }
 
     /// RFC 9162 §2.1.3.2.

@@ -64,3 +64,18 @@ import Testing
         }
     }
 }
+
+/// Proofs from every leaf hash, as RFC 9162 defines them: the ranges' roots, each hashed from its leaves.
+extension MerkleProof {
+    static func inclusion(index: Int, leaves: ArraySlice<Digest>) -> [Digest] {
+        inclusionRanges(index: index, size: leaves.count).map { root(leaves[shifted($0, leaves)]) }
+    }
+
+    static func consistency(oldSize: Int, leaves: ArraySlice<Digest>) -> [Digest] {
+        consistencyRanges(oldSize: oldSize, newSize: leaves.count).map { root(leaves[shifted($0, leaves)]) }
+    }
+
+    private static func shifted(_ range: Range<Int>, _ leaves: ArraySlice<Digest>) -> Range<Int> {
+        range.lowerBound + leaves.startIndex..<range.upperBound + leaves.startIndex
+    }
+}
