@@ -66,7 +66,7 @@ package struct CheckpointProver {
     package func checkpoint(size: Int?) throws -> (checkpoint: Checkpoint, note: String)? {
         guard try CheckpointTables.exist(on: store.connection) else { return nil }
         guard let stored = try size.map({ try store.checkpoint(size: $0) }) ?? store.latestCheckpoint() else { return nil }
-        return (try Checkpoint(text: SignedNote.unverifiedText(stored.note)), stored.note)
+        return (try Self.parse(stored), stored.note)
     }
 
     /// Against the checkpoint of `size`, or the newest one. Reads O(log n) stored hashes, and
@@ -120,9 +120,12 @@ package struct CheckpointProver {
 
     static let unsigned = Failure(.notFound, "this database has no checkpoints: no collector on it signs them (the checkpoints section)")
 
-    private static func root(of stored: CheckpointStore.StoredCheckpoint) throws -> MerkleHash.Digest {
-        try Checkpoint(text: SignedNote.unverifiedText(stored.note)).rootHash
+    /// The stored note's checkpoint (its signature is the reader's to check, with the published key).
+    private static func parse(_ stored: CheckpointStore.StoredCheckpoint) throws -> Checkpoint {
+        try Checkpoint(text: SignedNote.unverifiedText(stored.note))
     }
+
+    private static func root(of stored: CheckpointStore.StoredCheckpoint) throws -> MerkleHash.Digest { try parse(stored).rootHash }
 
     /// A proof from a rewritten leaf or node record would not verify: better to say so here.
     private static func mismatch(_ size: Int) -> Failure {
