@@ -297,7 +297,9 @@ public enum CheckpointTables {
     /// The leaf index of `eventID`, if the tree has it.
     public static func leafIndex(of eventID: UUID, on connection: PGConnection) throws(PGError) -> Int? {
         let rows = try connection.exec(
-            "SELECT leaf_index FROM governance_merkle_leaves WHERE event_id = $1::uuid ORDER BY leaf_index LIMIT 1",
+            // OFFSET 0 keeps the event_id index: with ORDER BY ... LIMIT 1 the planner may walk
+            // the leaves in order instead (half the tree per proof, 50 ms at 1M rows).
+            "SELECT min(leaf_index) FROM (SELECT leaf_index FROM governance_merkle_leaves WHERE event_id = $1::uuid OFFSET 0) AS l",
             [eventID.lowercasedString]
         ).rows
         return (rows.first?[0] ?? nil).flatMap { Int($0) }

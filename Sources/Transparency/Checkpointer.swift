@@ -50,8 +50,8 @@ package struct CheckpointStep {
             }
             try store.append(leaves, state: state, checkpoint: signed)
         }
-        // Interior nodes for proofs, behind the leaves (and a tree from before they were kept, a batch a step).
-        let nodesStored = try MerkleNodes(connection: store.connection).fill(upTo: state.tree.size)
+        // Interior nodes for proofs, from the leaves just hashed (and a tree from before they were kept, a batch a step).
+        let nodesStored = try MerkleNodes(connection: store.connection).fill(upTo: state.tree.size, newLeaves: leaves.map(\.hash))
         return .appended(rows: rows.count, caughtUp: caughtUp && nodesStored, signed: signed.map { ($0.0.size, $0.note) })
     }
 }

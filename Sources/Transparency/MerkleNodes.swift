@@ -68,19 +68,53 @@ package struct MerkleNodes {
     }
 
     /// Stores the nodes the first `size` leaves complete, at most `fillLimit` per level; true
-    /// when every one is stored.
-    package func fill(upTo size: Int) throws -> Bool {
+    /// when every one is stored. `newLeaves`, the hashes of the leaves this step appended
+    /// (the tree's last ones), are used as they are: the signer reads back only the few leaves
+    /// before them that share a node, and a tree from before nodes were kept is read in one
+    /// range scan per level.
+    package func fill(upTo size: Int, newLeaves: [MerkleHash.Digest] = []) throws -> Bool {
         let levels = Array(Swift.stride(from: stride, through: 62, by: stride).prefix { 1 << $0 <= size })
         guard !levels.isEmpty else { return true }
+        // Hashes held in memory one stride below the level being filled: its last ones.
+        var below = (first: size - newLeaves.count, hashes: newLeaves)
         for (level, have) in zip(levels, try CheckpointTables.nodeCounts(levels: levels, on: connection)) {
             let want = size >> level
-            guard have < want else { continue }
+            guard have < want else {
+                below = (want, [])
+                continue
+            }
             let end = min(want, have + fillLimit)
-            let nodes = try hashes(of: (have..<end).map { MerkleNodeID(level: level, index: $0) })
+            let children = try hashes(level: level - stride, range: have << stride..<end << stride, known: below)
+            let nodes = Swift.stride(from: 0, to: children.count, by: 1 << stride).map { MerkleProof.root(children[$0..<$0 + 1 << stride]) }
             try CheckpointTables.addNodes(level: level, first: have, hashes: nodes, on: connection)
             // The level above is built from this one: it waits until this one is complete.
             if end < want { return false }
+            below = (have, nodes)
         }
         return true
+    }
+
+    /// The stored hashes of `range` at a stored level, taking the ones `known` holds from memory.
+    private func hashes(
+        level: Int, range: Range<Int>, known: (first: Int, hashes: [MerkleHash.Digest])
+    ) throws -> ArraySlice<MerkleHash.Digest> {
+        let split = min(max(known.first, range.lowerBound), range.upperBound)
+        let (fromTable, fromMemory) = (range.lowerBound..<split, split..<range.upperBound)
+        guard fromMemory.upperBound <= known.first + known.hashes.count else {
+            throw Failure(description: "level \(level) holds no hashes past \(known.first + known.hashes.count)")
+        }
+        var hashes: [MerkleHash.Digest] = []
+        hashes.reserveCapacity(range.count)
+        if !fromTable.isEmpty {
+            let stored = try CheckpointTables.treeHashes([(level, fromTable)], on: connection)
+            for index in fromTable {
+                guard let hash = stored[MerkleNodeID(level: level, index: index)] else {
+                    throw Failure(description: "level \(level) has no stored hash \(index)")
+                }
+                hashes.append(hash)
+            }
+        }
+        if !fromMemory.isEmpty { hashes += known.hashes[(fromMemory.lowerBound - known.first)..<(fromMemory.upperBound - known.first)] }
+        return hashes[...]
     }
 }

@@ -71,4 +71,40 @@ struct MerkleNodesTests {
         try connection.exec("UPDATE governance_merkle_nodes SET hash = sha256('forged') WHERE level = 4 AND node_index = 7")
         #expect(!MerkleProof.verifyInclusion(index: index, size: Self.size, leafHash: leaves[index], path: try nodes.roots(of: ranges), root: root))
     }
+
+    @Test("the signer's steps store the same nodes from the leaves it just hashed as from the table, at any step size")
+    func fillFromNewLeaves() async throws {
+        let cluster = try await offPool { try LocalPostgres(fsync: false) }
+        defer { cluster.destroy() }
+        let connection = try PGConnection(dsn: try cluster.createDatabase())
+        try AuditSchema.migrate(connection)
+        try CheckpointTables.migrate(connection)
+        let leaves = (0..<Self.size).map { Array(SHA256.hash(data: Array(String($0).utf8))) }
+        let nodes = MerkleNodes(connection: connection, stride: 2, fillLimit: 64)
+
+        // Steps of 37 leaves (not aligned to any node), then one of 1 leaf and one of 300 (past the fill limit).
+        var size = 0
+        for step in Array(repeating: 37, count: 20) + [1, 300] + [Self.size] {
+            let end = min(Self.size, size + step)
+            guard end > size else { break }
+            try connection.exec(
+                """
+                INSERT INTO governance_merkle_leaves (leaf_index, event_id, leaf_hash)
+                SELECT i, gen_random_uuid(), sha256(convert_to(i::text, 'UTF8')) FROM generate_series(\(size), \(end - 1)) AS i
+                """)
+            var complete = try nodes.fill(upTo: end, newLeaves: Array(leaves[size..<end]))
+            while !complete { complete = try nodes.fill(upTo: end) }
+            size = end
+        }
+        for level in [2, 4, 6, 8] {
+            let count = Self.size >> level
+            let stored = try CheckpointTables.treeHashes([(level, 0..<count)], on: connection)
+            #expect(stored.count == count, "level \(level)")
+            for index in 0..<count {
+                #expect(
+                    stored[MerkleNodeID(level: level, index: index)] == MerkleProof.root(leaves[index << level..<(index + 1) << level]),
+                    "node \(index) of level \(level)")
+            }
+        }
+    }
 }
