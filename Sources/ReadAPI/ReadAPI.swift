@@ -210,7 +210,8 @@ package struct ReadAPI: APIProtocol {
                 // No checkpoint of the size asked for (or none signed here at all).
                 let parameter = input.query.checkpointSize == nil ? nil : "checkpoint_size"
                 return .notFound(.init(body: .applicationProblemJson(Problems.problem(404, "Not Found", failure.description, parameter: parameter))))
-            case .altered, .invalid: throw failure
+            case .altered: return .internalServerError(.init(body: .applicationProblemJson(Problems.altered(failure.description))))
+            case .invalid: throw failure
             }
         }
         await reader.record("proof_viewed", [.init("event_id", .string(id.lowercasedString)), .init("via", .string("api"))])
@@ -304,6 +305,8 @@ package struct ReadAPI: APIProtocol {
             return .serviceUnavailable(.init(body: .applicationProblemJson(Problems.unavailable(error.message))))
         } catch let failure as CheckpointProver.Failure where failure.kind == .notFound {
             return .notFound(.init(body: .applicationProblemJson(Problems.notFound(failure.description))))
+        } catch let failure as CheckpointProver.Failure where failure.kind == .altered {
+            return .internalServerError(.init(body: .applicationProblemJson(Problems.altered(failure.description))))
         }
         await reader.record("proof_viewed", [.init("old", .number(String(old))), .init("new", .number(String(new))), .init("via", .string("api"))])
         return .ok(
@@ -360,6 +363,9 @@ enum Problems {
     static let unauthorized = problem(401, "Unauthorized", "send an API key with the read scope as Authorization: Bearer")
 
     static func notFound(_ detail: String) -> Components.Schemas.Problem { problem(404, "Not Found", detail) }
+
+    /// The record was changed after it was signed: a proof from it would not verify.
+    static func altered(_ detail: String) -> Components.Schemas.Problem { problem(500, "Internal Server Error", detail) }
 
     static func unavailable(_ detail: String) -> Components.Schemas.Problem { problem(503, "Service Unavailable", detail) }
 }

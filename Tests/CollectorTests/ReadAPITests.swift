@@ -408,6 +408,12 @@ struct ReadAPITests {
             let altered = Self.items(after["events"]).filter { $0["status"] == .string("altered") }
             #expect(altered.count == 1 && altered.first?["event_id"] == .string(signed[7].lowercasedString), "\(altered)")
             #expect(altered.first?["detail"]?.stringValue?.contains("changed after it was appended") == true)
+            // Its proof is refused as what it is, never handed out: the record no longer matches what was signed.
+            let refused = try await Self.get(api + "/events/\(signed[7].lowercasedString)/proof", key: key)
+            let problem = try JSONParser.parse(refused.body)
+            #expect(
+                refused.status == 500 && problem["title"] == .string("Internal Server Error")
+                    && problem["detail"]?.stringValue?.contains("changed after it was appended") == true, "\(refused.text)")
         }
     }
 
