@@ -51,10 +51,12 @@ public struct EventExport: Sendable {
 
         public func makeAsyncIterator() -> Iterator { Iterator(export: export, worker: worker) }
 
+        /// Reads the next page on the worker while the current one is rendered: PostgreSQL
+        /// produces rows and the collector writes them at the same time.
         public struct Iterator: AsyncIteratorProtocol {
             let export: EventExport
             let worker: PGWorker
-            var cursor: EventFilter.Cursor?
+            var next: Task<[[String?]], any Error>?
             var started = false, finished = false
 
             public mutating func next() async throws -> (text: String, rows: Int)? {
@@ -62,17 +64,25 @@ public struct EventExport: Sendable {
                 if !started {
                     started = true
                     try await worker.run { connection in _ = try connection.exec("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY") }
+                    next = fetch(after: nil)
                     if !export.header.isEmpty { return (export.header, 0) }
                 }
-                let (export, after) = (export, cursor)
-                let page = try await worker.run { connection in try export.page(connection, after: after) }
-                cursor = page.last
-                if page.rows < export.pageSize {
+                guard let fetching = next else { return nil }
+                let rows = try await fetching.value
+                if rows.count < export.pageSize {
                     finished = true
+                    next = nil
                     try await worker.run { connection in _ = try connection.exec("COMMIT") }
-                    if page.rows == 0 { return nil }
+                    if rows.isEmpty { return nil }
+                } else {
+                    next = fetch(after: try EventExport.cursor(of: rows[rows.count - 1]))
                 }
-                return (page.text, page.rows)
+                return (try export.render(rows), rows.count)
+            }
+
+            private func fetch(after cursor: EventFilter.Cursor?) -> Task<[[String?]], any Error> {
+                let (export, worker) = (export, worker)
+                return Task { try await worker.run { connection in try export.fetch(connection, after: cursor) } }
             }
         }
     }
@@ -82,37 +92,47 @@ public struct EventExport: Sendable {
         format == .csv ? Self.csvColumns.map(\.name).joined(separator: ",") + "\r\n" : ""
     }
 
-    /// The rows after `cursor` (nil: from the start), rendered, and the cursor of the last one;
-    /// fewer than `pageSize` rows means the export is complete.
-    func page(_ connection: PGConnection, after cursor: EventFilter.Cursor?) throws(PGError) -> (text: String, rows: Int, last: EventFilter.Cursor?) {
+    /// The stored columns of the rows after `cursor` (nil: from the start); fewer than
+    /// `pageSize` rows means the export is complete.
+    func fetch(_ connection: PGConnection, after cursor: EventFilter.Cursor?) throws(PGError) -> [[String?]] {
         var filter = filter
         filter.after = cursor
         let (clause, params) = filter.sql()
-        let rows = try connection.exec(
+        return try connection.exec(
             """
             SELECT \(AuditRow.selectColumns) FROM governance_audit_events \(clause)
             ORDER BY created_at, event_id LIMIT \(pageSize)
             """, params
         ).rows
-        // One buffer for the page, not a String per row appended to another.
+    }
+
+    /// Where the page after `row` starts.
+    static func cursor(of row: [String?]) throws(PGError) -> EventFilter.Cursor {
+        EventFilter.Cursor(try decode(row))
+    }
+
+    /// The rows as the export's format, in one buffer (not a String per row appended to another).
+    func render(_ rows: [[String?]]) throws(PGError) -> String {
         var out: [UInt8] = []
         out.reserveCapacity(rows.count * 512)
-        var last = cursor
         for row in rows {
-            let event: AuditEvent
-            do {
-                event = try AuditRow.decode(row[...])
-            } catch {
-                throw PGError(message: "export stopped: \(error)", sqlState: nil, connectionLost: false)
-            }
+            let event = try Self.decode(row)
             if format == .csv {
                 out.append(contentsOf: Self.csvLine(event).utf8)
             } else {
-                Self.ndjsonObject(event).write(into: &out); out.append(0x0A)
+                Self.ndjsonObject(event).write(into: &out)
+                out.append(0x0A)
             }
-            last = EventFilter.Cursor(event)
         }
-        return (String(decoding: out, as: UTF8.self), rows.count, last)
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    private static func decode(_ row: [String?]) throws(PGError) -> AuditEvent {
+        do {
+            return try AuditRow.decode(row[...])
+        } catch {
+            throw PGError(message: "export stopped: \(error)", sqlState: nil, connectionLost: false)
+        }
     }
 
     /// The wire object `ingest_http` accepts, plus the workflow it was stored under.
