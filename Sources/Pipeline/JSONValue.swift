@@ -123,6 +123,17 @@ extension JSONValue {
 
     public static func writeString(_ s: String, into out: inout [UInt8], asciiOnly: Bool) {
         out.append(UInt8(ascii: "\""))
+        // Most strings (ids, hashes, names) need no escape: copied whole, not byte by byte.
+        var text = s
+        let copied = text.withUTF8 { bytes in
+            guard !bytes.contains(where: { $0 == 0x22 || $0 == 0x5C || $0 < 0x20 || (asciiOnly && $0 >= 0x7F) }) else { return false }
+            out.append(contentsOf: bytes)
+            return true
+        }
+        if copied {
+            out.append(UInt8(ascii: "\""))
+            return
+        }
         func escapeUnit(_ unit: UInt16) {
             out.append(contentsOf: [
                 UInt8(ascii: "\\"), UInt8(ascii: "u"),

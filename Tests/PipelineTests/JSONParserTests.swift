@@ -359,6 +359,18 @@ struct JSONCanonicalTests {
         #expect(value.serialized(.pythonCanonical) == #"{"a":2,"b":1,"b":3}"#)
     }
 
+    /// Python's `json.dumps(s)` and `json.dumps(s, ensure_ascii=False)` of each, whether the
+    /// string is copied whole (nothing to escape) or escaped byte by byte.
+    @Test(arguments: [
+        ("agent-7 3f2a", #""agent-7 3f2a""#, #""agent-7 3f2a""#), ("say \"hi\"", #""say \"hi\"""#, #""say \"hi\"""#),
+        ("a\\b", #""a\\b""#, #""a\\b""#), ("del\u{7f}", #""del\u007f""#, "\"del\u{7f}\""), ("tab\there", #""tab\there""#, #""tab\there""#),
+        ("é😀", #""\u00e9\ud83d\ude00""#, "\"é😀\""), ("", #""""#, #""""#),
+    ])
+    func stringsAsPythonWritesThem(text: String, asciiOnly: String, utf8: String) {
+        #expect(JSONValue.string(text).serialized(.init(asciiOnly: true)) == asciiOnly)
+        #expect(JSONValue.string(text).serialized() == utf8)
+    }
+
     @Test func defaultOptionsKeepUTF8AndEscapeControlCharacters() {
         let value = JSONValue.string("é😀\u{01}\n\"")
         #expect(value.serialized() == "\"é😀\\u0001\\n\\\"\"")
