@@ -51,36 +51,50 @@ public struct EventExport: Sendable {
 
         public func makeAsyncIterator() -> Iterator { Iterator(export: export, worker: worker) }
 
-        /// Reads the next page on the worker while the current one is rendered: PostgreSQL
-        /// produces rows and the collector writes them at the same time.
+        /// Keeps two pages ahead of the reader: while it writes one page out, the next is
+        /// rendered and the one after is read on the worker, so PostgreSQL, the rendering and
+        /// the writing overlap. At most three pages are held at once.
         public struct Iterator: AsyncIteratorProtocol {
             let export: EventExport
             let worker: PGWorker
-            var next: Task<[[String?]], any Error>?
-            var started = false, finished = false
+            /// The next page's rows, being read.
+            var reading: Task<[[String?]], any Error>?
+            /// The page after the one last given, being rendered.
+            var rendering: Task<(text: String, rows: Int), any Error>?
+            var started = false
 
             public mutating func next() async throws -> (text: String, rows: Int)? {
-                guard !finished else { return nil }
                 if !started {
                     started = true
                     try await worker.run { connection in _ = try connection.exec("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY") }
-                    next = fetch(after: nil)
+                    reading = read(after: nil)
+                    try await advance()
                     if !export.header.isEmpty { return (export.header, 0) }
                 }
-                guard let fetching = next else { return nil }
-                let rows = try await fetching.value
-                if rows.count < export.pageSize {
-                    finished = true
-                    next = nil
-                    try await worker.run { connection in _ = try connection.exec("COMMIT") }
-                    if rows.isEmpty { return nil }
-                } else {
-                    next = fetch(after: try EventExport.cursor(of: rows[rows.count - 1]))
-                }
-                return (try export.render(rows), rows.count)
+                guard let page = rendering else { return nil }
+                let current = try await page.value
+                try await advance()
+                return current
             }
 
-            private func fetch(after cursor: EventFilter.Cursor?) -> Task<[[String?]], any Error> {
+            /// Starts rendering the page just read, and reading the one after it.
+            private mutating func advance() async throws {
+                guard let read = reading else {
+                    rendering = nil
+                    return
+                }
+                let rows = try await read.value
+                if rows.count < export.pageSize {
+                    reading = nil
+                    try await worker.run { connection in _ = try connection.exec("COMMIT") }
+                } else {
+                    reading = self.read(after: try EventExport.cursor(of: rows[rows.count - 1]))
+                }
+                let export = export
+                rendering = rows.isEmpty ? nil : Task { (try export.render(rows), rows.count) }
+            }
+
+            private func read(after cursor: EventFilter.Cursor?) -> Task<[[String?]], any Error> {
                 let (export, worker) = (export, worker)
                 return Task { try await worker.run { connection in try export.fetch(connection, after: cursor) } }
             }
