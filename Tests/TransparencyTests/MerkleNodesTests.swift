@@ -10,20 +10,28 @@ import Transparency
 struct MerkleNodesTests {
     /// With a node stored every second level, 1,001 leaves reach four stored levels (2, 4, 6, 8).
     static let size = 1001
+    /// Leaf `i`'s hash, as the tests' SQL writes it: SHA-256 of the decimal `i`.
+    static let leaves = (0..<size).map { Array(SHA256.hash(data: Array(String($0).utf8))) }
+
+    /// A new database of `cluster` with the audit table and the checkpoint tree's tables.
+    static func treeTables(_ cluster: LocalPostgres) throws -> PGConnection {
+        let connection = try PGConnection(dsn: try cluster.createDatabase())
+        try AuditSchema.migrate(connection)
+        try CheckpointTables.migrate(connection)
+        return connection
+    }
 
     @Test("inclusion and consistency proofs from stored nodes verify against the leaves' roots: none stored, some, all; a rewritten node is caught")
     func proofsFromNodes() async throws {
         let cluster = try await offPool { try LocalPostgres(fsync: false) }
         defer { cluster.destroy() }
-        let connection = try PGConnection(dsn: try cluster.createDatabase())
-        try AuditSchema.migrate(connection)
-        try CheckpointTables.migrate(connection)
+        let connection = try Self.treeTables(cluster)
         try connection.exec(
             """
             INSERT INTO governance_merkle_leaves (leaf_index, event_id, leaf_hash)
             SELECT i, gen_random_uuid(), sha256(convert_to(i::text, 'UTF8')) FROM generate_series(0, \(Self.size - 1)) AS i
             """)
-        let leaves = (0..<Self.size).map { Array(SHA256.hash(data: Array(String($0).utf8))) }
+        let leaves = Self.leaves
         let nodes = MerkleNodes(connection: connection, stride: 2, fillLimit: 64)
 
         // The roots the leaves give at each size asked about (appended one by one, as the signer does).
@@ -76,10 +84,8 @@ struct MerkleNodesTests {
     func fillFromNewLeaves() async throws {
         let cluster = try await offPool { try LocalPostgres(fsync: false) }
         defer { cluster.destroy() }
-        let connection = try PGConnection(dsn: try cluster.createDatabase())
-        try AuditSchema.migrate(connection)
-        try CheckpointTables.migrate(connection)
-        let leaves = (0..<Self.size).map { Array(SHA256.hash(data: Array(String($0).utf8))) }
+        let connection = try Self.treeTables(cluster)
+        let leaves = Self.leaves
         let nodes = MerkleNodes(connection: connection, stride: 2, fillLimit: 64)
 
         // Steps of 37 leaves (not aligned to any node), then one of 1 leaf and one of 300 (past the fill limit).
