@@ -62,19 +62,33 @@ public struct EventExport: Sendable {
             /// The page after the one last given, being rendered.
             var rendering: Task<(text: String, rows: Int), any Error>?
             var started = false
+            /// A failure met while reading ahead, reported once the pages before it are given.
+            var failure: (any Error)?
 
             public mutating func next() async throws -> (text: String, rows: Int)? {
                 if !started {
                     started = true
                     try await worker.run { connection in _ = try connection.exec("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY") }
                     reading = read(after: nil)
-                    try await advance()
+                    await advanceOrHoldFailure()
                     if !export.header.isEmpty { return (export.header, 0) }
+                }
+                if let failure {
+                    self.failure = nil
+                    throw failure
                 }
                 guard let page = rendering else { return nil }
                 let current = try await page.value
-                try await advance()
+                await advanceOrHoldFailure()
                 return current
+            }
+
+            private mutating func advanceOrHoldFailure() async {
+                do {
+                    try await advance()
+                } catch {
+                    (failure, reading, rendering) = (error, nil, nil)
+                }
             }
 
             /// Starts rendering the page just read, and reading the one after it.

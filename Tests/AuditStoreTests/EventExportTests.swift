@@ -62,4 +62,29 @@ struct EventExportPagesTests {
             }
         }
     }
+
+    @Test("a row that cannot be read ends the export naming it, after every page before it is given")
+    func unreadableRowAfterAFullPage() async throws {
+        let cluster = try await offPool { try LocalPostgres(fsync: false) }
+        defer { cluster.destroy() }
+        let stored = Self.events(20)
+        let dsn = try cluster.createDatabase()
+        let connection = try PGConnection(dsn: dsn)
+        try AuditSchema.migrate(connection)
+        try connection.copyIn(AuditRow.copyStatement, data: AuditRow.encode(stored))
+        // The second page's last row: read ahead while the first page is still being handed over.
+        let bad = stored[13].eventID.lowercasedString
+        let deep = String(repeating: "[", count: JSONParser.storedMaxDepth + 5) + String(repeating: "]", count: JSONParser.storedMaxDepth + 5)
+        // An insider's rewrite, with the append-only triggers off.
+        try connection.exec("SET session_replication_role = replica")
+        try connection.exec(
+            "UPDATE governance_audit_events SET metadata_json = jsonb_build_object('x', $1::jsonb) WHERE event_id = $2::uuid", [deep, bad])
+        let export = EventExport(format: .ndjson, filter: EventFilter(), pageSize: 7)
+        var text = ""
+        let failure = await #expect(throws: PGError.self) {
+            for try await page in export.pages(via: PGWorker(dsn: dsn, applicationName: "export test")) { text += page.text }
+        }
+        #expect(text == stored[..<7].map { EventExport.ndjsonLine($0) + "\n" }.joined())
+        #expect(failure?.message.contains("event \(bad) cannot be read back") == true, "\(String(describing: failure))")
+    }
 }
