@@ -58,6 +58,22 @@ public enum CheckpointTables {
                 first_used_at TIMESTAMPTZ NOT NULL DEFAULT now()
             )
             """,
+            // The continuous verifier's own tree and progress (`VerificationProgress`).
+            """
+            CREATE TABLE IF NOT EXISTS governance_verification_state (
+                singleton        BOOLEAN     PRIMARY KEY DEFAULT true CHECK (singleton),
+                tree_size        BIGINT      NOT NULL,
+                cursor_txid      xid8        NOT NULL,
+                cursor_chain_seq BIGINT      NOT NULL,
+                frontier         BYTEA       NOT NULL,
+                checked_size     BIGINT      NOT NULL,
+                rows_checked     BIGINT      NOT NULL,
+                change_mark      TEXT,
+                failure          TEXT,
+                failed_at        TIMESTAMPTZ,
+                updated_at       TIMESTAMPTZ NOT NULL DEFAULT now()
+            )
+            """,
             AuditSchema.appendOnlyFunction,
             "DROP TRIGGER IF EXISTS trg_merkle_leaves_append_only ON governance_merkle_leaves",
             "CREATE TRIGGER trg_merkle_leaves_append_only BEFORE UPDATE OR DELETE ON governance_merkle_leaves FOR EACH ROW EXECUTE FUNCTION governance_append_only()",
@@ -69,6 +85,8 @@ public enum CheckpointTables {
 
     /// A fixed session advisory lock: the one signer per database holds it.
     static let signerLockKey: Int64 = 0x6763_6b70  // "gckp"
+    /// Another for the one continuous verifier per database, so it may run beside the signer.
+    static let verifierLockKey: Int64 = 0x6763_7666  // "gcvf"
 
     public static func migrate(_ connection: PGConnection) throws(PGError) {
         try AuditSchema.inMigration(connection) { () throws(PGError) in

@@ -63,18 +63,32 @@ public struct SignatureAudit {
                 }
                 // As the chain verifier reads metadata back: numbers as Python prints them.
                 event.metadata = event.metadata.pythonNormalized()
-                let fingerprint = event.signingKeyFingerprint ?? ""
-                if event.signature != nil, keys[fingerprint] == nil {
-                    report.keyNotKnown += 1
-                    continue
-                }
-                report.reverified += 1
-                let verdict = SignatureVerdict.check(event) { keys[$0].map(AgentKeyring.Entry.key) ?? .unknown }
-                if verdict.status != .signed {
-                    report.failures.append(Failure(chainSeq: chainSeq, eventID: eventID, fingerprint: fingerprint.isEmpty ? "(none)" : fingerprint))
+                switch recheck(event, chainSeq: chainSeq) {
+                case .keyNotKnown: report.keyNotKnown += 1
+                case .verified: report.reverified += 1
+                case .failed(let failure):
+                    report.reverified += 1
+                    report.failures.append(failure)
                 }
             }
         }
         return report
+    }
+
+    public enum Recheck: Sendable {
+        case verified, keyNotKnown
+        case failed(Failure)
+    }
+
+    /// One row stored as `signed` (metadata as Python reads it back), checked with its key.
+    public func recheck(_ event: AuditEvent, chainSeq: Int64) -> Recheck {
+        let fingerprint = event.signingKeyFingerprint ?? ""
+        if event.signature != nil, keys[fingerprint] == nil { return .keyNotKnown }
+        let verdict = SignatureVerdict.check(event) { keys[$0].map(AgentKeyring.Entry.key) ?? .unknown }
+        guard verdict.status == .signed else {
+            return .failed(
+                Failure(chainSeq: chainSeq, eventID: event.eventID.lowercasedString, fingerprint: fingerprint.isEmpty ? "(none)" : fingerprint))
+        }
+        return .verified
     }
 }

@@ -89,7 +89,10 @@ public struct CollectorPlan: Sendable {
     /// checkpoint signer whose tree it respects).
     public static let builtIns = ComponentRegistry(
         receivers: BuiltInReceivers.all, processors: BuiltInProcessors.all, commitStages: BuiltInCommitStages.all,
-        exporters: BuiltInExporters.all, extensions: [Checkpointer.extensionFactory, Retainer.extensionFactory, TimelineServer.extensionFactory],
+        exporters: BuiltInExporters.all,
+        extensions: [
+            Checkpointer.extensionFactory, ContinuousVerifier.extensionFactory, Retainer.extensionFactory, TimelineServer.extensionFactory,
+        ],
         databaseWork: [AuditStoreWork.tokens, AuditStoreWork.agentKeys, AuditStoreWork.gates, TraceWork.factory])
 
     public static func load(
@@ -188,7 +191,7 @@ public struct CollectorPlan: Sendable {
         try service.finish()
         let facts = ExtensionPlanFacts(
             pipelines: plan.pipelines.map(\.name), chained: Set(plan.pipelines.map(\.name).filter(plan.chains)),
-            environment: environment)
+            environment: environment, extensions: Set(registry.extensions.map(\.section).filter(root.keys.contains)))
         for factory in registry.extensions where root.keys.contains(factory.section) {
             guard let (settings, builder) = try factory.configure(root.section(factory.section), facts) else { continue }
             plan.extensions.append(ConfiguredExtension(id: factory.section, settings: settings, builder: builder))

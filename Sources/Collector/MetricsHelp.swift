@@ -17,6 +17,9 @@ enum MetricsHelp {
         "governance_budget_webhook_pending": "Budget alerts not delivered yet.",
         "governance_checkpoint_witness_deliveries_total": "Checkpoint witness attempts, by result (sent, failed).",
         "governance_checkpoint_witness_pending": "Signed checkpoints the witness has not received yet.",
+        "governance_verification_failed":
+            "1 once the continuous verifier found a row or checkpoint that does not verify (kept until cleared), else 0.",
+        "governance_verification_rows_checked_total": "Rows the continuous verifier checked against signed checkpoints.",
         "governance_retention_removed_rows_total": "Rows retention removed, each under a seal.",
         "governance_retention_seals_total": "Retention seals this collector wrote (one per pass that removed rows).",
         "governance_listener_connections": "Connections open on a listener (receivers, ui, telemetry).",

@@ -30,9 +30,11 @@ public struct ExtensionPlanFacts: Sendable {
     /// The pipelines with a commit stage that chains the events the collector writes itself.
     public var chained: Set<String>
     public var environment: [String: String]
+    /// The extension sections configured (present, whether or not they turn themselves off).
+    public var extensions: Set<String>
 
-    public init(pipelines: [String], chained: Set<String>, environment: [String: String]) {
-        (self.pipelines, self.chained, self.environment) = (pipelines, chained, environment)
+    public init(pipelines: [String], chained: Set<String>, environment: [String: String], extensions: Set<String> = []) {
+        (self.pipelines, self.chained, self.environment, self.extensions) = (pipelines, chained, environment, extensions)
     }
 }
 

@@ -40,6 +40,8 @@ struct DashboardData: Sendable {
     var bridges: [BridgeStateStore.Target] = []
     var witnesses: [WitnessDeliveries.State] = []
     var checkpoint: CheckpointTables.Stored?
+    /// The continuous verifier's progress, nil when none runs on this database.
+    var verification: VerificationProgress?
     /// The approval gates waiting for a person.
     var waitingGates: GateTable.Waiting?
     /// The snapshot every figure was read in: the live stream skips rows it already counted.
@@ -93,13 +95,14 @@ struct DashboardQueries: Sendable {
         return data
     }
 
-    /// GenAI metrics, spend, budget alerts, the delivery state of the bridge and witnesses, and
-    /// the newest checkpoint, each from the store that owns it. Before the schema is migrated
+    /// GenAI metrics, spend, budget alerts, the delivery state of the bridge and witnesses, the
+    /// newest checkpoint and the continuous verifier's state, each from the store that owns it. Before the schema is migrated
     /// (the primary does it on its first connection) only the checkpoints can be there.
     static func readOperations(_ connection: PGConnection, _ window: DashboardWindow, workflow: String?, into data: inout DashboardData)
         throws(PGError)
     {
         data.checkpoint = try CheckpointTables.exist(on: connection) ? CheckpointTables.latest(on: connection) : nil
+        data.verification = try VerificationProgress.load(connection)
         guard try AuditSchema.isMigrated(connection) else { return }
         data.modelUsage = try GenAIUsage.usage(since: Timestamp(microseconds: data.from), workflow: workflow, limit: 20, on: connection)
         let days = max(1, window.seconds / 86_400)

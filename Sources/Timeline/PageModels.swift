@@ -231,6 +231,10 @@ struct DashboardPage: PageModel {
     struct Bridge: Sendable { var target, lastSeq, age: String }
     struct Witness: Sendable { var witness, size, attempts, error: String }
     struct Checkpoint: Sendable { var size, age: String }
+    struct Verification: Sendable {
+        var state: String
+        var failed: Bool
+    }
     struct Health: Sendable { var name, state: String }
 
     var window, windowLabel: String
@@ -248,6 +252,7 @@ struct DashboardPage: PageModel {
     var bridges: [Bridge]
     var witnesses: [Witness]
     var checkpoint: Checkpoint?
+    var verification: Verification?
     /// Approval gates waiting for a person: how many, the oldest's wait, how many expire within five minutes.
     var waitingGates, oldestGate, gatesExpiringSoon: String
     var gatesUrgent: Bool

@@ -338,6 +338,12 @@ enum DashboardView {
                     error: VisibleText.escape($0.lastError ?? "—"))
             },
             checkpoint: d.checkpoint.map { .init(size: String($0.size), age: age($0.ageSeconds)) },
+            verification: d.verification.map { v in
+                let progress =
+                    "\(v.rowsChecked) rows checked, tree matches the signed checkpoint at size \(v.checkedSize), last step \(age(v.updatedSecondsAgo))"
+                guard let failure = v.failure else { return .init(state: progress, failed: false) }
+                return .init(state: "FAILED \(age(v.failedSecondsAgo ?? 0)): \(VisibleText.escape(failure))", failed: true)
+            },
             waitingGates: String(d.waitingGates?.count ?? 0),
             oldestGate: (d.waitingGates?.count ?? 0) == 0 ? "—" : age(Double(d.waitingGates?.oldestSeconds ?? 0)),
             gatesExpiringSoon: String(d.waitingGates?.expiringSoon ?? 0), gatesUrgent: (d.waitingGates?.expiringSoon ?? 0) > 0)

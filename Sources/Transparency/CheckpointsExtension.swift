@@ -6,6 +6,8 @@ package import Pipeline
 /// it (retention removes only what a signed checkpoint covers there).
 package struct SignedDatabase: Sendable {
     package let database: AuditDatabase
+    /// The signer's public key, which this collector's continuous verifier trusts by default.
+    package let verifier: NoteVerifier
 }
 
 extension Checkpointer {
@@ -22,7 +24,7 @@ extension Checkpointer {
             { context in
                 let database = try context.auditDatabase(of: config.pipeline)
                 var provides = SharedResources()
-                provides.provide(SignedDatabase(database: database))
+                provides.provide(SignedDatabase(database: database, verifier: config.signer.verifier))
                 return BuiltExtension(
                     service: Checkpointer(
                         config: config, database: database, pipeline: context.pipelines[config.pipeline],

@@ -842,3 +842,19 @@ struct UIConfigTests {
         #expect(try configError(config() + "\nui: { endpoint: nowhere }").key == "ui.endpoint")
     }
 }
+
+@Suite("CollectorPlan: the verification section")
+struct VerificationConfigTests {
+    @Test("without a key to trust and without a signer here, it is refused naming public_keys; a key that is not one is named too")
+    func trustedKeys() throws {
+        let missing = try configError(config() + "\nverification: { interval: 5 }")
+        #expect(missing.key == "verification.public_keys" && missing.problem.contains("no `checkpoints:` signer"), "\(missing)")
+        #expect(missing.fix.contains("checkpoint keygen"))
+        let wrong = try configError(config() + "\nverification: { public_keys: ['not-a-key'] }")
+        #expect(wrong.key == "verification.public_keys" && wrong.problem.contains("`not-a-key`"), "\(wrong)")
+        let key = "test.example/audit+f785f051+AQBZu3uQNzLqACP7Od6srv5oMdRUZHS4QuWl4JbOqDoN"
+        let plan = try CollectorPlan.parse(yaml: config() + "\nverification: { public_keys: ['\(key)'], interval: 5 }", file: file, environment: [:])
+        #expect(plan.extensions.map(\.id) == ["verification"])
+        #expect(try configError(config() + "\nverification: { public_keys: ['\(key)'], interval: 0 }").key == "verification.interval")
+    }
+}
