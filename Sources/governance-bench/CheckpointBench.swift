@@ -48,6 +48,26 @@ struct CheckpointBench {
                     + "(\(String(format: "%.2f", appendSeconds / copySeconds))× the COPY time); signer CPU \(Bench.microseconds(ownCPU, per: max(signedSize, 1))) µs/row"
             ))
 
+        // The continuous verifier over the same rows, as new rows: its own tree, the checkpoint
+        // checked with the public key. The bench's rows are not chained, so no HMAC is checked.
+        let verifier = try PGConnection(dsn: dsn)
+        let verification = VerificationStep(connection: verifier, trusted: [config.signer.verifier], chainSecret: nil)
+        let vw0 = ProcessInfo.processInfo.systemUptime, vc0 = Bench.cpuSeconds(getpid())
+        var verified: VerificationProgress?
+        while case .checked(_, let caughtUp, let progress, _) = try verification.run() {
+            verified = progress
+            if caughtUp { break }
+        }
+        let vwall = ProcessInfo.processInfo.systemUptime - vw0, vcpu = Bench.cpuSeconds(getpid()) - vc0
+        let checkedRows = Int(verified?.rowsChecked ?? 0)
+        rows.append(
+            (
+                "continuous verifier: new rows against the signed checkpoint (no HMAC: rows unchained)",
+                "\(checkedRows) rows\(verified?.failure == nil && verified?.checkedSize == signedSize ? "" : " (FAILED!)")",
+                "\(Int(Double(checkedRows) / vwall)) rows/s = \(Bench.microseconds(vwall, per: max(checkedRows, 1))) µs/row "
+                    + "(\(String(format: "%.2f", vwall / copySeconds))× the COPY time); verifier CPU \(Bench.microseconds(vcpu, per: max(checkedRows, 1))) µs/row"
+            ))
+
         let key = FileManager.default.temporaryDirectory.appendingPathComponent("gc-bench-checkpoint-\(getpid()).pub").path
         try (config.signer.verifier.encoded + "\n").write(toFile: key, atomically: true, encoding: .utf8)
         defer { try? FileManager.default.removeItem(atPath: key) }

@@ -125,7 +125,7 @@ struct ContinuousVerificationTests {
         #expect(keygen.status == 0, "\(keygen.output)")
         let dsn = try await newDatabase()
         let yaml =
-            chainedYAML(dsn: dsn) + """
+            timelineYAML(dsn: dsn) + """
 
                 checkpoints:
                   signing_key_file: \(key)
@@ -147,6 +147,13 @@ struct ContinuousVerificationTests {
             #expect(checked, "the verifier did not reach the checkpoint at 10")
             let telemetry = try await collector.telemetryURL()
             #expect(try await scrape(telemetry).samples.value("governance_verification_failed") == 0)
+            let ui = UIClient(base: try await collector.timelineURL())
+            try await ui.signIn()
+            func dashboardRow() async throws -> String {
+                UIClient.first(#"<tr data-check="verification">(.*?)</tr>"#, in: try await ui.get("/").text) ?? "(no verification row)"
+            }
+            let quiet = try await dashboardRow()
+            #expect(quiet.contains("verify-intact") && quiet.contains("10 rows checked") && quiet.contains("checkpoint at size 10"), "\(quiet)")
 
             let insider = try PGConnection(dsn: dsn)
             try insider.exec("SET session_replication_role = replica")
@@ -159,6 +166,8 @@ struct ContinuousVerificationTests {
             #expect(failure.contains("event_id=\(events[6].lowercasedString)"), "\(failure)")
             let flagged = try await eventually(60) { try await scrape(telemetry).samples.value("governance_verification_failed") == 1 }
             #expect(flagged)
+            let alarmed = try await dashboardRow()
+            #expect(alarmed.contains("verify-tampered") && alarmed.contains("FAILED") && alarmed.contains(events[6].lowercasedString), "\(alarmed)")
         }
     }
 }
