@@ -123,6 +123,16 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ], swiftSettings: strict),
         .target(
+            name: "Alerts",
+            dependencies: [
+                "Pipeline", "Config", "AuditStore", "Exporters",
+                .target(name: "CurlHTTP", condition: .when(traits: ["PlatformBridge"])),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ], swiftSettings: strict),
+        .target(
             name: "Exporters",
             dependencies: [
                 "Pipeline", "Config", "AuditStore", "OTLP",
@@ -232,7 +242,7 @@ let package = Package(
             name: "Collector",
             dependencies: [
                 "Pipeline", "Config", "AuditStore", "Receivers", "Processors", "CommitStages", "Exporters", "Timeline", "Listeners", "Transparency",
-                "Retention",
+                "Retention", "Alerts",
                 "TraceAssembly", "OTLP",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -340,7 +350,7 @@ let package = Package(
             name: "CollectorTests",
             dependencies: [
                 "Collector", "Config", "GovernanceTesting", "AuditStore", "CurlHTTP", "Exporters", "Pipeline", "Receivers", "OTLP", "Timeline",
-                "Retention", "Transparency",
+                "Retention", "Transparency", "Alerts",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Crypto", package: "swift-crypto"),
             ], swiftSettings: strict),

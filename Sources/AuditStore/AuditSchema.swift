@@ -176,7 +176,7 @@ public enum AuditSchema {
     static let steps: [SchemaSteps] = [
         auditEvents, RetentionRecord.schema, PostgresTokenStore.schema, AgentKeyTable.schema, EventRollup.schema, StagedSpans.schema,
         GenAIUsage.schema, BudgetLedger.schema, WitnessDeliveries.schema, BridgeStateStore.schema, GateTable.schema, PeopleTables.schema,
-        versionTable,
+        AlertTables.schema, versionTable,
     ]
 
     /// The inserting transaction's id on every row, to follow the table in commit order

@@ -1,3 +1,4 @@
+import Alerts
 public import AuditStore
 import CommitStages
 public import Config
@@ -91,7 +92,8 @@ public struct CollectorPlan: Sendable {
         receivers: BuiltInReceivers.all, processors: BuiltInProcessors.all, commitStages: BuiltInCommitStages.all,
         exporters: BuiltInExporters.all,
         extensions: [
-            Checkpointer.extensionFactory, ContinuousVerifier.extensionFactory, Retainer.extensionFactory, TimelineServer.extensionFactory,
+            Checkpointer.extensionFactory, ContinuousVerifier.extensionFactory, AlertEvaluator.extensionFactory, Retainer.extensionFactory,
+            TimelineServer.extensionFactory,
         ],
         databaseWork: [AuditStoreWork.tokens, AuditStoreWork.agentKeys, AuditStoreWork.gates, TraceWork.factory])
 

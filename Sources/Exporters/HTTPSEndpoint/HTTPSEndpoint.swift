@@ -1,4 +1,4 @@
-import Config
+package import Config
 import Foundation
 
 /// A receiver the collector POSTs to outside the pipeline's data (budget alerts, checkpoints),
@@ -20,9 +20,16 @@ public struct HTTPSEndpoint: Sendable {
 
     /// Reads the URL under `urlKey` (and `env`) and the shared keys; refuses a URL the egress
     /// policy refuses and an unreadable `ca_file`, naming the key.
-    static func read(_ section: ConfigSection, urlKey: String, env: String? = nil, purpose: String) throws(ConfigError) -> HTTPSEndpoint {
+    /// `defaultURL`: the URL when the key is absent (a public service's one endpoint).
+    package static func read(_ section: ConfigSection, urlKey: String, env: String? = nil, defaultURL: String? = nil, purpose: String)
+        throws(ConfigError) -> HTTPSEndpoint
+    {
         var e = HTTPSEndpoint()
-        e.url = try section.requiredString(urlKey, env: env, fix: "set the https URL that receives \(purpose)")
+        if let defaultURL {
+            e.url = try section.string(urlKey, env: env, default: defaultURL) ?? defaultURL
+        } else {
+            e.url = try section.requiredString(urlKey, env: env, fix: "set the https URL that receives \(purpose)")
+        }
         if let hosts = try section.stringList("trusted_hosts") {
             e.trustedHosts = Set(hosts.map { DestinationPolicy.canonicalText(DestinationPolicy.normalizeHost($0)) })
         }
@@ -46,12 +53,12 @@ public struct HTTPSEndpoint: Sendable {
 }
 
 #if PlatformBridge
-    import CurlHTTP
+    package import CurlHTTP
 
     extension HTTPSEndpoint {
         /// A poster for this URL whose every connection passes the egress policy (after DNS, so a
         /// name that resolves to a refused address is refused).
-        func poster(headers: [String], shouldAbort: @escaping @Sendable () -> Bool) -> GuardedPoster {
+        package func poster(headers: [String], shouldAbort: @escaping @Sendable () -> Bool) -> GuardedPoster {
             let requested = (try? DestinationPolicy.parseURL(url).get())?.host ?? .invalid("unparsable URL")
             var options = GuardedPoster.Options(
                 url: url, headers: headers, caFile: caFile,
@@ -67,7 +74,7 @@ public struct HTTPSEndpoint: Sendable {
         }
 
         /// One POST: nil when the receiver answered 2xx, else what went wrong.
-        static func deliver(_ body: [UInt8], headers: [String] = [], with poster: GuardedPoster) -> String? {
+        package static func deliver(_ body: [UInt8], headers: [String] = [], with poster: GuardedPoster) -> String? {
             switch poster.post(body, headers: headers) {
             case .success(let response) where (200..<300).contains(response.status):
                 return nil
