@@ -121,13 +121,16 @@ public enum AlertTables {
     }
 
     /// The oldest due notification, leased for `lease` seconds (another evaluator after a
-    /// failover waits that long before it tries the same one); nil when none is due.
+    /// failover waits that long before it tries the same one); nil when none is due. A
+    /// destination gets a rule's notifications in order: a resolution waits for its firing.
     public static func claimDue(lease: Double, on connection: PGConnection) throws(PGError) -> Delivery? {
         guard
             let row = try connection.exec(
                 """
                 UPDATE governance_alert_deliveries SET next_attempt_at = now() + $1::float8 * interval '1 second'
-                WHERE id = (SELECT id FROM governance_alert_deliveries WHERE delivered_at IS NULL AND next_attempt_at <= now()
+                WHERE id = (SELECT id FROM governance_alert_deliveries d WHERE delivered_at IS NULL AND next_attempt_at <= now()
+                              AND NOT EXISTS (SELECT 1 FROM governance_alert_deliveries p WHERE p.rule = d.rule AND p.subject = d.subject
+                                              AND p.destination = d.destination AND p.id < d.id AND p.delivered_at IS NULL)
                             ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED)
                 RETURNING id, rule, subject, transition, destination, alert::text, attempts
                 """, [String(lease)]

@@ -6,6 +6,7 @@ import CurlHTTP
 import Foundation
 import GovernanceTesting
 import Pipeline
+import Receivers
 import Testing
 import Transparency
 
@@ -237,6 +238,90 @@ extension AlertTests {
         #expect(mails.filter { $0.hasPrefix("from alerts@example.com\nto oncall@example.com\n") }.count == 2)
         #expect(mails.filter { $0.contains("Subject: [CRITICAL] burst fired: count 3, above 2") }.count == 2, "\(mails)")
         #expect(mails.filter { $0.contains("Subject: [CRITICAL] burst resolved") && $0.contains("back to normal") }.count == 2)
+    }
+}
+
+extension AlertTests {
+    @Test("the evaluator killed (SIGKILL) while a firing's delivery is being retried, mid-window: after a restart, no duplicate and nothing missed")
+    func killedMidWindow() async throws {
+        let receiver = try await WebhookReceiver.start(failFirst: 2)
+        defer { receiver.stop() }
+        let dsn = try await newDatabase()
+        let port = try LocalPostgres.freePort()
+        let configFile = FileManager.default.temporaryDirectory.appendingPathComponent("gc-alerts-\(UUID()).yaml").path
+        try
+            (chainedYAML(dsn: dsn, port: port) + """
+
+                alerts:
+                  interval: 0.2
+                  destinations:
+                    hook: { type: webhook, url: "\(receiver.url)", secret: "\(webhookSecret)", allow_loopback: true }
+                  rules:
+                    burst:
+                      select: { kind_prefix: "tool." }
+                      count: { window: 10, above: 2 }
+                      destinations: [hook]
+                """).write(toFile: configFile, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(atPath: configFile) }
+        let url = "http://127.0.0.1:\(port)"
+
+        let first = try spawnCollector(config: configFile)
+        #expect(try await waitForReady(url, seconds: 60))
+        let session = UUID()
+        for _ in 0..<3 {
+            let body = unchainedEvent(session: session).replacingOccurrences(
+                of: "2026-11-24T12:00:00.000120+00:00", with: Timestamp.now().pythonISOFormat)
+            #expect(try await post(url + IngestHTTPReceiver.eventsPath, body).status == 201)
+        }
+        let db = try PGConnection(dsn: dsn)
+        // Fired, its first attempt refused and waiting for its retry: the window still holds the burst.
+        let retrying = try await eventually(60) {
+            (try? db.exec("SELECT 1 FROM governance_alert_deliveries WHERE destination = 'hook' AND attempts >= 1 AND delivered_at IS NULL").rows
+                .count)
+                == 1
+        }
+        #expect(retrying)
+        #expect(first.stop(SIGKILL) == 128 + SIGKILL)
+
+        let second = try spawnCollector(config: configFile)
+        defer { second.stop(SIGTERM) }
+        let both = try await eventually(90) { try receiver.deliveries().filter { $0["status"] == .number("200") }.count >= 2 }
+        #expect(both, "\((try? receiver.deliveries()) ?? [])")
+        let settled = try await eventually(60) {
+            try db.exec("SELECT count(*) FROM governance_alert_deliveries WHERE delivered_at IS NULL").rows.first?[0] == "0"
+        }
+        #expect(settled)
+        let delivered = try receiver.deliveries().filter { $0["status"] == .number("200") }
+        #expect(delivered.compactMap { $0["payload"]?["state"] } == [.string("fired"), .string("resolved")], "\(delivered)")
+        #expect(delivered.allSatisfy { $0["header_verified"] == .bool(true) })
+        let kinds = try db.exec("SELECT kind, count(*) FROM governance_audit_events WHERE kind LIKE 'audit.alert.%' GROUP BY kind ORDER BY kind").rows
+            .map { "\($0[0] ?? "") \($0[1] ?? "")" }
+        #expect(kinds == ["audit.alert.delivered 2", "audit.alert.fired 1", "audit.alert.resolved 1"], "\(kinds)")
+    }
+}
+
+extension AlertTests {
+    @Test("a destination gets a rule's notifications in order: a resolution waits while its firing's delivery is being retried")
+    func resolutionWaitsForItsFiring() async throws {
+        let dsn = try await newDatabase()
+        let connection = try PGConnection(dsn: dsn)
+        try AuditSchema.migrate(connection)
+        let now = Timestamp.now()
+        func transition(_ fired: Bool) -> AlertTables.Transition {
+            AlertTables.Transition(rule: "r", subject: "", fired: fired, value: 1, alert: "{}", destinations: ["hook", "other"])
+        }
+        try AlertTables.record([transition(true)], at: now, on: connection)
+        let firing = try #require(try AlertTables.claimDue(lease: 60, on: connection))
+        #expect(firing.transition == "fired" && firing.destination == "hook")
+        try AlertTables.deliveryFailed(firing, reason: "HTTP 500", retryIn: 3600, on: connection)
+        let other = try #require(try AlertTables.claimDue(lease: 60, on: connection))
+        #expect(other.destination == "other" && other.transition == "fired")
+        try AlertTables.delivered(other, on: connection)
+        try AlertTables.record([transition(false)], at: now, on: connection)
+        let next = try #require(try AlertTables.claimDue(lease: 60, on: connection), "the other destination's resolution is due")
+        #expect(next.destination == "other" && next.transition == "resolved")
+        try AlertTables.delivered(next, on: connection)
+        #expect(try AlertTables.claimDue(lease: 60, on: connection) == nil, "hook's resolution must wait for hook's firing")
     }
 }
 
