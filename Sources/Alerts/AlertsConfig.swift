@@ -169,6 +169,12 @@ package enum AlertDestination: Sendable {
 
     static func read(_ section: ConfigSection) throws(ConfigError) -> AlertDestination {
         let type = try section.requiredString("type", fix: "write one of: webhook, slack, pagerduty, email")
+        guard hasClient else {
+            throw section.error(
+                "type",
+                "asks for a `\(type)` destination, but this build has no HTTP or SMTP client (built without the PlatformBridge trait, which needs libcurl)",
+                fix: "rebuild with the default traits (`swift build -c release`), or remove alerts.destinations")
+        }
         let destination: AlertDestination
         switch type {
         case "webhook":
@@ -203,6 +209,15 @@ package enum AlertDestination: Sendable {
     }
 
     static let pagerDutyURL = "https://events.pagerduty.com/v2/enqueue"
+
+    /// False in a build without libcurl (the `PlatformBridge` trait off).
+    static let hasClient: Bool = {
+        #if PlatformBridge
+            true
+        #else
+            false
+        #endif
+    }()
 }
 
 extension AlertEvaluator {

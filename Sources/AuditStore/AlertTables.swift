@@ -155,6 +155,28 @@ public enum AlertTables {
             """, [String(delivery.id), reason, String(seconds)])
     }
 
+    /// Every rule's state per subject, firing first (for the dashboard).
+    public struct Listed: Sendable {
+        public var rule, subject: String
+        public var firing: Bool
+        public var value: Double
+        /// Seconds since the last change (firing or resolving).
+        public var changedSecondsAgo: Double
+    }
+
+    public static func list(on connection: PGConnection) throws(PGError) -> [Listed] {
+        try connection.exec(
+            """
+            SELECT rule, subject, firing, value, extract(epoch FROM now() - greatest(fired_at, resolved_at))::float8
+            FROM governance_alert_state ORDER BY firing DESC, rule, subject LIMIT 200
+            """
+        ).rows.map {
+            Listed(
+                rule: $0[0] ?? "", subject: $0[1] ?? "", firing: $0[2] == "t", value: Double($0[3] ?? "") ?? 0,
+                changedSecondsAgo: Double($0[4] ?? "") ?? 0)
+        }
+    }
+
     /// The delivery log, newest first (for the UI and `governance-collector`'s operators).
     public struct Logged: Sendable {
         public var rule, subject, transition, destination: String

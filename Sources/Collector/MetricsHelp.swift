@@ -17,6 +17,8 @@ enum MetricsHelp {
         "governance_budget_webhook_pending": "Budget alerts not delivered yet.",
         "governance_checkpoint_witness_deliveries_total": "Checkpoint witness attempts, by result (sent, failed).",
         "governance_checkpoint_witness_pending": "Signed checkpoints the witness has not received yet.",
+        "governance_alerts_fired_total": "Alert firings this collector's evaluator recorded.",
+        "governance_alert_deliveries_total": "Alert notification attempts, by result (sent, failed).",
         "governance_verification_failed":
             "1 once the continuous verifier found a row or checkpoint that does not verify (kept until cleared), else 0.",
         "governance_verification_rows_checked_total": "Rows the continuous verifier checked against signed checkpoints.",

@@ -37,6 +37,9 @@ struct DashboardData: Sendable {
     /// What the agent stacks' GenAI metrics measured, per service and model.
     var modelUsage: [GenAIUsage.ModelUsage] = []
     var alerts: [BudgetLedger.AlertState] = []
+    /// Alert rules' state per subject and the newest notifications (`alerts:`).
+    var ruleStates: [AlertTables.Listed] = []
+    var notifications: [AlertTables.Logged] = []
     var bridges: [BridgeStateStore.Target] = []
     var witnesses: [WitnessDeliveries.State] = []
     var checkpoint: CheckpointTables.Stored?
@@ -108,6 +111,8 @@ struct DashboardQueries: Sendable {
         let days = max(1, window.seconds / 86_400)
         data.spend = try BudgetLedger.spend(days: days, on: connection)
         data.alerts = try BudgetLedger.alerts(days: days, on: connection)
+        data.ruleStates = try AlertTables.list(on: connection)
+        data.notifications = try AlertTables.deliveryLog(limit: 20, on: connection)
         data.bridges = try BridgeStateStore.targets(on: connection)
         data.witnesses = try WitnessDeliveries.all(on: connection)
         data.waitingGates = try GateTable.waiting(workflow: workflow, on: connection)

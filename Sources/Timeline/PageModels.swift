@@ -228,6 +228,11 @@ struct DashboardPage: PageModel {
     struct ModelUsage: Sendable { var service, model, calls, duration, input, output: String }
     struct Spend: Sendable { var agent, day, usd: String }
     struct Alert: Sendable { var agent, cap, day, state: String }
+    struct RuleState: Sendable {
+        var rule, subject, state, value, since: String
+        var firing: Bool
+    }
+    struct Notification: Sendable { var rule, subject, transition, destination, state: String }
     struct Bridge: Sendable { var target, lastSeq, age: String }
     struct Witness: Sendable { var witness, size, attempts, error: String }
     struct Checkpoint: Sendable { var size, age: String }
@@ -249,6 +254,8 @@ struct DashboardPage: PageModel {
     var modelUsage: [ModelUsage]
     var spend: [Spend]
     var alerts: [Alert]
+    var ruleStates: [RuleState]
+    var notifications: [Notification]
     var bridges: [Bridge]
     var witnesses: [Witness]
     var checkpoint: Checkpoint?

@@ -331,6 +331,19 @@ enum DashboardView {
                     agent: VisibleText.escape($0.agentID), cap: VisibleText.escape($0.capID), day: $0.day,
                     state: $0.delivered ? "delivered" : "pending")
             },
+            ruleStates: d.ruleStates.map {
+                .init(
+                    rule: VisibleText.escape($0.rule), subject: VisibleText.escape($0.subject.isEmpty ? "—" : $0.subject),
+                    state: $0.firing ? "firing" : "resolved", value: String(format: "%g", $0.value), since: age($0.changedSecondsAgo),
+                    firing: $0.firing)
+            },
+            notifications: d.notifications.map {
+                .init(
+                    rule: VisibleText.escape($0.rule), subject: VisibleText.escape($0.subject.isEmpty ? "—" : $0.subject), transition: $0.transition,
+                    destination: VisibleText.escape($0.destination),
+                    state: $0.delivered
+                        ? "delivered" : "\($0.attempts) failed attempts, last error \(VisibleText.escape($0.lastError ?? "—"))")
+            },
             bridges: d.bridges.map { .init(target: VisibleText.escape($0.target), lastSeq: $0.lastSeq, age: age($0.ageSeconds)) },
             witnesses: d.witnesses.map {
                 .init(

@@ -153,7 +153,7 @@ struct AlertTests {
 
 extension AlertTests {
     @Test(
-        "two collectors on one database: a burst fires once and resolves once, each delivered once to a signed webhook (checked by the SDK), Slack, PagerDuty and e-mail, after a refused first attempt; each is an audit event"
+        "two collectors on one database: a denial rate fires once and resolves once, each delivered once to a signed webhook (checked by the SDK), Slack, PagerDuty and e-mail, after a refused first attempt; each is an audit event"
     )
     func deliveredOnceFromTwoCollectors() async throws {
         let receiver = try await WebhookReceiver.start(failFirst: 1)
@@ -163,7 +163,7 @@ extension AlertTests {
         let mail = try await MailSink.start()
         defer { mail.stop() }
         let yaml =
-            chainedYAML(dsn: dsn) + """
+            timelineYAML(dsn: dsn) + """
 
                 alerts:
                   interval: 0.2
@@ -173,12 +173,12 @@ extension AlertTests {
                     pager: { type: pagerduty, url: "\(url)", routing_key: "R0UTINGKEY", allow_loopback: true }
                     mail: { type: email, smtp_url: "smtp://127.0.0.1:\(mail.port)", from: alerts@example.com, to: [oncall@example.com, lead@example.com] }
                   rules:
-                    burst:
+                    denials:
                       select: { kind_prefix: "tool." }
-                      count: { window: 10, above: 2 }
+                      ratio: { of: { decision: deny }, window: 86400, above: 0.5, min_events: 2 }
                       severity: critical
                       cooldown: 3600
-                      message: tool calls spiked
+                      message: tool calls denied
                       resolve_message: back to normal
                       destinations: [hook, chat, pager, mail]
                 """
@@ -186,13 +186,13 @@ extension AlertTests {
             try await RunningCollector.with(yaml: yaml) { second in
                 try await first.waitUntilReady()
                 try await second.waitUntilReady()
-                let session = UUID()
-                for collector in [first, second, first] {
-                    let body = unchainedEvent(session: session).replacingOccurrences(
-                        of: "2026-11-24T12:00:00.000120+00:00", with: Timestamp.now().pythonISOFormat)
-                    #expect(try await post(collector.eventsURL, body).status == 201)
-                }
-                // Fired (3 destinations), then resolved once the 10-second window has passed them (3 more); one refused attempt retried.
+                // Two denials, one through each collector: all of the (at least 2) events denied.
+                try await Self.post(["tool.call.denied"], to: first)
+                try await Self.post(["tool.call.denied"], to: second)
+                #expect(try await Self.firing(dsn, "denials"), "the denial rate did not fire")
+                // Three allowed: two of five denied, under half.
+                try await Self.post(["tool.call.granted", "tool.call.granted", "tool.call.granted"], to: first)
+                // Fired and resolved, 3 HTTP destinations each; one refused attempt retried.
                 let done = try await eventually(60) { try receiver.deliveries().filter { $0["status"] == .number("200") }.count >= 6 }
                 #expect(done, "\((try? receiver.deliveries()) ?? [])")
                 // Both evaluators keep running: nothing more arrives.
@@ -201,6 +201,15 @@ extension AlertTests {
                         == "0"
                 }
                 #expect(evaluatedAgain)
+                // The dashboard lists the rule's state and every notification's delivery.
+                let ui = UIClient(base: try await first.timelineURL())
+                try await ui.signIn()
+                let html = try await ui.get("/").text
+                let rule = UIClient.first(#"<tr data-rule="denials">(.*?)</tr>"#, in: html) ?? "(no row)"
+                #expect(rule.contains(#"<td class="state ">resolved</td>"#), "\(rule)")
+                let notifications = UIClient.all(
+                    #"(<tr><td>denials</td><td>—</td><td>(?:fired|resolved)</td><td>[a-z]+</td><td class="state">[^<]*</td></tr>)"#, in: html)
+                #expect(notifications.count == 8 && notifications.allSatisfy { $0.contains(">delivered<") }, "\(notifications)")
             }
         }
         let received = try receiver.deliveries()
@@ -212,21 +221,23 @@ extension AlertTests {
         for (hook, state) in zip(hooks, ["fired", "resolved"]) {
             #expect(hook["header_verified"] == .bool(true) && hook["body_verified"] == .bool(true), "\(hook)")
             #expect(hook["event_header"] == .string("governance.alert.\(state)"))
-            #expect(hook["payload"]?["state"] == .string(state) && hook["payload"]?["rule"] == .string("burst"))
+            #expect(hook["payload"]?["state"] == .string(state) && hook["payload"]?["rule"] == .string("denials"))
             #expect(hook["payload"]?["severity"] == .string("critical"))
-            // Resolved when the first of the three left the window: 2 or fewer remain.
+            // Resolved at 2 of 4 denied, or 2 of 5 if the evaluator saw the last two allowed together.
             let value = hook["payload"]?["value"]
-            #expect(state == "fired" ? value == .number("3") : [.number("0"), .number("1"), .number("2")].contains(value), "\(hook)")
-            #expect(hook["payload"]?["message"] == .string(state == "fired" ? "tool calls spiked" : "back to normal"))
+            #expect(state == "fired" ? value == .number("1") : [.number("0.5"), .number("0.4")].contains(value), "\(hook)")
+            #expect(hook["payload"]?["message"] == .string(state == "fired" ? "tool calls denied" : "back to normal"))
         }
         let slack = payloads { $0["text"] != nil }.compactMap { payload -> String? in
             if case .string(let text)? = payload["text"] { return text }
             return nil
         }
-        #expect(slack.count == 2 && slack[0].hasPrefix("[CRITICAL] burst fired: count 3, above 2") && slack[1].contains("burst resolved"), "\(slack)")
+        #expect(
+            slack.count == 2 && slack[0].hasPrefix("[CRITICAL] denials fired: ratio 1, above 0.5") && slack[1].contains("denials resolved"),
+            "\(slack)")
         let pages = payloads { $0["routing_key"] != nil }
         #expect(pages.map { $0["event_action"] } == [.string("trigger"), .string("resolve")], "\(pages)")
-        #expect(pages.allSatisfy { $0["dedup_key"] == .string("governance-collector/burst/") && $0["routing_key"] == .string("R0UTINGKEY") })
+        #expect(pages.allSatisfy { $0["dedup_key"] == .string("governance-collector/denials/") && $0["routing_key"] == .string("R0UTINGKEY") })
         #expect(pages.first?["payload"]?["severity"] == .string("critical") && pages.first?["payload"]?["source"] == .string("governance-collector"))
 
         let kinds = try PGConnection(dsn: dsn).exec(
@@ -236,13 +247,13 @@ extension AlertTests {
         let mails = mail.messages()
         #expect(mails.count == 4, "\(mails)")
         #expect(mails.filter { $0.hasPrefix("from alerts@example.com\nto oncall@example.com\n") }.count == 2)
-        #expect(mails.filter { $0.contains("Subject: [CRITICAL] burst fired: count 3, above 2") }.count == 2, "\(mails)")
-        #expect(mails.filter { $0.contains("Subject: [CRITICAL] burst resolved") && $0.contains("back to normal") }.count == 2)
+        #expect(mails.filter { $0.contains("Subject: [CRITICAL] denials fired: ratio 1, above 0.5") }.count == 2, "\(mails)")
+        #expect(mails.filter { $0.contains("Subject: [CRITICAL] denials resolved") && $0.contains("back to normal") }.count == 2)
     }
 }
 
 extension AlertTests {
-    @Test("the evaluator killed (SIGKILL) while a firing's delivery is being retried, mid-window: after a restart, no duplicate and nothing missed")
+    @Test("the evaluator killed (SIGKILL) while a firing's delivery is being retried: after a restart, no duplicate and nothing missed")
     func killedMidWindow() async throws {
         let receiver = try await WebhookReceiver.start(failFirst: 2)
         defer { receiver.stop() }
@@ -257,9 +268,8 @@ extension AlertTests {
                   destinations:
                     hook: { type: webhook, url: "\(receiver.url)", secret: "\(webhookSecret)", allow_loopback: true }
                   rules:
-                    burst:
-                      select: { kind_prefix: "tool." }
-                      count: { window: 10, above: 2 }
+                    denials:
+                      ratio: { of: { decision: deny }, window: 86400, above: 0.5, min_events: 2 }
                       destinations: [hook]
                 """).write(toFile: configFile, atomically: true, encoding: .utf8)
         defer { try? FileManager.default.removeItem(atPath: configFile) }
@@ -267,14 +277,9 @@ extension AlertTests {
 
         let first = try spawnCollector(config: configFile)
         #expect(try await waitForReady(url, seconds: 60))
-        let session = UUID()
-        for _ in 0..<3 {
-            let body = unchainedEvent(session: session).replacingOccurrences(
-                of: "2026-11-24T12:00:00.000120+00:00", with: Timestamp.now().pythonISOFormat)
-            #expect(try await post(url + IngestHTTPReceiver.eventsPath, body).status == 201)
-        }
+        try await Self.post(["tool.call.denied", "tool.call.denied"], to: url + IngestHTTPReceiver.eventsPath)
         let db = try PGConnection(dsn: dsn)
-        // Fired, its first attempt refused and waiting for its retry: the window still holds the burst.
+        // Fired, its first attempt refused and waiting for its retry.
         let retrying = try await eventually(60) {
             (try? db.exec("SELECT 1 FROM governance_alert_deliveries WHERE destination = 'hook' AND attempts >= 1 AND delivered_at IS NULL").rows
                 .count)
@@ -285,6 +290,9 @@ extension AlertTests {
 
         let second = try spawnCollector(config: configFile)
         defer { second.stop(SIGTERM) }
+        #expect(try await waitForReady(url, seconds: 60))
+        // Still firing after the restart; allowed events make it resolve.
+        try await Self.post(["tool.call.granted", "tool.call.granted", "tool.call.granted"], to: url + IngestHTTPReceiver.eventsPath)
         let both = try await eventually(90) { try receiver.deliveries().filter { $0["status"] == .number("200") }.count >= 2 }
         #expect(both, "\((try? receiver.deliveries()) ?? [])")
         let settled = try await eventually(60) {
@@ -322,6 +330,30 @@ extension AlertTests {
         #expect(next.destination == "other" && next.transition == "resolved")
         try AlertTables.delivered(next, on: connection)
         #expect(try AlertTables.claimDue(lease: 60, on: connection) == nil, "hook's resolution must wait for hook's firing")
+    }
+}
+
+extension AlertTests {
+    /// Events of these kinds, now, through the collector at `url`.
+    static func post(_ kinds: [String], to url: String) async throws {
+        for kind in kinds {
+            let body = wireEvent(kind: kind, clientHMAC: false).replacingOccurrences(
+                of: "2026-11-24T12:00:00.000120+00:00", with: Timestamp.now().pythonISOFormat)
+            let response = try await CollectorTests.post(url, body)
+            #expect(response.status == 201, "\(response.text)")
+        }
+    }
+
+    static func post(_ kinds: [String], to collector: RunningCollector) async throws {
+        try await post(kinds, to: collector.eventsURL)
+    }
+
+    /// Waits until the rule's state (whole-database subject) says firing.
+    static func firing(_ dsn: String, _ rule: String) async throws -> Bool {
+        let connection = try PGConnection(dsn: dsn)
+        return try await eventually(60) {
+            try connection.exec("SELECT firing FROM governance_alert_state WHERE rule = $1 AND subject = ''", [rule]).rows.first?[0] == "t"
+        }
     }
 }
 

@@ -103,11 +103,14 @@ struct ContinuousVerificationTests {
         var config = CheckpointsConfig(signer: try NoteSigner(encoded: String(contentsOfFile: s.folder + "/checkpoint.key", encoding: .utf8)))
         config.maxEvents = 1
         let signer = try PGConnection(dsn: dsn)
-        guard case .appended(1, _, let signed) = try CheckpointStep(store: CheckpointStore(connection: signer), config: config).run() else {
-            Issue.record("the signer did not append the forged row")
-            return
+        // The signer reads only rows older than every running transaction of the cluster (other tests' too): wait for it.
+        let signed = try await eventually(60) {
+            guard case .appended(_, _, let signed) = try CheckpointStep(store: CheckpointStore(connection: signer), config: config).run() else {
+                return false
+            }
+            return signed?.size == 31
         }
-        #expect(signed?.size == 31)
+        #expect(signed, "the signer did not sign the forged row")
 
         let caught = try Self.catchUp(verifier, s)
         let failure = try #require(caught.failures.first)
