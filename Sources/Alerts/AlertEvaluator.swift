@@ -65,6 +65,9 @@ package struct AlertEvaluation {
         case .signerLag:
             let lag = try AlertMeasures.signerLagSeconds(on: connection) ?? 0
             return whole(lag, firing: lag > rule.above)
+        case .witnessLag:
+            let lags = try AlertMeasures.witnessLagSeconds(on: connection)
+            return (lags, Set(lags.filter { $0.value > rule.above }.keys))
         }
     }
 
@@ -94,6 +97,7 @@ package enum AlertNotice {
         case .verificationFailed: measure = "verification_failed"
         case .invalidSignatures: measure = "invalid_signatures"
         case .signerLag: measure = "signer_lag_seconds"
+        case .witnessLag: measure = "witness_lag_seconds"
         }
         let state = fired ? "fired" : "resolved"
         return .object([

@@ -62,6 +62,8 @@ package struct AlertRule: Sendable {
         case invalidSignatures
         /// Seconds the oldest row not yet in the checkpoint tree has waited.
         case signerLag
+        /// Per checkpoint witness, seconds since the oldest checkpoint it has not received was signed.
+        case witnessLag
     }
 
     package var name: String
@@ -78,7 +80,7 @@ package struct AlertRule: Sendable {
     package var destinations: [String] = []
 
     static let severities = ["critical", "error", "warning", "info"]
-    static let healthChecks = ["verification_failed", "invalid_signatures", "signer_lag"]
+    static let healthChecks = ["verification_failed", "invalid_signatures", "signer_lag", "witness_lag"]
 
     static func read(_ section: ConfigSection, name: String) throws(ConfigError) -> AlertRule {
         let kinds = ["count", "ratio", "cost", "health"].filter(section.keys.contains)
@@ -120,10 +122,11 @@ package struct AlertRule: Sendable {
                 rule.measure = .invalidSignatures
                 rule.window = try section.double("window", default: 300, range: 1...2_592_000)
             case "signer_lag": rule.measure = .signerLag
+            case "witness_lag": rule.measure = .witnessLag
             default:
                 throw section.error("health", "is `\(health)`", fix: "use one of: \(healthChecks.joined(separator: ", "))")
             }
-            rule.above = try section.double("above", default: health == "signer_lag" ? 300 : 0, range: 0...1e12)
+            rule.above = try section.double("above", default: health.hasSuffix("_lag") ? 300 : 0, range: 0...1e12)
         }
         rule.severity = try section.string("severity", default: "warning")!
         guard severities.contains(rule.severity) else {

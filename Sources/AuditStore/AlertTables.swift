@@ -282,6 +282,22 @@ public enum AlertMeasures {
         return sums
     }
 
+    /// Per checkpoint witness, how long ago the oldest checkpoint it has not received was
+    /// signed; a witness with nothing pending is absent.
+    public static func witnessLagSeconds(on connection: PGConnection) throws(PGError) -> [String: Double] {
+        guard try CheckpointTables.exist(on: connection) else { return [:] }
+        var lags: [String: Double] = [:]
+        for row in try connection.exec(
+            """
+            SELECT w.witness, extract(epoch FROM now() - min(c.created_at))::float8
+            FROM governance_witness_deliveries w JOIN governance_checkpoints c ON c.tree_size > w.delivered_size GROUP BY w.witness
+            """
+        ).rows {
+            lags[row[0] ?? ""] = Double(row[1] ?? "") ?? 0
+        }
+        return lags
+    }
+
     /// How long the oldest row the checkpoint signer has not taken into its tree has waited
     /// (0: none waits), nil when no signer has run on this database.
     public static func signerLagSeconds(on connection: PGConnection) throws(PGError) -> Double? {

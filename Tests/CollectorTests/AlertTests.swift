@@ -36,6 +36,9 @@ struct AlertTests {
             signer-stalled:
               health: signer_lag
               above: 600
+            witness-behind:
+              health: witness_lag
+              above: 600
         """
 
     static func config(_ yaml: String, dsn: String) throws -> AlertsConfig {
@@ -87,6 +90,11 @@ struct AlertTests {
         try connection.exec("SET session_replication_role = replica")
         try connection.exec("UPDATE governance_audit_events SET received_at = now() - interval '1 hour'")
         try connection.exec("SET session_replication_role = DEFAULT")
+        // A witness that has received nothing of a checkpoint signed an hour ago.
+        try connection.exec(
+            "INSERT INTO governance_checkpoints (tree_size, origin, root_hash, key_hash, note, created_at) VALUES (1, 'o', '', 'k', 'n', now() - interval '1 hour')"
+        )
+        try connection.exec("INSERT INTO governance_witness_deliveries (witness, delivered_size) VALUES ('https://witness.example', 0)")
         try connection.exec(
             "INSERT INTO governance_verification_state (tree_size, cursor_txid, cursor_chain_seq, frontier, checked_size, rows_checked, failure) VALUES (0, '0', 0, '', 0, 0, 'first divergent leaf 3')"
         )
@@ -95,7 +103,7 @@ struct AlertTests {
         #expect(
             first.fired == [
                 "tool-burst", "denials", "agent-spend/agent-a", "session-spend/\(shared.lowercasedString)", "bad-signatures", "tampering",
-                "signer-stalled",
+                "signer-stalled", "witness-behind/https://witness.example",
             ],
             "\(first.fired.sorted())")
         #expect(first.resolved.isEmpty)
@@ -107,6 +115,7 @@ struct AlertTests {
         var signing = CheckpointsConfig(signer: try NoteSigner.generate(name: "alerts.example/audit"))
         signing.maxEvents = 5
         // The signer reads only rows older than every running transaction of the cluster (other tests' too): wait for it.
+        try connection.exec("UPDATE governance_witness_deliveries SET delivered_size = 1")
         let caughtUp = try await eventually(60) {
             _ = try CheckpointStep(store: CheckpointStore(connection: connection), config: signing).run()
             return try AlertMeasures.signerLagSeconds(on: connection) == 0
