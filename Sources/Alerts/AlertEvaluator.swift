@@ -18,12 +18,28 @@ package struct AlertEvaluation {
         (self.connection, self.config, self.now) = (connection, config, now)
     }
 
+    package struct Outcome: Sendable {
+        package var transitions: [AlertTables.Transition] = []
+        /// Rules whose measure failed this time, with why: the others were evaluated.
+        package var failed: [(rule: String, error: String)] = []
+    }
+
     /// Nil while another collector evaluates; else the transitions recorded.
-    package func run() throws -> [AlertTables.Transition]? {
+    package func run() throws -> Outcome? {
         guard try AlertTables.holdsEvaluatorLock(connection) else { return nil }
-        var transitions: [AlertTables.Transition] = []
+        var outcome = Outcome()
+        try AlertTables.forgetRules(except: config.rules.map(\.name), on: connection)
         for rule in config.rules {
-            let (values, firing) = try measure(rule)
+            let measured: Result<(values: [String: Double], firing: Set<String>), PGError> = Result { () throws(PGError) in try measure(rule) }
+            guard case .success(let (values, firing)) = measured else {
+                if case .failure(let error) = measured {
+                    if error.connectionLost { throw error }
+                    // One rule's failure (a statement PostgreSQL refused) must not silence the others.
+                    outcome.failed.append((rule.name, "\(error)"))
+                }
+                continue
+            }
+            var transitions: [AlertTables.Transition] = []
             let states = try AlertTables.states(of: rule.name, at: now, on: connection)
             for subject in firing.sorted() where states[subject]?.firing != true {
                 // A rule that resolved fires again for the same subject only after its cooldown.
@@ -33,9 +49,10 @@ package struct AlertEvaluation {
             for (subject, state) in states.sorted(by: { $0.key < $1.key }) where state.firing && !firing.contains(subject) {
                 transitions.append(transition(rule, subject: subject, fired: false, value: values[subject] ?? 0))
             }
+            try AlertTables.record(transitions, at: now, on: connection)
+            outcome.transitions += transitions
         }
-        try AlertTables.record(transitions, at: now, on: connection)
-        return transitions
+        return outcome
     }
 
     /// The rule's value per subject ("" for a rule about the whole database) and the subjects
@@ -151,10 +168,13 @@ package final class AlertEvaluator: Service, Sendable {
                 try await worker.run { try AlertTables.migrate($0) }
                 migrated = true
             }
-            guard let transitions = try await worker.run({ try AlertEvaluation(connection: $0, config: config).run() }) else {
+            guard let outcome = try await worker.run({ try AlertEvaluation(connection: $0, config: config).run() }) else {
                 return config.interval
             }
-            for t in transitions {
+            for (rule, error) in outcome.failed {
+                logger.error("alerts.rule_failed", metadata: ["rule": "\(rule)", "error": "\(error)"])
+            }
+            for t in outcome.transitions {
                 if t.fired { fired.increment() }
                 logger.notice(
                     t.fired ? "alerts.fired" : "alerts.resolved", metadata: ["rule": "\(t.rule)", "subject": "\(t.subject)", "value": "\(t.value)"])
@@ -169,13 +189,12 @@ package final class AlertEvaluator: Service, Sendable {
         while let delivery = try await worker.run({ try AlertTables.claimDue(lease: 60, on: $0) }) {
             let alert = (try? JSONParser.parse(Array(delivery.alert.utf8))) ?? .object([])
             var failure: String?
+            var sent = false
             if delivery.destination == AlertNotice.auditEventDestination {
                 failure = await submit(AlertNotice.auditEvent(delivery, kind: "audit.alert.\(delivery.transition)", alert: alert))
             } else if let destination = config.destinations[delivery.destination] {
                 failure = try await worker.run { _ in AlertSender.send(alert, delivery: delivery, to: destination) }
-                if failure == nil, config.auditEvents {
-                    failure = await submit(AlertNotice.auditEvent(delivery, kind: "audit.alert.delivered", alert: alert))
-                }
+                sent = failure == nil
             } else {
                 failure = "destination `\(delivery.destination)` is no longer configured"
             }
@@ -189,6 +208,11 @@ package final class AlertEvaluator: Service, Sendable {
             } else {
                 try await worker.run { try AlertTables.delivered(delivery, on: $0) }
                 deliveries.increment("sent")
+                // Recorded after the outbox says delivered: a refused event never sends the notification again.
+                if sent, config.auditEvents, let refused = await submit(AlertNotice.auditEvent(delivery, kind: "audit.alert.delivered", alert: alert))
+                {
+                    logger.warning("alerts.delivery_event_failed", metadata: ["rule": "\(delivery.rule)", "error": "\(refused)"])
+                }
             }
         }
     }

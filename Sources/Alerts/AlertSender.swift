@@ -75,7 +75,7 @@ enum AlertSender {
                 ["X-Governance-Signature: \(signature)", "X-Governance-Event: governance.alert.\(delivery.transition)"]
             )
         case .slack(let endpoint):
-            return (endpoint, Array(JSONValue.object([.init("text", .string(summary(alert)))]).serialized().utf8), [])
+            return (endpoint, Array(JSONValue.object([.init("text", .string(slackEscaped(summary(alert))))]).serialized().utf8), [])
         case .pagerDuty(let endpoint, let routingKey):
             var members: [JSONValue.Member] = [
                 .init("routing_key", .string(routingKey)), .init("event_action", .string(fired ? "trigger" : "resolve")),
@@ -92,6 +92,12 @@ enum AlertSender {
             }
             return (endpoint, Array(JSONValue.object(members).serialized().utf8), [])
         }
+    }
+
+    /// Slack reads `<…>` as mentions and links and `&` as an entity: an agent id in the text
+    /// must not become `<!channel>` or a disguised link.
+    static func slackEscaped(_ text: String) -> String {
+        text.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;").replacingOccurrences(of: ">", with: "&gt;")
     }
 
     /// One line: `[CRITICAL] denial-spike fired (agent-7): value 57, above 50 over 300 s. message`.

@@ -30,7 +30,7 @@ public enum AlertTables {
                 subject         TEXT        NOT NULL,
                 transition      TEXT        NOT NULL CHECK (transition IN ('fired', 'resolved')),
                 destination     TEXT        NOT NULL,
-                alert           JSONB       NOT NULL,
+                alert           TEXT        NOT NULL,  -- as serialized: what the webhook signs
                 created_at      TIMESTAMPTZ NOT NULL DEFAULT now(),
                 attempts        INTEGER     NOT NULL DEFAULT 0,
                 next_attempt_at TIMESTAMPTZ NOT NULL DEFAULT now(),
@@ -88,6 +88,11 @@ public enum AlertTables {
         }
     }
 
+    /// Forgets the state of rules no longer configured (they would show as firing forever).
+    public static func forgetRules(except configured: [String], on connection: PGConnection) throws(PGError) {
+        try connection.exec("DELETE FROM governance_alert_state WHERE NOT (rule = ANY($1::text[]))", [PGArray.text(configured)])
+    }
+
     /// Records the state changes (at `now`) and their notifications in one transaction.
     public static func record(_ transitions: [Transition], at now: Timestamp, on connection: PGConnection) throws(PGError) {
         guard !transitions.isEmpty else { return }
@@ -103,7 +108,7 @@ public enum AlertTables {
                     """, [t.rule, t.subject, t.fired ? "true" : "false", String(t.value), now.pythonISOFormat])
                 for destination in t.destinations {
                     try connection.exec(
-                        "INSERT INTO governance_alert_deliveries (rule, subject, transition, destination, alert) VALUES ($1, $2, $3, $4, $5::jsonb)",
+                        "INSERT INTO governance_alert_deliveries (rule, subject, transition, destination, alert) VALUES ($1, $2, $3, $4, $5)",
                         [t.rule, t.subject, t.fired ? "fired" : "resolved", destination, t.alert])
                 }
             }
@@ -132,7 +137,7 @@ public enum AlertTables {
                               AND NOT EXISTS (SELECT 1 FROM governance_alert_deliveries p WHERE p.rule = d.rule AND p.subject = d.subject
                                               AND p.destination = d.destination AND p.id < d.id AND p.delivered_at IS NULL)
                             ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED)
-                RETURNING id, rule, subject, transition, destination, alert::text, attempts
+                RETURNING id, rule, subject, transition, destination, alert, attempts
                 """, [String(lease)]
             ).rows.first, let id = row[0].flatMap({ Int64($0) })
         else { return nil }
@@ -265,7 +270,9 @@ public enum AlertMeasures {
     }
 
     /// The cost (`field` of metadata, a number or a string of one) of the events selected in the
-    /// window, summed per agent or per session; only subjects whose sum is above `above`.
+    /// window, summed per agent or per session; only subjects whose sum is above `above`. A value
+    /// with more digits or a larger exponent than a cost has is ignored, so no event can make the
+    /// sum overflow and the rule fail.
     public static func cost(
         _ selection: AlertSelection, field: String, perSession: Bool, window: Double, above: Double, now: Timestamp, on connection: PGConnection
     ) throws(PGError) -> [String: Double] {
@@ -273,8 +280,8 @@ public enum AlertMeasures {
         let subject = perSession ? "session_id::text" : "agent_id"
         let rows = try connection.exec(
             """
-            SELECT \(subject), sum(CASE WHEN (metadata_json->>$1) ~ '^[0-9]+(\\.[0-9]+)?([eE][-+]?[0-9]+)?$' THEN (metadata_json->>$1)::numeric END)::float8 AS spent
-            FROM governance_audit_events WHERE \(sql) GROUP BY 1 HAVING sum(CASE WHEN (metadata_json->>$1) ~ '^[0-9]+(\\.[0-9]+)?([eE][-+]?[0-9]+)?$' THEN (metadata_json->>$1)::numeric END) > $2::numeric
+            SELECT \(subject), sum(CASE WHEN (metadata_json->>$1) ~ '^[0-9]{1,20}(\\.[0-9]{1,20})?([eE][-+]?[0-9]{1,2})?$' THEN (metadata_json->>$1)::numeric END)::float8 AS spent
+            FROM governance_audit_events WHERE \(sql) GROUP BY 1 HAVING sum(CASE WHEN (metadata_json->>$1) ~ '^[0-9]{1,20}(\\.[0-9]{1,20})?([eE][-+]?[0-9]{1,2})?$' THEN (metadata_json->>$1)::numeric END) > $2::numeric
             """, [field, String(above)] + params
         ).rows
         var sums: [String: Double] = [:]

@@ -24,9 +24,9 @@ public struct VerificationProgress: Sendable {
         try connection.holdsSessionLock(CheckpointTables.verifierLockKey)
     }
 
-    /// Nil before a verifier's first step (or on a database no signer has set up).
+    /// Nil before a verifier's first step (or on a database whose checkpoint tables predate it).
     public static func load(_ connection: PGConnection) throws(PGError) -> VerificationProgress? {
-        guard try CheckpointTables.exist(on: connection) else { return nil }
+        guard try connection.exec("SELECT to_regclass('governance_verification_state') IS NOT NULL").rows.first?.first == "t" else { return nil }
         guard
             let row = try connection.exec(
                 """

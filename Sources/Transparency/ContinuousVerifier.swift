@@ -26,7 +26,8 @@ package struct VerificationStep {
     package enum Outcome: Sendable {
         case standby
         /// `failure`: the first failure, when this step found it (it stays in `progress`).
-        case checked(rows: Int, caughtUp: Bool, progress: VerificationProgress, failure: String?)
+        /// `uncheckedHMACs`: rows under a chain key version whose secret this collector lacks.
+        case checked(rows: Int, caughtUp: Bool, progress: VerificationProgress, failure: String?, uncheckedHMACs: Int)
     }
 
     package func run() throws -> Outcome {
@@ -37,7 +38,14 @@ package struct VerificationStep {
         var problems: [String] = []
         let mark = try VerificationProgress.changeMark(connection)
         if let last = progress.changeMark, last != mark {
-            problems += try wholeTable()
+            do {
+                problems += try wholeTable()
+            } catch let error as PGError {
+                throw error
+            } catch {
+                // A checkpoint no trusted key opens, a malformed seal: findings, not retries.
+                problems.append("checking the whole table: \(error)")
+            }
         }
         progress.changeMark = mark
 
@@ -53,6 +61,7 @@ package struct VerificationStep {
         let limit = min(batchRows, newest - progress.tree.size)
         var rows: [AuditTableFollower.Row] = []
         var stuck = false
+        var unchecked = 0
         if limit > 0 {
             rows = try AuditTableFollower(connection: connection).fetch(after: progress.tree.cursor, limit: limit)
             let treeProblems = try checkTree(rows, progress: &progress)
@@ -60,17 +69,21 @@ package struct VerificationStep {
             stuck = !treeProblems.isEmpty
             problems += treeProblems
             if let chainSecret {
-                problems += try ChainVerifier(connection: connection, secrets: [chainSecret]).checkNew(rows).map(\.description)
+                let checked = try ChainVerifier(connection: connection, secrets: [chainSecret]).checkNew(rows)
+                problems += checked.problems.map(\.description)
+                unchecked = checked.unchecked
             }
             problems += try checkSignatures(rows)
-            progress.rowsChecked += Int64(rows.count)
+            if !stuck { progress.rowsChecked += Int64(rows.count) }
         }
         let failure = progress.failure == nil && !problems.isEmpty ? problems.joined(separator: "; ") : nil
         if let failure { progress.failure = failure }
         try progress.save(connection)
         try connection.exec("COMMIT")
         committed = true
-        return .checked(rows: rows.count, caughtUp: stuck || rows.count < limit || progress.tree.size >= newest, progress: progress, failure: failure)
+        return .checked(
+            rows: stuck ? 0 : rows.count, caughtUp: stuck || rows.count < limit || progress.tree.size >= newest, progress: progress, failure: failure,
+            uncheckedHMACs: unchecked)
     }
 
     /// Appends `rows` to the verifier's tree and compares it with every signed checkpoint it
@@ -93,15 +106,18 @@ package struct VerificationStep {
             }
         }
         let recorded = try CheckpointTables.leafHashes(first..<(first + rows.count), on: connection)
-        var firstDivergent: String?
         var cursor = state.cursor
         for (offset, row) in rows.enumerated() {
             let hash = MerkleHash.leaf(AuditLeaf.bytes(row))
-            if firstDivergent == nil, offset >= recorded.count || recorded[offset].hash != hash {
-                firstDivergent =
+            // Every row read here is under a signed checkpoint, so the signer recorded its leaf:
+            // a row whose leaf differs is reported at once, not at the next checkpoint.
+            if offset >= recorded.count || recorded[offset].hash != hash {
+                problems.append(
                     "first divergent leaf \(tree.size): the table has event_id=\(row.eventID?.lowercasedString ?? "?") chain_seq=\(row.cursor.chainSeq), "
-                    + (offset < recorded.count
-                        ? "the signer appended event_id=\(recorded[offset].eventID) there" : "the signer recorded no leaf there")
+                        + (offset < recorded.count
+                            ? "the signer appended event_id=\(recorded[offset].eventID) there" : "the signer recorded no leaf there")
+                        + " (a row was changed, deleted, inserted or moved)")
+                break
             }
             tree.append(leafHash: hash)
             cursor = row.cursor
@@ -110,8 +126,8 @@ package struct VerificationStep {
                 progress.checkedSize = tree.size
             } else {
                 problems.append(
-                    "the recomputed tree does not match the signed checkpoint at tree size \(tree.size)"
-                        + (firstDivergent.map { ": \($0)" } ?? ": the leaf record was rewritten too"))
+                    "the recomputed tree does not match the signed checkpoint at tree size \(tree.size), though every leaf matches the signer's record: the leaf record was rewritten too"
+                )
                 break
             }
         }
@@ -176,7 +192,7 @@ package final class ContinuousVerifier: Service, Sendable {
                 migrated = true
             }
             let outcome = try await worker.run { try VerificationStep(connection: $0, trusted: trusted, chainSecret: chainSecret).run() }
-            guard case .checked(let rows, let caughtUp, let progress, let failure) = outcome else {
+            guard case .checked(let rows, let caughtUp, let progress, let failure, let unchecked) = outcome else {
                 if !standing { logger.info("verification.standby", metadata: ["reason": "another collector holds the verifier lock"]) }
                 standing = true
                 return interval
@@ -185,6 +201,13 @@ package final class ContinuousVerifier: Service, Sendable {
             rowsChecked.increment(by: rows)
             failed.record(progress.failure == nil ? 0 : 1)
             if let failure { logger.error("verification.failed", metadata: ["problem": "\(failure)", "tree_size": "\(progress.tree.size)"]) }
+            if unchecked > 0 {
+                logger.warning(
+                    "verification.hmac_unchecked",
+                    metadata: [
+                        "rows": "\(unchecked)", "reason": "their chain key version's secret is not this collector's; `verify --key` checks them",
+                    ])
+            }
             return caughtUp ? interval : 0
         }
     }

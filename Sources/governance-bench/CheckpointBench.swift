@@ -54,7 +54,7 @@ struct CheckpointBench {
         let verification = VerificationStep(connection: verifier, trusted: [config.signer.verifier], chainSecret: nil)
         let vw0 = ProcessInfo.processInfo.systemUptime, vc0 = Bench.cpuSeconds(getpid())
         var verified: VerificationProgress?
-        while case .checked(_, let caughtUp, let progress, _) = try verification.run() {
+        while case .checked(_, let caughtUp, let progress, _, _) = try verification.run() {
             verified = progress
             if caughtUp { break }
         }

@@ -58,7 +58,7 @@ struct AlertTests {
     /// Fired and resolved rule/subject pairs of one evaluation.
     static func evaluate(_ connection: PGConnection, _ config: AlertsConfig, at now: Timestamp) throws -> (fired: Set<String>, resolved: Set<String>)
     {
-        let transitions = try #require(try AlertEvaluation(connection: connection, config: config, now: now).run())
+        let transitions = try #require(try AlertEvaluation(connection: connection, config: config, now: now).run()).transitions
         func names(_ fired: Bool) -> Set<String> {
             Set(transitions.filter { $0.fired == fired }.map { $0.subject.isEmpty ? $0.rule : "\($0.rule)/\($0.subject)" })
         }
@@ -84,6 +84,8 @@ struct AlertTests {
             Self.event(t0.adding(-2 * minute), agent: "agent-b", cost: "0.5", decision: .allow),
             Self.event(t0.adding(-1 * minute), kind: "llm.call", decision: .deny, signature: "invalid_signature"),
             Self.event(t0.adding(-20 * minute), kind: "tool.call", cost: "0.25"),
+            // A cost no agent spends, which would overflow the sum: ignored, so the rule still works.
+            Self.event(t0.adding(-1 * minute), agent: "agent-c", kind: "llm.call", cost: "1e400"),
         ]
         try connection.copyIn(AuditRow.copyStatement, data: AuditRow.encode(events))
         // The signer has not taken any row in for an hour.

@@ -25,7 +25,7 @@ struct ContinuousVerificationTests {
         while true {
             steps += 1
             let outcome = try VerificationStep(connection: connection, trusted: trusted(s), chainSecret: Array(auditSecret.utf8), batchRows: 7).run()
-            guard case .checked(_, let caughtUp, let progress, let failure) = outcome else { return (steps, nil, failures) }
+            guard case .checked(_, let caughtUp, let progress, let failure, _) = outcome else { return (steps, nil, failures) }
             if let failure { failures.append(failure) }
             if caughtUp || steps > 20 { return (steps, progress, failures) }
         }
