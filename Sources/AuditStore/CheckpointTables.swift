@@ -164,6 +164,11 @@ public enum CheckpointTables {
         try checkpoints(where: "tree_size <= \(size) ORDER BY tree_size", on: connection)
     }
 
+    /// The stored checkpoints larger than `lower` and up to `size`, oldest first.
+    public static func checkpoints(after lower: Int, upTo size: Int, on connection: PGConnection) throws(PGError) -> [Stored] {
+        try checkpoints(where: "tree_size > \(lower) AND tree_size <= \(size) ORDER BY tree_size", on: connection)
+    }
+
     public static func checkpoint(size: Int, on connection: PGConnection) throws(PGError) -> Stored? {
         try checkpoints(where: "tree_size = \(size)", on: connection).first
     }

@@ -57,12 +57,10 @@ public struct SignatureAudit {
             for row in rows {
                 let chainSeq = Int64(row[AuditRow.selectedCount] ?? "") ?? 0
                 let eventID = row[0] ?? "?"
-                guard var event = try? AuditRow.decode(row[0..<AuditRow.selectedCount]) else {
+                guard let event = try? AuditRow.decode(row[0..<AuditRow.selectedCount]) else {
                     report.failures.append(Failure(chainSeq: chainSeq, eventID: eventID, fingerprint: "?"))
                     continue
                 }
-                // As the chain verifier reads metadata back: numbers as Python prints them.
-                event.metadata = event.metadata.pythonNormalized()
                 switch recheck(event, chainSeq: chainSeq) {
                 case .keyNotKnown: report.keyNotKnown += 1
                 case .verified: report.reverified += 1
@@ -80,8 +78,11 @@ public struct SignatureAudit {
         case failed(Failure)
     }
 
-    /// One row stored as `signed` (metadata as Python reads it back), checked with its key.
-    public func recheck(_ event: AuditEvent, chainSeq: Int64) -> Recheck {
+    /// One row stored as `signed`, checked with its key (metadata read back as the chain
+    /// verifier reads it: numbers as Python prints them).
+    public func recheck(_ stored: AuditEvent, chainSeq: Int64) -> Recheck {
+        var event = stored
+        event.metadata = event.metadata.pythonNormalized()
         let fingerprint = event.signingKeyFingerprint ?? ""
         if event.signature != nil, keys[fingerprint] == nil { return .keyNotKnown }
         let verdict = SignatureVerdict.check(event) { keys[$0].map(AgentKeyring.Entry.key) ?? .unknown }

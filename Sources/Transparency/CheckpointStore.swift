@@ -56,11 +56,10 @@ package struct CheckpointStore {
 
     package func loadState() throws(PGError) -> State {
         guard let stored = try CheckpointTables.treeState(on: connection) else { return State() }
-        let hashes = stored.frontier
-        let frontier = stride(from: 0, to: hashes.count, by: 32).map { Array(hashes[$0..<min($0 + 32, hashes.count)]) }
-        guard let tree = CompactMerkleTree(size: stored.size, frontier: frontier) else {
+        guard let tree = CompactMerkleTree(size: stored.size, packedFrontier: stored.frontier) else {
             throw PGError(
-                message: "governance_checkpoint_state does not describe a tree (size \(stored.size), \(frontier.count) hashes)", sqlState: nil,
+                message: "governance_checkpoint_state does not describe a tree (size \(stored.size), \(stored.frontier.count / 32) hashes)",
+                sqlState: nil,
                 connectionLost: false)
         }
         return State(tree: tree, cursor: stored.cursor, ageSeconds: stored.ageSeconds)

@@ -90,14 +90,13 @@ package struct VerificationStep {
     /// reaches; a mismatch names the first row whose leaf differs from the one the signer recorded.
     private func checkTree(_ rows: [AuditTableFollower.Row], progress: inout VerificationProgress) throws -> [String] {
         let state = progress.tree
-        let frontier = stride(from: 0, to: state.frontier.count, by: 32).map { Array(state.frontier[$0..<min($0 + 32, state.frontier.count)]) }
-        guard var tree = CompactMerkleTree(size: state.size, frontier: frontier) else {
+        guard var tree = CompactMerkleTree(size: state.size, packedFrontier: state.frontier) else {
             return ["governance_verification_state holds a malformed tree at size \(state.size): delete its row to verify from the start"]
         }
         let first = tree.size
         var roots: [Int: [UInt8]] = [:]
         var problems: [String] = []
-        for stored in try CheckpointTables.checkpoints(upTo: first + rows.count, on: connection) where stored.size > first {
+        for stored in try CheckpointTables.checkpoints(after: first, upTo: first + rows.count, on: connection) {
             do {
                 let (checkpoint, _) = try Checkpoint.open(stored.note, verifiers: trusted)
                 roots[stored.size] = checkpoint.rootHash
@@ -143,8 +142,7 @@ package struct VerificationStep {
         guard !signed.isEmpty else { return [] }
         let audit = SignatureAudit(connection: connection, keys: try AgentKeyTable.load(connection).keys)
         return signed.compactMap { row in
-            guard var event = row.event else { return nil }
-            event.metadata = event.metadata.pythonNormalized()
+            guard let event = row.event else { return nil }
             if case .failed(let failure) = audit.recheck(event, chainSeq: row.cursor.chainSeq) { return failure.description }
             return nil
         }

@@ -45,6 +45,11 @@ package struct CompactMerkleTree: Sendable, Equatable, SealedTree {
     }
 
     /// A stored state; nil when the hashes do not fit the size (one per set bit, 32 bytes each).
+    /// A stored state whose frontier hashes are concatenated (as the state tables keep them).
+    package init?(size: Int, packedFrontier hashes: [UInt8]) {
+        self.init(size: size, frontier: stride(from: 0, to: hashes.count, by: 32).map { Array(hashes[$0..<min($0 + 32, hashes.count)]) })
+    }
+
     package init?(size: Int, frontier: [MerkleHash.Digest]) {
         guard size >= 0, frontier.count == size.nonzeroBitCount, frontier.allSatisfy({ $0.count == 32 }) else { return nil }
         self.size = size
