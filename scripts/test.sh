@@ -31,6 +31,10 @@ scripts/check-product-symbols.sh .build/debug/governance-collector
 # for the tests' credentials (scripts/check-secrets.sh).
 export GOVERNANCE_TEST_TRANSCRIPT="$PWD/.build/test-transcript.log"
 rm -f "$GOVERNANCE_TEST_TRANSCRIPT"
+# Swift Testing would start every test at once: on a small machine a hundred collectors, clusters
+# and Python clients then share the cores, and one test's requests wait behind all of them for
+# longer than any client's timeout. At most six tests per core run at a time.
+export SWT_EXPERIMENTAL_MAXIMUM_PARALLELIZATION_WIDTH="${SWT_EXPERIMENTAL_MAXIMUM_PARALLELIZATION_WIDTH:-$(($(nproc) * 6))}"
 swift test --skip-build "$@"
 # The scan must catch a leak (a planted token in a copy), then find none in the real transcript.
 cp "$GOVERNANCE_TEST_TRANSCRIPT" .build/planted-leak.log && echo "log leaked wf_test_token_for_the_suite_0001" >> .build/planted-leak.log
