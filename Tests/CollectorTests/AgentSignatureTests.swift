@@ -170,7 +170,7 @@ struct AgentSignatureTests {
             #expect(bad.status == 400 && bad.text.contains("pem: is not a PEM public key"), "\(bad.status) \(bad.text.suffix(400))")
             let forged = try await ui.post("/agent-keys", [("agent", "governance.default"), ("pem", key.pem)], csrfFrom: nil)
             #expect(forged.status == 403, "no CSRF token, no key")
-            #expect(try scalar(dsn, "SELECT count(*) FROM governance_agent_keys") == "0")
+            #expect(try await scalar(dsn, "SELECT count(*) FROM governance_agent_keys") == "0")
 
             #expect(try await ui.post("/agent-keys", [("agent", "governance.default"), ("pem", key.pem)], csrfFrom: page).status == 303)
             page = try await ui.get("/workflows")
@@ -207,7 +207,7 @@ struct AgentSignatureTests {
             }
             #expect(try await post(collector.eventsURL, bodies[1]).status == 201)
         }
-        #expect(try scalar(dsn, "SELECT string_agg(signature_status, ',') FROM governance_audit_events") == "signed")
+        #expect(try await scalar(dsn, "SELECT string_agg(signature_status, ',') FROM governance_audit_events") == "signed")
     }
 }
 

@@ -66,10 +66,11 @@ struct BridgeDeliveryTests {
         #expect(!accepted[7].body.contains(secret))
         #expect(accepted[7].body.contains("[REDACTED:anthropic_key]"))
         #expect(
-            try scalar(dsn, "SELECT metadata_json->>'prompt' FROM governance_audit_events WHERE event_id = '\(ids[7])'")?.contains(secret) == true)
+            try await scalar(dsn, "SELECT metadata_json->>'prompt' FROM governance_audit_events WHERE event_id = '\(ids[7])'")?.contains(secret)
+                == true)
         #expect(collector.bridge.counters[.sent] == 40)
         try await collector.stop()
-        #expect(try scalar(dsn, "SELECT last_seq FROM governance_bridge_state") == "40")
+        #expect(try await scalar(dsn, "SELECT last_seq FROM governance_bridge_state") == "40")
         await peer.stop()
     }
 
@@ -107,7 +108,7 @@ struct BridgeDeliveryTests {
         #expect(body.contains(#""allowed":"\#(allowed)""#), "the allowlisted value left as it is")
         #expect(body.contains(#""other":"[REDACTED:anthropic_key]""#))
         #expect(body.contains(#""employee":"[REDACTED:employee_id]""#))
-        #expect(try scalar(dsn, "SELECT metadata_json->>'other' FROM governance_audit_events") == other, "PostgreSQL keeps the exact record")
+        #expect(try await scalar(dsn, "SELECT metadata_json->>'other' FROM governance_audit_events") == other, "PostgreSQL keeps the exact record")
         try await collector.stop()
         await peer.stop()
     }
@@ -124,7 +125,7 @@ struct BridgeDeliveryTests {
         #expect(try await eventually { peer.accepted.count == 1 })
         let body = try #require(peer.accepted.first?.body)
         #expect(body.contains(#""metadata":{"_governance_truncated":true,"original_bytes":70011}"#))
-        #expect(try scalar(dsn, "SELECT length(metadata_json->>'blob') FROM governance_audit_events") == "70000")
+        #expect(try await scalar(dsn, "SELECT length(metadata_json->>'blob') FROM governance_audit_events") == "70000")
         try await collector.stop()
         await peer.stop()
     }
@@ -431,7 +432,7 @@ struct BridgeDeliveryTests {
                 let batch = "[" + (0..<500).map { _ in wireEvent() }.joined(separator: ",") + "]"
                 #expect(try await post(collector.batchURL, batch).status == 200)
             }
-            #expect(try scalar(dsn, "SELECT count(*) FROM governance_audit_events") == "2000")
+            #expect(try await scalar(dsn, "SELECT count(*) FROM governance_audit_events") == "2000")
             #expect(collector.bridge.counters[.droppedQueueFull] >= 1800)
             #expect(collector.bridge.queueSize <= 100)
             try await collector.stop()

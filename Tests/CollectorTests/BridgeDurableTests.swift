@@ -41,7 +41,7 @@ struct BridgeDurableTests {
         // Caught up: the follower's next look finds nothing new and reports no lag.
         #expect(try await eventually { counters.lagSeconds == 0 })
         try await collector.stop()
-        #expect(try scalar(dsn, "SELECT last_seq FROM governance_bridge_state") == "120")
+        #expect(try await scalar(dsn, "SELECT last_seq FROM governance_bridge_state") == "120")
         await peer.stop()
     }
 
@@ -99,10 +99,10 @@ struct BridgeDurableTests {
         let ids = (0..<25).map { _ in UUID() }
         for id in ids { #expect(try await post(upstream.eventsURL, wireEvent(id: id)).status == 201) }
         #expect(try await eventually { upstream.bridge.counters[.sent] == 25 })
-        #expect(try storedIDs(downstreamDSN) == Set(ids))
+        #expect(try await storedIDs(downstreamDSN) == Set(ids))
         let columns = "event_id, session_id, agent_id, kind, metadata_json::text, prev_hash, hmac_value, created_at"
         let query = "SELECT string_agg(concat_ws('|', \(columns)), E'\\n' ORDER BY event_id) FROM governance_audit_events"
-        #expect(try scalar(downstreamDSN, query) == scalar(upstreamDSN, query))
+        #expect(try await scalar(downstreamDSN, query) == (try await scalar(upstreamDSN, query)))
         try await upstream.stop()
         try await downstream.stop()
     }
@@ -129,17 +129,17 @@ struct BridgeDurableTests {
             #expect(try await post(upstream.batchURL, body).status == 200)
         }
         #expect(try await eventually(120) { upstream.bridge.counters[.sent] == ids.count })
-        #expect(try storedIDs(downstreamDSN) == Set(ids))
+        #expect(try await storedIDs(downstreamDSN) == Set(ids))
         // The bridge numbers what it sends in commit order, as the single-event protocol does.
         let order = "SELECT string_agg(event_id::text, ',' ORDER BY client_seq) FROM governance_audit_events"
         #expect(
-            try scalar(
+            try await scalar(
                 downstreamDSN,
                 "SELECT count(DISTINCT client_seq)::text || ' ' || min(client_seq) || ' ' || max(client_seq) FROM governance_audit_events")
                 == "3000 1 3000")
         #expect(
-            try scalar(downstreamDSN, order)
-                == scalar(upstreamDSN, "SELECT string_agg(event_id::text, ',' ORDER BY chain_seq) FROM governance_audit_events"))
+            try await scalar(downstreamDSN, order)
+                == (try await scalar(upstreamDSN, "SELECT string_agg(event_id::text, ',' ORDER BY chain_seq) FROM governance_audit_events")))
         for counter in [DeliveryCounters.Name.droppedQueueFull, .dropped4xx, .dropped5xx, .droppedSeqConflict, .duplicates] {
             #expect(upstream.bridge.counters[counter] == 0, "\(counter)")
         }

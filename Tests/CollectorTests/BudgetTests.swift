@@ -128,16 +128,16 @@ struct BudgetTests {
         #expect(payload["nonce"]?.stringValue?.count == 32)
         // A retry sends the same message, so a receiver can dedup on the nonce.
         #expect(deliveries[0]["payload"]?["nonce"] == payload["nonce"])
-        #expect(try scalar(dsn, "SELECT attempts || ' ' || (delivered_at IS NOT NULL) FROM governance_budget_alerts") == "2 true")
+        #expect(try await scalar(dsn, "SELECT attempts || ' ' || (delivered_at IS NOT NULL) FROM governance_budget_alerts") == "2 true")
 
         // The crossing is in the audit log: right after the event that crossed, numbered and chained.
         #expect(
-            try scalar(
+            try await scalar(
                 dsn,
                 """
                 SELECT parent_event_id || ' ' || seq || ' ' || session_id FROM governance_audit_events WHERE kind = 'budget.threshold_crossed'
                 """) == "\(ids[2].lowercasedString) 4 \(session.lowercasedString)")
-        #expect(try scalar(dsn, "SELECT seq FROM governance_audit_events WHERE event_id = '\(ids[3])'") == "5")
+        #expect(try await scalar(dsn, "SELECT seq FROM governance_audit_events WHERE event_id = '\(ids[3])'") == "5")
         #expect(try await verifyCommand(dsn) == 0)
         try await first.stop()
 
@@ -147,10 +147,10 @@ struct BudgetTests {
         for _ in 0..<3 { #expect(try await post(second.eventsURL, costEvent(session: session, usd: "3")).status == 201) }
         // Each answer came after its commit, where an alert is recorded or not: the outbox holds
         // the one delivered alert and nothing pending, so nothing more can be sent.
-        #expect(try scalar(dsn, "SELECT count(*) || ' ' || count(delivered_at) FROM governance_budget_alerts") == "1 1")
+        #expect(try await scalar(dsn, "SELECT count(*) || ' ' || count(delivered_at) FROM governance_budget_alerts") == "1 1")
         #expect(try receiver.deliveries().count == 2)
-        #expect(try scalar(dsn, "SELECT count(*) FROM governance_audit_events WHERE kind = 'budget.threshold_crossed'") == "1")
-        #expect(try scalar(dsn, "SELECT used_usd FROM governance_budget_spend WHERE agent_id = 'agent-1'") == "21")
+        #expect(try await scalar(dsn, "SELECT count(*) FROM governance_audit_events WHERE kind = 'budget.threshold_crossed'") == "1")
+        #expect(try await scalar(dsn, "SELECT used_usd FROM governance_budget_spend WHERE agent_id = 'agent-1'") == "21")
 
         // An operator deletes the alert row to send it again: the next cost re-records and re-sends
         // it, and the audit log keeps its one alert event.
@@ -159,7 +159,7 @@ struct BudgetTests {
         #expect(try await eventually { try receiver.deliveries().count == 3 })
         #expect(try receiver.deliveries().last?["payload"]?["used_value"] == .number("22.0"))
         #expect(try receiver.deliveries().last?["header_verified"] == .bool(true))
-        #expect(try scalar(dsn, "SELECT count(*) FROM governance_audit_events WHERE kind = 'budget.threshold_crossed'") == "1")
+        #expect(try await scalar(dsn, "SELECT count(*) FROM governance_audit_events WHERE kind = 'budget.threshold_crossed'") == "1")
         try await second.stop()
     }
 
@@ -183,12 +183,12 @@ struct BudgetTests {
         // Every event is committed (all answered), so the one alert row is all there is; it is
         // delivered with one attempt, and a delivery holds the row, so no second send can follow.
         #expect(try await eventually { try receiver.deliveries().count == 1 })
-        #expect(try await eventually { try scalar(dsn, "SELECT count(*) FROM governance_budget_alerts WHERE delivered_at IS NOT NULL") == "1" })
+        #expect(try await eventually { try await scalar(dsn, "SELECT count(*) FROM governance_budget_alerts WHERE delivered_at IS NOT NULL") == "1" })
         #expect(try receiver.deliveries().count == 1)
         #expect(try receiver.deliveries().first?["payload"]?["used_value"] == .number("8.0"))
-        #expect(try scalar(dsn, "SELECT count(*) FROM governance_audit_events WHERE kind = 'budget.threshold_crossed'") == "1")
-        #expect(try scalar(dsn, "SELECT count(*) || ' ' || sum(attempts) FROM governance_budget_alerts") == "1 1")
-        #expect(try scalar(dsn, "SELECT used_usd FROM governance_budget_spend") == "40")
+        #expect(try await scalar(dsn, "SELECT count(*) FROM governance_audit_events WHERE kind = 'budget.threshold_crossed'") == "1")
+        #expect(try await scalar(dsn, "SELECT count(*) || ' ' || sum(attempts) FROM governance_budget_alerts") == "1 1")
+        #expect(try await scalar(dsn, "SELECT used_usd FROM governance_budget_spend") == "40")
         try await a.stop()
         try await b.stop()
     }
@@ -212,9 +212,9 @@ struct BudgetTests {
                 webhookSettings: "    resolve: [\"hooks.example.com:\(receiver.port):127.0.0.1\"]"))
         try await collector.waitUntilReady()
         #expect(try await post(collector.eventsURL, costEvent(session: UUID(), usd: "9")).status == 201)
-        #expect(try await eventually { try scalar(dsn, "SELECT attempts >= 2 FROM governance_budget_alerts") == "t" })
-        #expect(try scalar(dsn, "SELECT last_error FROM governance_budget_alerts")?.contains("127.0.0.1 refused by the egress policy") == true)
-        #expect(try scalar(dsn, "SELECT delivered_at IS NULL FROM governance_budget_alerts") == "t")
+        #expect(try await eventually { try await scalar(dsn, "SELECT attempts >= 2 FROM governance_budget_alerts") == "t" })
+        #expect(try await scalar(dsn, "SELECT last_error FROM governance_budget_alerts")?.contains("127.0.0.1 refused by the egress policy") == true)
+        #expect(try await scalar(dsn, "SELECT delivered_at IS NULL FROM governance_budget_alerts") == "t")
         #expect(try receiver.deliveries().isEmpty)
         try await collector.stop()
     }

@@ -19,8 +19,8 @@ struct ChainRotationTests {
     }
 
     /// The database at `dsn` as the URL the SDK takes.
-    func url(_ dsn: String) throws -> String {
-        sharedCluster.url(database: try #require(try scalar(dsn, "SELECT current_database()")))
+    func url(_ dsn: String) async throws -> String {
+        sharedCluster.url(database: try #require(try await scalar(dsn, "SELECT current_database()")))
     }
 
     func sdk(_ arguments: [String]) async throws -> (status: Int32, output: String) {
@@ -38,7 +38,7 @@ struct ChainRotationTests {
 
     /// The SDK verifier's result: {"rows", "verified", "failed", "unverified", "status"}.
     func sdkVerify(_ dsn: String) async throws -> [String: Any] {
-        let (status, output) = try await sdk(["verify", try url(dsn), "KA", "KB", "KC"])
+        let (status, output) = try await sdk(["verify", try await url(dsn), "KA", "KB", "KC"])
         #expect(status == 0, "\(output)")
         let line = try #require(output.split(separator: "\n").last)
         return try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
@@ -62,7 +62,7 @@ struct ChainRotationTests {
     func sharedRotation() async throws {
         let dsn = try await newDatabase()
         let (shared, ours) = (UUID(), UUID())
-        let url = try url(dsn)
+        let url = try await url(dsn)
         func sdkStep(_ arguments: [String]) async throws {
             let (status, output) = try await sdk(arguments)
             #expect(status == 0, "\(arguments[0]): \(output)")
@@ -74,7 +74,7 @@ struct ChainRotationTests {
         try await sdkStep(["rotate", url, "KA", "KB"])
         try await sdkStep(["log", url, "KB", shared.uuidString, "2"])
         #expect(
-            try scalar(
+            try await scalar(
                 dsn, "SELECT count(*) FROM pg_attribute WHERE attrelid = 'governance_audit_events'::regclass AND attname IN ('workflow', 'seq')")
                 == "0",
             "the table must still be the SDK's own, without the collector's columns")
@@ -102,7 +102,7 @@ struct ChainRotationTests {
         // Each version covers activated ≤ chain_seq < retired; the incoming one starts after its marker.
         let bounds = markers.compactMap { Int($0) }.map { String($0 + 1) }
         #expect(
-            try scalar(
+            try await scalar(
                 dsn,
                 "SELECT string_agg(key_version || ':' || activated_at_chain_seq || '-' || coalesce(retired_at_chain_seq::text, ''), ' ' ORDER BY key_version) FROM governance_audit_chain_keys"
             )
@@ -120,7 +120,7 @@ struct ChainRotationTests {
 
         // A wrong hmac_next on either marker (the SDK's or ours) fails both verifiers.
         for marker in markers {
-            let copy = try CheckpointTests.copy(of: dsn)
+            let copy = try await CheckpointTests.copy(of: dsn)
             let connection = try PGConnection(dsn: copy)
             try connection.exec("SET session_replication_role = replica")
             try connection.exec("UPDATE governance_audit_events SET hmac_next = md5(hmac_next) || md5(hmac_value) WHERE chain_seq = \(marker)")

@@ -175,7 +175,7 @@ struct ChainTests {
             let untouched = UUID()
             for _ in 0..<3 { _ = try await post(collector.eventsURL, unchainedEvent(session: untouched)) }
             try await collector.stop()
-            #expect(try scalar(dsn, "SELECT count(*) FROM governance_audit_events") == "9")
+            #expect(try await scalar(dsn, "SELECT count(*) FROM governance_audit_events") == "9")
             #expect(try verify(dsn).isClean)
             #expect(try await verifyCommand(dsn) == 0)
 
@@ -254,7 +254,7 @@ struct ChainTests {
         let report = try verify(dsn)
         #expect(report.isClean, "\(report.problems)")
         #expect(report.sessions == 6)
-        let forks = try scalar(
+        let forks = try await scalar(
             dsn, "SELECT count(*) FROM (SELECT session_id, prev_hash FROM governance_audit_events GROUP BY 1, 2 HAVING count(*) > 1) f")
         #expect(forks == "0")
     }

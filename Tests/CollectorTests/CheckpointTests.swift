@@ -138,8 +138,8 @@ struct CheckpointTests {
     // MARK: tampering as a superuser who holds the HMAC secret
 
     /// A copy of the signed database (CREATE DATABASE … TEMPLATE), for one destructive case.
-    static func copy(of dsn: String) throws -> String {
-        let source = try #require(try scalar(dsn, "SELECT current_database()"))
+    static func copy(of dsn: String) async throws -> String {
+        let source = try #require(try await scalar(dsn, "SELECT current_database()"))
         let name = "tamper_" + UUID().uuidString.prefix(8).lowercased()
         _ = try PGConnection(dsn: sharedCluster.dsn(database: "postgres")).exec("CREATE DATABASE \(name) TEMPLATE \(source)")
         return sharedCluster.dsn(database: name)
@@ -167,16 +167,16 @@ struct CheckpointTests {
         }
     }
 
-    static func leafIndex(_ dsn: String, _ event: UUID) throws -> Int {
-        let text = try scalar(dsn, "SELECT leaf_index FROM governance_merkle_leaves WHERE event_id = '\(event.lowercasedString)'")
+    static func leafIndex(_ dsn: String, _ event: UUID) async throws -> Int {
+        let text = try await scalar(dsn, "SELECT leaf_index FROM governance_merkle_leaves WHERE event_id = '\(event.lowercasedString)'")
         return try #require(text.flatMap { Int($0) })
     }
 
     /// Tampers a copy with the append-only triggers off (`session_replication_role = replica`);
     /// `verify` with the secret must pass, `checkpoint verify` must fail naming `divergent`.
-    func expectOnlyCheckpointsCatch(_ s: Signed, divergentLeaf: (String) throws -> Int, _ tamper: (PGConnection) throws -> Void) async throws {
-        let dsn = try Self.copy(of: s.dsn)
-        let expected = try divergentLeaf(dsn)
+    func expectOnlyCheckpointsCatch(_ s: Signed, divergentLeaf: (String) async throws -> Int, _ tamper: (PGConnection) throws -> Void) async throws {
+        let dsn = try await Self.copy(of: s.dsn)
+        let expected = try await divergentLeaf(dsn)
         let connection = try PGConnection(dsn: dsn)
         try connection.exec("SET session_replication_role = replica")
         try tamper(connection)
@@ -197,12 +197,12 @@ struct CheckpointTests {
         let (a, b) = (s.sessions[0], s.sessions[1])
 
         // (a) one row's metadata changed; its HMAC and every later one of its session recomputed.
-        try await expectOnlyCheckpointsCatch(s, divergentLeaf: { try Self.leafIndex($0, a[3]) }) { c in
+        try await expectOnlyCheckpointsCatch(s, divergentLeaf: { try await Self.leafIndex($0, a[3]) }) { c in
             try c.exec(#"UPDATE governance_audit_events SET metadata_json = '{"n":999}' WHERE event_id = $1::uuid"#, [a[3].lowercasedString])
             try Self.rechain(c, a[0], from: 3)
         }
         // (b) a row deleted, the chain relinked, the workflow's seq renumbered (so no gap shows).
-        try await expectOnlyCheckpointsCatch(s, divergentLeaf: { try Self.leafIndex($0, b[4]) }) { c in
+        try await expectOnlyCheckpointsCatch(s, divergentLeaf: { try await Self.leafIndex($0, b[4]) }) { c in
             let seqText =
                 try c.exec("SELECT seq FROM governance_audit_events WHERE event_id = $1::uuid", [b[4].lowercasedString]).rows.first?[0] ?? nil
             let seq = try #require(seqText.flatMap { Int($0) })
@@ -215,7 +215,7 @@ struct CheckpointTests {
         }
         // (c) a forged row with a valid HMAC at the end of a session, committed as if with that
         // session's last row (its transaction id), so it reads as old history.
-        try await expectOnlyCheckpointsCatch(s, divergentLeaf: { try Self.leafIndex($0, a[9]) + 1 }) { c in
+        try await expectOnlyCheckpointsCatch(s, divergentLeaf: { try await Self.leafIndex($0, a[9]) + 1 }) { c in
             let last = try #require(try Self.sessionRows(c, a[0]).last)
             var forged = last
             forged.eventID = UUID()
@@ -272,7 +272,7 @@ struct CheckpointTests {
                 """
         let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
             .appendingPathComponent("interop/sdk_rotation.py").path
-        let url = sharedCluster.url(database: try #require(try scalar(dsn, "SELECT current_database()")))
+        let url = sharedCluster.url(database: try #require(try await scalar(dsn, "SELECT current_database()")))
         try await RunningCollector.with(yaml: yaml) { collector in
             try await collector.waitUntilReady()
             let session = UUID()
@@ -287,17 +287,17 @@ struct CheckpointTests {
             for n in 3..<6 {
                 #expect(try await post(collector.eventsURL, unchainedEvent(session: session, metadata: #"{"n":\#(n)}"#)).status == 201)
             }
-            #expect(try await eventually(60) { try scalar(dsn, "SELECT max(tree_size) FROM governance_checkpoints") == "10" })
+            #expect(try await eventually(60) { try await scalar(dsn, "SELECT max(tree_size) FROM governance_checkpoints") == "10" })
         }
         #expect(
-            try scalar(
+            try await scalar(
                 dsn, "SELECT count(*) FROM governance_merkle_leaves l JOIN governance_audit_events e USING (event_id) WHERE e.agent_id = 'sdk-agent'")
                 == "4")
         let verified = try await checkpointVerify(dsn, key + ".pub")
         #expect(verified.status == 0 && verified.output.contains("verified 10 rows against 2 checkpoint(s)"), "\(verified.output)")
 
         let sdkEvent = try #require(
-            try scalar(dsn, "SELECT event_id FROM governance_audit_events WHERE agent_id = 'sdk-agent' ORDER BY chain_seq LIMIT 1"))
+            try await scalar(dsn, "SELECT event_id FROM governance_audit_events WHERE agent_id = 'sdk-agent' ORDER BY chain_seq LIMIT 1"))
         let proof = try await runCommand([BinaryTests.binary, "prove", "--dsn", dsn, sdkEvent])
         #expect(proof.status == 0, "\(proof.output)")
         try proof.output.write(toFile: folder + "/proof.json", atomically: true, encoding: .utf8)

@@ -128,7 +128,7 @@ struct CheckpointWitnessTests {
             #expect(delivery["content_type"] == .string("text/plain; charset=utf-8"))
         }
         #expect(
-            try scalar(dsn, "SELECT delivered_size || ' ' || attempts || ' ' || (last_error IS NULL) FROM governance_witness_deliveries")
+            try await scalar(dsn, "SELECT delivered_size || ' ' || attempts || ' ' || (last_error IS NULL) FROM governance_witness_deliveries")
                 == "10 0 true")
 
         try await RunningCollector.with(yaml: config) { collector in
@@ -137,7 +137,7 @@ struct CheckpointWitnessTests {
             #expect(try await eventually(60) { try delivered().count == 4 })
         }
         #expect(try delivered().map { "\($0.status):\($0.size)" } == ["503:5", "200:5", "200:10", "200:15"])
-        #expect(try scalar(dsn, "SELECT delivered_size FROM governance_witness_deliveries") == "15")
+        #expect(try await scalar(dsn, "SELECT delivered_size FROM governance_witness_deliveries") == "15")
     }
 
     @Test("a witness URL the egress policy refuses fails at start-up naming the key; a name pinned to loopback is refused when connecting")
@@ -164,10 +164,11 @@ struct CheckpointWitnessTests {
         try await RunningCollector.with(yaml: config) { collector in
             try await collector.waitUntilReady()
             try await store(collector, events: 5)
-            #expect(try await eventually(60) { try scalar(dsn, "SELECT attempts >= 2 FROM governance_witness_deliveries") == "t" })
+            #expect(try await eventually(60) { try await scalar(dsn, "SELECT attempts >= 2 FROM governance_witness_deliveries") == "t" })
         }
-        #expect(try scalar(dsn, "SELECT last_error FROM governance_witness_deliveries")?.contains("127.0.0.1 refused by the egress policy") == true)
-        #expect(try scalar(dsn, "SELECT delivered_size FROM governance_witness_deliveries") == "0")
+        #expect(
+            try await scalar(dsn, "SELECT last_error FROM governance_witness_deliveries")?.contains("127.0.0.1 refused by the egress policy") == true)
+        #expect(try await scalar(dsn, "SELECT delivered_size FROM governance_witness_deliveries") == "0")
         #expect(try witness.deliveries().isEmpty)
     }
 
@@ -217,14 +218,14 @@ struct CheckpointWitnessTests {
             sizes.append(checkpoint.size)
             #expect(body["agent_id"]?.stringValue == "governance.system")
             #expect(
-                try scalar(
+                try await scalar(
                     dsn,
                     "SELECT count(*) FROM governance_audit_events WHERE event_id = '\(body["event_id"]?.stringValue ?? "")' AND kind = 'audit.checkpoint'"
                 ) == "1")
         }
         #expect(sizes == [5, 10])
         #expect(
-            try scalar(
+            try await scalar(
                 dsn,
                 "SELECT leaf_index FROM governance_merkle_leaves l JOIN governance_audit_events e USING (event_id) WHERE e.kind = 'audit.checkpoint' ORDER BY 1 LIMIT 1"
             ) == "5",

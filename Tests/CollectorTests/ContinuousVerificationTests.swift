@@ -35,7 +35,7 @@ struct ContinuousVerificationTests {
     func untouchedThenRewritten() async throws {
         let s = try await CheckpointTests.signed()
         defer { try? FileManager.default.removeItem(atPath: s.folder) }
-        let dsn = try CheckpointTests.copy(of: s.dsn)
+        let dsn = try await CheckpointTests.copy(of: s.dsn)
         do {
             let verifier = try PGConnection(dsn: dsn)
             let first = try Self.catchUp(verifier, s)
@@ -60,7 +60,7 @@ struct ContinuousVerificationTests {
 
         // An insider with the secret rewrites a row the verifier checked long ago, and re-MACs its session.
         let a = s.sessions[0]
-        let expected = try CheckpointTests.leafIndex(dsn, a[3])
+        let expected = try await CheckpointTests.leafIndex(dsn, a[3])
         let insider = try PGConnection(dsn: dsn)
         try insider.exec("SET session_replication_role = replica")
         try insider.exec(#"UPDATE governance_audit_events SET metadata_json = '{"n":999}' WHERE event_id = $1::uuid"#, [a[3].lowercasedString])
@@ -84,7 +84,7 @@ struct ContinuousVerificationTests {
     func forgedRowCaughtByItsHMAC() async throws {
         let s = try await CheckpointTests.signed()
         defer { try? FileManager.default.removeItem(atPath: s.folder) }
-        let dsn = try CheckpointTests.copy(of: s.dsn)
+        let dsn = try await CheckpointTests.copy(of: s.dsn)
         let verifier = try PGConnection(dsn: dsn)
         #expect(try Self.catchUp(verifier, s).failures.isEmpty)
 

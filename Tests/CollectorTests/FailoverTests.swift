@@ -42,7 +42,7 @@ struct FailoverTests {
             // (A bound of 240 s only so that a broken replication fails instead of hanging.)
             var replicated = 0
             for _ in 0..<12_000 {
-                replicated = (try? scalar(newPrimaryDSN, "SELECT count(*) FROM governance_audit_events")).flatMap { Int($0) } ?? 0
+                replicated = (try? await scalar(newPrimaryDSN, "SELECT count(*) FROM governance_audit_events")).flatMap { Int($0) } ?? 0
                 if replicated >= 300 { break }
                 try await Task.sleep(for: .milliseconds(20))
             }
@@ -50,7 +50,8 @@ struct FailoverTests {
             // What makes "nothing acknowledged is lost" hold: the standby is synchronous right
             // up to the stop, so every commit the collector answered waited for its flush.
             #expect(
-                try scalar(primary.dsn, "SELECT string_agg(application_name || ':' || sync_state, ',') FROM pg_stat_replication") == "standby1:sync")
+                try await scalar(primary.dsn, "SELECT string_agg(application_name || ':' || sync_state, ',') FROM pg_stat_replication")
+                    == "standby1:sync")
 
             try await offThePool {
                 try primary.stopImmediately()
@@ -73,12 +74,12 @@ struct FailoverTests {
                 if answer.status == 201 { acknowledged.insert(id) }
             }
 
-            #expect(try scalar(newPrimaryDSN, "SELECT pg_is_in_recovery()") == "f")
+            #expect(try await scalar(newPrimaryDSN, "SELECT pg_is_in_recovery()") == "f")
             // Every acknowledged event survived: its commit waited for the standby's flush.
-            let stored = try storedIDs(newPrimaryDSN)
+            let stored = try await storedIDs(newPrimaryDSN)
             let lost = acknowledged.subtracting(stored)
             #expect(lost.isEmpty, "\(lost.count) of \(acknowledged.count) acknowledged events are not on the new primary")
-            #expect(try scalar(newPrimaryDSN, "SELECT count(*) = count(DISTINCT event_id) FROM governance_audit_events") == "t")
+            #expect(try await scalar(newPrimaryDSN, "SELECT count(*) = count(DISTINCT event_id) FROM governance_audit_events") == "t")
 
             // seq per workflow is exactly 1...N: no gap, no repeat, none missing.
             let rows = try PGConnection(dsn: newPrimaryDSN).exec("SELECT workflow, seq FROM governance_audit_events ORDER BY workflow, seq").rows

@@ -172,7 +172,7 @@ struct HardeningTests {
         #expect(answer?.status == 201)
         #expect(await honest.waitUntilClosed())
         #expect(try await collector.metric("governance_listener_timeouts_total", idle) == idleBefore + 1)
-        #expect(try storedIDs(dsn).count == 1)
+        #expect(try await storedIDs(dsn).count == 1)
         try await collector.stop()
     }
 
@@ -234,7 +234,7 @@ struct HardeningTests {
         first.disconnect()
         let answer = await waiting.readResponse()
         #expect(answer?.status == 201)
-        #expect(try storedIDs(dsn).count == 1)
+        #expect(try await storedIDs(dsn).count == 1)
         #expect(!second.hasPendingInput)
         try await collector.stop()
     }
@@ -276,7 +276,7 @@ struct HardeningTests {
         holder.send(Array(batch[1000...]))
         let stored = try #require(await holder.readResponse())
         #expect(stored.status == 200)
-        #expect(try storedIDs(dsn).count == 50)
+        #expect(try await storedIDs(dsn).count == 50)
         #expect(try await collector.metric("governance_in_flight_bytes") == 0)
         let retried = try await post(collector.eventsURL, wireEvent())
         #expect(retried.status == 201)

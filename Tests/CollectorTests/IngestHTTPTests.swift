@@ -50,7 +50,7 @@ struct IngestHTTPTests {
             #expect(first.status == 201)
             #expect(second.status == 200)
             #expect(try parseJSON(second)["status"] == .string("duplicate"))
-            #expect(try scalar(dsn, "SELECT count(*) FROM governance_audit_events") == "1")
+            #expect(try await scalar(dsn, "SELECT count(*) FROM governance_audit_events") == "1")
         }
     }
 
@@ -99,7 +99,7 @@ struct IngestHTTPTests {
             #expect(notFound.status == 404)
             #expect(try parseJSON(notFound)["ok"] == .bool(false))
 
-            #expect(try scalar(dsn, "SELECT count(*) FROM governance_audit_events") == "0")
+            #expect(try await scalar(dsn, "SELECT count(*) FROM governance_audit_events") == "0")
         }
     }
 
@@ -110,7 +110,7 @@ struct IngestHTTPTests {
             try await collector.waitUntilReady()
             let id = UUID()
             #expect(try await post(collector.eventsURL, wireEvent(id: id), token: otherToken).status == 201)
-            #expect(try scalar(dsn, "SELECT workflow FROM governance_audit_events WHERE event_id = '\(id.lowercasedString)'") == "wf-other")
+            #expect(try await scalar(dsn, "SELECT workflow FROM governance_audit_events WHERE event_id = '\(id.lowercasedString)'") == "wf-other")
         }
     }
 
@@ -135,7 +135,7 @@ struct IngestHTTPTests {
             let lines = [wireEvent(), "", wireEvent()].joined(separator: "\n")
             let ndjson = try await post(collector.batchURL, lines, contentType: "application/x-ndjson")
             #expect(try parseJSON(ndjson)["stored"] == .number("2"))
-            #expect(try scalar(dsn, "SELECT count(*) FROM governance_audit_events") == "5")
+            #expect(try await scalar(dsn, "SELECT count(*) FROM governance_audit_events") == "5")
 
             let tooMany = try await post(collector.batchURL, "[" + Array(repeating: "{}", count: 1001).joined(separator: ",") + "]")
             #expect(tooMany.status == 413)
@@ -158,7 +158,7 @@ struct IngestHTTPTests {
             guard case .array(let results)? = json["results"] else { Issue.record("no results"); return }
             #expect(results[4]["status"] == .string("rejected"))
             #expect(results[4]["message"]?.stringValue?.contains("no_evil") == true)
-            #expect(try scalar(dsn, "SELECT count(*) FROM governance_audit_events") == "6")
+            #expect(try await scalar(dsn, "SELECT count(*) FROM governance_audit_events") == "6")
         }
     }
 
@@ -178,7 +178,7 @@ struct IngestHTTPTests {
             }
             let acknowledged = Set(report.outcomes.filter { (200..<300).contains($0.status) }.map { ids[$0.index] })
             #expect(acknowledged.count == 5000)
-            #expect(try storedIDs(dsn) == acknowledged)
+            #expect(try await storedIDs(dsn) == acknowledged)
         }
     }
 
@@ -196,7 +196,7 @@ struct IngestHTTPTests {
             ] {
                 #expect(throws: PGError.self) { try connection.exec(statement) }
             }
-            #expect(try scalar(dsn, "SELECT agent_id FROM governance_audit_events") == "agent-1")
+            #expect(try await scalar(dsn, "SELECT agent_id FROM governance_audit_events") == "agent-1")
         }
     }
 }

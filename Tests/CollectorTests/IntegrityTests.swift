@@ -44,7 +44,7 @@ struct IntegrityTests {
                 try await post(collector.eventsURL, Self.sdkEvent(session: UUID(), metadata: #"{"x":2e-07,"k":12345678901234567890,"f":1.0}"#)).status
                     == 201)
         }
-        #expect(try scalar(dsn, "SELECT count(*) FROM governance_audit_events") == "2")
+        #expect(try await scalar(dsn, "SELECT count(*) FROM governance_audit_events") == "2")
         let verified = try await runCommand([BinaryTests.binary, "verify", "--dsn", dsn], environment: ["GOVERNANCE_AUDIT_SECRET": auditSecret])
         #expect(verified.status == 0 && verified.output.contains("checked 2 rows in 2 sessions: all chains intact"), "\(verified.output)")
         let exported = try await runCommand([BinaryTests.binary, "export", "--dsn", dsn, "--format", "ndjson"])
@@ -75,7 +75,7 @@ struct IntegrityTests {
         _ s: CheckpointTests.Signed, event: UUID, why: String, divergentLeaf: Int,
         _ tamper: (PGConnection) throws -> Void
     ) async throws {
-        let dsn = try CheckpointTests.copy(of: s.dsn)
+        let dsn = try await CheckpointTests.copy(of: s.dsn)
         let connection = try PGConnection(dsn: dsn)
         try connection.exec("SET session_replication_role = replica")
         try tamper(connection)
@@ -93,7 +93,7 @@ struct IntegrityTests {
         let s = try await CheckpointTests.signed()
         defer { try? FileManager.default.removeItem(atPath: s.folder) }
         let a = s.sessions[0]
-        let leaf = try CheckpointTests.leafIndex(s.dsn, a[3])
+        let leaf = try await CheckpointTests.leafIndex(s.dsn, a[3])
         for metadata in [#"{"approved_by":"cfo","pad":1e1000}"#, #"{"approved_by":"cfo"}"#] {
             try await expectBothVerifiersFail(s, event: a[3], why: "hmac mismatch", divergentLeaf: leaf) { c in
                 try c.exec(
@@ -104,7 +104,8 @@ struct IntegrityTests {
         // Forged rows with the pad: one spliced into a chain with the next row relinked to it, one with hmac 'ffff'.
         let last = try #require(try CheckpointTests.sessionRows(PGConnection(dsn: s.dsn), a[0]).last)
         let forged = UUID()
-        try await expectBothVerifiersFail(s, event: forged, why: "hmac mismatch", divergentLeaf: try CheckpointTests.leafIndex(s.dsn, a[9]) + 1) {
+        try await expectBothVerifiersFail(s, event: forged, why: "hmac mismatch", divergentLeaf: try await CheckpointTests.leafIndex(s.dsn, a[9]) + 1)
+        {
             c in
             try c.exec(
                 """
@@ -122,7 +123,7 @@ struct IntegrityTests {
         let target = s.sessions[1][2]
         // Nesting past what any reader parses (PostgreSQL stores it).
         let deep = String(repeating: "[", count: JSONParser.storedMaxDepth + 5) + String(repeating: "]", count: JSONParser.storedMaxDepth + 5)
-        let leaf = try CheckpointTests.leafIndex(s.dsn, target)
+        let leaf = try await CheckpointTests.leafIndex(s.dsn, target)
         var tampered = ""
         try await expectBothVerifiersFail(s, event: target, why: "metadata_json cannot be read back", divergentLeaf: leaf) { c in
             tampered = try #require(try c.exec("SELECT current_database()").rows.first?[0] ?? nil)
@@ -167,7 +168,8 @@ struct IntegrityTests {
             let statuses = [try await first.status, try await second.status].sorted()
             #expect(statuses == [201, 409], "exactly one workflow owns a new session: \(statuses)")
         }
-        #expect(try scalar(dsn, "SELECT count(DISTINCT workflow) FROM governance_audit_events GROUP BY session_id ORDER BY 1 DESC LIMIT 1") == "1")
+        #expect(
+            try await scalar(dsn, "SELECT count(DISTINCT workflow) FROM governance_audit_events GROUP BY session_id ORDER BY 1 DESC LIMIT 1") == "1")
         for workflow in ["wf-test", "wf-other"] {
             let verified = try await runCommand(
                 [BinaryTests.binary, "verify", "--dsn", dsn, "--workflow", workflow], environment: ["GOVERNANCE_AUDIT_SECRET": auditSecret])

@@ -70,7 +70,7 @@ struct OTLPTests {
         #expect(status == 0, "\(lines.joined(separator: "\n"))")
         let sent = try JSONParser.parse(try #require(lines.last))
         guard case .array(let ids)? = sent["ids"], case .string(let session)? = sent["session"] else { Issue.record("no ids"); return }
-        #expect(try storedIDs(dsn) == Set(ids.compactMap { $0.stringValue.flatMap(UUID.init(uuidString:)) }))
+        #expect(try await storedIDs(dsn) == Set(ids.compactMap { $0.stringValue.flatMap(UUID.init(uuidString:)) }))
         let row = try PGConnection(dsn: dsn).exec(
             """
             SELECT kind, agent_id, session_id::text, workflow, decision, metadata_json->>'tool', metadata_json->>'n',
@@ -98,9 +98,10 @@ struct OTLPTests {
         let response = try JSONParser.parse(lines[2])
         #expect(response["partialSuccess"]?["rejectedLogRecords"] == .string("1"))
         #expect(response["partialSuccess"]?["errorMessage"]?.stringValue?.contains("record 4: attributes.gen_ai.agent.id is required") == true)
-        #expect(try storedIDs(dsn) == Set(ids.compactMap { $0.stringValue.flatMap(UUID.init(uuidString:)) }))
+        #expect(try await storedIDs(dsn) == Set(ids.compactMap { $0.stringValue.flatMap(UUID.init(uuidString:)) }))
         #expect(
-            try scalar(dsn, "SELECT DISTINCT decision || ' ' || kind || ' ' || (metadata_json#>>'{otel,trace_id}') FROM governance_audit_events")
+            try await scalar(
+                dsn, "SELECT DISTINCT decision || ' ' || kind || ' ' || (metadata_json#>>'{otel,trace_id}') FROM governance_audit_events")
                 == "deny policy.denied 000102030405060708090a0b0c0d0e0f")
         try await collector.stop()
     }
@@ -113,7 +114,7 @@ struct OTLPTests {
         let record = Wire.string(12, "tool.call") + Wire.attribute("gen_ai.agent.id", "a") + Wire.attribute("session.id", "chat-42")
         let body = Wire.request([record, record + Wire.attribute("n", "2")])
         for _ in 0..<2 { #expect(try await postOTLP(collector.otlpURL, body).status == 200) }
-        #expect(try scalar(dsn, "SELECT count(*) FROM governance_audit_events") == "2")
+        #expect(try await scalar(dsn, "SELECT count(*) FROM governance_audit_events") == "2")
         try await collector.stop()
     }
 
@@ -129,7 +130,7 @@ struct OTLPTests {
         let refused = try await postOTLP(collector.otlpURL, Array(big.utf8), contentType: "application/json")
         #expect(refused.status == 400)
         #expect(refused.text.contains("severityNumber must fit in 32 bits"))
-        #expect(try scalar(dsn, "SELECT metadata_json#>>'{otel,severity_number}' FROM governance_audit_events") == "-2")
+        #expect(try await scalar(dsn, "SELECT metadata_json#>>'{otel,severity_number}' FROM governance_audit_events") == "-2")
         try await collector.stop()
     }
 
@@ -174,7 +175,7 @@ struct OTLPTests {
         #expect(try await postOTLP(url, valid, token: "wf_wrong").status == 401)
         // Still serving: the valid request is stored.
         #expect(try await postOTLP(url, Gzip.compress(valid), gzip: true).status == 200)
-        #expect(try scalar(dsn, "SELECT count(*) FROM governance_audit_events") == "1")
+        #expect(try await scalar(dsn, "SELECT count(*) FROM governance_audit_events") == "1")
         try await collector.stop()
     }
 
@@ -272,7 +273,7 @@ extension OTLPExporterTests {
         #expect(try await post(a.eventsURL, wireEvent()).status == 201)
         #expect(try await eventually { a.otlpExporter.counters[.dropped4xx] == 1 })
         #expect(a.otlpExporter.counters[.retries] == 0)
-        #expect(try scalar(dsnB, "SELECT count(*) FROM governance_audit_events") == "0")
+        #expect(try await scalar(dsnB, "SELECT count(*) FROM governance_audit_events") == "0")
         try await a.stop()
         try await b.stop()
     }

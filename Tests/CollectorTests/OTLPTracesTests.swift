@@ -171,7 +171,7 @@ struct OTLPTracesTests {
                     samples.value("governance_receiver_metric_points_total", ["receiver": "otlp", "family": "gen_ai"]) == Double(6 * (round + 1)))
                 #expect(samples.value("governance_receiver_metric_points_total", ["receiver": "otlp", "family": "other"]) == Double(round + 1))
             }
-            #expect(try scalar(dsn, "SELECT count(*) FROM governance_audit_events") == "0")
+            #expect(try await scalar(dsn, "SELECT count(*) FROM governance_audit_events") == "0")
             // Two processes (their own series), each one call per model: calls, input and output tokens.
             let usage = try PGConnection(dsn: dsn).exec(
                 """
@@ -251,8 +251,8 @@ struct OTLPTracesTests {
         #expect(status == 0, "\(lines.joined(separator: "\n"))")
         let sent = try JSONParser.parse(try #require(lines.last))
         guard case .array(let ids)? = sent["ids"] else { Issue.record("no ids"); return }
-        #expect(try storedIDs(dsn) == Set(ids.compactMap { $0.stringValue.flatMap(UUID.init(uuidString:)) }))
-        #expect(try scalar(dsn, "SELECT DISTINCT workflow || ' ' || kind FROM governance_audit_events") == "wf-otel tool.call")
+        #expect(try await storedIDs(dsn) == Set(ids.compactMap { $0.stringValue.flatMap(UUID.init(uuidString:)) }))
+        #expect(try await scalar(dsn, "SELECT DISTINCT workflow || ' ' || kind FROM governance_audit_events") == "wf-otel tool.call")
         try await collector.stop()
     }
 
@@ -286,7 +286,7 @@ struct OTLPTracesTests {
         #expect(ok["code"] == .string("OK"))
         #expect(ok["rejected"] == .number("0"))
         #expect(try await tracesAssembled(cluster.dsn))
-        #expect(try scalar(cluster.dsn, "SELECT count(*) FROM governance_audit_events") == "1")
+        #expect(try await scalar(cluster.dsn, "SELECT count(*) FROM governance_audit_events") == "1")
         try await collector.stop()
     }
 
@@ -320,11 +320,11 @@ struct OTLPTracesTests {
                 try await post(a.eventsURL, wireEvent(session: session, kind: i % 2 == 0 ? "tool.call" : "policy.denied", metadata: metadata)).status
                     == 201)
         }
-        #expect(try await eventually { (try scalar(dsnB, "SELECT count(*) FROM governance_audit_events")) == "30" })
+        #expect(try await eventually { (try await scalar(dsnB, "SELECT count(*) FROM governance_audit_events")) == "30" })
         let columns = "event_id, session_id, agent_id, kind, parent_event_id, metadata_json::text, prev_hash, hmac_value, created_at, decision"
         let query = "SELECT string_agg(concat_ws('|', \(columns)), E'\\n' ORDER BY event_id) FROM governance_audit_events"
-        #expect(try scalar(dsnB, query) == scalar(dsnA, query))
-        #expect(try scalar(dsnB, "SELECT DISTINCT workflow FROM governance_audit_events") == "wf-otel")
+        #expect(try await scalar(dsnB, query) == scalar(dsnA, query))
+        #expect(try await scalar(dsnB, "SELECT DISTINCT workflow FROM governance_audit_events") == "wf-otel")
         try await a.stop()
         try await b.stop()
     }
@@ -349,7 +349,7 @@ struct OTLPTracesTests {
         #expect(status == 0, "\(lines.joined(separator: "\n"))")
         #expect(try JSONParser.parse(try #require(lines.last))["ok"] == .bool(true))
         #expect(try await tracesAssembled(dsnB))
-        #expect(try scalar(dsnB, "SELECT count(*) FROM governance_audit_events") == "3")
+        #expect(try await scalar(dsnB, "SELECT count(*) FROM governance_audit_events") == "3")
 
         let dsnA = try await newDatabase()
         let a = try await RunningCollector.start(
@@ -361,7 +361,7 @@ struct OTLPTracesTests {
                     """, type: "otlp_grpc"))
         try await a.waitUntilReady()
         for _ in 0..<5 { #expect(try await post(a.eventsURL, wireEvent()).status == 201) }
-        #expect(try await eventually { (try scalar(dsnB, "SELECT count(*) FROM governance_audit_events")) == "8" })
+        #expect(try await eventually { (try await scalar(dsnB, "SELECT count(*) FROM governance_audit_events")) == "8" })
         try await a.stop()
         try await b.stop()
     }
@@ -402,17 +402,17 @@ struct OTLPTracesTests {
             #expect(answer.status == 200 && answer.text == "{}", "\(answer.text)")
         }
         #expect(try await tracesAssembled(dsn))
-        #expect(try scalar(dsn, "SELECT used_usd = 8 FROM governance_budget_spend WHERE agent_id = 'agent-7'") == "t")
+        #expect(try await scalar(dsn, "SELECT used_usd = 8 FROM governance_budget_spend WHERE agent_id = 'agent-7'") == "t")
         // Each chat row says what it cost and at which price, and the rows add up to the spend.
         #expect(
-            try scalar(
+            try await scalar(
                 dsn,
                 """
                 SELECT string_agg((metadata_json->>'cost_usd') || ' ' || (metadata_json->'cost_basis')::text, ', ' ORDER BY metadata_json->>'cost_usd')
                 FROM governance_audit_events WHERE kind = 'gen_ai.chat'
                 """) == #"0.5 {"price": "gpt-4o"}, 7.5 {"price": "gpt-4o"}"#)
         #expect(
-            try scalar(
+            try await scalar(
                 dsn,
                 """
                 SELECT sum((metadata_json->>'cost_usd')::numeric) = (SELECT used_usd FROM governance_budget_spend WHERE agent_id = 'agent-7')
@@ -420,8 +420,8 @@ struct OTLPTracesTests {
                 """) == "t")
         let verified = try await runCommand([BinaryTests.binary, "verify", "--dsn", dsn], environment: ["GOVERNANCE_AUDIT_SECRET": auditSecret])
         #expect(verified.status == 0 && verified.output.contains("all chains intact"), "the cost is written before the chain: \(verified.output)")
-        #expect(try scalar(dsn, "SELECT count(*) FROM governance_budget_alerts") == "1")
-        #expect(try scalar(dsn, "SELECT count(*) FROM governance_audit_events WHERE kind = 'budget.threshold_crossed'") == "1")
+        #expect(try await scalar(dsn, "SELECT count(*) FROM governance_budget_alerts") == "1")
+        #expect(try await scalar(dsn, "SELECT count(*) FROM governance_audit_events WHERE kind = 'budget.threshold_crossed'") == "1")
         try await collector.stop()
     }
 
@@ -466,7 +466,7 @@ struct OTLPTracesTests {
                 ["openinference.llm", "researcher", "claude-x", nil, "t", "t", "500000000", "llm"],
                 ["otel.span", "rag-service", nil, nil, "f", "t", "500000000", "GET /health"],
             ])
-        #expect(try scalar(dsn, "SELECT count(DISTINCT session_id) FROM governance_audit_events WHERE kind LIKE 'openinference.%'") == "1")
+        #expect(try await scalar(dsn, "SELECT count(DISTINCT session_id) FROM governance_audit_events WHERE kind LIKE 'openinference.%'") == "1")
         try await collector.stop()
     }
 }

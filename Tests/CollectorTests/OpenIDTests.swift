@@ -136,33 +136,36 @@ struct OpenIDTests {
             // them, she signed in again.
             #expect(step("after_tampering")["signed_in"] == .bool(true))
             #expect(
-                try scalar(dsn, "SELECT count(*) FROM governance_ui_sessions WHERE person = 'alice@example.com' AND ended_by = 'identity-provider'")
+                try await scalar(
+                    dsn, "SELECT count(*) FROM governance_ui_sessions WHERE person = 'alice@example.com' AND ended_by = 'identity-provider'")
                     == "1")
-            #expect(try scalar(dsn, "SELECT count(*) FROM governance_ui_sessions WHERE person = 'alice@example.com' AND ended_at IS NULL") == "1")
+            #expect(
+                try await scalar(dsn, "SELECT count(*) FROM governance_ui_sessions WHERE person = 'alice@example.com' AND ended_at IS NULL") == "1")
 
             // The provider's people are people here, marked as such; their role is not edited here.
             #expect(
-                try scalar(
+                try await scalar(
                     dsn,
                     "SELECT role || ' ' || array_to_string(workflows, ',') || ' ' || signs_in_with FROM governance_users WHERE name = 'alice@example.com'"
                 ) == "viewer wf-test oidc")
-            #expect(try scalar(dsn, "SELECT count(*) FROM governance_users WHERE name = 'bob@example.com'") == "0")
+            #expect(try await scalar(dsn, "SELECT count(*) FROM governance_users WHERE name = 'bob@example.com'") == "0")
             // Bound to the provider's account it first signed in as (iss and sub).
-            #expect(try scalar(dsn, "SELECT oidc_subject FROM governance_users WHERE name = 'alice@example.com'")?.hasPrefix(issuer + " ") == true)
+            #expect(
+                try await scalar(dsn, "SELECT oidc_subject FROM governance_users WHERE name = 'alice@example.com'")?.hasPrefix(issuer + " ") == true)
             let people = try await admin.get("/people")
             #expect(people.text.contains("identity provider"))
             #expect(try await PeopleTests.save(admin, name: "alice@example.com", role: "admin").status == 409)
             // Every login was used or is still bound to its browser (the injected one's first try).
-            #expect(try scalar(dsn, "SELECT count(*) FROM governance_oidc_logins") == "0")
+            #expect(try await scalar(dsn, "SELECT count(*) FROM governance_oidc_logins") == "0")
 
             // Each sign-in and each refusal is an access event, chained like any other.
-            let signins = try scalar(
+            let signins = try await scalar(
                 dsn,
                 "SELECT string_agg(agent_id, ',' ORDER BY agent_id) FROM governance_audit_events WHERE kind = 'access.signin' AND metadata_json->>'method' = 'oidc'"
             )
             #expect(signins?.split(separator: ",").filter { $0 == "alice@example.com" }.count == 3)
             #expect(signins?.contains("carol@example.com") == true)
-            let refusals = try scalar(
+            let refusals = try await scalar(
                 dsn,
                 "SELECT count(*) FROM governance_audit_events WHERE kind = 'access.signin_failed' AND metadata_json->>'method' = 'oidc'")
             // nobody, the viewer's replay, the injected callback and its second use, the impostor,

@@ -112,7 +112,7 @@ struct OperationsTests {
             #expect(samples.value("governance_postgres_connected_writers") == 2)
             #expect((samples.value("process_resident_memory_bytes") ?? 0) > 1_000_000)
             #expect((samples.value("process_cpu_seconds_total") ?? 0) > 0)
-            #expect(try scalar(dsn, "SELECT count(*) FROM governance_audit_events") == "5")
+            #expect(try await scalar(dsn, "SELECT count(*) FROM governance_audit_events") == "5")
             #expect(!text.contains(testToken) && !text.contains("hunter2") && !text.contains("wf_not_a_known_token"))
             // Every family is typed and explained, as Prometheus expects.
             for name in Set(samples.map(\.name)) {
@@ -229,8 +229,8 @@ struct OperationsTests {
         try blocker.exec("COMMIT")
         #expect(try await accepted.value.status == 201)
         try await stopping.value
-        #expect(try storedIDs(dsn).contains(inFlight))
-        #expect(try scalar(dsn, "SELECT count(*) FROM governance_audit_events") == "2")
+        #expect(try await storedIDs(dsn).contains(inFlight))
+        #expect(try await scalar(dsn, "SELECT count(*) FROM governance_audit_events") == "2")
     }
 }
 
@@ -272,7 +272,7 @@ struct ShutdownSignalTests {
         }
         // Under load means events are being committed when the signal comes; how many is the
         // machine's speed (a busy CI machine stored 1,756 in 30 s), not the behaviour under test.
-        #expect(try await eventually(120) { (Int(try scalar(dsn, "SELECT count(*) FROM governance_audit_events") ?? "0") ?? 0) >= 200 })
+        #expect(try await eventually(120) { (Int(try await scalar(dsn, "SELECT count(*) FROM governance_audit_events") ?? "0") ?? 0) >= 200 })
         process.kill(SIGTERM)
         // The bridge is stuck on a 60 s answer; its 1 s flush deadline cuts it. Waiting 30 s
         // leaves a slow machine 29 s for the drain and the last commits, and still tells a cut
@@ -284,7 +284,7 @@ struct ShutdownSignalTests {
         #expect(status == 0, "not stopped within 30 s: the flush deadline did not cut the 60 s answer")
         if exit == nil { process.stop(SIGKILL) }
         let acknowledged = Set(report.outcomes.filter { (200..<300).contains($0.status) }.map { ids[$0.index] })
-        let stored = try storedIDs(dsn)
+        let stored = try await storedIDs(dsn)
         #expect(acknowledged.count >= 200)
         #expect(acknowledged.isSubset(of: stored), "\(acknowledged.subtracting(stored).count) acknowledged events are missing")
         // Every answer was a commit, a drain refusal, or a connection closed by the stopping server.

@@ -49,7 +49,7 @@ struct PeopleTests {
             #expect(try await Self.save(admin, name: "alice", role: "viewer", workflows: "wf-a", password: "short").status == 400)
             #expect(try await Self.save(admin, name: "alice", role: "viewer", workflows: "wf-a", password: Self.alicePassword).status == 303)
             // Only bcrypt's hash is stored.
-            let hash = try #require(try scalar(dsn, "SELECT password_hash FROM governance_users WHERE name = 'alice'"))
+            let hash = try #require(try await scalar(dsn, "SELECT password_hash FROM governance_users WHERE name = 'alice'"))
             #expect(hash.hasPrefix("$2b$12$") && !hash.contains(Self.alicePassword))
 
             let alice = UIClient(base: base)
@@ -59,8 +59,8 @@ struct PeopleTests {
             #expect(try await alice.get("/people").status == 403)
             #expect(try await alice.post("/workflows/tokens", [("workflow", "wf-a")], csrfFrom: page).status == 403)
             #expect(try await alice.post("/people", [("name", "mallory"), ("role", "admin")], csrfFrom: page).status == 403)
-            #expect(try scalar(dsn, "SELECT count(*) FROM governance_workflow_tokens") == "0")
-            #expect(try scalar(dsn, "SELECT count(*) FROM governance_users") == "1")
+            #expect(try await scalar(dsn, "SELECT count(*) FROM governance_workflow_tokens") == "0")
+            #expect(try await scalar(dsn, "SELECT count(*) FROM governance_users") == "1")
 
             // Made an owner of wf-a, at her next request: wf-a's tokens, not wf-b's.
             #expect(try await Self.save(admin, name: "alice", role: "owner", workflows: "wf-a").status == 303)
@@ -68,8 +68,8 @@ struct PeopleTests {
             #expect(owner.text.contains("alice (owner)"))
             #expect(try await alice.post("/workflows/tokens", [("workflow", "wf-a")], csrfFrom: owner).status == 200)
             #expect(try await alice.post("/workflows/tokens", [("workflow", "wf-b")], csrfFrom: owner).status == 403)
-            #expect(try scalar(dsn, "SELECT string_agg(workflow, ',') FROM governance_workflow_tokens") == "wf-a")
-            #expect(try scalar(dsn, "SELECT password_hash FROM governance_users WHERE name = 'alice'") == hash, "an empty password keeps hers")
+            #expect(try await scalar(dsn, "SELECT string_agg(workflow, ',') FROM governance_workflow_tokens") == "wf-a")
+            #expect(try await scalar(dsn, "SELECT password_hash FROM governance_users WHERE name = 'alice'") == hash, "an empty password keeps hers")
 
             // Removed, her session signs nobody in.
             let people = try await admin.get("/people")
@@ -96,12 +96,13 @@ struct PeopleTests {
                 elsewhere.cookie = alice.cookie
                 let page = try await elsewhere.get("/timeline")
                 #expect(page.status == 200 && page.text.contains("alice (auditor)"))
-                #expect(try scalar(dsn, "SELECT count(*) FROM governance_ui_sessions WHERE person = 'alice'") == "1")
+                #expect(try await scalar(dsn, "SELECT count(*) FROM governance_ui_sessions WHERE person = 'alice'") == "1")
                 // Only the cookie's SHA-256 is stored.
                 let cookie = try #require(alice.cookie)
                 #expect(
-                    try scalar(dsn, "SELECT count(*) FROM governance_ui_sessions WHERE id_sha256 = sha256(convert_to('\(cookie)', 'UTF8'))") == "1")
-                #expect(try scalar(dsn, "SELECT count(*) FROM governance_ui_sessions t WHERE t::text LIKE '%\(cookie)%'") == "0")
+                    try await scalar(dsn, "SELECT count(*) FROM governance_ui_sessions WHERE id_sha256 = sha256(convert_to('\(cookie)', 'UTF8'))")
+                        == "1")
+                #expect(try await scalar(dsn, "SELECT count(*) FROM governance_ui_sessions t WHERE t::text LIKE '%\(cookie)%'") == "0")
 
                 // Signed out on the second collector: the first refuses the copied cookie at once.
                 let copy = alice.cookie
@@ -160,9 +161,9 @@ struct PeopleTests {
             let other = UIClient(base: base)
             try await other.signIn()
             // Ten failures were counted, and one event each; the refused forty are only logged.
-            #expect(try scalar(dsn, "SELECT failures FROM governance_signin_failures WHERE key = 'account:alice'") == "10")
+            #expect(try await scalar(dsn, "SELECT failures FROM governance_signin_failures WHERE key = 'account:alice'") == "10")
             #expect(
-                try scalar(
+                try await scalar(
                     dsn, "SELECT count(*) FROM governance_audit_events WHERE kind = 'access.signin_failed' AND metadata_json->>'account' = 'alice'")
                     == "10")
         }
@@ -329,10 +330,10 @@ struct PeopleTests {
                 #expect(try await alice.get(path).status == 404, "\(path)")
             }
             // Nothing of B changed.
-            #expect(try scalar(dsn, "SELECT status FROM governance_gates WHERE request_id = '\(gateB)'") == "pending")
-            #expect(try scalar(dsn, "SELECT count(*) FROM governance_workflow_tokens WHERE revoked_at IS NULL") == "1")
-            #expect(try scalar(dsn, "SELECT count(*) FROM governance_users") == "1")
-            #expect(try scalar(dsn, "SELECT count(*) FROM governance_api_keys WHERE revoked_at IS NULL") == "1")
+            #expect(try await scalar(dsn, "SELECT status FROM governance_gates WHERE request_id = '\(gateB)'") == "pending")
+            #expect(try await scalar(dsn, "SELECT count(*) FROM governance_workflow_tokens WHERE revoked_at IS NULL") == "1")
+            #expect(try await scalar(dsn, "SELECT count(*) FROM governance_users") == "1")
+            #expect(try await scalar(dsn, "SELECT count(*) FROM governance_api_keys WHERE revoked_at IS NULL") == "1")
 
             // The live stream: B's event committed first never arrives; A's, committed after it, does.
             #expect(
@@ -372,7 +373,7 @@ struct PeopleTests {
             let manager = try #require(
                 UIClient.first(#"<code id="new-key">(gck_[A-Za-z0-9_-]{43})</code>"#, in: try await create("read,tokens").text))
             #expect(!(try await alice.get("/keys").text.contains(reader)), "shown once")
-            #expect(try scalar(dsn, "SELECT count(*) FROM governance_api_keys t WHERE t::text LIKE '%\(reader.dropFirst(4))%'") == "0")
+            #expect(try await scalar(dsn, "SELECT count(*) FROM governance_api_keys t WHERE t::text LIKE '%\(reader.dropFirst(4))%'") == "0")
 
             func call(_ method: String, _ path: String, _ key: String, body: String? = nil) async throws -> HTTPResult {
                 try await TestHTTP.request(
@@ -399,10 +400,13 @@ struct PeopleTests {
                 UIClient.first(#"tr class="api-key" data-fingerprint="([0-9a-f]{12})""#, in: try await alice.get("/keys").text))
             let keys = try await alice.get("/keys")
             #expect(try await alice.post("/keys/\(fingerprint)/revoke", [], csrfFrom: keys).status == 303)
-            let live = try [reader, manager].filter {
-                try scalar(
-                    dsn, "SELECT count(*) FROM governance_api_keys WHERE revoked_at IS NULL AND key_sha256 = sha256(convert_to('\($0)', 'UTF8'))")
-                    == "1"
+            var live: [String] = []
+            for key in [reader, manager]
+            where try await scalar(
+                dsn, "SELECT count(*) FROM governance_api_keys WHERE revoked_at IS NULL AND key_sha256 = sha256(convert_to('\(key)', 'UTF8'))")
+                == "1"
+            {
+                live.append(key)
             }
             #expect(live.count == 1)
             for key in [reader, manager] where !live.contains(key) { #expect(try await call("GET", "/timeline", key).status == 401) }
@@ -413,13 +417,13 @@ struct PeopleTests {
                 "SELECT kind, agent_id, metadata_json->>'method' FROM governance_audit_events WHERE metadata_json ? 'key' ORDER BY seq"
             ).rows.map { $0.map { $0 ?? "" }.joined(separator: " ") }
             #expect(uses.contains("access.key_created alice ") && uses.contains("access.key_revoked alice "))
-            let readerPrint = try scalar(
+            let readerPrint = try await scalar(
                 dsn, "SELECT fingerprint FROM governance_api_keys WHERE key_sha256 = sha256(convert_to('\(reader)', 'UTF8'))")
             let searched = try PGConnection(dsn: dsn).exec(
                 "SELECT agent_id, metadata_json->>'method', metadata_json->>'key' FROM governance_audit_events WHERE kind = 'access.searched'"
             ).rows
             #expect(searched == [["alice", "api_key", readerPrint]], "the key's search is on the record, naming the key")
-            #expect(try scalar(dsn, "SELECT count(*) FROM governance_audit_events WHERE kind = 'access.key_created'") == "2")
+            #expect(try await scalar(dsn, "SELECT count(*) FROM governance_audit_events WHERE kind = 'access.key_created'") == "2")
         }
     }
 
@@ -465,7 +469,8 @@ struct PeopleTests {
             #expect(mail.hasPrefix("from governance@example.com\nto alice@example.com\n") && mail.contains("Subject: Your sign-in link"))
             let token = try #require(UIClient.first(#"https://governance\.example\.com/login/link\?token=([A-Za-z0-9_-]{43})"#, in: mail))
             #expect(
-                try scalar(dsn, "SELECT count(*) FROM governance_signin_links t WHERE t::text LIKE '%\(token)%'") == "0", "only its digest is kept")
+                try await scalar(dsn, "SELECT count(*) FROM governance_signin_links t WHERE t::text LIKE '%\(token)%'") == "0",
+                "only its digest is kept")
 
             // …opened in another browser: refused, and the link stays usable by the first.
             let other = UIClient(base: base)
@@ -505,7 +510,8 @@ struct PeopleTests {
                 ])
             #expect(mails().count == 3)
             #expect(
-                try scalar(dsn, "SELECT count(*) FROM governance_audit_events WHERE kind = 'access.signin' AND metadata_json->>'method' = 'email'")
+                try await scalar(
+                    dsn, "SELECT count(*) FROM governance_audit_events WHERE kind = 'access.signin' AND metadata_json->>'method' = 'email'")
                     == "1")
         }
     }

@@ -73,7 +73,7 @@ struct ReadAPITests {
         defer { _ = process.stop() }
         let base = "http://127.0.0.1:\(uiPort)"
         let ready = try await eventually(120) {
-            guard (try? scalar(dsn, "SELECT count(*) FROM governance_collector_schema")) == "1" else { return false }
+            guard (try? await scalar(dsn, "SELECT count(*) FROM governance_collector_schema")) == "1" else { return false }
             return (try? await TestHTTP.request("GET", base + "/login"))?.status == 200
         }
         #expect(ready)
@@ -303,7 +303,7 @@ struct ReadAPITests {
             #expect(posted.status == 405 && posted.headers["allow"] == "GET" && posted.headers["content-type"] == "application/problem+json")
 
             // Each read is an access event of hers, by key.
-            let reads = try scalar(
+            let reads = try await scalar(
                 dsn,
                 "SELECT count(*) FROM governance_audit_events WHERE agent_id = 'alice' AND metadata_json->>'via' = 'api' AND metadata_json->>'method' = 'api_key'"
             )
@@ -312,9 +312,9 @@ struct ReadAPITests {
             // stream of events asked for (an event or a session as NDJSON is refused, 406).
             let streams = urls.filter { $0.contains("/events") && !$0.contains("/events/") }.count + 1
             let exported = "SELECT count(*) FROM governance_audit_events WHERE kind = 'access.exported' AND agent_id = 'alice'"
-            _ = try await eventually { try scalar(dsn, exported) == String(streams) }
-            #expect(try scalar(dsn, exported) == String(streams))
-            let streamed = try scalar(
+            _ = try await eventually { try await scalar(dsn, exported) == String(streams) }
+            #expect(try await scalar(dsn, exported) == String(streams))
+            let streamed = try await scalar(
                 dsn,
                 exported + " AND metadata_json->>'format' = 'ndjson' AND metadata_json->>'completed' = 'true' AND (metadata_json->>'rows')::int >= 1")
             #expect(Int(streamed ?? "0") ?? 0 >= 1)
@@ -346,14 +346,16 @@ struct ReadAPITests {
             // (The signer creates its tables once it starts.)
             #expect(
                 try await eventually {
-                    (try? scalar(dsn, "SELECT max(tree_size) FROM governance_checkpoints")) == "300" && (try? scalar(dsn, nodes)) == "1"
+                    let signedSize = try? await scalar(dsn, "SELECT max(tree_size) FROM governance_checkpoints")
+                    let stored = try? await scalar(dsn, nodes)
+                    return signedSize == "300" && stored == "1"
                 })
             // Five more, which no checkpoint covers (the next is due at 400 or in an hour).
             let unsigned = (0..<5).map { _ in UUID() }
             try await Self.ingest(collector.batchURL, unsigned.map { ($0, wireEvent(id: $0, session: session)) })
 
             let latest = try JSONParser.parse(try await Self.get(api + "/checkpoints/latest", key: key).body)
-            let stored = try scalar(dsn, "SELECT note FROM governance_checkpoints WHERE tree_size = 300")
+            let stored = try await scalar(dsn, "SELECT note FROM governance_checkpoints WHERE tree_size = 300")
             #expect(
                 latest["tree_size"] == .number("300") && latest["note"]?.stringValue == stored && latest["origin"] == .string(CheckpointTests.origin))
             let at200 = try JSONParser.parse(try await Self.get(api + "/checkpoints/200", key: key).body)
@@ -361,8 +363,8 @@ struct ReadAPITests {
             #expect(try await Self.get(api + "/checkpoints/150", key: key).status == 404)
 
             // Proofs as the API gives them, checked by a verifier that shares no code with us.
-            let leaf270 = try #require(try scalar(dsn, "SELECT event_id::text FROM governance_merkle_leaves WHERE leaf_index = 270"))
-            let leaf42 = try #require(try scalar(dsn, "SELECT event_id::text FROM governance_merkle_leaves WHERE leaf_index = 42"))
+            let leaf270 = try #require(try await scalar(dsn, "SELECT event_id::text FROM governance_merkle_leaves WHERE leaf_index = 270"))
+            let leaf42 = try #require(try await scalar(dsn, "SELECT event_id::text FROM governance_merkle_leaves WHERE leaf_index = 42"))
             for (path, expected) in [
                 ("/events/\(leaf270)/proof", "ok event \(leaf270) is leaf 270 of 300"),
                 ("/events/\(leaf42)/proof?checkpoint_size=200", "ok event \(leaf42) is leaf 42 of 200"),
@@ -385,7 +387,7 @@ struct ReadAPITests {
             // access events of the sign-in and the reads), the rest pending.
             let covered = try #require(
                 Int(
-                    try scalar(
+                    try await scalar(
                         dsn,
                         """
                         SELECT count(*) FROM governance_merkle_leaves JOIN governance_audit_events USING (event_id)

@@ -27,7 +27,7 @@ struct ResilienceTests {
             try await collector.waitUntilReady()
             let id = UUID()
             #expect(try await post(collector.eventsURL, wireEvent(id: id)).status == 201)
-            #expect(try storedIDs(cluster.dsn) == [id])
+            #expect(try await storedIDs(cluster.dsn) == [id])
         }
     }
 
@@ -54,7 +54,7 @@ struct ResilienceTests {
             try cluster.start()
             try await collector.waitUntilReady()
             #expect(try await send() == 201)
-            #expect(try storedIDs(cluster.dsn) == acknowledged)
+            #expect(try await storedIDs(cluster.dsn) == acknowledged)
             #expect(acknowledged.count == 2)
         }
     }
@@ -99,9 +99,9 @@ struct ResilienceTests {
             #expect([200, 201].contains(try await post(collector.eventsURL, wireEvent(id: stuck)).status))
             let after = UUID()
             #expect(try await post(collector.eventsURL, wireEvent(id: after)).status == 201)
-            let stored = try storedIDs(cluster.dsn)
+            let stored = try await storedIDs(cluster.dsn)
             #expect(stored.isSuperset(of: [before, stuck, after]))
-            #expect(try scalar(cluster.dsn, "SELECT count(*) = count(DISTINCT event_id) FROM governance_audit_events") == "t")
+            #expect(try await scalar(cluster.dsn, "SELECT count(*) = count(DISTINCT event_id) FROM governance_audit_events") == "t")
         }
     }
 
@@ -161,7 +161,7 @@ struct ResilienceTests {
             try await collector.waitUntilReady()
             #expect(try await post(collector.eventsURL, wireEvent()).status == 201)
             #expect(
-                try scalar(
+                try await scalar(
                     dsn,
                     "SELECT string_agg(coalesce(workflow, 'sdk') || ':' || signature_status, ',' ORDER BY chain_seq) FROM governance_audit_events")
                     == "sdk:unsigned,wf-test:unsigned")
@@ -205,7 +205,7 @@ struct BinaryTests {
         }
         // Let some events land, then kill the process without warning.
         let deadline = Date().addingTimeInterval(30)
-        while Date() < deadline, (Int(try scalar(dsn, "SELECT count(*) FROM governance_audit_events") ?? "0") ?? 0) < 500 {
+        while Date() < deadline, (Int(try await scalar(dsn, "SELECT count(*) FROM governance_audit_events") ?? "0") ?? 0) < 500 {
             try await Task.sleep(for: .milliseconds(20))
         }
         #expect(process.stop(SIGKILL) == 128 + SIGKILL)
@@ -217,7 +217,7 @@ struct BinaryTests {
         #expect(acknowledged.count >= 100)
         #expect(failed > 0, "the kill should have cut requests off")
         #expect(report.outcomes.count < ids.count, "the load should have been cut short by the kill")
-        let stored = try storedIDs(dsn)
+        let stored = try await storedIDs(dsn)
         #expect(acknowledged.isSubset(of: stored), "acknowledged but missing: \(acknowledged.subtracting(stored).count)")
     }
 }

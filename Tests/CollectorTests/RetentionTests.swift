@@ -89,7 +89,8 @@ struct RetentionTests {
         let month = try Self.generateMonth(dsn)
         #expect(month.rows == 660)
         let cutoff = "date_trunc('day', now() - interval '7 days', 'UTC')"
-        let old = try #require(try scalar(dsn, "SELECT count(*) FROM governance_audit_events WHERE received_at < \(cutoff)").flatMap { Int($0) })
+        let old = try #require(
+            try await scalar(dsn, "SELECT count(*) FROM governance_audit_events WHERE received_at < \(cutoff)").flatMap { Int($0) })
         #expect(old == 23 * 22, "days 8 to 30 ago are due")
 
         // The command's dry run says what is due and removes nothing: everything old without
@@ -103,7 +104,7 @@ struct RetentionTests {
         #expect(dry.status == 0 && dry.output.contains("would remove \(old) rows of \(23 * 4 + 2) sessions"), "\(dry.output)")
         let waiting = try await runCommand([BinaryTests.binary, "retention", "run", "--config", config])
         #expect(waiting.status == 0 && waiting.output.contains("the checkpoint signer has not started its tree yet"), "\(waiting.output)")
-        #expect(try scalar(dsn, "SELECT count(*) FROM governance_audit_events") == String(month.rows))
+        #expect(try await scalar(dsn, "SELECT count(*) FROM governance_audit_events") == String(month.rows))
         let tooShort = try await runCommand([BinaryTests.binary, "retention", "run", "--config", config, "--keep", "3d"])
         #expect(tooShort.status == 2 && tooShort.output.contains("shorter than retention.minimum (7d)"), "\(tooShort.output)")
 
@@ -113,12 +114,14 @@ struct RetentionTests {
         try await RunningCollector.with(yaml: try String(contentsOfFile: config, encoding: .utf8)) { collector in
             try await collector.waitUntilReady()
             #expect(
-                try await eventually(120) { try scalar(dsn, "SELECT count(*) FROM governance_audit_events WHERE received_at < \(cutoff)") == "0" })
-            let seals = try #require(try scalar(dsn, "SELECT count(*) FROM governance_retention_seals").flatMap { Int($0) })
+                try await eventually(120) {
+                    try await scalar(dsn, "SELECT count(*) FROM governance_audit_events WHERE received_at < \(cutoff)") == "0"
+                })
+            let seals = try #require(try await scalar(dsn, "SELECT count(*) FROM governance_retention_seals").flatMap { Int($0) })
             #expect(seals >= 3, "506 rows, 200 a pass")
-            #expect(try scalar(dsn, "SELECT sum(removed_rows) FROM governance_retention_seals") == String(old))
+            #expect(try await scalar(dsn, "SELECT sum(removed_rows) FROM governance_retention_seals") == String(old))
             #expect(
-                try scalar(dsn, "SELECT count(*) FROM governance_audit_events WHERE kind = 'audit.retention_seal'") == String(seals),
+                try await scalar(dsn, "SELECT count(*) FROM governance_audit_events WHERE kind = 'audit.retention_seal'") == String(seals),
                 "each seal is an audit event")
 
             // Writers go on: the collector extends a long session and a new one (seq continues),
@@ -128,19 +131,21 @@ struct RetentionTests {
             }
             let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
                 .appendingPathComponent("interop/sdk_rotation.py").path
-            let url = sharedCluster.url(database: try #require(try scalar(dsn, "SELECT current_database()")))
+            let url = sharedCluster.url(database: try #require(try await scalar(dsn, "SELECT current_database()")))
             let sdk = try await runCommand(
                 [try sdkPython(), script, "log", url, "KEY", month.longSessions[1].uuidString, "3"],
                 environment: ["KEY": Data(auditSecret.utf8).base64EncodedString()])
             #expect(sdk.status == 0, "\(sdk.output)")
             #expect(
                 try await eventually(60) {
-                    try scalar(dsn, "SELECT max(tree_size) FROM governance_checkpoints") == String(month.rows + seals + 3 + 2 + 3)
+                    try await scalar(dsn, "SELECT max(tree_size) FROM governance_checkpoints") == String(month.rows + seals + 3 + 2 + 3)
                 }, "a checkpoint covers every row ever written, the removed ones included")
         }
-        #expect(try scalar(dsn, "SELECT max(seq) FROM governance_audit_events WHERE workflow = 'wf-test'") == String(month.seq + 5), "seq continues")
         #expect(
-            try scalar(
+            try await scalar(dsn, "SELECT max(seq) FROM governance_audit_events WHERE workflow = 'wf-test'") == String(month.seq + 5), "seq continues"
+        )
+        #expect(
+            try await scalar(
                 dsn,
                 "SELECT count(*) FROM governance_audit_events WHERE session_id = '\(month.longSessions[1].lowercasedString)' AND agent_id = 'sdk-agent'"
             ) == "3")
@@ -156,7 +161,7 @@ struct RetentionTests {
         // Everything else stays append-only: a DELETE without a seal is refused, and so is one
         // under a seal row written by hand, without its seal event.
         let first = try #require(
-            try scalar(
+            try await scalar(
                 dsn,
                 "SELECT event_id FROM governance_audit_events WHERE session_id = '\(month.longSessions[0].lowercasedString)' ORDER BY chain_seq LIMIT 1"
             ))
@@ -172,21 +177,21 @@ struct RetentionTests {
             #expect(throws: PGError.self) { try forger.exec("DELETE FROM governance_audit_events WHERE event_id = '\(first)'") }
             try forger.exec("ROLLBACK")
         }
-        #expect(try scalar(dsn, "SELECT count(*) FROM governance_audit_events WHERE event_id = '\(first)'") == "1")
+        #expect(try await scalar(dsn, "SELECT count(*) FROM governance_audit_events WHERE event_id = '\(first)'") == "1")
 
         // Removed without a seal (as a superuser with the triggers off), the same row fails both checks.
-        let copy = try CheckpointTests.copy(of: dsn)
+        let copy = try await CheckpointTests.copy(of: dsn)
         let superuser = try PGConnection(dsn: copy)
         try superuser.exec("SET session_replication_role = replica")
         try superuser.exec("DELETE FROM governance_audit_events WHERE event_id = '\(first)'")
         let tampered = try await runCommand([BinaryTests.binary, "verify", "--dsn", copy], environment: ["GOVERNANCE_AUDIT_SECRET": auditSecret])
         #expect(tampered.status == 1 && tampered.output.contains("no retention seal recorded it"), "\(tampered.output)")
         let tamperedTree = try await runCommand([BinaryTests.binary, "checkpoint", "verify", "--dsn", copy, "--public-key", key + ".pub"])
-        let leaf = try CheckpointTests.leafIndex(dsn, try #require(UUID(uuidString: first)))
+        let leaf = try await CheckpointTests.leafIndex(dsn, try #require(UUID(uuidString: first)))
         #expect(tamperedTree.status == 1 && tamperedTree.output.contains("first divergent leaf \(leaf):"), "\(tamperedTree.output)")
 
         // A seal's records edited (a head), or its tree state, fail verify and checkpoint verify.
-        let edited = try PGConnection(dsn: try CheckpointTests.copy(of: dsn))
+        let edited = try PGConnection(dsn: try await CheckpointTests.copy(of: dsn))
         try edited.exec("SET session_replication_role = replica")
         try edited.exec(
             "UPDATE governance_retention_heads SET last_hmac = 'ab' || substr(last_hmac, 3) WHERE session_id = '\(month.longSessions[0].lowercasedString)'"
@@ -208,7 +213,7 @@ struct RetentionTests {
     /// rule): on the shared cluster, another test's open transaction holds that back for a while.
     static func settled(_ dsn: String) async throws -> Bool {
         try await eventually {
-            try scalar(dsn, "SELECT bool_and(governance_txid < pg_snapshot_xmin(pg_current_snapshot())) FROM governance_audit_events") == "t"
+            try await scalar(dsn, "SELECT bool_and(governance_txid < pg_snapshot_xmin(pg_current_snapshot())) FROM governance_audit_events") == "t"
         }
     }
 
@@ -244,7 +249,7 @@ struct RetentionTests {
         let late = try Self.insert(a, session: UUID(), prev: nil, workflow: "wf", seq: 2, daysAgo: 20)
         try a.exec("COMMIT")
         #expect(
-            try scalar(dsn, "SELECT string_agg(workflow || seq, ',' ORDER BY governance_txid, chain_seq) FROM governance_audit_events")
+            try await scalar(dsn, "SELECT string_agg(workflow || seq, ',' ORDER BY governance_txid, chain_seq) FROM governance_audit_events")
                 == "other1,wf2,wf1")
 
         #expect(try await Self.settled(dsn))
@@ -252,11 +257,11 @@ struct RetentionTests {
             [BinaryTests.binary, "retention", "run", "--dsn", dsn, "--keep", "7d"], environment: ["GOVERNANCE_AUDIT_SECRET": auditSecret])
         #expect(run.status == 0 && run.output.contains("removed 1 rows"), "only other1 may go: \(run.output)")
         #expect(
-            try scalar(
+            try await scalar(
                 dsn,
                 "SELECT string_agg(workflow || seq, ',' ORDER BY workflow, seq) FROM governance_audit_events WHERE kind <> 'audit.retention_seal'")
                 == "wf1,wf2")
-        #expect(try scalar(dsn, "SELECT count(*) FROM governance_audit_events WHERE hmac_value = '\(late)'") == "1")
+        #expect(try await scalar(dsn, "SELECT count(*) FROM governance_audit_events WHERE hmac_value = '\(late)'") == "1")
         let verified = try await runCommand([BinaryTests.binary, "verify", "--dsn", dsn], environment: ["GOVERNANCE_AUDIT_SECRET": auditSecret])
         #expect(
             verified.status == 0 && verified.output.contains("all chains intact") && verified.output.contains("1 rows (1 seal"), "\(verified.output)")

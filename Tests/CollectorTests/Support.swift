@@ -233,14 +233,17 @@ func parseJSON(_ result: HTTPResult) throws -> JSONValue {
 }
 
 /// Event ids present in the audit table of the database at `dsn`.
-func storedIDs(_ dsn: String) throws -> Set<UUID> {
-    let connection = try PGConnection(dsn: dsn)
-    let rows = try connection.exec("SELECT event_id FROM governance_audit_events")
-    return Set(rows.rows.compactMap { $0[0].flatMap(UUID.init(uuidString:)) })
+func storedIDs(_ dsn: String) async throws -> Set<UUID> {
+    try await offPool {
+        let rows = try PGConnection(dsn: dsn).exec("SELECT event_id FROM governance_audit_events")
+        return Set(rows.rows.compactMap { $0[0].flatMap(UUID.init(uuidString:)) })
+    }
 }
 
-func scalar(_ dsn: String, _ sql: String) throws -> String? {
-    try PGConnection(dsn: dsn).exec(sql).rows.first?.first ?? nil
+/// The first column of the first row `sql` returns: on a thread of its own, as libpq blocks
+/// (the tests' collectors share the two threads of Swift's cooperative pool).
+func scalar(_ dsn: String, _ sql: String) async throws -> String? {
+    try await offPool { try PGConnection(dsn: dsn).exec(sql).rows.first?.first ?? nil }
 }
 
 /// Keeps every log line (level, message, metadata rendered as text) for assertions.

@@ -149,7 +149,7 @@ struct TimelineHTTPTests {
             let otherPage = try await other.get("/workflows")
             let crossed = try await ui.post("/workflows/tokens", [("workflow", "forged"), ("csrf", UIClient.csrf(otherPage.text)!)], csrfFrom: nil)
             #expect(crossed.status == 403)
-            #expect(try scalar(dsn, "SELECT count(*) FROM governance_workflow_tokens") == "0")
+            #expect(try await scalar(dsn, "SELECT count(*) FROM governance_workflow_tokens") == "0")
             // A cookie that names no live session is a stranger's.
             let forgedCookie = UIClient(base: ui.base)
             forgedCookie.cookie = String(ui.cookie!.dropLast(2)) + "xx"
@@ -212,14 +212,15 @@ struct TimelineHTTPTests {
                 let fingerprint = try #require(UIClient.first(#"tr class="token" data-fingerprint="([0-9a-f]{12})""#, in: issued.text))
 
                 // Only the digest is in the database; the token appears on no other page.
-                #expect(try scalar(dsn, "SELECT encode(token_sha256, 'hex') FROM governance_workflow_tokens") == WorkflowTokens.sha256Hex(token))
-                #expect(try scalar(dsn, "SELECT count(*) FROM governance_workflow_tokens t WHERE t::text LIKE '%\(token)%'") == "0")
+                #expect(
+                    try await scalar(dsn, "SELECT encode(token_sha256, 'hex') FROM governance_workflow_tokens") == WorkflowTokens.sha256Hex(token))
+                #expect(try await scalar(dsn, "SELECT count(*) FROM governance_workflow_tokens t WHERE t::text LIKE '%\(token)%'") == "0")
                 let later = try await ui.get("/workflows")
                 #expect(!later.text.contains(token) && !later.text.contains("token-error") && !later.text.contains("new-token"))
                 #expect(later.text.contains(#"<tr data-workflow="wf-ui">"#))
 
                 #expect(try await post(collector.eventsURL, wireEvent(), token: token).status == 201)
-                #expect(try scalar(dsn, "SELECT workflow FROM governance_audit_events WHERE kind NOT LIKE 'access.%'") == "wf-ui")
+                #expect(try await scalar(dsn, "SELECT workflow FROM governance_audit_events WHERE kind NOT LIKE 'access.%'") == "wf-ui")
                 // Another collector on the same database picks the token up at its next refresh, and not before.
                 #expect(try await post(second.eventsURL, wireEvent(), token: token).status == 401, "its clock has not reached the refresh")
                 secondClock.advance(by: .seconds(1))
@@ -239,7 +240,7 @@ struct TimelineHTTPTests {
                 #expect(try await post(collector.eventsURL, wireEvent()).status == 201, "the YAML token still works")
                 let listed = try await ui.get("/workflows")
                 #expect(UIClient.first(#"data-fingerprint="\#(fingerprint)".*?<td class="status">(\w+)</td>"#, in: listed.text) == "revoked")
-                let stored = try scalar(dsn, "SELECT count(*) FROM governance_audit_events WHERE workflow = 'wf-ui'")
+                let stored = try await scalar(dsn, "SELECT count(*) FROM governance_audit_events WHERE workflow = 'wf-ui'")
                 #expect(UIClient.first(#"<tr data-workflow="wf-ui">.*?<td class="count">(\d+)</td>"#, in: listed.text) == stored)
             }
         }
@@ -395,7 +396,7 @@ struct TimelineHTTPTests {
             // Each row's parent and depth agree with the table.
             for row in rows {
                 #expect(
-                    try scalar(dsn, "SELECT coalesce(parent_event_id::text, '') FROM governance_audit_events WHERE event_id = '\(row.id)'")
+                    try await scalar(dsn, "SELECT coalesce(parent_event_id::text, '') FROM governance_audit_events WHERE event_id = '\(row.id)'")
                         == row.parent)
                 if let parentRow = rows.first(where: { $0.id == row.parent }) {
                     #expect(row.depth == parentRow.depth + 1)

@@ -44,7 +44,7 @@ struct TraceAssemblyTests {
     ])
 
     /// The run as stored: one row per span, each child booked to the agent under its row, one session.
-    func expectOneRun(_ dsn: String) throws {
+    func expectOneRun(_ dsn: String) async throws {
         let rows = try PGConnection(dsn: dsn).exec(
             """
             SELECT kind, agent_id, parent_event_id::text, session_id::text FROM governance_audit_events ORDER BY kind
@@ -59,8 +59,8 @@ struct TraceAssemblyTests {
                 ["gen_ai.execute_tool", "planner", agentRow, session],
                 ["gen_ai.invoke_agent", "planner", nil, session],
             ])
-        #expect(try scalar(dsn, "SELECT count(*) = max(seq) AND min(seq) = 1 FROM governance_audit_events") == "t", "seq has no gap")
-        #expect(try scalar(dsn, "SELECT count(*) FROM governance_staged_spans") == "0")
+        #expect(try await scalar(dsn, "SELECT count(*) = max(seq) AND min(seq) = 1 FROM governance_audit_events") == "t", "seq has no gap")
+        #expect(try await scalar(dsn, "SELECT count(*) FROM governance_staged_spans") == "0")
     }
 
     @Test(
@@ -82,14 +82,14 @@ struct TraceAssemblyTests {
         let first = try spawnCollector(config: file)
         #expect(try await export(Self.children))
         first.stop(SIGKILL)
-        #expect(try scalar(dsn, "SELECT count(*) FROM governance_staged_spans") == "2", "acknowledged, so staged")
-        #expect(try scalar(dsn, "SELECT count(*) FROM governance_audit_events") == "0", "no root yet: not assembled")
+        #expect(try await scalar(dsn, "SELECT count(*) FROM governance_staged_spans") == "2", "acknowledged, so staged")
+        #expect(try await scalar(dsn, "SELECT count(*) FROM governance_audit_events") == "0", "no root yet: not assembled")
 
         let second = try spawnCollector(config: file)
         defer { second.stop(SIGKILL) }
         #expect(try await export(Self.agent))
         #expect(try await tracesAssembled(dsn))
-        try expectOneRun(dsn)
+        try await expectOneRun(dsn)
         let verified = try await runCommand([BinaryTests.binary, "verify", "--dsn", dsn], environment: ["GOVERNANCE_AUDIT_SECRET": auditSecret])
         #expect(verified.status == 0 && verified.output.contains("all chains intact"), "\(verified.output)")
     }
@@ -110,7 +110,7 @@ struct TraceAssemblyTests {
                     #expect(answer.status == 200, "\(answer.text)")
                 }
                 #expect(try await tracesAssembled(dsn))
-                try expectOneRun(dsn)
+                try await expectOneRun(dsn)
             }
         }
     }
@@ -127,7 +127,7 @@ struct TraceAssemblyTests {
                 Self.children, contentType: "application/json")
             #expect(answer.status == 200)
             #expect(answer.text.contains(#""rejectedSpans":"2""#) && answer.text.contains("add `chain` to its processors"), "\(answer.text)")
-            #expect(try scalar(dsn, "SELECT count(*) FROM governance_staged_spans") == "0")
+            #expect(try await scalar(dsn, "SELECT count(*) FROM governance_staged_spans") == "0")
         }
     }
 }
