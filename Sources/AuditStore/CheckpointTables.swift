@@ -169,6 +169,11 @@ public enum CheckpointTables {
         try checkpoints(where: "tree_size > \(lower) AND tree_size <= \(size) ORDER BY tree_size", on: connection)
     }
 
+    /// The smallest stored checkpoint larger than `lower` (the first that covers leaf `lower`).
+    public static func firstCheckpoint(after lower: Int, on connection: PGConnection) throws(PGError) -> Stored? {
+        try checkpoints(where: "tree_size > \(lower) ORDER BY tree_size LIMIT 1", on: connection).first
+    }
+
     public static func checkpoint(size: Int, on connection: PGConnection) throws(PGError) -> Stored? {
         try checkpoints(where: "tree_size = \(size)", on: connection).first
     }

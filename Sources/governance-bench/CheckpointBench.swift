@@ -117,6 +117,8 @@ struct CheckpointBench {
                 ))
         }
 
+        rows += try await evidence(dsn: dsn, signer: config.signer, rows: signedSize, copySeconds: copySeconds)
+
         // Retention over the same table: rows received as they were created (30 days), keep 7 days, one pass.
         try connection.exec("SET session_replication_role = replica")
         try connection.exec("UPDATE governance_audit_events SET received_at = created_at")
@@ -144,6 +146,62 @@ struct CheckpointBench {
                 "\(String(format: "%.1f", afterSeconds)) s"
             ))
         return rows
+    }
+
+    /// `governance-collector evidence` of the whole month (every row, one checkpoint) and
+    /// scripts/verify_evidence.py over the zip: wall time and peak RSS (/usr/bin/time) of each.
+    func evidence(dsn: String, signer: NoteSigner, rows: Int, copySeconds: Double) async throws -> [(String, String, String)] {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("gc-bench-evidence-\(getpid())").path
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        FileManager.default.createFile(
+            atPath: folder + "/checkpoint.key", contents: Data((signer.encoded + "\n").utf8), attributes: [.posixPermissions: 0o600])
+        try (signer.verifier.encoded + "\n").write(toFile: folder + "/checkpoint.key.pub", atomically: true, encoding: .utf8)
+        try """
+        receivers:
+          ingest_http: { endpoint: 127.0.0.1:0, tokens: [{ workflow: bench, token_sha256: \(String(repeating: "0", count: 64)) }] }
+        exporters:
+          postgres: { dsn: "\(dsn)" }
+        checkpoints:
+          signing_key_file: \(folder)/checkpoint.key
+        service:
+          pipelines:
+            audit: { receivers: [ingest_http], exporters: [postgres] }
+        """.write(toFile: folder + "/config.yaml", atomically: true, encoding: .utf8)
+        let from = Timestamp(microseconds: TimelineBench.start).pythonISOFormat
+        let to = Timestamp(microseconds: TimelineBench.start + 31 * 86_400_000_000).pythonISOFormat
+        let bundle = folder + "/month.zip"
+        let build = try await Self.timed(
+            [binary, "evidence", "--config", folder + "/config.yaml", "--from", from, "--to", to, "--out", bundle], folder: folder)
+        let size = (try? FileManager.default.attributesOfItem(atPath: bundle)[.size] as? Int) ?? 0
+        let venv = ".build/interop-venv/bin/python"
+        let python = FileManager.default.isExecutableFile(atPath: venv) ? venv : "python3"
+        let check = try await Self.timed([python, "scripts/verify_evidence.py", bundle, folder + "/checkpoint.key.pub"], folder: folder)
+        func figures(_ run: (status: Int32, seconds: Double, peakMiB: Int)) -> String {
+            String(
+                format: "%.1f s = %.1f µs/row (%.1f× the COPY time); peak RSS %d MiB", run.seconds, run.seconds * 1e6 / Double(max(rows, 1)),
+                run.seconds / copySeconds, run.peakMiB)
+        }
+        return [
+            (
+                "evidence: bundle of a month (governance-collector evidence)",
+                "\(rows) rows, \(size / 1_048_576) MiB zip\(build.status == 0 ? "" : " (exit \(build.status)!)")",
+                figures(build)
+            ),
+            (
+                "evidence: verified offline (scripts/verify_evidence.py)", "\(rows) rows\(check.status == 0 ? "" : " (exit \(check.status)!)")",
+                figures(check)
+            ),
+        ]
+    }
+
+    /// Runs `command` under /usr/bin/time: its exit status, wall seconds and peak RSS.
+    static func timed(_ command: [String], folder: String) async throws -> (status: Int32, seconds: Double, peakMiB: Int) {
+        let rss = folder + "/rss-\(UUID().uuidString)"
+        let t = Date()
+        let status = try await ChildProcess.spawn(["/usr/bin/time", "-f", "%M", "-o", rss] + command, outputPath: "/dev/null").exitStatus()
+        let kib = Int((try? String(contentsOfFile: rss, encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines) ?? "") ?? 0
+        return (status, Date().timeIntervalSince(t), kib / 1024)
     }
 
     static func eventID(atLeaf index: Int, on connection: PGConnection) throws -> UUID {

@@ -16,7 +16,7 @@ struct GovernanceCollector: AsyncParsableCommand {
         abstract: "Collects AI-agent governance audit events into PostgreSQL.",
         subcommands: [
             Run.self, Validate.self, PrintConfig.self, Migrate.self, Verify.self, ChainCommand.self, CheckpointCommand.self, RetentionCommand.self,
-            Prove.self, Tail.self, Export.self, Token.self,
+            Prove.self, Tail.self, Export.self, Evidence.self, Token.self,
             AgentKeyCommand.self,
         ],
         defaultSubcommand: Run.self)

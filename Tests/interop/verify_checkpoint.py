@@ -5,8 +5,13 @@ with it: hashlib and the `cryptography` package only (docs/components/checkpoint
     verify_checkpoint.py VKEY --note FILE     a signed checkpoint (e.g. a witness's copy)
 
 VKEY is the log's verifier key `name+keyhash+base64`. Exit 0 and "ok ..." when valid, 1 when not."""
-import base64, hashlib, json, sys
+import base64, hashlib, json, os, sys
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+# RFC 9162's consistency check is the evidence verifier's (scripts/verify_evidence.py), also
+# independent of the collector.
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "scripts"))
+from verify_evidence import consistent  # noqa: E402
 
 def node(l, r): return hashlib.sha256(b"\x01" + l + r).digest()
 
@@ -40,22 +45,6 @@ def inclusion_root(index, size, leaf_hash, path):  # RFC 9162 2.1.3.2
         fn, sn = fn >> 1, sn >> 1
     assert sn == 0, "audit path too short"
     return r
-
-def consistent(m, n, old, new, proof):  # RFC 9162 2.1.4.2
-    if m == n: return not proof and old == new
-    if m & (m - 1) == 0: proof = [old] + proof
-    fn, sn = m - 1, n - 1
-    while fn & 1: fn, sn = fn >> 1, sn >> 1
-    fr = sr = proof[0]
-    for c in proof[1:]:
-        if sn == 0: return False
-        if fn & 1 or fn == sn:
-            fr, sr = node(c, fr), node(c, sr)
-            while not fn & 1 and fn: fn, sn = fn >> 1, sn >> 1
-        else:
-            sr = node(sr, c)
-        fn, sn = fn >> 1, sn >> 1
-    return fr == old and sr == new and sn == 0
 
 def main(vkey, arg, note_file=None):
     if arg == "--note":
