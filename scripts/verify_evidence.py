@@ -63,9 +63,10 @@ def open_checkpoint(note, keys, what):
 
 
 def consistent(m, n, old, new, proof):  # RFC 9162 2.1.4.2
+    if not 0 < m <= n: return False
     if m == n: return not proof and old == new
-    if m & (m - 1) == 0: proof = [old] + proof
     if not proof: return False
+    if m & (m - 1) == 0: proof = [old] + proof
     fn, sn = m - 1, n - 1
     while fn & 1: fn, sn = fn >> 1, sn >> 1
     fr = sr = proof[0]
@@ -138,7 +139,10 @@ def verify(path, keys):
     check(0 <= first < size, f"tree.json: first leaf {first} outside the checkpoint's {size} leaves")
     hashes = bundle.read("leaf-hashes.bin")
     check(len(hashes) == 32 * (size - first), f"leaf-hashes.bin: {len(hashes) // 32} hashes for the {size - first} leaves {first}..{size - 1}")
-    compact = CompactTree(first, [bytes.fromhex(h) for h in tree["frontier"]])
+    check(isinstance(first, int) and isinstance(tree["event_leaves"], list), "tree.json: first_leaf must be a number and event_leaves a list")
+    frontier = [bytes.fromhex(h) for h in tree["frontier"]]
+    check(all(len(h) == 32 for h in frontier), "tree.json: a frontier hash is not 32 bytes")
+    compact = CompactTree(first, frontier)
     for i in range(0, len(hashes), 32):
         compact.append(hashes[i:i + 32])
     check(compact.root() == root, f"the leaves do not lead to the signed root of tree size {size} (a leaf was changed, removed or added)")
@@ -148,40 +152,48 @@ def verify(path, keys):
     start = datetime.fromisoformat(manifest["from"])
     end = datetime.fromisoformat(manifest["to"])
     workflow = manifest.get("workflow")  # absent: every workflow
-    selected = lines = 0
+    selected = lines = undated = 0
     previous = first - 1
-    first_created = None
+    first_in_range = None
     with bundle.open("events.ndjson") as events:
         for line in events:
             check(lines < len(positions), f"events.ndjson has more lines than tree.json's {len(positions)} event leaves (an event was added)")
             index = positions[lines]
-            check(previous < index < size, f"tree.json: event leaf {index} out of order or outside {first}..{size - 1}")
+            check(isinstance(index, int) and previous < index < size, f"tree.json: event leaf {index} out of order or outside {first}..{size - 1}")
             check(workflow is not None or index == previous + 1, f"leaf {previous + 1} is withheld: its row is not in the bundle (an event was removed)")
             data = line.rstrip(b"\n")
-            event = json.loads(data)
             check(leaf_hash(data) == hashes[32 * (index - first):32 * (index - first + 1)],
-                  f"events.ndjson line {lines + 1} (event {event.get('event_id')}) is not leaf {index}: the event was changed")
-            created = datetime.fromisoformat(event["created_at"])
-            if index == first: first_created = created
-            if start <= created < end: selected += 1
+                  f"events.ndjson line {lines + 1} is not leaf {index}: the event was changed")
+            event = json.loads(data)
+            # A row stored undecodable is its stored columns (`undecodable_row`): its time is unknown.
+            created = datetime.fromisoformat(event["created_at"]) if isinstance(event, dict) and "created_at" in event else None
+            in_range = created is not None and start <= created < end
+            if created is None: undated += 1
+            if in_range: selected += 1
+            if lines == 0 and index == first: first_in_range = in_range
+            check(workflow is None or in_range or created is None,
+                  f"events.ndjson line {lines + 1} (leaf {index}) was not created in the range, but a workflow's bundle ships only the range's rows")
             previous = index
             lines += 1
     check(lines == len(positions), f"events.ndjson has {lines} lines, tree.json lists {len(positions)} event leaves (an event was removed)")
     check(first in positions[:1], f"the span starts at leaf {first}, but its row is not in the bundle")
-    check(workflow is not None or (first_created is not None and start <= first_created < end),
-          f"the span starts at leaf {first}, whose row was not created in the range")
+    if workflow is None:
+        # The span starts at the leaf before the first selected row: that one is outside the range.
+        check(first == 0 or first_in_range is False, f"the span's first leaf {first} was created in the range: rows before it may have been cut off")
+    check(selected <= manifest["selected_events"] <= selected + undated,
+          f"{selected} events in the range, the manifest says {manifest['selected_events']}")
     withheld = (size - first) - lines
     if workflow is None:
         check(withheld == 0, f"leaf {previous + 1} is withheld: its row is not in the bundle (an event was removed)")
-        check(selected == manifest["selected_events"], f"{selected} events in the range, the manifest says {manifest['selected_events']}")
 
     # 4. The checkpoint is a prefix of the newest one the bundle names.
     newest = size
     if "consistency.json" in names:
         proof = json.loads(bundle.read("consistency.json"))
-        _, m, old = open_checkpoint(proof["old_checkpoint"], keys, "consistency.json old checkpoint")
-        _, n, new = open_checkpoint(proof["new_checkpoint"], keys, "consistency.json new checkpoint")
-        check((m, old) == (size, root), "consistency.json does not start at checkpoint.note")
+        old_origin, m, old = open_checkpoint(proof["old_checkpoint"], keys, "consistency.json old checkpoint")
+        new_origin, n, new = open_checkpoint(proof["new_checkpoint"], keys, "consistency.json new checkpoint")
+        check((old_origin, m, old) == (origin, size, root), "consistency.json does not start at checkpoint.note")
+        check(new_origin == origin, f"consistency.json: the newest checkpoint is of another log ({new_origin!r})")
         check(consistent(m, n, old, new, [base64.b64decode(x) for x in proof["proof"]]), f"tree {m} is not a prefix of tree {n}")
         newest = n
 
@@ -194,12 +206,16 @@ def verify(path, keys):
         f"proves: tree {size} is a prefix of tree {newest}" + (" (consistency.json)" if newest != size else ""),
     ]
     if workflow is None:
-        report.append(f"proves: {selected} events were created in the range within leaves {first}..{size - 1}, and no row there is withheld")
+        report.append(f"proves: {selected} events were created in the range within leaves {first}..{size - 1}, and no row there is withheld; "
+                      f"leaf {first}, just before them, was created outside it" if first > 0 else
+                      f"proves: {selected} events were created in the range within leaves 0..{size - 1}, and no row there is withheld")
     else:
         report.append(f"does not prove: that no row of workflow {workflow} is among the {withheld} other rows of leaves {first}..{size - 1} "
                       "(shipped as hashes; the leaf does not name its workflow)")
+    if undated:
+        report.append(f"note: {undated} rows are stored undecodable (the leaf is their stored columns): their time is unknown")
     report += [
-        f"does not prove: rows before leaf {first} (committed earlier, created in the range) or after leaf {size - 1}; "
+        f"does not prove: rows before leaf {first} (committed earlier, created in the range) or after leaf {size - 1} (a later checkpoint's); "
         f"retention-seals.json lists {len(seals)} removal(s) that reached into the range",
         "does not prove: the HMAC chain (that needs the chain secret; chain-keys.json names its fingerprint) "
         f"or agent signatures ({len(keys_file['keys'])} agent key(s) and {len(keys_file['revocations'])} revocation(s) in agent-keys.json)",
@@ -212,14 +228,15 @@ def main(argv):
     if len(argv) < 2:
         print(__doc__)
         return 2
-    keys = []
-    for key in argv[1:]:
-        keys.append(parse_key(open(key).read() if os.path.exists(key) else key))
     try:
+        keys = [parse_key(open(key).read() if os.path.exists(key) else key) for key in argv[1:]]
         print(verify(argv[0], keys))
         return 0
-    except (Rejected, KeyError, ValueError, zipfile.BadZipFile) as e:
+    except Rejected as e:
         print(f"FAIL: {e}")
+        return 1
+    except Exception as e:  # anything malformed, a damaged zip or a bad key is a rejection too
+        print(f"FAIL: {type(e).__name__}: {e}")
         return 1
 
 

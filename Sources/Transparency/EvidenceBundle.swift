@@ -8,11 +8,12 @@ import Pipeline
 /// the rows a time range selects, as the leaves the checkpoints sign, with what an auditor needs
 /// to check them offline against the log's public key (`scripts/verify_evidence.py`).
 ///
-/// The bundle covers a span of the tree: from the first selected row's leaf to the first signed
-/// checkpoint past the last one. It carries the tree state before the span (the frontier), every
-/// leaf hash of the span, and each row of the span in full (with a workflow, only that
-/// workflow's), so the verifier recomputes the signed root itself; a consistency proof ties that
-/// checkpoint to the newest. A manifest of every file's SHA-256 is signed with the checkpoint key.
+/// The bundle covers a span of the tree: from the first selected row's leaf (without a
+/// workflow, the leaf before it) to the first signed checkpoint past the last one. It carries the
+/// tree state before the span (the frontier), every leaf hash of the span, and each row of the
+/// span in full (with a workflow, only that workflow's), so the verifier recomputes the signed
+/// root itself; a consistency proof ties that checkpoint to the newest. A manifest of every
+/// file's SHA-256 is signed with the checkpoint key.
 package struct EvidenceBundle {
     package struct Failure: Error, CustomStringConvertible {
         package var description: String
@@ -50,7 +51,7 @@ package struct EvidenceBundle {
     package func write(into directory: URL) throws -> Summary {
         guard try CheckpointTables.exist(on: connection) else { throw CheckpointProver.unsigned }
         let span = try EvidenceReads.span(selection, on: connection)
-        guard span.rows > 0, let firstLeaf = span.firstLeaf, let lastLeaf = span.lastLeaf else {
+        guard span.rows > 0, let firstSelected = span.firstLeaf, let lastLeaf = span.lastLeaf else {
             throw Failure(description: "no rows were created in the range\(selection.workflow.map { " in workflow \($0)" } ?? "")")
         }
         guard span.inTree == span.rows else {
@@ -65,6 +66,9 @@ package struct EvidenceBundle {
             throw Failure(description: "leaf \(lastLeaf) is not covered by a signed checkpoint yet: wait for the next one (checkpoints.interval)")
         }
         let signed = try Checkpoint(text: SignedNote.unverifiedText(covering.note))
+        // Without a workflow the span starts one leaf early: that row, created outside the range,
+        // shows the verifier that the span was not cut short at its start.
+        let firstLeaf = selection.workflow == nil ? max(0, firstSelected - 1) : firstSelected
 
         var files = BundleFiles(directory: directory)
         let frontierRanges = MerkleProof.perfectSubtrees(0..<firstLeaf).map { ($0.index << $0.level)..<(($0.index + 1) << $0.level) }

@@ -49,8 +49,16 @@ struct Evidence: AsyncParsableCommand {
                 connection: try database.connect(applicationName: "governance-collector evidence"),
                 selection: EvidenceReads.Selection(from: start.microseconds, to: end.microseconds, workflow: workflow),
                 signer: checkpoints.signer, chainSecret: try options.chainSecret(), configSHA256: configSHA256)
-            summary = try bundle.write(into: parts)
-            try FileManager.default.zipItem(at: parts, to: URL(fileURLWithPath: out), shouldKeepParent: false, compressionMethod: .deflate)
+            let files = parts.appendingPathComponent("files")
+            try FileManager.default.createDirectory(at: files, withIntermediateDirectories: false)
+            summary = try bundle.write(into: files)
+            // Zipped inside the private folder, made 0600, then linked into place: no partial
+            // or world-readable zip at --out, and an existing file is never replaced.
+            let zip = parts.appendingPathComponent("bundle.zip")
+            try FileManager.default.zipItem(at: files, to: zip, shouldKeepParent: false, compressionMethod: .deflate)
+            guard chmod(zip.path, 0o600) == 0, link(zip.path, out) == 0 else {
+                throw fail("cannot create \(out): \(String(cString: strerror(errno)))", status: 1)
+            }
         } catch let error as PGError {
             throw fail("PostgreSQL: \(error)", status: 1)
         } catch let error as EvidenceBundle.Failure {

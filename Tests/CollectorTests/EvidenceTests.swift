@@ -116,20 +116,21 @@ struct EvidenceTests {
     func bundleVerifiesAndTamperingIsNamed() async throws {
         let log = try await Self.log()
         defer { try? FileManager.default.removeItem(atPath: log.folder) }
-        // Events 12..<27: the span runs from leaf 12 to the checkpoint of 30, tied to the newest (40).
+        // Events 12..<27: the span runs from leaf 11 (the row before them) to the checkpoint of 30,
+        // tied to the newest (40).
         let bundle = log.folder + "/march.zip"
         let built = try await evidence(log, from: 12, to: 27, out: bundle)
         #expect(
-            built.status == 0 && built.output.contains("15 events selected, 18 rows in full, leaves 12..<30 (checkpoint 30, newest 40)"),
+            built.status == 0 && built.output.contains("15 events selected, 19 rows in full, leaves 11..<30 (checkpoint 30, newest 40)"),
             "\(built.output)")
         let again = try await evidence(log, from: 12, to: 27, out: bundle)
         #expect(again.status == 2 && again.output.contains("exists"), "an existing file is never overwritten: \(again.output)")
         let verified = try await verifier(bundle, log)
         #expect(verified.status == 0, "\(verified.output)")
         for claim in [
-            "proves: the 18 events in events.ndjson are exactly leaves of the signed log (tree size 30)",
+            "proves: the 19 events in events.ndjson are exactly leaves of the signed log (tree size 30)",
             "proves: tree 30 is a prefix of tree 40",
-            "proves: 15 events were created in the range within leaves 12..29, and no row there is withheld",
+            "proves: 15 events were created in the range within leaves 11..29, and no row there is withheld; leaf 11, just before them, was created outside it",
             "does not prove: the HMAC chain",
         ] {
             #expect(verified.output.contains(claim), "\(claim)\n\(verified.output)")
@@ -159,7 +160,7 @@ struct EvidenceTests {
                 }, "manifest.json: altered"
             ),
             ("event changed", false, changedLine, "events.ndjson: altered (its SHA-256 differs from the signed manifest)"),
-            ("event changed, manifest re-signed", true, changedLine, "events.ndjson line 4 ("),
+            ("event changed, manifest re-signed", true, changedLine, "events.ndjson line 4 is not leaf 14: the event was changed"),
             (
                 "event removed, manifest re-signed", true,
                 { folder in
@@ -168,7 +169,7 @@ struct EvidenceTests {
                     try (lines.joined(separator: "\n") + "\n").write(
                         to: folder.appendingPathComponent("events.ndjson"), atomically: true, encoding: .utf8)
                     try Self.editTree(folder) { $0.remove(at: 5) }
-                }, "leaf 17 is withheld: its row is not in the bundle (an event was removed)"
+                }, "leaf 16 is withheld: its row is not in the bundle (an event was removed)"
             ),
             (
                 "event added, manifest re-signed", true,
@@ -177,7 +178,28 @@ struct EvidenceTests {
                     try ((lines + [lines[0]]).joined(separator: "\n") + "\n").write(
                         to: folder.appendingPathComponent("events.ndjson"), atomically: true, encoding: .utf8)
                     try Self.editTree(folder) { $0.append(30) }
-                }, "tree.json: event leaf 30 out of order or outside 12..29"
+                }, "tree.json: event leaf 30 out of order or outside 11..29"
+            ),
+            (
+                "span cut at its start, manifest re-signed", true,
+                { folder in
+                    // The row before the range dropped and the frontier moved past its leaf: every hash still adds up.
+                    let lines = try Self.lines(folder, "events.ndjson")
+                    try (lines.dropFirst().joined(separator: "\n") + "\n").write(
+                        to: folder.appendingPathComponent("events.ndjson"), atomically: true, encoding: .utf8)
+                    let hashesURL = folder.appendingPathComponent("leaf-hashes.bin")
+                    let hashes = try Data(contentsOf: hashesURL)
+                    try hashes.dropFirst(32).write(to: hashesURL)
+                    let treeURL = folder.appendingPathComponent("tree.json")
+                    var tree = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: treeURL)) as? [String: Any])
+                    let frontier = try #require(tree["frontier"] as? [String]).compactMap(Hex.bytes)
+                    var state = try #require(CompactMerkleTree(size: 11, frontier: frontier))
+                    state.append(leafHash: Array(hashes.prefix(32)))
+                    tree["first_leaf"] = 12
+                    tree["frontier"] = state.frontier.map(\.hexString)
+                    tree["event_leaves"] = Array(try #require(tree["event_leaves"] as? [Int]).dropFirst())
+                    try JSONSerialization.data(withJSONObject: tree).write(to: treeURL)
+                }, "the span's first leaf 12 was created in the range: rows before it may have been cut off"
             ),
             (
                 "checkpoint swapped, manifest re-signed", true,
