@@ -124,4 +124,17 @@ public enum AgentKeyTable {
                 revokedAtChainSeq: row[4], reason: row[5])
         }
     }
+
+    /// The keys and their revocations as JSON arrays, as stored (for an evidence bundle); empty
+    /// when no collector has made the tables.
+    public static func json(_ connection: PGConnection) throws(PGError) -> (keys: String, revocations: String) {
+        guard try exists(connection) else { return ("[]", "[]") }
+        let row = try connection.exec(
+            """
+            SELECT (SELECT coalesce(json_agg(k ORDER BY k.key_fingerprint), '[]') FROM governance_agent_keys k),
+                   (SELECT coalesce(json_agg(r ORDER BY r.id), '[]') FROM governance_agent_key_revocations r)
+            """
+        ).rows.first
+        return (row?[0] ?? "[]", row?[1] ?? "[]")
+    }
 }

@@ -1,8 +1,7 @@
 import Config
 
-/// What an evidence bundle reads (`governance-collector evidence`): the rows a time range (and
-/// workflow) selects, located in the checkpoint tree, and the tables an auditor needs beside them.
-/// Read only; every table has its own owner.
+/// What an evidence bundle reads of the audit and leaf tables (`governance-collector evidence`):
+/// the rows a time range (and workflow) selects, located in the checkpoint tree. Read only.
 public enum EvidenceReads {
     /// Rows created in `[from, to)` (microseconds since 1970), of `workflow` when given.
     public struct Selection: Sendable {
@@ -69,29 +68,5 @@ public enum EvidenceReads {
                 index: Int(row[0] ?? "") ?? -1, hash: Hex.bytes(row[1] ?? "") ?? [],
                 columns: row[2] == "t" ? Array(row[4..<(4 + width)]) : nil, selected: row[3] == "t")
         }
-    }
-
-    /// The agent keys and their revocations as JSON arrays (empty when no collector has made the tables).
-    public static func agentKeys(on connection: PGConnection) throws(PGError) -> (keys: String, revocations: String) {
-        guard try AgentKeyTable.exists(connection) else { return ("[]", "[]") }
-        let row = try connection.exec(
-            """
-            SELECT (SELECT coalesce(json_agg(k ORDER BY k.key_fingerprint), '[]') FROM governance_agent_keys k),
-                   (SELECT coalesce(json_agg(r ORDER BY r.id), '[]') FROM governance_agent_key_revocations r)
-            """
-        ).rows.first
-        return (row?[0] ?? "[]", row?[1] ?? "[]")
-    }
-
-    /// The retention seals (JSON array) whose removed rows were created at or after `from`: a
-    /// removal that reached into the range.
-    public static func retentionSeals(reachingInto selection: Selection, on connection: PGConnection) throws(PGError) -> String {
-        guard try connection.exec("SELECT to_regclass('governance_retention_seals') IS NOT NULL").rows.first?[0] == "t" else { return "[]" }
-        return try connection.exec(
-            """
-            SELECT coalesce(json_agg(s ORDER BY s.sealed_at), '[]') FROM governance_retention_seals s
-            WHERE greatest(s.last_created_at, s.cutoff) >= timestamptz 'epoch' + $1::int8 * interval '1 microsecond'
-            """, [String(selection.from)]
-        ).rows.first?[0] ?? "[]"
     }
 }

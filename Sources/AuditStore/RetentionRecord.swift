@@ -102,6 +102,18 @@ public struct RetentionRecord {
         try connection.exec("SELECT to_regclass('governance_retention_seals') IS NOT NULL").rows.first?.first == "t"
     }
 
+    /// The seals (a JSON array, as stored) whose removed rows reach to `micros` or later: the
+    /// removals that touched a range starting there (for an evidence bundle).
+    public func sealsJSON(reachingInto micros: Int64) throws(PGError) -> String {
+        guard try exists() else { return "[]" }
+        return try connection.exec(
+            """
+            SELECT coalesce(json_agg(s ORDER BY s.sealed_at), '[]') FROM governance_retention_seals s
+            WHERE greatest(s.last_created_at, s.cutoff) >= timestamptz 'epoch' + $1::int8 * interval '1 microsecond'
+            """, [String(micros)]
+        ).rows.first?[0] ?? "[]"
+    }
+
     public func summary() throws(PGError) -> Summary? {
         guard try exists() else { return nil }
         let totals = try connection.exec("SELECT count(*), coalesce(sum(removed_rows), 0) FROM governance_retention_seals").rows[0]

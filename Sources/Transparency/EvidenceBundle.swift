@@ -71,8 +71,7 @@ package struct EvidenceBundle {
         let firstLeaf = selection.workflow == nil ? max(0, firstSelected - 1) : firstSelected
 
         var files = BundleFiles(directory: directory)
-        let frontierRanges = MerkleProof.perfectSubtrees(0..<firstLeaf).map { ($0.index << $0.level)..<(($0.index + 1) << $0.level) }
-        let frontier = try MerkleNodes(connection: connection).roots(of: frontierRanges)
+        let frontier = try MerkleNodes(connection: connection).hashes(of: MerkleProof.perfectSubtrees(0..<firstLeaf))
         guard var tree = CompactMerkleTree(size: firstLeaf, frontier: frontier) else {
             throw Failure(description: "the stored tree has no state at leaf \(firstLeaf)")
         }
@@ -122,9 +121,10 @@ package struct EvidenceBundle {
         try files.write(
             "tree.json",
             try Self.json(TreeFile(firstLeaf: firstLeaf, size: covering.size, frontier: frontier.map(\.hexString), eventLeaves: indices)))
-        let keys = try EvidenceReads.agentKeys(on: connection)
+        let keys = try AgentKeyTable.json(connection)
         try files.write("agent-keys.json", Array(#"{"keys": \#(keys.keys), "revocations": \#(keys.revocations)}"#.utf8) + [0x0A])
-        try files.write("retention-seals.json", Array(try EvidenceReads.retentionSeals(reachingInto: selection, on: connection).utf8) + [0x0A])
+        try files.write(
+            "retention-seals.json", Array(try RetentionRecord(connection: connection).sealsJSON(reachingInto: selection.from).utf8) + [0x0A])
         try files.write("chain-keys.json", try Self.json(chainSecret.map { [ChainKeyFile(secret: $0)] } ?? []))
 
         let manifest = try Self.json(
@@ -216,10 +216,8 @@ private struct BundleFiles {
     }
 
     mutating func write(_ name: String, _ bytes: [UInt8], listed: Bool = true) throws {
-        _ = try create(name)
-        try append(bytes, to: name)
-        let (handle, _) = open.removeValue(forKey: name)!
-        try handle.close()
-        if listed { digests[name] = Array(SHA256.hash(data: bytes)).hexString }
+        try append(bytes, to: create(name))
+        try close(name)
+        if !listed { digests[name] = nil }
     }
 }

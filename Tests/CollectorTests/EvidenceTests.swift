@@ -65,10 +65,11 @@ struct EvidenceTests {
                 + (workflow.map { ["--workflow", $0] } ?? []))
     }
 
-    func verifier(_ bundle: String, _ log: Log) async throws -> (status: Int32, output: String) {
+    /// scripts/verify_evidence.py on `bundle`, trusting `publicKey` (default: the log's).
+    func verifier(_ bundle: String, _ log: Log, publicKey: String? = nil) async throws -> (status: Int32, output: String) {
         let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
             .appendingPathComponent("scripts/verify_evidence.py").path
-        return try await runCommand([try sdkPython(), script, bundle, log.publicKey])
+        return try await runCommand([try sdkPython(), script, bundle, publicKey ?? log.publicKey])
     }
 
     /// A copy of `bundle` with `change` applied to its unpacked files; `resign` recomputes the
@@ -137,10 +138,7 @@ struct EvidenceTests {
         }
         let stranger = log.folder + "/stranger.key"
         _ = try await runCommand([BinaryTests.binary, "checkpoint", "keygen", "--name", CheckpointTests.origin, "--out", stranger])
-        let untrusted = try await runCommand([
-            try sdkPython(), String(#filePath.dropLast("Tests/CollectorTests/EvidenceTests.swift".count)) + "scripts/verify_evidence.py", bundle,
-            stranger + ".pub",
-        ])
+        let untrusted = try await verifier(bundle, log, publicKey: stranger + ".pub")
         #expect(untrusted.status == 1 && untrusted.output.contains("manifest.sig: no signature by a trusted key"), "\(untrusted.output)")
 
         let changedLine = { (folder: URL) in
